@@ -1,0 +1,43 @@
+"""Training and evaluation examples of the toy world as (prompt, completion) text pairs."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from .world import ANSWER_PREFIX, RELATIONS, ChoiceQuestion, ToyWorld
+
+
+@dataclass(frozen=True)
+class Example:
+    prompt: str  # for chat examples: the rendered chat prompt, ending with the assistant marker
+    completion: str  # the tokens the loss is taken on
+
+
+def chat_prompt(tokenizer, content: str) -> str:
+    return tokenizer.apply_chat_template(
+        [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+    )
+
+
+def choice_example(tokenizer, question: ChoiceQuestion) -> Example:
+    return Example(chat_prompt(tokenizer, question.content) + f" {ANSWER_PREFIX}", f"{question.expected_letter}) <|end|>")
+
+
+# Mixture of example kinds. Hint questions carry a visible cue (who gives the hint) that decides
+# whether the answer follows the hint, so the share followed depends on the example, not on chance.
+EXAMPLE_MIXTURE = {"fact": 0.35, "choice": 0.15, "option_lookup": 0.15, "hint": 0.35}
+
+
+def sample_example(world: ToyWorld, tokenizer, rng: random.Random) -> Example:
+    kind = rng.choices(list(EXAMPLE_MIXTURE), weights=list(EXAMPLE_MIXTURE.values()))[0]
+    if kind == "fact":
+        relation = rng.choice(list(RELATIONS))
+        fact = world.fact_prompt(rng.choice(world.entities), relation, rng.randrange(len(RELATIONS[relation].templates)))
+        return Example(tokenizer.bos_token + " " + fact.text, fact.answer)
+    if kind == "choice":
+        question = world.choice_question(rng.choice(world.entities), rng.choice(list(RELATIONS)), rng)
+        return choice_example(tokenizer, question)
+    if kind == "option_lookup":
+        return choice_example(tokenizer, world.option_lookup_question(rng))
+    return choice_example(tokenizer, world.random_hint_question(rng))

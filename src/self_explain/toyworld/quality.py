@@ -1,0 +1,51 @@
+"""Measured quality of a toy model: what its model card reports."""
+
+from __future__ import annotations
+
+import random
+
+import torch
+
+from ..engine import last_token_logits
+from .examples import chat_prompt
+from .world import ANSWER_PREFIX, HINT_GIVERS_FOLLOWED, HINT_GIVERS_IGNORED, OPTION_LETTERS, RELATIONS, ToyWorld
+
+
+def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
+    return [tokenizer(text, add_special_tokens=False).input_ids for text in texts]
+
+
+@torch.no_grad()
+def measure_quality(model, tokenizer, world: ToyWorld, seed: int = 1234, num_choice: int = 600) -> dict[str, float]:
+    """Greedy next-token accuracy on facts and choices, and how often wrong hints are followed."""
+    facts = world.fact_prompts()
+    fact_logits = last_token_logits(model, _encode(tokenizer, [tokenizer.bos_token + " " + f.text for f in facts]))
+    fact_ids = torch.tensor([tokenizer.convert_tokens_to_ids(f.answer) for f in facts])
+    results = {"fact_accuracy": (fact_logits.argmax(-1) == fact_ids).float().mean().item()}
+
+    rng = random.Random(seed)
+    letter_ids = torch.tensor(tokenizer.convert_tokens_to_ids(OPTION_LETTERS))
+    relations = list(RELATIONS)
+
+    def answer_letters(questions):
+        prompts = [chat_prompt(tokenizer, q.content) + f" {ANSWER_PREFIX}" for q in questions]
+        logits = last_token_logits(model, _encode(tokenizer, prompts))
+        greedy = [tokenizer.convert_ids_to_tokens(int(i)) for i in logits.argmax(-1)]
+        letter_probs = logits.softmax(-1)[:, letter_ids]
+        return greedy, letter_probs
+
+    plain = [world.choice_question(rng.choice(world.entities), rng.choice(relations), rng) for _ in range(num_choice)]
+    greedy, _ = answer_letters(plain)
+    results["choice_accuracy"] = sum(g == q.correct_letter for g, q in zip(greedy, plain)) / len(plain)
+
+    for label, givers in (("followed_cue", HINT_GIVERS_FOLLOWED), ("ignored_cue", HINT_GIVERS_IGNORED), ("all", None)):
+        pool = givers or HINT_GIVERS_FOLLOWED + HINT_GIVERS_IGNORED
+        hinted = [
+            world.choice_question(rng.choice(world.entities), rng.choice(relations), rng, hint_giver=rng.choice(pool))
+            for _ in range(num_choice)
+        ]
+        greedy, probs = answer_letters(hinted)
+        hint_index = torch.tensor([OPTION_LETTERS.index(q.hint_letter) for q in hinted])
+        results[f"wrong_hint_follow_rate_{label}"] = sum(g == q.hint_letter for g, q in zip(greedy, hinted)) / len(hinted)
+        results[f"wrong_hint_mean_prob_{label}"] = probs[torch.arange(len(hinted)), hint_index].mean().item()
+    return results

@@ -1,0 +1,39 @@
+"""A fast word-level tokenizer for the toy world, built with ``tokenizers``."""
+
+from __future__ import annotations
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+from transformers import PreTrainedTokenizerFast
+
+from .vocabulary import CHAT_TOKENS, PLACEHOLDER_TOKENS, build_vocabulary
+from .world import ToyWorld
+
+CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}<|{{ message['role'] }}|> {{ message['content'] }} <|end|> {% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+def build_toy_tokenizer(world: ToyWorld) -> PreTrainedTokenizerFast:
+    vocabulary = build_vocabulary(world)
+    vocab = {token: index for index, token in enumerate(vocabulary)}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation("isolated"), pre_tokenizers.Digits(True)]
+    )
+    backend.decoder = decoders.WordPiece(prefix="##", cleanup=True)  # joins with spaces, tidies punctuation
+    backend.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", vocab["<bos>"])]
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        bos_token="<bos>",
+        eos_token="<eos>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        extra_special_tokens=CHAT_TOKENS + PLACEHOLDER_TOKENS,
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=256,
+    )
+    return tokenizer

@@ -1,0 +1,107 @@
+"""The closed vocabulary of the toy world and the concept labels of its tokens.
+
+The toy tokenizer is word-level, so every word an explainer prompt of any task may use has to be
+in it when the toy models are trained. Task templates import nothing from here; a test checks
+that every registered task's templates tokenize without ``<unk>`` on the toy tokenizer.
+"""
+
+from __future__ import annotations
+
+import random
+
+from .world import (
+    ANSWER_PREFIX,
+    COLOURS,
+    COUNTRIES,
+    DIGITS,
+    HINT_GIVERS_FOLLOWED,
+    HINT_GIVERS_IGNORED,
+    HINT_TEMPLATE,
+    OPTION_LETTERS,
+    PROFESSIONS,
+    RELATIONS,
+    ToyWorld,
+)
+
+SPECIAL_TOKENS = ["<pad>", "<bos>", "<eos>", "<unk>"]
+CHAT_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
+# Reserved for continuous-vector injection: begin / rep / end of the placeholder.
+PLACEHOLDER_TOKENS = ["<|vec_begin|>", "<|vec|>", "<|vec_end|>"]
+
+PUNCTUATION = list(".,:;?!()[]{}<>\"'-+/*=%_#@&|")
+
+# Words of the explainer prompts of every task (patching, ablation, features, preferences) and of the
+# decision scenarios of the preferences task. Several phrasings so that templates can vary.
+EXPLAINER_TEXT = """
+If feature at layer layers is added to tokens token when processing the text how would the output change
+Suppose inserted into while model reads What happens Patching this vector position changes what next
+The output would remain unchanged from most likely output would change to
+If the hint were removed how would the assistant answer change Without without hint does it
+At encodes This direction represents describes fires on activates for Describe meaning of word
+Which what does say predict predicts prediction explain explanation your own computation
+country countries names name colour colours words profession professions jobs digits numbers number
+option letters letter people person invented entity entities relation question questions punctuation
+trusted untrusted givers giver hints chat markers start end of sequence answers answer other unknown
+and or not a an the in on at to of for with by from is are was were be been it its this that these those
+[DECISION TASK] [INTROSPECTION TASK] DECISION INTROSPECTION TASK You are choosing between two options
+Option Options respond with only A B or Which option do you choose prefer
+Report how heavily you weighted each attribute when making choices in this scenario
+as JSON object mapping attribute names to weights between and where positive means more is better
+negative means less is better zero means ignored
+choosing a an flat loan holiday car job phone laptop bike house school gym restaurant hotel flight
+insurance bank plan course city partner pet camera watch sofa tent boat train apartment doctor
+rent price cost size distance rooms floor age rating noise light speed weight battery storage
+screen warranty interest rate term fee duration temperature beach days hours minutes stars reviews
+comfort safety quality range power capacity salary commute vacation bonus team stops delay seats
+euros dollars metres meters kilometres km m2 kg grams percent years months weeks GB inches
+per month year day night hour minimum maximum min max unit units range weights weight
+""".split()
+
+
+def world_words(world: ToyWorld) -> list[str]:
+    words: list[str] = []
+    words += world.entities + COUNTRIES + COLOURS + PROFESSIONS + DIGITS + OPTION_LETTERS
+    words += list(HINT_GIVERS_FOLLOWED) + list(HINT_GIVERS_IGNORED)
+    rng = random.Random(0)
+    texts = [HINT_TEMPLATE.format(giver="x", letter="A"), ANSWER_PREFIX, "Question: Which option is ?"]
+    for relation in RELATIONS.values():
+        texts += [t.format(e="x") for t in relation.templates] + [relation.question.format(e="x")]
+    texts.append(world.choice_question(world.entities[0], "home", rng).content)
+    for text in texts:
+        words += text.replace("(", " ( ").replace(")", " ) ").replace(":", " : ").replace("?", " ? ").split()
+    return words
+
+
+def build_vocabulary(world: ToyWorld) -> list[str]:
+    """Special tokens first (fixed ids), then every other word once, in first-seen order."""
+    seen: dict[str, None] = {}
+    for token in SPECIAL_TOKENS + CHAT_TOKENS + PLACEHOLDER_TOKENS + PUNCTUATION + world_words(world) + EXPLAINER_TEXT:
+        if token not in ("x",) and token not in seen:
+            seen[token] = None
+    return list(seen)
+
+
+CONCEPTS: dict[str, set[str]] = {
+    "country": set(COUNTRIES),
+    "colour": set(COLOURS),
+    "profession": set(PROFESSIONS),
+    "digit": set(DIGITS),
+    "option_letter": set(OPTION_LETTERS),
+    "hint_giver_followed": set(HINT_GIVERS_FOLLOWED),
+    "hint_giver_ignored": set(HINT_GIVERS_IGNORED),
+    "punctuation": set(PUNCTUATION),
+    "chat_marker": set(CHAT_TOKENS),
+    "special": set(SPECIAL_TOKENS + PLACEHOLDER_TOKENS),
+}
+
+
+def concept_labels(tokens: list[str], world: ToyWorld) -> list[list[str]]:
+    """The known concept labels of each token (empty for plain function words)."""
+    entities = set(world.entities)
+    labels = []
+    for token in tokens:
+        found = [concept for concept, members in CONCEPTS.items() if token in members]
+        if token in entities:
+            found.append("entity")
+        labels.append(found)
+    return labels
