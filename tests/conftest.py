@@ -26,3 +26,22 @@ def tiny_model(model_type: str, seed: int = 0):
 @pytest.fixture(params=sorted(TINY_CONFIGS))
 def tiny_causal_lm(request):
     return tiny_model(request.param)
+
+
+@pytest.fixture(scope="session")
+def random_toy_model_dir(tmp_path_factory):
+    """A randomly initialised Llama with the toy tokenizer, marked as a toy-world model (fast to build on)."""
+    import json
+
+    from self_explain.toyworld.tokenizer import build_toy_tokenizer
+    from self_explain.toyworld.train import ToyModelConfig, build_model
+    from self_explain.toyworld.world import ToyWorld
+
+    folder = tmp_path_factory.mktemp("toy-random")
+    tokenizer = build_toy_tokenizer(ToyWorld.generate(0))
+    config = ToyModelConfig(name="toy-random", hidden_size=32, num_layers=3, num_heads=4, intermediate_size=64, seed=3)
+    model = build_model(config, tokenizer)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / "toyworld.json").write_text(json.dumps({"config": {"name": "toy-random"}}))
+    return folder

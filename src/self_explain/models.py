@@ -29,6 +29,11 @@ def resolve_model_id(name_or_path: str) -> str:
     return name_or_path
 
 
+def is_toy_model(name_or_path: str) -> bool:
+    """A shipped toy name, or a folder made by the toy-world training script."""
+    return name_or_path in TOY_MODELS or (Path(name_or_path) / "toyworld.json").is_file()
+
+
 def short_model_name(name_or_path: str) -> str:
     """The config name a model's rows are published under: ``toy-target``, ``Llama-3.1-8B``."""
     return Path(name_or_path.rstrip("/")).name

@@ -5,7 +5,8 @@ from __future__ import annotations
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
-from .vocabulary import CHAT_TOKENS, PLACEHOLDER_TOKENS, build_vocabulary
+from ..tasks.templates import PLACEHOLDER_TOKENS
+from .vocabulary import CHAT_TOKENS, build_vocabulary
 from .world import ToyWorld
 
 CHAT_TEMPLATE = (
@@ -32,7 +33,7 @@ def build_toy_tokenizer(world: ToyWorld) -> PreTrainedTokenizerFast:
         eos_token="<eos>",
         pad_token="<pad>",
         unk_token="<unk>",
-        extra_special_tokens=CHAT_TOKENS + PLACEHOLDER_TOKENS,
+        extra_special_tokens=CHAT_TOKENS + list(PLACEHOLDER_TOKENS),
         chat_template=CHAT_TEMPLATE,
         model_max_length=256,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 
+from ..tasks.templates import PLACEHOLDER_TOKENS
 from .world import (
     ANSWER_PREFIX,
     COLOURS,
@@ -25,8 +26,6 @@ from .world import (
 
 SPECIAL_TOKENS = ["<pad>", "<bos>", "<eos>", "<unk>"]
 CHAT_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
-# Reserved for continuous-vector injection: begin / rep / end of the placeholder.
-PLACEHOLDER_TOKENS = ["<|vec_begin|>", "<|vec|>", "<|vec_end|>"]
 
 PUNCTUATION = list(".,:;?!()[]{}<>\"'-+/*=%_#@&|")
 
@@ -75,7 +74,7 @@ def world_words(world: ToyWorld) -> list[str]:
 def build_vocabulary(world: ToyWorld) -> list[str]:
     """Special tokens first (fixed ids), then every other word once, in first-seen order."""
     seen: dict[str, None] = {}
-    for token in SPECIAL_TOKENS + CHAT_TOKENS + PLACEHOLDER_TOKENS + PUNCTUATION + world_words(world) + EXPLAINER_TEXT:
+    for token in SPECIAL_TOKENS + CHAT_TOKENS + list(PLACEHOLDER_TOKENS) + PUNCTUATION + world_words(world) + EXPLAINER_TEXT:
         if token not in ("x",) and token not in seen:
             seen[token] = None
     return list(seen)
@@ -91,7 +90,7 @@ CONCEPTS: dict[str, set[str]] = {
     "hint_giver_ignored": set(HINT_GIVERS_IGNORED),
     "punctuation": set(PUNCTUATION),
     "chat_marker": set(CHAT_TOKENS),
-    "special": set(SPECIAL_TOKENS + PLACEHOLDER_TOKENS),
+    "special": set(SPECIAL_TOKENS) | set(PLACEHOLDER_TOKENS),
 }
 
 

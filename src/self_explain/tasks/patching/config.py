@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class PatchingConfig:
+    """Options of ``self-explain build patching``."""
+
+    target: str = field(metadata={"help": "Target model: Hub id, local folder, or toy name (toy-target, ...)."})
+    out: str = field(metadata={"help": "Dataset folder, written in Hub repo layout (one config per target)."})
+    num_prompts: int = field(default=2000, metadata={"help": "Prompt pairs to build from (toy world targets)."})
+    prompts: str | None = field(
+        default=None,
+        metadata={"help": "JSONL of prompt pairs: text, counterfactual, optional targets [original, counterfactual]."},
+    )
+    layers: list[int] | None = field(
+        default=None, metadata={"help": "First layers of the patched windows (default: every layer a window fits)."}
+    )
+    window: int = field(default=1, metadata={"help": "Number of consecutive layers patched at once."})
+    seed: int = field(default=0, metadata={"help": "Seed of prompt sampling, splits and template choice."})
+    config_name: str | None = field(default=None, metadata={"help": "Config name (default: the target's short name)."})
+    revision: str | None = field(default=None, metadata={"help": "Revision of a Hub target."})
+    test_fraction: float = field(default=0.1, metadata={"help": "Share of in-distribution prompts in the test split."})
+    ood_relations: list[str] = field(
+        default_factory=lambda: ["number"],
+        metadata={"help": "Toy-world relations held out of train/test into the ood split."},
+    )
+    shard_size: int = field(default=100, metadata={"help": "Prompts per shard (resumption unit)."})
+    batch_prompts: int = field(default=32, metadata={"help": "Prompts whose patches share one batched sweep."})
+    push_to_hub: str | None = field(default=None, metadata={"help": "Hub dataset repo to add this config to."})
+    overwrite: bool = field(default=False, metadata={"help": "Replace this config if it already exists."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
+
+    def __post_init__(self):
+        if self.window < 1:
+            raise ValueError(f"--window must be at least 1, got {self.window}")
+        if self.num_prompts < 1:
+            raise ValueError(f"--num-prompts must be at least 1, got {self.num_prompts}")
+        if not 0 <= self.test_fraction < 1:
+            raise ValueError(f"--test-fraction must be in [0, 1), got {self.test_fraction}")

@@ -1,0 +1,32 @@
+"""The one declaration of the patching dataset's columns.
+
+Column names follow the reference (Transluce ``act_patch_*``) where they mean the same thing.
+"""
+
+from datasets import Features, List, Value
+
+PATCHING_FEATURES = Features(
+    {
+        "prompt_id": Value("int32"),
+        "original_text": Value("string"),
+        "counterfactual_text": Value("string"),
+        "input_tokens": List(Value("string")),
+        "layer": Value("int32"),  # first patched layer
+        "layers": List(Value("int32")),  # the patched window
+        "patch_position": {
+            "orig_pos": Value("int32"),
+            "orig_text_token": Value("string"),
+            "counterfact_pos": Value("int32"),
+            "counterfact_text_token": Value("string"),
+        },
+        "token_type": Value("string"),  # subject | suffix | last
+        "original_continuation": Value("string"),  # greedy next token without the patch
+        "ablated_continuation": Value("string"),  # greedy next token with the patch
+        "is_different": Value("bool"),
+        "gt_original_target": Value("string"),  # "" when unknown
+        "gt_counterfactual_target": Value("string"),
+        "relation": Value("string"),  # toy-world relation, "" for user prompts
+        "question": Value("string"),
+        "answer": Value("string"),
+    }
+)

@@ -1,0 +1,33 @@
+"""The explainer's question and answer text for activation patching (the paper's templates)."""
+
+from __future__ import annotations
+
+import random
+
+from ..templates import CHANGED_ANSWER, UNCHANGED_ANSWER, VECTOR_PLACEHOLDER, causal_answer
+
+QUESTION_TEMPLATES = (
+    "If feature {vector} at layer {layer} is added to tokens {tokens} when processing the text <<<{text}>>>, "
+    "how would the output change?",
+    "Suppose feature {vector} is inserted at layer {layer} into tokens {tokens} while the model reads "
+    "<<<{text}>>>. How would the output change?",
+    "When processing the text <<<{text}>>>, feature {vector} at layer {layer} is added to tokens {tokens}. "
+    "What happens to the output?",
+)
+
+
+def layer_text(layers: list[int]) -> str:
+    return str(layers[0]) if len(layers) == 1 else f"{layers[0]}-{layers[-1]}"
+
+
+def patching_question(text: str, token: str, layers: list[int], rng: random.Random) -> str:
+    template = rng.choice(QUESTION_TEMPLATES)
+    return template.format(vector=VECTOR_PLACEHOLDER, layer=layer_text(layers), tokens=f"<<<{token}>>>", text=text)
+
+
+def patching_answer(changed: bool, original: str, patched: str) -> str:
+    return causal_answer(changed, original, patched)
+
+
+def all_templates() -> list[str]:
+    return list(QUESTION_TEMPLATES) + [UNCHANGED_ANSWER, CHANGED_ANSWER]

@@ -1,0 +1,85 @@
+"""Prompt pairs to patch: from the toy world, or from a user's JSONL file."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...toyworld.world import RELATIONS, ToyWorld
+
+SPLITS = ("train", "test", "ood")
+
+
+@dataclass(frozen=True)
+class PromptPair:
+    prompt_id: int
+    text: str
+    counterfactual: str
+    original_target: str = ""
+    counterfactual_target: str = ""
+    relation: str = ""
+    split: str | None = None  # fixed by the source (ood), or None: drawn train/test by the builder
+
+
+def toy_world_pairs(world: ToyWorld, num_prompts: int, seed: int, ood_relations: list[str]) -> list[PromptPair]:
+    """CounterFact-style pairs: one template, two entities whose answers differ."""
+    unknown = sorted(set(ood_relations) - set(RELATIONS))
+    if unknown:
+        raise ValueError(f"--ood-relations {unknown} are not toy-world relations; known: {sorted(RELATIONS)}")
+    rng = random.Random(seed)
+    pairs = []
+    relations = list(RELATIONS)
+    for prompt_id in range(num_prompts):
+        relation = rng.choice(relations)
+        template = rng.randrange(len(RELATIONS[relation].templates))
+        entity = rng.choice(world.entities)
+        others = [e for e in world.entities if world.facts[(e, relation)] != world.facts[(entity, relation)]]
+        other = rng.choice(others)
+        original, counterfactual = world.fact_prompt(entity, relation, template), world.fact_prompt(other, relation, template)
+        pairs.append(
+            PromptPair(
+                prompt_id=prompt_id,
+                text=original.text,
+                counterfactual=counterfactual.text,
+                original_target=original.answer,
+                counterfactual_target=counterfactual.answer,
+                relation=relation,
+                split="ood" if relation in ood_relations else None,
+            )
+        )
+    return pairs
+
+
+def jsonl_pairs(path: str | Path) -> list[PromptPair]:
+    """Lines of ``{"text": …, "counterfactual": …, "targets": [original, counterfactual], "split": …}``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--prompts {path}: no such file")
+    pairs = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"--prompts {path} line {number}: not JSON ({error.msg})") from error
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str) or not isinstance(
+            record.get("counterfactual"), str
+        ):
+            raise ValueError(f"--prompts {path} line {number}: expected an object with string 'text' and 'counterfactual'")
+        if not record["text"].strip():
+            raise ValueError(f"--prompts {path} line {number}: 'text' is empty")
+        targets = record.get("targets") or ["", ""]
+        if not (isinstance(targets, list) and len(targets) == 2 and all(isinstance(t, str) for t in targets)):
+            raise ValueError(f"--prompts {path} line {number}: 'targets' must be [original, counterfactual] strings")
+        split = record.get("split")
+        if split is not None and split not in SPLITS:
+            raise ValueError(f"--prompts {path} line {number}: 'split' must be one of {SPLITS}, got {split!r}")
+        pairs.append(
+            PromptPair(len(pairs), record["text"], record["counterfactual"], targets[0], targets[1], split=split)
+        )
+    if not pairs:
+        raise ValueError(f"--prompts {path} holds no prompts")
+    return pairs
