@@ -10,9 +10,9 @@ QUESTION_TEMPLATES = (
     "If feature {vector} at layer {layer} is added to tokens {tokens} when processing the text <<<{text}>>>, "
     "how would the output change?",
     "Suppose feature {vector} is inserted at layer {layer} into tokens {tokens} while the model reads "
-    "<<<{text}>>>. How would the output change?",
-    "When processing the text <<<{text}>>>, feature {vector} at layer {layer} is added to tokens {tokens}. "
-    "What happens to the output?",
+    "<<<{text}>>>. What happens to the output?",
+    "At layer {layer}, feature {vector} is added to tokens {tokens} when processing the text <<<{text}>>>. "
+    "What would the output change to?",
 )
 
 

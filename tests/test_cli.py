@@ -1,0 +1,79 @@
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from datasets import load_dataset
+
+from self_explain.cli import main
+
+
+def test_help_of_every_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["build", "patching", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--target", "--num-prompts", "--layers", "--window", "--seed", "--push_to_hub", "--overwrite"):
+        assert option in out
+    with pytest.raises(SystemExit):
+        main(["toyworld", "train", "--help"])
+    assert "--hidden-size" in capsys.readouterr().out
+    assert main(["build", "--help"]) == 0
+    assert "patching" in capsys.readouterr().out
+
+
+def test_errors_are_reported_with_the_input_named(random_toy_model_dir, tmp_path, capsys):
+    code = main(["build", "patching", "--target", str(random_toy_model_dir), "--out", str(tmp_path), "--layers", "9"])
+    assert code == 2
+    assert "--layers 9 out of range" in capsys.readouterr().err
+    assert main(["build", "nonsense"]) == 2
+    assert "unknown task 'nonsense'" in capsys.readouterr().err
+
+
+def test_build_and_push_through_the_cli(random_toy_model_dir, tmp_path, capsys):
+    out = tmp_path / "ds"
+    with mock.patch("self_explain.hub.HfApi") as api_class:
+        api = api_class.return_value
+        api.hf_hub_download.side_effect = __import__("huggingface_hub").errors.EntryNotFoundError("no card")
+        api.upload_folder.return_value = "https://hub/commit/1"
+        code = main(
+            ["build", "patching", "--target", str(random_toy_model_dir), "--out", str(out), "--num-prompts", "12",
+             "--push-to-hub", "org/self-explain-patching"]
+        )
+    assert code == 0
+    name = random_toy_model_dir.name
+    assert load_dataset(str(out), name)["train"].num_rows > 0
+    api.create_repo.assert_called_once()
+    kwargs = api.upload_folder.call_args.kwargs
+    assert kwargs["repo_id"] == "org/self-explain-patching"
+    assert kwargs["repo_type"] == "dataset"
+    assert f"data/{name}/*" in kwargs["allow_patterns"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_accelerate_launch_two_processes_gives_the_single_process_dataset(random_toy_model_dir, tmp_path):
+    args = ["build", "patching", "--target", str(random_toy_model_dir), "--num-prompts", "40", "--shard-size", "10"]
+    assert main([*args, "--out", str(tmp_path / "single")]) == 0
+    launcher = Path(sys.executable).with_name("accelerate")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"), "OMP_NUM_THREADS": "1"}
+    subprocess.run(
+        [str(launcher), "launch", "--num_processes", "2", "--num_machines", "1", "--cpu", "--mixed_precision", "no",
+         "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+         "-m", "self_explain.cli", *args, "--out", str(tmp_path / "multi")],
+        check=True, env=env, timeout=600,
+    )
+    name = random_toy_model_dir.name
+    single = json.loads((tmp_path / "single" / "provenance" / f"{name}.json").read_text())
+    multi = json.loads((tmp_path / "multi" / "provenance" / f"{name}.json").read_text())
+    assert multi["content_sha256"] == single["content_sha256"]
+    assert multi["rows"] == single["rows"]
