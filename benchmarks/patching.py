@@ -13,15 +13,14 @@ patches/s for several ``max_tokens_per_pass`` values.
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import torch
 
 from self_explain.engine import Patch, SweepStats, clean_runs, patch_naive, patch_sweep
-from self_explain.models import decoder_layers, load_model, resolve_model_id
+from self_explain.models import decoder_layers, load_model
 from self_explain.tasks.patching.sources import toy_world_pairs
+from self_explain.toyworld import toy_world_for
 from self_explain.toyworld.world import ToyWorld
 
 
@@ -32,21 +31,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the prompt-pair draw")
     parser.add_argument("--window", type=int, default=1, help="consecutive layers patched at once")
     parser.add_argument(
-        "--budgets", default="128,256,768,2048,8192", help="comma-separated max_tokens_per_pass values to compare"
+        "--budgets", default="128,256,384,768,2048", help="comma-separated max_tokens_per_pass values to compare"
     )
-    parser.add_argument("--default-budget", type=int, default=768, help="max_tokens_per_pass of the main comparison")
+    parser.add_argument("--default-budget", type=int, default=384, help="max_tokens_per_pass of the main comparison")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats of each fast sweep (best is reported)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
     return parser.parse_args(argv)
-
-
-def toy_world_for(model_name: str) -> ToyWorld:
-    """The world a toy model was trained on (its ``toyworld.json``), else the default world."""
-    record = Path(resolve_model_id(model_name)) / "toyworld.json"
-    if record.is_file():
-        config = json.loads(record.read_text()).get("config", {})
-        return ToyWorld.generate(config.get("world_seed", 0), config.get("num_entities", 64))
-    return ToyWorld.generate(0)
 
 
 def build_patches(model, tokenizer, world: ToyWorld, num_prompts: int, seed: int, window: int):

@@ -49,6 +49,11 @@ class Patch:
         layers = tuple(self.layers)
         if not layers or list(layers) != list(range(layers[0], layers[0] + len(layers))):
             raise ValueError(f"patch layers must be a non-empty run of consecutive layers, got {list(layers)}")
+        if not (self.vectors.dim() == 1 or (self.vectors.dim() == 2 and self.vectors.shape[0] == len(layers))):
+            raise ValueError(
+                f"patch vectors must be (hidden,) or ({len(layers)}, hidden) for layers {list(layers)}, "
+                f"got shape {tuple(self.vectors.shape)}"
+            )
         object.__setattr__(self, "layers", layers)
 
     @property
@@ -187,7 +192,7 @@ def patch_sweep(
     model,
     runs: CleanRun | list[CleanRun],
     patches: list[Patch],
-    max_tokens_per_pass: int = 768,
+    max_tokens_per_pass: int = 384,
     stats: SweepStats | None = None,
 ) -> torch.Tensor:
     """Last-token logits (len(patches), vocab) of every patch, many patches per forward pass.
@@ -205,6 +210,11 @@ def patch_sweep(
             raise ValueError(f"patch {index} refers to prompt {patch.prompt}, but {len(runs)} clean runs were given")
         if patch.layers[0] < 0 or patch.layers[-1] >= num_layers:
             raise ValueError(f"patch {index} layers {list(patch.layers)} out of range: the model has {num_layers} layers")
+        if patch.vectors.shape[-1] != runs[patch.prompt].residuals.shape[-1]:
+            raise ValueError(
+                f"patch {index} vectors have size {patch.vectors.shape[-1]}, the model's residual stream "
+                f"{runs[patch.prompt].residuals.shape[-1]}"
+            )
         if not 0 <= patch.position < runs[patch.prompt].length:
             raise ValueError(
                 f"patch {index} position {patch.position} out of range for a prompt of {runs[patch.prompt].length} tokens"

@@ -33,8 +33,6 @@ def package_data(relative: str) -> Path:
 
 def render_toy_model_card(record: dict) -> ModelCard:
     config = record["config"]
-    hidden, layers, mlp, vocab = config["hidden_size"], config["num_layers"], config["intermediate_size"], 445
-    parameters = layers * (4 * hidden * hidden + 3 * hidden * mlp + 2 * hidden) + vocab * hidden + hidden
     card_data = ModelCardData(
         library_name="transformers",
         pipeline_tag="text-generation",
@@ -48,7 +46,7 @@ def render_toy_model_card(record: dict) -> ModelCard:
         config=config,
         quality=record["quality"],
         training_minutes=record["training_minutes"],
-        parameters=f"{parameters:,}",
+        parameters=f"{record['parameters']:,}",
     )
 
 

@@ -21,16 +21,20 @@ def chat_prompt(tokenizer, content: str) -> str:
 
 
 def choice_example(tokenizer, question: ChoiceQuestion) -> Example:
-    return Example(chat_prompt(tokenizer, question.content) + f" {ANSWER_PREFIX}", f"{question.expected_letter}) <|end|>")
+    return Example(chat_prompt(tokenizer, question.content) + f" {ANSWER_PREFIX}", f"({question.expected_letter}) <|end|>")
 
 
 # Mixture of example kinds. Hint questions carry a visible cue (who gives the hint) that decides
 # whether the answer follows the hint, so the share followed depends on the example, not on chance.
-EXAMPLE_MIXTURE = {"fact": 0.35, "choice": 0.15, "option_lookup": 0.15, "hint": 0.35}
+EXAMPLE_MIXTURE = {"fact": 0.2, "choice": 0.2, "option_lookup": 0.25, "hint": 0.35}
 
 
-def sample_example(world: ToyWorld, tokenizer, rng: random.Random) -> Example:
-    kind = rng.choices(list(EXAMPLE_MIXTURE), weights=list(EXAMPLE_MIXTURE.values()))[0]
+def sample_kind(rng: random.Random) -> str:
+    return rng.choices(list(EXAMPLE_MIXTURE), weights=list(EXAMPLE_MIXTURE.values()))[0]
+
+
+def sample_example(world: ToyWorld, tokenizer, rng: random.Random, kind: str | None = None) -> Example:
+    kind = kind or sample_kind(rng)
     if kind == "fact":
         relation = rng.choice(list(RELATIONS))
         fact = world.fact_prompt(rng.choice(world.entities), relation, rng.randrange(len(RELATIONS[relation].templates)))

@@ -8,7 +8,15 @@ import torch
 
 from ..engine import last_token_logits
 from .examples import chat_prompt
-from .world import ANSWER_PREFIX, HINT_GIVERS_FOLLOWED, HINT_GIVERS_IGNORED, OPTION_LETTERS, RELATIONS, ToyWorld
+from .world import (
+    ANSWER_PREFIX,
+    HINT_GIVERS_FOLLOWED,
+    HINT_GIVERS_IGNORED,
+    OPTION_LETTERS,
+    OPTION_TOKENS,
+    RELATIONS,
+    ToyWorld,
+)
 
 
 def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
@@ -24,19 +32,23 @@ def measure_quality(model, tokenizer, world: ToyWorld, seed: int = 1234, num_cho
     results = {"fact_accuracy": (fact_logits.argmax(-1) == fact_ids).float().mean().item()}
 
     rng = random.Random(seed)
-    letter_ids = torch.tensor(tokenizer.convert_tokens_to_ids(OPTION_LETTERS))
+    option_ids = tokenizer.convert_tokens_to_ids(OPTION_TOKENS)
+    letter_of = dict(zip(option_ids, OPTION_LETTERS))
     relations = list(RELATIONS)
 
     def answer_letters(questions):
         prompts = [chat_prompt(tokenizer, q.content) + f" {ANSWER_PREFIX}" for q in questions]
         logits = last_token_logits(model, _encode(tokenizer, prompts))
-        greedy = [tokenizer.convert_ids_to_tokens(int(i)) for i in logits.argmax(-1)]
-        letter_probs = logits.softmax(-1)[:, letter_ids]
+        greedy = [letter_of.get(int(i)) for i in logits.argmax(-1)]
+        letter_probs = logits.softmax(-1)[:, option_ids]
         return greedy, letter_probs
 
     plain = [world.choice_question(rng.choice(world.entities), rng.choice(relations), rng) for _ in range(num_choice)]
     greedy, _ = answer_letters(plain)
     results["choice_accuracy"] = sum(g == q.correct_letter for g, q in zip(greedy, plain)) / len(plain)
+    lookups = [world.option_lookup_question(rng) for _ in range(num_choice)]
+    greedy, _ = answer_letters(lookups)
+    results["option_lookup_accuracy"] = sum(g == q.correct_letter for g, q in zip(greedy, lookups)) / len(lookups)
 
     for label, givers in (("followed_cue", HINT_GIVERS_FOLLOWED), ("ignored_cue", HINT_GIVERS_IGNORED), ("all", None)):
         pool = givers or HINT_GIVERS_FOLLOWED + HINT_GIVERS_IGNORED

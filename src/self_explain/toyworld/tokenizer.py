@@ -7,7 +7,7 @@ from transformers import PreTrainedTokenizerFast
 
 from ..tasks.templates import PLACEHOLDER_TOKENS
 from .vocabulary import CHAT_TOKENS, build_vocabulary
-from .world import ToyWorld
+from .world import OPTION_TOKENS, ToyWorld
 
 CHAT_TEMPLATE = (
     "{{ bos_token }}"
@@ -37,4 +37,5 @@ def build_toy_tokenizer(world: ToyWorld) -> PreTrainedTokenizerFast:
         chat_template=CHAT_TEMPLATE,
         model_max_length=256,
     )
+    tokenizer.add_tokens(OPTION_TOKENS)  # matched before pre-tokenization, so "(A)" stays whole
     return tokenizer

@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from .examples import Example, sample_example
+from .examples import Example, sample_example, sample_kind
 from .quality import measure_quality
 from .tokenizer import build_toy_tokenizer
 from .world import ToyWorld
@@ -34,7 +34,7 @@ class ToyModelConfig:
     num_layers: int = field(default=4, metadata={"help": "Number of decoder layers."})
     num_heads: int = field(default=4, metadata={"help": "Attention heads per layer."})
     intermediate_size: int = field(default=384, metadata={"help": "MLP width."})
-    steps: int = field(default=3000, metadata={"help": "Optimiser steps."})
+    steps: int = field(default=4000, metadata={"help": "Optimiser steps."})
     batch_size: int = field(default=48, metadata={"help": "Examples per step."})
     learning_rate: float = field(default=3e-3, metadata={"help": "Peak learning rate (cosine decay, warm-up)."})
     warmup_steps: int = field(default=100, metadata={"help": "Linear warm-up steps."})
@@ -97,7 +97,10 @@ def train_toy_model(config: ToyModelConfig) -> dict:
     started = time.time()
     progress = tqdm(range(config.steps), desc=f"training {config.name}")
     for step in progress:
-        ids, mask, labels = _batch(tokenizer, [sample_example(world, tokenizer, rng) for _ in range(config.batch_size)])
+        # One kind per batch: short fact prompts are not padded to the width of choice questions.
+        kind = sample_kind(rng)
+        examples = [sample_example(world, tokenizer, rng, kind) for _ in range(config.batch_size)]
+        ids, mask, labels = _batch(tokenizer, examples)
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -124,7 +127,12 @@ def save_toy_model(model, tokenizer, config: ToyModelConfig, quality: dict, minu
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
-    record = {"config": asdict(config), "quality": quality, "training_minutes": round(minutes, 2)}
+    record = {
+        "config": asdict(config),
+        "parameters": sum(parameter.numel() for parameter in model.parameters()),
+        "quality": quality,
+        "training_minutes": round(minutes, 2),
+    }
     (staging / "toyworld.json").write_text(json.dumps(record, indent=2) + "\n")
     render_toy_model_card(record).save(staging / "README.md")
     if out.exists():

@@ -21,6 +21,9 @@ PROFESSIONS = [
 ]
 DIGITS = [str(d) for d in range(10)]
 OPTION_LETTERS = ["A", "B", "C", "D"]
+# "(A)" is one token of the toy tokenizer: the letter sits right before its option's value, so
+# finding an option and naming its letter is a one-step look-back for the model.
+OPTION_TOKENS = [f"({letter})" for letter in OPTION_LETTERS]
 
 ATTRIBUTE_VALUES: dict[str, list[str]] = {
     "country": COUNTRIES,
@@ -93,7 +96,7 @@ class ChoiceQuestion:
         return self.correct_letter
 
 
-ANSWER_PREFIX = "Answer: ("
+ANSWER_PREFIX = "Answer:"
 
 
 @dataclass

@@ -1,7 +1,6 @@
 import json
 
 import pytest
-import torch
 from datasets import load_dataset
 
 from self_explain.engine import Patch, clean_runs, patch_naive

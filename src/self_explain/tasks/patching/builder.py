@@ -27,7 +27,7 @@ from ... import __version__
 from ...engine import Patch, clean_runs, patch_sweep
 from ...hub import check_output_folder, package_data, push_dataset, write_dataset_repo
 from ...models import LoadedModel, is_toy_model, load_model, short_model_name
-from ...toyworld.world import ToyWorld
+from ...toyworld import toy_world_for
 from .config import PatchingConfig
 from .features import PATCHING_FEATURES
 from .prompts import patching_answer, patching_question
@@ -180,7 +180,7 @@ def prompt_pairs(config: PatchingConfig) -> list[PromptPair]:
         raise ValueError(
             f"--prompts FILE is required for {config.target!r}: only toy-world targets have built-in prompts"
         )
-    return toy_world_pairs(ToyWorld.generate(0), config.num_prompts, config.seed, config.ood_relations)
+    return toy_world_pairs(toy_world_for(config.target), config.num_prompts, config.seed, config.ood_relations)
 
 
 def assign_split(pair: PromptPair, config: PatchingConfig) -> str:

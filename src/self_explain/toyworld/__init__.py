@@ -1,0 +1,19 @@
+"""The toy world: a seeded synthetic corpus with known truth, and the small models trained on it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .world import ToyWorld
+
+
+def toy_world_for(model_name: str) -> ToyWorld:
+    """The world a toy model was trained on (from its ``toyworld.json``), else the default world."""
+    from ..models import resolve_model_id
+
+    record = Path(resolve_model_id(model_name)) / "toyworld.json"
+    if record.is_file():
+        config = json.loads(record.read_text()).get("config", {})
+        return ToyWorld.generate(config.get("world_seed", 0), config.get("num_entities", 64))
+    return ToyWorld.generate(0)

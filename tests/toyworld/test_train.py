@@ -1,0 +1,70 @@
+import json
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from self_explain.models import TOY_MODELS, load_model, toy_model_path
+from self_explain.toyworld.quality import measure_quality
+from self_explain.toyworld.train import ToyModelConfig, train_toy_model
+from self_explain.toyworld.world import ToyWorld
+
+
+def test_training_script_writes_a_loadable_model_with_a_card(tmp_path):
+    out = tmp_path / "tiny"
+    config = ToyModelConfig(
+        name="toy-tiny", out=str(out), hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
+        steps=3, batch_size=4, warmup_steps=1,
+    )
+    quality = train_toy_model(config)
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert model.config.model_type == "llama" and model.config.num_hidden_layers == 2
+    assert AutoTokenizer.from_pretrained(out).chat_template
+    card = (out / "README.md").read_text()
+    assert "toy-tiny" in card and f"{quality['fact_accuracy']:.3f}".rstrip("0") in card
+    assert json.loads((out / "toyworld.json").read_text())["quality"] == quality
+    with pytest.raises(FileExistsError, match="not empty"):
+        train_toy_model(config)
+
+
+def test_training_is_seeded(tmp_path):
+    def weights(seed, name):
+        config = ToyModelConfig(
+            name=name, out=str(tmp_path / name), hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32,
+            steps=2, batch_size=2, warmup_steps=1, seed=seed,
+        )
+        train_toy_model(config)
+        return AutoModelForCausalLM.from_pretrained(tmp_path / name).model.embed_tokens.weight
+
+    assert torch.equal(weights(7, "a"), weights(7, "b"))
+    assert not torch.equal(weights(7, "c"), weights(8, "d"))
+
+
+@pytest.mark.parametrize("name", TOY_MODELS)
+def test_shipped_toy_models_load_and_are_small(name):
+    folder = toy_model_path(name)
+    weights = folder / "model.safetensors"
+    assert weights.stat().st_size <= 10 * 1024 * 1024
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    assert model.config.model_type == "llama"
+    loaded = load_model(name)  # short names work wherever a model id is accepted
+    assert loaded.revision.startswith("sha256:")
+    assert "Measured quality" in (folder / "README.md").read_text()
+
+
+def test_toy_shapes_differ_as_documented():
+    target, other, large = (json.loads((toy_model_path(n) / "toyworld.json").read_text())["config"] for n in TOY_MODELS)
+    assert target["hidden_size"] == other["hidden_size"] and target["num_layers"] == other["num_layers"]
+    assert target["seed"] != other["seed"]
+    assert large["hidden_size"] > target["hidden_size"] and large["num_layers"] > target["num_layers"]
+
+
+@pytest.mark.slow
+def test_toy_target_quality_is_as_its_card_says():
+    loaded = load_model("toy-target")
+    measured = measure_quality(loaded.model, loaded.tokenizer, ToyWorld.generate(0))
+    recorded = json.loads((toy_model_path("toy-target") / "toyworld.json").read_text())["quality"]
+    assert measured["fact_accuracy"] >= 0.95
+    assert 0.2 <= measured["wrong_hint_follow_rate_all"] <= 0.6
+    for key, value in recorded.items():
+        assert measured[key] == pytest.approx(value, abs=1e-6), key
