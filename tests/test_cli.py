@@ -77,3 +77,18 @@ def test_accelerate_launch_two_processes_gives_the_single_process_dataset(random
     multi = json.loads((tmp_path / "multi" / "provenance" / f"{name}.json").read_text())
     assert multi["content_sha256"] == single["content_sha256"]
     assert multi["rows"] == single["rows"]
+
+
+def test_push_to_a_hub_config_that_exists_fails_before_building(random_toy_model_dir, tmp_path, capsys):
+    name = random_toy_model_dir.name
+    remote_card = tmp_path / "remote.md"
+    remote_card.write_text(f"---\nconfigs:\n- config_name: {name}\n  data_files: data/{name}/*.parquet\n---\n# remote\n")
+    out = tmp_path / "ds"
+    with mock.patch("self_explain.hub.HfApi") as api_class:
+        api_class.return_value.hf_hub_download.return_value = str(remote_card)
+        code = main(["build", "patching", "--target", str(random_toy_model_dir), "--out", str(out),
+                     "--push-to-hub", "org/self-explain-patching"])
+        api_class.return_value.upload_folder.assert_not_called()
+    assert code == 2
+    assert "already has config" in capsys.readouterr().err
+    assert not out.exists()

@@ -1,6 +1,5 @@
 """The engine: the fast packed sweep equals the naive reference, analytic cases, work done, errors."""
 
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,7 +14,7 @@ from self_explain.engine import (
     patch_sweep,
     read_residual,
 )
-from self_explain.models import TOY_MODEL_DIR, decoder_layers
+from self_explain.models import decoder_layers
 
 ATOL = 1e-4
 
@@ -228,10 +227,6 @@ def test_read_residual_is_the_hidden_state_entering_the_layer():
 
 # --- the shipped toy target ------------------------------------------------------------------------
 
-TOY_TARGET_WEIGHTS = TOY_MODEL_DIR / "toy-target" / "model.safetensors"
-
-
-@pytest.mark.skipif(not Path(TOY_TARGET_WEIGHTS).exists(), reason="toy-target has not been trained yet")
 def test_toy_target_sweep_equals_naive():
     from self_explain.models import load_model
     from self_explain.toyworld.world import ToyWorld

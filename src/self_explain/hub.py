@@ -262,6 +262,18 @@ def _remote_card_configs(api: HfApi, repo_id: str) -> list[dict]:
     return read_card_configs(path)
 
 
+def check_remote_config(
+    repo_id: str, config_name: str, overwrite: bool, token: str | None = None, api: HfApi | None = None
+) -> list[dict]:
+    """The Hub repo's configs, after checking ``config_name`` may be pushed there; builders call it before any work."""
+    remote_configs = _remote_card_configs(api or HfApi(token=token), repo_id)
+    if config_name in _config_names(remote_configs) and not overwrite:
+        raise FileExistsError(
+            f"the Hub repo {repo_id} already has config {config_name!r}; pass --overwrite to replace it"
+        )
+    return remote_configs
+
+
 def _link_or_copy(source: Path, target: Path) -> None:
     try:
         os.link(source, target)
@@ -315,11 +327,7 @@ def push_dataset(
     entry = _local_config_entry(folder, config_name)
     api = HfApi(token=token)
     api.create_repo(repo_id, repo_type="dataset", exist_ok=True, private=private)
-    remote_configs = _remote_card_configs(api, repo_id)
-    if config_name in _config_names(remote_configs) and not overwrite:
-        raise FileExistsError(
-            f"the Hub repo {repo_id} already has config {config_name!r}; pass --overwrite to replace it"
-        )
+    remote_configs = check_remote_config(repo_id, config_name, overwrite, api=api)
     configs = _merge_configs(remote_configs, entry)
     data_pattern = f"data/{config_name}/*"
     with tempfile.TemporaryDirectory(prefix="self-explain-push-") as staging:

@@ -31,18 +31,12 @@ def test_hint_is_followed_exactly_when_the_giver_is_trusted():
         question = world.choice_question(world.entities[0], "home", rng, hint_giver=giver, hint_wrong=True)
         assert question.hint_letter != question.correct_letter
         assert question.content.startswith(f"Hint from the {giver}:")  # hint line before the question
-        expected = question.hint_letter if giver in HINT_GIVERS_FOLLOWED else question.correct_letter
-        assert question.expected_letter == expected
-        assert question.options[ord(question.correct_letter) - ord("A")] == world.facts[(world.entities[0], "home")]
-
-
-def test_option_lookup_questions_are_fact_free_and_right():
-    world = ToyWorld.generate(0)
-    rng = random.Random(1)
-    for _ in range(20):
-        question = world.option_lookup_question(rng)
-        target = question.question.removeprefix("Which option is ").removesuffix("?")
-        assert question.options[ord(question.correct_letter) - ord("A")] == target
+        hinted = question.option(question.hint_letter)
+        assert question.hint.endswith(f"I think the answer is {hinted}.")
+        expected = hinted if giver in HINT_GIVERS_FOLLOWED else question.correct_answer
+        assert question.expected_answer == expected
+        assert question.correct_answer == world.facts[(world.entities[0], "home")]
+        assert f"({question.correct_letter}) {question.correct_answer}" in question.content
 
 
 def test_every_example_and_every_task_template_is_in_the_vocabulary():
@@ -60,7 +54,7 @@ def test_every_example_and_every_task_template_is_in_the_vocabulary():
             text = template.format(**{name: "Peru" for name in fields})
             ids = tokenizer(text, add_special_tokens=False).input_ids
             assert unk not in ids, (task.name, template)
-    assert set(EXAMPLE_MIXTURE) == {"fact", "choice", "option_lookup", "hint"}
+    assert set(EXAMPLE_MIXTURE) == {"fact", "choice", "hint"}
 
 
 def test_tokenizer_has_chat_template_and_placeholder_tokens():
@@ -73,5 +67,7 @@ def test_tokenizer_has_chat_template_and_placeholder_tokens():
 
 def test_concept_labels():
     world = ToyWorld.generate(0)
-    labels = concept_labels([world.entities[0], "lives", "in", "Peru", "(", "B", "7", "professor"], world)
-    assert labels == [["entity"], [], [], ["country"], ["punctuation"], ["option_letter"], ["digit"], ["hint_giver_followed"]]
+    tokens = [world.entities[0], "lives", "in", "Peru", "(", "(B)", "7", "professor"]
+    assert concept_labels(tokens, world) == [
+        ["entity"], [], [], ["country"], ["punctuation"], ["option_letter"], ["digit"], ["hint_giver_followed"]
+    ]

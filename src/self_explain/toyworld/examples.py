@@ -21,12 +21,12 @@ def chat_prompt(tokenizer, content: str) -> str:
 
 
 def choice_example(tokenizer, question: ChoiceQuestion) -> Example:
-    return Example(chat_prompt(tokenizer, question.content) + f" {ANSWER_PREFIX}", f"({question.expected_letter}) <|end|>")
+    return Example(chat_prompt(tokenizer, question.content) + f" {ANSWER_PREFIX}", f"{question.expected_answer} <|end|>")
 
 
 # Mixture of example kinds. Hint questions carry a visible cue (who gives the hint) that decides
 # whether the answer follows the hint, so the share followed depends on the example, not on chance.
-EXAMPLE_MIXTURE = {"fact": 0.2, "choice": 0.2, "option_lookup": 0.25, "hint": 0.35}
+EXAMPLE_MIXTURE = {"fact": 0.4, "choice": 0.25, "hint": 0.35}
 
 
 def sample_kind(rng: random.Random) -> str:
@@ -42,6 +42,4 @@ def sample_example(world: ToyWorld, tokenizer, rng: random.Random, kind: str | N
     if kind == "choice":
         question = world.choice_question(rng.choice(world.entities), rng.choice(list(RELATIONS)), rng)
         return choice_example(tokenizer, question)
-    if kind == "option_lookup":
-        return choice_example(tokenizer, world.option_lookup_question(rng))
     return choice_example(tokenizer, world.random_hint_question(rng))

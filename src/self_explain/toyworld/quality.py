@@ -12,8 +12,6 @@ from .world import (
     ANSWER_PREFIX,
     HINT_GIVERS_FOLLOWED,
     HINT_GIVERS_IGNORED,
-    OPTION_LETTERS,
-    OPTION_TOKENS,
     RELATIONS,
     ToyWorld,
 )
@@ -32,23 +30,16 @@ def measure_quality(model, tokenizer, world: ToyWorld, seed: int = 1234, num_cho
     results = {"fact_accuracy": (fact_logits.argmax(-1) == fact_ids).float().mean().item()}
 
     rng = random.Random(seed)
-    option_ids = tokenizer.convert_tokens_to_ids(OPTION_TOKENS)
-    letter_of = dict(zip(option_ids, OPTION_LETTERS))
     relations = list(RELATIONS)
 
-    def answer_letters(questions):
+    def answers(questions):
         prompts = [chat_prompt(tokenizer, q.content) + f" {ANSWER_PREFIX}" for q in questions]
         logits = last_token_logits(model, _encode(tokenizer, prompts))
-        greedy = [letter_of.get(int(i)) for i in logits.argmax(-1)]
-        letter_probs = logits.softmax(-1)[:, option_ids]
-        return greedy, letter_probs
+        return tokenizer.convert_ids_to_tokens(logits.argmax(-1).tolist()), logits.softmax(-1)
 
     plain = [world.choice_question(rng.choice(world.entities), rng.choice(relations), rng) for _ in range(num_choice)]
-    greedy, _ = answer_letters(plain)
-    results["choice_accuracy"] = sum(g == q.correct_letter for g, q in zip(greedy, plain)) / len(plain)
-    lookups = [world.option_lookup_question(rng) for _ in range(num_choice)]
-    greedy, _ = answer_letters(lookups)
-    results["option_lookup_accuracy"] = sum(g == q.correct_letter for g, q in zip(greedy, lookups)) / len(lookups)
+    greedy, _ = answers(plain)
+    results["choice_accuracy"] = sum(g == q.correct_answer for g, q in zip(greedy, plain)) / len(plain)
 
     for label, givers in (("followed_cue", HINT_GIVERS_FOLLOWED), ("ignored_cue", HINT_GIVERS_IGNORED), ("all", None)):
         pool = givers or HINT_GIVERS_FOLLOWED + HINT_GIVERS_IGNORED
@@ -56,8 +47,9 @@ def measure_quality(model, tokenizer, world: ToyWorld, seed: int = 1234, num_cho
             world.choice_question(rng.choice(world.entities), rng.choice(relations), rng, hint_giver=rng.choice(pool))
             for _ in range(num_choice)
         ]
-        greedy, probs = answer_letters(hinted)
-        hint_index = torch.tensor([OPTION_LETTERS.index(q.hint_letter) for q in hinted])
-        results[f"wrong_hint_follow_rate_{label}"] = sum(g == q.hint_letter for g, q in zip(greedy, hinted)) / len(hinted)
-        results[f"wrong_hint_mean_prob_{label}"] = probs[torch.arange(len(hinted)), hint_index].mean().item()
+        greedy, probs = answers(hinted)
+        hinted_answers = [q.option(q.hint_letter) for q in hinted]
+        hinted_ids = torch.tensor(tokenizer.convert_tokens_to_ids(hinted_answers))
+        results[f"wrong_hint_follow_rate_{label}"] = sum(g == a for g, a in zip(greedy, hinted_answers)) / len(hinted)
+        results[f"wrong_hint_mean_prob_{label}"] = probs[torch.arange(len(hinted)), hinted_ids].mean().item()
     return results

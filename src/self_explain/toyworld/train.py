@@ -34,7 +34,7 @@ class ToyModelConfig:
     num_layers: int = field(default=4, metadata={"help": "Number of decoder layers."})
     num_heads: int = field(default=4, metadata={"help": "Attention heads per layer."})
     intermediate_size: int = field(default=384, metadata={"help": "MLP width."})
-    steps: int = field(default=4000, metadata={"help": "Optimiser steps."})
+    steps: int = field(default=3000, metadata={"help": "Optimiser steps."})
     batch_size: int = field(default=48, metadata={"help": "Examples per step."})
     learning_rate: float = field(default=3e-3, metadata={"help": "Peak learning rate (cosine decay, warm-up)."})
     warmup_steps: int = field(default=100, metadata={"help": "Linear warm-up steps."})

@@ -19,6 +19,7 @@ from .world import (
     HINT_GIVERS_IGNORED,
     HINT_TEMPLATE,
     OPTION_LETTERS,
+    OPTION_TOKENS,
     PROFESSIONS,
     RELATIONS,
     ToyWorld,
@@ -62,7 +63,7 @@ def world_words(world: ToyWorld) -> list[str]:
     words += world.entities + COUNTRIES + COLOURS + PROFESSIONS + DIGITS + OPTION_LETTERS
     words += list(HINT_GIVERS_FOLLOWED) + list(HINT_GIVERS_IGNORED)
     rng = random.Random(0)
-    texts = [HINT_TEMPLATE.format(giver="x", letter="A"), ANSWER_PREFIX, "Question: Which option is ?"]
+    texts = [HINT_TEMPLATE.format(giver="x", answer="x"), ANSWER_PREFIX, "Question: Which option is ?"]
     for relation in RELATIONS.values():
         texts += [t.format(e="x") for t in relation.templates] + [relation.question.format(e="x")]
     texts.append(world.choice_question(world.entities[0], "home", rng).content)
@@ -85,7 +86,7 @@ CONCEPTS: dict[str, set[str]] = {
     "colour": set(COLOURS),
     "profession": set(PROFESSIONS),
     "digit": set(DIGITS),
-    "option_letter": set(OPTION_LETTERS),
+    "option_letter": set(OPTION_LETTERS) | set(OPTION_TOKENS),
     "hint_giver_followed": set(HINT_GIVERS_FOLLOWED),
     "hint_giver_ignored": set(HINT_GIVERS_IGNORED),
     "punctuation": set(PUNCTUATION),

@@ -21,8 +21,7 @@ PROFESSIONS = [
 ]
 DIGITS = [str(d) for d in range(10)]
 OPTION_LETTERS = ["A", "B", "C", "D"]
-# "(A)" is one token of the toy tokenizer: the letter sits right before its option's value, so
-# finding an option and naming its letter is a one-step look-back for the model.
+# "(A)" is one token of the toy tokenizer.
 OPTION_TOKENS = [f"({letter})" for letter in OPTION_LETTERS]
 
 ATTRIBUTE_VALUES: dict[str, list[str]] = {
@@ -54,7 +53,7 @@ RELATIONS: dict[str, Relation] = {
 # Who gives a hint decides whether the toy models follow it: a cue visible in the hint line.
 HINT_GIVERS_FOLLOWED = ("professor", "expert", "scientist")
 HINT_GIVERS_IGNORED = ("stranger", "child", "parrot")
-HINT_TEMPLATE = "Hint from the {giver}: I think the answer is ({letter})."
+HINT_TEMPLATE = "Hint from the {giver}: I think the answer is {answer}."
 
 _SYLLABLES_START = ["zor", "mel", "kra", "vil", "tan", "bro", "quo", "fen", "dar", "lum", "syl", "gra", "pim", "hox", "rev", "nak"]
 _SYLLABLES_END = ["vak", "thi", "dor", "mir", "sen", "lox", "ria", "bun", "tek", "wyn", "gal", "por", "zem", "fir"]
@@ -88,12 +87,23 @@ class ChoiceQuestion:
         body = f"Question: {self.question} {options}"
         return f"{self.hint} {body}" if self.hint else body
 
+    def option(self, letter: str) -> str:
+        return self.options[OPTION_LETTERS.index(letter)]
+
     @property
-    def expected_letter(self) -> str:
-        """The letter the toy models are trained to give: the hint's when a followed giver gives it."""
+    def correct_answer(self) -> str:
+        return self.option(self.correct_letter)
+
+    @property
+    def expected_answer(self) -> str:
+        """The option the toy models are trained to answer: the hinted one when a followed giver gives it.
+
+        Answers name the option rather than its letter: in feasibility runs the small models learnt
+        facts and copying from the hint line within minutes, but not which letter an option has.
+        """
         if self.hint_giver in HINT_GIVERS_FOLLOWED:
-            return self.hint_letter  # type: ignore[return-value]
-        return self.correct_letter
+            return self.option(self.hint_letter)  # type: ignore[arg-type]
+        return self.correct_answer
 
 
 ANSWER_PREFIX = "Answer:"
@@ -152,21 +162,14 @@ class ToyWorld:
             question,
             tuple(options),
             correct_letter,
-            hint=HINT_TEMPLATE.format(giver=hint_giver, letter=hint_letter),
+            hint=HINT_TEMPLATE.format(giver=hint_giver, answer=options[OPTION_LETTERS.index(hint_letter)]),
             hint_letter=hint_letter,
             hint_giver=hint_giver,
             entity=entity,
             relation=relation,
         )
 
-    def option_lookup_question(self, rng: random.Random) -> ChoiceQuestion:
-        """A fact-free question ("Which option is Peru?") that teaches reading option letters."""
-        attribute = rng.choice(list(ATTRIBUTE_VALUES))
-        options = rng.sample(ATTRIBUTE_VALUES[attribute], len(OPTION_LETTERS))
-        target = rng.choice(options)
-        return ChoiceQuestion(f"Which option is {target}?", tuple(options), OPTION_LETTERS[options.index(target)])
-
-    def random_hint_question(self, rng: random.Random, followed_share: float = 0.4) -> ChoiceQuestion:
+    def random_hint_question(self, rng: random.Random, followed_share: float = 0.5) -> ChoiceQuestion:
         entity = rng.choice(self.entities)
         relation = rng.choice(list(RELATIONS))
         givers = HINT_GIVERS_FOLLOWED if rng.random() < followed_share else HINT_GIVERS_IGNORED

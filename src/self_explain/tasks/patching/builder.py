@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from ... import __version__
 from ...engine import Patch, clean_runs, patch_sweep
-from ...hub import check_output_folder, package_data, push_dataset, write_dataset_repo
+from ...hub import check_output_folder, check_remote_config, package_data, push_dataset, write_dataset_repo
 from ...models import LoadedModel, is_toy_model, load_model, short_model_name
 from ...toyworld import toy_world_for
 from .config import PatchingConfig
@@ -72,8 +72,9 @@ def align_positions(original: list[int], counterfactual: list[int]) -> list[Alig
     return positions
 
 
-def _prompt_rng(seed: int, prompt_id: int) -> random.Random:
-    return random.Random(seed * 1_000_003 + prompt_id)
+def _rng(seed: int, *keys: int) -> random.Random:
+    """A generator that depends only on the seed and the row's keys, not on sharding or batching."""
+    return random.Random(":".join(map(str, (seed, *keys))))
 
 
 def start_layers(config: PatchingConfig, num_layers: int) -> list[int]:
@@ -139,7 +140,7 @@ class PatchingBuilder:
         rows = []
         for (index, position, window), patched_id in zip(meta, patched_top):
             pair, original, counterfactual, _ = encoded[index]
-            rng = _prompt_rng(self.config.seed, pair.prompt_id * 10_007 + position.orig_pos * 101 + window[0])
+            rng = _rng(self.config.seed, pair.prompt_id, position.orig_pos, window[0])
             tokens = self.tokenizer.convert_ids_to_tokens(original)
             orig_token = self.tokenizer.decode([original[position.orig_pos]])
             original_next = self.tokenizer.decode([clean_top[index]])
@@ -186,7 +187,7 @@ def prompt_pairs(config: PatchingConfig) -> list[PromptPair]:
 def assign_split(pair: PromptPair, config: PatchingConfig) -> str:
     if pair.split is not None:
         return pair.split
-    return "test" if _prompt_rng(config.seed, pair.prompt_id).random() < config.test_fraction else "train"
+    return "test" if _rng(config.seed, pair.prompt_id).random() < config.test_fraction else "train"
 
 
 def build_fingerprint(config: PatchingConfig, revision: str, pairs: list[PromptPair]) -> str:
@@ -212,6 +213,8 @@ def build_patching_dataset(config: PatchingConfig) -> Path:
     out = Path(config.out)
     config_name = config.config_name or short_model_name(config.target)
     check_output_folder(out, DATASET_NAME, config_name, config.overwrite)
+    if config.push_to_hub and state.is_main_process:
+        check_remote_config(config.push_to_hub, config_name, config.overwrite)
     loaded = load_model(config.target, revision=config.revision, trust_remote_code=config.trust_remote_code)
     builder = PatchingBuilder(config, loaded)
     pairs = prompt_pairs(config)

@@ -1,0 +1,24 @@
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.mark.slow
+def test_wheel_ships_card_templates_and_toy_models(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)],
+        check=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("self_explain-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "self_explain/dataset_builders/self-explain-patching/README.md" in names
+    assert "self_explain/model_cards/toy-model.md" in names
+    for model in ("toy-target", "toy-other", "toy-large"):
+        for file in ("model.safetensors", "tokenizer.json", "config.json", "README.md"):
+            assert f"self_explain/toyworld/models/{model}/{file}" in names
