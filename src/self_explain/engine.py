@@ -15,6 +15,16 @@ from transformers import DynamicCache
 from .models import adapter_for
 
 
+def _right_padded(sequences: list[list[int]], device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids and attention mask of sequences padded on the right (causal attention never sees the padding)."""
+    ids = torch.zeros(len(sequences), max(len(s) for s in sequences), dtype=torch.long, device=device)
+    mask = torch.zeros_like(ids)
+    for row, sequence in enumerate(sequences):
+        ids[row, : len(sequence)] = torch.as_tensor(sequence, device=device)
+        mask[row, : len(sequence)] = 1
+    return ids, mask
+
+
 @torch.no_grad()
 def last_token_logits(model, sequences: list[list[int]], batch_size: int = 64) -> torch.Tensor:
     """Next-token logits after each token sequence, batched with right padding: (n, vocab)."""
@@ -23,11 +33,7 @@ def last_token_logits(model, sequences: list[list[int]], batch_size: int = 64) -
     for start in range(0, len(sequences), batch_size):
         chunk = sequences[start : start + batch_size]
         lengths = torch.tensor([len(s) for s in chunk], device=device)
-        ids = torch.zeros(len(chunk), int(lengths.max()), dtype=torch.long, device=device)
-        mask = torch.zeros_like(ids)
-        for row, sequence in enumerate(chunk):
-            ids[row, : len(sequence)] = torch.tensor(sequence, device=device)
-            mask[row, : len(sequence)] = 1
+        ids, mask = _right_padded(chunk, device)
         logits = model(input_ids=ids, attention_mask=mask).logits
         outputs.append(logits[torch.arange(len(chunk), device=device), lengths - 1].float())
     return torch.cat(outputs) if outputs else torch.empty(0)
@@ -118,11 +124,7 @@ def clean_runs(model, sequences: list[list[int]], batch_size: int = 32) -> list[
     for start in range(0, len(sequences), batch_size):
         chunk = sequences[start : start + batch_size]
         lengths = [len(s) for s in chunk]
-        ids = torch.full((len(chunk), max(lengths)), 0, dtype=torch.long, device=device)
-        mask = torch.zeros_like(ids)
-        for row, sequence in enumerate(chunk):
-            ids[row, : len(sequence)] = torch.as_tensor(sequence, device=device)
-            mask[row, : len(sequence)] = 1
+        ids, mask = _right_padded(chunk, device)
         with _capture_layer_inputs(layers) as captured:
             # A config-free cache keeps every position, also for sliding-window layers.
             output = model(input_ids=ids, attention_mask=mask, past_key_values=DynamicCache(), use_cache=True)
