@@ -1,3 +1,4 @@
+import re
 import json
 import logging
 import os
@@ -63,12 +64,12 @@ def test_two_configs_load_and_share_one_card(tmp_path, template):
     assert (target.num_rows, other.num_rows) == ({"train": 4, "test": 2}, {"train": 3, "test": 1})
     assert target["test"]["text"][0] == "row 100"
 
-    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) == [
+    assert sorted(unhashed(p.relative_to(folder).as_posix()) for p in folder.rglob("*") if p.is_file()) == [
         "README.md",
-        "data/toy-other/test-00000-of-00001.parquet",
-        "data/toy-other/train-00000-of-00001.parquet",
-        "data/toy-target/test-00000-of-00001.parquet",
-        "data/toy-target/train-00000-of-00001.parquet",
+        "data/toy-other/test-00000-of-00001-HASH.parquet",
+        "data/toy-other/train-00000-of-00001-HASH.parquet",
+        "data/toy-target/test-00000-of-00001-HASH.parquet",
+        "data/toy-target/train-00000-of-00001-HASH.parquet",
         "provenance/toy-other.json",
         "provenance/toy-target.json",
     ]
@@ -116,7 +117,7 @@ def test_overwrite_with_fewer_splits_removes_old_shards(tmp_path, template):
         folder, dataset_name=DATASET, config_name="toy-target", splits={"train": rows(2)}, card_template=template,
         card_kwargs={}, provenance={"rows": 2}, overwrite=True,
     )
-    assert [p.name for p in (folder / "data/toy-target").iterdir()] == ["train-00000-of-00001.parquet"]
+    assert [unhashed(p.name) for p in (folder / "data/toy-target").iterdir()] == ["train-00000-of-00001-HASH.parquet"]
     assert load(folder, "toy-target").num_rows == {"train": 2}
 
 
@@ -273,10 +274,10 @@ def test_push_adds_config_and_keeps_remote_ones(local_folder, fake_hub):
     assert [c["config_name"] for c in staged["configs"]] == ["remote-model", "toy-target"]
     assert staged["configs"][1]["data_files"][1] == {"split": "test", "path": "data/toy-target/test-*.parquet"}
     assert f"{DATASET_MARKER_KEY}: {DATASET}" in staged["readme_text"]
-    assert staged["files"] == [
+    assert [unhashed(f) for f in staged["files"]] == [
         "README.md",
-        "data/toy-target/test-00000-of-00001.parquet",
-        "data/toy-target/train-00000-of-00001.parquet",
+        "data/toy-target/test-00000-of-00001-HASH.parquet",
+        "data/toy-target/train-00000-of-00001-HASH.parquet",
         "provenance/toy-target.json",
     ]
     assert not staged["readme"].exists(), "the staging folder is removed after the upload"
@@ -316,3 +317,18 @@ def test_token_is_never_logged(local_folder, fake_hub, caplog):
         push_dataset(local_folder, "org/ds", "toy-target", token=TOKEN)
     assert "org/ds" in caplog.text, "the push logs something, so the check below means something"
     assert TOKEN not in caplog.text
+
+
+def unhashed(name: str) -> str:
+    return re.sub(r"-[0-9a-f]{12}\.parquet$", "-HASH.parquet", name)
+
+
+def test_a_rebuilt_folder_of_the_same_layout_is_not_served_from_the_cache(tmp_path, template):
+    first, second = tmp_path / "a" / "out", tmp_path / "b" / "out"
+    write(first, template, "toy-target")
+    assert load(first, "toy-target").num_rows == {"train": 4, "test": 2}
+    write_dataset_repo(
+        second, dataset_name=DATASET, config_name="toy-target", splits={"train": rows(7), "test": rows(1)},
+        card_template=template, card_kwargs={}, provenance={"rows": 7},
+    )
+    assert load(second, "toy-target").num_rows == {"train": 7, "test": 1}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -67,8 +68,11 @@ def _card_metadata(readme_path: str | Path) -> dict:
     return DatasetCard.load(Path(readme_path)).data.to_dict()
 
 
-def _shard_name(split: str) -> str:
-    return f"{split}-00000-of-00001.parquet"
+def _shard_name(split: str, content: Path) -> str:
+    """``{split}-00000-of-00001-{hash}.parquet``: the content hash in the name keeps ``load_dataset``'s
+    cache from serving an older build of the same folder layout (it keys local data by file names)."""
+    digest = hashlib.sha256(content.read_bytes()).hexdigest()[:12]
+    return f"{split}-00000-of-00001-{digest}.parquet"
 
 
 def _config_entry(config_name: str, split_names: list[str]) -> dict:
@@ -157,7 +161,9 @@ def _stage_config(staging: Path, config_name: str, splits: dict[str, Dataset], p
     data = staging / "data" / config_name
     data.mkdir(parents=True)
     for split, dataset in splits.items():
-        dataset.to_parquet(str(data / _shard_name(split)))
+        written = data / f"{split}.parquet"
+        dataset.to_parquet(str(written))
+        written.rename(data / _shard_name(split, written))
     (staging / "provenance").mkdir()
     text = json.dumps(provenance, indent=2, sort_keys=True)
     (staging / "provenance" / f"{config_name}.json").write_text(text + "\n", encoding="utf-8")
@@ -193,7 +199,7 @@ def write_dataset_repo(
 ) -> Path:
     """Write (or add to) ``folder`` in the Hub dataset-repo layout, with one parquet shard per split.
 
-    ``folder`` gets ``data/{config_name}/{split}-00000-of-00001.parquet``, ``provenance/{config_name}.json``
+    ``folder`` gets ``data/{config_name}/{split}-00000-of-00001-{hash}.parquet``, ``provenance/{config_name}.json``
     and a ``README.md`` card whose ``configs:`` keeps the folder's other configs. Files are written into a
     hidden temporary folder first and moved into place at the end, the card last.
     """
