@@ -80,13 +80,14 @@ def test_two_configs_load_and_share_one_card(tmp_path, template):
     assert meta[DATASET_MARKER_KEY] == DATASET
     assert meta["license"] == "apache-2.0" and meta["tags"] == ["self-explain", "interpretability"]
     assert meta["pretty_name"] == "Test set"
-    assert meta["configs"][0] == {
-        "config_name": "toy-target",
-        "data_files": [
-            {"split": "train", "path": "data/toy-target/train-*.parquet"},
-            {"split": "test", "path": "data/toy-target/test-*.parquet"},
-        ],
-    }
+    entry = meta["configs"][0]
+    assert entry["config_name"] == "toy-target"
+    assert [(f["split"], unhashed(f["path"])) for f in entry["data_files"]] == [
+        ("train", "data/toy-target/train-00000-of-00001-HASH.parquet"),
+        ("test", "data/toy-target/test-00000-of-00001-HASH.parquet"),
+    ]
+    for data_file in entry["data_files"]:  # the card names the exact files, not a glob
+        assert (folder / data_file["path"]).is_file()
     assert config_names(folder / "README.md") == ["toy-target", "toy-other"]
     assert "# Test set" in card.text and "Made in a test." in card.text
     assert "| toy-other | 4 |\n| toy-target | 6 |" in card.text  # sorted by name
@@ -272,7 +273,8 @@ def test_push_adds_config_and_keeps_remote_ones(local_folder, fake_hub):
     assert staged["allow_patterns"] == ["README.md", "data/toy-target/*", "provenance/toy-target.json"]
     assert staged["delete_patterns"] is None
     assert [c["config_name"] for c in staged["configs"]] == ["remote-model", "toy-target"]
-    assert staged["configs"][1]["data_files"][1] == {"split": "test", "path": "data/toy-target/test-*.parquet"}
+    test_file = staged["configs"][1]["data_files"][1]
+    assert (test_file["split"], unhashed(test_file["path"])) == ("test", "data/toy-target/test-00000-of-00001-HASH.parquet")
     assert f"{DATASET_MARKER_KEY}: {DATASET}" in staged["readme_text"]
     assert [unhashed(f) for f in staged["files"]] == [
         "README.md",

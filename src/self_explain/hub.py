@@ -69,14 +69,15 @@ def _card_metadata(readme_path: str | Path) -> dict:
 
 
 def _shard_name(split: str, content: Path) -> str:
-    """``{split}-00000-of-00001-{hash}.parquet``: the content hash in the name keeps ``load_dataset``'s
-    cache from serving an older build of the same folder layout (it keys local data by file names)."""
+    """``{split}-00000-of-00001-{hash}.parquet``. The card names these exact files: ``load_dataset``
+    keys its cache of a local folder by the card's ``data_files``, so a glob would let it serve an
+    older build of a folder with the same name."""
     digest = hashlib.sha256(content.read_bytes()).hexdigest()[:12]
     return f"{split}-00000-of-00001-{digest}.parquet"
 
 
-def _config_entry(config_name: str, split_names: list[str]) -> dict:
-    data_files = [{"split": split, "path": f"data/{config_name}/{split}-*.parquet"} for split in split_names]
+def _config_entry(config_name: str, shard_names: dict[str, str]) -> dict:
+    data_files = [{"split": split, "path": f"data/{config_name}/{name}"} for split, name in shard_names.items()]
     return {"config_name": config_name, "data_files": data_files}
 
 
@@ -157,16 +158,20 @@ def _render_dataset_card(
     return DatasetCard.from_template(card_data, template_path=str(card_template), **template_kwargs)
 
 
-def _stage_config(staging: Path, config_name: str, splits: dict[str, Dataset], provenance: dict) -> None:
+def _stage_config(staging: Path, config_name: str, splits: dict[str, Dataset], provenance: dict) -> dict[str, str]:
+    """Write the config's shards and provenance into ``staging``; returns the shard file name of each split."""
     data = staging / "data" / config_name
     data.mkdir(parents=True)
+    shard_names = {}
     for split, dataset in splits.items():
         written = data / f"{split}.parquet"
         dataset.to_parquet(str(written))
-        written.rename(data / _shard_name(split, written))
+        shard_names[split] = _shard_name(split, written)
+        written.rename(data / shard_names[split])
     (staging / "provenance").mkdir()
     text = json.dumps(provenance, indent=2, sort_keys=True)
     (staging / "provenance" / f"{config_name}.json").write_text(text + "\n", encoding="utf-8")
+    return shard_names
 
 
 def _move_into_place(staging: Path, folder: Path, config_name: str) -> None:
@@ -207,20 +212,19 @@ def write_dataset_repo(
     if not splits:
         raise ValueError(f"no splits to write for config {config_name!r}")
     existing = check_output_folder(folder, dataset_name, config_name, overwrite)
-    configs = _merge_configs(existing, _config_entry(config_name, list(splits)))
-    others = [name for name in _config_names(configs) if name != config_name]
-    provenances = {**_load_provenances(folder, others), config_name: provenance}
-    card = _render_dataset_card(
-        dataset_name=dataset_name,
-        configs=configs,
-        provenances=provenances,
-        card_template=Path(card_template),
-        card_kwargs=card_kwargs,
-    )
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder))
     try:
-        _stage_config(staging, config_name, splits, provenance)
+        shard_names = _stage_config(staging, config_name, splits, provenance)
+        configs = _merge_configs(existing, _config_entry(config_name, shard_names))
+        others = [name for name in _config_names(configs) if name != config_name]
+        card = _render_dataset_card(
+            dataset_name=dataset_name,
+            configs=configs,
+            provenances={**_load_provenances(folder, others), config_name: provenance},
+            card_template=Path(card_template),
+            card_kwargs=card_kwargs,
+        )
         card.save(staging / "README.md")
         _move_into_place(staging, folder, config_name)
     finally:
