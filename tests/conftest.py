@@ -2,6 +2,15 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run ~10-100x faster on one thread when the cores are busy (no OpenMP spin contention)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 TINY = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4, vocab_size=97)
 
 TINY_CONFIGS = {

@@ -19,15 +19,6 @@ from self_explain.models import decoder_layers
 ATOL = 1e-4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run ~10-100x faster on one thread when the cores are busy (no OpenMP spin contention)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 
 
 def _random_sequences(lengths, seed=0, vocab=97):

@@ -12,15 +12,6 @@ from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFa
 
 from self_explain.models import decoder_layers, load_model, resolve_model_id, short_model_name
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run ~10-100x faster on one thread when the cores are busy (no OpenMP spin contention)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 REAL_STACKS = {
     "llama": lambda m: m.model.layers,
     "qwen2": lambda m: m.model.layers,
