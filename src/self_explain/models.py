@@ -15,6 +15,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 logger = logging.getLogger(__name__)
 
 TOY_MODELS = ("toy-target", "toy-other", "toy-large")
+TOY_EXPLAINERS = ("toy-target-patching-explainer",)  # LoRA adapters shipped with the package
 TOY_MODEL_DIR = Path(__file__).parent / "toyworld" / "models"
 
 
@@ -24,7 +25,7 @@ def toy_model_path(name: str) -> Path:
 
 def resolve_model_id(name_or_path: str) -> str:
     """A toy name becomes the shipped folder; anything else is passed to ``from_pretrained`` unchanged."""
-    if name_or_path in TOY_MODELS:
+    if name_or_path in TOY_MODELS or name_or_path in TOY_EXPLAINERS:
         return str(toy_model_path(name_or_path))
     return name_or_path
 

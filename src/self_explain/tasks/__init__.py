@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass
+class ExplainerExamples:
+    """What the explainer is asked, what it should answer, and the vectors injected at its placeholders."""
+
+    questions: list[str]
+    answers: list[str] | None
+    vectors: torch.Tensor | None = None  # (n, target hidden), one per question; None for text-only tasks
+    layers: torch.Tensor | None = None  # (n,) the target layer each vector was read at
 
 
 @dataclass(frozen=True)
@@ -13,6 +26,12 @@ class TaskSpec:
     build: Callable  # build(config) -> path of the written dataset folder
     dataset_name: str  # Hub repo name of the published dataset, e.g. "self-explain-patching"
     templates: Callable[[], list[str]]  # every explainer question/answer template, for vocabulary checks
+    # The explainer side; every hook takes the target as a ``models.LoadedModel``.
+    examples: Callable | None = None  # examples(dataset, target, seed) -> ExplainerExamples, from dataset rows
+    request: Callable | None = None  # request(inputs: dict, target) -> ExplainerExamples of one pipeline input
+    parse: Callable | None = None  # parse(explanation: str) -> dict of parsed fields
+    verify: Callable | None = None  # verify(inputs: dict, target, parsed: dict) -> dict: ground truth, held
+    metric: str | None = None  # the evaluate module scoring explanations (self_explain.metric_path)
 
 
 TASKS: dict[str, TaskSpec] = {}
@@ -28,7 +47,6 @@ def get_task(name: str) -> TaskSpec:
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
     return TASKS[name]
-
 
 
 def load_builtin_tasks() -> None:

@@ -23,7 +23,11 @@ def build_toy_tokenizer(world: ToyWorld) -> PreTrainedTokenizerFast:
     backend.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation("isolated"), pre_tokenizers.Digits(True)]
     )
-    backend.decoder = decoders.WordPiece(prefix="##", cleanup=True)  # joins with spaces, tidies punctuation
+    # Joins with spaces and tidies punctuation; the explainer's <<<…>>> brackets are closed up again.
+    backend.decoder = decoders.Sequence(
+        [decoders.WordPiece(prefix="##", cleanup=True), decoders.Fuse(), decoders.Replace("< < < ", "<<<"),
+         decoders.Replace(" > > >", ">>>")]
+    )
     backend.post_processor = processors.TemplateProcessing(
         single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", vocab["<bos>"])]
     )

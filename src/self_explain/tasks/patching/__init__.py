@@ -3,6 +3,7 @@
 from .. import TaskSpec, register_task
 from .builder import DATASET_NAME, build_patching_dataset
 from .config import PatchingConfig
+from .explainer import parse_patching, patching_examples, patching_request, verify_patching
 from .prompts import all_templates
 
 register_task(
@@ -12,5 +13,10 @@ register_task(
         build=build_patching_dataset,
         dataset_name=DATASET_NAME,
         templates=all_templates,
+        examples=patching_examples,
+        request=patching_request,
+        parse=parse_patching,
+        verify=verify_patching,
+        metric="causal_match",
     )
 )

@@ -20,8 +20,9 @@ def layer_text(layers: list[int]) -> str:
     return str(layers[0]) if len(layers) == 1 else f"{layers[0]}-{layers[-1]}"
 
 
-def patching_question(text: str, token: str, layers: list[int], rng: random.Random) -> str:
-    template = rng.choice(QUESTION_TEMPLATES)
+def patching_question(text: str, token: str, layers: list[int], rng: random.Random | int) -> str:
+    """The question with a template drawn by ``rng``, or the template of that index."""
+    template = QUESTION_TEMPLATES[rng % len(QUESTION_TEMPLATES)] if isinstance(rng, int) else rng.choice(QUESTION_TEMPLATES)
     return template.format(vector=VECTOR_PLACEHOLDER, layer=layer_text(layers), tokens=f"<<<{token}>>>", text=text)
 
 

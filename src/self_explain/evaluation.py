@@ -1,0 +1,161 @@
+"""``self-explain evaluate``: explain a dataset split with a trained explainer, score it, write a report.
+
+Generation goes through :class:`~self_explain.explainers.Explainer` (the pipeline's path), scores through
+the task's ``evaluate`` module. ``--baseline untrained`` scores the same prompts with the adapter off.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import evaluate
+from datasets import Dataset, load_dataset
+
+from .explainers import EXPLAINER_METADATA, Explainer, load_explainer
+from .metrics import metric_path
+from .tasks import get_task
+
+logger = logging.getLogger(__name__)
+
+BASELINES = ("untrained",)
+
+
+@dataclass
+class EvaluateConfig:
+    """Options of ``self-explain evaluate``."""
+
+    explainer: str = field(metadata={"help": "Trained explainer: folder, Hub id or toy name."})
+    dataset: str = field(metadata={"help": "Explanation dataset: Hub id or local folder."})
+    out: str = field(metadata={"help": "Folder for report.json, report.md and predictions-*.parquet."})
+    config: str | None = field(default=None, metadata={"help": "Dataset config (default: the explainer's)."})
+    split: list[str] = field(default_factory=lambda: ["test"], metadata={"help": "Splits to evaluate."})
+    target: str | None = field(default=None, metadata={"help": "Target model (default: the explainer's own)."})
+    task: str | None = field(default=None, metadata={"help": "Task (default: the explainer's)."})
+    baseline: list[str] = field(default_factory=list, metadata={"help": f"Baselines to score too: {', '.join(BASELINES)}."})
+    max_rows: int | None = field(default=None, metadata={"help": "Score a seeded subsample of this many rows per split."})
+    seed: int = field(default=0, metadata={"help": "Seed of the subsample and of template choice."})
+    batch_size: int = field(default=32, metadata={"help": "Explanations generated per batch."})
+    max_new_tokens: int = field(default=48, metadata={"help": "Longest explanation generated."})
+    dataset_revision: str | None = field(default=None, metadata={"help": "Revision of a Hub dataset."})
+    update_card: bool = field(default=False, metadata={"help": "Write the results into the explainer's model card."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
+
+    def __post_init__(self):
+        unknown = sorted(set(self.baseline) - set(BASELINES))
+        if unknown:
+            raise ValueError(f"--baseline {unknown} unknown; choose from {', '.join(BASELINES)}")
+
+
+def score(task_name: str, predictions: list[str], references: list[str]) -> dict[str, float]:
+    task = get_task(task_name)
+    metric = evaluate.load(metric_path(task.metric))
+    return {k: round(float(v), 4) for k, v in metric.compute(predictions=predictions, references=references).items()}
+
+
+def evaluate_split(
+    explainer: Explainer, task_name: str, rows: Dataset, *, seed: int = 0, batch_size: int = 32,
+    max_new_tokens: int = 48, baseline: str | None = None,
+) -> tuple[dict[str, float], list[str], list[str]]:
+    """Metrics, predictions and references of one split; ``baseline="untrained"`` switches the adapter off."""
+    task = get_task(task_name)
+    with explainer.target_runs() as target:
+        examples = task.examples(rows, target, seed)
+    if baseline == "untrained":
+        with explainer.adapter_disabled():
+            predictions = explainer.generate(examples, batch_size, max_new_tokens, progress=True)
+    else:
+        predictions = explainer.generate(examples, batch_size, max_new_tokens, progress=True)
+    return score(task_name, predictions, examples.answers), predictions, examples.answers
+
+
+def _write_atomic(path: Path, write) -> None:
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def report_markdown(report: dict) -> str:
+    names = sorted({m for r in report["results"] for m in r["metrics"]})
+    lines = [
+        f"# Evaluation of {report['explainer']}",
+        "",
+        f"Task `{report['task']}`, target `{report['target']}`, dataset `{report['dataset']}` config `{report['dataset_config']}`.",
+        "",
+        "| explainer | split | rows | " + " | ".join(names) + " |",
+        "|---|---|---|" + "---|" * len(names),
+    ]
+    for result in report["results"]:
+        who = f"baseline: {result['baseline']}" if result["baseline"] else "trained"
+        cells = " | ".join(f"{result['metrics'].get(n, float('nan')):.3f}" for n in names)
+        lines.append(f"| {who} | {result['split']} | {result['rows']} | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_evaluation(config: EvaluateConfig) -> dict:
+    explainer = load_explainer(config.explainer, config.target, trust_remote_code=config.trust_remote_code)
+    task_name = config.task or explainer.task
+    if task_name is None:
+        raise ValueError(f"--task is required: explainer {config.explainer!r} does not say which task it explains")
+    dataset_config = config.config or explainer.metadata.get("dataset_config")
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for split in config.split:
+        rows = load_dataset(config.dataset, dataset_config, split=split, revision=config.dataset_revision)
+        if config.max_rows is not None and config.max_rows < len(rows):
+            rows = rows.shuffle(seed=config.seed).select(range(config.max_rows))
+        for baseline in [None, *config.baseline]:
+            metrics, predictions, references = evaluate_split(
+                explainer, task_name, rows, seed=config.seed, batch_size=config.batch_size,
+                max_new_tokens=config.max_new_tokens, baseline=baseline,
+            )
+            logger.info("%s %s: %s", split, baseline or "trained", metrics)
+            results.append({"split": split, "baseline": baseline, "rows": len(rows), "metrics": metrics})
+            table = Dataset.from_dict({"question": rows["question"] if "question" in rows.column_names else [""] * len(rows),
+                                       "reference": references, "prediction": predictions})
+            name = f"predictions-{split}{'-' + baseline if baseline else ''}.parquet"
+            _write_atomic(out / name, lambda path, table=table: table.to_parquet(path))
+    report = {
+        "explainer": config.explainer,
+        "task": task_name,
+        "target": explainer.target.name,
+        "target_revision": explainer.target.revision,
+        "dataset": config.dataset,
+        "dataset_config": dataset_config,
+        "dataset_revision": config.dataset_revision,
+        "config": asdict(config),
+        "results": results,
+    }
+    _write_atomic(out / "report.json", lambda path: Path(path).write_text(json.dumps(report, indent=2) + "\n"))
+    _write_atomic(out / "report.md", lambda path: Path(path).write_text(report_markdown(report)))
+    if config.update_card:
+        update_card(config.explainer, report)
+    return report
+
+
+def update_card(explainer_folder: str, report: dict) -> None:
+    """Store the report's results in the explainer's metadata and re-render its model card."""
+    from .hub import write_explainer_card
+
+    folder = Path(explainer_folder)
+    metadata_path = folder / EXPLAINER_METADATA
+    if not metadata_path.is_file():
+        raise ValueError(f"--update-card needs a local explainer folder with {EXPLAINER_METADATA}; got {explainer_folder!r}")
+    metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    metadata["eval_results"] = [
+        {"split": r["split"], "dataset": report["dataset"], "dataset_config": report["dataset_config"],
+         "metrics": r["metrics"], "baseline": r["baseline"]}
+        for r in report["results"]
+    ]
+    _write_atomic(metadata_path, lambda path: Path(path).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n"))
+    write_explainer_card(folder)

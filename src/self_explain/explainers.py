@@ -1,0 +1,257 @@
+"""An explainer bound to its target: loading (adapter or full model), target runs, and generation.
+
+When the explainer is a LoRA adapter on the target's own base, one base model serves both: the
+adapter is on for explainer runs and off for target runs. The training, the pipeline and the
+evaluation all generate through :meth:`Explainer.generate`, with the one vector injector.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from huggingface_hub import hf_hub_download
+from huggingface_hub.errors import EntryNotFoundError
+from peft import PeftConfig, PeftModel
+from torch import nn
+from tqdm.auto import tqdm
+
+from .injection import PROJECTION_FILE, VectorInjector, VectorProjection
+from .models import TOY_MODELS, LoadedModel, load_model, resolve_model_id, short_model_name
+from .tasks import ExplainerExamples
+
+logger = logging.getLogger(__name__)
+
+EXPLAINER_METADATA = "self_explain.json"
+# End-of-turn tokens of common chat templates: generation stops at any of them.
+END_OF_TURN_TOKENS = ("<|end|>", "<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|endoftext|>")
+
+
+def explainer_file(source: str, name: str, revision: str | None = None) -> Path | None:
+    """A file of an explainer given as a local folder or a Hub id; None when it has no such file."""
+    if Path(source).is_dir():
+        path = Path(source) / name
+        return path if path.is_file() else None
+    try:
+        return Path(hf_hub_download(source, name, revision=revision))
+    except EntryNotFoundError:
+        return None
+
+
+def read_metadata(source: str, revision: str | None = None) -> dict:
+    path = explainer_file(source, EXPLAINER_METADATA, revision)
+    if path is None:
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{source}: {EXPLAINER_METADATA} is not valid JSON ({error.msg})") from error
+
+
+def adapter_base(source: str, revision: str | None = None) -> str | None:
+    """The base model of a PEFT adapter, or None when ``source`` is not an adapter."""
+    if Path(source).is_dir() and not (Path(source) / "adapter_config.json").is_file():
+        return None
+    try:
+        base = PeftConfig.from_pretrained(source, revision=revision).base_model_name_or_path
+    except (OSError, ValueError):
+        return None
+    # An adapter trained on a toy model records the folder it was loaded from; elsewhere that is the shipped one.
+    if base and not Path(base).exists() and Path(base).name in TOY_MODELS:
+        return Path(base).name
+    return base
+
+
+def same_model(a: str, b: str) -> bool:
+    """Whether two model references (toy name, folder, Hub id) name the same model."""
+    resolved_a, resolved_b = resolve_model_id(a), resolve_model_id(b)
+    if Path(resolved_a).is_dir() and Path(resolved_b).is_dir():
+        return Path(resolved_a).resolve() == Path(resolved_b).resolve()
+    return resolved_a == resolved_b
+
+
+def stop_token_ids(tokenizer, model) -> list[int]:
+    ids = set()
+    for candidate in (tokenizer.eos_token_id, getattr(model.generation_config, "eos_token_id", None)):
+        if isinstance(candidate, int):
+            ids.add(candidate)
+        elif isinstance(candidate, list):
+            ids.update(candidate)
+    vocab = tokenizer.get_vocab()
+    ids.update(vocab[token] for token in END_OF_TURN_TOKENS if token in vocab)
+    return sorted(ids)
+
+
+def prompt_ids(tokenizer, question: str) -> list[int]:
+    """The explainer's prompt, as in training: the chat template with a generation prompt when there is one."""
+    if tokenizer.chat_template:
+        return list(tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
+                                                  tokenize=True, return_dict=True)["input_ids"])
+    return tokenizer(question).input_ids
+
+
+def training_record(tokenizer, question: str, answer: str) -> dict:
+    """A TRL prompt-completion example whose prompt tokenizes exactly like :func:`prompt_ids`."""
+    if tokenizer.chat_template:
+        return {"prompt": [{"role": "user", "content": question}], "completion": [{"role": "assistant", "content": answer}]}
+    return {"prompt": question, "completion": " " + answer}
+
+
+@dataclass
+class Explainer:
+    model: nn.Module  # a PeftModel (adapter) or a full causal LM
+    tokenizer: object
+    target: LoadedModel
+    metadata: dict = field(default_factory=dict)
+    projection: VectorProjection | None = None
+    shares_base: bool = False  # target runs use the explainer's base with the adapter off
+    name: str = ""
+
+    def __post_init__(self):
+        self.injector = VectorInjector(self.model, self.tokenizer, self.projection)
+
+    @property
+    def is_adapter(self) -> bool:
+        return isinstance(self.model, PeftModel)
+
+    @property
+    def task(self) -> str | None:
+        return self.metadata.get("task")
+
+    @contextmanager
+    def target_runs(self):
+        """Within the block, ``self.target.model`` is the target (the shared base with the adapter off)."""
+        with (self.model.disable_adapter() if self.shares_base else nullcontext()):
+            yield self.target
+
+    def adapter_disabled(self):
+        """The untrained explainer base: the same prompts, without the adapter."""
+        if not self.is_adapter:
+            raise ValueError(f"explainer {self.name!r} is a full model: it has no adapter to switch off")
+        return self.model.disable_adapter()
+
+    @torch.no_grad()
+    def generate(
+        self, examples: ExplainerExamples, batch_size: int = 16, max_new_tokens: int = 48, progress: bool = False
+    ) -> list[str]:
+        """Greedy explanations of ``examples``, batched with left padding; the vectors injected at the placeholders."""
+        prompts = [prompt_ids(self.tokenizer, q) for q in examples.questions]
+        stops = stop_token_ids(self.tokenizer, self.model)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else stops[0]
+        device = next(self.model.parameters()).device
+        outputs: list[str] = []
+        starts = range(0, len(prompts), batch_size)
+        for start in tqdm(starts, desc="explaining", disable=not progress):
+            chunk = prompts[start : start + batch_size]
+            width = max(len(p) for p in chunk)
+            ids = torch.full((len(chunk), width), pad, dtype=torch.long, device=device)
+            mask = torch.zeros_like(ids)
+            for row, prompt in enumerate(chunk):
+                ids[row, width - len(prompt):] = torch.as_tensor(prompt, device=device)
+                mask[row, width - len(prompt):] = 1
+            if examples.vectors is not None:
+                context = self.injector.inject(
+                    examples.vectors[start : start + batch_size], examples.layers[start : start + batch_size]
+                )
+            else:
+                context = nullcontext()
+            with context:
+                generated = self.model.generate(
+                    input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+                    eos_token_id=stops, pad_token_id=pad,
+                )
+            outputs += [t.strip() for t in self.tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True)]
+        return outputs
+
+
+def _check_target(metadata: dict, target: LoadedModel, explainer: str, allow_other_target: bool) -> None:
+    trained_for, trained_revision = metadata.get("target"), metadata.get("target_revision")
+    if allow_other_target or not trained_for:
+        return
+    if trained_revision and target.revision != "unknown" and trained_revision != target.revision:
+        raise ValueError(
+            f"explainer {explainer!r} was trained to explain {trained_for!r} (revision {trained_revision}), but the "
+            f"target {target.name!r} has revision {target.revision}; pass the right target, or "
+            "allow_other_target=True to explain another model anyway"
+        )
+
+
+def _check_sizes(explainer: str, target: LoadedModel, model: nn.Module, projection: VectorProjection | None) -> None:
+    target_hidden = target.model.get_input_embeddings().weight.shape[-1]
+    explainer_hidden = model.get_input_embeddings().weight.shape[-1]
+    if projection is None and target_hidden != explainer_hidden:
+        raise ValueError(
+            f"explainer {explainer!r} has hidden size {explainer_hidden} but target {target.name!r} has "
+            f"{target_hidden}, and the explainer has no {PROJECTION_FILE} to map one into the other"
+        )
+    if projection is not None and projection.target_hidden != target_hidden:
+        raise ValueError(
+            f"explainer {explainer!r} projects vectors of size {projection.target_hidden}, but target "
+            f"{target.name!r} has hidden size {target_hidden}"
+        )
+
+
+def load_explainer(
+    explainer: str,
+    target: str | LoadedModel | None = None,
+    *,
+    revision: str | None = None,
+    loaded: LoadedModel | None = None,
+    trust_remote_code: bool = False,
+    allow_other_target: bool = False,
+) -> Explainer:
+    """Load ``explainer`` (adapter or full model: toy name, folder or Hub id) and bind it to ``target``.
+
+    ``target`` defaults to the model the explainer was trained for (its ``self_explain.json``), else its
+    own base. ``loaded`` is a model already in memory that is reused as base or target when it is one.
+    """
+    source = resolve_model_id(explainer)
+    metadata = read_metadata(source, revision)
+    base_name = adapter_base(source, revision)
+    target_name = target.name if isinstance(target, LoadedModel) else target
+    target_name = target_name or metadata.get("target") or base_name or explainer
+
+    def load(name: str) -> LoadedModel:
+        if loaded is not None and same_model(loaded.name, name):
+            return loaded
+        return load_model(name, trust_remote_code=trust_remote_code)
+
+    if base_name is not None:
+        base = load(base_name)
+        try:
+            model = PeftModel.from_pretrained(base.model, source, revision=revision)
+        except (RuntimeError, ValueError, KeyError) as error:
+            raise ValueError(f"adapter {explainer!r} does not fit its base model {base_name!r}: {error}") from error
+        model.eval()
+        shares_base = isinstance(target, str | type(None)) and same_model(target_name, base_name)
+        if shares_base:
+            bound_target = LoadedModel(model.get_base_model(), base.tokenizer, target_name, base.revision)
+        else:
+            bound_target = target if isinstance(target, LoadedModel) else load(target_name)
+        tokenizer = base.tokenizer
+        if explainer_file(source, "tokenizer_config.json", revision) is not None:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
+    else:
+        full = load(explainer)
+        model, tokenizer, shares_base = full.model, full.tokenizer, False
+        if isinstance(target, LoadedModel):
+            bound_target = target
+        elif same_model(target_name, explainer):
+            bound_target = full  # an untrained model explaining itself
+        else:
+            bound_target = load(target_name)
+    projection_path = explainer_file(source, PROJECTION_FILE, revision)
+    projection = VectorProjection.load(projection_path.parent) if projection_path is not None else None
+    _check_sizes(explainer, bound_target, model, projection)
+    _check_target(metadata, bound_target, explainer, allow_other_target)
+    logger.info(
+        "explainer %s (%s) bound to target %s%s", explainer, "adapter" if base_name else "full model",
+        short_model_name(bound_target.name), ", sharing its base" if shares_base else "",
+    )
+    return Explainer(model, tokenizer, bound_target, metadata, projection, shares_base, explainer)

@@ -1,0 +1,161 @@
+"""The explainer side of patching: dataset rows and pipeline inputs to questions, answers and vectors.
+
+Reads our schema and the reference's (Transluce ``act_patch_*``: no ``question``/``answer``/
+``original_text`` columns; the text is rebuilt from ``input_tokens``). The injected vector is the
+counterfactual's residual at the first patched layer and the aligned position; it is read from the
+target, or from a ``vector`` column when the dataset stores one.
+"""
+
+from __future__ import annotations
+
+import random
+
+import torch
+
+from ...engine import Patch, clean_runs, patch_sweep
+from ...models import LoadedModel
+from .. import ExplainerExamples
+from ..templates import parse_causal_answer
+from .builder import align_positions
+from .prompts import patching_answer, patching_question
+
+REQUIRED_COLUMNS = ("counterfactual_text", "layer", "patch_position", "is_different", "original_continuation",
+                    "ablated_continuation")
+
+
+def _check_columns(column_names: list[str]) -> None:
+    missing = [c for c in REQUIRED_COLUMNS if c not in column_names]
+    if "original_text" not in column_names and "input_tokens" not in column_names:
+        missing.append("original_text (or input_tokens)")
+    if missing:
+        raise ValueError(
+            f"the dataset is not a patching dataset: columns {missing} are missing (it has {sorted(column_names)})"
+        )
+
+
+def _original_text(row: dict, tokenizer) -> str:
+    if row.get("original_text"):
+        return row["original_text"]
+    special = set(tokenizer.all_special_tokens)
+    return tokenizer.convert_tokens_to_string([t for t in row["input_tokens"] if t not in special]).strip()
+
+
+def _num_layers(target: LoadedModel) -> int:
+    return len(target.adapter.layers(target.model))
+
+
+def counterfactual_vectors(target: LoadedModel, texts: list[str], positions: list[int], layers: list[int]) -> torch.Tensor:
+    """The target's residual at (layer, position) of each counterfactual text: (n, hidden); each text runs once."""
+    num_layers = _num_layers(target)
+    unique = sorted(set(texts))
+    encoded = {text: target.tokenizer(text).input_ids for text in unique}
+    for index, (text, position, layer) in enumerate(zip(texts, positions, layers)):
+        if not 0 <= layer < num_layers:
+            raise ValueError(f"row {index}: layer {layer} out of range: the target has {num_layers} layers")
+        if not 0 <= position < len(encoded[text]):
+            raise ValueError(
+                f"row {index}: counterfactual position {position} out of range for {text!r} "
+                f"({len(encoded[text])} tokens with the target's tokenizer)"
+            )
+    runs = dict(zip(unique, clean_runs(target.model, [encoded[t] for t in unique])))
+    return torch.stack([runs[t].residuals[layer, position] for t, position, layer in zip(texts, positions, layers)])
+
+
+def patching_examples(dataset, target: LoadedModel, seed: int = 0) -> ExplainerExamples:
+    _check_columns(dataset.column_names)
+    rows = dataset.to_list()
+    layers = [row["layer"] for row in rows]
+    questions, answers = [], []
+    for index, row in enumerate(rows):
+        window = row.get("layers") or [row["layer"]]
+        if row.get("question"):
+            questions.append(row["question"])
+        else:
+            token = row["patch_position"]["orig_text_token"].strip()
+            text = _original_text(row, target.tokenizer)
+            questions.append(patching_question(text, token, window, random.Random(f"{seed}:{index}")))
+        if row.get("answer"):
+            answers.append(row["answer"])
+        else:
+            answers.append(
+                patching_answer(row["is_different"], row["original_continuation"].strip(), row["ablated_continuation"].strip())
+            )
+    if "vector" in dataset.column_names:
+        vectors = torch.tensor([row["vector"] for row in rows], dtype=torch.float32)
+    else:
+        vectors = counterfactual_vectors(
+            target, [row["counterfactual_text"] for row in rows], [row["patch_position"]["counterfact_pos"] for row in rows], layers
+        )
+    return ExplainerExamples(questions, answers, vectors, torch.tensor(layers, dtype=torch.long))
+
+
+def _request_fields(inputs: dict, target: LoadedModel) -> tuple[str, str, list[int], int, int]:
+    """text, counterfactual, patched layers, original and counterfactual positions, validated."""
+    for key in ("text", "counterfactual"):
+        if not isinstance(inputs.get(key), str) or not inputs[key].strip():
+            raise ValueError(f"patching input needs a non-empty string {key!r}; got {inputs.get(key)!r}")
+    layers = inputs.get("layers", inputs.get("layer"))
+    if isinstance(layers, int):
+        layers = [layers]
+    if not isinstance(layers, list) or not layers or not all(isinstance(x, int) for x in layers):
+        raise ValueError(f"patching input needs 'layers': a list of consecutive layer indices; got {layers!r}")
+    num_layers = _num_layers(target)
+    if layers != list(range(layers[0], layers[0] + len(layers))) or layers[0] < 0 or layers[-1] >= num_layers:
+        raise ValueError(
+            f"patching input 'layers' {layers} out of range: expected consecutive layers within 0..{num_layers - 1}"
+        )
+    token = inputs.get("token")
+    original = target.tokenizer(inputs["text"]).input_ids
+    counterfactual = target.tokenizer(inputs["counterfactual"]).input_ids
+    if not isinstance(token, int) or not 0 <= token < len(original):
+        raise ValueError(
+            f"patching input needs 'token': the position of the patched token in 'text' (0..{len(original) - 1} "
+            f"with the target's tokenizer); got {token!r}"
+        )
+    counterfact_pos = inputs.get("counterfactual_token")
+    if counterfact_pos is None:
+        aligned = {p.orig_pos: p.counterfact_pos for p in align_positions(original, counterfactual)}
+        if token in aligned:
+            counterfact_pos = aligned[token]
+        elif len(original) == len(counterfactual):
+            counterfact_pos = token
+        else:
+            raise ValueError(
+                f"token {token} of 'text' has no aligned position in 'counterfactual'; give 'counterfactual_token'"
+            )
+    if not isinstance(counterfact_pos, int) or not 0 <= counterfact_pos < len(counterfactual):
+        raise ValueError(f"'counterfactual_token' {counterfact_pos!r} out of range (0..{len(counterfactual) - 1})")
+    return inputs["text"], inputs["counterfactual"], layers, token, counterfact_pos
+
+
+def patching_request(inputs: dict, target: LoadedModel) -> ExplainerExamples:
+    text, counterfactual, layers, token, counterfact_pos = _request_fields(inputs, target)
+    token_text = target.tokenizer.decode([target.tokenizer(text).input_ids[token]]).strip()
+    question = patching_question(text, token_text, layers, int(inputs.get("template", 0)))
+    vectors = counterfactual_vectors(target, [counterfactual], [counterfact_pos], [layers[0]])
+    return ExplainerExamples([question], None, vectors, torch.tensor([layers[0]]))
+
+
+def parse_patching(explanation: str) -> dict:
+    parsed = parse_causal_answer(explanation)
+    return {"changed": parsed.changed, "prediction": parsed.content, "valid": parsed.valid}
+
+
+def verify_patching(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
+    """Re-run the described patch on the target and say whether the explanation held."""
+    text, counterfactual, layers, token, counterfact_pos = _request_fields(inputs, target)
+    tokenizer = target.tokenizer
+    original_runs = clean_runs(target.model, [tokenizer(text).input_ids])
+    counterfactual_run = clean_runs(target.model, [tokenizer(counterfactual).input_ids])[0]
+    patch = Patch(tuple(layers), token, counterfactual_run.residuals[layers, counterfact_pos])
+    patched_id = int(patch_sweep(target.model, original_runs, [patch]).argmax(-1)[0])
+    clean_id = int(original_runs[0].logits.argmax())
+    changed = patched_id != clean_id
+    original_next, patched_next = tokenizer.decode([clean_id]).strip(), tokenizer.decode([patched_id]).strip()
+    truth = parse_causal_answer(patching_answer(changed, original_next, patched_next))
+    return {
+        "ground_truth": patching_answer(changed, original_next, patched_next),
+        "ground_truth_changed": changed,
+        "ground_truth_prediction": truth.content,
+        "verified": bool(parsed["valid"] and parsed["changed"] == changed and parsed["prediction"] == truth.content),
+    }

@@ -1,0 +1,216 @@
+import doctest
+import re
+import socket
+import sys
+from pathlib import Path
+
+import evaluate
+import pytest
+
+from self_explain.metrics import METRICS, metric_path
+from self_explain.tasks import templates
+from self_explain.tasks.templates import CausalAnswer, causal_answer, parse_causal_answer
+
+CHANGED = "The most likely output would change to <<<{}>>>."
+UNCHANGED = "The output would remain unchanged from <<<{}>>>."
+
+
+@pytest.fixture
+def causal_match():
+    return evaluate.load(metric_path("causal_match"), keep_in_memory=True)
+
+
+def run_doctests(text: str, globs: dict, name: str) -> doctest.TestResults:
+    test = doctest.DocTestParser().get_doctest(text, dict(globs), name, None, 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    runner.run(test)
+    return runner.summarize(verbose=False)
+
+
+# --- the evaluate module ------------------------------------------------------------------------------------------
+
+
+def test_kwargs_description_examples_run(causal_match):
+    module = sys.modules[type(causal_match).__module__]
+    results = run_doctests(module._KWARGS_DESCRIPTION, vars(module), "causal_match._KWARGS_DESCRIPTION")
+    assert results.attempted > 0
+    assert results.failed == 0
+    assert module._KWARGS_DESCRIPTION in type(causal_match).__doc__
+
+
+def test_metric_card_examples_run():
+    card = (Path(metric_path("causal_match")) / "README.md").read_text()
+    assert card.startswith("---\ntitle: Causal Match\n")
+    code = "\n\n".join(re.findall(r"```python\n(.*?)```", card, flags=re.DOTALL))
+    results = run_doctests(code, {}, "causal_match/README.md")
+    assert results.attempted > 0
+    assert results.failed == 0
+
+
+def test_parser_docstring_examples_run():
+    results = doctest.testmod(templates)
+    assert results.attempted > 0
+    assert results.failed == 0
+
+
+def test_metric_uses_the_package_parser(causal_match):
+    module = sys.modules[type(causal_match).__module__]
+    assert module.parse_causal_answer is parse_causal_answer
+
+
+def test_loads_and_computes_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_EVALUATE_OFFLINE", "1")
+    monkeypatch.setattr(evaluate.config, "HF_EVALUATE_OFFLINE", True)
+
+    def no_network(*args, **kwargs):
+        raise OSError("network access in an offline test")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    metric = evaluate.load(metric_path("causal_match"), keep_in_memory=True)
+    refs = [CHANGED.format("Rome")]
+    assert metric.compute(predictions=refs, references=refs) == {
+        "exact_match": 1.0,
+        "content_match": 1.0,
+        "has_changed_f1": 1.0,
+        "valid_rate": 1.0,
+    }
+
+
+def test_loads_from_the_script_path_too():
+    metric = evaluate.load(str(Path(metric_path("causal_match")) / "causal_match.py"), keep_in_memory=True)
+    assert metric.name == "causal_match"
+    assert set(metric.features) == {"predictions", "references"}
+
+
+# --- hand-computed scores -----------------------------------------------------------------------------------------
+
+
+def test_four_rows_by_hand(causal_match):
+    references = [CHANGED.format("Rome"), CHANGED.format("Oslo"), UNCHANGED.format("Paris"), UNCHANGED.format("Lima")]
+    predictions = [
+        CHANGED.format("Rome"),  # exact
+        UNCHANGED.format("Oslo"),  # right content, wrong verdict
+        "  " + UNCHANGED.format("Paris") + "\n",  # exact after strip
+        UNCHANGED.format("lima"),  # right verdict, content differs in case
+    ]
+    results = causal_match.compute(predictions=predictions, references=references)
+    # labels C C U U, predicted C U U U: F1(C) = 2*1/(2*1+0+1) = 2/3, F1(U) = 2*2/(2*2+1+0) = 4/5
+    assert results["has_changed_f1"] == pytest.approx((2 / 3 + 4 / 5) / 2)
+    assert results["exact_match"] == 0.5
+    assert results["content_match"] == 0.5
+    assert results["valid_rate"] == 1.0
+    assert all(type(value) is float for value in results.values())
+
+
+def test_invalid_prediction_counts_as_the_wrong_class(causal_match):
+    references = [CHANGED.format("Rome"), UNCHANGED.format("Paris"), UNCHANGED.format("Lima")]
+    predictions = [CHANGED.format("Rome"), "I don't know", "unchanged, still Lima"]
+    results = causal_match.compute(predictions=predictions, references=references)
+    # labels C U U, predicted C C C: F1(C) = 2/(2+2+0) = 1/2, F1(U) = 0
+    assert results["has_changed_f1"] == pytest.approx(0.25)
+    assert results["valid_rate"] == pytest.approx(1 / 3)
+    assert results["exact_match"] == pytest.approx(1 / 3)
+    assert results["content_match"] == pytest.approx(1 / 3)
+
+
+def test_class_absent_from_both_sides_is_left_out(causal_match):
+    references = [UNCHANGED.format("a"), UNCHANGED.format("b")]
+    results = causal_match.compute(predictions=references, references=references)
+    assert results["has_changed_f1"] == 1.0  # only "unchanged" is present: not (1 + 0) / 2
+    # an invalid prediction brings in "changed": F1(U) = 2/(2+0+1) = 2/3, F1(C) = 0
+    results = causal_match.compute(predictions=[UNCHANGED.format("a"), "junk"], references=references)
+    assert results["has_changed_f1"] == pytest.approx(1 / 3)
+
+
+def test_always_unchanged_on_a_balanced_set_scores_a_third(causal_match):
+    references = [CHANGED.format("x"), UNCHANGED.format("y")] * 3
+    predictions = [UNCHANGED.format("y")] * 6
+    assert causal_match.compute(predictions=predictions, references=references)["has_changed_f1"] == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize(
+    ("prediction", "content_match"),
+    [
+        ("The most likely output would change to <<< Rome >>>. Sure.", 1.0),  # stripped, other wording
+        ("the most likely output WOULD CHANGE TO <<<Rome>>>", 1.0),
+        ("The most likely output would change to <<<rome>>>.", 0.0),  # case-sensitive
+        ("The output would remain unchanged from <<<Rome>>>.", 0.0),  # same content, wrong verdict
+        ("The most likely output would change to Rome.", 0.0),  # no brackets: invalid
+    ],
+)
+def test_content_match(causal_match, prediction, content_match):
+    results = causal_match.compute(predictions=[prediction], references=[CHANGED.format("Rome")])
+    assert results["content_match"] == content_match
+    assert results["exact_match"] == 0.0
+
+
+# --- bad inputs ---------------------------------------------------------------------------------------------------
+
+
+def test_unparseable_reference_is_named(causal_match):
+    with pytest.raises(ValueError, match=r"Reference 1 .*'Rome'"):
+        causal_match.compute(predictions=["a", "b"], references=[CHANGED.format("Rome"), "Rome"])
+
+
+def test_length_mismatch(causal_match):
+    with pytest.raises(ValueError, match="number of predictions"):
+        causal_match.compute(predictions=[CHANGED.format("Rome")], references=[CHANGED.format("Rome")] * 2)
+
+
+def test_empty_inputs(causal_match):
+    with pytest.raises(ValueError, match="at least one"):
+        causal_match.compute(predictions=[], references=[])
+
+
+def test_compute_without_evaluate_checks_length(causal_match):
+    with pytest.raises(ValueError, match="1 predictions but 2 references"):
+        causal_match._compute(predictions=["x"], references=[CHANGED.format("a")] * 2)
+
+
+# --- metric_path --------------------------------------------------------------------------------------------------
+
+
+def test_metric_path_points_at_the_module_folder():
+    assert "causal_match" in METRICS
+    folder = Path(metric_path("causal_match"))
+    assert (folder / "causal_match.py").is_file()
+    assert (folder / "README.md").is_file()
+
+
+def test_metric_path_unknown_name_lists_known_metrics():
+    with pytest.raises(ValueError, match=r"'bleu'.*causal_match"):
+        metric_path("bleu")
+
+
+# --- the parser ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (UNCHANGED.format("Paris"), CausalAnswer(True, False, "Paris")),
+        (CHANGED.format("Rome"), CausalAnswer(True, True, "Rome")),
+        ("THE OUTPUT WOULD REMAIN   UNCHANGED FROM <<<  Paris >>>", CausalAnswer(True, False, "Paris")),
+        ("It is unchanged: <<<Paris>>>", CausalAnswer(True, False, "Paris")),
+        ("The output would change\n to <<<Rome>>>. Then <<<Oslo>>> too.", CausalAnswer(True, True, "Rome")),
+        ("It would change, I think: <<<Rome>>>", CausalAnswer(True, True, "Rome")),
+        ("would remain unchanged from <<<a>>>, it would not change to <<<b>>>", CausalAnswer(True, False, "a")),
+        ("The most likely output would change to <<<New\nYork>>>.", CausalAnswer(True, True, "New\nYork")),
+        ("The most likely output would change to <<< >>>.", CausalAnswer(True, True, "")),
+        ("The output would remain unchanged from Paris.", CausalAnswer(False, False, None)),
+        ("The output would remain unchanged from <<<Paris.", CausalAnswer(False, False, None)),
+        ("<<<Rome>>>", CausalAnswer(False, None, "Rome")),
+        ("The output would not be affected <<<Rome>>>", CausalAnswer(False, None, "Rome")),
+        ("exchanged tokens", CausalAnswer(False, None, None)),
+        ("", CausalAnswer(False, None, None)),
+    ],
+)
+def test_parse_causal_answer(text, expected):
+    assert parse_causal_answer(text) == expected
+
+
+@pytest.mark.parametrize("changed", [True, False])
+def test_parser_round_trips_the_templates(changed):
+    parsed = parse_causal_answer(causal_answer(changed, original=" Paris", new=" Rome"))
+    assert parsed == CausalAnswer(True, changed, "Rome" if changed else "Paris")
