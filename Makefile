@@ -25,3 +25,4 @@ test-fast: install
 
 benchmark: install
 	$(PY) benchmarks/patching.py
+	$(PY) benchmarks/pipeline_memory.py

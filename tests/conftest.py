@@ -54,3 +54,98 @@ def random_toy_model_dir(tmp_path_factory):
     tokenizer.save_pretrained(folder)
     (folder / "toyworld.json").write_text(json.dumps({"config": {"name": "toy-random"}}))
     return folder
+
+
+# ----------------------------------------------------------------------------------------------
+# Explainer fixtures: a patching dataset on the random toy model and an explainer trained on it
+# ----------------------------------------------------------------------------------------------
+
+from contextlib import contextmanager  # noqa: E402
+
+
+@contextmanager
+def single_thread():
+    """``one_thread`` for session fixtures, which pytest sets up before any module-scoped autouse fixture."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+# Training quality does not matter, mechanics do: a few steps with a large rate so the adapter moves.
+TINY_TRAINING = dict(
+    max_steps=5, per_device_train_batch_size=8, save_steps=3, logging_steps=1, warmup_steps=0, learning_rate=3e-2
+)
+
+
+def save_random_toy_model(folder, *, hidden_size: int, num_layers: int, seed: int, tokenizer=None):
+    """A random tiny Llama with the toy tokenizer (or ``tokenizer``) saved into ``folder``; returns the folder."""
+    from self_explain.toyworld.tokenizer import build_toy_tokenizer
+    from self_explain.toyworld.train import ToyModelConfig, build_model
+    from self_explain.toyworld.world import ToyWorld
+
+    tokenizer = tokenizer or build_toy_tokenizer(ToyWorld.generate(0))
+    config = ToyModelConfig(name=folder.name, hidden_size=hidden_size, num_layers=num_layers, num_heads=4,
+                            intermediate_size=64, seed=seed)
+    build_model(config, tokenizer).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def other_toy_model_dir(tmp_path_factory):
+    """Another random tiny Llama of the same width and depth as ``random_toy_model_dir``, another seed."""
+    return save_random_toy_model(tmp_path_factory.mktemp("toy-other-random"), hidden_size=32, num_layers=3, seed=4)
+
+
+@pytest.fixture(scope="session")
+def wide_toy_model_dir(tmp_path_factory):
+    """A random tiny Llama of hidden size 48 (two layers): an explainer base wider than the target."""
+    return save_random_toy_model(tmp_path_factory.mktemp("toy-wide-random"), hidden_size=48, num_layers=2, seed=5)
+
+
+@pytest.fixture(scope="session")
+def patching_dataset_dir(random_toy_model_dir, tmp_path_factory):
+    """A small patching dataset on ``random_toy_model_dir`` (config name: that folder's name)."""
+    from self_explain.tasks.patching.builder import build_patching_dataset
+    from self_explain.tasks.patching.config import PatchingConfig
+
+    out = tmp_path_factory.mktemp("patching-dataset") / "dataset"
+    config = PatchingConfig(target=str(random_toy_model_dir), out=str(out), num_prompts=40, seed=0, overwrite=True)
+    with single_thread():
+        return build_patching_dataset(config)
+
+
+@pytest.fixture(scope="session")
+def tiny_train_config(patching_dataset_dir, random_toy_model_dir):
+    """``make(out, **overrides)``: the TrainConfig of a few-step explainer run on ``patching_dataset_dir``."""
+    from self_explain.training import TrainConfig
+
+    def make(out, **overrides):
+        options = dict(dataset=str(patching_dataset_dir), config=random_toy_model_dir.name,
+                       target=str(random_toy_model_dir), out=str(out), **TINY_TRAINING)
+        return TrainConfig(**{**options, **overrides})
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def trained_explainer_dir(tiny_train_config, tmp_path_factory):
+    """An explainer (LoRA on the random toy model) trained 5 steps with ``TINY_TRAINING``. Read-only: copy to edit."""
+    from self_explain.training import train_explainer
+
+    with single_thread(), torch.random.fork_rng():
+        return train_explainer(tiny_train_config(tmp_path_factory.mktemp("trained") / "explainer"))
+
+
+@pytest.fixture(scope="session")
+def wide_explainer_dir(tiny_train_config, wide_toy_model_dir, tmp_path_factory):
+    """An explainer on ``wide_toy_model_dir`` (hidden 48) for the 32-wide random toy target: it has a projection.
+    Two steps, a checkpoint after each. Read-only: copy to edit."""
+    from self_explain.training import train_explainer
+
+    out = tmp_path_factory.mktemp("wide") / "explainer"
+    with single_thread(), torch.random.fork_rng():
+        return train_explainer(tiny_train_config(out, explainer_base=str(wide_toy_model_dir), max_steps=2, save_steps=1))

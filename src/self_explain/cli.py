@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser
 
@@ -43,6 +45,70 @@ def _toyworld(argv: list[str]) -> int:
     return 0
 
 
+def _train(argv: list[str]) -> int:
+    from .training import TrainConfig, train_explainer
+
+    folder = train_explainer(_parse(TrainConfig, "self-explain train", argv))
+    print(f"wrote {folder}")
+    return 0
+
+
+def _evaluate(argv: list[str]) -> int:
+    from .evaluation import EvaluateConfig, report_markdown, run_evaluation
+
+    config = _parse(EvaluateConfig, "self-explain evaluate", argv)
+    print(report_markdown(run_evaluation(config)))
+    print(f"wrote {config.out}/report.json, report.md and predictions")
+    return 0
+
+
+@dataclass
+class ExplainArgs:
+    """Options of ``self-explain explain``."""
+
+    json: str = field(metadata={"help": "The input: a JSON object with a 'task' key, or a list of them."})
+    explainer: str | None = field(default=None, metadata={"help": "Explainer (default: the shipped toy explainer)."})
+    target: str | None = field(default=None, metadata={"help": "Target model (default: the explainer's own)."})
+    verify: bool = field(default=False, metadata={"help": "Re-run the intervention and say whether the explanation held."})
+    max_new_tokens: int = field(default=48, metadata={"help": "Longest explanation generated."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
+
+
+def _explain(argv: list[str]) -> int:
+    from transformers import pipeline
+
+    args = _parse(ExplainArgs, "self-explain explain", argv)
+    try:
+        inputs = json.loads(args.json)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--json is not valid JSON ({error.msg})") from error
+    explain = pipeline(
+        "self-explanation", target=args.target, explainer=args.explainer, trust_remote_code=args.trust_remote_code
+    )
+    print(json.dumps(explain(inputs, verify=args.verify, max_new_tokens=args.max_new_tokens), indent=2))
+    return 0
+
+
+@dataclass
+class PushArgs:
+    """Options of ``self-explain push``."""
+
+    folder: str = field(metadata={"help": "A trained explainer folder (from self-explain train)."})
+    repo_id: str = field(metadata={"help": "Hub model repo, e.g. org/toy-target-patching-explainer."})
+    private: bool = field(default=False, metadata={"help": "Create the repo as private."})
+    commit_message: str | None = field(default=None, metadata={"help": "Commit message."})
+
+
+def _push(argv: list[str]) -> int:
+    from .hub import push_adapter
+
+    if len(argv) >= 2 and not argv[0].startswith("-") and not argv[1].startswith("-"):
+        argv = ["--folder", argv[0], "--repo-id", argv[1], *argv[2:]]  # self-explain push DIR org/name
+    args = _parse(PushArgs, "self-explain push", argv)
+    print(push_adapter(args.folder, args.repo_id, private=args.private, commit_message=args.commit_message))
+    return 0
+
+
 def _demo(argv: list[str]) -> int:
     from .demo import DemoConfig, run_demo
 
@@ -52,8 +118,12 @@ def _demo(argv: list[str]) -> int:
 
 COMMANDS = {
     "build": (_build, "build an explanation dataset (patching, ...) in Hub layout"),
+    "train": (_train, "fine-tune an explainer (LoRA) on an explanation dataset"),
+    "evaluate": (_evaluate, "score an explainer (and baselines) on a dataset split; write a report"),
+    "explain": (_explain, "ask an explainer about one input (the self-explanation pipeline)"),
+    "push": (_push, "push a trained explainer folder to the Hub (self-explain push DIR org/name)"),
     "toyworld": (_toyworld, "train a toy-world model (toyworld train)"),
-    "demo": (_demo, "build a small patching dataset on the shipped toy target and print a summary"),
+    "demo": (_demo, "build a patching dataset on the toy target, train its self-explainer, evaluate it"),
 }
 
 
@@ -68,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     command, _ = COMMANDS[argv[0]]
     try:
         return command(argv[1:])
-    except (ValueError, FileExistsError, FileNotFoundError) as error:
+    except (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError) as error:
         print(f"self-explain {argv[0]}: error: {error}", file=sys.stderr)
         return 2
 

@@ -16,13 +16,14 @@ import shlex
 import shutil
 import sys
 import tempfile
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from datasets import Dataset, load_dataset
 from peft import LoraConfig, get_peft_model
-from transformers import set_seed
+from transformers import Trainer, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
@@ -32,6 +33,7 @@ from .explainers import EXPLAINER_METADATA, training_record
 from .injection import VectorInjector, VectorProjection, add_placeholder_tokens
 from .models import LoadedModel, is_toy_model, load_model, short_model_name
 from .tasks import get_task
+from .tasks.templates import PLACEHOLDER_TOKENS
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +64,11 @@ class TrainConfig:
     lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
     lora_target_modules: list[str] = field(
         default_factory=lambda: ["all-linear"], metadata={"help": "Modules that get LoRA ('all-linear' or names)."}
+    )
+    train_token_embeddings: bool = field(
+        default=True,
+        metadata={"help": "Also train the embedding rows of the tokens in the answers and the placeholder (PEFT "
+                          "trainable_token_indices; a tied output row follows). Off: LoRA on linear layers only."},
     )
     projection: str = field(
         default="auto",
@@ -142,15 +149,23 @@ class ExplainerSFTTrainer(SFTTrainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         vectors, layers = inputs.pop("vectors", None), inputs.pop("vector_layers", None)
-        if vectors is None:
-            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        with self.injector.inject(vectors, layers):
-            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        # transformers' own loss, through the model's output layer: TRL's fused LM head reads ``lm_head.weight``
+        # directly and would miss the trained token rows on a tied output layer.
+        with self.injector.inject(vectors, layers) if vectors is not None else nullcontext():
+            return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         super()._save(output_dir, state_dict)
         if self.projection is not None:
             self.projection.save(output_dir or self.args.output_dir)
+
+
+def answer_token_ids(tokenizer, answers: list[str]) -> list[int]:
+    """Tokens the explainer must learn to say, plus the placeholder: a model that never produced them (a toy
+    model's brackets) has embedding rows too small for a confident logit, which LoRA alone cannot fix."""
+    ids = {token for answer in answers for token in tokenizer(answer, add_special_tokens=False).input_ids}
+    ids.update(tokenizer.convert_tokens_to_ids(list(PLACEHOLDER_TOKENS)))
+    return sorted(ids)
 
 
 def _check_out(config: TrainConfig) -> None:
@@ -212,6 +227,7 @@ def train_explainer(config: TrainConfig) -> Path:
     lora = LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
         target_modules=config.lora_target_modules[0] if config.lora_target_modules == ["all-linear"] else config.lora_target_modules,
+        trainable_token_indices=answer_token_ids(base.tokenizer, examples.answers) if config.train_token_embeddings else None,
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(base.model, lora)
@@ -244,6 +260,7 @@ def train_explainer(config: TrainConfig) -> Path:
         max_length=None,
         dataset_num_proc=None,
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        dataloader_pin_memory=torch.cuda.is_available(),
     )
     trainer = ExplainerSFTTrainer(
         model=model,

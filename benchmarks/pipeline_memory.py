@@ -1,0 +1,94 @@
+"""Peak memory of the self-explanation pipeline against loading the target alone, measured in one run.
+
+When the explainer is a LoRA adapter on the target's own base, the pipeline loads one base model and
+switches the adapter off for target runs; the goal is a peak of at most 1.1x the target alone. A
+randomly initialised Llama of ~510 MB (float32) stands in for a real target so that the model, not
+the Python libraries, dominates the figure. Each measurement runs in a fresh process (peak resident set).
+
+    python benchmarks/pipeline_memory.py
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+SHAPE = dict(hidden_size=1024, num_layers=8, num_heads=8, intermediate_size=4096)
+
+IMPORT_ONLY = """
+import self_explain
+print(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
+"""
+TARGET_ALONE = """
+import sys, self_explain
+from self_explain.engine import clean_runs
+from self_explain.models import load_model
+target = load_model(sys.argv[1])
+clean_runs(target.model, [target.tokenizer("Zorvak lives in").input_ids])
+print(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
+"""
+PIPELINE = """
+import sys, self_explain
+from transformers import pipeline
+explain = pipeline("self-explanation", target=sys.argv[1], explainer=sys.argv[2])
+explain({"task": "patching", "text": "Zorvak lives in", "counterfactual": "Krawyn lives in", "layers": [0], "token": 1},
+        verify=True, max_new_tokens=8)
+assert explain.explainer.shares_base
+print(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
+"""
+
+
+def make_models(folder: Path) -> tuple[Path, Path]:
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from self_explain.models import load_model
+    from self_explain.toyworld.tokenizer import build_toy_tokenizer
+    from self_explain.toyworld.train import ToyModelConfig, build_model
+    from self_explain.toyworld.world import ToyWorld
+    from self_explain.training import save_explainer
+
+    torch.manual_seed(0)
+    base_dir, adapter_dir = folder / "target", folder / "explainer"
+    tokenizer = build_toy_tokenizer(ToyWorld.generate(0))
+    model = build_model(ToyModelConfig(name="memory-target", seed=0, **SHAPE), tokenizer)
+    model.save_pretrained(base_dir)
+    tokenizer.save_pretrained(base_dir)
+    base = load_model(str(base_dir))
+    peft_model = get_peft_model(base.model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM"))
+    metadata = {"task": "patching", "target": str(base_dir), "target_revision": base.revision,
+                "explainer_base": str(base_dir), "explainer_base_revision": base.revision, "dataset": "none",
+                "dataset_config": None, "dataset_revision": None, "training_args": {}, "projection": None}
+    save_explainer(peft_model, base.tokenizer, None, metadata, adapter_dir)
+    return base_dir, adapter_dir
+
+
+def peak_mb(script: str, *args: str) -> float:
+    output = subprocess.run([sys.executable, "-c", script, *args], check=True, capture_output=True, text=True).stdout
+    # VmHWM (peak resident set, KiB): unlike ru_maxrss it is not inherited from this process across exec.
+    return int(output.strip().splitlines()[-1]) / 1024
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        base_dir, adapter_dir = make_models(Path(tmp))
+        weights_mb = sum(f.stat().st_size for f in base_dir.glob("*.safetensors")) / 2**20
+        libraries = peak_mb(IMPORT_ONLY)
+        target = peak_mb(TARGET_ALONE, str(base_dir))
+        explained = peak_mb(PIPELINE, str(base_dir), str(adapter_dir))
+    figures = {
+        "target_weights_mb": round(weights_mb, 1),
+        "peak_rss_import_only_mb": round(libraries, 1),
+        "peak_rss_target_alone_mb": round(target, 1),
+        "peak_rss_pipeline_mb": round(explained, 1),
+        "ratio_pipeline_to_target": round(explained / target, 3),
+        "ratio_above_import": round((explained - libraries) / max(target - libraries, 1e-9), 3),
+    }
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
