@@ -45,16 +45,21 @@ def test_top_level_help_lists_the_explainer_commands(capsys):
         assert command in out
 
 
-def test_train_then_refuse_to_overwrite(patching_dataset_dir, random_toy_model_dir, tmp_path, capsys):
+def test_train_push_then_refuse_to_overwrite(patching_dataset_dir, random_toy_model_dir, tmp_path, capsys):
     out = tmp_path / "explainer"
     argv = ["train", "--dataset", str(patching_dataset_dir), "--config", random_toy_model_dir.name,
             "--target", str(random_toy_model_dir), "--out", str(out), "--max-steps", "2",
-            "--per-device-train-batch-size", "8", "--warmup-steps", "0", "--lora-r", "4"]
-    assert main(argv) == 0
+            "--per-device-train-batch-size", "8", "--warmup-steps", "0", "--lora-r", "4", "--max-rows", "16"]
+    with mock.patch("self_explain.hub.HfApi") as api_class:
+        assert main([*argv, "--push-to-hub", "org/x", "--hub-private"]) == 0
     assert capsys.readouterr().out.strip().endswith(f"wrote {out}")
     metadata = json.loads((out / EXPLAINER_METADATA).read_text())
     assert metadata["training_args"]["max_steps"] == 2 and metadata["training_args"]["lora_r"] == 4
+    assert metadata["train_rows"] == 16
     assert json.loads((out / "adapter_config.json").read_text())["r"] == 4
+    api = api_class.return_value
+    api.create_repo.assert_called_once_with("org/x", repo_type="model", exist_ok=True, private=True)
+    assert "adapter_model.safetensors" in api.upload_folder.call_args.kwargs["allow_patterns"]
 
     assert main(argv) == 2
     assert "self-explain train: error: --out" in capsys.readouterr().err

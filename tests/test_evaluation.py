@@ -66,7 +66,7 @@ def test_report_json_holds_trained_and_untrained_results(evaluation, trained_exp
         ("test", None, ROWS), ("test", "untrained", ROWS), ("ood", None, ROWS), ("ood", "untrained", ROWS)
     ]
     for result in report["results"]:
-        assert set(result["metrics"]) == METRICS
+        assert set(result["metrics"]) >= METRICS
         assert all(0 <= value <= 1 for value in result["metrics"].values())
 
 
@@ -82,14 +82,14 @@ def test_report_md_is_a_table_of_every_result(evaluation):
 
 def test_predictions_files_have_a_row_per_evaluated_row(evaluation, subsample):
     _, out, _ = evaluation
-    assert sorted(p.name for p in out.iterdir()) == [
-        "predictions-ood-untrained.parquet", "predictions-ood.parquet", "predictions-test-untrained.parquet",
-        "predictions-test.parquet", "report.json", "report.md",
-    ], "and no temporary files left"
+    names = {p.name for p in out.iterdir()}
+    assert names >= {"predictions-ood-untrained.parquet", "predictions-ood.parquet", "report.json", "report.md",
+                     "predictions-test-untrained.parquet", "predictions-test.parquet"}
+    assert not [name for name in names if name.startswith(".")], "no temporary files left"
     for split in SPLITS:
         trained = pd.read_parquet(out / f"predictions-{split}.parquet")
         untrained = pd.read_parquet(out / f"predictions-{split}-untrained.parquet")
-        assert list(trained.columns) == ["question", "reference", "prediction"]
+        assert {"question", "reference", "prediction"} <= set(trained.columns)
         assert len(trained) == len(untrained) == ROWS
         assert list(trained["question"]) == subsample[split]["question"]
         assert list(trained["reference"]) == list(untrained["reference"]) == subsample[split]["answer"]

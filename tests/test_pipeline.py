@@ -50,9 +50,9 @@ def cases(patching_dataset_dir, random_toy_model_dir):
     from self_explain.toyworld.world import ToyWorld
 
     dataset = load_dataset(str(patching_dataset_dir), random_toy_model_dir.name, split="train")
-    rows = {(row["original_text"], row["layer"]): row for row in dataset}
+    by_text = {(row["original_text"], row["layer"]): row for row in dataset}
     a, b, c = ToyWorld.generate(0).entities[:3]
-    return [row_case(row) for row in list(rows.values())[:3]] + [
+    return [row_case(row) for row in list(by_text.values())[:3]] + [
         last_token_case(f"{a} lives in", f"{a} works as", [0]),
         last_token_case(f"The job of {b} is", f"The job of {b} was", [2]),
         last_token_case(f"{c} likes the colour", f"{c} likes the number", [0, 1]),
@@ -60,14 +60,16 @@ def cases(patching_dataset_dir, random_toy_model_dir):
 
 
 @pytest.fixture(scope="module")
-def rows(cases):
+def inputs(cases):
+    """The cases as pipeline inputs."""
     return [case.input for case in cases]
 
 
 @pytest.fixture(scope="module")
 def pristine(random_toy_model_dir):
     """The target loaded on its own: what the shared base with the adapter off must equal."""
-    return AutoModelForCausalLM.from_pretrained(random_toy_model_dir).eval(), AutoTokenizer.from_pretrained(random_toy_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(random_toy_model_dir).eval()
+    return model, AutoTokenizer.from_pretrained(random_toy_model_dir)
 
 
 def count_model_loads():
@@ -82,34 +84,41 @@ def count_model_loads():
     return loads, mock.patch.object(AutoModelForCausalLM, "from_pretrained", classmethod(spy))
 
 
-def test_design_card_call_returns_an_explanation(explain, rows):
+def test_design_card_call_returns_an_explanation(explain, inputs):
     assert isinstance(explain, ExplainerPipeline)
-    result = explain(rows[0], max_new_tokens=8)
+    result = explain(inputs[0], max_new_tokens=8)
     assert set(result) == OUTPUT_KEYS
     assert isinstance(result["explanation"], str) and isinstance(result["valid"], bool)
     assert result["valid"] or result["changed"] is None or result["prediction"] is None
 
 
-def test_model_keyword_works_too_and_loads_one_model(random_toy_model_dir, trained_explainer_dir, rows):
+def test_model_keyword_works_too_and_loads_one_model(random_toy_model_dir, trained_explainer_dir, inputs):
     loads, patched = count_model_loads()
     with patched:
         explain = pipeline("self-explanation", model=str(trained_explainer_dir), target=str(random_toy_model_dir))
     assert loads == [str(random_toy_model_dir)], "the adapter's base, once, serving as target too"
     assert explain.explainer.shares_base
-    assert set(explain(rows[0], max_new_tokens=4)) == OUTPUT_KEYS
+    assert set(explain(inputs[0], max_new_tokens=4)) == OUTPUT_KEYS
 
 
-@pytest.mark.xfail(strict=True, reason="pipeline(task, target=T, explainer=E) without model= first loads the task "
-                                       "default (the shipped toy-target), which is not E's base and is thrown away")
-def test_design_card_call_loads_only_the_explainers_base(random_toy_model_dir, trained_explainer_dir):
+def test_model_alone_explains_the_target_it_was_trained_for(random_toy_model_dir, trained_explainer_dir, inputs):
+    explain = pipeline("self-explanation", model=str(trained_explainer_dir))
+    assert explain.explainer.target.name == str(random_toy_model_dir)
+    assert explain.explainer.shares_base
+    assert set(explain(inputs[0], max_new_tokens=2)) == OUTPUT_KEYS
+
+
+def test_design_card_call_loads_the_explainers_base_once(random_toy_model_dir, trained_explainer_dir):
+    """Without model=, pipeline() first loads the task default (the 0.9 M-parameter toy-target); E's base,
+    shared with the target, is then loaded exactly once."""
     loads, patched = count_model_loads()
     with patched:
         pipeline("self-explanation", target=str(random_toy_model_dir), explainer=str(trained_explainer_dir))
-    assert loads == [str(random_toy_model_dir)]
+    assert loads == [str(toy_model_path("toy-target")), str(random_toy_model_dir)]
 
 
-def test_a_list_gives_a_list_of_the_same_length_and_the_same_answers(explain, rows):
-    items = list(rows)
+def test_a_list_gives_a_list_of_the_same_length_and_the_same_answers(explain, inputs):
+    items = list(inputs)
     results = explain(items, max_new_tokens=6, batch_size=4)
     assert isinstance(results, list) and len(results) == len(items)
     assert all(set(r) == OUTPUT_KEYS for r in results)
@@ -144,25 +153,28 @@ def test_verify_adds_the_ground_truth_of_the_patch(explain, cases, pristine):
     assert changes == [False] * 3 + [True] * 3, "both kinds of ground truth are covered"
 
 
-def test_verified_says_whether_the_explanation_held(explain, rows, monkeypatch):
-    truths = [result["ground_truth"] for result in explain(rows, verify=True, max_new_tokens=1)]
-    opposite = [truth.replace("<<<", "<<<not ") for truth in truths]
-    for answers, held in ((truths, True), (opposite, False)):
+def test_verified_says_whether_the_explanation_held(explain, inputs, monkeypatch):
+    truths = explain(inputs, verify=True, max_new_tokens=1)
+    right = [t["ground_truth"] for t in truths]
+    wrong_content = [answer.replace("<<<", "<<<not ") for answer in right]
+    wrong_verdict = [causal_answer(not t["ground_truth_changed"], t["ground_truth_prediction"],
+                                   t["ground_truth_prediction"]) for t in truths]
+    for answers, held in ((right, True), (wrong_content, False), (wrong_verdict, False)):
         monkeypatch.setattr(explain.explainer, "generate", lambda examples, *args, answers=answers: list(answers))
-        results = explain(rows, verify=True)
+        results = explain(inputs, verify=True)
         assert [r["explanation"] for r in results] == answers
         assert all(r["valid"] for r in results)
-        assert [r["verified"] for r in results] == [held] * len(rows)
+        assert [r["verified"] for r in results] == [held] * len(inputs)
 
 
-def test_one_base_model_adapter_off_is_the_target(explain, pristine, rows):
+def test_one_base_model_adapter_off_is_the_target(explain, pristine, inputs):
     model, tokenizer = pristine
     bound = explain.explainer
     assert bound.shares_base and bound.is_adapter
     assert bound.target.model is bound.model.get_base_model(), "one base model, not a second copy"
     assert explain.model is bound.model
 
-    ids = torch.tensor([tokenizer(rows[0]["text"]).input_ids])
+    ids = torch.tensor([tokenizer(inputs[0]["text"]).input_ids])
     with torch.no_grad():
         expected = model(input_ids=ids).logits
         with bound.target_runs() as target:
@@ -191,13 +203,13 @@ def test_one_base_model_adapter_off_is_the_target(explain, pristine, rows):
         ({"layers": None}, r"needs 'layers'"),
     ],
 )
-def test_bad_inputs_name_the_problem(explain, rows, change, message):
-    item = {**rows[0], **change}
+def test_bad_inputs_name_the_problem(explain, inputs, change, message):
+    item = {**inputs[0], **change}
     item = {k: v for k, v in item.items() if v is not None}
     with pytest.raises(ValueError, match=message):
         explain(item)
     with pytest.raises(ValueError, match=message):
-        explain([rows[1], item])
+        explain([inputs[1], item])
 
 
 def test_input_that_is_not_a_dict_is_refused(explain):
@@ -206,7 +218,7 @@ def test_input_that_is_not_a_dict_is_refused(explain):
 
 
 def test_an_explainer_for_another_target_is_refused(random_toy_model_dir, other_toy_model_dir, trained_explainer_dir,
-                                                   rows):
+                                                   inputs):
     with pytest.raises(ValueError, match=rf"trained to explain '{random_toy_model_dir}' \(revision sha256:.*"
                                          r"allow_other_target=True"):
         pipeline("self-explanation", target=str(other_toy_model_dir), explainer=str(trained_explainer_dir))
@@ -215,7 +227,25 @@ def test_an_explainer_for_another_target_is_refused(random_toy_model_dir, other_
                        allow_other_target=True)
     assert not explain.explainer.shares_base
     assert explain.explainer.target.name == str(other_toy_model_dir)
-    assert set(explain(rows[0], verify=True, max_new_tokens=2)) == OUTPUT_KEYS | VERIFY_KEYS
+    assert set(explain(inputs[0], verify=True, max_new_tokens=2)) == OUTPUT_KEYS | VERIFY_KEYS
+
+
+@pytest.mark.parametrize(
+    "explainer",
+    [
+        "nope-explainer",
+        "missing/explainer-folder",
+    ],
+)
+def test_an_unknown_explainer_is_named(random_toy_model_dir, tmp_path, monkeypatch, explainer):
+    import huggingface_hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # a Hub id is looked up in the cache only, not on the network
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    if "/" in explainer:
+        explainer = str(tmp_path / explainer)
+    with pytest.raises(ValueError, match=rf"unknown (model|explainer) '{explainer}'"):
+        pipeline("self-explanation", target=str(random_toy_model_dir), explainer=explainer)
 
 
 def test_an_explainer_of_another_width_without_projection_is_refused(wide_toy_model_dir, trained_explainer_dir):
@@ -223,6 +253,24 @@ def test_an_explainer_of_another_width_without_projection_is_refused(wide_toy_mo
                                          r"projection\.safetensors"):
         pipeline("self-explanation", target=str(wide_toy_model_dir), explainer=str(trained_explainer_dir),
                  allow_other_target=True)
+
+
+def test_an_explainer_of_another_width_with_its_projection(random_toy_model_dir, wide_toy_model_dir,
+                                                           wide_explainer_dir, cases, pristine):
+    loads, patched = count_model_loads()
+    with patched:
+        explain = pipeline("self-explanation", model=str(wide_explainer_dir), target=str(random_toy_model_dir))
+    assert loads == [str(wide_toy_model_dir), str(random_toy_model_dir)], "the explainer's base, then the target"
+    bound = explain.explainer
+    assert not bound.shares_base and bound.projection is not None
+    assert bound.projection.describe() == {"num_layers": 3, "target_hidden": 32, "explainer_hidden": 48}
+
+    narrow = pipeline("self-explanation", target=str(random_toy_model_dir), explainer=str(wide_explainer_dir))
+    for case in cases[-2:]:
+        result = explain(case.input, verify=True, max_new_tokens=4)
+        assert set(result) == OUTPUT_KEYS | VERIFY_KEYS
+        assert result["ground_truth_changed"] is True
+        assert narrow(case.input, verify=True, max_new_tokens=4) == result
 
 
 @pytest.mark.skipif(not toy_model_path(DEFAULT_EXPLAINER).is_dir(),

@@ -3,6 +3,7 @@
 import json
 import shutil
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import torch
@@ -65,6 +66,41 @@ def test_train_writes_a_complete_explainer_and_nothing_half_written(trained_expl
     assert explainer.task == "patching" and explainer.shares_base and explainer.projection is None
 
 
+def test_the_trainer_sees_the_prompts_generate_will_see_with_each_rows_vector(tiny_train_config,
+                                                                              random_toy_model_dir,
+                                                                              patching_dataset_dir, tmp_path):
+    """Loss on the answer only; the prompt part of each training row is exactly Explainer.generate's prompt."""
+    from transformers import AutoTokenizer
+
+    from self_explain import training
+    from self_explain.explainers import prompt_ids
+    from self_explain.models import load_model
+    from self_explain.tasks.patching.explainer import patching_examples
+
+    batches = []
+    collate = training.VectorCollator.__call__
+
+    def spy(self, examples):
+        batch = collate(self, examples)
+        batches.append(([e["vector_index"] for e in examples], batch))
+        return batch
+
+    with mock.patch.object(training.VectorCollator, "__call__", spy):
+        out = train_explainer(tiny_train_config(tmp_path / "out", max_steps=1, per_device_train_batch_size=4))
+
+    rows = load_dataset(str(patching_dataset_dir), random_toy_model_dir.name, split="train")
+    examples = patching_examples(rows, load_model(str(random_toy_model_dir)), seed=0)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    indices, batch = batches[0]
+    assert torch.equal(batch["vectors"], examples.vectors[indices])
+    assert torch.equal(batch["vector_layers"], examples.layers[indices])
+    for index, ids, labels in zip(indices, batch["input_ids"], batch["labels"]):
+        answer_start = int((labels != -100).nonzero()[0])
+        assert ids[:answer_start].tolist() == prompt_ids(tokenizer, examples.questions[index])
+        answer = tokenizer.decode(ids[labels != -100], skip_special_tokens=True)
+        assert answer == examples.answers[index]
+
+
 def test_the_adapter_moved_away_from_its_base(trained_explainer_dir):
     lora_b = [w for name, w in adapter_weights(trained_explainer_dir).items() if "lora_B" in name]
     assert lora_b and all(w.abs().sum() > 0 for w in lora_b), "LoRA B starts at zero; five steps must move it"
@@ -82,6 +118,20 @@ def test_out_that_is_a_file_is_refused(tiny_train_config, tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError):
         train_explainer(tiny_train_config(tmp_path / "file"))
+
+
+def test_the_target_defaults_to_the_datasets_provenance(tiny_train_config, random_toy_model_dir, tmp_path):
+    from self_explain.training import resolve_target
+
+    assert resolve_target(tiny_train_config(tmp_path, target=None)) == str(random_toy_model_dir)
+    with pytest.raises(ValueError, match="--target is required: the dataset .* does not say which model it explains"):
+        resolve_target(tiny_train_config(tmp_path, target=None, config="elsewhere"))
+
+
+def test_a_missing_split_is_named(tiny_train_config, tmp_path):
+    with pytest.raises(ValueError, match="cannot read split 'validation' of dataset"):
+        train_explainer(tiny_train_config(tmp_path / "out", split="validation"))
+    assert not (tmp_path / "out" / EXPLAINER_METADATA).exists()
 
 
 def test_resume_latest_without_checkpoint_says_so(tiny_train_config, tmp_path):
@@ -178,8 +228,6 @@ def test_resume_restores_the_projection(wide_explainer_dir, wide_toy_model_dir, 
     assert_same_weights(adapter_weights(out), adapter_weights(wide_explainer_dir))
 
 
-@pytest.mark.xfail(strict=True, reason="load_explainer checks only the projection's target side: a projection "
-                                       "into another width than the explainer's loads, then generate fails")
 def test_projection_that_does_not_fit_the_explainer_is_refused_at_load(trained_explainer_dir, wide_explainer_dir,
                                                                        tmp_path):
     folder = copy_explainer(trained_explainer_dir, tmp_path / "explainer")
@@ -200,8 +248,6 @@ def test_unknown_projection_choice_is_refused(tiny_train_config, tmp_path):
         tiny_train_config(tmp_path, projection="cubic")
 
 
-@pytest.mark.xfail(strict=True, reason="save_explainer leaves a stale projection.safetensors when overwriting "
-                                       "a cross-width explainer with a same-width one")
 def test_overwrite_removes_the_projection_of_the_previous_explainer(wide_explainer_dir, tiny_train_config, tmp_path):
     out = copy_explainer(wide_explainer_dir, tmp_path / "explainer")
     train_explainer(tiny_train_config(out, overwrite=True, max_steps=1))
@@ -247,16 +293,12 @@ def bare_base_dirs(tmp_path_factory):
     }
 
 
-@pytest.mark.xfail(strict=True, reason="load_explainer does not resize the base's embeddings to the explainer "
-                                       "tokenizer (placeholder tokens added in training): size mismatch")
 def test_explainer_on_a_base_without_placeholder_tokens_loads_back(bare_base_dirs, tiny_train_config, tmp_path):
     out = train_explainer(tiny_train_config(tmp_path / "out", explainer_base=str(bare_base_dirs[True]), max_steps=1))
     explainer = load_explainer(str(out))
     assert explainer.tokenizer.convert_tokens_to_ids("<|vec|>") < explainer.model.get_input_embeddings().weight.shape[0]
 
 
-@pytest.mark.xfail(strict=True, reason="VectorCollator gets pad_token_id=None from a tokenizer without a pad "
-                                       "token (TypeError in TRL's pad); TRL itself falls back to eos")
 def test_train_on_a_base_without_pad_token(bare_base_dirs, tiny_train_config, tmp_path):
     out = train_explainer(tiny_train_config(tmp_path / "out", explainer_base=str(bare_base_dirs[False]), max_steps=1))
     assert (out / EXPLAINER_METADATA).is_file()
@@ -321,8 +363,6 @@ def test_train_and_evaluate_on_the_reference_layout(reference_layout_dir, random
     assert all(r.startswith(("The output would remain unchanged", "The most likely output")) for r in predictions["reference"])
 
 
-@pytest.mark.xfail(strict=True, reason="run_evaluation writes '' into the predictions' question column when the "
-                                       "dataset has no question column, though the questions asked are known")
 def test_predictions_of_the_reference_layout_keep_the_questions_asked(reference_layout_dir, trained_explainer_dir,
                                                                       tmp_path):
     import pandas as pd

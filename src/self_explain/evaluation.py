@@ -18,7 +18,7 @@ from datasets import Dataset, load_dataset
 
 from .explainers import EXPLAINER_METADATA, Explainer, load_explainer
 from .metrics import metric_path
-from .tasks import get_task
+from .tasks import ExplainerExamples, get_task
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +60,8 @@ def score(task_name: str, predictions: list[str], references: list[str]) -> dict
 def evaluate_split(
     explainer: Explainer, task_name: str, rows: Dataset, *, seed: int = 0, batch_size: int = 32,
     max_new_tokens: int = 48, baseline: str | None = None,
-) -> tuple[dict[str, float], list[str], list[str]]:
-    """Metrics, predictions and references of one split; ``baseline="untrained"`` switches the adapter off."""
+) -> tuple[dict[str, float], list[str], ExplainerExamples]:
+    """Metrics, predictions and the examples asked of one split; ``baseline="untrained"`` switches the adapter off."""
     task = get_task(task_name)
     with explainer.target_runs() as target:
         examples = task.examples(rows, target, seed)
@@ -70,7 +70,7 @@ def evaluate_split(
             predictions = explainer.generate(examples, batch_size, max_new_tokens, progress=True)
     else:
         predictions = explainer.generate(examples, batch_size, max_new_tokens, progress=True)
-    return score(task_name, predictions, examples.answers), predictions, examples.answers
+    return score(task_name, predictions, examples.answers), predictions, examples
 
 
 def _write_atomic(path: Path, write) -> None:
@@ -115,14 +115,15 @@ def run_evaluation(config: EvaluateConfig) -> dict:
         if config.max_rows is not None and config.max_rows < len(rows):
             rows = rows.shuffle(seed=config.seed).select(range(config.max_rows))
         for baseline in [None, *config.baseline]:
-            metrics, predictions, references = evaluate_split(
+            metrics, predictions, examples = evaluate_split(
                 explainer, task_name, rows, seed=config.seed, batch_size=config.batch_size,
                 max_new_tokens=config.max_new_tokens, baseline=baseline,
             )
             logger.info("%s %s: %s", split, baseline or "trained", metrics)
             results.append({"split": split, "baseline": baseline, "rows": len(rows), "metrics": metrics})
-            table = Dataset.from_dict({"question": rows["question"] if "question" in rows.column_names else [""] * len(rows),
-                                       "reference": references, "prediction": predictions})
+            table = Dataset.from_dict(
+                {"question": examples.questions, "reference": examples.answers, "prediction": predictions}
+            )
             name = f"predictions-{split}{'-' + baseline if baseline else ''}.parquet"
             _write_atomic(out / name, lambda path, table=table: table.to_parquet(path))
     report = {

@@ -15,18 +15,19 @@ from pathlib import Path
 
 import torch
 from huggingface_hub import hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError
+from huggingface_hub.errors import EntryNotFoundError, HFValidationError, RepositoryNotFoundError
 from peft import PeftConfig, PeftModel
 from torch import nn
 from tqdm.auto import tqdm
+from transformers import AutoTokenizer
 
+from .hub import EXPLAINER_METADATA
 from .injection import PROJECTION_FILE, VectorInjector, VectorProjection
 from .models import TOY_MODELS, LoadedModel, load_model, resolve_model_id, short_model_name
 from .tasks import ExplainerExamples
 
 logger = logging.getLogger(__name__)
 
-EXPLAINER_METADATA = "self_explain.json"
 # End-of-turn tokens of common chat templates: generation stops at any of them.
 END_OF_TURN_TOKENS = ("<|end|>", "<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|endoftext|>")
 
@@ -36,10 +37,20 @@ def explainer_file(source: str, name: str, revision: str | None = None) -> Path 
     if Path(source).is_dir():
         path = Path(source) / name
         return path if path.is_file() else None
+    if looks_like_path(source):
+        raise ValueError(f"unknown explainer {source!r}: no such folder (expected a toy name, a local folder or a Hub id)")
     try:
         return Path(hf_hub_download(source, name, revision=revision))
     except EntryNotFoundError:
         return None
+    except (HFValidationError, RepositoryNotFoundError, OSError) as error:  # OSError: offline, no cached copy
+        raise ValueError(
+            f"unknown explainer {source!r}: not a local folder, and not readable as a Hub repo ({type(error).__name__})"
+        ) from error
+
+
+def looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).exists()
 
 
 def read_metadata(source: str, revision: str | None = None) -> dict:
@@ -188,10 +199,18 @@ def _check_sizes(explainer: str, target: LoadedModel, model: nn.Module, projecti
             f"explainer {explainer!r} has hidden size {explainer_hidden} but target {target.name!r} has "
             f"{target_hidden}, and the explainer has no {PROJECTION_FILE} to map one into the other"
         )
-    if projection is not None and projection.target_hidden != target_hidden:
+    if projection is None:
+        return
+    target_layers = len(target.adapter.layers(target.model))
+    if projection.target_hidden != target_hidden or projection.num_layers != target_layers:
         raise ValueError(
-            f"explainer {explainer!r} projects vectors of size {projection.target_hidden}, but target "
-            f"{target.name!r} has hidden size {target_hidden}"
+            f"explainer {explainer!r} projects vectors of size {projection.target_hidden} from {projection.num_layers} "
+            f"layers, but target {target.name!r} has hidden size {target_hidden} and {target_layers} layers"
+        )
+    if projection.explainer_hidden != explainer_hidden:
+        raise ValueError(
+            f"explainer {explainer!r} projects into size {projection.explainer_hidden}, but its own hidden size is "
+            f"{explainer_hidden}"
         )
 
 
@@ -222,6 +241,11 @@ def load_explainer(
 
     if base_name is not None:
         base = load(base_name)
+        tokenizer = base.tokenizer
+        if explainer_file(source, "tokenizer_config.json", revision) is not None:
+            tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
+        if len(tokenizer) > base.model.get_input_embeddings().weight.shape[0]:
+            base.model.resize_token_embeddings(len(tokenizer))  # placeholder tokens added when it was trained
         try:
             model = PeftModel.from_pretrained(base.model, source, revision=revision)
         except (RuntimeError, ValueError, KeyError) as error:
@@ -232,11 +256,6 @@ def load_explainer(
             bound_target = LoadedModel(model.get_base_model(), base.tokenizer, target_name, base.revision)
         else:
             bound_target = target if isinstance(target, LoadedModel) else load(target_name)
-        tokenizer = base.tokenizer
-        if explainer_file(source, "tokenizer_config.json", revision) is not None:
-            from transformers import AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
     else:
         full = load(explainer)
         model, tokenizer, shares_base = full.model, full.tokenizer, False

@@ -16,6 +16,8 @@ from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, HfApi, Mod
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError, RepositoryNotFoundError
 from huggingface_hub.utils import validate_repo_id
 
+from .injection import PROJECTION_FILE
+
 if TYPE_CHECKING:
     from datasets import Dataset
 
@@ -364,7 +366,6 @@ EXPLAINER_CARD_TEMPLATE = "model_cards/explainer.md"
 ADAPTER_WEIGHTS = ("adapter_config.json", "adapter_model.safetensors")
 FULL_MODEL_WEIGHTS = ("config.json", "model.safetensors")
 FULL_MODEL_INDEX = "model.safetensors.index.json"
-PROJECTION_FILE = "projection.safetensors"
 TOKENIZER_CONFIG = "tokenizer_config.json"
 TOKENIZER_VOCABULARIES = ("tokenizer.json", "tokenizer.model")  # at least one
 # Uploaded when present; anything else in the folder (checkpoint-*/, logs, runs/) never is.

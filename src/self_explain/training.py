@@ -30,7 +30,7 @@ from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from . import __version__
 from .explainers import EXPLAINER_METADATA, training_record
-from .injection import VectorInjector, VectorProjection, add_placeholder_tokens
+from .injection import PROJECTION_FILE, VectorInjector, VectorProjection, add_placeholder_tokens
 from .models import LoadedModel, is_toy_model, load_model, short_model_name
 from .tasks import get_task
 from .tasks.templates import PLACEHOLDER_TOKENS
@@ -240,6 +240,7 @@ def train_explainer(config: TrainConfig) -> Path:
         {**training_record(base.tokenizer, q, a), "vector_index": i}
         for i, (q, a) in enumerate(zip(examples.questions, examples.answers))
     ]
+    pad_id = base.tokenizer.pad_token_id if base.tokenizer.pad_token_id is not None else base.tokenizer.eos_token_id
     args = SFTConfig(
         output_dir=str(Path(config.out) / CHECKPOINTS),
         learning_rate=config.learning_rate,
@@ -267,7 +268,7 @@ def train_explainer(config: TrainConfig) -> Path:
         args=args,
         train_dataset=Dataset.from_list(records),
         processing_class=base.tokenizer,
-        data_collator=VectorCollator(base.tokenizer.pad_token_id, examples.vectors, examples.layers),
+        data_collator=VectorCollator(pad_id, examples.vectors, examples.layers),
         injector=injector,
         projection=projection,
     )
@@ -312,6 +313,8 @@ def save_explainer(model, tokenizer, projection: VectorProjection | None, metada
         write_explainer_card(staging)
         for file in sorted(staging.iterdir()):
             os.replace(file, out / file.name)
+        if projection is None:  # an explainer replaced in place must not keep its predecessor's projection
+            (out / PROJECTION_FILE).unlink(missing_ok=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # our own staging folder, emptied by the moves above
     logger.info("saved %s explainer for %s to %s", metadata["task"], short_model_name(metadata["target"]), out)

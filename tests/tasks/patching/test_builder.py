@@ -126,7 +126,10 @@ def test_jsonl_prompts_for_any_model_and_unalignable_pairs_are_counted(random_to
     ],
 )
 def test_bad_arguments_name_the_input(random_toy_model_dir, tmp_path, monkeypatch, overrides, message):
+    import huggingface_hub
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read at import, not from the env
     with pytest.raises(ValueError, match=message):
         build(random_toy_model_dir, tmp_path / "ds", **overrides)
 
