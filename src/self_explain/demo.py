@@ -25,8 +25,8 @@ class DemoConfig:
     out: str = field(default="out/demo", metadata={"help": "Folder of the demo's dataset, explainer and report."})
     target: str = field(default="toy-target", metadata={"help": "Target model (explains itself)."})
     num_prompts: int = field(default=1000, metadata={"help": "Prompt pairs of the patching dataset."})
-    train_rows: int = field(default=6000, metadata={"help": "Training rows (a seeded subsample of train)."})
-    epochs: float = field(default=3.0, metadata={"help": "Training epochs."})
+    train_rows: int | None = field(default=None, metadata={"help": "Training rows (a seeded subsample; default all)."})
+    epochs: float = field(default=5.0, metadata={"help": "Training epochs."})
     eval_rows: int = field(default=400, metadata={"help": "Rows scored per split."})
     seed: int = field(default=0, metadata={"help": "Seed of every step."})
 

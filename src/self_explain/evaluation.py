@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import evaluate
 from datasets import Dataset, load_dataset
 
 from .explainers import EXPLAINER_METADATA, Explainer, load_explainer
+from .files import write_atomically
 from .metrics import metric_path
 from .tasks import ExplainerExamples, get_task
 
@@ -73,17 +72,6 @@ def evaluate_split(
     return score(task_name, predictions, examples.answers), predictions, examples
 
 
-def _write_atomic(path: Path, write) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
-
 def report_markdown(report: dict) -> str:
     names = sorted({m for r in report["results"] for m in r["metrics"]})
     lines = [
@@ -125,7 +113,7 @@ def run_evaluation(config: EvaluateConfig) -> dict:
                 {"question": examples.questions, "reference": examples.answers, "prediction": predictions}
             )
             name = f"predictions-{split}{'-' + baseline if baseline else ''}.parquet"
-            _write_atomic(out / name, lambda path, table=table: table.to_parquet(path))
+            write_atomically(out / name, lambda path, table=table: table.to_parquet(path))
     report = {
         "explainer": config.explainer,
         "task": task_name,
@@ -137,8 +125,8 @@ def run_evaluation(config: EvaluateConfig) -> dict:
         "config": asdict(config),
         "results": results,
     }
-    _write_atomic(out / "report.json", lambda path: Path(path).write_text(json.dumps(report, indent=2) + "\n"))
-    _write_atomic(out / "report.md", lambda path: Path(path).write_text(report_markdown(report)))
+    write_atomically(out / "report.json", lambda path: Path(path).write_text(json.dumps(report, indent=2) + "\n"))
+    write_atomically(out / "report.md", lambda path: Path(path).write_text(report_markdown(report)))
     if config.update_card:
         update_card(config.explainer, report)
     return report
@@ -158,5 +146,5 @@ def update_card(explainer_folder: str, report: dict) -> None:
          "metrics": r["metrics"], "baseline": r["baseline"]}
         for r in report["results"]
     ]
-    _write_atomic(metadata_path, lambda path: Path(path).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n"))
+    write_atomically(metadata_path, lambda path: Path(path).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n"))
     write_explainer_card(folder)

@@ -15,7 +15,11 @@ from pathlib import Path
 
 import torch
 from huggingface_hub import hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError, HFValidationError, RepositoryNotFoundError
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    HFValidationError,
+    RepositoryNotFoundError,
+)
 from peft import PeftConfig, PeftModel
 from torch import nn
 from tqdm.auto import tqdm
@@ -23,7 +27,13 @@ from transformers import AutoTokenizer
 
 from .hub import EXPLAINER_METADATA
 from .injection import PROJECTION_FILE, VectorInjector, VectorProjection
-from .models import TOY_MODELS, LoadedModel, load_model, resolve_model_id, short_model_name
+from .models import (
+    TOY_MODELS,
+    LoadedModel,
+    load_model,
+    resolve_model_id,
+    short_model_name,
+)
 from .tasks import ExplainerExamples
 
 logger = logging.getLogger(__name__)

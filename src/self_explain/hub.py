@@ -12,10 +12,23 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, HfApi, ModelCard, ModelCardData
-from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError, RepositoryNotFoundError
+from huggingface_hub import (
+    DatasetCard,
+    DatasetCardData,
+    EvalResult,
+    HfApi,
+    ModelCard,
+    ModelCardData,
+)
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    HfHubHTTPError,
+    HFValidationError,
+    RepositoryNotFoundError,
+)
 from huggingface_hub.utils import validate_repo_id
 
+from .files import write_atomically
 from .injection import PROJECTION_FILE
 
 if TYPE_CHECKING:
@@ -727,16 +740,7 @@ def _warn_on_adapter_base(folder: Path, metadata: dict) -> None:
 
 
 def _write_card(folder: Path, card: ModelCard) -> Path:
-    target = folder / "README.md"
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-README-", suffix=".md", dir=folder)
-    os.close(handle)
-    try:
-        card.save(temporary)
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return target
+    return write_atomically(folder / "README.md", card.save)
 
 
 def write_explainer_card(folder: str | Path, *, repo_id: str | None = None) -> Path:

@@ -90,7 +90,6 @@ class ExplainerPipeline(Pipeline):
         single = isinstance(inputs, dict)
         items = [inputs] if single else list(inputs)
         requests = [self.preprocess(item) for item in items]
-        explanations = []
         by_task: dict[str, list[int]] = {}
         for index, item in enumerate(items):
             by_task.setdefault(item["task"], []).append(index)

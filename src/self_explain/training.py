@@ -30,7 +30,12 @@ from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from . import __version__
 from .explainers import EXPLAINER_METADATA, training_record
-from .injection import PROJECTION_FILE, VectorInjector, VectorProjection, add_placeholder_tokens
+from .injection import (
+    PROJECTION_FILE,
+    VectorInjector,
+    VectorProjection,
+    add_placeholder_tokens,
+)
 from .models import LoadedModel, is_toy_model, load_model, short_model_name
 from .tasks import get_task
 from .tasks.templates import PLACEHOLDER_TOKENS
@@ -59,8 +64,8 @@ class TrainConfig:
     )
     max_rows: int | None = field(default=None, metadata={"help": "Train on a seeded subsample of this many rows."})
     seed: int = field(default=0, metadata={"help": "Seed of subsampling, template choice, LoRA init and batches."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
+    lora_r: int = field(default=32, metadata={"help": "LoRA rank (the paper: 128 for patching at 8B)."})
+    lora_alpha: int = field(default=64, metadata={"help": "LoRA alpha (the paper: 16)."})
     lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
     lora_target_modules: list[str] = field(
         default_factory=lambda: ["all-linear"], metadata={"help": "Modules that get LoRA ('all-linear' or names)."}
@@ -74,8 +79,8 @@ class TrainConfig:
         default="auto",
         metadata={"help": "Vector projection: auto (only when hidden sizes differ), linear (always) or none."},
     )
-    learning_rate: float = field(default=2e-3, metadata={"help": "Peak learning rate (the paper: 5e-5 at 8B)."})
-    num_train_epochs: float = field(default=2.0, metadata={"help": "Epochs over the training rows."})
+    learning_rate: float = field(default=3e-3, metadata={"help": "Peak learning rate, for the toy models (the paper: 5e-5 at 8B)."})
+    num_train_epochs: float = field(default=5.0, metadata={"help": "Epochs over the training rows."})
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Batch size per device."})
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer step."})

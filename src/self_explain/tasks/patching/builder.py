@@ -11,11 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import random
 import shlex
 import sys
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,7 +23,14 @@ from tqdm.auto import tqdm
 
 from ... import __version__
 from ...engine import Patch, clean_runs, patch_sweep
-from ...hub import check_output_folder, check_remote_config, package_data, push_dataset, write_dataset_repo
+from ...files import write_atomically
+from ...hub import (
+    check_output_folder,
+    check_remote_config,
+    package_data,
+    push_dataset,
+    write_dataset_repo,
+)
 from ...models import LoadedModel, is_toy_model, load_model, short_model_name
 from ...toyworld import toy_world_for
 from .config import PatchingConfig
@@ -200,10 +205,7 @@ def build_fingerprint(config: PatchingConfig, revision: str, pairs: list[PromptP
 
 
 def _write_shard(rows: list[dict], path: Path) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    Dataset.from_list(rows, features=PATCHING_FEATURES).to_parquet(temporary)
-    os.replace(temporary, path)
+    write_atomically(path, Dataset.from_list(rows, features=PATCHING_FEATURES).to_parquet)
 
 
 def build_patching_dataset(config: PatchingConfig) -> Path:
