@@ -273,8 +273,6 @@ def test_an_explainer_of_another_width_with_its_projection(random_toy_model_dir,
         assert narrow(case.input, verify=True, max_new_tokens=4) == result
 
 
-@pytest.mark.skipif(not toy_model_path(DEFAULT_EXPLAINER).is_dir(),
-                    reason=f"the shipped toy explainer {toy_model_path(DEFAULT_EXPLAINER)} is not built yet")
 def test_default_pipeline_explains_a_toy_world_input():
     from self_explain.toyworld.world import ToyWorld
 
@@ -283,4 +281,5 @@ def test_default_pipeline_explains_a_toy_world_input():
     result = explain({"task": "patching", "text": f"{first} lives in", "counterfactual": f"{second} lives in",
                       "layers": [0], "token": 1}, verify=True)
     assert set(result) == OUTPUT_KEYS | VERIFY_KEYS
-    assert result["explanation"]
+    assert result["valid"], result["explanation"]
+    assert explain.explainer.name == DEFAULT_EXPLAINER and explain.explainer.shares_base
