@@ -164,7 +164,7 @@ def test_save_explainer_leaves_nothing_when_a_step_fails(trained_explainer_dir, 
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from self_explain import hub
+    from self_explain import explainer_card
 
     metadata = json.loads((trained_explainer_dir / EXPLAINER_METADATA).read_text())
     base = AutoModelForCausalLM.from_pretrained(metadata["explainer_base"])
@@ -174,7 +174,7 @@ def test_save_explainer_leaves_nothing_when_a_step_fails(trained_explainer_dir, 
     def broken_card(folder, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(hub, "write_explainer_card", broken_card)
+    monkeypatch.setattr(explainer_card, "write_explainer_card", broken_card)
     out = tmp_path / "out"
     with pytest.raises(OSError, match="disk full"):
         save_explainer(model, tokenizer, None, metadata, out)

@@ -134,7 +134,7 @@ def run_evaluation(config: EvaluateConfig) -> dict:
 
 def update_card(explainer_folder: str, report: dict) -> None:
     """Store the report's results in the explainer's metadata and re-render its model card."""
-    from .hub import write_explainer_card
+    from .explainer_card import write_explainer_card
 
     folder = Path(explainer_folder)
     metadata_path = folder / EXPLAINER_METADATA

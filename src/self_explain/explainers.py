@@ -25,7 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
-from .hub import EXPLAINER_METADATA
+from .explainer_card import EXPLAINER_METADATA
 from .injection import PROJECTION_FILE, VectorInjector, VectorProjection
 from .models import (
     TOY_MODELS,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from importlib import resources
 from pathlib import Path
 from typing import Callable
 
@@ -30,3 +31,14 @@ def write_atomically(path: str | Path, write: Callable[[str], object]) -> Path:
         if os.path.exists(temporary):
             os.unlink(temporary)
     return path
+
+
+def package_data(relative: str) -> Path:
+    """A file under ``dataset_builders/`` or ``model_cards/``, from a wheel or from a source checkout."""
+    installed = Path(str(resources.files("self_explain"))) / relative
+    if installed.exists():
+        return installed
+    checkout = Path(__file__).resolve().parents[2] / relative
+    if checkout.exists():
+        return checkout
+    raise FileNotFoundError(f"package data {relative!r} is missing from the installation")

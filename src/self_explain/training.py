@@ -304,7 +304,7 @@ def train_explainer(config: TrainConfig) -> Path:
 
 def save_explainer(model, tokenizer, projection: VectorProjection | None, metadata: dict, out: str | Path) -> Path:
     """Write the explainer into a hidden staging folder inside ``out``, then move each file into place."""
-    from .hub import write_explainer_card
+    from .explainer_card import write_explainer_card
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

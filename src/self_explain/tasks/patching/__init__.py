@@ -3,7 +3,12 @@
 from .. import TaskSpec, register_task
 from .builder import DATASET_NAME, build_patching_dataset
 from .config import PatchingConfig
-from .explainer import parse_patching, patching_examples, patching_request, verify_patching
+from .explainer import (
+    parse_patching,
+    patching_examples,
+    patching_request,
+    verify_patching,
+)
 from .prompts import all_templates
 
 register_task(
