@@ -283,3 +283,17 @@ def test_default_pipeline_explains_a_toy_world_input():
     assert set(result) == OUTPUT_KEYS | VERIFY_KEYS
     assert result["valid"], result["explanation"]
     assert explain.explainer.name == DEFAULT_EXPLAINER and explain.explainer.shares_base
+
+
+def test_a_full_model_explainer_gets_its_own_target():
+    """E a full model (here the untrained toy-other explaining toy-target): no adapter, two models, same output form."""
+    from self_explain.toyworld.world import ToyWorld
+
+    first, second = ToyWorld.generate(0).entities[:2]
+    explain = pipeline("self-explanation", target="toy-target", explainer="toy-other")
+    assert not explain.explainer.is_adapter and not explain.explainer.shares_base
+    assert explain.explainer.target.model is not explain.explainer.model
+    result = explain({"task": "patching", "text": f"{first} lives in", "counterfactual": f"{second} lives in",
+                      "layers": [0], "token": 1}, verify=True, max_new_tokens=4)
+    assert set(result) == OUTPUT_KEYS | VERIFY_KEYS
+    assert result["ground_truth_changed"] is True  # the subject at layer 0 carries the fact in toy-target
