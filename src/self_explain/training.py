@@ -225,8 +225,7 @@ def train_explainer(config: TrainConfig) -> Path:
     examples = task.examples(rows, target, config.seed)
     logger.info("training %s explainer on %d rows of %s (%s)", config.task, len(rows), config.dataset, config.split)
 
-    if base is target:  # the explainer gets its own copy: the target must stay untouched for the vectors
-        base = load_model(base_name, trust_remote_code=config.trust_remote_code)
+    # The vectors are read above, from the untouched target; a self-explainer's adapter now goes on that same model.
     add_placeholder_tokens(base.tokenizer, base.model)
     projection = _projection(config, target, base)
     lora = LoraConfig(
