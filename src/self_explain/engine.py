@@ -1,4 +1,4 @@
-"""Interventions on the residual stream: read, patch, and batched patch sweeps.
+"""Interventions: read and patch the residual stream, delete input spans; batched sweeps of both.
 
 Nothing here is task-specific. The residual stream "at layer l" is the input of decoder layer l
 (``hidden_states[l]`` in transformers' convention), for l in [0, num_layers).
@@ -7,7 +7,7 @@ Nothing here is task-specific. The residual stream "at layer l" is the input of 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from transformers import DynamicCache
@@ -184,7 +184,7 @@ class _FixedPrefixCache:
 
 @dataclass
 class SweepStats:
-    """Work done by :func:`patch_sweep`, in layer-token units (one decoder layer applied to one position)."""
+    """Work done by :func:`patch_sweep` or :func:`ablation_sweep`, in layer-token units (one decoder layer applied to one position)."""
 
     layer_token_units: int = 0
     passes: int = 0
@@ -221,44 +221,234 @@ def patch_sweep(
             raise ValueError(
                 f"patch {index} position {patch.position} out of range for a prompt of {runs[patch.prompt].length} tokens"
             )
-    order = sorted(range(len(patches)), key=lambda i: patches[i].start_layer)
+    rows = [
+        _SuffixRow(
+            prompt=p.prompt,
+            keep=p.position,
+            start_layer=p.start_layer,
+            residuals=runs[p.prompt].residuals[p.start_layer, p.position :],
+            outputs=(runs[p.prompt].length - p.position - 1,),
+            patch=p,
+        )
+        for p in patches
+    ]
+    logits = _sweep_rows(model, runs, rows, max_tokens_per_pass, stats)
+    return torch.cat(logits) if logits else torch.empty(0)
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """Delete tokens [start, end) of prompt ``prompt``."""
+
+    prompt: int
+    start: int
+    end: int
+
+
+@dataclass
+class AblationResult:
+    """Per ablation: next-token logits after the ablated sequence and, when answers were given, the summed
+    log-probability of the (teacher-forced) answer after the ablated and after the full sequence."""
+
+    logits: torch.Tensor  # (n, vocab)
+    answer_logprob_ablated: torch.Tensor | None = None  # (n,)
+    answer_logprob_clean: torch.Tensor | None = None  # (n,)
+
+    @property
+    def effect(self) -> torch.Tensor:
+        """Change of the answer's log-probability when the span is deleted: ablated − clean, (n,)."""
+        if self.answer_logprob_ablated is None or self.answer_logprob_clean is None:
+            raise ValueError("the effect needs answers: pass answers= to ablation_sweep")
+        return self.answer_logprob_ablated - self.answer_logprob_clean
+
+
+def _answer_logprob(logits: torch.Tensor, answer: torch.Tensor) -> torch.Tensor:
+    """Sum of log-probs of ``answer`` (n,) under ``logits`` (n, vocab), row i predicting answer[i]."""
+    return torch.log_softmax(logits.float(), dim=-1).gather(-1, answer[:, None]).sum()
+
+
+@torch.no_grad()
+def ablate_naive(model, sequence: list[int], ablation: Ablation, answer: list[int] | None = None) -> AblationResult:
+    """Reference semantics of an ablation: plain forward passes of the ablated (and, with ``answer``, the full)
+    sequence followed by the answer. ``ablation.prompt`` is not used: ``sequence`` is the prompt."""
+    _check_ablations([len(sequence)], [replace(ablation, prompt=0)], None if answer is None else [answer])
+    device = model.device
+    ablated = list(sequence[: ablation.start]) + list(sequence[ablation.end :])
+    answer = list(answer or [])
+    logits = model(input_ids=torch.tensor([ablated + answer], device=device)).logits[0].float()
+    result = AblationResult(logits=logits[len(ablated) - 1][None])
+    if answer:
+        answer_ids = torch.tensor(answer, device=device)
+        clean = model(input_ids=torch.tensor([list(sequence) + answer], device=device)).logits[0].float()
+        result.answer_logprob_ablated = _answer_logprob(logits[len(ablated) - 1 : -1], answer_ids)[None]
+        result.answer_logprob_clean = _answer_logprob(clean[len(sequence) - 1 : -1], answer_ids)[None]
+    return result
+
+
+def _check_ablations(lengths: list[int], ablations: list[Ablation], answers: list[list[int]] | None) -> None:
+    if answers is not None and len(answers) != len(ablations):
+        raise ValueError(f"{len(answers)} answers were given for {len(ablations)} ablations: give one per ablation")
+    for index, ablation in enumerate(ablations):
+        if not 0 <= ablation.prompt < len(lengths):
+            raise ValueError(
+                f"ablation {index} refers to prompt {ablation.prompt}, but {len(lengths)} clean runs were given"
+            )
+        length = lengths[ablation.prompt]
+        if ablation.end <= ablation.start:
+            raise ValueError(f"ablation {index} span [{ablation.start}, {ablation.end}) is empty")
+        if ablation.start < 0 or ablation.end > length:
+            raise ValueError(
+                f"ablation {index} span [{ablation.start}, {ablation.end}) out of range for a prompt of {length} tokens"
+            )
+        if ablation.end - ablation.start == length:
+            raise ValueError(f"ablation {index} span [{ablation.start}, {ablation.end}) deletes the whole prompt")
+        if answers is not None and len(answers[index]) == 0:
+            raise ValueError(f"answer {index} is empty")
+
+
+def ablation_sweep(
+    model,
+    runs: CleanRun | list[CleanRun],
+    ablations: list[Ablation],
+    answers: list[list[int]] | None = None,
+    max_tokens_per_pass: int = 384,
+    stats: SweepStats | None = None,
+) -> AblationResult:
+    """Every ablation (deleting a token span) of the clean runs' prompts, many per forward pass.
+
+    Equal to :func:`ablate_naive` for each ablation. The kept prefix [0, start) has the same tokens at
+    the same positions as in the clean run, so its keys and values are read from it; only the tokens
+    after the span (and the answer) are computed, from layer 0, at positions start, start + 1, …
+    ``answers`` holds one token list per ablation, scored teacher-forced after the ablated and after
+    the full sequence (the latter once per distinct prompt and answer).
+    """
+    runs = [runs] if isinstance(runs, CleanRun) else list(runs)
+    _check_ablations([run.length for run in runs], ablations, answers)
+    device = model.device
+    answer_ids = None if answers is None else [torch.as_tensor(a, device=device, dtype=torch.long) for a in answers]
+    limit = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+
+    def row(prompt: int, keep: int, suffix: torch.Tensor, answer: torch.Tensor | None) -> _SuffixRow:
+        if suffix.numel() == 0:  # nothing after the span: recompute the last kept token for its logits
+            keep -= 1
+            suffix = runs[prompt].input_ids[keep : keep + 1]
+        outputs = (suffix.numel() - 1,)
+        if answer is not None:
+            outputs = tuple(range(suffix.numel() - 1, suffix.numel() - 1 + answer.numel()))
+            suffix = torch.cat([suffix, answer[:-1]])
+        if limit is not None and keep + suffix.numel() > limit:
+            raise ValueError(
+                f"prompt {prompt} with its answer has {keep + suffix.numel()} tokens to run, longer than the model's "
+                f"context of {limit} tokens"
+            )
+        return _SuffixRow(prompt=prompt, keep=keep, start_layer=0, token_ids=suffix, outputs=outputs)
+
+    rows = [
+        row(a.prompt, a.start, runs[a.prompt].input_ids[a.end :], None if answer_ids is None else answer_ids[i])
+        for i, a in enumerate(ablations)
+    ]
+    # The answer after the full sequence: the clean logits for one token, else one row per prompt and answer.
+    clean_row: dict[tuple[int, tuple[int, ...]], int | None] = {}
+    if answers is not None:
+        for i, a in enumerate(ablations):
+            key = (a.prompt, tuple(answers[i]))
+            if key not in clean_row:
+                clean_row[key] = len(rows) if len(answers[i]) > 1 else None
+                if len(answers[i]) > 1:
+                    rows.append(row(a.prompt, runs[a.prompt].length, runs[a.prompt].input_ids[:0], answer_ids[i]))
+    logits = _sweep_rows(model, runs, rows, max_tokens_per_pass, stats)
+    if not ablations:
+        return AblationResult(logits=torch.empty(0))
+    result = AblationResult(logits=torch.stack([logits[i][0] for i in range(len(ablations))]))
+    if answer_ids is not None:
+        result.answer_logprob_ablated = _summed_logprobs(logits[: len(ablations)], answer_ids)
+        clean_logits = []
+        for i, a in enumerate(ablations):
+            index = clean_row[(a.prompt, tuple(answers[i]))]  # type: ignore[index]
+            clean_logits.append(runs[a.prompt].logits[None] if index is None else logits[index])
+        result.answer_logprob_clean = _summed_logprobs(clean_logits, answer_ids)
+    return result
+
+
+def _summed_logprobs(logits: list[torch.Tensor], answers: list[torch.Tensor]) -> torch.Tensor:
+    """Per row: the summed log-probs of its answer tokens, in one gather for all rows."""
+    token_logprobs = torch.log_softmax(torch.cat(logits), dim=-1).gather(-1, torch.cat(answers)[:, None])[:, 0]
+    segment = torch.repeat_interleave(
+        torch.arange(len(answers), device=token_logprobs.device),
+        torch.tensor([a.numel() for a in answers], device=token_logprobs.device),
+    )
+    return torch.zeros(len(answers), device=token_logprobs.device).index_add_(0, segment, token_logprobs)
+
+
+@dataclass
+class _SuffixRow:
+    """One recomputation in a packed pass: the tokens of prompt ``prompt`` from position ``keep`` on, from layer
+    ``start_layer`` on, seeing the clean keys and values of positions [0, keep).
+
+    The row starts from ``residuals`` (n, hidden), the input of ``start_layer``, or from ``token_ids`` (n,)
+    embedded as the model does (start layer 0). ``patch``, if any, is written at the row's first token at
+    each of its layers. Logits are returned at the row offsets ``outputs``.
+    """
+
+    prompt: int
+    keep: int
+    start_layer: int
+    outputs: tuple[int, ...]
+    residuals: torch.Tensor | None = None
+    token_ids: torch.Tensor | None = None
+    patch: Patch | None = None
+
+    @property
+    def length(self) -> int:
+        return int((self.residuals if self.residuals is not None else self.token_ids).shape[0])  # type: ignore[union-attr]
+
+
+def _sweep_rows(
+    model, runs: list[CleanRun], rows: list[_SuffixRow], max_tokens_per_pass: int, stats: SweepStats | None
+) -> list[torch.Tensor]:
+    """Logits (len(row.outputs), vocab) of each row, rows packed into passes of at most ``max_tokens_per_pass``
+    tokens (a longer row gets a pass of its own)."""
+    order = sorted(range(len(rows)), key=lambda i: rows[i].start_layer)
     stats = stats if stats is not None else SweepStats()
-    results: list[torch.Tensor | None] = [None] * len(patches)
+    results: list[torch.Tensor | None] = [None] * len(rows)
     chunk: list[int] = []
     chunk_tokens = 0
     for index in order + [None]:
-        suffix = 0 if index is None else runs[patches[index].prompt].length - patches[index].position
+        suffix = 0 if index is None else rows[index].length
         if chunk and (index is None or chunk_tokens + suffix > max_tokens_per_pass):
-            logits = _sweep_packed(model, runs, [patches[i] for i in chunk], stats)
-            for row, original in enumerate(chunk):
-                results[original] = logits[row]
+            logits = _sweep_packed(model, runs, [rows[i] for i in chunk], stats)
+            for original, row_logits in zip(chunk, logits.split([len(rows[i].outputs) for i in chunk])):
+                results[original] = row_logits
             chunk, chunk_tokens = [], 0
         if index is not None:
             chunk.append(index)
             chunk_tokens += suffix
-    return torch.stack(results) if results else torch.empty(0)  # type: ignore[arg-type]
+    return results  # type: ignore[return-value]
 
 
 @torch.no_grad()
-def _sweep_packed(model, runs: list[CleanRun], patches: list[Patch], stats: SweepStats) -> torch.Tensor:
-    """One packed pass over ``patches``, which are sorted by start layer."""
+def _sweep_packed(model, runs: list[CleanRun], rows: list[_SuffixRow], stats: SweepStats) -> torch.Tensor:
+    """One packed pass over ``rows``, which are sorted by start layer: logits at every row's outputs, in order."""
     adapter = adapter_for(model)
     layers = adapter.layers(model)
     device, dtype = model.device, runs[0].residuals.dtype
-    used_prompts = sorted({p.prompt for p in patches})
+    # Clean keys of the used prompts, each up to the longest prefix a row of it sees, concatenated.
+    seen = {}
+    for r in rows:
+        seen[r.prompt] = max(seen.get(r.prompt, 0), r.keep)
+    used_prompts = sorted(seen)
     slot = {prompt: i for i, prompt in enumerate(used_prompts)}
-    # Clean keys of all used prompts, concatenated: prompt id and position of each clean key.
-    clean_prompt = torch.cat([torch.full((runs[p].length,), slot[p], device=device) for p in used_prompts])
-    clean_pos = torch.cat([torch.arange(runs[p].length, device=device) for p in used_prompts])
+    clean_prompt = torch.cat([torch.full((seen[p],), slot[p], device=device) for p in used_prompts])
+    clean_pos = torch.cat([torch.arange(seen[p], device=device) for p in used_prompts])
 
-    lengths = [runs[p.prompt].length - p.position for p in patches]
+    lengths = [r.length for r in rows]
     first_token = [0]
     for length in lengths[:-1]:
         first_token.append(first_token[-1] + length)
     total = first_token[-1] + lengths[-1]
-    token_row = torch.repeat_interleave(torch.arange(len(patches), device=device), torch.tensor(lengths, device=device))
-    row_start = torch.tensor([p.position for p in patches], device=device)
-    row_prompt = torch.tensor([slot[p.prompt] for p in patches], device=device)
+    token_row = torch.repeat_interleave(torch.arange(len(rows), device=device), torch.tensor(lengths, device=device))
+    row_start = torch.tensor([r.keep for r in rows], device=device)
+    row_prompt = torch.tensor([slot[r.prompt] for r in rows], device=device)
     token_pos = row_start[token_row] + torch.arange(total, device=device) - torch.tensor(first_token, device=device)[token_row]
 
     def allowed(window: int | None) -> torch.Tensor:
@@ -271,29 +461,36 @@ def _sweep_packed(model, runs: list[CleanRun], patches: list[Patch], stats: Swee
             see_packed &= token_pos[:, None] - token_pos[None, :] < window
         return torch.cat([see_clean, see_packed], dim=1)
 
-    masks: dict[int | None, torch.Tensor] = {}
+    masks: dict[int | None, torch.Tensor] = {}  # additive attention masks by sliding window
     hidden = torch.empty(total, runs[0].residuals.shape[-1], device=device, dtype=dtype)
-    starts = [p.start_layer for p in patches]
+    embedded_rows = [i for i, r in enumerate(rows) if r.token_ids is not None]
+    if embedded_rows:  # every token-started row embedded in one call
+        ids = torch.cat([rows[i].token_ids for i in embedded_rows])  # type: ignore[misc]
+        where = torch.cat([torch.arange(first_token[i], first_token[i] + lengths[i], device=device) for i in embedded_rows])
+        hidden[where] = adapter.embed(model, ids[None], token_pos[where][None])[0].to(dtype)
+    rotary = adapter.position_embeddings(model, hidden[None], token_pos[None])  # the same at every layer
+    starts = [r.start_layer for r in rows]
     activated = 0  # rows [0, activated) are running
     num_clean = clean_prompt.shape[0]
     for layer_index in range(starts[0], len(layers)):
-        while activated < len(patches) and starts[activated] == layer_index:
-            patch = patches[activated]
-            begin = first_token[activated]
-            hidden[begin : begin + lengths[activated]] = runs[patch.prompt].residuals[layer_index, patch.position :]
+        while activated < len(rows) and starts[activated] == layer_index:
+            if rows[activated].residuals is not None:
+                begin = first_token[activated]
+                hidden[begin : begin + lengths[activated]] = rows[activated].residuals
             activated += 1
         for row in range(activated):
-            if layer_index in patches[row].layers:
-                hidden[first_token[row]] = patches[row].vector_at(layer_index).to(device=device, dtype=dtype)
+            patch = rows[row].patch
+            if patch is not None and layer_index in patch.layers:
+                hidden[first_token[row]] = patch.vector_at(layer_index).to(device=device, dtype=dtype)
         active = first_token[activated - 1] + lengths[activated - 1]
         window = adapter.sliding_window(model, layer_index)
         if window not in masks:
-            masks[window] = allowed(window)
-        mask = masks[window][:active, : num_clean + active]
-        additive = torch.zeros(mask.shape, dtype=dtype, device=device).masked_fill_(~mask, torch.finfo(dtype).min)
+            see = allowed(window)
+            masks[window] = torch.zeros(see.shape, dtype=dtype, device=device).masked_fill_(~see, torch.finfo(dtype).min)
+        additive = masks[window][:active, : num_clean + active]
         cache = _FixedPrefixCache(
-            torch.cat([runs[p].keys[layer_index] for p in used_prompts], dim=2),
-            torch.cat([runs[p].values[layer_index] for p in used_prompts], dim=2),
+            torch.cat([runs[p].keys[layer_index][:, :, : seen[p]] for p in used_prompts], dim=2),
+            torch.cat([runs[p].values[layer_index][:, :, : seen[p]] for p in used_prompts], dim=2),
         )
         states = hidden[:active].unsqueeze(0)
         position_ids = token_pos[:active].unsqueeze(0)
@@ -303,10 +500,10 @@ def _sweep_packed(model, runs: list[CleanRun], patches: list[Patch], stats: Swee
             position_ids=position_ids,
             use_cache=True,
             **{adapter.cache_argument: cache},
-            position_embeddings=adapter.position_embeddings(model, states, position_ids),
+            position_embeddings=None if rotary is None else tuple(t[:, :active] for t in rotary),
         )
         hidden[:active] = (output[0] if isinstance(output, tuple) else output)[0]
         stats.layer_token_units += active
     stats.passes += 1
-    last_tokens = torch.tensor([first_token[r] + lengths[r] - 1 for r in range(len(patches))], device=device)
-    return adapter.logits(model, hidden[last_tokens]).float()
+    output_tokens = torch.tensor([first_token[r] + o for r, row in enumerate(rows) for o in row.outputs], device=device)
+    return adapter.logits(model, hidden[output_tokens]).float()

@@ -96,6 +96,7 @@ class ArchitectureAdapter:
     final_norm_attribute: str
     rotary_attribute: str | None  # module computing (cos, sin) from position ids; None for learned positions
     cache_argument: str = "past_key_values"  # the decoder layer's keyword for the key/value cache
+    learned_positions_attribute: str | None = None  # position embedding added to the token embedding (GPT-2's wpe)
 
     def layers(self, model: nn.Module) -> nn.ModuleList:
         return getattr(self.base(model), self.layers_attribute)
@@ -107,6 +108,16 @@ class ArchitectureAdapter:
         if self.rotary_attribute is None:
             return None
         return getattr(self.base(model), self.rotary_attribute)(hidden, position_ids=position_ids)
+
+    def embed(self, model: nn.Module, input_ids: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
+        """What the model feeds its first decoder layer for ``input_ids`` at ``position_ids`` (dropout off).
+
+        Gemma's normaliser lives inside its embedding module in transformers ≥ 5, so the input embeddings cover it.
+        """
+        hidden = model.get_input_embeddings()(input_ids)
+        if self.learned_positions_attribute is not None:
+            hidden = hidden + getattr(self.base(model), self.learned_positions_attribute)(position_ids)
+        return hidden
 
     def sliding_window(self, model: nn.Module, layer: int) -> int | None:
         config = model.config
@@ -131,7 +142,7 @@ ARCHITECTURES: dict[str, ArchitectureAdapter] = {
     "qwen3": _DECODER_ONLY,
     "gemma": _DECODER_ONLY,
     "gemma2": _DECODER_ONLY,
-    "gpt2": ArchitectureAdapter(lambda m: m.transformer, "h", "ln_f", None),
+    "gpt2": ArchitectureAdapter(lambda m: m.transformer, "h", "ln_f", None, learned_positions_attribute="wpe"),
     "gpt_neox": ArchitectureAdapter(lambda m: m.gpt_neox, "layers", "final_layer_norm", "rotary_emb", "layer_past"),
 }
 

@@ -1,0 +1,152 @@
+"""Benchmark of input ablation: the packed ``ablation_sweep`` against Captum's FeatureAblation, in one run.
+
+    python benchmarks/ablation.py --model toy-target --examples 32
+
+On toy-world hint questions, each chat prompt is split into segments — three (before the hint line,
+the hint line, after it), or every word — and each segment is deleted in turn; the attribution of a
+segment is the change of the log-probability of the model's greedy answer. Captum computes it with
+``LLMAttribution(FeatureAblation(model), tokenizer)`` on a ``TextTemplateInput`` with a deletion
+baseline; we compute it with ``clean_runs`` + ``ablation_sweep(..., answers=...)``. Reports
+examples/s of both (greedy answers are found once, outside the timing), their ratio, and the largest
+difference between the attributions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import time
+
+import torch
+from captum.attr import FeatureAblation, LLMAttribution, TextTemplateInput
+
+from self_explain.engine import Ablation, SweepStats, ablation_sweep, clean_runs
+from self_explain.models import load_model
+from self_explain.toyworld import toy_world_for
+from self_explain.toyworld.examples import choice_example
+from self_explain.toyworld.world import ToyWorld
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="toy-target", help="toy model name or folder (toy tokenizer needed)")
+    parser.add_argument("--examples", type=int, default=32, help="number of hint questions")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the question draw")
+    parser.add_argument("--max-tokens-per-pass", type=int, default=384, help="packing budget of ablation_sweep")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats of our sweep (best is reported)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument(
+        "--features", default="hint,words",
+        help="comma-separated feature sets: hint (before / hint line / after) and words (every word deleted in turn)",
+    )
+    return parser.parse_args(argv)
+
+
+def hint_examples(model, tokenizer, world: ToyWorld, count: int, seed: int, features: str = "hint") -> list[dict]:
+    """Hint questions as Captum's segments — (before, hint, after), or every word with ``features="words"`` —
+    our tokens, the token span of each segment and the greedy answer up to <|end|>. Segments are cut on whitespace, which the word-level
+    toy tokenizer splits on, so Captum's texts tokenize to our token sequences (checked)."""
+    rng = random.Random(seed)
+    end_id = tokenizer.convert_tokens_to_ids("<|end|>")
+    examples = []
+    for _ in range(count):
+        question = world.random_hint_question(rng)
+        prompt = choice_example(tokenizer, question).prompt
+        text = prompt[len(tokenizer.bos_token) :]  # Captum's encode adds the <bos> itself
+        if features == "words":
+            words = text.split(" ")
+            segments = [word + " " for word in words[:-1]] + [words[-1]]
+        else:
+            cut = text.index(question.hint)
+            segments = [text[:cut], question.hint + " ", text[cut + len(question.hint) + 1 :]]
+        tokens = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        bounds = [1]
+        for segment in segments:
+            bounds.append(bounds[-1] + len(tokenizer(segment, add_special_tokens=False)["input_ids"]))
+        spans = list(itertools.pairwise(bounds))
+        for index, (start, end) in enumerate(spans):
+            kept = "".join(s for i, s in enumerate(segments) if i != index)
+            if tokenizer.encode(kept) != tokens[:start] + tokens[end:]:
+                raise ValueError(f"Captum's text without segment {index} is not our ablated sequence: {kept!r}")
+        with torch.no_grad():
+            generated = model.generate(torch.tensor([tokens]), max_new_tokens=4, do_sample=False, eos_token_id=end_id)
+        answer = generated[0, len(tokens) :].tolist()
+        answer = answer[: answer.index(end_id)] if end_id in answer else answer
+        examples.append({"segments": segments, "tokens": tokens, "spans": spans, "answer": answer})
+    return examples
+
+
+def ours(model, examples: list[dict], budget: int) -> tuple[torch.Tensor, SweepStats]:
+    """Attributions (examples, 3) as Captum defines them: clean − ablated log-prob of the answer."""
+    stats = SweepStats()
+    runs = clean_runs(model, [e["tokens"] for e in examples])
+    ablations = [Ablation(i, start, end) for i, e in enumerate(examples) for start, end in e["spans"]]
+    answers = [e["answer"] for e in examples for _ in e["spans"]]
+    result = ablation_sweep(model, runs, ablations, answers, max_tokens_per_pass=budget, stats=stats)
+    return -result.effect, stats
+
+
+def captum(model, tokenizer, examples: list[dict]) -> torch.Tensor:
+    attribution = LLMAttribution(FeatureAblation(model), tokenizer)
+    rows = []
+    for example in examples:
+        segments = example["segments"]
+        inp = TextTemplateInput(template="{}" * len(segments), values=segments, baselines=[""] * len(segments))
+        rows.append(attribution.attribute(inp, target=tokenizer.decode(example["answer"])).seq_attr)
+    return torch.cat(rows)
+
+
+def compare(model, tokenizer, world: ToyWorld, args: argparse.Namespace, features: str) -> dict:
+    examples = hint_examples(model, tokenizer, world, args.examples, args.seed, features)
+    for example in examples:
+        if tokenizer.encode(tokenizer.decode(example["answer"]), add_special_tokens=False) != example["answer"]:
+            raise ValueError(f"the answer {example['answer']} does not survive decode + encode (Captum's target string)")
+
+    ours(model, examples[:4], args.max_tokens_per_pass)  # warm-up
+    our_seconds = float("inf")
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        our_attr, stats = ours(model, examples, args.max_tokens_per_pass)
+        our_seconds = min(our_seconds, time.perf_counter() - started)
+
+    captum(model, tokenizer, examples[:1])  # warm-up
+    started = time.perf_counter()
+    captum_attr = captum(model, tokenizer, examples)
+    captum_seconds = time.perf_counter() - started
+
+    lengths = [len(e["tokens"]) for e in examples]
+    return {
+        "features": features,
+        "examples": len(examples),
+        "prompt_tokens": f"{min(lengths)}-{max(lengths)}",
+        "answer_tokens": f"{min(len(e['answer']) for e in examples)}-{max(len(e['answer']) for e in examples)}",
+        "ablations": len(our_attr),
+        "ours_examples_per_s": round(len(examples) / our_seconds, 1),
+        "captum_examples_per_s": round(len(examples) / captum_seconds, 1),
+        "speedup": round(captum_seconds / our_seconds, 1),
+        "max_abs_difference": float((our_attr - captum_attr).abs().max()),
+        "our_passes": stats.passes,
+        "our_layer_token_units": stats.layer_token_units,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    loaded = load_model(args.model)
+    world = toy_world_for(args.model)
+    rows = [compare(loaded.model, loaded.tokenizer, world, args, features) for features in args.features.split(",")]
+    print(json.dumps({"model": args.model, "revision": loaded.revision, "torch_threads": torch.get_num_threads(),
+                      "max_tokens_per_pass": args.max_tokens_per_pass, "results": rows}, indent=2))
+    print()
+    print("| features | examples | ablations | ours examples/s | Captum examples/s | speed-up | max abs diff |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {row['features']} | {row['examples']} | {row['ablations']} | {row['ours_examples_per_s']} | "
+              f"{row['captum_examples_per_s']} | {row['speedup']}x | {row['max_abs_difference']:.1e} |")
+
+
+if __name__ == "__main__":
+    main()
