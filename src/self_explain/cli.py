@@ -82,9 +82,13 @@ def _explain(argv: list[str]) -> int:
         inputs = json.loads(args.json)
     except json.JSONDecodeError as error:
         raise ValueError(f"--json is not valid JSON ({error.msg})") from error
-    explain = pipeline(
-        "self-explanation", target=args.target, explainer=args.explainer, trust_remote_code=args.trust_remote_code
-    )
+    explainer = args.explainer
+    if args.trust_remote_code:  # pipeline() keeps trust_remote_code for its own loading: bind the explainer here
+        from .explainers import load_explainer
+        from .pipeline import DEFAULT_EXPLAINER
+
+        explainer = load_explainer(explainer or DEFAULT_EXPLAINER, args.target, trust_remote_code=True)
+    explain = pipeline("self-explanation", target=args.target, explainer=explainer)
     print(json.dumps(explain(inputs, verify=args.verify, max_new_tokens=args.max_new_tokens), indent=2))
     return 0
 
