@@ -32,6 +32,12 @@ def tiny_model(model_type: str, seed: int = 0):
     return model.eval()
 
 
+def random_sequences(lengths, seed=0, vocab=97):
+    """Seeded random token sequences of the given lengths (within the tiny models' vocabulary)."""
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randint(0, vocab, (n,), generator=generator).tolist() for n in lengths]
+
+
 @pytest.fixture(params=sorted(TINY_CONFIGS))
 def tiny_causal_lm(request):
     return tiny_model(request.param)

@@ -3,7 +3,7 @@
 
 import pytest
 import torch
-from tests.conftest import tiny_model
+from tests.conftest import random_sequences, tiny_model
 
 from self_explain.engine import (
     Patch,
@@ -19,11 +19,6 @@ from self_explain.models import decoder_layers
 ATOL = 1e-4
 
 
-
-
-def _random_sequences(lengths, seed=0, vocab=97):
-    generator = torch.Generator().manual_seed(seed)
-    return [torch.randint(0, vocab, (n,), generator=generator).tolist() for n in lengths]
 
 
 def _every_patch(runs, num_layers, windows, seed=0):
@@ -57,7 +52,7 @@ def test_sweep_equals_naive_every_layer_and_position(tiny_causal_lm):
     windows of 1 and 2 layers, and a token budget that forces several packed passes."""
     model = tiny_causal_lm
     num_layers = len(decoder_layers(model))
-    sequences = _random_sequences([3, 7, 5])
+    sequences = random_sequences([3, 7, 5])
     runs = clean_runs(model, sequences)
     patches = _every_patch(runs, num_layers, windows=(1, 2))
     stats = SweepStats()
@@ -69,7 +64,7 @@ def test_sweep_equals_naive_every_layer_and_position(tiny_causal_lm):
 def test_sweep_order_of_patches_is_kept():
     """Patches given in an order that is not sorted by start layer come back in the given order."""
     model = tiny_model("llama")
-    sequences = _random_sequences([6])
+    sequences = random_sequences([6])
     runs = clean_runs(model, sequences)
     patches = _every_patch(runs, 3, windows=(1,))[::-1]
     _assert_same_as_naive(model, sequences, patches, patch_sweep(model, runs, patches, max_tokens_per_pass=10))
@@ -77,7 +72,7 @@ def test_sweep_order_of_patches_is_kept():
 
 def test_single_clean_run_and_no_patches():
     model = tiny_model("gpt2")
-    sequences = _random_sequences([4])
+    sequences = random_sequences([4])
     run = clean_runs(model, sequences)[0]
     patch = Patch((1,), 2, run.residuals[1, 2] * 2)
     _assert_same_as_naive(model, sequences, [patch], patch_sweep(model, run, [patch]))
@@ -89,7 +84,7 @@ def test_single_clean_run_and_no_patches():
 
 def test_clean_logits_equal_an_unbatched_forward(tiny_causal_lm):
     model = tiny_causal_lm
-    sequences = _random_sequences([2, 6, 4], seed=3)
+    sequences = random_sequences([2, 6, 4], seed=3)
     runs = clean_runs(model, sequences)
     for run, sequence in zip(runs, sequences):
         alone = model(input_ids=torch.tensor([sequence])).logits[0, -1]
@@ -99,7 +94,7 @@ def test_clean_logits_equal_an_unbatched_forward(tiny_causal_lm):
 
 def test_patching_own_clean_residuals_gives_clean_logits(tiny_causal_lm):
     model = tiny_causal_lm
-    sequences = _random_sequences([5, 3], seed=4)
+    sequences = random_sequences([5, 3], seed=4)
     runs = clean_runs(model, sequences)
     patches = [
         Patch((layer,), position, run.residuals[layer, position], prompt)
@@ -148,7 +143,7 @@ def test_full_sweep_costs_exactly_the_limit(max_tokens_per_pass):
     model = tiny_model("llama")
     num_layers = len(decoder_layers(model))
     lengths = [6, 4]
-    runs = clean_runs(model, _random_sequences(lengths, seed=6))
+    runs = clean_runs(model, random_sequences(lengths, seed=6))
     patches = _every_patch(runs, num_layers, windows=(1,))
     stats = SweepStats()
     patch_sweep(model, runs, patches, max_tokens_per_pass=max_tokens_per_pass, stats=stats)
@@ -163,7 +158,7 @@ def test_full_sweep_costs_exactly_the_limit(max_tokens_per_pass):
 @pytest.fixture(scope="module")
 def llama_and_runs():
     model = tiny_model("llama")
-    return model, clean_runs(model, _random_sequences([4, 6], seed=7))
+    return model, clean_runs(model, random_sequences([4, 6], seed=7))
 
 
 @pytest.mark.parametrize(
@@ -207,7 +202,7 @@ def test_clean_runs_rejects_empty_and_too_long_sequences(llama_and_runs):
 
 def test_read_residual_is_the_hidden_state_entering_the_layer():
     model = tiny_model("llama")
-    sequence = _random_sequences([5], seed=8)[0]
+    sequence = random_sequences([5], seed=8)[0]
     hidden_states = model(input_ids=torch.tensor([sequence]), output_hidden_states=True).hidden_states
     for layer in range(3):
         for position in (0, 2, 4):

@@ -13,14 +13,9 @@ from self_explain.engine import (
     clean_runs,
 )
 from self_explain.models import adapter_for
-from tests.conftest import tiny_model
+from tests.conftest import random_sequences, tiny_model
 
 ATOL = 1e-4
-
-
-def _random_sequences(lengths, seed=0, vocab=97):
-    generator = torch.Generator().manual_seed(seed)
-    return [torch.randint(0, vocab, (n,), generator=generator).tolist() for n in lengths]
 
 
 def _every_span(lengths, max_width=None):
@@ -63,7 +58,7 @@ def test_layer_zero_input_is_what_the_model_feeds_its_first_layer(tiny_causal_lm
     """The adapter's embedding (token embedding, Gemma's normaliser, GPT-2's learned positions) is the
     clean run's layer-0 residual."""
     model = tiny_causal_lm
-    sequence = _random_sequences([7], seed=2)[0]
+    sequence = random_sequences([7], seed=2)[0]
     run = clean_runs(model, [sequence])[0]
     embedded = adapter_for(model).embed(model, run.input_ids[None], torch.arange(7)[None])[0]
     torch.testing.assert_close(embedded, run.residuals[0], atol=1e-6, rtol=0)
@@ -75,7 +70,7 @@ def test_sweep_equals_naive_every_span(tiny_causal_lm, with_answers):
     every span, answers of 1-3 tokens, and a token budget that forces several packed passes."""
     model = tiny_causal_lm
     lengths = [3, 8, 6]
-    sequences = _random_sequences(lengths)
+    sequences = random_sequences(lengths)
     runs = clean_runs(model, sequences)
     ablations = _every_span(lengths)
     answers = _random_answers(len(ablations)) if with_answers else None
@@ -87,7 +82,7 @@ def test_sweep_equals_naive_every_span(tiny_causal_lm, with_answers):
 
 def test_order_kept_single_run_and_no_ablations():
     model = tiny_model("gpt2")
-    sequences = _random_sequences([6])
+    sequences = random_sequences([6])
     run = clean_runs(model, sequences)[0]
     ablations = _every_span([6])[::-1]
     answers = [[5, 9]] * len(ablations)  # one clean answer pass serves them all
@@ -97,7 +92,7 @@ def test_order_kept_single_run_and_no_ablations():
 
 def test_clean_answer_matches_the_clean_logits_and_effect_is_the_difference():
     model = tiny_model("llama")
-    sequences = _random_sequences([5, 4], seed=5)
+    sequences = random_sequences([5, 4], seed=5)
     runs = clean_runs(model, sequences)
     ablations = [Ablation(0, 1, 3), Ablation(1, 0, 2)]
     answers = [[7], [8]]
@@ -144,7 +139,7 @@ def test_toy_target_sweep_equals_naive():
 @pytest.fixture(scope="module")
 def llama_and_runs():
     model = tiny_model("llama")
-    return model, clean_runs(model, _random_sequences([4, 6], seed=7))
+    return model, clean_runs(model, random_sequences([4, 6], seed=7))
 
 
 @pytest.mark.parametrize(

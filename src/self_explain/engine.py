@@ -262,11 +262,6 @@ class AblationResult:
         return self.answer_logprob_ablated - self.answer_logprob_clean
 
 
-def _answer_logprob(logits: torch.Tensor, answer: torch.Tensor) -> torch.Tensor:
-    """Sum of log-probs of ``answer`` (n,) under ``logits`` (n, vocab), row i predicting answer[i]."""
-    return torch.log_softmax(logits.float(), dim=-1).gather(-1, answer[:, None]).sum()
-
-
 @torch.no_grad()
 def ablate_naive(model, sequence: list[int], ablation: Ablation, answer: list[int] | None = None) -> AblationResult:
     """Reference semantics of an ablation: plain forward passes of the ablated (and, with ``answer``, the full)
@@ -280,8 +275,8 @@ def ablate_naive(model, sequence: list[int], ablation: Ablation, answer: list[in
     if answer:
         answer_ids = torch.tensor(answer, device=device)
         clean = model(input_ids=torch.tensor([list(sequence) + answer], device=device)).logits[0].float()
-        result.answer_logprob_ablated = _answer_logprob(logits[len(ablated) - 1 : -1], answer_ids)[None]
-        result.answer_logprob_clean = _answer_logprob(clean[len(sequence) - 1 : -1], answer_ids)[None]
+        result.answer_logprob_ablated = _summed_logprobs([logits[len(ablated) - 1 : -1]], [answer_ids])
+        result.answer_logprob_clean = _summed_logprobs([clean[len(sequence) - 1 : -1]], [answer_ids])
     return result
 
 
@@ -324,6 +319,8 @@ def ablation_sweep(
     """
     runs = [runs] if isinstance(runs, CleanRun) else list(runs)
     _check_ablations([run.length for run in runs], ablations, answers)
+    if not ablations:
+        return AblationResult(logits=torch.empty(0))
     device = model.device
     answer_ids = None if answers is None else [torch.as_tensor(a, device=device, dtype=torch.long) for a in answers]
     limit = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
@@ -357,8 +354,6 @@ def ablation_sweep(
                 if len(answers[i]) > 1:
                     rows.append(row(a.prompt, runs[a.prompt].length, runs[a.prompt].input_ids[:0], answer_ids[i]))
     logits = _sweep_rows(model, runs, rows, max_tokens_per_pass, stats)
-    if not ablations:
-        return AblationResult(logits=torch.empty(0))
     result = AblationResult(logits=torch.stack([logits[i][0] for i in range(len(ablations))]))
     if answer_ids is not None:
         result.answer_logprob_ablated = _summed_logprobs(logits[: len(ablations)], answer_ids)

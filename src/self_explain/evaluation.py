@@ -9,15 +9,16 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import evaluate
-from datasets import Dataset, load_dataset
+from datasets import Dataset
 
 from .explainers import EXPLAINER_METADATA, Explainer, load_explainer
 from .files import write_atomically
 from .metrics import metric_path
-from .tasks import ExplainerExamples, get_task
+from .tasks import ExplainerExamples, get_task, load_split
 
 logger = logging.getLogger(__name__)
 
@@ -50,26 +51,33 @@ class EvaluateConfig:
             raise ValueError(f"--baseline {unknown} unknown; choose from {', '.join(BASELINES)}")
 
 
+@lru_cache
+def _metric(name: str):
+    return evaluate.load(metric_path(name))
+
+
 def score(task_name: str, predictions: list[str], references: list[str]) -> dict[str, float]:
-    task = get_task(task_name)
-    metric = evaluate.load(metric_path(task.metric))
+    metric = _metric(get_task(task_name).metric)
     return {k: round(float(v), 4) for k, v in metric.compute(predictions=predictions, references=references).items()}
 
 
-def evaluate_split(
-    explainer: Explainer, task_name: str, rows: Dataset, *, seed: int = 0, batch_size: int = 32,
-    max_new_tokens: int = 48, baseline: str | None = None,
-) -> tuple[dict[str, float], list[str], ExplainerExamples]:
-    """Metrics, predictions and the examples asked of one split; ``baseline="untrained"`` switches the adapter off."""
-    task = get_task(task_name)
+def split_examples(explainer: Explainer, task_name: str, rows: Dataset, seed: int = 0) -> ExplainerExamples:
+    """The questions, answers and vectors of a split's rows, read from the explainer's target."""
     with explainer.target_runs() as target:
-        examples = task.examples(rows, target, seed)
+        return get_task(task_name).examples(rows, target, seed)
+
+
+def evaluate_split(
+    explainer: Explainer, task_name: str, examples: ExplainerExamples, *, batch_size: int = 32,
+    max_new_tokens: int = 48, baseline: str | None = None,
+) -> tuple[dict[str, float], list[str]]:
+    """Metrics and predictions of a split's examples; ``baseline="untrained"`` switches the adapter off."""
     if baseline == "untrained":
         with explainer.adapter_disabled():
             predictions = explainer.generate(examples, batch_size, max_new_tokens, progress=True)
     else:
         predictions = explainer.generate(examples, batch_size, max_new_tokens, progress=True)
-    return score(task_name, predictions, examples.answers), predictions, examples
+    return score(task_name, predictions, examples.answers), predictions
 
 
 def report_markdown(report: dict) -> str:
@@ -99,13 +107,12 @@ def run_evaluation(config: EvaluateConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     results = []
     for split in config.split:
-        rows = load_dataset(config.dataset, dataset_config, split=split, revision=config.dataset_revision)
-        if config.max_rows is not None and config.max_rows < len(rows):
-            rows = rows.shuffle(seed=config.seed).select(range(config.max_rows))
+        rows = load_split(config.dataset, dataset_config, split, config.dataset_revision, config.max_rows, config.seed)
+        examples = split_examples(explainer, task_name, rows, config.seed)  # once for the explainer and its baselines
         for baseline in [None, *config.baseline]:
-            metrics, predictions, examples = evaluate_split(
-                explainer, task_name, rows, seed=config.seed, batch_size=config.batch_size,
-                max_new_tokens=config.max_new_tokens, baseline=baseline,
+            metrics, predictions = evaluate_split(
+                explainer, task_name, examples, batch_size=config.batch_size, max_new_tokens=config.max_new_tokens,
+                baseline=baseline,
             )
             logger.info("%s %s: %s", split, baseline or "trained", metrics)
             results.append({"split": split, "baseline": baseline, "rows": len(rows), "metrics": metrics})

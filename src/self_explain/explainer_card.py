@@ -117,6 +117,11 @@ def read_explainer_metadata(folder: str | Path) -> dict:
             f"explainer folder {folder} has no {EXPLAINER_METADATA}: it is written by `self-explain train` "
             "next to the weights and is needed for the model card"
         )
+    return read_metadata_file(path)
+
+
+def read_metadata_file(path: Path) -> dict:
+    """A ``self_explain.json`` (local, or downloaded from a Hub repo), checked."""
     try:
         metadata = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -124,7 +129,7 @@ def read_explainer_metadata(folder: str | Path) -> dict:
     return _check_explainer_metadata(metadata, str(path))
 
 
-def _is_hub_id(name: str) -> bool:
+def is_hub_id(name: str) -> bool:
     """Whether ``name`` reads as a Hub repo id rather than a local folder (a folder that exists locally wins)."""
     if not name or name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1:
         return False
@@ -138,12 +143,12 @@ def _is_hub_id(name: str) -> bool:
 def _is_hub_model(name: str) -> bool:
     from self_explain.models import TOY_MODELS  # torch import: only when a card is made
 
-    return name not in TOY_MODELS and _is_hub_id(name)
+    return name not in TOY_MODELS and is_hub_id(name)
 
 
 def public_name(name: str) -> str:
     """A Hub id as is; a local path shortened to its last component, so cards do not leak local paths."""
-    return name if _is_hub_id(name) else Path(name.rstrip("/\\")).name or name
+    return name if is_hub_id(name) else Path(name.rstrip("/\\")).name or name
 
 
 def _table_cell(value: object) -> str:
@@ -255,7 +260,7 @@ def render_explainer_card(metadata: dict, *, repo_id: str | None = None, full_mo
         pipeline_tag="text-generation",
         license="apache-2.0",
         tags=["self-explain", "interpretability", task] + ([] if full_model else ["lora"]),
-        datasets=[dataset] if _is_hub_id(dataset) else None,
+        datasets=[dataset] if is_hub_id(dataset) else None,
         model_name=model_name if eval_results else None,
         eval_results=eval_results,
     )
@@ -274,7 +279,7 @@ def render_explainer_card(metadata: dict, *, repo_id: str | None = None, full_mo
         self_explanation=base == target,
         full_model=full_model,
         dataset=public_name(dataset),
-        dataset_on_hub=_is_hub_id(dataset),
+        dataset_on_hub=is_hub_id(dataset),
         dataset_config=metadata.get("dataset_config"),
         dataset_revision=metadata.get("dataset_revision"),
         projection=metadata.get("projection"),

@@ -7,7 +7,6 @@ evaluation all generate through :meth:`Explainer.generate`, with the one vector 
 
 from __future__ import annotations
 
-import json
 import logging
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
-from .explainer_card import EXPLAINER_METADATA
+from .explainer_card import EXPLAINER_METADATA, is_hub_id, read_metadata_file
 from .injection import PROJECTION_FILE, VectorInjector, VectorProjection
 from .models import (
     TOY_MODELS,
@@ -47,7 +46,7 @@ def explainer_file(source: str, name: str, revision: str | None = None) -> Path 
     if Path(source).is_dir():
         path = Path(source) / name
         return path if path.is_file() else None
-    if looks_like_path(source):
+    if not is_hub_id(source):
         raise ValueError(f"unknown explainer {source!r}: no such folder (expected a toy name, a local folder or a Hub id)")
     try:
         return Path(hf_hub_download(source, name, revision=revision))
@@ -59,18 +58,10 @@ def explainer_file(source: str, name: str, revision: str | None = None) -> Path 
         ) from error
 
 
-def looks_like_path(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).exists()
-
-
 def read_metadata(source: str, revision: str | None = None) -> dict:
+    """The explainer's ``self_explain.json``, checked; {} for a model that has none (any full model)."""
     path = explainer_file(source, EXPLAINER_METADATA, revision)
-    if path is None:
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{source}: {EXPLAINER_METADATA} is not valid JSON ({error.msg})") from error
+    return {} if path is None else read_metadata_file(path)
 
 
 def adapter_base(source: str, revision: str | None = None) -> str | None:

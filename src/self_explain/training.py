@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from datasets import Dataset, load_dataset
+from datasets import Dataset
 from peft import LoraConfig, get_peft_model
 from transformers import Trainer, set_seed
 from transformers.trainer_utils import get_last_checkpoint
@@ -37,7 +37,7 @@ from .injection import (
     add_placeholder_tokens,
 )
 from .models import LoadedModel, is_toy_model, load_model, short_model_name
-from .tasks import get_task
+from .tasks import get_task, load_split
 from .tasks.templates import PLACEHOLDER_TOKENS
 
 logger = logging.getLogger(__name__)
@@ -115,18 +115,6 @@ def resolve_target(config: TrainConfig) -> str:
     if config.config and is_toy_model(config.config):
         return config.config
     raise ValueError(f"--target is required: the dataset {config.dataset!r} does not say which model it explains")
-
-
-def load_rows(config: TrainConfig) -> Dataset:
-    try:
-        rows = load_dataset(config.dataset, config.config, split=config.split, revision=config.dataset_revision)
-    except ValueError as error:
-        raise ValueError(f"cannot read split {config.split!r} of dataset {config.dataset!r} config {config.config!r}: {error}") from error
-    if config.max_rows is not None and config.max_rows < len(rows):
-        rows = rows.shuffle(seed=config.seed).select(range(config.max_rows))
-    if len(rows) == 0:
-        raise ValueError(f"dataset {config.dataset!r} split {config.split!r} has no rows")
-    return rows
 
 
 class VectorCollator:
@@ -221,7 +209,7 @@ def train_explainer(config: TrainConfig) -> Path:
     target = load_model(target_name, trust_remote_code=config.trust_remote_code)
     base_name = config.explainer_base or target_name
     base = target if base_name == target_name else load_model(base_name, trust_remote_code=config.trust_remote_code)
-    rows = load_rows(config)
+    rows = load_split(config.dataset, config.config, config.split, config.dataset_revision, config.max_rows, config.seed)
     examples = task.examples(rows, target, config.seed)
     logger.info("training %s explainer on %d rows of %s (%s)", config.task, len(rows), config.dataset, config.split)
 

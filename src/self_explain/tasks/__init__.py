@@ -37,6 +37,22 @@ class TaskSpec:
 TASKS: dict[str, TaskSpec] = {}
 
 
+def load_split(dataset: str, config: str | None, split: str, revision: str | None = None,
+               max_rows: int | None = None, seed: int = 0):
+    """One split of an explanation dataset (Hub id or folder), or a seeded subsample of ``max_rows`` rows."""
+    from datasets import load_dataset
+
+    try:
+        rows = load_dataset(dataset, config, split=split, revision=revision)
+    except ValueError as error:
+        raise ValueError(f"cannot read split {split!r} of dataset {dataset!r} config {config!r}: {error}") from error
+    if max_rows is not None and max_rows < len(rows):
+        rows = rows.shuffle(seed=seed).select(range(max_rows))
+    if len(rows) == 0:
+        raise ValueError(f"dataset {dataset!r} split {split!r} has no rows")
+    return rows
+
+
 def register_task(spec: TaskSpec) -> None:
     if spec.name in TASKS:
         raise ValueError(f"task {spec.name!r} is registered twice")
