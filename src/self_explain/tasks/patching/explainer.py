@@ -9,6 +9,7 @@ target, or from a ``vector`` column when the dataset stores one.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 import torch
 
@@ -89,8 +90,19 @@ def patching_examples(dataset, target: LoadedModel, seed: int = 0) -> ExplainerE
     return ExplainerExamples(questions, answers, vectors, torch.tensor(layers, dtype=torch.long))
 
 
-def _request_fields(inputs: dict, target: LoadedModel) -> tuple[str, str, list[int], int, int]:
-    """text, counterfactual, patched layers, original and counterfactual positions, validated."""
+@dataclass(frozen=True)
+class PatchRequest:
+    """A pipeline input, validated and tokenized with the target's tokenizer."""
+
+    text: str
+    original: list[int]
+    counterfactual: list[int]
+    layers: list[int]
+    token: int
+    counterfact_pos: int
+
+
+def _request_fields(inputs: dict, target: LoadedModel) -> PatchRequest:
     for key in ("text", "counterfactual"):
         if not isinstance(inputs.get(key), str) or not inputs[key].strip():
             raise ValueError(f"patching input needs a non-empty string {key!r}; got {inputs.get(key)!r}")
@@ -125,15 +137,16 @@ def _request_fields(inputs: dict, target: LoadedModel) -> tuple[str, str, list[i
             )
     if not isinstance(counterfact_pos, int) or not 0 <= counterfact_pos < len(counterfactual):
         raise ValueError(f"'counterfactual_token' {counterfact_pos!r} out of range (0..{len(counterfactual) - 1})")
-    return inputs["text"], inputs["counterfactual"], layers, token, counterfact_pos
+    return PatchRequest(inputs["text"], original, counterfactual, layers, token, counterfact_pos)
 
 
 def patching_request(inputs: dict, target: LoadedModel) -> ExplainerExamples:
-    text, counterfactual, layers, token, counterfact_pos = _request_fields(inputs, target)
-    token_text = target.tokenizer.decode([target.tokenizer(text).input_ids[token]]).strip()
-    question = patching_question(text, token_text, layers, int(inputs.get("template", 0)))
-    vectors = counterfactual_vectors(target, [counterfactual], [counterfact_pos], [layers[0]])
-    return ExplainerExamples([question], None, vectors, torch.tensor([layers[0]]))
+    request = _request_fields(inputs, target)
+    token_text = target.tokenizer.decode([request.original[request.token]]).strip()
+    question = patching_question(request.text, token_text, request.layers, int(inputs.get("template", 0)))
+    run = clean_runs(target.model, [request.counterfactual])[0]
+    vector = run.residuals[request.layers[0], request.counterfact_pos][None]
+    return ExplainerExamples([question], None, vector, torch.tensor([request.layers[0]]))
 
 
 def parse_patching(explanation: str) -> dict:
@@ -143,19 +156,18 @@ def parse_patching(explanation: str) -> dict:
 
 def verify_patching(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
     """Re-run the described patch on the target and say whether the explanation held."""
-    text, counterfactual, layers, token, counterfact_pos = _request_fields(inputs, target)
-    tokenizer = target.tokenizer
-    original_runs = clean_runs(target.model, [tokenizer(text).input_ids])
-    counterfactual_run = clean_runs(target.model, [tokenizer(counterfactual).input_ids])[0]
-    patch = Patch(tuple(layers), token, counterfactual_run.residuals[layers, counterfact_pos])
-    patched_id = int(patch_sweep(target.model, original_runs, [patch]).argmax(-1)[0])
-    clean_id = int(original_runs[0].logits.argmax())
+    request = _request_fields(inputs, target)
+    original_run, counterfactual_run = clean_runs(target.model, [request.original, request.counterfactual])
+    patch = Patch(tuple(request.layers), request.token, counterfactual_run.residuals[request.layers, request.counterfact_pos])
+    patched_id = int(patch_sweep(target.model, [original_run], [patch]).argmax(-1)[0])
+    clean_id = int(original_run.logits.argmax())
     changed = patched_id != clean_id
-    original_next, patched_next = tokenizer.decode([clean_id]).strip(), tokenizer.decode([patched_id]).strip()
-    truth = parse_causal_answer(patching_answer(changed, original_next, patched_next))
+    original_next = target.tokenizer.decode([clean_id]).strip()
+    patched_next = target.tokenizer.decode([patched_id]).strip()
+    truth = patched_next if changed else original_next
     return {
         "ground_truth": patching_answer(changed, original_next, patched_next),
         "ground_truth_changed": changed,
-        "ground_truth_prediction": truth.content,
-        "verified": bool(parsed["valid"] and parsed["changed"] == changed and parsed["prediction"] == truth.content),
+        "ground_truth_prediction": truth,
+        "verified": bool(parsed["valid"] and parsed["changed"] == changed and parsed["prediction"] == truth),
     }
