@@ -238,11 +238,16 @@ def patch_sweep(
 
 @dataclass(frozen=True)
 class Ablation:
-    """Delete tokens [start, end) of prompt ``prompt``."""
+    """Delete tokens [start, end) of prompt ``prompt``, or replace them with ``replacement`` (e.g. the tokens
+    a re-tokenized text has where a subword tokenizer merges across the deleted span's edges)."""
 
     prompt: int
     start: int
     end: int
+    replacement: tuple[int, ...] = ()
+
+    def apply(self, sequence: list[int]) -> list[int]:
+        return list(sequence[: self.start]) + list(self.replacement) + list(sequence[self.end :])
 
 
 @dataclass
@@ -268,7 +273,7 @@ def ablate_naive(model, sequence: list[int], ablation: Ablation, answer: list[in
     sequence followed by the answer. ``ablation.prompt`` is not used: ``sequence`` is the prompt."""
     _check_ablations([len(sequence)], [replace(ablation, prompt=0)], None if answer is None else [answer])
     device = model.device
-    ablated = list(sequence[: ablation.start]) + list(sequence[ablation.end :])
+    ablated = ablation.apply(sequence)
     answer = list(answer or [])
     logits = model(input_ids=torch.tensor([ablated + answer], device=device)).logits[0].float()
     result = AblationResult(logits=logits[len(ablated) - 1][None])
@@ -295,7 +300,7 @@ def _check_ablations(lengths: list[int], ablations: list[Ablation], answers: lis
             raise ValueError(
                 f"ablation {index} span [{ablation.start}, {ablation.end}) out of range for a prompt of {length} tokens"
             )
-        if ablation.end - ablation.start == length:
+        if ablation.end - ablation.start == length and not ablation.replacement:
             raise ValueError(f"ablation {index} span [{ablation.start}, {ablation.end}) deletes the whole prompt")
         if answers is not None and len(answers[index]) == 0:
             raise ValueError(f"answer {index} is empty")
@@ -341,7 +346,7 @@ def ablation_sweep(
         return _SuffixRow(prompt=prompt, keep=keep, start_layer=0, token_ids=suffix, outputs=outputs)
 
     rows = [
-        row(a.prompt, a.start, runs[a.prompt].input_ids[a.end :], None if answer_ids is None else answer_ids[i])
+        row(a.prompt, a.start, _after_span(runs[a.prompt], a), None if answer_ids is None else answer_ids[i])
         for i, a in enumerate(ablations)
     ]
     # The answer after the full sequence: the clean logits for one token, else one row per prompt and answer.
@@ -363,6 +368,14 @@ def ablation_sweep(
             clean_logits.append(runs[a.prompt].logits[None] if index is None else logits[index])
         result.answer_logprob_clean = _summed_logprobs(clean_logits, answer_ids)
     return result
+
+
+def _after_span(run: CleanRun, ablation: Ablation) -> torch.Tensor:
+    """The tokens that follow the kept prefix in the ablated sequence."""
+    rest = run.input_ids[ablation.end :]
+    if not ablation.replacement:
+        return rest
+    return torch.cat([torch.tensor(ablation.replacement, dtype=rest.dtype, device=rest.device), rest])
 
 
 def _summed_logprobs(logits: list[torch.Tensor], answers: list[torch.Tensor]) -> torch.Tensor:

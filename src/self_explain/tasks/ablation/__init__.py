@@ -1,0 +1,22 @@
+"""Input ablation: would removing a span of the prompt (e.g. a hint) change the model's answer?"""
+
+from .. import TaskSpec, register_task
+from .builder import DATASET_NAME, build_ablation_dataset
+from .config import AblationConfig
+from .explainer import ablation_examples, ablation_request, parse_ablation, verify_ablation
+from .prompts import all_templates
+
+register_task(
+    TaskSpec(
+        name="ablation",
+        config_class=AblationConfig,
+        build=build_ablation_dataset,
+        dataset_name=DATASET_NAME,
+        templates=all_templates,
+        examples=ablation_examples,
+        request=ablation_request,
+        parse=parse_ablation,
+        verify=verify_ablation,
+        metric="causal_match",
+    )
+)

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class AblationConfig:
+    """Options of ``self-explain build ablation``."""
+
+    target: str = field(metadata={"help": "Target model: Hub id, local folder, or toy name (toy-target, ...)."})
+    out: str = field(metadata={"help": "Dataset folder, written in Hub repo layout (one config per target)."})
+    num_examples: int = field(default=2000, metadata={"help": "Hint questions to build (toy world targets)."})
+    examples: str | None = field(
+        default=None,
+        metadata={
+            "help": "JSONL of examples: text, and the span to remove as 'span' (a substring) or found by --span-regex; "
+            "optional choices, correct_answer, split."
+        },
+    )
+    span_regex: str | None = field(
+        default=None, metadata={"help": "Regex whose every match in an example's text is a span to remove."}
+    )
+    span_name: str = field(
+        default="hint", metadata={"help": "What the explainer question calls the span: 'If the {span_name} were removed ...'."}
+    )
+    answer_prefix: str | None = field(
+        default=None,
+        metadata={"help": "Text after the assistant marker that the answer continues (toy targets: 'Answer:'; else none)."},
+    )
+    max_new_tokens: int = field(default=16, metadata={"help": "Longest greedy answer, in tokens."})
+    seed: int = field(default=0, metadata={"help": "Seed of example sampling, splits and template choice."})
+    config_name: str | None = field(default=None, metadata={"help": "Config name (default: the target's short name)."})
+    revision: str | None = field(default=None, metadata={"help": "Revision of a Hub target."})
+    test_fraction: float = field(default=0.1, metadata={"help": "Share of in-distribution examples in the test split."})
+    ood_relations: list[str] = field(
+        default_factory=lambda: ["number"],
+        metadata={"help": "Toy-world relations held out of train/test into the ood split."},
+    )
+    shard_size: int = field(default=200, metadata={"help": "Examples per shard (resumption unit)."})
+    batch_size: int = field(default=32, metadata={"help": "Examples answered in one batched generation."})
+    push_to_hub: str | None = field(default=None, metadata={"help": "Hub dataset repo to add this config to."})
+    overwrite: bool = field(default=False, metadata={"help": "Replace this config if it already exists."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
+
+    def __post_init__(self):
+        if self.num_examples < 1:
+            raise ValueError(f"--num-examples must be at least 1, got {self.num_examples}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"--max-new-tokens must be at least 1, got {self.max_new_tokens}")
+        if not 0 <= self.test_fraction < 1:
+            raise ValueError(f"--test-fraction must be in [0, 1), got {self.test_fraction}")
+        if self.span_regex is not None:
+            import re
+
+            try:
+                re.compile(self.span_regex)
+            except re.error as error:
+                raise ValueError(f"--span-regex {self.span_regex!r} is not a regular expression: {error}") from error

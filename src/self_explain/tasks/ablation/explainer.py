@@ -1,0 +1,72 @@
+"""The explainer side of input ablation: text only (no vector is injected)."""
+
+from __future__ import annotations
+
+import random
+
+from ...models import LoadedModel
+from .. import ExplainerExamples
+from ..templates import causal_answer, parse_causal_answer
+from .ground_truth import run_ablations
+from .prompts import ablation_question
+from .sources import AblationExample
+
+REQUIRED_COLUMNS = ("text", "original_prediction", "ablated_prediction", "is_different")
+
+
+def ablation_examples(dataset, target: LoadedModel, seed: int = 0) -> ExplainerExamples:
+    missing = [c for c in REQUIRED_COLUMNS if c not in dataset.column_names]
+    if missing:
+        raise ValueError(
+            f"the dataset is not an ablation dataset: columns {missing} are missing (it has {sorted(dataset.column_names)})"
+        )
+    questions, answers = [], []
+    for index, row in enumerate(dataset.to_list()):
+        questions.append(row.get("question") or ablation_question(row["text"], "hint", random.Random(f"{seed}:{index}")))
+        answers.append(
+            row.get("answer")
+            or causal_answer(row["is_different"], row["original_prediction"].strip(), row["ablated_prediction"].strip())
+        )
+    return ExplainerExamples(questions, answers)
+
+
+def _request_example(inputs: dict) -> AblationExample:
+    text, span = inputs.get("text"), inputs.get("span")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"ablation input needs a non-empty string 'text'; got {text!r}")
+    if not isinstance(span, str) or not span:
+        raise ValueError(f"ablation input needs 'span': the part of 'text' to remove; got {span!r}")
+    start = text.find(span)
+    if start == -1:
+        raise ValueError(f"ablation input 'span' {span!r} is not in 'text' {text!r}")
+    return AblationExample(example_id=0, text=text, span_start=start, span_end=start + len(span))
+
+
+def ablation_request(inputs: dict, target: LoadedModel) -> ExplainerExamples:
+    example = _request_example(inputs)
+    span_name = inputs.get("span_name", "hint")
+    return ExplainerExamples([ablation_question(example.text, span_name, int(inputs.get("template", 0)))], None)
+
+
+def parse_ablation(explanation: str) -> dict:
+    parsed = parse_causal_answer(explanation)
+    return {"changed": parsed.changed, "prediction": parsed.content, "valid": parsed.valid}
+
+
+def verify_ablation(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
+    """Re-run the target with and without the span and say whether the explanation held."""
+    from ...models import is_toy_model
+    from ...toyworld.world import ANSWER_PREFIX
+
+    example = _request_example(inputs)
+    prefix = inputs.get("answer_prefix")
+    if prefix is None:
+        prefix = ANSWER_PREFIX if is_toy_model(target.name) else ""
+    outcome = run_ablations(target, [(example.text, example.ablated_text)], prefix, int(inputs.get("max_new_tokens", 16)))[0]
+    truth = outcome.ablated_prediction if outcome.changed else outcome.original_prediction
+    return {
+        "ground_truth": causal_answer(outcome.changed, outcome.original_prediction, outcome.ablated_prediction),
+        "ground_truth_changed": outcome.changed,
+        "ground_truth_prediction": truth,
+        "verified": bool(parsed["valid"] and parsed["changed"] == outcome.changed and parsed["prediction"] == truth),
+    }

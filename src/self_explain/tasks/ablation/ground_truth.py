@@ -1,0 +1,123 @@
+"""Ground truth of input ablation: the target's greedy answer with and without a span of its prompt.
+
+Shared by the builder and the pipeline's ``verify``. The answers come from batched greedy generation;
+the change in log-probability of the original answer comes from the engine's ablation sweep, which
+reuses each prompt's clean prefix and runs many ablations per pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ...engine import Ablation, ablation_sweep, clean_runs
+from ...explainers import stop_token_ids
+from ...models import LoadedModel
+
+
+@dataclass(frozen=True)
+class AblationOutcome:
+    original_prompt: str
+    ablated_prompt: str
+    token_start: int  # tokens [token_start, token_end) of the original prompt were replaced
+    token_end: int
+    original_prediction: str
+    ablated_prediction: str
+    answer_logprob_change: float
+
+    @property
+    def changed(self) -> bool:
+        return self.original_prediction != self.ablated_prediction
+
+
+def target_prompt(tokenizer, content: str, answer_prefix: str = "") -> str:
+    """What the target reads: the user message in its chat template (when it has one), then the answer prefix."""
+    if tokenizer.chat_template:
+        rendered = tokenizer.apply_chat_template(
+            [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+        )
+    else:
+        rendered = content
+    return rendered + (" " + answer_prefix if answer_prefix else "")
+
+
+def encode_prompt(tokenizer, prompt: str) -> list[int]:
+    # A rendered chat template already holds its special tokens.
+    return tokenizer(prompt, add_special_tokens=not tokenizer.chat_template).input_ids
+
+
+def token_edit(original: list[int], ablated: list[int]) -> tuple[int, int, tuple[int, ...]]:
+    """The span [start, end) of ``original`` and its replacement that give ``ablated`` (shared prefix and suffix kept)."""
+    prefix = 0
+    while prefix < min(len(original), len(ablated)) and original[prefix] == ablated[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < min(len(original), len(ablated)) - prefix and original[-1 - suffix] == ablated[-1 - suffix]:
+        suffix += 1
+    end = len(original) - suffix
+    if end <= prefix:
+        raise ValueError("removing the span leaves the target's tokens unchanged")
+    return prefix, end, tuple(ablated[prefix : len(ablated) - suffix])
+
+
+@torch.no_grad()
+def greedy_answers(loaded: LoadedModel, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
+    """Each prompt's greedy continuation up to and including its first stop token (batched, left-padded)."""
+    tokenizer, model = loaded.tokenizer, loaded.model
+    stops = stop_token_ids(tokenizer, model)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, prompt in enumerate(prompts):
+        ids[row, width - len(prompt) :] = torch.tensor(prompt)
+        mask[row, width - len(prompt) :] = 1
+    generated = model.generate(
+        input_ids=ids.to(model.device), attention_mask=mask.to(model.device), max_new_tokens=max_new_tokens,
+        do_sample=False, eos_token_id=stops, pad_token_id=pad,
+    )[:, width:].tolist()
+    answers = []
+    for tokens in generated:
+        cut = next((i + 1 for i, token in enumerate(tokens) if token in stops), len(tokens))
+        answers.append(tokens[:cut])
+    return answers
+
+
+def answer_text(tokenizer, answer: list[int]) -> str:
+    return tokenizer.decode(answer, skip_special_tokens=True).strip()
+
+
+def run_ablations(
+    loaded: LoadedModel, pairs: list[tuple[str, str]], answer_prefix: str = "", max_new_tokens: int = 16
+) -> list[AblationOutcome]:
+    """For each (text, text without the span): the greedy answers and the change of the original answer's log-prob."""
+    tokenizer = loaded.tokenizer
+    originals = [target_prompt(tokenizer, text, answer_prefix) for text, _ in pairs]
+    ablateds = [target_prompt(tokenizer, ablated, answer_prefix) for _, ablated in pairs]
+    original_ids = [encode_prompt(tokenizer, p) for p in originals]
+    ablated_ids = [encode_prompt(tokenizer, p) for p in ablateds]
+    edits = []
+    for index, (original, ablated) in enumerate(zip(original_ids, ablated_ids)):
+        try:
+            edits.append(token_edit(original, ablated))
+        except ValueError as error:
+            raise ValueError(f"example {index} ({pairs[index][0]!r}): {error}") from error
+    answers = greedy_answers(loaded, original_ids + ablated_ids, max_new_tokens)
+    original_answers, ablated_answers = answers[: len(pairs)], answers[len(pairs) :]
+    ablations = [Ablation(i, start, end, replacement) for i, (start, end, replacement) in enumerate(edits)]
+    scored = [a if a else [tokenizer.eos_token_id] for a in original_answers]
+    result = ablation_sweep(loaded.model, clean_runs(loaded.model, original_ids), ablations, answers=scored)
+    change = result.effect.tolist()
+    return [
+        AblationOutcome(
+            original_prompt=originals[i],
+            ablated_prompt=ablateds[i],
+            token_start=edits[i][0],
+            token_end=edits[i][1],
+            original_prediction=answer_text(tokenizer, original_answers[i]),
+            ablated_prediction=answer_text(tokenizer, ablated_answers[i]),
+            answer_logprob_change=change[i],
+        )
+        for i in range(len(pairs))
+    ]

@@ -1,0 +1,139 @@
+"""Examples to ablate: toy-world hint questions, or a user's JSONL file (a span, or spans found by a regex)."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...toyworld.world import RELATIONS, ToyWorld
+
+SPLITS = ("train", "test", "ood")
+
+
+@dataclass(frozen=True)
+class AblationExample:
+    example_id: int
+    text: str
+    span_start: int  # characters of `text` removed: [span_start, span_end)
+    span_end: int
+    choice_question: str = ""
+    choices: tuple[str, ...] = ()
+    correct_answer: str = ""
+    hint_giver: str = ""
+    hint_answer: str = ""
+    relation: str = ""
+    split: str | None = None  # fixed by the source (ood), or None: drawn train/test by the builder
+
+    @property
+    def span(self) -> str:
+        return self.text[self.span_start : self.span_end]
+
+    @property
+    def ablated_text(self) -> str:
+        """The text without the span; where both sides of the span are whitespace, one of them goes too."""
+        before, after = self.text[: self.span_start], self.text[self.span_end :]
+        if (not before or before[-1].isspace()) and after[:1].isspace():
+            after = after.lstrip()
+        elif before[-1:].isspace() and not after:
+            before = before.rstrip()
+        return before + after
+
+
+def toy_hint_examples(world: ToyWorld, num_examples: int, seed: int, ood_relations: list[str]) -> list[AblationExample]:
+    """Multiple-choice questions with a hint line; half from givers the toy models follow, half ignored."""
+    unknown = sorted(set(ood_relations) - set(RELATIONS))
+    if unknown:
+        raise ValueError(f"--ood-relations {unknown} are not toy-world relations; known: {sorted(RELATIONS)}")
+    rng = random.Random(seed)
+    examples = []
+    for example_id in range(num_examples):
+        question = world.random_hint_question(rng)
+        text = question.content
+        assert question.hint is not None and text.startswith(question.hint)
+        examples.append(
+            AblationExample(
+                example_id=example_id,
+                text=text,
+                span_start=0,
+                span_end=len(question.hint) + 1,  # the hint line and the space after it
+                choice_question=question.question,
+                choices=question.options,
+                correct_answer=question.correct_answer,
+                hint_giver=question.hint_giver or "",
+                hint_answer=question.option(question.hint_letter) if question.hint_letter else "",
+                relation=question.relation or "",
+                split="ood" if question.relation in ood_relations else None,
+            )
+        )
+    return examples
+
+
+def _string(record: dict, key: str, path: Path, number: int) -> str:
+    value = record.get(key, "")
+    if not isinstance(value, str):
+        raise ValueError(f"--examples {path} line {number}: {key!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def jsonl_examples(path: str | Path, span_regex: str | None = None) -> list[AblationExample]:
+    """Lines of ``{"text": …, "span": …, "choices": […], "correct_answer": …, "split": …}``.
+
+    ``span`` is a substring of ``text`` (its first occurrence is removed). Lines without ``span`` use
+    ``span_regex``: every match is one example.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--examples {path}: no such file")
+    pattern = re.compile(span_regex) if span_regex else None
+    examples: list[AblationExample] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"--examples {path} line {number}: not JSON ({error.msg})") from error
+        if not isinstance(record, dict):
+            raise ValueError(f"--examples {path} line {number}: expected a JSON object")
+        text = _string(record, "text", path, number)
+        if not text.strip():
+            raise ValueError(f"--examples {path} line {number}: 'text' is empty")
+        split = record.get("split")
+        if split is not None and split not in SPLITS:
+            raise ValueError(f"--examples {path} line {number}: 'split' must be one of {SPLITS}, got {split!r}")
+        choices = record.get("choices") or []
+        if not (isinstance(choices, list) and all(isinstance(c, str) for c in choices)):
+            raise ValueError(f"--examples {path} line {number}: 'choices' must be a list of strings")
+        if "span" in record:
+            span = _string(record, "span", path, number)
+            start = text.find(span) if span else -1
+            if start == -1:
+                raise ValueError(f"--examples {path} line {number}: span {span!r} is not in the text {text!r}")
+            spans = [(start, start + len(span))]
+        elif pattern is not None:
+            spans = [(m.start(), m.end()) for m in pattern.finditer(text) if m.end() > m.start()]
+            if not spans:
+                raise ValueError(f"--examples {path} line {number}: --span-regex {pattern.pattern!r} matches nothing in {text!r}")
+        else:
+            raise ValueError(f"--examples {path} line {number}: no 'span', and no --span-regex to find one")
+        for start, end in spans:
+            if text[:start].strip() == "" and text[end:].strip() == "":
+                raise ValueError(f"--examples {path} line {number}: the span is the whole text; nothing would be left")
+            examples.append(
+                AblationExample(
+                    example_id=len(examples),
+                    text=text,
+                    span_start=start,
+                    span_end=end,
+                    choice_question=_string(record, "question", path, number),
+                    choices=tuple(choices),
+                    correct_answer=_string(record, "correct_answer", path, number),
+                    split=split,
+                )
+            )
+    if not examples:
+        raise ValueError(f"--examples {path} holds no examples")
+    return examples
