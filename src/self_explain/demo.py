@@ -1,7 +1,7 @@
 """``self-explain demo``: the whole loop on the shipped toy world, small enough for a laptop CPU.
 
-Build a patching dataset on toy-target, train toy-target's self-explainer (LoRA) on it, then score it
-and the untrained baseline (the same base without the adapter) on the test and ood splits.
+For each task: build its dataset on toy-target, train toy-target's self-explainer (LoRA) on it, then
+score it and the untrained baseline (the same base without the adapter) on the test and ood splits.
 """
 
 from __future__ import annotations
@@ -9,12 +9,15 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Callable
 from pathlib import Path
 
 from datasets import load_dataset
 
 from .evaluation import EvaluateConfig, report_markdown, run_evaluation
 from .models import short_model_name
+from .tasks.ablation.builder import build_ablation_dataset
+from .tasks.ablation.config import AblationConfig
 from .tasks.patching.builder import build_patching_dataset
 from .tasks.patching.config import PatchingConfig
 from .training import TrainConfig, train_explainer
@@ -24,14 +27,16 @@ from .training import TrainConfig, train_explainer
 class DemoConfig:
     out: str = field(default="out/demo", metadata={"help": "Folder of the demo's dataset, explainer and report."})
     target: str = field(default="toy-target", metadata={"help": "Target model (explains itself)."})
+    tasks: list[str] = field(default_factory=lambda: list(DEMO_TASKS), metadata={"help": "Tasks to run, in order."})
     num_prompts: int = field(default=1000, metadata={"help": "Prompt pairs of the patching dataset."})
+    num_examples: int = field(default=3000, metadata={"help": "Hint questions of the ablation dataset."})
     train_rows: int | None = field(default=None, metadata={"help": "Training rows (a seeded subsample; default all)."})
-    epochs: float = field(default=5.0, metadata={"help": "Training epochs."})
+    epochs: float = field(default=5.0, metadata={"help": "Training epochs (patching; the other tasks: 3)."})
     eval_rows: int = field(default=400, metadata={"help": "Rows scored per split."})
     seed: int = field(default=0, metadata={"help": "Seed of every step."})
 
 
-def dataset_summary(folder: Path, config_name: str) -> list[str]:
+def patching_summary(folder: Path, config_name: str) -> list[str]:
     dataset = load_dataset(str(folder), config_name)
     lines = ["split  rows  changed"]
     for split, rows in dataset.items():
@@ -50,30 +55,78 @@ def dataset_summary(folder: Path, config_name: str) -> list[str]:
     return lines
 
 
-def run_demo(config: DemoConfig) -> str:
+
+
+def ablation_summary(folder: Path, config_name: str) -> list[str]:
+    dataset = load_dataset(str(folder), config_name)
+    lines = ["split  rows  changed"]
+    for split, rows in dataset.items():
+        lines.append(f"{split:<6} {len(rows):>5}  {sum(rows['is_different']) / len(rows):.1%}")
+    by_giver: dict[str, list[bool]] = defaultdict(list)
+    for giver, changed in zip(dataset["train"]["hint_giver"], dataset["train"]["is_different"]):
+        by_giver[giver].append(changed)
+    lines += ["", "share of train hints whose removal changes the answer, by who gives the hint:"]
+    lines += [f"{giver:<10} {sum(c) / len(c):5.0%}" for giver, c in sorted(by_giver.items())]
+    return lines
+
+
+@dataclass(frozen=True)
+class DemoTask:
+    build: Callable  # build(config: DemoConfig, out: Path) -> dataset folder
+    summary: Callable  # summary(folder, config_name) -> lines
+    epochs: Callable  # epochs(config: DemoConfig) -> float
+
+
+DEMO_TASKS: dict[str, DemoTask] = {
+    "patching": DemoTask(
+        build=lambda c, out: build_patching_dataset(
+            PatchingConfig(target=c.target, out=str(out), num_prompts=c.num_prompts, seed=c.seed, overwrite=True)
+        ),
+        summary=patching_summary,
+        epochs=lambda c: c.epochs,
+    ),
+    "ablation": DemoTask(
+        build=lambda c, out: build_ablation_dataset(
+            AblationConfig(target=c.target, out=str(out), num_examples=c.num_examples, seed=c.seed, overwrite=True)
+        ),
+        summary=ablation_summary,
+        epochs=lambda c: min(c.epochs, 3.0),
+    ),
+}
+
+
+def run_task(config: DemoConfig, task: str) -> list[str]:
+    if task not in DEMO_TASKS:
+        raise ValueError(f"--tasks {task!r} is not a demo task; choose from {', '.join(DEMO_TASKS)}")
     out = Path(config.out)
     config_name = short_model_name(config.target)
+    demo = DEMO_TASKS[task]
     started = time.perf_counter()
-    dataset_folder = build_patching_dataset(
-        PatchingConfig(target=config.target, out=str(out / "self-explain-patching"), num_prompts=config.num_prompts,
-                       seed=config.seed, overwrite=True)
-    )
+    dataset_folder = demo.build(config, out / f"self-explain-{task}")
     built = time.perf_counter()
     explainer_folder = train_explainer(
-        TrainConfig(dataset=str(dataset_folder), config=config_name, target=config.target,
-                    out=str(out / f"{config_name}-patching-explainer"), max_rows=config.train_rows,
-                    num_train_epochs=config.epochs, seed=config.seed, overwrite=True)
+        TrainConfig(dataset=str(dataset_folder), config=config_name, target=config.target, task=task,
+                    out=str(out / f"{config_name}-{task}-explainer"), max_rows=config.train_rows,
+                    num_train_epochs=demo.epochs(config), seed=config.seed, overwrite=True)
     )
     trained = time.perf_counter()
     report = run_evaluation(
         EvaluateConfig(explainer=str(explainer_folder), dataset=str(dataset_folder), config=config_name,
                        split=["test", "ood"], baseline=["untrained"], max_rows=config.eval_rows, seed=config.seed,
-                       out=str(out / "eval"), update_card=True)
+                       out=str(out / f"eval-{task}"), update_card=True)
     )
     evaluated = time.perf_counter()
-    lines = [f"patching dataset for {config.target} in {dataset_folder}", "", *dataset_summary(dataset_folder, config_name)]
+    lines = [f"## {task}", "", f"{task} dataset for {config.target} in {dataset_folder}", ""]
+    lines += demo.summary(dataset_folder, config_name)
     lines += ["", f"self-explainer: {explainer_folder}", "", report_markdown(report)]
     lines.append(
         f"time: build {built - started:.0f} s, train {trained - built:.0f} s, evaluate {evaluated - trained:.0f} s"
     )
+    return lines
+
+
+def run_demo(config: DemoConfig) -> str:
+    lines: list[str] = []
+    for task in config.tasks:
+        lines += [*run_task(config, task), ""]
     return "\n".join(lines)

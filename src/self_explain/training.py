@@ -37,7 +37,7 @@ from .injection import (
     add_placeholder_tokens,
 )
 from .models import LoadedModel, is_toy_model, load_model, short_model_name
-from .tasks import get_task, load_split
+from .tasks import get_task, load_split, task_of_dataset
 from .tasks.templates import PLACEHOLDER_TOKENS
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,9 @@ class TrainConfig:
 
     dataset: str = field(metadata={"help": "Explanation dataset: Hub id or a local folder in Hub layout."})
     out: str = field(metadata={"help": "Folder of the trained explainer (adapter, tokenizer, projection, card)."})
-    task: str = field(default="patching", metadata={"help": "Task of the dataset (patching, ...)."})
+    task: str | None = field(
+        default=None, metadata={"help": "Task of the dataset (patching, ablation, ...; default: read from its card)."}
+    )
     config: str | None = field(default=None, metadata={"help": "Dataset config (usually the target's short name)."})
     split: str = field(default="train", metadata={"help": "Split to train on."})
     dataset_revision: str | None = field(default=None, metadata={"help": "Revision of a Hub dataset."})
@@ -200,7 +202,8 @@ def _projection(config: TrainConfig, target: LoadedModel, base: LoadedModel) -> 
 def train_explainer(config: TrainConfig) -> Path:
     """Train, save into ``config.out`` (files moved in at the end) and optionally push; returns the folder."""
     _check_out(config)
-    task = get_task(config.task)
+    task = get_task(config.task) if config.task else task_of_dataset(config.dataset, config.dataset_revision)
+    config.task = task.name
     if task.examples is None:
         raise ValueError(f"task {config.task!r} has no explainer side yet")
     resume = _resume_path(config)

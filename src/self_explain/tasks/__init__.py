@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
@@ -63,6 +64,24 @@ def get_task(name: str) -> TaskSpec:
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
     return TASKS[name]
+
+
+def task_of_dataset(dataset: str, revision: str | None = None) -> TaskSpec:
+    """The task whose builder made ``dataset`` (a folder or Hub id), read from the card's marker."""
+    from huggingface_hub import DatasetCard
+
+    from ..hub import DATASET_MARKER_KEY
+
+    try:
+        readme = Path(dataset) / "README.md"
+        card = DatasetCard.load(readme if readme.is_file() else dataset, repo_type="dataset", revision=revision)
+        marker = card.data.to_dict().get(DATASET_MARKER_KEY)
+    except Exception as error:  # a missing card, or a Hub id that cannot be reached
+        raise ValueError(f"cannot tell the task of dataset {dataset!r} from its card ({error}); pass --task") from error
+    for spec in TASKS.values():
+        if spec.dataset_name == marker:
+            return spec
+    raise ValueError(f"dataset {dataset!r} was not made by a self-explain builder (card marker {marker!r}); pass --task")
 
 
 def load_builtin_tasks() -> None:
