@@ -18,6 +18,8 @@ from .evaluation import EvaluateConfig, report_markdown, run_evaluation
 from .models import short_model_name
 from .tasks.ablation.builder import build_ablation_dataset
 from .tasks.ablation.config import AblationConfig
+from .tasks.features.builder import build_features_dataset
+from .tasks.features.config import FeaturesConfig
 from .tasks.patching.builder import build_patching_dataset
 from .tasks.patching.config import PatchingConfig
 from .training import TrainConfig, train_explainer
@@ -30,8 +32,9 @@ class DemoConfig:
     tasks: list[str] = field(default_factory=lambda: list(DEMO_TASKS), metadata={"help": "Tasks to run, in order."})
     num_prompts: int = field(default=1000, metadata={"help": "Prompt pairs of the patching dataset."})
     num_examples: int = field(default=3000, metadata={"help": "Hint questions of the ablation dataset."})
+    num_texts: int = field(default=2000, metadata={"help": "Toy-world texts the SAE features' exemplars come from."})
     train_rows: int | None = field(default=None, metadata={"help": "Training rows (a seeded subsample; default all)."})
-    epochs: float = field(default=5.0, metadata={"help": "Training epochs (patching; the other tasks: 3)."})
+    epochs: float = field(default=5.0, metadata={"help": "Training epochs (patching; ablation 3, features 15)."})
     eval_rows: int = field(default=400, metadata={"help": "Rows scored per split."})
     seed: int = field(default=0, metadata={"help": "Seed of every step."})
 
@@ -70,6 +73,19 @@ def ablation_summary(folder: Path, config_name: str) -> list[str]:
     return lines
 
 
+def features_summary(folder: Path, config_name: str) -> list[str]:
+    dataset = load_dataset(str(folder), config_name)
+    lines = ["split  rows  mean simulator score"]
+    for split, rows in dataset.items():
+        lines.append(f"{split:<6} {len(rows):>5}  {sum(rows['score']) / len(rows):.3f}")
+    counts: dict[str, int] = defaultdict(int)
+    for description in dataset["train"]["description"]:
+        counts[description] += 1
+    lines += ["", "train features by description:"]
+    lines += [f"{description:<24} {n}" for description, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+    return lines
+
+
 @dataclass(frozen=True)
 class DemoTask:
     build: Callable  # build(config: DemoConfig, out: Path) -> dataset folder
@@ -91,6 +107,13 @@ DEMO_TASKS: dict[str, DemoTask] = {
         ),
         summary=ablation_summary,
         epochs=lambda c: min(c.epochs, 3.0),
+    ),
+    "features": DemoTask(
+        build=lambda c, out: build_features_dataset(
+            FeaturesConfig(target=c.target, out=str(out), num_texts=c.num_texts, seed=c.seed, overwrite=True)
+        ),
+        summary=features_summary,
+        epochs=lambda c: 3 * c.epochs,  # a few hundred rows: more passes
     ),
 }
 

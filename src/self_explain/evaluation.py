@@ -57,7 +57,10 @@ def _metric(name: str):
 
 
 def score(task_name: str, predictions: list[str], references: list[str]) -> dict[str, float]:
-    metric = _metric(get_task(task_name).metric)
+    task = get_task(task_name)
+    if task.metric_input is not None:  # score what the explanation says, not the wording around it
+        predictions = [task.metric_input(p) for p in predictions]
+    metric = _metric(task.metric)
     return {k: round(float(v), 4) for k, v in metric.compute(predictions=predictions, references=references).items()}
 
 
@@ -77,7 +80,12 @@ def evaluate_split(
             predictions = explainer.generate(examples, batch_size, max_new_tokens, progress=True)
     else:
         predictions = explainer.generate(examples, batch_size, max_new_tokens, progress=True)
-    return score(task_name, predictions, examples.answers), predictions
+    metrics = score(task_name, predictions, examples.answers)
+    task = get_task(task_name)
+    if task.extra_scores is not None and examples.extras is not None:
+        with explainer.target_runs() as target:
+            metrics.update({k: round(float(v), 4) for k, v in task.extra_scores(examples, predictions, target).items()})
+    return metrics, predictions
 
 
 def report_markdown(report: dict) -> str:

@@ -18,6 +18,7 @@ class ExplainerExamples:
     answers: list[str] | None
     vectors: torch.Tensor | None = None  # (n, target hidden), one per question; None for text-only tasks
     layers: torch.Tensor | None = None  # (n,) the target layer each vector was read at
+    extras: list[dict] | None = None  # per example, what the task's extra scorer needs (e.g. held-out exemplars)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class TaskSpec:
     parse: Callable | None = None  # parse(explanation: str) -> dict of parsed fields
     verify: Callable | None = None  # verify(inputs: dict, target, parsed: dict) -> dict: ground truth, held
     metric: str | None = None  # the evaluate module scoring explanations (self_explain.metric_path)
+    metric_input: Callable | None = None  # metric_input(explanation) -> what the metric compares (default: as is)
+    # extra_scores(examples, predictions, target) -> dict of metrics beyond ``metric`` (e.g. a simulator's)
+    extra_scores: Callable | None = None
 
 
 TASKS: dict[str, TaskSpec] = {}
@@ -74,7 +78,11 @@ def task_of_dataset(dataset: str, revision: str | None = None) -> TaskSpec:
 
     try:
         readme = Path(dataset) / "README.md"
-        card = DatasetCard.load(readme if readme.is_file() else dataset, repo_type="dataset", revision=revision)
+        if not readme.is_file():
+            from huggingface_hub import hf_hub_download
+
+            readme = hf_hub_download(dataset, "README.md", repo_type="dataset", revision=revision)
+        card = DatasetCard.load(readme)
         marker = card.data.to_dict().get(DATASET_MARKER_KEY)
     except Exception as error:  # a missing card, or a Hub id that cannot be reached
         raise ValueError(f"cannot tell the task of dataset {dataset!r} from its card ({error}); pass --task") from error
@@ -86,4 +94,4 @@ def task_of_dataset(dataset: str, revision: str | None = None) -> TaskSpec:
 
 def load_builtin_tasks() -> None:
     """Import the task folders, which register themselves."""
-    from . import ablation, patching  # noqa: F401
+    from . import ablation, features, patching  # noqa: F401

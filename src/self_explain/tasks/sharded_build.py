@@ -13,6 +13,7 @@ import json
 import logging
 import random
 import shlex
+import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -130,9 +131,7 @@ class ShardedBuild:
             provenance=provenance,
             overwrite=self.overwrite,
         )
-        for leftover in self.work.iterdir():
-            leftover.unlink()
-        self.work.rmdir()
+        shutil.rmtree(self.work)
         if not any(self.work.parent.iterdir()):
             self.work.parent.rmdir()
         logger.info("wrote %s config %s: %s", folder, self.config_name, provenance.get("rows"))
@@ -141,9 +140,8 @@ class ShardedBuild:
         return folder
 
 
-def split_by_item(rows: Dataset, id_column: str, split_of: dict[int, str]) -> dict[str, Dataset]:
-    """The rows of each split (train, test, ood order), by the split of the item each row came from."""
-    ids = rows[id_column]
+def split_by_item(rows: Dataset, ids: list, split_of: dict) -> dict[str, Dataset]:
+    """The rows of each split (train, test, ood order), by the split of the item each row came from (``ids``)."""
     splits = {}
     for split in ("train", "test", "ood"):
         indices = [i for i, item_id in enumerate(ids) if split_of[item_id] == split]

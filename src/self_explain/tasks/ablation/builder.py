@@ -45,7 +45,8 @@ def answer_prefix_for(config: AblationConfig) -> str:
 
 def ablation_rows(config: AblationConfig, loaded: LoadedModel, examples: list[AblationExample]) -> list[dict]:
     outcomes = run_ablations(
-        loaded, [(e.text, e.ablated_text) for e in examples], answer_prefix_for(config), config.max_new_tokens
+        loaded, [(e.text, e.ablated_text) for e in examples], answer_prefix_for(config), config.max_new_tokens,
+        names=[f"example {e.example_id}" for e in examples],
     )
     rows = []
     for example, outcome in zip(examples, outcomes):
@@ -109,7 +110,7 @@ def build_ablation_dataset(config: AblationConfig) -> Path:
     if not state.is_main_process:
         return build.out
     rows, _ = build.read_shards(num_shards)
-    splits = split_by_item(rows, "example_id", {e.example_id: assign_split(e, config) for e in examples})
+    splits = split_by_item(rows, rows["example_id"], {e.example_id: assign_split(e, config) for e in examples})
     changed = fraction_true(splits, "is_different")
     provenance = base_provenance(
         loaded,

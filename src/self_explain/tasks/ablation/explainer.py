@@ -39,6 +39,8 @@ def _request_example(inputs: dict) -> AblationExample:
     start = text.find(span)
     if start == -1:
         raise ValueError(f"ablation input 'span' {span!r} is not in 'text' {text!r}")
+    if not (text[:start] + text[start + len(span) :]).strip():
+        raise ValueError("ablation input 'span' is the whole 'text': nothing would be left to answer")
     return AblationExample(example_id=0, text=text, span_start=start, span_end=start + len(span))
 
 

@@ -89,9 +89,16 @@ def answer_text(tokenizer, answer: list[int]) -> str:
 
 
 def run_ablations(
-    loaded: LoadedModel, pairs: list[tuple[str, str]], answer_prefix: str = "", max_new_tokens: int = 16
+    loaded: LoadedModel, pairs: list[tuple[str, str]], answer_prefix: str = "", max_new_tokens: int = 16,
+    names: list[str] | None = None,
 ) -> list[AblationOutcome]:
-    """For each (text, text without the span): the greedy answers and the change of the original answer's log-prob."""
+    """For each (text, text without the span): the greedy answers and the change of the original answer's log-prob.
+
+    ``names`` (e.g. "example 12") say which input an error is about. The log-prob change is rounded to 4
+    decimals: its last float bits depend on which examples share a batch, and a dataset must not.
+    """
+    names = names or [f"input {i}" for i in range(len(pairs))]
+    context = getattr(loaded.model.config, "max_position_embeddings", None)
     tokenizer = loaded.tokenizer
     originals = [target_prompt(tokenizer, text, answer_prefix) for text, _ in pairs]
     ablateds = [target_prompt(tokenizer, ablated, answer_prefix) for _, ablated in pairs]
@@ -99,10 +106,15 @@ def run_ablations(
     ablated_ids = [encode_prompt(tokenizer, p) for p in ablateds]
     edits = []
     for index, (original, ablated) in enumerate(zip(original_ids, ablated_ids)):
+        if context is not None and len(original) + max_new_tokens > context:
+            raise ValueError(
+                f"{names[index]} has {len(original)} prompt tokens; with {max_new_tokens} answer tokens that is longer "
+                f"than the model's context of {context} tokens"
+            )
         try:
             edits.append(token_edit(original, ablated))
         except ValueError as error:
-            raise ValueError(f"example {index} ({pairs[index][0]!r}): {error}") from error
+            raise ValueError(f"{names[index]} ({pairs[index][0]!r}): {error}") from error
     answers = greedy_answers(loaded, original_ids + ablated_ids, max_new_tokens)
     original_answers, ablated_answers = answers[: len(pairs)], answers[len(pairs) :]
     ablations = [Ablation(i, start, end, replacement) for i, (start, end, replacement) in enumerate(edits)]
@@ -117,7 +129,7 @@ def run_ablations(
             token_end=edits[i][1],
             original_prediction=answer_text(tokenizer, original_answers[i]),
             ablated_prediction=answer_text(tokenizer, ablated_answers[i]),
-            answer_logprob_change=change[i],
+            answer_logprob_change=round(change[i], 4),
         )
         for i in range(len(pairs))
     ]

@@ -205,7 +205,7 @@ def build_patching_dataset(config: PatchingConfig) -> Path:
     if not state.is_main_process:
         return build.out
     rows, skipped = build.read_shards(num_shards)
-    splits = split_by_item(rows, "prompt_id", {pair.prompt_id: assign_split(pair, config) for pair in pairs})
+    splits = split_by_item(rows, rows["prompt_id"], {pair.prompt_id: assign_split(pair, config) for pair in pairs})
     if not splits:
         raise ValueError(f"no rows were built: all {len(pairs)} prompt pairs were skipped as unalignable")
     changed = fraction_true(splits, "is_different")

@@ -1,0 +1,23 @@
+"""SAE feature descriptions: what does the direction ⟨v⟩ at layer ℓ encode?"""
+
+from .. import TaskSpec, register_task
+from .builder import DATASET_NAME, build_features_dataset
+from .config import FeaturesConfig
+from .explainer import features_examples, features_request, parse_features, score_features, verify_features
+from .prompts import all_templates
+
+register_task(
+    TaskSpec(
+        name="features",
+        config_class=FeaturesConfig,
+        build=build_features_dataset,
+        dataset_name=DATASET_NAME,
+        templates=all_templates,
+        examples=features_examples,
+        request=features_request,
+        parse=parse_features,
+        verify=verify_features,
+        metric="description_similarity",
+        extra_scores=score_features,
+    )
+)

@@ -1,0 +1,356 @@
+"""Exemplars of SAE features: the contexts of a corpus where each feature fires, streamed with bounded memory.
+
+A corpus (any iterable of texts) is run through the target once; each layer's residual stream is
+encoded by its SAE. Per feature three kinds of exemplar are kept, each a window of tokens with the
+feature's activation at every token:
+
+- ``top``: the ``top_k`` texts with the highest activation, centred on the maximum (a min-heap of size k);
+- ``quantile``: one text from each of ``num_quantile`` rank-quantile bins of the texts where the feature
+  fired (by the text's maximum), drawn from a uniform reservoir sample of those texts;
+- ``random``: texts drawn uniformly from the whole corpus, fired or not, each with a window around a
+  uniformly drawn token (one reservoir per layer, shared by its features).
+
+Nothing grows with the corpus: per feature a heap of ``top_k`` and a reservoir of ``quantile_pool``
+windows, per layer ``num_random`` windows. The BOS token is left out (activation 0, not counted):
+attention-sink tokens carry huge activations that say nothing about the text.
+
+On disk (``write_to``): ``layer_<ℓ>.jsonl`` with one feature per line, ``{"layer", "feature",
+"max_activation", "activation_frequency", "exemplars": [{"kind", "text_index", "tokens",
+"activations"}]}``, and ``exemplars.json`` describing the run. Each file is written whole at the end
+of the run through a temporary file and a rename (the heaps are final only then).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import logging
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable
+
+import torch
+from tqdm.auto import tqdm
+
+from ...files import write_atomically
+from ...models import LoadedModel, adapter_for
+from ...sae import SparseAutoencoder, check_sae_fits, sae_for_layer
+from ...toyworld.world import ToyWorld
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Exemplar:
+    tokens: list[str]  # the context's tokens as strings (tokenizer.convert_ids_to_tokens)
+    activations: list[float]  # the feature's activation at each token of the context
+    kind: str  # "top" | "quantile" | "random"
+    text_index: int  # which corpus text it came from
+
+
+@dataclass
+class FeatureExemplars:
+    layer: int
+    feature: int
+    max_activation: float
+    activation_frequency: float  # share of tokens where the feature fired (>0)
+    exemplars: list[Exemplar]
+
+    @classmethod
+    def from_dict(cls, row: dict) -> FeatureExemplars:
+        return cls(**{**row, "exemplars": [Exemplar(**exemplar) for exemplar in row["exemplars"]]})
+
+
+def toy_corpus(world: ToyWorld, num_texts: int, seed: int = 0, tokenizer=None) -> list[str]:
+    """Texts of the toy world (fact prompts, choice and hint questions, each prompt + completion), seeded."""
+    from ...toyworld.examples import sample_example
+    from ...toyworld.tokenizer import build_toy_tokenizer
+
+    tokenizer = tokenizer or build_toy_tokenizer(world)
+    rng = random.Random(seed)
+    examples = (sample_example(world, tokenizer, rng) for _ in range(num_texts))
+    return [f"{example.prompt} {example.completion}" for example in examples]
+
+
+def tokenize_texts(tokenizer, texts: list[str], max_length: int | None = None) -> list[list[int]]:
+    """Token ids of each text with the tokenizer's special tokens; one BOS even if the text starts with it."""
+    bos = tokenizer.bos_token_id
+    sequences = []
+    for ids in tokenizer(list(texts)).input_ids if texts else []:
+        if bos is not None and len(ids) >= 2 and ids[0] == bos and ids[1] == bos:
+            ids = ids[1:]
+        sequences.append(list(ids[:max_length] if max_length else ids))
+    return sequences
+
+
+class _StopForward(Exception):
+    pass
+
+
+@torch.no_grad()
+def read_layer_inputs(model, sequences: list[list[int]], layers: list[int]) -> dict[int, torch.Tensor]:
+    """The residual stream at each of ``layers`` (the input of that decoder layer) of token sequences run as one
+    right-padded batch: (batch, longest, hidden) per layer. Layers after the last one asked for are not run.
+
+    Equal to ``engine.clean_runs(model, sequences)[i].residuals[layer]`` on each sequence's positions.
+    """
+    if not sequences or min(len(s) for s in sequences) == 0:
+        raise ValueError("read_layer_inputs needs at least one sequence and no empty sequence")
+    blocks = adapter_for(model).layers(model)
+    last = max(layers)
+    ids = torch.zeros(len(sequences), max(len(s) for s in sequences), dtype=torch.long, device=model.device)
+    mask = torch.zeros_like(ids)
+    for row, sequence in enumerate(sequences):
+        ids[row, : len(sequence)] = torch.as_tensor(sequence, device=model.device)
+        mask[row, : len(sequence)] = 1
+    captured: dict[int, torch.Tensor] = {}
+
+    def hook(index: int):
+        def capture(module, args, kwargs):
+            captured[index] = (args[0] if args else kwargs["hidden_states"]).detach()
+            if index == last:
+                raise _StopForward
+
+        return capture
+
+    handles = [blocks[index].register_forward_pre_hook(hook(index), with_kwargs=True) for index in sorted(set(layers))]
+    try:
+        model(input_ids=ids, attention_mask=mask, use_cache=False)
+    except _StopForward:
+        pass
+    finally:
+        for handle in handles:
+            handle.remove()
+    return captured
+
+
+class ExemplarCollector:
+    """The streaming state of one layer: heaps and reservoirs, fed one text at a time with :meth:`add`."""
+
+    def __init__(self, layer: int, features: list[int], top_k: int = 20, num_quantile: int = 10,
+                 num_random: int = 10, context_window: int = 16, seed: int = 0, quantile_pool: int | None = None):
+        self.layer, self.features = layer, list(features)
+        self.top_k, self.num_quantile, self.num_random = top_k, num_quantile, num_random
+        self.context_window = context_window
+        self.pool_size = quantile_pool if quantile_pool is not None else 5 * num_quantile
+        self.seed = seed * 1_000_003 + layer
+        self.generator = torch.Generator().manual_seed(self.seed)
+        count = len(self.features)
+        self.top: list[list[tuple]] = [[] for _ in range(count)]  # min-heaps of (max, -text_index, window)
+        self.top_floor = torch.zeros(count)  # what a text's maximum must exceed to enter the heap
+        self.pool: list[list[tuple]] = [[] for _ in range(count)]  # reservoirs of (max, text_index, window)
+        self.fired_texts = torch.zeros(count, dtype=torch.long)
+        self.random: list[tuple] = []  # (text_index, token ids, activations (window, features))
+        self.max_activation = torch.zeros(count)
+        self.fired_tokens = torch.zeros(count, dtype=torch.long)
+        self.num_texts = self.num_tokens = 0
+
+    def _window(self, center: int, length: int) -> slice:
+        return slice(max(0, center - self.context_window), min(length, center + self.context_window + 1))
+
+    def add(self, text_index: int, token_ids: list[int], activations: torch.Tensor, counted: torch.Tensor) -> None:
+        """One text: its token ids, the features' activations (tokens, features) and which tokens count."""
+        activations = activations.float() * counted[:, None]
+        length = len(token_ids)
+        self.num_texts += 1
+        self.num_tokens += int(counted.sum())
+        self.fired_tokens += (activations > 0).sum(0)
+        text_max, argmax = activations.max(0)
+        self.max_activation = torch.maximum(self.max_activation, text_max)
+        fired = text_max > 0
+
+        def window(i: int) -> tuple[list[int], list[float]]:
+            span = self._window(int(argmax[i]), length)
+            return token_ids[span], activations[span, i].tolist()
+
+        for i in (fired & (text_max > self.top_floor)).nonzero()[:, 0].tolist():
+            entry = (float(text_max[i]), -text_index, window(i))
+            heap = self.top[i]
+            (heapq.heappush if len(heap) < self.top_k else heapq.heapreplace)(heap, entry)
+            if len(heap) == self.top_k:
+                self.top_floor[i] = heap[0][0]
+        # Reservoir sampling (algorithm R) of the fired texts, all features at once.
+        self.fired_texts += fired
+        slot = (torch.rand(len(self.features), generator=self.generator) * self.fired_texts).long()
+        for i in (fired & (slot < self.pool_size)).nonzero()[:, 0].tolist():
+            entry = (float(text_max[i]), text_index, window(i))
+            pool = self.pool[i]
+            if len(pool) < self.pool_size:
+                pool.append(entry)
+            else:
+                pool[int(slot[i])] = entry
+        # One reservoir of random windows per layer, zero activations included.
+        draw_slot, draw_center = torch.rand(2, generator=self.generator).tolist()
+        positions = counted.nonzero()[:, 0]
+        span = self._window(int(positions[int(draw_center * len(positions))]), length)
+        entry = (text_index, token_ids[span], activations[span].clone())
+        if len(self.random) < self.num_random:
+            self.random.append(entry)
+        elif int(draw_slot * self.num_texts) < self.num_random:
+            self.random[int(draw_slot * self.num_texts)] = entry
+
+    def result(self, tokenizer) -> dict[tuple[int, int], FeatureExemplars]:
+        """Every feature's exemplars: top (highest first), quantile (lowest bin first), random (corpus order)."""
+        if self.num_tokens == 0:
+            raise ValueError("the corpus has no tokens to read activations at (every text was empty or only a BOS)")
+        strings: dict[int, str] = {}
+
+        def tokens(ids: list[int]) -> list[str]:
+            missing = [i for i in set(ids) if i not in strings]
+            strings.update(zip(missing, tokenizer.convert_ids_to_tokens(missing)))
+            return [strings[i] for i in ids]
+
+        rng = random.Random(self.seed)
+        results = {}
+        for i, feature in enumerate(self.features):
+            exemplars = [
+                Exemplar(tokens(ids), acts, "top", -negative_index)
+                for _, negative_index, (ids, acts) in sorted(self.top[i], key=lambda e: (-e[0], -e[1]))
+            ]
+            ranked = sorted(self.pool[i], key=lambda e: (e[0], e[1]))
+            bounds = [round(q * len(ranked) / self.num_quantile) for q in range(self.num_quantile + 1)]
+            for low, high in zip(bounds, bounds[1:]):
+                if high > low:
+                    _, text_index, (ids, acts) = ranked[rng.randrange(low, high)]
+                    exemplars.append(Exemplar(tokens(ids), acts, "quantile", text_index))
+            for text_index, ids, acts in sorted(self.random, key=lambda e: e[0]):
+                exemplars.append(Exemplar(tokens(ids), acts[:, i].tolist(), "random", text_index))
+            results[(self.layer, feature)] = FeatureExemplars(
+                layer=self.layer,
+                feature=feature,
+                max_activation=float(self.max_activation[i]),
+                activation_frequency=float(self.fired_tokens[i]) / self.num_tokens,
+                exemplars=exemplars,
+            )
+        return results
+
+
+def _chunks(texts: Iterable[str], size: int):
+    iterator = iter(texts)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def collect_exemplars(
+    model: LoadedModel,
+    saes: dict[int, SparseAutoencoder],
+    texts: Iterable[str],
+    features: dict[int, list[int]] | None = None,
+    top_k: int = 20,
+    num_quantile: int = 10,
+    num_random: int = 10,
+    context_window: int = 16,
+    batch_size: int = 32,
+    seed: int = 0,
+    write_to: Path | None = None,
+    *,
+    quantile_pool: int | None = None,
+    max_length: int | None = None,
+) -> dict[tuple[int, int], FeatureExemplars]:
+    """Exemplars of SAE features over a corpus, keyed by (layer, feature); see the module docstring.
+
+    ``saes`` maps a layer to the SAE reading its residual stream; ``features`` picks features per layer
+    (default: all of each SAE). ``context_window`` tokens are kept on each side of an exemplar's centre;
+    ``quantile_pool`` (default 5 × ``num_quantile``) is the reservoir each feature's quantile bins are drawn
+    from; texts are cut to ``max_length`` tokens (default: the model's context). With ``write_to`` (a
+    folder) the result is also written there.
+    """
+    if not saes:
+        raise ValueError("collect_exemplars needs at least one SAE (saes maps a layer to its SAE)")
+    for layer, sae in saes.items():
+        check_sae_fits(sae, model, layer)
+    chosen = features if features is not None else {layer: list(range(sae.d_sae)) for layer, sae in saes.items()}
+    for layer, indices in chosen.items():
+        sae = sae_for_layer(saes, layer)
+        bad = [index for index in indices if not 0 <= index < sae.d_sae]
+        if bad or not indices:
+            raise ValueError(f"features of layer {layer} must be a non-empty list in [0, {sae.d_sae}), got {bad or []}")
+    layers = sorted(chosen)
+    collectors = {
+        layer: ExemplarCollector(layer, chosen[layer], top_k, num_quantile, num_random, context_window, seed, quantile_pool)
+        for layer in layers
+    }
+    columns = {layer: torch.tensor(chosen[layer]) for layer in layers}
+    tokenizer, module = model.tokenizer, model.model
+    config = module.config
+    max_length = max_length or getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    text_index = 0
+    progress = tqdm(desc="collecting exemplars", unit="text", total=len(texts) if hasattr(texts, "__len__") else None)
+    for chunk in _chunks(texts, batch_size):
+        sequences = tokenize_texts(tokenizer, chunk, max_length)
+        counted = [torch.ones(len(s), dtype=torch.bool) for s in sequences]
+        for mask, sequence in zip(counted, sequences):
+            if sequence and sequence[0] == tokenizer.bos_token_id:
+                mask[0] = False
+        rows = [row for row, mask in enumerate(counted) if mask.any()]
+        if rows:
+            residuals = read_layer_inputs(module, [sequences[row] for row in rows], layers)
+            for layer in layers:
+                sae = saes[layer]
+                for batch_row, row in enumerate(rows):
+                    hidden = residuals[layer][batch_row, : len(sequences[row])].to(sae.W_enc.device)
+                    with torch.no_grad():
+                        activations = sae.encode(hidden)[:, columns[layer]].float().cpu()
+                    collectors[layer].add(text_index + row, sequences[row], activations, counted[row])
+        text_index += len(chunk)
+        progress.update(len(chunk))
+    progress.close()
+    if text_index == 0:
+        raise ValueError("the corpus has no texts: collect_exemplars needs at least one text")
+    results = {}
+    for layer in layers:
+        results.update(collectors[layer].result(tokenizer))
+    if write_to is not None:
+        options = dict(top_k=top_k, num_quantile=num_quantile, num_random=num_random, context_window=context_window,
+                       quantile_pool=collectors[layers[0]].pool_size, max_length=max_length, seed=seed)
+        write_exemplars(write_to, results, {
+            "model": model.name, "revision": model.revision, "num_texts": text_index, "options": options,
+            "layers": {str(layer): {"sae": saes[layer].name, "features": len(chosen[layer]),
+                                    "num_tokens": collectors[layer].num_tokens} for layer in layers},
+        })
+    return results
+
+
+def write_exemplars(folder: str | Path, results: dict[tuple[int, int], FeatureExemplars], run: dict | None = None) -> Path:
+    """``layer_<ℓ>.jsonl`` per layer (features in order) and ``exemplars.json`` (``run``), each written atomically."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for layer in sorted({layer for layer, _ in results}):
+        rows = [asdict(results[key]) for key in sorted(results) if key[0] == layer]
+
+        def write(path: str, rows=rows) -> None:
+            with open(path, "w") as handle:
+                for row in rows:
+                    handle.write(json.dumps(row) + "\n")
+
+        write_atomically(folder / f"layer_{layer}.jsonl", write)
+    manifest = {"format": "self-explain-exemplars", "version": 1, **(run or {})}
+    write_atomically(folder / "exemplars.json", lambda path: Path(path).write_text(json.dumps(manifest, indent=2) + "\n"))
+    logger.info("wrote exemplars of %d features to %s", len(results), folder)
+    return folder
+
+
+def read_exemplars(path: str | Path) -> dict[tuple[int, int], FeatureExemplars]:
+    """Exemplars written by :func:`collect_exemplars`: a folder (every ``layer_*.jsonl``) or one JSONL file."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob("layer_*.jsonl"))
+        if not files:
+            raise FileNotFoundError(f"{path} has no layer_*.jsonl exemplar files")
+    elif path.is_file():
+        files = [path]
+    else:
+        raise FileNotFoundError(f"no exemplars at {path}: expected a folder of layer_*.jsonl files or one such file")
+    results = {}
+    for file in files:
+        for number, line in enumerate(file.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = FeatureExemplars.from_dict(json.loads(line))
+            except (json.JSONDecodeError, TypeError, KeyError) as error:
+                raise ValueError(f"{file}:{number} is not a feature's exemplars ({error})") from error
+            results[(row.layer, row.feature)] = row
+    return results

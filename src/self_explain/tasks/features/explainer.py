@@ -1,0 +1,162 @@
+"""The explainer side of feature descriptions: ⟨v⟩ is the feature's decoder direction × its max activation."""
+
+from __future__ import annotations
+
+import random
+
+import torch
+
+from ...models import LoadedModel, is_toy_model
+from ...toyworld import toy_world_for
+from .. import ExplainerExamples
+from .exemplars import Exemplar
+from .prompts import features_answer, features_question, parse_description
+
+REQUIRED_COLUMNS = ("layer", "vector", "description")
+VERIFY_TEXTS = 600
+VERIFY_MARGIN = 0.05  # an explanation this close to the best concept's simulator score holds  # fresh toy-world texts whose exemplars score an explanation in verify
+
+
+def features_examples(dataset, target: LoadedModel, seed: int = 0) -> ExplainerExamples:
+    missing = [c for c in REQUIRED_COLUMNS if c not in dataset.column_names]
+    if missing:
+        raise ValueError(
+            f"the dataset is not a features dataset: columns {missing} are missing (it has {sorted(dataset.column_names)})"
+        )
+    rows = dataset.to_list()
+    hidden = target.model.config.hidden_size
+    questions, answers, extras = [], [], []
+    for index, row in enumerate(rows):
+        if len(row["vector"]) != hidden:
+            raise ValueError(f"row {index}: vector has {len(row['vector'])} values, the target's hidden size is {hidden}")
+        questions.append(row.get("question") or features_question(row["layer"], random.Random(f"{seed}:{index}")))
+        answers.append(row.get("answer") or features_answer(row["description"]))
+        held_out = [e for e in row.get("exemplars") or [] if e["held_out"]]
+        extras.append({"exemplars": [Exemplar(e["tokens"], e["activations"], e["kind"], -1) for e in held_out]})
+    vectors = torch.tensor([row["vector"] for row in rows], dtype=torch.float32)
+    layers = torch.tensor([row["layer"] for row in rows], dtype=torch.long)
+    return ExplainerExamples(questions, answers, vectors, layers, extras=extras)
+
+
+def _layer(inputs: dict, target: LoadedModel) -> int:
+    layer = inputs.get("layer")
+    num_layers = len(target.adapter.layers(target.model))
+    if not isinstance(layer, int) or not 0 <= layer < num_layers:
+        raise ValueError(f"features input needs 'layer': an integer in 0..{num_layers - 1}; got {layer!r}")
+    return layer
+
+
+def _sae_feature(inputs: dict, target: LoadedModel, layer: int):
+    from ...sae import SparseAutoencoder, check_sae_fits
+
+    sae = inputs["sae"]
+    sae = sae if isinstance(sae, SparseAutoencoder) else SparseAutoencoder.from_pretrained(sae)
+    check_sae_fits(sae, target, layer)
+    feature = inputs.get("feature")
+    if not isinstance(feature, int) or not 0 <= feature < sae.d_sae:
+        raise ValueError(f"features input 'feature' must be an integer in 0..{sae.d_sae - 1}; got {feature!r}")
+    return sae, feature
+
+
+def _fresh_exemplars(inputs: dict, target: LoadedModel, layer: int) -> tuple[list[Exemplar], float]:
+    """Exemplars of the input's direction on fresh texts (its SAE feature, or the vector as a linear probe)."""
+    from ...sae import SAEConfig, SparseAutoencoder
+    from .exemplars import collect_exemplars, toy_corpus
+
+    texts = inputs.get("texts")
+    if texts is None:
+        if not is_toy_model(target.name):
+            raise ValueError("features input needs 'texts' (a list of strings) to find exemplars in for this target")
+        texts = toy_corpus(toy_world_for(target.name), VERIFY_TEXTS, seed=int(inputs.get("seed", 1)))
+    if "sae" in inputs:
+        sae, feature = _sae_feature(inputs, target, layer)
+    else:
+        direction = torch.as_tensor(inputs["vector"], dtype=torch.float32)
+        direction = direction / direction.norm().clamp_min(1e-12)
+        config = SAEConfig(architecture="standard", d_in=direction.numel(), d_sae=1, layer=layer)
+        sae = SparseAutoencoder(config)
+        with torch.no_grad():
+            sae.W_enc.copy_(direction[:, None])
+            sae.W_dec.copy_(direction[None])
+            sae.b_enc.zero_()
+            sae.b_dec.zero_()
+        feature = 0
+    found = collect_exemplars(target, {layer: sae}, texts, {layer: [feature]}, seed=int(inputs.get("seed", 1)))
+    result = found[(layer, feature)]
+    return result.exemplars, result.max_activation
+
+
+def features_request(inputs: dict, target: LoadedModel) -> ExplainerExamples:
+    layer = _layer(inputs, target)
+    if "vector" in inputs:
+        vector = torch.as_tensor(inputs["vector"], dtype=torch.float32)
+        hidden = target.model.config.hidden_size
+        if vector.shape != (hidden,):
+            raise ValueError(f"features input 'vector' must have the target's hidden size {hidden}; got shape {tuple(vector.shape)}")
+    elif "sae" in inputs:
+        sae, feature = _sae_feature(inputs, target, layer)
+        scale = inputs.get("activation")
+        if scale is None:
+            _, scale = _fresh_exemplars(inputs, target, layer)
+        vector = sae.decoder_directions[feature].float() * float(scale)
+    else:
+        raise ValueError("features input needs 'vector' (with 'layer') or 'sae' and 'feature' (with 'layer')")
+    question = features_question(layer, int(inputs.get("template", 0)))
+    return ExplainerExamples([question], None, vector[None], torch.tensor([layer]))
+
+
+def parse_features(explanation: str) -> dict:
+    description = parse_description(explanation)
+    return {"description": description, "valid": bool(description)}
+
+
+def _simulator_for(target: LoadedModel):
+    from .describers import toy_labeler
+    from .scorers import ConceptSimulator
+
+    if is_toy_model(target.name):
+        return ConceptSimulator(toy_labeler(toy_world_for(target.name)))
+    return None
+
+
+def verify_features(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
+    """Score the explanation with the simulator on fresh exemplars of the feature, beside the best concept's score.
+
+    Toy targets only (the concept simulator): ``verified`` when the explanation scores within
+    ``VERIFY_MARGIN`` of the best concept description on the same exemplars.
+    """
+    from .describers import ConceptDescriber, toy_labeler
+    from .exemplars import FeatureExemplars
+    from .scorers import score_candidates, simulator_correlation_score
+
+    simulator = _simulator_for(target)
+    if simulator is None:
+        raise ValueError("verify for features needs a toy-world target (concept simulator); score with the LM simulator instead")
+    layer = _layer(inputs, target)
+    exemplars, max_activation = _fresh_exemplars(inputs, target, layer)
+    correlation = simulator_correlation_score(simulator, parsed["description"], exemplars)
+    feature = FeatureExemplars(layer, int(inputs.get("feature", -1)), max_activation, 0.0, exemplars)
+    candidates = ConceptDescriber(toy_labeler(toy_world_for(target.name))).describe(feature)
+    best, best_score = score_candidates(simulator, candidates, exemplars)[0]
+    return {
+        "simulator_correlation": correlation,
+        "ground_truth": best,
+        "ground_truth_correlation": best_score,
+        "max_activation": max_activation,
+        "verified": bool(parsed["valid"] and correlation >= best_score - VERIFY_MARGIN),
+    }
+
+
+def score_features(examples: ExplainerExamples, predictions: list[str], target: LoadedModel) -> dict:
+    """Mean simulator correlation of the predicted descriptions on each row's held-out exemplars (toy targets)."""
+    from .scorers import simulator_correlation_score
+
+    simulator = _simulator_for(target)
+    if simulator is None or not examples.extras:
+        return {}
+    scores = [
+        simulator_correlation_score(simulator, parse_description(prediction), extra["exemplars"])
+        for prediction, extra in zip(predictions, examples.extras)
+        if extra["exemplars"]
+    ]
+    return {"simulator_correlation": sum(scores) / len(scores)} if scores else {}

@@ -1,0 +1,306 @@
+"""Simulator scorers: how well a description predicts a feature's activations on held-out exemplars.
+
+A simulator reads a description and predicts the activation at every token of some exemplars;
+the score of the description is the Pearson r between predicted and true activations, pooled
+over all tokens (OpenAI's "explain, simulate, score" and delphi's simulation scoring).
+
+- :class:`ConceptSimulator` — the toy world's exact simulator: 1 where a token has a concept the
+  description names, else 0.
+- :class:`LMSimulator` — a language model: a local causal LM read at the activation digits
+  (one forward pass per exemplar), or an OpenAI-compatible endpoint asked for a JSON list.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import torch
+from tqdm.auto import tqdm
+
+from .describers import (
+    CONCEPT_DESCRIPTIONS,
+    DESCRIPTION_CONCEPTS,
+    Labeler,
+    LanguageModelBackend,
+    LMConfig,
+    exemplar_labels,
+    resolve_labeler,
+    token_text,
+)
+
+if TYPE_CHECKING:
+    from ...toyworld.world import ToyWorld
+    from .exemplars import Exemplar
+
+logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Simulator(Protocol):
+    """Anything with ``simulate(description, exemplars) -> predicted activation per token, per exemplar``."""
+
+    def simulate(self, description: str, exemplars: list[Exemplar]) -> list[list[float]]: ...
+
+
+def pearson_correlation(x: list[float], y: list[float]) -> float:
+    """Pearson r of two equally long sequences; 0.0 when either is constant (or has < 2 values).
+
+    A constant prediction carries no information about which tokens fire, so it scores like an
+    uncorrelated one rather than being undefined.
+
+    >>> pearson_correlation([1, 2, 3], [2, 4, 7])
+    0.9933992677987828
+    >>> pearson_correlation([1, 1, 1], [2, 4, 7])
+    0.0
+    """
+    if len(x) != len(y):
+        raise ValueError(f"cannot correlate sequences of {len(x)} and {len(y)} values; expected equal lengths")
+    n = len(x)
+    if n < 2:
+        return 0.0
+    mean_x, mean_y = math.fsum(x) / n, math.fsum(y) / n
+    dx = [a - mean_x for a in x]
+    dy = [b - mean_y for b in y]
+    sxx, syy = math.fsum(a * a for a in dx), math.fsum(b * b for b in dy)
+    # Relative tolerance: values equal up to rounding count as constant.
+    if sxx <= 1e-24 * max(1.0, math.fsum(a * a for a in x)) or syy <= 1e-24 * max(1.0, math.fsum(b * b for b in y)):
+        return 0.0
+    r = math.fsum(a * b for a, b in zip(dx, dy)) / math.sqrt(sxx * syy)
+    return max(-1.0, min(1.0, r))
+
+
+# ----------------------------------------------------------------------------------------------
+# Concept simulator (toy world)
+# ----------------------------------------------------------------------------------------------
+
+# Phrases naming concepts, matched longest first on the description's lower-cased words.
+CONCEPT_PHRASES: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("untrusted", "hint", "givers"): ("hint_giver_ignored",),
+    ("trusted", "hint", "givers"): ("hint_giver_followed",),
+    ("untrusted",): ("hint_giver_ignored",),
+    ("trusted",): ("hint_giver_followed",),
+    ("hint", "givers"): ("hint_giver_followed", "hint_giver_ignored"),
+    ("hint", "giver"): ("hint_giver_followed", "hint_giver_ignored"),
+    ("givers",): ("hint_giver_followed", "hint_giver_ignored"),
+    ("giver",): ("hint_giver_followed", "hint_giver_ignored"),
+    ("country",): ("country",), ("countries",): ("country",),
+    ("colour",): ("colour",), ("colours",): ("colour",), ("color",): ("colour",), ("colors",): ("colour",),
+    ("profession",): ("profession",), ("professions",): ("profession",),
+    ("job",): ("profession",), ("jobs",): ("profession",),
+    ("digit",): ("digit",), ("digits",): ("digit",), ("number",): ("digit",), ("numbers",): ("digit",),
+    ("option",): ("option_letter",), ("options",): ("option_letter",),
+    ("letter",): ("option_letter",), ("letters",): ("option_letter",),
+    ("punctuation",): ("punctuation",),
+    ("chat",): ("chat_marker",), ("markers",): ("chat_marker",), ("marker",): ("chat_marker",),
+    ("start", "and", "end", "of", "sequence"): ("special",), ("sequence",): ("special",),
+    ("entity",): ("entity",), ("entities",): ("entity",), ("invented",): ("entity",),
+}
+_LONGEST_PHRASE = max(len(phrase) for phrase in CONCEPT_PHRASES)
+
+
+def concepts_in_description(description: str) -> list[str]:
+    """The toy concepts a description names: its exact :data:`CONCEPT_DESCRIPTIONS` text, else keywords.
+
+    >>> concepts_in_description("country names")
+    ['country']
+    >>> concepts_in_description("Names of countries, and the untrusted hint givers.")
+    ['country', 'hint_giver_ignored']
+    >>> concepts_in_description("closing brackets")
+    []
+    """
+    text = description.strip().lower().rstrip(".")
+    if text in DESCRIPTION_CONCEPTS:
+        return [DESCRIPTION_CONCEPTS[text]]
+    words = re.findall(r"[a-z]+", text)
+    found: list[str] = []
+    position = 0
+    while position < len(words):
+        for length in range(min(_LONGEST_PHRASE, len(words) - position), 0, -1):
+            concepts = CONCEPT_PHRASES.get(tuple(words[position : position + length]))
+            if concepts is not None:
+                found += [c for c in concepts if c not in found]
+                position += length
+                break
+        else:
+            position += 1
+    return found
+
+
+class ConceptSimulator:
+    """Predicts 1 on tokens labelled with a concept the description names, 0 elsewhere.
+
+    A description naming no known concept predicts zeros everywhere (scored 0.0 by
+    :func:`simulator_correlation_score`).
+    """
+
+    def __init__(self, labeler: Labeler | ToyWorld | None = None):
+        self.labeler = resolve_labeler(labeler)
+
+    def simulate(self, description: str, exemplars: list[Exemplar]) -> list[list[float]]:
+        concepts = set(concepts_in_description(description))
+        if not concepts:
+            logger.debug("description %r names no toy concept (%s); predicting zeros",
+                         description, ", ".join(CONCEPT_DESCRIPTIONS.values()))
+        return [
+            [1.0 if concepts.intersection(labels) else 0.0 for labels in exemplar_labels(self.labeler, exemplar)]
+            for exemplar in exemplars
+        ]
+
+
+# ----------------------------------------------------------------------------------------------
+# Language-model simulator
+# ----------------------------------------------------------------------------------------------
+
+SIMULATOR_HEADER = (
+    "We are studying a feature of a language model. It is described as: {description}\n"
+    "Below, each token of a text is followed by the feature's activation on it, from 0 (none) to {top} (strongest).\n"
+)
+SIMULATOR_REQUEST = (
+    "A feature of a language model is described as: {description}\n"
+    "Predict its activation on each token of the text below, as integers from 0 (none) to 10 (strongest).\n"
+    "Tokens (JSON list): {tokens}\n"
+    "Reply with only a JSON list of {n} integers, one per token, in order."
+)
+_JSON_LIST = re.compile(r"\[[^\[\]]*\]")
+
+
+@dataclass
+class LMSimulatorConfig(LMConfig):
+    max_new_tokens: int = field(default=512, metadata={"help": "Longest endpoint answer (the JSON list), in tokens."})
+    placeholder: str = field(
+        default="unknown", metadata={"help": "Local backend: text standing where each activation would be written."}
+    )
+
+
+class LMSimulator(LanguageModelBackend):
+    """Simulates activations with a language model.
+
+    Local causal LM: one forward pass per exemplar over a prompt with the description and one
+    line per token (``token<TAB>placeholder``); at each token the next-token distribution is
+    restricted to the digits "0".."9" and its expected value is the prediction (0–9).
+    OpenAI-compatible endpoint: asked for a JSON list of integers 0–10 per exemplar; a reply that
+    is not such a list predicts zeros and is counted in ``malformed_responses``.
+    """
+
+    config: LMSimulatorConfig
+
+    def __init__(self, config: LMSimulatorConfig, model: Any | None = None, tokenizer: Any | None = None):
+        super().__init__(config, model=model, tokenizer=tokenizer)
+        self.malformed_responses = 0
+        self._digit_ids: list[int] | None = None
+
+    def simulate(self, description: str, exemplars: list[Exemplar]) -> list[list[float]]:
+        simulate_one = self._simulate_endpoint if self.backend == "openai" else self._simulate_local
+        progress = tqdm(exemplars, desc="simulating", unit="exemplar", leave=False, disable=len(exemplars) < 8)
+        return [simulate_one(description, exemplar) for exemplar in progress]
+
+    def digit_ids(self) -> list[int]:
+        if self._digit_ids is None:
+            ids = []
+            for digit in "0123456789":
+                encoded = self.tokenizer.encode(digit, add_special_tokens=False)
+                if len(encoded) != 1:
+                    raise ValueError(
+                        f"the tokenizer of {self.config.model!r} splits the digit {digit!r} into {len(encoded)} "
+                        "tokens; the local LM simulator needs single-token digits"
+                    )
+                ids.append(encoded[0])
+            self._digit_ids = ids
+        return self._digit_ids
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _simulate_local(self, description: str, exemplar: Exemplar) -> list[float]:
+        ids = self.tokenizer(SIMULATOR_HEADER.format(description=description, top=9))["input_ids"]
+        read_at: list[int] = []  # position whose next-token distribution is the token's activation
+        placeholder = self._encode(f"{self.config.placeholder}\n")
+        for token in exemplar.tokens:
+            ids += self._encode(f"{token_text(token)}\t")
+            read_at.append(len(ids) - 1)
+            ids += placeholder
+        limit = self.max_positions()
+        if limit is not None and len(ids) > limit:
+            raise ValueError(
+                f"the simulator prompt of exemplar {exemplar.text_index} ({len(exemplar.tokens)} tokens) is "
+                f"{len(ids)} tokens long, more than the {limit} positions of {self.config.model!r}"
+            )
+        device = next(self.model.parameters()).device
+        with torch.inference_mode():
+            logits = self.model(torch.tensor([ids], device=device)).logits[0]
+        digits = torch.tensor(self.digit_ids(), device=device)
+        probabilities = logits[torch.tensor(read_at, device=device)][:, digits].float().softmax(dim=-1)
+        expected = probabilities @ torch.arange(10, dtype=torch.float32, device=device)
+        return expected.tolist()
+
+    def _simulate_endpoint(self, description: str, exemplar: Exemplar) -> list[float]:
+        n = len(exemplar.tokens)
+        prompt = SIMULATOR_REQUEST.format(description=description, tokens=json.dumps([token_text(t) for t in exemplar.tokens]), n=n)
+        reply = self.chat([{"role": "user", "content": prompt}], seed=self.config.seed)
+        values = parse_activation_list(reply, n)
+        if values is None:
+            self.malformed_responses += 1
+            logger.warning("simulator reply for exemplar %d is not a JSON list of %d integers (%r); predicting zeros",
+                           exemplar.text_index, n, reply[:80])
+            return [0.0] * n
+        return values
+
+
+def parse_activation_list(reply: str, n: int) -> list[float] | None:
+    """The first JSON list of ``n`` numbers in a reply, clipped to [0, 10]; ``None`` when there is none.
+
+    >>> parse_activation_list("Sure: [0, 3, 10]", 3)
+    [0.0, 3.0, 10.0]
+    >>> parse_activation_list("[1, 2]", 3) is None
+    True
+    """
+    for match in _JSON_LIST.finditer(reply):
+        try:
+            values = json.loads(match.group(0))
+        except json.JSONDecodeError:
+            continue
+        if len(values) == n and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            return [min(10.0, max(0.0, float(v))) for v in values]
+    return None
+
+
+# ----------------------------------------------------------------------------------------------
+# Scores
+# ----------------------------------------------------------------------------------------------
+
+
+def simulator_correlation_score(simulator: Simulator, description: str, exemplars: list[Exemplar]) -> float:
+    """Pearson r between simulated and true activations, pooled over every token of ``exemplars``.
+
+    0.0 when either side is constant (e.g. a description the simulator cannot use, which predicts
+    all zeros, or exemplars on which the feature never fires).
+    """
+    if not exemplars:
+        raise ValueError("no exemplars to score a description on; expected held-out exemplars of the feature")
+    simulated = simulator.simulate(description, exemplars)
+    if len(simulated) != len(exemplars):
+        raise ValueError(f"simulator returned {len(simulated)} predictions for {len(exemplars)} exemplars")
+    predicted: list[float] = []
+    actual: list[float] = []
+    for exemplar, values in zip(exemplars, simulated):
+        if len(values) != len(exemplar.activations):
+            raise ValueError(
+                f"simulator predicted {len(values)} activations for exemplar {exemplar.text_index} of "
+                f"{len(exemplar.activations)} tokens; expected one per token"
+            )
+        predicted += [float(v) for v in values]
+        actual += [float(a) for a in exemplar.activations]
+    return pearson_correlation(predicted, actual)
+
+
+def score_candidates(simulator: Simulator, candidates: list[str], exemplars: list[Exemplar]) -> list[tuple[str, float]]:
+    """``(description, score)`` of each distinct candidate, best first; ties keep the describer's order."""
+    unique = list(dict.fromkeys(candidates))
+    progress = tqdm(unique, desc="scoring descriptions", unit="description", leave=False, disable=len(unique) < 4)
+    scored = [(candidate, simulator_correlation_score(simulator, candidate, exemplars)) for candidate in progress]
+    return sorted(scored, key=lambda item: -item[1])

@@ -1,0 +1,110 @@
+"""What a feature-description build reads: the SAEs, the corpus, the describer and the simulator."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from ...models import LoadedModel, is_toy_model, toy_model_path
+from ...sae import SparseAutoencoder, check_sae_fits, load_sae_release
+from ...toyworld import toy_world_for
+from .config import FeaturesConfig
+
+logger = logging.getLogger(__name__)
+
+
+def toy_sae_folders(target: str) -> list[Path]:
+    """The SAEs shipped for a toy target (``toyworld/models/<target>-saes/layer_<ℓ>``), or []."""
+    folder = toy_model_path(f"{Path(target).name}-saes")
+    return sorted(folder.glob("layer_*")) if folder.is_dir() else []
+
+
+def load_saes(config: FeaturesConfig, target: LoadedModel) -> dict[int, SparseAutoencoder]:
+    """The SAEs by the layer they read, each checked against the target."""
+    if config.sae_release:
+        saes = [load_sae_release(config.sae_release, sae_id) for sae_id in config.sae_ids or []]
+    else:
+        sources = config.saes
+        if not sources:
+            shipped = toy_sae_folders(config.target) if is_toy_model(config.target) else []
+            if not shipped:
+                raise ValueError(
+                    f"--saes is required for {config.target!r}: give SAE folders or Hub ids (SAELens format), or "
+                    f"--sae-release with --sae-ids"
+                )
+            sources = [str(path) for path in shipped]
+        saes = [SparseAutoencoder.from_pretrained(source) for source in sources]
+    by_layer: dict[int, SparseAutoencoder] = {}
+    for sae in saes:
+        if sae.layer is None:
+            raise ValueError(f"SAE {sae.name!r} does not say which layer it reads (cfg.json hook_name or layer)")
+        if sae.layer in by_layer:
+            raise ValueError(f"two SAEs read layer {sae.layer}: {by_layer[sae.layer].name!r} and {sae.name!r}")
+        check_sae_fits(sae, target, sae.layer)
+        by_layer[sae.layer] = sae
+    return dict(sorted(by_layer.items()))
+
+
+def read_corpus(config: FeaturesConfig) -> list[str]:
+    if config.corpus is None:
+        if not is_toy_model(config.target):
+            raise ValueError(f"--corpus FILE is required for {config.target!r}: only toy-world targets have a built-in corpus")
+        from .exemplars import toy_corpus
+
+        return toy_corpus(toy_world_for(config.target), config.num_texts, config.seed)
+    path = Path(config.corpus)
+    if not path.is_file():
+        raise FileNotFoundError(f"--corpus {path}: no such file")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if path.suffix == ".jsonl":
+        texts = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"--corpus {path} line {number}: not JSON ({error.msg})") from error
+            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                raise ValueError(f"--corpus {path} line {number}: expected an object with a string 'text'")
+            texts.append(record["text"])
+    else:
+        texts = lines
+    texts = [text for text in texts if text.strip()]
+    if not texts:
+        raise ValueError(f"--corpus {path} is empty: it holds no texts to find exemplars in")
+    return texts
+
+
+def _needs_toy(config: FeaturesConfig, what: str) -> None:
+    if not is_toy_model(config.target):
+        raise ValueError(
+            f"--{what} concept needs a toy-world target (its tokens have known concept labels); for "
+            f"{config.target!r} use --{what} lm"
+        )
+
+
+def make_describer(config: FeaturesConfig):
+    """A describer: ``describe(feature) -> candidates``; None for --describer neuronpedia (imported instead)."""
+    from .describers import ConceptDescriber, LMDescriber, LMDescriberConfig, toy_labeler
+
+    if config.describer == "concept":
+        _needs_toy(config, "describer")
+        return ConceptDescriber(toy_labeler(toy_world_for(config.target)), max_candidates=config.num_candidates)
+    if config.describer == "lm":
+        return LMDescriber(
+            LMDescriberConfig(model=config.describer_model, base_url=config.describer_base_url, seed=config.seed,
+                              num_candidates=config.num_candidates, temperature=0.7 if config.num_candidates > 1 else 0.0)
+        )
+    return None
+
+
+def make_simulator(config: FeaturesConfig):
+    from .describers import toy_labeler
+    from .scorers import ConceptSimulator, LMSimulator, LMSimulatorConfig
+
+    if config.simulator == "concept":
+        _needs_toy(config, "simulator")
+        return ConceptSimulator(toy_labeler(toy_world_for(config.target)))
+    return LMSimulator(LMSimulatorConfig(model=config.simulator_model, base_url=config.simulator_base_url, seed=config.seed))

@@ -1,0 +1,213 @@
+"""Train TopK sparse autoencoders on a toy target's residual stream, saved in the SAELens format.
+
+``python -m self_explain.toyworld.train_sae --target toy-target --layers 1 2 --out DIR`` writes
+``DIR/layer_<ℓ>/`` (``cfg.json``, ``sae_weights.safetensors``, ``training.json``) for each layer ℓ.
+The SAE reads the input of decoder layer ℓ (``blocks.ℓ.hook_resid_pre``), over texts of the toy
+world (fact prompts, choice and hint questions, prompt + completion). TopK as in Gao et al. 2024:
+decoder rows kept at unit norm, b_dec started at the data mean, an AuxK loss that lets dead
+features learn the reconstruction error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch.nn.functional import embedding_bag
+from tqdm.auto import tqdm
+
+from ..models import load_model, short_model_name
+from ..sae import SAEConfig, SparseAutoencoder
+from ..tasks.features.exemplars import read_layer_inputs, tokenize_texts, toy_corpus
+from . import toy_world_for
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainSAEConfig:
+    """Options of ``python -m self_explain.toyworld.train_sae``."""
+
+    target: str = field(default="toy-target", metadata={"help": "Toy target: a toy name or a toy model folder."})
+    layers: list[int] = field(default_factory=lambda: [1, 2], metadata={"help": "Residual stream layers to train on."})
+    out: str = field(default="out/toy-target-saes", metadata={"help": "Folder; each layer's SAE goes to layer_<l>/."})
+    d_sae: int = field(default=512, metadata={"help": "Number of SAE features."})
+    k: int = field(default=8, metadata={"help": "Active features per token (TopK)."})
+    steps: int = field(default=3000, metadata={"help": "Adam steps per layer."})
+    batch_size: int = field(default=1024, metadata={"help": "Tokens per step."})
+    learning_rate: float = field(default=1e-3, metadata={"help": "Adam learning rate (decays linearly in the last 20%)."})
+    num_texts: int = field(default=4000, metadata={"help": "Toy-world texts whose activations are trained on."})
+    eval_fraction: float = field(default=0.1, metadata={"help": "Share of texts held out to measure FVE and dead features."})
+    aux_k: int = field(default=64, metadata={"help": "Dead features used by the AuxK loss (0: no AuxK)."})
+    aux_coefficient: float = field(default=1 / 32, metadata={"help": "Weight of the AuxK loss."})
+    dead_steps: int = field(default=200, metadata={"help": "A feature silent this many steps counts as dead for AuxK."})
+    seed: int = field(default=0, metadata={"help": "Seed of the corpus, initialisation and batches."})
+    threads: int = field(default=0, metadata={"help": "torch threads (0: torch's default)."})
+    overwrite: bool = field(default=False, metadata={"help": "Replace existing layer_<l>/ folders."})
+
+    def __post_init__(self):
+        if not self.layers:
+            raise ValueError("--layers needs at least one layer")
+        if not 1 <= self.k <= self.d_sae:
+            raise ValueError(f"--k must be in [1, --d_sae={self.d_sae}], got {self.k}")
+        if not 0 < self.eval_fraction < 1:
+            raise ValueError(f"--eval_fraction must be in (0, 1), got {self.eval_fraction}")
+        if self.num_texts < 2:
+            raise ValueError(f"--num_texts must be at least 2 (training and held-out texts), got {self.num_texts}")
+
+
+def residual_activations(loaded, texts: list[str], layers: list[int], batch_size: int = 64) -> dict[int, torch.Tensor]:
+    """Every non-BOS token's residual at each layer, (tokens, hidden), texts in order."""
+    bos = loaded.tokenizer.bos_token_id
+    sequences = tokenize_texts(loaded.tokenizer, texts)
+    found: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
+    for start in range(0, len(sequences), batch_size):
+        chunk = [s for s in sequences[start : start + batch_size] if s]
+        residuals = read_layer_inputs(loaded.model, chunk, layers)
+        for layer in layers:
+            for row, sequence in enumerate(chunk):
+                first = 1 if sequence[0] == bos else 0
+                found[layer].append(residuals[layer][row, first : len(sequence)].float().cpu())
+    return {layer: torch.cat(parts) for layer, parts in found.items()}
+
+
+@torch.no_grad()
+def reconstruction_metrics(sae: SparseAutoencoder, activations: torch.Tensor, chunk: int = 8192) -> dict[str, float]:
+    """Fraction of variance explained, dead-feature fraction (never active here) and mean active features."""
+    squared_error = 0.0
+    fired = torch.zeros(sae.d_sae, dtype=torch.bool)
+    active = 0
+    for start in range(0, len(activations), chunk):
+        x = activations[start : start + chunk]
+        features = sae.encode(x)
+        squared_error += float((sae.decode(features) - x).pow(2).sum())
+        fired |= (features > 0).any(0)
+        active += int((features > 0).sum())
+    total = float((activations - activations.mean(0)).pow(2).sum())
+    return {
+        "fve": 1 - squared_error / total,
+        "dead_fraction": 1 - float(fired.float().mean()),
+        "mean_l0": active / len(activations),
+    }
+
+
+@torch.no_grad()
+def initialize_sae(sae: SparseAutoencoder, data: torch.Tensor, generator: torch.Generator) -> None:
+    """Random unit decoder rows, the encoder their transpose, b_enc 0, b_dec the data mean."""
+    directions = torch.randn(sae.d_sae, sae.d_in, generator=generator)
+    sae.W_dec.copy_(directions / directions.norm(dim=-1, keepdim=True))
+    sae.W_enc.copy_(sae.W_dec.T)
+    sae.b_enc.zero_()
+    sae.b_dec.copy_(data.mean(0))
+
+
+def train_topk_sae(sae: SparseAutoencoder, data: torch.Tensor, config: TrainSAEConfig, generator: torch.Generator) -> None:
+    """Fit an initialised ``sae`` (TopK, unit-norm decoder rows) to ``data`` (tokens, d_in) in place."""
+    variance = float((data - data.mean(0)).pow(2).sum(-1).mean())
+    optimizer = torch.optim.Adam(sae.parameters(), lr=config.learning_rate)
+    last_fired = torch.zeros(sae.d_sae, dtype=torch.long)
+    decay_start = int(0.8 * config.steps)
+    progress = tqdm(range(config.steps), desc=f"SAE layer {sae.layer}")
+    for step in progress:
+        x = data[torch.randint(0, len(data), (config.batch_size,), generator=generator)]
+        hidden = sae.pre_activations(x)
+        # TopK with a sparse decoder product: only the k chosen rows of W_dec per token are touched.
+        values, indices = hidden.topk(sae.config.k, dim=-1, sorted=False)  # type: ignore[arg-type]
+        values = values.relu()
+        error = x - (embedding_bag(indices, sae.W_dec, per_sample_weights=values, mode="sum") + sae.b_dec)
+        loss = error.pow(2).sum(-1).mean() / variance
+        last_fired[indices[values > 0].unique()] = step
+        dead = step - last_fired > config.dead_steps
+        if config.aux_k and dead.any():  # AuxK: the dead features' top pre-activations model the error
+            aux_values, aux_indices = hidden.masked_fill(~dead, float("-inf")).topk(
+                min(config.aux_k, int(dead.sum())), dim=-1, sorted=False
+            )
+            aux = embedding_bag(aux_indices, sae.W_dec, per_sample_weights=aux_values.relu(), mode="sum")
+            residual = error.detach()
+            aux_loss = (aux - residual).pow(2).sum(-1).mean() / residual.pow(2).sum(-1).mean().clamp_min(1e-8)
+            loss = loss + config.aux_coefficient * aux_loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        with torch.no_grad():  # only the part of a decoder row's gradient that keeps its norm
+            grad = sae.W_dec.grad
+            grad -= (grad * sae.W_dec).sum(-1, keepdim=True) * sae.W_dec
+        if step >= decay_start:
+            for group in optimizer.param_groups:
+                group["lr"] = config.learning_rate * (config.steps - step) / (config.steps - decay_start)
+        optimizer.step()
+        with torch.no_grad():
+            sae.W_dec /= sae.W_dec.norm(dim=-1, keepdim=True)
+        if step % 100 == 0:
+            progress.set_postfix(loss=f"{loss.item():.4f}", dead=int(dead.sum()))
+
+
+def _layer_folder(config: TrainSAEConfig, layer: int) -> Path:
+    return Path(config.out) / f"layer_{layer}"
+
+
+def train_toy_saes(config: TrainSAEConfig) -> list[Path]:
+    """Train one TopK SAE per layer of ``config.layers``; returns the written ``layer_<ℓ>`` folders."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    for layer in config.layers:
+        folder = _layer_folder(config, layer)
+        if folder.exists() and any(folder.iterdir()) and not config.overwrite:
+            raise FileExistsError(f"{folder} already exists and is not empty; choose another --out or pass --overwrite")
+    loaded = load_model(config.target)
+    num_layers = len(loaded.adapter.layers(loaded.model))
+    bad = [layer for layer in config.layers if not 0 <= layer < num_layers]
+    if bad:
+        raise ValueError(f"--layers {bad} out of range for {config.target!r} with {num_layers} layers")
+    texts = toy_corpus(toy_world_for(config.target), config.num_texts, config.seed, tokenizer=loaded.tokenizer)
+    held_out = max(1, int(config.eval_fraction * len(texts)))
+    train = residual_activations(loaded, texts[:-held_out], config.layers)
+    evaluation = residual_activations(loaded, texts[-held_out:], config.layers)
+    model_name = short_model_name(config.target)
+    folders = []
+    for layer in config.layers:
+        started = time.time()
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + layer)
+        sae = SparseAutoencoder(SAEConfig(
+            d_in=train[layer].shape[1], d_sae=config.d_sae, architecture="topk", k=config.k,
+            hook_name=f"blocks.{layer}.hook_resid_pre", layer=layer, model_name=model_name,
+            extra={"prepend_bos": True, "dataset_path": "self_explain.toyworld", "seed": config.seed},
+        ))
+        initialize_sae(sae, train[layer], generator)
+        initial = reconstruction_metrics(sae, evaluation[layer])
+        train_topk_sae(sae, train[layer], config, generator)
+        metrics = reconstruction_metrics(sae, evaluation[layer])
+        seconds = time.time() - started
+        record = {
+            "layer": layer,
+            "target": config.target,
+            "target_revision": loaded.revision,
+            **metrics,
+            "fve_at_init": initial["fve"],
+            "train_tokens": len(train[layer]),
+            "eval_tokens": len(evaluation[layer]),
+            "seconds": round(seconds, 1),
+            "config": asdict(config),
+        }
+        folder = sae.save_pretrained(_layer_folder(config, layer), overwrite=config.overwrite,
+                                     extra_files={"training.json": json.dumps(record, indent=2) + "\n"})
+        logger.info("layer %d: FVE %.3f (init %.3f), dead %.3f, L0 %.2f, %.0f s -> %s", layer, metrics["fve"],
+                    initial["fve"], metrics["dead_fraction"], metrics["mean_l0"], seconds, folder)
+        folders.append(folder)
+    return folders
+
+
+def main(argv: list[str] | None = None) -> list[Path]:
+    from transformers import HfArgumentParser
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = HfArgumentParser(TrainSAEConfig, prog="python -m self_explain.toyworld.train_sae")
+    (config,) = parser.parse_args_into_dataclasses(args=argv)
+    return train_toy_saes(config)
+
+
+if __name__ == "__main__":
+    main()
