@@ -19,9 +19,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -76,18 +76,14 @@ class SAEConfig:
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
-            raise ValueError(
-                f"SAE architecture {self.architecture!r} is not supported; expected one of {', '.join(ARCHITECTURES)}"
-            )
+            raise ValueError(f"SAE architecture {self.architecture!r} is not supported; expected {', '.join(ARCHITECTURES)}")
         if self.d_in < 1 or self.d_sae < 1:
             raise ValueError(f"SAE d_in and d_sae must be positive, got d_in={self.d_in}, d_sae={self.d_sae}")
         if self.architecture == "topk" and (self.k is None or not 1 <= self.k <= self.d_sae):
             raise ValueError(f"a topk SAE needs k in [1, d_sae={self.d_sae}], got k={self.k}")
         if self.normalize_activations not in NORMALIZATIONS:
-            raise ValueError(
-                f"normalize_activations {self.normalize_activations!r} is not supported; "
-                f"expected one of {', '.join(NORMALIZATIONS)}"
-            )
+            raise ValueError(f"normalize_activations {self.normalize_activations!r} is not supported; "
+                             f"expected {', '.join(NORMALIZATIONS)}")
         self.dtype = _dtype_name(self.dtype)
         if self.layer is None and self.hook_name:
             self.layer = layer_from_hook_name(self.hook_name)
@@ -113,10 +109,8 @@ class SAEConfig:
         normalize = cfg.get("normalize_activations")
         if isinstance(normalize, bool) or normalize is None:
             normalize = "expected_average_only_in" if normalize else "none"
-        known = {
-            "d_in", "d_sae", "architecture", "k", "hook_name", "layer", "model_name", "apply_b_dec_to_input",
-            "normalize_activations", "rescale_acts_by_decoder_norm", "dtype", "activation_fn", "activation_fn_kwargs",
-        }
+        known = {"d_in", "d_sae", "architecture", "k", "hook_name", "layer", "model_name", "apply_b_dec_to_input",
+                 "normalize_activations", "rescale_acts_by_decoder_norm", "dtype", "activation_fn", "activation_fn_kwargs"}
         try:
             return cls(
                 d_in=cfg["d_in"],
@@ -136,23 +130,18 @@ class SAEConfig:
             raise ValueError(f"{source}: {error}") from error
 
     def to_dict(self) -> dict:
-        """A flat cfg.json that SAELens (before and after 6.0) and :meth:`from_dict` read."""
-        core = {
-            "architecture": self.architecture,
-            "d_in": self.d_in,
-            "d_sae": self.d_sae,
-            "dtype": self.dtype,
-            "model_name": self.model_name,
-            "hook_name": self.hook_name,
-            "layer": self.layer,
-            "apply_b_dec_to_input": self.apply_b_dec_to_input,
-            "normalize_activations": self.normalize_activations,
-            "activation_fn": "topk" if self.architecture == "topk" else "relu",
-        }
+        """A flat cfg.json that SAELens (before and after 6.0) and :meth:`from_dict` read.
+
+        ``sae_lens_version`` is left out: SAELens would then expect the 6.x layout with a ``metadata`` dict.
+        """
+        core = dict(architecture=self.architecture, d_in=self.d_in, d_sae=self.d_sae, dtype=self.dtype,
+                    model_name=self.model_name, hook_name=self.hook_name, layer=self.layer,
+                    apply_b_dec_to_input=self.apply_b_dec_to_input, normalize_activations=self.normalize_activations,
+                    activation_fn="topk" if self.architecture == "topk" else "relu")
         if self.architecture == "topk":
             core.update(k=self.k, activation_fn_kwargs={"k": self.k},
                         rescale_acts_by_decoder_norm=self.rescale_acts_by_decoder_norm)
-        return {"device": "cpu", "reshape_activations": "none", **self.extra, **core}
+        return {**core, **{k: v for k, v in self.extra.items() if k not in core and k != "sae_lens_version"}}
 
 
 class SparseAutoencoder(nn.Module):
@@ -170,10 +159,8 @@ class SparseAutoencoder(nn.Module):
         if config.architecture == "jumprelu":
             self.threshold = nn.Parameter(torch.zeros(config.d_sae, dtype=dtype))
         if config.normalize_activations == "expected_average_only_in":
-            logger.warning(
-                "SAE %s uses normalize_activations='expected_average_only_in' without a folded scaling factor; "
-                "inputs are encoded unscaled (as SAELens does when it knows no factor)", self.name
-            )
+            logger.warning("SAE %s: normalize_activations='expected_average_only_in' without a folded scaling factor; "
+                           "inputs are encoded unscaled (as SAELens does when it knows no factor)", self.name)
 
     @property
     def name(self) -> str:
@@ -302,9 +289,8 @@ class SparseAutoencoder(nn.Module):
         return cls.from_state(cfg, load_file(folder / SAE_WEIGHTS_FILENAME), source=source or str(folder))
 
     @classmethod
-    def from_pretrained(
-        cls, path_or_hub_id: str | Path, revision: str | None = None, subfolder: str | None = None
-    ) -> SparseAutoencoder:
+    def from_pretrained(cls, path_or_hub_id: str | Path, revision: str | None = None,
+                        subfolder: str | None = None) -> SparseAutoencoder:
         """Load from a local SAE folder, or from a Hub repo (``subfolder`` inside it) via ``snapshot_download``."""
         local = Path(path_or_hub_id)
         if local.is_dir():
@@ -320,21 +306,16 @@ class SparseAutoencoder(nn.Module):
 
         prefix = f"{subfolder.strip('/')}/" if subfolder else ""
         try:
-            root = snapshot_download(
-                repo_id, revision=revision,
-                allow_patterns=[prefix + SAE_CFG_FILENAME, prefix + SAE_WEIGHTS_FILENAME],
-            )
+            root = snapshot_download(repo_id, revision=revision,
+                                     allow_patterns=[prefix + SAE_CFG_FILENAME, prefix + SAE_WEIGHTS_FILENAME])
         except (OSError, ValueError, HfHubHTTPError) as error:
-            raise OSError(
-                f"cannot download SAE {repo_id!r} (revision {revision or 'main'}, subfolder {subfolder!r}) from the Hub: "
-                f"{error}"
-            ) from error
+            raise OSError(f"cannot download SAE {repo_id!r} (revision {revision or 'main'}, subfolder {subfolder!r}) "
+                          f"from the Hub: {error}") from error
         where = f"{repo_id}/{prefix}" if prefix else repo_id
         return cls.load_folder(Path(root) / prefix, source=where.rstrip("/"))
 
-    def save_pretrained(
-        self, folder: str | Path, overwrite: bool = False, extra_files: dict[str, str] | None = None
-    ) -> Path:
+    def save_pretrained(self, folder: str | Path, overwrite: bool = False,
+                        extra_files: dict[str, str] | None = None) -> Path:
         """Write cfg.json, sae_weights.safetensors and ``extra_files`` (name → text) into ``folder``, all at once.
 
         The files are written into a staging folder beside ``folder`` that is renamed into place, so a reader
@@ -356,7 +337,11 @@ class SparseAutoencoder(nn.Module):
             if folder.exists() and any(folder.iterdir()):
                 previous = Path(tempfile.mkdtemp(prefix=f".{folder.name}-old-", dir=folder.parent))
                 os.replace(folder, previous)
-                os.replace(staging, folder)
+                try:
+                    os.replace(staging, folder)
+                except OSError:
+                    os.replace(previous, folder)  # put the old SAE back
+                    raise
                 shutil.rmtree(previous)
             else:
                 os.replace(staging, folder)

@@ -104,15 +104,23 @@ class ShardedBuild:
             if path.exists():
                 continue
             rows, skipped = rows_for(shards[k])
-            write_atomically(path, Dataset.from_list(rows, features=self.features).to_parquet)
+            table = Dataset.from_list(rows, features=self.features) if rows else self._empty()
+            write_atomically(path, table.to_parquet)
             (self.work / f"shard-{k:05d}.skipped").write_text(f"{skipped}\n")
         state.wait_for_everyone()
         return len(shards)
 
+    def _empty(self) -> Dataset:
+        return Dataset.from_dict({name: [] for name in self.features}, features=self.features)
+
     def read_shards(self, num_shards: int) -> tuple[Dataset, int]:
         """All rows built, in shard order, and how many items were skipped."""
+        import pyarrow.parquet as pq
+
         paths = [self.work / f"shard-{k:05d}.parquet" for k in range(num_shards)]
-        rows = concatenate_datasets([Dataset.from_parquet(str(p), features=self.features) for p in paths])
+        # from_parquet refuses a file without rows (a shard whose every item was skipped)
+        built = [Dataset.from_parquet(str(p), features=self.features) for p in paths if pq.read_metadata(p).num_rows]
+        rows = concatenate_datasets(built) if built else self._empty()
         skipped = sum(int((self.work / f"shard-{k:05d}.skipped").read_text()) for k in range(num_shards))
         return rows, skipped
 

@@ -5,7 +5,9 @@
 The SAE reads the input of decoder layer ℓ (``blocks.ℓ.hook_resid_pre``), over texts of the toy
 world (fact prompts, choice and hint questions, prompt + completion). TopK as in Gao et al. 2024:
 decoder rows kept at unit norm, b_dec started at the data mean, an AuxK loss that lets dead
-features learn the reconstruction error.
+features learn the reconstruction error, and (Bricken et al. 2023) dead features re-aimed at
+high-error inputs early in training. The toy residual stream is simple: at d_sae 512 over half of
+the features stay dead whatever is done, hence the default of 256.
 """
 
 from __future__ import annotations
@@ -35,16 +37,20 @@ class TrainSAEConfig:
     target: str = field(default="toy-target", metadata={"help": "Toy target: a toy name or a toy model folder."})
     layers: list[int] = field(default_factory=lambda: [1, 2], metadata={"help": "Residual stream layers to train on."})
     out: str = field(default="out/toy-target-saes", metadata={"help": "Folder; each layer's SAE goes to layer_<l>/."})
-    d_sae: int = field(default=512, metadata={"help": "Number of SAE features."})
+    d_sae: int = field(default=256, metadata={"help": "Number of SAE features."})
     k: int = field(default=8, metadata={"help": "Active features per token (TopK)."})
-    steps: int = field(default=3000, metadata={"help": "Adam steps per layer."})
-    batch_size: int = field(default=1024, metadata={"help": "Tokens per step."})
-    learning_rate: float = field(default=1e-3, metadata={"help": "Adam learning rate (decays linearly in the last 20%)."})
+    steps: int = field(default=2000, metadata={"help": "Adam steps per layer."})
+    batch_size: int = field(default=512, metadata={"help": "Tokens per step."})
+    learning_rate: float = field(default=3e-3, metadata={"help": "Adam learning rate (decays linearly in the last 20%)."})
     num_texts: int = field(default=4000, metadata={"help": "Toy-world texts whose activations are trained on."})
     eval_fraction: float = field(default=0.1, metadata={"help": "Share of texts held out to measure FVE and dead features."})
     aux_k: int = field(default=64, metadata={"help": "Dead features used by the AuxK loss (0: no AuxK)."})
     aux_coefficient: float = field(default=1 / 32, metadata={"help": "Weight of the AuxK loss."})
-    dead_steps: int = field(default=200, metadata={"help": "A feature silent this many steps counts as dead for AuxK."})
+    dead_steps: int = field(default=100, metadata={"help": "A feature silent this many steps counts as dead for AuxK."})
+    resample_every: int = field(
+        default=200,
+        metadata={"help": "Re-aim dead features at high-error inputs every this many steps in the first 40% of training (0: never)."},
+    )
     seed: int = field(default=0, metadata={"help": "Seed of the corpus, initialisation and batches."})
     threads: int = field(default=0, metadata={"help": "torch threads (0: torch's default)."})
     overwrite: bool = field(default=False, metadata={"help": "Replace existing layer_<l>/ folders."})
@@ -77,7 +83,9 @@ def residual_activations(loaded, texts: list[str], layers: list[int], batch_size
 
 @torch.no_grad()
 def reconstruction_metrics(sae: SparseAutoencoder, activations: torch.Tensor, chunk: int = 8192) -> dict[str, float]:
-    """Fraction of variance explained, dead-feature fraction (never active here) and mean active features."""
+    """Fraction of variance explained, dead-feature fraction (never active on ``activations``) and mean active
+    features per token. ``training.json`` reports them on held-out texts, and the dead fraction on the training
+    tokens too (a rare feature can miss the smaller held-out set)."""
     squared_error = 0.0
     fired = torch.zeros(sae.d_sae, dtype=torch.bool)
     active = 0
@@ -141,8 +149,31 @@ def train_topk_sae(sae: SparseAutoencoder, data: torch.Tensor, config: TrainSAEC
         optimizer.step()
         with torch.no_grad():
             sae.W_dec /= sae.W_dec.norm(dim=-1, keepdim=True)
+        if config.resample_every and step and step % config.resample_every == 0 and step < decay_start // 2:
+            dead = step - last_fired > config.dead_steps
+            if dead.any():
+                resample_features(sae, optimizer, dead.nonzero()[:, 0], error.detach(), generator)
+                last_fired[dead] = step
         if step % 100 == 0:
             progress.set_postfix(loss=f"{loss.item():.4f}", dead=int(dead.sum()))
+
+
+@torch.no_grad()
+def resample_features(sae: SparseAutoencoder, optimizer, features: torch.Tensor, error: torch.Tensor,
+                      generator: torch.Generator) -> None:
+    """Point dead ``features`` at reconstruction errors of the batch (drawn by squared norm); reset their Adam state."""
+    chosen = torch.multinomial(error.pow(2).sum(-1), len(features), replacement=True, generator=generator)
+    directions = error[chosen] / error[chosen].norm(dim=-1, keepdim=True).clamp_min(1e-8)
+    sae.W_dec[features] = directions
+    sae.W_enc[:, features] = directions.T
+    sae.b_enc[features] = 0
+    for parameter, rows in ((sae.W_dec, features), (sae.b_enc, features)):
+        for moment in optimizer.state[parameter].values():
+            if torch.is_tensor(moment) and moment.dim():
+                moment[rows] = 0
+    for moment in optimizer.state[sae.W_enc].values():
+        if torch.is_tensor(moment) and moment.dim():
+            moment[:, features] = 0
 
 
 def _layer_folder(config: TrainSAEConfig, layer: int) -> Path:
@@ -180,6 +211,7 @@ def train_toy_saes(config: TrainSAEConfig) -> list[Path]:
         initial = reconstruction_metrics(sae, evaluation[layer])
         train_topk_sae(sae, train[layer], config, generator)
         metrics = reconstruction_metrics(sae, evaluation[layer])
+        metrics["dead_fraction_train"] = reconstruction_metrics(sae, train[layer])["dead_fraction"]
         seconds = time.time() - started
         record = {
             "layer": layer,

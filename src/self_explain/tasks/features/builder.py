@@ -65,10 +65,12 @@ def ood_layers(config: FeaturesConfig, layers: list[int]) -> set[int]:
 
 
 class FeaturesBuilder:
-    def __init__(self, config: FeaturesConfig, saes: dict, exemplars: dict):
+    """Made before the corpus is read, so that a describer or simulator that cannot work fails first."""
+
+    def __init__(self, config: FeaturesConfig, saes: dict):
         self.config = config
         self.saes = saes
-        self.exemplars = exemplars
+        self.exemplars: dict = {}
         self.describer = make_describer(config)
         self.simulator = make_simulator(config)
         self.imported = None
@@ -151,8 +153,8 @@ def build_features_dataset(config: FeaturesConfig) -> Path:
     ood = ood_layers(config, list(saes))
     items = choose_features(config, saes)
     fingerprint = build_fingerprint(config, loaded.revision, items)
-    exemplars = exemplars_for(config, loaded, saes, items, texts, build.work / f"exemplars-{fingerprint}", state)
-    builder = FeaturesBuilder(config, saes, exemplars)
+    builder = FeaturesBuilder(config, saes)
+    builder.exemplars = exemplars_for(config, loaded, saes, items, texts, build.work / f"exemplars-{fingerprint}", state)
     num_shards = build.build_shards(items, config.shard_size, fingerprint, builder.rows_for, state)
     if not state.is_main_process:
         return build.out

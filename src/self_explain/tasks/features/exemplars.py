@@ -5,6 +5,7 @@ encoded by its SAE. Per feature three kinds of exemplar are kept, each a window 
 feature's activation at every token:
 
 - ``top``: the ``top_k`` texts with the highest activation, centred on the maximum (a min-heap of size k);
+  a window of tokens shown twice (corpora repeat texts) is kept once, its highest copy;
 - ``quantile``: one text from each of ``num_quantile`` rank-quantile bins of the texts where the feature
   fired (by the text's maximum), drawn from a uniform reservoir sample of those texts;
 - ``random``: texts drawn uniformly from the whole corpus, fired or not, each with a window around a
@@ -16,8 +17,10 @@ attention-sink tokens carry huge activations that say nothing about the text.
 
 On disk (``write_to``): ``layer_<ℓ>.jsonl`` with one feature per line, ``{"layer", "feature",
 "max_activation", "activation_frequency", "exemplars": [{"kind", "text_index", "tokens",
-"activations"}]}``, and ``exemplars.json`` describing the run. Each file is written whole at the end
-of the run through a temporary file and a rename (the heaps are final only then).
+"activations"}]}``, and ``exemplars.json`` describing the run (model, revision, options, and the
+layers with their SAE and token count). Each file is written whole at the end of the run through a
+temporary file and a rename (the heaps are final only then); ``exemplars.json`` comes last, so its
+presence marks a complete write.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ import itertools
 import json
 import logging
 import random
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable
 
 import torch
 from tqdm.auto import tqdm
@@ -140,6 +143,7 @@ class ExemplarCollector:
         count = len(self.features)
         self.top: list[list[tuple]] = [[] for _ in range(count)]  # min-heaps of (max, -text_index, window)
         self.top_floor = torch.zeros(count)  # what a text's maximum must exceed to enter the heap
+        self.top_windows: list[dict[tuple, tuple]] = [{} for _ in range(count)]  # token window -> its heap entry
         self.pool: list[list[tuple]] = [[] for _ in range(count)]  # reservoirs of (max, text_index, window)
         self.fired_texts = torch.zeros(count, dtype=torch.long)
         self.random: list[tuple] = []  # (text_index, token ids, activations (window, features))
@@ -151,7 +155,10 @@ class ExemplarCollector:
         return slice(max(0, center - self.context_window), min(length, center + self.context_window + 1))
 
     def add(self, text_index: int, token_ids: list[int], activations: torch.Tensor, counted: torch.Tensor) -> None:
-        """One text: its token ids, the features' activations (tokens, features) and which tokens count."""
+        """One text: its token ids, the features' activations (tokens, features) and which tokens count (bool,
+        (tokens,)); uncounted tokens get activation 0. A text without a counted token is skipped."""
+        if not counted.any():
+            return
         activations = activations.float() * counted[:, None]
         length = len(token_ids)
         self.num_texts += 1
@@ -167,8 +174,18 @@ class ExemplarCollector:
 
         for i in (fired & (text_max > self.top_floor)).nonzero()[:, 0].tolist():
             entry = (float(text_max[i]), -text_index, window(i))
-            heap = self.top[i]
-            (heapq.heappush if len(heap) < self.top_k else heapq.heapreplace)(heap, entry)
+            key, heap, shown = tuple(entry[2][0]), self.top[i], self.top_windows[i]
+            if key in shown:  # the same context again (corpora repeat texts): only its highest copy is kept
+                if entry[0] <= shown[key][0]:
+                    continue
+                heap.remove(shown[key])
+                heapq.heapify(heap)
+                heapq.heappush(heap, entry)
+            elif len(heap) < self.top_k:
+                heapq.heappush(heap, entry)
+            else:
+                del shown[tuple(heapq.heapreplace(heap, entry)[2][0])]
+            shown[key] = entry
             if len(heap) == self.top_k:
                 self.top_floor[i] = heap[0][0]
         # Reservoir sampling (algorithm R) of the fired texts, all features at once.
@@ -211,7 +228,7 @@ class ExemplarCollector:
             ]
             ranked = sorted(self.pool[i], key=lambda e: (e[0], e[1]))
             bounds = [round(q * len(ranked) / self.num_quantile) for q in range(self.num_quantile + 1)]
-            for low, high in zip(bounds, bounds[1:]):
+            for low, high in itertools.pairwise(bounds):
                 if high > low:
                     _, text_index, (ids, acts) = ranked[rng.randrange(low, high)]
                     exemplars.append(Exemplar(tokens(ids), acts, "quantile", text_index))
@@ -322,8 +339,7 @@ def write_exemplars(folder: str | Path, results: dict[tuple[int, int], FeatureEx
 
         def write(path: str, rows=rows) -> None:
             with open(path, "w") as handle:
-                for row in rows:
-                    handle.write(json.dumps(row) + "\n")
+                handle.writelines(json.dumps(row) + "\n" for row in rows)
 
         write_atomically(folder / f"layer_{layer}.jsonl", write)
     manifest = {"format": "self-explain-exemplars", "version": 1, **(run or {})}
@@ -333,9 +349,16 @@ def write_exemplars(folder: str | Path, results: dict[tuple[int, int], FeatureEx
 
 
 def read_exemplars(path: str | Path) -> dict[tuple[int, int], FeatureExemplars]:
-    """Exemplars written by :func:`collect_exemplars`: a folder (every ``layer_*.jsonl``) or one JSONL file."""
+    """Exemplars written by :func:`collect_exemplars`: a folder (the layers its ``exemplars.json`` lists, else every
+    ``layer_*.jsonl``) or one JSONL file."""
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() and (path / "exemplars.json").is_file():  # the layers of the last run, not stale files
+        layers = json.loads((path / "exemplars.json").read_text()).get("layers") or {}
+        files = [path / f"layer_{layer}.jsonl" for layer in sorted(layers, key=int)]
+        missing = [file.name for file in files if not file.is_file()]
+        if missing:
+            raise FileNotFoundError(f"{path}/exemplars.json lists {', '.join(missing)}, which is missing")
+    elif path.is_dir():
         files = sorted(path.glob("layer_*.jsonl"))
         if not files:
             raise FileNotFoundError(f"{path} has no layer_*.jsonl exemplar files")

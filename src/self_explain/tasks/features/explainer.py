@@ -58,6 +58,19 @@ def _sae_feature(inputs: dict, target: LoadedModel, layer: int):
     return sae, feature
 
 
+def _input_vector(inputs: dict, target: LoadedModel) -> torch.Tensor:
+    vector = torch.as_tensor(inputs["vector"], dtype=torch.float32)
+    hidden = target.model.config.hidden_size
+    if vector.shape != (hidden,):
+        raise ValueError(f"features input 'vector' must have the target's hidden size {hidden}; got shape {tuple(vector.shape)}")
+    return vector
+
+
+def _check_direction_given(inputs: dict) -> None:
+    if "vector" not in inputs and "sae" not in inputs:
+        raise ValueError("features input needs 'vector' (with 'layer') or 'sae' and 'feature' (with 'layer')")
+
+
 def _fresh_exemplars(inputs: dict, target: LoadedModel, layer: int) -> tuple[list[Exemplar], float]:
     """Exemplars of the input's direction on fresh texts (its SAE feature, or the vector as a linear probe)."""
     from ...sae import SAEConfig, SparseAutoencoder
@@ -68,10 +81,11 @@ def _fresh_exemplars(inputs: dict, target: LoadedModel, layer: int) -> tuple[lis
         if not is_toy_model(target.name):
             raise ValueError("features input needs 'texts' (a list of strings) to find exemplars in for this target")
         texts = toy_corpus(toy_world_for(target.name), VERIFY_TEXTS, seed=int(inputs.get("seed", 1)))
+    _check_direction_given(inputs)
     if "sae" in inputs:
         sae, feature = _sae_feature(inputs, target, layer)
     else:
-        direction = torch.as_tensor(inputs["vector"], dtype=torch.float32)
+        direction = _input_vector(inputs, target)
         direction = direction / direction.norm().clamp_min(1e-12)
         config = SAEConfig(architecture="standard", d_in=direction.numel(), d_sae=1, layer=layer)
         sae = SparseAutoencoder(config)
@@ -88,19 +102,15 @@ def _fresh_exemplars(inputs: dict, target: LoadedModel, layer: int) -> tuple[lis
 
 def features_request(inputs: dict, target: LoadedModel) -> ExplainerExamples:
     layer = _layer(inputs, target)
+    _check_direction_given(inputs)
     if "vector" in inputs:
-        vector = torch.as_tensor(inputs["vector"], dtype=torch.float32)
-        hidden = target.model.config.hidden_size
-        if vector.shape != (hidden,):
-            raise ValueError(f"features input 'vector' must have the target's hidden size {hidden}; got shape {tuple(vector.shape)}")
-    elif "sae" in inputs:
+        vector = _input_vector(inputs, target)
+    else:
         sae, feature = _sae_feature(inputs, target, layer)
         scale = inputs.get("activation")
         if scale is None:
             _, scale = _fresh_exemplars(inputs, target, layer)
         vector = sae.decoder_directions[feature].float() * float(scale)
-    else:
-        raise ValueError("features input needs 'vector' (with 'layer') or 'sae' and 'feature' (with 'layer')")
     question = features_question(layer, int(inputs.get("template", 0)))
     return ExplainerExamples([question], None, vector[None], torch.tensor([layer]))
 
@@ -134,6 +144,11 @@ def verify_features(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
         raise ValueError("verify for features needs a toy-world target (concept simulator); score with the LM simulator instead")
     layer = _layer(inputs, target)
     exemplars, max_activation = _fresh_exemplars(inputs, target, layer)
+    if max_activation <= 0:
+        raise ValueError(
+            "the feature never fires on the verification texts, so no description can be checked; give 'texts' "
+            "where it fires"
+        )
     correlation = simulator_correlation_score(simulator, parsed["description"], exemplars)
     feature = FeatureExemplars(layer, int(inputs.get("feature", -1)), max_activation, 0.0, exemplars)
     candidates = ConceptDescriber(toy_labeler(toy_world_for(target.name))).describe(feature)

@@ -26,12 +26,11 @@ from .describers import (
     CONCEPT_DESCRIPTIONS,
     DESCRIPTION_CONCEPTS,
     Labeler,
-    LanguageModelBackend,
-    LMConfig,
     exemplar_labels,
     resolve_labeler,
     token_text,
 )
+from .lm_backend import LanguageModelBackend, LMConfig
 
 if TYPE_CHECKING:
     from ...toyworld.world import ToyWorld
