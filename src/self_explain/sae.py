@@ -333,7 +333,10 @@ class SparseAutoencoder(nn.Module):
             (staging / SAE_CFG_FILENAME).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
             for name, text in (extra_files or {}).items():
                 (staging / name).write_text(text)
-            os.chmod(staging, 0o777 & ~_umask())
+            mask = _umask()
+            for file in staging.iterdir():  # the permissions an ordinary open() gives (safetensors writes 0600)
+                os.chmod(file, 0o666 & ~mask)
+            os.chmod(staging, 0o777 & ~mask)
             if folder.exists() and any(folder.iterdir()):
                 previous = Path(tempfile.mkdtemp(prefix=f".{folder.name}-old-", dir=folder.parent))
                 os.replace(folder, previous)

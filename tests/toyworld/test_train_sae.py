@@ -1,0 +1,69 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from self_explain.sae import SparseAutoencoder
+from self_explain.toyworld.train_sae import TrainSAEConfig, main, train_toy_saes
+
+TINY = dict(d_sae=32, k=4, steps=40, batch_size=64, num_texts=40, learning_rate=1e-2, dead_steps=10, resample_every=10)
+
+
+def tiny_config(model_dir, out, **overrides) -> TrainSAEConfig:
+    return TrainSAEConfig(target=str(model_dir), out=str(out), **{"layers": [1], **TINY, **overrides})
+
+
+def test_trained_sae_is_saved_in_the_saelens_format_and_learns(random_toy_model_dir, tmp_path):
+    (folder,) = train_toy_saes(tiny_config(random_toy_model_dir, tmp_path / "saes"))
+    assert folder == tmp_path / "saes" / "layer_1"
+    assert sorted(p.name for p in folder.iterdir()) == ["cfg.json", "sae_weights.safetensors", "training.json"]
+    cfg = json.loads((folder / "cfg.json").read_text())
+    assert cfg["hook_name"] == "blocks.1.hook_resid_pre" and cfg["layer"] == 1
+    assert (cfg["architecture"], cfg["k"], cfg["d_in"], cfg["d_sae"]) == ("topk", 4, 32, 32)
+    assert cfg["model_name"] == random_toy_model_dir.name
+    training = json.loads((folder / "training.json").read_text())
+    assert training["fve"] > training["fve_at_init"]
+    assert 0 <= training["dead_fraction"] <= 1 and 0 <= training["dead_fraction_train"] <= 1 and training["mean_l0"] <= 4
+    assert training["target_revision"].startswith("sha256:") and training["config"]["d_sae"] == 32
+
+    sae = SparseAutoencoder.from_pretrained(folder)  # round trip
+    weights = load_file(folder / "sae_weights.safetensors")
+    assert sorted(weights) == ["W_dec", "W_enc", "b_dec", "b_enc"]
+    assert torch.equal(sae.W_dec, weights["W_dec"])
+    assert sae.W_dec.norm(dim=-1).tolist() == pytest.approx([1.0] * 32, abs=1e-5)
+    x = torch.randn(7, 32, generator=torch.Generator().manual_seed(0))
+    assert ((sae.encode(x) > 0).sum(-1) <= 4).all()
+
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        train_toy_saes(tiny_config(random_toy_model_dir, tmp_path / "saes"))
+
+
+def test_training_is_seeded(random_toy_model_dir, tmp_path):
+    def weights(name, seed):
+        (folder,) = train_toy_saes(tiny_config(random_toy_model_dir, tmp_path / name, steps=5, seed=seed))
+        return load_file(folder / "sae_weights.safetensors")["W_enc"]
+
+    assert torch.equal(weights("a", 0), weights("b", 0))
+    assert not torch.equal(weights("a2", 0), weights("c", 1))
+
+
+def test_command_line_trains_each_layer(random_toy_model_dir, tmp_path):
+    out = tmp_path / "cli"
+    options = [f"--{key}={value}" for key, value in {**TINY, "steps": 3}.items()]
+    folders = main(["--target", str(random_toy_model_dir), "--layers", "0", "2", "--out", str(out), *options])
+    assert folders == [out / "layer_0", out / "layer_2"]
+    assert SparseAutoencoder.from_pretrained(out / "layer_2").layer == 2
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(layers=[3]), r"--layers \[3\] out of range"),
+        (dict(k=40), "--k must be in"),
+        (dict(layers=[]), "at least one layer"),
+    ],
+)
+def test_bad_options_are_named(random_toy_model_dir, tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        train_toy_saes(tiny_config(random_toy_model_dir, tmp_path / "bad", **overrides))
