@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import os
 import re
 
 import datasets
@@ -131,33 +130,14 @@ def ask_endpoint_judge(
     timeout: float,
     max_retries: int,
 ) -> list[str | None]:
-    """One greedy chat completion per (prediction, reference) pair from an OpenAI-compatible endpoint."""
-    try:
-        import openai
-    except ImportError as error:
-        raise ImportError(f"The endpoint judge needs the openai client: {OPENAI_INSTALL_HINT}") from error
-    api_key = api_key or os.environ.get("OPENAI_API_KEY")
-    if not api_key:
-        if base_url is None:
-            raise ValueError("The OpenAI judge needs an API key: pass api_key= or set OPENAI_API_KEY.")
-        logger.info("no API key given for %s: sending a placeholder key", base_url)
-        api_key = "EMPTY"
-    client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries)
-    where = base_url or "the OpenAI API"
-    answers = []
-    for prediction, reference in pairs:
-        try:
-            response = client.chat.completions.create(
-                model=model,
-                messages=judge_messages(prediction, reference, prompt),
-                temperature=0,
-                max_tokens=max_tokens,
-            )
-        except openai.APIConnectionError as error:  # includes timeouts
-            raise ConnectionError(f"Could not reach the judge endpoint at {where}: {error}") from error
-        choices = getattr(response, "choices", None) or []
-        answers.append(choices[0].message.content if choices else None)
-    return answers
+    """One greedy chat completion per (prediction, reference) pair from an OpenAI-compatible endpoint
+    (the package's one endpoint client, :class:`self_explain.lm_backend.LanguageModelBackend`)."""
+    from self_explain.lm_backend import LanguageModelBackend, LMConfig
+
+    config = LMConfig(model=model, base_url=base_url, api_key=api_key, backend="openai", temperature=0.0,
+                      max_new_tokens=max_tokens, timeout=timeout, max_retries=max_retries)
+    judge = LanguageModelBackend(config)
+    return [judge.chat(judge_messages(prediction, reference, prompt), seed=0) or None for prediction, reference in pairs]
 
 
 @functools.lru_cache(maxsize=1)

@@ -30,7 +30,7 @@ from .describers import (
     resolve_labeler,
     token_text,
 )
-from .lm_backend import LanguageModelBackend, LMConfig
+from ...lm_backend import LanguageModelBackend, LMConfig
 
 if TYPE_CHECKING:
     from ...toyworld.world import ToyWorld

@@ -59,7 +59,7 @@ class LanguageModelBackend:
         elif model is None:
             if not config.model:
                 raise ValueError("config.model must name a local causal LM (Hub id, folder or toy name), or pass model=")
-            from ...models import load_model
+            from .models import load_model
 
             loaded = load_model(config.model)
             self.model, self.tokenizer = loaded.model, loaded.tokenizer
