@@ -121,13 +121,13 @@ def _demo(argv: list[str]) -> int:
 
 
 COMMANDS = {
-    "build": (_build, "build an explanation dataset (patching, ...) in Hub layout"),
+    "build": (_build, "build an explanation dataset (patching, ablation, features) in Hub layout"),
     "train": (_train, "fine-tune an explainer (LoRA) on an explanation dataset"),
     "evaluate": (_evaluate, "score an explainer (and baselines) on a dataset split; write a report"),
     "explain": (_explain, "ask an explainer about one input (the self-explanation pipeline)"),
     "push": (_push, "push a trained explainer folder to the Hub (self-explain push DIR org/name)"),
     "toyworld": (_toyworld, "train a toy-world model (toyworld train)"),
-    "demo": (_demo, "build a patching dataset on the toy target, train its self-explainer, evaluate it"),
+    "demo": (_demo, "per task: build a dataset on the toy target, train its self-explainer, evaluate it"),
 }
 
 

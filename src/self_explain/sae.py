@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .models import LoadedModel, adapter_for
+from .models import TOY_MODEL_DIR, LoadedModel, adapter_for
 
 logger = logging.getLogger(__name__)
 
@@ -293,6 +293,9 @@ class SparseAutoencoder(nn.Module):
                         subfolder: str | None = None) -> SparseAutoencoder:
         """Load from a local SAE folder, or from a Hub repo (``subfolder`` inside it) via ``snapshot_download``."""
         local = Path(path_or_hub_id)
+        shipped = TOY_MODEL_DIR / str(path_or_hub_id)  # a shipped toy SAE: "toy-target-saes/layer_1"
+        if not local.is_dir() and (shipped / SAE_CFG_FILENAME).is_file():
+            return cls.load_folder(shipped, source=str(path_or_hub_id))
         if local.is_dir():
             return cls.load_folder(local / subfolder if subfolder else local)
         repo_id = str(path_or_hub_id)

@@ -33,8 +33,10 @@ def load_saes(config: FeaturesConfig, target: LoadedModel) -> dict[int, SparseAu
                     f"--saes is required for {config.target!r}: give SAE folders or Hub ids (SAELens format), or "
                     f"--sae-release with --sae-ids"
                 )
-            sources = [str(path) for path in shipped]
-        saes = [SparseAutoencoder.from_pretrained(source) for source in sources]
+            # named as shipped, not by this machine's install path
+            saes = [SparseAutoencoder.from_pretrained(f"{path.parent.name}/{path.name}") for path in shipped]
+        else:
+            saes = [SparseAutoencoder.from_pretrained(source) for source in sources]
     by_layer: dict[int, SparseAutoencoder] = {}
     for sae in saes:
         if sae.layer is None:
