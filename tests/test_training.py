@@ -347,7 +347,11 @@ def test_train_and_evaluate_on_the_reference_layout(reference_layout_dir, random
     from self_explain.evaluation import EvaluateConfig, run_evaluation
     from self_explain.training import TrainConfig
 
-    out = train_explainer(TrainConfig(dataset=str(reference_layout_dir), target=str(random_toy_model_dir),
+    # A folder without a self-explain card: the task cannot be read from it, so it is named.
+    with pytest.raises(ValueError, match="pass --task"):
+        train_explainer(TrainConfig(dataset=str(reference_layout_dir), target=str(random_toy_model_dir),
+                                    out=str(tmp_path / "unnamed"), max_steps=2))
+    out = train_explainer(TrainConfig(dataset=str(reference_layout_dir), target=str(random_toy_model_dir), task="patching",
                                       out=str(tmp_path / "explainer"), max_steps=2, per_device_train_batch_size=8,
                                       warmup_steps=0, logging_steps=1))
     metadata = json.loads((out / EXPLAINER_METADATA).read_text())

@@ -78,6 +78,8 @@ def task_of_dataset(dataset: str, revision: str | None = None) -> TaskSpec:
 
     try:
         readme = Path(dataset) / "README.md"
+        if Path(dataset).is_dir() and not readme.is_file():
+            raise FileNotFoundError("the folder has no README.md card")
         if not readme.is_file():
             from huggingface_hub import hf_hub_download
 
