@@ -98,6 +98,25 @@ def stop_token_ids(tokenizer, model) -> list[int]:
     return sorted(ids)
 
 
+@torch.no_grad()
+def greedy_generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: int) -> torch.Tensor:
+    """The greedy continuations of token prompts in one left-padded batch, up to the stop tokens: (n, new tokens)."""
+    stops = stop_token_ids(tokenizer, model)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
+    device = next(model.parameters()).device
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad, dtype=torch.long, device=device)
+    mask = torch.zeros_like(ids)
+    for row, prompt in enumerate(prompts):
+        ids[row, width - len(prompt) :] = torch.as_tensor(prompt, device=device)
+        mask[row, width - len(prompt) :] = 1
+    generated = model.generate(
+        input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+        eos_token_id=stops, pad_token_id=pad,
+    )
+    return generated[:, width:]
+
+
 def prompt_ids(tokenizer, question: str) -> list[int]:
     """The explainer's prompt, as in training: the chat template with a generation prompt when there is one."""
     if tokenizer.chat_template:
@@ -152,19 +171,10 @@ class Explainer:
     ) -> list[str]:
         """Greedy explanations of ``examples``, batched with left padding; the vectors injected at the placeholders."""
         prompts = [prompt_ids(self.tokenizer, q) for q in examples.questions]
-        stops = stop_token_ids(self.tokenizer, self.model)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else stops[0]
-        device = next(self.model.parameters()).device
         outputs: list[str] = []
         starts = range(0, len(prompts), batch_size)
         for start in tqdm(starts, desc="explaining", disable=not progress):
             chunk = prompts[start : start + batch_size]
-            width = max(len(p) for p in chunk)
-            ids = torch.full((len(chunk), width), pad, dtype=torch.long, device=device)
-            mask = torch.zeros_like(ids)
-            for row, prompt in enumerate(chunk):
-                ids[row, width - len(prompt):] = torch.as_tensor(prompt, device=device)
-                mask[row, width - len(prompt):] = 1
             if examples.vectors is not None:
                 context = self.injector.inject(
                     examples.vectors[start : start + batch_size], examples.layers[start : start + batch_size]
@@ -172,11 +182,8 @@ class Explainer:
             else:
                 context = nullcontext()
             with context:
-                generated = self.model.generate(
-                    input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-                    eos_token_id=stops, pad_token_id=pad,
-                )
-            outputs += [t.strip() for t in self.tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True)]
+                generated = greedy_generate(self.model, self.tokenizer, chunk, max_new_tokens)
+            outputs += [t.strip() for t in self.tokenizer.batch_decode(generated, skip_special_tokens=True)]
         return outputs
 
 

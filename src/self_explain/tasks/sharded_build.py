@@ -148,6 +148,26 @@ class ShardedBuild:
         return folder
 
 
+def start_build(config, dataset_name: str, features: Features) -> tuple[ShardedBuild, object]:
+    """The build of ``config`` (a builder config with target, out, config_name, overwrite, push_to_hub) and the
+    accelerate process state, after checking the destination may receive it."""
+    from accelerate import PartialState
+
+    from ..models import short_model_name
+
+    state = PartialState()
+    build = ShardedBuild(
+        dataset_name=dataset_name,
+        config_name=config.config_name or short_model_name(config.target),
+        out=Path(config.out),
+        features=features,
+        overwrite=config.overwrite,
+        push_to_hub=config.push_to_hub,
+    )
+    build.check_destination(state.is_main_process)
+    return build, state
+
+
 def split_by_item(rows: Dataset, ids: list, split_of: dict) -> dict[str, Dataset]:
     """The rows of each split (train, test, ood order), by the split of the item each row came from (``ids``)."""
     splits = {}

@@ -50,6 +50,12 @@ RELATIONS: dict[str, Relation] = {
     ]
 }
 
+def check_ood_relations(ood_relations: list[str]) -> None:
+    unknown = sorted(set(ood_relations) - set(RELATIONS))
+    if unknown:
+        raise ValueError(f"--ood-relations {unknown} are not toy-world relations; known: {sorted(RELATIONS)}")
+
+
 # Who gives a hint decides whether the toy models follow it: a cue visible in the hint line.
 HINT_GIVERS_FOLLOWED = ("professor", "expert", "scientist")
 HINT_GIVERS_IGNORED = ("stranger", "child", "parrot")

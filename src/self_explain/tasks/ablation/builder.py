@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ...models import LoadedModel, is_toy_model, load_model, short_model_name
+from ...models import LoadedModel, is_toy_model, load_model
 from ...toyworld import toy_world_for
 from ...toyworld.world import ANSWER_PREFIX
-from ..sharded_build import ShardedBuild, base_provenance, build_fingerprint, fraction_true, seeded_rng, split_by_item
+from ..sharded_build import base_provenance, build_fingerprint, fraction_true, seeded_rng, split_by_item, start_build
 from ..templates import causal_answer
 from .config import AblationConfig
 from .features import ABLATION_FEATURES
@@ -84,18 +84,7 @@ def assign_split(example: AblationExample, config: AblationConfig) -> str:
 
 
 def build_ablation_dataset(config: AblationConfig) -> Path:
-    from accelerate import PartialState
-
-    state = PartialState()
-    build = ShardedBuild(
-        dataset_name=DATASET_NAME,
-        config_name=config.config_name or short_model_name(config.target),
-        out=Path(config.out),
-        features=ABLATION_FEATURES,
-        overwrite=config.overwrite,
-        push_to_hub=config.push_to_hub,
-    )
-    build.check_destination(state.is_main_process)
+    build, state = start_build(config, DATASET_NAME, ABLATION_FEATURES)
     examples = ablation_examples_for(config)
     loaded = load_model(config.target, revision=config.revision, trust_remote_code=config.trust_remote_code)
 

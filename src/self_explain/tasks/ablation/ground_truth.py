@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 
 from ...engine import Ablation, ablation_sweep, clean_runs
-from ...explainers import stop_token_ids
+from ...explainers import greedy_generate, stop_token_ids
 from ...models import LoadedModel
 
 
@@ -61,24 +60,11 @@ def token_edit(original: list[int], ablated: list[int]) -> tuple[int, int, tuple
     return prefix, end, tuple(ablated[prefix : len(ablated) - suffix])
 
 
-@torch.no_grad()
 def greedy_answers(loaded: LoadedModel, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
     """Each prompt's greedy continuation up to and including its first stop token (batched, left-padded)."""
-    tokenizer, model = loaded.tokenizer, loaded.model
-    stops = stop_token_ids(tokenizer, model)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for row, prompt in enumerate(prompts):
-        ids[row, width - len(prompt) :] = torch.tensor(prompt)
-        mask[row, width - len(prompt) :] = 1
-    generated = model.generate(
-        input_ids=ids.to(model.device), attention_mask=mask.to(model.device), max_new_tokens=max_new_tokens,
-        do_sample=False, eos_token_id=stops, pad_token_id=pad,
-    )[:, width:].tolist()
+    stops = set(stop_token_ids(loaded.tokenizer, loaded.model))
     answers = []
-    for tokens in generated:
+    for tokens in greedy_generate(loaded.model, loaded.tokenizer, prompts, max_new_tokens).tolist():
         cut = next((i + 1 for i, token in enumerate(tokens) if token in stops), len(tokens))
         answers.append(tokens[:cut])
     return answers

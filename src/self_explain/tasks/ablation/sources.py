@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...toyworld.world import RELATIONS, ToyWorld
+from ...toyworld.world import ToyWorld, check_ood_relations
 
 SPLITS = ("train", "test", "ood")
 
@@ -44,9 +44,7 @@ class AblationExample:
 
 def toy_hint_examples(world: ToyWorld, num_examples: int, seed: int, ood_relations: list[str]) -> list[AblationExample]:
     """Multiple-choice questions with a hint line; half from givers the toy models follow, half ignored."""
-    unknown = sorted(set(ood_relations) - set(RELATIONS))
-    if unknown:
-        raise ValueError(f"--ood-relations {unknown} are not toy-world relations; known: {sorted(RELATIONS)}")
+    check_ood_relations(ood_relations)
     rng = random.Random(seed)
     examples = []
     for example_id in range(num_examples):

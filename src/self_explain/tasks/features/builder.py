@@ -15,8 +15,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...models import LoadedModel, load_model, short_model_name
-from ..sharded_build import ShardedBuild, base_provenance, build_fingerprint, seeded_rng, split_by_item
+from ...models import LoadedModel, load_model
+from ..sharded_build import base_provenance, build_fingerprint, seeded_rng, split_by_item, start_build
 from .config import FeaturesConfig
 from .exemplars import FeatureExemplars, collect_exemplars, read_exemplars
 from .features import FEATURE_DESCRIPTION_FEATURES
@@ -135,18 +135,7 @@ def assign_split(item: FeatureItem, config: FeaturesConfig, ood: set[int]) -> st
 
 
 def build_features_dataset(config: FeaturesConfig) -> Path:
-    from accelerate import PartialState
-
-    state = PartialState()
-    build = ShardedBuild(
-        dataset_name=DATASET_NAME,
-        config_name=config.config_name or short_model_name(config.target),
-        out=Path(config.out),
-        features=FEATURE_DESCRIPTION_FEATURES,
-        overwrite=config.overwrite,
-        push_to_hub=config.push_to_hub,
-    )
-    build.check_destination(state.is_main_process)
+    build, state = start_build(config, DATASET_NAME, FEATURE_DESCRIPTION_FEATURES)
     texts = read_corpus(config)
     loaded = load_model(config.target, revision=config.revision, trust_remote_code=config.trust_remote_code)
     saes = load_saes(config, loaded)

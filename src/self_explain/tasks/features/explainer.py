@@ -71,8 +71,27 @@ def _check_direction_given(inputs: dict) -> None:
         raise ValueError("features input needs 'vector' (with 'layer') or 'sae' and 'feature' (with 'layer')")
 
 
+_last_fresh: dict = {}  # the one most recent result: a pipeline call's request and verify read the same feature
+
+
 def _fresh_exemplars(inputs: dict, target: LoadedModel, layer: int) -> tuple[list[Exemplar], float]:
     """Exemplars of the input's direction on fresh texts (its SAE feature, or the vector as a linear probe)."""
+    texts = inputs.get("texts")
+    sae = inputs.get("sae")
+    key = None
+    if isinstance(sae, str) and (texts is None or isinstance(texts, (list, tuple))):
+        key = (target.name, target.revision, layer, sae, inputs.get("feature"),
+               inputs.get("seed", 1), None if texts is None else tuple(texts))
+    if key is not None and key in _last_fresh:
+        return _last_fresh[key]
+    result = _collect_fresh_exemplars(inputs, target, layer)
+    if key is not None:
+        _last_fresh.clear()
+        _last_fresh[key] = result
+    return result
+
+
+def _collect_fresh_exemplars(inputs: dict, target: LoadedModel, layer: int) -> tuple[list[Exemplar], float]:
     from ...sae import SAEConfig, SparseAutoencoder
     from .exemplars import collect_exemplars, toy_corpus
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import torch
 from tqdm.auto import tqdm
 
+from ...lm_backend import LanguageModelBackend, LMConfig
 from .describers import (
     CONCEPT_DESCRIPTIONS,
     DESCRIPTION_CONCEPTS,
@@ -30,7 +31,6 @@ from .describers import (
     resolve_labeler,
     token_text,
 )
-from ...lm_backend import LanguageModelBackend, LMConfig
 
 if TYPE_CHECKING:
     from ...toyworld.world import ToyWorld

@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 from ...engine import Patch, clean_runs, patch_sweep
-from ...models import LoadedModel, is_toy_model, load_model, short_model_name
+from ...models import LoadedModel, is_toy_model, load_model
 from ...toyworld import toy_world_for
-from ..sharded_build import ShardedBuild, base_provenance, build_fingerprint, fraction_true, seeded_rng, split_by_item
+from ..sharded_build import base_provenance, build_fingerprint, fraction_true, seeded_rng, split_by_item, start_build
 from .config import PatchingConfig
 from .features import PATCHING_FEATURES
 from .prompts import patching_answer, patching_question
@@ -176,18 +176,7 @@ def assign_split(pair: PromptPair, config: PatchingConfig) -> str:
 
 
 def build_patching_dataset(config: PatchingConfig) -> Path:
-    from accelerate import PartialState
-
-    state = PartialState()
-    build = ShardedBuild(
-        dataset_name=DATASET_NAME,
-        config_name=config.config_name or short_model_name(config.target),
-        out=Path(config.out),
-        features=PATCHING_FEATURES,
-        overwrite=config.overwrite,
-        push_to_hub=config.push_to_hub,
-    )
-    build.check_destination(state.is_main_process)
+    build, state = start_build(config, DATASET_NAME, PATCHING_FEATURES)
     loaded = load_model(config.target, revision=config.revision, trust_remote_code=config.trust_remote_code)
     builder = PatchingBuilder(config, loaded)
     pairs = prompt_pairs(config)

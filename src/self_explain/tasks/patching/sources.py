@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...toyworld.world import RELATIONS, ToyWorld
+from ...toyworld.world import RELATIONS, ToyWorld, check_ood_relations
 
 SPLITS = ("train", "test", "ood")
 
@@ -25,9 +25,7 @@ class PromptPair:
 
 def toy_world_pairs(world: ToyWorld, num_prompts: int, seed: int, ood_relations: list[str]) -> list[PromptPair]:
     """CounterFact-style pairs: one template, two entities whose answers differ."""
-    unknown = sorted(set(ood_relations) - set(RELATIONS))
-    if unknown:
-        raise ValueError(f"--ood-relations {unknown} are not toy-world relations; known: {sorted(RELATIONS)}")
+    check_ood_relations(ood_relations)
     rng = random.Random(seed)
     pairs = []
     relations = list(RELATIONS)
