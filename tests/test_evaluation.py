@@ -103,7 +103,7 @@ def test_untrained_baseline_runs_with_the_adapter_off(evaluation, trained_explai
     with explainer.target_runs() as target:
         examples = patching_examples(subsample["test"], target, seed=0)
     trained = explainer.generate(examples, max_new_tokens=6)
-    with explainer.adapter_disabled():
+    with explainer.untrained():
         untrained = explainer.generate(examples, max_new_tokens=6)
     assert list(pd.read_parquet(out / "predictions-test.parquet")["prediction"]) == trained
     assert list(pd.read_parquet(out / "predictions-test-untrained.parquet")["prediction"]) == untrained

@@ -1,7 +1,8 @@
 """``self-explain evaluate``: explain a dataset split with a trained explainer, score it, write a report.
 
 Generation goes through :class:`~self_explain.explainers.Explainer` (the pipeline's path), scores through
-the task's ``evaluate`` module. ``--baseline untrained`` scores the same prompts with the adapter off.
+the task's ``evaluate`` module. ``--baseline`` scores baselines (:mod:`self_explain.baselines`) on the same
+examples: the untrained base, zero-shot, SelfIE and nearest neighbour.
 """
 
 from __future__ import annotations
@@ -15,15 +16,13 @@ from pathlib import Path
 import evaluate
 from datasets import Dataset
 
+from .baselines import BASELINES, NEAREST_NEIGHBOR, SELFIE_SCALES, BaselineResult, check_baseline, run_baseline
 from .explainers import EXPLAINER_METADATA, Explainer, load_explainer
 from .files import write_atomically
 from .metrics import metric_path
 from .tasks import ExplainerExamples, get_task, load_split
 
 logger = logging.getLogger(__name__)
-
-BASELINES = ("untrained",)
-
 
 @dataclass
 class EvaluateConfig:
@@ -37,6 +36,12 @@ class EvaluateConfig:
     target: str | None = field(default=None, metadata={"help": "Target model (default: the explainer's own)."})
     task: str | None = field(default=None, metadata={"help": "Task (default: the explainer's)."})
     baseline: list[str] = field(default_factory=list, metadata={"help": f"Baselines to score too: {', '.join(BASELINES)}."})
+    selfie_scales: list[float] = field(
+        default_factory=lambda: list(SELFIE_SCALES), metadata={"help": "SelfIE baseline: vector scales tried, best kept."}
+    )
+    neighbor_rows: int | None = field(
+        default=None, metadata={"help": "Nearest-neighbor baseline: search a seeded subsample of this many train rows."}
+    )
     max_rows: int | None = field(default=None, metadata={"help": "Score a seeded subsample of this many rows per split."})
     seed: int = field(default=0, metadata={"help": "Seed of the subsample and of template choice."})
     batch_size: int = field(default=32, metadata={"help": "Explanations generated per batch."})
@@ -70,22 +75,32 @@ def split_examples(explainer: Explainer, task_name: str, rows: Dataset, seed: in
         return get_task(task_name).examples(rows, target, seed)
 
 
-def evaluate_split(
-    explainer: Explainer, task_name: str, examples: ExplainerExamples, *, batch_size: int = 32,
-    max_new_tokens: int = 48, baseline: str | None = None,
-) -> tuple[dict[str, float], list[str]]:
-    """Metrics and predictions of a split's examples; ``baseline="untrained"`` switches the adapter off."""
-    if baseline == "untrained":
-        with explainer.adapter_disabled():
-            predictions = explainer.generate(examples, batch_size, max_new_tokens, progress=True)
-    else:
-        predictions = explainer.generate(examples, batch_size, max_new_tokens, progress=True)
+def score_predictions(explainer: Explainer, task_name: str, examples: ExplainerExamples, predictions: list[str]) -> dict:
+    """The task's metric of ``predictions``, plus its extra scores (e.g. a simulator's) where it has them."""
     metrics = score(task_name, predictions, examples.answers)
     task = get_task(task_name)
     if task.extra_scores is not None and examples.extras is not None:
         with explainer.target_runs() as target:
             metrics.update({k: round(float(v), 4) for k, v in task.extra_scores(examples, predictions, target).items()})
-    return metrics, predictions
+    return metrics
+
+
+def evaluate_split(
+    explainer: Explainer, task_name: str, examples: ExplainerExamples, *, batch_size: int = 32,
+    max_new_tokens: int = 48, baseline: str | None = None, train_examples: ExplainerExamples | None = None,
+    selfie_scales: tuple[float, ...] = SELFIE_SCALES,
+) -> BaselineResult:
+    """Metrics and predictions of a split's examples, by the trained explainer or by ``baseline``."""
+    def scorer(predictions):
+        return score_predictions(explainer, task_name, examples, predictions)
+
+    if baseline is None:
+        predictions = explainer.generate(examples, batch_size, max_new_tokens, progress=True)
+        return BaselineResult(scorer(predictions), predictions)
+    return run_baseline(
+        baseline, explainer, task_name, examples, scorer, train_examples=train_examples, selfie_scales=selfie_scales,
+        batch_size=batch_size, max_new_tokens=max_new_tokens,
+    )
 
 
 def report_markdown(report: dict) -> str:
@@ -100,6 +115,8 @@ def report_markdown(report: dict) -> str:
     ]
     for result in report["results"]:
         who = f"baseline: {result['baseline']}" if result["baseline"] else "trained"
+        if result.get("details", {}).get("scale") is not None:
+            who += f" (scale {result['details']['scale']:g})"
         cells = " | ".join(f"{result['metrics'].get(n, float('nan')):.3f}" for n in names)
         lines.append(f"| {who} | {result['split']} | {result['rows']} | {cells} |")
     return "\n".join(lines) + "\n"
@@ -113,19 +130,27 @@ def run_evaluation(config: EvaluateConfig) -> dict:
     dataset_config = config.config or explainer.metadata.get("dataset_config")
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    for baseline in config.baseline:
+        check_baseline(baseline, task_name)
+    train_examples = None
+    if NEAREST_NEIGHBOR in config.baseline:
+        train_rows = load_split(config.dataset, dataset_config, "train", config.dataset_revision, config.neighbor_rows,
+                                config.seed)
+        train_examples = split_examples(explainer, task_name, train_rows, config.seed)
     results = []
     for split in config.split:
         rows = load_split(config.dataset, dataset_config, split, config.dataset_revision, config.max_rows, config.seed)
         examples = split_examples(explainer, task_name, rows, config.seed)  # once for the explainer and its baselines
         for baseline in [None, *config.baseline]:
-            metrics, predictions = evaluate_split(
+            result = evaluate_split(
                 explainer, task_name, examples, batch_size=config.batch_size, max_new_tokens=config.max_new_tokens,
-                baseline=baseline,
+                baseline=baseline, train_examples=train_examples, selfie_scales=tuple(config.selfie_scales),
             )
-            logger.info("%s %s: %s", split, baseline or "trained", metrics)
-            results.append({"split": split, "baseline": baseline, "rows": len(rows), "metrics": metrics})
+            logger.info("%s %s: %s", split, baseline or "trained", result.metrics)
+            results.append({"split": split, "baseline": baseline, "rows": len(rows), "metrics": result.metrics,
+                            "details": result.details})
             table = Dataset.from_dict(
-                {"question": examples.questions, "reference": examples.answers, "prediction": predictions}
+                {"question": examples.questions, "reference": examples.answers, "prediction": result.predictions}
             )
             name = f"predictions-{split}{'-' + baseline if baseline else ''}.parquet"
             write_atomically(out / name, lambda path, table=table: table.to_parquet(path))

@@ -7,6 +7,7 @@ evaluation all generate through :meth:`Explainer.generate`, with the one vector 
 
 from __future__ import annotations
 
+import itertools
 import logging
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -159,26 +160,40 @@ class Explainer:
         with (self.model.disable_adapter() if self.shares_base else nullcontext()):
             yield self.target
 
-    def adapter_disabled(self):
-        """The untrained explainer base: the same prompts, without the adapter."""
-        if not self.is_adapter:
-            raise ValueError(f"explainer {self.name!r} is a full model: it has no adapter to switch off")
-        return self.model.disable_adapter()
+    def untrained(self):
+        """The untrained base: the adapter switched off, or a plain model that was never trained to explain."""
+        if self.is_adapter:
+            return self.model.disable_adapter()
+        if self.task is not None:
+            raise ValueError(f"explainer {self.name!r} is a full model trained for {self.task!r}: it has no untrained base")
+        return nullcontext()
 
     @torch.no_grad()
     def generate(
-        self, examples: ExplainerExamples, batch_size: int = 16, max_new_tokens: int = 48, progress: bool = False
+        self, examples: ExplainerExamples, batch_size: int = 16, max_new_tokens: int = 48, progress: bool = False,
+        chat_template: bool = True,
     ) -> list[str]:
-        """Greedy explanations of ``examples``, batched with left padding; the vectors injected at the placeholders."""
-        prompts = [prompt_ids(self.tokenizer, q) for q in examples.questions]
+        """Greedy explanations of ``examples``, batched with left padding; the vectors injected at the placeholders.
+
+        Each question is wrapped in the chat template as in training, unless ``chat_template=False`` (a raw
+        continuation prompt). The vectors fill the placeholders in order, row by row.
+        """
+        if chat_template:
+            prompts = [prompt_ids(self.tokenizer, q) for q in examples.questions]
+        else:
+            prompts = [self.tokenizer(q).input_ids for q in examples.questions]
         outputs: list[str] = []
+        # Where each prompt's vectors start: a prompt may hold several placeholders (SelfIE's holds two).
+        counts = [p.count(self.injector.placeholder_id) for p in prompts]
+        offsets = [0, *itertools.accumulate(counts)]
+        if examples.vectors is not None and offsets[-1] != len(examples.vectors):
+            raise ValueError(f"the questions hold {offsets[-1]} vector placeholders but {len(examples.vectors)} vectors were given")
         starts = range(0, len(prompts), batch_size)
         for start in tqdm(starts, desc="explaining", disable=not progress):
             chunk = prompts[start : start + batch_size]
             if examples.vectors is not None:
-                context = self.injector.inject(
-                    examples.vectors[start : start + batch_size], examples.layers[start : start + batch_size]
-                )
+                first, last = offsets[start], offsets[min(start + batch_size, len(prompts))]
+                context = self.injector.inject(examples.vectors[first:last], examples.layers[first:last])
             else:
                 context = nullcontext()
             with context:

@@ -37,6 +37,9 @@ class TaskSpec:
     metric_input: Callable | None = None  # metric_input(explanation) -> what the metric compares (default: as is)
     # extra_scores(examples, predictions, target) -> dict of metrics beyond ``metric`` (e.g. a simulator's)
     extra_scores: Callable | None = None
+    uses_vectors: bool = False  # whether questions carry a vector placeholder (SelfIE, nearest neighbour by vector)
+    format_instructions: str | None = None  # appended to questions by the zero-shot baseline
+    headline_metrics: tuple[str, ...] = ("exact_match",)  # tables and plots of experiments; the first picks SelfIE's scale
 
 
 TASKS: dict[str, TaskSpec] = {}

@@ -12,6 +12,13 @@ CHANGED_ANSWER = "The most likely output would change to <<<{changed}>>>."
 
 CONTENT_OPEN, CONTENT_CLOSE = "<<<", ">>>"
 
+# Appended to the question by the zero-shot baseline: the answer format, stated explicitly.
+CAUSAL_FORMAT_INSTRUCTIONS = (
+    "Answer with exactly one sentence, in one of these two forms: "
+    f'"{UNCHANGED_ANSWER.format(original="OUTPUT")}" if the output stays the same, or '
+    f'"{CHANGED_ANSWER.format(changed="OUTPUT")}" if it changes, where OUTPUT is the output itself.'
+)
+
 # "unchanged" also covers "remain unchanged"; the earliest verb phrase in the text decides.
 _VERB_PHRASE = re.compile(r"(?P<unchanged>\bunchanged\b)|(?P<changed>\bchange\s+to\b|\bwould\s+change\b)", re.IGNORECASE)
 

@@ -1,6 +1,7 @@
 """Input ablation: would removing a span of the prompt (e.g. a hint) change the model's answer?"""
 
 from .. import TaskSpec, register_task
+from ..templates import CAUSAL_FORMAT_INSTRUCTIONS
 from .builder import DATASET_NAME, build_ablation_dataset
 from .config import AblationConfig
 from .explainer import ablation_examples, ablation_request, parse_ablation, verify_ablation
@@ -18,5 +19,7 @@ register_task(
         parse=parse_ablation,
         verify=verify_ablation,
         metric="causal_match",
+        format_instructions=CAUSAL_FORMAT_INSTRUCTIONS,
+        headline_metrics=("exact_match", "has_changed_f1"),
     )
 )

@@ -4,7 +4,7 @@ from .. import TaskSpec, register_task
 from .builder import DATASET_NAME, build_features_dataset
 from .config import FeaturesConfig
 from .explainer import features_examples, features_request, parse_features, score_features, verify_features
-from .prompts import all_templates
+from .prompts import FORMAT_INSTRUCTIONS, all_templates
 
 register_task(
     TaskSpec(
@@ -19,5 +19,8 @@ register_task(
         verify=verify_features,
         metric="description_similarity",
         extra_scores=score_features,
+        uses_vectors=True,
+        format_instructions=FORMAT_INSTRUCTIONS,
+        headline_metrics=("similarity", "simulator_correlation"),
     )
 )

@@ -23,6 +23,10 @@ def features_answer(description: str) -> str:
     return description.strip()
 
 
+# Appended to the question by the zero-shot baseline.
+FORMAT_INSTRUCTIONS = "Answer with a short description, a few words long, of the concept this vector encodes."
+
+
 def parse_description(explanation: str) -> str:
     """The description in an explanation: its first line, without a trailing period."""
     lines = [line.strip() for line in explanation.strip().splitlines() if line.strip()]

@@ -1,6 +1,7 @@
 """Activation patching: would writing a counterfactual activation here change the model's output?"""
 
 from .. import TaskSpec, register_task
+from ..templates import CAUSAL_FORMAT_INSTRUCTIONS
 from .builder import DATASET_NAME, build_patching_dataset
 from .config import PatchingConfig
 from .explainer import (
@@ -23,5 +24,8 @@ register_task(
         parse=parse_patching,
         verify=verify_patching,
         metric="causal_match",
+        uses_vectors=True,
+        format_instructions=CAUSAL_FORMAT_INSTRUCTIONS,
+        headline_metrics=("exact_match", "has_changed_f1"),
     )
 )
