@@ -6,14 +6,32 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from transformers import HfArgumentParser
 
 
+def _split_list_values(config_class, argv: list[str]) -> list[str]:
+    """``--sizes 100,300`` as well as ``--sizes 100 300``: comma-separated values of list options are split."""
+    list_options = set()
+    for f in fields(config_class):
+        if str(f.type).startswith("list["):
+            list_options |= {f"--{f.name}", f"--{f.name.replace('_', '-')}"}
+    result, in_list = [], False
+    for token in argv:
+        if token.startswith("--"):
+            in_list = token in list_options
+            result.append(token)
+        elif in_list and "," in token:
+            result += [part for part in token.split(",") if part]
+        else:
+            result.append(token)
+    return result
+
+
 def _parse(config_class, prog: str, argv: list[str]):
     parser = HfArgumentParser(config_class, prog=prog)
-    (config,) = parser.parse_args_into_dataclasses(args=argv)
+    (config,) = parser.parse_args_into_dataclasses(args=_split_list_values(config_class, argv))
     return config
 
 
@@ -113,6 +131,26 @@ def _push(argv: list[str]) -> int:
     return 0
 
 
+def _experiment(argv: list[str]) -> int:
+    from .experiment import EXPERIMENTS, ExperimentConfig, run_experiment
+    from .experiment_report import report_markdown
+
+    if not argv or argv[0] in ("-h", "--help"):
+        print(f"usage: self-explain experiment {{{','.join(EXPERIMENTS)}}} [options]\n\n"
+              "privileged-access: self vs. other explainers and baselines by training size, mean and 95 % CI.")
+        return 0
+    if argv[0] not in EXPERIMENTS:
+        print(f"self-explain experiment: unknown experiment {argv[0]!r}; choose from {', '.join(EXPERIMENTS)}",
+              file=sys.stderr)
+        return 2
+    config = _parse(ExperimentConfig, f"self-explain experiment {argv[0]}", argv[1:])
+    summary = run_experiment(config)
+    if summary:
+        print(report_markdown(summary))
+        print(f"wrote {config.out}/results.json, results.md and scaling.png")
+    return 0
+
+
 def _demo(argv: list[str]) -> int:
     from .demo import DemoConfig, run_demo
 
@@ -126,6 +164,7 @@ COMMANDS = {
     "evaluate": (_evaluate, "score an explainer (and baselines) on a dataset split; write a report"),
     "explain": (_explain, "ask an explainer about one input (the self-explanation pipeline)"),
     "push": (_push, "push a trained explainer folder to the Hub (self-explain push DIR org/name)"),
+    "experiment": (_experiment, "privileged-access: self vs. other explainers and baselines by training size"),
     "toyworld": (_toyworld, "train a toy-world model (toyworld train)"),
     "demo": (_demo, "per task: build a dataset on the toy target, train its self-explainer, evaluate it"),
 }
