@@ -1,7 +1,10 @@
 """``self-explain demo``: the whole loop on the shipped toy world, small enough for a laptop CPU.
 
-For each task: build its dataset on toy-target, train toy-target's self-explainer (LoRA) on it, then
-score it and the untrained baseline (the same base without the adapter) on the test and ood splits.
+For each task: build its dataset on toy-target, then run the privileged-access experiment on it:
+explainers on toy-target itself, on toy-other (same width, another seed) and on toy-large (wider: a
+projection is trained), each trained on two sizes of seeded subsamples with two seeds, and scored with
+the baselines (untrained, zero-shot, SelfIE, nearest neighbour) on the test and ood splits. It ends with
+every task's headline table and the paths of the scaling plots.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from pathlib import Path
 
 from datasets import load_dataset
 
-from .evaluation import EvaluateConfig, report_markdown, run_evaluation
+from .experiment import ExperimentConfig, run_experiment
+from .experiment_report import headline_table
 from .models import short_model_name
 from .tasks.ablation.builder import build_ablation_dataset
 from .tasks.ablation.config import AblationConfig
@@ -22,20 +26,23 @@ from .tasks.features.builder import build_features_dataset
 from .tasks.features.config import FeaturesConfig
 from .tasks.patching.builder import build_patching_dataset
 from .tasks.patching.config import PatchingConfig
-from .training import TrainConfig, train_explainer
 
 
 @dataclass
 class DemoConfig:
-    out: str = field(default="out/demo", metadata={"help": "Folder of the demo's dataset, explainer and report."})
+    out: str = field(default="out/demo", metadata={"help": "Folder of the demo's datasets and experiments."})
     target: str = field(default="toy-target", metadata={"help": "Target model (explains itself)."})
+    explainers: list[str] = field(
+        default_factory=lambda: ["toy-target", "toy-other", "toy-large"],
+        metadata={"help": "Explainer bases compared: the target itself and others."},
+    )
     tasks: list[str] = field(default_factory=lambda: list(DEMO_TASKS), metadata={"help": "Tasks to run, in order."})
     num_prompts: int = field(default=1000, metadata={"help": "Prompt pairs of the patching dataset."})
     num_examples: int = field(default=3000, metadata={"help": "Hint questions of the ablation dataset."})
     num_texts: int = field(default=2000, metadata={"help": "Toy-world texts the SAE features' exemplars come from."})
-    train_rows: int | None = field(default=None, metadata={"help": "Training rows (a seeded subsample; default all)."})
-    epochs: float = field(default=5.0, metadata={"help": "Training epochs (patching; ablation 3, features 15)."})
-    eval_rows: int = field(default=400, metadata={"help": "Rows scored per split."})
+    seeds: int = field(default=2, metadata={"help": "Training runs per (explainer, size)."})
+    min_steps: int = field(default=150, metadata={"help": "Optimizer steps of the smallest runs."})
+    eval_rows: int = field(default=200, metadata={"help": "Rows scored per split."})
     seed: int = field(default=0, metadata={"help": "Seed of every step."})
 
 
@@ -90,7 +97,7 @@ def features_summary(folder: Path, config_name: str) -> list[str]:
 class DemoTask:
     build: Callable  # build(config: DemoConfig, out: Path) -> dataset folder
     summary: Callable  # summary(folder, config_name) -> lines
-    epochs: Callable  # epochs(config: DemoConfig) -> float
+    sizes: tuple[int, ...]  # training rows of the experiment's runs (above the train split: all of it)
 
 
 DEMO_TASKS: dict[str, DemoTask] = {
@@ -99,26 +106,26 @@ DEMO_TASKS: dict[str, DemoTask] = {
             PatchingConfig(target=c.target, out=str(out), num_prompts=c.num_prompts, seed=c.seed, overwrite=True)
         ),
         summary=patching_summary,
-        epochs=lambda c: c.epochs,
+        sizes=(100, 1000),
     ),
     "ablation": DemoTask(
         build=lambda c, out: build_ablation_dataset(
             AblationConfig(target=c.target, out=str(out), num_examples=c.num_examples, seed=c.seed, overwrite=True)
         ),
         summary=ablation_summary,
-        epochs=lambda c: min(c.epochs, 3.0),
+        sizes=(100, 1000),
     ),
     "features": DemoTask(
         build=lambda c, out: build_features_dataset(
             FeaturesConfig(target=c.target, out=str(out), num_texts=c.num_texts, seed=c.seed, overwrite=True)
         ),
         summary=features_summary,
-        epochs=lambda c: 3 * c.epochs,  # a few hundred rows: more passes
+        sizes=(30, 1000),  # about 140 training features in all
     ),
 }
 
 
-def run_task(config: DemoConfig, task: str) -> list[str]:
+def run_task(config: DemoConfig, task: str) -> tuple[list[str], dict]:
     if task not in DEMO_TASKS:
         raise ValueError(f"--tasks {task!r} is not a demo task; choose from {', '.join(DEMO_TASKS)}")
     out = Path(config.out)
@@ -127,29 +134,35 @@ def run_task(config: DemoConfig, task: str) -> list[str]:
     started = time.perf_counter()
     dataset_folder = demo.build(config, out / f"self-explain-{task}")
     built = time.perf_counter()
-    explainer_folder = train_explainer(
-        TrainConfig(dataset=str(dataset_folder), config=config_name, target=config.target, task=task,
-                    out=str(out / f"{config_name}-{task}-explainer"), max_rows=config.train_rows,
-                    num_train_epochs=demo.epochs(config), seed=config.seed, overwrite=True)
-    )
-    trained = time.perf_counter()
-    report = run_evaluation(
-        EvaluateConfig(explainer=str(explainer_folder), dataset=str(dataset_folder), config=config_name,
-                       split=["test", "ood"], baseline=["untrained"], max_rows=config.eval_rows, seed=config.seed,
-                       out=str(out / f"eval-{task}"), update_card=True)
-    )
-    evaluated = time.perf_counter()
+    summary = run_experiment(ExperimentConfig(
+        task=task, out=str(out / f"experiment-{task}"), target=config.target, explainers=list(config.explainers),
+        sizes=list(demo.sizes), seeds=config.seeds, dataset=str(dataset_folder), dataset_config=config_name,
+        eval_rows=config.eval_rows, num_train_epochs=3.0, min_steps=config.min_steps, keep_explainers=True,
+        seed=config.seed,
+    ))
+    finished = time.perf_counter()
     lines = [f"## {task}", "", f"{task} dataset for {config.target} in {dataset_folder}", ""]
     lines += demo.summary(dataset_folder, config_name)
-    lines += ["", f"self-explainer: {explainer_folder}", "", report_markdown(report)]
-    lines.append(
-        f"time: build {built - started:.0f} s, train {trained - built:.0f} s, evaluate {evaluated - trained:.0f} s"
-    )
-    return lines
+    lines += ["", f"privileged-access experiment in {out / f'experiment-{task}'} (results.md, scaling.png)", ""]
+    lines += task_headline(summary)
+    lines += ["", f"time: build {built - started:.0f} s, experiment {finished - built:.0f} s"]
+    return lines, summary
+
+
+def task_headline(summary: dict) -> list[str]:
+    return headline_table(summary["rows"], summary["splits"], tuple(summary["headline_metrics"]), summary["target"])
 
 
 def run_demo(config: DemoConfig) -> str:
     lines: list[str] = []
+    summaries = {}
     for task in config.tasks:
-        lines += [*run_task(config, task), ""]
+        task_lines, summaries[task] = run_task(config, task)
+        lines += [*task_lines, ""]
+    sizes = ", ".join(f"{task} {max(s['sizes'])}" for task, s in summaries.items())
+    lines += ["# Headline: self vs. other explainers vs. baselines", "",
+              f"Mean [95 % CI] over {config.seeds} seeds, at the largest training size ({sizes} rows).", ""]
+    for task, summary in summaries.items():
+        lines += [f"### {task}", "", *task_headline(summary), "",
+                  f"scaling plot: {Path(config.out) / f'experiment-{task}' / 'scaling.png'}", ""]
     return "\n".join(lines)

@@ -88,6 +88,11 @@ class TrainConfig:
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer step."})
     warmup_steps: int = field(default=20, metadata={"help": "Linear warm-up steps."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    gradient_checkpointing: bool = field(
+        default=False,
+        metadata={"help": "Recompute activations in the backward pass: less memory, slower (TRL turns it on by "
+                          "default; worth it for 8B models on a GPU, not for the toy models)."},
+    )
     logging_steps: int = field(default=25, metadata={"help": "Log the loss every N steps."})
     save_steps: int = field(default=200, metadata={"help": "Write a checkpoint every N steps (under out/checkpoints)."})
     report_to: str = field(default="none", metadata={"help": "Trackers for the trainer (none, wandb, tensorboard, ...)."})
@@ -245,6 +250,7 @@ def train_explainer(config: TrainConfig) -> Path:
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         warmup_steps=config.warmup_steps,
         weight_decay=config.weight_decay,
+        gradient_checkpointing=config.gradient_checkpointing,
         logging_steps=config.logging_steps,
         save_steps=config.save_steps,
         save_total_limit=2,
