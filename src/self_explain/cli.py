@@ -20,8 +20,12 @@ def _split_list_values(config_class, argv: list[str]) -> list[str]:
     result, in_list = [], False
     for token in argv:
         if token.startswith("--"):
-            in_list = token in list_options
-            result.append(token)
+            option, equals, value = token.partition("=")
+            in_list = option in list_options and not equals
+            if option in list_options and equals:  # --sizes=100,300
+                result += [option, *(part for part in value.split(",") if part)]
+            else:
+                result.append(token)
         elif in_list and "," in token:
             result += [part for part in token.split(",") if part]
         else:

@@ -70,7 +70,7 @@ class ExperimentConfig:
     lora_r: int = field(default=32, metadata={"help": "LoRA rank (the paper: 128 for patching)."})
     lora_alpha: int = field(default=64, metadata={"help": "LoRA alpha (the paper: 16)."})
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Batch size per device."})
-    gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations (large models)."})
+    activation_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations (large models)."})
     batch_size: int = field(default=32, metadata={"help": "Explanations generated per batch when scoring."})
     max_new_tokens: int = field(default=48, metadata={"help": "Longest explanation generated."})
     keep_explainers: bool = field(default=False, metadata={"help": "Keep each run's trained adapter (default: delete)."})
@@ -190,7 +190,7 @@ def run_training_cell(config: ExperimentConfig, dataset: str, rows: ScoredRows, 
         max_rows=cell.size, seed=cell.seed, num_train_epochs=config.num_train_epochs,
         max_steps=train_steps(config, cell.size), learning_rate=config.learning_rate, lora_r=config.lora_r,
         lora_alpha=config.lora_alpha, per_device_train_batch_size=config.per_device_train_batch_size,
-        gradient_checkpointing=config.gradient_checkpointing, overwrite=True, trust_remote_code=config.trust_remote_code,
+        activation_checkpointing=config.activation_checkpointing, overwrite=True, trust_remote_code=config.trust_remote_code,
     ))
     result = None
     if state.is_main_process:

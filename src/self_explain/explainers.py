@@ -34,7 +34,7 @@ from .models import (
     resolve_model_id,
     short_model_name,
 )
-from .tasks import ExplainerExamples
+from .tasks import TASKS, ExplainerExamples
 
 logger = logging.getLogger(__name__)
 
@@ -214,9 +214,13 @@ def _check_target(metadata: dict, target: LoadedModel, explainer: str, allow_oth
         )
 
 
-def _check_sizes(explainer: str, target: LoadedModel, model: nn.Module, projection: VectorProjection | None) -> None:
+def _check_sizes(
+    explainer: str, target: LoadedModel, model: nn.Module, projection: VectorProjection | None, uses_vectors: bool
+) -> None:
     target_hidden = target.model.get_input_embeddings().weight.shape[-1]
     explainer_hidden = model.get_input_embeddings().weight.shape[-1]
+    if projection is None and not uses_vectors:
+        return  # a text-only task's explainer is never given the target's vectors
     if projection is None and target_hidden != explainer_hidden:
         raise ValueError(
             f"explainer {explainer!r} has hidden size {explainer_hidden} but target {target.name!r} has "
@@ -290,7 +294,9 @@ def load_explainer(
             bound_target = load(target_name)
     projection_path = explainer_file(source, PROJECTION_FILE, revision)
     projection = VectorProjection.load(projection_path.parent) if projection_path is not None else None
-    _check_sizes(explainer, bound_target, model, projection)
+    task = metadata.get("task")
+    uses_vectors = task is None or task not in TASKS or TASKS[task].uses_vectors
+    _check_sizes(explainer, bound_target, model, projection, uses_vectors)
     _check_target(metadata, bound_target, explainer, allow_other_target)
     logger.info(
         "explainer %s (%s) bound to target %s%s", explainer, "adapter" if base_name else "full model",

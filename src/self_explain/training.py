@@ -88,7 +88,7 @@ class TrainConfig:
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer step."})
     warmup_steps: int = field(default=20, metadata={"help": "Linear warm-up steps."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
-    gradient_checkpointing: bool = field(
+    activation_checkpointing: bool = field(
         default=False,
         metadata={"help": "Recompute activations in the backward pass: less memory, slower (TRL turns it on by "
                           "default; worth it for 8B models on a GPU, not for the toy models)."},
@@ -190,7 +190,11 @@ def _resume_path(config: TrainConfig) -> str | None:
     return config.resume_from_checkpoint
 
 
-def _projection(config: TrainConfig, target: LoadedModel, base: LoadedModel) -> VectorProjection | None:
+def _projection(config: TrainConfig, target: LoadedModel, base: LoadedModel, has_vectors: bool) -> VectorProjection | None:
+    if not has_vectors:  # a text-only task injects nothing: the widths may differ freely
+        if config.projection == "linear":
+            logger.warning("--projection linear ignored: task %s has no vectors to project", config.task)
+        return None
     target_hidden = target.model.get_input_embeddings().weight.shape[-1]
     explainer_hidden = base.model.get_input_embeddings().weight.shape[-1]
     if config.projection == "none":
@@ -223,7 +227,7 @@ def train_explainer(config: TrainConfig) -> Path:
 
     # The vectors are read above, from the untouched target; a self-explainer's adapter now goes on that same model.
     add_placeholder_tokens(base.tokenizer, base.model)
-    projection = _projection(config, target, base)
+    projection = _projection(config, target, base, examples.vectors is not None)
     lora = LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
         target_modules=config.lora_target_modules[0] if config.lora_target_modules == ["all-linear"] else config.lora_target_modules,
@@ -250,7 +254,7 @@ def train_explainer(config: TrainConfig) -> Path:
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         warmup_steps=config.warmup_steps,
         weight_decay=config.weight_decay,
-        gradient_checkpointing=config.gradient_checkpointing,
+        activation_checkpointing=config.activation_checkpointing,
         logging_steps=config.logging_steps,
         save_steps=config.save_steps,
         save_total_limit=2,
