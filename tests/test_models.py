@@ -126,3 +126,31 @@ def test_load_model_missing_local_path_names_it(tmp_path, offline):
 def test_load_model_relative_missing_folder_names_it(offline):
     with pytest.raises(ValueError, match="no_such_folder_here"):
         load_model("./no_such_folder_here")
+
+
+def test_models_go_to_this_process_accelerator_when_there_is_one():
+    """On a GPU machine (each process its own under accelerate launch) models load onto that device."""
+    from unittest import mock
+
+    import torch
+
+    from self_explain import models
+
+    class Loaded(Exception):
+        pass
+
+    def capture(*args, **kwargs):
+        raise Loaded(kwargs.get("device_map"))
+
+    with mock.patch.object(torch.cuda, "is_available", return_value=True), \
+            mock.patch("accelerate.PartialState") as state, \
+            mock.patch.object(models.AutoModelForCausalLM, "from_pretrained", side_effect=capture):
+        state.return_value.device = torch.device("cuda", 1)
+        with pytest.raises(Loaded, match="cuda:1"):
+            models.load_model("toy-target")
+        with pytest.raises(Loaded, match="auto"):
+            models.load_model("toy-target", device_map="auto")
+    with mock.patch.object(models.AutoModelForCausalLM, "from_pretrained", side_effect=capture):
+        with pytest.raises(Loaded) as raised:
+            models.load_model("toy-target")
+    assert raised.value.args == (None,), "a CPU-only machine keeps models on the CPU"

@@ -59,6 +59,15 @@ def weights_fingerprint(folder: Path) -> str:
     return "sha256:" + digest.hexdigest()[:16]
 
 
+def default_device_map() -> str | None:
+    """This process's accelerator (``cuda:i`` under ``accelerate launch``), or None on a CPU-only machine."""
+    if not torch.cuda.is_available():
+        return None
+    from accelerate import PartialState
+
+    return str(PartialState().device)
+
+
 def load_model(
     name_or_path: str,
     revision: str | None = None,
@@ -66,12 +75,18 @@ def load_model(
     device_map: str | None = None,
     trust_remote_code: bool = False,
 ) -> LoadedModel:
-    """Load a causal LM and its tokenizer with the real ``from_pretrained`` path."""
+    """Load a causal LM and its tokenizer with the real ``from_pretrained`` path.
+
+    Without ``device_map`` the model goes to this process's accelerator when there is one (under
+    ``accelerate launch``, each process its own GPU), else stays on the CPU.
+    """
     source = resolve_model_id(name_or_path)
     kwargs = {"revision": revision, "trust_remote_code": trust_remote_code}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or "auto", device_map=device_map, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(
+            source, dtype=dtype or "auto", device_map=device_map or default_device_map(), **kwargs
+        )
     except (OSError, ValueError) as error:
         raise ValueError(
             f"unknown model {name_or_path!r}: expected a toy model name ({', '.join(TOY_MODELS)}), "
