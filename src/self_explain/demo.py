@@ -41,7 +41,7 @@ class DemoConfig:
     num_examples: int = field(default=3000, metadata={"help": "Hint questions of the ablation dataset."})
     num_texts: int = field(default=2000, metadata={"help": "Toy-world texts the SAE features' exemplars come from."})
     seeds: int = field(default=2, metadata={"help": "Training runs per (explainer, size)."})
-    min_steps: int = field(default=150, metadata={"help": "Optimizer steps of the smallest runs."})
+    min_steps: int = field(default=250, metadata={"help": "Optimizer steps of every run (more when 3 epochs need more)."})
     eval_rows: int = field(default=200, metadata={"help": "Rows scored per split."})
     seed: int = field(default=0, metadata={"help": "Seed of every step."})
 

@@ -30,7 +30,7 @@ from .explainers import load_explainer
 from .files import write_atomically
 from .models import short_model_name
 from .tasks import get_task, load_split
-from .training import TrainConfig, train_explainer
+from .training import PROJECTION_CHOICES, TrainConfig, train_explainer
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,9 @@ class ExperimentConfig:
     lora_r: int = field(default=32, metadata={"help": "LoRA rank (the paper: 128 for patching)."})
     lora_alpha: int = field(default=64, metadata={"help": "LoRA alpha (the paper: 16)."})
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Batch size per device."})
+    projection: str = field(
+        default="auto", metadata={"help": "Vector projection of other explainers: auto (other widths), linear, none."}
+    )
     activation_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations (large models)."})
     batch_size: int = field(default=32, metadata={"help": "Explanations generated per batch when scoring."})
     max_new_tokens: int = field(default=48, metadata={"help": "Longest explanation generated."})
@@ -85,6 +88,8 @@ class ExperimentConfig:
             raise ValueError(f"--sizes must be positive training row counts, got {self.sizes}")
         if self.seeds < 1:
             raise ValueError(f"--seeds must be at least 1, got {self.seeds}")
+        if self.projection not in PROJECTION_CHOICES:
+            raise ValueError(f"--projection must be one of {PROJECTION_CHOICES}, got {self.projection!r}")
         if self.baselines == ["none"]:
             self.baselines = []
         elif self.baselines is not None:
@@ -190,6 +195,7 @@ def run_training_cell(config: ExperimentConfig, dataset: str, rows: ScoredRows, 
         max_rows=cell.size, seed=cell.seed, num_train_epochs=config.num_train_epochs,
         max_steps=train_steps(config, cell.size), learning_rate=config.learning_rate, lora_r=config.lora_r,
         lora_alpha=config.lora_alpha, per_device_train_batch_size=config.per_device_train_batch_size,
+        projection="auto" if cell.who == config.target else config.projection,
         activation_checkpointing=config.activation_checkpointing, overwrite=True, trust_remote_code=config.trust_remote_code,
     ))
     result = None
@@ -245,8 +251,8 @@ def run_baseline_cells(config: ExperimentConfig, rows: ScoredRows, baselines: li
 
 # Settings that change what a finished run means: a rerun in the same folder must keep them.
 RESUME_KEYS = ("task", "target", "dataset", "dataset_config", "splits", "eval_rows", "selfie_scales", "num_train_epochs",
-               "min_steps", "learning_rate", "lora_r", "lora_alpha", "per_device_train_batch_size", "max_new_tokens",
-               "seed")
+               "min_steps", "learning_rate", "lora_r", "lora_alpha", "per_device_train_batch_size", "projection",
+               "max_new_tokens", "seed")
 
 
 def check_resumable(config: ExperimentConfig) -> None:
