@@ -130,3 +130,8 @@ def test_cli_refuses_a_baseline_that_does_not_apply(capsys, tmp_path):
                  "--baselines", "selfie"])
     assert code == 2
     assert "--baselines ['selfie'] do not apply to task 'ablation'" in capsys.readouterr().err
+
+
+def test_explainers_with_the_same_name_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="repeat a model name"):
+        small_config("ablation", "unused", tmp_path, explainers=["toy-target", "toy-other", "toy-target"])

@@ -84,6 +84,9 @@ class ExperimentConfig:
         get_task(self.task)
         if not self.explainers:
             raise ValueError("--explainers needs at least one model")
+        names = [short_model_name(e) for e in self.explainers]
+        if len(set(names)) != len(names):  # each explainer's runs live in a folder of its short name
+            raise ValueError(f"--explainers {self.explainers} repeat a model name ({names}); give distinct models")
         if not self.sizes or min(self.sizes) < 1:
             raise ValueError(f"--sizes must be positive training row counts, got {self.sizes}")
         if self.seeds < 1:
