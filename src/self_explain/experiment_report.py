@@ -18,6 +18,10 @@ T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 
          29: 2.045, 30: 2.042}
 
 
+# Where a headline metric lives: the plot clips CI bands to it (the tables keep the t-interval as computed).
+METRIC_RANGES = {"simulator_correlation": (-1.0, 1.0)}
+
+
 def mean_ci(values: list[float]) -> tuple[float, float | None, float | None]:
     """Mean and the t-based 95 % confidence interval of the mean; no interval from a single value."""
     n = len(values)
@@ -156,7 +160,8 @@ def plot_scaling(summary: dict, path: Path) -> None:
                 style = "--" if curve[0]["kind"] == "baseline" else "-"
                 (line,) = ax.plot(x, [r["mean"] for r in curve], style, marker="o", label=label)
                 if all(r["ci_low"] is not None for r in curve):
-                    ax.fill_between(x, [r["ci_low"] for r in curve], [r["ci_high"] for r in curve],
+                    low, high = METRIC_RANGES.get(metric, (0.0, 1.0))
+                    ax.fill_between(x, [max(r["ci_low"], low) for r in curve], [min(r["ci_high"], high) for r in curve],
                                     color=line.get_color(), alpha=0.15)
             ax.set_xscale("log")
             if sizes:
@@ -165,8 +170,9 @@ def plot_scaling(summary: dict, path: Path) -> None:
             ax.set_ylabel(metric)
             ax.set_title(f"{summary['task']}: {metric} on {split}")
             ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7, loc="best")
-    figure.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0.1 if len(splits) == 1 else 0.07, 1, 1))
     write_atomically(path, lambda tmp: figure.savefig(tmp, format="png", dpi=110))
     plt.close(figure)
 
