@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 
 def _default_mode() -> int:
@@ -42,3 +43,24 @@ def package_data(relative: str) -> Path:
     if checkout.exists():
         return checkout
     raise FileNotFoundError(f"package data {relative!r} is missing from the installation")
+
+
+def read_jsonl_objects(path: str | Path, option: str, expected: str = "a JSON object") -> Iterator[tuple[int, dict]]:
+    """``(line number, object)`` for each non-blank line of a user's JSONL file given as ``option``.
+
+    A missing file, a line that is not JSON, or one that is not an object is an error naming the option,
+    the file and the line (``expected`` says what a line should be).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{option} {path}: no such file")
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{option} {path} line {number}: not JSON ({error.msg})") from error
+        if not isinstance(record, dict):
+            raise ValueError(f"{option} {path} line {number}: expected {expected}")
+        yield number, record

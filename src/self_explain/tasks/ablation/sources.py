@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...files import read_jsonl_objects
 from ...toyworld.world import ToyWorld, check_ood_relations
 
 SPLITS = ("train", "test", "ood")
@@ -83,19 +83,9 @@ def jsonl_examples(path: str | Path, span_regex: str | None = None) -> list[Abla
     ``span_regex``: every match is one example.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"--examples {path}: no such file")
     pattern = re.compile(span_regex) if span_regex else None
     examples: list[AblationExample] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"--examples {path} line {number}: not JSON ({error.msg})") from error
-        if not isinstance(record, dict):
-            raise ValueError(f"--examples {path} line {number}: expected a JSON object")
+    for number, record in read_jsonl_objects(path, "--examples"):
         text = _string(record, "text", path, number)
         if not text.strip():
             raise ValueError(f"--examples {path} line {number}: 'text' is empty")

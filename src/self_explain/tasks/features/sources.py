@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
+from ...files import read_jsonl_objects
 from ...models import LoadedModel, is_toy_model, toy_model_path
 from ...sae import SparseAutoencoder, check_sae_fits, load_sae_release
 from ...toyworld import toy_world_for
@@ -56,23 +56,17 @@ def read_corpus(config: FeaturesConfig) -> list[str]:
 
         return toy_corpus(toy_world_for(config.target), config.num_texts, config.seed)
     path = Path(config.corpus)
-    if not path.is_file():
-        raise FileNotFoundError(f"--corpus {path}: no such file")
-    lines = path.read_text(encoding="utf-8").splitlines()
     if path.suffix == ".jsonl":
+        expected = "an object with a string 'text'"
         texts = []
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"--corpus {path} line {number}: not JSON ({error.msg})") from error
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                raise ValueError(f"--corpus {path} line {number}: expected an object with a string 'text'")
+        for number, record in read_jsonl_objects(path, "--corpus", expected):
+            if not isinstance(record.get("text"), str):
+                raise ValueError(f"--corpus {path} line {number}: expected {expected}")
             texts.append(record["text"])
+    elif path.is_file():
+        texts = path.read_text(encoding="utf-8").splitlines()
     else:
-        texts = lines
+        raise FileNotFoundError(f"--corpus {path}: no such file")
     texts = [text for text in texts if text.strip()]
     if not texts:
         raise ValueError(f"--corpus {path} is empty: it holds no texts to find exemplars in")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...files import read_jsonl_objects
 from ...toyworld.world import RELATIONS, ToyWorld, check_ood_relations
 
 SPLITS = ("train", "test", "ood")
@@ -53,20 +53,11 @@ def toy_world_pairs(world: ToyWorld, num_prompts: int, seed: int, ood_relations:
 def jsonl_pairs(path: str | Path) -> list[PromptPair]:
     """Lines of ``{"text": …, "counterfactual": …, "targets": [original, counterfactual], "split": …}``."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"--prompts {path}: no such file")
+    expected = "an object with string 'text' and 'counterfactual'"
     pairs = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"--prompts {path} line {number}: not JSON ({error.msg})") from error
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str) or not isinstance(
-            record.get("counterfactual"), str
-        ):
-            raise ValueError(f"--prompts {path} line {number}: expected an object with string 'text' and 'counterfactual'")
+    for number, record in read_jsonl_objects(path, "--prompts", expected):
+        if not isinstance(record.get("text"), str) or not isinstance(record.get("counterfactual"), str):
+            raise ValueError(f"--prompts {path} line {number}: expected {expected}")
         if not record["text"].strip():
             raise ValueError(f"--prompts {path} line {number}: 'text' is empty")
         targets = record.get("targets") or ["", ""]
