@@ -29,7 +29,7 @@ from .evaluation import evaluate_split, split_examples
 from .explainers import load_explainer
 from .files import write_atomically
 from .models import short_model_name
-from .tasks import get_task, load_split
+from .tasks import ExplainerExamples, get_task, load_split
 from .training import PROJECTION_CHOICES, TrainConfig, train_explainer
 
 logger = logging.getLogger(__name__)
@@ -158,17 +158,19 @@ def write_result(out: Path, cell: Cell, result: dict) -> None:
 
 
 class ScoredRows:
-    """The rows every run is scored on, read once per target: each split's examples, and train subsamples."""
+    """What every run is scored on, read once: each split's rows and their examples (vectors from the target)."""
 
     def __init__(self, config: ExperimentConfig, dataset: str):
         self.config, self.dataset = config, dataset
-        self._splits: dict[str, object] = {}
+        self._examples: dict[str, ExplainerExamples] = {}
 
-    def split_rows(self, split: str):
-        if split not in self._splits:
-            self._splits[split] = load_split(self.dataset, self.config.config_name, split,
-                                             max_rows=self.config.eval_rows, seed=self.config.seed)
-        return self._splits[split]
+    def examples(self, split: str, explainer) -> ExplainerExamples:
+        """The split's examples, read through the first explainer asked: every explainer has the same target."""
+        if split not in self._examples:
+            rows = load_split(self.dataset, self.config.config_name, split, max_rows=self.config.eval_rows,
+                              seed=self.config.seed)
+            self._examples[split] = split_examples(explainer, self.config.task, rows, self.config.seed)
+        return self._examples[split]
 
     def train_rows(self, size: int, seed: int):
         """The subsample a run of ``size`` rows and ``seed`` trains on (as ``train_explainer`` draws it)."""
@@ -180,7 +182,7 @@ def score_cell(explainer, config: ExperimentConfig, rows: ScoredRows, baseline: 
     """Metrics of one explainer (or baseline) on every scored split."""
     scores = {}
     for split in config.splits:
-        examples = split_examples(explainer, config.task, rows.split_rows(split), config.seed)
+        examples = rows.examples(split, explainer)
         result = evaluate_split(
             explainer, config.task, examples, batch_size=config.batch_size, max_new_tokens=config.max_new_tokens,
             baseline=baseline, train_examples=train_examples, selfie_scales=tuple(config.selfie_scales),
