@@ -208,3 +208,25 @@ def test_tokenizer_without_placeholders_is_refused_then_extended():
     assert tokenizer.convert_tokens_to_ids(list(PLACEHOLDER_TOKENS)) == [3, 4, 5]
     assert placeholder_token_id(tokenizer) == 4
     assert add_placeholder_tokens(tokenizer, model) is False
+
+
+def test_projection_gradients_are_the_same_on_every_run():
+    """Training an explainer of another width is repeatable: the projection's gradient is bit-identical across
+    runs on two threads (gathering a weight per row made it a scatter-add whose float sums varied)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        generator = torch.Generator().manual_seed(0)
+        vectors = torch.randn(512, 24, generator=generator)
+        layers = torch.randint(0, 4, (512,), generator=generator)
+        upstream = torch.randn(512, 40, generator=generator)
+        gradients = []
+        for _ in range(8):
+            projection = VectorProjection(num_layers=4, target_hidden=24, explainer_hidden=40)
+            (projection(vectors, layers) * upstream).sum().backward()
+            gradients.append(projection.weight.grad.clone())
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(gradients[0], g) for g in gradients[1:])
+    expected = torch.stack([upstream[layers == i].T @ vectors[layers == i] for i in range(4)])
+    assert torch.allclose(gradients[0], expected, atol=1e-4), "the gradient of each layer's matrix, by hand"

@@ -46,8 +46,14 @@ class VectorProjection(nn.Module):
         return self.weight.shape[1]
 
     def forward(self, vectors: torch.Tensor, layers: torch.Tensor) -> torch.Tensor:
-        weight = self.weight[layers].to(vectors.dtype)  # (n, explainer, target)
-        return torch.einsum("net,nt->ne", weight, vectors) + self.bias[layers].to(vectors.dtype)
+        # One matmul per layer present. Gathering a weight per row (``self.weight[layers]``) would make the
+        # weight's gradient a scatter-add, whose float sums differ from run to run: training was not repeatable.
+        projected = vectors.new_empty(len(vectors), self.explainer_hidden)
+        for layer in layers.unique().tolist():
+            rows = layers == layer
+            weight, bias = self.weight[layer].to(vectors.dtype), self.bias[layer].to(vectors.dtype)
+            projected[rows] = vectors[rows] @ weight.T + bias
+        return projected
 
     def describe(self) -> dict:
         return {"num_layers": self.num_layers, "target_hidden": self.target_hidden, "explainer_hidden": self.explainer_hidden}
