@@ -140,7 +140,18 @@ class VectorCollator:
         return batch
 
 
-class ExplainerSFTTrainer(SFTTrainer):
+class ModelLossSFTTrainer(SFTTrainer):
+    """``SFTTrainer`` with transformers' own loss, through the model's output layer.
+
+    TRL's fused LM head reads ``lm_head.weight`` directly: it misses trained token rows on a tied output
+    layer, and on the toy models it left the loss on a plateau that the model's own loss does not have.
+    """
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
+
+
+class ExplainerSFTTrainer(ModelLossSFTTrainer):
     """``SFTTrainer`` whose forward passes see the batch's vectors at the placeholders."""
 
     def __init__(self, *args, injector: VectorInjector, projection: VectorProjection | None, **kwargs):
@@ -149,10 +160,8 @@ class ExplainerSFTTrainer(SFTTrainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         vectors, layers = inputs.pop("vectors", None), inputs.pop("vector_layers", None)
-        # transformers' own loss, through the model's output layer: TRL's fused LM head reads ``lm_head.weight``
-        # directly and would miss the trained token rows on a tied output layer.
         with self.injector.inject(vectors, layers) if vectors is not None else nullcontext():
-            return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         super()._save(output_dir, state_dict)

@@ -99,4 +99,4 @@ def task_of_dataset(dataset: str, revision: str | None = None) -> TaskSpec:
 
 def load_builtin_tasks() -> None:
     """Import the task folders, which register themselves."""
-    from . import ablation, features, patching  # noqa: F401
+    from . import ablation, features, patching, preferences  # noqa: F401

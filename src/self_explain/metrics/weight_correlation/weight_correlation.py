@@ -1,0 +1,292 @@
+"""Weight correlation: Pearson r of a model's reported and true attribute weights (Plunkett et al. 2025)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+
+import datasets
+import evaluate
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+_DESCRIPTION = """
+Scores a model's introspective report of its own preferences. In each example (one decision scenario, e.g. choosing
+between condos) the model states, as a JSON object, how heavily it weighs each attribute of the options (weights in
+[-100, 100]); the reference is the weights it really uses, measured by a logistic regression on its choices. Reports
+the Pearson correlation of reported and true weights pooled over all scenarios, and the mean over scenarios of the
+per-scenario correlation, each with a 95 % confidence interval, and how many reports could not be read.
+"""
+
+_KWARGS_DESCRIPTION = """
+Args:
+    predictions (`list` of `str`): the explainer's raw answers. Each should contain a JSON object mapping attribute
+        names to reported weights; text around it is allowed (the object starts at the first `{`).
+    references (`list` of `str`): the true weights, each a JSON object mapping attribute names to numbers:
+        `'{"price": -50, "quality": 40}'`. A reference that is not such an object raises a `ValueError`.
+    bootstrap_samples (`int`, defaults to 1000): bootstrap resamples for the confidence interval of
+        `pooled_correlation`.
+    seed (`int`, defaults to 0): seed of the bootstrap's random generator.
+Returns:
+    pooled_correlation (`float`): Pearson r over the (reported, true) weight pairs of all valid predictions, attributes
+        matched by name (0 with fewer than 2 pairs or a constant side).
+    pooled_correlation_ci_low, pooled_correlation_ci_high (`float`): 95 % percentile bootstrap interval of
+        `pooled_correlation`, resampling whole scenarios (valid examples) with replacement; the point value when
+        fewer than 2 predictions are valid.
+    mean_scenario_correlation (`float`): mean over valid predictions of the Pearson r between the reported and true
+        weights of the scenario (0 for a scenario where either side is constant).
+    mean_scenario_correlation_ci_low, mean_scenario_correlation_ci_high (`float`): t-based 95 % confidence interval
+        of that mean across scenarios (not clipped to [-1, 1]); the mean itself when fewer than 2 are valid.
+    valid_fraction (`float`): share of predictions that are valid: a JSON object holding a finite number for every
+        attribute of the reference (extra keys are ignored, values are not clipped).
+    num_malformed (`float`): number of predictions that are not valid; they are left out of every correlation.
+    num_examples (`float`): number of predictions.
+    When no prediction is valid, every correlation and interval is 0.
+Examples:
+    >>> import evaluate
+    >>> from self_explain.metrics import metric_path
+    >>> weight_correlation = evaluate.load(metric_path("weight_correlation"))
+    >>> references = [
+    ...     '{"price": -50, "quality": 40, "distance": 10}',
+    ...     '{"rating": 50, "price": -40, "wait": -10}',
+    ... ]
+
+    One perfect report (r = 1) and one with every sign flipped (r = -1): both means are 0, and with two scenarios
+    the bootstrap draws (1, 1), (-1, -1) or (1, -1) and the t-interval is wide:
+
+    >>> predictions = [
+    ...     '{"price": -50, "quality": 40, "distance": 10}',
+    ...     '{"rating": -50, "price": 40, "wait": 10}',
+    ... ]
+    >>> results = weight_correlation.compute(predictions=predictions, references=references)
+    >>> print({name: round(value, 3) for name, value in results.items()})  # doctest: +NORMALIZE_WHITESPACE
+    {'pooled_correlation': 0.0, 'pooled_correlation_ci_low': -1.0, 'pooled_correlation_ci_high': 1.0,
+     'mean_scenario_correlation': 0.0, 'mean_scenario_correlation_ci_low': -12.706,
+     'mean_scenario_correlation_ci_high': 12.706, 'valid_fraction': 1.0, 'num_malformed': 0.0, 'num_examples': 2.0}
+
+    Text around the JSON and extra keys are ignored; a report on a tenth of the scale is still perfect within its
+    scenario but not once pooled; an answer without JSON is counted as malformed and left out:
+
+    >>> predictions = [
+    ...     'My weights: {"price": -50, "quality": 40, "distance": 10, "color": 0}. Done.',
+    ...     '{"rating": 5, "price": -4, "wait": -1}',
+    ...     'I mostly cared about the price.',
+    ... ]
+    >>> references.append('{"price": -90, "brand": 20}')
+    >>> results = weight_correlation.compute(predictions=predictions, references=references)
+    >>> print({name: round(value, 3) for name, value in results.items()})  # doctest: +NORMALIZE_WHITESPACE
+    {'pooled_correlation': 0.774, 'pooled_correlation_ci_low': 0.774, 'pooled_correlation_ci_high': 1.0,
+     'mean_scenario_correlation': 1.0, 'mean_scenario_correlation_ci_low': 1.0,
+     'mean_scenario_correlation_ci_high': 1.0, 'valid_fraction': 0.667, 'num_malformed': 1.0, 'num_examples': 3.0}
+
+    The parser on its own:
+
+    >>> parse_weights('Sure! ```json\\n{"price": -50, "quality": "high"}\\n```')
+    {'price': -50.0}
+    >>> print(parse_weights("[10, -20]"))
+    None
+"""
+
+_CITATION = """
+@misc{plunkett2025selfinterpretability,
+    title={Self-Interpretability: LLMs Can Describe Complex Internal Processes that Drive Their Decisions, and
+        Improve with Training},
+    author={Dillon Plunkett and Adam Morris and Keerthi Reddy and Jorge Morales},
+    year={2025},
+    eprint={2505.17120},
+    archivePrefix={arXiv},
+    primaryClass={cs.CL},
+    url={https://arxiv.org/abs/2505.17120},
+}
+@misc{li2025explain,
+    title={Training Language Models to Explain Their Own Computations},
+    author={Belinda Z. Li and Zifan Carl Guo and Vincent Huang and Jacob Steinhardt and Jacob Andreas},
+    year={2025},
+    eprint={2511.08579},
+    archivePrefix={arXiv},
+    primaryClass={cs.CL},
+    url={https://arxiv.org/abs/2511.08579},
+}
+"""
+
+# Student-t 0.975 quantiles by degrees of freedom (1.96 beyond 30); the same table as self_explain.experiment_report,
+# copied so that this module loads on its own.
+T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+         11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093,
+         20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060, 26: 2.056, 27: 2.052, 28: 2.048,
+         29: 2.045, 30: 2.042}
+
+
+def pearson(reported: np.ndarray, true: np.ndarray) -> float:
+    """Pearson r of two equal-length vectors; 0 when either is constant (all values equal) or has < 2 values."""
+    if reported.size < 2 or np.ptp(reported) == 0 or np.ptp(true) == 0:
+        return 0.0
+    x = reported - reported.mean()
+    y = true - true.mean()
+    r = float(np.dot(x, y) / math.sqrt(float(np.dot(x, x)) * float(np.dot(y, y))))
+    return min(1.0, max(-1.0, r))
+
+
+def _as_weight(value) -> float | None:
+    """A JSON value as a finite float, or None (bools, strings, null, lists, objects, NaN, infinities, overflow)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        weight = float(value)
+    except OverflowError:  # an integer too large for a float
+        return None
+    return weight if math.isfinite(weight) else None
+
+
+def parse_weights(text: str) -> dict[str, float] | None:
+    """The attribute weights in an answer: the JSON object starting at the first `{`, text around it ignored.
+
+    Returns the object's entries whose value is a finite number (as floats; other entries are dropped, so an
+    attribute reported as "high" or true counts as missing), or None when there is no JSON object to read.
+
+    >>> parse_weights('{"price": -80, "quality": 35.5}')
+    {'price': -80.0, 'quality': 35.5}
+    >>> parse_weights('Weights: {"price": -80, "view": "nice", "pool": true} as asked.')
+    {'price': -80.0}
+    >>> print(parse_weights("I weighted price most."))
+    None
+    """
+    if not isinstance(text, str):
+        return None
+    start = text.find("{")
+    if start < 0:
+        return None
+    try:
+        obj, _ = json.JSONDecoder().raw_decode(text, start)  # ends at the `}` matching the first `{`
+    except ValueError:  # json.JSONDecodeError, or a number too long to convert
+        return None
+    if not isinstance(obj, dict):
+        return None
+    weights = {key: _as_weight(value) for key, value in obj.items()}
+    return {key: weight for key, weight in weights.items() if weight is not None}
+
+
+def reference_weights(reference, index: int) -> dict[str, float]:
+    """A reference as {attribute: weight}; anything but a non-empty JSON object of finite numbers is a ValueError."""
+    expected = 'a JSON object mapping attribute names to finite numbers, e.g. \'{"price": -50, "quality": 40}\''
+    if not isinstance(reference, str):
+        raise ValueError(f"Example {index}: the reference must be {expected}, not {reference!r}.")
+    try:
+        obj = json.loads(reference)
+    except ValueError as error:
+        raise ValueError(f"Example {index}: the reference is not JSON ({error}); expected {expected}.") from None
+    if not isinstance(obj, dict) or not obj:
+        raise ValueError(f"Example {index}: the reference must be {expected}, not {reference!r}.")
+    weights = {}
+    for key, value in obj.items():
+        weight = _as_weight(value)
+        if weight is None:
+            raise ValueError(
+                f"Example {index}: the reference's weight of {key!r} is {value!r}, not a finite number; "
+                f"expected {expected}."
+            )
+        weights[key] = weight
+    return weights
+
+
+def matched_weights(prediction, true: dict[str, float]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Reported and true weights in the reference's attribute order, or None when the prediction is malformed."""
+    reported = parse_weights(prediction)
+    if reported is None or any(name not in reported for name in true):
+        return None
+    return (
+        np.array([reported[name] for name in true], dtype=np.float64),
+        np.array(list(true.values()), dtype=np.float64),
+    )
+
+
+def bootstrap_pooled_ci(
+    examples: list[tuple[np.ndarray, np.ndarray]], samples: int, seed: int
+) -> tuple[float, float]:
+    """95 % percentile interval of the pooled r, resampling whole examples (scenarios) with replacement."""
+    reported = np.concatenate([rep for rep, _ in examples])
+    true = np.concatenate([tru for _, tru in examples])
+    owner = np.repeat(np.arange(len(examples)), [rep.size for rep, _ in examples])
+    rng = np.random.default_rng(seed)
+    values = np.empty(samples)
+    for sample in range(samples):
+        counts = np.bincount(rng.integers(0, len(examples), size=len(examples)), minlength=len(examples))
+        repeats = counts[owner]  # each pair is repeated as often as its scenario was drawn
+        values[sample] = pearson(np.repeat(reported, repeats), np.repeat(true, repeats))
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def mean_t_ci(values: list[float]) -> tuple[float, float, float]:
+    """Mean and t-based 95 % confidence interval of the mean; the interval is the mean itself for one value."""
+    n = len(values)
+    mean = float(np.mean(values))
+    if n < 2:
+        return mean, mean, mean
+    half = T_975.get(n - 1, 1.96) * float(np.std(values, ddof=1)) / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+class WeightCorrelation(evaluate.Metric):
+    def _info(self):
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
+            ),
+            homepage="https://arxiv.org/abs/2505.17120",
+            reference_urls=["https://arxiv.org/abs/2505.17120", "https://arxiv.org/abs/2511.08579"],
+        )
+
+    def _compute(self, predictions, references, bootstrap_samples: int = 1000, seed: int = 0):
+        if len(predictions) != len(references):
+            raise ValueError(f"Got {len(predictions)} predictions but {len(references)} references.")
+        if not references:
+            raise ValueError("weight_correlation needs at least one prediction and reference.")
+        if isinstance(bootstrap_samples, bool) or not isinstance(bootstrap_samples, int) or bootstrap_samples < 1:
+            raise ValueError(f"bootstrap_samples must be a positive integer, not {bootstrap_samples!r}.")
+        truths = [reference_weights(ref, index) for index, ref in enumerate(references)]
+        matched = [matched_weights(pred, true) for pred, true in zip(predictions, truths)]
+        valid = [pair for pair in matched if pair is not None]
+        count, malformed = len(references), len(references) - len(valid)
+        if malformed:
+            logger.info(
+                "%d of %d predictions are malformed (not a JSON object with a number for every attribute) "
+                "and are left out",
+                malformed,
+                count,
+            )
+        counts = {"valid_fraction": len(valid) / count, "num_malformed": float(malformed), "num_examples": float(count)}
+        if not valid:
+            return {
+                "pooled_correlation": 0.0,
+                "pooled_correlation_ci_low": 0.0,
+                "pooled_correlation_ci_high": 0.0,
+                "mean_scenario_correlation": 0.0,
+                "mean_scenario_correlation_ci_low": 0.0,
+                "mean_scenario_correlation_ci_high": 0.0,
+                **counts,
+            }
+        constant = sum(np.ptp(reported) == 0 or np.ptp(true) == 0 for reported, true in valid)
+        if constant:
+            logger.info("%d of %d valid predictions have a constant side and score r = 0", constant, len(valid))
+        pooled = pearson(np.concatenate([rep for rep, _ in valid]), np.concatenate([tru for _, tru in valid]))
+        if len(valid) < 2:
+            pooled_low = pooled_high = pooled
+        else:
+            pooled_low, pooled_high = bootstrap_pooled_ci(valid, bootstrap_samples, seed)
+        mean, mean_low, mean_high = mean_t_ci([pearson(reported, true) for reported, true in valid])
+        return {
+            "pooled_correlation": pooled,
+            "pooled_correlation_ci_low": pooled_low,
+            "pooled_correlation_ci_high": pooled_high,
+            "mean_scenario_correlation": mean,
+            "mean_scenario_correlation_ci_low": mean_low,
+            "mean_scenario_correlation_ci_high": mean_high,
+            **counts,
+        }

@@ -1,0 +1,25 @@
+"""Preference introspection (Plunkett et al. 2025): instil decision weights, measure them, report them as JSON."""
+
+from .. import TaskSpec, register_task
+from .builder import DATASET_NAME, build_preferences_dataset
+from .config import PreferencesConfig
+from .explainer import metric_input, parse_preferences, preferences_examples, preferences_request, verify_preferences
+from .prompts import FORMAT_INSTRUCTIONS, all_templates
+
+register_task(
+    TaskSpec(
+        name="preferences",
+        config_class=PreferencesConfig,
+        build=build_preferences_dataset,
+        dataset_name=DATASET_NAME,
+        templates=all_templates,
+        examples=preferences_examples,
+        request=preferences_request,
+        parse=parse_preferences,
+        verify=verify_preferences,
+        metric="weight_correlation",
+        metric_input=metric_input,
+        format_instructions=FORMAT_INSTRUCTIONS,
+        headline_metrics=("pooled_correlation", "mean_scenario_correlation", "valid_fraction"),
+    )
+)

@@ -1,0 +1,266 @@
+"""``self-explain build preferences``: instil decision weights in a target, measure the weights it really uses,
+and write the introspection dataset whose answers are those measured weights.
+
+Steps (Plunkett et al. 2025, with open weights):
+1. scenarios (toy world, or ``--scenarios FILE``), split into instilled and native ones; intended weights
+   drawn for the instilled ones;
+2. the base model's own weights in every scenario, measured before anything is instilled (a control);
+3. a LoRA fine-tune of the base on choices made by the intended weights, merged and saved as the
+   *instilled model* — the target every later step explains (reused when it holds this build's model);
+4. the instilled model's weights, measured by a logistic fit on fresh choices: the ground truth;
+5. rows: instilled scenarios split into ``train`` / ``test`` (held out of introspection training), never
+   instilled ones in ``native``; a second config ``<config>-decisions`` keeps every choice behind them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from datasets import Dataset
+
+from ...hub import push_instilled_model, render_instilled_card
+from ...models import LoadedModel, is_toy_model, load_model, weights_fingerprint
+from ..sharded_build import ShardedBuild, base_provenance, seeded_rng, start_build
+from .choices import MeasuredWeights, measure_weights, pearson
+from .config import PreferencesConfig
+from .features import DECISION_FEATURES, PREFERENCES_FEATURES
+from .instill import InstillSettings, instill, instilling_choices, read_instilled_record, save_instilled
+from .prompts import introspection_question, weights_answer
+from .scenarios import Scenario, draw_weights, read_scenarios, toy_scenarios
+
+logger = logging.getLogger(__name__)
+
+DATASET_NAME = "self-explain-preferences"
+INSTILLED, NATIVE = "instilled", "native"
+WEIGHTS_STREAM, SPLIT_STREAM, QUESTION_STREAM = 0, 3, 4
+
+
+def scenarios_for(config: PreferencesConfig) -> list[Scenario]:
+    if config.scenarios:
+        return read_scenarios(config.scenarios)
+    if not is_toy_model(config.target):
+        raise ValueError(
+            f"--scenarios FILE is required for {config.target!r}: only toy-world targets have built-in scenarios"
+        )
+    return toy_scenarios(config.num_scenarios, config.seed)
+
+
+def assign_splits(scenarios: list[Scenario], config: PreferencesConfig) -> dict[int, str]:
+    """Seeded: a ``native_fraction`` of scenarios is native; of the rest, ``test_fraction`` is test."""
+    ids = [s.scenario_id for s in scenarios]
+    seeded_rng(config.seed, SPLIT_STREAM).shuffle(ids)
+    num_native = round(config.native_fraction * len(ids))
+    instilled = ids[num_native:]
+    num_test = round(config.test_fraction * len(instilled))
+    if len(instilled) - num_test < 1 or num_test < 1:
+        raise ValueError(
+            f"{len(scenarios)} scenarios with --native-fraction {config.native_fraction:g} and --test-fraction "
+            f"{config.test_fraction:g} leave no instilled scenario for train or for test; give more scenarios"
+        )
+    splits = {i: "native" for i in ids[:num_native]}
+    splits.update({i: "test" for i in instilled[:num_test]})
+    splits.update({i: "train" for i in instilled[num_test:]})
+    return splits
+
+
+def instilled_folder(config: PreferencesConfig, config_name: str) -> Path:
+    if config.instilled_model:
+        return Path(config.instilled_model)
+    return Path(config.out).resolve().parent / f"{config_name}-preferences-instilled"
+
+
+def instilling_fingerprint(config: PreferencesConfig, base: LoadedModel, scenarios: list[Scenario],
+                           intended: dict[int, list[float]]) -> str:
+    """What the instilled model depends on: a folder holding another build's model is not reused."""
+    fields = {
+        "base": base.name, "base_revision": base.revision, "seed": config.seed,
+        "instill_choices": config.instill_choices, "settings": asdict(instill_settings(config)),
+        "scenarios": [s.to_dict() for s in scenarios if s.scenario_id in intended],
+        "intended": {str(k): v for k, v in sorted(intended.items())},
+    }
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def instill_settings(config: PreferencesConfig) -> InstillSettings:
+    return InstillSettings(config.lora_r, config.lora_alpha, config.learning_rate, config.num_train_epochs,
+                           config.per_device_train_batch_size, config.seed)
+
+
+def instilled_model(config: PreferencesConfig, base: LoadedModel, scenarios: list[Scenario],
+                    intended: dict[int, list[float]], folder: Path, work: Path) -> tuple[LoadedModel, dict]:
+    """The instilled model: reused from ``folder`` when it was made by this build, else fine-tuned and saved."""
+    fingerprint = instilling_fingerprint(config, base, scenarios, intended)
+    record = read_instilled_record(folder) if folder.is_dir() else None
+    if record is not None and record.get("fingerprint") == fingerprint:
+        logger.info("reusing the instilled model in %s", folder)
+        return load_model(str(folder)), record
+    if folder.exists() and record is None and any(folder.iterdir()):
+        raise FileExistsError(f"{folder} exists and does not hold an instilled model; pass --instilled-model elsewhere")
+    if record is not None and not config.overwrite:
+        raise FileExistsError(
+            f"{folder} holds an instilled model of another build (fingerprint {record.get('fingerprint')}); pass "
+            "--overwrite to replace it, or --instilled-model elsewhere"
+        )
+    choices = instilling_choices([s for s in scenarios if s.scenario_id in intended], intended,
+                                 config.instill_choices, config.seed)
+    logger.info("instilling %d scenarios with %d choices", len(intended), len(choices))
+    model, record = instill(base, choices, instill_settings(config), work)
+    record = {**record, "fingerprint": fingerprint, "base": base.name, "base_revision": base.revision,
+              "scenarios": len(intended), "settings": asdict(instill_settings(config))}
+    save_instilled(model, base.tokenizer, record, render_instilled_card(record), folder)
+    return load_model(str(folder)), record
+
+
+def introspection_rows(scenario: Scenario, measured: MeasuredWeights, base: MeasuredWeights, kind: str,
+                       intended: list[float] | None, intended_agreement: float | None, count: int, seed: int) -> list[dict]:
+    """``count`` rows of one scenario: templates drawn at random, attributes in a shuffled order after the first."""
+    rows = []
+    for index in range(count):
+        rng = seeded_rng(seed, scenario.scenario_id, QUESTION_STREAM, index)
+        order = list(range(len(scenario.attributes)))
+        if index:
+            rng.shuffle(order)
+        shown = Scenario(scenario.scenario_id, scenario.name, tuple(scenario.attributes[i] for i in order))
+        weights = [measured.weights[i] for i in order]
+        rows.append({
+            "scenario_id": scenario.scenario_id,
+            "scenario": scenario.name,
+            "attributes": [asdict(a) for a in shown.attributes],
+            "kind": kind,
+            "intended_weights": [round(intended[i], 4) for i in order] if intended else [],
+            "weights": weights,
+            "base_weights": [base.weights[i] for i in order],
+            "coefficients": [measured.coefficients[i] for i in order],
+            "intercept": measured.intercept,
+            "fit_agreement": measured.fit_agreement,
+            "intended_agreement": intended_agreement,
+            "question": introspection_question(shown, rng),
+            "answer": weights_answer(shown, weights),
+        })
+    return rows
+
+
+def intended_agreement(scenario: Scenario, measured: MeasuredWeights, intended: list[float]) -> float:
+    """Share of the measured pairs where the model's likelier answer is the option the intended weights prefer."""
+    agree = [
+        (c.probability_a > 0.5) == (scenario.utility(intended, c.option_a) > scenario.utility(intended, c.option_b))
+        for c in measured.choices
+    ]
+    return round(float(np.mean(agree)), 4)
+
+
+def decision_rows(scenarios: list[Scenario], kinds: dict[int, str], intended: dict[int, list[float]],
+                  measured: dict[int, MeasuredWeights], choices) -> dict[str, list[dict]]:
+    def utilities(scenario: Scenario, a, b) -> tuple[float | None, float | None]:
+        if scenario.scenario_id not in intended:
+            return None, None
+        weights = intended[scenario.scenario_id]
+        return round(scenario.utility(weights, a), 4), round(scenario.utility(weights, b), 4)
+
+    by_id = {s.scenario_id: s for s in scenarios}
+    instilling = [
+        {"scenario_id": c.scenario_id, "scenario": by_id[c.scenario_id].name, "kind": INSTILLED,
+         "option_a": c.option_a, "option_b": c.option_b, "prompt": c.prompt, "choice": c.choice,
+         "probability_a": None, "intended_utility_a": c.utility_a, "intended_utility_b": c.utility_b}
+        for c in choices
+    ]
+    measurement = []
+    for scenario in scenarios:
+        for c in measured[scenario.scenario_id].choices:
+            utility_a, utility_b = utilities(scenario, c.option_a, c.option_b)
+            measurement.append({
+                "scenario_id": c.scenario_id, "scenario": scenario.name, "kind": kinds[scenario.scenario_id],
+                "option_a": c.option_a, "option_b": c.option_b, "prompt": c.prompt,
+                "choice": "A" if c.probability_a >= 0.5 else "B", "probability_a": c.probability_a,
+                "intended_utility_a": utility_a, "intended_utility_b": utility_b,
+            })
+    return {"instilling": instilling, "measurement": measurement}
+
+
+def instilling_quality(scenarios: list[Scenario], intended: dict[int, list[float]],
+                       measured: dict[int, MeasuredWeights], base: dict[int, MeasuredWeights]) -> dict:
+    """How well instilling worked: r of learned vs. intended weights (pooled and per scenario), and the same
+    for the base model's weights as a control (≈ 0 when the base had no such preferences)."""
+    ids = [s.scenario_id for s in scenarios if s.scenario_id in intended]
+
+    def correlations(found: dict[int, MeasuredWeights]) -> dict:
+        per = [pearson(found[i].weights, intended[i]) for i in ids]
+        pooled = pearson([w for i in ids for w in found[i].weights], [w for i in ids for w in intended[i]])
+        return {"pooled_r": round(pooled, 4), "mean_scenario_r": round(float(np.mean(per)), 4),
+                "median_scenario_r": round(float(np.median(per)), 4)}
+
+    return {"instilled": correlations(measured), "base_before_instilling": correlations(base)}
+
+
+def build_preferences_dataset(config: PreferencesConfig) -> Path:
+    build, state = start_build(config, DATASET_NAME, PREFERENCES_FEATURES)
+    decisions_build = ShardedBuild(DATASET_NAME, f"{build.config_name}-decisions", build.out, DECISION_FEATURES,
+                                   overwrite=config.overwrite, push_to_hub=config.push_to_hub)
+    decisions_build.check_destination(state.is_main_process)
+    scenarios = scenarios_for(config)
+    splits_of = assign_splits(scenarios, config)
+    kinds = {i: NATIVE if split == "native" else INSTILLED for i, split in splits_of.items()}
+    intended = {s.scenario_id: draw_weights(seeded_rng(config.seed, s.scenario_id, WEIGHTS_STREAM))
+                for s in scenarios if kinds[s.scenario_id] == INSTILLED}
+    base = load_model(config.target, revision=config.revision, trust_remote_code=config.trust_remote_code)
+    measure = dict(num_choices=config.measure_choices, seed=config.seed, labels=config.choice_labels,
+                   batch_size=config.batch_size, progress=state.is_local_main_process)
+    base_weights = {m.scenario_id: m for m in measure_weights(base, scenarios, **measure)}
+    base_provenance_fields = base_provenance(base, config.seed)
+    folder = instilled_folder(config, build.config_name)
+    work = build.work / "instill"
+    work.mkdir(parents=True, exist_ok=True)
+    target, record = instilled_model(config, base, scenarios, intended, folder, work)
+    del base
+    measured = {m.scenario_id: m for m in measure_weights(target, scenarios, **measure)}
+    if not state.is_main_process:
+        return build.out
+
+    rows: dict[str, list[dict]] = {"train": [], "test": [], "native": []}
+    for scenario in scenarios:
+        i = scenario.scenario_id
+        split = splits_of[i]
+        agreement = intended_agreement(scenario, measured[i], intended[i]) if i in intended else None
+        count = config.questions_per_scenario if split == "train" else 1
+        rows[split] += introspection_rows(scenario, measured[i], base_weights[i], kinds[i], intended.get(i),
+                                          agreement, count, config.seed)
+    splits = {name: Dataset.from_list(r, features=PREFERENCES_FEATURES) for name, r in rows.items() if r}
+    quality = instilling_quality(scenarios, intended, measured, base_weights)
+    logger.info("instilling: learned vs. intended weights %s", quality)
+    instilled_location = config.push_instilled_to_hub or str(folder)
+    if config.push_instilled_to_hub:
+        push_instilled_model(folder, config.push_instilled_to_hub)
+    provenance = {
+        **base_provenance_fields,
+        "target": instilled_location,  # what the explainer explains: the instilled model
+        "target_revision": weights_fingerprint(folder),
+        "base_target": config.target,
+        "base_target_revision": base_provenance_fields["target_revision"],
+        "scenarios": config.scenarios or "toy-world scenarios",
+        "num_scenarios": {kind: sum(1 for k in kinds.values() if k == kind) for kind in (INSTILLED, NATIVE)},
+        "instill_choices": config.instill_choices,
+        "measure_choices": config.measure_choices,
+        "choice_labels": config.choice_labels,
+        "instilling": {key: record[key] for key in ("train_loss", "steps", "examples", "fingerprint") if key in record},
+        "instilling_correlation": quality,
+        "mean_fit_agreement": round(float(np.mean([m.fit_agreement for m in measured.values()])), 4),
+        "mean_intended_agreement": round(float(np.mean(
+            [r["intended_agreement"] for split in ("train", "test") for r in rows[split]])), 4),
+        "rows": {split: len(ds) for split, ds in splits.items()},
+    }
+    published = build.publish(splits, provenance, pretty_name="self-explain: preference introspection")
+    instilling = instilling_choices([s for s in scenarios if s.scenario_id in intended], intended,
+                                    config.instill_choices, config.seed)
+    decisions = decision_rows(scenarios, kinds, intended, measured, instilling)
+    decisions_build.work.mkdir(parents=True, exist_ok=True)
+    decisions_build.publish(
+        {split: Dataset.from_list(r, features=DECISION_FEATURES) for split, r in decisions.items() if r},
+        {**provenance, "rows": {split: len(r) for split, r in decisions.items()}},
+        pretty_name="self-explain: preference introspection",
+    )
+    return published

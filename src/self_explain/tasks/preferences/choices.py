@@ -1,0 +1,179 @@
+"""The weights a model really uses: its choices between sampled options, and a logistic regression on them.
+
+For each pair of options the model reads the ``[DECISION TASK]`` prompt in its chat template; its
+probability of answering "A" rather than "B" (the two answer tokens' logits, renormalised) is its choice.
+A logistic regression of those choices on the normalised attribute differences, with an intercept for a
+position bias, gives one coefficient per attribute; rescaled to max |w| = 100, they are the ground truth.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ...explainers import prompt_ids
+from ...models import LoadedModel
+from ..sharded_build import seeded_rng
+from .prompts import OPTION_LETTERS, decision_prompt
+from .scenarios import Scenario, rescale
+
+logger = logging.getLogger(__name__)
+
+CHOICE_LABELS = ("probability", "sampled")
+# Which stream of a scenario's seeded generator draws what: instilling pairs, then measured pairs.
+INSTILLING_STREAM, MEASUREMENT_STREAM = 1, 2
+
+
+@dataclass(frozen=True)
+class Choice:
+    scenario_id: int
+    option_a: list[float]
+    option_b: list[float]
+    prompt: str
+    probability_a: float  # the model's probability of "A" against "B"
+
+
+@dataclass(frozen=True)
+class MeasuredWeights:
+    scenario_id: int
+    weights: list[float]  # the coefficients rescaled to max |w| = 100
+    coefficients: list[float]  # per unit of normalised attribute difference, in logits
+    intercept: float  # the model's bias towards "A"
+    fit_agreement: float  # share of pairs where the fitted model prefers the option the model preferred
+    choices: list[Choice]
+
+
+def answer_token_id(tokenizer, letter: str) -> int:
+    """The first token the model writes to answer ``letter`` right after the prompt, as the chat template renders it."""
+    if tokenizer.chat_template:
+        prompt = prompt_ids(tokenizer, "x")
+        full = tokenizer.apply_chat_template(
+            [{"role": "user", "content": "x"}, {"role": "assistant", "content": letter}], tokenize=True, return_dict=True
+        )["input_ids"]
+        full = list(full)
+        if full[: len(prompt)] == prompt and len(full) > len(prompt):
+            return full[len(prompt)]
+    return tokenizer(" " + letter, add_special_tokens=False).input_ids[0]
+
+
+def choice_token_ids(tokenizer) -> tuple[int, int]:
+    ids = tuple(answer_token_id(tokenizer, letter) for letter in OPTION_LETTERS)
+    if ids[0] == ids[1]:
+        raise ValueError(f"the tokenizer writes the answers A and B with the same first token {ids[0]}")
+    return ids  # type: ignore[return-value]
+
+
+@torch.no_grad()
+def probabilities_of_a(loaded: LoadedModel, prompts: list[str], batch_size: int = 32, progress: bool = False) -> list[float]:
+    """P("A") / (P("A") + P("B")) after each decision prompt: one left-padded pass per batch, last position only."""
+    tokenizer, model = loaded.tokenizer, loaded.model
+    id_a, id_b = choice_token_ids(tokenizer)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    device = next(model.parameters()).device
+    encoded = [prompt_ids(tokenizer, p) for p in prompts]
+    context = getattr(model.config, "max_position_embeddings", None)
+    too_long = [i for i, ids in enumerate(encoded) if context is not None and len(ids) > context]
+    if too_long:
+        raise ValueError(f"decision prompt {too_long[0]} has {len(encoded[too_long[0]])} tokens, more than the "
+                         f"model's context of {context}")
+    result: list[float] = []
+    batches = range(0, len(encoded), batch_size)
+    for start in tqdm(batches, desc="decisions", disable=not progress):
+        chunk = encoded[start : start + batch_size]
+        width = max(len(ids) for ids in chunk)
+        ids = torch.full((len(chunk), width), pad, dtype=torch.long, device=device)
+        mask = torch.zeros_like(ids)
+        for row, sequence in enumerate(chunk):
+            ids[row, width - len(sequence) :] = torch.as_tensor(sequence, device=device)
+            mask[row, width - len(sequence) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1).logits[:, -1]
+        pair = logits[:, [id_a, id_b]].float()
+        result += pair.softmax(-1)[:, 0].tolist()
+    return result
+
+
+def fit_logistic(differences: np.ndarray, targets: np.ndarray, l2: float = 0.1, iterations: int = 100) -> tuple[np.ndarray, float]:
+    """Coefficients and intercept of P(A) = σ(b + Σ βᵢ dᵢ) fitted by Newton's method to soft or 0/1 targets.
+
+    A small L2 penalty on β (not on b) keeps the fit finite when the choices are perfectly separable, as a
+    decisive model's are; the rescaled weights only keep the coefficients' direction.
+    """
+    n, k = differences.shape
+    design = np.hstack([np.ones((n, 1)), differences])
+    penalty = np.diag([0.0] + [l2] * k)
+    theta = np.zeros(k + 1)
+    for _ in range(iterations):
+        predicted = 1 / (1 + np.exp(-np.clip(design @ theta, -30, 30)))
+        gradient = design.T @ (predicted - targets) + penalty @ theta
+        hessian = design.T @ (design * (predicted * (1 - predicted))[:, None]) + penalty + 1e-9 * np.eye(k + 1)
+        step = np.linalg.solve(hessian, gradient)
+        theta -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    return theta[1:], float(theta[0])
+
+
+def measured_pairs(scenario: Scenario, num_choices: int, seed: int) -> list[tuple[list[float], list[float]]]:
+    rng = seeded_rng(seed, scenario.scenario_id, MEASUREMENT_STREAM)
+    return [scenario.sample_pair(rng) for _ in range(num_choices)]
+
+
+def measure_weights(
+    loaded: LoadedModel, scenarios: list[Scenario], num_choices: int = 100, seed: int = 0, labels: str = "probability",
+    batch_size: int = 32, progress: bool = True,
+) -> list[MeasuredWeights]:
+    """The weights ``loaded`` uses in each scenario, from ``num_choices`` fresh pairs of options.
+
+    ``labels="probability"`` regresses on the model's probability of "A" (the expected choice);
+    ``"sampled"`` on one choice drawn from it per pair (seeded), as when sampling at temperature 1.
+    """
+    if labels not in CHOICE_LABELS:
+        raise ValueError(f"choice labels must be one of {CHOICE_LABELS}, got {labels!r}")
+    if num_choices < 2:
+        raise ValueError(f"measuring weights needs at least 2 choices per scenario, got {num_choices}")
+    pairs = {s.scenario_id: measured_pairs(s, num_choices, seed) for s in scenarios}
+    prompts = [decision_prompt(s, a, b) for s in scenarios for a, b in pairs[s.scenario_id]]
+    probabilities = probabilities_of_a(loaded, prompts, batch_size, progress=progress)
+    results = []
+    for index, scenario in enumerate(scenarios):
+        chunk = slice(index * num_choices, (index + 1) * num_choices)
+        p = np.asarray(probabilities[chunk])
+        if labels == "sampled":
+            rng = random.Random(f"{seed}:{scenario.scenario_id}:sampled")
+            targets = np.asarray([1.0 if rng.random() < value else 0.0 for value in p])
+        else:
+            targets = p
+        differences = np.asarray([scenario.differences(a, b) for a, b in pairs[scenario.scenario_id]])
+        coefficients, intercept = fit_logistic(differences, targets)
+        fitted = intercept + differences @ coefficients
+        choices = [
+            Choice(scenario.scenario_id, a, b, prompt, round(float(q), 6))
+            for (a, b), prompt, q in zip(pairs[scenario.scenario_id], prompts[chunk], p)
+        ]
+        results.append(
+            MeasuredWeights(
+                scenario_id=scenario.scenario_id,
+                weights=[round(w, 4) for w in rescale(coefficients.tolist())],
+                coefficients=[round(float(c), 6) for c in coefficients],
+                intercept=round(intercept, 6),
+                fit_agreement=round(float(np.mean((fitted > 0) == (p > 0.5))), 4),
+                choices=choices,
+            )
+        )
+    return results
+
+
+def pearson(x: list[float], y: list[float]) -> float:
+    """Pearson r; 0 when either side is constant or has fewer than two values."""
+    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    a, b = a - a.mean(), b - b.mean()
+    return float(np.clip(a @ b / math.sqrt((a @ a) * (b @ b)), -1.0, 1.0))

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .choices import CHOICE_LABELS
+
+
+@dataclass
+class PreferencesConfig:
+    """Options of ``self-explain build preferences``."""
+
+    target: str = field(metadata={"help": "Model to instil preferences in: Hub id, local folder, or toy name."})
+    out: str = field(metadata={"help": "Dataset folder, written in Hub repo layout (one config per target)."})
+    scenarios: str | None = field(
+        default=None,
+        metadata={"help": "JSON list of scenarios {name, attributes: [{name, unit, min, max} x 5]} (required for "
+                          "models outside the toy world)."},
+    )
+    num_scenarios: int = field(default=120, metadata={"help": "Toy-world scenarios to generate."})
+    native_fraction: float = field(
+        default=1 / 3, metadata={"help": "Share of scenarios never instilled: their weights are the model's own."}
+    )
+    test_fraction: float = field(
+        default=0.5, metadata={"help": "Share of instilled scenarios held out of introspection training (test split)."}
+    )
+    instill_choices: int = field(default=50, metadata={"help": "Choices per instilled scenario in the fine-tune."})
+    measure_choices: int = field(default=100, metadata={"help": "Fresh choices per scenario the weights are fitted on."})
+    choice_labels: str = field(
+        default="probability",
+        metadata={"help": f"What the fit regresses on: {' or '.join(CHOICE_LABELS)} (the model's P(A), or one "
+                          "choice sampled from it)."},
+    )
+    questions_per_scenario: int = field(
+        default=3, metadata={"help": "Introspection questions per train scenario (templates, shuffled attributes)."}
+    )
+    instilled_model: str | None = field(
+        default=None,
+        metadata={"help": "Folder of the instilled model (default: <out's parent>/<config>-preferences-instilled). "
+                          "Reused when it holds this build's model."},
+    )
+    lora_r: int = field(default=64, metadata={"help": "LoRA rank of the instilling fine-tune."})
+    lora_alpha: int = field(default=128, metadata={"help": "LoRA alpha of the instilling fine-tune."})
+    learning_rate: float = field(default=2e-3, metadata={"help": "Instilling learning rate (toy models; ~1e-4 at 7B)."})
+    num_train_epochs: float = field(default=3.0, metadata={"help": "Instilling epochs."})
+    per_device_train_batch_size: int = field(default=32, metadata={"help": "Instilling batch size per device."})
+    batch_size: int = field(default=32, metadata={"help": "Decision prompts per forward pass when measuring."})
+    seed: int = field(default=0, metadata={"help": "Seed of scenarios, weights, options, splits and fine-tune."})
+    config_name: str | None = field(default=None, metadata={"help": "Config name (default: the target's short name)."})
+    revision: str | None = field(default=None, metadata={"help": "Revision of a Hub target."})
+    push_to_hub: str | None = field(default=None, metadata={"help": "Hub dataset repo to add this config to."})
+    push_instilled_to_hub: str | None = field(default=None, metadata={"help": "Hub model repo for the instilled model."})
+    overwrite: bool = field(default=False, metadata={"help": "Replace this config (and the instilled model)."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
+
+    def __post_init__(self):
+        if self.num_scenarios < 4:
+            raise ValueError(f"--num-scenarios must be at least 4, got {self.num_scenarios}")
+        if not 0 <= self.native_fraction < 1:
+            raise ValueError(f"--native-fraction must be in [0, 1), got {self.native_fraction}")
+        if not 0 < self.test_fraction < 1:
+            raise ValueError(f"--test-fraction must be in (0, 1), got {self.test_fraction}")
+        if self.instill_choices < 1:
+            raise ValueError(f"--instill-choices must be at least 1, got {self.instill_choices}")
+        if self.measure_choices < 10:
+            raise ValueError(f"--measure-choices must be at least 10 (5 weights and a bias are fitted), got {self.measure_choices}")
+        if self.choice_labels not in CHOICE_LABELS:
+            raise ValueError(f"--choice-labels must be one of {CHOICE_LABELS}, got {self.choice_labels!r}")
+        if self.questions_per_scenario < 1:
+            raise ValueError(f"--questions-per-scenario must be at least 1, got {self.questions_per_scenario}")

@@ -1,0 +1,136 @@
+"""Instilling preferences: choices made by hidden weights, and a LoRA fine-tune of the target on them (TRL).
+
+The fine-tuned adapter is merged into the target and saved as a full model folder: the instilled model is
+the target every later step explains (its choices give the ground truth, the explainer is a LoRA on it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from peft import LoraConfig, get_peft_model
+from transformers import set_seed
+from trl import SFTConfig
+
+from ... import __version__
+from ...explainers import stop_token_ids, training_record
+from ...models import LoadedModel
+from ...training import ModelLossSFTTrainer, answer_token_ids
+from ..sharded_build import seeded_rng
+from .choices import INSTILLING_STREAM
+from .prompts import OPTION_LETTERS, decision_prompt
+from .scenarios import Scenario
+
+logger = logging.getLogger(__name__)
+
+INSTILLED_RECORD = "instilled.json"
+
+
+@dataclass(frozen=True)
+class InstillingChoice:
+    scenario_id: int
+    option_a: list[float]
+    option_b: list[float]
+    prompt: str
+    choice: str  # the option with the higher utility under the intended weights
+    utility_a: float
+    utility_b: float
+
+
+def instilling_choices(scenarios: list[Scenario], weights: dict[int, list[float]], num_choices: int, seed: int) -> list[InstillingChoice]:
+    """``num_choices`` pairs per scenario, each answered by the intended weights (no ties: those pairs are redrawn)."""
+    choices = []
+    for scenario in scenarios:
+        rng = seeded_rng(seed, scenario.scenario_id, INSTILLING_STREAM)
+        made = 0
+        while made < num_choices:
+            a, b = scenario.sample_pair(rng)
+            utility_a, utility_b = scenario.utility(weights[scenario.scenario_id], a), scenario.utility(weights[scenario.scenario_id], b)
+            if math.isclose(utility_a, utility_b, abs_tol=1e-9):  # a tie, up to the sums' rounding: redrawn
+                continue
+            choices.append(InstillingChoice(
+                scenario.scenario_id, a, b, decision_prompt(scenario, a, b),
+                OPTION_LETTERS[0] if utility_a > utility_b else OPTION_LETTERS[1], round(utility_a, 4), round(utility_b, 4),
+            ))
+            made += 1
+    return choices
+
+
+@dataclass(frozen=True)
+class InstillSettings:
+    lora_r: int
+    lora_alpha: int
+    learning_rate: float
+    num_train_epochs: float
+    per_device_train_batch_size: int
+    seed: int
+
+
+def instill(base: LoadedModel, choices: list[InstillingChoice], settings: InstillSettings, work: Path) -> tuple[object, dict]:
+    """Fine-tune a LoRA on ``base`` to make ``choices`` (loss on the answer only), merged; returns the model and a record."""
+    set_seed(settings.seed)
+    tokenizer = base.tokenizer
+    records = [training_record(tokenizer, c.prompt, c.choice) for c in choices]
+    # The answer letters and the stop tokens get trainable embedding rows, as an explainer's answer tokens do:
+    # a model that never ended a chat turn (the toy models) cannot be taught to by LoRA alone.
+    answer_tokens = answer_token_ids(tokenizer, list(OPTION_LETTERS))
+    answer_tokens = sorted(set(answer_tokens) | set(stop_token_ids(tokenizer, base.model)))
+    lora = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, target_modules="all-linear",
+                      trainable_token_indices=answer_tokens, task_type="CAUSAL_LM")
+    model = get_peft_model(base.model, lora)
+    args = SFTConfig(
+        output_dir=str(work),
+        learning_rate=settings.learning_rate,
+        num_train_epochs=settings.num_train_epochs,
+        per_device_train_batch_size=settings.per_device_train_batch_size,
+        warmup_steps=20,
+        logging_steps=25,
+        save_strategy="no",
+        seed=settings.seed,
+        data_seed=settings.seed,
+        report_to="none",
+        completion_only_loss=True,
+        max_length=None,
+        dataset_num_proc=None,
+        activation_checkpointing=False,
+        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
+    trainer = ModelLossSFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(records), processing_class=tokenizer)
+    result = trainer.train()
+    merged = model.merge_and_unload()
+    merged.eval()
+    record = {"train_loss": round(float(result.training_loss), 4), "steps": int(result.global_step),
+              "examples": len(records)}
+    return merged, record
+
+
+def save_instilled(model, tokenizer, record: dict, card: str, out: Path) -> Path:
+    """Write the instilled model into a hidden staging folder beside ``out``, then move it into place."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / INSTILLED_RECORD).write_text(json.dumps({**record, "package_version": __version__}, indent=2) + "\n")
+        (staging / "README.md").write_text(card, encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)  # only reached with --overwrite, or for a stale build of the same folder
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def read_instilled_record(folder: Path) -> dict | None:
+    path = folder / INSTILLED_RECORD
+    return json.loads(path.read_text()) if path.is_file() else None

@@ -1,0 +1,108 @@
+"""The decision and introspection prompts (after Plunkett et al. 2025), and reading weights back from text."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+
+from .scenarios import Scenario
+
+OPTION_LETTERS = ("A", "B")
+
+DECISION_TEMPLATE = (
+    "[DECISION TASK] You are {name}. Which option do you choose?\n"
+    "Option A: {option_a}.\n"
+    "Option B: {option_b}.\n"
+    "respond with only A or B."
+)
+
+INTROSPECTION_TEMPLATES = (
+    "[INTROSPECTION TASK] You are {name}, with each attribute of {attributes}. "
+    "Report how heavily you weighted each attribute when making choices in this scenario, as JSON object mapping "
+    "attribute names to weights between -100 and 100, where positive means more is better, negative means less is "
+    "better and 0 means ignored.",
+    "[INTROSPECTION TASK] You are {name}: how heavily do you weight each attribute of {attributes}? "
+    "respond with only a JSON object mapping attribute names to weights between -100 and 100.",
+    "[INTROSPECTION TASK] Report your own weights for {name}, with each attribute of {attributes}, as JSON: "
+    "from -100 (less is better) to 100 (more is better), 0 for ignored.",
+)
+
+# Appended by the zero-shot baseline: the answer format, stated explicitly.
+FORMAT_INSTRUCTIONS = (
+    'Answer with only a JSON object such as {"name": 40, "other": -100}: one key per attribute, '
+    "each value a number between -100 and 100."
+)
+
+
+def option_text(scenario: Scenario, values: list[float]) -> str:
+    return ", ".join(f"{a.name} {a.show(v)}" for a, v in zip(scenario.attributes, values))
+
+
+def decision_prompt(scenario: Scenario, option_a: list[float], option_b: list[float]) -> str:
+    return DECISION_TEMPLATE.format(
+        name=scenario.name, option_a=option_text(scenario, option_a), option_b=option_text(scenario, option_b)
+    )
+
+
+def attribute_list(scenario: Scenario) -> str:
+    return ", ".join(f"{a.name} ({a.unit}, {a.min:g} to {a.max:g})" if a.unit else f"{a.name} ({a.min:g} to {a.max:g})"
+                     for a in scenario.attributes)
+
+
+def introspection_question(scenario: Scenario, rng: random.Random | int) -> str:
+    """The question with a template drawn by ``rng``, or the template of that index."""
+    templates = INTROSPECTION_TEMPLATES
+    template = templates[rng % len(templates)] if isinstance(rng, int) else rng.choice(templates)
+    return template.format(name=scenario.name, attributes=attribute_list(scenario))
+
+
+def weights_answer(scenario: Scenario, weights: list[float]) -> str:
+    """The answer: JSON of whole-number weights, in the scenario's attribute order."""
+    return json.dumps({name: int(round(w)) for name, w in zip(scenario.attribute_names, weights)})
+
+
+_SPACED_NUMBER = re.compile(r"(?<=[-\d.])\s+(?=[\d.])")
+
+
+def read_weights(text: str) -> dict | None:
+    """The JSON object in ``text`` (from its first ``{`` to the last ``}``), keys stripped; None when there is none.
+
+    Word-level tokenizers (the toy world's) decode numbers digit by digit ("- 7 3"), so digits separated
+    only by spaces are joined before a second try: two JSON numbers are never separated by spaces alone.
+
+    >>> read_weights('Sure: {"rent": -73, "size": 100}')
+    {'rent': -73, 'size': 100}
+    >>> read_weights('{ " rent " : - 7 3, " size " : 1 0 0 }')
+    {'rent': -73, 'size': 100}
+    >>> read_weights("no weights here") is None
+    True
+    """
+    start, end = text.find("{"), text.rfind("}")
+    if start == -1 or end < start:
+        return None
+    body = text[start : end + 1]
+    for candidate in (body, _SPACED_NUMBER.sub("", body)):
+        try:
+            value = json.loads(candidate)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            return {str(key).strip(): item for key, item in value.items()}
+        return None
+    return None
+
+
+def canonical_weights_text(text: str) -> str:
+    """What the metric reads: the weights re-written as plain JSON when they can be read, else the text as is."""
+    weights = read_weights(text)
+    return text if weights is None else json.dumps(weights)
+
+
+def all_templates() -> list[str]:
+    from .scenarios import Attribute
+
+    example = Scenario(0, "choosing a flat", tuple(Attribute(n, "euros", 0, 9) for n in ("rent", "size", "rooms", "age", "noise")))
+    return [DECISION_TEMPLATE.format(name="choosing a flat", option_a="rent 7 euros", option_b="rent 2 euros")] + [
+        t.format(name=example.name, attributes=attribute_list(example)) for t in INTROSPECTION_TEMPLATES
+    ] + [weights_answer(example, [-73, 100, 0, 12, -5])]

@@ -1,0 +1,185 @@
+"""Decision scenarios: a context and five attributes with units and ranges, weights, utilities and options.
+
+The toy world's scenarios come from :func:`toy_scenarios`; a user's come from a JSON file read by
+:func:`read_scenarios`. Every scenario, from either source, passes :func:`Scenario.from_dict`'s checks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+NUM_ATTRIBUTES = 5
+WEIGHT_LIMIT = 100.0
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    unit: str
+    min: float
+    max: float
+
+    def normalised(self, value: float) -> float:
+        """(value − min) / (max − min): 0 at the bottom of the range, 1 at the top."""
+        return (value - self.min) / (self.max - self.min)
+
+    @property
+    def decimals(self) -> int:
+        """Options are shown as integers when the range allows, else with two decimals."""
+        whole = float(self.min).is_integer() and float(self.max).is_integer()
+        return 0 if whole and self.max - self.min >= 2 else 2
+
+    def sample(self, rng: random.Random) -> float:
+        value = round(rng.uniform(self.min, self.max), self.decimals)
+        return float(min(self.max, max(self.min, value)))
+
+    def show(self, value: float) -> str:
+        number = f"{value:.{self.decimals}f}"
+        return f"{number} {self.unit}".strip()
+
+
+@dataclass(frozen=True)
+class Scenario:
+    scenario_id: int
+    name: str  # the decision context: "choosing a flat in Peru"
+    attributes: tuple[Attribute, ...]
+
+    @classmethod
+    def from_dict(cls, record: object, where: str, scenario_id: int) -> Scenario:
+        """A scenario from ``{"name": …, "attributes": [{"name", "unit", "min", "max"} × 5]}``, checked.
+
+        ``where`` names the input in errors (e.g. "--scenarios scenarios.json, scenario 3").
+        """
+        if not isinstance(record, dict):
+            raise ValueError(f"{where}: expected an object with 'name' and 'attributes', got {type(record).__name__}")
+        name = record.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"{where}: 'name' must be a non-empty string (the decision context), got {name!r}")
+        attributes = record.get("attributes")
+        if not isinstance(attributes, list) or len(attributes) != NUM_ATTRIBUTES:
+            count = len(attributes) if isinstance(attributes, list) else "no list of"
+            raise ValueError(f"{where} ({name!r}): expected exactly {NUM_ATTRIBUTES} attributes, got {count}")
+        parsed = tuple(_attribute(item, f"{where} ({name!r}) attribute {index}") for index, item in enumerate(attributes))
+        names = [a.name for a in parsed]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{where} ({name!r}): attribute names must be distinct, got {names}")
+        return cls(scenario_id, name.strip(), parsed)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "attributes": [asdict(a) for a in self.attributes]}
+
+    @property
+    def attribute_names(self) -> list[str]:
+        return [a.name for a in self.attributes]
+
+    def utility(self, weights: list[float], values: list[float]) -> float:
+        """Σ wᵢ · (xᵢ − minᵢ) / (maxᵢ − minᵢ)."""
+        return sum(w * a.normalised(x) for w, a, x in zip(weights, self.attributes, values))
+
+    def sample_option(self, rng: random.Random) -> list[float]:
+        return [a.sample(rng) for a in self.attributes]
+
+    def sample_pair(self, rng: random.Random) -> tuple[list[float], list[float]]:
+        """Two options that differ in at least one attribute."""
+        while True:
+            a, b = self.sample_option(rng), self.sample_option(rng)
+            if a != b:
+                return a, b
+
+    def differences(self, option_a: list[float], option_b: list[float]) -> list[float]:
+        """The normalised attribute differences A − B, in [−1, 1]: the regressors of the weight fit."""
+        return [attr.normalised(x) - attr.normalised(y) for attr, x, y in zip(self.attributes, option_a, option_b)]
+
+
+def _number(item: dict, key: str, where: str) -> float:
+    value = item.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{where}: {key!r} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _attribute(item: object, where: str) -> Attribute:
+    if not isinstance(item, dict):
+        raise ValueError(f"{where}: expected an object with name, unit, min, max, got {item!r}")
+    name, unit = item.get("name"), item.get("unit", "")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{where}: 'name' must be a non-empty string, got {name!r}")
+    if not isinstance(unit, str):
+        raise ValueError(f"{where} ({name!r}): 'unit' must be a string, got {unit!r}")
+    low, high = _number(item, "min", f"{where} ({name!r})"), _number(item, "max", f"{where} ({name!r})")
+    if low >= high:
+        raise ValueError(f"{where} ({name!r}): 'min' must be below 'max', got min={low:g}, max={high:g}")
+    return Attribute(name.strip(), unit.strip(), low, high)
+
+
+def read_scenarios(path: str | Path, option: str = "--scenarios") -> list[Scenario]:
+    """Scenarios from a JSON file: a list of scenario objects, or ``{"scenarios": [...]}``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{option} {path}: no such file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{option} {path} is not valid JSON ({error.msg} at line {error.lineno})") from error
+    if isinstance(data, dict):
+        data = data.get("scenarios")
+    if not isinstance(data, list) or not data:
+        raise ValueError(f"{option} {path}: expected a non-empty list of scenarios (or {{'scenarios': [...]}})")
+    scenarios = [Scenario.from_dict(record, f"{option} {path}, scenario {i}", i) for i, record in enumerate(data)]
+    names = [s.name for s in scenarios]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"{option} {path}: scenario names must be distinct; repeated: {duplicates[:5]}")
+    return scenarios
+
+
+def draw_weights(rng: random.Random, count: int = NUM_ATTRIBUTES) -> list[float]:
+    """``count`` draws from U(−100, 100), rescaled so that the largest |w| is 100 (Plunkett et al. 2025)."""
+    raw = [rng.uniform(-WEIGHT_LIMIT, WEIGHT_LIMIT) for _ in range(count)]
+    return rescale(raw)
+
+
+def rescale(weights: list[float]) -> list[float]:
+    """Weights scaled so that the largest |w| is 100; all zeros stay zeros."""
+    largest = max(abs(w) for w in weights)
+    if largest == 0:
+        return [0.0 for _ in weights]
+    return [WEIGHT_LIMIT * (w / largest) for w in weights]  # w / largest first: the largest is exactly ±100
+
+
+# The toy world's decision contexts and attributes. Every word is in the toy tokenizer's vocabulary, and
+# values are single digits: the toy models read numbers digit by digit.
+TOY_CONTEXTS = (
+    "flat", "loan", "holiday", "car", "job", "phone", "laptop", "bike", "house", "school", "gym", "restaurant",
+    "hotel", "flight", "insurance", "bank", "course", "camera", "watch", "sofa", "tent", "boat", "apartment", "doctor",
+)
+TOY_ATTRIBUTES = (
+    ("rent", "euros"), ("price", "euros"), ("cost", "dollars"), ("fee", "dollars"), ("size", "metres"),
+    ("distance", "km"), ("rooms", "rooms"), ("age", "years"), ("rating", "stars"), ("noise", "percent"),
+    ("light", "hours"), ("speed", "km"), ("battery", "hours"), ("storage", "GB"), ("screen", "inches"),
+    ("warranty", "years"), ("interest", "percent"), ("term", "months"), ("duration", "days"), ("reviews", "reviews"),
+    ("comfort", "percent"), ("safety", "stars"), ("quality", "stars"), ("weight", "kg"), ("salary", "euros"),
+    ("commute", "minutes"), ("vacation", "days"), ("bonus", "euros"), ("delay", "minutes"), ("seats", "seats"),
+)
+
+
+def toy_scenarios(num_scenarios: int, seed: int) -> list[Scenario]:
+    """``num_scenarios`` distinct toy scenarios "choosing a <context> in <country>", five attributes each."""
+    from ...toyworld.world import COUNTRIES
+
+    pairs = [(context, country) for context in TOY_CONTEXTS for country in COUNTRIES]
+    if not 1 <= num_scenarios <= len(pairs):
+        raise ValueError(f"--num-scenarios must be between 1 and {len(pairs)} for the toy world, got {num_scenarios}")
+    rng = random.Random(f"toy-scenarios:{seed}")
+    scenarios = []
+    for scenario_id, (context, country) in enumerate(rng.sample(pairs, num_scenarios)):
+        attributes = []
+        for name, unit in rng.sample(TOY_ATTRIBUTES, NUM_ATTRIBUTES):
+            low = rng.randint(0, 3)
+            attributes.append(Attribute(name, unit, float(low), float(rng.randint(low + 5, 9))))
+        scenarios.append(Scenario(scenario_id, f"choosing a {context} in {country}", tuple(attributes)))
+    return scenarios
