@@ -163,7 +163,7 @@ def _demo(argv: list[str]) -> int:
 
 
 COMMANDS = {
-    "build": (_build, "build an explanation dataset (patching, ablation, features) in Hub layout"),
+    "build": (_build, "build an explanation dataset (patching, ablation, features, preferences) in Hub layout"),
     "train": (_train, "fine-tune an explainer (LoRA) on an explanation dataset"),
     "evaluate": (_evaluate, "score an explainer (and baselines) on a dataset split; write a report"),
     "explain": (_explain, "ask an explainer about one input (the self-explanation pipeline)"),

@@ -9,6 +9,7 @@ every task's headline table and the paths of the scaling plots.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from .tasks.features.builder import build_features_dataset
 from .tasks.features.config import FeaturesConfig
 from .tasks.patching.builder import build_patching_dataset
 from .tasks.patching.config import PatchingConfig
+from .tasks.preferences.builder import build_preferences_dataset
+from .tasks.preferences.config import PreferencesConfig
 
 
 @dataclass
@@ -40,6 +43,7 @@ class DemoConfig:
     num_prompts: int = field(default=1000, metadata={"help": "Prompt pairs of the patching dataset."})
     num_examples: int = field(default=3000, metadata={"help": "Hint questions of the ablation dataset."})
     num_texts: int = field(default=2000, metadata={"help": "Toy-world texts the SAE features' exemplars come from."})
+    num_scenarios: int = field(default=120, metadata={"help": "Decision scenarios of the preferences dataset."})
     seeds: int = field(default=2, metadata={"help": "Training runs per (explainer, size)."})
     min_steps: int = field(default=250, metadata={"help": "Optimizer steps of every run (more when 3 epochs need more)."})
     eval_rows: int = field(default=200, metadata={"help": "Rows scored per split."})
@@ -93,11 +97,31 @@ def features_summary(folder: Path, config_name: str) -> list[str]:
     return lines
 
 
+def preferences_summary(folder: Path, config_name: str) -> list[str]:
+    dataset = load_dataset(str(folder), config_name)
+    provenance = json.loads((folder / "provenance" / f"{config_name}.json").read_text(encoding="utf-8"))
+    quality = provenance["instilling_correlation"]
+    lines = ["split   rows  scenarios", *(f"{split:<7} {len(rows):>4}  {len(set(rows['scenario_id'])):>4}"
+                                      for split, rows in dataset.items())]
+    lines += [
+        "",
+        f"instilled model (the target explained): {provenance['target']}",
+        "instilling: r of measured vs. intended weights, pooled {pooled_r:.3f}, mean per scenario {mean_scenario_r:.3f}"
+        .format(**quality["instilled"]),
+        "control, the base model before instilling: pooled {pooled_r:.3f}, mean per scenario {mean_scenario_r:.3f}"
+        .format(**quality["base_before_instilling"]),
+        f"measured choices the intended weights agree with: {provenance['mean_intended_agreement']:.1%}; "
+        f"that the logistic fit reproduces: {provenance['mean_fit_agreement']:.1%}",
+    ]
+    return lines
+
+
 @dataclass(frozen=True)
 class DemoTask:
     build: Callable  # build(config: DemoConfig, out: Path) -> dataset folder
     summary: Callable  # summary(folder, config_name) -> lines
     sizes: tuple[int, ...]  # training rows of the experiment's runs (above the train split: all of it)
+    splits: tuple[str, ...] = ("test", "ood")  # splits the experiment scores
 
 
 DEMO_TASKS: dict[str, DemoTask] = {
@@ -122,7 +146,21 @@ DEMO_TASKS: dict[str, DemoTask] = {
         summary=features_summary,
         sizes=(30, 1000),  # about 140 training features in all
     ),
+    "preferences": DemoTask(
+        build=lambda c, out: build_preferences_dataset(
+            PreferencesConfig(target=c.target, out=str(out), num_scenarios=c.num_scenarios, seed=c.seed, overwrite=True)
+        ),
+        summary=preferences_summary,
+        sizes=(30, 1000),  # 120 training rows (40 scenarios) in all
+        splits=("test", "native"),
+    ),
 }
+
+
+def explained_target(dataset_folder: Path, config_name: str, default: str) -> str:
+    """The model a dataset explains (its provenance ``target``): for preferences, the instilled model."""
+    path = dataset_folder / "provenance" / f"{config_name}.json"
+    return json.loads(path.read_text(encoding="utf-8")).get("target", default) if path.is_file() else default
 
 
 def run_task(config: DemoConfig, task: str) -> tuple[list[str], dict]:
@@ -134,8 +172,10 @@ def run_task(config: DemoConfig, task: str) -> tuple[list[str], dict]:
     started = time.perf_counter()
     dataset_folder = demo.build(config, out / f"self-explain-{task}")
     built = time.perf_counter()
+    target = explained_target(Path(dataset_folder), config_name, config.target)
+    explainers = [target if e == config.target else e for e in config.explainers]  # the self-explainer
     summary = run_experiment(ExperimentConfig(
-        task=task, out=str(out / f"experiment-{task}"), target=config.target, explainers=list(config.explainers),
+        task=task, out=str(out / f"experiment-{task}"), target=target, explainers=explainers, splits=list(demo.splits),
         sizes=list(demo.sizes), seeds=config.seeds, dataset=str(dataset_folder), dataset_config=config_name,
         eval_rows=config.eval_rows, num_train_epochs=3.0, min_steps=config.min_steps, keep_explainers=True,
         seed=config.seed,

@@ -137,6 +137,9 @@ def ensure_dataset(config: ExperimentConfig, state: PartialState) -> str:
     """The target's explanation dataset: the one given, or one built (once, resumable) with the task's defaults."""
     if config.dataset is not None:
         return config.dataset
+    if config.task == "preferences":  # its builder makes a new target (the instilled model): build it first
+        raise ValueError("--dataset is required for the preferences task: build it with `self-explain build "
+                         "preferences`, and pass the instilled model it names (provenance 'target') as --target")
     folder = Path(config.out) / "dataset"
     if not (folder / "README.md").is_file():
         task = get_task(config.task)

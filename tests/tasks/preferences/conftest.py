@@ -1,0 +1,37 @@
+"""One small preferences build on toy-target, shared by the builder, explainer and end-to-end tests (~3 s)."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import single_thread
+
+TARGET = "toy-target"
+# Small and quick: 8 scenarios (5 instilled, 3 native), one epoch of instilling on 50 choices.
+BUILD_OPTIONS = dict(target=TARGET, num_scenarios=8, instill_choices=10, measure_choices=20, num_train_epochs=1,
+                     per_device_train_batch_size=16, seed=0)
+
+
+@dataclass(frozen=True)
+class PreferencesBuild:
+    folder: Path  # the dataset folder
+    instilled: Path  # the instilled model folder (the default: beside the dataset folder)
+    options: dict  # the PreferencesConfig arguments but ``out``
+
+
+def build_preferences(out: Path, **overrides) -> Path:
+    from self_explain.tasks.preferences import PreferencesConfig, build_preferences_dataset
+
+    with single_thread(), torch.random.fork_rng():
+        return build_preferences_dataset(PreferencesConfig(out=str(out), **{**BUILD_OPTIONS, **overrides}))
+
+
+@pytest.fixture(scope="session")
+def preferences_build(tmp_path_factory) -> PreferencesBuild:
+    """A toy-target preferences dataset and its instilled model. Read-only: copy to edit."""
+    out = tmp_path_factory.mktemp("preferences") / "ds"
+    folder = build_preferences(out)
+    return PreferencesBuild(folder=folder, instilled=out.parent / f"{TARGET}-preferences-instilled",
+                            options=dict(BUILD_OPTIONS))
