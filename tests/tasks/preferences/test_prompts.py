@@ -131,8 +131,10 @@ def toy_tokenizer():
 
 def test_all_templates_tokenize_without_unknown_words(toy_tokenizer):
     unk = toy_tokenizer.unk_token_id
-    texts = all_templates()
-    assert len(texts) == 1 + len(INTROSPECTION_TEMPLATES) + 1
+    templates = all_templates()
+    # the raw templates, then a filled example of each and an answer, escaped for str.format
+    assert len(templates) == 2 * (1 + len(INTROSPECTION_TEMPLATES)) + 1
+    texts = [t.format(name="Peru", option_a="Peru", option_b="Peru", attributes="Peru") for t in templates]
     # (FORMAT_INSTRUCTIONS, like the other tasks', is for zero-shot baselines on real models, not the toy vocabulary.)
     for text in texts:
         ids = toy_tokenizer(text, add_special_tokens=False).input_ids

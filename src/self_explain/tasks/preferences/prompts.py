@@ -100,9 +100,12 @@ def canonical_weights_text(text: str) -> str:
 
 
 def all_templates() -> list[str]:
+    """The templates (format fields left in) and a filled example of each, braces escaped for ``str.format``."""
     from .scenarios import Attribute
 
     example = Scenario(0, "choosing a flat", tuple(Attribute(n, "euros", 0, 9) for n in ("rent", "size", "rooms", "age", "noise")))
-    return [DECISION_TEMPLATE.format(name="choosing a flat", option_a="rent 7 euros", option_b="rent 2 euros")] + [
-        t.format(name=example.name, attributes=attribute_list(example)) for t in INTROSPECTION_TEMPLATES
-    ] + [weights_answer(example, [-73, 100, 0, 12, -5])]
+    filled = [decision_prompt(example, [7, 1, 2, 3, 4], [2, 5, 6, 7, 8])]
+    filled += [introspection_question(example, index) for index in range(len(INTROSPECTION_TEMPLATES))]
+    filled.append(weights_answer(example, [-73, 100, 0, 12, -5]))
+    escaped = [text.replace("{", "{{").replace("}", "}}") for text in filled]
+    return [DECISION_TEMPLATE, *INTROSPECTION_TEMPLATES, *escaped]
