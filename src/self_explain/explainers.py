@@ -99,18 +99,24 @@ def stop_token_ids(tokenizer, model) -> list[int]:
     return sorted(ids)
 
 
-@torch.no_grad()
-def greedy_generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: int) -> torch.Tensor:
-    """The greedy continuations of token prompts in one left-padded batch, up to the stop tokens: (n, new tokens)."""
-    stops = stop_token_ids(tokenizer, model)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
-    device = next(model.parameters()).device
+def left_padded(prompts: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token prompts as one left-padded batch: (ids, attention mask), each (n, longest prompt)."""
     width = max(len(p) for p in prompts)
     ids = torch.full((len(prompts), width), pad, dtype=torch.long, device=device)
     mask = torch.zeros_like(ids)
     for row, prompt in enumerate(prompts):
         ids[row, width - len(prompt) :] = torch.as_tensor(prompt, device=device)
         mask[row, width - len(prompt) :] = 1
+    return ids, mask
+
+
+@torch.no_grad()
+def greedy_generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: int) -> torch.Tensor:
+    """The greedy continuations of token prompts in one left-padded batch, up to the stop tokens: (n, new tokens)."""
+    stops = stop_token_ids(tokenizer, model)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
+    ids, mask = left_padded(prompts, pad, next(model.parameters()).device)
+    width = ids.shape[1]
     generated = model.generate(
         input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
         eos_token_id=stops, pad_token_id=pad,

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ...explainers import prompt_ids
+from ...explainers import left_padded, prompt_ids
 from ...models import LoadedModel
 from ..sharded_build import seeded_rng
 from .prompts import OPTION_LETTERS, decision_prompt
@@ -85,13 +85,7 @@ def probabilities_of_a(loaded: LoadedModel, prompts: list[str], batch_size: int 
     result: list[float] = []
     batches = range(0, len(encoded), batch_size)
     for start in tqdm(batches, desc="decisions", disable=not progress):
-        chunk = encoded[start : start + batch_size]
-        width = max(len(ids) for ids in chunk)
-        ids = torch.full((len(chunk), width), pad, dtype=torch.long, device=device)
-        mask = torch.zeros_like(ids)
-        for row, sequence in enumerate(chunk):
-            ids[row, width - len(sequence) :] = torch.as_tensor(sequence, device=device)
-            mask[row, width - len(sequence) :] = 1
+        ids, mask = left_padded(encoded[start : start + batch_size], pad, device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1).logits[:, -1]
         pair = logits[:, [id_a, id_b]].float()
