@@ -92,7 +92,7 @@ class ExplainArgs:
     explainer: str | None = field(default=None, metadata={"help": "Explainer (default: the shipped toy explainer)."})
     target: str | None = field(default=None, metadata={"help": "Target model (default: the explainer's own)."})
     verify: bool = field(default=False, metadata={"help": "Re-run the intervention and say whether the explanation held."})
-    max_new_tokens: int = field(default=48, metadata={"help": "Longest explanation generated."})
+    max_new_tokens: int | None = field(default=None, metadata={"help": "Longest explanation generated (default: the task's, 48; preferences 128)."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
 

@@ -45,7 +45,7 @@ class EvaluateConfig:
     max_rows: int | None = field(default=None, metadata={"help": "Score a seeded subsample of this many rows per split."})
     seed: int = field(default=0, metadata={"help": "Seed of the subsample and of template choice."})
     batch_size: int = field(default=32, metadata={"help": "Explanations generated per batch."})
-    max_new_tokens: int = field(default=48, metadata={"help": "Longest explanation generated."})
+    max_new_tokens: int | None = field(default=None, metadata={"help": "Longest explanation generated (default: the task's, 48; preferences 128)."})
     dataset_revision: str | None = field(default=None, metadata={"help": "Revision of a Hub dataset."})
     update_card: bool = field(default=False, metadata={"help": "Write the results into the explainer's model card."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
@@ -87,12 +87,14 @@ def score_predictions(explainer: Explainer, task_name: str, examples: ExplainerE
 
 def evaluate_split(
     explainer: Explainer, task_name: str, examples: ExplainerExamples, *, batch_size: int = 32,
-    max_new_tokens: int = 48, baseline: str | None = None, train_examples: ExplainerExamples | None = None,
+    max_new_tokens: int | None = None, baseline: str | None = None, train_examples: ExplainerExamples | None = None,
     selfie_scales: tuple[float, ...] = SELFIE_SCALES,
 ) -> BaselineResult:
     """Metrics and predictions of a split's examples, by the trained explainer or by ``baseline``."""
     def scorer(predictions):
         return score_predictions(explainer, task_name, examples, predictions)
+
+    max_new_tokens = max_new_tokens or get_task(task_name).max_new_tokens
 
     if baseline is None:
         predictions = explainer.generate(examples, batch_size, max_new_tokens, progress=True)

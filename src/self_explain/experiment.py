@@ -75,7 +75,7 @@ class ExperimentConfig:
     )
     activation_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations (large models)."})
     batch_size: int = field(default=32, metadata={"help": "Explanations generated per batch when scoring."})
-    max_new_tokens: int = field(default=48, metadata={"help": "Longest explanation generated."})
+    max_new_tokens: int | None = field(default=None, metadata={"help": "Longest explanation generated (default: the task's, 48; preferences 128)."})
     keep_explainers: bool = field(default=False, metadata={"help": "Keep each run's trained adapter (default: delete)."})
     seed: int = field(default=0, metadata={"help": "First seed; also the seed of the dataset build and scored rows."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})

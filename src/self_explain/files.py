@@ -16,6 +16,16 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
+def give_default_permissions(folder: Path) -> None:
+    """A staged folder and its files get the permissions ordinary ``mkdir`` / ``open`` would (``mkdtemp`` makes
+    the folder owner-only and safetensors writes 0600), before they are moved into place."""
+    mode = _default_mode()
+    for file in folder.iterdir():
+        if file.is_file():
+            os.chmod(file, mode)
+    os.chmod(folder, mode | ((mode & 0o444) >> 2))  # 0o666 & ~umask plus x where r: 0o777 & ~umask
+
+
 def write_atomically(path: str | Path, write: Callable[[str], object]) -> Path:
     """``write(temporary_path)`` beside ``path``, then rename it into place; nothing is left on failure.
 

@@ -85,7 +85,7 @@ class ExplainerPipeline(Pipeline):
         postprocess = {"verify": verify} if verify is not None else {}
         return {}, forward, postprocess
 
-    def __call__(self, inputs, verify: bool = False, max_new_tokens: int = 48, batch_size: int | None = None):
+    def __call__(self, inputs, verify: bool = False, max_new_tokens: int | None = None, batch_size: int | None = None):
         """Explain one input dict or a list of them; batched generation over the list."""
         single = isinstance(inputs, dict)
         items = [inputs] if single else list(inputs)
@@ -94,9 +94,10 @@ class ExplainerPipeline(Pipeline):
         for index, item in enumerate(items):
             by_task.setdefault(item["task"], []).append(index)
         explanations = [""] * len(items)
-        for indices in by_task.values():
+        for task_name, indices in by_task.items():
             batch = _concatenate([requests[i] for i in indices])
-            texts = self.explainer.generate(batch, batch_size or self.explain_batch_size, max_new_tokens)
+            longest = max_new_tokens or get_task(task_name).max_new_tokens
+            texts = self.explainer.generate(batch, batch_size or self.explain_batch_size, longest)
             for index, text in zip(indices, texts):
                 explanations[index] = text
         outputs = [self.postprocess({"item": item, "explanation": text}, verify=verify)

@@ -27,6 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from .files import give_default_permissions
 from .models import TOY_MODEL_DIR, LoadedModel, adapter_for
 
 logger = logging.getLogger(__name__)
@@ -336,10 +337,7 @@ class SparseAutoencoder(nn.Module):
             (staging / SAE_CFG_FILENAME).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
             for name, text in (extra_files or {}).items():
                 (staging / name).write_text(text)
-            mask = _umask()
-            for file in staging.iterdir():  # the permissions an ordinary open() gives (safetensors writes 0600)
-                os.chmod(file, 0o666 & ~mask)
-            os.chmod(staging, 0o777 & ~mask)
+            give_default_permissions(staging)
             if folder.exists() and any(folder.iterdir()):
                 previous = Path(tempfile.mkdtemp(prefix=f".{folder.name}-old-", dir=folder.parent))
                 os.replace(folder, previous)
@@ -355,12 +353,6 @@ class SparseAutoencoder(nn.Module):
             if staging.exists():
                 shutil.rmtree(staging)
         return folder
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def load_sae_release(release: str, sae_id: str, device: str = "cpu") -> SparseAutoencoder:

@@ -40,6 +40,7 @@ class TaskSpec:
     uses_vectors: bool = False  # whether questions carry a vector placeholder (SelfIE, nearest neighbour by vector)
     format_instructions: str | None = None  # appended to questions by the zero-shot baseline
     headline_metrics: tuple[str, ...] = ("exact_match",)  # tables and plots of experiments; the first picks SelfIE's scale
+    max_new_tokens: int = 48  # longest explanation generated unless the caller says otherwise
 
 
 TASKS: dict[str, TaskSpec] = {}

@@ -2,9 +2,12 @@
 provenance, the instilled model (made once, reused, never clobbered), a user's scenarios file, and errors."""
 
 import json
+import os
 import re
 import shutil
+import stat
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
@@ -142,8 +145,8 @@ def test_decisions_config_keeps_every_choice(built, scenarios):
     assert Counter(decisions["instilling"]["scenario_id"]) == {i: INSTILL_CHOICES for i in instilled_ids}
     assert Counter(decisions["measurement"]["scenario_id"]) == {i: MEASURE_CHOICES for i in range(NUM_SCENARIOS)}
 
-    intended = {i: weights_by_name(r, "intended_weights") for i, r in ((r["scenario_id"], r) for r in rows_of(dataset))
-                if i in instilled_ids}
+    intended = {r["scenario_id"]: weights_by_name(r, "intended_weights") for r in rows_of(dataset) if r["intended_weights"]}
+    assert set(intended) == instilled_ids
     for row in decisions["instilling"]:
         scenario = scenarios[row["scenario_id"]]
         weights = [intended[row["scenario_id"]][name] for name in scenario.attribute_names]
@@ -181,7 +184,9 @@ def test_provenance_names_the_instilled_model_as_the_target(built, preferences_b
         assert all(-1 <= r <= 1 for r in entry.values())
     assert record["instilling"]["fingerprint"] == json.loads((instilled / INSTILLED_RECORD).read_text())["fingerprint"]
     decisions = provenance(folder, f"{TARGET}-decisions")
-    assert decisions["rows"] == {"instilling": 50, "measurement": 160} and decisions["target"] == str(instilled)
+    assert decisions["rows"] == {"instilling": (NUM_SCENARIOS - NUM_NATIVE) * INSTILL_CHOICES,
+                                 "measurement": NUM_SCENARIOS * MEASURE_CHOICES}
+    assert decisions["target"] == str(instilled) and decisions["content_sha256"] != record["content_sha256"]
 
     card = (folder / "README.md").read_text()
     assert f"self_explain_dataset: {DATASET_NAME}" in card
@@ -203,6 +208,36 @@ def test_instilled_model_loads_and_differs_from_its_base(preferences_build):
     card = (instilled / "README.md").read_text()
     assert f"# {TARGET} with instilled preferences" in card and f"`{TARGET}`" in card
     assert record["fingerprint"] in card
+
+
+def test_the_demo_explains_the_instilled_model_and_summarises_the_build(built, preferences_build):
+    from self_explain.demo import explained_target, preferences_summary
+
+    folder, dataset = built
+    assert explained_target(folder, TARGET, TARGET) == str(preferences_build.instilled)
+    assert explained_target(folder, "toy-other", "toy-other") == "toy-other", "no provenance: the default"
+    lines = preferences_summary(folder, TARGET)
+    assert lines[0].split() == ["split", "rows", "scenarios"]
+    assert [line.split() for line in lines[1:4]] == [
+        [split, str(rows.num_rows), str(len(set(rows["scenario_id"])))] for split, rows in dataset.items()]
+    text = "\n".join(lines)
+    quality = provenance(folder)["instilling_correlation"]
+    assert f"instilled model (the target explained): {preferences_build.instilled}" in text
+    assert f"pooled {quality['instilled']['pooled_r']:.3f}" in text
+    assert f"pooled {quality['base_before_instilling']['pooled_r']:.3f}" in text
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_instilled_model_is_as_readable_as_any_folder_written_here(preferences_build):
+    mask = current_umask()
+    assert stat.S_IMODE(preferences_build.instilled.stat().st_mode) == 0o777 & ~mask
+    for file in preferences_build.instilled.iterdir():  # as the SAE folders (tests/test_sae.py) and datasets are
+        assert stat.S_IMODE(file.stat().st_mode) == 0o666 & ~mask, file.name
 
 
 # --- same seed, same dataset; the instilled model reused, never clobbered --------------------------------------
@@ -241,6 +276,25 @@ def test_another_builds_instilled_model_is_not_replaced_without_overwrite(prefer
     with pytest.raises(FileExistsError, match=re.escape(str(instilled)) + ".*--overwrite"):
         build_preferences(tmp_path / "other", seed=1, instilled_model=str(instilled))
     assert (instilled / INSTILLED_RECORD).read_text() == record
+
+
+def test_an_instilled_model_folder_conflict_fails_before_any_choice_is_measured(preferences_build, tmp_path,
+                                                                                monkeypatch):
+    _, instilled = copy_build(preferences_build, tmp_path)
+    measured = []
+    monkeypatch.setattr(builder_module, "measure_weights", lambda *args, **kwargs: measured.append(args) or [])
+    with pytest.raises(FileExistsError, match="another build"):
+        build_preferences(tmp_path / "other", seed=1, instilled_model=str(instilled))
+    assert measured == []
+    assert not (tmp_path / "other" / ".build").exists()
+
+
+def test_a_relative_instilled_model_folder_is_named_absolutely_in_the_provenance(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = build_preferences(Path("ds"), instilled_model="models/inst")
+    provenance = json.loads((folder / "provenance" / "toy-target.json").read_text())
+    assert provenance["target"] == str(tmp_path / "models" / "inst")
+    assert (tmp_path / "models" / "inst" / INSTILLED_RECORD).is_file()
 
 
 def test_a_folder_that_is_no_instilled_model_is_never_replaced(tmp_path):

@@ -21,5 +21,6 @@ register_task(
         metric_input=metric_input,
         format_instructions=FORMAT_INSTRUCTIONS,
         headline_metrics=("pooled_correlation", "mean_scenario_correlation", "valid_fraction"),
+        max_new_tokens=128,  # a JSON object of five names and numbers
     )
 )

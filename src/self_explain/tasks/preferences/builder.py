@@ -70,7 +70,7 @@ def assign_splits(scenarios: list[Scenario], config: PreferencesConfig) -> dict[
 
 def instilled_folder(config: PreferencesConfig, config_name: str) -> Path:
     if config.instilled_model:
-        return Path(config.instilled_model)
+        return Path(config.instilled_model).resolve()  # the provenance names it: relative paths would not travel
     return Path(config.out).resolve().parent / f"{config_name}-preferences-instilled"
 
 
@@ -91,14 +91,14 @@ def instill_settings(config: PreferencesConfig) -> InstillSettings:
                            config.per_device_train_batch_size, config.seed)
 
 
-def instilled_model(config: PreferencesConfig, base: LoadedModel, scenarios: list[Scenario],
-                    intended: dict[int, list[float]], folder: Path, work: Path) -> tuple[LoadedModel, dict]:
-    """The instilled model: reused from ``folder`` when it was made by this build, else fine-tuned and saved."""
-    fingerprint = instilling_fingerprint(config, base, scenarios, intended)
+def reusable_instilled_record(config: PreferencesConfig, folder: Path, fingerprint: str) -> dict | None:
+    """The record of the instilled model in ``folder`` when this build made it; None when it must be (re)made.
+
+    Checked before any measuring, so a folder that cannot receive the model fails the build at once.
+    """
     record = read_instilled_record(folder) if folder.is_dir() else None
     if record is not None and record.get("fingerprint") == fingerprint:
-        logger.info("reusing the instilled model in %s", folder)
-        return load_model(str(folder)), record
+        return record
     if folder.exists() and record is None and any(folder.iterdir()):
         raise FileExistsError(f"{folder} exists and does not hold an instilled model; pass --instilled-model elsewhere")
     if record is not None and not config.overwrite:
@@ -106,14 +106,23 @@ def instilled_model(config: PreferencesConfig, base: LoadedModel, scenarios: lis
             f"{folder} holds an instilled model of another build (fingerprint {record.get('fingerprint')}); pass "
             "--overwrite to replace it, or --instilled-model elsewhere"
         )
+    return None
+
+
+def make_instilled_model(config: PreferencesConfig, base: LoadedModel, scenarios: list[Scenario],
+                         intended: dict[int, list[float]], folder: Path, work: Path, fingerprint: str, state) -> dict:
+    """Fine-tune ``base`` on the intended choices (every process trains, TRL's distributed path), merged; the
+    main process saves it into ``folder``. Returns its record."""
     choices = instilling_choices([s for s in scenarios if s.scenario_id in intended], intended,
                                  config.instill_choices, config.seed)
     logger.info("instilling %d scenarios with %d choices", len(intended), len(choices))
     model, record = instill(base, choices, instill_settings(config), work)
     record = {**record, "fingerprint": fingerprint, "base": base.name, "base_revision": base.revision,
               "scenarios": len(intended), "settings": asdict(instill_settings(config))}
-    save_instilled(model, base.tokenizer, record, render_instilled_card(record), folder)
-    return load_model(str(folder)), record
+    if state.is_main_process:
+        save_instilled(model, base.tokenizer, record, render_instilled_card(record), folder)
+    state.wait_for_everyone()
+    return record
 
 
 def introspection_rows(scenario: Scenario, measured: MeasuredWeights, base: MeasuredWeights, kind: str,
@@ -210,13 +219,18 @@ def build_preferences_dataset(config: PreferencesConfig) -> Path:
     base = load_model(config.target, revision=config.revision, trust_remote_code=config.trust_remote_code)
     measure = dict(num_choices=config.measure_choices, seed=config.seed, labels=config.choice_labels,
                    batch_size=config.batch_size, progress=state.is_local_main_process)
+    folder = instilled_folder(config, build.config_name)
+    fingerprint = instilling_fingerprint(config, base, scenarios, intended)
+    record = reusable_instilled_record(config, folder, fingerprint)
     base_weights = {m.scenario_id: m for m in measure_weights(base, scenarios, **measure)}
     base_provenance_fields = base_provenance(base, config.seed)
-    folder = instilled_folder(config, build.config_name)
-    work = build.work / "instill"
-    work.mkdir(parents=True, exist_ok=True)
-    target, record = instilled_model(config, base, scenarios, intended, folder, work)
-    del base
+    if record is None:
+        record = make_instilled_model(config, base, scenarios, intended, folder, build.work / "instill", fingerprint,
+                                      state)
+    else:
+        logger.info("reusing the instilled model in %s", folder)
+    del base  # its weights were merged with the adapter in place: only the saved folder is the instilled model
+    target = load_model(str(folder))
     measured = {m.scenario_id: m for m in measure_weights(target, scenarios, **measure)}
     if not state.is_main_process:
         return build.out
@@ -250,9 +264,11 @@ def build_preferences_dataset(config: PreferencesConfig) -> Path:
         "instilling_correlation": quality,
         "mean_fit_agreement": round(float(np.mean([m.fit_agreement for m in measured.values()])), 4),
         "mean_intended_agreement": round(float(np.mean(
-            [r["intended_agreement"] for split in ("train", "test") for r in rows[split]])), 4),
+            [intended_agreement(s, measured[s.scenario_id], intended[s.scenario_id]) for s in scenarios
+             if s.scenario_id in intended])), 4),
         "rows": {split: len(ds) for split, ds in splits.items()},
     }
+    build.work.mkdir(parents=True, exist_ok=True)  # publish removes it
     published = build.publish(splits, provenance, pretty_name="self-explain: preference introspection")
     instilling = instilling_choices([s for s in scenarios if s.scenario_id in intended], intended,
                                     config.instill_choices, config.seed)

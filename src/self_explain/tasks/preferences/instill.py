@@ -22,6 +22,7 @@ from transformers import set_seed
 from trl import SFTConfig
 
 from ... import __version__
+from ...files import give_default_permissions
 from ...explainers import stop_token_ids, training_record
 from ...models import LoadedModel
 from ...training import ModelLossSFTTrainer, answer_token_ids
@@ -123,6 +124,7 @@ def save_instilled(model, tokenizer, record: dict, card: str, out: Path) -> Path
         tokenizer.save_pretrained(staging)
         (staging / INSTILLED_RECORD).write_text(json.dumps({**record, "package_version": __version__}, indent=2) + "\n")
         (staging / "README.md").write_text(card, encoding="utf-8")
+        give_default_permissions(staging)
         if out.exists():
             shutil.rmtree(out)  # only reached with --overwrite, or for a stale build of the same folder
         os.replace(staging, out)
