@@ -6,6 +6,7 @@ import statistics
 import numpy as np
 import pytest
 
+from self_explain import stats
 from self_explain.tasks.features import scorers
 from self_explain.tasks.features.describers import CONCEPT_DESCRIPTIONS, ConceptDescriber
 from self_explain.tasks.features.scorers import (
@@ -175,3 +176,4 @@ def test_parse_activation_list():
 
 def test_docstring_examples():
     assert doctest.testmod(scorers).failed == 0
+    assert doctest.testmod(stats).attempted and doctest.testmod(stats).failed == 0

@@ -10,13 +10,13 @@ import torch
 
 from self_explain.explainers import prompt_ids
 from self_explain.models import load_model
+from self_explain.stats import pearson_correlation as pearson
 from self_explain.tasks.preferences import choices as choices_module
 from self_explain.tasks.preferences.choices import (
     choice_token_ids,
     fit_logistic,
     measure_weights,
     measured_pairs,
-    pearson,
     probabilities_of_a,
 )
 from self_explain.tasks.preferences.prompts import decision_prompt

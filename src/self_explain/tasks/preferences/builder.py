@@ -26,7 +26,8 @@ from datasets import Dataset
 from ...hub import push_instilled_model, render_instilled_card
 from ...models import LoadedModel, is_toy_model, load_model, weights_fingerprint
 from ..sharded_build import ShardedBuild, base_provenance, seeded_rng, start_build
-from .choices import MeasuredWeights, measure_weights, pearson
+from ...stats import pearson_correlation
+from .choices import MeasuredWeights, measure_weights
 from .config import PreferencesConfig
 from .features import DECISION_FEATURES, PREFERENCES_FEATURES
 from .instill import InstillSettings, instill, instilling_choices, read_instilled_record, save_instilled
@@ -198,8 +199,8 @@ def instilling_quality(scenarios: list[Scenario], intended: dict[int, list[float
     ids = [s.scenario_id for s in scenarios if s.scenario_id in intended]
 
     def correlations(found: dict[int, MeasuredWeights]) -> dict:
-        per = [pearson(found[i].weights, intended[i]) for i in ids]
-        pooled = pearson([w for i in ids for w in found[i].weights], [w for i in ids for w in intended[i]])
+        per = [pearson_correlation(found[i].weights, intended[i]) for i in ids]
+        pooled = pearson_correlation([w for i in ids for w in found[i].weights], [w for i in ids for w in intended[i]])
         return {"pooled_r": round(pooled, 4), "mean_scenario_r": round(float(np.mean(per)), 4),
                 "median_scenario_r": round(float(np.median(per)), 4)}
 

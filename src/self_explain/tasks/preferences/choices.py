@@ -9,7 +9,6 @@ position bias, gives one coefficient per attribute; rescaled to max |w| = 100, t
 from __future__ import annotations
 
 import logging
-import math
 import random
 from dataclasses import dataclass
 
@@ -162,12 +161,3 @@ def measure_weights(
             )
         )
     return results
-
-
-def pearson(x: list[float], y: list[float]) -> float:
-    """Pearson r; 0 when either side is constant or has fewer than two values."""
-    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return 0.0
-    a, b = a - a.mean(), b - b.mean()
-    return float(np.clip(a @ b / math.sqrt((a @ a) * (b @ b)), -1.0, 1.0))

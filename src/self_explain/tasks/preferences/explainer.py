@@ -7,7 +7,8 @@ import random
 
 from ...models import LoadedModel
 from .. import ExplainerExamples
-from .choices import CHOICE_LABELS, measure_weights, pearson
+from ...stats import pearson_correlation
+from .choices import CHOICE_LABELS, measure_weights
 from .prompts import canonical_weights_text, introspection_question, read_weights, weights_answer
 from .scenarios import Attribute, Scenario
 
@@ -68,7 +69,7 @@ def verify_preferences(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
     truth = dict(zip(scenario.attribute_names, measured.weights))
     reported = parsed.get("weights") or {}
     complete = parsed["valid"] and all(name in reported for name in truth)
-    correlation = pearson([reported[n] for n in truth], list(truth.values())) if complete else None
+    correlation = pearson_correlation([reported[n] for n in truth], list(truth.values())) if complete else None
     threshold = float(inputs.get("min_correlation", DEFAULT_MIN_CORRELATION))
     return {
         "ground_truth": weights_answer(scenario, measured.weights),
