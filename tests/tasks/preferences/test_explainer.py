@@ -16,7 +16,7 @@ from self_explain.tasks.preferences import (
     preferences_request,
     verify_preferences,
 )
-from self_explain.tasks.preferences.prompts import INTROSPECTION_TEMPLATES, attribute_list, weights_answer
+from self_explain.tasks.preferences.prompts import INTROSPECTION_TEMPLATES, attribute_list
 from self_explain.tasks.preferences.scenarios import Scenario
 from tests.tasks.preferences.conftest import TARGET
 
