@@ -5,6 +5,7 @@ import random
 from collections import Counter
 
 import pytest
+import torch
 
 from self_explain.tasks.preferences.choices import measured_pairs
 from self_explain.tasks.preferences.instill import instilling_choices
@@ -78,3 +79,44 @@ def test_tied_pairs_are_redrawn(weights):
 def test_zero_choices_gives_none(scenarios_and_weights):
     scenarios, weights = scenarios_and_weights
     assert instilling_choices(scenarios, weights, num_choices=0, seed=0) == []
+
+
+def byte_level_chat_model():
+    """A tiny random Llama with a byte-level BPE tokenizer that has no unknown token and no placeholder tokens,
+    as a Hub chat model's (Qwen's) — nothing of the toy vocabulary."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from self_explain.models import LoadedModel
+
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    texts = [decision_prompt(s, *s.sample_pair(random.Random(0))) for s in toy_scenarios(10, seed=0)]
+    backend.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=400, special_tokens=["<|im_end|>", "<|endoftext|>"],
+                                                           initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tokenizer.chat_template = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}<|im_end|>\n{% endfor %}"
+                               "{% if add_generation_prompt %}assistant: {% endif %}")
+    assert tokenizer.unk_token_id is None
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512)
+    torch.manual_seed(0)
+    return LoadedModel(LlamaForCausalLM(config), tokenizer, "byte-level-chat", "none")
+
+
+def test_instill_runs_on_a_tokenizer_without_unknown_or_placeholder_tokens(tmp_path):
+    from self_explain.tasks.preferences.choices import choice_token_ids
+    from self_explain.tasks.preferences.instill import InstillSettings, instill
+
+    loaded = byte_level_chat_model()
+    scenario = toy_scenarios(1, seed=0)[0]
+    made = instilling_choices([scenario], {scenario.scenario_id: [100.0, 0, 0, 0, -50.0]}, 24, seed=0)
+    before = loaded.model.get_input_embeddings().weight.detach().clone()
+    model, record = instill(loaded, made, InstillSettings(4, 8, 1e-2, 1, 8, 0), tmp_path / "work")
+    assert record["steps"] == 3 and record["examples"] == 24  # the first step's warm-up learning rate is 0
+    after = model.get_input_embeddings().weight.detach()
+    changed = sorted((after != before).any(dim=-1).nonzero().flatten().tolist())
+    # the answers' first tokens and the stop token learn; no other embedding row moves
+    assert set(changed) <= set(choice_token_ids(loaded.tokenizer)) | {loaded.tokenizer.eos_token_id}
+    assert changed, "the answer rows were trained"

@@ -22,12 +22,12 @@ from transformers import set_seed
 from trl import SFTConfig
 
 from ... import __version__
-from ...files import give_default_permissions
 from ...explainers import stop_token_ids, training_record
+from ...files import give_default_permissions
 from ...models import LoadedModel
-from ...training import ModelLossSFTTrainer, answer_token_ids
+from ...training import ModelLossSFTTrainer
 from ..sharded_build import seeded_rng
-from .choices import INSTILLING_STREAM
+from .choices import INSTILLING_STREAM, choice_token_ids
 from .prompts import OPTION_LETTERS, decision_prompt
 from .scenarios import Scenario
 
@@ -83,8 +83,7 @@ def instill(base: LoadedModel, choices: list[InstillingChoice], settings: Instil
     records = [training_record(tokenizer, c.prompt, c.choice) for c in choices]
     # The answer letters and the stop tokens get trainable embedding rows, as an explainer's answer tokens do:
     # a model that never ended a chat turn (the toy models) cannot be taught to by LoRA alone.
-    answer_tokens = answer_token_ids(tokenizer, list(OPTION_LETTERS))
-    answer_tokens = sorted(set(answer_tokens) | set(stop_token_ids(tokenizer, base.model)))
+    answer_tokens = sorted(set(choice_token_ids(tokenizer)) | set(stop_token_ids(tokenizer, base.model)))
     lora = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, target_modules="all-linear",
                       trainable_token_indices=answer_tokens, task_type="CAUSAL_LM")
     model = get_peft_model(base.model, lora)
