@@ -19,7 +19,8 @@ T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 
 
 
 # Where a headline metric lives: the plot clips CI bands to it (the tables keep the t-interval as computed).
-METRIC_RANGES = {"simulator_correlation": (-1.0, 1.0)}
+METRIC_RANGES = {"simulator_correlation": (-1.0, 1.0), "pooled_correlation": (-1.0, 1.0),
+                 "mean_scenario_correlation": (-1.0, 1.0)}
 
 
 def mean_ci(values: list[float]) -> tuple[float, float | None, float | None]:
@@ -163,6 +164,9 @@ def plot_scaling(summary: dict, path: Path) -> None:
                     low, high = METRIC_RANGES.get(metric, (0.0, 1.0))
                     ax.fill_between(x, [max(r["ci_low"], low) for r in curve], [min(r["ci_high"], high) for r in curve],
                                     color=line.get_color(), alpha=0.15)
+            low, high = METRIC_RANGES.get(metric, (0.0, 1.0))
+            bottom, top = ax.get_ylim()  # at least the metric's whole range: flat curves are not blown up
+            ax.set_ylim(min(bottom, low - 0.05 * (high - low)), max(top, high + 0.05 * (high - low)))
             ax.set_xscale("log")
             if sizes:
                 ax.set_xticks(sizes, [str(s) for s in sizes])
