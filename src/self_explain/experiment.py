@@ -81,7 +81,9 @@ class ExperimentConfig:
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
     def __post_init__(self):
-        get_task(self.task)
+        task = get_task(self.task)
+        if self.max_new_tokens is None:  # resolved here: experiment.json records it, and a resumed run compares it
+            self.max_new_tokens = task.max_new_tokens
         if not self.explainers:
             raise ValueError("--explainers needs at least one model")
         names = [short_model_name(e) for e in self.explainers]
