@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import torch
 from transformers import DynamicCache
 
-from .models import adapter_for
+from .models import adapter_for, context_length
 
 
 def _right_padded(sequences: list[list[int]], device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,7 +104,7 @@ def _capture_layer_inputs(layers):
 
 
 def _check_lengths(model, sequences) -> None:
-    limit = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+    limit = context_length(model)
     for index, sequence in enumerate(sequences):
         if len(sequence) == 0:
             raise ValueError(f"sequence {index} is empty")
@@ -328,7 +328,7 @@ def ablation_sweep(
         return AblationResult(logits=torch.empty(0))
     device = model.device
     answer_ids = None if answers is None else [torch.as_tensor(a, device=device, dtype=torch.long) for a in answers]
-    limit = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+    limit = context_length(model)
 
     def row(prompt: int, keep: int, suffix: torch.Tensor, answer: torch.Tensor | None) -> _SuffixRow:
         if suffix.numel() == 0:  # nothing after the span: recompute the last kept token for its logits

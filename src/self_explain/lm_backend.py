@@ -91,7 +91,9 @@ class LanguageModelBackend:
         return (choices[0].message.content or "") if choices else ""
 
     def max_positions(self) -> int | None:
-        return getattr(self.model.config, "max_position_embeddings", None)
+        from .models import context_length
+
+        return context_length(self.model)
 
     def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
         """Token ids of a chat prompt: the tokenizer's chat template, else the messages as plain text."""

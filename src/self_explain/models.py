@@ -52,6 +52,11 @@ class LoadedModel:
         return adapter_for(self.model)
 
 
+def context_length(model: nn.Module) -> int | None:
+    """The longest sequence the model's positions allow (Llama-like or GPT-2 config), or None when unstated."""
+    return getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+
+
 def weights_fingerprint(folder: Path) -> str:
     digest = hashlib.sha256()
     for file in sorted(folder.glob("*.safetensors")):

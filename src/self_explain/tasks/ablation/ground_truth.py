@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ...engine import Ablation, ablation_sweep, clean_runs
 from ...explainers import greedy_generate, stop_token_ids
-from ...models import LoadedModel
+from ...models import LoadedModel, context_length
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def run_ablations(
     decimals: its last float bits depend on which examples share a batch, and a dataset must not.
     """
     names = names or [f"input {i}" for i in range(len(pairs))]
-    context = getattr(loaded.model.config, "max_position_embeddings", None)
+    context = context_length(loaded.model)
     tokenizer = loaded.tokenizer
     originals = [target_prompt(tokenizer, text, answer_prefix) for text, _ in pairs]
     ablateds = [target_prompt(tokenizer, ablated, answer_prefix) for _, ablated in pairs]

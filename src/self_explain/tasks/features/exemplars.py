@@ -38,7 +38,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ...files import write_atomically
-from ...models import LoadedModel, adapter_for
+from ...models import LoadedModel, adapter_for, context_length
 from ...sae import SparseAutoencoder, check_sae_fits, sae_for_layer
 from ...toyworld.world import ToyWorld
 
@@ -291,8 +291,7 @@ def collect_exemplars(
     }
     columns = {layer: torch.tensor(chosen[layer]) for layer in layers}
     tokenizer, module = model.tokenizer, model.model
-    config = module.config
-    max_length = max_length or getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    max_length = max_length or context_length(module)
     text_index = 0
     progress = tqdm(desc="collecting exemplars", unit="text", total=len(texts) if hasattr(texts, "__len__") else None)
     for chunk in _chunks(texts, batch_size):

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ...engine import Patch, clean_runs, patch_sweep
-from ...models import LoadedModel, is_toy_model, load_model
+from ...models import LoadedModel, context_length, is_toy_model, load_model
 from ...toyworld import toy_world_for
 from ..sharded_build import base_provenance, build_fingerprint, fraction_true, seeded_rng, split_by_item, start_build
 from .config import PatchingConfig
@@ -83,9 +83,7 @@ class PatchingBuilder:
         self.loaded = loaded
         self.tokenizer = loaded.tokenizer
         self.layers = start_layers(config, len(loaded.adapter.layers(loaded.model)))
-        self.context = getattr(loaded.model.config, "max_position_embeddings", None) or getattr(
-            loaded.model.config, "n_positions", None
-        )
+        self.context = context_length(loaded.model)
 
     def _encode(self, text: str, what: str, pair: PromptPair) -> list[int]:
         ids = self.tokenizer(text).input_ids

@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ...explainers import left_padded, prompt_ids
-from ...models import LoadedModel
+from ...models import LoadedModel, context_length
 from ..sharded_build import seeded_rng
 from .prompts import OPTION_LETTERS, decision_prompt
 from .scenarios import Scenario, rescale
@@ -76,7 +76,7 @@ def probabilities_of_a(loaded: LoadedModel, prompts: list[str], batch_size: int 
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     device = next(model.parameters()).device
     encoded = [prompt_ids(tokenizer, p) for p in prompts]
-    context = getattr(model.config, "max_position_embeddings", None)
+    context = context_length(model)
     too_long = [i for i, ids in enumerate(encoded) if context is not None and len(ids) > context]
     if too_long:
         raise ValueError(f"decision prompt {too_long[0]} has {len(encoded[too_long[0]])} tokens, more than the "
