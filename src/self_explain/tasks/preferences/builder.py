@@ -30,7 +30,14 @@ from ...stats import pearson_correlation
 from .choices import MeasuredWeights, measure_weights
 from .config import PreferencesConfig
 from .features import DECISION_FEATURES, PREFERENCES_FEATURES
-from .instill import InstillSettings, instill, instilling_choices, read_instilled_record, save_instilled
+from .instill import (
+    InstillingChoice,
+    InstillSettings,
+    instill,
+    instilling_choices,
+    read_instilled_record,
+    save_instilled,
+)
 from .prompts import introspection_question, weights_answer
 from .scenarios import Scenario, draw_weights, read_scenarios, toy_scenarios
 
@@ -110,12 +117,10 @@ def reusable_instilled_record(config: PreferencesConfig, folder: Path, fingerpri
     return None
 
 
-def make_instilled_model(config: PreferencesConfig, base: LoadedModel, scenarios: list[Scenario],
+def make_instilled_model(config: PreferencesConfig, base: LoadedModel, choices: list[InstillingChoice],
                          intended: dict[int, list[float]], folder: Path, work: Path, fingerprint: str, state) -> dict:
     """Fine-tune ``base`` on the intended choices (every process trains, TRL's distributed path), merged; the
     main process saves it into ``folder``. Returns its record."""
-    choices = instilling_choices([s for s in scenarios if s.scenario_id in intended], intended,
-                                 config.instill_choices, config.seed)
     logger.info("instilling %d scenarios with %d choices", len(intended), len(choices))
     model, record = instill(base, choices, instill_settings(config), work)
     record = {**record, "fingerprint": fingerprint, "base": base.name, "base_revision": base.revision,
@@ -225,8 +230,10 @@ def build_preferences_dataset(config: PreferencesConfig) -> Path:
     record = reusable_instilled_record(config, folder, fingerprint)
     base_weights = {m.scenario_id: m for m in measure_weights(base, scenarios, **measure)}
     base_provenance_fields = base_provenance(base, config.seed)
+    choices = instilling_choices([s for s in scenarios if s.scenario_id in intended], intended,
+                                 config.instill_choices, config.seed)
     if record is None:
-        record = make_instilled_model(config, base, scenarios, intended, folder, build.work / "instill", fingerprint,
+        record = make_instilled_model(config, base, choices, intended, folder, build.work / "instill", fingerprint,
                                       state)
     else:
         logger.info("reusing the instilled model in %s", folder)
@@ -236,14 +243,15 @@ def build_preferences_dataset(config: PreferencesConfig) -> Path:
     if not state.is_main_process:
         return build.out
 
+    agreement = {s.scenario_id: intended_agreement(s, measured[s.scenario_id], intended[s.scenario_id])
+                 for s in scenarios if s.scenario_id in intended}
     rows: dict[str, list[dict]] = {"train": [], "test": [], "native": []}
     for scenario in scenarios:
         i = scenario.scenario_id
         split = splits_of[i]
-        agreement = intended_agreement(scenario, measured[i], intended[i]) if i in intended else None
         count = config.questions_per_scenario if split == "train" else 1
         rows[split] += introspection_rows(scenario, measured[i], base_weights[i], kinds[i], intended.get(i),
-                                          agreement, count, config.seed)
+                                          agreement.get(i), count, config.seed)
     splits = {name: Dataset.from_list(r, features=PREFERENCES_FEATURES) for name, r in rows.items() if r}
     quality = instilling_quality(scenarios, intended, measured, base_weights)
     logger.info("instilling: learned vs. intended weights %s", quality)
@@ -264,16 +272,12 @@ def build_preferences_dataset(config: PreferencesConfig) -> Path:
         "instilling": {key: record[key] for key in ("train_loss", "steps", "examples", "fingerprint") if key in record},
         "instilling_correlation": quality,
         "mean_fit_agreement": round(float(np.mean([m.fit_agreement for m in measured.values()])), 4),
-        "mean_intended_agreement": round(float(np.mean(
-            [intended_agreement(s, measured[s.scenario_id], intended[s.scenario_id]) for s in scenarios
-             if s.scenario_id in intended])), 4),
+        "mean_intended_agreement": round(float(np.mean(list(agreement.values()))), 4),
         "rows": {split: len(ds) for split, ds in splits.items()},
     }
     build.work.mkdir(parents=True, exist_ok=True)  # publish removes it
     published = build.publish(splits, provenance, pretty_name="self-explain: preference introspection")
-    instilling = instilling_choices([s for s in scenarios if s.scenario_id in intended], intended,
-                                    config.instill_choices, config.seed)
-    decisions = decision_rows(scenarios, kinds, intended, measured, instilling)
+    decisions = decision_rows(scenarios, kinds, intended, measured, choices)
     decisions_build.work.mkdir(parents=True, exist_ok=True)
     decisions_build.publish(
         {split: Dataset.from_list(r, features=DECISION_FEATURES) for split, r in decisions.items() if r},
