@@ -9,7 +9,6 @@ every task's headline table and the paths of the scaling plots.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from datasets import load_dataset
 from .experiment import ExperimentConfig, run_experiment
 from .experiment_report import headline_table
 from .models import short_model_name
+from .tasks import read_provenance
 from .tasks.ablation.builder import build_ablation_dataset
 from .tasks.ablation.config import AblationConfig
 from .tasks.features.builder import build_features_dataset
@@ -99,7 +99,7 @@ def features_summary(folder: Path, config_name: str) -> list[str]:
 
 def preferences_summary(folder: Path, config_name: str) -> list[str]:
     dataset = load_dataset(str(folder), config_name)
-    provenance = json.loads((folder / "provenance" / f"{config_name}.json").read_text(encoding="utf-8"))
+    provenance = read_provenance(folder, config_name)
     quality = provenance["instilling_correlation"]
     lines = ["split   rows  scenarios", *(f"{split:<7} {len(rows):>4}  {len(set(rows['scenario_id'])):>4}"
                                       for split, rows in dataset.items())]
@@ -161,8 +161,7 @@ DEMO_TASKS: dict[str, DemoTask] = {
 
 def explained_target(dataset_folder: Path, config_name: str, default: str) -> str:
     """The model a dataset explains (its provenance ``target``): for preferences, the instilled model."""
-    path = dataset_folder / "provenance" / f"{config_name}.json"
-    return json.loads(path.read_text(encoding="utf-8")).get("target", default) if path.is_file() else default
+    return (read_provenance(dataset_folder, config_name) or {}).get("target", default)
 
 
 def run_task(config: DemoConfig, task: str) -> tuple[list[str], dict]:

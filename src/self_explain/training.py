@@ -37,7 +37,7 @@ from .injection import (
     add_placeholder_tokens,
 )
 from .models import LoadedModel, is_toy_model, load_model, short_model_name
-from .tasks import get_task, load_split, task_of_dataset
+from .tasks import get_task, load_split, read_provenance, task_of_dataset
 from .tasks.templates import PLACEHOLDER_TOKENS
 
 logger = logging.getLogger(__name__)
@@ -116,9 +116,9 @@ class TrainConfig:
 def resolve_target(config: TrainConfig) -> str:
     if config.target:
         return config.target
-    provenance = Path(config.dataset) / "provenance" / f"{config.config}.json"
-    if provenance.is_file():
-        return json.loads(provenance.read_text(encoding="utf-8"))["target"]
+    provenance = read_provenance(config.dataset, config.config)
+    if provenance is not None:
+        return provenance["target"]
     if config.config and is_toy_model(config.config):
         return config.config
     raise ValueError(f"--target is required: the dataset {config.dataset!r} does not say which model it explains")

@@ -74,6 +74,14 @@ def get_task(name: str) -> TaskSpec:
     return TASKS[name]
 
 
+def read_provenance(dataset: str | Path, config: str | None) -> dict | None:
+    """A local dataset folder's provenance of ``config`` (what built it, and the model it explains), or None."""
+    import json
+
+    path = Path(dataset) / "provenance" / f"{config}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
 def task_of_dataset(dataset: str, revision: str | None = None) -> TaskSpec:
     """The task whose builder made ``dataset`` (a folder or Hub id), read from the card's marker."""
     from huggingface_hub import DatasetCard
