@@ -11,6 +11,10 @@ feature's activation at every token:
 - ``random``: texts drawn uniformly from the whole corpus, fired or not, each with a window around a
   uniformly drawn token (one reservoir per layer, shared by its features).
 
+Selection and order do not depend on the batch size: a batch's padding changes activations by float
+rounding (~1e-8), so texts are ranked by their maximum rounded to six significant digits, ties broken by
+text index; the stored activations are the floats as computed.
+
 Nothing grows with the corpus: per feature a heap of ``top_k`` and a reservoir of ``quantile_pool``
 windows, per layer ``num_random`` windows. The BOS token is left out (activation 0, not counted):
 attention-sink tokens carry huge activations that say nothing about the text.
@@ -64,6 +68,11 @@ class FeatureExemplars:
     @classmethod
     def from_dict(cls, row: dict) -> FeatureExemplars:
         return cls(**{**row, "exemplars": [Exemplar(**exemplar) for exemplar in row["exemplars"]]})
+
+
+def _rank_value(value: float) -> float:
+    """``value`` at six significant digits: the ranking key, blind to batch-dependent float rounding."""
+    return float(f"{value:.6g}")
 
 
 def toy_corpus(world: ToyWorld, num_texts: int, seed: int = 0, tokenizer=None) -> list[str]:
@@ -173,7 +182,7 @@ class ExemplarCollector:
             return token_ids[span], activations[span, i].tolist()
 
         for i in (fired & (text_max > self.top_floor)).nonzero()[:, 0].tolist():
-            entry = (float(text_max[i]), -text_index, window(i))
+            entry = (_rank_value(float(text_max[i])), -text_index, window(i))
             key, heap, shown = tuple(entry[2][0]), self.top[i], self.top_windows[i]
             if key in shown:  # the same context again (corpora repeat texts): only its highest copy is kept
                 if entry[0] <= shown[key][0]:
@@ -192,7 +201,7 @@ class ExemplarCollector:
         self.fired_texts += fired
         slot = (torch.rand(len(self.features), generator=self.generator) * self.fired_texts).long()
         for i in (fired & (slot < self.pool_size)).nonzero()[:, 0].tolist():
-            entry = (float(text_max[i]), text_index, window(i))
+            entry = (_rank_value(float(text_max[i])), text_index, window(i))
             pool = self.pool[i]
             if len(pool) < self.pool_size:
                 pool.append(entry)
