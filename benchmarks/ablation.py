@@ -22,8 +22,8 @@ import time
 import torch
 from captum.attr import FeatureAblation, LLMAttribution, TextTemplateInput
 
-from self_explain.engine import Ablation, SweepStats, ablation_sweep, clean_runs
-from self_explain.models import load_model
+from self_explain.core.engine import Ablation, SweepStats, ablation_sweep, clean_runs
+from self_explain.core.models import load_model
 from self_explain.toyworld import toy_world_for
 from self_explain.toyworld.examples import choice_example
 from self_explain.toyworld.world import ToyWorld

@@ -17,8 +17,14 @@ import time
 
 import torch
 
-from self_explain.engine import Patch, SweepStats, clean_runs, patch_naive, patch_sweep
-from self_explain.models import decoder_layers, load_model
+from self_explain.core.engine import (
+    Patch,
+    SweepStats,
+    clean_runs,
+    patch_naive,
+    patch_sweep,
+)
+from self_explain.core.models import decoder_layers, load_model
 from self_explain.tasks.patching.sources import toy_world_pairs
 from self_explain.toyworld import toy_world_for
 from self_explain.toyworld.world import ToyWorld

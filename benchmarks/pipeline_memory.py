@@ -45,11 +45,11 @@ def make_models(folder: Path) -> tuple[Path, Path]:
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from self_explain.models import load_model
+    from self_explain.core.models import load_model
+    from self_explain.explainer.trainer import save_explainer
     from self_explain.toyworld.tokenizer import build_toy_tokenizer
     from self_explain.toyworld.train import ToyModelConfig, build_model
     from self_explain.toyworld.world import ToyWorld
-    from self_explain.training import save_explainer
 
     torch.manual_seed(0)
     base_dir, adapter_dir = folder / "target", folder / "explainer"

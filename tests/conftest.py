@@ -2,6 +2,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
+
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """Tiny models run ~10-100x faster on one thread when the cores are busy (no OpenMP spin contention)."""
@@ -127,7 +128,7 @@ def patching_dataset_dir(random_toy_model_dir, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_train_config(patching_dataset_dir, random_toy_model_dir):
     """``make(out, **overrides)``: the TrainConfig of a few-step explainer run on ``patching_dataset_dir``."""
-    from self_explain.training import TrainConfig
+    from self_explain.explainer.trainer import TrainConfig
 
     def make(out, **overrides):
         options = dict(dataset=str(patching_dataset_dir), config=random_toy_model_dir.name,
@@ -140,7 +141,7 @@ def tiny_train_config(patching_dataset_dir, random_toy_model_dir):
 @pytest.fixture(scope="session")
 def trained_explainer_dir(tiny_train_config, tmp_path_factory):
     """An explainer (LoRA on the random toy model) trained 5 steps with ``TINY_TRAINING``. Read-only: copy to edit."""
-    from self_explain.training import train_explainer
+    from self_explain.explainer.trainer import train_explainer
 
     with single_thread(), torch.random.fork_rng():
         return train_explainer(tiny_train_config(tmp_path_factory.mktemp("trained") / "explainer"))
@@ -150,7 +151,7 @@ def trained_explainer_dir(tiny_train_config, tmp_path_factory):
 def wide_explainer_dir(tiny_train_config, wide_toy_model_dir, tmp_path_factory):
     """An explainer on ``wide_toy_model_dir`` (hidden 48) for the 32-wide random toy target: it has a projection.
     Two steps, a checkpoint after each. Read-only: copy to edit."""
-    from self_explain.training import train_explainer
+    from self_explain.explainer.trainer import train_explainer
 
     out = tmp_path_factory.mktemp("wide") / "explainer"
     with single_thread(), torch.random.fork_rng():

@@ -36,7 +36,7 @@ def test_errors_are_reported_with_the_input_named(random_toy_model_dir, tmp_path
 
 def test_build_and_push_through_the_cli(random_toy_model_dir, tmp_path, capsys):
     out = tmp_path / "ds"
-    with mock.patch("self_explain.hub.HfApi") as api_class:
+    with mock.patch("self_explain.hub.api.HfApi") as api_class:
         api = api_class.return_value
         api.hf_hub_download.side_effect = __import__("huggingface_hub").errors.EntryNotFoundError("no card")
         api.upload_folder.return_value = "https://hub/commit/1"
@@ -84,7 +84,7 @@ def test_push_to_a_hub_config_that_exists_fails_before_building(random_toy_model
     remote_card = tmp_path / "remote.md"
     remote_card.write_text(f"---\nconfigs:\n- config_name: {name}\n  data_files: data/{name}/*.parquet\n---\n# remote\n")
     out = tmp_path / "ds"
-    with mock.patch("self_explain.hub.HfApi") as api_class:
+    with mock.patch("self_explain.hub.api.HfApi") as api_class:
         api_class.return_value.hf_hub_download.return_value = str(remote_card)
         code = main(["build", "patching", "--target", str(random_toy_model_dir), "--out", str(out),
                      "--push-to-hub", "org/self-explain-patching"])

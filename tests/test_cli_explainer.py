@@ -8,8 +8,8 @@ from unittest import mock
 import pytest
 
 from self_explain.cli import main
-from self_explain.explainers import EXPLAINER_METADATA
-from self_explain.training import CHECKPOINTS
+from self_explain.explainer.modeling import EXPLAINER_METADATA
+from self_explain.explainer.trainer import CHECKPOINTS
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,7 @@ def test_train_push_then_refuse_to_overwrite(patching_dataset_dir, random_toy_mo
     argv = ["train", "--dataset", str(patching_dataset_dir), "--config", random_toy_model_dir.name,
             "--target", str(random_toy_model_dir), "--out", str(out), "--max-steps", "2",
             "--per-device-train-batch-size", "8", "--warmup-steps", "0", "--lora-r", "4", "--max-rows", "16"]
-    with mock.patch("self_explain.hub.HfApi") as api_class:
+    with mock.patch("self_explain.hub.api.HfApi") as api_class:
         assert main([*argv, "--push-to-hub", "org/x", "--hub-private"]) == 0
     assert capsys.readouterr().out.strip().endswith(f"wrote {out}")
     metadata = json.loads((out / EXPLAINER_METADATA).read_text())
@@ -113,7 +113,7 @@ def test_explain_with_invalid_json_is_an_error(capsys):
 def test_push_uploads_the_explainer_files(trained_explainer_dir, tmp_path, capsys):
     folder = tmp_path / "explainer"
     shutil.copytree(trained_explainer_dir, folder)
-    with mock.patch("self_explain.hub.HfApi") as api_class:
+    with mock.patch("self_explain.hub.api.HfApi") as api_class:
         api = api_class.return_value
         api.upload_folder.return_value = "https://huggingface.co/org/x/commit/1"
         assert main(["push", str(folder), "org/x", "--private"]) == 0
@@ -132,7 +132,7 @@ def test_push_uploads_the_explainer_files(trained_explainer_dir, tmp_path, capsy
 
 
 def test_push_of_a_folder_without_explainer_is_an_error(tmp_path, capsys):
-    with mock.patch("self_explain.hub.HfApi") as api_class:
+    with mock.patch("self_explain.hub.api.HfApi") as api_class:
         assert main(["push", str(tmp_path), "org/x"]) == 2
     api_class.assert_not_called()
     assert "self-explain push: error:" in capsys.readouterr().err

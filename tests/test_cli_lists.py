@@ -6,8 +6,8 @@ import json
 import pytest
 
 from self_explain.cli import ExplainArgs, _parse, _split_list_values
-from self_explain.evaluation import EvaluateConfig
-from self_explain.experiment import ExperimentConfig
+from self_explain.evaluation.evaluator import EvaluateConfig
+from self_explain.evaluation.experiment import ExperimentConfig
 
 REQUIRED = ["--task", "patching", "--out", "experiment"]
 

@@ -1,18 +1,20 @@
-"""self-explain: train language models to explain their own internal computations."""
+"""self-explain: train language models to explain their own internal computations.
 
-from importlib.metadata import PackageNotFoundError, version
+Importing the package registers the built-in tasks and the ``"self-explanation"`` pipeline.
+"""
 
-try:
-    __version__ = version("self-explain")
-except PackageNotFoundError:  # running from a source checkout without installing
-    __version__ = "0.0.0+source"
-
-from .metrics import metric_path  # noqa: E402
-from .tasks import TASKS, get_task, load_builtin_tasks, register_task  # noqa: E402
-
-load_builtin_tasks()
-
-from .pipeline import ExplainerPipeline, register_pipeline  # noqa: E402
+from .core.version import __version__
+from .explainer.pipeline import ExplainerPipeline, register_pipeline
+from .metrics import metric_path
+from .tasks import (  # noqa: F401  (each registers its task)
+    TASKS,
+    ablation,
+    features,
+    get_task,
+    patching,
+    preferences,
+    register_task,
+)
 
 register_pipeline()
 

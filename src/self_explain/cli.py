@@ -68,7 +68,7 @@ def _toyworld(argv: list[str]) -> int:
 
 
 def _train(argv: list[str]) -> int:
-    from .training import TrainConfig, train_explainer
+    from .explainer.trainer import TrainConfig, train_explainer
 
     folder = train_explainer(_parse(TrainConfig, "self-explain train", argv))
     print(f"wrote {folder}")
@@ -76,7 +76,7 @@ def _train(argv: list[str]) -> int:
 
 
 def _evaluate(argv: list[str]) -> int:
-    from .evaluation import EvaluateConfig, report_markdown, run_evaluation
+    from .evaluation.evaluator import EvaluateConfig, report_markdown, run_evaluation
 
     config = _parse(EvaluateConfig, "self-explain evaluate", argv)
     print(report_markdown(run_evaluation(config)))
@@ -106,8 +106,8 @@ def _explain(argv: list[str]) -> int:
         raise ValueError(f"--json is not valid JSON ({error.msg})") from error
     explainer = args.explainer
     if args.trust_remote_code:  # pipeline() keeps trust_remote_code for its own loading: bind the explainer here
-        from .explainers import load_explainer
-        from .pipeline import DEFAULT_EXPLAINER
+        from .explainer.modeling import load_explainer
+        from .explainer.pipeline import DEFAULT_EXPLAINER
 
         explainer = load_explainer(explainer or DEFAULT_EXPLAINER, args.target, trust_remote_code=True)
     explain = pipeline("self-explanation", target=args.target, explainer=explainer)
@@ -126,7 +126,7 @@ class PushArgs:
 
 
 def _push(argv: list[str]) -> int:
-    from .hub import push_adapter
+    from .explainer.upload import push_adapter
 
     if len(argv) >= 2 and not argv[0].startswith("-") and not argv[1].startswith("-"):
         argv = ["--folder", argv[0], "--repo-id", argv[1], *argv[2:]]  # self-explain push DIR org/name
@@ -136,8 +136,8 @@ def _push(argv: list[str]) -> int:
 
 
 def _experiment(argv: list[str]) -> int:
-    from .experiment import EXPERIMENTS, ExperimentConfig, run_experiment
-    from .experiment_report import report_markdown
+    from .evaluation.experiment import EXPERIMENTS, ExperimentConfig, run_experiment
+    from .evaluation.report import report_markdown
 
     if not argv or argv[0] in ("-h", "--help"):
         print(f"usage: self-explain experiment {{{','.join(EXPERIMENTS)}}} [options]\n\n"

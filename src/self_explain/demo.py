@@ -12,14 +12,14 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable
 from pathlib import Path
+from typing import Callable
 
 from datasets import load_dataset
 
-from .experiment import ExperimentConfig, run_experiment
-from .experiment_report import headline_table
-from .models import short_model_name
+from .core.models import short_model_name
+from .evaluation.experiment import ExperimentConfig, run_experiment
+from .evaluation.report import headline_table
 from .tasks import read_provenance
 from .tasks.ablation.builder import build_ablation_dataset
 from .tasks.ablation.config import AblationConfig

@@ -8,8 +8,12 @@ import evaluate
 import pytest
 
 from self_explain.metrics import METRICS, metric_path
-from self_explain.tasks import templates
-from self_explain.tasks.templates import CausalAnswer, causal_answer, parse_causal_answer
+from self_explain.tasks import causal_answers as templates
+from self_explain.tasks.causal_answers import (
+    CausalAnswer,
+    causal_answer,
+    parse_causal_answer,
+)
 
 CHANGED = "The most likely output would change to <<<{}>>>."
 UNCHANGED = "The output would remain unchanged from <<<{}>>>."

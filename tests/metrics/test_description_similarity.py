@@ -12,8 +12,14 @@ import evaluate
 import pytest
 import torch
 
-from self_explain import embeddings
-from self_explain.embeddings import MINILM_SHA256, embed_texts, file_sha256, minilm_path, paired_similarity
+from self_explain.core import embeddings
+from self_explain.core.embeddings import (
+    MINILM_SHA256,
+    embed_texts,
+    file_sha256,
+    minilm_path,
+    paired_similarity,
+)
 from self_explain.metrics import METRICS, metric_path
 
 

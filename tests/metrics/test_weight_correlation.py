@@ -11,8 +11,13 @@ import numpy as np
 import pytest
 
 from self_explain.metrics import METRICS, metric_path
-from self_explain.metrics.weight_correlation import weight_correlation as weight_correlation_module
-from self_explain.metrics.weight_correlation.weight_correlation import parse_weights, pearson
+from self_explain.metrics.weight_correlation import (
+    weight_correlation as weight_correlation_module,
+)
+from self_explain.metrics.weight_correlation.weight_correlation import (
+    parse_weights,
+    pearson,
+)
 
 # Two scenarios whose weights sum to 0 and have the same sum of squares (4200).
 A = {"price": -50, "quality": 40, "distance": 10}
@@ -388,7 +393,9 @@ def test_empty_inputs(weight_correlation):
 
 
 def test_parser_is_importable_from_the_package():
-    from self_explain.metrics.weight_correlation.weight_correlation import parse_weights as imported
+    from self_explain.metrics.weight_correlation.weight_correlation import (
+        parse_weights as imported,
+    )
 
     assert imported is parse_weights
     assert imported('{"a": 1}') == {"a": 1.0}

@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from self_explain.models import TOY_MODELS, load_model, toy_model_path
+from self_explain.core.models import TOY_MODELS, load_model, toy_model_path
 from self_explain.toyworld.quality import measure_quality
 from self_explain.toyworld.train import ToyModelConfig, train_toy_model
 from self_explain.toyworld.world import ToyWorld

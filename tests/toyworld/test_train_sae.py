@@ -4,7 +4,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from self_explain.sae import SparseAutoencoder
+from self_explain.core.sae import SparseAutoencoder
 from self_explain.toyworld.train_sae import TrainSAEConfig, main, train_toy_saes
 
 TINY = dict(d_sae=32, k=4, steps=40, batch_size=64, num_texts=40, learning_rate=1e-2, dead_steps=10, resample_every=10)

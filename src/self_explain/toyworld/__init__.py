@@ -10,7 +10,7 @@ from .world import ToyWorld
 
 def toy_world_for(model_name: str) -> ToyWorld:
     """The world a toy model was trained on (from its ``toyworld.json``), else the default world."""
-    from ..models import resolve_model_id
+    from ..core.models import resolve_model_id
 
     record = Path(resolve_model_id(model_name)) / "toyworld.json"
     if record.is_file():

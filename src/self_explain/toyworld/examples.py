@@ -43,3 +43,14 @@ def sample_example(world: ToyWorld, tokenizer, rng: random.Random, kind: str | N
         question = world.choice_question(rng.choice(world.entities), rng.choice(list(RELATIONS)), rng)
         return choice_example(tokenizer, question)
     return choice_example(tokenizer, world.random_hint_question(rng))
+
+
+def toy_corpus(world: ToyWorld, num_texts: int, seed: int = 0, tokenizer=None) -> list[str]:
+    """Texts of the toy world (fact prompts, choice and hint questions, each prompt + completion), seeded."""
+    from .tokenizer import build_toy_tokenizer
+
+    tokenizer = tokenizer or build_toy_tokenizer(world)
+    rng = random.Random(seed)
+    examples = (sample_example(world, tokenizer, rng) for _ in range(num_texts))
+    return [f"{example.prompt} {example.completion}" for example in examples]
+

@@ -6,7 +6,7 @@ import random
 
 import torch
 
-from ..engine import last_token_logits
+from ..core.engine import last_token_logits
 from .examples import chat_prompt
 from .world import (
     ANSWER_PREFIX,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
-from ..tasks.templates import PLACEHOLDER_TOKENS
+from ..core.placeholders import PLACEHOLDER_TOKENS
 from .vocabulary import CHAT_TOKENS, build_vocabulary
 from .world import OPTION_TOKENS, ToyWorld
 

@@ -118,7 +118,7 @@ def train_toy_model(config: ToyModelConfig) -> dict:
 
 
 def save_toy_model(model, tokenizer, config: ToyModelConfig, quality: dict, minutes: float) -> None:
-    from ..hub import render_toy_model_card
+    from .card import render_toy_model_card
 
     out = Path(config.out)
     if out.exists() and any(out.iterdir()):

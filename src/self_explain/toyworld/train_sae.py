@@ -22,10 +22,11 @@ import torch
 from torch.nn.functional import embedding_bag
 from tqdm.auto import tqdm
 
-from ..models import load_model, short_model_name
-from ..sae import SAEConfig, SparseAutoencoder
-from ..tasks.features.exemplars import read_layer_inputs, tokenize_texts, toy_corpus
+from ..core.activations import read_layer_inputs, tokenize_texts
+from ..core.models import load_model, short_model_name
+from ..core.sae import SAEConfig, SparseAutoencoder
 from . import toy_world_for
+from .examples import toy_corpus
 
 logger = logging.getLogger(__name__)
 

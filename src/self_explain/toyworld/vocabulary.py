@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from ..tasks.templates import PLACEHOLDER_TOKENS
+from ..core.placeholders import PLACEHOLDER_TOKENS
 from .world import (
     ANSWER_PREFIX,
     COLOURS,

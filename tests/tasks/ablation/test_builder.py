@@ -7,17 +7,17 @@ import pytest
 from datasets import load_dataset
 from huggingface_hub.errors import EntryNotFoundError
 
-from self_explain import hub
 from self_explain.cli import main
-from self_explain.models import load_model
+from self_explain.core.models import load_model
+from self_explain.hub import datasets as hub
 from self_explain.tasks.ablation import builder as builder_module
 from self_explain.tasks.ablation.builder import DATASET_NAME, build_ablation_dataset
 from self_explain.tasks.ablation.config import AblationConfig
 from self_explain.tasks.ablation.features import ABLATION_FEATURES
 from self_explain.tasks.ablation.ground_truth import run_ablations
 from self_explain.tasks.ablation.prompts import QUESTION_TEMPLATES
-from self_explain.tasks.sharded_build import ShardedBuild
-from self_explain.tasks.templates import causal_answer
+from self_explain.tasks.build import ShardedBuild
+from self_explain.tasks.causal_answers import causal_answer
 from self_explain.toyworld import toy_world_for
 from self_explain.toyworld.world import ANSWER_PREFIX
 
@@ -357,7 +357,7 @@ def test_cli_builds_from_a_jsonl_file_with_a_span_regex(tmp_path, capsys):
 
 
 def test_push_to_hub_uploads_the_config_once(tmp_path):
-    with mock.patch("self_explain.hub.HfApi") as api_class, \
+    with mock.patch("self_explain.hub.api.HfApi") as api_class, \
             mock.patch.object(hub, "upload_folder", wraps=hub.upload_folder) as upload:
         api = api_class.return_value
         api.hf_hub_download.side_effect = EntryNotFoundError("no card yet")
@@ -378,7 +378,7 @@ def test_push_to_a_hub_config_that_exists_fails_before_building(tmp_path):
     remote_card = tmp_path / "remote.md"
     remote_card.write_text(f"---\nconfigs:\n- config_name: {TARGET}\n  data_files: data/{TARGET}/*.parquet\n---\n")
     calls = {"n": 0}
-    with mock.patch("self_explain.hub.HfApi") as api_class, \
+    with mock.patch("self_explain.hub.api.HfApi") as api_class, \
             mock.patch.object(builder_module, "ablation_rows", side_effect=lambda *a: calls.__setitem__("n", 1)):
         api_class.return_value.hf_hub_download.return_value = str(remote_card)
         with pytest.raises(FileExistsError, match="already has config 'toy-target'"):

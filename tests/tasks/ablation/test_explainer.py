@@ -2,7 +2,6 @@
 and (slow) a tiny trained ablation explainer through the pipeline and the evaluation."""
 
 import json
-import random
 
 import pandas as pd
 import pytest
@@ -10,14 +9,19 @@ import torch
 from datasets import Dataset, load_dataset
 
 import self_explain  # noqa: F401  (registers the pipeline task)
-from self_explain.models import load_model
+from self_explain.core.models import load_model
 from self_explain.tasks import get_task
 from self_explain.tasks.ablation.builder import build_ablation_dataset
 from self_explain.tasks.ablation.config import AblationConfig
-from self_explain.tasks.ablation.explainer import ablation_examples, ablation_request, parse_ablation, verify_ablation
+from self_explain.tasks.ablation.explainer import (
+    ablation_examples,
+    ablation_request,
+    parse_ablation,
+    verify_ablation,
+)
 from self_explain.tasks.ablation.ground_truth import run_ablations
 from self_explain.tasks.ablation.prompts import QUESTION_TEMPLATES, ablation_question
-from self_explain.tasks.templates import causal_answer
+from self_explain.tasks.causal_answers import causal_answer
 from self_explain.toyworld import toy_world_for
 from self_explain.toyworld.world import ANSWER_PREFIX
 from tests.conftest import TINY_TRAINING, single_thread
@@ -186,7 +190,7 @@ def test_verify_equals_run_ablations_for_any_text_and_answer_prefix(target):
 @pytest.fixture(scope="module")
 def explainer_dir(dataset_dir, tmp_path_factory):
     """A LoRA ablation explainer on the toy target, trained a few steps (mechanics, not quality)."""
-    from self_explain.training import TrainConfig, train_explainer
+    from self_explain.explainer.trainer import TrainConfig, train_explainer
 
     out = tmp_path_factory.mktemp("ablation-explainer") / "explainer"
     config = TrainConfig(task="ablation", dataset=str(dataset_dir), config=TARGET, target=TARGET, out=str(out),
@@ -242,7 +246,7 @@ def test_pipeline_refuses_other_tasks_and_bad_inputs(explain):
 
 @pytest.mark.slow
 def test_evaluate_reports_causal_match_for_trained_and_untrained(explainer_dir, dataset_dir, dataset, tmp_path):
-    from self_explain.evaluation import EvaluateConfig, run_evaluation
+    from self_explain.evaluation.evaluator import EvaluateConfig, run_evaluation
 
     out = tmp_path / "report"
     config = EvaluateConfig(explainer=str(explainer_dir), dataset=str(dataset_dir), out=str(out),

@@ -5,11 +5,21 @@ from collections import Counter
 import pytest
 import torch
 
-from self_explain.models import LoadedModel, load_model
-from self_explain.tasks.ablation.ground_truth import encode_prompt, run_ablations, target_prompt, token_edit
+from self_explain.core.models import LoadedModel, load_model
+from self_explain.tasks.ablation.ground_truth import (
+    encode_prompt,
+    run_ablations,
+    target_prompt,
+    token_edit,
+)
 from self_explain.tasks.ablation.sources import toy_hint_examples
 from self_explain.toyworld import toy_world_for
-from self_explain.toyworld.world import ANSWER_PREFIX, HINT_GIVERS_FOLLOWED, HINT_GIVERS_IGNORED, HINT_TEMPLATE
+from self_explain.toyworld.world import (
+    ANSWER_PREFIX,
+    HINT_GIVERS_FOLLOWED,
+    HINT_GIVERS_IGNORED,
+    HINT_TEMPLATE,
+)
 
 ATOL = 1e-4
 

@@ -5,7 +5,11 @@ import re
 
 import pytest
 
-from self_explain.tasks.ablation.sources import AblationExample, jsonl_examples, toy_hint_examples
+from self_explain.tasks.ablation.sources import (
+    AblationExample,
+    jsonl_examples,
+    toy_hint_examples,
+)
 from self_explain.toyworld.world import (
     HINT_GIVERS_FOLLOWED,
     HINT_GIVERS_IGNORED,

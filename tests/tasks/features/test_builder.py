@@ -10,8 +10,10 @@ import pytest
 import torch
 from datasets import load_dataset
 
-from self_explain.models import load_model
-from self_explain.sae import SAEConfig, SparseAutoencoder
+from self_explain.core.activations import read_layer_inputs, tokenize_texts
+from self_explain.core.models import load_model
+from self_explain.core.placeholders import VECTOR_PLACEHOLDER
+from self_explain.core.sae import SAEConfig, SparseAutoencoder
 from self_explain.tasks.features import builder as builder_module
 from self_explain.tasks.features.builder import (
     DATASET_NAME,
@@ -23,13 +25,7 @@ from self_explain.tasks.features.builder import (
 )
 from self_explain.tasks.features.config import FeaturesConfig
 from self_explain.tasks.features.describers import ConceptDescriber, toy_labeler
-from self_explain.tasks.features.exemplars import (
-    Exemplar,
-    FeatureExemplars,
-    read_layer_inputs,
-    tokenize_texts,
-    toy_corpus,
-)
+from self_explain.tasks.features.exemplars import Exemplar, FeatureExemplars
 from self_explain.tasks.features.features import FEATURE_DESCRIPTION_FEATURES
 from self_explain.tasks.features.prompts import QUESTION_TEMPLATES
 from self_explain.tasks.features.scorers import (
@@ -37,8 +33,8 @@ from self_explain.tasks.features.scorers import (
     score_candidates,
     simulator_correlation_score,
 )
-from self_explain.tasks.templates import VECTOR_PLACEHOLDER
 from self_explain.toyworld import toy_world_for
+from self_explain.toyworld.examples import toy_corpus
 from self_explain.toyworld.vocabulary import concept_labels
 from tests.conftest import save_random_toy_model, single_thread
 

@@ -5,17 +5,16 @@ from collections import Counter
 import pytest
 import torch
 
-from self_explain.engine import clean_runs
-from self_explain.models import load_model
-from self_explain.sae import SAEConfig, SparseAutoencoder
+from self_explain.core.activations import read_layer_inputs, tokenize_texts
+from self_explain.core.engine import clean_runs
+from self_explain.core.models import load_model
+from self_explain.core.sae import SAEConfig, SparseAutoencoder
 from self_explain.tasks.features.exemplars import (
     ExemplarCollector,
     collect_exemplars,
     read_exemplars,
-    read_layer_inputs,
-    tokenize_texts,
-    toy_corpus,
 )
+from self_explain.toyworld.examples import toy_corpus
 from self_explain.toyworld.world import ToyWorld
 
 

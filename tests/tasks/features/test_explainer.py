@@ -9,9 +9,10 @@ import torch
 from datasets import Dataset
 
 import self_explain  # noqa: F401  (registers the pipeline task)
+from self_explain.core.placeholders import VECTOR_PLACEHOLDER
 from self_explain.tasks import ExplainerExamples, get_task
 from self_explain.tasks.features.describers import CONCEPT_DESCRIPTIONS, toy_labeler
-from self_explain.tasks.features.exemplars import collect_exemplars, toy_corpus
+from self_explain.tasks.features.exemplars import collect_exemplars
 from self_explain.tasks.features.explainer import (
     features_examples,
     features_request,
@@ -24,8 +25,8 @@ from self_explain.tasks.features.scorers import (
     ConceptSimulator,
     simulator_correlation_score,
 )
-from self_explain.tasks.templates import VECTOR_PLACEHOLDER
 from self_explain.toyworld import toy_world_for
+from self_explain.toyworld.examples import toy_corpus
 from tests.conftest import TINY_TRAINING, single_thread
 
 from . import test_builder
@@ -247,7 +248,7 @@ def test_verify_of_a_vector_probes_its_direction(toy_target, fresh_texts):
 
 
 def test_verify_needs_a_toy_target(plain_model):
-    from self_explain.models import load_model
+    from self_explain.core.models import load_model
 
     plain = load_model(plain_model.folder)
     inputs = {"task": "features", "sae": plain_model.sae, "feature": 0, "layer": 1, "texts": ["a b c"]}
@@ -286,8 +287,8 @@ def test_score_features_of_the_references_is_the_mean_row_score(dataset, toy_tar
 def test_train_evaluate_and_explain_through_the_pipeline(built_features, toy_saes, tmp_path, monkeypatch):
     from transformers import pipeline
 
-    from self_explain.evaluation import EvaluateConfig, run_evaluation
-    from self_explain.training import TrainConfig, train_explainer
+    from self_explain.evaluation.evaluator import EvaluateConfig, run_evaluation
+    from self_explain.explainer.trainer import TrainConfig, train_explainer
 
     folder, dataset = built_features
     config = TrainConfig(dataset=str(folder), config=TARGET, out=str(tmp_path / "explainer"),

@@ -6,9 +6,12 @@ import statistics
 import numpy as np
 import pytest
 
-from self_explain import stats
+from self_explain.core import stats
 from self_explain.tasks.features import scorers
-from self_explain.tasks.features.describers import CONCEPT_DESCRIPTIONS, ConceptDescriber
+from self_explain.tasks.features.describers import (
+    CONCEPT_DESCRIPTIONS,
+    ConceptDescriber,
+)
 from self_explain.tasks.features.scorers import (
     ConceptSimulator,
     LMSimulator,

@@ -3,12 +3,12 @@ import json
 import pytest
 from datasets import load_dataset
 
-from self_explain.engine import Patch, clean_runs, patch_naive
-from self_explain.models import load_model
+from self_explain.core.engine import Patch, clean_runs, patch_naive
+from self_explain.core.models import load_model
+from self_explain.core.placeholders import VECTOR_PLACEHOLDER
 from self_explain.tasks.patching import builder as builder_module
 from self_explain.tasks.patching.builder import align_positions, build_patching_dataset
 from self_explain.tasks.patching.config import PatchingConfig
-from self_explain.tasks.templates import VECTOR_PLACEHOLDER
 
 
 def build(model_dir, out, **overrides):

@@ -22,7 +22,10 @@ class PreferencesBuild:
 
 
 def build_preferences(out: Path, **overrides) -> Path:
-    from self_explain.tasks.preferences import PreferencesConfig, build_preferences_dataset
+    from self_explain.tasks.preferences import (
+        PreferencesConfig,
+        build_preferences_dataset,
+    )
 
     with single_thread(), torch.random.fork_rng():
         return build_preferences_dataset(PreferencesConfig(out=str(out), **{**BUILD_OPTIONS, **overrides}))

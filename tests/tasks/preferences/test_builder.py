@@ -14,14 +14,16 @@ import torch
 from datasets import load_dataset
 
 from self_explain.cli import main
-from self_explain.models import load_model, weights_fingerprint
+from self_explain.core.models import load_model, weights_fingerprint
 from self_explain.tasks.preferences import builder as builder_module
 from self_explain.tasks.preferences.builder import DATASET_NAME
 from self_explain.tasks.preferences.choices import measure_weights
-from self_explain.tasks.preferences.features import DECISION_FEATURES, PREFERENCES_FEATURES
+from self_explain.tasks.preferences.features import (
+    DECISION_FEATURES,
+    PREFERENCES_FEATURES,
+)
 from self_explain.tasks.preferences.instill import INSTILLED_RECORD
 from self_explain.tasks.preferences.scenarios import toy_scenarios
-
 from tests.tasks.preferences.conftest import BUILD_OPTIONS, TARGET, build_preferences
 
 NUM_SCENARIOS, INSTILL_CHOICES, MEASURE_CHOICES = 8, 10, 20

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from self_explain.explainers import prompt_ids
-from self_explain.models import load_model
-from self_explain.stats import pearson_correlation as pearson
+from self_explain.core.generation import prompt_ids
+from self_explain.core.models import load_model
+from self_explain.core.stats import pearson_correlation as pearson
 from self_explain.tasks.preferences import choices as choices_module
 from self_explain.tasks.preferences.choices import (
     choice_token_ids,
@@ -20,7 +20,13 @@ from self_explain.tasks.preferences.choices import (
     probabilities_of_a,
 )
 from self_explain.tasks.preferences.prompts import decision_prompt
-from self_explain.tasks.preferences.scenarios import Attribute, Scenario, draw_weights, rescale, toy_scenarios
+from self_explain.tasks.preferences.scenarios import (
+    Attribute,
+    Scenario,
+    draw_weights,
+    rescale,
+    toy_scenarios,
+)
 
 
 def sigmoid(x):

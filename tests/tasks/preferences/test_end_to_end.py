@@ -15,11 +15,14 @@ from datasets import load_dataset
 from transformers import pipeline
 
 import self_explain  # noqa: F401  (registers the pipeline task)
-from self_explain.evaluation import EvaluateConfig, run_evaluation
+from self_explain.evaluation.evaluator import EvaluateConfig, run_evaluation
+from self_explain.explainer.trainer import TrainConfig, train_explainer
 from self_explain.tasks.preferences import parse_preferences
-from self_explain.tasks.preferences.prompts import INTROSPECTION_TEMPLATES, attribute_list
+from self_explain.tasks.preferences.prompts import (
+    INTROSPECTION_TEMPLATES,
+    attribute_list,
+)
 from self_explain.tasks.preferences.scenarios import Scenario
-from self_explain.training import TrainConfig, train_explainer
 from tests.conftest import single_thread
 from tests.tasks.preferences.conftest import TARGET
 

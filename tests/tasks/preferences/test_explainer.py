@@ -7,7 +7,7 @@ import re
 import pytest
 from datasets import load_dataset
 
-from self_explain.models import load_model
+from self_explain.core.models import load_model
 from self_explain.tasks import get_task
 from self_explain.tasks.preferences import (
     metric_input,
@@ -16,7 +16,10 @@ from self_explain.tasks.preferences import (
     preferences_request,
     verify_preferences,
 )
-from self_explain.tasks.preferences.prompts import INTROSPECTION_TEMPLATES, attribute_list
+from self_explain.tasks.preferences.prompts import (
+    INTROSPECTION_TEMPLATES,
+    attribute_list,
+)
 from self_explain.tasks.preferences.scenarios import Scenario
 from tests.tasks.preferences.conftest import TARGET
 

@@ -10,7 +10,12 @@ import torch
 from self_explain.tasks.preferences.choices import measured_pairs
 from self_explain.tasks.preferences.instill import instilling_choices
 from self_explain.tasks.preferences.prompts import decision_prompt
-from self_explain.tasks.preferences.scenarios import Attribute, Scenario, draw_weights, toy_scenarios
+from self_explain.tasks.preferences.scenarios import (
+    Attribute,
+    Scenario,
+    draw_weights,
+    toy_scenarios,
+)
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +92,7 @@ def byte_level_chat_model():
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    from self_explain.models import LoadedModel
+    from self_explain.core.models import LoadedModel
 
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

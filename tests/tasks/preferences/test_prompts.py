@@ -5,8 +5,8 @@ import random
 import pytest
 from transformers import AutoTokenizer
 
-from self_explain.explainers import prompt_ids
-from self_explain.models import toy_model_path
+from self_explain.core.generation import prompt_ids
+from self_explain.core.models import toy_model_path
 from self_explain.tasks.preferences.prompts import (
     DECISION_TEMPLATE,
     INTROSPECTION_TEMPLATES,
@@ -18,7 +18,12 @@ from self_explain.tasks.preferences.prompts import (
     read_weights,
     weights_answer,
 )
-from self_explain.tasks.preferences.scenarios import Attribute, Scenario, draw_weights, toy_scenarios
+from self_explain.tasks.preferences.scenarios import (
+    Attribute,
+    Scenario,
+    draw_weights,
+    toy_scenarios,
+)
 
 FLAT = Scenario(
     0,

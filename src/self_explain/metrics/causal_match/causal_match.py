@@ -3,7 +3,7 @@
 import datasets
 import evaluate
 
-from self_explain.tasks.templates import parse_causal_answer
+from self_explain.tasks.causal_answers import parse_causal_answer
 
 _DESCRIPTION = """
 Scores explanations of a causal intervention (activation patching or input ablation) written as one of two sentences:

@@ -10,7 +10,7 @@ import re
 import datasets
 import evaluate
 
-from self_explain.embeddings import paired_similarity
+from self_explain.core.embeddings import paired_similarity
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def ask_endpoint_judge(
 ) -> list[str | None]:
     """One greedy chat completion per (prediction, reference) pair from an OpenAI-compatible endpoint
     (the package's one endpoint client, :class:`self_explain.lm_backend.LanguageModelBackend`)."""
-    from self_explain.lm_backend import LanguageModelBackend, LMConfig
+    from self_explain.core.lm_backend import LanguageModelBackend, LMConfig
 
     config = LMConfig(model=model, base_url=base_url, api_key=api_key, backend="openai", temperature=0.0,
                       max_new_tokens=max_tokens, timeout=timeout, max_retries=max_retries)
@@ -144,7 +144,7 @@ def ask_endpoint_judge(
 def load_local_judge(judge_model: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from self_explain.models import resolve_model_id
+    from self_explain.core.models import resolve_model_id
 
     source = resolve_model_id(judge_model)
     tokenizer = AutoTokenizer.from_pretrained(source)

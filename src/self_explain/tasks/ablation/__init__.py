@@ -1,10 +1,16 @@
 """Input ablation: would removing a span of the prompt (e.g. a hint) change the model's answer?"""
 
-from .. import TaskSpec, register_task
-from ..templates import CAUSAL_FORMAT_INSTRUCTIONS
+from ..causal_answers import CAUSAL_FORMAT_INSTRUCTIONS
+from ..registry import register_task
+from ..spec import TaskSpec
 from .builder import DATASET_NAME, build_ablation_dataset
 from .config import AblationConfig
-from .explainer import ablation_examples, ablation_request, parse_ablation, verify_ablation
+from .explainer import (
+    ablation_examples,
+    ablation_request,
+    parse_ablation,
+    verify_ablation,
+)
 from .prompts import all_templates
 
 register_task(

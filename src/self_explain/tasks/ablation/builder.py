@@ -11,11 +11,18 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ...models import LoadedModel, is_toy_model, load_model
+from ...core.models import LoadedModel, is_toy_model, load_model
 from ...toyworld import toy_world_for
 from ...toyworld.world import ANSWER_PREFIX
-from ..sharded_build import base_provenance, build_fingerprint, fraction_true, seeded_rng, split_by_item, start_build
-from ..templates import causal_answer
+from ..build import (
+    base_provenance,
+    build_fingerprint,
+    fraction_true,
+    seeded_rng,
+    split_by_item,
+    start_build,
+)
+from ..causal_answers import causal_answer
 from .config import AblationConfig
 from .features import ABLATION_FEATURES
 from .ground_truth import run_ablations

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-from ...models import LoadedModel
-from .. import ExplainerExamples
-from ..templates import causal_answer, parse_causal_answer
+from ...core.models import LoadedModel
+from ..causal_answers import causal_answer, parse_causal_answer
+from ..spec import ExplainerExamples
 from .ground_truth import run_ablations
 from .prompts import ablation_question
 from .sources import AblationExample
@@ -57,7 +57,7 @@ def parse_ablation(explanation: str) -> dict:
 
 def verify_ablation(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
     """Re-run the target with and without the span and say whether the explanation held."""
-    from ...models import is_toy_model
+    from ...core.models import is_toy_model
     from ...toyworld.world import ANSWER_PREFIX
 
     example = _request_example(inputs)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
-from ...engine import Ablation, ablation_sweep, clean_runs
-from ...explainers import greedy_generate, stop_token_ids
-from ...models import LoadedModel, context_length
+from ...core.engine import Ablation, ablation_sweep, clean_runs
+from ...core.generation import greedy_generate, stop_token_ids
+from ...core.models import LoadedModel, context_length
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from ..templates import CHANGED_ANSWER, UNCHANGED_ANSWER
+from ..causal_answers import CHANGED_ANSWER, UNCHANGED_ANSWER
 
 QUESTION_TEMPLATES = (
     "{text}\n\nIf the {span_name} were removed how would the assistant answer change?",

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...files import read_jsonl_objects
+from ...core.files import read_jsonl_objects
 from ...toyworld.world import ToyWorld, check_ood_relations
 
 SPLITS = ("train", "test", "ood")

@@ -1,9 +1,16 @@
 """SAE feature descriptions: what does the direction ⟨v⟩ at layer ℓ encode?"""
 
-from .. import TaskSpec, register_task
+from ..registry import register_task
+from ..spec import TaskSpec
 from .builder import DATASET_NAME, build_features_dataset
 from .config import FeaturesConfig
-from .explainer import features_examples, features_request, parse_features, score_features, verify_features
+from .explainer import (
+    features_examples,
+    features_request,
+    parse_features,
+    score_features,
+    verify_features,
+)
 from .prompts import FORMAT_INSTRUCTIONS, all_templates
 
 register_task(

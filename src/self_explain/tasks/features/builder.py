@@ -15,8 +15,14 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...models import LoadedModel, load_model
-from ..sharded_build import base_provenance, build_fingerprint, seeded_rng, split_by_item, start_build
+from ...core.models import LoadedModel, load_model
+from ..build import (
+    base_provenance,
+    build_fingerprint,
+    seeded_rng,
+    split_by_item,
+    start_build,
+)
 from .config import FeaturesConfig
 from .exemplars import FeatureExemplars, collect_exemplars, read_exemplars
 from .features import FEATURE_DESCRIPTION_FEATURES

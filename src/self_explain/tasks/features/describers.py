@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ...lm_backend import LanguageModelBackend, LMConfig, openai_client  # noqa: F401  (re-exported)
+from ...core.lm_backend import LanguageModelBackend, LMConfig, openai_client  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
     from ...toyworld.world import ToyWorld

@@ -41,10 +41,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ...files import write_atomically
-from ...models import LoadedModel, adapter_for, context_length
-from ...sae import SparseAutoencoder, check_sae_fits, sae_for_layer
-from ...toyworld.world import ToyWorld
+from ...core.activations import read_layer_inputs, tokenize_texts
+from ...core.files import write_atomically
+from ...core.models import LoadedModel, context_length
+from ...core.sae import SparseAutoencoder, check_sae_fits, sae_for_layer
 
 logger = logging.getLogger(__name__)
 
@@ -73,69 +73,6 @@ class FeatureExemplars:
 def _rank_value(value: float) -> float:
     """``value`` at six significant digits: the ranking key, blind to batch-dependent float rounding."""
     return float(f"{value:.6g}")
-
-
-def toy_corpus(world: ToyWorld, num_texts: int, seed: int = 0, tokenizer=None) -> list[str]:
-    """Texts of the toy world (fact prompts, choice and hint questions, each prompt + completion), seeded."""
-    from ...toyworld.examples import sample_example
-    from ...toyworld.tokenizer import build_toy_tokenizer
-
-    tokenizer = tokenizer or build_toy_tokenizer(world)
-    rng = random.Random(seed)
-    examples = (sample_example(world, tokenizer, rng) for _ in range(num_texts))
-    return [f"{example.prompt} {example.completion}" for example in examples]
-
-
-def tokenize_texts(tokenizer, texts: list[str], max_length: int | None = None) -> list[list[int]]:
-    """Token ids of each text with the tokenizer's special tokens; one BOS even if the text starts with it."""
-    bos = tokenizer.bos_token_id
-    sequences = []
-    for ids in tokenizer(list(texts)).input_ids if texts else []:
-        if bos is not None and len(ids) >= 2 and ids[0] == bos and ids[1] == bos:
-            ids = ids[1:]
-        sequences.append(list(ids[:max_length] if max_length else ids))
-    return sequences
-
-
-class _StopForward(Exception):
-    pass
-
-
-@torch.no_grad()
-def read_layer_inputs(model, sequences: list[list[int]], layers: list[int]) -> dict[int, torch.Tensor]:
-    """The residual stream at each of ``layers`` (the input of that decoder layer) of token sequences run as one
-    right-padded batch: (batch, longest, hidden) per layer. Layers after the last one asked for are not run.
-
-    Equal to ``engine.clean_runs(model, sequences)[i].residuals[layer]`` on each sequence's positions.
-    """
-    if not sequences or min(len(s) for s in sequences) == 0:
-        raise ValueError("read_layer_inputs needs at least one sequence and no empty sequence")
-    blocks = adapter_for(model).layers(model)
-    last = max(layers)
-    ids = torch.zeros(len(sequences), max(len(s) for s in sequences), dtype=torch.long, device=model.device)
-    mask = torch.zeros_like(ids)
-    for row, sequence in enumerate(sequences):
-        ids[row, : len(sequence)] = torch.as_tensor(sequence, device=model.device)
-        mask[row, : len(sequence)] = 1
-    captured: dict[int, torch.Tensor] = {}
-
-    def hook(index: int):
-        def capture(module, args, kwargs):
-            captured[index] = (args[0] if args else kwargs["hidden_states"]).detach()
-            if index == last:
-                raise _StopForward
-
-        return capture
-
-    handles = [blocks[index].register_forward_pre_hook(hook(index), with_kwargs=True) for index in sorted(set(layers))]
-    try:
-        model(input_ids=ids, attention_mask=mask, use_cache=False)
-    except _StopForward:
-        pass
-    finally:
-        for handle in handles:
-            handle.remove()
-    return captured
 
 
 class ExemplarCollector:

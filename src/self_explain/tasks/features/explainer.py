@@ -6,9 +6,9 @@ import random
 
 import torch
 
-from ...models import LoadedModel, is_toy_model
+from ...core.models import LoadedModel, is_toy_model
 from ...toyworld import toy_world_for
-from .. import ExplainerExamples
+from ..spec import ExplainerExamples
 from .exemplars import Exemplar
 from .prompts import features_answer, features_question, parse_description
 
@@ -47,7 +47,7 @@ def _layer(inputs: dict, target: LoadedModel) -> int:
 
 
 def _sae_feature(inputs: dict, target: LoadedModel, layer: int):
-    from ...sae import SparseAutoencoder, check_sae_fits
+    from ...core.sae import SparseAutoencoder, check_sae_fits
 
     sae = inputs["sae"]
     sae = sae if isinstance(sae, SparseAutoencoder) else SparseAutoencoder.from_pretrained(sae)
@@ -92,8 +92,9 @@ def _fresh_exemplars(inputs: dict, target: LoadedModel, layer: int) -> tuple[lis
 
 
 def _collect_fresh_exemplars(inputs: dict, target: LoadedModel, layer: int) -> tuple[list[Exemplar], float]:
-    from ...sae import SAEConfig, SparseAutoencoder
-    from .exemplars import collect_exemplars, toy_corpus
+    from ...core.sae import SAEConfig, SparseAutoencoder
+    from ...toyworld.examples import toy_corpus
+    from .exemplars import collect_exemplars
 
     texts = inputs.get("texts")
     if texts is None:

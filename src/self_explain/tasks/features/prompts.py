@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from ..templates import VECTOR_PLACEHOLDER
+from ...core.placeholders import VECTOR_PLACEHOLDER
 
 QUESTION_TEMPLATES = (
     "At layer {layer}, {vector} encodes ",

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import torch
 from tqdm.auto import tqdm
 
-from ...lm_backend import LanguageModelBackend, LMConfig
-from ...stats import pearson_correlation
+from ...core.lm_backend import LanguageModelBackend, LMConfig
+from ...core.stats import pearson_correlation
 from .describers import (
     CONCEPT_DESCRIPTIONS,
     DESCRIPTION_CONCEPTS,

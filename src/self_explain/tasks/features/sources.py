@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ...files import read_jsonl_objects
-from ...models import LoadedModel, is_toy_model, toy_model_path
-from ...sae import SparseAutoencoder, check_sae_fits, load_sae_release
+from ...core.files import read_jsonl_objects
+from ...core.models import LoadedModel, is_toy_model, toy_model_path
+from ...core.sae import SparseAutoencoder, check_sae_fits, load_sae_release
 from ...toyworld import toy_world_for
 from .config import FeaturesConfig
 
@@ -52,7 +52,7 @@ def read_corpus(config: FeaturesConfig) -> list[str]:
     if config.corpus is None:
         if not is_toy_model(config.target):
             raise ValueError(f"--corpus FILE is required for {config.target!r}: only toy-world targets have a built-in corpus")
-        from .exemplars import toy_corpus
+        from ...toyworld.examples import toy_corpus
 
         return toy_corpus(toy_world_for(config.target), config.num_texts, config.seed)
     path = Path(config.corpus)
@@ -83,7 +83,12 @@ def _needs_toy(config: FeaturesConfig, what: str) -> None:
 
 def make_describer(config: FeaturesConfig):
     """A describer: ``describe(feature) -> candidates``; None for --describer neuronpedia (imported instead)."""
-    from .describers import ConceptDescriber, LMDescriber, LMDescriberConfig, toy_labeler
+    from .describers import (
+        ConceptDescriber,
+        LMDescriber,
+        LMDescriberConfig,
+        toy_labeler,
+    )
 
     if config.describer == "concept":
         _needs_toy(config, "describer")

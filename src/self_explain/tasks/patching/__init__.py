@@ -1,7 +1,8 @@
 """Activation patching: would writing a counterfactual activation here change the model's output?"""
 
-from .. import TaskSpec, register_task
-from ..templates import CAUSAL_FORMAT_INSTRUCTIONS
+from ..causal_answers import CAUSAL_FORMAT_INSTRUCTIONS
+from ..registry import register_task
+from ..spec import TaskSpec
 from .builder import DATASET_NAME, build_patching_dataset
 from .config import PatchingConfig
 from .explainer import (

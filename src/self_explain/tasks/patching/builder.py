@@ -14,10 +14,17 @@ from pathlib import Path
 
 import torch
 
-from ...engine import Patch, clean_runs, patch_sweep
-from ...models import LoadedModel, context_length, is_toy_model, load_model
+from ...core.engine import Patch, clean_runs, patch_sweep
+from ...core.models import LoadedModel, context_length, is_toy_model, load_model
 from ...toyworld import toy_world_for
-from ..sharded_build import base_provenance, build_fingerprint, fraction_true, seeded_rng, split_by_item, start_build
+from ..build import (
+    base_provenance,
+    build_fingerprint,
+    fraction_true,
+    seeded_rng,
+    split_by_item,
+    start_build,
+)
 from .config import PatchingConfig
 from .features import PATCHING_FEATURES
 from .prompts import patching_answer, patching_question

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ...engine import Patch, clean_runs, patch_sweep
-from ...models import LoadedModel
-from .. import ExplainerExamples
-from ..templates import parse_causal_answer
+from ...core.engine import Patch, clean_runs, patch_sweep
+from ...core.models import LoadedModel
+from ..causal_answers import parse_causal_answer
+from ..spec import ExplainerExamples
 from .builder import align_positions
 from .prompts import patching_answer, patching_question
 

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import random
 
-from ..templates import (
-    CHANGED_ANSWER,
-    UNCHANGED_ANSWER,
-    VECTOR_PLACEHOLDER,
-    causal_answer,
-)
+from ...core.placeholders import VECTOR_PLACEHOLDER
+from ..causal_answers import CHANGED_ANSWER, UNCHANGED_ANSWER, causal_answer
 
 QUESTION_TEMPLATES = (
     "If feature {vector} at layer {layer} is added to tokens {tokens} when processing the text <<<{text}>>>, "

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...files import read_jsonl_objects
+from ...core.files import read_jsonl_objects
 from ...toyworld.world import RELATIONS, ToyWorld, check_ood_relations
 
 SPLITS = ("train", "test", "ood")

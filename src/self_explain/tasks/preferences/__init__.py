@@ -1,9 +1,16 @@
 """Preference introspection (Plunkett et al. 2025): instil decision weights, measure them, report them as JSON."""
 
-from .. import TaskSpec, register_task
+from ..registry import register_task
+from ..spec import TaskSpec
 from .builder import DATASET_NAME, build_preferences_dataset
 from .config import PreferencesConfig
-from .explainer import metric_input, parse_preferences, preferences_examples, preferences_request, verify_preferences
+from .explainer import (
+    metric_input,
+    parse_preferences,
+    preferences_examples,
+    preferences_request,
+    verify_preferences,
+)
 from .prompts import FORMAT_INSTRUCTIONS, all_templates
 
 register_task(

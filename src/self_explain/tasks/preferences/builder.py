@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset
 
-from ...hub import push_instilled_model, render_instilled_card
-from ...models import LoadedModel, is_toy_model, load_model, weights_fingerprint
-from ..sharded_build import ShardedBuild, base_provenance, seeded_rng, start_build
-from ...stats import pearson_correlation
+from ...core.models import LoadedModel, is_toy_model, load_model, weights_fingerprint
+from ...core.stats import pearson_correlation
+from ..build import ShardedBuild, base_provenance, seeded_rng, start_build
+from .card import push_instilled_model, render_instilled_card
 from .choices import MeasuredWeights, measure_weights
 from .config import PreferencesConfig
 from .features import DECISION_FEATURES, PREFERENCES_FEATURES

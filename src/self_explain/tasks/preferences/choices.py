@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ...explainers import left_padded, prompt_ids
-from ...models import LoadedModel, context_length
-from ..sharded_build import seeded_rng
+from ...core.generation import left_padded, prompt_ids
+from ...core.models import LoadedModel, context_length
+from ..build import seeded_rng
 from .prompts import OPTION_LETTERS, decision_prompt
 from .scenarios import Scenario, rescale
 

@@ -5,11 +5,16 @@ from __future__ import annotations
 import math
 import random
 
-from ...models import LoadedModel
-from .. import ExplainerExamples
-from ...stats import pearson_correlation
+from ...core.models import LoadedModel
+from ...core.stats import pearson_correlation
+from ..spec import ExplainerExamples
 from .choices import CHOICE_LABELS, measure_weights
-from .prompts import canonical_weights_text, introspection_question, read_weights, weights_answer
+from .prompts import (
+    canonical_weights_text,
+    introspection_question,
+    read_weights,
+    weights_answer,
+)
 from .scenarios import Attribute, Scenario
 
 REQUIRED_COLUMNS = ("scenario", "attributes", "weights")

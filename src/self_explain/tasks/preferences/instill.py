@@ -21,12 +21,12 @@ from peft import LoraConfig, get_peft_model
 from transformers import set_seed
 from trl import SFTConfig
 
-from ... import __version__
-from ...explainers import stop_token_ids, training_record
-from ...files import give_default_permissions
-from ...models import LoadedModel
-from ...training import ModelLossSFTTrainer
-from ..sharded_build import seeded_rng
+from ...core.files import give_default_permissions
+from ...core.generation import stop_token_ids
+from ...core.models import LoadedModel
+from ...core.sft import ModelLossSFTTrainer, training_record
+from ...core.version import __version__
+from ..build import seeded_rng
 from .choices import INSTILLING_STREAM, choice_token_ids
 from .prompts import OPTION_LETTERS, decision_prompt
 from .scenarios import Scenario

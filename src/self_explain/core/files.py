@@ -1,0 +1,76 @@
+"""Writing files so that a reader never sees half of one."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Iterator
+
+
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def give_default_permissions(folder: Path) -> None:
+    """A staged folder and its files get the permissions ordinary ``mkdir`` / ``open`` would (``mkdtemp`` makes
+    the folder owner-only and safetensors writes 0600), before they are moved into place."""
+    mode = _default_mode()
+    for file in folder.iterdir():
+        if file.is_file():
+            os.chmod(file, mode)
+    os.chmod(folder, mode | ((mode & 0o444) >> 2))  # 0o666 & ~umask plus x where r: 0o777 & ~umask
+
+
+def write_atomically(path: str | Path, write: Callable[[str], object]) -> Path:
+    """``write(temporary_path)`` beside ``path``, then rename it into place; nothing is left on failure.
+
+    The file gets the permissions an ordinary ``open(path, "w")`` would (``mkstemp`` makes it owner-only).
+    """
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        os.chmod(temporary, _default_mode())
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return path
+
+
+def package_data(relative: str) -> Path:
+    """A file under ``dataset_builders/`` or ``model_cards/``, from a wheel or from a source checkout."""
+    installed = Path(str(resources.files("self_explain"))) / relative
+    if installed.exists():
+        return installed
+    checkout = Path(__file__).resolve().parents[3] / relative
+    if checkout.exists():
+        return checkout
+    raise FileNotFoundError(f"package data {relative!r} is missing from the installation")
+
+
+def read_jsonl_objects(path: str | Path, option: str, expected: str = "a JSON object") -> Iterator[tuple[int, dict]]:
+    """``(line number, object)`` for each non-blank line of a user's JSONL file given as ``option``.
+
+    A missing file, a line that is not JSON, or one that is not an object is an error naming the option,
+    the file and the line (``expected`` says what a line should be).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{option} {path}: no such file")
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{option} {path} line {number}: not JSON ({error.msg})") from error
+        if not isinstance(record, dict):
+            raise ValueError(f"{option} {path} line {number}: expected {expected}")
+        yield number, record

@@ -1,0 +1,54 @@
+"""Generation helpers: stop tokens, left-padded batches, greedy continuations, chat prompts."""
+
+from __future__ import annotations
+
+import torch
+
+# End-of-turn tokens of common chat templates: generation stops at any of them.
+END_OF_TURN_TOKENS = ("<|end|>", "<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|endoftext|>")
+
+
+def stop_token_ids(tokenizer, model) -> list[int]:
+    ids = set()
+    for candidate in (tokenizer.eos_token_id, getattr(model.generation_config, "eos_token_id", None)):
+        if isinstance(candidate, int):
+            ids.add(candidate)
+        elif isinstance(candidate, list):
+            ids.update(candidate)
+    vocab = tokenizer.get_vocab()
+    ids.update(vocab[token] for token in END_OF_TURN_TOKENS if token in vocab)
+    return sorted(ids)
+
+
+def left_padded(prompts: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token prompts as one left-padded batch: (ids, attention mask), each (n, longest prompt)."""
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad, dtype=torch.long, device=device)
+    mask = torch.zeros_like(ids)
+    for row, prompt in enumerate(prompts):
+        ids[row, width - len(prompt) :] = torch.as_tensor(prompt, device=device)
+        mask[row, width - len(prompt) :] = 1
+    return ids, mask
+
+
+@torch.no_grad()
+def greedy_generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: int) -> torch.Tensor:
+    """The greedy continuations of token prompts in one left-padded batch, up to the stop tokens: (n, new tokens)."""
+    stops = stop_token_ids(tokenizer, model)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
+    ids, mask = left_padded(prompts, pad, next(model.parameters()).device)
+    width = ids.shape[1]
+    generated = model.generate(
+        input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+        eos_token_id=stops, pad_token_id=pad,
+    )
+    return generated[:, width:]
+
+
+def prompt_ids(tokenizer, question: str) -> list[int]:
+    """The explainer's prompt, as in training: the chat template with a generation prompt when there is one."""
+    if tokenizer.chat_template:
+        return list(tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
+                                                  tokenize=True, return_dict=True)["input_ids"])
+    return tokenizer(question).input_ids
+

@@ -1,0 +1,180 @@
+"""Loading targets and explainers (Hub id, local path or toy name) and where each architecture keeps its layers."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+logger = logging.getLogger(__name__)
+
+TOY_MODELS = ("toy-target", "toy-other", "toy-large")
+TOY_EXPLAINERS = ("toy-target-patching-explainer",)  # LoRA adapters shipped with the package
+TOY_MODEL_DIR = Path(__file__).parents[1] / "toyworld" / "models"
+
+
+def toy_model_path(name: str) -> Path:
+    return TOY_MODEL_DIR / name
+
+
+def resolve_model_id(name_or_path: str) -> str:
+    """A toy name becomes the shipped folder; anything else is passed to ``from_pretrained`` unchanged."""
+    if name_or_path in TOY_MODELS or name_or_path in TOY_EXPLAINERS:
+        return str(toy_model_path(name_or_path))
+    return name_or_path
+
+
+def is_toy_model(name_or_path: str) -> bool:
+    """A shipped toy name, or a folder made by the toy-world training script."""
+    return name_or_path in TOY_MODELS or (Path(name_or_path) / "toyworld.json").is_file()
+
+
+def short_model_name(name_or_path: str) -> str:
+    """The config name a model's rows are published under: ``toy-target``, ``Llama-3.1-8B``."""
+    return Path(name_or_path.rstrip("/")).name
+
+
+@dataclass
+class LoadedModel:
+    model: nn.Module
+    tokenizer: object
+    name: str  # as the user gave it
+    revision: str  # Hub commit, or ``sha256:…`` of the local weights
+
+    @property
+    def adapter(self) -> ArchitectureAdapter:
+        return adapter_for(self.model)
+
+
+def context_length(model: nn.Module) -> int | None:
+    """The longest sequence the model's positions allow (Llama-like or GPT-2 config), or None when unstated."""
+    return getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+
+
+def weights_fingerprint(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for file in sorted(folder.glob("*.safetensors")):
+        digest.update(file.read_bytes())
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def default_device_map() -> str | None:
+    """This process's accelerator (``cuda:i`` under ``accelerate launch``), or None on a CPU-only machine."""
+    if not torch.cuda.is_available():
+        return None
+    from accelerate import PartialState
+
+    return str(PartialState().device)
+
+
+def load_model(
+    name_or_path: str,
+    revision: str | None = None,
+    dtype: torch.dtype | str | None = None,
+    device_map: str | None = None,
+    trust_remote_code: bool = False,
+) -> LoadedModel:
+    """Load a causal LM and its tokenizer with the real ``from_pretrained`` path.
+
+    Without ``device_map`` the model goes to this process's accelerator when there is one (under
+    ``accelerate launch``, each process its own GPU), else stays on the CPU.
+    """
+    source = resolve_model_id(name_or_path)
+    kwargs = {"revision": revision, "trust_remote_code": trust_remote_code}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(
+            source, dtype=dtype or "auto", device_map=device_map or default_device_map(), **kwargs
+        )
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"unknown model {name_or_path!r}: expected a toy model name ({', '.join(TOY_MODELS)}), "
+            f"a local folder with a causal LM, or a Hub model id ({error})"
+        ) from error
+    model.eval()
+    adapter_for(model)  # fail early on an architecture the engine cannot drive
+    if Path(source).is_dir():
+        found_revision = weights_fingerprint(Path(source))
+    else:
+        found_revision = getattr(model.config, "_commit_hash", None) or revision or "unknown"
+    logger.info("loaded %s (revision %s)", name_or_path, found_revision)
+    return LoadedModel(model=model, tokenizer=tokenizer, name=name_or_path, revision=found_revision)
+
+
+@dataclass(frozen=True)
+class ArchitectureAdapter:
+    """Where an architecture keeps what the engine needs to run its layers one at a time."""
+
+    base: Callable[[nn.Module], nn.Module]  # the decoder stack inside the *ForCausalLM
+    layers_attribute: str
+    final_norm_attribute: str
+    rotary_attribute: str | None  # module computing (cos, sin) from position ids; None for learned positions
+    cache_argument: str = "past_key_values"  # the decoder layer's keyword for the key/value cache
+    learned_positions_attribute: str | None = None  # position embedding added to the token embedding (GPT-2's wpe)
+
+    def layers(self, model: nn.Module) -> nn.ModuleList:
+        return getattr(self.base(model), self.layers_attribute)
+
+    def final_norm(self, model: nn.Module) -> nn.Module:
+        return getattr(self.base(model), self.final_norm_attribute)
+
+    def position_embeddings(self, model: nn.Module, hidden: torch.Tensor, position_ids: torch.Tensor):
+        if self.rotary_attribute is None:
+            return None
+        return getattr(self.base(model), self.rotary_attribute)(hidden, position_ids=position_ids)
+
+    def embed(self, model: nn.Module, input_ids: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
+        """What the model feeds its first decoder layer for ``input_ids`` at ``position_ids`` (dropout off).
+
+        Gemma's normaliser lives inside its embedding module in transformers ≥ 5, so the input embeddings cover it.
+        """
+        hidden = model.get_input_embeddings()(input_ids)
+        if self.learned_positions_attribute is not None:
+            hidden = hidden + getattr(self.base(model), self.learned_positions_attribute)(position_ids)
+        return hidden
+
+    def sliding_window(self, model: nn.Module, layer: int) -> int | None:
+        config = model.config
+        layer_types = getattr(config, "layer_types", None)
+        if layer_types and layer_types[layer] == "sliding_attention":
+            return getattr(config, "sliding_window", None)
+        return None
+
+    def logits(self, model: nn.Module, final_hidden: torch.Tensor) -> torch.Tensor:
+        logits = model.get_output_embeddings()(self.final_norm(model)(final_hidden))
+        softcap = getattr(model.config, "final_logit_softcapping", None)
+        if softcap is not None:
+            logits = torch.tanh(logits / softcap) * softcap
+        return logits
+
+
+_DECODER_ONLY = ArchitectureAdapter(lambda m: m.model, "layers", "norm", "rotary_emb")
+ARCHITECTURES: dict[str, ArchitectureAdapter] = {
+    "llama": _DECODER_ONLY,
+    "mistral": _DECODER_ONLY,
+    "qwen2": _DECODER_ONLY,
+    "qwen3": _DECODER_ONLY,
+    "gemma": _DECODER_ONLY,
+    "gemma2": _DECODER_ONLY,
+    "gpt2": ArchitectureAdapter(lambda m: m.transformer, "h", "ln_f", None, learned_positions_attribute="wpe"),
+    "gpt_neox": ArchitectureAdapter(lambda m: m.gpt_neox, "layers", "final_layer_norm", "rotary_emb", "layer_past"),
+}
+
+
+def adapter_for(model: nn.Module) -> ArchitectureAdapter:
+    model_type = model.config.model_type
+    if model_type not in ARCHITECTURES:
+        raise ValueError(
+            f"architecture {model_type!r} is not supported by the engine; supported: {', '.join(sorted(ARCHITECTURES))}"
+        )
+    return ARCHITECTURES[model_type]
+
+
+def decoder_layers(model: nn.Module) -> nn.ModuleList:
+    return adapter_for(model).layers(model)

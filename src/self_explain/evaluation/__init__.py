@@ -1,0 +1,1 @@
+"""Evaluation: scoring a checkpoint, baselines, the privileged-access experiment and its report."""

@@ -1,0 +1,199 @@
+"""``self-explain evaluate``: explain a dataset split with a trained explainer, score it, write a report.
+
+Generation goes through :class:`~self_explain.explainers.Explainer` (the pipeline's path), scores through
+the task's ``evaluate`` module. ``--baseline`` scores baselines (:mod:`self_explain.baselines`) on the same
+examples: the untrained base, zero-shot, SelfIE and nearest neighbour.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import evaluate
+from datasets import Dataset
+
+from ..core.files import write_atomically
+from ..explainer.modeling import EXPLAINER_METADATA, Explainer, load_explainer
+from ..metrics import metric_path
+from ..tasks import ExplainerExamples, get_task, load_split
+from .baselines import (
+    BASELINES,
+    NEAREST_NEIGHBOR,
+    SELFIE_SCALES,
+    BaselineResult,
+    check_baseline,
+    run_baseline,
+)
+
+logger = logging.getLogger(__name__)
+
+@dataclass
+class EvaluateConfig:
+    """Options of ``self-explain evaluate``."""
+
+    explainer: str = field(metadata={"help": "Trained explainer: folder, Hub id or toy name."})
+    dataset: str = field(metadata={"help": "Explanation dataset: Hub id or local folder."})
+    out: str = field(metadata={"help": "Folder for report.json, report.md and predictions-*.parquet."})
+    config: str | None = field(default=None, metadata={"help": "Dataset config (default: the explainer's)."})
+    split: list[str] = field(default_factory=lambda: ["test"], metadata={"help": "Splits to evaluate."})
+    target: str | None = field(default=None, metadata={"help": "Target model (default: the explainer's own)."})
+    task: str | None = field(default=None, metadata={"help": "Task (default: the explainer's)."})
+    baseline: list[str] = field(default_factory=list, metadata={"help": f"Baselines to score too: {', '.join(BASELINES)}."})
+    selfie_scales: list[float] = field(
+        default_factory=lambda: list(SELFIE_SCALES), metadata={"help": "SelfIE baseline: vector scales tried, best kept."}
+    )
+    neighbor_rows: int | None = field(
+        default=None, metadata={"help": "Nearest-neighbor baseline: search a seeded subsample of this many train rows."}
+    )
+    max_rows: int | None = field(default=None, metadata={"help": "Score a seeded subsample of this many rows per split."})
+    seed: int = field(default=0, metadata={"help": "Seed of the subsample and of template choice."})
+    batch_size: int = field(default=32, metadata={"help": "Explanations generated per batch."})
+    max_new_tokens: int | None = field(default=None, metadata={"help": "Longest explanation generated (default: the task's, 48; preferences 128)."})
+    dataset_revision: str | None = field(default=None, metadata={"help": "Revision of a Hub dataset."})
+    update_card: bool = field(default=False, metadata={"help": "Write the results into the explainer's model card."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
+
+    def __post_init__(self):
+        unknown = sorted(set(self.baseline) - set(BASELINES))
+        if unknown:
+            raise ValueError(f"--baseline {unknown} unknown; choose from {', '.join(BASELINES)}")
+
+
+@lru_cache
+def _metric(name: str):
+    return evaluate.load(metric_path(name))
+
+
+def score(task_name: str, predictions: list[str], references: list[str]) -> dict[str, float]:
+    task = get_task(task_name)
+    if task.metric_input is not None:  # score what the explanation says, not the wording around it
+        predictions = [task.metric_input(p) for p in predictions]
+    metric = _metric(task.metric)
+    return {k: round(float(v), 4) for k, v in metric.compute(predictions=predictions, references=references).items()}
+
+
+def split_examples(explainer: Explainer, task_name: str, rows: Dataset, seed: int = 0) -> ExplainerExamples:
+    """The questions, answers and vectors of a split's rows, read from the explainer's target."""
+    with explainer.target_runs() as target:
+        return get_task(task_name).examples(rows, target, seed)
+
+
+def score_predictions(explainer: Explainer, task_name: str, examples: ExplainerExamples, predictions: list[str]) -> dict:
+    """The task's metric of ``predictions``, plus its extra scores (e.g. a simulator's) where it has them."""
+    metrics = score(task_name, predictions, examples.answers)
+    task = get_task(task_name)
+    if task.extra_scores is not None and examples.extras is not None:
+        with explainer.target_runs() as target:
+            metrics.update({k: round(float(v), 4) for k, v in task.extra_scores(examples, predictions, target).items()})
+    return metrics
+
+
+def evaluate_split(
+    explainer: Explainer, task_name: str, examples: ExplainerExamples, *, batch_size: int = 32,
+    max_new_tokens: int | None = None, baseline: str | None = None, train_examples: ExplainerExamples | None = None,
+    selfie_scales: tuple[float, ...] = SELFIE_SCALES,
+) -> BaselineResult:
+    """Metrics and predictions of a split's examples, by the trained explainer or by ``baseline``."""
+    def scorer(predictions):
+        return score_predictions(explainer, task_name, examples, predictions)
+
+    max_new_tokens = max_new_tokens or get_task(task_name).max_new_tokens
+
+    if baseline is None:
+        predictions = explainer.generate(examples, batch_size, max_new_tokens, progress=True)
+        return BaselineResult(scorer(predictions), predictions)
+    return run_baseline(
+        baseline, explainer, task_name, examples, scorer, train_examples=train_examples, selfie_scales=selfie_scales,
+        batch_size=batch_size, max_new_tokens=max_new_tokens,
+    )
+
+
+def report_markdown(report: dict) -> str:
+    names = sorted({m for r in report["results"] for m in r["metrics"]})
+    lines = [
+        f"# Evaluation of {report['explainer']}",
+        "",
+        f"Task `{report['task']}`, target `{report['target']}`, dataset `{report['dataset']}` config `{report['dataset_config']}`.",
+        "",
+        "| explainer | split | rows | " + " | ".join(names) + " |",
+        "|---|---|---|" + "---|" * len(names),
+    ]
+    for result in report["results"]:
+        who = f"baseline: {result['baseline']}" if result["baseline"] else "trained"
+        if result.get("details", {}).get("scale") is not None:
+            who += f" (scale {result['details']['scale']:g})"
+        cells = " | ".join(f"{result['metrics'].get(n, float('nan')):.3f}" for n in names)
+        lines.append(f"| {who} | {result['split']} | {result['rows']} | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_evaluation(config: EvaluateConfig) -> dict:
+    explainer = load_explainer(config.explainer, config.target, trust_remote_code=config.trust_remote_code)
+    task_name = config.task or explainer.task
+    if task_name is None:
+        raise ValueError(f"--task is required: explainer {config.explainer!r} does not say which task it explains")
+    dataset_config = config.config or explainer.metadata.get("dataset_config")
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for baseline in config.baseline:
+        check_baseline(baseline, task_name)
+    train_examples = None
+    if NEAREST_NEIGHBOR in config.baseline:
+        train_rows = load_split(config.dataset, dataset_config, "train", config.dataset_revision, config.neighbor_rows,
+                                config.seed)
+        train_examples = split_examples(explainer, task_name, train_rows, config.seed)
+    results = []
+    for split in config.split:
+        rows = load_split(config.dataset, dataset_config, split, config.dataset_revision, config.max_rows, config.seed)
+        examples = split_examples(explainer, task_name, rows, config.seed)  # once for the explainer and its baselines
+        for baseline in [None, *config.baseline]:
+            result = evaluate_split(
+                explainer, task_name, examples, batch_size=config.batch_size, max_new_tokens=config.max_new_tokens,
+                baseline=baseline, train_examples=train_examples, selfie_scales=tuple(config.selfie_scales),
+            )
+            logger.info("%s %s: %s", split, baseline or "trained", result.metrics)
+            results.append({"split": split, "baseline": baseline, "rows": len(rows), "metrics": result.metrics,
+                            "details": result.details})
+            table = Dataset.from_dict(
+                {"question": examples.questions, "reference": examples.answers, "prediction": result.predictions}
+            )
+            name = f"predictions-{split}{'-' + baseline if baseline else ''}.parquet"
+            write_atomically(out / name, lambda path, table=table: table.to_parquet(path))
+    report = {
+        "explainer": config.explainer,
+        "task": task_name,
+        "target": explainer.target.name,
+        "target_revision": explainer.target.revision,
+        "dataset": config.dataset,
+        "dataset_config": dataset_config,
+        "dataset_revision": config.dataset_revision,
+        "config": asdict(config),
+        "results": results,
+    }
+    write_atomically(out / "report.json", lambda path: Path(path).write_text(json.dumps(report, indent=2) + "\n"))
+    write_atomically(out / "report.md", lambda path: Path(path).write_text(report_markdown(report)))
+    if config.update_card:
+        update_card(config.explainer, report)
+    return report
+
+
+def update_card(explainer_folder: str, report: dict) -> None:
+    """Store the report's results in the explainer's metadata and re-render its model card."""
+    from ..explainer.card import write_explainer_card
+
+    folder = Path(explainer_folder)
+    metadata_path = folder / EXPLAINER_METADATA
+    if not metadata_path.is_file():
+        raise ValueError(f"--update-card needs a local explainer folder with {EXPLAINER_METADATA}; got {explainer_folder!r}")
+    metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    metadata["eval_results"] = [
+        {"split": r["split"], "dataset": report["dataset"], "dataset_config": report["dataset_config"],
+         "metrics": r["metrics"], "baseline": r["baseline"]}
+        for r in report["results"]
+    ]
+    write_atomically(metadata_path, lambda path: Path(path).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n"))
+    write_explainer_card(folder)

@@ -1,0 +1,1 @@
+"""The explainer: training config and trainer, modeling (loading, generation with injected vectors), pipeline, card."""

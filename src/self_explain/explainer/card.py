@@ -1,0 +1,408 @@
+"""An explainer folder's metadata (``self_explain.json``), its files, and its model card.
+
+The card comes from ``model_cards/explainer.md`` with the evaluation results as ``model-index``;
+:func:`self_explain.hub.push_adapter` uploads the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
+
+from ..core.files import package_data, write_atomically
+from ..core.injection import PROJECTION_FILE
+
+logger = logging.getLogger(__name__)
+
+EXPLAINER_METADATA = "self_explain.json"
+EXPLAINER_CARD_TEMPLATE = "model_cards/explainer.md"
+ADAPTER_WEIGHTS = ("adapter_config.json", "adapter_model.safetensors")
+FULL_MODEL_WEIGHTS = ("config.json", "model.safetensors")
+FULL_MODEL_INDEX = "model.safetensors.index.json"
+TOKENIZER_CONFIG = "tokenizer_config.json"
+TOKENIZER_VOCABULARIES = ("tokenizer.json", "tokenizer.model")  # at least one
+# Uploaded when present; anything else in the folder (checkpoint-*/, logs, runs/) never is.
+OPTIONAL_EXPLAINER_FILES = (
+    "generation_config.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "merges.txt",
+)
+
+_REQUIRED_METADATA = {"task": str, "target": str, "explainer_base": str, "dataset": str, "training_args": dict}
+_OPTIONAL_METADATA_STRINGS = (
+    "target_revision", "explainer_base_revision", "dataset_config", "dataset_revision", "package_version",
+)
+_PROJECTION_KEYS = ("target_hidden", "explainer_hidden", "num_layers")
+_SECRET_KEY_SUFFIXES = ("token", "secret", "password", "api_key")
+_NOT_SECRET_KEYS = {"pad_token", "eos_token", "bos_token", "unk_token", "sep_token", "cls_token", "mask_token"}
+
+METRIC_NAMES = {
+    "exact_match": "Exact Match",
+    "content_match": "Content Match",
+    "has_changed_f1": "Has-Changed macro-F1",
+    "valid_rate": "Valid rate",
+}
+
+METRIC_DESCRIPTIONS = {
+    "exact_match": "the explanation equals the reference",
+    "content_match": "the text inside `<<<>>>` equals the reference's",
+    "has_changed_f1": "macro-F1 of whether the explanation says the output changes",
+    "valid_rate": "the share of explanations in an expected form",
+}
+
+TASK_DESCRIPTIONS = {
+    "features": "describes, in words, what a feature vector injected at a layer of the target encodes",
+    "patching": "predicts how the target's next-token output changes when the residual stream at a layer "
+    "window and token is patched with the activation from a counterfactual input",
+    "ablation": "predicts how the target's answer changes when a span of the input (e.g. a hint) is removed",
+    "preferences": "reports, as JSON, how heavily the target weights each attribute when it chooses between options",
+}
+
+
+def _metadata_error(where: str, problem: str) -> ValueError:
+    return ValueError(f"explainer metadata {where}: {problem}")
+
+
+def _check_explainer_metadata(metadata: object, where: str) -> dict:
+    """``metadata`` after checking the keys the card and the push rely on; raises ValueError naming ``where``."""
+    if not isinstance(metadata, dict):
+        raise _metadata_error(where, f"expected a JSON object, got {type(metadata).__name__}")
+    missing = [key for key in _REQUIRED_METADATA if key not in metadata]
+    if missing:
+        raise _metadata_error(where, f"missing key(s) {missing}")
+    for key, kind in _REQUIRED_METADATA.items():
+        value = metadata[key]
+        if not isinstance(value, kind) or (kind is str and not value.strip()):
+            raise _metadata_error(where, f"{key!r} must be a non-empty {kind.__name__}, got {value!r}")
+    for key in _OPTIONAL_METADATA_STRINGS:
+        if metadata.get(key) is not None and not isinstance(metadata[key], str):
+            raise _metadata_error(where, f"{key!r} must be a string or null, got {metadata[key]!r}")
+    projection = metadata.get("projection")
+    if projection is not None:
+        if not isinstance(projection, dict) or not all(
+            isinstance(projection.get(key), int) and projection[key] > 0 for key in _PROJECTION_KEYS
+        ):
+            raise _metadata_error(
+                where, f"'projection' must be null or have positive integers {list(_PROJECTION_KEYS)}, got {projection!r}"
+            )
+    eval_results = metadata.get("eval_results")
+    if eval_results is not None:
+        if not isinstance(eval_results, list):
+            raise _metadata_error(where, f"'eval_results' must be a list, got {type(eval_results).__name__}")
+        for index, entry in enumerate(eval_results):
+            if not isinstance(entry, dict) or not isinstance(entry.get("metrics"), dict):
+                raise _metadata_error(where, f"eval_results[{index}] must be an object with a 'metrics' object")
+            if entry.get("baseline") is not None and not isinstance(entry["baseline"], str):
+                raise _metadata_error(where, f"eval_results[{index}]['baseline'] must be a string or null")
+    return metadata
+
+
+def read_explainer_metadata(folder: str | Path) -> dict:
+    """The ``self_explain.json`` the trainer wrote into an explainer folder, checked."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"explainer folder {folder} does not exist or is not a directory")
+    path = folder / EXPLAINER_METADATA
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"explainer folder {folder} has no {EXPLAINER_METADATA}: it is written by `self-explain train` "
+            "next to the weights and is needed for the model card"
+        )
+    return read_metadata_file(path)
+
+
+def read_metadata_file(path: Path) -> dict:
+    """A ``self_explain.json`` (local, or downloaded from a Hub repo), checked."""
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"explainer metadata {path} is not valid JSON ({error})") from error
+    return _check_explainer_metadata(metadata, str(path))
+
+
+def is_hub_id(name: str) -> bool:
+    """Whether ``name`` reads as a Hub repo id rather than a local folder (a folder that exists locally wins)."""
+    if not name or name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1:
+        return False
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return not Path(name).exists()
+
+
+def _is_hub_model(name: str) -> bool:
+    from self_explain.core.models import (
+        TOY_MODELS,  # torch import: only when a card is made
+    )
+
+    return name not in TOY_MODELS and is_hub_id(name)
+
+
+def public_name(name: str) -> str:
+    """A Hub id as is; a local path shortened to its last component, so cards do not leak local paths."""
+    return name if is_hub_id(name) else Path(name.rstrip("/\\")).name or name
+
+
+def _table_cell(value: object) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _is_secret_key(key: str) -> bool:
+    key = key.lower()
+    return key not in _NOT_SECRET_KEYS and key.endswith(_SECRET_KEY_SUFFIXES)
+
+
+def secret_paths(value: object, path: str = "") -> list[str]:
+    """Where ``value`` holds something that looks like a credential (by key name, or an ``hf_`` token)."""
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            item_path = f"{path}.{key}" if path else str(key)
+            if _is_secret_key(str(key)) and isinstance(item, str) and item and not item.startswith("<"):
+                found.append(item_path)
+            else:
+                found.extend(secret_paths(item, item_path))
+        return found
+    if isinstance(value, list):
+        return [p for index, item in enumerate(value) for p in secret_paths(item, f"{path}[{index}]")]
+    if isinstance(value, str) and value.startswith("hf_") and len(value) > 20:
+        return [path]
+    return []
+
+
+def _training_arg_rows(training_args: dict) -> list[tuple[str, str]]:
+    return [
+        (key, "(redacted)" if secret_paths({key: value}) else _table_cell(value))
+        for key, value in sorted(training_args.items())
+    ]
+
+
+def _format_metric(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return "—" if value is None else _table_cell(value)
+
+
+def _eval_table(metadata: dict) -> tuple[list[tuple[str, str]], list[dict]]:
+    """The evaluation table's metric columns (known metrics first) and rows, baselines included."""
+    entries = metadata.get("eval_results") or []
+    keys = {key for entry in entries for key in entry["metrics"]}
+    ordered = [key for key in METRIC_NAMES if key in keys] + sorted(keys - set(METRIC_NAMES))
+    columns = [(key, METRIC_NAMES.get(key, key)) for key in ordered]
+    rows = []
+    for entry in entries:
+        rows.append({
+            "model": "this explainer" if entry.get("baseline") is None else f"baseline: {entry['baseline']}",
+            "split": entry.get("split") or "—",
+            "dataset": public_name(entry.get("dataset") or metadata["dataset"]),
+            "config": entry.get("dataset_config") or metadata.get("dataset_config") or "—",
+            "cells": [_format_metric(entry["metrics"].get(key)) for key in ordered],
+        })
+    return columns, rows
+
+
+def _eval_results(metadata: dict) -> list[EvalResult] | None:
+    """``EvalResult``s for the card's ``model-index``: the explainer's own numbers, not the baselines'."""
+    results = []
+    for entry in metadata.get("eval_results") or []:
+        if entry.get("baseline") is not None:
+            continue
+        dataset = entry.get("dataset") or metadata["dataset"]
+        same_dataset = dataset == metadata["dataset"]
+        config = entry.get("dataset_config") or (metadata.get("dataset_config") if same_dataset else None)
+        revision = entry.get("dataset_revision") or (metadata.get("dataset_revision") if same_dataset else None)
+        label = public_name(dataset)
+        for key, value in entry["metrics"].items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            results.append(EvalResult(
+                task_type="text-generation",
+                task_name=f"Self-explanation ({metadata['task']})",
+                dataset_type=label,
+                dataset_name=f"{label} ({config})" if config else label,
+                dataset_config=config,
+                dataset_split=entry.get("split"),
+                dataset_revision=revision,
+                metric_type=key,
+                metric_value=value,
+                metric_name=METRIC_NAMES.get(key, key),
+            ))
+    # An empty list would still write a ``model-index`` with no results; None writes none.
+    return results or None
+
+
+def default_explainer_name(metadata: dict) -> str:
+    return f"{public_name(metadata['target']).split('/')[-1]}-{metadata['task']}-explainer"
+
+
+def render_explainer_card(metadata: dict, *, repo_id: str | None = None, full_model: bool = False) -> ModelCard:
+    """The model card of an explainer from its ``self_explain.json`` metadata.
+
+    ``repo_id`` names the repo in the usage example (a placeholder without it); ``full_model`` is for an
+    explainer saved as a whole model rather than a PEFT LoRA adapter.
+    """
+    metadata = _check_explainer_metadata(metadata, "passed to render_explainer_card")
+    task, target, base, dataset = (metadata[key] for key in ("task", "target", "explainer_base", "dataset"))
+    model_name = repo_id.split("/")[-1] if repo_id else default_explainer_name(metadata)
+    eval_results = _eval_results(metadata)
+    card_data = ModelCardData(
+        base_model=base if _is_hub_model(base) else None,
+        library_name="transformers" if full_model else "peft",
+        pipeline_tag="text-generation",
+        license="apache-2.0",
+        tags=["self-explain", "interpretability", task] + ([] if full_model else ["lora"]),
+        datasets=[dataset] if is_hub_id(dataset) else None,
+        model_name=model_name if eval_results else None,
+        eval_results=eval_results,
+    )
+    eval_columns, eval_rows = _eval_table(metadata)
+    return ModelCard.from_template(
+        card_data,
+        template_path=str(package_data(EXPLAINER_CARD_TEMPLATE)),
+        model_name=model_name,
+        repo_id=repo_id,
+        task=task,
+        task_description=TASK_DESCRIPTIONS.get(task, f"explains the target's computations for the {task!r} task"),
+        target=public_name(target),
+        target_revision=metadata.get("target_revision"),
+        explainer_base=public_name(base),
+        explainer_base_revision=metadata.get("explainer_base_revision"),
+        self_explanation=base == target,
+        full_model=full_model,
+        dataset=public_name(dataset),
+        dataset_on_hub=is_hub_id(dataset),
+        dataset_config=metadata.get("dataset_config"),
+        dataset_revision=metadata.get("dataset_revision"),
+        projection=metadata.get("projection"),
+        package_version=metadata.get("package_version"),
+        training_args=_training_arg_rows(metadata["training_args"]),
+        eval_columns=eval_columns,
+        eval_rows=eval_rows,
+        eval_legend=[(name, METRIC_DESCRIPTIONS[key]) for key, name in eval_columns if key in METRIC_DESCRIPTIONS],
+    )
+
+
+def _projection_shapes(path: Path) -> dict[str, list[int]]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as tensors:
+        return {name: list(tensors.get_slice(name).get_shape()) for name in tensors.keys()}
+
+
+def _check_projection(folder: Path, metadata: dict) -> list[str]:
+    path, projection = folder / PROJECTION_FILE, metadata.get("projection")
+    if projection is None:
+        if path.exists():
+            raise ValueError(f"explainer folder {folder} has {PROJECTION_FILE} but its {EXPLAINER_METADATA} "
+                             "says 'projection': null")
+        return []
+    if not path.is_file():
+        raise FileNotFoundError(f"explainer folder {folder} has no {PROJECTION_FILE}, but its {EXPLAINER_METADATA} "
+                                f"describes a projection {projection}")
+    layers, explainer, target = (projection[key] for key in ("num_layers", "explainer_hidden", "target_hidden"))
+    expected = {"weight": [layers, explainer, target], "bias": [layers, explainer]}
+    shapes = _projection_shapes(path)
+    if shapes != expected:
+        raise ValueError(f"{path} holds tensors {shapes}, but {EXPLAINER_METADATA} describes {expected}")
+    return [PROJECTION_FILE]
+
+
+def _sharded_weights(folder: Path) -> list[str]:
+    index = json.loads((folder / FULL_MODEL_INDEX).read_text(encoding="utf-8"))
+    shards = sorted(set(index.get("weight_map", {}).values()))
+    missing = [shard for shard in shards if not (folder / shard).is_file()]
+    if not shards or missing:
+        raise FileNotFoundError(
+            f"explainer folder {folder}: {FULL_MODEL_INDEX} names missing shards {missing or '(none)'}"
+        )
+    return [FULL_MODEL_INDEX, *shards]
+
+
+def _weight_files(folder: Path) -> tuple[list[str], bool]:
+    """The weight files to upload, and whether they are a full model (else a PEFT adapter)."""
+    has_adapter = any((folder / name).exists() for name in ADAPTER_WEIGHTS)
+    has_full = (folder / "config.json").exists() and any(
+        (folder / name).exists() for name in ("model.safetensors", FULL_MODEL_INDEX)
+    )
+    if has_adapter and has_full:
+        raise ValueError(f"explainer folder {folder} holds both adapter weights {list(ADAPTER_WEIGHTS)} and full-model "
+                         "weights; keep one kind")
+    if has_adapter:
+        missing = [name for name in ADAPTER_WEIGHTS if not (folder / name).is_file()]
+        if missing:
+            raise FileNotFoundError(f"explainer folder {folder} has an incomplete PEFT adapter: {missing} missing")
+        return list(ADAPTER_WEIGHTS), False
+    if has_full:
+        weights = ["model.safetensors"] if (folder / "model.safetensors").is_file() else _sharded_weights(folder)
+        return ["config.json", *weights], True
+    pickled = [name for name in ("adapter_model.bin", "pytorch_model.bin") if (folder / name).exists()]
+    hint = f" (found {pickled}: only safetensors weights are uploaded)" if pickled else ""
+    raise FileNotFoundError(
+        f"explainer folder {folder} has no weights: expected {' + '.join(ADAPTER_WEIGHTS)} (a PEFT LoRA adapter) "
+        f"or {' + '.join(FULL_MODEL_WEIGHTS)} (a full model){hint}"
+    )
+
+
+def _tokenizer_files(folder: Path) -> list[str]:
+    if not (folder / TOKENIZER_CONFIG).is_file() or not any((folder / n).is_file() for n in TOKENIZER_VOCABULARIES):
+        raise FileNotFoundError(
+            f"explainer folder {folder} has no tokenizer: expected {TOKENIZER_CONFIG} and one of "
+            f"{list(TOKENIZER_VOCABULARIES)} (tokenizer.save_pretrained writes them)"
+        )
+    return [TOKENIZER_CONFIG, *(name for name in TOKENIZER_VOCABULARIES if (folder / name).is_file())]
+
+
+def explainer_files(folder: str | Path, metadata: dict | None = None) -> tuple[list[str], bool]:
+    """The files of an explainer folder that belong on the Hub (README.md included), sorted, and whether it
+    is a full model. Raises FileNotFoundError / ValueError naming what is missing or inconsistent."""
+    folder = Path(folder)
+    metadata = read_explainer_metadata(folder) if metadata is None else metadata
+    weights, full_model = _weight_files(folder)
+    if full_model:
+        logger.info("explainer folder %s holds a full model, not a PEFT adapter", folder)
+    else:
+        _warn_on_adapter_base(folder, metadata)
+    files = [*weights, *_tokenizer_files(folder), *_check_projection(folder, metadata), EXPLAINER_METADATA, "README.md"]
+    files += [name for name in OPTIONAL_EXPLAINER_FILES if (folder / name).is_file()]
+    return sorted(set(files)), full_model
+
+
+def _warn_on_adapter_base(folder: Path, metadata: dict) -> None:
+    try:
+        adapter_config = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+        recorded = adapter_config.get("base_model_name_or_path")
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{folder / 'adapter_config.json'} is not valid JSON ({error})") from error
+    if recorded is None or public_name(recorded) != public_name(metadata["explainer_base"]):
+        logger.warning(
+            "adapter_config.json in %s names base model %r, %s says %r: PeftModel.from_pretrained(repo) alone "
+            "would look for the former", folder, recorded, EXPLAINER_METADATA, metadata["explainer_base"],
+        )
+
+
+def write_card(folder: Path, card: ModelCard) -> Path:
+    return write_atomically(folder / "README.md", card.save)
+
+
+def write_explainer_card(folder: str | Path, *, repo_id: str | None = None) -> Path:
+    """Render the card of an explainer folder from its metadata into its README.md (atomically); returns the path.
+
+    It replaces any README.md already there (PEFT's ``save_pretrained`` writes a generic one).
+    """
+    folder = Path(folder)
+    metadata = read_explainer_metadata(folder)
+    _, full_model = _weight_files(folder)
+    path = write_card(folder, render_explainer_card(metadata, repo_id=repo_id, full_model=full_model))
+    logger.info("wrote the explainer card %s", path)
+    return path

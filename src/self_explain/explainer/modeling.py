@@ -1,0 +1,257 @@
+"""An explainer bound to its target: loading (adapter or full model), target runs, and generation.
+
+When the explainer is a LoRA adapter on the target's own base, one base model serves both: the
+adapter is on for explainer runs and off for target runs. The training, the pipeline and the
+evaluation all generate through :meth:`Explainer.generate`, with the one vector injector.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from huggingface_hub import hf_hub_download
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    HFValidationError,
+    RepositoryNotFoundError,
+)
+from peft import PeftConfig, PeftModel
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import AutoTokenizer
+
+from ..core.generation import greedy_generate, prompt_ids
+from ..core.injection import PROJECTION_FILE, VectorInjector, VectorProjection
+from ..core.models import (
+    TOY_MODELS,
+    LoadedModel,
+    load_model,
+    resolve_model_id,
+    short_model_name,
+)
+from ..tasks import TASKS, ExplainerExamples
+from .card import EXPLAINER_METADATA, is_hub_id, read_metadata_file
+
+logger = logging.getLogger(__name__)
+
+
+def explainer_file(source: str, name: str, revision: str | None = None) -> Path | None:
+    """A file of an explainer given as a local folder or a Hub id; None when it has no such file."""
+    if Path(source).is_dir():
+        path = Path(source) / name
+        return path if path.is_file() else None
+    if not is_hub_id(source):
+        raise ValueError(f"unknown explainer {source!r}: no such folder (expected a toy name, a local folder or a Hub id)")
+    try:
+        return Path(hf_hub_download(source, name, revision=revision))
+    except EntryNotFoundError:
+        return None
+    except (HFValidationError, RepositoryNotFoundError, OSError) as error:  # OSError: offline, no cached copy
+        raise ValueError(
+            f"unknown explainer {source!r}: not a local folder, and not readable as a Hub repo ({type(error).__name__})"
+        ) from error
+
+
+def read_metadata(source: str, revision: str | None = None) -> dict:
+    """The explainer's ``self_explain.json``, checked; {} for a model that has none (any full model)."""
+    path = explainer_file(source, EXPLAINER_METADATA, revision)
+    return {} if path is None else read_metadata_file(path)
+
+
+def adapter_base(source: str, revision: str | None = None) -> str | None:
+    """The base model of a PEFT adapter, or None when ``source`` is not an adapter."""
+    if Path(source).is_dir() and not (Path(source) / "adapter_config.json").is_file():
+        return None
+    try:
+        base = PeftConfig.from_pretrained(source, revision=revision).base_model_name_or_path
+    except (OSError, ValueError):
+        return None
+    # An adapter trained on a toy model records the folder it was loaded from; elsewhere that is the shipped one.
+    if base and not Path(base).exists() and Path(base).name in TOY_MODELS:
+        return Path(base).name
+    return base
+
+
+def same_model(a: str, b: str) -> bool:
+    """Whether two model references (toy name, folder, Hub id) name the same model."""
+    resolved_a, resolved_b = resolve_model_id(a), resolve_model_id(b)
+    if Path(resolved_a).is_dir() and Path(resolved_b).is_dir():
+        return Path(resolved_a).resolve() == Path(resolved_b).resolve()
+    return resolved_a == resolved_b
+
+
+@dataclass
+class Explainer:
+    model: nn.Module  # a PeftModel (adapter) or a full causal LM
+    tokenizer: object
+    target: LoadedModel
+    metadata: dict = field(default_factory=dict)
+    projection: VectorProjection | None = None
+    shares_base: bool = False  # target runs use the explainer's base with the adapter off
+    name: str = ""
+
+    def __post_init__(self):
+        self.injector = VectorInjector(self.model, self.tokenizer, self.projection)
+
+    @property
+    def is_adapter(self) -> bool:
+        return isinstance(self.model, PeftModel)
+
+    @property
+    def task(self) -> str | None:
+        return self.metadata.get("task")
+
+    @contextmanager
+    def target_runs(self):
+        """Within the block, ``self.target.model`` is the target (the shared base with the adapter off)."""
+        with (self.model.disable_adapter() if self.shares_base else nullcontext()):
+            yield self.target
+
+    def untrained(self):
+        """The untrained base: the adapter switched off, or a plain model that was never trained to explain."""
+        if self.is_adapter:
+            return self.model.disable_adapter()
+        if self.task is not None:
+            raise ValueError(f"explainer {self.name!r} is a full model trained for {self.task!r}: it has no untrained base")
+        return nullcontext()
+
+    @torch.no_grad()
+    def generate(
+        self, examples: ExplainerExamples, batch_size: int = 16, max_new_tokens: int = 48, progress: bool = False,
+        chat_template: bool = True,
+    ) -> list[str]:
+        """Greedy explanations of ``examples``, batched with left padding; the vectors injected at the placeholders.
+
+        Each question is wrapped in the chat template as in training, unless ``chat_template=False`` (a raw
+        continuation prompt). The vectors fill the placeholders in order, row by row.
+        """
+        if chat_template:
+            prompts = [prompt_ids(self.tokenizer, q) for q in examples.questions]
+        else:
+            prompts = [self.tokenizer(q).input_ids for q in examples.questions]
+        outputs: list[str] = []
+        # Where each prompt's vectors start: a prompt may hold several placeholders (SelfIE's holds two).
+        counts = [p.count(self.injector.placeholder_id) for p in prompts]
+        offsets = [0, *itertools.accumulate(counts)]
+        if examples.vectors is not None and offsets[-1] != len(examples.vectors):
+            raise ValueError(f"the questions hold {offsets[-1]} vector placeholders but {len(examples.vectors)} vectors were given")
+        starts = range(0, len(prompts), batch_size)
+        for start in tqdm(starts, desc="explaining", disable=not progress):
+            chunk = prompts[start : start + batch_size]
+            if examples.vectors is not None:
+                first, last = offsets[start], offsets[min(start + batch_size, len(prompts))]
+                context = self.injector.inject(examples.vectors[first:last], examples.layers[first:last])
+            else:
+                context = nullcontext()
+            with context:
+                generated = greedy_generate(self.model, self.tokenizer, chunk, max_new_tokens)
+            outputs += [t.strip() for t in self.tokenizer.batch_decode(generated, skip_special_tokens=True)]
+        return outputs
+
+
+def _check_target(metadata: dict, target: LoadedModel, explainer: str, allow_other_target: bool) -> None:
+    trained_for, trained_revision = metadata.get("target"), metadata.get("target_revision")
+    if allow_other_target or not trained_for:
+        return
+    if trained_revision and target.revision != "unknown" and trained_revision != target.revision:
+        raise ValueError(
+            f"explainer {explainer!r} was trained to explain {trained_for!r} (revision {trained_revision}), but the "
+            f"target {target.name!r} has revision {target.revision}; pass the right target, or "
+            "allow_other_target=True to explain another model anyway"
+        )
+
+
+def _check_sizes(
+    explainer: str, target: LoadedModel, model: nn.Module, projection: VectorProjection | None, uses_vectors: bool
+) -> None:
+    target_hidden = target.model.get_input_embeddings().weight.shape[-1]
+    explainer_hidden = model.get_input_embeddings().weight.shape[-1]
+    if projection is None and not uses_vectors:
+        return  # a text-only task's explainer is never given the target's vectors
+    if projection is None and target_hidden != explainer_hidden:
+        raise ValueError(
+            f"explainer {explainer!r} has hidden size {explainer_hidden} but target {target.name!r} has "
+            f"{target_hidden}, and the explainer has no {PROJECTION_FILE} to map one into the other"
+        )
+    if projection is None:
+        return
+    target_layers = len(target.adapter.layers(target.model))
+    if projection.target_hidden != target_hidden or projection.num_layers != target_layers:
+        raise ValueError(
+            f"explainer {explainer!r} projects vectors of size {projection.target_hidden} from {projection.num_layers} "
+            f"layers, but target {target.name!r} has hidden size {target_hidden} and {target_layers} layers"
+        )
+    if projection.explainer_hidden != explainer_hidden:
+        raise ValueError(
+            f"explainer {explainer!r} projects into size {projection.explainer_hidden}, but its own hidden size is "
+            f"{explainer_hidden}"
+        )
+
+
+def load_explainer(
+    explainer: str,
+    target: str | LoadedModel | None = None,
+    *,
+    revision: str | None = None,
+    loaded: LoadedModel | None = None,
+    trust_remote_code: bool = False,
+    allow_other_target: bool = False,
+) -> Explainer:
+    """Load ``explainer`` (adapter or full model: toy name, folder or Hub id) and bind it to ``target``.
+
+    ``target`` defaults to the model the explainer was trained for (its ``self_explain.json``), else its
+    own base. ``loaded`` is a model already in memory that is reused as base or target when it is one.
+    """
+    source = resolve_model_id(explainer)
+    metadata = read_metadata(source, revision)
+    base_name = adapter_base(source, revision)
+    target_name = target.name if isinstance(target, LoadedModel) else target
+    target_name = target_name or metadata.get("target") or base_name or explainer
+
+    def load(name: str) -> LoadedModel:
+        if loaded is not None and same_model(loaded.name, name):
+            return loaded
+        return load_model(name, trust_remote_code=trust_remote_code)
+
+    if base_name is not None:
+        base = load(base_name)
+        tokenizer = base.tokenizer
+        if explainer_file(source, "tokenizer_config.json", revision) is not None:
+            tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
+        if len(tokenizer) > base.model.get_input_embeddings().weight.shape[0]:
+            base.model.resize_token_embeddings(len(tokenizer))  # placeholder tokens added when it was trained
+        try:
+            model = PeftModel.from_pretrained(base.model, source, revision=revision)
+        except (RuntimeError, ValueError, KeyError) as error:
+            raise ValueError(f"adapter {explainer!r} does not fit its base model {base_name!r}: {error}") from error
+        model.eval()
+        shares_base = isinstance(target, str | type(None)) and same_model(target_name, base_name)
+        if shares_base:
+            bound_target = LoadedModel(model.get_base_model(), base.tokenizer, target_name, base.revision)
+        else:
+            bound_target = target if isinstance(target, LoadedModel) else load(target_name)
+    else:
+        full = load(explainer)
+        model, tokenizer, shares_base = full.model, full.tokenizer, False
+        if isinstance(target, LoadedModel):
+            bound_target = target
+        elif same_model(target_name, explainer):
+            bound_target = full  # an untrained model explaining itself
+        else:
+            bound_target = load(target_name)
+    projection_path = explainer_file(source, PROJECTION_FILE, revision)
+    projection = VectorProjection.load(projection_path.parent) if projection_path is not None else None
+    task = metadata.get("task")
+    uses_vectors = task is None or task not in TASKS or TASKS[task].uses_vectors
+    _check_sizes(explainer, bound_target, model, projection, uses_vectors)
+    _check_target(metadata, bound_target, explainer, allow_other_target)
+    logger.info(
+        "explainer %s (%s) bound to target %s%s", explainer, "adapter" if base_name else "full model",
+        short_model_name(bound_target.name), ", sharing its base" if shares_base else "",
+    )
+    return Explainer(model, tokenizer, bound_target, metadata, projection, shares_base, explainer)

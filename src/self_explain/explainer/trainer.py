@@ -1,0 +1,325 @@
+"""``self-explain train``: fine-tune an explainer (LoRA, TRL ``SFTTrainer``) to state a task's ground truth.
+
+The loss is on the answer only (TRL's completion-only loss on prompt-completion data). Vectors the
+task refers to are read from the target (or the dataset) once, kept in a table, and injected at the
+placeholder of each batch by :class:`~self_explain.injection.VectorInjector` — the same injector the
+pipeline and the evaluation use. An explainer of another hidden size than the target's gets a
+per-layer linear projection, trained jointly and saved beside the adapter.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from peft import LoraConfig, get_peft_model
+from transformers import set_seed
+from transformers.trainer_utils import get_last_checkpoint
+from trl import SFTConfig
+from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+from ..core.injection import (
+    PROJECTION_FILE,
+    VectorInjector,
+    VectorProjection,
+    add_placeholder_tokens,
+)
+from ..core.models import LoadedModel, is_toy_model, load_model, short_model_name
+from ..core.placeholders import PLACEHOLDER_TOKENS
+from ..core.sft import ModelLossSFTTrainer, training_record
+from ..core.version import __version__
+from ..tasks import get_task, load_split, read_provenance, task_of_dataset
+from .modeling import EXPLAINER_METADATA
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"
+PROJECTION_CHOICES = ("auto", "linear", "none")
+
+
+@dataclass
+class TrainConfig:
+    """Options of ``self-explain train``."""
+
+    dataset: str = field(metadata={"help": "Explanation dataset: Hub id or a local folder in Hub layout."})
+    out: str = field(metadata={"help": "Folder of the trained explainer (adapter, tokenizer, projection, card)."})
+    task: str | None = field(
+        default=None, metadata={"help": "Task of the dataset (patching, ablation, ...; default: read from its card)."}
+    )
+    config: str | None = field(default=None, metadata={"help": "Dataset config (usually the target's short name)."})
+    split: str = field(default="train", metadata={"help": "Split to train on."})
+    dataset_revision: str | None = field(default=None, metadata={"help": "Revision of a Hub dataset."})
+    target: str | None = field(
+        default=None, metadata={"help": "Model whose computations are explained (default: the dataset config name)."}
+    )
+    explainer_base: str | None = field(
+        default=None, metadata={"help": "Base model of the explainer (default: the target itself)."}
+    )
+    max_rows: int | None = field(default=None, metadata={"help": "Train on a seeded subsample of this many rows."})
+    seed: int = field(default=0, metadata={"help": "Seed of subsampling, template choice, LoRA init and batches."})
+    lora_r: int = field(default=32, metadata={"help": "LoRA rank (the paper: 128 for patching at 8B)."})
+    lora_alpha: int = field(default=64, metadata={"help": "LoRA alpha (the paper: 16)."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
+    lora_target_modules: list[str] = field(
+        default_factory=lambda: ["all-linear"], metadata={"help": "Modules that get LoRA ('all-linear' or names)."}
+    )
+    train_token_embeddings: bool = field(
+        default=True,
+        metadata={"help": "Also train the embedding rows of the tokens in the answers and the placeholder (PEFT "
+                          "trainable_token_indices; a tied output row follows). Off: LoRA on linear layers only."},
+    )
+    projection: str = field(
+        default="auto",
+        metadata={"help": "Vector projection: auto (only when hidden sizes differ), linear (always) or none."},
+    )
+    learning_rate: float = field(default=3e-3, metadata={"help": "Peak learning rate, for the toy models (the paper: 5e-5 at 8B)."})
+    num_train_epochs: float = field(default=5.0, metadata={"help": "Epochs over the training rows."})
+    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
+    per_device_train_batch_size: int = field(default=32, metadata={"help": "Batch size per device."})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer step."})
+    warmup_steps: int = field(default=20, metadata={"help": "Linear warm-up steps."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    activation_checkpointing: bool = field(
+        default=False,
+        metadata={"help": "Recompute activations in the backward pass: less memory, slower (TRL turns it on by "
+                          "default; worth it for 8B models on a GPU, not for the toy models)."},
+    )
+    logging_steps: int = field(default=25, metadata={"help": "Log the loss every N steps."})
+    save_steps: int = field(default=200, metadata={"help": "Write a checkpoint every N steps (under out/checkpoints)."})
+    report_to: str = field(default="none", metadata={"help": "Trackers for the trainer (none, wandb, tensorboard, ...)."})
+    resume_from_checkpoint: str | None = field(
+        default=None, metadata={"help": "Checkpoint folder to resume from, or 'latest' for the newest in out."}
+    )
+    overwrite: bool = field(default=False, metadata={"help": "Replace an explainer already in --out."})
+    push_to_hub: str | None = field(default=None, metadata={"help": "Hub model repo to push the explainer to."})
+    hub_private: bool = field(default=False, metadata={"help": "Create the Hub repo as private."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
+
+    def __post_init__(self):
+        if self.projection not in PROJECTION_CHOICES:
+            raise ValueError(f"--projection must be one of {PROJECTION_CHOICES}, got {self.projection!r}")
+        if self.max_rows is not None and self.max_rows < 1:
+            raise ValueError(f"--max-rows must be at least 1, got {self.max_rows}")
+        if self.lora_r < 1:
+            raise ValueError(f"--lora-r must be at least 1, got {self.lora_r}")
+
+
+def resolve_target(config: TrainConfig) -> str:
+    if config.target:
+        return config.target
+    provenance = read_provenance(config.dataset, config.config)
+    if provenance is not None:
+        return provenance["target"]
+    if config.config and is_toy_model(config.config):
+        return config.config
+    raise ValueError(f"--target is required: the dataset {config.dataset!r} does not say which model it explains")
+
+
+class VectorCollator:
+    """TRL's language-modeling collator, plus each row's vector and layer looked up in the table."""
+
+    def __init__(self, pad_token_id: int, vectors: torch.Tensor | None, layers: torch.Tensor | None):
+        self.base = DataCollatorForLanguageModeling(pad_token_id=pad_token_id)
+        self.vectors, self.layers = vectors, layers
+
+    def __call__(self, examples: list[dict]) -> dict:
+        indices = [example["vector_index"] for example in examples]
+        batch = self.base([{k: v for k, v in e.items() if k in ("input_ids", "labels")} for e in examples])
+        if self.vectors is not None:
+            batch["vectors"] = self.vectors[indices]
+            batch["vector_layers"] = self.layers[indices]
+        return batch
+
+
+class ExplainerSFTTrainer(ModelLossSFTTrainer):
+    """``SFTTrainer`` whose forward passes see the batch's vectors at the placeholders."""
+
+    def __init__(self, *args, injector: VectorInjector, projection: VectorProjection | None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.injector, self.projection = injector, projection
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        vectors, layers = inputs.pop("vectors", None), inputs.pop("vector_layers", None)
+        with self.injector.inject(vectors, layers) if vectors is not None else nullcontext():
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        super()._save(output_dir, state_dict)
+        if self.projection is not None:
+            self.projection.save(output_dir or self.args.output_dir)
+
+
+def answer_token_ids(tokenizer, answers: list[str]) -> list[int]:
+    """Tokens the explainer must learn to say, plus the placeholder: a model that never produced them (a toy
+    model's brackets) has embedding rows too small for a confident logit, which LoRA alone cannot fix."""
+    ids = {token for answer in answers for token in tokenizer(answer, add_special_tokens=False).input_ids}
+    ids.update(tokenizer.convert_tokens_to_ids(list(PLACEHOLDER_TOKENS)))
+    return sorted(ids)
+
+
+def _check_out(config: TrainConfig) -> None:
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is not a directory")
+    if (out / EXPLAINER_METADATA).is_file() and not (config.overwrite or config.resume_from_checkpoint):
+        raise FileExistsError(f"--out {out} already holds a trained explainer; pass --overwrite to replace it")
+
+
+def _resume_path(config: TrainConfig) -> str | None:
+    if not config.resume_from_checkpoint:
+        return None
+    if config.resume_from_checkpoint == "latest":
+        checkpoints = Path(config.out) / CHECKPOINTS
+        last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+        if last is None:
+            raise FileNotFoundError(f"--resume-from-checkpoint latest: no checkpoint under {checkpoints}")
+        return last
+    if not Path(config.resume_from_checkpoint).is_dir():
+        raise FileNotFoundError(f"--resume-from-checkpoint {config.resume_from_checkpoint}: no such checkpoint folder")
+    return config.resume_from_checkpoint
+
+
+def _projection(config: TrainConfig, target: LoadedModel, base: LoadedModel, has_vectors: bool) -> VectorProjection | None:
+    if not has_vectors:  # a text-only task injects nothing: the widths may differ freely
+        if config.projection == "linear":
+            logger.warning("--projection linear ignored: task %s has no vectors to project", config.task)
+        return None
+    target_hidden = target.model.get_input_embeddings().weight.shape[-1]
+    explainer_hidden = base.model.get_input_embeddings().weight.shape[-1]
+    if config.projection == "none":
+        if target_hidden != explainer_hidden:
+            raise ValueError(
+                f"--projection none: the explainer base has hidden size {explainer_hidden}, the target {target_hidden}"
+            )
+        return None
+    if config.projection == "auto" and target_hidden == explainer_hidden:
+        return None
+    return VectorProjection(len(target.adapter.layers(target.model)), target_hidden, explainer_hidden)
+
+
+def train_explainer(config: TrainConfig) -> Path:
+    """Train, save into ``config.out`` (files moved in at the end) and optionally push; returns the folder."""
+    _check_out(config)
+    task = get_task(config.task) if config.task else task_of_dataset(config.dataset, config.dataset_revision)
+    config.task = task.name
+    if task.examples is None:
+        raise ValueError(f"task {config.task!r} has no explainer side yet")
+    resume = _resume_path(config)
+    set_seed(config.seed)
+    target_name = resolve_target(config)
+    target = load_model(target_name, trust_remote_code=config.trust_remote_code)
+    base_name = config.explainer_base or target_name
+    base = target if base_name == target_name else load_model(base_name, trust_remote_code=config.trust_remote_code)
+    rows = load_split(config.dataset, config.config, config.split, config.dataset_revision, config.max_rows, config.seed)
+    examples = task.examples(rows, target, config.seed)
+    logger.info("training %s explainer on %d rows of %s (%s)", config.task, len(rows), config.dataset, config.split)
+
+    # The vectors are read above, from the untouched target; a self-explainer's adapter now goes on that same model.
+    add_placeholder_tokens(base.tokenizer, base.model)
+    projection = _projection(config, target, base, examples.vectors is not None)
+    lora = LoraConfig(
+        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+        target_modules=config.lora_target_modules[0] if config.lora_target_modules == ["all-linear"] else config.lora_target_modules,
+        trainable_token_indices=answer_token_ids(base.tokenizer, examples.answers) if config.train_token_embeddings else None,
+        task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(base.model, lora)
+    if projection is not None:
+        model.add_module("vector_projection", projection)  # its parameters join the optimizer
+        if resume and (loaded := VectorProjection.load(resume)) is not None:
+            projection.load_state_dict(loaded.state_dict())
+    injector = VectorInjector(model, base.tokenizer, projection)
+    records = [
+        {**training_record(base.tokenizer, q, a), "vector_index": i}
+        for i, (q, a) in enumerate(zip(examples.questions, examples.answers))
+    ]
+    pad_id = base.tokenizer.pad_token_id if base.tokenizer.pad_token_id is not None else base.tokenizer.eos_token_id
+    args = SFTConfig(
+        output_dir=str(Path(config.out) / CHECKPOINTS),
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.num_train_epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        warmup_steps=config.warmup_steps,
+        weight_decay=config.weight_decay,
+        activation_checkpointing=config.activation_checkpointing,
+        logging_steps=config.logging_steps,
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        seed=config.seed,
+        data_seed=config.seed,
+        report_to=config.report_to,
+        remove_unused_columns=False,
+        completion_only_loss=True,
+        max_length=None,
+        dataset_num_proc=None,
+        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
+    trainer = ExplainerSFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(records),
+        processing_class=base.tokenizer,
+        data_collator=VectorCollator(pad_id, examples.vectors, examples.layers),
+        injector=injector,
+        projection=projection,
+    )
+    result = trainer.train(resume_from_checkpoint=resume)
+    metadata = {
+        "task": config.task,
+        "target": target_name,
+        "target_revision": target.revision,
+        "explainer_base": base_name,
+        "explainer_base_revision": base.revision,
+        "dataset": config.dataset,
+        "dataset_config": config.config,
+        "dataset_revision": config.dataset_revision,
+        "training_args": asdict(config),
+        "train_rows": len(rows),
+        "train_loss": round(float(result.training_loss), 4),
+        "package_version": __version__,
+        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "projection": projection.describe() if projection is not None else None,
+    }
+    folder = save_explainer(model, base.tokenizer, projection, metadata, config.out)
+    if config.push_to_hub:
+        from .upload import push_adapter
+
+        push_adapter(folder, config.push_to_hub, private=config.hub_private)
+    return folder
+
+
+def save_explainer(model, tokenizer, projection: VectorProjection | None, metadata: dict, out: str | Path) -> Path:
+    """Write the explainer into a hidden staging folder inside ``out``, then move each file into place."""
+    from .card import write_explainer_card
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=out))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        if projection is not None:
+            projection.save(staging)
+        (staging / EXPLAINER_METADATA).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        write_explainer_card(staging)
+        for file in sorted(staging.iterdir()):
+            os.replace(file, out / file.name)
+        if projection is None:  # an explainer replaced in place must not keep its predecessor's projection
+            (out / PROJECTION_FILE).unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # our own staging folder, emptied by the moves above
+    logger.info("saved %s explainer for %s to %s", metadata["task"], short_model_name(metadata["target"]), out)
+    return out

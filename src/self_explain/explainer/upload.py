@@ -1,0 +1,56 @@
+"""Pushing an explainer folder (adapter or full model, its metadata and card) to the Hub."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..hub.api import hub_api, upload_folder
+from .card import (
+    EXPLAINER_METADATA,
+    explainer_files,
+    public_name,
+    read_explainer_metadata,
+    render_explainer_card,
+    secret_paths,
+    write_card,
+)
+
+
+def push_adapter(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    token: str | None = None,
+    private: bool = False,
+    commit_message: str | None = None,
+) -> str:
+    """Upload a trained explainer folder (PEFT adapter or full model) to a Hub model repo, with a fresh card.
+
+    Only the explainer's own files go up (weights, tokenizer, projection, metadata, README.md): checkpoint
+    folders, logs and anything else in ``folder`` stay local. Returns the commit url.
+    """
+    folder = Path(folder)
+    metadata = read_explainer_metadata(folder)
+    files, full_model = explainer_files(folder, metadata)
+    secrets = secret_paths(metadata)
+    if token and token in json.dumps(metadata):
+        secrets.append("(the token passed to push_adapter)")
+    if secrets:
+        raise ValueError(f"refusing to upload {folder / EXPLAINER_METADATA}: it holds what looks like a credential "
+                         f"at {secrets}; remove it and push again")
+    write_card(folder, render_explainer_card(metadata, repo_id=repo_id, full_model=full_model))
+    api = hub_api(token)
+    api.create_repo(repo_id, repo_type="model", exist_ok=True, private=private)
+    kind = "model" if full_model else "adapter"
+    default_message = f"Upload {metadata['task']} explainer {kind} for {public_name(metadata['target'])}"
+    return upload_folder(
+        api,
+        repo_id=repo_id,
+        folder=folder,
+        allow_patterns=files,
+        delete_patterns=None,
+        commit_message=commit_message or default_message,
+        repo_type="model",
+    )
+

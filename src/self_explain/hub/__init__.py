@@ -1,0 +1,1 @@
+"""Hub I/O: the dataset repo layout, cards from templates, and the one upload function."""

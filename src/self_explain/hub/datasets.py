@@ -1,0 +1,312 @@
+"""Datasets on the Hub: a local folder in the Hub dataset-repo layout (card with ``configs:``, parquet shards,
+provenance), then a per-config upload through :func:`self_explain.hub.api.upload_folder`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from huggingface_hub import (
+    DatasetCard,
+    DatasetCardData,
+)
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    HfHubHTTPError,
+    RepositoryNotFoundError,
+)
+
+from .api import HfApi, hub_api, upload_folder
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+logger = logging.getLogger(__name__)
+
+
+DATASET_MARKER_KEY = "self_explain_dataset"
+DATASET_TAGS = ["self-explain", "interpretability"]
+
+
+def read_card_configs(readme_path: str | Path) -> list[dict]:
+    """The ``configs:`` entries in the YAML front matter of a dataset card; [] when there are none."""
+    return _card_metadata(readme_path).get("configs") or []
+
+
+def _card_metadata(readme_path: str | Path) -> dict:
+    return DatasetCard.load(Path(readme_path)).data.to_dict()
+
+
+def _shard_name(split: str, content: Path) -> str:
+    """``{split}-00000-of-00001-{hash}.parquet``. The card names these exact files: ``load_dataset``
+    keys its cache of a local folder by the card's ``data_files``, so a glob would let it serve an
+    older build of a folder with the same name."""
+    digest = hashlib.sha256(content.read_bytes()).hexdigest()[:12]
+    return f"{split}-00000-of-00001-{digest}.parquet"
+
+
+def _config_entry(config_name: str, shard_names: dict[str, str]) -> dict:
+    data_files = [{"split": split, "path": f"data/{config_name}/{name}"} for split, name in shard_names.items()]
+    return {"config_name": config_name, "data_files": data_files}
+
+
+def _config_names(configs: list[dict]) -> list[str]:
+    return [config.get("config_name") for config in configs]
+
+
+def _merge_configs(configs: list[dict], entry: dict) -> list[dict]:
+    """``configs`` with ``entry`` replacing the one of the same name in place, or appended."""
+    names = _config_names(configs)
+    if entry["config_name"] in names:
+        return [entry if name == entry["config_name"] else config for name, config in zip(names, configs)]
+    return [*configs, entry]
+
+
+def check_output_folder(
+    folder: str | Path, dataset_name: str, config_name: str, overwrite: bool = False
+) -> list[dict]:
+    """The configs already in ``folder``, after checking it may receive ``config_name`` of ``dataset_name``.
+
+    Builders call it before any work, and :func:`write_dataset_repo` again before writing.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        return []
+    if not folder.is_dir():
+        raise NotADirectoryError(f"output folder {folder} is not a directory")
+    # Hidden entries (a builder's .build work folder, our own .tmp-* staging) are not content.
+    visible = sorted(entry.name for entry in folder.iterdir() if not entry.name.startswith("."))
+    if not visible:
+        return []
+    readme = folder / "README.md"
+    if not readme.is_file():
+        raise ValueError(
+            f"output folder {folder} already holds another dataset: it has {visible[:5]} but no README.md"
+        )
+    try:
+        metadata = _card_metadata(readme)
+    except Exception as error:
+        raise ValueError(f"output folder {folder} already holds another dataset: unreadable README.md ({error})")
+    marker = metadata.get(DATASET_MARKER_KEY)
+    if marker != dataset_name:
+        raise ValueError(
+            f"output folder {folder} already holds another dataset: its card has "
+            f"{DATASET_MARKER_KEY}={marker!r}, not {dataset_name!r}"
+        )
+    configs = metadata.get("configs") or []
+    if config_name in _config_names(configs) and not overwrite:
+        raise FileExistsError(f"output folder {folder} already has config {config_name!r}; pass --overwrite to replace it")
+    return configs
+
+
+def _load_provenances(folder: Path, config_names: list[str]) -> dict[str, dict]:
+    provenances = {}
+    for name in config_names:
+        path = folder / "provenance" / f"{name}.json"
+        if path.is_file():
+            provenances[name] = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            logger.warning("config %r in %s has no provenance file %s", name, folder, path)
+            provenances[name] = {}
+    return provenances
+
+
+def _render_dataset_card(
+    *, dataset_name: str, configs: list[dict], provenances: dict[str, dict], card_template: Path, card_kwargs: dict
+) -> DatasetCard:
+    pretty_name = card_kwargs.get("pretty_name") or dataset_name
+    card_data = DatasetCardData(
+        license="apache-2.0",
+        pretty_name=pretty_name,
+        tags=list(DATASET_TAGS),
+        configs=configs,
+        **{DATASET_MARKER_KEY: dataset_name},
+    )
+    table = [{"name": name, "provenance": provenances[name]} for name in sorted(provenances)]
+    template_kwargs = {**card_kwargs, "pretty_name": pretty_name, "configs": table}
+    return DatasetCard.from_template(card_data, template_path=str(card_template), **template_kwargs)
+
+
+def _stage_config(staging: Path, config_name: str, splits: dict[str, Dataset], provenance: dict) -> dict[str, str]:
+    """Write the config's shards and provenance into ``staging``; returns the shard file name of each split."""
+    data = staging / "data" / config_name
+    data.mkdir(parents=True)
+    shard_names = {}
+    for split, dataset in splits.items():
+        written = data / f"{split}.parquet"
+        dataset.to_parquet(str(written))
+        shard_names[split] = _shard_name(split, written)
+        written.rename(data / shard_names[split])
+    (staging / "provenance").mkdir()
+    text = json.dumps(provenance, indent=2, sort_keys=True)
+    (staging / "provenance" / f"{config_name}.json").write_text(text + "\n", encoding="utf-8")
+    return shard_names
+
+
+def _move_into_place(staging: Path, folder: Path, config_name: str) -> None:
+    target = folder / "data" / config_name
+    target.mkdir(parents=True, exist_ok=True)
+    new_shards = sorted((staging / "data" / config_name).glob("*.parquet"))
+    for shard in new_shards:
+        os.replace(shard, target / shard.name)
+    kept = {shard.name for shard in new_shards}
+    for old in target.glob("*.parquet"):
+        if old.name not in kept:
+            old.unlink()
+    (folder / "provenance").mkdir(exist_ok=True)
+    name = f"{config_name}.json"
+    os.replace(staging / "provenance" / name, folder / "provenance" / name)
+    # The card goes last: until it names the config, load_dataset cannot see the new files.
+    os.replace(staging / "README.md", folder / "README.md")
+
+
+def write_dataset_repo(
+    folder: str | Path,
+    *,
+    dataset_name: str,
+    config_name: str,
+    splits: dict[str, Dataset],
+    card_template: Path,
+    card_kwargs: dict,
+    provenance: dict,
+    overwrite: bool = False,
+) -> Path:
+    """Write (or add to) ``folder`` in the Hub dataset-repo layout, with one parquet shard per split.
+
+    ``folder`` gets ``data/{config_name}/{split}-00000-of-00001-{hash}.parquet``, ``provenance/{config_name}.json``
+    and a ``README.md`` card whose ``configs:`` keeps the folder's other configs. Files are written into a
+    hidden temporary folder first and moved into place at the end, the card last.
+    """
+    folder = Path(folder)
+    if not splits:
+        raise ValueError(f"no splits to write for config {config_name!r}")
+    existing = check_output_folder(folder, dataset_name, config_name, overwrite)
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder))
+    try:
+        shard_names = _stage_config(staging, config_name, splits, provenance)
+        configs = _merge_configs(existing, _config_entry(config_name, shard_names))
+        others = [name for name in _config_names(configs) if name != config_name]
+        card = _render_dataset_card(
+            dataset_name=dataset_name,
+            configs=configs,
+            provenances={**_load_provenances(folder, others), config_name: provenance},
+            card_template=Path(card_template),
+            card_kwargs=card_kwargs,
+        )
+        card.save(staging / "README.md")
+        _move_into_place(staging, folder, config_name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    logger.info("wrote config %r of %s (%s) to %s", config_name, dataset_name, ", ".join(splits), folder)
+    return folder
+
+
+def _remote_card_configs(api: HfApi, repo_id: str) -> list[dict]:
+    try:
+        path = api.hf_hub_download(repo_id, "README.md", repo_type="dataset")
+    except (EntryNotFoundError, RepositoryNotFoundError) as error:
+        logger.info("dataset repo %s has no card yet (%s)", repo_id, type(error).__name__)
+        return []
+    except HfHubHTTPError as error:
+        # Only a missing card means "no configs yet": on any other failure, uploading our card would
+        # silently drop the remote configs from it.
+        if getattr(error.response, "status_code", None) != 404:
+            raise
+        logger.info("dataset repo %s has no card yet (404)", repo_id)
+        return []
+    return read_card_configs(path)
+
+
+def check_remote_config(
+    repo_id: str, config_name: str, overwrite: bool, token: str | None = None, api: HfApi | None = None
+) -> list[dict]:
+    """The Hub repo's configs, after checking ``config_name`` may be pushed there; builders call it before any work."""
+    remote_configs = _remote_card_configs(api or hub_api(token), repo_id)
+    if config_name in _config_names(remote_configs) and not overwrite:
+        raise FileExistsError(
+            f"the Hub repo {repo_id} already has config {config_name!r}; pass --overwrite to replace it"
+        )
+    return remote_configs
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _stage_push(folder: Path, staging: Path, config_name: str, configs: list[dict]) -> None:
+    card = DatasetCard.load(folder / "README.md")
+    card.data.configs = configs
+    card.save(staging / "README.md")
+    data = staging / "data" / config_name
+    data.mkdir(parents=True)
+    for shard in sorted((folder / "data" / config_name).glob("*.parquet")):
+        _link_or_copy(shard, data / shard.name)
+    (staging / "provenance").mkdir()
+    name = f"{config_name}.json"
+    _link_or_copy(folder / "provenance" / name, staging / "provenance" / name)
+
+
+def _local_config_entry(folder: Path, config_name: str) -> dict:
+    readme = folder / "README.md"
+    if not readme.is_file():
+        raise FileNotFoundError(f"{folder} has no README.md: write it with write_dataset_repo first")
+    configs = read_card_configs(readme)
+    entry = next((config for config in configs if config.get("config_name") == config_name), None)
+    if entry is None:
+        raise ValueError(f"{folder} has no config {config_name!r} (it has {_config_names(configs)})")
+    if not any((folder / "data" / config_name).glob("*.parquet")):
+        raise FileNotFoundError(f"{folder / 'data' / config_name} holds no parquet files")
+    if not (folder / "provenance" / f"{config_name}.json").is_file():
+        raise FileNotFoundError(f"{folder} has no provenance/{config_name}.json")
+    return entry
+
+
+def push_dataset(
+    folder: str | Path,
+    repo_id: str,
+    config_name: str,
+    *,
+    overwrite: bool = False,
+    token: str | None = None,
+    private: bool = False,
+    commit_message: str | None = None,
+) -> str:
+    """Upload one config of a folder made by :func:`write_dataset_repo`, leaving the repo's other configs alone.
+
+    Returns the commit url.
+    """
+    folder = Path(folder)
+    entry = _local_config_entry(folder, config_name)
+    api = hub_api(token)
+    api.create_repo(repo_id, repo_type="dataset", exist_ok=True, private=private)
+    remote_configs = check_remote_config(repo_id, config_name, overwrite, api=api)
+    configs = _merge_configs(remote_configs, entry)
+    data_pattern = f"data/{config_name}/*"
+    with tempfile.TemporaryDirectory(prefix="self-explain-push-") as staging:
+        _stage_push(folder, Path(staging), config_name, configs)
+        return upload_folder(
+            api,
+            repo_id=repo_id,
+            folder=staging,
+            allow_patterns=["README.md", data_pattern, f"provenance/{config_name}.json"],
+            # Deleting the config's remote shards drops ones the new version no longer has; files
+            # uploaded in the same commit are kept.
+            delete_patterns=[data_pattern] if overwrite else None,
+            commit_message=commit_message or f"{'Replace' if overwrite else 'Add'} config {config_name}",
+        )
+
+
+# ---------------------------------------------------------------------------
+# Explainers: upload a trained explainer folder (its card and files: explainer_card.py).
+# ---------------------------------------------------------------------------
+

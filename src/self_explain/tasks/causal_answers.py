@@ -1,0 +1,59 @@
+"""What all explainer prompts share: the vector placeholder, and the causal answer sentences and their parser."""
+
+import re
+from dataclasses import dataclass
+
+UNCHANGED_ANSWER = "The output would remain unchanged from <<<{original}>>>."
+CHANGED_ANSWER = "The most likely output would change to <<<{changed}>>>."
+
+CONTENT_OPEN, CONTENT_CLOSE = "<<<", ">>>"
+
+# Appended to the question by the zero-shot baseline: the answer format, stated explicitly.
+CAUSAL_FORMAT_INSTRUCTIONS = (
+    "Answer with exactly one sentence, in one of these two forms: "
+    f'"{UNCHANGED_ANSWER.format(original="OUTPUT")}" if the output stays the same, or '
+    f'"{CHANGED_ANSWER.format(changed="OUTPUT")}" if it changes, where OUTPUT is the output itself.'
+)
+
+# "unchanged" also covers "remain unchanged"; the earliest verb phrase in the text decides.
+_VERB_PHRASE = re.compile(r"(?P<unchanged>\bunchanged\b)|(?P<changed>\bchange\s+to\b|\bwould\s+change\b)", re.IGNORECASE)
+
+
+def causal_answer(changed: bool, original: str, new: str) -> str:
+    """The paper's answer sentences for patching and ablation."""
+    return CHANGED_ANSWER.format(changed=new) if changed else UNCHANGED_ANSWER.format(original=original)
+
+
+@dataclass(frozen=True)
+class CausalAnswer:
+    """A parsed answer sentence: `valid` only when both the verb phrase and the `<<<content>>>` were found."""
+
+    valid: bool
+    changed: bool | None
+    content: str | None
+
+
+def parse_causal_answer(text: str) -> CausalAnswer:
+    """Parse one of the two answer sentences leniently (case, whitespace, text around them).
+
+    "unchanged" / "remain unchanged" gives `changed=False`, "change to" / "would change" gives
+    `changed=True`; `content` is the stripped text between the first `<<<` and the next `>>>`.
+    Each part is reported even when the other is missing, but then `valid` is False.
+
+    >>> parse_causal_answer("The most likely output would change to <<< Rome >>>.")
+    CausalAnswer(valid=True, changed=True, content='Rome')
+    >>> parse_causal_answer("the output would REMAIN unchanged from <<<Paris>>>. Because...")
+    CausalAnswer(valid=True, changed=False, content='Paris')
+    >>> parse_causal_answer("It would change to Rome.")
+    CausalAnswer(valid=False, changed=True, content=None)
+    """
+    verb = _VERB_PHRASE.search(text)
+    changed = None if verb is None else verb.lastgroup == "changed"
+    content = None
+    start = text.find(CONTENT_OPEN)
+    if start != -1:
+        end = text.find(CONTENT_CLOSE, start + len(CONTENT_OPEN))
+        if end != -1:
+            content = text[start + len(CONTENT_OPEN) : end].strip()
+    # Empty content stays valid: a reference whose top token is whitespace strips to "".
+    return CausalAnswer(valid=changed is not None and content is not None, changed=changed, content=content)

@@ -1,0 +1,48 @@
+"""The task registry: every task registers its :class:`TaskSpec` here when its folder is imported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .spec import TaskSpec
+
+TASKS: dict[str, TaskSpec] = {}
+
+
+def register_task(spec: TaskSpec) -> None:
+    if spec.name in TASKS:
+        raise ValueError(f"task {spec.name!r} is registered twice")
+    TASKS[spec.name] = spec
+
+
+def get_task(name: str) -> TaskSpec:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
+    return TASKS[name]
+
+
+def task_of_dataset(dataset: str, revision: str | None = None) -> TaskSpec:
+    """The task whose builder made ``dataset`` (a folder or Hub id), read from the card's marker."""
+    from huggingface_hub import DatasetCard
+
+    from ..hub.datasets import DATASET_MARKER_KEY
+
+    try:
+        readme = Path(dataset) / "README.md"
+        if Path(dataset).is_dir() and not readme.is_file():
+            raise FileNotFoundError("the folder has no README.md card")
+        if not readme.is_file():
+            from huggingface_hub import hf_hub_download
+
+            readme = hf_hub_download(dataset, "README.md", repo_type="dataset", revision=revision)
+        card = DatasetCard.load(readme)
+        marker = card.data.to_dict().get(DATASET_MARKER_KEY)
+    except Exception as error:  # a missing card, or a Hub id that cannot be reached
+        raise ValueError(f"cannot tell the task of dataset {dataset!r} from its card ({error}); pass --task") from error
+    for spec in TASKS.values():
+        if spec.dataset_name == marker:
+            return spec
+    raise ValueError(f"dataset {dataset!r} was not made by a self-explain builder (card marker {marker!r}); pass --task")
+

@@ -1,0 +1,161 @@
+"""Where each architecture keeps its decoder stack, and loading models from a path or a Hub id."""
+
+from types import SimpleNamespace
+
+import huggingface_hub.constants
+import pytest
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers
+from torch import nn
+from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast
+
+from self_explain.core.models import (
+    decoder_layers,
+    load_model,
+    resolve_model_id,
+    short_model_name,
+)
+from tests.conftest import TINY_CONFIGS, tiny_model
+
+REAL_STACKS = {
+    "llama": lambda m: m.model.layers,
+    "qwen2": lambda m: m.model.layers,
+    "qwen3": lambda m: m.model.layers,
+    "gemma": lambda m: m.model.layers,
+    "gemma2": lambda m: m.model.layers,
+    "gpt2": lambda m: m.transformer.h,
+    "gpt_neox": lambda m: m.gpt_neox.layers,
+}
+
+
+def test_every_tiny_architecture_has_a_known_stack():
+    assert set(REAL_STACKS) == set(TINY_CONFIGS)
+
+
+def test_decoder_layers_is_the_real_stack(tiny_causal_lm):
+    model = tiny_causal_lm
+    layers = decoder_layers(model)
+    assert layers is REAL_STACKS[model.config.model_type](model)
+    assert len(layers) == model.config.num_hidden_layers == 3
+
+
+def test_unsupported_real_architecture_raises_naming_it():
+    config = AutoConfig.for_model(
+        "bert", hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, vocab_size=50,
+        is_decoder=True,
+    )
+    model = AutoModelForCausalLM.from_config(config)
+    with pytest.raises(ValueError, match="'bert'"):
+        decoder_layers(model)
+
+
+def test_unsupported_fake_architecture_raises_naming_it():
+    model = nn.Module()
+    model.config = SimpleNamespace(model_type="mamba-like")
+    with pytest.raises(ValueError, match="'mamba-like'.*not supported"):
+        decoder_layers(model)
+
+
+def test_resolve_and_short_names():
+    assert resolve_model_id("toy-target").endswith("toyworld/models/toy-target")
+    assert resolve_model_id("meta-llama/Llama-3.1-8B") == "meta-llama/Llama-3.1-8B"
+    assert short_model_name("meta-llama/Llama-3.1-8B") == "Llama-3.1-8B"
+    assert short_model_name("/some/folder/toy-target/") == "toy-target"
+
+
+# --- load_model -----------------------------------------------------------------------------------
+
+
+def _tiny_tokenizer(vocab_size: int) -> PreTrainedTokenizerFast:
+    vocab = {"<unk>": 0, "<pad>": 1, "<bos>": 2, "<eos>": 3}
+    vocab.update({f"w{i}": i for i in range(4, vocab_size)})
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", bos_token="<bos>", eos_token="<eos>"
+    )
+
+
+@pytest.fixture
+def saved_tiny_llama(tmp_path):
+    folder = tmp_path / "tiny-llama"
+    model = tiny_model("llama")
+    model.save_pretrained(folder)
+    _tiny_tokenizer(model.config.vocab_size).save_pretrained(folder)
+    return folder, model
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Nothing may try the network: set offline mode the way the Hub client reads it (at call time)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+
+
+def test_load_model_from_local_folder(saved_tiny_llama, offline):
+    folder, original = saved_tiny_llama
+    loaded = load_model(str(folder))
+    assert loaded.name == str(folder)
+    assert loaded.revision.startswith("sha256:")
+    assert not loaded.model.training
+    assert loaded.model.config.model_type == "llama"
+    assert loaded.adapter.layers(loaded.model) is loaded.model.model.layers
+    ids = loaded.tokenizer("w5 w6 w7")["input_ids"]
+    assert ids[-3:] == [5, 6, 7]
+    tensor = torch.tensor([ids])
+    torch.testing.assert_close(loaded.model(tensor).logits, original(tensor).logits)
+
+
+def test_load_model_revision_is_stable_and_follows_the_weights(saved_tiny_llama, offline):
+    folder, original = saved_tiny_llama
+    first, second = load_model(str(folder)).revision, load_model(str(folder)).revision
+    assert first == second
+    with torch.no_grad():
+        original.model.layers[0].mlp.down_proj.weight[0, 0] += 1.0
+    original.save_pretrained(folder)
+    changed = load_model(str(folder)).revision
+    assert changed.startswith("sha256:") and changed != first
+
+
+def test_load_model_unknown_hub_id_names_it(offline):
+    with pytest.raises(ValueError, match="no-such/model-xyz"):
+        load_model("no-such/model-xyz")
+
+
+def test_load_model_missing_local_path_names_it(tmp_path, offline):
+    missing = tmp_path / "missing" / "model"
+    with pytest.raises(ValueError, match="missing/model"):
+        load_model(str(missing))
+
+
+def test_load_model_relative_missing_folder_names_it(offline):
+    with pytest.raises(ValueError, match="no_such_folder_here"):
+        load_model("./no_such_folder_here")
+
+
+def test_models_go_to_this_process_accelerator_when_there_is_one():
+    """On a GPU machine (each process its own under accelerate launch) models load onto that device."""
+    from unittest import mock
+
+    import torch
+
+    from self_explain.core import models
+
+    class Loaded(Exception):
+        pass
+
+    def capture(*args, **kwargs):
+        raise Loaded(kwargs.get("device_map"))
+
+    with mock.patch.object(torch.cuda, "is_available", return_value=True), \
+            mock.patch("accelerate.PartialState") as state, \
+            mock.patch.object(models.AutoModelForCausalLM, "from_pretrained", side_effect=capture):
+        state.return_value.device = torch.device("cuda", 1)
+        with pytest.raises(Loaded, match="cuda:1"):
+            models.load_model("toy-target")
+        with pytest.raises(Loaded, match="auto"):
+            models.load_model("toy-target", device_map="auto")
+    with mock.patch.object(models.AutoModelForCausalLM, "from_pretrained", side_effect=capture):
+        with pytest.raises(Loaded) as raised:
+            models.load_model("toy-target")
+    assert raised.value.args == (None,), "a CPU-only machine keeps models on the CPU"

@@ -1,0 +1,371 @@
+"""The privileged-access experiment's summary (mean and CI over seeds, tables, plot, report files) and the
+experiment's bookkeeping: training sizes, steps, resumability, and its config's validation."""
+
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from self_explain.evaluation.experiment import (
+    Cell,
+    ExperimentConfig,
+    check_resumable,
+    effective_sizes,
+    train_steps,
+)
+from self_explain.evaluation.report import (
+    T_975,
+    headline_table,
+    mean_ci,
+    plot_scaling,
+    report_markdown,
+    scaling_table,
+    summarize,
+    write_report,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SPLITS = ["test", "ood"]
+METRICS = ("exact_match", "has_changed_f1")
+
+
+# ----------------------------------------------------------------------------------------------
+# mean_ci
+# ----------------------------------------------------------------------------------------------
+
+
+def test_mean_ci_of_three_values_by_hand():
+    mean, low, high = mean_ci([1.0, 2.0, 3.0])
+    half = 4.303 * 1.0 / math.sqrt(3)  # sd 1, t(0.975, 2 dof) = 4.303
+    assert mean == pytest.approx(2.0)
+    assert low == pytest.approx(2.0 - half) and high == pytest.approx(2.0 + half)
+
+
+def test_mean_ci_of_two_values_uses_twelve_point_seven():
+    mean, low, high = mean_ci([0.2, 0.4])
+    sd = math.sqrt(((0.2 - 0.3) ** 2 + (0.4 - 0.3) ** 2) / 1)
+    assert mean == pytest.approx(0.3)
+    assert high - mean == pytest.approx(12.706 * sd / math.sqrt(2))
+    assert mean - low == pytest.approx(high - mean), "symmetric around the mean"
+
+
+def test_mean_ci_beyond_thirty_degrees_of_freedom_uses_the_normal_quantile():
+    values = [float(i % 2) for i in range(40)]  # mean 0.5, sample sd sqrt(40 * 0.25 / 39)
+    mean, low, high = mean_ci(values)
+    assert mean == pytest.approx(0.5)
+    assert high - mean == pytest.approx(1.96 * math.sqrt(10 / 39) / math.sqrt(40))
+    assert mean - low == pytest.approx(high - mean)
+
+
+def test_mean_ci_of_equal_values_is_a_point():
+    assert mean_ci([0.7, 0.7, 0.7]) == pytest.approx((0.7, 0.7, 0.7))
+
+
+def test_mean_ci_of_one_value_has_no_interval():
+    assert mean_ci([0.25]) == (0.25, None, None)
+
+
+def test_mean_ci_of_nothing_is_an_error():
+    with pytest.raises(ValueError, match="no values to summarise"):
+        mean_ci([])
+
+
+def test_t_quantiles_decrease_towards_the_normals():
+    quantiles = [T_975[k] for k in sorted(T_975)]
+    assert quantiles == sorted(quantiles, reverse=True) and quantiles[-1] > 1.96
+
+
+# ----------------------------------------------------------------------------------------------
+# Hand-made results, as run_training_cell and run_baseline_cells write them
+# ----------------------------------------------------------------------------------------------
+
+
+def scored(test=None, ood=None, details=None):
+    splits = {}
+    for split, metrics in (("test", test), ("ood", ood)):
+        if metrics is not None:
+            splits[split] = {"metrics": metrics, "details": details or {}, "rows": 10}
+    return splits
+
+
+def explainer_result(who, size, seed, test, ood=None, self_=False):
+    return {"who": who, "size": size, "seed": seed, "kind": "explainer", "self": self_, "train_rows": size,
+            "train_loss": 0.1, "train_steps": 100, "splits": scored(test, ood)}
+
+
+def baseline_result(who, test, ood=None, size=None, seed=None, details=None):
+    return {"who": who, "size": size, "seed": seed, "kind": "baseline", "self": False,
+            "train_rows": size, "splits": scored(test, ood, details)}
+
+
+def em(value, f1=None):
+    return {"exact_match": value, "has_changed_f1": value if f1 is None else f1, "valid_rate": 1.0}
+
+
+RESULTS = [
+    # The target explaining itself: three seeds at 100 and at 300 rows, both splits.
+    *[explainer_result("toy-target", 100, seed, em(v), em(v / 2), self_=True) for seed, v in zip((0, 1, 2), (0.1, 0.2, 0.3))],
+    *[explainer_result("toy-target", 300, seed, em(v), em(v / 2), self_=True) for seed, v in zip((0, 1, 2), (0.5, 0.6, 0.7))],
+    # Another model (given as a path): two seeds at each size, and no ood split at 100 rows.
+    *[explainer_result("/models/toy-other", 100, seed, em(v)) for seed, v in zip((0, 1), (0.05, 0.15))],
+    *[explainer_result("/models/toy-other", 300, seed, em(v), em(v)) for seed, v in zip((0, 1), (0.3, 0.4))],
+    baseline_result("untrained", em(0.0), em(0.0)),
+    baseline_result("selfie", em(0.02), em(0.01), details={"scale": 10.0, "selected_by": "exact_match",
+                                                           "metrics_by_scale": {"10.0": em(0.02)}}),
+    *[baseline_result("nearest-neighbor", em(v), em(v), size=size, seed=seed)
+      for size, seed, v in ((100, 0, 0.11), (100, 1, 0.13), (300, 0, 0.21), (300, 1, 0.23))],
+]
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return summarize(RESULTS, SPLITS, METRICS)
+
+
+def find(rows, who, size, split="test", metric="exact_match"):
+    matches = [r for r in rows if (r["who"], r["size"], r["split"], r["metric"]) == (who, size, split, metric)]
+    assert len(matches) <= 1, matches
+    return matches[0] if matches else None
+
+
+def test_summarize_groups_the_seeds_of_each_cell(rows):
+    row = find(rows, "toy-target", 100)
+    assert row["n"] == 3 and row["values"] == [0.1, 0.2, 0.3]
+    mean, low, high = mean_ci([0.1, 0.2, 0.3])
+    assert row["mean"] == round(mean, 4) and row["ci_low"] == round(low, 4) and row["ci_high"] == round(high, 4)
+    assert (row["kind"], row["self"], row["train_rows"]) == ("explainer", True, 100)
+
+    row = find(rows, "toy-target", 300, "ood")
+    assert row["values"] == [0.25, 0.3, 0.35] and row["mean"] == pytest.approx(0.3)
+
+    row = find(rows, "/models/toy-other", 300)
+    assert row["n"] == 2 and row["mean"] == pytest.approx(0.35) and row["self"] is False
+
+    row = find(rows, "nearest-neighbor", 100)
+    assert row["values"] == [0.11, 0.13] and row["kind"] == "baseline" and row["train_rows"] == 100
+
+
+def test_summarize_keeps_one_value_baselines_without_interval(rows):
+    row = find(rows, "untrained", None)
+    assert (row["n"], row["mean"], row["ci_low"], row["ci_high"]) == (1, 0.0, None, None)
+    assert find(rows, "selfie", None)["details"]["scale"] == 10.0
+
+
+def test_summarize_skips_missing_splits_and_metrics_not_asked_for(rows):
+    assert find(rows, "/models/toy-other", 100, "ood") is None, "those runs had no ood split"
+    assert not [r for r in rows if r["metric"] == "valid_rate"], "only the metrics asked for"
+    # toy-target: 2 sizes x 2 splits x 2 metrics; toy-other: 3 (size, split) cells x 2; untrained, selfie: 2 x 2 each;
+    # nearest neighbour: 2 sizes x 2 splits x 2 metrics.
+    assert len(rows) == 8 + 6 + 4 + 4 + 8
+
+
+def test_summarize_of_a_subset_of_splits(rows):
+    only_ood = summarize(RESULTS, ["ood"], ("has_changed_f1",))
+    assert {r["split"] for r in only_ood} == {"ood"} and {r["metric"] for r in only_ood} == {"has_changed_f1"}
+    assert find(only_ood, "toy-target", 100, "ood", "has_changed_f1")["values"] == [0.05, 0.1, 0.15]
+
+
+def table_rows(lines):
+    """{label: [cells]} of a markdown table's body."""
+    body = {}
+    for line in lines[2:]:
+        label, *cells = [c.strip() for c in line.strip("|").split("|")]
+        body[label] = cells
+    return body
+
+
+def test_headline_table_shows_the_largest_size_and_the_baselines_that_do_not_train(rows):
+    lines = headline_table(rows, SPLITS, METRICS, "toy-target")
+    assert lines[0] == "| explainer | test exact_match | test has_changed_f1 | ood exact_match | ood has_changed_f1 |"
+    assert lines[1] == "|---|---|---|---|---|"
+    body = table_rows(lines)
+    assert list(body) == ["toy-target (self)", "toy-other", "baseline: untrained", "baseline: selfie (scale 10)",
+                          "baseline: nearest-neighbor"], "explainers first, then baselines, in order of appearance"
+    target = find(rows, "toy-target", 300)
+    assert body["toy-target (self)"][0] == f"{target['mean']:.3f} [{target['ci_low']:.3f}, {target['ci_high']:.3f}]"
+    assert body["toy-target (self)"][0].startswith("0.600 ["), "the largest size (300 rows), not 100"
+    assert body["toy-other"][0].startswith("0.350 [")
+    assert body["baseline: untrained"] == ["0.000"] * 4, "one value: no interval"
+    assert body["baseline: selfie (scale 10)"][0] == "0.020"
+    assert body["baseline: nearest-neighbor"][0].startswith("0.220 ["), "nearest neighbour at the largest size"
+
+
+def test_headline_table_marks_missing_cells(rows):
+    without_big_other_ood = [r for r in rows if not (r["who"] == "/models/toy-other" and r["split"] == "ood")]
+    body = table_rows(headline_table(without_big_other_ood, SPLITS, METRICS, "toy-target"))
+    assert body["toy-other"][2:] == ["–", "–"]
+
+
+def test_scaling_table_repeats_a_baseline_that_does_not_train_at_every_size(rows):
+    lines = scaling_table(rows, "test", "exact_match", "toy-target")
+    assert lines[0] == "| explainer | n=100 | n=300 |"
+    body = table_rows(lines)
+    assert body["baseline: untrained"] == ["0.000", "0.000"]
+    assert body["baseline: selfie (scale 10)"] == ["0.020", "0.020"]
+    assert [c.split(" ")[0] for c in body["toy-target (self)"]] == ["0.200", "0.600"]
+    assert [c.split(" ")[0] for c in body["baseline: nearest-neighbor"]] == ["0.120", "0.220"]
+
+    ood = table_rows(scaling_table(rows, "ood", "exact_match", "toy-target"))
+    assert ood["toy-other"][0] == "–" and ood["toy-other"][1].startswith("0.350")
+
+
+def make_summary(rows, **overrides):
+    return {"experiment": "privileged-access", "task": "patching", "target": "toy-target",
+            "explainers": ["toy-target", "/models/toy-other"], "dataset": "some/dataset", "dataset_config": "toy-target",
+            "sizes": [100, 300], "seeds": 3, "splits": SPLITS, "headline_metrics": list(METRICS), "rows": rows,
+            **overrides}
+
+
+def test_report_markdown_has_the_title_and_a_table_per_split_and_metric(rows):
+    summary = make_summary(rows)
+    text = report_markdown(summary)
+    lines = text.splitlines()
+    assert lines[0] == "# Privileged access: task `patching`, target `toy-target`"
+    assert "Dataset `some/dataset` config `toy-target`; 3 seed(s) per cell" in text
+    assert "Largest training size: 300 rows." in text
+    assert "## Self vs. other explainers vs. baselines (largest training size)" in lines
+    headers = [line for line in lines if line.startswith("## ") and "by training rows" in line]
+    assert headers == [f"## {m} on {s} by training rows" for s in SPLITS for m in METRICS]
+    assert "\n".join(headline_table(rows, SPLITS, METRICS, "toy-target")) in text
+    assert "\n".join(scaling_table(rows, "ood", "has_changed_f1", "toy-target")) in text
+    assert text.endswith("\n")
+
+
+def test_plot_scaling_writes_a_png_and_no_temporary_file(rows, tmp_path):
+    plot_scaling(make_summary(rows), tmp_path / "scaling.png")
+    assert (tmp_path / "scaling.png").read_bytes()[:8] == PNG_MAGIC
+    assert [p.name for p in tmp_path.iterdir()] == ["scaling.png"]
+
+
+def test_plot_scaling_with_only_single_seed_explainers(tmp_path):
+    results = [explainer_result("toy-target", 50, 0, em(0.3)), baseline_result("untrained", em(0.1))]
+    rows = summarize(results, ["test"], ("exact_match",))
+    plot_scaling(make_summary(rows, splits=["test"], headline_metrics=["exact_match"], sizes=[50]), tmp_path / "p.png")
+    assert (tmp_path / "p.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_write_report_writes_results_json_md_and_png(tmp_path):
+    out = tmp_path / "experiment"
+    out.mkdir()
+    config = SimpleNamespace(task="patching", target="toy-target", explainers=["toy-target", "/models/toy-other"],
+                             seeds=3, splits=SPLITS, out=str(out), config_name="toy-target")
+    summary = write_report(config, "some/dataset", RESULTS)
+
+    assert summary["sizes"] == [100, 300], "the explainers' sizes (a baseline's None is not one)"
+    assert summary["headline_metrics"] == list(METRICS)
+    assert summary["rows"] == summarize(RESULTS, SPLITS, METRICS)
+    assert summary["runs"] == RESULTS
+    assert (summary["task"], summary["target"], summary["dataset"], summary["dataset_config"]) == \
+        ("patching", "toy-target", "some/dataset", "toy-target")
+    assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(summary))
+    assert (out / "results.md").read_text() == report_markdown(summary)
+    assert (out / "scaling.png").read_bytes()[:8] == PNG_MAGIC
+    assert sorted(p.name for p in out.iterdir()) == ["results.json", "results.md", "scaling.png"], "no temporary files"
+
+
+# ----------------------------------------------------------------------------------------------
+# experiment.py: sizes, steps, cells, resumability, config validation
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sizes, train_rows, expected",
+    [
+        ([100, 300, 1000, 3000], 5000, [100, 300, 1000, 3000]),
+        ([100, 300, 1000, 3000], 500, [100, 300, 500]),
+        ([1000, 3000], 500, [500]),
+        ([300, 100, 100], 5000, [100, 300]),
+        ([100, 500], 500, [100, 500]),
+        ([500, 600, 700], 500, [500]),
+    ],
+)
+def test_effective_sizes_collapse_sizes_above_the_train_split_into_one_all_rows_size(sizes, train_rows, expected):
+    assert effective_sizes(sizes, train_rows) == expected
+
+
+def test_effective_sizes_warn_about_the_sizes_that_run_on_all_rows(caplog):
+    with caplog.at_level("WARNING", logger="self_explain.evaluation.experiment"):
+        effective_sizes([100, 1000, 3000], 500)
+    assert "the train split has 500 rows: sizes [1000, 3000] run on all of them" in caplog.text
+
+
+def config(tmp_path, **overrides):
+    return ExperimentConfig(**{"task": "patching", "out": str(tmp_path / "experiment"), **overrides})
+
+
+def test_train_steps_are_epochs_over_the_rows_but_at_least_min_steps(tmp_path):
+    c = config(tmp_path, num_train_epochs=5.0, per_device_train_batch_size=32, min_steps=100)
+    assert train_steps(c, 3000) == math.ceil(5 * 3000 / 32) == 469
+    assert train_steps(c, 100) == 100, "16 steps of epochs, raised to min_steps"
+    assert train_steps(config(tmp_path, num_train_epochs=1.5, per_device_train_batch_size=4, min_steps=1), 10) == 4
+
+
+def test_cell_folders():
+    assert Cell("/models/toy-other", 300, 2).folder == "toy-other/n300-seed2"
+    assert Cell("selfie", None, None).folder == "selfie"
+    assert Cell("nearest-neighbor", 100, 0).folder == "nearest-neighbor/n100-seed0"
+
+
+def test_check_resumable_records_the_settings_then_accepts_the_same(tmp_path):
+    first = config(tmp_path)
+    Path(first.out).mkdir()
+    check_resumable(first)
+    recorded = json.loads((Path(first.out) / "experiment.json").read_text())
+    assert recorded["task"] == "patching" and recorded["learning_rate"] == first.learning_rate
+    assert recorded["splits"] == ["test", "ood"] and recorded["selfie_scales"] == [1.0, 5.0, 10.0, 25.0, 50.0]
+    assert "explainers" not in recorded and "sizes" not in recorded and "seeds" not in recorded
+
+    check_resumable(config(tmp_path))
+    # More explainers, sizes, seeds or other baselines add runs without changing what the finished ones mean.
+    check_resumable(config(tmp_path, explainers=["toy-target"], sizes=[50, 5000], seeds=5, baselines=["untrained"],
+                           batch_size=3, keep_explainers=True))
+    assert json.loads((Path(first.out) / "experiment.json").read_text()) == recorded, "the record is not rewritten"
+    assert not [p.name for p in Path(first.out).iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize(
+    "changes, named",
+    [
+        ({"learning_rate": 1e-4}, "learning_rate"),
+        ({"lora_r": 8, "seed": 1}, "lora_r, seed"),
+        ({"splits": ["test"]}, "splits"),
+        ({"selfie_scales": [1.0, 10.0]}, "selfie_scales"),
+        ({"eval_rows": None}, "eval_rows"),
+        ({"target": "toy-other"}, "target"),
+    ],
+)
+def test_check_resumable_refuses_changed_settings_and_names_them(tmp_path, changes, named):
+    Path(tmp_path / "experiment").mkdir()
+    check_resumable(config(tmp_path))
+    with pytest.raises(ValueError, match=rf"holds runs made with other settings \({named}\)"):
+        check_resumable(config(tmp_path, **changes))
+
+
+def test_experiment_config_defaults_and_none_baselines(tmp_path):
+    c = config(tmp_path)
+    assert c.baselines is None and c.config_name == "toy-target"
+    assert config(tmp_path, baselines=["none"]).baselines == []
+    assert config(tmp_path, baselines=["selfie", "untrained"]).baselines == ["selfie", "untrained"]
+    assert config(tmp_path, target="/models/Llama-3.1-8B/").config_name == "Llama-3.1-8B"
+    assert config(tmp_path, dataset_config="mine").config_name == "mine"
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"task": "nope"}, "unknown task 'nope'"),
+        ({"explainers": []}, "--explainers needs at least one model"),
+        ({"sizes": []}, r"--sizes must be positive training row counts, got \[\]"),
+        ({"sizes": [100, 0]}, r"--sizes must be positive training row counts, got \[100, 0\]"),
+        ({"sizes": [-5]}, "--sizes must be positive"),
+        ({"seeds": 0}, "--seeds must be at least 1, got 0"),
+        ({"task": "ablation", "baselines": ["selfie"]}, r"--baselines \['selfie'\] do not apply to task 'ablation'"),
+        ({"baselines": ["untrained", "random"]}, r"--baselines \['random'\] do not apply to task 'patching'"),
+        ({"baselines": ["none", "untrained"]}, r"--baselines \['none'\] do not apply"),
+    ],
+)
+def test_experiment_config_refuses_bad_settings(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        config(tmp_path, **overrides)

@@ -1,0 +1,349 @@
+"""Explainer folders on the Hub: metadata, model card, and push_adapter against a mocked HfApi."""
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import torch
+from huggingface_hub import ModelCard
+from huggingface_hub.utils import filter_repo_objects
+from safetensors.torch import save_file
+
+from self_explain.explainer.card import (
+    EXPLAINER_METADATA,
+    explainer_files,
+    read_explainer_metadata,
+    render_explainer_card,
+    write_explainer_card,
+)
+from self_explain.explainer.upload import push_adapter
+from self_explain.hub import datasets as hub
+
+TOKEN = "hf_SECRETadapterTOKEN456"
+REPO = "org/toy-target-patching-explainer"
+ADAPTER_FILES = [
+    "README.md",
+    "adapter_config.json",
+    "adapter_model.safetensors",
+    "chat_template.jinja",
+    "self_explain.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+]
+EVAL_RESULTS = [
+    {
+        "split": "test", "dataset": "org/self-explain-patching", "dataset_config": "toy-target",
+        "metrics": {"exact_match": 0.81, "content_match": 0.86, "has_changed_f1": 0.74, "valid_rate": 0.99},
+        "baseline": None,
+    },
+    {
+        "split": "test", "dataset": "org/self-explain-patching", "dataset_config": "toy-target",
+        "metrics": {"exact_match": 0.12, "content_match": 0.2, "has_changed_f1": 0.33, "valid_rate": 0.5},
+        "baseline": "untrained",
+    },
+]
+
+
+def metadata(**overrides) -> dict:
+    base = {
+        "task": "patching",
+        "target": "org/toy-target",
+        "target_revision": "0123abcd",
+        "explainer_base": "org/toy-target",
+        "explainer_base_revision": "0123abcd",
+        "dataset": "org/self-explain-patching",
+        "dataset_config": "toy-target",
+        "dataset_revision": "feedbeef",
+        "training_args": {"learning_rate": 0.0002, "lora_r": 4, "lora_target_modules": ["q_proj", "v_proj"],
+                          "num_train_epochs": 1, "seed": 0},
+        "package_version": "0.1.0",
+        "projection": None,
+    }
+    return {**base, **overrides}
+
+
+def write_metadata(folder: Path, **overrides) -> dict:
+    data = metadata(**overrides)
+    (folder / EXPLAINER_METADATA).write_text(json.dumps(data))
+    return data
+
+
+@pytest.fixture(scope="module")
+def saved_adapter(random_toy_model_dir, tmp_path_factory):
+    """A PEFT LoRA adapter on the random toy Llama plus its tokenizer, saved once; tests copy it."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = tmp_path_factory.mktemp("saved-adapter")
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(random_toy_model_dir)
+    peft_model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    peft_model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(random_toy_model_dir).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def adapter_folder(saved_adapter, tmp_path):
+    """A fresh copy of the adapter folder with metadata (no eval results, no projection), as the trainer leaves it."""
+    folder = tmp_path / "explainer"
+    shutil.copytree(saved_adapter, folder)
+    write_metadata(folder)
+    return folder
+
+
+def add_projection(folder: Path, layers=3, explainer_hidden=32, target_hidden=32) -> dict:
+    save_file(
+        {"weight": torch.zeros(layers, explainer_hidden, target_hidden), "bias": torch.zeros(layers, explainer_hidden)},
+        folder / "projection.safetensors",
+    )
+    return {"target_hidden": target_hidden, "explainer_hidden": explainer_hidden, "num_layers": layers}
+
+
+def add_checkpoint(folder: Path) -> None:
+    """What a Trainer leaves next to the final adapter: a checkpoint folder (with its own adapter) and logs."""
+    checkpoint = folder / "checkpoint-10"
+    checkpoint.mkdir()
+    for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json"):
+        shutil.copy(folder / name, checkpoint / name)
+    (checkpoint / "optimizer.pt").write_bytes(b"\0" * 16)
+    (checkpoint / "README.md").write_text("checkpoint card")
+    (folder / "runs").mkdir()
+    (folder / "runs" / "events.out.tfevents").write_bytes(b"log")
+    (folder / "train.log").write_text("step 10 loss 1.0\n")
+
+
+# ----------------------------------------------------------------------------------------------
+# Metadata and card
+# ----------------------------------------------------------------------------------------------
+
+
+def test_card_yaml_has_model_index_and_body_names_target_task_dataset(adapter_folder):
+    write_metadata(adapter_folder, eval_results=EVAL_RESULTS)
+    path = write_explainer_card(adapter_folder, repo_id=REPO)
+    assert path == adapter_folder / "README.md"
+
+    card = ModelCard.load(path)
+    data = card.data
+    assert data.base_model == "org/toy-target"
+    assert data.library_name == "peft" and data.pipeline_tag == "text-generation" and data.license == "apache-2.0"
+    assert data.tags == ["self-explain", "interpretability", "patching", "lora"]
+    assert data.datasets == ["org/self-explain-patching"]
+    (model_index,) = data.to_dict()["model-index"]
+    assert model_index["name"] == "toy-target-patching-explainer"
+    (result,) = model_index["results"]  # the untrained baseline is not in the model-index
+    assert result["task"]["type"] == "text-generation"
+    assert result["dataset"] == {
+        "name": "org/self-explain-patching (toy-target)", "type": "org/self-explain-patching",
+        "config": "toy-target", "split": "test", "revision": "feedbeef",
+    }
+    assert {m["type"]: m["value"] for m in result["metrics"]} == EVAL_RESULTS[0]["metrics"]
+    assert {r.metric_type: r.metric_value for r in data.eval_results} == EVAL_RESULTS[0]["metrics"]
+
+    body = card.text
+    assert "target model | `org/toy-target` (revision `0123abcd`)" in body
+    assert "task | `patching`" in body
+    assert "config `toy-target`, revision `feedbeef`" in body
+    assert "| this explainer | test | org/self-explain-patching | toy-target | 0.810 | 0.860 | 0.740 | 0.990 |" in body
+    baseline_row = "| baseline: untrained | test | org/self-explain-patching | toy-target | 0.120 | 0.200 | 0.330 | 0.500 |"
+    assert baseline_row in body
+    assert "| `lora_target_modules` | `[\"q_proj\", \"v_proj\"]` |" in body
+    assert f'pipeline("self-explanation", target="org/toy-target", explainer="{REPO}")' in body
+    assert "import self_explain" in body and "2511.08579" in body and "**self**-explainer" in body
+    assert not list(adapter_folder.glob(".tmp-*"))
+
+
+def test_card_without_eval_results_or_hub_dataset(adapter_folder):
+    local_dataset = str(adapter_folder.parent / "datasets" / "self-explain-patching")
+    write_metadata(adapter_folder, dataset=local_dataset, explainer_base="org/toy-other", dataset_revision=None)
+    card = ModelCard.load(write_explainer_card(adapter_folder))
+    meta = card.data.to_dict()
+    assert "model-index" not in meta and "model_name" not in meta
+    assert "datasets" not in meta, "a local folder is not a Hub dataset id"
+    assert meta["base_model"] == "org/toy-other"
+    assert "local dataset `self-explain-patching`, config `toy-target` |" in card.text
+    assert str(adapter_folder.parent) not in card.text, "no local paths in a public card"
+    assert "No evaluation results" in card.text and "**another** model" in card.text
+    assert 'explainer="<repo-id of this explainer>"' in card.text
+
+
+def test_full_model_card_uses_transformers(random_toy_model_dir, tmp_path):
+    folder = tmp_path / "full"
+    shutil.copytree(random_toy_model_dir, folder, ignore=shutil.ignore_patterns("toyworld.json"))
+    write_metadata(folder, task="ablation")
+    data = ModelCard.load(write_explainer_card(folder)).data
+    assert data.library_name == "transformers"
+    assert data.tags == ["self-explain", "interpretability", "ablation"]
+    files, full_model = explainer_files(folder)
+    assert full_model and files == [
+        "README.md", "chat_template.jinja", "config.json", "generation_config.json", "model.safetensors",
+        "self_explain.json", "tokenizer.json", "tokenizer_config.json",
+    ]
+
+
+def test_render_rejects_incomplete_metadata():
+    broken = metadata()
+    del broken["target"]
+    with pytest.raises(ValueError, match=r"missing key.*'target'"):
+        render_explainer_card(broken)
+
+
+def test_card_redacts_credentials_in_training_args():
+    card = render_explainer_card(metadata(training_args={"hub_token": TOKEN, "pad_token": "<pad>", "lr": 1}))
+    assert TOKEN not in str(card) and "| `hub_token` | `(redacted)` |" in card.text
+    assert "| `pad_token` | `<pad>` |" in card.text
+
+
+def test_card_write_is_atomic(adapter_folder, monkeypatch):
+    before = (adapter_folder / "README.md").read_text()  # PEFT's generic card
+    monkeypatch.setattr(hub.os, "replace", mock.Mock(side_effect=OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        write_explainer_card(adapter_folder)
+    assert (adapter_folder / "README.md").read_text() == before
+    assert not list(adapter_folder.glob(".tmp-*"))
+
+
+def test_missing_or_malformed_metadata(adapter_folder, tmp_path):
+    (adapter_folder / EXPLAINER_METADATA).unlink()
+    with pytest.raises(FileNotFoundError, match=rf"{adapter_folder}.*no self_explain\.json"):
+        read_explainer_metadata(adapter_folder)
+    with pytest.raises(FileNotFoundError, match="no self_explain.json"):
+        push_adapter(adapter_folder, REPO)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_explainer_metadata(tmp_path / "nowhere")
+
+    (adapter_folder / EXPLAINER_METADATA).write_text("{not json")
+    with pytest.raises(ValueError, match=r"self_explain\.json is not valid JSON"):
+        read_explainer_metadata(adapter_folder)
+
+    write_metadata(adapter_folder, training_args="lr=1")
+    with pytest.raises(ValueError, match=r"self_explain\.json.*'training_args' must be a non-empty dict"):
+        read_explainer_metadata(adapter_folder)
+
+    write_metadata(adapter_folder, eval_results=[{"split": "test"}])
+    with pytest.raises(ValueError, match=r"eval_results\[0\].*'metrics'"):
+        read_explainer_metadata(adapter_folder)
+
+
+# ----------------------------------------------------------------------------------------------
+# push_adapter, against a mocked HfApi
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_hub(tmp_path):
+    """A patched HfApi whose upload_folder copies what the real one would upload (same allow_patterns filter)
+    into ``remote``; ``staged`` records the call and the uploaded files."""
+    remote = tmp_path / "remote"
+    staged = {}
+
+    def capture(**kwargs):
+        folder = Path(kwargs["folder_path"])
+        local = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+        uploaded = list(filter_repo_objects(local, allow_patterns=kwargs["allow_patterns"]))
+        for name in uploaded:
+            (remote / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(folder / name, remote / name)
+        staged.update(kwargs, files=uploaded)
+        return f"https://huggingface.co/{kwargs['repo_id']}/commit/abc123"
+
+    with mock.patch("self_explain.hub.api.HfApi") as api_class:
+        api = api_class.return_value
+        api.upload_folder.side_effect = capture
+        yield api_class, api, staged, remote
+
+
+def test_push_uploads_exactly_the_explainer_files(adapter_folder, fake_hub, random_toy_model_dir):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    api_class, api, staged, remote = fake_hub
+    add_checkpoint(adapter_folder)
+
+    url = push_adapter(adapter_folder, REPO, token=TOKEN, private=True)
+
+    assert url == f"https://huggingface.co/{REPO}/commit/abc123"
+    api_class.assert_called_once_with(token=TOKEN)
+    api.create_repo.assert_called_once_with(REPO, repo_type="model", exist_ok=True, private=True)
+    api.upload_folder.assert_called_once()
+    assert staged["repo_id"] == REPO and staged["repo_type"] == "model"
+    assert staged["allow_patterns"] == ADAPTER_FILES
+    assert staged["delete_patterns"] is None
+    assert staged["commit_message"] == "Upload patching explainer adapter for org/toy-target"
+    assert staged["files"] == ADAPTER_FILES, "no checkpoint-10/, runs/ or train.log"
+
+    card = ModelCard.load(remote / "README.md")
+    assert card.data.library_name == "peft" and f'explainer="{REPO}"' in card.text
+    assert json.loads((remote / EXPLAINER_METADATA).read_text()) == metadata()
+
+    torch.manual_seed(1)
+    base = AutoModelForCausalLM.from_pretrained(random_toy_model_dir)
+    loaded = PeftModel.from_pretrained(base, remote)
+    name = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.default.weight"
+    saved = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(random_toy_model_dir), adapter_folder)
+    assert torch.equal(loaded.state_dict()[name], saved.state_dict()[name])
+    text = "Zorvak lives in"
+    assert AutoTokenizer.from_pretrained(remote)(text).input_ids == AutoTokenizer.from_pretrained(adapter_folder)(text).input_ids
+
+
+def test_push_with_projection_and_eval_results(adapter_folder, fake_hub):
+    _, _, staged, remote = fake_hub
+    projection = add_projection(adapter_folder)
+    write_metadata(adapter_folder, projection=projection, eval_results=EVAL_RESULTS)
+    push_adapter(adapter_folder, REPO, commit_message="v2")
+    assert staged["allow_patterns"] == sorted([*ADAPTER_FILES, "projection.safetensors"])
+    assert staged["files"] == staged["allow_patterns"] and staged["commit_message"] == "v2"
+    card = ModelCard.load(remote / "README.md")
+    assert {r.metric_type: r.metric_value for r in card.data.eval_results} == EVAL_RESULTS[0]["metrics"]
+    assert "`projection.safetensors`: `weight` of shape (3, 32, 32)" in card.text
+
+
+def test_projection_must_match_metadata(adapter_folder, fake_hub):
+    api_class, _, _, _ = fake_hub
+    add_projection(adapter_folder)
+    with pytest.raises(ValueError, match=r"projection\.safetensors.*'projection': null"):
+        push_adapter(adapter_folder, REPO)
+    write_metadata(adapter_folder, projection={"target_hidden": 64, "explainer_hidden": 32, "num_layers": 3})
+    with pytest.raises(ValueError, match=r"holds tensors .*\[3, 32, 32\].*describes .*\[3, 32, 64\]"):
+        push_adapter(adapter_folder, REPO)
+    (adapter_folder / "projection.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="no projection.safetensors"):
+        push_adapter(adapter_folder, REPO)
+    api_class.assert_not_called()
+
+
+@pytest.mark.parametrize(
+    ("remove", "message"),
+    [
+        (["adapter_model.safetensors"], r"incomplete PEFT adapter: \['adapter_model\.safetensors'\] missing"),
+        (["adapter_config.json", "adapter_model.safetensors"], r"has no weights: expected adapter_config\.json"),
+        (["tokenizer.json"], r"has no tokenizer: expected tokenizer_config\.json"),
+    ],
+)
+def test_missing_files_are_refused_before_any_hub_call(adapter_folder, fake_hub, remove, message):
+    api_class, _, _, _ = fake_hub
+    for name in remove:
+        (adapter_folder / name).unlink()
+    with pytest.raises(FileNotFoundError, match=rf"{adapter_folder}.*{message}"):
+        push_adapter(adapter_folder, REPO, token=TOKEN)
+    api_class.assert_not_called()
+
+
+def test_credentials_in_metadata_are_refused(adapter_folder, fake_hub):
+    api_class, _, _, _ = fake_hub
+    write_metadata(adapter_folder, training_args={"hub_token": TOKEN})
+    with pytest.raises(ValueError, match=r"credential at \['training_args\.hub_token'") as error:
+        push_adapter(adapter_folder, REPO, token=TOKEN)
+    assert TOKEN not in str(error.value)
+    api_class.assert_not_called()
+
+
+def test_token_is_never_logged(adapter_folder, fake_hub, caplog):
+    add_checkpoint(adapter_folder)
+    with caplog.at_level(logging.DEBUG):
+        push_adapter(adapter_folder, REPO, token=TOKEN)
+    assert REPO in caplog.text, "the push logs something, so the check below means something"
+    assert TOKEN not in caplog.text

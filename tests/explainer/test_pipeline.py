@@ -1,0 +1,299 @@
+"""The "self-explanation" pipeline: the design card's calls, verification, one shared base, input errors."""
+
+from dataclasses import dataclass
+from unittest import mock
+
+import pytest
+import torch
+from datasets import load_dataset
+from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
+
+import self_explain  # noqa: F401  (registers the task)
+from self_explain.core.engine import Patch, clean_runs, patch_naive
+from self_explain.core.models import toy_model_path
+from self_explain.explainer.pipeline import DEFAULT_EXPLAINER, ExplainerPipeline
+from self_explain.tasks.causal_answers import causal_answer
+
+OUTPUT_KEYS = {"explanation", "changed", "prediction", "valid"}
+VERIFY_KEYS = {"ground_truth", "ground_truth_changed", "ground_truth_prediction", "verified"}
+
+
+@pytest.fixture(scope="module")
+def explain(random_toy_model_dir, trained_explainer_dir):
+    """The design card's call."""
+    return pipeline("self-explanation", target=str(random_toy_model_dir), explainer=str(trained_explainer_dir))
+
+
+@dataclass(frozen=True)
+class Case:
+    input: dict
+    counterfactual_position: int
+    answer: str | None = None  # the dataset's answer, when the case is a dataset row
+
+
+def row_case(row: dict) -> Case:
+    item = {"task": "patching", "text": row["original_text"], "counterfactual": row["counterfactual_text"],
+            "layers": row["layers"], "token": row["patch_position"]["orig_pos"]}
+    return Case(item, row["patch_position"]["counterfact_pos"], row["answer"])
+
+
+def last_token_case(text: str, counterfactual: str, layers: list[int]) -> Case:
+    """Prompts of the same length differing in the last word: patching the last token moves a random model."""
+    last = len(text.split())  # word-level toy tokenizer, after <bos>
+    return Case({"task": "patching", "text": text, "counterfactual": counterfactual, "layers": layers, "token": last},
+                last)
+
+
+@pytest.fixture(scope="module")
+def cases(patching_dataset_dir, random_toy_model_dir):
+    """Three dataset rows (a random model's patches there leave the output unchanged) and three changing patches."""
+    from self_explain.toyworld.world import ToyWorld
+
+    dataset = load_dataset(str(patching_dataset_dir), random_toy_model_dir.name, split="train")
+    by_text = {(row["original_text"], row["layer"]): row for row in dataset}
+    a, b, c = ToyWorld.generate(0).entities[:3]
+    return [row_case(row) for row in list(by_text.values())[:3]] + [
+        last_token_case(f"{a} lives in", f"{a} works as", [0]),
+        last_token_case(f"The job of {b} is", f"The job of {b} was", [2]),
+        last_token_case(f"{c} likes the colour", f"{c} likes the number", [0, 1]),
+    ]
+
+
+@pytest.fixture(scope="module")
+def inputs(cases):
+    """The cases as pipeline inputs."""
+    return [case.input for case in cases]
+
+
+@pytest.fixture(scope="module")
+def pristine(random_toy_model_dir):
+    """The target loaded on its own: what the shared base with the adapter off must equal."""
+    model = AutoModelForCausalLM.from_pretrained(random_toy_model_dir).eval()
+    return model, AutoTokenizer.from_pretrained(random_toy_model_dir)
+
+
+def count_model_loads():
+    """Patch AutoModelForCausalLM.from_pretrained to record the names it loads."""
+    original = AutoModelForCausalLM.from_pretrained.__func__
+    loads = []
+
+    def spy(cls, name, *args, **kwargs):
+        loads.append(str(name))
+        return original(cls, name, *args, **kwargs)
+
+    return loads, mock.patch.object(AutoModelForCausalLM, "from_pretrained", classmethod(spy))
+
+
+def test_design_card_call_returns_an_explanation(explain, inputs):
+    assert isinstance(explain, ExplainerPipeline)
+    result = explain(inputs[0], max_new_tokens=8)
+    assert set(result) == OUTPUT_KEYS
+    assert isinstance(result["explanation"], str) and isinstance(result["valid"], bool)
+    assert result["valid"] or result["changed"] is None or result["prediction"] is None
+
+
+def test_model_keyword_works_too_and_loads_one_model(random_toy_model_dir, trained_explainer_dir, inputs):
+    loads, patched = count_model_loads()
+    with patched:
+        explain = pipeline("self-explanation", model=str(trained_explainer_dir), target=str(random_toy_model_dir))
+    assert loads == [str(random_toy_model_dir)], "the adapter's base, once, serving as target too"
+    assert explain.explainer.shares_base
+    assert set(explain(inputs[0], max_new_tokens=4)) == OUTPUT_KEYS
+
+
+def test_model_alone_explains_the_target_it_was_trained_for(random_toy_model_dir, trained_explainer_dir, inputs):
+    explain = pipeline("self-explanation", model=str(trained_explainer_dir))
+    assert explain.explainer.target.name == str(random_toy_model_dir)
+    assert explain.explainer.shares_base
+    assert set(explain(inputs[0], max_new_tokens=2)) == OUTPUT_KEYS
+
+
+def test_design_card_call_loads_the_explainers_base_once(random_toy_model_dir, trained_explainer_dir):
+    """Without model=, pipeline() first loads the task default (the 0.9 M-parameter toy-target); E's base,
+    shared with the target, is then loaded exactly once."""
+    loads, patched = count_model_loads()
+    with patched:
+        pipeline("self-explanation", target=str(random_toy_model_dir), explainer=str(trained_explainer_dir))
+    assert loads == [str(toy_model_path("toy-target")), str(random_toy_model_dir)]
+
+
+def test_a_list_gives_a_list_of_the_same_length_and_the_same_answers(explain, inputs):
+    items = list(inputs)
+    results = explain(items, max_new_tokens=6, batch_size=4)
+    assert isinstance(results, list) and len(results) == len(items)
+    assert all(set(r) == OUTPUT_KEYS for r in results)
+    assert results == [explain(item, max_new_tokens=6) for item in items], "batched (left-padded) = one at a time"
+
+
+def test_verify_adds_the_ground_truth_of_the_patch(explain, cases, pristine):
+    model, tokenizer = pristine
+    changes = []
+    for case in cases:
+        item = case.input
+        result = explain(item, verify=True, max_new_tokens=6)
+        assert set(result) == OUTPUT_KEYS | VERIFY_KEYS
+
+        ids = tokenizer(item["text"]).input_ids
+        counterfactual = clean_runs(model, [tokenizer(item["counterfactual"]).input_ids])[0]
+        vectors = counterfactual.residuals[item["layers"], case.counterfactual_position]
+        patched = int(patch_naive(model, ids, Patch(tuple(item["layers"]), item["token"], vectors)).argmax())
+        with torch.no_grad():
+            clean = int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax())
+        changed = patched != clean
+        changes.append(changed)
+        expected = causal_answer(changed, tokenizer.decode([clean]).strip(), tokenizer.decode([patched]).strip())
+
+        assert result["ground_truth_changed"] is changed
+        assert result["ground_truth"] == expected
+        if case.answer is not None:
+            assert result["ground_truth"] == case.answer, "the pipeline's patch is the builder's"
+        assert result["ground_truth_prediction"] == tokenizer.decode([patched if changed else clean]).strip()
+        assert result["verified"] is (result["valid"] and result["changed"] == changed
+                                      and result["prediction"] == result["ground_truth_prediction"])
+    assert changes == [False] * 3 + [True] * 3, "both kinds of ground truth are covered"
+
+
+def test_verified_says_whether_the_explanation_held(explain, inputs, monkeypatch):
+    truths = explain(inputs, verify=True, max_new_tokens=1)
+    right = [t["ground_truth"] for t in truths]
+    wrong_content = [answer.replace("<<<", "<<<not ") for answer in right]
+    wrong_verdict = [causal_answer(not t["ground_truth_changed"], t["ground_truth_prediction"],
+                                   t["ground_truth_prediction"]) for t in truths]
+    for answers, held in ((right, True), (wrong_content, False), (wrong_verdict, False)):
+        monkeypatch.setattr(explain.explainer, "generate", lambda examples, *args, answers=answers: list(answers))
+        results = explain(inputs, verify=True)
+        assert [r["explanation"] for r in results] == answers
+        assert all(r["valid"] for r in results)
+        assert [r["verified"] for r in results] == [held] * len(inputs)
+
+
+def test_one_base_model_adapter_off_is_the_target(explain, pristine, inputs):
+    model, tokenizer = pristine
+    bound = explain.explainer
+    assert bound.shares_base and bound.is_adapter
+    assert bound.target.model is bound.model.get_base_model(), "one base model, not a second copy"
+    assert explain.model is bound.model
+
+    ids = torch.tensor([tokenizer(inputs[0]["text"]).input_ids])
+    with torch.no_grad():
+        expected = model(input_ids=ids).logits
+        with bound.target_runs() as target:
+            inside = target.model(input_ids=ids).logits
+        outside = bound.target.model(input_ids=ids).logits
+        again = bound.model(input_ids=ids).logits
+    torch.testing.assert_close(inside, expected, rtol=0, atol=1e-6)
+    assert not torch.allclose(outside, expected, atol=1e-4), "outside target_runs the adapter is on"
+    torch.testing.assert_close(outside, again, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"task": "nope"}, r"unknown task 'nope'; known tasks: .*patching"),
+        ({"task": None}, r"must be a dict with a 'task' key"),
+        ({"text": None}, r"needs a non-empty string 'text'"),
+        ({"counterfactual": None}, r"needs a non-empty string 'counterfactual'"),
+        ({"counterfactual": "   "}, r"needs a non-empty string 'counterfactual'"),
+        ({"token": None}, r"needs 'token': the position of the patched token in 'text' \(0\.\.\d+"),
+        ({"token": 99}, r"needs 'token'.*got 99"),
+        ({"token": -1}, r"needs 'token'.*got -1"),
+        ({"layers": [3]}, r"'layers' \[3\] out of range: expected consecutive layers within 0\.\.2"),
+        ({"layers": [0, 2]}, r"'layers' \[0, 2\] out of range"),
+        ({"layers": []}, r"needs 'layers'"),
+        ({"layers": None}, r"needs 'layers'"),
+    ],
+)
+def test_bad_inputs_name_the_problem(explain, inputs, change, message):
+    item = {**inputs[0], **change}
+    item = {k: v for k, v in item.items() if v is not None}
+    with pytest.raises(ValueError, match=message):
+        explain(item)
+    with pytest.raises(ValueError, match=message):
+        explain([inputs[1], item])
+
+
+def test_input_that_is_not_a_dict_is_refused(explain):
+    with pytest.raises(ValueError, match="must be a dict with a 'task' key"):
+        explain(["Zorvak lives in"])
+
+
+def test_an_explainer_for_another_target_is_refused(random_toy_model_dir, other_toy_model_dir, trained_explainer_dir,
+                                                   inputs):
+    with pytest.raises(ValueError, match=rf"trained to explain '{random_toy_model_dir}' \(revision sha256:.*"
+                                         r"allow_other_target=True"):
+        pipeline("self-explanation", target=str(other_toy_model_dir), explainer=str(trained_explainer_dir))
+
+    explain = pipeline("self-explanation", target=str(other_toy_model_dir), explainer=str(trained_explainer_dir),
+                       allow_other_target=True)
+    assert not explain.explainer.shares_base
+    assert explain.explainer.target.name == str(other_toy_model_dir)
+    assert set(explain(inputs[0], verify=True, max_new_tokens=2)) == OUTPUT_KEYS | VERIFY_KEYS
+
+
+@pytest.mark.parametrize(
+    "explainer",
+    [
+        "nope-explainer",
+        "missing/explainer-folder",
+    ],
+)
+def test_an_unknown_explainer_is_named(random_toy_model_dir, tmp_path, monkeypatch, explainer):
+    import huggingface_hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # a Hub id is looked up in the cache only, not on the network
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    if "/" in explainer:
+        explainer = str(tmp_path / explainer)
+    with pytest.raises(ValueError, match=rf"unknown (model|explainer) '{explainer}'"):
+        pipeline("self-explanation", target=str(random_toy_model_dir), explainer=explainer)
+
+
+def test_an_explainer_of_another_width_without_projection_is_refused(wide_toy_model_dir, trained_explainer_dir):
+    with pytest.raises(ValueError, match=r"has hidden size 32 but target .* has 48, and the explainer has no "
+                                         r"projection\.safetensors"):
+        pipeline("self-explanation", target=str(wide_toy_model_dir), explainer=str(trained_explainer_dir),
+                 allow_other_target=True)
+
+
+def test_an_explainer_of_another_width_with_its_projection(random_toy_model_dir, wide_toy_model_dir,
+                                                           wide_explainer_dir, cases, pristine):
+    loads, patched = count_model_loads()
+    with patched:
+        explain = pipeline("self-explanation", model=str(wide_explainer_dir), target=str(random_toy_model_dir))
+    assert loads == [str(wide_toy_model_dir), str(random_toy_model_dir)], "the explainer's base, then the target"
+    bound = explain.explainer
+    assert not bound.shares_base and bound.projection is not None
+    assert bound.projection.describe() == {"num_layers": 3, "target_hidden": 32, "explainer_hidden": 48}
+
+    narrow = pipeline("self-explanation", target=str(random_toy_model_dir), explainer=str(wide_explainer_dir))
+    for case in cases[-2:]:
+        result = explain(case.input, verify=True, max_new_tokens=4)
+        assert set(result) == OUTPUT_KEYS | VERIFY_KEYS
+        assert result["ground_truth_changed"] is True
+        assert narrow(case.input, verify=True, max_new_tokens=4) == result
+
+
+def test_default_pipeline_explains_a_toy_world_input():
+    from self_explain.toyworld.world import ToyWorld
+
+    first, second = ToyWorld.generate(0).entities[:2]
+    explain = pipeline("self-explanation")
+    result = explain({"task": "patching", "text": f"{first} lives in", "counterfactual": f"{second} lives in",
+                      "layers": [0], "token": 1}, verify=True)
+    assert set(result) == OUTPUT_KEYS | VERIFY_KEYS
+    assert result["valid"], result["explanation"]
+    assert explain.explainer.name == DEFAULT_EXPLAINER and explain.explainer.shares_base
+
+
+def test_a_full_model_explainer_gets_its_own_target():
+    """E a full model (here the untrained toy-other explaining toy-target): no adapter, two models, same output form."""
+    from self_explain.toyworld.world import ToyWorld
+
+    first, second = ToyWorld.generate(0).entities[:2]
+    explain = pipeline("self-explanation", target="toy-target", explainer="toy-other")
+    assert not explain.explainer.is_adapter and not explain.explainer.shares_base
+    assert explain.explainer.target.model is not explain.explainer.model
+    result = explain({"task": "patching", "text": f"{first} lives in", "counterfactual": f"{second} lives in",
+                      "layers": [0], "token": 1}, verify=True, max_new_tokens=4)
+    assert set(result) == OUTPUT_KEYS | VERIFY_KEYS
+    assert result["ground_truth_changed"] is True  # the subject at layer 0 carries the fact in toy-target
