@@ -1,19 +1,22 @@
 """The engine: the fast packed sweep equals the naive reference, analytic cases, work done, errors."""
 
+import warnings
 
 import pytest
 import torch
 
 from self_explain.core.engine import (
+    Ablation,
     Patch,
     SweepStats,
+    ablation_sweep,
     clean_runs,
     last_token_logits,
     patch_naive,
     patch_sweep,
     read_residual,
 )
-from self_explain.core.models import decoder_layers
+from self_explain.core.models import adapter_for, decoder_layers
 from tests.conftest import random_sequences, tiny_model
 
 ATOL = 1e-4
@@ -150,6 +153,31 @@ def test_full_sweep_costs_exactly_the_limit(max_tokens_per_pass):
     limit = sum(num_layers * (num_layers + 1) // 2 * t * (t + 1) // 2 for t in lengths)
     assert stats.layer_token_units == limit
     assert stats.passes >= (1 if max_tokens_per_pass == 768 else 6)
+
+
+# --- keeping up with transformers ----------------------------------------------------------------------
+
+
+def test_no_deprecated_cache_argument(tiny_causal_lm):
+    """transformers 5.x renamed ``past_key_values`` to ``cache`` and warns (FutureWarning) on the old name:
+    clean runs, a patch sweep and an ablation sweep raise none on any architecture."""
+    model = tiny_causal_lm
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        runs = clean_runs(model, random_sequences([4, 6]))
+        patch_sweep(model, runs, [Patch((1,), 2, runs[1].residuals[1, 2], prompt=0)])
+        ablation_sweep(model, runs, [Ablation(1, 1, 3)], answers=[[5]])
+
+
+def test_cache_argument_is_read_from_the_signature(tiny_causal_lm):
+    """The current name where the installed transformers takes it; GPT-NeoX's layers only know ``layer_past``."""
+    model = tiny_causal_lm
+    adapter = adapter_for(model)
+    assert adapter.cache_argument(model) == "cache"
+    expected = "layer_past" if model.config.model_type == "gpt_neox" else "cache"
+    assert adapter.cache_argument(decoder_layers(model)[0]) == expected
+    with pytest.raises(ValueError, match="takes no key/value cache argument"):
+        adapter.cache_argument(torch.nn.Linear(2, 2))
 
 
 # --- errors ------------------------------------------------------------------------------------------

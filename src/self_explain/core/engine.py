@@ -118,7 +118,9 @@ def _check_lengths(model, sequences) -> None:
 def clean_runs(model, sequences: list[list[int]], batch_size: int = 32) -> list[CleanRun]:
     """Unpatched forward passes, batched with right padding (causal attention makes padding invisible)."""
     _check_lengths(model, sequences)
-    layers = adapter_for(model).layers(model)
+    adapter = adapter_for(model)
+    layers = adapter.layers(model)
+    cache_argument = adapter.cache_argument(model)
     device = model.device
     runs: list[CleanRun] = []
     for start in range(0, len(sequences), batch_size):
@@ -127,8 +129,8 @@ def clean_runs(model, sequences: list[list[int]], batch_size: int = 32) -> list[
         ids, mask = _right_padded(chunk, device)
         with _capture_layer_inputs(layers) as captured:
             # A config-free cache keeps every position, also for sliding-window layers.
-            output = model(input_ids=ids, attention_mask=mask, past_key_values=DynamicCache(), use_cache=True)
-        cache = output.past_key_values
+            output = model(input_ids=ids, attention_mask=mask, use_cache=True, **{cache_argument: DynamicCache()})
+        cache = adapter.returned_cache(output)
         residuals = torch.stack(captured, dim=1)  # (batch, L, T, d)
         for row, length in enumerate(lengths):
             keys = [cache.layers[j].keys[row : row + 1, :, :length] for j in range(len(layers))]
@@ -439,6 +441,7 @@ def _sweep_packed(model, runs: list[CleanRun], rows: list[_SuffixRow], stats: Sw
     """One packed pass over ``rows``, which are sorted by start layer: logits at every row's outputs, in order."""
     adapter = adapter_for(model)
     layers = adapter.layers(model)
+    cache_argument = adapter.cache_argument(layers[0])
     device, dtype = model.device, runs[0].residuals.dtype
     # Clean keys of the used prompts, each up to the longest prefix a row of it sees, concatenated.
     seen = {}
@@ -507,7 +510,7 @@ def _sweep_packed(model, runs: list[CleanRun], rows: list[_SuffixRow], stats: Sw
             attention_mask=additive[None, None],
             position_ids=position_ids,
             use_cache=True,
-            **{adapter.cache_argument: cache},
+            **{cache_argument: cache},
             position_embeddings=None if rotary is None else tuple(t[:, :active] for t in rotary),
         )
         hidden[:active] = (output[0] if isinstance(output, tuple) else output)[0]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,7 +117,6 @@ class ArchitectureAdapter:
     layers_attribute: str
     final_norm_attribute: str
     rotary_attribute: str | None  # module computing (cos, sin) from position ids; None for learned positions
-    cache_argument: str = "past_key_values"  # the decoder layer's keyword for the key/value cache
     learned_positions_attribute: str | None = None  # position embedding added to the token embedding (GPT-2's wpe)
 
     def layers(self, model: nn.Module) -> nn.ModuleList:
@@ -138,6 +139,35 @@ class ArchitectureAdapter:
         if self.learned_positions_attribute is not None:
             hidden = hidden + getattr(self.base(model), self.learned_positions_attribute)(position_ids)
         return hidden
+
+    def cache_argument(self, module: nn.Module) -> str:
+        """The keyword under which ``module.forward`` (a whole model or one decoder layer) takes the key/value cache.
+
+        Transformers 5.x renamed ``past_key_values`` to ``cache`` (the old name warns and goes in 5.40); older
+        releases only know ``past_key_values``, and GPT-NeoX's decoder layers take ``layer_past``. Read from the
+        signature, so the engine passes the name the installed transformers supports and never a deprecated one.
+
+        Args:
+            module (`nn.Module`): the ``*ForCausalLM`` model or one of its decoder layers.
+
+        Returns:
+            `str`: ``"cache"``, ``"past_key_values"`` or ``"layer_past"``.
+
+        Raises:
+            ValueError: if the forward takes none of these keywords.
+        """
+        return _cache_argument(type(module))
+
+    def returned_cache(self, output) -> object:
+        """The key/value cache a model forward with ``use_cache=True`` returned, under its current or its old name.
+
+        Args:
+            output (`ModelOutput`): what the model's forward returned.
+
+        Returns:
+            `Cache`: the returned cache (``output.cache``; ``output.past_key_values`` before transformers renamed it).
+        """
+        return output["cache"] if "cache" in output.keys() else output["past_key_values"]
 
     def sliding_window(self, model: nn.Module, layer: int) -> int | None:
         config = model.config
@@ -163,8 +193,19 @@ ARCHITECTURES: dict[str, ArchitectureAdapter] = {
     "gemma": _DECODER_ONLY,
     "gemma2": _DECODER_ONLY,
     "gpt2": ArchitectureAdapter(lambda m: m.transformer, "h", "ln_f", None, learned_positions_attribute="wpe"),
-    "gpt_neox": ArchitectureAdapter(lambda m: m.gpt_neox, "layers", "final_layer_norm", "rotary_emb", "layer_past"),
+    "gpt_neox": ArchitectureAdapter(lambda m: m.gpt_neox, "layers", "final_layer_norm", "rotary_emb"),
 }
+
+CACHE_ARGUMENTS = ("cache", "past_key_values", "layer_past")  # the current name first, then the older ones
+
+
+@functools.lru_cache(maxsize=None)
+def _cache_argument(module_type: type) -> str:
+    parameters = inspect.signature(module_type.forward).parameters  # follows the deprecation wrapper to the real one
+    for name in CACHE_ARGUMENTS:
+        if name in parameters:
+            return name
+    raise ValueError(f"{module_type.__name__}.forward takes no key/value cache argument (tried {', '.join(CACHE_ARGUMENTS)})")
 
 
 def adapter_for(model: nn.Module) -> ArchitectureAdapter:
