@@ -139,12 +139,11 @@ def ensure_dataset(config: ExperimentConfig, state: PartialState) -> str:
     """The target's explanation dataset: the one given, or one built (once, resumable) with the task's defaults."""
     if config.dataset is not None:
         return config.dataset
-    if config.task == "preferences":  # its builder makes a new target (the instilled model): build it first
-        raise ValueError("--dataset is required for the preferences task: build it with `self-explain build "
-                         "preferences`, and pass the instilled model it names (provenance 'target') as --target")
+    task = get_task(config.task)
+    if task.experiment_needs_dataset:
+        raise ValueError(f"--dataset is required for the {config.task} task: {task.experiment_needs_dataset}")
     folder = Path(config.out) / "dataset"
     if not (folder / "README.md").is_file():
-        task = get_task(config.task)
         task.build(task.config_class(target=config.target, out=str(folder), seed=config.seed,
                                      trust_remote_code=config.trust_remote_code))
     state.wait_for_everyone()

@@ -16,6 +16,7 @@ from huggingface_hub.utils import validate_repo_id
 
 from ..core.files import package_data, write_atomically
 from ..core.injection import PROJECTION_FILE
+from ..tasks import TASKS, TaskSpec
 
 logger = logging.getLogger(__name__)
 
@@ -44,29 +45,6 @@ _OPTIONAL_METADATA_STRINGS = (
 _PROJECTION_KEYS = ("target_hidden", "explainer_hidden", "num_layers")
 _SECRET_KEY_SUFFIXES = ("token", "secret", "password", "api_key")
 _NOT_SECRET_KEYS = {"pad_token", "eos_token", "bos_token", "unk_token", "sep_token", "cls_token", "mask_token"}
-
-METRIC_NAMES = {
-    "exact_match": "Exact Match",
-    "content_match": "Content Match",
-    "has_changed_f1": "Has-Changed macro-F1",
-    "valid_rate": "Valid rate",
-}
-
-METRIC_DESCRIPTIONS = {
-    "exact_match": "the explanation equals the reference",
-    "content_match": "the text inside `<<<>>>` equals the reference's",
-    "has_changed_f1": "macro-F1 of whether the explanation says the output changes",
-    "valid_rate": "the share of explanations in an expected form",
-}
-
-TASK_DESCRIPTIONS = {
-    "features": "describes, in words, what a feature vector injected at a layer of the target encodes",
-    "patching": "predicts how the target's next-token output changes when the residual stream at a layer "
-    "window and token is patched with the activation from a counterfactual input",
-    "ablation": "predicts how the target's answer changes when a span of the input (e.g. a hint) is removed",
-    "preferences": "reports, as JSON, how heavily the target weights each attribute when it chooses between options",
-}
-
 
 def _metadata_error(where: str, problem: str) -> ValueError:
     return ValueError(f"explainer metadata {where}: {problem}")
@@ -194,12 +172,23 @@ def _format_metric(value: object) -> str:
     return "—" if value is None else _table_cell(value)
 
 
+def _task(name: str) -> TaskSpec | None:
+    return TASKS.get(name)
+
+
+def _metric_labels(task: str) -> dict[str, tuple[str, str]]:
+    """The task's metric keys with their display names and meanings (none for a task not registered here)."""
+    spec = _task(task)
+    return dict(spec.metric_labels) if spec else {}
+
+
 def _eval_table(metadata: dict) -> tuple[list[tuple[str, str]], list[dict]]:
     """The evaluation table's metric columns (known metrics first) and rows, baselines included."""
     entries = metadata.get("eval_results") or []
     keys = {key for entry in entries for key in entry["metrics"]}
-    ordered = [key for key in METRIC_NAMES if key in keys] + sorted(keys - set(METRIC_NAMES))
-    columns = [(key, METRIC_NAMES.get(key, key)) for key in ordered]
+    labels = _metric_labels(metadata["task"])
+    ordered = [key for key in labels if key in keys] + sorted(keys - set(labels))
+    columns = [(key, labels[key][0] if key in labels else key) for key in ordered]
     rows = []
     for entry in entries:
         rows.append({
@@ -223,6 +212,7 @@ def _eval_results(metadata: dict) -> list[EvalResult] | None:
         config = entry.get("dataset_config") or (metadata.get("dataset_config") if same_dataset else None)
         revision = entry.get("dataset_revision") or (metadata.get("dataset_revision") if same_dataset else None)
         label = public_name(dataset)
+        labels = _metric_labels(metadata["task"])
         for key, value in entry["metrics"].items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue
@@ -236,7 +226,7 @@ def _eval_results(metadata: dict) -> list[EvalResult] | None:
                 dataset_revision=revision,
                 metric_type=key,
                 metric_value=value,
-                metric_name=METRIC_NAMES.get(key, key),
+                metric_name=labels[key][0] if key in labels else key,
             ))
     # An empty list would still write a ``model-index`` with no results; None writes none.
     return results or None
@@ -273,7 +263,8 @@ def render_explainer_card(metadata: dict, *, repo_id: str | None = None, full_mo
         model_name=model_name,
         repo_id=repo_id,
         task=task,
-        task_description=TASK_DESCRIPTIONS.get(task, f"explains the target's computations for the {task!r} task"),
+        task_description=(_task(task).description if _task(task) and _task(task).description
+                          else f"explains the target's computations for the {task!r} task"),
         target=public_name(target),
         target_revision=metadata.get("target_revision"),
         explainer_base=public_name(base),
@@ -289,7 +280,7 @@ def render_explainer_card(metadata: dict, *, repo_id: str | None = None, full_mo
         training_args=_training_arg_rows(metadata["training_args"]),
         eval_columns=eval_columns,
         eval_rows=eval_rows,
-        eval_legend=[(name, METRIC_DESCRIPTIONS[key]) for key, name in eval_columns if key in METRIC_DESCRIPTIONS],
+        eval_legend=[(name, _metric_labels(task)[key][1]) for key, name in eval_columns if key in _metric_labels(task)],
     )
 
 

@@ -6,6 +6,14 @@ from dataclasses import dataclass
 UNCHANGED_ANSWER = "The output would remain unchanged from <<<{original}>>>."
 CHANGED_ANSWER = "The most likely output would change to <<<{changed}>>>."
 
+# The causal_match metric's keys: display name and meaning, for explainer cards.
+CAUSAL_METRIC_LABELS = {
+    "exact_match": ("Exact Match", "the explanation equals the reference"),
+    "content_match": ("Content Match", "the text inside `<<<>>>` equals the reference's"),
+    "has_changed_f1": ("Has-Changed macro-F1", "macro-F1 of whether the explanation says the output changes"),
+    "valid_rate": ("Valid rate", "the share of explanations in an expected form"),
+}
+
 CONTENT_OPEN, CONTENT_CLOSE = "<<<", ">>>"
 
 # Appended to the question by the zero-shot baseline: the answer format, stated explicitly.

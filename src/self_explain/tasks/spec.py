@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
@@ -19,6 +19,33 @@ class ExplainerExamples:
     vectors: torch.Tensor | None = None  # (n, target hidden), one per question; None for text-only tasks
     layers: torch.Tensor | None = None  # (n,) the target layer each vector was read at
     extras: list[dict] | None = None  # per example, what the task's extra scorer needs (e.g. held-out exemplars)
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    """How ``self-explain demo`` runs a task on the toy world.
+
+    Args:
+        summary (`Callable[[Path, str], list[str]]`):
+            ``summary(dataset_folder, config_name)``: the lines the demo prints about the built dataset.
+        sizes (`tuple[int, ...]`):
+            Training rows of the experiment's runs (a size above the train split means all of it).
+        build_options (`dict`):
+            Options of the task's config for the demo build, besides ``target``, ``out``, ``seed`` and ``overwrite``.
+        splits (`tuple[str, ...]`):
+            The splits the experiment scores.
+        max_explainers (`int`, *optional*):
+            Only the first N of the demo's explainers (the target itself first); None: all of them.
+        order (`int`):
+            Position of the task in the demo (lowest first).
+    """
+
+    summary: Callable
+    sizes: tuple[int, ...]
+    build_options: dict = field(default_factory=dict)
+    splits: tuple[str, ...] = ("test", "ood")
+    max_explainers: int | None = None
+    order: int = 0
 
 
 @dataclass(frozen=True)
@@ -41,5 +68,12 @@ class TaskSpec:
     format_instructions: str | None = None  # appended to questions by the zero-shot baseline
     headline_metrics: tuple[str, ...] = ("exact_match",)  # tables and plots of experiments; the first picks SelfIE's scale
     max_new_tokens: int = 48  # longest explanation generated unless the caller says otherwise
+    # Card text: what an explainer of this task does ("this explainer …"), and the metric keys' display names and
+    # meanings, in the order of the card's evaluation table.
+    description: str = ""
+    metric_labels: dict[str, tuple[str, str]] = field(default_factory=dict)
+    demo: DemoSpec | None = None  # how ``self-explain demo`` runs the task; None: not in the demo
+    # Why the experiment cannot build this task's dataset itself (None: it builds one with the task's defaults)
+    experiment_needs_dataset: str | None = None
 
 

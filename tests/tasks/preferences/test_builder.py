@@ -213,7 +213,8 @@ def test_instilled_model_loads_and_differs_from_its_base(preferences_build):
 
 
 def test_the_demo_explains_the_instilled_model_and_summarises_the_build(built, preferences_build):
-    from self_explain.demo import explained_target, preferences_summary
+    from self_explain.demo import explained_target
+    from self_explain.tasks.preferences.demo import preferences_summary
 
     folder, dataset = built
     assert explained_target(folder, TARGET, TARGET) == str(preferences_build.instilled)

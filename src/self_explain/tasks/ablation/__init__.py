@@ -1,10 +1,11 @@
 """Input ablation: would removing a span of the prompt (e.g. a hint) change the model's answer?"""
 
-from ..causal_answers import CAUSAL_FORMAT_INSTRUCTIONS
+from ..causal_answers import CAUSAL_FORMAT_INSTRUCTIONS, CAUSAL_METRIC_LABELS
 from ..registry import register_task
 from ..spec import TaskSpec
 from .builder import DATASET_NAME, build_ablation_dataset
 from .config import AblationConfig
+from .demo import DEMO
 from .explainer import (
     ablation_examples,
     ablation_request,
@@ -27,5 +28,8 @@ register_task(
         metric="causal_match",
         format_instructions=CAUSAL_FORMAT_INSTRUCTIONS,
         headline_metrics=("exact_match", "has_changed_f1"),
+        description="predicts how the target's answer changes when a span of the input (e.g. a hint) is removed",
+        demo=DEMO,
+        metric_labels=CAUSAL_METRIC_LABELS,
     )
 )

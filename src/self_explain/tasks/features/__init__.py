@@ -4,6 +4,7 @@ from ..registry import register_task
 from ..spec import TaskSpec
 from .builder import DATASET_NAME, build_features_dataset
 from .config import FeaturesConfig
+from .demo import DEMO
 from .explainer import (
     features_examples,
     features_request,
@@ -29,5 +30,7 @@ register_task(
         uses_vectors=True,
         format_instructions=FORMAT_INSTRUCTIONS,
         headline_metrics=("similarity", "simulator_correlation"),
+        description="describes, in words, what a feature vector injected at a layer of the target encodes",
+        demo=DEMO,
     )
 )

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ...core.lm_backend import LanguageModelBackend, LMConfig, openai_client  # noqa: F401  (re-exported)
+from ...core.stats import pearson_correlation
 
 if TYPE_CHECKING:
     from ...toyworld.world import ToyWorld
@@ -124,8 +125,6 @@ class ConceptDescriber:
 
     def concept_correlations(self, feature: FeatureExemplars) -> list[tuple[str, float]]:
         """``(concept, r)`` for every concept, best first."""
-        from .scorers import pearson_correlation
-
         _check_feature(feature)
         activations: list[float] = []
         labels: list[list[str]] = []

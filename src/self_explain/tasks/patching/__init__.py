@@ -1,10 +1,11 @@
 """Activation patching: would writing a counterfactual activation here change the model's output?"""
 
-from ..causal_answers import CAUSAL_FORMAT_INSTRUCTIONS
+from ..causal_answers import CAUSAL_FORMAT_INSTRUCTIONS, CAUSAL_METRIC_LABELS
 from ..registry import register_task
 from ..spec import TaskSpec
 from .builder import DATASET_NAME, build_patching_dataset
 from .config import PatchingConfig
+from .demo import DEMO
 from .explainer import (
     parse_patching,
     patching_examples,
@@ -28,5 +29,9 @@ register_task(
         uses_vectors=True,
         format_instructions=CAUSAL_FORMAT_INSTRUCTIONS,
         headline_metrics=("exact_match", "has_changed_f1"),
+        description=("predicts how the target's next-token output changes when the residual stream at a layer "
+                     "window and token is patched with the activation from a counterfactual input"),
+        demo=DEMO,
+        metric_labels=CAUSAL_METRIC_LABELS,
     )
 )

@@ -4,6 +4,7 @@ from ..registry import register_task
 from ..spec import TaskSpec
 from .builder import DATASET_NAME, build_preferences_dataset
 from .config import PreferencesConfig
+from .demo import DEMO
 from .explainer import (
     metric_input,
     parse_preferences,
@@ -29,5 +30,11 @@ register_task(
         format_instructions=FORMAT_INSTRUCTIONS,
         headline_metrics=("pooled_correlation", "mean_scenario_correlation", "valid_fraction"),
         max_new_tokens=128,  # a JSON object of five names and numbers
+        description="reports, as JSON, how heavily the target weights each attribute when it chooses between options",
+        demo=DEMO,
+        experiment_needs_dataset=(
+            "its builder makes a new target (the instilled model): build it with `self-explain build "
+            "preferences`, and pass the instilled model it names (provenance 'target') as --target"
+        ),
     )
 )

@@ -1,0 +1,32 @@
+"""The ablation task in ``self-explain demo``: its build options, summary and experiment sizes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from datasets import load_dataset
+
+from ..spec import DemoSpec
+
+
+def ablation_summary(folder: Path, config_name: str) -> list[str]:
+    """The demo's lines about the input-ablation dataset built in ``folder`` (config ``config_name``)."""
+    dataset = load_dataset(str(folder), config_name)
+    lines = ["split  rows  changed"]
+    for split, rows in dataset.items():
+        lines.append(f"{split:<6} {len(rows):>5}  {sum(rows['is_different']) / len(rows):.1%}")
+    by_giver: dict[str, list[bool]] = defaultdict(list)
+    for giver, changed in zip(dataset["train"]["hint_giver"], dataset["train"]["is_different"]):
+        by_giver[giver].append(changed)
+    lines += ["", "share of train hints whose removal changes the answer, by who gives the hint:"]
+    lines += [f"{giver:<10} {sum(c) / len(c):5.0%}" for giver, c in sorted(by_giver.items())]
+    return lines
+
+
+DEMO = DemoSpec(
+    summary=ablation_summary,
+    sizes=(100, 1000),
+    build_options={"num_examples": 3000},
+    order=1,
+)

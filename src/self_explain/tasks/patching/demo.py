@@ -1,0 +1,38 @@
+"""The patching task in ``self-explain demo``: its build options, summary and experiment sizes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from datasets import load_dataset
+
+from ..spec import DemoSpec
+
+
+def patching_summary(folder: Path, config_name: str) -> list[str]:
+    """The demo's lines about the activation-patching dataset built in ``folder`` (config ``config_name``)."""
+    dataset = load_dataset(str(folder), config_name)
+    lines = ["split  rows  changed"]
+    for split, rows in dataset.items():
+        lines.append(f"{split:<6} {len(rows):>5}  {sum(rows['is_different']) / len(rows):.1%}")
+    train = dataset["train"]
+    by_cell: dict[tuple[str, int], list[bool]] = defaultdict(list)
+    for token_type, layer, changed in zip(train["token_type"], train["layer"], train["is_different"]):
+        by_cell[(token_type, layer)].append(changed)
+    layers = sorted({layer for _, layer in by_cell})
+    lines += ["", "share of train patches that change the output, by token and first patched layer:"]
+    lines.append("token    " + "  ".join(f"L{layer:<4}" for layer in layers))
+    for token_type in ("subject", "suffix", "last"):
+        cells = [by_cell.get((token_type, layer)) for layer in layers]
+        if any(cells):
+            lines.append(f"{token_type:<8} " + "  ".join(f"{sum(c) / len(c):5.0%}" if c else "    -" for c in cells))
+    return lines
+
+
+DEMO = DemoSpec(
+    summary=patching_summary,
+    sizes=(100, 1000),
+    build_options={"num_prompts": 1000},
+    order=0,
+)

@@ -1,0 +1,41 @@
+"""The preferences task in ``self-explain demo``: its build options, summary and experiment sizes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from datasets import load_dataset
+
+from ..build import read_provenance
+from ..spec import DemoSpec
+
+
+def preferences_summary(folder: Path, config_name: str) -> list[str]:
+    """The demo's lines about the preferences dataset built in ``folder`` (config ``config_name``)."""
+    dataset = load_dataset(str(folder), config_name)
+    provenance = read_provenance(folder, config_name)
+    quality = provenance["instilling_correlation"]
+    lines = ["split   rows  scenarios", *(f"{split:<7} {len(rows):>4}  {len(set(rows['scenario_id'])):>4}"
+                                      for split, rows in dataset.items())]
+    lines += [
+        "",
+        f"instilled model (the target explained): {provenance['target']}",
+        "instilling: r of measured vs. intended weights, pooled {pooled_r:.3f}, mean per scenario {mean_scenario_r:.3f}"
+        .format(**quality["instilled"]),
+        "control, the base model before instilling: pooled {pooled_r:.3f}, mean per scenario {mean_scenario_r:.3f}"
+        .format(**quality["base_before_instilling"]),
+        f"measured choices the intended weights agree with: {provenance['mean_intended_agreement']:.1%}; "
+        f"that the logistic fit reproduces: {provenance['mean_fit_agreement']:.1%}",
+    ]
+    return lines
+
+
+DEMO = DemoSpec(
+    summary=preferences_summary,
+    sizes=(1000,),  # all 120 training rows (40 scenarios)
+    build_options={"num_scenarios": 120},
+    splits=("test", "native"),
+    # self and toy-other: toy-large adds 20 min and the toy scores are 0 everywhere (README)
+    max_explainers=2,
+    order=3,
+)
