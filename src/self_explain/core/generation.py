@@ -20,6 +20,29 @@ def stop_token_ids(tokenizer, model) -> list[int]:
     return sorted(ids)
 
 
+def pad_token_id(tokenizer, model=None) -> int:
+    """The id batches are padded with: the tokenizer's pad token, else its EOS, else the model's first stop token.
+
+    Args:
+        tokenizer: A Hugging Face tokenizer.
+        model (*optional*): The model whose generation config may name further stop tokens.
+
+    Returns:
+        `int`: The padding id.
+
+    Raises:
+        ValueError: When the tokenizer has neither a pad nor an EOS token and the model names no stop token.
+    """
+    if tokenizer.pad_token_id is not None:
+        return tokenizer.pad_token_id
+    if tokenizer.eos_token_id is not None:
+        return tokenizer.eos_token_id
+    stops = stop_token_ids(tokenizer, model) if model is not None else []
+    if not stops:
+        raise ValueError("the tokenizer has no pad or EOS token and the model no stop token: set tokenizer.pad_token")
+    return stops[0]
+
+
 def left_padded(prompts: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     """Token prompts as one left-padded batch: (ids, attention mask), each (n, longest prompt)."""
     width = max(len(p) for p in prompts)
@@ -35,7 +58,7 @@ def left_padded(prompts: list[list[int]], pad: int, device) -> tuple[torch.Tenso
 def greedy_generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: int) -> torch.Tensor:
     """The greedy continuations of token prompts in one left-padded batch, up to the stop tokens: (n, new tokens)."""
     stops = stop_token_ids(tokenizer, model)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
+    pad = pad_token_id(tokenizer, model)
     ids, mask = left_padded(prompts, pad, next(model.parameters()).device)
     width = ids.shape[1]
     generated = model.generate(

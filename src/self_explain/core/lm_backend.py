@@ -10,9 +10,9 @@ from typing import Any
 
 import torch
 
+from .generation import greedy_generate, pad_token_id
+
 logger = logging.getLogger(__name__)
-
-
 
 
 @dataclass
@@ -105,13 +105,15 @@ class LanguageModelBackend:
 
     def generate(self, ids: list[int], n: int) -> list[str]:
         """``n`` answers to a prompt: greedy at temperature 0, else sampled with ``config.seed``."""
+        if self.config.temperature <= 0:  # greedy: every answer is the same
+            (answer,) = self.tokenizer.batch_decode(
+                greedy_generate(self.model, self.tokenizer, [ids], self.config.max_new_tokens), skip_special_tokens=True
+            )
+            return [answer] * n
         device = next(self.model.parameters()).device
         input_ids = torch.tensor([ids], device=device)
-        sample = self.config.temperature > 0
-        options = {"do_sample": sample}
-        if sample:
-            options.update(temperature=self.config.temperature, top_k=0, top_p=1.0)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        options = {"do_sample": True, "temperature": self.config.temperature, "top_k": 0, "top_p": 1.0}
+        pad = pad_token_id(self.tokenizer, self.model)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.inference_mode():
             torch.manual_seed(self.config.seed)
             output = self.model.generate(

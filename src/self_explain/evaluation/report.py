@@ -3,37 +3,17 @@
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
 from pathlib import Path
 
 from ..core.files import write_atomically
 from ..core.models import short_model_name
+from ..core.stats import mean_confidence_interval
 from ..tasks import get_task
-
-# Two-sided 95 % quantiles of Student's t, by degrees of freedom (beyond 30, the normal's 1.96 is close enough).
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-         11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093,
-         20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060, 26: 2.056, 27: 2.052, 28: 2.048,
-         29: 2.045, 30: 2.042}
-
 
 # Where a headline metric lives: the plot clips CI bands to it (the tables keep the t-interval as computed).
 METRIC_RANGES = {"simulator_correlation": (-1.0, 1.0), "pooled_correlation": (-1.0, 1.0),
                  "mean_scenario_correlation": (-1.0, 1.0)}
-
-
-def mean_ci(values: list[float]) -> tuple[float, float | None, float | None]:
-    """Mean and the t-based 95 % confidence interval of the mean; no interval from a single value."""
-    n = len(values)
-    if n == 0:
-        raise ValueError("no values to summarise")
-    mean = sum(values) / n
-    if n == 1:
-        return mean, None, None
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = T_975.get(n - 1, 1.96) * sd / math.sqrt(n)
-    return mean, mean - half, mean + half
 
 
 def summarize(results: list[dict], splits: list[str], metrics: tuple[str, ...]) -> list[dict]:
@@ -55,7 +35,7 @@ def summarize(results: list[dict], splits: list[str], metrics: tuple[str, ...]) 
     rows = []
     for key, values in groups.items():
         who, size, split, metric = key
-        mean, low, high = mean_ci(values)
+        mean, low, high = mean_confidence_interval(values)
         rows.append({"who": who, "size": size, "split": split, "metric": metric, "mean": round(mean, 4),
                      "ci_low": None if low is None else round(low, 4), "ci_high": None if high is None else round(high, 4),
                      "n": len(values), "values": values, **meta[key]})

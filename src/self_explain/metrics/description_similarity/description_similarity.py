@@ -157,13 +157,9 @@ def ask_local_judge(
     pairs: list[tuple[str, str]], *, judge_model: str, prompt: str, max_tokens: int, batch_size: int = 8
 ) -> list[str | None]:
     """Greedy answers of a local causal LM (its chat template if it has one, else the plain prompt)."""
-    import torch
+    from self_explain.core.generation import greedy_generate
 
     model, tokenizer = load_local_judge(str(judge_model))
-    tokenizer.padding_side = "left"
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
     has_template = bool(getattr(tokenizer, "chat_template", None))
     answers: list[str | None] = []
     for start in range(0, len(pairs), batch_size):
@@ -175,11 +171,8 @@ def ask_local_judge(
             ]
         else:
             texts = [f"{JUDGE_SYSTEM}\n\n{prompt.format(reference=r, prediction=p)}\n" for p, r in chunk]
-        batch = tokenizer(texts, add_special_tokens=not has_template, padding=True, return_tensors="pt")
-        batch = batch.to(model.device)
-        with torch.inference_mode():
-            output = model.generate(**batch, max_new_tokens=max_tokens, do_sample=False, pad_token_id=pad_id)
-        new_tokens = output[:, batch["input_ids"].shape[1] :]
+        prompts = tokenizer(texts, add_special_tokens=not has_template)["input_ids"]
+        new_tokens = greedy_generate(model, tokenizer, prompts, max_tokens)
         answers.extend(tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
     return answers
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 
 import datasets
 import evaluate
 import numpy as np
+
+from self_explain.core.stats import pearson_correlation
 
 logger = logging.getLogger(__name__)
 
@@ -75,14 +76,7 @@ _CITATION = """
 """
 
 
-def pearson(simulated: np.ndarray, true: np.ndarray) -> float:
-    """Pearson r of two equal-length vectors; 0 when either is constant (all values equal) or has < 2 values."""
-    if simulated.size < 2 or np.ptp(simulated) == 0 or np.ptp(true) == 0:
-        return 0.0
-    x = simulated - simulated.mean()
-    y = true - true.mean()
-    r = float(np.dot(x, y) / math.sqrt(float(np.dot(x, x)) * float(np.dot(y, y))))
-    return min(1.0, max(-1.0, r))
+pearson = pearson_correlation  # the package's one Pearson r (0 when either side is constant)
 
 
 def _is_number(value) -> bool:

@@ -10,6 +10,8 @@ import datasets
 import evaluate
 import numpy as np
 
+from self_explain.core.stats import mean_confidence_interval, pearson_correlation
+
 logger = logging.getLogger(__name__)
 
 _DESCRIPTION = """
@@ -111,22 +113,8 @@ _CITATION = """
 }
 """
 
-# Student-t 0.975 quantiles by degrees of freedom (1.96 beyond 30); the same table as self_explain.experiment_report,
-# copied so that this module loads on its own.
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-         11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093,
-         20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060, 26: 2.056, 27: 2.052, 28: 2.048,
-         29: 2.045, 30: 2.042}
 
-
-def pearson(reported: np.ndarray, true: np.ndarray) -> float:
-    """Pearson r of two equal-length vectors; 0 when either is constant (all values equal) or has < 2 values."""
-    if reported.size < 2 or np.ptp(reported) == 0 or np.ptp(true) == 0:
-        return 0.0
-    x = reported - reported.mean()
-    y = true - true.mean()
-    r = float(np.dot(x, y) / math.sqrt(float(np.dot(x, x)) * float(np.dot(y, y))))
-    return min(1.0, max(-1.0, r))
+pearson = pearson_correlation  # the package's one Pearson r (0 when either side is constant)
 
 
 def _as_weight(value) -> float | None:
@@ -221,12 +209,8 @@ def bootstrap_pooled_ci(
 
 def mean_t_ci(values: list[float]) -> tuple[float, float, float]:
     """Mean and t-based 95 % confidence interval of the mean; the interval is the mean itself for one value."""
-    n = len(values)
-    mean = float(np.mean(values))
-    if n < 2:
-        return mean, mean, mean
-    half = T_975.get(n - 1, 1.96) * float(np.std(values, ddof=1)) / math.sqrt(n)
-    return mean, mean - half, mean + half
+    mean, low, high = mean_confidence_interval(values)
+    return (mean, mean, mean) if low is None else (mean, low, high)
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from ...core.generation import left_padded, prompt_ids
+from ...core.generation import left_padded, pad_token_id, prompt_ids
 from ...core.models import LoadedModel, context_length
+from ...core.progress import progress_bar
 from ..build import seeded_rng
 from .prompts import OPTION_LETTERS, decision_prompt
 from .scenarios import Scenario, rescale
@@ -73,7 +73,7 @@ def probabilities_of_a(loaded: LoadedModel, prompts: list[str], batch_size: int 
     """P("A") / (P("A") + P("B")) after each decision prompt: one left-padded pass per batch, last position only."""
     tokenizer, model = loaded.tokenizer, loaded.model
     id_a, id_b = choice_token_ids(tokenizer)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_token_id(tokenizer, model)
     device = next(model.parameters()).device
     encoded = [prompt_ids(tokenizer, p) for p in prompts]
     context = context_length(model)
@@ -83,7 +83,7 @@ def probabilities_of_a(loaded: LoadedModel, prompts: list[str], batch_size: int 
                          f"model's context of {context}")
     result: list[float] = []
     batches = range(0, len(encoded), batch_size)
-    for start in tqdm(batches, desc="decisions", disable=not progress):
+    for start in progress_bar(batches, desc="decisions", disable=not progress):
         ids, mask = left_padded(encoded[start : start + batch_size], pad, device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1).logits[:, -1]
