@@ -95,6 +95,11 @@ class ExplainArgs:
     max_new_tokens: int | None = field(default=None, metadata={"help": "Longest explanation generated (default: the task's, 48; preferences 128)."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
+    def __post_init__(self):
+        from .core.checks import check_positive
+
+        check_positive("--max-new-tokens", self.max_new_tokens, optional=True)
+
 
 def _explain(argv: list[str]) -> int:
     from transformers import pipeline

@@ -16,6 +16,7 @@ from pathlib import Path
 import evaluate
 from datasets import Dataset
 
+from ..core.checks import check_non_negative, check_positive
 from ..core.files import write_atomically
 from ..explainer.modeling import EXPLAINER_METADATA, Explainer, load_explainer
 from ..metrics import metric_path
@@ -61,6 +62,13 @@ class EvaluateConfig:
         unknown = sorted(set(self.baseline) - set(BASELINES))
         if unknown:
             raise ValueError(f"--baseline {unknown} unknown; choose from {', '.join(BASELINES)}")
+        check_positive("--batch-size", self.batch_size)
+        check_positive("--max-rows", self.max_rows, optional=True)
+        check_positive("--neighbor-rows", self.neighbor_rows, optional=True)
+        check_positive("--max-new-tokens", self.max_new_tokens, optional=True)
+        check_non_negative("--seed", self.seed)
+        if not self.split:
+            raise ValueError("--split needs at least one split name (e.g. test)")
 
 
 @lru_cache

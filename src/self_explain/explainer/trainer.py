@@ -28,6 +28,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
+from ..core.checks import check_non_negative, check_positive, check_positive_number
 from ..core.injection import (
     PROJECTION_FILE,
     VectorInjector,
@@ -112,6 +113,16 @@ class TrainConfig:
             raise ValueError(f"--max-rows must be at least 1, got {self.max_rows}")
         if self.lora_r < 1:
             raise ValueError(f"--lora-r must be at least 1, got {self.lora_r}")
+        check_positive("--per-device-train-batch-size", self.per_device_train_batch_size)
+        check_positive("--gradient-accumulation-steps", self.gradient_accumulation_steps)
+        check_positive("--logging-steps", self.logging_steps)
+        check_positive("--save-steps", self.save_steps)
+        check_non_negative("--warmup-steps", self.warmup_steps)
+        check_non_negative("--seed", self.seed)
+        check_positive_number("--learning-rate", self.learning_rate)
+        check_positive_number("--num-train-epochs", self.num_train_epochs)
+        if self.max_steps != -1 and self.max_steps < 1:
+            raise ValueError(f"--max-steps must be a positive integer, or -1 to train --num-train-epochs; got {self.max_steps}")
 
 
 def resolve_target(config: TrainConfig) -> str:

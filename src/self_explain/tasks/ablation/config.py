@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ...core.checks import check_non_negative, check_positive
+
 
 @dataclass
 class AblationConfig:
@@ -47,6 +49,9 @@ class AblationConfig:
             raise ValueError(f"--num-examples must be at least 1, got {self.num_examples}")
         if self.max_new_tokens < 1:
             raise ValueError(f"--max-new-tokens must be at least 1, got {self.max_new_tokens}")
+        check_positive("--shard-size", self.shard_size)
+        check_positive("--batch-size", self.batch_size)
+        check_non_negative("--seed", self.seed)
         if not 0 <= self.test_fraction < 1:
             raise ValueError(f"--test-fraction must be in [0, 1), got {self.test_fraction}")
         if self.span_regex is not None:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ...core.checks import check_non_negative, check_positive
+
 DESCRIBERS = ("concept", "lm", "neuronpedia")
 SIMULATORS = ("concept", "lm")
 
@@ -81,5 +83,13 @@ class FeaturesConfig:
             raise ValueError(f"--top-k must be at least 2 (exemplars are split to describe and to score), got {self.top_k}")
         if self.features_per_layer is not None and self.features_per_layer < 1:
             raise ValueError(f"--features-per-layer must be at least 1, got {self.features_per_layer}")
+        check_positive("--shard-size", self.shard_size)
+        check_positive("--batch-size", self.batch_size)
+        check_positive("--num-texts", self.num_texts)
+        check_positive("--num-candidates", self.num_candidates)
+        check_non_negative("--num-quantile", self.num_quantile)
+        check_non_negative("--num-random", self.num_random)
+        check_non_negative("--context-window", self.context_window)
+        check_non_negative("--seed", self.seed)
         if not 0 <= self.test_fraction < 1:
             raise ValueError(f"--test-fraction must be in [0, 1), got {self.test_fraction}")

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ...core.checks import check_non_negative, check_positive
+
 
 @dataclass
 class PatchingConfig:
@@ -37,5 +39,8 @@ class PatchingConfig:
             raise ValueError(f"--window must be at least 1, got {self.window}")
         if self.num_prompts < 1:
             raise ValueError(f"--num-prompts must be at least 1, got {self.num_prompts}")
+        check_positive("--shard-size", self.shard_size)
+        check_positive("--batch-prompts", self.batch_prompts)
+        check_non_negative("--seed", self.seed)
         if not 0 <= self.test_fraction < 1:
             raise ValueError(f"--test-fraction must be in [0, 1), got {self.test_fraction}")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ...core.checks import check_non_negative, check_positive, check_positive_number
 from .choices import CHOICE_LABELS
 
 
@@ -67,3 +68,9 @@ class PreferencesConfig:
             raise ValueError(f"--choice-labels must be one of {CHOICE_LABELS}, got {self.choice_labels!r}")
         if self.questions_per_scenario < 1:
             raise ValueError(f"--questions-per-scenario must be at least 1, got {self.questions_per_scenario}")
+        check_positive("--batch-size", self.batch_size)
+        check_positive("--per-device-train-batch-size", self.per_device_train_batch_size)
+        check_positive("--lora-r", self.lora_r)
+        check_positive_number("--learning-rate", self.learning_rate)
+        check_positive_number("--num-train-epochs", self.num_train_epochs)
+        check_non_negative("--seed", self.seed)

@@ -1,0 +1,54 @@
+"""Checks of user-given option values, with errors that name the option and the value given.
+
+Config dataclasses call them in ``__post_init__``, so a bad value is refused before any model is loaded
+or any file is written.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def check_positive(option: str, value, *, optional: bool = False) -> None:
+    """Refuse an integer option that must be at least 1 (``optional``: None is allowed too).
+
+    Args:
+        option: The option as the user types it, e.g. ``"--shard-size"``.
+        value: The value given.
+        optional: Whether None (the option left unset) is allowed.
+
+    Raises:
+        ValueError: naming the option and the value, e.g. "--shard-size must be a positive integer, got 0".
+    """
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{option} must be a positive integer, got {value!r}")
+
+
+def check_non_negative(option: str, value) -> None:
+    """Refuse an integer option that must be 0 or more (a seed, a count that may be zero).
+
+    Args:
+        option: The option as the user types it, e.g. ``"--seed"``.
+        value: The value given.
+
+    Raises:
+        ValueError: naming the option and the value.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{option} must be a non-negative integer, got {value!r}")
+
+
+def check_positive_number(option: str, value) -> None:
+    """Refuse a float option that must be a finite number above 0 (a learning rate, a number of epochs).
+
+    Args:
+        option: The option as the user types it, e.g. ``"--learning-rate"``.
+        value: The value given.
+
+    Raises:
+        ValueError: naming the option and the value.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{option} must be a number above 0, got {value!r}")
