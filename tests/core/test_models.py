@@ -133,6 +133,41 @@ def test_load_model_relative_missing_folder_names_it(offline):
         load_model("./no_such_folder_here")
 
 
+@pytest.fixture
+def no_hub(monkeypatch):
+    """Any attempt to load through from_pretrained (and so to reach the Hub) fails the test."""
+    import self_explain.core.models as models_module
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"from_pretrained was called with {args}")
+
+    monkeypatch.setattr(models_module.AutoTokenizer, "from_pretrained", refuse)
+    monkeypatch.setattr(models_module.AutoModelForCausalLM, "from_pretrained", refuse)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("toy-targt", "unknown model 'toy-targt': did you mean the toy model 'toy-target'\\? expected a toy model name "
+                      "\\(toy-target, toy-other, toy-large\\)"),
+        ("/no/such/model/folder", "unknown model '/no/such/model/folder': no such folder, and not a Hub model id"),
+        ("./no_such_folder_here", "no such folder, and not a Hub model id; expected a toy model name \\(toy-target"),
+        ("org/name/extra", "'org/name/extra': no such folder, and not a Hub model id"),
+    ],
+)
+def test_unknown_model_fails_at_once_without_the_hub(name, message, no_hub):
+    """No network retries: a misspelt toy name, a missing path or an impossible Hub id fail before from_pretrained."""
+    with pytest.raises(ValueError, match=message):
+        load_model(name)
+
+
+def test_model_given_as_a_file_is_refused(tmp_path, no_hub):
+    file = tmp_path / "model.safetensors"
+    file.write_bytes(b"")
+    with pytest.raises(ValueError, match="it is a file, not a model folder"):
+        load_model(str(file))
+
+
 def test_models_go_to_this_process_accelerator_when_there_is_one():
     """On a GPU machine (each process its own under accelerate launch) models load onto that device."""
     from unittest import mock

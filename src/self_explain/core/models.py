@@ -32,6 +32,36 @@ def resolve_model_id(name_or_path: str) -> str:
     return name_or_path
 
 
+def check_model_reference(name_or_path: str) -> None:
+    """Refuse at once, without contacting the Hub, a model that is no toy name, no existing folder and no Hub id.
+
+    Args:
+        name_or_path: A toy name, a local folder, or a Hub model id (``org/name`` or ``name``).
+
+    Raises:
+        ValueError: naming the input and listing the toy names (with the closest one for a misspelt toy name).
+    """
+    import difflib
+
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if name_or_path in TOY_MODELS or name_or_path in TOY_EXPLAINERS:
+        return
+    expected = f"expected a toy model name ({', '.join(TOY_MODELS)}), a local folder with a causal LM, or a Hub model id"
+    path = Path(name_or_path)
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"unknown model {name_or_path!r}: it is a file, not a model folder; {expected}")
+        return
+    close = difflib.get_close_matches(name_or_path, TOY_MODELS + TOY_EXPLAINERS, n=1, cutoff=0.8)
+    if close and "/" not in name_or_path:
+        raise ValueError(f"unknown model {name_or_path!r}: did you mean the toy model {close[0]!r}? {expected}")
+    try:
+        validate_repo_id(name_or_path)
+    except HFValidationError:
+        raise ValueError(f"unknown model {name_or_path!r}: no such folder, and not a Hub model id; {expected}") from None
+
+
 def is_toy_model(name_or_path: str) -> bool:
     """A shipped toy name, or a folder made by the toy-world training script."""
     return name_or_path in TOY_MODELS or (Path(name_or_path) / "toyworld.json").is_file()
@@ -87,6 +117,7 @@ def load_model(
     Without ``device_map`` the model goes to this process's accelerator when there is one (under
     ``accelerate launch``, each process its own GPU), else stays on the CPU.
     """
+    check_model_reference(name_or_path)  # before the Hub: a path or a typo must not wait for network retries
     source = resolve_model_id(name_or_path)
     kwargs = {"revision": revision, "trust_remote_code": trust_remote_code}
     try:
