@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from dataclasses import dataclass, field, fields
 
 from transformers import HfArgumentParser
@@ -179,9 +180,33 @@ COMMANDS = {
 }
 
 
+def _quiet_libraries() -> None:
+    """What a person reads: our INFO lines, the libraries' warnings and errors, one progress bar per stage.
+
+    The libraries' INFO lines are left out (the root logger stays at WARNING; ``self_explain`` logs INFO), and so
+    are ``datasets``' progress bars (writing parquet, generating a split), which open inside our stage bars.
+    Outside a terminal, transformers' and the Hub's bars (loading weights, downloads) are left out too: nested
+    bars redraw with ``ESC[A``, which leaves ``[A`` junk in a log file.
+    """
+    import datasets
+    import transformers
+
+    from .core.progress import stderr_is_terminal
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("self_explain").setLevel(logging.INFO)
+    transformers.logging.set_verbosity_warning()
+    datasets.logging.set_verbosity_warning()
+    datasets.disable_progress_bars()
+    # PEFT's get_peft_model reads the deprecated property; nothing a user of ours can change.
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+    if not stderr_is_terminal():
+        transformers.logging.disable_progress_bar()  # also huggingface_hub's
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _quiet_libraries()
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         parser = argparse.ArgumentParser(prog="self-explain", description="Train models to explain their own computations.")
         parser.add_argument("command", choices=sorted(COMMANDS), help="; ".join(f"{k}: {v[1]}" for k, v in COMMANDS.items()))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .core.models import short_model_name
 from .evaluation.experiment import ExperimentConfig, run_experiment
-from .evaluation.report import headline_table
+from .evaluation.report import counted, headline_table
 from .tasks import TASKS, TaskSpec, get_task, read_provenance
 
 
@@ -93,7 +93,7 @@ def run_demo(config: DemoConfig) -> str:
         lines += [*task_lines, ""]
     sizes = ", ".join(f"{task} {max(s['sizes'])}" for task, s in summaries.items())
     lines += ["# Headline: self vs. other explainers vs. baselines", "",
-              f"Mean [95 % CI] over {config.seeds} seeds, at the largest training size ({sizes} rows).", ""]
+              f"Mean [95 % CI] over {counted(config.seeds, 'seed')}, at the largest training size ({sizes} rows).", ""]
     for task, summary in summaries.items():
         lines += [f"### {task}", "", *task_headline(summary), "",
                   f"scaling plot: {Path(config.out) / f'experiment-{task}' / 'scaling.png'}", ""]

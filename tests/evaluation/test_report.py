@@ -17,6 +17,7 @@ from self_explain.evaluation.experiment import (
     train_steps,
 )
 from self_explain.evaluation.report import (
+    counted,
     headline_table,
     plot_scaling,
     report_markdown,
@@ -176,7 +177,7 @@ def test_report_markdown_has_the_title_and_a_table_per_split_and_metric(rows):
     text = report_markdown(summary)
     lines = text.splitlines()
     assert lines[0] == "# Privileged access: task `patching`, target `toy-target`"
-    assert "Dataset `some/dataset` config `toy-target`; 3 seed(s) per cell" in text
+    assert "Dataset `some/dataset` config `toy-target`; 3 seeds per cell" in text
     assert "Largest training size: 300 rows." in text
     assert "## Self vs. other explainers vs. baselines (largest training size)" in lines
     headers = [line for line in lines if line.startswith("## ") and "by training rows" in line]
@@ -184,6 +185,18 @@ def test_report_markdown_has_the_title_and_a_table_per_split_and_metric(rows):
     assert "\n".join(headline_table(rows, SPLITS, METRICS, "toy-target")) in text
     assert "\n".join(scaling_table(rows, "ood", "has_changed_f1", "toy-target")) in text
     assert text.endswith("\n")
+
+
+@pytest.mark.parametrize("count, expected", [(0, "0 seeds"), (1, "1 seed"), (2, "2 seeds")])
+def test_counted_says_seed_or_seeds(count, expected):
+    assert counted(count, "seed") == expected
+    assert counted(count, "query", "queries") == expected.replace("seeds", "queries").replace("seed", "query")
+
+
+def test_report_markdown_of_one_seed_is_singular(rows):
+    text = report_markdown(make_summary(rows, seeds=1))
+    assert "config `toy-target`; 1 seed per cell" in text
+    assert "seed(s)" not in text and "1 seeds" not in text
 
 
 def test_plot_scaling_writes_a_png_and_no_temporary_file(rows, tmp_path):

@@ -26,6 +26,7 @@ from accelerate import PartialState
 
 from ..core.files import write_atomically
 from ..core.models import short_model_name
+from ..core.progress import progress_bar
 from ..explainer.modeling import load_explainer
 from ..explainer.trainer import PROJECTION_CHOICES, TrainConfig, train_explainer
 from ..tasks import ExplainerExamples, get_task, load_split
@@ -243,7 +244,7 @@ def run_baseline_cells(config: ExperimentConfig, rows: ScoredRows, baselines: li
     if NEAREST_NEIGHBOR in baselines:
         cells += [Cell(NEAREST_NEIGHBOR, size, seed) for size in sizes for seed in seeds]
     results, explainer = [], None
-    for cell in cells:
+    for cell in progress_bar(cells, desc="baselines"):
         result = read_result(out, cell)
         if result is None:
             explainer = explainer or untrained_target_explainer(config)
@@ -282,8 +283,6 @@ def check_resumable(config: ExperimentConfig) -> None:
 
 def run_experiment(config: ExperimentConfig) -> dict:
     """Train and score every cell not finished yet, then write the summary, tables and plot."""
-    from tqdm.auto import tqdm
-
     from .report import write_report
 
     state = PartialState()
@@ -296,7 +295,7 @@ def run_experiment(config: ExperimentConfig) -> dict:
     seeds = [config.seed + i for i in range(config.seeds)]
     results = []
     cells = [Cell(who, size, seed) for who in config.explainers for size in sizes for seed in seeds]
-    for cell in tqdm(cells, desc="runs", disable=not state.is_main_process):
+    for cell in progress_bar(cells, desc="runs", disable=not state.is_main_process):
         result = read_result(Path(config.out), cell)
         if result is None:
             logger.info("run %s: training on %d rows", cell.folder, cell.size)

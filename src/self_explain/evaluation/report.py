@@ -16,6 +16,20 @@ METRIC_RANGES = {"simulator_correlation": (-1.0, 1.0), "pooled_correlation": (-1
                  "mean_scenario_correlation": (-1.0, 1.0)}
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """A count with its noun in the singular or the plural: ``1 seed``, ``2 seeds``.
+
+    Args:
+        count (`int`): how many.
+        noun (`str`): the noun in the singular.
+        plural (`str`, *optional*): the plural, when it is not ``noun + "s"``.
+
+    Returns:
+        `str`: ``"{count} {noun}"`` for a count of 1, else ``"{count} {plural}"``.
+    """
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 def summarize(results: list[dict], splits: list[str], metrics: tuple[str, ...]) -> list[dict]:
     """One row per (who, training size, split, metric): mean, CI, and the per-seed values."""
     groups: dict[tuple, list[float]] = defaultdict(list)
@@ -99,7 +113,7 @@ def report_markdown(summary: dict) -> str:
     lines = [
         f"# Privileged access: task `{summary['task']}`, target `{target}`",
         "",
-        f"Dataset `{summary['dataset']}` config `{summary['dataset_config']}`; {summary['seeds']} seed(s) per cell; "
+        f"Dataset `{summary['dataset']}` config `{summary['dataset_config']}`; {counted(summary['seeds'], 'seed')} per cell; "
         f"mean [95 % CI over seeds]. Largest training size: {max(summary['sizes'])} rows.",
         "",
         "## Self vs. other explainers vs. baselines (largest training size)",

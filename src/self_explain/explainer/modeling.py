@@ -22,7 +22,6 @@ from huggingface_hub.errors import (
 )
 from peft import PeftConfig, PeftModel
 from torch import nn
-from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
 from ..core.generation import greedy_generate, prompt_ids
@@ -34,6 +33,7 @@ from ..core.models import (
     resolve_model_id,
     short_model_name,
 )
+from ..core.progress import progress_bar
 from ..tasks import TASKS, ExplainerExamples
 from .card import EXPLAINER_METADATA, is_hub_id, read_metadata_file
 
@@ -141,7 +141,7 @@ class Explainer:
         if examples.vectors is not None and offsets[-1] != len(examples.vectors):
             raise ValueError(f"the questions hold {offsets[-1]} vector placeholders but {len(examples.vectors)} vectors were given")
         starts = range(0, len(prompts), batch_size)
-        for start in tqdm(starts, desc="explaining", disable=not progress):
+        for start in progress_bar(starts, desc="explaining", disable=not progress):
             chunk = prompts[start : start + batch_size]
             if examples.vectors is not None:
                 first, last = offsets[start], offsets[min(start + batch_size, len(prompts))]

@@ -39,11 +39,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from ...core.activations import read_layer_inputs, tokenize_texts
 from ...core.files import write_atomically
 from ...core.models import LoadedModel, context_length
+from ...core.progress import progress_bar
 from ...core.sae import SparseAutoencoder, check_sae_fits, sae_for_layer
 
 logger = logging.getLogger(__name__)
@@ -239,7 +239,7 @@ def collect_exemplars(
     tokenizer, module = model.tokenizer, model.model
     max_length = max_length or context_length(module)
     text_index = 0
-    progress = tqdm(desc="collecting exemplars", unit="text", total=len(texts) if hasattr(texts, "__len__") else None)
+    progress = progress_bar(desc="collecting exemplars", unit="text", total=len(texts) if hasattr(texts, "__len__") else None)
     for chunk in _chunks(texts, batch_size):
         sequences = tokenize_texts(tokenizer, chunk, max_length)
         counted = [torch.ones(len(s), dtype=torch.bool) for s in sequences]

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import torch
-from tqdm.auto import tqdm
 
 from ...core.lm_backend import LanguageModelBackend, LMConfig
+from ...core.progress import progress_bar
 from ...core.stats import pearson_correlation
 from .describers import (
     CONCEPT_DESCRIPTIONS,
@@ -168,7 +168,7 @@ class LMSimulator(LanguageModelBackend):
 
     def simulate(self, description: str, exemplars: list[Exemplar]) -> list[list[float]]:
         simulate_one = self._simulate_endpoint if self.backend == "openai" else self._simulate_local
-        progress = tqdm(exemplars, desc="simulating", unit="exemplar", leave=False, disable=len(exemplars) < 8)
+        progress = progress_bar(exemplars, desc="simulating", unit="exemplar", leave=False, disable=len(exemplars) < 8)
         return [simulate_one(description, exemplar) for exemplar in progress]
 
     def digit_ids(self) -> list[int]:
@@ -273,6 +273,6 @@ def simulator_correlation_score(simulator: Simulator, description: str, exemplar
 def score_candidates(simulator: Simulator, candidates: list[str], exemplars: list[Exemplar]) -> list[tuple[str, float]]:
     """``(description, score)`` of each distinct candidate, best first; ties keep the describer's order."""
     unique = list(dict.fromkeys(candidates))
-    progress = tqdm(unique, desc="scoring descriptions", unit="description", leave=False, disable=len(unique) < 4)
+    progress = progress_bar(unique, desc="scoring descriptions", unit="description", leave=False, disable=len(unique) < 4)
     scored = [(candidate, simulator_correlation_score(simulator, candidate, exemplars)) for candidate in progress]
     return sorted(scored, key=lambda item: -item[1])
