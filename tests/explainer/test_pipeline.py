@@ -201,6 +201,11 @@ def test_one_base_model_adapter_off_is_the_target(explain, pristine, inputs):
         ({"layers": [0, 2]}, r"'layers' \[0, 2\] out of range"),
         ({"layers": []}, r"needs 'layers'"),
         ({"layers": None}, r"needs 'layers'"),
+        # a word the toy tokenizer does not know would silently become <unk>
+        ({"counterfactual": "Blorptown lives in"}, r"patching input 'counterfactual' has words outside the target's "
+                                                   r"vocabulary, which it would read as '<unk>': \['Blorptown'\]"),
+        ({"text": "Qwxz Zorvak lives in"}, r"patching input 'text' has words outside .*\['Qwxz'\]"),
+        ({"text": "Zorvak lives in " * 200}, r"patching input 'text' has 601 tokens, longer than the target's context"),
     ],
 )
 def test_bad_inputs_name_the_problem(explain, inputs, change, message):
@@ -215,6 +220,19 @@ def test_bad_inputs_name_the_problem(explain, inputs, change, message):
 def test_input_that_is_not_a_dict_is_refused(explain):
     with pytest.raises(ValueError, match="must be a dict with a 'task' key"):
         explain(["Zorvak lives in"])
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("Zorvak lives in", r"must be a dict with a 'task' key \(or a list of them\); got str 'Zorvak lives in'"),
+        (42, r"must be a dict with a 'task' key \(or a list of them\); got int 42"),
+        ([], r"input is an empty list"),
+    ],
+)
+def test_a_string_input_is_shown_whole_not_its_first_character(explain, given, message):
+    with pytest.raises(ValueError, match=message):
+        explain(given)
 
 
 def test_an_explainer_for_another_target_is_refused(random_toy_model_dir, other_toy_model_dir, trained_explainer_dir,

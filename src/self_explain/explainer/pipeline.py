@@ -93,7 +93,15 @@ class ExplainerPipeline(Pipeline):
     def __call__(self, inputs, verify: bool = False, max_new_tokens: int | None = None, batch_size: int | None = None):
         """Explain one input dict or a list of them; batched generation over the list."""
         single = isinstance(inputs, dict)
+        if isinstance(inputs, (str, bytes)) or not (single or hasattr(inputs, "__iter__")):
+            shown = repr(inputs) if len(repr(inputs)) <= 80 else repr(inputs)[:77] + "..."
+            raise ValueError(
+                f"self-explanation input must be a dict with a 'task' key (or a list of them); got "
+                f"{type(inputs).__name__} {shown}, e.g. give {{'task': 'patching', 'text': ..., ...}}"
+            )
         items = [inputs] if single else list(inputs)
+        if not items:
+            raise ValueError("self-explanation input is an empty list: give a dict with a 'task' key, or a list of them")
         requests = [self.preprocess(item) for item in items]
         by_task: dict[str, list[int]] = {}
         for index, item in enumerate(items):

@@ -128,6 +128,17 @@ def test_bad_requests_name_the_problem(target, inputs, message):
         verify_ablation({"task": "ablation", **inputs}, target, parse_ablation(""))
 
 
+def test_a_text_longer_than_the_context_is_refused_without_verify(target):
+    """The request itself refuses what the target could not read: not only verify (which runs the target)."""
+    long_text = TEXT + " Zorvak lives in Peru." * 60
+    request = {"task": "ablation", "text": HINT + long_text, "span": HINT}
+    message = r"ablation input 'text' is \d+ tokens as the target reads it; with 16 answer tokens that is longer " \
+              r"than the target's context of 256 tokens; shorten 'text'"
+    with pytest.raises(ValueError, match=message):
+        ablation_request(request, target)
+    ablation_request({**request, "text": HINT + TEXT}, target)  # a text that fits is accepted
+
+
 def test_a_span_that_is_the_whole_text_is_refused_like_the_builder_does(target):
     text = "Question: Where does X live?"
     with pytest.raises(ValueError, match="whole 'text'"):

@@ -164,6 +164,41 @@ def test_bad_requests_name_the_problem(toy_saes, toy_target, tmp_path, inputs, e
 
 
 @pytest.mark.parametrize(
+    "vector, message",
+    [
+        ([float("nan")] + [0.0] * (HIDDEN - 1), rf"'vector' holds 1 NaN or infinite values; give {HIDDEN} finite numbers"),
+        ([float("inf"), -float("inf")] + [0.0] * (HIDDEN - 2), r"'vector' holds 2 NaN or infinite values"),
+        (["a"] * HIDDEN, rf"'vector' must be a list of {HIDDEN} numbers \(the target's hidden size\); got \['a', 'a'"),
+        ("0.1 0.2", rf"'vector' must be a list of {HIDDEN} numbers; got a string '0\.1 0\.2'"),
+        ([[0.0] * 3, [1.0]], rf"'vector' must be a list of {HIDDEN} numbers"),
+    ],
+)
+def test_a_vector_that_is_not_finite_numbers_is_refused(toy_target, vector, message):
+    with pytest.raises(ValueError, match=message):
+        features_request({"task": "features", "vector": vector, "layer": 1}, toy_target)
+
+
+def test_an_sae_that_cannot_be_downloaded_is_a_value_error_naming_it(toy_target, monkeypatch):
+    """Through the CLI an OSError was a traceback: it is a ValueError naming the 'sae' input."""
+    import huggingface_hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ValueError, match=r"features input 'sae' 'no-such-org/no-such-sae': cannot download SAE"):
+        features_request({"task": "features", "sae": "no-such-org/no-such-sae", "layer": 1, "feature": 0,
+                          "activation": 1.0}, toy_target)
+    with pytest.raises(ValueError, match=r"'sae' must be an SAE folder or Hub id \(a string\); got 3"):
+        features_request({"task": "features", "sae": 3, "layer": 1, "feature": 0, "activation": 1.0}, toy_target)
+
+
+def test_a_dataset_row_with_a_nan_vector_is_refused_naming_the_row(toy_target):
+    rows = Dataset.from_list([{"layer": 1, "vector": [0.0] * HIDDEN, "description": "a"},
+                              {"layer": 1, "vector": [float("nan")] * HIDDEN, "description": "b"}])
+    with pytest.raises(ValueError, match=r"row 1: vector holds NaN or infinite values"):
+        features_examples(rows, toy_target)
+
+
+@pytest.mark.parametrize(
     "inputs, message",
     [
         ({"layer": 1}, r"needs 'vector' \(with 'layer'\) or 'sae' and 'feature' \(with 'layer'\)"),

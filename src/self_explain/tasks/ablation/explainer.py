@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import random
 
-from ...core.models import LoadedModel
+from ...core.models import LoadedModel, context_length
 from ..causal_answers import causal_answer, parse_causal_answer
 from ..spec import ExplainerExamples
-from .ground_truth import run_ablations
+from .ground_truth import encode_prompt, run_ablations, target_prompt
 from .prompts import ablation_question
 from .sources import AblationExample
 
@@ -44,8 +44,34 @@ def _request_example(inputs: dict) -> AblationExample:
     return AblationExample(example_id=0, text=text, span_start=start, span_end=start + len(span))
 
 
+def _answer_prefix(inputs: dict, target: LoadedModel) -> str:
+    from ...core.models import is_toy_model
+    from ...toyworld.world import ANSWER_PREFIX
+
+    prefix = inputs.get("answer_prefix")
+    if prefix is None:
+        prefix = ANSWER_PREFIX if is_toy_model(target.name) else ""
+    return prefix
+
+
+def _check_fits_the_context(inputs: dict, example: AblationExample, target: LoadedModel) -> None:
+    """The target must be able to read the text and answer it (what ``verify`` runs), with or without ``verify``."""
+    context = context_length(target.model)
+    if context is None:
+        return
+    max_new_tokens = int(inputs.get("max_new_tokens", 16))
+    prompt = target_prompt(target.tokenizer, example.text, _answer_prefix(inputs, target))
+    length = len(encode_prompt(target.tokenizer, prompt))
+    if length + max_new_tokens > context:
+        raise ValueError(
+            f"ablation input 'text' is {length} tokens as the target reads it; with {max_new_tokens} answer tokens "
+            f"that is longer than the target's context of {context} tokens; shorten 'text'"
+        )
+
+
 def ablation_request(inputs: dict, target: LoadedModel) -> ExplainerExamples:
     example = _request_example(inputs)
+    _check_fits_the_context(inputs, example, target)
     span_name = inputs.get("span_name", "hint")
     return ExplainerExamples([ablation_question(example.text, span_name, int(inputs.get("template", 0)))], None)
 
@@ -57,13 +83,8 @@ def parse_ablation(explanation: str) -> dict:
 
 def verify_ablation(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
     """Re-run the target with and without the span and say whether the explanation held."""
-    from ...core.models import is_toy_model
-    from ...toyworld.world import ANSWER_PREFIX
-
     example = _request_example(inputs)
-    prefix = inputs.get("answer_prefix")
-    if prefix is None:
-        prefix = ANSWER_PREFIX if is_toy_model(target.name) else ""
+    prefix = _answer_prefix(inputs, target)
     outcome = run_ablations(target, [(example.text, example.ablated_text)], prefix, int(inputs.get("max_new_tokens", 16)))[0]
     truth = outcome.ablated_prediction if outcome.changed else outcome.original_prediction
     return {

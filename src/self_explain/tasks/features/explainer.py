@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import torch
@@ -29,6 +30,8 @@ def features_examples(dataset, target: LoadedModel, seed: int = 0) -> ExplainerE
     for index, row in enumerate(rows):
         if len(row["vector"]) != hidden:
             raise ValueError(f"row {index}: vector has {len(row['vector'])} values, the target's hidden size is {hidden}")
+        if not all(math.isfinite(value) for value in row["vector"]):
+            raise ValueError(f"row {index}: vector holds NaN or infinite values; rebuild or drop the row")
         questions.append(row.get("question") or features_question(row["layer"], random.Random(f"{seed}:{index}")))
         answers.append(row.get("answer") or features_answer(row["description"]))
         held_out = [e for e in row.get("exemplars") or [] if e["held_out"]]
@@ -50,7 +53,15 @@ def _sae_feature(inputs: dict, target: LoadedModel, layer: int):
     from ...core.sae import SparseAutoencoder, check_sae_fits
 
     sae = inputs["sae"]
-    sae = sae if isinstance(sae, SparseAutoencoder) else SparseAutoencoder.from_pretrained(sae)
+    if not isinstance(sae, SparseAutoencoder):
+        if not isinstance(sae, str) or not sae:
+            raise ValueError(f"features input 'sae' must be an SAE folder or Hub id (a string); got {_shown(sae)}")
+        try:
+            sae = SparseAutoencoder.from_pretrained(sae)
+        except FileNotFoundError:
+            raise
+        except OSError as error:  # a Hub id that cannot be downloaded (offline, no such repo)
+            raise ValueError(f"features input 'sae' {sae!r}: {error}") from error
     check_sae_fits(sae, target, layer)
     feature = inputs.get("feature")
     if not isinstance(feature, int) or not 0 <= feature < sae.d_sae:
@@ -58,11 +69,27 @@ def _sae_feature(inputs: dict, target: LoadedModel, layer: int):
     return sae, feature
 
 
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _input_vector(inputs: dict, target: LoadedModel) -> torch.Tensor:
-    vector = torch.as_tensor(inputs["vector"], dtype=torch.float32)
+    given = inputs["vector"]
     hidden = target.model.config.hidden_size
+    if isinstance(given, (str, bytes)):
+        raise ValueError(f"features input 'vector' must be a list of {hidden} numbers; got a string {_shown(given)}")
+    try:
+        vector = torch.as_tensor(given, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(
+            f"features input 'vector' must be a list of {hidden} numbers (the target's hidden size); got {_shown(given)}"
+        ) from error
     if vector.shape != (hidden,):
         raise ValueError(f"features input 'vector' must have the target's hidden size {hidden}; got shape {tuple(vector.shape)}")
+    bad = int((~torch.isfinite(vector)).sum())
+    if bad:
+        raise ValueError(f"features input 'vector' holds {bad} NaN or infinite values; give {hidden} finite numbers")
     return vector
 
 

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import torch
 
 from ...core.engine import Patch, clean_runs, patch_sweep
-from ...core.models import LoadedModel
+from ...core.models import LoadedModel, context_length
 from ..causal_answers import parse_causal_answer
 from ..spec import ExplainerExamples
 from .builder import align_positions
 from .prompts import patching_answer, patching_question
+from .sources import unknown_words
 
 REQUIRED_COLUMNS = ("counterfactual_text", "layer", "patch_position", "is_different", "original_continuation",
                     "ablated_continuation")
@@ -117,6 +118,20 @@ def _request_fields(inputs: dict, target: LoadedModel) -> PatchRequest:
             f"patching input 'layers' {layers} out of range: expected consecutive layers within 0..{num_layers - 1}"
         )
     token = inputs.get("token")
+    context = context_length(target.model)
+    for key in ("text", "counterfactual"):
+        unknown = unknown_words(target.tokenizer, inputs[key])
+        if unknown:
+            raise ValueError(
+                f"patching input {key!r} has words outside the target's vocabulary, which it would read as "
+                f"{target.tokenizer.unk_token!r}: {unknown}; use words the target knows"
+            )
+        length = len(target.tokenizer(inputs[key]).input_ids)
+        if context is not None and length > context:
+            raise ValueError(
+                f"patching input {key!r} has {length} tokens, longer than the target's context of {context} tokens; "
+                "shorten it"
+            )
     original = target.tokenizer(inputs["text"]).input_ids
     counterfactual = target.tokenizer(inputs["counterfactual"]).input_ids
     if not isinstance(token, int) or not 0 <= token < len(original):

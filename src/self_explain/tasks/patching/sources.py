@@ -23,6 +23,27 @@ class PromptPair:
     split: str | None = None  # fixed by the source (ood), or None: drawn train/test by the builder
 
 
+def unknown_words(tokenizer, text: str) -> list[str]:
+    """The words of ``text`` the tokenizer can only read as its unknown token (a toy tokenizer's closed
+    vocabulary), in order, each once; [] for a tokenizer without an unknown token (byte-level BPE).
+
+    Args:
+        tokenizer: The target's tokenizer.
+        text: A prompt (a patching text or counterfactual).
+
+    Returns:
+        `list[str]`: The words that become ``unk_token``, e.g. ``["Blorptown"]``.
+    """
+    unk = tokenizer.unk_token_id
+    if unk is None or unk not in tokenizer(text, add_special_tokens=False).input_ids:
+        return []
+    words = []
+    for word in text.split():
+        if unk in tokenizer(word, add_special_tokens=False).input_ids and word not in words:
+            words.append(word)
+    return words
+
+
 def toy_world_pairs(world: ToyWorld, num_prompts: int, seed: int, ood_relations: list[str]) -> list[PromptPair]:
     """CounterFact-style pairs: one template, two entities whose answers differ."""
     check_ood_relations(ood_relations)
