@@ -52,6 +52,14 @@ def minilm_path() -> Path:
 
 
 def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks.
+
+    Args:
+        path (`str` or `Path`): the file.
+
+    Returns:
+        `str`: the hex digest.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -70,6 +78,15 @@ class SentenceEncoder:
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+        """L2-normalised mean-pooled embeddings of texts (truncated to ``max_length`` tokens).
+
+        Args:
+            texts (`Sequence[str]`): the texts.
+            batch_size (`int`, *optional*, defaults to 64): texts per forward pass.
+
+        Returns:
+            `torch.Tensor`: float32 embeddings on the CPU, (len(texts), hidden).
+        """
         device = next(self.model.parameters()).device
         chunks = []
         for start in range(0, len(texts), batch_size):
@@ -94,6 +111,16 @@ def load_encoder(model_path: str | None = None, device: str = "cpu") -> Sentence
     """Load (once per path and device) the sentence encoder; ``None`` means the packaged all-MiniLM-L6-v2.
 
     Only local folders are read (``local_files_only``): this never reaches a model hub.
+
+    Args:
+        model_path (`str`, *optional*): a local sentence-encoder folder (default: the packaged all-MiniLM-L6-v2).
+        device (`str`, *optional*, defaults to `"cpu"`): where to run it.
+
+    Returns:
+        `SentenceEncoder`: the encoder, cached.
+
+    Raises:
+        FileNotFoundError: if the folder does not exist.
     """
     from transformers import AutoModel, AutoTokenizer
 
@@ -116,6 +143,18 @@ def embed_texts(
     """L2-normalised sentence embeddings, shape ``(len(texts), 384)`` for the default model, float32 on the CPU.
 
     Cosine similarity of two texts is the dot product of their rows: ``embed_texts(a) @ embed_texts(b).T``.
+
+    Args:
+        texts (`Sequence[str]`): the texts (a list, not one string).
+        model_path (`str` or `Path`, *optional*): a local sentence-encoder folder (default: the packaged one).
+        batch_size (`int`, *optional*, defaults to 64): texts per forward pass.
+        device (`str`, *optional*, defaults to `"cpu"`): where to run the encoder.
+
+    Returns:
+        `torch.Tensor`: the embeddings, (len(texts), hidden).
+
+    Raises:
+        TypeError: if ``texts`` is one string or holds something that is not a string.
     """
     if isinstance(texts, str):
         raise TypeError("embed_texts takes a list of texts, not one string.")
@@ -133,6 +172,18 @@ def paired_similarity(
 
     >>> [round(value, 2) for value in paired_similarity(["a red car"], ["a red car"]).tolist()]
     [1.0]
+
+    Args:
+        texts_a (`Sequence[str]`): the first text of each pair.
+        texts_b (`Sequence[str]`): the second text of each pair, as many as ``texts_a``.
+        model_path (`str` or `Path`, *optional*): a local sentence-encoder folder (default: the packaged one).
+        batch_size (`int`, *optional*, defaults to 64): texts per forward pass.
+
+    Returns:
+        `torch.Tensor`: the similarities, (n,).
+
+    Raises:
+        ValueError: if the two lists differ in length.
     """
     if len(texts_a) != len(texts_b):
         raise ValueError(f"Got {len(texts_a)} texts to compare with {len(texts_b)} texts.")

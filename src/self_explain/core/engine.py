@@ -27,7 +27,16 @@ def _right_padded(sequences: list[list[int]], device) -> tuple[torch.Tensor, tor
 
 @torch.no_grad()
 def last_token_logits(model, sequences: list[list[int]], batch_size: int = 64) -> torch.Tensor:
-    """Next-token logits after each token sequence, batched with right padding: (n, vocab)."""
+    """Next-token logits after each token sequence, batched with right padding: (n, vocab).
+
+    Args:
+        model (`PreTrainedModel`): a causal LM.
+        sequences (`list[list[int]]`): token id sequences, each non-empty.
+        batch_size (`int`, *optional*, defaults to 64): sequences per forward pass.
+
+    Returns:
+        `torch.Tensor`: float logits at each sequence's last token, (len(sequences), vocab).
+    """
     device = model.device
     outputs = []
     for start in range(0, len(sequences), batch_size):
@@ -67,6 +76,14 @@ class Patch:
         return self.layers[0]
 
     def vector_at(self, layer: int) -> torch.Tensor:
+        """The vector written at a patched layer.
+
+        Args:
+            layer (`int`): one of ``layers``.
+
+        Returns:
+            `torch.Tensor`: the layer's vector, (hidden,).
+        """
         return self.vectors if self.vectors.dim() == 1 else self.vectors[layer - self.start_layer]
 
 
@@ -116,7 +133,19 @@ def _check_lengths(model, sequences) -> None:
 
 @torch.no_grad()
 def clean_runs(model, sequences: list[list[int]], batch_size: int = 32) -> list[CleanRun]:
-    """Unpatched forward passes, batched with right padding (causal attention makes padding invisible)."""
+    """Unpatched forward passes, batched with right padding (causal attention makes padding invisible).
+
+    Args:
+        model (`PreTrainedModel`): a causal LM of a supported architecture.
+        sequences (`list[list[int]]`): the prompts' token ids.
+        batch_size (`int`, *optional*, defaults to 32): sequences per forward pass.
+
+    Returns:
+        `list[CleanRun]`: one per sequence: the input of every decoder layer, the keys and values, the last logits.
+
+    Raises:
+        ValueError: if a sequence is empty or longer than the model's context.
+    """
     _check_lengths(model, sequences)
     adapter = adapter_for(model)
     layers = adapter.layers(model)
@@ -147,13 +176,32 @@ def clean_runs(model, sequences: list[list[int]], batch_size: int = 32) -> list[
 
 
 def read_residual(model, sequence: list[int], layer: int, position: int) -> torch.Tensor:
-    """The residual stream (input of decoder ``layer``) at ``position``: (hidden,)."""
+    """The residual stream (input of decoder ``layer``) at ``position``: (hidden,).
+
+    Args:
+        model (`PreTrainedModel`): a causal LM of a supported architecture.
+        sequence (`list[int]`): the prompt's token ids.
+        layer (`int`): the decoder layer whose input is read.
+        position (`int`): the token position.
+
+    Returns:
+        `torch.Tensor`: the residual vector, (hidden,).
+    """
     return clean_runs(model, [sequence])[0].residuals[layer, position]
 
 
 @torch.no_grad()
 def patch_naive(model, sequence: list[int], patch: Patch) -> torch.Tensor:
-    """Reference semantics of a patch: one full forward pass with hooks. Returns last-token logits (vocab,)."""
+    """Reference semantics of a patch: one full forward pass with hooks. Returns last-token logits (vocab,).
+
+    Args:
+        model (`PreTrainedModel`): a causal LM of a supported architecture.
+        sequence (`list[int]`): the prompt's token ids (``patch.prompt`` is not used).
+        patch (`Patch`): the layers, position and vectors to write.
+
+    Returns:
+        `torch.Tensor`: float logits at the last position, (vocab,).
+    """
     layers = adapter_for(model).layers(model)
     handles = []
     for layer in patch.layers:
@@ -206,6 +254,19 @@ def patch_sweep(
     last position. The clean prefix is read from the clean run's keys and values. The suffixes of
     many patches (of one or several prompts) are packed into one sequence per pass, kept apart by
     the attention mask.
+
+    Args:
+        model (`PreTrainedModel`): the model the clean runs were made with.
+        runs (`CleanRun` or `list[CleanRun]`): the clean runs of the prompts the patches refer to.
+        patches (`list[Patch]`): the patches; ``patch.prompt`` indexes ``runs``.
+        max_tokens_per_pass (`int`, *optional*, defaults to 384): the most suffix tokens packed into one pass.
+        stats (`SweepStats`, *optional*): incremented with the work done.
+
+    Returns:
+        `torch.Tensor`: float logits, (len(patches), vocab), in the order of ``patches``.
+
+    Raises:
+        ValueError: if a patch refers to a missing prompt, layer or position, or its vectors have the wrong size.
     """
     runs = [runs] if isinstance(runs, CleanRun) else list(runs)
     num_layers = len(adapter_for(model).layers(model))
@@ -249,6 +310,14 @@ class Ablation:
     replacement: tuple[int, ...] = ()
 
     def apply(self, sequence: list[int]) -> list[int]:
+        """The token sequence after this ablation.
+
+        Args:
+            sequence (`list[int]`): the prompt's token ids.
+
+        Returns:
+            `list[int]`: the tokens before ``start``, then ``replacement``, then the tokens from ``end`` on.
+        """
         return list(sequence[: self.start]) + list(self.replacement) + list(sequence[self.end :])
 
 
@@ -272,7 +341,17 @@ class AblationResult:
 @torch.no_grad()
 def ablate_naive(model, sequence: list[int], ablation: Ablation, answer: list[int] | None = None) -> AblationResult:
     """Reference semantics of an ablation: plain forward passes of the ablated (and, with ``answer``, the full)
-    sequence followed by the answer. ``ablation.prompt`` is not used: ``sequence`` is the prompt."""
+    sequence followed by the answer. ``ablation.prompt`` is not used: ``sequence`` is the prompt.
+
+    Args:
+        model (`PreTrainedModel`): a causal LM.
+        sequence (`list[int]`): the prompt's token ids.
+        ablation (`Ablation`): the span to delete or replace.
+        answer (`list[int]`, *optional*): answer tokens scored teacher-forced after the ablated and the full sequence.
+
+    Returns:
+        `AblationResult`: the logits after the ablated sequence, (1, vocab), and with ``answer`` its summed log-probabilities.
+    """
     _check_ablations([len(sequence)], [replace(ablation, prompt=0)], None if answer is None else [answer])
     device = model.device
     ablated = ablation.apply(sequence)
@@ -323,6 +402,20 @@ def ablation_sweep(
     after the span (and the answer) are computed, from layer 0, at positions start, start + 1, …
     ``answers`` holds one token list per ablation, scored teacher-forced after the ablated and after
     the full sequence (the latter once per distinct prompt and answer).
+
+    Args:
+        model (`PreTrainedModel`): the model the clean runs were made with.
+        runs (`CleanRun` or `list[CleanRun]`): the clean runs of the prompts the ablations refer to.
+        ablations (`list[Ablation]`): the spans; ``ablation.prompt`` indexes ``runs``.
+        answers (`list[list[int]]`, *optional*): one answer token list per ablation.
+        max_tokens_per_pass (`int`, *optional*, defaults to 384): the most suffix tokens packed into one pass.
+        stats (`SweepStats`, *optional*): incremented with the work done.
+
+    Returns:
+        `AblationResult`: logits (len(ablations), vocab) and, with ``answers``, the answers' summed log-probabilities.
+
+    Raises:
+        ValueError: if an ablation's span or prompt is out of range, or the answers do not match the ablations.
     """
     runs = [runs] if isinstance(runs, CleanRun) else list(runs)
     _check_ablations([run.length for run in runs], ablations, answers)

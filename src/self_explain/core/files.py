@@ -18,7 +18,11 @@ def _default_mode() -> int:
 
 def give_default_permissions(folder: Path) -> None:
     """A staged folder and its files get the permissions ordinary ``mkdir`` / ``open`` would (``mkdtemp`` makes
-    the folder owner-only and safetensors writes 0600), before they are moved into place."""
+    the folder owner-only and safetensors writes 0600), before they are moved into place.
+
+    Args:
+        folder (`Path`): the staged folder; its files (not sub-folders) are changed too.
+    """
     mode = _default_mode()
     for file in folder.iterdir():
         if file.is_file():
@@ -30,6 +34,13 @@ def write_atomically(path: str | Path, write: Callable[[str], object]) -> Path:
     """``write(temporary_path)`` beside ``path``, then rename it into place; nothing is left on failure.
 
     The file gets the permissions an ordinary ``open(path, "w")`` would (``mkstemp`` makes it owner-only).
+
+    Args:
+        path (`str` or `Path`): the file to write.
+        write (`Callable[[str], object]`): writes the content to the temporary path it is given.
+
+    Returns:
+        `Path`: ``path``.
     """
     path = Path(path)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -45,7 +56,17 @@ def write_atomically(path: str | Path, write: Callable[[str], object]) -> Path:
 
 
 def package_data(relative: str) -> Path:
-    """A file under ``dataset_builders/`` or ``model_cards/``, from a wheel or from a source checkout."""
+    """A file under ``dataset_builders/`` or ``model_cards/``, from a wheel or from a source checkout.
+
+    Args:
+        relative (`str`): its path relative to the package data root, e.g. ``model_cards/explainer.md``.
+
+    Returns:
+        `Path`: the file.
+
+    Raises:
+        FileNotFoundError: if neither the installation nor the checkout holds it.
+    """
     installed = Path(str(resources.files("self_explain"))) / relative
     if installed.exists():
         return installed
@@ -60,6 +81,18 @@ def read_jsonl_objects(path: str | Path, option: str, expected: str = "a JSON ob
 
     A missing file, a line that is not JSON, or one that is not an object is an error naming the option,
     the file and the line (``expected`` says what a line should be).
+
+    Args:
+        path (`str` or `Path`): the JSONL file.
+        option (`str`): the command-line option it was given as, for the error messages.
+        expected (`str`, *optional*, defaults to `"a JSON object"`): what a line should be, for the error messages.
+
+    Returns:
+        `Iterator[tuple[int, dict]]`: the 1-based line number and the object of each non-blank line.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: if a line is not JSON or not an object.
     """
     path = Path(path)
     if not path.is_file():

@@ -9,6 +9,15 @@ END_OF_TURN_TOKENS = ("<|end|>", "<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<
 
 
 def stop_token_ids(tokenizer, model) -> list[int]:
+    """The tokens that end a generation: the tokenizer's and the generation config's EOS, and end-of-turn tokens.
+
+    Args:
+        tokenizer (`PreTrainedTokenizerBase`): the model's tokenizer.
+        model (`PreTrainedModel`): the model (its ``generation_config`` may name more EOS tokens).
+
+    Returns:
+        `list[int]`: the stop token ids, sorted.
+    """
     ids = set()
     for candidate in (tokenizer.eos_token_id, getattr(model.generation_config, "eos_token_id", None)):
         if isinstance(candidate, int):
@@ -44,7 +53,16 @@ def pad_token_id(tokenizer, model=None) -> int:
 
 
 def left_padded(prompts: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token prompts as one left-padded batch: (ids, attention mask), each (n, longest prompt)."""
+    """Token prompts as one left-padded batch: (ids, attention mask), each (n, longest prompt).
+
+    Args:
+        prompts (`list[list[int]]`): the prompts' token ids.
+        pad (`int`): the padding token id.
+        device (`torch.device` or `str`): where to put the tensors.
+
+    Returns:
+        `tuple[torch.Tensor, torch.Tensor]`: the ids and the attention mask (0 on padding).
+    """
     width = max(len(p) for p in prompts)
     ids = torch.full((len(prompts), width), pad, dtype=torch.long, device=device)
     mask = torch.zeros_like(ids)
@@ -56,7 +74,17 @@ def left_padded(prompts: list[list[int]], pad: int, device) -> tuple[torch.Tenso
 
 @torch.no_grad()
 def greedy_generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: int) -> torch.Tensor:
-    """The greedy continuations of token prompts in one left-padded batch, up to the stop tokens: (n, new tokens)."""
+    """The greedy continuations of token prompts in one left-padded batch, up to the stop tokens: (n, new tokens).
+
+    Args:
+        model (`PreTrainedModel`): a causal LM.
+        tokenizer (`PreTrainedTokenizerBase`): its tokenizer.
+        prompts (`list[list[int]]`): the prompts' token ids.
+        max_new_tokens (`int`): the most tokens generated per prompt.
+
+    Returns:
+        `torch.Tensor`: the generated token ids after the prompts; rows that stopped early are padded.
+    """
     stops = stop_token_ids(tokenizer, model)
     pad = pad_token_id(tokenizer, model)
     ids, mask = left_padded(prompts, pad, next(model.parameters()).device)
@@ -69,7 +97,15 @@ def greedy_generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: 
 
 
 def prompt_ids(tokenizer, question: str) -> list[int]:
-    """The explainer's prompt, as in training: the chat template with a generation prompt when there is one."""
+    """The explainer's prompt, as in training: the chat template with a generation prompt when there is one.
+
+    Args:
+        tokenizer (`PreTrainedTokenizerBase`): the explainer's tokenizer.
+        question (`str`): the user turn.
+
+    Returns:
+        `list[int]`: the prompt's token ids.
+    """
     if tokenizer.chat_template:
         return list(tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
                                                   tokenize=True, return_dict=True)["input_ids"])

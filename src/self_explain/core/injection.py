@@ -48,6 +48,15 @@ class VectorProjection(nn.Module):
     def forward(self, vectors: torch.Tensor, layers: torch.Tensor) -> torch.Tensor:
         # One matmul per layer present. Gathering a weight per row (``self.weight[layers]``) would make the
         # weight's gradient a scatter-add, whose float sums differ from run to run: training was not repeatable.
+        """Map target vectors into the explainer's embedding space, each with its layer's matrix.
+
+        Args:
+            vectors (`torch.Tensor`): target residual vectors, (n, target_hidden).
+            layers (`torch.Tensor`): each vector's target layer, (n,).
+
+        Returns:
+            `torch.Tensor`: the projected vectors, (n, explainer_hidden).
+        """
         projected = vectors.new_empty(len(vectors), self.explainer_hidden)
         for layer in layers.unique().tolist():
             rows = layers == layer
@@ -56,14 +65,32 @@ class VectorProjection(nn.Module):
         return projected
 
     def describe(self) -> dict:
+        """The projection's shape, as recorded in an explainer's metadata.
+
+        Returns:
+            `dict`: ``num_layers``, ``target_hidden`` and ``explainer_hidden``.
+        """
         return {"num_layers": self.num_layers, "target_hidden": self.target_hidden, "explainer_hidden": self.explainer_hidden}
 
     def save(self, folder: str | Path) -> None:
+        """Save the weights as ``projection.safetensors`` in a folder.
+
+        Args:
+            folder (`str` or `Path`): an existing folder (an explainer's).
+        """
         tensors = {"weight": self.weight.detach().cpu().contiguous(), "bias": self.bias.detach().cpu().contiguous()}
         save_file(tensors, str(Path(folder) / PROJECTION_FILE))
 
     @classmethod
     def load(cls, folder: str | Path) -> VectorProjection | None:
+        """The projection saved in a folder, or None when it holds none.
+
+        Args:
+            folder (`str` or `Path`): an explainer folder.
+
+        Returns:
+            `VectorProjection` or `None`: the loaded projection, or None without ``projection.safetensors``.
+        """
         path = Path(folder) / PROJECTION_FILE
         if not path.is_file():
             return None
@@ -75,6 +102,17 @@ class VectorProjection(nn.Module):
 
 
 def placeholder_token_id(tokenizer) -> int:
+    """The id of the vector placeholder token in an explainer's tokenizer.
+
+    Args:
+        tokenizer (`PreTrainedTokenizerBase`): the explainer's tokenizer.
+
+    Returns:
+        `int`: the placeholder's token id.
+
+    Raises:
+        ValueError: if the tokenizer lacks the placeholder tokens.
+    """
     token = PLACEHOLDER_TOKENS[1]
     token_id = tokenizer.convert_tokens_to_ids(token)
     if token_id is None or token_id == tokenizer.unk_token_id:
@@ -86,7 +124,15 @@ def placeholder_token_id(tokenizer) -> int:
 
 
 def add_placeholder_tokens(tokenizer, model) -> bool:
-    """Give a tokenizer that lacks them the placeholder tokens, resizing the model's embeddings. True if added."""
+    """Give a tokenizer that lacks them the placeholder tokens, resizing the model's embeddings. True if added.
+
+    Args:
+        tokenizer (`PreTrainedTokenizerBase`): the explainer's tokenizer, changed in place.
+        model (`PreTrainedModel`): the explainer, whose embeddings are resized in place.
+
+    Returns:
+        `bool`: True if tokens were added, False if the tokenizer had them all.
+    """
     missing = [t for t in PLACEHOLDER_TOKENS if tokenizer.convert_tokens_to_ids(t) in (None, tokenizer.unk_token_id)]
     if not missing:
         return False
@@ -105,6 +151,15 @@ class VectorInjector:
         self.embedding_size = model.get_input_embeddings().weight.shape[-1]
 
     def check_vectors(self, vectors: torch.Tensor, layers: torch.Tensor | None = None) -> None:
+        """Refuse vectors that do not fit the explainer (or the projection's layers).
+
+        Args:
+            vectors (`torch.Tensor`): the vectors to inject, (n, size).
+            layers (`torch.Tensor`, *optional*): each vector's target layer, (n,).
+
+        Raises:
+            ValueError: if the vectors' size is not the one expected, or a layer is outside the projection's.
+        """
         expected = self.projection.target_hidden if self.projection is not None else self.embedding_size
         if vectors.dim() != 2 or vectors.shape[-1] != expected:
             raise ValueError(
@@ -125,6 +180,16 @@ class VectorInjector:
         """Within the block, forward passes see ``vectors[i]`` at the i-th placeholder of the batch (row-major).
 
         ``layers`` (n,) gives each vector's target layer, which selects the projection's matrix.
+
+        Args:
+            vectors (`torch.Tensor`): the vectors, (n, size), one per placeholder in the batch.
+            layers (`torch.Tensor`, *optional*): each vector's target layer, (n,) (default: layer 0 for all).
+
+        Returns:
+            `ContextManager`: a context within which the embedding output is patched.
+
+        Raises:
+            ValueError: if the vectors do not fit, or a forward pass holds another number of placeholders.
         """
         self.check_vectors(vectors, layers)
         embedding = self.model.get_input_embeddings()

@@ -22,11 +22,28 @@ TOY_MODEL_DIR = Path(__file__).parents[1] / "toyworld" / "models"
 
 
 def toy_model_path(name: str) -> Path:
+    """The folder of a shipped toy model or toy explainer.
+
+    Args:
+        name (`str`): a toy name, e.g. ``toy-target``.
+
+    Returns:
+        `Path`: its folder inside the package (``toyworld/models/<name>``).
+    """
     return TOY_MODEL_DIR / name
 
 
 def resolve_model_id(name_or_path: str) -> str:
-    """A toy name becomes the shipped folder; anything else is passed to ``from_pretrained`` unchanged."""
+    """What to pass to ``from_pretrained`` for a model name.
+
+    A toy name becomes the shipped folder; anything else is passed to ``from_pretrained`` unchanged.
+
+    Args:
+        name_or_path (`str`): a toy name, a local folder or a Hub model id.
+
+    Returns:
+        `str`: the shipped folder of a toy name, else ``name_or_path``.
+    """
     if name_or_path in TOY_MODELS or name_or_path in TOY_EXPLAINERS:
         return str(toy_model_path(name_or_path))
     return name_or_path
@@ -63,17 +80,40 @@ def check_model_reference(name_or_path: str) -> None:
 
 
 def is_toy_model(name_or_path: str) -> bool:
-    """A shipped toy name, or a folder made by the toy-world training script."""
+    """Whether a model is a toy: a shipped toy name, or a folder made by the toy-world training script.
+
+    Args:
+        name_or_path (`str`): a model name, folder or Hub id.
+
+    Returns:
+        `bool`: True for a toy name or a folder holding ``toyworld.json``.
+    """
     return name_or_path in TOY_MODELS or (Path(name_or_path) / "toyworld.json").is_file()
 
 
 def short_model_name(name_or_path: str) -> str:
-    """The config name a model's rows are published under: ``toy-target``, ``Llama-3.1-8B``."""
+    """The config name a model's rows are published under: ``toy-target``, ``Llama-3.1-8B``.
+
+    Args:
+        name_or_path (`str`): a toy name, a local folder or a Hub model id.
+
+    Returns:
+        `str`: its last path component.
+    """
     return Path(name_or_path.rstrip("/")).name
 
 
 @dataclass
 class LoadedModel:
+    """A causal LM with its tokenizer, as :func:`load_model` returns it.
+
+    Args:
+        model (`nn.Module`): the ``*ForCausalLM`` model, in eval mode.
+        tokenizer (`PreTrainedTokenizerBase`): its tokenizer.
+        name (`str`): the model as the user gave it (toy name, folder or Hub id).
+        revision (`str`): the Hub commit, or ``sha256:…`` of the local weights.
+    """
+
     model: nn.Module
     tokenizer: object
     name: str  # as the user gave it
@@ -85,11 +125,26 @@ class LoadedModel:
 
 
 def context_length(model: nn.Module) -> int | None:
-    """The longest sequence the model's positions allow (Llama-like or GPT-2 config), or None when unstated."""
+    """The longest sequence the model's positions allow (Llama-like or GPT-2 config), or None when unstated.
+
+    Args:
+        model (`nn.Module`): a transformers model.
+
+    Returns:
+        `int` or `None`: ``max_position_embeddings`` (or GPT-2's ``n_positions``); None when the config states neither.
+    """
     return getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
 
 
 def weights_fingerprint(folder: Path) -> str:
+    """A fingerprint of a local model's weights, recorded as its revision.
+
+    Args:
+        folder (`Path`): the model folder.
+
+    Returns:
+        `str`: ``sha256:`` and the first 16 hex digits of the SHA-256 of its ``*.safetensors`` files, in name order.
+    """
     digest = hashlib.sha256()
     for file in sorted(folder.glob("*.safetensors")):
         digest.update(file.read_bytes())
@@ -116,6 +171,19 @@ def load_model(
 
     Without ``device_map`` the model goes to this process's accelerator when there is one (under
     ``accelerate launch``, each process its own GPU), else stays on the CPU.
+
+    Args:
+        name_or_path (`str`): a toy name, a local folder or a Hub model id.
+        revision (`str`, *optional*): the Hub revision (branch, tag or commit).
+        dtype (`torch.dtype` or `str`, *optional*): the weights' dtype (default: ``"auto"``, the checkpoint's).
+        device_map (`str`, *optional*): where to put the model (default: this process's accelerator, or the CPU).
+        trust_remote_code (`bool`, *optional*, defaults to `False`): allow custom model code from the Hub.
+
+    Returns:
+        `LoadedModel`: the model in eval mode, its tokenizer, the name as given and the revision found.
+
+    Raises:
+        ValueError: if the model is unknown or cannot be loaded, or the engine does not support its architecture.
     """
     check_model_reference(name_or_path)  # before the Hub: a path or a typo must not wait for network retries
     source = resolve_model_id(name_or_path)
@@ -151,12 +219,38 @@ class ArchitectureAdapter:
     learned_positions_attribute: str | None = None  # position embedding added to the token embedding (GPT-2's wpe)
 
     def layers(self, model: nn.Module) -> nn.ModuleList:
+        """The decoder layers of a model of this architecture.
+
+        Args:
+            model (`nn.Module`): the ``*ForCausalLM`` model.
+
+        Returns:
+            `nn.ModuleList`: its decoder stack, in order.
+        """
         return getattr(self.base(model), self.layers_attribute)
 
     def final_norm(self, model: nn.Module) -> nn.Module:
+        """The norm applied after the last decoder layer, before the unembedding.
+
+        Args:
+            model (`nn.Module`): the ``*ForCausalLM`` model.
+
+        Returns:
+            `nn.Module`: the final norm.
+        """
         return getattr(self.base(model), self.final_norm_attribute)
 
     def position_embeddings(self, model: nn.Module, hidden: torch.Tensor, position_ids: torch.Tensor):
+        """The rotary (cos, sin) the decoder layers take for ``position_ids``; None for learned positions.
+
+        Args:
+            model (`nn.Module`): the ``*ForCausalLM`` model.
+            hidden (`torch.Tensor`): hidden states of shape (batch, tokens, hidden), for their dtype and device.
+            position_ids (`torch.Tensor`): the positions, (batch, tokens).
+
+        Returns:
+            `tuple[torch.Tensor, torch.Tensor]` or `None`: the rotary module's output, or None without one.
+        """
         if self.rotary_attribute is None:
             return None
         return getattr(self.base(model), self.rotary_attribute)(hidden, position_ids=position_ids)
@@ -165,6 +259,14 @@ class ArchitectureAdapter:
         """What the model feeds its first decoder layer for ``input_ids`` at ``position_ids`` (dropout off).
 
         Gemma's normaliser lives inside its embedding module in transformers ≥ 5, so the input embeddings cover it.
+
+        Args:
+            model (`nn.Module`): the ``*ForCausalLM`` model.
+            input_ids (`torch.Tensor`): token ids, (batch, tokens).
+            position_ids (`torch.Tensor`): their positions, (batch, tokens); used by learned position embeddings.
+
+        Returns:
+            `torch.Tensor`: the input of decoder layer 0, (batch, tokens, hidden).
         """
         hidden = model.get_input_embeddings()(input_ids)
         if self.learned_positions_attribute is not None:
@@ -201,6 +303,15 @@ class ArchitectureAdapter:
         return output["cache"] if "cache" in output.keys() else output["past_key_values"]
 
     def sliding_window(self, model: nn.Module, layer: int) -> int | None:
+        """The attention window of a decoder layer, for models that mix sliding and full attention.
+
+        Args:
+            model (`nn.Module`): the ``*ForCausalLM`` model.
+            layer (`int`): the decoder layer's index.
+
+        Returns:
+            `int` or `None`: the config's ``sliding_window`` for a ``sliding_attention`` layer, else None (full attention).
+        """
         config = model.config
         layer_types = getattr(config, "layer_types", None)
         if layer_types and layer_types[layer] == "sliding_attention":
@@ -208,6 +319,15 @@ class ArchitectureAdapter:
         return None
 
     def logits(self, model: nn.Module, final_hidden: torch.Tensor) -> torch.Tensor:
+        """The next-token logits of final hidden states: final norm, unembedding, and the logit soft cap if any.
+
+        Args:
+            model (`nn.Module`): the ``*ForCausalLM`` model.
+            final_hidden (`torch.Tensor`): the output of the last decoder layer, (..., hidden).
+
+        Returns:
+            `torch.Tensor`: the logits, (..., vocab).
+        """
         logits = model.get_output_embeddings()(self.final_norm(model)(final_hidden))
         softcap = getattr(model.config, "final_logit_softcapping", None)
         if softcap is not None:
@@ -240,6 +360,17 @@ def _cache_argument(module_type: type) -> str:
 
 
 def adapter_for(model: nn.Module) -> ArchitectureAdapter:
+    """The architecture adapter the engine drives a model with.
+
+    Args:
+        model (`nn.Module`): a transformers model.
+
+    Returns:
+        `ArchitectureAdapter`: the adapter of its ``config.model_type``.
+
+    Raises:
+        ValueError: if the architecture is not supported, naming the supported ones.
+    """
     model_type = model.config.model_type
     if model_type not in ARCHITECTURES:
         raise ValueError(
@@ -249,4 +380,12 @@ def adapter_for(model: nn.Module) -> ArchitectureAdapter:
 
 
 def decoder_layers(model: nn.Module) -> nn.ModuleList:
+    """The decoder layers of a model of a supported architecture.
+
+    Args:
+        model (`nn.Module`): the ``*ForCausalLM`` model.
+
+    Returns:
+        `nn.ModuleList`: its decoder stack, in order.
+    """
     return adapter_for(model).layers(model)

@@ -51,7 +51,14 @@ def _dtype_name(value: object) -> str:
 
 
 def layer_from_hook_name(hook_name: str) -> int | None:
-    """The engine layer an SAELens residual hook reads (``blocks.6.hook_resid_pre`` → 6, ``…resid_post`` → 7)."""
+    """The engine layer an SAELens residual hook reads (``blocks.6.hook_resid_pre`` → 6, ``…resid_post`` → 7).
+
+    Args:
+        hook_name (`str`): an SAELens hook name.
+
+    Returns:
+        `int` or `None`: the layer whose input the hook reads; None for a hook that is not on the residual stream.
+    """
     match = _HOOK.match(hook_name)
     if match is None or match.group(2) not in _RESIDUAL_OFFSET:
         return None
@@ -60,7 +67,25 @@ def layer_from_hook_name(hook_name: str) -> int | None:
 
 @dataclass
 class SAEConfig:
-    """What ``cfg.json`` says about an SAE. ``extra`` keeps every other key, written back on save."""
+    """What ``cfg.json`` says about an SAE. ``extra`` keeps every other key, written back on save.
+
+    Args:
+        d_in (`int`): input width (the model's hidden size).
+        d_sae (`int`): number of features.
+        architecture (`str`, *optional*, defaults to `"standard"`): ``standard`` (ReLU), ``topk`` or ``jumprelu``.
+        k (`int`, *optional*): active features per input, for topk only.
+        hook_name (`str`, *optional*): the SAELens hook it reads, e.g. ``blocks.6.hook_resid_pre``.
+        layer (`int`, *optional*): residual stream layer (input of decoder layer ``layer``); from hook_name if unset.
+        model_name (`str`, *optional*): the model it was trained on.
+        apply_b_dec_to_input (`bool`, *optional*, defaults to `True`): subtract the decoder bias before encoding.
+        normalize_activations (`str`, *optional*, defaults to `"none"`): the input normalisation.
+        rescale_acts_by_decoder_norm (`bool`, *optional*, defaults to `False`): scale features by decoder row norms.
+        dtype (`str`, *optional*, defaults to `"float32"`): the weights' dtype.
+        extra (`dict`, *optional*): every other ``cfg.json`` key, written back on save.
+
+    Raises:
+        ValueError: on an unsupported architecture or normalisation, non-positive widths, or a bad ``k``.
+    """
 
     d_in: int
     d_sae: int
@@ -91,7 +116,18 @@ class SAEConfig:
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = SAE_CFG_FILENAME) -> SAEConfig:
-        """Read a SAELens cfg.json (any generation, or ours with a ``layer`` key)."""
+        """Read a SAELens cfg.json (any generation, or ours with a ``layer`` key).
+
+        Args:
+            raw (`dict`): the parsed ``cfg.json``.
+            source (`str`, *optional*, defaults to `"cfg.json"`): where it came from, for the error messages.
+
+        Returns:
+            `SAEConfig`: the config.
+
+        Raises:
+            ValueError: if a width is missing or the activation function is not supported.
+        """
         cfg = {_RENAMED.get(key, key): value for key, value in raw.items() if key != "metadata"}
         for key, value in (raw.get("metadata") or {}).items():  # SAELens 6 keeps model and hook here
             cfg.setdefault(_RENAMED.get(key, key), value)
@@ -201,7 +237,14 @@ class SparseAutoencoder(nn.Module):
             raise ValueError(f"SAE {self.name} expects inputs of width d_in={self.d_in}, got shape {tuple(x.shape)}")
 
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
-        """Encoder pre-activations (..., d_sae) of (normalised) inputs, before the sparsifying nonlinearity."""
+        """Encoder pre-activations (..., d_sae) of (normalised) inputs, before the sparsifying nonlinearity.
+
+        Args:
+            x (`torch.Tensor`): normalised inputs, (..., d_in).
+
+        Returns:
+            `torch.Tensor`: the pre-activations, (..., d_sae).
+        """
         x = x.to(self.W_enc.dtype)
         if self.config.apply_b_dec_to_input:
             x = x - self.b_dec
@@ -211,7 +254,14 @@ class SparseAutoencoder(nn.Module):
         return hidden
 
     def activate(self, hidden: torch.Tensor) -> torch.Tensor:
-        """The architecture's nonlinearity on pre-activations."""
+        """The architecture's nonlinearity on pre-activations.
+
+        Args:
+            hidden (`torch.Tensor`): pre-activations, (..., d_sae).
+
+        Returns:
+            `torch.Tensor`: feature activations, (..., d_sae).
+        """
         if self.config.architecture == "topk":
             values, indices = hidden.topk(self.config.k, dim=-1, sorted=False)  # type: ignore[arg-type]
             return torch.zeros_like(hidden).scatter_(-1, indices, values.relu())
@@ -220,19 +270,43 @@ class SparseAutoencoder(nn.Module):
         return hidden.relu()
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Feature activations (..., d_sae) of residual-stream vectors x (..., d_in)."""
+        """Feature activations (..., d_sae) of residual-stream vectors x (..., d_in).
+
+        Args:
+            x (`torch.Tensor`): residual-stream vectors, (..., d_in).
+
+        Returns:
+            `torch.Tensor`: feature activations, (..., d_sae).
+
+        Raises:
+            ValueError: if the last dimension is not ``d_in``.
+        """
         self._check_width(x)
         return self.activate(self.pre_activations(self._normalize(x.to(self.W_enc.dtype))[0]))
 
     def decode(self, features: torch.Tensor) -> torch.Tensor:
-        """Reconstruction (..., d_in) from feature activations, in the SAE's (normalised) input space."""
+        """Reconstruction (..., d_in) from feature activations, in the SAE's (normalised) input space.
+
+        Args:
+            features (`torch.Tensor`): feature activations, (..., d_sae).
+
+        Returns:
+            `torch.Tensor`: the reconstruction, (..., d_in).
+        """
         features = features.to(self.W_dec.dtype)
         if self.config.rescale_acts_by_decoder_norm:
             features = features / self.W_dec.norm(dim=-1)
         return features @ self.W_dec + self.b_dec
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Reconstruction of x in x's own space (input normalisation undone)."""
+        """Reconstruction of x in x's own space (input normalisation undone).
+
+        Args:
+            x (`torch.Tensor`): residual-stream vectors, (..., d_in).
+
+        Returns:
+            `torch.Tensor`: the reconstruction, (..., d_in).
+        """
         self._check_width(x)
         normalized, undo = self._normalize(x.to(self.W_enc.dtype))
         return undo(self.decode(self.activate(self.pre_activations(normalized))))
@@ -241,7 +315,19 @@ class SparseAutoencoder(nn.Module):
 
     @classmethod
     def from_state(cls, cfg: dict, state: dict[str, torch.Tensor], source: str | None = None) -> SparseAutoencoder:
-        """An SAE from a cfg.json dict and its tensors, checked against each other."""
+        """An SAE from a cfg.json dict and its tensors, checked against each other.
+
+        Args:
+            cfg (`dict`): the parsed ``cfg.json``.
+            state (`dict[str, torch.Tensor]`): the tensors of ``sae_weights.safetensors``.
+            source (`str`, *optional*): where they came from, for the SAE's name and the error messages.
+
+        Returns:
+            `SparseAutoencoder`: the SAE, in the config's dtype.
+
+        Raises:
+            ValueError: if a tensor is missing or its shape does not match the config.
+        """
         where = source or "SAE"
         config = SAEConfig.from_dict(cfg, source=f"{where} {SAE_CFG_FILENAME}")
         state = dict(state)
@@ -276,6 +362,19 @@ class SparseAutoencoder(nn.Module):
 
     @classmethod
     def load_folder(cls, folder: str | Path, source: str | None = None) -> SparseAutoencoder:
+        """An SAE from a local folder in the SAELens format.
+
+        Args:
+            folder (`str` or `Path`): a folder with ``cfg.json`` and ``sae_weights.safetensors``.
+            source (`str`, *optional*): the SAE's name (default: the folder).
+
+        Returns:
+            `SparseAutoencoder`: the SAE.
+
+        Raises:
+            FileNotFoundError: if either file is missing.
+            ValueError: if ``cfg.json`` is not valid JSON or does not match the tensors.
+        """
         folder = Path(folder)
         missing = [name for name in (SAE_CFG_FILENAME, SAE_WEIGHTS_FILENAME) if not (folder / name).is_file()]
         if missing:
@@ -292,7 +391,20 @@ class SparseAutoencoder(nn.Module):
     @classmethod
     def from_pretrained(cls, path_or_hub_id: str | Path, revision: str | None = None,
                         subfolder: str | None = None) -> SparseAutoencoder:
-        """Load from a local SAE folder, or from a Hub repo (``subfolder`` inside it) via ``snapshot_download``."""
+        """Load from a local SAE folder, or from a Hub repo (``subfolder`` inside it) via ``snapshot_download``.
+
+        Args:
+            path_or_hub_id (`str` or `Path`): a folder, a shipped toy SAE (``toy-target-saes/layer_1``) or a Hub repo id.
+            revision (`str`, *optional*): the Hub revision.
+            subfolder (`str`, *optional*): the SAE's folder inside the folder or repo.
+
+        Returns:
+            `SparseAutoencoder`: the SAE.
+
+        Raises:
+            FileNotFoundError: if the path is neither an SAE folder nor a Hub repo id.
+            OSError: if the download from the Hub fails.
+        """
         local = Path(path_or_hub_id)
         shipped = TOY_MODEL_DIR / str(path_or_hub_id)  # a shipped toy SAE: "toy-target-saes/layer_1"
         if not local.is_dir() and (shipped / SAE_CFG_FILENAME).is_file():
@@ -325,6 +437,17 @@ class SparseAutoencoder(nn.Module):
         The files are written into a staging folder beside ``folder`` that is renamed into place, so a reader
         sees the old folder or the new one, never half of one. An existing non-empty folder is replaced only
         with ``overwrite=True``.
+
+        Args:
+            folder (`str` or `Path`): the SAE folder to write.
+            overwrite (`bool`, *optional*, defaults to `False`): replace an existing non-empty folder.
+            extra_files (`dict[str, str]`, *optional*): more files to write beside the weights (name → text).
+
+        Returns:
+            `Path`: ``folder``.
+
+        Raises:
+            FileExistsError: if the folder exists, is not empty, and ``overwrite`` is False.
         """
         folder = Path(folder)
         if folder.exists() and any(folder.iterdir()) and not overwrite:
@@ -359,6 +482,17 @@ def load_sae_release(release: str, sae_id: str, device: str = "cpu") -> SparseAu
     """A published SAE by its SAELens release name and id (e.g. ``"gpt2-small-res-jb"``, ``"blocks.8.hook_resid_pre"``).
 
     Release names are resolved (and non-SAELens formats converted) by the optional ``sae-lens`` package.
+
+    Args:
+        release (`str`): the SAELens release name.
+        sae_id (`str`): the SAE's id within the release.
+        device (`str`, *optional*, defaults to `"cpu"`): where sae-lens loads it.
+
+    Returns:
+        `SparseAutoencoder`: the SAE, on the CPU.
+
+    Raises:
+        ImportError: if sae-lens is not installed.
     """
     try:
         from sae_lens import SAE
@@ -383,7 +517,17 @@ def _hidden_size(model: nn.Module) -> int:
 
 
 def check_sae_fits(sae: SparseAutoencoder, model: LoadedModel | nn.Module, layer: int) -> None:
-    """Raise a ValueError unless ``sae`` can read the residual stream of ``model`` at ``layer``."""
+    """Raise a ValueError unless ``sae`` can read the residual stream of ``model`` at ``layer``.
+
+    Args:
+        sae (`SparseAutoencoder`): the SAE.
+        model (`LoadedModel` or `nn.Module`): the model it should read.
+        layer (`int`): the residual stream layer it should read.
+
+    Raises:
+        ValueError: if its width is not the model's hidden size, the layer is out of range, or it reads another
+            hook or layer.
+    """
     module = model.model if isinstance(model, LoadedModel) else model
     model_name = model.name if isinstance(model, LoadedModel) else getattr(module, "name_or_path", "the model")
     hidden = _hidden_size(module)
@@ -406,6 +550,18 @@ def check_sae_fits(sae: SparseAutoencoder, model: LoadedModel | nn.Module, layer
 
 
 def sae_for_layer(saes: dict[int, SparseAutoencoder], layer: int) -> SparseAutoencoder:
+    """The SAE of a layer.
+
+    Args:
+        saes (`dict[int, SparseAutoencoder]`): SAEs by the layer they read.
+        layer (`int`): the layer.
+
+    Returns:
+        `SparseAutoencoder`: its SAE.
+
+    Raises:
+        ValueError: if no SAE reads that layer, listing the layers that have one.
+    """
     if layer not in saes:
         available = ", ".join(str(key) for key in sorted(saes)) or "none"
         raise ValueError(f"no SAE for layer {layer}; SAEs are available for layers: {available}")
