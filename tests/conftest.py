@@ -127,13 +127,13 @@ def patching_dataset_dir(random_toy_model_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_train_config(patching_dataset_dir, random_toy_model_dir):
-    """``make(out, **overrides)``: the TrainConfig of a few-step explainer run on ``patching_dataset_dir``."""
-    from self_explain.explainer.trainer import TrainConfig
+    """``make(out, **overrides)``: the ExplainerConfig of a few-step explainer run on ``patching_dataset_dir``."""
+    from self_explain.explainer.trainer import ExplainerConfig
 
     def make(out, **overrides):
         options = dict(dataset=str(patching_dataset_dir), config=random_toy_model_dir.name,
                        target=str(random_toy_model_dir), out=str(out), **TINY_TRAINING)
-        return TrainConfig(**{**options, **overrides})
+        return ExplainerConfig(**{**options, **overrides})
 
     return make
 

@@ -45,7 +45,7 @@ def test_build_refuses_a_bad_number_before_writing_anything(task, option, value,
     [
         ("--per-device-train-batch-size", "0", "--per-device-train-batch-size must be a positive integer, got 0"),
         ("--gradient-accumulation-steps", "0", "--gradient-accumulation-steps must be a positive integer, got 0"),
-        ("--save-steps", "0", "--save-steps must be a positive integer, got 0"),
+        ("--save-steps", "0", "--save-steps must be a number above 0, got 0.0"),
         ("--max-steps", "0", "--max-steps must be a positive integer, or -1 to train --num-train-epochs; got 0"),
         ("--learning-rate", "-0.1", "--learning-rate must be a number above 0, got -0.1"),
         ("--num-train-epochs", "nan", "--num-train-epochs must be a number above 0, got nan"),

@@ -8,8 +8,8 @@ from unittest import mock
 import pytest
 
 from self_explain.cli import main
+from self_explain.explainer.config import CHECKPOINTS
 from self_explain.explainer.modeling import EXPLAINER_METADATA
-from self_explain.explainer.trainer import CHECKPOINTS
 
 
 @pytest.mark.parametrize(

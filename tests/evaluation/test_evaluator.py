@@ -16,12 +16,12 @@ from self_explain.evaluation.evaluator import (
     run_evaluation,
     update_card,
 )
+from self_explain.explainer.config import CHECKPOINTS
 from self_explain.explainer.modeling import (
     EXPLAINER_METADATA,
     Explainer,
     load_explainer,
 )
-from self_explain.explainer.trainer import CHECKPOINTS
 from self_explain.tasks.patching.explainer import patching_examples
 
 ROWS = 12

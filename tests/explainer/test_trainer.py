@@ -11,8 +11,9 @@ from datasets import load_dataset
 from safetensors.torch import load_file
 
 from self_explain.core.injection import PROJECTION_FILE
+from self_explain.explainer.config import CHECKPOINTS
 from self_explain.explainer.modeling import EXPLAINER_METADATA, load_explainer
-from self_explain.explainer.trainer import CHECKPOINTS, save_explainer, train_explainer
+from self_explain.explainer.trainer import save_explainer, train_explainer
 
 # Columns our builder writes that the Transluce reference (act_patch_*) does not have.
 NOT_IN_REFERENCE = ["question", "answer", "original_text", "prompt_id", "relation", "layers"]
@@ -345,13 +346,13 @@ def test_train_and_evaluate_on_the_reference_layout(reference_layout_dir, random
     import pandas as pd
 
     from self_explain.evaluation.evaluator import EvaluateConfig, run_evaluation
-    from self_explain.explainer.trainer import TrainConfig
+    from self_explain.explainer.trainer import ExplainerConfig
 
     # A folder without a self-explain card: the task cannot be read from it, so it is named.
     with pytest.raises(ValueError, match="pass --task"):
-        train_explainer(TrainConfig(dataset=str(reference_layout_dir), target=str(random_toy_model_dir),
+        train_explainer(ExplainerConfig(dataset=str(reference_layout_dir), target=str(random_toy_model_dir),
                                     out=str(tmp_path / "unnamed"), max_steps=2))
-    out = train_explainer(TrainConfig(dataset=str(reference_layout_dir), target=str(random_toy_model_dir), task="patching",
+    out = train_explainer(ExplainerConfig(dataset=str(reference_layout_dir), target=str(random_toy_model_dir), task="patching",
                                       out=str(tmp_path / "explainer"), max_steps=2, per_device_train_batch_size=8,
                                       warmup_steps=0, logging_steps=1))
     metadata = json.loads((out / EXPLAINER_METADATA).read_text())

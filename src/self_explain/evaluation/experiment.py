@@ -28,7 +28,8 @@ from ..core.files import write_atomically
 from ..core.models import short_model_name
 from ..core.progress import progress_bar
 from ..explainer.modeling import load_explainer
-from ..explainer.trainer import PROJECTION_CHOICES, TrainConfig, train_explainer
+from ..explainer.config import PROJECTION_CHOICES, ExplainerConfig
+from ..explainer.trainer import train_explainer
 from ..tasks import ExplainerExamples, get_task, load_split
 from .baselines import NEAREST_NEIGHBOR, SELFIE_SCALES, applicable_baselines
 from .evaluator import evaluate_split, split_examples
@@ -199,7 +200,7 @@ def score_cell(explainer, config: ExperimentConfig, rows: ScoredRows, baseline: 
 def run_training_cell(config: ExperimentConfig, dataset: str, rows: ScoredRows, cell: Cell, state: PartialState) -> dict:
     out = Path(config.out)
     explainer_folder = out / "runs" / cell.folder / "explainer"
-    train_explainer(TrainConfig(
+    train_explainer(ExplainerConfig(
         dataset=dataset, config=config.config_name, task=config.task, target=config.target,
         explainer_base=None if cell.who == config.target else cell.who, out=str(explainer_folder),
         max_rows=cell.size, seed=cell.seed, num_train_epochs=config.num_train_epochs,

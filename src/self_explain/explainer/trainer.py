@@ -17,7 +17,6 @@ import shutil
 import sys
 import tempfile
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -25,10 +24,9 @@ from datasets import Dataset
 from peft import LoraConfig, get_peft_model
 from transformers import ProgressCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
-from trl import SFTConfig
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-from ..core.checks import check_non_negative, check_positive, check_positive_number
+from ..core.generation import pad_token_id
 from ..core.injection import (
     PROJECTION_FILE,
     VectorInjector,
@@ -41,92 +39,12 @@ from ..core.progress import inside_a_bar, stderr_is_terminal
 from ..core.sft import ModelLossSFTTrainer, training_record
 from ..core.version import __version__
 from ..tasks import get_task, load_split, read_provenance, task_of_dataset
+from .config import ExplainerConfig
 from .modeling import EXPLAINER_METADATA
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINTS = "checkpoints"
-PROJECTION_CHOICES = ("auto", "linear", "none")
-
-
-@dataclass
-class TrainConfig:
-    """Options of ``self-explain train``."""
-
-    dataset: str = field(metadata={"help": "Explanation dataset: Hub id or a local folder in Hub layout."})
-    out: str = field(metadata={"help": "Folder of the trained explainer (adapter, tokenizer, projection, card)."})
-    task: str | None = field(
-        default=None, metadata={"help": "Task of the dataset (patching, ablation, ...; default: read from its card)."}
-    )
-    config: str | None = field(default=None, metadata={"help": "Dataset config (usually the target's short name)."})
-    split: str = field(default="train", metadata={"help": "Split to train on."})
-    dataset_revision: str | None = field(default=None, metadata={"help": "Revision of a Hub dataset."})
-    target: str | None = field(
-        default=None, metadata={"help": "Model whose computations are explained (default: the dataset config name)."}
-    )
-    explainer_base: str | None = field(
-        default=None, metadata={"help": "Base model of the explainer (default: the target itself)."}
-    )
-    max_rows: int | None = field(default=None, metadata={"help": "Train on a seeded subsample of this many rows."})
-    seed: int = field(default=0, metadata={"help": "Seed of subsampling, template choice, LoRA init and batches."})
-    lora_r: int = field(default=32, metadata={"help": "LoRA rank (the paper: 128 for patching at 8B)."})
-    lora_alpha: int = field(default=64, metadata={"help": "LoRA alpha (the paper: 16)."})
-    lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
-    lora_target_modules: list[str] = field(
-        default_factory=lambda: ["all-linear"], metadata={"help": "Modules that get LoRA ('all-linear' or names)."}
-    )
-    train_token_embeddings: bool = field(
-        default=True,
-        metadata={"help": "Also train the embedding rows of the tokens in the answers and the placeholder (PEFT "
-                          "trainable_token_indices; a tied output row follows). Off: LoRA on linear layers only."},
-    )
-    projection: str = field(
-        default="auto",
-        metadata={"help": "Vector projection: auto (only when hidden sizes differ), linear (always) or none."},
-    )
-    learning_rate: float = field(default=3e-3, metadata={"help": "Peak learning rate, for the toy models (the paper: 5e-5 at 8B)."})
-    num_train_epochs: float = field(default=5.0, metadata={"help": "Epochs over the training rows."})
-    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
-    per_device_train_batch_size: int = field(default=32, metadata={"help": "Batch size per device."})
-    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer step."})
-    warmup_steps: int = field(default=20, metadata={"help": "Linear warm-up steps."})
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
-    activation_checkpointing: bool = field(
-        default=False,
-        metadata={"help": "Recompute activations in the backward pass: less memory, slower (TRL turns it on by "
-                          "default; worth it for 8B models on a GPU, not for the toy models)."},
-    )
-    logging_steps: int = field(default=25, metadata={"help": "Log the loss every N steps."})
-    save_steps: int = field(default=200, metadata={"help": "Write a checkpoint every N steps (under out/checkpoints)."})
-    report_to: str = field(default="none", metadata={"help": "Trackers for the trainer (none, wandb, tensorboard, ...)."})
-    resume_from_checkpoint: str | None = field(
-        default=None, metadata={"help": "Checkpoint folder to resume from, or 'latest' for the newest in out."}
-    )
-    overwrite: bool = field(default=False, metadata={"help": "Replace an explainer already in --out."})
-    push_to_hub: str | None = field(default=None, metadata={"help": "Hub model repo to push the explainer to."})
-    hub_private: bool = field(default=False, metadata={"help": "Create the Hub repo as private."})
-    trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
-
-    def __post_init__(self):
-        if self.projection not in PROJECTION_CHOICES:
-            raise ValueError(f"--projection must be one of {PROJECTION_CHOICES}, got {self.projection!r}")
-        if self.max_rows is not None and self.max_rows < 1:
-            raise ValueError(f"--max-rows must be at least 1, got {self.max_rows}")
-        if self.lora_r < 1:
-            raise ValueError(f"--lora-r must be at least 1, got {self.lora_r}")
-        check_positive("--per-device-train-batch-size", self.per_device_train_batch_size)
-        check_positive("--gradient-accumulation-steps", self.gradient_accumulation_steps)
-        check_positive("--logging-steps", self.logging_steps)
-        check_positive("--save-steps", self.save_steps)
-        check_non_negative("--warmup-steps", self.warmup_steps)
-        check_non_negative("--seed", self.seed)
-        check_positive_number("--learning-rate", self.learning_rate)
-        check_positive_number("--num-train-epochs", self.num_train_epochs)
-        if self.max_steps != -1 and self.max_steps < 1:
-            raise ValueError(f"--max-steps must be a positive integer, or -1 to train --num-train-epochs; got {self.max_steps}")
-
-
-def resolve_target(config: TrainConfig) -> str:
+def resolve_target(config: ExplainerConfig) -> str:
     if config.target:
         return config.target
     provenance = read_provenance(config.dataset, config.config)
@@ -179,7 +97,7 @@ def answer_token_ids(tokenizer, answers: list[str]) -> list[int]:
     return sorted(ids)
 
 
-def _check_out(config: TrainConfig) -> None:
+def _check_out(config: ExplainerConfig) -> None:
     out = Path(config.out)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out {out} is not a directory")
@@ -187,11 +105,11 @@ def _check_out(config: TrainConfig) -> None:
         raise FileExistsError(f"--out {out} already holds a trained explainer; pass --overwrite to replace it")
 
 
-def _resume_path(config: TrainConfig) -> str | None:
+def _resume_path(config: ExplainerConfig) -> str | None:
     if not config.resume_from_checkpoint:
         return None
     if config.resume_from_checkpoint == "latest":
-        checkpoints = Path(config.out) / CHECKPOINTS
+        checkpoints = Path(config.output_dir)
         last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
         if last is None:
             raise FileNotFoundError(f"--resume-from-checkpoint latest: no checkpoint under {checkpoints}")
@@ -201,7 +119,7 @@ def _resume_path(config: TrainConfig) -> str | None:
     return config.resume_from_checkpoint
 
 
-def _projection(config: TrainConfig, target: LoadedModel, base: LoadedModel, has_vectors: bool) -> VectorProjection | None:
+def _projection(config: ExplainerConfig, target: LoadedModel, base: LoadedModel, has_vectors: bool) -> VectorProjection | None:
     if not has_vectors:  # a text-only task injects nothing: the widths may differ freely
         if config.projection == "linear":
             logger.warning("--projection linear ignored: task %s has no vectors to project", config.task)
@@ -219,9 +137,19 @@ def _projection(config: TrainConfig, target: LoadedModel, base: LoadedModel, has
     return VectorProjection(len(target.adapter.layers(target.model)), target_hidden, explainer_hidden)
 
 
-def train_explainer(config: TrainConfig) -> Path:
+def _check_dataset(dataset: str, config: str | None) -> None:
+    """A missing dataset folder or config is named before the task is read from the card or a model is loaded."""
+    from ..core.checks import check_dataset_reference
+    from ..tasks.registry import check_dataset_config
+
+    check_dataset_reference("--dataset", dataset)
+    check_dataset_config(dataset, config)
+
+
+def train_explainer(config: ExplainerConfig) -> Path:
     """Train, save into ``config.out`` (files moved in at the end) and optionally push; returns the folder."""
     _check_out(config)
+    _check_dataset(config.dataset, config.config)
     task = get_task(config.task) if config.task else task_of_dataset(config.dataset, config.dataset_revision)
     config.task = task.name
     if task.examples is None:
@@ -255,30 +183,8 @@ def train_explainer(config: TrainConfig) -> Path:
         {**training_record(base.tokenizer, q, a), "vector_index": i}
         for i, (q, a) in enumerate(zip(examples.questions, examples.answers))
     ]
-    pad_id = base.tokenizer.pad_token_id if base.tokenizer.pad_token_id is not None else base.tokenizer.eos_token_id
-    args = SFTConfig(
-        output_dir=str(Path(config.out) / CHECKPOINTS),
-        learning_rate=config.learning_rate,
-        num_train_epochs=config.num_train_epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.per_device_train_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        warmup_steps=config.warmup_steps,
-        weight_decay=config.weight_decay,
-        activation_checkpointing=config.activation_checkpointing,
-        logging_steps=config.logging_steps,
-        save_steps=config.save_steps,
-        save_total_limit=2,
-        seed=config.seed,
-        data_seed=config.seed,
-        report_to=config.report_to,
-        remove_unused_columns=False,
-        completion_only_loss=True,
-        max_length=None,
-        dataset_num_proc=None,
-        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
-        dataloader_pin_memory=torch.cuda.is_available(),
-    )
+    pad_id = pad_token_id(base.tokenizer, base.model)
+    args = config.trainer_arguments()
     trainer = ExplainerSFTTrainer(
         model=model,
         args=args,
@@ -300,7 +206,7 @@ def train_explainer(config: TrainConfig) -> Path:
         "dataset": config.dataset,
         "dataset_config": config.config,
         "dataset_revision": config.dataset_revision,
-        "training_args": asdict(config),
+        "training_args": config.record(),
         "train_rows": len(rows),
         "train_loss": round(float(result.training_loss), 4),
         "package_version": __version__,
@@ -311,7 +217,7 @@ def train_explainer(config: TrainConfig) -> Path:
     if config.push_to_hub:
         from .upload import push_adapter
 
-        push_adapter(folder, config.push_to_hub, private=config.hub_private)
+        push_adapter(folder, config.push_to_hub, private=bool(config.hub_private_repo))
     return folder
 
 

@@ -201,10 +201,10 @@ def test_verify_equals_run_ablations_for_any_text_and_answer_prefix(target):
 @pytest.fixture(scope="module")
 def explainer_dir(dataset_dir, tmp_path_factory):
     """A LoRA ablation explainer on the toy target, trained a few steps (mechanics, not quality)."""
-    from self_explain.explainer.trainer import TrainConfig, train_explainer
+    from self_explain.explainer.trainer import ExplainerConfig, train_explainer
 
     out = tmp_path_factory.mktemp("ablation-explainer") / "explainer"
-    config = TrainConfig(task="ablation", dataset=str(dataset_dir), config=TARGET, target=TARGET, out=str(out),
+    config = ExplainerConfig(task="ablation", dataset=str(dataset_dir), config=TARGET, target=TARGET, out=str(out),
                          **{**TINY_TRAINING, "max_steps": 3})
     with single_thread(), torch.random.fork_rng():
         return train_explainer(config)

@@ -323,10 +323,10 @@ def test_train_evaluate_and_explain_through_the_pipeline(built_features, toy_sae
     from transformers import pipeline
 
     from self_explain.evaluation.evaluator import EvaluateConfig, run_evaluation
-    from self_explain.explainer.trainer import TrainConfig, train_explainer
+    from self_explain.explainer.trainer import ExplainerConfig, train_explainer
 
     folder, dataset = built_features
-    config = TrainConfig(dataset=str(folder), config=TARGET, out=str(tmp_path / "explainer"),
+    config = ExplainerConfig(dataset=str(folder), config=TARGET, out=str(tmp_path / "explainer"),
                          **{**TINY_TRAINING, "max_steps": 3})
     with single_thread(), torch.random.fork_rng():
         explainer_dir = train_explainer(config)

@@ -16,7 +16,7 @@ from transformers import pipeline
 
 import self_explain  # noqa: F401  (registers the pipeline task)
 from self_explain.evaluation.evaluator import EvaluateConfig, run_evaluation
-from self_explain.explainer.trainer import TrainConfig, train_explainer
+from self_explain.explainer.trainer import ExplainerConfig, train_explainer
 from self_explain.tasks.preferences import parse_preferences
 from self_explain.tasks.preferences.prompts import (
     INTROSPECTION_TEMPLATES,
@@ -41,7 +41,7 @@ PIPELINE_KEYS = {"explanation", "weights", "valid", "ground_truth", "measured_we
 @pytest.fixture(scope="module")
 def explainer_dir(preferences_build, tmp_path_factory):
     out = tmp_path_factory.mktemp("preferences-explainer") / "explainer"
-    config = TrainConfig(dataset=str(preferences_build.folder), config=TARGET, out=str(out), max_steps=MAX_STEPS,
+    config = ExplainerConfig(dataset=str(preferences_build.folder), config=TARGET, out=str(out), max_steps=MAX_STEPS,
                          per_device_train_batch_size=8, seed=0)
     with single_thread(), torch.random.fork_rng():
         return train_explainer(config)

@@ -1,0 +1,197 @@
+"""``ExplainerConfig``: TRL's ``SFTConfig`` plus what an explainer needs (dataset, target, LoRA, projection)."""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+
+import torch
+from trl import SFTConfig
+
+from ..core.checks import check_non_negative, check_positive, check_positive_number
+
+CHECKPOINTS = "checkpoints"
+PROJECTION_CHOICES = ("auto", "linear", "none")
+
+# Our own fields (not SFTConfig's): they always go into the explainer's record.
+_EXPLAINER_FIELDS = (
+    "dataset", "out", "task", "config", "split", "dataset_revision", "target", "explainer_base", "max_rows",
+    "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "train_token_embeddings", "projection",
+    "overwrite", "push_to_hub", "trust_remote_code",
+)
+
+
+@dataclass
+class ExplainerConfig(SFTConfig):
+    r"""Configuration of ``self-explain train`` and :func:`~self_explain.explainer.trainer.train_explainer`.
+
+    Every option of TRL's [`~trl.SFTConfig`] (and so of [`~transformers.TrainingArguments`]) is accepted. These
+    defaults differ from TRL's, for small explainers trained on CPU: `learning_rate=3e-3`, `num_train_epochs=5`,
+    `per_device_train_batch_size=32`, `warmup_steps=20`, `logging_steps=25`, `save_steps=200`, `save_total_limit=2`,
+    `seed=0` (and `data_seed` = `seed`), `activation_checkpointing=False`, `completion_only_loss=True` (loss on the
+    answer only), `max_length=None`, `remove_unused_columns=False` (the vector index rides along), `bf16` only on a
+    GPU that supports it, pinned memory only with CUDA. Checkpoints go to `output_dir`, by default
+    `<out>/checkpoints`.
+
+    Args:
+        dataset (`str`):
+            The explanation dataset: a Hub id or a local folder in the Hub layout.
+        out (`str`):
+            Folder of the trained explainer (adapter, tokenizer, projection, metadata, card).
+        task (`str`, *optional*):
+            The dataset's task; default: read from its card.
+        config (`str`, *optional*):
+            The dataset config, usually the target's short name.
+        split (`str`, defaults to `"train"`):
+            The split trained on.
+        dataset_revision (`str`, *optional*):
+            Revision of a Hub dataset.
+        target (`str`, *optional*):
+            The model whose computations are explained; default: the dataset's provenance, else its config name.
+        explainer_base (`str`, *optional*):
+            Base model of the explainer; default: the target itself (a self-explainer).
+        max_rows (`int`, *optional*):
+            Train on a seeded subsample of this many rows.
+        lora_r (`int`, defaults to 32), lora_alpha (`int`, defaults to 64), lora_dropout (`float`, defaults to 0.0),
+        lora_target_modules (`list[str]`, defaults to `["all-linear"]`):
+            The PEFT ``LoraConfig`` (TRL's ``ModelConfig`` names).
+        train_token_embeddings (`bool`, defaults to `True`):
+            Also train the embedding rows of the answers' tokens and the placeholder (PEFT `trainable_token_indices`).
+        projection (`str`, defaults to `"auto"`):
+            Vector projection: `auto` (only when hidden sizes differ), `linear` (always) or `none`.
+        overwrite (`bool`, defaults to `False`):
+            Replace an explainer already in `out`.
+        push_to_hub (`str`, *optional*):
+            Hub model repo the finished explainer is pushed to (unlike TrainingArguments' flag: a repo id; the
+            trainer itself never pushes checkpoints). `hub_private_repo` (`--hub-private`) makes it private.
+        trust_remote_code (`bool`, defaults to `False`):
+            Allow custom model code from the Hub.
+    """
+
+    dataset: str | None = field(
+        default=None, metadata={"help": "Explanation dataset: Hub id or a local folder in Hub layout (required)."}
+    )
+    out: str | None = field(
+        default=None, metadata={"help": "Folder of the trained explainer (adapter, tokenizer, projection, card; required)."}
+    )
+    task: str | None = field(
+        default=None, metadata={"help": "Task of the dataset (patching, ablation, ...; default: read from its card)."}
+    )
+    config: str | None = field(default=None, metadata={"help": "Dataset config (usually the target's short name)."})
+    split: str = field(default="train", metadata={"help": "Split to train on."})
+    dataset_revision: str | None = field(default=None, metadata={"help": "Revision of a Hub dataset."})
+    target: str | None = field(
+        default=None, metadata={"help": "Model whose computations are explained (default: the dataset's provenance)."}
+    )
+    explainer_base: str | None = field(
+        default=None, metadata={"help": "Base model of the explainer (default: the target itself)."}
+    )
+    max_rows: int | None = field(default=None, metadata={"help": "Train on a seeded subsample of this many rows."})
+    lora_r: int = field(default=32, metadata={"help": "LoRA rank (the paper: 128 for patching at 8B)."})
+    lora_alpha: int = field(default=64, metadata={"help": "LoRA alpha (the paper: 16)."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
+    lora_target_modules: list[str] = field(
+        default_factory=lambda: ["all-linear"], metadata={"help": "Modules that get LoRA ('all-linear' or names)."}
+    )
+    train_token_embeddings: bool = field(
+        default=True,
+        metadata={"help": "Also train the embedding rows of the tokens in the answers and the placeholder (PEFT "
+                          "trainable_token_indices; a tied output row follows). Off: LoRA on linear layers only."},
+    )
+    projection: str = field(
+        default="auto",
+        metadata={"help": "Vector projection: auto (only when hidden sizes differ), linear (always) or none."},
+    )
+    overwrite: bool = field(default=False, metadata={"help": "Replace an explainer already in --out."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
+
+    # SFTConfig's own fields, with the explainer's defaults.
+    output_dir: str | None = field(
+        default=None, metadata={"help": "Where the trainer writes checkpoints (default: <out>/checkpoints)."}
+    )
+    learning_rate: float = field(
+        default=3e-3, metadata={"help": "Peak learning rate, for the toy models (the paper: 5e-5 at 8B)."}
+    )
+    num_train_epochs: float = field(default=5.0, metadata={"help": "Epochs over the training rows."})
+    per_device_train_batch_size: int = field(default=32, metadata={"help": "Batch size per device."})
+    warmup_steps: float = field(default=20, metadata={"help": "Linear warm-up steps."})
+    logging_steps: float = field(default=25, metadata={"help": "Log the loss every N steps."})
+    save_steps: float = field(default=200, metadata={"help": "Write a checkpoint every N steps (under output_dir)."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept (the newest)."})
+    seed: int = field(default=0, metadata={"help": "Seed of subsampling, template choice, LoRA init and batches."})
+    activation_checkpointing: bool | None = field(
+        default=False,
+        metadata={"help": "Recompute activations in the backward pass: less memory, slower (worth it for 8B models "
+                          "on a GPU, not for the toy models).", "nargs": "?", "const": True},
+    )
+    gradient_checkpointing: bool | None = field(
+        default=None, metadata={"help": "Deprecated alias of activation_checkpointing (transformers 5)."}
+    )
+    completion_only_loss: bool | None = field(default=True, metadata={"help": "Loss on the answer only."})
+    max_length: int | None = field(default=None, metadata={"help": "Truncate training rows to this many tokens."})
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Keep the rows' vector index column."})
+    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
+    resume_from_checkpoint: str | None = field(
+        default=None, metadata={"help": "Checkpoint folder to resume from, or 'latest' for the newest in output_dir."}
+    )
+    push_to_hub: str | None = field(default=None, metadata={"help": "Hub model repo to push the explainer to."})
+    hub_private_repo: bool | None = field(
+        default=None, metadata={"help": "Create the Hub repo as private.", "aliases": ["--hub-private", "--hub_private"],
+                                "nargs": "?", "const": True},
+    )
+
+    def __post_init__(self):
+        if not self.dataset:
+            raise ValueError("--dataset is required: a Hub id or a local folder of an explanation dataset")
+        if not self.out:
+            raise ValueError("--out is required: the folder the trained explainer is written to")
+        if self.projection not in PROJECTION_CHOICES:
+            raise ValueError(f"--projection must be one of {PROJECTION_CHOICES}, got {self.projection!r}")
+        if self.max_rows is not None and self.max_rows < 1:
+            raise ValueError(f"--max-rows must be at least 1, got {self.max_rows}")
+        if self.lora_r < 1:
+            raise ValueError(f"--lora-r must be at least 1, got {self.lora_r}")
+        check_positive("--per-device-train-batch-size", self.per_device_train_batch_size)
+        check_positive("--gradient-accumulation-steps", self.gradient_accumulation_steps)
+        check_positive_number("--logging-steps", self.logging_steps)
+        check_positive_number("--save-steps", self.save_steps)
+        check_non_negative("--seed", self.seed)
+        if self.warmup_steps < 0:
+            raise ValueError(f"--warmup-steps must be a non-negative number, got {self.warmup_steps!r}")
+        check_positive_number("--learning-rate", self.learning_rate)
+        check_positive_number("--num-train-epochs", self.num_train_epochs)
+        if self.max_steps != -1 and self.max_steps < 1:
+            raise ValueError(f"--max-steps must be a positive integer, or -1 to train --num-train-epochs; got {self.max_steps}")
+        if self.output_dir is None:
+            self.output_dir = str(Path(self.out) / CHECKPOINTS)
+        if self.data_seed is None:
+            self.data_seed = self.seed
+        if self.bf16 is None:
+            self.bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        if not torch.cuda.is_available():
+            self.dataloader_pin_memory = False
+        super().__post_init__()
+
+    def trainer_arguments(self) -> SFTConfig:
+        """The arguments the ``SFTTrainer`` sees: these, minus the Hub push (the finished explainer is pushed by
+        :func:`~self_explain.explainer.upload.push_adapter`, never the trainer's checkpoints).
+
+        Returns:
+            `SFTConfig`: A plain ``SFTConfig`` with every trainer field of this config.
+        """
+        values = {f.name: getattr(self, f.name) for f in fields(SFTConfig) if f.init}
+        values.update(push_to_hub=False, hub_private_repo=None)
+        return SFTConfig(**values)
+
+    def record(self) -> dict:
+        """The options worth recording with the explainer: ours, and TRL's where they differ from TRL's defaults.
+
+        Returns:
+            `dict`: JSON-serializable option values, tokens redacted (``TrainingArguments.to_dict``).
+        """
+        # TRL's defaults, normalised by the same __post_init__ (bf16 as here: TRL's default fails on a CPU).
+        # TRL's default of activation checkpointing is on, under its deprecated name: given here under the new one.
+        defaults = SFTConfig(output_dir=self.output_dir, bf16=self.bf16, gradient_checkpointing=None,
+                             activation_checkpointing=True).to_dict()
+        return {key: value for key, value in self.to_dict().items()
+                if key in _EXPLAINER_FIELDS or defaults.get(key, MISSING) != value}
