@@ -34,10 +34,31 @@ def _split_list_values(config_class, argv: list[str]) -> list[str]:
     return result
 
 
-def _parse(config_class, prog: str, argv: list[str]):
+def _parse_with_recipe(config_class, prog: str, argv: list[str]):
+    """The command's config from ``argv``, and the YAML recipe it read (``--config_file FILE``; None without one).
+
+    As TRL's command line: the recipe's values are the defaults, options on the command line override them.
+    """
+    from .core.recipes import RECIPE_OPTION, read_recipe, set_recipe_defaults
+
+    aliases = (RECIPE_OPTION, RECIPE_OPTION.replace("_", "-"))
+    first = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    first.add_argument(*aliases, dest="config_file")
+    known, rest = first.parse_known_args(argv)
     parser = HfArgumentParser(config_class, prog=prog)
-    (config,) = parser.parse_args_into_dataclasses(args=_split_list_values(config_class, argv))
-    return config
+    parser.add_argument(*aliases, dest="config_file", metavar="FILE",
+                        help="YAML recipe of these options (e.g. dataset_builders/<dataset>/<config>.yaml); options "
+                             "given on the command line override it.")
+    recipe = None
+    if known.config_file:
+        recipe = read_recipe(known.config_file, config_class)
+        set_recipe_defaults(parser, recipe)
+    config = parser.parse_args_into_dataclasses(args=_split_list_values(config_class, rest))[0]
+    return config, recipe
+
+
+def _parse(config_class, prog: str, argv: list[str]):
+    return _parse_with_recipe(config_class, prog, argv)[0]
 
 
 def _build(argv: list[str]) -> int:
@@ -50,8 +71,8 @@ def _build(argv: list[str]) -> int:
     if task is None:
         print(f"self-explain build: unknown task {argv[0]!r}; choose from {', '.join(sorted(TASKS))}", file=sys.stderr)
         return 2
-    config = _parse(task.config_class, f"self-explain build {task.name}", argv[1:])
-    folder = task.build(config)
+    config, recipe = _parse_with_recipe(task.config_class, f"self-explain build {task.name}", argv[1:])
+    folder = task.build(config, recipe=recipe) if recipe else task.build(config)
     print(f"wrote {folder}")
     return 0
 

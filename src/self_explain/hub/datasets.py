@@ -9,8 +9,9 @@ import logging
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from huggingface_hub import (
     DatasetCard,
@@ -32,6 +33,52 @@ logger = logging.getLogger(__name__)
 
 DATASET_MARKER_KEY = "self_explain_dataset"
 DATASET_TAGS = ["self-explain", "interpretability"]
+FOLDER_LOCK = ".lock"  # held while a writer reads, changes and writes back the folder's card
+FOLDER_LOCK_TIMEOUT = 600.0  # seconds a writer waits for another one to finish updating the card
+
+
+class FolderBusyError(FileExistsError):
+    """Another writer holds a dataset folder."""
+
+
+@contextmanager
+def folder_lock(folder: Path, timeout: float = FOLDER_LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold the lock of ``folder`` (an existing folder; the lock file is ``folder/.lock``): one writer at a time updates
+    the card.
+
+    Args:
+        folder (`Path`): The dataset folder.
+        timeout (`float`): Seconds to wait for another writer.
+
+    Raises:
+        FolderBusyError: Another writer held the lock for longer than ``timeout``.
+    """
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(folder / FOLDER_LOCK), timeout=timeout)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise FolderBusyError(
+            f"output folder {folder} is being written by another process (it has held {folder / FOLDER_LOCK} for "
+            f"more than {timeout:g} s); wait for it to finish, or write elsewhere"
+        ) from None
+    try:
+        yield
+    finally:
+        release_lock(lock)
+
+
+def release_lock(lock) -> None:
+    """Release a ``filelock.FileLock`` and remove its file, so that a finished writer leaves no trace.
+
+    The file is removed while still held: a waiter that opened it meanwhile finds it unlinked once it gets the
+    lock and takes a new one (filelock >= 4.3 checks), so two writers never both hold the lock.
+    """
+    try:
+        Path(lock.lock_file).unlink(missing_ok=True)
+    finally:
+        lock.release()
 
 
 def read_card_configs(readme_path: str | Path) -> list[dict]:
@@ -181,13 +228,23 @@ def write_dataset_repo(
 
     ``folder`` gets ``data/{config_name}/{split}-00000-of-00001-{hash}.parquet``, ``provenance/{config_name}.json``
     and a ``README.md`` card whose ``configs:`` keeps the folder's other configs. Files are written into a
-    hidden temporary folder first and moved into place at the end, the card last.
+    hidden temporary folder first and moved into place at the end, the card last; the card is read and written
+    back under the folder's lock (:func:`folder_lock`), so two writers never drop each other's config.
     """
     folder = Path(folder)
     if not splits:
         raise ValueError(f"no splits to write for config {config_name!r}")
-    existing = check_output_folder(folder, dataset_name, config_name, overwrite)
+    check_output_folder(folder, dataset_name, config_name, overwrite)
     folder.mkdir(parents=True, exist_ok=True)
+    with folder_lock(folder):  # the card is read, changed and written back by one writer at a time
+        existing = check_output_folder(folder, dataset_name, config_name, overwrite)
+        _write_config(folder, dataset_name, config_name, splits, card_template, card_kwargs, provenance, existing)
+    logger.info("wrote config %r of %s (%s) to %s", config_name, dataset_name, ", ".join(splits), folder)
+    return folder
+
+
+def _write_config(folder: Path, dataset_name: str, config_name: str, splits: dict[str, Dataset], card_template: Path,
+                  card_kwargs: dict, provenance: dict, existing: list[dict]) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder))
     try:
         shard_names = _stage_config(staging, config_name, splits, provenance)
@@ -204,8 +261,6 @@ def write_dataset_repo(
         _move_into_place(staging, folder, config_name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    logger.info("wrote config %r of %s (%s) to %s", config_name, dataset_name, ", ".join(splits), folder)
-    return folder
 
 
 def _remote_card_configs(api: HfApi, repo_id: str) -> list[dict]:

@@ -1,9 +1,11 @@
-"""What every dataset builder shares: work split in shards written as the build goes, so that a killed build
-resumes and each ``accelerate launch`` process builds its own shards; then splits, provenance and the
-Hub-layout folder (and the push).
+"""The one build loop of every explanation dataset.
 
-A builder gives the items to build from (each with an integer id), a function turning a list of items
-into rows, and the split of each item id.
+:class:`DatasetBuilder` runs it (``run()``, a template method in the spirit of ``datasets.GeneratorBasedBuilder``):
+check and lock the destination → read the inputs → load the target → fingerprint the build → build the shards this
+process owns (resuming: shards on disk are reused) → read them back → split → provenance → publish. A task's builder
+subclasses it and keeps only what is its own: its items, how a shard of items becomes rows, its splits and its
+provenance. :class:`ShardedBuild` is the work folder under it: shards written as the build goes, so that a killed
+build resumes and each ``accelerate launch`` process builds its own shards.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import random
 import shlex
 import shutil
 import sys
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, ClassVar, Iterator, Sequence
 
 from datasets import Dataset, Features, concatenate_datasets
 from tqdm.auto import tqdm
@@ -25,24 +28,52 @@ from tqdm.auto import tqdm
 from ..core.files import package_data, write_atomically
 from ..core.version import __version__
 from ..hub.datasets import (
+    FolderBusyError,
     check_output_folder,
     check_remote_config,
     push_dataset,
+    release_lock,
     write_dataset_repo,
 )
+
+if TYPE_CHECKING:
+    from ..core.models import LoadedModel
+    from ..core.recipes import Recipe
 
 logger = logging.getLogger(__name__)
 
 BUILD_CONFIG_KEYS_IGNORED = ("push_to_hub", "overwrite", "out", "batch_prompts", "batch_size")
+# Where the output goes, not what is built: left out of the options a provenance records.
+PROVENANCE_OPTIONS_IGNORED = ("out", "overwrite", "push_to_hub")
+# A shard is one parquet file; the number of items it skipped is in the file's schema metadata, so the shard is
+# written (renamed into place) as one unit and a kill can never leave half of it.
+SKIPPED_METADATA_KEY = b"self_explain_skipped"
 
 
 def seeded_rng(seed: int, *keys: int) -> random.Random:
-    """A generator that depends only on the seed and the row's keys, not on sharding or batching."""
+    """A generator that depends only on the seed and the row's keys, not on sharding or batching.
+
+    Args:
+        seed (`int`): The build's seed.
+        *keys (`int`): The row's keys (an item id, a stream number, ...).
+
+    Returns:
+        `random.Random`: A generator seeded by ``seed`` and ``keys``.
+    """
     return random.Random(":".join(map(str, (seed, *keys))))
 
 
 def build_fingerprint(config, revision: str, items: Sequence) -> str:
-    """Identifies a build: a resumed build must have been started with the same inputs."""
+    """Identifies a build: a resumed build must have been started with the same inputs.
+
+    Args:
+        config: The builder config (a dataclass); output and batching options do not count.
+        revision (`str`): The target's revision.
+        items (`Sequence`): The dataclass items the build is made from.
+
+    Returns:
+        `str`: 16 hex digits.
+    """
     fields = {k: v for k, v in asdict(config).items() if k not in BUILD_CONFIG_KEYS_IGNORED}
     fields["revision"] = revision
     fields["package_version"] = __version__
@@ -51,6 +82,7 @@ def build_fingerprint(config, revision: str, items: Sequence) -> str:
 
 
 def dataset_content_hash(splits: dict[str, Dataset]) -> str:
+    """The sha256 of every row of every split (split names sorted): equal datasets, equal hashes."""
     digest = hashlib.sha256()
     for split in sorted(splits):
         for row in splits[split]:
@@ -59,12 +91,49 @@ def dataset_content_hash(splits: dict[str, Dataset]) -> str:
 
 
 def build_command() -> str:
+    """The command line of this process, as a shell would take it back."""
     return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+def require_input(target: str, given, option: str, builtin: str, has_builtin: bool | None = None) -> None:
+    """The one check of an input that only toy-world targets have built in (prompts, examples, a corpus, ...).
+
+    Args:
+        target (`str`): The target model.
+        given: The option's value (None or empty: not given).
+        option (`str`): The option, as the user types it (``"--prompts FILE"``).
+        builtin (`str`): What toy-world targets have instead (``"built-in prompts"``).
+        has_builtin (`bool`, *optional*): Whether this target has it built in (default: whether it is a toy model).
+
+    Raises:
+        ValueError: The option is missing and the target has no built-in input.
+    """
+    if given:
+        return
+    if has_builtin is None:
+        from ..core.models import is_toy_model
+
+        has_builtin = is_toy_model(target)
+    if not has_builtin:
+        raise ValueError(f"{option} is required for {target!r}: only toy-world targets have {builtin}")
+
+
+class BuildInProgressError(FolderBusyError):
+    """Another build of the same config is writing into the output folder."""
 
 
 @dataclass
 class ShardedBuild:
-    """One config of one dataset, built into ``out`` (a Hub dataset-repo folder) shard by shard."""
+    """One config of one dataset, built into ``out`` (a Hub dataset-repo folder) shard by shard.
+
+    Args:
+        dataset_name (`str`): The dataset (its card template is ``dataset_builders/<dataset_name>/README.md``).
+        config_name (`str`): The config built.
+        out (`Path`): The dataset folder.
+        features (`datasets.Features`): The rows' features.
+        overwrite (`bool`): Replace the config (and an unfinished build of it with other arguments).
+        push_to_hub (`str`, *optional*): Hub dataset repo to push the config to.
+    """
 
     dataset_name: str
     config_name: str
@@ -77,17 +146,75 @@ class ShardedBuild:
     def work(self) -> Path:
         return self.out / ".build" / self.config_name
 
+    @property
+    def lock_file(self) -> Path:
+        return self.out / f".build-{self.config_name}.lock"
+
     def check_destination(self, is_main_process: bool) -> None:
         """Before any work: the folder (and the Hub repo) may receive this config."""
         check_output_folder(self.out, self.dataset_name, self.config_name, self.overwrite)
         if self.push_to_hub and is_main_process:
             check_remote_config(self.push_to_hub, self.config_name, self.overwrite)
 
+    @contextmanager
+    def locked(self, state) -> Iterator[None]:
+        """Hold this config's build lock in the output folder for the whole build (the main process takes it).
+
+        A second build of the same config into the same folder is refused at once, naming the folder; builds of
+        other configs go on (the card is then updated under the folder's own lock, see ``write_dataset_repo``).
+        A folder this build created is removed again when the build fails before writing anything into it.
+        """
+        if not state.is_main_process:
+            yield
+            return
+        from filelock import FileLock, Timeout
+
+        created = not self.out.exists()
+        self.out.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.lock_file), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise BuildInProgressError(
+                f"another build of config {self.config_name!r} is writing into output folder {self.out} (it holds "
+                f"{self.lock_file}); wait for it to finish, or build into another folder"
+            ) from None
+        try:
+            yield
+        finally:
+            release_lock(lock)
+            if created:
+                _remove_if_empty(self.out)
+
+    def shard_path(self, index: int) -> Path:
+        return self.work / f"shard-{index:05d}.parquet"
+
+    def shard_skipped(self, index: int) -> int | None:
+        """How many items shard ``index`` skipped; None when the shard is missing, damaged or incomplete."""
+        import pyarrow.parquet as pq
+
+        path = self.shard_path(index)
+        if not path.is_file():
+            return None
+        try:
+            return int((pq.read_schema(path).metadata or {})[SKIPPED_METADATA_KEY])
+        except Exception:  # a truncated file, another format, no count: the shard is built again
+            return None
+
+    def write_shard(self, index: int, rows: list[dict], skipped: int) -> Path:
+        """The shard's rows and its count of skipped items, written as one file renamed into place."""
+        import pyarrow.parquet as pq
+
+        table = (Dataset.from_list(rows, features=self.features) if rows else self._empty()).data.table
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), SKIPPED_METADATA_KEY: str(skipped).encode()})
+        return write_atomically(self.shard_path(index), lambda temporary: pq.write_table(table, temporary))
+
     def build_shards(self, items: Sequence, shard_size: int, fingerprint: str, rows_for: Callable, state) -> int:
         """Build the shards this process owns that are not on disk yet; returns the number of shards.
 
         ``rows_for(items) -> (rows, skipped)`` turns a shard's items into rows; ``skipped`` counts items that
-        gave none for a reason the provenance should report.
+        gave none for a reason the provenance should report. A shard on disk that is damaged or incomplete is
+        built again.
         """
         manifest = self.work / "manifest.json"
         if state.is_main_process:
@@ -104,14 +231,16 @@ class ShardedBuild:
         state.wait_for_everyone()
         shards = [items[i : i + shard_size] for i in range(0, len(items), shard_size)]
         mine = [k for k in range(len(shards)) if k % state.num_processes == state.process_index]
-        for k in tqdm(mine, desc=f"{self.dataset_name} {self.config_name}", disable=not state.is_local_main_process):
-            path = self.work / f"shard-{k:05d}.parquet"
-            if path.exists():
-                continue
+        todo = [k for k in mine if self.shard_skipped(k) is None]
+        for k in todo:
+            if self.shard_path(k).exists():
+                logger.warning("%s is damaged or incomplete: building it again", self.shard_path(k))
+        if len(todo) < len(mine):
+            logger.info("resuming the build in %s: %d of %d shards reused, %d to build", self.work,
+                        len(mine) - len(todo), len(mine), len(todo))
+        for k in tqdm(todo, desc=f"{self.dataset_name} {self.config_name}", disable=not state.is_local_main_process):
             rows, skipped = rows_for(shards[k])
-            table = Dataset.from_list(rows, features=self.features) if rows else self._empty()
-            write_atomically(path, table.to_parquet)
-            (self.work / f"shard-{k:05d}.skipped").write_text(f"{skipped}\n")
+            self.write_shard(k, rows, skipped)
         state.wait_for_everyone()
         return len(shards)
 
@@ -122,12 +251,17 @@ class ShardedBuild:
         """All rows built, in shard order, and how many items were skipped."""
         import pyarrow.parquet as pq
 
-        paths = [self.work / f"shard-{k:05d}.parquet" for k in range(num_shards)]
+        skipped = [self.shard_skipped(k) for k in range(num_shards)]
+        missing = [self.shard_path(k).name for k, count in enumerate(skipped) if count is None]
+        if missing:
+            raise FileNotFoundError(
+                f"{self.work} lacks complete shards {', '.join(missing)}; rerun the same command to build them"
+            )
+        paths = [self.shard_path(k) for k in range(num_shards)]
         # from_parquet refuses a file without rows (a shard whose every item was skipped)
         built = [Dataset.from_parquet(str(p), features=self.features) for p in paths if pq.read_metadata(p).num_rows]
         rows = concatenate_datasets(built) if built else self._empty()
-        skipped = sum(int((self.work / f"shard-{k:05d}.skipped").read_text()) for k in range(num_shards))
-        return rows, skipped
+        return rows, sum(skipped)
 
     def publish(
         self, splits: dict[str, Dataset], provenance: dict, pretty_name: str, card_kwargs: dict | None = None
@@ -140,7 +274,7 @@ class ShardedBuild:
             config_name=self.config_name,
             splits=splits,
             card_template=package_data(f"dataset_builders/{self.dataset_name}/README.md"),
-            card_kwargs={"pretty_name": pretty_name, "features": self.features, **(card_kwargs or {})},
+            card_kwargs={"pretty_name": pretty_name, "columns": self.features, **(card_kwargs or {})},
             provenance=provenance,
             overwrite=self.overwrite,
         )
@@ -153,9 +287,26 @@ class ShardedBuild:
         return folder
 
 
+def _remove_if_empty(folder: Path) -> None:
+    """Remove ``folder`` when it holds nothing (a build that failed before writing anything into it)."""
+    try:
+        folder.rmdir()
+    except OSError:  # not empty: something was written, or another writer came in meanwhile
+        pass
+
+
 def start_build(config, dataset_name: str, features: Features) -> tuple[ShardedBuild, object]:
     """The build of ``config`` (a builder config with target, out, config_name, overwrite, push_to_hub) and the
-    accelerate process state, after checking the destination may receive it."""
+    accelerate process state, after checking the destination may receive it.
+
+    Args:
+        config: The builder config.
+        dataset_name (`str`): The dataset built.
+        features (`datasets.Features`): The rows' features.
+
+    Returns:
+        `tuple[ShardedBuild, accelerate.PartialState]`
+    """
     from accelerate import PartialState
 
     from ..core.models import short_model_name
@@ -173,10 +324,11 @@ def start_build(config, dataset_name: str, features: Features) -> tuple[ShardedB
     return build, state
 
 
-def split_by_item(rows: Dataset, ids: list, split_of: dict) -> dict[str, Dataset]:
-    """The rows of each split (train, test, ood order), by the split of the item each row came from (``ids``)."""
+def split_by_item(rows: Dataset, ids: list, split_of: dict, order: Sequence[str] = ("train", "test", "ood")
+                  ) -> dict[str, Dataset]:
+    """The rows of each split (in ``order``), by the split of the item each row came from (``ids``)."""
     splits = {}
-    for split in ("train", "test", "ood"):
+    for split in order:
         indices = [i for i, item_id in enumerate(ids) if split_of[item_id] == split]
         if indices:
             splits[split] = rows.select(indices)
@@ -194,6 +346,7 @@ def fraction_true(splits: dict[str, Dataset], column: str) -> dict:
 
 
 def base_provenance(loaded, seed: int, **fields) -> dict:
+    """What every provenance records: target and revision, seed, package version, the command; then ``fields``."""
     return {
         "target": loaded.name,
         "target_revision": loaded.revision,
@@ -202,6 +355,125 @@ def base_provenance(loaded, seed: int, **fields) -> dict:
         "command": build_command(),
         **fields,
     }
+
+
+class DatasetBuilder:
+    """The build loop of an explanation dataset, written once; a task's builder subclasses it.
+
+    ``run()`` is the template: :func:`start_build` (the destination checked) → lock the config in the output
+    folder → :meth:`prepare` → :meth:`load_target` → :meth:`setup` → :meth:`items` → fingerprint →
+    :meth:`before_shards` → the shards (:meth:`build_shard` on each shard of items not on disk yet) → read back →
+    :meth:`split_of` each item → :meth:`provenance_extras` → :meth:`publish`.
+
+    Class attributes:
+        dataset_name (`str`): Hub repo name of the dataset, e.g. ``"self-explain-patching"``.
+        features (`datasets.Features`): The rows' features (declared once, in the task's ``features.py``).
+        pretty_name (`str`): The card's title.
+        key_columns (`tuple[str, ...]`): The item attributes (and row columns) that identify an item.
+        split_stream (`tuple[int, ...]`): Extra keys of the seeded draw of an item's split.
+        split_names (`tuple[str, ...]`): The dataset's splits, in the card's order.
+
+    Args:
+        config: The task's builder config (a dataclass with target, out, seed, config_name, overwrite, ...).
+        recipe (`Recipe`, *optional*): The YAML recipe the config was read from; the provenance records it.
+    """
+
+    dataset_name: ClassVar[str]
+    features: ClassVar[Features]
+    pretty_name: ClassVar[str]
+    key_columns: ClassVar[tuple[str, ...]]
+    split_stream: ClassVar[tuple[int, ...]] = ()
+    split_names: ClassVar[tuple[str, ...]] = ("train", "test", "ood")
+
+    def __init__(self, config, recipe: Recipe | None = None):
+        self.config = config
+        self.recipe = recipe
+        self.build: ShardedBuild | None = None
+        self.state = None
+        self.target: LoadedModel | None = None
+
+    def run(self) -> Path:
+        """Build the dataset; returns its folder."""
+        self.build, self.state = start_build(self.config, self.dataset_name, self.features)
+        with self.build.locked(self.state):
+            return self._run()
+
+    def _run(self) -> Path:
+        self.prepare()
+        self.target = self.load_target()
+        self.setup()
+        items = self.items()
+        fingerprint = build_fingerprint(self.config, self.target.revision, items)
+        self.before_shards(items, fingerprint)
+        num_shards = self.build.build_shards(items, self.shard_size(items), fingerprint, self.build_shard, self.state)
+        if not self.state.is_main_process:
+            return self.build.out
+        rows, skipped = self.build.read_shards(num_shards)
+        keys = list(zip(*(rows[column] for column in self.key_columns))) if len(rows) else []
+        splits = split_by_item(rows, keys, {self.item_key(item): self.split_of(item) for item in items},
+                               self.split_names)
+        if not splits:
+            raise ValueError(self.no_rows_message(items, skipped))
+        provenance = base_provenance(self.target, self.config.seed,
+                                     **self.provenance_extras(items, splits, rows, skipped))
+        provenance["options"] = {key: value for key, value in asdict(self.config).items()
+                                 if key not in PROVENANCE_OPTIONS_IGNORED}
+        if self.recipe is not None:
+            provenance["recipe"] = self.recipe.to_provenance()
+        return self.publish(splits, provenance)
+
+    # --- hooks ------------------------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Read and check the inputs that need no model, before the target is loaded (fail early)."""
+
+    def load_target(self) -> LoadedModel:
+        """The model the dataset explains."""
+        from ..core.models import load_model
+
+        return load_model(self.config.target, revision=self.config.revision,
+                          trust_remote_code=self.config.trust_remote_code)
+
+    def setup(self) -> None:
+        """What needs the target (``self.target``) and comes before the items."""
+
+    def items(self) -> list:
+        """The items the rows are built from (dataclasses; their ``key_columns`` identify them)."""
+        raise NotImplementedError
+
+    def before_shards(self, items: list, fingerprint: str) -> None:
+        """Work shared by every shard, done once per build (it may keep results in ``self.build.work``)."""
+
+    def shard_size(self, items: list) -> int:
+        """Items per shard (the unit of resumption)."""
+        return self.config.shard_size
+
+    def build_shard(self, items: list) -> tuple[list[dict], int]:
+        """The rows of a shard's items, and how many items gave none for a reason the provenance reports."""
+        raise NotImplementedError
+
+    def item_key(self, item) -> tuple:
+        return tuple(getattr(item, column) for column in self.key_columns)
+
+    def split_of(self, item) -> str:
+        """The item's own split when it has one (a user's file says so); else ``test`` with probability
+        ``--test-fraction``, drawn from the seed and the item's key alone."""
+        own = getattr(item, "split", None)
+        if own is not None:
+            return own
+        rng = seeded_rng(self.config.seed, *self.item_key(item), *self.split_stream)
+        return "test" if rng.random() < self.config.test_fraction else "train"
+
+    def no_rows_message(self, items: list, skipped: int) -> str:
+        return f"no rows were built: all {len(items)} items were skipped"
+
+    def provenance_extras(self, items: list, splits: dict[str, Dataset], rows: Dataset, skipped: int) -> dict:
+        """The task's own provenance fields (they may override the base ones)."""
+        return {"rows": {split: len(ds) for split, ds in splits.items()}}
+
+    def publish(self, splits: dict[str, Dataset], provenance: dict) -> Path:
+        """Write the config into the output folder (and push it when asked)."""
+        return self.build.publish(splits, provenance, pretty_name=self.pretty_name)
 
 
 def load_split(dataset: str, config: str | None, split: str, revision: str | None = None,
@@ -222,8 +494,5 @@ def load_split(dataset: str, config: str | None, split: str, revision: str | Non
 
 def read_provenance(dataset: str | Path, config: str | None) -> dict | None:
     """A local dataset folder's provenance of ``config`` (what built it, and the model it explains), or None."""
-    import json
-
     path = Path(dataset) / "provenance" / f"{config}.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-

@@ -3,25 +3,19 @@
 Each example is a text x with a span (the toy world's hint line, or any span of a user's text). The
 target answers x greedily with and without the span (in its chat template, when it has one); the row
 records both answers, whether the answer changed, and the explainer's question and answer in the
-paper's templates. Built shard by shard like every dataset (see ``sharded_build``).
+paper's templates. Built shard by shard like every dataset (see ``self_explain.tasks.build``).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ...core.models import LoadedModel, is_toy_model, load_model
+from ...core.models import LoadedModel, is_toy_model
 from ...toyworld import toy_world_for
 from ...toyworld.world import ANSWER_PREFIX
-from ..build import (
-    base_provenance,
-    build_fingerprint,
-    fraction_true,
-    seeded_rng,
-    split_by_item,
-    start_build,
-)
+from ..build import DatasetBuilder, fraction_true, require_input, seeded_rng
 from ..causal_answers import causal_answer
 from .config import AblationConfig
 from .features import ABLATION_FEATURES
@@ -29,18 +23,18 @@ from .ground_truth import run_ablations
 from .prompts import ablation_question
 from .sources import AblationExample, jsonl_examples, toy_hint_examples
 
+if TYPE_CHECKING:
+    from ...core.recipes import Recipe
+
 logger = logging.getLogger(__name__)
 
 DATASET_NAME = "self-explain-ablation"
 
 
 def ablation_examples_for(config: AblationConfig) -> list[AblationExample]:
+    require_input(config.target, config.examples, "--examples FILE", "built-in hint questions")
     if config.examples:
         return jsonl_examples(config.examples, config.span_regex)
-    if not is_toy_model(config.target):
-        raise ValueError(
-            f"--examples FILE is required for {config.target!r}: only toy-world targets have built-in hint questions"
-        )
     return toy_hint_examples(toy_world_for(config.target), config.num_examples, config.seed, config.ood_relations)
 
 
@@ -84,45 +78,57 @@ def ablation_rows(config: AblationConfig, loaded: LoadedModel, examples: list[Ab
     return rows
 
 
-def assign_split(example: AblationExample, config: AblationConfig) -> str:
-    if example.split is not None:
-        return example.split
-    return "test" if seeded_rng(config.seed, example.example_id, 1).random() < config.test_fraction else "train"
+class AblationBuilder(DatasetBuilder):
+    """``self-explain build ablation``: the build loop of :class:`~self_explain.tasks.build.DatasetBuilder` over
+    examples (read before the target is loaded); a shard's examples are answered in batches of ``--batch-size``."""
 
+    dataset_name = DATASET_NAME
+    features = ABLATION_FEATURES
+    pretty_name = "self-explain: input ablation"
+    key_columns = ("example_id",)
+    split_stream = (1,)
 
-def build_ablation_dataset(config: AblationConfig) -> Path:
-    build, state = start_build(config, DATASET_NAME, ABLATION_FEATURES)
-    examples = ablation_examples_for(config)
-    loaded = load_model(config.target, revision=config.revision, trust_remote_code=config.trust_remote_code)
+    def prepare(self) -> None:
+        self.examples = ablation_examples_for(self.config)
 
-    def rows_for(shard: list[AblationExample]) -> tuple[list[dict], int]:
+    def items(self) -> list[AblationExample]:
+        return self.examples
+
+    def build_shard(self, examples: list[AblationExample]) -> tuple[list[dict], int]:
         rows = []
-        for start in range(0, len(shard), config.batch_size):
-            rows += ablation_rows(config, loaded, shard[start : start + config.batch_size])
+        for start in range(0, len(examples), self.config.batch_size):
+            rows += ablation_rows(self.config, self.target, examples[start : start + self.config.batch_size])
         return rows, 0
 
-    fingerprint = build_fingerprint(config, loaded.revision, examples)
-    num_shards = build.build_shards(examples, config.shard_size, fingerprint, rows_for, state)
-    if not state.is_main_process:
-        return build.out
-    rows, _ = build.read_shards(num_shards)
-    splits = split_by_item(rows, rows["example_id"], {e.example_id: assign_split(e, config) for e in examples})
-    changed = fraction_true(splits, "is_different")
-    provenance = base_provenance(
-        loaded,
-        config.seed,
-        num_examples=len(examples),
-        source=config.examples or "toy-world hint questions",
-        span_regex=config.span_regex,
-        answer_prefix=answer_prefix_for(config),
-        max_new_tokens=config.max_new_tokens,
-        rows={split: len(ds) for split, ds in splits.items()},
-        fraction_changed=changed["overall"],
-        fraction_changed_by_split=changed["by_split"],
-    )
-    if "hint_giver" in rows.column_names and any(rows["hint_giver"]):
-        provenance["fraction_changed_by_hint_giver"] = _changed_by(rows, "hint_giver")
-    return build.publish(splits, provenance, pretty_name="self-explain: input ablation")
+    def provenance_extras(self, items: list[AblationExample], splits: dict, rows, skipped: int) -> dict:
+        config = self.config
+        changed = fraction_true(splits, "is_different")
+        extras = {
+            "num_examples": len(items),
+            "source": config.examples or "toy-world hint questions",
+            "span_regex": config.span_regex,
+            "answer_prefix": answer_prefix_for(config),
+            "max_new_tokens": config.max_new_tokens,
+            "rows": {split: len(ds) for split, ds in splits.items()},
+            "fraction_changed": changed["overall"],
+            "fraction_changed_by_split": changed["by_split"],
+        }
+        if "hint_giver" in rows.column_names and any(rows["hint_giver"]):
+            extras["fraction_changed_by_hint_giver"] = _changed_by(rows, "hint_giver")
+        return extras
+
+
+def build_ablation_dataset(config: AblationConfig, recipe: Recipe | None = None) -> Path:
+    """Build the ablation dataset of ``config`` (see :class:`AblationBuilder`); returns its folder.
+
+    Args:
+        config (`AblationConfig`): The options of ``self-explain build ablation``.
+        recipe (`Recipe`, *optional*): The YAML recipe the options came from (the provenance records it).
+
+    Returns:
+        `Path`: The dataset folder.
+    """
+    return AblationBuilder(config, recipe).run()
 
 
 def _changed_by(rows, column: str) -> dict[str, float]:

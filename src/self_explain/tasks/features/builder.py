@@ -14,20 +14,18 @@ import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ...core.models import LoadedModel, load_model
-from ..build import (
-    base_provenance,
-    build_fingerprint,
-    seeded_rng,
-    split_by_item,
-    start_build,
-)
+from ...core.models import LoadedModel
+from ..build import DatasetBuilder, seeded_rng
 from .config import FeaturesConfig
 from .exemplars import FeatureExemplars, collect_exemplars, read_exemplars
 from .features import FEATURE_DESCRIPTION_FEATURES
 from .prompts import features_answer, features_question
 from .sources import load_saes, make_describer, make_simulator, read_corpus
+
+if TYPE_CHECKING:
+    from ...core.recipes import Recipe
 
 logger = logging.getLogger(__name__)
 
@@ -70,12 +68,25 @@ def ood_layers(config: FeaturesConfig, layers: list[int]) -> set[int]:
     return {layers[-1]} if len(layers) >= 2 else set()
 
 
-class FeaturesBuilder:
-    """Made before the corpus is read, so that a describer or simulator that cannot work fails first."""
+class FeaturesBuilder(DatasetBuilder):
+    """``self-explain build features``: the build loop of :class:`~self_explain.tasks.build.DatasetBuilder` over
+    SAE features. The corpus is read before the target is loaded; the describer and simulator are made before
+    the corpus is run through the target, so that one that cannot work fails first; the exemplars are collected
+    once per build (kept in the work folder for a resume), then each shard describes and scores its features."""
 
-    def __init__(self, config: FeaturesConfig, saes: dict):
-        self.config = config
-        self.saes = saes
+    dataset_name = DATASET_NAME
+    features = FEATURE_DESCRIPTION_FEATURES
+    pretty_name = "self-explain: SAE feature descriptions"
+    key_columns = ("layer", "feature")
+    split_stream = (1,)
+
+    def prepare(self) -> None:
+        self.texts = read_corpus(self.config)
+
+    def setup(self) -> None:
+        config = self.config
+        self.saes = load_saes(config, self.target)
+        self.ood = ood_layers(config, list(self.saes))
         self.exemplars: dict = {}
         self.describer = make_describer(config)
         self.simulator = make_simulator(config)
@@ -84,6 +95,39 @@ class FeaturesBuilder:
             from .describers import import_neuronpedia
 
             self.imported = import_neuronpedia(config.neuronpedia)
+
+    def items(self) -> list[FeatureItem]:
+        return choose_features(self.config, self.saes)
+
+    def before_shards(self, items: list[FeatureItem], fingerprint: str) -> None:
+        self.exemplars = exemplars_for(self.config, self.target, self.saes, items, self.texts,
+                                       self.build.work / f"exemplars-{fingerprint}", self.state)
+
+    def build_shard(self, items: list[FeatureItem]) -> tuple[list[dict], int]:
+        return self.rows_for(items)
+
+    def split_of(self, item: FeatureItem) -> str:
+        return "ood" if item.layer in self.ood else super().split_of(item)
+
+    def no_rows_message(self, items: list[FeatureItem], skipped: int) -> str:
+        return (f"no rows were built: none of {len(items)} features fired on the corpus with a description scoring "
+                f"above --min-score {self.config.min_score}")
+
+    def provenance_extras(self, items: list[FeatureItem], splits: dict, rows, skipped: int) -> dict:
+        config = self.config
+        scores = rows["score"]
+        return {
+            "saes": {str(layer): sae.name for layer, sae in self.saes.items()},
+            "num_texts": len(self.texts),
+            "corpus": config.corpus or "toy-world texts",
+            "describer": config.describer_model or config.describer,
+            "simulator": config.simulator_model or config.simulator,
+            "features_considered": len(items),
+            "features_skipped": skipped,
+            "ood_layers": sorted(self.ood),
+            "rows": {split: len(ds) for split, ds in splits.items()},
+            "mean_score": round(sum(scores) / len(scores), 4),
+        }
 
     def candidates(self, item: FeatureItem, shown: FeatureExemplars) -> list[str]:
         if self.imported is not None:
@@ -134,49 +178,17 @@ class FeaturesBuilder:
         return rows, skipped
 
 
-def assign_split(item: FeatureItem, config: FeaturesConfig, ood: set[int]) -> str:
-    if item.layer in ood:
-        return "ood"
-    return "test" if seeded_rng(config.seed, item.layer, item.feature, 1).random() < config.test_fraction else "train"
+def build_features_dataset(config: FeaturesConfig, recipe: Recipe | None = None) -> Path:
+    """Build the feature-description dataset of ``config`` (see :class:`FeaturesBuilder`); returns its folder.
 
+    Args:
+        config (`FeaturesConfig`): The options of ``self-explain build features``.
+        recipe (`Recipe`, *optional*): The YAML recipe the options came from (the provenance records it).
 
-def build_features_dataset(config: FeaturesConfig) -> Path:
-    build, state = start_build(config, DATASET_NAME, FEATURE_DESCRIPTION_FEATURES)
-    texts = read_corpus(config)
-    loaded = load_model(config.target, revision=config.revision, trust_remote_code=config.trust_remote_code)
-    saes = load_saes(config, loaded)
-    ood = ood_layers(config, list(saes))
-    items = choose_features(config, saes)
-    fingerprint = build_fingerprint(config, loaded.revision, items)
-    builder = FeaturesBuilder(config, saes)
-    builder.exemplars = exemplars_for(config, loaded, saes, items, texts, build.work / f"exemplars-{fingerprint}", state)
-    num_shards = build.build_shards(items, config.shard_size, fingerprint, builder.rows_for, state)
-    if not state.is_main_process:
-        return build.out
-    rows, skipped = build.read_shards(num_shards)
-    split_of = {(i.layer, i.feature): assign_split(i, config, ood) for i in items}
-    splits = split_by_item(rows, list(zip(rows["layer"], rows["feature"])), split_of)
-    if not splits:
-        raise ValueError(
-            f"no rows were built: none of {len(items)} features fired on the corpus with a description scoring above "
-            f"--min-score {config.min_score}"
-        )
-    scores = rows["score"]
-    provenance = base_provenance(
-        loaded,
-        config.seed,
-        saes={str(layer): sae.name for layer, sae in saes.items()},
-        num_texts=len(texts),
-        corpus=config.corpus or "toy-world texts",
-        describer=config.describer_model or config.describer,
-        simulator=config.simulator_model or config.simulator,
-        features_considered=len(items),
-        features_skipped=skipped,
-        ood_layers=sorted(ood),
-        rows={split: len(ds) for split, ds in splits.items()},
-        mean_score=round(sum(scores) / len(scores), 4),
-    )
-    return build.publish(splits, provenance, pretty_name="self-explain: SAE feature descriptions")
+    Returns:
+        `Path`: The dataset folder.
+    """
+    return FeaturesBuilder(config, recipe).run()
 
 
 def exemplars_for(config: FeaturesConfig, loaded: LoadedModel, saes: dict, items: list[FeatureItem], texts: list[str],

@@ -9,6 +9,7 @@ from ...core.files import read_jsonl_objects
 from ...core.models import LoadedModel, is_toy_model, toy_model_path
 from ...core.sae import SparseAutoencoder, check_sae_fits, load_sae_release
 from ...toyworld import toy_world_for
+from ..build import require_input
 from .config import FeaturesConfig
 
 logger = logging.getLogger(__name__)
@@ -28,11 +29,8 @@ def load_saes(config: FeaturesConfig, target: LoadedModel) -> dict[int, SparseAu
         sources = config.saes
         if not sources:
             shipped = toy_sae_folders(config.target) if is_toy_model(config.target) else []
-            if not shipped:
-                raise ValueError(
-                    f"--saes is required for {config.target!r}: give SAE folders or Hub ids (SAELens format), or "
-                    f"--sae-release with --sae-ids"
-                )
+            require_input(config.target, sources, "--saes", "shipped SAEs; give SAE folders or Hub ids (SAELens "
+                          "format), or --sae-release with --sae-ids", has_builtin=bool(shipped))
             # named as shipped, not by this machine's install path
             saes = [SparseAutoencoder.from_pretrained(f"{path.parent.name}/{path.name}") for path in shipped]
         else:
@@ -50,8 +48,7 @@ def load_saes(config: FeaturesConfig, target: LoadedModel) -> dict[int, SparseAu
 
 def read_corpus(config: FeaturesConfig) -> list[str]:
     if config.corpus is None:
-        if not is_toy_model(config.target):
-            raise ValueError(f"--corpus FILE is required for {config.target!r}: only toy-world targets have a built-in corpus")
+        require_input(config.target, config.corpus, "--corpus FILE", "a built-in corpus")
         from ...toyworld.examples import toy_corpus
 
         return toy_corpus(toy_world_for(config.target), config.num_texts, config.seed)

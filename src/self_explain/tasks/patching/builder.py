@@ -11,24 +11,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from ...core.engine import Patch, clean_runs, patch_sweep
-from ...core.models import LoadedModel, context_length, is_toy_model, load_model
+from ...core.models import context_length
 from ...toyworld import toy_world_for
-from ..build import (
-    base_provenance,
-    build_fingerprint,
-    fraction_true,
-    seeded_rng,
-    split_by_item,
-    start_build,
-)
+from ..build import DatasetBuilder, fraction_true, require_input, seeded_rng
 from .config import PatchingConfig
 from .features import PATCHING_FEATURES
 from .prompts import patching_answer, patching_question
 from .sources import PromptPair, jsonl_pairs, toy_world_pairs
+
+if TYPE_CHECKING:
+    from ...core.recipes import Recipe
 
 logger = logging.getLogger(__name__)
 
@@ -84,13 +81,49 @@ def start_layers(config: PatchingConfig, num_layers: int) -> list[int]:
     return sorted(set(config.layers))
 
 
-class PatchingBuilder:
-    def __init__(self, config: PatchingConfig, loaded: LoadedModel):
-        self.config = config
-        self.loaded = loaded
-        self.tokenizer = loaded.tokenizer
-        self.layers = start_layers(config, len(loaded.adapter.layers(loaded.model)))
-        self.context = context_length(loaded.model)
+class PatchingBuilder(DatasetBuilder):
+    """``self-explain build patching``: the build loop of :class:`~self_explain.tasks.build.DatasetBuilder` over
+    prompt pairs; a shard's pairs are swept in groups of ``--batch-prompts``."""
+
+    dataset_name = DATASET_NAME
+    features = PATCHING_FEATURES
+    pretty_name = "self-explain: activation patching"
+    key_columns = ("prompt_id",)
+
+    def setup(self) -> None:
+        self.tokenizer = self.target.tokenizer
+        self.layers = start_layers(self.config, len(self.target.adapter.layers(self.target.model)))
+        self.context = context_length(self.target.model)
+
+    def items(self) -> list[PromptPair]:
+        config = self.config
+        require_input(config.target, config.prompts, "--prompts FILE", "built-in prompts")
+        if config.prompts:
+            return jsonl_pairs(config.prompts)
+        return toy_world_pairs(toy_world_for(config.target), config.num_prompts, config.seed, config.ood_relations)
+
+    def build_shard(self, pairs: list[PromptPair]) -> tuple[list[dict], int]:
+        rows, skipped = [], 0
+        for start in range(0, len(pairs), self.config.batch_prompts):
+            group_rows, group_skipped = self.rows_for(pairs[start : start + self.config.batch_prompts])
+            rows += group_rows
+            skipped += group_skipped
+        return rows, skipped
+
+    def no_rows_message(self, items: list[PromptPair], skipped: int) -> str:
+        return f"no rows were built: all {len(items)} prompt pairs were skipped as unalignable"
+
+    def provenance_extras(self, items: list[PromptPair], splits: dict, rows, skipped: int) -> dict:
+        changed = fraction_true(splits, "is_different")
+        return {
+            "num_prompt_pairs": len(items),
+            "skipped_unaligned": skipped,
+            "layers": self.layers,
+            "window": self.config.window,
+            "rows": {split: len(ds) for split, ds in splits.items()},
+            "fraction_changed": changed["overall"],
+            "fraction_changed_by_split": changed["by_split"],
+        }
 
     def _encode(self, text: str, what: str, pair: PromptPair) -> list[int]:
         ids = self.tokenizer(text).input_ids
@@ -114,7 +147,7 @@ class PatchingBuilder:
                 skipped += 1
         if not encoded:
             return [], skipped
-        model = self.loaded.model
+        model = self.target.model
         original_runs = clean_runs(model, [e[1] for e in encoded])
         counterfactual_runs = clean_runs(model, [e[2] for e in encoded])
         patches, meta = [], []
@@ -164,54 +197,14 @@ class PatchingBuilder:
         return rows, skipped
 
 
-def prompt_pairs(config: PatchingConfig) -> list[PromptPair]:
-    if config.prompts:
-        return jsonl_pairs(config.prompts)
-    if not is_toy_model(config.target):
-        raise ValueError(
-            f"--prompts FILE is required for {config.target!r}: only toy-world targets have built-in prompts"
-        )
-    return toy_world_pairs(toy_world_for(config.target), config.num_prompts, config.seed, config.ood_relations)
+def build_patching_dataset(config: PatchingConfig, recipe: Recipe | None = None) -> Path:
+    """Build the patching dataset of ``config`` (see :class:`PatchingBuilder`); returns its folder.
 
+    Args:
+        config (`PatchingConfig`): The options of ``self-explain build patching``.
+        recipe (`Recipe`, *optional*): The YAML recipe the options came from (the provenance records it).
 
-def assign_split(pair: PromptPair, config: PatchingConfig) -> str:
-    if pair.split is not None:
-        return pair.split
-    return "test" if seeded_rng(config.seed, pair.prompt_id).random() < config.test_fraction else "train"
-
-
-def build_patching_dataset(config: PatchingConfig) -> Path:
-    build, state = start_build(config, DATASET_NAME, PATCHING_FEATURES)
-    loaded = load_model(config.target, revision=config.revision, trust_remote_code=config.trust_remote_code)
-    builder = PatchingBuilder(config, loaded)
-    pairs = prompt_pairs(config)
-
-    def rows_for(shard: list[PromptPair]) -> tuple[list[dict], int]:
-        rows, skipped = [], 0
-        for start in range(0, len(shard), config.batch_prompts):
-            group_rows, group_skipped = builder.rows_for(shard[start : start + config.batch_prompts])
-            rows += group_rows
-            skipped += group_skipped
-        return rows, skipped
-
-    fingerprint = build_fingerprint(config, loaded.revision, pairs)
-    num_shards = build.build_shards(pairs, config.shard_size, fingerprint, rows_for, state)
-    if not state.is_main_process:
-        return build.out
-    rows, skipped = build.read_shards(num_shards)
-    splits = split_by_item(rows, rows["prompt_id"], {pair.prompt_id: assign_split(pair, config) for pair in pairs})
-    if not splits:
-        raise ValueError(f"no rows were built: all {len(pairs)} prompt pairs were skipped as unalignable")
-    changed = fraction_true(splits, "is_different")
-    provenance = base_provenance(
-        loaded,
-        config.seed,
-        num_prompt_pairs=len(pairs),
-        skipped_unaligned=skipped,
-        layers=builder.layers,
-        window=config.window,
-        rows={split: len(ds) for split, ds in splits.items()},
-        fraction_changed=changed["overall"],
-        fraction_changed_by_split=changed["by_split"],
-    )
-    return build.publish(splits, provenance, pretty_name="self-explain: activation patching")
+    Returns:
+        `Path`: The dataset folder.
+    """
+    return PatchingBuilder(config, recipe).run()

@@ -19,13 +19,14 @@ import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from datasets import Dataset
 
-from ...core.models import LoadedModel, is_toy_model, load_model, weights_fingerprint
+from ...core.models import LoadedModel, load_model, weights_fingerprint
 from ...core.stats import pearson_correlation
-from ..build import ShardedBuild, base_provenance, seeded_rng, start_build
+from ..build import DatasetBuilder, ShardedBuild, require_input, seeded_rng
 from .card import push_instilled_model, render_instilled_card
 from .choices import MeasuredWeights, measure_weights
 from .config import PreferencesConfig
@@ -41,6 +42,9 @@ from .instill import (
 from .prompts import introspection_question, weights_answer
 from .scenarios import Scenario, draw_weights, read_scenarios, toy_scenarios
 
+if TYPE_CHECKING:
+    from ...core.recipes import Recipe
+
 logger = logging.getLogger(__name__)
 
 DATASET_NAME = "self-explain-preferences"
@@ -51,10 +55,7 @@ WEIGHTS_STREAM, SPLIT_STREAM, QUESTION_STREAM = 0, 3, 4
 def scenarios_for(config: PreferencesConfig) -> list[Scenario]:
     if config.scenarios:
         return read_scenarios(config.scenarios)
-    if not is_toy_model(config.target):
-        raise ValueError(
-            f"--scenarios FILE is required for {config.target!r}: only toy-world targets have built-in scenarios"
-        )
+    require_input(config.target, config.scenarios, "--scenarios FILE", "built-in scenarios")
     return toy_scenarios(config.num_scenarios, config.seed)
 
 
@@ -212,76 +213,124 @@ def instilling_quality(scenarios: list[Scenario], intended: dict[int, list[float
     return {"instilled": correlations(measured), "base_before_instilling": correlations(base)}
 
 
-def build_preferences_dataset(config: PreferencesConfig) -> Path:
-    build, state = start_build(config, DATASET_NAME, PREFERENCES_FEATURES)
-    decisions_build = ShardedBuild(DATASET_NAME, f"{build.config_name}-decisions", build.out, DECISION_FEATURES,
-                                   overwrite=config.overwrite, push_to_hub=config.push_to_hub)
-    decisions_build.check_destination(state.is_main_process)
-    scenarios = scenarios_for(config)
-    splits_of = assign_splits(scenarios, config)
-    kinds = {i: NATIVE if split == "native" else INSTILLED for i, split in splits_of.items()}
-    intended = {s.scenario_id: draw_weights(seeded_rng(config.seed, s.scenario_id, WEIGHTS_STREAM))
-                for s in scenarios if kinds[s.scenario_id] == INSTILLED}
-    base = load_model(config.target, revision=config.revision, trust_remote_code=config.trust_remote_code)
-    measure = dict(num_choices=config.measure_choices, seed=config.seed, labels=config.choice_labels,
-                   batch_size=config.batch_size, progress=state.is_local_main_process)
-    folder = instilled_folder(config, build.config_name)
-    fingerprint = instilling_fingerprint(config, base, scenarios, intended)
-    record = reusable_instilled_record(config, folder, fingerprint)
-    base_weights = {m.scenario_id: m for m in measure_weights(base, scenarios, **measure)}
-    base_provenance_fields = base_provenance(base, config.seed)
-    choices = instilling_choices([s for s in scenarios if s.scenario_id in intended], intended,
-                                 config.instill_choices, config.seed)
-    if record is None:
-        record = make_instilled_model(config, base, choices, intended, folder, build.work / "instill", fingerprint,
-                                      state)
-    else:
-        logger.info("reusing the instilled model in %s", folder)
-    del base  # its weights were merged with the adapter in place: only the saved folder is the instilled model
-    target = load_model(str(folder))
-    measured = {m.scenario_id: m for m in measure_weights(target, scenarios, **measure)}
-    if not state.is_main_process:
-        return build.out
+class PreferencesBuilder(DatasetBuilder):
+    """``self-explain build preferences``: the build loop of :class:`~self_explain.tasks.build.DatasetBuilder` over
+    scenarios. Its target is the instilled model: loading it measures the base, instils (or reuses) and measures
+    the instilled model; the rows are then built in one shard, and a second config ``<config>-decisions`` keeps
+    every choice behind them."""
 
-    agreement = {s.scenario_id: intended_agreement(s, measured[s.scenario_id], intended[s.scenario_id])
-                 for s in scenarios if s.scenario_id in intended}
-    rows: dict[str, list[dict]] = {"train": [], "test": [], "native": []}
-    for scenario in scenarios:
-        i = scenario.scenario_id
-        split = splits_of[i]
-        count = config.questions_per_scenario if split == "train" else 1
-        rows[split] += introspection_rows(scenario, measured[i], base_weights[i], kinds[i], intended.get(i),
-                                          agreement.get(i), count, config.seed)
-    splits = {name: Dataset.from_list(r, features=PREFERENCES_FEATURES) for name, r in rows.items() if r}
-    quality = instilling_quality(scenarios, intended, measured, base_weights)
-    logger.info("instilling: learned vs. intended weights %s", quality)
-    instilled_location = config.push_instilled_to_hub or str(folder)
-    if config.push_instilled_to_hub:
-        push_instilled_model(folder, config.push_instilled_to_hub)
-    provenance = {
-        **base_provenance_fields,
-        "target": instilled_location,  # what the explainer explains: the instilled model
-        "target_revision": weights_fingerprint(folder),
-        "base_target": config.target,
-        "base_target_revision": base_provenance_fields["target_revision"],
-        "scenarios": config.scenarios or "toy-world scenarios",
-        "num_scenarios": {kind: sum(1 for k in kinds.values() if k == kind) for kind in (INSTILLED, NATIVE)},
-        "instill_choices": config.instill_choices,
-        "measure_choices": config.measure_choices,
-        "choice_labels": config.choice_labels,
-        "instilling": {key: record[key] for key in ("train_loss", "steps", "examples", "fingerprint") if key in record},
-        "instilling_correlation": quality,
-        "mean_fit_agreement": round(float(np.mean([m.fit_agreement for m in measured.values()])), 4),
-        "mean_intended_agreement": round(float(np.mean(list(agreement.values()))), 4),
-        "rows": {split: len(ds) for split, ds in splits.items()},
-    }
-    build.work.mkdir(parents=True, exist_ok=True)  # publish removes it
-    published = build.publish(splits, provenance, pretty_name="self-explain: preference introspection")
-    decisions = decision_rows(scenarios, kinds, intended, measured, choices)
-    decisions_build.work.mkdir(parents=True, exist_ok=True)
-    decisions_build.publish(
-        {split: Dataset.from_list(r, features=DECISION_FEATURES) for split, r in decisions.items() if r},
-        {**provenance, "rows": {split: len(r) for split, r in decisions.items()}},
-        pretty_name="self-explain: preference introspection",
-    )
-    return published
+    dataset_name = DATASET_NAME
+    features = PREFERENCES_FEATURES
+    pretty_name = "self-explain: preference introspection"
+    key_columns = ("scenario_id",)
+    split_names = ("train", "test", "native")
+
+    def prepare(self) -> None:
+        config, build = self.config, self.build
+        self.decisions_build = ShardedBuild(DATASET_NAME, f"{build.config_name}-decisions", build.out,
+                                            DECISION_FEATURES, overwrite=config.overwrite,
+                                            push_to_hub=config.push_to_hub)
+        self.decisions_build.check_destination(self.state.is_main_process)
+        self.scenarios = scenarios_for(config)
+        self.splits_of = assign_splits(self.scenarios, config)
+        self.kinds = {i: NATIVE if split == "native" else INSTILLED for i, split in self.splits_of.items()}
+        self.intended = {s.scenario_id: draw_weights(seeded_rng(config.seed, s.scenario_id, WEIGHTS_STREAM))
+                         for s in self.scenarios if self.kinds[s.scenario_id] == INSTILLED}
+        self.measure = dict(num_choices=config.measure_choices, seed=config.seed, labels=config.choice_labels,
+                            batch_size=config.batch_size, progress=self.state.is_local_main_process)
+
+    def load_target(self) -> LoadedModel:
+        """The instilled model: the base is measured first (a control), then instilled, unless the instilled
+        folder already holds this build's model (checked before any measuring)."""
+        config, state = self.config, self.state
+        base = load_model(config.target, revision=config.revision, trust_remote_code=config.trust_remote_code)
+        self.base_revision = base.revision
+        self.instilled_folder = folder = instilled_folder(config, self.build.config_name)
+        fingerprint = instilling_fingerprint(config, base, self.scenarios, self.intended)
+        record = reusable_instilled_record(config, folder, fingerprint)
+        self.base_weights = {m.scenario_id: m for m in measure_weights(base, self.scenarios, **self.measure)}
+        self.choices = instilling_choices([s for s in self.scenarios if s.scenario_id in self.intended],
+                                          self.intended, config.instill_choices, config.seed)
+        if record is None:
+            record = make_instilled_model(config, base, self.choices, self.intended, folder,
+                                          self.build.work / "instill", fingerprint, state)
+        else:
+            logger.info("reusing the instilled model in %s", folder)
+        self.record = record
+        del base  # its weights were merged with the adapter in place: only the saved folder is the instilled model
+        return load_model(str(folder))
+
+    def setup(self) -> None:
+        self.measured = {m.scenario_id: m for m in measure_weights(self.target, self.scenarios, **self.measure)}
+        self.agreement = {
+            s.scenario_id: intended_agreement(s, self.measured[s.scenario_id], self.intended[s.scenario_id])
+            for s in self.scenarios if s.scenario_id in self.intended
+        }
+
+    def items(self) -> list[Scenario]:
+        return self.scenarios
+
+    def shard_size(self, items: list[Scenario]) -> int:
+        return max(1, len(items))  # rows are cheap once the weights are measured
+
+    def build_shard(self, scenarios: list[Scenario]) -> tuple[list[dict], int]:
+        rows = []
+        for scenario in scenarios:
+            i = scenario.scenario_id
+            count = self.config.questions_per_scenario if self.splits_of[i] == "train" else 1
+            rows += introspection_rows(scenario, self.measured[i], self.base_weights[i], self.kinds[i],
+                                       self.intended.get(i), self.agreement.get(i), count, self.config.seed)
+        return rows, 0
+
+    def split_of(self, item: Scenario) -> str:
+        return self.splits_of[item.scenario_id]
+
+    def provenance_extras(self, items: list[Scenario], splits: dict, rows, skipped: int) -> dict:
+        config = self.config
+        quality = instilling_quality(self.scenarios, self.intended, self.measured, self.base_weights)
+        logger.info("instilling: learned vs. intended weights %s", quality)
+        record = self.record
+        return {
+            "target": config.push_instilled_to_hub or str(self.instilled_folder),  # what the explainer explains
+            "target_revision": weights_fingerprint(self.instilled_folder),
+            "base_target": config.target,
+            "base_target_revision": self.base_revision,
+            "scenarios": config.scenarios or "toy-world scenarios",
+            "num_scenarios": {kind: sum(1 for k in self.kinds.values() if k == kind) for kind in (INSTILLED, NATIVE)},
+            "instill_choices": config.instill_choices,
+            "measure_choices": config.measure_choices,
+            "choice_labels": config.choice_labels,
+            "instilling": {key: record[key] for key in ("train_loss", "steps", "examples", "fingerprint")
+                           if key in record},
+            "instilling_correlation": quality,
+            "mean_fit_agreement": round(float(np.mean([m.fit_agreement for m in self.measured.values()])), 4),
+            "mean_intended_agreement": round(float(np.mean(list(self.agreement.values()))), 4),
+            "rows": {split: len(ds) for split, ds in splits.items()},
+        }
+
+    def publish(self, splits: dict, provenance: dict) -> Path:
+        """The instilled model pushed when asked, then this config and its ``-decisions`` config."""
+        if self.config.push_instilled_to_hub:
+            push_instilled_model(self.instilled_folder, self.config.push_instilled_to_hub)
+        published = super().publish(splits, provenance)
+        decisions = decision_rows(self.scenarios, self.kinds, self.intended, self.measured, self.choices)
+        self.decisions_build.work.mkdir(parents=True, exist_ok=True)  # publish removes it
+        self.decisions_build.publish(
+            {split: Dataset.from_list(r, features=DECISION_FEATURES) for split, r in decisions.items() if r},
+            {**provenance, "rows": {split: len(r) for split, r in decisions.items()}},
+            pretty_name=self.pretty_name,
+        )
+        return published
+
+
+def build_preferences_dataset(config: PreferencesConfig, recipe: Recipe | None = None) -> Path:
+    """Build the preferences dataset of ``config`` (see :class:`PreferencesBuilder`); returns its folder.
+
+    Args:
+        config (`PreferencesConfig`): The options of ``self-explain build preferences``.
+        recipe (`Recipe`, *optional*): The YAML recipe the options came from (the provenance records it).
+
+    Returns:
+        `Path`: The dataset folder.
+    """
+    return PreferencesBuilder(config, recipe).run()

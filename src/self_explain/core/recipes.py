@@ -1,0 +1,110 @@
+"""YAML recipes: a command's options in a file, read through the command's own ``HfArgumentParser``.
+
+As TRL's command line does with ``--config``: the file's values become the parser's defaults, so options given on
+the command line override them, and every value goes through the option's own type (a YAML ``2e-3`` is text to
+YAML, a float to the option). ``dataset_builders/<dataset>/<config>.yaml`` holds the recipe of each published config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+RECIPE_OPTION = "--config_file"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A recipe file and the options it sets (option names with underscores).
+
+    Args:
+        path (`Path`): The YAML file.
+        options (`dict`): Its options, as written (before the command line overrides any).
+    """
+
+    path: Path
+    options: dict
+
+    def to_provenance(self) -> dict:
+        """What a dataset's provenance records: the file's name (not this machine's path) and its options."""
+        return {"file": self.path.name, "options": dict(self.options)}
+
+
+def read_recipe(path: str | Path, config_class: type) -> Recipe:
+    """Read a YAML recipe of ``config_class``'s options.
+
+    Args:
+        path (`str` or `Path`): The YAML file: a mapping of option to value (``num_prompts: 2000``; dashes allowed).
+        config_class (`type`): The dataclass whose fields are the command's options.
+
+    Returns:
+        `Recipe`
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: Not YAML, not a mapping, or an option ``config_class`` does not have (named with the file).
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{RECIPE_OPTION} {path}: no such file")
+    try:
+        options = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ValueError(f"{RECIPE_OPTION} {path} is not valid YAML: {error}") from error
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        raise ValueError(f"{RECIPE_OPTION} {path}: expected a mapping of option: value, got {type(options).__name__}")
+    known = {f.name for f in dataclasses.fields(config_class)}
+    normalized = {str(key).replace("-", "_"): value for key, value in options.items()}
+    unknown = [str(key) for key, name in zip(options, normalized) if name not in known]
+    if unknown:
+        raise ValueError(
+            f"{RECIPE_OPTION} {path}: unknown option{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(repr, unknown))}; the options are: {', '.join(sorted(known))}"
+        )
+    return Recipe(path, normalized)
+
+
+def set_recipe_defaults(parser: argparse.ArgumentParser, recipe: Recipe) -> None:
+    """Make the recipe's values ``parser``'s defaults (an option the recipe gives is no longer required), so that
+    the command line overrides them.
+
+    Args:
+        parser (`argparse.ArgumentParser`): The command's parser (an ``HfArgumentParser``).
+        recipe (`Recipe`): The recipe read by :func:`read_recipe`.
+
+    Raises:
+        ValueError: A value the option's type or choices refuse, naming the option and the file.
+    """
+    for action in parser._actions:
+        if action.dest in recipe.options:
+            action.default = _convert(action, recipe.options[action.dest], recipe.path)
+            action.required = False
+
+
+def _convert(action: argparse.Action, value, path: Path):
+    if value is None:
+        return None
+    if action.nargs in ("+", "*"):
+        return [_convert_one(action, item, path) for item in (value if isinstance(value, list) else [value])]
+    if isinstance(value, (list, dict)):
+        raise ValueError(f"{RECIPE_OPTION} {path}: option {action.dest!r} takes one value, got {value!r}")
+    return _convert_one(action, value, path)
+
+
+def _convert_one(action: argparse.Action, value, path: Path):
+    if action.type is not None:
+        try:
+            value = action.type(value)
+        except (TypeError, ValueError, argparse.ArgumentTypeError) as error:
+            raise ValueError(f"{RECIPE_OPTION} {path}: option {action.dest!r}: {value!r} is not valid ({error})") from None
+    if action.choices is not None and value not in action.choices:
+        raise ValueError(
+            f"{RECIPE_OPTION} {path}: option {action.dest!r} must be one of {list(action.choices)}, got {value!r}"
+        )
+    return value
