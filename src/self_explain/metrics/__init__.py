@@ -13,7 +13,17 @@ METRICS: tuple[str, ...] = tuple(
 
 
 def metric_path(name: str) -> str:
-    """The folder of a shipped metric, to pass to `evaluate.load` (works offline, from a checkout or a wheel)."""
+    """The folder of a shipped metric, to pass to `evaluate.load` (works offline, from a checkout or a wheel).
+
+    Args:
+        name (`str`): the metric, one of ``METRICS`` (e.g. ``causal_match``).
+
+    Returns:
+        `str`: the metric's folder.
+
+    Raises:
+        ValueError: if no shipped metric has that name.
+    """
     if name not in METRICS:
         raise ValueError(f"Unknown metric {name!r}; the shipped metrics are: {', '.join(METRICS) or '(none)'}.")
     return str(_METRICS_DIR / name)

@@ -67,7 +67,15 @@ _CITATION = """
 
 
 def macro_f1(labels: list[bool], predicted: list[bool]) -> float:
-    """Macro F1 over the classes seen in `labels` or `predicted` (what scikit-learn's average="macro" does)."""
+    """Macro F1 over the classes seen in `labels` or `predicted` (what scikit-learn's average="macro" does).
+
+    Args:
+        labels (`list[bool]`): the true classes.
+        predicted (`list[bool]`): the predicted classes, as many.
+
+    Returns:
+        `float`: the mean over the classes of each class's F1.
+    """
     scores = []
     for cls in set(labels) | set(predicted):
         true_pos = sum(y == cls and p == cls for y, p in zip(labels, predicted))

@@ -94,7 +94,14 @@ _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w])")
 
 
 def normalize_description(text: str) -> str:
-    """Lower-cased, with runs of whitespace collapsed to one space and the ends stripped."""
+    """Lower-cased, with runs of whitespace collapsed to one space and the ends stripped.
+
+    Args:
+        text (`str`): a description.
+
+    Returns:
+        `str`: the normalised description.
+    """
     return " ".join(text.lower().split())
 
 
@@ -102,6 +109,12 @@ def parse_judge_rating(answer: str | None) -> int | None:
     """The judge's rating in 1-5, or ``None`` unless the answer holds exactly one distinct number, an integer 1-5.
 
     A trailing "/5" or "out of 5" is ignored; "4.0" counts as 4; "1 to 5, I'd say 3" holds three numbers: ``None``.
+
+    Args:
+        answer (`str`, *optional*): the judge's answer.
+
+    Returns:
+        `int` or `None`: the rating, or None when the answer holds none or several.
     """
     if not answer:
         return None
@@ -113,6 +126,16 @@ def parse_judge_rating(answer: str | None) -> int | None:
 
 
 def judge_messages(prediction: str, reference: str, prompt: str = JUDGE_PROMPT) -> list[dict[str, str]]:
+    """The chat asking the judge to rate how well a prediction matches a reference.
+
+    Args:
+        prediction (`str`): the predicted description.
+        reference (`str`): the reference description.
+        prompt (`str`, *optional*, defaults to `JUDGE_PROMPT`): the prompt template (``{prediction}``, ``{reference}``).
+
+    Returns:
+        `list[dict[str, str]]`: one user message.
+    """
     return [
         {"role": "system", "content": JUDGE_SYSTEM},
         {"role": "user", "content": prompt.format(reference=reference, prediction=prediction)},
@@ -131,7 +154,21 @@ def ask_endpoint_judge(
     max_retries: int,
 ) -> list[str | None]:
     """One greedy chat completion per (prediction, reference) pair from an OpenAI-compatible endpoint
-    (the package's one endpoint client, :class:`self_explain.lm_backend.LanguageModelBackend`)."""
+    (the package's one endpoint client, :class:`self_explain.lm_backend.LanguageModelBackend`).
+
+    Args:
+        pairs (`list[tuple[str, str]]`): the (prediction, reference) pairs.
+        model (`str`): the judge's model name at the endpoint.
+        base_url (`str` or `None`): the endpoint (None: the OpenAI API).
+        api_key (`str` or `None`): the key (None: env ``OPENAI_API_KEY``).
+        prompt (`str`): the prompt template.
+        max_tokens (`int`): the longest answer.
+        timeout (`float`): seconds per request.
+        max_retries (`int`): retries on connection errors and 5xx.
+
+    Returns:
+        `list[str | None]`: each pair's answer, None for an empty one.
+    """
     from self_explain.core.lm_backend import LanguageModelBackend, LMConfig
 
     config = LMConfig(model=model, base_url=base_url, api_key=api_key, backend="openai", temperature=0.0,
@@ -142,6 +179,14 @@ def ask_endpoint_judge(
 
 @functools.lru_cache(maxsize=1)
 def load_local_judge(judge_model: str):
+    """Load (once) a local causal LM as the judge.
+
+    Args:
+        judge_model (`str`): a toy name, local folder or Hub model id.
+
+    Returns:
+        `tuple`: the model, in eval mode, and its tokenizer.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from self_explain.core.models import resolve_model_id
@@ -156,7 +201,18 @@ def load_local_judge(judge_model: str):
 def ask_local_judge(
     pairs: list[tuple[str, str]], *, judge_model: str, prompt: str, max_tokens: int, batch_size: int = 8
 ) -> list[str | None]:
-    """Greedy answers of a local causal LM (its chat template if it has one, else the plain prompt)."""
+    """Greedy answers of a local causal LM (its chat template if it has one, else the plain prompt).
+
+    Args:
+        pairs (`list[tuple[str, str]]`): the (prediction, reference) pairs.
+        judge_model (`str`): a toy name, local folder or Hub model id.
+        prompt (`str`): the prompt template.
+        max_tokens (`int`): the longest answer.
+        batch_size (`int`, *optional*, defaults to 8): pairs per generation batch.
+
+    Returns:
+        `list[str | None]`: each pair's answer, None for an empty one.
+    """
     from self_explain.core.generation import greedy_generate
 
     model, tokenizer = load_local_judge(str(judge_model))

@@ -140,6 +140,12 @@ def parse_weights(text: str) -> dict[str, float] | None:
     {'price': -80.0}
     >>> print(parse_weights("I weighted price most."))
     None
+
+    Args:
+        text (`str`): the explainer's answer.
+
+    Returns:
+        `dict[str, float]` or `None`: the numeric weights by attribute, or None without a JSON object.
     """
     if not isinstance(text, str):
         return None
@@ -157,7 +163,18 @@ def parse_weights(text: str) -> dict[str, float] | None:
 
 
 def reference_weights(reference, index: int) -> dict[str, float]:
-    """A reference as {attribute: weight}; anything but a non-empty JSON object of finite numbers is a ValueError."""
+    """A reference as {attribute: weight}; anything but a non-empty JSON object of finite numbers is a ValueError.
+
+    Args:
+        reference (`str`): the reference, a JSON object.
+        index (`int`): the example's index, for the error messages.
+
+    Returns:
+        `dict[str, float]`: the true weights by attribute.
+
+    Raises:
+        ValueError: if the reference is not a non-empty JSON object of finite numbers.
+    """
     expected = 'a JSON object mapping attribute names to finite numbers, e.g. \'{"price": -50, "quality": 40}\''
     if not isinstance(reference, str):
         raise ValueError(f"Example {index}: the reference must be {expected}, not {reference!r}.")
@@ -180,7 +197,16 @@ def reference_weights(reference, index: int) -> dict[str, float]:
 
 
 def matched_weights(prediction, true: dict[str, float]) -> tuple[np.ndarray, np.ndarray] | None:
-    """Reported and true weights in the reference's attribute order, or None when the prediction is malformed."""
+    """Reported and true weights in the reference's attribute order, or None when the prediction is malformed.
+
+    Args:
+        prediction (`str`): the explainer's answer.
+        true (`dict[str, float]`): the true weights by attribute.
+
+    Returns:
+        `tuple[np.ndarray, np.ndarray]` or `None`: the reported and the true weights, or None when the answer has no
+        JSON object or misses an attribute.
+    """
     reported = parse_weights(prediction)
     if reported is None or any(name not in reported for name in true):
         return None
@@ -193,7 +219,16 @@ def matched_weights(prediction, true: dict[str, float]) -> tuple[np.ndarray, np.
 def bootstrap_pooled_ci(
     examples: list[tuple[np.ndarray, np.ndarray]], samples: int, seed: int
 ) -> tuple[float, float]:
-    """95 % percentile interval of the pooled r, resampling whole examples (scenarios) with replacement."""
+    """95 % percentile interval of the pooled r, resampling whole examples (scenarios) with replacement.
+
+    Args:
+        examples (`list[tuple[np.ndarray, np.ndarray]]`): each example's reported and true weights.
+        samples (`int`): the number of bootstrap samples.
+        seed (`int`): the resampling seed.
+
+    Returns:
+        `tuple[float, float]`: the 2.5th and 97.5th percentiles.
+    """
     reported = np.concatenate([rep for rep, _ in examples])
     true = np.concatenate([tru for _, tru in examples])
     owner = np.repeat(np.arange(len(examples)), [rep.size for rep, _ in examples])
@@ -208,7 +243,14 @@ def bootstrap_pooled_ci(
 
 
 def mean_t_ci(values: list[float]) -> tuple[float, float, float]:
-    """Mean and t-based 95 % confidence interval of the mean; the interval is the mean itself for one value."""
+    """Mean and t-based 95 % confidence interval of the mean; the interval is the mean itself for one value.
+
+    Args:
+        values (`list[float]`): the values.
+
+    Returns:
+        `tuple[float, float, float]`: the mean and the interval's low and high ends.
+    """
     mean, low, high = mean_confidence_interval(values)
     return (mean, mean, mean) if low is None else (mean, low, high)
 
