@@ -14,7 +14,7 @@ def test_training_script_writes_a_loadable_model_with_a_card(tmp_path):
     out = tmp_path / "tiny"
     config = ToyModelConfig(
         name="toy-tiny", out=str(out), hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
-        steps=3, batch_size=4, warmup_steps=1,
+        max_steps=3, per_device_train_batch_size=4, warmup_steps=1,
     )
     quality = train_toy_model(config)
     model = AutoModelForCausalLM.from_pretrained(out)
@@ -31,7 +31,7 @@ def test_training_is_seeded(tmp_path):
     def weights(seed, name):
         config = ToyModelConfig(
             name=name, out=str(tmp_path / name), hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32,
-            steps=2, batch_size=2, warmup_steps=1, seed=seed,
+            max_steps=2, per_device_train_batch_size=2, warmup_steps=1, seed=seed,
         )
         train_toy_model(config)
         return AutoModelForCausalLM.from_pretrained(tmp_path / name).model.embed_tokens.weight

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import random
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, TrainingArguments, get_scheduler
 
 from .examples import Example, sample_example, sample_kind
 from .quality import measure_quality
@@ -24,21 +23,75 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class ToyModelConfig:
+class ToyModelConfig(TrainingArguments):
+    r"""Options of ``self-explain toyworld train``: transformers' ``TrainingArguments`` plus the world and the shape.
+
+    The optimiser (AdamW with ``adam_beta1``/``adam_beta2``/``weight_decay``), the schedule (``lr_scheduler_type`` with
+    ``lr_scheduler_kwargs``, built by transformers' ``get_scheduler``), ``max_steps``, ``per_device_train_batch_size``,
+    ``warmup_steps``, ``max_grad_norm``, ``logging_steps`` and ``seed`` are ``TrainingArguments`` fields, with toy
+    defaults: 3,000 steps of 48 examples, peak learning rate 3e-3 with 100 warm-up steps and cosine decay to 5 %,
+    weight decay 0.01, betas (0.9, 0.98), seed 0. Batches are sampled from the world as training goes (one kind of
+    example per batch), by the small loop in :func:`train_toy_model`.
+
+    Args:
+        name (`str`, defaults to `"toy-target"`):
+            Name of the toy model (written into its card).
+        out (`str`, defaults to `"out/toy-target"`):
+            Folder the model, tokenizer and card go to.
+        world_seed (`int`, defaults to 0):
+            Seed of the toy world (shared by all toy models).
+        num_entities (`int`, defaults to 64):
+            Number of invented entities in the world.
+        hidden_size (`int`, defaults to 128), num_layers (`int`, defaults to 4), num_heads (`int`, defaults to 4),
+        intermediate_size (`int`, defaults to 384):
+            The Llama's shape.
+        threads (`int`, defaults to 0):
+            torch threads (0: torch's default).
+    """
+
     name: str = field(default="toy-target", metadata={"help": "Name of the toy model (written into its card)."})
     out: str = field(default="out/toy-target", metadata={"help": "Folder the model, tokenizer and card go to."})
-    seed: int = field(default=0, metadata={"help": "Seed of initialisation and data order."})
     world_seed: int = field(default=0, metadata={"help": "Seed of the toy world (shared by all toy models)."})
     num_entities: int = field(default=64, metadata={"help": "Number of invented entities in the world."})
     hidden_size: int = field(default=128, metadata={"help": "Width of the residual stream."})
     num_layers: int = field(default=4, metadata={"help": "Number of decoder layers."})
     num_heads: int = field(default=4, metadata={"help": "Attention heads per layer."})
     intermediate_size: int = field(default=384, metadata={"help": "MLP width."})
-    steps: int = field(default=3000, metadata={"help": "Optimiser steps."})
-    batch_size: int = field(default=48, metadata={"help": "Examples per step."})
-    learning_rate: float = field(default=3e-3, metadata={"help": "Peak learning rate (cosine decay, warm-up)."})
-    warmup_steps: int = field(default=100, metadata={"help": "Linear warm-up steps."})
     threads: int = field(default=0, metadata={"help": "torch threads (0: torch's default)."})
+    # TrainingArguments' own fields, with the toy defaults.
+    output_dir: str | None = field(default=None, metadata={"help": "Unused: the model goes to --out."})
+    max_steps: int = field(default=3000, metadata={"help": "Optimiser steps.", "aliases": ["--steps"]})
+    per_device_train_batch_size: int = field(
+        default=48, metadata={"help": "Examples per step.", "aliases": ["--batch-size", "--batch_size"]}
+    )
+    learning_rate: float = field(default=3e-3, metadata={"help": "Peak learning rate (cosine decay, warm-up)."})
+    warmup_steps: float = field(default=100, metadata={"help": "Linear warm-up steps."})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    adam_beta2: float = field(default=0.98, metadata={"help": "AdamW beta2."})
+    lr_scheduler_type: str = field(default="cosine_with_min_lr", metadata={"help": "Learning-rate schedule."})
+    lr_scheduler_kwargs: dict | str | None = field(
+        default_factory=lambda: {"min_lr_rate": 0.05}, metadata={"help": "Options of the schedule."}
+    )
+    logging_steps: float = field(default=50, metadata={"help": "Show the loss every N steps."})
+    seed: int = field(default=0, metadata={"help": "Seed of initialisation and data order."})
+
+    def __post_init__(self):
+        if self.output_dir is None:
+            self.output_dir = self.out
+        super().__post_init__()
+
+    def record(self) -> dict:
+        """What the model's ``toyworld.json`` and card record: the world, the shape and the training options used.
+
+        Returns:
+            `dict`: JSON-serializable values.
+        """
+        keys = ("name", "out", "world_seed", "num_entities", "hidden_size", "num_layers", "num_heads",
+                "intermediate_size", "threads", "max_steps", "per_device_train_batch_size", "learning_rate",
+                "warmup_steps", "weight_decay", "adam_beta1", "adam_beta2", "max_grad_norm", "lr_scheduler_type",
+                "lr_scheduler_kwargs", "seed")
+        values = self.to_dict()
+        return {key: values[key] for key in keys}
 
 
 def _batch(tokenizer, examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -84,30 +137,27 @@ def train_toy_model(config: ToyModelConfig) -> dict:
     tokenizer = build_toy_tokenizer(world)
     model = build_model(config, tokenizer)
     rng = random.Random(config.seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01, betas=(0.9, 0.98))
-
-    def learning_rate(step: int) -> float:
-        if step < config.warmup_steps:
-            return (step + 1) / config.warmup_steps
-        progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
+                                  betas=(config.adam_beta1, config.adam_beta2), eps=config.adam_epsilon)
+    scheduler = get_scheduler(
+        config.lr_scheduler_type, optimizer, num_warmup_steps=config.get_warmup_steps(config.max_steps),
+        num_training_steps=config.max_steps, scheduler_specific_kwargs=config.lr_scheduler_kwargs or {},
+    )
     model.train()
     started = time.time()
-    progress = tqdm(range(config.steps), desc=f"training {config.name}")
+    progress = tqdm(range(config.max_steps), desc=f"training {config.name}")
     for step in progress:
         # One kind per batch: short fact prompts are not padded to the width of choice questions.
         kind = sample_kind(rng)
-        examples = [sample_example(world, tokenizer, rng, kind) for _ in range(config.batch_size)]
+        examples = [sample_example(world, tokenizer, rng, kind) for _ in range(config.per_device_train_batch_size)]
         ids, mask, labels = _batch(tokenizer, examples)
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        if step % 50 == 0:
+        if step % max(1, int(config.logging_steps)) == 0:
             progress.set_postfix(loss=f"{loss.item():.3f}")
     minutes = (time.time() - started) / 60
     model.eval()
@@ -128,7 +178,7 @@ def save_toy_model(model, tokenizer, config: ToyModelConfig, quality: dict, minu
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
     record = {
-        "config": asdict(config),
+        "config": config.record(),
         "parameters": sum(parameter.numel() for parameter in model.parameters()),
         "quality": quality,
         "training_minutes": round(minutes, 2),
