@@ -1,6 +1,8 @@
 """Bad inputs through the command line: each is refused with exit code 2 and a one-line message that names the
 input and says what to do, before any model is loaded or any file is written."""
 
+from pathlib import Path
+
 import pytest
 
 from self_explain.cli import main
@@ -79,3 +81,93 @@ def test_evaluate_refuses_a_bad_number(option, value, message, tmp_path, capsys)
 def test_explain_refuses_a_bad_number(capsys):
     err = _refused(capsys, ["explain", "--json", "{}", "--max-new-tokens", "0"])
     assert "--max-new-tokens must be a positive integer, got 0" in err
+
+
+# ----------------------------------------------------------------------------------------------
+# Datasets and explainers that do not exist, are damaged, or belong to another model
+# ----------------------------------------------------------------------------------------------
+
+
+def test_train_names_a_dataset_folder_that_does_not_exist(tmp_path, capsys):
+    missing = tmp_path / "no-such-dataset"
+    err = _refused(capsys, ["train", "--dataset", str(missing), "--out", str(tmp_path / "explainer")])
+    assert f"--dataset {missing}: no such folder, and not a Hub dataset id (org/name)" in err
+    assert "Repo id must be in the form" not in err
+
+
+def test_train_names_a_config_the_dataset_does_not_have(patching_dataset_dir, random_toy_model_dir, tmp_path, capsys):
+    err = _refused(capsys, ["train", "--dataset", str(patching_dataset_dir), "--config", "nope",
+                            "--out", str(tmp_path / "explainer")])
+    assert f"--config 'nope': dataset {patching_dataset_dir} has no such config; it has {random_toy_model_dir.name}" in err
+    assert "--target is required" not in err
+
+
+def test_evaluate_names_a_dataset_folder_that_does_not_exist(trained_explainer_dir, tmp_path, capsys):
+    missing = tmp_path / "no-such-dataset"
+    err = _refused(capsys, ["evaluate", "--explainer", str(trained_explainer_dir), "--dataset", str(missing),
+                            "--out", str(tmp_path / "eval")])
+    assert f"--dataset {missing}: no such folder, and not a Hub dataset id" in err
+
+
+@pytest.fixture
+def explainer_copy(trained_explainer_dir, tmp_path):
+    import shutil
+
+    return Path(shutil.copytree(trained_explainer_dir, tmp_path / "explainer"))
+
+
+def test_evaluate_an_adapter_without_its_weights_is_refused_without_the_hub(explainer_copy, patching_dataset_dir,
+                                                                            tmp_path, capsys):
+    (explainer_copy / "adapter_model.safetensors").unlink()
+    err = _refused(capsys, ["evaluate", "--explainer", str(explainer_copy), "--dataset", str(patching_dataset_dir),
+                            "--out", str(tmp_path / "eval")])
+    assert f"has adapter_config.json but no adapter_model.safetensors" in err
+    assert "train the explainer again" in err
+
+
+def test_evaluate_an_adapter_with_damaged_weights_is_refused(explainer_copy, patching_dataset_dir, tmp_path, capsys):
+    weights = explainer_copy / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    err = _refused(capsys, ["evaluate", "--explainer", str(explainer_copy), "--dataset", str(patching_dataset_dir),
+                            "--out", str(tmp_path / "eval")])
+    assert f"adapter '{explainer_copy}': its weights file cannot be read" in err
+    assert "the file is damaged" in err
+
+
+@pytest.fixture(scope="module")
+def other_toy_target(random_toy_model_dir, other_toy_model_dir, tmp_path_factory):
+    """``other_toy_model_dir`` marked as a toy-world model, so the toy world's prompts can be built on it."""
+    import shutil
+
+    folder = Path(shutil.copytree(other_toy_model_dir, tmp_path_factory.mktemp("other") / "toy-other-random"))
+    shutil.copy(random_toy_model_dir / "toyworld.json", folder / "toyworld.json")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def two_target_dataset(patching_dataset_dir, other_toy_target, tmp_path_factory):
+    """The session's patching dataset plus a config built on another model (``other_toy_target``)."""
+    import shutil
+
+    from self_explain.tasks.patching.builder import build_patching_dataset
+    from self_explain.tasks.patching.config import PatchingConfig
+    from tests.conftest import single_thread
+
+    folder = Path(shutil.copytree(patching_dataset_dir, tmp_path_factory.mktemp("two-targets") / "dataset"))
+    with single_thread():
+        build_patching_dataset(PatchingConfig(target=str(other_toy_target), out=str(folder), num_prompts=12))
+    return folder
+
+
+def test_evaluate_refuses_the_config_of_another_model_unless_allowed(two_target_dataset, trained_explainer_dir,
+                                                                   other_toy_target, tmp_path, capsys):
+    other = other_toy_target.name
+    argv = ["evaluate", "--explainer", str(trained_explainer_dir), "--dataset", str(two_target_dataset),
+            "--config", other, "--split", "train", "--out", str(tmp_path / "eval"), "--max-rows", "2",
+            "--max-new-tokens", "2"]
+    err = _refused(capsys, argv)
+    assert f"--config '{other}' of dataset {two_target_dataset} holds the ground truth of '{other_toy_target}'" in err
+    assert "--allow-other-target to score it against another model anyway" in err
+    assert not (tmp_path / "eval" / "report.json").exists()
+    assert main([*argv, "--allow-other-target"]) == 0
+    assert (tmp_path / "eval" / "report.json").is_file()

@@ -115,6 +115,9 @@ class ExplainArgs:
     target: str | None = field(default=None, metadata={"help": "Target model (default: the explainer's own)."})
     verify: bool = field(default=False, metadata={"help": "Re-run the intervention and say whether the explanation held."})
     max_new_tokens: int | None = field(default=None, metadata={"help": "Longest explanation generated (default: the task's, 48; preferences 128)."})
+    allow_other_target: bool = field(
+        default=False, metadata={"help": "Explain another --target than the model the explainer was trained for."}
+    )
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
     def __post_init__(self):
@@ -136,8 +139,10 @@ def _explain(argv: list[str]) -> int:
         from .explainer.modeling import load_explainer
         from .explainer.pipeline import DEFAULT_EXPLAINER
 
-        explainer = load_explainer(explainer or DEFAULT_EXPLAINER, args.target, trust_remote_code=True)
-    explain = pipeline("self-explanation", target=args.target, explainer=explainer)
+        explainer = load_explainer(explainer or DEFAULT_EXPLAINER, args.target, trust_remote_code=True,
+                                   allow_other_target=args.allow_other_target)
+    explain = pipeline("self-explanation", target=args.target, explainer=explainer,
+                       allow_other_target=args.allow_other_target)
     print(json.dumps(explain(inputs, verify=args.verify, max_new_tokens=args.max_new_tokens), indent=2))
     return 0
 

@@ -40,6 +40,34 @@ def check_non_negative(option: str, value) -> None:
         raise ValueError(f"{option} must be a non-negative integer, got {value!r}")
 
 
+def check_dataset_reference(option: str, dataset: str) -> None:
+    """Refuse a dataset that is neither an existing folder nor a Hub dataset id, before anything is loaded.
+
+    Args:
+        option: The option as the user types it, e.g. ``"--dataset"``.
+        dataset: A local folder in Hub layout, or a Hub dataset id (``org/name``).
+
+    Raises:
+        FileNotFoundError: for a missing folder (a path that cannot be a Hub id), naming it.
+        NotADirectoryError: for a file given as the dataset.
+    """
+    from pathlib import Path
+
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    path = Path(dataset)
+    if path.exists():
+        if not path.is_dir():
+            raise NotADirectoryError(f"{option} {dataset}: it is a file; give a dataset folder (from self-explain build) "
+                                     "or a Hub dataset id")
+        return
+    try:
+        validate_repo_id(dataset)
+    except HFValidationError:
+        raise FileNotFoundError(f"{option} {dataset}: no such folder, and not a Hub dataset id (org/name); build it "
+                                "with self-explain build, or check the path") from None
+
+
 def check_positive_number(option: str, value) -> None:
     """Refuse a float option that must be a finite number above 0 (a learning rate, a number of epochs).
 

@@ -16,11 +16,12 @@ from pathlib import Path
 import evaluate
 from datasets import Dataset
 
-from ..core.checks import check_non_negative, check_positive
+from ..core.checks import check_dataset_reference, check_non_negative, check_positive
 from ..core.files import write_atomically
-from ..explainer.modeling import EXPLAINER_METADATA, Explainer, load_explainer
+from ..explainer.modeling import EXPLAINER_METADATA, Explainer, load_explainer, same_model
 from ..metrics import metric_path
-from ..tasks import ExplainerExamples, get_task, load_split
+from ..tasks import ExplainerExamples, get_task, load_split, read_provenance
+from ..tasks.registry import check_dataset_config
 from .baselines import (
     BASELINES,
     NEAREST_NEIGHBOR,
@@ -56,6 +57,11 @@ class EvaluateConfig:
     max_new_tokens: int | None = field(default=None, metadata={"help": "Longest explanation generated (default: the task's, 48; preferences 128)."})
     dataset_revision: str | None = field(default=None, metadata={"help": "Revision of a Hub dataset."})
     update_card: bool = field(default=False, metadata={"help": "Write the results into the explainer's model card."})
+    allow_other_target: bool = field(
+        default=False,
+        metadata={"help": "Score the explainer against the ground truth of another model than the one it was trained "
+                          "to explain (a --target or a dataset --config of another model)."},
+    )
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
     def __post_init__(self):
@@ -139,12 +145,33 @@ def report_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _check_dataset_target(config: EvaluateConfig, explainer: Explainer, dataset_config: str | None) -> None:
+    """A local dataset config built on another model than the explainer's target is refused: its ground truth is
+    another model's (``--allow-other-target`` scores it anyway)."""
+    provenance = read_provenance(config.dataset, dataset_config)
+    if config.allow_other_target or not provenance or not provenance.get("target"):
+        return
+    built_on, revision = provenance["target"], provenance.get("target_revision")
+    target = explainer.target
+    known = "unknown" not in (revision, target.revision) and None not in (revision, target.revision)
+    if not same_model(built_on, target.name) or (known and revision != target.revision):
+        raise ValueError(
+            f"--config {dataset_config!r} of dataset {config.dataset} holds the ground truth of {built_on!r} "
+            f"(revision {revision}), but the explainer is bound to {target.name!r} (revision {target.revision}); "
+            f"pass the config of that model, or --allow-other-target to score it against another model anyway"
+        )
+
+
 def run_evaluation(config: EvaluateConfig) -> dict:
-    explainer = load_explainer(config.explainer, config.target, trust_remote_code=config.trust_remote_code)
+    check_dataset_reference("--dataset", config.dataset)
+    explainer = load_explainer(config.explainer, config.target, trust_remote_code=config.trust_remote_code,
+                               allow_other_target=config.allow_other_target)
     task_name = config.task or explainer.task
     if task_name is None:
         raise ValueError(f"--task is required: explainer {config.explainer!r} does not say which task it explains")
     dataset_config = config.config or explainer.metadata.get("dataset_config")
+    check_dataset_config(config.dataset, dataset_config, "--config" if config.config else "the explainer's dataset config")
+    _check_dataset_target(config, explainer, dataset_config)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     for baseline in config.baseline:

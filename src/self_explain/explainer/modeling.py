@@ -21,6 +21,7 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
 )
 from peft import PeftConfig, PeftModel
+from safetensors import SafetensorError
 from torch import nn
 from transformers import AutoTokenizer
 
@@ -75,6 +76,20 @@ def adapter_base(source: str, revision: str | None = None) -> str | None:
     if base and not Path(base).exists() and Path(base).name in TOY_MODELS:
         return Path(base).name
     return base
+
+
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+
+
+def _check_adapter_weights(explainer: str, source: str) -> None:
+    """A local adapter folder without its weights is refused (PEFT would look for them on the Hub instead)."""
+    folder = Path(source)
+    if folder.is_dir() and not any((folder / name).is_file() for name in ADAPTER_WEIGHTS):
+        raise FileNotFoundError(
+            f"explainer {explainer!r}: {folder} has adapter_config.json but no {ADAPTER_WEIGHTS[0]}; the training did "
+            "not finish or the file was removed: train the explainer again (or resume it with "
+            "--resume-from-checkpoint latest)"
+        )
 
 
 def same_model(a: str, b: str) -> bool:
@@ -162,7 +177,7 @@ def _check_target(metadata: dict, target: LoadedModel, explainer: str, allow_oth
         raise ValueError(
             f"explainer {explainer!r} was trained to explain {trained_for!r} (revision {trained_revision}), but the "
             f"target {target.name!r} has revision {target.revision}; pass the right target, or "
-            "allow_other_target=True to explain another model anyway"
+            "--allow-other-target (allow_other_target=True) to explain another model anyway"
         )
 
 
@@ -219,6 +234,7 @@ def load_explainer(
         return load_model(name, trust_remote_code=trust_remote_code)
 
     if base_name is not None:
+        _check_adapter_weights(explainer, source)
         base = load(base_name)
         tokenizer = base.tokenizer
         if explainer_file(source, "tokenizer_config.json", revision) is not None:
@@ -227,6 +243,9 @@ def load_explainer(
             base.model.resize_token_embeddings(len(tokenizer))  # placeholder tokens added when it was trained
         try:
             model = PeftModel.from_pretrained(base.model, source, revision=revision)
+        except SafetensorError as error:
+            raise ValueError(f"adapter {explainer!r}: its weights file cannot be read ({error}); the file is damaged: "
+                             "train the explainer again, or download it again") from error
         except (RuntimeError, ValueError, KeyError) as error:
             raise ValueError(f"adapter {explainer!r} does not fit its base model {base_name!r}: {error}") from error
         model.eval()

@@ -23,6 +23,30 @@ def get_task(name: str) -> TaskSpec:
     return TASKS[name]
 
 
+def check_dataset_config(dataset: str, config: str | None, option: str = "--config") -> None:
+    """Refuse a config that a local dataset folder does not have, listing the ones it has (Hub ids: not checked).
+
+    Args:
+        dataset: A dataset folder or Hub id.
+        config: The config asked for (None: the dataset's default, checked by ``load_dataset``).
+        option: How the user named the config, for the message.
+
+    Raises:
+        ValueError: naming the config and listing the dataset's configs.
+    """
+    from ..hub.datasets import read_card_configs
+
+    readme = Path(dataset) / "README.md"
+    if config is None or not readme.is_file():
+        return
+    try:
+        names = [entry.get("config_name") for entry in read_card_configs(readme)]
+    except Exception:  # an unreadable card: load_dataset says what is wrong with it
+        return
+    if names and config not in names:
+        raise ValueError(f"{option} {config!r}: dataset {dataset} has no such config; it has {', '.join(map(str, names))}")
+
+
 def task_of_dataset(dataset: str, revision: str | None = None) -> TaskSpec:
     """The task whose builder made ``dataset`` (a folder or Hub id), read from the card's marker."""
     from huggingface_hub import DatasetCard
