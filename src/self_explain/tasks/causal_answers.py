@@ -28,13 +28,28 @@ _VERB_PHRASE = re.compile(r"(?P<unchanged>\bunchanged\b)|(?P<changed>\bchange\s+
 
 
 def causal_answer(changed: bool, original: str, new: str) -> str:
-    """The paper's answer sentences for patching and ablation."""
+    """The paper's answer sentence for patching and ablation.
+
+    Args:
+        changed (`bool`): Whether the intervention changes the output.
+        original (`str`): The output without the intervention (named when unchanged).
+        new (`str`): The output with the intervention (named when changed).
+
+    Returns:
+        `str`: ``CHANGED_ANSWER`` filled with ``new`` if ``changed``, else ``UNCHANGED_ANSWER`` with ``original``.
+    """
     return CHANGED_ANSWER.format(changed=new) if changed else UNCHANGED_ANSWER.format(original=original)
 
 
 @dataclass(frozen=True)
 class CausalAnswer:
-    """A parsed answer sentence: `valid` only when both the verb phrase and the `<<<content>>>` were found."""
+    """A parsed answer sentence: `valid` only when both the verb phrase and the `<<<content>>>` were found.
+
+    Args:
+        valid (`bool`): Whether both the verb phrase and the ``<<<content>>>`` were found.
+        changed (`bool`, *optional*): Whether the answer says the output changes; None without a verb phrase.
+        content (`str`, *optional*): The stripped text between ``<<<`` and ``>>>``; None when there is none.
+    """
 
     valid: bool
     changed: bool | None
@@ -54,6 +69,12 @@ def parse_causal_answer(text: str) -> CausalAnswer:
     CausalAnswer(valid=True, changed=False, content='Paris')
     >>> parse_causal_answer("It would change to Rome.")
     CausalAnswer(valid=False, changed=True, content=None)
+
+    Args:
+        text (`str`): The explanation to parse.
+
+    Returns:
+        `CausalAnswer`: Whether it is valid, whether it says the output changes, and the content.
     """
     verb = _VERB_PHRASE.search(text)
     changed = None if verb is None else verb.lastgroup == "changed"

@@ -12,12 +12,31 @@ TASKS: dict[str, TaskSpec] = {}
 
 
 def register_task(spec: TaskSpec) -> None:
+    """Add a task to the registry (each task folder calls this once, when imported).
+
+    Args:
+        spec (`TaskSpec`): The task's declaration; its ``name`` is the registry key.
+
+    Raises:
+        ValueError: When a task of that name is already registered.
+    """
     if spec.name in TASKS:
         raise ValueError(f"task {spec.name!r} is registered twice")
     TASKS[spec.name] = spec
 
 
 def get_task(name: str) -> TaskSpec:
+    """The registered task of that name.
+
+    Args:
+        name (`str`): A task name, e.g. ``"patching"``.
+
+    Returns:
+        `TaskSpec`: The task's declaration.
+
+    Raises:
+        ValueError: For an unknown name, listing the known tasks.
+    """
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
     return TASKS[name]
@@ -27,9 +46,9 @@ def check_dataset_config(dataset: str, config: str | None, option: str = "--conf
     """Refuse a config that a local dataset folder does not have, listing the ones it has (Hub ids: not checked).
 
     Args:
-        dataset: A dataset folder or Hub id.
-        config: The config asked for (None: the dataset's default, checked by ``load_dataset``).
-        option: How the user named the config, for the message.
+        dataset (`str`): A dataset folder or Hub id.
+        config (`str`, *optional*): The config asked for (None: the dataset's default, checked by ``load_dataset``).
+        option (`str`, *optional*, defaults to `"--config"`): How the user named the config, for the message.
 
     Raises:
         ValueError: naming the config and listing the dataset's configs.
@@ -48,7 +67,19 @@ def check_dataset_config(dataset: str, config: str | None, option: str = "--conf
 
 
 def task_of_dataset(dataset: str, revision: str | None = None) -> TaskSpec:
-    """The task whose builder made ``dataset`` (a folder or Hub id), read from the card's marker."""
+    """The task whose builder made ``dataset`` (a folder or Hub id), read from the card's marker.
+
+    Args:
+        dataset (`str`): A dataset folder or Hub id.
+        revision (`str`, *optional*): The revision of a Hub dataset whose card is read.
+
+    Returns:
+        `TaskSpec`: The task whose ``dataset_name`` is the card's marker.
+
+    Raises:
+        ValueError: When the card cannot be read (a folder without README.md, an unreachable Hub id) or its
+            marker names no registered task; the message says to pass ``--task``.
+    """
     from huggingface_hub import DatasetCard
 
     from ..hub.datasets import DATASET_MARKER_KEY

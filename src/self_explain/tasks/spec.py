@@ -12,7 +12,20 @@ if TYPE_CHECKING:
 
 @dataclass
 class ExplainerExamples:
-    """What the explainer is asked, what it should answer, and the vectors injected at its placeholders."""
+    """What the explainer is asked, what it should answer, and the vectors injected at its placeholders.
+
+    Args:
+        questions (`list[str]`):
+            The explainer's questions, one per example.
+        answers (`list[str]`, *optional*):
+            The reference answers, one per question; None for pipeline inputs (nothing to compare with).
+        vectors (`torch.Tensor`, *optional*):
+            (n, target hidden), one per question, injected at the vector placeholder; None for text-only tasks.
+        layers (`torch.Tensor`, *optional*):
+            (n,) the target layer each vector was read at.
+        extras (`list[dict]`, *optional*):
+            Per example, what the task's extra scorer needs (e.g. held-out exemplars).
+    """
 
     questions: list[str]
     answers: list[str] | None
@@ -50,6 +63,53 @@ class DemoSpec:
 
 @dataclass(frozen=True)
 class TaskSpec:
+    """What a task declares: its builder, its explainer hooks, its metric and its card text.
+
+    Every explainer hook takes the target as a ``models.LoadedModel``.
+
+    Args:
+        name (`str`):
+            The task's name, e.g. ``"patching"`` (``self-explain build <name>``).
+        config_class (`type`):
+            The dataclass whose fields are the builder's command-line options.
+        build (`Callable`):
+            ``build(config)`` -> the path of the written dataset folder.
+        dataset_name (`str`):
+            Hub repo name of the published dataset, e.g. ``"self-explain-patching"``.
+        templates (`Callable[[], list[str]]`):
+            Every explainer question/answer template, for vocabulary checks.
+        examples (`Callable`, *optional*):
+            ``examples(dataset, target, seed)`` -> `ExplainerExamples`, from dataset rows.
+        request (`Callable`, *optional*):
+            ``request(inputs: dict, target)`` -> `ExplainerExamples` of one pipeline input.
+        parse (`Callable`, *optional*):
+            ``parse(explanation: str)`` -> dict of parsed fields.
+        verify (`Callable`, *optional*):
+            ``verify(inputs: dict, target, parsed: dict)`` -> dict: the ground truth and whether the explanation held.
+        metric (`str`, *optional*):
+            The evaluate module scoring explanations (``self_explain.metric_path``).
+        metric_input (`Callable`, *optional*):
+            ``metric_input(explanation)`` -> what the metric compares (default: the explanation as is).
+        extra_scores (`Callable`, *optional*):
+            ``extra_scores(examples, predictions, target)`` -> dict of metrics beyond ``metric`` (e.g. a simulator's).
+        uses_vectors (`bool`, *optional*, defaults to `False`):
+            Whether questions carry a vector placeholder (SelfIE, nearest neighbour by vector).
+        format_instructions (`str`, *optional*):
+            Appended to questions by the zero-shot baseline.
+        headline_metrics (`tuple[str, ...]`, *optional*, defaults to `("exact_match",)`):
+            The metrics of experiments' tables and plots; the first picks SelfIE's scale.
+        max_new_tokens (`int`, *optional*, defaults to 48):
+            Longest explanation generated unless the caller says otherwise.
+        description (`str`, *optional*, defaults to `""`):
+            Card text: what an explainer of this task does ("this explainer …").
+        metric_labels (`dict[str, tuple[str, str]]`, *optional*):
+            The metric keys' display names and meanings, in the order of the card's evaluation table.
+        demo (`DemoSpec`, *optional*):
+            How ``self-explain demo`` runs the task; None: not in the demo.
+        experiment_needs_dataset (`str`, *optional*):
+            Why the experiment cannot build this task's dataset itself; None: it builds one with the task's defaults.
+    """
+
     name: str
     config_class: type  # dataclass whose fields are the builder's command-line options
     build: Callable  # build(config) -> path of the written dataset folder
