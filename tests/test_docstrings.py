@@ -18,7 +18,10 @@ PACKAGE = Path(__file__).parents[1] / "src" / "self_explain"
 
 # Sub-packages and modules (paths under src/self_explain) whose every public definition is documented.
 DOCUMENTED = ("core", "hub/api.py", "metrics", "tasks/__init__.py", "tasks/spec.py", "tasks/registry.py",
-              "tasks/causal_answers.py")
+              "tasks/causal_answers.py", "tasks/patching/config.py", "tasks/patching/demo.py",
+              "tasks/patching/explainer.py", "tasks/patching/features.py", "tasks/patching/prompts.py",
+              "tasks/patching/sources.py", "tasks/patching/__init__.py")
+DOCUMENTED += ("toyworld",)
 
 
 def _is_property(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:

@@ -7,7 +7,46 @@ from ...core.checks import check_non_negative, check_positive
 
 @dataclass
 class PatchingConfig:
-    """Options of ``self-explain build patching``."""
+    """Options of ``self-explain build patching``.
+
+    Args:
+        target (`str`):
+            Target model: Hub id, local folder, or toy name (toy-target, ...).
+        out (`str`):
+            Dataset folder, written in Hub repo layout (one config per target).
+        num_prompts (`int`, *optional*, defaults to 2000):
+            Prompt pairs to build from (toy world targets).
+        prompts (`str`, *optional*):
+            JSONL of prompt pairs: text, counterfactual, optional targets [original, counterfactual].
+        layers (`list[int]`, *optional*):
+            First layers of the patched windows (default: every layer a window fits).
+        window (`int`, *optional*, defaults to 1):
+            Number of consecutive layers patched at once.
+        seed (`int`, *optional*, defaults to 0):
+            Seed of prompt sampling, splits and template choice.
+        config_name (`str`, *optional*):
+            Config name (default: the target's short name).
+        revision (`str`, *optional*):
+            Revision of a Hub target.
+        test_fraction (`float`, *optional*, defaults to 0.1):
+            Share of in-distribution prompts in the test split.
+        ood_relations (`list[str]`, *optional*, defaults to `["number"]`):
+            Toy-world relations held out of train/test into the ood split.
+        shard_size (`int`, *optional*, defaults to 100):
+            Prompts per shard (resumption unit).
+        batch_prompts (`int`, *optional*, defaults to 32):
+            Prompts whose patches share one batched sweep.
+        push_to_hub (`str`, *optional*):
+            Hub dataset repo to add this config to.
+        overwrite (`bool`, *optional*, defaults to `False`):
+            Replace this config if it already exists.
+        trust_remote_code (`bool`, *optional*, defaults to `False`):
+            Allow custom model code from the Hub.
+
+    Raises:
+        ValueError: When ``window`` or ``num_prompts`` is below 1, ``shard_size`` or ``batch_prompts`` is not
+            positive, ``seed`` is negative, or ``test_fraction`` is outside [0, 1).
+    """
 
     target: str = field(metadata={"help": "Target model: Hub id, local folder, or toy name (toy-target, ...)."})
     out: str = field(metadata={"help": "Dataset folder, written in Hub repo layout (one config per target)."})

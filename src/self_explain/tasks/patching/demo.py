@@ -11,7 +11,16 @@ from ..spec import DemoSpec
 
 
 def patching_summary(folder: Path, config_name: str) -> list[str]:
-    """The demo's lines about the activation-patching dataset built in ``folder`` (config ``config_name``)."""
+    """The demo's lines about the activation-patching dataset built in ``folder`` (config ``config_name``).
+
+    Args:
+        folder (`Path`): The dataset folder the demo built.
+        config_name (`str`): The config to summarise.
+
+    Returns:
+        `list[str]`: Rows and share of changed outputs per split, then a table of the share of train patches
+        that change the output, by token type and first patched layer.
+    """
     dataset = load_dataset(str(folder), config_name)
     lines = ["split  rows  changed"]
     for split, rows in dataset.items():

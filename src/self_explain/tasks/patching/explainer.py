@@ -47,7 +47,20 @@ def _num_layers(target: LoadedModel) -> int:
 
 
 def counterfactual_vectors(target: LoadedModel, texts: list[str], positions: list[int], layers: list[int]) -> torch.Tensor:
-    """The target's residual at (layer, position) of each counterfactual text: (n, hidden); each text runs once."""
+    """The target's residual at (layer, position) of each counterfactual text: (n, hidden); each text runs once.
+
+    Args:
+        target (`LoadedModel`): The target model and its tokenizer.
+        texts (`list[str]`): The counterfactual texts, one per row (repeats are run once).
+        positions (`list[int]`): Per row, the token position read, with the target's tokenizer.
+        layers (`list[int]`): Per row, the layer whose residual is read.
+
+    Returns:
+        `torch.Tensor`: (n, hidden), the residual of each row.
+
+    Raises:
+        ValueError: Naming the row, when a layer or a position is out of range for the target.
+    """
     num_layers = _num_layers(target)
     unique = sorted(set(texts))
     encoded = {text: target.tokenizer(text).input_ids for text in unique}
@@ -64,6 +77,23 @@ def counterfactual_vectors(target: LoadedModel, texts: list[str], positions: lis
 
 
 def patching_examples(dataset, target: LoadedModel, seed: int = 0) -> ExplainerExamples:
+    """The explainer's examples of a patching dataset (the task's ``examples`` hook).
+
+    Reads our schema and the reference's: a row without ``question``/``answer`` gets them from the templates,
+    and its text is rebuilt from ``input_tokens`` when there is no ``original_text``. The vectors are the
+    ``vector`` column when the dataset stores one, else the counterfactual's residual read from the target.
+
+    Args:
+        dataset (`datasets.Dataset`): A split of a patching dataset.
+        target (`LoadedModel`): The target model and its tokenizer.
+        seed (`int`, *optional*, defaults to 0): Seed of the template drawn for a row without a question.
+
+    Returns:
+        `ExplainerExamples`: Questions, answers, the counterfactual vectors and the first patched layers.
+
+    Raises:
+        ValueError: When the dataset lacks a patching column, or a row's layer or position is out of range.
+    """
     _check_columns(dataset.column_names)
     rows = dataset.to_list()
     layers = [row["layer"] for row in rows]
@@ -93,7 +123,16 @@ def patching_examples(dataset, target: LoadedModel, seed: int = 0) -> ExplainerE
 
 @dataclass(frozen=True)
 class PatchRequest:
-    """A pipeline input, validated and tokenized with the target's tokenizer."""
+    """A pipeline input, validated and tokenized with the target's tokenizer.
+
+    Args:
+        text (`str`): The original text.
+        original (`list[int]`): Its token ids.
+        counterfactual (`list[int]`): The counterfactual's token ids.
+        layers (`list[int]`): The patched layer window, consecutive.
+        token (`int`): The patched position in ``original``.
+        counterfact_pos (`int`): The position in ``counterfactual`` whose activation is patched in.
+    """
 
     text: str
     original: list[int]
@@ -156,6 +195,23 @@ def _request_fields(inputs: dict, target: LoadedModel) -> PatchRequest:
 
 
 def patching_request(inputs: dict, target: LoadedModel) -> ExplainerExamples:
+    """The explainer's question and vector for one pipeline input (the task's ``request`` hook).
+
+    Args:
+        inputs (`dict`):
+            ``text`` and ``counterfactual`` (non-empty strings in the target's vocabulary, within its context),
+            ``layers`` (consecutive layer indices, or one ``layer``), ``token`` (the patched position in ``text``),
+            optionally ``counterfactual_token`` (default: the position aligned with ``token``) and ``template``
+            (the question template's index, default 0).
+        target (`LoadedModel`): The target model and its tokenizer.
+
+    Returns:
+        `ExplainerExamples`: One question, no answer, the counterfactual's residual at the first patched layer.
+
+    Raises:
+        ValueError: When an input is missing or out of range, has words the target cannot read, or is longer than
+            its context, or when ``token`` has no aligned counterfactual position and none is given.
+    """
     request = _request_fields(inputs, target)
     token_text = target.tokenizer.decode([request.original[request.token]]).strip()
     question = patching_question(request.text, token_text, request.layers, int(inputs.get("template", 0)))
@@ -165,12 +221,34 @@ def patching_request(inputs: dict, target: LoadedModel) -> ExplainerExamples:
 
 
 def parse_patching(explanation: str) -> dict:
+    """Parse a patching explanation (the task's ``parse`` hook).
+
+    Args:
+        explanation (`str`): The explainer's answer.
+
+    Returns:
+        `dict`: ``changed`` (`bool` or None), ``prediction`` (the ``<<<content>>>``, or None) and ``valid``.
+    """
     parsed = parse_causal_answer(explanation)
     return {"changed": parsed.changed, "prediction": parsed.content, "valid": parsed.valid}
 
 
 def verify_patching(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
-    """Re-run the described patch on the target and say whether the explanation held."""
+    """Re-run the described patch on the target and say whether the explanation held (the ``verify`` hook).
+
+    Args:
+        inputs (`dict`): The pipeline input, as for `patching_request`.
+        target (`LoadedModel`): The target model and its tokenizer.
+        parsed (`dict`): The explanation parsed by `parse_patching`.
+
+    Returns:
+        `dict`: ``ground_truth`` (the reference answer), ``ground_truth_changed``, ``ground_truth_prediction``
+        (the patched next token if changed, else the clean one) and ``verified`` (a valid explanation that
+        agrees on both).
+
+    Raises:
+        ValueError: When the input is invalid, as for `patching_request`.
+    """
     request = _request_fields(inputs, target)
     original_run, counterfactual_run = clean_runs(target.model, [request.original, request.counterfactual])
     patch = Patch(tuple(request.layers), request.token, counterfactual_run.residuals[request.layers, request.counterfact_pos])

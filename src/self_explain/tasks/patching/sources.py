@@ -14,6 +14,18 @@ SPLITS = ("train", "test", "ood")
 
 @dataclass(frozen=True)
 class PromptPair:
+    """A prompt and its counterfactual: the activation of the one is patched into the other.
+
+    Args:
+        prompt_id (`int`): The pair's index in its source.
+        text (`str`): The original prompt, the one patched.
+        counterfactual (`str`): The prompt the patched activation is read from.
+        original_target (`str`, *optional*, defaults to `""`): The original's expected answer; "" when unknown.
+        counterfactual_target (`str`, *optional*, defaults to `""`): The counterfactual's expected answer.
+        relation (`str`, *optional*, defaults to `""`): The toy-world relation; "" for user prompts.
+        split (`str`, *optional*): Fixed by the source (``"ood"``), or None: drawn train/test by the builder.
+    """
+
     prompt_id: int
     text: str
     counterfactual: str
@@ -28,8 +40,8 @@ def unknown_words(tokenizer, text: str) -> list[str]:
     vocabulary), in order, each once; [] for a tokenizer without an unknown token (byte-level BPE).
 
     Args:
-        tokenizer: The target's tokenizer.
-        text: A prompt (a patching text or counterfactual).
+        tokenizer (`PreTrainedTokenizerBase`): The target's tokenizer.
+        text (`str`): A prompt (a patching text or counterfactual).
 
     Returns:
         `list[str]`: The words that become ``unk_token``, e.g. ``["Blorptown"]``.
@@ -45,7 +57,21 @@ def unknown_words(tokenizer, text: str) -> list[str]:
 
 
 def toy_world_pairs(world: ToyWorld, num_prompts: int, seed: int, ood_relations: list[str]) -> list[PromptPair]:
-    """CounterFact-style pairs: one template, two entities whose answers differ."""
+    """CounterFact-style pairs: one template, two entities whose answers differ.
+
+    Args:
+        world (`ToyWorld`): The toy world whose facts the prompts ask about.
+        num_prompts (`int`): How many pairs to draw.
+        seed (`int`): Seed of the draw (relation, template, entities).
+        ood_relations (`list[str]`): Relations whose pairs go to the ood split.
+
+    Returns:
+        `list[PromptPair]`: ``num_prompts`` pairs with their targets and relation; ``split="ood"`` for the
+        held-out relations, None otherwise.
+
+    Raises:
+        ValueError: When ``ood_relations`` names a relation the toy world does not have.
+    """
     check_ood_relations(ood_relations)
     rng = random.Random(seed)
     pairs = []
@@ -72,7 +98,22 @@ def toy_world_pairs(world: ToyWorld, num_prompts: int, seed: int, ood_relations:
 
 
 def jsonl_pairs(path: str | Path) -> list[PromptPair]:
-    """Lines of ``{"text": …, "counterfactual": …, "targets": [original, counterfactual], "split": …}``."""
+    """Read prompt pairs from a JSONL file (``--prompts``).
+
+    Lines of ``{"text": …, "counterfactual": …, "targets": [original, counterfactual], "split": …}``;
+    ``targets`` and ``split`` are optional.
+
+    Args:
+        path (`str` or `Path`): The JSONL file.
+
+    Returns:
+        `list[PromptPair]`: One pair per line, numbered in order.
+
+    Raises:
+        ValueError: Naming the line, when a line is not an object with string ``text`` and ``counterfactual``,
+            ``text`` is empty, ``targets`` is not two strings or ``split`` is not one of ``SPLITS``; or when the
+            file holds no prompts.
+    """
     path = Path(path)
     expected = "an object with string 'text' and 'counterfactual'"
     pairs = []
