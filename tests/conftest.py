@@ -3,6 +3,13 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
 
+@pytest.fixture(autouse=True)
+def fake_hub_token(monkeypatch):
+    """A pushing test reaches a mocked HfApi only, but pushes refuse to start without a token: give a fake one.
+    Tests of the missing-token error patch ``huggingface_hub.get_token`` to return None."""
+    monkeypatch.setenv("HF_TOKEN", "hf_fake_token_for_tests")
+
+
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """Tiny models run ~10-100x faster on one thread when the cores are busy (no OpenMP spin contention)."""

@@ -171,3 +171,90 @@ def test_evaluate_refuses_the_config_of_another_model_unless_allowed(two_target_
     assert not (tmp_path / "eval" / "report.json").exists()
     assert main([*argv, "--allow-other-target"]) == 0
     assert (tmp_path / "eval" / "report.json").is_file()
+
+
+# ----------------------------------------------------------------------------------------------
+# Pushing without a token, or without a network: said before any work, local outputs kept
+# ----------------------------------------------------------------------------------------------
+
+NO_TOKEN = "no Hugging Face token: run `hf auth login` or set HF_TOKEN"
+
+
+@pytest.fixture
+def no_token(monkeypatch):
+    import huggingface_hub
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+
+
+@pytest.fixture
+def hub_unreachable():
+    """A patched HfApi whose every network call fails as a machine without network does."""
+    from unittest import mock
+
+    import httpx2
+
+    error = httpx2.ConnectError("[Errno -2] Name or service not known")
+    with mock.patch("self_explain.hub.api.HfApi") as api_class:
+        api = api_class.return_value
+        api.hf_hub_download.side_effect = error
+        api.create_repo.side_effect = error
+        api.upload_folder.side_effect = error
+        yield api
+
+
+def test_build_with_push_and_no_token_is_refused_before_any_work(no_token, tmp_path, capsys):
+    out = tmp_path / "ds"
+    err = _refused(capsys, ["build", "patching", "--target", "toy-target", "--out", str(out), "--num-prompts", "4",
+                            "--push-to-hub", "org/self-explain-patching"])
+    assert f"--push-to-hub org/self-explain-patching: {NO_TOKEN}" in err
+    assert not out.exists()
+
+
+def test_train_with_push_and_no_token_is_refused_before_training(no_token, patching_dataset_dir, tmp_path, capsys):
+    out = tmp_path / "explainer"
+    err = _refused(capsys, ["train", "--dataset", str(patching_dataset_dir), "--out", str(out),
+                            "--push-to-hub", "org/explainer"])
+    assert f"--push-to-hub org/explainer: {NO_TOKEN}" in err
+    assert not out.exists()
+
+
+def test_push_with_no_token_is_refused(no_token, trained_explainer_dir, capsys):
+    err = _refused(capsys, ["push", str(trained_explainer_dir), "org/explainer"])
+    assert f"push to org/explainer: {NO_TOKEN}" in err
+
+
+def test_the_token_is_never_shown(trained_explainer_dir, hub_unreachable, capsys):
+    main(["push", str(trained_explainer_dir), "org/explainer"])
+    captured = capsys.readouterr()
+    assert "hf_fake_token_for_tests" not in captured.err + captured.out
+
+
+def test_build_with_push_and_no_network_is_refused_before_any_work(hub_unreachable, random_toy_model_dir, tmp_path,
+                                                                   capsys):
+    out = tmp_path / "ds"
+    err = _refused(capsys, ["build", "patching", "--target", str(random_toy_model_dir), "--out", str(out),
+                            "--num-prompts", "4", "--push-to-hub", "org/self-explain-patching"])
+    assert ("cannot reach the Hugging Face Hub to read the card of dataset repo org/self-explain-patching "
+            "(ConnectError: [Errno -2] Name or service not known); check the network connection") in err
+    assert not out.exists()
+
+
+def test_push_with_no_network_says_so_and_keeps_the_folder(hub_unreachable, trained_explainer_dir, capsys):
+    err = _refused(capsys, ["push", str(trained_explainer_dir), "org/explainer"])
+    assert "cannot reach the Hugging Face Hub to push the explainer to org/explainer (ConnectError" in err
+    assert f"the local files in {trained_explainer_dir} are kept" in err
+    assert (trained_explainer_dir / "adapter_model.safetensors").is_file()
+
+
+def test_dataset_push_with_no_network_keeps_the_built_folder(patching_dataset_dir, hub_unreachable):
+    from self_explain.hub.api import HubUnreachableError
+    from self_explain.hub.datasets import push_dataset
+
+    name = Path(patching_dataset_dir).name
+    config = next((Path(patching_dataset_dir) / "data").iterdir()).name
+    with pytest.raises(HubUnreachableError, match=rf"to push config '{config}' to org/ds .*the local files in .*{name} "
+                                                  r"are kept"):
+        push_dataset(patching_dataset_dir, "org/ds", config)
+    assert any((Path(patching_dataset_dir) / "data" / config).glob("*.parquet"))

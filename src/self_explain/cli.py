@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     command, _ = COMMANDS[argv[0]]
     try:
         return command(argv[1:])
-    except (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError) as error:
+    except (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError, ConnectionError) as error:
         print(f"self-explain {argv[0]}: error: {error}", file=sys.stderr)
         return 2
 

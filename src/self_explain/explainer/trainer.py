@@ -149,6 +149,10 @@ def _check_dataset(dataset: str, config: str | None) -> None:
 def train_explainer(config: ExplainerConfig) -> Path:
     """Train, save into ``config.out`` (files moved in at the end) and optionally push; returns the folder."""
     _check_out(config)
+    if config.push_to_hub:  # before any work: training is not wasted on a push that cannot happen
+        from ..hub.api import require_token
+
+        require_token(f"--push-to-hub {config.push_to_hub}")
     _check_dataset(config.dataset, config.config)
     task = get_task(config.task) if config.task else task_of_dataset(config.dataset, config.dataset_revision)
     config.task = task.name

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..hub.api import hub_api, upload_folder
+from ..hub.api import hub_api, hub_errors, require_token, upload_folder
 from .card import (
     EXPLAINER_METADATA,
     explainer_files,
@@ -31,6 +31,7 @@ def push_adapter(
     folders, logs and anything else in ``folder`` stay local. Returns the commit url.
     """
     folder = Path(folder)
+    require_token(f"push to {repo_id}", token)
     metadata = read_explainer_metadata(folder)
     files, full_model = explainer_files(folder, metadata)
     secrets = secret_paths(metadata)
@@ -41,16 +42,17 @@ def push_adapter(
                          f"at {secrets}; remove it and push again")
     write_card(folder, render_explainer_card(metadata, repo_id=repo_id, full_model=full_model))
     api = hub_api(token)
-    api.create_repo(repo_id, repo_type="model", exist_ok=True, private=private)
     kind = "model" if full_model else "adapter"
     default_message = f"Upload {metadata['task']} explainer {kind} for {public_name(metadata['target'])}"
-    return upload_folder(
-        api,
-        repo_id=repo_id,
-        folder=folder,
-        allow_patterns=files,
-        delete_patterns=None,
-        commit_message=commit_message or default_message,
-        repo_type="model",
-    )
+    with hub_errors(f"push the explainer to {repo_id}", kept=folder):
+        api.create_repo(repo_id, repo_type="model", exist_ok=True, private=private)
+        return upload_folder(
+            api,
+            repo_id=repo_id,
+            folder=folder,
+            allow_patterns=files,
+            delete_patterns=None,
+            commit_message=commit_message or default_message,
+            repo_type="model",
+        )
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from huggingface_hub import HfApi
 
@@ -20,6 +22,73 @@ def hub_api(token: str | None = None) -> HfApi:
         `HfApi`: the client.
     """
     return HfApi(token=token)
+
+
+NO_TOKEN = "no Hugging Face token: run `hf auth login` or set HF_TOKEN"
+
+
+class HubUnreachableError(ConnectionError):
+    """The Hub could not be reached (no network, a proxy, a time-out): the message says what was being done."""
+
+
+def require_token(option: str, token: str | None = None) -> None:
+    """Refuse a push before any work when no Hugging Face token is available (the token itself is never shown).
+
+    Args:
+        option (`str`): what asked for the push, for the message, e.g. ``"--push-to-hub org/name"``.
+        token (`str`, *optional*): a token given explicitly; else the one ``hf auth login`` or ``HF_TOKEN`` gives.
+
+    Raises:
+        ValueError: "<option>: no Hugging Face token: run `hf auth login` or set HF_TOKEN".
+    """
+    from huggingface_hub import get_token
+
+    if not (token or get_token()):
+        raise ValueError(f"{option}: {NO_TOKEN}")
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """What a failed connection raises: the HTTP client's transport errors (httpx or its successor) and the OS's."""
+    import importlib
+
+    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    for module in ("httpx2", "httpx", "requests"):
+        try:
+            found = importlib.import_module(module)
+        except ImportError:
+            continue
+        errors.append(getattr(found, "TransportError", None) or found.exceptions.ConnectionError)
+    return tuple(errors)
+
+
+@contextmanager
+def hub_errors(action: str, kept: str | Path | None = None) -> Iterator[None]:
+    """Turn a network failure or a refused token inside the block into one clear error.
+
+    Args:
+        action (`str`): what the block does, e.g. ``"push config toy-target to org/self-explain-patching"``.
+        kept (`str` or `Path`, *optional*): the local output that stays on disk, named in the message.
+
+    Raises:
+        HubUnreachableError: the Hub could not be reached.
+        ValueError: the Hub refused the token (HTTP 401/403).
+    """
+    from huggingface_hub.errors import HfHubHTTPError
+
+    also = f"; the local files in {kept} are kept" if kept else ""
+    try:
+        yield
+    except HubUnreachableError:
+        raise
+    except HfHubHTTPError as error:
+        status = getattr(getattr(error, "response", None), "status_code", None)
+        if status not in (401, 403):
+            raise
+        raise ValueError(f"the Hub refused to {action} (HTTP {status}): the token is invalid or may not write there; "
+                         f"run `hf auth login` with a write token{also}") from error
+    except _network_errors() as error:
+        raise HubUnreachableError(f"cannot reach the Hugging Face Hub to {action} ({type(error).__name__}: {error}); "
+                                  f"check the network connection and try again{also}") from error
 
 def upload_folder(
     api: HfApi,

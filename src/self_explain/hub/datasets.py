@@ -23,7 +23,7 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
 )
 
-from .api import HfApi, hub_api, upload_folder
+from .api import HfApi, hub_api, hub_errors, require_token, upload_folder
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -283,7 +283,12 @@ def check_remote_config(
     repo_id: str, config_name: str, overwrite: bool, token: str | None = None, api: HfApi | None = None
 ) -> list[dict]:
     """The Hub repo's configs, after checking ``config_name`` may be pushed there; builders call it before any work."""
-    remote_configs = _remote_card_configs(api or hub_api(token), repo_id)
+    if api is None:  # the check before any work: no token, or no network, is said now
+        require_token(f"--push-to-hub {repo_id}", token)
+        with hub_errors(f"read the card of dataset repo {repo_id}"):
+            remote_configs = _remote_card_configs(hub_api(token), repo_id)
+    else:
+        remote_configs = _remote_card_configs(api, repo_id)
     if config_name in _config_names(remote_configs) and not overwrite:
         raise FileExistsError(
             f"the Hub repo {repo_id} already has config {config_name!r}; pass --overwrite to replace it"
@@ -342,23 +347,25 @@ def push_dataset(
     """
     folder = Path(folder)
     entry = _local_config_entry(folder, config_name)
+    require_token(f"--push-to-hub {repo_id}", token)
     api = hub_api(token)
-    api.create_repo(repo_id, repo_type="dataset", exist_ok=True, private=private)
-    remote_configs = check_remote_config(repo_id, config_name, overwrite, api=api)
-    configs = _merge_configs(remote_configs, entry)
-    data_pattern = f"data/{config_name}/*"
-    with tempfile.TemporaryDirectory(prefix="self-explain-push-") as staging:
-        _stage_push(folder, Path(staging), config_name, configs)
-        return upload_folder(
-            api,
-            repo_id=repo_id,
-            folder=staging,
-            allow_patterns=["README.md", data_pattern, f"provenance/{config_name}.json"],
-            # Deleting the config's remote shards drops ones the new version no longer has; files
-            # uploaded in the same commit are kept.
-            delete_patterns=[data_pattern] if overwrite else None,
-            commit_message=commit_message or f"{'Replace' if overwrite else 'Add'} config {config_name}",
-        )
+    with hub_errors(f"push config {config_name!r} to {repo_id}", kept=folder):
+        api.create_repo(repo_id, repo_type="dataset", exist_ok=True, private=private)
+        remote_configs = check_remote_config(repo_id, config_name, overwrite, api=api)
+        configs = _merge_configs(remote_configs, entry)
+        data_pattern = f"data/{config_name}/*"
+        with tempfile.TemporaryDirectory(prefix="self-explain-push-") as staging:
+            _stage_push(folder, Path(staging), config_name, configs)
+            return upload_folder(
+                api,
+                repo_id=repo_id,
+                folder=staging,
+                allow_patterns=["README.md", data_pattern, f"provenance/{config_name}.json"],
+                # Deleting the config's remote shards drops ones the new version no longer has; files
+                # uploaded in the same commit are kept.
+                delete_patterns=[data_pattern] if overwrite else None,
+                commit_message=commit_message or f"{'Replace' if overwrite else 'Add'} config {config_name}",
+            )
 
 
 # ---------------------------------------------------------------------------

@@ -227,6 +227,10 @@ class PreferencesBuilder(DatasetBuilder):
 
     def prepare(self) -> None:
         config, build = self.config, self.build
+        if config.push_instilled_to_hub:  # before any work, as --push-to-hub
+            from ...hub.api import require_token
+
+            require_token(f"--push-instilled-to-hub {config.push_instilled_to_hub}")
         self.decisions_build = ShardedBuild(DATASET_NAME, f"{build.config_name}-decisions", build.out,
                                             DECISION_FEATURES, overwrite=config.overwrite,
                                             push_to_hub=config.push_to_hub)

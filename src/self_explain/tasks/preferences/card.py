@@ -7,7 +7,7 @@ from pathlib import Path
 from huggingface_hub import ModelCard, ModelCardData
 
 from ...core.files import package_data
-from ...hub.api import hub_api, upload_folder
+from ...hub.api import hub_api, hub_errors, require_token, upload_folder
 
 INSTILLED_MODEL_FILES = ["*.safetensors", "*.json", "*.jinja", "*.model", "*.txt", "README.md"]
 
@@ -29,9 +29,11 @@ def push_instilled_model(folder: str | Path, repo_id: str, *, token: str | None 
     folder = Path(folder)
     if not (folder / "instilled.json").is_file():
         raise ValueError(f"{folder} is not an instilled model folder: it has no instilled.json")
+    require_token(f"--push-instilled-to-hub {repo_id}", token)
     api = hub_api(token)
-    api.create_repo(repo_id, repo_type="model", exist_ok=True, private=private)
-    return upload_folder(api, repo_id=repo_id, folder=folder, allow_patterns=INSTILLED_MODEL_FILES,
-                         delete_patterns=None, commit_message="Upload model with instilled preferences",
-                         repo_type="model")
+    with hub_errors(f"push the instilled model to {repo_id}", kept=folder):
+        api.create_repo(repo_id, repo_type="model", exist_ok=True, private=private)
+        return upload_folder(api, repo_id=repo_id, folder=folder, allow_patterns=INSTILLED_MODEL_FILES,
+                             delete_patterns=None, commit_message="Upload model with instilled preferences",
+                             repo_type="model")
 
