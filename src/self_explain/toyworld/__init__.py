@@ -9,7 +9,15 @@ from .world import ToyWorld
 
 
 def toy_world_for(model_name: str) -> ToyWorld:
-    """The world a toy model was trained on (from its ``toyworld.json``), else the default world."""
+    """The world a toy model was trained on (from its ``toyworld.json``), else the default world.
+
+    Args:
+        model_name (`str`): A toy model name or folder (anything ``resolve_model_id`` accepts).
+
+    Returns:
+        [`ToyWorld`]: The world of the model's recorded ``world_seed`` and ``num_entities``, or the world of
+        seed 0 when the model has no ``toyworld.json``.
+    """
     from ..core.models import resolve_model_id
 
     record = Path(resolve_model_id(model_name)) / "toyworld.json"

@@ -8,6 +8,15 @@ from ..core.files import package_data
 
 
 def render_toy_model_card(record: dict) -> ModelCard:
+    """Render the model card of a toy model from the ``toy-model.md`` template.
+
+    Args:
+        record (`dict`): The model's ``toyworld.json`` record, with ``config`` (including ``name``), ``quality``,
+            ``training_minutes`` and ``parameters``.
+
+    Returns:
+        `huggingface_hub.ModelCard`: The card.
+    """
     config = record["config"]
     card_data = ModelCardData(
         library_name="transformers",

@@ -23,7 +23,20 @@ def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
 
 @torch.no_grad()
 def measure_quality(model, tokenizer, world: ToyWorld, seed: int = 1234, num_choice: int = 600) -> dict[str, float]:
-    """Greedy next-token accuracy on facts and choices, and how often wrong hints are followed."""
+    """Greedy next-token accuracy on facts and choices, and how often wrong hints are followed.
+
+    Args:
+        model (`PreTrainedModel`): The toy model.
+        tokenizer (`PreTrainedTokenizerBase`): Its toy tokenizer.
+        world (`ToyWorld`): The world it was trained on.
+        seed (`int`, *optional*, defaults to 1234): The seed of the question draw.
+        num_choice (`int`, *optional*, defaults to 600): Questions per measurement (plain, and each hint-giver group).
+
+    Returns:
+        `dict[str, float]`: ``fact_accuracy``, ``choice_accuracy``, and for each of ``followed_cue``,
+        ``ignored_cue`` and ``all``: ``wrong_hint_follow_rate_<group>`` (share of greedy answers that follow a
+        wrong hint) and ``wrong_hint_mean_prob_<group>`` (mean probability of the hinted option).
+    """
     facts = world.fact_prompts()
     fact_logits = last_token_logits(model, _encode(tokenizer, [tokenizer.bos_token + " " + f.text for f in facts]))
     fact_ids = torch.tensor([tokenizer.convert_tokens_to_ids(f.answer) for f in facts])

@@ -17,6 +17,14 @@ CHAT_TEMPLATE = (
 
 
 def build_toy_tokenizer(world: ToyWorld) -> PreTrainedTokenizerFast:
+    """Build the word-level tokenizer of a world, with its chat template and special tokens.
+
+    Args:
+        world (`ToyWorld`): The world whose vocabulary (``build_vocabulary``) it knows.
+
+    Returns:
+        `PreTrainedTokenizerFast`: The tokenizer; option tokens such as ``"(A)"`` stay whole.
+    """
     vocabulary = build_vocabulary(world)
     vocab = {token: index for index, token in enumerate(vocabulary)}
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))

@@ -34,18 +34,23 @@ class ToyModelConfig(TrainingArguments):
     example per batch), by the small loop in :func:`train_toy_model`.
 
     Args:
-        name (`str`, defaults to `"toy-target"`):
+        name (`str`, *optional*, defaults to `"toy-target"`):
             Name of the toy model (written into its card).
-        out (`str`, defaults to `"out/toy-target"`):
+        out (`str`, *optional*, defaults to `"out/toy-target"`):
             Folder the model, tokenizer and card go to.
-        world_seed (`int`, defaults to 0):
+        world_seed (`int`, *optional*, defaults to 0):
             Seed of the toy world (shared by all toy models).
-        num_entities (`int`, defaults to 64):
+        num_entities (`int`, *optional*, defaults to 64):
             Number of invented entities in the world.
-        hidden_size (`int`, defaults to 128), num_layers (`int`, defaults to 4), num_heads (`int`, defaults to 4),
-        intermediate_size (`int`, defaults to 384):
-            The Llama's shape.
-        threads (`int`, defaults to 0):
+        hidden_size (`int`, *optional*, defaults to 128):
+            Width of the residual stream (the Llama's shape, with the next three).
+        num_layers (`int`, *optional*, defaults to 4):
+            Number of decoder layers.
+        num_heads (`int`, *optional*, defaults to 4):
+            Attention heads per layer.
+        intermediate_size (`int`, *optional*, defaults to 384):
+            MLP width.
+        threads (`int`, *optional*, defaults to 0):
             torch threads (0: torch's default).
     """
 
@@ -113,6 +118,15 @@ def _batch(tokenizer, examples: list[Example]) -> tuple[torch.Tensor, torch.Tens
 
 
 def build_model(config: ToyModelConfig, tokenizer) -> LlamaForCausalLM:
+    """A freshly initialised (seeded) Llama of the configured shape, with tied embeddings.
+
+    Args:
+        config (`ToyModelConfig`): Gives the shape and the initialisation seed.
+        tokenizer (`PreTrainedTokenizerFast`): The toy tokenizer: its size and BOS/EOS/pad ids.
+
+    Returns:
+        `LlamaForCausalLM`: The untrained model.
+    """
     torch.manual_seed(config.seed)
     model_config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -131,6 +145,17 @@ def build_model(config: ToyModelConfig, tokenizer) -> LlamaForCausalLM:
 
 
 def train_toy_model(config: ToyModelConfig) -> dict:
+    """Train a toy model on batches sampled from its world, measure its quality and save it to ``config.out``.
+
+    Args:
+        config (`ToyModelConfig`): The world, the shape and the training options.
+
+    Returns:
+        `dict`: The measured quality (see ``measure_quality``).
+
+    Raises:
+        FileExistsError: When ``config.out`` exists and is not empty (checked when saving).
+    """
     if config.threads:
         torch.set_num_threads(config.threads)
     world = ToyWorld.generate(config.world_seed, config.num_entities)
@@ -168,6 +193,20 @@ def train_toy_model(config: ToyModelConfig) -> dict:
 
 
 def save_toy_model(model, tokenizer, config: ToyModelConfig, quality: dict, minutes: float) -> None:
+    """Save a trained toy model, its tokenizer, ``toyworld.json`` and model card to ``config.out``.
+
+    Everything is written to a staging folder next to it first, which is then renamed into place.
+
+    Args:
+        model (`LlamaForCausalLM`): The trained model.
+        tokenizer (`PreTrainedTokenizerFast`): Its toy tokenizer.
+        config (`ToyModelConfig`): The options it was trained with (recorded).
+        quality (`dict`): The measured quality (recorded).
+        minutes (`float`): The training time (recorded).
+
+    Raises:
+        FileExistsError: When ``config.out`` exists and is not empty.
+    """
     from .card import render_toy_model_card
 
     out = Path(config.out)

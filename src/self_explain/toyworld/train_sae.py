@@ -33,7 +33,33 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class TrainSAEConfig:
-    """Options of ``python -m self_explain.toyworld.train_sae``."""
+    """Options of ``python -m self_explain.toyworld.train_sae``.
+
+    Args:
+        target (`str`, *optional*, defaults to `"toy-target"`): Toy target: a toy name or a toy model folder.
+        layers (`list[int]`, *optional*, defaults to `[1, 2]`): Residual stream layers to train on.
+        out (`str`, *optional*, defaults to `"out/toy-target-saes"`): Folder; each layer's SAE goes to ``layer_<l>/``.
+        d_sae (`int`, *optional*, defaults to 256): Number of SAE features.
+        k (`int`, *optional*, defaults to 8): Active features per token (TopK).
+        steps (`int`, *optional*, defaults to 2000): Adam steps per layer.
+        batch_size (`int`, *optional*, defaults to 512): Tokens per step.
+        learning_rate (`float`, *optional*, defaults to 3e-3): Adam learning rate (decays linearly in the last 20%).
+        num_texts (`int`, *optional*, defaults to 4000): Toy-world texts whose activations are trained on.
+        eval_fraction (`float`, *optional*, defaults to 0.1): Share of texts held out to measure FVE and dead
+            features.
+        aux_k (`int`, *optional*, defaults to 64): Dead features used by the AuxK loss (0: no AuxK).
+        aux_coefficient (`float`, *optional*, defaults to 1/32): Weight of the AuxK loss.
+        dead_steps (`int`, *optional*, defaults to 100): A feature silent this many steps counts as dead for AuxK.
+        resample_every (`int`, *optional*, defaults to 200): Re-aim dead features at high-error inputs every this
+            many steps in the first 40% of training (0: never).
+        seed (`int`, *optional*, defaults to 0): Seed of the corpus, initialisation and batches.
+        threads (`int`, *optional*, defaults to 0): torch threads (0: torch's default).
+        overwrite (`bool`, *optional*, defaults to `False`): Replace existing ``layer_<l>/`` folders.
+
+    Raises:
+        ValueError: On no layers, ``k`` outside [1, ``d_sae``], ``eval_fraction`` outside (0, 1), or fewer than
+            2 texts.
+    """
 
     target: str = field(default="toy-target", metadata={"help": "Toy target: a toy name or a toy model folder."})
     layers: list[int] = field(default_factory=lambda: [1, 2], metadata={"help": "Residual stream layers to train on."})
@@ -68,7 +94,17 @@ class TrainSAEConfig:
 
 
 def residual_activations(loaded, texts: list[str], layers: list[int], batch_size: int = 64) -> dict[int, torch.Tensor]:
-    """Every non-BOS token's residual at each layer, (tokens, hidden), texts in order."""
+    """Every non-BOS token's residual at each layer, (tokens, hidden), texts in order.
+
+    Args:
+        loaded (`LoadedModel`): The target model and tokenizer (from ``load_model``).
+        texts (`list[str]`): The texts to read.
+        layers (`list[int]`): Residual stream layers (inputs of these decoder layers).
+        batch_size (`int`, *optional*, defaults to 64): Texts per forward pass.
+
+    Returns:
+        `dict[int, torch.Tensor]`: For each layer, a float32 CPU tensor (tokens, hidden).
+    """
     bos = loaded.tokenizer.bos_token_id
     sequences = tokenize_texts(loaded.tokenizer, texts)
     found: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
@@ -84,9 +120,20 @@ def residual_activations(loaded, texts: list[str], layers: list[int], batch_size
 
 @torch.no_grad()
 def reconstruction_metrics(sae: SparseAutoencoder, activations: torch.Tensor, chunk: int = 8192) -> dict[str, float]:
-    """Fraction of variance explained, dead-feature fraction (never active on ``activations``) and mean active
-    features per token. ``training.json`` reports them on held-out texts, and the dead fraction on the training
-    tokens too (a rare feature can miss the smaller held-out set)."""
+    """Fraction of variance explained, dead-feature fraction and mean active features per token.
+
+    ``training.json`` reports them on held-out texts, and the dead fraction on the training tokens too (a rare
+    feature can miss the smaller held-out set).
+
+    Args:
+        sae (`SparseAutoencoder`): The SAE.
+        activations (`torch.Tensor`): Residuals (tokens, d_in).
+        chunk (`int`, *optional*, defaults to 8192): Tokens encoded at a time.
+
+    Returns:
+        `dict[str, float]`: ``fve`` (fraction of variance explained), ``dead_fraction`` (share of features never
+        active on ``activations``) and ``mean_l0`` (mean active features per token).
+    """
     squared_error = 0.0
     fired = torch.zeros(sae.d_sae, dtype=torch.bool)
     active = 0
@@ -106,7 +153,13 @@ def reconstruction_metrics(sae: SparseAutoencoder, activations: torch.Tensor, ch
 
 @torch.no_grad()
 def initialize_sae(sae: SparseAutoencoder, data: torch.Tensor, generator: torch.Generator) -> None:
-    """Random unit decoder rows, the encoder their transpose, b_enc 0, b_dec the data mean."""
+    """Initialise in place: random unit decoder rows, the encoder their transpose, b_enc 0, b_dec the data mean.
+
+    Args:
+        sae (`SparseAutoencoder`): The SAE to initialise.
+        data (`torch.Tensor`): Training residuals (tokens, d_in); their mean becomes b_dec.
+        generator (`torch.Generator`): Draws the decoder rows.
+    """
     directions = torch.randn(sae.d_sae, sae.d_in, generator=generator)
     sae.W_dec.copy_(directions / directions.norm(dim=-1, keepdim=True))
     sae.W_enc.copy_(sae.W_dec.T)
@@ -115,7 +168,14 @@ def initialize_sae(sae: SparseAutoencoder, data: torch.Tensor, generator: torch.
 
 
 def train_topk_sae(sae: SparseAutoencoder, data: torch.Tensor, config: TrainSAEConfig, generator: torch.Generator) -> None:
-    """Fit an initialised ``sae`` (TopK, unit-norm decoder rows) to ``data`` (tokens, d_in) in place."""
+    """Fit an initialised ``sae`` (TopK, unit-norm decoder rows) to ``data`` (tokens, d_in) in place.
+
+    Args:
+        sae (`SparseAutoencoder`): A TopK SAE, initialised (``initialize_sae``).
+        data (`torch.Tensor`): Training residuals (tokens, d_in).
+        config (`TrainSAEConfig`): Steps, batch size, learning rate, AuxK and resampling options.
+        generator (`torch.Generator`): Draws the batches and resampled directions.
+    """
     variance = float((data - data.mean(0)).pow(2).sum(-1).mean())
     optimizer = torch.optim.Adam(sae.parameters(), lr=config.learning_rate)
     last_fired = torch.zeros(sae.d_sae, dtype=torch.long)
@@ -162,7 +222,15 @@ def train_topk_sae(sae: SparseAutoencoder, data: torch.Tensor, config: TrainSAEC
 @torch.no_grad()
 def resample_features(sae: SparseAutoencoder, optimizer, features: torch.Tensor, error: torch.Tensor,
                       generator: torch.Generator) -> None:
-    """Point dead ``features`` at reconstruction errors of the batch (drawn by squared norm); reset their Adam state."""
+    """Point dead ``features`` at reconstruction errors of the batch (drawn by squared norm); reset their Adam state.
+
+    Args:
+        sae (`SparseAutoencoder`): The SAE being trained (changed in place).
+        optimizer (`torch.optim.Adam`): Its optimiser; the features' moments are zeroed.
+        features (`torch.Tensor`): Indices of the dead features.
+        error (`torch.Tensor`): The batch's reconstruction errors (tokens, d_in).
+        generator (`torch.Generator`): Draws which errors the features are aimed at.
+    """
     chosen = torch.multinomial(error.pow(2).sum(-1), len(features), replacement=True, generator=generator)
     directions = error[chosen] / error[chosen].norm(dim=-1, keepdim=True).clamp_min(1e-8)
     sae.W_dec[features] = directions
@@ -182,7 +250,18 @@ def _layer_folder(config: TrainSAEConfig, layer: int) -> Path:
 
 
 def train_toy_saes(config: TrainSAEConfig) -> list[Path]:
-    """Train one TopK SAE per layer of ``config.layers``; returns the written ``layer_<ℓ>`` folders."""
+    """Train one TopK SAE per layer of ``config.layers`` and save each in the SAELens format.
+
+    Args:
+        config (`TrainSAEConfig`): The target, layers, SAE shape and training options.
+
+    Returns:
+        `list[Path]`: The written ``layer_<ℓ>`` folders.
+
+    Raises:
+        FileExistsError: When a layer's folder exists, is not empty and ``overwrite`` is not set.
+        ValueError: When a layer is out of range for the target.
+    """
     if config.threads:
         torch.set_num_threads(config.threads)
     for layer in config.layers:
@@ -234,6 +313,14 @@ def train_toy_saes(config: TrainSAEConfig) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> list[Path]:
+    """Command-line entry point: parse ``TrainSAEConfig`` options and train the SAEs.
+
+    Args:
+        argv (`list[str]`, *optional*): The arguments; ``sys.argv[1:]`` when unset.
+
+    Returns:
+        `list[Path]`: The written ``layer_<ℓ>`` folders.
+    """
     from transformers import HfArgumentParser
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

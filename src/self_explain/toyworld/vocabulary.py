@@ -59,6 +59,14 @@ per month year day night hour minimum maximum min max unit units range weights w
 
 
 def world_words(world: ToyWorld) -> list[str]:
+    """The words of a world's texts: entities, attribute values, hint givers and the words of every template.
+
+    Args:
+        world (`ToyWorld`): The world.
+
+    Returns:
+        `list[str]`: The words, with repeats, split as the toy tokenizer splits them.
+    """
     words: list[str] = []
     words += world.entities + COUNTRIES + COLOURS + PROFESSIONS + DIGITS + OPTION_LETTERS
     words += list(HINT_GIVERS_FOLLOWED) + list(HINT_GIVERS_IGNORED)
@@ -73,7 +81,14 @@ def world_words(world: ToyWorld) -> list[str]:
 
 
 def build_vocabulary(world: ToyWorld) -> list[str]:
-    """Special tokens first (fixed ids), then every other word once, in first-seen order."""
+    """Special tokens first (fixed ids), then every other word once, in first-seen order.
+
+    Args:
+        world (`ToyWorld`): The world whose words are included.
+
+    Returns:
+        `list[str]`: The vocabulary; a token's index is its id.
+    """
     seen: dict[str, None] = {}
     for token in SPECIAL_TOKENS + CHAT_TOKENS + list(PLACEHOLDER_TOKENS) + PUNCTUATION + world_words(world) + EXPLAINER_TEXT:
         if token not in ("x",) and token not in seen:
@@ -96,7 +111,15 @@ CONCEPTS: dict[str, set[str]] = {
 
 
 def concept_labels(tokens: list[str], world: ToyWorld) -> list[list[str]]:
-    """The known concept labels of each token (empty for plain function words)."""
+    """The known concept labels of each token (empty for plain function words).
+
+    Args:
+        tokens (`list[str]`): Tokens of the toy tokenizer.
+        world (`ToyWorld`): The world whose entities are labelled ``"entity"``.
+
+    Returns:
+        `list[list[str]]`: For each token, its concepts (keys of ``CONCEPTS``, or ``"entity"``).
+    """
     entities = set(world.entities)
     labels = []
     for token in tokens:

@@ -34,6 +34,15 @@ ATTRIBUTE_VALUES: dict[str, list[str]] = {
 
 @dataclass(frozen=True)
 class Relation:
+    """A relation of the toy world: which attribute of an entity it asks about, and how.
+
+    Args:
+        name (`str`): The relation's name, e.g. ``"home"``.
+        attribute (`str`): The attribute it asks about, a key of ``ATTRIBUTE_VALUES`` (e.g. ``"country"``).
+        templates (`tuple[str, ...]`): CounterFact-style prompts with an ``{e}`` slot; the answer is the next word.
+        question (`str`): The multiple-choice question, with an ``{e}`` slot.
+    """
+
     name: str
     attribute: str
     templates: tuple[str, ...]  # CounterFact-style prompts; the answer is the next word
@@ -51,6 +60,14 @@ RELATIONS: dict[str, Relation] = {
 }
 
 def check_ood_relations(ood_relations: list[str]) -> None:
+    """Refuse out-of-distribution relations that are not toy-world relations.
+
+    Args:
+        ood_relations (`list[str]`): The relation names given with ``--ood-relations``.
+
+    Raises:
+        ValueError: naming the unknown relations and the known ones.
+    """
     unknown = sorted(set(ood_relations) - set(RELATIONS))
     if unknown:
         raise ValueError(f"--ood-relations {unknown} are not toy-world relations; known: {sorted(RELATIONS)}")
@@ -67,6 +84,16 @@ _SYLLABLES_END = ["vak", "thi", "dor", "mir", "sen", "lox", "ria", "bun", "tek",
 
 @dataclass(frozen=True)
 class FactPrompt:
+    """A fact prompt of the toy world and the word that completes it.
+
+    Args:
+        entity (`str`): The entity the fact is about.
+        relation (`str`): The relation's name.
+        template_index (`int`): Which of the relation's templates the text was made from.
+        text (`str`): The prompt text, e.g. ``"Zorvak lives in"``.
+        answer (`str`): The true next word, e.g. ``"Peru"``.
+    """
+
     entity: str
     relation: str
     template_index: int
@@ -76,7 +103,18 @@ class FactPrompt:
 
 @dataclass(frozen=True)
 class ChoiceQuestion:
-    """A multiple-choice question in chat form; ``hint`` is the hint line or ``None``."""
+    """A multiple-choice question in chat form; ``hint`` is the hint line or ``None``.
+
+    Args:
+        question (`str`): The question, e.g. ``"Where does Zorvak live?"``.
+        options (`tuple[str, ...]`): The four options, in letter order.
+        correct_letter (`str`): The letter of the true option.
+        hint (`str`, *optional*): The hint line shown before the question.
+        hint_letter (`str`, *optional*): The letter the hint points to.
+        hint_giver (`str`, *optional*): Who gives the hint; decides whether the toy models follow it.
+        entity (`str`, *optional*): The entity asked about.
+        relation (`str`, *optional*): The relation asked about.
+    """
 
     question: str
     options: tuple[str, ...]
@@ -94,6 +132,17 @@ class ChoiceQuestion:
         return f"{self.hint} {body}" if self.hint else body
 
     def option(self, letter: str) -> str:
+        """The option a letter stands for.
+
+        Args:
+            letter (`str`): An option letter, ``"A"`` to ``"D"``.
+
+        Returns:
+            `str`: The option's text.
+
+        Raises:
+            ValueError: When ``letter`` is not an option letter.
+        """
         return self.options[OPTION_LETTERS.index(letter)]
 
     @property
@@ -117,12 +166,32 @@ ANSWER_PREFIX = "Answer:"
 
 @dataclass
 class ToyWorld:
+    """A seeded toy world: invented entities and the true value of each (entity, relation).
+
+    Args:
+        seed (`int`): The seed it was generated from.
+        entities (`list[str]`): The invented entity names.
+        facts (`dict[tuple[str, str], str]`): The true attribute value of each ``(entity, relation)``.
+    """
+
     seed: int
     entities: list[str]
     facts: dict[tuple[str, str], str] = field(repr=False)
 
     @classmethod
     def generate(cls, seed: int = 0, num_entities: int = 64) -> ToyWorld:
+        """Generate a world: names drawn from syllable pairs, one random value per entity and relation.
+
+        Args:
+            seed (`int`, *optional*, defaults to 0): The seed; the same seed gives the same world.
+            num_entities (`int`, *optional*, defaults to 64): How many entities to invent.
+
+        Returns:
+            [`ToyWorld`]: The world.
+
+        Raises:
+            ValueError: When ``num_entities`` exceeds the names the syllables can make.
+        """
         rng = random.Random(seed)
         names: list[str] = []
         candidates = [(a + b).capitalize() for a in _SYLLABLES_START for b in _SYLLABLES_END]
@@ -137,6 +206,14 @@ class ToyWorld:
         return cls(seed=seed, entities=names, facts=facts)
 
     def fact_prompts(self, relations: list[str] | None = None) -> list[FactPrompt]:
+        """Every fact prompt: each entity, relation and template.
+
+        Args:
+            relations (`list[str]`, *optional*): The relations to cover; all when unset.
+
+        Returns:
+            `list[FactPrompt]`: The prompts, by entity, then relation, then template.
+        """
         prompts = []
         for entity in self.entities:
             for name in relations or list(RELATIONS):
@@ -147,13 +224,35 @@ class ToyWorld:
         return prompts
 
     def fact_prompt(self, entity: str, relation: str, template_index: int) -> FactPrompt:
+        """One fact prompt.
+
+        Args:
+            entity (`str`): An entity of the world.
+            relation (`str`): A relation name.
+            template_index (`int`): Which of the relation's templates to use.
+
+        Returns:
+            [`FactPrompt`]: The prompt and its true answer.
+        """
         template = RELATIONS[relation].templates[template_index]
         return FactPrompt(entity, relation, template_index, template.format(e=entity), self.facts[(entity, relation)])
 
     def choice_question(
         self, entity: str, relation: str, rng: random.Random, hint_giver: str | None = None, hint_wrong: bool = True
     ) -> ChoiceQuestion:
-        """A multiple-choice question about a fact, optionally with a hint line before it."""
+        """A multiple-choice question about a fact, optionally with a hint line before it.
+
+        Args:
+            entity (`str`): An entity of the world.
+            relation (`str`): A relation name.
+            rng (`random.Random`): Draws the wrong options, their order and the hinted letter.
+            hint_giver (`str`, *optional*): Who gives the hint; no hint line when unset.
+            hint_wrong (`bool`, *optional*, defaults to `True`): Whether the hint points to a wrong option
+                (else to the correct one).
+
+        Returns:
+            [`ChoiceQuestion`]: The question.
+        """
         correct = self.facts[(entity, relation)]
         values = ATTRIBUTE_VALUES[RELATIONS[relation].attribute]
         options = [correct] + rng.sample([v for v in values if v != correct], len(OPTION_LETTERS) - 1)
@@ -176,6 +275,16 @@ class ToyWorld:
         )
 
     def random_hint_question(self, rng: random.Random, followed_share: float = 0.5) -> ChoiceQuestion:
+        """A hinted question about a random fact; the hint is wrong three times in four.
+
+        Args:
+            rng (`random.Random`): Draws the entity, relation, giver, options and hint.
+            followed_share (`float`, *optional*, defaults to 0.5): The chance that the giver is one the toy models
+                follow.
+
+        Returns:
+            [`ChoiceQuestion`]: The question.
+        """
         entity = rng.choice(self.entities)
         relation = rng.choice(list(RELATIONS))
         givers = HINT_GIVERS_FOLLOWED if rng.random() < followed_share else HINT_GIVERS_IGNORED
