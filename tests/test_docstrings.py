@@ -20,7 +20,10 @@ PACKAGE = Path(__file__).parents[1] / "src" / "self_explain"
 DOCUMENTED = ("core", "hub/api.py", "metrics", "tasks/__init__.py", "tasks/spec.py", "tasks/registry.py",
               "tasks/causal_answers.py", "tasks/patching/config.py", "tasks/patching/demo.py",
               "tasks/patching/explainer.py", "tasks/patching/features.py", "tasks/patching/prompts.py",
-              "tasks/patching/sources.py", "tasks/patching/__init__.py")
+              "tasks/patching/sources.py", "tasks/patching/__init__.py", "tasks/ablation/__init__.py",
+              "tasks/ablation/config.py", "tasks/ablation/demo.py", "tasks/ablation/explainer.py",
+              "tasks/ablation/features.py", "tasks/ablation/ground_truth.py", "tasks/ablation/prompts.py",
+              "tasks/ablation/sources.py")
 DOCUMENTED += ("toyworld",)
 
 

@@ -7,7 +7,51 @@ from ...core.checks import check_non_negative, check_positive
 
 @dataclass
 class AblationConfig:
-    """Options of ``self-explain build ablation``."""
+    """Options of ``self-explain build ablation``.
+
+    Args:
+        target (`str`):
+            Target model: Hub id, local folder, or toy name (toy-target, ...).
+        out (`str`):
+            Dataset folder, written in Hub repo layout (one config per target).
+        num_examples (`int`, *optional*, defaults to 2000):
+            Hint questions to build (toy world targets).
+        examples (`str`, *optional*):
+            JSONL of examples: text, and the span to remove as 'span' (a substring) or found by ``span_regex``;
+            optional choices, correct_answer, split.
+        span_regex (`str`, *optional*):
+            Regex whose every match in an example's text is a span to remove.
+        span_name (`str`, *optional*, defaults to `"hint"`):
+            What the explainer question calls the span: 'If the {span_name} were removed ...'.
+        answer_prefix (`str`, *optional*):
+            Text after the assistant marker that the answer continues (toy targets: 'Answer:'; else none).
+        max_new_tokens (`int`, *optional*, defaults to 16):
+            Longest greedy answer, in tokens.
+        seed (`int`, *optional*, defaults to 0):
+            Seed of example sampling, splits and template choice.
+        config_name (`str`, *optional*):
+            Config name (default: the target's short name).
+        revision (`str`, *optional*):
+            Revision of a Hub target.
+        test_fraction (`float`, *optional*, defaults to 0.1):
+            Share of in-distribution examples in the test split.
+        ood_relations (`list[str]`, *optional*, defaults to `["number"]`):
+            Toy-world relations held out of train/test into the ood split.
+        shard_size (`int`, *optional*, defaults to 200):
+            Examples per shard (resumption unit).
+        batch_size (`int`, *optional*, defaults to 32):
+            Examples answered in one batched generation.
+        push_to_hub (`str`, *optional*):
+            Hub dataset repo to add this config to.
+        overwrite (`bool`, *optional*, defaults to `False`):
+            Replace this config if it already exists.
+        trust_remote_code (`bool`, *optional*, defaults to `False`):
+            Allow custom model code from the Hub.
+
+    Raises:
+        ValueError: When ``num_examples`` or ``max_new_tokens`` is below 1, ``shard_size`` or ``batch_size`` is not
+            positive, ``seed`` is negative, ``test_fraction`` is outside [0, 1), or ``span_regex`` does not compile.
+    """
 
     target: str = field(metadata={"help": "Target model: Hub id, local folder, or toy name (toy-target, ...)."})
     out: str = field(metadata={"help": "Dataset folder, written in Hub repo layout (one config per target)."})

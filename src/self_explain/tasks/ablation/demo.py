@@ -11,7 +11,16 @@ from ..spec import DemoSpec
 
 
 def ablation_summary(folder: Path, config_name: str) -> list[str]:
-    """The demo's lines about the input-ablation dataset built in ``folder`` (config ``config_name``)."""
+    """The demo's lines about the input-ablation dataset built in ``folder`` (config ``config_name``).
+
+    Args:
+        folder (`Path`): The dataset folder the demo built.
+        config_name (`str`): The config to summarise.
+
+    Returns:
+        `list[str]`: Rows and share of changed answers per split, then the share of train hints whose removal
+        changes the answer, by who gives the hint.
+    """
     dataset = load_dataset(str(folder), config_name)
     lines = ["split  rows  changed"]
     for split, rows in dataset.items():

@@ -16,6 +16,19 @@ from ...core.models import LoadedModel, context_length
 
 @dataclass(frozen=True)
 class AblationOutcome:
+    """The target's answers to a prompt with and without its span; ``changed`` says whether they differ.
+
+    Args:
+        original_prompt (`str`): What the target read with the span (chat template and answer prefix included).
+        ablated_prompt (`str`): What it read without the span.
+        token_start (`int`): First token of the original prompt that was replaced.
+        token_end (`int`): End (exclusive) of the replaced tokens: ``[token_start, token_end)``.
+        original_prediction (`str`): The greedy answer with the span.
+        ablated_prediction (`str`): The greedy answer without it.
+        answer_logprob_change (`float`): Change of the original answer's log-probability when the span is removed,
+            rounded to 4 decimals.
+    """
+
     original_prompt: str
     ablated_prompt: str
     token_start: int  # tokens [token_start, token_end) of the original prompt were replaced
@@ -30,7 +43,16 @@ class AblationOutcome:
 
 
 def target_prompt(tokenizer, content: str, answer_prefix: str = "") -> str:
-    """What the target reads: the user message in its chat template (when it has one), then the answer prefix."""
+    """What the target reads: the user message in its chat template (when it has one), then the answer prefix.
+
+    Args:
+        tokenizer (`PreTrainedTokenizerBase`): The target's tokenizer (its chat template, if any, is applied).
+        content (`str`): The user message.
+        answer_prefix (`str`, *optional*, defaults to `""`): Text the answer continues, after a space; "" for none.
+
+    Returns:
+        `str`: The rendered prompt.
+    """
     if tokenizer.chat_template:
         rendered = tokenizer.apply_chat_template(
             [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
@@ -41,12 +63,32 @@ def target_prompt(tokenizer, content: str, answer_prefix: str = "") -> str:
 
 
 def encode_prompt(tokenizer, prompt: str) -> list[int]:
+    """The token ids of a prompt made by `target_prompt`.
+
+    Args:
+        tokenizer (`PreTrainedTokenizerBase`): The target's tokenizer.
+        prompt (`str`): The rendered prompt.
+
+    Returns:
+        `list[int]`: Its ids; special tokens are added only without a chat template (a rendered one holds them).
+    """
     # A rendered chat template already holds its special tokens.
     return tokenizer(prompt, add_special_tokens=not tokenizer.chat_template).input_ids
 
 
 def token_edit(original: list[int], ablated: list[int]) -> tuple[int, int, tuple[int, ...]]:
-    """The span [start, end) of ``original`` and its replacement that give ``ablated`` (shared prefix and suffix kept)."""
+    """The span [start, end) of ``original`` and its replacement that give ``ablated`` (shared prefix and suffix kept).
+
+    Args:
+        original (`list[int]`): The token ids with the span.
+        ablated (`list[int]`): The token ids without it.
+
+    Returns:
+        `tuple[int, int, tuple[int, ...]]`: (start, end, replacement tokens).
+
+    Raises:
+        ValueError: When removing the span leaves the tokens unchanged.
+    """
     prefix = 0
     while prefix < min(len(original), len(ablated)) and original[prefix] == ablated[prefix]:
         prefix += 1
@@ -60,7 +102,16 @@ def token_edit(original: list[int], ablated: list[int]) -> tuple[int, int, tuple
 
 
 def greedy_answers(loaded: LoadedModel, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
-    """Each prompt's greedy continuation up to and including its first stop token (batched, left-padded)."""
+    """Each prompt's greedy continuation up to and including its first stop token (batched, left-padded).
+
+    Args:
+        loaded (`LoadedModel`): The target model and its tokenizer.
+        prompts (`list[list[int]]`): The prompts' token ids.
+        max_new_tokens (`int`): Longest continuation.
+
+    Returns:
+        `list[list[int]]`: The continuation tokens of each prompt.
+    """
     stops = set(stop_token_ids(loaded.tokenizer, loaded.model))
     answers = []
     for tokens in greedy_generate(loaded.model, loaded.tokenizer, prompts, max_new_tokens).tolist():
@@ -70,6 +121,15 @@ def greedy_answers(loaded: LoadedModel, prompts: list[list[int]], max_new_tokens
 
 
 def answer_text(tokenizer, answer: list[int]) -> str:
+    """An answer's text: decoded without special tokens, stripped.
+
+    Args:
+        tokenizer (`PreTrainedTokenizerBase`): The target's tokenizer.
+        answer (`list[int]`): The answer's token ids.
+
+    Returns:
+        `str`: The answer.
+    """
     return tokenizer.decode(answer, skip_special_tokens=True).strip()
 
 
@@ -81,6 +141,20 @@ def run_ablations(
 
     ``names`` (e.g. "example 12") say which input an error is about. The log-prob change is rounded to 4
     decimals: its last float bits depend on which examples share a batch, and a dataset must not.
+
+    Args:
+        loaded (`LoadedModel`): The target model and its tokenizer.
+        pairs (`list[tuple[str, str]]`): (text, text without the span) per input, as user messages.
+        answer_prefix (`str`, *optional*, defaults to `""`): Text after the assistant marker that the answer continues.
+        max_new_tokens (`int`, *optional*, defaults to 16): Longest greedy answer, in tokens.
+        names (`list[str]`, *optional*): What errors call each input; default ``"input <i>"``.
+
+    Returns:
+        `list[AblationOutcome]`: One per pair, in order.
+
+    Raises:
+        ValueError: Naming the input, when its prompt and answer do not fit the target's context, or removing the
+            span leaves its tokens unchanged.
     """
     names = names or [f"input {i}" for i in range(len(pairs))]
     context = context_length(loaded.model)

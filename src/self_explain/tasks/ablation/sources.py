@@ -15,6 +15,22 @@ SPLITS = ("train", "test", "ood")
 
 @dataclass(frozen=True)
 class AblationExample:
+    """A text and the span of it to remove, with what is known about the question it asks.
+
+    Args:
+        example_id (`int`): The example's index in its source.
+        text (`str`): The full text the target reads.
+        span_start (`int`): First character of ``text`` removed.
+        span_end (`int`): End (exclusive) of the characters removed: ``[span_start, span_end)``.
+        choice_question (`str`, *optional*, defaults to `""`): The multiple-choice question, when known.
+        choices (`tuple[str, ...]`, *optional*, defaults to `()`): Its options.
+        correct_answer (`str`, *optional*, defaults to `""`): Its correct option.
+        hint_giver (`str`, *optional*, defaults to `""`): Who gives the hint (toy-world examples).
+        hint_answer (`str`, *optional*, defaults to `""`): The option the hint points to.
+        relation (`str`, *optional*, defaults to `""`): The toy-world relation; "" for user examples.
+        split (`str`, *optional*): Fixed by the source (``"ood"``), or None: drawn train/test by the builder.
+    """
+
     example_id: int
     text: str
     span_start: int  # characters of `text` removed: [span_start, span_end)
@@ -43,7 +59,20 @@ class AblationExample:
 
 
 def toy_hint_examples(world: ToyWorld, num_examples: int, seed: int, ood_relations: list[str]) -> list[AblationExample]:
-    """Multiple-choice questions with a hint line; half from givers the toy models follow, half ignored."""
+    """Multiple-choice questions with a hint line; half from givers the toy models follow, half ignored.
+
+    Args:
+        world (`ToyWorld`): The toy world whose facts the questions ask about.
+        num_examples (`int`): How many examples to draw.
+        seed (`int`): Seed of the draw.
+        ood_relations (`list[str]`): Relations whose examples go to the ood split.
+
+    Returns:
+        `list[AblationExample]`: One per question; the span is the hint line and the space after it.
+
+    Raises:
+        ValueError: When ``ood_relations`` names a relation the toy world does not have.
+    """
     check_ood_relations(ood_relations)
     rng = random.Random(seed)
     examples = []
@@ -81,6 +110,18 @@ def jsonl_examples(path: str | Path, span_regex: str | None = None) -> list[Abla
 
     ``span`` is a substring of ``text`` (its first occurrence is removed). Lines without ``span`` use
     ``span_regex``: every match is one example.
+
+    Args:
+        path (`str` or `Path`): The JSONL file (``--examples``).
+        span_regex (`str`, *optional*): Regex whose every non-empty match is a span, for lines without ``span``.
+
+    Returns:
+        `list[AblationExample]`: One example per span, numbered in order.
+
+    Raises:
+        ValueError: Naming the line, when ``text`` is empty or not a string, ``split`` or ``choices`` is malformed,
+            the span is not in the text (or the regex matches nothing, or there is neither), or the span is the whole
+            text; or when the file holds no examples.
     """
     path = Path(path)
     pattern = re.compile(span_regex) if span_regex else None
