@@ -23,8 +23,11 @@ DOCUMENTED = ("core", "hub/api.py", "metrics", "tasks/__init__.py", "tasks/spec.
               "tasks/patching/sources.py", "tasks/patching/__init__.py", "tasks/ablation/__init__.py",
               "tasks/ablation/config.py", "tasks/ablation/demo.py", "tasks/ablation/explainer.py",
               "tasks/ablation/features.py", "tasks/ablation/ground_truth.py", "tasks/ablation/prompts.py",
-              "tasks/ablation/sources.py")
-DOCUMENTED += ("toyworld",)
+              "tasks/ablation/sources.py", "tasks/features/__init__.py", "tasks/features/config.py",
+              "tasks/features/demo.py", "tasks/features/describers.py", "tasks/features/exemplars.py",
+              "tasks/features/explainer.py", "tasks/features/features.py", "tasks/features/prompts.py",
+              "tasks/features/scorers.py", "tasks/features/sources.py")
+DOCUMENTED += ("toyworld", "evaluation")
 
 
 def _is_property(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:

@@ -10,7 +10,81 @@ SIMULATORS = ("concept", "lm")
 
 @dataclass
 class FeaturesConfig:
-    """Options of ``self-explain build features``."""
+    """Options of ``self-explain build features``.
+
+    Args:
+        target (`str`):
+            Target model: Hub id, local folder, or toy name (toy-target, ...).
+        out (`str`):
+            Dataset folder, written in Hub repo layout (one config per target).
+        saes (`list[str]`, *optional*):
+            SAEs in the SAELens format (folders or Hub ids; each names its layer). Toy targets: the shipped toy SAEs
+            by default.
+        sae_release (`str`, *optional*):
+            A published SAELens release to take ``sae_ids`` from (needs self-explain[sae]).
+        sae_ids (`list[str]`, *optional*):
+            SAE ids within ``sae_release``.
+        features_per_layer (`int`, *optional*):
+            Features drawn (seeded) per layer; default every feature.
+        corpus (`str`, *optional*):
+            Texts to find exemplars in: a .txt (one text per line) or .jsonl ('text' field). Toy targets: the toy
+            world's texts by default.
+        num_texts (`int`, *optional*, defaults to 4000):
+            Texts of the toy-world corpus (toy targets, no ``corpus``).
+        top_k (`int`, *optional*, defaults to 20):
+            Top-activating exemplars kept per feature (at least 2: they are split to describe and to score).
+        num_quantile (`int`, *optional*, defaults to 10):
+            Exemplars drawn from activation quantiles per feature.
+        num_random (`int`, *optional*, defaults to 10):
+            Random exemplars (fired or not) per layer.
+        context_window (`int`, *optional*, defaults to 12):
+            Tokens kept on each side of an exemplar's centre.
+        describer (`str`, *optional*, defaults to `"concept"`):
+            Who describes features: one of ``DESCRIBERS`` (concept, lm, neuronpedia).
+        describer_model (`str`, *optional*):
+            LM describer: a local chat model, or the model name at ``describer_base_url``.
+        describer_base_url (`str`, *optional*):
+            LM describer: OpenAI-compatible endpoint.
+        num_candidates (`int`, *optional*, defaults to 3):
+            Candidate descriptions per feature, each scored.
+        neuronpedia (`str`, *optional*):
+            Neuronpedia explanations export (JSON/JSONL/folder).
+        simulator (`str`, *optional*, defaults to `"concept"`):
+            Who scores descriptions: one of ``SIMULATORS`` (concept, lm).
+        simulator_model (`str`, *optional*):
+            LM simulator: a local causal LM, or the model name at ``simulator_base_url``.
+        simulator_base_url (`str`, *optional*):
+            LM simulator: OpenAI-compatible endpoint.
+        min_score (`float`, *optional*, defaults to 0.0):
+            Keep features whose best description scores above this simulator correlation.
+        seed (`int`, *optional*, defaults to 0):
+            Seed of corpus, feature choice, splits and templates.
+        config_name (`str`, *optional*):
+            Config name (default: the target's short name).
+        revision (`str`, *optional*):
+            Revision of a Hub target.
+        test_fraction (`float`, *optional*, defaults to 0.15):
+            Share of features held out into the test split.
+        ood_layers (`list[int]`, *optional*):
+            Layers whose features form the ood split (default: the last SAE layer when there are two or more).
+            Pass -1 for none.
+        shard_size (`int`, *optional*, defaults to 128):
+            Features per shard (resumption unit).
+        batch_size (`int`, *optional*, defaults to 32):
+            Texts per forward pass while collecting exemplars.
+        push_to_hub (`str`, *optional*):
+            Hub dataset repo to add this config to.
+        overwrite (`bool`, *optional*, defaults to `False`):
+            Replace this config if it already exists.
+        trust_remote_code (`bool`, *optional*, defaults to `False`):
+            Allow custom model code from the Hub.
+
+    Raises:
+        ValueError: On an unknown describer or simulator, an LM describer or simulator without its model, the
+            neuronpedia describer without an export, ``sae_release`` without ``sae_ids``, ``top_k`` below 2,
+            ``features_per_layer`` below 1, a non-positive size, a negative count or seed, or ``test_fraction``
+            outside [0, 1).
+    """
 
     target: str = field(metadata={"help": "Target model: Hub id, local folder, or toy name (toy-target, ...)."})
     out: str = field(metadata={"help": "Dataset folder, written in Hub repo layout (one config per target)."})

@@ -11,7 +11,15 @@ from ..spec import DemoSpec
 
 
 def features_summary(folder: Path, config_name: str) -> list[str]:
-    """The demo's lines about the SAE-features dataset built in ``folder`` (config ``config_name``)."""
+    """The demo's lines about the SAE-features dataset built in ``folder`` (config ``config_name``).
+
+    Args:
+        folder (`Path`): The dataset folder the demo built.
+        config_name (`str`): The config to summarise.
+
+    Returns:
+        `list[str]`: Rows and mean simulator score per split, then the train features counted by description.
+    """
     dataset = load_dataset(str(folder), config_name)
     lines = ["split  rows  mean simulator score"]
     for split, rows in dataset.items():

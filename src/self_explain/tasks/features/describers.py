@@ -55,7 +55,14 @@ DESCRIPTION_CONCEPTS: dict[str, str] = {text: concept for concept, text in CONCE
 
 
 def toy_labeler(world: ToyWorld | None = None) -> Labeler:
-    """The concept labeler of a toy world (default: the world every shipped toy model was trained on)."""
+    """The concept labeler of a toy world (default: the world every shipped toy model was trained on).
+
+    Args:
+        world (`ToyWorld`, *optional*): The toy world whose entities and vocabulary give the labels.
+
+    Returns:
+        `Labeler`: ``label(tokens)`` -> the concept labels of each token.
+    """
     from ...toyworld.vocabulary import concept_labels
     from ...toyworld.world import ToyWorld
 
@@ -68,7 +75,17 @@ def toy_labeler(world: ToyWorld | None = None) -> Labeler:
 
 
 def resolve_labeler(labeler: Labeler | ToyWorld | None) -> Labeler:
-    """A labeler from a callable, a ``ToyWorld``, or ``None`` (the default toy world)."""
+    """A labeler from a callable, a ``ToyWorld``, or ``None`` (the default toy world).
+
+    Args:
+        labeler (`Labeler`, `ToyWorld` or `None`): A callable ``tokens -> labels per token``, or a toy world.
+
+    Returns:
+        `Labeler`: The callable.
+
+    Raises:
+        TypeError: When ``labeler`` is neither a callable nor a toy world.
+    """
     if labeler is None:
         return toy_labeler()
     if hasattr(labeler, "entities") and hasattr(labeler, "facts"):
@@ -79,7 +96,18 @@ def resolve_labeler(labeler: Labeler | ToyWorld | None) -> Labeler:
 
 
 def exemplar_labels(labeler: Labeler, exemplar: Exemplar) -> list[list[str]]:
-    """The labels of one exemplar's tokens, checked to be one list per token."""
+    """The labels of one exemplar's tokens, checked to be one list per token.
+
+    Args:
+        labeler (`Labeler`): ``tokens -> labels per token``.
+        exemplar (`Exemplar`): The exemplar whose tokens are labelled.
+
+    Returns:
+        `list[list[str]]`: The labels of each token.
+
+    Raises:
+        ValueError: When the labeler returns a different number of label lists than there are tokens.
+    """
     labels = labeler(list(exemplar.tokens))
     if len(labels) != len(exemplar.tokens):
         raise ValueError(
@@ -93,7 +121,16 @@ def exemplar_labels(labeler: Labeler, exemplar: Exemplar) -> list[list[str]]:
 class Describer(Protocol):
     """Anything with ``describe(feature) -> candidate descriptions, best first``."""
 
-    def describe(self, feature: FeatureExemplars) -> list[str]: ...
+    def describe(self, feature: FeatureExemplars) -> list[str]:
+        """Candidate descriptions of a feature.
+
+        Args:
+            feature (`FeatureExemplars`): The feature and its exemplars.
+
+        Returns:
+            `list[str]`: The candidates, best first.
+        """
+        ...
 
 
 def _check_feature(feature: FeatureExemplars) -> None:
@@ -115,6 +152,15 @@ class ConceptDescriber:
     correlated with the activations (Pearson r; 0 for a concept absent from the exemplars). The
     ``max_candidates`` best concepts' descriptions are returned, best first, ties in the order of
     :data:`CONCEPT_DESCRIPTIONS` — always that many, even when r ≤ 0 (see :meth:`concept_correlations`).
+
+    Args:
+        labeler (`Labeler`, `ToyWorld` or `None`, *optional*):
+            ``tokens -> labels per token``, or a toy world; None: the default toy world.
+        max_candidates (`int`, *optional*, defaults to 3):
+            How many descriptions ``describe`` returns.
+
+    Raises:
+        ValueError: When ``max_candidates`` is below 1.
     """
 
     def __init__(self, labeler: Labeler | ToyWorld | None = None, max_candidates: int = 3):
@@ -124,7 +170,18 @@ class ConceptDescriber:
         self.max_candidates = max_candidates
 
     def concept_correlations(self, feature: FeatureExemplars) -> list[tuple[str, float]]:
-        """``(concept, r)`` for every concept, best first."""
+        """``(concept, r)`` for every concept, best first.
+
+        Args:
+            feature (`FeatureExemplars`): The feature and its exemplars (all kinds pooled).
+
+        Returns:
+            `list[tuple[str, float]]`: Every concept of ``CONCEPT_DESCRIPTIONS`` and its Pearson r, best first;
+            ties keep the concept order.
+
+        Raises:
+            ValueError: When the feature has no exemplars, or an exemplar's tokens and activations differ in number.
+        """
         _check_feature(feature)
         activations: list[float] = []
         labels: list[list[str]] = []
@@ -138,6 +195,17 @@ class ConceptDescriber:
         return sorted(scores, key=lambda item: -item[1])  # stable: ties keep the concept order
 
     def describe(self, feature: FeatureExemplars) -> list[str]:
+        """The descriptions of the ``max_candidates`` best-correlated concepts.
+
+        Args:
+            feature (`FeatureExemplars`): The feature and its exemplars.
+
+        Returns:
+            `list[str]`: ``max_candidates`` descriptions, best first.
+
+        Raises:
+            ValueError: As for `concept_correlations`.
+        """
         ranked = self.concept_correlations(feature)
         logger.debug("feature %d@%d concept correlations: %s", feature.feature, feature.layer, ranked[:3])
         return [CONCEPT_DESCRIPTIONS[concept] for concept, _ in ranked[: self.max_candidates]]
@@ -159,6 +227,26 @@ EXPLAINER_INSTRUCTIONS = (
 
 @dataclass
 class LMDescriberConfig(LMConfig):
+    """The language model of an `LMDescriber`, and what it is shown.
+
+    Besides the fields of `LMConfig` (``model``, ``base_url``, ``api_key``, ``backend``, ``temperature``, ``seed``,
+    ``max_new_tokens``, ``timeout``, ``max_retries``):
+
+    Args:
+        num_candidates (`int`, *optional*, defaults to 1):
+            Descriptions generated per feature (more than one needs ``temperature`` > 0).
+        max_exemplars (`int`, *optional*, defaults to 10):
+            Top exemplars shown to the model.
+        context_tokens (`int`, *optional*, defaults to 24):
+            Tokens shown around each exemplar's most active token (None: all).
+        highlight_fraction (`float`, *optional*, defaults to 0.3):
+            Tokens at or above this fraction of the feature's maximum are marked <<…>>.
+
+    Raises:
+        ValueError: When ``num_candidates`` is below 1, above 1 with greedy decoding, or ``highlight_fraction`` is
+            outside [0, 1] (and on the checks of `LMConfig`).
+    """
+
     num_candidates: int = field(default=1, metadata={"help": "Descriptions generated per feature."})
     max_exemplars: int = field(default=10, metadata={"help": "Top exemplars shown to the model."})
     context_tokens: int | None = field(
@@ -185,7 +273,14 @@ _TOKEN_MARKERS = str.maketrans({"Ġ": " ", "▁": " ", "Ċ": "\\n", "ĉ": "\\t",
 
 
 def token_text(token: str) -> str:
-    """A token string for a one-line prompt: BPE space markers as spaces, line breaks and tabs as ``\\n``/``\\t``."""
+    """A token string for a one-line prompt: BPE space markers as spaces, line breaks and tabs as ``\\n``/``\\t``.
+
+    Args:
+        token (`str`): A token as ``convert_ids_to_tokens`` spells it.
+
+    Returns:
+        `str`: The token as text on one line.
+    """
     return token.translate(_TOKEN_MARKERS)
 
 
@@ -193,6 +288,14 @@ def highlight_exemplar(tokens: list[str], activations: list[float], threshold: f
     """The exemplar's text with runs of tokens whose activation is ≥ threshold (and > 0) in ``<<…>>``.
 
     Tokens that carry their own spaces (BPE) are concatenated, others (word-level) joined by spaces.
+
+    Args:
+        tokens (`list[str]`): The exemplar's tokens.
+        activations (`list[float]`): The feature's activation at each token.
+        threshold (`float`): The least activation marked.
+
+    Returns:
+        `str`: The exemplar's text with the firing runs marked.
     """
     tokens = [token_text(token) for token in tokens]
     separator = "" if any(token[:1].isspace() for token in tokens[1:]) else " "
@@ -222,7 +325,14 @@ def _exemplar_window(exemplar: Exemplar, context_tokens: int | None) -> tuple[li
 
 
 def clean_description(text: str) -> str:
-    """The first non-empty line of a model's answer, without a label prefix, quotes or final period."""
+    """The first non-empty line of a model's answer, without a label prefix, quotes or final period.
+
+    Args:
+        text (`str`): The model's answer.
+
+    Returns:
+        `str`: The description; "" for an empty answer.
+    """
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     line = lines[0] if lines else ""
     line = re.sub(r"^\s*(\[?explanation\]?|description|answer)\s*:\s*", "", line, flags=re.IGNORECASE)
@@ -235,6 +345,11 @@ class LMDescriber(LanguageModelBackend):
     ``config.model`` is a local causal LM (Hub id, folder or toy name) run with its chat template,
     or, with ``config.base_url`` (or ``backend="openai"``), the model name at an OpenAI-compatible
     endpoint. An already loaded ``model`` and ``tokenizer`` may be passed instead of loading.
+
+    Args:
+        config (`LMDescriberConfig`): The model and what it is shown.
+        model (`PreTrainedModel`, *optional*): An already loaded local model.
+        tokenizer (`PreTrainedTokenizerBase`, *optional*): Its tokenizer.
     """
 
     config: LMDescriberConfig
@@ -243,7 +358,17 @@ class LMDescriber(LanguageModelBackend):
         super().__init__(config, model=model, tokenizer=tokenizer)
 
     def shown_exemplars(self, feature: FeatureExemplars) -> list[str]:
-        """The highlighted texts of the prompt: exemplars that fire, "top" ones first, most active first."""
+        """The highlighted texts of the prompt: exemplars that fire, "top" ones first, most active first.
+
+        Args:
+            feature (`FeatureExemplars`): The feature and its exemplars.
+
+        Returns:
+            `list[str]`: Up to ``max_exemplars`` texts, windowed to ``context_tokens``, firing runs ``<<marked>>``.
+
+        Raises:
+            ValueError: When the feature has no exemplars, an exemplar is malformed, or none of them fires.
+        """
         _check_feature(feature)
         firing = [e for e in feature.exemplars if max(e.activations, default=0.0) > 0]
         tops = sorted(firing, key=lambda e: (e.kind != "top", -max(e.activations)))[: self.config.max_exemplars]
@@ -254,10 +379,31 @@ class LMDescriber(LanguageModelBackend):
         return [highlight_exemplar(*_exemplar_window(e, self.config.context_tokens), threshold) for e in tops]
 
     def messages(self, shown: list[str]) -> list[dict[str, str]]:
+        """The chat messages asking for a description.
+
+        Args:
+            shown (`list[str]`): The highlighted exemplar texts.
+
+        Returns:
+            `list[dict[str, str]]`: The system instructions, then one user message numbering the examples.
+        """
         examples = "\n".join(f"Example {i + 1}: {text}" for i, text in enumerate(shown))
         return [{"role": "system", "content": EXPLAINER_INSTRUCTIONS}, {"role": "user", "content": examples}]
 
     def describe(self, feature: FeatureExemplars) -> list[str]:
+        """Ask the model for ``num_candidates`` descriptions of the feature.
+
+        A local model drops the least active exemplars until the prompt and the answer fit its context.
+
+        Args:
+            feature (`FeatureExemplars`): The feature and its exemplars.
+
+        Returns:
+            `list[str]`: The cleaned descriptions (`clean_description`), one per candidate; some may be empty.
+
+        Raises:
+            ValueError: As for `shown_exemplars`, or when even one exemplar does not fit a local model's context.
+        """
         shown = self.shown_exemplars(feature)
         n = self.config.num_candidates
         if self.backend == "openai":
@@ -341,6 +487,18 @@ def import_neuronpedia(path: str | Path, model_id: str | None = None) -> dict[tu
     ``layer`` (e.g. ``"6-res-jb"``; its leading number is the layer), ``index`` and
     ``description``; ``modelId`` is checked against ``model_id`` when given. A feature with several
     explanations keeps them all, in file order, without repeats.
+
+    Args:
+        path (`str` or `Path`): An export file or a folder of them.
+        model_id (`str`, *optional*): Keep only records whose ``modelId`` is this.
+
+    Returns:
+        `dict[tuple[int, int], list[str]]`: The non-empty descriptions of each ``(layer, feature index)``.
+
+    Raises:
+        FileNotFoundError: When ``path`` does not exist.
+        ValueError: When a folder has no export files, a file cannot be read or parsed, or a record is not an
+            object, lacks ``layer``, ``index`` or ``description``, or has a malformed one.
     """
     path = Path(path)
     if path.is_dir():

@@ -43,7 +43,17 @@ logger = logging.getLogger(__name__)
 class Simulator(Protocol):
     """Anything with ``simulate(description, exemplars) -> predicted activation per token, per exemplar``."""
 
-    def simulate(self, description: str, exemplars: list[Exemplar]) -> list[list[float]]: ...
+    def simulate(self, description: str, exemplars: list[Exemplar]) -> list[list[float]]:
+        """Predict a feature's activations from its description.
+
+        Args:
+            description (`str`): The feature's description.
+            exemplars (`list[Exemplar]`): The contexts to predict on.
+
+        Returns:
+            `list[list[float]]`: Per exemplar, the predicted activation at each token.
+        """
+        ...
 
 
 # ----------------------------------------------------------------------------------------------
@@ -84,6 +94,12 @@ def concepts_in_description(description: str) -> list[str]:
     ['country', 'hint_giver_ignored']
     >>> concepts_in_description("closing brackets")
     []
+
+    Args:
+        description (`str`): A feature description.
+
+    Returns:
+        `list[str]`: The concepts named, in order of mention, each once; [] when it names none.
     """
     text = description.strip().lower().rstrip(".")
     if text in DESCRIPTION_CONCEPTS:
@@ -108,12 +124,28 @@ class ConceptSimulator:
 
     A description naming no known concept predicts zeros everywhere (scored 0.0 by
     :func:`simulator_correlation_score`).
+
+    Args:
+        labeler (`Labeler`, `ToyWorld` or `None`, *optional*):
+            ``tokens -> labels per token``, or a toy world; None: the default toy world.
     """
 
     def __init__(self, labeler: Labeler | ToyWorld | None = None):
         self.labeler = resolve_labeler(labeler)
 
     def simulate(self, description: str, exemplars: list[Exemplar]) -> list[list[float]]:
+        """1.0 on tokens with a concept the description names (`concepts_in_description`), else 0.0.
+
+        Args:
+            description (`str`): The feature's description.
+            exemplars (`list[Exemplar]`): The contexts to predict on.
+
+        Returns:
+            `list[list[float]]`: Per exemplar, the predicted activation at each token.
+
+        Raises:
+            ValueError: When the labeler does not give one label list per token.
+        """
         concepts = set(concepts_in_description(description))
         if not concepts:
             logger.debug("description %r names no toy concept (%s); predicting zeros",
@@ -143,6 +175,18 @@ _JSON_LIST = re.compile(r"\[[^\[\]]*\]")
 
 @dataclass
 class LMSimulatorConfig(LMConfig):
+    """The language model of an `LMSimulator`.
+
+    Besides the fields of `LMConfig` (``model``, ``base_url``, ``api_key``, ``backend``, ``temperature``, ``seed``,
+    ``timeout``, ``max_retries``):
+
+    Args:
+        max_new_tokens (`int`, *optional*, defaults to 512):
+            Longest endpoint answer (the JSON list), in tokens.
+        placeholder (`str`, *optional*, defaults to `"unknown"`):
+            Local backend: text standing where each activation would be written.
+    """
+
     max_new_tokens: int = field(default=512, metadata={"help": "Longest endpoint answer (the JSON list), in tokens."})
     placeholder: str = field(
         default="unknown", metadata={"help": "Local backend: text standing where each activation would be written."}
@@ -157,6 +201,11 @@ class LMSimulator(LanguageModelBackend):
     restricted to the digits "0".."9" and its expected value is the prediction (0–9).
     OpenAI-compatible endpoint: asked for a JSON list of integers 0–10 per exemplar; a reply that
     is not such a list predicts zeros and is counted in ``malformed_responses``.
+
+    Args:
+        config (`LMSimulatorConfig`): The model to ask.
+        model (`PreTrainedModel`, *optional*): An already loaded local model.
+        tokenizer (`PreTrainedTokenizerBase`, *optional*): Its tokenizer.
     """
 
     config: LMSimulatorConfig
@@ -167,11 +216,32 @@ class LMSimulator(LanguageModelBackend):
         self._digit_ids: list[int] | None = None
 
     def simulate(self, description: str, exemplars: list[Exemplar]) -> list[list[float]]:
+        """Predict the activations of each exemplar with the model (local: 0–9, endpoint: 0–10).
+
+        Args:
+            description (`str`): The feature's description.
+            exemplars (`list[Exemplar]`): The contexts to predict on.
+
+        Returns:
+            `list[list[float]]`: Per exemplar, the predicted activation at each token.
+
+        Raises:
+            ValueError: For a local model, when an exemplar's prompt exceeds its positions or its tokenizer splits
+                a digit.
+        """
         simulate_one = self._simulate_endpoint if self.backend == "openai" else self._simulate_local
         progress = progress_bar(exemplars, desc="simulating", unit="exemplar", leave=False, disable=len(exemplars) < 8)
         return [simulate_one(description, exemplar) for exemplar in progress]
 
     def digit_ids(self) -> list[int]:
+        """The local tokenizer's ids of the digits "0".."9" (read once, then cached).
+
+        Returns:
+            `list[int]`: Ten token ids, in digit order.
+
+        Raises:
+            ValueError: When the tokenizer splits a digit into several tokens.
+        """
         if self._digit_ids is None:
             ids = []
             for digit in "0123456789":
@@ -230,6 +300,13 @@ def parse_activation_list(reply: str, n: int) -> list[float] | None:
     [0.0, 3.0, 10.0]
     >>> parse_activation_list("[1, 2]", 3) is None
     True
+
+    Args:
+        reply (`str`): The endpoint's reply.
+        n (`int`): How many numbers are expected (the exemplar's tokens).
+
+    Returns:
+        `list[float]` or `None`: The values, clipped to [0, 10]; None when no such list is found.
     """
     for match in _JSON_LIST.finditer(reply):
         try:
@@ -251,6 +328,17 @@ def simulator_correlation_score(simulator: Simulator, description: str, exemplar
 
     0.0 when either side is constant (e.g. a description the simulator cannot use, which predicts
     all zeros, or exemplars on which the feature never fires).
+
+    Args:
+        simulator (`Simulator`): Predicts activations from the description.
+        description (`str`): The description scored.
+        exemplars (`list[Exemplar]`): Held-out exemplars of the feature.
+
+    Returns:
+        `float`: r in [-1, 1].
+
+    Raises:
+        ValueError: When there are no exemplars, or the simulator does not predict one value per token of each.
     """
     if not exemplars:
         raise ValueError("no exemplars to score a description on; expected held-out exemplars of the feature")
@@ -271,7 +359,19 @@ def simulator_correlation_score(simulator: Simulator, description: str, exemplar
 
 
 def score_candidates(simulator: Simulator, candidates: list[str], exemplars: list[Exemplar]) -> list[tuple[str, float]]:
-    """``(description, score)`` of each distinct candidate, best first; ties keep the describer's order."""
+    """``(description, score)`` of each distinct candidate, best first; ties keep the describer's order.
+
+    Args:
+        simulator (`Simulator`): Predicts activations from a description.
+        candidates (`list[str]`): Candidate descriptions, in the describer's order (repeats scored once).
+        exemplars (`list[Exemplar]`): Held-out exemplars of the feature.
+
+    Returns:
+        `list[tuple[str, float]]`: Each distinct candidate and its `simulator_correlation_score`, best first.
+
+    Raises:
+        ValueError: As for `simulator_correlation_score`.
+    """
     unique = list(dict.fromkeys(candidates))
     progress = progress_bar(unique, desc="scoring descriptions", unit="description", leave=False, disable=len(unique) < 4)
     scored = [(candidate, simulator_correlation_score(simulator, candidate, exemplars)) for candidate in progress]

@@ -16,13 +16,34 @@ logger = logging.getLogger(__name__)
 
 
 def toy_sae_folders(target: str) -> list[Path]:
-    """The SAEs shipped for a toy target (``toyworld/models/<target>-saes/layer_<ℓ>``), or []."""
+    """The SAEs shipped for a toy target (``toyworld/models/<target>-saes/layer_<ℓ>``), or [].
+
+    Args:
+        target (`str`): The target model (its folder name picks the shipped SAEs).
+
+    Returns:
+        `list[Path]`: The SAE folders, sorted; [] when none are shipped.
+    """
     folder = toy_model_path(f"{Path(target).name}-saes")
     return sorted(folder.glob("layer_*")) if folder.is_dir() else []
 
 
 def load_saes(config: FeaturesConfig, target: LoadedModel) -> dict[int, SparseAutoencoder]:
-    """The SAEs by the layer they read, each checked against the target."""
+    """The SAEs by the layer they read, each checked against the target.
+
+    From ``sae_release`` and ``sae_ids``, else from ``saes``, else the toy target's shipped SAEs.
+
+    Args:
+        config (`FeaturesConfig`): The build options.
+        target (`LoadedModel`): The target model.
+
+    Returns:
+        `dict[int, SparseAutoencoder]`: The SAEs, by layer, in layer order.
+
+    Raises:
+        ValueError: When no SAEs are given for a target without shipped ones, an SAE does not say which layer it
+            reads, two SAEs read the same layer, or an SAE does not fit the target.
+    """
     if config.sae_release:
         saes = [load_sae_release(config.sae_release, sae_id) for sae_id in config.sae_ids or []]
     else:
@@ -47,6 +68,19 @@ def load_saes(config: FeaturesConfig, target: LoadedModel) -> dict[int, SparseAu
 
 
 def read_corpus(config: FeaturesConfig) -> list[str]:
+    """The texts to find exemplars in: ``corpus`` (.txt, one text per line, or .jsonl), else the toy world's.
+
+    Args:
+        config (`FeaturesConfig`): The build options (``corpus``, or ``num_texts`` and ``seed`` for a toy target).
+
+    Returns:
+        `list[str]`: The non-blank texts.
+
+    Raises:
+        ValueError: When a non-toy target has no ``corpus``, a .jsonl line has no string ``text``, or the corpus
+            holds no texts.
+        FileNotFoundError: When ``corpus`` does not exist.
+    """
     if config.corpus is None:
         require_input(config.target, config.corpus, "--corpus FILE", "a built-in corpus")
         from ...toyworld.examples import toy_corpus
@@ -79,7 +113,17 @@ def _needs_toy(config: FeaturesConfig, what: str) -> None:
 
 
 def make_describer(config: FeaturesConfig):
-    """A describer: ``describe(feature) -> candidates``; None for --describer neuronpedia (imported instead)."""
+    """A describer: ``describe(feature) -> candidates``; None for --describer neuronpedia (imported instead).
+
+    Args:
+        config (`FeaturesConfig`): The build options (``describer`` and its model, endpoint, candidates, seed).
+
+    Returns:
+        `ConceptDescriber`, `LMDescriber` or `None`: The describer.
+
+    Raises:
+        ValueError: For the concept describer and a target that is not a toy-world model.
+    """
     from .describers import (
         ConceptDescriber,
         LMDescriber,
@@ -99,6 +143,17 @@ def make_describer(config: FeaturesConfig):
 
 
 def make_simulator(config: FeaturesConfig):
+    """A simulator that scores descriptions: ``simulate(description, exemplars)``.
+
+    Args:
+        config (`FeaturesConfig`): The build options (``simulator`` and its model, endpoint, seed).
+
+    Returns:
+        `ConceptSimulator` or `LMSimulator`: The simulator.
+
+    Raises:
+        ValueError: For the concept simulator and a target that is not a toy-world model.
+    """
     from .describers import toy_labeler
     from .scorers import ConceptSimulator, LMSimulator, LMSimulatorConfig
 
