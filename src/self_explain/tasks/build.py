@@ -238,11 +238,22 @@ class ShardedBuild:
         if len(todo) < len(mine):
             logger.info("resuming the build in %s: %d of %d shards reused, %d to build", self.work,
                         len(mine) - len(todo), len(mine), len(todo))
-        for k in tqdm(todo, desc=f"{self.dataset_name} {self.config_name}", disable=not state.is_local_main_process):
-            rows, skipped = rows_for(shards[k])
-            self.write_shard(k, rows, skipped)
+        try:
+            for k in tqdm(todo, desc=f"{self.dataset_name} {self.config_name}", disable=not state.is_local_main_process):
+                rows, skipped = rows_for(shards[k])
+                self.write_shard(k, rows, skipped)
+        except Exception:  # a failure, not a kill (Ctrl-C keeps the work folder, as SIGKILL does, to resume)
+            if state.is_main_process and not any(self.work.glob("shard-*")):
+                self._discard_work()  # nothing to resume: the next build, with any arguments, must not be blocked
+            raise
         state.wait_for_everyone()
         return len(shards)
+
+    def _discard_work(self) -> None:
+        """Remove the manifest of a build that failed before its first shard, and the work folders left empty."""
+        (self.work / "manifest.json").unlink(missing_ok=True)
+        _remove_if_empty(self.work)
+        _remove_if_empty(self.work.parent)
 
     def _empty(self) -> Dataset:
         return Dataset.from_dict({name: [] for name in self.features}, features=self.features)
@@ -279,8 +290,10 @@ class ShardedBuild:
             overwrite=self.overwrite,
         )
         shutil.rmtree(self.work)
-        if not any(self.work.parent.iterdir()):
-            self.work.parent.rmdir()
+        try:
+            self.work.parent.rmdir()  # .build, once no other config's build is in it
+        except OSError:  # another config's build is in it, or that build removed it first
+            pass
         logger.info("wrote %s config %s: %s", folder, self.config_name, provenance.get("rows"))
         if self.push_to_hub:
             push_dataset(folder, self.push_to_hub, self.config_name, overwrite=self.overwrite)
