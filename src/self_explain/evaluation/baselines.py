@@ -32,13 +32,30 @@ SELFIE_PROMPT = f"What is the meaning of the word '{SELFIE_WORD}'? The meaning o
 
 @dataclass
 class BaselineResult:
+    """What scoring the trained explainer or a baseline on a split gives.
+
+    Args:
+        metrics (`dict[str, float]`): The task's metrics of the predictions.
+        predictions (`list[str]`): One prediction per example.
+        details (`dict`, *optional*): Extra information, e.g. SelfIE's metrics at every scale and the scale kept.
+    """
+
     metrics: dict[str, float]
     predictions: list[str]
     details: dict = field(default_factory=dict)  # e.g. SelfIE's metrics at every scale and the scale kept
 
 
 def applicable_baselines(task_name: str, examples: ExplainerExamples | None = None) -> list[str]:
-    """The baselines that apply to a task: SelfIE needs vectors, zero-shot needs the task's format instructions."""
+    """The baselines that apply to a task: SelfIE needs vectors, zero-shot needs the task's format instructions.
+
+    Args:
+        task_name (`str`): A registered task.
+        examples (`ExplainerExamples`, *optional*): The examples to score; whether they carry vectors decides
+            SelfIE. When unset, whether the task uses vectors decides.
+
+    Returns:
+        `list[str]`: The applicable baseline names, in ``BASELINES`` order.
+    """
     task = get_task(task_name)
     names = [UNTRAINED, NEAREST_NEIGHBOR]
     if task.format_instructions:
@@ -50,6 +67,16 @@ def applicable_baselines(task_name: str, examples: ExplainerExamples | None = No
 
 
 def check_baseline(name: str, task_name: str, examples: ExplainerExamples | None = None) -> None:
+    """Refuse a baseline that is unknown or does not apply to the task.
+
+    Args:
+        name (`str`): The baseline's name.
+        task_name (`str`): A registered task.
+        examples (`ExplainerExamples`, *optional*): The examples to score (see ``applicable_baselines``).
+
+    Raises:
+        ValueError: For an unknown baseline, or one that does not apply, saying why.
+    """
     if name not in BASELINES:
         raise ValueError(f"baseline {name!r} unknown; choose from {', '.join(BASELINES)}")
     if name not in applicable_baselines(task_name, examples):
@@ -58,12 +85,30 @@ def check_baseline(name: str, task_name: str, examples: ExplainerExamples | None
 
 
 def zero_shot_examples(task_name: str, examples: ExplainerExamples) -> ExplainerExamples:
+    """The examples with the task's format instructions appended to every question.
+
+    Args:
+        task_name (`str`): A registered task with ``format_instructions``.
+        examples (`ExplainerExamples`): The examples.
+
+    Returns:
+        `ExplainerExamples`: A copy with the new questions.
+    """
     instructions = get_task(task_name).format_instructions
     return replace(examples, questions=[f"{q}\n\n{instructions}" for q in examples.questions])
 
 
 def selfie_examples(examples: ExplainerExamples, scale: float) -> ExplainerExamples:
-    """The SelfIE prompt of every example, its vector unit-normalised times ``scale`` at both X positions."""
+    """The SelfIE prompt of every example, its vector unit-normalised times ``scale`` at both X positions.
+
+    Args:
+        examples (`ExplainerExamples`): Examples with vectors.
+        scale (`float`): The norm the vectors are scaled to.
+
+    Returns:
+        `ExplainerExamples`: A copy with the SelfIE prompt as every question, and each vector (and its layer)
+        repeated once per X position.
+    """
     unit = examples.vectors / examples.vectors.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     per_word = SELFIE_PROMPT.count(SELFIE_WORD)
     return replace(
@@ -75,13 +120,31 @@ def selfie_examples(examples: ExplainerExamples, scale: float) -> ExplainerExamp
 
 
 def selfie_description(continuation: str) -> str:
-    """SelfIE's answer: the continuation up to its first line break or sentence end."""
+    """SelfIE's answer: the continuation up to its first line break or sentence end.
+
+    Args:
+        continuation (`str`): What the base generated after the SelfIE prompt.
+
+    Returns:
+        `str`: The description, without a final full stop.
+    """
     first_line = continuation.strip().split("\n", 1)[0]
     return first_line.split(". ", 1)[0].rstrip(".").strip()
 
 
 def nearest_neighbor_predictions(examples: ExplainerExamples, train: ExplainerExamples) -> list[str]:
-    """The answer of each example's closest training row: by vector cosine, or by question embedding."""
+    """The answer of each example's closest training row: by vector cosine, or by question embedding.
+
+    Args:
+        examples (`ExplainerExamples`): The examples to predict.
+        train (`ExplainerExamples`): The training rows searched.
+
+    Returns:
+        `list[str]`: One training answer per example.
+
+    Raises:
+        ValueError: When ``train`` is empty, or only one side has vectors.
+    """
     if not train.questions:
         raise ValueError("the nearest-neighbor baseline needs training rows; the training split is empty")
     if (examples.vectors is None) != (train.vectors is None):
@@ -109,7 +172,29 @@ def run_baseline(
     batch_size: int = 32,
     max_new_tokens: int = 48,
 ) -> BaselineResult:
-    """Predictions and metrics of one baseline; ``score(predictions) -> metrics`` is the task's scoring."""
+    """Predictions and metrics of one baseline; ``score(predictions) -> metrics`` is the task's scoring.
+
+    Args:
+        name (`str`): The baseline, one of ``BASELINES``.
+        explainer (`Explainer`): The explainer whose base (adapter off) generates.
+        task_name (`str`): A registered task.
+        examples (`ExplainerExamples`): The examples to score.
+        score (`Callable[[list[str]], dict]`): The task's scoring of predictions.
+        train_examples (`ExplainerExamples`, *optional*): The training split's examples; needed by
+            ``nearest-neighbor``.
+        selfie_scales (`tuple[float, ...]`, *optional*, defaults to `SELFIE_SCALES`): SelfIE's scales; each is
+            scored and the best by the task's headline metric kept.
+        batch_size (`int`, *optional*, defaults to 32): Examples generated per batch.
+        max_new_tokens (`int`, *optional*, defaults to 48): Longest generation.
+
+    Returns:
+        [`BaselineResult`]: The metrics and predictions (for SelfIE, of the best scale, with every scale's metrics
+        in ``details``).
+
+    Raises:
+        ValueError: For a baseline that does not apply, ``nearest-neighbor`` without ``train_examples``, or
+            ``selfie`` without scales.
+    """
     check_baseline(name, task_name, examples)
 
     def generate(asked: ExplainerExamples, chat_template: bool = True) -> list[str]:

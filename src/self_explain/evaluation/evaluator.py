@@ -35,7 +35,38 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class EvaluateConfig:
-    """Options of ``self-explain evaluate``."""
+    """Options of ``self-explain evaluate``.
+
+    Args:
+        explainer (`str`): Trained explainer: folder, Hub id or toy name.
+        dataset (`str`): Explanation dataset: Hub id or local folder.
+        out (`str`): Folder for ``report.json``, ``report.md`` and ``predictions-*.parquet``.
+        config (`str`, *optional*): Dataset config (default: the explainer's).
+        split (`list[str]`, *optional*, defaults to `["test"]`): Splits to evaluate.
+        target (`str`, *optional*): Target model (default: the explainer's own).
+        task (`str`, *optional*): Task (default: the explainer's).
+        baseline (`list[str]`, *optional*, defaults to `[]`): Baselines to score too: untrained, zero-shot, selfie,
+            nearest-neighbor.
+        selfie_scales (`list[float]`, *optional*, defaults to `SELFIE_SCALES`): SelfIE baseline: vector scales
+            tried, best kept.
+        neighbor_rows (`int`, *optional*): Nearest-neighbor baseline: search a seeded subsample of this many train
+            rows.
+        max_rows (`int`, *optional*): Score a seeded subsample of this many rows per split.
+        seed (`int`, *optional*, defaults to 0): Seed of the subsample and of template choice.
+        batch_size (`int`, *optional*, defaults to 32): Explanations generated per batch.
+        max_new_tokens (`int`, *optional*): Longest explanation generated (default: the task's, 48; preferences
+            128).
+        dataset_revision (`str`, *optional*): Revision of a Hub dataset.
+        update_card (`bool`, *optional*, defaults to `False`): Write the results into the explainer's model card.
+        allow_other_target (`bool`, *optional*, defaults to `False`): Score the explainer against the ground truth
+            of another model than the one it was trained to explain (a ``--target`` or a dataset ``--config`` of
+            another model).
+        trust_remote_code (`bool`, *optional*, defaults to `False`): Allow custom model code from the Hub.
+
+    Raises:
+        ValueError: On an unknown baseline, no split, or a non-positive batch size, row count or token count, or a
+            negative seed.
+    """
 
     explainer: str = field(metadata={"help": "Trained explainer: folder, Hub id or toy name."})
     dataset: str = field(metadata={"help": "Explanation dataset: Hub id or local folder."})
@@ -83,6 +114,19 @@ def _metric(name: str):
 
 
 def score(task_name: str, predictions: list[str], references: list[str]) -> dict[str, float]:
+    """The task's ``evaluate`` metric of predictions against references.
+
+    Where the task has a ``metric_input``, it is applied to each prediction first (what the explanation says,
+    not the wording around it).
+
+    Args:
+        task_name (`str`): A registered task.
+        predictions (`list[str]`): The explanations.
+        references (`list[str]`): The ground-truth answers, one per prediction.
+
+    Returns:
+        `dict[str, float]`: The metric's values, rounded to 4 decimals.
+    """
     task = get_task(task_name)
     if task.metric_input is not None:  # score what the explanation says, not the wording around it
         predictions = [task.metric_input(p) for p in predictions]
@@ -91,13 +135,33 @@ def score(task_name: str, predictions: list[str], references: list[str]) -> dict
 
 
 def split_examples(explainer: Explainer, task_name: str, rows: Dataset, seed: int = 0) -> ExplainerExamples:
-    """The questions, answers and vectors of a split's rows, read from the explainer's target."""
+    """The questions, answers and vectors of a split's rows, read from the explainer's target.
+
+    Args:
+        explainer (`Explainer`): The explainer; its target runs the task's reads.
+        task_name (`str`): A registered task.
+        rows (`datasets.Dataset`): The split's rows.
+        seed (`int`, *optional*, defaults to 0): Seed of template choice.
+
+    Returns:
+        `ExplainerExamples`: The examples.
+    """
     with explainer.target_runs() as target:
         return get_task(task_name).examples(rows, target, seed)
 
 
 def score_predictions(explainer: Explainer, task_name: str, examples: ExplainerExamples, predictions: list[str]) -> dict:
-    """The task's metric of ``predictions``, plus its extra scores (e.g. a simulator's) where it has them."""
+    """The task's metric of ``predictions``, plus its extra scores (e.g. a simulator's) where it has them.
+
+    Args:
+        explainer (`Explainer`): The explainer; its target runs the extra scores.
+        task_name (`str`): A registered task.
+        examples (`ExplainerExamples`): The examples predicted (their answers are the references).
+        predictions (`list[str]`): One prediction per example.
+
+    Returns:
+        `dict`: Metric name to value, rounded to 4 decimals.
+    """
     metrics = score(task_name, predictions, examples.answers)
     task = get_task(task_name)
     if task.extra_scores is not None and examples.extras is not None:
@@ -111,7 +175,21 @@ def evaluate_split(
     max_new_tokens: int | None = None, baseline: str | None = None, train_examples: ExplainerExamples | None = None,
     selfie_scales: tuple[float, ...] = SELFIE_SCALES,
 ) -> BaselineResult:
-    """Metrics and predictions of a split's examples, by the trained explainer or by ``baseline``."""
+    """Metrics and predictions of a split's examples, by the trained explainer or by ``baseline``.
+
+    Args:
+        explainer (`Explainer`): The trained explainer.
+        task_name (`str`): A registered task.
+        examples (`ExplainerExamples`): The split's examples.
+        batch_size (`int`, *optional*, defaults to 32): Explanations generated per batch.
+        max_new_tokens (`int`, *optional*): Longest explanation (default: the task's).
+        baseline (`str`, *optional*): A baseline to score instead of the trained explainer.
+        train_examples (`ExplainerExamples`, *optional*): The training split's examples, for ``nearest-neighbor``.
+        selfie_scales (`tuple[float, ...]`, *optional*, defaults to `SELFIE_SCALES`): SelfIE's scales.
+
+    Returns:
+        [`BaselineResult`]: The metrics and predictions.
+    """
     def scorer(predictions):
         return score_predictions(explainer, task_name, examples, predictions)
 
@@ -127,6 +205,14 @@ def evaluate_split(
 
 
 def report_markdown(report: dict) -> str:
+    """The evaluation report as Markdown: one table row per split and explainer or baseline.
+
+    Args:
+        report (`dict`): The report ``run_evaluation`` writes to ``report.json``.
+
+    Returns:
+        `str`: The Markdown of ``report.md``.
+    """
     names = sorted({m for r in report["results"] for m in r["metrics"]})
     lines = [
         f"# Evaluation of {report['explainer']}",
@@ -163,6 +249,22 @@ def _check_dataset_target(config: EvaluateConfig, explainer: Explainer, dataset_
 
 
 def run_evaluation(config: EvaluateConfig) -> dict:
+    """Run ``self-explain evaluate``: explain each split, score it and its baselines, write the report.
+
+    Writes ``report.json``, ``report.md`` and one ``predictions-<split>[-<baseline>].parquet`` per scored run to
+    ``config.out``, and with ``update_card`` the results into the explainer's card.
+
+    Args:
+        config (`EvaluateConfig`): The options.
+
+    Returns:
+        `dict`: The report (explainer, task, target and its revision, dataset, config and results).
+
+    Raises:
+        FileNotFoundError: When the dataset folder or config does not exist.
+        ValueError: When no task is known, a baseline does not apply, or the dataset config holds another model's
+            ground truth (without ``allow_other_target``).
+    """
     check_dataset_reference("--dataset", config.dataset)
     explainer = load_explainer(config.explainer, config.target, trust_remote_code=config.trust_remote_code,
                                allow_other_target=config.allow_other_target)
@@ -217,7 +319,15 @@ def run_evaluation(config: EvaluateConfig) -> dict:
 
 
 def update_card(explainer_folder: str, report: dict) -> None:
-    """Store the report's results in the explainer's metadata and re-render its model card."""
+    """Store the report's results in the explainer's metadata and re-render its model card.
+
+    Args:
+        explainer_folder (`str`): A local explainer folder with its metadata file.
+        report (`dict`): The evaluation report.
+
+    Raises:
+        ValueError: When the folder has no explainer metadata (e.g. a Hub id was given).
+    """
     from ..explainer.card import write_explainer_card
 
     folder = Path(explainer_folder)

@@ -42,7 +42,44 @@ RESULT_FILE = "result.json"
 
 @dataclass
 class ExperimentConfig:
-    """Options of ``self-explain experiment privileged-access``."""
+    """Options of ``self-explain experiment privileged-access``.
+
+    Args:
+        task (`str`): Task: patching, ablation or features.
+        out (`str`): Folder of the experiment: ``runs/``, ``results.json``, ``results.md``, ``scaling.png``.
+        target (`str`, *optional*, defaults to `"toy-target"`): Model whose computations are explained.
+        explainers (`list[str]`, *optional*, defaults to `["toy-target", "toy-other", "toy-large"]`): Explainer base
+            models (comma-separated): the target itself and others.
+        sizes (`list[int]`, *optional*, defaults to `[100, 300, 1000, 3000]`): Training rows per run
+            (comma-separated); sizes above the train split become 'all rows'.
+        seeds (`int`, *optional*, defaults to 3): Runs per (explainer, size), seeds seed..seed+N-1.
+        dataset (`str`, *optional*): Explanation dataset of the target (default: build one in ``OUT/dataset``).
+        dataset_config (`str`, *optional*): Dataset config (default: the target's name).
+        splits (`list[str]`, *optional*, defaults to `["test", "ood"]`): Splits scored.
+        eval_rows (`int`, *optional*, defaults to 400): Rows scored per split (the same rows for every run).
+        baselines (`list[str]`, *optional*): Baselines (default: all that apply to the task; 'none' for none).
+        selfie_scales (`list[float]`, *optional*, defaults to `SELFIE_SCALES`): SelfIE scales.
+        num_train_epochs (`float`, *optional*, defaults to 5.0): Epochs over each run's training rows...
+        min_steps (`int`, *optional*, defaults to 100): ...but at least this many optimizer steps.
+        learning_rate (`float`, *optional*, defaults to 3e-3): Peak learning rate (the paper: 5e-5 at 8B).
+        lora_r (`int`, *optional*, defaults to 32): LoRA rank (the paper: 128 for patching).
+        lora_alpha (`int`, *optional*, defaults to 64): LoRA alpha (the paper: 16).
+        per_device_train_batch_size (`int`, *optional*, defaults to 32): Batch size per device.
+        projection (`str`, *optional*, defaults to `"auto"`): Vector projection of other explainers: auto (other
+            widths), linear, none.
+        activation_checkpointing (`bool`, *optional*, defaults to `False`): Recompute activations (large models).
+        batch_size (`int`, *optional*, defaults to 32): Explanations generated per batch when scoring.
+        max_new_tokens (`int`, *optional*): Longest explanation generated (default: the task's, 48; preferences
+            128); resolved on creation, so ``experiment.json`` records it.
+        keep_explainers (`bool`, *optional*, defaults to `False`): Keep each run's trained adapter (default:
+            delete).
+        seed (`int`, *optional*, defaults to 0): First seed; also the seed of the dataset build and scored rows.
+        trust_remote_code (`bool`, *optional*, defaults to `False`): Allow custom model code from the Hub.
+
+    Raises:
+        ValueError: On no explainers or repeated explainer names, non-positive sizes or seeds, an unknown
+            projection, or baselines that do not apply to the task.
+    """
 
     task: str = field(metadata={"help": "Task: patching, ablation or features."})
     out: str = field(metadata={"help": "Folder of the experiment: runs/, results.json, results.md, scaling.png."})
@@ -112,6 +149,14 @@ class ExperimentConfig:
 
 @dataclass(frozen=True)
 class Cell:
+    """One run of the experiment: an explainer base (or baseline), a training size and a seed.
+
+    Args:
+        who (`str`): An explainer base, or a baseline.
+        size (`int`, *optional*): Training rows; None for baselines that do not train.
+        seed (`int`, *optional*): The run's seed; None for baselines that do not train.
+    """
+
     who: str  # an explainer base, or a baseline
     size: int | None  # training rows; None for baselines that do not train
     seed: int | None
@@ -123,7 +168,15 @@ class Cell:
 
 
 def effective_sizes(sizes: list[int], train_rows: int) -> list[int]:
-    """The sizes that fit the train split; those above it become one run on all rows."""
+    """The sizes that fit the train split; those above it become one run on all rows.
+
+    Args:
+        sizes (`list[int]`): The requested training sizes.
+        train_rows (`int`): Rows of the train split.
+
+    Returns:
+        `list[int]`: The distinct sizes below ``train_rows``, sorted, then ``train_rows`` if any size reached it.
+    """
     fitting = sorted({s for s in sizes if s < train_rows})
     if any(s >= train_rows for s in sizes):
         fitting.append(train_rows)
@@ -134,11 +187,31 @@ def effective_sizes(sizes: list[int], train_rows: int) -> list[int]:
 
 
 def train_steps(config: ExperimentConfig, rows: int) -> int:
+    """Optimizer steps of a run: ``num_train_epochs`` over its rows, but at least ``min_steps``.
+
+    Args:
+        config (`ExperimentConfig`): Gives the epochs, batch size and minimum steps.
+        rows (`int`): The run's training rows.
+
+    Returns:
+        `int`: The number of steps.
+    """
     return max(math.ceil(config.num_train_epochs * rows / config.per_device_train_batch_size), config.min_steps)
 
 
 def ensure_dataset(config: ExperimentConfig, state: PartialState) -> str:
-    """The target's explanation dataset: the one given, or one built (once, resumable) with the task's defaults."""
+    """The target's explanation dataset: the one given, or one built (once, resumable) with the task's defaults.
+
+    Args:
+        config (`ExperimentConfig`): The experiment; a dataset is built in ``OUT/dataset`` when it gives none.
+        state (`accelerate.PartialState`): Processes wait for each other after the build.
+
+    Returns:
+        `str`: The dataset (Hub id or folder).
+
+    Raises:
+        ValueError: When no dataset is given and the task cannot build one with its defaults.
+    """
     if config.dataset is not None:
         return config.dataset
     task = get_task(config.task)
@@ -153,25 +226,54 @@ def ensure_dataset(config: ExperimentConfig, state: PartialState) -> str:
 
 
 def read_result(out: Path, cell: Cell) -> dict | None:
+    """A finished cell's result, from ``runs/<cell folder>/result.json``.
+
+    Args:
+        out (`Path`): The experiment's folder.
+        cell (`Cell`): The cell.
+
+    Returns:
+        `dict` or `None`: The result, or None when the cell has not finished.
+    """
     path = out / "runs" / cell.folder / RESULT_FILE
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def write_result(out: Path, cell: Cell, result: dict) -> None:
+    """Write a cell's result to ``runs/<cell folder>/result.json`` (atomically), marking it finished.
+
+    Args:
+        out (`Path`): The experiment's folder.
+        cell (`Cell`): The cell.
+        result (`dict`): Its result.
+    """
     path = out / "runs" / cell.folder / RESULT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8"))
 
 
 class ScoredRows:
-    """What every run is scored on, read once: each split's rows and their examples (vectors from the target)."""
+    """What every run is scored on, read once: each split's rows and their examples (vectors from the target).
+
+    Args:
+        config (`ExperimentConfig`): The experiment (task, dataset config, scored rows per split, seed).
+        dataset (`str`): The target's explanation dataset.
+    """
 
     def __init__(self, config: ExperimentConfig, dataset: str):
         self.config, self.dataset = config, dataset
         self._examples: dict[str, ExplainerExamples] = {}
 
     def examples(self, split: str, explainer) -> ExplainerExamples:
-        """The split's examples, read through the first explainer asked: every explainer has the same target."""
+        """The split's examples, read through the first explainer asked: every explainer has the same target.
+
+        Args:
+            split (`str`): A scored split.
+            explainer (`Explainer`): An explainer whose target reads the examples (the first time only).
+
+        Returns:
+            `ExplainerExamples`: The split's examples (cached).
+        """
         if split not in self._examples:
             rows = load_split(self.dataset, self.config.config_name, split, max_rows=self.config.eval_rows,
                               seed=self.config.seed)
@@ -179,13 +281,32 @@ class ScoredRows:
         return self._examples[split]
 
     def train_rows(self, size: int, seed: int):
-        """The subsample a run of ``size`` rows and ``seed`` trains on (as ``train_explainer`` draws it)."""
+        """The subsample a run of ``size`` rows and ``seed`` trains on (as ``train_explainer`` draws it).
+
+        Args:
+            size (`int`): Training rows.
+            seed (`int`): The run's seed.
+
+        Returns:
+            `datasets.Dataset`: The rows.
+        """
         return load_split(self.dataset, self.config.config_name, "train", max_rows=size, seed=seed)
 
 
 def score_cell(explainer, config: ExperimentConfig, rows: ScoredRows, baseline: str | None = None,
                train_examples=None) -> dict:
-    """Metrics of one explainer (or baseline) on every scored split."""
+    """Metrics of one explainer (or baseline) on every scored split.
+
+    Args:
+        explainer (`Explainer`): The trained explainer, or the untrained target for baselines.
+        config (`ExperimentConfig`): The experiment.
+        rows (`ScoredRows`): The scored rows.
+        baseline (`str`, *optional*): A baseline to score instead of the explainer.
+        train_examples (`ExplainerExamples`, *optional*): Training examples, for ``nearest-neighbor``.
+
+    Returns:
+        `dict`: For each split, its ``metrics``, ``details`` and number of ``rows``.
+    """
     scores = {}
     for split in config.splits:
         examples = rows.examples(split, explainer)
@@ -198,6 +319,20 @@ def score_cell(explainer, config: ExperimentConfig, rows: ScoredRows, baseline: 
 
 
 def run_training_cell(config: ExperimentConfig, dataset: str, rows: ScoredRows, cell: Cell, state: PartialState) -> dict:
+    """Train a cell's explainer (on every process), score it and write its result (on the main process).
+
+    The trained adapter is deleted afterwards unless ``keep_explainers`` is set.
+
+    Args:
+        config (`ExperimentConfig`): The experiment.
+        dataset (`str`): The target's explanation dataset.
+        rows (`ScoredRows`): The scored rows.
+        cell (`Cell`): The cell: explainer base, training size and seed.
+        state (`accelerate.PartialState`): The distributed state.
+
+    Returns:
+        `dict`: The cell's result (read back from its file on the other processes).
+    """
     out = Path(config.out)
     explainer_folder = out / "runs" / cell.folder / "explainer"
     train_explainer(ExplainerConfig(
@@ -224,7 +359,14 @@ def run_training_cell(config: ExperimentConfig, dataset: str, rows: ScoredRows, 
 
 
 def untrained_target_explainer(config: ExperimentConfig):
-    """The target as its own untrained explainer: its base with the placeholder tokens added, no adapter."""
+    """The target as its own untrained explainer: its base with the placeholder tokens added, no adapter.
+
+    Args:
+        config (`ExperimentConfig`): Gives the target and the seed of the new placeholder embeddings.
+
+    Returns:
+        `Explainer`: The untrained explainer.
+    """
     from transformers import set_seed
 
     from ..core.injection import add_placeholder_tokens
@@ -239,7 +381,18 @@ def untrained_target_explainer(config: ExperimentConfig):
 
 def run_baseline_cells(config: ExperimentConfig, rows: ScoredRows, baselines: list[str], sizes: list[int],
                        seeds: list[int]) -> list[dict]:
-    """Baseline results, computed (on the main process) only for cells not finished before."""
+    """Baseline results, computed (on the main process) only for cells not finished before.
+
+    Args:
+        config (`ExperimentConfig`): The experiment.
+        rows (`ScoredRows`): The scored rows.
+        baselines (`list[str]`): The baselines; ``nearest-neighbor`` runs once per size and seed, the others once.
+        sizes (`list[int]`): The effective training sizes.
+        seeds (`list[int]`): The seeds.
+
+    Returns:
+        `list[dict]`: One result per baseline cell.
+    """
     out = Path(config.out)
     cells = [Cell(b, None, None) for b in baselines if b != NEAREST_NEIGHBOR]
     if NEAREST_NEIGHBOR in baselines:
@@ -267,7 +420,14 @@ RESUME_KEYS = ("task", "target", "dataset", "dataset_config", "splits", "eval_ro
 
 
 def check_resumable(config: ExperimentConfig) -> None:
-    """Record the settings in OUT/experiment.json; refuse to mix runs made with other settings."""
+    """Record the settings in OUT/experiment.json; refuse to mix runs made with other settings.
+
+    Args:
+        config (`ExperimentConfig`): The experiment; its ``RESUME_KEYS`` settings are compared or recorded.
+
+    Raises:
+        ValueError: When ``OUT/experiment.json`` records other settings, naming them.
+    """
     path = Path(config.out) / "experiment.json"
     settings = {key: getattr(config, key) for key in RESUME_KEYS}
     if path.is_file():
@@ -283,7 +443,17 @@ def check_resumable(config: ExperimentConfig) -> None:
 
 
 def run_experiment(config: ExperimentConfig) -> dict:
-    """Train and score every cell not finished yet, then write the summary, tables and plot."""
+    """Train and score every cell not finished yet, then write the summary, tables and plot.
+
+    Args:
+        config (`ExperimentConfig`): The experiment.
+
+    Returns:
+        `dict`: The summary (see ``report.summarize``) on the main process; an empty dict on the others.
+
+    Raises:
+        ValueError: When ``OUT`` holds runs made with other settings, or no dataset can be had.
+    """
     from .report import write_report
 
     state = PartialState()

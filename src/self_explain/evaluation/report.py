@@ -31,7 +31,17 @@ def counted(count: int, noun: str, plural: str | None = None) -> str:
 
 
 def summarize(results: list[dict], splits: list[str], metrics: tuple[str, ...]) -> list[dict]:
-    """One row per (who, training size, split, metric): mean, CI, and the per-seed values."""
+    """One row per (who, training size, split, metric): mean, CI, and the per-seed values.
+
+    Args:
+        results (`list[dict]`): The cells' results (``runs/*/result.json``).
+        splits (`list[str]`): The scored splits.
+        metrics (`tuple[str, ...]`): The metrics summarised (the task's headline metrics).
+
+    Returns:
+        `list[dict]`: Rows with ``who``, ``size``, ``split``, ``metric``, ``mean``, ``ci_low``, ``ci_high`` (None
+        for one seed), ``n``, ``values``, and the cell's ``kind``, ``self``, ``train_rows`` and ``details``.
+    """
     groups: dict[tuple, list[float]] = defaultdict(list)
     meta: dict[tuple, dict] = {}
     for result in results:
@@ -80,7 +90,17 @@ def _ordered_who(rows: list[dict]) -> list[str]:
 
 
 def headline_table(rows: list[dict], splits: list[str], metrics: tuple[str, ...], target: str) -> list[str]:
-    """Every explainer and baseline at the largest training size (baselines that do not train: as they are)."""
+    """Every explainer and baseline at the largest training size (baselines that do not train: as they are).
+
+    Args:
+        rows (`list[dict]`): The summary rows (``summarize``).
+        splits (`list[str]`): The splits, one column group each.
+        metrics (`tuple[str, ...]`): The metrics, one column per split.
+        target (`str`): The target model.
+
+    Returns:
+        `list[str]`: The lines of a Markdown table, mean [95 % CI] per cell.
+    """
     sizes = [r["size"] for r in rows if r["size"] is not None]
     largest = max(sizes) if sizes else None
     index = {(r["who"], r["size"], r["split"], r["metric"]): r for r in rows}
@@ -95,6 +115,19 @@ def headline_table(rows: list[dict], splits: list[str], metrics: tuple[str, ...]
 
 
 def scaling_table(rows: list[dict], split: str, metric: str, target: str) -> list[str]:
+    """One metric on one split by training rows: a column per training size, a row per explainer or baseline.
+
+    Baselines that do not train show the same value at every size.
+
+    Args:
+        rows (`list[dict]`): The summary rows (``summarize``).
+        split (`str`): The split.
+        metric (`str`): The metric.
+        target (`str`): The target model.
+
+    Returns:
+        `list[str]`: The lines of a Markdown table, mean [95 % CI] per cell.
+    """
     sizes = sorted({r["size"] for r in rows if r["size"] is not None})
     index = {(r["who"], r["size"]): r for r in rows if r["split"] == split and r["metric"] == metric}
     lines = ["| explainer | " + " | ".join(f"n={s}" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
@@ -109,6 +142,14 @@ def scaling_table(rows: list[dict], split: str, metric: str, target: str) -> lis
 
 
 def report_markdown(summary: dict) -> str:
+    """The experiment's ``results.md``: the headline table, then a scaling table per split and metric.
+
+    Args:
+        summary (`dict`): The summary ``write_report`` writes to ``results.json``.
+
+    Returns:
+        `str`: The Markdown.
+    """
     splits, metrics, target = summary["splits"], tuple(summary["headline_metrics"]), summary["target"]
     lines = [
         f"# Privileged access: task `{summary['task']}`, target `{target}`",
@@ -128,7 +169,14 @@ def report_markdown(summary: dict) -> str:
 
 
 def plot_scaling(summary: dict, path: Path) -> None:
-    """Metric vs. training rows (log x) per explainer with 95 % CI bands; baselines as dashed lines."""
+    """Metric vs. training rows (log x) per explainer with 95 % CI bands; baselines as dashed lines.
+
+    Baselines that do not train are dotted horizontal lines; one panel per split and headline metric.
+
+    Args:
+        summary (`dict`): The experiment's summary.
+        path (`Path`): The PNG file written.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -176,7 +224,16 @@ def plot_scaling(summary: dict, path: Path) -> None:
 
 
 def write_report(config, dataset: str, results: list[dict]) -> dict:
-    """results.json (every run and the summary), results.md and scaling.png in the experiment's folder."""
+    """Write results.json (every run and the summary), results.md and scaling.png in the experiment's folder.
+
+    Args:
+        config (`ExperimentConfig`): The experiment.
+        dataset (`str`): The explanation dataset used.
+        results (`list[dict]`): Every cell's result.
+
+    Returns:
+        `dict`: The summary written to ``results.json``.
+    """
     out = Path(config.out)
     metrics = get_task(config.task).headline_metrics
     summary = {
