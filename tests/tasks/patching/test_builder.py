@@ -147,6 +147,48 @@ def test_prompt_file_errors(random_toy_model_dir, tmp_path):
         build(random_toy_model_dir, tmp_path / "c", prompts=str(tmp_path / "missing.jsonl"))
 
 
+def test_a_failed_build_leaves_nothing_that_blocks_the_next_one(random_toy_model_dir, tmp_path):
+    """A prompt longer than the context (the 25th: in the third shard of 10) fails the build before any shard is
+    written and leaves no manifest: the next build, with other arguments, needs no --overwrite."""
+    prompts = tmp_path / "prompts.jsonl"
+    lines = [{"text": "Zorvak lives in", "counterfactual": "Melthi lives in"}] * 24
+    lines += [{"text": "Zorvak " * 300, "counterfactual": "Melthi " * 300}]
+    prompts.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    out = tmp_path / "ds"
+    with pytest.raises(ValueError, match=r"prompt 24 text has 301 tokens, longer than the model's context of 256 "
+                                         r"tokens; shorten it or remove it from --prompts"):
+        build(random_toy_model_dir, out, prompts=str(prompts))
+    assert not (out / ".build").exists()
+    build(random_toy_model_dir, out, num_prompts=12)  # other arguments, no --overwrite
+    assert not (out / ".build").exists()
+
+
+def test_a_build_that_fails_in_its_first_shard_leaves_no_manifest(random_toy_model_dir, tmp_path, monkeypatch):
+    def fail(self, pairs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(builder_module.PatchingBuilder, "build_shard", fail)
+    out = tmp_path / "ds"
+    with pytest.raises(RuntimeError, match="out of memory"):
+        build(random_toy_model_dir, out)
+    assert not (out / ".build").exists()
+    monkeypatch.undo()
+    build(random_toy_model_dir, out, num_prompts=12, seed=1)  # other arguments, no --overwrite
+
+
+def test_words_outside_the_vocabulary_are_refused_naming_them(random_toy_model_dir, tmp_path):
+    """The toy tokenizer would read an unknown word as <unk>: the build refuses it instead of patching <unk>."""
+    prompts = tmp_path / "prompts.jsonl"
+    lines = [{"text": "Zorvak lives in", "counterfactual": "Melthi lives in"},
+             {"text": "Zorvak lives in", "counterfactual": "Blorptown lives in"}]
+    prompts.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    out = tmp_path / "ds"
+    with pytest.raises(ValueError, match=r"prompt 1 counterfactual has words outside the target's vocabulary, which it "
+                                         r"would read as '<unk>': \['Blorptown'\]; use words the target knows"):
+        build(random_toy_model_dir, out, prompts=str(prompts))
+    assert not (out / ".build").exists()
+
+
 def test_non_toy_target_needs_a_prompt_file(tmp_path):
     from tests.conftest import tiny_model
 

@@ -22,7 +22,7 @@ from ..build import DatasetBuilder, fraction_true, require_input, seeded_rng
 from .config import PatchingConfig
 from .features import PATCHING_FEATURES
 from .prompts import patching_answer, patching_question
-from .sources import PromptPair, jsonl_pairs, toy_world_pairs
+from .sources import PromptPair, jsonl_pairs, toy_world_pairs, unknown_words
 
 if TYPE_CHECKING:
     from ...core.recipes import Recipe
@@ -125,12 +125,25 @@ class PatchingBuilder(DatasetBuilder):
             "fraction_changed_by_split": changed["by_split"],
         }
 
+    def before_shards(self, items: list[PromptPair], fingerprint: str) -> None:
+        """Every prompt is read once before the first shard: one the target cannot read (too long, or with words
+        outside its vocabulary) fails the build before anything is written, so nothing blocks the next build."""
+        for pair in items:
+            self._encode(pair.text, "text", pair)
+            self._encode(pair.counterfactual, "counterfactual", pair)
+
     def _encode(self, text: str, what: str, pair: PromptPair) -> list[int]:
         ids = self.tokenizer(text).input_ids
         if self.context is not None and len(ids) > self.context:
             raise ValueError(
                 f"prompt {pair.prompt_id} {what} has {len(ids)} tokens, longer than the model's context "
-                f"of {self.context} tokens"
+                f"of {self.context} tokens; shorten it or remove it from --prompts"
+            )
+        if self.tokenizer.unk_token_id in ids:
+            raise ValueError(
+                f"prompt {pair.prompt_id} {what} has words outside the target's vocabulary, which it would read as "
+                f"{self.tokenizer.unk_token!r}: {unknown_words(self.tokenizer, text)}; use words the target knows, or "
+                "remove the prompt from --prompts"
             )
         return ids
 
