@@ -1,0 +1,97 @@
+"""``self-explain build TASK --config_file recipe.yaml``: YAML recipes read through the command's HfArgumentParser
+(TRL style: the file's values are defaults, the command line overrides them), recorded in the provenance and card."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import self_explain
+from self_explain.cli import _parse_with_recipe, main
+from self_explain.core.files import package_data
+
+RECIPES = sorted((Path(__file__).parents[1] / "dataset_builders").glob("*/*.yaml"))
+
+
+def provenance(folder, config_name="toy-target"):
+    return json.loads((Path(folder) / "provenance" / f"{config_name}.json").read_text())
+
+
+def task_of(dataset_name: str):
+    return next(task for task in self_explain.TASKS.values() if task.dataset_name == dataset_name)
+
+
+def test_every_dataset_has_a_toy_target_recipe_that_its_build_command_reads():
+    datasets = {task.dataset_name for task in self_explain.TASKS.values()}
+    assert {(path.parent.name, path.name) for path in RECIPES} >= {(name, "toy-target.yaml") for name in datasets}
+    for path in RECIPES:
+        task = task_of(path.parent.name)
+        config, recipe = _parse_with_recipe(task.config_class, "build", ["--config_file", str(path)])
+        assert config.target == "toy-target" and config.config_name == path.stem
+        assert config.out == f"out/{path.parent.name}"
+        assert recipe.to_provenance()["file"] == path.name
+        assert package_data(f"dataset_builders/{path.parent.name}/{path.name}").read_text() == path.read_text()
+
+
+def test_the_command_line_overrides_the_recipe():
+    task = task_of("self-explain-patching")
+    path = Path(__file__).parents[1] / "dataset_builders" / "self-explain-patching" / "toy-target.yaml"
+    config, _ = _parse_with_recipe(task.config_class, "build", ["--num-prompts", "30", "--config-file", str(path),
+                                                                 "--out", "elsewhere", "--layers", "1,2"])
+    assert (config.num_prompts, config.out, config.layers, config.seed) == (30, "elsewhere", [1, 2], 0)
+
+
+RECIPE = """\
+# a small ablation build
+target: toy-target
+num_examples: 12
+shard_size: 6
+batch_size: 6
+seed: 2
+test_fraction: 0.25
+ood_relations: [number]
+"""
+
+
+def test_a_build_from_a_recipe_equals_the_same_build_from_flags(tmp_path):
+    recipe = tmp_path / "small.yaml"
+    recipe.write_text(RECIPE)
+    assert main(["build", "ablation", "--config_file", str(recipe), "--out", str(tmp_path / "from-recipe")]) == 0
+    assert main(["build", "ablation", "--target", "toy-target", "--num-examples", "12", "--shard-size", "6",
+                 "--batch-size", "6", "--seed", "2", "--test-fraction", "0.25", "--ood-relations", "number",
+                 "--out", str(tmp_path / "from-flags")]) == 0
+    from_recipe, from_flags = provenance(tmp_path / "from-recipe"), provenance(tmp_path / "from-flags")
+    assert from_recipe["content_sha256"] == from_flags["content_sha256"]
+    assert from_recipe["options"] == from_flags["options"]
+    assert from_recipe["options"]["num_examples"] == 12 and from_recipe["options"]["test_fraction"] == 0.25
+    assert from_recipe["recipe"] == {"file": "small.yaml", "options": {
+        "target": "toy-target", "num_examples": 12, "shard_size": 6, "batch_size": 6, "seed": 2,
+        "test_fraction": 0.25, "ood_relations": ["number"]}}
+    assert "recipe" not in from_flags
+    card = (tmp_path / "from-recipe" / "README.md").read_text()
+    assert "recipe `small.yaml` (`target: toy-target`, `num_examples: 12`" in card
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("target: toy-target\nnum_exampels: 12\n", r"--config_file {path}: unknown option 'num_exampels'"),
+        ("target: toy-target\nbogus: 1\nother-bogus: 2\n", r"--config_file {path}: unknown options 'bogus', 'other-bogus'"),
+        ("target: toy-target\nnum_examples: many\n", r"--config_file {path}: option 'num_examples': 'many' is not valid"),
+        ("- target\n- toy-target\n", r"--config_file {path}: expected a mapping of option: value, got list"),
+        ("target: [toy-target\n", r"--config_file {path} is not valid YAML"),
+    ],
+)
+def test_a_bad_recipe_is_refused_naming_the_file_and_the_option(tmp_path, capsys, text, message):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    assert main(["build", "ablation", "--config_file", str(path), "--out", str(tmp_path / "ds")]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert re.search(message.format(path=re.escape(str(path))), err), err
+    assert not (tmp_path / "ds").exists()
+
+
+def test_a_missing_recipe_is_named(tmp_path, capsys):
+    assert main(["build", "ablation", "--config_file", str(tmp_path / "nowhere.yaml")]) == 2
+    assert f"--config_file {tmp_path / 'nowhere.yaml'}: no such file" in capsys.readouterr().err
