@@ -90,9 +90,10 @@ def _toyworld(argv: list[str]) -> int:
 
 
 def _train(argv: list[str]) -> int:
-    from .explainer.trainer import TrainConfig, train_explainer
+    from .explainer.config import ExplainerConfig
+    from .explainer.trainer import train_explainer
 
-    folder = train_explainer(_parse(TrainConfig, "self-explain train", argv))
+    folder = train_explainer(_parse(ExplainerConfig, "self-explain train", argv))
     print(f"wrote {folder}")
     return 0
 
