@@ -26,8 +26,11 @@ DOCUMENTED = ("core", "hub/api.py", "metrics", "tasks/__init__.py", "tasks/spec.
               "tasks/ablation/sources.py", "tasks/features/__init__.py", "tasks/features/config.py",
               "tasks/features/demo.py", "tasks/features/describers.py", "tasks/features/exemplars.py",
               "tasks/features/explainer.py", "tasks/features/features.py", "tasks/features/prompts.py",
-              "tasks/features/scorers.py", "tasks/features/sources.py")
-DOCUMENTED += ("toyworld", "evaluation")
+              "tasks/features/scorers.py", "tasks/features/sources.py", "tasks/preferences/__init__.py",
+              "tasks/preferences/card.py", "tasks/preferences/choices.py", "tasks/preferences/config.py",
+              "tasks/preferences/demo.py", "tasks/preferences/explainer.py", "tasks/preferences/features.py",
+              "tasks/preferences/instill.py", "tasks/preferences/prompts.py", "tasks/preferences/scenarios.py")
+DOCUMENTED += ("toyworld", "evaluation", "explainer")
 
 
 def _is_property(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:

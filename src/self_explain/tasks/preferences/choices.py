@@ -31,6 +31,16 @@ INSTILLING_STREAM, MEASUREMENT_STREAM = 1, 2
 
 @dataclass(frozen=True)
 class Choice:
+    """One measured decision: a pair of options and the model's probability of choosing A.
+
+    Args:
+        scenario_id (`int`): The scenario the options belong to.
+        option_a (`list[float]`): Option A's attribute values.
+        option_b (`list[float]`): Option B's attribute values.
+        prompt (`str`): The decision prompt the model read.
+        probability_a (`float`): The model's probability of "A" against "B".
+    """
+
     scenario_id: int
     option_a: list[float]
     option_b: list[float]
@@ -40,6 +50,17 @@ class Choice:
 
 @dataclass(frozen=True)
 class MeasuredWeights:
+    """The weights a model uses in one scenario, fitted to its choices.
+
+    Args:
+        scenario_id (`int`): The scenario.
+        weights (`list[float]`): The coefficients rescaled to max |w| = 100.
+        coefficients (`list[float]`): Per unit of normalised attribute difference, in logits.
+        intercept (`float`): The model's bias towards "A".
+        fit_agreement (`float`): Share of pairs where the fitted model prefers the option the model preferred.
+        choices (`list[Choice]`): The measured choices the fit is on.
+    """
+
     scenario_id: int
     weights: list[float]  # the coefficients rescaled to max |w| = 100
     coefficients: list[float]  # per unit of normalised attribute difference, in logits
@@ -49,7 +70,17 @@ class MeasuredWeights:
 
 
 def answer_token_id(tokenizer, letter: str) -> int:
-    """The first token the model writes to answer ``letter`` right after the prompt, as the chat template renders it."""
+    """The first token the model writes to answer ``letter`` right after the prompt, as the chat template renders it.
+
+    Without a chat template (or one that does not extend the prompt), the first token of ``" " + letter``.
+
+    Args:
+        tokenizer (`PreTrainedTokenizerBase`): The model's tokenizer.
+        letter (`str`): The answer, ``"A"`` or ``"B"``.
+
+    Returns:
+        `int`: The token id.
+    """
     if tokenizer.chat_template:
         prompt = prompt_ids(tokenizer, "x")
         full = tokenizer.apply_chat_template(
@@ -62,6 +93,17 @@ def answer_token_id(tokenizer, letter: str) -> int:
 
 
 def choice_token_ids(tokenizer) -> tuple[int, int]:
+    """The first tokens of the answers "A" and "B" (see `answer_token_id`).
+
+    Args:
+        tokenizer (`PreTrainedTokenizerBase`): The model's tokenizer.
+
+    Returns:
+        `tuple[int, int]`: The ids of A and B.
+
+    Raises:
+        ValueError: When both answers start with the same token.
+    """
     ids = tuple(answer_token_id(tokenizer, letter) for letter in OPTION_LETTERS)
     if ids[0] == ids[1]:
         raise ValueError(f"the tokenizer writes the answers A and B with the same first token {ids[0]}")
@@ -70,7 +112,20 @@ def choice_token_ids(tokenizer) -> tuple[int, int]:
 
 @torch.no_grad()
 def probabilities_of_a(loaded: LoadedModel, prompts: list[str], batch_size: int = 32, progress: bool = False) -> list[float]:
-    """P("A") / (P("A") + P("B")) after each decision prompt: one left-padded pass per batch, last position only."""
+    """P("A") / (P("A") + P("B")) after each decision prompt: one left-padded pass per batch, last position only.
+
+    Args:
+        loaded (`LoadedModel`): The model and its tokenizer (prompts are rendered in its chat template).
+        prompts (`list[str]`): The decision prompts.
+        batch_size (`int`, *optional*, defaults to 32): Prompts per forward pass.
+        progress (`bool`, *optional*, defaults to `False`): Show a progress bar.
+
+    Returns:
+        `list[float]`: The probability of "A" after each prompt.
+
+    Raises:
+        ValueError: When a prompt is longer than the model's context, or A and B share their first token.
+    """
     tokenizer, model = loaded.tokenizer, loaded.model
     id_a, id_b = choice_token_ids(tokenizer)
     pad = pad_token_id(tokenizer, model)
@@ -97,6 +152,15 @@ def fit_logistic(differences: np.ndarray, targets: np.ndarray, l2: float = 0.1, 
 
     A small L2 penalty on β (not on b) keeps the fit finite when the choices are perfectly separable, as a
     decisive model's are; the rescaled weights only keep the coefficients' direction.
+
+    Args:
+        differences (`np.ndarray`): (n, k) the regressors, normalised attribute differences A − B.
+        targets (`np.ndarray`): (n,) probabilities of A, or 0/1 choices.
+        l2 (`float`, *optional*, defaults to 0.1): The L2 penalty on the coefficients.
+        iterations (`int`, *optional*, defaults to 100): Most Newton steps (stops earlier once a step is < 1e-10).
+
+    Returns:
+        `tuple[np.ndarray, float]`: The k coefficients β and the intercept b.
     """
     n, k = differences.shape
     design = np.hstack([np.ones((n, 1)), differences])
@@ -114,6 +178,16 @@ def fit_logistic(differences: np.ndarray, targets: np.ndarray, l2: float = 0.1, 
 
 
 def measured_pairs(scenario: Scenario, num_choices: int, seed: int) -> list[tuple[list[float], list[float]]]:
+    """The pairs of options a scenario's weights are measured on (the scenario's measurement stream, seeded).
+
+    Args:
+        scenario (`Scenario`): The scenario.
+        num_choices (`int`): How many pairs.
+        seed (`int`): The build's seed.
+
+    Returns:
+        `list[tuple[list[float], list[float]]]`: Options A and B of each pair.
+    """
     rng = seeded_rng(seed, scenario.scenario_id, MEASUREMENT_STREAM)
     return [scenario.sample_pair(rng) for _ in range(num_choices)]
 
@@ -126,6 +200,21 @@ def measure_weights(
 
     ``labels="probability"`` regresses on the model's probability of "A" (the expected choice);
     ``"sampled"`` on one choice drawn from it per pair (seeded), as when sampling at temperature 1.
+
+    Args:
+        loaded (`LoadedModel`): The model whose choices are measured.
+        scenarios (`list[Scenario]`): The scenarios.
+        num_choices (`int`, *optional*, defaults to 100): Pairs of options per scenario (at least 2).
+        seed (`int`, *optional*, defaults to 0): Seed of the pairs (and of the sampled choices).
+        labels (`str`, *optional*, defaults to `"probability"`): What the fit regresses on: one of ``CHOICE_LABELS``.
+        batch_size (`int`, *optional*, defaults to 32): Decision prompts per forward pass.
+        progress (`bool`, *optional*, defaults to `True`): Show a progress bar.
+
+    Returns:
+        `list[MeasuredWeights]`: One per scenario, in order.
+
+    Raises:
+        ValueError: When ``labels`` is unknown, ``num_choices`` is below 2, or a prompt does not fit the model.
     """
     if labels not in CHOICE_LABELS:
         raise ValueError(f"choice labels must be one of {CHOICE_LABELS}, got {labels!r}")

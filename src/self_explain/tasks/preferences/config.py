@@ -8,7 +8,64 @@ from .choices import CHOICE_LABELS
 
 @dataclass
 class PreferencesConfig:
-    """Options of ``self-explain build preferences``."""
+    """Options of ``self-explain build preferences``.
+
+    Args:
+        target (`str`):
+            Model to instil preferences in: Hub id, local folder, or toy name.
+        out (`str`):
+            Dataset folder, written in Hub repo layout (one config per target).
+        scenarios (`str`, *optional*):
+            JSON list of scenarios {name, attributes: [{name, unit, min, max} x 5]} (required for models outside the
+            toy world).
+        num_scenarios (`int`, *optional*, defaults to 120):
+            Toy-world scenarios to generate (at least 4).
+        native_fraction (`float`, *optional*, defaults to 1/3):
+            Share of scenarios never instilled: their weights are the model's own.
+        test_fraction (`float`, *optional*, defaults to 0.5):
+            Share of instilled scenarios held out of introspection training (test split).
+        instill_choices (`int`, *optional*, defaults to 50):
+            Choices per instilled scenario in the fine-tune.
+        measure_choices (`int`, *optional*, defaults to 100):
+            Fresh choices per scenario the weights are fitted on (at least 10: 5 weights and a bias are fitted).
+        choice_labels (`str`, *optional*, defaults to `"probability"`):
+            What the fit regresses on: one of ``CHOICE_LABELS`` (the model's P(A), or one choice sampled from it).
+        questions_per_scenario (`int`, *optional*, defaults to 3):
+            Introspection questions per train scenario (templates, shuffled attributes).
+        instilled_model (`str`, *optional*):
+            Folder of the instilled model (default: <out's parent>/<config>-preferences-instilled). Reused when it
+            holds this build's model.
+        lora_r (`int`, *optional*, defaults to 64):
+            LoRA rank of the instilling fine-tune.
+        lora_alpha (`int`, *optional*, defaults to 128):
+            LoRA alpha of the instilling fine-tune.
+        learning_rate (`float`, *optional*, defaults to 2e-3):
+            Instilling learning rate (toy models; ~1e-4 at 7B).
+        num_train_epochs (`float`, *optional*, defaults to 3.0):
+            Instilling epochs.
+        per_device_train_batch_size (`int`, *optional*, defaults to 32):
+            Instilling batch size per device.
+        batch_size (`int`, *optional*, defaults to 32):
+            Decision prompts per forward pass when measuring.
+        seed (`int`, *optional*, defaults to 0):
+            Seed of scenarios, weights, options, splits and fine-tune.
+        config_name (`str`, *optional*):
+            Config name (default: the target's short name).
+        revision (`str`, *optional*):
+            Revision of a Hub target.
+        push_to_hub (`str`, *optional*):
+            Hub dataset repo to add this config to.
+        push_instilled_to_hub (`str`, *optional*):
+            Hub model repo for the instilled model.
+        overwrite (`bool`, *optional*, defaults to `False`):
+            Replace this config (and the instilled model).
+        trust_remote_code (`bool`, *optional*, defaults to `False`):
+            Allow custom model code from the Hub.
+
+    Raises:
+        ValueError: When a count or fraction is out of its range (see above), ``choice_labels`` is unknown, a batch
+            size, ``lora_r``, the learning rate or the epochs are not positive, or ``seed`` is negative.
+    """
 
     target: str = field(metadata={"help": "Model to instil preferences in: Hub id, local folder, or toy name."})
     out: str = field(metadata={"help": "Dataset folder, written in Hub repo layout (one config per target)."})

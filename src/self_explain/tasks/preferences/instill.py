@@ -38,6 +38,18 @@ INSTILLED_RECORD = "instilled.json"
 
 @dataclass(frozen=True)
 class InstillingChoice:
+    """One decision of the instilling fine-tune, answered by the intended weights.
+
+    Args:
+        scenario_id (`int`): The scenario the options belong to.
+        option_a (`list[float]`): Option A's attribute values.
+        option_b (`list[float]`): Option B's attribute values.
+        prompt (`str`): The decision prompt.
+        choice (`str`): The option with the higher utility under the intended weights, ``"A"`` or ``"B"``.
+        utility_a (`float`): Option A's utility, rounded to 4 decimals.
+        utility_b (`float`): Option B's utility, rounded to 4 decimals.
+    """
+
     scenario_id: int
     option_a: list[float]
     option_b: list[float]
@@ -48,7 +60,17 @@ class InstillingChoice:
 
 
 def instilling_choices(scenarios: list[Scenario], weights: dict[int, list[float]], num_choices: int, seed: int) -> list[InstillingChoice]:
-    """``num_choices`` pairs per scenario, each answered by the intended weights (no ties: those pairs are redrawn)."""
+    """``num_choices`` pairs per scenario, each answered by the intended weights (no ties: those pairs are redrawn).
+
+    Args:
+        scenarios (`list[Scenario]`): The scenarios to instil.
+        weights (`dict[int, list[float]]`): The intended weights, by scenario id.
+        num_choices (`int`): Pairs per scenario.
+        seed (`int`): The build's seed (each scenario's instilling stream is drawn from it).
+
+    Returns:
+        `list[InstillingChoice]`: The choices, scenario by scenario.
+    """
     choices = []
     for scenario in scenarios:
         rng = seeded_rng(seed, scenario.scenario_id, INSTILLING_STREAM)
@@ -68,6 +90,17 @@ def instilling_choices(scenarios: list[Scenario], weights: dict[int, list[float]
 
 @dataclass(frozen=True)
 class InstillSettings:
+    """The LoRA and training settings of the instilling fine-tune (from `PreferencesConfig`).
+
+    Args:
+        lora_r (`int`): LoRA rank.
+        lora_alpha (`int`): LoRA alpha.
+        learning_rate (`float`): Learning rate.
+        num_train_epochs (`float`): Epochs.
+        per_device_train_batch_size (`int`): Batch size per device.
+        seed (`int`): Seed of the fine-tune and its data order.
+    """
+
     lora_r: int
     lora_alpha: int
     learning_rate: float
@@ -77,7 +110,19 @@ class InstillSettings:
 
 
 def instill(base: LoadedModel, choices: list[InstillingChoice], settings: InstillSettings, work: Path) -> tuple[object, dict]:
-    """Fine-tune a LoRA on ``base`` to make ``choices`` (loss on the answer only), merged; returns the model and a record."""
+    """Fine-tune a LoRA on ``base`` to make ``choices`` (loss on the answer only), merged; returns the model and a record.
+
+    The answer letters and the stop tokens get trainable embedding rows.
+
+    Args:
+        base (`LoadedModel`): The target to instil preferences in (its model is wrapped and merged in place).
+        choices (`list[InstillingChoice]`): The decisions to teach.
+        settings (`InstillSettings`): The LoRA and training settings.
+        work (`Path`): The trainer's output folder (nothing is saved there).
+
+    Returns:
+        `tuple[object, dict]`: The merged model (in eval mode) and ``{"train_loss", "steps", "examples"}``.
+    """
     set_seed(settings.seed)
     tokenizer = base.tokenizer
     records = [training_record(tokenizer, c.prompt, c.choice) for c in choices]
@@ -115,7 +160,20 @@ def instill(base: LoadedModel, choices: list[InstillingChoice], settings: Instil
 
 
 def save_instilled(model, tokenizer, record: dict, card: str, out: Path) -> Path:
-    """Write the instilled model into a hidden staging folder beside ``out``, then move it into place."""
+    """Write the instilled model into a hidden staging folder beside ``out``, then move it into place.
+
+    An existing ``out`` is replaced.
+
+    Args:
+        model (`PreTrainedModel`): The instilled (merged) model.
+        tokenizer (`PreTrainedTokenizerBase`): Its tokenizer.
+        record (`dict`): What ``instilled.json`` records (the package version is added).
+        card (`str`): The model card, written as README.md.
+        out (`Path`): The instilled model folder.
+
+    Returns:
+        `Path`: ``out``.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
@@ -133,5 +191,13 @@ def save_instilled(model, tokenizer, record: dict, card: str, out: Path) -> Path
 
 
 def read_instilled_record(folder: Path) -> dict | None:
+    """The record (``instilled.json``) of an instilled model folder.
+
+    Args:
+        folder (`Path`): The instilled model folder.
+
+    Returns:
+        `dict` or `None`: The record; None when the folder has none.
+    """
     path = folder / INSTILLED_RECORD
     return json.loads(path.read_text()) if path.is_file() else None

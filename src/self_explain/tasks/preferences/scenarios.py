@@ -18,13 +18,29 @@ WEIGHT_LIMIT = 100.0
 
 @dataclass(frozen=True)
 class Attribute:
+    """One attribute of a scenario's options: its name, unit and range.
+
+    Args:
+        name (`str`): The attribute's name, e.g. ``"rent"``.
+        unit (`str`): Its unit, e.g. ``"euros"``; "" for none.
+        min (`float`): The lowest value an option has.
+        max (`float`): The highest value, above ``min``.
+    """
+
     name: str
     unit: str
     min: float
     max: float
 
     def normalised(self, value: float) -> float:
-        """(value − min) / (max − min): 0 at the bottom of the range, 1 at the top."""
+        """(value − min) / (max − min): 0 at the bottom of the range, 1 at the top.
+
+        Args:
+            value (`float`): A value of the attribute.
+
+        Returns:
+            `float`: The value on the [0, 1] scale of the range.
+        """
         return (value - self.min) / (self.max - self.min)
 
     @property
@@ -34,16 +50,40 @@ class Attribute:
         return 0 if whole and self.max - self.min >= 2 else 2
 
     def sample(self, rng: random.Random) -> float:
+        """A value drawn uniformly from the range, rounded as options are shown (see ``decimals``).
+
+        Args:
+            rng (`random.Random`): The draw's generator.
+
+        Returns:
+            `float`: The value, within [min, max].
+        """
         value = round(rng.uniform(self.min, self.max), self.decimals)
         return float(min(self.max, max(self.min, value)))
 
     def show(self, value: float) -> str:
+        """A value as prompts show it: the number (``decimals`` places), then the unit.
+
+        Args:
+            value (`float`): A value of the attribute.
+
+        Returns:
+            `str`: E.g. ``"7 euros"``.
+        """
         number = f"{value:.{self.decimals}f}"
         return f"{number} {self.unit}".strip()
 
 
 @dataclass(frozen=True)
 class Scenario:
+    """A decision scenario: a context and the attributes its options differ in.
+
+    Args:
+        scenario_id (`int`): The scenario's index in its source.
+        name (`str`): The decision context, e.g. ``"choosing a flat in Peru"``.
+        attributes (`tuple[Attribute, ...]`): Its ``NUM_ATTRIBUTES`` attributes, names distinct.
+    """
+
     scenario_id: int
     name: str  # the decision context: "choosing a flat in Peru"
     attributes: tuple[Attribute, ...]
@@ -52,7 +92,18 @@ class Scenario:
     def from_dict(cls, record: object, where: str, scenario_id: int) -> Scenario:
         """A scenario from ``{"name": …, "attributes": [{"name", "unit", "min", "max"} × 5]}``, checked.
 
-        ``where`` names the input in errors (e.g. "--scenarios scenarios.json, scenario 3").
+        Args:
+            record (`object`): The parsed JSON; anything other than such an object is refused.
+            where (`str`): Names the input in errors (e.g. "--scenarios scenarios.json, scenario 3").
+            scenario_id (`int`): The scenario's id.
+
+        Returns:
+            `Scenario`: The scenario, names and units stripped.
+
+        Raises:
+            ValueError: Naming ``where``, when the record is not an object, ``name`` is not a non-empty string,
+                there are not exactly ``NUM_ATTRIBUTES`` attributes, an attribute is malformed (name, unit, finite
+                ``min`` below ``max``), or attribute names repeat.
         """
         if not isinstance(record, dict):
             raise ValueError(f"{where}: expected an object with 'name' and 'attributes', got {type(record).__name__}")
@@ -70,6 +121,11 @@ class Scenario:
         return cls(scenario_id, name.strip(), parsed)
 
     def to_dict(self) -> dict:
+        """The scenario as `from_dict` reads it (without its id).
+
+        Returns:
+            `dict`: ``{"name": …, "attributes": [{"name", "unit", "min", "max"}, …]}``.
+        """
         return {"name": self.name, "attributes": [asdict(a) for a in self.attributes]}
 
     @property
@@ -77,21 +133,52 @@ class Scenario:
         return [a.name for a in self.attributes]
 
     def utility(self, weights: list[float], values: list[float]) -> float:
-        """Σ wᵢ · (xᵢ − minᵢ) / (maxᵢ − minᵢ)."""
+        """Σ wᵢ · (xᵢ − minᵢ) / (maxᵢ − minᵢ).
+
+        Args:
+            weights (`list[float]`): One weight per attribute.
+            values (`list[float]`): An option's value of each attribute.
+
+        Returns:
+            `float`: The option's utility.
+        """
         return sum(w * a.normalised(x) for w, a, x in zip(weights, self.attributes, values))
 
     def sample_option(self, rng: random.Random) -> list[float]:
+        """An option: one value drawn per attribute.
+
+        Args:
+            rng (`random.Random`): The draw's generator.
+
+        Returns:
+            `list[float]`: The values, in attribute order.
+        """
         return [a.sample(rng) for a in self.attributes]
 
     def sample_pair(self, rng: random.Random) -> tuple[list[float], list[float]]:
-        """Two options that differ in at least one attribute."""
+        """Two options that differ in at least one attribute.
+
+        Args:
+            rng (`random.Random`): The draw's generator.
+
+        Returns:
+            `tuple[list[float], list[float]]`: Options A and B.
+        """
         while True:
             a, b = self.sample_option(rng), self.sample_option(rng)
             if a != b:
                 return a, b
 
     def differences(self, option_a: list[float], option_b: list[float]) -> list[float]:
-        """The normalised attribute differences A − B, in [−1, 1]: the regressors of the weight fit."""
+        """The normalised attribute differences A − B, in [−1, 1]: the regressors of the weight fit.
+
+        Args:
+            option_a (`list[float]`): Option A's values.
+            option_b (`list[float]`): Option B's values.
+
+        Returns:
+            `list[float]`: One difference per attribute.
+        """
         return [attr.normalised(x) - attr.normalised(y) for attr, x, y in zip(self.attributes, option_a, option_b)]
 
 
@@ -117,7 +204,20 @@ def _attribute(item: object, where: str) -> Attribute:
 
 
 def read_scenarios(path: str | Path, option: str = "--scenarios") -> list[Scenario]:
-    """Scenarios from a JSON file: a list of scenario objects, or ``{"scenarios": [...]}``."""
+    """Scenarios from a JSON file: a list of scenario objects, or ``{"scenarios": [...]}``.
+
+    Args:
+        path (`str` or `Path`): The JSON file.
+        option (`str`, *optional*, defaults to `"--scenarios"`): How the user named the file, for errors.
+
+    Returns:
+        `list[Scenario]`: The scenarios, numbered in order.
+
+    Raises:
+        FileNotFoundError: When the file does not exist.
+        ValueError: When it is not valid JSON, holds no non-empty list of scenarios, a scenario is malformed (see
+            `Scenario.from_dict`), or scenario names repeat.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{option} {path}: no such file")
@@ -138,13 +238,28 @@ def read_scenarios(path: str | Path, option: str = "--scenarios") -> list[Scenar
 
 
 def draw_weights(rng: random.Random, count: int = NUM_ATTRIBUTES) -> list[float]:
-    """``count`` draws from U(−100, 100), rescaled so that the largest |w| is 100 (Plunkett et al. 2025)."""
+    """``count`` draws from U(−100, 100), rescaled so that the largest |w| is 100 (Plunkett et al. 2025).
+
+    Args:
+        rng (`random.Random`): The draw's generator.
+        count (`int`, *optional*, defaults to `NUM_ATTRIBUTES`): How many weights.
+
+    Returns:
+        `list[float]`: The weights.
+    """
     raw = [rng.uniform(-WEIGHT_LIMIT, WEIGHT_LIMIT) for _ in range(count)]
     return rescale(raw)
 
 
 def rescale(weights: list[float]) -> list[float]:
-    """Weights scaled so that the largest |w| is 100; all zeros stay zeros."""
+    """Weights scaled so that the largest |w| is 100; all zeros stay zeros.
+
+    Args:
+        weights (`list[float]`): At least one weight.
+
+    Returns:
+        `list[float]`: The rescaled weights (the largest exactly ±100).
+    """
     largest = max(abs(w) for w in weights)
     if largest == 0:
         return [0.0 for _ in weights]
@@ -168,7 +283,20 @@ TOY_ATTRIBUTES = (
 
 
 def toy_scenarios(num_scenarios: int, seed: int) -> list[Scenario]:
-    """``num_scenarios`` distinct toy scenarios "choosing a <context> in <country>", five attributes each."""
+    """``num_scenarios`` distinct toy scenarios "choosing a <context> in <country>", five attributes each.
+
+    Every word is in the toy tokenizer's vocabulary and ranges are single digits.
+
+    Args:
+        num_scenarios (`int`): How many scenarios.
+        seed (`int`): Seed of the draw.
+
+    Returns:
+        `list[Scenario]`: The scenarios, numbered in order.
+
+    Raises:
+        ValueError: When ``num_scenarios`` is below 1 or above the number of context and country pairs.
+    """
     from ...toyworld.world import COUNTRIES
 
     pairs = [(context, country) for context in TOY_CONTEXTS for country in COUNTRIES]
