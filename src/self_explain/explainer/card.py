@@ -85,7 +85,18 @@ def _check_explainer_metadata(metadata: object, where: str) -> dict:
 
 
 def read_explainer_metadata(folder: str | Path) -> dict:
-    """The ``self_explain.json`` the trainer wrote into an explainer folder, checked."""
+    """The ``self_explain.json`` the trainer wrote into an explainer folder, checked.
+
+    Args:
+        folder (`str` or `Path`): A local explainer folder.
+
+    Returns:
+        `dict`: The metadata.
+
+    Raises:
+        FileNotFoundError: When the folder or its ``self_explain.json`` does not exist.
+        ValueError: When the metadata is not valid JSON or lacks a key the card and the push rely on.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"explainer folder {folder} does not exist or is not a directory")
@@ -99,7 +110,17 @@ def read_explainer_metadata(folder: str | Path) -> dict:
 
 
 def read_metadata_file(path: Path) -> dict:
-    """A ``self_explain.json`` (local, or downloaded from a Hub repo), checked."""
+    """A ``self_explain.json`` (local, or downloaded from a Hub repo), checked.
+
+    Args:
+        path (`Path`): The file.
+
+    Returns:
+        `dict`: The metadata.
+
+    Raises:
+        ValueError: When it is not valid JSON or a key is missing or of the wrong type, naming the file.
+    """
     try:
         metadata = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -108,7 +129,14 @@ def read_metadata_file(path: Path) -> dict:
 
 
 def is_hub_id(name: str) -> bool:
-    """Whether ``name`` reads as a Hub repo id rather than a local folder (a folder that exists locally wins)."""
+    """Whether ``name`` reads as a Hub repo id rather than a local folder (a folder that exists locally wins).
+
+    Args:
+        name (`str`): A model or dataset reference.
+
+    Returns:
+        `bool`: True for a valid repo id that is not an existing local path.
+    """
     if not name or name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1:
         return False
     try:
@@ -127,7 +155,14 @@ def _is_hub_model(name: str) -> bool:
 
 
 def public_name(name: str) -> str:
-    """A Hub id as is; a local path shortened to its last component, so cards do not leak local paths."""
+    """A Hub id as is; a local path shortened to its last component, so cards do not leak local paths.
+
+    Args:
+        name (`str`): A Hub id or a local path.
+
+    Returns:
+        `str`: The name to show.
+    """
     return name if is_hub_id(name) else Path(name.rstrip("/\\")).name or name
 
 
@@ -142,7 +177,15 @@ def _is_secret_key(key: str) -> bool:
 
 
 def secret_paths(value: object, path: str = "") -> list[str]:
-    """Where ``value`` holds something that looks like a credential (by key name, or an ``hf_`` token)."""
+    """Where ``value`` holds something that looks like a credential (by key name, or an ``hf_`` token).
+
+    Args:
+        value (`object`): A JSON-like value (dicts and lists are searched).
+        path (`str`, *optional*, defaults to `""`): The path of ``value`` itself, prefixed to the paths found.
+
+    Returns:
+        `list[str]`: Dotted/indexed paths such as ``"training_args.hub_token"``; empty when there is none.
+    """
     if isinstance(value, dict):
         found = []
         for key, item in value.items():
@@ -233,14 +276,31 @@ def _eval_results(metadata: dict) -> list[EvalResult] | None:
 
 
 def default_explainer_name(metadata: dict) -> str:
+    """The explainer's name when no repo id is given: ``<target>-<task>-explainer``.
+
+    Args:
+        metadata (`dict`): The explainer's metadata (``target`` and ``task`` are used).
+
+    Returns:
+        `str`: The name.
+    """
     return f"{public_name(metadata['target']).split('/')[-1]}-{metadata['task']}-explainer"
 
 
 def render_explainer_card(metadata: dict, *, repo_id: str | None = None, full_model: bool = False) -> ModelCard:
     """The model card of an explainer from its ``self_explain.json`` metadata.
 
-    ``repo_id`` names the repo in the usage example (a placeholder without it); ``full_model`` is for an
-    explainer saved as a whole model rather than a PEFT LoRA adapter.
+    Args:
+        metadata (`dict`): The explainer's ``self_explain.json`` metadata.
+        repo_id (`str`, *optional*): Names the repo in the usage example (a placeholder without it).
+        full_model (`bool`, *optional*, defaults to `False`): For an explainer saved as a whole model rather than a
+            PEFT LoRA adapter.
+
+    Returns:
+        `huggingface_hub.ModelCard`: The card, with the explainer's evaluation results as ``model-index``.
+
+    Raises:
+        ValueError: When the metadata lacks a key the card relies on.
     """
     metadata = _check_explainer_metadata(metadata, "passed to render_explainer_card")
     task, target, base, dataset = (metadata[key] for key in ("task", "target", "explainer_base", "dataset"))
@@ -355,8 +415,21 @@ def _tokenizer_files(folder: Path) -> list[str]:
 
 
 def explainer_files(folder: str | Path, metadata: dict | None = None) -> tuple[list[str], bool]:
-    """The files of an explainer folder that belong on the Hub (README.md included), sorted, and whether it
-    is a full model. Raises FileNotFoundError / ValueError naming what is missing or inconsistent."""
+    """The files of an explainer folder that belong on the Hub (README.md included), and whether it is a full model.
+
+    Args:
+        folder (`str` or `Path`): A local explainer folder.
+        metadata (`dict`, *optional*): Its metadata; read from the folder when unset.
+
+    Returns:
+        `tuple[list[str], bool]`: The file names, sorted, and whether the weights are a full model (else a PEFT
+        adapter).
+
+    Raises:
+        FileNotFoundError: Naming what is missing (weights, tokenizer files, the projection, shards).
+        ValueError: Naming what is inconsistent (both kinds of weights, a projection the metadata does not
+            describe, wrong projection shapes).
+    """
     folder = Path(folder)
     metadata = read_explainer_metadata(folder) if metadata is None else metadata
     weights, full_model = _weight_files(folder)
@@ -383,6 +456,15 @@ def _warn_on_adapter_base(folder: Path, metadata: dict) -> None:
 
 
 def write_card(folder: Path, card: ModelCard) -> Path:
+    """Save a model card as the folder's README.md (atomically).
+
+    Args:
+        folder (`Path`): The folder.
+        card (`huggingface_hub.ModelCard`): The card.
+
+    Returns:
+        `Path`: The README.md written.
+    """
     return write_atomically(folder / "README.md", card.save)
 
 
@@ -390,6 +472,17 @@ def write_explainer_card(folder: str | Path, *, repo_id: str | None = None) -> P
     """Render the card of an explainer folder from its metadata into its README.md (atomically); returns the path.
 
     It replaces any README.md already there (PEFT's ``save_pretrained`` writes a generic one).
+
+    Args:
+        folder (`str` or `Path`): A local explainer folder.
+        repo_id (`str`, *optional*): The Hub repo named in the card's usage example.
+
+    Returns:
+        `Path`: The README.md written.
+
+    Raises:
+        FileNotFoundError: When the folder, its metadata or its weights are missing.
+        ValueError: When its metadata is invalid or it holds both kinds of weights.
     """
     folder = Path(folder)
     metadata = read_explainer_metadata(folder)

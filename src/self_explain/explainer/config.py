@@ -52,9 +52,15 @@ class ExplainerConfig(SFTConfig):
             Base model of the explainer; default: the target itself (a self-explainer).
         max_rows (`int`, *optional*):
             Train on a seeded subsample of this many rows.
-        lora_r (`int`, defaults to 32), lora_alpha (`int`, defaults to 64), lora_dropout (`float`, defaults to 0.0),
-        lora_target_modules (`list[str]`, defaults to `["all-linear"]`):
-            The PEFT ``LoraConfig`` (TRL's ``ModelConfig`` names).
+        lora_r (`int`, *optional*, defaults to 32):
+            LoRA rank (the paper: 128 for patching at 8B). With the next three, the PEFT ``LoraConfig`` (TRL's
+            ``ModelConfig`` names).
+        lora_alpha (`int`, *optional*, defaults to 64):
+            LoRA alpha (the paper: 16).
+        lora_dropout (`float`, *optional*, defaults to 0.0):
+            LoRA dropout.
+        lora_target_modules (`list[str]`, *optional*, defaults to `["all-linear"]`):
+            Modules that get LoRA (``"all-linear"`` or names).
         train_token_embeddings (`bool`, defaults to `True`):
             Also train the embedding rows of the answers' tokens and the placeholder (PEFT `trainable_token_indices`).
         projection (`str`, defaults to `"auto"`):

@@ -42,7 +42,19 @@ logger = logging.getLogger(__name__)
 
 
 def explainer_file(source: str, name: str, revision: str | None = None) -> Path | None:
-    """A file of an explainer given as a local folder or a Hub id; None when it has no such file."""
+    """A file of an explainer given as a local folder or a Hub id; None when it has no such file.
+
+    Args:
+        source (`str`): A local explainer folder or a Hub id.
+        name (`str`): The file's name in it.
+        revision (`str`, *optional*): The Hub revision.
+
+    Returns:
+        `Path` or `None`: The local (or downloaded) file, or None when the explainer has no such file.
+
+    Raises:
+        ValueError: When ``source`` is neither a folder nor a readable Hub repo.
+    """
     if Path(source).is_dir():
         path = Path(source) / name
         return path if path.is_file() else None
@@ -59,13 +71,33 @@ def explainer_file(source: str, name: str, revision: str | None = None) -> Path 
 
 
 def read_metadata(source: str, revision: str | None = None) -> dict:
-    """The explainer's ``self_explain.json``, checked; {} for a model that has none (any full model)."""
+    """The explainer's ``self_explain.json``, checked; {} for a model that has none (any full model).
+
+    Args:
+        source (`str`): A local explainer folder or a Hub id.
+        revision (`str`, *optional*): The Hub revision.
+
+    Returns:
+        `dict`: The metadata, or {} when there is none.
+
+    Raises:
+        ValueError: When ``source`` cannot be read, or its metadata is invalid.
+    """
     path = explainer_file(source, EXPLAINER_METADATA, revision)
     return {} if path is None else read_metadata_file(path)
 
 
 def adapter_base(source: str, revision: str | None = None) -> str | None:
-    """The base model of a PEFT adapter, or None when ``source`` is not an adapter."""
+    """The base model of a PEFT adapter, or None when ``source`` is not an adapter.
+
+    Args:
+        source (`str`): A local folder or a Hub id.
+        revision (`str`, *optional*): The Hub revision.
+
+    Returns:
+        `str` or `None`: The base recorded in ``adapter_config.json`` (a toy model's name when it recorded the
+        folder of a shipped toy model that is not here), or None.
+    """
     if Path(source).is_dir() and not (Path(source) / "adapter_config.json").is_file():
         return None
     try:
@@ -93,7 +125,15 @@ def _check_adapter_weights(explainer: str, source: str) -> None:
 
 
 def same_model(a: str, b: str) -> bool:
-    """Whether two model references (toy name, folder, Hub id) name the same model."""
+    """Whether two model references (toy name, folder, Hub id) name the same model.
+
+    Args:
+        a (`str`): A model reference.
+        b (`str`): Another.
+
+    Returns:
+        `bool`: True when they resolve to the same folder or the same id.
+    """
     resolved_a, resolved_b = resolve_model_id(a), resolve_model_id(b)
     if Path(resolved_a).is_dir() and Path(resolved_b).is_dir():
         return Path(resolved_a).resolve() == Path(resolved_b).resolve()
@@ -102,6 +142,19 @@ def same_model(a: str, b: str) -> bool:
 
 @dataclass
 class Explainer:
+    """An explainer bound to its target; made by [`load_explainer`].
+
+    Args:
+        model (`nn.Module`): A ``PeftModel`` (adapter) or a full causal LM.
+        tokenizer (`PreTrainedTokenizerBase`): The explainer's tokenizer (with the placeholder tokens).
+        target (`LoadedModel`): The model whose computations are explained.
+        metadata (`dict`, *optional*): The explainer's ``self_explain.json`` ({} for a model that has none).
+        projection (`VectorProjection`, *optional*): Maps the target's vectors into the explainer's width.
+        shares_base (`bool`, *optional*, defaults to `False`): Target runs use the explainer's base with the
+            adapter off.
+        name (`str`, *optional*, defaults to `""`): How the explainer was given (for messages).
+    """
+
     model: nn.Module  # a PeftModel (adapter) or a full causal LM
     tokenizer: object
     target: LoadedModel
@@ -144,6 +197,19 @@ class Explainer:
 
         Each question is wrapped in the chat template as in training, unless ``chat_template=False`` (a raw
         continuation prompt). The vectors fill the placeholders in order, row by row.
+
+        Args:
+            examples (`ExplainerExamples`): The questions, and the vectors and their layers (if any).
+            batch_size (`int`, *optional*, defaults to 16): Prompts per batch.
+            max_new_tokens (`int`, *optional*, defaults to 48): Longest explanation.
+            progress (`bool`, *optional*, defaults to `False`): Show a progress bar.
+            chat_template (`bool`, *optional*, defaults to `True`): Wrap each question in the chat template.
+
+        Returns:
+            `list[str]`: One explanation per question, stripped.
+
+        Raises:
+            ValueError: When the number of placeholders in the questions differs from the number of vectors.
         """
         if chat_template:
             prompts = [prompt_ids(self.tokenizer, q) for q in examples.questions]
@@ -219,8 +285,23 @@ def load_explainer(
 ) -> Explainer:
     """Load ``explainer`` (adapter or full model: toy name, folder or Hub id) and bind it to ``target``.
 
-    ``target`` defaults to the model the explainer was trained for (its ``self_explain.json``), else its
-    own base. ``loaded`` is a model already in memory that is reused as base or target when it is one.
+    Args:
+        explainer (`str`): The explainer: toy name, folder or Hub id.
+        target (`str` or `LoadedModel`, *optional*): The model to explain; defaults to the model the explainer was
+            trained for (its ``self_explain.json``), else its own base.
+        revision (`str`, *optional*): The explainer's Hub revision.
+        loaded (`LoadedModel`, *optional*): A model already in memory, reused as base or target when it is one.
+        trust_remote_code (`bool`, *optional*, defaults to `False`): Allow custom model code from the Hub.
+        allow_other_target (`bool`, *optional*, defaults to `False`): Allow a target of another revision than the
+            one the explainer was trained for.
+
+    Returns:
+        [`Explainer`]: The explainer bound to its target (sharing its base when the adapter is on the target).
+
+    Raises:
+        FileNotFoundError: For a local adapter folder without its weights.
+        ValueError: For an unknown explainer, damaged or ill-fitting adapter weights, hidden sizes that do not fit
+            (without a projection that maps them), or another target revision (without ``allow_other_target``).
     """
     source = resolve_model_id(explainer)
     metadata = read_metadata(source, revision)

@@ -35,6 +35,16 @@ class ExplainerAutoModel:
 
     @classmethod
     def from_pretrained(cls, name: str, **kwargs):
+        """Load the causal LM behind ``name``: an adapter's base, or the model itself.
+
+        Args:
+            name (`str`): An explainer (adapter or full model): Hub id, folder or toy name.
+            **kwargs: Passed to ``AutoModelForCausalLM.from_pretrained`` (an adapter's ``revision`` is dropped:
+                it is not the base's).
+
+        Returns:
+            `PreTrainedModel`: The model, with ``self_explain_source`` set to ``name``.
+        """
         kwargs.pop("_from_pipeline", None)
         kwargs.pop("code_revision", None)
         base = adapter_base(name, kwargs.get("revision"))
@@ -56,6 +66,21 @@ class ExplainerPipeline(Pipeline):
 
     ``verify=True`` re-runs the described intervention on the target and adds the ground truth and
     whether the explanation held.
+
+    Args:
+        model (`PreTrainedModel`): What ``pipeline()`` loaded (see [`ExplainerAutoModel`]); reused as the
+            explainer's base or target when it is one.
+        tokenizer (`PreTrainedTokenizerBase`, *optional*): Its tokenizer.
+        target (`str` or `LoadedModel`, *optional*): The model to explain (default: the explainer's own target).
+        explainer (`str` or `Explainer`, *optional*): The explainer; default: the shipped toy explainer for the
+            default base, else the model given.
+        allow_other_target (`bool`, *optional*, defaults to `False`): Allow another target than the explainer's.
+        trust_remote_code (`bool`, *optional*, defaults to `False`): Allow custom model code from the Hub.
+        batch_size (`int`, *optional*, defaults to 16): Explanations generated per batch.
+        **kwargs: Passed to ``Pipeline`` (``device`` is ignored: the explainer stays where it was loaded).
+
+    Raises:
+        ValueError: When no explainer can be told.
     """
 
     _load_processor = False
@@ -91,7 +116,23 @@ class ExplainerPipeline(Pipeline):
         return {}, forward, postprocess
 
     def __call__(self, inputs, verify: bool = False, max_new_tokens: int | None = None, batch_size: int | None = None):
-        """Explain one input dict or a list of them; batched generation over the list."""
+        """Explain one input dict or a list of them; batched generation over the list.
+
+        Args:
+            inputs (`dict` or `list[dict]`): Requests, each with a ``task`` key and that task's fields.
+            verify (`bool`, *optional*, defaults to `False`): Re-run the described intervention on the target and add
+                the ground truth and whether the explanation held.
+            max_new_tokens (`int`, *optional*): Longest explanation (default: the task's).
+            batch_size (`int`, *optional*): Explanations generated per batch (default: the pipeline's).
+
+        Returns:
+            `dict` or `list[dict]`: For each input, the ``explanation``, its parsed fields and ``valid`` (and with
+            ``verify``, the verification's fields).
+
+        Raises:
+            ValueError: For an input that is not a dict with a ``task`` key, an empty list, or a task the explainer
+                was not trained for.
+        """
         single = isinstance(inputs, dict)
         if isinstance(inputs, (str, bytes)) or not (single or hasattr(inputs, "__iter__")):
             shown = repr(inputs) if len(repr(inputs)) <= 80 else repr(inputs)[:77] + "..."
@@ -129,6 +170,17 @@ class ExplainerPipeline(Pipeline):
         return task
 
     def preprocess(self, item) -> ExplainerExamples:
+        """The explainer's question (and vectors, read from the target) for one request.
+
+        Args:
+            item (`dict`): A request with a ``task`` key.
+
+        Returns:
+            `ExplainerExamples`: The question(s), vectors and layers.
+
+        Raises:
+            ValueError: For a request without a known task, or a task the explainer was not trained for.
+        """
         task = self._task(item)
         with self.explainer.target_runs() as target:
             return task.request(item, target)
@@ -137,6 +189,15 @@ class ExplainerPipeline(Pipeline):
         return self.explainer.generate(request, 1, max_new_tokens)
 
     def postprocess(self, output, verify: bool = False) -> dict:
+        """Parse an explanation and, with ``verify``, check it against the target.
+
+        Args:
+            output (`dict`): The request (``item``) and its generated ``explanation``.
+            verify (`bool`, *optional*, defaults to `False`): Re-run the described intervention on the target.
+
+        Returns:
+            `dict`: The ``explanation``, the task's parsed fields and ``valid``, plus the verification's fields.
+        """
         item, explanation = output["item"], output["explanation"]
         task = self._task(item)
         parsed = task.parse(explanation)
@@ -161,6 +222,7 @@ def _concatenate(requests: list[ExplainerExamples]) -> ExplainerExamples:
 
 
 def register_pipeline() -> None:
+    """Register the ``"self-explanation"`` task with transformers' ``pipeline()`` (once; later calls do nothing)."""
     from transformers.pipelines import PIPELINE_REGISTRY
 
     if TASK in PIPELINE_REGISTRY.supported_tasks:

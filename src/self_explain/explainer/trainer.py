@@ -45,6 +45,17 @@ from .modeling import EXPLAINER_METADATA
 logger = logging.getLogger(__name__)
 
 def resolve_target(config: ExplainerConfig) -> str:
+    """The model the explainer is trained to explain: ``--target``, else the dataset's, else a toy config's name.
+
+    Args:
+        config (`ExplainerConfig`): The training options.
+
+    Returns:
+        `str`: The target (toy name, folder or Hub id).
+
+    Raises:
+        ValueError: When neither the options nor the dataset say which model it explains.
+    """
     if config.target:
         return config.target
     provenance = read_provenance(config.dataset, config.config)
@@ -56,7 +67,13 @@ def resolve_target(config: ExplainerConfig) -> str:
 
 
 class VectorCollator:
-    """TRL's language-modeling collator, plus each row's vector and layer looked up in the table."""
+    """TRL's language-modeling collator, plus each row's vector and layer looked up in the table.
+
+    Args:
+        pad_token_id (`int`): The padding token.
+        vectors (`torch.Tensor`, *optional*): Every row's vector, by ``vector_index``; None for text-only tasks.
+        layers (`torch.Tensor`, *optional*): The layer each vector is read from.
+    """
 
     def __init__(self, pad_token_id: int, vectors: torch.Tensor | None, layers: torch.Tensor | None):
         self.base = DataCollatorForLanguageModeling(pad_token_id=pad_token_id)
@@ -72,13 +89,31 @@ class VectorCollator:
 
 
 class ExplainerSFTTrainer(ModelLossSFTTrainer):
-    """``SFTTrainer`` whose forward passes see the batch's vectors at the placeholders."""
+    """``SFTTrainer`` whose forward passes see the batch's vectors at the placeholders.
+
+    Args:
+        *args: Passed to ``SFTTrainer``.
+        injector (`VectorInjector`): Puts the batch's vectors at the placeholder positions.
+        projection (`VectorProjection`, *optional*): Trained with the adapter and saved with each checkpoint.
+        **kwargs: Passed to ``SFTTrainer``.
+    """
 
     def __init__(self, *args, injector: VectorInjector, projection: VectorProjection | None, **kwargs):
         super().__init__(*args, **kwargs)
         self.injector, self.projection = injector, projection
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """``SFTTrainer``'s loss, with the batch's vectors injected during the forward pass.
+
+        Args:
+            model (`PeftModel`): The model being trained.
+            inputs (`dict`): The batch; its ``vectors`` and ``vector_layers`` are taken out and injected.
+            return_outputs (`bool`, *optional*, defaults to `False`): Also return the model outputs.
+            num_items_in_batch (`int`, *optional*): Tokens scored in the batch, for the loss normalisation.
+
+        Returns:
+            `torch.Tensor` or `tuple`: The loss, and the outputs with ``return_outputs``.
+        """
         vectors, layers = inputs.pop("vectors", None), inputs.pop("vector_layers", None)
         with self.injector.inject(vectors, layers) if vectors is not None else nullcontext():
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
@@ -90,8 +125,18 @@ class ExplainerSFTTrainer(ModelLossSFTTrainer):
 
 
 def answer_token_ids(tokenizer, answers: list[str]) -> list[int]:
-    """Tokens the explainer must learn to say, plus the placeholder: a model that never produced them (a toy
-    model's brackets) has embedding rows too small for a confident logit, which LoRA alone cannot fix."""
+    """Tokens the explainer must learn to say, plus the placeholder; their embedding rows are trained.
+
+    A model that never produced them (a toy model's brackets) has embedding rows too small for a confident
+    logit, which LoRA alone cannot fix.
+
+    Args:
+        tokenizer (`PreTrainedTokenizerBase`): The explainer's tokenizer (with the placeholder tokens).
+        answers (`list[str]`): The training answers.
+
+    Returns:
+        `list[int]`: The token ids, sorted.
+    """
     ids = {token for answer in answers for token in tokenizer(answer, add_special_tokens=False).input_ids}
     ids.update(tokenizer.convert_tokens_to_ids(list(PLACEHOLDER_TOKENS)))
     return sorted(ids)
@@ -147,7 +192,21 @@ def _check_dataset(dataset: str, config: str | None) -> None:
 
 
 def train_explainer(config: ExplainerConfig) -> Path:
-    """Train, save into ``config.out`` (files moved in at the end) and optionally push; returns the folder."""
+    """Train, save into ``config.out`` (files moved in at the end) and optionally push.
+
+    Args:
+        config (`ExplainerConfig`): The training options.
+
+    Returns:
+        `Path`: The explainer folder.
+
+    Raises:
+        FileExistsError: When ``out`` already holds a trained explainer (without ``overwrite`` or a resume).
+        FileNotFoundError: For a missing dataset folder, or a checkpoint to resume from that does not exist.
+        NotADirectoryError: When ``out`` is a file.
+        ValueError: For a push without a Hugging Face token, an unknown dataset config, a task without an
+            explainer side, or no known target.
+    """
     _check_out(config)
     if config.push_to_hub:  # before any work: training is not wasted on a push that cannot happen
         from ..hub.api import require_token
@@ -226,7 +285,19 @@ def train_explainer(config: ExplainerConfig) -> Path:
 
 
 def save_explainer(model, tokenizer, projection: VectorProjection | None, metadata: dict, out: str | Path) -> Path:
-    """Write the explainer into a hidden staging folder inside ``out``, then move each file into place."""
+    """Write the explainer into a hidden staging folder inside ``out``, then move each file into place.
+
+    Args:
+        model (`PeftModel`): The trained explainer.
+        tokenizer (`PreTrainedTokenizerBase`): Its tokenizer.
+        projection (`VectorProjection`, *optional*): Its projection; a projection left from an earlier explainer in
+            ``out`` is removed when None.
+        metadata (`dict`): The ``self_explain.json`` metadata.
+        out (`str` or `Path`): The explainer folder.
+
+    Returns:
+        `Path`: The folder.
+    """
     from .card import write_explainer_card
 
     out = Path(out)

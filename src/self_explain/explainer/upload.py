@@ -28,7 +28,21 @@ def push_adapter(
     """Upload a trained explainer folder (PEFT adapter or full model) to a Hub model repo, with a fresh card.
 
     Only the explainer's own files go up (weights, tokenizer, projection, metadata, README.md): checkpoint
-    folders, logs and anything else in ``folder`` stay local. Returns the commit url.
+    folders, logs and anything else in ``folder`` stay local.
+
+    Args:
+        folder (`str` or `Path`): A trained explainer folder.
+        repo_id (`str`): The Hub model repo (created if missing).
+        token (`str`, *optional*): A Hugging Face token (default: the logged-in one).
+        private (`bool`, *optional*, defaults to `False`): Create the repo private.
+        commit_message (`str`, *optional*): The commit message (default: names the task, kind and target).
+
+    Returns:
+        `str`: The commit url.
+
+    Raises:
+        FileNotFoundError: When the folder lacks its metadata, weights or tokenizer files.
+        ValueError: When the metadata holds what looks like a credential, or the folder is inconsistent.
     """
     folder = Path(folder)
     require_token(f"push to {repo_id}", token)
