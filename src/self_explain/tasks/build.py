@@ -67,7 +67,7 @@ def build_fingerprint(config, revision: str, items: Sequence) -> str:
     """Identifies a build: a resumed build must have been started with the same inputs.
 
     Args:
-        config: The builder config (a dataclass); output and batching options do not count.
+        config (`dataclass`): The builder config; output and batching options do not count.
         revision (`str`): The target's revision.
         items (`Sequence`): The dataclass items the build is made from.
 
@@ -82,7 +82,14 @@ def build_fingerprint(config, revision: str, items: Sequence) -> str:
 
 
 def dataset_content_hash(splits: dict[str, Dataset]) -> str:
-    """The sha256 of every row of every split (split names sorted): equal datasets, equal hashes."""
+    """The sha256 of every row of every split (split names sorted): equal datasets, equal hashes.
+
+    Args:
+        splits (`dict[str, Dataset]`): The dataset's splits.
+
+    Returns:
+        `str`: 64 hex digits.
+    """
     digest = hashlib.sha256()
     for split in sorted(splits):
         for row in splits[split]:
@@ -91,7 +98,11 @@ def dataset_content_hash(splits: dict[str, Dataset]) -> str:
 
 
 def build_command() -> str:
-    """The command line of this process, as a shell would take it back."""
+    """The command line of this process, as a shell would take it back.
+
+    Returns:
+        `str`: The program's name and its arguments, shell-quoted.
+    """
     return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
 
 
@@ -100,7 +111,7 @@ def require_input(target: str, given, option: str, builtin: str, has_builtin: bo
 
     Args:
         target (`str`): The target model.
-        given: The option's value (None or empty: not given).
+        given (`Any`): The option's value (None or empty: not given).
         option (`str`): The option, as the user types it (``"--prompts FILE"``).
         builtin (`str`): What toy-world targets have instead (``"built-in prompts"``).
         has_builtin (`bool`, *optional*): Whether this target has it built in (default: whether it is a toy model).
@@ -151,7 +162,16 @@ class ShardedBuild:
         return self.out / f".build-{self.config_name}.lock"
 
     def check_destination(self, is_main_process: bool) -> None:
-        """Before any work: the folder (and the Hub repo) may receive this config."""
+        """Before any work: the folder (and the Hub repo) may receive this config.
+
+        Args:
+            is_main_process (`bool`): Whether this is the main process (only it checks the Hub repo).
+
+        Raises:
+            FileExistsError: When the folder or the Hub repo already has this config and ``overwrite`` is not set.
+            ValueError: When the folder already holds another dataset.
+            NotADirectoryError: When ``out`` is a file.
+        """
         check_output_folder(self.out, self.dataset_name, self.config_name, self.overwrite)
         if self.push_to_hub and is_main_process:
             check_remote_config(self.push_to_hub, self.config_name, self.overwrite)
@@ -163,6 +183,12 @@ class ShardedBuild:
         A second build of the same config into the same folder is refused at once, naming the folder; builds of
         other configs go on (the card is then updated under the folder's own lock, see ``write_dataset_repo``).
         A folder this build created is removed again when the build fails before writing anything into it.
+
+        Args:
+            state (`accelerate.PartialState`): The process state; other processes than the main one take no lock.
+
+        Raises:
+            BuildInProgressError: When another build of this config holds the lock.
         """
         if not state.is_main_process:
             yield
@@ -187,10 +213,25 @@ class ShardedBuild:
                 _remove_if_empty(self.out)
 
     def shard_path(self, index: int) -> Path:
+        """Where shard ``index`` is written in the work folder.
+
+        Args:
+            index (`int`): The shard's index.
+
+        Returns:
+            `Path`: ``<work>/shard-<index:05d>.parquet``.
+        """
         return self.work / f"shard-{index:05d}.parquet"
 
     def shard_skipped(self, index: int) -> int | None:
-        """How many items shard ``index`` skipped; None when the shard is missing, damaged or incomplete."""
+        """How many items shard ``index`` skipped; None when the shard is missing, damaged or incomplete.
+
+        Args:
+            index (`int`): The shard's index.
+
+        Returns:
+            `int` or `None`: The count in the shard's metadata; None when the shard is to be built (again).
+        """
         import pyarrow.parquet as pq
 
         path = self.shard_path(index)
@@ -202,7 +243,16 @@ class ShardedBuild:
             return None
 
     def write_shard(self, index: int, rows: list[dict], skipped: int) -> Path:
-        """The shard's rows and its count of skipped items, written as one file renamed into place."""
+        """The shard's rows and its count of skipped items, written as one file renamed into place.
+
+        Args:
+            index (`int`): The shard's index.
+            rows (`list[dict]`): Its rows (possibly none), with the build's features.
+            skipped (`int`): How many of its items gave no row, stored in the file's schema metadata.
+
+        Returns:
+            `Path`: The shard's path.
+        """
         import pyarrow.parquet as pq
 
         table = (Dataset.from_list(rows, features=self.features) if rows else self._empty()).data.table
@@ -215,6 +265,21 @@ class ShardedBuild:
         ``rows_for(items) -> (rows, skipped)`` turns a shard's items into rows; ``skipped`` counts items that
         gave none for a reason the provenance should report. A shard on disk that is damaged or incomplete is
         built again.
+
+        Args:
+            items (`Sequence`): Every item of the build, in order.
+            shard_size (`int`): Items per shard.
+            fingerprint (`str`): The build's fingerprint (`build_fingerprint`), recorded in the work manifest.
+            rows_for (`Callable`): ``rows_for(items) -> (rows, skipped)``.
+            state (`accelerate.PartialState`): The process state; shard ``k`` belongs to process
+                ``k % num_processes``.
+
+        Returns:
+            `int`: The number of shards of the whole build.
+
+        Raises:
+            FileExistsError: When the work folder holds an unfinished build with another fingerprint and
+                ``overwrite`` is not set.
         """
         manifest = self.work / "manifest.json"
         if state.is_main_process:
@@ -259,7 +324,17 @@ class ShardedBuild:
         return Dataset.from_dict({name: [] for name in self.features}, features=self.features)
 
     def read_shards(self, num_shards: int) -> tuple[Dataset, int]:
-        """All rows built, in shard order, and how many items were skipped."""
+        """All rows built, in shard order, and how many items were skipped.
+
+        Args:
+            num_shards (`int`): The number of shards of the build.
+
+        Returns:
+            `tuple[Dataset, int]`: The rows, and the skipped items summed over the shards.
+
+        Raises:
+            FileNotFoundError: When a shard is missing or incomplete (rerunning the command builds it).
+        """
         import pyarrow.parquet as pq
 
         skipped = [self.shard_skipped(k) for k in range(num_shards)]
@@ -277,7 +352,17 @@ class ShardedBuild:
     def publish(
         self, splits: dict[str, Dataset], provenance: dict, pretty_name: str, card_kwargs: dict | None = None
     ) -> Path:
-        """Write the config into the folder (card, shards, provenance), drop the work folder, push if asked."""
+        """Write the config into the folder (card, shards, provenance), drop the work folder, push if asked.
+
+        Args:
+            splits (`dict[str, Dataset]`): The config's splits.
+            provenance (`dict`): What built it; its ``content_sha256`` is added.
+            pretty_name (`str`): The card's title.
+            card_kwargs (`dict`, *optional*): More fields of the card template.
+
+        Returns:
+            `Path`: The dataset folder.
+        """
         provenance = {**provenance, "content_sha256": dataset_content_hash(splits)}
         folder = write_dataset_repo(
             self.out,
@@ -313,7 +398,7 @@ def start_build(config, dataset_name: str, features: Features) -> tuple[ShardedB
     accelerate process state, after checking the destination may receive it.
 
     Args:
-        config: The builder config.
+        config (`dataclass`): The builder config.
         dataset_name (`str`): The dataset built.
         features (`datasets.Features`): The rows' features.
 
@@ -339,7 +424,17 @@ def start_build(config, dataset_name: str, features: Features) -> tuple[ShardedB
 
 def split_by_item(rows: Dataset, ids: list, split_of: dict, order: Sequence[str] = ("train", "test", "ood")
                   ) -> dict[str, Dataset]:
-    """The rows of each split (in ``order``), by the split of the item each row came from (``ids``)."""
+    """The rows of each split (in ``order``), by the split of the item each row came from (``ids``).
+
+    Args:
+        rows (`Dataset`): Every row built.
+        ids (`list`): Per row, the key of the item it came from.
+        split_of (`dict`): An item's key -> its split.
+        order (`Sequence[str]`, *optional*, defaults to `("train", "test", "ood")`): The splits, in order.
+
+    Returns:
+        `dict[str, Dataset]`: The non-empty splits, in ``order``.
+    """
     splits = {}
     for split in order:
         indices = [i for i, item_id in enumerate(ids) if split_of[item_id] == split]
@@ -349,7 +444,15 @@ def split_by_item(rows: Dataset, ids: list, split_of: dict, order: Sequence[str]
 
 
 def fraction_true(splits: dict[str, Dataset], column: str) -> dict:
-    """The share of rows with ``column`` true, overall and per split (for the provenance)."""
+    """The share of rows with ``column`` true, overall and per split (for the provenance).
+
+    Args:
+        splits (`dict[str, Dataset]`): The dataset's splits.
+        column (`str`): A boolean column.
+
+    Returns:
+        `dict`: ``{"overall": share, "by_split": {split: share}}``, rounded to 4 decimals.
+    """
     total = sum(len(ds) for ds in splits.values())
     overall = sum(sum(ds[column]) for ds in splits.values())
     return {
@@ -359,7 +462,16 @@ def fraction_true(splits: dict[str, Dataset], column: str) -> dict:
 
 
 def base_provenance(loaded, seed: int, **fields) -> dict:
-    """What every provenance records: target and revision, seed, package version, the command; then ``fields``."""
+    """What every provenance records: target and revision, seed, package version, the command; then ``fields``.
+
+    Args:
+        loaded (`LoadedModel`): The target (its name and revision are recorded).
+        seed (`int`): The build's seed.
+        **fields: The task's own fields (they may override the base ones).
+
+    Returns:
+        `dict`: The provenance.
+    """
     return {
         "target": loaded.name,
         "target_revision": loaded.revision,
@@ -387,7 +499,7 @@ class DatasetBuilder:
         split_names (`tuple[str, ...]`): The dataset's splits, in the card's order.
 
     Args:
-        config: The task's builder config (a dataclass with target, out, seed, config_name, overwrite, ...).
+        config (`dataclass`): The task's builder config (with target, out, seed, config_name, overwrite, ...).
         recipe (`Recipe`, *optional*): The YAML recipe the config was read from; the provenance records it.
     """
 
@@ -455,22 +567,56 @@ class DatasetBuilder:
         raise NotImplementedError
 
     def before_shards(self, items: list, fingerprint: str) -> None:
-        """Work shared by every shard, done once per build (it may keep results in ``self.build.work``)."""
+        """Work shared by every shard, done once per build (it may keep results in ``self.build.work``).
+
+        Args:
+            items (`list`): Every item of the build.
+            fingerprint (`str`): The build's fingerprint.
+        """
 
     def shard_size(self, items: list) -> int:
-        """Items per shard (the unit of resumption)."""
+        """Items per shard (the unit of resumption).
+
+        Args:
+            items (`list`): Every item of the build.
+
+        Returns:
+            `int`: The config's ``shard_size`` unless a task says otherwise.
+        """
         return self.config.shard_size
 
     def build_shard(self, items: list) -> tuple[list[dict], int]:
-        """The rows of a shard's items, and how many items gave none for a reason the provenance reports."""
+        """The rows of a shard's items, and how many items gave none for a reason the provenance reports.
+
+        Args:
+            items (`list`): The shard's items.
+
+        Returns:
+            `tuple[list[dict], int]`: The rows, and the number of items skipped.
+        """
         raise NotImplementedError
 
     def item_key(self, item) -> tuple:
+        """The key identifying an item: its ``key_columns`` attributes.
+
+        Args:
+            item: An item of the build.
+
+        Returns:
+            `tuple`: The values of ``key_columns``, in order (the same columns identify its rows).
+        """
         return tuple(getattr(item, column) for column in self.key_columns)
 
     def split_of(self, item) -> str:
         """The item's own split when it has one (a user's file says so); else ``test`` with probability
-        ``--test-fraction``, drawn from the seed and the item's key alone."""
+        ``--test-fraction``, drawn from the seed and the item's key alone.
+
+        Args:
+            item: An item of the build.
+
+        Returns:
+            `str`: The item's split.
+        """
         own = getattr(item, "split", None)
         if own is not None:
             return own
@@ -478,20 +624,62 @@ class DatasetBuilder:
         return "test" if rng.random() < self.config.test_fraction else "train"
 
     def no_rows_message(self, items: list, skipped: int) -> str:
+        """The error message of a build that gave no rows.
+
+        Args:
+            items (`list`): Every item of the build.
+            skipped (`int`): How many items were skipped.
+
+        Returns:
+            `str`: The message (a task may say why its items were skipped).
+        """
         return f"no rows were built: all {len(items)} items were skipped"
 
     def provenance_extras(self, items: list, splits: dict[str, Dataset], rows: Dataset, skipped: int) -> dict:
-        """The task's own provenance fields (they may override the base ones)."""
+        """The task's own provenance fields (they may override the base ones).
+
+        Args:
+            items (`list`): Every item of the build.
+            splits (`dict[str, Dataset]`): The splits built.
+            rows (`Dataset`): Every row, before the split.
+            skipped (`int`): How many items gave no row.
+
+        Returns:
+            `dict`: The fields; by default the rows per split.
+        """
         return {"rows": {split: len(ds) for split, ds in splits.items()}}
 
     def publish(self, splits: dict[str, Dataset], provenance: dict) -> Path:
-        """Write the config into the output folder (and push it when asked)."""
+        """Write the config into the output folder (and push it when asked).
+
+        Args:
+            splits (`dict[str, Dataset]`): The splits built.
+            provenance (`dict`): What built them.
+
+        Returns:
+            `Path`: The dataset folder.
+        """
         return self.build.publish(splits, provenance, pretty_name=self.pretty_name)
 
 
 def load_split(dataset: str, config: str | None, split: str, revision: str | None = None,
                max_rows: int | None = None, seed: int = 0):
-    """One split of an explanation dataset (Hub id or folder), or a seeded subsample of ``max_rows`` rows."""
+    """One split of an explanation dataset (Hub id or folder), or a seeded subsample of ``max_rows`` rows.
+
+    Args:
+        dataset (`str`): A dataset folder or Hub id.
+        config (`str`, *optional*): The config (None: the dataset's default).
+        split (`str`): The split, e.g. ``"test"``.
+        revision (`str`, *optional*): The revision of a Hub dataset.
+        max_rows (`int`, *optional*): At most this many rows, drawn by a seeded shuffle; None: all of them.
+        seed (`int`, *optional*, defaults to 0): Seed of the shuffle.
+
+    Returns:
+        `datasets.Dataset`: The rows.
+
+    Raises:
+        ValueError: When the split cannot be read (naming dataset, config and split) or has no rows.
+    """
     from datasets import load_dataset
 
     try:
@@ -506,6 +694,14 @@ def load_split(dataset: str, config: str | None, split: str, revision: str | Non
 
 
 def read_provenance(dataset: str | Path, config: str | None) -> dict | None:
-    """A local dataset folder's provenance of ``config`` (what built it, and the model it explains), or None."""
+    """A local dataset folder's provenance of ``config`` (what built it, and the model it explains), or None.
+
+    Args:
+        dataset (`str` or `Path`): A dataset folder (a Hub id has no local provenance: None).
+        config (`str`, *optional*): The config.
+
+    Returns:
+        `dict` or `None`: ``provenance/<config>.json``, or None when there is none.
+    """
     path = Path(dataset) / "provenance" / f"{config}.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
