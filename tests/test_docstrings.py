@@ -17,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).parents[1] / "src" / "self_explain"
 
 # Sub-packages and modules (paths under src/self_explain) whose every public definition is documented.
-DOCUMENTED = ("core", "hub/api.py", "metrics", "tasks/__init__.py", "tasks/build.py", "tasks/spec.py", "tasks/registry.py",
+DOCUMENTED = ("core", "hub/api.py", "metrics", "tasks/__init__.py", "tasks/spec.py", "tasks/registry.py",
               "tasks/causal_answers.py", "tasks/patching/config.py", "tasks/patching/demo.py",
               "tasks/patching/explainer.py", "tasks/patching/features.py", "tasks/patching/prompts.py",
               "tasks/patching/sources.py", "tasks/patching/__init__.py", "tasks/ablation/__init__.py",

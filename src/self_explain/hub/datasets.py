@@ -74,6 +74,9 @@ def release_lock(lock) -> None:
 
     The file is removed while still held: a waiter that opened it meanwhile finds it unlinked once it gets the
     lock and takes a new one (filelock >= 4.3 checks), so two writers never both hold the lock.
+
+    Args:
+        lock (`filelock.FileLock`): A lock that is held.
     """
     try:
         Path(lock.lock_file).unlink(missing_ok=True)
@@ -82,7 +85,14 @@ def release_lock(lock) -> None:
 
 
 def read_card_configs(readme_path: str | Path) -> list[dict]:
-    """The ``configs:`` entries in the YAML front matter of a dataset card; [] when there are none."""
+    """The ``configs:`` entries in the YAML front matter of a dataset card; [] when there are none.
+
+    Args:
+        readme_path (`str` or `Path`): The card (``README.md``).
+
+    Returns:
+        `list[dict]`: The entries (``config_name``, ``data_files``), as written.
+    """
     return _card_metadata(readme_path).get("configs") or []
 
 
@@ -121,6 +131,21 @@ def check_output_folder(
     """The configs already in ``folder``, after checking it may receive ``config_name`` of ``dataset_name``.
 
     Builders call it before any work, and :func:`write_dataset_repo` again before writing.
+
+    Args:
+        folder (`str` or `Path`): The dataset folder (it may not exist yet).
+        dataset_name (`str`): The dataset the folder must hold, e.g. ``self-explain-patching``.
+        config_name (`str`): The config to be written.
+        overwrite (`bool`, *optional*, defaults to `False`): Allow replacing an existing ``config_name``.
+
+    Returns:
+        `list[dict]`: The card's ``configs:`` entries ([] for a missing or empty folder; hidden entries do not
+        count).
+
+    Raises:
+        NotADirectoryError: If ``folder`` is a file.
+        ValueError: If the folder holds another dataset (no card, an unreadable card, or another dataset's marker).
+        FileExistsError: If it has ``config_name`` already and ``overwrite`` is False.
     """
     folder = Path(folder)
     if not folder.exists():
@@ -230,6 +255,24 @@ def write_dataset_repo(
     and a ``README.md`` card whose ``configs:`` keeps the folder's other configs. Files are written into a
     hidden temporary folder first and moved into place at the end, the card last; the card is read and written
     back under the folder's lock (:func:`folder_lock`), so two writers never drop each other's config.
+
+    Args:
+        folder (`str` or `Path`): The dataset folder.
+        dataset_name (`str`): The dataset, e.g. ``self-explain-patching``.
+        config_name (`str`): The config written (the target's short name).
+        splits (`dict[str, Dataset]`): The rows of each split.
+        card_template (`Path`): The card template (``dataset_builders/<dataset>/README.md``).
+        card_kwargs (`dict`): The values filled into the template.
+        provenance (`dict`): What made the config, written as ``provenance/{config_name}.json``.
+        overwrite (`bool`, *optional*, defaults to `False`): Replace an existing ``config_name``.
+
+    Returns:
+        `Path`: ``folder``.
+
+    Raises:
+        ValueError: If there are no splits, or the folder holds another dataset.
+        FileExistsError: If the config exists and ``overwrite`` is False.
+        FolderBusyError: If another writer holds the folder's lock for too long.
     """
     folder = Path(folder)
     if not splits:
@@ -282,7 +325,22 @@ def _remote_card_configs(api: HfApi, repo_id: str) -> list[dict]:
 def check_remote_config(
     repo_id: str, config_name: str, overwrite: bool, token: str | None = None, api: HfApi | None = None
 ) -> list[dict]:
-    """The Hub repo's configs, after checking ``config_name`` may be pushed there; builders call it before any work."""
+    """The Hub repo's configs, after checking ``config_name`` may be pushed there; builders call it before any work.
+
+    Args:
+        repo_id (`str`): The dataset repo, ``owner/name``.
+        config_name (`str`): The config to be pushed.
+        overwrite (`bool`): Allow replacing an existing ``config_name``.
+        token (`str`, *optional*): A Hugging Face token (default: the logged-in one).
+        api (`HfApi`, *optional*): The Hub client; without it, a token is required and one is made with ``token``.
+
+    Returns:
+        `list[dict]`: The remote card's ``configs:`` entries ([] for a new repo or one without a card).
+
+    Raises:
+        FileExistsError: If the repo has ``config_name`` already and ``overwrite`` is False.
+        ValueError: Without ``api``, when there is no Hugging Face token.
+    """
     if api is None:  # the check before any work: no token, or no network, is said now
         require_token(f"--push-to-hub {repo_id}", token)
         with hub_errors(f"read the card of dataset repo {repo_id}"):
@@ -343,7 +401,23 @@ def push_dataset(
 ) -> str:
     """Upload one config of a folder made by :func:`write_dataset_repo`, leaving the repo's other configs alone.
 
-    Returns the commit url.
+    Args:
+        folder (`str` or `Path`): The local dataset folder.
+        repo_id (`str`): The dataset repo, ``owner/name`` (created if missing).
+        config_name (`str`): The config to upload.
+        overwrite (`bool`, *optional*, defaults to `False`): Replace the config if the repo has it (its remote shards
+            the new version no longer has are deleted).
+        token (`str`, *optional*): A Hugging Face token (default: the logged-in one).
+        private (`bool`, *optional*, defaults to `False`): Create the repo as private.
+        commit_message (`str`, *optional*): The commit message (default: one naming the config).
+
+    Returns:
+        `str`: The commit url.
+
+    Raises:
+        FileNotFoundError: If the folder has no card, or the config's shards or provenance are missing.
+        ValueError: If the folder has no such config, or there is no Hugging Face token.
+        FileExistsError: If the repo has the config already and ``overwrite`` is False.
     """
     folder = Path(folder)
     entry = _local_config_entry(folder, config_name)
