@@ -34,6 +34,15 @@ DATASET_NAME = "self-explain-patching"
 
 @dataclass(frozen=True)
 class AlignedPosition:
+    """A position of the original prompt that is patched, and where its activation is read in the counterfactual.
+
+    Args:
+        orig_pos (`int`): The patched position in the original prompt's tokens.
+        counterfact_pos (`int`): The aligned position in the counterfactual's tokens.
+        token_type (`str`): ``subject`` (the last differing token), ``suffix`` (a shared token after it) or ``last``
+            (the final token).
+    """
+
     orig_pos: int
     counterfact_pos: int
     token_type: str  # subject: last differing token; suffix: a shared token after it; last: the final token
@@ -45,6 +54,13 @@ def align_positions(original: list[int], counterfactual: list[int]) -> list[Alig
     The two prompts share a prefix and a suffix; the differing span's last token is aligned with the
     counterfactual span's last token, and each shared suffix token with its counterpart from the end.
     Empty when the prompts cannot be aligned (identical, or x has no differing token).
+
+    Args:
+        original (`list[int]`): The token ids of x.
+        counterfactual (`list[int]`): The token ids of x'.
+
+    Returns:
+        `list[AlignedPosition]`: The subject position, then the suffix positions; the final one is ``last``.
     """
     prefix = 0
     while prefix < min(len(original), len(counterfactual)) and original[prefix] == counterfactual[prefix]:
@@ -67,6 +83,18 @@ def align_positions(original: list[int], counterfactual: list[int]) -> list[Alig
 
 
 def start_layers(config: PatchingConfig, num_layers: int) -> list[int]:
+    """The first layers of the patched windows: ``config.layers``, or every layer a window fits.
+
+    Args:
+        config (`PatchingConfig`): The build options (``layers``, ``window``).
+        num_layers (`int`): The target's number of layers.
+
+    Returns:
+        `list[int]`: The start layers, sorted, each once.
+
+    Raises:
+        ValueError: When the window is wider than the target, or a start layer leaves no room for the window.
+    """
     last_start = num_layers - config.window
     if last_start < 0:
         raise ValueError(f"--window {config.window} is wider than the target's {num_layers} layers")
@@ -83,7 +111,12 @@ def start_layers(config: PatchingConfig, num_layers: int) -> list[int]:
 
 class PatchingBuilder(DatasetBuilder):
     """``self-explain build patching``: the build loop of :class:`~self_explain.tasks.build.DatasetBuilder` over
-    prompt pairs; a shard's pairs are swept in groups of ``--batch-prompts``."""
+    prompt pairs; a shard's pairs are swept in groups of ``--batch-prompts``.
+
+    Args:
+        config (`PatchingConfig`): The options of ``self-explain build patching``.
+        recipe (`Recipe`, *optional*): The YAML recipe the options came from (the provenance records it).
+    """
 
     dataset_name = DATASET_NAME
     features = PATCHING_FEATURES
@@ -91,11 +124,24 @@ class PatchingBuilder(DatasetBuilder):
     key_columns = ("prompt_id",)
 
     def setup(self) -> None:
+        """Read the target's tokenizer, the start layers of the windows and the context length.
+
+        Raises:
+            ValueError: When the window or ``--layers`` do not fit the target (see `start_layers`).
+        """
         self.tokenizer = self.target.tokenizer
         self.layers = start_layers(self.config, len(self.target.adapter.layers(self.target.model)))
         self.context = context_length(self.target.model)
 
     def items(self) -> list[PromptPair]:
+        """The prompt pairs: from ``--prompts``, else drawn from the toy world.
+
+        Returns:
+            `list[PromptPair]`: The pairs.
+
+        Raises:
+            ValueError: When a non-toy target has no ``--prompts``, or the file is malformed.
+        """
         config = self.config
         require_input(config.target, config.prompts, "--prompts FILE", "built-in prompts")
         if config.prompts:
@@ -103,6 +149,14 @@ class PatchingBuilder(DatasetBuilder):
         return toy_world_pairs(toy_world_for(config.target), config.num_prompts, config.seed, config.ood_relations)
 
     def build_shard(self, pairs: list[PromptPair]) -> tuple[list[dict], int]:
+        """The rows of a shard's pairs, swept in groups of ``--batch-prompts`` (see `rows_for`).
+
+        Args:
+            pairs (`list[PromptPair]`): The shard's pairs.
+
+        Returns:
+            `tuple[list[dict], int]`: The rows, and how many pairs could not be aligned.
+        """
         rows, skipped = [], 0
         for start in range(0, len(pairs), self.config.batch_prompts):
             group_rows, group_skipped = self.rows_for(pairs[start : start + self.config.batch_prompts])
@@ -111,9 +165,29 @@ class PatchingBuilder(DatasetBuilder):
         return rows, skipped
 
     def no_rows_message(self, items: list[PromptPair], skipped: int) -> str:
+        """The error of a build whose every pair was unalignable.
+
+        Args:
+            items (`list[PromptPair]`): Every pair of the build.
+            skipped (`int`): How many were skipped.
+
+        Returns:
+            `str`: The message.
+        """
         return f"no rows were built: all {len(items)} prompt pairs were skipped as unalignable"
 
     def provenance_extras(self, items: list[PromptPair], splits: dict, rows, skipped: int) -> dict:
+        """The patching provenance: pairs, unaligned pairs, layers, window, rows and the share of changed outputs.
+
+        Args:
+            items (`list[PromptPair]`): Every pair of the build.
+            splits (`dict[str, Dataset]`): The splits built.
+            rows (`Dataset`): Every row, before the split.
+            skipped (`int`): How many pairs could not be aligned.
+
+        Returns:
+            `dict`: The provenance fields.
+        """
         changed = fraction_true(splits, "is_different")
         return {
             "num_prompt_pairs": len(items),
@@ -127,7 +201,15 @@ class PatchingBuilder(DatasetBuilder):
 
     def before_shards(self, items: list[PromptPair], fingerprint: str) -> None:
         """Every prompt is read once before the first shard: one the target cannot read (too long, or with words
-        outside its vocabulary) fails the build before anything is written, so nothing blocks the next build."""
+        outside its vocabulary) fails the build before anything is written, so nothing blocks the next build.
+
+        Args:
+            items (`list[PromptPair]`): Every pair of the build.
+            fingerprint (`str`): The build's fingerprint.
+
+        Raises:
+            ValueError: Naming the prompt, when it is longer than the target's context or has unknown words.
+        """
         for pair in items:
             self._encode(pair.text, "text", pair)
             self._encode(pair.counterfactual, "counterfactual", pair)
@@ -148,7 +230,20 @@ class PatchingBuilder(DatasetBuilder):
         return ids
 
     def rows_for(self, pairs: list[PromptPair]) -> tuple[list[dict], int]:
-        """Rows of a group of prompt pairs (one batched sweep), and how many pairs could not be aligned."""
+        """Rows of a group of prompt pairs (one batched sweep), and how many pairs could not be aligned.
+
+        One row per aligned position and start layer: the greedy next token with and without the patch, the
+        question and the answer.
+
+        Args:
+            pairs (`list[PromptPair]`): The group's pairs.
+
+        Returns:
+            `tuple[list[dict], int]`: The rows, and how many pairs could not be aligned.
+
+        Raises:
+            ValueError: Naming the prompt, when it is longer than the target's context or has unknown words.
+        """
         encoded, skipped = [], 0
         for pair in pairs:
             original = self._encode(pair.text, "text", pair)
