@@ -17,10 +17,8 @@ import pytest
 PACKAGE = Path(__file__).parents[1] / "src" / "self_explain"
 
 # Sub-packages and modules (paths under src/self_explain) whose every public definition is documented.
-DOCUMENTED = ("core", "hub/api.py", "metrics", "tasks/__init__.py", "tasks/spec.py", "tasks/registry.py",
-              "tasks/causal_answers.py", "tasks/patching/config.py", "tasks/patching/demo.py",
-              "tasks/patching/explainer.py", "tasks/patching/features.py", "tasks/patching/prompts.py",
-              "tasks/patching/sources.py", "tasks/patching/__init__.py", "tasks/ablation/__init__.py",
+DOCUMENTED = ("core", "hub/api.py", "metrics", "tasks/__init__.py", "tasks/build.py", "tasks/spec.py",
+              "tasks/registry.py", "tasks/causal_answers.py", "tasks/patching", "tasks/ablation/__init__.py",
               "tasks/ablation/config.py", "tasks/ablation/demo.py", "tasks/ablation/explainer.py",
               "tasks/ablation/features.py", "tasks/ablation/ground_truth.py", "tasks/ablation/prompts.py",
               "tasks/ablation/sources.py", "tasks/features/__init__.py", "tasks/features/config.py",
@@ -30,7 +28,7 @@ DOCUMENTED = ("core", "hub/api.py", "metrics", "tasks/__init__.py", "tasks/spec.
               "tasks/preferences/card.py", "tasks/preferences/choices.py", "tasks/preferences/config.py",
               "tasks/preferences/demo.py", "tasks/preferences/explainer.py", "tasks/preferences/features.py",
               "tasks/preferences/instill.py", "tasks/preferences/prompts.py", "tasks/preferences/scenarios.py")
-DOCUMENTED += ("toyworld", "evaluation", "explainer", "hub")
+DOCUMENTED += ("toyworld", "evaluation", "explainer", "hub", "demo.py", "cli.py")
 
 
 def _is_property(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
