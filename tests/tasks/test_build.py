@@ -10,14 +10,23 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from datasets import Dataset, Features, Value, load_dataset
+from datasets import Features, Value, load_dataset
 from filelock import FileLock
 
-from self_explain.hub.datasets import FOLDER_LOCK, FolderBusyError, folder_lock, read_card_configs
+from self_explain.hub.datasets import (
+    FOLDER_LOCK,
+    FolderBusyError,
+    folder_lock,
+    read_card_configs,
+)
 from self_explain.tasks.ablation import builder as ablation_builder
 from self_explain.tasks.ablation.builder import build_ablation_dataset
 from self_explain.tasks.ablation.config import AblationConfig
-from self_explain.tasks.build import SKIPPED_METADATA_KEY, BuildInProgressError, ShardedBuild
+from self_explain.tasks.build import (
+    SKIPPED_METADATA_KEY,
+    BuildInProgressError,
+    ShardedBuild,
+)
 
 TARGET = "toy-target"
 
