@@ -109,7 +109,23 @@ def _evaluate(argv: list[str]) -> int:
 
 @dataclass
 class ExplainArgs:
-    """Options of ``self-explain explain``."""
+    """Options of ``self-explain explain``.
+
+    Args:
+        json (`str`): The input: a JSON object with a 'task' key, or a list of them.
+        explainer (`str`, *optional*): Explainer (default: the shipped toy explainer).
+        target (`str`, *optional*): Target model (default: the explainer's own).
+        verify (`bool`, *optional*, defaults to `False`): Re-run the intervention and say whether the explanation
+            held.
+        max_new_tokens (`int`, *optional*): Longest explanation generated (default: the task's, 48; preferences
+            128).
+        allow_other_target (`bool`, *optional*, defaults to `False`): Explain another ``--target`` than the model the
+            explainer was trained for.
+        trust_remote_code (`bool`, *optional*, defaults to `False`): Allow custom model code from the Hub.
+
+    Raises:
+        ValueError: When ``max_new_tokens`` is not a positive integer.
+    """
 
     json: str = field(metadata={"help": "The input: a JSON object with a 'task' key, or a list of them."})
     explainer: str | None = field(default=None, metadata={"help": "Explainer (default: the shipped toy explainer)."})
@@ -150,7 +166,14 @@ def _explain(argv: list[str]) -> int:
 
 @dataclass
 class PushArgs:
-    """Options of ``self-explain push``."""
+    """Options of ``self-explain push``.
+
+    Args:
+        folder (`str`): A trained explainer folder (from self-explain train).
+        repo_id (`str`): Hub model repo, e.g. ``org/toy-target-patching-explainer``.
+        private (`bool`, *optional*, defaults to `False`): Create the repo as private.
+        commit_message (`str`, *optional*): Commit message.
+    """
 
     folder: str = field(metadata={"help": "A trained explainer folder (from self-explain train)."})
     repo_id: str = field(metadata={"help": "Hub model repo, e.g. org/toy-target-patching-explainer."})
@@ -232,6 +255,16 @@ def _quiet_libraries() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``self-explain`` command: run one sub-command; a bad input is one line on stderr, not a traceback.
+
+    Args:
+        argv (`list[str]`, *optional*): The arguments, the sub-command first; ``sys.argv[1:]`` when unset.
+
+    Returns:
+        `int`: The exit status: the sub-command's (0 on success), 0 for the top-level help, and 2 when it stopped
+        on a ``ValueError``, ``FileExistsError``, ``FileNotFoundError``, ``NotADirectoryError`` or
+        ``ConnectionError`` (reported as ``self-explain <command>: error: ...``).
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     _quiet_libraries()
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:

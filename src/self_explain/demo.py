@@ -21,6 +21,20 @@ from .tasks import TASKS, TaskSpec, get_task, read_provenance
 
 @dataclass
 class DemoConfig:
+    """Options of ``self-explain demo``.
+
+    Args:
+        out (`str`, *optional*, defaults to `"out/demo"`): Folder of the demo's datasets and experiments.
+        target (`str`, *optional*, defaults to `"toy-target"`): Target model (explains itself).
+        explainers (`list[str]`, *optional*, defaults to `["toy-target", "toy-other", "toy-large"]`): Explainer
+            bases compared: the target itself and others.
+        tasks (`list[str]`, *optional*): Tasks to run, in order (default: every task with a demo, ``demo_tasks()``).
+        seeds (`int`, *optional*, defaults to 2): Training runs per (explainer, size).
+        min_steps (`int`, *optional*, defaults to 250): Optimizer steps of every run (more when 3 epochs need more).
+        eval_rows (`int`, *optional*, defaults to 200): Rows scored per split.
+        seed (`int`, *optional*, defaults to 0): Seed of every step.
+    """
+
     out: str = field(default="out/demo", metadata={"help": "Folder of the demo's datasets and experiments."})
     target: str = field(default="toy-target", metadata={"help": "Target model (explains itself)."})
     explainers: list[str] = field(
@@ -43,17 +57,48 @@ def demo_tasks() -> list[str]:
 
 
 def build_demo_dataset(config: DemoConfig, task: TaskSpec, out: Path) -> str:
-    """The task's dataset for the demo: its config with the demo's build options, on the demo's target."""
+    """The task's dataset for the demo: its config with the demo's build options, on the demo's target.
+
+    Args:
+        config (`DemoConfig`): The demo's options (target and seed).
+        task (`TaskSpec`): A task with a demo.
+        out (`Path`): The dataset folder (an existing config is replaced).
+
+    Returns:
+        `str`: The dataset folder built.
+    """
     options = {**task.demo.build_options, "target": config.target, "out": str(out), "seed": config.seed, "overwrite": True}
     return task.build(task.config_class(**options))
 
 
 def explained_target(dataset_folder: Path, config_name: str, default: str) -> str:
-    """The model a dataset explains (its provenance ``target``): for preferences, the instilled model."""
+    """The model a dataset explains (its provenance ``target``): for preferences, the instilled model.
+
+    Args:
+        dataset_folder (`Path`): The dataset folder.
+        config_name (`str`): The dataset config.
+        default (`str`): Returned when the config has no provenance target.
+
+    Returns:
+        `str`: The target model.
+    """
     return (read_provenance(dataset_folder, config_name) or {}).get("target", default)
 
 
 def run_task(config: DemoConfig, task: str) -> tuple[list[str], dict]:
+    """One task of the demo: build its dataset on the target, then run the privileged-access experiment on it.
+
+    Args:
+        config (`DemoConfig`): The demo's options.
+        task (`str`): A task with a demo.
+
+    Returns:
+        `tuple[list[str], dict]`: The lines reported for the task (dataset, experiment, headline table, times) and
+        the experiment's summary.
+
+    Raises:
+        ValueError: When ``task`` has no demo.
+    """
     if task not in demo_tasks():
         raise ValueError(f"--tasks {task!r} is not a demo task; choose from {', '.join(demo_tasks())}")
     out = Path(config.out)
@@ -82,10 +127,29 @@ def run_task(config: DemoConfig, task: str) -> tuple[list[str], dict]:
 
 
 def task_headline(summary: dict) -> list[str]:
+    """The headline table of an experiment's summary: every explainer and baseline at the largest training size.
+
+    Args:
+        summary (`dict`): The experiment's summary (``run_experiment``).
+
+    Returns:
+        `list[str]`: The lines of a Markdown table.
+    """
     return headline_table(summary["rows"], summary["splits"], tuple(summary["headline_metrics"]), summary["target"])
 
 
 def run_demo(config: DemoConfig) -> str:
+    """Run ``self-explain demo``: every task in turn, then every task's headline table and scaling plot path.
+
+    Args:
+        config (`DemoConfig`): The demo's options.
+
+    Returns:
+        `str`: The report, as Markdown text.
+
+    Raises:
+        ValueError: When a task has no demo.
+    """
     lines: list[str] = []
     summaries = {}
     for task in config.tasks:
