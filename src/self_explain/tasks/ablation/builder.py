@@ -32,6 +32,17 @@ DATASET_NAME = "self-explain-ablation"
 
 
 def ablation_examples_for(config: AblationConfig) -> list[AblationExample]:
+    """The examples of a build: from ``--examples``, else the toy world's hint questions.
+
+    Args:
+        config (`AblationConfig`): The build options.
+
+    Returns:
+        `list[AblationExample]`: The examples.
+
+    Raises:
+        ValueError: When a non-toy target has no ``--examples``, or the file is malformed.
+    """
     require_input(config.target, config.examples, "--examples FILE", "built-in hint questions")
     if config.examples:
         return jsonl_examples(config.examples, config.span_regex)
@@ -39,12 +50,34 @@ def ablation_examples_for(config: AblationConfig) -> list[AblationExample]:
 
 
 def answer_prefix_for(config: AblationConfig) -> str:
+    """The text the target's answer continues: ``--answer-prefix``, else ``"Answer:"`` for toy targets and "".
+
+    Args:
+        config (`AblationConfig`): The build options.
+
+    Returns:
+        `str`: The answer prefix.
+    """
     if config.answer_prefix is not None:
         return config.answer_prefix
     return ANSWER_PREFIX if is_toy_model(config.target) else ""
 
 
 def ablation_rows(config: AblationConfig, loaded: LoadedModel, examples: list[AblationExample]) -> list[dict]:
+    """The dataset rows of a batch of examples: the target's answers with and without the span, question, answer.
+
+    Args:
+        config (`AblationConfig`): The build options (answer prefix, ``max_new_tokens``, ``span_name``, seed).
+        loaded (`LoadedModel`): The target.
+        examples (`list[AblationExample]`): The batch, answered together.
+
+    Returns:
+        `list[dict]`: One row per example.
+
+    Raises:
+        ValueError: Naming the example, when it does not fit the target's context or removing its span leaves
+            its tokens unchanged.
+    """
     outcomes = run_ablations(
         loaded, [(e.text, e.ablated_text) for e in examples], answer_prefix_for(config), config.max_new_tokens,
         names=[f"example {e.example_id}" for e in examples],
@@ -80,7 +113,12 @@ def ablation_rows(config: AblationConfig, loaded: LoadedModel, examples: list[Ab
 
 class AblationBuilder(DatasetBuilder):
     """``self-explain build ablation``: the build loop of :class:`~self_explain.tasks.build.DatasetBuilder` over
-    examples (read before the target is loaded); a shard's examples are answered in batches of ``--batch-size``."""
+    examples (read before the target is loaded); a shard's examples are answered in batches of ``--batch-size``.
+
+    Args:
+        config (`AblationConfig`): The options of ``self-explain build ablation``.
+        recipe (`Recipe`, *optional*): The YAML recipe the options came from (the provenance records it).
+    """
 
     dataset_name = DATASET_NAME
     features = ABLATION_FEATURES
@@ -89,18 +127,44 @@ class AblationBuilder(DatasetBuilder):
     split_stream = (1,)
 
     def prepare(self) -> None:
+        """Read the examples before the target is loaded (see `ablation_examples_for`)."""
         self.examples = ablation_examples_for(self.config)
 
     def items(self) -> list[AblationExample]:
+        """The examples read by `prepare`.
+
+        Returns:
+            `list[AblationExample]`: The examples.
+        """
         return self.examples
 
     def build_shard(self, examples: list[AblationExample]) -> tuple[list[dict], int]:
+        """The rows of a shard's examples, answered in batches of ``--batch-size`` (see `ablation_rows`).
+
+        Args:
+            examples (`list[AblationExample]`): The shard's examples.
+
+        Returns:
+            `tuple[list[dict], int]`: The rows, and 0 (no example is skipped).
+        """
         rows = []
         for start in range(0, len(examples), self.config.batch_size):
             rows += ablation_rows(self.config, self.target, examples[start : start + self.config.batch_size])
         return rows, 0
 
     def provenance_extras(self, items: list[AblationExample], splits: dict, rows, skipped: int) -> dict:
+        """The ablation provenance: examples, source, answer settings, rows and the share of changed answers
+        (overall, per split, and per hint giver when the examples have one).
+
+        Args:
+            items (`list[AblationExample]`): Every example of the build.
+            splits (`dict[str, Dataset]`): The splits built.
+            rows (`Dataset`): Every row, before the split.
+            skipped (`int`): How many examples gave no row.
+
+        Returns:
+            `dict`: The provenance fields.
+        """
         config = self.config
         changed = fraction_true(splits, "is_different")
         extras = {
