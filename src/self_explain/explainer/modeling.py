@@ -181,7 +181,14 @@ class Explainer:
             yield self.target
 
     def untrained(self):
-        """The untrained base: the adapter switched off, or a plain model that was never trained to explain."""
+        """The untrained base: the adapter switched off, or a plain model that was never trained to explain.
+
+        Returns:
+            A context manager within which the explainer's model is its untrained base.
+
+        Raises:
+            ValueError: For a full model trained for a task: it has no untrained base.
+        """
         if self.is_adapter:
             return self.model.disable_adapter()
         if self.task is not None:
