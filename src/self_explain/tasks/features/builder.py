@@ -34,11 +34,27 @@ DATASET_NAME = "self-explain-features"
 
 @dataclass(frozen=True)
 class FeatureItem:
+    """One SAE feature of the build.
+
+    Args:
+        layer (`int`): The layer whose SAE it belongs to.
+        feature (`int`): Its index in that SAE.
+    """
+
     layer: int
     feature: int
 
 
 def choose_features(config: FeaturesConfig, saes: dict) -> list[FeatureItem]:
+    """The features of a build: every feature of each SAE, or ``--features-per-layer`` drawn (seeded) per layer.
+
+    Args:
+        config (`FeaturesConfig`): The build options (``features_per_layer``, ``seed``).
+        saes (`dict[int, SparseAutoencoder]`): The SAEs by layer.
+
+    Returns:
+        `list[FeatureItem]`: The features, layer by layer, in index order.
+    """
     items = []
     for layer, sae in saes.items():
         features = list(range(sae.d_sae))
@@ -50,7 +66,14 @@ def choose_features(config: FeaturesConfig, saes: dict) -> list[FeatureItem]:
 
 def split_exemplars(feature: FeatureExemplars) -> tuple[FeatureExemplars, FeatureExemplars]:
     """Every other exemplar of each kind to describe from (the first, strongest, of each kind among them);
-    the rest held out to score descriptions on."""
+    the rest held out to score descriptions on.
+
+    Args:
+        feature (`FeatureExemplars`): The feature and its exemplars.
+
+    Returns:
+        `tuple[FeatureExemplars, FeatureExemplars]`: The feature with the shown exemplars, and with the held-out ones.
+    """
     shown, held_out = [], []
     for kind in ("top", "quantile", "random"):
         of_kind = [e for e in feature.exemplars if e.kind == kind]
@@ -60,6 +83,19 @@ def split_exemplars(feature: FeatureExemplars) -> tuple[FeatureExemplars, Featur
 
 
 def ood_layers(config: FeaturesConfig, layers: list[int]) -> set[int]:
+    """The layers whose features form the ood split: ``--ood-layers`` (-1: none), else the last SAE layer when
+    there are two or more.
+
+    Args:
+        config (`FeaturesConfig`): The build options.
+        layers (`list[int]`): The SAE layers, ascending.
+
+    Returns:
+        `set[int]`: The ood layers.
+
+    Raises:
+        ValueError: When ``--ood-layers`` names a layer without an SAE.
+    """
     if config.ood_layers is not None:
         unknown = sorted(set(config.ood_layers) - set(layers) - {-1})
         if unknown:
@@ -72,7 +108,12 @@ class FeaturesBuilder(DatasetBuilder):
     """``self-explain build features``: the build loop of :class:`~self_explain.tasks.build.DatasetBuilder` over
     SAE features. The corpus is read before the target is loaded; the describer and simulator are made before
     the corpus is run through the target, so that one that cannot work fails first; the exemplars are collected
-    once per build (kept in the work folder for a resume), then each shard describes and scores its features."""
+    once per build (kept in the work folder for a resume), then each shard describes and scores its features.
+
+    Args:
+        config (`FeaturesConfig`): The options of ``self-explain build features``.
+        recipe (`Recipe`, *optional*): The YAML recipe the options came from (the provenance records it).
+    """
 
     dataset_name = DATASET_NAME
     features = FEATURE_DESCRIPTION_FEATURES
@@ -81,9 +122,16 @@ class FeaturesBuilder(DatasetBuilder):
     split_stream = (1,)
 
     def prepare(self) -> None:
+        """Read the corpus before the target is loaded (see `read_corpus`)."""
         self.texts = read_corpus(self.config)
 
     def setup(self) -> None:
+        """Load the SAEs, decide the ood layers, make the describer and the simulator (or import Neuronpedia's
+        descriptions): all before the corpus is run through the target.
+
+        Raises:
+            ValueError: When an SAE, the ood layers, the describer or the simulator cannot work with the target.
+        """
         config = self.config
         self.saes = load_saes(config, self.target)
         self.ood = ood_layers(config, list(self.saes))
@@ -97,23 +145,71 @@ class FeaturesBuilder(DatasetBuilder):
             self.imported = import_neuronpedia(config.neuronpedia)
 
     def items(self) -> list[FeatureItem]:
+        """The features of the build (see `choose_features`).
+
+        Returns:
+            `list[FeatureItem]`: The features.
+        """
         return choose_features(self.config, self.saes)
 
     def before_shards(self, items: list[FeatureItem], fingerprint: str) -> None:
+        """Collect the features' exemplars once per build, in the work folder (see `exemplars_for`).
+
+        Args:
+            items (`list[FeatureItem]`): Every feature of the build.
+            fingerprint (`str`): The build's fingerprint (it names the exemplars folder).
+        """
         self.exemplars = exemplars_for(self.config, self.target, self.saes, items, self.texts,
                                        self.build.work / f"exemplars-{fingerprint}", self.state)
 
     def build_shard(self, items: list[FeatureItem]) -> tuple[list[dict], int]:
+        """The rows of a shard's features (see `rows_for`).
+
+        Args:
+            items (`list[FeatureItem]`): The shard's features.
+
+        Returns:
+            `tuple[list[dict], int]`: The rows, and how many features were skipped.
+        """
         return self.rows_for(items)
 
     def split_of(self, item: FeatureItem) -> str:
+        """``ood`` for a feature of an ood layer, else drawn train/test.
+
+        Args:
+            item (`FeatureItem`): A feature.
+
+        Returns:
+            `str`: Its split.
+        """
         return "ood" if item.layer in self.ood else super().split_of(item)
 
     def no_rows_message(self, items: list[FeatureItem], skipped: int) -> str:
+        """The error of a build where no feature fired with a description scoring above ``--min-score``.
+
+        Args:
+            items (`list[FeatureItem]`): Every feature of the build.
+            skipped (`int`): How many were skipped.
+
+        Returns:
+            `str`: The message.
+        """
         return (f"no rows were built: none of {len(items)} features fired on the corpus with a description scoring "
                 f"above --min-score {self.config.min_score}")
 
     def provenance_extras(self, items: list[FeatureItem], splits: dict, rows, skipped: int) -> dict:
+        """The features provenance: SAEs, corpus, describer, simulator, features considered and skipped, ood
+        layers, rows and the mean score.
+
+        Args:
+            items (`list[FeatureItem]`): Every feature of the build.
+            splits (`dict[str, Dataset]`): The splits built.
+            rows (`Dataset`): Every row, before the split.
+            skipped (`int`): How many features were skipped.
+
+        Returns:
+            `dict`: The provenance fields.
+        """
         config = self.config
         scores = rows["score"]
         return {
@@ -130,11 +226,31 @@ class FeaturesBuilder(DatasetBuilder):
         }
 
     def candidates(self, item: FeatureItem, shown: FeatureExemplars) -> list[str]:
+        """A feature's candidate descriptions: imported from Neuronpedia, or from the describer.
+
+        Args:
+            item (`FeatureItem`): The feature.
+            shown (`FeatureExemplars`): The exemplars the describer is shown.
+
+        Returns:
+            `list[str]`: The candidates, best first; [] when Neuronpedia has none for the feature.
+        """
         if self.imported is not None:
             return self.imported.get((item.layer, item.feature), [])
         return self.describer.describe(shown)
 
     def rows_for(self, items: list[FeatureItem]) -> tuple[list[dict], int]:
+        """Describe and score each feature; its best description above ``--min-score`` makes its row.
+
+        A feature that never fired on the corpus, or whose best candidate does not score above ``--min-score``,
+        is skipped.
+
+        Args:
+            items (`list[FeatureItem]`): The features.
+
+        Returns:
+            `tuple[list[dict], int]`: The rows, and how many features were skipped.
+        """
         from .scorers import score_candidates
 
         rows, skipped = [], 0
@@ -193,7 +309,22 @@ def build_features_dataset(config: FeaturesConfig, recipe: Recipe | None = None)
 
 def exemplars_for(config: FeaturesConfig, loaded: LoadedModel, saes: dict, items: list[FeatureItem], texts: list[str],
                   folder: Path, state) -> dict:
-    """The exemplars of the chosen features, collected once per build (kept in the work folder for a resume)."""
+    """The exemplars of the chosen features, collected once per build (kept in the work folder for a resume).
+
+    The main process collects them unless ``folder`` already holds a complete write; every process then reads them.
+
+    Args:
+        config (`FeaturesConfig`): The build options (exemplar counts, context window, batch size, seed).
+        loaded (`LoadedModel`): The target.
+        saes (`dict[int, SparseAutoencoder]`): The SAEs by layer.
+        items (`list[FeatureItem]`): The chosen features.
+        texts (`list[str]`): The corpus.
+        folder (`Path`): Where the exemplars are written and read.
+        state (`accelerate.PartialState`): The process state.
+
+    Returns:
+        `dict[tuple[int, int], FeatureExemplars]`: The exemplars, keyed by (layer, feature).
+    """
     if state.is_main_process and not (folder / "exemplars.json").is_file():
         chosen: dict[int, list[int]] = {}
         for item in items:
