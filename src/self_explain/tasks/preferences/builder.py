@@ -53,6 +53,18 @@ WEIGHTS_STREAM, SPLIT_STREAM, QUESTION_STREAM = 0, 3, 4
 
 
 def scenarios_for(config: PreferencesConfig) -> list[Scenario]:
+    """The scenarios of a build: from ``--scenarios``, else the toy world's.
+
+    Args:
+        config (`PreferencesConfig`): The build options.
+
+    Returns:
+        `list[Scenario]`: The scenarios.
+
+    Raises:
+        ValueError: When a non-toy target has no ``--scenarios``, or the file is malformed.
+        FileNotFoundError: When ``--scenarios`` does not exist.
+    """
     if config.scenarios:
         return read_scenarios(config.scenarios)
     require_input(config.target, config.scenarios, "--scenarios FILE", "built-in scenarios")
@@ -60,7 +72,18 @@ def scenarios_for(config: PreferencesConfig) -> list[Scenario]:
 
 
 def assign_splits(scenarios: list[Scenario], config: PreferencesConfig) -> dict[int, str]:
-    """Seeded: a ``native_fraction`` of scenarios is native; of the rest, ``test_fraction`` is test."""
+    """Seeded: a ``native_fraction`` of scenarios is native; of the rest, ``test_fraction`` is test.
+
+    Args:
+        scenarios (`list[Scenario]`): The scenarios.
+        config (`PreferencesConfig`): The build options (``native_fraction``, ``test_fraction``, ``seed``).
+
+    Returns:
+        `dict[int, str]`: Scenario id -> ``"train"``, ``"test"`` or ``"native"``.
+
+    Raises:
+        ValueError: When the fractions leave no instilled scenario for train or for test.
+    """
     ids = [s.scenario_id for s in scenarios]
     seeded_rng(config.seed, SPLIT_STREAM).shuffle(ids)
     num_native = round(config.native_fraction * len(ids))
@@ -78,6 +101,15 @@ def assign_splits(scenarios: list[Scenario], config: PreferencesConfig) -> dict[
 
 
 def instilled_folder(config: PreferencesConfig, config_name: str) -> Path:
+    """Where the instilled model is saved: ``--instilled-model``, else ``<out's parent>/<config>-preferences-instilled``.
+
+    Args:
+        config (`PreferencesConfig`): The build options.
+        config_name (`str`): The config built.
+
+    Returns:
+        `Path`: The folder, absolute (the provenance names it).
+    """
     if config.instilled_model:
         return Path(config.instilled_model).resolve()  # the provenance names it: relative paths would not travel
     return Path(config.out).resolve().parent / f"{config_name}-preferences-instilled"
@@ -85,7 +117,17 @@ def instilled_folder(config: PreferencesConfig, config_name: str) -> Path:
 
 def instilling_fingerprint(config: PreferencesConfig, base: LoadedModel, scenarios: list[Scenario],
                            intended: dict[int, list[float]]) -> str:
-    """What the instilled model depends on: a folder holding another build's model is not reused."""
+    """What the instilled model depends on: a folder holding another build's model is not reused.
+
+    Args:
+        config (`PreferencesConfig`): The build options (seed, instilling choices and settings).
+        base (`LoadedModel`): The base model (its name and revision count).
+        scenarios (`list[Scenario]`): The scenarios (the instilled ones count).
+        intended (`dict[int, list[float]]`): The intended weights, by scenario id.
+
+    Returns:
+        `str`: 16 hex digits.
+    """
     fields = {
         "base": base.name, "base_revision": base.revision, "seed": config.seed,
         "instill_choices": config.instill_choices, "settings": asdict(instill_settings(config)),
@@ -96,6 +138,14 @@ def instilling_fingerprint(config: PreferencesConfig, base: LoadedModel, scenari
 
 
 def instill_settings(config: PreferencesConfig) -> InstillSettings:
+    """The instilling fine-tune's settings, from the build options.
+
+    Args:
+        config (`PreferencesConfig`): The build options.
+
+    Returns:
+        `InstillSettings`: LoRA rank and alpha, learning rate, epochs, batch size and seed.
+    """
     return InstillSettings(config.lora_r, config.lora_alpha, config.learning_rate, config.num_train_epochs,
                            config.per_device_train_batch_size, config.seed)
 
@@ -104,6 +154,18 @@ def reusable_instilled_record(config: PreferencesConfig, folder: Path, fingerpri
     """The record of the instilled model in ``folder`` when this build made it; None when it must be (re)made.
 
     Checked before any measuring, so a folder that cannot receive the model fails the build at once.
+
+    Args:
+        config (`PreferencesConfig`): The build options (``overwrite``).
+        folder (`Path`): The instilled model folder.
+        fingerprint (`str`): This build's `instilling_fingerprint`.
+
+    Returns:
+        `dict` or `None`: The folder's record when its fingerprint matches; None when the model must be (re)made.
+
+    Raises:
+        FileExistsError: When the folder holds something other than an instilled model, or another build's
+            instilled model and ``overwrite`` is not set.
     """
     record = read_instilled_record(folder) if folder.is_dir() else None
     if record is not None and record.get("fingerprint") == fingerprint:
@@ -121,7 +183,21 @@ def reusable_instilled_record(config: PreferencesConfig, folder: Path, fingerpri
 def make_instilled_model(config: PreferencesConfig, base: LoadedModel, choices: list[InstillingChoice],
                          intended: dict[int, list[float]], folder: Path, work: Path, fingerprint: str, state) -> dict:
     """Fine-tune ``base`` on the intended choices (every process trains, TRL's distributed path), merged; the
-    main process saves it into ``folder``. Returns its record."""
+    main process saves it into ``folder``. Returns its record.
+
+    Args:
+        config (`PreferencesConfig`): The build options (the instilling settings).
+        base (`LoadedModel`): The base model; its weights are merged with the adapter in place.
+        choices (`list[InstillingChoice]`): The decisions to teach.
+        intended (`dict[int, list[float]]`): The intended weights, by scenario id.
+        folder (`Path`): Where the instilled model is saved.
+        work (`Path`): The trainer's output folder.
+        fingerprint (`str`): This build's `instilling_fingerprint`, recorded.
+        state (`accelerate.PartialState`): The process state.
+
+    Returns:
+        `dict`: The record: training loss, steps, examples, fingerprint, base, scenarios and settings.
+    """
     logger.info("instilling %d scenarios with %d choices", len(intended), len(choices))
     model, record = instill(base, choices, instill_settings(config), work)
     record = {**record, "fingerprint": fingerprint, "base": base.name, "base_revision": base.revision,
@@ -134,7 +210,21 @@ def make_instilled_model(config: PreferencesConfig, base: LoadedModel, choices: 
 
 def introspection_rows(scenario: Scenario, measured: MeasuredWeights, base: MeasuredWeights, kind: str,
                        intended: list[float] | None, intended_agreement: float | None, count: int, seed: int) -> list[dict]:
-    """``count`` rows of one scenario: templates drawn at random, attributes in a shuffled order after the first."""
+    """``count`` rows of one scenario: templates drawn at random, attributes in a shuffled order after the first.
+
+    Args:
+        scenario (`Scenario`): The scenario.
+        measured (`MeasuredWeights`): The instilled model's measured weights in it (the answer).
+        base (`MeasuredWeights`): The base model's measured weights in it.
+        kind (`str`): ``"instilled"`` or ``"native"``.
+        intended (`list[float]`, *optional*): The intended weights; None for a native scenario.
+        intended_agreement (`float`, *optional*): See `intended_agreement`; None for a native scenario.
+        count (`int`): How many rows.
+        seed (`int`): The build's seed.
+
+    Returns:
+        `list[dict]`: The rows.
+    """
     rows = []
     for index in range(count):
         rng = seeded_rng(seed, scenario.scenario_id, QUESTION_STREAM, index)
@@ -162,7 +252,16 @@ def introspection_rows(scenario: Scenario, measured: MeasuredWeights, base: Meas
 
 
 def intended_agreement(scenario: Scenario, measured: MeasuredWeights, intended: list[float]) -> float:
-    """Share of the measured pairs where the model's likelier answer is the option the intended weights prefer."""
+    """Share of the measured pairs where the model's likelier answer is the option the intended weights prefer.
+
+    Args:
+        scenario (`Scenario`): The scenario.
+        measured (`MeasuredWeights`): The measured choices in it.
+        intended (`list[float]`): The intended weights.
+
+    Returns:
+        `float`: The share, rounded to 4 decimals.
+    """
     agree = [
         (c.probability_a > 0.5) == (scenario.utility(intended, c.option_a) > scenario.utility(intended, c.option_b))
         for c in measured.choices
@@ -172,6 +271,20 @@ def intended_agreement(scenario: Scenario, measured: MeasuredWeights, intended: 
 
 def decision_rows(scenarios: list[Scenario], kinds: dict[int, str], intended: dict[int, list[float]],
                   measured: dict[int, MeasuredWeights], choices) -> dict[str, list[dict]]:
+    """The rows of the ``<config>-decisions`` config: every choice behind the dataset.
+
+    Args:
+        scenarios (`list[Scenario]`): The scenarios.
+        kinds (`dict[int, str]`): Scenario id -> ``"instilled"`` or ``"native"``.
+        intended (`dict[int, list[float]]`): The intended weights of the instilled scenarios.
+        measured (`dict[int, MeasuredWeights]`): The instilled model's measured choices, by scenario id.
+        choices (`list[InstillingChoice]`): The instilling fine-tune's choices.
+
+    Returns:
+        `dict[str, list[dict]]`: ``instilling`` (the fine-tune's choices) and ``measurement`` (the measured
+        choices, with intended utilities where there are intended weights).
+    """
+
     def utilities(scenario: Scenario, a, b) -> tuple[float | None, float | None]:
         if scenario.scenario_id not in intended:
             return None, None
@@ -201,7 +314,18 @@ def decision_rows(scenarios: list[Scenario], kinds: dict[int, str], intended: di
 def instilling_quality(scenarios: list[Scenario], intended: dict[int, list[float]],
                        measured: dict[int, MeasuredWeights], base: dict[int, MeasuredWeights]) -> dict:
     """How well instilling worked: r of learned vs. intended weights (pooled and per scenario), and the same
-    for the base model's weights as a control (≈ 0 when the base had no such preferences)."""
+    for the base model's weights as a control (≈ 0 when the base had no such preferences).
+
+    Args:
+        scenarios (`list[Scenario]`): The scenarios (the instilled ones count).
+        intended (`dict[int, list[float]]`): The intended weights, by scenario id.
+        measured (`dict[int, MeasuredWeights]`): The instilled model's measured weights.
+        base (`dict[int, MeasuredWeights]`): The base model's measured weights.
+
+    Returns:
+        `dict`: ``instilled`` and ``base_before_instilling``, each ``pooled_r``, ``mean_scenario_r`` and
+        ``median_scenario_r``.
+    """
     ids = [s.scenario_id for s in scenarios if s.scenario_id in intended]
 
     def correlations(found: dict[int, MeasuredWeights]) -> dict:
@@ -217,7 +341,12 @@ class PreferencesBuilder(DatasetBuilder):
     """``self-explain build preferences``: the build loop of :class:`~self_explain.tasks.build.DatasetBuilder` over
     scenarios. Its target is the instilled model: loading it measures the base, instils (or reuses) and measures
     the instilled model; the rows are then built in one shard, and a second config ``<config>-decisions`` keeps
-    every choice behind them."""
+    every choice behind them.
+
+    Args:
+        config (`PreferencesConfig`): The options of ``self-explain build preferences``.
+        recipe (`Recipe`, *optional*): The YAML recipe the options came from (the provenance records it).
+    """
 
     dataset_name = DATASET_NAME
     features = PREFERENCES_FEATURES
@@ -226,6 +355,14 @@ class PreferencesBuilder(DatasetBuilder):
     split_names = ("train", "test", "native")
 
     def prepare(self) -> None:
+        """Before any model: check the Hub token and the ``-decisions`` config's destination, read the scenarios,
+        assign their splits and draw the intended weights of the instilled ones.
+
+        Raises:
+            ValueError: When pushing without a token, the scenarios are missing or malformed, or the fractions
+                leave no train or test scenario.
+            FileExistsError: When the ``-decisions`` config exists and ``overwrite`` is not set.
+        """
         config, build = self.config, self.build
         if config.push_instilled_to_hub:  # before any work, as --push-to-hub
             from ...hub.api import require_token
@@ -245,7 +382,14 @@ class PreferencesBuilder(DatasetBuilder):
 
     def load_target(self) -> LoadedModel:
         """The instilled model: the base is measured first (a control), then instilled, unless the instilled
-        folder already holds this build's model (checked before any measuring)."""
+        folder already holds this build's model (checked before any measuring).
+
+        Returns:
+            `LoadedModel`: The instilled model, loaded from its folder.
+
+        Raises:
+            FileExistsError: When the instilled folder cannot receive the model (see `reusable_instilled_record`).
+        """
         config, state = self.config, self.state
         base = load_model(config.target, revision=config.revision, trust_remote_code=config.trust_remote_code)
         self.base_revision = base.revision
@@ -265,6 +409,8 @@ class PreferencesBuilder(DatasetBuilder):
         return load_model(str(folder))
 
     def setup(self) -> None:
+        """Measure the instilled model's weights in every scenario (the ground truth), and how often its choices
+        agree with the intended weights."""
         self.measured = {m.scenario_id: m for m in measure_weights(self.target, self.scenarios, **self.measure)}
         self.agreement = {
             s.scenario_id: intended_agreement(s, self.measured[s.scenario_id], self.intended[s.scenario_id])
@@ -272,12 +418,33 @@ class PreferencesBuilder(DatasetBuilder):
         }
 
     def items(self) -> list[Scenario]:
+        """The scenarios read by `prepare`.
+
+        Returns:
+            `list[Scenario]`: The scenarios.
+        """
         return self.scenarios
 
     def shard_size(self, items: list[Scenario]) -> int:
+        """One shard for every scenario: rows are cheap once the weights are measured.
+
+        Args:
+            items (`list[Scenario]`): The scenarios.
+
+        Returns:
+            `int`: Their number (at least 1).
+        """
         return max(1, len(items))  # rows are cheap once the weights are measured
 
     def build_shard(self, scenarios: list[Scenario]) -> tuple[list[dict], int]:
+        """The introspection rows: ``--questions-per-scenario`` per train scenario, one per other scenario.
+
+        Args:
+            scenarios (`list[Scenario]`): The shard's scenarios.
+
+        Returns:
+            `tuple[list[dict], int]`: The rows, and 0 (no scenario is skipped).
+        """
         rows = []
         for scenario in scenarios:
             i = scenario.scenario_id
@@ -287,9 +454,29 @@ class PreferencesBuilder(DatasetBuilder):
         return rows, 0
 
     def split_of(self, item: Scenario) -> str:
+        """The scenario's split, assigned by `assign_splits` in `prepare`.
+
+        Args:
+            item (`Scenario`): A scenario.
+
+        Returns:
+            `str`: ``"train"``, ``"test"`` or ``"native"``.
+        """
         return self.splits_of[item.scenario_id]
 
     def provenance_extras(self, items: list[Scenario], splits: dict, rows, skipped: int) -> dict:
+        """The preferences provenance: the instilled model as the target (and the base), scenarios, choices,
+        instilling record and quality, agreements and rows.
+
+        Args:
+            items (`list[Scenario]`): Every scenario of the build.
+            splits (`dict[str, Dataset]`): The splits built.
+            rows (`Dataset`): Every row, before the split.
+            skipped (`int`): How many scenarios gave no row.
+
+        Returns:
+            `dict`: The provenance fields (``target`` and ``target_revision`` override the base ones).
+        """
         config = self.config
         quality = instilling_quality(self.scenarios, self.intended, self.measured, self.base_weights)
         logger.info("instilling: learned vs. intended weights %s", quality)
@@ -313,7 +500,15 @@ class PreferencesBuilder(DatasetBuilder):
         }
 
     def publish(self, splits: dict, provenance: dict) -> Path:
-        """The instilled model pushed when asked, then this config and its ``-decisions`` config."""
+        """The instilled model pushed when asked, then this config and its ``-decisions`` config.
+
+        Args:
+            splits (`dict[str, Dataset]`): The splits built.
+            provenance (`dict`): What built them (the ``-decisions`` config records it too, with its own rows).
+
+        Returns:
+            `Path`: The dataset folder.
+        """
         if self.config.push_instilled_to_hub:
             push_instilled_model(self.instilled_folder, self.config.push_instilled_to_hub)
         published = super().publish(splits, provenance)
