@@ -2,18 +2,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...core.checks import check_non_negative, check_positive
+from ...core.checks import check_positive
+from ..config import BuildConfig
 
 
 @dataclass
-class AblationConfig:
+class AblationConfig(BuildConfig):
     """Options of ``self-explain build ablation``.
 
+    The options every build shares (target, out, seed, config name, revision, push, overwrite, remote code) come
+    from [`~self_explain.tasks.config.BuildConfig`].
+
     Args:
-        target (`str`):
-            Target model: Hub id, local folder, or toy name (toy-target, ...).
-        out (`str`):
-            Dataset folder, written in Hub repo layout (one config per target).
         num_examples (`int`, *optional*, defaults to 2000):
             Hint questions to build (toy world targets).
         examples (`str`, *optional*):
@@ -27,12 +27,6 @@ class AblationConfig:
             Text after the assistant marker that the answer continues (toy targets: 'Answer:'; else none).
         max_new_tokens (`int`, *optional*, defaults to 16):
             Longest greedy answer, in tokens.
-        seed (`int`, *optional*, defaults to 0):
-            Seed of example sampling, splits and template choice.
-        config_name (`str`, *optional*):
-            Config name (default: the target's short name).
-        revision (`str`, *optional*):
-            Revision of a Hub target.
         test_fraction (`float`, *optional*, defaults to 0.1):
             Share of in-distribution examples in the test split.
         ood_relations (`list[str]`, *optional*, defaults to `["number"]`):
@@ -41,20 +35,12 @@ class AblationConfig:
             Examples per shard (resumption unit).
         batch_size (`int`, *optional*, defaults to 32):
             Examples answered in one batched generation.
-        push_to_hub (`str`, *optional*):
-            Hub dataset repo to add this config to.
-        overwrite (`bool`, *optional*, defaults to `False`):
-            Replace this config if it already exists.
-        trust_remote_code (`bool`, *optional*, defaults to `False`):
-            Allow custom model code from the Hub.
 
     Raises:
         ValueError: When ``num_examples`` or ``max_new_tokens`` is below 1, ``shard_size`` or ``batch_size`` is not
             positive, ``seed`` is negative, ``test_fraction`` is outside [0, 1), or ``span_regex`` does not compile.
     """
 
-    target: str = field(metadata={"help": "Target model: Hub id, local folder, or toy name (toy-target, ...)."})
-    out: str = field(metadata={"help": "Dataset folder, written in Hub repo layout (one config per target)."})
     num_examples: int = field(default=2000, metadata={"help": "Hint questions to build (toy world targets)."})
     examples: str | None = field(
         default=None,
@@ -74,9 +60,6 @@ class AblationConfig:
         metadata={"help": "Text after the assistant marker that the answer continues (toy targets: 'Answer:'; else none)."},
     )
     max_new_tokens: int = field(default=16, metadata={"help": "Longest greedy answer, in tokens."})
-    seed: int = field(default=0, metadata={"help": "Seed of example sampling, splits and template choice."})
-    config_name: str | None = field(default=None, metadata={"help": "Config name (default: the target's short name)."})
-    revision: str | None = field(default=None, metadata={"help": "Revision of a Hub target."})
     test_fraction: float = field(default=0.1, metadata={"help": "Share of in-distribution examples in the test split."})
     ood_relations: list[str] = field(
         default_factory=lambda: ["number"],
@@ -84,18 +67,15 @@ class AblationConfig:
     )
     shard_size: int = field(default=200, metadata={"help": "Examples per shard (resumption unit)."})
     batch_size: int = field(default=32, metadata={"help": "Examples answered in one batched generation."})
-    push_to_hub: str | None = field(default=None, metadata={"help": "Hub dataset repo to add this config to."})
-    overwrite: bool = field(default=False, metadata={"help": "Replace this config if it already exists."})
-    trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
     def __post_init__(self):
+        super().__post_init__()
         if self.num_examples < 1:
             raise ValueError(f"--num-examples must be at least 1, got {self.num_examples}")
         if self.max_new_tokens < 1:
             raise ValueError(f"--max-new-tokens must be at least 1, got {self.max_new_tokens}")
         check_positive("--shard-size", self.shard_size)
         check_positive("--batch-size", self.batch_size)
-        check_non_negative("--seed", self.seed)
         if not 0 <= self.test_fraction < 1:
             raise ValueError(f"--test-fraction must be in [0, 1), got {self.test_fraction}")
         if self.span_regex is not None:

@@ -3,20 +3,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...core.checks import check_non_negative, check_positive
+from ..config import BuildConfig
 
 DESCRIBERS = ("concept", "lm", "neuronpedia")
 SIMULATORS = ("concept", "lm")
 
 
 @dataclass
-class FeaturesConfig:
+class FeaturesConfig(BuildConfig):
     """Options of ``self-explain build features``.
 
+    The options every build shares (target, out, seed, config name, revision, push, overwrite, remote code) come
+    from [`~self_explain.tasks.config.BuildConfig`].
+
     Args:
-        target (`str`):
-            Target model: Hub id, local folder, or toy name (toy-target, ...).
-        out (`str`):
-            Dataset folder, written in Hub repo layout (one config per target).
         saes (`list[str]`, *optional*):
             SAEs in the SAELens format (folders or Hub ids; each names its layer). Toy targets: the shipped toy SAEs
             by default.
@@ -57,12 +57,6 @@ class FeaturesConfig:
             LM simulator: OpenAI-compatible endpoint.
         min_score (`float`, *optional*, defaults to 0.0):
             Keep features whose best description scores above this simulator correlation.
-        seed (`int`, *optional*, defaults to 0):
-            Seed of corpus, feature choice, splits and templates.
-        config_name (`str`, *optional*):
-            Config name (default: the target's short name).
-        revision (`str`, *optional*):
-            Revision of a Hub target.
         test_fraction (`float`, *optional*, defaults to 0.15):
             Share of features held out into the test split.
         ood_layers (`list[int]`, *optional*):
@@ -72,12 +66,6 @@ class FeaturesConfig:
             Features per shard (resumption unit).
         batch_size (`int`, *optional*, defaults to 32):
             Texts per forward pass while collecting exemplars.
-        push_to_hub (`str`, *optional*):
-            Hub dataset repo to add this config to.
-        overwrite (`bool`, *optional*, defaults to `False`):
-            Replace this config if it already exists.
-        trust_remote_code (`bool`, *optional*, defaults to `False`):
-            Allow custom model code from the Hub.
 
     Raises:
         ValueError: On an unknown describer or simulator, an LM describer or simulator without its model, the
@@ -86,8 +74,6 @@ class FeaturesConfig:
             outside [0, 1).
     """
 
-    target: str = field(metadata={"help": "Target model: Hub id, local folder, or toy name (toy-target, ...)."})
-    out: str = field(metadata={"help": "Dataset folder, written in Hub repo layout (one config per target)."})
     saes: list[str] | None = field(
         default=None,
         metadata={"help": "SAEs in the SAELens format (folders or Hub ids; each names its layer). Toy targets: the "
@@ -125,9 +111,6 @@ class FeaturesConfig:
     min_score: float = field(
         default=0.0, metadata={"help": "Keep features whose best description scores above this simulator correlation."}
     )
-    seed: int = field(default=0, metadata={"help": "Seed of corpus, feature choice, splits and templates."})
-    config_name: str | None = field(default=None, metadata={"help": "Config name (default: the target's short name)."})
-    revision: str | None = field(default=None, metadata={"help": "Revision of a Hub target."})
     test_fraction: float = field(default=0.15, metadata={"help": "Share of features held out into the test split."})
     ood_layers: list[int] | None = field(
         default=None,
@@ -136,11 +119,9 @@ class FeaturesConfig:
     )
     shard_size: int = field(default=128, metadata={"help": "Features per shard (resumption unit)."})
     batch_size: int = field(default=32, metadata={"help": "Texts per forward pass while collecting exemplars."})
-    push_to_hub: str | None = field(default=None, metadata={"help": "Hub dataset repo to add this config to."})
-    overwrite: bool = field(default=False, metadata={"help": "Replace this config if it already exists."})
-    trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
     def __post_init__(self):
+        super().__post_init__()
         if self.describer not in DESCRIBERS:
             raise ValueError(f"--describer must be one of {DESCRIBERS}, got {self.describer!r}")
         if self.simulator not in SIMULATORS:
@@ -164,6 +145,5 @@ class FeaturesConfig:
         check_non_negative("--num-quantile", self.num_quantile)
         check_non_negative("--num-random", self.num_random)
         check_non_negative("--context-window", self.context_window)
-        check_non_negative("--seed", self.seed)
         if not 0 <= self.test_fraction < 1:
             raise ValueError(f"--test-fraction must be in [0, 1), got {self.test_fraction}")

@@ -2,18 +2,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...core.checks import check_non_negative, check_positive
+from ...core.checks import check_positive
+from ..config import BuildConfig
 
 
 @dataclass
-class PatchingConfig:
+class PatchingConfig(BuildConfig):
     """Options of ``self-explain build patching``.
 
+    The options every build shares (target, out, seed, config name, revision, push, overwrite, remote code) come
+    from [`~self_explain.tasks.config.BuildConfig`].
+
     Args:
-        target (`str`):
-            Target model: Hub id, local folder, or toy name (toy-target, ...).
-        out (`str`):
-            Dataset folder, written in Hub repo layout (one config per target).
         num_prompts (`int`, *optional*, defaults to 2000):
             Prompt pairs to build from (toy world targets).
         prompts (`str`, *optional*):
@@ -22,12 +22,6 @@ class PatchingConfig:
             First layers of the patched windows (default: every layer a window fits).
         window (`int`, *optional*, defaults to 1):
             Number of consecutive layers patched at once.
-        seed (`int`, *optional*, defaults to 0):
-            Seed of prompt sampling, splits and template choice.
-        config_name (`str`, *optional*):
-            Config name (default: the target's short name).
-        revision (`str`, *optional*):
-            Revision of a Hub target.
         test_fraction (`float`, *optional*, defaults to 0.1):
             Share of in-distribution prompts in the test split.
         ood_relations (`list[str]`, *optional*, defaults to `["number"]`):
@@ -36,20 +30,12 @@ class PatchingConfig:
             Prompts per shard (resumption unit).
         batch_prompts (`int`, *optional*, defaults to 32):
             Prompts whose patches share one batched sweep.
-        push_to_hub (`str`, *optional*):
-            Hub dataset repo to add this config to.
-        overwrite (`bool`, *optional*, defaults to `False`):
-            Replace this config if it already exists.
-        trust_remote_code (`bool`, *optional*, defaults to `False`):
-            Allow custom model code from the Hub.
 
     Raises:
         ValueError: When ``window`` or ``num_prompts`` is below 1, ``shard_size`` or ``batch_prompts`` is not
             positive, ``seed`` is negative, or ``test_fraction`` is outside [0, 1).
     """
 
-    target: str = field(metadata={"help": "Target model: Hub id, local folder, or toy name (toy-target, ...)."})
-    out: str = field(metadata={"help": "Dataset folder, written in Hub repo layout (one config per target)."})
     num_prompts: int = field(default=2000, metadata={"help": "Prompt pairs to build from (toy world targets)."})
     prompts: str | None = field(
         default=None,
@@ -59,9 +45,6 @@ class PatchingConfig:
         default=None, metadata={"help": "First layers of the patched windows (default: every layer a window fits)."}
     )
     window: int = field(default=1, metadata={"help": "Number of consecutive layers patched at once."})
-    seed: int = field(default=0, metadata={"help": "Seed of prompt sampling, splits and template choice."})
-    config_name: str | None = field(default=None, metadata={"help": "Config name (default: the target's short name)."})
-    revision: str | None = field(default=None, metadata={"help": "Revision of a Hub target."})
     test_fraction: float = field(default=0.1, metadata={"help": "Share of in-distribution prompts in the test split."})
     ood_relations: list[str] = field(
         default_factory=lambda: ["number"],
@@ -69,17 +52,14 @@ class PatchingConfig:
     )
     shard_size: int = field(default=100, metadata={"help": "Prompts per shard (resumption unit)."})
     batch_prompts: int = field(default=32, metadata={"help": "Prompts whose patches share one batched sweep."})
-    push_to_hub: str | None = field(default=None, metadata={"help": "Hub dataset repo to add this config to."})
-    overwrite: bool = field(default=False, metadata={"help": "Replace this config if it already exists."})
-    trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
     def __post_init__(self):
+        super().__post_init__()
         if self.window < 1:
             raise ValueError(f"--window must be at least 1, got {self.window}")
         if self.num_prompts < 1:
             raise ValueError(f"--num-prompts must be at least 1, got {self.num_prompts}")
         check_positive("--shard-size", self.shard_size)
         check_positive("--batch-prompts", self.batch_prompts)
-        check_non_negative("--seed", self.seed)
         if not 0 <= self.test_fraction < 1:
             raise ValueError(f"--test-fraction must be in [0, 1), got {self.test_fraction}")

@@ -2,19 +2,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...core.checks import check_non_negative, check_positive, check_positive_number
+from ...core.checks import check_positive, check_positive_number
+from ..config import BuildConfig
 from .choices import CHOICE_LABELS
 
 
 @dataclass
-class PreferencesConfig:
+class PreferencesConfig(BuildConfig):
     """Options of ``self-explain build preferences``.
+
+    The options every build shares (target, out, seed, config name, revision, push, overwrite, remote code) come
+    from [`~self_explain.tasks.config.BuildConfig`].
 
     Args:
         target (`str`):
             Model to instil preferences in: Hub id, local folder, or toy name.
-        out (`str`):
-            Dataset folder, written in Hub repo layout (one config per target).
         scenarios (`str`, *optional*):
             JSON list of scenarios {name, attributes: [{name, unit, min, max} x 5]} (required for models outside the
             toy world).
@@ -47,20 +49,10 @@ class PreferencesConfig:
             Instilling batch size per device.
         batch_size (`int`, *optional*, defaults to 32):
             Decision prompts per forward pass when measuring.
-        seed (`int`, *optional*, defaults to 0):
-            Seed of scenarios, weights, options, splits and fine-tune.
-        config_name (`str`, *optional*):
-            Config name (default: the target's short name).
-        revision (`str`, *optional*):
-            Revision of a Hub target.
-        push_to_hub (`str`, *optional*):
-            Hub dataset repo to add this config to.
         push_instilled_to_hub (`str`, *optional*):
             Hub model repo for the instilled model.
         overwrite (`bool`, *optional*, defaults to `False`):
             Replace this config (and the instilled model).
-        trust_remote_code (`bool`, *optional*, defaults to `False`):
-            Allow custom model code from the Hub.
 
     Raises:
         ValueError: When a count or fraction is out of its range (see above), ``choice_labels`` is unknown, a batch
@@ -68,7 +60,6 @@ class PreferencesConfig:
     """
 
     target: str = field(metadata={"help": "Model to instil preferences in: Hub id, local folder, or toy name."})
-    out: str = field(metadata={"help": "Dataset folder, written in Hub repo layout (one config per target)."})
     scenarios: str | None = field(
         default=None,
         metadata={"help": "JSON list of scenarios {name, attributes: [{name, unit, min, max} x 5]} (required for "
@@ -102,15 +93,11 @@ class PreferencesConfig:
     num_train_epochs: float = field(default=3.0, metadata={"help": "Instilling epochs."})
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Instilling batch size per device."})
     batch_size: int = field(default=32, metadata={"help": "Decision prompts per forward pass when measuring."})
-    seed: int = field(default=0, metadata={"help": "Seed of scenarios, weights, options, splits and fine-tune."})
-    config_name: str | None = field(default=None, metadata={"help": "Config name (default: the target's short name)."})
-    revision: str | None = field(default=None, metadata={"help": "Revision of a Hub target."})
-    push_to_hub: str | None = field(default=None, metadata={"help": "Hub dataset repo to add this config to."})
     push_instilled_to_hub: str | None = field(default=None, metadata={"help": "Hub model repo for the instilled model."})
     overwrite: bool = field(default=False, metadata={"help": "Replace this config (and the instilled model)."})
-    trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
     def __post_init__(self):
+        super().__post_init__()
         if self.num_scenarios < 4:
             raise ValueError(f"--num-scenarios must be at least 4, got {self.num_scenarios}")
         if not 0 <= self.native_fraction < 1:
@@ -130,4 +117,3 @@ class PreferencesConfig:
         check_positive("--lora-r", self.lora_r)
         check_positive_number("--learning-rate", self.learning_rate)
         check_positive_number("--num-train-epochs", self.num_train_epochs)
-        check_non_negative("--seed", self.seed)

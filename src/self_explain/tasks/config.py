@@ -1,0 +1,46 @@
+"""``BuildConfig``: the options every dataset build shares; each task's config extends it with its own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..core.checks import check_non_negative
+
+
+@dataclass
+class BuildConfig:
+    """Options of every ``self-explain build <task>`` (a task's config adds its own after these).
+
+    Args:
+        target (`str`):
+            Target model: Hub id, local folder, or toy name (toy-target, ...).
+        out (`str`):
+            Dataset folder, written in Hub repo layout (one config per target).
+        seed (`int`, *optional*, defaults to 0):
+            Seed of every random choice of the build (sampling, splits, templates).
+        config_name (`str`, *optional*):
+            Config name (default: the target's short name).
+        revision (`str`, *optional*):
+            Revision of a Hub target.
+        push_to_hub (`str`, *optional*):
+            Hub dataset repo to add this config to.
+        overwrite (`bool`, *optional*, defaults to `False`):
+            Replace this config if it already exists.
+        trust_remote_code (`bool`, *optional*, defaults to `False`):
+            Allow custom model code from the Hub.
+
+    Raises:
+        ValueError: When ``seed`` is negative.
+    """
+
+    target: str = field(metadata={"help": "Target model: Hub id, local folder, or toy name (toy-target, ...)."})
+    out: str = field(metadata={"help": "Dataset folder, written in Hub repo layout (one config per target)."})
+    seed: int = field(default=0, metadata={"help": "Seed of every random choice (sampling, splits, templates)."})
+    config_name: str | None = field(default=None, metadata={"help": "Config name (default: the target's short name)."})
+    revision: str | None = field(default=None, metadata={"help": "Revision of a Hub target."})
+    push_to_hub: str | None = field(default=None, metadata={"help": "Hub dataset repo to add this config to."})
+    overwrite: bool = field(default=False, metadata={"help": "Replace this config if it already exists."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
+
+    def __post_init__(self):
+        check_non_negative("--seed", self.seed)
