@@ -16,8 +16,8 @@ from self_explain.tasks.ablation.config import AblationConfig
 from self_explain.tasks.ablation.features import ABLATION_FEATURES
 from self_explain.tasks.ablation.ground_truth import run_ablations
 from self_explain.tasks.ablation.prompts import QUESTION_TEMPLATES
-from self_explain.tasks.build import ShardedBuild
 from self_explain.tasks.causal_answers import causal_answer
+from self_explain.tasks.shards import ShardedBuild
 from self_explain.toyworld import toy_world_for
 from self_explain.toyworld.world import ANSWER_PREFIX
 

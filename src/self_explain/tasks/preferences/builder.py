@@ -26,7 +26,8 @@ from datasets import Dataset
 
 from ...core.models import LoadedModel, load_model, weights_fingerprint
 from ...core.stats import pearson_correlation
-from ..build import DatasetBuilder, ShardedBuild, require_input, seeded_rng
+from ..build import DatasetBuilder, require_input, seeded_rng
+from ..shards import ShardedBuild
 from .card import push_instilled_model, render_instilled_card
 from .choices import MeasuredWeights, measure_weights
 from .config import PreferencesConfig

@@ -22,7 +22,7 @@ from self_explain.hub.datasets import (
 from self_explain.tasks.ablation import builder as ablation_builder
 from self_explain.tasks.ablation.builder import build_ablation_dataset
 from self_explain.tasks.ablation.config import AblationConfig
-from self_explain.tasks.build import (
+from self_explain.tasks.shards import (
     SKIPPED_METADATA_KEY,
     BuildInProgressError,
     ShardedBuild,
