@@ -525,3 +525,14 @@ def test_selfie_on_a_text_only_task_is_refused_before_anything_is_scored(trained
     assert "baseline 'selfie' does not apply to task 'ablation': its examples have no vectors" in err, err
     assert not (out / "report.json").exists()
     assert not list(out.glob("predictions-*"))
+
+
+def test_selfie_ranks_a_not_estimable_headline_metric_last(four_examples):
+    def scores(predictions):  # scale 5 has the most right answers but no estimable headline metric
+        right = sum(p == a for p, a in zip(predictions, ANSWERS)) / len(ANSWERS)
+        return {"exact_match": None if right == 0.75 else right}
+
+    result = run_baseline(SELFIE, FakeExplainer(selfie_reply), "patching", four_examples, scores,
+                          selfie_scales=(1.0, 5.0, 10.0), batch_size=3, max_new_tokens=7)
+    assert result.details["scale"] == 10.0
+    assert result.metrics == {"exact_match": 0.25}

@@ -14,6 +14,7 @@ from self_explain.evaluation.evaluator import (
     EvaluateConfig,
     report_markdown,
     run_evaluation,
+    score,
     update_card,
 )
 from self_explain.explainer.config import CHECKPOINTS
@@ -26,7 +27,7 @@ from self_explain.tasks.patching.explainer import patching_examples
 
 ROWS = 12
 SPLITS = ["test", "ood"]
-METRICS = {"exact_match", "content_match", "has_changed_f1", "valid_rate"}
+METRICS = {"exact_match", "content_match", "has_changed_f1", "has_changed_macro_f1", "valid_rate"}
 
 
 def adapter_on(model) -> bool:
@@ -76,14 +77,18 @@ def test_report_json_holds_trained_and_untrained_results(evaluation, trained_exp
     ]
     for result in report["results"]:
         assert set(result["metrics"]) >= METRICS
-        assert all(0 <= value <= 1 for value in result["metrics"].values())
+        # has_changed_f1 is None (not estimable) when no explanation is valid, as an untrained one's may be
+        metrics = result["metrics"]
+        assert all(0 <= v <= 1 for k, v in metrics.items() if not (k == "has_changed_f1" and v is None))
+        assert (metrics["has_changed_f1"] is None) == (metrics["valid_rate"] == 0)
 
 
 def test_report_md_is_a_table_of_every_result(evaluation):
     report, out, _ = evaluation
     text = (out / "report.md").read_text()
     assert text == report_markdown(report)
-    assert "| explainer | split | rows | content_match | exact_match | has_changed_f1 | valid_rate |" in text
+    columns = ["content_match", "exact_match", "has_changed_f1", "has_changed_macro_f1", "valid_rate"]
+    assert "| explainer | split | rows | " + " | ".join(columns) + " |" in text
     assert sum(line.startswith("| trained |") for line in text.splitlines()) == 2
     assert sum(line.startswith("| baseline: untrained |") for line in text.splitlines()) == 2
     assert f"| trained | ood | {ROWS} |" in text
@@ -137,7 +142,9 @@ def test_update_card_writes_eval_results_and_a_model_index(trained_explainer_dir
     (model_index,) = card.data.to_dict()["model-index"]
     (result,) = model_index["results"]
     assert result["dataset"]["split"] == "test" and result["dataset"]["config"] == report["dataset_config"]
-    assert {m["type"]: m["value"] for m in result["metrics"]} == trained["metrics"]
+    # a not estimable (None) metric has no model-index entry
+    estimable = {key: value for key, value in trained["metrics"].items() if value is not None}
+    assert {m["type"]: m["value"] for m in result["metrics"]} == estimable
     assert "baseline: untrained" in card.text
     assert not list(folder.glob(".*")), "written atomically, no temporary files left"
     assert load_explainer(str(folder)).metadata["eval_results"] == metadata["eval_results"]
@@ -170,3 +177,18 @@ def test_the_shipped_toy_self_explainer_beats_its_untrained_base(tmp_path):
     trained, untrained = (r["metrics"] for r in report["results"])
     assert trained["valid_rate"] > 0.9
     assert trained["exact_match"] > untrained["exact_match"] + 0.25, (trained, untrained)
+
+
+def test_score_keeps_a_not_estimable_metric_as_none():
+    references = ["The most likely output would change to <<<Rome>>>.",
+                  "The output would remain unchanged from <<<a>>>."]
+    metrics = score("patching", ["no idea", "It would change, I think: <<<Rome>>>"], references)
+    assert metrics["has_changed_f1"] is None, "no valid answer: nothing to compute the F1 over"
+    assert metrics["valid_rate"] == 0.0 and metrics["has_changed_macro_f1"] == 0.0
+
+
+def test_report_md_shows_a_not_estimable_metric():
+    report = {"explainer": "x", "task": "patching", "target": "toy-target", "dataset": "d", "dataset_config": "c",
+              "results": [{"split": "test", "baseline": "untrained", "rows": 2, "details": {},
+                           "metrics": {"exact_match": 0.0, "has_changed_f1": None}}]}
+    assert "| baseline: untrained | test | 2 | 0.000 | not estimable |" in report_markdown(report)

@@ -18,6 +18,7 @@ from self_explain.evaluation.experiment import (
 )
 from self_explain.evaluation.report import (
     counted,
+    format_metric,
     headline_table,
     plot_scaling,
     report_markdown,
@@ -335,3 +336,53 @@ def test_experiment_config_defaults_and_none_baselines(tmp_path):
 def test_experiment_config_refuses_bad_settings(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
         config(tmp_path, **overrides)
+
+
+# ----------------------------------------------------------------------------------------------
+# A metric a seed could not estimate (None, e.g. causal_match's has_changed_f1 with no valid answer)
+# ----------------------------------------------------------------------------------------------
+
+def em_f1(value, f1):
+    return {"exact_match": value, "has_changed_f1": f1, "valid_rate": 1.0}
+
+
+NOT_ESTIMABLE_RESULTS = [
+    # Three seeds, one with no valid answer: its F1 is left out of the mean.
+    *[explainer_result("toy-target", 100, seed, em_f1(0.5, f1)) for seed, f1 in zip((0, 1, 2), (0.4, None, 0.6))],
+    # No seed has a valid answer: nothing to average.
+    *[explainer_result("/models/toy-other", 100, seed, em_f1(0.0, None)) for seed in (0, 1)],
+    baseline_result("untrained", em_f1(0.0, None)),
+]
+
+
+def test_summarize_leaves_not_estimable_seeds_out_of_the_mean():
+    rows = summarize(NOT_ESTIMABLE_RESULTS, ["test"], METRICS)
+    row = find(rows, "toy-target", 100, "test", "has_changed_f1")
+    assert row["values"] == [0.4, None, 0.6] and row["n"] == 3 and row["not_estimable"] == 1
+    assert (row["mean"], row["ci_low"], row["ci_high"]) == pytest.approx((0.5, *mean_ci([0.4, 0.6])[1:]), abs=1e-4)
+    row = find(rows, "/models/toy-other", 100, "test", "has_changed_f1")
+    assert (row["mean"], row["ci_low"], row["ci_high"], row["not_estimable"]) == (None, None, None, 2)
+    assert find(rows, "toy-target", 100, "test", "exact_match")["not_estimable"] == 0
+
+
+def test_tables_show_not_estimable_cells():
+    rows = summarize(NOT_ESTIMABLE_RESULTS, ["test"], METRICS)
+    body = table_rows(headline_table(rows, ["test"], METRICS, "toy-target"))
+    assert body["toy-target"][1].startswith("0.500 [") and body["toy-target"][1].endswith("] (2 of 3 seeds)")
+    assert body["toy-other"] == ["0.000 [0.000, 0.000]", "not estimable"]
+    assert body["baseline: untrained"] == ["0.000", "not estimable"]
+    scaling = table_rows(scaling_table(rows, "test", "has_changed_f1", "toy-target"))
+    assert scaling["toy-other"] == ["not estimable"]
+
+
+def test_report_files_with_not_estimable_cells(tmp_path):
+    config = SimpleNamespace(task="patching", target="toy-target", explainers=["toy-target", "/models/toy-other"],
+                             seeds=3, splits=["test"], out=str(tmp_path), config_name="toy-target")
+    summary = write_report(config, "some/dataset", NOT_ESTIMABLE_RESULTS)
+    assert "not estimable" in (tmp_path / "results.md").read_text()
+    assert json.loads((tmp_path / "results.json").read_text())["rows"] == summary["rows"]
+    assert (tmp_path / "scaling.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_format_metric():
+    assert [format_metric(v) for v in (0.12345, 1, None)] == ["0.123", "1.000", "not estimable"]

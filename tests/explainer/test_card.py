@@ -156,6 +156,19 @@ def test_card_yaml_has_model_index_and_body_names_target_task_dataset(adapter_fo
     assert not list(adapter_folder.glob(".tmp-*"))
 
 
+def test_card_shows_a_not_estimable_metric_as_a_dash_and_leaves_it_out_of_the_model_index(adapter_folder):
+    metrics = {"exact_match": 0.0, "content_match": 0.0, "has_changed_f1": None, "has_changed_macro_f1": 0.0,
+               "valid_rate": 0.0}
+    write_metadata(adapter_folder, eval_results=[{**EVAL_RESULTS[0], "metrics": metrics}])
+    card = ModelCard.load(write_explainer_card(adapter_folder, repo_id=REPO))
+    row = "| this explainer | test | org/self-explain-patching | toy-target | 0.000 | 0.000 | — | 0.000 | 0.000 |"
+    assert row in card.text
+    assert "| Has-Changed F1 | Has-Changed macro-F1 |" in card.text
+    assert {r.metric_type: r.metric_value for r in card.data.eval_results} == {
+        key: value for key, value in metrics.items() if value is not None
+    }
+
+
 def test_card_without_eval_results_or_hub_dataset(adapter_folder):
     local_dataset = str(adapter_folder.parent / "datasets" / "self-explain-patching")
     write_metadata(adapter_folder, dataset=local_dataset, explainer_base="org/toy-other", dataset_revision=None)

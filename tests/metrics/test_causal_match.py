@@ -57,6 +57,14 @@ def test_parser_docstring_examples_run():
     assert results.failed == 0
 
 
+def test_normalize_answer_examples_run(causal_match):
+    module = sys.modules[type(causal_match).__module__]
+    test = doctest.DocTestFinder().find(module.normalize_answer, "normalize_answer", globs=vars(module))[0]
+    runner = doctest.DocTestRunner()
+    runner.run(test)
+    assert runner.summarize(verbose=False) == doctest.TestResults(0, 1)
+
+
 def test_metric_uses_the_package_parser(causal_match):
     module = sys.modules[type(causal_match).__module__]
     assert module.parse_causal_answer is parse_causal_answer
@@ -77,6 +85,7 @@ def test_loads_and_computes_offline(monkeypatch):
         "exact_match": 1.0,
         "content_match": 1.0,
         "has_changed_f1": 1.0,
+        "has_changed_macro_f1": 1.0,
         "valid_rate": 1.0,
     }
 
@@ -90,63 +99,138 @@ def test_loads_from_the_script_path_too():
 # --- hand-computed scores -----------------------------------------------------------------------------------------
 
 
+def test_six_items_by_hand(causal_match):
+    references = [
+        CHANGED.format("Rome"),  # 1  C
+        UNCHANGED.format("Paris"),  # 2  U
+        CHANGED.format("Oslo"),  # 3  C
+        UNCHANGED.format("Lima"),  # 4  U
+        CHANGED.format("Kyiv"),  # 5  C
+        UNCHANGED.format("Bern"),  # 6  U
+    ]
+    predictions = [
+        "THE MOST LIKELY OUTPUT WOULD CHANGE TO <<<ROME>>>.",  # 1 case only: exact, content; pred C
+        "  The output would remain \n  unchanged from <<<Paris>>>.. ",  # 2 whitespace, "..": exact, content; pred U
+        UNCHANGED.format("Oslo"),  # 3 wrong verdict, right content: content only; pred U
+        "I think it stays the same.",  # 4 invalid: nothing; left out of has_changed_f1
+        CHANGED.format("Kiev"),  # 5 right verdict, wrong content: nothing; pred C
+        CHANGED.format("Bern") + " ",  # 6 wrong verdict, right content, trailing space: content only; pred C
+    ]
+    # Normalised (whitespace runs -> " ", strip, lower, strip "."), item 2 reads
+    # "the output would remain unchanged from <<<paris>>>", equal to its normalised reference; item 1 equals its own.
+    # valid: items 1, 2, 3, 5, 6 (item 4 has no <<<>>>)                     -> valid_rate    = 5/6
+    # exact: items 1, 2                                                       -> exact_match   = 2/6 = 1/3
+    # content (lowercased, any verdict): items 1 rome, 2 paris, 3 oslo, 6 bern -> content_match = 4/6 = 2/3
+    # has_changed_f1 over the valid items 1, 2, 3, 5, 6 (labels C U C C U, predicted C U U C C):
+    #   tp = items 1, 5 = 2; fp = item 6 = 1; fn = item 3 = 1 -> 2*2 / (2*2 + 1 + 1) = 4/6 = 2/3
+    # has_changed_macro_f1 over all six (labels C U C U C U; predicted C U U C C C, item 4 invalid -> wrong class C):
+    #   changed:   tp = 1, 5 (2); fp = 4, 6 (2); fn = 3 (1) -> 4 / (4 + 2 + 1) = 4/7
+    #   unchanged: tp = 2 (1);    fp = 3 (1);    fn = 4, 6 (2) -> 2 / (2 + 1 + 2) = 2/5
+    #   mean (4/7 + 2/5) / 2 = 17/35
+    results = causal_match.compute(predictions=predictions, references=references)
+    assert results["valid_rate"] == pytest.approx(5 / 6)
+    assert results["exact_match"] == pytest.approx(1 / 3)
+    assert results["content_match"] == pytest.approx(2 / 3)
+    assert results["has_changed_f1"] == pytest.approx(2 / 3)
+    assert results["has_changed_macro_f1"] == pytest.approx(17 / 35)
+    assert list(results) == ["exact_match", "content_match", "has_changed_f1", "has_changed_macro_f1", "valid_rate"]
+    assert all(type(value) is float for value in results.values())
+
+
 def test_four_rows_by_hand(causal_match):
     references = [CHANGED.format("Rome"), CHANGED.format("Oslo"), UNCHANGED.format("Paris"), UNCHANGED.format("Lima")]
     predictions = [
         CHANGED.format("Rome"),  # exact
         UNCHANGED.format("Oslo"),  # right content, wrong verdict
         "  " + UNCHANGED.format("Paris") + "\n",  # exact after strip
-        UNCHANGED.format("lima"),  # right verdict, content differs in case
+        UNCHANGED.format("lima"),  # right verdict, content differs in case: exact once lowercased
     ]
     results = causal_match.compute(predictions=predictions, references=references)
-    # labels C C U U, predicted C U U U: F1(C) = 2*1/(2*1+0+1) = 2/3, F1(U) = 2*2/(2*2+1+0) = 4/5
-    assert results["has_changed_f1"] == pytest.approx((2 / 3 + 4 / 5) / 2)
-    assert results["exact_match"] == 0.5
-    assert results["content_match"] == 0.5
+    # all valid; labels C C U U, predicted C U U U
+    # has_changed_f1: tp = 1, fp = 0, fn = 1 -> 2 / (2 + 0 + 1) = 2/3
+    assert results["has_changed_f1"] == pytest.approx(2 / 3)
+    # macro: F1(C) = 2*1/(2*1+0+1) = 2/3, F1(U) = 2*2/(2*2+1+0) = 4/5
+    assert results["has_changed_macro_f1"] == pytest.approx((2 / 3 + 4 / 5) / 2)
+    assert results["exact_match"] == 0.75
+    assert results["content_match"] == 1.0
     assert results["valid_rate"] == 1.0
     assert all(type(value) is float for value in results.values())
 
 
-def test_invalid_prediction_counts_as_the_wrong_class(causal_match):
+def test_invalid_prediction_left_out_of_f1_and_wrong_class_in_macro_f1(causal_match):
     references = [CHANGED.format("Rome"), UNCHANGED.format("Paris"), UNCHANGED.format("Lima")]
     predictions = [CHANGED.format("Rome"), "I don't know", "unchanged, still Lima"]
     results = causal_match.compute(predictions=predictions, references=references)
-    # labels C U U, predicted C C C: F1(C) = 2/(2+2+0) = 1/2, F1(U) = 0
-    assert results["has_changed_f1"] == pytest.approx(0.25)
+    # valid: item 1 only, a true positive -> has_changed_f1 = 2 / (2 + 0 + 0) = 1
+    assert results["has_changed_f1"] == 1.0
+    # macro: labels C U U, predicted C C C: F1(C) = 2/(2+2+0) = 1/2, F1(U) = 0
+    assert results["has_changed_macro_f1"] == pytest.approx(0.25)
     assert results["valid_rate"] == pytest.approx(1 / 3)
     assert results["exact_match"] == pytest.approx(1 / 3)
     assert results["content_match"] == pytest.approx(1 / 3)
 
 
-def test_class_absent_from_both_sides_is_left_out(causal_match):
+def test_no_valid_prediction_makes_has_changed_f1_not_estimable(causal_match):
+    references = [CHANGED.format("Rome"), UNCHANGED.format("Paris")]
+    results = causal_match.compute(predictions=["I don't know", "It would change, I think: <<<Rome>>>"],
+                                   references=references)
+    assert results == {"exact_match": 0.0, "content_match": 0.0, "has_changed_f1": None,
+                       "has_changed_macro_f1": 0.0, "valid_rate": 0.0}
+
+
+def test_no_true_positive_gives_zero_f1(causal_match):
+    references = [UNCHANGED.format("a"), UNCHANGED.format("b")]
+    # valid, all right, but no "changed" anywhere: tp = fp = fn = 0 -> 0 (not 0/0)
+    assert causal_match.compute(predictions=references, references=references)["has_changed_f1"] == 0.0
+
+
+def test_class_absent_from_both_sides_is_left_out_of_macro_f1(causal_match):
     references = [UNCHANGED.format("a"), UNCHANGED.format("b")]
     results = causal_match.compute(predictions=references, references=references)
-    assert results["has_changed_f1"] == 1.0  # only "unchanged" is present: not (1 + 0) / 2
+    assert results["has_changed_macro_f1"] == 1.0  # only "unchanged" is present: not (1 + 0) / 2
     # an invalid prediction brings in "changed": F1(U) = 2/(2+0+1) = 2/3, F1(C) = 0
     results = causal_match.compute(predictions=[UNCHANGED.format("a"), "junk"], references=references)
-    assert results["has_changed_f1"] == pytest.approx(1 / 3)
+    assert results["has_changed_macro_f1"] == pytest.approx(1 / 3)
 
 
-def test_always_unchanged_on_a_balanced_set_scores_a_third(causal_match):
+def test_always_unchanged_on_a_balanced_set(causal_match):
     references = [CHANGED.format("x"), UNCHANGED.format("y")] * 3
     predictions = [UNCHANGED.format("y")] * 6
-    assert causal_match.compute(predictions=predictions, references=references)["has_changed_f1"] == pytest.approx(1 / 3)
+    results = causal_match.compute(predictions=predictions, references=references)
+    assert results["has_changed_f1"] == 0.0  # no true positive
+    assert results["has_changed_macro_f1"] == pytest.approx(1 / 3)  # F1(U) = 2/3, F1(C) = 0
+
+
+def test_always_changed_scores_2p_over_1_plus_p(causal_match):
+    references = [CHANGED.format("x")] + [UNCHANGED.format("y")] * 3  # p = 1/4
+    predictions = [CHANGED.format("x")] * 4
+    # tp = 1, fp = 3, fn = 0 -> 2 / (2 + 3) = 2/5 = 2p / (1 + p)
+    assert causal_match.compute(predictions=predictions, references=references)["has_changed_f1"] == pytest.approx(0.4)
 
 
 @pytest.mark.parametrize(
-    ("prediction", "content_match"),
+    ("prediction", "content_match", "exact_match"),
     [
-        ("The most likely output would change to <<< Rome >>>. Sure.", 1.0),  # stripped, other wording
-        ("the most likely output WOULD CHANGE TO <<<Rome>>>", 1.0),
-        ("The most likely output would change to <<<rome>>>.", 0.0),  # case-sensitive
-        ("The output would remain unchanged from <<<Rome>>>.", 0.0),  # same content, wrong verdict
-        ("The most likely output would change to Rome.", 0.0),  # no brackets: invalid
+        ("The most likely output would change to <<< Rome >>>. Sure.", 1.0, 0.0),  # stripped, other wording
+        ("the most likely output WOULD CHANGE TO <<<Rome>>>", 1.0, 1.0),  # case and final period do not count
+        ("The most likely output would change to <<<rome>>>.", 1.0, 1.0),  # content compared lowercased
+        ("The  most likely\toutput would change to <<<Rome>>>...", 1.0, 1.0),  # whitespace runs, periods
+        ("The output would remain unchanged from <<<Rome>>>.", 1.0, 0.0),  # same content, wrong verdict
+        ("The most likely output would change to <<<Roma>>>.", 0.0, 0.0),
+        ("The most likely output would change to Rome.", 0.0, 0.0),  # no brackets: invalid
+        ("It would change, I think: <<<Rome>>>", 0.0, 0.0),  # no "change to": invalid
     ],
 )
-def test_content_match(causal_match, prediction, content_match):
+def test_content_and_exact_match(causal_match, prediction, content_match, exact_match):
     results = causal_match.compute(predictions=[prediction], references=[CHANGED.format("Rome")])
     assert results["content_match"] == content_match
-    assert results["exact_match"] == 0.0
+    assert results["exact_match"] == exact_match
+
+
+def test_reference_read_case_insensitively(causal_match):
+    references = ["THE MOST LIKELY OUTPUT WOULD CHANGE TO <<<ROME>>>"]
+    results = causal_match.compute(predictions=[CHANGED.format("rome")], references=references)
+    assert results["exact_match"] == 1.0 and results["has_changed_f1"] == 1.0
 
 
 # --- bad inputs ---------------------------------------------------------------------------------------------------
@@ -196,9 +280,14 @@ def test_metric_path_unknown_name_lists_known_metrics():
         (UNCHANGED.format("Paris"), CausalAnswer(True, False, "Paris")),
         (CHANGED.format("Rome"), CausalAnswer(True, True, "Rome")),
         ("THE OUTPUT WOULD REMAIN   UNCHANGED FROM <<<  Paris >>>", CausalAnswer(True, False, "Paris")),
-        ("It is unchanged: <<<Paris>>>", CausalAnswer(True, False, "Paris")),
+        ("It is unchanged: <<<Paris>>>", CausalAnswer(False, False, "Paris")),  # no "remain unchanged from"
         ("The output would change\n to <<<Rome>>>. Then <<<Oslo>>> too.", CausalAnswer(True, True, "Rome")),
-        ("It would change, I think: <<<Rome>>>", CausalAnswer(True, True, "Rome")),
+        ("It would change, I think: <<<Rome>>>", CausalAnswer(False, True, "Rome")),  # no "change to <<<"
+        ("The output would change to <<<b>>>, not remain unchanged from <<<a>>>", CausalAnswer(True, False, "a")),
+        ("It would change to <<<a>>>, or change to <<<b>>>", CausalAnswer(True, True, "b")),  # greedy, as the reference
+        ("change to <<<a>>>\nchange to <<<b>>>", CausalAnswer(True, True, "a")),  # ... on the first line with one
+        ("would change to <<<ROME>>>", CausalAnswer(True, True, "ROME")),  # content keeps its case
+        ("would change to <<<a>b>>>> after", CausalAnswer(True, True, "a>b")),  # up to the first ">>>"
         ("would remain unchanged from <<<a>>>, it would not change to <<<b>>>", CausalAnswer(True, False, "a")),
         ("The most likely output would change to <<<New\nYork>>>.", CausalAnswer(True, True, "New\nYork")),
         ("The most likely output would change to <<< >>>.", CausalAnswer(True, True, "")),

@@ -160,6 +160,10 @@ def nearest_neighbor_predictions(examples: ExplainerExamples, train: ExplainerEx
     return [train.answers[i] for i in closest]
 
 
+def _or_minus_infinity(value: float | None) -> float:
+    return float("-inf") if value is None else value
+
+
 def run_baseline(
     name: str,
     explainer: Explainer,
@@ -222,7 +226,8 @@ def run_baseline(
         predictions = [selfie_description(c) for c in continuations]
         by_scale[scale] = BaselineResult(score(predictions), predictions)
         logger.info("selfie scale %g: %s", scale, by_scale[scale].metrics)
-    best = max(by_scale, key=lambda s: by_scale[s].metrics.get(headline, float("-inf")))
+    # A scale whose headline metric is missing or not estimable (None) comes last.
+    best = max(by_scale, key=lambda s: _or_minus_infinity(by_scale[s].metrics.get(headline)))
     details = {"scale": best, "selected_by": headline,
                "metrics_by_scale": {str(s): r.metrics for s, r in by_scale.items()}}
     return BaselineResult(by_scale[best].metrics, by_scale[best].predictions, details)

@@ -30,6 +30,7 @@ from .baselines import (
     check_baseline,
     run_baseline,
 )
+from .report import format_metric
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,19 @@ def _metric(name: str):
     return evaluate.load(metric_path(name))
 
 
-def score(task_name: str, predictions: list[str], references: list[str]) -> dict[str, float]:
+def rounded_metric(value) -> float | None:
+    """A metric value rounded to 4 decimals, as reports store it; None (not estimable) stays None.
+
+    Args:
+        value (`float`, `int` or None): The value a metric returned.
+
+    Returns:
+        `float` or None: The rounded value.
+    """
+    return None if value is None else round(float(value), 4)
+
+
+def score(task_name: str, predictions: list[str], references: list[str]) -> dict[str, float | None]:
     """The task's ``evaluate`` metric of predictions against references.
 
     Where the task has a ``metric_input``, it is applied to each prediction first (what the explanation says,
@@ -125,13 +138,14 @@ def score(task_name: str, predictions: list[str], references: list[str]) -> dict
         references (`list[str]`): The ground-truth answers, one per prediction.
 
     Returns:
-        `dict[str, float]`: The metric's values, rounded to 4 decimals.
+        `dict[str, float | None]`: The metric's values, rounded to 4 decimals; None stays None (a value the metric
+        reports as not estimable).
     """
     task = get_task(task_name)
     if task.metric_input is not None:  # score what the explanation says, not the wording around it
         predictions = [task.metric_input(p) for p in predictions]
     metric = _metric(task.metric)
-    return {k: round(float(v), 4) for k, v in metric.compute(predictions=predictions, references=references).items()}
+    return {k: rounded_metric(v) for k, v in metric.compute(predictions=predictions, references=references).items()}
 
 
 def split_examples(explainer: Explainer, task_name: str, rows: Dataset, seed: int = 0) -> ExplainerExamples:
@@ -166,7 +180,7 @@ def score_predictions(explainer: Explainer, task_name: str, examples: ExplainerE
     task = get_task(task_name)
     if task.extra_scores is not None and examples.extras is not None:
         with explainer.target_runs() as target:
-            metrics.update({k: round(float(v), 4) for k, v in task.extra_scores(examples, predictions, target).items()})
+            metrics.update({k: rounded_metric(v) for k, v in task.extra_scores(examples, predictions, target).items()})
     return metrics
 
 
@@ -226,7 +240,7 @@ def report_markdown(report: dict) -> str:
         who = f"baseline: {result['baseline']}" if result["baseline"] else "trained"
         if result.get("details", {}).get("scale") is not None:
             who += f" (scale {result['details']['scale']:g})"
-        cells = " | ".join(f"{result['metrics'].get(n, float('nan')):.3f}" for n in names)
+        cells = " | ".join(format_metric(result["metrics"].get(n, float("nan"))) for n in names)
         lines.append(f"| {who} | {result['split']} | {result['rows']} | {cells} |")
     return "\n".join(lines) + "\n"
 

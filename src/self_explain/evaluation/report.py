@@ -15,6 +15,25 @@ from ..tasks import get_task
 METRIC_RANGES = {"simulator_correlation": (-1.0, 1.0), "pooled_correlation": (-1.0, 1.0),
                  "mean_scenario_correlation": (-1.0, 1.0)}
 
+# How a table shows a metric value that could not be computed (a metric's None, e.g. an F1 with nothing to
+# compute it over).
+NOT_ESTIMABLE = "not estimable"
+
+
+def format_metric(value) -> str:
+    """A metric value in a Markdown table: three decimals, or "not estimable" for None.
+
+    >>> [format_metric(v) for v in (0.12345, 1, None)]
+    ['0.123', '1.000', 'not estimable']
+
+    Args:
+        value (`float` or None): The value.
+
+    Returns:
+        `str`: The cell.
+    """
+    return NOT_ESTIMABLE if value is None else f"{float(value):.3f}"
+
 
 def counted(count: int, noun: str, plural: str | None = None) -> str:
     """A count with its noun in the singular or the plural: ``1 seed``, ``2 seeds``.
@@ -41,8 +60,10 @@ def summarize(results: list[dict], splits: list[str], metrics: tuple[str, ...]) 
     Returns:
         `list[dict]`: Rows with ``who``, ``size``, ``split``, ``metric``, ``mean``, ``ci_low``, ``ci_high`` (None
         for one seed), ``n``, ``values``, and the cell's ``kind``, ``self``, ``train_rows`` and ``details``.
+        A seed whose value is None (not estimable, e.g. an F1 with no valid answer) is left out of the mean and
+        counted in ``not_estimable``; when no seed has a value, ``mean`` is None too.
     """
-    groups: dict[tuple, list[float]] = defaultdict(list)
+    groups: dict[tuple, list[float | None]] = defaultdict(list)
     meta: dict[tuple, dict] = {}
     for result in results:
         for split in splits:
@@ -53,25 +74,33 @@ def summarize(results: list[dict], splits: list[str], metrics: tuple[str, ...]) 
                 if metric not in scored["metrics"]:
                     continue
                 key = (result["who"], result["size"], split, metric)
-                groups[key].append(float(scored["metrics"][metric]))
+                value = scored["metrics"][metric]
+                groups[key].append(None if value is None else float(value))
                 meta[key] = {"kind": result["kind"], "self": result["self"], "train_rows": result.get("train_rows"),
                              "details": scored.get("details") or {}}
     rows = []
     for key, values in groups.items():
         who, size, split, metric = key
-        mean, low, high = mean_confidence_interval(values)
-        rows.append({"who": who, "size": size, "split": split, "metric": metric, "mean": round(mean, 4),
+        estimable = [v for v in values if v is not None]
+        mean, low, high = mean_confidence_interval(estimable) if estimable else (None, None, None)
+        rows.append({"who": who, "size": size, "split": split, "metric": metric,
+                     "mean": None if mean is None else round(mean, 4),
                      "ci_low": None if low is None else round(low, 4), "ci_high": None if high is None else round(high, 4),
-                     "n": len(values), "values": values, **meta[key]})
+                     "n": len(values), "not_estimable": len(values) - len(estimable), "values": values, **meta[key]})
     return rows
 
 
 def _cell(row: dict | None) -> str:
     if row is None:
         return "–"
-    if row["ci_low"] is None:
-        return f"{row['mean']:.3f}"
-    return f"{row['mean']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+    if row["mean"] is None:
+        return NOT_ESTIMABLE
+    text = f"{row['mean']:.3f}"
+    if row["ci_low"] is not None:
+        text += f" [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+    if row.get("not_estimable"):  # some seeds had nothing to compute the metric over
+        text += f" ({row['n'] - row['not_estimable']} of {counted(row['n'], 'seed')})"
+    return text
 
 
 def _label(row: dict, target: str) -> str:
@@ -191,7 +220,8 @@ def plot_scaling(summary: dict, path: Path) -> None:
         for j, metric in enumerate(metrics):
             ax = axes[i][j]
             for who in _ordered_who(rows):
-                curve = sorted((r for r in rows if r["who"] == who and r["split"] == split and r["metric"] == metric),
+                curve = sorted((r for r in rows if r["who"] == who and r["split"] == split and r["metric"] == metric
+                                and r["mean"] is not None),  # not estimable: nothing to draw
                                key=lambda r: -1 if r["size"] is None else r["size"])
                 if not curve:
                     continue

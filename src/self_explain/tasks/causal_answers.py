@@ -8,9 +8,16 @@ CHANGED_ANSWER = "The most likely output would change to <<<{changed}>>>."
 
 # The causal_match metric's keys: display name and meaning, for explainer cards.
 CAUSAL_METRIC_LABELS = {
-    "exact_match": ("Exact Match", "the explanation equals the reference"),
-    "content_match": ("Content Match", "the text inside `<<<>>>` equals the reference's"),
-    "has_changed_f1": ("Has-Changed macro-F1", "macro-F1 of whether the explanation says the output changes"),
+    "exact_match": (
+        "Exact Match", "the explanation equals the reference (lowercased, whitespace collapsed, end periods stripped)"
+    ),
+    "content_match": ("Content Match", "the text inside `<<<>>>` equals the reference's (lowercased), any verdict"),
+    "has_changed_f1": (
+        "Has-Changed F1", "F1 of the *changed* class over the valid explanations (— when none is valid)"
+    ),
+    "has_changed_macro_f1": (
+        "Has-Changed macro-F1", "macro-F1 of changed / unchanged, an invalid explanation counting as the wrong class"
+    ),
     "valid_rate": ("Valid rate", "the share of explanations in an expected form"),
 }
 
@@ -23,7 +30,17 @@ CAUSAL_FORMAT_INSTRUCTIONS = (
     f'"{CHANGED_ANSWER.format(changed="OUTPUT")}" if it changes, where OUTPUT is the output itself.'
 )
 
-# "unchanged" also covers "remain unchanged"; the earliest verb phrase in the text decides.
+# The two answer sentences as the reference evaluator (introspective-interp, causal_exact_match_eval.py) reads them,
+# searched in this order: "remain unchanged from <<<a>>>" first, then "change to <<<b>>>". Case-insensitive and
+# whitespace-flexible; the content runs (across lines too) up to the first ">>>". The leading ".*" is greedy, as the
+# reference's: when a phrase occurs twice on the line where the match starts, the last occurrence counts.
+_STRICT_ANSWERS = (
+    (False, re.compile(r".*remain\s+unchanged\s+from\s+<<<((?s:.*?))>>>", re.IGNORECASE)),
+    (True, re.compile(r".*change\s+to\s+<<<((?s:.*?))>>>", re.IGNORECASE)),
+)
+
+# The partial reading of text that is not one of the two sentences: "unchanged" also covers "remain unchanged";
+# the earliest verb phrase in the text decides.
 _VERB_PHRASE = re.compile(r"(?P<unchanged>\bunchanged\b)|(?P<changed>\bchange\s+to\b|\bwould\s+change\b)", re.IGNORECASE)
 
 
@@ -43,12 +60,13 @@ def causal_answer(changed: bool, original: str, new: str) -> str:
 
 @dataclass(frozen=True)
 class CausalAnswer:
-    """A parsed answer sentence: `valid` only when both the verb phrase and the `<<<content>>>` were found.
+    """A parsed answer sentence: `valid` only when it reads as one of the two sentences.
 
     Args:
-        valid (`bool`): Whether both the verb phrase and the ``<<<content>>>`` were found.
+        valid (`bool`): Whether the text contains "remain unchanged from <<<a>>>" or "change to <<<b>>>".
         changed (`bool`, *optional*): Whether the answer says the output changes; None without a verb phrase.
-        content (`str`, *optional*): The stripped text between ``<<<`` and ``>>>``; None when there is none.
+        content (`str`, *optional*): The stripped text between ``<<<`` and ``>>>``, in its original case; None
+            when there is none.
     """
 
     valid: bool
@@ -57,18 +75,23 @@ class CausalAnswer:
 
 
 def parse_causal_answer(text: str) -> CausalAnswer:
-    """Parse one of the two answer sentences leniently (case, whitespace, text around them).
+    """Parse one of the two answer sentences as the paper's evaluator does.
 
-    "unchanged" / "remain unchanged" gives `changed=False`, "change to" / "would change" gives
-    `changed=True`; `content` is the stripped text between the first `<<<` and the next `>>>`.
-    Each part is reported even when the other is missing, but then `valid` is False.
+    The text is valid when it contains "remain unchanged from <<<a>>>" (``changed=False``) or, failing that,
+    "change to <<<b>>>" (``changed=True``): case-insensitive, any whitespace between the words, text around
+    them allowed. ``content`` is the stripped text up to the first ``>>>``, in its original case. Otherwise the
+    text is not valid, but what it does say is still reported: "unchanged" / "remain unchanged" gives
+    ``changed=False``, "change to" / "would change" gives ``changed=True`` (the earliest phrase wins), and
+    ``content`` is the stripped text between the first ``<<<`` and the next ``>>>``.
 
     >>> parse_causal_answer("The most likely output would change to <<< Rome >>>.")
     CausalAnswer(valid=True, changed=True, content='Rome')
-    >>> parse_causal_answer("the output would REMAIN unchanged from <<<Paris>>>. Because...")
+    >>> parse_causal_answer("the output would REMAIN   unchanged from <<<Paris>>>. Because...")
     CausalAnswer(valid=True, changed=False, content='Paris')
     >>> parse_causal_answer("It would change to Rome.")
     CausalAnswer(valid=False, changed=True, content=None)
+    >>> parse_causal_answer("It is unchanged: <<<Paris>>>")
+    CausalAnswer(valid=False, changed=False, content='Paris')
 
     Args:
         text (`str`): The explanation to parse.
@@ -76,13 +99,16 @@ def parse_causal_answer(text: str) -> CausalAnswer:
     Returns:
         `CausalAnswer`: Whether it is valid, whether it says the output changes, and the content.
     """
+    for changed, pattern in _STRICT_ANSWERS:
+        match = pattern.search(text)
+        if match is not None:
+            # Empty content stays valid: a reference whose top token is whitespace strips to "".
+            return CausalAnswer(valid=True, changed=changed, content=match.group(1).strip())
     verb = _VERB_PHRASE.search(text)
-    changed = None if verb is None else verb.lastgroup == "changed"
     content = None
     start = text.find(CONTENT_OPEN)
     if start != -1:
         end = text.find(CONTENT_CLOSE, start + len(CONTENT_OPEN))
         if end != -1:
             content = text[start + len(CONTENT_OPEN) : end].strip()
-    # Empty content stays valid: a reference whose top token is whitespace strips to "".
-    return CausalAnswer(valid=changed is not None and content is not None, changed=changed, content=content)
+    return CausalAnswer(valid=False, changed=None if verb is None else verb.lastgroup == "changed", content=content)
