@@ -16,7 +16,7 @@ def test_a_build_logged_to_a_file_has_no_cursor_moves_and_no_library_noise(tmp_p
         )
     log = (tmp_path / "stderr.log").read_text()
     assert "\x1b[A" not in log  # tqdm's cursor-up for nested bars
-    assert "INFO self_explain.tasks.build: wrote" in log  # our own lines stay
+    assert "INFO self_explain.tasks.shards: wrote" in log  # our own lines stay
     assert "self-explain-features toy-target" in log  # the stage's bar
     for noise in ("Creating parquet", "Generating train split", "Loading weights", "FutureWarning"):
         assert noise not in log
