@@ -52,8 +52,8 @@ class DemoConfig:
 
 def demo_tasks() -> list[str]:
     """The registered tasks that have a demo (their ``TaskSpec.demo``), in demo order."""
-    return [spec.name for spec in sorted(TASKS.values(), key=lambda spec: (spec.demo.order, spec.name) if spec.demo else (0, ""))
-            if spec.demo is not None]
+    with_demo = [spec for spec in TASKS.values() if spec.demo is not None]
+    return [spec.name for spec in sorted(with_demo, key=lambda spec: (spec.demo.order, spec.name))]
 
 
 def build_demo_dataset(config: DemoConfig, task: TaskSpec, out: Path) -> str:
