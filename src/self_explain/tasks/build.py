@@ -194,6 +194,19 @@ class DatasetBuilder:
         self.state = None
         self.target: LoadedModel | None = None
 
+    @classmethod
+    def build_dataset(cls, config, recipe: Recipe | None = None) -> Path:
+        """Build the dataset of ``config`` (a task's ``TaskSpec.build``); returns its folder.
+
+        Args:
+            config (`BuildConfig`): The options of ``self-explain build <task>``.
+            recipe (`Recipe`, *optional*): The YAML recipe the options came from (the provenance records it).
+
+        Returns:
+            `Path`: The dataset folder.
+        """
+        return cls(config, recipe).run()
+
     def run(self) -> Path:
         """Build the dataset; returns its folder."""
         self.build, self.state = start_build(self.config, self.dataset_name, self.features)

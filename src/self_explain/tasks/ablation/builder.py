@@ -9,7 +9,6 @@ paper's templates. Built shard by shard like every dataset (see ``self_explain.t
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...core.models import LoadedModel, is_toy_model
@@ -24,7 +23,7 @@ from .prompts import ablation_question
 from .sources import AblationExample, jsonl_examples, toy_hint_examples
 
 if TYPE_CHECKING:
-    from ...core.recipes import Recipe
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -182,17 +181,7 @@ class AblationBuilder(DatasetBuilder):
         return extras
 
 
-def build_ablation_dataset(config: AblationConfig, recipe: Recipe | None = None) -> Path:
-    """Build the ablation dataset of ``config`` (see :class:`AblationBuilder`); returns its folder.
-
-    Args:
-        config (`AblationConfig`): The options of ``self-explain build ablation``.
-        recipe (`Recipe`, *optional*): The YAML recipe the options came from (the provenance records it).
-
-    Returns:
-        `Path`: The dataset folder.
-    """
-    return AblationBuilder(config, recipe).run()
+build_ablation_dataset = AblationBuilder.build_dataset  # ``self-explain build ablation``: the task's build function
 
 
 def _changed_by(rows, column: str) -> dict[str, float]:

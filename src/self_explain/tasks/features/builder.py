@@ -25,7 +25,7 @@ from .prompts import features_answer, features_question
 from .sources import load_saes, make_describer, make_simulator, read_corpus
 
 if TYPE_CHECKING:
-    from ...core.recipes import Recipe
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -294,17 +294,7 @@ class FeaturesBuilder(DatasetBuilder):
         return rows, skipped
 
 
-def build_features_dataset(config: FeaturesConfig, recipe: Recipe | None = None) -> Path:
-    """Build the feature-description dataset of ``config`` (see :class:`FeaturesBuilder`); returns its folder.
-
-    Args:
-        config (`FeaturesConfig`): The options of ``self-explain build features``.
-        recipe (`Recipe`, *optional*): The YAML recipe the options came from (the provenance records it).
-
-    Returns:
-        `Path`: The dataset folder.
-    """
-    return FeaturesBuilder(config, recipe).run()
+build_features_dataset = FeaturesBuilder.build_dataset  # ``self-explain build features``: the task's build function
 
 
 def exemplars_for(config: FeaturesConfig, loaded: LoadedModel, saes: dict, items: list[FeatureItem], texts: list[str],

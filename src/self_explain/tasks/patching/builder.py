@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -25,7 +24,7 @@ from .prompts import patching_answer, patching_question
 from .sources import PromptPair, jsonl_pairs, toy_world_pairs, unknown_words
 
 if TYPE_CHECKING:
-    from ...core.recipes import Recipe
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -305,14 +304,4 @@ class PatchingBuilder(DatasetBuilder):
         return rows, skipped
 
 
-def build_patching_dataset(config: PatchingConfig, recipe: Recipe | None = None) -> Path:
-    """Build the patching dataset of ``config`` (see :class:`PatchingBuilder`); returns its folder.
-
-    Args:
-        config (`PatchingConfig`): The options of ``self-explain build patching``.
-        recipe (`Recipe`, *optional*): The YAML recipe the options came from (the provenance records it).
-
-    Returns:
-        `Path`: The dataset folder.
-    """
-    return PatchingBuilder(config, recipe).run()
+build_patching_dataset = PatchingBuilder.build_dataset  # ``self-explain build patching``: the task's build function

@@ -44,7 +44,7 @@ from .prompts import introspection_question, weights_answer
 from .scenarios import Scenario, draw_weights, read_scenarios, toy_scenarios
 
 if TYPE_CHECKING:
-    from ...core.recipes import Recipe
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -523,14 +523,4 @@ class PreferencesBuilder(DatasetBuilder):
         return published
 
 
-def build_preferences_dataset(config: PreferencesConfig, recipe: Recipe | None = None) -> Path:
-    """Build the preferences dataset of ``config`` (see :class:`PreferencesBuilder`); returns its folder.
-
-    Args:
-        config (`PreferencesConfig`): The options of ``self-explain build preferences``.
-        recipe (`Recipe`, *optional*): The YAML recipe the options came from (the provenance records it).
-
-    Returns:
-        `Path`: The dataset folder.
-    """
-    return PreferencesBuilder(config, recipe).run()
+build_preferences_dataset = PreferencesBuilder.build_dataset  # ``self-explain build preferences``: the task's build function
