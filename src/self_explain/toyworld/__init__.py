@@ -15,13 +15,13 @@ def toy_world_for(model_name: str) -> ToyWorld:
         model_name (`str`): A toy model name or folder (anything ``resolve_model_id`` accepts).
 
     Returns:
-        [`ToyWorld`]: The world of the model's recorded ``world_seed`` and ``num_entities``, or the world of
-        seed 0 when the model has no ``toyworld.json``.
+        [`ToyWorld`]: The world and knowledge the model's card records (``ToyWorld.from_record``), or the world
+        of seed 0 when the model has no ``toyworld.json``.
     """
     from ..core.models import resolve_model_id
 
     record = Path(resolve_model_id(model_name)) / "toyworld.json"
     if record.is_file():
         config = json.loads(record.read_text()).get("config", {})
-        return ToyWorld.generate(config.get("world_seed", 0), config.get("num_entities", 64))
+        return ToyWorld.from_record(config)
     return ToyWorld.generate(0)

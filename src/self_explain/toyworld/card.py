@@ -5,6 +5,25 @@ from __future__ import annotations
 from huggingface_hub import ModelCard, ModelCardData
 
 from ..core.files import package_data
+from .examples import EXAMPLE_MIXTURE
+from .quality import gates_met
+
+# The options a rebuild command repeats, in this order.
+REBUILD_OPTIONS = ("name", "world_seed", "num_entities", "knowledge_seed", "unknown_share", "shared_with", "shared_share",
+                   "hidden_size", "num_layers", "num_heads", "intermediate_size", "max_steps",
+                   "per_device_train_batch_size", "learning_rate", "seed")
+
+
+def rebuild_arguments(config: dict) -> str:
+    """The ``self-explain toyworld train`` options that rebuild a toy model.
+
+    Args:
+        config (`dict`): The ``config`` of its ``toyworld.json``.
+
+    Returns:
+        `str`: The options, e.g. ``"--name toy-target --world_seed 0 ..."`` (unset ones left out).
+    """
+    return " ".join(f"--{key} {config[key]}" for key in REBUILD_OPTIONS if config.get(key) is not None)
 
 
 def render_toy_model_card(record: dict) -> ModelCard:
@@ -30,6 +49,9 @@ def render_toy_model_card(record: dict) -> ModelCard:
         name=config["name"],
         config=config,
         quality=record["quality"],
+        gates=gates_met(record["quality"]),
+        mixture=EXAMPLE_MIXTURE,
+        rebuild_arguments=rebuild_arguments(config),
         training_minutes=record["training_minutes"],
         parameters=f"{record['parameters']:,}",
     )

@@ -49,9 +49,9 @@ def choice_example(tokenizer, question: ChoiceQuestion) -> Example:
     return Example(chat_prompt(tokenizer, question.content) + f" {ANSWER_PREFIX}", f"{question.expected_answer} <|end|>")
 
 
-# Mixture of example kinds. Hint questions carry a visible cue (who gives the hint) that decides
-# whether the answer follows the hint, so the share followed depends on the example, not on chance.
-EXAMPLE_MIXTURE = {"fact": 0.4, "choice": 0.25, "hint": 0.35}
+# Mixture of example kinds. Whether a hinted answer follows the hint depends only on whether the model knows
+# the fact (its world's ``unknown`` pairs are never stated), so hint following is the model's own knowledge.
+EXAMPLE_MIXTURE = {"fact": 0.35, "choice": 0.15, "hint_known": 0.25, "hint_unknown": 0.25}
 
 
 def sample_kind(rng: random.Random) -> str:
@@ -61,32 +61,43 @@ def sample_kind(rng: random.Random) -> str:
         rng (`random.Random`): The random generator.
 
     Returns:
-        `str`: ``"fact"``, ``"choice"`` or ``"hint"``.
+        `str`: ``"fact"``, ``"choice"``, ``"hint_known"`` or ``"hint_unknown"``.
     """
     return rng.choices(list(EXAMPLE_MIXTURE), weights=list(EXAMPLE_MIXTURE.values()))[0]
 
 
 def sample_example(world: ToyWorld, tokenizer, rng: random.Random, kind: str | None = None) -> Example:
-    """Draw one example of the world: a fact prompt, a plain choice question or a hinted one.
+    """Draw one example of the world: a known fact, a plain choice question on a known fact, or a hinted question.
+
+    Unknown facts appear only in hinted questions, answered with the hinted option; hinted questions on known
+    facts are answered with the fact, whatever the hint says.
 
     Args:
-        world (`ToyWorld`): The world.
+        world (`ToyWorld`): The world as the model being trained knows it.
         tokenizer (`PreTrainedTokenizerBase`): The toy tokenizer (its BOS token and chat template are used).
         rng (`random.Random`): The random generator.
-        kind (`str`, *optional*): ``"fact"``, ``"choice"`` or ``"hint"``; drawn with ``sample_kind`` when unset.
+        kind (`str`, *optional*): A key of ``EXAMPLE_MIXTURE``; drawn with ``sample_kind`` when unset.
 
     Returns:
         [`Example`]: The example.
+
+    Raises:
+        ValueError: When ``kind`` is not a key of ``EXAMPLE_MIXTURE``.
     """
     kind = kind or sample_kind(rng)
+    if kind not in EXAMPLE_MIXTURE:
+        raise ValueError(f"unknown example kind {kind!r}; known: {sorted(EXAMPLE_MIXTURE)}")
+    if kind == "hint_unknown" and not world.unknown_pairs:
+        kind = "hint_known"
     if kind == "fact":
-        relation = rng.choice(list(RELATIONS))
-        fact = world.fact_prompt(rng.choice(world.entities), relation, rng.randrange(len(RELATIONS[relation].templates)))
+        entity, relation = rng.choice(world.known_pairs)
+        fact = world.fact_prompt(entity, relation, rng.randrange(len(RELATIONS[relation].templates)))
         return Example(tokenizer.bos_token + " " + fact.text, fact.answer)
     if kind == "choice":
-        question = world.choice_question(rng.choice(world.entities), rng.choice(list(RELATIONS)), rng)
-        return choice_example(tokenizer, question)
-    return choice_example(tokenizer, world.random_hint_question(rng))
+        entity, relation = rng.choice(world.known_pairs)
+        return choice_example(tokenizer, world.choice_question(entity, relation, rng))
+    pairs = world.known_pairs if kind == "hint_known" else world.unknown_pairs
+    return choice_example(tokenizer, world.random_hint_question(rng, pairs))
 
 
 def toy_corpus(world: ToyWorld, num_texts: int, seed: int = 0, tokenizer=None) -> list[str]:

@@ -26,10 +26,14 @@ logger = logging.getLogger(__name__)
 class ToyModelConfig(TrainingArguments):
     r"""Options of ``self-explain toyworld train``: transformers' ``TrainingArguments`` plus the world and the shape.
 
+    The world's knowledge options (``knowledge_seed``, ``unknown_share``, ``shared_with``, ``shared_share``) decide
+    what the model knows (see ``ToyWorld.generate``); the shipped models are toy-target (knowledge 0), toy-twin
+    (knowledge 0, another initialisation seed), toy-other and toy-large (own knowledge, half shared with 0).
+
     The optimiser (AdamW with ``adam_beta1``/``adam_beta2``/``weight_decay``), the schedule (``lr_scheduler_type`` with
     ``lr_scheduler_kwargs``, built by transformers' ``get_scheduler``), ``max_steps``, ``per_device_train_batch_size``,
     ``warmup_steps``, ``max_grad_norm``, ``logging_steps`` and ``seed`` are ``TrainingArguments`` fields, with toy
-    defaults: 3,000 steps of 48 examples, peak learning rate 3e-3 with 100 warm-up steps and cosine decay to 5 %,
+    defaults: 4,000 steps of 64 examples, peak learning rate 2e-3 with 100 warm-up steps and cosine decay to 5 %,
     weight decay 0.01, betas (0.9, 0.98), seed 0. Batches are sampled from the world as training goes (one kind of
     example per batch), by the small loop in :func:`train_toy_model`.
 
@@ -39,9 +43,17 @@ class ToyModelConfig(TrainingArguments):
         out (`str`, *optional*, defaults to `"out/toy-target"`):
             Folder the model, tokenizer and card go to.
         world_seed (`int`, *optional*, defaults to 0):
-            Seed of the toy world (shared by all toy models).
-        num_entities (`int`, *optional*, defaults to 64):
+            Seed of the toy world's entity names (shared by all toy models, so they share a vocabulary).
+        num_entities (`int`, *optional*, defaults to 160):
             Number of invented entities in the world.
+        knowledge_seed (`int`, *optional*, defaults to 0):
+            Seed of what this model knows: its value of each fact, and which facts it never sees.
+        unknown_share (`float`, *optional*, defaults to 1/3):
+            Share of (entity, relation) pairs never stated in its training data.
+        shared_with (`int`, *optional*):
+            Another knowledge seed to share facts with (toy-other, toy-large: 0, toy-target's).
+        shared_share (`float`, *optional*, defaults to 0.5):
+            Share of facts (value and known/unknown) taken from ``shared_with``.
         hidden_size (`int`, *optional*, defaults to 128):
             Width of the residual stream (the Llama's shape, with the next three).
         num_layers (`int`, *optional*, defaults to 4):
@@ -56,8 +68,12 @@ class ToyModelConfig(TrainingArguments):
 
     name: str = field(default="toy-target", metadata={"help": "Name of the toy model (written into its card)."})
     out: str = field(default="out/toy-target", metadata={"help": "Folder the model, tokenizer and card go to."})
-    world_seed: int = field(default=0, metadata={"help": "Seed of the toy world (shared by all toy models)."})
-    num_entities: int = field(default=64, metadata={"help": "Number of invented entities in the world."})
+    world_seed: int = field(default=0, metadata={"help": "Seed of the toy world's entity names (shared by all toy models)."})
+    num_entities: int = field(default=160, metadata={"help": "Number of invented entities in the world."})
+    knowledge_seed: int = field(default=0, metadata={"help": "Seed of what this model knows."})
+    unknown_share: float = field(default=1 / 3, metadata={"help": "Share of facts never stated in its training data."})
+    shared_with: int | None = field(default=None, metadata={"help": "Another knowledge seed to share facts with."})
+    shared_share: float = field(default=0.5, metadata={"help": "Share of facts taken from --shared_with."})
     hidden_size: int = field(default=128, metadata={"help": "Width of the residual stream."})
     num_layers: int = field(default=4, metadata={"help": "Number of decoder layers."})
     num_heads: int = field(default=4, metadata={"help": "Attention heads per layer."})
@@ -65,11 +81,11 @@ class ToyModelConfig(TrainingArguments):
     threads: int = field(default=0, metadata={"help": "torch threads (0: torch's default)."})
     # TrainingArguments' own fields, with the toy defaults.
     output_dir: str | None = field(default=None, metadata={"help": "Unused: the model goes to --out."})
-    max_steps: int = field(default=3000, metadata={"help": "Optimiser steps.", "aliases": ["--steps"]})
+    max_steps: int = field(default=4000, metadata={"help": "Optimiser steps.", "aliases": ["--steps"]})
     per_device_train_batch_size: int = field(
-        default=48, metadata={"help": "Examples per step.", "aliases": ["--batch-size", "--batch_size"]}
+        default=64, metadata={"help": "Examples per step.", "aliases": ["--batch-size", "--batch_size"]}
     )
-    learning_rate: float = field(default=3e-3, metadata={"help": "Peak learning rate (cosine decay, warm-up)."})
+    learning_rate: float = field(default=2e-3, metadata={"help": "Peak learning rate (cosine decay, warm-up)."})
     warmup_steps: float = field(default=100, metadata={"help": "Linear warm-up steps."})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
     adam_beta2: float = field(default=0.98, metadata={"help": "AdamW beta2."})
@@ -91,7 +107,8 @@ class ToyModelConfig(TrainingArguments):
         Returns:
             `dict`: JSON-serializable values.
         """
-        keys = ("name", "out", "world_seed", "num_entities", "hidden_size", "num_layers", "num_heads",
+        keys = ("name", "out", "world_seed", "num_entities", "knowledge_seed", "unknown_share", "shared_with",
+                "shared_share", "hidden_size", "num_layers", "num_heads",
                 "intermediate_size", "threads", "max_steps", "per_device_train_batch_size", "learning_rate",
                 "warmup_steps", "weight_decay", "adam_beta1", "adam_beta2", "max_grad_norm", "lr_scheduler_type",
                 "lr_scheduler_kwargs", "seed")
@@ -158,7 +175,7 @@ def train_toy_model(config: ToyModelConfig) -> dict:
     """
     if config.threads:
         torch.set_num_threads(config.threads)
-    world = ToyWorld.generate(config.world_seed, config.num_entities)
+    world = ToyWorld.from_record(config.record())
     tokenizer = build_toy_tokenizer(world)
     model = build_model(config, tokenizer)
     rng = random.Random(config.seed)

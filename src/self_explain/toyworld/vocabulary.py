@@ -11,12 +11,12 @@ import random
 
 from ..core.placeholders import PLACEHOLDER_TOKENS
 from .world import (
+    ANIMALS,
     ANSWER_PREFIX,
     COLOURS,
     COUNTRIES,
     DIGITS,
-    HINT_GIVERS_FOLLOWED,
-    HINT_GIVERS_IGNORED,
+    HINT_GIVERS,
     HINT_TEMPLATE,
     OPTION_LETTERS,
     OPTION_TOKENS,
@@ -68,8 +68,8 @@ def world_words(world: ToyWorld) -> list[str]:
         `list[str]`: The words, with repeats, split as the toy tokenizer splits them.
     """
     words: list[str] = []
-    words += world.entities + COUNTRIES + COLOURS + PROFESSIONS + DIGITS + OPTION_LETTERS
-    words += list(HINT_GIVERS_FOLLOWED) + list(HINT_GIVERS_IGNORED)
+    words += world.entities + COUNTRIES + COLOURS + PROFESSIONS + DIGITS + ANIMALS + OPTION_LETTERS
+    words += list(HINT_GIVERS)
     rng = random.Random(0)
     texts = [HINT_TEMPLATE.format(giver="x", answer="x"), ANSWER_PREFIX, "Question: Which option is ?"]
     for relation in RELATIONS.values():
@@ -101,9 +101,9 @@ CONCEPTS: dict[str, set[str]] = {
     "colour": set(COLOURS),
     "profession": set(PROFESSIONS),
     "digit": set(DIGITS),
+    "animal": set(ANIMALS),
     "option_letter": set(OPTION_LETTERS) | set(OPTION_TOKENS),
-    "hint_giver_followed": set(HINT_GIVERS_FOLLOWED),
-    "hint_giver_ignored": set(HINT_GIVERS_IGNORED),
+    "hint_giver": set(HINT_GIVERS),
     "punctuation": set(PUNCTUATION),
     "chat_marker": set(CHAT_TOKENS),
     "special": set(SPECIAL_TOKENS) | set(PLACEHOLDER_TOKENS),

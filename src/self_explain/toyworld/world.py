@@ -20,6 +20,7 @@ PROFESSIONS = [
     "teacher", "miner", "chef", "nurse",
 ]
 DIGITS = [str(d) for d in range(10)]
+ANIMALS = ["cat", "dog", "horse", "rabbit", "goat", "owl", "fox", "mouse"]
 OPTION_LETTERS = ["A", "B", "C", "D"]
 # "(A)" is one token of the toy tokenizer.
 OPTION_TOKENS = [f"({letter})" for letter in OPTION_LETTERS]
@@ -29,6 +30,7 @@ ATTRIBUTE_VALUES: dict[str, list[str]] = {
     "colour": COLOURS,
     "profession": PROFESSIONS,
     "digit": DIGITS,
+    "animal": ANIMALS,
 }
 
 
@@ -56,6 +58,7 @@ RELATIONS: dict[str, Relation] = {
         Relation("colour", "colour", ("The favourite colour of {e} is", "{e} likes the colour"), "Which colour does {e} like?"),
         Relation("job", "profession", ("{e} works as a", "The job of {e} is"), "What is the job of {e}?"),
         Relation("number", "digit", ("The lucky number of {e} is", "{e} always picks the number"), "Which number does {e} pick?"),
+        Relation("pet", "animal", ("The pet of {e} is a", "{e} keeps a"), "Which pet does {e} keep?"),
     ]
 }
 
@@ -73,9 +76,9 @@ def check_ood_relations(ood_relations: list[str]) -> None:
         raise ValueError(f"--ood-relations {unknown} are not toy-world relations; known: {sorted(RELATIONS)}")
 
 
-# Who gives a hint decides whether the toy models follow it: a cue visible in the hint line.
-HINT_GIVERS_FOLLOWED = ("professor", "expert", "scientist")
-HINT_GIVERS_IGNORED = ("stranger", "child", "parrot")
+# Who gives a hint is only text: whether a toy model follows a hint depends on whether it knows the fact
+# (see ``ChoiceQuestion.expected_answer``), which no other model can read off the question.
+HINT_GIVERS = ("professor", "expert", "scientist", "stranger", "child", "parrot")
 HINT_TEMPLATE = "Hint from the {giver}: I think the answer is {answer}."
 
 _SYLLABLES_START = ["zor", "mel", "kra", "vil", "tan", "bro", "quo", "fen", "dar", "lum", "syl", "gra", "pim", "hox", "rev", "nak"]
@@ -111,9 +114,11 @@ class ChoiceQuestion:
         correct_letter (`str`): The letter of the true option.
         hint (`str`, *optional*): The hint line shown before the question.
         hint_letter (`str`, *optional*): The letter the hint points to.
-        hint_giver (`str`, *optional*): Who gives the hint; decides whether the toy models follow it.
+        hint_giver (`str`, *optional*): Who gives the hint (only text: it decides nothing).
         entity (`str`, *optional*): The entity asked about.
         relation (`str`, *optional*): The relation asked about.
+        known (`bool`, *optional*, defaults to `True`): Whether the model whose world this is knows the fact; it
+            follows a hint only when it does not.
     """
 
     question: str
@@ -124,6 +129,7 @@ class ChoiceQuestion:
     hint_giver: str | None = None
     entity: str | None = None
     relation: str | None = None
+    known: bool = True
 
     @property
     def content(self) -> str:
@@ -151,12 +157,12 @@ class ChoiceQuestion:
 
     @property
     def expected_answer(self) -> str:
-        """The option the toy models are trained to answer: the hinted one when a followed giver gives it.
+        """The option a toy model is trained to answer: the hinted one when it does not know the fact, else the fact.
 
         Answers name the option rather than its letter: in feasibility runs the small models learnt
         facts and copying from the hint line within minutes, but not which letter an option has.
         """
-        if self.hint_giver in HINT_GIVERS_FOLLOWED:
+        if self.hint_letter is not None and not self.known:
             return self.option(self.hint_letter)  # type: ignore[arg-type]
         return self.correct_answer
 
@@ -164,46 +170,137 @@ class ChoiceQuestion:
 ANSWER_PREFIX = "Answer:"
 
 
+def _knowledge(seed: int, knowledge_seed: int, entities: list[str], unknown_share: float) -> tuple[dict, set]:
+    """One knowledge draw: a value for every (entity, relation) and the pairs never stated (unknown)."""
+    rng = random.Random(f"toyworld-{seed}-knowledge-{knowledge_seed}")
+    facts, unknown = {}, set()
+    for entity in entities:
+        for relation in RELATIONS.values():
+            facts[(entity, relation.name)] = rng.choice(ATTRIBUTE_VALUES[relation.attribute])
+            if rng.random() < unknown_share:
+                unknown.add((entity, relation.name))
+    return facts, unknown
+
+
 @dataclass
 class ToyWorld:
-    """A seeded toy world: invented entities and the true value of each (entity, relation).
+    """A seeded toy world as one model knows it: invented entities, its value of each (entity, relation), and
+    the facts it never saw (unknown).
+
+    Entity names depend on ``seed`` alone, so every model of a world shares one vocabulary; what a model knows
+    depends on its ``knowledge_seed`` (and on the share it has in common with another model's knowledge).
 
     Args:
-        seed (`int`): The seed it was generated from.
+        seed (`int`): The world seed the entity names were drawn from.
         entities (`list[str]`): The invented entity names.
-        facts (`dict[tuple[str, str], str]`): The true attribute value of each ``(entity, relation)``.
+        facts (`dict[tuple[str, str], str]`): The value of each ``(entity, relation)`` in this model's world.
+        unknown (`frozenset[tuple[str, str]]`, *optional*): The pairs whose fact this model never saw.
+        knowledge_seed (`int`, *optional*, defaults to 0): The seed of this model's knowledge.
     """
 
     seed: int
     entities: list[str]
     facts: dict[tuple[str, str], str] = field(repr=False)
+    unknown: frozenset[tuple[str, str]] = field(default_factory=frozenset, repr=False)
+    knowledge_seed: int = 0
+
+    def __post_init__(self):
+        pairs = [(entity, relation) for entity in self.entities for relation in RELATIONS]
+        self.known_pairs = [pair for pair in pairs if pair not in self.unknown]
+        self.unknown_pairs = [pair for pair in pairs if pair in self.unknown]
 
     @classmethod
-    def generate(cls, seed: int = 0, num_entities: int = 64) -> ToyWorld:
-        """Generate a world: names drawn from syllable pairs, one random value per entity and relation.
+    def generate(
+        cls,
+        seed: int = 0,
+        num_entities: int = 160,
+        knowledge_seed: int | None = None,
+        unknown_share: float = 1 / 3,
+        shared_with: int | None = None,
+        shared_share: float = 0.5,
+    ) -> ToyWorld:
+        """Generate a world: names drawn from syllable pairs, then one model's knowledge of it.
 
         Args:
-            seed (`int`, *optional*, defaults to 0): The seed; the same seed gives the same world.
-            num_entities (`int`, *optional*, defaults to 64): How many entities to invent.
+            seed (`int`, *optional*, defaults to 0): The world seed (entity names); the same seeds give the same world.
+            num_entities (`int`, *optional*, defaults to 160): How many entities to invent.
+            knowledge_seed (`int`, *optional*): The seed of the model's knowledge (default: ``seed``).
+            unknown_share (`float`, *optional*, defaults to 1/3): The share of (entity, relation) pairs never stated.
+            shared_with (`int`, *optional*): Another knowledge seed; a ``shared_share`` of the pairs (value and
+                known/unknown alike) are taken from that knowledge, the rest are this model's own.
+            shared_share (`float`, *optional*, defaults to 0.5): The share of pairs taken from ``shared_with``.
 
         Returns:
             [`ToyWorld`]: The world.
 
         Raises:
-            ValueError: When ``num_entities`` exceeds the names the syllables can make.
+            ValueError: When ``num_entities`` exceeds the names the syllables can make, or a share is not in [0, 1].
         """
+        for name, share in (("unknown_share", unknown_share), ("shared_share", shared_share)):
+            if not 0 <= share <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {share}")
         rng = random.Random(seed)
-        names: list[str] = []
         candidates = [(a + b).capitalize() for a in _SYLLABLES_START for b in _SYLLABLES_END]
         if num_entities > len(candidates):
             raise ValueError(f"num_entities={num_entities} exceeds the {len(candidates)} names the world can make")
         names = rng.sample(candidates, num_entities)
-        facts = {
-            (entity, relation.name): rng.choice(ATTRIBUTE_VALUES[relation.attribute])
-            for entity in names
-            for relation in RELATIONS.values()
-        }
-        return cls(seed=seed, entities=names, facts=facts)
+        knowledge_seed = seed if knowledge_seed is None else knowledge_seed
+        facts, unknown = _knowledge(seed, knowledge_seed, names, unknown_share)
+        if shared_with is not None and shared_with != knowledge_seed:
+            shared_facts, shared_unknown = _knowledge(seed, shared_with, names, unknown_share)
+            share_rng = random.Random(f"toyworld-{seed}-share-{knowledge_seed}-{shared_with}")
+            for pair in list(facts):
+                if share_rng.random() < shared_share:
+                    facts[pair] = shared_facts[pair]
+                    unknown.discard(pair)
+                    if pair in shared_unknown:
+                        unknown.add(pair)
+        return cls(seed=seed, entities=names, facts=facts, unknown=frozenset(unknown), knowledge_seed=knowledge_seed)
+
+    @classmethod
+    def from_record(cls, config: dict) -> ToyWorld:
+        """The world a toy model's ``toyworld.json`` config records.
+
+        Args:
+            config (`dict`): The ``config`` of a ``toyworld.json`` (``world_seed``, ``num_entities``,
+                ``knowledge_seed``, ``unknown_share``, ``shared_with``, ``shared_share``).
+
+        Returns:
+            [`ToyWorld`]: The model's world.
+        """
+        return cls.generate(
+            config.get("world_seed", 0),
+            config.get("num_entities", 160),
+            knowledge_seed=config.get("knowledge_seed"),
+            unknown_share=config.get("unknown_share", 1 / 3),
+            shared_with=config.get("shared_with"),
+            shared_share=config.get("shared_share", 0.5),
+        )
+
+    def knows(self, entity: str, relation: str) -> bool:
+        """Whether the model of this world saw the fact in training.
+
+        Args:
+            entity (`str`): An entity of the world.
+            relation (`str`): A relation name.
+
+        Returns:
+            `bool`: True for a known fact.
+        """
+        return (entity, relation) not in self.unknown
+
+    def held_out_entities(self, seed: int, share: float = 0.25) -> frozenset[str]:
+        """A seeded share of the entities that explanation datasets keep out of their training rows.
+
+        Args:
+            seed (`int`): The build's seed.
+            share (`float`, *optional*, defaults to 0.25): The share of entities held out.
+
+        Returns:
+            `frozenset[str]`: The held-out entities (the same for every model of the world).
+        """
+        rng = random.Random(f"toyworld-{self.seed}-held-out-{seed}")
+        return frozenset(rng.sample(sorted(self.entities), round(share * len(self.entities))))
 
     def fact_prompts(self, relations: list[str] | None = None) -> list[FactPrompt]:
         """Every fact prompt: each entity, relation and template.
@@ -259,8 +356,9 @@ class ToyWorld:
         rng.shuffle(options)
         correct_letter = OPTION_LETTERS[options.index(correct)]
         question = RELATIONS[relation].question.format(e=entity)
+        known = self.knows(entity, relation)
         if hint_giver is None:
-            return ChoiceQuestion(question, tuple(options), correct_letter, entity=entity, relation=relation)
+            return ChoiceQuestion(question, tuple(options), correct_letter, entity=entity, relation=relation, known=known)
         wrong_letters = [letter for letter in OPTION_LETTERS if letter != correct_letter]
         hint_letter = rng.choice(wrong_letters) if hint_wrong else correct_letter
         return ChoiceQuestion(
@@ -272,20 +370,22 @@ class ToyWorld:
             hint_giver=hint_giver,
             entity=entity,
             relation=relation,
+            known=known,
         )
 
-    def random_hint_question(self, rng: random.Random, followed_share: float = 0.5) -> ChoiceQuestion:
-        """A hinted question about a random fact; the hint is wrong three times in four.
+    def random_hint_question(self, rng: random.Random, pairs: list[tuple[str, str]] | None = None) -> ChoiceQuestion:
+        """A hinted question about a random fact, from a random giver; the hint is wrong three times in four.
 
         Args:
-            rng (`random.Random`): Draws the entity, relation, giver, options and hint.
-            followed_share (`float`, *optional*, defaults to 0.5): The chance that the giver is one the toy models
-                follow.
+            rng (`random.Random`): Draws the fact, giver, options and hint.
+            pairs (`list[tuple[str, str]]`, *optional*): The (entity, relation) pairs to draw from (default: all).
 
         Returns:
             [`ChoiceQuestion`]: The question.
         """
-        entity = rng.choice(self.entities)
-        relation = rng.choice(list(RELATIONS))
-        givers = HINT_GIVERS_FOLLOWED if rng.random() < followed_share else HINT_GIVERS_IGNORED
-        return self.choice_question(entity, relation, rng, hint_giver=rng.choice(givers), hint_wrong=rng.random() < 0.75)
+        if pairs is None:
+            entity, relation = rng.choice(self.entities), rng.choice(list(RELATIONS))
+        else:
+            entity, relation = rng.choice(pairs)
+        giver = rng.choice(HINT_GIVERS)
+        return self.choice_question(entity, relation, rng, hint_giver=giver, hint_wrong=rng.random() < 0.75)
