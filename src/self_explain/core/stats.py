@@ -1,8 +1,13 @@
-"""Statistics shared by the package and its evaluate modules: Pearson r, Student's t quantiles, mean intervals."""
+"""Statistics shared by the package and its evaluate modules: Pearson r, Student's t quantiles, mean intervals,
+and the seeded bootstrap over seeds × groups (e.g. test entities) that the experiment's intervals come from."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
 
 
 def pearson_correlation(x, y) -> float:
@@ -89,3 +94,217 @@ def mean_confidence_interval(values) -> tuple[float, float | None, float | None]
     sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
     half = t_quantile_975(n - 1) * sd / math.sqrt(n)
     return mean, mean - half, mean + half
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The bootstrap over seeds × groups
+# ----------------------------------------------------------------------------------------------------------------
+
+# A statistic maps column totals (each an array over resamples) to its value per resample, NaN where it cannot be
+# computed (e.g. an F1 over no valid answer).
+Statistic = Callable[[Mapping[str, np.ndarray]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class BootstrapRun:
+    """One run's scored rows, as the bootstrap reads them: its seed, each row's group and per-row statistics.
+
+    A metric is recomputed from the column *totals* of the rows drawn, so per-row statistics must be additive:
+    counts (valid, true positives, ...) and sums (a row's similarity, ...), not the metric of one row.
+
+    Args:
+        seed (`Hashable`, *optional*): The run's seed (its training subsample); runs of one seed are drawn together.
+            None for a run that has no seed (e.g. an untrained baseline): it is in every resample, once.
+        groups (`Sequence[Hashable]`): Each row's group (e.g. its entity); groups are drawn, not rows.
+        columns (`Mapping[str, Sequence[float]]`): Per-row additive statistics, each as long as ``groups``.
+    """
+
+    seed: Hashable | None
+    groups: Sequence[Hashable]
+    columns: Mapping[str, Sequence[float]]
+
+
+def multinomial_counts(size: int, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """How often each of ``size`` items is drawn in each of ``samples`` resamples of ``size`` draws with replacement.
+
+    >>> counts = multinomial_counts(4, 3, np.random.default_rng(0))
+    >>> counts.shape, counts.sum(axis=1).tolist()
+    ((3, 4), [4, 4, 4])
+
+    Args:
+        size (`int`): Items (and draws per resample), at least 1.
+        samples (`int`): Resamples.
+        rng (`numpy.random.Generator`): The random generator.
+
+    Returns:
+        `np.ndarray`: (samples, size) integer counts; each row sums to ``size``.
+    """
+    return rng.multinomial(size, np.full(size, 1.0 / size), size=samples)
+
+
+class SeedGroupBootstrap:
+    """A seeded bootstrap over seeds × groups, drawn once so that every run compared through it is resampled alike.
+
+    Each resample draws the seeds with replacement and the groups (e.g. held-out entities) with replacement. Seeds
+    and groups are *crossed*: every seed scores the same groups, so one draw of groups serves every seed of a
+    resample (the groups' sampling error does not shrink with the number of seeds). A run's metric is recomputed
+    from the totals of its rows weighted by their group's count; the value of a resample is the mean over its drawn
+    seeds (each counted as often as drawn) of the runs' metrics, seeds where the metric cannot be computed left out.
+    Statistics of two explainers through the same bootstrap are *paired*: their difference per resample gives the
+    difference's interval.
+
+    Args:
+        seeds (`Sequence[Hashable]`): The seeds resampled (distinct); a run with another seed is refused.
+        groups (`Sequence[Hashable]`): The groups resampled (distinct); a row of another group is refused.
+        samples (`int`, *optional*, defaults to 1000): Resamples.
+        seed (`int`, *optional*, defaults to 0): Seed of the random generator: the same seed gives the same resamples.
+
+    Raises:
+        ValueError: On repeated seeds or groups, no group, or fewer than one resample.
+    """
+
+    def __init__(self, seeds: Sequence[Hashable], groups: Sequence[Hashable], samples: int = 1000, seed: int = 0):
+        seeds, groups = list(seeds), list(groups)
+        if len(set(seeds)) != len(seeds) or len(set(groups)) != len(groups):
+            raise ValueError("the bootstrap's seeds and groups must be distinct")
+        if not groups:
+            raise ValueError("the bootstrap needs at least one group")
+        if samples < 1:
+            raise ValueError(f"the bootstrap needs at least one resample, got {samples}")
+        self.samples = samples
+        self.seed_index = {s: i for i, s in enumerate(seeds)}
+        self.group_index = {g: i for i, g in enumerate(groups)}
+        rng = np.random.default_rng(seed)
+        self.group_counts = multinomial_counts(len(groups), samples, rng).astype(float)
+        self.seed_counts = (multinomial_counts(len(seeds), samples, rng).astype(float) if seeds
+                            else np.zeros((samples, 0)))
+
+    def _group_totals(self, run: BootstrapRun) -> tuple[list[str], np.ndarray]:
+        names = sorted(run.columns)
+        try:
+            index = np.array([self.group_index[g] for g in run.groups], dtype=int)
+        except KeyError as error:
+            raise ValueError(f"a row's group {error.args[0]!r} is not one of the bootstrap's groups") from None
+        values = np.zeros((len(run.groups), len(names)))
+        for j, name in enumerate(names):
+            column = np.asarray(run.columns[name], dtype=float)
+            if column.shape != (len(run.groups),):
+                raise ValueError(f"column {name!r} has {column.size} values for {len(run.groups)} rows")
+            values[:, j] = column
+        totals = np.zeros((len(self.group_index), len(names)))
+        np.add.at(totals, index, values)
+        return names, totals
+
+    def _combine(self, runs: Sequence[BootstrapRun], statistic: Statistic, group_weights: np.ndarray,
+                 seed_weights: np.ndarray) -> np.ndarray:
+        if not runs:
+            raise ValueError("no runs to compute a statistic over")
+        numerator = np.zeros(group_weights.shape[0])
+        denominator = np.zeros(group_weights.shape[0])
+        for run in runs:
+            names, per_group = self._group_totals(run)
+            totals = group_weights @ per_group
+            value = np.asarray(statistic({name: totals[:, j] for j, name in enumerate(names)}), dtype=float)
+            if run.seed is None:
+                weight = np.ones(group_weights.shape[0])
+            elif run.seed in self.seed_index:
+                weight = seed_weights[:, self.seed_index[run.seed]]
+            else:
+                raise ValueError(f"run seed {run.seed!r} is not one of the bootstrap's seeds")
+            finite = np.isfinite(value)
+            numerator += np.where(finite, value, 0.0) * weight
+            denominator += np.where(finite, weight, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1.0), np.nan)
+
+    def estimate(self, runs: Sequence[BootstrapRun], statistic: Statistic) -> float | None:
+        """The statistic on the rows as they are: the mean over runs of each run's value, leaving out runs where it
+        cannot be computed.
+
+        Args:
+            runs (`Sequence[BootstrapRun]`): The runs (one per seed, or one without seed).
+            statistic (`Callable`): Column totals (arrays) to values (an array; NaN: cannot be computed).
+
+        Returns:
+            `float` or `None`: The value; None when no run can compute it ("not estimable").
+        """
+        ones = np.ones((1, len(self.group_index)))
+        value = float(self._combine(runs, statistic, ones, np.ones((1, len(self.seed_index))))[0])
+        return value if math.isfinite(value) else None
+
+    def replicates(self, runs: Sequence[BootstrapRun], statistic: Statistic) -> np.ndarray:
+        """The statistic in every resample.
+
+        Args:
+            runs (`Sequence[BootstrapRun]`): The runs (one per seed, or one without seed).
+            statistic (`Callable`): Column totals (arrays) to values (an array; NaN: cannot be computed).
+
+        Returns:
+            `np.ndarray`: (samples,) values; NaN in a resample where no drawn run can compute it.
+        """
+        return self._combine(runs, statistic, self.group_counts, self.seed_counts)
+
+    def interval(self, runs: Sequence[BootstrapRun], statistic: Statistic,
+                 level: float = 0.95) -> tuple[float | None, float | None, float | None]:
+        """The statistic and its percentile bootstrap interval.
+
+        Args:
+            runs (`Sequence[BootstrapRun]`): The runs.
+            statistic (`Callable`): Column totals (arrays) to values (an array; NaN: cannot be computed).
+            level (`float`, *optional*, defaults to 0.95): Coverage of the interval.
+
+        Returns:
+            `tuple`: (value, low, high); all None when the statistic is not estimable.
+        """
+        value = self.estimate(runs, statistic)
+        if value is None:
+            return None, None, None
+        return (value, *percentile_interval(self.replicates(runs, statistic), level))
+
+    def paired_difference(self, runs_a: Sequence[BootstrapRun], runs_b: Sequence[BootstrapRun],
+                          statistic: Statistic, level: float = 0.95) -> tuple[float | None, float | None, float | None]:
+        """The difference a − b of a statistic and its interval, both sides recomputed in the same resamples.
+
+        Args:
+            runs_a (`Sequence[BootstrapRun]`): The runs of the first member (e.g. the self-explainer).
+            runs_b (`Sequence[BootstrapRun]`): The runs of the second member, scored on the same groups.
+            statistic (`Callable`): Column totals (arrays) to values (an array; NaN: cannot be computed).
+            level (`float`, *optional*, defaults to 0.95): Coverage of the interval.
+
+        Returns:
+            `tuple`: (difference, low, high); all None when either side is not estimable.
+        """
+        a, b = self.estimate(runs_a, statistic), self.estimate(runs_b, statistic)
+        if a is None or b is None:
+            return None, None, None
+        low, high = percentile_interval(self.replicates(runs_a, statistic) - self.replicates(runs_b, statistic), level)
+        return a - b, low, high
+
+
+def percentile_interval(replicates, level: float = 0.95) -> tuple[float | None, float | None]:
+    """The percentile interval of bootstrap replicates; resamples where the statistic is NaN are left out.
+
+    >>> percentile_interval([0.5] * 10)
+    (0.5, 0.5)
+    >>> percentile_interval([float("nan")])
+    (None, None)
+
+    Args:
+        replicates (`Sequence[float]` or 1-D array): The statistic in each resample.
+        level (`float`, *optional*, defaults to 0.95): Coverage, in (0, 1).
+
+    Returns:
+        `tuple[float | None, float | None]`: (low, high); (None, None) when no resample has a value.
+
+    Raises:
+        ValueError: When ``level`` is not in (0, 1).
+    """
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"the interval's level must be in (0, 1), got {level}")
+    values = np.asarray(replicates, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return None, None
+    tail = 50.0 * (1.0 - level)
+    low, high = np.percentile(values, [tail, 100.0 - tail])
+    return float(low), float(high)
