@@ -250,11 +250,11 @@ def test_malformed_prediction_is_counted_and_left_out(weight_correlation, predic
         assert results[name] == pytest.approx(1.0), name
 
 
-def test_no_valid_prediction_gives_zeros_and_logs(weight_correlation, caplog):
+def test_no_valid_prediction_is_not_estimable_and_logs(weight_correlation, caplog):
     with caplog.at_level(logging.INFO):
         results = weight_correlation.compute(predictions=["no idea", "[1, 2]"], references=[dumps(A), dumps(B)])
     assert results == {
-        **{name: 0.0 for name in OUTPUTS[:6]},
+        **{name: None for name in OUTPUTS[:6]},  # nothing to correlate: None, never 0 with an interval [0, 0]
         "valid_fraction": 0.0,
         "num_malformed": 2.0,
         "num_examples": 2.0,

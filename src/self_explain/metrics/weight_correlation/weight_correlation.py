@@ -32,20 +32,22 @@ Args:
         `pooled_correlation`.
     seed (`int`, defaults to 0): seed of the bootstrap's random generator.
 Returns:
-    pooled_correlation (`float`): Pearson r over the (reported, true) weight pairs of all valid predictions, attributes
-        matched by name (0 with fewer than 2 pairs or a constant side).
-    pooled_correlation_ci_low, pooled_correlation_ci_high (`float`): 95 % percentile bootstrap interval of
+    pooled_correlation (`float` or `None`): Pearson r over the (reported, true) weight pairs of all valid predictions,
+        attributes matched by name (0 with fewer than 2 pairs or a constant side).
+    pooled_correlation_ci_low, pooled_correlation_ci_high (`float` or `None`): 95 % percentile bootstrap interval of
         `pooled_correlation`, resampling whole scenarios (valid examples) with replacement; the point value when
         fewer than 2 predictions are valid.
-    mean_scenario_correlation (`float`): mean over valid predictions of the Pearson r between the reported and true
-        weights of the scenario (0 for a scenario where either side is constant).
-    mean_scenario_correlation_ci_low, mean_scenario_correlation_ci_high (`float`): t-based 95 % confidence interval
+    mean_scenario_correlation (`float` or `None`): mean over valid predictions of the Pearson r between the reported
+        and true weights of the scenario (0 for a scenario where either side is constant).
+    mean_scenario_correlation_ci_low, mean_scenario_correlation_ci_high (`float` or `None`): t-based 95 % confidence
+        interval
         of that mean across scenarios (not clipped to [-1, 1]); the mean itself when fewer than 2 are valid.
     valid_fraction (`float`): share of predictions that are valid: a JSON object holding a finite number for every
         attribute of the reference (extra keys are ignored, values are not clipped).
     num_malformed (`float`): number of predictions that are not valid; they are left out of every correlation.
     num_examples (`float`): number of predictions.
-    When no prediction is valid, every correlation and interval is 0.
+    When no prediction is valid, every correlation and interval is None ("not estimable": nothing to correlate),
+        never 0 with an interval of [0, 0]; the counts are still given.
 Examples:
     >>> import evaluate
     >>> from self_explain.metrics import metric_path
@@ -82,6 +84,14 @@ Examples:
     {'pooled_correlation': 0.774, 'pooled_correlation_ci_low': 0.774, 'pooled_correlation_ci_high': 1.0,
      'mean_scenario_correlation': 1.0, 'mean_scenario_correlation_ci_low': 1.0,
      'mean_scenario_correlation_ci_high': 1.0, 'valid_fraction': 0.667, 'num_malformed': 1.0, 'num_examples': 3.0}
+
+    With no valid report, the correlations are not estimable (None), not 0:
+
+    >>> results = weight_correlation.compute(predictions=["No idea.", "[10, -20]"], references=references[:2])
+    >>> print(results)  # doctest: +NORMALIZE_WHITESPACE
+    {'pooled_correlation': None, 'pooled_correlation_ci_low': None, 'pooled_correlation_ci_high': None,
+     'mean_scenario_correlation': None, 'mean_scenario_correlation_ci_low': None,
+     'mean_scenario_correlation_ci_high': None, 'valid_fraction': 0.0, 'num_malformed': 2.0, 'num_examples': 2.0}
 
     The parser on its own:
 
@@ -288,14 +298,14 @@ class WeightCorrelation(evaluate.Metric):
                 count,
             )
         counts = {"valid_fraction": len(valid) / count, "num_malformed": float(malformed), "num_examples": float(count)}
-        if not valid:
+        if not valid:  # not estimable: nothing to correlate (as causal_match's has_changed_f1)
             return {
-                "pooled_correlation": 0.0,
-                "pooled_correlation_ci_low": 0.0,
-                "pooled_correlation_ci_high": 0.0,
-                "mean_scenario_correlation": 0.0,
-                "mean_scenario_correlation_ci_low": 0.0,
-                "mean_scenario_correlation_ci_high": 0.0,
+                "pooled_correlation": None,
+                "pooled_correlation_ci_low": None,
+                "pooled_correlation_ci_high": None,
+                "mean_scenario_correlation": None,
+                "mean_scenario_correlation_ci_low": None,
+                "mean_scenario_correlation_ci_high": None,
                 **counts,
             }
         constant = sum(np.ptp(reported) == 0 or np.ptp(true) == 0 for reported, true in valid)
