@@ -28,6 +28,7 @@ from .shards import ShardedBuild, start_build
 if TYPE_CHECKING:
     from ..core.models import LoadedModel
     from ..core.recipes import Recipe
+    from ..toyworld.world import ToyWorld
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,64 @@ def split_by_item(rows: Dataset, ids: list, split_of: dict, order: Sequence[str]
     return splits
 
 
+def content_groups(keys: list[tuple], contents: list[Sequence[str]]) -> dict[tuple, tuple]:
+    """Items that share a content text (a prompt, a counterfactual, a question) form one group: each item's key ->
+    its group's key (the group's first key in ``keys`` order). Items without content are groups of their own.
+
+    Args:
+        keys (`list[tuple]`): The items' keys.
+        contents (`list[Sequence[str]]`): Per item, its content texts (empty strings do not count).
+
+    Returns:
+        `dict[tuple, tuple]`: Item key -> group key.
+    """
+    parent = list(range(len(keys)))
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    first_with: dict[str, int] = {}
+    for index, texts in enumerate(contents):
+        for text in texts:
+            if not text:
+                continue
+            if text in first_with:
+                a, b = root(first_with[text]), root(index)
+                parent[max(a, b)] = min(a, b)  # the earliest item is the group's root
+            else:
+                first_with[text] = index
+    return {key: keys[root(index)] for index, key in enumerate(keys)}
+
+
+def content_overlap(splits: dict[str, Dataset], columns: Sequence[str], reference: str = "train") -> dict[str, int]:
+    """Per split other than ``reference``, how many of its rows have a content text (a value of any of ``columns``)
+    that also occurs in ``reference`` (in any of those columns). Empty strings do not count.
+
+    Args:
+        splits (`dict[str, Dataset]`): The dataset's splits.
+        columns (`Sequence[str]`): The content columns (string columns).
+        reference (`str`, *optional*, defaults to `"train"`): The split the others must not share text with.
+
+    Returns:
+        `dict[str, int]`: Split -> rows sharing text with ``reference`` (every split but ``reference``; all 0 when
+        there is no ``reference`` split).
+    """
+    seen = set()
+    if reference in splits:
+        for column in columns:
+            seen.update(text for text in splits[reference][column] if text)
+    overlap = {}
+    for split, rows in splits.items():
+        if split == reference:
+            continue
+        values = zip(*(rows[column] for column in columns))
+        overlap[split] = sum(1 for texts in values if any(text and text in seen for text in texts))
+    return overlap
+
+
 def fraction_true(splits: dict[str, Dataset], column: str) -> dict:
     """The share of rows with ``column`` true, overall and per split (for the provenance).
 
@@ -174,6 +233,15 @@ class DatasetBuilder:
         key_columns (`tuple[str, ...]`): The item attributes (and row columns) that identify an item.
         split_stream (`tuple[int, ...]`): Extra keys of the seeded draw of an item's split.
         split_names (`tuple[str, ...]`): The dataset's splits, in the card's order.
+        content_columns (`tuple[str, ...]`): The string columns whose text must not occur in ``train`` when a row
+            is in another split (prompt, counterfactual, question); () when rows are not texts (no check).
+
+    Content held out: a toy-world build (:meth:`toy_world` is not None) splits its items by entity (a seeded quarter
+    of the world's entities, :meth:`held_out_entities`, only in ``test``), and the build fails when a row of
+    another split shares a content text with ``train``. Items of a user's file keep their own split or are drawn
+    ``test`` by ``--test-fraction``, one draw per group of items that share a content text (:meth:`item_content`);
+    an overlap there (the file's own splits may share text) is logged as a warning. Either way the provenance
+    records it as ``content_overlap``.
 
     Args:
         config (`dataclass`): The task's builder config (with target, out, seed, config_name, overwrite, ...).
@@ -186,6 +254,7 @@ class DatasetBuilder:
     key_columns: ClassVar[tuple[str, ...]]
     split_stream: ClassVar[tuple[int, ...]] = ()
     split_names: ClassVar[tuple[str, ...]] = ("train", "test", "ood")
+    content_columns: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config, recipe: Recipe | None = None):
         self.config = config
@@ -193,6 +262,7 @@ class DatasetBuilder:
         self.build: ShardedBuild | None = None
         self.state = None
         self.target: LoadedModel | None = None
+        self.split_groups: dict[tuple, tuple] = {}
 
     @classmethod
     def build_dataset(cls, config, recipe: Recipe | None = None) -> Path:
@@ -225,11 +295,14 @@ class DatasetBuilder:
             return self.build.out
         rows, skipped = self.build.read_shards(num_shards)
         keys = list(zip(*(rows[column] for column in self.key_columns))) if len(rows) else []
-        splits = split_by_item(rows, keys, {self.item_key(item): self.split_of(item) for item in items},
+        item_keys = [self.item_key(item) for item in items]
+        self.split_groups = content_groups(item_keys, [self.item_content(item) for item in items])
+        splits = split_by_item(rows, keys, {key: self.split_of(item) for key, item in zip(item_keys, items)},
                                self.split_names)
         if not splits:
             raise ValueError(self.no_rows_message(items, skipped))
-        provenance = base_provenance(self.target, self.config.seed,
+        held_out = self.content_provenance(splits)
+        provenance = base_provenance(self.target, self.config.seed, **held_out,
                                      **self.provenance_extras(items, splits, rows, skipped))
         provenance["options"] = {key: value for key, value in asdict(self.config).items()
                                  if key not in PROVENANCE_OPTIONS_IGNORED}
@@ -297,9 +370,55 @@ class DatasetBuilder:
         """
         return tuple(getattr(item, column) for column in self.key_columns)
 
+    def toy_world(self) -> ToyWorld | None:
+        """The toy world the items are drawn from; None when they come from a user's file (the default).
+
+        Returns:
+            `ToyWorld` or `None`: The world; a task whose items come from it returns it, so that the build splits
+            them by entity and enforces the content check.
+        """
+        return None
+
+    def held_out_entities(self) -> frozenset[str] | None:
+        """The toy-world entities only ``test`` rows may be about: a seeded quarter of the world's entities (the same
+        for every model of the world, see ``ToyWorld.held_out_entities``); None when the items are not the toy world's.
+
+        Returns:
+            `frozenset[str]` or `None`: The held-out entities.
+        """
+        if not hasattr(self, "_held_out_entities"):
+            world = self.toy_world()
+            self._held_out_entities = None if world is None else world.held_out_entities(self.config.seed)
+        return self._held_out_entities
+
+    def entity_of(self, item) -> str:
+        """The toy-world entity an item is about ("" when unknown).
+
+        Args:
+            item: An item of the build.
+
+        Returns:
+            `str`: The item's ``entity`` attribute, or "".
+        """
+        return getattr(item, "entity", "") or ""
+
+    def item_content(self, item) -> tuple[str, ...]:
+        """The texts of an item that become row content (prompt, counterfactual); items that share one are split
+        together when splits are drawn (a user's file). Default: none, so each item is drawn on its own.
+
+        Args:
+            item: An item of the build.
+
+        Returns:
+            `tuple[str, ...]`: The item's content texts.
+        """
+        return ()
+
     def split_of(self, item) -> str:
-        """The item's own split when it has one (a user's file says so); else ``test`` with probability
-        ``--test-fraction``, drawn from the seed and the item's key alone.
+        """The item's own split when it has one (a user's file says so, or the toy world's ood relation); else, for a
+        toy-world build, ``test`` when its entity is held out (:meth:`held_out_entities`) and ``train`` otherwise;
+        else ``test`` with probability ``--test-fraction``, drawn from the seed and the key of the item's group
+        (items sharing a content text, see :meth:`item_content`; an item alone: its own key).
 
         Args:
             item: An item of the build.
@@ -310,8 +429,44 @@ class DatasetBuilder:
         own = getattr(item, "split", None)
         if own is not None:
             return own
-        rng = seeded_rng(self.config.seed, *self.item_key(item), *self.split_stream)
+        held_out = self.held_out_entities()
+        if held_out is not None:
+            return "test" if self.entity_of(item) in held_out else "train"
+        key = self.item_key(item)
+        rng = seeded_rng(self.config.seed, *self.split_groups.get(key, key), *self.split_stream)
         return "test" if rng.random() < self.config.test_fraction else "train"
+
+    def content_provenance(self, splits: dict[str, Dataset]) -> dict:
+        """The content check and what the provenance records of it: ``held_out_entities`` (toy-world builds: the
+        sorted entities only ``test`` rows are about) and ``content_overlap`` (tasks with ``content_columns``: the
+        columns, and per split other than ``train`` the rows sharing a content text with ``train``).
+
+        Args:
+            splits (`dict[str, Dataset]`): The splits built.
+
+        Returns:
+            `dict`: The provenance fields ({} for a task without content columns and items not from the toy world).
+
+        Raises:
+            ValueError: For a toy-world build, when a row outside ``train`` shares a content text with ``train``.
+        """
+        fields = {}
+        held_out = self.held_out_entities()
+        if held_out is not None:
+            fields["held_out_entities"] = sorted(held_out)
+        if not self.content_columns:
+            return fields
+        overlap = content_overlap(splits, self.content_columns)
+        fields["content_overlap"] = {"columns": list(self.content_columns), "rows": overlap}
+        leaked = {split: count for split, count in overlap.items() if count}
+        if leaked:
+            message = (f"content held out: rows whose {'/'.join(self.content_columns)} text also occurs in train: "
+                       + ", ".join(f"{split} {count} of {len(splits[split])}" for split, count in leaked.items()))
+            if held_out is not None:
+                raise ValueError(message + "; a toy-world build must share no text between train and its other "
+                                 "splits (a bug in the task's items)")
+            logger.warning("%s (the input file's own splits share these texts)", message)
+        return fields
 
     def no_rows_message(self, items: list, skipped: int) -> str:
         """The error message of a build that gave no rows.

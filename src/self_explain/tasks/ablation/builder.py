@@ -23,7 +23,7 @@ from .prompts import ablation_question
 from .sources import AblationExample, jsonl_examples, toy_hint_examples
 
 if TYPE_CHECKING:
-    pass
+    from ...toyworld.world import ToyWorld
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +103,7 @@ def ablation_rows(config: AblationConfig, loaded: LoadedModel, examples: list[Ab
                 "hint_giver": example.hint_giver,
                 "hint_answer": example.hint_answer,
                 "relation": example.relation,
+                "entity": example.entity,
                 "question": ablation_question(example.text, config.span_name, rng),
                 "answer": causal_answer(outcome.changed, outcome.original_prediction, outcome.ablated_prediction),
             }
@@ -124,10 +125,30 @@ class AblationBuilder(DatasetBuilder):
     pretty_name = "self-explain: input ablation"
     key_columns = ("example_id",)
     split_stream = (1,)
+    content_columns = ("text", "question")
 
     def prepare(self) -> None:
         """Read the examples before the target is loaded (see `ablation_examples_for`)."""
         self.examples = ablation_examples_for(self.config)
+
+    def toy_world(self) -> ToyWorld | None:
+        """The toy world of the hint questions (its held-out entities are the test split's); None for ``--examples``.
+
+        Returns:
+            `ToyWorld` or `None`: The target's world, or None.
+        """
+        return None if self.config.examples else toy_world_for(self.config.target)
+
+    def item_content(self, example: AblationExample) -> tuple[str, ...]:
+        """The example's text: the spans of one text (``--span-regex``) land in one split.
+
+        Args:
+            example (`AblationExample`): An example.
+
+        Returns:
+            `tuple[str, ...]`: Its text.
+        """
+        return (example.text,)
 
     def items(self) -> list[AblationExample]:
         """The examples read by `prepare`.

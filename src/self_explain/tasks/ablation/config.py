@@ -28,7 +28,8 @@ class AblationConfig(BuildConfig):
         max_new_tokens (`int`, *optional*, defaults to 16):
             Longest greedy answer, in tokens.
         test_fraction (`float`, *optional*, defaults to 0.1):
-            Share of in-distribution examples in the test split.
+            Share of in-distribution examples of a user's file drawn into the test split (toy-world builds hold out a
+            seeded quarter of the entities instead).
         ood_relations (`list[str]`, *optional*, defaults to `["number"]`):
             Toy-world relations held out of train/test into the ood split.
         shard_size (`int`, *optional*, defaults to 200):
@@ -60,7 +61,11 @@ class AblationConfig(BuildConfig):
         metadata={"help": "Text after the assistant marker that the answer continues (toy targets: 'Answer:'; else none)."},
     )
     max_new_tokens: int = field(default=16, metadata={"help": "Longest greedy answer, in tokens."})
-    test_fraction: float = field(default=0.1, metadata={"help": "Share of in-distribution examples in the test split."})
+    test_fraction: float = field(
+        default=0.1,
+        metadata={"help": "Share of in-distribution examples of a user's file drawn into the test split "
+                          "(toy-world builds hold out a quarter of the entities instead)."},
+    )
     ood_relations: list[str] = field(
         default_factory=lambda: ["number"],
         metadata={"help": "Toy-world relations held out of train/test into the ood split."},

@@ -25,6 +25,7 @@ ABLATION_FEATURES = Features(
         "hint_giver": Value("string"),  # toy world: who gives the hint; "" otherwise
         "hint_answer": Value("string"),  # toy world: the option the hint names
         "relation": Value("string"),
+        "entity": Value("string"),  # toy world: the entity asked about (test rows: held-out entities); "" otherwise
         "question": Value("string"),
         "answer": Value("string"),
     }

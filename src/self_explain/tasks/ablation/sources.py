@@ -28,7 +28,8 @@ class AblationExample:
         hint_giver (`str`, *optional*, defaults to `""`): Who gives the hint (toy-world examples).
         hint_answer (`str`, *optional*, defaults to `""`): The option the hint points to.
         relation (`str`, *optional*, defaults to `""`): The toy-world relation; "" for user examples.
-        split (`str`, *optional*): Fixed by the source (``"ood"``), or None: drawn train/test by the builder.
+        split (`str`, *optional*): Fixed by the source (``"ood"``), or None: decided by the builder.
+        entity (`str`, *optional*, defaults to `""`): The toy-world entity asked about; "" for user examples.
     """
 
     example_id: int
@@ -41,7 +42,8 @@ class AblationExample:
     hint_giver: str = ""
     hint_answer: str = ""
     relation: str = ""
-    split: str | None = None  # fixed by the source (ood), or None: drawn train/test by the builder
+    split: str | None = None  # fixed by the source (ood), or None: decided by the builder
+    entity: str = ""  # toy world: the entity asked about (the builder splits by it)
 
     @property
     def span(self) -> str:
@@ -93,6 +95,7 @@ def toy_hint_examples(world: ToyWorld, num_examples: int, seed: int, ood_relatio
                 hint_answer=question.option(question.hint_letter) if question.hint_letter else "",
                 relation=question.relation or "",
                 split="ood" if question.relation in ood_relations else None,
+                entity=question.entity or "",
             )
         )
     return examples

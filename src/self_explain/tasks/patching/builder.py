@@ -24,7 +24,7 @@ from .prompts import patching_answer, patching_question
 from .sources import PromptPair, jsonl_pairs, toy_world_pairs, unknown_words
 
 if TYPE_CHECKING:
-    pass
+    from ...toyworld.world import ToyWorld
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +121,7 @@ class PatchingBuilder(DatasetBuilder):
     features = PATCHING_FEATURES
     pretty_name = "self-explain: activation patching"
     key_columns = ("prompt_id",)
+    content_columns = ("original_text", "counterfactual_text", "question")
 
     def setup(self) -> None:
         """Read the target's tokenizer, the start layers of the windows and the context length.
@@ -145,7 +146,27 @@ class PatchingBuilder(DatasetBuilder):
         require_input(config.target, config.prompts, "--prompts FILE", "built-in prompts")
         if config.prompts:
             return jsonl_pairs(config.prompts)
-        return toy_world_pairs(toy_world_for(config.target), config.num_prompts, config.seed, config.ood_relations)
+        return toy_world_pairs(self.toy_world(), config.num_prompts, config.seed, config.ood_relations,
+                               held_out=self.held_out_entities())
+
+    def toy_world(self) -> ToyWorld | None:
+        """The toy world of the prompt pairs (its held-out entities are the test split's); None for ``--prompts``.
+
+        Returns:
+            `ToyWorld` or `None`: The target's world, or None.
+        """
+        return None if self.config.prompts else toy_world_for(self.config.target)
+
+    def item_content(self, pair: PromptPair) -> tuple[str, ...]:
+        """The pair's prompt and counterfactual: pairs of a ``--prompts`` file that share either land in one split.
+
+        Args:
+            pair (`PromptPair`): A prompt pair.
+
+        Returns:
+            `tuple[str, ...]`: Its text and counterfactual.
+        """
+        return (pair.text, pair.counterfactual)
 
     def build_shard(self, pairs: list[PromptPair]) -> tuple[list[dict], int]:
         """The rows of a shard's pairs, swept in groups of ``--batch-prompts`` (see `rows_for`).
@@ -297,6 +318,7 @@ class PatchingBuilder(DatasetBuilder):
                     "gt_original_target": pair.original_target,
                     "gt_counterfactual_target": pair.counterfactual_target,
                     "relation": pair.relation,
+                    "entity": pair.entity,
                     "question": patching_question(pair.text, orig_token.strip(), window, rng),
                     "answer": patching_answer(changed, original_next.strip(), patched_next.strip()),
                 }

@@ -23,7 +23,8 @@ class PatchingConfig(BuildConfig):
         window (`int`, *optional*, defaults to 1):
             Number of consecutive layers patched at once.
         test_fraction (`float`, *optional*, defaults to 0.1):
-            Share of in-distribution prompts in the test split.
+            Share of in-distribution prompts of a user's file drawn into the test split (toy-world builds hold out a
+            seeded quarter of the entities instead).
         ood_relations (`list[str]`, *optional*, defaults to `["number"]`):
             Toy-world relations held out of train/test into the ood split.
         shard_size (`int`, *optional*, defaults to 100):
@@ -45,7 +46,11 @@ class PatchingConfig(BuildConfig):
         default=None, metadata={"help": "First layers of the patched windows (default: every layer a window fits)."}
     )
     window: int = field(default=1, metadata={"help": "Number of consecutive layers patched at once."})
-    test_fraction: float = field(default=0.1, metadata={"help": "Share of in-distribution prompts in the test split."})
+    test_fraction: float = field(
+        default=0.1,
+        metadata={"help": "Share of in-distribution prompts of a user's file drawn into the test split "
+                          "(toy-world builds hold out a quarter of the entities instead)."},
+    )
     ood_relations: list[str] = field(
         default_factory=lambda: ["number"],
         metadata={"help": "Toy-world relations held out of train/test into the ood split."},

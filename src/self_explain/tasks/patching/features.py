@@ -26,6 +26,7 @@ PATCHING_FEATURES = Features(
         "gt_original_target": Value("string"),  # "" when unknown
         "gt_counterfactual_target": Value("string"),
         "relation": Value("string"),  # toy-world relation, "" for user prompts
+        "entity": Value("string"),  # toy world: the original's entity (test rows: held-out entities); "" otherwise
         "question": Value("string"),
         "answer": Value("string"),
     }

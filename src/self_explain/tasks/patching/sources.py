@@ -23,7 +23,9 @@ class PromptPair:
         original_target (`str`, *optional*, defaults to `""`): The original's expected answer; "" when unknown.
         counterfactual_target (`str`, *optional*, defaults to `""`): The counterfactual's expected answer.
         relation (`str`, *optional*, defaults to `""`): The toy-world relation; "" for user prompts.
-        split (`str`, *optional*): Fixed by the source (``"ood"``), or None: drawn train/test by the builder.
+        split (`str`, *optional*): Fixed by the source (``"ood"``), or None: decided by the builder.
+        entity (`str`, *optional*, defaults to `""`): The toy-world entity of the original; "" for user prompts.
+        counterfactual_entity (`str`, *optional*, defaults to `""`): The toy-world entity of the counterfactual.
     """
 
     prompt_id: int
@@ -32,7 +34,9 @@ class PromptPair:
     original_target: str = ""
     counterfactual_target: str = ""
     relation: str = ""
-    split: str | None = None  # fixed by the source (ood), or None: drawn train/test by the builder
+    split: str | None = None  # fixed by the source (ood), or None: decided by the builder
+    entity: str = ""  # toy world: the original's entity (the builder splits by it)
+    counterfactual_entity: str = ""  # toy world: on the same side of the held-out entities as ``entity``
 
 
 def unknown_words(tokenizer, text: str) -> list[str]:
@@ -56,17 +60,21 @@ def unknown_words(tokenizer, text: str) -> list[str]:
     return words
 
 
-def toy_world_pairs(world: ToyWorld, num_prompts: int, seed: int, ood_relations: list[str]) -> list[PromptPair]:
-    """CounterFact-style pairs: one template, two entities whose answers differ.
+def toy_world_pairs(world: ToyWorld, num_prompts: int, seed: int, ood_relations: list[str],
+                    held_out: frozenset[str] = frozenset()) -> list[PromptPair]:
+    """CounterFact-style pairs: one template, two entities whose answers differ, both held out or both not (so
+    that no text of a held-out entity's pair occurs in another pair).
 
     Args:
         world (`ToyWorld`): The toy world whose facts the prompts ask about.
         num_prompts (`int`): How many pairs to draw.
         seed (`int`): Seed of the draw (relation, template, entities).
         ood_relations (`list[str]`): Relations whose pairs go to the ood split.
+        held_out (`frozenset[str]`, *optional*): The entities held out of train (the builder's test entities); a
+            counterfactual's entity is held out exactly when the original's is.
 
     Returns:
-        `list[PromptPair]`: ``num_prompts`` pairs with their targets and relation; ``split="ood"`` for the
+        `list[PromptPair]`: ``num_prompts`` pairs with their targets, relation and entities; ``split="ood"`` for the
         held-out relations, None otherwise.
 
     Raises:
@@ -80,7 +88,8 @@ def toy_world_pairs(world: ToyWorld, num_prompts: int, seed: int, ood_relations:
         relation = rng.choice(relations)
         template = rng.randrange(len(RELATIONS[relation].templates))
         entity = rng.choice(world.entities)
-        others = [e for e in world.entities if world.facts[(e, relation)] != world.facts[(entity, relation)]]
+        others = [e for e in world.entities if world.facts[(e, relation)] != world.facts[(entity, relation)]
+                  and (e in held_out) == (entity in held_out)]
         other = rng.choice(others)
         original, counterfactual = world.fact_prompt(entity, relation, template), world.fact_prompt(other, relation, template)
         pairs.append(
@@ -92,6 +101,8 @@ def toy_world_pairs(world: ToyWorld, num_prompts: int, seed: int, ood_relations:
                 counterfactual_target=counterfactual.answer,
                 relation=relation,
                 split="ood" if relation in ood_relations else None,
+                entity=entity,
+                counterfactual_entity=other,
             )
         )
     return pairs
