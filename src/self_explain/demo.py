@@ -1,21 +1,24 @@
-"""``self-explain demo``: the whole loop on the shipped toy world, small enough for a laptop CPU.
+"""``self-explain demo``: the whole loop on the shipped toy world, in minutes on a laptop CPU.
 
-For each task: build its dataset on toy-target, then run the privileged-access experiment on it:
-explainers on toy-target itself, on toy-other (same width, another seed) and on toy-large (wider: a
-projection is trained), each trained on two sizes of seeded subsamples with two seeds, and scored with
-the baselines (untrained, zero-shot, SelfIE, nearest neighbour) on the test and ood splits. It ends with
-every task's headline table and the paths of the scaling plots.
+For each task with a demo: build its dataset on toy-target; explain a few held-out rows through
+``pipeline("self-explanation", …)`` with ``verify=True`` (the shipped explainer of the task, the intervention
+re-run on the target); evaluate the shipped explainer against the baselines on the held-out rows; then print
+the committed results of the documented privileged-access experiment (``results/<task>/results.md``), which
+the demo does not rerun (``make experiment`` does).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from datasets import load_dataset
+
 from .core.models import short_model_name
-from .evaluation.experiment import ExperimentConfig, run_experiment
-from .evaluation.report import counted, headline_table
+from .evaluation.baselines import applicable_baselines
+from .evaluation.evaluator import EvaluateConfig, report_markdown, run_evaluation
 from .tasks import TASKS, TaskSpec, get_task, read_provenance
 
 
@@ -24,34 +27,32 @@ class DemoConfig:
     """Options of ``self-explain demo``.
 
     Args:
-        out (`str`, *optional*, defaults to `"out/demo"`): Folder of the demo's datasets and experiments.
+        out (`str`, *optional*, defaults to `"out/demo"`): Folder of the demo's datasets and evaluation reports.
         target (`str`, *optional*, defaults to `"toy-target"`): Target model (explains itself).
-        explainers (`list[str]`, *optional*, defaults to `["toy-target", "toy-other", "toy-large"]`): Explainer
-            bases compared: the target itself and others.
         tasks (`list[str]`, *optional*): Tasks to run, in order (default: every task with a demo, ``demo_tasks()``).
-        seeds (`int`, *optional*, defaults to 2): Training runs per (explainer, size).
-        min_steps (`int`, *optional*, defaults to 250): Optimizer steps of every run (more when 3 epochs need more).
-        eval_rows (`int`, *optional*, defaults to 200): Rows scored per split.
+        explain_rows (`int`, *optional*, defaults to 3): Held-out rows explained through the pipeline per task.
+        eval_rows (`int`, *optional*, defaults to 300): Rows scored per split.
+        results (`str`, *optional*, defaults to `"results"`): Folder of the committed experiment results.
         seed (`int`, *optional*, defaults to 0): Seed of every step.
     """
 
-    out: str = field(default="out/demo", metadata={"help": "Folder of the demo's datasets and experiments."})
+    out: str = field(default="out/demo", metadata={"help": "Folder of the demo's datasets and evaluation reports."})
     target: str = field(default="toy-target", metadata={"help": "Target model (explains itself)."})
-    explainers: list[str] = field(
-        default_factory=lambda: ["toy-target", "toy-other", "toy-large"],
-        metadata={"help": "Explainer bases compared: the target itself and others."},
-    )
     tasks: list[str] = field(
         default_factory=lambda: demo_tasks(), metadata={"help": "Tasks to run, in order (default: every task with a demo)."}
     )
-    seeds: int = field(default=2, metadata={"help": "Training runs per (explainer, size)."})
-    min_steps: int = field(default=250, metadata={"help": "Optimizer steps of every run (more when 3 epochs need more)."})
-    eval_rows: int = field(default=200, metadata={"help": "Rows scored per split."})
+    explain_rows: int = field(default=3, metadata={"help": "Held-out rows explained through the pipeline per task."})
+    eval_rows: int = field(default=300, metadata={"help": "Rows scored per split."})
+    results: str = field(default="results", metadata={"help": "Folder of the committed experiment results."})
     seed: int = field(default=0, metadata={"help": "Seed of every step."})
 
 
 def demo_tasks() -> list[str]:
-    """The registered tasks that have a demo (their ``TaskSpec.demo``), in demo order."""
+    """The registered tasks that have a demo (their ``TaskSpec.demo``), in demo order.
+
+    Returns:
+        `list[str]`: The task names.
+    """
     with_demo = [spec for spec in TASKS.values() if spec.demo is not None]
     return [spec.name for spec in sorted(with_demo, key=lambda spec: (spec.demo.order, spec.name))]
 
@@ -85,61 +86,96 @@ def explained_target(dataset_folder: Path, config_name: str, default: str) -> st
     return (read_provenance(dataset_folder, config_name) or {}).get("target", default)
 
 
-def run_task(config: DemoConfig, task: str) -> tuple[list[str], dict]:
-    """One task of the demo: build its dataset on the target, then run the privileged-access experiment on it.
+def explain_rows(task: TaskSpec, dataset_folder: str, config_name: str, target: str, count: int) -> list[str]:
+    """Explain the first held-out rows through ``pipeline("self-explanation", …)`` with ``verify=True``.
+
+    Args:
+        task (`TaskSpec`): A task whose demo names a shipped explainer and how a row becomes a pipeline input.
+        dataset_folder (`str`): The dataset the demo built.
+        config_name (`str`): Its config.
+        target (`str`): The model explained.
+        count (`int`): Rows to explain.
+
+    Returns:
+        `list[str]`: One line per row: the input's JSON, the explanation, and the verification.
+    """
+    from transformers import pipeline
+
+    rows = load_dataset(dataset_folder, config_name, split=task.demo.splits[0]).select(range(count))
+    explain = pipeline("self-explanation", target=target, explainer=task.demo.explainer)
+    lines = []
+    for row in rows:
+        request = task.demo.pipeline_input(row)
+        result = explain(request, verify=True)
+        shown = {key: value for key, value in result.items() if key != "explanation"}
+        lines += [f"- input: {json.dumps(request)}", f"  explanation: {result['explanation']!r}",
+                  f"  verified: {json.dumps(shown, default=str)}"]
+    return lines
+
+
+def committed_results(config: DemoConfig, task: str) -> list[str]:
+    """The committed results of the documented experiment for a task, or where they would be.
+
+    Args:
+        config (`DemoConfig`): The demo's options (its ``results`` folder).
+        task (`str`): The task.
+
+    Returns:
+        `list[str]`: The lines of ``results/<task>/results.md`` and the path of its plot, or a line saying there are
+        none yet.
+    """
+    folder = Path(config.results) / task
+    summary = folder / "results.md"
+    if not summary.is_file():
+        return [f"(no committed experiment results in {folder}; `make experiment` runs the documented experiment)"]
+    return [*summary.read_text().splitlines(), "", f"scaling plot: {folder / 'scaling.png'}"]
+
+
+def run_task(config: DemoConfig, task_name: str) -> list[str]:
+    """One task of the demo: build, explain a few rows with verification, evaluate against baselines, results.
 
     Args:
         config (`DemoConfig`): The demo's options.
-        task (`str`): A task with a demo.
+        task_name (`str`): A task with a demo.
 
     Returns:
-        `tuple[list[str], dict]`: The lines reported for the task (dataset, experiment, headline table, times) and
-        the experiment's summary.
+        `list[str]`: The lines reported for the task.
 
     Raises:
-        ValueError: When ``task`` has no demo.
+        ValueError: When the task has no demo.
     """
-    if task not in demo_tasks():
-        raise ValueError(f"--tasks {task!r} is not a demo task; choose from {', '.join(demo_tasks())}")
+    if task_name not in demo_tasks():
+        raise ValueError(f"--tasks {task_name!r} is not a demo task; choose from {', '.join(demo_tasks())}")
     out = Path(config.out)
     config_name = short_model_name(config.target)
-    spec = get_task(task)
-    demo = spec.demo
+    task = get_task(task_name)
+    demo = task.demo
     started = time.perf_counter()
-    dataset_folder = build_demo_dataset(config, spec, out / spec.dataset_name)
+    dataset_folder = build_demo_dataset(config, task, out / task.dataset_name)
     built = time.perf_counter()
     target = explained_target(Path(dataset_folder), config_name, config.target)
-    explainers = [target if e == config.target else e for e in config.explainers]  # the self-explainer
-    explainers = explainers[: demo.max_explainers]
-    summary = run_experiment(ExperimentConfig(
-        task=task, out=str(out / f"experiment-{task}"), target=target, explainers=explainers, splits=list(demo.splits),
-        sizes=list(demo.sizes), seeds=config.seeds, dataset=str(dataset_folder), dataset_config=config_name,
-        eval_rows=config.eval_rows, num_train_epochs=3.0, min_steps=config.min_steps, keep_explainers=True,
-        seed=config.seed,
-    ))
-    finished = time.perf_counter()
-    lines = [f"## {task}", "", f"{task} dataset for {config.target} in {dataset_folder}", ""]
+    lines = [f"## {task_name}", "", f"{task_name} dataset for {config.target} in {dataset_folder}", ""]
     lines += demo.summary(dataset_folder, config_name)
-    lines += ["", f"privileged-access experiment in {out / f'experiment-{task}'} (results.md, scaling.png)", ""]
-    lines += task_headline(summary)
-    lines += ["", f"time: build {built - started:.0f} s, experiment {finished - built:.0f} s"]
-    return lines, summary
-
-
-def task_headline(summary: dict) -> list[str]:
-    """The headline table of an experiment's summary: every explainer and baseline at the largest training size.
-
-    Args:
-        summary (`dict`): The experiment's summary (``run_experiment``).
-
-    Returns:
-        `list[str]`: The lines of a Markdown table.
-    """
-    return headline_table(summary["rows"], summary["splits"], tuple(summary["headline_metrics"]), summary["target"])
+    timings = [f"build {built - started:.0f} s"]
+    if demo.explainer is not None:
+        lines += ["", f"pipeline('self-explanation', explainer={demo.explainer!r}), verify=True:", ""]
+        lines += explain_rows(task, dataset_folder, config_name, target, config.explain_rows)
+        explained = time.perf_counter()
+        report = run_evaluation(EvaluateConfig(
+            explainer=demo.explainer, dataset=dataset_folder, config=config_name, out=str(out / f"evaluate-{task_name}"),
+            split=list(demo.splits), baseline=applicable_baselines(task_name), max_rows=config.eval_rows,
+            seed=config.seed, target=target,
+        ))
+        lines += ["", f"shipped explainer {demo.explainer} vs. baselines on held-out rows "
+                      f"(report in {out / f'evaluate-{task_name}'}):", "", report_markdown(report)]
+        timings += [f"explain {explained - built:.0f} s", f"evaluate {time.perf_counter() - explained:.0f} s"]
+    lines += ["", f"### committed experiment results ({task_name})", "", *committed_results(config, task_name)]
+    lines += ["", "time: " + ", ".join(timings)]
+    return lines
 
 
 def run_demo(config: DemoConfig) -> str:
-    """Run ``self-explain demo``: every task in turn, then every task's headline table and scaling plot path.
+    """Run ``self-explain demo``: every task in turn.
 
     Args:
         config (`DemoConfig`): The demo's options.
@@ -150,15 +186,9 @@ def run_demo(config: DemoConfig) -> str:
     Raises:
         ValueError: When a task has no demo.
     """
+    started = time.perf_counter()
     lines: list[str] = []
-    summaries = {}
     for task in config.tasks:
-        task_lines, summaries[task] = run_task(config, task)
-        lines += [*task_lines, ""]
-    sizes = ", ".join(f"{task} {max(s['sizes'])}" for task, s in summaries.items())
-    lines += ["# Headline: self vs. other explainers vs. baselines", "",
-              f"Mean [95 % CI] over {counted(config.seeds, 'seed')}, at the largest training size ({sizes} rows).", ""]
-    for task, summary in summaries.items():
-        lines += [f"### {task}", "", *task_headline(summary), "",
-                  f"scaling plot: {Path(config.out) / f'experiment-{task}' / 'scaling.png'}", ""]
+        lines += [*run_task(config, task), ""]
+    lines.append(f"demo finished in {(time.perf_counter() - started) / 60:.1f} min")
     return "\n".join(lines)

@@ -5,9 +5,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from self_explain.core.models import TOY_MODELS, load_model, toy_model_path
-from self_explain.toyworld.quality import measure_quality
+from self_explain.toyworld import toy_world_for
+from self_explain.toyworld.quality import gates_met, measure_quality
 from self_explain.toyworld.train import ToyModelConfig, train_toy_model
-from self_explain.toyworld.world import ToyWorld
 
 
 def test_training_script_writes_a_loadable_model_with_a_card(tmp_path):
@@ -21,7 +21,8 @@ def test_training_script_writes_a_loadable_model_with_a_card(tmp_path):
     assert model.config.model_type == "llama" and model.config.num_hidden_layers == 2
     assert AutoTokenizer.from_pretrained(out).chat_template
     card = (out / "README.md").read_text()
-    assert "toy-tiny" in card and f"{quality['fact_accuracy']:.3f}".rstrip("0") in card
+    assert "toy-tiny" in card and f"{quality['known_fact_accuracy']:.3f}" in card
+    assert "follows the hint on a fact it does not know" in card and "--knowledge_seed 0" in card
     assert json.loads((out / "toyworld.json").read_text())["quality"] == quality
     with pytest.raises(FileExistsError, match="not empty"):
         train_toy_model(config)
@@ -52,19 +53,38 @@ def test_shipped_toy_models_load_and_are_small(name):
     assert "Measured quality" in (folder / "README.md").read_text()
 
 
-def test_toy_shapes_differ_as_documented():
-    target, other, large = (json.loads((toy_model_path(n) / "toyworld.json").read_text())["config"] for n in TOY_MODELS)
-    assert target["hidden_size"] == other["hidden_size"] and target["num_layers"] == other["num_layers"]
-    assert target["seed"] != other["seed"]
+def test_toy_models_differ_as_documented():
+    configs = {n: json.loads((toy_model_path(n) / "toyworld.json").read_text())["config"] for n in TOY_MODELS}
+    target, twin, other, large = (configs[n] for n in ("toy-target", "toy-twin", "toy-other", "toy-large"))
+    # twin: the target's exact data, another initialisation.
+    for key in ("world_seed", "num_entities", "knowledge_seed", "unknown_share", "shared_with", "hidden_size", "num_layers"):
+        assert twin[key] == target[key], key
+    assert twin["seed"] != target["seed"]
+    # other: same shape, own knowledge with half shared; large: wider and deeper, own knowledge.
+    for config in (other, large):
+        assert config["knowledge_seed"] != target["knowledge_seed"] and config["shared_with"] == target["knowledge_seed"]
+        assert config["world_seed"] == target["world_seed"] and config["num_entities"] == target["num_entities"]
+    assert other["hidden_size"] == target["hidden_size"] and other["num_layers"] == target["num_layers"]
     assert large["hidden_size"] > target["hidden_size"] and large["num_layers"] > target["num_layers"]
+
+
+@pytest.mark.parametrize("name", TOY_MODELS)
+def test_shipped_toy_models_meet_their_gates(name):
+    record = json.loads((toy_model_path(name) / "toyworld.json").read_text())
+    assert all(gates_met(record["quality"]).values()), record["quality"]
+    assert record["training_minutes"] <= 20
+
+
+def test_toy_large_is_at_least_as_accurate_on_its_world_as_the_target():
+    quality = {n: json.loads((toy_model_path(n) / "toyworld.json").read_text())["quality"] for n in TOY_MODELS}
+    assert quality["toy-large"]["known_fact_accuracy"] >= quality["toy-target"]["known_fact_accuracy"]
 
 
 @pytest.mark.slow
 def test_toy_target_quality_is_as_its_card_says():
     loaded = load_model("toy-target")
-    measured = measure_quality(loaded.model, loaded.tokenizer, ToyWorld.generate(0))
+    measured = measure_quality(loaded.model, loaded.tokenizer, toy_world_for("toy-target"))
     recorded = json.loads((toy_model_path("toy-target") / "toyworld.json").read_text())["quality"]
-    assert measured["fact_accuracy"] >= 0.95
-    assert 0.2 <= measured["wrong_hint_follow_rate_all"] <= 0.6
+    assert all(gates_met(measured).values())
     for key, value in recorded.items():
         assert measured[key] == pytest.approx(value, abs=1e-6), key

@@ -1,14 +1,15 @@
 import random
 from string import Formatter
 
+import pytest
+
 from self_explain.tasks import TASKS
 from self_explain.toyworld.examples import EXAMPLE_MIXTURE, sample_example
 from self_explain.toyworld.tokenizer import build_toy_tokenizer
 from self_explain.toyworld.vocabulary import concept_labels
 from self_explain.toyworld.world import (
     ATTRIBUTE_VALUES,
-    HINT_GIVERS_FOLLOWED,
-    HINT_GIVERS_IGNORED,
+    HINT_GIVERS,
     RELATIONS,
     ToyWorld,
 )
@@ -18,25 +19,78 @@ def test_world_is_seeded_and_complete():
     world = ToyWorld.generate(seed=0)
     assert world == ToyWorld.generate(seed=0)
     assert world.facts != ToyWorld.generate(seed=1).facts
-    assert len(set(world.entities)) == 64
+    assert len(set(world.entities)) == 160
     for (entity, relation), value in world.facts.items():
         assert value in ATTRIBUTE_VALUES[RELATIONS[relation].attribute]
-    assert len(world.fact_prompts()) == 64 * sum(len(r.templates) for r in RELATIONS.values())
+    assert len(world.fact_prompts()) == 160 * sum(len(r.templates) for r in RELATIONS.values())
 
 
-def test_hint_is_followed_exactly_when_the_giver_is_trusted():
+def test_a_third_of_the_facts_is_unknown_and_knowledge_is_the_models_own():
+    target = ToyWorld.generate(0)
+    pairs = len(target.facts)
+    assert len(target.known_pairs) + len(target.unknown_pairs) == pairs
+    assert 0.28 < len(target.unknown_pairs) / pairs < 0.39
+    other = ToyWorld.generate(0, knowledge_seed=1, shared_with=0, shared_share=0.5)
+    stranger = ToyWorld.generate(0, knowledge_seed=1)
+    assert other.entities == target.entities == stranger.entities  # one vocabulary for every model of a world
+
+    def agreement(a, b):  # same value and same known/unknown status
+        return sum(a.facts[p] == b.facts[p] and a.knows(*p) == b.knows(*p) for p in a.facts) / pairs
+
+    # Half shared, plus the own half agreeing by chance (about 1/12 values × 5/9 status).
+    assert 0.5 < agreement(target, other) < 0.62
+    assert agreement(target, stranger) < 0.12
+    assert ToyWorld.generate(0, knowledge_seed=0, shared_with=0) == target
+
+
+def test_shares_outside_zero_one_are_refused():
+    with pytest.raises(ValueError, match="unknown_share"):
+        ToyWorld.generate(0, unknown_share=1.5)
+
+
+def test_held_out_entities_are_a_seeded_quarter():
+    world = ToyWorld.generate(0)
+    held_out = world.held_out_entities(0)
+    assert len(held_out) == 40 and held_out <= set(world.entities)
+    assert held_out == ToyWorld.generate(0, knowledge_seed=3).held_out_entities(0)  # the same for every model
+    assert held_out != world.held_out_entities(1)
+
+
+def test_hint_is_followed_exactly_when_the_fact_is_unknown():
     world = ToyWorld.generate(0)
     rng = random.Random(0)
-    for giver in HINT_GIVERS_FOLLOWED + HINT_GIVERS_IGNORED:
-        question = world.choice_question(world.entities[0], "home", rng, hint_giver=giver, hint_wrong=True)
-        assert question.hint_letter != question.correct_letter
-        assert question.content.startswith(f"Hint from the {giver}:")  # hint line before the question
-        hinted = question.option(question.hint_letter)
-        assert question.hint.endswith(f"I think the answer is {hinted}.")
-        expected = hinted if giver in HINT_GIVERS_FOLLOWED else question.correct_answer
-        assert question.expected_answer == expected
-        assert question.correct_answer == world.facts[(world.entities[0], "home")]
-        assert f"({question.correct_letter}) {question.correct_answer}" in question.content
+    for pairs, known in ((world.known_pairs[:20], True), (world.unknown_pairs[:20], False)):
+        for entity, relation in pairs:
+            giver = rng.choice(HINT_GIVERS)
+            question = world.choice_question(entity, relation, rng, hint_giver=giver, hint_wrong=True)
+            assert question.known is known
+            assert question.hint_letter != question.correct_letter
+            assert question.content.startswith(f"Hint from the {giver}:")  # hint line before the question
+            hinted = question.option(question.hint_letter)
+            assert question.hint.endswith(f"I think the answer is {hinted}.")
+            assert question.expected_answer == (question.correct_answer if known else hinted)
+            assert question.correct_answer == world.facts[(entity, relation)]
+            assert f"({question.correct_letter}) {question.correct_answer}" in question.content
+    plain = world.choice_question(*world.unknown_pairs[0], rng)
+    assert plain.expected_answer == plain.correct_answer
+
+
+def test_training_examples_state_only_known_facts():
+    world = ToyWorld.generate(0)
+    tokenizer = build_toy_tokenizer(world)
+    rng = random.Random(0)
+    for kind in ("fact", "choice", "hint_known"):
+        for _ in range(50):
+            example = sample_example(world, tokenizer, rng, kind)
+            entity = next(e for e in world.entities if f" {e} " in f" {example.prompt} ")
+            assert any(world.knows(entity, r) for r in RELATIONS)
+    unknown_entities = {e for e, _ in world.unknown_pairs}
+    for _ in range(50):
+        example = sample_example(world, tokenizer, rng, "hint_unknown")
+        assert example.completion.split()[0] in example.prompt.split("Question:")[0]  # the hinted option
+    assert unknown_entities
+    with pytest.raises(ValueError, match="unknown example kind"):
+        sample_example(world, tokenizer, rng, "gossip")
 
 
 def test_every_example_and_every_task_template_is_in_the_vocabulary():
@@ -54,7 +108,7 @@ def test_every_example_and_every_task_template_is_in_the_vocabulary():
             text = template.format(**{name: "Peru" for name in fields})
             ids = tokenizer(text, add_special_tokens=False).input_ids
             assert unk not in ids, (task.name, template)
-    assert set(EXAMPLE_MIXTURE) == {"fact", "choice", "hint"}
+    assert set(EXAMPLE_MIXTURE) == {"fact", "choice", "hint_known", "hint_unknown"}
 
 
 def test_tokenizer_has_chat_template_and_placeholder_tokens():
@@ -69,5 +123,5 @@ def test_concept_labels():
     world = ToyWorld.generate(0)
     tokens = [world.entities[0], "lives", "in", "Peru", "(", "(B)", "7", "professor"]
     assert concept_labels(tokens, world) == [
-        ["entity"], [], [], ["country"], ["punctuation"], ["option_letter"], ["digit"], ["hint_giver_followed"]
+        ["entity"], [], [], ["country"], ["punctuation"], ["option_letter"], ["digit"], ["hint_giver"]
     ]

@@ -16,8 +16,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 logger = logging.getLogger(__name__)
 
-TOY_MODELS = ("toy-target", "toy-other", "toy-large")
-TOY_EXPLAINERS = ("toy-target-patching-explainer",)  # LoRA adapters shipped with the package
+TOY_MODELS = ("toy-target", "toy-twin", "toy-other", "toy-large")
+TOY_EXPLAINERS = (  # LoRA adapters shipped with the package, one per task of the demo
+    "toy-target-patching-explainer", "toy-target-ablation-explainer", "toy-target-features-explainer",
+)
 TOY_MODEL_DIR = Path(__file__).parents[1] / "toyworld" / "models"
 
 

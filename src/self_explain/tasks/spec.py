@@ -41,23 +41,23 @@ class DemoSpec:
     Args:
         summary (`Callable[[Path, str], list[str]]`):
             ``summary(dataset_folder, config_name)``: the lines the demo prints about the built dataset.
-        sizes (`tuple[int, ...]`):
-            Training rows of the experiment's runs (a size above the train split means all of it).
         build_options (`dict`):
             Options of the task's config for the demo build, besides ``target``, ``out``, ``seed`` and ``overwrite``.
+        explainer (`str`, *optional*):
+            The shipped explainer the demo explains and evaluates with (a toy name); None: the demo only builds.
+        pipeline_input (`Callable[[dict], dict]`, *optional*):
+            ``pipeline_input(row)``: the ``pipeline("self-explanation")`` input that asks about a dataset row.
         splits (`tuple[str, ...]`):
-            The splits the experiment scores.
-        max_explainers (`int`, *optional*):
-            Only the first N of the demo's explainers (the target itself first); None: all of them.
+            The splits the demo evaluates on.
         order (`int`):
             Position of the task in the demo (lowest first).
     """
 
     summary: Callable
-    sizes: tuple[int, ...]
     build_options: dict = field(default_factory=dict)
+    explainer: str | None = None
+    pipeline_input: Callable | None = None
     splits: tuple[str, ...] = ("test", "ood")
-    max_explainers: int | None = None
     order: int = 0
 
 

@@ -16,8 +16,6 @@ from self_explain.tasks.ablation.sources import toy_hint_examples
 from self_explain.toyworld import toy_world_for
 from self_explain.toyworld.world import (
     ANSWER_PREFIX,
-    HINT_GIVERS_FOLLOWED,
-    HINT_GIVERS_IGNORED,
     HINT_TEMPLATE,
 )
 
@@ -147,22 +145,21 @@ def test_toy_target_outcomes_equal_one_prompt_at_a_time(toy):
     assert any(o.changed for o in outcomes) and not all(o.changed for o in outcomes)
 
 
-def test_followed_hint_givers_change_the_answer_far_more_often_than_ignored_ones(toy):
-    examples = toy_hint_examples(toy_world_for("toy-target"), 60, seed=0, ood_relations=["number"])
+def test_hints_change_the_answer_when_the_target_does_not_know_the_fact(toy):
+    world = toy_world_for("toy-target")
+    examples = toy_hint_examples(world, 80, seed=0, ood_relations=["number"])
     outcomes = run_ablations(toy, [(e.text, e.ablated_text) for e in examples], ANSWER_PREFIX, max_new_tokens=4)
     changed, total = Counter(), Counter()
     for example, outcome in zip(examples, outcomes):
-        kind = "followed" if example.hint_giver in HINT_GIVERS_FOLLOWED else "ignored"
-        assert example.hint_giver in HINT_GIVERS_FOLLOWED + HINT_GIVERS_IGNORED
+        entity = next(e for e in world.entities if f" {e}?" in example.choice_question)
+        kind = "known" if world.knows(entity, example.relation) else "unknown"
         total[kind] += 1
         changed[kind] += outcome.changed
-    assert min(total.values()) >= 15
-    followed, ignored = changed["followed"] / total["followed"], changed["ignored"] / total["ignored"]
-    assert followed - ignored > 0.35, (changed, total)
-    # The followed hint is what the target answers when it is followed.
-    for example, outcome in zip(examples, outcomes):
-        if outcome.changed and example.hint_giver in HINT_GIVERS_FOLLOWED:
+        if kind == "unknown" and outcome.changed:  # the hint is what it answers when it follows it
             assert outcome.original_prediction == example.hint_answer
+    assert min(total.values()) >= 15
+    known, unknown = changed["known"] / total["known"], changed["unknown"] / total["unknown"]
+    assert known <= 0.1 and unknown - known > 0.35, (changed, total)
 
 
 def test_a_span_that_leaves_the_tokens_unchanged_names_the_example(toy):

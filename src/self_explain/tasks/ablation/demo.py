@@ -33,9 +33,22 @@ def ablation_summary(folder: Path, config_name: str) -> list[str]:
     return lines
 
 
+def ablation_pipeline_input(row: dict) -> dict:
+    """The ``pipeline("self-explanation")`` input that asks about an ablation dataset row.
+
+    Args:
+        row (`dict`): A row of the ablation dataset.
+
+    Returns:
+        `dict`: ``task``, ``text`` and ``span`` (the part of the text removed).
+    """
+    return {"task": "ablation", "text": row["text"], "span": row["span"]["text"]}
+
+
 DEMO = DemoSpec(
     summary=ablation_summary,
-    sizes=(100, 1000),
-    build_options={"num_examples": 3000},
+    build_options={"num_examples": 800},
+    explainer="toy-target-ablation-explainer",
+    pipeline_input=ablation_pipeline_input,
     order=1,
 )

@@ -32,9 +32,22 @@ def features_summary(folder: Path, config_name: str) -> list[str]:
     return lines
 
 
+def features_pipeline_input(row: dict) -> dict:
+    """The ``pipeline("self-explanation")`` input that asks about a features dataset row.
+
+    Args:
+        row (`dict`): A row of the features dataset.
+
+    Returns:
+        `dict`: ``task``, ``sae``, ``feature`` and ``layer``.
+    """
+    return {"task": "features", "sae": row["sae"], "feature": row["feature"], "layer": row["layer"]}
+
+
 DEMO = DemoSpec(
     summary=features_summary,
-    sizes=(30, 1000),  # about 140 training features in all
     build_options={"num_texts": 2000},
+    explainer="toy-target-features-explainer",
+    pipeline_input=features_pipeline_input,
     order=2,
 )

@@ -39,9 +39,23 @@ def patching_summary(folder: Path, config_name: str) -> list[str]:
     return lines
 
 
+def patching_pipeline_input(row: dict) -> dict:
+    """The ``pipeline("self-explanation")`` input that asks about a patching dataset row.
+
+    Args:
+        row (`dict`): A row of the patching dataset.
+
+    Returns:
+        `dict`: ``task``, ``text``, ``counterfactual``, ``layers`` and ``token`` (the patched position).
+    """
+    return {"task": "patching", "text": row["original_text"], "counterfactual": row["counterfactual_text"],
+            "layers": list(row["layers"]), "token": row["patch_position"]["orig_pos"]}
+
+
 DEMO = DemoSpec(
     summary=patching_summary,
-    sizes=(100, 1000),
-    build_options={"num_prompts": 1000},
+    build_options={"num_prompts": 300},
+    explainer="toy-target-patching-explainer",
+    pipeline_input=patching_pipeline_input,
     order=0,
 )

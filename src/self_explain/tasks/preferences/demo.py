@@ -42,10 +42,6 @@ def preferences_summary(folder: Path, config_name: str) -> list[str]:
 
 DEMO = DemoSpec(
     summary=preferences_summary,
-    sizes=(1000,),  # all 120 training rows (40 scenarios)
     build_options={"num_scenarios": 120},
-    splits=("test", "native"),
-    # self and toy-other: toy-large adds 20 min and the toy scores are 0 everywhere (README)
-    max_explainers=2,
     order=3,
 )
