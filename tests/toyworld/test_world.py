@@ -1,4 +1,5 @@
 import random
+import re
 from string import Formatter
 
 import pytest
@@ -75,6 +76,17 @@ def test_hint_is_followed_exactly_when_the_fact_is_unknown():
     assert plain.expected_answer == plain.correct_answer
 
 
+def _asked_pair(world, prompt):
+    """The (entity, relation) a training prompt states or asks about."""
+    words = set(re.findall(r"\w+", prompt))
+    for entity in (e for e in world.entities if e in words):
+        for name, relation in RELATIONS.items():
+            texts = [t.format(e=entity) for t in relation.templates] + [relation.question.format(e=entity)]
+            if any(text in prompt for text in texts):
+                return entity, name
+    raise AssertionError(f"no fact found in {prompt!r}")
+
+
 def test_training_examples_state_only_known_facts():
     world = ToyWorld.generate(0)
     tokenizer = build_toy_tokenizer(world)
@@ -82,13 +94,14 @@ def test_training_examples_state_only_known_facts():
     for kind in ("fact", "choice", "hint_known"):
         for _ in range(50):
             example = sample_example(world, tokenizer, rng, kind)
-            entity = next(e for e in world.entities if f" {e} " in f" {example.prompt} ")
-            assert any(world.knows(entity, r) for r in RELATIONS)
-    unknown_entities = {e for e, _ in world.unknown_pairs}
+            pair = _asked_pair(world, example.prompt)
+            assert world.knows(*pair)
+            assert example.completion.split()[0] == world.facts[pair]  # the fact, whatever a hint says
     for _ in range(50):
         example = sample_example(world, tokenizer, rng, "hint_unknown")
-        assert example.completion.split()[0] in example.prompt.split("Question:")[0]  # the hinted option
-    assert unknown_entities
+        assert not world.knows(*_asked_pair(world, example.prompt))
+        hint_line = example.prompt.split("Question:")[0]
+        assert hint_line.rstrip().endswith(f"I think the answer is {example.completion.split()[0]}.")  # the hinted option
     with pytest.raises(ValueError, match="unknown example kind"):
         sample_example(world, tokenizer, rng, "gossip")
 
