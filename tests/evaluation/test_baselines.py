@@ -1,5 +1,5 @@
-"""Baselines: nearest neighbour, SelfIE (prompt, vectors, scale choice), zero-shot, which apply to which task,
-multi-placeholder generation, and the baselines end to end through run_evaluation."""
+"""Baselines: nearest neighbour, majority, SelfIE (prompt, vectors, scale chosen on train), zero-shot, which apply to
+which task, multi-placeholder generation, and the baselines end to end through run_evaluation."""
 
 import json
 from contextlib import contextmanager
@@ -15,6 +15,7 @@ from self_explain.cli import main
 from self_explain.core.placeholders import PLACEHOLDER_TOKENS
 from self_explain.evaluation.baselines import (
     BASELINES,
+    MAJORITY,
     NEAREST_NEIGHBOR,
     SELFIE,
     SELFIE_PROMPT,
@@ -23,10 +24,14 @@ from self_explain.evaluation.baselines import (
     ZERO_SHOT,
     applicable_baselines,
     check_baseline,
+    choose_selfie_scale,
+    majority_predictions,
     nearest_neighbor_predictions,
+    question_template,
     run_baseline,
     selfie_description,
     selfie_examples,
+    template_patterns,
     zero_shot_examples,
 )
 from self_explain.evaluation.evaluator import EvaluateConfig, run_evaluation
@@ -105,6 +110,66 @@ def test_nearest_neighbor_needs_vectors_on_both_sides_or_neither(side):
 
 
 # ----------------------------------------------------------------------------------------------
+# majority_predictions: the most common training answer per question template
+# ----------------------------------------------------------------------------------------------
+
+TEMPLATES = ["Is {thing} at layer {layer} red?", "Tell me about {thing}.", "The answer is <<<{answer}>>>."]
+
+
+def test_template_patterns_match_a_whole_question_whatever_fills_its_fields():
+    patterns = template_patterns(TEMPLATES)
+    assert len(patterns) == 3
+    assert question_template("Is the big (ball) at layer 3-5 red?", patterns) == 0, "regex characters are literal"
+    assert question_template("Tell me about the\nsea.", patterns) == 1, "a field may span lines"
+    assert question_template("Tell me about the sea, now", patterns) is None, "the whole question must fit"
+    assert question_template("Please tell me about the sea.", patterns) is None, "from its start"
+    assert template_patterns(["no field here"]) == [], "a template without a field groups nothing"
+
+
+def test_majority_is_the_most_common_training_answer_of_the_questions_template():
+    train = ExplainerExamples(
+        ["Is a at layer 1 red?", "Is b at layer 2 red?", "Is c at layer 1 red?", "Tell me about a.", "Tell me about b.",
+         "Tell me about c.", "Tell me about d.", "Something else"],
+        ["yes", "no", "yes", "long", "short", "short", "long", "other"],
+    )
+    examples = ExplainerExamples(["Is z at layer 9 red?", "Tell me about z.", "Anything", "Is q at layer 0 red?"],
+                                 ["?"] * 4)
+    predictions = majority_predictions(examples, train, TEMPLATES)
+    assert predictions[0] == predictions[3] == "yes", "the first template's majority, whatever fills the fields"
+    assert predictions[1] == "long", "a tie goes to the answer seen first"
+    # A question fitting no template: the majority of all training rows (yes, long, short twice each: the first seen).
+    assert predictions[2] == "yes"
+
+
+def test_majority_of_a_template_no_training_row_was_asked_with_is_the_overall_one():
+    train = ExplainerExamples(["Tell me about a.", "Tell me about b.", "Tell me about c."], ["x", "y", "y"])
+    assert majority_predictions(ExplainerExamples(["Is a at layer 1 red?"], ["?"]), train, TEMPLATES) == ["y"]
+
+
+def test_majority_reads_the_tasks_own_templates():
+    from self_explain.tasks.patching.prompts import patching_question
+
+    train = ExplainerExamples([patching_question(f"text {i}", "t", [i % 3], i % 3) for i in range(9)],
+                              [f"answer {i % 3}" if i % 4 else "rare" for i in range(9)])
+    asked = ExplainerExamples([patching_question("new text", "u", [5], template) for template in range(3)], ["?"] * 3)
+    assert majority_predictions(asked, train, TASKS["patching"].templates()) == ["answer 0", "answer 1", "answer 2"]
+
+
+def test_majority_needs_training_rows():
+    with pytest.raises(ValueError, match="the majority baseline needs training rows"):
+        majority_predictions(ExplainerExamples(["q"], ["a"]), ExplainerExamples([], []), TEMPLATES)
+
+
+def test_majority_baseline_generates_nothing_and_needs_the_train_split(four_examples):
+    explainer = FakeExplainer(selfie_reply)
+    train = ExplainerExamples(["q0", "q1", "q2"], ["b", "b", "a"])
+    result = run_baseline(MAJORITY, explainer, "patching", four_examples, exact_match, train_examples=train)
+    assert explainer.calls == [] and result.predictions == ["b"] * 4 and result.details == {"train_rows": 3}
+    with pytest.raises(ValueError, match="the majority baseline needs the training split's examples"):
+        run_baseline(MAJORITY, explainer, "patching", four_examples, exact_match)
+
+
+# ----------------------------------------------------------------------------------------------
 # SelfIE: prompt, vectors, description
 # ----------------------------------------------------------------------------------------------
 
@@ -172,9 +237,9 @@ def test_zero_shot_appends_the_tasks_format_instructions(task, instructions):
 
 
 def test_applicable_baselines_per_task():
-    assert applicable_baselines("patching") == [UNTRAINED, ZERO_SHOT, SELFIE, NEAREST_NEIGHBOR]
-    assert applicable_baselines("features") == [UNTRAINED, ZERO_SHOT, SELFIE, NEAREST_NEIGHBOR]
-    assert applicable_baselines("ablation") == [UNTRAINED, ZERO_SHOT, NEAREST_NEIGHBOR], "ablation is text-only"
+    assert applicable_baselines("patching") == [UNTRAINED, ZERO_SHOT, SELFIE, NEAREST_NEIGHBOR, MAJORITY]
+    assert applicable_baselines("features") == [UNTRAINED, ZERO_SHOT, SELFIE, NEAREST_NEIGHBOR, MAJORITY]
+    assert applicable_baselines("ablation") == [UNTRAINED, ZERO_SHOT, NEAREST_NEIGHBOR, MAJORITY], "text-only"
     assert set(applicable_baselines("patching")) == set(BASELINES)
 
 
@@ -193,7 +258,7 @@ def task_without_instructions(monkeypatch):
 
 
 def test_a_task_without_format_instructions_has_no_zero_shot(task_without_instructions):
-    assert applicable_baselines("plain") == [UNTRAINED, SELFIE, NEAREST_NEIGHBOR]
+    assert applicable_baselines("plain") == [UNTRAINED, SELFIE, NEAREST_NEIGHBOR, MAJORITY]
     with pytest.raises(ValueError, match="baseline 'zero-shot' does not apply to task 'plain': it has no format instructions"):
         check_baseline(ZERO_SHOT, "plain")
 
@@ -205,7 +270,7 @@ def test_check_baseline_names_the_baseline_and_the_task():
         check_baseline(SELFIE, "ablation")
     with pytest.raises(ValueError, match="baseline 'selfie' does not apply to task 'patching'"):
         check_baseline(SELFIE, "patching", ExplainerExamples(["q"], ["a"]))
-    with pytest.raises(ValueError, match="baseline 'random' unknown; choose from untrained, zero-shot, selfie, nearest-neighbor"):
+    with pytest.raises(ValueError, match="baseline 'random' unknown; choose from untrained, zero-shot, selfie, nearest-neighbor, majority"):
         check_baseline("random", "patching")
     with pytest.raises(ValueError, match="unknown task 'nope'"):
         check_baseline(UNTRAINED, "nope")
@@ -231,10 +296,11 @@ class FakeExplainer:
         finally:
             self.adapter_off = False
 
-    def generate(self, examples, batch_size=16, max_new_tokens=48, progress=False, chat_template=True):
+    def generate(self, examples, batch_size=16, max_new_tokens=48, progress=False, chat_template=True,
+                 apply_control=True):
         self.calls.append({"questions": list(examples.questions), "vectors": examples.vectors, "layers": examples.layers,
                            "chat_template": chat_template, "untrained": self.adapter_off, "batch_size": batch_size,
-                           "max_new_tokens": max_new_tokens})
+                           "max_new_tokens": max_new_tokens, "apply_control": apply_control})
         per_question = 0 if examples.vectors is None else len(examples.vectors) // len(examples.questions)
         return [self.reply(q, None if examples.vectors is None else examples.vectors[i * per_question:(i + 1) * per_question])
                 for i, q in enumerate(examples.questions)]
@@ -267,24 +333,31 @@ def four_examples():
     return examples_of(torch.eye(4).tolist(), answers=ANSWERS, questions=[f"q{i}" for i in range(4)])
 
 
-def test_selfie_keeps_the_scale_with_the_best_headline_metric(four_examples):
-    explainer = FakeExplainer(selfie_reply)
-    result = run_baseline(SELFIE, explainer, "patching", four_examples, exact_match, selfie_scales=(1.0, 5.0, 10.0),
-                          batch_size=3, max_new_tokens=7)
+def long_answers(predictions):
+    """The scored rows' metric: it prefers scale 10 (long answers), where the validation slice prefers scale 5."""
+    return {"exact_match": sum(len(p) > 1 for p in predictions) / len(predictions)}
 
-    assert result.details["scale"] == 5.0
+
+def test_selfie_chooses_its_scale_on_the_validation_slice_never_on_the_scored_rows(four_examples):
+    explainer = FakeExplainer(selfie_reply)
+    result = run_baseline(SELFIE, explainer, "patching", four_examples, long_answers, validation_examples=four_examples,
+                          validation_score=exact_match, selfie_scales=(1.0, 5.0, 10.0), batch_size=3, max_new_tokens=7)
+
+    assert result.details["scale"] == 5.0, "the validation slice's best, not the scored rows' (10)"
     assert result.details["selected_by"] == "exact_match", "patching's first headline metric"
-    assert result.details["metrics_by_scale"] == {
+    assert result.details["selected_on"] == "train" and result.details["validation_rows"] == 4
+    assert result.details["validation_metrics_by_scale"] == {
         "1.0": {"exact_match": 0.0, "has_changed_f1": 0.0},
         "5.0": {"exact_match": 0.75, "has_changed_f1": 0.25},
         "10.0": {"exact_match": 0.25, "has_changed_f1": 0.75},
     }
     assert result.predictions == ["a", "b", "c", "nope"], "the kept scale's continuations, cut to a description"
-    assert result.metrics == {"exact_match": 0.75, "has_changed_f1": 0.25}
+    assert result.metrics == {"exact_match": 0.25}, "the scored rows' own metric at the chosen scale"
 
-    assert len(explainer.calls) == 3, "one generation per scale"
-    for call, scale in zip(explainer.calls, (1.0, 5.0, 10.0)):
+    assert len(explainer.calls) == 4, "one generation per scale on the validation slice, then one on the scored rows"
+    for call, scale in zip(explainer.calls, (1.0, 5.0, 10.0, 5.0)):
         assert call["untrained"], "SelfIE runs on the untrained base"
+        assert call["apply_control"] is False, "the untrained base was never trained under a vector control"
         assert call["chat_template"] is False, "SelfIE's prompt is a raw continuation"
         assert call["questions"] == [SELFIE_PROMPT] * 4
         assert call["vectors"].shape == (8, 4)
@@ -294,10 +367,27 @@ def test_selfie_keeps_the_scale_with_the_best_headline_metric(four_examples):
 
 
 def test_selfie_keeps_the_scale_the_headline_metric_prefers_whatever_the_order(four_examples):
-    result = run_baseline(SELFIE, FakeExplainer(selfie_reply), "patching", four_examples, exact_match,
-                          selfie_scales=(10.0, 1.0, 5.0))
-    assert result.details["scale"] == 5.0
-    assert list(result.details["metrics_by_scale"]) == ["10.0", "1.0", "5.0"]
+    choice = choose_selfie_scale(FakeExplainer(selfie_reply), "patching", four_examples, exact_match,
+                                 selfie_scales=(10.0, 1.0, 5.0))
+    assert choice["scale"] == 5.0
+    assert list(choice["validation_metrics_by_scale"]) == ["10.0", "1.0", "5.0"]
+
+
+def test_selfie_with_a_choice_made_before_generates_only_the_scored_rows(four_examples):
+    explainer = FakeExplainer(selfie_reply)
+    result = run_baseline(SELFIE, explainer, "patching", four_examples, exact_match, selfie_choice={"scale": 10.0},
+                          selfie_scales=(1.0, 5.0, 10.0))
+    assert len(explainer.calls) == 1 and result.details == {"scale": 10.0}
+    assert result.predictions == ["a", "long wrong", "long wrong", "long wrong"]
+
+
+def test_selfie_with_several_scales_needs_a_validation_slice(four_examples):
+    explainer = FakeExplainer(selfie_reply)
+    with pytest.raises(ValueError, match="needs a validation slice of the train split"):
+        run_baseline(SELFIE, explainer, "patching", four_examples, exact_match, selfie_scales=(1.0, 5.0))
+    assert explainer.calls == [], "nothing is generated on the scored rows to choose the scale"
+    one = run_baseline(SELFIE, explainer, "patching", four_examples, exact_match, selfie_scales=(5.0,))
+    assert one.details == {"scale": 5.0} and one.metrics["exact_match"] == 0.75, "one scale: nothing to choose"
 
 
 def test_selfie_needs_a_scale(four_examples):
@@ -412,12 +502,12 @@ def test_a_vector_count_that_does_not_match_the_placeholders_is_refused(explaine
 
 
 # ----------------------------------------------------------------------------------------------
-# run_evaluation with zero-shot, nearest neighbour and SelfIE on the patching fixture dataset
+# run_evaluation with zero-shot, nearest neighbour, majority and SelfIE on the patching fixture dataset
 # ----------------------------------------------------------------------------------------------
 
-ROWS, NEIGHBOR_ROWS = 8, 16
+ROWS, NEIGHBOR_ROWS, VALIDATION_ROWS = 8, 16, 6
 SPLITS = ["test", "ood"]
-EVAL_BASELINES = [ZERO_SHOT, NEAREST_NEIGHBOR, SELFIE]
+EVAL_BASELINES = [ZERO_SHOT, NEAREST_NEIGHBOR, MAJORITY, SELFIE]
 
 
 def adapter_on(model) -> bool:
@@ -440,7 +530,8 @@ def baseline_evaluation(trained_explainer_dir, patching_dataset_dir, tmp_path_fa
 
     config = EvaluateConfig(explainer=str(trained_explainer_dir), dataset=str(patching_dataset_dir), out=str(out),
                             split=SPLITS, baseline=EVAL_BASELINES, selfie_scales=[1.0, 10.0], max_rows=ROWS,
-                            neighbor_rows=NEIGHBOR_ROWS, max_new_tokens=4, batch_size=8)
+                            neighbor_rows=NEIGHBOR_ROWS, selfie_validation_rows=VALIDATION_ROWS, max_new_tokens=4,
+                            batch_size=8)
     with mock.patch.object(Explainer, "generate", spy):
         report = run_evaluation(config)
     return report, out, calls
@@ -456,16 +547,18 @@ def test_report_has_one_result_per_baseline_per_split(baseline_evaluation):
         assert {"exact_match", "has_changed_f1"} <= set(result["metrics"]), result
 
 
-def test_selfie_result_holds_the_chosen_scale_and_the_metrics_of_every_scale(baseline_evaluation):
+def test_selfie_result_holds_the_scale_chosen_on_train_and_its_validation_metrics(baseline_evaluation):
     report, out, _ = baseline_evaluation
     selfie = [r for r in report["results"] if r["baseline"] == SELFIE]
     assert len(selfie) == len(SPLITS)
+    assert selfie[0]["details"] == selfie[1]["details"], "one choice, made once on train, for every split"
     for result in selfie:
         details = result["details"]
         assert details["scale"] in (1.0, 10.0) and details["selected_by"] == "exact_match"
-        assert set(details["metrics_by_scale"]) == {"1.0", "10.0"}
-        assert result["metrics"] == details["metrics_by_scale"][str(details["scale"])]
-        assert result["metrics"]["exact_match"] == max(m["exact_match"] for m in details["metrics_by_scale"].values())
+        assert details["selected_on"] == "train" and details["validation_rows"] == VALIDATION_ROWS
+        by_scale = details["validation_metrics_by_scale"]
+        assert set(by_scale) == {"1.0", "10.0"}
+        assert by_scale[str(details["scale"])]["exact_match"] == max(m["exact_match"] for m in by_scale.values())
     text = (out / "report.md").read_text()
     for result in selfie:
         assert f"| baseline: selfie (scale {result['details']['scale']:g}) | {result['split']} | {ROWS} |" in text
@@ -476,18 +569,27 @@ def test_selfie_result_holds_the_chosen_scale_and_the_metrics_of_every_scale(bas
 
 def test_baselines_ask_the_untrained_base_what_they_should(baseline_evaluation):
     _, _, calls = baseline_evaluation
-    # Per split: the trained explainer, zero-shot, then SelfIE at each scale (nearest neighbour generates nothing).
-    assert len(calls) == len(SPLITS) * 4
-    for split_calls in (calls[:4], calls[4:]):
-        trained, zero_shot, *selfie = split_calls
+    # First SelfIE at each scale on the validation slice of train, once; then per split: the trained explainer,
+    # zero-shot, then SelfIE at the chosen scale (nearest neighbour and majority generate nothing).
+    validation, per_split = calls[:2], calls[2:]
+    for call, scale in zip(validation, (1.0, 10.0)):
+        assert not call["adapter"] and call["chat_template"] is False
+        assert call["questions"] == [SELFIE_PROMPT] * VALIDATION_ROWS
+        assert torch.allclose(call["norms"], torch.full((2 * VALIDATION_ROWS,), scale), rtol=1e-4)
+    assert len(per_split) == len(SPLITS) * 3
+    chosen = None
+    for split_calls in (per_split[:3], per_split[3:]):
+        trained, zero_shot, selfie = split_calls
         assert trained["adapter"] and trained["chat_template"]
         assert not zero_shot["adapter"] and zero_shot["chat_template"]
         assert all(q.endswith("\n\n" + CAUSAL_FORMAT_INSTRUCTIONS) for q in zero_shot["questions"])
         assert [q.removesuffix("\n\n" + CAUSAL_FORMAT_INSTRUCTIONS) for q in zero_shot["questions"]] == trained["questions"]
-        for call, scale in zip(selfie, (1.0, 10.0)):
-            assert not call["adapter"] and call["chat_template"] is False
-            assert call["questions"] == [SELFIE_PROMPT] * ROWS
-            assert torch.allclose(call["norms"], torch.full((2 * ROWS,), scale), rtol=1e-4)
+        assert not selfie["adapter"] and selfie["chat_template"] is False
+        assert selfie["questions"] == [SELFIE_PROMPT] * ROWS
+        scale = float(selfie["norms"][0])
+        assert torch.allclose(selfie["norms"], torch.full((2 * ROWS,), scale), rtol=1e-4)
+        chosen = chosen or scale
+        assert scale == pytest.approx(chosen, rel=1e-4), "the same chosen scale on every split"
 
 
 def test_predictions_are_written_per_baseline_and_split(baseline_evaluation, patching_dataset_dir, random_toy_model_dir):
@@ -502,16 +604,17 @@ def test_predictions_are_written_per_baseline_and_split(baseline_evaluation, pat
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "no temporary files left"
 
 
-def test_nearest_neighbor_predictions_are_answers_of_the_searched_train_rows(baseline_evaluation, patching_dataset_dir,
-                                                                             random_toy_model_dir):
+@pytest.mark.parametrize("baseline", [NEAREST_NEIGHBOR, MAJORITY])
+def test_neighbour_and_majority_answer_with_the_searched_train_rows_only(baseline, baseline_evaluation,
+                                                                         patching_dataset_dir, random_toy_model_dir):
     report, out, _ = baseline_evaluation
     train = load_dataset(str(patching_dataset_dir), random_toy_model_dir.name)["train"]
     searched = set(train.shuffle(seed=0).select(range(NEIGHBOR_ROWS))["answer"])
     for split in SPLITS:
-        predictions = list(pd.read_parquet(out / f"predictions-{split}-{NEAREST_NEIGHBOR}.parquet")["prediction"])
+        predictions = list(pd.read_parquet(out / f"predictions-{split}-{baseline}.parquet")["prediction"])
         assert set(predictions) <= searched, set(predictions) - searched
     for result in report["results"]:
-        if result["baseline"] == NEAREST_NEIGHBOR:
+        if result["baseline"] == baseline:
             assert result["details"] == {"train_rows": NEIGHBOR_ROWS}
 
 
@@ -533,6 +636,7 @@ def test_selfie_ranks_a_not_estimable_headline_metric_last(four_examples):
         return {"exact_match": None if right == 0.75 else right}
 
     result = run_baseline(SELFIE, FakeExplainer(selfie_reply), "patching", four_examples, scores,
-                          selfie_scales=(1.0, 5.0, 10.0), batch_size=3, max_new_tokens=7)
+                          validation_examples=four_examples, validation_score=scores, selfie_scales=(1.0, 5.0, 10.0),
+                          batch_size=3, max_new_tokens=7)
     assert result.details["scale"] == 10.0
     assert result.metrics == {"exact_match": 0.25}

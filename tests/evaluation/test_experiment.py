@@ -48,18 +48,20 @@ def test_every_cell_and_baseline_is_run_and_summarised(finished):
     task, _, config, summary = finished
     runs = summary["runs"]
     trained = {(r["who"], r["size"], r["seed"]) for r in runs if r["kind"] == "explainer"}
-    assert trained == {(who, size, seed) for who in EXPLAINERS for size in SIZES for seed in range(SEEDS)}
+    controls = ["toy-target+rotated", "toy-target+shuffled"] if task != "ablation" else []  # ablation has no vectors
+    assert trained == {(who, size, seed) for who in EXPLAINERS + controls for size in SIZES for seed in range(SEEDS)}
     for run in runs:
         if run["kind"] == "explainer":
             assert run["train_rows"] == run["size"], "each run trains on its seeded subsample"
             assert run["self"] == (run["who"] == "toy-target")
         assert set(run["splits"]) == {"test", "ood"}
     baselines = {r["who"] for r in runs if r["kind"] == "baseline"}
-    expected = {"untrained", "zero-shot", "nearest-neighbor"} | ({"selfie"} if task != "ablation" else set())
+    expected = {"untrained", "zero-shot", "nearest-neighbor", "majority"} | ({"selfie"} if task != "ablation" else set())
     assert baselines == expected
-    neighbours = [r for r in runs if r["who"] == "nearest-neighbor"]
-    assert sorted((r["size"], r["seed"]) for r in neighbours) == sorted((s, e) for s in SIZES for e in range(SEEDS))
-    assert all(r["train_rows"] == r["size"] for r in neighbours)
+    for name in ("nearest-neighbor", "majority"):
+        on_train = [r for r in runs if r["who"] == name]
+        assert sorted((r["size"], r["seed"]) for r in on_train) == sorted((s, e) for s in SIZES for e in range(SEEDS))
+        assert all(r["train_rows"] == r["size"] for r in on_train)
 
     rows = summary["rows"]
     metric = summary["headline_metrics"][0]
@@ -99,13 +101,16 @@ def test_a_rerun_skips_finished_cells_and_runs_only_new_ones(finished, tmp_path)
     trained = []
 
     def record(train_config):
-        trained.append((train_config.explainer_base or train_config.target, train_config.max_rows, train_config.seed))
+        trained.append((train_config.explainer_base or train_config.target, train_config.vector_control,
+                        train_config.max_rows, train_config.seed))
         return original(train_config)
 
     original = experiment.train_explainer
     with mock.patch.object(experiment, "train_explainer", side_effect=record):
         more = run_experiment(small_config(task, dataset, config.out, seeds=SEEDS + 1, explainers=["toy-target"]))
-    assert trained == [("toy-target", size, SEEDS) for size in SIZES], "only the new seed's runs are trained"
+    controls = [None] + (["rotated", "shuffled"] if task != "ablation" else [])
+    assert trained == [("toy-target", control, size, SEEDS) for control in controls for size in SIZES], \
+        "only the new seed's runs (self and its controls) are trained"
     assert {r["n"] for r in more["rows"] if r["who"] == "toy-target"} == {SEEDS + 1}
 
 

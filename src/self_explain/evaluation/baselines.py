@@ -5,14 +5,21 @@
   ``format_instructions``), as the paper's zero-shot configurations.
 - ``selfie``: untrained SelfIE (Chen et al. 2024). The vector, unit-normalised and scaled, replaces the
   word X in "What is the meaning of the word 'X'? The meaning of the word 'X' is "; the base continues.
-  Every scale is scored and the best one kept, as in the paper (so it is an upper bound on SelfIE).
+  The scale is chosen on a validation slice of the train split (the best headline metric there), never on
+  the rows being scored; that one scale is then scored.
 - ``nearest-neighbor``: no generation. The answer of the training row whose vector is closest by cosine
-  (or, for text-only tasks, whose question is closest by sentence embedding).
+  (or, for text-only tasks, whose question is closest by sentence embedding). It searches the rows it is
+  given as training rows only: the evaluation and the experiment give it (a subsample of) the train split.
+- ``majority``: no generation. The most common training answer among the training rows asked with the
+  same question template (the question with its row-specific fields removed); what the wording of the
+  question alone predicts.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from collections import Counter
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -23,9 +30,13 @@ from ..tasks import ExplainerExamples, get_task
 
 logger = logging.getLogger(__name__)
 
-UNTRAINED, ZERO_SHOT, SELFIE, NEAREST_NEIGHBOR = "untrained", "zero-shot", "selfie", "nearest-neighbor"
-BASELINES = (UNTRAINED, ZERO_SHOT, SELFIE, NEAREST_NEIGHBOR)
+UNTRAINED, ZERO_SHOT, SELFIE, NEAREST_NEIGHBOR, MAJORITY = (
+    "untrained", "zero-shot", "selfie", "nearest-neighbor", "majority"
+)
+BASELINES = (UNTRAINED, ZERO_SHOT, SELFIE, NEAREST_NEIGHBOR, MAJORITY)
+TRAINING_BASELINES = (NEAREST_NEIGHBOR, MAJORITY)  # read the training rows: one run per training subsample
 SELFIE_SCALES = (1.0, 5.0, 10.0, 25.0, 50.0)
+SELFIE_VALIDATION_ROWS = 64  # rows of the train split SelfIE's scale is chosen on
 SELFIE_WORD = PLACEHOLDER_TOKENS[1]  # one token whose input embedding becomes the vector
 SELFIE_PROMPT = f"What is the meaning of the word '{SELFIE_WORD}'? The meaning of the word '{SELFIE_WORD}' is "
 
@@ -48,6 +59,8 @@ class BaselineResult:
 def applicable_baselines(task_name: str, examples: ExplainerExamples | None = None) -> list[str]:
     """The baselines that apply to a task: SelfIE needs vectors, zero-shot needs the task's format instructions.
 
+    Nearest neighbour and majority apply to every task (they read the training rows).
+
     Args:
         task_name (`str`): A registered task.
         examples (`ExplainerExamples`, *optional*): The examples to score; whether they carry vectors decides
@@ -57,13 +70,10 @@ def applicable_baselines(task_name: str, examples: ExplainerExamples | None = No
         `list[str]`: The applicable baseline names, in ``BASELINES`` order.
     """
     task = get_task(task_name)
-    names = [UNTRAINED, NEAREST_NEIGHBOR]
-    if task.format_instructions:
-        names.insert(1, ZERO_SHOT)
     has_vectors = examples.vectors is not None if examples is not None else task.uses_vectors
-    if has_vectors:
-        names.insert(-1, SELFIE)
-    return names
+    applies = {UNTRAINED: True, ZERO_SHOT: bool(task.format_instructions), SELFIE: has_vectors,
+               NEAREST_NEIGHBOR: True, MAJORITY: True}
+    return [name for name in BASELINES if applies[name]]
 
 
 def check_baseline(name: str, task_name: str, examples: ExplainerExamples | None = None) -> None:
@@ -160,8 +170,141 @@ def nearest_neighbor_predictions(examples: ExplainerExamples, train: ExplainerEx
     return [train.answers[i] for i in closest]
 
 
+def template_patterns(templates: list[str]) -> list[re.Pattern]:
+    """Regular expressions of a task's templates: each field (``{text}``, ``{layer}``, ...) matches anything.
+
+    >>> [bool(p.fullmatch("At layer 3, <v> encodes ")) for p in template_patterns(["At layer {layer}, {vector} encodes "])]
+    [True]
+
+    Args:
+        templates (`list[str]`): The task's templates (its ``templates()``); those without a field are left out.
+
+    Returns:
+        `list[re.Pattern]`: One pattern per template with a field, in order; each matches a whole text.
+    """
+    patterns = []
+    for template in templates:
+        parts = re.split(r"\{[^{}]*\}", template)
+        if len(parts) > 1:
+            patterns.append(re.compile("(?:.*?)".join(re.escape(part) for part in parts), re.DOTALL))
+    return patterns
+
+
+def question_template(question: str, patterns: list[re.Pattern]) -> int | None:
+    """The index of the first template a question is asked with, or None when it fits none.
+
+    Args:
+        question (`str`): An explainer question.
+        patterns (`list[re.Pattern]`): The task's template patterns (``template_patterns``).
+
+    Returns:
+        `int` or `None`: The template's index in ``patterns``.
+    """
+    return next((i for i, pattern in enumerate(patterns) if pattern.fullmatch(question)), None)
+
+
+def majority_predictions(examples: ExplainerExamples, train: ExplainerExamples, templates: list[str]) -> list[str]:
+    """The most common training answer among the training rows asked with each example's question template.
+
+    The question's row-specific fields (text, tokens, layer, vector) are removed by matching it against the task's
+    templates, so rows are grouped by template only. A template no training row was asked with, and questions that
+    fit no template, get the most common answer of all training rows. Ties go to the answer seen first.
+
+    Args:
+        examples (`ExplainerExamples`): The examples to predict.
+        train (`ExplainerExamples`): The training rows.
+        templates (`list[str]`): The task's templates (its ``templates()``).
+
+    Returns:
+        `list[str]`: One training answer per example.
+
+    Raises:
+        ValueError: When ``train`` is empty.
+    """
+    if not train.questions:
+        raise ValueError("the majority baseline needs training rows; the training split is empty")
+    patterns = template_patterns(templates)
+    by_template: dict[int | None, Counter] = {}
+    for question, answer in zip(train.questions, train.answers):
+        by_template.setdefault(question_template(question, patterns), Counter())[answer] += 1
+    overall = Counter(train.answers).most_common(1)[0][0]
+    majority = {key: counts.most_common(1)[0][0] for key, counts in by_template.items() if key is not None}
+    return [majority.get(question_template(q, patterns), overall) for q in examples.questions]
+
+
 def _or_minus_infinity(value: float | None) -> float:
     return float("-inf") if value is None else value
+
+
+def _best_scale(by_scale: dict[float, dict], headline: str) -> float:
+    # A scale whose headline metric is missing or not estimable (None) comes last; ties go to the first scale.
+    return max(by_scale, key=lambda s: _or_minus_infinity(by_scale[s].get(headline)))
+
+
+def _untrained_generate(explainer: Explainer, asked: ExplainerExamples, batch_size: int, max_new_tokens: int,
+                        chat_template: bool = True) -> list[str]:
+    with explainer.untrained():
+        return explainer.generate(asked, batch_size, max_new_tokens, progress=True, chat_template=chat_template,
+                                  apply_control=False)
+
+
+def _selfie_predictions(explainer: Explainer, asked: ExplainerExamples, scale: float, batch_size: int,
+                        max_new_tokens: int) -> list[str]:
+    # A raw continuation prompt, as SelfIE's: no chat template around it.
+    continuations = _untrained_generate(explainer, selfie_examples(asked, scale), batch_size, max_new_tokens,
+                                        chat_template=False)
+    return [selfie_description(c) for c in continuations]
+
+
+def choose_selfie_scale(
+    explainer: Explainer,
+    task_name: str,
+    validation_examples: ExplainerExamples | None,
+    validation_score,
+    selfie_scales: tuple[float, ...] = SELFIE_SCALES,
+    *,
+    batch_size: int = 32,
+    max_new_tokens: int = 48,
+) -> dict:
+    """SelfIE's scale, chosen on a validation slice of the train split: the best by the task's headline metric.
+
+    Choosing it on the rows being scored would make SelfIE's score an upper bound instead of a measurement; the
+    validation slice comes from the train split, which holds no scored row (nor, in a dataset held out by content,
+    any scored entity).
+
+    Args:
+        explainer (`Explainer`): The explainer whose base (adapter off) generates.
+        task_name (`str`): A registered task.
+        validation_examples (`ExplainerExamples`, *optional*): The validation slice; unused with one scale.
+        validation_score (`Callable[[list[str]], dict]`, *optional*): The task's scoring of its predictions.
+        selfie_scales (`tuple[float, ...]`, *optional*, defaults to `SELFIE_SCALES`): The scales tried.
+        batch_size (`int`, *optional*, defaults to 32): Examples generated per batch.
+        max_new_tokens (`int`, *optional*, defaults to 48): Longest generation.
+
+    Returns:
+        `dict`: ``scale``; with several scales also ``selected_by`` (the headline metric), ``selected_on``
+        (``"train"``), ``validation_rows`` and ``validation_metrics_by_scale``.
+
+    Raises:
+        ValueError: Without a scale, or with several and no validation slice or scoring.
+    """
+    if not selfie_scales:
+        raise ValueError("selfie needs at least one scale")
+    if len(selfie_scales) == 1:
+        return {"scale": selfie_scales[0]}
+    if validation_examples is None or validation_score is None:
+        raise ValueError("selfie with several scales needs a validation slice of the train split to choose one on "
+                         "(never the rows being scored)")
+    headline = get_task(task_name).headline_metrics[0]
+    by_scale = {}
+    for scale in selfie_scales:
+        by_scale[scale] = validation_score(
+            _selfie_predictions(explainer, validation_examples, scale, batch_size, max_new_tokens))
+        logger.info("selfie scale %g on %d validation rows of train: %s", scale, len(validation_examples.questions),
+                    by_scale[scale])
+    return {"scale": _best_scale(by_scale, headline), "selected_by": headline, "selected_on": "train",
+            "validation_rows": len(validation_examples.questions),
+            "validation_metrics_by_scale": {str(s): m for s, m in by_scale.items()}}
 
 
 def run_baseline(
@@ -172,6 +315,9 @@ def run_baseline(
     score,
     *,
     train_examples: ExplainerExamples | None = None,
+    validation_examples: ExplainerExamples | None = None,
+    validation_score=None,
+    selfie_choice: dict | None = None,
     selfie_scales: tuple[float, ...] = SELFIE_SCALES,
     batch_size: int = 32,
     max_new_tokens: int = 48,
@@ -183,51 +329,45 @@ def run_baseline(
         explainer (`Explainer`): The explainer whose base (adapter off) generates.
         task_name (`str`): A registered task.
         examples (`ExplainerExamples`): The examples to score.
-        score (`Callable[[list[str]], dict]`): The task's scoring of predictions.
-        train_examples (`ExplainerExamples`, *optional*): The training split's examples; needed by
-            ``nearest-neighbor``.
-        selfie_scales (`tuple[float, ...]`, *optional*, defaults to `SELFIE_SCALES`): SelfIE's scales; each is
-            scored and the best by the task's headline metric kept.
+        score (`Callable[[list[str]], dict]`): The task's scoring of predictions of ``examples``.
+        train_examples (`ExplainerExamples`, *optional*): Training rows (of the train split only); needed by
+            ``nearest-neighbor`` and ``majority``.
+        validation_examples (`ExplainerExamples`, *optional*): A validation slice of the train split, SelfIE's scale
+            is chosen on (see ``choose_selfie_scale``) when ``selfie_choice`` is not given.
+        validation_score (`Callable[[list[str]], dict]`, *optional*): The task's scoring of predictions of
+            ``validation_examples``.
+        selfie_choice (`dict`, *optional*): SelfIE's scale chosen before (``choose_selfie_scale``), e.g. once for
+            every split scored.
+        selfie_scales (`tuple[float, ...]`, *optional*, defaults to `SELFIE_SCALES`): SelfIE's scales.
         batch_size (`int`, *optional*, defaults to 32): Examples generated per batch.
         max_new_tokens (`int`, *optional*, defaults to 48): Longest generation.
 
     Returns:
-        [`BaselineResult`]: The metrics and predictions (for SelfIE, of the best scale, with every scale's metrics
-        in ``details``).
+        [`BaselineResult`]: The metrics and predictions (for SelfIE, at the scale chosen on the validation slice,
+        with the choice, and every scale's validation metrics, in ``details``).
 
     Raises:
-        ValueError: For a baseline that does not apply, ``nearest-neighbor`` without ``train_examples``, or
-            ``selfie`` without scales.
+        ValueError: For a baseline that does not apply, ``nearest-neighbor`` or ``majority`` without
+            ``train_examples``, or ``selfie`` without scales, or with several scales and neither a choice nor a
+            validation slice.
     """
     check_baseline(name, task_name, examples)
-
-    def generate(asked: ExplainerExamples, chat_template: bool = True) -> list[str]:
-        with explainer.untrained():
-            return explainer.generate(asked, batch_size, max_new_tokens, progress=True, chat_template=chat_template)
-
     if name == UNTRAINED:
-        predictions = generate(examples)
+        predictions = _untrained_generate(explainer, examples, batch_size, max_new_tokens)
         return BaselineResult(score(predictions), predictions)
     if name == ZERO_SHOT:
-        predictions = generate(zero_shot_examples(task_name, examples))
+        predictions = _untrained_generate(explainer, zero_shot_examples(task_name, examples), batch_size, max_new_tokens)
         return BaselineResult(score(predictions), predictions)
-    if name == NEAREST_NEIGHBOR:
+    if name in TRAINING_BASELINES:
         if train_examples is None:
-            raise ValueError("the nearest-neighbor baseline needs the training split's examples")
-        predictions = nearest_neighbor_predictions(examples, train_examples)
+            raise ValueError(f"the {name} baseline needs the training split's examples")
+        if name == NEAREST_NEIGHBOR:
+            predictions = nearest_neighbor_predictions(examples, train_examples)
+        else:
+            predictions = majority_predictions(examples, train_examples, get_task(task_name).templates())
         return BaselineResult(score(predictions), predictions, {"train_rows": len(train_examples.questions)})
-    if not selfie_scales:
-        raise ValueError("selfie needs at least one scale")
-    headline = get_task(task_name).headline_metrics[0]
-    by_scale: dict[float, BaselineResult] = {}
-    for scale in selfie_scales:
-        # A raw continuation prompt, as SelfIE's: no chat template around it.
-        continuations = generate(selfie_examples(examples, scale), chat_template=False)
-        predictions = [selfie_description(c) for c in continuations]
-        by_scale[scale] = BaselineResult(score(predictions), predictions)
-        logger.info("selfie scale %g: %s", scale, by_scale[scale].metrics)
-    # A scale whose headline metric is missing or not estimable (None) comes last.
-    best = max(by_scale, key=lambda s: _or_minus_infinity(by_scale[s].metrics.get(headline)))
-    details = {"scale": best, "selected_by": headline,
-               "metrics_by_scale": {str(s): r.metrics for s, r in by_scale.items()}}
-    return BaselineResult(by_scale[best].metrics, by_scale[best].predictions, details)
+    if selfie_choice is None:
+        selfie_choice = choose_selfie_scale(explainer, task_name, validation_examples, validation_score, selfie_scales,
+                                            batch_size=batch_size, max_new_tokens=max_new_tokens)
+    predictions = _selfie_predictions(explainer, examples, selfie_choice["scale"], batch_size, max_new_tokens)
+    return BaselineResult(score(predictions), predictions, dict(selfie_choice))

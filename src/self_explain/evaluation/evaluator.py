@@ -2,7 +2,8 @@
 
 Generation goes through :class:`~self_explain.explainers.Explainer` (the pipeline's path), scores through
 the task's ``evaluate`` module. ``--baseline`` scores baselines (:mod:`self_explain.baselines`) on the same
-examples: the untrained base, zero-shot, SelfIE and nearest neighbour.
+examples: the untrained base, zero-shot, SelfIE (its scale chosen on a validation slice of train), nearest
+neighbour and majority (both over train rows only).
 """
 
 from __future__ import annotations
@@ -18,16 +19,24 @@ from datasets import Dataset
 
 from ..core.checks import check_dataset_reference, check_non_negative, check_positive
 from ..core.files import write_atomically
-from ..explainer.modeling import EXPLAINER_METADATA, Explainer, load_explainer, same_model
+from ..explainer.modeling import (
+    EXPLAINER_METADATA,
+    Explainer,
+    load_explainer,
+    same_model,
+)
 from ..metrics import metric_path
 from ..tasks import ExplainerExamples, get_task, load_split, read_provenance
 from ..tasks.registry import check_dataset_config
 from .baselines import (
     BASELINES,
-    NEAREST_NEIGHBOR,
+    SELFIE,
     SELFIE_SCALES,
+    SELFIE_VALIDATION_ROWS,
+    TRAINING_BASELINES,
     BaselineResult,
     check_baseline,
+    choose_selfie_scale,
     run_baseline,
 )
 from .report import format_metric
@@ -47,11 +56,13 @@ class EvaluateConfig:
         target (`str`, *optional*): Target model (default: the explainer's own).
         task (`str`, *optional*): Task (default: the explainer's).
         baseline (`list[str]`, *optional*, defaults to `[]`): Baselines to score too: untrained, zero-shot, selfie,
-            nearest-neighbor.
+            nearest-neighbor, majority.
         selfie_scales (`list[float]`, *optional*, defaults to `SELFIE_SCALES`): SelfIE baseline: vector scales
-            tried, best kept.
-        neighbor_rows (`int`, *optional*): Nearest-neighbor baseline: search a seeded subsample of this many train
-            rows.
+            tried on a validation slice of the train split, the best kept.
+        selfie_validation_rows (`int`, *optional*, defaults to `SELFIE_VALIDATION_ROWS`): SelfIE baseline: rows of
+            the train split (a seeded subsample) its scale is chosen on.
+        neighbor_rows (`int`, *optional*): Nearest-neighbor and majority baselines: search a seeded subsample of
+            this many train rows.
         max_rows (`int`, *optional*): Score a seeded subsample of this many rows per split.
         seed (`int`, *optional*, defaults to 0): Seed of the subsample and of template choice.
         batch_size (`int`, *optional*, defaults to 32): Explanations generated per batch.
@@ -78,10 +89,16 @@ class EvaluateConfig:
     task: str | None = field(default=None, metadata={"help": "Task (default: the explainer's)."})
     baseline: list[str] = field(default_factory=list, metadata={"help": f"Baselines to score too: {', '.join(BASELINES)}."})
     selfie_scales: list[float] = field(
-        default_factory=lambda: list(SELFIE_SCALES), metadata={"help": "SelfIE baseline: vector scales tried, best kept."}
+        default_factory=lambda: list(SELFIE_SCALES),
+        metadata={"help": "SelfIE baseline: vector scales tried on a validation slice of the train split, best kept."},
+    )
+    selfie_validation_rows: int = field(
+        default=SELFIE_VALIDATION_ROWS,
+        metadata={"help": "SelfIE baseline: rows of the train split (a seeded subsample) its scale is chosen on."},
     )
     neighbor_rows: int | None = field(
-        default=None, metadata={"help": "Nearest-neighbor baseline: search a seeded subsample of this many train rows."}
+        default=None,
+        metadata={"help": "Nearest-neighbor and majority baselines: search a seeded subsample of this many train rows."},
     )
     max_rows: int | None = field(default=None, metadata={"help": "Score a seeded subsample of this many rows per split."})
     seed: int = field(default=0, metadata={"help": "Seed of the subsample and of template choice."})
@@ -103,6 +120,7 @@ class EvaluateConfig:
         check_positive("--batch-size", self.batch_size)
         check_positive("--max-rows", self.max_rows, optional=True)
         check_positive("--neighbor-rows", self.neighbor_rows, optional=True)
+        check_positive("--selfie-validation-rows", self.selfie_validation_rows)
         check_positive("--max-new-tokens", self.max_new_tokens, optional=True)
         check_non_negative("--seed", self.seed)
         if not self.split:
@@ -187,6 +205,7 @@ def score_predictions(explainer: Explainer, task_name: str, examples: ExplainerE
 def evaluate_split(
     explainer: Explainer, task_name: str, examples: ExplainerExamples, *, batch_size: int = 32,
     max_new_tokens: int | None = None, baseline: str | None = None, train_examples: ExplainerExamples | None = None,
+    validation_examples: ExplainerExamples | None = None, selfie_choice: dict | None = None,
     selfie_scales: tuple[float, ...] = SELFIE_SCALES,
 ) -> BaselineResult:
     """Metrics and predictions of a split's examples, by the trained explainer or by ``baseline``.
@@ -198,7 +217,11 @@ def evaluate_split(
         batch_size (`int`, *optional*, defaults to 32): Explanations generated per batch.
         max_new_tokens (`int`, *optional*): Longest explanation (default: the task's).
         baseline (`str`, *optional*): A baseline to score instead of the trained explainer.
-        train_examples (`ExplainerExamples`, *optional*): The training split's examples, for ``nearest-neighbor``.
+        train_examples (`ExplainerExamples`, *optional*): The training split's examples, for ``nearest-neighbor``
+            and ``majority``.
+        validation_examples (`ExplainerExamples`, *optional*): A validation slice of the train split, SelfIE's scale
+            is chosen on (when ``selfie_choice`` is not given).
+        selfie_choice (`dict`, *optional*): SelfIE's scale chosen before (``selfie_scale_on_train``).
         selfie_scales (`tuple[float, ...]`, *optional*, defaults to `SELFIE_SCALES`): SelfIE's scales.
 
     Returns:
@@ -212,9 +235,40 @@ def evaluate_split(
     if baseline is None:
         predictions = explainer.generate(examples, batch_size, max_new_tokens, progress=True)
         return BaselineResult(scorer(predictions), predictions)
+    def validation_scorer(predictions):
+        return score_predictions(explainer, task_name, validation_examples, predictions)
+
     return run_baseline(
-        baseline, explainer, task_name, examples, scorer, train_examples=train_examples, selfie_scales=selfie_scales,
-        batch_size=batch_size, max_new_tokens=max_new_tokens,
+        baseline, explainer, task_name, examples, scorer, train_examples=train_examples,
+        validation_examples=validation_examples,
+        validation_score=validation_scorer if validation_examples is not None else None, selfie_choice=selfie_choice,
+        selfie_scales=selfie_scales, batch_size=batch_size, max_new_tokens=max_new_tokens,
+    )
+
+
+def selfie_scale_on_train(
+    explainer: Explainer, task_name: str, validation_examples: ExplainerExamples | None,
+    selfie_scales: tuple[float, ...] = SELFIE_SCALES, *, batch_size: int = 32, max_new_tokens: int | None = None,
+) -> dict:
+    """SelfIE's scale, chosen once on a validation slice of the train split, for every split scored after.
+
+    Args:
+        explainer (`Explainer`): The explainer whose base generates.
+        task_name (`str`): A registered task.
+        validation_examples (`ExplainerExamples`, *optional*): The validation slice (unused with one scale).
+        selfie_scales (`tuple[float, ...]`, *optional*, defaults to `SELFIE_SCALES`): The scales tried.
+        batch_size (`int`, *optional*, defaults to 32): Explanations generated per batch.
+        max_new_tokens (`int`, *optional*): Longest explanation (default: the task's).
+
+    Returns:
+        `dict`: The choice (see ``baselines.choose_selfie_scale``).
+    """
+    def validation_scorer(predictions):
+        return score_predictions(explainer, task_name, validation_examples, predictions)
+
+    return choose_selfie_scale(
+        explainer, task_name, validation_examples, validation_scorer if validation_examples is not None else None,
+        selfie_scales, batch_size=batch_size, max_new_tokens=max_new_tokens or get_task(task_name).max_new_tokens,
     )
 
 
@@ -292,11 +346,18 @@ def run_evaluation(config: EvaluateConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     for baseline in config.baseline:
         check_baseline(baseline, task_name)
-    train_examples = None
-    if NEAREST_NEIGHBOR in config.baseline:
+    train_examples = selfie_choice = None
+    if set(TRAINING_BASELINES) & set(config.baseline):  # the train split only: never the split being scored
         train_rows = load_split(config.dataset, dataset_config, "train", config.dataset_revision, config.neighbor_rows,
                                 config.seed)
         train_examples = split_examples(explainer, task_name, train_rows, config.seed)
+    if SELFIE in config.baseline and len(config.selfie_scales) > 1:  # the scale is chosen on train, not on a split
+        validation_rows = load_split(config.dataset, dataset_config, "train", config.dataset_revision,
+                                     config.selfie_validation_rows, config.seed)
+        selfie_choice = selfie_scale_on_train(
+            explainer, task_name, split_examples(explainer, task_name, validation_rows, config.seed),
+            tuple(config.selfie_scales), batch_size=config.batch_size, max_new_tokens=config.max_new_tokens,
+        )
     results = []
     for split in config.split:
         rows = load_split(config.dataset, dataset_config, split, config.dataset_revision, config.max_rows, config.seed)
@@ -304,7 +365,8 @@ def run_evaluation(config: EvaluateConfig) -> dict:
         for baseline in [None, *config.baseline]:
             result = evaluate_split(
                 explainer, task_name, examples, batch_size=config.batch_size, max_new_tokens=config.max_new_tokens,
-                baseline=baseline, train_examples=train_examples, selfie_scales=tuple(config.selfie_scales),
+                baseline=baseline, train_examples=train_examples, selfie_choice=selfie_choice,
+                selfie_scales=tuple(config.selfie_scales),
             )
             logger.info("%s %s: %s", split, baseline or "trained", result.metrics)
             results.append({"split": split, "baseline": baseline, "rows": len(rows), "metrics": result.metrics,

@@ -4,10 +4,14 @@ For each explainer base (the target itself, models of the same width, models of 
 projection is trained for those) and each training size, an explainer is trained on a seeded subsample
 of the target's explanation dataset and scored on the same test and ood rows. Each (explainer, size,
 seed) is a *cell* whose result is written to ``runs/<who>/n<size>-seed<seed>/result.json`` when it
-finishes, so a rerun skips finished cells. Baselines are scored alongside: the untrained target base,
-zero-shot and SelfIE once, and nearest neighbour on each training subsample. The summary (mean and 95 %
-CI over seeds), its tables and a plot of metric vs. training size are written by
-:mod:`self_explain.experiment_report`.
+finishes, so a rerun skips finished cells. Controls are trained like the self-explainer, on the same
+subsamples: the target's own base fed its vectors rotated by a seeded random orthogonal matrix
+(``<target>+rotated``: own knowledge, foreign basis) or shuffled among the rows (``<target>+shuffled``: the
+text-only ceiling); see :mod:`self_explain.explainer.controls`. Baselines are scored alongside: the
+untrained target base, zero-shot and SelfIE (its scale chosen on a validation slice of the train split)
+once, and nearest neighbour and majority answer on each training subsample (train rows only). The summary
+(mean and 95 % CI over seeds), its tables and a plot of metric vs. training size are written by
+:mod:`self_explain.evaluation.report`.
 
 Under ``accelerate launch`` every process trains (TRL's distributed path); the main process scores and
 writes results while the others wait.
@@ -27,12 +31,19 @@ from accelerate import PartialState
 from ..core.files import write_atomically
 from ..core.models import short_model_name
 from ..core.progress import progress_bar
-from ..explainer.modeling import load_explainer
 from ..explainer.config import PROJECTION_CHOICES, ExplainerConfig
+from ..explainer.controls import VECTOR_CONTROLS, control_explainer_name
+from ..explainer.modeling import load_explainer
 from ..explainer.trainer import train_explainer
 from ..tasks import ExplainerExamples, get_task, load_split
-from .baselines import NEAREST_NEIGHBOR, SELFIE_SCALES, applicable_baselines
-from .evaluator import evaluate_split, split_examples
+from .baselines import (
+    SELFIE,
+    SELFIE_SCALES,
+    SELFIE_VALIDATION_ROWS,
+    TRAINING_BASELINES,
+    applicable_baselines,
+)
+from .evaluator import evaluate_split, selfie_scale_on_train, split_examples
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +59,10 @@ class ExperimentConfig:
         task (`str`): Task: patching, ablation or features.
         out (`str`): Folder of the experiment: ``runs/``, ``results.json``, ``results.md``, ``scaling.png``.
         target (`str`, *optional*, defaults to `"toy-target"`): Model whose computations are explained.
-        explainers (`list[str]`, *optional*, defaults to `["toy-target", "toy-other", "toy-large"]`): Explainer base
-            models (comma-separated): the target itself and others.
+        explainers (`list[str]`, *optional*, defaults to `["toy-target", "toy-twin", "toy-other", "toy-large"]`):
+            Explainer base models (comma-separated): the target itself and others.
+        controls (`list[str]`, *optional*): Vector controls trained like the self-explainer, on the same subsamples:
+            rotated, shuffled (default: both when the task has vectors, none for a text-only task; 'none' for none).
         sizes (`list[int]`, *optional*, defaults to `[100, 300, 1000, 3000]`): Training rows per run
             (comma-separated); sizes above the train split become 'all rows'.
         seeds (`int`, *optional*, defaults to 3): Runs per (explainer, size), seeds seed..seed+N-1.
@@ -59,6 +72,8 @@ class ExperimentConfig:
         eval_rows (`int`, *optional*, defaults to 400): Rows scored per split (the same rows for every run).
         baselines (`list[str]`, *optional*): Baselines (default: all that apply to the task; 'none' for none).
         selfie_scales (`list[float]`, *optional*, defaults to `SELFIE_SCALES`): SelfIE scales.
+        selfie_validation_rows (`int`, *optional*, defaults to `SELFIE_VALIDATION_ROWS`): Rows of the train split
+            (seeded) SelfIE's scale is chosen on; never the scored rows.
         num_train_epochs (`float`, *optional*, defaults to 5.0): Epochs over each run's training rows...
         min_steps (`int`, *optional*, defaults to 100): ...but at least this many optimizer steps.
         learning_rate (`float`, *optional*, defaults to 3e-3): Peak learning rate (the paper: 5e-5 at 8B).
@@ -78,15 +93,20 @@ class ExperimentConfig:
 
     Raises:
         ValueError: On no explainers or repeated explainer names, non-positive sizes or seeds, an unknown
-            projection, or baselines that do not apply to the task.
+            projection, or baselines or controls that do not apply to the task.
     """
 
     task: str = field(metadata={"help": "Task: patching, ablation or features."})
     out: str = field(metadata={"help": "Folder of the experiment: runs/, results.json, results.md, scaling.png."})
     target: str = field(default="toy-target", metadata={"help": "Model whose computations are explained."})
     explainers: list[str] = field(
-        default_factory=lambda: ["toy-target", "toy-other", "toy-large"],
+        default_factory=lambda: ["toy-target", "toy-twin", "toy-other", "toy-large"],
         metadata={"help": "Explainer base models (comma-separated): the target itself and others."},
+    )
+    controls: list[str] | None = field(
+        default=None,
+        metadata={"help": "Vector controls trained like the self-explainer: rotated, shuffled (default: both when the "
+                          "task has vectors; 'none' for none)."},
     )
     sizes: list[int] = field(
         default_factory=lambda: [100, 300, 1000, 3000],
@@ -103,6 +123,10 @@ class ExperimentConfig:
         default=None, metadata={"help": "Baselines (default: all that apply to the task; 'none' for none)."}
     )
     selfie_scales: list[float] = field(default_factory=lambda: list(SELFIE_SCALES), metadata={"help": "SelfIE scales."})
+    selfie_validation_rows: int = field(
+        default=SELFIE_VALIDATION_ROWS,
+        metadata={"help": "Rows of the train split (seeded) SelfIE's scale is chosen on; never the scored rows."},
+    )
     num_train_epochs: float = field(default=5.0, metadata={"help": "Epochs over each run's training rows..."})
     min_steps: int = field(default=100, metadata={"help": "...but at least this many optimizer steps."})
     learning_rate: float = field(default=3e-3, metadata={"help": "Peak learning rate (the paper: 5e-5 at 8B)."})
@@ -141,6 +165,18 @@ class ExperimentConfig:
             unknown = [b for b in self.baselines if b not in allowed]
             if unknown:
                 raise ValueError(f"--baselines {unknown} do not apply to task {self.task!r}; choose from {allowed}")
+        if self.controls == ["none"]:
+            self.controls = []
+        elif self.controls is None:
+            self.controls = list(VECTOR_CONTROLS) if task.uses_vectors else []
+        else:
+            unknown = [c for c in self.controls if c not in VECTOR_CONTROLS]
+            if unknown:
+                raise ValueError(f"--controls {unknown} unknown; choose from {', '.join(VECTOR_CONTROLS)}")
+            if self.controls and not task.uses_vectors:
+                raise ValueError(f"--controls {self.controls} do not apply to task {self.task!r}: it has no vectors")
+        if self.selfie_validation_rows < 1:
+            raise ValueError(f"--selfie-validation-rows must be at least 1, got {self.selfie_validation_rows}")
 
     @property
     def config_name(self) -> str:
@@ -149,17 +185,19 @@ class ExperimentConfig:
 
 @dataclass(frozen=True)
 class Cell:
-    """One run of the experiment: an explainer base (or baseline), a training size and a seed.
+    """One run of the experiment: an explainer base (or control, or baseline), a training size and a seed.
 
     Args:
-        who (`str`): An explainer base, or a baseline.
+        who (`str`): An explainer base, a control (``<target>+rotated``), or a baseline.
         size (`int`, *optional*): Training rows; None for baselines that do not train.
         seed (`int`, *optional*): The run's seed; None for baselines that do not train.
+        control (`str`, *optional*): The vector control of a control cell (its base is the target); None otherwise.
     """
 
-    who: str  # an explainer base, or a baseline
+    who: str  # an explainer base, a control, or a baseline
     size: int | None  # training rows; None for baselines that do not train
     seed: int | None
+    control: str | None = None
 
     @property
     def folder(self) -> str:
@@ -292,9 +330,22 @@ class ScoredRows:
         """
         return load_split(self.dataset, self.config.config_name, "train", max_rows=size, seed=seed)
 
+    def validation_examples(self, explainer) -> ExplainerExamples:
+        """The validation slice SelfIE's scale is chosen on: seeded rows of the train split, never a scored split.
+
+        Args:
+            explainer (`Explainer`): An explainer whose target reads the examples.
+
+        Returns:
+            `ExplainerExamples`: ``selfie_validation_rows`` rows of the train split (seed: the experiment's).
+        """
+        rows = load_split(self.dataset, self.config.config_name, "train", max_rows=self.config.selfie_validation_rows,
+                          seed=self.config.seed)
+        return split_examples(explainer, self.config.task, rows, self.config.seed)
+
 
 def score_cell(explainer, config: ExperimentConfig, rows: ScoredRows, baseline: str | None = None,
-               train_examples=None) -> dict:
+               train_examples=None, selfie_choice=None) -> dict:
     """Metrics of one explainer (or baseline) on every scored split.
 
     Args:
@@ -302,7 +353,9 @@ def score_cell(explainer, config: ExperimentConfig, rows: ScoredRows, baseline: 
         config (`ExperimentConfig`): The experiment.
         rows (`ScoredRows`): The scored rows.
         baseline (`str`, *optional*): A baseline to score instead of the explainer.
-        train_examples (`ExplainerExamples`, *optional*): Training examples, for ``nearest-neighbor``.
+        train_examples (`ExplainerExamples`, *optional*): Training examples, for ``nearest-neighbor`` and
+            ``majority``.
+        selfie_choice (`dict`, *optional*): SelfIE's scale, chosen on the train split's validation slice.
 
     Returns:
         `dict`: For each split, its ``metrics``, ``details`` and number of ``rows``.
@@ -312,7 +365,8 @@ def score_cell(explainer, config: ExperimentConfig, rows: ScoredRows, baseline: 
         examples = rows.examples(split, explainer)
         result = evaluate_split(
             explainer, config.task, examples, batch_size=config.batch_size, max_new_tokens=config.max_new_tokens,
-            baseline=baseline, train_examples=train_examples, selfie_scales=tuple(config.selfie_scales),
+            baseline=baseline, train_examples=train_examples, selfie_choice=selfie_choice,
+            selfie_scales=tuple(config.selfie_scales),
         )
         scores[split] = {"metrics": result.metrics, "details": result.details, "rows": len(examples.questions)}
     return scores
@@ -321,7 +375,8 @@ def score_cell(explainer, config: ExperimentConfig, rows: ScoredRows, baseline: 
 def run_training_cell(config: ExperimentConfig, dataset: str, rows: ScoredRows, cell: Cell, state: PartialState) -> dict:
     """Train a cell's explainer (on every process), score it and write its result (on the main process).
 
-    The trained adapter is deleted afterwards unless ``keep_explainers`` is set.
+    A control cell trains the target's own base, as the self-explainer, under its vector control (which scoring
+    applies again). The trained adapter is deleted afterwards unless ``keep_explainers`` is set.
 
     Args:
         config (`ExperimentConfig`): The experiment.
@@ -335,20 +390,21 @@ def run_training_cell(config: ExperimentConfig, dataset: str, rows: ScoredRows, 
     """
     out = Path(config.out)
     explainer_folder = out / "runs" / cell.folder / "explainer"
+    on_target = cell.control is not None or cell.who == config.target  # the target's own base
     train_explainer(ExplainerConfig(
         dataset=dataset, config=config.config_name, task=config.task, target=config.target,
-        explainer_base=None if cell.who == config.target else cell.who, out=str(explainer_folder),
+        explainer_base=None if on_target else cell.who, out=str(explainer_folder), vector_control=cell.control,
         max_rows=cell.size, seed=cell.seed, num_train_epochs=config.num_train_epochs,
         max_steps=train_steps(config, cell.size), learning_rate=config.learning_rate, lora_r=config.lora_r,
         lora_alpha=config.lora_alpha, per_device_train_batch_size=config.per_device_train_batch_size,
-        projection="auto" if cell.who == config.target else config.projection,
+        projection="auto" if on_target else config.projection,
         activation_checkpointing=config.activation_checkpointing, overwrite=True, trust_remote_code=config.trust_remote_code,
     ))
     result = None
     if state.is_main_process:
         explainer = load_explainer(str(explainer_folder), config.target, trust_remote_code=config.trust_remote_code)
         metadata = explainer.metadata
-        result = {**asdict(cell), "kind": "explainer", "self": cell.who == config.target,
+        result = {**asdict(cell), "kind": "explainer", "self": cell.who == config.target and cell.control is None,
                   "train_rows": metadata["train_rows"], "train_loss": metadata["train_loss"],
                   "train_steps": train_steps(config, cell.size), "splits": score_cell(explainer, config, rows)}
         write_result(out, cell, result)
@@ -386,7 +442,8 @@ def run_baseline_cells(config: ExperimentConfig, rows: ScoredRows, baselines: li
     Args:
         config (`ExperimentConfig`): The experiment.
         rows (`ScoredRows`): The scored rows.
-        baselines (`list[str]`): The baselines; ``nearest-neighbor`` runs once per size and seed, the others once.
+        baselines (`list[str]`): The baselines; ``nearest-neighbor`` and ``majority`` run once per size and seed on
+            that run's training subsample (the train split only), the others once.
         sizes (`list[int]`): The effective training sizes.
         seeds (`list[int]`): The seeds.
 
@@ -394,27 +451,36 @@ def run_baseline_cells(config: ExperimentConfig, rows: ScoredRows, baselines: li
         `list[dict]`: One result per baseline cell.
     """
     out = Path(config.out)
-    cells = [Cell(b, None, None) for b in baselines if b != NEAREST_NEIGHBOR]
-    if NEAREST_NEIGHBOR in baselines:
-        cells += [Cell(NEAREST_NEIGHBOR, size, seed) for size in sizes for seed in seeds]
-    results, explainer = [], None
+    cells = [Cell(b, None, None) for b in baselines if b not in TRAINING_BASELINES]
+    cells += [Cell(b, size, seed) for b in baselines if b in TRAINING_BASELINES for size in sizes for seed in seeds]
+    results, explainer, subsamples = [], None, {}
     for cell in progress_bar(cells, desc="baselines"):
         result = read_result(out, cell)
         if result is None:
             explainer = explainer or untrained_target_explainer(config)
-            train_examples = None
-            if cell.who == NEAREST_NEIGHBOR:
-                train_examples = split_examples(explainer, config.task, rows.train_rows(cell.size, cell.seed), cell.seed)
+            train_examples = selfie_choice = None
+            if cell.who in TRAINING_BASELINES:  # the subsample the explainers of this size and seed train on
+                if (cell.size, cell.seed) not in subsamples:
+                    subsamples[cell.size, cell.seed] = split_examples(
+                        explainer, config.task, rows.train_rows(cell.size, cell.seed), cell.seed)
+                train_examples = subsamples[cell.size, cell.seed]
+            if cell.who == SELFIE:  # its scale chosen once, on the train split's validation slice
+                validation = rows.validation_examples(explainer) if len(config.selfie_scales) > 1 else None
+                selfie_choice = selfie_scale_on_train(explainer, config.task, validation, tuple(config.selfie_scales),
+                                                      batch_size=config.batch_size,
+                                                      max_new_tokens=config.max_new_tokens)
             result = {**asdict(cell), "kind": "baseline", "self": False,
                       "train_rows": None if train_examples is None else len(train_examples.questions),
-                      "splits": score_cell(explainer, config, rows, baseline=cell.who, train_examples=train_examples)}
+                      "splits": score_cell(explainer, config, rows, baseline=cell.who, train_examples=train_examples,
+                                           selfie_choice=selfie_choice)}
             write_result(out, cell, result)
         results.append(result)
     return results
 
 
 # Settings that change what a finished run means: a rerun in the same folder must keep them.
-RESUME_KEYS = ("task", "target", "dataset", "dataset_config", "splits", "eval_rows", "selfie_scales", "num_train_epochs",
+RESUME_KEYS = ("task", "target", "dataset", "dataset_config", "splits", "eval_rows", "selfie_scales",
+               "selfie_validation_rows", "num_train_epochs",
                "min_steps", "learning_rate", "lora_r", "lora_alpha", "per_device_train_batch_size", "projection",
                "max_new_tokens", "seed")
 
@@ -466,6 +532,8 @@ def run_experiment(config: ExperimentConfig) -> dict:
     seeds = [config.seed + i for i in range(config.seeds)]
     results = []
     cells = [Cell(who, size, seed) for who in config.explainers for size in sizes for seed in seeds]
+    cells += [Cell(control_explainer_name(config.target, control), size, seed, control)
+              for control in config.controls for size in sizes for seed in seeds]
     for cell in progress_bar(cells, desc="runs", disable=not state.is_main_process):
         result = read_result(Path(config.out), cell)
         if result is None:

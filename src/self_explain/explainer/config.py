@@ -9,6 +9,7 @@ import torch
 from trl import SFTConfig
 
 from ..core.checks import check_non_negative, check_positive, check_positive_number
+from .controls import VECTOR_CONTROLS
 
 CHECKPOINTS = "checkpoints"
 PROJECTION_CHOICES = ("auto", "linear", "none")
@@ -17,7 +18,7 @@ PROJECTION_CHOICES = ("auto", "linear", "none")
 _EXPLAINER_FIELDS = (
     "dataset", "out", "task", "config", "split", "dataset_revision", "target", "explainer_base", "max_rows",
     "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "train_token_embeddings", "projection",
-    "overwrite", "push_to_hub", "trust_remote_code",
+    "vector_control", "overwrite", "push_to_hub", "trust_remote_code",
 )
 
 
@@ -62,9 +63,15 @@ class ExplainerConfig(SFTConfig):
         lora_target_modules (`list[str]`, *optional*, defaults to `["all-linear"]`):
             Modules that get LoRA (``"all-linear"`` or names).
         train_token_embeddings (`bool`, defaults to `True`):
-            Also train the embedding rows of the answers' tokens and the placeholder (PEFT `trainable_token_indices`).
+            Also train embedding rows (PEFT `trainable_token_indices`): every token of a small vocabulary (the toy
+            world's), else the tokens of the task's fixed wording; always the placeholder. Never chosen from the
+            rows' answers, so no split decides which answers can be said (see `trainable_token_ids`).
         projection (`str`, defaults to `"auto"`):
             Vector projection: `auto` (only when hidden sizes differ), `linear` (always) or `none`.
+        vector_control (`str`, *optional*):
+            Train a control on transformed vectors: `rotated` (times a random orthogonal matrix seeded by `seed`) or
+            `shuffled` (each row gets another row's vector). Recorded in the metadata, and applied again whenever
+            the explainer is given vectors (see `self_explain.explainer.controls`).
         overwrite (`bool`, defaults to `False`):
             Replace an explainer already in `out`.
         push_to_hub (`str`, *optional*):
@@ -101,12 +108,18 @@ class ExplainerConfig(SFTConfig):
     )
     train_token_embeddings: bool = field(
         default=True,
-        metadata={"help": "Also train the embedding rows of the tokens in the answers and the placeholder (PEFT "
-                          "trainable_token_indices; a tied output row follows). Off: LoRA on linear layers only."},
+        metadata={"help": "Also train embedding rows (PEFT trainable_token_indices; a tied output row follows): "
+                          "every token of a small vocabulary, else the tokens of the task's fixed wording, and the "
+                          "placeholder. Off: LoRA on linear layers only."},
     )
     projection: str = field(
         default="auto",
         metadata={"help": "Vector projection: auto (only when hidden sizes differ), linear (always) or none."},
+    )
+    vector_control: str | None = field(
+        default=None,
+        metadata={"help": "Train a control on transformed vectors: rotated (a random orthogonal matrix seeded by "
+                          "--seed) or shuffled (each row gets another row's vector); applied again when scoring."},
     )
     overwrite: bool = field(default=False, metadata={"help": "Replace an explainer already in --out."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
@@ -153,6 +166,8 @@ class ExplainerConfig(SFTConfig):
             raise ValueError("--out is required: the folder the trained explainer is written to")
         if self.projection not in PROJECTION_CHOICES:
             raise ValueError(f"--projection must be one of {PROJECTION_CHOICES}, got {self.projection!r}")
+        if self.vector_control is not None and self.vector_control not in VECTOR_CONTROLS:
+            raise ValueError(f"--vector-control must be one of {VECTOR_CONTROLS}, got {self.vector_control!r}")
         if self.max_rows is not None and self.max_rows < 1:
             raise ValueError(f"--max-rows must be at least 1, got {self.max_rows}")
         if self.lora_r < 1:

@@ -37,6 +37,8 @@ from ..core.models import (
 from ..core.progress import progress_bar
 from ..tasks import TASKS, ExplainerExamples
 from .card import EXPLAINER_METADATA, is_hub_id, read_metadata_file
+from .controls import METADATA_KEY as CONTROL_METADATA_KEY
+from .controls import apply_vector_control
 
 logger = logging.getLogger(__name__)
 
@@ -195,15 +197,22 @@ class Explainer:
             raise ValueError(f"explainer {self.name!r} is a full model trained for {self.task!r}: it has no untrained base")
         return nullcontext()
 
+    @property
+    def vector_control(self) -> dict | None:
+        """The vector control the explainer was trained under (``{"name", "seed"}``), or None for none."""
+        return self.metadata.get(CONTROL_METADATA_KEY)
+
     @torch.no_grad()
     def generate(
         self, examples: ExplainerExamples, batch_size: int = 16, max_new_tokens: int = 48, progress: bool = False,
-        chat_template: bool = True,
+        chat_template: bool = True, apply_control: bool = True,
     ) -> list[str]:
         """Greedy explanations of ``examples``, batched with left padding; the vectors injected at the placeholders.
 
         Each question is wrapped in the chat template as in training, unless ``chat_template=False`` (a raw
-        continuation prompt). The vectors fill the placeholders in order, row by row.
+        continuation prompt). The vectors fill the placeholders in order, row by row. An explainer trained under a
+        vector control (rotated or shuffled vectors) gets its vectors transformed the same way first, over all of
+        ``examples`` at once.
 
         Args:
             examples (`ExplainerExamples`): The questions, and the vectors and their layers (if any).
@@ -211,6 +220,8 @@ class Explainer:
             max_new_tokens (`int`, *optional*, defaults to 48): Longest explanation.
             progress (`bool`, *optional*, defaults to `False`): Show a progress bar.
             chat_template (`bool`, *optional*, defaults to `True`): Wrap each question in the chat template.
+            apply_control (`bool`, *optional*, defaults to `True`): Apply the explainer's vector control, if any
+                (off for the untrained base, which was never trained under it).
 
         Returns:
             `list[str]`: One explanation per question, stripped.
@@ -218,6 +229,9 @@ class Explainer:
         Raises:
             ValueError: When the number of placeholders in the questions differs from the number of vectors.
         """
+        control = self.vector_control
+        if apply_control and control and examples.vectors is not None:
+            examples = apply_vector_control(examples, control["name"], control["seed"])
         if chat_template:
             prompts = [prompt_ids(self.tokenizer, q) for q in examples.questions]
         else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -40,6 +41,8 @@ from ..core.sft import ModelLossSFTTrainer, training_record
 from ..core.version import __version__
 from ..tasks import get_task, load_split, read_provenance, task_of_dataset
 from .config import ExplainerConfig
+from .controls import METADATA_KEY as CONTROL_METADATA_KEY
+from .controls import apply_vector_control
 from .modeling import EXPLAINER_METADATA
 
 logger = logging.getLogger(__name__)
@@ -124,20 +127,39 @@ class ExplainerSFTTrainer(ModelLossSFTTrainer):
             self.projection.save(output_dir or self.args.output_dir)
 
 
-def answer_token_ids(tokenizer, answers: list[str]) -> list[int]:
-    """Tokens the explainer must learn to say, plus the placeholder; their embedding rows are trained.
+# A vocabulary up to this size (the toy world's: a few hundred words) gets every embedding row trained.
+FULL_VOCABULARY_ROWS = 4096
 
-    A model that never produced them (a toy model's brackets) has embedding rows too small for a confident
-    logit, which LoRA alone cannot fix.
+
+def trainable_token_ids(tokenizer, templates: list[str], max_vocabulary: int = FULL_VOCABULARY_ROWS) -> list[int]:
+    """Tokens whose embedding rows are trained with the adapter (PEFT ``trainable_token_indices``).
+
+    A model that never produced a token (a toy model's brackets) has an embedding row too small for a confident
+    logit, which LoRA alone cannot fix; so some rows are trained. Which ones must not depend on the rows' answers:
+    with the training answers' tokens only, an answer whose tokens occur only in another split (a digit in the ood
+    relation) could never be said, and the split would decide the score by construction; with every split's
+    answers, the trainable set would carry the held-out labels. So the rule reads neither:
+
+    - a small vocabulary (at most ``max_vocabulary`` tokens, the toy world's) is trained whole: every answer any
+      split could hold is on the same footing;
+    - a larger one (a real model's, whose rows are already fit for output) trains the tokens of the task's fixed
+      wording only: its question and answer templates without their fields (``{...}``), such as ``<<<`` and
+      ``>>>``; every content token keeps its pretrained row, in training and held-out answers alike.
+
+    The placeholder tokens are always trained (their rows are new).
 
     Args:
         tokenizer (`PreTrainedTokenizerBase`): The explainer's tokenizer (with the placeholder tokens).
-        answers (`list[str]`): The training answers.
+        templates (`list[str]`): The task's question and answer templates (its ``templates()``).
+        max_vocabulary (`int`, *optional*, defaults to `FULL_VOCABULARY_ROWS`): The largest vocabulary trained whole.
 
     Returns:
         `list[int]`: The token ids, sorted.
     """
-    ids = {token for answer in answers for token in tokenizer(answer, add_special_tokens=False).input_ids}
+    if len(tokenizer) <= max_vocabulary:
+        return list(range(len(tokenizer)))
+    wording = [re.sub(r"\{[^{}]*\}", " ", template) for template in templates]
+    ids = {token for text in wording for token in tokenizer(text, add_special_tokens=False).input_ids}
     ids.update(tokenizer.convert_tokens_to_ids(list(PLACEHOLDER_TOKENS)))
     return sorted(ids)
 
@@ -225,6 +247,9 @@ def train_explainer(config: ExplainerConfig) -> Path:
     base = target if base_name == target_name else load_model(base_name, trust_remote_code=config.trust_remote_code)
     rows = load_split(config.dataset, config.config, config.split, config.dataset_revision, config.max_rows, config.seed)
     examples = task.examples(rows, target, config.seed)
+    if config.vector_control is not None:  # a control: the same rows, their vectors rotated or shuffled
+        examples = apply_vector_control(examples, config.vector_control, config.seed)
+        logger.info("vector control %s (seed %d) on the training rows", config.vector_control, config.seed)
     logger.info("training %s explainer on %d rows of %s (%s)", config.task, len(rows), config.dataset, config.split)
 
     # The vectors are read above, from the untouched target; a self-explainer's adapter now goes on that same model.
@@ -233,7 +258,7 @@ def train_explainer(config: ExplainerConfig) -> Path:
     lora = LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
         target_modules=config.lora_target_modules[0] if config.lora_target_modules == ["all-linear"] else config.lora_target_modules,
-        trainable_token_indices=answer_token_ids(base.tokenizer, examples.answers) if config.train_token_embeddings else None,
+        trainable_token_indices=trainable_token_ids(base.tokenizer, task.templates()) if config.train_token_embeddings else None,
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(base.model, lora)
@@ -275,6 +300,8 @@ def train_explainer(config: ExplainerConfig) -> Path:
         "package_version": __version__,
         "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "projection": projection.describe() if projection is not None else None,
+        CONTROL_METADATA_KEY: (None if config.vector_control is None
+                               else {"name": config.vector_control, "seed": config.seed}),
     }
     folder = save_explainer(model, base.tokenizer, projection, metadata, config.out)
     if config.push_to_hub:
