@@ -3,10 +3,12 @@
     python benchmarks/patching.py --model toy-target --prompts 8 --window 1
 
 On CounterFact-style toy-world prompts, every (start layer, position) of every prompt is patched
-with the counterfactual prompt's clean residual at the same layers and position. Reports
+with the counterfactual prompt's clean residual at the same layers and position (layer l is the output of
+decoder block l; each patched block's output is overwritten with its own counterfactual vector). Reports
 patches/s of the fast sweep (all prompts in one ``patch_sweep`` call, clean runs included) and of
 ``patch_naive`` per patch, their ratio, the largest logit difference between them, the
-layer-token units computed relative to the limit L(L+1)/2 * T(T+1)/2 summed over prompts, and
+layer-token units computed relative to the limit L(L-1)/2 * T(T+1)/2 summed over prompts (a patch at layer l
+runs blocks l+1 .. L-1), and
 patches/s for several ``max_tokens_per_pass`` values.
 """
 
@@ -59,7 +61,7 @@ def build_patches(model, tokenizer, world: ToyWorld, num_prompts: int, seed: int
         raise ValueError(f"--window {window} must be between 1 and the model's {num_layers} layers")
     donors = clean_runs(model, counterfactuals)
     patches = [
-        Patch(tuple(range(start, start + window)), position, donors[prompt].residuals[start : start + window, position], prompt)
+        Patch(tuple(range(start, start + window)), position, donors[prompt].outputs[start : start + window, position], prompt)
         for prompt, sequence in enumerate(sequences)
         for start in range(num_layers - window + 1)
         for position in range(len(sequence))
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         model, tokenizer, toy_world_for(args.model), args.prompts, args.seed, args.window
     )
     lengths = [len(s) for s in sequences]
-    limit = sum(num_layers * (num_layers + 1) // 2 * t * (t + 1) // 2 for t in lengths)
+    limit = sum(num_layers * (num_layers - 1) // 2 * t * (t + 1) // 2 for t in lengths)
     naive_units = sum(num_layers * len(sequences[p.prompt]) for p in patches)
 
     time_fast(model, sequences, patches[:64], args.default_budget, 1)  # warm-up
@@ -116,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"speed-up (fast / naive):        {naive_seconds / fast_seconds:.1f}x")
     print(f"max |logit difference|:         {max_difference:.2e}")
     print(f"same top-1:                     {same_top1:.1%}")
-    print(f"limit L(L+1)/2·T(T+1)/2, summed: {limit}  (fast passes: {stats.passes})")
+    print(f"limit L(L-1)/2·T(T+1)/2, summed: {limit}  (fast passes: {stats.passes})")
     print()
     print(f"{'max_tokens_per_pass':>20} {'passes':>7} {'patches/s':>12}")
     for budget in [int(b) for b in args.budgets.split(",") if b]:

@@ -100,7 +100,7 @@ def test_patching_own_clean_residuals_gives_clean_logits(tiny_causal_lm):
     sequences = random_sequences([5, 3], seed=4)
     runs = clean_runs(model, sequences)
     patches = [
-        Patch((layer,), position, run.residuals[layer, position], prompt)
+        Patch((layer,), position, run.outputs[layer, position], prompt)
         for prompt, run in enumerate(runs)
         for layer in range(3)
         for position in range(run.length)
@@ -110,19 +110,59 @@ def test_patching_own_clean_residuals_gives_clean_logits(tiny_causal_lm):
     torch.testing.assert_close(fast, expected, atol=ATOL, rtol=0)
 
 
-def test_patching_the_differing_token_at_layer_zero_gives_the_other_prompts_logits(tiny_causal_lm):
-    """Two prompts that differ in one token: the layer-0 residual there is all that differs, so writing
-    the other prompt's layer-0 residual into it turns one prompt into the other."""
+def test_patching_the_last_layer_at_the_last_position_gives_the_other_prompts_logits(tiny_causal_lm):
+    """Layer L-1 is the last block's output: written at the last position, nothing runs after it but the final norm
+    and the unembedding, so any other prompt's last-layer vector there gives that prompt's logits (were it the
+    block's input, the block would still run on it and mix in this prompt's keys and values)."""
     model = tiny_causal_lm
-    prompt = [5, 17, 42, 8, 30, 11]
-    for differing in (0, 2, 5):
-        other = list(prompt)
-        other[differing] = 60
-        runs = clean_runs(model, [prompt, other])
-        assert not torch.allclose(runs[0].logits, runs[1].logits, atol=ATOL)
-        patch = Patch((0,), differing, runs[1].residuals[0, differing], prompt=0)
-        torch.testing.assert_close(patch_sweep(model, runs, [patch])[0], runs[1].logits, atol=ATOL, rtol=0)
-        torch.testing.assert_close(patch_naive(model, prompt, patch), runs[1].logits, atol=ATOL, rtol=0)
+    last_layer = len(decoder_layers(model)) - 1
+    prompt, other = [5, 17, 42, 8, 30, 11], [9, 3, 60, 21]
+    runs = clean_runs(model, [prompt, other])
+    assert not torch.allclose(runs[0].logits, runs[1].logits, atol=ATOL)
+    patch = Patch((last_layer,), len(prompt) - 1, runs[1].outputs[last_layer, len(other) - 1], prompt=0)
+    torch.testing.assert_close(patch_sweep(model, runs, [patch])[0], runs[1].logits, atol=ATOL, rtol=0)
+    torch.testing.assert_close(patch_naive(model, prompt, patch), runs[1].logits, atol=ATOL, rtol=0)
+    earlier = Patch((last_layer,), 2, runs[1].outputs[last_layer, 2], prompt=0)  # no later block reads it
+    torch.testing.assert_close(patch_sweep(model, runs, [earlier])[0], runs[0].logits, atol=ATOL, rtol=0)
+
+
+def test_layer_l_is_the_output_of_block_l(tiny_causal_lm):
+    """Against forward hooks on the model's blocks: the clean run's ``outputs[l]`` and `read_residual` are what block
+    l returns, ``residuals[l]`` what it receives; a patch at layer l changes what block l returns (the hook sees
+    the clean output, the next block the patched one)."""
+    model = tiny_causal_lm
+    blocks = decoder_layers(model)
+    sequence = random_sequences([6], seed=9)[0]
+    seen_in, seen_out = {}, {}
+
+    def keep_input(index):
+        def hook(module, args, kwargs):
+            seen_in[index] = (args[0] if args else kwargs["hidden_states"]).detach()[0]
+        return hook
+
+    def keep_output(index):
+        def hook(module, args, output):
+            seen_out[index] = (output[0] if isinstance(output, tuple) else output).detach()[0]
+        return hook
+
+    handles = [b.register_forward_pre_hook(keep_input(i), with_kwargs=True) for i, b in enumerate(blocks)]
+    handles += [b.register_forward_hook(keep_output(i)) for i, b in enumerate(blocks)]
+    try:
+        with torch.no_grad():
+            model(input_ids=torch.tensor([sequence]))
+        clean_in, clean_out = dict(seen_in), dict(seen_out)
+        run = clean_runs(model, [sequence])[0]
+        for layer in range(len(blocks)):
+            torch.testing.assert_close(run.outputs[layer], clean_out[layer], atol=1e-6, rtol=0)
+            torch.testing.assert_close(run.residuals[layer], clean_in[layer], atol=1e-6, rtol=0)
+            torch.testing.assert_close(read_residual(model, sequence, layer, 3), clean_out[layer][3], atol=1e-6, rtol=0)
+        vector = torch.full_like(clean_out[0][3], 0.5)
+        patch_naive(model, sequence, Patch((0,), 3, vector))
+        torch.testing.assert_close(seen_in[1][3], vector)  # block 1 receives the patched output of block 0
+        torch.testing.assert_close(seen_in[0], clean_in[0])  # block 0 itself ran on the clean input
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def test_patching_a_differing_last_token_at_any_layer_gives_the_other_prompts_logits(tiny_causal_lm):
@@ -132,8 +172,8 @@ def test_patching_a_differing_last_token_at_any_layer_gives_the_other_prompts_lo
     prompt = [5, 17, 42, 8, 30]
     runs = clean_runs(model, [prompt, prompt[:-1] + [61]])
     last = len(prompt) - 1
-    patches = [Patch((layer,), last, runs[1].residuals[layer, last]) for layer in range(3)]
-    patches.append(Patch((0, 1, 2), last, runs[1].residuals[:, last]))
+    patches = [Patch((layer,), last, runs[1].outputs[layer, last]) for layer in range(3)]
+    patches.append(Patch((0, 1, 2), last, runs[1].outputs[:, last]))
     fast = patch_sweep(model, runs, patches)
     torch.testing.assert_close(fast, runs[1].logits.expand(len(patches), -1), atol=ATOL, rtol=0)
 
@@ -150,7 +190,8 @@ def test_full_sweep_costs_exactly_the_limit(max_tokens_per_pass):
     patches = _every_patch(runs, num_layers, windows=(1,))
     stats = SweepStats()
     patch_sweep(model, runs, patches, max_tokens_per_pass=max_tokens_per_pass, stats=stats)
-    limit = sum(num_layers * (num_layers + 1) // 2 * t * (t + 1) // 2 for t in lengths)
+    # A patch at layer l (the output of block l) runs blocks l + 1 .. L - 1 on the positions from the patched one on.
+    limit = sum(num_layers * (num_layers - 1) // 2 * t * (t + 1) // 2 for t in lengths)
     assert stats.layer_token_units == limit
     assert stats.passes >= (1 if max_tokens_per_pass == 768 else 6)
 
@@ -228,15 +269,18 @@ def test_clean_runs_rejects_empty_and_too_long_sequences(llama_and_runs):
 # --- reading ---------------------------------------------------------------------------------------
 
 
-def test_read_residual_is_the_hidden_state_entering_the_layer():
+def test_read_residual_is_transformers_hidden_state_after_the_block():
+    """``hidden_states[l + 1]`` for every block but the last, whose transformers entry has the final norm applied."""
     model = tiny_model("llama")
     sequence = random_sequences([5], seed=8)[0]
     hidden_states = model(input_ids=torch.tensor([sequence]), output_hidden_states=True).hidden_states
-    for layer in range(3):
+    for layer in range(2):
         for position in (0, 2, 4):
             torch.testing.assert_close(
-                read_residual(model, sequence, layer, position), hidden_states[layer][0, position], atol=1e-6, rtol=0
+                read_residual(model, sequence, layer, position), hidden_states[layer + 1][0, position], atol=1e-6, rtol=0
             )
+    final = adapter_for(model).final_norm(model)(read_residual(model, sequence, 2, 4))
+    torch.testing.assert_close(final, hidden_states[3][0, 4], atol=1e-6, rtol=0)
 
 
 # --- the shipped toy target ------------------------------------------------------------------------
@@ -255,7 +299,7 @@ def test_toy_target_sweep_equals_naive():
     runs = clean_runs(model, [sequence, other])
     num_layers = len(decoder_layers(model))
     patches = [
-        Patch((layer,), position, runs[1].residuals[layer, position])
+        Patch((layer,), position, runs[1].outputs[layer, position])
         for layer in range(num_layers)
         for position in range(len(sequence))
     ]
@@ -263,4 +307,4 @@ def test_toy_target_sweep_equals_naive():
     fast = patch_sweep(model, runs[0], patches, stats=stats)
     _assert_same_as_naive(model, [sequence], patches, fast)
     t = len(sequence)
-    assert stats.layer_token_units == num_layers * (num_layers + 1) // 2 * t * (t + 1) // 2
+    assert stats.layer_token_units == num_layers * (num_layers - 1) // 2 * t * (t + 1) // 2

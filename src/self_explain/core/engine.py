@@ -1,7 +1,11 @@
 """Interventions: read and patch the residual stream, delete input spans; batched sweeps of both.
 
-Nothing here is task-specific. The residual stream "at layer l" is the input of decoder layer l
-(``hidden_states[l]`` in transformers' convention), for l in [0, num_layers).
+Nothing here is task-specific. The residual stream "at layer l" is the **output of decoder block l**, for l in
+[0, num_layers): the convention of the reference (Transluce's introspective-interp writes its patches into
+``model.layers[l].output``). It is transformers' ``hidden_states[l + 1]``, except for the last block, whose
+``hidden_states`` entry has the final norm applied; here layer ``num_layers - 1`` is the last block's output before
+the final norm. The inputs of the blocks stay readable (``CleanRun.residuals``) for readers that need them, such as
+SAEs trained on block inputs.
 """
 
 from __future__ import annotations
@@ -50,9 +54,19 @@ def last_token_logits(model, sequences: list[list[int]], batch_size: int = 64) -
 
 @dataclass(frozen=True)
 class Patch:
-    """Write ``vectors`` into the residual stream at ``position`` of prompt ``prompt``, at each layer of ``layers``.
+    """Write ``vectors`` into the residual stream at ``position`` of prompt ``prompt``, at each layer of ``layers``:
+    the output of each of those decoder blocks is overwritten there (layer l = the output of block l).
 
-    ``vectors`` is (len(layers), hidden) — one vector per patched layer — or (hidden,) for the same at each.
+    Args:
+        layers (`tuple[int, ...]`): The patched layers, consecutive and ascending.
+        position (`int`): The token position written.
+        vectors (`torch.Tensor`): (len(layers), hidden) — one vector per patched layer — or (hidden,) for the same
+            vector at each (as the reference patches a window).
+        prompt (`int`, *optional*, defaults to 0): Which clean run the patch applies to.
+
+    Raises:
+        ValueError: When the layers are not a non-empty run of consecutive layers, or the vectors' shape does not
+            match them.
     """
 
     layers: tuple[int, ...]
@@ -89,30 +103,56 @@ class Patch:
 
 @dataclass
 class CleanRun:
-    """What one unpatched forward pass leaves behind for patching: layer inputs, keys and values."""
+    """What one unpatched forward pass leaves behind for patching: the residual stream, keys and values.
+
+    Args:
+        input_ids (`torch.Tensor`): The prompt's token ids, (T,).
+        states (`torch.Tensor`): (num_layers + 1, T, hidden): the input of block 0 (the embedded tokens), then the
+            output of each decoder block. Read it through ``outputs`` (layer l) and ``residuals`` (block inputs).
+        keys (`list[torch.Tensor]`): Per layer, (1, kv_heads, T, head_dim), as the attention caches them.
+        values (`list[torch.Tensor]`): Per layer, likewise.
+        logits (`torch.Tensor`): The next-token logits after the last position, (vocab,).
+    """
 
     input_ids: torch.Tensor  # (T,)
-    residuals: torch.Tensor  # (num_layers, T, hidden): input of each decoder layer
+    states: torch.Tensor  # (num_layers + 1, T, hidden): the embedded tokens, then the output of each block
     keys: list[torch.Tensor]  # per layer, (1, kv_heads, T, head_dim), as the attention caches them
     values: list[torch.Tensor]
     logits: torch.Tensor  # (vocab,) next-token logits after the last position
 
     @property
     def length(self) -> int:
+        """The prompt's number of tokens."""
         return int(self.input_ids.shape[0])
+
+    @property
+    def outputs(self) -> torch.Tensor:
+        """The residual stream at each layer — the output of each decoder block — (num_layers, T, hidden): what a
+        `Patch` at layer l overwrites, and what is read from a counterfactual to patch it."""
+        return self.states[1:]
+
+    @property
+    def residuals(self) -> torch.Tensor:
+        """The input of each decoder block, (num_layers, T, hidden): the embedded tokens at 0, then ``outputs[l - 1]``."""
+        return self.states[:-1]
 
 
 @contextmanager
-def _capture_layer_inputs(layers):
-    captured: list[torch.Tensor | None] = [None] * len(layers)
+def _capture_residual_stream(layers):
+    """Capture the input of the first block and the output of every block: (num_layers + 1) tensors."""
+    captured: list[torch.Tensor | None] = [None] * (len(layers) + 1)
 
-    def hook(index):
-        def capture(module, args, kwargs):
-            captured[index] = (args[0] if args else kwargs["hidden_states"]).detach()
+    def capture_input(module, args, kwargs):
+        captured[0] = (args[0] if args else kwargs["hidden_states"]).detach()
+
+    def capture_output(index):
+        def capture(module, args, output):
+            captured[index + 1] = (output[0] if isinstance(output, tuple) else output).detach()
 
         return capture
 
-    handles = [layer.register_forward_pre_hook(hook(i), with_kwargs=True) for i, layer in enumerate(layers)]
+    handles = [layers[0].register_forward_pre_hook(capture_input, with_kwargs=True)]
+    handles += [layer.register_forward_hook(capture_output(i)) for i, layer in enumerate(layers)]
     try:
         yield captured
     finally:
@@ -141,7 +181,8 @@ def clean_runs(model, sequences: list[list[int]], batch_size: int = 32) -> list[
         batch_size (`int`, *optional*, defaults to 32): sequences per forward pass.
 
     Returns:
-        `list[CleanRun]`: one per sequence: the input of every decoder layer, the keys and values, the last logits.
+        `list[CleanRun]`: one per sequence: the embedded tokens and the output of every decoder block, the keys and
+        values, the last logits.
 
     Raises:
         ValueError: if a sequence is empty or longer than the model's context.
@@ -156,17 +197,17 @@ def clean_runs(model, sequences: list[list[int]], batch_size: int = 32) -> list[
         chunk = sequences[start : start + batch_size]
         lengths = [len(s) for s in chunk]
         ids, mask = _right_padded(chunk, device)
-        with _capture_layer_inputs(layers) as captured:
+        with _capture_residual_stream(layers) as captured:
             # A config-free cache keeps every position, also for sliding-window layers.
             output = model(input_ids=ids, attention_mask=mask, use_cache=True, **{cache_argument: DynamicCache()})
         cache = adapter.returned_cache(output)
-        residuals = torch.stack(captured, dim=1)  # (batch, L, T, d)
+        states = torch.stack(captured, dim=1)  # (batch, L + 1, T, d)
         for row, length in enumerate(lengths):
             keys = [cache.layers[j].keys[row : row + 1, :, :length] for j in range(len(layers))]
             runs.append(
                 CleanRun(
                     input_ids=ids[row, :length],
-                    residuals=residuals[row, :, :length],
+                    states=states[row, :, :length],
                     keys=keys,
                     values=[cache.layers[j].values[row : row + 1, :, :length] for j in range(len(layers))],
                     logits=output.logits[row, length - 1].float(),
@@ -176,23 +217,24 @@ def clean_runs(model, sequences: list[list[int]], batch_size: int = 32) -> list[
 
 
 def read_residual(model, sequence: list[int], layer: int, position: int) -> torch.Tensor:
-    """The residual stream (input of decoder ``layer``) at ``position``: (hidden,).
+    """The residual stream at ``layer`` (the output of decoder block ``layer``) at ``position``: (hidden,).
 
     Args:
         model (`PreTrainedModel`): a causal LM of a supported architecture.
         sequence (`list[int]`): the prompt's token ids.
-        layer (`int`): the decoder layer whose input is read.
+        layer (`int`): the decoder block whose output is read, in [0, num_layers).
         position (`int`): the token position.
 
     Returns:
         `torch.Tensor`: the residual vector, (hidden,).
     """
-    return clean_runs(model, [sequence])[0].residuals[layer, position]
+    return clean_runs(model, [sequence])[0].outputs[layer, position]
 
 
 @torch.no_grad()
 def patch_naive(model, sequence: list[int], patch: Patch) -> torch.Tensor:
-    """Reference semantics of a patch: one full forward pass with hooks. Returns last-token logits (vocab,).
+    """Reference semantics of a patch: one full forward pass whose hooks overwrite the output of each patched block
+    at the position. Returns last-token logits (vocab,).
 
     Args:
         model (`PreTrainedModel`): a causal LM of a supported architecture.
@@ -206,14 +248,12 @@ def patch_naive(model, sequence: list[int], patch: Patch) -> torch.Tensor:
     handles = []
     for layer in patch.layers:
 
-        def overwrite(module, args, kwargs, layer=layer):
-            hidden = (args[0] if args else kwargs["hidden_states"]).clone()
+        def overwrite(module, args, output, layer=layer):
+            hidden = (output[0] if isinstance(output, tuple) else output).clone()
             hidden[:, patch.position] = patch.vector_at(layer).to(hidden.dtype)
-            if args:
-                return (hidden, *args[1:]), kwargs
-            return args, {**kwargs, "hidden_states": hidden}
+            return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
 
-        handles.append(layers[layer].register_forward_pre_hook(overwrite, with_kwargs=True))
+        handles.append(layers[layer].register_forward_hook(overwrite))
     try:
         ids = torch.as_tensor(sequence, device=model.device).unsqueeze(0)
         return model(input_ids=ids).logits[0, -1].float()
@@ -250,10 +290,12 @@ def patch_sweep(
     """Last-token logits (len(patches), vocab) of every patch, many patches per forward pass.
 
     Equal to :func:`patch_naive` for each patch, but each patch only computes what it changes: the
-    positions from the patched one on, the layers from the first patched one on, and logits at the
+    positions from the patched one on, the blocks after the first patched one, and logits at the
     last position. The clean prefix is read from the clean run's keys and values. The suffixes of
     many patches (of one or several prompts) are packed into one sequence per pass, kept apart by
-    the attention mask.
+    the attention mask. A patch at layers l.. starts from the clean output of block l and runs
+    blocks l + 1 to the last: a full sweep of every layer and position of a T-token prompt costs
+    L(L-1)/2 · T(T+1)/2 layer-token units.
 
     Args:
         model (`PreTrainedModel`): the model the clean runs were made with.
@@ -288,8 +330,8 @@ def patch_sweep(
         _SuffixRow(
             prompt=p.prompt,
             keep=p.position,
-            start_layer=p.start_layer,
-            residuals=runs[p.prompt].residuals[p.start_layer, p.position :],
+            start_layer=p.start_layer + 1,  # the first block after the patched output
+            residuals=runs[p.prompt].outputs[p.start_layer, p.position :],
             outputs=(runs[p.prompt].length - p.position - 1,),
             patch=p,
         )
@@ -488,9 +530,10 @@ class _SuffixRow:
     """One recomputation in a packed pass: the tokens of prompt ``prompt`` from position ``keep`` on, from layer
     ``start_layer`` on, seeing the clean keys and values of positions [0, keep).
 
-    The row starts from ``residuals`` (n, hidden), the input of ``start_layer``, or from ``token_ids`` (n,)
-    embedded as the model does (start layer 0). ``patch``, if any, is written at the row's first token at
-    each of its layers. Logits are returned at the row offsets ``outputs``.
+    The row starts from ``residuals`` (n, hidden), the input of block ``start_layer`` (``start_layer`` may be
+    num_layers: no block runs, the row only needs logits), or from ``token_ids`` (n,) embedded as the model does
+    (start layer 0). ``patch``, if any, is written at the row's first token after each of its layers (the output of
+    block l, i.e. before block l + 1 runs). Logits are returned at the row offsets ``outputs``.
     """
 
     prompt: int
@@ -576,16 +619,18 @@ def _sweep_packed(model, runs: list[CleanRun], rows: list[_SuffixRow], stats: Sw
     starts = [r.start_layer for r in rows]
     activated = 0  # rows [0, activated) are running
     num_clean = clean_prompt.shape[0]
-    for layer_index in range(starts[0], len(layers)):
+    for layer_index in range(starts[0], len(layers) + 1):  # the input of block layer_index; the last: final output
         while activated < len(rows) and starts[activated] == layer_index:
             if rows[activated].residuals is not None:
                 begin = first_token[activated]
                 hidden[begin : begin + lengths[activated]] = rows[activated].residuals
             activated += 1
-        for row in range(activated):
+        for row in range(activated):  # the output of block layer_index - 1 is patched here
             patch = rows[row].patch
-            if patch is not None and layer_index in patch.layers:
-                hidden[first_token[row]] = patch.vector_at(layer_index).to(device=device, dtype=dtype)
+            if patch is not None and layer_index - 1 in patch.layers:
+                hidden[first_token[row]] = patch.vector_at(layer_index - 1).to(device=device, dtype=dtype)
+        if layer_index == len(layers):
+            break
         active = first_token[activated - 1] + lengths[activated - 1]
         window = adapter.sliding_window(model, layer_index)
         if window not in masks:

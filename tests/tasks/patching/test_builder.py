@@ -62,8 +62,8 @@ def test_build_writes_loadable_hub_layout_with_true_ground_truth(random_toy_mode
         cf_ids = loaded.tokenizer(row["counterfactual_text"]).input_ids
         cf_run = clean_runs(loaded.model, [cf_ids])[0]
         position = row["patch_position"]
-        vectors = cf_run.residuals[row["layers"], position["counterfact_pos"]]
-        logits = patch_naive(loaded.model, ids, Patch(tuple(row["layers"]), position["orig_pos"], vectors))
+        vector = cf_run.outputs[row["layer"], position["counterfact_pos"]]  # the same at each layer of the window
+        logits = patch_naive(loaded.model, ids, Patch(tuple(row["layers"]), position["orig_pos"], vector))
         assert loaded.tokenizer.decode([int(logits.argmax())]) == row["ablated_continuation"]
         assert row["input_tokens"][position["orig_pos"]] == position["orig_text_token"]
 

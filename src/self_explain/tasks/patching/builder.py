@@ -1,9 +1,13 @@
 """``self-explain build patching``: ground truth of activation patching, as a Hub dataset folder.
 
-For each prompt pair (x, x'), the counterfactual's residual at an aligned position is written at the
+For each prompt pair (x, x'), the counterfactual's residual stream at an aligned position is written at the
 original position over a window of layers, and the greedy next token with and without the patch is
-recorded (the paper's ground truth). Work is split in shards written as the build goes: a killed
-build resumes, and under ``accelerate launch`` each process builds its own shards.
+recorded (the paper's ground truth). As in the reference (Transluce's introspective-interp), layer ℓ is the
+output of decoder block ℓ (ℓ in 0…L−1), the default window is a quarter of the target's depth (its 8 of 32
+layers; see `default_window`), and one vector — the counterfactual's output of the window's first block — is
+written at the output of every block of the window; it is also the vector the explainer sees. Work is split in
+shards written as the build goes: a killed build resumes, and under ``accelerate launch`` each process builds
+its own shards.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from ...core.engine import Patch, clean_runs, patch_sweep
 from ...core.models import context_length
 from ...toyworld import toy_world_for
 from ..build import DatasetBuilder, fraction_true, require_input, seeded_rng
-from .config import PatchingConfig
+from .config import PatchingConfig, default_window
 from .features import PATCHING_FEATURES
 from .prompts import patching_answer, patching_question
 from .sources import PromptPair, jsonl_pairs, toy_world_pairs, unknown_words
@@ -81,8 +85,22 @@ def align_positions(original: list[int], counterfactual: list[int]) -> list[Alig
     return positions
 
 
+def window_size(config: PatchingConfig, num_layers: int) -> int:
+    """The number of layers patched at once: ``config.window``, or the reference's size relative to depth.
+
+    Args:
+        config (`PatchingConfig`): The build options (``window``).
+        num_layers (`int`): The target's number of layers.
+
+    Returns:
+        `int`: ``config.window`` when set, else `default_window` (round(8/32 · L), at least 1).
+    """
+    return default_window(num_layers) if config.window is None else config.window
+
+
 def start_layers(config: PatchingConfig, num_layers: int) -> list[int]:
-    """The first layers of the patched windows: ``config.layers``, or every layer a window fits.
+    """The first layers of the patched windows: ``config.layers``, or every layer a window fits. Layer ℓ is the
+    output of decoder block ℓ.
 
     Args:
         config (`PatchingConfig`): The build options (``layers``, ``window``).
@@ -94,18 +112,47 @@ def start_layers(config: PatchingConfig, num_layers: int) -> list[int]:
     Raises:
         ValueError: When the window is wider than the target, or a start layer leaves no room for the window.
     """
-    last_start = num_layers - config.window
+    window = window_size(config, num_layers)
+    last_start = num_layers - window
     if last_start < 0:
-        raise ValueError(f"--window {config.window} is wider than the target's {num_layers} layers")
+        raise ValueError(f"--window {window} is wider than the target's {num_layers} layers")
     if config.layers is None:
         return list(range(last_start + 1))
     for layer in config.layers:
         if not 0 <= layer <= last_start:
             raise ValueError(
                 f"--layers {layer} out of range: {config.target} has {num_layers} layers, so with "
-                f"--window {config.window} a window can start at layers 0..{last_start}"
+                f"--window {window} a window can start at layers 0..{last_start}"
             )
     return sorted(set(config.layers))
+
+
+def unchanged_by_pair_kind(items: list[PromptPair], rows, same_value_share: float) -> dict:
+    """The toy world's same-value pairs in the provenance: the share configured and drawn, and the measured share of
+    unchanged rows among the rows of same-value pairs and of the others.
+
+    Args:
+        items (`list[PromptPair]`): Every pair of the build.
+        rows (`Dataset`): Every row, before the split (``gt_original_target``, ``gt_counterfactual_target``,
+            ``is_different``).
+        same_value_share (`float`): The configured share (``--same-value-share``).
+
+    Returns:
+        `dict`: ``same_value_share``, ``fraction_same_value_pairs`` and ``fraction_unchanged_by_pair_kind``
+        (``same_value`` / ``different_value``: the share of unchanged rows, None without rows).
+    """
+    same_pairs = [bool(p.original_target) and p.original_target == p.counterfactual_target for p in items]
+    kinds: dict[str, list[bool]] = {"same_value": [], "different_value": []}
+    if len(rows):
+        for original, counterfactual, changed in zip(rows["gt_original_target"], rows["gt_counterfactual_target"],
+                                                     rows["is_different"]):
+            kind = "same_value" if original and original == counterfactual else "different_value"
+            kinds[kind].append(not changed)
+    return {
+        "same_value_share": same_value_share,
+        "fraction_same_value_pairs": round(sum(same_pairs) / len(items), 4) if items else None,
+        "fraction_unchanged_by_pair_kind": {kind: round(sum(v) / len(v), 4) if v else None for kind, v in kinds.items()},
+    }
 
 
 class PatchingBuilder(DatasetBuilder):
@@ -124,13 +171,15 @@ class PatchingBuilder(DatasetBuilder):
     content_columns = ("original_text", "counterfactual_text", "question")
 
     def setup(self) -> None:
-        """Read the target's tokenizer, the start layers of the windows and the context length.
+        """Read the target's tokenizer, the window size, the start layers of the windows and the context length.
 
         Raises:
             ValueError: When the window or ``--layers`` do not fit the target (see `start_layers`).
         """
         self.tokenizer = self.target.tokenizer
-        self.layers = start_layers(self.config, len(self.target.adapter.layers(self.target.model)))
+        num_layers = len(self.target.adapter.layers(self.target.model))
+        self.window = window_size(self.config, num_layers)
+        self.layers = start_layers(self.config, num_layers)
         self.context = context_length(self.target.model)
 
     def items(self) -> list[PromptPair]:
@@ -147,7 +196,7 @@ class PatchingBuilder(DatasetBuilder):
         if config.prompts:
             return jsonl_pairs(config.prompts)
         return toy_world_pairs(self.toy_world(), config.num_prompts, config.seed, config.ood_relations,
-                               held_out=self.held_out_entities())
+                               held_out=self.held_out_entities(), same_value_share=config.same_value_share)
 
     def toy_world(self) -> ToyWorld | None:
         """The toy world of the prompt pairs (its held-out entities are the test split's); None for ``--prompts``.
@@ -197,7 +246,10 @@ class PatchingBuilder(DatasetBuilder):
         return f"no rows were built: all {len(items)} prompt pairs were skipped as unalignable"
 
     def provenance_extras(self, items: list[PromptPair], splits: dict, rows, skipped: int) -> dict:
-        """The patching provenance: pairs, unaligned pairs, layers, window, rows and the share of changed outputs.
+        """The patching provenance: pairs, unaligned pairs, layers, window, rows, the share of changed outputs and
+        the measured share of unchanged rows — overall, by split, and by pair kind (pairs whose two facts have the
+        same value, ``same_value``, or not, ``different_value``) — with the share of same-value pairs configured
+        (``same_value_share``) and drawn (``fraction_same_value_pairs``, toy world).
 
         Args:
             items (`list[PromptPair]`): Every pair of the build.
@@ -209,15 +261,21 @@ class PatchingBuilder(DatasetBuilder):
             `dict`: The provenance fields.
         """
         changed = fraction_true(splits, "is_different")
-        return {
+        extras = {
             "num_prompt_pairs": len(items),
             "skipped_unaligned": skipped,
             "layers": self.layers,
-            "window": self.config.window,
+            "window": self.window,
+            "layer_convention": "output of decoder block",
             "rows": {split: len(ds) for split, ds in splits.items()},
             "fraction_changed": changed["overall"],
             "fraction_changed_by_split": changed["by_split"],
+            "fraction_unchanged": round(1 - changed["overall"], 4),
+            "fraction_unchanged_by_split": {split: round(1 - share, 4) for split, share in changed["by_split"].items()},
         }
+        if not self.config.prompts:
+            extras.update(unchanged_by_pair_kind(items, rows, self.config.same_value_share))
+        return extras
 
     def before_shards(self, items: list[PromptPair], fingerprint: str) -> None:
         """Every prompt is read once before the first shard: one the target cannot read (too long, or with words
@@ -282,9 +340,11 @@ class PatchingBuilder(DatasetBuilder):
         for index, (pair, original, counterfactual, positions) in enumerate(encoded):
             for position in positions:
                 for start in self.layers:
-                    window = list(range(start, start + self.config.window))
-                    vectors = counterfactual_runs[index].residuals[window, position.counterfact_pos]
-                    patches.append(Patch(tuple(window), position.orig_pos, vectors, prompt=index))
+                    window = list(range(start, start + self.window))
+                    # As the reference: one vector, the counterfactual's output of the window's first block, written
+                    # at the output of every block of the window (and the vector the explainer sees).
+                    vector = counterfactual_runs[index].outputs[start, position.counterfact_pos]
+                    patches.append(Patch(tuple(window), position.orig_pos, vector, prompt=index))
                     meta.append((index, position, window))
         patched_top = patch_sweep(model, original_runs, patches).argmax(-1).tolist()
         clean_top = torch.stack([run.logits for run in original_runs]).argmax(-1).tolist()

@@ -1,9 +1,26 @@
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ...core.checks import check_positive
 from ..config import BuildConfig
+
+# The reference's windows: Transluce's act_patch datasets patch 8 consecutive layers of Llama-3.1-8B's 32 (and 9 of
+# Qwen3-8B's 36), a quarter of the depth.
+REFERENCE_WINDOW, REFERENCE_DEPTH = 8, 32
+
+
+def default_window(num_layers: int) -> int:
+    """The window sized like the reference's, relative to depth: round(8/32 · L) layers, at least 1 (halves round up).
+
+    Args:
+        num_layers (`int`): The target's number of decoder layers L.
+
+    Returns:
+        `int`: 1 for a 4-layer toy target, 2 for 6 layers, 8 for SmolLM2-135M's 30 and Llama-3.1-8B's 32, 9 for 36.
+    """
+    return max(1, math.floor(REFERENCE_WINDOW * num_layers / REFERENCE_DEPTH + 0.5))
 
 
 @dataclass
@@ -19,9 +36,19 @@ class PatchingConfig(BuildConfig):
         prompts (`str`, *optional*):
             JSONL of prompt pairs: text, counterfactual, optional targets [original, counterfactual].
         layers (`list[int]`, *optional*):
-            First layers of the patched windows (default: every layer a window fits).
-        window (`int`, *optional*, defaults to 1):
-            Number of consecutive layers patched at once.
+            First layers of the patched windows (default: every layer a window fits). Layer ℓ is the output of
+            decoder block ℓ, for ℓ in 0…L−1, as in the reference (its patches overwrite ``model.layers[ℓ].output``).
+        window (`int`, *optional*):
+            Number of consecutive layers patched at once. Default: sized like the reference's windows (8 of
+            Llama-3.1-8B's 32 layers), relative to the target's depth: round(8/32 · L), at least 1 (see
+            `default_window`): 1 for the 4-layer toy target, 2 for toy-large's 6, 8 for SmolLM2-135M's 30. As in the
+            reference, one vector — the counterfactual's residual at the output of the window's first block — is
+            written at the output of every block of the window, and it is the vector the explainer sees.
+        same_value_share (`float`, *optional*, defaults to 0.3):
+            Toy world: the share of prompt pairs whose counterfactual is about another entity with the same value of
+            the fact in the target's world (both facts known to the target), so that about this share of
+            counterfactuals leave the target's answer unchanged and the verdict needs the vector (the issue asks
+            for about 30 %). The provenance records the share drawn and the measured share of unchanged rows.
         test_fraction (`float`, *optional*, defaults to 0.1):
             Share of in-distribution prompts of a user's file drawn into the test split (toy-world builds hold out a
             seeded quarter of the entities instead).
@@ -34,7 +61,8 @@ class PatchingConfig(BuildConfig):
 
     Raises:
         ValueError: When ``window`` or ``num_prompts`` is below 1, ``shard_size`` or ``batch_prompts`` is not
-            positive, ``seed`` is negative, or ``test_fraction`` is outside [0, 1).
+            positive, ``seed`` is negative, ``test_fraction`` is outside [0, 1) or ``same_value_share`` outside
+            [0, 1].
     """
 
     num_prompts: int = field(default=2000, metadata={"help": "Prompt pairs to build from (toy world targets)."})
@@ -43,9 +71,21 @@ class PatchingConfig(BuildConfig):
         metadata={"help": "JSONL of prompt pairs: text, counterfactual, optional targets [original, counterfactual]."},
     )
     layers: list[int] | None = field(
-        default=None, metadata={"help": "First layers of the patched windows (default: every layer a window fits)."}
+        default=None,
+        metadata={"help": "First layers of the patched windows (default: every layer a window fits); layer l is the "
+                          "output of decoder block l, for l in 0..L-1, as in the reference."},
     )
-    window: int = field(default=1, metadata={"help": "Number of consecutive layers patched at once."})
+    window: int | None = field(
+        default=None,
+        metadata={"help": "Number of consecutive layers patched at once, each overwritten with the same vector (the "
+                          "counterfactual's output of the window's first block, the vector the explainer sees). "
+                          "Default: sized like the reference's (8 of 32 layers): round(8/32 * L), at least 1."},
+    )
+    same_value_share: float = field(
+        default=0.3,
+        metadata={"help": "Toy world: share of counterfactuals about another entity with the same value of the fact "
+                          "(in the target's world), so that their answer is unchanged and the verdict needs the vector."},
+    )
     test_fraction: float = field(
         default=0.1,
         metadata={"help": "Share of in-distribution prompts of a user's file drawn into the test split "
@@ -60,8 +100,10 @@ class PatchingConfig(BuildConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.window < 1:
+        if self.window is not None and self.window < 1:
             raise ValueError(f"--window must be at least 1, got {self.window}")
+        if not 0 <= self.same_value_share <= 1:
+            raise ValueError(f"--same-value-share must be in [0, 1], got {self.same_value_share}")
         if self.num_prompts < 1:
             raise ValueError(f"--num-prompts must be at least 1, got {self.num_prompts}")
         check_positive("--shard-size", self.shard_size)

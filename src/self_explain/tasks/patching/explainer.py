@@ -1,9 +1,11 @@
 """The explainer side of patching: dataset rows and pipeline inputs to questions, answers and vectors.
 
 Reads our schema and the reference's (Transluce ``act_patch_*``: no ``question``/``answer``/
-``original_text`` columns; the text is rebuilt from ``input_tokens``). The injected vector is the
-counterfactual's residual at the first patched layer and the aligned position; it is read from the
-target, or from a ``vector`` column when the dataset stores one.
+``original_text`` columns; the text is rebuilt from ``input_tokens``; ``layer`` is the window's list). The
+explainer sees one vector per row, the one the reference gives its explainer: the vector written at the output of
+every block of the window, i.e. the counterfactual's residual stream at the output of the window's first block
+(layer ℓ = output of block ℓ) at the aligned position. It is read from the target, or from the dataset when it
+stores one (a ``vector`` column, or the reference's ``patch_position.intervention_vector``).
 """
 
 from __future__ import annotations
@@ -47,13 +49,14 @@ def _num_layers(target: LoadedModel) -> int:
 
 
 def counterfactual_vectors(target: LoadedModel, texts: list[str], positions: list[int], layers: list[int]) -> torch.Tensor:
-    """The target's residual at (layer, position) of each counterfactual text: (n, hidden); each text runs once.
+    """The target's residual stream at (layer, position) of each counterfactual text — the output of decoder block
+    ``layer`` —: (n, hidden); each text runs once.
 
     Args:
         target (`LoadedModel`): The target model and its tokenizer.
         texts (`list[str]`): The counterfactual texts, one per row (repeats are run once).
         positions (`list[int]`): Per row, the token position read, with the target's tokenizer.
-        layers (`list[int]`): Per row, the layer whose residual is read.
+        layers (`list[int]`): Per row, the layer read (the first layer of the row's window).
 
     Returns:
         `torch.Tensor`: (n, hidden), the residual of each row.
@@ -73,15 +76,18 @@ def counterfactual_vectors(target: LoadedModel, texts: list[str], positions: lis
                 f"({len(encoded[text])} tokens with the target's tokenizer)"
             )
     runs = dict(zip(unique, clean_runs(target.model, [encoded[t] for t in unique])))
-    return torch.stack([runs[t].residuals[layer, position] for t, position, layer in zip(texts, positions, layers)])
+    return torch.stack([runs[t].outputs[layer, position] for t, position, layer in zip(texts, positions, layers)])
 
 
 def patching_examples(dataset, target: LoadedModel, seed: int = 0) -> ExplainerExamples:
     """The explainer's examples of a patching dataset (the task's ``examples`` hook).
 
     Reads our schema and the reference's: a row without ``question``/``answer`` gets them from the templates,
-    and its text is rebuilt from ``input_tokens`` when there is no ``original_text``. The vectors are the
-    ``vector`` column when the dataset stores one, else the counterfactual's residual read from the target.
+    its text is rebuilt from ``input_tokens`` when there is no ``original_text``, and a ``layer`` that is a list
+    (the reference's window) gives the window and its first layer. The vectors are the ``vector`` column or the
+    reference's ``patch_position.intervention_vector`` when the dataset stores one, else the counterfactual's
+    residual stream at the output of the window's first block, read from the target: the one vector the patch
+    writes at every layer of the window.
 
     Args:
         dataset (`datasets.Dataset`): A split of a patching dataset.
@@ -89,17 +95,18 @@ def patching_examples(dataset, target: LoadedModel, seed: int = 0) -> ExplainerE
         seed (`int`, *optional*, defaults to 0): Seed of the template drawn for a row without a question.
 
     Returns:
-        `ExplainerExamples`: Questions, answers, the counterfactual vectors and the first patched layers.
+        `ExplainerExamples`: Questions, answers, one counterfactual vector per row and the first patched layers.
 
     Raises:
         ValueError: When the dataset lacks a patching column, or a row's layer or position is out of range.
     """
     _check_columns(dataset.column_names)
     rows = dataset.to_list()
-    layers = [row["layer"] for row in rows]
+    windows = [row.get("layers") or (list(row["layer"]) if isinstance(row["layer"], list) else [row["layer"]])
+               for row in rows]
+    layers = [window[0] for window in windows]
     questions, answers = [], []
-    for index, row in enumerate(rows):
-        window = row.get("layers") or [row["layer"]]
+    for index, (row, window) in enumerate(zip(rows, windows)):
         if row.get("question"):
             questions.append(row["question"])
         else:
@@ -114,6 +121,8 @@ def patching_examples(dataset, target: LoadedModel, seed: int = 0) -> ExplainerE
             )
     if "vector" in dataset.column_names:
         vectors = torch.tensor([row["vector"] for row in rows], dtype=torch.float32)
+    elif rows and all(row["patch_position"].get("intervention_vector") is not None for row in rows):
+        vectors = torch.tensor([row["patch_position"]["intervention_vector"] for row in rows], dtype=torch.float32)
     else:
         vectors = counterfactual_vectors(
             target, [row["counterfactual_text"] for row in rows], [row["patch_position"]["counterfact_pos"] for row in rows], layers
@@ -129,7 +138,7 @@ class PatchRequest:
         text (`str`): The original text.
         original (`list[int]`): Its token ids.
         counterfactual (`list[int]`): The counterfactual's token ids.
-        layers (`list[int]`): The patched layer window, consecutive.
+        layers (`list[int]`): The patched layer window, consecutive; layer ℓ is the output of decoder block ℓ.
         token (`int`): The patched position in ``original``.
         counterfact_pos (`int`): The position in ``counterfactual`` whose activation is patched in.
     """
@@ -200,13 +209,15 @@ def patching_request(inputs: dict, target: LoadedModel) -> ExplainerExamples:
     Args:
         inputs (`dict`):
             ``text`` and ``counterfactual`` (non-empty strings in the target's vocabulary, within its context),
-            ``layers`` (consecutive layer indices, or one ``layer``), ``token`` (the patched position in ``text``),
+            ``layers`` (consecutive layer indices, or one ``layer``; layer ℓ is the output of decoder block ℓ, for
+            ℓ in 0…L−1), ``token`` (the patched position in ``text``),
             optionally ``counterfactual_token`` (default: the position aligned with ``token``) and ``template``
             (the question template's index, default 0).
         target (`LoadedModel`): The target model and its tokenizer.
 
     Returns:
-        `ExplainerExamples`: One question, no answer, the counterfactual's residual at the first patched layer.
+        `ExplainerExamples`: One question, no answer, and the vector the patch writes at every layer of the window:
+        the counterfactual's residual stream at the output of the window's first block.
 
     Raises:
         ValueError: When an input is missing or out of range, has words the target cannot read, or is longer than
@@ -216,7 +227,7 @@ def patching_request(inputs: dict, target: LoadedModel) -> ExplainerExamples:
     token_text = target.tokenizer.decode([request.original[request.token]]).strip()
     question = patching_question(request.text, token_text, request.layers, int(inputs.get("template", 0)))
     run = clean_runs(target.model, [request.counterfactual])[0]
-    vector = run.residuals[request.layers[0], request.counterfact_pos][None]
+    vector = run.outputs[request.layers[0], request.counterfact_pos][None]
     return ExplainerExamples([question], None, vector, torch.tensor([request.layers[0]]))
 
 
@@ -234,7 +245,9 @@ def parse_patching(explanation: str) -> dict:
 
 
 def verify_patching(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
-    """Re-run the described patch on the target and say whether the explanation held (the ``verify`` hook).
+    """Re-run the described patch on the target and say whether the explanation held (the ``verify`` hook): the
+    counterfactual's output of the window's first block written at the output of every block of the window, as the
+    dataset builder patches.
 
     Args:
         inputs (`dict`): The pipeline input, as for `patching_request`.
@@ -251,7 +264,7 @@ def verify_patching(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
     """
     request = _request_fields(inputs, target)
     original_run, counterfactual_run = clean_runs(target.model, [request.original, request.counterfactual])
-    patch = Patch(tuple(request.layers), request.token, counterfactual_run.residuals[request.layers, request.counterfact_pos])
+    patch = Patch(tuple(request.layers), request.token, counterfactual_run.outputs[request.layers[0], request.counterfact_pos])
     patched_id = int(patch_sweep(target.model, [original_run], [patch]).argmax(-1)[0])
     clean_id = int(original_run.logits.argmax())
     changed = patched_id != clean_id

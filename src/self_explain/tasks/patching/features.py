@@ -11,8 +11,8 @@ PATCHING_FEATURES = Features(
         "original_text": Value("string"),
         "counterfactual_text": Value("string"),
         "input_tokens": List(Value("string")),
-        "layer": Value("int32"),  # first patched layer
-        "layers": List(Value("int32")),  # the patched window
+        "layer": Value("int32"),  # first patched layer; layer l = the output of decoder block l, l in 0..L-1
+        "layers": List(Value("int32")),  # the patched window, each block's output overwritten with the same vector
         "patch_position": {
             "orig_pos": Value("int32"),
             "orig_text_token": Value("string"),

@@ -35,7 +35,7 @@ def patching_question(text: str, token: str, layers: list[int], rng: random.Rand
     Args:
         text (`str`): The original text the patch is applied to.
         token (`str`): The patched token's text.
-        layers (`list[int]`): The patched layer window.
+        layers (`list[int]`): The patched layer window (layer ℓ = the output of decoder block ℓ).
         rng (`random.Random` or `int`): Draws the template; an `int` picks template ``rng % len(QUESTION_TEMPLATES)``.
 
     Returns:

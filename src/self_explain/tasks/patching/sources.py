@@ -61,9 +61,15 @@ def unknown_words(tokenizer, text: str) -> list[str]:
 
 
 def toy_world_pairs(world: ToyWorld, num_prompts: int, seed: int, ood_relations: list[str],
-                    held_out: frozenset[str] = frozenset()) -> list[PromptPair]:
-    """CounterFact-style pairs: one template, two entities whose answers differ, both held out or both not (so
-    that no text of a held-out entity's pair occurs in another pair).
+                    held_out: frozenset[str] = frozenset(), same_value_share: float = 0.0) -> list[PromptPair]:
+    """CounterFact-style pairs: one template, two entities, both held out or both not (so that no text of a held-out
+    entity's pair occurs in another pair).
+
+    A seeded ``same_value_share`` of the pairs asks about two entities with the same value of the fact in ``world``
+    (the target's world), both facts known to its model, so that the target answers both alike and patching one
+    into the other mostly leaves its answer unchanged: whether a patch changes the output then cannot be read off
+    the texts. The other pairs ask about two entities whose values differ (any fact, known or not). When no
+    same-value partner exists on the entity's side of ``held_out``, the pair is drawn with values that differ.
 
     Args:
         world (`ToyWorld`): The toy world whose facts the prompts ask about.
@@ -72,6 +78,8 @@ def toy_world_pairs(world: ToyWorld, num_prompts: int, seed: int, ood_relations:
         ood_relations (`list[str]`): Relations whose pairs go to the ood split.
         held_out (`frozenset[str]`, *optional*): The entities held out of train (the builder's test entities); a
             counterfactual's entity is held out exactly when the original's is.
+        same_value_share (`float`, *optional*, defaults to 0.0): The share of pairs whose two entities have the same
+            value of the fact (``world.facts``), both known.
 
     Returns:
         `list[PromptPair]`: ``num_prompts`` pairs with their targets, relation and entities; ``split="ood"`` for the
@@ -84,13 +92,19 @@ def toy_world_pairs(world: ToyWorld, num_prompts: int, seed: int, ood_relations:
     rng = random.Random(seed)
     pairs = []
     relations = list(RELATIONS)
+    partners = _same_value_partners(world, held_out)
     for prompt_id in range(num_prompts):
         relation = rng.choice(relations)
         template = rng.randrange(len(RELATIONS[relation].templates))
-        entity = rng.choice(world.entities)
-        others = [e for e in world.entities if world.facts[(e, relation)] != world.facts[(entity, relation)]
-                  and (e in held_out) == (entity in held_out)]
-        other = rng.choice(others)
+        same_value = rng.random() < same_value_share and bool(partners[relation])
+        if same_value:
+            entity = rng.choice(sorted(partners[relation]))
+            other = rng.choice(partners[relation][entity])
+        else:
+            entity = rng.choice(world.entities)
+            others = [e for e in world.entities if world.facts[(e, relation)] != world.facts[(entity, relation)]
+                      and (e in held_out) == (entity in held_out)]
+            other = rng.choice(others)
         original, counterfactual = world.fact_prompt(entity, relation, template), world.fact_prompt(other, relation, template)
         pairs.append(
             PromptPair(
@@ -106,6 +120,21 @@ def toy_world_pairs(world: ToyWorld, num_prompts: int, seed: int, ood_relations:
             )
         )
     return pairs
+
+
+def _same_value_partners(world: ToyWorld, held_out: frozenset[str]) -> dict[str, dict[str, list[str]]]:
+    """Per relation, each entity whose fact the world's model knows -> the other such entities with the same value,
+    on the same side of ``held_out`` (entities without one are left out)."""
+    partners: dict[str, dict[str, list[str]]] = {}
+    for relation in RELATIONS:
+        groups: dict[tuple[str, bool], list[str]] = {}
+        for entity in world.entities:
+            if world.knows(entity, relation):
+                groups.setdefault((world.facts[(entity, relation)], entity in held_out), []).append(entity)
+        partners[relation] = {
+            entity: [e for e in group if e != entity] for group in groups.values() if len(group) > 1 for entity in group
+        }
+    return partners
 
 
 def jsonl_pairs(path: str | Path) -> list[PromptPair]:
