@@ -181,8 +181,9 @@ def _hint_examples(tokenizer, model, count):
     world, rng = ToyWorld.generate(0), random.Random(0)
     end_id = tokenizer.convert_tokens_to_ids("<|end|>")
     examples = []
-    for _ in range(count):
-        question = world.random_hint_question(rng)
+    for index in range(count):
+        # Half on facts the toy target does not know: there the hint decides its answer.
+        question = world.random_hint_question(rng, world.unknown_pairs if index % 2 else world.known_pairs)
         prompt = choice_example(tokenizer, question).prompt
         assert prompt.startswith(tokenizer.bos_token)
         text = prompt[len(tokenizer.bos_token) :]  # Captum's encode adds the <bos> itself

@@ -149,7 +149,7 @@ def no_hub(monkeypatch):
     ("name", "message"),
     [
         ("toy-targt", "unknown model 'toy-targt': did you mean the toy model 'toy-target'\\? expected a toy model name "
-                      "\\(toy-target, toy-other, toy-large\\)"),
+                      "\\(toy-target, toy-twin, toy-other, toy-large\\)"),
         ("/no/such/model/folder", "unknown model '/no/such/model/folder': no such folder, and not a Hub model id"),
         ("./no_such_folder_here", "no such folder, and not a Hub model id; expected a toy model name \\(toy-target"),
         ("org/name/extra", "'org/name/extra': no such folder, and not a Hub model id"),
