@@ -72,6 +72,11 @@ def test_every_cell_and_baseline_is_run_and_summarised(finished):
     assert cell["values"] == values and cell["n"] == SEEDS
     assert cell["mean"] == pytest.approx(sum(values) / SEEDS, abs=1e-4)
     assert cell["ci_low"] <= cell["mean"] <= cell["ci_high"]
+    for row in rows:  # every headline metric is recomputed from per-row scores: a bootstrap interval, or not estimable
+        assert row["interval"] == "bootstrap" and row["scored_rows"] == config.eval_rows, row
+        assert (row["mean"] is None) == (row["ci_low"] is None), row
+    me = [d for d in summary["differences"] if d["other"] == "toy-large" and d["size"] == 16]
+    assert len(me) == len(summary["splits"]) * len(summary["headline_metrics"]) and all(d["seeds"] == SEEDS for d in me)
 
 
 @pytest.mark.slow

@@ -8,7 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from self_explain.core.stats import mean_confidence_interval as mean_ci
+import numpy as np
+
+from self_explain.evaluation.row_scores import METRIC_STATISTICS, causal_match_rows
 from self_explain.evaluation.experiment import (
     Cell,
     ExperimentConfig,
@@ -18,12 +20,17 @@ from self_explain.evaluation.experiment import (
 )
 from self_explain.evaluation.report import (
     counted,
+    difference_scaling_table,
+    difference_table,
     format_metric,
+    group_kind,
     headline_table,
+    paired_differences,
     plot_scaling,
     report_markdown,
     scaling_table,
     summarize,
+    without_per_row,
     write_report,
 )
 
@@ -88,8 +95,8 @@ def find(rows, who, size, split="test", metric="exact_match"):
 def test_summarize_groups_the_seeds_of_each_cell(rows):
     row = find(rows, "toy-target", 100)
     assert row["n"] == 3 and row["values"] == [0.1, 0.2, 0.3]
-    mean, low, high = mean_ci([0.1, 0.2, 0.3])
-    assert row["mean"] == round(mean, 4) and row["ci_low"] == round(low, 4) and row["ci_high"] == round(high, 4)
+    # These hand-made results kept no per-row scores: the mean over seeds, and no interval to resample.
+    assert row["mean"] == 0.2 and (row["ci_low"], row["ci_high"], row["interval"]) == (None, None, None)
     assert (row["kind"], row["self"], row["train_rows"]) == ("explainer", True, 100)
 
     row = find(rows, "toy-target", 300, "ood")
@@ -138,13 +145,11 @@ def test_headline_table_shows_the_largest_size_and_the_baselines_that_do_not_tra
     body = table_rows(lines)
     assert list(body) == ["toy-target (self)", "toy-other", "baseline: untrained", "baseline: selfie (scale 10)",
                           "baseline: nearest-neighbor"], "explainers first, then baselines, in order of appearance"
-    target = find(rows, "toy-target", 300)
-    assert body["toy-target (self)"][0] == f"{target['mean']:.3f} [{target['ci_low']:.3f}, {target['ci_high']:.3f}]"
-    assert body["toy-target (self)"][0].startswith("0.600 ["), "the largest size (300 rows), not 100"
-    assert body["toy-other"][0].startswith("0.350 [")
-    assert body["baseline: untrained"] == ["0.000"] * 4, "one value: no interval"
+    assert body["toy-target (self)"][0] == "0.600", "the largest size (300 rows), not 100; no per-row scores, no interval"
+    assert body["toy-other"][0] == "0.350"
+    assert body["baseline: untrained"] == ["0.000"] * 4
     assert body["baseline: selfie (scale 10)"][0] == "0.020"
-    assert body["baseline: nearest-neighbor"][0].startswith("0.220 ["), "nearest neighbour at the largest size"
+    assert body["baseline: nearest-neighbor"][0] == "0.220", "nearest neighbour at the largest size"
 
 
 def test_headline_table_marks_missing_cells(rows):
@@ -359,7 +364,7 @@ def test_summarize_leaves_not_estimable_seeds_out_of_the_mean():
     rows = summarize(NOT_ESTIMABLE_RESULTS, ["test"], METRICS)
     row = find(rows, "toy-target", 100, "test", "has_changed_f1")
     assert row["values"] == [0.4, None, 0.6] and row["n"] == 3 and row["not_estimable"] == 1
-    assert (row["mean"], row["ci_low"], row["ci_high"]) == pytest.approx((0.5, *mean_ci([0.4, 0.6])[1:]), abs=1e-4)
+    assert (row["mean"], row["ci_low"], row["ci_high"]) == (pytest.approx(0.5), None, None)
     row = find(rows, "/models/toy-other", 100, "test", "has_changed_f1")
     assert (row["mean"], row["ci_low"], row["ci_high"], row["not_estimable"]) == (None, None, None, 2)
     assert find(rows, "toy-target", 100, "test", "exact_match")["not_estimable"] == 0
@@ -368,8 +373,8 @@ def test_summarize_leaves_not_estimable_seeds_out_of_the_mean():
 def test_tables_show_not_estimable_cells():
     rows = summarize(NOT_ESTIMABLE_RESULTS, ["test"], METRICS)
     body = table_rows(headline_table(rows, ["test"], METRICS, "toy-target"))
-    assert body["toy-target"][1].startswith("0.500 [") and body["toy-target"][1].endswith("] (2 of 3 seeds)")
-    assert body["toy-other"] == ["0.000 [0.000, 0.000]", "not estimable"]
+    assert body["toy-target"][1] == "0.500 (2 of 3 seeds)"
+    assert body["toy-other"] == ["0.000", "not estimable"]
     assert body["baseline: untrained"] == ["0.000", "not estimable"]
     scaling = table_rows(scaling_table(rows, "test", "has_changed_f1", "toy-target"))
     assert scaling["toy-other"] == ["not estimable"]
@@ -386,3 +391,172 @@ def test_report_files_with_not_estimable_cells(tmp_path):
 
 def test_format_metric():
     assert [format_metric(v) for v in (0.12345, 1, None)] == ["0.123", "1.000", "not estimable"]
+
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Per-row scores: bootstrap intervals over seeds × entities, and paired differences self − X
+# ----------------------------------------------------------------------------------------------------------------
+
+CHANGED = "The most likely output would change to <<<{}>>>."
+UNCHANGED = "The output would remain unchanged from <<<{}>>>."
+ENTITIES = 10  # three scored rows each
+REFERENCES = [(CHANGED if i % 3 else UNCHANGED).format(f"w{i}") for i in range(3 * ENTITIES)]
+
+
+def predictions_of(right: list[bool], invalid: bool = False) -> list[str]:
+    """Right answers where asked; wrong ones elsewhere (the other verdict); or no valid answer at all."""
+    if invalid:
+        return ["I do not know."] * len(REFERENCES)
+    flipped = [UNCHANGED.format(f"w{i}") if i % 3 else CHANGED.format(f"w{i}") for i in range(len(REFERENCES))]
+    return [ref if ok else wrong for ref, wrong, ok in zip(REFERENCES, flipped, right)]
+
+
+def per_row_split(predictions: list[str]) -> dict:
+    """A split as score_cell writes it: the metrics and the per-row scores they are recomputed from."""
+    columns = causal_match_rows(predictions, REFERENCES)
+    totals = {name: np.array([sum(values)]) for name, values in columns.items()}
+    metrics = {}
+    for name, statistic in METRIC_STATISTICS["causal_match"].items():
+        value = float(statistic(totals)[0])
+        metrics[name] = None if np.isnan(value) else round(value, 4)
+    return {"metrics": metrics, "details": {}, "rows": len(REFERENCES),
+            "per_row": {"index": list(range(len(REFERENCES))), "group": [f"e{i // 3}" for i in range(len(REFERENCES))],
+                        "prediction": predictions, "metric": "causal_match", "statistics": columns}}
+
+
+def right_share(share: float, seed: int) -> list[bool]:
+    rng = np.random.default_rng(seed)
+    return list(rng.random(len(REFERENCES)) < share)
+
+
+def cell(who, size, seed, predictions, kind="explainer", self_=False):
+    return {"who": who, "size": size, "seed": seed, "kind": kind, "self": self_, "train_rows": size,
+            "splits": {"test": per_row_split(predictions)}}
+
+
+PER_ROW_RESULTS = [
+    *[cell("toy-target", 100, seed, predictions_of(right_share(0.9, seed)), self_=True) for seed in (0, 1, 2)],
+    *[cell("toy-other", 100, seed, predictions_of(right_share(0.3, 10 + seed))) for seed in (0, 1, 2)],
+    # The twin answers exactly as the target: a difference of 0 in every resample.
+    *[cell("toy-twin", 100, seed, predictions_of(right_share(0.9, seed))) for seed in (0, 1, 2)],
+    # Only two seeds of nearest neighbour finished: compared on those.
+    *[cell("nearest-neighbor", 100, seed, predictions_of(right_share(0.5, 20 + seed)), kind="baseline")
+      for seed in (0, 1)],
+    cell("untrained", None, None, predictions_of([], invalid=True), kind="baseline"),
+]
+METRICS_PER_ROW = ("exact_match", "has_changed_f1")
+
+
+@pytest.fixture(scope="module")
+def per_row_rows():
+    return summarize(PER_ROW_RESULTS, ["test"], METRICS_PER_ROW, samples=400, seed=0)
+
+
+@pytest.fixture(scope="module")
+def differences():
+    return paired_differences(PER_ROW_RESULTS, ["test"], METRICS_PER_ROW, "toy-target", samples=400, seed=0)
+
+
+def difference(differences, other, metric="exact_match"):
+    (entry,) = [d for d in differences if d["other"] == other and d["metric"] == metric]
+    return entry
+
+
+def test_cells_with_per_row_scores_get_bootstrap_intervals(per_row_rows):
+    for who in ("toy-target", "toy-other", "toy-twin", "nearest-neighbor"):
+        for metric in METRICS_PER_ROW:
+            row = find(per_row_rows, who, 100, "test", metric)
+            assert row["interval"] == "bootstrap" and row["scored_rows"] == 30 and row["groups"] == ENTITIES
+            mean_of_seeds = sum(row["values"]) / len(row["values"])
+            assert row["mean"] == pytest.approx(mean_of_seeds, abs=1e-4), "the mean of what the runs reported"
+            assert row["ci_low"] <= row["mean"] <= row["ci_high"] and row["ci_low"] < row["ci_high"]
+
+
+def test_a_metric_with_no_valid_answer_is_not_estimable_not_zero(per_row_rows):
+    row = find(per_row_rows, "untrained", None, "test", "has_changed_f1")
+    assert (row["mean"], row["ci_low"], row["ci_high"]) == (None, None, None)
+    exact = find(per_row_rows, "untrained", None, "test", "exact_match")
+    assert (exact["mean"], exact["ci_low"], exact["ci_high"]) == (0.0, 0.0, 0.0), "0 of 30 right: estimable, and 0"
+
+
+def test_the_same_seed_gives_the_same_intervals(per_row_rows):
+    assert summarize(PER_ROW_RESULTS, ["test"], METRICS_PER_ROW, samples=400, seed=0) == per_row_rows
+    other = summarize(PER_ROW_RESULTS, ["test"], METRICS_PER_ROW, samples=400, seed=1)
+    assert [r["ci_low"] for r in other] != [r["ci_low"] for r in per_row_rows]
+
+
+def test_paired_differences_of_self_against_every_other(differences):
+    assert {d["other"] for d in differences} == {"toy-other", "toy-twin", "nearest-neighbor", "untrained"}
+    assert {d["self"] for d in differences} == {"toy-target"} and {d["size"] for d in differences} == {100}
+
+    other = difference(differences, "toy-other")
+    means = [sum(r["splits"]["test"]["metrics"]["exact_match"] for r in PER_ROW_RESULTS if r["who"] == w) / 3
+             for w in ("toy-target", "toy-other")]
+    assert other["difference"] == pytest.approx(means[0] - means[1], abs=1e-4)
+    assert other["ci_low"] > 0 and other["excludes_zero"] is True and other["seeds"] == 3
+    assert (other["other_kind"], other["other_size"]) == ("explainer", 100)
+
+    twin = difference(differences, "toy-twin")
+    assert (twin["difference"], twin["ci_low"], twin["ci_high"], twin["excludes_zero"]) == (0.0, 0.0, 0.0, False)
+
+    neighbour = difference(differences, "nearest-neighbor")
+    assert neighbour["seeds"] == 2, "paired on the seeds both have"
+    mine = [r["splits"]["test"]["metrics"]["exact_match"] for r in PER_ROW_RESULTS
+            if r["who"] == "toy-target" and r["seed"] in (0, 1)]
+    theirs = [r["splits"]["test"]["metrics"]["exact_match"] for r in PER_ROW_RESULTS if r["who"] == "nearest-neighbor"]
+    assert neighbour["difference"] == pytest.approx(sum(mine) / 2 - sum(theirs) / 2, abs=1e-4)
+
+    untrained = difference(differences, "untrained")
+    assert untrained["other_size"] is None and untrained["seeds"] == 3 and untrained["excludes_zero"] is True
+    not_estimable = difference(differences, "untrained", "has_changed_f1")
+    assert (not_estimable["difference"], not_estimable["ci_low"], not_estimable["excludes_zero"]) == (None, None, None)
+
+
+def test_paired_differences_without_a_self_explainer_are_none():
+    others = [r for r in PER_ROW_RESULTS if r["who"] != "toy-target"]
+    assert paired_differences(others, ["test"], METRICS_PER_ROW, "toy-target", samples=50) == []
+
+
+def test_paired_differences_of_cells_without_per_row_scores_have_no_interval():
+    entries = paired_differences(RESULTS, SPLITS, METRICS, "toy-target", samples=50)
+    entry = next(d for d in entries if (d["other"], d["size"], d["split"], d["metric"]) ==
+                 ("/models/toy-other", 300, "test", "exact_match"))
+    assert entry["difference"] == pytest.approx(0.55 - 0.35, abs=1e-4), "on the seeds both have (0, 1), not 0.6 − 0.35"
+    assert entry["seeds"] == 2
+    assert (entry["ci_low"], entry["ci_high"], entry["excludes_zero"]) == (None, None, None)
+
+
+def test_difference_tables_mark_intervals_that_exclude_zero(per_row_rows, differences):
+    body = table_rows(difference_table(differences, per_row_rows, ["test"], METRICS_PER_ROW, "toy-target"))
+    assert list(body) == ["toy-other", "toy-twin", "baseline: nearest-neighbor", "baseline: untrained"]
+    other = difference(differences, "toy-other")
+    assert body["toy-other"][0] == f"{other['difference']:+.3f} [{other['ci_low']:+.3f}, {other['ci_high']:+.3f}] *"
+    assert body["toy-twin"][0] == "+0.000 [+0.000, +0.000]", "no star: the interval does not exclude 0"
+    assert body["baseline: untrained"][1] == "not estimable"
+    scaling = table_rows(difference_scaling_table(differences, per_row_rows, "test", "exact_match", "toy-target"))
+    assert scaling["toy-other"] == [body["toy-other"][0]]
+
+
+def test_report_files_with_per_row_scores(tmp_path):
+    config = SimpleNamespace(task="patching", target="toy-target", explainers=["toy-target", "toy-other", "toy-twin"],
+                             seeds=3, splits=["test"], out=str(tmp_path), config_name="toy-target", seed=0)
+    summary = write_report(config, "some/dataset", PER_ROW_RESULTS)
+    assert summary["bootstrap"]["groups"] == "entity" and summary["bootstrap"]["level"] == 0.95
+    assert summary["differences"] and all("per_row" not in s for r in summary["runs"] for s in r["splits"].values())
+    assert summary["runs"] == [without_per_row(r) for r in PER_ROW_RESULTS]
+    assert json.loads((tmp_path / "results.json").read_text()) == json.loads(json.dumps(summary))
+    text = (tmp_path / "results.md").read_text()
+    assert text == report_markdown(summary)
+    assert "bootstrap over seeds × held-out entities" in text
+    assert "## Paired differences self − X (self: toy-target; largest training size)" in text
+    assert "### self − X: exact_match on test by training rows" in text
+    assert "\n".join(difference_table(summary["differences"], summary["rows"], ["test"], METRICS, "toy-target")) in text
+
+
+def test_group_kind_says_what_was_resampled():
+    assert group_kind(PER_ROW_RESULTS) == "entity"
+    by_row = [{**r, "splits": {"test": {**r["splits"]["test"], "per_row": {
+        **r["splits"]["test"]["per_row"], "group": list(range(30))}}}} for r in PER_ROW_RESULTS]
+    assert group_kind(by_row) == "row"
+    assert group_kind(RESULTS) is None

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import random
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,11 +45,15 @@ from .baselines import (
     applicable_baselines,
 )
 from .evaluator import evaluate_split, selfie_scale_on_train, split_examples
+from .row_scores import row_statistics
 
 logger = logging.getLogger(__name__)
 
 EXPERIMENTS = ("privileged-access",)
 RESULT_FILE = "result.json"
+GROUP_COLUMN = "entity"  # what the intervals resample: a scored row's entity, or the row when there is no such column
+# What a cell's result holds; runs of another format are not mixed in one folder (2: per-row scores, seeded rows).
+RESULT_FORMAT = 2
 
 
 @dataclass
@@ -69,7 +74,9 @@ class ExperimentConfig:
         dataset (`str`, *optional*): Explanation dataset of the target (default: build one in ``OUT/dataset``).
         dataset_config (`str`, *optional*): Dataset config (default: the target's name).
         splits (`list[str]`, *optional*, defaults to `["test", "ood"]`): Splits scored.
-        eval_rows (`int`, *optional*, defaults to 400): Rows scored per split (the same rows for every run).
+        eval_rows (`int`, *optional*, defaults to 500): Rows scored per split, a seeded choice (all rows of a smaller
+            split); the same rows for every run. Their groups (the ``entity`` column, else the row) are resampled for
+            the intervals.
         baselines (`list[str]`, *optional*): Baselines (default: all that apply to the task; 'none' for none).
         selfie_scales (`list[float]`, *optional*, defaults to `SELFIE_SCALES`): SelfIE scales.
         selfie_validation_rows (`int`, *optional*, defaults to `SELFIE_VALIDATION_ROWS`): Rows of the train split
@@ -118,7 +125,9 @@ class ExperimentConfig:
     )
     dataset_config: str | None = field(default=None, metadata={"help": "Dataset config (default: the target's name)."})
     splits: list[str] = field(default_factory=lambda: ["test", "ood"], metadata={"help": "Splits scored."})
-    eval_rows: int | None = field(default=400, metadata={"help": "Rows scored per split (the same rows for every run)."})
+    eval_rows: int | None = field(
+        default=500, metadata={"help": "Rows scored per split, a seeded choice (the same rows for every run)."}
+    )
     baselines: list[str] | None = field(
         default=None, metadata={"help": "Baselines (default: all that apply to the task; 'none' for none)."}
     )
@@ -301,6 +310,25 @@ class ScoredRows:
     def __init__(self, config: ExperimentConfig, dataset: str):
         self.config, self.dataset = config, dataset
         self._examples: dict[str, ExplainerExamples] = {}
+        self._rows: dict[str, tuple] = {}
+
+    def rows(self, split: str):
+        """The split's scored rows: ``eval_rows`` of them, a seeded choice in split order (all of a smaller split).
+
+        Args:
+            split (`str`): A scored split.
+
+        Returns:
+            `tuple`: The rows (`datasets.Dataset`), their indices in the split and each row's group (its ``entity``
+            when the dataset has that column, else its index), the same for every run.
+        """
+        if split not in self._rows:
+            rows = load_split(self.dataset, self.config.config_name, split)
+            index = scored_row_indices(len(rows), self.config.eval_rows, self.config.seed)
+            rows = rows.select(index)
+            groups = list(rows[GROUP_COLUMN]) if GROUP_COLUMN in rows.column_names else list(index)
+            self._rows[split] = (rows, index, groups)
+        return self._rows[split]
 
     def examples(self, split: str, explainer) -> ExplainerExamples:
         """The split's examples, read through the first explainer asked: every explainer has the same target.
@@ -313,8 +341,7 @@ class ScoredRows:
             `ExplainerExamples`: The split's examples (cached).
         """
         if split not in self._examples:
-            rows = load_split(self.dataset, self.config.config_name, split, max_rows=self.config.eval_rows,
-                              seed=self.config.seed)
+            rows, _, _ = self.rows(split)
             self._examples[split] = split_examples(explainer, self.config.task, rows, self.config.seed)
         return self._examples[split]
 
@@ -344,6 +371,22 @@ class ScoredRows:
         return split_examples(explainer, self.config.task, rows, self.config.seed)
 
 
+def scored_row_indices(total: int, eval_rows: int | None, seed: int) -> list[int]:
+    """Which rows of a split are scored: a seeded choice of ``eval_rows``, in split order; all when it has fewer.
+
+    Args:
+        total (`int`): Rows of the split.
+        eval_rows (`int`, *optional*): Rows to score; None for all.
+        seed (`int`): Seed of the choice.
+
+    Returns:
+        `list[int]`: The chosen indices, ascending.
+    """
+    if eval_rows is None or eval_rows >= total:
+        return list(range(total))
+    return sorted(random.Random(seed).sample(range(total), eval_rows))
+
+
 def score_cell(explainer, config: ExperimentConfig, rows: ScoredRows, baseline: str | None = None,
                train_examples=None, selfie_choice=None) -> dict:
     """Metrics of one explainer (or baseline) on every scored split.
@@ -358,7 +401,9 @@ def score_cell(explainer, config: ExperimentConfig, rows: ScoredRows, baseline: 
         selfie_choice (`dict`, *optional*): SelfIE's scale, chosen on the train split's validation slice.
 
     Returns:
-        `dict`: For each split, its ``metrics``, ``details`` and number of ``rows``.
+        `dict`: For each split, its ``metrics``, ``details``, number of ``rows`` and ``per_row``: each scored row's
+        ``index`` in the split, ``group`` (entity, else index), ``prediction``, and the ``metric`` module and
+        ``statistics`` (additive per-row columns, see :mod:`.row_scores`) the bootstrap recomputes the metrics from.
     """
     scores = {}
     for split in config.splits:
@@ -368,7 +413,11 @@ def score_cell(explainer, config: ExperimentConfig, rows: ScoredRows, baseline: 
             baseline=baseline, train_examples=train_examples, selfie_choice=selfie_choice,
             selfie_scales=tuple(config.selfie_scales),
         )
-        scores[split] = {"metrics": result.metrics, "details": result.details, "rows": len(examples.questions)}
+        _, index, groups = rows.rows(split)
+        statistics = row_statistics(config.task, examples, result.predictions, explainer)
+        scores[split] = {"metrics": result.metrics, "details": result.details, "rows": len(examples.questions),
+                         "per_row": {"index": index, "group": groups, "prediction": result.predictions,
+                                     "metric": statistics["metric"], "statistics": statistics["columns"]}}
     return scores
 
 
@@ -486,7 +535,7 @@ RESUME_KEYS = ("task", "target", "dataset", "dataset_config", "splits", "eval_ro
 
 
 def check_resumable(config: ExperimentConfig) -> None:
-    """Record the settings in OUT/experiment.json; refuse to mix runs made with other settings.
+    """Record the settings in OUT/experiment.json; refuse to mix runs made with other settings or result formats.
 
     Args:
         config (`ExperimentConfig`): The experiment; its ``RESUME_KEYS`` settings are compared or recorded.
@@ -495,10 +544,10 @@ def check_resumable(config: ExperimentConfig) -> None:
         ValueError: When ``OUT/experiment.json`` records other settings, naming them.
     """
     path = Path(config.out) / "experiment.json"
-    settings = {key: getattr(config, key) for key in RESUME_KEYS}
+    settings = {**{key: getattr(config, key) for key in RESUME_KEYS}, "result_format": RESULT_FORMAT}
     if path.is_file():
         before = json.loads(path.read_text(encoding="utf-8"))
-        changed = sorted(k for k in RESUME_KEYS if before.get(k) != json.loads(json.dumps(settings[k])))
+        changed = sorted(k for k in settings if before.get(k) != json.loads(json.dumps(settings[k])))
         if changed:
             raise ValueError(
                 f"--out {config.out!r} holds runs made with other settings ({', '.join(changed)}): use another --out, "
