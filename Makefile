@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install demo test test-fast benchmark
+.PHONY: install demo test test-fast benchmark experiment
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,19 @@ install: $(VENV)/.installed
 
 demo: install
 	$(VENV)/bin/self-explain demo
+
+# The documented privileged-access experiment (README: "The experiment"): for each task, its dataset by the
+# dataset recipe, then the experiment by experiments/privileged-access/<task>.yaml (resumable), and its
+# results.json, results.md and scaling.png copied into results/<task>/.
+EXPERIMENT_TASKS ?= ablation patching features
+experiment: install
+	@for task in $(EXPERIMENT_TASKS); do \
+	  $(VENV)/bin/self-explain build $$task --config_file dataset_builders/self-explain-$$task/toy-target.yaml && \
+	  $(VENV)/bin/self-explain experiment privileged-access --config_file experiments/privileged-access/$$task.yaml && \
+	  mkdir -p results/$$task && \
+	  cp out/experiments/$$task/results.json out/experiments/$$task/results.md out/experiments/$$task/scaling.png results/$$task/ \
+	  || exit 1; \
+	done
 
 test: install
 	$(PY) -m pytest -q

@@ -9,8 +9,10 @@ subsamples: the target's own base fed its vectors rotated by a seeded random ort
 (``<target>+rotated``: own knowledge, foreign basis) or shuffled among the rows (``<target>+shuffled``: the
 text-only ceiling); see :mod:`self_explain.explainer.controls`. Baselines are scored alongside: the
 untrained target base, zero-shot and SelfIE (its scale chosen on a validation slice of the train split)
-once, and nearest neighbour and majority answer on each training subsample (train rows only). The summary
-(mean and 95 % CI over seeds), its tables and a plot of metric vs. training size are written by
+once, and nearest neighbour and majority answer on each training subsample (train rows only). Cells run size
+by size, every explainer of a seed together, so a run stopped part-way leaves paired cells. The summary (mean
+and 95 % bootstrap interval over seeds × held-out entities, paired differences self − X), its tables, a plot of
+metric vs. training size and how the runs were made (command, machine, time) are written by
 :mod:`self_explain.evaluation.report`.
 
 Under ``accelerate launch`` every process trains (TRL's distributed path); the main process scores and
@@ -24,6 +26,7 @@ import logging
 import math
 import random
 import shutil
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -71,6 +74,8 @@ class ExperimentConfig:
         sizes (`list[int]`, *optional*, defaults to `[100, 300, 1000, 3000]`): Training rows per run
             (comma-separated); sizes above the train split become 'all rows'.
         seeds (`int`, *optional*, defaults to 3): Runs per (explainer, size), seeds seed..seed+N-1.
+        seeds_above_300 (`int`, *optional*): Runs per (explainer, size) at sizes above 300 rows, the first seeds of
+            ``seeds`` (default: ``seeds``); the effect is tested at n ≤ 300, where runs vary most.
         dataset (`str`, *optional*): Explanation dataset of the target (default: build one in ``OUT/dataset``).
         dataset_config (`str`, *optional*): Dataset config (default: the target's name).
         splits (`list[str]`, *optional*, defaults to `["test", "ood"]`): Splits scored.
@@ -120,6 +125,9 @@ class ExperimentConfig:
         metadata={"help": "Training rows per run (comma-separated); sizes above the train split become 'all rows'."},
     )
     seeds: int = field(default=3, metadata={"help": "Runs per (explainer, size), seeds seed..seed+N-1."})
+    seeds_above_300: int | None = field(
+        default=None, metadata={"help": "Runs per (explainer, size) at sizes above 300 rows (default: --seeds)."}
+    )
     dataset: str | None = field(
         default=None, metadata={"help": "Explanation dataset of the target (default: build one in OUT/dataset)."}
     )
@@ -165,6 +173,8 @@ class ExperimentConfig:
             raise ValueError(f"--sizes must be positive training row counts, got {self.sizes}")
         if self.seeds < 1:
             raise ValueError(f"--seeds must be at least 1, got {self.seeds}")
+        if self.seeds_above_300 is not None and not 1 <= self.seeds_above_300 <= self.seeds:
+            raise ValueError(f"--seeds_above_300 must be between 1 and --seeds ({self.seeds}), got {self.seeds_above_300}")
         if self.projection not in PROJECTION_CHOICES:
             raise ValueError(f"--projection must be one of {PROJECTION_CHOICES}, got {self.projection!r}")
         if self.baselines == ["none"]:
@@ -231,6 +241,20 @@ def effective_sizes(sizes: list[int], train_rows: int) -> list[int]:
     if dropped:
         logger.warning("the train split has %d rows: sizes %s run on all of them", train_rows, dropped)
     return fitting
+
+
+def seeds_of_size(config: ExperimentConfig, size: int) -> list[int]:
+    """The seeds run at a training size: ``seeds`` of them, or ``seeds_above_300`` above 300 rows.
+
+    Args:
+        config (`ExperimentConfig`): Gives the first seed and the seed counts.
+        size (`int`): A training size.
+
+    Returns:
+        `list[int]`: The seeds, from ``config.seed`` up.
+    """
+    count = config.seeds if size <= 300 or config.seeds_above_300 is None else config.seeds_above_300
+    return [config.seed + i for i in range(count)]
 
 
 def train_steps(config: ExperimentConfig, rows: int) -> int:
@@ -440,6 +464,7 @@ def run_training_cell(config: ExperimentConfig, dataset: str, rows: ScoredRows, 
     out = Path(config.out)
     explainer_folder = out / "runs" / cell.folder / "explainer"
     on_target = cell.control is not None or cell.who == config.target  # the target's own base
+    started = time.perf_counter()
     train_explainer(ExplainerConfig(
         dataset=dataset, config=config.config_name, task=config.task, target=config.target,
         explainer_base=None if on_target else cell.who, out=str(explainer_folder), vector_control=cell.control,
@@ -456,6 +481,7 @@ def run_training_cell(config: ExperimentConfig, dataset: str, rows: ScoredRows, 
         result = {**asdict(cell), "kind": "explainer", "self": cell.who == config.target and cell.control is None,
                   "train_rows": metadata["train_rows"], "train_loss": metadata["train_loss"],
                   "train_steps": train_steps(config, cell.size), "splits": score_cell(explainer, config, rows)}
+        result["seconds"] = round(time.perf_counter() - started, 1)  # training and scoring, on this machine
         write_result(out, cell, result)
         if not config.keep_explainers:
             shutil.rmtree(explainer_folder)
@@ -485,7 +511,7 @@ def untrained_target_explainer(config: ExperimentConfig):
 
 
 def run_baseline_cells(config: ExperimentConfig, rows: ScoredRows, baselines: list[str], sizes: list[int],
-                       seeds: list[int]) -> list[dict]:
+                       seeds: dict[int, list[int]]) -> list[dict]:
     """Baseline results, computed (on the main process) only for cells not finished before.
 
     Args:
@@ -494,14 +520,14 @@ def run_baseline_cells(config: ExperimentConfig, rows: ScoredRows, baselines: li
         baselines (`list[str]`): The baselines; ``nearest-neighbor`` and ``majority`` run once per size and seed on
             that run's training subsample (the train split only), the others once.
         sizes (`list[int]`): The effective training sizes.
-        seeds (`list[int]`): The seeds.
+        seeds (`dict[int, list[int]]`): The seeds of each size.
 
     Returns:
         `list[dict]`: One result per baseline cell.
     """
     out = Path(config.out)
     cells = [Cell(b, None, None) for b in baselines if b not in TRAINING_BASELINES]
-    cells += [Cell(b, size, seed) for b in baselines if b in TRAINING_BASELINES for size in sizes for seed in seeds]
+    cells += [Cell(b, size, seed) for b in baselines if b in TRAINING_BASELINES for size in sizes for seed in seeds[size]]
     results, explainer, subsamples = [], None, {}
     for cell in progress_bar(cells, desc="baselines"):
         result = read_result(out, cell)
@@ -578,11 +604,13 @@ def run_experiment(config: ExperimentConfig) -> dict:
     dataset = ensure_dataset(config, state)
     rows = ScoredRows(config, dataset)
     sizes = effective_sizes(config.sizes, len(load_split(dataset, config.config_name, "train")))
-    seeds = [config.seed + i for i in range(config.seeds)]
+    seeds = {size: seeds_of_size(config, size) for size in sizes}
     results = []
-    cells = [Cell(who, size, seed) for who in config.explainers for size in sizes for seed in seeds]
-    cells += [Cell(control_explainer_name(config.target, control), size, seed, control)
-              for control in config.controls for size in sizes for seed in seeds]
+    # Size by size, each seed's explainers and controls together: a run stopped part-way has paired cells.
+    explainers = [(who, None) for who in config.explainers]
+    explainers += [(control_explainer_name(config.target, control), control) for control in config.controls]
+    cells = [Cell(who, size, seed, control)
+             for size in sizes for seed in seeds[size] for who, control in explainers]
     for cell in progress_bar(cells, desc="runs", disable=not state.is_main_process):
         result = read_result(Path(config.out), cell)
         if result is None:

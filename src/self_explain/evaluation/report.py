@@ -11,6 +11,7 @@ resamples, on the seeds they share.
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -554,6 +555,36 @@ def without_per_row(result: dict) -> dict:
     return {**result, "splits": splits}
 
 
+def run_provenance(results: list[dict]) -> dict:
+    """How the results were made: the command, the machine, and the compute the runs took.
+
+    A resumed experiment spans several sittings, so the time is the sum of the runs' own times (training and
+    scoring, as each run measured it) rather than one wall-clock interval.
+
+    Args:
+        results (`list[dict]`): Every cell's result.
+
+    Returns:
+        `dict`: ``command``, ``machine`` (platform, processor count, torch threads, torch and transformers
+        versions), ``run_seconds`` (summed over runs that recorded their time) and ``timed_runs``.
+    """
+    import platform
+    import sys
+
+    import torch
+    import transformers
+
+    timed = [r["seconds"] for r in results if "seconds" in r]
+    return {
+        "command": " ".join(["self-explain", *sys.argv[1:]]) if sys.argv[0].endswith("self-explain") else " ".join(sys.argv),
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "torch": torch.__version__, "transformers": transformers.__version__},
+        "run_seconds": round(sum(timed), 1),
+        "timed_runs": len(timed),
+    }
+
+
 def write_report(config, dataset: str, results: list[dict]) -> dict:
     """Write results.json (every run and the summary), results.md and scaling.png in the experiment's folder.
 
@@ -584,6 +615,7 @@ def write_report(config, dataset: str, results: list[dict]) -> dict:
         "rows": summarize(results, config.splits, metrics, BOOTSTRAP_SAMPLES, seed),
         "differences": paired_differences(results, config.splits, metrics, config.target, BOOTSTRAP_SAMPLES, seed),
         "runs": [without_per_row(r) for r in results],
+        "provenance": run_provenance(results),
     }
     write_atomically(out / "results.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2) + "\n"))
     write_atomically(out / "results.md", lambda tmp: Path(tmp).write_text(report_markdown(summary)))
