@@ -226,7 +226,7 @@ COMMANDS = {
     "push": (_push, "push a trained explainer folder to the Hub (self-explain push DIR org/name)"),
     "experiment": (_experiment, "privileged-access: self vs. other explainers and baselines by training size"),
     "toyworld": (_toyworld, "train a toy-world model (toyworld train)"),
-    "demo": (_demo, "per task: build a dataset on the toy target, train its self-explainer, evaluate it"),
+    "demo": (_demo, "per task: build a dataset on the toy target, explain rows with the shipped explainer, evaluate it against baselines"),
 }
 
 
