@@ -100,6 +100,8 @@ class ExperimentConfig:
             128); resolved on creation, so ``experiment.json`` records it.
         keep_explainers (`bool`, *optional*, defaults to `False`): Keep each run's trained adapter (default:
             delete).
+        report_only (`bool`, *optional*, defaults to `False`): Train nothing: summarise the runs finished so far
+            (with the baselines of their sizes and seeds); the summary says how many of the planned runs it holds.
         seed (`int`, *optional*, defaults to 0): First seed; also the seed of the dataset build and scored rows.
         trust_remote_code (`bool`, *optional*, defaults to `False`): Allow custom model code from the Hub.
 
@@ -157,6 +159,9 @@ class ExperimentConfig:
     batch_size: int = field(default=32, metadata={"help": "Explanations generated per batch when scoring."})
     max_new_tokens: int | None = field(default=None, metadata={"help": "Longest explanation generated (default: the task's, 48; preferences 128)."})
     keep_explainers: bool = field(default=False, metadata={"help": "Keep each run's trained adapter (default: delete)."})
+    report_only: bool = field(
+        default=False, metadata={"help": "Train nothing: summarise the runs finished so far (and their baselines)."}
+    )
     seed: int = field(default=0, metadata={"help": "First seed; also the seed of the dataset build and scored rows."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
@@ -613,6 +618,8 @@ def run_experiment(config: ExperimentConfig) -> dict:
              for size in sizes for seed in seeds[size] for who, control in explainers]
     for cell in progress_bar(cells, desc="runs", disable=not state.is_main_process):
         result = read_result(Path(config.out), cell)
+        if result is None and config.report_only:
+            continue
         if result is None:
             logger.info("run %s: training on %d rows", cell.folder, cell.size)
             result = run_training_cell(config, dataset, rows, cell, state)
@@ -620,8 +627,13 @@ def run_experiment(config: ExperimentConfig) -> dict:
             logger.info("run %s: finished before, read from its result", cell.folder)
         results.append(result)
     baselines = applicable_baselines(config.task) if config.baselines is None else config.baselines
+    planned = len(cells)
+    if config.report_only:  # baselines only where explainer runs finished
+        finished = {(r["size"], r["seed"]) for r in results}
+        sizes = [size for size in sizes if any(s == size for s, _ in finished)]
+        seeds = {size: [seed for seed in seeds[size] if (size, seed) in finished] for size in sizes}
     if state.is_main_process:
         results += run_baseline_cells(config, rows, baselines, sizes, seeds)
-        summary = write_report(config, dataset, results)
+        summary = write_report(config, dataset, results, planned_runs=planned)
     state.wait_for_everyone()
     return summary if state.is_main_process else {}

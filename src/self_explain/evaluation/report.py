@@ -425,6 +425,29 @@ def difference_scaling_table(differences: list[dict], rows: list[dict], split: s
     return lines
 
 
+def run_lines(summary: dict) -> list[str]:
+    """The lines of ``results.md`` that say how complete the results are and how they were made.
+
+    Args:
+        summary (`dict`): The summary ``write_report`` writes to ``results.json``.
+
+    Returns:
+        `list[str]`: The lines (none for a summary without the fields).
+    """
+    lines = []
+    completed = summary.get("completed_runs")
+    if completed and completed["finished"] < completed["planned"]:
+        lines.append(f"**Partial results:** {completed['finished']} of the {completed['planned']} planned explainer "
+                     "runs have finished; the experiment is resumable and the rest are still to run.")
+    provenance = summary.get("provenance")
+    if provenance:
+        machine = provenance["machine"]
+        lines.append(f"Command: `{provenance['command']}`; machine: {machine['platform']}, {machine['cpu_count']} CPUs, "
+                     f"{machine['torch_threads']} torch threads, torch {machine['torch']}; "
+                     f"{provenance['run_seconds'] / 3600:.2f} h summed over {provenance['timed_runs']} timed runs.")
+    return [*lines, ""] if lines else []
+
+
 def report_markdown(summary: dict) -> str:
     """The experiment's ``results.md``: the headline and paired-difference tables, then both by training size.
 
@@ -448,6 +471,7 @@ def report_markdown(summary: dict) -> str:
         f"mean [{interval}]. Largest training size: {max(summary['sizes'])} rows. \"{NOT_ESTIMABLE}\": the metric "
         "has no valid answer to be computed over.",
         "",
+        *run_lines(summary),
         "## Self vs. other explainers vs. baselines (largest training size)",
         "",
         *headline_table(summary["rows"], splits, metrics, target),
@@ -585,13 +609,15 @@ def run_provenance(results: list[dict]) -> dict:
     }
 
 
-def write_report(config, dataset: str, results: list[dict]) -> dict:
+def write_report(config, dataset: str, results: list[dict], planned_runs: int | None = None) -> dict:
     """Write results.json (every run and the summary), results.md and scaling.png in the experiment's folder.
 
     Args:
         config (`ExperimentConfig`): The experiment.
         dataset (`str`): The explanation dataset used.
         results (`list[dict]`): Every cell's result.
+        planned_runs (`int`, *optional*): How many explainer and control runs the experiment plans (recorded with
+            how many of them ``results`` holds; default: as many as it holds).
 
     Returns:
         `dict`: The summary written to ``results.json``.
@@ -616,6 +642,8 @@ def write_report(config, dataset: str, results: list[dict]) -> dict:
         "differences": paired_differences(results, config.splits, metrics, config.target, BOOTSTRAP_SAMPLES, seed),
         "runs": [without_per_row(r) for r in results],
         "provenance": run_provenance(results),
+        "completed_runs": {"finished": sum(r["kind"] == "explainer" for r in results),
+                           "planned": planned_runs if planned_runs is not None else sum(r["kind"] == "explainer" for r in results)},
     }
     write_atomically(out / "results.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2) + "\n"))
     write_atomically(out / "results.md", lambda tmp: Path(tmp).write_text(report_markdown(summary)))
