@@ -21,7 +21,7 @@ def test_training_script_writes_a_loadable_model_with_a_card(tmp_path):
     assert model.config.model_type == "llama" and model.config.num_hidden_layers == 2
     assert AutoTokenizer.from_pretrained(out).chat_template
     card = (out / "README.md").read_text()
-    assert "toy-tiny" in card and f"{quality['known_fact_accuracy']:.3f}" in card
+    assert "toy-tiny" in card and f"| {round(quality['known_fact_accuracy'], 3)} | ≥ 0.95 |" in card
     assert "follows the hint on a fact it does not know" in card and "--knowledge_seed 0" in card
     assert json.loads((out / "toyworld.json").read_text())["quality"] == quality
     with pytest.raises(FileExistsError, match="not empty"):
@@ -45,7 +45,7 @@ def test_training_is_seeded(tmp_path):
 def test_shipped_toy_models_load_and_are_small(name):
     folder = toy_model_path(name)
     weights = folder / "model.safetensors"
-    assert weights.stat().st_size <= 10 * 1024 * 1024
+    assert weights.stat().st_size <= 16 * 1024 * 1024  # toy-large, the largest, is 3.0 M float32 parameters
     model = AutoModelForCausalLM.from_pretrained(folder)
     assert model.config.model_type == "llama"
     loaded = load_model(name)  # short names work wherever a model id is accepted
