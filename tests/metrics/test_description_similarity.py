@@ -151,13 +151,29 @@ def test_related_beats_unrelated(description_similarity):
     assert related["similarity"] > unrelated["similarity"] + 0.3
 
 
-def test_exact_match_normalises_case_and_whitespace(description_similarity):
+def test_exact_match_normalises_case_whitespace_and_the_final_period(description_similarity):
     results = description_similarity.compute(
-        predictions=["  Country\tNAMES ", "country names.", "countrynames"],
-        references=["country names"] * 3,
+        predictions=["  Country\tNAMES ", "country names.", "countrynames", "country names of", "country name"],
+        references=["country names"] * 5,
     )
-    assert results["exact_match"] == pytest.approx(1 / 3)
+    assert results["exact_match"] == pytest.approx(2 / 5)
     assert set(results) == {"similarity", "exact_match"}
+    near_miss = description_similarity.compute(predictions=["the country Chile"], references=["the country Peru."])
+    assert near_miss["exact_match"] == 0.0 and near_miss["similarity"] > 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "normalised"),
+    [
+        ("  The Colour\tRED. ", "the colour red"),
+        ("digits", "digits"),
+        ("the number 7 .", "the number 7"),
+        ("a.b.", "a.b"),
+        ("", ""),
+    ],
+)
+def test_normalize_description_as_the_reference_evaluator(metric_module, text, normalised):
+    assert metric_module.normalize_description(text) == normalised
 
 
 def test_bad_inputs(description_similarity):

@@ -109,16 +109,64 @@ CONCEPTS: dict[str, set[str]] = {
     "special": set(SPECIAL_TOKENS) | set(PLACEHOLDER_TOKENS),
 }
 
+# The concepts whose words are attribute values (what facts, hints, options and answers name).
+VALUE_CONCEPTS = ("country", "colour", "profession", "digit", "animal")
 
-def concept_labels(tokens: list[str], world: ToyWorld) -> list[list[str]]:
+# Per-word concepts, ``"<concept>:<word>"``: each attribute value, hint giver and option letter on its own.
+WORD_CONCEPTS: dict[str, set[str]] = {
+    **{
+        f"{concept}:{word}": {word}
+        for concept, words in (("country", COUNTRIES), ("colour", COLOURS), ("profession", PROFESSIONS),
+                               ("digit", DIGITS), ("animal", ANIMALS), ("hint_giver", HINT_GIVERS))
+        for word in words
+    },
+    **{f"option_letter:{letter}": {letter, token} for letter, token in zip(OPTION_LETTERS, OPTION_TOKENS)},
+}
+_WORD_CONCEPT: dict[str, str] = {word: concept for concept, words in WORD_CONCEPTS.items() for word in words}
+
+# Context concepts: a token by where it stands in a toy text, read off the tokens next to it (so a window of a
+# text labels the same as the whole text wherever those neighbours are inside the window).
+CONTEXT_CONCEPTS: dict[str, str] = {
+    "hint_answer": "an attribute value a hint line names (after 'the answer is')",
+    "assistant_answer": "the attribute value the assistant answers (after 'Answer :')",
+    "option_value": "an attribute value offered as an option (right after '(A)' to '(D)')",
+    "question_entity": "the entity a question asks about (a '?' within the next two tokens)",
+    "answer_position": "the ':' of 'Answer :', where the model predicts its answer",
+}
+_HINT_LEAD = tuple(HINT_TEMPLATE.split("{answer}")[0].split()[-2:])  # ("answer", "is")
+_ANSWER_LEAD = tuple(ANSWER_PREFIX.replace(":", " :").split())  # ("Answer", ":")
+
+
+def _context_concepts(tokens: list[str], index: int, found: list[str]) -> list[str]:
+    """The context concepts of ``tokens[index]``, whose other labels are ``found``."""
+    before = tuple(tokens[max(0, index - 2) : index])
+    context = []
+    if any(concept in VALUE_CONCEPTS for concept in found):
+        if before == _HINT_LEAD:
+            context.append("hint_answer")
+        if before == _ANSWER_LEAD:
+            context.append("assistant_answer")
+        if before[-1:] and before[-1] in OPTION_TOKENS:
+            context.append("option_value")
+    if "entity" in found and "?" in tokens[index + 1 : index + 3]:
+        context.append("question_entity")
+    if before[-1:] + (tokens[index],) == _ANSWER_LEAD:
+        context.append("answer_position")
+    return context
+
+
+def concept_labels(tokens: list[str], world: ToyWorld, fine: bool = False) -> list[list[str]]:
     """The known concept labels of each token (empty for plain function words).
 
     Args:
         tokens (`list[str]`): Tokens of the toy tokenizer.
         world (`ToyWorld`): The world whose entities are labelled ``"entity"``.
+        fine (`bool`, *optional*, defaults to `False`): Also the per-word concepts (keys of ``WORD_CONCEPTS``, e.g.
+            ``"country:Peru"``) and the context concepts (keys of ``CONTEXT_CONCEPTS``, e.g. ``"hint_answer"``).
 
     Returns:
-        `list[list[str]]`: For each token, its concepts (keys of ``CONCEPTS``, or ``"entity"``).
+        `list[list[str]]`: For each token, its concepts: keys of ``CONCEPTS``, then ``"entity"``; with ``fine``,
+        then its per-word and context concepts.
     """
     entities = set(world.entities)
     labels = []
@@ -127,4 +175,9 @@ def concept_labels(tokens: list[str], world: ToyWorld) -> list[list[str]]:
         if token in entities:
             found.append("entity")
         labels.append(found)
+    if fine:
+        for index, token in enumerate(tokens):
+            found = labels[index]
+            word = [_WORD_CONCEPT[token]] if token in _WORD_CONCEPT else []
+            labels[index] = found + word + _context_concepts(tokens, index, found)
     return labels

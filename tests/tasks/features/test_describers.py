@@ -3,6 +3,7 @@
 import doctest
 import gzip
 import json
+import random
 import socket
 import sys
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import pytest
 
 from self_explain.tasks.features import describers
 from self_explain.tasks.features.describers import (
+    CATEGORY_DESCRIPTIONS,
     CONCEPT_DESCRIPTIONS,
     DESCRIPTION_CONCEPTS,
     ConceptDescriber,
@@ -22,10 +24,12 @@ from self_explain.tasks.features.describers import (
     clean_description,
     highlight_exemplar,
     import_neuronpedia,
+    word_description,
 )
+from self_explain.toyworld.examples import toy_corpus
 from self_explain.toyworld.tokenizer import build_toy_tokenizer
-from self_explain.toyworld.vocabulary import CONCEPTS, build_vocabulary
-from self_explain.toyworld.world import RELATIONS, ToyWorld
+from self_explain.toyworld.vocabulary import CONCEPTS, CONTEXT_CONCEPTS, WORD_CONCEPTS, concept_labels
+from self_explain.toyworld.world import COUNTRIES, ToyWorld
 
 try:
     from self_explain.tasks.features.exemplars import Exemplar, FeatureExemplars
@@ -50,43 +54,47 @@ except ImportError:  # written by another part of the package; a local copy of i
 WORLD = ToyWorld.generate(0)
 
 
-def toy_texts(world: ToyWorld = WORLD) -> list[list[str]]:
-    """Token strings of chat-formatted hint questions and fact prompts: every toy concept occurs."""
-    import random
-
-    tokenizer = build_toy_tokenizer(world)
-    rng = random.Random(0)
-    texts = []
-    for index, entity in enumerate(world.entities[:12]):
-        relation = list(RELATIONS)[index % len(RELATIONS)]
-        giver = ["professor", "stranger", "expert", "child", None][index % 5]
-        question = world.choice_question(entity, relation, rng, hint_giver=giver)
-        chat = tokenizer.apply_chat_template([{"role": "user", "content": question.content}],
-                                             add_generation_prompt=True, tokenize=False)
-        texts.append(chat + " Answer: " + question.expected_answer + " <eos>")
-        fact = world.fact_prompt(entity, relation, 0)
-        texts.append(f"{fact.text} {fact.answer}.")
-    return [tokenizer.convert_ids_to_tokens(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in texts]
+def toy_texts(world: ToyWorld = WORLD, num_texts: int = 300) -> list[list[str]]:
+    """Token strings of toy-corpus texts (facts, choice and hint questions with their answers): every concept occurs."""
+    key = (world.seed, world.knowledge_seed, num_texts)
+    if key not in _TEXTS:
+        tokenizer = build_toy_tokenizer(world)
+        _TEXTS[key] = [tokenizer.convert_ids_to_tokens(tokenizer(text, add_special_tokens=False)["input_ids"])
+                       for text in toy_corpus(world, num_texts, seed=0, tokenizer=tokenizer)]
+    return _TEXTS[key]
 
 
-def concept_feature(concept: str, world: ToyWorld = WORLD) -> FeatureExemplars:
-    """A feature firing (at 2.0) exactly on the tokens labelled with ``concept``."""
-    from self_explain.toyworld.vocabulary import concept_labels
+_TEXTS: dict = {}
 
-    exemplars = []
-    for index, tokens in enumerate(toy_texts(world)):
-        labels = concept_labels(tokens, world)
-        activations = [2.0 if concept in token_labels else 0.0 for token_labels in labels]
-        exemplars.append(Exemplar(tokens, activations, "top" if index < 6 else "random", index))
+
+def concept_feature(concept: str, world: ToyWorld = WORLD, num_top: int = 8, num_random: int = 8) -> FeatureExemplars:
+    """A feature firing (at 2.0) exactly on the tokens labelled with ``concept`` (fine labels included): its first
+    ``num_top`` texts where the concept occurs as "top" exemplars, then ``num_random`` seeded texts as "random"."""
+    texts = toy_texts(world)
+    labels = [concept_labels(tokens, world, fine=True) for tokens in texts]
+    firing = [i for i, text_labels in enumerate(labels) if any(concept in token for token in text_labels)]
+    drawn = random.Random(concept).sample(range(len(texts)), num_random)
+    exemplars = [
+        Exemplar(texts[i], [2.0 if concept in token else 0.0 for token in labels[i]], kind, i)
+        for kind, indices in (("top", firing[:num_top]), ("random", drawn))
+        for i in indices
+    ]
     return FeatureExemplars(layer=1, feature=7, max_activation=2.0, activation_frequency=0.1, exemplars=exemplars)
 
 
 def test_concept_descriptions_cover_every_concept_in_toy_words():
-    assert set(CONCEPT_DESCRIPTIONS) == set(CONCEPTS) | {"entity"}
-    vocabulary = set(build_vocabulary(WORLD))
+    assert set(CONCEPT_DESCRIPTIONS) == set(CONCEPTS) | {"entity"} | set(WORD_CONCEPTS) | set(CONTEXT_CONCEPTS)
+    assert len(set(CONCEPT_DESCRIPTIONS.values())) == len(CONCEPT_DESCRIPTIONS) >= 50
+    tokenizer = build_toy_tokenizer(WORLD)
     for text in CONCEPT_DESCRIPTIONS.values():
-        assert [word for word in text.split() if word not in vocabulary] == [], text
+        tokens = tokenizer.convert_ids_to_tokens(tokenizer(text, add_special_tokens=False)["input_ids"])
+        assert tokens == text.split(), text  # each word one known token, none read as <unk>
     assert {DESCRIPTION_CONCEPTS[text]: text for text in DESCRIPTION_CONCEPTS} == CONCEPT_DESCRIPTIONS
+    assert list(CONCEPT_DESCRIPTIONS)[: len(CATEGORY_DESCRIPTIONS)] == list(CATEGORY_DESCRIPTIONS), "categories first"
+    assert CONCEPT_DESCRIPTIONS["country:Peru"] == word_description("country:Peru") == "the country Peru"
+    assert CONCEPT_DESCRIPTIONS["digit:7"] == "the number 7"
+    assert CONCEPT_DESCRIPTIONS["option_letter:A"] == "the option letter A"
+    assert CONCEPT_DESCRIPTIONS["hint_giver:parrot"] == "the hint giver parrot"
 
 
 def test_country_feature_gets_country_names_with_r_one():
@@ -104,6 +112,42 @@ def test_country_feature_gets_country_names_with_r_one():
 def test_every_concept_feature_is_described_by_its_concept(concept):
     ranked = ConceptDescriber(max_candidates=1).concept_correlations(concept_feature(concept))
     assert ranked[0] == (concept, pytest.approx(1.0))
+    assert ranked[1][1] < 1.0, "exactly one description explains the feature"
+
+
+def test_at_least_fifty_distinct_descriptions_are_reachable_on_a_toy_corpus():
+    describer = ConceptDescriber(WORLD, max_candidates=1)
+    reached = {describer.describe(concept_feature(concept))[0] for concept in CONCEPT_DESCRIPTIONS}
+    assert reached == set(CONCEPT_DESCRIPTIONS.values())
+    assert len(reached) >= 50
+
+
+def test_a_fine_description_wins_only_when_the_feature_is_specific():
+    """Precision and recall together: the category for a feature on the whole category, the word for one word."""
+    describer = ConceptDescriber(WORLD, max_candidates=2)
+    texts = toy_texts(WORLD)
+    peru = [i for i, tokens in enumerate(texts) if "Peru" in tokens][:6]
+    others = [i for i, tokens in enumerate(texts) if any(t in COUNTRIES and t != "Peru" for t in tokens)][:10]
+
+    def feature(activation) -> FeatureExemplars:
+        exemplars = [Exemplar(texts[i], [activation(t) for t in texts[i]], "top", i) for i in peru + others]
+        return FeatureExemplars(1, 0, 2.0, 0.1, exemplars)
+
+    only_peru = feature(lambda token: 2.0 if token == "Peru" else 0.0)
+    assert describer.describe(only_peru)[0] == "the country Peru"
+    every_country = feature(lambda token: 2.0 if token in COUNTRIES else 0.0)
+    assert describer.describe(every_country)[0] == "country names"
+    # Mostly countries, a little more on Peru: still the category.
+    peru_louder = feature(lambda token: 2.5 if token == "Peru" else 2.0 if token in COUNTRIES else 0.0)
+    assert describer.describe(peru_louder)[0] == "country names"
+    # Countries, but only where a hint names them: the context wins over the category and the word.
+    hint_countries = [i for i, tokens in enumerate(texts) if "Hint" in tokens][:16]
+    labels = {i: concept_labels(texts[i], WORLD, fine=True) for i in hint_countries}
+    in_hint = FeatureExemplars(1, 0, 2.0, 0.1, [
+        Exemplar(texts[i], [2.0 if "hint_answer" in token else 0.0 for token in labels[i]], "top", i)
+        for i in hint_countries
+    ])
+    assert describer.describe(in_hint)[0] == "the answer in a hint"
 
 
 def test_concept_describer_rejects_bad_input():

@@ -14,15 +14,17 @@ from self_explain.tasks import ExplainerExamples, get_task
 from self_explain.tasks.features.describers import CONCEPT_DESCRIPTIONS, toy_labeler
 from self_explain.tasks.features.exemplars import collect_exemplars
 from self_explain.tasks.features.explainer import (
+    METRIC_LABELS,
     features_examples,
     features_request,
     parse_features,
     score_features,
     verify_features,
 )
-from self_explain.tasks.features.prompts import QUESTION_TEMPLATES, features_question
+from self_explain.tasks.features.prompts import QUESTION_TEMPLATES, features_answer, features_question
 from self_explain.tasks.features.scorers import (
     ConceptSimulator,
+    concepts_in_description,
     simulator_correlation_score,
 )
 from self_explain.toyworld import toy_world_for
@@ -61,6 +63,47 @@ def test_the_task_is_registered_with_its_hooks():
     assert (task.examples, task.request, task.parse, task.verify, task.extra_scores) == (
         features_examples, features_request, parse_features, verify_features, score_features)
     assert task.templates() == list(QUESTION_TEMPLATES)
+
+
+def test_exact_match_is_a_headline_metric_with_a_card_label():
+    task = get_task("features")
+    assert task.headline_metrics == ("similarity", "exact_match", "simulator_correlation")
+    assert task.headline_metrics[0] == "similarity", "SelfIE's scale is chosen by similarity"
+    assert set(task.headline_metrics) <= set(task.metric_labels) == set(METRIC_LABELS)
+    assert METRIC_LABELS["exact_match"][0] == "Exact Match" and "period" in METRIC_LABELS["exact_match"][1]
+
+
+def test_the_evaluation_scores_exact_match_next_to_similarity():
+    from self_explain.evaluation.evaluator import score
+
+    metrics = score("features", ["The country Peru.", "the colour red", "digits"],
+                    ["the country Peru", "the colour blue", "digits"])
+    assert metrics["exact_match"] == pytest.approx(2 / 3, abs=1e-4)
+    assert 2 / 3 < metrics["similarity"] < 1.0  # the near miss still scores high similarity
+
+
+def features_rows(descriptions: list[str], seed: int) -> ExplainerExamples:
+    """Explainer examples of features rows as the builder writes them: a template drawn per row, the description."""
+    import random
+
+    rng = random.Random(seed)
+    questions = [features_question(index % 5, rng) for index in range(len(descriptions))]
+    return ExplainerExamples(questions, [features_answer(d) for d in descriptions])
+
+
+def test_the_majority_baseline_answers_the_most_common_training_description():
+    from self_explain.evaluation.baselines import MAJORITY, applicable_baselines, run_baseline
+    from self_explain.evaluation.evaluator import score
+
+    train = features_rows(["country names"] * 30 + ["the colour red"] * 12 + ["digits"] * 6, seed=0)
+    assert {question.split(",")[0].split()[0] for question in train.questions} == {"At", "Describe"}, "templates vary"
+    test = features_rows(["country names", "the country Peru", "digits", "country names"], seed=1)
+    assert MAJORITY in applicable_baselines("features", test)
+    result = run_baseline(MAJORITY, None, "features", test, lambda p: score("features", p, test.answers),
+                          train_examples=train)
+    assert result.predictions == ["country names"] * 4
+    assert result.metrics["exact_match"] == pytest.approx(0.5)
+    assert result.details == {"train_rows": 48}
 
 
 # --- examples from dataset rows ------------------------------------------------------------------------------
@@ -233,22 +276,26 @@ def test_parse(explanation, expected):
 
 def test_verify_holds_for_the_right_description_of_the_country_feature_only(toy_saes, toy_target, fresh_texts):
     inputs = country_input(toy_saes, texts=fresh_texts)
-    right = verify_features(inputs, toy_target, parse_features("country names"))
+    # The country probe's ground truth is the category or, where the probe fires mostly on one country, that country.
+    best = verify_features(inputs, toy_target, parse_features("country names"))["ground_truth"]
+    (concept,) = concepts_in_description(best)
+    assert concept.split(":")[0] == "country", best
+    right = verify_features(inputs, toy_target, parse_features(best))
     assert set(right) == VERIFY_KEYS
-    assert right["ground_truth"] == "country names" and right["verified"] is True
+    assert right["ground_truth"] == best and right["verified"] is True
     assert right["simulator_correlation"] == pytest.approx(right["ground_truth_correlation"], abs=1e-9)
     assert right["simulator_correlation"] > 0.5
     found = collect_exemplars(toy_target, {1: toy_saes.saes[1]}, fresh_texts, {1: [0]}, seed=1)[(1, 0)]
     assert right["max_activation"] == pytest.approx(found.max_activation)
     simulator = ConceptSimulator(toy_labeler(toy_world_for(TARGET)))
     assert right["simulator_correlation"] == pytest.approx(
-        simulator_correlation_score(simulator, "country names", found.exemplars), abs=1e-9)
+        simulator_correlation_score(simulator, best, found.exemplars), abs=1e-9)
 
-    reworded = verify_features(inputs, toy_target, parse_features("Names of countries."))
+    reworded = verify_features(inputs, toy_target, parse_features(best.upper() + "."))
     assert reworded["verified"] is True
     for wrong in ("colour words", "digits", "closing brackets"):
         result = verify_features(inputs, toy_target, parse_features(wrong))
-        assert result["verified"] is False and result["ground_truth"] == "country names"
+        assert result["verified"] is False and result["ground_truth"] == best
         assert result["simulator_correlation"] < right["simulator_correlation"] - 0.05
     assert verify_features(inputs, toy_target, parse_features(""))["verified"] is False
 

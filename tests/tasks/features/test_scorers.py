@@ -65,9 +65,28 @@ def test_concepts_in_description():
         assert concepts_in_description(text.upper() + ".") == [concept]
     assert concepts_in_description("jobs") == ["profession"]
     assert concepts_in_description("Names of countries and colors") == ["country", "colour"]
-    assert concepts_in_description("hint givers") == ["hint_giver_followed", "hint_giver_ignored"]
-    assert concepts_in_description("untrusted hint givers and numbers") == ["hint_giver_ignored", "digit"]
+    assert concepts_in_description("hint givers") == ["hint_giver"]
+    assert concepts_in_description("hint givers and numbers") == ["hint_giver", "digit"]
     assert concepts_in_description("closing brackets") == []
+    # Fine descriptions, in other words: a word names its own concept, not its category.
+    assert concepts_in_description("Peru") == ["country:Peru"]
+    assert concepts_in_description("country Peru or the colour  red") == ["country:Peru", "colour:red"]
+    assert concepts_in_description("the numbers 7 and 0") == ["digit", "digit:7", "digit:0"]
+    assert concepts_in_description("a parrot") == ["hint_giver:parrot"]  # "a" is an article, not option A
+    assert concepts_in_description("option letter B and letter c") == ["option_letter:B", "option_letter:C"]
+    assert concepts_in_description("The options of a question.") == ["option_value"]
+    assert concepts_in_description("the assistant answer, and the entity of a question") == [
+        "assistant_answer", "question_entity"
+    ]
+
+
+def test_the_concept_simulator_reads_a_fine_description_as_its_word_only():
+    exemplars = held_out("country:Peru")
+    simulator = ConceptSimulator(WORLD)
+    assert simulator_correlation_score(simulator, "the country Peru", exemplars) == pytest.approx(1.0)
+    assert simulator_correlation_score(simulator, "THE COUNTRY PERU.", exemplars) == pytest.approx(1.0)
+    assert simulator_correlation_score(simulator, "country names", exemplars) < 0.7
+    assert simulator_correlation_score(simulator, "the country Chile", exemplars) <= 0.0
 
 
 def test_concept_simulator_scores_the_right_description_one_and_wrong_ones_lower():

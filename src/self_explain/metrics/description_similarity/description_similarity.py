@@ -17,8 +17,8 @@ logger = logging.getLogger(__name__)
 _DESCRIPTION = """
 Scores descriptions of what a language-model feature encodes (the `features` task) against reference descriptions:
 the cosine similarity of their sentence embeddings (all-MiniLM-L6-v2, shipped with the package, runs offline), the
-share equal after normalising case and whitespace and, optionally, an LM judge's similarity rating on the 1-5 scale,
-mapped to [0, 1] as (s - 1) / 4.
+share equal after normalising as the reference evaluator does (lower-cased, whitespace collapsed, a final period
+removed) and, optionally, an LM judge's similarity rating on the 1-5 scale, mapped to [0, 1] as (s - 1) / 4.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -39,8 +39,8 @@ Args:
 Returns:
     similarity (`float`): mean cosine similarity of the embeddings of each prediction and its reference, in [-1, 1]
         (in practice about [0, 1]; identical texts give 1).
-    exact_match (`float`): share of predictions equal to their reference after lower-casing and collapsing
-        whitespace.
+    exact_match (`float`): share of predictions equal to their reference after lower-casing, collapsing whitespace
+        and removing the final period (`normalize_description`).
     judge_similarity (`float`, with `judge="lm"`): mean of (s - 1) / 4 over the judge's parseable ratings s in 1-5;
         `nan` if none parses.
     judge_invalid_rate (`float`, with `judge="lm"`): share of judge answers that are not a single rating in 1-5.
@@ -54,6 +54,17 @@ Examples:
     ... )
     >>> print({name: round(value, 2) for name, value in results.items()})
     {'similarity': 0.95, 'exact_match': 0.5}
+
+    Exact match ignores case, spacing and a final period, nothing else:
+
+    >>> results = description_similarity.compute(
+    ...     predictions=["The country  Peru.", "the country Chile", "countries"],
+    ...     references=["the country Peru", "the country Peru", "country names"],
+    ... )
+    >>> round(results["exact_match"], 2)
+    0.33
+    >>> normalize_description("  The Colour\tRED. ")
+    'the colour red'
 
     A description of something else scores low:
 
@@ -94,7 +105,9 @@ _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w])")
 
 
 def normalize_description(text: str) -> str:
-    """Lower-cased, with runs of whitespace collapsed to one space and the ends stripped.
+    """Lower-cased, with runs of whitespace collapsed to one space, the ends stripped and the final period removed
+    (periods at either end, as the reference evaluator, ``causal_exact_match_eval.py`` in introspective-interp, and
+    the ``causal_match`` metric strip them).
 
     Args:
         text (`str`): a description.
@@ -102,7 +115,7 @@ def normalize_description(text: str) -> str:
     Returns:
         `str`: the normalised description.
     """
-    return " ".join(text.lower().split())
+    return " ".join(text.lower().split()).strip(".").strip()
 
 
 def parse_judge_rating(answer: str | None) -> int | None:

@@ -6,6 +6,7 @@ from .builder import DATASET_NAME, build_features_dataset
 from .config import FeaturesConfig
 from .demo import DEMO
 from .explainer import (
+    METRIC_LABELS,
     features_examples,
     features_request,
     parse_features,
@@ -29,7 +30,8 @@ register_task(
         extra_scores=score_features,
         uses_vectors=True,
         format_instructions=FORMAT_INSTRUCTIONS,
-        headline_metrics=("similarity", "simulator_correlation"),
+        headline_metrics=("similarity", "exact_match", "simulator_correlation"),
+        metric_labels=METRIC_LABELS,
         description="describes, in words, what a feature vector injected at a layer of the target encodes",
         demo=DEMO,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -80,6 +81,32 @@ def split_exemplars(feature: FeatureExemplars) -> tuple[FeatureExemplars, Featur
         shown += of_kind[0::2]
         held_out += of_kind[1::2]
     return dataclasses.replace(feature, exemplars=shown), dataclasses.replace(feature, exemplars=held_out)
+
+
+def description_summary(descriptions: dict[str, list[str]]) -> dict:
+    """How varied the descriptions are: how many distinct ones, and how often the majority description is right.
+
+    The majority description is the most common one of ``train`` (of every row when there is no train split; ties
+    go to the first seen), the answer of the ``majority`` baseline; its share in a split is the exact match that
+    always answering it scores there.
+
+    >>> description_summary({"train": ["digits", "digits", "country names"], "test": ["country names", "digits"]})
+    {'distinct_descriptions': 2, 'majority_description': 'digits', 'majority_share': {'train': 0.6667, 'test': 0.5}}
+
+    Args:
+        descriptions (`dict[str, list[str]]`): Each split's row descriptions.
+
+    Returns:
+        `dict`: ``distinct_descriptions`` (over every split), ``majority_description`` and ``majority_share``
+        (per split, rounded to 4 decimals).
+    """
+    pooled = [text for texts in descriptions.values() for text in texts]
+    if not pooled:
+        return {"distinct_descriptions": 0, "majority_description": None, "majority_share": {}}
+    counts = Counter(descriptions.get("train") or pooled)
+    majority = counts.most_common(1)[0][0]
+    shares = {split: round(texts.count(majority) / len(texts), 4) for split, texts in descriptions.items() if texts}
+    return {"distinct_descriptions": len(set(pooled)), "majority_description": majority, "majority_share": shares}
 
 
 def ood_layers(config: FeaturesConfig, layers: list[int]) -> set[int]:
@@ -199,7 +226,7 @@ class FeaturesBuilder(DatasetBuilder):
 
     def provenance_extras(self, items: list[FeatureItem], splits: dict, rows, skipped: int) -> dict:
         """The features provenance: SAEs, corpus, describer, simulator, features considered and skipped, ood
-        layers, rows and the mean score.
+        layers, rows, the mean score, and how varied the descriptions are (see `description_summary`).
 
         Args:
             items (`list[FeatureItem]`): Every feature of the build.
@@ -223,6 +250,7 @@ class FeaturesBuilder(DatasetBuilder):
             "ood_layers": sorted(self.ood),
             "rows": {split: len(ds) for split, ds in splits.items()},
             "mean_score": round(sum(scores) / len(scores), 4),
+            **description_summary({split: ds["description"] for split, ds in splits.items()}),
         }
 
     def candidates(self, item: FeatureItem, shown: FeatureExemplars) -> list[str]:

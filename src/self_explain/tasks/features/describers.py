@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ...core.lm_backend import LanguageModelBackend, LMConfig, openai_client  # noqa: F401  (re-exported)
 from ...core.stats import pearson_correlation
+from ...toyworld.vocabulary import CONTEXT_CONCEPTS, WORD_CONCEPTS
 
 if TYPE_CHECKING:
     from ...toyworld.world import ToyWorld
@@ -37,19 +38,61 @@ logger = logging.getLogger(__name__)
 # tokens -> the concept labels of each token (``toyworld.vocabulary.concept_labels`` for the toy world)
 Labeler = Callable[[list[str]], list[list[str]]]
 
-# Every toy concept (``toyworld.vocabulary.CONCEPTS`` plus "entity") and the words that describe it.
-CONCEPT_DESCRIPTIONS: dict[str, str] = {
+# Every toy concept and the words that describe it, in toy words only. Categories first (``toyworld.vocabulary.CONCEPTS``
+# plus "entity"): on a tie the broader description wins. Then one description per word (``WORD_CONCEPTS``): a feature
+# specific to one country, colour, job, number, pet, hint giver or option letter. Then where a token stands
+# (``CONTEXT_CONCEPTS``). A finer description wins only when it explains the activations better (see ConceptDescriber).
+CATEGORY_DESCRIPTIONS: dict[str, str] = {
     "country": "country names",
     "colour": "colour words",
     "profession": "profession words",
     "digit": "digits",
+    "animal": "pet words",
     "option_letter": "option letters",
-    "hint_giver_followed": "trusted hint givers",
-    "hint_giver_ignored": "untrusted hint givers",
+    "hint_giver": "hint givers",
     "punctuation": "punctuation",
     "chat_marker": "chat markers",
     "special": "start and end of sequence",
     "entity": "invented entity names",
+}
+WORD_DESCRIPTION_TEMPLATES: dict[str, str] = {
+    "country": "the country {word}",
+    "colour": "the colour {word}",
+    "profession": "the job {word}",
+    "digit": "the number {word}",
+    "animal": "the pet {word}",
+    "hint_giver": "the hint giver {word}",
+    "option_letter": "the option letter {word}",
+}
+CONTEXT_DESCRIPTIONS: dict[str, str] = {
+    "hint_answer": "the answer in a hint",
+    "assistant_answer": "the assistant answer",
+    "option_value": "the options of a question",
+    "question_entity": "the entity of a question",
+    "answer_position": "the token that predicts the answer",
+}
+
+
+def word_description(concept: str) -> str:
+    """The description of a per-word concept.
+
+    >>> word_description("country:Peru")
+    'the country Peru'
+
+    Args:
+        concept (`str`): A key of ``toyworld.vocabulary.WORD_CONCEPTS``, ``"<category>:<word>"``.
+
+    Returns:
+        `str`: Its description, e.g. ``"the number 7"``.
+    """
+    category, word = concept.split(":", 1)
+    return WORD_DESCRIPTION_TEMPLATES[category].format(word=word)
+
+
+CONCEPT_DESCRIPTIONS: dict[str, str] = {
+    **CATEGORY_DESCRIPTIONS,
+    **{concept: word_description(concept) for concept in WORD_CONCEPTS},
+    **{concept: CONTEXT_DESCRIPTIONS[concept] for concept in CONTEXT_CONCEPTS},
 }
 DESCRIPTION_CONCEPTS: dict[str, str] = {text: concept for concept, text in CONCEPT_DESCRIPTIONS.items()}
 
@@ -61,7 +104,8 @@ def toy_labeler(world: ToyWorld | None = None) -> Labeler:
         world (`ToyWorld`, *optional*): The toy world whose entities and vocabulary give the labels.
 
     Returns:
-        `Labeler`: ``label(tokens)`` -> the concept labels of each token.
+        `Labeler`: ``label(tokens)`` -> the concept labels of each token: its categories, its per-word concept and
+        its context concepts (``concept_labels(..., fine=True)``).
     """
     from ...toyworld.vocabulary import concept_labels
     from ...toyworld.world import ToyWorld
@@ -69,7 +113,7 @@ def toy_labeler(world: ToyWorld | None = None) -> Labeler:
     world = world if world is not None else ToyWorld.generate(0)
 
     def label(tokens: list[str]) -> list[list[str]]:
-        return concept_labels(tokens, world)
+        return concept_labels(tokens, world, fine=True)
 
     return label
 
@@ -150,8 +194,12 @@ class ConceptDescriber:
     For each concept, the indicator "this token has the concept's label" over every exemplar
     token (top, quantile and random exemplars pooled, so that broad concepts are penalised) is
     correlated with the activations (Pearson r; 0 for a concept absent from the exemplars). The
+    correlation of a binary indicator rewards precision and recall together: a feature firing on
+    every country is "country names" (the single country misses most of its activations), one
+    firing only on Peru is "the country Peru" (the category claims tokens where it is silent). The
     ``max_candidates`` best concepts' descriptions are returned, best first, ties in the order of
-    :data:`CONCEPT_DESCRIPTIONS` — always that many, even when r ≤ 0 (see :meth:`concept_correlations`).
+    :data:`CONCEPT_DESCRIPTIONS` (categories first) — always that many, even when r ≤ 0 (see
+    :meth:`concept_correlations`).
 
     Args:
         labeler (`Labeler`, `ToyWorld` or `None`, *optional*):
@@ -184,12 +232,16 @@ class ConceptDescriber:
         """
         _check_feature(feature)
         activations: list[float] = []
-        labels: list[list[str]] = []
+        labels: list[set[str]] = []
         for exemplar in feature.exemplars:
             activations += [float(a) for a in exemplar.activations]
-            labels += exemplar_labels(self.labeler, exemplar)
+            labels += [set(token_labels) for token_labels in exemplar_labels(self.labeler, exemplar)]
+        present = set().union(*labels)
         scores = []
         for concept in CONCEPT_DESCRIPTIONS:
+            if concept not in present:  # a constant indicator: r = 0
+                scores.append((concept, 0.0))
+                continue
             indicator = [1.0 if concept in token_labels else 0.0 for token_labels in labels]
             scores.append((concept, pearson_correlation(indicator, activations)))
         return sorted(scores, key=lambda item: -item[1])  # stable: ties keep the concept order

@@ -14,6 +14,17 @@ from .exemplars import Exemplar
 from .prompts import features_answer, features_question, parse_description
 
 REQUIRED_COLUMNS = ("layer", "vector", "description")
+# The metric keys of the task (``description_similarity`` and `score_features`): display name and meaning, for cards.
+METRIC_LABELS = {
+    "similarity": ("Similarity", "cosine similarity of the sentence embeddings (all-MiniLM-L6-v2) of explanation and "
+                                 "reference description"),
+    "exact_match": ("Exact Match", "the description equals the reference (lowercased, whitespace collapsed, end "
+                                   "periods stripped)"),
+    "simulator_correlation": ("Simulator r", "Pearson r of the activations the description predicts with the true "
+                                             "ones on held-out exemplars (toy targets: the concept simulator)"),
+    "judge_similarity": ("Judge Similarity", "an LM judge's 1-5 similarity rating s, as (s - 1) / 4"),
+    "judge_invalid_rate": ("Judge invalid rate", "the share of judge answers that are not a rating in 1-5"),
+}
 VERIFY_TEXTS = 600
 VERIFY_MARGIN = 0.05  # an explanation this close to the best concept's simulator score holds  # fresh toy-world texts whose exemplars score an explanation in verify
 

@@ -23,6 +23,7 @@ import torch
 from ...core.lm_backend import LanguageModelBackend, LMConfig
 from ...core.progress import progress_bar
 from ...core.stats import pearson_correlation
+from ...toyworld.vocabulary import CONTEXT_CONCEPTS, WORD_CONCEPTS
 from .describers import (
     CONCEPT_DESCRIPTIONS,
     DESCRIPTION_CONCEPTS,
@@ -60,21 +61,16 @@ class Simulator(Protocol):
 # Concept simulator (toy world)
 # ----------------------------------------------------------------------------------------------
 
-# Phrases naming concepts, matched longest first on the description's lower-cased words.
-CONCEPT_PHRASES: dict[tuple[str, ...], tuple[str, ...]] = {
-    ("untrusted", "hint", "givers"): ("hint_giver_ignored",),
-    ("trusted", "hint", "givers"): ("hint_giver_followed",),
-    ("untrusted",): ("hint_giver_ignored",),
-    ("trusted",): ("hint_giver_followed",),
-    ("hint", "givers"): ("hint_giver_followed", "hint_giver_ignored"),
-    ("hint", "giver"): ("hint_giver_followed", "hint_giver_ignored"),
-    ("givers",): ("hint_giver_followed", "hint_giver_ignored"),
-    ("giver",): ("hint_giver_followed", "hint_giver_ignored"),
+# Phrases naming concepts, matched longest first on the description's lower-cased words (letters and digits).
+CATEGORY_PHRASES: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("hint", "givers"): ("hint_giver",), ("hint", "giver"): ("hint_giver",),
+    ("givers",): ("hint_giver",), ("giver",): ("hint_giver",),
     ("country",): ("country",), ("countries",): ("country",),
     ("colour",): ("colour",), ("colours",): ("colour",), ("color",): ("colour",), ("colors",): ("colour",),
     ("profession",): ("profession",), ("professions",): ("profession",),
     ("job",): ("profession",), ("jobs",): ("profession",),
     ("digit",): ("digit",), ("digits",): ("digit",), ("number",): ("digit",), ("numbers",): ("digit",),
+    ("pet",): ("animal",), ("pets",): ("animal",), ("animal",): ("animal",), ("animals",): ("animal",),
     ("option",): ("option_letter",), ("options",): ("option_letter",),
     ("letter",): ("option_letter",), ("letters",): ("option_letter",),
     ("punctuation",): ("punctuation",),
@@ -82,16 +78,44 @@ CONCEPT_PHRASES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("start", "and", "end", "of", "sequence"): ("special",), ("sequence",): ("special",),
     ("entity",): ("entity",), ("entities",): ("entity",), ("invented",): ("entity",),
 }
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def _fine_phrases() -> dict[tuple[str, ...], tuple[str, ...]]:
+    """Each per-word and context description without its leading "the", and each word by itself (but a lone
+    option letter, which reads as an article), naming its concept."""
+    phrases: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for concept in [*WORD_CONCEPTS, *CONTEXT_CONCEPTS]:
+        words = _words(CONCEPT_DESCRIPTIONS[concept])
+        phrases[words[1:] if words[0] == "the" else words] = (concept,)
+    for concept in WORD_CONCEPTS:
+        category, word = concept.split(":", 1)
+        if category != "option_letter":
+            phrases[_words(word)] = (concept,)
+        else:
+            phrases[("letter", word.lower())] = phrases[("option", word.lower())] = (concept,)
+    return phrases
+
+
+CONCEPT_PHRASES: dict[tuple[str, ...], tuple[str, ...]] = {**CATEGORY_PHRASES, **_fine_phrases()}
 _LONGEST_PHRASE = max(len(phrase) for phrase in CONCEPT_PHRASES)
+_EXACT_DESCRIPTIONS: dict[str, str] = {text.lower(): concept for text, concept in DESCRIPTION_CONCEPTS.items()}
 
 
 def concepts_in_description(description: str) -> list[str]:
-    """The toy concepts a description names: its exact :data:`CONCEPT_DESCRIPTIONS` text, else keywords.
+    """The toy concepts a description names: its exact :data:`CONCEPT_DESCRIPTIONS` text (any case), else phrases.
 
     >>> concepts_in_description("country names")
     ['country']
-    >>> concepts_in_description("Names of countries, and the untrusted hint givers.")
-    ['country', 'hint_giver_ignored']
+    >>> concepts_in_description("The country Peru.")
+    ['country:Peru']
+    >>> concepts_in_description("Names of countries, and the hint givers.")
+    ['country', 'hint_giver']
+    >>> concepts_in_description("Peru or Chile, and the number 7")
+    ['country:Peru', 'country:Chile', 'digit:7']
     >>> concepts_in_description("closing brackets")
     []
 
@@ -101,10 +125,10 @@ def concepts_in_description(description: str) -> list[str]:
     Returns:
         `list[str]`: The concepts named, in order of mention, each once; [] when it names none.
     """
-    text = description.strip().lower().rstrip(".")
-    if text in DESCRIPTION_CONCEPTS:
-        return [DESCRIPTION_CONCEPTS[text]]
-    words = re.findall(r"[a-z]+", text)
+    text = " ".join(description.strip().lower().rstrip(".").split())
+    if text in _EXACT_DESCRIPTIONS:
+        return [_EXACT_DESCRIPTIONS[text]]
+    words = _words(text)
     found: list[str] = []
     position = 0
     while position < len(words):
@@ -148,8 +172,8 @@ class ConceptSimulator:
         """
         concepts = set(concepts_in_description(description))
         if not concepts:
-            logger.debug("description %r names no toy concept (%s); predicting zeros",
-                         description, ", ".join(CONCEPT_DESCRIPTIONS.values()))
+            logger.debug("description %r names none of the %d toy concepts; predicting zeros",
+                         description, len(CONCEPT_DESCRIPTIONS))
         return [
             [1.0 if concepts.intersection(labels) else 0.0 for labels in exemplar_labels(self.labeler, exemplar)]
             for exemplar in exemplars
