@@ -7,6 +7,7 @@ from pathlib import Path
 
 from datasets import load_dataset
 
+from ...toyworld import toy_world_for
 from ..spec import DemoSpec
 
 
@@ -15,21 +16,21 @@ def ablation_summary(folder: Path, config_name: str) -> list[str]:
 
     Args:
         folder (`Path`): The dataset folder the demo built.
-        config_name (`str`): The config to summarise.
+        config_name (`str`): The config to summarise (a toy model's name: its world says what it knows).
 
     Returns:
-        `list[str]`: Rows and share of changed answers per split, then the share of train hints whose removal
-        changes the answer, by who gives the hint.
+        `list[str]`: Rows and share of changed answers per split, then the share of hints whose removal changes the
+        answer, by whether the target knows the fact asked about.
     """
     dataset = load_dataset(str(folder), config_name)
-    lines = ["split  rows  changed"]
+    world = toy_world_for(config_name)
+    lines = ["split  rows  changed  changed when the target knows the fact / does not"]
     for split, rows in dataset.items():
-        lines.append(f"{split:<6} {len(rows):>5}  {sum(rows['is_different']) / len(rows):.1%}")
-    by_giver: dict[str, list[bool]] = defaultdict(list)
-    for giver, changed in zip(dataset["train"]["hint_giver"], dataset["train"]["is_different"]):
-        by_giver[giver].append(changed)
-    lines += ["", "share of train hints whose removal changes the answer, by who gives the hint:"]
-    lines += [f"{giver:<10} {sum(c) / len(c):5.0%}" for giver, c in sorted(by_giver.items())]
+        by_known: dict[bool, list[bool]] = defaultdict(list)
+        for entity, relation, changed in zip(rows["entity"], rows["relation"], rows["is_different"]):
+            by_known[world.knows(entity, relation)].append(changed)
+        shares = " / ".join(f"{sum(c) / len(c):5.1%}" if c else "    -" for c in (by_known[True], by_known[False]))
+        lines.append(f"{split:<6} {len(rows):>5}  {sum(rows['is_different']) / len(rows):6.1%}  {shares}")
     return lines
 
 

@@ -18,7 +18,8 @@ def features_summary(folder: Path, config_name: str) -> list[str]:
         config_name (`str`): The config to summarise.
 
     Returns:
-        `list[str]`: Rows and mean simulator score per split, then the train features counted by description.
+        `list[str]`: Rows and mean simulator score per split, then the number of distinct train descriptions and
+        the ten most common.
     """
     dataset = load_dataset(str(folder), config_name)
     lines = ["split  rows  mean simulator score"]
@@ -27,8 +28,9 @@ def features_summary(folder: Path, config_name: str) -> list[str]:
     counts: dict[str, int] = defaultdict(int)
     for description in dataset["train"]["description"]:
         counts[description] += 1
-    lines += ["", "train features by description:"]
-    lines += [f"{description:<24} {n}" for description, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+    lines += ["", f"train features by description ({len(counts)} distinct; the 10 most common):"]
+    lines += [f"{description:<40} {n}" for description, n in ranked[:10]]
     return lines
 
 
