@@ -151,7 +151,7 @@ def run_task(config: DemoConfig, task_name: str) -> list[str]:
     task = get_task(task_name)
     demo = task.demo
     started = time.perf_counter()
-    dataset_folder = build_demo_dataset(config, task, out / task.dataset_name)
+    dataset_folder = str(build_demo_dataset(config, task, out / task.dataset_name))
     built = time.perf_counter()
     target = explained_target(Path(dataset_folder), config_name, config.target)
     lines = [f"## {task_name}", "", f"{task_name} dataset for {config.target} in {dataset_folder}", ""]
