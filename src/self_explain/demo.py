@@ -89,6 +89,9 @@ def explained_target(dataset_folder: Path, config_name: str, default: str) -> st
 def explain_rows(task: TaskSpec, dataset_folder: str, config_name: str, target: str, count: int) -> list[str]:
     """Explain the first held-out rows through ``pipeline("self-explanation", …)`` with ``verify=True``.
 
+    A row the pipeline refuses (e.g. a feature that does not fire on the texts given to verify it) is reported
+    with the pipeline's message and the next row is tried, up to ``3 * count`` rows.
+
     Args:
         task (`TaskSpec`): A task whose demo names a shipped explainer and how a row becomes a pipeline input.
         dataset_folder (`str`): The dataset the demo built.
@@ -97,19 +100,27 @@ def explain_rows(task: TaskSpec, dataset_folder: str, config_name: str, target: 
         count (`int`): Rows to explain.
 
     Returns:
-        `list[str]`: One line per row: the input's JSON, the explanation, and the verification.
+        `list[str]`: Per row: the input's JSON, the explanation and the verification (or the pipeline's refusal).
     """
     from transformers import pipeline
 
-    rows = load_dataset(dataset_folder, config_name, split=task.demo.splits[0]).select(range(count))
+    rows = load_dataset(dataset_folder, config_name, split=task.demo.splits[0])
     explain = pipeline("self-explanation", target=target, explainer=task.demo.explainer)
-    lines = []
-    for row in rows:
+    lines, explained = [], 0
+    for row in rows.select(range(min(len(rows), 3 * count))):
         request = task.demo.pipeline_input(row)
-        result = explain(request, verify=True)
+        shown_request = {key: value for key, value in request.items() if key != "texts"}
+        try:
+            result = explain(request, verify=True)
+        except ValueError as error:
+            lines += [f"- input: {json.dumps(shown_request)}", f"  not explained: {error}"]
+            continue
         shown = {key: value for key, value in result.items() if key != "explanation"}
-        lines += [f"- input: {json.dumps(request)}", f"  explanation: {result['explanation']!r}",
+        lines += [f"- input: {json.dumps(shown_request)}", f"  explanation: {result['explanation']!r}",
                   f"  verified: {json.dumps(shown, default=str)}"]
+        explained += 1
+        if explained == count:
+            break
     return lines
 
 

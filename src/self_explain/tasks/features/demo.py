@@ -41,9 +41,12 @@ def features_pipeline_input(row: dict) -> dict:
         row (`dict`): A row of the features dataset.
 
     Returns:
-        `dict`: ``task``, ``sae``, ``feature`` and ``layer``.
+        `dict`: ``task``, ``sae``, ``feature``, ``layer`` and ``texts``: the row's held-out exemplar texts, where the
+        feature fired, for ``verify`` to check the description on.
     """
-    return {"task": "features", "sae": row["sae"], "feature": row["feature"], "layer": row["layer"]}
+    texts = [" ".join(token for token in exemplar["tokens"] if token != "<bos>")
+             for exemplar in row["exemplars"] if exemplar["held_out"]]
+    return {"task": "features", "sae": row["sae"], "feature": row["feature"], "layer": row["layer"], "texts": texts}
 
 
 DEMO = DemoSpec(
