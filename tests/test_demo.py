@@ -1,5 +1,7 @@
 """The demo's parts that do not need a build: task order, committed results, the shipped explainers it uses."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from self_explain import demo
@@ -41,3 +43,25 @@ def test_the_demo_runs_every_task_in_turn_and_says_its_time(monkeypatch, tmp_pat
     text = demo.run_demo(demo.DemoConfig(out=str(tmp_path), tasks=["ablation", "patching"]))
     assert text.index("## ablation") < text.index("## patching")
     assert "demo finished in" in text.splitlines()[-1]
+
+
+def test_a_row_the_pipeline_refuses_is_reported_and_the_next_is_tried(monkeypatch):
+    from datasets import Dataset
+
+    from self_explain.tasks.spec import DemoSpec
+
+    rows = Dataset.from_dict({"x": [0, 1, 2, 3, 4, 5]})
+    monkeypatch.setattr(demo, "load_dataset", lambda folder, config, split: rows)
+
+    def fake_pipeline(task, target, explainer):
+        def explain(request, verify):
+            if request["x"] == 0:
+                raise ValueError("the feature never fires on the verification texts")
+            return {"explanation": f"row {request['x']}", "verified": True}
+        return explain
+
+    monkeypatch.setattr("transformers.pipeline", fake_pipeline)
+    task = SimpleNamespace(demo=DemoSpec(summary=None, explainer="e", pipeline_input=lambda row: {"x": row["x"]}))
+    lines = demo.explain_rows(task, "folder", "toy-target", "toy-target", count=2)
+    assert lines[1] == "  not explained: the feature never fires on the verification texts"
+    assert [line for line in lines if "explanation:" in line] == ["  explanation: 'row 1'", "  explanation: 'row 2'"]
