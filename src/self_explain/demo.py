@@ -89,8 +89,9 @@ def explained_target(dataset_folder: Path, config_name: str, default: str) -> st
 def explain_rows(task: TaskSpec, dataset_folder: str, config_name: str, target: str, count: int) -> list[str]:
     """Explain the first held-out rows through ``pipeline("self-explanation", …)`` with ``verify=True``.
 
-    A row the pipeline refuses (e.g. a feature that does not fire on the texts given to verify it) is reported
-    with the pipeline's message and the next row is tried, up to ``3 * count`` rows.
+    Rows are taken evenly spaced over the split. A row the pipeline refuses (e.g. a feature that does not fire on
+    the texts given to verify it) is reported with the pipeline's message and the next is tried, up to ``3 * count``
+    rows.
 
     Args:
         task (`TaskSpec`): A task whose demo names a shipped explainer and how a row becomes a pipeline input.
@@ -107,7 +108,8 @@ def explain_rows(task: TaskSpec, dataset_folder: str, config_name: str, target: 
     rows = load_dataset(dataset_folder, config_name, split=task.demo.splits[0])
     explain = pipeline("self-explanation", target=target, explainer=task.demo.explainer)
     lines, explained = [], 0
-    for row in rows.select(range(min(len(rows), 3 * count))):
+    step = max(1, len(rows) // (3 * count))  # rows spread over the split, not one prompt's neighbours
+    for row in rows.select(range(0, min(len(rows), 3 * count * step), step)):
         request = task.demo.pipeline_input(row)
         shown_request = {key: value for key, value in request.items() if key != "texts"}
         try:
@@ -138,7 +140,8 @@ def committed_results(config: DemoConfig, task: str) -> list[str]:
     folder = Path(config.results) / task
     summary = folder / "results.md"
     if not summary.is_file():
-        return [f"(no committed experiment results in {folder}; `make experiment` runs the documented experiment)"]
+        return [f"(no committed experiment results in {folder} yet; `make experiment` runs the documented experiment "
+                f"of the tasks that have one, experiments/privileged-access/<task>.yaml)"]
     return [*summary.read_text().splitlines(), "", f"scaling plot: {folder / 'scaling.png'}"]
 
 
