@@ -269,14 +269,22 @@ def _difference(mine: list[dict], theirs: list[dict], split: str, metric: str, s
             "excludes_zero": excludes}
 
 
+def _with_interval(value: float | None, low: float | None, high: float | None, spec: str) -> str:
+    """A value and its interval, e.g. ``0.412 [0.380, 0.441]``; "not estimable" without a value."""
+    if value is None:
+        return NOT_ESTIMABLE
+    text = f"{value:{spec}}"
+    if low is not None:
+        text += f" [{low:{spec}}, {high:{spec}}]"
+    return text
+
+
 def _cell(row: dict | None) -> str:
     if row is None:
         return "–"
+    text = _with_interval(row["mean"], row["ci_low"], row["ci_high"], ".3f")
     if row["mean"] is None:
-        return NOT_ESTIMABLE
-    text = f"{row['mean']:.3f}"
-    if row["ci_low"] is not None:
-        text += f" [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+        return text
     if row.get("not_estimable"):  # some seeds had nothing to compute the metric over
         text += f" ({row['n'] - row['not_estimable']} of {counted(row['n'], 'seed')})"
     return text
@@ -352,11 +360,7 @@ def scaling_table(rows: list[dict], split: str, metric: str, target: str) -> lis
 def _difference_cell(entry: dict | None) -> str:
     if entry is None:
         return "–"
-    if entry["difference"] is None:
-        return NOT_ESTIMABLE
-    text = f"{entry['difference']:+.3f}"
-    if entry["ci_low"] is not None:
-        text += f" [{entry['ci_low']:+.3f}, {entry['ci_high']:+.3f}]"
+    text = _with_interval(entry["difference"], entry["ci_low"], entry["ci_high"], "+.3f")
     if entry["excludes_zero"]:
         text += " *"
     return text
@@ -623,6 +627,7 @@ def write_report(config, dataset: str, results: list[dict], planned_runs: int | 
         `dict`: The summary written to ``results.json``.
     """
     out = Path(config.out)
+    finished_runs = sum(r["kind"] == "explainer" for r in results)
     metrics = get_task(config.task).headline_metrics
     seed = getattr(config, "seed", 0)
     summary = {
@@ -642,8 +647,7 @@ def write_report(config, dataset: str, results: list[dict], planned_runs: int | 
         "differences": paired_differences(results, config.splits, metrics, config.target, BOOTSTRAP_SAMPLES, seed),
         "runs": [without_per_row(r) for r in results],
         "provenance": run_provenance(results),
-        "completed_runs": {"finished": sum(r["kind"] == "explainer" for r in results),
-                           "planned": planned_runs if planned_runs is not None else sum(r["kind"] == "explainer" for r in results)},
+        "completed_runs": {"finished": finished_runs, "planned": finished_runs if planned_runs is None else planned_runs},
     }
     write_atomically(out / "results.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2) + "\n"))
     write_atomically(out / "results.md", lambda tmp: Path(tmp).write_text(report_markdown(summary)))
