@@ -139,7 +139,7 @@ def tiny_train_config(patching_dataset_dir, random_toy_model_dir):
 
     def make(out, **overrides):
         options = dict(dataset=str(patching_dataset_dir), config=random_toy_model_dir.name,
-                       target=str(random_toy_model_dir), out=str(out), **TINY_TRAINING)
+                       target=str(random_toy_model_dir), out=str(out), keep_checkpoints=True, **TINY_TRAINING)
         return ExplainerConfig(**{**options, **overrides})
 
     return make
@@ -186,3 +186,27 @@ def smollm2():
 
     with single_thread():
         return load_model("smollm2-135m")
+
+
+SMOLLM2_FACT_PAIRS = [  # checked greedily on smollm2-135m: each original answer is its top-1 next token
+    {"text": "The capital of France is", "counterfactual": "The capital of Japan is", "targets": ["Paris", "Tokyo"]},
+    {"text": "The capital of Italy is", "counterfactual": "The capital of Spain is", "targets": ["Rome", "Madrid"]},
+    {"text": "The capital of Germany is", "counterfactual": "The capital of Egypt is", "targets": ["Berlin", "Cairo"]},
+]
+
+
+@pytest.fixture(scope="session")
+def smollm2_patching_dir(smollm2, tmp_path_factory):
+    """A patching dataset on smollm2-135m from ``SMOLLM2_FACT_PAIRS``, windows at layers 0 and 12 (all in train)."""
+    import json
+
+    from self_explain.tasks.patching.builder import build_patching_dataset
+    from self_explain.tasks.patching.config import PatchingConfig
+
+    folder = tmp_path_factory.mktemp("smollm2-patching")
+    pairs = folder / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps(pair) + "\n" for pair in SMOLLM2_FACT_PAIRS))
+    config = PatchingConfig(target="smollm2-135m", out=str(folder / "dataset"), prompts=str(pairs), layers=[0, 12],
+                            test_fraction=0.0, seed=0)
+    with single_thread():
+        return build_patching_dataset(config)

@@ -378,3 +378,30 @@ def test_predictions_of_the_reference_layout_keep_the_questions_asked(reference_
                                   config="default", out=str(tmp_path), max_new_tokens=2))
     questions = pd.read_parquet(tmp_path / "predictions-test.parquet")["question"]
     assert all("<|vec|>" in q for q in questions)
+
+
+def test_checkpoints_are_removed_after_success_unless_kept_or_chosen(tiny_train_config, tmp_path):
+    removed = train_explainer(tiny_train_config(tmp_path / "default", keep_checkpoints=False, max_steps=3))
+    assert (removed / "adapter_model.safetensors").is_file() and not (removed / CHECKPOINTS).exists()
+    chosen = tmp_path / "my-checkpoints"
+    kept = train_explainer(tiny_train_config(tmp_path / "chosen", keep_checkpoints=False, max_steps=3,
+                                             output_dir=str(chosen)))
+    assert (kept / "adapter_model.safetensors").is_file() and list(chosen.glob("checkpoint-*"))
+
+
+def test_adapter_saves_trained_token_rows_not_whole_embedding_matrices(trained_explainer_dir):
+    from safetensors import safe_open
+
+    from self_explain.core.placeholders import PLACEHOLDER_TOKENS
+
+    with safe_open(str(trained_explainer_dir / "adapter_model.safetensors"), "pt") as weights:
+        shapes = {key: weights.get_slice(key).get_shape() for key in weights.keys()}
+    # (the random toy model's vocabulary is small, so all its rows are trainable tokens: one delta of vocab rows)
+    assert not [key for key in shapes if key.endswith(("embed_tokens.weight", "lm_head.weight"))], shapes
+    assert [key for key in shapes if "trainable_tokens" in key] and [key for key in shapes if "lora_" in key]
+    # The placeholder rows are new (randomly initialised when the base is resized on load): the adapter restores them.
+    first = load_explainer(str(trained_explainer_dir))
+    ids = first.tokenizer.convert_tokens_to_ids(list(PLACEHOLDER_TOKENS))
+    rows = first.model.get_input_embeddings()(torch.tensor(ids)).detach()
+    second = load_explainer(str(trained_explainer_dir))
+    assert torch.equal(rows, second.model.get_input_embeddings()(torch.tensor(ids)).detach())

@@ -18,7 +18,7 @@ PROJECTION_CHOICES = ("auto", "linear", "none")
 _EXPLAINER_FIELDS = (
     "dataset", "out", "task", "config", "split", "dataset_revision", "target", "explainer_base", "max_rows",
     "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "train_token_embeddings", "projection",
-    "vector_control", "overwrite", "push_to_hub", "trust_remote_code",
+    "vector_control", "overwrite", "keep_checkpoints", "push_to_hub", "trust_remote_code",
 )
 
 
@@ -122,6 +122,11 @@ class ExplainerConfig(SFTConfig):
                           "--seed) or shuffled (each row gets another row's vector); applied again when scoring."},
     )
     overwrite: bool = field(default=False, metadata={"help": "Replace an explainer already in --out."})
+    keep_checkpoints: bool = field(
+        default=False,
+        metadata={"help": "Keep the trainer's checkpoints in <out>/checkpoints after a successful run (by default "
+                          "they are removed then; an --output_dir you give is always kept)."},
+    )
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
     # SFTConfig's own fields, with the explainer's defaults.

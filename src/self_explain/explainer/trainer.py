@@ -27,6 +27,7 @@ from transformers import ProgressCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
+from ..core.files import give_default_permissions
 from ..core.generation import pad_token_id
 from ..core.injection import (
     PROJECTION_FILE,
@@ -40,7 +41,7 @@ from ..core.progress import inside_a_bar, stderr_is_terminal
 from ..core.sft import ModelLossSFTTrainer, training_record
 from ..core.version import __version__
 from ..tasks import get_task, load_split, read_provenance, task_of_dataset
-from .config import ExplainerConfig
+from .config import CHECKPOINTS, ExplainerConfig
 from .controls import METADATA_KEY as CONTROL_METADATA_KEY
 from .controls import apply_vector_control
 from .modeling import EXPLAINER_METADATA
@@ -160,8 +161,30 @@ def trainable_token_ids(tokenizer, templates: list[str], max_vocabulary: int = F
         return list(range(len(tokenizer)))
     wording = [re.sub(r"\{[^{}]*\}", " ", template) for template in templates]
     ids = {token for text in wording for token in tokenizer(text, add_special_tokens=False).input_ids}
-    ids.update(tokenizer.convert_tokens_to_ids(list(PLACEHOLDER_TOKENS)))
+    ids.update(placeholder_token_ids(tokenizer))
     return sorted(ids)
+
+
+def placeholder_token_ids(tokenizer) -> list[int]:
+    """The ids of the placeholder tokens: always trained, so their new rows are saved with the adapter.
+
+    Args:
+        tokenizer (`PreTrainedTokenizerBase`): The explainer's tokenizer (with the placeholder tokens).
+
+    Returns:
+        `list[int]`: Their ids, sorted.
+    """
+    return sorted(tokenizer.convert_tokens_to_ids(list(PLACEHOLDER_TOKENS)))
+
+
+def _remove_default_checkpoints(config: ExplainerConfig) -> None:
+    """After a successful run the trainer's checkpoints in ``<out>/checkpoints`` go, unless kept: on a real model
+    they are larger than the explainer itself. An ``output_dir`` the user chose is theirs and stays."""
+    default = Path(config.out) / CHECKPOINTS
+    if config.keep_checkpoints or Path(config.output_dir).resolve() != default.resolve() or not default.is_dir():
+        return
+    shutil.rmtree(default)
+    logger.info("removed the trainer's checkpoints in %s (--keep_checkpoints keeps them)", default)
 
 
 def _check_out(config: ExplainerConfig) -> None:
@@ -258,7 +281,8 @@ def train_explainer(config: ExplainerConfig) -> Path:
     lora = LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
         target_modules=config.lora_target_modules[0] if config.lora_target_modules == ["all-linear"] else config.lora_target_modules,
-        trainable_token_indices=trainable_token_ids(base.tokenizer, task.templates()) if config.train_token_embeddings else None,
+        trainable_token_indices=(trainable_token_ids(base.tokenizer, task.templates()) if config.train_token_embeddings
+                                 else placeholder_token_ids(base.tokenizer)),
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(base.model, lora)
@@ -304,6 +328,7 @@ def train_explainer(config: ExplainerConfig) -> Path:
                                else {"name": config.vector_control, "seed": config.seed}),
     }
     folder = save_explainer(model, base.tokenizer, projection, metadata, config.out)
+    _remove_default_checkpoints(config)
     if config.push_to_hub:
         from .upload import push_adapter
 
@@ -331,12 +356,15 @@ def save_explainer(model, tokenizer, projection: VectorProjection | None, metada
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=out))
     try:
-        model.save_pretrained(staging)
+        # Only what was trained: LoRA and the trained token rows, never whole embedding matrices (PEFT's "auto"
+        # saves them once the vocabulary grew by the placeholders: half of a 135M model, with tied embeddings).
+        model.save_pretrained(staging, save_embedding_layers=False)
         tokenizer.save_pretrained(staging)
         if projection is not None:
             projection.save(staging)
         (staging / EXPLAINER_METADATA).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         write_explainer_card(staging)
+        give_default_permissions(staging)  # safetensors writes 0600
         for file in sorted(staging.iterdir()):
             os.replace(file, out / file.name)
         if projection is None:  # an explainer replaced in place must not keep its predecessor's projection
