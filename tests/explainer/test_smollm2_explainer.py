@@ -3,7 +3,10 @@
 from pathlib import Path
 
 import pytest
+import torch
+from transformers import pipeline
 
+import self_explain  # noqa: F401  (registers the pipeline task)
 from self_explain.core.models import resolve_model_id
 from self_explain.explainer.modeling import load_explainer
 from self_explain.explainer.trainer import ExplainerConfig, train_explainer
@@ -13,14 +16,30 @@ pytestmark = pytest.mark.slow
 ADAPTER_SHARE_GOAL = 0.05  # of the base's fp32 weights (issue 15)
 
 
-def test_smollm2_adapter_is_lora_and_token_rows_only(smollm2, smollm2_patching_dir, tmp_path):
-    out = train_explainer(ExplainerConfig(
-        dataset=str(smollm2_patching_dir), config="smollm2-135m", target="smollm2-135m", out=str(tmp_path / "e"),
-        max_steps=1, per_device_train_batch_size=2, lora_r=16, lora_alpha=32, logging_steps=1))
+@pytest.fixture(scope="module")
+def smollm2_explainer(smollm2, smollm2_patching_dir, tmp_path_factory):
+    """One step of training: the mechanics on the real model, not the quality."""
+    with torch.random.fork_rng():
+        return train_explainer(ExplainerConfig(
+            dataset=str(smollm2_patching_dir), config="smollm2-135m", target="smollm2-135m",
+            out=str(tmp_path_factory.mktemp("smollm2-explainer") / "explainer"), max_steps=1,
+            per_device_train_batch_size=2, lora_r=16, lora_alpha=32, logging_steps=1))
+
+
+def test_smollm2_adapter_is_lora_and_token_rows_only(smollm2_explainer):
     base = sum(f.stat().st_size for f in Path(resolve_model_id("smollm2-135m")).glob("*.safetensors"))
-    adapter = (out / "adapter_model.safetensors").stat().st_size
+    adapter = (smollm2_explainer / "adapter_model.safetensors").stat().st_size
     assert adapter <= ADAPTER_SHARE_GOAL * base, f"adapter {adapter / 1e6:.1f} MB of a {base / 1e6:.0f} MB base"
-    assert not (out / "checkpoints").exists()
-    explainer = load_explainer(str(out))
+    assert not (smollm2_explainer / "checkpoints").exists()
+    explainer = load_explainer(str(smollm2_explainer))
     assert explainer.shares_base and explainer.task == "patching"
-    assert explainer.model.peft_config["default"].base_model_name_or_path  # recorded, found again by short name
+
+
+def test_pipeline_explains_and_verifies_on_smollm2(smollm2_explainer):
+    explain = pipeline("self-explanation", target="smollm2-135m", explainer=str(smollm2_explainer))
+    result = explain({"task": "patching", "text": "The capital of France is",
+                      "counterfactual": "The capital of Japan is", "layers": list(range(12, 20)), "token": 3},
+                     verify=True, max_new_tokens=12)
+    assert isinstance(result["explanation"], str)
+    assert isinstance(result["verified"], bool)  # the patch was run on the target: its outcome is known
+    assert result["ground_truth_changed"] is True and result["ground_truth_prediction"] == "Tokyo"
