@@ -192,12 +192,15 @@ SMOLLM2_FACT_PAIRS = [  # checked greedily on smollm2-135m: each original answer
     {"text": "The capital of France is", "counterfactual": "The capital of Japan is", "targets": ["Paris", "Tokyo"]},
     {"text": "The capital of Italy is", "counterfactual": "The capital of Spain is", "targets": ["Rome", "Madrid"]},
     {"text": "The capital of Germany is", "counterfactual": "The capital of Egypt is", "targets": ["Berlin", "Cairo"]},
+    {"text": "The currency of Japan is the", "counterfactual": "The currency of Russia is the",
+     "targets": ["yen", "ruble"]},  # word pieces: ' y' + 'en', ' rub' + 'le'
 ]
 
 
 @pytest.fixture(scope="session")
 def smollm2_patching_dir(smollm2, tmp_path_factory):
-    """A patching dataset on smollm2-135m from ``SMOLLM2_FACT_PAIRS``, windows at layers 0 and 12 (all in train)."""
+    """A patching dataset on smollm2-135m from ``SMOLLM2_FACT_PAIRS``, windows at layers 0 and 12 (all in train).
+    The model's own answer to "The capital of Egypt is" is not Cairo: one counterfactual target mismatch."""
     import json
 
     from self_explain.tasks.patching.builder import build_patching_dataset

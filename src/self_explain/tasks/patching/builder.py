@@ -26,6 +26,7 @@ from .config import PatchingConfig, default_window
 from .features import PATCHING_FEATURES
 from .prompts import patching_answer, patching_question
 from .sources import PromptPair, jsonl_pairs, toy_world_pairs, unknown_words
+from .words import WordReader, matches_target
 
 if TYPE_CHECKING:
     from ...toyworld.world import ToyWorld
@@ -155,6 +156,37 @@ def unchanged_by_pair_kind(items: list[PromptPair], rows, same_value_share: floa
     }
 
 
+def target_mismatches(rows) -> dict:
+    """How many pairs of a user's file have a target the model does not predict (greedy, unpatched), warned about.
+
+    Args:
+        rows (`Dataset`): Every row, before the split.
+
+    Returns:
+        `dict`: ``pairs_with_targets``, ``original`` and ``counterfactual`` (pairs whose target disagrees with the
+        prediction on that text; see `matches_target`) and up to three ``examples``.
+    """
+    seen, counts, examples = set(), {"original": 0, "counterfactual": 0}, []
+    for row in rows:
+        if row["prompt_id"] in seen or not (row["gt_original_target"] or row["gt_counterfactual_target"]):
+            continue
+        seen.add(row["prompt_id"])
+        checks = {
+            "original": (row["original_word"], row["original_continuation"], row["gt_original_target"]),
+            "counterfactual": (None, row["counterfactual_continuation"], row["gt_counterfactual_target"]),
+        }
+        for side, (word, token, target) in checks.items():
+            if target and not matches_target(word if word is not None else token.strip(), token.strip(), target):
+                counts[side] += 1
+                if len(examples) < 3:
+                    examples.append(f"prompt {row['prompt_id']} {side}: target {target!r}, model {token.strip()!r}")
+    if counts["original"] or counts["counterfactual"]:
+        logger.warning("%d of %d prompt pairs have an original target and %d a counterfactual target that the "
+                       "target model does not predict (greedy): %s", counts["original"], len(seen),
+                       counts["counterfactual"], "; ".join(examples))
+    return {"pairs_with_targets": len(seen), **counts, "examples": examples}
+
+
 class PatchingBuilder(DatasetBuilder):
     """``self-explain build patching``: the build loop of :class:`~self_explain.tasks.build.DatasetBuilder` over
     prompt pairs; a shard's pairs are swept in groups of ``--batch-prompts``.
@@ -181,6 +213,7 @@ class PatchingBuilder(DatasetBuilder):
         self.window = window_size(self.config, num_layers)
         self.layers = start_layers(self.config, num_layers)
         self.context = context_length(self.target.model)
+        self.words = WordReader(self.target.model, self.tokenizer)
 
     def items(self) -> list[PromptPair]:
         """The prompt pairs: from ``--prompts``, else drawn from the toy world.
@@ -275,6 +308,8 @@ class PatchingBuilder(DatasetBuilder):
         }
         if not self.config.prompts:
             extras.update(unchanged_by_pair_kind(items, rows, self.config.same_value_share))
+        else:
+            extras["target_mismatches"] = target_mismatches(rows)
         return extras
 
     def before_shards(self, items: list[PromptPair], fingerprint: str) -> None:
@@ -348,11 +383,12 @@ class PatchingBuilder(DatasetBuilder):
                     meta.append((index, position, window))
         patched_top = patch_sweep(model, original_runs, patches).argmax(-1).tolist()
         clean_top = torch.stack([run.logits for run in original_runs]).argmax(-1).tolist()
+        counterfactual_top = torch.stack([run.logits for run in counterfactual_runs]).argmax(-1).tolist()
+        clean_words = [self.words.word(e[1], clean_top[i]) for i, e in enumerate(encoded)]
         rows = []
-        for (index, position, window), patched_id in zip(meta, patched_top):
+        for patch, (index, position, window), patched_id in zip(patches, meta, patched_top):
             pair, original, counterfactual, _ = encoded[index]
             rng = seeded_rng(self.config.seed, pair.prompt_id, position.orig_pos, window[0])
-            tokens = self.tokenizer.convert_ids_to_tokens(original)
             orig_token = self.tokenizer.decode([original[position.orig_pos]])
             original_next = self.tokenizer.decode([clean_top[index]])
             patched_next = self.tokenizer.decode([patched_id])
@@ -362,7 +398,8 @@ class PatchingBuilder(DatasetBuilder):
                     "prompt_id": pair.prompt_id,
                     "original_text": pair.text,
                     "counterfactual_text": pair.counterfactual,
-                    "input_tokens": tokens,
+                    "input_tokens": [self.tokenizer.decode([token]) for token in original],  # readable: ' France'
+                    "input_ids": original,
                     "layer": window[0],
                     "layers": window,
                     "patch_position": {
@@ -374,6 +411,9 @@ class PatchingBuilder(DatasetBuilder):
                     "token_type": position.token_type,
                     "original_continuation": original_next,
                     "ablated_continuation": patched_next,
+                    "original_word": clean_words[index],
+                    "ablated_word": self.words.word(original, patched_id, patch) if changed else clean_words[index],
+                    "counterfactual_continuation": self.tokenizer.decode([counterfactual_top[index]]),
                     "is_different": changed,
                     "gt_original_target": pair.original_target,
                     "gt_counterfactual_target": pair.counterfactual_target,

@@ -10,7 +10,8 @@ PATCHING_FEATURES = Features(
         "prompt_id": Value("int32"),
         "original_text": Value("string"),
         "counterfactual_text": Value("string"),
-        "input_tokens": List(Value("string")),
+        "input_tokens": List(Value("string")),  # each token as the tokenizer decodes it alone (' France')
+        "input_ids": List(Value("int32")),  # the raw token ids
         "layer": Value("int32"),  # first patched layer; layer l = the output of decoder block l, l in 0..L-1
         "layers": List(Value("int32")),  # the patched window, each block's output overwritten with the same vector
         "patch_position": {
@@ -22,6 +23,9 @@ PATCHING_FEATURES = Features(
         "token_type": Value("string"),  # subject | suffix | last
         "original_continuation": Value("string"),  # greedy next token without the patch
         "ablated_continuation": Value("string"),  # greedy next token with the patch
+        "original_word": Value("string"),  # the whole word the next token starts (yen for y), without the patch
+        "ablated_word": Value("string"),  # the same, with the patch kept written
+        "counterfactual_continuation": Value("string"),  # the counterfactual text's own greedy next token
         "is_different": Value("bool"),
         "gt_original_target": Value("string"),  # "" when unknown
         "gt_counterfactual_target": Value("string"),
