@@ -19,6 +19,7 @@ LAYERS = {
     "core": 0,
     "hub": 1,
     "toyworld": 2,
+    "realworld": 2,  # the real models' built-in data (checked fact tables)
     "tasks": 3,
     "metrics": 4,
     "explainer": 5,

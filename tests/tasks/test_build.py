@@ -123,7 +123,7 @@ def test_content_check_records_zero_overlap_and_the_held_out_entities():
 
 
 def test_content_check_fails_a_toy_world_build_that_shares_text_with_train():
-    with pytest.raises(ValueError, match=r"text/question text also occurs in train: test 1 of 2.*toy-world build"):
+    with pytest.raises(ValueError, match=r"text/question text also occurs in train: test 1 of 2.*build on the toy world or a fact table"):
         builder(ToyBuilder).content_provenance({"train": rows(["a", "b"]), "test": rows(["b", "c"])})
 
 

@@ -28,6 +28,7 @@ from .shards import ShardedBuild, start_build
 if TYPE_CHECKING:
     from ..core.models import LoadedModel
     from ..core.recipes import Recipe
+    from ..realworld import FactTable
     from ..toyworld.world import ToyWorld
 
 logger = logging.getLogger(__name__)
@@ -380,16 +381,26 @@ class DatasetBuilder:
         return None
 
     def held_out_entities(self) -> frozenset[str] | None:
-        """The toy-world entities only ``test`` rows may be about: a seeded quarter of the world's entities (the same
-        for every model of the world, see ``ToyWorld.held_out_entities``); None when the items are not the toy world's.
+        """The toy-world entities (or a fact table's subjects) only ``test`` rows may be about: a seeded quarter of
+        the world's entities (the same for every model of the world, see ``ToyWorld.held_out_entities``) or of the
+        table's subjects; None when the items come from a user's file.
 
         Returns:
             `frozenset[str]` or `None`: The held-out entities.
         """
         if not hasattr(self, "_held_out_entities"):
-            world = self.toy_world()
+            world = self.toy_world() or self.fact_table()
             self._held_out_entities = None if world is None else world.held_out_entities(self.config.seed)
         return self._held_out_entities
+
+    def fact_table(self) -> FactTable | None:
+        """The real model's checked facts the items are drawn from (``realworld``); None otherwise (the default).
+
+        Returns:
+            `FactTable` or `None`: The table; a task whose items come from it returns it, so that the build splits
+            them by subject (a quarter of the subjects only in ``test``) and enforces the content check.
+        """
+        return None
 
     def entity_of(self, item) -> str:
         """The toy-world entity an item is about ("" when unknown).
@@ -463,8 +474,8 @@ class DatasetBuilder:
             message = (f"content held out: rows whose {'/'.join(self.content_columns)} text also occurs in train: "
                        + ", ".join(f"{split} {count} of {len(splits[split])}" for split, count in leaked.items()))
             if held_out is not None:
-                raise ValueError(message + "; a toy-world build must share no text between train and its other "
-                                 "splits (a bug in the task's items)")
+                raise ValueError(message + "; a build on the toy world or a fact table must share no text between "
+                                 "train and its other splits (a bug in the task's items)")
             logger.warning("%s (the input file's own splits share these texts)", message)
         return fields
 

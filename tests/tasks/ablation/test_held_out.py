@@ -59,7 +59,7 @@ def test_a_toy_build_whose_test_question_occurs_in_train_fails(random_toy_model_
         return examples
 
     monkeypatch.setattr(builder_module, "ablation_examples_for", leaking_examples)
-    with pytest.raises(ValueError, match=r"content held out: .*test 1 of \d+.*toy-world build"):
+    with pytest.raises(ValueError, match=r"content held out: .*test 1 of \d+.*build on the toy world or a fact table"):
         build(random_toy_model_dir, tmp_path / "ds")
 
 

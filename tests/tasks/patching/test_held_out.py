@@ -77,7 +77,7 @@ def test_a_toy_build_whose_test_text_occurs_in_train_fails(random_toy_model_dir,
         return pairs
 
     monkeypatch.setattr(builder_module, "toy_world_pairs", leaking_pairs)
-    with pytest.raises(ValueError, match=r"content held out: .*test \d+ of \d+.*toy-world build"):
+    with pytest.raises(ValueError, match=r"content held out: .*test \d+ of \d+.*build on the toy world or a fact table"):
         build(random_toy_model_dir, tmp_path / "ds")
 
 

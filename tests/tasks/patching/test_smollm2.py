@@ -41,3 +41,19 @@ def test_targets_the_model_does_not_predict_are_counted(smollm2_patching_dir):
     assert mismatches["pairs_with_targets"] == 4 and mismatches["original"] == 0
     assert mismatches["counterfactual"] == 1 and "Cairo" in mismatches["examples"][0]
     assert "predicts another answer than the original target for 0" in (smollm2_patching_dir / "README.md").read_text()
+
+
+def test_built_in_facts_give_a_held_out_build_without_prompts(smollm2, tmp_path):
+    import json
+
+    from self_explain.tasks.patching.builder import build_patching_dataset
+    from self_explain.tasks.patching.config import PatchingConfig
+
+    out = build_patching_dataset(PatchingConfig(target="smollm2-135m", out=str(tmp_path / "d"), num_prompts=24,
+                                                layers=[12], seed=0))
+    provenance = json.loads((out / "provenance" / "smollm2-135m.json").read_text())
+    assert set(provenance["rows"]) == {"train", "test", "ood"}
+    assert provenance["content_overlap"]["rows"] == {"test": 0, "ood": 0}
+    assert provenance["target_mismatches"]["original"] == 0 and provenance["fact_table"]["facts"] >= 150
+    test = load_dataset(str(out), "smollm2-135m", split="test")
+    assert set(test["entity"]) <= set(provenance["held_out_entities"])

@@ -19,14 +19,15 @@ from typing import TYPE_CHECKING
 import torch
 
 from ...core.engine import Patch, clean_runs, patch_sweep
-from ...core.models import context_length
+from ...core.models import context_length, is_toy_model
+from ...realworld import FactTable, fact_table_for
 from ...toyworld import toy_world_for
 from ..build import DatasetBuilder, fraction_true, require_input, seeded_rng
 from .config import PatchingConfig, default_window
 from .features import PATCHING_FEATURES
 from .prompts import patching_answer, patching_question
-from .sources import PromptPair, jsonl_pairs, toy_world_pairs, unknown_words
-from .words import WordReader, matches_target
+from .sources import PromptPair, fact_table_pairs, jsonl_pairs, toy_world_pairs, unknown_words
+from ...core.words import WordReader, matches_target
 
 if TYPE_CHECKING:
     from ...toyworld.world import ToyWorld
@@ -225,19 +226,35 @@ class PatchingBuilder(DatasetBuilder):
             ValueError: When a non-toy target has no ``--prompts``, or the file is malformed.
         """
         config = self.config
-        require_input(config.target, config.prompts, "--prompts FILE", "built-in prompts")
+        table = self.fact_table()
+        require_input(config.target, config.prompts, "--prompts FILE", "built-in prompts",
+                      has_builtin=is_toy_model(config.target) or table is not None)
         if config.prompts:
             return jsonl_pairs(config.prompts)
+        if table is not None:
+            return fact_table_pairs(table, config.num_prompts, config.seed, held_out=self.held_out_entities(),
+                                    same_value_share=config.same_value_share)
         return toy_world_pairs(self.toy_world(), config.num_prompts, config.seed, config.ood_relations,
                                held_out=self.held_out_entities(), same_value_share=config.same_value_share)
 
     def toy_world(self) -> ToyWorld | None:
-        """The toy world of the prompt pairs (its held-out entities are the test split's); None for ``--prompts``.
+        """The toy world of the prompt pairs (its held-out entities are the test split's); None for ``--prompts`` or
+        a target with a fact table.
 
         Returns:
             `ToyWorld` or `None`: The target's world, or None.
         """
-        return None if self.config.prompts else toy_world_for(self.config.target)
+        if self.config.prompts or self.fact_table() is not None:
+            return None
+        return toy_world_for(self.config.target)
+
+    def fact_table(self) -> FactTable | None:
+        """The target's checked facts (``smollm2-135m``) when no ``--prompts`` are given; else None.
+
+        Returns:
+            `FactTable` or `None`: The table.
+        """
+        return None if self.config.prompts else fact_table_for(self.config.target)
 
     def item_content(self, pair: PromptPair) -> tuple[str, ...]:
         """The pair's prompt and counterfactual: pairs of a ``--prompts`` file that share either land in one split.
@@ -308,7 +325,10 @@ class PatchingBuilder(DatasetBuilder):
         }
         if not self.config.prompts:
             extras.update(unchanged_by_pair_kind(items, rows, self.config.same_value_share))
-        else:
+        table = self.fact_table()
+        if table is not None:
+            extras["fact_table"] = {"facts": len(table.facts), "relations": table.relations, **table.check}
+        if self.toy_world() is None:  # a toy model does not know a third of its world's facts, by design
             extras["target_mismatches"] = target_mismatches(rows)
         return extras
 

@@ -32,7 +32,7 @@ class PatchingConfig(BuildConfig):
 
     Args:
         num_prompts (`int`, *optional*, defaults to 2000):
-            Prompt pairs to build from (toy world targets).
+            Prompt pairs to build from (toy world targets, or a model's built-in facts).
         prompts (`str`, *optional*):
             JSONL of prompt pairs: text, counterfactual, optional targets [original, counterfactual].
         layers (`list[int]`, *optional*):
@@ -65,7 +65,9 @@ class PatchingConfig(BuildConfig):
             [0, 1].
     """
 
-    num_prompts: int = field(default=2000, metadata={"help": "Prompt pairs to build from (toy world targets)."})
+    num_prompts: int = field(
+        default=2000, metadata={"help": "Prompt pairs to build from (toy world targets, or a model's built-in facts)."}
+    )
     prompts: str | None = field(
         default=None,
         metadata={"help": "JSONL of prompt pairs: text, counterfactual, optional targets [original, counterfactual]."},

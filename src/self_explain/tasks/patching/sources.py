@@ -1,4 +1,4 @@
-"""Prompt pairs to patch: from the toy world, or from a user's JSONL file."""
+"""Prompt pairs to patch: from the toy world, a real model's checked facts, or a user's JSONL file."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...core.files import read_jsonl_objects
+from ...realworld import FactTable
 from ...toyworld.world import RELATIONS, ToyWorld, check_ood_relations
 
 SPLITS = ("train", "test", "ood")
@@ -119,6 +120,56 @@ def toy_world_pairs(world: ToyWorld, num_prompts: int, seed: int, ood_relations:
                 counterfactual_entity=other,
             )
         )
+    return pairs
+
+
+def fact_table_pairs(table: FactTable, num_prompts: int, seed: int, held_out: frozenset[str] = frozenset(),
+                     same_value_share: float = 0.0, single_token: bool = True) -> list[PromptPair]:
+    """CounterFact-style pairs from a real model's checked facts: one relation's prompt about two subjects, both
+    held out or both not, each pair drawn once.
+
+    A seeded ``same_value_share`` of the pairs have two subjects with the same answer (Spain and Mexico: Spanish),
+    where patching one into the other mostly leaves the answer as it was; the others' answers differ.
+
+    Args:
+        table (`FactTable`): The model's checked facts (``realworld``).
+        num_prompts (`int`): How many pairs to draw (fewer when the table has fewer distinct pairs).
+        seed (`int`): Seed of the draw.
+        held_out (`frozenset[str]`, *optional*): The subjects held out of train (the builder's test subjects).
+        same_value_share (`float`, *optional*, defaults to 0.0): The share of same-answer pairs, where one exists.
+        single_token (`bool`, *optional*, defaults to `True`): Only facts whose next token is the whole answer word
+            (``Paris``, not ``y`` of ``yen``), so that the answer is a word.
+
+    Returns:
+        `list[PromptPair]`: The pairs, their targets the model's answer words, ``split="ood"`` for the table's ood
+        relations.
+    """
+    rng = random.Random(seed)
+    by_relation: dict[str, list] = {}
+    for fact in table.facts:
+        if fact.single_token or not single_token:
+            by_relation.setdefault(fact.relation, []).append(fact)
+    unused = {relation: {(a, b) for a in facts for b in facts
+                         if a.subject != b.subject and (a.subject in held_out) == (b.subject in held_out)}
+              for relation, facts in by_relation.items()}
+    pairs: list[PromptPair] = []
+    while len(pairs) < num_prompts:
+        relations = sorted(relation for relation, left in unused.items() if left)
+        if not relations:
+            break
+        relation = rng.choice(relations)
+        left = sorted(unused[relation], key=lambda pair: (pair[0].subject, pair[1].subject))
+        same = [pair for pair in left if pair[0].answer_word == pair[1].answer_word]
+        different = [pair for pair in left if pair[0].answer_word != pair[1].answer_word]
+        pool = same if (rng.random() < same_value_share and same) or not different else different
+        original, counterfactual = rng.choice(pool)
+        unused[relation].discard((original, counterfactual))
+        pairs.append(PromptPair(
+            prompt_id=len(pairs), text=original.prompt, counterfactual=counterfactual.prompt,
+            original_target=original.answer_word, counterfactual_target=counterfactual.answer_word,
+            relation=relation, split="ood" if relation in table.ood_relations else None,
+            entity=original.subject, counterfactual_entity=counterfactual.subject,
+        ))
     return pairs
 
 

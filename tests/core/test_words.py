@@ -1,8 +1,8 @@
 import doctest
 
-from self_explain.tasks.patching import words
+from self_explain.core import words
 from self_explain.tasks.patching.builder import target_mismatches
-from self_explain.tasks.patching.words import is_word_level
+from self_explain.core.words import is_word_level
 
 
 def test_examples_in_the_docstrings():

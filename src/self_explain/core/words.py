@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from ...core.engine import Patch, patch_naive
-from ...core.generation import stop_token_ids
+from .engine import Patch, patch_naive
+from .generation import stop_token_ids
 
 MAX_WORD_PIECES = 4  # tokens read after the first one; longer words are cut there
 

@@ -1,0 +1,128 @@
+"""The checked fact table of a real model: what it is, and the subjects held out of train."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA = Path(__file__).parent / "data"
+HELD_OUT_SHARE = 0.25  # of each table's subjects, only in test (as the toy world holds out a quarter of entities)
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A fact the model completes correctly.
+
+    Args:
+        relation (`str`): The relation, e.g. ``capital``.
+        subject (`str`): Its subject, e.g. ``France``.
+        prompt (`str`): The relation's template filled in: ``The capital of France is``.
+        answer (`str`): The expected answer (``Paris``; ``New York`` for a two-word one).
+        answer_word (`str`): The whole word the model continues the prompt with (greedy), the answer's first word.
+        answer_token (`str`): The model's greedy next token, as its tokenizer decodes it (`` Paris``, `` y`` for yen).
+    """
+
+    relation: str
+    subject: str
+    prompt: str
+    answer: str
+    answer_word: str
+    answer_token: str
+
+    @property
+    def single_token(self) -> bool:
+        """Whether the next token is the whole answer word."""
+        return self.answer_token.strip() == self.answer_word
+
+
+@dataclass(frozen=True)
+class FactTable:
+    """The checked facts of one model, with how they were checked.
+
+    Args:
+        model (`str`): The model's short name.
+        facts (`tuple[Fact, ...]`): The facts, in relation then subject order.
+        ood_relations (`tuple[str, ...]`): Relations held out of train and test into the ood split.
+        check (`dict`): How the table was made: the model revision, the rule, candidates and facts kept, command.
+    """
+
+    model: str
+    facts: tuple[Fact, ...]
+    ood_relations: tuple[str, ...]
+    check: dict
+
+    @property
+    def relations(self) -> list[str]:
+        """The relations with facts, in table order."""
+        return list(dict.fromkeys(fact.relation for fact in self.facts))
+
+    @property
+    def subjects(self) -> list[str]:
+        """Every subject of the table, sorted."""
+        return sorted({fact.subject for fact in self.facts})
+
+    def by_relation(self, relation: str) -> list[Fact]:
+        """The facts of one relation.
+
+        Args:
+            relation (`str`): A relation of the table.
+
+        Returns:
+            `list[Fact]`: Its facts.
+        """
+        return [fact for fact in self.facts if fact.relation == relation]
+
+    def held_out_entities(self, seed: int) -> frozenset[str]:
+        """The subjects only ``test`` rows may be about: a seeded quarter (every fact of a subject goes with it).
+
+        Args:
+            seed (`int`): The build's seed.
+
+        Returns:
+            `frozenset[str]`: The held-out subjects.
+        """
+        subjects = self.subjects
+        return frozenset(random.Random(f"held-out-{seed}").sample(subjects, round(HELD_OUT_SHARE * len(subjects))))
+
+
+def fact_table_path(model: str) -> Path:
+    """Where a model's checked table ships.
+
+    Args:
+        model (`str`): A short name, e.g. ``smollm2-135m``.
+
+    Returns:
+        `Path`: ``data/<model>/facts.json`` inside this package.
+    """
+    return DATA / model / "facts.json"
+
+
+def has_fact_table(model: str) -> bool:
+    """Whether a model (by the name the user gave) has a built-in fact table.
+
+    Args:
+        model (`str`): A model reference.
+
+    Returns:
+        `bool`: True for a short name with a shipped table.
+    """
+    return "/" not in model and fact_table_path(model).is_file()
+
+
+def fact_table_for(model: str) -> FactTable | None:
+    """The built-in fact table of a model, or None when it has none.
+
+    Args:
+        model (`str`): A model reference (a short name such as ``smollm2-135m`` has one).
+
+    Returns:
+        `FactTable` or `None`: The table.
+    """
+    if not has_fact_table(model):
+        return None
+    document = json.loads(fact_table_path(model).read_text(encoding="utf-8"))
+    facts = tuple(Fact(**fact) for fact in document["facts"])
+    return FactTable(model=document["model"], facts=facts, ood_relations=tuple(document["ood_relations"]),
+                     check=document["check"])
