@@ -79,7 +79,16 @@ def test_rows_hold_the_true_ground_truth(built):
         assert row["question"] in {t.format(text=row["text"], span_name="hint") for t in QUESTION_TEMPLATES}
         assert row["hint_answer"] in row["choices"] and row["correct_answer"] in row["choices"]
         assert row["hint_giver"] in span["text"]
+        # The option chosen is what is compared: a toy answer is one word, an option's text or not.
+        for side in ("original", "ablated"):
+            via, choice = row["choice_parse"][side], row[f"{side}_choice"]
+            assert (via == "text" and choice in row["choices"]) or (via == "first token" and choice not in row["choices"])
+            assert choice == row[f"{side}_prediction"]
+        assert row["is_different"] == (row["original_choice"] != row["ablated_choice"])
     assert {row["is_different"] for row in rows} == {True, False}, "both kinds of ground truth"
+    folder, _ = built
+    counts = provenance(folder)["choice_parse"]
+    assert sum(counts.values()) == 2 * len(rows) and counts["text"] > counts["first token"] and counts["letter"] == 0
     assert len({row["question"].rsplit("\n\n", 1)[1] for row in rows}) > 1, "templates are drawn at random"
 
 

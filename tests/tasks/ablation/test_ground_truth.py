@@ -115,7 +115,12 @@ def assert_outcomes_match_naive(loaded, pairs, prompts, stops, outcomes, max_new
         ablated_answer = greedy_one_at_a_time(model, ablated, stops, max_new_tokens)
         assert outcome.original_prediction == tokenizer.decode(original_answer, skip_special_tokens=True).strip()
         assert outcome.ablated_prediction == tokenizer.decode(ablated_answer, skip_special_tokens=True).strip()
-        assert outcome.changed == (outcome.original_prediction != outcome.ablated_prediction)
+        # Without options, what is compared is the first answer token (with special tokens skipped).
+        def first(answer):
+            return next((p for p in (tokenizer.decode([t], skip_special_tokens=True) for t in answer) if p.strip()), "")
+
+        assert outcome.changed == (first(original_answer).strip() != first(ablated_answer).strip())
+        assert outcome.original_choice.via == outcome.ablated_choice.via == "first token"
         expected = answer_logprob(model, ablated, original_answer) - answer_logprob(model, original, original_answer)
         assert outcome.answer_logprob_change == pytest.approx(expected, abs=ATOL)
 
@@ -219,3 +224,10 @@ def test_merged_edges_are_replaced_and_the_outcome_equals_naive(bpe_target):
 def test_answer_prefix_follows_the_text_without_chat_template(bpe_target):
     (outcome,) = run_ablations(bpe_target, [("x ab cd y", "x abd y")], answer_prefix="xy", max_new_tokens=2)
     assert (outcome.original_prompt, outcome.ablated_prompt) == ("x ab cd y xy", "x abd y xy")
+
+
+def test_answer_prefix_starts_the_line_after_a_template_that_ends_in_a_newline(toy):
+    chatml = type(toy.tokenizer).from_pretrained(toy.tokenizer.name_or_path)
+    chatml.chat_template = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+                            "{{ '<|im_start|>assistant\\n' }}")  # an expression, as SmolLM2's: Jinja keeps its newline
+    assert target_prompt(chatml, "Why?", "The answer is:").endswith("<|im_start|>assistant\nThe answer is:")

@@ -79,7 +79,7 @@ def ablation_rows(config: AblationConfig, loaded: LoadedModel, examples: list[Ab
     """
     outcomes = run_ablations(
         loaded, [(e.text, e.ablated_text) for e in examples], answer_prefix_for(config), config.max_new_tokens,
-        names=[f"example {e.example_id}" for e in examples],
+        names=[f"example {e.example_id}" for e in examples], choices=[e.choices for e in examples],
     )
     rows = []
     for example, outcome in zip(examples, outcomes):
@@ -95,6 +95,9 @@ def ablation_rows(config: AblationConfig, loaded: LoadedModel, examples: list[Ab
                 "token_span": {"start": outcome.token_start, "end": outcome.token_end},
                 "original_prediction": outcome.original_prediction,
                 "ablated_prediction": outcome.ablated_prediction,
+                "original_choice": outcome.original_choice.choice,
+                "ablated_choice": outcome.ablated_choice.choice,
+                "choice_parse": {"original": outcome.original_choice.via, "ablated": outcome.ablated_choice.via},
                 "is_different": outcome.changed,
                 "answer_logprob_change": outcome.answer_logprob_change,
                 "choice_question": example.choice_question,
@@ -105,7 +108,7 @@ def ablation_rows(config: AblationConfig, loaded: LoadedModel, examples: list[Ab
                 "relation": example.relation,
                 "entity": example.entity,
                 "question": ablation_question(example.text, config.span_name, rng),
-                "answer": causal_answer(outcome.changed, outcome.original_prediction, outcome.ablated_prediction),
+                "answer": causal_answer(outcome.changed, outcome.original_choice.choice, outcome.ablated_choice.choice),
             }
         )
     return rows
@@ -197,12 +200,31 @@ class AblationBuilder(DatasetBuilder):
             "fraction_changed": changed["overall"],
             "fraction_changed_by_split": changed["by_split"],
         }
+        if len(rows):
+            extras["choice_parse"] = choice_parse_counts(rows)
         if "hint_giver" in rows.column_names and any(rows["hint_giver"]):
             extras["fraction_changed_by_hint_giver"] = _changed_by(rows, "hint_giver")
         return extras
 
 
 build_ablation_dataset = AblationBuilder.build_dataset  # ``self-explain build ablation``: the task's build function
+
+
+def choice_parse_counts(rows) -> dict[str, int]:
+    """How the options of a build's answers were read: by letter, by option text, or not at all (the first answer
+    token compared instead), over the answers with and without the span.
+
+    Args:
+        rows (`Dataset`): Every row of the build.
+
+    Returns:
+        `dict[str, int]`: ``letter``, ``text`` and ``first token`` (unparsed) answer counts.
+    """
+    counts = {"letter": 0, "text": 0, "first token": 0}
+    for parse in rows["choice_parse"]:
+        for via in parse.values():
+            counts[via] += 1
+    return counts
 
 
 def _changed_by(rows, column: str) -> dict[str, float]:

@@ -56,7 +56,11 @@ def _request_example(inputs: dict) -> AblationExample:
         raise ValueError(f"ablation input 'span' {span!r} is not in 'text' {text!r}")
     if not (text[:start] + text[start + len(span) :]).strip():
         raise ValueError("ablation input 'span' is the whole 'text': nothing would be left to answer")
-    return AblationExample(example_id=0, text=text, span_start=start, span_end=start + len(span))
+    choices = inputs.get("choices") or ()
+    if not (isinstance(choices, list | tuple) and all(isinstance(c, str) and c for c in choices)):
+        raise ValueError(f"ablation input 'choices' must be a list of option texts (A, B, … in order); got {choices!r}")
+    return AblationExample(example_id=0, text=text, span_start=start, span_end=start + len(span),
+                           choices=tuple(choices))
 
 
 def _answer_prefix(inputs: dict, target: LoadedModel) -> str:
@@ -137,10 +141,12 @@ def verify_ablation(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
     """
     example = _request_example(inputs)
     prefix = _answer_prefix(inputs, target)
-    outcome = run_ablations(target, [(example.text, example.ablated_text)], prefix, int(inputs.get("max_new_tokens", 16)))[0]
-    truth = outcome.ablated_prediction if outcome.changed else outcome.original_prediction
+    outcome = run_ablations(target, [(example.text, example.ablated_text)], prefix, int(inputs.get("max_new_tokens", 16)),
+                            choices=[example.choices])[0]
+    original, ablated = outcome.original_choice.choice, outcome.ablated_choice.choice
+    truth = ablated if outcome.changed else original
     return {
-        "ground_truth": causal_answer(outcome.changed, outcome.original_prediction, outcome.ablated_prediction),
+        "ground_truth": causal_answer(outcome.changed, original, ablated),
         "ground_truth_changed": outcome.changed,
         "ground_truth_prediction": truth,
         "verified": bool(parsed["valid"] and parsed["changed"] == outcome.changed and parsed["prediction"] == truth),

@@ -17,7 +17,10 @@ ABLATION_FEATURES = Features(
         "token_span": {"start": Value("int32"), "end": Value("int32")},  # tokens of original_prompt replaced
         "original_prediction": Value("string"),  # greedy answer with the span
         "ablated_prediction": Value("string"),  # greedy answer without it
-        "is_different": Value("bool"),
+        "original_choice": Value("string"),  # the option the answer chose (letter or text), else its first token
+        "ablated_choice": Value("string"),
+        "choice_parse": {"original": Value("string"), "ablated": Value("string")},  # letter | text | first token
+        "is_different": Value("bool"),  # the option chosen changed (the first token, where none was read)
         "answer_logprob_change": Value("float32"),  # log p(original answer | ablated) - log p(… | original)
         "choice_question": Value("string"),  # "" when the example is not multiple choice
         "choices": List(Value("string")),

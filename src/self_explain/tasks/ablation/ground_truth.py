@@ -7,11 +7,13 @@ reuses each prompt's clean prefix and runs many ablations per pass.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ...core.engine import Ablation, ablation_sweep, clean_runs
 from ...core.generation import greedy_generate, stop_token_ids
 from ...core.models import LoadedModel, context_length
+from .options import ChoiceParse, parse_choice
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class AblationOutcome:
         ablated_prediction (`str`): The greedy answer without it.
         answer_logprob_change (`float`): Change of the original answer's log-probability when the span is removed,
             rounded to 4 decimals.
+        original_choice (`ChoiceParse`): The option the answer with the span chose (or its first token).
+        ablated_choice (`ChoiceParse`): The option the answer without the span chose (or its first token).
     """
 
     original_prompt: str
@@ -36,10 +40,13 @@ class AblationOutcome:
     original_prediction: str
     ablated_prediction: str
     answer_logprob_change: float
+    original_choice: ChoiceParse
+    ablated_choice: ChoiceParse
 
     @property
     def changed(self) -> bool:
-        return self.original_prediction != self.ablated_prediction
+        """Whether the option chosen differs (the first answer token, where no option could be read)."""
+        return self.original_choice.choice != self.ablated_choice.choice
 
 
 def target_prompt(tokenizer, content: str, answer_prefix: str = "") -> str:
@@ -48,7 +55,8 @@ def target_prompt(tokenizer, content: str, answer_prefix: str = "") -> str:
     Args:
         tokenizer (`PreTrainedTokenizerBase`): The target's tokenizer (its chat template, if any, is applied).
         content (`str`): The user message.
-        answer_prefix (`str`, *optional*, defaults to `""`): Text the answer continues, after a space; "" for none.
+        answer_prefix (`str`, *optional*, defaults to `""`): Text the answer continues (after a space, unless the
+            rendered prompt ends in whitespace such as a chat template's newline); "" for none.
 
     Returns:
         `str`: The rendered prompt.
@@ -59,7 +67,10 @@ def target_prompt(tokenizer, content: str, answer_prefix: str = "") -> str:
         )
     else:
         rendered = content
-    return rendered + (" " + answer_prefix if answer_prefix else "")
+    if not answer_prefix:
+        return rendered
+    # After a chat template's "assistant\n" the prefix starts the line; after plain text it is a new word.
+    return rendered + answer_prefix if rendered[-1:].isspace() else rendered + " " + answer_prefix
 
 
 def encode_prompt(tokenizer, prompt: str) -> list[int]:
@@ -135,7 +146,7 @@ def answer_text(tokenizer, answer: list[int]) -> str:
 
 def run_ablations(
     loaded: LoadedModel, pairs: list[tuple[str, str]], answer_prefix: str = "", max_new_tokens: int = 16,
-    names: list[str] | None = None,
+    names: list[str] | None = None, choices: list[Sequence[str]] | None = None,
 ) -> list[AblationOutcome]:
     """For each (text, text without the span): the greedy answers and the change of the original answer's log-prob.
 
@@ -148,6 +159,8 @@ def run_ablations(
         answer_prefix (`str`, *optional*, defaults to `""`): Text after the assistant marker that the answer continues.
         max_new_tokens (`int`, *optional*, defaults to 16): Longest greedy answer, in tokens.
         names (`list[str]`, *optional*): What errors call each input; default ``"input <i>"``.
+        choices (`list[list[str]]`, *optional*): Each input's options (A, B, … in order; empty when it has none):
+            ``changed`` compares the option each answer chose (`parse_choice`), else the first answer token.
 
     Returns:
         `list[AblationOutcome]`: One per pair, in order.
@@ -180,6 +193,14 @@ def run_ablations(
     scored = [a if a else [tokenizer.eos_token_id] for a in original_answers]
     result = ablation_sweep(loaded.model, clean_runs(loaded.model, original_ids), ablations, answers=scored)
     change = result.effect.tolist()
+    choices = choices or [()] * len(pairs)
+
+    def chosen(answer: list[int], options) -> ChoiceParse:
+        text = answer_text(tokenizer, answer)
+        pieces = [tokenizer.decode([token], skip_special_tokens=True) for token in answer]
+        first = next((piece for piece in pieces if piece.strip()), "")
+        return parse_choice(text, list(options), first)
+
     return [
         AblationOutcome(
             original_prompt=originals[i],
@@ -189,6 +210,8 @@ def run_ablations(
             original_prediction=answer_text(tokenizer, original_answers[i]),
             ablated_prediction=answer_text(tokenizer, ablated_answers[i]),
             answer_logprob_change=round(change[i], 4),
+            original_choice=chosen(original_answers[i], choices[i]),
+            ablated_choice=chosen(ablated_answers[i], choices[i]),
         )
         for i in range(len(pairs))
     ]

@@ -1,0 +1,83 @@
+"""Which option a free-text answer chose: what input ablation compares, so that a chatty model's rewording is not
+counted as a change ("D. Paris is the only…" and "The answer is: D) Paris" both chose D)."""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+
+# An option letter: bare and closed ("D.", "(D)", "D)", "D" alone) or after "the answer is" / "answer:" ("The answer
+# is: D) Paris"); upper case only, so that an answer opening with the article "A dog…" is not read as option A.
+_LETTER = re.compile(
+    r"^\s*(?:(?i:the\s+(?:correct\s+)?answer\s+is|answer|option)\s*:?\s*\(?([A-Z])\b"
+    r"|\(?([A-Z])\s*(?:[).:\]]|$))"
+)
+
+
+@dataclass(frozen=True)
+class ChoiceParse:
+    """What an answer chose among its question's options.
+
+    Args:
+        choice (`str`): The chosen option's text, or, when none could be read, the answer's first token.
+        via (`str`): How it was read: ``text`` (the option the answer names), ``letter`` (A, B, … of the options in
+            order) or ``first token`` (unparsed).
+    """
+
+    choice: str
+    via: str
+
+    @property
+    def parsed(self) -> bool:
+        """Whether an option was read (not the first-token fallback)."""
+        return self.via != "first token"
+
+
+def parse_choice(answer: str, choices: list[str] | tuple[str, ...], first_token: str) -> ChoiceParse:
+    """The option an answer chose: the one option whose text it names; else its letter; else the earliest option
+    text named; else (no option read) its first token.
+
+    The text comes before the letter because small models mislabel options ("B. Seoul" where B is Beijing): what
+    they name is what they chose. A bare letter ("B", "(B)") has no text to compare, and an answer that names several
+    options ("B. Berlin, not Rome") is read by its letter.
+
+    Args:
+        answer (`str`): The model's answer.
+        choices (`list[str]`): The question's options, in the order lettered A, B, …; empty when not multiple choice.
+        first_token (`str`): The answer's first token, the fallback.
+
+    Returns:
+        `ChoiceParse`: The choice and how it was read.
+
+    Examples:
+
+    >>> options = ["Rome", "Berlin", "Madrid", "Paris"]
+    >>> parse_choice("D. Paris is the only remaining capital", options, "D")
+    ChoiceParse(choice='Paris', via='text')
+    >>> parse_choice("The answer is: D", options, "The")
+    ChoiceParse(choice='Paris', via='letter')
+    >>> parse_choice("B. Seoul", ["Tokyo", "Beijing", "Seoul"], "B")
+    ChoiceParse(choice='Seoul', via='text')
+    >>> parse_choice("B. Berlin, not Rome", options, "B")
+    ChoiceParse(choice='Berlin', via='letter')
+    >>> parse_choice("No idea", options, "No")
+    ChoiceParse(choice='No', via='first token')
+    >>> parse_choice("A capital city", options, "A")  # an article, not option A
+    ChoiceParse(choice='A', via='first token')
+    """
+    named = []
+    for choice in choices:
+        match = re.search(rf"(?<!\w){re.escape(choice)}(?!\w)", answer, re.IGNORECASE) if choice else None
+        if match:
+            named.append((match.start(), -len(choice), choice))
+    if len({choice for _, _, choice in named}) == 1:
+        return ChoiceParse(named[0][2], "text")
+    letter = _LETTER.match(answer)
+    if letter and choices:
+        index = string.ascii_uppercase.index(letter.group(1) or letter.group(2))
+        if index < len(choices):
+            return ChoiceParse(choices[index], "letter")
+    if named:
+        return ChoiceParse(min(named)[2], "text")
+    return ChoiceParse(first_token.strip(), "first token")
