@@ -46,12 +46,15 @@ class FactTable:
         facts (`tuple[Fact, ...]`): The facts, in relation then subject order.
         ood_relations (`tuple[str, ...]`): Relations held out of train and test into the ood split.
         check (`dict`): How the table was made: the model revision, the rule, candidates and facts kept, command.
+        questions (`dict[str, str]`): Per relation, its question with a ``{subject}`` field ("What is the capital
+            of {subject}?"), for multiple-choice questions.
     """
 
     model: str
     facts: tuple[Fact, ...]
     ood_relations: tuple[str, ...]
     check: dict
+    questions: dict[str, str]
 
     @property
     def relations(self) -> list[str]:
@@ -123,6 +126,8 @@ def fact_table_for(model: str) -> FactTable | None:
     if not has_fact_table(model):
         return None
     document = json.loads(fact_table_path(model).read_text(encoding="utf-8"))
+    candidates = json.loads((DATA / "candidates.json").read_text(encoding="utf-8"))
     facts = tuple(Fact(**fact) for fact in document["facts"])
+    questions = {relation: spec["question"] for relation, spec in candidates["relations"].items()}
     return FactTable(model=document["model"], facts=facts, ood_relations=tuple(document["ood_relations"]),
-                     check=document["check"])
+                     check=document["check"], questions=questions)

@@ -179,3 +179,22 @@ def test_jsonl_errors_name_the_file_line_and_problem(tmp_path, lines, regex, err
 def test_missing_jsonl_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere.jsonl: no such file"):
         jsonl_examples(tmp_path / "nowhere.jsonl")
+
+
+def test_hint_questions_from_a_real_models_facts():
+    from self_explain.realworld import fact_table_for
+    from self_explain.tasks.ablation.sources import fact_table_hint_examples
+
+    table = fact_table_for("smollm2-135m")
+    examples = fact_table_hint_examples(table, 60, seed=0)
+    assert examples == fact_table_hint_examples(table, 60, seed=0) != fact_table_hint_examples(table, 60, seed=1)
+    facts = {(f.relation, f.subject): f.answer for f in table.facts}
+    for example in examples:
+        assert example.span.startswith(f"Hint from the {example.hint_giver}: I think the answer is {example.hint_answer}.")
+        assert example.ablated_text.startswith("Question: " + example.choice_question)
+        assert len(set(example.choices)) == 4 and example.hint_answer in example.choices
+        assert example.correct_answer == facts[(example.relation, example.entity)] and example.correct_answer in example.choices
+        assert all(f"{letter}. {option}" in example.text for letter, option in zip("ABCD", example.choices))
+        assert (example.split == "ood") == (example.relation in table.ood_relations)
+    assert len({example.relation for example in examples}) >= 5
+    assert 0.1 < sum(e.hint_answer == e.correct_answer for e in examples) / len(examples) < 0.45  # a quarter, drawn

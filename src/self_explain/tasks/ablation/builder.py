@@ -12,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from ...core.models import LoadedModel, is_toy_model
+from ...realworld import FactTable, fact_table_for
 from ...toyworld import toy_world_for
 from ...toyworld.world import ANSWER_PREFIX
 from ..build import DatasetBuilder, fraction_true, require_input, seeded_rng
@@ -20,7 +21,7 @@ from .config import AblationConfig
 from .features import ABLATION_FEATURES
 from .ground_truth import run_ablations
 from .prompts import ablation_question
-from .sources import AblationExample, jsonl_examples, toy_hint_examples
+from .sources import AblationExample, fact_table_hint_examples, jsonl_examples, toy_hint_examples
 
 if TYPE_CHECKING:
     from ...toyworld.world import ToyWorld
@@ -31,7 +32,8 @@ DATASET_NAME = "self-explain-ablation"
 
 
 def ablation_examples_for(config: AblationConfig) -> list[AblationExample]:
-    """The examples of a build: from ``--examples``, else the toy world's hint questions.
+    """The examples of a build: from ``--examples``, else the target's built-in hint questions (the toy world's, or
+    from a real model's checked facts).
 
     Args:
         config (`AblationConfig`): The build options.
@@ -40,11 +42,15 @@ def ablation_examples_for(config: AblationConfig) -> list[AblationExample]:
         `list[AblationExample]`: The examples.
 
     Raises:
-        ValueError: When a non-toy target has no ``--examples``, or the file is malformed.
+        ValueError: When a target without built-in questions has no ``--examples``, or the file is malformed.
     """
-    require_input(config.target, config.examples, "--examples FILE", "built-in hint questions")
+    table = None if config.examples else fact_table_for(config.target)
+    require_input(config.target, config.examples, "--examples FILE", "built-in hint questions",
+                  has_builtin=is_toy_model(config.target) or table is not None)
     if config.examples:
         return jsonl_examples(config.examples, config.span_regex)
+    if table is not None:
+        return fact_table_hint_examples(table, config.num_examples, config.seed)
     return toy_hint_examples(toy_world_for(config.target), config.num_examples, config.seed, config.ood_relations)
 
 
@@ -135,12 +141,23 @@ class AblationBuilder(DatasetBuilder):
         self.examples = ablation_examples_for(self.config)
 
     def toy_world(self) -> ToyWorld | None:
-        """The toy world of the hint questions (its held-out entities are the test split's); None for ``--examples``.
+        """The toy world of the hint questions (its held-out entities are the test split's); None for ``--examples``
+        or a target with a fact table.
 
         Returns:
             `ToyWorld` or `None`: The target's world, or None.
         """
-        return None if self.config.examples else toy_world_for(self.config.target)
+        if self.config.examples or self.fact_table() is not None:
+            return None
+        return toy_world_for(self.config.target)
+
+    def fact_table(self) -> FactTable | None:
+        """The target's checked facts (``smollm2-135m``) when no ``--examples`` are given; else None.
+
+        Returns:
+            `FactTable` or `None`: The table.
+        """
+        return None if self.config.examples else fact_table_for(self.config.target)
 
     def item_content(self, example: AblationExample) -> tuple[str, ...]:
         """The example's text: the spans of one text (``--span-regex``) land in one split.

@@ -15,7 +15,7 @@ class AblationConfig(BuildConfig):
 
     Args:
         num_examples (`int`, *optional*, defaults to 2000):
-            Hint questions to build (toy world targets).
+            Hint questions to build (toy world targets, or a model's built-in facts).
         examples (`str`, *optional*):
             JSONL of examples: text, and the span to remove as 'span' (a substring) or found by ``span_regex``;
             optional choices, correct_answer, split.
@@ -42,7 +42,9 @@ class AblationConfig(BuildConfig):
             positive, ``seed`` is negative, ``test_fraction`` is outside [0, 1), or ``span_regex`` does not compile.
     """
 
-    num_examples: int = field(default=2000, metadata={"help": "Hint questions to build (toy world targets)."})
+    num_examples: int = field(
+        default=2000, metadata={"help": "Hint questions to build (toy world targets, or a model's built-in facts)."}
+    )
     examples: str | None = field(
         default=None,
         metadata={

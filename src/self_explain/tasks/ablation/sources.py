@@ -1,4 +1,5 @@
-"""Examples to ablate: toy-world hint questions, or a user's JSONL file (a span, or spans found by a regex)."""
+"""Examples to ablate: toy-world hint questions, hint questions from a real model's checked facts, or a user's JSONL
+file (a span, or spans found by a regex)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...core.files import read_jsonl_objects
-from ...toyworld.world import ToyWorld, check_ood_relations
+from ...realworld import FactTable
+from ...toyworld.world import HINT_GIVERS, HINT_TEMPLATE, OPTION_LETTERS, ToyWorld, check_ood_relations
 
 SPLITS = ("train", "test", "ood")
 
@@ -98,6 +100,44 @@ def toy_hint_examples(world: ToyWorld, num_examples: int, seed: int, ood_relatio
                 entity=question.entity or "",
             )
         )
+    return examples
+
+
+def fact_table_hint_examples(table: FactTable, num_examples: int, seed: int) -> list[AblationExample]:
+    """Multiple-choice questions with a hint line from a real model's checked facts (``realworld``).
+
+    Each asks one fact the model completes correctly ("What is the capital of France?"), with its answer and three
+    other answers of the relation as options A–D in a seeded order, after a hint line naming a seeded option (the
+    right one or not) from a seeded giver, as the toy world's questions do. The span is the hint line.
+
+    Args:
+        table (`FactTable`): The model's checked facts.
+        num_examples (`int`): How many examples to draw.
+        seed (`int`): Seed of the draw.
+
+    Returns:
+        `list[AblationExample]`: The examples; ``split="ood"`` for the table's ood relations.
+    """
+    rng = random.Random(seed)
+    relations = [r for r in table.relations if len({f.answer for f in table.by_relation(r)}) >= len(OPTION_LETTERS)]
+    examples = []
+    for example_id in range(num_examples):
+        relation = rng.choice(relations)
+        fact = rng.choice(table.by_relation(relation))
+        others = sorted({f.answer for f in table.by_relation(relation)} - {fact.answer})
+        options = rng.sample(others, len(OPTION_LETTERS) - 1) + [fact.answer]
+        rng.shuffle(options)
+        hint_answer, giver = rng.choice(options), rng.choice(HINT_GIVERS)
+        hint = HINT_TEMPLATE.format(giver=giver, answer=hint_answer)
+        question = table.questions[relation].format(subject=fact.subject)
+        listed = "\n".join(f"{letter}. {option}" for letter, option in zip(OPTION_LETTERS, options))
+        text = f"{hint}\nQuestion: {question}\n{listed}"
+        examples.append(AblationExample(
+            example_id=example_id, text=text, span_start=0, span_end=len(hint) + 1,  # the hint line and its newline
+            choice_question=question, choices=tuple(options), correct_answer=fact.answer, hint_giver=giver,
+            hint_answer=hint_answer, relation=relation, split="ood" if relation in table.ood_relations else None,
+            entity=fact.subject,
+        ))
     return examples
 
 
