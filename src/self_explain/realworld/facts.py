@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from dataclasses import dataclass
@@ -114,6 +115,7 @@ def has_fact_table(model: str) -> bool:
     return "/" not in model and fact_table_path(model).is_file()
 
 
+@functools.lru_cache(maxsize=None)
 def fact_table_for(model: str) -> FactTable | None:
     """The built-in fact table of a model, or None when it has none.
 

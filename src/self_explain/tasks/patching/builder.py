@@ -20,6 +20,7 @@ import torch
 
 from ...core.engine import Patch, clean_runs, patch_sweep
 from ...core.models import context_length, is_toy_model
+from ...core.words import WordReader, matches_target
 from ...realworld import FactTable, fact_table_for
 from ...toyworld import toy_world_for
 from ..build import DatasetBuilder, fraction_true, require_input, seeded_rng
@@ -27,7 +28,6 @@ from .config import PatchingConfig, default_window
 from .features import PATCHING_FEATURES
 from .prompts import patching_answer, patching_question
 from .sources import PromptPair, fact_table_pairs, jsonl_pairs, toy_world_pairs, unknown_words
-from ...core.words import WordReader, matches_target
 
 if TYPE_CHECKING:
     from ...toyworld.world import ToyWorld
@@ -158,7 +158,8 @@ def unchanged_by_pair_kind(items: list[PromptPair], rows, same_value_share: floa
 
 
 def target_mismatches(rows) -> dict:
-    """How many pairs of a user's file have a target the model does not predict (greedy, unpatched), warned about.
+    """How many pairs (of a user's file or a fact table) have a target the model does not predict (greedy,
+    unpatched), warned about.
 
     Args:
         rows (`Dataset`): Every row, before the split.
@@ -217,13 +218,13 @@ class PatchingBuilder(DatasetBuilder):
         self.words = WordReader(self.target.model, self.tokenizer)
 
     def items(self) -> list[PromptPair]:
-        """The prompt pairs: from ``--prompts``, else drawn from the toy world.
+        """The prompt pairs: from ``--prompts``, else drawn from the target's fact table or toy world.
 
         Returns:
             `list[PromptPair]`: The pairs.
 
         Raises:
-            ValueError: When a non-toy target has no ``--prompts``, or the file is malformed.
+            ValueError: When a target without built-in prompts has no ``--prompts``, or the file is malformed.
         """
         config = self.config
         table = self.fact_table()
