@@ -67,3 +67,11 @@ def test_command_line_trains_each_layer(random_toy_model_dir, tmp_path):
 def test_bad_options_are_named(random_toy_model_dir, tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
         train_toy_saes(tiny_config(random_toy_model_dir, tmp_path / "bad", **overrides))
+
+
+def test_help_lists_every_option(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    assert "--resample_every" in out and "--learning_rate" in out and "last fifth" in out

@@ -68,7 +68,7 @@ class TrainSAEConfig:
     k: int = field(default=8, metadata={"help": "Active features per token (TopK)."})
     steps: int = field(default=2000, metadata={"help": "Adam steps per layer."})
     batch_size: int = field(default=512, metadata={"help": "Tokens per step."})
-    learning_rate: float = field(default=3e-3, metadata={"help": "Adam learning rate (decays linearly in the last 20%)."})
+    learning_rate: float = field(default=3e-3, metadata={"help": "Adam learning rate (decays linearly over the last fifth of the steps)."})
     num_texts: int = field(default=4000, metadata={"help": "Toy-world texts whose activations are trained on."})
     eval_fraction: float = field(default=0.1, metadata={"help": "Share of texts held out to measure FVE and dead features."})
     aux_k: int = field(default=64, metadata={"help": "Dead features used by the AuxK loss (0: no AuxK)."})
@@ -76,7 +76,7 @@ class TrainSAEConfig:
     dead_steps: int = field(default=100, metadata={"help": "A feature silent this many steps counts as dead for AuxK."})
     resample_every: int = field(
         default=200,
-        metadata={"help": "Re-aim dead features at high-error inputs every this many steps in the first 40% of training (0: never)."},
+        metadata={"help": "Re-aim dead features at high-error inputs every this many steps in the first two fifths of training (0: never)."},
     )
     seed: int = field(default=0, metadata={"help": "Seed of the corpus, initialisation and batches."})
     threads: int = field(default=0, metadata={"help": "torch threads (0: torch's default)."})
