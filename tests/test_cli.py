@@ -24,6 +24,14 @@ def test_help_of_every_command(capsys):
     assert "--hidden-size" in capsys.readouterr().out
     assert main(["build", "--help"]) == 0
     assert "patching" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["train-sae", "--help"])
+    assert "--corpus" in capsys.readouterr().out
+
+
+def test_train_sae_without_corpus_names_the_option(capsys):
+    assert main(["train-sae", "--target", "smollm2-135m", "--out", "unused"]) == 2
+    assert "--corpus FILE is required for 'smollm2-135m'" in capsys.readouterr().err
 
 
 def test_errors_are_reported_with_the_input_named(random_toy_model_dir, tmp_path, capsys):

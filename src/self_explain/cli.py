@@ -89,6 +89,14 @@ def _toyworld(argv: list[str]) -> int:
     return 0
 
 
+def _train_sae(argv: list[str]) -> int:
+    from .tasks.features.sae_training import TrainSAEConfig, train_saes
+
+    for folder in train_saes(_parse(TrainSAEConfig, "self-explain train-sae", argv)):
+        print(f"wrote {folder}")
+    return 0
+
+
 def _train(argv: list[str]) -> int:
     from .explainer.config import ExplainerConfig
     from .explainer.trainer import train_explainer
@@ -221,6 +229,7 @@ def _demo(argv: list[str]) -> int:
 COMMANDS = {
     "build": (_build, "build an explanation dataset (patching, ablation, features, preferences) in Hub layout"),
     "train": (_train, "fine-tune an explainer (LoRA) on an explanation dataset"),
+    "train-sae": (_train_sae, "train TopK SAEs on a target's residual stream over a corpus (SAELens format)"),
     "evaluate": (_evaluate, "score an explainer (and baselines) on a dataset split; write a report"),
     "explain": (_explain, "ask an explainer about one input (the self-explanation pipeline)"),
     "push": (_push, "push a trained explainer folder to the Hub (self-explain push DIR org/name)"),

@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import load_file
 
 from self_explain.core.sae import SparseAutoencoder
-from self_explain.toyworld.train_sae import TrainSAEConfig, main, train_toy_saes
+from self_explain.tasks.features.sae_training import TrainSAEConfig, corpus_texts, main, train_saes
 
 TINY = dict(d_sae=32, k=4, steps=40, batch_size=64, num_texts=40, learning_rate=1e-2, dead_steps=10, resample_every=10)
 
@@ -15,7 +15,7 @@ def tiny_config(model_dir, out, **overrides) -> TrainSAEConfig:
 
 
 def test_trained_sae_is_saved_in_the_saelens_format_and_learns(random_toy_model_dir, tmp_path):
-    (folder,) = train_toy_saes(tiny_config(random_toy_model_dir, tmp_path / "saes"))
+    (folder,) = train_saes(tiny_config(random_toy_model_dir, tmp_path / "saes"))
     assert folder == tmp_path / "saes" / "layer_1"
     assert sorted(p.name for p in folder.iterdir()) == ["cfg.json", "sae_weights.safetensors", "training.json"]
     cfg = json.loads((folder / "cfg.json").read_text())
@@ -36,12 +36,12 @@ def test_trained_sae_is_saved_in_the_saelens_format_and_learns(random_toy_model_
     assert ((sae.encode(x) > 0).sum(-1) <= 4).all()
 
     with pytest.raises(FileExistsError, match="--overwrite"):
-        train_toy_saes(tiny_config(random_toy_model_dir, tmp_path / "saes"))
+        train_saes(tiny_config(random_toy_model_dir, tmp_path / "saes"))
 
 
 def test_training_is_seeded(random_toy_model_dir, tmp_path):
     def weights(name, seed):
-        (folder,) = train_toy_saes(tiny_config(random_toy_model_dir, tmp_path / name, steps=5, seed=seed))
+        (folder,) = train_saes(tiny_config(random_toy_model_dir, tmp_path / name, steps=5, seed=seed))
         return load_file(folder / "sae_weights.safetensors")["W_enc"]
 
     assert torch.equal(weights("a", 0), weights("b", 0))
@@ -66,7 +66,7 @@ def test_command_line_trains_each_layer(random_toy_model_dir, tmp_path):
 )
 def test_bad_options_are_named(random_toy_model_dir, tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
-        train_toy_saes(tiny_config(random_toy_model_dir, tmp_path / "bad", **overrides))
+        train_saes(tiny_config(random_toy_model_dir, tmp_path / "bad", **overrides))
 
 
 def test_help_lists_every_option(capsys):
@@ -75,3 +75,43 @@ def test_help_lists_every_option(capsys):
     assert exit_info.value.code == 0
     out = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
     assert "--resample_every" in out and "--learning_rate" in out and "last fifth" in out
+
+
+def test_a_target_other_than_a_toy_one_needs_a_corpus_and_is_refused_before_loading(tmp_path):
+    with pytest.raises(ValueError, match=r"--corpus FILE is required for 'org/some-llama'"):
+        train_saes(TrainSAEConfig(target="org/some-llama", out=str(tmp_path / "saes")))
+
+
+def test_a_corpus_file_is_read_and_recorded(random_toy_model_dir, tmp_path):
+    from self_explain.toyworld import toy_world_for
+    from self_explain.toyworld.examples import toy_corpus
+
+    texts = toy_corpus(toy_world_for(str(random_toy_model_dir)), 60, 1)
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": text}) + "\n" for text in texts))
+    (folder,) = train_saes(tiny_config(random_toy_model_dir, tmp_path / "saes", corpus=str(corpus), num_texts=50))
+    cfg = json.loads((folder / "cfg.json").read_text())
+    assert cfg["dataset_path"] == str(corpus)
+    record = json.loads((folder / "training.json").read_text())
+    assert record["config"]["corpus"] == str(corpus) and record["train_tokens"] > 0
+
+
+@pytest.mark.parametrize("content, name, message", [
+    (None, "missing.txt", "no such file"),
+    ("only one text\n\n", "one.txt", "holds 1 texts"),
+    ('{"text": "a b"}\n{"body": "c"}\n', "bad.jsonl", "line 2: needs a string 'text'"),
+])
+def test_bad_corpus_files_are_named(tmp_path, content, name, message):
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        corpus_texts(str(path), 10, 0)
+
+
+def test_a_large_corpus_is_sampled_by_seed_in_file_order(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_text("".join(f"text {i}\n" for i in range(100)))
+    sample = corpus_texts(str(path), 10, 0)
+    assert len(sample) == 10 and sample == corpus_texts(str(path), 10, 0) != corpus_texts(str(path), 10, 1)
+    assert sample == sorted(sample, key=lambda t: int(t.split()[1]))

@@ -1,13 +1,14 @@
-"""Train TopK sparse autoencoders on a toy target's residual stream, saved in the SAELens format.
+"""Train TopK sparse autoencoders on a target's residual stream, saved in the SAELens format: ``self-explain
+train-sae``.
 
-``python -m self_explain.toyworld.train_sae --target toy-target --layers 1 2 --out DIR`` writes
-``DIR/layer_<ℓ>/`` (``cfg.json``, ``sae_weights.safetensors``, ``training.json``) for each layer ℓ.
-The SAE reads the input of decoder layer ℓ (``blocks.ℓ.hook_resid_pre``), over texts of the toy
-world (fact prompts, choice and hint questions, prompt + completion). TopK as in Gao et al. 2024:
-decoder rows kept at unit norm, b_dec started at the data mean, an AuxK loss that lets dead
-features learn the reconstruction error, and (Bricken et al. 2023) dead features re-aimed at
-high-error inputs early in training. The toy residual stream is simple: at d_sae 512 over half of
-the features stay dead whatever is done, hence the default of 256.
+``self-explain train-sae --target toy-target --layers 1 2 --out DIR`` writes ``DIR/layer_<ℓ>/`` (``cfg.json``,
+``sae_weights.safetensors``, ``training.json``) for each layer ℓ. The SAE reads the input of decoder layer ℓ
+(``blocks.ℓ.hook_resid_pre``) over a corpus: ``--corpus`` (a text file, one text per line, or JSONL with a
+``text`` field), which any target but a toy one needs; a toy target without it reads texts of its toy world (fact
+prompts, choice and hint questions, prompt + completion). TopK as in Gao et al. 2024: decoder rows kept at unit
+norm, b_dec started at the data mean, an AuxK loss that lets dead features learn the reconstruction error, and
+(Bricken et al. 2023) dead features re-aimed at high-error inputs early in training. The toy residual stream is
+simple: at d_sae 512 over half of the features stay dead whatever is done, hence the default of 256.
 """
 
 from __future__ import annotations
@@ -22,21 +23,27 @@ import torch
 from torch.nn.functional import embedding_bag
 from tqdm.auto import tqdm
 
-from ..core.activations import read_layer_inputs, tokenize_texts
-from ..core.models import load_model, short_model_name
-from ..core.sae import SAEConfig, SparseAutoencoder
-from . import toy_world_for
-from .examples import toy_corpus
+from ...core.activations import read_layer_inputs, tokenize_texts
+from ...core.files import read_jsonl_objects
+from ...core.models import load_model, short_model_name
+from ...core.sae import SAEConfig, SparseAutoencoder
+from ...toyworld import toy_world_for
+from ...toyworld.examples import toy_corpus
+from ..build import require_input
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class TrainSAEConfig:
-    """Options of ``python -m self_explain.toyworld.train_sae``.
+    """Options of ``self-explain train-sae``.
 
     Args:
-        target (`str`, *optional*, defaults to `"toy-target"`): Toy target: a toy name or a toy model folder.
+        target (`str`, *optional*, defaults to `"toy-target"`): The target: a toy name, a packaged short name
+            (``smollm2-135m``), a folder or a Hub id.
+        corpus (`str`, *optional*): The texts to read: a text file (one text per line) or JSONL with a ``text``
+            field. Required for any target but a toy one, whose default is its toy world's texts.
+        max_tokens (`int`, *optional*, defaults to 128): Longest text read, in tokens (longer ones are cut).
         layers (`list[int]`, *optional*, defaults to `[1, 2]`): Residual stream layers to train on.
         out (`str`, *optional*, defaults to `"out/toy-target-saes"`): Folder; each layer's SAE goes to ``layer_<l>/``.
         d_sae (`int`, *optional*, defaults to 256): Number of SAE features.
@@ -44,7 +51,8 @@ class TrainSAEConfig:
         steps (`int`, *optional*, defaults to 2000): Adam steps per layer.
         batch_size (`int`, *optional*, defaults to 512): Tokens per step.
         learning_rate (`float`, *optional*, defaults to 3e-3): Adam learning rate (decays linearly in the last 20%).
-        num_texts (`int`, *optional*, defaults to 4000): Toy-world texts whose activations are trained on.
+        num_texts (`int`, *optional*, defaults to 4000): Texts whose activations are trained on (a seeded sample of
+            a larger corpus).
         eval_fraction (`float`, *optional*, defaults to 0.1): Share of texts held out to measure FVE and dead
             features.
         aux_k (`int`, *optional*, defaults to 64): Dead features used by the AuxK loss (0: no AuxK).
@@ -57,11 +65,19 @@ class TrainSAEConfig:
         overwrite (`bool`, *optional*, defaults to `False`): Replace existing ``layer_<l>/`` folders.
 
     Raises:
-        ValueError: On no layers, ``k`` outside [1, ``d_sae``], ``eval_fraction`` outside (0, 1), or fewer than
-            2 texts.
+        ValueError: On no layers, ``k`` outside [1, ``d_sae``], ``eval_fraction`` outside (0, 1), fewer than
+            2 texts or ``max_tokens`` below 2.
     """
 
-    target: str = field(default="toy-target", metadata={"help": "Toy target: a toy name or a toy model folder."})
+    target: str = field(
+        default="toy-target", metadata={"help": "The target: a toy name, a packaged short name, a folder or a Hub id."}
+    )
+    corpus: str | None = field(
+        default=None,
+        metadata={"help": "Texts to read: a text file (one per line) or JSONL with a 'text' field. Required for any "
+                          "target but a toy one (default there: its toy world's texts)."},
+    )
+    max_tokens: int = field(default=128, metadata={"help": "Longest text read, in tokens (longer ones are cut)."})
     layers: list[int] = field(default_factory=lambda: [1, 2], metadata={"help": "Residual stream layers to train on."})
     out: str = field(default="out/toy-target-saes", metadata={"help": "Folder; each layer's SAE goes to layer_<l>/."})
     d_sae: int = field(default=256, metadata={"help": "Number of SAE features."})
@@ -69,7 +85,9 @@ class TrainSAEConfig:
     steps: int = field(default=2000, metadata={"help": "Adam steps per layer."})
     batch_size: int = field(default=512, metadata={"help": "Tokens per step."})
     learning_rate: float = field(default=3e-3, metadata={"help": "Adam learning rate (decays linearly over the last fifth of the steps)."})
-    num_texts: int = field(default=4000, metadata={"help": "Toy-world texts whose activations are trained on."})
+    num_texts: int = field(
+        default=4000, metadata={"help": "Texts whose activations are trained on (a seeded sample of a larger corpus)."}
+    )
     eval_fraction: float = field(default=0.1, metadata={"help": "Share of texts held out to measure FVE and dead features."})
     aux_k: int = field(default=64, metadata={"help": "Dead features used by the AuxK loss (0: no AuxK)."})
     aux_coefficient: float = field(default=1 / 32, metadata={"help": "Weight of the AuxK loss."})
@@ -91,9 +109,49 @@ class TrainSAEConfig:
             raise ValueError(f"--eval_fraction must be in (0, 1), got {self.eval_fraction}")
         if self.num_texts < 2:
             raise ValueError(f"--num_texts must be at least 2 (training and held-out texts), got {self.num_texts}")
+        if self.max_tokens < 2:
+            raise ValueError(f"--max_tokens must be at least 2, got {self.max_tokens}")
 
 
-def residual_activations(loaded, texts: list[str], layers: list[int], batch_size: int = 64) -> dict[int, torch.Tensor]:
+def corpus_texts(path: str, num_texts: int, seed: int) -> list[str]:
+    """The texts of a corpus file, a seeded sample of ``num_texts`` when it holds more, in file order.
+
+    Args:
+        path (`str`): A text file (one text per non-empty line) or a ``.jsonl`` file with a ``text`` field per line.
+        num_texts (`int`): How many texts to keep at most.
+        seed (`int`): Seed of the sample.
+
+    Returns:
+        `list[str]`: The texts.
+
+    Raises:
+        ValueError: Naming the file, when it is missing, holds fewer than 2 texts, or a JSONL line has no string
+            ``text``.
+    """
+    import random
+
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"--corpus {path}: no such file; give a text file (one text per line) or JSONL with 'text'")
+    if file.suffix == ".jsonl":
+        texts = []
+        for number, record in read_jsonl_objects(file, "--corpus"):
+            if not isinstance(record.get("text"), str):
+                raise ValueError(f"--corpus {path} line {number}: needs a string 'text'")
+            texts.append(record["text"])
+    else:
+        texts = [line.strip() for line in file.read_text(encoding="utf-8").splitlines()]
+    texts = [text for text in texts if text.strip()]
+    if len(texts) < 2:
+        raise ValueError(f"--corpus {path} holds {len(texts)} texts; at least 2 are needed (training and held out)")
+    if len(texts) > num_texts:
+        keep = sorted(random.Random(seed).sample(range(len(texts)), num_texts))
+        texts = [texts[i] for i in keep]
+    return texts
+
+
+def residual_activations(loaded, texts: list[str], layers: list[int], batch_size: int = 64,
+                         max_tokens: int | None = None) -> dict[int, torch.Tensor]:
     """Every non-BOS token's residual at each layer, (tokens, hidden), texts in order.
 
     Args:
@@ -101,12 +159,13 @@ def residual_activations(loaded, texts: list[str], layers: list[int], batch_size
         texts (`list[str]`): The texts to read.
         layers (`list[int]`): Residual stream layers (inputs of these decoder layers).
         batch_size (`int`, *optional*, defaults to 64): Texts per forward pass.
+        max_tokens (`int`, *optional*): Longest text read, in tokens (longer ones are cut); None: no limit.
 
     Returns:
         `dict[int, torch.Tensor]`: For each layer, a float32 CPU tensor (tokens, hidden).
     """
     bos = loaded.tokenizer.bos_token_id
-    sequences = tokenize_texts(loaded.tokenizer, texts)
+    sequences = tokenize_texts(loaded.tokenizer, texts, max_length=max_tokens)
     found: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
     for start in range(0, len(sequences), batch_size):
         chunk = [s for s in sequences[start : start + batch_size] if s]
@@ -249,7 +308,7 @@ def _layer_folder(config: TrainSAEConfig, layer: int) -> Path:
     return Path(config.out) / f"layer_{layer}"
 
 
-def train_toy_saes(config: TrainSAEConfig) -> list[Path]:
+def train_saes(config: TrainSAEConfig) -> list[Path]:
     """Train one TopK SAE per layer of ``config.layers`` and save each in the SAELens format.
 
     Args:
@@ -260,8 +319,12 @@ def train_toy_saes(config: TrainSAEConfig) -> list[Path]:
 
     Raises:
         FileExistsError: When a layer's folder exists, is not empty and ``overwrite`` is not set.
-        ValueError: When a layer is out of range for the target.
+        ValueError: When a layer is out of range for the target, a target other than a toy one has no ``corpus``,
+            or the corpus file is missing or bad (see `corpus_texts`).
     """
+    # The corpus is checked before the target is loaded: a missing one fails at once.
+    require_input(config.target, config.corpus, "--corpus FILE", "a built-in corpus (their toy world's texts)")
+    corpus = corpus_texts(config.corpus, config.num_texts, config.seed) if config.corpus else None
     if config.threads:
         torch.set_num_threads(config.threads)
     for layer in config.layers:
@@ -273,11 +336,13 @@ def train_toy_saes(config: TrainSAEConfig) -> list[Path]:
     bad = [layer for layer in config.layers if not 0 <= layer < num_layers]
     if bad:
         raise ValueError(f"--layers {bad} out of range for {config.target!r} with {num_layers} layers")
-    texts = toy_corpus(toy_world_for(config.target), config.num_texts, config.seed, tokenizer=loaded.tokenizer)
+    texts = corpus or toy_corpus(toy_world_for(config.target), config.num_texts, config.seed, tokenizer=loaded.tokenizer)
     held_out = max(1, int(config.eval_fraction * len(texts)))
-    train = residual_activations(loaded, texts[:-held_out], config.layers)
-    evaluation = residual_activations(loaded, texts[-held_out:], config.layers)
+    train = residual_activations(loaded, texts[:-held_out], config.layers, max_tokens=config.max_tokens)
+    evaluation = residual_activations(loaded, texts[-held_out:], config.layers, max_tokens=config.max_tokens)
     model_name = short_model_name(config.target)
+    bos = loaded.tokenizer.bos_token_id
+    prepends_bos = bos is not None and tokenize_texts(loaded.tokenizer, ["a"])[0][:1] == [bos]  # SmolLM2 does not
     folders = []
     for layer in config.layers:
         started = time.time()
@@ -285,7 +350,8 @@ def train_toy_saes(config: TrainSAEConfig) -> list[Path]:
         sae = SparseAutoencoder(SAEConfig(
             d_in=train[layer].shape[1], d_sae=config.d_sae, architecture="topk", k=config.k,
             hook_name=f"blocks.{layer}.hook_resid_pre", layer=layer, model_name=model_name,
-            extra={"prepend_bos": True, "dataset_path": "self_explain.toyworld", "seed": config.seed},
+            extra={"prepend_bos": prepends_bos, "seed": config.seed,
+                   "dataset_path": config.corpus or "self_explain.toyworld"},
         ))
         initialize_sae(sae, train[layer], generator)
         initial = reconstruction_metrics(sae, evaluation[layer])
@@ -313,7 +379,7 @@ def train_toy_saes(config: TrainSAEConfig) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> list[Path]:
-    """Command-line entry point: parse ``TrainSAEConfig`` options and train the SAEs.
+    """Parse ``TrainSAEConfig`` options and train the SAEs (what ``self-explain train-sae`` runs).
 
     Args:
         argv (`list[str]`, *optional*): The arguments; ``sys.argv[1:]`` when unset.
@@ -323,11 +389,6 @@ def main(argv: list[str] | None = None) -> list[Path]:
     """
     from transformers import HfArgumentParser
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    parser = HfArgumentParser(TrainSAEConfig, prog="python -m self_explain.toyworld.train_sae")
+    parser = HfArgumentParser(TrainSAEConfig, prog="self-explain train-sae")
     (config,) = parser.parse_args_into_dataclasses(args=argv)
-    return train_toy_saes(config)
-
-
-if __name__ == "__main__":
-    main()
+    return train_saes(config)
