@@ -29,4 +29,5 @@ def test_wheel_ships_card_templates_and_toy_models(tmp_path):
             assert f"self_explain/toyworld/models/{model}/{file}" in names
     assert {"self_explain/realworld/data/candidates.json", "self_explain/realworld/data/smollm2-135m/facts.json",
             "self_explain/dataset_builders/self-explain-patching/smollm2-135m.yaml",
-            "self_explain/dataset_builders/self-explain-ablation/smollm2-135m.yaml"} <= names
+            "self_explain/dataset_builders/self-explain-ablation/smollm2-135m.yaml",
+            "self_explain/realworld/data/corpus/english.jsonl"} <= names

@@ -1,0 +1,121 @@
+"""An English corpus for the real models' SAEs, made from text this machine already has: ``python -m
+self_explain.realworld.corpus`` writes ``data/corpus/english.jsonl``.
+
+Two sources, each line recording its own:
+- sentences of the Python standard library's docstrings (CPython, PSF License 2.0): real English prose about
+  programming, 6–40 words, mostly words, no code;
+- the checked facts of each real model with a fact table, as sentences ("The capital of France is Paris."),
+  written for this project (Apache-2.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+import logging
+import pkgutil
+import re
+import sys
+import warnings
+from pathlib import Path
+
+from ..core.files import write_atomically
+from .facts import DATA, fact_table_for
+
+logger = logging.getLogger(__name__)
+CORPUS_PATH = DATA / "corpus" / "english.jsonl"
+SKIPPED_MODULES = {"antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo", "test", "lib2to3", "ensurepip",
+                   "venv", "pydoc_data", "xxlimited"}
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
+def is_prose(sentence: str) -> bool:
+    """Whether a docstring sentence reads as English prose: 6–40 words, capitalised, ends with a period, at least
+    70 % alphabetic words, and none of the characters code is made of.
+
+    Args:
+        sentence (`str`): A candidate sentence, whitespace collapsed.
+
+    Returns:
+        `bool`: True for prose.
+
+    Examples:
+
+    >>> is_prose("Return the number of items in the container, or zero when it is empty.")
+    True
+    >>> is_prose("x = {k: v for k, v in items}.")
+    False
+    """
+    words = sentence.split()
+    return (6 <= len(words) <= 40 and sentence[:1].isupper() and sentence.endswith(".")
+            and not any(character in sentence for character in "{}>|=_\\")
+            and sum(word.isalpha() for word in words) / len(words) > 0.7)
+
+
+def stdlib_sentences() -> list[tuple[str, str]]:
+    """Prose sentences of the standard library's public docstrings (modules, their functions and classes).
+
+    Returns:
+        `list[tuple[str, str]]`: (module, sentence), each sentence once, in module order.
+    """
+    found, seen = [], set()
+    modules = sorted(module.name for module in pkgutil.iter_modules()
+                     if str(getattr(module.module_finder, "path", "")).startswith(sys.base_prefix)
+                     and not module.name.startswith("_") and module.name not in SKIPPED_MODULES)
+    for name in modules:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                module = importlib.import_module(name)
+        except Exception:  # a module this build of Python cannot import (a missing C library): not needed
+            continue
+        members = [value for key, value in sorted(vars(module).items()) if not key.startswith("_")
+                   and (inspect.isfunction(value) or inspect.isclass(value)) and getattr(value, "__module__", None) == name]
+        for member in [module, *members]:
+            for paragraph in re.split(r"\n\s*\n", inspect.getdoc(member) or ""):
+                for sentence in _SENTENCE_END.split(" ".join(paragraph.split())):
+                    if is_prose(sentence) and sentence not in seen:
+                        seen.add(sentence)
+                        found.append((name, sentence))
+    return found
+
+
+def fact_sentences(model: str) -> list[str]:
+    """The checked facts of a model as sentences: the prompt, its answer and a period.
+
+    Args:
+        model (`str`): A model with a fact table.
+
+    Returns:
+        `list[str]`: One sentence per fact.
+    """
+    return [f"{fact.prompt} {fact.answer}." for fact in fact_table_for(model).facts]
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """Write the corpus (``data/corpus/english.jsonl``) and its record (``data/corpus/README.md`` is hand-written).
+
+    Args:
+        argv (`list[str]`, *optional*): The command line (no options but ``--help``).
+
+    Returns:
+        `Path`: The corpus file.
+    """
+    argparse.ArgumentParser(prog="python -m self_explain.realworld.corpus", description=__doc__).parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    python = f"CPython {sys.version.split()[0]}"
+    records = [{"text": sentence, "source": f"{python} stdlib docstring: {module}", "licence": "PSF-2.0"}
+               for module, sentence in stdlib_sentences()]
+    records += [{"text": sentence, "source": "self-explain checked facts (smollm2-135m)", "licence": "Apache-2.0"}
+                for sentence in fact_sentences("smollm2-135m")]
+    CORPUS_PATH.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+    write_atomically(CORPUS_PATH, lambda temporary: Path(temporary).write_text(text, encoding="utf-8"))
+    logger.info("wrote %d texts to %s", len(records), CORPUS_PATH)
+    return CORPUS_PATH
+
+
+if __name__ == "__main__":
+    main()
