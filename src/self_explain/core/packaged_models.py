@@ -10,6 +10,7 @@ checkpoint. fp32 is kept because bf16 shifts SmolLM2's logits by up to 0.68.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -110,7 +111,7 @@ def packaged_gguf(name: str) -> Path:
 
 
 def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file, read in 1 MiB blocks.
+    """The SHA-256 of a file, read in 1 MiB blocks (once per process while its size and modification time stay).
 
     Args:
         path (`Path`): The file.
@@ -118,6 +119,12 @@ def file_sha256(path: Path) -> str:
     Returns:
         `str`: Its hex digest.
     """
+    stat = path.stat()
+    return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:  # size and mtime: a changed file is hashed again
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
