@@ -40,7 +40,8 @@ def ablation_examples(dataset, target: LoadedModel, seed: int = 0) -> ExplainerE
         questions.append(row.get("question") or ablation_question(row["text"], "hint", random.Random(f"{seed}:{index}")))
         answers.append(
             row.get("answer")
-            or causal_answer(row["is_different"], row["original_prediction"].strip(), row["ablated_prediction"].strip())
+            or causal_answer(row["is_different"], (row.get("original_choice") or row["original_prediction"]).strip(),
+                             (row.get("ablated_choice") or row["ablated_prediction"]).strip())
         )
     return ExplainerExamples(questions, answers)
 
