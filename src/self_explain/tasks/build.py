@@ -256,6 +256,9 @@ class DatasetBuilder:
     split_stream: ClassVar[tuple[int, ...]] = ()
     split_names: ClassVar[tuple[str, ...]] = ("train", "test", "ood")
     content_columns: ClassVar[tuple[str, ...]] = ()
+    # The config field of a user's item file (``prompts``, ``examples``); a task that names one draws its items,
+    # when the file is not given, from the target's fact table or else its toy world (see `toy_world`).
+    input_file_option: ClassVar[str | None] = None
 
     def __init__(self, config, recipe: Recipe | None = None):
         self.config = config
@@ -371,14 +374,22 @@ class DatasetBuilder:
         """
         return tuple(getattr(item, column) for column in self.key_columns)
 
+    def _builtin_items(self) -> bool:
+        return self.input_file_option is not None and not getattr(self.config, self.input_file_option)
+
     def toy_world(self) -> ToyWorld | None:
-        """The toy world the items are drawn from; None when they come from a user's file (the default).
+        """The toy world the items are drawn from: the target's, for a task with ``input_file_option`` whose file is
+        not given and a target without a fact table; None otherwise (a user's file, or no built-in items).
 
         Returns:
-            `ToyWorld` or `None`: The world; a task whose items come from it returns it, so that the build splits
-            them by entity and enforces the content check.
+            `ToyWorld` or `None`: The world; when items come from it, the build splits them by entity and enforces
+            the content check.
         """
-        return None
+        if not self._builtin_items() or self.fact_table() is not None:
+            return None
+        from ..toyworld import toy_world_for
+
+        return toy_world_for(self.config.target)
 
     def held_out_entities(self) -> frozenset[str] | None:
         """The toy-world entities (or a fact table's subjects) only ``test`` rows may be about: a seeded quarter of
@@ -394,13 +405,18 @@ class DatasetBuilder:
         return self._held_out_entities
 
     def fact_table(self) -> FactTable | None:
-        """The real model's checked facts the items are drawn from (``realworld``); None otherwise (the default).
+        """The real model's checked facts the items are drawn from (``smollm2-135m``, ``realworld``): for a task with
+        ``input_file_option`` whose file is not given; None otherwise.
 
         Returns:
-            `FactTable` or `None`: The table; a task whose items come from it returns it, so that the build splits
-            them by subject (a quarter of the subjects only in ``test``) and enforces the content check.
+            `FactTable` or `None`: The table; when items come from it, the build splits them by subject (a quarter of
+            the subjects only in ``test``) and enforces the content check.
         """
-        return None
+        if not self._builtin_items():
+            return None
+        from ..realworld import fact_table_for
+
+        return fact_table_for(self.config.target)
 
     def entity_of(self, item) -> str:
         """The toy-world entity an item is about ("" when unknown).

@@ -9,10 +9,9 @@ paper's templates. Built shard by shard like every dataset (see ``self_explain.t
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from ...core.models import LoadedModel, is_toy_model
-from ...realworld import FactTable, fact_table_for
+from ...realworld import fact_table_for
 from ...toyworld import toy_world_for
 from ...toyworld.world import ANSWER_PREFIX
 from ..build import DatasetBuilder, fraction_true, require_input, seeded_rng
@@ -22,9 +21,6 @@ from .features import ABLATION_FEATURES
 from .ground_truth import run_ablations
 from .prompts import ablation_question
 from .sources import AblationExample, fact_table_hint_examples, jsonl_examples, toy_hint_examples
-
-if TYPE_CHECKING:
-    from ...toyworld.world import ToyWorld
 
 logger = logging.getLogger(__name__)
 
@@ -134,30 +130,12 @@ class AblationBuilder(DatasetBuilder):
     pretty_name = "self-explain: input ablation"
     key_columns = ("example_id",)
     split_stream = (1,)
+    input_file_option = "examples"
     content_columns = ("text", "question")
 
     def prepare(self) -> None:
         """Read the examples before the target is loaded (see `ablation_examples_for`)."""
         self.examples = ablation_examples_for(self.config)
-
-    def toy_world(self) -> ToyWorld | None:
-        """The toy world of the hint questions (its held-out entities are the test split's); None for ``--examples``
-        or a target with a fact table.
-
-        Returns:
-            `ToyWorld` or `None`: The target's world, or None.
-        """
-        if self.config.examples or self.fact_table() is not None:
-            return None
-        return toy_world_for(self.config.target)
-
-    def fact_table(self) -> FactTable | None:
-        """The target's checked facts (``smollm2-135m``) when no ``--examples`` are given; else None.
-
-        Returns:
-            `FactTable` or `None`: The table.
-        """
-        return None if self.config.examples else fact_table_for(self.config.target)
 
     def item_content(self, example: AblationExample) -> tuple[str, ...]:
         """The example's text: the spans of one text (``--span-regex``) land in one split.

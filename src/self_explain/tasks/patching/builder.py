@@ -14,23 +14,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
 from ...core.engine import Patch, clean_runs, patch_sweep
 from ...core.models import context_length, is_toy_model
 from ...core.words import WordReader, matches_target
-from ...realworld import FactTable, fact_table_for
-from ...toyworld import toy_world_for
 from ..build import DatasetBuilder, fraction_true, require_input, seeded_rng
 from .config import PatchingConfig, default_window
 from .features import PATCHING_FEATURES
 from .prompts import patching_answer, patching_question
 from .sources import PromptPair, fact_table_pairs, jsonl_pairs, toy_world_pairs, unknown_words
-
-if TYPE_CHECKING:
-    from ...toyworld.world import ToyWorld
 
 logger = logging.getLogger(__name__)
 
@@ -202,6 +196,7 @@ class PatchingBuilder(DatasetBuilder):
     features = PATCHING_FEATURES
     pretty_name = "self-explain: activation patching"
     key_columns = ("prompt_id",)
+    input_file_option = "prompts"
     content_columns = ("original_text", "counterfactual_text", "question")
 
     def setup(self) -> None:
@@ -237,25 +232,6 @@ class PatchingBuilder(DatasetBuilder):
                                     same_value_share=config.same_value_share)
         return toy_world_pairs(self.toy_world(), config.num_prompts, config.seed, config.ood_relations,
                                held_out=self.held_out_entities(), same_value_share=config.same_value_share)
-
-    def toy_world(self) -> ToyWorld | None:
-        """The toy world of the prompt pairs (its held-out entities are the test split's); None for ``--prompts`` or
-        a target with a fact table.
-
-        Returns:
-            `ToyWorld` or `None`: The target's world, or None.
-        """
-        if self.config.prompts or self.fact_table() is not None:
-            return None
-        return toy_world_for(self.config.target)
-
-    def fact_table(self) -> FactTable | None:
-        """The target's checked facts (``smollm2-135m``) when no ``--prompts`` are given; else None.
-
-        Returns:
-            `FactTable` or `None`: The table.
-        """
-        return None if self.config.prompts else fact_table_for(self.config.target)
 
     def item_content(self, pair: PromptPair) -> tuple[str, ...]:
         """The pair's prompt and counterfactual: pairs of a ``--prompts`` file that share either land in one split.
