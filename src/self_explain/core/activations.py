@@ -27,6 +27,12 @@ def tokenize_texts(tokenizer, texts: list[str], max_length: int | None = None) -
     return sequences
 
 
+# The first position of a sequence is never read for features: it is BOS, or, in a tokenizer without one (SmolLM2),
+# the first word, where the model parks attention and whose residual has an outsized norm (an SAE trained on it
+# spends its features there: 93 % dead at SmolLM2 layer 18).
+FIRST_READ_POSITION = 1
+
+
 class _StopForward(Exception):
     pass
 

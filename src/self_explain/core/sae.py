@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .files import give_default_permissions
-from .models import TOY_MODEL_DIR, LoadedModel, adapter_for
+from .models import LoadedModel, adapter_for, shipped_path
 
 logger = logging.getLogger(__name__)
 
@@ -406,8 +406,10 @@ class SparseAutoencoder(nn.Module):
             OSError: if the download from the Hub fails.
         """
         local = Path(path_or_hub_id)
-        shipped = TOY_MODEL_DIR / str(path_or_hub_id)  # a shipped toy SAE: "toy-target-saes/layer_1"
-        if not local.is_dir() and (shipped / SAE_CFG_FILENAME).is_file():
+        set_name, _, layer_folder = str(path_or_hub_id).partition("/")  # a shipped SAE: "toy-target-saes/layer_1"
+        shipped_set = shipped_path(set_name) if set_name.endswith("-saes") else None
+        shipped = shipped_set / layer_folder if shipped_set is not None else None
+        if not local.is_dir() and shipped is not None and (shipped / SAE_CFG_FILENAME).is_file():
             return cls.load_folder(shipped, source=str(path_or_hub_id))
         if local.is_dir():
             return cls.load_folder(local / subfolder if subfolder else local)

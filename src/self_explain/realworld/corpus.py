@@ -31,6 +31,24 @@ SKIPPED_MODULES = {"antigravity", "this", "idlelib", "tkinter", "turtle", "turtl
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 
 
+def builtin_corpus_path(target: str) -> Path | None:
+    """The English corpus shipped for a packaged real model (``smollm2-135m``); None for any other target.
+
+    Args:
+        target (`str`): The target model.
+
+    Returns:
+        `Path` or `None`: ``data/corpus/english.jsonl`` for a packaged model's short name, else None.
+    """
+    from ..core.packaged_models import is_packaged_model
+
+    return CORPUS_PATH if is_packaged_model(target) else None
+
+
+# How datasets and SAEs record that they read the shipped corpus (not this machine's install path).
+BUILTIN_CORPUS_NAME = "self_explain.realworld:corpus/english.jsonl"
+
+
 def is_prose(sentence: str) -> bool:
     """Whether a docstring sentence reads as English prose: 6–40 words, capitalised, ends with a period, at least
     70 % alphabetic words, and none of the characters code is made of.

@@ -133,3 +133,4 @@ def fact_table_for(model: str) -> FactTable | None:
     questions = {relation: spec["question"] for relation, spec in candidates["relations"].items()}
     return FactTable(model=document["model"], facts=facts, ood_relations=tuple(document["ood_relations"]),
                      check=document["check"], questions=questions)
+

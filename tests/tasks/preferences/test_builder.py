@@ -374,6 +374,15 @@ def test_a_non_toy_target_needs_a_scenarios_file(tmp_path, monkeypatch):
     assert not (tmp_path / "ds").exists()
 
 
+def test_a_packaged_target_draws_the_english_scenarios_without_a_file():
+    from self_explain.tasks.preferences.builder import scenarios_for
+    from self_explain.tasks.preferences.config import PreferencesConfig
+    from self_explain.tasks.preferences.scenarios import english_scenarios
+
+    config = PreferencesConfig(target="smollm2-135m", out="unused", num_scenarios=12, seed=3)
+    assert scenarios_for(config) == english_scenarios(12, seed=3)
+
+
 def test_cli_help_lists_the_options(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["build", "preferences", "--help"])
@@ -383,4 +392,4 @@ def test_cli_help_lists_the_options(capsys):
                    "--measure-choices", "--choice-labels", "--instilled-model", "--push-instilled-to-hub",
                    "--overwrite", "--seed"):
         assert option in out, option
-    assert "required for models outside the toy world" in out
+    assert "required for models other than toy and packaged ones" in out

@@ -11,6 +11,7 @@ from self_explain.tasks.preferences.scenarios import (
     Attribute,
     Scenario,
     draw_weights,
+    english_scenarios,
     read_scenarios,
     rescale,
     toy_scenarios,
@@ -288,6 +289,25 @@ def test_toy_scenarios_count_is_checked():
         toy_scenarios(0, seed=0)
     with pytest.raises(ValueError, match=r"--num-scenarios must be between 1 and \d+ for the toy world, got 100000"):
         toy_scenarios(100_000, seed=0)
+
+
+def test_english_scenarios_are_seeded_distinct_and_pass_the_user_checks():
+    scenarios = english_scenarios(120, seed=0)
+    assert scenarios == english_scenarios(120, seed=0)
+    assert [s.name for s in scenarios] != [s.name for s in english_scenarios(120, seed=1)]
+    assert [s.scenario_id for s in scenarios] == list(range(120))
+    assert len({s.name for s in scenarios}) == 120
+    assert len({s.name.split(" in ")[0] for s in scenarios}) >= 20  # many contexts, not one context in many cities
+    for scenario in scenarios:
+        assert re.fullmatch(r"choosing (a|an) [a-z -]+ in [A-Z][A-Za-z ]+", scenario.name), scenario.name
+        assert len(set(scenario.attribute_names)) == NUM_ATTRIBUTES
+        assert Scenario.from_dict(scenario.to_dict(), "english", scenario.scenario_id) == scenario
+
+
+def test_english_scenarios_count_is_checked():
+    with pytest.raises(ValueError, match=r"--num-scenarios must be between 1 and 600 for the built-in English "
+                                         r"scenarios, got 601"):
+        english_scenarios(601, seed=0)
 
 
 def test_every_word_of_the_toy_scenarios_is_in_the_toy_vocabulary():

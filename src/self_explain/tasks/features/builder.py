@@ -23,6 +23,7 @@ from .config import FeaturesConfig
 from .exemplars import FeatureExemplars, collect_exemplars, read_exemplars
 from .features import FEATURE_DESCRIPTION_FEATURES
 from .prompts import features_answer, features_question
+from ...realworld import BUILTIN_CORPUS_NAME, builtin_corpus_path
 from .sources import load_saes, make_describer, make_simulator, read_corpus
 
 if TYPE_CHECKING:
@@ -242,7 +243,7 @@ class FeaturesBuilder(DatasetBuilder):
         return {
             "saes": {str(layer): sae.name for layer, sae in self.saes.items()},
             "num_texts": len(self.texts),
-            "corpus": config.corpus or "toy-world texts",
+            "corpus": config.corpus or (BUILTIN_CORPUS_NAME if builtin_corpus_path(config.target) else "toy-world texts"),
             "describer": config.describer_model or config.describer,
             "simulator": config.simulator_model or config.simulator,
             "features_considered": len(items),

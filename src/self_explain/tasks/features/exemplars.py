@@ -16,8 +16,9 @@ rounding (~1e-8), so texts are ranked by their maximum rounded to six significan
 text index; the stored activations are the floats as computed.
 
 Nothing grows with the corpus: per feature a heap of ``top_k`` and a reservoir of ``quantile_pool``
-windows, per layer ``num_random`` windows. The BOS token is left out (activation 0, not counted):
-attention-sink tokens carry huge activations that say nothing about the text.
+windows, per layer ``num_random`` windows. Each text's first token is left out (activation 0, not counted): it
+is BOS, or in a tokenizer without BOS the attention sink, and carries huge activations that say nothing about the
+text.
 
 On disk (``write_to``): ``layer_<ℓ>.jsonl`` with one feature per line, ``{"layer", "feature",
 "max_activation", "activation_frequency", "exemplars": [{"kind", "text_index", "tokens",
@@ -40,7 +41,7 @@ from pathlib import Path
 
 import torch
 
-from ...core.activations import read_layer_inputs, tokenize_texts
+from ...core.activations import FIRST_READ_POSITION, read_layer_inputs, tokenize_texts
 from ...core.files import write_atomically
 from ...core.models import LoadedModel, context_length
 from ...core.progress import progress_bar
@@ -146,7 +147,7 @@ class ExemplarCollector:
             text_index (`int`): The text's index in the corpus.
             token_ids (`list[int]`): Its token ids.
             activations (`torch.Tensor`): The features' activations, (tokens, features).
-            counted (`torch.Tensor`): Which tokens count, bool (tokens,) (the BOS token does not).
+            counted (`torch.Tensor`): Which tokens count, bool (tokens,) (the first token does not).
         """
         if not counted.any():
             return
@@ -209,10 +210,10 @@ class ExemplarCollector:
             `dict[tuple[int, int], FeatureExemplars]`: Each feature's exemplars, keyed by (layer, feature).
 
         Raises:
-            ValueError: When no counted token was fed (every text was empty or only a BOS).
+            ValueError: When no counted token was fed (every text was empty or one token long).
         """
         if self.num_tokens == 0:
-            raise ValueError("the corpus has no tokens to read activations at (every text was empty or only a BOS)")
+            raise ValueError("the corpus has no tokens to read activations at (every text was empty or one token long)")
         strings: dict[int, str] = {}
 
         def tokens(ids: list[int]) -> list[str]:
@@ -315,9 +316,8 @@ def collect_exemplars(
     for chunk in _chunks(texts, batch_size):
         sequences = tokenize_texts(tokenizer, chunk, max_length)
         counted = [torch.ones(len(s), dtype=torch.bool) for s in sequences]
-        for mask, sequence in zip(counted, sequences):
-            if sequence and sequence[0] == tokenizer.bos_token_id:
-                mask[0] = False
+        for mask in counted:
+            mask[:FIRST_READ_POSITION] = False
         rows = [row for row, mask in enumerate(counted) if mask.any()]
         if rows:
             residuals = read_layer_inputs(module, [sequences[row] for row in rows], layers)

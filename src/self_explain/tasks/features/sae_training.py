@@ -4,8 +4,9 @@ train-sae``.
 ``self-explain train-sae --target toy-target --layers 1 2 --out DIR`` writes ``DIR/layer_<ℓ>/`` (``cfg.json``,
 ``sae_weights.safetensors``, ``training.json``) for each layer ℓ. The SAE reads the input of decoder layer ℓ
 (``blocks.ℓ.hook_resid_pre``) over a corpus: ``--corpus`` (a text file, one text per line, or JSONL with a
-``text`` field), which any target but a toy one needs; a toy target without it reads texts of its toy world (fact
-prompts, choice and hint questions, prompt + completion). TopK as in Gao et al. 2024: decoder rows kept at unit
+``text`` field), which any target but a toy or packaged one needs; a toy target without it reads texts of its toy
+world (fact prompts, choice and hint questions, prompt + completion), a packaged one (``smollm2-135m``) the shipped
+English corpus (``realworld/data/corpus``). TopK as in Gao et al. 2024: decoder rows kept at unit
 norm, b_dec started at the data mean, an AuxK loss that lets dead features learn the reconstruction error, and
 (Bricken et al. 2023) dead features re-aimed at high-error inputs early in training. The toy residual stream is
 simple: at d_sae 512 over half of the features stay dead whatever is done, hence the default of 256.
@@ -23,10 +24,11 @@ import torch
 from torch.nn.functional import embedding_bag
 from tqdm.auto import tqdm
 
-from ...core.activations import read_layer_inputs, tokenize_texts
+from ...core.activations import FIRST_READ_POSITION, read_layer_inputs, tokenize_texts
 from ...core.files import read_jsonl_objects
-from ...core.models import load_model, short_model_name
+from ...core.models import is_toy_model, load_model, short_model_name
 from ...core.sae import SAEConfig, SparseAutoencoder
+from ...realworld import BUILTIN_CORPUS_NAME, builtin_corpus_path
 from ...toyworld import toy_world_for
 from ...toyworld.examples import toy_corpus
 from ..build import require_input
@@ -42,7 +44,8 @@ class TrainSAEConfig:
         target (`str`, *optional*, defaults to `"toy-target"`): The target: a toy name, a packaged short name
             (``smollm2-135m``), a folder or a Hub id.
         corpus (`str`, *optional*): The texts to read: a text file (one text per line) or JSONL with a ``text``
-            field. Required for any target but a toy one, whose default is its toy world's texts.
+            field. Required for any target but a toy one (default: its toy world's texts) or a packaged one
+            (default: the shipped English corpus).
         max_tokens (`int`, *optional*, defaults to 128): Longest text read, in tokens (longer ones are cut).
         layers (`list[int]`, *optional*, defaults to `[1, 2]`): Residual stream layers to train on.
         out (`str`, *optional*, defaults to `"out/toy-target-saes"`): Folder; each layer's SAE goes to ``layer_<l>/``.
@@ -75,7 +78,8 @@ class TrainSAEConfig:
     corpus: str | None = field(
         default=None,
         metadata={"help": "Texts to read: a text file (one per line) or JSONL with a 'text' field. Required for any "
-                          "target but a toy one (default there: its toy world's texts)."},
+                          "target but a toy one (default: its toy world's texts) or a packaged one such as "
+                          "smollm2-135m (default: the shipped English corpus)."},
     )
     max_tokens: int = field(default=128, metadata={"help": "Longest text read, in tokens (longer ones are cut)."})
     layers: list[int] = field(default_factory=lambda: [1, 2], metadata={"help": "Residual stream layers to train on."})
@@ -152,7 +156,8 @@ def corpus_texts(path: str, num_texts: int, seed: int) -> list[str]:
 
 def residual_activations(loaded, texts: list[str], layers: list[int], batch_size: int = 64,
                          max_tokens: int | None = None) -> dict[int, torch.Tensor]:
-    """Every non-BOS token's residual at each layer, (tokens, hidden), texts in order.
+    """Every token's residual at each layer but each text's first (BOS, or the attention sink of a tokenizer
+    without BOS), (tokens, hidden), texts in order.
 
     Args:
         loaded (`LoadedModel`): The target model and tokenizer (from ``load_model``).
@@ -164,7 +169,6 @@ def residual_activations(loaded, texts: list[str], layers: list[int], batch_size
     Returns:
         `dict[int, torch.Tensor]`: For each layer, a float32 CPU tensor (tokens, hidden).
     """
-    bos = loaded.tokenizer.bos_token_id
     sequences = tokenize_texts(loaded.tokenizer, texts, max_length=max_tokens)
     found: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
     for start in range(0, len(sequences), batch_size):
@@ -172,8 +176,7 @@ def residual_activations(loaded, texts: list[str], layers: list[int], batch_size
         residuals = read_layer_inputs(loaded.model, chunk, layers)
         for layer in layers:
             for row, sequence in enumerate(chunk):
-                first = 1 if sequence[0] == bos else 0
-                found[layer].append(residuals[layer][row, first : len(sequence)].float().cpu())
+                found[layer].append(residuals[layer][row, FIRST_READ_POSITION : len(sequence)].float().cpu())
     return {layer: torch.cat(parts) for layer, parts in found.items()}
 
 
@@ -323,8 +326,14 @@ def train_saes(config: TrainSAEConfig) -> list[Path]:
             or the corpus file is missing or bad (see `corpus_texts`).
     """
     # The corpus is checked before the target is loaded: a missing one fails at once.
-    require_input(config.target, config.corpus, "--corpus FILE", "a built-in corpus (their toy world's texts)")
-    corpus = corpus_texts(config.corpus, config.num_texts, config.seed) if config.corpus else None
+    builtin = None if config.corpus else builtin_corpus_path(config.target)
+    require_input(config.target, config.corpus, "--corpus FILE", "a built-in corpus (their toy world's texts; the "
+                  "shipped English corpus for packaged models)", has_builtin=is_toy_model(config.target) or bool(builtin))
+    corpus_file = config.corpus or builtin
+    if builtin:
+        logger.info("no --corpus: reading the shipped English corpus (%s)", BUILTIN_CORPUS_NAME)
+    corpus = corpus_texts(str(corpus_file), config.num_texts, config.seed) if corpus_file else None
+    corpus_name = config.corpus or (BUILTIN_CORPUS_NAME if builtin else "self_explain.toyworld")
     if config.threads:
         torch.set_num_threads(config.threads)
     for layer in config.layers:
@@ -351,7 +360,7 @@ def train_saes(config: TrainSAEConfig) -> list[Path]:
             d_in=train[layer].shape[1], d_sae=config.d_sae, architecture="topk", k=config.k,
             hook_name=f"blocks.{layer}.hook_resid_pre", layer=layer, model_name=model_name,
             extra={"prepend_bos": prepends_bos, "seed": config.seed,
-                   "dataset_path": config.corpus or "self_explain.toyworld"},
+                   "dataset_path": corpus_name},
         ))
         initialize_sae(sae, train[layer], generator)
         initial = reconstruction_metrics(sae, evaluation[layer])

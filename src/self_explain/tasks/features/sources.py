@@ -6,8 +6,10 @@ import logging
 from pathlib import Path
 
 from ...core.files import read_jsonl_objects
-from ...core.models import LoadedModel, is_toy_model, toy_model_path
+from ...core.models import LoadedModel, is_toy_model, shipped_path, short_model_name
+from ...core.packaged_models import is_packaged_model
 from ...core.sae import SparseAutoencoder, check_sae_fits, load_sae_release
+from ...realworld import builtin_corpus_path
 from ...toyworld import toy_world_for
 from ..build import require_input
 from .config import FeaturesConfig
@@ -15,17 +17,19 @@ from .config import FeaturesConfig
 logger = logging.getLogger(__name__)
 
 
-def toy_sae_folders(target: str) -> list[Path]:
-    """The SAEs shipped for a toy target (``toyworld/models/<target>-saes/layer_<ℓ>``), or [].
+def shipped_sae_folders(target: str) -> list[Path]:
+    """The SAEs shipped for a toy or packaged target (``<models>/<target>-saes/layer_<ℓ>``), or [].
 
     Args:
-        target (`str`): The target model (its folder name picks the shipped SAEs).
+        target (`str`): The target model (its short name picks the shipped SAEs).
 
     Returns:
-        `list[Path]`: The SAE folders, sorted; [] when none are shipped.
+        `list[Path]`: The SAE folders, sorted by layer; [] when none are shipped.
     """
-    folder = toy_model_path(f"{Path(target).name}-saes")
-    return sorted(folder.glob("layer_*")) if folder.is_dir() else []
+    if not (is_toy_model(target) or is_packaged_model(target)):
+        return []
+    folder = shipped_path(f"{short_model_name(target)}-saes")
+    return sorted(folder.glob("layer_*"), key=lambda path: int(path.name.split("_")[-1])) if folder else []
 
 
 def load_saes(config: FeaturesConfig, target: LoadedModel) -> dict[int, SparseAutoencoder]:
@@ -49,7 +53,7 @@ def load_saes(config: FeaturesConfig, target: LoadedModel) -> dict[int, SparseAu
     else:
         sources = config.saes
         if not sources:
-            shipped = toy_sae_folders(config.target) if is_toy_model(config.target) else []
+            shipped = shipped_sae_folders(config.target)
             require_input(config.target, sources, "--saes", "shipped SAEs; give SAE folders or Hub ids (SAELens "
                           "format), or --sae-release with --sae-ids", has_builtin=bool(shipped))
             # named as shipped, not by this machine's install path
@@ -68,7 +72,8 @@ def load_saes(config: FeaturesConfig, target: LoadedModel) -> dict[int, SparseAu
 
 
 def read_corpus(config: FeaturesConfig) -> list[str]:
-    """The texts to find exemplars in: ``corpus`` (.txt, one text per line, or .jsonl), else the toy world's.
+    """The texts to find exemplars in: ``corpus`` (.txt, one text per line, or .jsonl), else the shipped English
+    corpus for a packaged target (``smollm2-135m``), else the toy world's.
 
     Args:
         config (`FeaturesConfig`): The build options (``corpus``, or ``num_texts`` and ``seed`` for a toy target).
@@ -77,16 +82,17 @@ def read_corpus(config: FeaturesConfig) -> list[str]:
         `list[str]`: The non-blank texts.
 
     Raises:
-        ValueError: When a non-toy target has no ``corpus``, a .jsonl line has no string ``text``, or the corpus
+        ValueError: When a target neither toy nor packaged has no ``corpus``, a .jsonl line has no string ``text``, or the corpus
             holds no texts.
         FileNotFoundError: When ``corpus`` does not exist.
     """
-    if config.corpus is None:
+    builtin = None if config.corpus else builtin_corpus_path(config.target)
+    if config.corpus is None and builtin is None:
         require_input(config.target, config.corpus, "--corpus FILE", "a built-in corpus")
         from ...toyworld.examples import toy_corpus
 
         return toy_corpus(toy_world_for(config.target), config.num_texts, config.seed)
-    path = Path(config.corpus)
+    path = Path(config.corpus or builtin)
     if path.suffix == ".jsonl":
         expected = "an object with a string 'text'"
         texts = []

@@ -25,6 +25,7 @@ import numpy as np
 from datasets import Dataset
 
 from ...core.models import LoadedModel, load_model, weights_fingerprint
+from ...core.packaged_models import is_packaged_model
 from ...core.stats import pearson_correlation
 from ..build import DatasetBuilder, require_input, seeded_rng
 from ..shards import ShardedBuild
@@ -41,7 +42,7 @@ from .instill import (
     save_instilled,
 )
 from .prompts import introspection_question, weights_answer
-from .scenarios import Scenario, draw_weights, read_scenarios, toy_scenarios
+from .scenarios import Scenario, draw_weights, english_scenarios, read_scenarios, toy_scenarios
 
 if TYPE_CHECKING:
     pass
@@ -54,7 +55,8 @@ WEIGHTS_STREAM, SPLIT_STREAM, QUESTION_STREAM = 0, 3, 4
 
 
 def scenarios_for(config: PreferencesConfig) -> list[Scenario]:
-    """The scenarios of a build: from ``--scenarios``, else the toy world's.
+    """The scenarios of a build: from ``--scenarios``, else the built-in ones (the toy world's for a toy target,
+    the English ones for a packaged real model such as ``smollm2-135m``).
 
     Args:
         config (`PreferencesConfig`): The build options.
@@ -63,11 +65,13 @@ def scenarios_for(config: PreferencesConfig) -> list[Scenario]:
         `list[Scenario]`: The scenarios.
 
     Raises:
-        ValueError: When a non-toy target has no ``--scenarios``, or the file is malformed.
+        ValueError: When a target neither toy nor packaged has no ``--scenarios``, or the file is malformed.
         FileNotFoundError: When ``--scenarios`` does not exist.
     """
     if config.scenarios:
         return read_scenarios(config.scenarios)
+    if is_packaged_model(config.target):
+        return english_scenarios(config.num_scenarios, config.seed)
     require_input(config.target, config.scenarios, "--scenarios FILE", "built-in scenarios")
     return toy_scenarios(config.num_scenarios, config.seed)
 

@@ -18,10 +18,10 @@ class PreferencesConfig(BuildConfig):
         target (`str`):
             Model to instil preferences in: Hub id, local folder, or toy name.
         scenarios (`str`, *optional*):
-            JSON list of scenarios {name, attributes: [{name, unit, min, max} x 5]} (required for models outside the
-            toy world).
+            JSON list of scenarios {name, attributes: [{name, unit, min, max} x 5]} (required for models other than
+            toy and packaged ones).
         num_scenarios (`int`, *optional*, defaults to 120):
-            Toy-world scenarios to generate (at least 4).
+            Built-in scenarios to draw (at least 4): the toy world's, or the English ones for a packaged model.
         native_fraction (`float`, *optional*, defaults to 1/3):
             Share of scenarios never instilled: their weights are the model's own.
         test_fraction (`float`, *optional*, defaults to 0.5):
@@ -63,9 +63,10 @@ class PreferencesConfig(BuildConfig):
     scenarios: str | None = field(
         default=None,
         metadata={"help": "JSON list of scenarios {name, attributes: [{name, unit, min, max} x 5]} (required for "
-                          "models outside the toy world)."},
+                          "models other than toy and packaged ones)."},
     )
-    num_scenarios: int = field(default=120, metadata={"help": "Toy-world scenarios to generate."})
+    num_scenarios: int = field(default=120, metadata={
+        "help": "Built-in scenarios to draw (the toy world's, or the English ones for a packaged model such as smollm2-135m)."})
     native_fraction: float = field(
         default=1 / 3, metadata={"help": "Share of scenarios never instilled: their weights are the model's own."}
     )

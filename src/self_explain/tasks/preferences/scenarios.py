@@ -1,7 +1,7 @@
 """Decision scenarios: a context and five attributes with units and ranges, weights, utilities and options.
 
-The toy world's scenarios come from :func:`toy_scenarios`; a user's come from a JSON file read by
-:func:`read_scenarios`. Every scenario, from either source, passes :func:`Scenario.from_dict`'s checks.
+The toy world's scenarios come from :func:`toy_scenarios`, a packaged real model's (``smollm2-135m``) from
+:func:`english_scenarios`; a user's come from a JSON file read by :func:`read_scenarios`. Every scenario, from either source, passes :func:`Scenario.from_dict`'s checks.
 """
 
 from __future__ import annotations
@@ -310,4 +310,36 @@ def toy_scenarios(num_scenarios: int, seed: int) -> list[Scenario]:
             low = rng.randint(0, 3)
             attributes.append(Attribute(name, unit, float(low), float(rng.randint(low + 5, 9))))
         scenarios.append(Scenario(scenario_id, f"choosing a {context} in {country}", tuple(attributes)))
+    return scenarios
+
+
+def english_scenarios(num_scenarios: int, seed: int) -> list[Scenario]:
+    """``num_scenarios`` distinct scenarios in plain English for real models, "choosing <context> in <city>".
+
+    The contexts, their seven attributes each (name, unit, range) and the cities are in
+    ``realworld/data/decision_contexts.json``; a scenario draws five of its context's attributes in a seeded order.
+
+    Args:
+        num_scenarios (`int`): How many scenarios.
+        seed (`int`): Seed of the draw.
+
+    Returns:
+        `list[Scenario]`: The scenarios, numbered in order.
+
+    Raises:
+        ValueError: When ``num_scenarios`` is below 1 or above the number of context and city pairs.
+    """
+    from ...realworld import decision_contexts
+
+    data = decision_contexts()
+    pairs = [(context, city) for context in data["contexts"] for city in data["cities"]]
+    if not 1 <= num_scenarios <= len(pairs):
+        raise ValueError(f"--num-scenarios must be between 1 and {len(pairs)} for the built-in English scenarios, "
+                         f"got {num_scenarios}")
+    rng = random.Random(f"english-scenarios:{seed}")
+    scenarios = []
+    for scenario_id, (context, city) in enumerate(rng.sample(pairs, num_scenarios)):
+        attributes = tuple(Attribute(name, unit, float(low), float(high))
+                           for name, unit, low, high in rng.sample(context["attributes"], NUM_ATTRIBUTES))
+        scenarios.append(Scenario(scenario_id, f"choosing {context['context']} in {city}", attributes))
     return scenarios
