@@ -63,6 +63,15 @@ def test_resolve_and_short_names():
     assert short_model_name("/some/folder/toy-target/") == "toy-target"
 
 
+def test_shipped_names_resolve_to_their_folders_and_nothing_else_does():
+    from self_explain.core.models import REAL_MODEL_DIR, TOY_MODEL_DIR, shipped_path
+
+    assert shipped_path("toy-target") == TOY_MODEL_DIR / "toy-target"
+    assert shipped_path("smollm2-135m-saes") == REAL_MODEL_DIR / "smollm2-135m-saes"
+    for name in ("", "no-such-thing", "../models", "toyworld/models", ".hidden"):
+        assert shipped_path(name) is None, name
+
+
 # --- load_model -----------------------------------------------------------------------------------
 
 

@@ -82,6 +82,30 @@ def test_a_target_other_than_a_toy_one_needs_a_corpus_and_is_refused_before_load
         train_saes(TrainSAEConfig(target="org/some-llama", out=str(tmp_path / "saes")))
 
 
+def test_a_packaged_target_without_a_corpus_reads_the_shipped_english_corpus():
+    from self_explain.realworld import builtin_corpus_path
+    from self_explain.realworld.corpus import CORPUS_PATH
+
+    assert builtin_corpus_path("smollm2-135m") == CORPUS_PATH and CORPUS_PATH.is_file()
+    assert builtin_corpus_path("org/some-llama") is None and builtin_corpus_path("toy-target") is None
+
+
+def test_each_texts_first_token_is_left_out_with_or_without_a_bos(random_toy_model_dir, monkeypatch):
+    from self_explain.core.models import load_model
+    from self_explain.tasks.features import sae_training
+
+    loaded = load_model(str(random_toy_model_dir))
+    without_bos = [[5, 6, 7], [8, 9]]  # as SmolLM2's tokenizer gives: its first token is the attention sink
+    monkeypatch.setattr(sae_training, "tokenize_texts", lambda tokenizer, texts, max_length=None: without_bos)
+    found = sae_training.residual_activations(loaded, ["a", "b"], [1])
+    assert found[1].shape[0] == 2 + 1
+    monkeypatch.undo()
+    bos = loaded.tokenizer.bos_token_id
+    sequences = sae_training.tokenize_texts(loaded.tokenizer, ["a b"])
+    assert sequences[0][0] == bos  # the toy tokenizer's BOS is the token left out
+    assert sae_training.residual_activations(loaded, ["a b"], [1])[1].shape[0] == len(sequences[0]) - 1
+
+
 def test_a_corpus_file_is_read_and_recorded(random_toy_model_dir, tmp_path):
     from self_explain.toyworld import toy_world_for
     from self_explain.toyworld.examples import toy_corpus

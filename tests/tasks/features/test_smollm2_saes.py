@@ -1,4 +1,5 @@
-"""SAEs on the real model, smollm2-135m (slow; skipped, saying why, where its package is absent)."""
+"""SAEs on the real model, smollm2-135m: the shipped ones, and training one (slow; skipped, saying why, where its
+package is absent)."""
 
 import json
 
@@ -6,9 +7,26 @@ import pytest
 
 from self_explain.cli import main
 
-pytestmark = pytest.mark.slow
+
+def test_the_shipped_smollm2_saes_are_found_by_the_target_and_load_without_it():
+    from self_explain.core.sae import SparseAutoencoder
+    from self_explain.realworld import BUILTIN_CORPUS_NAME
+    from self_explain.tasks.features.sources import shipped_sae_folders
+
+    folders = shipped_sae_folders("smollm2-135m")
+    assert [folder.name for folder in folders] == ["layer_9", "layer_18"]
+    for folder in folders:
+        sae = SparseAutoencoder.from_pretrained(f"smollm2-135m-saes/{folder.name}")
+        layer = int(folder.name.split("_")[1])
+        assert sae.layer == layer and sae.d_sae == 512 and sae.W_enc.shape[0] == 576
+        cfg = json.loads((folder / "cfg.json").read_text())
+        assert cfg["model_name"] == "smollm2-135m" and cfg["dataset_path"] == BUILTIN_CORPUS_NAME
+        record = json.loads((folder / "training.json").read_text())
+        assert record["fve"] > record["fve_at_init"] + 0.2 and record["dead_fraction_train"] < 0.1
+    assert shipped_sae_folders("org/some-llama") == []
 
 
+@pytest.mark.slow
 def test_train_sae_with_a_corpus_on_smollm2(smollm2, tmp_path, capsys):
     from self_explain.realworld import fact_table_for
 
