@@ -1,12 +1,14 @@
 """Benchmark of input ablation: the packed ``ablation_sweep`` against Captum's FeatureAblation, in one run.
 
     python benchmarks/ablation.py --model toy-target --examples 32
+    python benchmarks/ablation.py --model smollm2-135m --examples 32
 
-On toy-world hint questions, each chat prompt is split into segments — three (before the hint line,
+On hint questions (the toy world's for a toy model, the built-in fact questions for ``smollm2-135m``), each chat
+prompt is split into segments — three (before the hint line,
 the hint line, after it), or every word — and each segment is deleted in turn; the attribution of a
 segment is the change of the log-probability of the model's greedy answer. Captum computes it with
 ``LLMAttribution(FeatureAblation(model), tokenizer)`` on a ``TextTemplateInput`` with a deletion
-baseline; we compute it with ``clean_runs`` + ``ablation_sweep(..., answers=...)``. Reports
+baseline, the answer scored in one forward pass per perturbation (``forward_in_tokens=False``); we compute it with ``clean_runs`` + ``ablation_sweep(..., answers=...)``. Reports
 examples/s of both (greedy answers are found once, outside the timing), their ratio, and the largest
 difference between the attributions.
 """
@@ -23,15 +25,17 @@ import torch
 from captum.attr import FeatureAblation, LLMAttribution, TextTemplateInput
 
 from self_explain.core.engine import Ablation, SweepStats, ablation_sweep, clean_runs
-from self_explain.core.models import load_model
+from self_explain.core.models import is_toy_model, load_model
+from self_explain.realworld import fact_table_for
+from self_explain.tasks.ablation.ground_truth import encode_prompt, target_prompt
+from self_explain.tasks.ablation.sources import fact_table_hint_examples
 from self_explain.toyworld import toy_world_for
 from self_explain.toyworld.examples import choice_example
-from self_explain.toyworld.world import ToyWorld
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="toy-target", help="toy model name or folder (toy tokenizer needed)")
+    parser.add_argument("--model", default="toy-target", help="a toy model, or a packaged one with facts (smollm2-135m)")
     parser.add_argument("--examples", type=int, default=32, help="number of hint questions")
     parser.add_argument("--seed", type=int, default=0, help="seed of the question draw")
     parser.add_argument("--max-tokens-per-pass", type=int, default=384, help="packing budget of ablation_sweep")
@@ -44,28 +48,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def hint_examples(model, tokenizer, world: ToyWorld, count: int, seed: int, features: str = "hint") -> list[dict]:
+def hint_prompts(model_name: str, tokenizer, count: int, seed: int) -> list[tuple[str, str]]:
+    """(chat prompt, hint line) of ``count`` seeded hint questions: the toy world's, or a real model's fact questions."""
+    if is_toy_model(model_name):
+        rng = random.Random(seed)
+        questions = [toy_world_for(model_name).random_hint_question(rng) for _ in range(count)]
+        return [(choice_example(tokenizer, q).prompt, q.hint + " ") for q in questions]
+    table = fact_table_for(model_name)
+    if table is None:
+        raise SystemExit(f"no built-in hint questions for {model_name!r}: give a toy model or smollm2-135m")
+    examples = fact_table_hint_examples(table, count, seed)
+    return [(target_prompt(tokenizer, e.text), e.text[e.span_start : e.span_end]) for e in examples]
+
+
+def hint_examples(model, tokenizer, model_name: str, count: int, seed: int, features: str = "hint") -> list[dict]:
     """Hint questions as Captum's segments — (before, hint, after), or every word with ``features="words"`` —
-    our tokens, the token span of each segment and the greedy answer up to <|end|>. Segments are cut on whitespace, which the word-level
-    toy tokenizer splits on, so Captum's texts tokenize to our token sequences (checked)."""
-    rng = random.Random(seed)
-    end_id = tokenizer.convert_tokens_to_ids("<|end|>")
+    our tokens, the token span of each segment and the greedy answer (at most 4 tokens, up to the end of turn).
+    Words are cut before each space (the toy tokenizer splits on spaces, BPE tokenizers start words with one), and
+    Captum's texts are checked to tokenize to our token sequences."""
+    end_id = tokenizer.convert_tokens_to_ids("<|end|>") if is_toy_model(model_name) else tokenizer.eos_token_id
+    adds_bos = tokenizer.bos_token is not None and tokenizer.encode("a")[:1] == [tokenizer.bos_token_id]
     examples = []
-    for _ in range(count):
-        question = world.random_hint_question(rng)
-        prompt = choice_example(tokenizer, question).prompt
-        text = prompt[len(tokenizer.bos_token) :]  # Captum's encode adds the <bos> itself
+    for prompt, hint in hint_prompts(model_name, tokenizer, count, seed):
+        text = prompt[len(tokenizer.bos_token) :] if adds_bos else prompt  # Captum's encode adds the BOS itself
         if features == "words":
             words = text.split(" ")
-            segments = [word + " " for word in words[:-1]] + [words[-1]]
+            segments = [words[0]] + [" " + word for word in words[1:]]
+            if is_toy_model(model_name):
+                segments = [word + " " for word in words[:-1]] + [words[-1]]
         else:
-            cut = text.index(question.hint)
-            segments = [text[:cut], question.hint + " ", text[cut + len(question.hint) + 1 :]]
-        tokens = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        bounds = [1]
+            cut = text.index(hint)
+            segments = [text[:cut], hint, text[cut + len(hint) :]]
+        tokens = encode_prompt(tokenizer, prompt)
+        bounds = [1 if adds_bos else 0]
         for segment in segments:
             bounds.append(bounds[-1] + len(tokenizer(segment, add_special_tokens=False)["input_ids"]))
         spans = list(itertools.pairwise(bounds))
+        if bounds[-1] != len(tokens):
+            raise ValueError(f"the segments of {text!r} tokenize to {bounds[-1]} tokens, the prompt to {len(tokens)}")
         for index, (start, end) in enumerate(spans):
             kept = "".join(s for i, s in enumerate(segments) if i != index)
             if tokenizer.encode(kept) != tokens[:start] + tokens[end:]:
@@ -94,12 +114,15 @@ def captum(model, tokenizer, examples: list[dict]) -> torch.Tensor:
     for example in examples:
         segments = example["segments"]
         inp = TextTemplateInput(template="{}" * len(segments), values=segments, baselines=[""] * len(segments))
-        rows.append(attribution.attribute(inp, target=tokenizer.decode(example["answer"])).seq_attr)
+        # forward_in_tokens=False: the answer scored in one pass per perturbation, Captum's fastest path. Its default,
+        # token by token with the model's cache, gives wrong log-probs on SmolLM2 under transformers 5 (-8.18 where
+        # a plain forward pass gives -2.02 for an answer's first token).
+        rows.append(attribution.attribute(inp, target=tokenizer.decode(example["answer"]), forward_in_tokens=False).seq_attr)
     return torch.cat(rows)
 
 
-def compare(model, tokenizer, world: ToyWorld, args: argparse.Namespace, features: str) -> dict:
-    examples = hint_examples(model, tokenizer, world, args.examples, args.seed, features)
+def compare(model, tokenizer, args: argparse.Namespace, features: str) -> dict:
+    examples = hint_examples(model, tokenizer, args.model, args.examples, args.seed, features)
     for example in examples:
         if tokenizer.encode(tokenizer.decode(example["answer"]), add_special_tokens=False) != example["answer"]:
             raise ValueError(f"the answer {example['answer']} does not survive decode + encode (Captum's target string)")
@@ -136,8 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     loaded = load_model(args.model)
-    world = toy_world_for(args.model)
-    rows = [compare(loaded.model, loaded.tokenizer, world, args, features) for features in args.features.split(",")]
+    rows = [compare(loaded.model, loaded.tokenizer, args, features) for features in args.features.split(",")]
     print(json.dumps({"model": args.model, "revision": loaded.revision, "torch_threads": torch.get_num_threads(),
                       "max_tokens_per_pass": args.max_tokens_per_pass, "results": rows}, indent=2))
     print()

@@ -18,8 +18,8 @@ class FeaturesConfig(BuildConfig):
 
     Args:
         saes (`list[str]`, *optional*):
-            SAEs in the SAELens format (folders or Hub ids; each names its layer). Toy targets: the shipped toy SAEs
-            by default.
+            SAEs in the SAELens format (folders or Hub ids; each names its layer). Toy targets and ``smollm2-135m``:
+            the shipped SAEs by default.
         sae_release (`str`, *optional*):
             A published SAELens release to take ``sae_ids`` from (needs self-explain[sae]).
         sae_ids (`list[str]`, *optional*):
@@ -27,8 +27,8 @@ class FeaturesConfig(BuildConfig):
         features_per_layer (`int`, *optional*):
             Features drawn (seeded) per layer; default every feature.
         corpus (`str`, *optional*):
-            Texts to find exemplars in: a .txt (one text per line) or .jsonl ('text' field). Toy targets: the toy
-            world's texts by default.
+            Texts to find exemplars in: a .txt (one text per line) or .jsonl ('text' field). By default: the toy
+            world's texts for toy targets, the shipped English corpus for a packaged one (``smollm2-135m``).
         num_texts (`int`, *optional*, defaults to 4000):
             Texts of the toy-world corpus (toy targets, no ``corpus``).
         top_k (`int`, *optional*, defaults to 20):
@@ -76,8 +76,8 @@ class FeaturesConfig(BuildConfig):
 
     saes: list[str] | None = field(
         default=None,
-        metadata={"help": "SAEs in the SAELens format (folders or Hub ids; each names its layer). Toy targets: the "
-                          "shipped toy SAEs by default."},
+        metadata={"help": "SAEs in the SAELens format (folders or Hub ids; each names its layer). Toy targets and "
+                          "smollm2-135m: the shipped SAEs by default."},
     )
     sae_release: str | None = field(
         default=None, metadata={"help": "A published SAELens release to take --sae-ids from (needs self-explain[sae])."}
@@ -88,8 +88,8 @@ class FeaturesConfig(BuildConfig):
     )
     corpus: str | None = field(
         default=None,
-        metadata={"help": "Texts to find exemplars in: a .txt (one text per line) or .jsonl ('text' field). Toy "
-                          "targets: the toy world's texts by default."},
+        metadata={"help": "Texts to find exemplars in: a .txt (one text per line) or .jsonl ('text' field). By "
+                          "default: the toy world's texts for toy targets, the shipped English corpus for smollm2-135m."},
     )
     num_texts: int = field(default=4000, metadata={"help": "Texts of the toy-world corpus (toy targets, no --corpus)."})
     top_k: int = field(default=20, metadata={"help": "Top-activating exemplars kept per feature."})
