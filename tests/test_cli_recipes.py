@@ -34,6 +34,21 @@ def test_every_dataset_has_a_toy_target_recipe_that_its_build_command_reads():
         assert package_data(f"dataset_builders/{path.parent.name}/{path.name}").read_text() == path.read_text()
 
 
+def test_every_shipped_real_model_explainer_has_a_training_recipe_that_train_reads():
+    from self_explain.core.models import REAL_EXPLAINERS, REAL_MODEL_DIR
+    from self_explain.explainer.config import ExplainerConfig
+
+    folder = Path(__file__).parents[1] / "explainers"
+    assert {path.stem + "-explainer" for path in folder.glob("*.yaml")} == set(REAL_EXPLAINERS)
+    for path in sorted(folder.glob("*.yaml")):
+        config, recipe = _parse_with_recipe(ExplainerConfig, "self-explain train", ["--config_file", str(path)])
+        model, task = path.stem.rsplit("-", 1)
+        assert (config.dataset, config.config) == (f"out/self-explain-{task}", model)
+        assert Path(config.out).name == f"{path.stem}-explainer"
+        assert Path(config.out).parent.parts[-2:] == REAL_MODEL_DIR.parts[-2:]
+        assert config.lora_r == 16 and recipe.to_provenance()["file"] == path.name  # r16: the adapter stays small
+
+
 def test_the_command_line_overrides_the_recipe():
     task = task_of("self-explain-patching")
     path = Path(__file__).parents[1] / "dataset_builders" / "self-explain-patching" / "toy-target.yaml"

@@ -30,4 +30,11 @@ def test_wheel_ships_card_templates_and_toy_models(tmp_path):
     assert {"self_explain/realworld/data/candidates.json", "self_explain/realworld/data/smollm2-135m/facts.json",
             "self_explain/dataset_builders/self-explain-patching/smollm2-135m.yaml",
             "self_explain/dataset_builders/self-explain-ablation/smollm2-135m.yaml",
-            "self_explain/realworld/data/corpus/english.jsonl"} <= names
+            "self_explain/dataset_builders/self-explain-features/smollm2-135m.yaml",
+            "self_explain/dataset_builders/self-explain-preferences/smollm2-135m.yaml",
+            "self_explain/realworld/data/corpus/english.jsonl", "self_explain/realworld/data/decision_contexts.json",
+            "self_explain/realworld/models/smollm2-135m-saes/layer_9/sae_weights.safetensors",
+            "self_explain/realworld/models/smollm2-135m-saes/layer_18/cfg.json"} <= names
+    for explainer in ("smollm2-135m-patching-explainer", "smollm2-135m-ablation-explainer"):
+        for file in ("adapter_config.json", "adapter_model.safetensors", "self_explain.json", "README.md"):
+            assert f"self_explain/realworld/models/{explainer}/{file}" in names

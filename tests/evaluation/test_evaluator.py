@@ -88,9 +88,11 @@ def test_report_md_is_a_table_of_every_result(evaluation):
     text = (out / "report.md").read_text()
     assert text == report_markdown(report)
     columns = ["content_match", "exact_match", "has_changed_f1", "has_changed_macro_f1", "valid_rate"]
-    assert "| explainer | split | rows | " + " | ".join(columns) + " |" in text
+    assert "| explainer | split | rows | entities | " + " | ".join(columns) + " |" in text
     assert sum(line.startswith("| trained |") for line in text.splitlines()) == 2
-    assert sum(line.startswith("| baseline: untrained |") for line in text.splitlines()) == 2
+    results, differences = text.split("Trained − baseline, paired")
+    assert sum(line.startswith("| baseline: untrained |") for line in results.splitlines()) == 2
+    assert sum(line.startswith("| baseline: untrained |") for line in differences.splitlines()) == 2
     assert f"| trained | ood | {ROWS} |" in text
 
 
@@ -191,4 +193,38 @@ def test_report_md_shows_a_not_estimable_metric():
     report = {"explainer": "x", "task": "patching", "target": "toy-target", "dataset": "d", "dataset_config": "c",
               "results": [{"split": "test", "baseline": "untrained", "rows": 2, "details": {},
                            "metrics": {"exact_match": 0.0, "has_changed_f1": None}}]}
-    assert "| baseline: untrained | test | 2 | 0.000 | not estimable |" in report_markdown(report)
+    assert "| baseline: untrained | test | 2 |  | 0.000 | not estimable |" in report_markdown(report)
+
+
+def test_every_result_has_intervals_over_entities_and_baselines_a_paired_difference(evaluation, subsample):
+    report, _, _ = evaluation
+    for result in report["results"]:
+        entities = set(subsample[result["split"]]["entity"])
+        assert result["groups"] == len(entities)
+        for name in ("exact_match", "content_match", "valid_rate"):
+            low, high = result["intervals"][name]
+            assert low <= result["metrics"][name] <= high, (name, result)
+        if result["baseline"] is None:
+            assert "trained_minus_baseline" not in result
+            continue
+        trained = next(r for r in report["results"] if r["split"] == result["split"] and r["baseline"] is None)
+        difference, low, high = result["trained_minus_baseline"]["exact_match"]
+        assert difference == pytest.approx(trained["metrics"]["exact_match"] - result["metrics"]["exact_match"], abs=1e-3)
+        assert low <= difference <= high
+
+
+def test_report_md_marks_a_difference_whose_interval_excludes_zero():
+    report = {"explainer": "x", "task": "patching", "target": "toy-target", "dataset": "d", "dataset_config": "c",
+              "results": [
+                  {"split": "test", "baseline": None, "rows": 4, "details": {}, "groups": 2,
+                   "metrics": {"exact_match": 0.75}, "intervals": {"exact_match": [0.5, 1.0]}},
+                  {"split": "test", "baseline": "majority", "rows": 4, "details": {}, "groups": 2,
+                   "metrics": {"exact_match": 0.25}, "intervals": {"exact_match": [0.0, 0.5]},
+                   "trained_minus_baseline": {"exact_match": [0.5, 0.25, 0.75]}},
+                  {"split": "ood", "baseline": "majority", "rows": 4, "details": {}, "groups": 2,
+                   "metrics": {"exact_match": 0.25}, "trained_minus_baseline": {"exact_match": [0.0, -0.25, 0.25]}},
+              ]}
+    text = report_markdown(report)
+    assert "| trained | test | 4 | 2 | 0.750 [0.500, 1.000] |" in text
+    assert "| baseline: majority | test | +0.500 [+0.250, +0.750]* |" in text
+    assert "| baseline: majority | ood | +0.000 [-0.250, +0.250] |" in text

@@ -39,7 +39,9 @@ from .baselines import (
     choose_selfie_scale,
     run_baseline,
 )
+from .intervals import GROUP_COLUMN, row_groups, split_intervals
 from .report import format_metric
+from .row_scores import row_statistics
 
 logger = logging.getLogger(__name__)
 
@@ -273,7 +275,8 @@ def selfie_scale_on_train(
 
 
 def report_markdown(report: dict) -> str:
-    """The evaluation report as Markdown: one table row per split and explainer or baseline.
+    """The evaluation report as Markdown: one table row per split and explainer or baseline, each metric with its
+    95 % bootstrap interval over the split's entities, then the paired differences trained − baseline.
 
     Args:
         report (`dict`): The report ``run_evaluation`` writes to ``report.json``.
@@ -286,17 +289,44 @@ def report_markdown(report: dict) -> str:
         f"# Evaluation of {report['explainer']}",
         "",
         f"Task `{report['task']}`, target `{report['target']}`, dataset `{report['dataset']}` config `{report['dataset_config']}`.",
+        "Each metric with its 95 % bootstrap interval over the split's entities (rows without one: each row).",
         "",
-        "| explainer | split | rows | " + " | ".join(names) + " |",
-        "|---|---|---|" + "---|" * len(names),
+        "| explainer | split | rows | entities | " + " | ".join(names) + " |",
+        "|---|---|---|---|" + "---|" * len(names),
     ]
     for result in report["results"]:
-        who = f"baseline: {result['baseline']}" if result["baseline"] else "trained"
-        if result.get("details", {}).get("scale") is not None:
-            who += f" (scale {result['details']['scale']:g})"
-        cells = " | ".join(format_metric(result["metrics"].get(n, float("nan"))) for n in names)
-        lines.append(f"| {who} | {result['split']} | {result['rows']} | {cells} |")
+        cells = " | ".join(_with_interval(result["metrics"].get(n, float("nan")), result.get("intervals", {}).get(n))
+                           for n in names)
+        lines.append(f"| {_who(result)} | {result['split']} | {result['rows']} | {result.get('groups', '')} | {cells} |")
+    differences = [r for r in report["results"] if r.get("trained_minus_baseline")]
+    if differences:
+        lines += ["", "Trained − baseline, paired (the same rows and resamples):", "",
+                  "| baseline | split | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+        for result in differences:
+            cells = " | ".join(_difference_cell(result["trained_minus_baseline"].get(n)) for n in names)
+            lines.append(f"| {_who(result)} | {result['split']} | {cells} |")
     return "\n".join(lines) + "\n"
+
+
+def _who(result: dict) -> str:
+    who = f"baseline: {result['baseline']}" if result["baseline"] else "trained"
+    if result.get("details", {}).get("scale") is not None:
+        who += f" (scale {result['details']['scale']:g})"
+    return who
+
+
+def _with_interval(value, interval: list | None) -> str:
+    if value is None or interval is None or None in interval:
+        return format_metric(value)
+    return f"{format_metric(value)} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def _difference_cell(entry: list | None) -> str:
+    if not entry or entry[0] is None:
+        return "not estimable" if entry else ""
+    difference, low, high = entry
+    excludes_zero = low is not None and high is not None and (low > 0 or high < 0)
+    return f"{difference:+.3f} [{low:+.3f}, {high:+.3f}]" + ("*" if excludes_zero else "")
 
 
 def _check_dataset_target(config: EvaluateConfig, explainer: Explainer, dataset_config: str | None) -> None:
@@ -362,6 +392,7 @@ def run_evaluation(config: EvaluateConfig) -> dict:
     for split in config.split:
         rows = load_split(config.dataset, dataset_config, split, config.dataset_revision, config.max_rows, config.seed)
         examples = split_examples(explainer, task_name, rows, config.seed)  # once for the explainer and its baselines
+        split_results, statistics = {}, {}
         for baseline in [None, *config.baseline]:
             result = evaluate_split(
                 explainer, task_name, examples, batch_size=config.batch_size, max_new_tokens=config.max_new_tokens,
@@ -369,13 +400,19 @@ def run_evaluation(config: EvaluateConfig) -> dict:
                 selfie_scales=tuple(config.selfie_scales),
             )
             logger.info("%s %s: %s", split, baseline or "trained", result.metrics)
-            results.append({"split": split, "baseline": baseline, "rows": len(rows), "metrics": result.metrics,
-                            "details": result.details})
+            split_results[baseline] = {"split": split, "baseline": baseline, "rows": len(rows),
+                                       "metrics": result.metrics, "details": result.details}
+            statistics[baseline] = row_statistics(task_name, examples, result.predictions)
             table = Dataset.from_dict(
                 {"question": examples.questions, "reference": examples.answers, "prediction": result.predictions}
             )
             name = f"predictions-{split}{'-' + baseline if baseline else ''}.parquet"
             write_atomically(out / name, lambda path, table=table: table.to_parquet(path))
+        groups = row_groups(rows.column_names, rows[GROUP_COLUMN] if GROUP_COLUMN in rows.column_names else None,
+                            len(rows))
+        intervals = split_intervals(statistics, {who: r["metrics"] for who, r in split_results.items()}, groups,
+                                    seed=config.seed)
+        results.extend({**result, **intervals[who]} for who, result in split_results.items())
     report = {
         "explainer": config.explainer,
         "task": task_name,
