@@ -1,5 +1,7 @@
 """An explainer on the real model, smollm2-135m (slow; skipped, saying why, where its package is absent)."""
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,8 @@ def test_smollm2_adapter_is_lora_and_token_rows_only(smollm2_explainer):
     assert not (smollm2_explainer / "checkpoints").exists()
     explainer = load_explainer(str(smollm2_explainer))
     assert explainer.shares_base and explainer.task == "patching"
+    adapter_config = json.loads((smollm2_explainer / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == "smollm2-135m"  # not this machine's cache folder
 
 
 def test_pipeline_explains_and_verifies_on_smollm2(smollm2_explainer):
@@ -43,3 +47,19 @@ def test_pipeline_explains_and_verifies_on_smollm2(smollm2_explainer):
     assert isinstance(result["explanation"], str)
     assert isinstance(result["verified"], bool)  # the patch was run on the target: its outcome is known
     assert result["ground_truth_changed"] is True and result["ground_truth_prediction"] == "Tokyo"
+
+
+@pytest.mark.parametrize("task, question", [
+    ("patching", {"task": "patching", "text": "The capital of France is", "counterfactual": "The capital of Japan is",
+                  "layers": list(range(0, 8)), "token": 3}),
+    ("ablation", {"task": "ablation", "text": "Hint from the child: I think the answer is Rome.\nQuestion: What is "
+                  "the capital of France?\nA. Rome\nB. Paris\nC. Madrid\nD. Berlin",
+                  "span": "Hint from the child: I think the answer is Rome.\n",
+                  "choices": ["Rome", "Paris", "Madrid", "Berlin"]}),
+])
+def test_the_shipped_smollm2_explainers_answer_in_form_offline(smollm2, task, question):
+    explain = pipeline("self-explanation", target="smollm2-135m", explainer=f"smollm2-135m-{task}-explainer")
+    result = explain(question, verify=True)
+    assert re.fullmatch(r"The (output would remain unchanged from|most likely output would change to) <<<.+>>>\.",
+                        result["explanation"]), result
+    assert isinstance(result["verified"], bool) and isinstance(result["ground_truth_changed"], bool)

@@ -450,7 +450,8 @@ def update_card(explainer_folder: str, report: dict) -> None:
     metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
     metadata["eval_results"] = [
         {"split": r["split"], "dataset": report["dataset"], "dataset_config": report["dataset_config"],
-         "metrics": r["metrics"], "baseline": r["baseline"]}
+         "metrics": r["metrics"], "baseline": r["baseline"],
+         **({"intervals": r["intervals"], "groups": r["groups"]} if r.get("intervals") else {})}
         for r in report["results"]
     ]
     write_atomically(metadata_path, lambda path: Path(path).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n"))

@@ -215,6 +215,13 @@ def _format_metric(value: object) -> str:
     return "—" if value is None else _table_cell(value)
 
 
+def _format_with_interval(value: object, interval: list | None) -> str:
+    """A metric with its 95 % bootstrap interval, when the evaluation gave one."""
+    if not isinstance(value, float) or not interval or None in interval:
+        return _format_metric(value)
+    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
 def _task(name: str) -> TaskSpec | None:
     return TASKS.get(name)
 
@@ -239,7 +246,8 @@ def _eval_table(metadata: dict) -> tuple[list[tuple[str, str]], list[dict]]:
             "split": entry.get("split") or "—",
             "dataset": public_name(entry.get("dataset") or metadata["dataset"]),
             "config": entry.get("dataset_config") or metadata.get("dataset_config") or "—",
-            "cells": [_format_metric(entry["metrics"].get(key)) for key in ordered],
+            "cells": [_format_with_interval(entry["metrics"].get(key), (entry.get("intervals") or {}).get(key))
+                      for key in ordered],
         })
     return columns, rows
 

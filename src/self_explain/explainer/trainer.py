@@ -36,6 +36,7 @@ from ..core.injection import (
     add_placeholder_tokens,
 )
 from ..core.models import LoadedModel, is_toy_model, load_model, short_model_name
+from ..core.packaged_models import is_packaged_model
 from ..core.placeholders import PLACEHOLDER_TOKENS
 from ..core.progress import inside_a_bar, stderr_is_terminal
 from ..core.sft import ModelLossSFTTrainer, training_record
@@ -358,6 +359,10 @@ def save_explainer(model, tokenizer, projection: VectorProjection | None, metada
     try:
         # Only what was trained: LoRA and the trained token rows, never whole embedding matrices (PEFT's "auto"
         # saves them once the vocabulary grew by the placeholders: half of a 135M model, with tied embeddings).
+        base_name = metadata.get("explainer_base")
+        if base_name and (is_toy_model(base_name) or is_packaged_model(base_name)) and not Path(base_name).exists():
+            for adapter in model.peft_config.values():  # its short name, not this machine's folder for it
+                adapter.base_model_name_or_path = base_name
         model.save_pretrained(staging, save_embedding_layers=False)
         tokenizer.save_pretrained(staging)
         if projection is not None:
