@@ -39,6 +39,12 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
+# The engine's benchmarks on the toy target, then on the real model (README: "The engine"); each prints its
+# figures and ratios, measured in one run. Run them on a quiet machine.
 benchmark: install
 	$(PY) benchmarks/patching.py
+	$(PY) benchmarks/ablation.py
 	$(PY) benchmarks/pipeline_memory.py
+	$(PY) benchmarks/patching.py --model smollm2-135m --prompts 8 --skip-naive --repeats 1 --budgets 384,2048
+	$(PY) benchmarks/ablation.py --model smollm2-135m --examples 16 --repeats 1
+	$(PY) benchmarks/pipeline_memory.py --target smollm2-135m --explainer smollm2-135m-patching-explainer

@@ -41,3 +41,25 @@ def test_train_sae_with_a_corpus_on_smollm2(smollm2, tmp_path, capsys):
     assert cfg["dataset_path"] == str(corpus) and cfg["hook_name"] == "blocks.6.hook_resid_pre"
     record = json.loads((tmp_path / "saes" / "layer_6" / "training.json").read_text())
     assert record["fve"] > record["fve_at_init"]
+
+
+@pytest.mark.slow
+def test_a_features_build_on_smollm2_reads_the_shipped_saes_and_describes_with_smollm2(smollm2, tmp_path):
+    from datasets import load_dataset
+
+    from self_explain.realworld import fact_table_for
+    from self_explain.tasks.features.builder import build_features_dataset
+    from self_explain.tasks.features.config import FeaturesConfig
+
+    corpus = tmp_path / "facts.txt"  # a small corpus keeps the test short; the default is the shipped one
+    corpus.write_text("".join(f"{fact.prompt} {fact.answer}.\n" for fact in fact_table_for("smollm2-135m").facts))
+    folder = build_features_dataset(FeaturesConfig(
+        target="smollm2-135m", out=str(tmp_path / "ds"), corpus=str(corpus), features_per_layer=3, top_k=6,
+        num_quantile=2, num_random=4, describer="lm", describer_model="smollm2-135m", simulator="lm",
+        simulator_model="smollm2-135m", min_score=-1.0, test_fraction=0.0, ood_layers=[-1]))
+    provenance = json.loads((folder / "provenance" / "smollm2-135m.json").read_text())
+    assert provenance["saes"] == {"9": "smollm2-135m-saes/layer_9", "18": "smollm2-135m-saes/layer_18"}
+    rows = load_dataset(str(folder), "smollm2-135m")["train"]
+    assert set(rows["layer"]) <= {9, 18} and len(rows) >= 1
+    assert all(isinstance(d, str) and d.strip() for d in rows["description"])
+    assert all(-1.0 <= score <= 1.0 for score in rows["score"])
