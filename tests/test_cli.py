@@ -30,8 +30,8 @@ def test_help_of_every_command(capsys):
 
 
 def test_train_sae_without_corpus_names_the_option(capsys):
-    assert main(["train-sae", "--target", "smollm2-135m", "--out", "unused"]) == 2
-    assert "--corpus FILE is required for 'smollm2-135m'" in capsys.readouterr().err
+    assert main(["train-sae", "--target", "org/some-llama", "--out", "unused"]) == 2
+    assert "--corpus FILE is required for 'org/some-llama'" in capsys.readouterr().err
 
 
 def test_errors_are_reported_with_the_input_named(random_toy_model_dir, tmp_path, capsys):

@@ -136,9 +136,11 @@ def test_update_card_writes_eval_results_and_a_model_index(trained_explainer_dir
     trained, untrained = report["results"]
     assert metadata["eval_results"] == [
         {"split": "test", "dataset": str(patching_dataset_dir), "dataset_config": report["dataset_config"],
-         "metrics": trained["metrics"], "baseline": None},
+         "metrics": trained["metrics"], "baseline": None, "intervals": trained["intervals"],
+         "groups": trained["groups"]},
         {"split": "test", "dataset": str(patching_dataset_dir), "dataset_config": report["dataset_config"],
-         "metrics": untrained["metrics"], "baseline": "untrained"},
+         "metrics": untrained["metrics"], "baseline": "untrained", "intervals": untrained["intervals"],
+         "groups": untrained["groups"]},
     ]
     card = ModelCard.load(folder / "README.md")
     (model_index,) = card.data.to_dict()["model-index"]
