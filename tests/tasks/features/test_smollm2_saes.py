@@ -54,8 +54,8 @@ def test_a_features_build_on_smollm2_reads_the_shipped_saes_and_describes_with_s
     corpus = tmp_path / "facts.txt"  # a small corpus keeps the test short; the default is the shipped one
     corpus.write_text("".join(f"{fact.prompt} {fact.answer}.\n" for fact in fact_table_for("smollm2-135m").facts))
     folder = build_features_dataset(FeaturesConfig(
-        target="smollm2-135m", out=str(tmp_path / "ds"), corpus=str(corpus), features_per_layer=3, top_k=6,
-        num_quantile=2, num_random=4, describer="lm", describer_model="smollm2-135m", simulator="lm",
+        target="smollm2-135m", out=str(tmp_path / "ds"), corpus=str(corpus), features_per_layer=1, top_k=4,
+        num_quantile=2, num_random=2, describer="lm", describer_model="smollm2-135m", simulator="lm",
         simulator_model="smollm2-135m", min_score=-1.0, test_fraction=0.0, ood_layers=[-1]))
     provenance = json.loads((folder / "provenance" / "smollm2-135m.json").read_text())
     assert provenance["saes"] == {"9": "smollm2-135m-saes/layer_9", "18": "smollm2-135m-saes/layer_18"}
