@@ -44,3 +44,8 @@ def test_an_interval_widens_with_fewer_entities_and_is_seeded():
     assert split_intervals(runs, metrics, list(range(40)), samples=500, seed=3) == \
         split_intervals(runs, metrics, list(range(40)), samples=500, seed=3)
     assert many == pytest.approx([0.35, 0.65], abs=0.06)
+
+
+def test_no_scored_rows_give_no_intervals():
+    found = split_intervals({None: statistics([], [])}, {None: {"exact_match": None}}, groups=[])
+    assert found == {None: {"groups": 0, "intervals": {}}}

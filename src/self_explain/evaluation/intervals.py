@@ -52,6 +52,8 @@ def split_intervals(statistics: Mapping[str | None, dict], metrics: Mapping[str 
         explainer was scored, ``"trained_minus_baseline": {metric: [difference, low, high]}``. A metric the rows
         cannot give (no per-row statistic) is left out; a bound that is not estimable is None.
     """
+    if not groups:  # nothing scored: no interval to give
+        return {who: {"groups": 0, "intervals": {}} for who in statistics}
     bootstrap = SeedGroupBootstrap([], list(dict.fromkeys(groups)), samples=samples, seed=seed)
     runs = {who: BootstrapRun(None, list(groups), stats["columns"]) for who, stats in statistics.items()}
     found: dict[str | None, dict] = {}
