@@ -48,13 +48,13 @@ from .baselines import (
     applicable_baselines,
 )
 from .evaluator import evaluate_split, selfie_scale_on_train, split_examples
+from .intervals import GROUP_COLUMN  # what the intervals resample: a row's entity, or the row
 from .row_scores import row_statistics
 
 logger = logging.getLogger(__name__)
 
 EXPERIMENTS = ("privileged-access",)
 RESULT_FILE = "result.json"
-GROUP_COLUMN = "entity"  # what the intervals resample: a scored row's entity, or the row when there is no such column
 # What a cell's result holds; runs of another format are not mixed in one folder (2: per-row scores, seeded rows).
 RESULT_FORMAT = 2
 

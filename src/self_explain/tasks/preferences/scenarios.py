@@ -282,6 +282,14 @@ TOY_ATTRIBUTES = (
 )
 
 
+def _sampled_pairs(contexts, places, num_scenarios: int, source: str, rng: random.Random) -> list[tuple]:
+    """``num_scenarios`` distinct (context, place) pairs drawn by ``rng``; ``source`` names them in the error."""
+    pairs = [(context, place) for context in contexts for place in places]
+    if not 1 <= num_scenarios <= len(pairs):
+        raise ValueError(f"--num-scenarios must be between 1 and {len(pairs)} for {source}, got {num_scenarios}")
+    return rng.sample(pairs, num_scenarios)
+
+
 def toy_scenarios(num_scenarios: int, seed: int) -> list[Scenario]:
     """``num_scenarios`` distinct toy scenarios "choosing a <context> in <country>", five attributes each.
 
@@ -299,12 +307,10 @@ def toy_scenarios(num_scenarios: int, seed: int) -> list[Scenario]:
     """
     from ...toyworld.world import COUNTRIES
 
-    pairs = [(context, country) for context in TOY_CONTEXTS for country in COUNTRIES]
-    if not 1 <= num_scenarios <= len(pairs):
-        raise ValueError(f"--num-scenarios must be between 1 and {len(pairs)} for the toy world, got {num_scenarios}")
     rng = random.Random(f"toy-scenarios:{seed}")
+    pairs = _sampled_pairs(TOY_CONTEXTS, COUNTRIES, num_scenarios, "the toy world", rng)
     scenarios = []
-    for scenario_id, (context, country) in enumerate(rng.sample(pairs, num_scenarios)):
+    for scenario_id, (context, country) in enumerate(pairs):
         attributes = []
         for name, unit in rng.sample(TOY_ATTRIBUTES, NUM_ATTRIBUTES):
             low = rng.randint(0, 3)
@@ -332,13 +338,10 @@ def english_scenarios(num_scenarios: int, seed: int) -> list[Scenario]:
     from ...realworld import decision_contexts
 
     data = decision_contexts()
-    pairs = [(context, city) for context in data["contexts"] for city in data["cities"]]
-    if not 1 <= num_scenarios <= len(pairs):
-        raise ValueError(f"--num-scenarios must be between 1 and {len(pairs)} for the built-in English scenarios, "
-                         f"got {num_scenarios}")
     rng = random.Random(f"english-scenarios:{seed}")
+    pairs = _sampled_pairs(data["contexts"], data["cities"], num_scenarios, "the built-in English scenarios", rng)
     scenarios = []
-    for scenario_id, (context, city) in enumerate(rng.sample(pairs, num_scenarios)):
+    for scenario_id, (context, city) in enumerate(pairs):
         attributes = tuple(Attribute(name, unit, float(low), float(high))
                            for name, unit, low, high in rng.sample(context["attributes"], NUM_ATTRIBUTES))
         scenarios.append(Scenario(scenario_id, f"choosing {context['context']} in {city}", attributes))
