@@ -253,9 +253,35 @@ class Explainer:
             else:
                 context = nullcontext()
             with context:
+                merge_new_token_rows(self.model)
                 generated = greedy_generate(self.model, self.tokenizer, chunk, max_new_tokens)
             outputs += [t.strip() for t in self.tokenizer.batch_decode(generated, skip_special_tokens=True)]
         return outputs
+
+
+def merge_new_token_rows(model: nn.Module) -> None:
+    """Write an adapter's trained token rows into its (resized) embedding in place, for inference.
+
+    PEFT's ``TrainableTokensLayer`` builds a full copy of the embedding matrix in every forward pass while
+    unmerged (``index_copy``), and its own ``merge`` copies once more: on SmolLM2 that is 113 MB per copy, the
+    embedding and the tied LM head each. Overwriting the few trained rows in place gives the same weights
+    without a copy. Switching the adapter off still restores the original rows, in place: PEFT unmerges a merged
+    layer on its first forward pass with the adapter off (`Explainer.target_runs`, `Explainer.untrained`).
+
+    Args:
+        model (`nn.Module`): A ``PeftModel``, or any model (nothing happens without trainable token rows).
+    """
+    from peft.tuners.trainable_tokens.layer import TrainableTokensLayer
+
+    for layer in model.modules():
+        if not isinstance(layer, TrainableTokensLayer) or layer.merged or layer.disable_adapters:
+            continue
+        weight = layer.get_base_layer().weight
+        with torch.no_grad():
+            for adapter in layer.active_adapters:
+                index = torch.tensor(layer.token_indices[adapter], device=weight.device)
+                weight.index_copy_(0, index, layer.trainable_tokens_delta[adapter].to(weight))
+        layer.merged_adapters.extend(layer.active_adapters)
 
 
 def _check_target(metadata: dict, target: LoadedModel, explainer: str, allow_other_target: bool) -> None:

@@ -159,6 +159,21 @@ def test_lm_simulator_local_model_end_to_end(random_toy_model_dir):
     assert sorted(text for text, _ in ranked) == ["colour words", "digits"]
 
 
+def test_lm_simulator_batches_give_the_predictions_of_single_exemplars(random_toy_model_dir):
+    exemplars = held_out("colour")[:3] + [Exemplar(["red"], [1.0], "random", 7), Exemplar(["a", "b", "c"] * 5, [0.0] * 15, "random", 8)]
+    assert len({len(e.tokens) for e in exemplars}) > 1  # the batch is padded
+    batched = LMSimulator(LMSimulatorConfig(model=str(random_toy_model_dir), batch_size=4)).simulate("colour words", exemplars)
+    single = LMSimulator(LMSimulatorConfig(model=str(random_toy_model_dir), batch_size=1))
+    for exemplar, values in zip(exemplars, batched, strict=True):
+        (alone,) = single.simulate("colour words", [exemplar])
+        assert values == pytest.approx(alone, abs=1e-4)
+
+
+def test_lm_simulator_config_refuses_a_zero_batch():
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        LMSimulatorConfig(model="m", batch_size=0)
+
+
 def test_lm_simulator_rejects_prompts_longer_than_the_model(random_toy_model_dir):
     simulator = LMSimulator(LMSimulatorConfig(model=str(random_toy_model_dir)))
     long = Exemplar(["red"] * 200, [1.0] * 200, "top", 9)

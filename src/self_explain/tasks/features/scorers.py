@@ -7,7 +7,7 @@ over all tokens (OpenAI's "explain, simulate, score" and delphi's simulation sco
 - :class:`ConceptSimulator` — the toy world's exact simulator: 1 where a token has a concept the
   description names, else 0.
 - :class:`LMSimulator` — a language model: a local causal LM read at the activation digits
-  (one forward pass per exemplar), or an OpenAI-compatible endpoint asked for a JSON list.
+  (batched forward passes), or an OpenAI-compatible endpoint asked for a JSON list.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import torch
 
+from ...core.checks import check_positive
+from ...core.generation import pad_token_id
 from ...core.lm_backend import LanguageModelBackend, LMConfig
 from ...core.progress import progress_bar
 from ...core.stats import pearson_correlation
@@ -209,18 +211,25 @@ class LMSimulatorConfig(LMConfig):
             Longest endpoint answer (the JSON list), in tokens.
         placeholder (`str`, *optional*, defaults to `"unknown"`):
             Local backend: text standing where each activation would be written.
+        batch_size (`int`, *optional*, defaults to 8):
+            Local backend: exemplars per forward pass (right-padded, similar lengths together).
     """
 
     max_new_tokens: int = field(default=512, metadata={"help": "Longest endpoint answer (the JSON list), in tokens."})
     placeholder: str = field(
         default="unknown", metadata={"help": "Local backend: text standing where each activation would be written."}
     )
+    batch_size: int = field(default=8, metadata={"help": "Local backend: exemplars per forward pass."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive("batch_size", self.batch_size)
 
 
 class LMSimulator(LanguageModelBackend):
     """Simulates activations with a language model.
 
-    Local causal LM: one forward pass per exemplar over a prompt with the description and one
+    Local causal LM: forward passes over batches of exemplars, each a prompt with the description and one
     line per token (``token<TAB>placeholder``); at each token the next-token distribution is
     restricted to the digits "0".."9" and its expected value is the prediction (0–9).
     OpenAI-compatible endpoint: asked for a JSON list of integers 0–10 per exemplar; a reply that
@@ -253,9 +262,10 @@ class LMSimulator(LanguageModelBackend):
             ValueError: For a local model, when an exemplar's prompt exceeds its positions or its tokenizer splits
                 a digit.
         """
-        simulate_one = self._simulate_endpoint if self.backend == "openai" else self._simulate_local
+        if self.backend != "openai":
+            return self._simulate_local(description, exemplars)
         progress = progress_bar(exemplars, desc="simulating", unit="exemplar", leave=False, disable=len(exemplars) < 8)
-        return [simulate_one(description, exemplar) for exemplar in progress]
+        return [self._simulate_endpoint(description, exemplar) for exemplar in progress]
 
     def digit_ids(self) -> list[int]:
         """The local tokenizer's ids of the digits "0".."9" (read once, then cached).
@@ -282,9 +292,10 @@ class LMSimulator(LanguageModelBackend):
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def _simulate_local(self, description: str, exemplar: Exemplar) -> list[float]:
+    def _simulator_prompt(self, description: str, exemplar: Exemplar) -> tuple[list[int], list[int]]:
+        """The prompt's token ids, and the positions whose next-token distribution is each token's activation."""
         ids = self.tokenizer(SIMULATOR_HEADER.format(description=description, top=9))["input_ids"]
-        read_at: list[int] = []  # position whose next-token distribution is the token's activation
+        read_at: list[int] = []
         placeholder = self._encode(f"{self.config.placeholder}\n")
         for token in exemplar.tokens:
             ids += self._encode(f"{token_text(token)}\t")
@@ -296,13 +307,39 @@ class LMSimulator(LanguageModelBackend):
                 f"the simulator prompt of exemplar {exemplar.text_index} ({len(exemplar.tokens)} tokens) is "
                 f"{len(ids)} tokens long, more than the {limit} positions of {self.config.model!r}"
             )
+        return ids, read_at
+
+    def _simulate_local(self, description: str, exemplars: list[Exemplar]) -> list[list[float]]:
+        # Prompts of similar length share a right-padded batch (causal attention: padding on the right never
+        # reaches a real position), and the vocabulary projection runs only at the positions read.
+        prompts = [self._simulator_prompt(description, exemplar) for exemplar in exemplars]
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i][0]))
         device = next(self.model.parameters()).device
-        with torch.inference_mode():
-            logits = self.model(torch.tensor([ids], device=device)).logits[0]
         digits = torch.tensor(self.digit_ids(), device=device)
-        probabilities = logits[torch.tensor(read_at, device=device)][:, digits].float().softmax(dim=-1)
-        expected = probabilities @ torch.arange(10, dtype=torch.float32, device=device)
-        return expected.tolist()
+        scale = torch.arange(10, dtype=torch.float32, device=device)
+        pad = pad_token_id(self.tokenizer, self.model)
+        predicted: list[list[float]] = [[] for _ in prompts]
+        batches = [order[start : start + self.config.batch_size] for start in range(0, len(order), self.config.batch_size)]
+        for batch in progress_bar(batches, desc="simulating", unit="batch", leave=False, disable=len(batches) < 4):
+            width = max(len(prompts[i][0]) for i in batch)
+            input_ids = torch.full((len(batch), width), pad, dtype=torch.long, device=device)
+            attention_mask = torch.zeros_like(input_ids)
+            for row, i in enumerate(batch):
+                ids = prompts[i][0]
+                input_ids[row, : len(ids)] = torch.tensor(ids, device=device)
+                attention_mask[row, : len(ids)] = 1
+            kept = sorted({position for i in batch for position in prompts[i][1]})
+            column = {position: index for index, position in enumerate(kept)}
+            with torch.inference_mode():
+                logits = self.model(
+                    input_ids=input_ids, attention_mask=attention_mask,
+                    logits_to_keep=torch.tensor(kept, device=device),
+                ).logits
+            for row, i in enumerate(batch):
+                columns = torch.tensor([column[position] for position in prompts[i][1]], device=device)
+                probabilities = logits[row, columns][:, digits].float().softmax(dim=-1)
+                predicted[i] = (probabilities @ scale).tolist()
+        return predicted
 
     def _simulate_endpoint(self, description: str, exemplar: Exemplar) -> list[float]:
         n = len(exemplar.tokens)
