@@ -33,6 +33,7 @@ OUTPUTS = [
     "mean_scenario_correlation_ci_high",
     "valid_fraction",
     "num_malformed",
+    "num_other_attributes",
     "num_examples",
 ]
 
@@ -114,6 +115,7 @@ def test_perfect_reports(weight_correlation):
         "mean_scenario_correlation_ci_high": pytest.approx(1.0),
         "valid_fraction": 1.0,
         "num_malformed": 0.0,
+        "num_other_attributes": 0.0,
         "num_examples": 2.0,
     }
 
@@ -257,9 +259,20 @@ def test_no_valid_prediction_is_not_estimable_and_logs(weight_correlation, caplo
         **{name: None for name in OUTPUTS[:6]},  # nothing to correlate: None, never 0 with an interval [0, 0]
         "valid_fraction": 0.0,
         "num_malformed": 2.0,
+        "num_other_attributes": 0.0,
         "num_examples": 2.0,
     }
     assert "2 of 2 predictions are malformed" in caplog.text
+
+
+def test_reports_on_other_attributes_are_counted_apart(weight_correlation, caplog):
+    other = dumps({f"other_{name}": value for name, value in A.items()})
+    partly = dumps({**{name: value for name, value in list(B.items())[:1]}, "other": 5})
+    with caplog.at_level(logging.INFO):
+        results = weight_correlation.compute(predictions=[other, partly, dumps(C)], references=[dumps(A), dumps(B), dumps(C)])
+    assert results["num_malformed"] == 2.0
+    assert results["num_other_attributes"] == 1.0  # the partly named report misses attributes; it does not name only others
+    assert "1 of them weigh only attributes that were not asked about" in caplog.text
 
 
 def test_direct_compute_counts_non_strings_as_malformed(weight_correlation):

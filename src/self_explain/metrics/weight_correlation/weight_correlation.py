@@ -45,6 +45,8 @@ Returns:
     valid_fraction (`float`): share of predictions that are valid: a JSON object holding a finite number for every
         attribute of the reference (extra keys are ignored, values are not clipped).
     num_malformed (`float`): number of predictions that are not valid; they are left out of every correlation.
+    num_other_attributes (`float`): of those, the predictions whose JSON object gives numbers only for attributes
+        that were not asked about (e.g. names remembered from training instead of the question's).
     num_examples (`float`): number of predictions.
     When no prediction is valid, every correlation and interval is None ("not estimable": nothing to correlate),
         never 0 with an interval of [0, 0]; the counts are still given.
@@ -68,7 +70,8 @@ Examples:
     >>> print({name: round(value, 3) for name, value in results.items()})  # doctest: +NORMALIZE_WHITESPACE
     {'pooled_correlation': 0.0, 'pooled_correlation_ci_low': -1.0, 'pooled_correlation_ci_high': 1.0,
      'mean_scenario_correlation': 0.0, 'mean_scenario_correlation_ci_low': -12.706,
-     'mean_scenario_correlation_ci_high': 12.706, 'valid_fraction': 1.0, 'num_malformed': 0.0, 'num_examples': 2.0}
+     'mean_scenario_correlation_ci_high': 12.706, 'valid_fraction': 1.0, 'num_malformed': 0.0,
+     'num_other_attributes': 0.0, 'num_examples': 2.0}
 
     Text around the JSON and extra keys are ignored; a report on a tenth of the scale is still perfect within its
     scenario but not once pooled; an answer without JSON is counted as malformed and left out:
@@ -83,15 +86,19 @@ Examples:
     >>> print({name: round(value, 3) for name, value in results.items()})  # doctest: +NORMALIZE_WHITESPACE
     {'pooled_correlation': 0.774, 'pooled_correlation_ci_low': 0.774, 'pooled_correlation_ci_high': 1.0,
      'mean_scenario_correlation': 1.0, 'mean_scenario_correlation_ci_low': 1.0,
-     'mean_scenario_correlation_ci_high': 1.0, 'valid_fraction': 0.667, 'num_malformed': 1.0, 'num_examples': 3.0}
+     'mean_scenario_correlation_ci_high': 1.0, 'valid_fraction': 0.667, 'num_malformed': 1.0,
+     'num_other_attributes': 0.0, 'num_examples': 3.0}
 
-    With no valid report, the correlations are not estimable (None), not 0:
+    With no valid report, the correlations are not estimable (None), not 0; a report that weighs attributes other
+    than the ones asked about is counted apart:
 
-    >>> results = weight_correlation.compute(predictions=["No idea.", "[10, -20]"], references=references[:2])
+    >>> predictions = ["No idea.", '{"size": 30, "view": -10}']
+    >>> results = weight_correlation.compute(predictions=predictions, references=references[:2])
     >>> print(results)  # doctest: +NORMALIZE_WHITESPACE
     {'pooled_correlation': None, 'pooled_correlation_ci_low': None, 'pooled_correlation_ci_high': None,
      'mean_scenario_correlation': None, 'mean_scenario_correlation_ci_low': None,
-     'mean_scenario_correlation_ci_high': None, 'valid_fraction': 0.0, 'num_malformed': 2.0, 'num_examples': 2.0}
+     'mean_scenario_correlation_ci_high': None, 'valid_fraction': 0.0, 'num_malformed': 2.0,
+     'num_other_attributes': 1.0, 'num_examples': 2.0}
 
     The parser on its own:
 
@@ -226,6 +233,25 @@ def matched_weights(prediction, true: dict[str, float]) -> tuple[np.ndarray, np.
     )
 
 
+def names_other_attributes(prediction, true: dict[str, float]) -> bool:
+    """Whether an answer's JSON object weighs only attributes that were not asked about (none of ``true``'s).
+
+    >>> names_other_attributes('{"size": 30}', {"price": -50.0})
+    True
+    >>> names_other_attributes('{"price": 30}', {"price": -50.0, "view": 10.0})
+    False
+
+    Args:
+        prediction (`str`): the explainer's answer.
+        true (`dict[str, float]`): the true weights by attribute.
+
+    Returns:
+        `bool`: True when the answer gives numbers, all for other attribute names.
+    """
+    reported = parse_weights(prediction)
+    return bool(reported) and not any(name in reported for name in true)
+
+
 def bootstrap_pooled_ci(
     examples: list[tuple[np.ndarray, np.ndarray]], samples: int, seed: int
 ) -> tuple[float, float]:
@@ -290,14 +316,17 @@ class WeightCorrelation(evaluate.Metric):
         matched = [matched_weights(pred, true) for pred, true in zip(predictions, truths)]
         valid = [pair for pair in matched if pair is not None]
         count, malformed = len(references), len(references) - len(valid)
+        other = sum(names_other_attributes(pred, true) for pred, true in zip(predictions, truths))
         if malformed:
             logger.info(
                 "%d of %d predictions are malformed (not a JSON object with a number for every attribute) "
-                "and are left out",
+                "and are left out; %d of them weigh only attributes that were not asked about",
                 malformed,
                 count,
+                other,
             )
-        counts = {"valid_fraction": len(valid) / count, "num_malformed": float(malformed), "num_examples": float(count)}
+        counts = {"valid_fraction": len(valid) / count, "num_malformed": float(malformed),
+                  "num_other_attributes": float(other), "num_examples": float(count)}
         if not valid:  # not estimable: nothing to correlate (as causal_match's has_changed_f1)
             return {
                 "pooled_correlation": None,
