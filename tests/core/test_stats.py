@@ -244,3 +244,18 @@ def test_the_bootstrap_refuses_unknown_seeds_groups_and_bad_settings():
         SeedGroupBootstrap([0], ["a"], samples=0)
     with pytest.raises(ValueError, match=r"level must be in \(0, 1\)"):
         percentile_interval([0.1, 0.2], level=95)
+
+
+@pytest.mark.parametrize("degrees_of_freedom", [1, 2, 3, 4, 5, 6, 7, 10])
+def test_chi_square_survival_matches_scipy(degrees_of_freedom):
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for statistic in (0.0, 0.3, 1.0, 3.84, 11.07, 25.0, 80.0):
+        assert stats.chi_square_survival(statistic, degrees_of_freedom) == pytest.approx(
+            scipy_stats.chi2.sf(statistic, degrees_of_freedom), rel=1e-9, abs=1e-15)
+
+
+def test_chi_square_survival_known_values_and_bad_input():
+    assert stats.chi_square_survival(0.0, 3) == 1.0
+    assert stats.chi_square_survival(2.0, 2) == pytest.approx(math.exp(-1.0))  # 2 degrees of freedom: e^(-x/2)
+    with pytest.raises(ValueError, match="at least 1 degree of freedom, got 0"):
+        stats.chi_square_survival(1.0, 0)

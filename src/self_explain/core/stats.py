@@ -70,6 +70,37 @@ def t_quantile_975(degrees_of_freedom: int) -> float:
     return T_975.get(degrees_of_freedom, 1.96)
 
 
+def chi_square_survival(statistic: float, degrees_of_freedom: int) -> float:
+    """P(χ² ≥ ``statistic``) for an integer number of degrees of freedom, in closed form (no SciPy).
+
+    >>> round(chi_square_survival(3.841, 1), 3), round(chi_square_survival(11.070, 5), 3)
+    (0.05, 0.05)
+
+    Args:
+        statistic (`float`): The χ² value (at least 0).
+        degrees_of_freedom (`int`): At least 1.
+
+    Returns:
+        `float`: The upper-tail probability.
+    """
+    if degrees_of_freedom < 1:
+        raise ValueError(f"the chi-square distribution needs at least 1 degree of freedom, got {degrees_of_freedom}")
+    half = max(0.0, float(statistic)) / 2
+    if degrees_of_freedom % 2 == 0:  # e^(-x/2) Σ_{i < k/2} (x/2)^i / i!
+        term = total = 1.0
+        for i in range(1, degrees_of_freedom // 2):
+            term *= half / i
+            total += term
+        return min(1.0, math.exp(-half) * total)
+    # odd: erfc(√(x/2)) + e^(-x/2) Σ_{i=1}^{(k-1)/2} (x/2)^(i-1/2) / Γ(i + 1/2)
+    tail = math.erfc(math.sqrt(half))
+    term = math.sqrt(half) / math.gamma(1.5) if half > 0 else 0.0
+    for i in range(1, (degrees_of_freedom - 1) // 2 + 1):
+        tail += math.exp(-half) * term
+        term *= half / (i + 0.5)
+    return min(1.0, tail)
+
+
 def mean_confidence_interval(values) -> tuple[float, float | None, float | None]:
     """The mean and the t-based 95 % confidence interval of the mean; no interval from a single value.
 

@@ -15,6 +15,7 @@ from self_explain.tasks.preferences import choices as choices_module
 from self_explain.tasks.preferences.choices import (
     choice_token_ids,
     fit_logistic,
+    logistic_uncertainty,
     measure_weights,
     measured_pairs,
     probabilities_of_a,
@@ -150,6 +151,50 @@ def test_measured_weights_are_the_weights_the_choices_follow(known_choices):
             assert (choice.scenario_id, choice.option_a, choice.option_b) == (scenario.scenario_id, a, b)
             assert choice.prompt == decision_prompt(scenario, a, b)
             assert choice.probability_a == round(by_prompt[choice.prompt], 6)
+
+
+def test_measured_weights_carry_standard_errors_and_a_significant_fit(known_choices):
+    scenarios, weights, _, _ = known_choices
+    for m in measure_weights(None, scenarios, num_choices=100, seed=0, progress=False):
+        assert len(m.weight_standard_errors) == len(m.weights) and all(e > 0 for e in m.weight_standard_errors)
+        assert m.fit_p_value < 1e-3 and m.significant  # the choices follow the weights
+
+
+def test_choices_that_ignore_the_attributes_give_a_fit_that_is_not_significant(known_choices, monkeypatch):
+    scenarios, _, _, _ = known_choices
+    rng = random.Random(0)
+    monkeypatch.setattr(choices_module, "probabilities_of_a",
+                        lambda loaded, prompts, batch_size=32, progress=False: [0.5 + rng.uniform(-0.01, 0.01) for _ in prompts])
+    for m in measure_weights(None, scenarios, num_choices=50, seed=0, progress=False):
+        assert m.fit_p_value > 0.5 and not m.significant
+        assert max(abs(w) for w in m.weights) == 100.0  # rescaled noise: what the flag warns about
+        assert min(m.weight_standard_errors) > 100  # larger than any weight
+
+
+def test_standard_errors_match_the_spread_of_refitted_weights():
+    """Refit on 300 simulated data sets of sampled choices: the spread of the coefficients is what the errors say."""
+    rng = np.random.default_rng(0)
+    differences = rng.uniform(-1, 1, size=(400, 2))
+    truth, intercept = np.array([1.5, -0.5]), 0.2
+    fits, errors = [], []
+    for _ in range(300):
+        targets = (rng.random(400) < sigmoid(intercept + differences @ truth)).astype(float)
+        coefficients, fitted_intercept = fit_logistic(differences, targets)
+        fits.append(coefficients)
+        errors.append(logistic_uncertainty(differences, coefficients, fitted_intercept)[0])
+    ratio = np.std(fits, axis=0) / np.mean(errors, axis=0)
+    assert np.all((0.85 < ratio) & (ratio < 1.15)), ratio
+
+
+def test_the_wald_test_rejects_at_its_level_when_the_attributes_do_not_matter():
+    rng = np.random.default_rng(1)
+    differences = rng.uniform(-1, 1, size=(200, 3))
+    p_values = []
+    for _ in range(400):
+        targets = (rng.random(200) < 0.5).astype(float)
+        coefficients, fitted_intercept = fit_logistic(differences, targets)
+        p_values.append(logistic_uncertainty(differences, coefficients, fitted_intercept)[1])
+    assert 0.02 < np.mean(np.asarray(p_values) < 0.05) < 0.09
 
 
 def test_measured_pairs_are_seeded_per_scenario():

@@ -35,6 +35,7 @@ METRIC_KEYS = {
     "valid_fraction", "num_malformed", "num_other_attributes", "num_examples",
 }
 PIPELINE_KEYS = {"explanation", "weights", "valid", "ground_truth", "measured_weights", "fit_agreement",
+                 "fit_p_value", "fit_significant",
                  "correlation", "verified"}
 
 
@@ -109,4 +110,4 @@ def test_pipeline_explains_and_verifies_a_scenario(explainer_dir, preferences_bu
     assert result["weights"] == parse_preferences(shown["prediction"])["weights"]
     assert set(result["weights"]) >= set(result["measured_weights"])
     assert -1 <= result["correlation"] <= 1
-    assert result["verified"] is (result["correlation"] >= 0.5)
+    assert result["verified"] is (result["correlation"] >= 0.5 and result["fit_significant"])

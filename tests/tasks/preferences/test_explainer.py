@@ -180,7 +180,8 @@ def test_a_report_of_the_measured_weights_is_verified(measured, instilled):
     report = dict(reversed(list(result["measured_weights"].items())))  # the order of the keys does not matter
     verified = verify_preferences(request(row), instilled, {"weights": report, "valid": True})
     assert verified["correlation"] == pytest.approx(1.0)
-    assert verified["verified"] is True
+    assert verified["verified"] is verified["fit_significant"], "verified unless the weights are noise"
+    assert verified["fit_significant"] is (verified["fit_p_value"] < 0.05)
     assert verified["measured_weights"] == result["measured_weights"], "seeded: the same fresh choices"
 
 
@@ -207,7 +208,7 @@ def test_min_correlation_sets_what_counts_as_verified(measured, instilled):
     loose = verify_preferences(request(row, min_correlation=-1.0), instilled, {"weights": report, "valid": True})
     strict = verify_preferences(request(row, min_correlation=0.9999), instilled, {"weights": report, "valid": True})
     assert loose["correlation"] == strict["correlation"] < 0.9999
-    assert loose["verified"] is True and strict["verified"] is False
+    assert loose["verified"] is loose["fit_significant"] and strict["verified"] is False
 
 
 def test_bad_choice_labels_are_refused(measured, instilled):

@@ -245,6 +245,9 @@ def introspection_rows(scenario: Scenario, measured: MeasuredWeights, base: Meas
             "kind": kind,
             "intended_weights": [round(intended[i], 4) for i in order] if intended else [],
             "weights": weights,
+            "weight_standard_errors": [measured.weight_standard_errors[i] for i in order],
+            "fit_p_value": measured.fit_p_value,
+            "fit_significant": measured.significant,
             "base_weights": [base.weights[i] for i in order],
             "coefficients": [measured.coefficients[i] for i in order],
             "intercept": measured.intercept,
@@ -254,6 +257,25 @@ def introspection_rows(scenario: Scenario, measured: MeasuredWeights, base: Meas
             "answer": weights_answer(shown, weights),
         })
     return rows
+
+
+def not_significant_fits(scenarios: list[Scenario], kinds: dict[int, str], measured: dict[int, MeasuredWeights]) -> dict:
+    """How many scenarios' weight fits are not significant (`MeasuredWeights.significant`), by kind.
+
+    Args:
+        scenarios (`list[Scenario]`): The scenarios.
+        kinds (`dict[int, str]`): Each scenario's kind (instilled or native), by id.
+        measured (`dict[int, MeasuredWeights]`): The measured weights, by scenario id.
+
+    Returns:
+        `dict`: ``{kind: {"not_significant": n, "scenarios": total}}``.
+    """
+    counts: dict[str, dict[str, int]] = {}
+    for scenario in scenarios:
+        count = counts.setdefault(kinds[scenario.scenario_id], {"not_significant": 0, "scenarios": 0})
+        count["scenarios"] += 1
+        count["not_significant"] += not measured[scenario.scenario_id].significant
+    return counts
 
 
 def intended_agreement(scenario: Scenario, measured: MeasuredWeights, intended: list[float]) -> float:
@@ -500,6 +522,7 @@ class PreferencesBuilder(DatasetBuilder):
                            if key in record},
             "instilling_correlation": quality,
             "mean_fit_agreement": round(float(np.mean([m.fit_agreement for m in self.measured.values()])), 4),
+            "not_significant_fits": not_significant_fits(self.scenarios, self.kinds, self.measured),
             "mean_intended_agreement": round(float(np.mean(list(self.agreement.values()))), 4),
             "rows": {split: len(ds) for split, ds in splits.items()},
         }

@@ -18,13 +18,15 @@ import torch
 from ...core.generation import left_padded, pad_token_id, prompt_ids
 from ...core.models import LoadedModel, context_length
 from ...core.progress import progress_bar
+from ...core.stats import chi_square_survival
 from ..build import seeded_rng
 from .prompts import OPTION_LETTERS, decision_prompt
-from .scenarios import Scenario, rescale
+from .scenarios import Scenario, rescale, rescale_factor
 
 logger = logging.getLogger(__name__)
 
 CHOICE_LABELS = ("probability", "sampled")
+SIGNIFICANCE_LEVEL = 0.05  # a fit whose Wald p-value is not below this is flagged as not significant
 # Which stream of a scenario's seeded generator draws what: instilling pairs, then measured pairs.
 INSTILLING_STREAM, MEASUREMENT_STREAM = 1, 2
 
@@ -59,6 +61,9 @@ class MeasuredWeights:
         intercept (`float`): The model's bias towards "A".
         fit_agreement (`float`): Share of pairs where the fitted model prefers the option the model preferred.
         choices (`list[Choice]`): The measured choices the fit is on.
+        weight_standard_errors (`list[float]`): Each weight's standard error, on the weights' scale (the
+            coefficients' standard errors times the same factor as the weights; see `logistic_uncertainty`).
+        fit_p_value (`float`): Wald test that every coefficient is 0: small when the choices follow the attributes.
     """
 
     scenario_id: int
@@ -67,6 +72,13 @@ class MeasuredWeights:
     intercept: float  # the model's bias towards "A"
     fit_agreement: float  # share of pairs where the fitted model prefers the option the model preferred
     choices: list[Choice]
+    weight_standard_errors: list[float]
+    fit_p_value: float
+
+    @property
+    def significant(self) -> bool:
+        """Whether the fit is significant at the 5 % level (`SIGNIFICANCE_LEVEL`)."""
+        return self.fit_p_value < SIGNIFICANCE_LEVEL
 
 
 def answer_token_id(tokenizer, letter: str) -> int:
@@ -177,6 +189,36 @@ def fit_logistic(differences: np.ndarray, targets: np.ndarray, l2: float = 0.1, 
     return theta[1:], float(theta[0])
 
 
+def logistic_uncertainty(
+    differences: np.ndarray, coefficients: np.ndarray, intercept: float, l2: float = 0.1
+) -> tuple[np.ndarray, float]:
+    """Standard errors of a `fit_logistic` fit's coefficients, and the p-value of the Wald test that all are 0.
+
+    The covariance is the inverse of the penalised log-likelihood's Hessian at the fit, as if each of the ``n``
+    choices were one draw from the fitted probabilities (a model sampled at temperature 1). Regressing on a model's
+    exact probabilities of "A" carries no sampling noise of its own; the errors then say how well ``n`` such
+    choices pin the weights down.
+
+    Args:
+        differences (`np.ndarray`): (n, k) the regressors the fit was on.
+        coefficients (`np.ndarray`): (k,) the fitted coefficients β.
+        intercept (`float`): The fitted intercept b.
+        l2 (`float`, *optional*, defaults to 0.1): The L2 penalty the fit used.
+
+    Returns:
+        `tuple[np.ndarray, float]`: The k standard errors (logits per normalised difference), and the p-value of
+        χ² = βᵀ Cov(β)⁻¹ β with k degrees of freedom.
+    """
+    n, k = differences.shape
+    design = np.hstack([np.ones((n, 1)), differences])
+    fitted = 1 / (1 + np.exp(-np.clip(intercept + differences @ coefficients, -30, 30)))
+    hessian = design.T @ (design * (fitted * (1 - fitted))[:, None]) + np.diag([0.0] + [l2] * k) + 1e-9 * np.eye(k + 1)
+    covariance = np.linalg.inv(hessian)[1:, 1:]
+    standard_errors = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    statistic = float(coefficients @ np.linalg.solve(covariance, coefficients))
+    return standard_errors, chi_square_survival(statistic, k)
+
+
 def measured_pairs(scenario: Scenario, num_choices: int, seed: int) -> list[tuple[list[float], list[float]]]:
     """The pairs of options a scenario's weights are measured on (the scenario's measurement stream, seeded).
 
@@ -234,6 +276,8 @@ def measure_weights(
             targets = p
         differences = np.asarray([scenario.differences(a, b) for a, b in pairs[scenario.scenario_id]])
         coefficients, intercept = fit_logistic(differences, targets)
+        standard_errors, p_value = logistic_uncertainty(differences, coefficients, intercept)
+        scale = rescale_factor(coefficients.tolist())
         fitted = intercept + differences @ coefficients
         choices = [
             Choice(scenario.scenario_id, a, b, prompt, round(float(q), 6))
@@ -247,6 +291,8 @@ def measure_weights(
                 intercept=round(intercept, 6),
                 fit_agreement=round(float(np.mean((fitted > 0) == (p > 0.5))), 4),
                 choices=choices,
+                weight_standard_errors=[round(float(e) * scale, 4) for e in standard_errors],
+                fit_p_value=float(p_value),
             )
         )
     return results

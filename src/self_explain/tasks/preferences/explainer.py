@@ -120,8 +120,9 @@ def verify_preferences(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
 
     Returns:
         `dict`: ``ground_truth`` (the measured weights as an answer), ``measured_weights`` (attribute -> weight),
-        ``fit_agreement``, ``correlation`` (None when the report is invalid or misses an attribute) and
-        ``verified``.
+        ``fit_agreement``, ``fit_p_value`` and ``fit_significant`` (see `MeasuredWeights`), ``correlation`` (None
+        when the report is invalid or misses an attribute) and ``verified`` (the correlation reaches
+        ``min_correlation`` and the fit is significant: a report that matches noise is not verified).
 
     Raises:
         ValueError: When the scenario is malformed or ``choice_labels`` is unknown.
@@ -141,8 +142,10 @@ def verify_preferences(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
         "ground_truth": weights_answer(scenario, measured.weights),
         "measured_weights": truth,
         "fit_agreement": measured.fit_agreement,
+        "fit_p_value": measured.fit_p_value,
+        "fit_significant": measured.significant,
         "correlation": correlation,
-        "verified": correlation is not None and correlation >= threshold,
+        "verified": correlation is not None and correlation >= threshold and measured.significant,
     }
 
 

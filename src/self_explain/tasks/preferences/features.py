@@ -12,6 +12,9 @@ PREFERENCES_FEATURES = Features(
         "kind": Value("string"),  # "instilled" (weights fine-tuned in) or "native" (never instilled)
         "intended_weights": List(Value("float64")),  # the weights the choices were made by; [] for native scenarios
         "weights": List(Value("float64")),  # the weights the target really uses (logistic fit, max |w| = 100)
+        "weight_standard_errors": List(Value("float64")),  # each weight's standard error, on the weights' scale
+        "fit_p_value": Value("float64"),  # Wald test that the choices ignore every attribute
+        "fit_significant": Value("bool"),  # fit_p_value < 0.05; rows without it are noise, not ground truth
         "base_weights": List(Value("float64")),  # the weights of the base model, measured before instilling
         "coefficients": List(Value("float64")),  # the fit's coefficients, logits per normalised difference
         "intercept": Value("float64"),  # the fit's bias towards option A

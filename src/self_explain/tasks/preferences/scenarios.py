@@ -266,6 +266,19 @@ def rescale(weights: list[float]) -> list[float]:
     return [WEIGHT_LIMIT * (w / largest) for w in weights]  # w / largest first: the largest is exactly ±100
 
 
+def rescale_factor(weights: list[float]) -> float:
+    """The factor `rescale` multiplies the weights by (0 when all are 0), for quantities on the same scale.
+
+    Args:
+        weights (`list[float]`): At least one weight.
+
+    Returns:
+        `float`: 100 / max |w|, or 0.
+    """
+    largest = max(abs(w) for w in weights)
+    return 0.0 if largest == 0 else WEIGHT_LIMIT / largest
+
+
 # The toy world's decision contexts and attributes. Every word is in the toy tokenizer's vocabulary, and
 # values are single digits: the toy models read numbers digit by digit.
 TOY_CONTEXTS = (
