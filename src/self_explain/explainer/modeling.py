@@ -253,20 +253,20 @@ class Explainer:
             else:
                 context = nullcontext()
             with context:
-                merge_new_token_rows(self.model)
+                merge_trained_token_rows(self.model)
                 generated = greedy_generate(self.model, self.tokenizer, chunk, max_new_tokens)
             outputs += [t.strip() for t in self.tokenizer.batch_decode(generated, skip_special_tokens=True)]
         return outputs
 
 
-def merge_new_token_rows(model: nn.Module) -> None:
-    """Write an adapter's trained token rows into its (resized) embedding in place, for inference.
+def merge_trained_token_rows(model: nn.Module) -> None:
+    """Write an adapter's trained embedding rows (PEFT ``trainable_token_indices``) into the base in place, for inference.
 
     PEFT's ``TrainableTokensLayer`` builds a full copy of the embedding matrix in every forward pass while
-    unmerged (``index_copy``), and its own ``merge`` copies once more: on SmolLM2 that is 113 MB per copy, the
-    embedding and the tied LM head each. Overwriting the few trained rows in place gives the same weights
-    without a copy. Switching the adapter off still restores the original rows, in place: PEFT unmerges a merged
-    layer on its first forward pass with the adapter off (`Explainer.target_runs`, `Explainer.untrained`).
+    unmerged (``index_copy``), and its own ``merge`` copies once more: on SmolLM2 that is 113 MB per copy, for the
+    embedding and for the tied LM head. Overwriting the trained rows in place gives the same weights without a
+    copy. Switching the adapter off still restores the original rows, in place: PEFT unmerges a merged layer in
+    its first forward pass with the adapter off (`Explainer.target_runs`, `Explainer.untrained`).
 
     Args:
         model (`nn.Module`): A ``PeftModel``, or any model (nothing happens without trainable token rows).
@@ -370,7 +370,9 @@ def load_explainer(
         if explainer_file(source, "tokenizer_config.json", revision) is not None:
             tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
         if len(tokenizer) > base.model.get_input_embeddings().weight.shape[0]:
-            base.model.resize_token_embeddings(len(tokenizer))  # placeholder tokens added when it was trained
+            # Placeholder tokens added when it was trained; the adapter restores their rows, so the new rows need no
+            # mean initialisation (which would take one more copy of the embedding matrix, 113 MB on SmolLM2).
+            base.model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
         try:
             model = PeftModel.from_pretrained(base.model, source, revision=revision)
         except SafetensorError as error:
