@@ -16,6 +16,7 @@ from datasets import load_dataset
 from self_explain.cli import main
 from self_explain.core.models import load_model, weights_fingerprint
 from self_explain.tasks.preferences import builder as builder_module
+from self_explain.tasks.preferences import PreferencesConfig
 from self_explain.tasks.preferences.builder import DATASET_NAME
 from self_explain.tasks.preferences.choices import measure_weights
 from self_explain.tasks.preferences.features import (
@@ -185,6 +186,12 @@ def test_provenance_names_the_instilled_model_as_the_target(built, preferences_b
         assert set(entry) == {"pooled_r", "mean_scenario_r", "median_scenario_r"}
         assert all(-1 <= r <= 1 for r in entry.values())
     assert record["instilling"]["fingerprint"] == json.loads((instilled / INSTILLED_RECORD).read_text())["fingerprint"]
+    assert record["instilling_gate"] == {"min_pooled_r": 0.8, "pooled_r": quality["instilled"]["pooled_r"],
+                                         "passed": quality["instilled"]["pooled_r"] >= 0.8, "allowed_to_fail": True}
+    fits = record["not_significant_fits"]
+    assert {kind: n["scenarios"] for kind, n in fits.items()} == {"instilled": NUM_SCENARIOS - NUM_NATIVE, "native": NUM_NATIVE}
+    assert sum(n["not_significant"] for n in fits.values()) == sum(not r["fit_significant"] for r in
+                                                                   unique_scenario_rows(dataset))
     decisions = provenance(folder, f"{TARGET}-decisions")
     assert decisions["rows"] == {"instilling": (NUM_SCENARIOS - NUM_NATIVE) * INSTILL_CHOICES,
                                  "measurement": NUM_SCENARIOS * MEASURE_CHOICES}
@@ -193,6 +200,42 @@ def test_provenance_names_the_instilled_model_as_the_target(built, preferences_b
     card = (folder / "README.md").read_text()
     assert f"self_explain_dataset: {DATASET_NAME}" in card
     assert f"config_name: {TARGET}" in card and f"config_name: {TARGET}-decisions" in card
+
+
+def unique_scenario_rows(dataset) -> list[dict]:
+    return list({row["scenario_id"]: row for split in dataset.values() for row in split}.values())
+
+
+def test_rows_carry_the_fits_uncertainty(built):
+    _, dataset = built
+    for row in unique_scenario_rows(dataset):
+        assert len(row["weight_standard_errors"]) == len(row["weights"])
+        assert all(error > 0 for error in row["weight_standard_errors"])
+        assert 0 <= row["fit_p_value"] <= 1 and row["fit_significant"] is (row["fit_p_value"] < 0.05)
+
+
+def test_a_failed_instilling_is_refused_without_writing_a_dataset(preferences_build, tmp_path, caplog):
+    out = tmp_path / "ds"
+    options = {"instilled_model": str(preferences_build.instilled), "allow_failed_instilling": False}
+    pooled = provenance(preferences_build.folder)["instilling_correlation"]["instilled"]["pooled_r"]
+    assert pooled < 0.8, "the toy models cannot weigh attributes yet; this test needs a failed instilling"
+    with pytest.raises(ValueError, match=r"instilling failed the gate: the pooled r .* below --min-instilling-"
+                                         r"correlation 0\.8.*--allow-failed-instilling"):
+        build_preferences(out, **options)
+    assert not (out / "data").exists() and not (out / "README.md").exists()
+    # the same build, allowed to fail, reuses the instilled model and records the failure; a lower gate passes
+    with caplog.at_level("WARNING"):
+        allowed = build_preferences(out, **{**options, "allow_failed_instilling": True})
+    assert "writing the dataset anyway" in caplog.text
+    assert provenance(allowed)["instilling_gate"]["passed"] is False
+    lowered = build_preferences(tmp_path / "low", **{**options, "min_instilling_correlation": -1.0})
+    assert provenance(lowered)["instilling_gate"] == {"min_pooled_r": -1.0, "pooled_r": pooled, "passed": True,
+                                                      "allowed_to_fail": False}
+
+
+def test_the_gate_threshold_is_checked():
+    with pytest.raises(ValueError, match=r"--min-instilling-correlation must be in \[-1, 1\], got 1.5"):
+        PreferencesConfig(target=TARGET, out="unused", min_instilling_correlation=1.5)
 
 
 def test_instilled_model_loads_and_differs_from_its_base(preferences_build):
@@ -228,6 +271,9 @@ def test_the_demo_explains_the_instilled_model_and_summarises_the_build(built, p
     assert f"instilled model (the target explained): {preferences_build.instilled}" in text
     assert f"pooled {quality['instilled']['pooled_r']:.3f}" in text
     assert f"pooled {quality['base_before_instilling']['pooled_r']:.3f}" in text
+    gate = provenance(folder)["instilling_gate"]
+    assert ("instilling gate (pooled r ≥ 0.8): " + ("passed" if gate["passed"] else "FAILED")) in text
+    assert "weight fits not significant (p ≥ 0.05): instilled " in text
 
 
 def current_umask() -> int:

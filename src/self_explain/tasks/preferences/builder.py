@@ -364,6 +364,40 @@ def instilling_quality(scenarios: list[Scenario], intended: dict[int, list[float
     return {"instilled": correlations(measured), "base_before_instilling": correlations(base)}
 
 
+def instilling_gate(quality: dict, config: PreferencesConfig, folder: Path) -> dict:
+    """The instilling gate: whether the instilled model follows its intended weights well enough to be explained.
+
+    Args:
+        quality (`dict`): See `instilling_quality`.
+        config (`PreferencesConfig`): ``min_instilling_correlation`` and ``allow_failed_instilling``.
+        folder (`Path`): The instilled model's folder (named in the error).
+
+    Returns:
+        `dict`: ``min_pooled_r``, ``pooled_r``, ``passed`` and ``allowed_to_fail`` (the provenance's record).
+
+    Raises:
+        ValueError: When the pooled r misses the gate and failing is not allowed; the instilled model stays in its
+            folder, and a rerun of the same build reuses it.
+    """
+    pooled, base = quality["instilled"]["pooled_r"], quality["base_before_instilling"]["pooled_r"]
+    passed = pooled >= config.min_instilling_correlation
+    record = {"min_pooled_r": config.min_instilling_correlation, "pooled_r": pooled, "passed": passed,
+              "allowed_to_fail": config.allow_failed_instilling}
+    if passed:
+        return record
+    message = (f"instilling failed the gate: the pooled r of measured vs. intended weights is {pooled} (base model "
+               f"before instilling: {base}), below --min-instilling-correlation {config.min_instilling_correlation}")
+    if not config.allow_failed_instilling:
+        raise ValueError(
+            f"{message}. An explanation dataset of weights the model does not follow would teach noise, so none "
+            f"was written. Instil harder (--num-train-epochs, --learning-rate, --instill-choices) or use a model "
+            f"that can weigh attributes; or pass --allow-failed-instilling to write it anyway (its provenance "
+            f"records the failure). The instilled model stays in {folder} and a rerun of the same build reuses it."
+        )
+    logger.warning("%s; writing the dataset anyway (--allow-failed-instilling)", message)
+    return record
+
+
 class PreferencesBuilder(DatasetBuilder):
     """``self-explain build preferences``: the build loop of :class:`~self_explain.tasks.build.DatasetBuilder` over
     scenarios. Its target is the instilled model: loading it measures the base, instils (or reuses) and measures
@@ -443,6 +477,8 @@ class PreferencesBuilder(DatasetBuilder):
             s.scenario_id: intended_agreement(s, self.measured[s.scenario_id], self.intended[s.scenario_id])
             for s in self.scenarios if s.scenario_id in self.intended
         }
+        self.quality = instilling_quality(self.scenarios, self.intended, self.measured, self.base_weights)
+        self.gate = instilling_gate(self.quality, self.config, self.instilled_folder)
 
     def items(self) -> list[Scenario]:
         """The scenarios read by `prepare`.
@@ -505,7 +541,7 @@ class PreferencesBuilder(DatasetBuilder):
             `dict`: The provenance fields (``target`` and ``target_revision`` override the base ones).
         """
         config = self.config
-        quality = instilling_quality(self.scenarios, self.intended, self.measured, self.base_weights)
+        quality = self.quality
         logger.info("instilling: learned vs. intended weights %s", quality)
         record = self.record
         return {
@@ -521,6 +557,7 @@ class PreferencesBuilder(DatasetBuilder):
             "instilling": {key: record[key] for key in ("train_loss", "steps", "examples", "fingerprint")
                            if key in record},
             "instilling_correlation": quality,
+            "instilling_gate": self.gate,
             "mean_fit_agreement": round(float(np.mean([m.fit_agreement for m in self.measured.values()])), 4),
             "not_significant_fits": not_significant_fits(self.scenarios, self.kinds, self.measured),
             "mean_intended_agreement": round(float(np.mean(list(self.agreement.values()))), 4),

@@ -51,6 +51,11 @@ class PreferencesConfig(BuildConfig):
             Decision prompts per forward pass when measuring.
         push_instilled_to_hub (`str`, *optional*):
             Hub model repo for the instilled model.
+        min_instilling_correlation (`float`, *optional*, defaults to 0.8):
+            The instilling gate: pooled r of measured vs. intended weights the instilled model must reach before an
+            explanation dataset is written from it.
+        allow_failed_instilling (`bool`, *optional*, defaults to `False`):
+            Write the dataset even when instilling misses the gate (the provenance records that it did).
         overwrite (`bool`, *optional*, defaults to `False`):
             Replace this config (and the instilled model).
 
@@ -95,6 +100,10 @@ class PreferencesConfig(BuildConfig):
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Instilling batch size per device."})
     batch_size: int = field(default=32, metadata={"help": "Decision prompts per forward pass when measuring."})
     push_instilled_to_hub: str | None = field(default=None, metadata={"help": "Hub model repo for the instilled model."})
+    min_instilling_correlation: float = field(default=0.8, metadata={
+        "help": "Instilling gate: pooled r of measured vs. intended weights needed before the dataset is written."})
+    allow_failed_instilling: bool = field(default=False, metadata={
+        "help": "Write the dataset even when instilling misses the gate (recorded in the provenance)."})
     overwrite: bool = field(default=False, metadata={"help": "Replace this config (and the instilled model)."})
 
     def __post_init__(self):
@@ -113,6 +122,8 @@ class PreferencesConfig(BuildConfig):
             raise ValueError(f"--choice-labels must be one of {CHOICE_LABELS}, got {self.choice_labels!r}")
         if self.questions_per_scenario < 1:
             raise ValueError(f"--questions-per-scenario must be at least 1, got {self.questions_per_scenario}")
+        if not -1 <= self.min_instilling_correlation <= 1:
+            raise ValueError(f"--min-instilling-correlation must be in [-1, 1], got {self.min_instilling_correlation}")
         check_positive("--batch-size", self.batch_size)
         check_positive("--per-device-train-batch-size", self.per_device_train_batch_size)
         check_positive("--lora-r", self.lora_r)
