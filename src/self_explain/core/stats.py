@@ -70,6 +70,35 @@ def t_quantile_975(degrees_of_freedom: int) -> float:
     return T_975.get(degrees_of_freedom, 1.96)
 
 
+def pooled_correlation_interval(
+    groups: Sequence[tuple[np.ndarray, np.ndarray]], samples: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """95 % percentile bootstrap interval of the Pearson r of pairs pooled over groups, resampling whole groups.
+
+    Used for weights pooled over scenarios: reported vs. measured (``weight_correlation``), measured vs. intended
+    (the instilling correlation).
+
+    Args:
+        groups (`Sequence[tuple[np.ndarray, np.ndarray]]`): Each group's x and y values (at least one group).
+        samples (`int`, *optional*, defaults to 1000): Bootstrap resamples.
+        seed (`int`, *optional*, defaults to 0): Seed of the resampling.
+
+    Returns:
+        `tuple[float, float]`: The 2.5th and 97.5th percentiles.
+    """
+    x = np.concatenate([np.asarray(gx, dtype=np.float64) for gx, _ in groups])
+    y = np.concatenate([np.asarray(gy, dtype=np.float64) for _, gy in groups])
+    owner = np.repeat(np.arange(len(groups)), [len(gx) for gx, _ in groups])
+    rng = np.random.default_rng(seed)
+    values = np.empty(samples)
+    for sample in range(samples):
+        counts = np.bincount(rng.integers(0, len(groups), size=len(groups)), minlength=len(groups))
+        repeats = counts[owner]  # each pair is repeated as often as its group was drawn
+        values[sample] = pearson_correlation(np.repeat(x, repeats), np.repeat(y, repeats))
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def chi_square_survival(statistic: float, degrees_of_freedom: int) -> float:
     """P(χ² ≥ ``statistic``) for an integer number of degrees of freedom, in closed form (no SciPy).
 

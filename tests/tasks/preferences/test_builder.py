@@ -183,7 +183,9 @@ def test_provenance_names_the_instilled_model_as_the_target(built, preferences_b
     quality = record["instilling_correlation"]
     assert set(quality) == {"instilled", "base_before_instilling"}
     for entry in quality.values():
-        assert set(entry) == {"pooled_r", "mean_scenario_r", "median_scenario_r"}
+        assert set(entry) == {"pooled_r", "pooled_r_ci", "mean_scenario_r", "median_scenario_r"}
+        low, high = entry.pop("pooled_r_ci")
+        assert -1 <= low <= high <= 1
         assert all(-1 <= r <= 1 for r in entry.values())
     assert record["instilling"]["fingerprint"] == json.loads((instilled / INSTILLED_RECORD).read_text())["fingerprint"]
     assert record["instilling_gate"] == {"min_pooled_r": 0.8, "pooled_r": quality["instilled"]["pooled_r"],

@@ -10,7 +10,7 @@ import datasets
 import evaluate
 import numpy as np
 
-from self_explain.core.stats import mean_confidence_interval, pearson_correlation
+from self_explain.core.stats import mean_confidence_interval, pearson_correlation, pooled_correlation_interval
 
 logger = logging.getLogger(__name__)
 
@@ -252,32 +252,6 @@ def names_other_attributes(prediction, true: dict[str, float]) -> bool:
     return bool(reported) and not any(name in reported for name in true)
 
 
-def bootstrap_pooled_ci(
-    examples: list[tuple[np.ndarray, np.ndarray]], samples: int, seed: int
-) -> tuple[float, float]:
-    """95 % percentile interval of the pooled r, resampling whole examples (scenarios) with replacement.
-
-    Args:
-        examples (`list[tuple[np.ndarray, np.ndarray]]`): each example's reported and true weights.
-        samples (`int`): the number of bootstrap samples.
-        seed (`int`): the resampling seed.
-
-    Returns:
-        `tuple[float, float]`: the 2.5th and 97.5th percentiles.
-    """
-    reported = np.concatenate([rep for rep, _ in examples])
-    true = np.concatenate([tru for _, tru in examples])
-    owner = np.repeat(np.arange(len(examples)), [rep.size for rep, _ in examples])
-    rng = np.random.default_rng(seed)
-    values = np.empty(samples)
-    for sample in range(samples):
-        counts = np.bincount(rng.integers(0, len(examples), size=len(examples)), minlength=len(examples))
-        repeats = counts[owner]  # each pair is repeated as often as its scenario was drawn
-        values[sample] = pearson(np.repeat(reported, repeats), np.repeat(true, repeats))
-    low, high = np.percentile(values, [2.5, 97.5])
-    return float(low), float(high)
-
-
 def mean_t_ci(values: list[float]) -> tuple[float, float, float]:
     """Mean and t-based 95 % confidence interval of the mean; the interval is the mean itself for one value.
 
@@ -344,7 +318,7 @@ class WeightCorrelation(evaluate.Metric):
         if len(valid) < 2:
             pooled_low = pooled_high = pooled
         else:
-            pooled_low, pooled_high = bootstrap_pooled_ci(valid, bootstrap_samples, seed)
+            pooled_low, pooled_high = pooled_correlation_interval(valid, bootstrap_samples, seed)
         mean, mean_low, mean_high = mean_t_ci([pearson(reported, true) for reported, true in valid])
         return {
             "pooled_correlation": pooled,

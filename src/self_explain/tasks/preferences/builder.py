@@ -26,7 +26,7 @@ from datasets import Dataset
 
 from ...core.models import LoadedModel, load_model, weights_fingerprint
 from ...core.packaged_models import is_packaged_model
-from ...core.stats import pearson_correlation
+from ...core.stats import pearson_correlation, pooled_correlation_interval
 from ..build import DatasetBuilder, require_input, seeded_rng
 from ..shards import ShardedBuild
 from .card import push_instilled_model, render_instilled_card
@@ -340,8 +340,9 @@ def decision_rows(scenarios: list[Scenario], kinds: dict[int, str], intended: di
 
 def instilling_quality(scenarios: list[Scenario], intended: dict[int, list[float]],
                        measured: dict[int, MeasuredWeights], base: dict[int, MeasuredWeights]) -> dict:
-    """How well instilling worked: r of learned vs. intended weights (pooled and per scenario), and the same
-    for the base model's weights as a control (≈ 0 when the base had no such preferences).
+    """How well instilling worked: r of learned vs. intended weights (pooled, with a 95 % bootstrap interval over
+    scenarios, and per scenario), and the same for the base model's weights as a control (≈ 0 when the base had
+    no such preferences).
 
     Args:
         scenarios (`list[Scenario]`): The scenarios (the instilled ones count).
@@ -350,16 +351,17 @@ def instilling_quality(scenarios: list[Scenario], intended: dict[int, list[float
         base (`dict[int, MeasuredWeights]`): The base model's measured weights.
 
     Returns:
-        `dict`: ``instilled`` and ``base_before_instilling``, each ``pooled_r``, ``mean_scenario_r`` and
-        ``median_scenario_r``.
+        `dict`: ``instilled`` and ``base_before_instilling``, each ``pooled_r``, ``pooled_r_ci`` (low, high),
+        ``mean_scenario_r`` and ``median_scenario_r``.
     """
     ids = [s.scenario_id for s in scenarios if s.scenario_id in intended]
 
     def correlations(found: dict[int, MeasuredWeights]) -> dict:
         per = [pearson_correlation(found[i].weights, intended[i]) for i in ids]
         pooled = pearson_correlation([w for i in ids for w in found[i].weights], [w for i in ids for w in intended[i]])
-        return {"pooled_r": round(pooled, 4), "mean_scenario_r": round(float(np.mean(per)), 4),
-                "median_scenario_r": round(float(np.median(per)), 4)}
+        low, high = pooled_correlation_interval([(found[i].weights, intended[i]) for i in ids])
+        return {"pooled_r": round(pooled, 4), "pooled_r_ci": [round(low, 4), round(high, 4)],
+                "mean_scenario_r": round(float(np.mean(per)), 4), "median_scenario_r": round(float(np.median(per)), 4)}
 
     return {"instilled": correlations(measured), "base_before_instilling": correlations(base)}
 

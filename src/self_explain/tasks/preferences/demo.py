@@ -10,6 +10,11 @@ from ..build import read_provenance
 from ..spec import DemoSpec
 
 
+def _interval(correlations: dict) -> str:
+    interval = correlations.get("pooled_r_ci")  # absent from datasets built before it was recorded
+    return "" if interval is None else f" [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
 def preferences_summary(folder: Path, config_name: str) -> list[str]:
     """The demo's lines about the preferences dataset built in ``folder`` (config ``config_name``).
 
@@ -30,10 +35,11 @@ def preferences_summary(folder: Path, config_name: str) -> list[str]:
     lines += [
         "",
         f"instilled model (the target explained): {provenance['target']}",
-        "instilling: r of measured vs. intended weights, pooled {pooled_r:.3f}, mean per scenario {mean_scenario_r:.3f}"
-        .format(**quality["instilled"]),
-        "control, the base model before instilling: pooled {pooled_r:.3f}, mean per scenario {mean_scenario_r:.3f}"
-        .format(**quality["base_before_instilling"]),
+        "instilling: r of measured vs. intended weights, pooled {:.3f}{}, mean per scenario {:.3f}".format(
+            quality["instilled"]["pooled_r"], _interval(quality["instilled"]), quality["instilled"]["mean_scenario_r"]),
+        "control, the base model before instilling: pooled {:.3f}{}, mean per scenario {:.3f}".format(
+            quality["base_before_instilling"]["pooled_r"], _interval(quality["base_before_instilling"]),
+            quality["base_before_instilling"]["mean_scenario_r"]),
         f"measured choices the intended weights agree with: {provenance['mean_intended_agreement']:.1%}; "
         f"that the logistic fit reproduces: {provenance['mean_fit_agreement']:.1%}",
     ]
