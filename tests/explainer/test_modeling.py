@@ -36,22 +36,3 @@ def test_merging_leaves_a_switched_off_adapter_alone(trained_explainer_dir):
         merge_trained_token_rows(explainer.model)
         assert not any(m.merged for m in explainer.model.modules() if isinstance(m, TrainableTokensLayer))
 
-
-def test_a_shared_base_reads_plain_text_with_the_explainers_tokenizer(trained_explainer_dir, random_toy_model_dir):
-    from self_explain.core.models import load_model
-
-    explainer = load_explainer(str(trained_explainer_dir))
-    assert explainer.shares_base
-    assert explainer.target.tokenizer is explainer.tokenizer, "one tokenizer in memory, not two"
-    assert explainer.target.model is explainer.model.get_base_model()
-    base_tokenizer = load_model(str(random_toy_model_dir)).tokenizer
-    for text in ("red blue", "Zorvak likes red .", "<|user|> what ?"):
-        assert explainer.target.tokenizer(text).input_ids == base_tokenizer(text).input_ids
-
-
-def test_a_target_passed_in_keeps_its_own_tokenizer(trained_explainer_dir, random_toy_model_dir):
-    from self_explain.core.models import load_model
-
-    target = load_model(str(random_toy_model_dir))
-    explainer = load_explainer(str(trained_explainer_dir), target)
-    assert explainer.target is target and target.tokenizer is not None and not explainer.shares_base

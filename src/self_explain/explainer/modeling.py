@@ -365,15 +365,9 @@ def load_explainer(
 
     if base_name is not None:
         _check_adapter_weights(explainer, source)
-        shares_base = isinstance(target, str | type(None)) and same_model(target_name, base_name)
         base = load(base_name)
-        base_tokenizer = tokenizer = base.tokenizer
+        tokenizer = base.tokenizer
         if explainer_file(source, "tokenizer_config.json", revision) is not None:
-            if shares_base and base is not loaded:
-                # The target will be this very base, resized to the explainer's vocabulary: it reads plain text
-                # with the explainer's tokenizer (the base's plus the placeholder tokens). The base's own
-                # tokenizer (44 MB on SmolLM2) is let go before the explainer's is read.
-                base_tokenizer = base.tokenizer = None
             tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
         if len(tokenizer) > base.model.get_input_embeddings().weight.shape[0]:
             # Placeholder tokens added when it was trained; the adapter restores their rows, so the new rows need no
@@ -387,8 +381,9 @@ def load_explainer(
         except (RuntimeError, ValueError, KeyError) as error:
             raise ValueError(f"adapter {explainer!r} does not fit its base model {base_name!r}: {error}") from error
         model.eval()
+        shares_base = isinstance(target, str | type(None)) and same_model(target_name, base_name)
         if shares_base:
-            bound_target = LoadedModel(model.get_base_model(), base_tokenizer or tokenizer, target_name, base.revision)
+            bound_target = LoadedModel(model.get_base_model(), base.tokenizer, target_name, base.revision)
         else:
             bound_target = target if isinstance(target, LoadedModel) else load(target_name)
     else:
