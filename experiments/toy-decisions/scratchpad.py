@@ -54,12 +54,9 @@ def batch(bs, k):
 @torch.no_grad()
 def accuracy(k, n_eval=500):
     model.eval(); correct = 0
-    for _ in range(n_eval // 100):
-        exs = [example(k) for _ in range(100)]
-        for s, t in exs:
-            ids = torch.tensor([s[:t]])
-            out = model.generate(ids, max_new_tokens=len(s) - t, do_sample=False, pad_token_id=tid["<pad>"])
-            correct += int(out[0, -1].item() == s[-1])
+    for s, t in (example(k) for _ in range(n_eval)):
+        out = model.generate(torch.tensor([s[:t]]), max_new_tokens=len(s) - t, do_sample=False, pad_token_id=tid["<pad>"])
+        correct += int(out[0, -1].item() == s[-1])
     model.train(); return correct / n_eval
 start = time.time()
 for step in range(STEPS):

@@ -244,6 +244,7 @@ class Explainer:
         offsets = [0, *itertools.accumulate(counts)]
         if examples.vectors is not None and offsets[-1] != len(examples.vectors):
             raise ValueError(f"the questions hold {offsets[-1]} vector placeholders but {len(examples.vectors)} vectors were given")
+        merge_trained_token_rows(self.model)  # once: nothing in the loop switches the adapter off
         starts = range(0, len(prompts), batch_size)
         for start in progress_bar(starts, desc="explaining", disable=not progress):
             chunk = prompts[start : start + batch_size]
@@ -253,7 +254,6 @@ class Explainer:
             else:
                 context = nullcontext()
             with context:
-                merge_trained_token_rows(self.model)
                 generated = greedy_generate(self.model, self.tokenizer, chunk, max_new_tokens)
             outputs += [t.strip() for t in self.tokenizer.batch_decode(generated, skip_special_tokens=True)]
         return outputs
