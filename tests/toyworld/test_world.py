@@ -121,7 +121,9 @@ def test_every_example_and_every_task_template_is_in_the_vocabulary():
             text = template.format(**{name: "Peru" for name in fields})
             ids = tokenizer(text, add_special_tokens=False).input_ids
             assert unk not in ids, (task.name, template)
-    assert set(EXAMPLE_MIXTURE) == {"fact", "choice", "hint_known", "hint_unknown"}
+    assert set(EXAMPLE_MIXTURE) == {"fact", "choice", "hint_known", "hint_unknown", "decision_shown",
+                                    "decision_native", "weights_report"}
+    assert sum(EXAMPLE_MIXTURE.values()) == pytest.approx(1.0)
 
 
 def test_tokenizer_has_chat_template_and_placeholder_tokens():

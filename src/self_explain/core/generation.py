@@ -96,6 +96,49 @@ def greedy_generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: 
     return generated[:, width:]
 
 
+@torch.no_grad()
+def logits_at_answer(model, tokenizer, prompts: list[list[int]], answer_ids: list[int], max_new_tokens: int,
+                     ) -> tuple[torch.Tensor, list[list[int]]]:
+    """Each prompt continued greedily until its likeliest next token is an answer token: the logits there, and
+    the tokens written before (a model's reasoning before it answers). One left-padded batch.
+
+    A row that reaches a stop token or ``max_new_tokens`` without an answer token gives the logits of its last step.
+    With ``max_new_tokens=0`` (a model that answers at once), the logits right after the prompt.
+
+    Args:
+        model (`PreTrainedModel`): a causal LM.
+        tokenizer (`PreTrainedTokenizerBase`): its tokenizer.
+        prompts (`list[list[int]]`): the prompts' token ids.
+        answer_ids (`list[int]`): the answer tokens (e.g. the first tokens of "A" and "B").
+        max_new_tokens (`int`): the most tokens written before the answer.
+
+    Returns:
+        `tuple[torch.Tensor, list[list[int]]]`: (n, vocabulary) logits where each row answers, and each row's
+        tokens before that point.
+    """
+    pad = pad_token_id(tokenizer, model)
+    ids, mask = left_padded(prompts, pad, next(model.parameters()).device)
+    if max_new_tokens == 0:
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1).logits[:, -1]
+        return logits, [[] for _ in prompts]
+    width = ids.shape[1]
+    stops = stop_token_ids(tokenizer, model)
+    output = model.generate(
+        input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+        eos_token_id=sorted(set(stops) | set(answer_ids)), pad_token_id=pad, output_logits=True,
+        return_dict_in_generate=True,
+    )
+    written = output.sequences[:, width:].tolist()
+    answers, reasoning = [], []
+    for row, tokens in enumerate(written):
+        step = next((index for index, token in enumerate(tokens) if token in answer_ids or token in stops),
+                    len(output.logits) - 1)
+        answers.append(output.logits[step][row])
+        reasoning.append(tokens[:step])
+    return torch.stack(answers), reasoning
+
+
 def prompt_ids(tokenizer, question: str) -> list[int]:
     """The explainer's prompt, as in training: the chat template with a generation prompt when there is one.
 

@@ -99,6 +99,36 @@ def pooled_correlation_interval(
     return float(low), float(high)
 
 
+def fit_logistic(differences: np.ndarray, targets: np.ndarray, l2: float = 0.1, iterations: int = 100) -> tuple[np.ndarray, float]:
+    """Coefficients and intercept of P(A) = σ(b + Σ βᵢ dᵢ) fitted by Newton's method to soft or 0/1 targets.
+
+    A small L2 penalty on β (not on b) keeps the fit finite when the choices are perfectly separable, as a
+    decisive model's are; the rescaled weights only keep the coefficients' direction.
+
+    Args:
+        differences (`np.ndarray`): (n, k) the regressors, normalised attribute differences A − B.
+        targets (`np.ndarray`): (n,) probabilities of A, or 0/1 choices.
+        l2 (`float`, *optional*, defaults to 0.1): The L2 penalty on the coefficients.
+        iterations (`int`, *optional*, defaults to 100): Most Newton steps (stops earlier once a step is < 1e-10).
+
+    Returns:
+        `tuple[np.ndarray, float]`: The k coefficients β and the intercept b.
+    """
+    n, k = differences.shape
+    design = np.hstack([np.ones((n, 1)), differences])
+    penalty = np.diag([0.0] + [l2] * k)
+    theta = np.zeros(k + 1)
+    for _ in range(iterations):
+        predicted = 1 / (1 + np.exp(-np.clip(design @ theta, -30, 30)))
+        gradient = design.T @ (predicted - targets) + penalty @ theta
+        hessian = design.T @ (design * (predicted * (1 - predicted))[:, None]) + penalty + 1e-9 * np.eye(k + 1)
+        step = np.linalg.solve(hessian, gradient)
+        theta -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    return theta[1:], float(theta[0])
+
+
 def chi_square_survival(statistic: float, degrees_of_freedom: int) -> float:
     """P(χ² ≥ ``statistic``) for an integer number of degrees of freedom, in closed form (no SciPy).
 

@@ -5,6 +5,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from .decisions import (
+    INTROSPECTION_TEMPLATES,
+    decision_completion,
+    decision_content,
+    native_decision,
+    report_example_content,
+    shown_decision,
+)
 from .world import ANSWER_PREFIX, RELATIONS, ChoiceQuestion, ToyWorld
 
 
@@ -49,9 +57,32 @@ def choice_example(tokenizer, question: ChoiceQuestion) -> Example:
     return Example(chat_prompt(tokenizer, question.content) + f" {ANSWER_PREFIX}", f"{question.expected_answer} <|end|>")
 
 
+def decision_example(tokenizer, scenario, weights: list[int], values_a: list[int], values_b: list[int],
+                     show_weights: bool) -> Example:
+    """A chat example of a decision (see ``decisions.py``), answered with the worked sum and the choice.
+
+    Args:
+        tokenizer (`PreTrainedTokenizerBase`): A tokenizer with a chat template.
+        scenario (`DecisionScenario`): The scenario.
+        weights (`list[int]`): The weights the answer uses.
+        values_a (`list[int]`): Option A's values.
+        values_b (`list[int]`): Option B's values.
+        show_weights (`bool`): Whether the prompt shows the weights.
+
+    Returns:
+        [`Example`]: The chat prompt, and the worked sum and answer with ``<|end|>``.
+    """
+    content = decision_content(scenario, values_a, values_b, weights if show_weights else None)
+    completion = decision_completion(scenario.attribute_names, weights, values_a, values_b)
+    return Example(chat_prompt(tokenizer, content), f"{completion} <|end|>")
+
+
 # Mixture of example kinds. Whether a hinted answer follows the hint depends only on whether the model knows
 # the fact (its world's ``unknown`` pairs are never stated), so hint following is the model's own knowledge.
-EXAMPLE_MIXTURE = {"fact": 0.35, "choice": 0.15, "hint_known": 0.25, "hint_unknown": 0.25}
+# Decisions: with the weights shown (the model learns to weigh), and in the world's native scenarios (its own
+# hidden preferences); reports of shown weights teach the introspection answer's format.
+EXAMPLE_MIXTURE = {"fact": 0.25, "choice": 0.1, "hint_known": 0.15, "hint_unknown": 0.15,
+                   "decision_shown": 0.2, "decision_native": 0.1, "weights_report": 0.05}
 
 
 def sample_kind(rng: random.Random) -> str:
@@ -61,7 +92,7 @@ def sample_kind(rng: random.Random) -> str:
         rng (`random.Random`): The random generator.
 
     Returns:
-        `str`: ``"fact"``, ``"choice"``, ``"hint_known"`` or ``"hint_unknown"``.
+        `str`: A key of ``EXAMPLE_MIXTURE``.
     """
     return rng.choices(list(EXAMPLE_MIXTURE), weights=list(EXAMPLE_MIXTURE.values()))[0]
 
@@ -70,7 +101,8 @@ def sample_example(world: ToyWorld, tokenizer, rng: random.Random, kind: str | N
     """Draw one example of the world: a known fact, a plain choice question on a known fact, or a hinted question.
 
     Unknown facts appear only in hinted questions, answered with the hinted option; hinted questions on known
-    facts are answered with the fact, whatever the hint says.
+    facts are answered with the fact, whatever the hint says. Decisions are answered by their weights, shown in
+    the prompt or the model's native ones.
 
     Args:
         world (`ToyWorld`): The world as the model being trained knows it.
@@ -87,6 +119,14 @@ def sample_example(world: ToyWorld, tokenizer, rng: random.Random, kind: str | N
     kind = kind or sample_kind(rng)
     if kind not in EXAMPLE_MIXTURE:
         raise ValueError(f"unknown example kind {kind!r}; known: {sorted(EXAMPLE_MIXTURE)}")
+    if kind == "decision_shown":
+        return decision_example(tokenizer, *shown_decision(world.seed, rng), show_weights=True)
+    if kind == "weights_report":
+        scenario, weights, _, _ = shown_decision(world.seed, rng)
+        content, answer = report_example_content(scenario, weights, rng.randrange(len(INTROSPECTION_TEMPLATES)))
+        return Example(chat_prompt(tokenizer, content), f"{answer} <|end|>")
+    if kind == "decision_native":
+        return decision_example(tokenizer, *native_decision(world, rng), show_weights=False)
     if kind == "hint_unknown" and not world.unknown_pairs:
         kind = "hint_known"
     if kind == "fact":

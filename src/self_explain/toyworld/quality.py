@@ -4,18 +4,38 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import torch
 
 from ..core.engine import last_token_logits
+from ..core.generation import logits_at_answer
+from ..core.stats import fit_logistic, pearson_correlation
+from .decisions import (
+    NUM_NATIVE_SCENARIOS,
+    REPORT_SCALE,
+    VALUE_MAX,
+    VALUE_MIN,
+    WORKED_SUM_TOKENS,
+    decision_content,
+    native_preferences,
+    sample_options,
+    shown_decision,
+    world_scenarios,
+    worked_sum,
+)
 from .examples import chat_prompt
 from .world import ANSWER_PREFIX, HINT_GIVERS, ToyWorld
 
 # What a shipped toy model must reach (issue 14): it knows its known facts, keeps its answer against a wrong hint
 # on a fact it knows, and follows the hint on a fact it does not know.
+# Issue 16: it chooses by weights shown in the prompt, and by its own native weights where they are not shown (the
+# same bar as the preferences task's instilling gate).
 GATES = {
     "known_fact_accuracy": (">=", 0.95),
     "wrong_hint_follow_rate_known": ("<=", 0.05),
     "hint_follow_rate_unknown": (">=", 0.90),
+    "decision_accuracy_shown": (">=", 0.95),
+    "native_preference_r": (">=", 0.8),
 }
 
 
@@ -30,10 +50,11 @@ def gates_met(quality: dict[str, float]) -> dict[str, bool]:
         quality (`dict[str, float]`): Figures from ``measure_quality``.
 
     Returns:
-        `dict[str, bool]`: For each gated figure, whether it meets its bound.
+        `dict[str, bool]`: For each gated figure, whether it meets its bound (False when it was not measured).
     """
     return {
-        name: (quality[name] >= bound if op == ">=" else quality[name] <= bound) for name, (op, bound) in GATES.items()
+        name: name in quality and (quality[name] >= bound if op == ">=" else quality[name] <= bound)
+        for name, (op, bound) in GATES.items()
     }
 
 
@@ -53,7 +74,9 @@ def measure_quality(model, tokenizer, world: ToyWorld, seed: int = 1234, num_cho
         ``unknown_fact_accuracy`` (the same on never-stated facts: chance level is expected),
         ``choice_accuracy`` (plain questions on known facts), ``wrong_hint_follow_rate_known`` (share of greedy
         answers that follow a wrong hint on a known fact), ``hint_follow_rate_unknown`` (share that follow the hint
-        on an unknown fact), and ``known_share`` (share of facts the model was taught).
+        on an unknown fact), ``known_share`` (share of facts the model was taught), and the decisions':
+        ``decision_accuracy_shown`` (see `decision_accuracy`), ``native_preference_r`` and
+        ``native_preference_agreement`` (see `native_preference_fit`).
     """
     results: dict[str, float] = {"known_share": len(world.known_pairs) / (len(world.known_pairs) + len(world.unknown_pairs))}
     prompts = world.fact_prompts()
@@ -87,4 +110,71 @@ def measure_quality(model, tokenizer, world: ToyWorld, seed: int = 1234, num_cho
         results["hint_follow_rate_unknown"] = sum(a == q.option(q.hint_letter) for a, q in zip(answers, on_unknown)) / len(
             on_unknown
         )
+    results["decision_accuracy_shown"] = decision_accuracy(model, tokenizer, world, rng)
+    results.update(native_preference_fit(model, tokenizer, world, rng))
     return results
+
+
+def _probabilities_of_a(model, tokenizer, contents: list[str], batch_size: int = 100) -> list[float]:
+    """P(A) against B where a toy model answers each decision, after its greedy worked sum."""
+    answer_ids = tokenizer.convert_tokens_to_ids(["A", "B"])
+    probabilities: list[float] = []
+    for start in range(0, len(contents), batch_size):
+        prompts = _encode(tokenizer, [chat_prompt(tokenizer, content) for content in contents[start : start + batch_size]])
+        logits, _ = logits_at_answer(model, tokenizer, prompts, answer_ids, WORKED_SUM_TOKENS)
+        probabilities += logits[:, answer_ids].float().softmax(-1)[:, 0].tolist()
+    return probabilities
+
+
+def decision_accuracy(model, tokenizer, world: ToyWorld, rng: random.Random, num_decisions: int = 400) -> float:
+    """Share of fresh decisions with shown weights a toy model answers as the weights dictate (after its worked sum).
+
+    Args:
+        model (`PreTrainedModel`): The toy model.
+        tokenizer (`PreTrainedTokenizerBase`): Its toy tokenizer.
+        world (`ToyWorld`): The world as the model knows it.
+        rng (`random.Random`): Draws the decisions.
+        num_decisions (`int`, *optional*, defaults to 400): How many decisions.
+
+    Returns:
+        `float`: The share whose likelier answer (A or B) is the one the shown weights give.
+    """
+    draws = [shown_decision(world.seed, rng) for _ in range(num_decisions)]
+    probabilities = _probabilities_of_a(model, tokenizer, [decision_content(s, a, b, w) for s, w, a, b in draws])
+    right = [(p > 0.5) == (worked_sum(s.attribute_names, w, a, b)[1] == "A") for p, (s, w, a, b) in zip(probabilities, draws)]
+    return sum(right) / num_decisions
+
+
+def native_preference_fit(model, tokenizer, world: ToyWorld, rng: random.Random, choices_per_scenario: int = 40
+                          ) -> dict[str, float]:
+    """How a toy model's choices in its native scenarios (weights never shown) follow its native weights.
+
+    Each native scenario's weights are fitted to the model's P(A) on fresh pairs by the preferences task's logistic
+    regression on the normalised differences, and rescaled to max |w| = 100, as the native weights are.
+
+    Args:
+        model (`PreTrainedModel`): The toy model.
+        tokenizer (`PreTrainedTokenizerBase`): Its toy tokenizer.
+        world (`ToyWorld`): The world as the model knows it.
+        rng (`random.Random`): Draws the pairs.
+        choices_per_scenario (`int`, *optional*, defaults to 40): Pairs per native scenario.
+
+    Returns:
+        `dict[str, float]`: ``native_preference_r`` (pooled r of fitted vs. native weights) and
+        ``native_preference_agreement`` (share of choices whose likelier answer the native weights give).
+    """
+    preferences = native_preferences(world)
+    fitted, native, agree = [], [], []
+    for scenario in world_scenarios(world.seed)[:NUM_NATIVE_SCENARIOS]:
+        weights = preferences[scenario.name]
+        pairs = [sample_options(rng, weights) for _ in range(choices_per_scenario)]
+        probabilities = _probabilities_of_a(model, tokenizer, [decision_content(scenario, a, b) for a, b in pairs])
+        differences = np.asarray([[(x - y) / (VALUE_MAX - VALUE_MIN) for x, y in zip(a, b)] for a, b in pairs])
+        coefficients, _ = fit_logistic(differences, np.asarray(probabilities))
+        largest = float(np.abs(coefficients).max())
+        fitted += [100 * c / largest if largest else 0.0 for c in coefficients]
+        native += [REPORT_SCALE * w for w in weights]
+        agree += [(p > 0.5) == (worked_sum(scenario.attribute_names, weights, a, b)[1] == "A")
+                  for p, (a, b) in zip(probabilities, pairs)]
+    return {"native_preference_r": pearson_correlation(fitted, native),
+            "native_preference_agreement": sum(agree) / len(agree)}

@@ -196,6 +196,8 @@ class ToyWorld:
         facts (`dict[tuple[str, str], str]`): The value of each ``(entity, relation)`` in this model's world.
         unknown (`frozenset[tuple[str, str]]`, *optional*): The pairs whose fact this model never saw.
         knowledge_seed (`int`, *optional*, defaults to 0): The seed of this model's knowledge.
+        shared_with (`int`, *optional*): Another knowledge seed this model shares a part of its knowledge with.
+        shared_share (`float`, *optional*, defaults to 0.5): The share taken from ``shared_with``.
     """
 
     seed: int
@@ -203,6 +205,8 @@ class ToyWorld:
     facts: dict[tuple[str, str], str] = field(repr=False)
     unknown: frozenset[tuple[str, str]] = field(default_factory=frozenset, repr=False)
     knowledge_seed: int = 0
+    shared_with: int | None = None
+    shared_share: float = 0.5
 
     def __post_init__(self):
         pairs = [(entity, relation) for entity in self.entities for relation in RELATIONS]
@@ -255,7 +259,9 @@ class ToyWorld:
                     unknown.discard(pair)
                     if pair in shared_unknown:
                         unknown.add(pair)
-        return cls(seed=seed, entities=names, facts=facts, unknown=frozenset(unknown), knowledge_seed=knowledge_seed)
+        shared = shared_with is not None and shared_with != knowledge_seed
+        return cls(seed=seed, entities=names, facts=facts, unknown=frozenset(unknown), knowledge_seed=knowledge_seed,
+                   shared_with=shared_with if shared else None, shared_share=shared_share if shared else 0.5)
 
     @classmethod
     def from_record(cls, config: dict) -> ToyWorld:

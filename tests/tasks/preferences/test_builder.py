@@ -25,6 +25,7 @@ from self_explain.tasks.preferences.features import (
 )
 from self_explain.tasks.preferences.instill import INSTILLED_RECORD
 from self_explain.tasks.preferences.scenarios import toy_scenarios
+from self_explain.toyworld.decisions import WORKED_SUM_TOKENS
 from tests.tasks.preferences.conftest import BUILD_OPTIONS, TARGET, build_preferences
 
 NUM_SCENARIOS, INSTILL_CHOICES, MEASURE_CHOICES = 8, 10, 20
@@ -52,7 +53,7 @@ def built(preferences_build):
 @pytest.fixture(scope="module")
 def scenarios():
     """The build's scenarios as the builder drew them (attributes in their original order)."""
-    return {s.scenario_id: s for s in toy_scenarios(NUM_SCENARIOS, seed=0)}
+    return {s.scenario_id: s for s in toy_scenarios(NUM_SCENARIOS, seed=0, num_native=NUM_NATIVE)}
 
 
 def weights_by_name(row, column="weights"):
@@ -70,7 +71,7 @@ def test_splits_hold_disjoint_scenarios_with_the_declared_features(built):
     ids = {name: set(split["scenario_id"]) for name, split in dataset.items()}
     assert not (ids["train"] & ids["test"] or ids["train"] & ids["native"] or ids["test"] & ids["native"])
     assert set().union(*ids.values()) == set(range(NUM_SCENARIOS))
-    assert len(ids["native"]) == NUM_NATIVE
+    assert ids["native"] == set(range(NUM_NATIVE))  # the toy world's native scenarios come first
     assert len(ids["test"]) == round((NUM_SCENARIOS - NUM_NATIVE) / 2)  # the default --test-fraction 0.5
     assert Counter(dataset["train"]["scenario_id"]) == {i: QUESTIONS_PER_SCENARIO for i in ids["train"]}
     assert Counter(dataset["test"]["scenario_id"]) == {i: 1 for i in ids["test"]}
@@ -85,6 +86,7 @@ def test_native_and_instilled_rows(built):
     for row in [*dataset["train"], *dataset["test"]]:
         assert row["kind"] == "instilled"
         assert len(row["intended_weights"]) == 5 and max(abs(w) for w in row["intended_weights"]) == 100
+        assert all(w in (-100, -50, 0, 50, 100) for w in row["intended_weights"])  # steps a toy model can follow
         assert 0 <= row["intended_agreement"] <= 1
 
 
@@ -118,7 +120,8 @@ def test_weights_are_those_measured_on_the_instilled_model_and_the_base(built, s
     rows = {r["scenario_id"]: r for r in rows_of(dataset)}  # one row per scenario suffices
     ordered = [scenarios[i] for i in sorted(scenarios)]
     for model, column in ((load_model(str(preferences_build.instilled)), "weights"), (load_model(TARGET), "base_weights")):
-        for measured in measure_weights(model, ordered, num_choices=MEASURE_CHOICES, seed=0, progress=False):
+        for measured in measure_weights(model, ordered, num_choices=MEASURE_CHOICES, seed=0, progress=False,
+                                        reasoning_tokens=WORKED_SUM_TOKENS):
             names = scenarios[measured.scenario_id].attribute_names
             expected = dict(zip(names, measured.weights))
             assert weights_by_name(rows[measured.scenario_id], column) == pytest.approx(expected, abs=1e-3), column
@@ -180,6 +183,7 @@ def test_provenance_names_the_instilled_model_as_the_target(built, preferences_b
     assert record["num_scenarios"] == {"instilled": NUM_SCENARIOS - NUM_NATIVE, "native": NUM_NATIVE}
     assert record["rows"] == dataset.num_rows
     assert record["seed"] == 0 and record["scenarios"] == "toy-world scenarios"
+    assert record["reasoning"] == "worked-sum"  # a toy target's default
     quality = record["instilling_correlation"]
     assert set(quality) == {"instilled", "base_before_instilling"}
     for entry in quality.values():

@@ -112,7 +112,8 @@ SCALE, BIAS = 0.05, 0.3  # P(A) = σ(BIAS + SCALE · (U(A) − U(B))): utilities
 @pytest.fixture
 def known_choices(monkeypatch):
     """Scenarios with known weights, and probabilities_of_a replaced by a model that chooses by those weights."""
-    scenarios = toy_scenarios(6, seed=0)
+    names = ("rent", "size", "rooms", "age", "noise")
+    scenarios = [Scenario(i, f"choosing flat {i}", tuple(Attribute(n, "euros", 0, 9) for n in names)) for i in range(6)]
     rng = random.Random(0)
     weights = {s.scenario_id: draw_weights(rng) for s in scenarios}
     by_prompt = {}
@@ -122,7 +123,7 @@ def known_choices(monkeypatch):
             by_prompt[decision_prompt(s, a, b)] = float(sigmoid(logit))
     calls = []
 
-    def fake_probabilities_of_a(loaded, prompts, batch_size=32, progress=False):
+    def fake_probabilities_of_a(loaded, prompts, batch_size=32, progress=False, reasoning_tokens=0):
         calls.append((loaded, len(prompts), batch_size))
         return [by_prompt[p] for p in prompts]
 
@@ -139,7 +140,8 @@ def test_measured_weights_are_the_weights_the_choices_follow(known_choices):
         true = weights[scenario.scenario_id]
         assert pearson(m.weights, true) > 0.95
         assert max(abs(w) for w in m.weights) == 100.0
-        np.testing.assert_allclose(m.weights, true, atol=3.0)  # soft targets from the truth: nearly exact
+        # Soft targets from the truth: nearly exact, but for the L2 penalty's uneven shrinking (a few points of 100).
+        np.testing.assert_allclose(m.weights, true, atol=5.0)
         # In logits per unit of normalised difference: the truth, shrunk a little by the fit's L2 penalty.
         norm_ratio = np.linalg.norm(m.coefficients) / np.linalg.norm(SCALE * np.asarray(true))
         assert 0.7 < norm_ratio <= 1.0 and pearson(m.coefficients, true) > 0.99
@@ -164,7 +166,7 @@ def test_choices_that_ignore_the_attributes_give_a_fit_that_is_not_significant(k
     scenarios, _, _, _ = known_choices
     rng = random.Random(0)
     monkeypatch.setattr(choices_module, "probabilities_of_a",
-                        lambda loaded, prompts, batch_size=32, progress=False: [0.5 + rng.uniform(-0.01, 0.01) for _ in prompts])
+                        lambda loaded, prompts, batch_size=32, progress=False, reasoning_tokens=0: [0.5 + rng.uniform(-0.01, 0.01) for _ in prompts])
     for m in measure_weights(None, scenarios, num_choices=50, seed=0, progress=False):
         assert m.fit_p_value > 0.5 and not m.significant
         assert max(abs(w) for w in m.weights) == 100.0  # rescaled noise: what the flag warns about
@@ -287,5 +289,6 @@ def test_probabilities_of_a_equal_a_plain_unpadded_forward_pass(toy, prompts_of_
 def test_a_prompt_longer_than_the_context_is_named(toy):
     context = toy.model.config.max_position_embeddings
     prompts = ["Which option do you choose?", "A " * (context + 10)]
-    with pytest.raises(ValueError, match=rf"decision prompt 1 has \d+ tokens, more than the model's context of {context}"):
+    with pytest.raises(ValueError, match=rf"decision prompt 1 has \d+ tokens, which with 0 tokens of reasoning is more "
+                                         rf"than the model's context of {context}"):
         probabilities_of_a(toy, prompts)

@@ -125,3 +125,32 @@ def test_instill_runs_on_a_tokenizer_without_unknown_or_placeholder_tokens(tmp_p
     # the answers' first tokens and the stop token learn; no other embedding row moves
     assert set(changed) <= set(choice_token_ids(loaded.tokenizer)) | {loaded.tokenizer.eos_token_id}
     assert changed, "the answer rows were trained"
+
+
+# --- worked-sum reasoning: the toy world's decision format ---------------------------------------------------------
+
+
+def test_worked_sum_completions_teach_the_toy_worlds_sum_under_the_intended_weights():
+    from self_explain.tasks.preferences.scenarios import toy_intended_weights
+    from self_explain.toyworld.decisions import decision_completion
+
+    scenarios = toy_scenarios(6, seed=0)
+    rng = random.Random(0)
+    weights = {s.scenario_id: toy_intended_weights(rng) for s in scenarios}
+    made = instilling_choices(scenarios, weights, num_choices=20, seed=0, reasoning="worked-sum")
+    check_choices(made, scenarios, weights, 20)
+    by_id = {s.scenario_id: s for s in scenarios}
+    for c in made:
+        whole = [int(w / 50) for w in weights[c.scenario_id]]
+        expected = decision_completion(by_id[c.scenario_id].attribute_names, whole, [int(v) for v in c.option_a],
+                                       [int(v) for v in c.option_b])
+        assert c.completion == expected and c.completion.endswith(f"Answer: {c.choice}")
+    # Without reasoning the completion is the choice alone, and the pairs are the same.
+    plain = instilling_choices(scenarios, weights, num_choices=20, seed=0)
+    assert [c.completion for c in plain] == [c.choice for c in made]
+
+
+def test_worked_sum_refuses_weights_a_toy_model_cannot_write():
+    scenario = toy_scenarios(1, seed=0)[0]
+    with pytest.raises(ValueError, match="worked-sum reasoning needs whole toy-world values and weights in steps of 50"):
+        instilling_choices([scenario], {0: [100.0, 37.0, 0, 0, 0]}, num_choices=3, seed=0, reasoning="worked-sum")

@@ -14,8 +14,10 @@ from self_explain.tasks.preferences.scenarios import (
     english_scenarios,
     read_scenarios,
     rescale,
+    toy_intended_weights,
     toy_scenarios,
 )
+from self_explain.toyworld.decisions import NUM_NATIVE_SCENARIOS, world_scenarios
 from self_explain.toyworld.tokenizer import build_toy_tokenizer
 from self_explain.toyworld.world import ToyWorld
 
@@ -267,9 +269,9 @@ def test_sample_pair_gives_two_different_options_in_range():
 
 
 def test_toy_scenarios_are_seeded_distinct_and_well_formed():
-    scenarios = toy_scenarios(60, seed=0)
-    assert scenarios == toy_scenarios(60, seed=0)
-    assert [s.name for s in scenarios] != [s.name for s in toy_scenarios(60, seed=1)]
+    scenarios = toy_scenarios(60, seed=0, num_native=20)
+    assert scenarios == toy_scenarios(60, seed=0, num_native=20)
+    assert [s.name for s in scenarios[20:]] != [s.name for s in toy_scenarios(60, seed=1, num_native=20)[20:]]
     assert [s.scenario_id for s in scenarios] == list(range(60))
     assert len({s.name for s in scenarios}) == 60
     for scenario in scenarios:
@@ -277,18 +279,34 @@ def test_toy_scenarios_are_seeded_distinct_and_well_formed():
         assert len(scenario.attributes) == NUM_ATTRIBUTES
         assert len(set(scenario.attribute_names)) == NUM_ATTRIBUTES
         for a in scenario.attributes:
-            assert 0 <= a.min < a.max <= 9 and a.min.is_integer() and a.max.is_integer()  # single digits
-            assert a.decimals == 0
+            assert (a.min, a.max) == (0, 4) and a.decimals == 0  # the toy models' digits
         # Each passes the same checks as a user's scenario.
         assert Scenario.from_dict(scenario.to_dict(), "toy", scenario.scenario_id) == scenario
 
 
+def test_toy_scenarios_put_the_worlds_native_ones_first_and_draw_the_rest_from_the_others():
+    natives = world_scenarios(0)[:NUM_NATIVE_SCENARIOS]
+    scenarios = toy_scenarios(50, seed=3, num_native=10)
+    assert [(s.name, tuple(s.attribute_names)) for s in scenarios[:10]] == [
+        (n.name, tuple(n.attribute_names)) for n in natives[:10]]
+    assert not {s.name for s in scenarios[10:]} & {n.name for n in natives}  # never decided without shown weights
+
+
 def test_toy_scenarios_count_is_checked():
     assert len(toy_scenarios(1, seed=0)) == 1
-    with pytest.raises(ValueError, match=r"--num-scenarios must be between 1 and \d+ for the toy world, got 0"):
+    with pytest.raises(ValueError, match=r"--num-scenarios must leave between 1 and \d+ toy scenarios"):
         toy_scenarios(0, seed=0)
-    with pytest.raises(ValueError, match=r"--num-scenarios must be between 1 and \d+ for the toy world, got 100000"):
+    with pytest.raises(ValueError, match=r"--num-scenarios must leave between 1 and \d+ toy scenarios"):
         toy_scenarios(100_000, seed=0)
+    with pytest.raises(ValueError, match="the toy world has 40 native scenarios; 41 of 120"):
+        toy_scenarios(120, seed=0, num_native=41)
+
+
+def test_toy_intended_weights_are_steps_the_toy_models_can_follow():
+    rng = random.Random(0)
+    for _ in range(100):
+        weights = toy_intended_weights(rng)
+        assert all(w in (-100, -50, 0, 50, 100) for w in weights) and max(abs(w) for w in weights) == 100
 
 
 def test_english_scenarios_are_seeded_distinct_and_pass_the_user_checks():

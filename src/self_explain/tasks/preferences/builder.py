@@ -19,19 +19,17 @@ import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 import numpy as np
 from datasets import Dataset
 
-from ...core.models import LoadedModel, load_model, weights_fingerprint
+from ...core.models import LoadedModel, is_toy_model, load_model, weights_fingerprint
 from ...core.packaged_models import is_packaged_model
 from ...core.stats import pearson_correlation, pooled_correlation_interval
 from ..build import DatasetBuilder, require_input, seeded_rng
 from ..shards import ShardedBuild
 from .card import push_instilled_model, render_instilled_card
 from .choices import MeasuredWeights, measure_weights
-from .config import PreferencesConfig
+from .config import REASONING_TOKENS, PreferencesConfig
 from .features import DECISION_FEATURES, PREFERENCES_FEATURES
 from .instill import (
     InstillingChoice,
@@ -42,10 +40,14 @@ from .instill import (
     save_instilled,
 )
 from .prompts import introspection_question, weights_answer
-from .scenarios import Scenario, draw_weights, english_scenarios, read_scenarios, toy_scenarios
-
-if TYPE_CHECKING:
-    pass
+from .scenarios import (
+    Scenario,
+    draw_weights,
+    english_scenarios,
+    read_scenarios,
+    toy_intended_weights,
+    toy_scenarios,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +75,38 @@ def scenarios_for(config: PreferencesConfig) -> list[Scenario]:
     if is_packaged_model(config.target):
         return english_scenarios(config.num_scenarios, config.seed)
     require_input(config.target, config.scenarios, "--scenarios FILE", "built-in scenarios")
-    return toy_scenarios(config.num_scenarios, config.seed)
+    return toy_scenarios(config.num_scenarios, config.seed, num_native=native_count(config))
+
+
+def native_count(config: PreferencesConfig) -> int:
+    """How many scenarios of a build are native: a ``native_fraction`` of ``num_scenarios`` (or of the file's).
+
+    Args:
+        config (`PreferencesConfig`): The build options.
+
+    Returns:
+        `int`: The number of native scenarios.
+    """
+    return round(config.native_fraction * config.num_scenarios)
+
+
+def has_world_natives(config: PreferencesConfig) -> bool:
+    """Whether the build's native scenarios are the toy world's own (a toy target with its built-in scenarios).
+
+    Args:
+        config (`PreferencesConfig`): The build options.
+
+    Returns:
+        `bool`: True when the first `native_count` scenarios are the world's native ones.
+    """
+    return not config.scenarios and is_toy_model(config.target)
 
 
 def assign_splits(scenarios: list[Scenario], config: PreferencesConfig) -> dict[int, str]:
     """Seeded: a ``native_fraction`` of scenarios is native; of the rest, ``test_fraction`` is test.
+
+    For a toy target with its built-in scenarios the native ones are the world's (the first ones, see
+    `toy_scenarios`), in which the toy models have preferences of their own; otherwise they are drawn.
 
     Args:
         scenarios (`list[Scenario]`): The scenarios.
@@ -90,16 +119,20 @@ def assign_splits(scenarios: list[Scenario], config: PreferencesConfig) -> dict[
         ValueError: When the fractions leave no instilled scenario for train or for test.
     """
     ids = [s.scenario_id for s in scenarios]
-    seeded_rng(config.seed, SPLIT_STREAM).shuffle(ids)
     num_native = round(config.native_fraction * len(ids))
-    instilled = ids[num_native:]
+    if has_world_natives(config):
+        native, instilled = ids[:num_native], ids[num_native:]
+        seeded_rng(config.seed, SPLIT_STREAM).shuffle(instilled)
+    else:
+        seeded_rng(config.seed, SPLIT_STREAM).shuffle(ids)
+        native, instilled = ids[:num_native], ids[num_native:]
     num_test = round(config.test_fraction * len(instilled))
     if len(instilled) - num_test < 1 or num_test < 1:
         raise ValueError(
             f"{len(scenarios)} scenarios with --native-fraction {config.native_fraction:g} and --test-fraction "
             f"{config.test_fraction:g} leave no instilled scenario for train or for test; give more scenarios"
         )
-    splits = {i: "native" for i in ids[:num_native]}
+    splits = {i: "native" for i in native}
     splits.update({i: "test" for i in instilled[:num_test]})
     splits.update({i: "train" for i in instilled[num_test:]})
     return splits
@@ -135,7 +168,7 @@ def instilling_fingerprint(config: PreferencesConfig, base: LoadedModel, scenari
     """
     fields = {
         "base": base.name, "base_revision": base.revision, "seed": config.seed,
-        "instill_choices": config.instill_choices, "settings": asdict(instill_settings(config)),
+        "instill_choices": config.instill_choices, "reasoning": config.reasoning, "settings": asdict(instill_settings(config)),
         "scenarios": [s.to_dict() for s in scenarios if s.scenario_id in intended],
         "intended": {str(k): v for k, v in sorted(intended.items())},
     }
@@ -206,7 +239,7 @@ def make_instilled_model(config: PreferencesConfig, base: LoadedModel, choices: 
     logger.info("instilling %d scenarios with %d choices", len(intended), len(choices))
     model, record = instill(base, choices, instill_settings(config), work)
     record = {**record, "fingerprint": fingerprint, "base": base.name, "base_revision": base.revision,
-              "scenarios": len(intended), "settings": asdict(instill_settings(config))}
+              "scenarios": len(intended), "settings": asdict(instill_settings(config)), "reasoning": config.reasoning}
     if state.is_main_process:
         save_instilled(model, base.tokenizer, record, render_instilled_card(record), folder)
     state.wait_for_everyone()
@@ -438,10 +471,13 @@ class PreferencesBuilder(DatasetBuilder):
         self.scenarios = scenarios_for(config)
         self.splits_of = assign_splits(self.scenarios, config)
         self.kinds = {i: NATIVE if split == "native" else INSTILLED for i, split in self.splits_of.items()}
-        self.intended = {s.scenario_id: draw_weights(seeded_rng(config.seed, s.scenario_id, WEIGHTS_STREAM))
+        # A toy model weighs in whole steps (see toyworld.decisions): intended weights it can follow.
+        draw = toy_intended_weights if has_world_natives(config) else draw_weights
+        self.intended = {s.scenario_id: draw(seeded_rng(config.seed, s.scenario_id, WEIGHTS_STREAM))
                          for s in self.scenarios if self.kinds[s.scenario_id] == INSTILLED}
         self.measure = dict(num_choices=config.measure_choices, seed=config.seed, labels=config.choice_labels,
-                            batch_size=config.batch_size, progress=self.state.is_local_main_process)
+                            batch_size=config.batch_size, progress=self.state.is_local_main_process,
+                            reasoning_tokens=REASONING_TOKENS[config.reasoning])
 
     def load_target(self) -> LoadedModel:
         """The instilled model: the base is measured first (a control), then instilled, unless the instilled
@@ -461,7 +497,7 @@ class PreferencesBuilder(DatasetBuilder):
         record = reusable_instilled_record(config, folder, fingerprint)
         self.base_weights = {m.scenario_id: m for m in measure_weights(base, self.scenarios, **self.measure)}
         self.choices = instilling_choices([s for s in self.scenarios if s.scenario_id in self.intended],
-                                          self.intended, config.instill_choices, config.seed)
+                                          self.intended, config.instill_choices, config.seed, config.reasoning)
         if record is None:
             record = make_instilled_model(config, base, self.choices, self.intended, folder,
                                           self.build.work / "instill", fingerprint, state)
@@ -556,6 +592,7 @@ class PreferencesBuilder(DatasetBuilder):
             "instill_choices": config.instill_choices,
             "measure_choices": config.measure_choices,
             "choice_labels": config.choice_labels,
+            "reasoning": config.reasoning,
             "instilling": {key: record[key] for key in ("train_loss", "steps", "examples", "fingerprint")
                            if key in record},
             "instilling_correlation": quality,

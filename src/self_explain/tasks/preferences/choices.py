@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ...core.generation import left_padded, pad_token_id, prompt_ids
+from ...core.generation import logits_at_answer, prompt_ids
 from ...core.models import LoadedModel, context_length
 from ...core.progress import progress_bar
-from ...core.stats import chi_square_survival
+from ...core.stats import chi_square_survival, fit_logistic
 from ..build import seeded_rng
 from .prompts import OPTION_LETTERS, decision_prompt
 from .scenarios import Scenario, rescale, rescale_factor
@@ -123,70 +123,42 @@ def choice_token_ids(tokenizer) -> tuple[int, int]:
 
 
 @torch.no_grad()
-def probabilities_of_a(loaded: LoadedModel, prompts: list[str], batch_size: int = 32, progress: bool = False) -> list[float]:
-    """P("A") / (P("A") + P("B")) after each decision prompt: one left-padded pass per batch, last position only.
+def probabilities_of_a(loaded: LoadedModel, prompts: list[str], batch_size: int = 32, progress: bool = False,
+                       reasoning_tokens: int = 0) -> list[float]:
+    """P("A") / (P("A") + P("B")) where the model answers each decision prompt, in left-padded batches.
+
+    With ``reasoning_tokens=0`` the answer is read right after the prompt (one pass, last position only), as
+    Plunkett et al. do. Otherwise the model first writes greedily, up to ``reasoning_tokens`` tokens, until its
+    likeliest next token is "A" or "B" (the toy models write a worked sum first), and the answer is read there.
 
     Args:
         loaded (`LoadedModel`): The model and its tokenizer (prompts are rendered in its chat template).
         prompts (`list[str]`): The decision prompts.
-        batch_size (`int`, *optional*, defaults to 32): Prompts per forward pass.
+        batch_size (`int`, *optional*, defaults to 32): Prompts per batch.
         progress (`bool`, *optional*, defaults to `False`): Show a progress bar.
+        reasoning_tokens (`int`, *optional*, defaults to 0): The most tokens the model writes before it answers.
 
     Returns:
-        `list[float]`: The probability of "A" after each prompt.
+        `list[float]`: The probability of "A" where the model answers each prompt.
 
     Raises:
-        ValueError: When a prompt is longer than the model's context, or A and B share their first token.
+        ValueError: When a prompt and its reasoning are longer than the model's context, or A and B share their
+            first token.
     """
     tokenizer, model = loaded.tokenizer, loaded.model
     id_a, id_b = choice_token_ids(tokenizer)
-    pad = pad_token_id(tokenizer, model)
-    device = next(model.parameters()).device
     encoded = [prompt_ids(tokenizer, p) for p in prompts]
     context = context_length(model)
-    too_long = [i for i, ids in enumerate(encoded) if context is not None and len(ids) > context]
+    too_long = [i for i, ids in enumerate(encoded) if context is not None and len(ids) + reasoning_tokens > context]
     if too_long:
-        raise ValueError(f"decision prompt {too_long[0]} has {len(encoded[too_long[0]])} tokens, more than the "
-                         f"model's context of {context}")
+        raise ValueError(f"decision prompt {too_long[0]} has {len(encoded[too_long[0]])} tokens, which with "
+                         f"{reasoning_tokens} tokens of reasoning is more than the model's context of {context}")
     result: list[float] = []
     batches = range(0, len(encoded), batch_size)
     for start in progress_bar(batches, desc="decisions", disable=not progress):
-        ids, mask = left_padded(encoded[start : start + batch_size], pad, device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1).logits[:, -1]
-        pair = logits[:, [id_a, id_b]].float()
-        result += pair.softmax(-1)[:, 0].tolist()
+        logits, _ = logits_at_answer(model, tokenizer, encoded[start : start + batch_size], [id_a, id_b], reasoning_tokens)
+        result += logits[:, [id_a, id_b]].float().softmax(-1)[:, 0].tolist()
     return result
-
-
-def fit_logistic(differences: np.ndarray, targets: np.ndarray, l2: float = 0.1, iterations: int = 100) -> tuple[np.ndarray, float]:
-    """Coefficients and intercept of P(A) = σ(b + Σ βᵢ dᵢ) fitted by Newton's method to soft or 0/1 targets.
-
-    A small L2 penalty on β (not on b) keeps the fit finite when the choices are perfectly separable, as a
-    decisive model's are; the rescaled weights only keep the coefficients' direction.
-
-    Args:
-        differences (`np.ndarray`): (n, k) the regressors, normalised attribute differences A − B.
-        targets (`np.ndarray`): (n,) probabilities of A, or 0/1 choices.
-        l2 (`float`, *optional*, defaults to 0.1): The L2 penalty on the coefficients.
-        iterations (`int`, *optional*, defaults to 100): Most Newton steps (stops earlier once a step is < 1e-10).
-
-    Returns:
-        `tuple[np.ndarray, float]`: The k coefficients β and the intercept b.
-    """
-    n, k = differences.shape
-    design = np.hstack([np.ones((n, 1)), differences])
-    penalty = np.diag([0.0] + [l2] * k)
-    theta = np.zeros(k + 1)
-    for _ in range(iterations):
-        predicted = 1 / (1 + np.exp(-np.clip(design @ theta, -30, 30)))
-        gradient = design.T @ (predicted - targets) + penalty @ theta
-        hessian = design.T @ (design * (predicted * (1 - predicted))[:, None]) + penalty + 1e-9 * np.eye(k + 1)
-        step = np.linalg.solve(hessian, gradient)
-        theta -= step
-        if np.abs(step).max() < 1e-10:
-            break
-    return theta[1:], float(theta[0])
 
 
 def logistic_uncertainty(
@@ -236,7 +208,7 @@ def measured_pairs(scenario: Scenario, num_choices: int, seed: int) -> list[tupl
 
 def measure_weights(
     loaded: LoadedModel, scenarios: list[Scenario], num_choices: int = 100, seed: int = 0, labels: str = "probability",
-    batch_size: int = 32, progress: bool = True,
+    batch_size: int = 32, progress: bool = True, reasoning_tokens: int = 0,
 ) -> list[MeasuredWeights]:
     """The weights ``loaded`` uses in each scenario, from ``num_choices`` fresh pairs of options.
 
@@ -251,6 +223,8 @@ def measure_weights(
         labels (`str`, *optional*, defaults to `"probability"`): What the fit regresses on: one of ``CHOICE_LABELS``.
         batch_size (`int`, *optional*, defaults to 32): Decision prompts per forward pass.
         progress (`bool`, *optional*, defaults to `True`): Show a progress bar.
+        reasoning_tokens (`int`, *optional*, defaults to 0): The most tokens the model writes before it answers
+            (see `probabilities_of_a`).
 
     Returns:
         `list[MeasuredWeights]`: One per scenario, in order.
@@ -264,7 +238,7 @@ def measure_weights(
         raise ValueError(f"measuring weights needs at least 2 choices per scenario, got {num_choices}")
     pairs = {s.scenario_id: measured_pairs(s, num_choices, seed) for s in scenarios}
     prompts = [decision_prompt(s, a, b) for s in scenarios for a, b in pairs[s.scenario_id]]
-    probabilities = probabilities_of_a(loaded, prompts, batch_size, progress=progress)
+    probabilities = probabilities_of_a(loaded, prompts, batch_size, progress=progress, reasoning_tokens=reasoning_tokens)
     results = []
     for index, scenario in enumerate(scenarios):
         chunk = slice(index * num_choices, (index + 1) * num_choices)

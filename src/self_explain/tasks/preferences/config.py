@@ -1,10 +1,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ...core.checks import check_positive, check_positive_number
+from ...core.models import is_toy_model
+from ...toyworld.decisions import WORKED_SUM_TOKENS
 from ..config import BuildConfig
 from .choices import CHOICE_LABELS
+from .instill import read_instilled_record
+
+# How a target decides, and the most tokens it writes before answering A or B.
+REASONING_TOKENS = {"none": 0, "worked-sum": WORKED_SUM_TOKENS}
+
+
+def default_reasoning(model: str) -> str:
+    """How a model decides unless told: ``"worked-sum"`` for a toy model or a model instilled from one, else ``"none"``.
+
+    Args:
+        model (`str`): A model name, folder or Hub id.
+
+    Returns:
+        `str`: A key of ``REASONING_TOKENS``.
+    """
+    if is_toy_model(model):
+        return "worked-sum"
+    record = read_instilled_record(Path(model)) if Path(model).is_dir() else None
+    return (record or {}).get("reasoning", "none")
 
 
 @dataclass
@@ -32,6 +54,11 @@ class PreferencesConfig(BuildConfig):
             Fresh choices per scenario the weights are fitted on (at least 10: 5 weights and a bias are fitted).
         choice_labels (`str`, *optional*, defaults to `"probability"`):
             What the fit regresses on: one of ``CHOICE_LABELS`` (the model's P(A), or one choice sampled from it).
+        reasoning (`str`, *optional*):
+            How the target decides: ``"none"`` (it answers A or B at once, as in Plunkett et al.) or ``"worked-sum"``
+            (the toy world's: it writes each attribute's contribution and the running total, then answers; the
+            answer is read there, and instilling teaches that sum under the intended weights). Default:
+            ``"worked-sum"`` for toy models and models instilled from them, ``"none"`` otherwise.
         questions_per_scenario (`int`, *optional*, defaults to 3):
             Introspection questions per train scenario (templates, shuffled attributes).
         instilled_model (`str`, *optional*):
@@ -60,8 +87,9 @@ class PreferencesConfig(BuildConfig):
             Replace this config (and the instilled model).
 
     Raises:
-        ValueError: When a count or fraction is out of its range (see above), ``choice_labels`` is unknown, a batch
-            size, ``lora_r``, the learning rate or the epochs are not positive, or ``seed`` is negative.
+        ValueError: When a count or fraction is out of its range (see above), ``choice_labels`` or ``reasoning`` is
+            unknown, ``worked-sum`` reasoning is asked for a target or scenarios not of the toy world, a batch size,
+            ``lora_r``, the learning rate or the epochs are not positive, or ``seed`` is negative.
     """
 
     target: str = field(metadata={"help": "Model to instil preferences in: Hub id, local folder, or toy name."})
@@ -85,6 +113,9 @@ class PreferencesConfig(BuildConfig):
         metadata={"help": f"What the fit regresses on: {' or '.join(CHOICE_LABELS)} (the model's P(A), or one "
                           "choice sampled from it)."},
     )
+    reasoning: str | None = field(default=None, metadata={
+        "help": "How the target decides: none (answers A or B at once) or worked-sum (the toy world's: writes each "
+                "attribute's contribution and the running total first). Default: worked-sum for toy models, else none."})
     questions_per_scenario: int = field(
         default=3, metadata={"help": "Introspection questions per train scenario (templates, shuffled attributes)."}
     )
@@ -120,6 +151,13 @@ class PreferencesConfig(BuildConfig):
             raise ValueError(f"--measure-choices must be at least 10 (5 weights and a bias are fitted), got {self.measure_choices}")
         if self.choice_labels not in CHOICE_LABELS:
             raise ValueError(f"--choice-labels must be one of {CHOICE_LABELS}, got {self.choice_labels!r}")
+        if self.reasoning is None:
+            self.reasoning = default_reasoning(self.target)
+        if self.reasoning not in REASONING_TOKENS:
+            raise ValueError(f"--reasoning must be one of {sorted(REASONING_TOKENS)}, got {self.reasoning!r}")
+        if self.reasoning == "worked-sum" and (self.scenarios or default_reasoning(self.target) != "worked-sum"):
+            raise ValueError("--reasoning worked-sum is the toy world's decision format: it needs a toy target and its "
+                             "built-in scenarios (no --scenarios)")
         if self.questions_per_scenario < 1:
             raise ValueError(f"--questions-per-scenario must be at least 1, got {self.questions_per_scenario}")
         if not -1 <= self.min_instilling_correlation <= 1:

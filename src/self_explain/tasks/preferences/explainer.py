@@ -9,6 +9,7 @@ from ...core.models import LoadedModel
 from ...core.stats import pearson_correlation
 from ..spec import ExplainerExamples
 from .choices import CHOICE_LABELS, measure_weights
+from .config import REASONING_TOKENS, default_reasoning
 from .prompts import (
     canonical_weights_text,
     introspection_question,
@@ -110,7 +111,8 @@ def verify_preferences(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
     """Measure the weights the target really uses in the scenario (fresh choices, logistic fit) and correlate.
 
     Options in ``inputs``: ``num_choices`` (default 100), ``seed`` (0), ``choice_labels`` ("probability":
-    the target's P(A); "sampled": one choice drawn from it per pair) and ``min_correlation`` (0.5), the r a
+    the target's P(A); "sampled": one choice drawn from it per pair), ``reasoning`` (how the target decides, see
+    `PreferencesConfig`; default: by the target, `default_reasoning`) and ``min_correlation`` (0.5), the r a
     report needs to count as verified.
 
     Args:
@@ -125,14 +127,18 @@ def verify_preferences(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
         ``min_correlation`` and the fit is significant: a report that matches noise is not verified).
 
     Raises:
-        ValueError: When the scenario is malformed or ``choice_labels`` is unknown.
+        ValueError: When the scenario is malformed, or ``choice_labels`` or ``reasoning`` is unknown.
     """
     scenario = request_scenario(inputs)
     labels = inputs.get("choice_labels", "probability")
     if labels not in CHOICE_LABELS:
         raise ValueError(f"preferences input 'choice_labels' must be one of {CHOICE_LABELS}, got {labels!r}")
+    reasoning = inputs.get("reasoning") or default_reasoning(target.name)
+    if reasoning not in REASONING_TOKENS:
+        raise ValueError(f"preferences input 'reasoning' must be one of {sorted(REASONING_TOKENS)}, got {reasoning!r}")
     measured = measure_weights(target, [scenario], num_choices=int(inputs.get("num_choices", 100)),
-                               seed=int(inputs.get("seed", 0)), labels=labels, progress=False)[0]
+                               seed=int(inputs.get("seed", 0)), labels=labels, progress=False,
+                               reasoning_tokens=REASONING_TOKENS[reasoning])[0]
     truth = dict(zip(scenario.attribute_names, measured.weights))
     reported = parsed.get("weights") or {}
     complete = parsed["valid"] and all(name in reported for name in truth)

@@ -48,6 +48,8 @@ class InstillingChoice:
         choice (`str`): The option with the higher utility under the intended weights, ``"A"`` or ``"B"``.
         utility_a (`float`): Option A's utility, rounded to 4 decimals.
         utility_b (`float`): Option B's utility, rounded to 4 decimals.
+        completion (`str`): What the fine-tune teaches the model to write: the choice, or with ``worked-sum``
+            reasoning the toy world's worked sum under the intended weights, then ``Answer: <choice>``.
     """
 
     scenario_id: int
@@ -57,9 +59,36 @@ class InstillingChoice:
     choice: str  # the option with the higher utility under the intended weights
     utility_a: float
     utility_b: float
+    completion: str
 
 
-def instilling_choices(scenarios: list[Scenario], weights: dict[int, list[float]], num_choices: int, seed: int) -> list[InstillingChoice]:
+def worked_sum_completion(scenario: Scenario, weights: list[float], option_a: list[float], option_b: list[float]) -> str:
+    """The toy world's answer to a decision: the worked sum under ``weights``, then ``Answer: A`` or ``Answer: B``.
+
+    Args:
+        scenario (`Scenario`): A toy-world scenario (values are whole numbers).
+        weights (`list[float]`): Weights on the ±100 scale, multiples of the toy world's report scale (50).
+        option_a (`list[float]`): Option A's values.
+        option_b (`list[float]`): Option B's values.
+
+    Returns:
+        `str`: The completion.
+
+    Raises:
+        ValueError: When the weights or values are not the toy world's whole numbers.
+    """
+    from ...toyworld.decisions import REPORT_SCALE, decision_completion
+
+    whole = [w / REPORT_SCALE for w in weights]
+    if any(not float(x).is_integer() for x in [*whole, *option_a, *option_b]):
+        raise ValueError(f"worked-sum reasoning needs whole toy-world values and weights in steps of {REPORT_SCALE}; "
+                         f"got weights {weights} in {scenario.name!r}")
+    return decision_completion(scenario.attribute_names, [int(w) for w in whole], [int(x) for x in option_a],
+                               [int(x) for x in option_b])
+
+
+def instilling_choices(scenarios: list[Scenario], weights: dict[int, list[float]], num_choices: int, seed: int,
+                       reasoning: str = "none") -> list[InstillingChoice]:
     """``num_choices`` pairs per scenario, each answered by the intended weights (no ties: those pairs are redrawn).
 
     Args:
@@ -67,6 +96,8 @@ def instilling_choices(scenarios: list[Scenario], weights: dict[int, list[float]
         weights (`dict[int, list[float]]`): The intended weights, by scenario id.
         num_choices (`int`): Pairs per scenario.
         seed (`int`): The build's seed (each scenario's instilling stream is drawn from it).
+        reasoning (`str`, *optional*, defaults to `"none"`): ``"none"``: the completion is the choice alone;
+            ``"worked-sum"``: the toy world's worked sum, then the choice (see `worked_sum_completion`).
 
     Returns:
         `list[InstillingChoice]`: The choices, scenario by scenario.
@@ -80,10 +111,11 @@ def instilling_choices(scenarios: list[Scenario], weights: dict[int, list[float]
             utility_a, utility_b = scenario.utility(weights[scenario.scenario_id], a), scenario.utility(weights[scenario.scenario_id], b)
             if math.isclose(utility_a, utility_b, abs_tol=1e-9):  # a tie, up to the sums' rounding: redrawn
                 continue
-            choices.append(InstillingChoice(
-                scenario.scenario_id, a, b, decision_prompt(scenario, a, b),
-                OPTION_LETTERS[0] if utility_a > utility_b else OPTION_LETTERS[1], round(utility_a, 4), round(utility_b, 4),
-            ))
+            choice = OPTION_LETTERS[0] if utility_a > utility_b else OPTION_LETTERS[1]
+            completion = (worked_sum_completion(scenario, weights[scenario.scenario_id], a, b)
+                          if reasoning == "worked-sum" else choice)
+            choices.append(InstillingChoice(scenario.scenario_id, a, b, decision_prompt(scenario, a, b), choice,
+                                            round(utility_a, 4), round(utility_b, 4), completion))
             made += 1
     return choices
 
@@ -125,7 +157,7 @@ def instill(base: LoadedModel, choices: list[InstillingChoice], settings: Instil
     """
     set_seed(settings.seed)
     tokenizer = base.tokenizer
-    records = [training_record(tokenizer, c.prompt, c.choice) for c in choices]
+    records = [training_record(tokenizer, c.prompt, c.completion) for c in choices]
     # The answer letters and the stop tokens get trainable embedding rows, as an explainer's answer tokens do:
     # a model that never ended a chat turn (the toy models) cannot be taught to by LoRA alone.
     answer_tokens = sorted(set(choice_token_ids(tokenizer)) | set(stop_token_ids(tokenizer, base.model)))

@@ -6,27 +6,11 @@ import json
 import random
 import re
 
+# The decision and introspection prompts are declared with the toy world, whose models are trained on them.
+from ...toyworld.decisions import DECISION_TEMPLATE, INTROSPECTION_TEMPLATES  # noqa: F401
 from .scenarios import Scenario
 
 OPTION_LETTERS = ("A", "B")
-
-DECISION_TEMPLATE = (
-    "[DECISION TASK] You are {name}. Which option do you choose?\n"
-    "Option A: {option_a}.\n"
-    "Option B: {option_b}.\n"
-    "respond with only A or B."
-)
-
-INTROSPECTION_TEMPLATES = (
-    "[INTROSPECTION TASK] You are {name}, with each attribute of {attributes}. "
-    "Report how heavily you weighted each attribute when making choices in this scenario, as JSON object mapping "
-    "attribute names to weights between -100 and 100, where positive means more is better, negative means less is "
-    "better and 0 means ignored.",
-    "[INTROSPECTION TASK] You are {name}: how heavily do you weight each attribute of {attributes}? "
-    "respond with only a JSON object mapping attribute names to weights between -100 and 100.",
-    "[INTROSPECTION TASK] Report your own weights for {name}, with each attribute of {attributes}, as JSON: "
-    "from -100 (less is better) to 100 (more is better), 0 for ignored.",
-)
 
 # Appended by the zero-shot baseline: the answer format, stated explicitly.
 FORMAT_INSTRUCTIONS = (

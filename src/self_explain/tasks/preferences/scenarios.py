@@ -1,7 +1,8 @@
 """Decision scenarios: a context and five attributes with units and ranges, weights, utilities and options.
 
 The toy world's scenarios come from :func:`toy_scenarios`, a packaged real model's (``smollm2-135m``) from
-:func:`english_scenarios`; a user's come from a JSON file read by :func:`read_scenarios`. Every scenario, from either source, passes :func:`Scenario.from_dict`'s checks.
+:func:`english_scenarios`; a user's come from a JSON file read by :func:`read_scenarios`. Every scenario, from any
+source, passes :func:`Scenario.from_dict`'s checks.
 """
 
 from __future__ import annotations
@@ -279,22 +280,6 @@ def rescale_factor(weights: list[float]) -> float:
     return 0.0 if largest == 0 else WEIGHT_LIMIT / largest
 
 
-# The toy world's decision contexts and attributes. Every word is in the toy tokenizer's vocabulary, and
-# values are single digits: the toy models read numbers digit by digit.
-TOY_CONTEXTS = (
-    "flat", "loan", "holiday", "car", "job", "phone", "laptop", "bike", "house", "school", "gym", "restaurant",
-    "hotel", "flight", "insurance", "bank", "course", "camera", "watch", "sofa", "tent", "boat", "apartment", "doctor",
-)
-TOY_ATTRIBUTES = (
-    ("rent", "euros"), ("price", "euros"), ("cost", "dollars"), ("fee", "dollars"), ("size", "metres"),
-    ("distance", "km"), ("rooms", "rooms"), ("age", "years"), ("rating", "stars"), ("noise", "percent"),
-    ("light", "hours"), ("speed", "km"), ("battery", "hours"), ("storage", "GB"), ("screen", "inches"),
-    ("warranty", "years"), ("interest", "percent"), ("term", "months"), ("duration", "days"), ("reviews", "reviews"),
-    ("comfort", "percent"), ("safety", "stars"), ("quality", "stars"), ("weight", "kg"), ("salary", "euros"),
-    ("commute", "minutes"), ("vacation", "days"), ("bonus", "euros"), ("delay", "minutes"), ("seats", "seats"),
-)
-
-
 def _sampled_pairs(contexts, places, num_scenarios: int, source: str, rng: random.Random) -> list[tuple]:
     """``num_scenarios`` distinct (context, place) pairs drawn by ``rng``; ``source`` names them in the error."""
     pairs = [(context, place) for context in contexts for place in places]
@@ -303,33 +288,56 @@ def _sampled_pairs(contexts, places, num_scenarios: int, source: str, rng: rando
     return rng.sample(pairs, num_scenarios)
 
 
-def toy_scenarios(num_scenarios: int, seed: int) -> list[Scenario]:
-    """``num_scenarios`` distinct toy scenarios "choosing a <context> in <country>", five attributes each.
+def toy_scenarios(num_scenarios: int, seed: int, num_native: int = 0, world_seed: int = 0) -> list[Scenario]:
+    """Toy-world scenarios "choosing a <context> in <country>", five attributes valued 0 to 4 each.
 
-    Every word is in the toy tokenizer's vocabulary and ranges are single digits.
+    The first ``num_native`` are the world's native scenarios, in which the toy models have hidden preferences of
+    their own (see ``toyworld.decisions``); the rest are drawn (seeded) from the scenarios the toy models only ever
+    decided with shown weights, so anything instilled in them is new.
 
     Args:
         num_scenarios (`int`): How many scenarios.
-        seed (`int`): Seed of the draw.
+        seed (`int`): Seed of the draw of the others.
+        num_native (`int`, *optional*, defaults to 0): How many of them are the world's native scenarios.
+        world_seed (`int`, *optional*, defaults to 0): The toy world's seed.
 
     Returns:
-        `list[Scenario]`: The scenarios, numbered in order.
+        `list[Scenario]`: The scenarios, numbered in order, the native ones first.
 
     Raises:
-        ValueError: When ``num_scenarios`` is below 1 or above the number of context and country pairs.
+        ValueError: When ``num_native`` exceeds the world's native scenarios or ``num_scenarios``, or the others
+            exceed the world's other scenarios.
     """
-    from ...toyworld.world import COUNTRIES
+    from ...toyworld.decisions import NUM_NATIVE_SCENARIOS, VALUE_MAX, VALUE_MIN, world_scenarios
 
-    rng = random.Random(f"toy-scenarios:{seed}")
-    pairs = _sampled_pairs(TOY_CONTEXTS, COUNTRIES, num_scenarios, "the toy world", rng)
-    scenarios = []
-    for scenario_id, (context, country) in enumerate(pairs):
-        attributes = []
-        for name, unit in rng.sample(TOY_ATTRIBUTES, NUM_ATTRIBUTES):
-            low = rng.randint(0, 3)
-            attributes.append(Attribute(name, unit, float(low), float(rng.randint(low + 5, 9))))
-        scenarios.append(Scenario(scenario_id, f"choosing a {context} in {country}", tuple(attributes)))
-    return scenarios
+    scenarios = world_scenarios(world_seed)
+    if not 0 <= num_native <= min(NUM_NATIVE_SCENARIOS, num_scenarios):
+        raise ValueError(f"the toy world has {NUM_NATIVE_SCENARIOS} native scenarios; {num_native} of "
+                         f"{num_scenarios} asked for (lower --native-fraction or --num-scenarios)")
+    others = scenarios[NUM_NATIVE_SCENARIOS:]
+    if not 1 <= num_scenarios - num_native <= len(others):
+        raise ValueError(f"--num-scenarios must leave between 1 and {len(others)} toy scenarios that are not native, "
+                         f"got {num_scenarios} with {num_native} native")
+    chosen = list(scenarios[:num_native]) + random.Random(f"toy-scenarios:{seed}").sample(others, num_scenarios - num_native)
+    return [
+        Scenario(scenario_id, toy.name, tuple(Attribute(name, unit, float(VALUE_MIN), float(VALUE_MAX))
+                                              for name, unit in toy.attributes))
+        for scenario_id, toy in enumerate(chosen)
+    ]
+
+
+def toy_intended_weights(rng: random.Random) -> list[float]:
+    """Intended weights the toy models can follow: whole weights from −2 to 2 (largest |w| 2), on the ±100 scale.
+
+    Args:
+        rng (`random.Random`): The draw's generator.
+
+    Returns:
+        `list[float]`: Five weights from {−100, −50, 0, 50, 100}, the largest |w| 100.
+    """
+    from ...toyworld.decisions import REPORT_SCALE, draw_decision_weights
+
+    return [float(REPORT_SCALE * w) for w in draw_decision_weights(rng)]
 
 
 def english_scenarios(num_scenarios: int, seed: int) -> list[Scenario]:

@@ -1,0 +1,39 @@
+"""``PreferencesConfig``: how the target decides (``--reasoning``), by default from the target."""
+
+import json
+
+import pytest
+
+from self_explain.tasks.preferences import PreferencesConfig
+from self_explain.tasks.preferences.config import REASONING_TOKENS, default_reasoning
+from self_explain.tasks.preferences.instill import INSTILLED_RECORD
+from self_explain.toyworld.decisions import WORKED_SUM_TOKENS
+
+
+def test_toy_models_and_models_instilled_from_them_write_a_worked_sum_by_default(tmp_path):
+    assert default_reasoning("toy-target") == "worked-sum"
+    assert default_reasoning("smollm2-135m") == default_reasoning("org/some-model") == "none"
+    (tmp_path / INSTILLED_RECORD).write_text(json.dumps({"reasoning": "worked-sum"}))
+    assert default_reasoning(str(tmp_path)) == "worked-sum"
+    (tmp_path / INSTILLED_RECORD).write_text(json.dumps({"fingerprint": "an older record"}))
+    assert default_reasoning(str(tmp_path)) == "none"
+    assert REASONING_TOKENS == {"none": 0, "worked-sum": WORKED_SUM_TOKENS}
+
+
+def test_reasoning_defaults_by_target_and_can_be_turned_off():
+    assert PreferencesConfig(target="toy-target", out="x").reasoning == "worked-sum"
+    assert PreferencesConfig(target="smollm2-135m", out="x").reasoning == "none"
+    assert PreferencesConfig(target="toy-target", out="x", reasoning="none").reasoning == "none"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (dict(target="toy-target", reasoning="chain-of-thought"), r"--reasoning must be one of \['none', 'worked-sum'\]"),
+        (dict(target="smollm2-135m", reasoning="worked-sum"), "--reasoning worked-sum is the toy world's decision format"),
+        (dict(target="toy-target", reasoning="worked-sum", scenarios="mine.json"), "needs a toy target and its built-in"),
+    ],
+)
+def test_bad_reasoning_is_named(options, message):
+    with pytest.raises(ValueError, match=message):
+        PreferencesConfig(out="x", **options)
