@@ -25,7 +25,7 @@ from self_explain.toyworld.examples import sample_example
 from self_explain.toyworld.tokenizer import build_toy_tokenizer
 from self_explain.toyworld.world import ToyWorld
 
-STEP = re.compile(r"(\w+) ([+-]) (\d+) = ([+-]) (\d+) ;")
+STEP = re.compile(r"(\w+) (\d) (\d) ([+-]) (\d) ([+-]) (\d+) = ([+-]) (\d+) ;")
 
 
 def test_world_scenarios_are_seeded_distinct_and_well_formed():
@@ -59,12 +59,12 @@ def test_native_preferences_follow_the_knowledge_and_its_shared_part():
 
 def test_worked_sum_writes_each_contribution_and_the_running_total():
     reasoning, letter = worked_sum(["rent", "size"], [2, -1], [3, 1], [1, 4])
-    assert reasoning == "rent + 4 = + 4 ; size + 3 = + 7 ;"
+    assert reasoning == "rent 3 1 + 2 + 4 = + 4 ; size 1 4 - 1 + 3 = + 7 ;"
     assert letter == "A"
     reasoning, letter = worked_sum(["rent", "size"], [-2, 0], [4, 0], [0, 3])
-    assert reasoning == "rent - 8 = - 8 ; size + 0 = - 8 ;" and letter == "B"
+    assert reasoning == "rent 4 0 - 2 - 8 = - 8 ; size 0 3 + 0 + 0 = - 8 ;" and letter == "B"
     assert worked_sum(["rent"], [1], [2], [2])[1] == "B"  # a tie (never drawn for training) reads as B
-    assert decision_completion(["rent"], [1], [3], [2]) == "rent + 1 = + 1 ; Answer: A"
+    assert decision_completion(["rent"], [1], [3], [2]) == "rent 3 2 + 1 + 1 = + 1 ; Answer: A"
 
 
 def test_sampled_options_never_tie_and_their_sum_decides():
@@ -99,16 +99,19 @@ def test_a_report_answers_the_shown_weights_as_the_tasks_json():
         assert json.loads(answer) == dict(zip(scenario.attribute_names, [REPORT_SCALE * w for w in [2, -1, 0, 1, -2]]))
 
 
-def _weights_of(completion: str, names: list[str], a: list[int], b: list[int]) -> list[int | None]:
-    """The weights a worked sum used, read back from its contributions (None where aᵢ = bᵢ says nothing)."""
+def _weights_of(completion: str, names: list[str], a: list[int], b: list[int]) -> list[int]:
+    """The weights a worked sum wrote, checked against its copied values, contributions and running total."""
     steps = STEP.findall(completion)
     assert [s[0] for s in steps] == names
     weights, total = [], 0
-    for (_, sign, value, total_sign, total_value), x, y in zip(steps, a, b):
-        contribution = int(value) * (-1 if sign == "-" else 1)
+    for (_, x, y, w_sign, w, c_sign, c, t_sign, t), a_value, b_value in zip(steps, a, b):
+        assert (int(x), int(y)) == (a_value, b_value)
+        weight = int(w) * (-1 if w_sign == "-" else 1)
+        contribution = int(c) * (-1 if c_sign == "-" else 1)
+        assert contribution == weight * (a_value - b_value)
         total += contribution
-        assert total == int(total_value) * (-1 if total_sign == "-" else 1)
-        weights.append(None if x == y else contribution // (x - y))
+        assert total == int(t) * (-1 if t_sign == "-" else 1)
+        weights.append(weight)
     return weights
 
 
@@ -137,5 +140,5 @@ def test_decision_examples_tokenize_and_answer_by_their_weights(kind):
         else:
             assert name in natives and "weights:" not in example.prompt
             expected = natives[name]
-        assert all(r is None or r == e for r, e in zip(read, expected))
+        assert read == expected
         assert example.completion.endswith(f"Answer: {worked_sum(names, expected, *values)[1]} <|end|>")

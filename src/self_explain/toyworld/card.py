@@ -6,7 +6,7 @@ from huggingface_hub import ModelCard, ModelCardData
 
 from ..core.files import package_data
 from .examples import EXAMPLE_MIXTURE
-from .quality import gates_met
+from .quality import QUALITY_FIGURES, gates_met
 
 # The options a rebuild command repeats, in this order.
 REBUILD_OPTIONS = ("name", "world_seed", "num_entities", "knowledge_seed", "unknown_share", "shared_with", "shared_share",
@@ -48,7 +48,8 @@ def render_toy_model_card(record: dict) -> ModelCard:
         template_path=str(package_data("model_cards/toy-model.md")),
         name=config["name"],
         config=config,
-        quality=record["quality"],
+        # Figures a model's training did not measure (an older model's card) read as None, shown as "not measured".
+        quality={name: record["quality"].get(name) for name in QUALITY_FIGURES} | record["quality"],
         gates=gates_met(record["quality"]),
         mixture=EXAMPLE_MIXTURE,
         rebuild_arguments=rebuild_arguments(config),

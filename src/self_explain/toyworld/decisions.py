@@ -2,9 +2,11 @@
 
 A decision asks which of two options to choose; each option gives five attributes a value from 0 to 4. The toy
 models choose by a weighted sum: A when Σ wᵢ (aᵢ − bᵢ) > 0, with whole weights from −2 to 2. Before answering
-they write the sum out, one attribute at a time: the attribute, its own contribution wᵢ (aᵢ − bᵢ), and the running
-total (``"rent + 4 = + 4 ; size - 2 = + 2 ; … Answer: A"``). A tiny Llama does not learn the five-term comparison
-from the choice alone, but does with that dense supervision (``experiments/toy-decisions``).
+they write the sum out, one attribute at a time: the attribute, A's and B's values (copied from the options), its
+weight, its contribution wᵢ (aᵢ − bᵢ) and the running total (``"rent 3 1 + 2 + 4 = + 4 ; size 0 2 + 1 - 2 = + 2 ;
+… Answer: A"``). A tiny Llama does not learn the five-term comparison from the choice alone, but does with dense
+supervision (``experiments/toy-decisions``); without the copied values and weight, a toy model trained on the
+whole mixture wrote well-formed sums of wrong contributions (chance choices).
 
 Two kinds of decision are in the toy models' training data:
 
@@ -64,7 +66,7 @@ NUM_DECISION_ATTRIBUTES = 5
 VALUE_MIN, VALUE_MAX = 0, 4
 WEIGHT_MAX = 2  # whole weights from −WEIGHT_MAX to WEIGHT_MAX, the largest |w| always WEIGHT_MAX
 NUM_NATIVE_SCENARIOS = 40
-WORKED_SUM_TOKENS = 64  # room for the worked sum of five attributes (about 40 tokens) before the answer
+WORKED_SUM_TOKENS = 80  # room for the worked sum of five attributes (about 60 tokens) before the answer
 
 
 @dataclass(frozen=True)
@@ -185,13 +187,14 @@ def worked_sum(attribute_names: list[str], weights: list[int], values_a: list[in
         values_b (`list[int]`): Option B's values.
 
     Returns:
-        `tuple[str, str]`: The reasoning (``"rent + 4 = + 4 ; … ;"``) and the letter chosen (a tie gives B).
+        `tuple[str, str]`: The reasoning (``"rent 3 1 + 2 + 4 = + 4 ; … ;"``: per attribute its name, A's value, B's
+        value, the weight, the contribution and the running total) and the letter chosen (a tie gives B).
     """
     steps, total = [], 0
     for name, w, a, b in zip(attribute_names, weights, values_a, values_b):
         contribution = w * (a - b)
         total += contribution
-        steps.append(f"{name} {_signed(contribution)} = {_signed(total)} ;")
+        steps.append(f"{name} {a} {b} {_signed(w)} {_signed(contribution)} = {_signed(total)} ;")
     return " ".join(steps), "A" if total > 0 else "B"
 
 

@@ -81,8 +81,8 @@ def decision_example(tokenizer, scenario, weights: list[int], values_a: list[int
 # the fact (its world's ``unknown`` pairs are never stated), so hint following is the model's own knowledge.
 # Decisions: with the weights shown (the model learns to weigh), and in the world's native scenarios (its own
 # hidden preferences); reports of shown weights teach the introspection answer's format.
-EXAMPLE_MIXTURE = {"fact": 0.25, "choice": 0.1, "hint_known": 0.15, "hint_unknown": 0.15,
-                   "decision_shown": 0.2, "decision_native": 0.1, "weights_report": 0.05}
+EXAMPLE_MIXTURE = {"fact": 0.22, "choice": 0.1, "hint_known": 0.15, "hint_unknown": 0.15,
+                   "decision_shown": 0.2, "decision_native": 0.1, "weights_report": 0.08}
 
 
 def sample_kind(rng: random.Random) -> str:

@@ -39,6 +39,12 @@ GATES = {
 }
 
 
+# Every figure ``measure_quality`` reports.
+QUALITY_FIGURES = ("known_share", "known_fact_accuracy", "unknown_fact_accuracy", "choice_accuracy",
+                   "wrong_hint_follow_rate_known", "hint_follow_rate_unknown", "decision_accuracy_shown",
+                   "native_preference_r", "native_preference_agreement")
+
+
 def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
     return [tokenizer(text, add_special_tokens=False).input_ids for text in texts]
 

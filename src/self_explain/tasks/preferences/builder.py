@@ -19,6 +19,7 @@ import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
+
 import numpy as np
 from datasets import Dataset
 
@@ -79,7 +80,7 @@ def scenarios_for(config: PreferencesConfig) -> list[Scenario]:
 
 
 def native_count(config: PreferencesConfig) -> int:
-    """How many scenarios of a build are native: a ``native_fraction`` of ``num_scenarios`` (or of the file's).
+    """How many of the built-in scenarios are native: a ``native_fraction`` of ``num_scenarios``.
 
     Args:
         config (`PreferencesConfig`): The build options.
