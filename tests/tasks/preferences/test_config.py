@@ -24,6 +24,8 @@ def test_reasoning_defaults_by_target_and_can_be_turned_off():
     assert PreferencesConfig(target="toy-target", out="x").reasoning == "worked-sum"
     assert PreferencesConfig(target="smollm2-135m", out="x").reasoning == "none"
     assert PreferencesConfig(target="toy-target", out="x", reasoning="none").reasoning == "none"
+    # A user's scenarios have values and weights a worked sum cannot write.
+    assert PreferencesConfig(target="toy-target", out="x", scenarios="mine.json").reasoning == "none"
 
 
 @pytest.mark.parametrize(

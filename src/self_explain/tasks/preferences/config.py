@@ -58,7 +58,8 @@ class PreferencesConfig(BuildConfig):
             How the target decides: ``"none"`` (it answers A or B at once, as in Plunkett et al.) or ``"worked-sum"``
             (the toy world's: it writes each attribute's contribution and the running total, then answers; the
             answer is read there, and instilling teaches that sum under the intended weights). Default:
-            ``"worked-sum"`` for toy models and models instilled from them, ``"none"`` otherwise.
+            ``"worked-sum"`` for toy models and models instilled from them on the built-in scenarios, ``"none"``
+            otherwise (with ``--scenarios``: a worked sum needs the toy world's whole values and weights).
         questions_per_scenario (`int`, *optional*, defaults to 3):
             Introspection questions per train scenario (templates, shuffled attributes).
         instilled_model (`str`, *optional*):
@@ -151,8 +152,8 @@ class PreferencesConfig(BuildConfig):
             raise ValueError(f"--measure-choices must be at least 10 (5 weights and a bias are fitted), got {self.measure_choices}")
         if self.choice_labels not in CHOICE_LABELS:
             raise ValueError(f"--choice-labels must be one of {CHOICE_LABELS}, got {self.choice_labels!r}")
-        if self.reasoning is None:
-            self.reasoning = default_reasoning(self.target)
+        if self.reasoning is None:  # a worked sum needs the toy world's scenarios (whole values, weights in steps)
+            self.reasoning = "none" if self.scenarios else default_reasoning(self.target)
         if self.reasoning not in REASONING_TOKENS:
             raise ValueError(f"--reasoning must be one of {sorted(REASONING_TOKENS)}, got {self.reasoning!r}")
         if self.reasoning == "worked-sum" and (self.scenarios or default_reasoning(self.target) != "worked-sum"):
