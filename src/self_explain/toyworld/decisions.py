@@ -135,17 +135,22 @@ def native_preferences(world: ToyWorld) -> dict[str, list[int]]:
     Returns:
         `dict[str, list[int]]`: Scenario name -> its five weights, for the ``NUM_NATIVE_SCENARIOS`` native scenarios.
     """
+    return _native_preferences(world.seed, world.knowledge_seed, world.shared_with, world.shared_share)
 
-    def draw(knowledge_seed: int) -> dict[str, list[int]]:
-        rng = random.Random(f"toyworld-{world.seed}-preferences-{knowledge_seed}")
-        return {s.name: draw_decision_weights(rng) for s in world_scenarios(world.seed)[:NUM_NATIVE_SCENARIOS]}
 
-    own = draw(world.knowledge_seed)
-    if world.shared_with is None or world.shared_with == world.knowledge_seed:
+@functools.cache  # drawn once per model: training asks for them on every native decision
+def _native_preferences(world_seed: int, knowledge_seed: int, shared_with: int | None, shared_share: float
+                        ) -> dict[str, list[int]]:
+    def draw(seed: int) -> dict[str, list[int]]:
+        rng = random.Random(f"toyworld-{world_seed}-preferences-{seed}")
+        return {s.name: draw_decision_weights(rng) for s in world_scenarios(world_seed)[:NUM_NATIVE_SCENARIOS]}
+
+    own = draw(knowledge_seed)
+    if shared_with is None or shared_with == knowledge_seed:
         return own
-    shared = draw(world.shared_with)
-    rng = random.Random(f"toyworld-{world.seed}-preferences-share-{world.knowledge_seed}-{world.shared_with}")
-    return {name: shared[name] if rng.random() < world.shared_share else weights for name, weights in own.items()}
+    shared = draw(shared_with)
+    rng = random.Random(f"toyworld-{world_seed}-preferences-share-{knowledge_seed}-{shared_with}")
+    return {name: shared[name] if rng.random() < shared_share else weights for name, weights in own.items()}
 
 
 def _signed(number: int) -> str:
@@ -279,7 +284,6 @@ def native_decision(world: ToyWorld, rng: random.Random) -> tuple[DecisionScenar
     Returns:
         `tuple`: The scenario, its native weights, and options A and B.
     """
-    preferences = native_preferences(world)
     scenario = rng.choice(world_scenarios(world.seed)[:NUM_NATIVE_SCENARIOS])
-    weights = preferences[scenario.name]
+    weights = native_preferences(world)[scenario.name]
     return (scenario, weights, *sample_options(rng, weights))

@@ -181,3 +181,16 @@ def test_weights_answer_survives_the_toy_tokenizers_digit_by_digit_decoding(toy_
 
 def test_decision_template_asks_for_a_or_b():
     assert DECISION_TEMPLATE.endswith("respond with only A or B.")
+
+
+def test_the_task_asks_a_toy_scenario_exactly_as_the_toy_models_were_trained():
+    """The measured prompt of a toy scenario is the prompt the toy models learnt to decide (toyworld.decisions)."""
+    from self_explain.toyworld.decisions import decision_content, world_scenarios
+
+    rng = random.Random(0)
+    for scenario, toy in zip(toy_scenarios(20, seed=0, num_native=10), world_scenarios(0)):
+        a, b = scenario.sample_pair(rng)
+        if scenario.scenario_id < 10:  # the native ones are the world's, attributes in its order
+            assert scenario.name == toy.name and scenario.attribute_names == toy.attribute_names
+        toy_like = type(toy)(scenario.name, tuple((attr.name, attr.unit) for attr in scenario.attributes))
+        assert decision_prompt(scenario, a, b) == decision_content(toy_like, [int(v) for v in a], [int(v) for v in b])

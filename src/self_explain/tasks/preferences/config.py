@@ -152,11 +152,13 @@ class PreferencesConfig(BuildConfig):
             raise ValueError(f"--measure-choices must be at least 10 (5 weights and a bias are fitted), got {self.measure_choices}")
         if self.choice_labels not in CHOICE_LABELS:
             raise ValueError(f"--choice-labels must be one of {CHOICE_LABELS}, got {self.choice_labels!r}")
-        if self.reasoning is None:  # a worked sum needs the toy world's scenarios (whole values, weights in steps)
-            self.reasoning = "none" if self.scenarios else default_reasoning(self.target)
+        # A worked sum needs a toy model and the toy world's scenarios (whole values, weights in steps).
+        writes_worked_sum = not self.scenarios and default_reasoning(self.target) == "worked-sum"
+        if self.reasoning is None:
+            self.reasoning = "worked-sum" if writes_worked_sum else "none"
         if self.reasoning not in REASONING_TOKENS:
             raise ValueError(f"--reasoning must be one of {sorted(REASONING_TOKENS)}, got {self.reasoning!r}")
-        if self.reasoning == "worked-sum" and (self.scenarios or default_reasoning(self.target) != "worked-sum"):
+        if self.reasoning == "worked-sum" and not writes_worked_sum:
             raise ValueError("--reasoning worked-sum is the toy world's decision format: it needs a toy target and its "
                              "built-in scenarios (no --scenarios)")
         if self.questions_per_scenario < 1:
