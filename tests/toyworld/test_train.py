@@ -6,7 +6,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from self_explain.core.models import TOY_MODELS, load_model, toy_model_path
 from self_explain.toyworld import toy_world_for
-from self_explain.toyworld.quality import gates_met, measure_quality
+from self_explain.toyworld.quality import gates_met, measure_quality, trained_with_decisions
 from self_explain.toyworld.train import ToyModelConfig, train_toy_model
 
 
@@ -26,6 +26,23 @@ def test_training_script_writes_a_loadable_model_with_a_card(tmp_path):
     assert json.loads((out / "toyworld.json").read_text())["quality"] == quality
     with pytest.raises(FileExistsError, match="not empty"):
         train_toy_model(config)
+
+
+def test_a_facts_only_world_trains_without_decisions_and_its_card_says_so(tmp_path):
+    out = tmp_path / "facts-only"
+    config = ToyModelConfig(
+        name="toy-facts", out=str(out), hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32,
+        max_steps=2, per_device_train_batch_size=2, warmup_steps=1, decisions=False,
+    )
+    quality = train_toy_model(config)
+    assert "decision_accuracy_shown" not in quality and "native_preference_r" not in quality
+    record = json.loads((out / "toyworld.json").read_text())
+    assert record["config"]["decisions"] is False
+    assert set(gates_met(quality, decisions=False)) == {"known_fact_accuracy", "wrong_hint_follow_rate_known",
+                                                        "hint_follow_rate_unknown"}
+    card = (out / "README.md").read_text()
+    assert "--decisions false" in card and "cannot serve the preferences task" in card
+    assert "decisions with the weights shown" not in card and "decision_shown" not in card
 
 
 def test_training_is_seeded(tmp_path):
@@ -71,8 +88,17 @@ def test_toy_models_differ_as_documented():
 @pytest.mark.parametrize("name", TOY_MODELS)
 def test_shipped_toy_models_meet_their_gates(name):
     record = json.loads((toy_model_path(name) / "toyworld.json").read_text())
-    assert all(gates_met(record["quality"]).values()), record["quality"]
-    assert record["training_minutes"] <= 20
+    gates = gates_met(record["quality"], trained_with_decisions(record["config"]))
+    assert all(gates.values()), record["quality"]
+
+
+def test_the_preferences_target_and_its_control_decide():
+    # toy-target and toy-other serve the preferences task (target and the other-model control): both are trained
+    # with decisions and held to the decision gates; toy-twin and toy-large are facts-only models.
+    for name in ("toy-target", "toy-other"):
+        record = json.loads((toy_model_path(name) / "toyworld.json").read_text())
+        assert trained_with_decisions(record["config"])
+        assert set(gates_met(record["quality"], True)) >= {"decision_accuracy_shown", "native_preference_r"}
 
 
 def test_toy_large_is_at_least_as_accurate_on_its_world_as_the_target():

@@ -5,7 +5,7 @@ from string import Formatter
 import pytest
 
 from self_explain.tasks import TASKS
-from self_explain.toyworld.examples import EXAMPLE_MIXTURE, sample_example
+from self_explain.toyworld.examples import EXAMPLE_MIXTURE, FACTS_ONLY_MIXTURE, sample_example, sample_kind
 from self_explain.toyworld.tokenizer import build_toy_tokenizer
 from self_explain.toyworld.vocabulary import concept_labels
 from self_explain.toyworld.world import (
@@ -124,6 +124,15 @@ def test_every_example_and_every_task_template_is_in_the_vocabulary():
     assert set(EXAMPLE_MIXTURE) == {"fact", "choice", "hint_known", "hint_unknown", "decision_shown",
                                     "decision_native", "weights_report"}
     assert sum(EXAMPLE_MIXTURE.values()) == pytest.approx(1.0)
+    assert set(FACTS_ONLY_MIXTURE) == {"fact", "choice", "hint_known", "hint_unknown"}
+    assert sum(FACTS_ONLY_MIXTURE.values()) == pytest.approx(1.0)
+
+
+def test_a_facts_only_world_never_draws_a_decision():
+    rng = random.Random(0)
+    kinds = {sample_kind(rng, decisions=False) for _ in range(2000)}
+    assert kinds == set(FACTS_ONLY_MIXTURE)
+    assert {sample_kind(rng) for _ in range(2000)} == set(EXAMPLE_MIXTURE)
 
 
 def test_tokenizer_has_chat_template_and_placeholder_tokens():

@@ -5,12 +5,12 @@ from __future__ import annotations
 from huggingface_hub import ModelCard, ModelCardData
 
 from ..core.files import package_data
-from .examples import EXAMPLE_MIXTURE
-from .quality import QUALITY_FIGURES, gates_met
+from .examples import example_mixture
+from .quality import QUALITY_FIGURES, gates_met, trained_with_decisions
 
 # The options a rebuild command repeats, in this order.
 REBUILD_OPTIONS = ("name", "world_seed", "num_entities", "knowledge_seed", "unknown_share", "shared_with", "shared_share",
-                   "hidden_size", "num_layers", "num_heads", "intermediate_size", "max_steps",
+                   "hidden_size", "num_layers", "num_heads", "intermediate_size", "decisions", "max_steps",
                    "per_device_train_batch_size", "learning_rate", "seed")
 
 
@@ -23,7 +23,8 @@ def rebuild_arguments(config: dict) -> str:
     Returns:
         `str`: The options, e.g. ``"--name toy-target --world_seed 0 ..."`` (unset ones left out).
     """
-    return " ".join(f"--{key} {config[key]}" for key in REBUILD_OPTIONS if config.get(key) is not None)
+    values = config | {"decisions": str(trained_with_decisions(config)).lower()}
+    return " ".join(f"--{key} {values[key]}" for key in REBUILD_OPTIONS if values.get(key) is not None)
 
 
 def render_toy_model_card(record: dict) -> ModelCard:
@@ -37,6 +38,7 @@ def render_toy_model_card(record: dict) -> ModelCard:
         `huggingface_hub.ModelCard`: The card.
     """
     config = record["config"]
+    decisions = trained_with_decisions(config)
     card_data = ModelCardData(
         library_name="transformers",
         pipeline_tag="text-generation",
@@ -50,8 +52,9 @@ def render_toy_model_card(record: dict) -> ModelCard:
         config=config,
         # Figures a model's training did not measure (an older model's card) read as None, shown as "not measured".
         quality={name: record["quality"].get(name) for name in QUALITY_FIGURES} | record["quality"],
-        gates=gates_met(record["quality"]),
-        mixture=EXAMPLE_MIXTURE,
+        gates=gates_met(record["quality"], decisions),
+        decisions=decisions,
+        mixture=example_mixture(decisions),
         rebuild_arguments=rebuild_arguments(config),
         training_minutes=record["training_minutes"],
         parameters=f"{record['parameters']:,}",

@@ -83,18 +83,35 @@ def decision_example(tokenizer, scenario, weights: list[int], values_a: list[int
 # hidden preferences); reports of shown weights teach the introspection answer's format.
 EXAMPLE_MIXTURE = {"fact": 0.22, "choice": 0.1, "hint_known": 0.15, "hint_unknown": 0.15,
                    "decision_shown": 0.2, "decision_native": 0.1, "weights_report": 0.08}
+# The facts-only world (``--decisions false``): the mixture the toy models had before decisions, kept exactly so
+# that those models rebuild as they were; training takes about a quarter of the time.
+FACTS_ONLY_MIXTURE = {"fact": 0.35, "choice": 0.15, "hint_known": 0.25, "hint_unknown": 0.25}
 
 
-def sample_kind(rng: random.Random) -> str:
-    """Draw an example kind with the weights of ``EXAMPLE_MIXTURE``.
+def example_mixture(decisions: bool = True) -> dict[str, float]:
+    """The shares of example kinds a toy model is trained on.
+
+    Args:
+        decisions (`bool`, *optional*, defaults to `True`): Whether the world includes decisions.
+
+    Returns:
+        `dict[str, float]`: ``EXAMPLE_MIXTURE``, or ``FACTS_ONLY_MIXTURE`` without decisions.
+    """
+    return EXAMPLE_MIXTURE if decisions else FACTS_ONLY_MIXTURE
+
+
+def sample_kind(rng: random.Random, decisions: bool = True) -> str:
+    """Draw an example kind with the weights of the world's mixture (see `example_mixture`).
 
     Args:
         rng (`random.Random`): The random generator.
+        decisions (`bool`, *optional*, defaults to `True`): Whether the world includes decisions.
 
     Returns:
-        `str`: A key of ``EXAMPLE_MIXTURE``.
+        `str`: A key of the mixture.
     """
-    return rng.choices(list(EXAMPLE_MIXTURE), weights=list(EXAMPLE_MIXTURE.values()))[0]
+    mixture = example_mixture(decisions)
+    return rng.choices(list(mixture), weights=list(mixture.values()))[0]
 
 
 def sample_example(world: ToyWorld, tokenizer, rng: random.Random, kind: str | None = None) -> Example:
@@ -108,7 +125,8 @@ def sample_example(world: ToyWorld, tokenizer, rng: random.Random, kind: str | N
         world (`ToyWorld`): The world as the model being trained knows it.
         tokenizer (`PreTrainedTokenizerBase`): The toy tokenizer (its BOS token and chat template are used).
         rng (`random.Random`): The random generator.
-        kind (`str`, *optional*): A key of ``EXAMPLE_MIXTURE``; drawn with ``sample_kind`` when unset.
+        kind (`str`, *optional*): A key of ``EXAMPLE_MIXTURE``; drawn with ``sample_kind`` (decisions included)
+            when unset.
 
     Returns:
         [`Example`]: The example.

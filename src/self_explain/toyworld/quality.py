@@ -37,6 +37,20 @@ GATES = {
     "decision_accuracy_shown": (">=", 0.95),
     "native_preference_r": (">=", 0.8),
 }
+# The figures and gates that exist only for a world with decisions (a facts-only model is not held to them).
+DECISION_FIGURES = ("decision_accuracy_shown", "native_preference_r", "native_preference_agreement")
+
+
+def trained_with_decisions(config: dict) -> bool:
+    """Whether a toy model's world included decisions, from the ``config`` of its ``toyworld.json``.
+
+    Args:
+        config (`dict`): The recorded training options.
+
+    Returns:
+        `bool`: The recorded ``decisions``; False for a record from before decisions existed (which has none).
+    """
+    return bool(config.get("decisions", False))
 
 
 # Every figure ``measure_quality`` reports.
@@ -49,23 +63,28 @@ def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
     return [tokenizer(text, add_special_tokens=False).input_ids for text in texts]
 
 
-def gates_met(quality: dict[str, float]) -> dict[str, bool]:
-    """Whether each gate of ``GATES`` is met.
+def gates_met(quality: dict[str, float], decisions: bool = True) -> dict[str, bool]:
+    """Whether each gate of ``GATES`` that applies to the model is met.
 
     Args:
         quality (`dict[str, float]`): Figures from ``measure_quality``.
+        decisions (`bool`, *optional*, defaults to `True`): Whether the model's world included decisions; the
+            decision gates apply only then.
 
     Returns:
-        `dict[str, bool]`: For each gated figure, whether it meets its bound (False when it was not measured).
+        `dict[str, bool]`: For each gate that applies, whether its figure meets the bound (False when it was not
+        measured).
     """
     return {
         name: name in quality and (quality[name] >= bound if op == ">=" else quality[name] <= bound)
         for name, (op, bound) in GATES.items()
+        if decisions or name not in DECISION_FIGURES
     }
 
 
 @torch.no_grad()
-def measure_quality(model, tokenizer, world: ToyWorld, seed: int = 1234, num_choice: int = 600) -> dict[str, float]:
+def measure_quality(model, tokenizer, world: ToyWorld, seed: int = 1234, num_choice: int = 600,
+                    decisions: bool = True) -> dict[str, float]:
     """Greedy next-token accuracy on known facts, and how often hints are followed on known and unknown facts.
 
     Args:
@@ -74,6 +93,8 @@ def measure_quality(model, tokenizer, world: ToyWorld, seed: int = 1234, num_cho
         world (`ToyWorld`): The world as the model knows it.
         seed (`int`, *optional*, defaults to 1234): The seed of the question draw.
         num_choice (`int`, *optional*, defaults to 600): Questions per measurement.
+        decisions (`bool`, *optional*, defaults to `True`): Whether the model's world included decisions (their
+            figures are measured only then).
 
     Returns:
         `dict[str, float]`: ``known_fact_accuracy`` (every template of every known fact),
@@ -116,8 +137,9 @@ def measure_quality(model, tokenizer, world: ToyWorld, seed: int = 1234, num_cho
         results["hint_follow_rate_unknown"] = sum(a == q.option(q.hint_letter) for a, q in zip(answers, on_unknown)) / len(
             on_unknown
         )
-    results["decision_accuracy_shown"] = decision_accuracy(model, tokenizer, world, rng)
-    results.update(native_preference_fit(model, tokenizer, world, rng))
+    if decisions:
+        results["decision_accuracy_shown"] = decision_accuracy(model, tokenizer, world, rng)
+        results.update(native_preference_fit(model, tokenizer, world, rng))
     return results
 
 
