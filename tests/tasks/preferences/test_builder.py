@@ -28,7 +28,7 @@ from self_explain.tasks.preferences.scenarios import toy_scenarios
 from self_explain.toyworld.decisions import WORKED_SUM_TOKENS
 from tests.tasks.preferences.conftest import BUILD_OPTIONS, TARGET, build_preferences
 
-NUM_SCENARIOS, INSTILL_CHOICES, MEASURE_CHOICES = 8, 10, 20
+NUM_SCENARIOS, INSTILL_CHOICES, REPLAY_CHOICES, MEASURE_CHOICES = 8, 10, 5, 20
 NUM_NATIVE = round(NUM_SCENARIOS / 3)  # the default --native-fraction
 QUESTIONS_PER_SCENARIO = 3  # the default
 
@@ -146,15 +146,23 @@ def test_decisions_config_keeps_every_choice(built, scenarios):
     assert set(decisions) == {"instilling", "measurement"}
     for split in decisions.values():
         assert split.features == DECISION_FEATURES
-    assert decisions.num_rows == {"instilling": (NUM_SCENARIOS - NUM_NATIVE) * INSTILL_CHOICES,
-                                  "measurement": NUM_SCENARIOS * MEASURE_CHOICES}
-    assert Counter(decisions["instilling"]["scenario_id"]) == {i: INSTILL_CHOICES for i in instilled_ids}
+    native_ids = set(dataset["native"]["scenario_id"])
+    assert decisions.num_rows == {
+        "instilling": (NUM_SCENARIOS - NUM_NATIVE) * INSTILL_CHOICES + NUM_NATIVE * REPLAY_CHOICES,
+        "measurement": NUM_SCENARIOS * MEASURE_CHOICES}
+    assert Counter(decisions["instilling"]["scenario_id"]) == (
+        {i: INSTILL_CHOICES for i in instilled_ids} | {i: REPLAY_CHOICES for i in native_ids})
     assert Counter(decisions["measurement"]["scenario_id"]) == {i: MEASURE_CHOICES for i in range(NUM_SCENARIOS)}
 
     intended = {r["scenario_id"]: weights_by_name(r, "intended_weights") for r in rows_of(dataset) if r["intended_weights"]}
     assert set(intended) == instilled_ids
     for row in decisions["instilling"]:
         scenario = scenarios[row["scenario_id"]]
+        assert row["scenario"] in row["prompt"] and row["prompt"].startswith("[DECISION TASK]")
+        if row["scenario_id"] in native_ids:  # replayed: the base model's own choice, no intended weights
+            assert row["kind"] == "native" and row["choice"] in ("A", "B")
+            assert row["intended_utility_a"] is None and row["intended_utility_b"] is None
+            continue
         weights = [intended[row["scenario_id"]][name] for name in scenario.attribute_names]
         assert row["kind"] == "instilled" and row["probability_a"] is None
         assert row["intended_utility_a"] == pytest.approx(scenario.utility(weights, row["option_a"]), abs=0.01)
@@ -199,8 +207,12 @@ def test_provenance_names_the_instilled_model_as_the_target(built, preferences_b
     assert sum(n["not_significant"] for n in fits.values()) == sum(not r["fit_significant"] for r in
                                                                    unique_scenario_rows(dataset))
     decisions = provenance(folder, f"{TARGET}-decisions")
-    assert decisions["rows"] == {"instilling": (NUM_SCENARIOS - NUM_NATIVE) * INSTILL_CHOICES,
-                                 "measurement": NUM_SCENARIOS * MEASURE_CHOICES}
+    assert decisions["rows"] == {
+        "instilling": (NUM_SCENARIOS - NUM_NATIVE) * INSTILL_CHOICES + NUM_NATIVE * REPLAY_CHOICES,
+        "measurement": NUM_SCENARIOS * MEASURE_CHOICES}
+    instilled_record = json.loads((instilled / INSTILLED_RECORD).read_text())
+    assert instilled_record["replayed_choices"] == NUM_NATIVE * REPLAY_CHOICES
+    assert instilled_record["examples"] == decisions["rows"]["instilling"]
     assert decisions["target"] == str(instilled) and decisions["content_sha256"] != record["content_sha256"]
 
     card = (folder / "README.md").read_text()
@@ -248,7 +260,8 @@ def test_instilled_model_loads_and_differs_from_its_base(preferences_build):
     instilled = preferences_build.instilled
     record = json.loads((instilled / INSTILLED_RECORD).read_text())
     assert record["base"] == TARGET and record["scenarios"] == NUM_SCENARIOS - NUM_NATIVE
-    assert record["examples"] == (NUM_SCENARIOS - NUM_NATIVE) * INSTILL_CHOICES and record["steps"] >= 1
+    assert record["examples"] == (NUM_SCENARIOS - NUM_NATIVE) * INSTILL_CHOICES + NUM_NATIVE * REPLAY_CHOICES
+    assert record["steps"] >= 1
     loaded, base = load_model(str(instilled)), load_model(TARGET)
     mine, theirs = loaded.model.state_dict(), base.model.state_dict()
     assert mine.keys() == theirs.keys(), "merged: a plain model, no LoRA or trainable-token modules left"
@@ -259,6 +272,8 @@ def test_instilled_model_loads_and_differs_from_its_base(preferences_build):
     card = (instilled / "README.md").read_text()
     assert f"# {TARGET} with instilled preferences" in card and f"`{TARGET}`" in card
     assert record["fingerprint"] in card
+    assert f"{NUM_NATIVE * REPLAY_CHOICES} of them the base model's own choices in native scenarios" in card
+    assert "the toy world's worked sum, then the choice" in card
 
 
 def test_the_demo_explains_the_instilled_model_and_summarises_the_build(built, preferences_build):

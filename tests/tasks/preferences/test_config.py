@@ -39,3 +39,10 @@ def test_reasoning_defaults_by_target_and_can_be_turned_off():
 def test_bad_reasoning_is_named(options, message):
     with pytest.raises(ValueError, match=message):
         PreferencesConfig(out="x", **options)
+
+
+def test_replayed_native_choices_are_on_by_default_and_cannot_be_negative():
+    assert PreferencesConfig(target="toy-target", out="x").replay_choices == 50
+    assert PreferencesConfig(target="toy-target", out="x", replay_choices=0).replay_choices == 0
+    with pytest.raises(ValueError, match="--replay-choices must be 0 or more, got -1"):
+        PreferencesConfig(target="toy-target", out="x", replay_choices=-1)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from self_explain.tasks.preferences.choices import measured_pairs
-from self_explain.tasks.preferences.instill import instilling_choices
+from self_explain.tasks.preferences.instill import instilling_choices, replayed_choices
 from self_explain.tasks.preferences.prompts import decision_prompt
 from self_explain.tasks.preferences.scenarios import (
     Attribute,
@@ -154,3 +154,34 @@ def test_worked_sum_refuses_weights_a_toy_model_cannot_write():
     scenario = toy_scenarios(1, seed=0)[0]
     with pytest.raises(ValueError, match="worked-sum reasoning needs whole toy-world values and weights in steps of 50"):
         instilling_choices([scenario], {0: [100.0, 37.0, 0, 0, 0]}, num_choices=3, seed=0, reasoning="worked-sum")
+
+
+@pytest.fixture(scope="module")
+def toy_target():
+    from self_explain.core.models import load_model
+
+    return load_model("toy-target")
+
+
+def test_replayed_choices_are_the_base_models_own_worked_answers(toy_target):
+    from self_explain.tasks.preferences.choices import choice_token_ids, probabilities_of_a
+    from self_explain.toyworld.decisions import WORKED_SUM_TOKENS
+
+    native = toy_scenarios(6, seed=0, num_native=2)[:2]
+    made = replayed_choices(toy_target, native, num_choices=6, seed=0, reasoning_tokens=WORKED_SUM_TOKENS)
+    assert Counter(c.scenario_id for c in made) == {s.scenario_id: 6 for s in native}
+    probabilities = probabilities_of_a(toy_target, [c.prompt for c in made], reasoning_tokens=WORKED_SUM_TOKENS)
+    tokenizer = toy_target.tokenizer
+    for c, p_a in zip(made, probabilities):
+        assert c.utility_a is None and c.utility_b is None
+        assert c.choice == ("A" if p_a >= 0.5 else "B")  # the base model's own greedy answer
+        # A worked sum of the scenario's five attributes, then the answer, in tokens the model reads back as written.
+        assert c.completion.endswith(c.choice) and c.completion.count(";") == 5
+        ids = tokenizer(c.completion, add_special_tokens=False).input_ids
+        assert tokenizer.decode(ids).strip() == c.completion
+    assert made == replayed_choices(toy_target, native, num_choices=6, seed=0, reasoning_tokens=WORKED_SUM_TOKENS)
+    for scenario in native:  # fresh pairs, not the ones the weights are measured on
+        replayed = [(c.option_a, c.option_b) for c in made if c.scenario_id == scenario.scenario_id]
+        assert replayed != measured_pairs(scenario, 6, seed=0)
+    at_once = replayed_choices(toy_target, native[:1], num_choices=3, seed=0)
+    assert all(c.completion == c.choice for c in at_once)

@@ -38,6 +38,7 @@ from .instill import (
     instill,
     instilling_choices,
     read_instilled_record,
+    replayed_choices,
     save_instilled,
 )
 from .prompts import introspection_question, weights_answer
@@ -169,7 +170,8 @@ def instilling_fingerprint(config: PreferencesConfig, base: LoadedModel, scenari
     """
     fields = {
         "base": base.name, "base_revision": base.revision, "seed": config.seed,
-        "instill_choices": config.instill_choices, "reasoning": config.reasoning, "settings": asdict(instill_settings(config)),
+        "instill_choices": config.instill_choices, "replay_choices": config.replay_choices,
+        "reasoning": config.reasoning, "settings": asdict(instill_settings(config)),
         "scenarios": [s.to_dict() for s in scenarios if s.scenario_id in intended],
         "intended": {str(k): v for k, v in sorted(intended.items())},
     }
@@ -237,10 +239,13 @@ def make_instilled_model(config: PreferencesConfig, base: LoadedModel, choices: 
     Returns:
         `dict`: The record: training loss, steps, examples, fingerprint, base, scenarios and settings.
     """
-    logger.info("instilling %d scenarios with %d choices", len(intended), len(choices))
+    replayed = sum(c.utility_a is None for c in choices)
+    logger.info("instilling %d scenarios with %d choices (%d of them replayed native ones)", len(intended),
+                len(choices), replayed)
     model, record = instill(base, choices, instill_settings(config), work)
     record = {**record, "fingerprint": fingerprint, "base": base.name, "base_revision": base.revision,
-              "scenarios": len(intended), "settings": asdict(instill_settings(config)), "reasoning": config.reasoning}
+              "scenarios": len(intended), "replayed_choices": replayed, "settings": asdict(instill_settings(config)),
+              "reasoning": config.reasoning}
     if state.is_main_process:
         save_instilled(model, base.tokenizer, record, render_instilled_card(record), folder)
     state.wait_for_everyone()
@@ -339,11 +344,12 @@ def decision_rows(scenarios: list[Scenario], kinds: dict[int, str], intended: di
         kinds (`dict[int, str]`): Scenario id -> ``"instilled"`` or ``"native"``.
         intended (`dict[int, list[float]]`): The intended weights of the instilled scenarios.
         measured (`dict[int, MeasuredWeights]`): The instilled model's measured choices, by scenario id.
-        choices (`list[InstillingChoice]`): The instilling fine-tune's choices.
+        choices (`list[InstillingChoice]`): The instilling fine-tune's choices (replayed native ones included).
 
     Returns:
-        `dict[str, list[dict]]`: ``instilling`` (the fine-tune's choices) and ``measurement`` (the measured
-        choices, with intended utilities where there are intended weights).
+        `dict[str, list[dict]]`: ``instilling`` (the fine-tune's choices: by the intended weights, or replayed by
+        the base model in native scenarios) and ``measurement`` (the measured choices, with intended utilities
+        where there are intended weights).
     """
 
     def utilities(scenario: Scenario, a, b) -> tuple[float | None, float | None]:
@@ -354,7 +360,7 @@ def decision_rows(scenarios: list[Scenario], kinds: dict[int, str], intended: di
 
     by_id = {s.scenario_id: s for s in scenarios}
     instilling = [
-        {"scenario_id": c.scenario_id, "scenario": by_id[c.scenario_id].name, "kind": INSTILLED,
+        {"scenario_id": c.scenario_id, "scenario": by_id[c.scenario_id].name, "kind": kinds[c.scenario_id],
          "option_a": c.option_a, "option_b": c.option_b, "prompt": c.prompt, "choice": c.choice,
          "probability_a": None, "intended_utility_a": c.utility_a, "intended_utility_b": c.utility_b}
         for c in choices
@@ -499,6 +505,10 @@ class PreferencesBuilder(DatasetBuilder):
         self.base_weights = {m.scenario_id: m for m in measure_weights(base, self.scenarios, **self.measure)}
         self.choices = instilling_choices([s for s in self.scenarios if s.scenario_id in self.intended],
                                           self.intended, config.instill_choices, config.seed, config.reasoning)
+        # The base model's own native choices, rehearsed during instilling so that its native preferences stay.
+        self.choices += replayed_choices(base, [s for s in self.scenarios if self.kinds[s.scenario_id] == NATIVE],
+                                         config.replay_choices, config.seed, self.measure["reasoning_tokens"],
+                                         config.batch_size, self.state.is_local_main_process)
         if record is None:
             record = make_instilled_model(config, base, self.choices, self.intended, folder,
                                           self.build.work / "instill", fingerprint, state)

@@ -27,8 +27,9 @@ logger = logging.getLogger(__name__)
 
 CHOICE_LABELS = ("probability", "sampled")
 SIGNIFICANCE_LEVEL = 0.05  # a fit whose Wald p-value is not below this is flagged as not significant
-# Which stream of a scenario's seeded generator draws what: instilling pairs, then measured pairs.
-INSTILLING_STREAM, MEASUREMENT_STREAM = 1, 2
+# Which stream of a scenario's seeded generator draws what: instilling pairs, measured pairs, replayed pairs (the
+# builder's own streams are 0, 3 and 4).
+INSTILLING_STREAM, MEASUREMENT_STREAM, REPLAY_STREAM = 1, 2, 5
 
 
 @dataclass(frozen=True)

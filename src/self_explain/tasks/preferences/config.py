@@ -50,6 +50,9 @@ class PreferencesConfig(BuildConfig):
             Share of instilled scenarios held out of introspection training (test split).
         instill_choices (`int`, *optional*, defaults to 50):
             Choices per instilled scenario in the fine-tune.
+        replay_choices (`int`, *optional*, defaults to 50):
+            The base model's own choices per native scenario (its greedy answers, reasoning included), replayed in
+            the fine-tune so that instilling does not overwrite its native preferences; 0 replays none.
         measure_choices (`int`, *optional*, defaults to 100):
             Fresh choices per scenario the weights are fitted on (at least 10: 5 weights and a bias are fitted).
         choice_labels (`str`, *optional*, defaults to `"probability"`):
@@ -108,6 +111,9 @@ class PreferencesConfig(BuildConfig):
         default=0.5, metadata={"help": "Share of instilled scenarios held out of introspection training (test split)."}
     )
     instill_choices: int = field(default=50, metadata={"help": "Choices per instilled scenario in the fine-tune."})
+    replay_choices: int = field(default=50, metadata={
+        "help": "The base model's own choices per native scenario, replayed in the fine-tune so that its native "
+                "preferences stay (0: none)."})
     measure_choices: int = field(default=100, metadata={"help": "Fresh choices per scenario the weights are fitted on."})
     choice_labels: str = field(
         default="probability",
@@ -148,6 +154,8 @@ class PreferencesConfig(BuildConfig):
             raise ValueError(f"--test-fraction must be in (0, 1), got {self.test_fraction}")
         if self.instill_choices < 1:
             raise ValueError(f"--instill-choices must be at least 1, got {self.instill_choices}")
+        if self.replay_choices < 0:
+            raise ValueError(f"--replay-choices must be 0 or more, got {self.replay_choices}")
         if self.measure_choices < 10:
             raise ValueError(f"--measure-choices must be at least 10 (5 weights and a bias are fitted), got {self.measure_choices}")
         if self.choice_labels not in CHOICE_LABELS:

@@ -22,12 +22,13 @@ from transformers import set_seed
 from trl import SFTConfig
 
 from ...core.files import give_default_permissions
-from ...core.generation import stop_token_ids
+from ...core.generation import logits_at_answer, prompt_ids, stop_token_ids
 from ...core.models import LoadedModel
 from ...core.sft import ModelLossSFTTrainer, training_record
 from ...core.version import __version__
 from ..build import seeded_rng
-from .choices import INSTILLING_STREAM, choice_token_ids
+from ...core.progress import progress_bar
+from .choices import INSTILLING_STREAM, REPLAY_STREAM, choice_token_ids
 from .prompts import OPTION_LETTERS, decision_prompt
 from .scenarios import Scenario
 
@@ -38,16 +39,17 @@ INSTILLED_RECORD = "instilled.json"
 
 @dataclass(frozen=True)
 class InstillingChoice:
-    """One decision of the instilling fine-tune, answered by the intended weights.
+    """One decision of the instilling fine-tune, answered by the intended weights (or replayed: by the base model).
 
     Args:
         scenario_id (`int`): The scenario the options belong to.
         option_a (`list[float]`): Option A's attribute values.
         option_b (`list[float]`): Option B's attribute values.
         prompt (`str`): The decision prompt.
-        choice (`str`): The option with the higher utility under the intended weights, ``"A"`` or ``"B"``.
-        utility_a (`float`): Option A's utility, rounded to 4 decimals.
-        utility_b (`float`): Option B's utility, rounded to 4 decimals.
+        choice (`str`): The option with the higher utility under the intended weights, ``"A"`` or ``"B"``; in a
+            replayed choice (see `replayed_choices`), the base model's own.
+        utility_a (`float`): Option A's utility, rounded to 4 decimals; None in a replayed choice.
+        utility_b (`float`): Option B's utility, rounded to 4 decimals; None in a replayed choice.
         completion (`str`): What the fine-tune teaches the model to write: the choice, or with ``worked-sum``
             reasoning the toy world's worked sum under the intended weights, then ``Answer: <choice>``.
     """
@@ -57,8 +59,8 @@ class InstillingChoice:
     option_b: list[float]
     prompt: str
     choice: str  # the option with the higher utility under the intended weights
-    utility_a: float
-    utility_b: float
+    utility_a: float | None
+    utility_b: float | None
     completion: str
 
 
@@ -117,6 +119,47 @@ def instilling_choices(scenarios: list[Scenario], weights: dict[int, list[float]
             choices.append(InstillingChoice(scenario.scenario_id, a, b, decision_prompt(scenario, a, b), choice,
                                             round(utility_a, 4), round(utility_b, 4), completion))
             made += 1
+    return choices
+
+
+@torch.no_grad()
+def replayed_choices(base: LoadedModel, scenarios: list[Scenario], num_choices: int, seed: int,
+                     reasoning_tokens: int = 0, batch_size: int = 32, progress: bool = False) -> list[InstillingChoice]:
+    """The base model's own answers to fresh decisions in scenarios nothing is instilled in (the native ones).
+
+    Mixed into the instilling fine-tune, they rehearse the model's native preferences, which a fine-tune on the
+    instilled scenarios alone overwrites. Each answer is the base model's greedy one: its reasoning, if it writes any
+    (up to ``reasoning_tokens``), then the likelier of "A" and "B". The pairs come from the scenario's own replay
+    stream, not from the pairs its weights are measured on.
+
+    Args:
+        base (`LoadedModel`): The target before instilling.
+        scenarios (`list[Scenario]`): The scenarios to replay (the native ones).
+        num_choices (`int`): Pairs per scenario.
+        seed (`int`): The build's seed.
+        reasoning_tokens (`int`, *optional*, defaults to 0): The most tokens the model writes before it answers.
+        batch_size (`int`, *optional*, defaults to 32): Prompts per forward pass.
+        progress (`bool`, *optional*, defaults to `False`): Show a progress bar.
+
+    Returns:
+        `list[InstillingChoice]`: The choices, scenario by scenario, without intended utilities.
+    """
+    tokenizer = base.tokenizer
+    answer_ids = list(choice_token_ids(tokenizer))
+    drawn = []
+    for scenario in scenarios:
+        rng = seeded_rng(seed, scenario.scenario_id, REPLAY_STREAM)
+        drawn += [(scenario, *scenario.sample_pair(rng)) for _ in range(num_choices)]
+    choices = []
+    for start in progress_bar(range(0, len(drawn), batch_size), desc="replayed decisions", disable=not progress):
+        batch = drawn[start : start + batch_size]
+        prompts = [decision_prompt(scenario, a, b) for scenario, a, b in batch]
+        logits, written = logits_at_answer(base.model, tokenizer, [prompt_ids(tokenizer, p) for p in prompts],
+                                           answer_ids, reasoning_tokens)
+        for (scenario, a, b), prompt, row, before in zip(batch, prompts, logits, written):
+            letter = OPTION_LETTERS[int(row[answer_ids[1]] > row[answer_ids[0]])]
+            completion = tokenizer.decode([*before, answer_ids[OPTION_LETTERS.index(letter)]]).strip()
+            choices.append(InstillingChoice(scenario.scenario_id, a, b, prompt, letter, None, None, completion))
     return choices
 
 
