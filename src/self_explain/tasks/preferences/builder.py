@@ -395,15 +395,45 @@ def instilling_quality(scenarios: list[Scenario], intended: dict[int, list[float
         ``mean_scenario_r`` and ``median_scenario_r``.
     """
     ids = [s.scenario_id for s in scenarios if s.scenario_id in intended]
+    return {"instilled": weight_correlations([(measured[i].weights, intended[i]) for i in ids]),
+            "base_before_instilling": weight_correlations([(base[i].weights, intended[i]) for i in ids])}
 
-    def correlations(found: dict[int, MeasuredWeights]) -> dict:
-        per = [pearson_correlation(found[i].weights, intended[i]) for i in ids]
-        pooled = pearson_correlation([w for i in ids for w in found[i].weights], [w for i in ids for w in intended[i]])
-        low, high = pooled_correlation_interval([(found[i].weights, intended[i]) for i in ids])
-        return {"pooled_r": round(pooled, 4), "pooled_r_ci": [round(low, 4), round(high, 4)],
-                "mean_scenario_r": round(float(np.mean(per)), 4), "median_scenario_r": round(float(np.median(per)), 4)}
 
-    return {"instilled": correlations(measured), "base_before_instilling": correlations(base)}
+def weight_correlations(pairs: list[tuple[list[float], list[float]]]) -> dict:
+    """r between two sets of weights, one pair of weight lists per scenario.
+
+    Args:
+        pairs (`list[tuple[list[float], list[float]]]`): Per scenario, the weights and the weights they are compared to.
+
+    Returns:
+        `dict`: ``pooled_r``, ``pooled_r_ci`` (a 95 % bootstrap interval over scenarios), ``mean_scenario_r`` and
+        ``median_scenario_r``, rounded to 4 decimals.
+    """
+    per = [pearson_correlation(a, b) for a, b in pairs]
+    pooled = pearson_correlation([w for a, _ in pairs for w in a], [w for _, b in pairs for w in b])
+    low, high = pooled_correlation_interval(pairs)
+    return {"pooled_r": round(pooled, 4), "pooled_r_ci": [round(low, 4), round(high, 4)],
+            "mean_scenario_r": round(float(np.mean(per)), 4), "median_scenario_r": round(float(np.median(per)), 4)}
+
+
+def native_preferences_kept(scenarios: list[Scenario], kinds: dict[int, str], measured: dict[int, MeasuredWeights],
+                            base: dict[int, MeasuredWeights]) -> dict | None:
+    """Whether instilling left the native preferences alone: r of the instilled model's measured weights vs. the base
+    model's in the native scenarios (pooled, with a 95 % bootstrap interval over scenarios, and per scenario).
+
+    Args:
+        scenarios (`list[Scenario]`): The scenarios (the native ones count).
+        kinds (`dict[int, str]`): Scenario id -> ``"instilled"`` or ``"native"``.
+        measured (`dict[int, MeasuredWeights]`): The instilled model's measured weights.
+        base (`dict[int, MeasuredWeights]`): The base model's measured weights.
+
+    Returns:
+        `dict` or `None`: See `weight_correlations`; None when the build has fewer than two native scenarios.
+    """
+    ids = [s.scenario_id for s in scenarios if kinds[s.scenario_id] == NATIVE]
+    if len(ids) < 2:
+        return None
+    return weight_correlations([(measured[i].weights, base[i].weights) for i in ids])
 
 
 def instilling_gate(quality: dict, config: PreferencesConfig, folder: Path) -> dict:
@@ -608,6 +638,8 @@ class PreferencesBuilder(DatasetBuilder):
                            if key in record},
             "instilling_correlation": quality,
             "instilling_gate": self.gate,
+            "native_preferences_kept": native_preferences_kept(self.scenarios, self.kinds, self.measured,
+                                                               self.base_weights),
             "mean_fit_agreement": round(float(np.mean([m.fit_agreement for m in self.measured.values()])), 4),
             "not_significant_fits": not_significant_fits(self.scenarios, self.kinds, self.measured),
             "mean_intended_agreement": round(float(np.mean(list(self.agreement.values()))), 4),

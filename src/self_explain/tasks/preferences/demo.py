@@ -25,7 +25,8 @@ def preferences_summary(folder: Path, config_name: str) -> list[str]:
     Returns:
         `list[str]`: Rows and scenarios per split, then from the provenance: the instilled model, how well the
         measured weights correlate with the intended ones (and, as a control, the base model's), and the share of
-        measured choices the intended weights and the logistic fit agree with.
+        measured choices the intended weights and the logistic fit agree with, and how far the native preferences
+        were kept.
     """
     dataset = load_dataset(str(folder), config_name)
     provenance = read_provenance(folder, config_name)
@@ -47,6 +48,10 @@ def preferences_summary(folder: Path, config_name: str) -> list[str]:
     if gate is not None:
         verdict = "passed" if gate["passed"] else "FAILED, the dataset written anyway (--allow-failed-instilling)"
         lines.append(f"instilling gate (pooled r ≥ {gate['min_pooled_r']}): {verdict}")
+    kept = provenance.get("native_preferences_kept")
+    if kept:
+        lines.append("native scenarios: r of the instilled model's weights vs. the base model's (kept when high): "
+                     "pooled {:.3f}{}".format(kept["pooled_r"], _interval(kept)))
     fits = provenance.get("not_significant_fits")
     if fits:
         lines.append("weight fits not significant (p ≥ 0.05): " + ", ".join(
