@@ -257,6 +257,19 @@ def test_a_failed_instilling_is_refused_without_writing_a_dataset(preferences_bu
                                                       "allowed_to_fail": False}
 
 
+@pytest.mark.slow
+def test_instilling_a_toy_target_passes_the_gate_and_keeps_its_native_preferences(tmp_path):
+    # Enough instilling for the decision-capable toy target: 3 epochs on 50 worked-sum choices per scenario, with
+    # its own native choices replayed beside them.
+    folder = build_preferences(tmp_path / "ds", num_scenarios=12, instill_choices=50, replay_choices=50,
+                               measure_choices=40, num_train_epochs=3, allow_failed_instilling=False)
+    record = provenance(folder)
+    gate, base = record["instilling_gate"], record["instilling_correlation"]["base_before_instilling"]
+    assert gate["passed"] and gate["pooled_r"] >= 0.8, record["instilling_correlation"]
+    assert base["pooled_r"] < 0.5, "the base model did not already follow the intended weights"
+    assert record["native_preferences_kept"]["pooled_r"] >= 0.8, record["native_preferences_kept"]
+
+
 def test_the_gate_threshold_is_checked():
     with pytest.raises(ValueError, match=r"--min-instilling-correlation must be in \[-1, 1\], got 1.5"):
         PreferencesConfig(target=TARGET, out="unused", min_instilling_correlation=1.5)
