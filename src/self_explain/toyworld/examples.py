@@ -159,7 +159,8 @@ def sample_example(world: ToyWorld, tokenizer, rng: random.Random, kind: str | N
 
 
 def toy_corpus(world: ToyWorld, num_texts: int, seed: int = 0, tokenizer=None) -> list[str]:
-    """Texts of the toy world (fact prompts, choice and hint questions, each prompt + completion), seeded.
+    """Texts of the toy world (fact prompts, choice and hint questions, decisions and reports; each prompt +
+    completion; decisions span several lines), seeded, drawn by the training mixture.
 
     Args:
         world (`ToyWorld`): The world.

@@ -74,7 +74,8 @@ def test_rows_hold_the_true_ground_truth(built):
         assert (row["original_prediction"], row["ablated_prediction"]) == (
             outcome.original_prediction, outcome.ablated_prediction)
         assert row["is_different"] == outcome.changed == (row["original_prediction"] != row["ablated_prediction"])
-        assert row["answer_logprob_change"] == pytest.approx(outcome.answer_logprob_change, abs=1e-4)
+        # Stored to 4 decimals, from batches padded otherwise than here: float sums differ by ~1e-4 on changes of -7.
+        assert row["answer_logprob_change"] == pytest.approx(outcome.answer_logprob_change, abs=1e-3)
         assert row["answer"] == causal_answer(row["is_different"], row["original_prediction"], row["ablated_prediction"])
         assert row["question"] in {t.format(text=row["text"], span_name="hint") for t in QUESTION_TEMPLATES}
         assert row["hint_answer"] in row["choices"] and row["correct_answer"] in row["choices"]

@@ -473,7 +473,8 @@ def test_missing_corpus_file_is_refused(toy_saes, tmp_path):
 
 
 def test_a_corpus_file_is_read_text_by_text(toy_saes, tmp_path):
-    texts = toy_corpus(toy_world_for(TARGET), 60, seed=5)
+    # A .txt corpus holds one text per line: the toy world's decisions span lines, so they are joined here.
+    texts = [text.replace("\n", " ") for text in toy_corpus(toy_world_for(TARGET), 60, seed=5)]
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("".join(json.dumps({"text": t, "id": i}) + "\n" + ("\n" if i % 7 == 0 else "")
                               for i, t in enumerate(texts)))
