@@ -23,7 +23,7 @@ demo: install
 # The documented privileged-access experiment (README: "The experiment"): for each task, its dataset by the
 # dataset recipe, then the experiment by experiments/privileged-access/<task>.yaml (resumable), and its
 # results.json, results.md and scaling.png copied into results/<task>/.
-EXPERIMENT_TASKS ?= ablation patching features
+EXPERIMENT_TASKS ?= ablation patching features preferences
 experiment: install
 	@for task in $(EXPERIMENT_TASKS); do \
 	  $(VENV)/bin/self-explain build $$task --config_file dataset_builders/self-explain-$$task/toy-target.yaml && \
