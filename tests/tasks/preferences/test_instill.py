@@ -164,7 +164,7 @@ def toy_target():
 
 
 def test_replayed_choices_are_the_base_models_own_worked_answers(toy_target):
-    from self_explain.tasks.preferences.choices import choice_token_ids, probabilities_of_a
+    from self_explain.tasks.preferences.choices import probabilities_of_a
     from self_explain.toyworld.decisions import WORKED_SUM_TOKENS
 
     native = toy_scenarios(6, seed=0, num_native=2)[:2]
