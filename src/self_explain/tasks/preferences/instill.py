@@ -24,10 +24,10 @@ from trl import SFTConfig
 from ...core.files import give_default_permissions
 from ...core.generation import logits_at_answer, prompt_ids, stop_token_ids
 from ...core.models import LoadedModel
+from ...core.progress import progress_bar
 from ...core.sft import ModelLossSFTTrainer, training_record
 from ...core.version import __version__
 from ..build import seeded_rng
-from ...core.progress import progress_bar
 from .choices import INSTILLING_STREAM, REPLAY_STREAM, choice_token_ids
 from .prompts import OPTION_LETTERS, decision_prompt
 from .scenarios import Scenario
@@ -58,7 +58,7 @@ class InstillingChoice:
     option_a: list[float]
     option_b: list[float]
     prompt: str
-    choice: str  # the option with the higher utility under the intended weights
+    choice: str  # the option with the higher intended utility; the base model's own in a replayed choice
     utility_a: float | None
     utility_b: float | None
     completion: str
