@@ -46,3 +46,9 @@ def test_replayed_native_choices_are_on_by_default_and_cannot_be_negative():
     assert PreferencesConfig(target="toy-target", out="x", replay_choices=0).replay_choices == 0
     with pytest.raises(ValueError, match="--replay-choices must be 0 or more, got -1"):
         PreferencesConfig(target="toy-target", out="x", replay_choices=-1)
+
+
+@pytest.mark.parametrize("target", ["toy-twin", "toy-large"])
+def test_a_facts_only_toy_target_is_refused_before_any_work(target):
+    with pytest.raises(ValueError, match=rf"--target {target} is a toy model of the facts-only world .* Use toy-target or toy-other"):
+        PreferencesConfig(target=target, out="x")
