@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...core.checks import check_positive, check_positive_number
-from ...core.models import TOY_MODELS, is_toy_model, toy_model_path
+from ...core.models import is_toy_model
+from ...toyworld import toy_model_config
 from ...toyworld.decisions import WORKED_SUM_TOKENS
 from ...toyworld.quality import trained_with_decisions
 from ..config import BuildConfig
@@ -29,19 +29,6 @@ def default_reasoning(model: str) -> str:
         return "worked-sum"
     record = read_instilled_record(Path(model)) if Path(model).is_dir() else None
     return (record or {}).get("reasoning", "none")
-
-
-def toy_model_decides(model: str) -> bool:
-    """Whether a toy model (a shipped name or a folder with ``toyworld.json``) was trained with decisions.
-
-    Args:
-        model (`str`): A toy model name or folder.
-
-    Returns:
-        `bool`: The ``decisions`` its ``toyworld.json`` records (False for a facts-only model).
-    """
-    folder = toy_model_path(model) if model in TOY_MODELS else Path(model)
-    return trained_with_decisions(json.loads((folder / "toyworld.json").read_text())["config"])
 
 
 @dataclass
@@ -175,7 +162,7 @@ class PreferencesConfig(BuildConfig):
             raise ValueError(f"--measure-choices must be at least 10 (5 weights and a bias are fitted), got {self.measure_choices}")
         if self.choice_labels not in CHOICE_LABELS:
             raise ValueError(f"--choice-labels must be one of {CHOICE_LABELS}, got {self.choice_labels!r}")
-        if is_toy_model(self.target) and not toy_model_decides(self.target):
+        if is_toy_model(self.target) and not trained_with_decisions(toy_model_config(self.target)):
             raise ValueError(
                 f"--target {self.target} is a toy model of the facts-only world (trained with --decisions false): it "
                 "never learnt to decide between weighted options, so no preference can be instilled in it. Use "
