@@ -34,6 +34,7 @@ OUTPUTS = [
     "valid_fraction",
     "num_malformed",
     "num_other_attributes",
+    "num_repeated_attributes",
     "num_examples",
 ]
 
@@ -116,6 +117,7 @@ def test_perfect_reports(weight_correlation):
         "valid_fraction": 1.0,
         "num_malformed": 0.0,
         "num_other_attributes": 0.0,
+        "num_repeated_attributes": 0.0,
         "num_examples": 2.0,
     }
 
@@ -260,6 +262,7 @@ def test_no_valid_prediction_is_not_estimable_and_logs(weight_correlation, caplo
         "valid_fraction": 0.0,
         "num_malformed": 2.0,
         "num_other_attributes": 0.0,
+        "num_repeated_attributes": 0.0,
         "num_examples": 2.0,
     }
     assert "2 of 2 predictions are malformed" in caplog.text
@@ -273,6 +276,18 @@ def test_reports_on_other_attributes_are_counted_apart(weight_correlation, caplo
     assert results["num_malformed"] == 2.0
     assert results["num_other_attributes"] == 1.0  # the partly named report misses attributes; it does not name only others
     assert "1 of them weigh only attributes that were not asked about" in caplog.text
+
+
+def test_reports_that_repeat_a_name_are_counted_apart(weight_correlation, caplog):
+    repeated = '{"price": -50, "price": 40, "distance": 10}'  # "quality" goes missing: malformed
+    repeated_but_complete = '{"x": 30, "y": -30, "x": 30}'  # every asked attribute has a number: valid
+    nested = '{"rating": 50, "price": -40, "wait": {"wait": 1, "wait": 2}}'  # a repeat inside a value: not counted
+    with caplog.at_level(logging.INFO):
+        results = weight_correlation.compute(predictions=[repeated, nested, repeated_but_complete],
+                                             references=[dumps(A), dumps(B), dumps(C)])
+    assert results["num_malformed"] == 2.0
+    assert results["num_repeated_attributes"] == 1.0
+    assert "1 name an attribute more than once" in caplog.text
 
 
 def test_direct_compute_counts_non_strings_as_malformed(weight_correlation):

@@ -32,7 +32,7 @@ MAX_STEPS = 200  # fewer (30, 60, 100, 120) leave even the train rows invalid; 1
 METRIC_KEYS = {
     "pooled_correlation", "pooled_correlation_ci_low", "pooled_correlation_ci_high",
     "mean_scenario_correlation", "mean_scenario_correlation_ci_low", "mean_scenario_correlation_ci_high",
-    "valid_fraction", "num_malformed", "num_other_attributes", "num_examples",
+    "valid_fraction", "num_malformed", "num_other_attributes", "num_repeated_attributes", "num_examples",
 }
 PIPELINE_KEYS = {"explanation", "weights", "valid", "ground_truth", "measured_weights", "fit_agreement",
                  "fit_p_value", "fit_significant",

@@ -2,11 +2,13 @@
 
 import random
 
+import evaluate
 import pytest
 from transformers import AutoTokenizer
 
 from self_explain.core.generation import prompt_ids
 from self_explain.core.models import toy_model_path
+from self_explain.metrics import metric_path
 from self_explain.tasks.preferences.prompts import (
     DECISION_TEMPLATE,
     INTROSPECTION_TEMPLATES,
@@ -124,6 +126,15 @@ def test_read_weights_is_none_without_a_json_object(text):
 def test_canonical_weights_text():
     assert canonical_weights_text('{ " rent " : - 7 3 }') == '{"rent": -73}'
     assert canonical_weights_text("no weights") == "no weights"
+
+
+def test_canonical_weights_text_keeps_a_repeated_name_for_the_metric():
+    answer = '{ " rent " : - 7 3, " size " : 5 0, " rent " : 1 0 }'  # "size" given, "rooms" missing, "rent" twice
+    assert canonical_weights_text(answer) == '{"rent": -73, "size": 50, "rent": 10}'
+    assert read_weights(answer) == {"rent": 10, "size": 50}  # as json.loads: the last value
+    results = evaluate.load(metric_path("weight_correlation")).compute(
+        predictions=[canonical_weights_text(answer)], references=['{"rent": -50, "size": 50, "rooms": 0}'])
+    assert (results["num_malformed"], results["num_repeated_attributes"]) == (1.0, 1.0)
 
 
 # --- the shipped toy tokenizer ----------------------------------------------------------------------------

@@ -47,6 +47,8 @@ Returns:
     num_malformed (`float`): number of predictions that are not valid; they are left out of every correlation.
     num_other_attributes (`float`): of those, the predictions whose JSON object gives numbers only for attributes
         that were not asked about (e.g. names remembered from training instead of the question's).
+    num_repeated_attributes (`float`): of the malformed predictions, those whose JSON object names an attribute
+        more than once (the last value is read, so another attribute goes missing).
     num_examples (`float`): number of predictions.
     When no prediction is valid, every correlation and interval is None ("not estimable": nothing to correlate),
         never 0 with an interval of [0, 0]; the counts are still given.
@@ -71,7 +73,8 @@ Examples:
     {'pooled_correlation': 0.0, 'pooled_correlation_ci_low': -1.0, 'pooled_correlation_ci_high': 1.0,
      'mean_scenario_correlation': 0.0, 'mean_scenario_correlation_ci_low': -12.706,
      'mean_scenario_correlation_ci_high': 12.706, 'valid_fraction': 1.0, 'num_malformed': 0.0,
-     'num_other_attributes': 0.0, 'num_examples': 2.0}
+     'num_other_attributes': 0.0, 'num_repeated_attributes': 0.0,
+     'num_examples': 2.0}
 
     Text around the JSON and extra keys are ignored; a report on a tenth of the scale is still perfect within its
     scenario but not once pooled; an answer without JSON is counted as malformed and left out:
@@ -87,7 +90,8 @@ Examples:
     {'pooled_correlation': 0.774, 'pooled_correlation_ci_low': 0.774, 'pooled_correlation_ci_high': 1.0,
      'mean_scenario_correlation': 1.0, 'mean_scenario_correlation_ci_low': 1.0,
      'mean_scenario_correlation_ci_high': 1.0, 'valid_fraction': 0.667, 'num_malformed': 1.0,
-     'num_other_attributes': 0.0, 'num_examples': 3.0}
+     'num_other_attributes': 0.0, 'num_repeated_attributes': 0.0,
+     'num_examples': 3.0}
 
     With no valid report, the correlations are not estimable (None), not 0; a report that weighs attributes other
     than the ones asked about is counted apart:
@@ -98,7 +102,8 @@ Examples:
     {'pooled_correlation': None, 'pooled_correlation_ci_low': None, 'pooled_correlation_ci_high': None,
      'mean_scenario_correlation': None, 'mean_scenario_correlation_ci_low': None,
      'mean_scenario_correlation_ci_high': None, 'valid_fraction': 0.0, 'num_malformed': 2.0,
-     'num_other_attributes': 1.0, 'num_examples': 2.0}
+     'num_other_attributes': 1.0, 'num_repeated_attributes': 0.0,
+     'num_examples': 2.0}
 
     The parser on its own:
 
@@ -252,6 +257,31 @@ def names_other_attributes(prediction, true: dict[str, float]) -> bool:
     return bool(reported) and not any(name in reported for name in true)
 
 
+def repeats_a_name(prediction) -> bool:
+    """Whether an answer's JSON object (the one `parse_weights` reads) names some attribute more than once.
+
+    >>> repeats_a_name('{"price": 30, "price": -20}')
+    True
+    >>> repeats_a_name('{"price": 30, "view": {"price": 1}}')
+    False
+
+    Args:
+        prediction (`str`): the explainer's answer.
+
+    Returns:
+        `bool`: True when a key of the answer's top-level JSON object appears twice or more.
+    """
+    if not isinstance(prediction, str) or "{" not in prediction:
+        return False
+    keys_seen: list[list[str]] = []  # the hook runs innermost object first, so the top-level object comes last
+    decoder = json.JSONDecoder(object_pairs_hook=lambda pairs: keys_seen.append([k for k, _ in pairs]) or dict(pairs))
+    try:
+        obj, _ = decoder.raw_decode(prediction, prediction.find("{"))
+    except ValueError:
+        return False
+    return isinstance(obj, dict) and len(set(keys_seen[-1])) < len(keys_seen[-1])
+
+
 def mean_t_ci(values: list[float]) -> tuple[float, float, float]:
     """Mean and t-based 95 % confidence interval of the mean; the interval is the mean itself for one value.
 
@@ -291,16 +321,20 @@ class WeightCorrelation(evaluate.Metric):
         valid = [pair for pair in matched if pair is not None]
         count, malformed = len(references), len(references) - len(valid)
         other = sum(names_other_attributes(pred, true) for pred, true in zip(predictions, truths))
+        repeated = sum(repeats_a_name(pred) for pred, pair in zip(predictions, matched) if pair is None)
         if malformed:
             logger.info(
                 "%d of %d predictions are malformed (not a JSON object with a number for every attribute) "
-                "and are left out; %d of them weigh only attributes that were not asked about",
+                "and are left out; %d of them weigh only attributes that were not asked about, %d name an "
+                "attribute more than once",
                 malformed,
                 count,
                 other,
+                repeated,
             )
         counts = {"valid_fraction": len(valid) / count, "num_malformed": float(malformed),
-                  "num_other_attributes": float(other), "num_examples": float(count)}
+                  "num_other_attributes": float(other), "num_repeated_attributes": float(repeated),
+                  "num_examples": float(count)}
         if not valid:  # not estimable: nothing to correlate (as causal_match's has_changed_f1)
             return {
                 "pooled_correlation": None,

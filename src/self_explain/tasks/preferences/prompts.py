@@ -92,11 +92,35 @@ def weights_answer(scenario: Scenario, weights: list[float]) -> str:
 _SPACED_NUMBER = re.compile(r"(?<=[-\d.])\s+(?=[\d.])")
 
 
+class _ObjectWithPairs(dict):
+    """A decoded JSON object that also keeps its ``(key, value)`` pairs in order, repeated keys included."""
+
+    def __init__(self, pairs: list[tuple[str, object]]):
+        super().__init__(pairs)
+        self.pairs = pairs
+
+
+def _json_object(text: str) -> _ObjectWithPairs | None:
+    """The JSON object in ``text`` (from its first ``{`` to the last ``}``), digit-spaced numbers joined; or None."""
+    start, end = text.find("{"), text.rfind("}")
+    if start == -1 or end < start:
+        return None
+    body = text[start : end + 1]
+    for candidate in (body, _SPACED_NUMBER.sub("", body)):
+        try:
+            value = json.loads(candidate, object_pairs_hook=_ObjectWithPairs)
+        except json.JSONDecodeError:
+            continue
+        return value if isinstance(value, dict) else None
+    return None
+
+
 def read_weights(text: str) -> dict | None:
     """The JSON object in ``text`` (from its first ``{`` to the last ``}``), keys stripped; None when there is none.
 
     Word-level tokenizers (the toy world's) decode numbers digit by digit ("- 7 3"), so digits separated
     only by spaces are joined before a second try: two JSON numbers are never separated by spaces alone.
+    A key given twice keeps its last value, as in `json.loads`.
 
     >>> read_weights('Sure: {"rent": -73, "size": 100}')
     {'rent': -73, 'size': 100}
@@ -111,32 +135,29 @@ def read_weights(text: str) -> dict | None:
     Returns:
         `dict` or `None`: The object, keys stripped; None when there is no readable JSON object.
     """
-    start, end = text.find("{"), text.rfind("}")
-    if start == -1 or end < start:
-        return None
-    body = text[start : end + 1]
-    for candidate in (body, _SPACED_NUMBER.sub("", body)):
-        try:
-            value = json.loads(candidate)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(value, dict):
-            return {str(key).strip(): item for key, item in value.items()}
-        return None
-    return None
+    value = _json_object(text)
+    return None if value is None else {str(key).strip(): item for key, item in value.pairs}
 
 
 def canonical_weights_text(text: str) -> str:
     """What the metric reads: the weights re-written as plain JSON when they can be read, else the text as is.
 
+    A key the answer gives twice stays twice, so that the metric can count answers that repeat an attribute.
+
+    >>> canonical_weights_text('{ " rent " : - 7 3, " rent " : 5 0 }')
+    '{"rent": -73, "rent": 50}'
+
     Args:
         text (`str`): An explanation or a reference answer.
 
     Returns:
-        `str`: ``json.dumps`` of the weights `read_weights` finds, or ``text`` unchanged.
+        `str`: The object `read_weights` finds as plain JSON (keys stripped, in order, repeats kept), or ``text``
+        unchanged.
     """
-    weights = read_weights(text)
-    return text if weights is None else json.dumps(weights)
+    value = _json_object(text)
+    if value is None:
+        return text
+    return "{" + ", ".join(f"{json.dumps(str(key).strip())}: {json.dumps(item)}" for key, item in value.pairs) + "}"
 
 
 def all_templates() -> list[str]:
