@@ -30,7 +30,8 @@ def agreement(loaded: LoadedModel, scenarios, weights, num_pairs: int, seed: int
     prompts, intended_a = [], []
     for scenario in scenarios:
         for a, b in measured_pairs(scenario, num_pairs, seed):
-            utility_a, utility_b = scenario.utility(weights[scenario.scenario_id], a), scenario.utility(weights[scenario.scenario_id], b)
+            intended = weights[scenario.scenario_id]
+            utility_a, utility_b = scenario.utility(intended, a), scenario.utility(intended, b)
             if utility_a == utility_b:
                 continue
             prompts.append(decision_prompt(scenario, a, b))
@@ -71,7 +72,8 @@ def main() -> None:
                                num_train_epochs=args.epochs, per_device_train_batch_size=16, seed=args.seed)
     with tempfile.TemporaryDirectory() as work:
         model, record = instill(base, choices, settings, Path(work))
-    after = agreement(LoadedModel(model, base.tokenizer, base.name, base.revision), scenarios, weights, args.measure, args.seed)
+    instilled = LoadedModel(model, base.tokenizer, base.name, base.revision)
+    after = agreement(instilled, scenarios, weights, args.measure, args.seed)
     print("after:", after, "instilling:", record, flush=True)
     result = {"settings": vars(args), "intended_weights": {s.name: weights[s.scenario_id] for s in scenarios},
               "attributes": {s.name: list(s.attribute_names) for s in scenarios},

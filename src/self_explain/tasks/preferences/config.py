@@ -93,9 +93,10 @@ class PreferencesConfig(BuildConfig):
             Replace this config (and the instilled model).
 
     Raises:
-        ValueError: When the target is a facts-only toy model, a count or fraction is out of its range (see above), ``choice_labels`` or ``reasoning`` is
-            unknown, ``worked-sum`` reasoning is asked for a target or scenarios not of the toy world, a batch size,
-            ``lora_r``, the learning rate or the epochs are not positive, or ``seed`` is negative.
+        ValueError: When the target is a facts-only toy model, a count or fraction is out of its range (see
+            above), ``choice_labels`` or ``reasoning`` is unknown, ``worked-sum`` reasoning is asked for a target or
+            scenarios not of the toy world, a batch size, ``lora_r``, the learning rate or the epochs are not
+            positive, or ``seed`` is negative.
     """
 
     target: str = field(metadata={"help": "Model to instil preferences in: Hub id, local folder, or toy name."})
