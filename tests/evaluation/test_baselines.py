@@ -36,7 +36,7 @@ from self_explain.evaluation.baselines import (
 )
 from self_explain.evaluation.evaluator import EvaluateConfig, run_evaluation
 from self_explain.explainer.modeling import Explainer, load_explainer
-from self_explain.tasks import TASKS, ExplainerExamples, TaskSpec
+from self_explain.tasks import TASKS, ExplainerExamples, TaskSpec, get_task
 from self_explain.tasks.causal_answers import CAUSAL_FORMAT_INSTRUCTIONS
 from self_explain.tasks.features.prompts import (
     FORMAT_INSTRUCTIONS as FEATURES_FORMAT_INSTRUCTIONS,
@@ -309,10 +309,13 @@ class FakeExplainer:
 ANSWERS = ["a", "b", "c", "d"]
 
 
+HEADLINE = get_task("patching").headline_metrics[0]  # the metric SelfIE's scale is chosen by
+
+
 def exact_match(predictions):
     matches = [p == a for p, a in zip(predictions, ANSWERS)]
     # A second metric that prefers another scale than the headline: it must not decide.
-    return {"exact_match": sum(matches) / len(ANSWERS), "has_changed_f1": sum(len(p) > 1 for p in predictions) / len(ANSWERS)}
+    return {HEADLINE: sum(matches) / len(ANSWERS), "has_changed_f1": sum(len(p) > 1 for p in predictions) / len(ANSWERS)}
 
 
 def selfie_reply(question, vectors):
@@ -344,12 +347,12 @@ def test_selfie_chooses_its_scale_on_the_validation_slice_never_on_the_scored_ro
                           validation_score=exact_match, selfie_scales=(1.0, 5.0, 10.0), batch_size=3, max_new_tokens=7)
 
     assert result.details["scale"] == 5.0, "the validation slice's best, not the scored rows' (10)"
-    assert result.details["selected_by"] == "exact_match", "patching's first headline metric"
+    assert result.details["selected_by"] == HEADLINE, "patching's first headline metric"
     assert result.details["selected_on"] == "train" and result.details["validation_rows"] == 4
     assert result.details["validation_metrics_by_scale"] == {
-        "1.0": {"exact_match": 0.0, "has_changed_f1": 0.0},
-        "5.0": {"exact_match": 0.75, "has_changed_f1": 0.25},
-        "10.0": {"exact_match": 0.25, "has_changed_f1": 0.75},
+        "1.0": {HEADLINE: 0.0, "has_changed_f1": 0.0},
+        "5.0": {HEADLINE: 0.75, "has_changed_f1": 0.25},
+        "10.0": {HEADLINE: 0.25, "has_changed_f1": 0.75},
     }
     assert result.predictions == ["a", "b", "c", "nope"], "the kept scale's continuations, cut to a description"
     assert result.metrics == {"exact_match": 0.25}, "the scored rows' own metric at the chosen scale"
@@ -387,7 +390,7 @@ def test_selfie_with_several_scales_needs_a_validation_slice(four_examples):
         run_baseline(SELFIE, explainer, "patching", four_examples, exact_match, selfie_scales=(1.0, 5.0))
     assert explainer.calls == [], "nothing is generated on the scored rows to choose the scale"
     one = run_baseline(SELFIE, explainer, "patching", four_examples, exact_match, selfie_scales=(5.0,))
-    assert one.details == {"scale": 5.0} and one.metrics["exact_match"] == 0.75, "one scale: nothing to choose"
+    assert one.details == {"scale": 5.0} and one.metrics[HEADLINE] == 0.75, "one scale: nothing to choose"
 
 
 def test_selfie_needs_a_scale(four_examples):
@@ -554,11 +557,12 @@ def test_selfie_result_holds_the_scale_chosen_on_train_and_its_validation_metric
     assert selfie[0]["details"] == selfie[1]["details"], "one choice, made once on train, for every split"
     for result in selfie:
         details = result["details"]
-        assert details["scale"] in (1.0, 10.0) and details["selected_by"] == "exact_match"
+        assert details["scale"] in (1.0, 10.0) and details["selected_by"] == HEADLINE
         assert details["selected_on"] == "train" and details["validation_rows"] == VALIDATION_ROWS
         by_scale = details["validation_metrics_by_scale"]
         assert set(by_scale) == {"1.0", "10.0"}
-        assert by_scale[str(details["scale"])]["exact_match"] == max(m["exact_match"] for m in by_scale.values())
+        headline = [m[HEADLINE] for m in by_scale.values() if m[HEADLINE] is not None]
+        assert by_scale[str(details["scale"])][HEADLINE] == max(headline, default=None)
     text = (out / "report.md").read_text()
     for result in selfie:
         assert f"| baseline: selfie (scale {result['details']['scale']:g}) | {result['split']} | {ROWS} |" in text
@@ -633,10 +637,10 @@ def test_selfie_on_a_text_only_task_is_refused_before_anything_is_scored(trained
 def test_selfie_ranks_a_not_estimable_headline_metric_last(four_examples):
     def scores(predictions):  # scale 5 has the most right answers but no estimable headline metric
         right = sum(p == a for p, a in zip(predictions, ANSWERS)) / len(ANSWERS)
-        return {"exact_match": None if right == 0.75 else right}
+        return {HEADLINE: None if right == 0.75 else right}
 
     result = run_baseline(SELFIE, FakeExplainer(selfie_reply), "patching", four_examples, scores,
                           validation_examples=four_examples, validation_score=scores, selfie_scales=(1.0, 5.0, 10.0),
                           batch_size=3, max_new_tokens=7)
     assert result.details["scale"] == 10.0
-    assert result.metrics == {"exact_match": 0.25}
+    assert result.metrics == {HEADLINE: 0.25}

@@ -17,6 +17,13 @@ from self_explain.tasks.causal_answers import (
 
 CHANGED = "The most likely output would change to <<<{}>>>."
 UNCHANGED = "The output would remain unchanged from <<<{}>>>."
+OVERALL_KEYS = ("exact_match", "content_match", "has_changed_f1", "has_changed_macro_f1", "valid_rate")
+STRATIFIED_KEYS = (
+    "changed_exact_match", "changed_content_match", "changed_valid_rate",
+    "unchanged_exact_match", "unchanged_content_match", "unchanged_valid_rate",
+    "has_unchanged_f1", "has_changed_precision", "has_changed_recall", "has_unchanged_precision",
+    "has_unchanged_recall",
+)
 
 
 @pytest.fixture
@@ -81,13 +88,13 @@ def test_loads_and_computes_offline(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", no_network)
     metric = evaluate.load(metric_path("causal_match"), keep_in_memory=True)
     refs = [CHANGED.format("Rome")]
-    assert metric.compute(predictions=refs, references=refs) == {
-        "exact_match": 1.0,
-        "content_match": 1.0,
-        "has_changed_f1": 1.0,
-        "has_changed_macro_f1": 1.0,
-        "valid_rate": 1.0,
-    }
+    results = metric.compute(predictions=refs, references=refs)
+    assert {name: results[name] for name in OVERALL_KEYS} == dict.fromkeys(OVERALL_KEYS, 1.0)
+    # one "changed" row: its stratum is perfect, the "unchanged" stratum has no row (not estimable)
+    assert [results[f"changed_{key}"] for key in ("exact_match", "content_match", "valid_rate")] == [1.0] * 3
+    assert [results[f"unchanged_{key}"] for key in ("exact_match", "content_match", "valid_rate")] == [None] * 3
+    assert results["has_unchanged_f1"] == 0.0  # valid answers exist, with no true positive of "unchanged"
+    assert results["has_unchanged_precision"] is None and results["has_unchanged_recall"] is None
 
 
 def test_loads_from_the_script_path_too():
@@ -133,7 +140,24 @@ def test_six_items_by_hand(causal_match):
     assert results["content_match"] == pytest.approx(2 / 3)
     assert results["has_changed_f1"] == pytest.approx(2 / 3)
     assert results["has_changed_macro_f1"] == pytest.approx(17 / 35)
-    assert list(results) == ["exact_match", "content_match", "has_changed_f1", "has_changed_macro_f1", "valid_rate"]
+    # Stratified by the reference's class, each over its own three rows:
+    #   changed rows 1, 3, 5: exact 1 (1/3); content 1, 3 (2/3); valid 1, 3, 5 (1)
+    #   unchanged rows 2, 4, 6: exact 2 (1/3); content 2, 6 (2/3); valid 2, 6 (2/3)
+    assert results["changed_exact_match"] == pytest.approx(1 / 3)
+    assert results["changed_content_match"] == pytest.approx(2 / 3)
+    assert results["changed_valid_rate"] == 1.0
+    assert results["unchanged_exact_match"] == pytest.approx(1 / 3)
+    assert results["unchanged_content_match"] == pytest.approx(2 / 3)
+    assert results["unchanged_valid_rate"] == pytest.approx(2 / 3)
+    # Over the valid items (label, said): 1 CC, 2 UU, 3 CU, 5 CC, 6 UC
+    #   changed:   tp 1, 5; fp 6; fn 3 -> precision 2/3, recall 2/3
+    #   unchanged: tp 2; fp 3; fn 6 -> precision 1/2, recall 1/2, F1 2 / (2 + 1 + 1) = 1/2
+    assert results["has_changed_precision"] == pytest.approx(2 / 3)
+    assert results["has_changed_recall"] == pytest.approx(2 / 3)
+    assert results["has_unchanged_precision"] == pytest.approx(1 / 2)
+    assert results["has_unchanged_recall"] == pytest.approx(1 / 2)
+    assert results["has_unchanged_f1"] == pytest.approx(1 / 2)
+    assert list(results) == [*OVERALL_KEYS, *STRATIFIED_KEYS]
     assert all(type(value) is float for value in results.values())
 
 
@@ -174,8 +198,13 @@ def test_no_valid_prediction_makes_has_changed_f1_not_estimable(causal_match):
     references = [CHANGED.format("Rome"), UNCHANGED.format("Paris")]
     results = causal_match.compute(predictions=["I don't know", "It would change, I think: <<<Rome>>>"],
                                    references=references)
-    assert results == {"exact_match": 0.0, "content_match": 0.0, "has_changed_f1": None,
-                       "has_changed_macro_f1": 0.0, "valid_rate": 0.0}
+    assert {name: results[name] for name in OVERALL_KEYS} == {
+        "exact_match": 0.0, "content_match": 0.0, "has_changed_f1": None, "has_changed_macro_f1": 0.0,
+        "valid_rate": 0.0}
+    # both strata have a row, with nothing valid in either; every valid-answer statistic is not estimable
+    assert results["changed_valid_rate"] == 0.0 and results["unchanged_exact_match"] == 0.0
+    assert all(results[f"has_{cls}_{key}"] is None for cls in ("changed", "unchanged")
+               for key in ("f1", "precision", "recall"))
 
 
 def test_no_true_positive_gives_zero_f1(causal_match):

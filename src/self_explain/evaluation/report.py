@@ -545,8 +545,13 @@ def plot_scaling(summary: dict, path: Path) -> None:
             ax.set_ylabel(metric)
             ax.set_title(f"{summary['task']}: {metric} on {split}")
             ax.grid(alpha=0.3)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
+    legend = {}  # every panel's curves, by label: a panel may be empty (a metric not estimable anywhere)
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    if legend:
+        figure.legend(list(legend.values()), list(legend), loc="lower center", ncol=min(4, len(legend)), fontsize=8,
+                      frameon=False)
     figure.tight_layout(rect=(0, 0.1 if len(splits) == 1 else 0.07, 1, 1))
     write_atomically(path, lambda tmp: figure.savefig(tmp, format="png", dpi=110))
     plt.close(figure)

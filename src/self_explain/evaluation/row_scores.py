@@ -23,13 +23,22 @@ from ..tasks import ExplainerExamples, get_task
 ROWS_SUFFIX = ":rows"
 
 
-def _ratio(numerator: str, denominator: str) -> Statistic:
+def _sum(*names: str) -> Callable[[Mapping[str, np.ndarray]], np.ndarray]:
+    return lambda totals: sum(np.asarray(totals[name], dtype=float) for name in names)
+
+
+def _ratio_of(numerator, denominator) -> Statistic:
+    """A ratio of two functions of the totals, NaN ("not estimable") where the denominator is 0."""
     def statistic(totals: Mapping[str, np.ndarray]) -> np.ndarray:
-        den = np.asarray(totals[denominator], dtype=float)
+        num, den = numerator(totals), denominator(totals)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(den > 0, np.asarray(totals[numerator], dtype=float) / np.where(den > 0, den, 1.0), np.nan)
+            return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
     return statistic
+
+
+def _ratio(numerator: str, denominator: str) -> Statistic:
+    return _ratio_of(_sum(numerator), _sum(denominator))
 
 
 def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
@@ -55,14 +64,17 @@ def causal_match_rows(predictions: list[str], references: list[str]) -> dict[str
         references (`list[str]`): The reference sentences, one per prediction.
 
     Returns:
-        `dict[str, list[float]]`: Columns ``rows``, ``valid``, ``exact``, ``content``, ``tp``, ``fp``, ``fn``, and
-        ``changed_tp`` … ``unchanged_fn`` for the macro F1; one 0/1 value per row.
+        `dict[str, list[float]]`: Columns ``rows``, ``valid``, ``exact``, ``content``, ``tp``, ``fp``, ``fn``, ``tn``;
+        ``changed_tp`` … ``unchanged_fn`` for the macro F1; and for the strata by the reference's class,
+        ``changed_rows``, ``changed_exact``, ``changed_content``, ``changed_valid`` and the same for ``unchanged``;
+        one 0/1 value per row.
     """
     from ..metrics.causal_match.causal_match import normalize_answer
     from ..tasks.causal_answers import parse_causal_answer
 
-    names = ("rows", "valid", "exact", "content", "tp", "fp", "fn", "changed_tp", "changed_fp", "changed_fn",
-             "unchanged_tp", "unchanged_fp", "unchanged_fn")
+    names = ("rows", "valid", "exact", "content", "tp", "fp", "fn", "tn", "changed_tp", "changed_fp", "changed_fn",
+             "unchanged_tp", "unchanged_fp", "unchanged_fn", *(f"{cls}_{column}" for cls in ("changed", "unchanged")
+                                                               for column in ("rows", "exact", "content", "valid")))
     columns: dict[str, list[float]] = {name: [] for name in names}
     for prediction, reference in zip(predictions, references, strict=True):
         norm_pred, norm_ref = normalize_answer(prediction), normalize_answer(reference)
@@ -76,13 +88,17 @@ def causal_match_rows(predictions: list[str], references: list[str]) -> dict[str
             "tp": valid and pred.changed and ref.changed,
             "fp": valid and pred.changed and not ref.changed,
             "fn": valid and not pred.changed and ref.changed,
+            "tn": valid and not pred.changed and not ref.changed,
             "changed_tp": said and ref.changed, "changed_fp": said and not ref.changed,
             "changed_fn": not said and ref.changed,
             "unchanged_tp": not said and not ref.changed, "unchanged_fp": not said and ref.changed,
             "unchanged_fn": said and not ref.changed,
         }
+        stratum = "changed" if ref.changed else "unchanged"
+        row.update({f"{stratum}_rows": True, f"{stratum}_exact": row["exact"], f"{stratum}_content": row["content"],
+                    f"{stratum}_valid": valid})
         for name in names:
-            columns[name].append(float(bool(row[name])))
+            columns[name].append(float(bool(row.get(name, False))))
     return columns
 
 
@@ -103,12 +119,24 @@ def _has_changed_macro_f1(totals: Mapping[str, np.ndarray]) -> np.ndarray:
         return np.where(count > 0, total / np.where(count > 0, count, 1.0), np.nan)
 
 
+def _has_unchanged_f1(totals: Mapping[str, np.ndarray]) -> np.ndarray:
+    value = _f1(totals["tn"], totals["fn"], totals["fp"])  # "unchanged" as the positive class, over valid answers
+    return np.where(totals["valid"] > 0, value, np.nan)
+
+
 CAUSAL_MATCH = {
     "exact_match": _ratio("exact", "rows"),
     "content_match": _ratio("content", "rows"),
     "has_changed_f1": _has_changed_f1,
     "has_changed_macro_f1": _has_changed_macro_f1,
     "valid_rate": _ratio("valid", "rows"),
+    **{f"{cls}_{metric}": _ratio(f"{cls}_{column}", f"{cls}_rows") for cls in ("changed", "unchanged")
+       for metric, column in (("exact_match", "exact"), ("content_match", "content"), ("valid_rate", "valid"))},
+    "has_unchanged_f1": _has_unchanged_f1,
+    "has_changed_precision": _ratio_of(_sum("tp"), _sum("tp", "fp")),
+    "has_changed_recall": _ratio_of(_sum("tp"), _sum("tp", "fn")),
+    "has_unchanged_precision": _ratio_of(_sum("tn"), _sum("tn", "fn")),
+    "has_unchanged_recall": _ratio_of(_sum("tn"), _sum("tn", "fp")),
 }
 
 

@@ -97,7 +97,9 @@ class TaskSpec:
         format_instructions (`str`, *optional*):
             Appended to questions by the zero-shot baseline.
         headline_metrics (`tuple[str, ...]`, *optional*, defaults to `("exact_match",)`):
-            The metrics of experiments' tables and plots; the first picks SelfIE's scale.
+            The metrics of experiments' tables and plots; the first is the headline, and picks SelfIE's scale.
+        headline_reason (`str`, *optional*, defaults to `""`):
+            Why these metrics head the experiment's results (stated in ``results.md``).
         max_new_tokens (`int`, *optional*, defaults to 48):
             Longest explanation generated unless the caller says otherwise.
         description (`str`, *optional*, defaults to `""`):
@@ -127,6 +129,7 @@ class TaskSpec:
     uses_vectors: bool = False  # whether questions carry a vector placeholder (SelfIE, nearest neighbour by vector)
     format_instructions: str | None = None  # appended to questions by the zero-shot baseline
     headline_metrics: tuple[str, ...] = ("exact_match",)  # tables and plots of experiments; the first picks SelfIE's scale
+    headline_reason: str = ""  # why these metrics head the experiment's results (stated in results.md)
     max_new_tokens: int = 48  # longest explanation generated unless the caller says otherwise
     # Card text: what an explainer of this task does ("this explainer …"), and the metric keys' display names and
     # meanings, in the order of the card's evaluation table.

@@ -13,7 +13,9 @@ Scores explanations of a causal intervention (activation patching or input ablat
 Computes the metrics as the paper's evaluator (introspective-interp, evaluator/causal_exact_match_eval.py) defines
 them: Exact Match after normalising (lowercased, whitespace collapsed, periods stripped from both ends), Content
 Match (the same text inside <<< >>>, whatever the verdict), Has-Changed F1 (F1 of the "changed" class over the valid
-answers), plus the earlier Has-Changed macro-F1 and the share of predictions that parse as one of the two sentences.
+answers), plus the earlier Has-Changed macro-F1 and the share of predictions that parse as one of the two sentences;
+and, as the reference does, exact match, content match and validity stratified by the reference's class (each over
+the rows of that class), with each class's F1, precision and recall.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -31,6 +33,15 @@ Returns:
         reference; an unparseable prediction counts as the wrong class; classes absent from both sides are left
         out of the mean.
     valid_rate (`float`): share of predictions that parse as one of the two sentences.
+    changed_exact_match, changed_content_match, changed_valid_rate (`float` or `None`): exact match, content match and
+        valid rate over the items whose *reference* says "changed" (denominator: those items); None when there is
+        none. On patching these are the rows only the vector can answer.
+    unchanged_exact_match, unchanged_content_match, unchanged_valid_rate (`float` or `None`): the same over the items
+        whose reference says "unchanged".
+    has_unchanged_f1 (`float` or `None`): F1 of the class "unchanged" over the valid items, as ``has_changed_f1``.
+    has_changed_precision, has_changed_recall, has_unchanged_precision, has_unchanged_recall (`float` or `None`):
+        each class's precision (denominator: valid items predicted in the class) and recall (denominator: valid
+        items whose reference is in the class); None when the denominator is 0.
 Examples:
     >>> import evaluate
     >>> from self_explain.metrics import metric_path
@@ -40,8 +51,8 @@ Examples:
     ...     "The output would remain unchanged from <<<Paris>>>.",
     ... ]
     >>> results = causal_match.compute(predictions=references, references=references)
-    >>> print(results)
-    {'exact_match': 1.0, 'content_match': 1.0, 'has_changed_f1': 1.0, 'has_changed_macro_f1': 1.0, 'valid_rate': 1.0}
+    >>> print({name: results[name] for name in ("exact_match", "content_match", "has_changed_f1", "valid_rate")})
+    {'exact_match': 1.0, 'content_match': 1.0, 'has_changed_f1': 1.0, 'valid_rate': 1.0}
 
     Case, runs of whitespace and the final period do not count:
 
@@ -59,15 +70,53 @@ Examples:
     ...     "The most likely output would change to <<<Paris>>>.",
     ... ]
     >>> results = causal_match.compute(predictions=predictions, references=references)
-    >>> print({name: round(value, 2) for name, value in results.items()})
+    >>> print({name: round(results[name], 2) for name in
+    ...        ("exact_match", "content_match", "has_changed_f1", "has_changed_macro_f1", "valid_rate")})
     {'exact_match': 0.0, 'content_match': 1.0, 'has_changed_f1': 0.67, 'has_changed_macro_f1': 0.33, 'valid_rate': 1.0}
+
+    Stratified by the reference's class, a worked case: two "changed" references (Rome, Tokyo) and two "unchanged"
+    (Paris, Lima). The first answer is right; the second names Tokyo with the wrong verdict; the third is right; the
+    fourth does not parse.
+
+    >>> references = [
+    ...     "The most likely output would change to <<<Rome>>>.",
+    ...     "The most likely output would change to <<<Tokyo>>>.",
+    ...     "The output would remain unchanged from <<<Paris>>>.",
+    ...     "The output would remain unchanged from <<<Lima>>>.",
+    ... ]
+    >>> predictions = [
+    ...     "The most likely output would change to <<<Rome>>>.",
+    ...     "The output would remain unchanged from <<<Tokyo>>>.",
+    ...     "The output would remain unchanged from <<<Paris>>>.",
+    ...     "I am not sure.",
+    ... ]
+    >>> results = causal_match.compute(predictions=predictions, references=references)
+    >>> for cls in ("changed", "unchanged"):  # each over its own 2 rows
+    ...     print(cls, [results[f"{cls}_{key}"] for key in ("exact_match", "content_match", "valid_rate")])
+    changed [0.5, 1.0, 1.0]
+    unchanged [0.5, 0.5, 0.5]
+
+    Over the 3 valid answers, "changed" is said once (rightly) and "unchanged" twice (once wrongly):
+
+    >>> for cls in ("changed", "unchanged"):
+    ...     print(cls, [round(results[f"has_{cls}_{key}"], 2) for key in ("precision", "recall", "f1")])
+    changed [1.0, 0.5, 0.67]
+    unchanged [0.5, 1.0, 0.67]
+
+    A class with no rows is not estimable:
+
+    >>> results = causal_match.compute(predictions=references[:1], references=references[:1])
+    >>> results["unchanged_exact_match"] is None, results["has_unchanged_recall"] is None
+    (True, True)
 
     An explanation that is neither sentence is left out of Has-Changed F1 (the macro F1 counts it as the wrong
     class):
 
+    >>> references = references[:1] + references[2:3]
     >>> predictions = ["The most likely output would change to <<<Rome>>>.", "I am not sure."]
     >>> results = causal_match.compute(predictions=predictions, references=references)
-    >>> print({name: round(value, 2) for name, value in results.items()})
+    >>> print({name: round(results[name], 2) for name in
+    ...        ("exact_match", "content_match", "has_changed_f1", "has_changed_macro_f1", "valid_rate")})
     {'exact_match': 0.5, 'content_match': 0.5, 'has_changed_f1': 1.0, 'has_changed_macro_f1': 0.33, 'valid_rate': 0.5}
 
     With no valid explanation, Has-Changed F1 is not estimable:
@@ -114,12 +163,8 @@ def macro_f1(labels: list[bool], predicted: list[bool]) -> float:
     Returns:
         `float`: the mean over the classes of each class's F1.
     """
-    scores = []
-    for cls in set(labels) | set(predicted):
-        true_pos = sum(y == cls and p == cls for y, p in zip(labels, predicted))
-        false_pos = sum(y != cls and p == cls for y, p in zip(labels, predicted))
-        false_neg = sum(y == cls and p != cls for y, p in zip(labels, predicted))
-        scores.append(2 * true_pos / (2 * true_pos + false_pos + false_neg))
+    pairs = list(zip(labels, predicted))
+    scores = [f1_of(*confusion_counts(pairs, cls)) for cls in set(labels) | set(predicted)]
     return sum(scores) / len(scores)
 
 
@@ -150,28 +195,51 @@ class CausalMatch(evaluate.Metric):
         norm_preds = [normalize_answer(pred) for pred in predictions]
         parsed_preds = [parse_causal_answer(pred) for pred in norm_preds]
 
-        count = len(references)
-        exact = content = true_pos = false_pos = false_neg = valid = 0
-        for norm_pred, norm_ref, pred, ref in zip(norm_preds, norm_refs, parsed_preds, parsed_refs):
-            if not pred.valid:
-                continue
-            valid += 1
-            exact += norm_pred == norm_ref and pred.changed == ref.changed
-            content += pred.content.lower() == ref.content.lower()
-            true_pos += pred.changed and ref.changed
-            false_pos += pred.changed and not ref.changed
-            false_neg += not pred.changed and ref.changed
-        if valid == 0:
-            has_changed_f1 = None  # not estimable: no valid answer to compute it over
-        else:
-            has_changed_f1 = 2 * true_pos / (2 * true_pos + false_pos + false_neg) if true_pos else 0.0
-
+        valid_rows = [pred.valid for pred in parsed_preds]
+        exact_rows = [
+            pred.valid and norm_pred == norm_ref and pred.changed == ref.changed
+            for norm_pred, norm_ref, pred, ref in zip(norm_preds, norm_refs, parsed_preds, parsed_refs)
+        ]
+        content_rows = [
+            pred.valid and pred.content.lower() == ref.content.lower() for pred, ref in zip(parsed_preds, parsed_refs)
+        ]
         labels = [ref.changed for ref in parsed_refs]
-        predicted = [pred.changed if pred.valid else not ref.changed for pred, ref in zip(parsed_preds, parsed_refs)]
-        return {
-            "exact_match": exact / count,
-            "content_match": content / count,
-            "has_changed_f1": has_changed_f1,
-            "has_changed_macro_f1": macro_f1(labels, predicted),
-            "valid_rate": valid / count,
+        results = {
+            "exact_match": sum(exact_rows) / len(labels),
+            "content_match": sum(content_rows) / len(labels),
         }
+        # Over the valid answers only, as the reference: the verdict's confusion counts for each class.
+        valid_pairs = [(label, pred.changed) for label, pred in zip(labels, parsed_preds) if pred.valid]
+        changed_counts = confusion_counts(valid_pairs, True)
+        unchanged_counts = confusion_counts(valid_pairs, False)
+        results["has_changed_f1"] = f1_of(*changed_counts) if valid_pairs else None
+        predicted = [pred.changed if pred.valid else not ref.changed for pred, ref in zip(parsed_preds, parsed_refs)]
+        results["has_changed_macro_f1"] = macro_f1(labels, predicted)
+        results["valid_rate"] = sum(valid_rows) / len(labels)
+        # Stratified by the reference's class: each over all the rows of that class, None when it has none.
+        for name, cls in (("changed", True), ("unchanged", False)):
+            rows = [i for i, label in enumerate(labels) if label == cls]
+            for key, hits in (("exact_match", exact_rows), ("content_match", content_rows), ("valid_rate", valid_rows)):
+                results[f"{name}_{key}"] = sum(hits[i] for i in rows) / len(rows) if rows else None
+        results["has_unchanged_f1"] = f1_of(*unchanged_counts) if valid_pairs else None
+        for name, (true_pos, false_pos, false_neg) in (("changed", changed_counts), ("unchanged", unchanged_counts)):
+            results[f"has_{name}_precision"] = _share(true_pos, true_pos + false_pos)
+            results[f"has_{name}_recall"] = _share(true_pos, true_pos + false_neg)
+        return results
+
+
+def confusion_counts(pairs: list[tuple[bool, bool]], cls: bool) -> tuple[int, int, int]:
+    """True positives, false positives and false negatives of one class over (label, prediction) pairs."""
+    true_pos = sum(label == cls and said == cls for label, said in pairs)
+    false_pos = sum(label != cls and said == cls for label, said in pairs)
+    false_neg = sum(label == cls and said != cls for label, said in pairs)
+    return true_pos, false_pos, false_neg
+
+
+def f1_of(true_pos: int, false_pos: int, false_neg: int) -> float:
+    """F1 from confusion counts, 2·tp / (2·tp + fp + fn); 0.0 when there is no true positive."""
+    return 2 * true_pos / (2 * true_pos + false_pos + false_neg) if true_pos else 0.0
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None

@@ -27,7 +27,14 @@ register_task(
         verify=verify_ablation,
         metric="causal_match",
         format_instructions=CAUSAL_FORMAT_INSTRUCTIONS,
-        headline_metrics=("exact_match", "has_changed_f1"),
+        headline_metrics=("exact_match", "has_changed_macro_f1"),
+        headline_reason=(
+            "Exact match heads the table: it needs both the verdict (does removing the hint change the answer?) "
+            "and the option chosen. Whether the answer changes rests on whether the target knows the fact, which "
+            "the text does not say, so the verdict is the part only the target's own knowledge answers; the macro "
+            "F1 of that verdict weighs both classes alike and counts an unparseable answer as wrong, so answering "
+            "one class everywhere, or rarely answering, does not score."
+        ),
         description="predicts how the target's answer changes when a span of the input (e.g. a hint) is removed",
         demo=DEMO,
         metric_labels=CAUSAL_METRIC_LABELS,

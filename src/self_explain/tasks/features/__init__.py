@@ -31,6 +31,11 @@ register_task(
         uses_vectors=True,
         format_instructions=FORMAT_INSTRUCTIONS,
         headline_metrics=("similarity", "exact_match", "simulator_correlation"),
+        headline_reason=(
+            "Similarity of the explanation to the feature's reference description heads the table (the paper's "
+            "LM-judge score; offline, MiniLM cosine); exact description accuracy is the strict form of it, and the "
+            "simulator correlation asks whether the explanation predicts where the feature fires."
+        ),
         metric_labels=METRIC_LABELS,
         description="describes, in words, what a feature vector injected at a layer of the target encodes",
         demo=DEMO,

@@ -28,7 +28,14 @@ register_task(
         metric="causal_match",
         uses_vectors=True,
         format_instructions=CAUSAL_FORMAT_INSTRUCTIONS,
-        headline_metrics=("exact_match", "has_changed_f1"),
+        headline_metrics=("changed_content_match", "unchanged_exact_match", "exact_match"),
+        headline_reason=(
+            "Content match on the changed rows heads the table: on those rows the patch moved the target's output, "
+            "and only the patched vector says where to, so an explainer that ignores the vector is at chance there. "
+            "The unchanged rows (most of the split) name the target's own output on the text, which an explainer "
+            "can answer without the vector: their exact match is shown apart, and the overall exact match (the "
+            "paper's headline, a mix of both) for comparison with the paper."
+        ),
         description=("predicts how the target's next-token output changes when the residual stream at a layer "
                      "window and token is patched with the activation from a counterfactual input"),
         demo=DEMO,

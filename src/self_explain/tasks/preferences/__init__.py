@@ -29,6 +29,11 @@ register_task(
         metric_input=metric_input,
         format_instructions=FORMAT_INSTRUCTIONS,
         headline_metrics=("pooled_correlation", "mean_scenario_correlation", "valid_fraction"),
+        headline_reason=(
+            "The Pearson r between the reported weights and the weights the model's choices reveal, pooled over "
+            "every attribute of every scenario, heads the table (Plunkett et al.'s measure); the mean of each "
+            "scenario's own r, and the share of answers that are valid JSON with every attribute, are shown beside it."
+        ),
         max_new_tokens=128,  # a JSON object of five names and numbers
         description="reports, as JSON, how heavily the target weights each attribute when it chooses between options",
         demo=DEMO,
