@@ -102,6 +102,8 @@ class ExperimentConfig:
             delete).
         report_only (`bool`, *optional*, defaults to `False`): Train nothing: summarise the runs finished so far
             (with the baselines of their sizes and seeds); the summary says how many of the planned runs it holds.
+        equivalence_margin (`float`, *optional*, defaults to 0.05): The margin of the equivalence test (TOST) behind a
+            claim that self and X are level: the paired difference self − X must lie within ± this margin.
         seed (`int`, *optional*, defaults to 0): First seed; also the seed of the dataset build and scored rows.
         trust_remote_code (`bool`, *optional*, defaults to `False`): Allow custom model code from the Hub.
 
@@ -162,6 +164,10 @@ class ExperimentConfig:
     report_only: bool = field(
         default=False, metadata={"help": "Train nothing: summarise the runs finished so far (and their baselines)."}
     )
+    equivalence_margin: float = field(
+        default=0.05,
+        metadata={"help": "Margin of the equivalence test (TOST) behind a 'level' claim: self − X within ± this."},
+    )
     seed: int = field(default=0, metadata={"help": "First seed; also the seed of the dataset build and scored rows."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
@@ -199,6 +205,8 @@ class ExperimentConfig:
                 raise ValueError(f"--controls {unknown} unknown; choose from {', '.join(VECTOR_CONTROLS)}")
             if self.controls and not task.uses_vectors:
                 raise ValueError(f"--controls {self.controls} do not apply to task {self.task!r}: it has no vectors")
+        if not 0 < self.equivalence_margin < 1:  # metrics live in [0, 1] (correlations in [-1, 1])
+            raise ValueError(f"--equivalence_margin must be between 0 and 1, got {self.equivalence_margin}")
         if self.selfie_validation_rows < 1:
             raise ValueError(f"--selfie-validation-rows must be at least 1, got {self.selfie_validation_rows}")
 
