@@ -7,6 +7,7 @@ import pytest
 
 from self_explain.cli import main
 from self_explain.core.injection import PROJECTION_FILE
+from self_explain.core.models import load_model
 from self_explain.evaluation import experiment
 from self_explain.evaluation.experiment import ExperimentConfig, run_experiment
 from self_explain.tasks.ablation.builder import build_ablation_dataset
@@ -50,10 +51,14 @@ def test_every_cell_and_baseline_is_run_and_summarised(finished):
     trained = {(r["who"], r["size"], r["seed"]) for r in runs if r["kind"] == "explainer"}
     controls = ["toy-target+rotated", "toy-target+shuffled"] if task != "ablation" else []  # ablation has no vectors
     assert trained == {(who, size, seed) for who in EXPLAINERS + controls for size in SIZES for seed in range(SEEDS)}
+    revisions = {name: load_model(name).revision for name in EXPLAINERS}
     for run in runs:
+        assert run["target_revision"] == revisions["toy-target"], "every run names the target's weights"
         if run["kind"] == "explainer":
             assert run["train_rows"] == run["size"], "each run trains on its seeded subsample"
             assert run["self"] == (run["who"] == "toy-target")
+            base = "toy-large" if run["who"] == "toy-large" else "toy-target"  # controls train the target's base
+            assert run["explainer_base_revision"] == revisions[base]
         assert set(run["splits"]) == {"test", "ood"}
     baselines = {r["who"] for r in runs if r["kind"] == "baseline"}
     expected = {"untrained", "zero-shot", "nearest-neighbor", "majority"} | ({"selfie"} if task != "ablation" else set())

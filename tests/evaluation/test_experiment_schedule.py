@@ -3,7 +3,7 @@
 import pytest
 
 from self_explain.evaluation import experiment, report
-from self_explain.evaluation.experiment import ExperimentConfig, seeds_of_size
+from self_explain.evaluation.experiment import ExperimentConfig, explainers_of_size, run_revisions, seeds_of_size
 
 
 def test_fewer_seeds_above_300_rows_and_the_same_first_seeds(tmp_path):
@@ -18,6 +18,36 @@ def test_fewer_seeds_above_300_rows_and_the_same_first_seeds(tmp_path):
 def test_seeds_above_300_outside_one_to_seeds_is_refused(tmp_path, count):
     with pytest.raises(ValueError, match="--seeds_above_300 must be between 1 and --seeds"):
         ExperimentConfig(task="ablation", out=str(tmp_path), seeds=5, seeds_above_300=count)
+
+
+def test_fewer_explainers_and_controls_above_300_rows(tmp_path):
+    config = ExperimentConfig(task="patching", out=str(tmp_path), explainers=["toy-target", "toy-twin", "toy-large"],
+                              explainers_above_300=["toy-target", "toy-twin"], controls_above_300=["shuffled"])
+    assert explainers_of_size(config, 300) == [("toy-target", None), ("toy-twin", None), ("toy-large", None),
+                                               ("toy-target+rotated", "rotated"), ("toy-target+shuffled", "shuffled")]
+    assert explainers_of_size(config, 301) == [("toy-target", None), ("toy-twin", None),
+                                               ("toy-target+shuffled", "shuffled")]
+    none = ExperimentConfig(task="patching", out=str(tmp_path), controls_above_300=["none"])
+    assert [who for who, _ in explainers_of_size(none, 1000)] == none.explainers, "'none': no control above 300"
+    every = ExperimentConfig(task="patching", out=str(tmp_path))
+    assert explainers_of_size(every, 10_000) == explainers_of_size(every, 30)
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("explainers_above_300", ["toy-large"], "--explainers_above_300 \\['toy-large'\\] are not among --explainers"),
+    ("controls_above_300", ["zero"], "--controls_above_300 \\['zero'\\] are not among --controls"),
+])
+def test_explainers_or_controls_above_300_outside_the_lists_are_refused(tmp_path, option, value, message):
+    with pytest.raises(ValueError, match=message):
+        ExperimentConfig(task="patching", out=str(tmp_path), explainers=["toy-target"], **{option: value})
+
+
+def test_a_run_records_the_models_and_the_package_that_made_it():
+    recorded = run_revisions("sha256:aaaa", "sha256:bbbb")
+    assert recorded["target_revision"] == "sha256:aaaa" and recorded["explainer_base_revision"] == "sha256:bbbb"
+    assert recorded["package_version"]
+    commit = recorded["package_commit"]  # this test runs from a git checkout
+    assert commit is not None and len(commit.removesuffix("+dirty")) == 40
 
 
 def test_cells_run_size_by_size_with_every_explainer_of_a_seed_together(tmp_path, monkeypatch):

@@ -1,8 +1,30 @@
-"""The installed package version."""
+"""The installed package version, and the source commit it runs from."""
 
+import subprocess
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 try:
     __version__ = version("self-explain")
 except PackageNotFoundError:  # running from a source checkout without installing
     __version__ = "0.0.0+source"
+
+
+@lru_cache
+def package_commit() -> str | None:
+    """The git commit of the package's source tree, with ``+dirty`` when its files differ from it.
+
+    Returns:
+        `str` or `None`: The commit hash (``<hash>+dirty`` with uncommitted changes under the package's folder);
+        None when the package is not in a git checkout (an installed wheel) or git is missing.
+    """
+    source = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        changes = subprocess.run(["git", "-C", str(source), "status", "--porcelain", "--", "."], capture_output=True,
+                                 text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}+dirty" if changes else commit

@@ -34,6 +34,7 @@ from accelerate import PartialState
 
 from ..core.files import write_atomically
 from ..core.models import short_model_name
+from ..core.version import __version__, package_commit
 from ..core.progress import progress_bar
 from ..explainer.config import PROJECTION_CHOICES, ExplainerConfig
 from ..explainer.controls import VECTOR_CONTROLS, control_explainer_name
@@ -56,7 +57,8 @@ logger = logging.getLogger(__name__)
 EXPERIMENTS = ("privileged-access",)
 RESULT_FILE = "result.json"
 # What a cell's result holds; runs of another format are not mixed in one folder (2: per-row scores, seeded rows).
-RESULT_FORMAT = 2
+# 3: per-row statistics of the stratified keys, and the revisions of the models and package that made the run.
+RESULT_FORMAT = 3
 
 
 @dataclass
@@ -76,6 +78,10 @@ class ExperimentConfig:
         seeds (`int`, *optional*, defaults to 3): Runs per (explainer, size), seeds seed..seed+N-1.
         seeds_above_300 (`int`, *optional*): Runs per (explainer, size) at sizes above 300 rows, the first seeds of
             ``seeds`` (default: ``seeds``); the effect is tested at n ≤ 300, where runs vary most.
+        explainers_above_300 (`list[str]`, *optional*): The explainers trained at sizes above 300 rows, some of
+            ``explainers`` (default: all of them); large runs are the costly ones.
+        controls_above_300 (`list[str]`, *optional*): The vector controls trained at sizes above 300 rows, some of
+            ``controls`` (default: all of them; 'none' for none).
         dataset (`str`, *optional*): Explanation dataset of the target (default: build one in ``OUT/dataset``).
         dataset_config (`str`, *optional*): Dataset config (default: the target's name).
         splits (`list[str]`, *optional*, defaults to `["test", "ood"]`): Splits scored.
@@ -131,6 +137,13 @@ class ExperimentConfig:
     seeds: int = field(default=3, metadata={"help": "Runs per (explainer, size), seeds seed..seed+N-1."})
     seeds_above_300: int | None = field(
         default=None, metadata={"help": "Runs per (explainer, size) at sizes above 300 rows (default: --seeds)."}
+    )
+    explainers_above_300: list[str] | None = field(
+        default=None, metadata={"help": "Explainers trained at sizes above 300 rows (default: all of --explainers)."}
+    )
+    controls_above_300: list[str] | None = field(
+        default=None,
+        metadata={"help": "Vector controls trained at sizes above 300 rows (default: all of --controls; 'none')."},
     )
     dataset: str | None = field(
         default=None, metadata={"help": "Explanation dataset of the target (default: build one in OUT/dataset)."}
@@ -207,6 +220,16 @@ class ExperimentConfig:
                 raise ValueError(f"--controls {self.controls} do not apply to task {self.task!r}: it has no vectors")
         if not 0 < self.equivalence_margin < 1:  # metrics live in [0, 1] (correlations in [-1, 1])
             raise ValueError(f"--equivalence_margin must be between 0 and 1, got {self.equivalence_margin}")
+        if self.explainers_above_300 is not None:
+            unknown = [e for e in self.explainers_above_300 if e not in self.explainers]
+            if unknown:
+                raise ValueError(f"--explainers_above_300 {unknown} are not among --explainers {self.explainers}")
+        if self.controls_above_300 == ["none"]:
+            self.controls_above_300 = []
+        elif self.controls_above_300 is not None:
+            unknown = [c for c in self.controls_above_300 if c not in self.controls]
+            if unknown:
+                raise ValueError(f"--controls_above_300 {unknown} are not among --controls {self.controls}")
         if self.selfie_validation_rows < 1:
             raise ValueError(f"--selfie-validation-rows must be at least 1, got {self.selfie_validation_rows}")
 
@@ -268,6 +291,23 @@ def seeds_of_size(config: ExperimentConfig, size: int) -> list[int]:
     """
     count = config.seeds if size <= 300 or config.seeds_above_300 is None else config.seeds_above_300
     return [config.seed + i for i in range(count)]
+
+
+def explainers_of_size(config: ExperimentConfig, size: int) -> list[tuple[str, str | None]]:
+    """The explainers and controls trained at a size: all of them, or the ``*_above_300`` ones above 300 rows.
+
+    Args:
+        config (`ExperimentConfig`): Gives the explainers and controls.
+        size (`int`): A training size.
+
+    Returns:
+        `list[tuple[str, str | None]]`: ``(who, control)`` pairs: each explainer base with None, then each control
+        as ``(<target>+<control>, control)``.
+    """
+    large = size > 300
+    bases = config.explainers_above_300 if large and config.explainers_above_300 is not None else config.explainers
+    controls = config.controls_above_300 if large and config.controls_above_300 is not None else config.controls
+    return [(who, None) for who in bases] + [(control_explainer_name(config.target, c), c) for c in controls]
 
 
 def train_steps(config: ExperimentConfig, rows: int) -> int:
@@ -493,13 +533,29 @@ def run_training_cell(config: ExperimentConfig, dataset: str, rows: ScoredRows, 
         metadata = explainer.metadata
         result = {**asdict(cell), "kind": "explainer", "self": cell.who == config.target and cell.control is None,
                   "train_rows": metadata["train_rows"], "train_loss": metadata["train_loss"],
-                  "train_steps": train_steps(config, cell.size), "splits": score_cell(explainer, config, rows)}
+                  "train_steps": train_steps(config, cell.size), **run_revisions(metadata["target_revision"],
+                                                                                 metadata["explainer_base_revision"]),
+                  "splits": score_cell(explainer, config, rows)}
         result["seconds"] = round(time.perf_counter() - started, 1)  # training and scoring, on this machine
         write_result(out, cell, result)
         if not config.keep_explainers:
             shutil.rmtree(explainer_folder)
     state.wait_for_everyone()
     return result if result is not None else read_result(out, cell)
+
+
+def run_revisions(target_revision: str, explainer_base_revision: str) -> dict:
+    """What made a run, recorded in its result: the target's and the explainer base's weights, and the package.
+
+    Args:
+        target_revision (`str`): The target's revision (Hub commit, or ``sha256:…`` of its local weights).
+        explainer_base_revision (`str`): The explainer base's revision (the target's own for self and controls).
+
+    Returns:
+        `dict`: ``target_revision``, ``explainer_base_revision``, ``package_version`` and ``package_commit``.
+    """
+    return {"target_revision": target_revision, "explainer_base_revision": explainer_base_revision,
+            "package_version": __version__, "package_commit": package_commit()}
 
 
 def untrained_target_explainer(config: ExperimentConfig):
@@ -559,6 +615,7 @@ def run_baseline_cells(config: ExperimentConfig, rows: ScoredRows, baselines: li
                                                       max_new_tokens=config.max_new_tokens)
             result = {**asdict(cell), "kind": "baseline", "self": False,
                       "train_rows": None if train_examples is None else len(train_examples.questions),
+                      **run_revisions(explainer.target.revision, explainer.target.revision),
                       "splits": score_cell(explainer, config, rows, baseline=cell.who, train_examples=train_examples,
                                            selfie_choice=selfie_choice)}
             write_result(out, cell, result)
@@ -620,10 +677,8 @@ def run_experiment(config: ExperimentConfig) -> dict:
     seeds = {size: seeds_of_size(config, size) for size in sizes}
     results = []
     # Size by size, each seed's explainers and controls together: a run stopped part-way has paired cells.
-    explainers = [(who, None) for who in config.explainers]
-    explainers += [(control_explainer_name(config.target, control), control) for control in config.controls]
     cells = [Cell(who, size, seed, control)
-             for size in sizes for seed in seeds[size] for who, control in explainers]
+             for size in sizes for seed in seeds[size] for who, control in explainers_of_size(config, size)]
     for cell in progress_bar(cells, desc="runs", disable=not state.is_main_process):
         result = read_result(Path(config.out), cell)
         if result is None and config.report_only:
