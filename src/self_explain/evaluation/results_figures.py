@@ -1,0 +1,410 @@
+"""Tables and figures in Markdown pages (the README, docs) generated from committed results files.
+
+A page marks what is generated with HTML comments, which Markdown renders as nothing:
+
+- a **table block**, on lines of its own::
+
+      <!-- table scaling ablation split=test metric=exact_match -->
+      (generated)
+      <!-- /table -->
+
+- an **inline figure**, inside a sentence or a table cell::
+
+      self − toy-other <!-- fig difference ablation other=toy-other size=30 -->+0.046 [+0.016, +0.082]<!-- /fig -->
+
+A marker is a kind, then one or more sources, then ``key=value`` options (no spaces inside a value; ``,``
+separates list items). A source is a JSON file: a path from the repository's root ending in ``.json``, else a name
+under ``results/`` (``ablation`` is ``results/ablation/results.json``, ``smollm2-135m/patching-explainer-evaluation``
+is ``results/smollm2-135m/patching-explainer-evaluation.json``). What lies between a marker and its end is
+replaced by what the source gives; a figure the source does not hold is an error naming the marker.
+
+Kinds on an experiment summary (a privileged-access ``results.json``), through the report's own tables
+(:mod:`.report`); ``split`` defaults to the first split and ``metric`` to the first headline metric:
+
+- tables ``headline`` (``metrics=``), ``differences`` (``size=``, default the largest), ``scaling`` and
+  ``difference-scaling``; ``without=a,b`` leaves those explainers or baselines out;
+- table ``runs`` over every summary named (or, with none named, every ``results/**/results.json`` summary): sizes,
+  seeds per size, runs and their summed time;
+- figures ``cell`` (``who=``, ``self`` for the self-explainer; ``size=``, ``largest`` or ``none`` for a baseline
+  that does not train) and ``difference`` (``other=``, ``size=``).
+
+Kinds on an evaluation report (``self-explain evaluate``'s ``report.json``, or an explainer's ``self_explain.json``
+with its ``eval_results``): table ``evaluation`` (``metrics=``, ``baselines=``, ``versus=`` a baseline whose paired
+difference gets a column, ``versus_metric=``); figures ``evaluation`` and ``evaluation-difference`` (``split=``,
+``baseline=``, ``metric=``).
+
+On any JSON file: figure ``value`` (``path=a.b.0.c``; ``interval=`` the path of a ``[low, high]`` pair;
+``digits=``; ``percent=`` digits of a percentage; ``signed=yes``).
+
+Every figure but ``value`` is shown with its interval unless ``bare=yes``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..core.models import short_model_name
+from .report import (
+    NOT_ESTIMABLE,
+    difference_scaling_table,
+    difference_table,
+    headline_table,
+    scaling_table,
+)
+
+TABLE_BLOCK = re.compile(r"^<!-- table (?P<spec>[^\n]*?) -->\n(?P<body>.*?)^<!-- /table -->$", re.MULTILINE | re.DOTALL)
+INLINE_FIGURE = re.compile(r"<!-- fig (?P<spec>[^\n]*?) -->(?P<body>[^\n]*?)<!-- /fig -->")
+
+# What an unresolved marker's place shows, so that the page says where it is stale.
+MISSING = "⚠ not in the results"
+
+
+class ResultsReferenceError(ValueError):
+    """A marker that names a source, kind or figure the committed results do not have."""
+
+
+@dataclass
+class Marker:
+    """A parsed marker: ``kind``, ``sources`` (JSON files), ``options`` (``key=value``).
+
+    Args:
+        kind (`str`): What is generated (``scaling``, ``cell``, ...).
+        sources (`list[Path]`): The JSON files it is generated from.
+        options (`dict[str, str]`): The ``key=value`` options.
+        text (`str`): The marker's text, for error messages.
+        root (`Path`): The repository's root, where the sources are.
+    """
+
+    kind: str
+    sources: list[Path]
+    options: dict[str, str] = field(default_factory=dict)
+    text: str = ""
+    root: Path = Path(".")
+
+    def option(self, key: str, default=None):
+        """An option's value.
+
+        Args:
+            key (`str`): The option.
+            default (*optional*): The value when the marker does not give it.
+
+        Returns:
+            The option as written, or ``default``.
+        """
+        return self.options.get(key, default)
+
+    def listed(self, key: str) -> list[str]:
+        """A comma-separated option as a list (empty when absent).
+
+        Args:
+            key (`str`): The option.
+
+        Returns:
+            `list[str]`: Its items.
+        """
+        value = self.options.get(key)
+        return [item for item in value.split(",") if item] if value else []
+
+
+def resolve_source(name: str, root: Path) -> Path:
+    """The JSON file a marker's source names.
+
+    Args:
+        name (`str`): A path from ``root`` ending in ``.json``, or a name under ``results/`` (a folder holding
+            ``results.json``, or a file without its ``.json``).
+        root (`Path`): The repository's root.
+
+    Returns:
+        `Path`: The file.
+
+    Raises:
+        ResultsReferenceError: When no such file exists.
+    """
+    candidates = [root / name] if name.endswith(".json") else [root / "results" / name / "results.json",
+                                                                 root / "results" / f"{name}.json"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ResultsReferenceError(f"no results file {' or '.join(str(c.relative_to(root)) for c in candidates)}")
+
+
+def parse_marker(spec: str, root: Path) -> Marker:
+    """A marker's kind, sources and options.
+
+    Args:
+        spec (`str`): The marker's text after ``table`` or ``fig``.
+        root (`Path`): The repository's root.
+
+    Returns:
+        [`Marker`]: The parsed marker.
+
+    Raises:
+        ResultsReferenceError: When it names no kind or a source that does not exist.
+    """
+    words = spec.split()
+    if not words:
+        raise ResultsReferenceError("a marker without a kind")
+    options = dict(word.split("=", 1) for word in words[1:] if "=" in word)
+    sources = [resolve_source(word, root) for word in words[1:] if "=" not in word]
+    return Marker(words[0], sources, options, spec, root)
+
+
+def read_json(path: Path) -> dict:
+    """A results file's content.
+
+    Args:
+        path (`Path`): The JSON file.
+
+    Returns:
+        `dict`: Its content.
+    """
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def is_experiment_summary(document) -> bool:
+    """Whether a JSON document is an experiment's summary (``write_report``'s ``results.json``).
+
+    Args:
+        document: A JSON document.
+
+    Returns:
+        `bool`: True when it has the summary's rows and headline metrics.
+    """
+    return isinstance(document, dict) and {"rows", "differences", "headline_metrics", "splits"} <= set(document)
+
+
+def is_evaluation_report(document) -> bool:
+    """Whether a JSON document is an evaluation report (``self-explain evaluate``'s ``report.json``).
+
+    Args:
+        document: A JSON document.
+
+    Returns:
+        `bool`: True when it has the report's explainer and results.
+    """
+    return isinstance(document, dict) and {"explainer", "task", "results"} <= set(document)
+
+
+def summary_of(marker: Marker, source: Path) -> dict:
+    """An experiment summary a marker reads.
+
+    Args:
+        marker (`Marker`): The marker (named in the error).
+        source (`Path`): The summary's file.
+
+    Returns:
+        `dict`: The summary.
+
+    Raises:
+        ResultsReferenceError: When the file is not an experiment summary.
+    """
+    document = read_json(source)
+    if not is_experiment_summary(document):
+        raise ResultsReferenceError(f"{source.name} is not an experiment summary, which `{marker.kind}` needs")
+    return document
+
+
+def evaluation_results(marker: Marker, source: Path) -> list[dict]:
+    """The scored results of an evaluation report, or of an explainer's recorded evaluation.
+
+    Args:
+        marker (`Marker`): The marker that reads them (named in the error).
+        source (`Path`): A ``report.json`` or an explainer's ``self_explain.json``.
+
+    Returns:
+        `list[dict]`: One entry per split and explainer or baseline (``split``, ``baseline``, ``metrics``,
+        ``intervals``, ...).
+
+    Raises:
+        ResultsReferenceError: When the file holds no evaluation.
+    """
+    document = read_json(source)
+    if is_evaluation_report(document):
+        return document["results"]
+    if isinstance(document, dict) and isinstance(document.get("eval_results"), list):
+        return document["eval_results"]
+    raise ResultsReferenceError(f"{source.name} holds no evaluation results, which `{marker.kind}` needs")
+
+
+def is_named(who: str | None, value: str) -> bool:
+    """Whether a model or baseline ``who`` is the one a marker names, by its full or its short name.
+
+    Args:
+        who (`str` or None): The name in the results (``out/toy-target-preferences-instilled``, ``majority``).
+        value (`str`): The name in the marker.
+
+    Returns:
+        `bool`: True when they are the same.
+    """
+    return who is not None and value in (who, short_model_name(who))
+
+
+def size_option(marker: Marker, summary: dict, key: str = "size") -> int | None:
+    """The training size a marker names: a number, ``largest`` (the default) or ``none`` (a baseline that does
+    not train).
+
+    Args:
+        marker (`Marker`): The marker.
+        summary (`dict`): The experiment summary.
+        key (`str`, *optional*, defaults to ``"size"``): The option.
+
+    Returns:
+        `int` or `None`: The size.
+    """
+    value = marker.option(key, "largest")
+    if value == "largest":
+        return max(summary["sizes"]) if summary["sizes"] else None
+    return None if value == "none" else int(value)
+
+
+def split_and_metric(marker: Marker, summary: dict) -> tuple[str, str]:
+    """The split and metric a marker names, by default the summary's first split and first headline metric.
+
+    Args:
+        marker (`Marker`): The marker.
+        summary (`dict`): The experiment summary.
+
+    Returns:
+        `tuple[str, str]`: The split and the metric.
+    """
+    return marker.option("split", summary["splits"][0]), marker.option("metric", summary["headline_metrics"][0])
+
+
+def _only_one(matches: list[dict], marker: Marker) -> dict:
+    if len(matches) != 1:
+        found = "nothing" if not matches else f"{len(matches)} entries"
+        raise ResultsReferenceError(f"`{marker.text}` matches {found} in the results")
+    return matches[0]
+
+
+def _number(value: float | None, spec: str) -> str:
+    return NOT_ESTIMABLE if value is None else f"{value:{spec}}"
+
+
+def _with_interval(value: float | None, low: float | None, high: float | None, spec: str, bare: bool) -> str:
+    text = _number(value, spec)
+    if value is not None and not bare and low is not None and high is not None:
+        text += f" [{low:{spec}}, {high:{spec}}]"
+    return text
+
+
+def cell_figure(marker: Marker) -> str:
+    """One explainer's or baseline's mean [95 % interval] from an experiment summary.
+
+    Args:
+        marker (`Marker`): ``cell`` with options ``who`` (``self`` for the self-explainer), ``size``, ``split``,
+            ``metric`` and ``bare``.
+
+    Returns:
+        `str`: The figure.
+    """
+    summary = summary_of(marker, marker.sources[0])
+    split, metric = split_and_metric(marker, summary)
+    who, size = marker.option("who", "self"), size_option(marker, summary)
+    row = _only_one([r for r in summary["rows"] if r["split"] == split and r["metric"] == metric and r["size"] == size
+                     and (is_named(r["who"], who) or (who == "self" and r["self"] and r["kind"] == "explainer"))],
+                    marker)
+    return _with_interval(row["mean"], row["ci_low"], row["ci_high"], ".3f", marker.option("bare") == "yes")
+
+
+def difference_figure(marker: Marker) -> str:
+    """A paired difference self − X [95 % interval] from an experiment summary.
+
+    Args:
+        marker (`Marker`): ``difference`` with options ``other``, ``size`` (the self-explainer's), ``split``,
+            ``metric`` and ``bare``.
+
+    Returns:
+        `str`: The figure.
+    """
+    summary = summary_of(marker, marker.sources[0])
+    split, metric = split_and_metric(marker, summary)
+    other, size = marker.option("other"), size_option(marker, summary)
+    entry = _only_one([d for d in summary["differences"] if d["split"] == split and d["metric"] == metric
+                       and d["size"] == size and is_named(d["other"], other)], marker)
+    return _with_interval(entry["difference"], entry["ci_low"], entry["ci_high"], "+.3f", marker.option("bare") == "yes")
+
+
+def _evaluation_result(marker: Marker) -> dict:
+    results = evaluation_results(marker, marker.sources[0])
+    split = marker.option("split", results[0]["split"])
+    baseline = marker.option("baseline", "trained")
+    return _only_one([r for r in results if r["split"] == split
+                      and (r["baseline"] or "trained") == baseline], marker)
+
+
+def evaluation_figure(marker: Marker) -> str:
+    """One metric of an evaluation report (or an explainer's recorded evaluation) with its interval.
+
+    Args:
+        marker (`Marker`): ``evaluation`` with options ``split``, ``baseline`` (default ``trained``), ``metric``
+            and ``bare``.
+
+    Returns:
+        `str`: The figure.
+    """
+    result = _evaluation_result(marker)
+    metric = marker.option("metric")
+    if metric not in result["metrics"]:
+        raise ResultsReferenceError(f"`{marker.text}`: no metric {metric!r} in the results")
+    low, high = (result.get("intervals") or {}).get(metric) or (None, None)
+    return _with_interval(result["metrics"][metric], low, high, ".3f", marker.option("bare") == "yes")
+
+
+def evaluation_difference_figure(marker: Marker) -> str:
+    """Trained − a baseline, paired, from an evaluation report.
+
+    Args:
+        marker (`Marker`): ``evaluation-difference`` with options ``split``, ``baseline``, ``metric`` and ``bare``.
+
+    Returns:
+        `str`: The figure.
+    """
+    result = _evaluation_result(marker)
+    entry = (result.get("trained_minus_baseline") or {}).get(marker.option("metric"))
+    if entry is None:
+        raise ResultsReferenceError(f"`{marker.text}`: no paired difference in the results")
+    return _with_interval(*entry, "+.3f", marker.option("bare") == "yes")
+
+
+def _at_path(document, path: str, marker: Marker):
+    value = document
+    for key in path.split("."):
+        try:
+            value = value[int(key)] if isinstance(value, list) else value[key]
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise ResultsReferenceError(f"`{marker.text}`: no {path!r} in the results") from None
+    return value
+
+
+def value_figure(marker: Marker) -> str:
+    """Any number in a JSON file, formatted.
+
+    Args:
+        marker (`Marker`): ``value`` with options ``path`` (dotted; list items by index), ``interval`` (the path
+            of a ``[low, high]`` pair), ``digits`` (decimals, default 3; integers are shown whole), ``percent``
+            (decimals of a percentage) and ``signed``.
+
+    Returns:
+        `str`: The figure.
+    """
+    document = read_json(marker.sources[0])
+    value = _at_path(document, marker.option("path", ""), marker)
+    interval = _at_path(document, marker.option("interval"), marker) if marker.option("interval") else None
+    sign = "+" if marker.option("signed") == "yes" else ""
+    if isinstance(value, int) and not isinstance(value, bool) and "percent" not in marker.options:
+        return f"{value:{sign},}"
+    if "percent" in marker.options:
+        spec = f"{sign}.{int(marker.option('percent'))}f"
+        scaled = [None if v is None else 100 * v for v in [value, *(interval or [])]]
+        text = f"{_number(scaled[0], spec)} %"
+        return text + (f" [{scaled[1]:{spec}}, {scaled[2]:{spec}}]" if interval and value is not None else "")
+    spec = f"{sign}.{int(marker.option('digits', 3))}f"
+    return _with_interval(value, *(interval or (None, None)), spec, False)
+
+
+FIGURES = {"cell": cell_figure, "difference": difference_figure, "evaluation": evaluation_figure,
+           "evaluation-difference": evaluation_difference_figure, "value": value_figure}

@@ -1,0 +1,279 @@
+"""``make results``: every page generated from the committed results files, and the check that they are current.
+
+From each ``results/**/*.json`` this writes its Markdown page beside it: an experiment summary's ``results.md``
+(:func:`~self_explain.evaluation.report.report_markdown`, with the summary's ``notes`` as block quotes under the
+title) and its ``scaling.png``; an evaluation report's ``<name>.md``
+(:func:`~self_explain.evaluation.evaluator.report_markdown`). Then it regenerates the marked tables and figures of
+``README.md`` and of any ``docs/**/*.md`` (markers: :mod:`.results_figures`). A new results folder gets its pages
+with no change here; a test holds the committed Markdown equal to what this writes (the plots are regenerated, not
+compared: their bytes depend on the plotting library's version).
+
+    python -m self_explain.evaluation.results_pages [--root .] [--check] [--no_plots]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+from ..core.files import write_atomically
+from .report import plot_scaling, report_markdown
+from .results_figures import (
+    FIGURES,
+    INLINE_FIGURE,
+    MISSING,
+    TABLE_BLOCK,
+    ResultsReferenceError,
+    is_evaluation_report,
+    is_experiment_summary,
+    parse_marker,
+    read_json,
+)
+from .results_tables import TABLES
+
+logger = logging.getLogger(__name__)
+
+# The pages whose marked blocks are generated, besides each results file's own page.
+MARKED_PAGES = ("README.md", "docs/**/*.md")
+
+
+def experiment_page(summary: dict) -> str:
+    """An experiment's ``results.md``: the report's Markdown, with the summary's ``notes`` under the title.
+
+    Args:
+        summary (`dict`): The experiment's ``results.json``; ``notes`` (a list of Markdown paragraphs), when
+            present, says what the figures do not (e.g. that the models have since changed).
+
+    Returns:
+        `str`: The Markdown.
+    """
+    markdown = report_markdown(summary)
+    notes = summary.get("notes") or []
+    if not notes:
+        return markdown
+    title, rest = markdown.split("\n", 1)
+    quoted = "".join(f"> {note}\n\n" for note in notes)
+    return f"{title}\n\n{quoted}{rest.lstrip(chr(10))}"
+
+
+def evaluation_page(report: dict) -> str:
+    """An evaluation report's Markdown, as ``self-explain evaluate`` writes it.
+
+    Args:
+        report (`dict`): The report (``report.json``).
+
+    Returns:
+        `str`: The Markdown.
+    """
+    from .evaluator import report_markdown as evaluation_markdown  # loads the evaluation stack only when needed
+
+    return evaluation_markdown(report)
+
+
+def results_files(root: Path) -> list[Path]:
+    """Every committed results file: ``results/**/*.json``, in path order.
+
+    Args:
+        root (`Path`): The repository's root.
+
+    Returns:
+        `list[Path]`: The files.
+    """
+    return sorted((root / "results").rglob("*.json"))
+
+
+def results_pages(root: Path) -> dict[Path, str]:
+    """Each results file's Markdown page, by the path it is written to (the JSON file's, with ``.md``).
+
+    Args:
+        root (`Path`): The repository's root.
+
+    Returns:
+        `dict[Path, str]`: Page path -> Markdown; files that are neither an experiment summary nor an evaluation
+        report have no page.
+    """
+    pages = {}
+    for path in results_files(root):
+        document = read_json(path)
+        if is_experiment_summary(document):
+            pages[path.with_suffix(".md")] = experiment_page(document)
+        elif is_evaluation_report(document):
+            pages[path.with_suffix(".md")] = evaluation_page(document)
+    return pages
+
+
+def render_marked(text: str, root: Path, page: str = "page") -> tuple[str, list[str]]:
+    """A page with every table block and inline figure regenerated from the results files.
+
+    Args:
+        text (`str`): The page's Markdown.
+        root (`Path`): The repository's root (sources are found from it).
+        page (`str`, *optional*, defaults to ``"page"``): The page's name, in problems.
+
+    Returns:
+        `tuple[str, list[str]]`: The regenerated Markdown, and a problem per marker that could not be generated
+        (its place then says so: ``⚠ not in the results``).
+    """
+    problems = []
+
+    def line_of(match) -> int:
+        return text.count("\n", 0, match.start()) + 1
+
+    def table(match) -> str:
+        try:
+            marker = parse_marker(match["spec"], root)
+            if marker.kind not in TABLES:
+                raise ResultsReferenceError(f"no table kind {marker.kind!r} (kinds: {', '.join(TABLES)})")
+            body = "\n".join(TABLES[marker.kind](marker))
+        except (ResultsReferenceError, KeyError, ValueError) as error:
+            problems.append(f"{page}:{line_of(match)}: table `{match['spec']}`: {error}")
+            body = MISSING
+        return f"<!-- table {match['spec']} -->\n{body}\n<!-- /table -->"
+
+    def figure(match) -> str:
+        try:
+            marker = parse_marker(match["spec"], root)
+            if marker.kind not in FIGURES:
+                raise ResultsReferenceError(f"no figure kind {marker.kind!r} (kinds: {', '.join(FIGURES)})")
+            body = FIGURES[marker.kind](marker)
+        except (ResultsReferenceError, KeyError, ValueError) as error:
+            problems.append(f"{page}:{line_of(match)}: figure `{match['spec']}`: {error}")
+            body = MISSING
+        return f"<!-- fig {match['spec']} -->{body}<!-- /fig -->"
+
+    rendered = TABLE_BLOCK.sub(table, text)
+    text = rendered  # figures' line numbers refer to the page with its tables regenerated
+    return INLINE_FIGURE.sub(figure, rendered), problems
+
+
+def marked_pages(root: Path) -> list[Path]:
+    """The pages with generated blocks: ``README.md`` and ``docs/**/*.md``, those that exist.
+
+    Args:
+        root (`Path`): The repository's root.
+
+    Returns:
+        `list[Path]`: The pages.
+    """
+    return sorted({path for pattern in MARKED_PAGES for path in root.glob(pattern) if path.is_file()})
+
+
+def generated_markdown(root: Path) -> tuple[dict[Path, str], list[str]]:
+    """Every generated Markdown file as ``make results`` writes it.
+
+    Args:
+        root (`Path`): The repository's root.
+
+    Returns:
+        `tuple[dict[Path, str], list[str]]`: Path -> Markdown (results pages, then marked pages), and the
+        problems of markers that could not be generated.
+    """
+    files, problems = results_pages(root), []
+    for page in marked_pages(root):
+        text, page_problems = render_marked(page.read_text(encoding="utf-8"), root, page.relative_to(root).as_posix())
+        files[page] = text
+        problems += page_problems
+    return files, problems
+
+
+def stale_markdown(root: Path) -> list[Path]:
+    """The committed Markdown files that differ from what ``make results`` writes.
+
+    Args:
+        root (`Path`): The repository's root.
+
+    Returns:
+        `list[Path]`: The files that are missing or differ.
+    """
+    files, _ = generated_markdown(root)
+    return [path for path, text in files.items() if not path.is_file() or path.read_text(encoding="utf-8") != text]
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    write_atomically(path, lambda temporary: Path(temporary).write_text(text, encoding="utf-8"))
+    return True
+
+
+def write_plots(root: Path) -> list[Path]:
+    """Each experiment summary's ``scaling.png`` (``<name>-scaling.png`` beside a summary not named results.json),
+    replaced only when its bytes change.
+
+    Args:
+        root (`Path`): The repository's root.
+
+    Returns:
+        `list[Path]`: The plots written.
+    """
+    written = []
+    for path in results_files(root):
+        summary = read_json(path)
+        if not is_experiment_summary(summary):
+            continue
+        plot = path.parent / ("scaling.png" if path.stem == "results" else f"{path.stem}-scaling.png")
+        with tempfile.TemporaryDirectory() as folder:
+            drawn = Path(folder) / plot.name
+            plot_scaling(summary, drawn)
+            if not plot.is_file() or plot.read_bytes() != drawn.read_bytes():
+                write_atomically(plot, lambda temporary: Path(temporary).write_bytes(drawn.read_bytes()))
+                written.append(plot)
+    return written
+
+
+def write_results(root: Path, plots: bool = True) -> tuple[list[Path], list[str]]:
+    """Write every generated page and block from the results files; files already current are left alone.
+
+    Args:
+        root (`Path`): The repository's root.
+        plots (`bool`, *optional*, defaults to `True`): Whether to redraw the scaling plots too.
+
+    Returns:
+        `tuple[list[Path], list[str]]`: The files written, and the problems of markers that could not be
+        generated.
+    """
+    files, problems = generated_markdown(root)
+    written = [path for path, text in files.items() if _write_if_changed(path, text)]
+    if plots:
+        written += write_plots(root)
+    return written, problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``make results``: write the generated pages, or with ``--check`` only say which are stale.
+
+    Args:
+        argv (`list[str]`, *optional*): The command line (default: ``sys.argv[1:]``).
+
+    Returns:
+        `int`: 0 when everything is (now) current and every marker was generated, else 1.
+    """
+    parser = argparse.ArgumentParser(prog="python -m self_explain.evaluation.results_pages", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", default=".", help="The repository's root (default: the current folder).")
+    parser.add_argument("--check", action="store_true", help="Write nothing; exit 1 when a page is stale.")
+    parser.add_argument("--no_plots", action="store_true", help="Leave the scaling plots alone.")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    root = Path(args.root).resolve()
+    if args.check:
+        stale = stale_markdown(root)
+        problems = generated_markdown(root)[1]
+        for path in stale:
+            logger.error("stale: %s (run `make results`)", path.relative_to(root))
+    else:
+        written, problems = write_results(root, plots=not args.no_plots)
+        stale = []
+        for path in written:
+            logger.info("wrote %s", path.relative_to(root))
+        logger.info("%d files written, the rest already current", len(written))
+    for problem in problems:
+        logger.error(problem)
+    return 1 if stale or problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""The table blocks a page can generate from results files (see :mod:`.results_figures` for the markers).
+
+Each table is a caption line naming its source, a blank line, and a Markdown table. Experiment summaries are
+rendered by the report's own functions (:mod:`.report`), so a README table and ``results.md`` show the same
+cells.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..core.models import short_model_name
+from .report import (
+    NOT_ESTIMABLE,
+    difference_scaling_table,
+    difference_table,
+    headline_table,
+    scaling_table,
+)
+from .results_figures import (
+    Marker,
+    ResultsReferenceError,
+    evaluation_results,
+    is_experiment_summary,
+    is_named,
+    read_json,
+    size_option,
+    split_and_metric,
+    summary_of,
+)
+
+
+def _relative(marker: Marker, path: Path) -> str:
+    return path.relative_to(marker.root).as_posix()
+
+
+def _kept(marker: Marker, summary: dict) -> tuple[list[dict], list[dict]]:
+    """The summary's rows and differences without the explainers and baselines ``without=`` names."""
+    left_out = marker.listed("without")
+    rows = [r for r in summary["rows"] if not any(is_named(r["who"], name) for name in left_out)]
+    differences = [d for d in summary["differences"] if not any(is_named(d["other"], name) for name in left_out)]
+    return rows, differences
+
+
+def _one_summary(marker: Marker) -> tuple[dict, str]:
+    if len(marker.sources) != 1:
+        raise ResultsReferenceError(f"`{marker.text}` needs exactly one experiment summary")
+    return summary_of(marker, marker.sources[0]), _relative(marker, marker.sources[0])
+
+
+def scaling_block(marker: Marker) -> list[str]:
+    """One metric on one split by training rows, mean [95 % interval], a row per explainer and baseline.
+
+    Args:
+        marker (`Marker`): ``scaling`` with options ``split``, ``metric`` and ``without``.
+
+    Returns:
+        `list[str]`: The caption and the table's lines.
+    """
+    summary, source = _one_summary(marker)
+    split, metric = split_and_metric(marker, summary)
+    rows, _ = _kept(marker, summary)
+    return [f"`{metric}` on `{split}` by training rows, mean [95 % interval] (`{source}`):", "",
+            *scaling_table(rows, split, metric, summary["target"])]
+
+
+def difference_scaling_block(marker: Marker) -> list[str]:
+    """Paired differences self − X of one metric on one split by training rows.
+
+    Args:
+        marker (`Marker`): ``difference-scaling`` with options ``split``, ``metric`` and ``without``.
+
+    Returns:
+        `list[str]`: The caption and the table's lines.
+    """
+    summary, source = _one_summary(marker)
+    split, metric = split_and_metric(marker, summary)
+    rows, differences = _kept(marker, summary)
+    return [f"self − X, `{metric}` on `{split}` by training rows [95 % interval]; `*`: the interval excludes 0 "
+            f"(`{source}`):", "", *difference_scaling_table(differences, rows, split, metric, summary["target"])]
+
+
+def headline_block(marker: Marker) -> list[str]:
+    """Every explainer and baseline at the largest training size, a column per split and metric.
+
+    Args:
+        marker (`Marker`): ``headline`` with options ``metrics`` (default: the headline metrics) and ``without``.
+
+    Returns:
+        `list[str]`: The caption and the table's lines.
+    """
+    summary, source = _one_summary(marker)
+    metrics = tuple(marker.listed("metrics") or summary["headline_metrics"])
+    rows, _ = _kept(marker, summary)
+    size = max(summary["sizes"]) if summary["sizes"] else None
+    return [f"Training size {size}, mean [95 % interval] (`{source}`):", "",
+            *headline_table(rows, summary["splits"], metrics, summary["target"])]
+
+
+def differences_block(marker: Marker) -> list[str]:
+    """Paired differences self − X at one training size, a column per split and metric.
+
+    Args:
+        marker (`Marker`): ``differences`` with options ``size`` (default: the largest), ``metrics`` and ``without``.
+
+    Returns:
+        `list[str]`: The caption and the table's lines.
+    """
+    summary, source = _one_summary(marker)
+    metrics = tuple(marker.listed("metrics") or summary["headline_metrics"])
+    rows, differences = _kept(marker, summary)
+    size = size_option(marker, summary)
+    return [f"self − X at training size {size} [95 % interval]; `*`: the interval excludes 0 (`{source}`):", "",
+            *difference_table(differences, rows, summary["splits"], metrics, summary["target"], size)]
+
+
+def experiment_summaries(root: Path) -> list[Path]:
+    """Every committed experiment summary under ``results/``, in path order.
+
+    Args:
+        root (`Path`): The repository's root.
+
+    Returns:
+        `list[Path]`: The ``results.json`` files that are experiment summaries.
+    """
+    return [path for path in sorted((root / "results").rglob("*.json")) if is_experiment_summary(read_json(path))]
+
+
+def _seeds_by_size(summary: dict) -> dict[int, int]:
+    """Per training size, the most seeds any explainer ran."""
+    seeds: dict[tuple, set] = {}
+    for run in summary.get("runs") or []:
+        if run["kind"] == "explainer" and run["size"] is not None:
+            seeds.setdefault((run["size"], run["who"], run.get("control")), set()).add(run["seed"])
+    by_size: dict[int, int] = {}
+    for (size, _, _), drawn in seeds.items():
+        by_size[size] = max(by_size.get(size, 0), len(drawn))
+    return by_size
+
+
+def runs_block(marker: Marker) -> list[str]:
+    """What each experiment ran: its training sizes, seeds per size, runs and their summed time.
+
+    Args:
+        marker (`Marker`): ``runs`` with the summaries as sources (none: every summary under ``results/``).
+
+    Returns:
+        `list[str]`: The caption and the table's lines.
+    """
+    sources = marker.sources or experiment_summaries(marker.root)
+    lines = ["From each experiment's `results.json`:", "",
+             "| results | task | target | sizes (training rows) | seeds per size | runs | summed run time |",
+             "|---|---|---|---|---|---|---|"]
+    for source in sources:
+        summary = summary_of(marker, source)
+        seeds = _seeds_by_size(summary)
+        provenance = summary.get("provenance") or {}
+        hours = f"{provenance['run_seconds'] / 3600:.2f} h" if "run_seconds" in provenance else "–"
+        lines.append(f"| `{_relative(marker, source.parent)}/` | {summary['task']} | {short_model_name(summary['target'])} | "
+                     + ", ".join(f"{s:,}" for s in summary["sizes"]) + " | "
+                     + ", ".join(str(seeds.get(s, "–")) for s in summary["sizes"])
+                     + f" | {provenance.get('timed_runs', '–')} | {hours} |")
+    return lines
+
+
+def _interval_cell(value, interval) -> str:
+    if value is None:
+        return NOT_ESTIMABLE
+    if not interval or None in interval:
+        return f"{value:.3f}"
+    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def _difference_cell(entry) -> str:
+    if not entry:
+        return ""
+    difference, low, high = entry
+    if difference is None:
+        return NOT_ESTIMABLE
+    excludes_zero = low is not None and high is not None and (low > 0 or high < 0)
+    return f"{difference:+.3f} [{low:+.3f}, {high:+.3f}]" + (" *" if excludes_zero else "")
+
+
+def evaluation_block(marker: Marker) -> list[str]:
+    """Evaluation reports as one table: a row per report, split and explainer or baseline.
+
+    Args:
+        marker (`Marker`): ``evaluation`` with reports as sources and options ``metrics`` (default: every metric of
+            the first report), ``baselines`` (default: all), ``versus`` (a baseline whose paired difference
+            trained − baseline gets a column) and ``versus_metric`` (default: the first metric).
+
+    Returns:
+        `list[str]`: The caption and the table's lines.
+    """
+    reports = [(source, read_json(source), evaluation_results(marker, source)) for source in marker.sources]
+    metrics = marker.listed("metrics") or list(reports[0][2][0]["metrics"])
+    baselines, versus = marker.listed("baselines"), marker.option("versus")
+    versus_metric = marker.option("versus_metric", metrics[0])
+    header = ["explainer", "split", "rows (entities)", *metrics]
+    if versus:
+        header.append(f"trained − {versus}, {versus_metric}")
+    lines = ["From " + ", ".join(f"`{_relative(marker, source)}`" for source, _, _ in reports)
+             + "; mean [95 % bootstrap interval over entities]" + ("; `*`: the paired interval excludes 0" if versus
+                                                                    else "") + ":", "",
+             "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for _, document, results in reports:
+        for result in results:
+            if result["baseline"] and baselines and result["baseline"] not in baselines:
+                continue
+            who = f"baseline: {result['baseline']}" if result["baseline"] else f"{document.get('task', '')}, trained"
+            cells = [_interval_cell(result["metrics"].get(m), (result.get("intervals") or {}).get(m)) for m in metrics]
+            if versus:
+                paired = next((r for r in results if r["split"] == result["split"] and r["baseline"] == versus), None)
+                entry = (paired.get("trained_minus_baseline") or {}).get(versus_metric) if paired else None
+                cells.append(_difference_cell(entry) if not result["baseline"] else "")
+            size = f"{result['rows']} ({result['groups']})" if result.get("groups") else str(result.get("rows", ""))
+            lines.append(f"| {who} | {result['split']} | {size} | " + " | ".join(cells) + " |")
+    return lines
+
+
+TABLES = {"scaling": scaling_block, "difference-scaling": difference_scaling_block, "headline": headline_block,
+          "differences": differences_block, "runs": runs_block, "evaluation": evaluation_block}
