@@ -26,7 +26,8 @@ Kinds on an experiment summary (a privileged-access ``results.json``), through t
 - table ``runs`` over every summary named (or, with none named, every ``results/**/results.json`` summary): sizes,
   seeds per size, runs and their summed time;
 - figures ``cell`` (``who=``, ``self`` for the self-explainer; ``size=``, ``largest`` or ``none`` for a baseline
-  that does not train) and ``difference`` (``other=``, ``size=``).
+  that does not train), ``difference`` (``other=``, ``size=``) and ``count`` (how many differences, or with
+  ``in=rows`` rows, match ``field=value`` filters).
 
 Kinds on an evaluation report (``self-explain evaluate``'s ``report.json``, or an explainer's ``self_explain.json``
 with its ``eval_results``): table ``evaluation`` (``metrics=``, ``baselines=``, ``versus=`` a baseline whose paired
@@ -406,5 +407,26 @@ def value_figure(marker: Marker) -> str:
     return _with_interval(value, *(interval or (None, None)), spec, False)
 
 
-FIGURES = {"cell": cell_figure, "difference": difference_figure, "evaluation": evaluation_figure,
+def count_figure(marker: Marker) -> str:
+    """How many entries of an experiment summary's ``differences`` (or ``rows``) match the marker's filters.
+
+    Args:
+        marker (`Marker`): ``count`` with ``in=differences`` (the default) or ``in=rows``, and any field of those
+            entries as a filter (``other_kind=explainer excludes_zero=true``; values compared as written, case
+            aside).
+
+    Returns:
+        `str`: The count.
+    """
+    summary = summary_of(marker, marker.sources[0])
+    entries = summary[marker.option("in", "differences")]
+    filters = {key: value for key, value in marker.options.items() if key != "in"}
+    unknown = [key for key in filters if entries and key not in entries[0]]
+    if unknown:
+        raise ResultsReferenceError(f"`{marker.text}`: the entries have no field {', '.join(unknown)}")
+    return str(sum(all(str(entry[key]).lower() == value.lower() for key, value in filters.items())
+                   for entry in entries))
+
+
+FIGURES = {"cell": cell_figure, "count": count_figure, "difference": difference_figure, "evaluation": evaluation_figure,
            "evaluation-difference": evaluation_difference_figure, "value": value_figure}

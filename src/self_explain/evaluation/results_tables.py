@@ -149,14 +149,15 @@ def runs_block(marker: Marker) -> list[str]:
     """
     sources = marker.sources or experiment_summaries(marker.root)
     lines = ["From each experiment's `results.json`:", "",
-             "| results | task | target | sizes (training rows) | seeds per size | runs | summed run time |",
-             "|---|---|---|---|---|---|---|"]
+             "| task | target | sizes (training rows) | seeds per size | timed runs | summed run time |",
+             "|---|---|---|---|---|---|"]
     for source in sources:
         summary = summary_of(marker, source)
         seeds = _seeds_by_size(summary)
         provenance = summary.get("provenance") or {}
         hours = f"{provenance['run_seconds'] / 3600:.2f} h" if "run_seconds" in provenance else "–"
-        lines.append(f"| `{_relative(marker, source.parent)}/` | {summary['task']} | {short_model_name(summary['target'])} | "
+        page = _relative(marker, source.with_suffix(".md"))
+        lines.append(f"| [{summary['task']}]({page}) | {short_model_name(summary['target'])} | "
                      + ", ".join(f"{s:,}" for s in summary["sizes"]) + " | "
                      + ", ".join(str(seeds.get(s, "–")) for s in summary["sizes"])
                      + f" | {provenance.get('timed_runs', '–')} | {hours} |")
