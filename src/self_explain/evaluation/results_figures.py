@@ -37,7 +37,8 @@ difference gets a column, ``versus_metric=``); figures ``evaluation`` and ``eval
 On any JSON file: figure ``value`` (``path=a.b.0.c``; ``interval=`` the path of a ``[low, high]`` pair;
 ``digits=``; ``percent=`` digits of a percentage; ``signed=yes``).
 
-Every figure but ``value`` is shown with its interval unless ``bare=yes``.
+Every figure but ``value`` and ``count`` is shown with its interval, unless ``bare=yes`` (the value alone) or
+``percent=<decimals>`` (the value alone as a percentage).
 """
 
 from __future__ import annotations
@@ -285,6 +286,14 @@ def _number(value: float | None, spec: str) -> str:
     return NOT_ESTIMABLE if value is None else f"{value:{spec}}"
 
 
+def _shown(marker: Marker, value: float | None, low: float | None, high: float | None, spec: str) -> str:
+    """A figure as its marker asks: with its interval, or ``bare=yes`` without, or ``percent=<decimals>`` as a bare
+    percentage."""
+    if "percent" in marker.options:
+        return NOT_ESTIMABLE if value is None else f"{100 * value:.{int(marker.option('percent'))}f} %"
+    return _with_interval(value, low, high, spec, marker.option("bare") == "yes")
+
+
 def _with_interval(value: float | None, low: float | None, high: float | None, spec: str, bare: bool) -> str:
     text = _number(value, spec)
     if value is not None and not bare and low is not None and high is not None:
@@ -308,7 +317,7 @@ def cell_figure(marker: Marker) -> str:
     row = _only_one([r for r in summary["rows"] if r["split"] == split and r["metric"] == metric and r["size"] == size
                      and (is_named(r["who"], who) or (who == "self" and r["self"] and r["kind"] == "explainer"))],
                     marker)
-    return _with_interval(row["mean"], row["ci_low"], row["ci_high"], ".3f", marker.option("bare") == "yes")
+    return _shown(marker, row["mean"], row["ci_low"], row["ci_high"], ".3f")
 
 
 def difference_figure(marker: Marker) -> str:
@@ -326,7 +335,7 @@ def difference_figure(marker: Marker) -> str:
     other, size = marker.option("other"), size_option(marker, summary)
     entry = _only_one([d for d in summary["differences"] if d["split"] == split and d["metric"] == metric
                        and d["size"] == size and is_named(d["other"], other)], marker)
-    return _with_interval(entry["difference"], entry["ci_low"], entry["ci_high"], "+.3f", marker.option("bare") == "yes")
+    return _shown(marker, entry["difference"], entry["ci_low"], entry["ci_high"], "+.3f")
 
 
 def _evaluation_result(marker: Marker) -> dict:
@@ -352,7 +361,7 @@ def evaluation_figure(marker: Marker) -> str:
     if metric not in result["metrics"]:
         raise ResultsReferenceError(f"`{marker.text}`: no metric {metric!r} in the results")
     low, high = (result.get("intervals") or {}).get(metric) or (None, None)
-    return _with_interval(result["metrics"][metric], low, high, ".3f", marker.option("bare") == "yes")
+    return _shown(marker, result["metrics"][metric], low, high, ".3f")
 
 
 def evaluation_difference_figure(marker: Marker) -> str:
@@ -368,7 +377,7 @@ def evaluation_difference_figure(marker: Marker) -> str:
     entry = (result.get("trained_minus_baseline") or {}).get(marker.option("metric"))
     if entry is None:
         raise ResultsReferenceError(f"`{marker.text}`: no paired difference in the results")
-    return _with_interval(*entry, "+.3f", marker.option("bare") == "yes")
+    return _shown(marker, *entry, "+.3f")
 
 
 def _at_path(document, path: str, marker: Marker):
