@@ -57,7 +57,9 @@ from .report import (
     scaling_table,
 )
 
-TABLE_BLOCK = re.compile(r"^<!-- table (?P<spec>[^\n]*?) -->\n(?P<body>.*?)^<!-- /table -->$", re.MULTILINE | re.DOTALL)
+# A table block may be indented (inside a list item); its generated lines get the same indentation.
+TABLE_BLOCK = re.compile(r"^(?P<indent>[ \t]*)<!-- table (?P<spec>[^\n]*?) -->\n(?P<body>.*?)^(?P=indent)<!-- /table -->$",
+                         re.MULTILINE | re.DOTALL)
 INLINE_FIGURE = re.compile(r"<!-- fig (?P<spec>[^\n]*?) -->(?P<body>[^\n]*?)<!-- /fig -->")
 
 # What an unresolved marker's place shows, so that the page says where it is stale.

@@ -127,11 +127,13 @@ def render_marked(text: str, root: Path, page: str = "page") -> tuple[str, list[
             marker = parse_marker(match["spec"], root)
             if marker.kind not in TABLES:
                 raise ResultsReferenceError(f"no table kind {marker.kind!r} (kinds: {', '.join(TABLES)})")
-            body = "\n".join(TABLES[marker.kind](marker))
+            lines = TABLES[marker.kind](marker)
         except (ResultsReferenceError, KeyError, ValueError) as error:
             problems.append(f"{page}:{line_of(match)}: table `{match['spec']}`: {error}")
-            body = MISSING
-        return f"<!-- table {match['spec']} -->\n{body}\n<!-- /table -->"
+            lines = [MISSING]
+        indent = match["indent"]
+        body = "".join(f"{indent}{line}\n" if line else "\n" for line in lines)
+        return f"{indent}<!-- table {match['spec']} -->\n{body}{indent}<!-- /table -->"
 
     def figure(match) -> str:
         try:

@@ -187,7 +187,7 @@ def evaluation_block(marker: Marker) -> list[str]:
 
     Args:
         marker (`Marker`): ``evaluation`` with reports as sources and options ``metrics`` (default: every metric of
-            the first report), ``baselines`` (default: all), ``versus`` (a baseline whose paired difference
+            the first report), ``splits`` (default: all), ``baselines`` (default: all; ``none`` for none), ``versus`` (a baseline whose paired difference
             trained − baseline gets a column) and ``versus_metric`` (default: the first metric).
 
     Returns:
@@ -195,7 +195,7 @@ def evaluation_block(marker: Marker) -> list[str]:
     """
     reports = [(source, read_json(source), evaluation_results(marker, source)) for source in marker.sources]
     metrics = marker.listed("metrics") or list(reports[0][2][0]["metrics"])
-    baselines, versus = marker.listed("baselines"), marker.option("versus")
+    baselines, versus, splits = marker.listed("baselines"), marker.option("versus"), marker.listed("splits")
     versus_metric = marker.option("versus_metric", metrics[0])
     header = ["explainer", "split", "rows (entities)", *metrics]
     if versus:
@@ -206,7 +206,8 @@ def evaluation_block(marker: Marker) -> list[str]:
              "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for _, document, results in reports:
         for result in results:
-            if result["baseline"] and baselines and result["baseline"] not in baselines:
+            if (result["baseline"] and baselines and result["baseline"] not in baselines) or (
+                    splits and result["split"] not in splits):
                 continue
             who = f"baseline: {result['baseline']}" if result["baseline"] else f"{document.get('task', '')}, trained"
             cells = [_interval_cell(result["metrics"].get(m), (result.get("intervals") or {}).get(m)) for m in metrics]
