@@ -13,9 +13,9 @@ A page marks what is generated with HTML comments, which Markdown renders as not
       self − toy-other <!-- fig difference ablation other=toy-other size=30 -->+0.046 [+0.016, +0.082]<!-- /fig -->
 
 A marker is a kind, then one or more sources, then ``key=value`` options (no spaces inside a value; ``,``
-separates list items). A source is a JSON file: a path from the repository's root ending in ``.json``, else a name
-under ``results/`` (``ablation`` is ``results/ablation/results.json``, ``smollm2-135m/patching-explainer-evaluation``
-is ``results/smollm2-135m/patching-explainer-evaluation.json``). What lies between a marker and its end is
+separates list items). A source is a JSON file: a path ending in ``.json`` (from the repository's root or from
+``results/``), else a name under ``results/`` (``ablation`` is ``results/ablation/results.json``,
+``smollm2-135m/patching-explainer-evaluation`` is ``results/smollm2-135m/patching-explainer-evaluation.json``). What lies between a marker and its end is
 replaced by what the source gives; a figure the source does not hold is an error naming the marker.
 
 Kinds on an experiment summary (a privileged-access ``results.json``), through the report's own tables
@@ -33,6 +33,9 @@ Kinds on an evaluation report (``self-explain evaluate``'s ``report.json``, or a
 with its ``eval_results``): table ``evaluation`` (``metrics=``, ``baselines=``, ``versus=`` a baseline whose paired
 difference gets a column, ``versus_metric=``); figures ``evaluation`` and ``evaluation-difference`` (``split=``,
 ``baseline=``, ``metric=``).
+
+Table ``include`` copies a committed Markdown results file (a path ending in ``.md``) whole: for results a
+script printed as Markdown from data that is not committed.
 
 On any JSON file: figure ``value`` (``path=a.b.0.c``; ``interval=`` the path of a ``[low, high]`` pair;
 ``digits=``; ``percent=`` digits of a percentage; ``signed=yes``).
@@ -117,8 +120,8 @@ def resolve_source(name: str, root: Path) -> Path:
     """The JSON file a marker's source names.
 
     Args:
-        name (`str`): A path from ``root`` ending in ``.json``, or a name under ``results/`` (a folder holding
-            ``results.json``, or a file without its ``.json``).
+        name (`str`): A path ending in ``.json`` or ``.md``, from ``root`` or from ``results/``; or a name under
+            ``results/`` (a folder holding ``results.json``, or a JSON file without its ``.json``).
         root (`Path`): The repository's root.
 
     Returns:
@@ -127,8 +130,10 @@ def resolve_source(name: str, root: Path) -> Path:
     Raises:
         ResultsReferenceError: When no such file exists.
     """
-    candidates = [root / name] if name.endswith(".json") else [root / "results" / name / "results.json",
-                                                                 root / "results" / f"{name}.json"]
+    if name.endswith((".json", ".md")):
+        candidates = [root / name, root / "results" / name]
+    else:
+        candidates = [root / "results" / name / "results.json", root / "results" / f"{name}.json"]
     for candidate in candidates:
         if candidate.is_file():
             return candidate

@@ -181,17 +181,19 @@ def generated_markdown(root: Path) -> tuple[dict[Path, str], list[str]]:
     return files, problems
 
 
-def stale_markdown(root: Path) -> list[Path]:
+def stale_markdown(root: Path) -> tuple[list[Path], list[str]]:
     """The committed Markdown files that differ from what ``make results`` writes.
 
     Args:
         root (`Path`): The repository's root.
 
     Returns:
-        `list[Path]`: The files that are missing or differ.
+        `tuple[list[Path], list[str]]`: The files that are missing or differ, and the problems of markers that could
+        not be generated.
     """
-    files, _ = generated_markdown(root)
-    return [path for path, text in files.items() if not path.is_file() or path.read_text(encoding="utf-8") != text]
+    files, problems = generated_markdown(root)
+    stale = [path for path, text in files.items() if not path.is_file() or path.read_text(encoding="utf-8") != text]
+    return stale, problems
 
 
 def _write_if_changed(path: Path, text: str) -> bool:
@@ -262,8 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     root = Path(args.root).resolve()
     if args.check:
-        stale = stale_markdown(root)
-        problems = generated_markdown(root)[1]
+        stale, problems = stale_markdown(root)
         for path in stale:
             logger.error("stale: %s (run `make results`)", path.relative_to(root))
     else:

@@ -220,5 +220,20 @@ def evaluation_block(marker: Marker) -> list[str]:
     return lines
 
 
+def include_block(marker: Marker) -> list[str]:
+    """A committed Markdown results file, copied whole (its trailing blank lines left out).
+
+    Args:
+        marker (`Marker`): ``include`` with one ``.md`` source.
+
+    Returns:
+        `list[str]`: The file's lines.
+    """
+    if len(marker.sources) != 1 or marker.sources[0].suffix != ".md":
+        raise ResultsReferenceError(f"`{marker.text}` needs exactly one Markdown file")
+    return marker.sources[0].read_text(encoding="utf-8").rstrip("\n").split("\n")
+
+
 TABLES = {"scaling": scaling_block, "difference-scaling": difference_scaling_block, "headline": headline_block,
-          "differences": differences_block, "runs": runs_block, "evaluation": evaluation_block}
+          "differences": differences_block, "runs": runs_block, "evaluation": evaluation_block,
+          "include": include_block}
