@@ -15,8 +15,9 @@ A page marks what is generated with HTML comments, which Markdown renders as not
 A marker is a kind, then one or more sources, then ``key=value`` options (no spaces inside a value; ``,``
 separates list items). A source is a JSON file: a path ending in ``.json`` (from the repository's root or from
 ``results/``), else a name under ``results/`` (``ablation`` is ``results/ablation/results.json``,
-``smollm2-135m/patching-explainer-evaluation`` is ``results/smollm2-135m/patching-explainer-evaluation.json``). What lies between a marker and its end is
-replaced by what the source gives; a figure the source does not hold is an error naming the marker.
+``smollm2-135m/patching-explainer-evaluation`` is ``results/smollm2-135m/patching-explainer-evaluation.json``).
+What lies between a marker and its end is replaced by what the source gives; a figure the source does not hold is
+an error naming the marker, and its place then says so.
 
 Kinds on an experiment summary (a privileged-access ``results.json``), through the report's own tables
 (:mod:`.report`); ``split`` defaults to the first split and ``metric`` to the first headline metric:
@@ -30,9 +31,9 @@ Kinds on an experiment summary (a privileged-access ``results.json``), through t
   ``in=rows`` rows, match ``field=value`` filters).
 
 Kinds on an evaluation report (``self-explain evaluate``'s ``report.json``, or an explainer's ``self_explain.json``
-with its ``eval_results``): table ``evaluation`` (``metrics=``, ``baselines=``, ``versus=`` a baseline whose paired
-difference gets a column, ``versus_metric=``); figures ``evaluation`` and ``evaluation-difference`` (``split=``,
-``baseline=``, ``metric=``).
+with its ``eval_results``): table ``evaluation`` (``metrics=``, ``splits=``, ``baselines=``, ``versus=`` a baseline
+whose paired difference gets a column, ``versus_metric=``); figures ``evaluation`` and ``evaluation-difference``
+(``split=``, ``baseline=``, ``metric=``).
 
 Table ``include`` copies a committed Markdown results file (a path ending in ``.md``) whole: for results a
 script printed as Markdown from data that is not committed.
@@ -52,17 +53,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.models import short_model_name
-from .report import (
-    NOT_ESTIMABLE,
-    difference_scaling_table,
-    difference_table,
-    headline_table,
-    scaling_table,
-)
+from .report import NOT_ESTIMABLE
 
 # A table block may be indented (inside a list item); its generated lines get the same indentation.
-TABLE_BLOCK = re.compile(r"^(?P<indent>[ \t]*)<!-- table (?P<spec>[^\n]*?) -->\n(?P<body>.*?)^(?P=indent)<!-- /table -->$",
-                         re.MULTILINE | re.DOTALL)
+TABLE_BLOCK = re.compile(
+    r"^(?P<indent>[ \t]*)<!-- table (?P<spec>[^\n]*?) -->\n(?P<body>.*?)^(?P=indent)<!-- /table -->$",
+    re.MULTILINE | re.DOTALL)
 INLINE_FIGURE = re.compile(r"<!-- fig (?P<spec>[^\n]*?) -->(?P<body>[^\n]*?)<!-- /fig -->")
 
 # What an unresolved marker's place shows, so that the page says where it is stale.
@@ -138,6 +134,20 @@ def resolve_source(name: str, root: Path) -> Path:
         if candidate.is_file():
             return candidate
     raise ResultsReferenceError(f"no results file {' or '.join(str(c.relative_to(root)) for c in candidates)}")
+
+
+def results_files(root: Path) -> list[Path]:
+    """Every committed results file: ``results/**/*.json`` in path order, but not the single runs an experiment
+    keeps under ``runs/`` (its summary holds what they say).
+
+    Args:
+        root (`Path`): The repository's root.
+
+    Returns:
+        `list[Path]`: The files.
+    """
+    folder = root / "results"
+    return [path for path in sorted(folder.rglob("*.json")) if "runs" not in path.relative_to(folder).parts[:-1]]
 
 
 def parse_marker(spec: str, root: Path) -> Marker:
@@ -444,5 +454,5 @@ def count_figure(marker: Marker) -> str:
                    for entry in entries))
 
 
-FIGURES = {"cell": cell_figure, "count": count_figure, "difference": difference_figure, "evaluation": evaluation_figure,
-           "evaluation-difference": evaluation_difference_figure, "value": value_figure}
+FIGURES = {"cell": cell_figure, "count": count_figure, "difference": difference_figure, "value": value_figure,
+           "evaluation": evaluation_figure, "evaluation-difference": evaluation_difference_figure}

@@ -1,12 +1,12 @@
 """``make results``: every page generated from the committed results files, and the check that they are current.
 
-From each ``results/**/*.json`` this writes its Markdown page beside it: an experiment summary's ``results.md``
-(:func:`~self_explain.evaluation.report.report_markdown`, with the summary's ``notes`` as block quotes under the
-title) and its ``scaling.png``; an evaluation report's ``<name>.md``
-(:func:`~self_explain.evaluation.evaluator.report_markdown`). Then it regenerates the marked tables and figures of
-``README.md`` and of any ``docs/**/*.md`` (markers: :mod:`.results_figures`). A new results folder gets its pages
-with no change here; a test holds the committed Markdown equal to what this writes (the plots are regenerated, not
-compared: their bytes depend on the plotting library's version).
+From each ``results/**/*.json`` (not the single runs an experiment keeps in ``runs/``) this writes its Markdown
+page beside it: an experiment summary's ``results.md`` (:func:`~self_explain.evaluation.report.report_markdown`,
+with the summary's ``notes`` as block quotes under the title) and its ``scaling.png``; an evaluation report's
+``<name>.md`` (:func:`~self_explain.evaluation.evaluator.report_markdown`). Then it regenerates the marked tables
+and figures of ``README.md`` and of any ``docs/**/*.md`` (markers: :mod:`.results_figures`). A new results folder
+gets its pages with no change here; a test holds the committed Markdown equal to what this writes (the plots are
+regenerated, not compared: their bytes depend on the plotting library's version).
 
     python -m self_explain.evaluation.results_pages [--root .] [--check] [--no_plots]
 """
@@ -31,6 +31,7 @@ from .results_figures import (
     is_experiment_summary,
     parse_marker,
     read_json,
+    results_files,
 )
 from .results_tables import TABLES
 
@@ -68,21 +69,10 @@ def evaluation_page(report: dict) -> str:
     Returns:
         `str`: The Markdown.
     """
-    from .evaluator import report_markdown as evaluation_markdown  # loads the evaluation stack only when needed
+    # Imported here: the evaluator loads the whole evaluation stack, which the experiment pages do not need.
+    from .evaluator import report_markdown as evaluation_markdown
 
     return evaluation_markdown(report)
-
-
-def results_files(root: Path) -> list[Path]:
-    """Every committed results file: ``results/**/*.json``, in path order.
-
-    Args:
-        root (`Path`): The repository's root.
-
-    Returns:
-        `list[Path]`: The files.
-    """
-    return sorted((root / "results").rglob("*.json"))
 
 
 def results_pages(root: Path) -> dict[Path, str]:
@@ -222,8 +212,9 @@ def write_plots(root: Path) -> list[Path]:
         with tempfile.TemporaryDirectory() as folder:
             drawn = Path(folder) / plot.name
             plot_scaling(summary, drawn)
-            if not plot.is_file() or plot.read_bytes() != drawn.read_bytes():
-                write_atomically(plot, lambda temporary: Path(temporary).write_bytes(drawn.read_bytes()))
+            image = drawn.read_bytes()
+            if not plot.is_file() or plot.read_bytes() != image:
+                write_atomically(plot, lambda temporary, image=image: Path(temporary).write_bytes(image))
                 written.append(plot)
     return written
 

@@ -24,6 +24,7 @@ from .results_figures import (
     is_experiment_summary,
     is_named,
     read_json,
+    results_files,
     size_option,
     split_and_metric,
     summary_of,
@@ -76,8 +77,9 @@ def difference_scaling_block(marker: Marker) -> list[str]:
     summary, source = _one_summary(marker)
     split, metric = split_and_metric(marker, summary)
     rows, differences = _kept(marker, summary)
-    return [f"self − X, `{metric}` on `{split}` by training rows [95 % interval]; `*`: the interval excludes 0 "
-            f"(`{source}`):", "", *difference_scaling_table(differences, rows, split, metric, summary["target"])]
+    caption = (f"self − X, `{metric}` on `{split}` by training rows [95 % interval]; `*`: the interval excludes 0 "
+               f"(`{source}`):")
+    return [caption, "", *difference_scaling_table(differences, rows, split, metric, summary["target"])]
 
 
 def headline_block(marker: Marker) -> list[str]:
@@ -123,7 +125,7 @@ def experiment_summaries(root: Path) -> list[Path]:
     Returns:
         `list[Path]`: The ``results.json`` files that are experiment summaries.
     """
-    return [path for path in sorted((root / "results").rglob("*.json")) if is_experiment_summary(read_json(path))]
+    return [path for path in results_files(root) if is_experiment_summary(read_json(path))]
 
 
 def _seeds_by_size(summary: dict) -> dict[int, int]:
@@ -187,8 +189,9 @@ def evaluation_block(marker: Marker) -> list[str]:
 
     Args:
         marker (`Marker`): ``evaluation`` with reports as sources and options ``metrics`` (default: every metric of
-            the first report), ``splits`` (default: all), ``baselines`` (default: all; ``none`` for none), ``versus`` (a baseline whose paired difference
-            trained − baseline gets a column) and ``versus_metric`` (default: the first metric).
+            the first report), ``splits`` (default: all), ``baselines`` (default: all; ``none`` for none),
+            ``versus`` (a baseline whose paired difference trained − baseline gets a column) and ``versus_metric``
+            (default: the first metric).
 
     Returns:
         `list[str]`: The caption and the table's lines.
