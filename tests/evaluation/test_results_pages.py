@@ -87,13 +87,20 @@ def test_table_blocks_keep_their_indentation_and_are_regenerated(repository):
 
 
 def test_a_figure_the_results_do_not_hold_is_a_problem_and_says_so_in_place(repository):
-    text = ("<!-- fig difference new-task other=toy-nobody -->+0.1<!-- /fig -->\n"
-            "<!-- table nonsense new-task -->\n<!-- /table -->\n<!-- fig cell no-such-folder --><!-- /fig -->\n")
+    text = ("Self − X: <!-- fig difference new-task other=toy-nobody -->+0.1<!-- /fig -->\n"
+            "<!-- table nonsense new-task -->\n<!-- /table -->\nand <!-- fig cell no-such-folder --><!-- /fig -->\n")
     rendered, problems = render_marked(text, repository, "README.md")
     assert len(problems) == 3
     assert problems[0].startswith("README.md:1: figure `difference new-task other=toy-nobody`")
     assert "no table kind 'nonsense'" in problems[1] and "no results file" in problems[2]
     assert rendered.count(MISSING) == 3
+
+
+def test_a_figure_that_begins_a_line_is_a_problem(repository):
+    """Markdown reads a comment that begins a line as an HTML block, which would break the paragraph."""
+    text = "The value\n  <!-- fig value new-task path=seeds --><!-- /fig --> seeds.\n"
+    _, problems = render_marked(text, repository)
+    assert len(problems) == 1 and "begins its line" in problems[0]
 
 
 def test_make_results_writes_once_then_nothing_and_check_fails_on_a_changed_figure(repository):

@@ -50,6 +50,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from ..core.models import short_model_name
@@ -172,14 +173,21 @@ def parse_marker(spec: str, root: Path) -> Marker:
 
 
 def read_json(path: Path) -> dict:
-    """A results file's content.
+    """A results file's content, read once per version of the file (many markers read the same file).
 
     Args:
         path (`Path`): The JSON file.
 
     Returns:
-        `dict`: Its content.
+        `dict`: Its content (shared between callers: not to be changed).
     """
+    status = path.stat()
+    return _parsed(path.resolve(), status.st_mtime_ns, status.st_size)
+
+
+@lru_cache(maxsize=64)
+def _parsed(path: Path, modified: int, size: int) -> dict:
+    """The file parsed; ``modified`` and ``size`` make a changed file a new cache entry."""
     return json.loads(path.read_text(encoding="utf-8"))
 
 

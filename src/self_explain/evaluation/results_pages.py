@@ -126,6 +126,9 @@ def render_marked(text: str, root: Path, page: str = "page") -> tuple[str, list[
         return f"{indent}<!-- table {match['spec']} -->\n{body}{indent}<!-- /table -->"
 
     def figure(match) -> str:
+        if not match.string[match.string.rfind("\n", 0, match.start()) + 1:match.start()].strip():
+            problems.append((line_of(match), f"figure `{match['spec']}` begins its line, where Markdown reads a "
+                                             "comment as the start of an HTML block: put words before it"))
         try:
             marker = parse_marker(match["spec"], root)
             if marker.kind not in FIGURES:
