@@ -114,3 +114,11 @@ def test_make_results_writes_once_then_nothing_and_check_fails_on_a_changed_figu
     readme.write_text(readme.read_text().replace("-->+", "-->-", 1))  # a figure edited by hand
     assert main(["--root", str(repository), "--check"]) == 1
     assert stale_markdown(repository)[0] == [readme]
+
+
+def test_a_table_can_follow_the_headline_metrics_by_position(repository):
+    second = _summary(repository)["headline_metrics"][1]
+    text = "<!-- table difference-scaling new-task metric=headline:2 -->\n<!-- /table -->\n"
+    rendered, problems = render_marked(text, repository)
+    assert not problems and f"self − X, `{second}` on `test` by training rows" in rendered
+    assert "the results have 2 headline metrics" in render_marked(text.replace(":2", ":9"), repository)[1][0]

@@ -20,7 +20,8 @@ What lies between a marker and its end is replaced by what the source gives; a f
 an error naming the marker, and its place then says so.
 
 Kinds on an experiment summary (a privileged-access ``results.json``), through the report's own tables
-(:mod:`.report`); ``split`` defaults to the first split and ``metric`` to the first headline metric:
+(:mod:`.report`); ``split`` defaults to the first split and ``metric`` to the first headline metric
+(``metric=headline:2`` is the second, so that a table follows the task's headline metrics as they change):
 
 - tables ``headline`` (``metrics=``), ``differences`` (``size=``, default the largest), ``scaling`` and
   ``difference-scaling``; ``without=a,b`` leaves those explainers or baselines out;
@@ -288,7 +289,8 @@ def size_option(marker: Marker, summary: dict, key: str = "size") -> int | None:
 
 
 def split_and_metric(marker: Marker, summary: dict) -> tuple[str, str]:
-    """The split and metric a marker names, by default the summary's first split and first headline metric.
+    """The split and metric a marker names, by default the summary's first split and first headline metric;
+    ``metric=headline:2`` is the second headline metric, whatever the results name it.
 
     Args:
         marker (`Marker`): The marker.
@@ -296,8 +298,18 @@ def split_and_metric(marker: Marker, summary: dict) -> tuple[str, str]:
 
     Returns:
         `tuple[str, str]`: The split and the metric.
+
+    Raises:
+        ResultsReferenceError: When the summary has fewer headline metrics than ``headline:N`` asks for.
     """
-    return marker.option("split", summary["splits"][0]), marker.option("metric", summary["headline_metrics"][0])
+    metric = marker.option("metric", "headline:1")
+    if metric.startswith("headline:"):
+        position = int(metric.split(":", 1)[1])
+        if not 1 <= position <= len(summary["headline_metrics"]):
+            raise ResultsReferenceError(f"`{marker.text}`: the results have {len(summary['headline_metrics'])} "
+                                        "headline metrics")
+        metric = summary["headline_metrics"][position - 1]
+    return marker.option("split", summary["splits"][0]), metric
 
 
 def _only_one(matches: list[dict], marker: Marker) -> dict:
