@@ -113,7 +113,9 @@ def test_make_results_writes_once_then_nothing_and_check_fails_on_a_changed_figu
     assert main(["--root", str(repository), "--check"]) == 0
     readme.write_text(readme.read_text().replace("-->+", "-->-", 1))  # a figure edited by hand
     assert main(["--root", str(repository), "--check"]) == 1
-    assert stale_markdown(repository)[0] == [readme]
+    changes = []
+    assert stale_markdown(repository, changes)[0] == [readme]
+    assert len(changes) == 1 and changes[0].startswith("README.md:1: `difference new-task other=toy-twin` -")
 
 
 def test_a_table_can_follow_the_headline_metrics_by_position(repository):

@@ -95,13 +95,16 @@ def results_pages(root: Path) -> dict[Path, str]:
     return pages
 
 
-def render_marked(text: str, root: Path, page: str = "page") -> tuple[str, list[str]]:
+def render_marked(text: str, root: Path, page: str = "page",
+                  changes: list[str] | None = None) -> tuple[str, list[str]]:
     """A page with every table block and inline figure regenerated from the results files.
 
     Args:
         text (`str`): The page's Markdown.
         root (`Path`): The repository's root (sources are found from it).
         page (`str`, *optional*, defaults to ``"page"``): The page's name, in problems.
+        changes (`list[str]`, *optional*): Gets a line per inline figure whose value changed (``page:line: old →
+            new``): the sentence around it was written for the old value and may need rereading.
 
     Returns:
         `tuple[str, list[str]]`: The regenerated Markdown, and a problem per marker that could not be generated
@@ -137,6 +140,8 @@ def render_marked(text: str, root: Path, page: str = "page") -> tuple[str, list[
         except (ResultsReferenceError, KeyError, ValueError) as error:
             problems.append((line_of(match), f"figure `{match['spec']}`: {error}"))
             body = MISSING
+        if changes is not None and match["body"] and match["body"] != body:
+            changes.append(f"{page}:{line_of(match)}: `{match['spec']}` {match['body']} → {body}")
         return f"<!-- fig {match['spec']} -->{body}<!-- /fig -->"
 
     # Figures first: each stays on its one line, so the tables' line numbers are the page's too.
@@ -156,11 +161,12 @@ def marked_pages(root: Path) -> list[Path]:
     return sorted({path for pattern in MARKED_PAGES for path in root.glob(pattern) if path.is_file()})
 
 
-def generated_markdown(root: Path) -> tuple[dict[Path, str], list[str]]:
+def generated_markdown(root: Path, changes: list[str] | None = None) -> tuple[dict[Path, str], list[str]]:
     """Every generated Markdown file as ``make results`` writes it.
 
     Args:
         root (`Path`): The repository's root.
+        changes (`list[str]`, *optional*): Gets the inline figures whose value changed (see `render_marked`).
 
     Returns:
         `tuple[dict[Path, str], list[str]]`: Path -> Markdown (results pages, then marked pages), and the
@@ -168,23 +174,25 @@ def generated_markdown(root: Path) -> tuple[dict[Path, str], list[str]]:
     """
     files, problems = results_pages(root), []
     for page in marked_pages(root):
-        text, page_problems = render_marked(page.read_text(encoding="utf-8"), root, page.relative_to(root).as_posix())
+        text, page_problems = render_marked(page.read_text(encoding="utf-8"), root, page.relative_to(root).as_posix(),
+                                            changes)
         files[page] = text
         problems += page_problems
     return files, problems
 
 
-def stale_markdown(root: Path) -> tuple[list[Path], list[str]]:
+def stale_markdown(root: Path, changes: list[str] | None = None) -> tuple[list[Path], list[str]]:
     """The committed Markdown files that differ from what ``make results`` writes.
 
     Args:
         root (`Path`): The repository's root.
+        changes (`list[str]`, *optional*): Gets the inline figures whose value would change (see `render_marked`).
 
     Returns:
         `tuple[list[Path], list[str]]`: The files that are missing or differ, and the problems of markers that could
         not be generated.
     """
-    files, problems = generated_markdown(root)
+    files, problems = generated_markdown(root, changes)
     stale = [path for path, text in files.items() if not path.is_file() or path.read_text(encoding="utf-8") != text]
     return stale, problems
 
@@ -222,18 +230,19 @@ def write_plots(root: Path) -> list[Path]:
     return written
 
 
-def write_results(root: Path, plots: bool = True) -> tuple[list[Path], list[str]]:
+def write_results(root: Path, plots: bool = True, changes: list[str] | None = None) -> tuple[list[Path], list[str]]:
     """Write every generated page and block from the results files; files already current are left alone.
 
     Args:
         root (`Path`): The repository's root.
         plots (`bool`, *optional*, defaults to `True`): Whether to redraw the scaling plots too.
+        changes (`list[str]`, *optional*): Gets the inline figures whose value changed (see `render_marked`).
 
     Returns:
         `tuple[list[Path], list[str]]`: The files written, and the problems of markers that could not be
         generated.
     """
-    files, problems = generated_markdown(root)
+    files, problems = generated_markdown(root, changes)
     written = [path for path, text in files.items() if _write_if_changed(path, text)]
     if plots:
         written += write_plots(root)
@@ -257,16 +266,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     root = Path(args.root).resolve()
+    changes: list[str] = []
     if args.check:
-        stale, problems = stale_markdown(root)
+        stale, problems = stale_markdown(root, changes)
         for path in stale:
             logger.error("stale: %s (run `make results`)", path.relative_to(root))
     else:
-        written, problems = write_results(root, plots=not args.no_plots)
+        written, problems = write_results(root, plots=not args.no_plots, changes=changes)
         stale = []
         for path in written:
             logger.info("wrote %s", path.relative_to(root))
         logger.info("%d files written, the rest already current", len(written))
+    for change in changes:
+        logger.warning("figure changed, reread its sentence: %s", change)
     for problem in problems:
         logger.error(problem)
     return 1 if stale or problems else 0
