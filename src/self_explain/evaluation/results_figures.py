@@ -343,7 +343,8 @@ def cell_figure(marker: Marker) -> str:
 
     Args:
         marker (`Marker`): ``cell`` with options ``who`` (``self`` for the self-explainer), ``size``, ``split``,
-            ``metric`` and ``bare``.
+            ``metric``, ``bare``, ``percent``, and ``field`` (another count of the row: ``scored_rows``, ``groups``,
+            ``n`` seeds).
 
     Returns:
         `str`: The figure.
@@ -354,6 +355,8 @@ def cell_figure(marker: Marker) -> str:
     row = _only_one([r for r in summary["rows"] if r["split"] == split and r["metric"] == metric and r["size"] == size
                      and (is_named(r["who"], who) or (who == "self" and r["self"] and r["kind"] == "explainer"))],
                     marker)
+    if marker.option("field"):
+        return f"{row[marker.option('field')]:,}"
     return _shown(marker, row["mean"], row["ci_low"], row["ci_high"], ".3f")
 
 
