@@ -20,6 +20,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+# The level of the experiment's tests: a difference is shown different (or shown level) at 5 %.
+ALPHA = 0.05
+
 
 def _finite(replicates) -> np.ndarray:
     """The replicates as a float array, without the resamples where the statistic could not be computed (NaN)."""
@@ -90,7 +93,8 @@ def equivalence_p_value(replicates, margin: float) -> float | None:
 def holm_adjust(p_values: Sequence[float | None]) -> list[float | None]:
     """Holm's step-down adjusted p-values of a family of tests; a test without p-value (None) is not in the family.
 
-    With the m p-values sorted, p₍₁₎ ≤ … ≤ p₍ₘ₎, the k-th is adjusted to ``max over j ≤ k of min(1, (m − j + 1) p₍ⱼ₎)``.
+    With the m p-values sorted, p₍₁₎ ≤ … ≤ p₍ₘ₎, the k-th is adjusted to ``max over j ≤ k of min(1, (m − j + 1)
+    p₍ⱼ₎)``.
     A test *survives* at level α when its adjusted p-value is at most α: Holm's procedure rejects exactly those, and
     the chance of rejecting any true null hypothesis in the family is at most α, whatever their dependence.
 
