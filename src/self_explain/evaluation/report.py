@@ -25,12 +25,29 @@ from ..core.files import write_atomically
 from ..core.significance import ALPHA, bootstrap_p_value, equivalence_p_value, holm_adjust
 from ..core.stats import BootstrapRun, SeedGroupBootstrap
 from ..tasks import get_task
-from .results_markdown import NOT_ESTIMABLE, counted, explainer_label, format_metric, ordered_who, report_markdown
+from .results_markdown import (
+    NOT_ESTIMABLE,
+    counted,
+    difference_scaling_table,
+    difference_table,
+    explainer_label,
+    format_metric,
+    headline_table,
+    ordered_who,
+    report_markdown,
+    run_lines,
+    scaling_table,
+)
 from .row_scores import METRIC_STATISTICS, ROWS_SUFFIX, metric_statistic
 
-# Formatting and Markdown live in .results_markdown; these names stay importable from here.
-__all__ = ["BOOTSTRAP_SAMPLES", "EQUIVALENCE_MARGIN", "LEVEL", "NOT_ESTIMABLE", "counted", "format_metric",
-           "report_markdown", "summarize", "paired_differences", "every_metric", "plot_scaling", "write_report"]
+# The Markdown lives in .results_markdown; its tables and formatters stay importable from here too.
+__all__ = [
+    "BOOTSTRAP_SAMPLES", "EQUIVALENCE_MARGIN", "LEVEL", "METRIC_RANGES", "NOT_ESTIMABLE", "bootstrap_run", "counted",
+    "difference_scaling_table", "difference_table", "every_metric", "every_metric_name", "format_metric", "group_kind",
+    "headline_table", "paired_differences", "plot_scaling", "report_markdown", "reported_value", "run_lines",
+    "run_provenance", "scaling_table", "self_explainer", "summarize", "tests_record", "without_per_row",
+    "write_report",
+]
 
 # Where a headline metric lives: the plot clips CI bands to it (the tables keep the t-interval as computed).
 METRIC_RANGES = {"simulator_correlation": (-1.0, 1.0), "pooled_correlation": (-1.0, 1.0),

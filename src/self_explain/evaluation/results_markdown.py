@@ -294,12 +294,14 @@ def difference_scaling_table(differences: list[dict], rows: list[dict], split: s
     return lines
 
 
-def marks_legend(family: list[dict], tests: dict | None) -> str:
+def marks_legend(family: list[dict], tests: dict | None, full: bool = True) -> str:
     """What a difference table's marks mean, under the table: the tests, their level, the family and the margin.
 
     Args:
         family (`list[dict]`): The table's paired differences (its family of tests).
         tests (`dict`, *optional*): The summary's ``tests`` (level, margin); None for a summary without them.
+        full (`bool`, *optional*, defaults to `True`): Say what every mark means; else only the table's family,
+            referring to the full legend above.
 
     Returns:
         `str`: The legend.
@@ -308,13 +310,16 @@ def marks_legend(family: list[dict], tests: dict | None) -> str:
         return (f"`{DIFFERENT}`: the 95 % interval excludes 0 (not adjusted for multiplicity: this summary records "
                 "no p-values, and no equivalence test).")
     alpha, margin = tests["alpha"], tests["equivalence_margin"]
-    tested = sum(d.get("p_value") is not None for d in family)
+    tested = counted(sum(d.get("p_value") is not None for d in family), "tested difference")
+    if not full:
+        return (f"`{DIFFERENT}`: Holm-adjusted over this table's {tested}; `{DIFFERENT}` and `{LEVEL}` (within "
+                f"±{margin:g}) as defined above.")
     return (f"`{DIFFERENT}`: shown different from 0 — the two-sided bootstrap p-value, Holm-adjusted over this "
-            f"table's {counted(tested, 'tested difference')}, is at most {alpha:g}. `{LEVEL}`: shown level — "
-            f"equivalent within ±{margin:g} by TOST at {alpha:g} (the {1 - 2 * alpha:.0%} interval lies inside "
-            f"±{margin:g}; each difference on its own, not adjusted). No mark: neither shown; an interval that "
-            f"includes 0 does not by itself make a difference level. Both marks: different from 0, yet within "
-            f"±{margin:g}.")
+            f"table's {tested}, is at most {alpha:g}. `{LEVEL}`: shown level — equivalent within ±{margin:g} by TOST "
+            f"at {alpha:g} (the {100 * (1 - 2 * alpha):g} % interval lies inside ±{margin:g}; each difference on its "
+            "own, not adjusted). No mark: neither shown; an interval that includes 0 does not by itself make a "
+            f"difference level. Both marks: different from 0, yet within ±{margin:g}. Each table of differences is "
+            "its own family of tests.")
 
 
 def run_lines(summary: dict) -> list[str]:
@@ -335,7 +340,8 @@ def run_lines(summary: dict) -> list[str]:
     if provenance:
         machine = provenance["machine"]
         lines.append(f"Command: `{provenance['command']}`; machine: {machine['platform']}, "
-                     f"{machine['cpu_count']} CPUs, {machine['torch_threads']} torch threads, torch {machine['torch']}; "
+                     f"{machine['cpu_count']} CPUs, {machine['torch_threads']} torch threads, "
+                     f"torch {machine['torch']}; "
                      f"{provenance['run_seconds'] / 3600:.2f} h summed over {provenance['timed_runs']} timed runs.")
     return [*lines, ""] if lines else []
 
@@ -387,7 +393,8 @@ def report_markdown(summary: dict) -> str:
         f"# Privileged access: task `{summary['task']}`, target `{target}`",
         "",
         f"Dataset `{summary['dataset']}` config `{summary['dataset_config']}`; "
-        f"{counted(summary['seeds'], 'seed')} per cell; mean [{_interval_text(summary)}]. Largest training size: {max(summary['sizes'])} rows. \"{NOT_ESTIMABLE}\": "
+        f"{counted(summary['seeds'], 'seed')} per cell; mean [{_interval_text(summary)}]. Largest training size: "
+        f"{max(summary['sizes'])} rows. \"{NOT_ESTIMABLE}\": "
         "the metric has no valid answer to be computed over.",
         "",
         *run_lines(summary),
@@ -411,7 +418,7 @@ def report_markdown(summary: dict) -> str:
             if family:
                 lines += ["", f"### self − X: {metric} on {split} by training rows", "",
                           *difference_scaling_table(differences, summary["rows"], split, metric, target, alpha=alpha),
-                          "", marks_legend(family, tests)]
+                          "", marks_legend(family, tests, full=False)]
     every = summary.get("all_metrics")
     if every and every.get("rows"):
         lines += ["", f"## Every metric at the largest training size ({every['size']} rows)", "",
