@@ -1,4 +1,5 @@
-"""The privileged-access experiment's summary (mean and CI over seeds, tables, plot, report files) and the
+"""The privileged-access experiment's summary (mean and CI over seeds, paired differences and their tests: bootstrap
+p-values, Holm within each table, TOST; every metric at the largest size; tables, plot, report files) and the
 experiment's bookkeeping: training sizes, steps, resumability, and its config's validation."""
 
 import json

@@ -2,9 +2,9 @@
 self − X with their intervals and tests, every metric at the largest training size, a scaling plot, and the files
 (``results.json``, ``results.md`` through :mod:`.results_markdown`, ``scaling.png``).
 
-Intervals come from a seeded bootstrap over seeds × held-out groups (:class:`~self_explain.core.stats.SeedGroupBootstrap`):
-each resample draws the seeds with replacement and the scored rows' groups (their entity, else the row) with
-replacement, and recomputes each metric from the drawn rows' per-row statistics (:mod:`.row_scores`), so F1 and
+Intervals come from a seeded bootstrap over seeds × held-out groups
+(:class:`~self_explain.core.stats.SeedGroupBootstrap`): each resample draws the seeds with replacement and the scored
+rows' groups (their entity, else the row) with replacement, and recomputes each metric from the drawn rows' per-row statistics (:mod:`.row_scores`), so F1 and
 pooled correlations are recomputed, not averaged. A paired difference self − X recomputes both members in the same
 resamples, on the seeds they share; the same replicates give its two-sided p-value and its equivalence (TOST)
 p-value at a margin (:mod:`self_explain.core.significance`). Each results table of differences is a family of tests,
@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from functools import lru_cache
 from numbers import Real
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from ..core.files import write_atomically
 from ..core.significance import ALPHA, bootstrap_p_value, equivalence_p_value, holm_adjust
-from ..core.stats import BootstrapRun, SeedGroupBootstrap
+from ..core.stats import BootstrapRun, SeedGroupBootstrap, percentile_interval
 from ..tasks import get_task
 from .results_markdown import (
     NOT_ESTIMABLE,
@@ -98,8 +99,14 @@ def _statistic(results: list[dict], split: str, metric: str):
 
 
 def _bootstrap_over(results: list[dict], split: str, samples: int, seed: int) -> SeedGroupBootstrap:
-    seeds = list(dict.fromkeys(r["seed"] for r in results if r["seed"] is not None))
-    groups = list(dict.fromkeys(_hashable(g) for r in results for g in r["splits"][split]["per_row"]["group"]))
+    """The bootstrap over the seeds and groups of ``results`` on ``split`` (drawn once for every metric of a cell)."""
+    seeds = tuple(dict.fromkeys(r["seed"] for r in results if r["seed"] is not None))
+    groups = tuple(dict.fromkeys(_hashable(g) for r in results for g in r["splits"][split]["per_row"]["group"]))
+    return _drawn_bootstrap(seeds, groups, samples, seed)
+
+
+@lru_cache(maxsize=32)
+def _drawn_bootstrap(seeds: tuple, groups: tuple, samples: int, seed: int) -> SeedGroupBootstrap:
     return SeedGroupBootstrap(seeds, groups, samples=samples, seed=seed)
 
 
@@ -118,7 +125,7 @@ def summarize(results: list[dict], splits: list[str], metrics: tuple[str, ...], 
     Args:
         results (`list[dict]`): The cells' results (``runs/*/result.json``).
         splits (`list[str]`): The scored splits.
-        metrics (`tuple[str, ...]`): The metrics summarised (the task's headline metrics).
+        metrics (`tuple[str, ...]`): The metrics summarised (e.g. the task's headline metrics).
         samples (`int`, *optional*, defaults to `BOOTSTRAP_SAMPLES`): Bootstrap resamples.
         seed (`int`, *optional*, defaults to 0): Seed of the bootstrap (the same seed gives the same intervals).
 
@@ -283,12 +290,13 @@ def _difference(mine: list[dict], theirs: list[dict], split: str, metric: str, s
         return None
     runs_a, runs_b = [bootstrap_run(r, split) for r in mine], [bootstrap_run(r, split) for r in theirs]
     statistic = _statistic(both, split, metric) if all(runs_a) and all(runs_b) else None
-    p_value = p_equivalence = None
-    if statistic is not None:
+    difference = low = high = p_value = p_equivalence = None
+    if statistic is not None:  # as SeedGroupBootstrap.paired_difference, keeping the replicates for the tests
         bootstrap = _bootstrap_over(both, split, samples, seed)
-        difference, low, high = bootstrap.paired_difference(runs_a, runs_b, statistic, LEVEL)
-        if difference is not None:
+        mine_value, their_value = bootstrap.estimate(runs_a, statistic), bootstrap.estimate(runs_b, statistic)
+        if mine_value is not None and their_value is not None:
             replicates = bootstrap.paired_replicates(runs_a, runs_b, statistic)
+            difference, (low, high) = mine_value - their_value, percentile_interval(replicates, LEVEL)
             p_value, p_equivalence = bootstrap_p_value(replicates), equivalence_p_value(replicates, margin)
     else:  # no per-row scores: the difference of the means over seeds, without interval
         means = []

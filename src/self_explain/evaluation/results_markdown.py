@@ -307,8 +307,8 @@ def marks_legend(family: list[dict], tests: dict | None, full: bool = True) -> s
         `str`: The legend.
     """
     if not tests or not any("p_value" in d for d in family):
-        return (f"`{DIFFERENT}`: the 95 % interval excludes 0 (not adjusted for multiplicity: this summary records "
-                "no p-values, and no equivalence test).")
+        return (f"`{DIFFERENT}`: the 95 % interval excludes 0 (not adjusted for multiplicity, and no equivalence "
+                "test: no p-values are recorded for these differences).")
     alpha, margin = tests["alpha"], tests["equivalence_margin"]
     tested = counted(sum(d.get("p_value") is not None for d in family), "tested difference")
     if not full:
