@@ -72,15 +72,17 @@ def summary_row(who, metric, mean, size=100, kind="explainer", self_=False):
             "n": 1, "not_estimable": 0, "kind": kind, "self": self_, "details": {}}
 
 
-def test_metrics_table_has_a_row_per_metric_and_a_column_per_explainer():
-    rows = [summary_row("toy-target", "exact_match", 0.5, self_=True),
+def test_metrics_table_has_a_row_per_metric_and_a_column_per_explainer_self_first():
+    rows = [summary_row("untrained", "exact_match", 0.0, size=None, kind="baseline"),
+            summary_row("toy-other", "exact_match", 0.3),
+            summary_row("toy-target", "exact_match", 0.5, self_=True),
             summary_row("toy-target", "changed_f1", None, self_=True),
             summary_row("toy-target", "exact_match", 0.2, size=30, self_=True),  # not the largest size
-            summary_row("untrained", "exact_match", 0.0, size=None, kind="baseline")]
+            summary_row("toy-large", "exact_match", 0.2, size=30)]  # not run at the largest size: no column
     lines = metrics_table(rows, "test", ["exact_match", "changed_f1", "absent"], "toy-target")
-    assert lines == ["| metric | toy-target (self) | baseline: untrained |", "|---|---|---|",
-                     "| exact_match | 0.500 [0.400, 0.600] | 0.000 [-0.100, 0.100] |",
-                     "| changed_f1 | not estimable | – |"], "a metric no one has is left out"
+    assert lines == ["| metric | toy-target (self) | toy-other | baseline: untrained |", "|---|---|---|---|",
+                     "| exact_match | 0.500 [0.400, 0.600] | 0.300 [0.200, 0.400] | 0.000 [-0.100, 0.100] |",
+                     "| changed_f1 | not estimable | – | – |"], "a metric no one has is left out"
 
 
 def old_summary():

@@ -91,7 +91,7 @@ def explainer_label(row: dict) -> str:
 
 
 def ordered_who(rows: list[dict]) -> list[str]:
-    """The explainers and controls of the summary rows in order of appearance, then the baselines.
+    """The self-explainer, the other explainers and controls in order of appearance, then the baselines.
 
     Args:
         rows (`list[dict]`): Summary rows.
@@ -99,7 +99,8 @@ def ordered_who(rows: list[dict]) -> list[str]:
     Returns:
         `list[str]`: Each ``who`` once.
     """
-    explainers = [r["who"] for r in rows if r["kind"] == "explainer"]
+    explainers = [r["who"] for r in rows if r["kind"] == "explainer" and r["self"]]
+    explainers += [r["who"] for r in rows if r["kind"] == "explainer"]
     baselines = [r["who"] for r in rows if r["kind"] == "baseline"]
     return list(dict.fromkeys([*explainers, *baselines]))
 
