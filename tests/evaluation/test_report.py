@@ -1,4 +1,5 @@
-"""The privileged-access experiment's summary (mean and CI over seeds, tables, plot, report files) and the
+"""The privileged-access experiment's summary (mean and CI over seeds, paired differences and their tests: bootstrap
+p-values, Holm within each table, TOST; every metric at the largest size; tables, plot, report files) and the
 experiment's bookkeeping: training sizes, steps, resumability, and its config's validation."""
 
 import json
@@ -18,25 +19,34 @@ from self_explain.evaluation.experiment import (
     effective_sizes,
     train_steps,
 )
+from self_explain.core.significance import holm_adjust
 from self_explain.evaluation.report import (
-    counted,
-    difference_scaling_table,
-    difference_table,
-    format_metric,
+    every_metric,
+    every_metric_name,
     group_kind,
-    headline_table,
     paired_differences,
     plot_scaling,
-    report_markdown,
-    scaling_table,
     summarize,
     without_per_row,
     write_report,
 )
+from self_explain.evaluation.results_markdown import (
+    counted,
+    difference_scaling_table,
+    difference_table,
+    format_metric,
+    headline_table,
+    metrics_table,
+    report_markdown,
+    scaling_table,
+)
+from self_explain.tasks import get_task
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SPLITS = ["test", "ood"]
 METRICS = ("exact_match", "has_changed_f1")
+# What write_report summarises: the headline metrics of the task the hand-made results are of.
+HEADLINE = get_task("patching").headline_metrics
 
 
 # ----------------------------------------------------------------------------------------------
@@ -63,7 +73,8 @@ def baseline_result(who, test, ood=None, size=None, seed=None, details=None):
 
 
 def em(value, f1=None):
-    return {"exact_match": value, "has_changed_f1": value if f1 is None else f1, "valid_rate": 1.0}
+    return {"exact_match": value, "has_changed_f1": value if f1 is None else f1, "valid_rate": 1.0,
+            "changed_content_match": value / 2, "unchanged_exact_match": value}
 
 
 RESULTS = [
@@ -226,13 +237,18 @@ def test_write_report_writes_results_json_md_and_png(tmp_path):
     summary = write_report(config, "some/dataset", RESULTS)
 
     assert summary["sizes"] == [100, 300], "the explainers' sizes (a baseline's None is not one)"
-    assert summary["headline_metrics"] == list(METRICS)
-    assert summary["rows"] == summarize(RESULTS, SPLITS, METRICS)
+    assert summary["headline_metrics"] == list(HEADLINE) and "changed_content_match" in HEADLINE
+    assert summary["headline_reason"] == get_task("patching").headline_reason != ""
+    assert summary["rows"] == summarize(RESULTS, SPLITS, HEADLINE)
+    assert {r["metric"] for r in summary["rows"]} == {"changed_content_match", "unchanged_exact_match", "exact_match"}
     assert summary["runs"] == RESULTS
     assert (summary["task"], summary["target"], summary["dataset"], summary["dataset_config"]) == \
         ("patching", "toy-target", "some/dataset", "toy-target")
     assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(summary))
-    assert (out / "results.md").read_text() == report_markdown(summary)
+    text = (out / "results.md").read_text()
+    assert text == report_markdown(summary)
+    assert "**Headline metric:** `changed_content_match` (then `unchanged_exact_match`, `exact_match`). " in text
+    assert get_task("patching").headline_reason in text
     assert (out / "scaling.png").read_bytes()[:8] == PNG_MAGIC
     assert sorted(p.name for p in out.iterdir()) == ["results.json", "results.md", "scaling.png"], "no temporary files"
 
@@ -527,12 +543,12 @@ def test_paired_differences_of_cells_without_per_row_scores_have_no_interval():
     assert (entry["ci_low"], entry["ci_high"], entry["excludes_zero"]) == (None, None, None)
 
 
-def test_difference_tables_mark_intervals_that_exclude_zero(per_row_rows, differences):
+def test_difference_tables_mark_different_and_level_differences(per_row_rows, differences):
     body = table_rows(difference_table(differences, per_row_rows, ["test"], METRICS_PER_ROW, "toy-target"))
     assert list(body) == ["toy-other", "toy-twin", "baseline: nearest-neighbor", "baseline: untrained"]
     other = difference(differences, "toy-other")
     assert body["toy-other"][0] == f"{other['difference']:+.3f} [{other['ci_low']:+.3f}, {other['ci_high']:+.3f}] *"
-    assert body["toy-twin"][0] == "+0.000 [+0.000, +0.000]", "no star: the interval does not exclude 0"
+    assert body["toy-twin"][0] == "+0.000 [+0.000, +0.000] ≈", "no star, but level: 0 in every resample"
     assert body["baseline: untrained"][1] == "not estimable"
     scaling = table_rows(difference_scaling_table(differences, per_row_rows, "test", "exact_match", "toy-target"))
     assert scaling["toy-other"] == [body["toy-other"][0]]
@@ -551,7 +567,9 @@ def test_report_files_with_per_row_scores(tmp_path):
     assert "bootstrap over seeds × held-out entities" in text
     assert "## Paired differences self − X (self: toy-target; largest training size)" in text
     assert "### self − X: exact_match on test by training rows" in text
-    assert "\n".join(difference_table(summary["differences"], summary["rows"], ["test"], METRICS, "toy-target")) in text
+    headline = tuple(summary["headline_metrics"])
+    table = difference_table(summary["differences"], summary["rows"], ["test"], headline, "toy-target")
+    assert "\n".join(table) in text
 
 
 def test_group_kind_says_what_was_resampled():
@@ -560,3 +578,172 @@ def test_group_kind_says_what_was_resampled():
         **r["splits"]["test"]["per_row"], "group": list(range(30))}}}} for r in PER_ROW_RESULTS]
     assert group_kind(by_row) == "row"
     assert group_kind(RESULTS) is None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The tests behind the marks: bootstrap p-values, Holm within each table, TOST at the equivalence margin
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def flip_one(right: list[bool], index: int) -> list[bool]:
+    return [not ok if i == index else ok for i, ok in enumerate(right)]
+
+
+def compared_cells(size: int) -> list[dict]:
+    """Self against an X level with it, an X different from it, and an X neither shown level nor different."""
+    return [
+        *[cell("toy-target", size, seed, predictions_of(right_share(0.9, seed)), self_=True) for seed in (0, 1, 2)],
+        # As self, but one row of one seed answered the other way: a difference of 1 row in 90.
+        *[cell("near-twin", size, seed, predictions_of(flip_one(right_share(0.9, seed), 3) if seed == 0
+                                                        else right_share(0.9, seed))) for seed in (0, 1, 2)],
+        *[cell("toy-other", size, seed, predictions_of(right_share(0.3, 10 + seed))) for seed in (0, 1, 2)],
+        # Right about as often as self, on other rows: too noisy to tell either way from 10 entities.
+        *[cell("noisy", size, seed, predictions_of(right_share(0.85, 30 + seed))) for seed in (0, 1, 2)],
+    ]
+
+
+TESTED_RESULTS = [*compared_cells(100), *compared_cells(300),
+                  cell("untrained", None, None, predictions_of([], invalid=True), kind="baseline")]
+
+
+@pytest.fixture(scope="module")
+def tested():
+    return paired_differences(TESTED_RESULTS, ["test"], METRICS_PER_ROW, "toy-target", samples=400, seed=0)
+
+
+def test_a_difference_is_shown_level_different_or_neither(tested):
+    near = next(d for d in tested if (d["other"], d["size"], d["metric"]) == ("near-twin", 300, "exact_match"))
+    assert near["difference"] == pytest.approx(1 / 90, abs=1e-4) and near["ci_high"] < 0.05
+    assert near["p_equivalence"] <= 0.05 and near["p_holm"] > 0.05, "level within ±0.05, not shown different"
+
+    other = next(d for d in tested if (d["other"], d["size"], d["metric"]) == ("toy-other", 300, "exact_match"))
+    assert other["p_holm"] <= 0.05 and other["p_equivalence"] == 1.0, "different, and far from level"
+
+    noisy = next(d for d in tested if (d["other"], d["size"], d["metric"]) == ("noisy", 300, "exact_match"))
+    assert noisy["ci_low"] < 0 < noisy["ci_high"], "an interval that includes 0..."
+    assert noisy["p_value"] > 0.05 and noisy["p_equivalence"] > 0.05, "...shows neither a difference nor a level"
+
+    for entry in tested:  # the p-value is read off the resamples that give the 95 % interval
+        if entry["p_value"] is not None and abs(entry["p_value"] - 0.05) > 0.01:
+            assert entry["excludes_zero"] == (entry["p_value"] < 0.05), entry
+
+
+def test_the_equivalence_margin_decides_what_is_level():
+    narrow = paired_differences(TESTED_RESULTS, ["test"], ("exact_match",), "toy-target", samples=400, seed=0,
+                                margin=0.02)
+    near = next(d for d in narrow if (d["other"], d["size"]) == ("near-twin", 300))
+    assert near["ci_high"] > 0.02 and near["p_equivalence"] > 0.05, "not level within ±0.02"
+
+
+def test_holm_adjusts_within_each_table(tested):
+    for size in (100, 300):  # the paired-differences table of one size: every X, split and metric
+        family = [d for d in tested if d["size"] == size]
+        assert len(family) == 4 * len(METRICS_PER_ROW)
+        expected = holm_adjust([d["p_value"] for d in family])
+        assert [d["p_holm"] for d in family] == pytest.approx(expected, abs=1e-6)
+    for metric in METRICS_PER_ROW:  # the by-size table of one split and metric: every X and size
+        family = [d for d in tested if d["metric"] == metric]
+        expected = holm_adjust([d["p_value"] for d in family])
+        assert [d["p_holm_by_size"] for d in family] == pytest.approx(expected, abs=1e-6)
+    untested = next(d for d in tested if (d["other"], d["size"], d["metric"]) == ("untrained", 300, "has_changed_f1"))
+    assert untested["difference"] is None and (untested["p_value"], untested["p_holm"]) == (None, None)
+    assert all(d["p_holm"] >= d["p_value"] for d in tested if d["p_value"] is not None), "adjusting never lowers p"
+
+
+def test_paired_differences_without_per_row_scores_have_no_tests():
+    entry = next(d for d in paired_differences(RESULTS, SPLITS, METRICS, "toy-target", samples=50)
+                 if d["difference"] is not None)
+    assert (entry["p_value"], entry["p_holm"], entry["p_holm_by_size"], entry["p_equivalence"]) == (None,) * 4
+
+
+def test_report_files_record_and_mark_the_tests(tmp_path):
+    config = SimpleNamespace(task="patching", target="toy-target", explainers=["toy-target"], seeds=3, splits=["test"],
+                             out=str(tmp_path), config_name="toy-target", seed=0, equivalence_margin=0.03)
+    summary = write_report(config, "some/dataset", TESTED_RESULTS)
+    assert summary["tests"]["equivalence_margin"] == 0.03 and summary["tests"]["alpha"] == 0.05
+    assert set(summary["tests"]["families"]) == {"p_holm", "p_holm_by_size"}
+    assert all({"p_value", "p_holm", "p_holm_by_size", "p_equivalence"} <= set(d) for d in summary["differences"])
+    text = (tmp_path / "results.md").read_text()
+    assert "equivalent within ±0.03 by TOST at 0.05" in text and "Holm-adjusted over this table's" in text
+    body = table_rows(difference_table(summary["differences"], summary["rows"], ["test"], HEADLINE, "toy-target"))
+    assert body["toy-other"][-1].endswith(" *") and body["noisy"][-1].endswith("]"), "overall exact match"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Every metric the rows give, at the largest training size
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_every_metric_name_is_the_metrics_keys_then_extra_scores_then_what_runs_reported():
+    with_extra = [{**r, "splits": {"test": {**r["splits"]["test"], "metrics": {**r["splits"]["test"]["metrics"],
+                                                                               "judge": 0.5, "note": "text"},
+                                            "per_row": {**r["splits"]["test"]["per_row"], "statistics": {
+                                                **r["splits"]["test"]["per_row"]["statistics"],
+                                                "simulator_correlation": [0.0] * 30,
+                                                "simulator_correlation:rows": [1.0] * 30}}}}}
+                  for r in PER_ROW_RESULTS[:1]]
+    names = every_metric_name(with_extra, ["test"])
+    assert names == [*METRIC_STATISTICS["causal_match"], "simulator_correlation", "judge"], "not the text 'note'"
+    assert every_metric_name(RESULTS, ["ood"]) == ["exact_match", "has_changed_f1", "valid_rate",
+                                                   "changed_content_match", "unchanged_exact_match"]
+
+
+def test_every_metric_at_the_largest_size_shows_each_stratum_with_its_interval():
+    every = every_metric(TESTED_RESULTS, ["test"], samples=200, seed=0)
+    assert every["size"] == 300 and every["metrics"] == list(METRIC_STATISTICS["causal_match"])
+    assert {r["size"] for r in every["rows"]} == {300, None}
+    for metric in ("changed_exact_match", "unchanged_exact_match", "changed_valid_rate", "has_unchanged_precision"):
+        row = find(every["rows"], "toy-other", 300, "test", metric)
+        reported = [r["splits"]["test"]["metrics"][metric] for r in TESTED_RESULTS
+                    if (r["who"], r["size"]) == ("toy-other", 300)]
+        assert row["mean"] == pytest.approx(sum(reported) / 3, abs=1e-4)
+        assert row["ci_low"] <= row["mean"] <= row["ci_high"]
+    untrained = find(every["rows"], "untrained", None, "test", "unchanged_valid_rate")
+    assert (untrained["mean"], untrained["ci_high"]) == (0.0, 0.0)
+    assert find(every["rows"], "untrained", None, "test", "has_unchanged_f1")["mean"] is None, "no valid answer"
+    table = table_rows(metrics_table(every["rows"], "test", every["metrics"], "toy-target"))
+    assert list(table) == every["metrics"]
+    assert table["changed_content_match"][0] == _cell_text(find(every["rows"], "toy-target", 300, "test",
+                                                                "changed_content_match"))
+
+
+def _cell_text(row):
+    return f"{row['mean']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+
+
+def test_report_files_show_every_metric(tmp_path):
+    config = SimpleNamespace(task="patching", target="toy-target", explainers=["toy-target"], seeds=3, splits=["test"],
+                             out=str(tmp_path), config_name="toy-target", seed=0)
+    summary = write_report(config, "some/dataset", TESTED_RESULTS)
+    assert summary["all_metrics"]["size"] == 300 and "changed_exact_match" in summary["all_metrics"]["metrics"]
+    text = (tmp_path / "results.md").read_text()
+    assert "## Every metric at the largest training size (300 rows)" in text
+    assert "\n".join(metrics_table(summary["all_metrics"]["rows"], "test", summary["all_metrics"]["metrics"],
+                                   "toy-target")) in text
+
+
+def test_plot_scaling_with_a_metric_not_estimable_anywhere_or_somewhere(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    results = [*[cell("toy-target", size, 0, predictions_of([], invalid=True), self_=True) for size in (100, 300)],
+               cell("toy-other", 100, 0, predictions_of(right_share(0.5, 1))),
+               cell("toy-other", 300, 0, predictions_of([], invalid=True)),
+               cell("untrained", None, None, predictions_of([], invalid=True), kind="baseline")]
+    metrics = ("has_changed_f1", "changed_content_match")
+    rows = summarize(results, ["test"], metrics, samples=50)
+    assert find(rows, "toy-other", 300, "test", "has_changed_f1")["mean"] is None
+    closed = []
+    monkeypatch.setattr(plt, "close", closed.append)
+    plot_scaling(make_summary(rows, splits=["test"], headline_metrics=list(metrics)), tmp_path / "p.png")
+    assert (tmp_path / "p.png").read_bytes()[:8] == PNG_MAGIC
+    (figure,) = closed
+    f1_panel, content_panel = figure.axes
+    assert [len(line.get_xdata()) for line in f1_panel.lines] == [1], "toy-other's one estimable size"
+    assert [t.get_text() for t in content_panel.texts] == [], "content match is estimable (0 on invalid rows)"
+    plt.close(figure)
+
+    never = summarize(results[:2], ["test"], ("has_changed_f1",), samples=50)
+    closed.clear()
+    plot_scaling(make_summary(never, splits=["test"], headline_metrics=["has_changed_f1"]), tmp_path / "q.png")
+    assert [t.get_text() for t in closed[0].axes[0].texts] == ["not estimable"] and not closed[0].axes[0].lines
+    plt.close(closed[0])

@@ -367,8 +367,24 @@ class SeedGroupBootstrap:
         a, b = self.estimate(runs_a, statistic), self.estimate(runs_b, statistic)
         if a is None or b is None:
             return None, None, None
-        low, high = percentile_interval(self.replicates(runs_a, statistic) - self.replicates(runs_b, statistic), level)
-        return a - b, low, high
+        return (a - b, *percentile_interval(self.paired_replicates(runs_a, runs_b, statistic), level))
+
+    def paired_replicates(self, runs_a: Sequence[BootstrapRun], runs_b: Sequence[BootstrapRun],
+                          statistic: Statistic) -> np.ndarray:
+        """The difference a − b of a statistic in every resample, both sides recomputed in the same resample.
+
+        The replicates behind :meth:`paired_difference`'s interval, and behind the tests of
+        :mod:`self_explain.core.significance`.
+
+        Args:
+            runs_a (`Sequence[BootstrapRun]`): The runs of the first member.
+            runs_b (`Sequence[BootstrapRun]`): The runs of the second member, scored on the same groups.
+            statistic (`Callable`): Column totals (arrays) to values (an array; NaN: cannot be computed).
+
+        Returns:
+            `np.ndarray`: (samples,) differences; NaN in a resample where either side cannot be computed.
+        """
+        return self.replicates(runs_a, statistic) - self.replicates(runs_b, statistic)
 
 
 def percentile_interval(replicates, level: float = 0.95) -> tuple[float | None, float | None]:

@@ -1,11 +1,14 @@
 """The privileged-access experiment's summary: mean and 95 % bootstrap interval per cell, paired differences
-self − X with their intervals, markdown tables, a scaling plot.
+self − X with their intervals and tests, every metric at the largest training size, a scaling plot, and the files
+(``results.json``, ``results.md`` through :mod:`.results_markdown`, ``scaling.png``).
 
-Intervals come from a seeded bootstrap over seeds × held-out groups (:class:`~self_explain.core.stats.SeedGroupBootstrap`):
-each resample draws the seeds with replacement and the scored rows' groups (their entity, else the row) with
-replacement, and recomputes each metric from the drawn rows' per-row statistics (:mod:`.row_scores`), so F1 and
+Intervals come from a seeded bootstrap over seeds × held-out groups
+(:class:`~self_explain.core.stats.SeedGroupBootstrap`): each resample draws the seeds with replacement and the scored
+rows' groups (their entity, else the row) with replacement, and recomputes each metric from the drawn rows' per-row statistics (:mod:`.row_scores`), so F1 and
 pooled correlations are recomputed, not averaged. A paired difference self − X recomputes both members in the same
-resamples, on the seeds they share.
+resamples, on the seeds they share; the same replicates give its two-sided p-value and its equivalence (TOST)
+p-value at a margin (:mod:`self_explain.core.significance`). Each results table of differences is a family of tests,
+Holm-adjusted within it: one training size (every X, split and metric), and one split and metric by training size.
 """
 
 from __future__ import annotations
@@ -13,54 +16,50 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from functools import lru_cache
+from numbers import Real
 from pathlib import Path
 
+import numpy as np
+
 from ..core.files import write_atomically
-from ..core.models import short_model_name
-from ..core.stats import BootstrapRun, SeedGroupBootstrap
+from ..core.significance import ALPHA, bootstrap_p_value, equivalence_p_value, holm_adjust
+from ..core.stats import BootstrapRun, SeedGroupBootstrap, percentile_interval
 from ..tasks import get_task
-from .row_scores import metric_statistic
+from .results_markdown import (
+    NOT_ESTIMABLE,
+    counted,
+    difference_scaling_table,
+    difference_table,
+    explainer_label,
+    format_metric,
+    headline_table,
+    ordered_who,
+    report_markdown,
+    run_lines,
+    scaling_table,
+)
+from .row_scores import METRIC_STATISTICS, ROWS_SUFFIX, metric_statistic
+
+# The Markdown lives in .results_markdown; its tables and formatters stay importable from here too.
+__all__ = [
+    "BOOTSTRAP_SAMPLES", "EQUIVALENCE_MARGIN", "LEVEL", "METRIC_RANGES", "NOT_ESTIMABLE", "bootstrap_run", "counted",
+    "difference_scaling_table", "difference_table", "every_metric", "every_metric_name", "format_metric", "group_kind",
+    "headline_table", "paired_differences", "plot_scaling", "report_markdown", "reported_value", "run_lines",
+    "run_provenance", "scaling_table", "self_explainer", "summarize", "tests_record", "without_per_row",
+    "write_report",
+]
 
 # Where a headline metric lives: the plot clips CI bands to it (the tables keep the t-interval as computed).
 METRIC_RANGES = {"simulator_correlation": (-1.0, 1.0), "pooled_correlation": (-1.0, 1.0),
                  "mean_scenario_correlation": (-1.0, 1.0)}
 
-# How a table shows a metric value that could not be computed (a metric's None, e.g. an F1 with nothing to
-# compute it over).
-NOT_ESTIMABLE = "not estimable"
-
 # The bootstrap behind every interval: resamples, and the coverage of the intervals.
 BOOTSTRAP_SAMPLES = 2000
 LEVEL = 0.95
 
-
-def format_metric(value) -> str:
-    """A metric value in a Markdown table: three decimals, or "not estimable" for None.
-
-    >>> [format_metric(v) for v in (0.12345, 1, None)]
-    ['0.123', '1.000', 'not estimable']
-
-    Args:
-        value (`float` or None): The value.
-
-    Returns:
-        `str`: The cell.
-    """
-    return NOT_ESTIMABLE if value is None else f"{float(value):.3f}"
-
-
-def counted(count: int, noun: str, plural: str | None = None) -> str:
-    """A count with its noun in the singular or the plural: ``1 seed``, ``2 seeds``.
-
-    Args:
-        count (`int`): how many.
-        noun (`str`): the noun in the singular.
-        plural (`str`, *optional*): the plural, when it is not ``noun + "s"``.
-
-    Returns:
-        `str`: ``"{count} {noun}"`` for a count of 1, else ``"{count} {plural}"``.
-    """
-    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+# The equivalence margin δ of a "level" claim when the experiment's config gives none (ExperimentConfig's default).
+EQUIVALENCE_MARGIN = 0.05
 
 
 def bootstrap_run(result: dict, split: str) -> BootstrapRun | None:
@@ -90,12 +89,24 @@ def _statistic(results: list[dict], split: str, metric: str):
     if len(modules) != 1:
         return None
     columns = set.intersection(*(set(r["splits"][split]["per_row"]["statistics"]) for r in results))
-    return metric_statistic(modules.pop(), metric, columns)
+    statistic = metric_statistic(modules.pop(), metric, columns)
+    if statistic is not None:
+        try:
+            statistic({name: np.zeros(1) for name in columns})
+        except KeyError:  # rows scored before the metric's statistics existed lack its columns
+            return None
+    return statistic
 
 
 def _bootstrap_over(results: list[dict], split: str, samples: int, seed: int) -> SeedGroupBootstrap:
-    seeds = list(dict.fromkeys(r["seed"] for r in results if r["seed"] is not None))
-    groups = list(dict.fromkeys(_hashable(g) for r in results for g in r["splits"][split]["per_row"]["group"]))
+    """The bootstrap over the seeds and groups of ``results`` on ``split`` (drawn once for every metric of a cell)."""
+    seeds = tuple(dict.fromkeys(r["seed"] for r in results if r["seed"] is not None))
+    groups = tuple(dict.fromkeys(_hashable(g) for r in results for g in r["splits"][split]["per_row"]["group"]))
+    return _drawn_bootstrap(seeds, groups, samples, seed)
+
+
+@lru_cache(maxsize=32)
+def _drawn_bootstrap(seeds: tuple, groups: tuple, samples: int, seed: int) -> SeedGroupBootstrap:
     return SeedGroupBootstrap(seeds, groups, samples=samples, seed=seed)
 
 
@@ -114,7 +125,7 @@ def summarize(results: list[dict], splits: list[str], metrics: tuple[str, ...], 
     Args:
         results (`list[dict]`): The cells' results (``runs/*/result.json``).
         splits (`list[str]`): The scored splits.
-        metrics (`tuple[str, ...]`): The metrics summarised (the task's headline metrics).
+        metrics (`tuple[str, ...]`): The metrics summarised (e.g. the task's headline metrics).
         samples (`int`, *optional*, defaults to `BOOTSTRAP_SAMPLES`): Bootstrap resamples.
         seed (`int`, *optional*, defaults to 0): Seed of the bootstrap (the same seed gives the same intervals).
 
@@ -194,12 +205,15 @@ def self_explainer(results: list[dict], target: str) -> str | None:
 
 
 def paired_differences(results: list[dict], splits: list[str], metrics: tuple[str, ...], target: str,
-                       samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> list[dict]:
+                       samples: int = BOOTSTRAP_SAMPLES, seed: int = 0,
+                       margin: float = EQUIVALENCE_MARGIN) -> list[dict]:
     """For each training size of the self-explainer and each other explainer, control or baseline X: self − X.
 
     X is taken at the same training size (seeded cells, paired seed by seed on the seeds both have) or, for a
     baseline that does not train, as it is (against every seed of self). Both members are recomputed in the same
-    bootstrap resamples (seeds × groups), which gives the difference's interval.
+    bootstrap resamples (seeds × groups), which give the difference's interval and its tests
+    (:mod:`self_explain.core.significance`): the two-sided p-value of "self − X = 0", Holm-adjusted within each
+    results table the difference is shown in, and the TOST p-value of "self − X within ± ``margin``".
 
     Args:
         results (`list[dict]`): The cells' results.
@@ -208,13 +222,17 @@ def paired_differences(results: list[dict], splits: list[str], metrics: tuple[st
         target (`str`): The target model (self is the explainer whose base it is).
         samples (`int`, *optional*, defaults to `BOOTSTRAP_SAMPLES`): Bootstrap resamples.
         seed (`int`, *optional*, defaults to 0): Seed of the bootstrap.
+        margin (`float`, *optional*, defaults to `EQUIVALENCE_MARGIN`): The equivalence margin δ of the TOST.
 
     Returns:
         `list[dict]`: Rows with ``self``, ``other``, ``other_kind``, ``size``, ``other_size`` (None for a baseline
         that does not train), ``split``, ``metric``, ``seeds`` (seeds compared), ``difference``, ``ci_low``,
-        ``ci_high`` and ``excludes_zero`` (whether the interval lies above or below 0). ``difference`` and the
-        interval are None where either side is not estimable; the interval (and ``excludes_zero``) is None, with
-        the difference of the means, where a cell kept no per-row scores.
+        ``ci_high``, ``excludes_zero`` (whether the interval lies above or below 0), ``p_value`` (two-sided
+        bootstrap p), ``p_holm`` (Holm-adjusted over the differences of its training size: every X, split and
+        metric), ``p_holm_by_size`` (Holm-adjusted over those of its split and metric: every X and training size)
+        and ``p_equivalence`` (TOST). ``difference`` and the rest are None where either side is not estimable; the
+        interval, ``excludes_zero`` and the p-values are None, with the difference of the means, where a cell kept
+        no per-row scores. A difference without p-value is in no family.
     """
     me = self_explainer(results, target)
     if me is None:
@@ -240,23 +258,46 @@ def paired_differences(results: list[dict], splits: list[str], metrics: tuple[st
                 continue
             for split in splits:
                 for metric in metrics:
-                    entry = _difference(mine, theirs, split, metric, samples, seed)
+                    entry = _difference(mine, theirs, split, metric, samples, seed, margin)
                     if entry is not None:
                         differences.append({"self": me, "other": other, "other_kind": theirs[0]["kind"], "size": size,
                                             "other_size": other_size, "split": split, "metric": metric,
                                             "seeds": len({r["seed"] for r in mine}), **entry})
+    _adjust_within(differences, "p_holm", lambda d: d["size"])
+    _adjust_within(differences, "p_holm_by_size", lambda d: (d["split"], d["metric"]))
     return differences
 
 
-def _difference(mine: list[dict], theirs: list[dict], split: str, metric: str, samples: int, seed: int) -> dict | None:
+def _adjust_within(differences: list[dict], key: str, family) -> None:
+    """Set each difference's ``key`` to its p-value Holm-adjusted within its family (those alike by ``family``)."""
+    families: dict = defaultdict(list)
+    for entry in differences:
+        families[family(entry)].append(entry)
+    for members in families.values():
+        for entry, adjusted in zip(members, holm_adjust([d["p_value"] for d in members])):
+            entry[key] = _rounded_p(adjusted)
+
+
+def _rounded_p(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def _difference(mine: list[dict], theirs: list[dict], split: str, metric: str, samples: int, seed: int,
+                margin: float) -> dict | None:
+    """self − X of one metric on one split: the difference, its interval, and its p-values (unadjusted)."""
     both = mine + theirs
     if any(split not in r["splits"] or metric not in r["splits"][split]["metrics"] for r in both):
         return None
     runs_a, runs_b = [bootstrap_run(r, split) for r in mine], [bootstrap_run(r, split) for r in theirs]
     statistic = _statistic(both, split, metric) if all(runs_a) and all(runs_b) else None
-    if statistic is not None:
+    difference = low = high = p_value = p_equivalence = None
+    if statistic is not None:  # as SeedGroupBootstrap.paired_difference, keeping the replicates for the tests
         bootstrap = _bootstrap_over(both, split, samples, seed)
-        difference, low, high = bootstrap.paired_difference(runs_a, runs_b, statistic, LEVEL)
+        mine_value, their_value = bootstrap.estimate(runs_a, statistic), bootstrap.estimate(runs_b, statistic)
+        if mine_value is not None and their_value is not None:
+            replicates = bootstrap.paired_replicates(runs_a, runs_b, statistic)
+            difference, (low, high) = mine_value - their_value, percentile_interval(replicates, LEVEL)
+            p_value, p_equivalence = bootstrap_p_value(replicates), equivalence_p_value(replicates, margin)
     else:  # no per-row scores: the difference of the means over seeds, without interval
         means = []
         for cell in (mine, theirs):
@@ -266,234 +307,58 @@ def _difference(mine: list[dict], theirs: list[dict], split: str, metric: str, s
         low = high = None
     excludes = None if low is None or high is None else bool(low > 0 or high < 0)
     return {"difference": _rounded(difference), "ci_low": _rounded(low), "ci_high": _rounded(high),
-            "excludes_zero": excludes}
+            "excludes_zero": excludes, "p_value": _rounded_p(p_value), "p_equivalence": _rounded_p(p_equivalence)}
 
 
-def _with_interval(value: float | None, low: float | None, high: float | None, spec: str) -> str:
-    """A value and its interval, e.g. ``0.412 [0.380, 0.441]``; "not estimable" without a value."""
-    if value is None:
-        return NOT_ESTIMABLE
-    text = f"{value:{spec}}"
-    if low is not None:
-        text += f" [{low:{spec}}, {high:{spec}}]"
-    return text
-
-
-def _cell(row: dict | None) -> str:
-    if row is None:
-        return "–"
-    text = _with_interval(row["mean"], row["ci_low"], row["ci_high"], ".3f")
-    if row["mean"] is None:
-        return text
-    if row.get("not_estimable"):  # some seeds had nothing to compute the metric over
-        text += f" ({row['n'] - row['not_estimable']} of {counted(row['n'], 'seed')})"
-    return text
-
-
-def _label(row: dict, target: str) -> str:
-    name = short_model_name(row["who"])
-    if row["kind"] == "explainer":
-        return f"{name} (self)" if row["self"] else name
-    if row["details"].get("scale") is not None:
-        return f"baseline: {name} (scale {row['details']['scale']:g})"
-    return f"baseline: {name}"
-
-
-def _ordered_who(rows: list[dict]) -> list[str]:
-    explainers = [r["who"] for r in rows if r["kind"] == "explainer"]
-    baselines = [r["who"] for r in rows if r["kind"] == "baseline"]
-    return list(dict.fromkeys([*explainers, *baselines]))
-
-
-def headline_table(rows: list[dict], splits: list[str], metrics: tuple[str, ...], target: str) -> list[str]:
-    """Every explainer and baseline at the largest training size (baselines that do not train: as they are).
+def every_metric_name(results: list[dict], splits: list[str]) -> list[str]:
+    """Every metric the cells' scored rows can give: each key of their metric module's statistics (in its order),
+    then their extra scores, then any other metric a run reported (e.g. of a run without per-row scores).
 
     Args:
-        rows (`list[dict]`): The summary rows (``summarize``).
-        splits (`list[str]`): The splits, one column group each.
-        metrics (`tuple[str, ...]`): The metrics, one column per split.
-        target (`str`): The target model.
+        results (`list[dict]`): The cells' results.
+        splits (`list[str]`): The scored splits.
 
     Returns:
-        `list[str]`: The lines of a Markdown table, mean [95 % CI] per cell.
+        `list[str]`: The metric names, each once.
     """
-    sizes = [r["size"] for r in rows if r["size"] is not None]
+    names: list[str] = []
+    for result in results:
+        for split in splits:
+            scored = result["splits"].get(split)
+            if scored is None:
+                continue
+            per_row = scored.get("per_row") or {}
+            names += list(METRIC_STATISTICS.get(per_row.get("metric"), {}))
+            columns = per_row.get("statistics") or {}
+            names += sorted(c.removesuffix(ROWS_SUFFIX) for c in columns if c.endswith(ROWS_SUFFIX))
+    for result in results:
+        for split in splits:
+            reported = (result["splits"].get(split) or {}).get("metrics") or {}
+            names += [name for name, value in reported.items() if value is None or isinstance(value, Real)]
+    return list(dict.fromkeys(names))
+
+
+def every_metric(results: list[dict], splits: list[str], samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> dict:
+    """Every metric the scored rows give (``every_metric_name``) at the largest training size, with its interval.
+
+    Each explainer, control and baseline at the explainers' largest training size; a baseline that does not train
+    as it is. This is where metrics beyond the headline ones (e.g. one class of rows) are seen for every explainer.
+
+    Args:
+        results (`list[dict]`): The cells' results.
+        splits (`list[str]`): The scored splits.
+        samples (`int`, *optional*, defaults to `BOOTSTRAP_SAMPLES`): Bootstrap resamples.
+        seed (`int`, *optional*, defaults to 0): Seed of the bootstrap.
+
+    Returns:
+        `dict`: ``size`` (the largest training size; None without trained explainers), ``metrics`` (the names, in
+        order) and ``rows`` (summary rows as ``summarize`` gives them).
+    """
+    sizes = [r["size"] for r in results if r["kind"] == "explainer" and r["size"] is not None]
     largest = max(sizes) if sizes else None
-    index = {(r["who"], r["size"], r["split"], r["metric"]): r for r in rows}
-    columns = [(s, m) for s in splits for m in metrics]
-    lines = ["| explainer | " + " | ".join(f"{s} {m}" for s, m in columns) + " |", "|---|" + "---|" * len(columns)]
-    for who in _ordered_who(rows):
-        cells = [index.get((who, largest, s, m)) or index.get((who, None, s, m)) for s, m in columns]
-        first = next((c for c in cells if c is not None), None)
-        if first is not None:
-            lines.append(f"| {_label(first, target)} | " + " | ".join(_cell(c) for c in cells) + " |")
-    return lines
-
-
-def scaling_table(rows: list[dict], split: str, metric: str, target: str) -> list[str]:
-    """One metric on one split by training rows: a column per training size, a row per explainer or baseline.
-
-    Baselines that do not train show the same value at every size.
-
-    Args:
-        rows (`list[dict]`): The summary rows (``summarize``).
-        split (`str`): The split.
-        metric (`str`): The metric.
-        target (`str`): The target model.
-
-    Returns:
-        `list[str]`: The lines of a Markdown table, mean [95 % CI] per cell.
-    """
-    sizes = sorted({r["size"] for r in rows if r["size"] is not None})
-    index = {(r["who"], r["size"]): r for r in rows if r["split"] == split and r["metric"] == metric}
-    lines = ["| explainer | " + " | ".join(f"n={s}" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
-    for who in _ordered_who(rows):
-        cells = [index.get((who, s)) for s in sizes]
-        if all(c is None for c in cells) and (who, None) in index:
-            cells = [index[(who, None)]] * len(sizes)  # a baseline that does not train: the same at every size
-        first = next((c for c in cells if c is not None), None)
-        if first is not None:
-            lines.append(f"| {_label(first, target)} | " + " | ".join(_cell(c) for c in cells) + " |")
-    return lines
-
-
-def _difference_cell(entry: dict | None) -> str:
-    if entry is None:
-        return "–"
-    text = _with_interval(entry["difference"], entry["ci_low"], entry["ci_high"], "+.3f")
-    if entry["excludes_zero"]:
-        text += " *"
-    return text
-
-
-def _other_labels(differences: list[dict], rows: list[dict], target: str) -> dict[str, str]:
-    """Each compared X's table label, as the headline table names it."""
-    labels = {}
-    for entry in differences:
-        if entry["other"] in labels:
-            continue
-        row = next((r for r in rows if r["who"] == entry["other"] and r["size"] == entry["other_size"]), None)
-        labels[entry["other"]] = _label(row, target) if row is not None else short_model_name(entry["other"])
-    return labels
-
-
-def difference_table(differences: list[dict], rows: list[dict], splits: list[str], metrics: tuple[str, ...],
-                     target: str, size: int | None = None) -> list[str]:
-    """Paired differences self − X at one training size: a row per X, a column per split and metric.
-
-    Args:
-        differences (`list[dict]`): The paired differences (``paired_differences``).
-        rows (`list[dict]`): The summary rows (``summarize``), for the labels.
-        splits (`list[str]`): The splits, one column group each.
-        metrics (`tuple[str, ...]`): The metrics, one column per split.
-        target (`str`): The target model.
-        size (`int`, *optional*): The self-explainer's training size (default: the largest).
-
-    Returns:
-        `list[str]`: The lines of a Markdown table: difference [95 % interval], ``*`` when the interval excludes 0.
-    """
-    sizes = sorted({d["size"] for d in differences})
-    if size is None:
-        size = sizes[-1] if sizes else None
-    index = {(d["other"], d["split"], d["metric"]): d for d in differences if d["size"] == size}
-    columns = [(s, m) for s in splits for m in metrics]
-    lines = ["| self − X | " + " | ".join(f"{s} {m}" for s, m in columns) + " |", "|---|" + "---|" * len(columns)]
-    labels = _other_labels(differences, rows, target)
-    for other in dict.fromkeys(d["other"] for d in differences if d["size"] == size):
-        lines.append(f"| {labels[other]} | " + " | ".join(_difference_cell(index.get((other, s, m))) for s, m in columns)
-                     + " |")
-    return lines
-
-
-def difference_scaling_table(differences: list[dict], rows: list[dict], split: str, metric: str,
-                             target: str) -> list[str]:
-    """Paired differences self − X of one metric on one split by training size: a row per X, a column per size.
-
-    Args:
-        differences (`list[dict]`): The paired differences (``paired_differences``).
-        rows (`list[dict]`): The summary rows (``summarize``), for the labels.
-        split (`str`): The split.
-        metric (`str`): The metric.
-        target (`str`): The target model.
-
-    Returns:
-        `list[str]`: The lines of a Markdown table: difference [95 % interval], ``*`` when the interval excludes 0.
-    """
-    chosen = [d for d in differences if d["split"] == split and d["metric"] == metric]
-    sizes = sorted({d["size"] for d in chosen})
-    index = {(d["other"], d["size"]): d for d in chosen}
-    lines = ["| self − X | " + " | ".join(f"n={s}" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
-    labels = _other_labels(differences, rows, target)
-    for other in dict.fromkeys(d["other"] for d in chosen):
-        lines.append(f"| {labels[other]} | " + " | ".join(_difference_cell(index.get((other, s))) for s in sizes) + " |")
-    return lines
-
-
-def run_lines(summary: dict) -> list[str]:
-    """The lines of ``results.md`` that say how complete the results are and how they were made.
-
-    Args:
-        summary (`dict`): The summary ``write_report`` writes to ``results.json``.
-
-    Returns:
-        `list[str]`: The lines (none for a summary without the fields).
-    """
-    lines = []
-    completed = summary.get("completed_runs")
-    if completed and completed["finished"] < completed["planned"]:
-        lines.append(f"**Partial results:** {completed['finished']} of the {completed['planned']} planned explainer "
-                     "runs have finished; the experiment is resumable and the rest are still to run.")
-    provenance = summary.get("provenance")
-    if provenance:
-        machine = provenance["machine"]
-        lines.append(f"Command: `{provenance['command']}`; machine: {machine['platform']}, {machine['cpu_count']} CPUs, "
-                     f"{machine['torch_threads']} torch threads, torch {machine['torch']}; "
-                     f"{provenance['run_seconds'] / 3600:.2f} h summed over {provenance['timed_runs']} timed runs.")
-    return [*lines, ""] if lines else []
-
-
-def report_markdown(summary: dict) -> str:
-    """The experiment's ``results.md``: the headline and paired-difference tables, then both by training size.
-
-    Args:
-        summary (`dict`): The summary ``write_report`` writes to ``results.json``.
-
-    Returns:
-        `str`: The Markdown.
-    """
-    splits, metrics, target = summary["splits"], tuple(summary["headline_metrics"]), summary["target"]
-    bootstrap = summary.get("bootstrap") or {}
-    differences = summary.get("differences") or []
-    groups = {"entity": "held-out entities", "row": "scored rows (the dataset has no entity column)"}.get(
-        bootstrap.get("groups"), "scored rows")
-    interval = (f"95 % interval from a bootstrap over seeds × {groups}, {bootstrap.get('samples', BOOTSTRAP_SAMPLES)} "
-                f"resamples, seed {bootstrap.get('seed', 0)}; each metric recomputed on the rows drawn")
-    lines = [
-        f"# Privileged access: task `{summary['task']}`, target `{target}`",
-        "",
-        f"Dataset `{summary['dataset']}` config `{summary['dataset_config']}`; {counted(summary['seeds'], 'seed')} per cell; "
-        f"mean [{interval}]. Largest training size: {max(summary['sizes'])} rows. \"{NOT_ESTIMABLE}\": the metric "
-        "has no valid answer to be computed over.",
-        "",
-        *run_lines(summary),
-        "## Self vs. other explainers vs. baselines (largest training size)",
-        "",
-        *headline_table(summary["rows"], splits, metrics, target),
-    ]
-    me = next((d["self"] for d in differences), None)
-    if differences:
-        lines += ["", f"## Paired differences self − X (self: {short_model_name(me)}; largest training size)", "",
-                  f"self − X [95 % interval], both recomputed in the same resamples (seed by seed for X trained on "
-                  "the same subsamples); `*`: the interval excludes 0.", "",
-                  *difference_table(differences, summary["rows"], splits, metrics, target)]
-    for split in splits:
-        for metric in metrics:
-            lines += ["", f"## {metric} on {split} by training rows", "",
-                      *scaling_table(summary["rows"], split, metric, target)]
-            if any(d["split"] == split and d["metric"] == metric for d in differences):
-                lines += ["", f"### self − X: {metric} on {split} by training rows", "",
-                          *difference_scaling_table(differences, summary["rows"], split, metric, target)]
-    return "\n".join(lines) + "\n"
+    chosen = [r for r in results if r["size"] in (largest, None)]
+    metrics = every_metric_name(chosen, splits)
+    return {"size": largest, "metrics": metrics, "rows": summarize(chosen, splits, tuple(metrics), samples, seed)}
 
 
 def plot_scaling(summary: dict, path: Path) -> None:
@@ -518,13 +383,13 @@ def plot_scaling(summary: dict, path: Path) -> None:
     for i, split in enumerate(splits):
         for j, metric in enumerate(metrics):
             ax = axes[i][j]
-            for who in _ordered_who(rows):
+            for who in ordered_who(rows):
                 curve = sorted((r for r in rows if r["who"] == who and r["split"] == split and r["metric"] == metric
                                 and r["mean"] is not None),  # not estimable: nothing to draw
                                key=lambda r: -1 if r["size"] is None else r["size"])
                 if not curve:
                     continue
-                label = _label(curve[0], summary["target"])
+                label = explainer_label(curve[0])
                 if curve[0]["size"] is None:  # untrained, zero-shot, SelfIE: no training data
                     ax.axhline(curve[0]["mean"], linestyle=":", linewidth=1.2, label=label, color=f"C{len(ax.lines)}")
                     continue
@@ -535,6 +400,8 @@ def plot_scaling(summary: dict, path: Path) -> None:
                     low, high = METRIC_RANGES.get(metric, (0.0, 1.0))
                     ax.fill_between(x, [max(r["ci_low"], low) for r in curve], [min(r["ci_high"], high) for r in curve],
                                     color=line.get_color(), alpha=0.15)
+            if not ax.lines and not ax.collections:  # no explainer could estimate the metric here
+                ax.text(0.5, 0.5, NOT_ESTIMABLE, transform=ax.transAxes, ha="center", va="center", color="0.4")
             low, high = METRIC_RANGES.get(metric, (0.0, 1.0))
             bottom, top = ax.get_ylim()  # at least the metric's whole range: flat curves are not blown up
             ax.set_ylim(min(bottom, low - 0.05 * (high - low)), max(top, high + 0.05 * (high - low)))
@@ -618,6 +485,35 @@ def run_provenance(results: list[dict]) -> dict:
     }
 
 
+def tests_record(margin: float, alpha: float = ALPHA) -> dict:
+    """What ``results.json`` records of the tests behind the paired differences' marks: their level, definitions,
+    families and the equivalence margin.
+
+    Args:
+        margin (`float`): The equivalence margin δ.
+        alpha (`float`, *optional*, defaults to `ALPHA`): The level of the tests.
+
+    Returns:
+        `dict`: ``alpha``, ``p_value``, ``multiplicity``, ``families`` (each adjusted p-value's key and the table it
+        belongs to), ``equivalence_margin`` and ``equivalence``.
+    """
+    return {
+        "alpha": alpha,
+        "p_value": "two-sided bootstrap p of self - X = 0 from the interval's resamples: min(1, 2 min(share <= 0, "
+                   "share >= 0)), at least 1 / (resamples + 1)",
+        "multiplicity": "Holm, within each results table of differences; a difference survives when its adjusted "
+                        "p <= alpha",
+        "families": {"p_holm": "the differences of one training size (every X, split and metric): the paired "
+                               "differences table",
+                     "p_holm_by_size": "the differences of one split and metric (every X and training size): its "
+                                       "table by training rows"},
+        "equivalence_margin": margin,
+        "equivalence": "TOST within +/- equivalence_margin from the same resamples: p = max(share <= -margin, share "
+                       ">= +margin), at least 1 / (resamples + 1); level when p <= alpha (the 90 % interval inside "
+                       "the margin); not adjusted for multiplicity",
+    }
+
+
 def write_report(config, dataset: str, results: list[dict], planned_runs: int | None = None) -> dict:
     """Write results.json (every run and the summary), results.md and scaling.png in the experiment's folder.
 
@@ -633,8 +529,10 @@ def write_report(config, dataset: str, results: list[dict], planned_runs: int | 
     """
     out = Path(config.out)
     finished_runs = sum(r["kind"] == "explainer" for r in results)
-    metrics = get_task(config.task).headline_metrics
+    task = get_task(config.task)
+    metrics = task.headline_metrics
     seed = getattr(config, "seed", 0)
+    margin = getattr(config, "equivalence_margin", EQUIVALENCE_MARGIN)
     summary = {
         "experiment": "privileged-access",
         "task": config.task,
@@ -646,10 +544,14 @@ def write_report(config, dataset: str, results: list[dict], planned_runs: int | 
         "seeds": config.seeds,
         "splits": list(config.splits),
         "headline_metrics": list(metrics),
+        "headline_reason": task.headline_reason,
         "bootstrap": {"samples": BOOTSTRAP_SAMPLES, "seed": seed, "level": LEVEL, "groups": group_kind(results),
                       "resampled": "seeds and groups with replacement, crossed (one draw of groups for every seed)"},
+        "tests": tests_record(margin),
         "rows": summarize(results, config.splits, metrics, BOOTSTRAP_SAMPLES, seed),
-        "differences": paired_differences(results, config.splits, metrics, config.target, BOOTSTRAP_SAMPLES, seed),
+        "differences": paired_differences(results, config.splits, metrics, config.target, BOOTSTRAP_SAMPLES, seed,
+                                          margin),
+        "all_metrics": every_metric(results, config.splits, BOOTSTRAP_SAMPLES, seed),
         "runs": [without_per_row(r) for r in results],
         "provenance": run_provenance(results),
         "completed_runs": {"finished": finished_runs, "planned": finished_runs if planned_runs is None else planned_runs},

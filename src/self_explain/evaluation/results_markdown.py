@@ -1,0 +1,431 @@
+"""The privileged-access experiment's ``results.md``, rendered from the summary :mod:`.report` writes to
+``results.json``: which metrics head the results and why, the headline and paired-difference tables with their
+tests' marks, both by training size, and every metric the scored rows give at the largest training size.
+
+Only the summary is read, so a committed ``results.json`` renders again without its runs. A summary written before
+the tests were recorded (no p-values) still renders: its differences are then marked by their interval alone, and
+the text says so.
+"""
+
+from __future__ import annotations
+
+from ..core.models import short_model_name
+from ..core.significance import ALPHA
+
+# How a table shows a metric value that could not be computed (a metric's None, e.g. an F1 with nothing to
+# compute it over).
+NOT_ESTIMABLE = "not estimable"
+
+# The marks of a paired difference self − X.
+DIFFERENT = "*"  # shown different from 0: survives Holm's adjustment within its table
+LEVEL = "≈"  # shown level: equivalent within ± the margin (TOST)
+
+
+def format_metric(value) -> str:
+    """A metric value in a Markdown table: three decimals, or "not estimable" for None.
+
+    >>> [format_metric(v) for v in (0.12345, 1, None)]
+    ['0.123', '1.000', 'not estimable']
+
+    Args:
+        value (`float` or None): The value.
+
+    Returns:
+        `str`: The cell.
+    """
+    return NOT_ESTIMABLE if value is None else f"{float(value):.3f}"
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """A count with its noun in the singular or the plural: ``1 seed``, ``2 seeds``.
+
+    Args:
+        count (`int`): how many.
+        noun (`str`): the noun in the singular.
+        plural (`str`, *optional*): the plural, when it is not ``noun + "s"``.
+
+    Returns:
+        `str`: ``"{count} {noun}"`` for a count of 1, else ``"{count} {plural}"``.
+    """
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
+def _with_interval(value: float | None, low: float | None, high: float | None, spec: str) -> str:
+    """A value and its interval, e.g. ``0.412 [0.380, 0.441]``; "not estimable" without a value."""
+    if value is None:
+        return NOT_ESTIMABLE
+    text = f"{value:{spec}}"
+    if low is not None:
+        text += f" [{low:{spec}}, {high:{spec}}]"
+    return text
+
+
+def _cell(row: dict | None) -> str:
+    """A summary row's cell: mean [interval], with how many seeds could estimate it when not all could."""
+    if row is None:
+        return "–"
+    text = _with_interval(row["mean"], row["ci_low"], row["ci_high"], ".3f")
+    if row["mean"] is None:
+        return text
+    if row.get("not_estimable"):  # some seeds had nothing to compute the metric over
+        text += f" ({row['n'] - row['not_estimable']} of {counted(row['n'], 'seed')})"
+    return text
+
+
+def explainer_label(row: dict) -> str:
+    """How tables and plots name a summary row's explainer or baseline.
+
+    Args:
+        row (`dict`): A summary row (``who``, ``kind``, ``self`` and ``details``).
+
+    Returns:
+        `str`: The explainer's short name (``(self)`` for the self-explainer), or ``baseline: <name>`` with
+        SelfIE's chosen scale.
+    """
+    name = short_model_name(row["who"])
+    if row["kind"] == "explainer":
+        return f"{name} (self)" if row["self"] else name
+    if row["details"].get("scale") is not None:
+        return f"baseline: {name} (scale {row['details']['scale']:g})"
+    return f"baseline: {name}"
+
+
+def ordered_who(rows: list[dict]) -> list[str]:
+    """The self-explainer, the other explainers and controls in order of appearance, then the baselines.
+
+    Args:
+        rows (`list[dict]`): Summary rows.
+
+    Returns:
+        `list[str]`: Each ``who`` once.
+    """
+    explainers = [r["who"] for r in rows if r["kind"] == "explainer" and r["self"]]
+    explainers += [r["who"] for r in rows if r["kind"] == "explainer"]
+    baselines = [r["who"] for r in rows if r["kind"] == "baseline"]
+    return list(dict.fromkeys([*explainers, *baselines]))
+
+
+def _largest_size(rows: list[dict]) -> int | None:
+    sizes = [r["size"] for r in rows if r["size"] is not None]
+    return max(sizes) if sizes else None
+
+
+def headline_table(rows: list[dict], splits: list[str], metrics: tuple[str, ...], target: str) -> list[str]:
+    """Every explainer and baseline at the largest training size (baselines that do not train: as they are).
+
+    Args:
+        rows (`list[dict]`): The summary rows (``summarize``).
+        splits (`list[str]`): The splits, one column group each.
+        metrics (`tuple[str, ...]`): The metrics, one column per split.
+        target (`str`): The target model.
+
+    Returns:
+        `list[str]`: The lines of a Markdown table, mean [95 % CI] per cell.
+    """
+    largest = _largest_size(rows)
+    index = {(r["who"], r["size"], r["split"], r["metric"]): r for r in rows}
+    columns = [(s, m) for s in splits for m in metrics]
+    lines = ["| explainer | " + " | ".join(f"{s} {m}" for s, m in columns) + " |", "|---|" + "---|" * len(columns)]
+    for who in ordered_who(rows):
+        cells = [index.get((who, largest, s, m)) or index.get((who, None, s, m)) for s, m in columns]
+        first = next((c for c in cells if c is not None), None)
+        if first is not None:
+            lines.append(f"| {explainer_label(first)} | " + " | ".join(_cell(c) for c in cells) + " |")
+    return lines
+
+
+def metrics_table(rows: list[dict], split: str, metrics: list[str], target: str) -> list[str]:
+    """Every metric on one split: a row per metric, a column per explainer, control or baseline.
+
+    Each explainer at the largest training size of ``rows``, a baseline that does not train as it is.
+
+    Args:
+        rows (`list[dict]`): Summary rows (``summarize``), e.g. of every metric at the largest training size.
+        split (`str`): The split.
+        metrics (`list[str]`): The metrics, one table row each, in this order (those without any value left out).
+        target (`str`): The target model.
+
+    Returns:
+        `list[str]`: The lines of a Markdown table, mean [95 % CI] per cell.
+    """
+    largest = _largest_size(rows)
+    index = {(r["who"], r["metric"]): r for r in rows if r["split"] == split and r["size"] in (largest, None)}
+    first_row: dict[str, dict] = {}
+    for (who, _), row in index.items():
+        first_row.setdefault(who, row)
+    columns = [who for who in ordered_who(rows) if who in first_row]
+    lines = ["| metric | " + " | ".join(explainer_label(first_row[w]) for w in columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    for metric in metrics:
+        cells = [index.get((who, metric)) for who in columns]
+        if any(c is not None for c in cells):
+            lines.append(f"| {metric} | " + " | ".join(_cell(c) for c in cells) + " |")
+    return lines
+
+
+def scaling_table(rows: list[dict], split: str, metric: str, target: str) -> list[str]:
+    """One metric on one split by training rows: a column per training size, a row per explainer or baseline.
+
+    Baselines that do not train show the same value at every size.
+
+    Args:
+        rows (`list[dict]`): The summary rows (``summarize``).
+        split (`str`): The split.
+        metric (`str`): The metric.
+        target (`str`): The target model.
+
+    Returns:
+        `list[str]`: The lines of a Markdown table, mean [95 % CI] per cell.
+    """
+    sizes = sorted({r["size"] for r in rows if r["size"] is not None})
+    index = {(r["who"], r["size"]): r for r in rows if r["split"] == split and r["metric"] == metric}
+    lines = ["| explainer | " + " | ".join(f"n={s}" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
+    for who in ordered_who(rows):
+        cells = [index.get((who, s)) for s in sizes]
+        if all(c is None for c in cells) and (who, None) in index:
+            cells = [index[(who, None)]] * len(sizes)  # a baseline that does not train: the same at every size
+        first = next((c for c in cells if c is not None), None)
+        if first is not None:
+            lines.append(f"| {explainer_label(first)} | " + " | ".join(_cell(c) for c in cells) + " |")
+    return lines
+
+
+def difference_marks(entry: dict, holm_key: str = "p_holm", alpha: float = ALPHA) -> str:
+    """The marks of a paired difference: ``*`` shown different, ``≈`` shown level, both, or none.
+
+    ``*``: its Holm-adjusted p-value (``holm_key``: the adjustment within the table it is shown in) is at most
+    ``alpha``. ``≈``: its TOST p-value (``p_equivalence``) is at most ``alpha``. A difference recorded without
+    p-values (a summary written before they were) is marked ``*`` when its interval excludes 0.
+
+    Args:
+        entry (`dict`): A paired difference (``paired_differences``).
+        holm_key (`str`, *optional*, defaults to `"p_holm"`): Its adjusted p-value within the table shown:
+            ``p_holm`` (one training size) or ``p_holm_by_size`` (one split and metric by training size).
+        alpha (`float`, *optional*, defaults to `ALPHA`): The level of both tests.
+
+    Returns:
+        `str`: ``"*"``, ``"≈"``, ``"* ≈"`` or ``""``.
+    """
+    if "p_value" not in entry:
+        return DIFFERENT if entry.get("excludes_zero") else ""
+    marks = []
+    if entry.get(holm_key) is not None and entry[holm_key] <= alpha:
+        marks.append(DIFFERENT)
+    if entry.get("p_equivalence") is not None and entry["p_equivalence"] <= alpha:
+        marks.append(LEVEL)
+    return " ".join(marks)
+
+
+def _difference_cell(entry: dict | None, holm_key: str, alpha: float) -> str:
+    """A paired difference's cell: difference [interval] and its marks."""
+    if entry is None:
+        return "–"
+    text = _with_interval(entry["difference"], entry["ci_low"], entry["ci_high"], "+.3f")
+    marks = difference_marks(entry, holm_key, alpha) if entry["difference"] is not None else ""
+    return f"{text} {marks}" if marks else text
+
+
+def _other_labels(differences: list[dict], rows: list[dict]) -> dict[str, str]:
+    """Each compared X's table label, as the headline table names it."""
+    labels = {}
+    for entry in differences:
+        if entry["other"] in labels:
+            continue
+        row = next((r for r in rows if r["who"] == entry["other"] and r["size"] == entry["other_size"]), None)
+        labels[entry["other"]] = explainer_label(row) if row is not None else short_model_name(entry["other"])
+    return labels
+
+
+def difference_table(differences: list[dict], rows: list[dict], splits: list[str], metrics: tuple[str, ...],
+                     target: str, size: int | None = None, alpha: float = ALPHA) -> list[str]:
+    """Paired differences self − X at one training size: a row per X, a column per split and metric.
+
+    The table is one family of tests: its marks use ``p_holm``, adjusted over every X, split and metric of the size.
+
+    Args:
+        differences (`list[dict]`): The paired differences (``paired_differences``).
+        rows (`list[dict]`): The summary rows (``summarize``), for the labels.
+        splits (`list[str]`): The splits, one column group each.
+        metrics (`tuple[str, ...]`): The metrics, one column per split.
+        target (`str`): The target model.
+        size (`int`, *optional*): The self-explainer's training size (default: the largest).
+        alpha (`float`, *optional*, defaults to `ALPHA`): The level of the marks' tests.
+
+    Returns:
+        `list[str]`: The lines of a Markdown table: difference [95 % interval] and its marks (``difference_marks``).
+    """
+    sizes = sorted({d["size"] for d in differences})
+    if size is None:
+        size = sizes[-1] if sizes else None
+    index = {(d["other"], d["split"], d["metric"]): d for d in differences if d["size"] == size}
+    columns = [(s, m) for s in splits for m in metrics]
+    lines = ["| self − X | " + " | ".join(f"{s} {m}" for s, m in columns) + " |", "|---|" + "---|" * len(columns)]
+    labels = _other_labels(differences, rows)
+    for other in dict.fromkeys(d["other"] for d in differences if d["size"] == size):
+        cells = [_difference_cell(index.get((other, s, m)), "p_holm", alpha) for s, m in columns]
+        lines.append(f"| {labels[other]} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def difference_scaling_table(differences: list[dict], rows: list[dict], split: str, metric: str,
+                             target: str, alpha: float = ALPHA) -> list[str]:
+    """Paired differences self − X of one metric on one split by training size: a row per X, a column per size.
+
+    The table is one family of tests: its marks use ``p_holm_by_size``, adjusted over every X and size.
+
+    Args:
+        differences (`list[dict]`): The paired differences (``paired_differences``).
+        rows (`list[dict]`): The summary rows (``summarize``), for the labels.
+        split (`str`): The split.
+        metric (`str`): The metric.
+        target (`str`): The target model.
+        alpha (`float`, *optional*, defaults to `ALPHA`): The level of the marks' tests.
+
+    Returns:
+        `list[str]`: The lines of a Markdown table: difference [95 % interval] and its marks (``difference_marks``).
+    """
+    chosen = [d for d in differences if d["split"] == split and d["metric"] == metric]
+    sizes = sorted({d["size"] for d in chosen})
+    index = {(d["other"], d["size"]): d for d in chosen}
+    lines = ["| self − X | " + " | ".join(f"n={s}" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
+    labels = _other_labels(differences, rows)
+    for other in dict.fromkeys(d["other"] for d in chosen):
+        cells = [_difference_cell(index.get((other, s)), "p_holm_by_size", alpha) for s in sizes]
+        lines.append(f"| {labels[other]} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def marks_legend(family: list[dict], tests: dict | None, full: bool = True) -> str:
+    """What a difference table's marks mean, under the table: the tests, their level, the family and the margin.
+
+    Args:
+        family (`list[dict]`): The table's paired differences (its family of tests).
+        tests (`dict`, *optional*): The summary's ``tests`` (level, margin); None for a summary without them.
+        full (`bool`, *optional*, defaults to `True`): Say what every mark means; else only the table's family,
+            referring to the full legend above.
+
+    Returns:
+        `str`: The legend.
+    """
+    if not tests or not any("p_value" in d for d in family):
+        return (f"`{DIFFERENT}`: the 95 % interval excludes 0 (not adjusted for multiplicity, and no equivalence "
+                "test: no p-values are recorded for these differences).")
+    alpha, margin = tests["alpha"], tests["equivalence_margin"]
+    tested = counted(sum(d.get("p_value") is not None for d in family), "tested difference")
+    if not full:
+        return (f"`{DIFFERENT}`: Holm-adjusted over this table's {tested}; `{DIFFERENT}` and `{LEVEL}` (within "
+                f"±{margin:g}) as defined above.")
+    return (f"`{DIFFERENT}`: shown different from 0 — the two-sided bootstrap p-value, Holm-adjusted over this "
+            f"table's {tested}, is at most {alpha:g}. `{LEVEL}`: shown level — equivalent within ±{margin:g} by TOST "
+            f"at {alpha:g} (the {100 * (1 - 2 * alpha):g} % interval lies inside ±{margin:g}; each difference on its "
+            "own, not adjusted). No mark: neither shown; an interval that includes 0 does not by itself make a "
+            f"difference level. Both marks: different from 0, yet within ±{margin:g}. Each table of differences is "
+            "its own family of tests.")
+
+
+def run_lines(summary: dict) -> list[str]:
+    """The lines of ``results.md`` that say how complete the results are and how they were made.
+
+    Args:
+        summary (`dict`): The summary ``write_report`` writes to ``results.json``.
+
+    Returns:
+        `list[str]`: The lines (none for a summary without the fields).
+    """
+    lines = []
+    completed = summary.get("completed_runs")
+    if completed and completed["finished"] < completed["planned"]:
+        lines.append(f"**Partial results:** {completed['finished']} of the {completed['planned']} planned explainer "
+                     "runs have finished; the experiment is resumable and the rest are still to run.")
+    provenance = summary.get("provenance")
+    if provenance:
+        machine = provenance["machine"]
+        lines.append(f"Command: `{provenance['command']}`; machine: {machine['platform']}, "
+                     f"{machine['cpu_count']} CPUs, {machine['torch_threads']} torch threads, "
+                     f"torch {machine['torch']}; "
+                     f"{provenance['run_seconds'] / 3600:.2f} h summed over {provenance['timed_runs']} timed runs.")
+    return [*lines, ""] if lines else []
+
+
+def headline_lines(summary: dict) -> list[str]:
+    """The lines of ``results.md`` that name the headline metrics and say why they were chosen.
+
+    Args:
+        summary (`dict`): The summary ``write_report`` writes to ``results.json``.
+
+    Returns:
+        `list[str]`: The lines.
+    """
+    first, *rest = summary["headline_metrics"]
+    text = f"**Headline metric:** `{first}`"
+    if rest:
+        text += " (then " + ", ".join(f"`{m}`" for m in rest) + ")"
+    reason = summary.get("headline_reason")
+    return [text + (f". {reason}" if reason else "."), ""]
+
+
+def _interval_text(summary: dict) -> str:
+    """How the intervals were made, as the intro says it."""
+    bootstrap = summary.get("bootstrap") or {}
+    groups = {"entity": "held-out entities", "row": "scored rows (the dataset has no entity column)"}.get(
+        bootstrap.get("groups"), "scored rows")
+    text = f"95 % interval from a bootstrap over seeds × {groups}"
+    if "samples" in bootstrap:
+        text += f", {bootstrap['samples']} resamples, seed {bootstrap.get('seed', 0)}"
+    return text + "; each metric recomputed on the rows drawn"
+
+
+def report_markdown(summary: dict) -> str:
+    """The experiment's ``results.md``: the headline and why, the headline and paired-difference tables, both by
+    training size, then every metric at the largest training size.
+
+    Args:
+        summary (`dict`): The summary ``write_report`` writes to ``results.json`` (an older summary, without
+            tests, headline reason or every metric, renders without them).
+
+    Returns:
+        `str`: The Markdown.
+    """
+    splits, metrics, target = summary["splits"], tuple(summary["headline_metrics"]), summary["target"]
+    differences = summary.get("differences") or []
+    tests = summary.get("tests")
+    alpha = tests["alpha"] if tests else ALPHA
+    lines = [
+        f"# Privileged access: task `{summary['task']}`, target `{target}`",
+        "",
+        f"Dataset `{summary['dataset']}` config `{summary['dataset_config']}`; "
+        f"{counted(summary['seeds'], 'seed')} per cell; mean [{_interval_text(summary)}]. Largest training size: "
+        f"{max(summary['sizes'])} rows. \"{NOT_ESTIMABLE}\": "
+        "the metric has no valid answer to be computed over.",
+        "",
+        *run_lines(summary),
+        *headline_lines(summary),
+        "## Self vs. other explainers vs. baselines (largest training size)",
+        "",
+        *headline_table(summary["rows"], splits, metrics, target),
+    ]
+    me = next((d["self"] for d in differences), None)
+    if differences:
+        largest = max(d["size"] for d in differences)
+        lines += ["", f"## Paired differences self − X (self: {short_model_name(me)}; largest training size)", "",
+                  *difference_table(differences, summary["rows"], splits, metrics, target, alpha=alpha), "",
+                  "self − X [95 % interval], both recomputed in the same resamples (seed by seed for X trained on "
+                  "the same subsamples). " + marks_legend([d for d in differences if d["size"] == largest], tests)]
+    for split in splits:
+        for metric in metrics:
+            lines += ["", f"## {metric} on {split} by training rows", "",
+                      *scaling_table(summary["rows"], split, metric, target)]
+            family = [d for d in differences if d["split"] == split and d["metric"] == metric]
+            if family:
+                lines += ["", f"### self − X: {metric} on {split} by training rows", "",
+                          *difference_scaling_table(differences, summary["rows"], split, metric, target, alpha=alpha),
+                          "", marks_legend(family, tests, full=False)]
+    every = summary.get("all_metrics")
+    if every and every.get("rows"):
+        lines += ["", f"## Every metric at the largest training size ({every['size']} rows)", "",
+                  "Each metric the scored rows give (every key of the task's metric, and its extra scores), mean "
+                  "[95 % interval], for every explainer, control and baseline (a baseline that does not train as it "
+                  "is). A metric of one class of rows is computed over the rows of that class."]
+        for split in splits:
+            lines += ["", f"### {split}", "", *metrics_table(every["rows"], split, every["metrics"], target)]
+    return "\n".join(lines) + "\n"
