@@ -107,7 +107,10 @@ def finished(tmp_path, monkeypatch):
 
     def fake_load_explainer(folder, target, **kwargs):
         config = next(c for c in trained if c.out == folder)
-        return SimpleNamespace(name=folder, metadata={"train_rows": config.max_rows, "train_loss": 1.0})
+        base = config.explainer_base or "target"
+        return SimpleNamespace(name=folder, metadata={"train_rows": config.max_rows, "train_loss": 1.0,
+                                                      "target_revision": "sha256:target",
+                                                      "explainer_base_revision": f"sha256:{base}"})
 
     monkeypatch.setattr(experiment, "load_split", fake_load_split)
     monkeypatch.setattr(experiment, "split_examples", fake_examples)
@@ -115,7 +118,8 @@ def finished(tmp_path, monkeypatch):
     monkeypatch.setattr(experiment, "selfie_scale_on_train", fake_choice)
     monkeypatch.setattr(experiment, "train_explainer", fake_train)
     monkeypatch.setattr(experiment, "load_explainer", fake_load_explainer)
-    monkeypatch.setattr(experiment, "untrained_target_explainer", lambda config: SimpleNamespace(name="untrained"))
+    monkeypatch.setattr(experiment, "untrained_target_explainer",
+                        lambda config: SimpleNamespace(name="untrained", target=SimpleNamespace(revision="sha256:target")))
     config = ExperimentConfig(task="patching", out=str(tmp_path / "out"), dataset="fake", explainers=["toy-target", "toy-other"],
                               sizes=[8, 16], seeds=2, eval_rows=10, selfie_scales=[1.0, 10.0], selfie_validation_rows=12)
     return config, run_experiment(config), loads, scored, trained, choices
@@ -165,3 +169,12 @@ def test_results_list_controls_alongside_explainers_and_baselines(finished):
     for label in ("| toy-target (self) |", "| toy-target+rotated |", "| toy-target+shuffled |", "| baseline: majority |",
                   "| baseline: nearest-neighbor |"):
         assert label in text, label
+
+
+def test_every_run_records_the_revisions_it_ran_on(finished):
+    _, summary, *_ = finished
+    for run in summary["runs"]:
+        assert run["target_revision"] == "sha256:target", run["who"]
+        base = "toy-other" if run["who"] == "toy-other" else "target"  # controls and baselines: the target's base
+        assert run["explainer_base_revision"] == f"sha256:{base}", run["who"]
+        assert run["package_version"] and "package_commit" in run

@@ -75,6 +75,21 @@ def test_results_record_the_command_the_machine_and_the_runs_time(monkeypatch):
     assert provenance["machine"]["cpu_count"] >= 1 and provenance["machine"]["torch"]
 
 
+def test_results_name_every_models_revision_and_the_package_commits():
+    made = {"package_version": "0.1.0", "package_commit": "abc", "target_revision": "sha256:t"}
+    runs = [{**made, "kind": "explainer", "who": "toy-target", "self": True, "control": None,
+             "explainer_base_revision": "sha256:t"},
+            {**made, "kind": "explainer", "who": "toy-target+shuffled", "self": False, "control": "shuffled",
+             "explainer_base_revision": "sha256:t"},
+            {**made, "kind": "explainer", "who": "toy-other", "self": False, "control": None,
+             "explainer_base_revision": "sha256:o", "package_commit": "def"},
+            {**made, "kind": "baseline", "who": "majority", "explainer_base_revision": "sha256:t"},
+            {"kind": "explainer", "who": "toy-twin", "seconds": 1.0}]  # an older run that recorded none
+    provenance = report.run_provenance(runs)
+    assert provenance["model_revisions"] == {"target": ["sha256:t"], "toy-other": ["sha256:o"]}
+    assert provenance["package"] == {"versions": ["0.1.0"], "commits": ["abc", "def"]}
+
+
 def test_report_only_trains_nothing_and_says_how_many_runs_it_holds(tmp_path, monkeypatch):
     config = ExperimentConfig(task="ablation", out=str(tmp_path), explainers=["toy-target", "toy-other"],
                               sizes=[30, 100], seeds=2, baselines=["none"], report_only=True)

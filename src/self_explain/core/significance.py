@@ -22,6 +22,8 @@ import numpy as np
 
 # The level of the experiment's tests: a difference is shown different (or shown level) at 5 %.
 ALPHA = 0.05
+# The default margin δ of the equivalence test behind a "level" claim (the experiment's --equivalence_margin).
+EQUIVALENCE_MARGIN = 0.05
 
 
 def _finite(replicates) -> np.ndarray:

@@ -34,6 +34,7 @@ from accelerate import PartialState
 
 from ..core.files import write_atomically
 from ..core.models import short_model_name
+from ..core.significance import EQUIVALENCE_MARGIN
 from ..core.version import __version__, package_commit
 from ..core.progress import progress_bar
 from ..explainer.config import PROJECTION_CHOICES, ExplainerConfig
@@ -178,7 +179,7 @@ class ExperimentConfig:
         default=False, metadata={"help": "Train nothing: summarise the runs finished so far (and their baselines)."}
     )
     equivalence_margin: float = field(
-        default=0.05,
+        default=EQUIVALENCE_MARGIN,
         metadata={"help": "Margin of the equivalence test (TOST) behind a 'level' claim: self − X within ± this."},
     )
     seed: int = field(default=0, metadata={"help": "First seed; also the seed of the dataset build and scored rows."})

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.files import write_atomically
-from ..core.significance import ALPHA, bootstrap_p_value, equivalence_p_value, holm_adjust
+from ..core.models import short_model_name
+from ..core.significance import ALPHA, EQUIVALENCE_MARGIN, bootstrap_p_value, equivalence_p_value, holm_adjust
 from ..core.stats import BootstrapRun, SeedGroupBootstrap, percentile_interval
 from ..tasks import get_task
 from .results_markdown import (
@@ -57,9 +58,6 @@ METRIC_RANGES = {"simulator_correlation": (-1.0, 1.0), "pooled_correlation": (-1
 # The bootstrap behind every interval: resamples, and the coverage of the intervals.
 BOOTSTRAP_SAMPLES = 2000
 LEVEL = 0.95
-
-# The equivalence margin δ of a "level" claim when the experiment's config gives none (ExperimentConfig's default).
-EQUIVALENCE_MARGIN = 0.05
 
 
 def bootstrap_run(result: dict, split: str) -> BootstrapRun | None:
@@ -466,7 +464,9 @@ def run_provenance(results: list[dict]) -> dict:
 
     Returns:
         `dict`: ``command``, ``machine`` (platform, processor count, torch threads, torch and transformers
-        versions), ``run_seconds`` (summed over runs that recorded their time) and ``timed_runs``.
+        versions), ``run_seconds`` (summed over runs that recorded their time), ``timed_runs``, and what the runs
+        recorded of their models and code: ``model_revisions`` (the target's and each explainer base's revisions,
+        by name) and ``package`` (the versions and commits that made the runs).
     """
     import platform
     import sys
@@ -482,7 +482,22 @@ def run_provenance(results: list[dict]) -> dict:
                     "torch": torch.__version__, "transformers": transformers.__version__},
         "run_seconds": round(sum(timed), 1),
         "timed_runs": len(timed),
+        "model_revisions": _model_revisions(results),
+        "package": {"versions": sorted({r["package_version"] for r in results if r.get("package_version")}),
+                    "commits": sorted({r["package_commit"] for r in results if r.get("package_commit")})},
     }
+
+
+def _model_revisions(results: list[dict]) -> dict[str, list[str]]:
+    """The revisions each model ran with, by name: ``target``, and each trained explainer's base (controls: target)."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for result in results:
+        if result.get("target_revision"):
+            found["target"].add(result["target_revision"])
+        if result.get("kind") == "explainer" and result.get("explainer_base_revision"):
+            base = "target" if result.get("control") or result.get("self") else short_model_name(result["who"])
+            found[base].add(result["explainer_base_revision"])
+    return {name: sorted(revisions) for name, revisions in sorted(found.items())}
 
 
 def tests_record(margin: float, alpha: float = ALPHA) -> dict:

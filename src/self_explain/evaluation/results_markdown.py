@@ -344,6 +344,12 @@ def run_lines(summary: dict) -> list[str]:
                      f"{machine['cpu_count']} CPUs, {machine['torch_threads']} torch threads, "
                      f"torch {machine['torch']}; "
                      f"{provenance['run_seconds'] / 3600:.2f} h summed over {provenance['timed_runs']} timed runs.")
+        revisions = provenance.get("model_revisions")
+        if revisions:
+            models = "; ".join(f"{name} {', '.join(f'`{r}`' for r in revs)}" for name, revs in revisions.items())
+            commits = ", ".join(f"`{c[:12]}{'+dirty' if c.endswith('+dirty') else ''}`"
+                                for c in provenance["package"]["commits"])
+            lines.append(f"Models (weights revisions): {models}. Package commit(s): {commits or 'not recorded'}.")
     return [*lines, ""] if lines else []
 
 
