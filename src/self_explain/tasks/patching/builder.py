@@ -7,23 +7,25 @@ output of decoder block ℓ (ℓ in 0…L−1), the default window is a quarter 
 layers; see `default_window`), and one vector — the counterfactual's output of the window's first block — is
 written at the output of every block of the window; it is also the vector the explainer sees. Work is split in
 shards written as the build goes: a killed build resumes, and under ``accelerate launch`` each process builds
-its own shards.
+its own shards. With ``--design sites`` (see `~self_explain.tasks.patching.sites`) each text is patched with many
+counterfactuals and each (text, window, token) site keeps k of them whose patched outputs differ.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import torch
 
 from ...core.engine import Patch, clean_runs, patch_sweep
 from ...core.models import context_length, is_toy_model
-from ...core.words import WordReader, matches_target
+from ...core.words import WordReader
 from ..build import DatasetBuilder, fraction_true, require_input, seeded_rng
 from .config import PatchingConfig, default_window
 from .features import PATCHING_FEATURES
+from .positions import PatchedPosition, align_positions
 from .prompts import patching_answer, patching_question
+from .provenance import target_mismatches, unchanged_by_pair_kind
 from .sites import (
     CounterfactualSet,
     SiteCandidate,
@@ -38,90 +40,6 @@ from .sources import PromptPair, fact_table_pairs, jsonl_pairs, toy_world_pairs,
 logger = logging.getLogger(__name__)
 
 DATASET_NAME = "self-explain-patching"
-
-
-@dataclass(frozen=True)
-class AlignedPosition:
-    """A position of the original prompt that is patched, and where its activation is read in the counterfactual.
-
-    Args:
-        orig_pos (`int`): The patched position in the original prompt's tokens.
-        counterfact_pos (`int`): The aligned position in the counterfactual's tokens.
-        token_type (`str`): ``subject`` (the last differing token), ``suffix`` (a shared token after it) or ``last``
-            (the final token).
-    """
-
-    orig_pos: int
-    counterfact_pos: int
-    token_type: str  # subject: last differing token; suffix: a shared token after it; last: the final token
-
-
-@dataclass(frozen=True)
-class PatchedPosition:
-    """One patch of a sweep and what the target predicted, before it becomes a row.
-
-    Args:
-        pair (`PromptPair`): The prompt pair patched.
-        original (`list[int]`): The original's token ids.
-        counterfactual (`list[int]`): The counterfactual's token ids.
-        position (`AlignedPosition`): The patched position and its counterpart.
-        window (`list[int]`): The patched layers.
-        patch (`Patch`): The patch written.
-        patched_id (`int`): The greedy next token with the patch.
-        clean_id (`int`): The greedy next token without it.
-        counterfactual_id (`int`): The counterfactual's own greedy next token.
-        clean_word (`str`): The whole word ``clean_id`` starts.
-    """
-
-    pair: PromptPair
-    original: list[int]
-    counterfactual: list[int]
-    position: AlignedPosition
-    window: list[int]
-    patch: Patch
-    patched_id: int
-    clean_id: int
-    counterfactual_id: int
-    clean_word: str
-
-    @property
-    def changed(self) -> bool:
-        """Whether the patch changes the greedy next token."""
-        return self.patched_id != self.clean_id
-
-
-def align_positions(original: list[int], counterfactual: list[int]) -> list[AlignedPosition]:
-    """Positions of x whose residual differs from x' and their counterparts in x'.
-
-    The two prompts share a prefix and a suffix; the differing span's last token is aligned with the
-    counterfactual span's last token, and each shared suffix token with its counterpart from the end.
-    Empty when the prompts cannot be aligned (identical, or x has no differing token).
-
-    Args:
-        original (`list[int]`): The token ids of x.
-        counterfactual (`list[int]`): The token ids of x'.
-
-    Returns:
-        `list[AlignedPosition]`: The subject position, then the suffix positions; the final one is ``last``.
-    """
-    prefix = 0
-    while prefix < min(len(original), len(counterfactual)) and original[prefix] == counterfactual[prefix]:
-        prefix += 1
-    suffix = 0
-    while (
-        suffix < min(len(original), len(counterfactual)) - prefix
-        and original[-1 - suffix] == counterfactual[-1 - suffix]
-    ):
-        suffix += 1
-    subject_end, counterfact_end = len(original) - suffix, len(counterfactual) - suffix
-    if subject_end <= prefix or counterfact_end <= prefix:
-        return []
-    positions = [AlignedPosition(subject_end - 1, counterfact_end - 1, "subject")]
-    for offset in range(suffix):
-        positions.append(AlignedPosition(subject_end + offset, counterfact_end + offset, "suffix"))
-    last = positions[-1]
-    positions[-1] = AlignedPosition(last.orig_pos, last.counterfact_pos, "last")
-    return positions
 
 
 def window_size(config: PatchingConfig, num_layers: int) -> int:
@@ -164,66 +82,6 @@ def start_layers(config: PatchingConfig, num_layers: int) -> list[int]:
                 f"--window {window} a window can start at layers 0..{last_start}"
             )
     return sorted(set(config.layers))
-
-
-def unchanged_by_pair_kind(items: list[PromptPair], rows, same_value_share: float) -> dict:
-    """The toy world's same-value pairs in the provenance: the share configured and drawn, and the measured share of
-    unchanged rows among the rows of same-value pairs and of the others.
-
-    Args:
-        items (`list[PromptPair]`): Every pair of the build.
-        rows (`Dataset`): Every row, before the split (``gt_original_target``, ``gt_counterfactual_target``,
-            ``is_different``).
-        same_value_share (`float`): The configured share (``--same-value-share``).
-
-    Returns:
-        `dict`: ``same_value_share``, ``fraction_same_value_pairs`` and ``fraction_unchanged_by_pair_kind``
-        (``same_value`` / ``different_value``: the share of unchanged rows, None without rows).
-    """
-    same_pairs = [bool(p.original_target) and p.original_target == p.counterfactual_target for p in items]
-    kinds: dict[str, list[bool]] = {"same_value": [], "different_value": []}
-    if len(rows):
-        for original, counterfactual, changed in zip(rows["gt_original_target"], rows["gt_counterfactual_target"],
-                                                     rows["is_different"]):
-            kind = "same_value" if original and original == counterfactual else "different_value"
-            kinds[kind].append(not changed)
-    return {
-        "same_value_share": same_value_share,
-        "fraction_same_value_pairs": round(sum(same_pairs) / len(items), 4) if items else None,
-        "fraction_unchanged_by_pair_kind": {kind: round(sum(v) / len(v), 4) if v else None for kind, v in kinds.items()},
-    }
-
-
-def target_mismatches(rows) -> dict:
-    """How many pairs (of a user's file or a fact table) have a target the model does not predict (greedy,
-    unpatched), warned about.
-
-    Args:
-        rows (`Dataset`): Every row, before the split.
-
-    Returns:
-        `dict`: ``pairs_with_targets``, ``original`` and ``counterfactual`` (pairs whose target disagrees with the
-        prediction on that text; see `matches_target`) and up to three ``examples``.
-    """
-    seen, counts, examples = set(), {"original": 0, "counterfactual": 0}, []
-    for row in rows:
-        if row["prompt_id"] in seen or not (row["gt_original_target"] or row["gt_counterfactual_target"]):
-            continue
-        seen.add(row["prompt_id"])
-        checks = {
-            "original": (row["original_word"], row["original_continuation"], row["gt_original_target"]),
-            "counterfactual": (None, row["counterfactual_continuation"], row["gt_counterfactual_target"]),
-        }
-        for side, (word, token, target) in checks.items():
-            if target and not matches_target(word if word is not None else token.strip(), token.strip(), target):
-                counts[side] += 1
-                if len(examples) < 3:
-                    examples.append(f"prompt {row['prompt_id']} {side}: target {target!r}, model {token.strip()!r}")
-    if counts["original"] or counts["counterfactual"]:
-        logger.warning("%d of %d prompt pairs have an original target and %d a counterfactual target that the "
-                       "target model does not predict (greedy): %s", counts["original"], len(seen),
-                       counts["counterfactual"], "; ".join(examples))
-    return {"pairs_with_targets": len(seen), **counts, "examples": examples}
 
 
 class PatchingBuilder(DatasetBuilder):
