@@ -34,7 +34,8 @@ def unchanged_by_pair_kind(items: list[PromptPair], rows, same_value_share: floa
     return {
         "same_value_share": same_value_share,
         "fraction_same_value_pairs": round(sum(same_pairs) / len(items), 4) if items else None,
-        "fraction_unchanged_by_pair_kind": {kind: round(sum(v) / len(v), 4) if v else None for kind, v in kinds.items()},
+        "fraction_unchanged_by_pair_kind": {kind: round(sum(v) / len(v), 4) if v else None
+                                            for kind, v in kinds.items()},
     }
 
 
