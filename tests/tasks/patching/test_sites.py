@@ -203,3 +203,14 @@ def test_the_counterfactuals_recipe_parses_into_the_sites_design():
     assert config.candidates_per_text == 32 and config.seed == 0
     assert recipe.to_provenance()["options"]["design"] == "sites"
     assert package_data(f"dataset_builders/self-explain-patching/{RECIPE.name}").read_text() == RECIPE.read_text()
+
+
+def test_the_counterfactuals_experiment_recipe_parses_and_reads_the_recipe_config():
+    from self_explain.evaluation.experiment import ExperimentConfig
+
+    path = Path(__file__).parents[3] / "experiments" / "privileged-access" / "patching-counterfactuals.yaml"
+    config, _ = _parse_with_recipe(ExperimentConfig, "experiment privileged-access", ["--config_file", str(path)])
+    dataset, _ = _parse_with_recipe(PatchingConfig, "build", ["--config_file", str(RECIPE)])
+    assert (config.task, config.target) == ("patching", dataset.target)
+    assert (config.dataset, config.dataset_config) == (dataset.out, dataset.config_name)
+    assert config.explainers == ["toy-target", "toy-twin", "toy-other"]
