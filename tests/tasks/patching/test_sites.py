@@ -16,6 +16,7 @@ from self_explain.tasks.patching.builder import build_patching_dataset
 from self_explain.tasks.patching.config import PatchingConfig
 from self_explain.tasks.patching.sites import (
     SiteCandidate,
+    fact_table_sets,
     select_sites,
     sets_from_pairs,
     site_statistics,
@@ -124,6 +125,21 @@ def test_toy_world_sets_draw_each_text_once_with_same_side_candidates_of_its_tem
         assert all(cf == template.format(e=e) for cf, e in zip(item.counterfactuals, item.counterfactual_entities))
         assert (item.split == "ood") == (item.relation == "number")
     assert [s.text for s in toy_world_sets(world, 50, 0, ["number"], 32, held_out)] == [s.text for s in sets[:50]]
+
+
+def test_fact_table_sets_take_candidates_of_the_same_relation_and_side():
+    from self_explain.realworld import fact_table_for
+
+    table = fact_table_for("smollm2-135m")
+    held_out = table.held_out_entities(0)
+    sets = fact_table_sets(table, 1000, seed=0, candidates=8, held_out=held_out)
+    facts = {fact.prompt: fact for fact in table.facts}
+    assert len(sets) == len({s.text for s in sets}) == sum(fact.single_token for fact in table.facts)
+    for item in sets:
+        assert len(item.counterfactuals) <= 8
+        assert all(facts[cf].relation == item.relation and (facts[cf].subject in held_out) == (item.entity in held_out)
+                   for cf in item.counterfactuals)
+        assert (item.split == "ood") == (item.relation in table.ood_relations)
 
 
 def site(changed, patched, key=(0, 1, 2), original="Peru"):

@@ -18,6 +18,7 @@ prompt file gives a text's candidates as the pairs that share the text.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from ...realworld import FactTable
 from ...toyworld.world import RELATIONS, ToyWorld, check_ood_relations
 from ..build import seeded_rng
 from .sources import PromptPair
+
+logger = logging.getLogger(__name__)
 
 SELECTION_STREAM = 7  # the stream of the seeded order in which a site's candidates are considered
 
@@ -97,6 +100,8 @@ def toy_world_sets(world: ToyWorld, num_texts: int, seed: int, ood_relations: li
     texts = [(entity, relation, template) for entity in world.entities for relation in RELATIONS
              for template in range(len(RELATIONS[relation].templates))]
     rng.shuffle(texts)
+    if num_texts > len(texts):
+        logger.info("--num-prompts %d: the toy world has %d texts, each drawn once", num_texts, len(texts))
     sets = []
     for prompt_id, (entity, relation, template) in enumerate(texts[:num_texts]):
         side = [e for e in world.entities if e != entity and (e in held_out) == (entity in held_out)]
