@@ -28,7 +28,9 @@ def test_every_dataset_has_a_toy_target_recipe_that_its_build_command_reads():
     for path in RECIPES:
         task = task_of(path.parent.name)
         config, recipe = _parse_with_recipe(task.config_class, "build", ["--config_file", str(path)])
-        assert config.target == path.stem and config.config_name == path.stem
+        # A config is named after its target, or its target and a design (toy-target-counterfactuals).
+        assert config.config_name == path.stem
+        assert path.stem == config.target or path.stem.startswith(config.target + "-")
         assert config.out == f"out/{path.parent.name}"
         assert recipe.to_provenance()["file"] == path.name
         assert package_data(f"dataset_builders/{path.parent.name}/{path.name}").read_text() == path.read_text()

@@ -7,78 +7,39 @@ output of decoder block ℓ (ℓ in 0…L−1), the default window is a quarter 
 layers; see `default_window`), and one vector — the counterfactual's output of the window's first block — is
 written at the output of every block of the window; it is also the vector the explainer sees. Work is split in
 shards written as the build goes: a killed build resumes, and under ``accelerate launch`` each process builds
-its own shards.
+its own shards. With ``--design sites`` (see `~self_explain.tasks.patching.sites`) each text is patched with many
+counterfactuals and each (text, window, token) site keeps k of them whose patched outputs differ.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import torch
 
 from ...core.engine import Patch, clean_runs, patch_sweep
 from ...core.models import context_length, is_toy_model
-from ...core.words import WordReader, matches_target
+from ...core.words import WordReader
 from ..build import DatasetBuilder, fraction_true, require_input, seeded_rng
 from .config import PatchingConfig, default_window
 from .features import PATCHING_FEATURES
+from .positions import PatchedPosition, align_positions
 from .prompts import patching_answer, patching_question
+from .provenance import target_mismatches, unchanged_by_pair_kind
+from .sites import (
+    CounterfactualSet,
+    SiteCandidate,
+    fact_table_sets,
+    select_sites,
+    sets_from_pairs,
+    site_statistics,
+    toy_world_sets,
+)
 from .sources import PromptPair, fact_table_pairs, jsonl_pairs, toy_world_pairs, unknown_words
 
 logger = logging.getLogger(__name__)
 
 DATASET_NAME = "self-explain-patching"
-
-
-@dataclass(frozen=True)
-class AlignedPosition:
-    """A position of the original prompt that is patched, and where its activation is read in the counterfactual.
-
-    Args:
-        orig_pos (`int`): The patched position in the original prompt's tokens.
-        counterfact_pos (`int`): The aligned position in the counterfactual's tokens.
-        token_type (`str`): ``subject`` (the last differing token), ``suffix`` (a shared token after it) or ``last``
-            (the final token).
-    """
-
-    orig_pos: int
-    counterfact_pos: int
-    token_type: str  # subject: last differing token; suffix: a shared token after it; last: the final token
-
-
-def align_positions(original: list[int], counterfactual: list[int]) -> list[AlignedPosition]:
-    """Positions of x whose residual differs from x' and their counterparts in x'.
-
-    The two prompts share a prefix and a suffix; the differing span's last token is aligned with the
-    counterfactual span's last token, and each shared suffix token with its counterpart from the end.
-    Empty when the prompts cannot be aligned (identical, or x has no differing token).
-
-    Args:
-        original (`list[int]`): The token ids of x.
-        counterfactual (`list[int]`): The token ids of x'.
-
-    Returns:
-        `list[AlignedPosition]`: The subject position, then the suffix positions; the final one is ``last``.
-    """
-    prefix = 0
-    while prefix < min(len(original), len(counterfactual)) and original[prefix] == counterfactual[prefix]:
-        prefix += 1
-    suffix = 0
-    while (
-        suffix < min(len(original), len(counterfactual)) - prefix
-        and original[-1 - suffix] == counterfactual[-1 - suffix]
-    ):
-        suffix += 1
-    subject_end, counterfact_end = len(original) - suffix, len(counterfactual) - suffix
-    if subject_end <= prefix or counterfact_end <= prefix:
-        return []
-    positions = [AlignedPosition(subject_end - 1, counterfact_end - 1, "subject")]
-    for offset in range(suffix):
-        positions.append(AlignedPosition(subject_end + offset, counterfact_end + offset, "suffix"))
-    last = positions[-1]
-    positions[-1] = AlignedPosition(last.orig_pos, last.counterfact_pos, "last")
-    return positions
 
 
 def window_size(config: PatchingConfig, num_layers: int) -> int:
@@ -123,66 +84,6 @@ def start_layers(config: PatchingConfig, num_layers: int) -> list[int]:
     return sorted(set(config.layers))
 
 
-def unchanged_by_pair_kind(items: list[PromptPair], rows, same_value_share: float) -> dict:
-    """The toy world's same-value pairs in the provenance: the share configured and drawn, and the measured share of
-    unchanged rows among the rows of same-value pairs and of the others.
-
-    Args:
-        items (`list[PromptPair]`): Every pair of the build.
-        rows (`Dataset`): Every row, before the split (``gt_original_target``, ``gt_counterfactual_target``,
-            ``is_different``).
-        same_value_share (`float`): The configured share (``--same-value-share``).
-
-    Returns:
-        `dict`: ``same_value_share``, ``fraction_same_value_pairs`` and ``fraction_unchanged_by_pair_kind``
-        (``same_value`` / ``different_value``: the share of unchanged rows, None without rows).
-    """
-    same_pairs = [bool(p.original_target) and p.original_target == p.counterfactual_target for p in items]
-    kinds: dict[str, list[bool]] = {"same_value": [], "different_value": []}
-    if len(rows):
-        for original, counterfactual, changed in zip(rows["gt_original_target"], rows["gt_counterfactual_target"],
-                                                     rows["is_different"]):
-            kind = "same_value" if original and original == counterfactual else "different_value"
-            kinds[kind].append(not changed)
-    return {
-        "same_value_share": same_value_share,
-        "fraction_same_value_pairs": round(sum(same_pairs) / len(items), 4) if items else None,
-        "fraction_unchanged_by_pair_kind": {kind: round(sum(v) / len(v), 4) if v else None for kind, v in kinds.items()},
-    }
-
-
-def target_mismatches(rows) -> dict:
-    """How many pairs (of a user's file or a fact table) have a target the model does not predict (greedy,
-    unpatched), warned about.
-
-    Args:
-        rows (`Dataset`): Every row, before the split.
-
-    Returns:
-        `dict`: ``pairs_with_targets``, ``original`` and ``counterfactual`` (pairs whose target disagrees with the
-        prediction on that text; see `matches_target`) and up to three ``examples``.
-    """
-    seen, counts, examples = set(), {"original": 0, "counterfactual": 0}, []
-    for row in rows:
-        if row["prompt_id"] in seen or not (row["gt_original_target"] or row["gt_counterfactual_target"]):
-            continue
-        seen.add(row["prompt_id"])
-        checks = {
-            "original": (row["original_word"], row["original_continuation"], row["gt_original_target"]),
-            "counterfactual": (None, row["counterfactual_continuation"], row["gt_counterfactual_target"]),
-        }
-        for side, (word, token, target) in checks.items():
-            if target and not matches_target(word if word is not None else token.strip(), token.strip(), target):
-                counts[side] += 1
-                if len(examples) < 3:
-                    examples.append(f"prompt {row['prompt_id']} {side}: target {target!r}, model {token.strip()!r}")
-    if counts["original"] or counts["counterfactual"]:
-        logger.warning("%d of %d prompt pairs have an original target and %d a counterfactual target that the "
-                       "target model does not predict (greedy): %s", counts["original"], len(seen),
-                       counts["counterfactual"], "; ".join(examples))
-    return {"pairs_with_targets": len(seen), **counts, "examples": examples}
-
-
 class PatchingBuilder(DatasetBuilder):
     """``self-explain build patching``: the build loop of :class:`~self_explain.tasks.build.DatasetBuilder` over
     prompt pairs; a shard's pairs are swept in groups of ``--batch-prompts``.
@@ -212,11 +113,18 @@ class PatchingBuilder(DatasetBuilder):
         self.context = context_length(self.target.model)
         self.words = WordReader(self.target.model, self.tokenizer)
 
-    def items(self) -> list[PromptPair]:
-        """The prompt pairs: from ``--prompts``, else drawn from the target's fact table or toy world.
+    @property
+    def sites_design(self) -> bool:
+        """Whether the build draws sites with k counterfactuals each (``--design sites``) rather than pairs."""
+        return self.config.design == "sites"
+
+    def items(self) -> list[PromptPair] | list[CounterfactualSet]:
+        """The prompt pairs: from ``--prompts``, else drawn from the target's fact table or toy world; with
+        ``--design sites``, texts with their candidate counterfactuals from the same sources (a file's pairs grouped
+        by text).
 
         Returns:
-            `list[PromptPair]`: The pairs.
+            `list[PromptPair]` or `list[CounterfactualSet]`: The pairs, or the texts with their candidates.
 
         Raises:
             ValueError: When a target without built-in prompts has no ``--prompts``, or the file is malformed.
@@ -225,6 +133,8 @@ class PatchingBuilder(DatasetBuilder):
         table = self.fact_table()
         require_input(config.target, config.prompts, "--prompts FILE", "built-in prompts",
                       has_builtin=is_toy_model(config.target) or table is not None)
+        if self.sites_design:
+            return self._sets(table)
         if config.prompts:
             return jsonl_pairs(config.prompts)
         if table is not None:
@@ -233,32 +143,72 @@ class PatchingBuilder(DatasetBuilder):
         return toy_world_pairs(self.toy_world(), config.num_prompts, config.seed, config.ood_relations,
                                held_out=self.held_out_entities(), same_value_share=config.same_value_share)
 
-    def item_content(self, pair: PromptPair) -> tuple[str, ...]:
-        """The pair's prompt and counterfactual: pairs of a ``--prompts`` file that share either land in one split.
+    def _sets(self, table) -> list[CounterfactualSet]:
+        config = self.config
+        if config.prompts:
+            return sets_from_pairs(jsonl_pairs(config.prompts))
+        if table is not None:
+            return fact_table_sets(table, config.num_prompts, config.seed, config.candidates_per_text,
+                                   held_out=self.held_out_entities())
+        return toy_world_sets(self.toy_world(), config.num_prompts, config.seed, config.ood_relations,
+                              config.candidates_per_text, held_out=self.held_out_entities())
+
+    def item_content(self, item: PromptPair | CounterfactualSet) -> tuple[str, ...]:
+        """The item's prompt and counterfactuals: items of a ``--prompts`` file that share one land in one split.
 
         Args:
-            pair (`PromptPair`): A prompt pair.
+            item (`PromptPair` or `CounterfactualSet`): A prompt pair, or a text with its candidates.
 
         Returns:
-            `tuple[str, ...]`: Its text and counterfactual.
+            `tuple[str, ...]`: Its text and counterfactual(s).
         """
-        return (pair.text, pair.counterfactual)
+        if isinstance(item, CounterfactualSet):
+            return (item.text, *item.counterfactuals)
+        return (item.text, item.counterfactual)
 
-    def build_shard(self, pairs: list[PromptPair]) -> tuple[list[dict], int]:
-        """The rows of a shard's pairs, swept in groups of ``--batch-prompts`` (see `rows_for`).
+    def build_shard(self, pairs: list[PromptPair] | list[CounterfactualSet]) -> tuple[list[dict], int]:
+        """The rows of a shard's pairs, swept in groups of ``--batch-prompts`` (see `rows_for`); with
+        ``--design sites``, of its texts (see `site_rows`).
 
         Args:
-            pairs (`list[PromptPair]`): The shard's pairs.
+            pairs (`list[PromptPair]` or `list[CounterfactualSet]`): The shard's pairs, or texts with candidates.
 
         Returns:
-            `tuple[list[dict], int]`: The rows, and how many pairs could not be aligned.
+            `tuple[list[dict], int]`: The rows, and how many pairs could not be aligned (``--design sites``: how
+            many texts kept no site).
         """
+        if self.sites_design:
+            return self.site_rows(pairs)
         rows, skipped = [], 0
         for start in range(0, len(pairs), self.config.batch_prompts):
             group_rows, group_skipped = self.rows_for(pairs[start : start + self.config.batch_prompts])
             rows += group_rows
             skipped += group_skipped
         return rows, skipped
+
+    def site_rows(self, sets: list[CounterfactualSet]) -> tuple[list[dict], int]:
+        """The rows of texts with candidate counterfactuals: every candidate is patched at every site (pairs swept in
+        groups of ``--batch-prompts``), then each site keeps k candidates with distinct changed outputs and up to
+        ``--unchanged-per-site`` unchanged ones (see `select_sites`); a site with fewer outputs is left out.
+
+        Args:
+            sets (`list[CounterfactualSet]`): The texts and their candidates.
+
+        Returns:
+            `tuple[list[dict], int]`: The rows kept, and how many texts kept no site.
+        """
+        config = self.config
+        pairs = [pair for item in sets for pair in item.pairs()]
+        patched: list[PatchedPosition] = []
+        for start in range(0, len(pairs), config.batch_prompts):
+            patched += self.sweep(pairs[start : start + config.batch_prompts])[0]
+        decode = self.tokenizer.decode
+        candidates = [SiteCandidate((p.pair.prompt_id, p.position.orig_pos, p.window[0]), p.changed,
+                                    decode([p.clean_id]).strip(), decode([p.patched_id]).strip()) for p in patched]
+        kept, _ = select_sites(candidates, config.counterfactuals_per_site, config.unchanged_per_site, config.seed)
+        rows = [self.row(patched[index]) for index in kept]
+        with_rows = {row["prompt_id"] for row in rows}
+        return rows, sum(1 for item in sets if item.prompt_id not in with_rows)
 
     def no_rows_message(self, items: list[PromptPair], skipped: int) -> str:
         """The error of a build whose every pair was unalignable.
@@ -270,6 +220,10 @@ class PatchingBuilder(DatasetBuilder):
         Returns:
             `str`: The message.
         """
+        if self.sites_design:
+            return (f"no rows were built: none of the {len(items)} texts has a site where "
+                    f"--counterfactuals-per-site {self.config.counterfactuals_per_site} of its candidates give "
+                    "distinct changed outputs; try more --candidates-per-text or a smaller --counterfactuals-per-site")
         return f"no rows were built: all {len(items)} prompt pairs were skipped as unalignable"
 
     def provenance_extras(self, items: list[PromptPair], splits: dict, rows, skipped: int) -> dict:
@@ -288,9 +242,19 @@ class PatchingBuilder(DatasetBuilder):
             `dict`: The provenance fields.
         """
         changed = fraction_true(splits, "is_different")
+        if self.sites_design:
+            return {**self._site_provenance(items, splits, skipped), **self._common_provenance(splits, changed, rows)}
         extras = {
             "num_prompt_pairs": len(items),
             "skipped_unaligned": skipped,
+        }
+        if not self.config.prompts:
+            extras.update(unchanged_by_pair_kind(items, rows, self.config.same_value_share))
+        return {**extras, **self._common_provenance(splits, changed, rows)}
+
+    def _common_provenance(self, splits: dict, changed: dict, rows) -> dict:
+        """The provenance fields of either design: layers, window, rows, shares changed, fact table, mismatches."""
+        extras = {
             "layers": self.layers,
             "window": self.window,
             "layer_convention": "output of decoder block",
@@ -300,14 +264,32 @@ class PatchingBuilder(DatasetBuilder):
             "fraction_unchanged": round(1 - changed["overall"], 4),
             "fraction_unchanged_by_split": {split: round(1 - share, 4) for split, share in changed["by_split"].items()},
         }
-        if not self.config.prompts:
-            extras.update(unchanged_by_pair_kind(items, rows, self.config.same_value_share))
         table = self.fact_table()
         if table is not None:
             extras["fact_table"] = {"facts": len(table.facts), "relations": table.relations, **table.check}
         if self.toy_world() is None:  # a toy model does not know a third of its world's facts, by design
             extras["target_mismatches"] = target_mismatches(rows)
         return extras
+
+    def _site_provenance(self, items: list[CounterfactualSet], splits: dict, skipped: int) -> dict:
+        """The ``--design sites`` fields: the design's options, texts and candidates, sites tried and kept per split,
+        and each split's `site_statistics` (with the text-only ceiling)."""
+        config = self.config
+        tried: dict[str, int] = {}
+        for item in items:
+            split = self.split_of(item)
+            tried[split] = tried.get(split, 0) + self.sites_tried.get(item.prompt_id, 0)
+        return {
+            "design": "sites",
+            "counterfactuals_per_site": config.counterfactuals_per_site,
+            "unchanged_per_site": config.unchanged_per_site,
+            "candidates_per_text": config.candidates_per_text,
+            "num_texts": len(items),
+            "num_prompt_pairs": sum(len(item.counterfactuals) for item in items),
+            "texts_without_site": skipped,
+            "sites_tried": tried,
+            "sites": {split: site_statistics(ds) for split, ds in splits.items()},
+        }
 
     def before_shards(self, items: list[PromptPair], fingerprint: str) -> None:
         """Every prompt is read once before the first shard: one the target cannot read (too long, or with words
@@ -320,9 +302,27 @@ class PatchingBuilder(DatasetBuilder):
         Raises:
             ValueError: Naming the prompt, when it is longer than the target's context or has unknown words.
         """
+        if self.sites_design:
+            self._check_sets(items)
+            return
         for pair in items:
             self._encode(pair.text, "text", pair)
             self._encode(pair.counterfactual, "counterfactual", pair)
+
+    def _check_sets(self, sets: list[CounterfactualSet]) -> None:
+        """Read every text and candidate once (as `before_shards`), and count each text's sites tried: the aligned
+        positions of any of its candidates, times the windows."""
+        self.sites_tried: dict[int, int] = {}
+        for item in sets:
+            pairs = item.pairs()
+            if not pairs:
+                continue
+            original = self._encode(item.text, "text", pairs[0])
+            positions = set()
+            for pair in pairs:
+                counterfactual = self._encode(pair.counterfactual, "counterfactual", pair)
+                positions.update(p.orig_pos for p in align_positions(original, counterfactual))
+            self.sites_tried[item.prompt_id] = len(positions) * len(self.layers)
 
     def _encode(self, text: str, what: str, pair: PromptPair) -> list[int]:
         ids = self.tokenizer(text).input_ids
@@ -350,6 +350,22 @@ class PatchingBuilder(DatasetBuilder):
 
         Returns:
             `tuple[list[dict], int]`: The rows, and how many pairs could not be aligned.
+
+        Raises:
+            ValueError: Naming the prompt, when it is longer than the target's context or has unknown words.
+        """
+        patched, skipped = self.sweep(pairs)
+        return [self.row(p) for p in patched], skipped
+
+    def sweep(self, pairs: list[PromptPair]) -> tuple[list[PatchedPosition], int]:
+        """Every patch of a group of prompt pairs in one batched sweep, before rows are made of them.
+
+        Args:
+            pairs (`list[PromptPair]`): The group's pairs.
+
+        Returns:
+            `tuple[list[PatchedPosition], int]`: One result per aligned position and start layer, pair by pair,
+            and how many pairs could not be aligned.
 
         Raises:
             ValueError: Naming the prompt, when it is longer than the target's context or has unknown words.
@@ -382,45 +398,59 @@ class PatchingBuilder(DatasetBuilder):
         clean_top = torch.stack([run.logits for run in original_runs]).argmax(-1).tolist()
         counterfactual_top = torch.stack([run.logits for run in counterfactual_runs]).argmax(-1).tolist()
         clean_words = [self.words.word(e[1], clean_top[i]) for i, e in enumerate(encoded)]
-        rows = []
+        results = []
         for patch, (index, position, window), patched_id in zip(patches, meta, patched_top):
             pair, original, counterfactual, _ = encoded[index]
-            rng = seeded_rng(self.config.seed, pair.prompt_id, position.orig_pos, window[0])
-            orig_token = self.tokenizer.decode([original[position.orig_pos]])
-            original_next = self.tokenizer.decode([clean_top[index]])
-            patched_next = self.tokenizer.decode([patched_id])
-            changed = patched_id != clean_top[index]
-            rows.append(
-                {
-                    "prompt_id": pair.prompt_id,
-                    "original_text": pair.text,
-                    "counterfactual_text": pair.counterfactual,
-                    "input_tokens": [self.tokenizer.decode([token]) for token in original],  # readable: ' France'
-                    "input_ids": original,
-                    "layer": window[0],
-                    "layers": window,
-                    "patch_position": {
-                        "orig_pos": position.orig_pos,
-                        "orig_text_token": orig_token,
-                        "counterfact_pos": position.counterfact_pos,
-                        "counterfact_text_token": self.tokenizer.decode([counterfactual[position.counterfact_pos]]),
-                    },
-                    "token_type": position.token_type,
-                    "original_continuation": original_next,
-                    "ablated_continuation": patched_next,
-                    "original_word": clean_words[index],
-                    "ablated_word": self.words.word(original, patched_id, patch) if changed else clean_words[index],
-                    "counterfactual_continuation": self.tokenizer.decode([counterfactual_top[index]]),
-                    "is_different": changed,
-                    "gt_original_target": pair.original_target,
-                    "gt_counterfactual_target": pair.counterfactual_target,
-                    "relation": pair.relation,
-                    "entity": pair.entity,
-                    "question": patching_question(pair.text, orig_token.strip(), window, rng),
-                    "answer": patching_answer(changed, original_next.strip(), patched_next.strip()),
-                }
-            )
-        return rows, skipped
+            results.append(PatchedPosition(pair, original, counterfactual, position, window, patch, patched_id,
+                                           clean_top[index], counterfactual_top[index], clean_words[index]))
+        return results, skipped
+
+    def row(self, patched: PatchedPosition) -> dict:
+        """The dataset row of one patch: the greedy next token with and without it, the question and the answer.
+
+        Args:
+            patched (`PatchedPosition`): A result of `sweep`.
+
+        Returns:
+            `dict`: The row, in ``PATCHING_FEATURES``.
+        """
+        pair, original, counterfactual, position, window = (patched.pair, patched.original, patched.counterfactual,
+                                                            patched.position, patched.window)
+        # Seeded by the site (text, position, window): every counterfactual of a site is asked the same question.
+        rng = seeded_rng(self.config.seed, pair.prompt_id, position.orig_pos, window[0])
+        orig_token = self.tokenizer.decode([original[position.orig_pos]])
+        original_next = self.tokenizer.decode([patched.clean_id])
+        patched_next = self.tokenizer.decode([patched.patched_id])
+        changed = patched.changed
+        return {
+            "prompt_id": pair.prompt_id,
+            "original_text": pair.text,
+            "counterfactual_text": pair.counterfactual,
+            "input_tokens": [self.tokenizer.decode([token]) for token in original],  # readable: ' France'
+            "input_ids": original,
+            "layer": window[0],
+            "layers": window,
+            "patch_position": {
+                "orig_pos": position.orig_pos,
+                "orig_text_token": orig_token,
+                "counterfact_pos": position.counterfact_pos,
+                "counterfact_text_token": self.tokenizer.decode([counterfactual[position.counterfact_pos]]),
+            },
+            "token_type": position.token_type,
+            "original_continuation": original_next,
+            "ablated_continuation": patched_next,
+            "original_word": patched.clean_word,
+            "ablated_word": (self.words.word(original, patched.patched_id, patched.patch) if changed
+                             else patched.clean_word),
+            "counterfactual_continuation": self.tokenizer.decode([patched.counterfactual_id]),
+            "is_different": changed,
+            "gt_original_target": pair.original_target,
+            "gt_counterfactual_target": pair.counterfactual_target,
+            "relation": pair.relation,
+            "entity": pair.entity,
+            "question": patching_question(pair.text, orig_token.strip(), window, rng),
+            "answer": patching_answer(changed, original_next.strip(), patched_next.strip()),
+        }
 
 
 build_patching_dataset = PatchingBuilder.build_dataset  # ``self-explain build patching``: the task's build function

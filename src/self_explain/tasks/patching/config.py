@@ -3,12 +3,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ...core.checks import check_positive
+from ...core.checks import check_non_negative, check_positive
 from ..config import BuildConfig
 
 # The reference's windows: Transluce's act_patch datasets patch 8 consecutive layers of Llama-3.1-8B's 32 (and 9 of
 # Qwen3-8B's 36), a quarter of the depth.
 REFERENCE_WINDOW, REFERENCE_DEPTH = 8, 32
+# How the rows are drawn: one counterfactual per prompt pair (the paper's), or k counterfactuals with distinct patched
+# outputs per (text, layer window, token) site (see ``sites.py``).
+DESIGNS = ("pairs", "sites")
 
 
 def default_window(num_layers: int) -> int:
@@ -31,8 +34,16 @@ class PatchingConfig(BuildConfig):
     from [`~self_explain.tasks.config.BuildConfig`].
 
     Args:
+        design (`str`, *optional*, defaults to `"pairs"`):
+            How rows are drawn. ``pairs``: one counterfactual per prompt pair, as the paper's datasets (most rows are
+            "unchanged", answerable from the text alone). ``sites``: each (text, layer window, token) site appears with
+            ``counterfactuals_per_site`` counterfactuals whose patched outputs differ (k distinct new top-1 outputs),
+            so that on the changed rows a function of the question alone — anything that ignores the vector — is right
+            on at most 1 in k; sites that do not reach k distinct outputs among their candidates are left out (see
+            `~self_explain.tasks.patching.sites`).
         num_prompts (`int`, *optional*, defaults to 2000):
-            Prompt pairs to build from (toy world targets, or a model's built-in facts).
+            Prompt pairs to build from (toy world targets, or a model's built-in facts); with ``design: sites``, the
+            texts (each with its candidate counterfactuals), at most every text of the toy world or fact table.
         prompts (`str`, *optional*):
             JSONL of prompt pairs: text, counterfactual, optional targets [original, counterfactual].
         layers (`list[int]`, *optional*):
@@ -54,19 +65,39 @@ class PatchingConfig(BuildConfig):
             seeded quarter of the entities instead).
         ood_relations (`list[str]`, *optional*, defaults to `["number"]`):
             Toy-world relations held out of train/test into the ood split.
+        counterfactuals_per_site (`int`, *optional*, defaults to 4):
+            ``design: sites``: k, the counterfactuals kept per site, one per distinct changed output (at least 2).
+        unchanged_per_site (`int`, *optional*, defaults to 1):
+            ``design: sites``: at most this many counterfactuals per site that leave the output unchanged, kept
+            besides the k changed ones (0: only changed rows). With one, a site has both verdicts where the
+            candidates give both, so whether the output changes cannot be read off the text either.
+        candidates_per_text (`int`, *optional*, defaults to 32):
+            ``design: sites``: counterfactuals tried per text (a seeded draw of other entities or subjects of the same
+            relation and template, on the same side of the held-out ones; all of them when fewer); each site keeps
+            rows from these. The same number on both sides, so train and test sites are selected alike.
         shard_size (`int`, *optional*, defaults to 100):
-            Prompts per shard (resumption unit).
+            Prompts (``design: sites``: texts) per shard (resumption unit).
         batch_prompts (`int`, *optional*, defaults to 32):
-            Prompts whose patches share one batched sweep.
+            Prompt pairs (``design: sites``: a text with one of its counterfactuals) whose patches share one batched
+            sweep.
 
     Raises:
-        ValueError: When ``window`` or ``num_prompts`` is below 1, ``shard_size`` or ``batch_prompts`` is not
-            positive, ``seed`` is negative, ``test_fraction`` is outside [0, 1) or ``same_value_share`` outside
-            [0, 1].
+        ValueError: When ``window`` or ``num_prompts`` is below 1, ``shard_size``, ``batch_prompts`` or
+            ``candidates_per_text`` is not positive, ``seed`` or ``unchanged_per_site`` is negative, ``test_fraction``
+            is outside [0, 1), ``same_value_share`` outside [0, 1], ``design`` is not one of ``DESIGNS``, or
+            ``counterfactuals_per_site`` is below 2 or above ``candidates_per_text``.
     """
 
+    design: str = field(
+        default="pairs",
+        metadata={"help": "How rows are drawn: pairs (one counterfactual per prompt pair, as the paper) or sites (each "
+                          "(text, layer window, token) site with --counterfactuals-per-site counterfactuals whose "
+                          "patched outputs differ, so that the text alone cannot answer the changed rows)."},
+    )
     num_prompts: int = field(
-        default=2000, metadata={"help": "Prompt pairs to build from (toy world targets, or a model's built-in facts)."}
+        default=2000,
+        metadata={"help": "Prompt pairs to build from (toy world targets, or a model's built-in facts); with --design "
+                          "sites, the texts, each with its candidate counterfactuals."},
     )
     prompts: str | None = field(
         default=None,
@@ -97,8 +128,26 @@ class PatchingConfig(BuildConfig):
         default_factory=lambda: ["number"],
         metadata={"help": "Toy-world relations held out of train/test into the ood split."},
     )
-    shard_size: int = field(default=100, metadata={"help": "Prompts per shard (resumption unit)."})
-    batch_prompts: int = field(default=32, metadata={"help": "Prompts whose patches share one batched sweep."})
+    counterfactuals_per_site: int = field(
+        default=4,
+        metadata={"help": "--design sites: k, the counterfactuals kept per site, one per distinct changed output."},
+    )
+    unchanged_per_site: int = field(
+        default=1,
+        metadata={"help": "--design sites: at most this many counterfactuals per site that leave the output "
+                          "unchanged, kept besides the k changed ones (0: only changed rows)."},
+    )
+    candidates_per_text: int = field(
+        default=32,
+        metadata={"help": "--design sites: counterfactuals tried per text (a seeded draw of the same relation and "
+                          "template about other entities on the same side of the held-out ones)."},
+    )
+    shard_size: int = field(
+        default=100, metadata={"help": "Prompts (--design sites: texts) per shard (resumption unit)."}
+    )
+    batch_prompts: int = field(
+        default=32, metadata={"help": "Prompt pairs (a text and one counterfactual) whose patches share one sweep."}
+    )
 
     def __post_init__(self):
         super().__post_init__()
@@ -112,3 +161,11 @@ class PatchingConfig(BuildConfig):
         check_positive("--batch-prompts", self.batch_prompts)
         if not 0 <= self.test_fraction < 1:
             raise ValueError(f"--test-fraction must be in [0, 1), got {self.test_fraction}")
+        if self.design not in DESIGNS:
+            raise ValueError(f"--design must be one of {', '.join(DESIGNS)}, got {self.design!r}")
+        check_positive("--candidates-per-text", self.candidates_per_text)
+        check_non_negative("--unchanged-per-site", self.unchanged_per_site)
+        if isinstance(self.counterfactuals_per_site, bool) or not isinstance(self.counterfactuals_per_site, int) \
+                or not 2 <= self.counterfactuals_per_site <= self.candidates_per_text:
+            raise ValueError(f"--counterfactuals-per-site must be an integer from 2 to --candidates-per-text "
+                             f"({self.candidates_per_text}), got {self.counterfactuals_per_site!r}")

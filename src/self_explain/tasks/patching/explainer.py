@@ -19,7 +19,7 @@ from ...core.engine import Patch, clean_runs, patch_sweep
 from ...core.models import LoadedModel, context_length
 from ..causal_answers import parse_causal_answer
 from ..spec import ExplainerExamples
-from .builder import align_positions
+from .positions import align_positions
 from .prompts import patching_answer, patching_question
 from .sources import unknown_words
 
