@@ -48,4 +48,4 @@ def test_an_interval_widens_with_fewer_entities_and_is_seeded():
 
 def test_no_scored_rows_give_no_intervals():
     found = split_intervals({None: statistics([], [])}, {None: {"exact_match": None}}, groups=[])
-    assert found == {None: {"groups": 0, "intervals": {}}}
+    assert found == {None: {"groups": 0, "intervals": {}, "strata": {}}}

@@ -173,7 +173,8 @@ def test_card_shows_a_metric_with_its_interval_when_the_evaluation_gave_one(adap
     entry = {**EVAL_RESULTS[0], "intervals": {"exact_match": [0.75, 0.86], "valid_rate": [None, None]}, "groups": 19}
     write_metadata(adapter_folder, eval_results=[entry])
     card = ModelCard.load(write_explainer_card(adapter_folder, repo_id=REPO))
-    assert "| this explainer | test | org/self-explain-patching | toy-target | 0.810 [0.750, 0.860] | 0.860 |" in card.text
+    assert "| this explainer | test | org/self-explain-patching | toy-target | — | 19 | 0.810 [0.750, 0.860] | 0.860 |" \
+        in card.text, "the entities scored, and no rows column value where the evaluation did not record them"
     assert "| 0.990 |" in card.text  # no interval: the value alone
     assert "95 %\nbootstrap interval over the split's entities" in card.text
     assert {r.metric_type: r.metric_value for r in card.data.eval_results} == EVAL_RESULTS[0]["metrics"]
