@@ -30,7 +30,8 @@ SPLITS = ["test", "ood"]
 METRICS = {"exact_match", "content_match", "has_changed_f1", "has_changed_macro_f1", "valid_rate"}
 STRATIFIED = {f"{cls}_{metric}" for cls in ("changed", "unchanged") for metric in ("exact_match", "content_match",
                                                                                   "valid_rate")}
-STRATIFIED |= {"has_unchanged_f1", *(f"has_{cls}_{m}" for cls in ("changed", "unchanged") for m in ("precision", "recall"))}
+STRATIFIED |= {"has_unchanged_f1",
+               *(f"has_{cls}_{m}" for cls in ("changed", "unchanged") for m in ("precision", "recall"))}
 
 
 def adapter_on(model) -> bool:

@@ -127,15 +127,16 @@ class EvaluateConfig:
     dataset_revision: str | None = field(default=None, metadata={"help": "Revision of a Hub dataset."})
     update_card: bool = field(
         default=False,
-        metadata={"help": "Write the results into the explainer's model card (replacing the evaluation recorded there, "
-                          "its vector controls included)."},
+        metadata={"help": "Write the results into the explainer's model card (replacing the evaluation recorded "
+                          "there, its vector controls included)."},
     )
     vector_controls: bool = field(
         default=False,
         metadata={"help": f"Also score a vector explainer (patching, features) on the same rows with "
-                          f"{' and '.join(SCORING_CONTROLS)} vectors (shuffled: each row gets another row's, seeded by "
-                          "--seed), with the paired differences true - control and their intervals over entities. "
-                          "Text-only tasks are refused; so is an explainer trained under the shuffled control."},
+                          f"{' and '.join(SCORING_CONTROLS)} vectors (shuffled: each row gets another row's, seeded "
+                          "by --seed), with the paired differences true - control and their intervals over "
+                          "entities. Text-only tasks are refused; so is an explainer trained under the shuffled "
+                          "control."},
     )
     allow_other_target: bool = field(
         default=False,
@@ -354,8 +355,8 @@ def _vector_controls_markdown(section: dict, layout) -> list[str]:
     lines = [
         "## Vector controls: does the explainer read the vector?",
         "",
-        f"The same rows scored with the {TRUE_VECTORS} vectors, with shuffled ones (each row given another row's vector, "
-        f"a derangement of the scored rows, seed {section.get('seed')}) and with zero ones.",
+        (f"The same rows scored with the {TRUE_VECTORS} vectors, with shuffled ones (each row given another row's "
+         f"vector, a derangement of the scored rows, seed {section.get('seed')}) and with zero ones."),
     ]
     if trained_under:
         lines.append(f"The explainer was trained under the {trained_under['name']} vector control (seed "
@@ -512,7 +513,8 @@ def run_evaluation(config: EvaluateConfig) -> dict:
 
 
 def _write_predictions(path: Path, examples: ExplainerExamples, predictions: list[str]) -> None:
-    table = Dataset.from_dict({"question": examples.questions, "reference": examples.answers, "prediction": predictions})
+    table = Dataset.from_dict({"question": examples.questions, "reference": examples.answers,
+                               "prediction": predictions})
     write_atomically(path, lambda tmp: table.to_parquet(tmp))
 
 

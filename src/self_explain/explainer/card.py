@@ -68,13 +68,12 @@ def _check_explainer_metadata(metadata: object, where: str) -> dict:
         if metadata.get(key) is not None and not isinstance(metadata[key], str):
             raise _metadata_error(where, f"{key!r} must be a string or null, got {metadata[key]!r}")
     projection = metadata.get("projection")
-    if projection is not None:
-        if not isinstance(projection, dict) or not all(
-            isinstance(projection.get(key), int) and projection[key] > 0 for key in _PROJECTION_KEYS
-        ):
-            raise _metadata_error(
-                where, f"'projection' must be null or have positive integers {list(_PROJECTION_KEYS)}, got {projection!r}"
-            )
+    if projection is not None and (not isinstance(projection, dict) or not all(
+        isinstance(projection.get(key), int) and projection[key] > 0 for key in _PROJECTION_KEYS
+    )):
+        raise _metadata_error(
+            where, f"'projection' must be null or have positive integers {list(_PROJECTION_KEYS)}, got {projection!r}"
+        )
     eval_results = metadata.get("eval_results")
     if eval_results is not None:
         if not isinstance(eval_results, list):
@@ -257,7 +256,7 @@ def _metric_labels(task: str) -> dict[str, tuple[str, str]]:
 
 
 def _layout(task: str, entries: list[dict]):
-    """The card's columns: the task's known metrics first, then the rest sorted; class metrics in a table of their own."""
+    """The card's columns: the task's known metrics first, then the rest sorted; class metrics in their own table."""
     keys = {key for entry in entries for key in entry["metrics"]}
     labels = _metric_labels(task)
     ordered = [key for key in labels if key in keys] + sorted(keys - set(labels))
@@ -424,7 +423,7 @@ def _projection_shapes(path: Path) -> dict[str, list[int]]:
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as tensors:
-        return {name: list(tensors.get_slice(name).get_shape()) for name in tensors.keys()}
+        return {name: list(tensors.get_slice(name).get_shape()) for name in tensors.keys()}  # noqa: SIM118 (safe_open is not a dict)
 
 
 def _check_projection(folder: Path, metadata: dict) -> list[str]:

@@ -166,9 +166,10 @@ def check_scoring_controls(explainer: str, training_control: dict | None) -> Non
     name = training_control.get("name")
     if name == SHUFFLED:
         raise ValueError(
-            f"--vector_controls: explainer {explainer!r} was trained under the shuffled vector control (each row given "
-            "another row's vector), so its own scoring already has no true vector: true and shuffled would be the same "
-            "condition. Evaluate it without --vector_controls, or check the explainer trained on the true vectors"
+            f"--vector_controls: explainer {explainer!r} was trained under the shuffled vector control (each row "
+            "given another row's vector), so its own scoring already has no true vector: true and shuffled would be "
+            "the same condition. Evaluate it without --vector_controls, or check the explainer trained on the true "
+            "vectors"
         )
     if name not in VECTOR_CONTROLS:
         raise ValueError(f"--vector_controls: explainer {explainer!r} records an unknown training vector control "

@@ -80,7 +80,7 @@ def metric_layout(names: Iterable[str], classes: Iterable[str] = ()) -> MetricLa
 
     Returns:
         [`MetricLayout`]: The overall keys in the order given; the class columns with the per-row ones first (in the
-        order given), then F1, precision and recall.
+        overall table's order of the same metric, then as given), then F1, precision and recall.
     """
     classes = tuple(dict.fromkeys(classes))
     overall, columns, keys = [], [], {}
@@ -92,8 +92,13 @@ def metric_layout(names: Iterable[str], classes: Iterable[str] = ()) -> MetricLa
         keys[found] = name
         if found[1] not in columns:
             columns.append(found[1])
-    columns.sort(key=lambda c: (c in CLASS_DETECTION_METRICS,
-                                CLASS_DETECTION_METRICS.index(c) if c in CLASS_DETECTION_METRICS else 0))
+    def order(column: str) -> tuple:  # as the overall table orders the same metric, then as first seen; F1... last
+        if column in CLASS_DETECTION_METRICS:
+            return 2, CLASS_DETECTION_METRICS.index(column)
+        return (0, overall.index(column)) if column in overall else (1, seen.index(column))
+
+    seen = list(columns)
+    columns.sort(key=order)
     return MetricLayout(tuple(overall), classes if keys else (), tuple(columns), keys)
 
 
@@ -159,12 +164,13 @@ def metric_tables(
             if stratum is None and not any(cells):
                 continue
             stratum = stratum or {}
-            class_rows.append([label(entry) for _, label in lead] + [cls]
-                              + ([stratum.get("rows", missing), stratum.get("groups", missing)] if sizes else []) + cells)
+            class_sizes = [stratum.get("rows", missing), stratum.get("groups", missing)] if sizes else []
+            class_rows.append([label(entry) for _, label in lead] + [cls] + class_sizes + cells)
     per_row = [header(c) for c in layout.class_columns if c not in CLASS_DETECTION_METRICS]
     detection = [header(c) for c in layout.class_columns if c in CLASS_DETECTION_METRICS]
     note = "By ground-truth class: " + (", ".join(per_row) + " over the rows of that class" if per_row else "")
     if detection:
-        note += ("; " if per_row else "") + ", ".join(detection) + " with the class as the positive one, over the valid answers"
+        note += ("; " if per_row else "") + ", ".join(detection)
+        note += " with the class as the positive one, over the valid answers"
     return lines + [note + ".", ""] + markdown_table(
         leads + ["class"] + size_headers + [header(c) for c in layout.class_columns], class_rows) + [""]
