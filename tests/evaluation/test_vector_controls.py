@@ -110,6 +110,11 @@ def test_the_report_gives_each_run_and_the_paired_differences(controlled):
     assert f"| true | test | {ROWS} | {true['groups']} |" in controls_part
     assert "| true − shuffled | test |" in controls_part and "| true − zero | test |" in controls_part
     assert "| true − zero | test | changed |" in controls_part, "the differences by ground-truth class"
+    headline = "changed_content_match"  # patching's first headline metric
+    summary = next(line for line in controls_part.splitlines() if line.startswith("- test: "))
+    assert summary.startswith(f"- test: true {evaluator._result_cell(true, headline)}, shuffled ")
+    assert f"; true − shuffled {evaluator._difference_cell(runs['shuffled']['true_minus_control'][headline])}, " \
+           f"true − zero {evaluator._difference_cell(runs['zero']['true_minus_control'][headline])}" in summary
 
 
 def test_update_card_writes_the_controls_into_the_card(controlled, patching_dataset_dir):

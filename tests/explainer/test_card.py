@@ -235,12 +235,15 @@ def test_card_shows_the_vector_controls_with_their_paired_differences(adapter_fo
     assert "| true − zero | test | +0.050 [-0.050, +0.150] |" in section
     assert "| true − shuffled | test | changed | +0.100 [-0.050, +0.200] |" in section
     assert "trained under" not in section
+    assert "The task's headline metric, Content Match on the changed rows (95 % intervals" in section
+    assert ("- test: true 0.250, shuffled 0.150, zero 0.225; true − shuffled +0.100 [-0.050, +0.200], "
+            "true − zero +0.025 [-0.050, +0.200]") in section
     assert {r.metric_type for r in card.data.eval_results} == set(STRATIFIED_RESULT["metrics"]) - {"has_unchanged_recall"}
 
     controls["explainer_vector_control"] = {"name": "rotated", "seed": 2}
     write_metadata(adapter_folder, eval_results=[STRATIFIED_RESULT], vector_control_results=controls)
     text = ModelCard.load(write_explainer_card(adapter_folder, repo_id=REPO)).text
-    assert "trained under the rotated vector\ncontrol (seed 2)" in text
+    assert "trained under the rotated vector\ncontrol (seed 2): as in its training" in text
 
 
 def test_malformed_vector_control_results_are_refused(adapter_folder):

@@ -23,7 +23,7 @@ from datasets import Dataset
 from ..core.checks import check_dataset_reference, check_non_negative, check_positive
 from ..core.files import write_atomically
 from ..explainer.controls import SCORING_CONTROLS
-from ..explainer.metric_layout import classes_of, metric_layout, metric_tables
+from ..explainer.metric_layout import classes_of, control_summary, metric_layout, metric_tables
 from ..explainer.modeling import (
     EXPLAINER_METADATA,
     Explainer,
@@ -31,7 +31,7 @@ from ..explainer.modeling import (
     same_model,
 )
 from ..metrics import metric_path
-from ..tasks import ExplainerExamples, get_task, load_split, read_provenance
+from ..tasks import TASKS, ExplainerExamples, get_task, load_split, read_provenance
 from ..tasks.registry import check_dataset_config
 from .baselines import (
     BASELINES,
@@ -337,7 +337,7 @@ def report_markdown(report: dict) -> str:
         lead = [("baseline", _who), ("split", lambda r: r["split"])]
         lines += metric_tables(differences, layout, lead, _difference_of("trained_minus_baseline"), sizes=False)
     if controls:
-        lines += _vector_controls_markdown(report["vector_controls"], layout)
+        lines += _vector_controls_markdown(report["vector_controls"], layout, report["task"])
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -349,7 +349,7 @@ def _difference_of(key: str):
     return lambda result, name: _difference_cell(result[key].get(name))
 
 
-def _vector_controls_markdown(section: dict, layout) -> list[str]:
+def _vector_controls_markdown(section: dict, layout, task: str) -> list[str]:
     """The ``--vector_controls`` part of ``report.md``: each run's metrics, then the paired differences."""
     trained_under = section.get("explainer_vector_control")
     lines = [
@@ -360,8 +360,15 @@ def _vector_controls_markdown(section: dict, layout) -> list[str]:
     ]
     if trained_under:
         lines.append(f"The explainer was trained under the {trained_under['name']} vector control (seed "
-                     f"{trained_under['seed']}): each condition's vectors are transformed by it after the control.")
+                     f"{trained_under['seed']}): as in its training, each condition's vectors were then transformed "
+                     "by that control.")
     lines.append("")
+    headline = next((m for m in get_task(task).headline_metrics if any(m in r["metrics"] for r in section["results"])),
+                    None) if task in TASKS else None
+    if headline:
+        lines += [f"Headline metric `{headline}`:", ""]
+        lines += [f"- {line}" for line in control_summary(section["results"], headline, _result_cell,
+                                                          _difference_of(DIFFERENCE_KEY))] + [""]
     lead = [("vectors", lambda r: r["vectors"]), ("split", lambda r: r["split"])]
     lines += metric_tables(section["results"], layout, lead, _result_cell, sizes=True)
     differences = [r for r in section["results"] if r.get(DIFFERENCE_KEY)]

@@ -17,7 +17,14 @@ from huggingface_hub.utils import validate_repo_id
 from ..core.files import package_data, write_atomically
 from ..core.injection import PROJECTION_FILE
 from ..tasks import TASKS, TaskSpec
-from .metric_layout import CLASS_DETECTION_METRICS, classes_of, metric_layout, metric_tables
+from .metric_layout import (
+    CLASS_DETECTION_METRICS,
+    class_column,
+    classes_of,
+    control_summary,
+    metric_layout,
+    metric_tables,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -270,6 +277,17 @@ def _header(task: str):
     return lambda key: labels[key][0] if key in labels else detection.get(key, key)
 
 
+def _metric_name(header, key: str, classes) -> str:
+    """A metric's name in prose: its display name, or a class metric's as "<name> on the <class> rows"."""
+    found = class_column(key, classes)
+    if found is None:
+        return header(key)
+    cls, column = found
+    if column in CLASS_DETECTION_METRICS:
+        return f"{header(column)} of the {cls} class"
+    return f"{header(column)} on the {cls} rows"
+
+
 def _value_cell(entry: dict, key: str) -> str:
     return _format_with_interval(entry["metrics"].get(key), (entry.get("intervals") or {}).get(key))
 
@@ -306,7 +324,14 @@ def _vector_control_section(metadata: dict) -> dict | None:
                                 lambda e, key: _format_difference(e["true_minus_control"].get(key)), sizes=False,
                                 header=header)
     trained_under = section.get("explainer_vector_control")
+    spec = _task(task)
+    headline = next((m for m in (spec.headline_metrics if spec else ()) if any(m in e["metrics"] for e in entries)),
+                    None)
+    summary = control_summary(entries, headline, _value_cell,
+                              lambda e, key: _format_difference(e["true_minus_control"].get(key))) if headline else []
     return {
+        "headline": _metric_name(header, headline, layout.classes) if headline else None,
+        "summary": summary,
         "runs": "\n".join(runs).strip(),
         "differences": "\n".join(differences).strip() if controls else "",
         "seed": section.get("seed"),

@@ -174,3 +174,30 @@ def metric_tables(
         note += " with the class as the positive one, over the valid answers"
     return lines + [note + ".", ""] + markdown_table(
         leads + ["class"] + size_headers + [header(c) for c in layout.class_columns], class_rows) + [""]
+
+
+def control_summary(entries: Sequence[Mapping], metric: str, value: Callable[[Mapping, str], str],
+                    difference: Callable[[Mapping, str], str]) -> list[str]:
+    """One line per split of vector-control entries: ``metric`` under each vectors condition, then true − control.
+
+    Args:
+        entries (`Sequence[Mapping]`): Entries with ``split``, ``vectors``, ``metrics`` and, for a control,
+            ``true_minus_control``.
+        metric (`str`): The metric summarised (a task's headline).
+        value (`Callable`): (entry, metric) to the value's cell.
+        difference (`Callable`): (entry, metric) to the paired difference's cell.
+
+    Returns:
+        `list[str]`: ``"test: true 0.315 [...], shuffled ...; true − shuffled +0.175 [...]*, ..."``; empty when no entry
+        has the metric.
+    """
+    lines = []
+    for split in dict.fromkeys(entry["split"] for entry in entries):
+        runs = [entry for entry in entries if entry["split"] == split and metric in entry["metrics"]]
+        if not runs:
+            continue
+        values = ", ".join(f"{entry['vectors']} {value(entry, metric)}" for entry in runs)
+        differences = ", ".join(f"true − {entry['vectors']} {difference(entry, metric)}" for entry in runs
+                                if metric in (entry.get("true_minus_control") or {}))
+        lines.append(f"{split}: {values}" + (f"; {differences}" if differences else ""))
+    return lines
