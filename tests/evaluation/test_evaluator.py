@@ -28,6 +28,10 @@ from self_explain.tasks.patching.explainer import patching_examples
 ROWS = 12
 SPLITS = ["test", "ood"]
 METRICS = {"exact_match", "content_match", "has_changed_f1", "has_changed_macro_f1", "valid_rate"}
+STRATIFIED = {f"{cls}_{metric}" for cls in ("changed", "unchanged") for metric in ("exact_match", "content_match",
+                                                                                  "valid_rate")}
+STRATIFIED |= {"has_unchanged_f1",
+               *(f"has_{cls}_{m}" for cls in ("changed", "unchanged") for m in ("precision", "recall"))}
 
 
 def adapter_on(model) -> bool:
@@ -76,24 +80,48 @@ def test_report_json_holds_trained_and_untrained_results(evaluation, trained_exp
         ("test", None, ROWS), ("test", "untrained", ROWS), ("ood", None, ROWS), ("ood", "untrained", ROWS)
     ]
     for result in report["results"]:
-        assert set(result["metrics"]) >= METRICS
-        # has_changed_f1 is None (not estimable) when no explanation is valid, as an untrained one's may be
         metrics = result["metrics"]
-        assert all(0 <= v <= 1 for k, v in metrics.items() if not (k == "has_changed_f1" and v is None))
+        assert set(metrics) >= METRICS | STRATIFIED, "the reference's stratified keys too"
+        assert all(value is None or 0 <= value <= 1 for value in metrics.values())
+        # has_changed_f1 is None (not estimable) when no explanation is valid, as an untrained one's may be
         assert (metrics["has_changed_f1"] is None) == (metrics["valid_rate"] == 0)
+        strata = result["strata"]
+        assert set(strata) == {"changed", "unchanged"}
+        assert strata["changed"]["rows"] + strata["unchanged"]["rows"] == ROWS
+        for cls in ("changed", "unchanged"):  # a class with no rows is not estimable
+            assert (metrics[f"{cls}_exact_match"] is None) == (strata[cls]["rows"] == 0)
+            assert 0 < strata[cls]["groups"] <= strata[cls]["rows"] or strata[cls]["rows"] == 0
+
+
+def test_strata_count_the_rows_and_entities_of_each_class(evaluation, subsample):
+    report, _, _ = evaluation
+    for result in report["results"]:
+        rows = subsample[result["split"]]
+        changed = [entity for entity, answer in zip(rows["entity"], rows["answer"]) if "would change to" in answer]
+        unchanged = [entity for entity, answer in zip(rows["entity"], rows["answer"]) if "unchanged" in answer]
+        assert result["strata"] == {"changed": {"rows": len(changed), "groups": len(set(changed))},
+                                    "unchanged": {"rows": len(unchanged), "groups": len(set(unchanged))}}
 
 
 def test_report_md_is_a_table_of_every_result(evaluation):
     report, out, _ = evaluation
     text = (out / "report.md").read_text()
     assert text == report_markdown(report)
-    columns = ["content_match", "exact_match", "has_changed_f1", "has_changed_macro_f1", "valid_rate"]
-    assert "| explainer | split | rows | entities | " + " | ".join(columns) + " |" in text
-    assert sum(line.startswith("| trained |") for line in text.splitlines()) == 2
+    overall = ["content_match", "exact_match", "has_changed_macro_f1", "valid_rate"]
+    assert "| explainer | split | rows | entities | " + " | ".join(overall) + " |" in text
+    by_class = ["content_match", "exact_match", "valid_rate", "f1", "precision", "recall"]
+    assert "| explainer | split | class | rows | entities | " + " | ".join(by_class) + " |" in text
     results, differences = text.split("Trained − baseline, paired")
-    assert sum(line.startswith("| baseline: untrained |") for line in results.splitlines()) == 2
-    assert sum(line.startswith("| baseline: untrained |") for line in differences.splitlines()) == 2
+    lines = results.splitlines()
+    assert sum(line.startswith("| trained |") for line in lines) == 2 + 2 * 2, "overall, and each class, per split"
+    assert sum(line.startswith("| baseline: untrained |") for line in lines) == 2 + 2 * 2
+    assert sum(line.startswith("| baseline: untrained |") for line in differences.splitlines()) == 2 + 2 * 2
     assert f"| trained | ood | {ROWS} |" in text
+    for result in report["results"]:
+        if result["baseline"] is None:
+            changed = result["strata"]["changed"]
+            assert f"| trained | {result['split']} | changed | {changed['rows']} | {changed['groups']} |" in text
+    assert not any(line.count("|") > 12 for line in text.splitlines()), "no table wider than the class table"
 
 
 def test_predictions_files_have_a_row_per_evaluated_row(evaluation, subsample):
@@ -136,12 +164,11 @@ def test_update_card_writes_eval_results_and_a_model_index(trained_explainer_dir
     trained, untrained = report["results"]
     assert metadata["eval_results"] == [
         {"split": "test", "dataset": str(patching_dataset_dir), "dataset_config": report["dataset_config"],
-         "metrics": trained["metrics"], "baseline": None, "intervals": trained["intervals"],
-         "groups": trained["groups"]},
-        {"split": "test", "dataset": str(patching_dataset_dir), "dataset_config": report["dataset_config"],
-         "metrics": untrained["metrics"], "baseline": "untrained", "intervals": untrained["intervals"],
-         "groups": untrained["groups"]},
+         "metrics": result["metrics"], "baseline": result["baseline"], "rows": 4, "intervals": result["intervals"],
+         "groups": result["groups"], "strata": result["strata"]}
+        for result in (trained, untrained)
     ]
+    assert "vector_control_results" not in metadata, "no vector controls asked for"
     card = ModelCard.load(folder / "README.md")
     (model_index,) = card.data.to_dict()["model-index"]
     (result,) = model_index["results"]

@@ -1,8 +1,11 @@
 """Intervals of one evaluation: bootstrap over entities, paired differences trained − baseline."""
 
+import doctest
+
 import pytest
 
-from self_explain.evaluation.intervals import row_groups, split_intervals
+from self_explain.evaluation import intervals
+from self_explain.evaluation.intervals import row_groups, split_intervals, stratum_sizes
 from self_explain.evaluation.row_scores import causal_match_rows
 
 CHANGED = "The most likely output would change to <<<{}>>>."
@@ -48,4 +51,22 @@ def test_an_interval_widens_with_fewer_entities_and_is_seeded():
 
 def test_no_scored_rows_give_no_intervals():
     found = split_intervals({None: statistics([], [])}, {None: {"exact_match": None}}, groups=[])
-    assert found == {None: {"groups": 0, "intervals": {}}}
+    assert found == {None: {"groups": 0, "intervals": {}, "strata": {}}}
+
+
+def test_doctests():
+    assert doctest.testmod(intervals).failed == 0
+
+
+def test_strata_count_each_class_rows_and_entities_and_other_runs_get_the_difference_key():
+    references = [CHANGED.format(f"w{i}") if i < 6 else SAME.format(f"w{i}") for i in range(10)]
+    columns = causal_match_rows(references, references)
+    groups = ["a", "a", "b", "c", "c", "c", "d", "d", "e", "e"]
+    assert stratum_sizes(columns, groups) == {"changed": {"rows": 6, "groups": 3},
+                                              "unchanged": {"rows": 4, "groups": 2}}
+    assert stratum_sizes({"rows": [1.0], "similarity": [0.5]}, ["a"]) == {}, "a metric without classes"
+    found = split_intervals({None: statistics(references, references), "zero": statistics(references, references)},
+                            {None: {"exact_match": 1.0}, "zero": {"exact_match": 1.0}}, groups, samples=50,
+                            difference_key="true_minus_control")
+    assert found["zero"]["true_minus_control"]["exact_match"] == [0.0, 0.0, 0.0]
+    assert "trained_minus_baseline" not in found["zero"] and found["zero"]["strata"] == found[None]["strata"]

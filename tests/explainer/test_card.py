@@ -173,10 +173,86 @@ def test_card_shows_a_metric_with_its_interval_when_the_evaluation_gave_one(adap
     entry = {**EVAL_RESULTS[0], "intervals": {"exact_match": [0.75, 0.86], "valid_rate": [None, None]}, "groups": 19}
     write_metadata(adapter_folder, eval_results=[entry])
     card = ModelCard.load(write_explainer_card(adapter_folder, repo_id=REPO))
-    assert "| this explainer | test | org/self-explain-patching | toy-target | 0.810 [0.750, 0.860] | 0.860 |" in card.text
+    row = "| this explainer | test | org/self-explain-patching | toy-target | — | 19 | 0.810 [0.750, 0.860] | 0.860 |"
+    assert row in card.text, "the entities scored, and no rows value where the evaluation did not record them"
     assert "| 0.990 |" in card.text  # no interval: the value alone
     assert "95 %\nbootstrap interval over the split's entities" in card.text
     assert {r.metric_type: r.metric_value for r in card.data.eval_results} == EVAL_RESULTS[0]["metrics"]
+
+
+STRATIFIED_RESULT = {
+    "split": "test", "dataset": "org/self-explain-patching", "dataset_config": "toy-target", "baseline": None,
+    "rows": 40, "groups": 10,
+    "strata": {"changed": {"rows": 12, "groups": 7}, "unchanged": {"rows": 28, "groups": 10}},
+    "metrics": {"exact_match": 0.5, "content_match": 0.6, "has_changed_f1": 0.4, "has_changed_macro_f1": 0.55,
+                "valid_rate": 1.0, "changed_exact_match": 0.25, "changed_content_match": 0.3,
+                "changed_valid_rate": 1.0,
+                "unchanged_exact_match": 0.6, "unchanged_content_match": 0.7, "unchanged_valid_rate": 1.0,
+                "has_unchanged_f1": 0.7, "has_changed_precision": 0.5, "has_changed_recall": 0.33,
+                "has_unchanged_precision": 0.75, "has_unchanged_recall": None},
+    "intervals": {"changed_content_match": [0.1, 0.5]},
+}
+
+
+def test_card_shows_each_ground_truth_class_in_a_table_of_its_own(adapter_folder):
+    write_metadata(adapter_folder, eval_results=[STRATIFIED_RESULT])
+    text = ModelCard.load(write_explainer_card(adapter_folder, repo_id=REPO)).text
+    assert ("| model | split | dataset | config | rows | entities | Exact Match | Content Match "
+            "| Has-Changed macro-F1 | Valid rate |") in text
+    assert ("| this explainer | test | org/self-explain-patching | toy-target | 40 | 10 | 0.500 | 0.600 | 0.550 "
+            "| 1.000 |") in text
+    assert ("| model | split | dataset | config | class | rows | entities | Exact Match | Content Match "
+            "| Valid rate | F1 | Precision | Recall |") in text
+    assert ("| this explainer | test | org/self-explain-patching | toy-target | changed | 12 | 7 | 0.250 | "
+            "0.300 [0.100, 0.500] | 1.000 | 0.400 | 0.500 | 0.330 |") in text
+    assert "| unchanged | 28 | 10 | 0.600 | 0.700 | 1.000 | 0.700 | 0.750 | — |" in text
+    assert "## Does it read the vector?" not in text
+
+
+def control_entry(vectors, value, difference=None):
+    entry = {**{k: STRATIFIED_RESULT[k] for k in ("split", "rows", "groups", "strata")}, "vectors": vectors,
+             "metrics": {"exact_match": value, "changed_content_match": value / 2}, "intervals": {}}
+    if difference is not None:
+        entry["true_minus_control"] = {"exact_match": [difference, difference - 0.1, difference + 0.1],
+                                       "changed_content_match": [difference / 2, -0.05, 0.2]}
+    return entry
+
+
+def test_card_shows_the_vector_controls_with_their_paired_differences(adapter_folder):
+    controls = {"dataset": "out/self-explain-patching", "dataset_config": "toy-target", "seed": 0,
+                "controls": ["shuffled", "zero"], "explainer_vector_control": None,
+                "command": "self-explain evaluate --vector_controls",
+                "results": [control_entry("true", 0.5), control_entry("shuffled", 0.3, 0.2),
+                            control_entry("zero", 0.45, 0.05)]}
+    write_metadata(adapter_folder, eval_results=[STRATIFIED_RESULT], vector_control_results=controls)
+    card = ModelCard.load(write_explainer_card(adapter_folder, repo_id=REPO))
+    section = card.text.split("## Does it read the vector?")[1].split("## Training")[0]
+    assert "on self-explain-patching, config `toy-target`" in section, "a local path is not shown"
+    assert "Command: `self-explain evaluate --vector_controls`" in section
+    assert "| true | test | 40 | 10 | 0.500 |" in section and "| shuffled | test | 40 | 10 | 0.300 |" in section
+    assert "| true | test | changed | 12 | 7 | 0.250 |" in section
+    assert "| true − shuffled | test | +0.200 [+0.100, +0.300]* |" in section
+    assert "| true − zero | test | +0.050 [-0.050, +0.150] |" in section
+    assert "| true − shuffled | test | changed | +0.100 [-0.050, +0.200] |" in section
+    assert "trained under" not in section
+    assert "The task's headline metric, Content Match on the changed rows (95 % intervals" in section
+    assert ("- test: true 0.250, shuffled 0.150, zero 0.225; true − shuffled +0.100 [-0.050, +0.200], "
+            "true − zero +0.025 [-0.050, +0.200]") in section
+    assert {r.metric_type for r in card.data.eval_results} == set(STRATIFIED_RESULT["metrics"]) - {"has_unchanged_recall"}
+
+    controls["explainer_vector_control"] = {"name": "rotated", "seed": 2}
+    write_metadata(adapter_folder, eval_results=[STRATIFIED_RESULT], vector_control_results=controls)
+    text = ModelCard.load(write_explainer_card(adapter_folder, repo_id=REPO)).text
+    assert "trained under the rotated vector\ncontrol (seed 2): as in its training" in text
+
+
+def test_malformed_vector_control_results_are_refused(adapter_folder):
+    write_metadata(adapter_folder, vector_control_results={"results": [{"metrics": {}}]})
+    with pytest.raises(ValueError, match=r"vector_control_results\.results\[0\] must be an object with 'vectors'"):
+        read_explainer_metadata(adapter_folder)
+    write_metadata(adapter_folder, vector_control_results=[])
+    with pytest.raises(ValueError, match="'vector_control_results' must be an object with a 'results' list"):
+        read_explainer_metadata(adapter_folder)
 
 
 def test_card_without_eval_results_or_hub_dataset(adapter_folder):

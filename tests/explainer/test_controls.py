@@ -1,4 +1,4 @@
-"""Vector controls (rotated, shuffled vectors) and the trainable-token rule: the transforms, and that training and
+"""Vector controls (rotated, shuffled, zero vectors) and the trainable-token rule: the transforms, that training and
 scoring apply the same one; the trainable rows never depend on the rows' answers."""
 
 import dataclasses
@@ -14,9 +14,12 @@ from self_explain.core.placeholders import PLACEHOLDER_TOKENS
 from self_explain.explainer import trainer as trainer_module
 from self_explain.explainer.controls import (
     ROTATED,
+    SCORING_CONTROLS,
     SHUFFLED,
     VECTOR_CONTROLS,
+    ZERO,
     apply_vector_control,
+    check_scoring_controls,
     control_explainer_name,
     derangement,
     random_rotation,
@@ -82,13 +85,43 @@ def test_shuffled_rows_each_get_another_rows_vector_and_its_layer():
     assert torch.equal(examples.vectors, before), "the examples given are not changed"
 
 
+def test_zero_vectors_keep_the_shape_type_layers_and_questions():
+    examples = examples_of(5)
+    zero = apply_vector_control(examples, ZERO, seed=1)
+    assert torch.equal(zero.vectors, torch.zeros(5, 6)) and zero.vectors.dtype == examples.vectors.dtype
+    assert torch.equal(zero.layers, examples.layers) and zero.questions == examples.questions
+    assert zero.answers == examples.answers
+    assert examples.vectors.abs().sum() > 0, "the examples given are not changed"
+    two_per_question = ExplainerExamples(["q"], ["a"], torch.ones(2, 4), torch.zeros(2, dtype=torch.long))
+    assert torch.equal(apply_vector_control(two_per_question, ZERO, 0).vectors, torch.zeros(2, 4)), \
+        "any number of vectors per question"
+    half = ExplainerExamples(["q"], ["a"], torch.ones(1, 4, dtype=torch.float16), torch.zeros(1, dtype=torch.long))
+    assert apply_vector_control(half, ZERO, 0).vectors.dtype == torch.float16
+
+
+def test_scoring_controls_are_apart_from_the_training_controls():
+    assert SCORING_CONTROLS == ("shuffled", "zero")
+    assert ZERO not in VECTOR_CONTROLS, "zero vectors are a scoring check, not an experiment's trained control"
+    with pytest.raises(ValueError, match="vector control 'zero' unknown; choose from rotated, shuffled"):
+        control_explainer_name("toy-target", ZERO)
+
+
+def test_scoring_controls_refuse_an_explainer_trained_on_shuffled_vectors():
+    check_scoring_controls("e", None)
+    check_scoring_controls("e", {"name": ROTATED, "seed": 0})
+    with pytest.raises(ValueError, match="explainer 'e' was trained under the shuffled vector control"):
+        check_scoring_controls("e", {"name": SHUFFLED, "seed": 0})
+    with pytest.raises(ValueError, match="unknown training vector control 'mirrored'"):
+        check_scoring_controls("e", {"name": "mirrored", "seed": 0})
+
+
 def test_no_control_leaves_the_examples_as_they_are():
     examples = examples_of(3)
     assert apply_vector_control(examples, None, seed=0) is examples
 
 
 def test_controls_refuse_what_they_cannot_transform():
-    with pytest.raises(ValueError, match="vector control 'mirrored' unknown; choose from rotated, shuffled"):
+    with pytest.raises(ValueError, match="vector control 'mirrored' unknown; choose from rotated, shuffled, zero"):
         apply_vector_control(examples_of(2), "mirrored", 0)
     with pytest.raises(ValueError, match="needs examples with vectors; these have none"):
         apply_vector_control(ExplainerExamples(["q"], ["a"]), ROTATED, 0)

@@ -3,13 +3,16 @@
 Generation goes through :class:`~self_explain.explainers.Explainer` (the pipeline's path), scores through
 the task's ``evaluate`` module. ``--baseline`` scores baselines (:mod:`self_explain.baselines`) on the same
 examples: the untrained base, zero-shot, SelfIE (its scale chosen on a validation slice of train), nearest
-neighbour and majority (both over train rows only).
+neighbour and majority (both over train rows only). ``--vector_controls`` scores a vector explainer again on the same
+rows with shuffled and with zero vectors (:mod:`self_explain.evaluation.vector_controls`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shlex
+import sys
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +22,8 @@ from datasets import Dataset
 
 from ..core.checks import check_dataset_reference, check_non_negative, check_positive
 from ..core.files import write_atomically
+from ..explainer.controls import SCORING_CONTROLS
+from ..explainer.metric_layout import classes_of, control_summary, metric_layout, metric_tables
 from ..explainer.modeling import (
     EXPLAINER_METADATA,
     Explainer,
@@ -26,7 +31,7 @@ from ..explainer.modeling import (
     same_model,
 )
 from ..metrics import metric_path
-from ..tasks import ExplainerExamples, get_task, load_split, read_provenance
+from ..tasks import TASKS, ExplainerExamples, get_task, load_split, read_provenance
 from ..tasks.registry import check_dataset_config
 from .baselines import (
     BASELINES,
@@ -42,6 +47,14 @@ from .baselines import (
 from .intervals import GROUP_COLUMN, row_groups, split_intervals
 from .report import format_metric
 from .row_scores import row_statistics
+from .vector_controls import (
+    DIFFERENCE_KEY,
+    TRUE_VECTORS,
+    check_vector_controls,
+    control_results,
+    controlled_examples,
+    difference_label,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +84,12 @@ class EvaluateConfig:
         max_new_tokens (`int`, *optional*): Longest explanation generated (default: the task's, 48; preferences
             128).
         dataset_revision (`str`, *optional*): Revision of a Hub dataset.
-        update_card (`bool`, *optional*, defaults to `False`): Write the results into the explainer's model card.
+        update_card (`bool`, *optional*, defaults to `False`): Write the results into the explainer's model card
+            (replacing the evaluation recorded there, its vector controls included).
+        vector_controls (`bool`, *optional*, defaults to `False`): Score a vector explainer (patching, features) on the
+            same rows again with shuffled vectors (each row given another row's, a derangement seeded by ``seed``)
+            and with zero vectors, with the paired differences true − shuffled and true − zero. An explainer trained
+            under the rotated control gets the controls before its rotation; one trained under shuffled is refused.
         allow_other_target (`bool`, *optional*, defaults to `False`): Score the explainer against the ground truth
             of another model than the one it was trained to explain (a ``--target`` or a dataset ``--config`` of
             another model).
@@ -107,7 +125,19 @@ class EvaluateConfig:
     batch_size: int = field(default=32, metadata={"help": "Explanations generated per batch."})
     max_new_tokens: int | None = field(default=None, metadata={"help": "Longest explanation generated (default: the task's, 48; preferences 128)."})
     dataset_revision: str | None = field(default=None, metadata={"help": "Revision of a Hub dataset."})
-    update_card: bool = field(default=False, metadata={"help": "Write the results into the explainer's model card."})
+    update_card: bool = field(
+        default=False,
+        metadata={"help": "Write the results into the explainer's model card (replacing the evaluation recorded "
+                          "there, its vector controls included)."},
+    )
+    vector_controls: bool = field(
+        default=False,
+        metadata={"help": f"Also score a vector explainer (patching, features) on the same rows with "
+                          f"{' and '.join(SCORING_CONTROLS)} vectors (shuffled: each row gets another row's, seeded "
+                          "by --seed), with the paired differences true - control and their intervals over "
+                          "entities. Text-only tasks are refused; so is an explainer trained under the shuffled "
+                          "control."},
+    )
     allow_other_target: bool = field(
         default=False,
         metadata={"help": "Score the explainer against the ground truth of another model than the one it was trained "
@@ -275,8 +305,12 @@ def selfie_scale_on_train(
 
 
 def report_markdown(report: dict) -> str:
-    """The evaluation report as Markdown: one table row per split and explainer or baseline, each metric with its
-    95 % bootstrap interval over the split's entities, then the paired differences trained − baseline.
+    """The evaluation report as Markdown, each metric with its 95 % bootstrap interval over the split's entities.
+
+    One table of the overall metrics (a row per split and explainer or baseline) and, for a metric scored by
+    ground-truth class (``causal_match``: changed / unchanged rows), one of each class's metrics with the class's rows
+    and entities; then the paired differences trained − baseline, and with ``--vector_controls`` the explainer with
+    true, shuffled and zero vectors and the paired differences true − control, laid out alike.
 
     Args:
         report (`dict`): The report ``run_evaluation`` writes to ``report.json``.
@@ -284,28 +318,65 @@ def report_markdown(report: dict) -> str:
     Returns:
         `str`: The Markdown of ``report.md``.
     """
-    names = sorted({m for r in report["results"] for m in r["metrics"]})
+    results = report["results"]
+    controls = (report.get("vector_controls") or {}).get("results") or []
+    names = sorted({m for r in [*results, *controls] for m in r["metrics"]})
+    layout = metric_layout(names, classes_of([*results, *controls]))
     lines = [
         f"# Evaluation of {report['explainer']}",
         "",
         f"Task `{report['task']}`, target `{report['target']}`, dataset `{report['dataset']}` config `{report['dataset_config']}`.",
         "Each metric with its 95 % bootstrap interval over the split's entities (rows without one: each row).",
         "",
-        "| explainer | split | rows | entities | " + " | ".join(names) + " |",
-        "|---|---|---|---|" + "---|" * len(names),
     ]
-    for result in report["results"]:
-        cells = " | ".join(_with_interval(result["metrics"].get(n, float("nan")), result.get("intervals", {}).get(n))
-                           for n in names)
-        lines.append(f"| {_who(result)} | {result['split']} | {result['rows']} | {result.get('groups', '')} | {cells} |")
-    differences = [r for r in report["results"] if r.get("trained_minus_baseline")]
+    lead = [("explainer", _who), ("split", lambda r: r["split"])]
+    lines += metric_tables(results, layout, lead, _result_cell, sizes=True)
+    differences = [r for r in results if r.get("trained_minus_baseline")]
     if differences:
-        lines += ["", "Trained − baseline, paired (the same rows and resamples):", "",
-                  "| baseline | split | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
-        for result in differences:
-            cells = " | ".join(_difference_cell(result["trained_minus_baseline"].get(n)) for n in names)
-            lines.append(f"| {_who(result)} | {result['split']} | {cells} |")
-    return "\n".join(lines) + "\n"
+        lines += ["Trained − baseline, paired (the same rows and resamples; * the interval excludes 0):", ""]
+        lead = [("baseline", _who), ("split", lambda r: r["split"])]
+        lines += metric_tables(differences, layout, lead, _difference_of("trained_minus_baseline"), sizes=False)
+    if controls:
+        lines += _vector_controls_markdown(report["vector_controls"], layout, report["task"])
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _result_cell(result: dict, name: str) -> str:
+    return _with_interval(result["metrics"].get(name, float("nan")), result.get("intervals", {}).get(name))
+
+
+def _difference_of(key: str):
+    return lambda result, name: _difference_cell(result[key].get(name))
+
+
+def _vector_controls_markdown(section: dict, layout, task: str) -> list[str]:
+    """The ``--vector_controls`` part of ``report.md``: each run's metrics, then the paired differences."""
+    trained_under = section.get("explainer_vector_control")
+    lines = [
+        "## Vector controls: does the explainer read the vector?",
+        "",
+        (f"The same rows scored with the {TRUE_VECTORS} vectors, with shuffled ones (each row given another row's "
+         f"vector, a derangement of the scored rows, seed {section.get('seed')}) and with zero ones."),
+    ]
+    if trained_under:
+        lines.append(f"The explainer was trained under the {trained_under['name']} vector control (seed "
+                     f"{trained_under['seed']}): as in its training, each condition's vectors were then transformed "
+                     "by that control.")
+    lines.append("")
+    headline = next((m for m in get_task(task).headline_metrics if any(m in r["metrics"] for r in section["results"])),
+                    None) if task in TASKS else None
+    if headline:
+        lines += [f"Headline metric `{headline}`:", ""]
+        lines += [f"- {line}" for line in control_summary(section["results"], headline, _result_cell,
+                                                          _difference_of(DIFFERENCE_KEY))] + [""]
+    lead = [("vectors", lambda r: r["vectors"]), ("split", lambda r: r["split"])]
+    lines += metric_tables(section["results"], layout, lead, _result_cell, sizes=True)
+    differences = [r for r in section["results"] if r.get(DIFFERENCE_KEY)]
+    if differences:
+        lines += ["True − control, paired (the same rows and resamples; * the interval excludes 0):", ""]
+        lead = [("difference", difference_label), ("split", lambda r: r["split"])]
+        lines += metric_tables(differences, layout, lead, _difference_of(DIFFERENCE_KEY), sizes=False)
+    return lines
 
 
 def _who(result: dict) -> str:
@@ -350,20 +421,26 @@ def run_evaluation(config: EvaluateConfig) -> dict:
     """Run ``self-explain evaluate``: explain each split, score it and its baselines, write the report.
 
     Writes ``report.json``, ``report.md`` and one ``predictions-<split>[-<baseline>].parquet`` per scored run to
-    ``config.out``, and with ``update_card`` the results into the explainer's card.
+    ``config.out`` (with ``vector_controls`` also ``predictions-<split>-vectors-<control>.parquet``), and with
+    ``update_card`` the results into the explainer's card.
 
     Args:
         config (`EvaluateConfig`): The options.
 
     Returns:
-        `dict`: The report (explainer, task, target and its revision, dataset, config and results).
+        `dict`: The report (explainer, task, target and its revision, dataset, config, command and results; with
+        ``vector_controls`` also ``vector_controls``: the controls, their seed, the explainer's own training control
+        and one entry per split and vectors, see `control_results`).
 
     Raises:
         FileNotFoundError: When the dataset folder or config does not exist.
-        ValueError: When no task is known, a baseline does not apply, or the dataset config holds another model's
-            ground truth (without ``allow_other_target``).
+        ValueError: When no task is known, a baseline does not apply, the dataset config holds another model's ground
+            truth (without ``allow_other_target``), or ``vector_controls`` is asked of a text-only task or of an
+            explainer trained under the shuffled control (both before any model is loaded).
     """
     check_dataset_reference("--dataset", config.dataset)
+    if config.vector_controls:  # from the explainer's metadata: refused before any model is loaded
+        check_vector_controls(config.explainer, config.task)
     explainer = load_explainer(config.explainer, config.target, trust_remote_code=config.trust_remote_code,
                                allow_other_target=config.allow_other_target)
     task_name = config.task or explainer.task
@@ -388,7 +465,7 @@ def run_evaluation(config: EvaluateConfig) -> dict:
             explainer, task_name, split_examples(explainer, task_name, validation_rows, config.seed),
             tuple(config.selfie_scales), batch_size=config.batch_size, max_new_tokens=config.max_new_tokens,
         )
-    results = []
+    results, control_entries = [], []
     for split in config.split:
         rows = load_split(config.dataset, dataset_config, split, config.dataset_revision, config.max_rows, config.seed)
         examples = split_examples(explainer, task_name, rows, config.seed)  # once for the explainer and its baselines
@@ -402,17 +479,24 @@ def run_evaluation(config: EvaluateConfig) -> dict:
             logger.info("%s %s: %s", split, baseline or "trained", result.metrics)
             split_results[baseline] = {"split": split, "baseline": baseline, "rows": len(rows),
                                        "metrics": result.metrics, "details": result.details}
-            statistics[baseline] = row_statistics(task_name, examples, result.predictions)
-            table = Dataset.from_dict(
-                {"question": examples.questions, "reference": examples.answers, "prediction": result.predictions}
-            )
-            name = f"predictions-{split}{'-' + baseline if baseline else ''}.parquet"
-            write_atomically(out / name, lambda path, table=table: table.to_parquet(path))
+            statistics[baseline] = row_statistics(task_name, examples, result.predictions, explainer)
+            _write_predictions(out / f"predictions-{split}{'-' + baseline if baseline else ''}.parquet", examples,
+                               result.predictions)
         groups = row_groups(rows.column_names, rows[GROUP_COLUMN] if GROUP_COLUMN in rows.column_names else None,
                             len(rows))
         intervals = split_intervals(statistics, {who: r["metrics"] for who, r in split_results.items()}, groups,
                                     seed=config.seed)
         results.extend({**result, **intervals[who]} for who, result in split_results.items())
+        if config.vector_controls:
+            runs = {TRUE_VECTORS: (split_results[None]["metrics"], statistics[None])}
+            for control, controlled in controlled_examples(examples, config.seed).items():
+                result = evaluate_split(explainer, task_name, controlled, batch_size=config.batch_size,
+                                        max_new_tokens=config.max_new_tokens)
+                logger.info("%s %s vectors: %s", split, control, result.metrics)
+                runs[control] = (result.metrics, row_statistics(task_name, controlled, result.predictions, explainer))
+                _write_predictions(out / f"predictions-{split}-vectors-{control}.parquet", controlled,
+                                   result.predictions)
+            control_entries += control_results(split, len(rows), runs, groups, seed=config.seed)
     report = {
         "explainer": config.explainer,
         "task": task_name,
@@ -422,8 +506,12 @@ def run_evaluation(config: EvaluateConfig) -> dict:
         "dataset_config": dataset_config,
         "dataset_revision": config.dataset_revision,
         "config": asdict(config),
+        "command": _command_line(),
         "results": results,
     }
+    if config.vector_controls:
+        report["vector_controls"] = {"controls": list(SCORING_CONTROLS), "seed": config.seed,
+                                     "explainer_vector_control": explainer.vector_control, "results": control_entries}
     write_atomically(out / "report.json", lambda path: Path(path).write_text(json.dumps(report, indent=2) + "\n"))
     write_atomically(out / "report.md", lambda path: Path(path).write_text(report_markdown(report)))
     if config.update_card:
@@ -431,8 +519,25 @@ def run_evaluation(config: EvaluateConfig) -> dict:
     return report
 
 
+def _write_predictions(path: Path, examples: ExplainerExamples, predictions: list[str]) -> None:
+    table = Dataset.from_dict({"question": examples.questions, "reference": examples.answers,
+                               "prediction": predictions})
+    write_atomically(path, lambda tmp: table.to_parquet(tmp))
+
+
+def _command_line() -> str:
+    """This process's command line, as ``self-explain ...`` when it is the command line tool."""
+    program = Path(sys.argv[0]).name
+    if program in ("self-explain", "cli.py", "__main__.py"):
+        return shlex.join(["self-explain", *sys.argv[1:]])
+    return shlex.join([program, *sys.argv[1:]])
+
+
 def update_card(explainer_folder: str, report: dict) -> None:
     """Store the report's results in the explainer's metadata and re-render its model card.
+
+    The evaluation recorded before is replaced: ``eval_results`` by the report's results and
+    ``vector_control_results`` by its vector controls (removed when the report has none).
 
     Args:
         explainer_folder (`str`): A local explainer folder with its metadata file.
@@ -441,7 +546,7 @@ def update_card(explainer_folder: str, report: dict) -> None:
     Raises:
         ValueError: When the folder has no explainer metadata (e.g. a Hub id was given).
     """
-    from ..explainer.card import write_explainer_card
+    from ..explainer.card import VECTOR_CONTROL_RESULTS, write_explainer_card
 
     folder = Path(explainer_folder)
     metadata_path = folder / EXPLAINER_METADATA
@@ -451,8 +556,16 @@ def update_card(explainer_folder: str, report: dict) -> None:
     metadata["eval_results"] = [
         {"split": r["split"], "dataset": report["dataset"], "dataset_config": report["dataset_config"],
          "metrics": r["metrics"], "baseline": r["baseline"],
-         **({"intervals": r["intervals"], "groups": r["groups"]} if r.get("intervals") else {})}
+         **({"rows": r["rows"]} if "rows" in r else {}),
+         **({"intervals": r["intervals"], "groups": r["groups"]} if r.get("intervals") else {}),
+         **({"strata": r["strata"]} if r.get("strata") else {})}
         for r in report["results"]
     ]
+    metadata.pop(VECTOR_CONTROL_RESULTS, None)
+    if report.get("vector_controls"):
+        metadata[VECTOR_CONTROL_RESULTS] = {
+            "dataset": report["dataset"], "dataset_config": report["dataset_config"],
+            "command": report.get("command"), **report["vector_controls"],
+        }
     write_atomically(metadata_path, lambda path: Path(path).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n"))
     write_explainer_card(folder)

@@ -17,10 +17,20 @@ from huggingface_hub.utils import validate_repo_id
 from ..core.files import package_data, write_atomically
 from ..core.injection import PROJECTION_FILE
 from ..tasks import TASKS, TaskSpec
+from .metric_layout import (
+    CLASS_DETECTION_METRICS,
+    class_column,
+    classes_of,
+    control_summary,
+    metric_layout,
+    metric_tables,
+)
 
 logger = logging.getLogger(__name__)
 
 EXPLAINER_METADATA = "self_explain.json"
+# In the metadata: ``evaluate --vector_controls``'s results (true, shuffled and zero vectors on the same rows).
+VECTOR_CONTROL_RESULTS = "vector_control_results"
 EXPLAINER_CARD_TEMPLATE = "model_cards/explainer.md"
 ADAPTER_WEIGHTS = ("adapter_config.json", "adapter_model.safetensors")
 FULL_MODEL_WEIGHTS = ("config.json", "model.safetensors")
@@ -65,13 +75,12 @@ def _check_explainer_metadata(metadata: object, where: str) -> dict:
         if metadata.get(key) is not None and not isinstance(metadata[key], str):
             raise _metadata_error(where, f"{key!r} must be a string or null, got {metadata[key]!r}")
     projection = metadata.get("projection")
-    if projection is not None:
-        if not isinstance(projection, dict) or not all(
-            isinstance(projection.get(key), int) and projection[key] > 0 for key in _PROJECTION_KEYS
-        ):
-            raise _metadata_error(
-                where, f"'projection' must be null or have positive integers {list(_PROJECTION_KEYS)}, got {projection!r}"
-            )
+    if projection is not None and (not isinstance(projection, dict) or not all(
+        isinstance(projection.get(key), int) and projection[key] > 0 for key in _PROJECTION_KEYS
+    )):
+        raise _metadata_error(
+            where, f"'projection' must be null or have positive integers {list(_PROJECTION_KEYS)}, got {projection!r}"
+        )
     eval_results = metadata.get("eval_results")
     if eval_results is not None:
         if not isinstance(eval_results, list):
@@ -81,6 +90,15 @@ def _check_explainer_metadata(metadata: object, where: str) -> dict:
                 raise _metadata_error(where, f"eval_results[{index}] must be an object with a 'metrics' object")
             if entry.get("baseline") is not None and not isinstance(entry["baseline"], str):
                 raise _metadata_error(where, f"eval_results[{index}]['baseline'] must be a string or null")
+    controls = metadata.get(VECTOR_CONTROL_RESULTS)
+    if controls is not None:
+        if not isinstance(controls, dict) or not isinstance(controls.get("results"), list):
+            raise _metadata_error(where, f"{VECTOR_CONTROL_RESULTS!r} must be an object with a 'results' list")
+        for index, entry in enumerate(controls["results"]):
+            if not isinstance(entry, dict) or not isinstance(entry.get("metrics"), dict) or \
+                    not isinstance(entry.get("vectors"), str):
+                raise _metadata_error(where, f"{VECTOR_CONTROL_RESULTS}.results[{index}] must be an object with "
+                                             "'vectors' (a string) and a 'metrics' object")
     return metadata
 
 
@@ -222,6 +240,18 @@ def _format_with_interval(value: object, interval: list | None) -> str:
     return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
+def _format_difference(entry: list | None) -> str:
+    """A paired difference with its interval, ``*`` when the interval excludes 0."""
+    if not entry:
+        return ""
+    difference, low, high = entry
+    if difference is None:
+        return "—"
+    if low is None or high is None:
+        return f"{difference:+.3f}"
+    return f"{difference:+.3f} [{low:+.3f}, {high:+.3f}]" + ("*" if low > 0 or high < 0 else "")
+
+
 def _task(name: str) -> TaskSpec | None:
     return TASKS.get(name)
 
@@ -232,24 +262,84 @@ def _metric_labels(task: str) -> dict[str, tuple[str, str]]:
     return dict(spec.metric_labels) if spec else {}
 
 
-def _eval_table(metadata: dict) -> tuple[list[tuple[str, str]], list[dict]]:
-    """The evaluation table's metric columns (known metrics first) and rows, baselines included."""
-    entries = metadata.get("eval_results") or []
+def _layout(task: str, entries: list[dict]):
+    """The card's columns: the task's known metrics first, then the rest sorted; class metrics in their own table."""
     keys = {key for entry in entries for key in entry["metrics"]}
-    labels = _metric_labels(metadata["task"])
+    labels = _metric_labels(task)
     ordered = [key for key in labels if key in keys] + sorted(keys - set(labels))
-    columns = [(key, labels[key][0] if key in labels else key) for key in ordered]
-    rows = []
-    for entry in entries:
-        rows.append({
-            "model": "this explainer" if entry.get("baseline") is None else f"baseline: {entry['baseline']}",
-            "split": entry.get("split") or "—",
-            "dataset": public_name(entry.get("dataset") or metadata["dataset"]),
-            "config": entry.get("dataset_config") or metadata.get("dataset_config") or "—",
-            "cells": [_format_with_interval(entry["metrics"].get(key), (entry.get("intervals") or {}).get(key))
-                      for key in ordered],
-        })
-    return columns, rows
+    return metric_layout(ordered, classes_of(entries))
+
+
+def _header(task: str):
+    """A metric key's or class column's display name."""
+    labels = _metric_labels(task)
+    detection = {name: name.upper() if name == "f1" else name.capitalize() for name in CLASS_DETECTION_METRICS}
+    return lambda key: labels[key][0] if key in labels else detection.get(key, key)
+
+
+def _metric_name(header, key: str, classes) -> str:
+    """A metric's name in prose: its display name, or a class metric's as "<name> on the <class> rows"."""
+    found = class_column(key, classes)
+    if found is None:
+        return header(key)
+    cls, column = found
+    if column in CLASS_DETECTION_METRICS:
+        return f"{header(column)} of the {cls} class"
+    return f"{header(column)} on the {cls} rows"
+
+
+def _value_cell(entry: dict, key: str) -> str:
+    return _format_with_interval(entry["metrics"].get(key), (entry.get("intervals") or {}).get(key))
+
+
+def _eval_tables(metadata: dict) -> str:
+    """The evaluation tables (baselines included): the overall metrics, then each ground-truth class's."""
+    entries = metadata.get("eval_results") or []
+    if not entries:
+        return ""
+    lead = [
+        ("model", lambda e: "this explainer" if e.get("baseline") is None else f"baseline: {e['baseline']}"),
+        ("split", lambda e: e.get("split") or "—"),
+        ("dataset", lambda e: public_name(e.get("dataset") or metadata["dataset"])),
+        ("config", lambda e: e.get("dataset_config") or metadata.get("dataset_config") or "—"),
+    ]
+    sizes = any("rows" in e or "groups" in e for e in entries)
+    task = metadata["task"]
+    return "\n".join(metric_tables(entries, _layout(task, entries), lead, _value_cell, sizes=sizes,
+                                    header=_header(task), missing="—")).strip()
+
+
+def _vector_control_section(metadata: dict) -> dict | None:
+    """What the card says of ``evaluate --vector_controls``: the runs' tables and the paired differences'."""
+    section = metadata.get(VECTOR_CONTROL_RESULTS)
+    if not section or not section["results"]:
+        return None
+    entries, task = section["results"], metadata["task"]
+    layout, header = _layout(task, entries), _header(task)
+    lead = [("vectors", lambda e: e["vectors"]), ("split", lambda e: e.get("split") or "—")]
+    runs = metric_tables(entries, layout, lead, _value_cell, sizes=True, header=header, missing="—")
+    controls = [e for e in entries if e.get("true_minus_control")]
+    lead = [("difference", lambda e: f"true − {e['vectors']}"), ("split", lambda e: e.get("split") or "—")]
+    differences = metric_tables(controls, layout, lead,
+                                lambda e, key: _format_difference(e["true_minus_control"].get(key)), sizes=False,
+                                header=header)
+    trained_under = section.get("explainer_vector_control")
+    spec = _task(task)
+    headline = next((m for m in (spec.headline_metrics if spec else ()) if any(m in e["metrics"] for e in entries)),
+                    None)
+    summary = control_summary(entries, headline, _value_cell,
+                              lambda e, key: _format_difference(e["true_minus_control"].get(key))) if headline else []
+    return {
+        "headline": _metric_name(header, headline, layout.classes) if headline else None,
+        "summary": summary,
+        "runs": "\n".join(runs).strip(),
+        "differences": "\n".join(differences).strip() if controls else "",
+        "seed": section.get("seed"),
+        "dataset": public_name(section.get("dataset") or metadata["dataset"]),
+        "dataset_config": section.get("dataset_config"),
+        "command": section.get("command"),
+        "trained_under": trained_under,
+    }
 
 
 def _eval_results(metadata: dict) -> list[EvalResult] | None:
@@ -324,7 +414,9 @@ def render_explainer_card(metadata: dict, *, repo_id: str | None = None, full_mo
         model_name=model_name if eval_results else None,
         eval_results=eval_results,
     )
-    eval_columns, eval_rows = _eval_table(metadata)
+    eval_tables = _eval_tables(metadata)
+    entries = metadata.get("eval_results") or []
+    legend_keys = _layout(task, entries).overall if entries else ()
     return ModelCard.from_template(
         card_data,
         template_path=str(package_data(EXPLAINER_CARD_TEMPLATE)),
@@ -346,9 +438,9 @@ def render_explainer_card(metadata: dict, *, repo_id: str | None = None, full_mo
         projection=metadata.get("projection"),
         package_version=metadata.get("package_version"),
         training_args=_training_arg_rows(metadata["training_args"]),
-        eval_columns=eval_columns,
-        eval_rows=eval_rows,
-        eval_legend=[(name, _metric_labels(task)[key][1]) for key, name in eval_columns if key in _metric_labels(task)],
+        eval_tables=eval_tables,
+        eval_legend=[_metric_labels(task)[key] for key in legend_keys if key in _metric_labels(task)],
+        vector_controls=_vector_control_section(metadata),
     )
 
 
@@ -356,7 +448,7 @@ def _projection_shapes(path: Path) -> dict[str, list[int]]:
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as tensors:
-        return {name: list(tensors.get_slice(name).get_shape()) for name in tensors.keys()}
+        return {name: list(tensors.get_slice(name).get_shape()) for name in tensors.keys()}  # noqa: SIM118 (safe_open is not a dict)
 
 
 def _check_projection(folder: Path, metadata: dict) -> list[str]:

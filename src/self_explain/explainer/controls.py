@@ -1,14 +1,24 @@
-"""Vector controls: a self-explainer trained and scored on transformed vectors, to tell what its score rests on.
+"""Vector controls: an explainer trained or scored on transformed vectors, to tell what its score rests on.
 
 - ``rotated``: every vector times a fixed, seeded random orthogonal matrix. The explainer keeps the target's own
   knowledge (its base is the target) but reads the vectors in a foreign basis: "own knowledge, foreign basis".
   The norm and every angle between vectors are kept, so whatever the vectors tell a fresh reader is still there.
 - ``shuffled``: each row gets the vector of another row (a seeded derangement of the rows given). The vector no
   longer belongs to the question, so what is left is what the question text alone tells: the text-only ceiling.
+- ``zero``: every vector is zero (through a projection, its bias): nothing is read from the vector at all.
 
-The same transform is applied in training (to the training subsample) and in scoring (to the scored rows): an
-explainer trained under a control records it in its metadata, and :meth:`Explainer.generate
-<self_explain.explainer.modeling.Explainer.generate>` applies it to every set of examples it is given.
+Training controls (``VECTOR_CONTROLS``: rotated, shuffled) are the privileged-access experiment's. The same transform
+is applied in training (to the training subsample) and in scoring (to the scored rows): an explainer trained under a
+control records it in its metadata, and :meth:`Explainer.generate <self_explain.explainer.modeling.Explainer.generate>`
+applies it to every set of examples it is given.
+
+Scoring controls (``SCORING_CONTROLS``: shuffled, zero) are ``self-explain evaluate --vector_controls``: any vector
+explainer scored on the same rows with the true vectors, with shuffled ones and with zero ones. They transform the
+rows' vectors *before* the explainer's own training control, which ``generate`` then applies as always. For an
+explainer trained under ``rotated`` the three conditions are then its rotated true vectors, its rotated shuffled
+vectors (rotating and moving whole rows commute) and zero vectors (the rotation keeps 0): the same check in its
+basis. An explainer trained under ``shuffled`` is refused (`check_scoring_controls`): its "true" condition already
+gives each row another row's vector, and a second derangement on top can hand a row its own vector back.
 """
 
 from __future__ import annotations
@@ -23,8 +33,10 @@ from ..core.models import short_model_name
 if TYPE_CHECKING:
     from ..tasks import ExplainerExamples
 
-ROTATED, SHUFFLED = "rotated", "shuffled"
-VECTOR_CONTROLS = (ROTATED, SHUFFLED)
+ROTATED, SHUFFLED, ZERO = "rotated", "shuffled", "zero"
+VECTOR_CONTROLS = (ROTATED, SHUFFLED)  # the experiment's training controls (``train --vector_control``)
+SCORING_CONTROLS = (SHUFFLED, ZERO)  # ``evaluate --vector_controls``: scored beside the true vectors, on the same rows
+TRANSFORMS = (ROTATED, SHUFFLED, ZERO)  # every transform `apply_vector_control` knows
 METADATA_KEY = "vector_control"  # in an explainer's self_explain.json: {"name": ..., "seed": ...}
 
 
@@ -102,21 +114,25 @@ def apply_vector_control(examples: ExplainerExamples, control: str | None, seed:
 
     Args:
         examples (`ExplainerExamples`): Examples with vectors, one per question.
-        control (`str`, *optional*): ``rotated`` or ``shuffled``; None returns ``examples`` as they are.
-        seed (`int`): The rotation's or the permutation's seed.
+        control (`str`, *optional*): ``rotated``, ``shuffled`` or ``zero``; None returns ``examples`` as they are.
+        seed (`int`): The rotation's or the permutation's seed (unused by ``zero``).
 
     Returns:
         `ExplainerExamples`: For ``rotated``, each vector times ``random_rotation(size, seed)``; for ``shuffled``, each
-        row holding another row's vector (and that vector's layer, which a projection reads it by).
+        row holding another row's vector (and that vector's layer, which a projection reads it by); for ``zero``,
+        zero vectors of the same shape and type (their layers kept).
 
     Raises:
         ValueError: For an unknown control, examples without vectors, or (``shuffled``) not one vector per question.
     """
-    check_vector_control(control)
+    if control is not None and control not in TRANSFORMS:
+        raise ValueError(f"vector control {control!r} unknown; choose from {', '.join(TRANSFORMS)}")
     if control is None:
         return examples
     if examples.vectors is None:
         raise ValueError(f"the {control} vector control needs examples with vectors; these have none (a text-only task)")
+    if control == ZERO:
+        return replace(examples, vectors=torch.zeros_like(examples.vectors))
     if control == ROTATED:
         rotation = random_rotation(examples.vectors.shape[-1], seed)
         return replace(examples, vectors=(examples.vectors.float() @ rotation).to(examples.vectors.dtype))
@@ -128,3 +144,33 @@ def apply_vector_control(examples: ExplainerExamples, control: str | None, seed:
     permutation = derangement(len(examples.questions), seed)
     layers = examples.layers[permutation] if examples.layers is not None else None
     return replace(examples, vectors=examples.vectors[permutation], layers=layers)
+
+
+def check_scoring_controls(explainer: str, training_control: dict | None) -> None:
+    """Refuse the scoring controls (``evaluate --vector_controls``) on an explainer they cannot be read on.
+
+    An explainer trained under ``rotated`` is scored with the controls applied before its rotation (see the module's
+    docstring); one trained under ``shuffled`` is refused: it never saw a row's own vector, so "true" and "shuffled"
+    are the same condition for it.
+
+    Args:
+        explainer (`str`): The explainer, as given (for the message).
+        training_control (`dict`, *optional*): The vector control it was trained under (``{"name", "seed"}``, from its
+            metadata), or None.
+
+    Raises:
+        ValueError: For an explainer trained under ``shuffled``, or under a control this version does not know.
+    """
+    if not training_control:
+        return
+    name = training_control.get("name")
+    if name == SHUFFLED:
+        raise ValueError(
+            f"--vector_controls: explainer {explainer!r} was trained under the shuffled vector control (each row "
+            "given another row's vector), so its own scoring already has no true vector: true and shuffled would be "
+            "the same condition. Evaluate it without --vector_controls, or check the explainer trained on the true "
+            "vectors"
+        )
+    if name not in VECTOR_CONTROLS:
+        raise ValueError(f"--vector_controls: explainer {explainer!r} records an unknown training vector control "
+                         f"{name!r} (known: {', '.join(VECTOR_CONTROLS)})")

@@ -229,14 +229,14 @@ class CausalMatch(evaluate.Metric):
 
 
 def confusion_counts(pairs: list[tuple[bool, bool]], cls: bool) -> tuple[int, int, int]:
-    """True positives, false positives and false negatives of one class.
+    """True positives, false positives and false negatives of one class over (label, prediction) pairs.
 
     Args:
-        pairs (`list[tuple[bool, bool]]`): (true class, predicted class) pairs.
-        cls (`bool`): The class counted as positive.
+        pairs (`list[tuple[bool, bool]]`): (reference says changed, answer says changed), one per row.
+        cls (`bool`): The class counted as positive (True: changed).
 
     Returns:
-        `tuple[int, int, int]`: tp, fp, fn.
+        `tuple[int, int, int]`: True positives, false positives, false negatives.
     """
     true_pos = sum(label == cls and said == cls for label, said in pairs)
     false_pos = sum(label != cls and said == cls for label, said in pairs)
@@ -245,7 +245,7 @@ def confusion_counts(pairs: list[tuple[bool, bool]], cls: bool) -> tuple[int, in
 
 
 def f1_of(true_pos: int, false_pos: int, false_neg: int) -> float:
-    """F1 from confusion counts.
+    """F1 from confusion counts, 2·tp / (2·tp + fp + fn); 0.0 when there is no true positive.
 
     Args:
         true_pos (`int`): True positives.
@@ -253,7 +253,7 @@ def f1_of(true_pos: int, false_pos: int, false_neg: int) -> float:
         false_neg (`int`): False negatives.
 
     Returns:
-        `float`: 2·tp / (2·tp + fp + fn); 0.0 when there is no true positive.
+        `float`: The F1.
     """
     return 2 * true_pos / (2 * true_pos + false_pos + false_neg) if true_pos else 0.0
 
