@@ -1,0 +1,130 @@
+"""The bad-input table: every bad or adversarial input a new user might give, through the command line in-process.
+
+Each case must end clearly: a non-zero exit, no traceback, a one-line message that names the input (the message
+asserted is part of the case), and nothing left behind in the case's folder (what was there before is all there
+is after). Cases that load a model or train are marked slow. ``docs/bad-inputs.md`` lists what is checked.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from self_explain.cli import main
+
+
+@dataclass
+class Case:
+    """One bad input: ``argv`` (``{tmp}`` is the case's folder), the message expected on stderr, how to set it up.
+
+    Args:
+        name: The case's id.
+        argv: The command line; ``{tmp}`` is replaced by the case's folder.
+        message: Text stderr must hold (the input named and what to do).
+        setup: ``setup(tmp, monkeypatch)`` before the run: files to read, faults to inject.
+        code: The exit status expected (2: a bad input or an OS fault; 130: interrupted).
+        slow: Whether the case loads a model or trains.
+    """
+
+    name: str
+    argv: list[str]
+    message: str
+    setup: Callable | None = None
+    code: int = 2
+    slow: bool = False
+    leaves: tuple[str, ...] = field(default=())  # what a case may leave: a build's work folder, to resume
+
+
+def _fail_with(monkeypatch, target: str, error: BaseException) -> None:
+    """Make ``target`` (a dotted path to a function) raise ``error``."""
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(target, fail)
+
+
+def _read_only(tmp: Path, monkeypatch) -> None:
+    """Writing under ``tmp/out`` fails as on a read-only file system (root ignores permission bits)."""
+    real_mkdir = Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if str(self).startswith(str(tmp / "out")):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+
+
+def _disk_full_in_shards(tmp: Path, monkeypatch) -> None:
+    from self_explain.tasks.shards import ShardedBuild
+
+    def write_shard(self, index, rows, skipped):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.shard_path(index)))
+
+    monkeypatch.setattr(ShardedBuild, "write_shard", write_shard)
+
+
+def _interrupted_build(tmp: Path, monkeypatch) -> None:
+    _fail_with(monkeypatch, "self_explain.tasks.build.DatasetBuilder.load_target", KeyboardInterrupt())
+
+
+def _bug_in_build(tmp: Path, monkeypatch) -> None:
+    _fail_with(monkeypatch, "self_explain.tasks.build.DatasetBuilder.load_target", ZeroDivisionError("division by zero"))
+
+
+BUILD_TOY = ["build", "patching", "--target", "toy-target", "--num-prompts", "4"]
+
+CASES = [
+    # --- item 7: OS faults, interruptions and bugs end in one line ----------------------------------------------
+    Case("build-read-only-out", [*BUILD_TOY, "--out", "{tmp}/out/ds"],
+         "cannot write {tmp}/out/ds: Read-only file system; the file system is read-only", setup=_read_only),
+    Case("build-disk-full", [*BUILD_TOY, "--out", "{tmp}/ds"],
+         "No space left on device; free some disk space, then rerun the same command", setup=_disk_full_in_shards,
+         slow=True),
+    Case("build-ctrl-c", [*BUILD_TOY, "--out", "{tmp}/ds"], "interrupted; rerun the same command to resume",
+         setup=_interrupted_build, code=130),
+    Case("build-unexpected-error", [*BUILD_TOY, "--out", "{tmp}/ds"],
+         "unexpected error: ZeroDivisionError: division by zero; rerun as `self-explain --debug build ...`",
+         setup=_bug_in_build, code=1),
+]
+
+
+def _snapshot(folder: Path) -> set[str]:
+    return {str(path.relative_to(folder)) for path in folder.rglob("*")}
+
+
+@pytest.mark.parametrize(
+    "case", [pytest.param(case, id=case.name, marks=[pytest.mark.slow] if case.slow else []) for case in CASES]
+)
+def test_a_bad_input_ends_in_a_clear_error(case: Case, tmp_path, monkeypatch, capsys):
+    if case.setup is not None:
+        case.setup(tmp_path, monkeypatch)
+    before = _snapshot(tmp_path)
+    code = main([arg.replace("{tmp}", str(tmp_path)) for arg in case.argv])
+    err = capsys.readouterr().err
+    assert code == case.code, err
+    assert "Traceback" not in err
+    assert case.message.replace("{tmp}", str(tmp_path)) in err
+    left = {path for path in _snapshot(tmp_path) - before if not any(path.startswith(k) for k in case.leaves)}
+    assert not left, f"left behind: {sorted(left)}"
+
+
+def test_debug_shows_the_traceback(tmp_path, monkeypatch):
+    _bug_in_build(tmp_path, monkeypatch)
+    with pytest.raises(ZeroDivisionError):
+        main(["--debug", *BUILD_TOY, "--out", str(tmp_path / "ds")])
+    monkeypatch.setenv("SELF_EXPLAIN_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        main([*BUILD_TOY, "--out", str(tmp_path / "ds")])
+
+
+def test_an_os_error_without_a_file_names_the_output_folder():
+    from self_explain.cli import os_error_message
+
+    message = os_error_message(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), "out/ds")
+    assert message == "cannot write out/ds: No space left on device; free some disk space, then rerun the same command"
