@@ -80,6 +80,21 @@ def _bug_in_build(tmp: Path, monkeypatch) -> None:
 BUILD_TOY = ["build", "patching", "--target", "toy-target", "--num-prompts", "4"]
 
 CASES = [
+    # --- item 1: train-sae refuses what would save an untrained SAE --------------------------------------------
+    Case("train-sae-steps-0", ["train-sae", "--steps", "0", "--out", "{tmp}/saes"],
+         "--steps must be a positive integer, got 0"),
+    Case("train-sae-steps-negative", ["train-sae", "--steps", "-3", "--out", "{tmp}/saes"],
+         "--steps must be a positive integer, got -3"),
+    Case("train-sae-batch-size-0", ["train-sae", "--batch_size", "0", "--out", "{tmp}/saes"],
+         "--batch_size must be a positive integer, got 0"),
+    Case("train-sae-layers-repeated", ["train-sae", "--layers", "1", "1", "--out", "{tmp}/saes"],
+         "--layers names 1 more than once"),
+    Case("train-sae-learning-rate-nan", ["train-sae", "--learning_rate", "nan", "--out", "{tmp}/saes"],
+         "--learning_rate must be a number above 0, got nan"),
+    Case("train-sae-threads-negative", ["train-sae", "--threads", "-1", "--out", "{tmp}/saes"],
+         "--threads must be a non-negative integer, got -1"),
+    Case("train-sae-out-is-a-file", ["train-sae", "--out", "{tmp}/file"], "--out {tmp}/file is a file; give a folder",
+         setup=lambda tmp, monkeypatch: (tmp / "file").write_text("x")),
     # --- item 7: OS faults, interruptions and bugs end in one line ----------------------------------------------
     Case("build-read-only-out", [*BUILD_TOY, "--out", "{tmp}/out/ds"],
          "cannot write {tmp}/out/ds: Read-only file system; the file system is read-only", setup=_read_only),
