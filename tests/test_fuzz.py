@@ -77,6 +77,13 @@ def _bug_in_build(tmp: Path, monkeypatch) -> None:
     _fail_with(monkeypatch, "self_explain.tasks.build.DatasetBuilder.load_target", ZeroDivisionError("division by zero"))
 
 
+def _dataset_card(folder: Path, splits: list[str], config: str = "toy-target") -> None:
+    """A dataset folder whose card names ``config`` with ``splits`` (no rows: enough for the checks before a run)."""
+    folder.mkdir(parents=True)
+    files = "".join(f"    - split: {split}\n      path: data/{config}/{split}.parquet\n" for split in splits)
+    (folder / "README.md").write_text(f"---\nconfigs:\n- config_name: {config}\n  data_files:\n{files}---\n# D\n")
+
+
 BUILD_TOY = ["build", "patching", "--target", "toy-target", "--num-prompts", "4"]
 
 CASES = [
@@ -95,6 +102,28 @@ CASES = [
          "--threads must be a non-negative integer, got -1"),
     Case("train-sae-out-is-a-file", ["train-sae", "--out", "{tmp}/file"], "--out {tmp}/file is a file; give a folder",
          setup=lambda tmp, monkeypatch: (tmp / "file").write_text("x")),
+    # --- item 2: experiment and demo options are checked before any run, record or build ----------------------
+    *[Case(f"experiment-{option.strip('-')}-{value}",
+           ["experiment", "privileged-access", "--task", "patching", "--dataset", "{tmp}/D", "--explainers",
+            "toy-target", "--sizes", "10", "--seeds", "1", option, value, "--out", "{tmp}/O"], message)
+      for option, value, message in [
+          ("--learning_rate", "-1", "--learning_rate must be a number above 0, got -1.0"),
+          ("--lora_r", "0", "--lora_r must be a positive integer, got 0"),
+          ("--per_device_train_batch_size", "0", "--per_device_train_batch_size must be a positive integer, got 0"),
+          ("--eval_rows", "0", "--eval_rows must be a positive integer, got 0"),
+          ("--num_train_epochs", "nan", "--num_train_epochs must be a number above 0, got nan"),
+          ("--selfie_scales", "-1", "--selfie_scales must be a number above 0, got -1.0"),
+      ]],
+    Case("experiment-splits-nosuch",
+         ["experiment", "privileged-access", "--task", "patching", "--dataset", "{tmp}/D", "--explainers",
+          "toy-target", "--sizes", "10", "--seeds", "1", "--splits", "nosuch", "--out", "{tmp}/O"],
+         "--splits ['nosuch']: dataset {tmp}/D config 'toy-target' has no such split; it has train, test",
+         setup=lambda tmp, monkeypatch: _dataset_card(tmp / "D", ["train", "test"])),
+    Case("experiment-report-only-without-runs",
+         ["experiment", "privileged-access", "--task", "patching", "--report_only", "--out", "{tmp}/O"],
+         "--report_only: --out {tmp}/O holds no runs yet"),
+    Case("demo-explain-rows-0", ["demo", "--explain_rows", "0", "--out", "{tmp}/demo"],
+         "--explain_rows must be a positive integer, got 0"),
     # --- item 7: OS faults, interruptions and bugs end in one line ----------------------------------------------
     Case("build-read-only-out", [*BUILD_TOY, "--out", "{tmp}/out/ds"],
          "cannot write {tmp}/out/ds: Read-only file system; the file system is read-only", setup=_read_only),
