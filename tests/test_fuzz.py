@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -27,8 +27,9 @@ class Case:
         argv: The command line; ``{tmp}`` is replaced by the case's folder.
         message: Text stderr must hold (the input named and what to do).
         setup: ``setup(tmp, monkeypatch)`` before the run: files to read, faults to inject.
-        code: The exit status expected (2: a bad input or an OS fault; 130: interrupted).
+        code: The exit status expected (2: a bad input or an OS fault; 130: interrupted; 1: a bug).
         slow: Whether the case loads a model or trains.
+        fixtures: Fixtures (folders) the case reads, named ``{<fixture>}`` in ``argv`` and ``message``.
     """
 
     name: str
@@ -37,7 +38,7 @@ class Case:
     setup: Callable | None = None
     code: int = 2
     slow: bool = False
-    leaves: tuple[str, ...] = field(default=())  # what a case may leave: a build's work folder, to resume
+    fixtures: tuple[str, ...] = ()  # session fixtures whose paths fill ``{<fixture>}`` in argv and message
 
 
 def _fail_with(monkeypatch, target: str, error: BaseException) -> None:
@@ -124,6 +125,11 @@ CASES = [
          "--report_only: --out {tmp}/O holds no runs yet"),
     Case("demo-explain-rows-0", ["demo", "--explain_rows", "0", "--out", "{tmp}/demo"],
          "--explain_rows must be a positive integer, got 0"),
+    # --- item 4: train refuses a --target the dataset was not built on ----------------------------------------
+    Case("train-target-contradicts-dataset",
+         ["train", "--dataset", "{patching_dataset_dir}", "--target", "toy-other", "--out", "{tmp}/x"],
+         "--target 'toy-other': dataset {patching_dataset_dir} config ",
+         fixtures=("patching_dataset_dir",)),
     # --- item 7: OS faults, interruptions and bugs end in one line ----------------------------------------------
     Case("build-read-only-out", [*BUILD_TOY, "--out", "{tmp}/out/ds"],
          "cannot write {tmp}/out/ds: Read-only file system; the file system is read-only", setup=_read_only),
@@ -145,17 +151,25 @@ def _snapshot(folder: Path) -> set[str]:
 @pytest.mark.parametrize(
     "case", [pytest.param(case, id=case.name, marks=[pytest.mark.slow] if case.slow else []) for case in CASES]
 )
-def test_a_bad_input_ends_in_a_clear_error(case: Case, tmp_path, monkeypatch, capsys):
+def test_a_bad_input_ends_in_a_clear_error(case: Case, tmp_path, monkeypatch, capsys, request):
+    values = {"tmp": str(tmp_path), **{name: str(request.getfixturevalue(name)) for name in case.fixtures}}
+
+    def filled(text: str) -> str:
+        for name, value in values.items():
+            text = text.replace(f"{{{name}}}", value)
+        return text
+
+    folders = [tmp_path, *(Path(values[name]) for name in case.fixtures)]
     if case.setup is not None:
         case.setup(tmp_path, monkeypatch)
-    before = _snapshot(tmp_path)
-    code = main([arg.replace("{tmp}", str(tmp_path)) for arg in case.argv])
+    before = [_snapshot(folder) for folder in folders]
+    code = main([filled(arg) for arg in case.argv])
     err = capsys.readouterr().err
     assert code == case.code, err
     assert "Traceback" not in err
-    assert case.message.replace("{tmp}", str(tmp_path)) in err
-    left = {path for path in _snapshot(tmp_path) - before if not any(path.startswith(k) for k in case.leaves)}
-    assert not left, f"left behind: {sorted(left)}"
+    assert filled(case.message) in err
+    for folder, was in zip(folders, before):
+        assert _snapshot(folder) == was, f"left behind in {folder}: {sorted(_snapshot(folder) - was)}"
 
 
 def test_debug_shows_the_traceback(tmp_path, monkeypatch):
