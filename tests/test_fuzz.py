@@ -78,6 +78,11 @@ def _bug_in_build(tmp: Path, monkeypatch) -> None:
     _fail_with(monkeypatch, "self_explain.tasks.build.DatasetBuilder.load_target", ZeroDivisionError("division by zero"))
 
 
+def _write(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+
+
 def _dataset_card(folder: Path, splits: list[str], config: str = "toy-target") -> None:
     """A dataset folder whose card names ``config`` with ``splits`` (no rows: enough for the checks before a run)."""
     folder.mkdir(parents=True)
@@ -130,6 +135,11 @@ CASES = [
          ["train", "--dataset", "{patching_dataset_dir}", "--target", "toy-other", "--out", "{tmp}/x"],
          "--target 'toy-other': dataset {patching_dataset_dir} config ",
          fixtures=("patching_dataset_dir",)),
+    # --- item 6: a damaged build manifest is named, and --overwrite clears it -----------------------------------
+    Case("build-damaged-manifest", [*["build", "patching", "--target", "toy-target", "--num-prompts", "4"],
+                                    "--out", "{tmp}/ds"],
+         "the build manifest {tmp}/ds/.build/toy-target/manifest.json is damaged (",
+         setup=lambda tmp, monkeypatch: _write(tmp / "ds/.build/toy-target/manifest.json", b'{"fingerprint": "ab')),
     # --- item 7: OS faults, interruptions and bugs end in one line ----------------------------------------------
     Case("build-read-only-out", [*BUILD_TOY, "--out", "{tmp}/out/ds"],
          "cannot write {tmp}/out/ds: Read-only file system; the file system is read-only", setup=_read_only),
