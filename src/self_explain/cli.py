@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
+import os
 import sys
 import warnings
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Iterator
 
 from transformers import HfArgumentParser
 
@@ -263,30 +268,125 @@ def _quiet_libraries() -> None:
         transformers.logging.disable_progress_bar()  # also huggingface_hub's
 
 
+# Commands whose interrupted run picks up where it stopped when the same command is run again.
+RESUMABLE = ("build", "train", "experiment")
+DEBUG_OPTION = "--debug"
+DEBUG_VARIABLE = "SELF_EXPLAIN_DEBUG"
+
+# What to do about an OS error, by errno: the reasons a person can act on.
+_OS_ADVICE = {
+    errno.ENOSPC: "free some disk space, then rerun the same command",
+    errno.EDQUOT: "free some space within your disk quota, then rerun the same command",
+    errno.EROFS: "the file system is read-only: choose a writable folder",
+    errno.EACCES: "check its permissions, or choose another folder",
+    errno.EPERM: "check its permissions, or choose another folder",
+    errno.EFBIG: "the file is too large for this file system: choose another folder",
+    errno.EMFILE: "too many open files: raise the limit (ulimit -n) and rerun",
+}
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
+
+
+def os_error_message(error: OSError, output: str | None = None) -> str:
+    """One line for an OS error (a read-only or full disk, a permission): "cannot write <path>: <reason>; <advice>".
+
+    Args:
+        error (`OSError`): The error.
+        output (`str`, *optional*): The command's output folder, named when the error names no file.
+
+    Returns:
+        `str`: The message.
+    """
+    path = error.filename or output
+    reason = error.strerror or str(error) or type(error).__name__
+    verb = "write" if error.errno in _WRITE_ERRNOS or error.errno is None else "access"
+    advice = _OS_ADVICE.get(error.errno, "check the path and the disk, then rerun the same command")
+    return f"cannot {verb}{f' {path}' if path else ''}: {reason}; {advice}"
+
+
+def _output_option(argv: list[str]) -> str | None:
+    """The value of ``--out`` in ``argv`` (None without one): named by an OS error that names no file."""
+    for index, token in enumerate(argv):
+        if token in ("--out", "--output_dir", "--output-dir") and index + 1 < len(argv):
+            return argv[index + 1]
+        if token.startswith(("--out=", "--output_dir=", "--output-dir=")):
+            return token.partition("=")[2]
+    return None
+
+
+@contextmanager
+def _no_empty_output(path: str | None) -> Iterator[None]:
+    """A command that fails leaves no output folder it created and left empty (empty sub-folders count as empty)."""
+    folder = Path(path) if path else None
+    created = folder is not None and not folder.exists()
+    try:
+        yield
+    except BaseException:
+        if created and folder.is_dir():
+            for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+                with suppress(OSError):
+                    sub.rmdir()  # only when empty
+            with suppress(OSError):
+                folder.rmdir()
+        raise
+
+
 def main(argv: list[str] | None = None) -> int:
-    """The ``self-explain`` command: run one sub-command; a bad input is one line on stderr, not a traceback.
+    """The ``self-explain`` command: run one sub-command; a failure is one line on stderr, not a traceback.
+
+    ``self-explain --debug <command> ...`` (or ``SELF_EXPLAIN_DEBUG=1``) shows the traceback of any failure instead.
 
     Args:
         argv (`list[str]`, *optional*): The arguments, the sub-command first; ``sys.argv[1:]`` when unset.
 
     Returns:
-        `int`: The exit status: the sub-command's (0 on success), 0 for the top-level help, and 2 when it stopped
-        on a ``ValueError``, ``FileExistsError``, ``FileNotFoundError``, ``NotADirectoryError`` or
-        ``ConnectionError`` (reported as ``self-explain <command>: error: ...``).
+        `int`: The exit status: the sub-command's (0 on success), 0 for the top-level help; 2 when it stopped on a
+        bad input (a ``ValueError``, ``FileExistsError``, ``FileNotFoundError``, ``NotADirectoryError`` or
+        ``ConnectionError``, reported as ``self-explain <command>: error: ...``) or an OS error (reported as
+        ``cannot write <path>: <reason>``); 130 when interrupted (Ctrl-C); 1 on any other error (one line naming
+        it, the traceback with ``--debug``). A failed command leaves no output folder it created empty.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    _quiet_libraries()
+    debug = os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
+    while argv and argv[0] == DEBUG_OPTION:
+        debug, argv = True, argv[1:]
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         parser = argparse.ArgumentParser(prog="self-explain", description="Train models to explain their own computations.")
+        parser.add_argument(DEBUG_OPTION, action="store_true",
+                            help=f"show the traceback of a failure (also: {DEBUG_VARIABLE}=1)")
         parser.add_argument("command", choices=sorted(COMMANDS), help="; ".join(f"{k}: {v[1]}" for k, v in COMMANDS.items()))
         parser.parse_args(argv[:1])
         return 0
-    command, _ = COMMANDS[argv[0]]
+    name = argv[0]
+    command, _ = COMMANDS[name]
+    output = _output_option(argv[1:])
     try:
-        return command(argv[1:])
+        _quiet_libraries()
+        with _no_empty_output(output if name != "build" else None):  # a build cleans up its own folder
+            return command(argv[1:])
     except (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError, ConnectionError) as error:
-        print(f"self-explain {argv[0]}: error: {error}", file=sys.stderr)
+        if debug:
+            raise
+        print(f"self-explain {name}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a read-only or full disk, a permission: said in one line, nothing to debug
+        if debug:
+            raise
+        print(f"self-explain {name}: error: {os_error_message(error, output)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        then = "rerun the same command to resume" if name in RESUMABLE else "rerun the same command to start again"
+        print(f"\nself-explain {name}: interrupted; {then}", file=sys.stderr)
+        return 130
+    except Exception as error:  # a bug, or a failure no check foresaw: one line, the traceback with --debug
+        if debug:
+            raise
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        print(f"self-explain {name}: unexpected error: {type(error).__name__}{': ' + detail if detail else ''}; "
+              f"rerun as `self-explain {DEBUG_OPTION} {name} ...` to see where, and please report it",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

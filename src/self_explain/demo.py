@@ -34,6 +34,10 @@ class DemoConfig:
         eval_rows (`int`, *optional*, defaults to 300): Rows scored per split.
         results (`str`, *optional*, defaults to `"results"`): Folder of the committed experiment results.
         seed (`int`, *optional*, defaults to 0): Seed of every step.
+
+    Raises:
+        ValueError: Naming the option, before any work: on no tasks, a task without a demo or named twice,
+            ``explain_rows`` or ``eval_rows`` below 1, or a negative seed.
     """
 
     out: str = field(default="out/demo", metadata={"help": "Folder of the demo's datasets and evaluation reports."})
@@ -45,6 +49,19 @@ class DemoConfig:
     eval_rows: int = field(default=300, metadata={"help": "Rows scored per split."})
     results: str = field(default="results", metadata={"help": "Folder of the committed experiment results."})
     seed: int = field(default=0, metadata={"help": "Seed of every step."})
+
+    def __post_init__(self):
+        from .core.checks import check_distinct, check_non_negative, check_positive
+
+        if not self.tasks:
+            raise ValueError(f"--tasks needs at least one task; choose from {', '.join(demo_tasks())}")
+        unknown = [task for task in self.tasks if task not in demo_tasks()]
+        if unknown:
+            raise ValueError(f"--tasks {unknown}: not a demo task; choose from {', '.join(demo_tasks())}")
+        check_distinct("--tasks", self.tasks)
+        check_positive("--explain_rows", self.explain_rows)
+        check_positive("--eval_rows", self.eval_rows)
+        check_non_negative("--seed", self.seed)
 
 
 def demo_tasks() -> list[str]:

@@ -1,5 +1,7 @@
 """Which cells the experiment runs, in which order, and what its results record about how they were made."""
 
+import json
+
 import pytest
 
 from self_explain.evaluation import experiment, report
@@ -96,6 +98,7 @@ def test_report_only_trains_nothing_and_says_how_many_runs_it_holds(tmp_path, mo
     finished = {("toy-target", 30, 0): {"kind": "explainer", "who": "toy-target", "size": 30, "seed": 0},
                 ("toy-other", 30, 0): {"kind": "explainer", "who": "toy-other", "size": 30, "seed": 0}}
     written = {}
+    (tmp_path / "runs").mkdir()  # where the finished runs are
     monkeypatch.setattr(experiment, "check_resumable", lambda config: None)
     monkeypatch.setattr(experiment, "ensure_dataset", lambda config, state: "dataset")
     monkeypatch.setattr(experiment, "ScoredRows", lambda config, dataset: None)
@@ -120,3 +123,91 @@ def test_partial_results_say_so_with_the_command_and_machine():
     assert "12 of the 84 planned" in text and "2.00 h summed over 12 timed runs" in text and "2 CPUs" in text
     summary["completed_runs"]["finished"] = 84
     assert "Partial" not in "\n".join(report.run_lines(summary))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(learning_rate=-1.0), "--learning_rate must be a number above 0, got -1.0"),
+    (dict(learning_rate=float("nan")), "--learning_rate must be a number above 0, got nan"),
+    (dict(lora_r=0), "--lora_r must be a positive integer, got 0"),
+    (dict(lora_alpha=0), "--lora_alpha must be a positive integer, got 0"),
+    (dict(per_device_train_batch_size=0), "--per_device_train_batch_size must be a positive integer, got 0"),
+    (dict(num_train_epochs=float("inf")), "--num_train_epochs must be a number above 0, got inf"),
+    (dict(min_steps=-1), "--min_steps must be a non-negative integer, got -1"),
+    (dict(eval_rows=0), "--eval_rows must be a positive integer, got 0"),
+    (dict(sizes=[]), r"--sizes must be positive training row counts, got \[\]"),
+    (dict(sizes=[10, 0]), r"--sizes must be positive training row counts, got \[10, 0\]"),
+    (dict(splits=[]), "--splits needs at least one split"),
+    (dict(splits=["test", "test"]), "--splits names test more than once"),
+    (dict(selfie_scales=[-1.0]), "--selfie_scales must be a number above 0, got -1.0"),
+    (dict(selfie_scales=[]), "--selfie_scales needs at least one scale"),
+    (dict(batch_size=0), "--batch_size must be a positive integer, got 0"),
+    (dict(max_new_tokens=0), "--max_new_tokens must be a positive integer, got 0"),
+    (dict(seed=-1), "--seed must be a non-negative integer, got -1"),
+])
+def test_every_option_is_checked_before_any_run_or_record(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        ExperimentConfig(task="ablation", out=str(tmp_path / "out"), **overrides)
+    assert not (tmp_path / "out").exists()
+
+
+def _experiment_folder(tmp_path, splits):
+    """A local dataset folder whose card has config ``toy-target`` with ``splits``."""
+    import yaml
+
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    files = [{"split": split, "path": f"data/toy-target/{split}.parquet"} for split in splits]
+    card = {"configs": [{"config_name": "toy-target", "data_files": files}]}
+    (folder / "README.md").write_text(f"---\n{yaml.safe_dump(card)}---\n# dataset\n")
+    return folder
+
+
+def test_a_split_the_dataset_lacks_is_refused_before_experiment_json(tmp_path, monkeypatch):
+    dataset = _experiment_folder(tmp_path, ["train", "test"])
+    config = ExperimentConfig(task="ablation", out=str(tmp_path / "out"), dataset=str(dataset),
+                              splits=["test", "nosuch"], baselines=["none"])
+    monkeypatch.setattr(experiment, "run_training_cell", lambda *args: pytest.fail("a run was trained"))
+    with pytest.raises(ValueError, match=rf"--splits \['nosuch'\]: dataset {dataset} config 'toy-target' has no such "
+                                         r"split; it has train, test"):
+        experiment.run_experiment(config)
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "b").mkdir()
+    no_train = _experiment_folder(tmp_path / "b", ["test"])
+    with pytest.raises(ValueError, match="has no train split to train the runs on; it has test"):
+        experiment.run_experiment(ExperimentConfig(task="ablation", out=str(tmp_path / "out"), dataset=str(no_train),
+                                                   splits=["test"], baselines=["none"]))
+    with pytest.raises(ValueError, match=f"--dataset_config 'nope': dataset {dataset} has no such config"):
+        experiment.run_experiment(ExperimentConfig(task="ablation", out=str(tmp_path / "out"), dataset=str(dataset),
+                                                   dataset_config="nope"))
+
+
+def test_a_refused_option_does_not_lock_the_folder(tmp_path):
+    """The issue's case: --learning_rate -1 refused, then the same folder takes a valid one."""
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="--learning_rate"):
+        ExperimentConfig(task="ablation", out=str(out), learning_rate=-1.0)
+    out.mkdir()
+    experiment.check_resumable(ExperimentConfig(task="ablation", out=str(out), learning_rate=1e-3))
+    assert json.loads((out / "experiment.json").read_text())["learning_rate"] == 1e-3
+
+
+def test_report_only_without_runs_says_so_before_anything_is_written(tmp_path):
+    config = ExperimentConfig(task="ablation", out=str(tmp_path / "out"), dataset="unused", report_only=True)
+    with pytest.raises(ValueError, match=f"--report_only: --out {tmp_path / 'out'} holds no runs yet; run the "
+                                         "experiment without --report_only first"):
+        experiment.run_experiment(config)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(explain_rows=0), "--explain_rows must be a positive integer, got 0"),
+    (dict(eval_rows=-5), "--eval_rows must be a positive integer, got -5"),
+    (dict(tasks=[]), "--tasks needs at least one task"),
+    (dict(tasks=["nosuch"]), r"--tasks \['nosuch'\]: not a demo task"),
+    (dict(seed=-1), "--seed must be a non-negative integer, got -1"),
+])
+def test_demo_options_are_checked_before_any_build(tmp_path, overrides, message):
+    from self_explain.demo import DemoConfig
+
+    with pytest.raises(ValueError, match=message):
+        DemoConfig(out=str(tmp_path / "demo"), **overrides)

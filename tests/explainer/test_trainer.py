@@ -129,6 +129,43 @@ def test_the_target_defaults_to_the_datasets_provenance(tiny_train_config, rando
         resolve_target(tiny_train_config(tmp_path, target=None, config="elsewhere"))
 
 
+def test_a_target_the_dataset_was_not_built_on_is_refused_before_loading(tiny_train_config, patching_dataset_dir,
+                                                                          random_toy_model_dir, other_toy_model_dir,
+                                                                          tmp_path, monkeypatch):
+    from self_explain.explainer import trainer
+
+    class Loaded(Exception):
+        pass
+
+    def load_model(*args, **kwargs):
+        raise Loaded
+
+    monkeypatch.setattr(trainer, "load_model", load_model)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=rf"--target '{other_toy_model_dir}': dataset {patching_dataset_dir} config "
+                                         rf"'{random_toy_model_dir.name}' holds the ground truth of "
+                                         rf"'{random_toy_model_dir}'.*or pass --allow_other_target to train on it"):
+        train_explainer(tiny_train_config(out, target=str(other_toy_model_dir)))
+    with pytest.raises(ValueError, match="holds the ground truth of"):  # the dataset's only config, when not named
+        train_explainer(tiny_train_config(out, target=str(other_toy_model_dir), config=None))
+    with pytest.raises(Loaded):  # allowed: the check is passed and the target loaded
+        train_explainer(tiny_train_config(out, target=str(other_toy_model_dir), allow_other_target=True))
+    with pytest.raises(Loaded):  # the model it was built on
+        train_explainer(tiny_train_config(out))
+    assert not out.exists()
+
+
+def test_a_target_of_another_revision_is_refused(tiny_train_config, patching_dataset_dir, random_toy_model_dir):
+    from self_explain.explainer.trainer import check_dataset_target
+
+    config = tiny_train_config("unused")
+    recorded = __import__("json").loads(
+        (patching_dataset_dir / "provenance" / f"{random_toy_model_dir.name}.json").read_text())["target_revision"]
+    check_dataset_target(config, str(random_toy_model_dir), recorded)
+    with pytest.raises(ValueError, match=r"\(revision sha256:other\): .* \(revision sha256:"):
+        check_dataset_target(config, str(random_toy_model_dir), "sha256:other")
+
+
 def test_a_missing_split_is_named(tiny_train_config, tmp_path):
     with pytest.raises(ValueError, match="cannot read split 'validation' of dataset"):
         train_explainer(tiny_train_config(tmp_path / "out", split="validation"))

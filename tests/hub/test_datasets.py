@@ -214,6 +214,63 @@ def test_write_interrupted_before_the_card_can_be_retried(tmp_path, template, mo
     assert load(folder, "toy-other").num_rows == {"train": 3, "test": 2}
 
 
+def _crash_on(monkeypatch, name: str, killed: bool) -> None:
+    """``os.replace`` fails when it moves ``name`` into the dataset folder; ``killed``: nothing runs after it (no
+    clean-up), as when the process is killed there."""
+    real = os.replace
+
+    def replace(source, target):
+        if Path(target).name == name and ".tmp-" not in str(target):
+            raise OSError("killed")
+        return real(source, target)
+
+    monkeypatch.setattr(hub.os, "replace", replace)
+    if killed:
+        monkeypatch.setattr(hub, "_settle_staging", lambda staging, folder: None)
+
+
+def _provenance(folder, name):
+    return json.loads((folder / "provenance" / f"{name}.json").read_text())
+
+
+@pytest.mark.parametrize("killed", [False, True])
+def test_an_overwrite_that_dies_before_the_card_leaves_the_old_config_whole(tmp_path, template, monkeypatch, killed):
+    folder = tmp_path / "out"
+    write(folder, template, "toy-target")
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    _crash_on(monkeypatch, "README.md", killed)
+    with pytest.raises(OSError, match="killed"):
+        write(folder, template, "toy-target", n_train=7, overwrite=True)
+    monkeypatch.undo()
+    assert load(folder, "toy-target").num_rows == {"train": 4, "test": 2}  # the old config, not a broken one
+    assert _provenance(folder, "toy-target")["rows"] == 6
+    if not killed:  # a failure cleans up after itself: the folder is as it was
+        assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+    write(folder, template, "toy-other")  # the next writer settles what a killed one left
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file() and "toy-other" not in str(p)
+            and p.name != "README.md"} == {p: b for p, b in before.items() if p.name != "README.md"}
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".tmp-")] == []
+
+
+@pytest.mark.parametrize("killed", [False, True])
+def test_an_overwrite_that_dies_after_the_card_gives_the_new_config(tmp_path, template, monkeypatch, killed):
+    folder = tmp_path / "out"
+    write(folder, template, "toy-target")
+    _crash_on(monkeypatch, "toy-target.json", killed)  # the provenance, moved after the card
+    with pytest.raises(OSError, match="killed"):
+        write(folder, template, "toy-target", n_train=7, overwrite=True)
+    monkeypatch.undo()
+    assert load(folder, "toy-target").num_rows == {"train": 7, "test": 2}  # the card names the new shards
+    # The provenance could not be moved (nor again while cleaning up): its staging folder waits for the next writer.
+    assert _provenance(folder, "toy-target")["rows"] == 6 and any(folder.glob(".tmp-*"))
+    write(folder, template, "toy-other")  # the next writer finishes the publish
+    assert _provenance(folder, "toy-target")["rows"] == 9
+    shards = sorted(unhashed(p.name) for p in (folder / "data/toy-target").iterdir())
+    assert len(shards) == 2, "the old shards are gone"
+    assert load(folder, "toy-target").num_rows == {"train": 7, "test": 2}
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".tmp-")] == []
+
+
 # ----------------------------------------------------------------------------------------------
 # push_dataset, against a mocked HfApi
 # ----------------------------------------------------------------------------------------------

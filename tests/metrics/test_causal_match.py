@@ -336,3 +336,52 @@ def test_parse_causal_answer(text, expected):
 def test_parser_round_trips_the_templates(changed):
     parsed = parse_causal_answer(causal_answer(changed, original=" Paris", new=" Rome"))
     assert parsed == CausalAnswer(True, changed, "Rome" if changed else "Paris")
+
+
+# --- linear time, with the reference's greedy ".*" kept exactly ----------------------------------------------------
+
+# The reference evaluator's patterns (introspective-interp, causal_exact_match_eval.py): the definition parsing keeps.
+_REFERENCE = (
+    (False, re.compile(r".*remain\s+unchanged\s+from\s+<<<((?s:.*?))>>>", re.IGNORECASE)),
+    (True, re.compile(r".*change\s+to\s+<<<((?s:.*?))>>>", re.IGNORECASE)),
+)
+
+
+def _reference_parse(text: str) -> tuple[bool, str] | None:
+    for changed, pattern in _REFERENCE:
+        match = pattern.search(text)
+        if match is not None:
+            return changed, match.group(1).strip()
+    return None
+
+
+def test_parsing_equals_the_reference_patterns_on_random_texts():
+    import random
+
+    pieces = ["change", "Change", "to", "remain", "unchanged", "from", "<<<", ">>>", "<", ">", " ", "  ", "\n", "\t",
+              "a", "B", "x.", "ex", "would", "<<<<", ">>>>", "\r"]
+    rng = random.Random(0)
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 24)))
+        expected = _reference_parse(text)
+        parsed = parse_causal_answer(text)
+        assert (parsed.valid, parsed.changed, parsed.content) == (
+            (True, *expected) if expected else (False, parsed.changed, parsed.content)), repr(text)
+        assert parsed.valid == (expected is not None), repr(text)
+
+
+@pytest.mark.parametrize("ramble", [
+    "change to <<<x " * 400_000,  # every phrase open, none closed: the reference backtracks over the whole line
+    "a" * 5_000_000,
+    ("remain unchanged from <<<" + "y" * 60) * 60_000 + ">>>",
+    "x " * 2_500_000 + CHANGED.format("Rome"),
+])
+def test_a_5_mb_prediction_parses_in_under_a_second(causal_match, ramble):
+    import time
+
+    assert len(ramble) >= 5_000_000
+    started = time.process_time()  # CPU time: the machine's other load does not count
+    parse_causal_answer(ramble)
+    results = causal_match.compute(predictions=[ramble], references=[CHANGED.format("Rome")])
+    assert time.process_time() - started < 1.0
+    assert 0 <= results["valid_rate"] <= 1

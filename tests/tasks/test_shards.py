@@ -65,6 +65,39 @@ def test_a_shard_and_its_skipped_count_are_one_file(tmp_path):
     assert rows["x"] == [1, 3] and skipped == 3
 
 
+def _rows_of(items):
+    return [{"x": i} for i in items], 0
+
+
+@pytest.mark.parametrize("damage", [b'{"fingerprint": "abc', b"\xff\xfe", b"[]", b'{"num_items": 3}'])
+def test_a_damaged_manifest_is_named_and_overwrite_clears_it(tmp_path, damage):
+    features = Features({"x": Value("int64")})
+    sharded = ShardedBuild("self-explain-test", "c", tmp_path / "ds", features)
+    sharded.build_shards(list(range(4)), 2, "f" * 16, _rows_of, OneProcess())
+    manifest = sharded.work / "manifest.json"
+    manifest.write_bytes(damage)
+    with pytest.raises(ValueError, match=rf"the build manifest {manifest} is damaged \(.*\); pass --overwrite to "
+                                         r"start the build again"):
+        sharded.build_shards(list(range(4)), 2, "f" * 16, _rows_of, OneProcess())
+    again = ShardedBuild("self-explain-test", "c", tmp_path / "ds", features, overwrite=True)
+    calls = []
+    again.build_shards(list(range(4)), 2, "f" * 16, lambda items: calls.append(items) or _rows_of(items), OneProcess())
+    assert len(calls) == 2, "its shards were built again"
+    assert json.loads(manifest.read_text()) == {"fingerprint": "f" * 16, "num_items": 4}
+
+
+def test_the_manifest_is_written_atomically_once_per_build(tmp_path, monkeypatch):
+    from self_explain.tasks import shards
+
+    written = []
+    real = shards.write_atomically
+    monkeypatch.setattr(shards, "write_atomically", lambda path, write: written.append(Path(path).name) or real(path, write))
+    sharded = ShardedBuild("self-explain-test", "c", tmp_path / "ds", Features({"x": Value("int64")}))
+    sharded.build_shards(list(range(4)), 2, "f" * 16, _rows_of, OneProcess())
+    sharded.build_shards(list(range(4)), 2, "f" * 16, _rows_of, OneProcess())  # a resume: the manifest stays
+    assert written.count("manifest.json") == 1
+
+
 def test_a_missing_shard_at_read_back_is_named(tmp_path):
     sharded = ShardedBuild("self-explain-test", "c", tmp_path / "ds", Features({"x": Value("int64")}))
     sharded.work.mkdir(parents=True)

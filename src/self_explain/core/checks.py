@@ -80,3 +80,33 @@ def check_positive_number(option: str, value) -> None:
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{option} must be a number above 0, got {value!r}")
+
+
+def check_non_negative_number(option: str, value) -> None:
+    """Refuse a float option that must be a finite number of 0 or more (a weight, a coefficient).
+
+    Args:
+        option: The option as the user types it, e.g. ``"--aux_coefficient"``.
+        value: The value given.
+
+    Raises:
+        ValueError: naming the option and the value.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{option} must be a finite number of 0 or more, got {value!r}")
+
+
+def check_distinct(option: str, values) -> None:
+    """Refuse a list option that names a value twice (a layer, a split).
+
+    Args:
+        option: The option as the user types it, e.g. ``"--layers"``.
+        values: The values given.
+
+    Raises:
+        ValueError: naming the option and the values repeated.
+    """
+    values = list(values)
+    repeated = sorted({value for value in values if values.count(value) > 1}, key=str)
+    if repeated:
+        raise ValueError(f"{option} names {', '.join(map(str, repeated))} more than once; give each once")

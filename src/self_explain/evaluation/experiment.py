@@ -115,8 +115,11 @@ class ExperimentConfig:
         trust_remote_code (`bool`, *optional*, defaults to `False`): Allow custom model code from the Hub.
 
     Raises:
-        ValueError: On no explainers or repeated explainer names, non-positive sizes or seeds, an unknown
-            projection, or baselines or controls that do not apply to the task.
+        ValueError: Naming the option, before anything is run or recorded: on no explainers or repeated explainer
+            names, no sizes or splits, a repeated split, a size, seed count, scored-row count, batch size, LoRA rank
+            or alpha, token count or SelfIE validation-row count below 1, a learning rate, epoch count or SelfIE
+            scale that is not a finite number above 0, a negative seed or ``min_steps``, an unknown projection, or
+            baselines or controls that do not apply to the task.
     """
 
     task: str = field(metadata={"help": "Task: patching, ablation or features."})
@@ -189,15 +192,12 @@ class ExperimentConfig:
         task = get_task(self.task)
         if self.max_new_tokens is None:  # resolved here: experiment.json records it, and a resumed run compares it
             self.max_new_tokens = task.max_new_tokens
+        self._check_numbers()
         if not self.explainers:
             raise ValueError("--explainers needs at least one model")
         names = [short_model_name(e) for e in self.explainers]
         if len(set(names)) != len(names):  # each explainer's runs live in a folder of its short name
             raise ValueError(f"--explainers {self.explainers} repeat a model name ({names}); give distinct models")
-        if not self.sizes or min(self.sizes) < 1:
-            raise ValueError(f"--sizes must be positive training row counts, got {self.sizes}")
-        if self.seeds < 1:
-            raise ValueError(f"--seeds must be at least 1, got {self.seeds}")
         if self.seeds_above_300 is not None and not 1 <= self.seeds_above_300 <= self.seeds:
             raise ValueError(f"--seeds_above_300 must be between 1 and --seeds ({self.seeds}), got {self.seeds_above_300}")
         if self.projection not in PROJECTION_CHOICES:
@@ -231,8 +231,33 @@ class ExperimentConfig:
             unknown = [c for c in self.controls_above_300 if c not in self.controls]
             if unknown:
                 raise ValueError(f"--controls_above_300 {unknown} are not among --controls {self.controls}")
-        if self.selfie_validation_rows < 1:
-            raise ValueError(f"--selfie-validation-rows must be at least 1, got {self.selfie_validation_rows}")
+
+    def _check_numbers(self) -> None:
+        """Every number and list of the experiment, the training options of its runs too, before any run or record
+        (a value refused inside the first run would already be in ``experiment.json``, locking the folder)."""
+        from ..core.checks import check_distinct, check_non_negative, check_positive, check_positive_number
+
+        if not self.sizes or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in self.sizes):
+            raise ValueError(f"--sizes must be positive training row counts, got {self.sizes}")
+        check_positive("--seeds", self.seeds)
+        check_positive("--eval_rows", self.eval_rows, optional=True)
+        if not self.splits:
+            raise ValueError("--splits needs at least one split to score (e.g. test)")
+        check_distinct("--splits", self.splits)
+        if not self.selfie_scales:
+            raise ValueError("--selfie_scales needs at least one scale (e.g. 1 5 10)")
+        for scale in self.selfie_scales:
+            check_positive_number("--selfie_scales", scale)
+        check_positive("--selfie_validation_rows", self.selfie_validation_rows)
+        check_positive_number("--num_train_epochs", self.num_train_epochs)
+        check_non_negative("--min_steps", self.min_steps)
+        check_positive_number("--learning_rate", self.learning_rate)
+        check_positive("--lora_r", self.lora_r)
+        check_positive("--lora_alpha", self.lora_alpha)
+        check_positive("--per_device_train_batch_size", self.per_device_train_batch_size)
+        check_positive("--batch_size", self.batch_size)
+        check_positive("--max_new_tokens", self.max_new_tokens)
+        check_non_negative("--seed", self.seed)
 
     @property
     def config_name(self) -> str:
@@ -348,6 +373,53 @@ def ensure_dataset(config: ExperimentConfig, state: PartialState) -> str:
                                      trust_remote_code=config.trust_remote_code))
     state.wait_for_everyone()
     return str(folder)
+
+
+def check_scored_splits(config: ExperimentConfig, dataset: str) -> None:
+    """Refuse, before any run, a dataset config or scored split a local dataset folder does not have (read from its
+    card), and one without a train split (the runs train on it). A Hub dataset's splits are named by ``load_split``
+    when the runs read them.
+
+    Args:
+        config (`ExperimentConfig`): Gives the dataset config and the scored splits.
+        dataset (`str`): The dataset (folder or Hub id).
+
+    Raises:
+        ValueError: Naming ``--dataset_config`` or ``--splits`` and listing what the dataset has.
+        FileNotFoundError: For a dataset folder that does not exist.
+    """
+    from ..core.checks import check_dataset_reference
+    from ..tasks.registry import check_dataset_config
+
+    check_dataset_reference("--dataset", dataset)
+    check_dataset_config(dataset, config.config_name, "--dataset_config")
+    names = _split_names(dataset, config.config_name)
+    if names is None:
+        return
+    missing = [split for split in config.splits if split not in names]
+    if missing:
+        raise ValueError(f"--splits {missing}: dataset {dataset} config {config.config_name!r} has no such split; "
+                         f"it has {', '.join(names)}")
+    if "train" not in names:
+        raise ValueError(f"dataset {dataset} config {config.config_name!r} has no train split to train the runs on; "
+                         f"it has {', '.join(names)}")
+
+
+def _split_names(dataset: str, config_name: str) -> list[str] | None:
+    """The split names of a local dataset folder's config (None when they cannot be read from its card)."""
+    from ..hub.datasets import read_card_configs
+
+    readme = Path(dataset) / "README.md"
+    if readme.is_file():
+        try:
+            entries = read_card_configs(readme)
+        except Exception:  # an unreadable card: load_dataset says what is wrong with it
+            return None
+        entry = next((e for e in entries if e.get("config_name") == config_name), None)
+        files = entry.get("data_files") if entry else None
+        if isinstance(files, list) and all(isinstance(f, dict) and "split" in f for f in files):
+            return [f["split"] for f in files]
+    return None  # a Hub dataset: load_split names a missing split (its card is not fetched before the runs)
 
 
 def read_result(out: Path, cell: Cell) -> dict | None:
@@ -631,6 +703,25 @@ RESUME_KEYS = ("task", "target", "dataset", "dataset_config", "splits", "eval_ro
                "max_new_tokens", "seed")
 
 
+def _refuse_other_settings(config: ExperimentConfig) -> bool:
+    """Refuse an OUT whose experiment.json records other settings; returns whether it has one at all."""
+    path = Path(config.out) / "experiment.json"
+    if not path.is_file():
+        return False
+    settings = {**{key: getattr(config, key) for key in RESUME_KEYS}, "result_format": RESULT_FORMAT}
+    try:
+        before = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"--out {config.out!r}: {path} is damaged ({error}); restore it, or use another --out") from None
+    changed = sorted(k for k in settings if before.get(k) != json.loads(json.dumps(settings[k])))
+    if changed:
+        raise ValueError(
+            f"--out {config.out!r} holds runs made with other settings ({', '.join(changed)}): use another --out, "
+            "or the same settings to resume"
+        )
+    return True
+
+
 def check_resumable(config: ExperimentConfig) -> None:
     """Record the settings in OUT/experiment.json; refuse to mix runs made with other settings or result formats.
 
@@ -640,17 +731,10 @@ def check_resumable(config: ExperimentConfig) -> None:
     Raises:
         ValueError: When ``OUT/experiment.json`` records other settings, naming them.
     """
+    if _refuse_other_settings(config):
+        return
     path = Path(config.out) / "experiment.json"
     settings = {**{key: getattr(config, key) for key in RESUME_KEYS}, "result_format": RESULT_FORMAT}
-    if path.is_file():
-        before = json.loads(path.read_text(encoding="utf-8"))
-        changed = sorted(k for k in settings if before.get(k) != json.loads(json.dumps(settings[k])))
-        if changed:
-            raise ValueError(
-                f"--out {config.out!r} holds runs made with other settings ({', '.join(changed)}): use another --out, "
-                "or the same settings to resume"
-            )
-        return
     write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8"))
 
 
@@ -664,15 +748,30 @@ def run_experiment(config: ExperimentConfig) -> dict:
         `dict`: The summary (see ``report.summarize``) on the main process; an empty dict on the others.
 
     Raises:
-        ValueError: When ``OUT`` holds runs made with other settings, or no dataset can be had.
+        ValueError: Before anything is run or recorded: when ``OUT`` holds runs made with other settings, or the
+            dataset lacks the dataset config, a scored split or the train split, or no dataset can be had; with
+            ``report_only``, when no run has finished.
+        NotADirectoryError: When ``OUT`` is a file.
     """
     from .report import write_report
 
     state = PartialState()
-    Path(config.out).mkdir(parents=True, exist_ok=True)
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file; give a folder for the experiment's runs and results")
+    if config.report_only and not (out / "runs").is_dir():
+        raise ValueError(f"--report_only: --out {config.out} holds no runs yet; run the experiment without "
+                         "--report_only first")
+    if config.dataset is not None:  # a bad dataset, config or split is said before anything is written
+        check_scored_splits(config, config.dataset)
+    if state.is_main_process:
+        _refuse_other_settings(config)  # before a dataset is built for it
+    out.mkdir(parents=True, exist_ok=True)
+    dataset = ensure_dataset(config, state)
+    if config.dataset is None:
+        check_scored_splits(config, dataset)
     if state.is_main_process:
         check_resumable(config)
-    dataset = ensure_dataset(config, state)
     rows = ScoredRows(config, dataset)
     sizes = effective_sizes(config.sizes, len(load_split(dataset, config.config_name, "train")))
     seeds = {size: seeds_of_size(config, size) for size in sizes}
@@ -692,6 +791,9 @@ def run_experiment(config: ExperimentConfig) -> dict:
         results.append(result)
     baselines = applicable_baselines(config.task) if config.baselines is None else config.baselines
     planned = len(cells)
+    if config.report_only and not results:
+        raise ValueError(f"--report_only: no run in --out {config.out} has finished yet; run the experiment without "
+                         "--report_only first")
     if config.report_only:  # baselines only where explainer runs finished
         finished = {(r["size"], r["seed"]) for r in results}
         sizes = [size for size in sizes if any(s == size for s, _ in finished)]

@@ -18,7 +18,7 @@ PROJECTION_CHOICES = ("auto", "linear", "none")
 _EXPLAINER_FIELDS = (
     "dataset", "out", "task", "config", "split", "dataset_revision", "target", "explainer_base", "max_rows",
     "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "train_token_embeddings", "projection",
-    "vector_control", "overwrite", "keep_checkpoints", "push_to_hub", "trust_remote_code",
+    "vector_control", "overwrite", "keep_checkpoints", "push_to_hub", "trust_remote_code", "allow_other_target",
 )
 
 
@@ -74,6 +74,9 @@ class ExplainerConfig(SFTConfig):
             the explainer is given vectors (see `self_explain.explainer.controls`).
         overwrite (`bool`, defaults to `False`):
             Replace an explainer already in `out`.
+        allow_other_target (`bool`, defaults to `False`):
+            Train on a dataset config built on another model than `target` (its ground truth is that model's); by
+            default such a run is refused, as `evaluate` and `explain` refuse one.
         push_to_hub (`str`, *optional*):
             Hub model repo the finished explainer is pushed to (unlike TrainingArguments' flag: a repo id; the
             trainer itself never pushes checkpoints). `hub_private_repo` (`--hub-private`) makes it private.
@@ -122,6 +125,11 @@ class ExplainerConfig(SFTConfig):
                           "--seed) or shuffled (each row gets another row's vector); applied again when scoring."},
     )
     overwrite: bool = field(default=False, metadata={"help": "Replace an explainer already in --out."})
+    allow_other_target: bool = field(
+        default=False,
+        metadata={"help": "Train on a dataset config built on another model than --target (its ground truth is that "
+                          "model's); refused by default."},
+    )
     keep_checkpoints: bool = field(
         default=False,
         metadata={"help": "Keep the trainer's checkpoints in <out>/checkpoints after a successful run (by default "

@@ -71,6 +71,44 @@ def resolve_target(config: ExplainerConfig) -> str:
     raise ValueError(f"--target is required: the dataset {config.dataset!r} does not say which model it explains")
 
 
+def check_dataset_target(config: ExplainerConfig, target: str, revision: str | None = None) -> None:
+    """Refuse a ``--target`` other than the model the dataset config was built on (its ground truth is that model's):
+    the explainer would be labelled for one model and trained on another's truth. ``--allow_other_target`` allows it.
+
+    Args:
+        config (`ExplainerConfig`): The training options (dataset, config, ``allow_other_target``).
+        target (`str`): The target the explainer is trained for.
+        revision (`str`, *optional*): Its revision once loaded; compared with the one the dataset records.
+
+    Raises:
+        ValueError: Naming ``--target`` and the model the dataset was built on, and what to do.
+    """
+    from .modeling import same_model
+
+    if config.allow_other_target:
+        return
+    name = config.config or _only_config(config.dataset)
+    provenance = read_provenance(config.dataset, name) if name else None
+    if not provenance or not provenance.get("target"):
+        return
+    built_on, built_revision = provenance["target"], provenance.get("target_revision")
+    known = None not in (revision, built_revision) and "unknown" not in (revision, built_revision)
+    if not same_model(built_on, target) or (known and revision != built_revision):
+        raise ValueError(
+            f"--target {target!r}{f' (revision {revision})' if known else ''}: dataset {config.dataset} config "
+            f"{name!r} holds the ground truth of {built_on!r}"
+            f"{f' (revision {built_revision})' if known else ''}, so the explainer would be labelled for one model and "
+            f"trained on another's truth; leave --target out (or pass {built_on!r}), build the dataset on "
+            f"{target!r}, or pass --allow_other_target to train on it anyway"
+        )
+
+
+def _only_config(dataset: str) -> str | None:
+    """The name of a local dataset folder's only config with a provenance (None with none or several)."""
+    files = sorted((Path(dataset) / "provenance").glob("*.json")) if Path(dataset).is_dir() else []
+    return files[0].stem if len(files) == 1 else None
+
+
 class VectorCollator:
     """TRL's language-modeling collator, plus each row's vector and layer looked up in the table.
 
@@ -251,7 +289,8 @@ def train_explainer(config: ExplainerConfig) -> Path:
         FileNotFoundError: For a missing dataset folder, or a checkpoint to resume from that does not exist.
         NotADirectoryError: When ``out`` is a file.
         ValueError: For a push without a Hugging Face token, an unknown dataset config, a task without an
-            explainer side, or no known target.
+            explainer side, no known target, or a ``target`` the dataset config was not built on (without
+            ``allow_other_target``).
     """
     _check_out(config)
     if config.push_to_hub:  # before any work: training is not wasted on a push that cannot happen
@@ -266,7 +305,9 @@ def train_explainer(config: ExplainerConfig) -> Path:
     resume = _resume_path(config)
     set_seed(config.seed)
     target_name = resolve_target(config)
+    check_dataset_target(config, target_name)  # before the model is loaded; its revision once it is
     target = load_model(target_name, trust_remote_code=config.trust_remote_code)
+    check_dataset_target(config, target_name, target.revision)
     base_name = config.explainer_base or target_name
     base = target if base_name == target_name else load_model(base_name, trust_remote_code=config.trust_remote_code)
     rows = load_split(config.dataset, config.config, config.split, config.dataset_revision, config.max_rows, config.seed)

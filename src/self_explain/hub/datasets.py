@@ -9,7 +9,7 @@ import logging
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -221,21 +221,83 @@ def _stage_config(staging: Path, config_name: str, splits: dict[str, Dataset], p
     return shard_names
 
 
+# What a staging folder is about to publish, written into it before anything is moved out of it.
+STAGING_RECORD = "publish.json"
+STAGING_PREFIX = ".tmp-"
+
+
 def _move_into_place(staging: Path, folder: Path, config_name: str) -> None:
+    """Publish a staged config so that a reader sees the old config or the new one, never neither.
+
+    The new shards join the old ones (their names hold their hash), then the card, which names them, replaces the
+    old card: that rename is the commit. Only then are the provenance replaced and the old shards removed. A crash
+    before the commit leaves the old config whole; after it, the new one readable, and the next writer finishes
+    the rest (`_settle_staging`).
+    """
     target = folder / "data" / config_name
     target.mkdir(parents=True, exist_ok=True)
-    new_shards = sorted((staging / "data" / config_name).glob("*.parquet"))
-    for shard in new_shards:
+    for shard in sorted((staging / "data" / config_name).glob("*.parquet")):
         os.replace(shard, target / shard.name)
-    kept = {shard.name for shard in new_shards}
-    for old in target.glob("*.parquet"):
-        if old.name not in kept:
-            old.unlink()
-    (folder / "provenance").mkdir(exist_ok=True)
-    name = f"{config_name}.json"
-    os.replace(staging / "provenance" / name, folder / "provenance" / name)
-    # The card goes last: until it names the config, load_dataset cannot see the new files.
     os.replace(staging / "README.md", folder / "README.md")
+    _finish_published(staging, folder, config_name, _staged_shards(staging))
+
+
+def _staged_shards(staging: Path) -> set[str] | None:
+    """The shard names a staging folder publishes (from its record); None when it has none (nothing was moved)."""
+    try:
+        return set(json.loads((staging / STAGING_RECORD).read_text(encoding="utf-8"))["shards"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _finish_published(staging: Path, folder: Path, config_name: str, shards: set[str]) -> None:
+    """After the card was replaced: the provenance into place, and the config's shards the card no longer names
+    removed."""
+    name = f"{config_name}.json"
+    if (staging / "provenance" / name).is_file():
+        (folder / "provenance").mkdir(exist_ok=True)
+        os.replace(staging / "provenance" / name, folder / "provenance" / name)
+    for old in (folder / "data" / config_name).glob("*.parquet"):
+        if old.name not in shards:
+            old.unlink()
+
+
+def _settle_staging(staging: Path, folder: Path) -> None:
+    """Finish or undo what a staging folder left (a crash, a kill, a full disk), then remove it.
+
+    Before the card was moved (the staged card is still there), the shards it had moved in that no card names are
+    removed: the old config stays as it was. After, the publish is finished (`_finish_published`).
+    """
+    try:
+        record = json.loads((staging / STAGING_RECORD).read_text(encoding="utf-8"))
+        config_name, shards = record["config_name"], set(record["shards"])
+    except (OSError, ValueError, KeyError, TypeError):  # no record: it never moved anything out
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    if (staging / "README.md").exists():  # not committed: drop the new shards the card does not name
+        named: set[str] = set()
+        if (folder / "README.md").is_file():
+            entry = next((c for c in read_card_configs(folder / "README.md") if c.get("config_name") == config_name), {})
+            named = {Path(f["path"]).name for f in entry.get("data_files") or [] if isinstance(f, dict) and "path" in f}
+        for shard in shards - named:
+            (folder / "data" / config_name / shard).unlink(missing_ok=True)
+        with suppress(OSError):
+            (folder / "data" / config_name).rmdir()  # a new config's folder, left empty
+        with suppress(OSError):
+            (folder / "data").rmdir()
+    else:
+        _finish_published(staging, folder, config_name, shards)
+        logger.info("finished publishing config %r in %s, which an earlier run had left half done", config_name,
+                    folder)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _settle_stale_stagings(folder: Path) -> None:
+    """Under the folder's lock, every staging folder in it is one a failed or killed writer left: settle each."""
+    for staging in sorted(folder.glob(f"{STAGING_PREFIX}*")):
+        if staging.is_dir():
+            logger.info("settling %s, left by an earlier run that did not finish", staging)
+            _settle_staging(staging, folder)
 
 
 def write_dataset_repo(
@@ -253,8 +315,10 @@ def write_dataset_repo(
 
     ``folder`` gets ``data/{config_name}/{split}-00000-of-00001-{hash}.parquet``, ``provenance/{config_name}.json``
     and a ``README.md`` card whose ``configs:`` keeps the folder's other configs. Files are written into a
-    hidden temporary folder first and moved into place at the end, the card last; the card is read and written
-    back under the folder's lock (:func:`folder_lock`), so two writers never drop each other's config.
+    hidden temporary folder first and moved into place at the end: the new shards beside the old ones, then the
+    card (the commit), then the provenance, then the old shards removed; a crash leaves the old config or the new
+    one, never neither, and the next writer finishes or undoes what a killed one left. The card is read and
+    written back under the folder's lock (:func:`folder_lock`), so two writers never drop each other's config.
 
     Args:
         folder (`str` or `Path`): The dataset folder.
@@ -288,9 +352,13 @@ def write_dataset_repo(
 
 def _write_config(folder: Path, dataset_name: str, config_name: str, splits: dict[str, Dataset], card_template: Path,
                   card_kwargs: dict, provenance: dict, existing: list[dict]) -> None:
-    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder))
+    _settle_stale_stagings(folder)
+    existing = read_card_configs(folder / "README.md") if (folder / "README.md").is_file() else existing
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
     try:
         shard_names = _stage_config(staging, config_name, splits, provenance)
+        record = {"config_name": config_name, "shards": sorted(shard_names.values())}
+        (staging / STAGING_RECORD).write_text(json.dumps(record) + "\n", encoding="utf-8")
         configs = _merge_configs(existing, _config_entry(config_name, shard_names))
         others = [name for name in _config_names(configs) if name != config_name]
         card = _render_dataset_card(
@@ -303,7 +371,8 @@ def _write_config(folder: Path, dataset_name: str, config_name: str, splits: dic
         card.save(staging / "README.md")
         _move_into_place(staging, folder, config_name)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        with suppress(Exception):  # a failure part-way: the old config or the new one, whole (else the next writer)
+            _settle_staging(staging, folder)
 
 
 def _remote_card_configs(api: HfApi, repo_id: str) -> list[dict]:

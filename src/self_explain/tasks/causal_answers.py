@@ -32,12 +32,35 @@ CAUSAL_FORMAT_INSTRUCTIONS = (
 
 # The two answer sentences as the reference evaluator (introspective-interp, causal_exact_match_eval.py) reads them,
 # searched in this order: "remain unchanged from <<<a>>>" first, then "change to <<<b>>>". Case-insensitive and
-# whitespace-flexible; the content runs (across lines too) up to the first ">>>". The leading ".*" is greedy, as the
-# reference's: when a phrase occurs twice on the line where the match starts, the last occurrence counts.
+# whitespace-flexible; the content runs (across lines too) up to the first ">>>". The reference's patterns begin
+# with a greedy ".*" (``.*remain\s+unchanged\s+from\s+<<<(.*?)>>>``): the match starts on the first line where the
+# phrase starts with a ">>>" somewhere after it, and on that line the last such occurrence counts. That pattern
+# backtracks over each line from every start position (quadratic: a 40k-character line took 14 s), so
+# `_reference_match` finds the same occurrence in one pass over the phrase's occurrences.
 _STRICT_ANSWERS = (
-    (False, re.compile(r".*remain\s+unchanged\s+from\s+<<<((?s:.*?))>>>", re.IGNORECASE)),
-    (True, re.compile(r".*change\s+to\s+<<<((?s:.*?))>>>", re.IGNORECASE)),
+    (False, re.compile(r"remain\s+unchanged\s+from\s+<<<", re.IGNORECASE)),
+    (True, re.compile(r"change\s+to\s+<<<", re.IGNORECASE)),
 )
+
+
+def _reference_match(phrase: re.Pattern, text: str) -> str | None:
+    """The content the reference's ``.*<phrase>((?s:.*?))>>>`` search captures in ``text``, in linear time; None when
+    it finds nothing."""
+    last_close = text.rfind(CONTENT_CLOSE)
+    chosen, line_end = None, -1
+    for occurrence in phrase.finditer(text):  # occurrences of a phrase ending in "<<<" never overlap
+        if occurrence.end() > last_close:  # no ">>>" after it (nor after any later one)
+            break
+        if chosen is not None and occurrence.start() >= line_end:  # a later line: the first line's last one won
+            break
+        if chosen is None:
+            newline = text.find("\n", occurrence.start())
+            line_end = len(text) if newline == -1 else newline
+        chosen = occurrence
+    if chosen is None:
+        return None
+    return text[chosen.end() : text.find(CONTENT_CLOSE, chosen.end())]
+
 
 # The partial reading of text that is not one of the two sentences: "unchanged" also covers "remain unchanged";
 # the earliest verb phrase in the text decides.
@@ -93,17 +116,23 @@ def parse_causal_answer(text: str) -> CausalAnswer:
     >>> parse_causal_answer("It is unchanged: <<<Paris>>>")
     CausalAnswer(valid=False, changed=False, content='Paris')
 
+    As the reference's greedy pattern: on the first line that has the phrase, its last occurrence counts. Parsing
+    takes time linear in the text (a 5 MB ramble parses in well under a second).
+
+    >>> parse_causal_answer("change to <<<a>>>, no: change to <<<b>>>\\nchange to <<<c>>>")
+    CausalAnswer(valid=True, changed=True, content='b')
+
     Args:
         text (`str`): The explanation to parse.
 
     Returns:
         `CausalAnswer`: Whether it is valid, whether it says the output changes, and the content.
     """
-    for changed, pattern in _STRICT_ANSWERS:
-        match = pattern.search(text)
-        if match is not None:
+    for changed, phrase in _STRICT_ANSWERS:
+        content = _reference_match(phrase, text)
+        if content is not None:
             # Empty content stays valid: a reference whose top token is whitespace strips to "".
-            return CausalAnswer(valid=True, changed=changed, content=match.group(1).strip())
+            return CausalAnswer(valid=True, changed=changed, content=content.strip())
     verb = _VERB_PHRASE.search(text)
     content = None
     start = text.find(CONTENT_OPEN)

@@ -204,10 +204,12 @@ class ShardedBuild:
         Raises:
             FileExistsError: When the work folder holds an unfinished build with another fingerprint and
                 ``overwrite`` is not set.
+            ValueError: When its manifest is damaged and ``overwrite`` is not set, naming the manifest.
         """
         manifest = self.work / "manifest.json"
         if state.is_main_process:
-            if manifest.exists() and json.loads(manifest.read_text())["fingerprint"] != fingerprint:
+            previous = self._read_manifest(manifest)
+            if previous is not None and previous != fingerprint:
                 if not self.overwrite:
                     raise FileExistsError(
                         f"{self.work} holds an unfinished build with other arguments; rerun with the same arguments "
@@ -216,7 +218,9 @@ class ShardedBuild:
                 for stale in self.work.glob("shard-*"):
                     stale.unlink()
             self.work.mkdir(parents=True, exist_ok=True)
-            manifest.write_text(json.dumps({"fingerprint": fingerprint, "num_items": len(items)}) + "\n")
+            if previous != fingerprint:  # written once per build, atomically: a kill never leaves half of it
+                record = json.dumps({"fingerprint": fingerprint, "num_items": len(items)}) + "\n"
+                write_atomically(manifest, lambda temporary: Path(temporary).write_text(record, encoding="utf-8"))
         state.wait_for_everyone()
         shards = [items[i : i + shard_size] for i in range(0, len(items), shard_size)]
         mine = [k for k in range(len(shards)) if k % state.num_processes == state.process_index]
@@ -237,6 +241,24 @@ class ShardedBuild:
             raise
         state.wait_for_everyone()
         return len(shards)
+
+    def _read_manifest(self, manifest: Path) -> str | None:
+        """The fingerprint an unfinished build recorded; None without one. A damaged manifest is an error naming it
+        (its shards cannot be trusted), unless ``overwrite``: then it stands for another build, started again."""
+        if not manifest.exists():
+            return None
+        try:
+            fingerprint = json.loads(manifest.read_text(encoding="utf-8"))["fingerprint"]
+            if not isinstance(fingerprint, str):
+                raise TypeError(f"its fingerprint is {type(fingerprint).__name__}, not a string")
+            return fingerprint
+        except (ValueError, KeyError, TypeError) as error:  # not JSON, not UTF-8, no fingerprint
+            if self.overwrite:
+                logger.warning("%s is damaged (%s): --overwrite starts the build again", manifest, error)
+                return ""
+            reason = f"{type(error).__name__}: {error}" if isinstance(error, KeyError) else str(error)
+            raise ValueError(f"the build manifest {manifest} is damaged ({reason}); pass --overwrite to start the "
+                             "build again (its shards are discarded), or remove that folder") from None
 
     def _discard_work(self) -> None:
         """Remove the manifest of a build that failed before its first shard, and the work folders left empty."""

@@ -69,6 +69,55 @@ def test_bad_options_are_named(random_toy_model_dir, tmp_path, overrides, messag
         train_saes(tiny_config(random_toy_model_dir, tmp_path / "bad", **overrides))
 
 
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(steps=0), "--steps must be a positive integer, got 0"),
+        (dict(steps=-3), "--steps must be a positive integer, got -3"),
+        (dict(batch_size=0), "--batch_size must be a positive integer, got 0"),
+        (dict(layers=[1, 1]), "--layers names 1 more than once; give each once"),
+        (dict(layers=[-1]), "--layers must be a non-negative integer, got -1"),
+        (dict(learning_rate=float("nan")), "--learning_rate must be a number above 0, got nan"),
+        (dict(learning_rate=float("inf")), "--learning_rate must be a number above 0, got inf"),
+        (dict(threads=-1), "--threads must be a non-negative integer, got -1"),
+        (dict(d_sae=0), "--d_sae must be a positive integer, got 0"),
+        (dict(eval_fraction=float("nan")), r"--eval_fraction must be in \(0, 1\), got nan"),
+        (dict(aux_coefficient=-1.0), "--aux_coefficient must be a finite number of 0 or more, got -1.0"),
+        (dict(seed=-2), "--seed must be a non-negative integer, got -2"),
+    ],
+)
+def test_bad_numbers_are_refused_before_any_work(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        TrainSAEConfig(target="toy-target", out=str(tmp_path / "saes"), **overrides)
+    assert not (tmp_path / "saes").exists()
+
+
+def test_an_out_that_is_a_file_is_refused_before_loading_the_target(tmp_path, monkeypatch):
+    from self_explain.tasks.features import sae_training
+
+    monkeypatch.setattr(sae_training, "load_model", lambda *a, **k: pytest.fail("the target was loaded"))
+    out = tmp_path / "saes"
+    out.write_text("not a folder")
+    with pytest.raises(NotADirectoryError, match=f"--out {out} is a file; give a folder"):
+        train_saes(TrainSAEConfig(target="toy-target", out=str(out)))
+
+
+def test_a_diverging_run_stops_naming_the_layer_and_saves_nothing(tmp_path):
+    from self_explain.core.sae import SAEConfig
+    from self_explain.tasks.features.sae_training import initialize_sae, train_topk_sae
+
+    sae = SparseAutoencoder(SAEConfig(d_in=4, d_sae=8, architecture="topk", k=2, hook_name="blocks.1.hook_resid_pre",
+                                      layer=1, model_name="m"))
+    data = torch.randn(32, 4, generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
+    initialize_sae(sae, data, generator)
+    data[3] = float("inf")  # a batch with it gives a loss of nan
+    config = TrainSAEConfig(target="toy-target", out=str(tmp_path), d_sae=8, k=2, steps=50, batch_size=32)
+    with pytest.raises(ValueError, match=r"SAE training of layer 1 diverged \(loss nan at step 0\); nothing was saved"):
+        train_topk_sae(sae, data, config, generator)
+    assert not any(tmp_path.iterdir())
+
+
 def test_help_lists_every_option(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])

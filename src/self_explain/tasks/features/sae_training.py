@@ -68,8 +68,10 @@ class TrainSAEConfig:
         overwrite (`bool`, *optional*, defaults to `False`): Replace existing ``layer_<l>/`` folders.
 
     Raises:
-        ValueError: On no layers, ``k`` outside [1, ``d_sae``], ``eval_fraction`` outside (0, 1), fewer than
-            2 texts or ``max_tokens`` below 2.
+        ValueError: Naming the option, before any work: on no layers, a negative or repeated layer, ``k`` outside
+            [1, ``d_sae``], ``steps``, ``batch_size`` or ``d_sae`` below 1, a learning rate that is not a finite
+            number above 0, ``eval_fraction`` outside (0, 1), fewer than 2 texts, ``max_tokens`` below 2, or a
+            negative ``aux_k``, ``aux_coefficient``, ``dead_steps``, ``resample_every``, ``seed`` or ``threads``.
     """
 
     target: str = field(
@@ -105,16 +107,40 @@ class TrainSAEConfig:
     overwrite: bool = field(default=False, metadata={"help": "Replace existing layer_<l>/ folders."})
 
     def __post_init__(self):
+        from ...core.checks import (
+            check_distinct,
+            check_non_negative,
+            check_non_negative_number,
+            check_positive,
+            check_positive_number,
+        )
+
         if not self.layers:
             raise ValueError("--layers needs at least one layer")
-        if not 1 <= self.k <= self.d_sae:
+        for layer in self.layers:
+            check_non_negative("--layers", layer)
+        check_distinct("--layers", self.layers)
+        check_positive("--d_sae", self.d_sae)
+        check_positive("--k", self.k)
+        if self.k > self.d_sae:
             raise ValueError(f"--k must be in [1, --d_sae={self.d_sae}], got {self.k}")
-        if not 0 < self.eval_fraction < 1:
+        check_positive("--steps", self.steps)
+        check_positive("--batch_size", self.batch_size)
+        check_positive_number("--learning_rate", self.learning_rate)
+        if not 0 < self.eval_fraction < 1:  # NaN fails the comparison too
             raise ValueError(f"--eval_fraction must be in (0, 1), got {self.eval_fraction}")
+        check_positive("--num_texts", self.num_texts)
         if self.num_texts < 2:
             raise ValueError(f"--num_texts must be at least 2 (training and held-out texts), got {self.num_texts}")
+        check_positive("--max_tokens", self.max_tokens)
         if self.max_tokens < 2:
             raise ValueError(f"--max_tokens must be at least 2, got {self.max_tokens}")
+        check_non_negative("--aux_k", self.aux_k)
+        check_non_negative_number("--aux_coefficient", self.aux_coefficient)
+        check_non_negative("--dead_steps", self.dead_steps)
+        check_non_negative("--resample_every", self.resample_every)
+        check_non_negative("--seed", self.seed)
+        check_non_negative("--threads", self.threads)
 
 
 def corpus_texts(path: str, num_texts: int, seed: int) -> list[str]:
@@ -237,6 +263,9 @@ def train_topk_sae(sae: SparseAutoencoder, data: torch.Tensor, config: TrainSAEC
         data (`torch.Tensor`): Training residuals (tokens, d_in).
         config (`TrainSAEConfig`): Steps, batch size, learning rate, AuxK and resampling options.
         generator (`torch.Generator`): Draws the batches and resampled directions.
+
+    Raises:
+        ValueError: When the loss stops being finite (training diverged), naming the layer and the step.
     """
     variance = float((data - data.mean(0)).pow(2).sum(-1).mean())
     optimizer = torch.optim.Adam(sae.parameters(), lr=config.learning_rate)
@@ -261,6 +290,9 @@ def train_topk_sae(sae: SparseAutoencoder, data: torch.Tensor, config: TrainSAEC
             residual = error.detach()
             aux_loss = (aux - residual).pow(2).sum(-1).mean() / residual.pow(2).sum(-1).mean().clamp_min(1e-8)
             loss = loss + config.aux_coefficient * aux_loss
+        if not torch.isfinite(loss):
+            raise ValueError(f"SAE training of layer {sae.layer} diverged (loss {loss.item()} at step {step}); nothing "
+                             f"was saved for it: lower --learning_rate (now {config.learning_rate:g})")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         with torch.no_grad():  # only the part of a decoder row's gradient that keeps its norm
@@ -322,8 +354,10 @@ def train_saes(config: TrainSAEConfig) -> list[Path]:
 
     Raises:
         FileExistsError: When a layer's folder exists, is not empty and ``overwrite`` is not set.
+        NotADirectoryError: When ``out`` (or a layer's folder in it) is a file.
         ValueError: When a layer is out of range for the target, a target other than a toy one has no ``corpus``,
-            or the corpus file is missing or bad (see `corpus_texts`).
+            the corpus file is missing or bad (see `corpus_texts`), or training diverges (then nothing is saved for
+            that layer).
     """
     # The corpus is checked before the target is loaded: a missing one fails at once.
     builtin = None if config.corpus else builtin_corpus_path(config.target)
@@ -336,8 +370,13 @@ def train_saes(config: TrainSAEConfig) -> list[Path]:
     corpus_name = config.corpus or (BUILTIN_CORPUS_NAME if builtin else "self_explain.toyworld")
     if config.threads:
         torch.set_num_threads(config.threads)
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file; give a folder (each layer's SAE goes to layer_<l>/ in it)")
     for layer in config.layers:
         folder = _layer_folder(config, layer)
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(f"--out {out}: {folder} is a file; remove it or choose another --out")
         if folder.exists() and any(folder.iterdir()) and not config.overwrite:
             raise FileExistsError(f"{folder} already exists and is not empty; choose another --out or pass --overwrite")
     loaded = load_model(config.target)

@@ -1,0 +1,198 @@
+"""The bad-input table: every bad or adversarial input a new user might give, through the command line in-process.
+
+Each case must end clearly: a non-zero exit, no traceback, a one-line message that names the input (the message
+asserted is part of the case), and nothing left behind in the case's folder (what was there before is all there
+is after). Cases that load a model or train are marked slow. ``docs/bad-inputs.md`` lists what is checked.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from self_explain.cli import main
+
+
+@dataclass
+class Case:
+    """One bad input: ``argv`` (``{tmp}`` is the case's folder), the message expected on stderr, how to set it up.
+
+    Args:
+        name: The case's id.
+        argv: The command line; ``{tmp}`` is replaced by the case's folder.
+        message: Text stderr must hold (the input named and what to do).
+        setup: ``setup(tmp, monkeypatch)`` before the run: files to read, faults to inject.
+        code: The exit status expected (2: a bad input or an OS fault; 130: interrupted; 1: a bug).
+        slow: Whether the case loads a model or trains.
+        fixtures: Fixtures (folders) the case reads, named ``{<fixture>}`` in ``argv`` and ``message``.
+    """
+
+    name: str
+    argv: list[str]
+    message: str
+    setup: Callable | None = None
+    code: int = 2
+    slow: bool = False
+    fixtures: tuple[str, ...] = ()  # session fixtures whose paths fill ``{<fixture>}`` in argv and message
+
+
+def _fail_with(monkeypatch, target: str, error: BaseException) -> None:
+    """Make ``target`` (a dotted path to a function) raise ``error``."""
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(target, fail)
+
+
+def _read_only(tmp: Path, monkeypatch) -> None:
+    """Writing under ``tmp/out`` fails as on a read-only file system (root ignores permission bits)."""
+    real_mkdir = Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if str(self).startswith(str(tmp / "out")):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+
+
+def _disk_full_in_shards(tmp: Path, monkeypatch) -> None:
+    from self_explain.tasks.shards import ShardedBuild
+
+    def write_shard(self, index, rows, skipped):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.shard_path(index)))
+
+    monkeypatch.setattr(ShardedBuild, "write_shard", write_shard)
+
+
+def _interrupted_build(tmp: Path, monkeypatch) -> None:
+    _fail_with(monkeypatch, "self_explain.tasks.build.DatasetBuilder.load_target", KeyboardInterrupt())
+
+
+def _bug_in_build(tmp: Path, monkeypatch) -> None:
+    _fail_with(monkeypatch, "self_explain.tasks.build.DatasetBuilder.load_target", ZeroDivisionError("division by zero"))
+
+
+def _write(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+
+
+def _dataset_card(folder: Path, splits: list[str], config: str = "toy-target") -> None:
+    """A dataset folder whose card names ``config`` with ``splits`` (no rows: enough for the checks before a run)."""
+    folder.mkdir(parents=True)
+    files = "".join(f"    - split: {split}\n      path: data/{config}/{split}.parquet\n" for split in splits)
+    (folder / "README.md").write_text(f"---\nconfigs:\n- config_name: {config}\n  data_files:\n{files}---\n# D\n")
+
+
+BUILD_TOY = ["build", "patching", "--target", "toy-target", "--num-prompts", "4"]
+
+CASES = [
+    # --- item 1: train-sae refuses what would save an untrained SAE --------------------------------------------
+    Case("train-sae-steps-0", ["train-sae", "--steps", "0", "--out", "{tmp}/saes"],
+         "--steps must be a positive integer, got 0"),
+    Case("train-sae-steps-negative", ["train-sae", "--steps", "-3", "--out", "{tmp}/saes"],
+         "--steps must be a positive integer, got -3"),
+    Case("train-sae-batch-size-0", ["train-sae", "--batch_size", "0", "--out", "{tmp}/saes"],
+         "--batch_size must be a positive integer, got 0"),
+    Case("train-sae-layers-repeated", ["train-sae", "--layers", "1", "1", "--out", "{tmp}/saes"],
+         "--layers names 1 more than once"),
+    Case("train-sae-learning-rate-nan", ["train-sae", "--learning_rate", "nan", "--out", "{tmp}/saes"],
+         "--learning_rate must be a number above 0, got nan"),
+    Case("train-sae-threads-negative", ["train-sae", "--threads", "-1", "--out", "{tmp}/saes"],
+         "--threads must be a non-negative integer, got -1"),
+    Case("train-sae-out-is-a-file", ["train-sae", "--out", "{tmp}/file"], "--out {tmp}/file is a file; give a folder",
+         setup=lambda tmp, monkeypatch: (tmp / "file").write_text("x")),
+    # --- item 2: experiment and demo options are checked before any run, record or build ----------------------
+    *[Case(f"experiment-{option.strip('-')}-{value}",
+           ["experiment", "privileged-access", "--task", "patching", "--dataset", "{tmp}/D", "--explainers",
+            "toy-target", "--sizes", "10", "--seeds", "1", option, value, "--out", "{tmp}/O"], message)
+      for option, value, message in [
+          ("--learning_rate", "-1", "--learning_rate must be a number above 0, got -1.0"),
+          ("--lora_r", "0", "--lora_r must be a positive integer, got 0"),
+          ("--per_device_train_batch_size", "0", "--per_device_train_batch_size must be a positive integer, got 0"),
+          ("--eval_rows", "0", "--eval_rows must be a positive integer, got 0"),
+          ("--num_train_epochs", "nan", "--num_train_epochs must be a number above 0, got nan"),
+          ("--selfie_scales", "-1", "--selfie_scales must be a number above 0, got -1.0"),
+      ]],
+    Case("experiment-splits-nosuch",
+         ["experiment", "privileged-access", "--task", "patching", "--dataset", "{tmp}/D", "--explainers",
+          "toy-target", "--sizes", "10", "--seeds", "1", "--splits", "nosuch", "--out", "{tmp}/O"],
+         "--splits ['nosuch']: dataset {tmp}/D config 'toy-target' has no such split; it has train, test",
+         setup=lambda tmp, monkeypatch: _dataset_card(tmp / "D", ["train", "test"])),
+    Case("experiment-report-only-without-runs",
+         ["experiment", "privileged-access", "--task", "patching", "--report_only", "--out", "{tmp}/O"],
+         "--report_only: --out {tmp}/O holds no runs yet"),
+    Case("demo-explain-rows-0", ["demo", "--explain_rows", "0", "--out", "{tmp}/demo"],
+         "--explain_rows must be a positive integer, got 0"),
+    # --- item 4: train refuses a --target the dataset was not built on ----------------------------------------
+    Case("train-target-contradicts-dataset",
+         ["train", "--dataset", "{patching_dataset_dir}", "--target", "toy-other", "--out", "{tmp}/x"],
+         "--target 'toy-other': dataset {patching_dataset_dir} config ",
+         fixtures=("patching_dataset_dir",)),
+    # --- item 6: a damaged build manifest is named, and --overwrite clears it -----------------------------------
+    Case("build-damaged-manifest", [*["build", "patching", "--target", "toy-target", "--num-prompts", "4"],
+                                    "--out", "{tmp}/ds"],
+         "the build manifest {tmp}/ds/.build/toy-target/manifest.json is damaged (",
+         setup=lambda tmp, monkeypatch: _write(tmp / "ds/.build/toy-target/manifest.json", b'{"fingerprint": "ab')),
+    # --- item 7: OS faults, interruptions and bugs end in one line ----------------------------------------------
+    Case("build-read-only-out", [*BUILD_TOY, "--out", "{tmp}/out/ds"],
+         "cannot write {tmp}/out/ds: Read-only file system; the file system is read-only", setup=_read_only),
+    Case("build-disk-full", [*BUILD_TOY, "--out", "{tmp}/ds"],
+         "No space left on device; free some disk space, then rerun the same command", setup=_disk_full_in_shards,
+         slow=True),
+    Case("build-ctrl-c", [*BUILD_TOY, "--out", "{tmp}/ds"], "interrupted; rerun the same command to resume",
+         setup=_interrupted_build, code=130),
+    Case("build-unexpected-error", [*BUILD_TOY, "--out", "{tmp}/ds"],
+         "unexpected error: ZeroDivisionError: division by zero; rerun as `self-explain --debug build ...`",
+         setup=_bug_in_build, code=1),
+]
+
+
+def _snapshot(folder: Path) -> set[str]:
+    return {str(path.relative_to(folder)) for path in folder.rglob("*")}
+
+
+@pytest.mark.parametrize(
+    "case", [pytest.param(case, id=case.name, marks=[pytest.mark.slow] if case.slow else []) for case in CASES]
+)
+def test_a_bad_input_ends_in_a_clear_error(case: Case, tmp_path, monkeypatch, capsys, request):
+    values = {"tmp": str(tmp_path), **{name: str(request.getfixturevalue(name)) for name in case.fixtures}}
+
+    def filled(text: str) -> str:
+        for name, value in values.items():
+            text = text.replace(f"{{{name}}}", value)
+        return text
+
+    folders = [tmp_path, *(Path(values[name]) for name in case.fixtures)]
+    if case.setup is not None:
+        case.setup(tmp_path, monkeypatch)
+    before = [_snapshot(folder) for folder in folders]
+    code = main([filled(arg) for arg in case.argv])
+    err = capsys.readouterr().err
+    assert code == case.code, err
+    assert "Traceback" not in err
+    assert filled(case.message) in err
+    for folder, was in zip(folders, before):
+        assert _snapshot(folder) == was, f"left behind in {folder}: {sorted(_snapshot(folder) - was)}"
+
+
+def test_debug_shows_the_traceback(tmp_path, monkeypatch):
+    _bug_in_build(tmp_path, monkeypatch)
+    with pytest.raises(ZeroDivisionError):
+        main(["--debug", *BUILD_TOY, "--out", str(tmp_path / "ds")])
+    monkeypatch.setenv("SELF_EXPLAIN_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        main([*BUILD_TOY, "--out", str(tmp_path / "ds")])
+
+
+def test_an_os_error_without_a_file_names_the_output_folder():
+    from self_explain.cli import os_error_message
+
+    message = os_error_message(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), "out/ds")
+    assert message == "cannot write out/ds: No space left on device; free some disk space, then rerun the same command"
