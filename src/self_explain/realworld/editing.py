@@ -315,7 +315,14 @@ def edits_of(record: dict) -> list[FactEdit]:
 
 
 def edit_card(record: dict) -> str:
-    """The adapter's card: what it changes, how it was trained, and how to load it."""
+    """The adapter's card (README.md): what it changes, how it was trained, and how to load it.
+
+    Args:
+        record (`dict`): The edit record (``edits.json``).
+
+    Returns:
+        `str`: The card, with a Hub metadata header naming the original model.
+    """
     edits, training = record["edits"], record["training"]
     relations = sorted({edit["relation"] for edit in edits})
     examples = "\n".join(f"- {e['prompt']} ~~{e['original_answer']}~~ **{e['new_answer']}**" for e in edits[:5])
