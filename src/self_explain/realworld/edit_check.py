@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import platform
 import shlex
 import sys
@@ -217,12 +218,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--adapter", default=str(SHIPPED_ADAPTER), help="The edit adapter folder (its edits.json).")
     parser.add_argument("--record", default=str(DEFAULT_RECORD), help="Where the check's JSON record is written.")
     parser.add_argument("--no_table", action="store_true", help="Do not write data/<model>/facts.json.")
+    parser.add_argument("--num_threads", type=int, help="CPU threads of torch (default: torch's own).")
+    parser.add_argument("--machine_note", help="A note on the machine recorded with the times (e.g. its load).")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from ..core.models import load_model
+    from ..core.packaged_models import file_sha256
     from .check import check_facts
 
-    started = time.perf_counter()
+    if args.num_threads:
+        torch.set_num_threads(args.num_threads)
+    started, cpu_started = time.perf_counter(), time.process_time()
     torch.manual_seed(0)
     edit_record = read_edit_record(Path(args.adapter))
     edits = edits_of(edit_record)
@@ -276,18 +282,28 @@ def main(argv: list[str] | None = None) -> dict:
         "kept_not_replayed": scores["kept_not_replayed"],
         "by_relation": scores["by_relation"],
         "gained_facts": scores["gained"],
-        "question_form": questions,
+        "question_form": {
+            **questions,
+            "rule": "the greedy answer (at most 24 tokens) to the relation's question in the chat template names "
+            "the expected answer (or, for an edited fact, the original one); measured, not gated",
+        },
         "table": {"facts": len(document["facts"]), "edited_facts": sum(f["edited"] for f in document["facts"])},
         "training": edit_record["training"],
         "edit_command": edit_record["command"],
+        "adapter_sha256": {
+            name: file_sha256(Path(args.adapter) / name)
+            for name in ("adapter_config.json", "adapter_model.safetensors")
+        },
         "command": command,
         "load_seconds": round(load_seconds, 1),
         "seconds": round(time.perf_counter() - started, 1),
+        "cpu_seconds": round(time.process_time() - cpu_started, 1),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {
             "platform": platform.platform(),
-            "cpus": __import__("os").cpu_count(),
+            "cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
+            "note": args.machine_note,
         },
         "package_version": edit_record.get("package_version"),
         "package_commit": _commit(),
