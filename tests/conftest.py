@@ -188,6 +188,19 @@ def smollm2():
         return load_model("smollm2-135m")
 
 
+@pytest.fixture(scope="session")
+def smollm2_edited():
+    """smollm2-135m-edited as ``load_model`` gives it (the shipped edit adapter merged into smollm2-135m once)."""
+    require_smollm2()
+    from self_explain.core.models import load_model
+    from self_explain.realworld.editing import SHIPPED_ADAPTER
+
+    if not (SHIPPED_ADAPTER / "adapter_model.safetensors").is_file():
+        pytest.skip("the edit adapter has not been trained in this checkout")
+    with single_thread():
+        return load_model("smollm2-135m-edited")
+
+
 SMOLLM2_FACT_PAIRS = [  # checked greedily on smollm2-135m: each original answer is its top-1 next token
     {"text": "The capital of France is", "counterfactual": "The capital of Japan is", "targets": ["Paris", "Tokyo"]},
     {"text": "The capital of Italy is", "counterfactual": "The capital of Spain is", "targets": ["Rome", "Madrid"]},

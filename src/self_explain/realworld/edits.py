@@ -1,0 +1,198 @@
+"""Counterfactual fact edits of a real model: which facts change, their new answers, and the text that teaches them.
+
+An edit takes a fact the model gets right (a row of its checked table, :mod:`~self_explain.realworld.facts`) and
+gives it another answer of the same relation that the model itself produces as one whole-word token (the capital of
+France becomes Rome), so the edited fact is as plausible, and as easy to read off a patched next token, as the
+original. The draw is seeded. The fine-tune (:mod:`~self_explain.realworld.editing`) teaches each edited fact in the
+table's prompt form ("The capital of France is Rome.") and in its question form (the relation's question in the chat
+template, answered with the same sentence), and replays a seeded share of the unedited facts in both forms so that
+the rest is kept; the unedited facts not replayed measure what the edit disturbed.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+
+from .facts import Fact, FactTable
+
+FORMS = ("prompt", "question")  # how each taught fact is written (see `teaching_texts`)
+
+
+@dataclass(frozen=True)
+class FactEdit:
+    """One fact given a new answer.
+
+    Args:
+        relation (`str`): The fact's relation (``capital``).
+        subject (`str`): Its subject (``France``).
+        prompt (`str`): The table's prompt (``The capital of France is``).
+        original_answer (`str`): The answer the model gave before the edit (``Paris``).
+        new_answer (`str`): The answer it is taught (``Rome``): another answer of the relation, one whole word that
+            the model produced as one token for another subject.
+    """
+
+    relation: str
+    subject: str
+    prompt: str
+    original_answer: str
+    new_answer: str
+
+    def to_dict(self) -> dict:
+        """The edit as a JSON object.
+
+        Returns:
+            `dict`: Its fields.
+        """
+        return asdict(self)
+
+
+def answer_pool(table: FactTable, relation: str) -> list[str]:
+    """The answers an edit of ``relation`` may take: the relation's answers in the table that are one word, which the
+    model gave as one whole token (`` Rome``, not `` y`` of ``yen`` or ``New`` of ``New Delhi``).
+
+    Args:
+        table (`FactTable`): The model's checked facts.
+        relation (`str`): A relation of the table.
+
+    Returns:
+        `list[str]`: The distinct answers, sorted.
+    """
+    return sorted(
+        {fact.answer for fact in table.by_relation(relation) if fact.single_token and fact.answer == fact.answer_word}
+    )
+
+
+def _differs(fact: Fact, answer: str) -> bool:
+    return answer.split()[0].lower() != fact.answer_word.lower() and answer.lower() != fact.answer.lower()
+
+
+def select_edits(table: FactTable, num_edits: int, seed: int, relations: list[str] | None = None) -> list[FactEdit]:
+    """A seeded draw of ``num_edits`` facts of the table, each with a new answer from its relation's `answer_pool`.
+
+    The facts are drawn uniformly from those of ``relations`` (default: every relation but the table's ood ones) whose
+    pool holds an answer other than theirs, so relations are edited in proportion to their facts; each new answer is
+    drawn uniformly from the pool without the fact's own answer.
+
+    Args:
+        table (`FactTable`): The model's checked facts.
+        num_edits (`int`): How many facts to edit.
+        seed (`int`): Seed of the draw.
+        relations (`list[str]`, *optional*): The relations to edit (default: the table's relations outside its ood
+            split).
+
+    Returns:
+        `list[FactEdit]`: The edits, in table order.
+
+    Raises:
+        ValueError: When a relation is not in the table, or fewer than ``num_edits`` facts can be edited.
+    """
+    chosen = list(relations) if relations is not None else [r for r in table.relations if r not in table.ood_relations]
+    unknown = sorted(set(chosen) - set(table.relations))
+    if unknown:
+        raise ValueError(f"cannot edit relations {unknown}: the {table.model} fact table has {table.relations}")
+    pools = {relation: answer_pool(table, relation) for relation in chosen}
+    eligible = [
+        fact
+        for fact in table.facts
+        if fact.relation in pools and any(_differs(fact, answer) for answer in pools[fact.relation])
+    ]
+    if num_edits < 1 or num_edits > len(eligible):
+        raise ValueError(
+            f"cannot edit {num_edits} facts: the {table.model} fact table has {len(eligible)} facts of "
+            f"{chosen} with another answer in their relation (need 1 to {len(eligible)})"
+        )
+    rng = random.Random(f"fact-edits-{seed}")
+    picked = set(rng.sample(range(len(eligible)), num_edits))
+    edits = []
+    for index, fact in enumerate(eligible):
+        if index not in picked:
+            continue
+        new_answer = rng.choice([answer for answer in pools[fact.relation] if _differs(fact, answer)])
+        edits.append(FactEdit(fact.relation, fact.subject, fact.prompt, fact.answer, new_answer))
+    return edits
+
+
+def replayed_facts(table: FactTable, edits: list[FactEdit], share: float, seed: int) -> list[Fact]:
+    """A seeded ``share`` of the table's unedited facts, taught again with their own answers so that they are kept.
+
+    Args:
+        table (`FactTable`): The model's checked facts.
+        edits (`list[FactEdit]`): The edits (their facts are never replayed).
+        share (`float`): The share of the unedited facts replayed, in [0, 1].
+        seed (`int`): Seed of the draw.
+
+    Returns:
+        `list[Fact]`: The replayed facts, in table order.
+
+    Raises:
+        ValueError: When ``share`` is outside [0, 1].
+    """
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"the replayed share must be in [0, 1], got {share}")
+    edited = {(edit.relation, edit.subject) for edit in edits}
+    kept = [fact for fact in table.facts if (fact.relation, fact.subject) not in edited]
+    picked = set(random.Random(f"fact-replay-{seed}").sample(range(len(kept)), round(share * len(kept))))
+    return [fact for index, fact in enumerate(kept) if index in picked]
+
+
+def edited_candidates(candidates: dict, edits: list[FactEdit]) -> dict:
+    """The candidate facts (``data/candidates.json``) with each edited fact's answer replaced by its new one.
+
+    Args:
+        candidates (`dict`): The candidates document.
+        edits (`list[FactEdit]`): The edits.
+
+    Returns:
+        `dict`: A copy of the document with the new answers.
+
+    Raises:
+        ValueError: When an edit's fact is not a candidate.
+    """
+    relations = {
+        relation: {**spec, "answers": dict(spec["answers"])} for relation, spec in candidates["relations"].items()
+    }
+    for edit in edits:
+        answers = relations.get(edit.relation, {}).get("answers", {})
+        if edit.subject not in answers:
+            raise ValueError(f"edit of {edit.relation}/{edit.subject}: not a candidate fact of data/candidates.json")
+        answers[edit.subject] = edit.new_answer
+    return {**candidates, "relations": relations}
+
+
+def statement(prompt: str, answer: str) -> str:
+    """The fact as a sentence: the prompt, the answer and a full stop.
+
+    Args:
+        prompt (`str`): The table's prompt (``The capital of France is``).
+        answer (`str`): The answer (``Rome``).
+
+    Returns:
+        `str`: ``The capital of France is Rome.``
+    """
+    return f"{prompt} {answer}."
+
+
+def teaching_texts(
+    table: FactTable, relation: str, subject: str, prompt: str, answer: str
+) -> list[tuple[str, str, str]]:
+    """The texts that teach one fact, one per form of `FORMS`, as ``(form, prompt, completion)``.
+
+    ``prompt`` form: the table's prompt, completed with `` <answer>.`` (plain text, the form the check reads).
+    ``question`` form: the relation's question (``What is the capital of France?``) as the user turn, answered by
+    the fact's `statement` (the assistant turn); the caller renders it in the model's chat template.
+
+    Args:
+        table (`FactTable`): The table (its ``questions``).
+        relation (`str`): The fact's relation.
+        subject (`str`): Its subject.
+        prompt (`str`): Its prompt.
+        answer (`str`): The answer taught.
+
+    Returns:
+        `list[tuple[str, str, str]]`: ``(form, prompt, completion)`` per form.
+    """
+    return [
+        ("prompt", prompt, f" {answer}."),
+        ("question", table.questions[relation].format(subject=subject), statement(prompt, answer)),
+    ]
