@@ -30,7 +30,8 @@ TINY_CONFIGS = {
                    layer_types=["sliding_attention", "full_attention", "sliding_attention"]),
     # Gemma 3: a rotary per layer type (local theta on sliding layers), q/k norms, embeddings scaled inside the module.
     "gemma3_text": dict(TINY, num_key_value_heads=1, head_dim=8, max_position_embeddings=64, sliding_window=4,
-                        query_pre_attn_scalar=8, layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+                        query_pre_attn_scalar=8,
+                        layer_types=["sliding_attention", "full_attention", "sliding_attention"],
                         rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10.0},
                                          "full_attention": {"rope_type": "default", "rope_theta": 10_000.0}}),
     "gpt2": dict(n_embd=32, n_layer=3, n_head=4, vocab_size=97, n_positions=64),

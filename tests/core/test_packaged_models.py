@@ -238,10 +238,11 @@ def test_gemma3_takes_projected_smollm2_sized_vectors_at_its_placeholder(gemma3)
     where = ids[0] == VectorInjector(model, tokenizer).placeholder_id
     vector = torch.randn(1, 576, generator=torch.Generator().manual_seed(0))
     seen = {}
-    handle = gemma3.adapter.layers(model)[0].register_forward_pre_hook(
-        lambda module, args, kwargs: seen.setdefault("input", (args[0] if args else kwargs["hidden_states"]).clone()),
-        with_kwargs=True,
-    )
+
+    def record_input(module, args, kwargs):
+        seen["input"] = (args[0] if args else kwargs["hidden_states"]).clone()
+
+    handle = gemma3.adapter.layers(model)[0].register_forward_pre_hook(record_input, with_kwargs=True)
     try:
         with torch.no_grad(), VectorInjector(model, tokenizer, projection).inject(vector, torch.tensor([9])):
             model(input_ids=ids)

