@@ -219,7 +219,8 @@ def control_entry(vectors, value, difference=None):
 
 
 def test_card_shows_the_vector_controls_with_their_paired_differences(adapter_folder):
-    controls = {"dataset": "out/self-explain-patching", "dataset_config": "toy-target", "seed": 0,
+    local = str(adapter_folder.parent / "out" / "self-explain-patching")  # a path, whatever folders exist here
+    controls = {"dataset": local, "dataset_config": "toy-target", "seed": 0,
                 "controls": ["shuffled", "zero"], "explainer_vector_control": None,
                 "command": "self-explain evaluate --vector_controls",
                 "results": [control_entry("true", 0.5), control_entry("shuffled", 0.3, 0.2),
