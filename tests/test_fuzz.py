@@ -90,6 +90,9 @@ def _dataset_card(folder: Path, splits: list[str], config: str = "toy-target") -
     (folder / "README.md").write_text(f"---\nconfigs:\n- config_name: {config}\n  data_files:\n{files}---\n# D\n")
 
 
+# A JSONL file saved as Latin-1: line 2's "é" (0xff here) is not UTF-8.
+LATIN1_JSONL = b'{"text": "The capital of France is", "span": "x"}\n{"text": "\xff"}\n'
+
 BUILD_TOY = ["build", "patching", "--target", "toy-target", "--num-prompts", "4"]
 
 CASES = [
@@ -145,6 +148,29 @@ CASES = [
          "interrupted; rerun the same command to resume", code=130,
          setup=lambda tmp, monkeypatch: _fail_with(monkeypatch, "self_explain.explainer.trainer.train_explainer",
                                                    KeyboardInterrupt())),
+    # --- item 9: a file that is not UTF-8 is named, with its line and byte ---------------------------------------
+    Case("prompts-not-utf8", ["build", "patching", "--target", "toy-target", "--prompts", "{tmp}/p.jsonl",
+                              "--out", "{tmp}/ds"],
+         "--prompts {tmp}/p.jsonl is not UTF-8 text: line 2, byte 11 (offset 60) is 0xff; save the file as UTF-8",
+         setup=lambda tmp, monkeypatch: _write(tmp / "p.jsonl", LATIN1_JSONL)),
+    Case("examples-not-utf8", ["build", "ablation", "--target", "toy-target", "--examples", "{tmp}/e.jsonl",
+                               "--out", "{tmp}/ds"],
+         "--examples {tmp}/e.jsonl is not UTF-8 text: line 2, byte 11", setup=lambda tmp, monkeypatch: _write(
+             tmp / "e.jsonl", LATIN1_JSONL)),
+    Case("scenarios-not-utf8", ["build", "preferences", "--target", "toy-target", "--scenarios", "{tmp}/s.json",
+                                "--out", "{tmp}/ds"],
+         "--scenarios {tmp}/s.json is not UTF-8 text: line 1, byte 3", setup=lambda tmp, monkeypatch: _write(
+             tmp / "s.json", b'[{\xff}]')),
+    Case("corpus-not-utf8", ["train-sae", "--corpus", "{tmp}/c.txt", "--out", "{tmp}/saes"],
+         "--corpus {tmp}/c.txt is not UTF-8 text: line 3, byte 1", setup=lambda tmp, monkeypatch: _write(
+             tmp / "c.txt", b"one text\nanother\n\xfe third")),
+    Case("features-corpus-not-utf8", ["build", "features", "--target", "toy-target", "--corpus", "{tmp}/c.txt",
+                                      "--out", "{tmp}/ds"],
+         "--corpus {tmp}/c.txt is not UTF-8 text: line 3, byte 1", setup=lambda tmp, monkeypatch: _write(
+             tmp / "c.txt", b"one text\nanother\n\xfe third")),
+    Case("recipe-not-utf8", ["build", "patching", "--config_file", "{tmp}/r.yaml"],
+         "--config_file {tmp}/r.yaml is not UTF-8 text: line 1, byte 9", setup=lambda tmp, monkeypatch: _write(
+             tmp / "r.yaml", b"target: \xe9t\xe9\n")),
     # --- item 7: OS faults, interruptions and bugs end in one line ----------------------------------------------
     Case("build-read-only-out", [*BUILD_TOY, "--out", "{tmp}/out/ds"],
          "cannot write {tmp}/out/ds: Read-only file system; the file system is read-only", setup=_read_only),
