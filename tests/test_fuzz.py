@@ -171,6 +171,15 @@ CASES = [
     Case("recipe-not-utf8", ["build", "patching", "--config_file", "{tmp}/r.yaml"],
          "--config_file {tmp}/r.yaml is not UTF-8 text: line 1, byte 9", setup=lambda tmp, monkeypatch: _write(
              tmp / "r.yaml", b"target: \xe9t\xe9\n")),
+    # --- item 10: the pipeline through explain, and evaluate's SelfIE scales ---------------------------------------
+    Case("explain-task-is-a-list", ["explain", "--json", '{"task": ["patching"]}'],
+         "'task' must be a task name (a string, e.g. 'patching'); got ['patching']", slow=True),
+    Case("explain-token-true", ["explain", "--json", '{"task": "patching", "text": "Zorvak lives in", '
+                                '"counterfactual": "Quillon lives in", "layers": [1], "token": true}'],
+         "input 'token' is True: a boolean, where a number or text is expected", slow=True),
+    Case("evaluate-selfie-scales-negative",
+         ["evaluate", "--explainer", "toy-target-patching-explainer", "--dataset", "{tmp}/D", "--out", "{tmp}/e",
+          "--selfie_scales", "-1"], "--selfie-scales must be a number above 0, got -1.0"),
     # --- item 7: OS faults, interruptions and bugs end in one line ----------------------------------------------
     Case("build-read-only-out", [*BUILD_TOY, "--out", "{tmp}/out/ds"],
          "cannot write {tmp}/out/ds: Read-only file system; the file system is read-only", setup=_read_only),
