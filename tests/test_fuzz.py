@@ -90,6 +90,9 @@ def _dataset_card(folder: Path, splits: list[str], config: str = "toy-target") -
     (folder / "README.md").write_text(f"---\nconfigs:\n- config_name: {config}\n  data_files:\n{files}---\n# D\n")
 
 
+# A JSONL file saved as Latin-1: line 2's "é" (0xff here) is not UTF-8.
+LATIN1_JSONL = b'{"text": "The capital of France is", "span": "x"}\n{"text": "\xff"}\n'
+
 BUILD_TOY = ["build", "patching", "--target", "toy-target", "--num-prompts", "4"]
 
 CASES = [
@@ -140,9 +143,56 @@ CASES = [
                                     "--out", "{tmp}/ds"],
          "the build manifest {tmp}/ds/.build/toy-target/manifest.json is damaged (",
          setup=lambda tmp, monkeypatch: _write(tmp / "ds/.build/toy-target/manifest.json", b'{"fingerprint": "ab')),
+    # --- item 8: Ctrl-C in train ends in one line that says how to resume -------------------------------------
+    Case("train-ctrl-c", ["train", "--dataset", "{tmp}/D", "--out", "{tmp}/x"],
+         "interrupted; rerun the same command to resume", code=130,
+         setup=lambda tmp, monkeypatch: _fail_with(monkeypatch, "self_explain.explainer.trainer.train_explainer",
+                                                   KeyboardInterrupt())),
+    # --- item 9: a file that is not UTF-8 is named, with its line and byte ---------------------------------------
+    Case("prompts-not-utf8", ["build", "patching", "--target", "toy-target", "--prompts", "{tmp}/p.jsonl",
+                              "--out", "{tmp}/ds"],
+         "--prompts {tmp}/p.jsonl is not UTF-8 text: line 2, byte 11 (offset 60) is 0xff; save the file as UTF-8",
+         setup=lambda tmp, monkeypatch: _write(tmp / "p.jsonl", LATIN1_JSONL)),
+    Case("examples-not-utf8", ["build", "ablation", "--target", "toy-target", "--examples", "{tmp}/e.jsonl",
+                               "--out", "{tmp}/ds"],
+         "--examples {tmp}/e.jsonl is not UTF-8 text: line 2, byte 11", setup=lambda tmp, monkeypatch: _write(
+             tmp / "e.jsonl", LATIN1_JSONL)),
+    Case("scenarios-not-utf8", ["build", "preferences", "--target", "toy-target", "--scenarios", "{tmp}/s.json",
+                                "--out", "{tmp}/ds"],
+         "--scenarios {tmp}/s.json is not UTF-8 text: line 1, byte 3", setup=lambda tmp, monkeypatch: _write(
+             tmp / "s.json", b'[{\xff}]')),
+    Case("corpus-not-utf8", ["train-sae", "--corpus", "{tmp}/c.txt", "--out", "{tmp}/saes"],
+         "--corpus {tmp}/c.txt is not UTF-8 text: line 3, byte 1", setup=lambda tmp, monkeypatch: _write(
+             tmp / "c.txt", b"one text\nanother\n\xfe third")),
+    Case("features-corpus-not-utf8", ["build", "features", "--target", "toy-target", "--corpus", "{tmp}/c.txt",
+                                      "--out", "{tmp}/ds"],
+         "--corpus {tmp}/c.txt is not UTF-8 text: line 3, byte 1", setup=lambda tmp, monkeypatch: _write(
+             tmp / "c.txt", b"one text\nanother\n\xfe third")),
+    Case("recipe-not-utf8", ["build", "patching", "--config_file", "{tmp}/r.yaml"],
+         "--config_file {tmp}/r.yaml is not UTF-8 text: line 1, byte 9", setup=lambda tmp, monkeypatch: _write(
+             tmp / "r.yaml", b"target: \xe9t\xe9\n")),
+    # --- item 10: the pipeline through explain, and evaluate's SelfIE scales ---------------------------------------
+    Case("explain-task-is-a-list", ["explain", "--json", '{"task": ["patching"]}'],
+         "'task' must be a task name (a string, e.g. 'patching'); got ['patching']", slow=True),
+    Case("explain-token-true", ["explain", "--json", '{"task": "patching", "text": "Zorvak lives in", '
+                                '"counterfactual": "Quillon lives in", "layers": [1], "token": true}'],
+         "input 'token' is True: a boolean, where a number or text is expected", slow=True),
+    Case("evaluate-selfie-scales-negative",
+         ["evaluate", "--explainer", "toy-target-patching-explainer", "--dataset", "{tmp}/D", "--out", "{tmp}/e",
+          "--selfie_scales", "-1"], "--selfie-scales must be a number above 0, got -1.0"),
     # --- item 7: OS faults, interruptions and bugs end in one line ----------------------------------------------
     Case("build-read-only-out", [*BUILD_TOY, "--out", "{tmp}/out/ds"],
          "cannot write {tmp}/out/ds: Read-only file system; the file system is read-only", setup=_read_only),
+    Case("train-read-only-out", ["train", "--dataset", "{tmp}/D", "--out", "{tmp}/out/x"],
+         "cannot write {tmp}/out/x: Read-only file system",
+         setup=lambda tmp, monkeypatch: _fail_with(monkeypatch, "self_explain.explainer.trainer.train_explainer",
+                                                   OSError(errno.EROFS, os.strerror(errno.EROFS), f"{tmp}/out/x"))),
+    Case("evaluate-read-only-out",
+         ["evaluate", "--explainer", "toy-target-patching-explainer", "--dataset", "{tmp}/D", "--out", "{tmp}/out/e"],
+         "cannot write {tmp}/out/e/report.json: Read-only file system",
+         setup=lambda tmp, monkeypatch: _fail_with(
+             monkeypatch, "self_explain.evaluation.evaluator.run_evaluation",
+             OSError(errno.EROFS, os.strerror(errno.EROFS), f"{tmp}/out/e/report.json"))),
     Case("build-disk-full", [*BUILD_TOY, "--out", "{tmp}/ds"],
          "No space left on device; free some disk space, then rerun the same command", setup=_disk_full_in_shards,
          slow=True),

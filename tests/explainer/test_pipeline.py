@@ -191,6 +191,9 @@ def test_one_base_model_adapter_off_is_the_target(explain, pristine, inputs):
     [
         ({"task": "nope"}, r"unknown task 'nope'; known tasks: .*patching"),
         ({"task": None}, r"must be a dict with a 'task' key"),
+        ({"task": ["patching"]}, r"'task' must be a task name \(a string, e\.g\. 'patching'\); got \['patching'\]"),
+        ({"token": True}, r"input 'token' is True: a boolean, where a number or text is expected"),
+        ({"layers": [True]}, r"input 'layers' is \[True\]: a boolean"),
         ({"text": None}, r"needs a non-empty string 'text'"),
         ({"counterfactual": None}, r"needs a non-empty string 'counterfactual'"),
         ({"counterfactual": "   "}, r"needs a non-empty string 'counterfactual'"),
@@ -215,6 +218,19 @@ def test_bad_inputs_name_the_problem(explain, inputs, change, message):
         explain(item)
     with pytest.raises(ValueError, match=message):
         explain([inputs[1], item])
+
+
+@pytest.mark.parametrize("option", ["max_new_tokens", "batch_size"])
+@pytest.mark.parametrize("value", [0, -1, True])
+def test_a_length_or_batch_size_below_one_is_refused_not_ignored(explain, inputs, option, value):
+    with pytest.raises(ValueError, match=f"{option} must be a positive integer, got {value!r}"):
+        explain(inputs[0], **{option: value})
+
+
+def test_a_pipeline_batch_size_below_one_is_refused(random_toy_model_dir, trained_explainer_dir):
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        pipeline("self-explanation", target=str(random_toy_model_dir), explainer=str(trained_explainer_dir),
+                 batch_size=0)
 
 
 def test_input_that_is_not_a_dict_is_refused(explain):

@@ -198,6 +198,53 @@ def test_resume_from_latest_checkpoint_finishes_like_an_uninterrupted_run(traine
     assert (out / CHECKPOINTS / "checkpoint-5").is_dir()
 
 
+def _interrupted_at_step(tiny_train_config, out, step: int, monkeypatch, **overrides) -> None:
+    """Train into ``out`` and stop with Ctrl-C at optimizer step ``step`` (the checkpoints before it stay)."""
+    from self_explain.explainer import trainer
+
+    real, calls = trainer.ExplainerSFTTrainer.compute_loss, []
+
+    def compute_loss(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == step:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer.ExplainerSFTTrainer, "compute_loss", compute_loss)
+        with pytest.raises(KeyboardInterrupt):
+            train_explainer(tiny_train_config(out, **overrides))
+
+
+def test_a_plain_rerun_after_a_crash_resumes_and_removes_the_checkpoints_only_then(
+        trained_explainer_dir, tiny_train_config, tmp_path, monkeypatch, caplog):
+    out = tmp_path / "crashed"
+    _interrupted_at_step(tiny_train_config, out, 5, monkeypatch, keep_checkpoints=False)  # after checkpoint-3
+    assert (out / CHECKPOINTS / "checkpoint-3" / "trainer_state.json").is_file(), "a crash keeps the checkpoints"
+    with caplog.at_level("INFO", logger="self_explain"):
+        train_explainer(tiny_train_config(out, keep_checkpoints=False))
+    assert "resuming from step 3" in caplog.text
+    assert_same_weights(adapter_weights(out), adapter_weights(trained_explainer_dir))  # as if never interrupted
+    assert not (out / CHECKPOINTS).exists(), "removed after the successful run"
+
+
+def test_a_rerun_with_other_settings_is_refused_and_no_resume_starts_again(tiny_train_config, tmp_path, monkeypatch,
+                                                                           caplog):
+    out = tmp_path / "crashed"
+    _interrupted_at_step(tiny_train_config, out, 5, monkeypatch)
+    with pytest.raises(ValueError, match=r"holds checkpoints of an unfinished run with other settings \(learning_rate"
+                                         r"\); rerun with those settings to resume it, or pass --no_resume"):
+        train_explainer(tiny_train_config(out, learning_rate=1e-3))
+    _interrupted_at_step(tiny_train_config, out, 2, monkeypatch, learning_rate=1e-3, no_resume=True)
+    assert not list((out / CHECKPOINTS).glob("checkpoint-*")), "the earlier run's checkpoints are gone"
+    # A checkpoint cut short (no trainer state) is not resumed from: the run starts again.
+    _interrupted_at_step(tiny_train_config, out, 5, monkeypatch)
+    (out / CHECKPOINTS / "checkpoint-3" / "trainer_state.json").unlink()
+    with caplog.at_level("INFO", logger="self_explain"):
+        train_explainer(tiny_train_config(out, max_steps=2, save_steps=5))
+    assert "resuming" not in caplog.text
+
+
 def test_save_explainer_leaves_nothing_when_a_step_fails(trained_explainer_dir, tmp_path, monkeypatch):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer

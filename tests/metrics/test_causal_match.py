@@ -280,6 +280,16 @@ def test_empty_inputs(causal_match):
         causal_match.compute(predictions=[], references=[])
 
 
+@pytest.mark.parametrize(("predictions", "references", "message"), [
+    ([CHANGED.format("Rome")], None, r"causal_match: references is missing \(None\); give a list"),
+    (None, [CHANGED.format("Rome")], r"causal_match: predictions is missing \(None\)"),
+    (CHANGED.format("Rome"), [CHANGED.format("Rome")], r"causal_match: predictions must be a list .*, got str"),
+])
+def test_missing_or_unlisted_inputs_are_named(causal_match, predictions, references, message):
+    with pytest.raises(ValueError, match=message):
+        causal_match.compute(predictions=predictions, references=references)
+
+
 def test_compute_without_evaluate_checks_length(causal_match):
     with pytest.raises(ValueError, match="1 predictions but 2 references"):
         causal_match._compute(predictions=["x"], references=[CHANGED.format("a")] * 2)

@@ -191,6 +191,27 @@ def test_bad_inputs(description_similarity):
         description_similarity.compute(predictions=["a"], references=["a"], judge="lm", model="m", judge_model="x")
 
 
+def test_missing_references_are_named(description_similarity):
+    with pytest.raises(ValueError, match=r"description_similarity: references is missing \(None\)"):
+        description_similarity.compute(predictions=["a"], references=None)
+
+
+@pytest.mark.parametrize(("prediction", "reference"), [("", ""), ("  ", "\n"), ("", "country names"),
+                                                        ("country names", " ")])
+def test_an_empty_description_is_not_a_match(description_similarity, prediction, reference):
+    results = description_similarity.compute(predictions=[prediction, "country names"],
+                                             references=[reference, "country names"])
+    assert results == {"similarity": pytest.approx(0.5), "exact_match": 0.5}
+
+
+def test_the_judge_is_not_asked_about_an_empty_description(description_similarity, fake_openai):
+    fake_openai.answers = ["5"]
+    results = description_similarity.compute(predictions=["", "country names"], references=["", "names of countries"],
+                                             judge="lm", model="judge-model", base_url="http://127.0.0.1:9/v1")
+    assert len(fake_openai.instances[0].requests) == 1
+    assert results["judge_similarity"] == pytest.approx(0.5) and results["judge_invalid_rate"] == 0
+
+
 # --- judge answers ------------------------------------------------------------------------------------------------
 
 

@@ -110,3 +110,21 @@ def check_distinct(option: str, values) -> None:
     repeated = sorted({value for value in values if values.count(value) > 1}, key=str)
     if repeated:
         raise ValueError(f"{option} names {', '.join(map(str, repeated))} more than once; give each once")
+
+
+def check_metric_inputs(metric: str, predictions, references) -> None:
+    """Refuse predictions or references that are missing or not a list, before ``evaluate`` reads them.
+
+    Args:
+        metric: The metric's name, e.g. ``"causal_match"``.
+        predictions: The predictions given.
+        references: The references given.
+
+    Raises:
+        ValueError: naming the metric and the argument, e.g. "causal_match: references is missing (None)".
+    """
+    for name, value in (("predictions", predictions), ("references", references)):
+        if value is None:
+            raise ValueError(f"{metric}: {name} is missing (None); give a list with one entry per item")
+        if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__"):
+            raise ValueError(f"{metric}: {name} must be a list with one entry per item, got {type(value).__name__}")

@@ -76,6 +76,34 @@ def package_data(relative: str) -> Path:
     raise FileNotFoundError(f"package data {relative!r} is missing from the installation")
 
 
+def read_user_text(path: str | Path, option: str | None = None) -> str:
+    """A user's text file (prompts, examples, scenarios, a corpus, a recipe) read as UTF-8 (a leading BOM dropped).
+
+    Args:
+        path (`str` or `Path`): the file.
+        option (`str`, *optional*): the command-line option it was given as, named in the error.
+
+    Returns:
+        `str`: its text.
+
+    Raises:
+        ValueError: when it is not UTF-8, naming the option, the file, the line and the byte (its offset in the file
+            and its value), and saying to save the file as UTF-8.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        offset = error.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+        line = data.count(b"\n", 0, offset) + 1
+        column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+        raise ValueError(
+            f"{option + ' ' if option else ''}{path} is not UTF-8 text: line {line}, byte {column} (offset {offset}) "
+            f"is 0x{data[offset]:02x}; save the file as UTF-8"
+        ) from None
+
+
 def read_jsonl_objects(path: str | Path, option: str, expected: str = "a JSON object") -> Iterator[tuple[int, dict]]:
     """``(line number, object)`` for each non-blank line of a user's JSONL file given as ``option``.
 
@@ -92,12 +120,12 @@ def read_jsonl_objects(path: str | Path, option: str, expected: str = "a JSON ob
 
     Raises:
         FileNotFoundError: if the file does not exist.
-        ValueError: if a line is not JSON or not an object.
+        ValueError: if the file is not UTF-8 (naming the line and byte), or a line is not JSON or not an object.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{option} {path}: no such file")
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_user_text(path, option).splitlines(), start=1):
         if not line.strip():
             continue
         try:

@@ -12,6 +12,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from .files import read_user_text
+
 RECIPE_OPTION = "--config_file"
 
 
@@ -52,7 +54,7 @@ def read_recipe(path: str | Path, config_class: type) -> Recipe:
     if not path.is_file():
         raise FileNotFoundError(f"{RECIPE_OPTION} {path}: no such file")
     try:
-        options = yaml.safe_load(path.read_text(encoding="utf-8"))
+        options = yaml.safe_load(read_user_text(path, RECIPE_OPTION))
     except yaml.YAMLError as error:
         raise ValueError(f"{RECIPE_OPTION} {path} is not valid YAML: {error}") from error
     if options is None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import evaluate
 from datasets import Dataset
 
-from ..core.checks import check_dataset_reference, check_non_negative, check_positive
+from ..core.checks import check_dataset_reference, check_non_negative, check_positive, check_positive_number
 from ..core.files import write_atomically
 from ..explainer.controls import SCORING_CONTROLS
 from ..explainer.metric_layout import classes_of, control_summary, metric_layout, metric_tables
@@ -157,6 +157,10 @@ class EvaluateConfig:
         check_non_negative("--seed", self.seed)
         if not self.split:
             raise ValueError("--split needs at least one split name (e.g. test)")
+        if not self.selfie_scales:
+            raise ValueError("--selfie-scales needs at least one scale (e.g. 1 5 10)")
+        for scale in self.selfie_scales:
+            check_positive_number("--selfie-scales", scale)
 
 
 @lru_cache

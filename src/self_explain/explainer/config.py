@@ -18,7 +18,8 @@ PROJECTION_CHOICES = ("auto", "linear", "none")
 _EXPLAINER_FIELDS = (
     "dataset", "out", "task", "config", "split", "dataset_revision", "target", "explainer_base", "max_rows",
     "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "train_token_embeddings", "projection",
-    "vector_control", "overwrite", "keep_checkpoints", "push_to_hub", "trust_remote_code", "allow_other_target",
+    "vector_control", "overwrite", "no_resume", "keep_checkpoints", "push_to_hub", "trust_remote_code",
+    "allow_other_target",
 )
 
 
@@ -74,6 +75,9 @@ class ExplainerConfig(SFTConfig):
             the explainer is given vectors (see `self_explain.explainer.controls`).
         overwrite (`bool`, defaults to `False`):
             Replace an explainer already in `out`.
+        no_resume (`bool`, defaults to `False`):
+            Start again, even when `output_dir` holds checkpoints of an unfinished run with these settings (by default
+            training resumes from the newest complete one; `overwrite` starts again too).
         allow_other_target (`bool`, defaults to `False`):
             Train on a dataset config built on another model than `target` (its ground truth is that model's); by
             default such a run is refused, as `evaluate` and `explain` refuse one.
@@ -125,6 +129,11 @@ class ExplainerConfig(SFTConfig):
                           "--seed) or shuffled (each row gets another row's vector); applied again when scoring."},
     )
     overwrite: bool = field(default=False, metadata={"help": "Replace an explainer already in --out."})
+    no_resume: bool = field(
+        default=False,
+        metadata={"help": "Start again even when --output_dir holds checkpoints of an unfinished run with these "
+                          "settings (by default training resumes from the newest complete one)."},
+    )
     allow_other_target: bool = field(
         default=False,
         metadata={"help": "Train on a dataset config built on another model than --target (its ground truth is that "
@@ -164,7 +173,9 @@ class ExplainerConfig(SFTConfig):
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep the rows' vector index column."})
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
     resume_from_checkpoint: str | None = field(
-        default=None, metadata={"help": "Checkpoint folder to resume from, or 'latest' for the newest in output_dir."}
+        default=None,
+        metadata={"help": "Checkpoint folder to resume from, or 'latest' for the newest in output_dir (without it, an "
+                          "unfinished run with the same settings resumes from its newest complete checkpoint)."},
     )
     push_to_hub: str | None = field(default=None, metadata={"help": "Hub model repo to push the explainer to."})
     hub_private_repo: bool | None = field(

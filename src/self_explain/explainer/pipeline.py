@@ -80,7 +80,7 @@ class ExplainerPipeline(Pipeline):
         **kwargs: Passed to ``Pipeline`` (``device`` is ignored: the explainer stays where it was loaded).
 
     Raises:
-        ValueError: When no explainer can be told.
+        ValueError: When no explainer can be told, or ``batch_size`` is not a positive integer.
     """
 
     _load_processor = False
@@ -105,6 +105,9 @@ class ExplainerPipeline(Pipeline):
                 given, target, loaded=_loaded(model, tokenizer) if model is not None else None,
                 allow_other_target=allow_other_target, trust_remote_code=trust_remote_code,
             )
+        from ..core.checks import check_positive
+
+        check_positive("batch_size", batch_size)
         self.explainer = bound
         self.explain_batch_size = batch_size
         kwargs.pop("device", None)  # the explainer stays where it was loaded (device_map is honoured there)
@@ -130,9 +133,14 @@ class ExplainerPipeline(Pipeline):
             ``verify``, the verification's fields).
 
         Raises:
-            ValueError: For an input that is not a dict with a ``task`` key, an empty list, or a task the explainer
-                was not trained for.
+            ValueError: For an input that is not a dict with a string ``task`` key, a field given as a boolean, an
+                empty list, a task the explainer was not trained for, or a ``max_new_tokens`` or ``batch_size`` that
+                is not a positive integer.
         """
+        from ..core.checks import check_positive
+
+        check_positive("max_new_tokens", max_new_tokens, optional=True)
+        check_positive("batch_size", batch_size, optional=True)
         single = isinstance(inputs, dict)
         if isinstance(inputs, (str, bytes)) or not (single or hasattr(inputs, "__iter__")):
             shown = repr(inputs) if len(repr(inputs)) <= 80 else repr(inputs)[:77] + "..."
@@ -160,7 +168,14 @@ class ExplainerPipeline(Pipeline):
 
     def _task(self, item) -> object:
         if not isinstance(item, dict) or "task" not in item:
-            raise ValueError(f"self-explanation input must be a dict with a 'task' key; got {item!r}")
+            raise ValueError(f"self-explanation input must be a dict with a 'task' key; got {_shown(item)}")
+        if not isinstance(item["task"], str):
+            raise ValueError(f"self-explanation input 'task' must be a task name (a string, e.g. 'patching'); got "
+                             f"{_shown(item['task'])}")
+        for key, value in item.items():  # no field is a flag: True would pass as the number 1
+            if isinstance(value, bool) or (isinstance(value, (list, tuple)) and any(isinstance(v, bool) for v in value)):
+                raise ValueError(f"self-explanation input {key!r} is {value!r}: a boolean, where a number or text is "
+                                 f"expected (e.g. 'token': 3)")
         task = get_task(item["task"])
         if task.request is None:
             raise ValueError(f"task {item['task']!r} has no explainer side yet")
@@ -206,6 +221,12 @@ class ExplainerPipeline(Pipeline):
             with self.explainer.target_runs() as target:
                 result.update(task.verify(item, target, parsed))
         return result
+
+
+def _shown(value) -> str:
+    """A value for a message: its repr, cut to 80 characters."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _concatenate(requests: list[ExplainerExamples]) -> ExplainerExamples:

@@ -27,7 +27,7 @@ from transformers import ProgressCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-from ..core.files import give_default_permissions
+from ..core.files import give_default_permissions, write_atomically
 from ..core.generation import pad_token_id
 from ..core.injection import (
     PROJECTION_FILE,
@@ -234,6 +234,101 @@ def _check_out(config: ExplainerConfig) -> None:
         raise FileExistsError(f"--out {out} already holds a trained explainer; pass --overwrite to replace it")
 
 
+# In the checkpoints folder: the settings of the run whose checkpoints these are, so a rerun knows it may resume them.
+RUN_SETTINGS = "self_explain_run.json"
+# Options that do not change what a run trains: a rerun that differs only in these resumes.
+_NOT_RUN_SETTINGS = ("out", "output_dir", "resume_from_checkpoint", "overwrite", "no_resume", "keep_checkpoints",
+                     "push_to_hub", "hub_private_repo", "logging_steps", "save_steps", "save_total_limit",
+                     "trust_remote_code", "allow_other_target", "dataloader_pin_memory")
+
+
+def run_settings(config: ExplainerConfig, target: str) -> dict:
+    """What a run trains: its recorded options but those of output, logging and saving, and its resolved target.
+
+    Args:
+        config (`ExplainerConfig`): The training options (``task`` resolved).
+        target (`str`): The resolved target.
+
+    Returns:
+        `dict`: JSON-serializable settings; a rerun with equal ones may resume the run's checkpoints.
+    """
+    settings = {key: value for key, value in config.record().items() if key not in _NOT_RUN_SETTINGS}
+    return json.loads(json.dumps({**settings, "target": target}, default=str))
+
+
+def complete_checkpoints(folder: Path) -> list[tuple[int, Path]]:
+    """The trainer's checkpoints in ``folder`` that were written to the end (their trainer state is readable),
+    newest first.
+
+    Args:
+        folder (`Path`): A checkpoints folder (``output_dir``).
+
+    Returns:
+        `list[tuple[int, Path]]`: ``(step, folder)`` pairs, the highest step first.
+    """
+    found = []
+    for checkpoint in folder.glob("checkpoint-*") if folder.is_dir() else []:
+        step = checkpoint.name.removeprefix("checkpoint-")
+        try:  # the trainer writes its state last: a checkpoint cut short has none, or half of one
+            state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+            if step.isdigit() and isinstance(state, dict) and state.get("global_step") == int(step):
+                found.append((int(step), checkpoint))
+        except (OSError, ValueError):
+            continue
+    return sorted(found, reverse=True)
+
+
+def _checkpoint_to_resume(config: ExplainerConfig, settings: dict) -> str | None:
+    """The checkpoint training continues from: ``--resume_from_checkpoint``'s; else the newest complete checkpoint
+    of an unfinished run with the same settings in ``output_dir``, unless ``--no_resume`` or ``--overwrite``; else
+    None (a new run). Decided before any model is loaded; nothing is changed on disk.
+
+    Raises:
+        ValueError: When ``output_dir`` holds checkpoints of a run with other (or unrecorded) settings.
+        FileNotFoundError: When the checkpoint asked for does not exist.
+    """
+    if config.resume_from_checkpoint:
+        return _resume_path(config)
+    folder = Path(config.output_dir)
+    checkpoints = complete_checkpoints(folder)
+    if not checkpoints or config.no_resume or config.overwrite:
+        return None
+    try:
+        before = json.loads((folder / RUN_SETTINGS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        before = None
+    if not isinstance(before, dict):
+        raise ValueError(f"--output_dir {folder} holds checkpoints without a record of their run's settings; pass "
+                         "--resume_from_checkpoint latest to resume from them, or --no_resume to start again")
+    changed = sorted(key for key in {*settings, *before} if settings.get(key) != before.get(key))
+    if changed:
+        raise ValueError(f"--output_dir {folder} holds checkpoints of an unfinished run with other settings "
+                         f"({', '.join(changed)}); rerun with those settings to resume it, or pass --no_resume (or "
+                         "--overwrite) to start again")
+    step, checkpoint = checkpoints[0]
+    logger.info("resuming from step %d (%s): an unfinished run with these settings; --no_resume starts again", step,
+                checkpoint)
+    return str(checkpoint)
+
+
+def _prepare_checkpoints(config: ExplainerConfig, settings: dict, resume: str | None) -> None:
+    """Right before training: a new run removes the trainer's old checkpoints in ``output_dir`` (an earlier run's,
+    or ones cut short), a resumed one those cut short; the run's settings are recorded for the next rerun."""
+    folder = Path(config.output_dir)
+    if not config.resume_from_checkpoint:
+        keep = {Path(resume).name} if resume else set()
+        if resume:
+            keep |= {checkpoint.name for _, checkpoint in complete_checkpoints(folder)}
+        stale = [checkpoint for checkpoint in folder.glob("checkpoint-*") if checkpoint.name not in keep]
+        for checkpoint in stale:
+            shutil.rmtree(checkpoint)
+        if stale and resume is None:
+            logger.info("starting again: removed %d checkpoints of an earlier run in %s", len(stale), folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(settings, indent=2) + "\n"
+    write_atomically(folder / RUN_SETTINGS, lambda temporary: Path(temporary).write_text(text, encoding="utf-8"))
+
+
 def _resume_path(config: ExplainerConfig) -> str | None:
     if not config.resume_from_checkpoint:
         return None
@@ -278,6 +373,10 @@ def _check_dataset(dataset: str, config: str | None) -> None:
 def train_explainer(config: ExplainerConfig) -> Path:
     """Train, save into ``config.out`` (files moved in at the end) and optionally push.
 
+    A rerun after a crash or Ctrl-C resumes from the newest complete checkpoint in ``output_dir`` when its settings
+    are the same (logging "resuming from step N"); ``no_resume`` or ``overwrite`` starts again. The checkpoints
+    are removed only after a successful run (unless kept).
+
     Args:
         config (`ExplainerConfig`): The training options.
 
@@ -289,8 +388,9 @@ def train_explainer(config: ExplainerConfig) -> Path:
         FileNotFoundError: For a missing dataset folder, or a checkpoint to resume from that does not exist.
         NotADirectoryError: When ``out`` is a file.
         ValueError: For a push without a Hugging Face token, an unknown dataset config, a task without an
-            explainer side, no known target, or a ``target`` the dataset config was not built on (without
-            ``allow_other_target``).
+            explainer side, no known target, a ``target`` the dataset config was not built on (without
+            ``allow_other_target``), or an ``output_dir`` holding checkpoints of an unfinished run with other
+            settings (without ``no_resume`` or ``overwrite``).
     """
     _check_out(config)
     if config.push_to_hub:  # before any work: training is not wasted on a push that cannot happen
@@ -302,10 +402,11 @@ def train_explainer(config: ExplainerConfig) -> Path:
     config.task = task.name
     if task.examples is None:
         raise ValueError(f"task {config.task!r} has no explainer side yet")
-    resume = _resume_path(config)
     set_seed(config.seed)
     target_name = resolve_target(config)
     check_dataset_target(config, target_name)  # before the model is loaded; its revision once it is
+    settings = run_settings(config, target_name)  # before the trainer: a new SFTConfig resets accelerate's state
+    resume = _checkpoint_to_resume(config, settings)
     target = load_model(target_name, trust_remote_code=config.trust_remote_code)
     check_dataset_target(config, target_name, target.revision)
     base_name = config.explainer_base or target_name
@@ -350,6 +451,7 @@ def train_explainer(config: ExplainerConfig) -> Path:
     )
     if inside_a_bar() and not stderr_is_terminal():  # a run of an experiment, logged to a file: no nested bar
         trainer.remove_callback(ProgressCallback)
+    _prepare_checkpoints(config, settings, resume)
     result = trainer.train(resume_from_checkpoint=resume)
     metadata = {
         "task": config.task,

@@ -37,7 +37,7 @@ def get_task(name: str) -> TaskSpec:
     Raises:
         ValueError: For an unknown name, listing the known tasks.
     """
-    if name not in TASKS:
+    if not isinstance(name, str) or name not in TASKS:
         raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
     return TASKS[name]
 

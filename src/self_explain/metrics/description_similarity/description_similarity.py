@@ -38,9 +38,10 @@ Args:
     embedding_model (`str`, *optional*): the folder of another BERT sentence encoder (mean pooling is used).
 Returns:
     similarity (`float`): mean cosine similarity of the embeddings of each prediction and its reference, in [-1, 1]
-        (in practice about [0, 1]; identical texts give 1).
+        (in practice about [0, 1]; identical texts give 1). A pair with an empty (blank) side scores 0: an empty
+        description is not a match, not even of another empty one.
     exact_match (`float`): share of predictions equal to their reference after lower-casing, collapsing whitespace
-        and removing the final period (`normalize_description`).
+        and removing the final period (`normalize_description`); an empty description matches nothing.
     judge_similarity (`float`, with `judge="lm"`): mean of (s - 1) / 4 over the judge's parseable ratings s in 1-5;
         `nan` if none parses.
     judge_invalid_rate (`float`, with `judge="lm"`): share of judge answers that are not a single rating in 1-5.
@@ -71,6 +72,11 @@ Examples:
     >>> results = description_similarity.compute(predictions=["punctuation"], references=["country names"])
     >>> results["similarity"] < 0.3
     True
+
+    An empty description is not a match, not even of another empty one:
+
+    >>> description_similarity.compute(predictions=["", " "], references=["", "country names"])
+    {'similarity': 0.0, 'exact_match': 0.0}
 
     The judge's 1-5 ratings become (s - 1) / 4; an answer that is not one rating is counted, not scored:
 
@@ -248,6 +254,22 @@ def ask_local_judge(
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class DescriptionSimilarity(evaluate.Metric):
+    def compute(self, *, predictions=None, references=None, **kwargs):
+        """``evaluate``'s compute, after refusing missing predictions or references with a clear message.
+
+        Args:
+            predictions (`list`): The predictions.
+            references (`list`): The references, one per prediction.
+            **kwargs: The metric's options.
+
+        Returns:
+            `dict`: The metric's values.
+        """
+        from self_explain.core.checks import check_metric_inputs
+
+        check_metric_inputs("description_similarity", predictions, references)
+        return super().compute(predictions=predictions, references=references, **kwargs)
+
     def _info(self):
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
@@ -289,24 +311,29 @@ class DescriptionSimilarity(evaluate.Metric):
         if judge == "lm" and model and judge_model:
             raise ValueError("Give either model= (an endpoint judge) or judge_model= (a local judge), not both.")
 
-        similarities = paired_similarity(predictions, references, model_path=embedding_model)
+        # An empty description (blank after stripping) says nothing: it matches nothing, not even another empty one.
+        empty = [not p.strip() or not r.strip() for p, r in zip(predictions, references)]
+        similarities = paired_similarity(predictions, references, model_path=embedding_model).tolist()
         count = len(references)
         results = {
-            "similarity": float(similarities.mean()),
+            "similarity": sum(0.0 if blank else float(s) for s, blank in zip(similarities, empty)) / count,
             "exact_match": sum(
-                normalize_description(p) == normalize_description(r) for p, r in zip(predictions, references)
+                not blank and normalize_description(p) == normalize_description(r)
+                for p, r, blank in zip(predictions, references, empty)
             ) / count,
         }
         if judge == "lm":
-            pairs = list(zip(predictions, references))
-            if judge_model:
+            pairs = [(p, r) for p, r, blank in zip(predictions, references, empty) if not blank]
+            if not pairs:
+                answers = []
+            elif judge_model:
                 answers = ask_local_judge(pairs, judge_model=judge_model, prompt=judge_prompt,
                                           max_tokens=judge_max_tokens)
             else:
                 answers = ask_endpoint_judge(pairs, model=model, base_url=base_url, api_key=api_key,
                                              prompt=judge_prompt, max_tokens=judge_max_tokens,
                                              timeout=judge_timeout, max_retries=judge_max_retries)
-            ratings = [parse_judge_rating(answer) for answer in answers]
+            ratings = [parse_judge_rating(answer) for answer in answers] + [1] * sum(empty)  # empty: no match
             valid = [(rating - 1) / 4 for rating in ratings if rating is not None]
             invalid = count - len(valid)
             if invalid:

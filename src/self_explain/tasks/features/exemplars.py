@@ -42,7 +42,7 @@ from pathlib import Path
 import torch
 
 from ...core.activations import FIRST_READ_POSITION, read_layer_inputs, tokenize_texts
-from ...core.files import write_atomically
+from ...core.files import read_user_text, write_atomically
 from ...core.models import LoadedModel, context_length
 from ...core.progress import progress_bar
 from ...core.sae import SparseAutoencoder, check_sae_fits, sae_for_layer
@@ -406,7 +406,7 @@ def read_exemplars(path: str | Path) -> dict[tuple[int, int], FeatureExemplars]:
         raise FileNotFoundError(f"no exemplars at {path}: expected a folder of layer_*.jsonl files or one such file")
     results = {}
     for file in files:
-        for number, line in enumerate(file.read_text().splitlines(), start=1):
+        for number, line in enumerate(read_user_text(file).splitlines(), start=1):
             if not line.strip():
                 continue
             try:

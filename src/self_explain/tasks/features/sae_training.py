@@ -25,7 +25,7 @@ from torch.nn.functional import embedding_bag
 from tqdm.auto import tqdm
 
 from ...core.activations import FIRST_READ_POSITION, read_layer_inputs, tokenize_texts
-from ...core.files import read_jsonl_objects
+from ...core.files import read_jsonl_objects, read_user_text
 from ...core.models import is_toy_model, load_model, short_model_name
 from ...core.sae import SAEConfig, SparseAutoencoder
 from ...realworld import BUILTIN_CORPUS_NAME, builtin_corpus_path
@@ -170,7 +170,7 @@ def corpus_texts(path: str, num_texts: int, seed: int) -> list[str]:
                 raise ValueError(f"--corpus {path} line {number}: needs a string 'text'")
             texts.append(record["text"])
     else:
-        texts = [line.strip() for line in file.read_text(encoding="utf-8").splitlines()]
+        texts = [line.strip() for line in read_user_text(file, "--corpus").splitlines()]
     texts = [text for text in texts if text.strip()]
     if len(texts) < 2:
         raise ValueError(f"--corpus {path} holds {len(texts)} texts; at least 2 are needed (training and held out)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ...core.files import read_jsonl_objects
+from ...core.files import read_jsonl_objects, read_user_text
 from ...core.models import LoadedModel, is_toy_model, shipped_path, short_model_name
 from ...core.packaged_models import is_packaged_model
 from ...core.sae import SparseAutoencoder, check_sae_fits, load_sae_release
@@ -101,7 +101,7 @@ def read_corpus(config: FeaturesConfig) -> list[str]:
                 raise ValueError(f"--corpus {path} line {number}: expected {expected}")
             texts.append(record["text"])
     elif path.is_file():
-        texts = path.read_text(encoding="utf-8").splitlines()
+        texts = read_user_text(path, "--corpus").splitlines()
     else:
         raise FileNotFoundError(f"--corpus {path}: no such file")
     texts = [text for text in texts if text.strip()]

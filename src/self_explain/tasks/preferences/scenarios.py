@@ -13,6 +13,8 @@ import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ...core.files import read_user_text
+
 NUM_ATTRIBUTES = 5
 WEIGHT_LIMIT = 100.0
 
@@ -223,7 +225,7 @@ def read_scenarios(path: str | Path, option: str = "--scenarios") -> list[Scenar
     if not path.is_file():
         raise FileNotFoundError(f"{option} {path}: no such file")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_user_text(path, option))
     except json.JSONDecodeError as error:
         raise ValueError(f"{option} {path} is not valid JSON ({error.msg} at line {error.lineno})") from error
     if isinstance(data, dict):
