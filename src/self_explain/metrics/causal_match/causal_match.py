@@ -5,6 +5,7 @@ import re
 import datasets
 import evaluate
 
+from self_explain.metrics import checked  # the module: evaluate.load takes the first Metric class it finds
 from self_explain.tasks.causal_answers import parse_causal_answer
 
 _DESCRIPTION = """
@@ -169,23 +170,7 @@ def macro_f1(labels: list[bool], predicted: list[bool]) -> float:
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class CausalMatch(evaluate.Metric):
-    def compute(self, *, predictions=None, references=None, **kwargs):
-        """``evaluate``'s compute, after refusing missing predictions or references with a clear message.
-
-        Args:
-            predictions (`list`): The predictions.
-            references (`list`): The references, one per prediction.
-            **kwargs: The metric's options.
-
-        Returns:
-            `dict`: The metric's values.
-        """
-        from self_explain.core.checks import check_metric_inputs
-
-        check_metric_inputs("causal_match", predictions, references)
-        return super().compute(predictions=predictions, references=references, **kwargs)
-
+class CausalMatch(checked.InputCheckedMetric):
     def _info(self):
         return evaluate.MetricInfo(
             description=_DESCRIPTION,

@@ -11,6 +11,7 @@ import datasets
 import evaluate
 
 from self_explain.core.embeddings import paired_similarity
+from self_explain.metrics import checked
 
 logger = logging.getLogger(__name__)
 
@@ -253,23 +254,7 @@ def ask_local_judge(
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class DescriptionSimilarity(evaluate.Metric):
-    def compute(self, *, predictions=None, references=None, **kwargs):
-        """``evaluate``'s compute, after refusing missing predictions or references with a clear message.
-
-        Args:
-            predictions (`list`): The predictions.
-            references (`list`): The references, one per prediction.
-            **kwargs: The metric's options.
-
-        Returns:
-            `dict`: The metric's values.
-        """
-        from self_explain.core.checks import check_metric_inputs
-
-        check_metric_inputs("description_similarity", predictions, references)
-        return super().compute(predictions=predictions, references=references, **kwargs)
-
+class DescriptionSimilarity(checked.InputCheckedMetric):
     def _info(self):
         return evaluate.MetricInfo(
             description=_DESCRIPTION,

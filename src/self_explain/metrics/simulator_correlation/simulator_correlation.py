@@ -10,6 +10,7 @@ import evaluate
 import numpy as np
 
 from self_explain.core.stats import pearson_correlation
+from self_explain.metrics import checked
 
 logger = logging.getLogger(__name__)
 
@@ -148,23 +149,7 @@ def example_tokens(prediction, reference, index: int) -> tuple[np.ndarray, np.nd
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class SimulatorCorrelation(evaluate.Metric):
-    def compute(self, *, predictions=None, references=None, **kwargs):
-        """``evaluate``'s compute, after refusing missing predictions or references with a clear message.
-
-        Args:
-            predictions (`list`): The predictions.
-            references (`list`): The references, one per prediction.
-            **kwargs: The metric's options.
-
-        Returns:
-            `dict`: The metric's values.
-        """
-        from self_explain.core.checks import check_metric_inputs
-
-        check_metric_inputs("simulator_correlation", predictions, references)
-        return super().compute(predictions=predictions, references=references, **kwargs)
-
+class SimulatorCorrelation(checked.InputCheckedMetric):
     def _info(self):
         return evaluate.MetricInfo(
             description=_DESCRIPTION,

@@ -11,6 +11,7 @@ import evaluate
 import numpy as np
 
 from self_explain.core.stats import mean_confidence_interval, pearson_correlation, pooled_correlation_interval
+from self_explain.metrics import checked
 
 logger = logging.getLogger(__name__)
 
@@ -296,23 +297,7 @@ def mean_t_ci(values: list[float]) -> tuple[float, float, float]:
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class WeightCorrelation(evaluate.Metric):
-    def compute(self, *, predictions=None, references=None, **kwargs):
-        """``evaluate``'s compute, after refusing missing predictions or references with a clear message.
-
-        Args:
-            predictions (`list`): The predictions.
-            references (`list`): The references, one per prediction.
-            **kwargs: The metric's options.
-
-        Returns:
-            `dict`: The metric's values.
-        """
-        from self_explain.core.checks import check_metric_inputs
-
-        check_metric_inputs("weight_correlation", predictions, references)
-        return super().compute(predictions=predictions, references=references, **kwargs)
-
+class WeightCorrelation(checked.InputCheckedMetric):
     def _info(self):
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
