@@ -180,6 +180,11 @@ CASES = [
     Case("evaluate-selfie-scales-negative",
          ["evaluate", "--explainer", "toy-target-patching-explainer", "--dataset", "{tmp}/D", "--out", "{tmp}/e",
           "--selfie_scales", "-1"], "--selfie-scales must be a number above 0, got -1.0"),
+    # --- item 11: a failed command leaves no empty output folder ---------------------------------------------------
+    Case("evaluate-split-nosuch", ["evaluate", "--explainer", "{trained_explainer_dir}", "--dataset",
+                                   "{patching_dataset_dir}", "--split", "nosuch", "--out", "{tmp}/eval"],
+         "cannot read split 'nosuch' of dataset", fixtures=("trained_explainer_dir", "patching_dataset_dir"),
+         slow=True),
     # --- item 7: OS faults, interruptions and bugs end in one line ----------------------------------------------
     Case("build-read-only-out", [*BUILD_TOY, "--out", "{tmp}/out/ds"],
          "cannot write {tmp}/out/ds: Read-only file system; the file system is read-only", setup=_read_only),
