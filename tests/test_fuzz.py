@@ -185,6 +185,14 @@ CASES = [
                                    "{patching_dataset_dir}", "--split", "nosuch", "--out", "{tmp}/eval"],
          "cannot read split 'nosuch' of dataset", fixtures=("trained_explainer_dir", "patching_dataset_dir"),
          slow=True),
+    # --- item 12: a name that is no model says what it is not, and the closest short name -------------------------
+    Case("build-misspelt-target", ["build", "patching", "--target", "smollm2-135", "--out", "{tmp}/ds"],
+         "unknown model 'smollm2-135': did you mean the packaged model 'smollm2-135m'?"),
+    Case("evaluate-misspelt-explainer",
+         ["evaluate", "--explainer", "toy-target-patchin-explainer", "--dataset", "{tmp}/D", "--out", "{tmp}/e"],
+         "unknown model 'toy-target-patchin-explainer': did you mean the shipped explainer "
+         "'toy-target-patching-explainer'?", setup=lambda tmp, monkeypatch: _dataset_card(
+             tmp / "D", ["train", "test"])),
     # --- item 7: OS faults, interruptions and bugs end in one line ----------------------------------------------
     Case("build-read-only-out", [*BUILD_TOY, "--out", "{tmp}/out/ds"],
          "cannot write {tmp}/out/ds: Read-only file system; the file system is read-only", setup=_read_only),
