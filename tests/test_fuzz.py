@@ -180,6 +180,19 @@ CASES = [
     Case("evaluate-selfie-scales-negative",
          ["evaluate", "--explainer", "toy-target-patching-explainer", "--dataset", "{tmp}/D", "--out", "{tmp}/e",
           "--selfie_scales", "-1"], "--selfie-scales must be a number above 0, got -1.0"),
+    # --- item 11: a failed command leaves no empty output folder ---------------------------------------------------
+    Case("evaluate-split-nosuch", ["evaluate", "--explainer", "{trained_explainer_dir}", "--dataset",
+                                   "{patching_dataset_dir}", "--split", "nosuch", "--out", "{tmp}/eval"],
+         "cannot read split 'nosuch' of dataset", fixtures=("trained_explainer_dir", "patching_dataset_dir"),
+         slow=True),
+    # --- item 12: a name that is no model says what it is not, and the closest short name -------------------------
+    Case("build-misspelt-target", ["build", "patching", "--target", "smollm2-135", "--out", "{tmp}/ds"],
+         "unknown model 'smollm2-135': did you mean the packaged model 'smollm2-135m'?"),
+    Case("evaluate-misspelt-explainer",
+         ["evaluate", "--explainer", "toy-target-patchin-explainer", "--dataset", "{tmp}/D", "--out", "{tmp}/e"],
+         "unknown model 'toy-target-patchin-explainer': did you mean the shipped explainer "
+         "'toy-target-patching-explainer'?", setup=lambda tmp, monkeypatch: _dataset_card(
+             tmp / "D", ["train", "test"])),
     # --- item 7: OS faults, interruptions and bugs end in one line ----------------------------------------------
     Case("build-read-only-out", [*BUILD_TOY, "--out", "{tmp}/out/ds"],
          "cannot write {tmp}/out/ds: Read-only file system; the file system is read-only", setup=_read_only),

@@ -171,6 +171,56 @@ def test_unknown_model_fails_at_once_without_the_hub(name, message, no_hub):
         load_model(name)
 
 
+def _offline_failure():
+    """What transformers raises for a Hub id it cannot reach: its advice, chained from huggingface_hub's error."""
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        raise LocalEntryNotFoundError("Cannot find the requested files in the disk cache")
+    except LocalEntryNotFoundError as cause:
+        try:
+            raise OSError("We couldn't connect to 'https://huggingface.co' to load the files, and couldn't find them "
+                          "in the cached files. Check your internet connection or see how to run the library in "
+                          "offline mode at 'https://huggingface.co/docs/transformers/installation#offline-mode'.") \
+                from cause
+        except OSError as error:
+            return error
+
+
+def _repo_not_found():
+    return OSError("nobody/nothing is not a local folder and is not a valid model identifier listed on "
+                   "'https://huggingface.co/models'")
+
+
+@pytest.mark.parametrize(("name", "failure", "message"), [
+    ("org/some-llama", _offline_failure, r"unknown model 'org/some-llama': it is not a short name, not a local folder, "
+                                         r"and it is not reachable on the Hub: the Hub could not be reached and it is "
+                                         r"not in the local cache \(no network, or HF_HUB_OFFLINE=1\); expected a toy"),
+    ("nobody/nothing", _repo_not_found, r"and there is no model of that name on the Hub"),
+    ("org/smollm2-135", _offline_failure, r"not reachable on the Hub.*; did you mean 'smollm2-135m'\?"),
+    ("org/toy-targt", _offline_failure, r"; did you mean 'toy-target'\? expected a toy model name"),
+])
+def test_a_name_that_cannot_be_loaded_says_what_it_is_not_and_the_closest_name(name, failure, message, monkeypatch):
+    from self_explain.core import models as models_module
+
+    error = failure()
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(models_module.AutoTokenizer, "from_pretrained", fail)
+    with pytest.raises(ValueError, match=message) as raised:
+        load_model(name)
+    assert "Check your internet connection" not in str(raised.value)
+
+
+def test_a_folder_without_a_model_is_named_as_such(tmp_path):
+    (tmp_path / "notes.txt").write_text("no model here")
+    with pytest.raises(ValueError, match=rf"unknown model '{tmp_path}': the folder holds no model transformers can "
+                                         r"load \((OSError|ValueError): "):
+        load_model(str(tmp_path))
+
+
 def test_model_given_as_a_file_is_refused(tmp_path, no_hub):
     file = tmp_path / "model.safetensors"
     file.write_bytes(b"")

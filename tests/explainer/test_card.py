@@ -389,6 +389,20 @@ def test_push_uploads_exactly_the_explainer_files(adapter_folder, fake_hub, rand
     assert AutoTokenizer.from_pretrained(remote)(text).input_ids == AutoTokenizer.from_pretrained(adapter_folder)(text).input_ids
 
 
+@pytest.mark.parametrize("failure", [ConnectionError("no network"), KeyboardInterrupt()])
+def test_a_failed_push_leaves_the_local_card_as_it_was(adapter_folder, fake_hub, failure):
+    from self_explain.explainer.card import write_explainer_card
+
+    _, api, _, _ = fake_hub
+    write_explainer_card(adapter_folder)
+    before = (adapter_folder / "README.md").read_bytes()
+    api.upload_folder.side_effect = failure
+    with pytest.raises(type(failure)):
+        push_adapter(adapter_folder, REPO)
+    assert (adapter_folder / "README.md").read_bytes() == before, "the card naming the repo is not kept"
+    assert not [p.name for p in adapter_folder.iterdir() if p.name.startswith(".")]
+
+
 def test_push_with_projection_and_eval_results(adapter_folder, fake_hub):
     _, _, staged, remote = fake_hub
     projection = add_projection(adapter_folder)

@@ -245,7 +245,7 @@ def test_a_rerun_with_other_settings_is_refused_and_no_resume_starts_again(tiny_
     assert "resuming" not in caplog.text
 
 
-def test_save_explainer_leaves_nothing_when_a_step_fails(trained_explainer_dir, tmp_path, monkeypatch):
+def test_save_explainer_leaves_nothing_when_a_step_fails(trained_explainer_dir, tmp_path, monkeypatch, caplog):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -266,9 +266,12 @@ def test_save_explainer_leaves_nothing_when_a_step_fails(trained_explainer_dir, 
     assert list(out.iterdir()) == []
 
     monkeypatch.undo()
-    save_explainer(model, tokenizer, None, metadata, out)
+    with caplog.at_level("INFO", logger="self_explain"):
+        save_explainer(model, tokenizer, None, metadata, out)
     assert_same_weights(adapter_weights(out), adapter_weights(trained_explainer_dir))
     assert not list(out.glob(".tmp-*"))
+    assert ".tmp-" not in caplog.text, "the log names where the files end up, not a staging folder that is gone"
+    assert f"(card: {out / 'README.md'})" in caplog.text
 
 
 # ----------------------------------------------------------------------------------------------

@@ -111,12 +111,78 @@ def check_model_reference(name_or_path: str) -> None:
     known = TOY_MODELS + SHIPPED_EXPLAINERS + tuple(PACKAGED_MODELS)
     close = difflib.get_close_matches(name_or_path, known, n=1, cutoff=0.8)
     if close and "/" not in name_or_path:
-        kind = "packaged model" if is_packaged_model(close[0]) else "toy model"
+        kind = ("packaged model" if is_packaged_model(close[0])
+                else "shipped explainer" if close[0] in SHIPPED_EXPLAINERS else "toy model")
         raise ValueError(f"unknown model {name_or_path!r}: did you mean the {kind} {close[0]!r}? {expected}")
     try:
         validate_repo_id(name_or_path)
     except HFValidationError:
         raise ValueError(f"unknown model {name_or_path!r}: no such folder, and not a Hub model id; {expected}") from None
+
+
+def closest_short_name(name: str, known: tuple[str, ...] | None = None) -> str | None:
+    """The shipped or packaged short name closest to ``name`` (or to its last path part), if one is close.
+
+    Args:
+        name (`str`): A model name as given.
+        known (`tuple[str, ...]`, *optional*): The names to choose from (default: toy, shipped and packaged names).
+
+    Returns:
+        `str` or `None`: The closest name, or None when none is close.
+    """
+    import difflib
+
+    known = known if known is not None else TOY_MODELS + SHIPPED_EXPLAINERS + tuple(PACKAGED_MODELS)
+    for candidate in dict.fromkeys((name, name.rstrip("/").rsplit("/", 1)[-1])):
+        close = difflib.get_close_matches(candidate, known, n=1, cutoff=0.6)
+        if close:
+            return close[0]
+    return None
+
+
+def _hub_reason(error: BaseException | None) -> str:
+    """Why a name could not be loaded from the Hub, in words a person can act on (not the library's advice)."""
+    chain, seen = [], error
+    while seen is not None and len(chain) < 8:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    names = {type(e).__name__ for e in chain}
+    text = " ".join(str(e) for e in chain).lower()
+    if "GatedRepoError" in names:
+        return "it is a gated Hub repo: request access on its page, then run `hf auth login`"
+    if "RevisionNotFoundError" in names:
+        return "the Hub repo has no such revision"
+    if "RepositoryNotFoundError" in names or "is not a valid model identifier" in text or "404" in text:
+        return "there is no model of that name on the Hub (a private one needs `hf auth login`)"
+    if names & {"LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectError", "ConnectionError", "TimeoutError"} \
+            or "couldn't connect" in text or "offline mode" in text:
+        return ("it is not reachable on the Hub: the Hub could not be reached and it is not in the local cache (no "
+                "network, or HF_HUB_OFFLINE=1)")
+    first = (str(error).strip().splitlines() or [""])[0][:200] if error is not None else ""
+    return f"it could not be loaded ({type(error).__name__}: {first})" if error is not None else "it could not be found"
+
+
+def unknown_model_message(name_or_path: str, error: BaseException | None = None, kind: str = "model") -> str:
+    """The message of a model (or explainer) that could not be loaded: what the name is not, why, the closest short
+    name, and what would be accepted.
+
+    Args:
+        name_or_path (`str`): The name as given.
+        error (`BaseException`, *optional*): What loading it raised.
+        kind (`str`, *optional*, defaults to `"model"`): ``model`` or ``explainer``, for the message.
+
+    Returns:
+        `str`: "unknown <kind> '<name>': it is not a short name, not a local folder, and <reason>; did you mean …?
+        expected …".
+    """
+    if Path(name_or_path).is_dir():
+        first = (str(error).strip().splitlines() or [""])[0][:200] if error is not None else ""
+        return (f"unknown {kind} {name_or_path!r}: the folder holds no {kind} transformers can load "
+                f"({type(error).__name__}: {first}); {EXPECTED_MODEL}")
+    close = closest_short_name(name_or_path)
+    suggestion = f"; did you mean {close!r}?" if close else ";"
+    return (f"unknown {kind} {name_or_path!r}: it is not a short name, not a local folder, and {_hub_reason(error)}"
+            f"{suggestion} {EXPECTED_MODEL}")
 
 
 def is_toy_model(name_or_path: str) -> bool:
@@ -236,7 +302,7 @@ def load_model(
             source, dtype=dtype or "auto", device_map=device_map or default_device_map(), **kwargs
         )
     except (OSError, ValueError) as error:
-        raise ValueError(f"unknown model {name_or_path!r}: {EXPECTED_MODEL} ({error})") from error
+        raise ValueError(unknown_model_message(name_or_path, error)) from error
     model.eval()
     adapter_for(model)  # fail early on an architecture the engine cannot drive
     if Path(source).is_dir():

@@ -568,7 +568,7 @@ def write_card(folder: Path, card: ModelCard) -> Path:
     return write_atomically(folder / "README.md", card.save)
 
 
-def write_explainer_card(folder: str | Path, *, repo_id: str | None = None) -> Path:
+def write_explainer_card(folder: str | Path, *, repo_id: str | None = None, log: bool = True) -> Path:
     """Render the card of an explainer folder from its metadata into its README.md (atomically); returns the path.
 
     It replaces any README.md already there (PEFT's ``save_pretrained`` writes a generic one).
@@ -576,6 +576,8 @@ def write_explainer_card(folder: str | Path, *, repo_id: str | None = None) -> P
     Args:
         folder (`str` or `Path`): A local explainer folder.
         repo_id (`str`, *optional*): The Hub repo named in the card's usage example.
+        log (`bool`, *optional*, defaults to `True`): Log the card written (not for a staging folder, whose path
+            is gone once its files are moved into place).
 
     Returns:
         `Path`: The README.md written.
@@ -588,5 +590,6 @@ def write_explainer_card(folder: str | Path, *, repo_id: str | None = None) -> P
     metadata = read_explainer_metadata(folder)
     _, full_model = _weight_files(folder)
     path = write_card(folder, render_explainer_card(metadata, repo_id=repo_id, full_model=full_model))
-    logger.info("wrote the explainer card %s", path)
+    if log:
+        logger.info("wrote the explainer card %s", path)
     return path

@@ -28,8 +28,10 @@ from transformers import AutoTokenizer
 from ..core.generation import greedy_generate, prompt_ids
 from ..core.injection import PROJECTION_FILE, VectorInjector, VectorProjection
 from ..core.models import (
+    SHIPPED_EXPLAINERS,
     TOY_MODELS,
     LoadedModel,
+    closest_short_name,
     load_model,
     resolve_model_id,
     short_model_name,
@@ -62,14 +64,18 @@ def explainer_file(source: str, name: str, revision: str | None = None) -> Path 
         path = Path(source) / name
         return path if path.is_file() else None
     if not is_hub_id(source):
-        raise ValueError(f"unknown explainer {source!r}: no such folder (expected a toy name, a local folder or a Hub id)")
+        close = closest_short_name(source, SHIPPED_EXPLAINERS)
+        raise ValueError(f"unknown explainer {source!r}: no such folder (expected a toy name, a local folder or a Hub "
+                         f"id){f'; did you mean {close!r}?' if close else ''}")
     try:
         return Path(hf_hub_download(source, name, revision=revision))
     except EntryNotFoundError:
         return None
     except (HFValidationError, RepositoryNotFoundError, OSError) as error:  # OSError: offline, no cached copy
+        close = closest_short_name(source, SHIPPED_EXPLAINERS)
         raise ValueError(
             f"unknown explainer {source!r}: not a local folder, and not readable as a Hub repo ({type(error).__name__})"
+            f"{f'; did you mean {close!r}?' if close else ''}"
         ) from error
 
 

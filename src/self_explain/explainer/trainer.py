@@ -511,7 +511,7 @@ def save_explainer(model, tokenizer, projection: VectorProjection | None, metada
         if projection is not None:
             projection.save(staging)
         (staging / EXPLAINER_METADATA).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        write_explainer_card(staging)
+        write_explainer_card(staging, log=False)  # the log names the card where it ends up, below
         give_default_permissions(staging)  # safetensors writes 0600
         for file in sorted(staging.iterdir()):
             os.replace(file, out / file.name)
@@ -519,5 +519,6 @@ def save_explainer(model, tokenizer, projection: VectorProjection | None, metada
             (out / PROJECTION_FILE).unlink(missing_ok=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # our own staging folder, emptied by the moves above
-    logger.info("saved %s explainer for %s to %s", metadata["task"], short_model_name(metadata["target"]), out)
+    logger.info("saved %s explainer for %s to %s (card: %s)", metadata["task"], short_model_name(metadata["target"]),
+                out, out / "README.md")
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..core.files import write_atomically
 from ..hub.api import hub_api, hub_errors, require_token, upload_folder
 from .card import (
     EXPLAINER_METADATA,
@@ -40,6 +41,8 @@ def push_adapter(
     Returns:
         `str`: The commit url.
 
+    A failed push leaves the folder as it was (its README.md is restored).
+
     Raises:
         FileNotFoundError: When the folder lacks its metadata, weights or tokenizer files.
         ValueError: When the metadata holds what looks like a credential, or the folder is inconsistent.
@@ -54,19 +57,29 @@ def push_adapter(
     if secrets:
         raise ValueError(f"refusing to upload {folder / EXPLAINER_METADATA}: it holds what looks like a credential "
                          f"at {secrets}; remove it and push again")
+    # The card naming the repo goes up with the files; the local one changes only once the push succeeded.
+    readme = folder / "README.md"
+    before = readme.read_bytes() if readme.is_file() else None
     write_card(folder, render_explainer_card(metadata, repo_id=repo_id, full_model=full_model))
     api = hub_api(token)
     kind = "model" if full_model else "adapter"
     default_message = f"Upload {metadata['task']} explainer {kind} for {public_name(metadata['target'])}"
-    with hub_errors(f"push the explainer to {repo_id}", kept=folder):
-        api.create_repo(repo_id, repo_type="model", exist_ok=True, private=private)
-        return upload_folder(
-            api,
-            repo_id=repo_id,
-            folder=folder,
-            allow_patterns=files,
-            delete_patterns=None,
-            commit_message=commit_message or default_message,
-            repo_type="model",
-        )
+    try:
+        with hub_errors(f"push the explainer to {repo_id}", kept=folder):
+            api.create_repo(repo_id, repo_type="model", exist_ok=True, private=private)
+            return upload_folder(
+                api,
+                repo_id=repo_id,
+                folder=folder,
+                allow_patterns=files,
+                delete_patterns=None,
+                commit_message=commit_message or default_message,
+                repo_type="model",
+            )
+    except BaseException:
+        if before is None:
+            readme.unlink(missing_ok=True)
+        else:
+            write_atomically(readme, lambda temporary: Path(temporary).write_bytes(before))
+        raise
 

@@ -99,6 +99,7 @@ def upload_folder(
     delete_patterns: list[str] | None,
     commit_message: str,
     repo_type: str = "dataset",
+    shown: str | Path | None = None,
 ) -> str:
     """The one place that uploads to the Hub; returns the commit url.
 
@@ -110,11 +111,13 @@ def upload_folder(
         delete_patterns (`list[str]` or `None`): remote files to delete in the same commit (uploaded ones are kept).
         commit_message (`str`): the commit message.
         repo_type (`str`, *optional*, defaults to `"dataset"`): ``dataset`` or ``model``.
+        shown (`str` or `Path`, *optional*): what the log names as the source (default: ``folder``); a temporary
+            staging folder is gone once the upload is done, so its caller names the user's folder.
 
     Returns:
         `str`: the commit url.
     """
-    logger.info("uploading %s to %s repo %s (files %s)", folder, repo_type, repo_id, allow_patterns)
+    logger.info("uploading %s to %s repo %s (files %s)", shown or folder, repo_type, repo_id, allow_patterns)
     commit = api.upload_folder(
         repo_id=repo_id,
         repo_type=repo_type,

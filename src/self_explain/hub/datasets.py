@@ -508,6 +508,7 @@ def push_dataset(
                 # uploaded in the same commit are kept.
                 delete_patterns=[data_pattern] if overwrite else None,
                 commit_message=commit_message or f"{'Replace' if overwrite else 'Add'} config {config_name}",
+                shown=f"config {config_name!r} of {folder}",
             )
 
 
