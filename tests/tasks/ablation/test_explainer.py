@@ -270,9 +270,11 @@ def test_evaluate_reports_causal_match_for_trained_and_untrained(explainer_dir, 
     for result in report["results"]:
         assert set(result["metrics"]) >= {"exact_match", "content_match", "has_changed_f1", "has_changed_macro_f1",
                                           "valid_rate"}
-        # has_changed_f1 is None (not estimable) when no explanation is valid, as an untrained one's may be
-        assert all(0 <= v <= 1 for k, v in result["metrics"].items() if not (k == "has_changed_f1" and v is None))
+        # None: not estimable (has_changed_f1 without a valid explanation, as an untrained one's may be; a
+        # ground-truth class without rows; a precision without a prediction of the class)
+        assert all(v is None or 0 <= v <= 1 for v in result["metrics"].values())
         assert (result["metrics"]["has_changed_f1"] is None) == (result["metrics"]["valid_rate"] == 0)
+        assert {"changed_exact_match", "unchanged_exact_match"} <= set(result["metrics"]), "the stratified keys"
     for split in ("test", "ood"):
         trained = pd.read_parquet(out / f"predictions-{split}.parquet")
         untrained = pd.read_parquet(out / f"predictions-{split}-untrained.parquet")
