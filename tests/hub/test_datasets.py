@@ -229,6 +229,15 @@ def _crash_on(monkeypatch, name: str, killed: bool) -> None:
         monkeypatch.setattr(hub, "_settle_staging", lambda staging, folder: None)
 
 
+def test_a_publish_that_succeeds_settles_nothing(tmp_path, template, caplog):
+    folder = tmp_path / "out"
+    with caplog.at_level(logging.INFO, logger="self_explain"):
+        write(folder, template, "toy-target")
+        write(folder, template, "toy-target", n_train=5, overwrite=True)
+    assert "earlier run" not in caplog.text and "settling" not in caplog.text
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".tmp-")] == []
+
+
 def _provenance(folder, name):
     return json.loads((folder / "provenance" / f"{name}.json").read_text())
 

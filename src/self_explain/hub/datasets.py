@@ -370,9 +370,11 @@ def _write_config(folder: Path, dataset_name: str, config_name: str, splits: dic
         )
         card.save(staging / "README.md")
         _move_into_place(staging, folder, config_name)
-    finally:
+    except BaseException:
         with suppress(Exception):  # a failure part-way: the old config or the new one, whole (else the next writer)
             _settle_staging(staging, folder)
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _remote_card_configs(api: HfApi, repo_id: str) -> list[dict]:
