@@ -193,6 +193,10 @@ CASES = [
          "unknown model 'toy-target-patchin-explainer': did you mean the shipped explainer "
          "'toy-target-patching-explainer'?", setup=lambda tmp, monkeypatch: _dataset_card(
              tmp / "D", ["train", "test"])),
+    # --- item 13: ablation's choice reading ---------------------------------------------------------------------
+    Case("build-ablation-choice-by-unknown", ["build", "ablation", "--target", "toy-target", "--choice_by", "vote",
+                                             "--out", "{tmp}/ds"],
+         "--choice_by must be one of answer, logprob, logprob_text, got 'vote'"),
     # --- item 7: OS faults, interruptions and bugs end in one line ----------------------------------------------
     Case("build-read-only-out", [*BUILD_TOY, "--out", "{tmp}/out/ds"],
          "cannot write {tmp}/out/ds: Read-only file system; the file system is read-only", setup=_read_only),
