@@ -197,6 +197,22 @@ CASES = [
     Case("build-ablation-choice-by-unknown", ["build", "ablation", "--target", "toy-target", "--choice_by", "vote",
                                              "--out", "{tmp}/ds"],
          "--choice_by must be one of answer, logprob, logprob_text, got 'vote'"),
+    # --- every command's numbers, NaN and inf included, before any work ----------------------------------------
+    *[Case(f"train{option}-{value}", ["train", "--dataset", "{tmp}/D", "--out", "{tmp}/x", option, value], message)
+      for option, value, message in [
+          ("--lora-dropout", "nan", "--lora-dropout must be in [0, 1), got nan"),
+          ("--lora-alpha", "0", "--lora-alpha must be a positive integer, got 0"),
+          ("--warmup-steps", "nan", "--warmup-steps must be a non-negative number, got nan"),
+          ("--learning-rate", "inf", "--learning-rate must be a number above 0, got inf"),
+          ("--max-length", "0", "--max-length must be a positive integer, got 0"),
+      ]],
+    *[Case(f"toyworld{option}-{value}", ["toyworld", "train", "--out", "{tmp}/toy", option, value], message)
+      for option, value, message in [
+          ("--hidden_size", "30", "--hidden_size 30 must be a multiple of --num_heads 4"),
+          ("--unknown_share", "nan", "--unknown_share must be in [0, 1], got nan"),
+          ("--max_steps", "0", "--max_steps must be a positive integer, got 0"),
+          ("--learning_rate", "-1", "--learning_rate must be a number above 0, got -1.0"),
+      ]],
     # --- item 7: OS faults, interruptions and bugs end in one line ----------------------------------------------
     Case("build-read-only-out", [*BUILD_TOY, "--out", "{tmp}/out/ds"],
          "cannot write {tmp}/out/ds: Read-only file system; the file system is read-only", setup=_read_only),

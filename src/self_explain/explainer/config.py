@@ -196,12 +196,16 @@ class ExplainerConfig(SFTConfig):
             raise ValueError(f"--max-rows must be at least 1, got {self.max_rows}")
         if self.lora_r < 1:
             raise ValueError(f"--lora-r must be at least 1, got {self.lora_r}")
+        check_positive("--lora-alpha", self.lora_alpha)
+        if not 0 <= self.lora_dropout < 1:  # NaN fails the comparison too
+            raise ValueError(f"--lora-dropout must be in [0, 1), got {self.lora_dropout}")
+        check_positive("--max-length", self.max_length, optional=True)
         check_positive("--per-device-train-batch-size", self.per_device_train_batch_size)
         check_positive("--gradient-accumulation-steps", self.gradient_accumulation_steps)
         check_positive_number("--logging-steps", self.logging_steps)
         check_positive_number("--save-steps", self.save_steps)
         check_non_negative("--seed", self.seed)
-        if self.warmup_steps < 0:
+        if not self.warmup_steps >= 0 or self.warmup_steps == float("inf"):  # NaN and inf too
             raise ValueError(f"--warmup-steps must be a non-negative number, got {self.warmup_steps!r}")
         check_positive_number("--learning-rate", self.learning_rate)
         check_positive_number("--num-train-epochs", self.num_train_epochs)
