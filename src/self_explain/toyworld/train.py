@@ -122,6 +122,8 @@ class ToyModelConfig(TrainingArguments):
         for option, value in (("--world_seed", self.world_seed), ("--knowledge_seed", self.knowledge_seed),
                               ("--seed", self.seed), ("--threads", self.threads)):
             check_non_negative(option, value)
+        if self.shared_with is not None:
+            check_non_negative("--shared_with", self.shared_with)
         check_positive_number("--learning_rate", self.learning_rate)
         check_positive_number("--logging_steps", self.logging_steps)
         check_non_negative_number("--warmup_steps", self.warmup_steps)
