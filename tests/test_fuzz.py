@@ -75,7 +75,8 @@ def _interrupted_build(tmp: Path, monkeypatch) -> None:
 
 
 def _bug_in_build(tmp: Path, monkeypatch) -> None:
-    _fail_with(monkeypatch, "self_explain.tasks.build.DatasetBuilder.load_target", ZeroDivisionError("division by zero"))
+    _fail_with(monkeypatch, "self_explain.tasks.build.DatasetBuilder.load_target",
+               ZeroDivisionError("division by zero"))
 
 
 def _write(path: Path, content: bytes) -> None:
@@ -296,7 +297,9 @@ MINUS_ONE_IS_VALID = {("PatchingConfig", "layers"), ("FeaturesConfig", "min_scor
                       ("PreferencesConfig", "min_instilling_correlation"), ("ExplainerConfig", "max_steps")}
 # Besides the options a config declares itself: the trainer's options train checks too (the others are TRL's and
 # transformers' to check, when they are used).
-TRAINER_OPTIONS_CHECKED = {"ExplainerConfig": {"gradient_accumulation_steps", "weight_decay", "adam_beta1", "adam_beta2"}}
+TRAINER_OPTIONS_CHECKED = {
+    "ExplainerConfig": {"gradient_accumulation_steps", "weight_decay", "adam_beta1", "adam_beta2"},
+}
 
 
 def _sweep_cases():

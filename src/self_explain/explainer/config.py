@@ -200,7 +200,8 @@ class ExplainerConfig(SFTConfig):
         if not 0 <= self.lora_dropout < 1:  # NaN fails the comparison too
             raise ValueError(f"--lora-dropout must be in [0, 1), got {self.lora_dropout}")
         check_positive("--max-length", self.max_length, optional=True)
-        if self.save_total_limit is not None and (isinstance(self.save_total_limit, bool) or self.save_total_limit < 1):
+        limit = self.save_total_limit
+        if limit is not None and (isinstance(limit, bool) or limit < 1):
             raise ValueError(f"--save-total-limit must be a positive integer (checkpoints kept), got "
                              f"{self.save_total_limit!r}")
         check_positive("--per-device-train-batch-size", self.per_device_train_batch_size)

@@ -173,7 +173,8 @@ class ExplainerPipeline(Pipeline):
             raise ValueError(f"self-explanation input 'task' must be a task name (a string, e.g. 'patching'); got "
                              f"{_shown(item['task'])}")
         for key, value in item.items():  # no field is a flag: True would pass as the number 1
-            if isinstance(value, bool) or (isinstance(value, (list, tuple)) and any(isinstance(v, bool) for v in value)):
+            values = value if isinstance(value, (list, tuple)) else [value]
+            if any(isinstance(v, bool) for v in values):
                 raise ValueError(f"self-explanation input {key!r} is {value!r}: a boolean, where a number or text is "
                                  f"expected (e.g. 'token': 3)")
         task = get_task(item["task"])

@@ -97,8 +97,8 @@ def check_dataset_target(config: ExplainerConfig, target: str, revision: str | N
         raise ValueError(
             f"--target {target!r}{f' (revision {revision})' if known else ''}: dataset {config.dataset} config "
             f"{name!r} holds the ground truth of {built_on!r}"
-            f"{f' (revision {built_revision})' if known else ''}, so the explainer would be labelled for one model and "
-            f"trained on another's truth; leave --target out (or pass {built_on!r}), build the dataset on "
+            f"{f' (revision {built_revision})' if known else ''}, so the explainer would be labelled for one model "
+            f"and trained on another's truth; leave --target out (or pass {built_on!r}), build the dataset on "
             f"{target!r}, or pass --allow_other_target to train on it anyway"
         )
 
