@@ -498,6 +498,10 @@ def save_explainer(model, tokenizer, projection: VectorProjection | None, metada
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".tmp-*"):  # a staging folder a killed save left: its files never reached their places
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+            logger.info("removed %s, left by an earlier save that did not finish", stale)
     staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=out))
     try:
         # Only what was trained: LoRA and the trained token rows, never whole embedding matrices (PEFT's "auto"
