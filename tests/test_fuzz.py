@@ -75,7 +75,8 @@ def _interrupted_build(tmp: Path, monkeypatch) -> None:
 
 
 def _bug_in_build(tmp: Path, monkeypatch) -> None:
-    _fail_with(monkeypatch, "self_explain.tasks.build.DatasetBuilder.load_target", ZeroDivisionError("division by zero"))
+    _fail_with(monkeypatch, "self_explain.tasks.build.DatasetBuilder.load_target",
+               ZeroDivisionError("division by zero"))
 
 
 def _write(path: Path, content: bytes) -> None:
@@ -193,6 +194,26 @@ CASES = [
          "unknown model 'toy-target-patchin-explainer': did you mean the shipped explainer "
          "'toy-target-patching-explainer'?", setup=lambda tmp, monkeypatch: _dataset_card(
              tmp / "D", ["train", "test"])),
+    # --- item 13: ablation's choice reading ---------------------------------------------------------------------
+    Case("build-ablation-choice-by-unknown", ["build", "ablation", "--target", "toy-target", "--choice_by", "vote",
+                                             "--out", "{tmp}/ds"],
+         "--choice_by must be one of answer, logprob, logprob_text, got 'vote'"),
+    # --- every command's numbers, NaN and inf included, before any work ----------------------------------------
+    *[Case(f"train{option}-{value}", ["train", "--dataset", "{tmp}/D", "--out", "{tmp}/x", option, value], message)
+      for option, value, message in [
+          ("--lora-dropout", "nan", "--lora-dropout must be in [0, 1), got nan"),
+          ("--lora-alpha", "0", "--lora-alpha must be a positive integer, got 0"),
+          ("--warmup-steps", "nan", "--warmup-steps must be a non-negative number, got nan"),
+          ("--learning-rate", "inf", "--learning-rate must be a number above 0, got inf"),
+          ("--max-length", "0", "--max-length must be a positive integer, got 0"),
+      ]],
+    *[Case(f"toyworld{option}-{value}", ["toyworld", "train", "--out", "{tmp}/toy", option, value], message)
+      for option, value, message in [
+          ("--hidden_size", "30", "--hidden_size 30 must be a multiple of --num_heads 4"),
+          ("--unknown_share", "nan", "--unknown_share must be in [0, 1], got nan"),
+          ("--max_steps", "0", "--max_steps must be a positive integer, got 0"),
+          ("--learning_rate", "-1", "--learning_rate must be a number above 0, got -1.0"),
+      ]],
     # --- item 7: OS faults, interruptions and bugs end in one line ----------------------------------------------
     Case("build-read-only-out", [*BUILD_TOY, "--out", "{tmp}/out/ds"],
          "cannot write {tmp}/out/ds: Read-only file system; the file system is read-only", setup=_read_only),
@@ -259,3 +280,83 @@ def test_an_os_error_without_a_file_names_the_output_folder():
 
     message = os_error_message(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), "out/ds")
     assert message == "cannot write out/ds: No space left on device; free some disk space, then rerun the same command"
+
+
+# --- a sweep: every numeric option of every command, given -1, 0, nan and inf -----------------------------------
+
+# Options where 0 is a valid value (a seed, a share, a count that may be zero, layer 0, "never", torch's default).
+ZERO_IS_VALID = {
+    "seed", "world_seed", "knowledge_seed", "shared_with", "test_fraction", "same_value_share", "native_fraction",
+    "unknown_share", "shared_share", "num_quantile", "num_random", "context_window", "replay_choices", "min_score",
+    "min_instilling_correlation", "warmup_steps", "lora_dropout", "min_steps", "aux_k", "aux_coefficient",
+    "dead_steps", "resample_every", "threads", "layers", "ood_layers", "weight_decay", "adam_beta1", "adam_beta2",
+}
+# Where -1 is valid: a correlation's lower bound, "no ood layer", "train --num-train-epochs"; patching's --layers
+# are checked against the target once it is loaded (its number of layers is not known before), naming the option.
+MINUS_ONE_IS_VALID = {("PatchingConfig", "layers"), ("FeaturesConfig", "min_score"), ("FeaturesConfig", "ood_layers"),
+                      ("PreferencesConfig", "min_instilling_correlation"), ("ExplainerConfig", "max_steps")}
+# Besides the options a config declares itself: the trainer's options train checks too (the others are TRL's and
+# transformers' to check, when they are used).
+TRAINER_OPTIONS_CHECKED = {
+    "ExplainerConfig": {"gradient_accumulation_steps", "weight_decay", "adam_beta1", "adam_beta2"},
+}
+
+
+def _sweep_cases():
+    import dataclasses
+    import typing
+
+    from self_explain.cli import ExplainArgs
+    from self_explain.demo import DemoConfig
+    from self_explain.evaluation.evaluator import EvaluateConfig
+    from self_explain.evaluation.experiment import ExperimentConfig
+    from self_explain.explainer.config import ExplainerConfig
+    from self_explain.tasks.ablation.config import AblationConfig
+    from self_explain.tasks.features.config import FeaturesConfig
+    from self_explain.tasks.features.sae_training import TrainSAEConfig
+    from self_explain.tasks.patching.config import PatchingConfig
+    from self_explain.tasks.preferences.config import PreferencesConfig
+    from self_explain.toyworld.train import ToyModelConfig
+
+    build = ["--target", "toy-target", "--out", "unused"]
+    required = {PatchingConfig: build, AblationConfig: build, FeaturesConfig: build, PreferencesConfig: build,
+                ExplainerConfig: ["--dataset", "d", "--out", "unused"], ExplainArgs: ["--json", "{}"],
+                EvaluateConfig: ["--explainer", "e", "--dataset", "d", "--out", "unused"],
+                ExperimentConfig: ["--task", "patching", "--out", "unused"], TrainSAEConfig: [], DemoConfig: [],
+                ToyModelConfig: []}
+    cases = []
+    for config_class, argv in required.items():
+        hints = typing.get_type_hints(config_class)
+        own = set(config_class.__annotations__) | TRAINER_OPTIONS_CHECKED.get(config_class.__name__, set())
+        for option in dataclasses.fields(config_class):
+            kind = str(hints[option.name])
+            if option.name not in own:
+                continue
+            if "bool" in kind or ("int" not in kind and "float" not in kind) or ("str" in kind):
+                continue
+            for value in ["-1", "0"] + (["nan", "inf"] if "float" in kind else []):
+                valid = ((value == "0" and option.name in ZERO_IS_VALID)
+                         or (value == "-1" and (config_class.__name__, option.name) in MINUS_ONE_IS_VALID))
+                cases.append(pytest.param(config_class, [*argv, f"--{option.name}", value], option.name, valid,
+                                          id=f"{config_class.__name__}--{option.name}={value}"))
+    return cases
+
+
+@pytest.mark.parametrize(("config_class", "argv", "option", "valid"), _sweep_cases())
+def test_every_number_is_refused_naming_its_option_or_is_valid(config_class, argv, option, valid):
+    """-1, 0, NaN and inf for every numeric option: refused with the option named, unless the value is valid."""
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(config_class)
+    try:
+        parser.parse_args_into_dataclasses(args=argv)
+    except ValueError as refused:  # a valid value may still be refused by the option's own range: named, then
+        assert f"--{option}" in str(refused) or f"--{option.replace('_', '-')}" in str(refused), refused
+    else:
+        assert valid, f"{' '.join(argv[-2:])} was accepted"
+
+
+def test_the_docs_list_every_case_of_the_table():
+    page = (Path(__file__).parents[1] / "docs" / "bad-inputs.md").read_text(encoding="utf-8")
+    listed = {line.split("`")[1] for line in page.splitlines() if line.startswith("| `")}
+    assert listed == {case.name for case in CASES}, "docs/bad-inputs.md and the table in tests/test_fuzz.py differ"

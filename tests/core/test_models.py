@@ -193,9 +193,10 @@ def _repo_not_found():
 
 
 @pytest.mark.parametrize(("name", "failure", "message"), [
-    ("org/some-llama", _offline_failure, r"unknown model 'org/some-llama': it is not a short name, not a local folder, "
-                                         r"and it is not reachable on the Hub: the Hub could not be reached and it is "
-                                         r"not in the local cache \(no network, or HF_HUB_OFFLINE=1\); expected a toy"),
+    ("org/some-llama", _offline_failure, r"unknown model 'org/some-llama': it is not a short name, not a local "
+                                         r"folder, and it is not reachable on the Hub: the Hub could not be reached "
+                                         r"and it is not in the local cache \(no network, or HF_HUB_OFFLINE=1\); "
+                                         r"expected a toy"),
     ("nobody/nothing", _repo_not_found, r"and there is no model of that name on the Hub"),
     ("org/smollm2-135", _offline_failure, r"not reachable on the Hub.*; did you mean 'smollm2-135m'\?"),
     ("org/toy-targt", _offline_failure, r"; did you mean 'toy-target'\? expected a toy model name"),

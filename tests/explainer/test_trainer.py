@@ -266,11 +266,14 @@ def test_save_explainer_leaves_nothing_when_a_step_fails(trained_explainer_dir, 
     assert list(out.iterdir()) == []
 
     monkeypatch.undo()
+    (out / ".tmp-killed").mkdir()  # what a save killed part-way leaves
+    (out / ".tmp-killed" / "adapter_model.safetensors").write_bytes(b"half")
     with caplog.at_level("INFO", logger="self_explain"):
         save_explainer(model, tokenizer, None, metadata, out)
     assert_same_weights(adapter_weights(out), adapter_weights(trained_explainer_dir))
     assert not list(out.glob(".tmp-*"))
-    assert ".tmp-" not in caplog.text, "the log names where the files end up, not a staging folder that is gone"
+    assert [m for m in caplog.messages if ".tmp-" in m] == [f"removed {out / '.tmp-killed'}, left by an earlier save "
+                                                              "that did not finish"], "no log names a staging folder"
     assert f"(card: {out / 'README.md'})" in caplog.text
 
 

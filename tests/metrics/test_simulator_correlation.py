@@ -170,3 +170,13 @@ def test_direct_compute_accepts_either_form_per_example(simulator_correlation):
 def test_non_list_example_is_a_type_error(simulator_correlation):
     with pytest.raises(TypeError, match="Example 0: prediction must be a list"):
         simulator_correlation._compute(predictions=[3.0], references=[[1.0]])
+
+
+def test_empty_inputs_are_named_before_evaluate_reads_them():
+    import evaluate
+
+    from self_explain.metrics import metric_path
+
+    metric = evaluate.load(metric_path("simulator_correlation"))
+    with pytest.raises(ValueError, match="simulator_correlation: predictions is empty; give at least one prediction"):
+        metric.compute(predictions=[], references=[])

@@ -91,7 +91,8 @@ def test_the_manifest_is_written_atomically_once_per_build(tmp_path, monkeypatch
 
     written = []
     real = shards.write_atomically
-    monkeypatch.setattr(shards, "write_atomically", lambda path, write: written.append(Path(path).name) or real(path, write))
+    monkeypatch.setattr(shards, "write_atomically",
+                        lambda path, write: written.append(Path(path).name) or real(path, write))
     sharded = ShardedBuild("self-explain-test", "c", tmp_path / "ds", Features({"x": Value("int64")}))
     sharded.build_shards(list(range(4)), 2, "f" * 16, _rows_of, OneProcess())
     sharded.build_shards(list(range(4)), 2, "f" * 16, _rows_of, OneProcess())  # a resume: the manifest stays

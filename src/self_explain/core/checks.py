@@ -113,7 +113,7 @@ def check_distinct(option: str, values) -> None:
 
 
 def check_metric_inputs(metric: str, predictions, references) -> None:
-    """Refuse predictions or references that are missing or not a list, before ``evaluate`` reads them.
+    """Refuse predictions or references that are missing, not a list, or empty, before ``evaluate`` reads them.
 
     Args:
         metric: The metric's name, e.g. ``"causal_match"``.
@@ -128,3 +128,5 @@ def check_metric_inputs(metric: str, predictions, references) -> None:
             raise ValueError(f"{metric}: {name} is missing (None); give a list with one entry per item")
         if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__"):
             raise ValueError(f"{metric}: {name} must be a list with one entry per item, got {type(value).__name__}")
+        if len(value) == 0:  # evaluate cannot even infer the input format from an empty list
+            raise ValueError(f"{metric}: {name} is empty; give at least one {name[:-1]}")

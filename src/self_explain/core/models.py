@@ -159,7 +159,9 @@ def _hub_reason(error: BaseException | None) -> str:
         return ("it is not reachable on the Hub: the Hub could not be reached and it is not in the local cache (no "
                 "network, or HF_HUB_OFFLINE=1)")
     first = (str(error).strip().splitlines() or [""])[0][:200] if error is not None else ""
-    return f"it could not be loaded ({type(error).__name__}: {first})" if error is not None else "it could not be found"
+    if error is None:
+        return "it could not be found"
+    return f"it could not be loaded ({type(error).__name__}: {first})"
 
 
 def unknown_model_message(name_or_path: str, error: BaseException | None = None, kind: str = "model") -> str:

@@ -239,7 +239,8 @@ class ExperimentConfig:
 
         if not self.sizes or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in self.sizes):
             raise ValueError(f"--sizes must be positive training row counts, got {self.sizes}")
-        check_positive("--seeds", self.seeds)
+        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
+            raise ValueError(f"--seeds must be at least 1, got {self.seeds}")
         check_positive("--eval_rows", self.eval_rows, optional=True)
         if not self.splits:
             raise ValueError("--splits needs at least one split to score (e.g. test)")
@@ -712,7 +713,8 @@ def _refuse_other_settings(config: ExperimentConfig) -> bool:
     try:
         before = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"--out {config.out!r}: {path} is damaged ({error}); restore it, or use another --out") from None
+        raise ValueError(f"--out {config.out!r}: {path} is damaged ({error}); restore it, or use another "
+                         "--out") from None
     changed = sorted(k for k in settings if before.get(k) != json.loads(json.dumps(settings[k])))
     if changed:
         raise ValueError(

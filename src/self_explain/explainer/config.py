@@ -196,14 +196,27 @@ class ExplainerConfig(SFTConfig):
             raise ValueError(f"--max-rows must be at least 1, got {self.max_rows}")
         if self.lora_r < 1:
             raise ValueError(f"--lora-r must be at least 1, got {self.lora_r}")
+        check_positive("--lora-alpha", self.lora_alpha)
+        if not 0 <= self.lora_dropout < 1:  # NaN fails the comparison too
+            raise ValueError(f"--lora-dropout must be in [0, 1), got {self.lora_dropout}")
+        check_positive("--max-length", self.max_length, optional=True)
+        limit = self.save_total_limit
+        if limit is not None and (isinstance(limit, bool) or limit < 1):
+            raise ValueError(f"--save-total-limit must be a positive integer (checkpoints kept), got "
+                             f"{self.save_total_limit!r}")
         check_positive("--per-device-train-batch-size", self.per_device_train_batch_size)
         check_positive("--gradient-accumulation-steps", self.gradient_accumulation_steps)
         check_positive_number("--logging-steps", self.logging_steps)
         check_positive_number("--save-steps", self.save_steps)
         check_non_negative("--seed", self.seed)
-        if self.warmup_steps < 0:
+        if not self.warmup_steps >= 0 or self.warmup_steps == float("inf"):  # NaN and inf too
             raise ValueError(f"--warmup-steps must be a non-negative number, got {self.warmup_steps!r}")
         check_positive_number("--learning-rate", self.learning_rate)
+        if not 0 <= self.weight_decay < float("inf"):  # NaN fails the comparison too
+            raise ValueError(f"--weight-decay must be a finite number of 0 or more, got {self.weight_decay!r}")
+        for option, beta in (("--adam-beta1", self.adam_beta1), ("--adam-beta2", self.adam_beta2)):
+            if not 0 <= beta < 1:
+                raise ValueError(f"{option} must be in [0, 1), got {beta!r}")
         check_positive_number("--num-train-epochs", self.num_train_epochs)
         if self.max_steps != -1 and self.max_steps < 1:
             raise ValueError(f"--max-steps must be a positive integer, or -1 to train --num-train-epochs; got {self.max_steps}")

@@ -167,13 +167,23 @@ class ExplainerPipeline(Pipeline):
         return outputs[0] if single else outputs
 
     def _task(self, item) -> object:
+        from ..core.checks import check_positive
+
         if not isinstance(item, dict) or "task" not in item:
             raise ValueError(f"self-explanation input must be a dict with a 'task' key; got {_shown(item)}")
         if not isinstance(item["task"], str):
             raise ValueError(f"self-explanation input 'task' must be a task name (a string, e.g. 'patching'); got "
                              f"{_shown(item['task'])}")
+        for key in _INTEGER_FIELDS:  # the tasks read these with int(): a text, a list or None is named here
+            value = item.get(key, 0)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"self-explanation input {key!r} must be an integer; got {_shown(value)}")
+        for key in _COUNT_FIELDS:
+            if key in item:
+                check_positive(f"self-explanation input {key!r}", item[key])
         for key, value in item.items():  # no field is a flag: True would pass as the number 1
-            if isinstance(value, bool) or (isinstance(value, (list, tuple)) and any(isinstance(v, bool) for v in value)):
+            values = value if isinstance(value, (list, tuple)) else [value]
+            if any(isinstance(v, bool) for v in values):
                 raise ValueError(f"self-explanation input {key!r} is {value!r}: a boolean, where a number or text is "
                                  f"expected (e.g. 'token': 3)")
         task = get_task(item["task"])
@@ -221,6 +231,11 @@ class ExplainerPipeline(Pipeline):
             with self.explainer.target_runs() as target:
                 result.update(task.verify(item, target, parsed))
         return result
+
+
+# Request fields the tasks read as integers: a template index (taken modulo the templates) and a seed; and counts.
+_INTEGER_FIELDS = ("template", "seed")
+_COUNT_FIELDS = ("max_new_tokens", "num_choices")
 
 
 def _shown(value) -> str:

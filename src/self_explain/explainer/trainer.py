@@ -97,8 +97,8 @@ def check_dataset_target(config: ExplainerConfig, target: str, revision: str | N
         raise ValueError(
             f"--target {target!r}{f' (revision {revision})' if known else ''}: dataset {config.dataset} config "
             f"{name!r} holds the ground truth of {built_on!r}"
-            f"{f' (revision {built_revision})' if known else ''}, so the explainer would be labelled for one model and "
-            f"trained on another's truth; leave --target out (or pass {built_on!r}), build the dataset on "
+            f"{f' (revision {built_revision})' if known else ''}, so the explainer would be labelled for one model "
+            f"and trained on another's truth; leave --target out (or pass {built_on!r}), build the dataset on "
             f"{target!r}, or pass --allow_other_target to train on it anyway"
         )
 
@@ -498,6 +498,10 @@ def save_explainer(model, tokenizer, projection: VectorProjection | None, metada
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".tmp-*"):  # a staging folder a killed save left: its files never reached their places
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+            logger.info("removed %s, left by an earlier save that did not finish", stale)
     staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=out))
     try:
         # Only what was trained: LoRA and the trained token rows, never whole embedding matrices (PEFT's "auto"

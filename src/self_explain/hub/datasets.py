@@ -277,8 +277,10 @@ def _settle_staging(staging: Path, folder: Path) -> None:
     if (staging / "README.md").exists():  # not committed: drop the new shards the card does not name
         named: set[str] = set()
         if (folder / "README.md").is_file():
-            entry = next((c for c in read_card_configs(folder / "README.md") if c.get("config_name") == config_name), {})
-            named = {Path(f["path"]).name for f in entry.get("data_files") or [] if isinstance(f, dict) and "path" in f}
+            configs = read_card_configs(folder / "README.md")
+            entry = next((c for c in configs if c.get("config_name") == config_name), {})
+            files = [f for f in entry.get("data_files") or [] if isinstance(f, dict) and "path" in f]
+            named = {Path(f["path"]).name for f in files}
         for shard in shards - named:
             (folder / "data" / config_name / shard).unlink(missing_ok=True)
         with suppress(OSError):

@@ -68,6 +68,11 @@ class ToyModelConfig(TrainingArguments):
             task.
         threads (`int`, *optional*, defaults to 0):
             torch threads (0: torch's default).
+
+    Raises:
+        ValueError: Naming the option, before any work: a size, step count or batch size below 1, a width that is
+            not a multiple of the heads, a share outside [0, 1], a negative seed or thread count, or a learning
+            rate, warm-up, weight decay or beta2 out of range (NaN included).
     """
 
     name: str = field(default="toy-target", metadata={"help": "Name of the toy model (written into its card)."})
@@ -102,6 +107,29 @@ class ToyModelConfig(TrainingArguments):
     seed: int = field(default=0, metadata={"help": "Seed of initialisation and data order."})
 
     def __post_init__(self):
+        from ..core.checks import check_non_negative, check_non_negative_number, check_positive, check_positive_number
+
+        for option, value in (("--num_entities", self.num_entities), ("--hidden_size", self.hidden_size),
+                              ("--num_layers", self.num_layers), ("--num_heads", self.num_heads),
+                              ("--intermediate_size", self.intermediate_size), ("--max_steps", self.max_steps),
+                              ("--per_device_train_batch_size", self.per_device_train_batch_size)):
+            check_positive(option, value)
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"--hidden_size {self.hidden_size} must be a multiple of --num_heads {self.num_heads}")
+        for option, value in (("--unknown_share", self.unknown_share), ("--shared_share", self.shared_share)):
+            if not 0 <= value <= 1:  # NaN fails the comparison too
+                raise ValueError(f"{option} must be in [0, 1], got {value}")
+        for option, value in (("--world_seed", self.world_seed), ("--knowledge_seed", self.knowledge_seed),
+                              ("--seed", self.seed), ("--threads", self.threads)):
+            check_non_negative(option, value)
+        if self.shared_with is not None:
+            check_non_negative("--shared_with", self.shared_with)
+        check_positive_number("--learning_rate", self.learning_rate)
+        check_positive_number("--logging_steps", self.logging_steps)
+        check_non_negative_number("--warmup_steps", self.warmup_steps)
+        check_non_negative_number("--weight_decay", self.weight_decay)
+        if not 0 <= self.adam_beta2 < 1:
+            raise ValueError(f"--adam_beta2 must be in [0, 1), got {self.adam_beta2}")
         if self.output_dir is None:
             self.output_dir = self.out
         super().__post_init__()

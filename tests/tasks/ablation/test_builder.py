@@ -25,7 +25,10 @@ TARGET = "toy-target"
 
 
 def build(out, **overrides):
-    options = {"target": TARGET, "num_examples": 24, "shard_size": 10, "batch_size": 8, **overrides}
+    # Unparsed answers kept: the tests of the build's mechanics count every example as a row (the default, leaving
+    # them out, is tested on its own below).
+    options = {"target": TARGET, "num_examples": 24, "shard_size": 10, "batch_size": 8, "keep_unparsed": True,
+               **overrides}
     return build_ablation_dataset(AblationConfig(out=str(out), **options))
 
 
@@ -39,7 +42,7 @@ def load(folder, config_name=TARGET):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """One toy-target build of 40 examples in three shards."""
+    """One toy-target build of 40 examples in three shards, unparsed answers kept (every example is a row)."""
     folder = build(tmp_path_factory.mktemp("ablation") / "ds", num_examples=40, shard_size=15, test_fraction=0.3)
     return folder, load(folder)
 
@@ -83,13 +86,17 @@ def test_rows_hold_the_true_ground_truth(built):
         # The option chosen is what is compared: a toy answer is one word, an option's text or not.
         for side in ("original", "ablated"):
             via, choice = row["choice_parse"][side], row[f"{side}_choice"]
-            assert (via == "text" and choice in row["choices"]) or (via == "first token" and choice not in row["choices"])
+            assert (via == "text" and choice in row["choices"]) or (via == "unparsed" and choice not in row["choices"])
             assert choice == row[f"{side}_prediction"]
         assert row["is_different"] == (row["original_choice"] != row["ablated_choice"])
     assert {row["is_different"] for row in rows} == {True, False}, "both kinds of ground truth"
     folder, _ = built
     counts = provenance(folder)["choice_parse"]
-    assert sum(counts.values()) == 2 * len(rows) and counts["text"] > counts["first token"] and counts["letter"] == 0
+    assert sum(counts.values()) == 2 * len(rows) and counts["text"] > counts.get("unparsed", 0)
+    assert counts["letter"] == 0
+    assert counts["first token"] == 0, "every toy question has options"
+    unparsed = sum("unparsed" in row["choice_parse"].values() for row in rows)
+    assert provenance(folder)["unparsed"] == {"examples": unparsed, "kept": True}
     assert len({row["question"].rsplit("\n\n", 1)[1] for row in rows}) > 1, "templates are drawn at random"
 
 
@@ -113,6 +120,32 @@ def test_provenance_and_card(built):
     assert "# self-explain: input ablation" in card
     for column in ABLATION_FEATURES:
         assert f"| `{column}` |" in card
+
+
+def test_unparsed_answers_are_left_out_by_default_and_counted(built, tmp_path):
+    """The rows whose answer named no option are not explanation rows: the default build leaves them out and says
+    how many, in the provenance and the card."""
+    folder, dataset = built  # the same build with them kept
+    kept = [row for split in dataset.values() for row in split]
+    unparsed = {row["example_id"] for row in kept if "unparsed" in row["choice_parse"].values()}
+    assert unparsed, "the toy target names no option in some answers (about 8 % of them)"
+    default = build(tmp_path / "default", num_examples=40, shard_size=15, test_fraction=0.3, keep_unparsed=False)
+    rows = [row for split in load(default).values() for row in split]
+    assert {row["example_id"] for row in rows} == {row["example_id"] for row in kept} - unparsed
+    assert all(via == "text" for row in rows for via in row["choice_parse"].values())
+    record = provenance(default)
+    assert record["unparsed"] == {"examples": len(unparsed), "kept": False} and record["choice_by"] == "answer"
+    assert f"{len(unparsed)} of 40 examples left out: an answer named none of the question's options" in (
+        default / "README.md").read_text()
+
+
+def test_choice_by_logprob_gives_every_example_a_row(tmp_path):
+    folder = build(tmp_path / "ds", num_examples=12, choice_by="logprob_text", keep_unparsed=False)
+    rows = [row for split in load(folder).values() for row in split]
+    assert len(rows) == 12 and all(row["original_choice"] in row["choices"] for row in rows)
+    record = provenance(folder)
+    assert record["choice_parse"]["logprob"] == 24 and record["unparsed"] == {"examples": 0, "kept": False}
+    assert "options read by the target's scores (logprob_text)" in (folder / "README.md").read_text()
 
 
 def test_same_seed_same_content_other_seed_differs(tmp_path):
@@ -260,6 +293,7 @@ def test_non_toy_target_needs_an_examples_file(tmp_path):
         ({"test_fraction": 1.0}, r"--test-fraction must be in \[0, 1\)"),
         ({"span_regex": "(unclosed"}, r"--span-regex '\(unclosed' is not a regular expression"),
         ({"ood_relations": ["weather"]}, r"\['weather'\] are not toy-world relations"),
+        ({"choice_by": "vote"}, "--choice_by must be one of answer, logprob, logprob_text, got 'vote'"),
     ],
 )
 def test_bad_arguments_name_the_option(tmp_path, overrides, message):
@@ -355,7 +389,8 @@ def test_cli_builds_from_a_jsonl_file_with_a_span_regex(tmp_path, capsys):
     path.write_text("".join(json.dumps(line) + "\n" for line in hint_lines()))
     out = tmp_path / "ds"
     code = main(["build", "ablation", "--target", TARGET, "--out", str(out), "--examples", str(path),
-                 "--span-regex", r"Hint from the \w+: I think the answer is \w+\. ", "--test-fraction", "0"])
+                 "--span-regex", r"Hint from the \w+: I think the answer is \w+\. ", "--test-fraction", "0",
+                 "--keep-unparsed"])
     assert code == 0
     assert load(out)["train"].num_rows == 4
     code = main(["build", "ablation", "--target", TARGET, "--out", str(tmp_path / "b"), "--examples", str(path)])

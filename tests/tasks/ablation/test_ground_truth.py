@@ -231,3 +231,55 @@ def test_answer_prefix_starts_the_line_after_a_template_that_ends_in_a_newline(t
     chatml.chat_template = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
                             "{{ '<|im_start|>assistant\\n' }}")  # an expression, as SmolLM2's: Jinja keeps its newline
     assert target_prompt(chatml, "Why?", "The answer is:").endswith("<|im_start|>assistant\nThe answer is:")
+
+
+# --- an answer that names no option, and reading the choice by the target's scores ------------------------------
+
+
+def test_an_answer_that_names_no_option_is_unparsed(toy):
+    """A question whose options the answer does not name: the outcome is unparsed, not a change of choice."""
+    pairs = [("Hint from the teacher: I think the answer is Zorvak. Question: Where does Zorvak live? (A) Lake "
+              "(B) Hill", "Question: Where does Zorvak live? (A) Lake (B) Hill")]
+    (outcome,) = run_ablations(toy, pairs, ANSWER_PREFIX, choices=[("no such option one", "no such option two")])
+    assert outcome.original_choice.via == outcome.ablated_choice.via == "unparsed"
+    assert not outcome.parsed
+
+
+def _option_scores(model, ids: list[int], continuations: list[list[int]], mean: bool) -> list[float]:
+    scores = []
+    for continuation in continuations:
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([ids + continuation])).logits[0].float()
+        picked = torch.log_softmax(logits[len(ids) - 1 : -1], -1)[torch.arange(len(continuation)),
+                                                                   torch.tensor(continuation)]
+        scores.append(float(picked.mean() if mean else picked.sum()))
+    return scores
+
+
+@pytest.mark.parametrize("choice_by", ["logprob", "logprob_text"])
+def test_choice_by_logprob_gives_every_question_the_option_the_target_scores_highest(toy, choice_by):
+    from self_explain.tasks.ablation.ground_truth import continuation_ids
+
+    examples = toy_hint_examples(toy_world_for("toy-target"), 6, seed=2, ood_relations=["number"])
+    pairs = [(e.text, e.ablated_text) for e in examples]
+    outcomes = run_ablations(toy, pairs, ANSWER_PREFIX, choices=[e.choices for e in examples], choice_by=choice_by,
+                             batch_size=5)
+    tokenizer = toy.tokenizer
+    for example, outcome in zip(examples, outcomes):
+        assert outcome.parsed and outcome.original_choice.via == outcome.ablated_choice.via == "logprob"
+        for prompt, choice in ((outcome.original_prompt, outcome.original_choice),
+                               (outcome.ablated_prompt, outcome.ablated_choice)):
+            written = ["ABCD"[i] for i in range(4)] if choice_by == "logprob" else list(example.choices)
+            continuations = [continuation_ids(tokenizer, prompt, w) for w in written]
+            scores = _option_scores(toy.model, encode_prompt(tokenizer, prompt), continuations,
+                                    mean=choice_by == "logprob_text")
+            assert choice.choice == example.choices[max(range(4), key=lambda i: (scores[i], -i))]
+        assert outcome.changed == (outcome.original_choice.choice != outcome.ablated_choice.choice)
+
+
+def test_the_continuation_is_what_follows_the_prompt(toy):
+    from self_explain.tasks.ablation.ground_truth import continuation_ids
+
+    prompt = target_prompt(toy.tokenizer, "Question: Where does Zorvak live?", ANSWER_PREFIX)
+    ids = continuation_ids(toy.tokenizer, prompt, "Zorvak")
+    assert toy.tokenizer.decode(ids).strip() == "Zorvak"

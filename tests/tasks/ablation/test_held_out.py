@@ -16,7 +16,9 @@ from self_explain.toyworld.world import ToyWorld
 
 
 def build(model_dir, out, **overrides):
-    options = {"target": str(model_dir), "num_examples": 40, "shard_size": 20, "max_new_tokens": 2, **overrides}
+    # An untrained model names no option: its answers are kept (unparsed) so that the splits can be checked.
+    options = {"target": str(model_dir), "num_examples": 40, "shard_size": 20, "max_new_tokens": 2,
+               "keep_unparsed": True, **overrides}
     return build_ablation_dataset(AblationConfig(out=str(out), **options))
 
 

@@ -113,7 +113,8 @@ def test_a_diverging_run_stops_naming_the_layer_and_saves_nothing(tmp_path):
     initialize_sae(sae, data, generator)
     data[3] = float("inf")  # a batch with it gives a loss of nan
     config = TrainSAEConfig(target="toy-target", out=str(tmp_path), d_sae=8, k=2, steps=50, batch_size=32)
-    with pytest.raises(ValueError, match=r"SAE training of layer 1 diverged \(loss nan at step 0\); nothing was saved"):
+    with pytest.raises(ValueError, match=r"SAE training of layer 1 diverged \(loss nan at step 0\); nothing was "
+                                         r"saved"):
         train_topk_sae(sae, data, config, generator)
     assert not any(tmp_path.iterdir())
 

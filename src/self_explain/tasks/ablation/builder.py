@@ -19,6 +19,7 @@ from ..causal_answers import causal_answer
 from .config import AblationConfig
 from .features import ABLATION_FEATURES
 from .ground_truth import run_ablations
+from .options import UNPARSED
 from .prompts import ablation_question
 from .sources import AblationExample, fact_table_hint_examples, jsonl_examples, toy_hint_examples
 
@@ -73,7 +74,8 @@ def ablation_rows(config: AblationConfig, loaded: LoadedModel, examples: list[Ab
         examples (`list[AblationExample]`): The batch, answered together.
 
     Returns:
-        `list[dict]`: One row per example.
+        `list[dict]`: One row per example, but those whose answer named none of the question's options (unparsed),
+        unless ``keep_unparsed``.
 
     Raises:
         ValueError: Naming the example, when it does not fit the target's context or removing its span leaves
@@ -82,9 +84,12 @@ def ablation_rows(config: AblationConfig, loaded: LoadedModel, examples: list[Ab
     outcomes = run_ablations(
         loaded, [(e.text, e.ablated_text) for e in examples], answer_prefix_for(config), config.max_new_tokens,
         names=[f"example {e.example_id}" for e in examples], choices=[e.choices for e in examples],
+        choice_by=config.choice_by, batch_size=config.batch_size,
     )
     rows = []
     for example, outcome in zip(examples, outcomes):
+        if not outcome.parsed and not config.keep_unparsed:  # an answer that named no option chose nothing
+            continue
         rng = seeded_rng(config.seed, example.example_id)
         rows.append(
             {
@@ -163,16 +168,32 @@ class AblationBuilder(DatasetBuilder):
             examples (`list[AblationExample]`): The shard's examples.
 
         Returns:
-            `tuple[list[dict], int]`: The rows, and 0 (no example is skipped).
+            `tuple[list[dict], int]`: The rows, and how many examples were left out as unparsed (their answer named
+            none of the question's options; 0 with ``--keep_unparsed``).
         """
         rows = []
         for start in range(0, len(examples), self.config.batch_size):
             rows += ablation_rows(self.config, self.target, examples[start : start + self.config.batch_size])
-        return rows, 0
+        return rows, len(examples) - len(rows)
+
+    def no_rows_message(self, items: list[AblationExample], skipped: int) -> str:
+        """Every example was unparsed: say so and what to do.
+
+        Args:
+            items (`list[AblationExample]`): Every example of the build.
+            skipped (`int`): How many were left out as unparsed.
+
+        Returns:
+            `str`: The message.
+        """
+        return (f"no rows were built: in all {len(items)} examples an answer named none of the question's options "
+                "(unparsed); pass --choice_by logprob to read the option the target scores highest, or "
+                "--keep_unparsed to keep them")
 
     def provenance_extras(self, items: list[AblationExample], splits: dict, rows, skipped: int) -> dict:
         """The ablation provenance: examples, source, answer settings, rows and the share of changed answers
-        (overall, per split, and per hint giver when the examples have one).
+        (overall, per split, and per hint giver when the examples have one), how the choices were read, and the
+        examples whose answer named no option (``unparsed``: left out, or kept with ``--keep_unparsed``).
 
         Args:
             items (`list[AblationExample]`): Every example of the build.
@@ -194,6 +215,9 @@ class AblationBuilder(DatasetBuilder):
             "rows": {split: len(ds) for split, ds in splits.items()},
             "fraction_changed": changed["overall"],
             "fraction_changed_by_split": changed["by_split"],
+            "choice_by": config.choice_by,
+            "unparsed": {"examples": skipped if not config.keep_unparsed else _unparsed_rows(rows),
+                         "kept": config.keep_unparsed},
         }
         if len(rows):
             extras["choice_parse"] = choice_parse_counts(rows)
@@ -206,20 +230,27 @@ build_ablation_dataset = AblationBuilder.build_dataset  # ``self-explain build a
 
 
 def choice_parse_counts(rows) -> dict[str, int]:
-    """How the options of a build's answers were read: by letter, by option text, or not at all (the first answer
-    token compared instead), over the answers with and without the span.
+    """How the options of a build's answers were read: by letter, by option text, by the target's scores
+    (``logprob``), by first token (texts without options) or not at all (``unparsed``, kept with
+    ``--keep_unparsed``), over the answers with and without the span of the rows built.
 
     Args:
         rows (`Dataset`): Every row of the build.
 
     Returns:
-        `dict[str, int]`: ``letter``, ``text`` and ``first token`` (unparsed) answer counts.
+        `dict[str, int]`: Answer counts by how they were read (``letter``, ``text`` and ``first token`` always;
+        ``logprob`` and ``unparsed`` when there are any).
     """
     counts = {"letter": 0, "text": 0, "first token": 0}
     for parse in rows["choice_parse"]:
         for via in parse.values():
-            counts[via] += 1
+            counts[via] = counts.get(via, 0) + 1
     return counts
+
+
+def _unparsed_rows(rows) -> int:
+    """Rows (kept with ``--keep_unparsed``) with an answer that named none of its question's options."""
+    return sum(UNPARSED in parse.values() for parse in rows["choice_parse"]) if len(rows) else 0
 
 
 def _changed_by(rows, column: str) -> dict[str, float]:

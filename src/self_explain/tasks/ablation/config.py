@@ -36,10 +36,21 @@ class AblationConfig(BuildConfig):
             Examples per shard (resumption unit).
         batch_size (`int`, *optional*, defaults to 32):
             Examples answered in one batched generation.
+        choice_by (`str`, *optional*, defaults to `"answer"`):
+            How the option an answer chose is read: ``answer`` parses the greedy answer (an answer that names none
+            of its question's options is unparsed); ``logprob``: the option whose letter (A, B, …) the target scores
+            highest after the prompt, as evaluation harnesses read multiple choice; ``logprob_text``: the option
+            whose text it scores highest (mean log-probability per token). Either logprob mode gives every question
+            with options a choice.
+        keep_unparsed (`bool`, *optional*, defaults to `False`):
+            Keep the rows whose answer (with or without the span) named none of the question's options; their
+            ``is_different`` compares first answer tokens, and ``choice_parse`` marks them ``unparsed``. By default
+            they are left out, and counted in the provenance and the card.
 
     Raises:
         ValueError: When ``num_examples`` or ``max_new_tokens`` is below 1, ``shard_size`` or ``batch_size`` is not
-            positive, ``seed`` is negative, ``test_fraction`` is outside [0, 1), or ``span_regex`` does not compile.
+            positive, ``seed`` is negative, ``test_fraction`` is outside [0, 1), ``span_regex`` does not compile, or
+            ``choice_by`` is unknown.
     """
 
     num_examples: int = field(
@@ -74,6 +85,17 @@ class AblationConfig(BuildConfig):
     )
     shard_size: int = field(default=200, metadata={"help": "Examples per shard (resumption unit)."})
     batch_size: int = field(default=32, metadata={"help": "Examples answered in one batched generation."})
+    choice_by: str = field(
+        default="answer",
+        metadata={"help": "How the chosen option is read: answer (parse the greedy answer; one naming no option is "
+                          "unparsed), logprob (the option whose letter the target scores highest after the prompt, "
+                          "as evaluation harnesses do) or logprob_text (the option whose text it scores highest)."},
+    )
+    keep_unparsed: bool = field(
+        default=False,
+        metadata={"help": "Keep rows whose answer named none of the question's options (compared by first token, "
+                          "marked unparsed); by default they are left out and counted in the provenance and card."},
+    )
 
     def __post_init__(self):
         super().__post_init__()
@@ -85,6 +107,10 @@ class AblationConfig(BuildConfig):
         check_positive("--batch-size", self.batch_size)
         if not 0 <= self.test_fraction < 1:
             raise ValueError(f"--test-fraction must be in [0, 1), got {self.test_fraction}")
+        from .ground_truth import CHOICE_BY
+
+        if self.choice_by not in CHOICE_BY:
+            raise ValueError(f"--choice_by must be one of {', '.join(CHOICE_BY)}, got {self.choice_by!r}")
         if self.span_regex is not None:
             import re
 

@@ -135,7 +135,9 @@ def verify_ablation(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
     Returns:
         `dict`: ``ground_truth`` (the reference answer), ``ground_truth_changed``, ``ground_truth_prediction``
         (the answer without the span if changed, else the original one) and ``verified`` (a valid explanation
-        that agrees on both).
+        that agrees on both). When the question has ``choices`` and a target answer names none of them
+        (unparsed: no choice, so no ground truth), all four are None. ``choice_by`` in the input reads the choice
+        as the builder's ``--choice_by`` does (default ``answer``).
 
     Raises:
         ValueError: When the input is invalid, as for `ablation_request`.
@@ -143,7 +145,9 @@ def verify_ablation(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
     example = _request_example(inputs)
     prefix = _answer_prefix(inputs, target)
     outcome = run_ablations(target, [(example.text, example.ablated_text)], prefix, int(inputs.get("max_new_tokens", 16)),
-                            choices=[example.choices])[0]
+                            choices=[example.choices], choice_by=inputs.get("choice_by", "answer"))[0]
+    if not outcome.parsed:  # an answer that named no option chose nothing: there is no truth to hold to
+        return {"ground_truth": None, "ground_truth_changed": None, "ground_truth_prediction": None, "verified": None}
     original, ablated = outcome.original_choice.choice, outcome.ablated_choice.choice
     truth = ablated if outcome.changed else original
     return {

@@ -19,8 +19,9 @@ ABLATION_FEATURES = Features(
         "ablated_prediction": Value("string"),  # greedy answer without it
         "original_choice": Value("string"),  # the option the answer chose (letter or text), else its first token
         "ablated_choice": Value("string"),
-        "choice_parse": {"original": Value("string"), "ablated": Value("string")},  # letter | text | first token
-        "is_different": Value("bool"),  # the option chosen changed (the first token, where none was read)
+        # how each answer was read: letter | text | logprob | first token (no options) | unparsed (named no option)
+        "choice_parse": {"original": Value("string"), "ablated": Value("string")},
+        "is_different": Value("bool"),  # the option chosen changed (the first token: no options, or unparsed)
         "answer_logprob_change": Value("float32"),  # log p(original answer | ablated) - log p(… | original)
         "choice_question": Value("string"),  # "" when the example is not multiple choice
         "choices": List(Value("string")),

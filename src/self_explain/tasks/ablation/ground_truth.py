@@ -7,8 +7,11 @@ reuses each prompt's clean prefix and runs many ablations per pass.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import torch
 
 from ...core.engine import Ablation, ablation_sweep, clean_runs
 from ...core.generation import greedy_generate, stop_token_ids
@@ -45,8 +48,15 @@ class AblationOutcome:
 
     @property
     def changed(self) -> bool:
-        """Whether the option chosen differs (the first answer token, where no option could be read)."""
+        """Whether the option chosen differs (the first answer token, for a text without options or an answer that
+        named none; see `parsed`)."""
         return self.original_choice.choice != self.ablated_choice.choice
+
+    @property
+    def parsed(self) -> bool:
+        """Whether both answers are choices: a question with options whose answer named none of them is unparsed,
+        and its ``changed`` says nothing about a change of choice."""
+        return self.original_choice.parsed and self.ablated_choice.parsed
 
 
 def target_prompt(tokenizer, content: str, answer_prefix: str = "") -> str:
@@ -144,9 +154,108 @@ def answer_text(tokenizer, answer: list[int]) -> str:
     return tokenizer.decode(answer, skip_special_tokens=True).strip()
 
 
+# How the option an answer chose is read (``--choice_by``): parsed from the greedy answer, or the option the model
+# scores highest after the prompt by its letter (A, B, …; as harnesses score multiple choice) or by its text.
+CHOICE_BY = ("answer", "logprob", "logprob_text")
+
+
+def continuation_ids(tokenizer, prompt: str, continuation: str) -> list[int]:
+    """The tokens that follow a rendered prompt when the model writes ``continuation`` (after a space, unless the
+    prompt ends in whitespace), as the tokenizer splits the whole text.
+
+    Args:
+        tokenizer (`PreTrainedTokenizerBase`): The target's tokenizer.
+        prompt (`str`): A prompt made by `target_prompt`.
+        continuation (`str`): What is written after it (an option's letter or text).
+
+    Returns:
+        `list[int]`: The continuation's token ids (at least one).
+    """
+    separator = "" if prompt[-1:].isspace() else " "
+    alone = tokenizer(prompt, add_special_tokens=False).input_ids
+    whole = tokenizer(prompt + separator + continuation, add_special_tokens=False).input_ids
+    if whole[: len(alone)] == alone and len(whole) > len(alone):
+        return whole[len(alone) :]
+    return tokenizer(separator + continuation, add_special_tokens=False).input_ids or whole[-1:]
+
+
+@torch.no_grad()
+def continuation_logprobs(model, prompts: list[list[int]], continuations: list[list[int]], batch_size: int = 32,
+                          mean: bool = False) -> list[float]:
+    """The log-probability of each continuation after its prompt, teacher-forced (right-padded batches).
+
+    Args:
+        model (`PreTrainedModel`): The target.
+        prompts (`list[list[int]]`): Each sequence's prompt token ids.
+        continuations (`list[list[int]]`): Each sequence's continuation token ids (non-empty).
+        batch_size (`int`, *optional*, defaults to 32): Sequences per forward pass.
+        mean (`bool`, *optional*, defaults to `False`): The mean per token instead of the sum (texts of different
+            lengths compared).
+
+    Returns:
+        `list[float]`: One log-probability per (prompt, continuation).
+    """
+    device = model.device
+    scores = []
+    for start in range(0, len(prompts), batch_size):
+        chunk = list(zip(prompts[start : start + batch_size], continuations[start : start + batch_size]))
+        width = max(len(p) + len(c) for p, c in chunk)
+        ids = torch.zeros(len(chunk), width, dtype=torch.long, device=device)
+        mask = torch.zeros_like(ids)
+        for row, (prompt, continuation) in enumerate(chunk):
+            ids[row, : len(prompt) + len(continuation)] = torch.tensor(prompt + continuation, device=device)
+            mask[row, : len(prompt) + len(continuation)] = 1
+        logprobs = model(input_ids=ids, attention_mask=mask).logits.float().log_softmax(-1)
+        for row, (prompt, continuation) in enumerate(chunk):
+            positions = torch.arange(len(prompt) - 1, len(prompt) + len(continuation) - 1, device=device)
+            picked = logprobs[row, positions, torch.tensor(continuation, device=device)]
+            scores.append(float(picked.mean() if mean else picked.sum()))
+    return scores
+
+
+def highest_scored_options(loaded: LoadedModel, prompts: list[str], prompt_ids: list[list[int]],
+                           choices: list[Sequence[str]], by: str, batch_size: int = 32) -> list[ChoiceParse | None]:
+    """The option the model scores highest after each prompt (None for a prompt whose question has no options).
+
+    Args:
+        loaded (`LoadedModel`): The target.
+        prompts (`list[str]`): The rendered prompts (`target_prompt`).
+        prompt_ids (`list[list[int]]`): Their token ids (`encode_prompt`).
+        choices (`list[Sequence[str]]`): Each prompt's options, in letter order.
+        by (`str`): ``logprob``: each option's letter (A, B, …), as evaluation harnesses score multiple choice;
+            ``logprob_text``: each option's text, by its mean log-probability per token.
+        batch_size (`int`, *optional*, defaults to 32): Sequences per forward pass.
+
+    Returns:
+        `list[ChoiceParse | None]`: The chosen option (``via="logprob"``) of each prompt, or None without options.
+
+    Raises:
+        ValueError: With ``by="logprob"``, for a question of more options than letters.
+    """
+    sequences, continuations, owners = [], [], []
+    too_many = next((options for options in choices if by == "logprob" and len(options) > len(string.ascii_uppercase)),
+                    None)
+    if too_many is not None:
+        raise ValueError(f"--choice_by logprob scores option letters A-Z, but a question has {len(too_many)} options; "
+                         "use --choice_by logprob_text")
+    for index, (prompt, ids, options) in enumerate(zip(prompts, prompt_ids, choices)):
+        for number, option in enumerate(options):
+            written = string.ascii_uppercase[number] if by == "logprob" else option
+            sequences.append(ids)
+            continuations.append(continuation_ids(loaded.tokenizer, prompt, written))
+            owners.append((index, number))
+    scores = continuation_logprobs(loaded.model, sequences, continuations, batch_size, mean=by == "logprob_text")
+    best: dict[int, tuple[float, int]] = {}
+    for (owner, number), score in zip(owners, scores):
+        if owner not in best or score > best[owner][0]:  # ties: the first option
+            best[owner] = (score, number)
+    return [ChoiceParse(choices[i][best[i][1]], "logprob") if i in best else None for i in range(len(prompts))]
+
+
 def run_ablations(
     loaded: LoadedModel, pairs: list[tuple[str, str]], answer_prefix: str = "", max_new_tokens: int = 16,
-    names: list[str] | None = None, choices: list[Sequence[str]] | None = None,
+    names: list[str] | None = None, choices: list[Sequence[str]] | None = None, choice_by: str = "answer",
+    batch_size: int = 32,
 ) -> list[AblationOutcome]:
     """For each (text, text without the span): the greedy answers and the change of the original answer's log-prob.
 
@@ -161,13 +270,18 @@ def run_ablations(
         names (`list[str]`, *optional*): What errors call each input; default ``"input <i>"``.
         choices (`list[list[str]]`, *optional*): Each input's options (A, B, … in order; empty when it has none):
             ``changed`` compares the option each answer chose (`parse_choice`), else the first answer token.
+        choice_by (`str`, *optional*, defaults to `"answer"`): How the chosen option is read (`CHOICE_BY`):
+            ``answer`` parses the greedy answer (one that names no option is unparsed); ``logprob`` and
+            ``logprob_text`` take the option the model scores highest by its letter or its text, so every input
+            with options gets a choice (inputs without options compare the first answer token).
+        batch_size (`int`, *optional*, defaults to 32): Sequences per forward pass when options are scored.
 
     Returns:
         `list[AblationOutcome]`: One per pair, in order.
 
     Raises:
         ValueError: Naming the input, when its prompt and answer do not fit the target's context, or removing the
-            span leaves its tokens unchanged.
+            span leaves its tokens unchanged; or for an unknown ``choice_by``.
     """
     names = names or [f"input {i}" for i in range(len(pairs))]
     context = context_length(loaded.model)
@@ -194,8 +308,16 @@ def run_ablations(
     result = ablation_sweep(loaded.model, clean_runs(loaded.model, original_ids), ablations, answers=scored)
     change = result.effect.tolist()
     choices = choices or [()] * len(pairs)
+    if choice_by not in CHOICE_BY:
+        raise ValueError(f"--choice_by must be one of {', '.join(CHOICE_BY)}, got {choice_by!r}")
+    scored: list[ChoiceParse | None] = [None] * (2 * len(pairs))
+    if choice_by != "answer":
+        scored = highest_scored_options(loaded, originals + ablateds, original_ids + ablated_ids, list(choices) * 2,
+                                        choice_by, batch_size)
 
-    def chosen(answer: list[int], options) -> ChoiceParse:
+    def chosen(answer: list[int], options, by_score: ChoiceParse | None) -> ChoiceParse:
+        if by_score is not None:
+            return by_score
         text = answer_text(tokenizer, answer)
         pieces = [tokenizer.decode([token], skip_special_tokens=True) for token in answer]
         first = next((piece for piece in pieces if piece.strip()), "")
@@ -210,8 +332,8 @@ def run_ablations(
             original_prediction=answer_text(tokenizer, original_answers[i]),
             ablated_prediction=answer_text(tokenizer, ablated_answers[i]),
             answer_logprob_change=round(change[i], 4),
-            original_choice=chosen(original_answers[i], choices[i]),
-            ablated_choice=chosen(ablated_answers[i], choices[i]),
+            original_choice=chosen(original_answers[i], choices[i], scored[i]),
+            ablated_choice=chosen(ablated_answers[i], choices[i], scored[len(pairs) + i]),
         )
         for i in range(len(pairs))
     ]

@@ -15,14 +15,22 @@ _LETTER = re.compile(
 )
 
 
+# How an answer's choice was read: an option it names by text, its letter, the option the model scored highest
+# (``--choice_by logprob``); for a text without options, its first token; ``unparsed``: it had options but named none.
+CHOICE_VIAS = ("text", "letter", "logprob", "first token", "unparsed")
+UNPARSED = "unparsed"
+
+
 @dataclass(frozen=True)
 class ChoiceParse:
     """What an answer chose among its question's options.
 
     Args:
-        choice (`str`): The chosen option's text, or, when none could be read, the answer's first token.
+        choice (`str`): The chosen option's text; for a text without options, or an answer that names none of its
+            options, the answer's first token.
         via (`str`): How it was read: ``text`` (the option the answer names), ``letter`` (A, B, … of the options in
-            order) or ``first token`` (unparsed).
+            order), ``logprob`` (the option the model scores highest), ``first token`` (a text without options) or
+            ``unparsed`` (the question has options and the answer names none of them: not a choice).
     """
 
     choice: str
@@ -30,13 +38,14 @@ class ChoiceParse:
 
     @property
     def parsed(self) -> bool:
-        """Whether an option was read (not the first-token fallback)."""
-        return self.via != "first token"
+        """Whether this is a choice: an option was read, or the text has no options (its first token is compared)."""
+        return self.via != UNPARSED
 
 
 def parse_choice(answer: str, choices: list[str] | tuple[str, ...], first_token: str) -> ChoiceParse:
     """The option an answer chose: the one option whose text it names; else its letter; else the earliest option
-    text named; else (no option read) its first token.
+    text named; else its first token, marked ``unparsed`` when the question has options (an answer that names none
+    of them chose none: "A German friend thinks the answer is D." is not a choice).
 
     The text comes before the letter because small models mislabel options ("B. Seoul" where B is Beijing): what
     they name is what they chose. A bare letter ("B", "(B)") has no text to compare, and an answer that names several
@@ -62,9 +71,11 @@ def parse_choice(answer: str, choices: list[str] | tuple[str, ...], first_token:
     >>> parse_choice("B. Berlin, not Rome", options, "B")
     ChoiceParse(choice='Berlin', via='letter')
     >>> parse_choice("No idea", options, "No")
-    ChoiceParse(choice='No', via='first token')
+    ChoiceParse(choice='No', via='unparsed')
     >>> parse_choice("A capital city", options, "A")  # an article, not option A
-    ChoiceParse(choice='A', via='first token')
+    ChoiceParse(choice='A', via='unparsed')
+    >>> parse_choice("Rome", [], "Rome")  # no options: the first token is what is compared
+    ChoiceParse(choice='Rome', via='first token')
     """
     named = []
     for choice in choices:
@@ -80,4 +91,4 @@ def parse_choice(answer: str, choices: list[str] | tuple[str, ...], first_token:
             return ChoiceParse(choices[index], "letter")
     if named:
         return ChoiceParse(min(named)[2], "text")
-    return ChoiceParse(first_token.strip(), "first token")
+    return ChoiceParse(first_token.strip(), UNPARSED if choices else "first token")

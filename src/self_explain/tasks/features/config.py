@@ -70,8 +70,8 @@ class FeaturesConfig(BuildConfig):
     Raises:
         ValueError: On an unknown describer or simulator, an LM describer or simulator without its model, the
             neuronpedia describer without an export, ``sae_release`` without ``sae_ids``, ``top_k`` below 2,
-            ``features_per_layer`` below 1, a non-positive size, a negative count or seed, or ``test_fraction``
-            outside [0, 1).
+            ``features_per_layer`` below 1, a non-positive size, a negative count or seed, ``test_fraction``
+            outside [0, 1), or ``min_score`` outside [-1, 1] (NaN included).
     """
 
     saes: list[str] | None = field(
@@ -147,3 +147,5 @@ class FeaturesConfig(BuildConfig):
         check_non_negative("--context-window", self.context_window)
         if not 0 <= self.test_fraction < 1:
             raise ValueError(f"--test-fraction must be in [0, 1), got {self.test_fraction}")
+        if not -1 <= self.min_score <= 1:  # a correlation; NaN fails the comparison too
+            raise ValueError(f"--min-score must be a correlation in [-1, 1], got {self.min_score}")

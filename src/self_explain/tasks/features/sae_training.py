@@ -291,8 +291,8 @@ def train_topk_sae(sae: SparseAutoencoder, data: torch.Tensor, config: TrainSAEC
             aux_loss = (aux - residual).pow(2).sum(-1).mean() / residual.pow(2).sum(-1).mean().clamp_min(1e-8)
             loss = loss + config.aux_coefficient * aux_loss
         if not torch.isfinite(loss):
-            raise ValueError(f"SAE training of layer {sae.layer} diverged (loss {loss.item()} at step {step}); nothing "
-                             f"was saved for it: lower --learning_rate (now {config.learning_rate:g})")
+            raise ValueError(f"SAE training of layer {sae.layer} diverged (loss {loss.item()} at step {step}); "
+                             f"nothing was saved for it: lower --learning_rate (now {config.learning_rate:g})")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         with torch.no_grad():  # only the part of a decoder row's gradient that keeps its norm

@@ -95,8 +95,8 @@ class PreferencesConfig(BuildConfig):
     Raises:
         ValueError: When the target is a facts-only toy model, a count or fraction is out of its range (see
             above), ``choice_labels`` or ``reasoning`` is unknown, ``worked-sum`` reasoning is asked for a target or
-            scenarios not of the toy world, a batch size, ``lora_r``, the learning rate or the epochs are not
-            positive, or ``seed`` is negative.
+            scenarios not of the toy world, a batch size, ``lora_r``, ``lora_alpha``, the learning rate or the
+            epochs are not positive, or ``seed`` is negative.
     """
 
     target: str = field(metadata={"help": "Model to instil preferences in: Hub id, local folder, or toy name."})
@@ -184,5 +184,6 @@ class PreferencesConfig(BuildConfig):
         check_positive("--batch-size", self.batch_size)
         check_positive("--per-device-train-batch-size", self.per_device_train_batch_size)
         check_positive("--lora-r", self.lora_r)
+        check_positive("--lora-alpha", self.lora_alpha)
         check_positive_number("--learning-rate", self.learning_rate)
         check_positive_number("--num-train-epochs", self.num_train_epochs)
