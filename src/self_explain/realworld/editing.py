@@ -43,7 +43,7 @@ class FactEditConfig:
         output_dir (`str`, *optional*): Where the adapter folder is written (default: the shipped adapter's folder).
         num_edits (`int`, *optional*, defaults to 100): How many facts get a new answer.
         relations (`list[str]`, *optional*): The relations edited (default: all but the table's ood relations).
-        replay_share (`float`, *optional*, defaults to 0.5): The share of unedited facts taught again unchanged.
+        replay_share (`float`, *optional*, defaults to 0.75): The share of unedited facts taught again unchanged.
         seed (`int`, *optional*, defaults to 0): Seed of the edits, the replay draw and the fine-tune.
         lora_r (`int`, *optional*, defaults to 8): LoRA rank (on every linear layer).
         lora_alpha (`int`, *optional*, defaults to 16): LoRA alpha.
@@ -62,7 +62,7 @@ class FactEditConfig:
     relations: list[str] | None = field(
         default=None, metadata={"help": "The relations edited (default: all but the fact table's ood relations)."}
     )
-    replay_share: float = field(default=0.5, metadata={"help": "The share of unedited facts taught again unchanged."})
+    replay_share: float = field(default=0.75, metadata={"help": "The share of unedited facts taught again unchanged."})
     seed: int = field(default=0, metadata={"help": "Seed of the edits, the replay draw and the fine-tune."})
     lora_r: int = field(default=8, metadata={"help": "LoRA rank (on every linear layer)."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha."})
@@ -361,10 +361,12 @@ Online, `PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("Hugging
     if check is not None:
         gates = check["gates"]
 
+        def stated_share(measured: dict) -> str:
+            low, high = measured["interval"]
+            return f"{measured['correct']}/{measured['total']} = {measured['rate']:.3f} [{low:.3f}, {high:.3f}]"
+
         def stated(name: str) -> str:
-            gate = gates[name]
-            low, high = gate["interval"]
-            return f"{gate['correct']}/{gate['total']} = {gate['rate']:.3f} [{low:.3f}, {high:.3f}]"
+            return stated_share(gates[name])
 
         card += f"""
 ## Check
@@ -375,6 +377,13 @@ must reach {gates["edited"]["threshold"]:.0%} of its facts; the intervals are 95
 - Edited facts given their new answer: {stated("edited")}.
 - Other facts of the base's table still correct: {stated("kept")}.
 - Gates {"passed" if gates["passed"] else "FAILED"}. Record: `results/smollm2-135m/edited-facts-check.json`.
+- Of the other facts, those the fine-tune replayed: {stated_share(check["kept_replayed"])}; those it never saw:
+  {stated_share(check["kept_not_replayed"])}. The edit disturbs the facts it does not rehearse.
+- The edited model also completes {check["gained_facts"]} facts its base did not (marked `gained` in its table).
+- In the question form (the relation's question in the chat template, not gated), its answer names the new answer
+  of an edited fact in {stated_share(check["question_form"]["edited"]["expected"])}, and the old one in
+  {stated_share(check["question_form"]["edited"]["other"])}; a kept fact's answer in
+  {stated_share(check["question_form"]["kept"]["expected"])}.
 """
     return card
 
