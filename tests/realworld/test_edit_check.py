@@ -90,6 +90,7 @@ def test_a_table_with_edits_loads_and_says_which_rows_involve_one():
     assert table.involves_edit("capital", "B", "A") and not table.involves_edit("capital", "B", "D")
     assert not table.involves_edit("capital", "E") and table.involves_edit("capital", "E", count_gained=True)
     assert not table.involves_edit("language", "A")
+    assert table.fact_for_prompt("The capital of A is").edited and table.fact_for_prompt("The capital of Z is") is None
     assert fact_table_for("smollm2-135m").edited_facts == frozenset()  # an unedited model's table has none
 
 

@@ -100,6 +100,17 @@ class FactTable:
         marked = self.edited_facts | self.gained_facts if count_gained else self.edited_facts
         return any((relation, subject) in marked for subject in subjects)
 
+    def fact_for_prompt(self, prompt: str) -> Fact | None:
+        """The fact whose prompt is ``prompt`` (a patching row's original or counterfactual text), else None.
+
+        Args:
+            prompt (`str`): A prompt of the table, e.g. ``The capital of France is``.
+
+        Returns:
+            `Fact` or `None`: Its fact.
+        """
+        return next((fact for fact in self.facts if fact.prompt == prompt), None)
+
     def by_relation(self, relation: str) -> list[Fact]:
         """The facts of one relation.
 
