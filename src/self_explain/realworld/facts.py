@@ -90,7 +90,7 @@ class FactTable:
 
         Args:
             relation (`str`): The row's relation.
-            *subjects (`str`): The subjects the row reads (e.g. a patching pair's subject and counterfactual subject).
+            *subjects (`str`): The subjects the row reads (e.g. a prompt pair's two subjects).
             count_gained (`bool`, *optional*, defaults to `False`): Count the gained facts too (the edited model
                 knows them and its base does not, though they were not edited).
 
@@ -101,7 +101,7 @@ class FactTable:
         return any((relation, subject) in marked for subject in subjects)
 
     def fact_for_prompt(self, prompt: str) -> Fact | None:
-        """The fact whose prompt is ``prompt`` (a patching row's original or counterfactual text), else None.
+        """The fact whose prompt is ``prompt`` (e.g. a row's original or counterfactual text), else None.
 
         Args:
             prompt (`str`): A prompt of the table, e.g. ``The capital of France is``.
