@@ -69,24 +69,28 @@ def test_score_edit_counts_edited_kept_and_gained_facts():
     assert scores["gained"] == 1 and scores["by_relation"]["capital"]["kept"]["total"] == 3
 
 
-def test_mark_edits_flags_the_edited_facts_with_their_original_answer():
-    _, edits, document = tiny_case()
-    marked = mark_edits(document, edits)
-    assert [(f["subject"], f["edited"], f["original_answer"]) for f in marked["facts"]] == [
-        ("A", True, "x"),
-        ("B", False, ""),
-        ("D", False, ""),
-        ("E", False, ""),
+def test_mark_edits_flags_the_edited_facts_and_the_gained_ones():
+    base, edits, document = tiny_case()
+    marked = mark_edits(document, edits, base)
+    assert [(f["subject"], f["edited"], f["original_answer"], f["gained"]) for f in marked["facts"]] == [
+        ("A", True, "x", False),
+        ("B", False, "", False),
+        ("D", False, "", False),
+        ("E", False, "", True),  # not edited, and the base did not know it
     ]
     assert document["facts"][0]["edited"] is False  # the input is left as it was
+    assert not any(f["gained"] for f in mark_edits(document, edits)["facts"])  # no base table: nothing gained
 
 
 def test_a_table_with_edits_loads_and_says_which_rows_involve_one():
     base, edits, document = tiny_case()
-    table = FactTable("m", tuple(Fact(**f) for f in mark_edits(document, edits)["facts"]), (), {}, base.questions)
-    assert table.edited_facts == {("capital", "A")}
+    facts = tuple(Fact(**f) for f in mark_edits(document, edits, base)["facts"])
+    table = FactTable("m", facts, (), {}, base.questions)
+    assert table.edited_facts == {("capital", "A")} and table.gained_facts == {("capital", "E")}
     assert table.involves_edit("capital", "B", "A") and not table.involves_edit("capital", "B", "D")
+    assert not table.involves_edit("capital", "E") and table.involves_edit("capital", "E", count_gained=True)
     assert not table.involves_edit("language", "A")
+    assert table.fact_for_prompt("The capital of A is").edited and table.fact_for_prompt("The capital of Z is") is None
     assert fact_table_for("smollm2-135m").edited_facts == frozenset()  # an unedited model's table has none
 
 
@@ -101,6 +105,9 @@ def test_committed_check_record_and_edited_table_agree():
         assert gate(share(gates[name]["correct"], gates[name]["total"])) == gates[name]
     assert gates["passed"] == (gates["edited"]["passed"] and gates["kept"]["passed"])
     assert len(table.edited_facts) == gates["edited"]["correct"] == record["table"]["edited_facts"]
+    assert len(table.gained_facts) == record["gained_facts"] == record["table"]["gained_facts"]
+    base = {(f.relation, f.subject) for f in fact_table_for("smollm2-135m").facts}
+    assert all((f.relation, f.subject) not in base for f in table.facts if f.gained)
     assert table.check["revision"] == record["revision"] and table.model == "smollm2-135m-edited"
     assert all(f.original_answer and f.original_answer != f.answer for f in table.facts if f.edited)
 

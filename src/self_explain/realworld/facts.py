@@ -26,6 +26,8 @@ class Fact:
         edited (`bool`, *optional*, defaults to `False`): Whether the model was fine-tuned to give this answer in
             place of the one its base gives (an edited model's table, see ``self_explain.realworld.edits``).
         original_answer (`str`, *optional*, defaults to `""`): For an edited fact, the answer before the edit.
+        gained (`bool`, *optional*, defaults to `False`): In an edited model's table, a fact that was not edited but
+            that its base did not complete (it is not in the base's table): the fine-tune taught it by the way.
     """
 
     relation: str
@@ -36,6 +38,7 @@ class Fact:
     answer_token: str
     edited: bool = False
     original_answer: str = ""
+    gained: bool = False
 
     @property
     def single_token(self) -> bool:
@@ -77,18 +80,36 @@ class FactTable:
         """The ``(relation, subject)`` of every fact marked edited (empty for an unedited model's table)."""
         return frozenset((fact.relation, fact.subject) for fact in self.facts if fact.edited)
 
-    def involves_edit(self, relation: str, *subjects: str) -> bool:
+    @property
+    def gained_facts(self) -> frozenset[tuple[str, str]]:
+        """The ``(relation, subject)`` of every fact marked gained: not edited, and not known to the base."""
+        return frozenset((fact.relation, fact.subject) for fact in self.facts if fact.gained)
+
+    def involves_edit(self, relation: str, *subjects: str, count_gained: bool = False) -> bool:
         """Whether a row about ``subjects`` under ``relation`` touches an edited fact of the table.
 
         Args:
             relation (`str`): The row's relation.
-            *subjects (`str`): The subjects the row reads (e.g. a patching pair's subject and counterfactual subject).
+            *subjects (`str`): The subjects the row reads (e.g. a prompt pair's two subjects).
+            count_gained (`bool`, *optional*, defaults to `False`): Count the gained facts too (the edited model
+                knows them and its base does not, though they were not edited).
 
         Returns:
-            `bool`: True when any ``(relation, subject)`` is an edited fact.
+            `bool`: True when any ``(relation, subject)`` is an edited (or, with ``count_gained``, a gained) fact.
         """
-        edited = self.edited_facts
-        return any((relation, subject) in edited for subject in subjects)
+        marked = self.edited_facts | self.gained_facts if count_gained else self.edited_facts
+        return any((relation, subject) in marked for subject in subjects)
+
+    def fact_for_prompt(self, prompt: str) -> Fact | None:
+        """The fact whose prompt is ``prompt`` (e.g. a row's original or counterfactual text), else None.
+
+        Args:
+            prompt (`str`): A prompt of the table, e.g. ``The capital of France is``.
+
+        Returns:
+            `Fact` or `None`: Its fact.
+        """
+        return next((fact for fact in self.facts if fact.prompt == prompt), None)
 
     def by_relation(self, relation: str) -> list[Fact]:
         """The facts of one relation.
