@@ -348,7 +348,7 @@ def test_experiment_config_defaults_and_none_baselines(tmp_path):
         ({"sizes": []}, r"--sizes must be positive training row counts, got \[\]"),
         ({"sizes": [100, 0]}, r"--sizes must be positive training row counts, got \[100, 0\]"),
         ({"sizes": [-5]}, "--sizes must be positive"),
-        ({"seeds": 0}, "--seeds must be a positive integer, got 0"),
+        ({"seeds": 0}, "--seeds must be at least 1, got 0"),
         ({"task": "ablation", "baselines": ["selfie"]}, r"--baselines \['selfie'\] do not apply to task 'ablation'"),
         ({"baselines": ["untrained", "random"]}, r"--baselines \['random'\] do not apply to task 'patching'"),
         ({"baselines": ["none", "untrained"]}, r"--baselines \['none'\] do not apply"),
