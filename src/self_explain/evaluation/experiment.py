@@ -185,6 +185,11 @@ class ExperimentConfig:
         default=EQUIVALENCE_MARGIN,
         metadata={"help": "Margin of the equivalence test (TOST) behind a 'level' claim: self − X within ± this."},
     )
+    strata: str | None = field(
+        default=None,
+        metadata={"help": "Also report each split's rows by stratum, as splits <split>[<stratum>]: 'edits' (rows "
+                          "that read an edited, a gained or no edited fact of the target's fact table)."},
+    )
     seed: int = field(default=0, metadata={"help": "First seed; also the seed of the dataset build and scored rows."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
@@ -221,6 +226,12 @@ class ExperimentConfig:
                 raise ValueError(f"--controls {self.controls} do not apply to task {self.task!r}: it has no vectors")
         if not 0 < self.equivalence_margin < 1:  # metrics live in [0, 1] (correlations in [-1, 1])
             raise ValueError(f"--equivalence_margin must be between 0 and 1, got {self.equivalence_margin}")
+        if self.strata is not None:
+            from .strata import STRATA
+
+            if self.strata not in STRATA:
+                raise ValueError(f"--strata {self.strata!r} is not one of {sorted(STRATA)}")
+            STRATA[self.strata](self.target, [])  # the target can be stratified so, before any run
         if self.explainers_above_300 is not None:
             unknown = [e for e in self.explainers_above_300 if e not in self.explainers]
             if unknown:
@@ -740,6 +751,17 @@ def check_resumable(config: ExperimentConfig) -> None:
     write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8"))
 
 
+def _stratified(config: ExperimentConfig, rows: ScoredRows, results: list[dict]) -> tuple[list[dict], list[str]]:
+    """The results with each scored split's strata (``--strata``) added as splits, and the splits to report."""
+    from .strata import STRATA, stratified
+
+    stratum_of_index = {}
+    for split in config.splits:
+        split_rows, index, _ = rows.rows(split)
+        stratum_of_index[split] = dict(zip(index, STRATA[config.strata](config.target, split_rows)))
+    return stratified(results, config.splits, stratum_of_index)
+
+
 def run_experiment(config: ExperimentConfig) -> dict:
     """Train and score every cell not finished yet, then write the summary, tables and plot.
 
@@ -802,6 +824,9 @@ def run_experiment(config: ExperimentConfig) -> dict:
         seeds = {size: [seed for seed in seeds[size] if (size, seed) in finished] for size in sizes}
     if state.is_main_process:
         results += run_baseline_cells(config, rows, baselines, sizes, seeds)
-        summary = write_report(config, dataset, results, planned_runs=planned)
+        splits = list(config.splits)
+        if config.strata is not None:
+            results, splits = _stratified(config, rows, results)
+        summary = write_report(config, dataset, results, planned_runs=planned, splits=splits)
     state.wait_for_everyone()
     return summary if state.is_main_process else {}

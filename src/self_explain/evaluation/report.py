@@ -529,7 +529,8 @@ def tests_record(margin: float, alpha: float = ALPHA) -> dict:
     }
 
 
-def write_report(config, dataset: str, results: list[dict], planned_runs: int | None = None) -> dict:
+def write_report(config, dataset: str, results: list[dict], planned_runs: int | None = None,
+                 splits: list[str] | None = None) -> dict:
     """Write results.json (every run and the summary), results.md and scaling.png in the experiment's folder.
 
     Args:
@@ -538,6 +539,8 @@ def write_report(config, dataset: str, results: list[dict], planned_runs: int | 
         results (`list[dict]`): Every cell's result.
         planned_runs (`int`, *optional*): How many explainer and control runs the experiment plans (recorded with
             how many of them ``results`` holds; default: as many as it holds).
+        splits (`list[str]`, *optional*): The splits reported (default: the scored ones; with ``--strata``, each
+            split's strata too).
 
     Returns:
         `dict`: The summary written to ``results.json``.
@@ -548,6 +551,7 @@ def write_report(config, dataset: str, results: list[dict], planned_runs: int | 
     metrics = task.headline_metrics
     seed = getattr(config, "seed", 0)
     margin = getattr(config, "equivalence_margin", EQUIVALENCE_MARGIN)
+    splits = list(config.splits) if splits is None else list(splits)
     summary = {
         "experiment": "privileged-access",
         "task": config.task,
@@ -557,16 +561,15 @@ def write_report(config, dataset: str, results: list[dict], planned_runs: int | 
         "dataset_config": config.config_name,
         "sizes": sorted({r["size"] for r in results if r["kind"] == "explainer"}),
         "seeds": config.seeds,
-        "splits": list(config.splits),
+        "splits": splits,
         "headline_metrics": list(metrics),
         "headline_reason": task.headline_reason,
         "bootstrap": {"samples": BOOTSTRAP_SAMPLES, "seed": seed, "level": LEVEL, "groups": group_kind(results),
                       "resampled": "seeds and groups with replacement, crossed (one draw of groups for every seed)"},
         "tests": tests_record(margin),
-        "rows": summarize(results, config.splits, metrics, BOOTSTRAP_SAMPLES, seed),
-        "differences": paired_differences(results, config.splits, metrics, config.target, BOOTSTRAP_SAMPLES, seed,
-                                          margin),
-        "all_metrics": every_metric(results, config.splits, BOOTSTRAP_SAMPLES, seed),
+        "rows": summarize(results, splits, metrics, BOOTSTRAP_SAMPLES, seed),
+        "differences": paired_differences(results, splits, metrics, config.target, BOOTSTRAP_SAMPLES, seed, margin),
+        "all_metrics": every_metric(results, splits, BOOTSTRAP_SAMPLES, seed),
         "runs": [without_per_row(r) for r in results],
         "provenance": run_provenance(results),
         "completed_runs": {"finished": finished_runs, "planned": finished_runs if planned_runs is None else planned_runs},
