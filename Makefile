@@ -21,28 +21,43 @@ demo: install
 	$(VENV)/bin/self-explain demo
 
 # The documented privileged-access experiment (README: "The experiment"): for each task, its dataset by the
-# dataset recipe, then the experiment by experiments/privileged-access/<task>.yaml (resumable), and its
-# results.json, results.md and scaling.png copied into results/<task>/. The finished runs are committed in
-# results/<task>/runs/ and copied in before a run, so a run stopped on one machine resumes on another.
+# dataset recipe, then the experiment by its recipe (resumable), and its results.json, results.md and scaling.png
+# copied into the results folder. The finished runs are committed in <results>/<task>/runs/ and copied in before a
+# run, so a run stopped on one machine resumes on another.
+#   toy world (default):               experiments/privileged-access/<task>.yaml -> results/<task>/
+#   EXPERIMENT_TARGET=smollm2-135m-edited: experiments/privileged-access/smollm2-135m-edited/<task>.yaml
+#                                      -> results/smollm2-135m/privileged-access/<task>/
+EXPERIMENT_TARGET ?= toy-target
+ifeq ($(EXPERIMENT_TARGET),toy-target)
 EXPERIMENT_TASKS ?= ablation patching features preferences
+EXPERIMENT_RECIPES := experiments/privileged-access
+EXPERIMENT_OUT := out/experiments
+EXPERIMENT_RESULTS := results
+else
+EXPERIMENT_TASKS ?= ablation patching
+EXPERIMENT_RECIPES := experiments/privileged-access/$(EXPERIMENT_TARGET)
+EXPERIMENT_OUT := out/experiments/$(EXPERIMENT_TARGET)
+EXPERIMENT_RESULTS := results/smollm2-135m/privileged-access
+endif
 experiment: install
 	@for task in $(EXPERIMENT_TASKS); do \
-	  out=out/experiments/$$task; mkdir -p $$out results/$$task && \
-	  { [ ! -d results/$$task/runs ] || cp -rn results/$$task/runs results/$$task/experiment.json $$out/; } && \
-	  $(VENV)/bin/self-explain build $$task --config_file dataset_builders/self-explain-$$task/toy-target.yaml && \
-	  $(VENV)/bin/self-explain experiment privileged-access --config_file experiments/privileged-access/$$task.yaml && \
+	  out=$(EXPERIMENT_OUT)/$$task; kept=$(EXPERIMENT_RESULTS)/$$task; mkdir -p $$out $$kept && \
+	  { [ ! -d $$kept/runs ] || cp -rn $$kept/runs $$kept/experiment.json $$out/; } && \
+	  $(VENV)/bin/self-explain build $$task \
+	    --config_file dataset_builders/self-explain-$$task/$(EXPERIMENT_TARGET).yaml && \
+	  $(VENV)/bin/self-explain experiment privileged-access --config_file $(EXPERIMENT_RECIPES)/$$task.yaml && \
 	  $(MAKE) --no-print-directory experiment-keep EXPERIMENT_TASKS=$$task \
 	  || exit 1; \
 	done
 
-# Copies each task's finished runs (their result.json, without trained adapters) and summary into results/<task>/.
+# Copies each task's finished runs (their result.json, without trained adapters) and summary into the results folder.
 experiment-keep:
 	@for task in $(EXPERIMENT_TASKS); do \
-	  out=out/experiments/$$task; mkdir -p results/$$task/runs && \
+	  out=$(EXPERIMENT_OUT)/$$task; kept=$(EXPERIMENT_RESULTS)/$$task; mkdir -p $$kept/runs && \
 	  (cd $$out && find runs -name result.json) | while read f; do \
-	    mkdir -p results/$$task/$$(dirname $$f) && cp $$out/$$f results/$$task/$$f; done && \
-	  cp $$out/experiment.json results/$$task/ && \
-	  for f in results.json results.md scaling.png; do [ ! -f $$out/$$f ] || cp $$out/$$f results/$$task/; done \
+	    mkdir -p $$kept/$$(dirname $$f) && cp $$out/$$f $$kept/$$f; done && \
+	  cp $$out/experiment.json $$kept/ && \
+	  for f in results.json results.md scaling.png; do [ ! -f $$out/$$f ] || cp $$out/$$f $$kept/; done \
 	  || exit 1; \
 	done
 

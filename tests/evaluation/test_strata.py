@@ -1,5 +1,8 @@
+from pathlib import Path
+
 import evaluate
 import pytest
+import yaml
 
 import self_explain
 from self_explain.evaluation.experiment import ExperimentConfig
@@ -118,3 +121,19 @@ def test_experiment_checks_strata_before_any_run(tmp_path, strata, message):
         ExperimentConfig(task="patching", out=str(tmp_path / "o"), target="toy-target", sizes=[10], seeds=1,
                          strata=strata)
     assert not (tmp_path / "o").exists()
+
+
+REPO = Path(__file__).parents[2]
+
+
+@pytest.mark.parametrize("task", ["ablation", "patching"])
+def test_the_edited_smollm2_recipes_stratify_by_edits_and_read_their_dataset_recipe(task):
+    from self_explain.cli import _parse_with_recipe
+
+    path = REPO / "experiments" / "privileged-access" / "smollm2-135m-edited" / f"{task}.yaml"
+    config, _ = _parse_with_recipe(ExperimentConfig, "experiment privileged-access", ["--config_file", str(path)])
+    build = yaml.safe_load((REPO / "dataset_builders" / f"self-explain-{task}" / "smollm2-135m-edited.yaml").read_text())
+    assert (config.task, config.target, config.strata) == (task, "smollm2-135m-edited", "edits")
+    assert (config.dataset, config.dataset_config, config.target) == (build["out"], build["config_name"], build["target"])
+    assert config.explainers == ["smollm2-135m-edited", "smollm2-135m"]  # self, then the base without the edits
+    assert config.out == f"out/experiments/smollm2-135m-edited/{task}"  # where the Makefile keeps it from
