@@ -63,7 +63,7 @@ def test_cells_run_size_by_size_with_every_explainer_of_a_seed_together(tmp_path
     monkeypatch.setattr(experiment, "read_result", lambda out, cell: None)
     monkeypatch.setattr(experiment, "run_training_cell",
                         lambda config, dataset, rows, cell, state: ran.append((cell.size, cell.seed, cell.who)) or {})
-    monkeypatch.setattr(report, "write_report", lambda config, dataset, results, planned_runs: {"cells": len(results)})
+    monkeypatch.setattr(report, "write_report", lambda config, dataset, results, **_: {"cells": len(results)})
     experiment.run_experiment(config)
     assert ran == [(30, 0, "toy-target"), (30, 0, "toy-other"), (30, 1, "toy-target"), (30, 1, "toy-other"),
                    (1000, 0, "toy-target"), (1000, 0, "toy-other")]
@@ -107,7 +107,7 @@ def test_report_only_trains_nothing_and_says_how_many_runs_it_holds(tmp_path, mo
     monkeypatch.setattr(experiment, "run_training_cell", lambda *args: pytest.fail("report_only trained a run"))
     monkeypatch.setattr(experiment, "run_baseline_cells",
                         lambda config, rows, baselines, sizes, seeds: written.update(sizes=sizes, seeds=seeds) or [])
-    monkeypatch.setattr(report, "write_report", lambda config, dataset, results, planned_runs: written.update(
+    monkeypatch.setattr(report, "write_report", lambda config, dataset, results, planned_runs, **_: written.update(
         results=results, planned=planned_runs) or {})
     experiment.run_experiment(config)
     assert len(written["results"]) == 2 and written["planned"] == 8
