@@ -36,7 +36,7 @@ def test_smollm2_adapter_is_lora_and_token_rows_only(smollm2_explainer):
     explainer = load_explainer(str(smollm2_explainer))
     assert explainer.shares_base and explainer.task == "patching"
     adapter_config = json.loads((smollm2_explainer / "adapter_config.json").read_text())
-    assert adapter_config["base_model_name_or_path"] == "smollm2-135m"  # not this machine's cache folder
+    assert adapter_config["base_model_name_or_path"] == "HuggingFaceTB/SmolLM2-135M-Instruct"  # a Hub id, not a folder
 
 
 def test_pipeline_explains_and_verifies_on_smollm2(smollm2_explainer):
