@@ -203,3 +203,18 @@ def test_a_pushed_smollm2_explainer_loads_with_plain_peft(smollm2, hub, tmp_path
     assert ours.shares_base and ours.target.revision == smollm2.revision
     torch.testing.assert_close(logits(plain, AutoTokenizer.from_pretrained(remote)),
                                logits(ours.model, ours.tokenizer), rtol=0, atol=1e-4)
+
+
+def test_naming_the_published_dataset_reaches_the_evaluations_of_that_dataset():
+    from self_explain.explainer.upload import with_published_dataset
+
+    recorded = {"dataset": "out/d", "dataset_repo_id": None, "eval_results": [
+        {"split": "test", "dataset": "out/d", "dataset_repo_id": None, "metrics": {"exact_match": 0.5}},
+        {"split": "test", "dataset": "out/other", "dataset_repo_id": None, "metrics": {"exact_match": 0.1}},
+        {"split": "test", "dataset": "lab/d2", "dataset_repo_id": "lab/d2", "metrics": {"exact_match": 0.2}},
+    ], "vector_control_results": {"dataset": "out/d", "results": []}}
+    published = with_published_dataset(recorded, "org/d")
+    assert published["dataset_repo_id"] == "org/d"
+    assert [e["dataset_repo_id"] for e in published["eval_results"]] == ["org/d", None, "lab/d2"]
+    assert published["vector_control_results"]["dataset_repo_id"] == "org/d"
+    assert recorded["eval_results"][0]["dataset_repo_id"] is None, "the record itself is not changed"

@@ -23,6 +23,7 @@ from ..core.packaged_models import is_packaged_model
 from ..hub.api import hub_api, hub_errors, require_token, upload_folder
 from .card import (
     EXPLAINER_METADATA,
+    VECTOR_CONTROL_RESULTS,
     explainer_files,
     public_name,
     read_adapter_config,
@@ -124,6 +125,29 @@ def base_repo_plan(
     return f"{repo_id.split('/')[0]}/{public_name(base)}", base
 
 
+def with_published_dataset(metadata: dict, dataset_repo_id: str) -> dict:
+    """The metadata with its local training dataset named by the Hub id it was published as, in the record of the
+    training and of every evaluation (or vector control) that read that same dataset.
+
+    Args:
+        metadata (`dict`): The explainer's metadata.
+        dataset_repo_id (`str`): The Hub dataset the local training dataset was published as.
+
+    Returns:
+        `dict`: A copy, with ``dataset_repo_id`` set where the dataset is the training dataset.
+    """
+    def named(entry: dict) -> dict:
+        same = (entry.get("dataset") or metadata["dataset"]) == metadata["dataset"]
+        return dict(entry, dataset_repo_id=dataset_repo_id) if same and not entry.get("dataset_repo_id") else entry
+
+    published = dict(metadata, dataset_repo_id=dataset_repo_id)
+    if metadata.get("eval_results"):
+        published["eval_results"] = [named(entry) for entry in metadata["eval_results"]]
+    if metadata.get(VECTOR_CONTROL_RESULTS):
+        published[VECTOR_CONTROL_RESULTS] = named(metadata[VECTOR_CONTROL_RESULTS])
+    return published
+
+
 def _stage(folder: Path, files: list[str], staging: Path) -> None:
     """Link (or copy) ``files`` of ``folder`` into ``staging``, so that the upload can differ without touching them."""
     for name in files:
@@ -192,7 +216,7 @@ def push_adapter(
                          f"at {secrets}; remove it and push again")
     if dataset_repo_id is not None and not is_repo_id(dataset_repo_id):
         raise ValueError(f"dataset_repo_id {dataset_repo_id!r} is not a Hub repo id (owner/name)")
-    pushed = dict(metadata, dataset_repo_id=dataset_repo_id) if dataset_repo_id else metadata
+    pushed = with_published_dataset(metadata, dataset_repo_id) if dataset_repo_id else metadata
     base_id, base_upload = (None, None) if full_model else base_repo_plan(metadata, repo_id, base_repo_id, push_base)
     card = render_explainer_card(pushed, repo_id=repo_id, full_model=full_model, base_repo_id=base_id)
     api = hub_api(token)
