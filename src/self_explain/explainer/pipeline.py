@@ -117,10 +117,11 @@ def checked_device(device: int | str | torch.device) -> torch.device:
     except (RuntimeError, TypeError) as error:
         raise ValueError(f"self-explanation pipeline: device={device!r} is not a device torch knows ({error})") \
             from None
-    backend = getattr(torch, found.type, None) if found.type != "cpu" else None
-    available = found.type == "cpu" or (backend is not None and backend.is_available())
-    if found.type == "mps":
-        available = torch.backends.mps.is_available()
+    backend = getattr(torch, found.type, None) if found.type not in ("cpu", "mps") else None
+    if found.type in ("cpu", "mps"):
+        available = found.type == "cpu" or torch.backends.mps.is_available()
+    else:
+        available = callable(getattr(backend, "is_available", None)) and backend.is_available()
     if not available:
         raise ValueError(f"self-explanation pipeline: device {str(device)!r} was asked for (device or device_map), "
                          f"but this machine has no {found.type.upper()} device torch can use (torch "
