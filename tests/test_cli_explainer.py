@@ -2,7 +2,6 @@
 
 import json
 import shutil
-from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -58,7 +57,10 @@ def test_train_push_then_refuse_to_overwrite(patching_dataset_dir, random_toy_mo
     assert metadata["train_rows"] == 16
     assert json.loads((out / "adapter_config.json").read_text())["r"] == 4
     api = api_class.return_value
-    api.create_repo.assert_called_once_with("org/x", repo_type="model", exist_ok=True, private=True)
+    assert api.create_repo.call_args_list == [  # the local base first, so that the adapter's base resolves
+        mock.call(f"org/{random_toy_model_dir.name}", repo_type="model", exist_ok=True, private=True),
+        mock.call("org/x", repo_type="model", exist_ok=True, private=True),
+    ]
     assert "adapter_model.safetensors" in api.upload_folder.call_args.kwargs["allow_patterns"]
 
     assert main(argv) == 2
@@ -119,10 +121,9 @@ def test_push_uploads_the_explainer_files(trained_explainer_dir, tmp_path, capsy
         assert main(["push", str(folder), "org/x", "--private"]) == 0
 
     assert capsys.readouterr().out.strip() == "https://huggingface.co/org/x/commit/1"
-    api.create_repo.assert_called_once_with("org/x", repo_type="model", exist_ok=True, private=True)
+    api.create_repo.assert_called_with("org/x", repo_type="model", exist_ok=True, private=True)
     kwargs = api.upload_folder.call_args.kwargs
     assert kwargs["repo_id"] == "org/x" and kwargs["repo_type"] == "model"
-    assert Path(kwargs["folder_path"]) == folder
     uploaded = kwargs["allow_patterns"]
     for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", EXPLAINER_METADATA,
                  "README.md"):

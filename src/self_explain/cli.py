@@ -186,12 +186,24 @@ class PushArgs:
         repo_id (`str`): Hub model repo, e.g. ``org/toy-target-patching-explainer``.
         private (`bool`, *optional*, defaults to `False`): Create the repo as private.
         commit_message (`str`, *optional*): Commit message.
+        base_repo_id (`str`, *optional*): Hub repo of the adapter's base (default: a packaged model's original id, or
+            ``<owner>/<name>`` for a toy base, uploaded there first).
+        push_base (`bool`, *optional*): Upload the base to its repo first (default: when it has no repo of its own
+            and no ``base_repo_id`` is given).
+        dataset_repo_id (`str`, *optional*): Hub dataset the local training dataset was published as.
     """
 
     folder: str = field(metadata={"help": "A trained explainer folder (from self-explain train)."})
     repo_id: str = field(metadata={"help": "Hub model repo, e.g. org/toy-target-patching-explainer."})
     private: bool = field(default=False, metadata={"help": "Create the repo as private."})
     commit_message: str | None = field(default=None, metadata={"help": "Commit message."})
+    base_repo_id: str | None = field(default=None, metadata={
+        "help": "Hub repo of the adapter's base (default: a packaged model's original id, or <owner>/<name> for a toy "
+                "base, uploaded there first)."})
+    push_base: bool | None = field(default=None, metadata={
+        "help": "Upload the base to its repo first (default: when it has no repo of its own and no --base_repo_id)."})
+    dataset_repo_id: str | None = field(default=None, metadata={
+        "help": "Hub dataset the local training dataset was published as (named in the card)."})
 
 
 def _push(argv: list[str]) -> int:
@@ -200,7 +212,8 @@ def _push(argv: list[str]) -> int:
     if len(argv) >= 2 and not argv[0].startswith("-") and not argv[1].startswith("-"):
         argv = ["--folder", argv[0], "--repo-id", argv[1], *argv[2:]]  # self-explain push DIR org/name
     args = _parse(PushArgs, "self-explain push", argv)
-    print(push_adapter(args.folder, args.repo_id, private=args.private, commit_message=args.commit_message))
+    print(push_adapter(args.folder, args.repo_id, private=args.private, commit_message=args.commit_message,
+                       base_repo_id=args.base_repo_id, push_base=args.push_base, dataset_repo_id=args.dataset_repo_id))
     return 0
 
 

@@ -17,12 +17,14 @@ from self_explain.evaluation.evaluator import (
     score,
     update_card,
 )
+from self_explain.explainer.card import render_explainer_card
 from self_explain.explainer.config import CHECKPOINTS
 from self_explain.explainer.modeling import (
     EXPLAINER_METADATA,
     Explainer,
     load_explainer,
 )
+from self_explain.explainer.upload import with_published_dataset
 from self_explain.tasks.patching.explainer import patching_examples
 
 ROWS = 12
@@ -163,14 +165,15 @@ def test_update_card_writes_eval_results_and_a_model_index(trained_explainer_dir
     metadata = json.loads((folder / EXPLAINER_METADATA).read_text())
     trained, untrained = report["results"]
     assert metadata["eval_results"] == [
-        {"split": "test", "dataset": str(patching_dataset_dir), "dataset_config": report["dataset_config"],
-         "metrics": result["metrics"], "baseline": result["baseline"], "rows": 4, "intervals": result["intervals"],
-         "groups": result["groups"], "strata": result["strata"]}
+        {"split": "test", "dataset": str(patching_dataset_dir), "dataset_repo_id": None,
+         "dataset_config": report["dataset_config"], "metrics": result["metrics"], "baseline": result["baseline"],
+         "rows": 4, "intervals": result["intervals"], "groups": result["groups"], "strata": result["strata"]}
         for result in (trained, untrained)
     ]
     assert "vector_control_results" not in metadata, "no vector controls asked for"
     card = ModelCard.load(folder / "README.md")
-    (model_index,) = card.data.to_dict()["model-index"]
+    assert "model-index" not in card.data.to_dict(), "a local dataset has no Hub id for the model-index to name"
+    (model_index,) = render_explainer_card(with_published_dataset(metadata, "org/d")).data.to_dict()["model-index"]
     (result,) = model_index["results"]
     assert result["dataset"]["split"] == "test" and result["dataset"]["config"] == report["dataset_config"]
     # a not estimable (None) metric has no model-index entry

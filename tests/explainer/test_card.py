@@ -12,6 +12,8 @@ from huggingface_hub import ModelCard
 from huggingface_hub.utils import filter_repo_objects
 from safetensors.torch import save_file
 
+from self_explain.core.hub_ids import canonical_hub_id
+from self_explain.core.models import SHIPPED_EXPLAINERS, shipped_path
 from self_explain.explainer.card import (
     EXPLAINER_METADATA,
     explainer_files,
@@ -53,8 +55,10 @@ def metadata(**overrides) -> dict:
         "target": "org/toy-target",
         "target_revision": "0123abcd",
         "explainer_base": "org/toy-target",
+        "explainer_base_repo_id": "org/toy-target",  # recorded when trained: the base was read from the Hub
         "explainer_base_revision": "0123abcd",
         "dataset": "org/self-explain-patching",
+        "dataset_repo_id": "org/self-explain-patching",
         "dataset_config": "toy-target",
         "dataset_revision": "feedbeef",
         "training_args": {"learning_rate": 0.0002, "lora_r": 4, "lora_target_modules": ["q_proj", "v_proj"],
@@ -258,7 +262,8 @@ def test_malformed_vector_control_results_are_refused(adapter_folder):
 
 def test_card_without_eval_results_or_hub_dataset(adapter_folder):
     local_dataset = str(adapter_folder.parent / "datasets" / "self-explain-patching")
-    write_metadata(adapter_folder, dataset=local_dataset, explainer_base="org/toy-other", dataset_revision=None)
+    write_metadata(adapter_folder, dataset=local_dataset, dataset_repo_id=None, explainer_base="org/toy-other",
+                   explainer_base_repo_id="org/toy-other", dataset_revision=None)
     card = ModelCard.load(write_explainer_card(adapter_folder))
     meta = card.data.to_dict()
     assert "model-index" not in meta and "model_name" not in meta
@@ -461,3 +466,45 @@ def test_token_is_never_logged(adapter_folder, fake_hub, caplog):
         push_adapter(adapter_folder, REPO, token=TOKEN)
     assert REPO in caplog.text, "the push logs something, so the check below means something"
     assert TOKEN not in caplog.text
+
+
+# ----------------------------------------------------------------------------------------------
+# Hub ids only: from the recorded provenance, never from what exists where the card is made
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("recorded", [None, "org/self-explain-patching"])
+def test_the_card_names_a_dataset_by_its_recorded_provenance_wherever_it_is_made(recorded, tmp_path, monkeypatch):
+    data = metadata(dataset="org/self-explain-patching", dataset_repo_id=recorded, eval_results=EVAL_RESULTS)
+    monkeypatch.chdir(tmp_path)
+    cards = [str(render_explainer_card(data))]
+    (tmp_path / "org" / "self-explain-patching").mkdir(parents=True)  # a folder of that name here changes nothing
+    cards.append(str(render_explainer_card(data)))
+    assert cards[0] == cards[1]
+    card_data = render_explainer_card(data).data
+    assert card_data.datasets == ([recorded] if recorded else None)
+    if recorded:
+        assert {result.dataset_type for result in card_data.eval_results} == {recorded}
+    else:
+        assert card_data.eval_results is None, "the model-index names Hub datasets only"
+
+
+def test_a_record_without_provenance_names_no_dataset():
+    legacy = metadata(dataset="out/self-explain-patching", eval_results=EVAL_RESULTS[:1])
+    del legacy["dataset_repo_id"]
+    legacy["eval_results"][0] = dict(legacy["eval_results"][0], dataset="out/self-explain-patching")
+    data = render_explainer_card(legacy).data.to_dict()
+    assert "datasets" not in data and "model-index" not in data
+
+
+@pytest.mark.parametrize("name", SHIPPED_EXPLAINERS)
+def test_a_shipped_explainer_names_its_base_by_hub_id_and_its_card_is_current(name, tmp_path):
+    folder = shipped_path(name)
+    recorded = read_explainer_metadata(folder)
+    base_id = canonical_hub_id(recorded["explainer_base"])
+    assert json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"] == base_id
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.base_model == base_id and card.data.datasets is None
+    copy = tmp_path / name
+    shutil.copytree(folder, copy)
+    assert write_explainer_card(copy).read_text() == (folder / "README.md").read_text(), "the card its record renders"

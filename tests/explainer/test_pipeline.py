@@ -1,6 +1,11 @@
-"""The "self-explanation" pipeline: the design card's calls, verification, one shared base, input errors."""
+"""The "self-explanation" pipeline: the design card's calls, verification, one shared base, devices, what it logs
+and warns, input errors."""
 
+import logging
+import re
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -10,12 +15,16 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
 
 import self_explain  # noqa: F401  (registers the task)
 from self_explain.core.engine import Patch, clean_runs, patch_naive
-from self_explain.core.models import toy_model_path
 from self_explain.explainer.pipeline import DEFAULT_EXPLAINER, ExplainerPipeline
 from self_explain.tasks.causal_answers import causal_answer
 
 OUTPUT_KEYS = {"explanation", "changed", "prediction", "valid"}
-VERIFY_KEYS = {"ground_truth", "ground_truth_changed", "ground_truth_prediction", "verified"}
+README = Path(__file__).parents[2] / "README.md"
+# The README's printed pipeline outputs (the comment lines after an explain(...) call), joined back into one line each.
+README_EXAMPLES = [" ".join(line.strip().lstrip("#").strip() for line in block.splitlines())
+                   for block in re.findall(r"^ *# (\{'explanation'.*?\})$", README.read_text(), re.M | re.S)]
+VERIFY_KEYS = {"ground_truth", "ground_truth_changed", "ground_truth_prediction", "ground_truth_token",
+               "ground_truth_token_id", "verified"}
 
 
 @pytest.fixture(scope="module")
@@ -72,13 +81,15 @@ def pristine(random_toy_model_dir):
     return model, AutoTokenizer.from_pretrained(random_toy_model_dir)
 
 
-def count_model_loads():
-    """Patch AutoModelForCausalLM.from_pretrained to record the names it loads."""
+def count_model_loads(options: list | None = None):
+    """Patch AutoModelForCausalLM.from_pretrained to record the names it loads (and, given a list, their options)."""
     original = AutoModelForCausalLM.from_pretrained.__func__
     loads = []
 
     def spy(cls, name, *args, **kwargs):
         loads.append(str(name))
+        if options is not None:
+            options.append(kwargs)
         return original(cls, name, *args, **kwargs)
 
     return loads, mock.patch.object(AutoModelForCausalLM, "from_pretrained", classmethod(spy))
@@ -108,13 +119,74 @@ def test_model_alone_explains_the_target_it_was_trained_for(random_toy_model_dir
     assert set(explain(inputs[0], max_new_tokens=2)) == OUTPUT_KEYS
 
 
-def test_design_card_call_loads_the_explainers_base_once(random_toy_model_dir, trained_explainer_dir):
-    """Without model=, pipeline() first loads the task default (the 0.9 M-parameter toy-target); E's base,
-    shared with the target, is then loaded exactly once."""
+def test_design_card_call_loads_the_explainers_base_once_and_no_toy_model(random_toy_model_dir,
+                                                                         trained_explainer_dir):
+    """Without model=, pipeline() picks the task default (toy-target), which is not loaded: E's base, shared with the
+    target, is loaded exactly once, and nothing else."""
     loads, patched = count_model_loads()
     with patched:
         pipeline("self-explanation", target=str(random_toy_model_dir), explainer=str(trained_explainer_dir))
-    assert loads == [str(toy_model_path("toy-target")), str(random_toy_model_dir)]
+    assert loads == [str(random_toy_model_dir)]
+
+
+@pytest.fixture
+def pipeline_notices():
+    """What transformers' pipeline logger lets through (after its filters), as messages."""
+    seen = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    notices, handler = logging.getLogger("transformers.pipelines"), Keep(level=logging.DEBUG)
+    notices.addHandler(handler)
+    yield seen
+    notices.removeHandler(handler)
+
+
+def test_no_default_model_notice_for_a_default_the_pipeline_does_not_use(random_toy_model_dir, trained_explainer_dir,
+                                                                         pipeline_notices):
+    pipeline("self-explanation", target=str(random_toy_model_dir), explainer=str(trained_explainer_dir))
+    pipeline("self-explanation")
+    assert not [m for m in pipeline_notices if m.startswith("No model was supplied")], pipeline_notices
+    other = "No model was supplied, defaulted to someone/else and revision None."
+    logging.getLogger("transformers.pipelines").warning(other)
+    assert pipeline_notices == [other], "only the self-explanation default's notice is left out"
+
+
+def test_no_future_warning_from_our_calls(random_toy_model_dir, trained_explainer_dir, inputs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        explain = pipeline("self-explanation", target=str(random_toy_model_dir), explainer=str(trained_explainer_dir))
+        assert set(explain(inputs[0], verify=True, max_new_tokens=2)) == OUTPUT_KEYS | VERIFY_KEYS
+
+
+@pytest.mark.parametrize("placement", [{"device": "cpu"}, {"device": -1}, {"device_map": "cpu"},
+                                       {"device": torch.device("cpu")}])
+def test_device_and_device_map_place_explainer_and_target(random_toy_model_dir, trained_explainer_dir,
+                                                          wide_explainer_dir, inputs, placement):
+    options = []
+    loads, patched = count_model_loads(options)
+    with patched:
+        shared = pipeline("self-explanation", target=str(random_toy_model_dir), explainer=str(trained_explainer_dir),
+                          **placement)
+        apart = pipeline("self-explanation", model=str(wide_explainer_dir), target=str(random_toy_model_dir),
+                         **placement)
+    assert len(loads) == 3 and [o["device_map"] for o in options] == ["cpu"] * 3, "explainer bases and the target"
+    for explain in (shared, apart):
+        assert explain.device == torch.device("cpu")
+        assert explain.explainer.model.device == explain.explainer.target.model.device == torch.device("cpu")
+    assert set(shared(inputs[0], max_new_tokens=2)) == OUTPUT_KEYS
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the machine has CUDA: the device exists")
+@pytest.mark.parametrize("placement", [{"device": "cuda"}, {"device": 0}, {"device_map": "cuda:0"}])
+def test_a_device_the_machine_lacks_is_refused_not_dropped(random_toy_model_dir, trained_explainer_dir, placement):
+    loads, patched = count_model_loads()
+    with patched, pytest.raises(ValueError, match=r"device 'cuda(:0)?' was asked for .* no CUDA device .*'cpu'"):
+        pipeline("self-explanation", target=str(random_toy_model_dir), explainer=str(trained_explainer_dir),
+                 **placement)
+    assert loads == [], "refused before any model is loaded"
 
 
 def test_a_list_gives_a_list_of_the_same_length_and_the_same_answers(explain, inputs):
@@ -148,6 +220,8 @@ def test_verify_adds_the_ground_truth_of_the_patch(explain, cases, pristine):
         if case.answer is not None:
             assert result["ground_truth"] == case.answer, "the pipeline's patch is the builder's"
         assert result["ground_truth_prediction"] == tokenizer.decode([patched if changed else clean]).strip()
+        assert result["ground_truth_token_id"] == (patched if changed else clean)
+        assert result["ground_truth_token"] == tokenizer.decode([result["ground_truth_token_id"]])
         assert result["verified"] is (result["valid"] and result["changed"] == changed
                                       and result["prediction"] == result["ground_truth_prediction"])
     assert changes == [False] * 3 + [True] * 3, "both kinds of ground truth are covered"
@@ -336,3 +410,27 @@ def test_a_full_model_explainer_gets_its_own_target():
     assert set(result) == OUTPUT_KEYS | VERIFY_KEYS
     # For this pair the last position already carries the answer after block 0 in toy-target.
     assert result["ground_truth_changed"] is True
+
+
+def test_model_takes_what_explainer_takes_once_transformers_hands_it_over():
+    """transformers' pipeline() reads a model= string's config itself; what it hands over is loaded like explainer=."""
+    from self_explain.explainer.pipeline import ExplainerAutoModel
+
+    reference = ExplainerAutoModel.from_pretrained(DEFAULT_EXPLAINER, device_map="cpu", revision="main")
+    explain = ExplainerPipeline(model=reference)
+    assert explain.explainer.name == DEFAULT_EXPLAINER and explain.explainer.shares_base
+    assert explain.device == torch.device("cpu")
+
+
+def test_the_readme_example_shows_what_happened():
+    """README.md's toy example, as printed there: a wrong answer, and the target's own token with its id."""
+    explain = pipeline("self-explanation", target="toy-target", explainer="toy-target-patching-explainer")
+    result = explain({"task": "patching", "text": "Zorvak lives in", "counterfactual": "Krawyn lives in",
+                      "layers": [0], "token": 1}, verify=True)
+    assert result == {
+        "explanation": "The output would remain unchanged from <<<Spain>>>.", "changed": False, "prediction": "Spain",
+        "valid": True, "ground_truth": "The output would remain unchanged from <<<Peru>>>.",
+        "ground_truth_changed": False, "ground_truth_prediction": "Peru", "ground_truth_token": "Peru",
+        "ground_truth_token_id": 199, "verified": False,
+    }
+    assert repr(result) in " ".join(README_EXAMPLES), "the README prints this output"

@@ -36,7 +36,7 @@ def test_smollm2_adapter_is_lora_and_token_rows_only(smollm2_explainer):
     explainer = load_explainer(str(smollm2_explainer))
     assert explainer.shares_base and explainer.task == "patching"
     adapter_config = json.loads((smollm2_explainer / "adapter_config.json").read_text())
-    assert adapter_config["base_model_name_or_path"] == "smollm2-135m"  # not this machine's cache folder
+    assert adapter_config["base_model_name_or_path"] == "HuggingFaceTB/SmolLM2-135M-Instruct"  # a Hub id, not a folder
 
 
 def test_pipeline_explains_and_verifies_on_smollm2(smollm2_explainer):
@@ -63,3 +63,16 @@ def test_the_shipped_smollm2_explainers_answer_in_form_offline(smollm2, task, qu
     assert re.fullmatch(r"The (output would remain unchanged from|most likely output would change to) <<<.+>>>\.",
                         result["explanation"]), result
     assert isinstance(result["verified"], bool) and isinstance(result["ground_truth_changed"], bool)
+
+
+def test_the_readme_example_shows_the_space_token_it_patches_in(smollm2):
+    """README.md's SmolLM2 example, as printed there: the target's next token is a space, shown with its id."""
+    explain = pipeline("self-explanation", target="smollm2-135m", explainer="smollm2-135m-patching-explainer")
+    result = explain({"task": "patching", "text": "The capital of France is", "counterfactual": "The capital of Japan is",
+                      "layers": list(range(8)), "token": 3}, verify=True)
+    assert result["ground_truth_prediction"] == "" and result["ground_truth_token"] == " "
+    assert smollm2.tokenizer.decode([result["ground_truth_token_id"]]) == " "
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    printed = [" ".join(line.strip().lstrip("#").strip() for line in block.splitlines())
+               for block in re.findall(r"^ *# (\{'explanation'.*?\})$", readme, re.M | re.S)]
+    assert repr(result) in printed, "the README prints this output"

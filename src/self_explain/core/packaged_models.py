@@ -30,6 +30,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .deprecations import library_deprecations_silenced
 from .files import give_default_permissions
 
 logger = logging.getLogger(__name__)
@@ -411,7 +412,8 @@ def _merge(name: str, base: Path, adapter_files: list[Path], digest: str, snapsh
     torch.set_num_threads(1)  # one summation order for the merge's matrix products, whatever the machine's cores
     try:
         loaded = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-        merged = PeftModel.from_pretrained(loaded, model_info.adapter_folder).merge_and_unload()
+        with library_deprecations_silenced():
+            merged = PeftModel.from_pretrained(loaded, model_info.adapter_folder).merge_and_unload()
     finally:
         torch.set_num_threads(threads)
     tokenizer = AutoTokenizer.from_pretrained(base)

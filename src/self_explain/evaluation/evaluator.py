@@ -22,6 +22,7 @@ from datasets import Dataset
 
 from ..core.checks import check_dataset_reference, check_non_negative, check_positive, check_positive_number
 from ..core.files import write_atomically
+from ..core.hub_ids import hub_id_of_dataset
 from ..explainer.controls import SCORING_CONTROLS
 from ..explainer.metric_layout import classes_of, control_summary, metric_layout, metric_tables
 from ..explainer.modeling import (
@@ -507,6 +508,7 @@ def run_evaluation(config: EvaluateConfig) -> dict:
         "target": explainer.target.name,
         "target_revision": explainer.target.revision,
         "dataset": config.dataset,
+        "dataset_repo_id": hub_id_of_dataset(config.dataset),
         "dataset_config": dataset_config,
         "dataset_revision": config.dataset_revision,
         "config": asdict(config),
@@ -558,8 +560,8 @@ def update_card(explainer_folder: str, report: dict) -> None:
         raise ValueError(f"--update-card needs a local explainer folder with {EXPLAINER_METADATA}; got {explainer_folder!r}")
     metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
     metadata["eval_results"] = [
-        {"split": r["split"], "dataset": report["dataset"], "dataset_config": report["dataset_config"],
-         "metrics": r["metrics"], "baseline": r["baseline"],
+        {"split": r["split"], "dataset": report["dataset"], "dataset_repo_id": report.get("dataset_repo_id"),
+         "dataset_config": report["dataset_config"], "metrics": r["metrics"], "baseline": r["baseline"],
          **({"rows": r["rows"]} if "rows" in r else {}),
          **({"intervals": r["intervals"], "groups": r["groups"]} if r.get("intervals") else {}),
          **({"strata": r["strata"]} if r.get("strata") else {})}
@@ -568,8 +570,8 @@ def update_card(explainer_folder: str, report: dict) -> None:
     metadata.pop(VECTOR_CONTROL_RESULTS, None)
     if report.get("vector_controls"):
         metadata[VECTOR_CONTROL_RESULTS] = {
-            "dataset": report["dataset"], "dataset_config": report["dataset_config"],
-            "command": report.get("command"), **report["vector_controls"],
+            "dataset": report["dataset"], "dataset_repo_id": report.get("dataset_repo_id"),
+            "dataset_config": report["dataset_config"], "command": report.get("command"), **report["vector_controls"],
         }
     write_atomically(metadata_path, lambda path: Path(path).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n"))
     write_explainer_card(folder)

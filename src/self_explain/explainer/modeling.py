@@ -25,8 +25,10 @@ from safetensors import SafetensorError
 from torch import nn
 from transformers import AutoTokenizer
 
+from ..core.deprecations import library_deprecations_silenced
 from ..core.generation import greedy_generate, prompt_ids
 from ..core.injection import PROJECTION_FILE, VectorInjector, VectorProjection
+from ..core.hub_ids import is_package_made, shipped_name_of
 from ..core.models import (
     SHIPPED_EXPLAINERS,
     TOY_MODELS,
@@ -36,7 +38,7 @@ from ..core.models import (
     resolve_model_id,
     short_model_name,
 )
-from ..core.packaged_models import packaged_name_of
+from ..core.packaged_models import is_packaged_model, packaged_name_of
 from ..core.progress import progress_bar
 from ..tasks import TASKS, ExplainerExamples
 from .card import EXPLAINER_METADATA, is_hub_id, read_metadata_file
@@ -104,8 +106,8 @@ def adapter_base(source: str, revision: str | None = None) -> str | None:
         revision (`str`, *optional*): The Hub revision.
 
     Returns:
-        `str` or `None`: The base recorded in ``adapter_config.json`` (a toy model's name when it recorded the
-        folder of a shipped toy model that is not here), or None.
+        `str` or `None`: The base recorded in ``adapter_config.json`` (the short name of a shipped or packaged model
+        when it recorded that model's Hub id, or its folder on another machine), or None.
     """
     if Path(source).is_dir() and not (Path(source) / "adapter_config.json").is_file():
         return None
@@ -113,7 +115,9 @@ def adapter_base(source: str, revision: str | None = None) -> str | None:
         base = PeftConfig.from_pretrained(source, revision=revision).base_model_name_or_path
     except (OSError, ValueError):
         return None
-    # An adapter trained on a toy model records the folder it was loaded from; elsewhere that is the shipped one.
+    if base and not Path(base).exists() and (shipped := shipped_name_of(base)):
+        return shipped  # the Hub id a shipped or packaged base is published under: the package has its own copy
+    # An older adapter trained on a toy model records the folder it was loaded from; here that is the shipped one.
     if base and not Path(base).exists() and Path(base).name in TOY_MODELS:
         return Path(base).name
     # One trained on a packaged model records its converted folder in some cache; the short name finds it here.
@@ -337,6 +341,8 @@ def load_explainer(
     loaded: LoadedModel | None = None,
     trust_remote_code: bool = False,
     allow_other_target: bool = False,
+    device_map: str | dict | None = None,
+    dtype: torch.dtype | str | None = None,
 ) -> Explainer:
     """Load ``explainer`` (adapter or full model: toy name, folder or Hub id) and bind it to ``target``.
 
@@ -349,6 +355,9 @@ def load_explainer(
         trust_remote_code (`bool`, *optional*, defaults to `False`): Allow custom model code from the Hub.
         allow_other_target (`bool`, *optional*, defaults to `False`): Allow a target of another revision than the
             one the explainer was trained for.
+        device_map (`str` or `dict`, *optional*): Where to load the models it loads (explainer base and target), as
+            ``from_pretrained`` takes it (default: this process's accelerator, or the CPU).
+        dtype (`torch.dtype` or `str`, *optional*): The dtype of the models it loads (default: the checkpoint's).
 
     Returns:
         [`Explainer`]: The explainer bound to its target (sharing its base when the adapter is on the target).
@@ -358,16 +367,19 @@ def load_explainer(
         ValueError: For an unknown explainer, damaged or ill-fitting adapter weights, hidden sizes that do not fit
             (without a projection that maps them), or another target revision (without ``allow_other_target``).
     """
-    source = resolve_model_id(explainer)
+    source = resolve_model_id(explainer, revision)
     metadata = read_metadata(source, revision)
     base_name = adapter_base(source, revision)
+    trained_on = metadata.get("explainer_base")
+    if base_name is not None and trained_on and (is_packaged_model(trained_on) or is_package_made(trained_on)):
+        base_name = trained_on  # a pushed adapter names the repo its base went to; the package has that base itself
     target_name = target.name if isinstance(target, LoadedModel) else target
     target_name = target_name or metadata.get("target") or base_name or explainer
 
     def load(name: str) -> LoadedModel:
         if loaded is not None and same_model(loaded.name, name):
             return loaded
-        return load_model(name, trust_remote_code=trust_remote_code)
+        return load_model(name, trust_remote_code=trust_remote_code, device_map=device_map, dtype=dtype)
 
     if base_name is not None:
         _check_adapter_weights(explainer, source)
@@ -380,7 +392,8 @@ def load_explainer(
             # mean initialisation (which would take one more copy of the embedding matrix, 113 MB on SmolLM2).
             base.model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
         try:
-            model = PeftModel.from_pretrained(base.model, source, revision=revision)
+            with library_deprecations_silenced():
+                model = PeftModel.from_pretrained(base.model, source, revision=revision)
         except SafetensorError as error:
             raise ValueError(f"adapter {explainer!r}: its weights file cannot be read ({error}); the file is damaged: "
                              "train the explainer again, or download it again") from error

@@ -1,64 +1,136 @@
 """The ``"self-explanation"`` pipeline: ask an explainer about its target's computations.
 
-``pipeline("self-explanation", target=T, explainer=E)`` and ``pipeline("self-explanation", model=E,
-target=T)`` both work. transformers' ``pipeline()`` loads a task default when ``model`` is missing: ours
-is the shipped toy target's base, and the pipeline reuses it as the base of ``E`` (or of the shipped toy
-explainer when ``E`` is not given) when it is one, so nothing is loaded twice.
+``pipeline("self-explanation", target=T, explainer=E)`` and ``pipeline("self-explanation", model=E, target=T)`` both
+work. transformers' ``pipeline()`` resolves a ``model`` string itself before any code of ours runs: it reads the
+config of the folder or Hub repo (for an adapter, of its base), which a short name like
+``toy-target-patching-explainer`` is not; short names go through ``explainer=``. Whatever ``pipeline()`` would load
+is left to the pipeline: [`ExplainerAutoModel`] loads nothing, and the pipeline loads the explainer and its target
+once, where ``device`` / ``device_map`` say. Without ``model`` or ``explainer`` the explainer is the shipped
+``toy-target-patching-explainer``; transformers then reads the config of the task's default (the toy target's
+``config.json``), and its notice that it picked a default is not shown, since the pipeline does not use it.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
-from transformers import AutoModelForCausalLM, Pipeline
+import torch
+from transformers import Pipeline
 
-from ..core.models import (
-    LoadedModel,
-    resolve_model_id,
-    toy_model_path,
-    weights_fingerprint,
-)
+from ..core.models import LoadedModel, toy_model_path, weights_fingerprint
 from ..tasks import ExplainerExamples, get_task
-from .modeling import Explainer, adapter_base, load_explainer
+from .modeling import Explainer, load_explainer
 
 logger = logging.getLogger(__name__)
 
 TASK = "self-explanation"
 DEFAULT_BASE = "toy-target"
 DEFAULT_EXPLAINER = "toy-target-patching-explainer"
+# transformers' notice when it picks the task default, which the pipeline does not use (see the module docstring).
+DEFAULT_NOTICE = f"No model was supplied, defaulted to {toy_model_path(DEFAULT_BASE)} "
+# ``device_map`` values that spread a model over devices rather than name one.
+SPREADING_DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
+
+
+@dataclass
+class ExplainerReference:
+    """What ``pipeline()`` gets for a ``model`` string: the explainer's name and how to load it, nothing loaded yet.
+
+    Args:
+        name (`str`): The explainer (or, for no ``model``, the task default's folder).
+        device_map (`str` or `dict`, *optional*): ``pipeline(device_map=...)``.
+        dtype (`torch.dtype` or `str`, *optional*): ``pipeline(dtype=...)``.
+        trust_remote_code (`bool`, *optional*, defaults to `False`): ``pipeline(trust_remote_code=...)``.
+    """
+
+    name: str
+    device_map: str | dict | None = None
+    dtype: torch.dtype | str | None = None
+    trust_remote_code: bool = False
+
+    @property
+    def hf_device_map(self) -> dict | None:
+        """A ``device_map`` that spreads the model (transformers then leaves ``device`` unset), else None."""
+        if isinstance(self.device_map, dict):
+            return self.device_map
+        return {"": self.device_map} if self.device_map in SPREADING_DEVICE_MAPS else None
+
+    @property
+    def device(self) -> torch.device | None:
+        """The one device a ``device_map`` names (transformers passes it on as ``device``), else None."""
+        if isinstance(self.device_map, (str, int, torch.device)) and self.device_map not in SPREADING_DEVICE_MAPS:
+            return torch.device(self.device_map)
+        return None
 
 
 class ExplainerAutoModel:
-    """What ``pipeline()`` loads a string ``model`` with: for an adapter, only its base (which the pipeline
-    reuses), remembering where the explainer itself is, so its metadata and projection are found."""
+    """What ``pipeline()`` loads a string ``model`` with: nothing. The pipeline loads the explainer and its target
+    itself (a base that serves neither is never loaded), with the loading options ``pipeline()`` was given."""
 
     @classmethod
-    def from_pretrained(cls, name: str, **kwargs):
-        """Load the causal LM behind ``name``: an adapter's base, or the model itself.
+    def from_pretrained(cls, name: str, **kwargs) -> ExplainerReference:
+        """The explainer ``pipeline()`` was asked for, with its loading options, to load in the pipeline.
 
         Args:
-            name (`str`): An explainer (adapter or full model): Hub id, folder or toy name.
-            **kwargs: Passed to ``AutoModelForCausalLM.from_pretrained`` (an adapter's ``revision`` is dropped:
-                it is not the base's).
+            name (`str`): An explainer (adapter or full model): folder or Hub id; or the task default's folder.
+            **kwargs: ``pipeline()``'s loading options: ``device_map``, ``dtype`` and ``trust_remote_code`` are kept;
+                the others (``revision``, resolved by ``pipeline()`` for an adapter's base, not the adapter) are not.
 
         Returns:
-            `PreTrainedModel`: The model, with ``self_explain_source`` set to ``name``.
+            [`ExplainerReference`]: The name and options.
         """
-        kwargs.pop("_from_pipeline", None)
-        kwargs.pop("code_revision", None)
-        base = adapter_base(name, kwargs.get("revision"))
-        if base is not None:
-            kwargs.pop("revision", None)  # the adapter's revision, not the base's
-        model = AutoModelForCausalLM.from_pretrained(resolve_model_id(base or name), **kwargs)
-        model.self_explain_source = name
-        return model
+        return ExplainerReference(str(name), kwargs.get("device_map"), kwargs.get("dtype"),
+                                  bool(kwargs.get("trust_remote_code")))
 
 
 def _loaded(model, tokenizer) -> LoadedModel:
     name = getattr(model, "name_or_path", "") or ""
     revision = weights_fingerprint(Path(name)) if Path(name).is_dir() else getattr(model.config, "_commit_hash", None)
     return LoadedModel(model, tokenizer, name, revision or "unknown")
+
+
+def _is_task_default(name: str) -> bool:
+    """Whether ``name`` is the folder ``pipeline()`` falls back to when no ``model`` is given."""
+    return Path(name).exists() and Path(name).resolve() == toy_model_path(DEFAULT_BASE).resolve()
+
+
+def checked_device(device: int | str | torch.device) -> torch.device:
+    """A pipeline ``device`` as a ``torch.device`` (``-1`` the CPU, ``i`` the i-th accelerator), refused when absent.
+
+    Args:
+        device (`int`, `str` or `torch.device`): What ``pipeline(device=...)`` or a one-device ``device_map`` gives.
+
+    Returns:
+        `torch.device`: The device.
+
+    Raises:
+        ValueError: For a device this machine does not have (``"cuda"`` without CUDA), or one torch cannot read.
+    """
+    if isinstance(device, bool):
+        raise ValueError(f"self-explanation pipeline: device={device!r} is not a device; give e.g. 'cpu' or 'cuda:0'")
+    if isinstance(device, int):
+        device = "cpu" if device < 0 else f"cuda:{device}"
+    try:
+        found = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"self-explanation pipeline: device={device!r} is not a device torch knows ({error})") \
+            from None
+    backend = getattr(torch, found.type, None) if found.type not in ("cpu", "mps") else None
+    if found.type in ("cpu", "mps"):
+        available = found.type == "cpu" or torch.backends.mps.is_available()
+    else:
+        available = callable(getattr(backend, "is_available", None)) and backend.is_available()
+    if not available:
+        raise ValueError(f"self-explanation pipeline: device {str(device)!r} was asked for (device or device_map), "
+                         f"but this machine has no {found.type.upper()} device torch can use (torch "
+                         f"{torch.__version__}); give device='cpu'")
+    count = getattr(backend, "device_count", None) if backend is not None else None
+    if found.index is not None and count is not None and found.index >= count():
+        raise ValueError(f"self-explanation pipeline: device {str(device)!r} was asked for (device or device_map), "
+                         f"but this machine has {count()} {found.type} device(s)")
+    return found
 
 
 class ExplainerPipeline(Pipeline):
@@ -68,50 +140,72 @@ class ExplainerPipeline(Pipeline):
     whether the explanation held.
 
     Args:
-        model (`PreTrainedModel`): What ``pipeline()`` loaded (see [`ExplainerAutoModel`]); reused as the
-            explainer's base or target when it is one.
-        tokenizer (`PreTrainedTokenizerBase`, *optional*): Its tokenizer.
+        model ([`ExplainerReference`], `PreTrainedModel` or `None`): What ``pipeline()`` made of ``model=`` (see
+            [`ExplainerAutoModel`]), or a model already loaded (used as the explainer, or as its base).
+        tokenizer (`PreTrainedTokenizerBase`, *optional*): The tokenizer of a model already loaded.
         target (`str` or `LoadedModel`, *optional*): The model to explain (default: the explainer's own target).
-        explainer (`str` or `Explainer`, *optional*): The explainer; default: the shipped toy explainer for the
-            default base, else the model given.
+        explainer (`str` or `Explainer`, *optional*): The explainer: toy or shipped name, folder or Hub id, or one
+            already bound (default: ``model``, else the shipped ``toy-target-patching-explainer``).
         allow_other_target (`bool`, *optional*, defaults to `False`): Allow another target than the explainer's.
         trust_remote_code (`bool`, *optional*, defaults to `False`): Allow custom model code from the Hub.
         batch_size (`int`, *optional*, defaults to 16): Explanations generated per batch.
-        **kwargs: Passed to ``Pipeline`` (``device`` is ignored: the explainer stays where it was loaded).
+        device (`int`, `str` or `torch.device`, *optional*): Where the explainer and its target run (``-1`` or
+            ``"cpu"``, ``0`` or ``"cuda:0"``, ...); checked to exist on this machine.
+        device_map (`str` or `dict`, *optional*): How to place them, as ``from_pretrained`` takes it (``"auto"``);
+            ``pipeline(device_map=...)`` arrives here through ``model``.
+        dtype (`torch.dtype` or `str`, *optional*): The dtype to load them in (default: the checkpoints').
+        **kwargs: Passed to ``Pipeline``.
 
     Raises:
-        ValueError: When no explainer can be told, or ``batch_size`` is not a positive integer.
+        ValueError: When no explainer can be told, the device is not on this machine, or ``batch_size`` is not a
+            positive integer.
     """
 
     _load_processor = False
     _load_image_processor = False
     _load_feature_extractor = False
-    _load_tokenizer = True
+    _load_tokenizer = False  # the explainer's own tokenizer is loaded with it; nothing for the task default's
     _pipeline_calls_generate = False  # generation goes through Explainer.generate, with vector injection
 
-    def __init__(self, model, tokenizer=None, target=None, explainer=None, allow_other_target: bool = False,
-                 trust_remote_code: bool = False, batch_size: int = 16, **kwargs):
-        if isinstance(explainer, Explainer):
-            bound = explainer
-        else:
-            given = explainer
-            if given is None:
-                source = getattr(model, "self_explain_source", None) or getattr(model, "name_or_path", "") or ""
-                default_base = str(toy_model_path(DEFAULT_BASE))
-                given = DEFAULT_EXPLAINER if source.rstrip("/") == default_base else source
-            if not given:
-                raise ValueError("self-explanation pipeline: give explainer=… (an adapter or model id, folder or toy name)")
-            bound = load_explainer(
-                given, target, loaded=_loaded(model, tokenizer) if model is not None else None,
-                allow_other_target=allow_other_target, trust_remote_code=trust_remote_code,
-            )
+    def __init__(self, model=None, tokenizer=None, target=None, explainer=None, allow_other_target: bool = False,
+                 trust_remote_code: bool = False, batch_size: int = 16, device=None, device_map=None, dtype=None,
+                 **kwargs):
         from ..core.checks import check_positive
 
         check_positive("batch_size", batch_size)
+        reference = model if isinstance(model, ExplainerReference) else None
+        if reference is not None:
+            device_map = device_map if device_map is not None else reference.device_map
+            dtype = reference.dtype if dtype in (None, "auto") else dtype
+            trust_remote_code = trust_remote_code or reference.trust_remote_code
+        if device is not None:
+            device = checked_device(device)
+            device_map = str(device)  # as in transformers' pipeline(): device overrides device_map
+        elif isinstance(device_map, (str, int, torch.device)) and device_map not in SPREADING_DEVICE_MAPS:
+            device_map = str(checked_device(device_map))
+        if isinstance(explainer, Explainer):
+            bound = explainer
+            if device is not None:
+                bound.model.to(device)
+                if not bound.shares_base:
+                    bound.target.model.to(device)
+        else:
+            given, loaded = explainer, None
+            if reference is not None and given is None and not _is_task_default(reference.name):
+                given = reference.name
+            elif reference is None and model is not None:  # a model already in memory: the explainer, or its base
+                loaded = _loaded(model, tokenizer)
+                given = given or getattr(model, "name_or_path", None)
+            given = given or DEFAULT_EXPLAINER
+            bound = load_explainer(
+                given, target, loaded=loaded, allow_other_target=allow_other_target,
+                trust_remote_code=trust_remote_code, device_map=device_map, dtype=None if dtype == "auto" else dtype,
+            )
         self.explainer = bound
         self.explain_batch_size = batch_size
-        kwargs.pop("device", None)  # the explainer stays where it was loaded (device_map is honoured there)
-        super().__init__(model=bound.model, tokenizer=bound.tokenizer, device=-1, **kwargs)
+        spread = getattr(bound.model, "hf_device_map", None) is not None
+        super().__init__(model=bound.model, tokenizer=bound.tokenizer, device=None if spread else bound.model.device,
+                         **kwargs)
 
     def _sanitize_parameters(self, verify=None, max_new_tokens=None, **kwargs):
         forward = {"max_new_tokens": max_new_tokens} if max_new_tokens is not None else {}
@@ -257,6 +351,13 @@ def _concatenate(requests: list[ExplainerExamples]) -> ExplainerExamples:
     )
 
 
+class _TaskDefaultNotice(logging.Filter):
+    """Drops transformers' notice that it picked this task's default model, which the pipeline does not use."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(DEFAULT_NOTICE)
+
+
 def register_pipeline() -> None:
     """Register the ``"self-explanation"`` task with transformers' ``pipeline()`` (once; later calls do nothing)."""
     from transformers.pipelines import PIPELINE_REGISTRY
@@ -270,3 +371,6 @@ def register_pipeline() -> None:
         default={"model": (str(toy_model_path(DEFAULT_BASE)), None)},
         type="text",
     )
+    notices = logging.getLogger("transformers.pipelines")
+    if not any(isinstance(existing, _TaskDefaultNotice) for existing in notices.filters):
+        notices.addFilter(_TaskDefaultNotice())

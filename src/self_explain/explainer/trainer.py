@@ -27,6 +27,7 @@ from transformers import ProgressCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
+from ..core.deprecations import library_deprecations_silenced
 from ..core.files import give_default_permissions, write_atomically
 from ..core.generation import pad_token_id
 from ..core.injection import (
@@ -35,8 +36,8 @@ from ..core.injection import (
     VectorProjection,
     add_placeholder_tokens,
 )
+from ..core.hub_ids import hub_id_of_dataset, hub_id_of_model
 from ..core.models import LoadedModel, is_toy_model, load_model, short_model_name
-from ..core.packaged_models import is_packaged_model
 from ..core.placeholders import PLACEHOLDER_TOKENS
 from ..core.progress import inside_a_bar, stderr_is_terminal
 from ..core.sft import ModelLossSFTTrainer, training_record
@@ -428,7 +429,8 @@ def train_explainer(config: ExplainerConfig) -> Path:
                                  else placeholder_token_ids(base.tokenizer)),
         task_type="CAUSAL_LM",
     )
-    model = get_peft_model(base.model, lora)
+    with library_deprecations_silenced():
+        model = get_peft_model(base.model, lora)
     if projection is not None:
         model.add_module("vector_projection", projection)  # its parameters join the optimizer
         if resume and (loaded := VectorProjection.load(resume)) is not None:
@@ -459,7 +461,9 @@ def train_explainer(config: ExplainerConfig) -> Path:
         "target_revision": target.revision,
         "explainer_base": base_name,
         "explainer_base_revision": base.revision,
+        "explainer_base_repo_id": hub_id_of_model(base_name),
         "dataset": config.dataset,
+        "dataset_repo_id": hub_id_of_dataset(config.dataset),
         "dataset_config": config.config,
         "dataset_revision": config.dataset_revision,
         "training_args": config.record(),
@@ -506,10 +510,10 @@ def save_explainer(model, tokenizer, projection: VectorProjection | None, metada
     try:
         # Only what was trained: LoRA and the trained token rows, never whole embedding matrices (PEFT's "auto"
         # saves them once the vocabulary grew by the placeholders: half of a 135M model, with tied embeddings).
-        base_name = metadata.get("explainer_base")
-        if base_name and (is_toy_model(base_name) or is_packaged_model(base_name)) and not Path(base_name).exists():
-            for adapter in model.peft_config.values():  # its short name, not this machine's folder for it
-                adapter.base_model_name_or_path = base_name
+        base_id = metadata.get("explainer_base_repo_id")
+        if base_id:  # a Hub id, never this machine's folder for it: plain PEFT loads it anywhere
+            for adapter in model.peft_config.values():
+                adapter.base_model_name_or_path = base_id
         model.save_pretrained(staging, save_embedding_layers=False)
         tokenizer.save_pretrained(staging)
         if projection is not None:

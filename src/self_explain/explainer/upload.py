@@ -1,21 +1,169 @@
-"""Pushing an explainer folder (adapter or full model, its metadata and card) to the Hub."""
+"""Pushing an explainer folder (adapter or full model, its metadata and card) to the Hub, and its base when the
+base has no repo of its own, so that the pushed adapter is a plain PEFT repo.
+
+An adapter's ``adapter_config.json`` names its base by Hub id (see :mod:`self_explain.core.hub_ids`): a packaged
+model by the id of its original (``HuggingFaceTB/SmolLM2-135M-Instruct``), a model the package ships or makes (a toy
+model, ``smollm2-135m-edited``) by ``<owner>/<name>`` in the adapter's own namespace, uploaded there first (or by
+``base_repo_id``), a Hub base by its id. ``AutoPeftModelForCausalLM.from_pretrained(repo)`` then loads it anywhere.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from ..core.files import write_atomically
+from ..core.hub_ids import canonical_hub_id, is_package_made, is_repo_id
+from ..core.models import resolve_model_id
+from ..core.packaged_models import is_packaged_model
 from ..hub.api import hub_api, hub_errors, require_token, upload_folder
 from .card import (
     EXPLAINER_METADATA,
+    VECTOR_CONTROL_RESULTS,
     explainer_files,
     public_name,
+    read_adapter_config,
     read_explainer_metadata,
     render_explainer_card,
     secret_paths,
-    write_card,
 )
+
+logger = logging.getLogger(__name__)
+
+# A base model's files that go up to its own repo (whichever of them the folder has).
+BASE_MODEL_FILES = (
+    "config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",
+    "model-*.safetensors", "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
+    "added_tokens.json", "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json", "README.md",
+    "toyworld.json", "self_explain_packaged.json",
+)
+
+
+def push_base_model(
+    model: str | Path,
+    repo_id: str,
+    *,
+    token: str | None = None,
+    private: bool = False,
+    commit_message: str | None = None,
+) -> str:
+    """Upload a model the package ships or makes (``toy-target``, ``smollm2-135m-edited``), or a local model folder,
+    as its own Hub model repo: the base an adapter pushed with [`push_adapter`] names.
+
+    Args:
+        model (`str` or `Path`): A toy or packaged short name, or a local folder with a causal LM.
+        repo_id (`str`): The Hub model repo, ``owner/name`` (created if missing).
+        token (`str`, *optional*): A Hugging Face token (default: the logged-in one).
+        private (`bool`, *optional*, defaults to `False`): Create the repo private.
+        commit_message (`str`, *optional*): The commit message (default: names the model).
+
+    Returns:
+        `str`: The commit url.
+
+    Raises:
+        ValueError: When there is no token, or ``model`` is no folder with a ``config.json`` and weights.
+    """
+    require_token(f"push the base model to {repo_id}", token)
+    folder = Path(resolve_model_id(str(model)))
+    weights = [*folder.glob("model*.safetensors")] if folder.is_dir() else []
+    if not (folder / "config.json").is_file() or not weights:
+        raise ValueError(f"base model {str(model)!r}: {folder} holds no config.json and safetensors weights to upload")
+    present = sorted({path.name for pattern in BASE_MODEL_FILES for path in folder.glob(pattern)})
+    api = hub_api(token)
+    with hub_errors(f"push the base model to {repo_id}", kept=folder):
+        api.create_repo(repo_id, repo_type="model", exist_ok=True, private=private)
+        return upload_folder(api, repo_id=repo_id, folder=folder, allow_patterns=present, delete_patterns=None,
+                             commit_message=commit_message or f"Upload {public_name(str(model))}", repo_type="model")
+
+
+def base_repo_plan(
+    metadata: dict, repo_id: str, base_repo_id: str | None = None, push_base: bool | None = None
+) -> tuple[str, str | None]:
+    """The Hub id an adapter pushed to ``repo_id`` names as its base, and what must be uploaded there first.
+
+    Args:
+        metadata (`dict`): The explainer's metadata (its ``explainer_base`` and ``explainer_base_repo_id``).
+        repo_id (`str`): The adapter's repo, ``owner/name``.
+        base_repo_id (`str`, *optional*): Where the base is on the Hub (or is to be uploaded with ``push_base``).
+        push_base (`bool`, *optional*): Upload the base to its repo first. Default: yes for a base without a repo of
+            its own (a model the package ships or makes, or a local folder) when ``base_repo_id`` is not given.
+
+    Returns:
+        `tuple[str, str | None]`: The base's Hub id, and the model to upload there (None: nothing to upload).
+
+    Raises:
+        ValueError: When the base is a local folder that is not here to upload, a base to upload has no owner to
+            go under, or an id is not a valid repo id.
+    """
+    base = metadata["explainer_base"]
+    for name, value in (("repo_id", repo_id), ("base_repo_id", base_repo_id)):
+        if value is not None and not is_repo_id(value):
+            raise ValueError(f"{name} {value!r} is not a Hub repo id (owner/name)")
+    if base_repo_id:
+        return base_repo_id, (base if push_base else None)
+    if is_packaged_model(base) and not is_package_made(base):
+        if push_base:
+            raise ValueError(f"the base {base!r} is {canonical_hub_id(base)} on the Hub; to upload the package's own "
+                             "copy as well, name its repo with base_repo_id")
+        return canonical_hub_id(base), None
+    recorded = metadata.get("explainer_base_repo_id", canonical_hub_id(base) or (base if is_repo_id(base) else None))
+    if recorded and not is_package_made(base):
+        return recorded, None  # a base that is on the Hub already
+    if not is_package_made(base) and not Path(base).is_dir():
+        raise ValueError(f"the explainer's base {base!r} was a local folder that is not here: give base_repo_id, the "
+                         "Hub repo that holds it, so that the adapter's base resolves")
+    if push_base is False:
+        raise ValueError(f"the explainer's base {public_name(base)!r} has no Hub repo of its own: give base_repo_id, "
+                         "the repo that holds it, or let the push upload it (push_base)")
+    if "/" not in repo_id:
+        raise ValueError(f"repo_id {repo_id!r} has no owner to upload the base {public_name(base)!r} under: give "
+                         "owner/name, or base_repo_id")
+    return f"{repo_id.split('/')[0]}/{public_name(base)}", base
+
+
+def with_published_dataset(metadata: dict, dataset_repo_id: str) -> dict:
+    """The metadata with its local training dataset named by the Hub id it was published as, in the record of the
+    training and of every evaluation (or vector control) that read that same dataset.
+
+    Args:
+        metadata (`dict`): The explainer's metadata.
+        dataset_repo_id (`str`): The Hub dataset the local training dataset was published as.
+
+    Returns:
+        `dict`: A copy, with ``dataset_repo_id`` set where the dataset is the training dataset.
+    """
+    def named(entry: dict) -> dict:
+        same = (entry.get("dataset") or metadata["dataset"]) == metadata["dataset"]
+        return dict(entry, dataset_repo_id=dataset_repo_id) if same and not entry.get("dataset_repo_id") else entry
+
+    published = dict(metadata, dataset_repo_id=dataset_repo_id)
+    if metadata.get("eval_results"):
+        published["eval_results"] = [named(entry) for entry in metadata["eval_results"]]
+    if metadata.get(VECTOR_CONTROL_RESULTS):
+        published[VECTOR_CONTROL_RESULTS] = named(metadata[VECTOR_CONTROL_RESULTS])
+    return published
+
+
+def _stage(folder: Path, files: list[str], staging: Path) -> None:
+    """Link (or copy) ``files`` of ``folder`` into ``staging``, so that the upload can differ without touching them."""
+    for name in files:
+        source, target = folder / name, staging / name
+        if not source.is_file():
+            continue
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Replace a staged file (never the linked original) with ``data`` as JSON."""
+    path.unlink(missing_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def push_adapter(
@@ -25,27 +173,36 @@ def push_adapter(
     token: str | None = None,
     private: bool = False,
     commit_message: str | None = None,
+    base_repo_id: str | None = None,
+    push_base: bool | None = None,
+    dataset_repo_id: str | None = None,
 ) -> str:
     """Upload a trained explainer folder (PEFT adapter or full model) to a Hub model repo, with a fresh card.
 
     Only the explainer's own files go up (weights, tokenizer, projection, metadata, README.md): checkpoint
-    folders, logs and anything else in ``folder`` stay local.
+    folders, logs and anything else in ``folder`` stay local. An adapter goes up naming its base by Hub id (see
+    [`base_repo_plan`]); a base without a repo of its own is uploaded first, with [`push_base_model`]. The folder's
+    files stay as they are, except its README.md, which becomes the pushed card once the push succeeded.
 
     Args:
         folder (`str` or `Path`): A trained explainer folder.
-        repo_id (`str`): The Hub model repo (created if missing).
+        repo_id (`str`): The Hub model repo, ``owner/name`` (created if missing).
         token (`str`, *optional*): A Hugging Face token (default: the logged-in one).
-        private (`bool`, *optional*, defaults to `False`): Create the repo private.
+        private (`bool`, *optional*, defaults to `False`): Create the repo (and the base's) private.
         commit_message (`str`, *optional*): The commit message (default: names the task, kind and target).
+        base_repo_id (`str`, *optional*): The Hub repo of the adapter's base (default: see [`base_repo_plan`]).
+        push_base (`bool`, *optional*): Upload the base to ``base_repo_id`` first (default: when the base has no
+            repo of its own and ``base_repo_id`` is not given).
+        dataset_repo_id (`str`, *optional*): The Hub dataset the training dataset was published as, when it was
+            trained from a local folder (named in the card's ``datasets`` and ``model-index``).
 
     Returns:
-        `str`: The commit url.
-
-    A failed push leaves the folder as it was (its README.md is restored).
+        `str`: The commit url of the explainer.
 
     Raises:
         FileNotFoundError: When the folder lacks its metadata, weights or tokenizer files.
-        ValueError: When the metadata holds what looks like a credential, or the folder is inconsistent.
+        ValueError: When the metadata holds what looks like a credential, the folder is inconsistent, or the
+            adapter's base cannot be named by a Hub id.
     """
     folder = Path(folder)
     require_token(f"push to {repo_id}", token)
@@ -57,29 +214,30 @@ def push_adapter(
     if secrets:
         raise ValueError(f"refusing to upload {folder / EXPLAINER_METADATA}: it holds what looks like a credential "
                          f"at {secrets}; remove it and push again")
-    # The card naming the repo goes up with the files; the local one changes only once the push succeeded.
-    readme = folder / "README.md"
-    before = readme.read_bytes() if readme.is_file() else None
-    write_card(folder, render_explainer_card(metadata, repo_id=repo_id, full_model=full_model))
+    if dataset_repo_id is not None and not is_repo_id(dataset_repo_id):
+        raise ValueError(f"dataset_repo_id {dataset_repo_id!r} is not a Hub repo id (owner/name)")
+    pushed = with_published_dataset(metadata, dataset_repo_id) if dataset_repo_id else metadata
+    base_id, base_upload = (None, None) if full_model else base_repo_plan(metadata, repo_id, base_repo_id, push_base)
+    card = render_explainer_card(pushed, repo_id=repo_id, full_model=full_model, base_repo_id=base_id)
     api = hub_api(token)
     kind = "model" if full_model else "adapter"
     default_message = f"Upload {metadata['task']} explainer {kind} for {public_name(metadata['target'])}"
-    try:
+    with tempfile.TemporaryDirectory(prefix="self-explain-push-") as staging_name:
+        staging = Path(staging_name)
+        _stage(folder, files, staging)
+        if base_id is not None:
+            _write_json(staging / "adapter_config.json", {**read_adapter_config(folder),
+                                                          "base_model_name_or_path": base_id})
+        if pushed is not metadata:
+            _write_json(staging / EXPLAINER_METADATA, pushed)
+        (staging / "README.md").unlink(missing_ok=True)
+        card.save(staging / "README.md")
+        if base_upload is not None:
+            logger.info("uploading the explainer's base %s to %s first", public_name(base_upload), base_id)
+            push_base_model(base_upload, base_id, token=token, private=private)
         with hub_errors(f"push the explainer to {repo_id}", kept=folder):
             api.create_repo(repo_id, repo_type="model", exist_ok=True, private=private)
-            return upload_folder(
-                api,
-                repo_id=repo_id,
-                folder=folder,
-                allow_patterns=files,
-                delete_patterns=None,
-                commit_message=commit_message or default_message,
-                repo_type="model",
-            )
-    except BaseException:
-        if before is None:
-            readme.unlink(missing_ok=True)
-        else:
-            write_atomically(readme, lambda temporary: Path(temporary).write_bytes(before))
-        raise
-
+            url = upload_folder(api, repo_id=repo_id, folder=staging, allow_patterns=files, delete_patterns=None,
+                                commit_message=commit_message or default_message, repo_type="model", shown=folder)
+    write_atomically(folder / "README.md", card.save)  # the card naming the repo, once the push succeeded
+    return url

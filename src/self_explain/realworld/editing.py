@@ -202,6 +202,8 @@ def train_edit(base, examples: list[dict], config: FactEditConfig, work: Path):
     from transformers import set_seed
     from trl import SFTConfig
 
+    from ..core.deprecations import library_deprecations_silenced
+
     set_seed(config.seed)
     lora = LoraConfig(
         r=config.lora_r,
@@ -210,7 +212,8 @@ def train_edit(base, examples: list[dict], config: FactEditConfig, work: Path):
         target_modules="all-linear",
         task_type="CAUSAL_LM",
     )
-    model = get_peft_model(base.model, lora)
+    with library_deprecations_silenced():
+        model = get_peft_model(base.model, lora)
     args = SFTConfig(
         output_dir=str(work),
         learning_rate=config.learning_rate,

@@ -256,8 +256,10 @@ def verify_patching(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
 
     Returns:
         `dict`: ``ground_truth`` (the reference answer), ``ground_truth_changed``, ``ground_truth_prediction``
-        (the patched next token if changed, else the clean one) and ``verified`` (a valid explanation that
-        agrees on both).
+        (the patched next token if changed, else the clean one, as the answer states it: stripped),
+        ``ground_truth_token`` and ``ground_truth_token_id`` (that token as the target's tokenizer decodes it, spaces
+        kept, and its id: a token that is only whitespace shows as ``' '`` or ``'\\n'`` where its stripped form is
+        ``''``) and ``verified`` (a valid explanation that agrees on both).
 
     Raises:
         ValueError: When the input is invalid, as for `patching_request`.
@@ -271,9 +273,12 @@ def verify_patching(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
     original_next = target.tokenizer.decode([clean_id]).strip()
     patched_next = target.tokenizer.decode([patched_id]).strip()
     truth = patched_next if changed else original_next
+    truth_id = patched_id if changed else clean_id
     return {
         "ground_truth": patching_answer(changed, original_next, patched_next),
         "ground_truth_changed": changed,
         "ground_truth_prediction": truth,
+        "ground_truth_token": target.tokenizer.decode([truth_id]),
+        "ground_truth_token_id": truth_id,
         "verified": bool(parsed["valid"] and parsed["changed"] == changed and parsed["prediction"] == truth),
     }

@@ -21,6 +21,7 @@ from peft import LoraConfig, get_peft_model
 from transformers import set_seed
 from trl import SFTConfig
 
+from ...core.deprecations import library_deprecations_silenced
 from ...core.files import give_default_permissions
 from ...core.generation import logits_at_answer, prompt_ids, stop_token_ids
 from ...core.models import LoadedModel
@@ -206,7 +207,8 @@ def instill(base: LoadedModel, choices: list[InstillingChoice], settings: Instil
     answer_tokens = sorted(set(choice_token_ids(tokenizer)) | set(stop_token_ids(tokenizer, base.model)))
     lora = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, target_modules="all-linear",
                       trainable_token_indices=answer_tokens, task_type="CAUSAL_LM")
-    model = get_peft_model(base.model, lora)
+    with library_deprecations_silenced():
+        model = get_peft_model(base.model, lora)
     args = SFTConfig(
         output_dir=str(work),
         learning_rate=settings.learning_rate,
