@@ -6,8 +6,8 @@ from types import SimpleNamespace
 import pytest
 
 from self_explain import demo
-from self_explain.evaluation.html_page import ReportSection
 from self_explain.core.models import TOY_EXPLAINERS
+from self_explain.evaluation.html_page import ReportSection
 from self_explain.tasks import TASKS
 
 

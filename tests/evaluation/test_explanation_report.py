@@ -112,3 +112,13 @@ def test_the_command_writes_the_page(evaluation_folder, tmp_path, capsys):
     assert main(["report", "--input", str(folder), "--output", str(tmp_path / "r.html")]) == 0
     assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'r.html'}"
     assert HOSTILE not in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+def test_help_lists_the_options(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", "--help"])
+    assert exit_info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "usage: self-explain report" in out
+    for option in ("--input", "--output", "--dataset_config", "--experiment", "--max_rows"):
+        assert option in out, option

@@ -47,6 +47,10 @@ def test_patching_marks_the_patched_token_and_names_the_window():
     assert details(view)["patched token"] == "' Vilvak' at position 4", "repr: whitespace is visible"
     assert view["label"] == "changed"
     assert patching_row_view({**row, "is_different": False})["label"] == "unchanged"
+    reference = {k: v for k, v in row.items() if k not in ("layers", "token_type")}  # the reference's layout
+    view = patching_row_view({**reference, "layer": [2, 3, 4]})
+    assert details(view)["layers"] == "2–4" and details(view)["token type"] == "-"
+    assert details(patching_row_view({**reference, "layer": 3}))["layers"] == "3"
 
 
 def test_ablation_marks_the_removed_span_and_keeps_the_text_whole():
@@ -58,6 +62,8 @@ def test_ablation_marks_the_removed_span_and_keeps_the_text_whole():
     assert "".join(s["text"] for s in view["segments"]) == text
     assert [s["text"] for s in view["segments"] if s["marked"]] == [text[:39]]
     assert details(view)["answer without it"] == "5" and view["label"] == "changed"
+    bare = ablation_row_view({"text": text, "original_prediction": "8", "ablated_prediction": "5", "is_different": True})
+    assert bare["segments"] == [{"text": text, "marked": False}] and details(bare)["answer without it"] == "5"
 
 
 def test_features_marks_the_most_active_token_of_the_first_top_exemplar():
