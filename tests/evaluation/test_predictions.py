@@ -58,3 +58,15 @@ def test_a_file_from_before_the_report_columns_reads_with_them_empty(tmp_path):
     (row,) = read_predictions(path)
     assert row["row"] is None and row["correct"] is None and row["view"]["segments"] == []
     assert row["prediction"] == ANSWERS[0]
+
+
+def test_rows_a_view_cannot_read_get_empty_views_and_a_warning(caplog):
+    from datasets import Dataset
+
+    from self_explain.evaluation.predictions import row_views
+
+    rows = Dataset.from_dict({"text": ["a", "b"]})  # not a patching row: its view reads columns it lacks
+    with caplog.at_level("WARNING"):
+        views = row_views("patching", rows)
+    assert views == [{"segments": [], "details": [], "label": ""}] * 2
+    assert "cannot be shown in the report" in caplog.text

@@ -8,6 +8,7 @@ and the task's view of the row (:mod:`self_explain.tasks.row_view`).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from datasets import Dataset, Features, Value
@@ -15,6 +16,8 @@ from datasets import Dataset, Features, Value
 from ..core.files import write_atomically
 from ..tasks import ExplainerExamples, get_task
 from ..tasks.row_view import ROW_VIEW
+
+logger = logging.getLogger(__name__)
 
 PREDICTION_FEATURES = Features(
     {
@@ -35,7 +38,8 @@ VALID_COLUMN = "valid"
 
 
 def row_views(task_name: str, rows: Dataset) -> list[dict]:
-    """The task's view of each dataset row (``TaskSpec.row_view``); a view without segments when it has none.
+    """The task's view of each dataset row (``TaskSpec.row_view``); empty views when it has none, or when the rows
+    lack a column it reads (a warning says so: the view is for the report, and never stops an evaluation).
 
     Args:
         task_name (`str`): A registered task.
@@ -45,9 +49,15 @@ def row_views(task_name: str, rows: Dataset) -> list[dict]:
         `list[dict]`: One ``ROW_VIEW`` per row.
     """
     view = get_task(task_name).row_view
+    empty = [{"segments": [], "details": [], "label": ""} for _ in range(len(rows))]
     if view is None:
-        return [{"segments": [], "details": [], "label": ""} for _ in range(len(rows))]
-    return [view(row) for row in rows]
+        return empty
+    try:
+        return [view(row) for row in rows]
+    except (KeyError, TypeError, ValueError, IndexError) as error:
+        logger.warning("the %s rows cannot be shown in the report (%s: %s): their views are left empty", task_name,
+                       type(error).__name__, error)
+        return empty
 
 
 def prediction_table(examples: ExplainerExamples, predictions: list[str], statistics: dict | None = None,
