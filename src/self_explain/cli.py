@@ -237,6 +237,13 @@ def _experiment(argv: list[str]) -> int:
     return 0
 
 
+def _report(argv: list[str]) -> int:
+    from .evaluation.explanation_report import ReportConfig, run_report
+
+    print(f"wrote {run_report(_parse(ReportConfig, 'self-explain report', argv))}")
+    return 0
+
+
 def _demo(argv: list[str]) -> int:
     from .demo import DemoConfig, run_demo
 
@@ -252,6 +259,7 @@ COMMANDS = {
     "explain": (_explain, "ask an explainer about one input (the self-explanation pipeline)"),
     "push": (_push, "push a trained explainer folder to the Hub (self-explain push DIR org/name)"),
     "experiment": (_experiment, "privileged-access: self vs. other explainers and baselines by training size"),
+    "report": (_report, "write one self-contained HTML page to browse an evaluation, a dataset or an experiment"),
     "toyworld": (_toyworld, "train a toy-world model (toyworld train)"),
     "demo": (_demo, "per task: build a dataset on the toy target, explain rows with the shipped explainer, evaluate it against baselines"),
 }

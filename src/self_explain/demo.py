@@ -1,16 +1,24 @@
-"""``self-explain demo``: the whole loop on the shipped toy world, in minutes on a laptop CPU.
+"""``self-explain demo``: the whole loop on the shipped toy world, in minutes on a laptop CPU, told as it goes.
 
 For each task with a demo: build its dataset on toy-target; explain a few held-out rows through
 ``pipeline("self-explanation", …)`` with ``verify=True`` (the shipped explainer of the task, the intervention
-re-run on the target); evaluate the shipped explainer against the baselines on the held-out rows; then print
-the committed results of the documented privileged-access experiment (``results/<task>/results.md``), which
-the demo does not rerun (``make experiment`` does).
+re-run on the target); evaluate the shipped explainer against the baselines on the held-out rows. Each task's summary
+(the dataset, the explained rows, one table of its headline metric) is printed as soon as the task finishes, and
+the HTML report (``self-explain report``'s page: every row, metric and plot) is rewritten. The committed results of
+the documented privileged-access experiment (``results/<task>/``), which the demo does not rerun (``make
+experiment`` does), are linked there and embedded in the report. The log (INFO lines, training losses) goes to
+``demo.log``; the terminal shows the summaries, warnings and one progress bar per stage.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
+import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,8 +26,16 @@ from datasets import load_dataset
 
 from .core.models import short_model_name
 from .evaluation.baselines import applicable_baselines
-from .evaluation.evaluator import EvaluateConfig, report_markdown, run_evaluation
+from .evaluation.evaluator import EvaluateConfig, run_evaluation
+from .evaluation.explanation_report import EXPERIMENT_FILE, evaluation_section, experiment_section
+from .evaluation.html_page import ReportPage, ReportSection, write_page
+from .evaluation.results_markdown import format_metric
 from .tasks import TASKS, TaskSpec, get_task, read_provenance
+
+REPORT_FILE = "report.html"
+LOG_FILE = "demo.log"
+# Rows of each evaluated split the report shows.
+REPORT_ROWS = 300
 
 
 @dataclass
@@ -27,7 +43,8 @@ class DemoConfig:
     """Options of ``self-explain demo``.
 
     Args:
-        out (`str`, *optional*, defaults to `"out/demo"`): Folder of the demo's datasets and evaluation reports.
+        out (`str`, *optional*, defaults to `"out/demo"`): Folder of the demo's datasets, evaluations, HTML report
+            (``report.html``) and log (``demo.log``).
         target (`str`, *optional*, defaults to `"toy-target"`): Target model (explains itself).
         tasks (`list[str]`, *optional*): Tasks to run, in order (default: every task with a demo, ``demo_tasks()``).
         explain_rows (`int`, *optional*, defaults to 3): Held-out rows explained through the pipeline per task.
@@ -40,7 +57,8 @@ class DemoConfig:
             ``explain_rows`` or ``eval_rows`` below 1, or a negative seed.
     """
 
-    out: str = field(default="out/demo", metadata={"help": "Folder of the demo's datasets and evaluation reports."})
+    out: str = field(default="out/demo", metadata={
+        "help": "Folder of the demo's datasets, evaluations, HTML report (report.html) and log (demo.log)."})
     target: str = field(default="toy-target", metadata={"help": "Target model (explains itself)."})
     tasks: list[str] = field(
         default_factory=lambda: demo_tasks(), metadata={"help": "Tasks to run, in order (default: every task with a demo)."}
@@ -103,8 +121,8 @@ def explained_target(dataset_folder: Path, config_name: str, default: str) -> st
     return (read_provenance(dataset_folder, config_name) or {}).get("target", default)
 
 
-def explain_rows(task: TaskSpec, dataset_folder: str, config_name: str, target: str, count: int) -> list[str]:
-    """Explain the first held-out rows through ``pipeline("self-explanation", …)`` with ``verify=True``.
+def explain_rows(task: TaskSpec, dataset_folder: str, config_name: str, target: str, count: int) -> list[dict]:
+    """Explain held-out rows through ``pipeline("self-explanation", …)`` with ``verify=True``.
 
     Rows are taken evenly spaced over the split. A row the pipeline refuses (e.g. a feature that does not fire on
     the texts given to verify it) is reported with the pipeline's message and the next is tried, up to ``3 * count``
@@ -118,59 +136,134 @@ def explain_rows(task: TaskSpec, dataset_folder: str, config_name: str, target: 
         count (`int`): Rows to explain.
 
     Returns:
-        `list[str]`: Per row: the input's JSON, the explanation and the verification (or the pipeline's refusal).
+        `list[dict]`: Per row tried: ``input`` (the request's JSON, without verification texts), ``explanation``,
+        ``ground_truth`` and ``verified`` (None when the pipeline refused the row), and ``note`` (the refusal, or
+        what else the verification said).
     """
     from transformers import pipeline
 
     rows = load_dataset(dataset_folder, config_name, split=task.demo.splits[0])
     explain = pipeline("self-explanation", target=target, explainer=task.demo.explainer)
-    lines, explained = [], 0
+    examples, explained = [], 0
     step = max(1, len(rows) // (3 * count))  # rows spread over the split, not one prompt's neighbours
     for row in rows.select(range(0, min(len(rows), 3 * count * step), step)):
         request = task.demo.pipeline_input(row)
-        shown_request = {key: value for key, value in request.items() if key != "texts"}
+        shown = json.dumps({key: value for key, value in request.items() if key != "texts"})
         try:
             result = explain(request, verify=True)
         except ValueError as error:
-            lines += [f"- input: {json.dumps(shown_request)}", f"  not explained: {error}"]
+            examples.append({"input": shown, "explanation": None, "ground_truth": None, "verified": None,
+                             "note": f"not explained: {error}"})
             continue
-        shown = {key: value for key, value in result.items() if key != "explanation"}
-        lines += [f"- input: {json.dumps(shown_request)}", f"  explanation: {result['explanation']!r}",
-                  f"  verified: {json.dumps(shown, default=str)}"]
+        rest = {k: v for k, v in result.items() if k not in ("explanation", "ground_truth", "verified")}
+        examples.append({"input": shown, "explanation": result["explanation"], "ground_truth": result.get("ground_truth"),
+                         "verified": result.get("verified"), "note": json.dumps(rest, default=str) if rest else ""})
         explained += 1
         if explained == count:
             break
+    return examples
+
+
+def example_lines(examples: list[dict]) -> list[str]:
+    """The terminal's lines about the explained rows: how many held, then each explanation, and the truth where it
+    did not hold.
+
+    Args:
+        examples (`list[dict]`): What `explain_rows` returned.
+
+    Returns:
+        `list[str]`: The lines.
+    """
+    judged = [e for e in examples if e["verified"] is not None]
+    lines = [f"verified on the target: {sum(e['verified'] for e in judged)} of {len(judged)} explanations held"]
+    for example in examples:
+        if example["explanation"] is None:
+            lines.append(f"  - {example['note']}")
+        elif example["verified"]:
+            lines.append(f"  ✓ {example['explanation']!r}")
+        else:
+            lines.append(f"  ✗ {example['explanation']!r}; the target: {example['ground_truth']!r}")
+    return lines
+
+
+def headline_lines(report: dict) -> list[str]:
+    """One small table of an evaluation: the task's first headline metric per split, for the trained explainer and
+    each baseline, with its 95 % interval.
+
+    Args:
+        report (`dict`): The evaluation's ``report.json``.
+
+    Returns:
+        `list[str]`: A caption and the lines of a Markdown table.
+    """
+    results = report["results"]
+    reported = {name for r in results for name in r["metrics"]}
+    metric = next((m for m in get_task(report["task"]).headline_metrics if m in reported), min(reported))
+    splits = list(dict.fromkeys(r["split"] for r in results))
+    cells: dict[str, dict[str, str]] = {}
+    for r in results:
+        who = f"baseline: {r['baseline']}" if r["baseline"] else "trained explainer"
+        value, interval = r["metrics"].get(metric), (r.get("intervals") or {}).get(metric)
+        cell = format_metric(value)
+        if value is not None and interval and None not in interval:
+            cell += f" [{interval[0]:.3f}, {interval[1]:.3f}]"
+        cells.setdefault(who, {})[r["split"]] = cell
+    lines = [f"{metric} on held-out rows (95 % interval over entities):", "",
+             "| explainer | " + " | ".join(splits) + " |", "|---|" + "---|" * len(splits)]
+    lines += [f"| {who} | " + " | ".join(by_split.get(s, "–") for s in splits) + " |" for who, by_split in cells.items()]
     return lines
 
 
 def committed_results(config: DemoConfig, task: str) -> list[str]:
-    """The committed results of the documented experiment for a task, or where they would be.
+    """Where the committed results of the documented experiment for a task are (linked, not printed).
 
     Args:
         config (`DemoConfig`): The demo's options (its ``results`` folder).
         task (`str`): The task.
 
     Returns:
-        `list[str]`: The lines of ``results/<task>/results.md`` and the path of its plot, or a line saying there are
-        none yet.
+        `list[str]`: One line with the paths of ``results/<task>/results.md`` and its plot, or saying there are none
+        yet.
     """
     folder = Path(config.results) / task
     summary = folder / "results.md"
     if not summary.is_file():
-        return [f"(no committed experiment results in {folder} yet; `make experiment` runs the documented experiment "
-                f"of the tasks that have one, experiments/privileged-access/<task>.yaml)"]
-    return [*summary.read_text().splitlines(), "", f"scaling plot: {folder / 'scaling.png'}"]
+        return [(f"no committed experiment results in {folder} yet (`make experiment` runs the documented experiment "
+                 f"of the tasks that have one, experiments/privileged-access/<task>.yaml)")]
+    plot = folder / "scaling.png"
+    return [f"committed experiment (not rerun by the demo): {summary}" + (f", plot {plot}" if plot.is_file() else "")]
 
 
-def run_task(config: DemoConfig, task_name: str) -> list[str]:
-    """One task of the demo: build, explain a few rows with verification, evaluate against baselines, results.
+@dataclass
+class TaskOutcome:
+    """What one task of the demo gave: the lines printed as it finished, and its section of the HTML report.
+
+    Args:
+        name (`str`): The task.
+        lines (`list[str]`): Its summary for the terminal.
+        section (`ReportSection`): Its section of the report.
+        seconds (`float`): How long it took.
+    """
+
+    name: str
+    lines: list[str]
+    section: ReportSection
+    seconds: float
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+def run_task(config: DemoConfig, task_name: str) -> TaskOutcome:
+    """One task of the demo: build, explain a few rows with verification, evaluate against baselines.
 
     Args:
         config (`DemoConfig`): The demo's options.
         task_name (`str`): A task with a demo.
 
     Returns:
-        `list[str]`: The lines reported for the task.
+        `TaskOutcome`: Its summary lines and its report section.
 
     Raises:
         ValueError: When the task has no demo.
@@ -183,43 +276,119 @@ def run_task(config: DemoConfig, task_name: str) -> list[str]:
     demo = task.demo
     started = time.perf_counter()
     dataset_folder = str(build_demo_dataset(config, task, out / task.dataset_name))
-    built = time.perf_counter()
+    timings = [f"build {time.perf_counter() - started:.0f} s"]
     target = explained_target(Path(dataset_folder), config_name, config.target)
-    lines = [f"## {task_name}", "", f"{task_name} dataset for {config.target} in {dataset_folder}", ""]
-    lines += demo.summary(dataset_folder, config_name)
-    timings = [f"build {built - started:.0f} s"]
+    summary = demo.summary(dataset_folder, config_name)
+    lines = [f"dataset: {dataset_folder} (config {config_name})", "", *summary]
+    section = ReportSection(task_name, notes=[f"Dataset {dataset_folder} (config {config_name}) on {config.target}."])
     if demo.explainer is not None:
-        lines += ["", f"pipeline('self-explanation', explainer={demo.explainer!r}), verify=True:", ""]
-        lines += explain_rows(task, dataset_folder, config_name, target, config.explain_rows)
-        explained = time.perf_counter()
+        explaining = time.perf_counter()
+        examples = explain_rows(task, dataset_folder, config_name, target, config.explain_rows)
+        lines += ["", f"{demo.explainer} through pipeline('self-explanation', verify=True):", *example_lines(examples)]
+        evaluating = time.perf_counter()
+        evaluation = out / f"evaluate-{task_name}"
         report = run_evaluation(EvaluateConfig(
-            explainer=demo.explainer, dataset=dataset_folder, config=config_name, out=str(out / f"evaluate-{task_name}"),
+            explainer=demo.explainer, dataset=dataset_folder, config=config_name, out=str(evaluation),
             split=list(demo.splits), baseline=applicable_baselines(task_name), max_rows=config.eval_rows,
             seed=config.seed, target=target,
         ))
-        lines += ["", f"shipped explainer {demo.explainer} vs. baselines on held-out rows "
-                      f"(report in {out / f'evaluate-{task_name}'}):", "", report_markdown(report)]
-        timings += [f"explain {explained - built:.0f} s", f"evaluate {time.perf_counter() - explained:.0f} s"]
-    lines += ["", f"### committed experiment results ({task_name})", "", *committed_results(config, task_name)]
-    lines += ["", "time: " + ", ".join(timings)]
-    return lines
+        lines += ["", *headline_lines(report), "", f"every metric: {evaluation / 'report.md'}"]
+        timings += [f"explain {evaluating - explaining:.0f} s", f"evaluate {time.perf_counter() - evaluating:.0f} s"]
+        section = evaluation_section(evaluation, REPORT_ROWS, title=task_name)
+        section.notes.insert(0, f"Dataset {dataset_folder} (config {config_name}) on {config.target}; the shipped "
+                                f"explainer {demo.explainer} against the baselines on held-out rows.")
+        section.examples = examples
+    section.preformatted = "\n".join(summary)
+    lines += committed_results(config, task_name)
+    experiment = Path(config.results) / task_name
+    if (experiment / EXPERIMENT_FILE).is_file():
+        committed = experiment_section(experiment)
+        section.tables += committed.tables
+        section.images += committed.images
+        section.links += committed.links
+    seconds = time.perf_counter() - started
+    header = f"== {task_name}: done in {_minutes(seconds)} ({', '.join(timings)}) =="
+    return TaskOutcome(task_name, [header, *lines], section, seconds)
 
 
-def run_demo(config: DemoConfig) -> str:
-    """Run ``self-explain demo``: every task in turn.
+def demo_page(config: DemoConfig, outcomes: list[TaskOutcome]) -> ReportPage:
+    """The demo's HTML report so far: a section per finished task.
 
     Args:
         config (`DemoConfig`): The demo's options.
+        outcomes (`list[TaskOutcome]`): The tasks finished, in order.
 
     Returns:
-        `str`: The report, as Markdown text.
+        `ReportPage`: The page.
+    """
+    pending = [task for task in config.tasks if task not in {o.name for o in outcomes}]
+    notes = [(f"Target {config.target}; the shipped explainers on held-out rows, each row's explanation beside the "
+              f"target's ground truth; the committed experiment results from {config.results}/.")]
+    if pending:
+        notes.append(f"Still running: {', '.join(pending)}.")
+    return ReportPage(f"self-explain demo on {config.target}", [o.section for o in outcomes], notes)
+
+
+@contextmanager
+def demo_logging(path: Path) -> Iterator[None]:
+    """While the demo runs, the package's log goes to ``path`` (INFO and up) and only its warnings to the terminal.
+
+    Args:
+        path (`Path`): The log file (appended to).
+    """
+    package = logging.getLogger("self_explain")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    to_file = logging.FileHandler(path, encoding="utf-8")
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    to_terminal = logging.StreamHandler(sys.stderr)
+    to_terminal.setLevel(logging.WARNING)
+    to_terminal.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    level, propagate = package.level, package.propagate
+    package.setLevel(logging.INFO)
+    package.propagate = False
+    package.addHandler(to_file)
+    package.addHandler(to_terminal)
+    try:
+        yield
+    finally:
+        package.removeHandler(to_file)
+        package.removeHandler(to_terminal)
+        to_file.close()
+        package.setLevel(level)
+        package.propagate = propagate
+
+
+def run_demo(config: DemoConfig, echo: Callable[[str], object] | None = None) -> str:
+    """Run ``self-explain demo``: every task in turn, each task's summary echoed as soon as it finishes.
+
+    After each task the HTML report (``<out>/report.html``) is rewritten with the tasks finished so far.
+
+    Args:
+        config (`DemoConfig`): The demo's options.
+        echo (`Callable[[str], object]`, *optional*): Where the summaries go (default: printed, flushed).
+
+    Returns:
+        `str`: The closing lines: the time taken and where the report, the log and the committed results are.
 
     Raises:
         ValueError: When a task has no demo.
     """
+    echo = echo or functools.partial(print, flush=True)
     started = time.perf_counter()
-    lines: list[str] = []
-    for task in config.tasks:
-        lines += [*run_task(config, task), ""]
-    lines.append(f"demo finished in {(time.perf_counter() - started) / 60:.1f} min")
-    return "\n".join(lines)
+    out = Path(config.out)
+    report, log = out / REPORT_FILE, out / LOG_FILE
+    outcomes: list[TaskOutcome] = []
+    echo(f"self-explain demo on {config.target}: {', '.join(config.tasks)}. Each task's summary follows as it "
+         f"finishes; the log is in {log}.\n")
+    with demo_logging(log):
+        for number, task in enumerate(config.tasks, 1):
+            steps = "building its dataset" + (", explaining and evaluating" if get_task(task).demo.explainer else "")
+            echo(f"[{number}/{len(config.tasks)}] {task}: {steps} …")
+            outcomes.append(run_task(config, task))
+            write_page(demo_page(config, outcomes), report)
+            echo("\n".join(outcomes[-1].lines) + "\n")
+    return "\n".join([
+        f"demo finished in {_minutes(time.perf_counter() - started)}",
+        f"full report: {report} (open it in a browser: every explained row, the metrics and the plots)",
+        f"committed experiment results: {Path(config.results)}/<task>/results.md (not rerun; `make experiment`)",
+    ])

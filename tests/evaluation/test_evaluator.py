@@ -141,6 +141,24 @@ def test_predictions_files_have_a_row_per_evaluated_row(evaluation, subsample):
         assert list(trained["reference"]) == list(untrained["reference"]) == subsample[split]["answer"]
 
 
+def test_predictions_say_which_row_each_is_whether_it_is_right_and_how_the_report_shows_it(
+        evaluation, patching_dataset_dir, random_toy_model_dir):
+    from self_explain.evaluation.predictions import read_predictions
+    from self_explain.metrics.causal_match.causal_match import normalize_answer
+
+    _, out, _ = evaluation
+    dataset = load_dataset(str(patching_dataset_dir), random_toy_model_dir.name)
+    for split in SPLITS:
+        rows = read_predictions(out / f"predictions-{split}.parquet")
+        for row in rows:
+            source = dataset[split][row["row"]]
+            assert row["question"] == source["question"] and row["reference"] == source["answer"]
+            assert row["correct"] == (normalize_answer(row["prediction"]) == normalize_answer(row["reference"]))
+            assert row["view"]["label"] == ("changed" if source["is_different"] else "unchanged")
+            marked = [s["text"] for s in row["view"]["segments"] if s["marked"]]
+            assert marked == [source["patch_position"]["orig_text_token"]]
+
+
 def test_untrained_baseline_runs_with_the_adapter_off(evaluation, trained_explainer_dir, subsample):
     _, out, adapter = evaluation
     assert adapter == [True, False, True, False], "trained, untrained, per split"

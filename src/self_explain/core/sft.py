@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from transformers import Trainer
+import logging
+
+from transformers import ProgressCallback, Trainer
 from trl import SFTTrainer
+
+from .progress import progress_bar
+
+logger = logging.getLogger(__name__)
 
 
 def training_record(tokenizer, question: str, answer: str) -> dict:
@@ -44,3 +50,64 @@ class ModelLossSFTTrainer(SFTTrainer):
         """
         return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
 
+
+class StageProgressCallback(ProgressCallback):
+    """transformers' progress bar, labelled with the stage, whose loss dicts go to the log instead of the terminal.
+
+    The bar is one of :func:`~self_explain.core.progress.progress_bar`'s (inside another bar: transient, and shown
+    only in a terminal). Each log dict (loss, learning rate, ...) is logged at INFO by ``self_explain.core.sft``,
+    where a command shows it or a file keeps it (the demo's log), instead of being written under the bar.
+
+    Args:
+        stage (`str`): What the training is, shown before the bar (e.g. ``"training patching explainer"``).
+    """
+
+    def __init__(self, stage: str):
+        super().__init__()
+        self.stage = stage
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        """Open the stage's bar over the run's steps.
+
+        Args:
+            args (`TrainingArguments`): The run's arguments.
+            state (`TrainerState`): The trainer's state.
+            control (`TrainerControl`): The trainer's control flags.
+            **kwargs: The trainer's other callback arguments.
+        """
+        if state.is_world_process_zero:
+            self.training_bar = progress_bar(desc=self.stage, total=state.max_steps, unit="step", dynamic_ncols=True)
+        self.current_step = 0
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        """Log the run's log dict at INFO, rounded (nothing is written under the bar).
+
+        Args:
+            args (`TrainingArguments`): The run's arguments.
+            state (`TrainerState`): The trainer's state.
+            control (`TrainerControl`): The trainer's control flags.
+            logs (`dict`, *optional*): What the trainer logged (loss, learning rate, ...).
+            **kwargs: The trainer's other callback arguments.
+        """
+        if state.is_world_process_zero and logs:
+            shown = {k: f"{v:.4g}" if isinstance(v, float) else v for k, v in logs.items() if k != "total_flos"}
+            logger.info("%s, step %d: %s", self.stage, state.global_step, shown)
+
+
+def label_progress(trainer: Trainer, stage: str) -> Trainer:
+    """Replace the trainer's progress bar by a :class:`StageProgressCallback` for ``stage``.
+
+    A trainer without a progress bar (``disable_tqdm``) is left as it is.
+
+    Args:
+        trainer (`Trainer`): The trainer, before ``train()``.
+        stage (`str`): What the training is, e.g. ``"training patching explainer"``.
+
+    Returns:
+        `Trainer`: ``trainer``.
+    """
+    callbacks = trainer.callback_handler.callbacks
+    if any(type(callback) is ProgressCallback for callback in callbacks):
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(StageProgressCallback(stage))
+    return trainer

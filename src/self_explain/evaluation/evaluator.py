@@ -33,6 +33,7 @@ from ..explainer.modeling import (
 )
 from ..metrics import metric_path
 from ..tasks import TASKS, ExplainerExamples, get_task, load_split, read_provenance
+from ..tasks.build import subsample_indices
 from ..tasks.registry import check_dataset_config
 from .baselines import (
     BASELINES,
@@ -46,6 +47,7 @@ from .baselines import (
     run_baseline,
 )
 from .intervals import GROUP_COLUMN, row_groups, split_intervals
+from .predictions import prediction_table, row_views, write_predictions
 from .report import format_metric
 from .row_scores import row_statistics
 from .vector_controls import (
@@ -427,7 +429,9 @@ def run_evaluation(config: EvaluateConfig) -> dict:
 
     Writes ``report.json``, ``report.md`` and one ``predictions-<split>[-<baseline>].parquet`` per scored run to
     ``config.out`` (with ``vector_controls`` also ``predictions-<split>-vectors-<control>.parquet``), and with
-    ``update_card`` the results into the explainer's card.
+    ``update_card`` the results into the explainer's card. A predictions file holds each row's index in the split,
+    question, reference, prediction, whether it is right and the task's view of the row
+    (:data:`~self_explain.evaluation.predictions.PREDICTION_FEATURES`), which ``self-explain report`` shows.
 
     Args:
         config (`EvaluateConfig`): The options.
@@ -472,8 +476,11 @@ def run_evaluation(config: EvaluateConfig) -> dict:
         )
     results, control_entries = [], []
     for split in config.split:
-        rows = load_split(config.dataset, dataset_config, split, config.dataset_revision, config.max_rows, config.seed)
+        rows = load_split(config.dataset, dataset_config, split, config.dataset_revision)
+        indices = subsample_indices(len(rows), config.max_rows, config.seed)  # load_split's subsample, with its rows
+        rows = rows.select(indices) if len(indices) < len(rows) else rows
         examples = split_examples(explainer, task_name, rows, config.seed)  # once for the explainer and its baselines
+        views = row_views(task_name, rows)
         split_results, statistics = {}, {}
         for baseline in [None, *config.baseline]:
             result = evaluate_split(
@@ -485,8 +492,8 @@ def run_evaluation(config: EvaluateConfig) -> dict:
             split_results[baseline] = {"split": split, "baseline": baseline, "rows": len(rows),
                                        "metrics": result.metrics, "details": result.details}
             statistics[baseline] = row_statistics(task_name, examples, result.predictions, explainer)
-            _write_predictions(out / f"predictions-{split}{'-' + baseline if baseline else ''}.parquet", examples,
-                               result.predictions)
+            write_predictions(out / f"predictions-{split}{'-' + baseline if baseline else ''}.parquet",
+                              prediction_table(examples, result.predictions, statistics[baseline], indices, views))
         groups = row_groups(rows.column_names, rows[GROUP_COLUMN] if GROUP_COLUMN in rows.column_names else None,
                             len(rows))
         intervals = split_intervals(statistics, {who: r["metrics"] for who, r in split_results.items()}, groups,
@@ -499,8 +506,8 @@ def run_evaluation(config: EvaluateConfig) -> dict:
                                         max_new_tokens=config.max_new_tokens)
                 logger.info("%s %s vectors: %s", split, control, result.metrics)
                 runs[control] = (result.metrics, row_statistics(task_name, controlled, result.predictions, explainer))
-                _write_predictions(out / f"predictions-{split}-vectors-{control}.parquet", controlled,
-                                   result.predictions)
+                write_predictions(out / f"predictions-{split}-vectors-{control}.parquet",
+                                  prediction_table(controlled, result.predictions, runs[control][1], indices, views))
             control_entries += control_results(split, len(rows), runs, groups, seed=config.seed)
     report = {
         "explainer": config.explainer,
@@ -523,12 +530,6 @@ def run_evaluation(config: EvaluateConfig) -> dict:
     if config.update_card:
         update_card(config.explainer, report)
     return report
-
-
-def _write_predictions(path: Path, examples: ExplainerExamples, predictions: list[str]) -> None:
-    table = Dataset.from_dict({"question": examples.questions, "reference": examples.answers,
-                               "prediction": predictions})
-    write_atomically(path, lambda tmp: table.to_parquet(tmp))
 
 
 def _command_line() -> str:

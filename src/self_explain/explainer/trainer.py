@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 from peft import LoraConfig, get_peft_model
-from transformers import ProgressCallback, set_seed
+from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
@@ -39,8 +39,7 @@ from ..core.injection import (
 from ..core.hub_ids import hub_id_of_dataset, hub_id_of_model
 from ..core.models import LoadedModel, is_toy_model, load_model, short_model_name
 from ..core.placeholders import PLACEHOLDER_TOKENS
-from ..core.progress import inside_a_bar, stderr_is_terminal
-from ..core.sft import ModelLossSFTTrainer, training_record
+from ..core.sft import ModelLossSFTTrainer, label_progress, training_record
 from ..core.version import __version__
 from ..tasks import get_task, load_split, read_provenance, task_of_dataset
 from .config import CHECKPOINTS, ExplainerConfig
@@ -451,8 +450,8 @@ def train_explainer(config: ExplainerConfig) -> Path:
         injector=injector,
         projection=projection,
     )
-    if inside_a_bar() and not stderr_is_terminal():  # a run of an experiment, logged to a file: no nested bar
-        trainer.remove_callback(ProgressCallback)
+    # Labelled, its losses logged rather than printed; inside another bar (an experiment's run), shown only in a terminal.
+    label_progress(trainer, f"training {config.task} explainer")
     _prepare_checkpoints(config, settings, resume)
     result = trainer.train(resume_from_checkpoint=resume)
     metadata = {

@@ -534,9 +534,31 @@ class DatasetBuilder:
         return self.build.publish(splits, provenance, pretty_name=self.pretty_name)
 
 
+def subsample_indices(num_rows: int, max_rows: int | None, seed: int = 0) -> list[int]:
+    """Which rows of a split ``load_split`` keeps, in its order: the first ``max_rows`` of a seeded permutation.
+
+    The permutation is the one ``Dataset.shuffle(seed=seed)`` draws (NumPy's default generator), so
+    ``rows.select(subsample_indices(len(rows), k, seed))`` equals ``rows.shuffle(seed=seed).select(range(k))``.
+
+    Args:
+        num_rows (`int`): Rows in the split.
+        max_rows (`int`, *optional*): At most this many rows; None (or at least ``num_rows``): every row, in order.
+        seed (`int`, *optional*, defaults to 0): Seed of the permutation.
+
+    Returns:
+        `list[int]`: The kept rows' indices in the split.
+    """
+    import numpy as np
+
+    if max_rows is None or max_rows >= num_rows:
+        return list(range(num_rows))
+    return [int(i) for i in np.random.default_rng(seed).permutation(num_rows)[:max_rows]]
+
+
 def load_split(dataset: str, config: str | None, split: str, revision: str | None = None,
                max_rows: int | None = None, seed: int = 0):
-    """One split of an explanation dataset (Hub id or folder), or a seeded subsample of ``max_rows`` rows.
+    """One split of an explanation dataset (Hub id or folder), or a seeded subsample of ``max_rows`` rows
+    (``subsample_indices`` says which).
 
     Args:
         dataset (`str`): A dataset folder or Hub id.
@@ -559,7 +581,7 @@ def load_split(dataset: str, config: str | None, split: str, revision: str | Non
     except ValueError as error:
         raise ValueError(f"cannot read split {split!r} of dataset {dataset!r} config {config!r}: {error}") from error
     if max_rows is not None and max_rows < len(rows):
-        rows = rows.shuffle(seed=seed).select(range(max_rows))
+        rows = rows.select(subsample_indices(len(rows), max_rows, seed))
     if len(rows) == 0:
         raise ValueError(f"dataset {dataset!r} split {split!r} has no rows")
     return rows

@@ -108,6 +108,10 @@ class TaskSpec:
             The metric keys' display names and meanings, in the order of the card's evaluation table.
         demo (`DemoSpec`, *optional*):
             How ``self-explain demo`` runs the task; None: not in the demo.
+        row_view (`Callable[[dict], dict]`, *optional*):
+            ``row_view(row)``: how the explanation report shows a dataset row (``tasks.row_view.ROW_VIEW``: the
+            prompt's segments with the intervened one marked, details, the ground truth's class); None: the
+            question alone.
         experiment_needs_dataset (`str`, *optional*):
             Why the experiment cannot build this task's dataset itself; None: it builds one with the task's defaults.
     """
@@ -136,6 +140,7 @@ class TaskSpec:
     description: str = ""
     metric_labels: dict[str, tuple[str, str]] = field(default_factory=dict)
     demo: DemoSpec | None = None  # how ``self-explain demo`` runs the task; None: not in the demo
+    row_view: Callable | None = None  # row_view(row) -> tasks.row_view.ROW_VIEW: a row in the explanation report
     # Why the experiment cannot build this task's dataset itself (None: it builds one with the task's defaults)
     experiment_needs_dataset: str | None = None
 

@@ -13,6 +13,7 @@ from .explainer import (
     verify_ablation,
 )
 from .prompts import all_templates
+from .view import ablation_row_view
 
 register_task(
     TaskSpec(
@@ -37,6 +38,7 @@ register_task(
         ),
         description="predicts how the target's answer changes when a span of the input (e.g. a hint) is removed",
         demo=DEMO,
+        row_view=ablation_row_view,
         metric_labels=CAUSAL_METRIC_LABELS,
     )
 )

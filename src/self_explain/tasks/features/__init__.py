@@ -14,6 +14,7 @@ from .explainer import (
     verify_features,
 )
 from .prompts import FORMAT_INSTRUCTIONS, all_templates
+from .view import features_row_view
 
 register_task(
     TaskSpec(
@@ -39,5 +40,6 @@ register_task(
         metric_labels=METRIC_LABELS,
         description="describes, in words, what a feature vector injected at a layer of the target encodes",
         demo=DEMO,
+        row_view=features_row_view,
     )
 )

@@ -13,6 +13,7 @@ from .explainer import (
     verify_patching,
 )
 from .prompts import all_templates
+from .view import patching_row_view
 
 register_task(
     TaskSpec(
@@ -39,6 +40,7 @@ register_task(
         description=("predicts how the target's next-token output changes when the residual stream at a layer "
                      "window and token is patched with the activation from a counterfactual input"),
         demo=DEMO,
+        row_view=patching_row_view,
         metric_labels=CAUSAL_METRIC_LABELS,
     )
 )

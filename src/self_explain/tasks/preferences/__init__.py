@@ -13,6 +13,7 @@ from .explainer import (
     verify_preferences,
 )
 from .prompts import FORMAT_INSTRUCTIONS, all_templates
+from .view import preferences_row_view
 
 register_task(
     TaskSpec(
@@ -37,6 +38,7 @@ register_task(
         max_new_tokens=128,  # a JSON object of five names and numbers
         description="reports, as JSON, how heavily the target weights each attribute when it chooses between options",
         demo=DEMO,
+        row_view=preferences_row_view,
         experiment_needs_dataset=(
             "its builder makes a new target (the instilled model): build it with `self-explain build "
             "preferences`, and pass the instilled model it names (provenance 'target') as --target"

@@ -26,7 +26,7 @@ from ...core.files import give_default_permissions
 from ...core.generation import logits_at_answer, prompt_ids, stop_token_ids
 from ...core.models import LoadedModel
 from ...core.progress import progress_bar
-from ...core.sft import ModelLossSFTTrainer, training_record
+from ...core.sft import ModelLossSFTTrainer, label_progress, training_record
 from ...core.version import __version__
 from ..build import seeded_rng
 from .choices import INSTILLING_STREAM, REPLAY_STREAM, choice_token_ids
@@ -228,6 +228,7 @@ def instill(base: LoadedModel, choices: list[InstillingChoice], settings: Instil
         dataloader_pin_memory=torch.cuda.is_available(),
     )
     trainer = ModelLossSFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(records), processing_class=tokenizer)
+    label_progress(trainer, f"instilling preferences in {base.name}")
     result = trainer.train()
     merged = model.merge_and_unload()
     merged.eval()
