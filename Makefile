@@ -29,8 +29,8 @@ experiment: install
 	@for task in $(EXPERIMENT_TASKS); do \
 	  out=out/experiments/$$task; mkdir -p $$out results/$$task && \
 	  { [ ! -d results/$$task/runs ] || cp -rn results/$$task/runs results/$$task/experiment.json $$out/; } && \
-	  $(VENV)/bin/self-explain build $$task --config_file dataset_builders/self-explain-$$task/toy-target.yaml && \
-	  $(VENV)/bin/self-explain experiment privileged-access --config_file experiments/privileged-access/$$task.yaml && \
+	  $(VENV)/bin/self-explain build $$task --config dataset_builders/self-explain-$$task/toy-target.yaml && \
+	  $(VENV)/bin/self-explain experiment privileged-access --config experiments/privileged-access/$$task.yaml && \
 	  $(MAKE) --no-print-directory experiment-keep EXPERIMENT_TASKS=$$task \
 	  || exit 1; \
 	done

@@ -17,11 +17,11 @@ def test_demo_tasks_come_in_demo_order():
 
 def test_a_task_without_a_demo_is_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match="'nonesuch' is not a demo task"):
-        demo.run_task(demo.DemoConfig(out=str(tmp_path)), "nonesuch")
+        demo.run_task(demo.DemoConfig(output_dir=str(tmp_path)), "nonesuch")
 
 
 def test_committed_results_are_printed_with_their_plot_or_their_absence_said(tmp_path):
-    config = demo.DemoConfig(out=str(tmp_path / "out"), results=str(tmp_path / "results"))
+    config = demo.DemoConfig(output_dir=str(tmp_path / "out"), results=str(tmp_path / "results"))
     missing = demo.committed_results(config, "patching")
     assert len(missing) == 1 and "make experiment" in missing[0]
     folder = tmp_path / "results" / "patching"
@@ -40,7 +40,7 @@ def test_every_demo_explainer_is_shipped_and_rows_become_pipeline_inputs(name):
 
 def test_the_demo_runs_every_task_in_turn_and_says_its_time(monkeypatch, tmp_path):
     monkeypatch.setattr(demo, "run_task", lambda config, task: [f"## {task}"])
-    text = demo.run_demo(demo.DemoConfig(out=str(tmp_path), tasks=["ablation", "patching"]))
+    text = demo.run_demo(demo.DemoConfig(output_dir=str(tmp_path), tasks=["ablation", "patching"]))
     assert text.index("## ablation") < text.index("## patching")
     assert "demo finished in" in text.splitlines()[-1]
 

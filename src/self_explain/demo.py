@@ -27,7 +27,7 @@ class DemoConfig:
     """Options of ``self-explain demo``.
 
     Args:
-        out (`str`, *optional*, defaults to `"out/demo"`): Folder of the demo's datasets and evaluation reports.
+        output_dir (`str`, *optional*, defaults to `"out/demo"`): Folder of the demo's datasets and evaluation reports.
         target (`str`, *optional*, defaults to `"toy-target"`): Target model (explains itself).
         tasks (`list[str]`, *optional*): Tasks to run, in order (default: every task with a demo, ``demo_tasks()``).
         explain_rows (`int`, *optional*, defaults to 3): Held-out rows explained through the pipeline per task.
@@ -40,7 +40,9 @@ class DemoConfig:
             ``explain_rows`` or ``eval_rows`` below 1, or a negative seed.
     """
 
-    out: str = field(default="out/demo", metadata={"help": "Folder of the demo's datasets and evaluation reports."})
+    output_dir: str = field(
+        default="out/demo", metadata={"help": "Folder of the demo's datasets and evaluation reports."}
+    )
     target: str = field(default="toy-target", metadata={"help": "Target model (explains itself)."})
     tasks: list[str] = field(
         default_factory=lambda: demo_tasks(), metadata={"help": "Tasks to run, in order (default: every task with a demo)."}
@@ -85,7 +87,8 @@ def build_demo_dataset(config: DemoConfig, task: TaskSpec, out: Path) -> str:
     Returns:
         `str`: The dataset folder built.
     """
-    options = {**task.demo.build_options, "target": config.target, "out": str(out), "seed": config.seed, "overwrite": True}
+    options = {**task.demo.build_options, "target": config.target, "output_dir": str(out), "seed": config.seed,
+               "overwrite": True}
     return task.build(task.config_class(**options))
 
 
@@ -177,7 +180,7 @@ def run_task(config: DemoConfig, task_name: str) -> list[str]:
     """
     if task_name not in demo_tasks():
         raise ValueError(f"--tasks {task_name!r} is not a demo task; choose from {', '.join(demo_tasks())}")
-    out = Path(config.out)
+    out = Path(config.output_dir)
     config_name = short_model_name(config.target)
     task = get_task(task_name)
     demo = task.demo
@@ -193,7 +196,8 @@ def run_task(config: DemoConfig, task_name: str) -> list[str]:
         lines += explain_rows(task, dataset_folder, config_name, target, config.explain_rows)
         explained = time.perf_counter()
         report = run_evaluation(EvaluateConfig(
-            explainer=demo.explainer, dataset=dataset_folder, config=config_name, out=str(out / f"evaluate-{task_name}"),
+            explainer=demo.explainer, dataset_name=dataset_folder, dataset_config=config_name,
+            output_dir=str(out / f"evaluate-{task_name}"),
             split=list(demo.splits), baseline=applicable_baselines(task_name), max_rows=config.eval_rows,
             seed=config.seed, target=target,
         ))

@@ -113,13 +113,13 @@ def get_task(name: str) -> TaskSpec:
     return TASKS[name]
 
 
-def check_dataset_config(dataset: str, config: str | None, option: str = "--config") -> None:
+def check_dataset_config(dataset: str, config: str | None, option: str = "--dataset_config") -> None:
     """Refuse a config that a local dataset folder does not have, listing the ones it has (Hub ids: not checked).
 
     Args:
         dataset (`str`): A dataset folder or Hub id.
         config (`str`, *optional*): The config asked for (None: the dataset's default, checked by ``load_dataset``).
-        option (`str`, *optional*, defaults to `"--config"`): How the user named the config, for the message.
+        option (`str`, *optional*, defaults to `"--dataset_config"`): How the user named the config, for the message.
 
     Raises:
         ValueError: naming the config and listing the dataset's configs.
