@@ -58,8 +58,8 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
-# The command line's start-up against `import torch` (README: "Use"), then the engine's benchmarks on the toy target and
-# on the real model (README: "The engine"); each prints its figures and ratios, measured in one run. Run them on a quiet machine.
+# The command line's start-up against `import torch` (README: "Use"), then the engine's benchmarks on the toy
+# target and on the real model (README: "The engine"); each prints its figures and ratios, measured in one run. Run them on a quiet machine.
 benchmark: install
 	$(PY) benchmarks/cli_startup.py
 	$(PY) benchmarks/patching.py

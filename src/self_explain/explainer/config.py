@@ -78,8 +78,8 @@ class ExplainerConfig(SFTConfig):
         overwrite (`bool`, defaults to `False`):
             Replace an explainer already in `output_dir`.
         no_resume (`bool`, defaults to `False`):
-            Start again, even when `output_dir` holds checkpoints of an unfinished run with these settings (by default
-            training resumes from the newest complete one; `overwrite` starts again too).
+            Start again, even when `<output_dir>/checkpoints` holds checkpoints of an unfinished run with these
+            settings (by default training resumes from the newest complete one; `overwrite` starts again too).
         allow_other_target (`bool`, defaults to `False`):
             Train on a dataset config built on another model than `target` (its ground truth is that model's); by
             default such a run is refused, as `evaluate` and `explain` refuse one.
@@ -132,8 +132,8 @@ class ExplainerConfig(SFTConfig):
     overwrite: bool = field(default=False, metadata={"help": "Replace an explainer already in --output_dir."})
     no_resume: bool = field(
         default=False,
-        metadata={"help": "Start again even when --output_dir holds checkpoints of an unfinished run with these "
-                          "settings (by default training resumes from the newest complete one)."},
+        metadata={"help": "Start again even when <output_dir>/checkpoints holds checkpoints of an unfinished run with "
+                          "these settings (by default training resumes from the newest complete one)."},
     )
     allow_other_target: bool = field(
         default=False,
@@ -177,8 +177,9 @@ class ExplainerConfig(SFTConfig):
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
     resume_from_checkpoint: str | None = field(
         default=None,
-        metadata={"help": "Checkpoint folder to resume from, or 'latest' for the newest in output_dir (without it, an "
-                          "unfinished run with the same settings resumes from its newest complete checkpoint)."},
+        metadata={"help": "Checkpoint folder to resume from, or 'latest' for the newest in <output_dir>/checkpoints "
+                          "(without it, an unfinished run with the same settings resumes from its newest complete "
+                          "checkpoint)."},
     )
     push_to_hub: bool = field(
         default=False, metadata={"help": "Push the finished explainer to the Hub model repo --hub_model_id."}
