@@ -35,6 +35,7 @@ PUSH_OPTIONS = (__name__, "PushArgs")
 
 
 def _parse(config_class, prog: str, arguments: Arguments):
+    """The command's config, parsed into ``config_class`` from its checked arguments."""
     return parse_with_recipe(config_class, prog, arguments.argv, arguments.recipe)[0]
 
 
@@ -291,6 +292,7 @@ def _quiet_libraries() -> None:
 
 
 def _top_parser() -> argparse.ArgumentParser:
+    """``self-explain`` itself: ``--help`` lists the commands, ``--version`` the package version."""
     parser = argparse.ArgumentParser(prog="self-explain", formatter_class=argparse.RawDescriptionHelpFormatter,
                                      description="Train models to explain their own computations.",
                                      epilog="Options of a command: self-explain COMMAND --help")

@@ -127,10 +127,12 @@ def options_parser(prog: str, source: tuple[str, str], description: str | None =
 
 
 def _is_recipe_path(value: str) -> bool:
+    """Whether a ``--config`` value names a recipe: a YAML file name, or any existing file."""
     return value.lower().endswith(RECIPE_SUFFIXES) or Path(value).is_file()
 
 
 def _is_bool_text(value: str) -> bool:
+    """Whether ``HfArgumentParser`` reads ``value`` as a bool."""
     try:
         string_to_bool(value)
     except argparse.ArgumentTypeError:
@@ -139,6 +141,7 @@ def _is_bool_text(value: str) -> bool:
 
 
 def _warn_renamed(old: str, new: str, where: str = "") -> None:
+    """Log that an old option name is deprecated, naming the new one."""
     logger.warning("%s%s is deprecated and will be removed in the next release; use %s", where, old, new)
 
 
@@ -225,6 +228,7 @@ def check_options(parser: argparse.ArgumentParser, argv: list[str]) -> Arguments
 
 
 def _choices_epilog(title: str, choices: dict[str, str], more: str) -> str:
+    """The choices of a first argument with their descriptions, as a help epilog."""
     width = max(map(len, choices)) + 2
     lines = [f"{title}:"]
     for name, text in choices.items():

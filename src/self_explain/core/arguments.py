@@ -107,6 +107,7 @@ def add_field_arguments(container, fields: Iterable[SourceField]) -> None:
 
 
 def _add_field_argument(container, field: SourceField) -> None:
+    """``HfArgumentParser._parse_dataclass_field`` on a field read from source."""
     long_options = [f"--{field.name}"]
     if "_" in field.name:
         long_options.append(f"--{field.name.replace('_', '-')}")

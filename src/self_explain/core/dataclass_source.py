@@ -144,10 +144,12 @@ class _Module:
 
 @lru_cache(maxsize=None)
 def _module(name: str) -> _Module:
+    """The module's source, parsed once."""
     return _Module(name)
 
 
 def _is_module(name: str) -> bool:
+    """Whether ``name`` is a module with a source file."""
     try:
         module_file(name)
     except (ModuleNotFoundError, ValueError):
@@ -260,17 +262,20 @@ def read_constant(module: str, name: str) -> Any:
 
 
 def _is_dataclass_decorator(node: ast.expr) -> bool:
+    """Whether a decorator is ``@dataclass`` or ``@dataclass(...)``."""
     target = node.func if isinstance(node, ast.Call) else node
     return ast.unparse(target).split(".")[-1] == "dataclass"
 
 
 def _field_call(node: ast.expr | None) -> ast.Call | None:
+    """The ``field(...)`` call assigned to a field, if it is one."""
     if isinstance(node, ast.Call) and ast.unparse(node.func).split(".")[-1] == "field":
         return node
     return None
 
 
 def _factory_value(node: ast.expr, module: str) -> Any:
+    """What a ``default_factory`` makes: a ``lambda: <constants>`` or an empty builtin container."""
     if isinstance(node, ast.Lambda) and not node.args.args:
         return evaluate(node.body, module)
     if isinstance(node, ast.Name) and node.id in ("list", "dict", "set", "tuple"):
@@ -279,6 +284,7 @@ def _factory_value(node: ast.expr, module: str) -> Any:
 
 
 def _own_fields(node: ast.ClassDef, module: str, qualified: str) -> list[SourceField]:
+    """The fields a class body declares itself."""
     found = []
     for statement in node.body:
         if not isinstance(statement, ast.AnnAssign) or not isinstance(statement.target, ast.Name):
@@ -306,6 +312,7 @@ def _own_fields(node: ast.ClassDef, module: str, qualified: str) -> list[SourceF
 
 
 def _metadata(node: ast.expr, module: str) -> dict:
+    """A field's metadata dict, the entries that evaluate."""
     if not isinstance(node, ast.Dict):
         value = evaluate(node, module)
         return value if isinstance(value, dict) else {}
@@ -321,6 +328,7 @@ def _metadata(node: ast.expr, module: str) -> dict:
 
 @lru_cache(maxsize=None)
 def _class_fields(module: str, name: str) -> tuple[SourceField, ...]:
+    """The fields of ``name`` in ``module``, its bases' first; () for a class that is no dataclass."""
     where = _resolve(module, name)
     node = _module(where[0]).classes.get(where[1])
     if node is None:
