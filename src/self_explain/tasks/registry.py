@@ -59,6 +59,15 @@ class TaskRegistry(MutableMapping):
 
     def __setitem__(self, name: str, spec: TaskSpec) -> None:
         self._specs[name] = spec
+        # The built-in tasks in the order they were added, whichever task folder was imported first; others after.
+        position = {module: index for index, module in enumerate(self._modules)}
+        self._specs = dict(sorted(self._specs.items(), key=lambda item: position.get(self._module_of(item[1]),
+                                                                                    len(position))))
+
+    def _module_of(self, spec) -> str | None:
+        """The added module whose package holds the task's config class (None for a task registered otherwise)."""
+        module = getattr(getattr(spec, "config_class", None), "__module__", "") or ""
+        return next((m for m in self._modules if module == m or module.startswith(m + ".")), None)
 
     def __delitem__(self, name: str) -> None:
         del self._specs[name]
