@@ -187,6 +187,7 @@ def _demo(arguments: Arguments) -> int:
 
 
 def _check_build(argv: list[str]) -> Arguments:
+    """``build TASK``: the built-in tasks read from source, a task registered by other code from its class."""
     tasks = builtin_tasks()
     if argv and not argv[0].startswith("-") and argv[0] not in tasks:  # a task registered by other code
         from . import TASKS
@@ -198,6 +199,7 @@ def _check_build(argv: list[str]) -> Arguments:
 
 
 def _check_experiment(argv: list[str]) -> Arguments:
+    """``experiment NAME``: the experiments named in the experiment module's source."""
     from .core.dataclass_source import read_constant
 
     names = read_constant(EXPERIMENT_OPTIONS[0], "EXPERIMENTS")
@@ -206,11 +208,13 @@ def _check_experiment(argv: list[str]) -> Arguments:
 
 
 def _check_toyworld(argv: list[str]) -> Arguments:
+    """``toyworld train``."""
     return check_choice("toyworld", argv, "action", {"train": ("Train a toy-world model.", TOYWORLD_OPTIONS)},
                         TOYWORLD_OPTIONS, "Train a toy-world model.")
 
 
 def _check_push(argv: list[str]) -> Arguments:
+    """``push DIR org/name`` or ``push --folder DIR --repo_id org/name``."""
     if len(argv) >= 2 and not argv[0].startswith("-") and not argv[1].startswith("-"):
         argv = ["--folder", argv[0], "--repo-id", argv[1], *argv[2:]]  # self-explain push DIR org/name
     return _checked("push", PUSH_OPTIONS)(argv)
