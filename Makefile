@@ -52,8 +52,8 @@ experiment: install
 	  out=$(EXPERIMENT_OUT)/$$task; kept=$(EXPERIMENT_RESULTS)/$$task; mkdir -p $$out $$kept && \
 	  { [ ! -d $$kept/runs ] || cp -rn $$kept/runs $$kept/experiment.json $$out/; } && \
 	  $(VENV)/bin/self-explain build $$task \
-	    --config_file dataset_builders/self-explain-$$task/$(EXPERIMENT_TARGET).yaml && \
-	  $(VENV)/bin/self-explain experiment privileged-access --config_file $(EXPERIMENT_RECIPES)/$$task.yaml && \
+	    --config dataset_builders/self-explain-$$task/$(EXPERIMENT_TARGET).yaml && \
+	  $(VENV)/bin/self-explain experiment privileged-access --config $(EXPERIMENT_RECIPES)/$$task.yaml && \
 	  $(MAKE) --no-print-directory experiment-keep EXPERIMENT_TASKS=$$task \
 	  || exit 1; \
 	done
@@ -81,9 +81,10 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
-# The engine's benchmarks on the toy target, then on the real model (README: "The engine"); each prints its
-# figures and ratios, measured in one run. Run them on a quiet machine.
+# The command line's start-up against `import torch` (README: "Use"), then the engine's benchmarks on the toy
+# target and on the real model (README: "The engine"); each prints its figures and ratios, measured in one run. Run them on a quiet machine.
 benchmark: install
+	$(PY) benchmarks/cli_startup.py
 	$(PY) benchmarks/patching.py
 	$(PY) benchmarks/ablation.py
 	$(PY) benchmarks/pipeline_memory.py

@@ -1,7 +1,7 @@
 """Benchmark of the privileged-access experiment's runs on a small CPU machine: one run at a time with every
 thread, against independent runs side by side with one thread each, in one invocation.
 
-    python benchmarks/experiment_runs.py --dataset out/self-explain-patching --config toy-target
+    python benchmarks/experiment_runs.py --dataset_name out/self-explain-patching --dataset_config toy-target
 
 An experiment's runs (train an explainer on a subsample, score it) are independent, so on a 2-core machine two of
 them can run at once, each in its own process with one torch thread (``OMP_NUM_THREADS=1``), instead of one after
@@ -24,8 +24,8 @@ from pathlib import Path
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", default="out/self-explain-patching", help="an explanation dataset folder")
-    parser.add_argument("--config", default="toy-target", help="its config")
+    parser.add_argument("--dataset_name", default="out/self-explain-patching", help="an explanation dataset folder")
+    parser.add_argument("--dataset_config", default="toy-target", help="its config")
     parser.add_argument("--task", default="patching", help="its task")
     parser.add_argument("--target", default="toy-target", help="the target model")
     parser.add_argument("--runs", type=int, default=2, help="runs per way (one per seed)")
@@ -37,9 +37,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def train_command(args: argparse.Namespace, seed: int, out: Path) -> list[str]:
     """The ``self-explain train`` command of one run."""
-    return [sys.executable, "-m", "self_explain.cli", "train", "--dataset", args.dataset, "--config", args.config,
-            "--task", args.task, "--target", args.target, "--max_rows", str(args.rows), "--max_steps", str(args.steps),
-            "--seed", str(seed), "--out", str(out / f"seed{seed}"), "--overwrite"]
+    return [sys.executable, "-m", "self_explain.cli", "train", "--dataset_name", args.dataset_name,
+            "--dataset_config", args.dataset_config, "--task", args.task, "--target", args.target,
+            "--max_rows", str(args.rows), "--max_steps", str(args.steps),
+            "--seed", str(seed), "--output_dir", str(out / f"seed{seed}"), "--overwrite"]
 
 
 def run_all(commands: list[list[str]], parallel: int, threads: int) -> float:

@@ -133,7 +133,8 @@ def patching_dataset_dir(random_toy_model_dir, tmp_path_factory):
     from self_explain.tasks.patching.config import PatchingConfig
 
     out = tmp_path_factory.mktemp("patching-dataset") / "dataset"
-    config = PatchingConfig(target=str(random_toy_model_dir), out=str(out), num_prompts=40, seed=0, overwrite=True)
+    config = PatchingConfig(target=str(random_toy_model_dir), output_dir=str(out), num_prompts=40, seed=0,
+                            overwrite=True)
     with single_thread():
         return build_patching_dataset(config)
 
@@ -144,8 +145,8 @@ def tiny_train_config(patching_dataset_dir, random_toy_model_dir):
     from self_explain.explainer.trainer import ExplainerConfig
 
     def make(out, **overrides):
-        options = dict(dataset=str(patching_dataset_dir), config=random_toy_model_dir.name,
-                       target=str(random_toy_model_dir), out=str(out), keep_checkpoints=True, **TINY_TRAINING)
+        options = dict(dataset_name=str(patching_dataset_dir), dataset_config=random_toy_model_dir.name,
+                       target=str(random_toy_model_dir), output_dir=str(out), keep_checkpoints=True, **TINY_TRAINING)
         return ExplainerConfig(**{**options, **overrides})
 
     return make
@@ -251,7 +252,8 @@ def smollm2_patching_dir(smollm2, tmp_path_factory):
     folder = tmp_path_factory.mktemp("smollm2-patching")
     pairs = folder / "pairs.jsonl"
     pairs.write_text("".join(json.dumps(pair) + "\n" for pair in SMOLLM2_FACT_PAIRS))
-    config = PatchingConfig(target="smollm2-135m", out=str(folder / "dataset"), prompts=str(pairs), layers=[0, 12],
+    config = PatchingConfig(target="smollm2-135m", output_dir=str(folder / "dataset"), prompts=str(pairs), layers=[0,
+                                                                                                                   12],
                             test_fraction=0.0, seed=0)
     with single_thread():
         return build_patching_dataset(config)

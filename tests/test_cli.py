@@ -22,7 +22,9 @@ def test_help_of_every_command(capsys):
     with pytest.raises(SystemExit):
         main(["toyworld", "train", "--help"])
     assert "--hidden-size" in capsys.readouterr().out
-    assert main(["build", "--help"]) == 0
+    with pytest.raises(SystemExit) as exit_info:
+        main(["build", "--help"])
+    assert exit_info.value.code == 0
     assert "patching" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["train-sae", "--help"])
@@ -30,12 +32,13 @@ def test_help_of_every_command(capsys):
 
 
 def test_train_sae_without_corpus_names_the_option(capsys):
-    assert main(["train-sae", "--target", "org/some-llama", "--out", "unused"]) == 2
+    assert main(["train-sae", "--target", "org/some-llama", "--output_dir", "unused"]) == 2
     assert "--corpus FILE is required for 'org/some-llama'" in capsys.readouterr().err
 
 
 def test_errors_are_reported_with_the_input_named(random_toy_model_dir, tmp_path, capsys):
-    code = main(["build", "patching", "--target", str(random_toy_model_dir), "--out", str(tmp_path), "--layers", "9"])
+    code = main(["build", "patching", "--target", str(random_toy_model_dir), "--output_dir", str(tmp_path),
+                 "--layers", "9"])
     assert code == 2
     assert "--layers 9 out of range" in capsys.readouterr().err
     assert main(["build", "nonsense"]) == 2
@@ -49,8 +52,8 @@ def test_build_and_push_through_the_cli(random_toy_model_dir, tmp_path, capsys):
         api.hf_hub_download.side_effect = __import__("huggingface_hub").errors.EntryNotFoundError("no card")
         api.upload_folder.return_value = "https://hub/commit/1"
         code = main(
-            ["build", "patching", "--target", str(random_toy_model_dir), "--out", str(out), "--num-prompts", "12",
-             "--push-to-hub", "org/self-explain-patching"]
+            ["build", "patching", "--target", str(random_toy_model_dir), "--output_dir", str(out),
+             "--num-prompts", "12", "--push_to_hub", "--repo_id", "org/self-explain-patching"]
         )
     assert code == 0
     name = random_toy_model_dir.name
@@ -71,13 +74,13 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_accelerate_launch_two_processes_gives_the_single_process_dataset(random_toy_model_dir, tmp_path):
     args = ["build", "patching", "--target", str(random_toy_model_dir), "--num-prompts", "40", "--shard-size", "10"]
-    assert main([*args, "--out", str(tmp_path / "single")]) == 0
+    assert main([*args, "--output_dir", str(tmp_path / "single")]) == 0
     launcher = Path(sys.executable).with_name("accelerate")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"), "OMP_NUM_THREADS": "1"}
     subprocess.run(
         [str(launcher), "launch", "--num_processes", "2", "--num_machines", "1", "--cpu", "--mixed_precision", "no",
          "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-         "-m", "self_explain.cli", *args, "--out", str(tmp_path / "multi")],
+         "-m", "self_explain.cli", *args, "--output_dir", str(tmp_path / "multi")],
         check=True, env=env, timeout=600,
     )
     name = random_toy_model_dir.name
@@ -94,8 +97,8 @@ def test_push_to_a_hub_config_that_exists_fails_before_building(random_toy_model
     out = tmp_path / "ds"
     with mock.patch("self_explain.hub.api.HfApi") as api_class:
         api_class.return_value.hf_hub_download.return_value = str(remote_card)
-        code = main(["build", "patching", "--target", str(random_toy_model_dir), "--out", str(out),
-                     "--push-to-hub", "org/self-explain-patching"])
+        code = main(["build", "patching", "--target", str(random_toy_model_dir), "--output_dir", str(out),
+                     "--push_to_hub", "--repo_id", "org/self-explain-patching"])
         api_class.return_value.upload_folder.assert_not_called()
     assert code == 2
     assert "already has config" in capsys.readouterr().err

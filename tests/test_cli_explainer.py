@@ -14,7 +14,7 @@ from self_explain.explainer.modeling import EXPLAINER_METADATA
 @pytest.mark.parametrize(
     ("command", "options"),
     [
-        ("train", {"--dataset": "Explanation dataset", "--out": "Folder of the trained explainer",
+        ("train", {"--dataset_name": "Explanation dataset", "--output_dir": "Folder of the trained explainer",
                    "--explainer_base": "Base model of the explainer", "--projection": "Vector projection",
                    "--resume_from_checkpoint": "'latest'", "--overwrite": "Replace an explainer",
                    "--max-steps": "Stop after this many"}),
@@ -46,11 +46,11 @@ def test_top_level_help_lists_the_explainer_commands(capsys):
 
 def test_train_push_then_refuse_to_overwrite(patching_dataset_dir, random_toy_model_dir, tmp_path, capsys):
     out = tmp_path / "explainer"
-    argv = ["train", "--dataset", str(patching_dataset_dir), "--config", random_toy_model_dir.name,
-            "--target", str(random_toy_model_dir), "--out", str(out), "--max-steps", "2",
+    argv = ["train", "--dataset_name", str(patching_dataset_dir), "--dataset_config", random_toy_model_dir.name,
+            "--target", str(random_toy_model_dir), "--output_dir", str(out), "--max-steps", "2",
             "--per-device-train-batch-size", "8", "--warmup-steps", "0", "--lora-r", "4", "--max-rows", "16"]
     with mock.patch("self_explain.hub.api.HfApi") as api_class:
-        assert main([*argv, "--push-to-hub", "org/x", "--hub-private"]) == 0
+        assert main([*argv, "--push_to_hub", "--hub_model_id", "org/x", "--hub-private"]) == 0
     assert capsys.readouterr().out.strip().endswith(f"wrote {out}")
     metadata = json.loads((out / EXPLAINER_METADATA).read_text())
     assert metadata["training_args"]["max_steps"] == 2 and metadata["training_args"]["lora_r"] == 4
@@ -69,8 +69,8 @@ def test_train_push_then_refuse_to_overwrite(patching_dataset_dir, random_toy_mo
 
 def test_evaluate_prints_the_report_table(trained_explainer_dir, patching_dataset_dir, tmp_path, capsys):
     out = tmp_path / "report"
-    code = main(["evaluate", "--explainer", str(trained_explainer_dir), "--dataset", str(patching_dataset_dir),
-                 "--out", str(out), "--max-rows", "4", "--max-new-tokens", "3", "--baseline", "untrained"])
+    code = main(["evaluate", "--explainer", str(trained_explainer_dir), "--dataset_name", str(patching_dataset_dir),
+                 "--output_dir", str(out), "--max-rows", "4", "--max-new-tokens", "3", "--baseline", "untrained"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "| trained | test | 4 |" in printed and "| baseline: untrained | test | 4 |" in printed
@@ -80,8 +80,8 @@ def test_evaluate_prints_the_report_table(trained_explainer_dir, patching_datase
 
 
 def test_evaluate_unknown_baseline_is_an_error(trained_explainer_dir, patching_dataset_dir, tmp_path, capsys):
-    code = main(["evaluate", "--explainer", str(trained_explainer_dir), "--dataset", str(patching_dataset_dir),
-                 "--out", str(tmp_path), "--baseline", "random"])
+    code = main(["evaluate", "--explainer", str(trained_explainer_dir), "--dataset_name", str(patching_dataset_dir),
+                 "--output_dir", str(tmp_path), "--baseline", "random"])
     assert code == 2
     assert "--baseline ['random'] unknown" in capsys.readouterr().err
 

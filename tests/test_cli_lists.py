@@ -5,11 +5,23 @@ import json
 
 import pytest
 
-from self_explain.cli import ExplainArgs, _parse, _split_list_values
+from transformers import HfArgumentParser
+
+from self_explain.cli import ExplainArgs
+from self_explain.cli_options import parse_with_recipe
+from self_explain.core.arguments import split_list_values
 from self_explain.evaluation.evaluator import EvaluateConfig
 from self_explain.evaluation.experiment import ExperimentConfig
 
-REQUIRED = ["--task", "patching", "--out", "experiment"]
+
+def _parse(config_class, prog, argv):
+    return parse_with_recipe(config_class, prog, argv)[0]
+
+
+def _split_list_values(config_class, argv):
+    return split_list_values(HfArgumentParser(config_class), argv)
+
+REQUIRED = ["--task", "patching", "--output_dir", "experiment"]
 
 
 def parse_experiment(*argv):
@@ -17,9 +29,9 @@ def parse_experiment(*argv):
 
 
 def test_split_list_values_splits_only_the_values_of_list_options():
-    argv = ["--sizes", "100,300", "--explainers", "a,b,c", "--dataset", "x,y", "--seeds", "2"]
+    argv = ["--sizes", "100,300", "--explainers", "a,b,c", "--dataset_name", "x,y", "--seeds", "2"]
     assert _split_list_values(ExperimentConfig, argv) == [
-        "--sizes", "100", "300", "--explainers", "a", "b", "c", "--dataset", "x,y", "--seeds", "2"
+        "--sizes", "100", "300", "--explainers", "a", "b", "c", "--dataset_name", "x,y", "--seeds", "2"
     ]
 
 
@@ -71,33 +83,34 @@ def test_baselines_and_splits_lists():
 
 def test_a_value_that_does_not_apply_is_still_refused_after_splitting():
     with pytest.raises(ValueError, match=r"--baselines \['selfie'\] do not apply to task 'ablation'"):
-        _parse(ExperimentConfig, "prog", ["--task", "ablation", "--out", "o", "--baselines", "untrained,selfie"])
+        _parse(ExperimentConfig, "prog", ["--task", "ablation", "--output_dir", "o", "--baselines",
+                                          "untrained,selfie"])
 
 
 def test_commas_in_other_options_are_left_alone():
-    config = parse_experiment("--sizes", "100,300", "--dataset", "data,with,commas", "--dataset-config", "a,b",
+    config = parse_experiment("--sizes", "100,300", "--dataset_name", "data,with,commas", "--dataset-config", "a,b",
                               "--target", "t,1")
-    assert config.dataset == "data,with,commas" and config.dataset_config == "a,b" and config.target == "t,1"
+    assert config.dataset_name == "data,with,commas" and config.dataset_config == "a,b" and config.target == "t,1"
     assert config.sizes == [100, 300], "a list option before them is still split"
 
 
 def test_an_option_after_a_list_ends_the_list():
-    config = parse_experiment("--explainers", "a,b", "--dataset", "x,y", "--sizes", "5,6")
-    assert config.explainers == ["a", "b"] and config.dataset == "x,y" and config.sizes == [5, 6]
+    config = parse_experiment("--explainers", "a,b", "--dataset_name", "x,y", "--sizes", "5,6")
+    assert config.explainers == ["a", "b"] and config.dataset_name == "x,y" and config.sizes == [5, 6]
 
 
 def test_evaluate_splits_baselines_and_scales():
     config = _parse(EvaluateConfig, "self-explain evaluate",
-                    ["--explainer", "e", "--dataset", "d,1", "--out", "o", "--split", "test,ood",
+                    ["--explainer", "e", "--dataset_name", "d,1", "--output_dir", "o", "--split", "test,ood",
                      "--baseline", "untrained,nearest-neighbor", "--selfie-scales", "1,2.5"])
     assert config.split == ["test", "ood"] and config.baseline == ["untrained", "nearest-neighbor"]
-    assert config.selfie_scales == [1.0, 2.5] and config.dataset == "d,1"
+    assert config.selfie_scales == [1.0, 2.5] and config.dataset_name == "d,1"
 
 
 def test_an_unknown_baseline_in_a_comma_list_is_named():
     with pytest.raises(ValueError, match=r"--baseline \['random'\] unknown"):
         _parse(EvaluateConfig, "self-explain evaluate",
-               ["--explainer", "e", "--dataset", "d", "--out", "o", "--baseline", "untrained,random"])
+               ["--explainer", "e", "--dataset_name", "d", "--output_dir", "o", "--baseline", "untrained,random"])
 
 
 def test_json_input_with_commas_is_not_split():

@@ -11,7 +11,8 @@ def test_a_build_logged_to_a_file_has_no_cursor_moves_and_no_library_noise(tmp_p
     with open(tmp_path / "stderr.log", "w") as stderr:  # not a terminal
         subprocess.run(
             [sys.executable, "-m", "self_explain.cli", "build", "features", "--target", "toy-target",
-             "--out", str(tmp_path / "ds"), "--num_texts", "100", "--features_per_layer", "6", "--shard_size", "1"],
+             "--output_dir", str(tmp_path / "ds"), "--num_texts", "100", "--features_per_layer", "6", "--shard_size",
+             "1"],
             check=True, env=env, stdout=subprocess.DEVNULL, stderr=stderr, timeout=600,
         )
     log = (tmp_path / "stderr.log").read_text()

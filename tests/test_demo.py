@@ -19,11 +19,11 @@ def test_demo_tasks_come_in_demo_order():
 
 def test_a_task_without_a_demo_is_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match="'nonesuch' is not a demo task"):
-        demo.run_task(demo.DemoConfig(out=str(tmp_path)), "nonesuch")
+        demo.run_task(demo.DemoConfig(output_dir=str(tmp_path)), "nonesuch")
 
 
 def test_committed_results_are_linked_not_printed_or_their_absence_said(tmp_path):
-    config = demo.DemoConfig(out=str(tmp_path / "out"), results=str(tmp_path / "results"))
+    config = demo.DemoConfig(output_dir=str(tmp_path / "out"), results=str(tmp_path / "results"))
     missing = demo.committed_results(config, "patching")
     assert len(missing) == 1 and "make experiment" in missing[0]
     folder = tmp_path / "results" / "patching"
@@ -56,7 +56,7 @@ def test_each_task_is_told_as_soon_as_it_finishes_and_the_report_follows(monkeyp
         return fake_outcome(task)
 
     monkeypatch.setattr(demo, "run_task", run_task)
-    closing = demo.run_demo(demo.DemoConfig(out=str(tmp_path), tasks=["ablation", "patching"]))
+    closing = demo.run_demo(demo.DemoConfig(output_dir=str(tmp_path), tasks=["ablation", "patching"]))
     printed_before_patching, report_before_patching = seen_when_started["patching"]
     assert printed_before_patching.index("summary of ablation") < printed_before_patching.index("[2/2] patching")
     assert "section ablation" in report_before_patching and "Still running: patching." in report_before_patching

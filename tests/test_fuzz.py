@@ -98,24 +98,25 @@ BUILD_TOY = ["build", "patching", "--target", "toy-target", "--num-prompts", "4"
 
 CASES = [
     # --- item 1: train-sae refuses what would save an untrained SAE --------------------------------------------
-    Case("train-sae-steps-0", ["train-sae", "--steps", "0", "--out", "{tmp}/saes"],
+    Case("train-sae-steps-0", ["train-sae", "--steps", "0", "--output_dir", "{tmp}/saes"],
          "--steps must be a positive integer, got 0"),
-    Case("train-sae-steps-negative", ["train-sae", "--steps", "-3", "--out", "{tmp}/saes"],
+    Case("train-sae-steps-negative", ["train-sae", "--steps", "-3", "--output_dir", "{tmp}/saes"],
          "--steps must be a positive integer, got -3"),
-    Case("train-sae-batch-size-0", ["train-sae", "--batch_size", "0", "--out", "{tmp}/saes"],
+    Case("train-sae-batch-size-0", ["train-sae", "--batch_size", "0", "--output_dir", "{tmp}/saes"],
          "--batch_size must be a positive integer, got 0"),
-    Case("train-sae-layers-repeated", ["train-sae", "--layers", "1", "1", "--out", "{tmp}/saes"],
+    Case("train-sae-layers-repeated", ["train-sae", "--layers", "1", "1", "--output_dir", "{tmp}/saes"],
          "--layers names 1 more than once"),
-    Case("train-sae-learning-rate-nan", ["train-sae", "--learning_rate", "nan", "--out", "{tmp}/saes"],
+    Case("train-sae-learning-rate-nan", ["train-sae", "--learning_rate", "nan", "--output_dir", "{tmp}/saes"],
          "--learning_rate must be a number above 0, got nan"),
-    Case("train-sae-threads-negative", ["train-sae", "--threads", "-1", "--out", "{tmp}/saes"],
+    Case("train-sae-threads-negative", ["train-sae", "--threads", "-1", "--output_dir", "{tmp}/saes"],
          "--threads must be a non-negative integer, got -1"),
-    Case("train-sae-out-is-a-file", ["train-sae", "--out", "{tmp}/file"], "--out {tmp}/file is a file; give a folder",
+    Case("train-sae-out-is-a-file", ["train-sae", "--output_dir", "{tmp}/file"],
+         "--output_dir {tmp}/file is a file; give a folder",
          setup=lambda tmp, monkeypatch: (tmp / "file").write_text("x")),
     # --- item 2: experiment and demo options are checked before any run, record or build ----------------------
     *[Case(f"experiment-{option.strip('-')}-{value}",
-           ["experiment", "privileged-access", "--task", "patching", "--dataset", "{tmp}/D", "--explainers",
-            "toy-target", "--sizes", "10", "--seeds", "1", option, value, "--out", "{tmp}/O"], message)
+           ["experiment", "privileged-access", "--task", "patching", "--dataset_name", "{tmp}/D", "--explainers",
+            "toy-target", "--sizes", "10", "--seeds", "1", option, value, "--output_dir", "{tmp}/O"], message)
       for option, value, message in [
           ("--learning_rate", "-1", "--learning_rate must be a number above 0, got -1.0"),
           ("--lora_r", "0", "--lora_r must be a positive integer, got 0"),
@@ -125,52 +126,52 @@ CASES = [
           ("--selfie_scales", "-1", "--selfie_scales must be a number above 0, got -1.0"),
       ]],
     Case("experiment-splits-nosuch",
-         ["experiment", "privileged-access", "--task", "patching", "--dataset", "{tmp}/D", "--explainers",
-          "toy-target", "--sizes", "10", "--seeds", "1", "--splits", "nosuch", "--out", "{tmp}/O"],
+         ["experiment", "privileged-access", "--task", "patching", "--dataset_name", "{tmp}/D", "--explainers",
+          "toy-target", "--sizes", "10", "--seeds", "1", "--splits", "nosuch", "--output_dir", "{tmp}/O"],
          "--splits ['nosuch']: dataset {tmp}/D config 'toy-target' has no such split; it has train, test",
          setup=lambda tmp, monkeypatch: _dataset_card(tmp / "D", ["train", "test"])),
     Case("experiment-report-only-without-runs",
-         ["experiment", "privileged-access", "--task", "patching", "--report_only", "--out", "{tmp}/O"],
-         "--report_only: --out {tmp}/O holds no runs yet"),
-    Case("demo-explain-rows-0", ["demo", "--explain_rows", "0", "--out", "{tmp}/demo"],
+         ["experiment", "privileged-access", "--task", "patching", "--report_only", "--output_dir", "{tmp}/O"],
+         "--report_only: --output_dir {tmp}/O holds no runs yet"),
+    Case("demo-explain-rows-0", ["demo", "--explain_rows", "0", "--output_dir", "{tmp}/demo"],
          "--explain_rows must be a positive integer, got 0"),
     # --- item 4: train refuses a --target the dataset was not built on ----------------------------------------
     Case("train-target-contradicts-dataset",
-         ["train", "--dataset", "{patching_dataset_dir}", "--target", "toy-other", "--out", "{tmp}/x"],
+         ["train", "--dataset_name", "{patching_dataset_dir}", "--target", "toy-other", "--output_dir", "{tmp}/x"],
          "--target 'toy-other': dataset {patching_dataset_dir} config ",
          fixtures=("patching_dataset_dir",)),
     # --- item 6: a damaged build manifest is named, and --overwrite clears it -----------------------------------
     Case("build-damaged-manifest", [*["build", "patching", "--target", "toy-target", "--num-prompts", "4"],
-                                    "--out", "{tmp}/ds"],
+                                    "--output_dir", "{tmp}/ds"],
          "the build manifest {tmp}/ds/.build/toy-target/manifest.json is damaged (",
          setup=lambda tmp, monkeypatch: _write(tmp / "ds/.build/toy-target/manifest.json", b'{"fingerprint": "ab')),
     # --- item 8: Ctrl-C in train ends in one line that says how to resume -------------------------------------
-    Case("train-ctrl-c", ["train", "--dataset", "{tmp}/D", "--out", "{tmp}/x"],
+    Case("train-ctrl-c", ["train", "--dataset_name", "{tmp}/D", "--output_dir", "{tmp}/x"],
          "interrupted; rerun the same command to resume", code=130,
          setup=lambda tmp, monkeypatch: _fail_with(monkeypatch, "self_explain.explainer.trainer.train_explainer",
                                                    KeyboardInterrupt())),
     # --- item 9: a file that is not UTF-8 is named, with its line and byte ---------------------------------------
     Case("prompts-not-utf8", ["build", "patching", "--target", "toy-target", "--prompts", "{tmp}/p.jsonl",
-                              "--out", "{tmp}/ds"],
+                              "--output_dir", "{tmp}/ds"],
          "--prompts {tmp}/p.jsonl is not UTF-8 text: line 2, byte 11 (offset 60) is 0xff; save the file as UTF-8",
          setup=lambda tmp, monkeypatch: _write(tmp / "p.jsonl", LATIN1_JSONL)),
     Case("examples-not-utf8", ["build", "ablation", "--target", "toy-target", "--examples", "{tmp}/e.jsonl",
-                               "--out", "{tmp}/ds"],
+                               "--output_dir", "{tmp}/ds"],
          "--examples {tmp}/e.jsonl is not UTF-8 text: line 2, byte 11", setup=lambda tmp, monkeypatch: _write(
              tmp / "e.jsonl", LATIN1_JSONL)),
     Case("scenarios-not-utf8", ["build", "preferences", "--target", "toy-target", "--scenarios", "{tmp}/s.json",
-                                "--out", "{tmp}/ds"],
+                                "--output_dir", "{tmp}/ds"],
          "--scenarios {tmp}/s.json is not UTF-8 text: line 1, byte 3", setup=lambda tmp, monkeypatch: _write(
              tmp / "s.json", b'[{\xff}]')),
-    Case("corpus-not-utf8", ["train-sae", "--corpus", "{tmp}/c.txt", "--out", "{tmp}/saes"],
+    Case("corpus-not-utf8", ["train-sae", "--corpus", "{tmp}/c.txt", "--output_dir", "{tmp}/saes"],
          "--corpus {tmp}/c.txt is not UTF-8 text: line 3, byte 1", setup=lambda tmp, monkeypatch: _write(
              tmp / "c.txt", b"one text\nanother\n\xfe third")),
     Case("features-corpus-not-utf8", ["build", "features", "--target", "toy-target", "--corpus", "{tmp}/c.txt",
-                                      "--out", "{tmp}/ds"],
+                                      "--output_dir", "{tmp}/ds"],
          "--corpus {tmp}/c.txt is not UTF-8 text: line 3, byte 1", setup=lambda tmp, monkeypatch: _write(
              tmp / "c.txt", b"one text\nanother\n\xfe third")),
-    Case("recipe-not-utf8", ["build", "patching", "--config_file", "{tmp}/r.yaml"],
-         "--config_file {tmp}/r.yaml is not UTF-8 text: line 1, byte 9", setup=lambda tmp, monkeypatch: _write(
+    Case("recipe-not-utf8", ["build", "patching", "--config", "{tmp}/r.yaml"],
+         "--config {tmp}/r.yaml is not UTF-8 text: line 1, byte 9", setup=lambda tmp, monkeypatch: _write(
              tmp / "r.yaml", b"target: \xe9t\xe9\n")),
     # --- item 10: the pipeline through explain, and evaluate's SelfIE scales ---------------------------------------
     Case("explain-task-is-a-list", ["explain", "--json", '{"task": ["patching"]}'],
@@ -179,27 +180,30 @@ CASES = [
                                 '"counterfactual": "Quillon lives in", "layers": [1], "token": true}'],
          "input 'token' is True: a boolean, where a number or text is expected", slow=True),
     Case("evaluate-selfie-scales-negative",
-         ["evaluate", "--explainer", "toy-target-patching-explainer", "--dataset", "{tmp}/D", "--out", "{tmp}/e",
+         ["evaluate", "--explainer", "toy-target-patching-explainer", "--dataset_name", "{tmp}/D", "--output_dir",
+          "{tmp}/e",
           "--selfie_scales", "-1"], "--selfie-scales must be a number above 0, got -1.0"),
     # --- item 11: a failed command leaves no empty output folder ---------------------------------------------------
-    Case("evaluate-split-nosuch", ["evaluate", "--explainer", "{trained_explainer_dir}", "--dataset",
-                                   "{patching_dataset_dir}", "--split", "nosuch", "--out", "{tmp}/eval"],
+    Case("evaluate-split-nosuch", ["evaluate", "--explainer", "{trained_explainer_dir}", "--dataset_name",
+                                   "{patching_dataset_dir}", "--split", "nosuch", "--output_dir", "{tmp}/eval"],
          "cannot read split 'nosuch' of dataset", fixtures=("trained_explainer_dir", "patching_dataset_dir"),
          slow=True),
     # --- item 12: a name that is no model says what it is not, and the closest short name -------------------------
-    Case("build-misspelt-target", ["build", "patching", "--target", "smollm2-135", "--out", "{tmp}/ds"],
+    Case("build-misspelt-target", ["build", "patching", "--target", "smollm2-135", "--output_dir", "{tmp}/ds"],
          "unknown model 'smollm2-135': did you mean the packaged model 'smollm2-135m'?"),
     Case("evaluate-misspelt-explainer",
-         ["evaluate", "--explainer", "toy-target-patchin-explainer", "--dataset", "{tmp}/D", "--out", "{tmp}/e"],
+         ["evaluate", "--explainer", "toy-target-patchin-explainer", "--dataset_name", "{tmp}/D", "--output_dir",
+          "{tmp}/e"],
          "unknown model 'toy-target-patchin-explainer': did you mean the shipped explainer "
          "'toy-target-patching-explainer'?", setup=lambda tmp, monkeypatch: _dataset_card(
              tmp / "D", ["train", "test"])),
     # --- item 13: ablation's choice reading ---------------------------------------------------------------------
     Case("build-ablation-choice-by-unknown", ["build", "ablation", "--target", "toy-target", "--choice_by", "vote",
-                                             "--out", "{tmp}/ds"],
+                                             "--output_dir", "{tmp}/ds"],
          "--choice_by must be one of answer, logprob, logprob_text, got 'vote'"),
     # --- every command's numbers, NaN and inf included, before any work ----------------------------------------
-    *[Case(f"train{option}-{value}", ["train", "--dataset", "{tmp}/D", "--out", "{tmp}/x", option, value], message)
+    *[Case(f"train{option}-{value}", ["train", "--dataset_name", "{tmp}/D", "--output_dir", "{tmp}/x", option, value],
+           message)
       for option, value, message in [
           ("--lora-dropout", "nan", "--lora-dropout must be in [0, 1), got nan"),
           ("--lora-alpha", "0", "--lora-alpha must be a positive integer, got 0"),
@@ -207,7 +211,7 @@ CASES = [
           ("--learning-rate", "inf", "--learning-rate must be a number above 0, got inf"),
           ("--max-length", "0", "--max-length must be a positive integer, got 0"),
       ]],
-    *[Case(f"toyworld{option}-{value}", ["toyworld", "train", "--out", "{tmp}/toy", option, value], message)
+    *[Case(f"toyworld{option}-{value}", ["toyworld", "train", "--output_dir", "{tmp}/toy", option, value], message)
       for option, value, message in [
           ("--hidden_size", "30", "--hidden_size 30 must be a multiple of --num_heads 4"),
           ("--unknown_share", "nan", "--unknown_share must be in [0, 1], got nan"),
@@ -215,24 +219,25 @@ CASES = [
           ("--learning_rate", "-1", "--learning_rate must be a number above 0, got -1.0"),
       ]],
     # --- item 7: OS faults, interruptions and bugs end in one line ----------------------------------------------
-    Case("build-read-only-out", [*BUILD_TOY, "--out", "{tmp}/out/ds"],
+    Case("build-read-only-out", [*BUILD_TOY, "--output_dir", "{tmp}/out/ds"],
          "cannot write {tmp}/out/ds: Read-only file system; the file system is read-only", setup=_read_only),
-    Case("train-read-only-out", ["train", "--dataset", "{tmp}/D", "--out", "{tmp}/out/x"],
+    Case("train-read-only-out", ["train", "--dataset_name", "{tmp}/D", "--output_dir", "{tmp}/out/x"],
          "cannot write {tmp}/out/x: Read-only file system",
          setup=lambda tmp, monkeypatch: _fail_with(monkeypatch, "self_explain.explainer.trainer.train_explainer",
                                                    OSError(errno.EROFS, os.strerror(errno.EROFS), f"{tmp}/out/x"))),
     Case("evaluate-read-only-out",
-         ["evaluate", "--explainer", "toy-target-patching-explainer", "--dataset", "{tmp}/D", "--out", "{tmp}/out/e"],
+         ["evaluate", "--explainer", "toy-target-patching-explainer", "--dataset_name", "{tmp}/D", "--output_dir",
+          "{tmp}/out/e"],
          "cannot write {tmp}/out/e/report.json: Read-only file system",
          setup=lambda tmp, monkeypatch: _fail_with(
              monkeypatch, "self_explain.evaluation.evaluator.run_evaluation",
              OSError(errno.EROFS, os.strerror(errno.EROFS), f"{tmp}/out/e/report.json"))),
-    Case("build-disk-full", [*BUILD_TOY, "--out", "{tmp}/ds"],
+    Case("build-disk-full", [*BUILD_TOY, "--output_dir", "{tmp}/ds"],
          "No space left on device; free some disk space, then rerun the same command", setup=_disk_full_in_shards,
          slow=True),
-    Case("build-ctrl-c", [*BUILD_TOY, "--out", "{tmp}/ds"], "interrupted; rerun the same command to resume",
+    Case("build-ctrl-c", [*BUILD_TOY, "--output_dir", "{tmp}/ds"], "interrupted; rerun the same command to resume",
          setup=_interrupted_build, code=130),
-    Case("build-unexpected-error", [*BUILD_TOY, "--out", "{tmp}/ds"],
+    Case("build-unexpected-error", [*BUILD_TOY, "--output_dir", "{tmp}/ds"],
          "unexpected error: ZeroDivisionError: division by zero; rerun as `self-explain --debug build ...`",
          setup=_bug_in_build, code=1),
 ]
@@ -269,10 +274,10 @@ def test_a_bad_input_ends_in_a_clear_error(case: Case, tmp_path, monkeypatch, ca
 def test_debug_shows_the_traceback(tmp_path, monkeypatch):
     _bug_in_build(tmp_path, monkeypatch)
     with pytest.raises(ZeroDivisionError):
-        main(["--debug", *BUILD_TOY, "--out", str(tmp_path / "ds")])
+        main(["--debug", *BUILD_TOY, "--output_dir", str(tmp_path / "ds")])
     monkeypatch.setenv("SELF_EXPLAIN_DEBUG", "1")
     with pytest.raises(ZeroDivisionError):
-        main([*BUILD_TOY, "--out", str(tmp_path / "ds")])
+        main([*BUILD_TOY, "--output_dir", str(tmp_path / "ds")])
 
 
 def test_an_os_error_without_a_file_names_the_output_folder():
@@ -318,11 +323,11 @@ def _sweep_cases():
     from self_explain.tasks.preferences.config import PreferencesConfig
     from self_explain.toyworld.train import ToyModelConfig
 
-    build = ["--target", "toy-target", "--out", "unused"]
+    build = ["--target", "toy-target", "--output_dir", "unused"]
     required = {PatchingConfig: build, AblationConfig: build, FeaturesConfig: build, PreferencesConfig: build,
-                ExplainerConfig: ["--dataset", "d", "--out", "unused"], ExplainArgs: ["--json", "{}"],
-                EvaluateConfig: ["--explainer", "e", "--dataset", "d", "--out", "unused"],
-                ExperimentConfig: ["--task", "patching", "--out", "unused"], TrainSAEConfig: [], DemoConfig: [],
+                ExplainerConfig: ["--dataset_name", "d", "--output_dir", "unused"], ExplainArgs: ["--json", "{}"],
+                EvaluateConfig: ["--explainer", "e", "--dataset_name", "d", "--output_dir", "unused"],
+                ExperimentConfig: ["--task", "patching", "--output_dir", "unused"], TrainSAEConfig: [], DemoConfig: [],
                 ToyModelConfig: []}
     cases = []
     for config_class, argv in required.items():

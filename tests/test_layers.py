@@ -25,6 +25,7 @@ LAYERS = {
     "explainer": 5,
     "evaluation": 6,
     "cli": 7,
+    "cli_options": 7,  # the command line's options, checked from source before the command runs
     "demo": 7,
     "": 7,  # the package root registers the tasks and the pipeline
 }

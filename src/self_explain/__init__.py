@@ -1,21 +1,40 @@
 """self-explain: train language models to explain their own internal computations.
 
-Importing the package registers the built-in tasks and the ``"self-explanation"`` pipeline.
+Importing the package registers the built-in tasks and the ``"self-explanation"`` pipeline, both lazily: the task
+folders are imported on the registry's first use, and the pipeline is registered when transformers' pipelines
+module is imported (by ``from transformers import pipeline``). So ``import self_explain`` loads neither torch nor
+transformers.
 """
 
+from .core.imports import after_import
 from .core.version import __version__
-from .explainer.pipeline import ExplainerPipeline, register_pipeline
 from .metrics import metric_path
-from .tasks import (  # noqa: F401  (each registers its task)
-    TASKS,
-    ablation,
-    features,
-    get_task,
-    patching,
-    preferences,
-    register_task,
+from .tasks import TASKS, get_task, register_task
+
+# The built-in tasks, in registration order (the task folders are imported on the registry's first use).
+TASKS.add_modules(
+    "self_explain.tasks.ablation",
+    "self_explain.tasks.features",
+    "self_explain.tasks.patching",
+    "self_explain.tasks.preferences",
 )
 
-register_pipeline()
+
+def _register_pipeline(_module) -> None:
+    from .explainer.pipeline import register_pipeline
+
+    register_pipeline()
+
+
+after_import("transformers.pipelines", _register_pipeline)
+
+
+def __getattr__(name: str):
+    if name == "ExplainerPipeline":
+        from .explainer.pipeline import ExplainerPipeline
+
+        return ExplainerPipeline
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["TASKS", "ExplainerPipeline", "__version__", "get_task", "metric_path", "register_task"]

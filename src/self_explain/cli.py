@@ -1,4 +1,9 @@
-"""The ``self-explain`` command line. Options come from each task's config dataclass (HfArgumentParser)."""
+"""The ``self-explain`` command line: one sub-command per step (build, train, evaluate, ...).
+
+Each command's options are the fields of its config dataclass. ``--help``, ``--version`` and argument errors are
+answered from the classes' source before torch or transformers is imported (:mod:`~self_explain.cli_options`); the
+heavy modules are imported by the command when it runs.
+"""
 
 from __future__ import annotations
 
@@ -10,113 +15,74 @@ import os
 import sys
 import warnings
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
-from transformers import HfArgumentParser
+from .cli_options import Arguments, builtin_tasks, check_choice, check_options, options_parser, parse_with_recipe
+from .core.version import __version__
 
-
-def _split_list_values(config_class, argv: list[str]) -> list[str]:
-    """``--sizes 100,300`` as well as ``--sizes 100 300``: comma-separated values of list options are split."""
-    list_options = set()
-    for f in fields(config_class):
-        if str(f.type).startswith("list["):
-            list_options |= {f"--{f.name}", f"--{f.name.replace('_', '-')}"}
-    result, in_list = [], False
-    for token in argv:
-        if token.startswith("--"):
-            option, equals, value = token.partition("=")
-            in_list = option in list_options and not equals
-            if option in list_options and equals:  # --sizes=100,300
-                result += [option, *(part for part in value.split(",") if part)]
-            else:
-                result.append(token)
-        elif in_list and "," in token:
-            result += [part for part in token.split(",") if part]
-        else:
-            result.append(token)
-    return result
+# Where each command's options are declared: (module, class), read from source for --help and argument errors.
+BUILD_OPTIONS = ("self_explain.tasks.config", "BuildConfig")
+TRAIN_OPTIONS = ("self_explain.explainer.config", "ExplainerConfig")
+TRAIN_SAE_OPTIONS = ("self_explain.tasks.features.sae_training", "TrainSAEConfig")
+EVALUATE_OPTIONS = ("self_explain.evaluation.evaluator", "EvaluateConfig")
+EXPERIMENT_OPTIONS = ("self_explain.evaluation.experiment", "ExperimentConfig")
+TOYWORLD_OPTIONS = ("self_explain.toyworld.train", "ToyModelConfig")
+DEMO_OPTIONS = ("self_explain.demo", "DemoConfig")
+EXPLAIN_OPTIONS = (__name__, "ExplainArgs")
+PUSH_OPTIONS = (__name__, "PushArgs")
+REPORT_OPTIONS = ("self_explain.evaluation.explanation_report", "ReportConfig")
 
 
-def _parse_with_recipe(config_class, prog: str, argv: list[str]):
-    """The command's config from ``argv``, and the YAML recipe it read (``--config_file FILE``; None without one).
-
-    As TRL's command line: the recipe's values are the defaults, options on the command line override them.
-    """
-    from .core.recipes import RECIPE_OPTION, read_recipe, set_recipe_defaults
-
-    aliases = (RECIPE_OPTION, RECIPE_OPTION.replace("_", "-"))
-    first = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    first.add_argument(*aliases, dest="config_file")
-    known, rest = first.parse_known_args(argv)
-    parser = HfArgumentParser(config_class, prog=prog)
-    parser.add_argument(*aliases, dest="config_file", metavar="FILE",
-                        help="YAML recipe of these options (e.g. dataset_builders/<dataset>/<config>.yaml); options "
-                             "given on the command line override it.")
-    recipe = None
-    if known.config_file:
-        recipe = read_recipe(known.config_file, config_class)
-        set_recipe_defaults(parser, recipe)
-    config = parser.parse_args_into_dataclasses(args=_split_list_values(config_class, rest))[0]
-    return config, recipe
+def _parse(config_class, prog: str, arguments: Arguments):
+    """The command's config, parsed into ``config_class`` from its checked arguments."""
+    return parse_with_recipe(config_class, prog, arguments.argv, arguments.recipe)[0]
 
 
-def _parse(config_class, prog: str, argv: list[str]):
-    return _parse_with_recipe(config_class, prog, argv)[0]
-
-
-def _build(argv: list[str]) -> int:
+def _build(arguments: Arguments) -> int:
     from . import TASKS
 
-    if not argv or argv[0] in ("-h", "--help"):
-        print(f"usage: self-explain build {{{','.join(sorted(TASKS))}}} [options]\n\nBuild an explanation dataset.")
-        return 0
-    task = TASKS.get(argv[0])
-    if task is None:
-        print(f"self-explain build: unknown task {argv[0]!r}; choose from {', '.join(sorted(TASKS))}", file=sys.stderr)
-        return 2
-    config, recipe = _parse_with_recipe(task.config_class, f"self-explain build {task.name}", argv[1:])
+    task = TASKS[arguments.choice]
+    config, recipe = parse_with_recipe(task.config_class, f"self-explain build {task.name}", arguments.argv,
+                                       arguments.recipe)
     folder = task.build(config, recipe=recipe) if recipe else task.build(config)
     print(f"wrote {folder}")
     return 0
 
 
-def _toyworld(argv: list[str]) -> int:
+def _toyworld(arguments: Arguments) -> int:
     from .toyworld.train import ToyModelConfig, train_toy_model
 
-    if not argv or argv[0] != "train":
-        print("usage: self-explain toyworld train [options]\n\nTrain a toy-world model.", file=sys.stderr)
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
-    quality = train_toy_model(_parse(ToyModelConfig, "self-explain toyworld train", argv[1:]))
+    quality = train_toy_model(_parse(ToyModelConfig, "self-explain toyworld train", arguments))
     for key, value in quality.items():
         print(f"{key}: {value:.3f}")
     return 0
 
 
-def _train_sae(argv: list[str]) -> int:
+def _train_sae(arguments: Arguments) -> int:
     from .tasks.features.sae_training import TrainSAEConfig, train_saes
 
-    for folder in train_saes(_parse(TrainSAEConfig, "self-explain train-sae", argv)):
+    for folder in train_saes(_parse(TrainSAEConfig, "self-explain train-sae", arguments)):
         print(f"wrote {folder}")
     return 0
 
 
-def _train(argv: list[str]) -> int:
+def _train(arguments: Arguments) -> int:
     from .explainer.config import ExplainerConfig
     from .explainer.trainer import train_explainer
 
-    folder = train_explainer(_parse(ExplainerConfig, "self-explain train", argv))
+    folder = train_explainer(_parse(ExplainerConfig, "self-explain train", arguments))
     print(f"wrote {folder}")
     return 0
 
 
-def _evaluate(argv: list[str]) -> int:
+def _evaluate(arguments: Arguments) -> int:
     from .evaluation.evaluator import EvaluateConfig, report_markdown, run_evaluation
 
-    config = _parse(EvaluateConfig, "self-explain evaluate", argv)
+    config = _parse(EvaluateConfig, "self-explain evaluate", arguments)
     print(report_markdown(run_evaluation(config)))
-    print(f"wrote {config.out}/report.json, report.md and predictions")
+    print(f"wrote {config.output_dir}/report.json, report.md and predictions")
     return 0
 
 
@@ -156,10 +122,10 @@ class ExplainArgs:
         check_positive("--max-new-tokens", self.max_new_tokens, optional=True)
 
 
-def _explain(argv: list[str]) -> int:
+def _explain(arguments: Arguments) -> int:
     from transformers import pipeline
 
-    args = _parse(ExplainArgs, "self-explain explain", argv)
+    args = _parse(ExplainArgs, "self-explain explain", arguments)
     try:
         inputs = json.loads(args.json)
     except json.JSONDecodeError as error:
@@ -206,63 +172,128 @@ class PushArgs:
         "help": "Hub dataset the local training dataset was published as (named in the card)."})
 
 
-def _push(argv: list[str]) -> int:
+def _push(arguments: Arguments) -> int:
     from .explainer.upload import push_adapter
 
-    if len(argv) >= 2 and not argv[0].startswith("-") and not argv[1].startswith("-"):
-        argv = ["--folder", argv[0], "--repo-id", argv[1], *argv[2:]]  # self-explain push DIR org/name
-    args = _parse(PushArgs, "self-explain push", argv)
+    args = _parse(PushArgs, "self-explain push", arguments)
     print(push_adapter(args.folder, args.repo_id, private=args.private, commit_message=args.commit_message,
                        base_repo_id=args.base_repo_id, push_base=args.push_base, dataset_repo_id=args.dataset_repo_id))
     return 0
 
 
-def _experiment(argv: list[str]) -> int:
-    from .evaluation.experiment import EXPERIMENTS, ExperimentConfig, run_experiment
+def _experiment(arguments: Arguments) -> int:
+    from .evaluation.experiment import ExperimentConfig, run_experiment
     from .evaluation.report import report_markdown
 
-    if not argv or argv[0] in ("-h", "--help"):
-        print(f"usage: self-explain experiment {{{','.join(EXPERIMENTS)}}} [options]\n\n"
-              "privileged-access: self vs. other explainers and baselines by training size, mean and 95 % CI.")
-        return 0
-    if argv[0] not in EXPERIMENTS:
-        print(f"self-explain experiment: unknown experiment {argv[0]!r}; choose from {', '.join(EXPERIMENTS)}",
-              file=sys.stderr)
-        return 2
-    config = _parse(ExperimentConfig, f"self-explain experiment {argv[0]}", argv[1:])
+    config = _parse(ExperimentConfig, f"self-explain experiment {arguments.choice}", arguments)
     summary = run_experiment(config)
     if summary:
         print(report_markdown(summary))
-        print(f"wrote {config.out}/results.json, results.md and scaling.png")
+        print(f"wrote {config.output_dir}/results.json, results.md and scaling.png")
     return 0
 
 
-def _report(argv: list[str]) -> int:
+def _report(arguments: Arguments) -> int:
     from .evaluation.explanation_report import ReportConfig, run_report
 
-    print(f"wrote {run_report(_parse(ReportConfig, 'self-explain report', argv))}")
+    print(f"wrote {run_report(_parse(ReportConfig, 'self-explain report', arguments))}")
     return 0
 
 
-def _demo(argv: list[str]) -> int:
+def _demo(arguments: Arguments) -> int:
     from .demo import DemoConfig, run_demo
 
-    print(run_demo(_parse(DemoConfig, "self-explain demo", argv)))
+    print(run_demo(_parse(DemoConfig, "self-explain demo", arguments)))
     return 0
+
+
+def _check_build(argv: list[str]) -> Arguments:
+    """``build TASK``: the built-in tasks read from source, a task registered by other code from its class."""
+    tasks = builtin_tasks()
+    if argv and not argv[0].startswith("-") and argv[0] not in tasks:  # a task registered by other code
+        from . import TASKS
+
+        if argv[0] in TASKS:
+            config_class = TASKS[argv[0]].config_class
+            tasks[argv[0]] = (TASKS[argv[0]].description, (config_class.__module__, config_class.__name__))
+    return check_choice("build", argv, "task", tasks, BUILD_OPTIONS, "Build an explanation dataset in Hub layout.")
+
+
+def _check_experiment(argv: list[str]) -> Arguments:
+    """``experiment NAME``: the experiments named in the experiment module's source."""
+    from .core.dataclass_source import read_constant
+
+    names = read_constant(EXPERIMENT_OPTIONS[0], "EXPERIMENTS")
+    return check_choice("experiment", argv, "experiment", {name: ("", EXPERIMENT_OPTIONS) for name in names},
+                        EXPERIMENT_OPTIONS, COMMANDS["experiment"].summary)
+
+
+def _check_toyworld(argv: list[str]) -> Arguments:
+    """``toyworld train``."""
+    return check_choice("toyworld", argv, "action", {"train": ("Train a toy-world model.", TOYWORLD_OPTIONS)},
+                        TOYWORLD_OPTIONS, "Train a toy-world model.")
+
+
+def _check_push(argv: list[str]) -> Arguments:
+    """``push DIR org/name`` or ``push --folder DIR --repo_id org/name``."""
+    if len(argv) >= 2 and not argv[0].startswith("-") and not argv[1].startswith("-"):
+        argv = ["--folder", argv[0], "--repo-id", argv[1], *argv[2:]]  # self-explain push DIR org/name
+    return _checked("push", PUSH_OPTIONS)(argv)
+
+
+def _checked(command: str, source: tuple[str, str]) -> Callable[[list[str]], Arguments]:
+    """The check of a command's arguments against the options declared by ``source``."""
+
+    def check(argv: list[str]) -> Arguments:
+        summary = COMMANDS[command].summary
+        parser = options_parser(f"self-explain {command}", source, f"{summary[0].upper()}{summary[1:]}.")
+        return check_options(parser, argv)
+
+    return check
+
+
+@dataclass(frozen=True)
+class Command:
+    """A sub-command: what it does, how its arguments are checked (light) and how it runs (heavy).
+
+    Args:
+        summary (`str`): One line, shown by ``self-explain --help``.
+        run (`Callable[[Arguments], int]`): Runs the command; returns its exit status.
+        check (`Callable[[list[str]], Arguments]`): Checks the arguments from the options' source; exits on
+            ``--help`` or an argument error.
+    """
+
+    summary: str
+    run: Callable[[Arguments], int]
+    check: Callable[[list[str]], Arguments] = field(repr=False)
 
 
 COMMANDS = {
-    "build": (_build, "build an explanation dataset (patching, ablation, features, preferences) in Hub layout"),
-    "train": (_train, "fine-tune an explainer (LoRA) on an explanation dataset"),
-    "train-sae": (_train_sae, "train TopK SAEs on a target's residual stream over a corpus (SAELens format)"),
-    "evaluate": (_evaluate, "score an explainer (and baselines) on a dataset split; write a report"),
-    "explain": (_explain, "ask an explainer about one input (the self-explanation pipeline)"),
-    "push": (_push, "push a trained explainer folder to the Hub (self-explain push DIR org/name)"),
-    "experiment": (_experiment, "privileged-access: self vs. other explainers and baselines by training size"),
-    "report": (_report, "write one self-contained HTML page to browse an evaluation, a dataset or an experiment"),
-    "toyworld": (_toyworld, "train a toy-world model (toyworld train)"),
-    "demo": (_demo, "per task: build a dataset on the toy target, explain rows with the shipped explainer, evaluate it against baselines"),
+    "build": Command("build an explanation dataset (patching, ablation, features, preferences) in Hub layout",
+                     _build, _check_build),
+    "train": Command("fine-tune an explainer (LoRA) on an explanation dataset", _train,
+                     _checked("train", TRAIN_OPTIONS)),
+    "train-sae": Command("train TopK SAEs on a target's residual stream over a corpus (SAELens format)", _train_sae,
+                         _checked("train-sae", TRAIN_SAE_OPTIONS)),
+    "evaluate": Command("score an explainer (and baselines) on a dataset split; write a report", _evaluate,
+                        _checked("evaluate", EVALUATE_OPTIONS)),
+    "explain": Command("ask an explainer about one input (the self-explanation pipeline)", _explain,
+                       _checked("explain", EXPLAIN_OPTIONS)),
+    "push": Command("push a trained explainer folder to the Hub (self-explain push DIR org/name)", _push, _check_push),
+    "experiment": Command("privileged-access: self vs. other explainers and baselines by training size, mean and "
+                          "95 % CI", _experiment, _check_experiment),
+    "report": Command("write one self-contained HTML page to browse an evaluation, a dataset or an experiment",
+                      _report, _checked("report", REPORT_OPTIONS)),
+    "toyworld": Command("train a toy-world model (toyworld train)", _toyworld, _check_toyworld),
+    "demo": Command("per task: build a dataset on the toy target, explain rows with the shipped explainer, evaluate "
+                    "it against baselines", _demo, _checked("demo", DEMO_OPTIONS)),
 }
+
+
+def _configure_logging() -> None:
+    """Our INFO lines and everyone's warnings on stderr (the root logger stays at WARNING)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger(__package__).setLevel(logging.INFO)
 
 
 def _quiet_libraries() -> None:
@@ -278,8 +309,6 @@ def _quiet_libraries() -> None:
 
     from .core.progress import stderr_is_terminal
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("self_explain").setLevel(logging.INFO)
     transformers.logging.set_verbosity_warning()
     datasets.logging.set_verbosity_warning()
     datasets.disable_progress_bars()
@@ -287,6 +316,20 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     if not stderr_is_terminal():
         transformers.logging.disable_progress_bar()  # also huggingface_hub's
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    """``self-explain`` itself: ``--help`` lists the commands, ``--version`` the package version."""
+    parser = argparse.ArgumentParser(prog="self-explain", formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     description="Train models to explain their own computations.",
+                                     epilog="Options of a command: self-explain COMMAND --help")
+    parser.add_argument("--version", action="version", version=f"self-explain {__version__}")
+    parser.add_argument(DEBUG_OPTION, action="store_true", help=f"show the traceback of a failure (also: "
+                        f"{DEBUG_VARIABLE}=1)")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command", required=True)
+    for name, command in COMMANDS.items():
+        commands.add_parser(name, help=command.summary.replace("%", "%%"), add_help=False)
+    return parser
 
 
 # Commands whose interrupted run picks up where it stopped when the same command is run again.
@@ -325,7 +368,7 @@ def os_error_message(error: OSError, output: str | None = None) -> str:
 
 
 def _output_option(argv: list[str]) -> str | None:
-    """The value of ``--out`` in ``argv`` (None without one): named by an OS error that names no file."""
+    """The value of ``--output_dir`` in ``argv`` (None without one): named by an OS error that names no file."""
     for index, token in enumerate(argv):
         if token in ("--out", "--output_dir", "--output-dir") and index + 1 < len(argv):
             return argv[index + 1]
@@ -370,20 +413,19 @@ def main(argv: list[str] | None = None) -> int:
     debug = os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
     while argv and argv[0] == DEBUG_OPTION:
         debug, argv = True, argv[1:]
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        parser = argparse.ArgumentParser(prog="self-explain", description="Train models to explain their own computations.")
-        parser.add_argument(DEBUG_OPTION, action="store_true",
-                            help=f"show the traceback of a failure (also: {DEBUG_VARIABLE}=1)")
-        parser.add_argument("command", choices=sorted(COMMANDS), help="; ".join(f"{k}: {v[1]}" for k, v in COMMANDS.items()))
-        parser.parse_args(argv[:1])
+    if not argv or argv[0] not in COMMANDS:  # --help, --version, or a missing or unknown command
+        _top_parser().parse_args(argv[:1])
         return 0
     name = argv[0]
-    command, _ = COMMANDS[name]
-    output = _output_option(argv[1:])
+    command = COMMANDS[name]
+    _configure_logging()
+    output = None
     try:
+        arguments = command.check(argv[1:])  # exits on --help and on an argument error, before torch is imported
+        output = _output_option(arguments.argv)
         _quiet_libraries()
         with _no_empty_output(output if name != "build" else None):  # a build cleans up its own folder
-            return command(argv[1:])
+            return command.run(arguments)
     except (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError, ConnectionError) as error:
         if debug:
             raise

@@ -43,8 +43,8 @@ class DemoConfig:
     """Options of ``self-explain demo``.
 
     Args:
-        out (`str`, *optional*, defaults to `"out/demo"`): Folder of the demo's datasets, evaluations, HTML report
-            (``report.html``) and log (``demo.log``).
+        output_dir (`str`, *optional*, defaults to `"out/demo"`): Folder of the demo's datasets, evaluations, HTML
+            report (``report.html``) and log (``demo.log``).
         target (`str`, *optional*, defaults to `"toy-target"`): Target model (explains itself).
         tasks (`list[str]`, *optional*): Tasks to run, in order (default: every task with a demo, ``demo_tasks()``).
         explain_rows (`int`, *optional*, defaults to 3): Held-out rows explained through the pipeline per task.
@@ -57,7 +57,7 @@ class DemoConfig:
             ``explain_rows`` or ``eval_rows`` below 1, or a negative seed.
     """
 
-    out: str = field(default="out/demo", metadata={
+    output_dir: str = field(default="out/demo", metadata={
         "help": "Folder of the demo's datasets, evaluations, HTML report (report.html) and log (demo.log)."})
     target: str = field(default="toy-target", metadata={"help": "Target model (explains itself)."})
     tasks: list[str] = field(
@@ -103,7 +103,8 @@ def build_demo_dataset(config: DemoConfig, task: TaskSpec, out: Path) -> str:
     Returns:
         `str`: The dataset folder built.
     """
-    options = {**task.demo.build_options, "target": config.target, "out": str(out), "seed": config.seed, "overwrite": True}
+    options = {**task.demo.build_options, "target": config.target, "output_dir": str(out), "seed": config.seed,
+               "overwrite": True}
     return task.build(task.config_class(**options))
 
 
@@ -270,7 +271,7 @@ def run_task(config: DemoConfig, task_name: str) -> TaskOutcome:
     """
     if task_name not in demo_tasks():
         raise ValueError(f"--tasks {task_name!r} is not a demo task; choose from {', '.join(demo_tasks())}")
-    out = Path(config.out)
+    out = Path(config.output_dir)
     config_name = short_model_name(config.target)
     task = get_task(task_name)
     demo = task.demo
@@ -288,7 +289,8 @@ def run_task(config: DemoConfig, task_name: str) -> TaskOutcome:
         evaluating = time.perf_counter()
         evaluation = out / f"evaluate-{task_name}"
         report = run_evaluation(EvaluateConfig(
-            explainer=demo.explainer, dataset=dataset_folder, config=config_name, out=str(evaluation),
+            explainer=demo.explainer, dataset_name=dataset_folder, dataset_config=config_name,
+            output_dir=str(evaluation),
             split=list(demo.splits), baseline=applicable_baselines(task_name), max_rows=config.eval_rows,
             seed=config.seed, target=target,
         ))
@@ -375,7 +377,7 @@ def run_demo(config: DemoConfig, echo: Callable[[str], object] | None = None) ->
     """
     echo = echo or functools.partial(print, flush=True)
     started = time.perf_counter()
-    out = Path(config.out)
+    out = Path(config.output_dir)
     report, log = out / REPORT_FILE, out / LOG_FILE
     outcomes: list[TaskOutcome] = []
     echo(f"self-explain demo on {config.target}: {', '.join(config.tasks)}. Each task's summary follows as it "

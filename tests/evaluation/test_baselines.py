@@ -531,7 +531,8 @@ def baseline_evaluation(trained_explainer_dir, patching_dataset_dir, tmp_path_fa
                       "norms": None if examples.vectors is None else examples.vectors.norm(dim=-1)})
         return original(self, examples, *args, **kwargs)
 
-    config = EvaluateConfig(explainer=str(trained_explainer_dir), dataset=str(patching_dataset_dir), out=str(out),
+    config = EvaluateConfig(explainer=str(trained_explainer_dir), dataset_name=str(patching_dataset_dir),
+                            output_dir=str(out),
                             split=SPLITS, baseline=EVAL_BASELINES, selfie_scales=[1.0, 10.0], max_rows=ROWS,
                             neighbor_rows=NEIGHBOR_ROWS, selfie_validation_rows=VALIDATION_ROWS, max_new_tokens=4,
                             batch_size=8)
@@ -625,8 +626,8 @@ def test_neighbour_and_majority_answer_with_the_searched_train_rows_only(baselin
 def test_selfie_on_a_text_only_task_is_refused_before_anything_is_scored(trained_explainer_dir, patching_dataset_dir,
                                                                          tmp_path, capsys):
     out = tmp_path / "report"
-    code = main(["evaluate", "--explainer", str(trained_explainer_dir), "--dataset", str(patching_dataset_dir),
-                 "--out", str(out), "--task", "ablation", "--baseline", "untrained,selfie"])
+    code = main(["evaluate", "--explainer", str(trained_explainer_dir), "--dataset_name", str(patching_dataset_dir),
+                 "--output_dir", str(out), "--task", "ablation", "--baseline", "untrained,selfie"])
     assert code == 2
     err = capsys.readouterr().err
     assert "baseline 'selfie' does not apply to task 'ablation': its examples have no vectors" in err, err

@@ -45,7 +45,8 @@ def adapter_on(model) -> bool:
 def evaluate(explainer, dataset, out, **options):
     options = {"split": SPLITS, "baseline": ["untrained"], "max_rows": ROWS, "max_new_tokens": 6, "batch_size": 8,
                **options}
-    return run_evaluation(EvaluateConfig(explainer=str(explainer), dataset=str(dataset), out=str(out), **options))
+    return run_evaluation(EvaluateConfig(explainer=str(explainer), dataset_name=str(dataset), output_dir=str(out),
+                                         **options))
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +210,8 @@ def test_update_card_needs_a_local_explainer_folder(tmp_path):
 
 def test_unknown_baseline_is_refused(trained_explainer_dir, patching_dataset_dir, tmp_path):
     with pytest.raises(ValueError, match=r"--baseline \['random'\] unknown; choose from untrained"):
-        EvaluateConfig(explainer=str(trained_explainer_dir), dataset=str(patching_dataset_dir), out=str(tmp_path),
+        EvaluateConfig(explainer=str(trained_explainer_dir), dataset_name=str(patching_dataset_dir),
+                       output_dir=str(tmp_path),
                        baseline=["untrained", "random"])
 
 
@@ -221,11 +223,11 @@ def test_the_shipped_toy_self_explainer_beats_its_untrained_base(tmp_path):
     from self_explain.tasks.patching.config import PatchingConfig
 
     dataset = build_patching_dataset(
-        PatchingConfig(target="toy-target", out=str(tmp_path / "ds"), num_prompts=60, seed=7, overwrite=True)
+        PatchingConfig(target="toy-target", output_dir=str(tmp_path / "ds"), num_prompts=60, seed=7, overwrite=True)
     )
-    report = run_evaluation(EvaluateConfig(explainer="toy-target-patching-explainer", dataset=str(dataset),
-                                           config="toy-target", split=["train"], baseline=["untrained"],
-                                           max_rows=120, out=str(tmp_path / "eval")))
+    report = run_evaluation(EvaluateConfig(explainer="toy-target-patching-explainer", dataset_name=str(dataset),
+                                           dataset_config="toy-target", split=["train"], baseline=["untrained"],
+                                           max_rows=120, output_dir=str(tmp_path / "eval")))
     trained, untrained = (r["metrics"] for r in report["results"])
     assert trained["valid_rate"] > 0.9
     assert trained["exact_match"] > untrained["exact_match"] + 0.25, (trained, untrained)

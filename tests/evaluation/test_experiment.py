@@ -22,14 +22,18 @@ EXPLAINERS = ["toy-target", "toy-large"]  # toy-large is wider: its explainers n
 SIZES, SEEDS = [8, 16], 2
 
 BUILDERS = {
-    "patching": lambda out: build_patching_dataset(PatchingConfig(target="toy-target", out=out, num_prompts=30, seed=3)),
-    "ablation": lambda out: build_ablation_dataset(AblationConfig(target="toy-target", out=out, num_examples=80, seed=3)),
-    "features": lambda out: build_features_dataset(FeaturesConfig(target="toy-target", out=out, num_texts=150, seed=3)),
+    "patching": lambda out: build_patching_dataset(PatchingConfig(target="toy-target", output_dir=out, num_prompts=30,
+                                                                  seed=3)),
+    "ablation": lambda out: build_ablation_dataset(AblationConfig(target="toy-target", output_dir=out,
+                                                                  num_examples=80, seed=3)),
+    "features": lambda out: build_features_dataset(FeaturesConfig(target="toy-target", output_dir=out, num_texts=150,
+                                                                  seed=3)),
 }
 
 
 def small_config(task: str, dataset, out, **overrides) -> ExperimentConfig:
-    options = dict(task=task, out=str(out), dataset=str(dataset), explainers=EXPLAINERS, sizes=SIZES, seeds=SEEDS,
+    options = dict(task=task, output_dir=str(out), dataset_name=str(dataset), explainers=EXPLAINERS, sizes=SIZES,
+                   seeds=SEEDS,
                    eval_rows=6, min_steps=3, num_train_epochs=1.0, max_new_tokens=16, batch_size=8,
                    selfie_scales=[1.0, 10.0], keep_explainers=True)
     return ExperimentConfig(**{**options, **overrides})
@@ -87,7 +91,7 @@ def test_every_cell_and_baseline_is_run_and_summarised(finished):
 @pytest.mark.slow
 def test_outputs_are_written_and_agree(finished):
     task, _, config, summary = finished
-    out = experiment.Path(config.out)
+    out = experiment.Path(config.output_dir)
     assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(summary))
     text = (out / "results.md").read_text()
     assert f"task `{task}`" in text and "| toy-target (self) |" in text and "| toy-large |" in text
@@ -117,7 +121,8 @@ def test_a_rerun_skips_finished_cells_and_runs_only_new_ones(finished, tmp_path)
 
     original = experiment.train_explainer
     with mock.patch.object(experiment, "train_explainer", side_effect=record):
-        more = run_experiment(small_config(task, dataset, config.out, seeds=SEEDS + 1, explainers=["toy-target"]))
+        more = run_experiment(small_config(task, dataset, config.output_dir, seeds=SEEDS + 1,
+                                           explainers=["toy-target"]))
     controls = [None] + (["rotated", "shuffled"] if task != "ablation" else [])
     expected = [("toy-target", control, size, SEEDS) for control in controls for size in SIZES]
     assert sorted(trained, key=str) == sorted(expected, key=str), "only the new seed's runs (self and its controls) are trained"
@@ -141,7 +146,7 @@ def test_cli_help_and_unknown_experiment(capsys):
 
 
 def test_cli_refuses_a_baseline_that_does_not_apply(capsys, tmp_path):
-    code = main(["experiment", "privileged-access", "--task", "ablation", "--out", str(tmp_path),
+    code = main(["experiment", "privileged-access", "--task", "ablation", "--output_dir", str(tmp_path),
                  "--baselines", "selfie"])
     assert code == 2
     assert "--baselines ['selfie'] do not apply to task 'ablation'" in capsys.readouterr().err

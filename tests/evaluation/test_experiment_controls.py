@@ -29,27 +29,28 @@ TRAIN_ROWS = 40
 
 
 def test_the_default_explainers_are_the_four_toy_models(tmp_path):
-    config = ExperimentConfig(task="patching", out=str(tmp_path))
+    config = ExperimentConfig(task="patching", output_dir=str(tmp_path))
     assert config.explainers == ["toy-target", "toy-twin", "toy-other", "toy-large"]
 
 
 def test_controls_default_to_both_on_a_vector_task_and_none_on_a_text_only_one(tmp_path):
-    assert ExperimentConfig(task="patching", out=str(tmp_path)).controls == ["rotated", "shuffled"]
-    assert ExperimentConfig(task="features", out=str(tmp_path)).controls == ["rotated", "shuffled"]
-    assert ExperimentConfig(task="ablation", out=str(tmp_path)).controls == [], "no vectors to rotate or shuffle"
-    assert ExperimentConfig(task="patching", out=str(tmp_path), controls=["none"]).controls == []
-    assert ExperimentConfig(task="patching", out=str(tmp_path), controls=["shuffled"]).controls == ["shuffled"]
+    assert ExperimentConfig(task="patching", output_dir=str(tmp_path)).controls == ["rotated", "shuffled"]
+    assert ExperimentConfig(task="features", output_dir=str(tmp_path)).controls == ["rotated", "shuffled"]
+    assert ExperimentConfig(task="ablation",
+                            output_dir=str(tmp_path)).controls == [], "no vectors to rotate or shuffle"
+    assert ExperimentConfig(task="patching", output_dir=str(tmp_path), controls=["none"]).controls == []
+    assert ExperimentConfig(task="patching", output_dir=str(tmp_path), controls=["shuffled"]).controls == ["shuffled"]
 
 
 def test_controls_that_do_not_apply_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"--controls \['rotated'\] do not apply to task 'ablation': it has no vectors"):
-        ExperimentConfig(task="ablation", out=str(tmp_path), controls=["rotated"])
+        ExperimentConfig(task="ablation", output_dir=str(tmp_path), controls=["rotated"])
     with pytest.raises(ValueError, match=r"--controls \['mirrored'\] unknown; choose from rotated, shuffled"):
-        ExperimentConfig(task="patching", out=str(tmp_path), controls=["mirrored"])
+        ExperimentConfig(task="patching", output_dir=str(tmp_path), controls=["mirrored"])
 
 
 def test_a_control_trains_the_targets_own_base_as_the_self_explainer_does(tmp_path, monkeypatch):
-    config = ExperimentConfig(task="patching", out=str(tmp_path), dataset="fake", projection="linear")
+    config = ExperimentConfig(task="patching", output_dir=str(tmp_path), dataset_name="fake", projection="linear")
     trained = []
 
     def capture(train_config):
@@ -67,9 +68,10 @@ def test_a_control_trains_the_targets_own_base_as_the_self_explainer_does(tmp_pa
     assert [c.vector_control for c in trained] == [None, "rotated", "shuffled"]
     for control in (rotated, shuffled):
         assert control.explainer_base is None and control.projection == "auto", "the target's own base, no projection"
-        for key in ("dataset", "config", "split", "max_rows", "seed", "max_steps", "learning_rate", "lora_r"):
+        for key in ("dataset_name", "dataset_config", "split", "max_rows", "seed", "max_steps", "learning_rate",
+                    "lora_r"):
             assert getattr(control, key) == getattr(self_config, key), f"trained like self: {key}"
-    assert Path(rotated.out).parts[-3:] == ("toy-target+rotated", "n16-seed2", "explainer")
+    assert Path(rotated.output_dir).parts[-3:] == ("toy-target+rotated", "n16-seed2", "explainer")
 
 
 @pytest.fixture
@@ -103,10 +105,10 @@ def finished(tmp_path, monkeypatch):
 
     def fake_train(train_config):
         trained.append(train_config)
-        Path(train_config.out).mkdir(parents=True, exist_ok=True)
+        Path(train_config.output_dir).mkdir(parents=True, exist_ok=True)
 
     def fake_load_explainer(folder, target, **kwargs):
-        config = next(c for c in trained if c.out == folder)
+        config = next(c for c in trained if c.output_dir == folder)
         base = config.explainer_base or "target"
         return SimpleNamespace(name=folder, metadata={"train_rows": config.max_rows, "train_loss": 1.0,
                                                       "target_revision": "sha256:target",
@@ -120,7 +122,8 @@ def finished(tmp_path, monkeypatch):
     monkeypatch.setattr(experiment, "load_explainer", fake_load_explainer)
     monkeypatch.setattr(experiment, "untrained_target_explainer",
                         lambda config: SimpleNamespace(name="untrained", target=SimpleNamespace(revision="sha256:target")))
-    config = ExperimentConfig(task="patching", out=str(tmp_path / "out"), dataset="fake", explainers=["toy-target", "toy-other"],
+    config = ExperimentConfig(task="patching", output_dir=str(tmp_path / "out"), dataset_name="fake",
+                              explainers=["toy-target", "toy-other"],
                               sizes=[8, 16], seeds=2, eval_rows=10, selfie_scales=[1.0, 10.0], selfie_validation_rows=12)
     return config, run_experiment(config), loads, scored, trained, choices
 
@@ -161,7 +164,7 @@ def test_selfie_chooses_its_scale_once_on_a_validation_slice_of_train(finished):
 
 def test_results_list_controls_alongside_explainers_and_baselines(finished):
     config, *_ = finished
-    out = Path(config.out)
+    out = Path(config.output_dir)
     listed = {row["who"] for row in json.loads((out / "results.json").read_text())["rows"]}
     assert {"toy-target", "toy-other", "toy-target+rotated", "toy-target+shuffled", "untrained", "zero-shot", "selfie",
             "nearest-neighbor", "majority"} <= listed

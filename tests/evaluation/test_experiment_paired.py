@@ -26,7 +26,7 @@ UNCHANGED = "The output would remain unchanged from <<<{}>>>."
 
 
 def test_the_default_scores_at_least_500_rows_per_split(tmp_path):
-    assert ExperimentConfig(task="patching", out=str(tmp_path)).eval_rows >= 500
+    assert ExperimentConfig(task="patching", output_dir=str(tmp_path)).eval_rows >= 500
 
 
 def test_scored_rows_are_a_seeded_choice_in_split_order():
@@ -58,7 +58,7 @@ def scored_rows(monkeypatch, tmp_path):
         return ExplainerExamples(questions=list(rows["question"]), answers=list(rows["answer"]))
 
     monkeypatch.setattr(experiment, "split_examples", fake_examples)
-    config = ExperimentConfig(task="patching", out=str(tmp_path), dataset="fake", eval_rows=25, seed=5)
+    config = ExperimentConfig(task="patching", output_dir=str(tmp_path), dataset_name="fake", eval_rows=25, seed=5)
     return ScoredRows(config, "fake"), reads
 
 
@@ -116,12 +116,12 @@ def test_every_explainer_of_a_seed_trains_on_the_subsample_nearest_neighbour_sea
             experiment.run_training_cell(rows.config, "fake", rows, Cell(who, 16, 2), state)
     for train_config in trained:
         # train_explainer draws load_split(dataset, config, split, revision, max_rows, seed): the same rows.
-        assert (train_config.dataset, train_config.config, train_config.split, train_config.max_rows,
+        assert (train_config.dataset_name, train_config.dataset_config, train_config.split, train_config.max_rows,
                 train_config.seed) == asked[0] == ("fake", rows.config.config_name, "train", 16, 2)
 
 
 def test_resuming_refuses_runs_of_an_older_result_format(tmp_path):
-    config = ExperimentConfig(task="patching", out=str(tmp_path), dataset="fake")
+    config = ExperimentConfig(task="patching", output_dir=str(tmp_path), dataset_name="fake")
     check_resumable(config)
     recorded = json.loads((Path(tmp_path) / "experiment.json").read_text())
     assert recorded["result_format"] == RESULT_FORMAT

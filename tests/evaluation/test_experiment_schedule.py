@@ -9,29 +9,30 @@ from self_explain.evaluation.experiment import ExperimentConfig, explainers_of_s
 
 
 def test_fewer_seeds_above_300_rows_and_the_same_first_seeds(tmp_path):
-    config = ExperimentConfig(task="ablation", out=str(tmp_path), seeds=5, seeds_above_300=3, seed=10)
+    config = ExperimentConfig(task="ablation", output_dir=str(tmp_path), seeds=5, seeds_above_300=3, seed=10)
     assert seeds_of_size(config, 30) == seeds_of_size(config, 300) == [10, 11, 12, 13, 14]
     assert seeds_of_size(config, 1000) == [10, 11, 12]
-    every = ExperimentConfig(task="ablation", out=str(tmp_path), seeds=4)
+    every = ExperimentConfig(task="ablation", output_dir=str(tmp_path), seeds=4)
     assert seeds_of_size(every, 5000) == [0, 1, 2, 3]
 
 
 @pytest.mark.parametrize("count", [0, 6])
 def test_seeds_above_300_outside_one_to_seeds_is_refused(tmp_path, count):
     with pytest.raises(ValueError, match="--seeds_above_300 must be between 1 and --seeds"):
-        ExperimentConfig(task="ablation", out=str(tmp_path), seeds=5, seeds_above_300=count)
+        ExperimentConfig(task="ablation", output_dir=str(tmp_path), seeds=5, seeds_above_300=count)
 
 
 def test_fewer_explainers_and_controls_above_300_rows(tmp_path):
-    config = ExperimentConfig(task="patching", out=str(tmp_path), explainers=["toy-target", "toy-twin", "toy-large"],
+    config = ExperimentConfig(task="patching", output_dir=str(tmp_path), explainers=["toy-target", "toy-twin",
+                                                                                     "toy-large"],
                               explainers_above_300=["toy-target", "toy-twin"], controls_above_300=["shuffled"])
     assert explainers_of_size(config, 300) == [("toy-target", None), ("toy-twin", None), ("toy-large", None),
                                                ("toy-target+rotated", "rotated"), ("toy-target+shuffled", "shuffled")]
     assert explainers_of_size(config, 301) == [("toy-target", None), ("toy-twin", None),
                                                ("toy-target+shuffled", "shuffled")]
-    none = ExperimentConfig(task="patching", out=str(tmp_path), controls_above_300=["none"])
+    none = ExperimentConfig(task="patching", output_dir=str(tmp_path), controls_above_300=["none"])
     assert [who for who, _ in explainers_of_size(none, 1000)] == none.explainers, "'none': no control above 300"
-    every = ExperimentConfig(task="patching", out=str(tmp_path))
+    every = ExperimentConfig(task="patching", output_dir=str(tmp_path))
     assert explainers_of_size(every, 10_000) == explainers_of_size(every, 30)
 
 
@@ -41,7 +42,7 @@ def test_fewer_explainers_and_controls_above_300_rows(tmp_path):
 ])
 def test_explainers_or_controls_above_300_outside_the_lists_are_refused(tmp_path, option, value, message):
     with pytest.raises(ValueError, match=message):
-        ExperimentConfig(task="patching", out=str(tmp_path), explainers=["toy-target"], **{option: value})
+        ExperimentConfig(task="patching", output_dir=str(tmp_path), explainers=["toy-target"], **{option: value})
 
 
 def test_a_run_records_the_models_and_the_package_that_made_it():
@@ -53,7 +54,7 @@ def test_a_run_records_the_models_and_the_package_that_made_it():
 
 
 def test_cells_run_size_by_size_with_every_explainer_of_a_seed_together(tmp_path, monkeypatch):
-    config = ExperimentConfig(task="ablation", out=str(tmp_path), explainers=["toy-target", "toy-other"],
+    config = ExperimentConfig(task="ablation", output_dir=str(tmp_path), explainers=["toy-target", "toy-other"],
                               sizes=[30, 1000], seeds=2, seeds_above_300=1, baselines=["none"])
     ran = []
     monkeypatch.setattr(experiment, "check_resumable", lambda config: None)
@@ -93,7 +94,7 @@ def test_results_name_every_models_revision_and_the_package_commits():
 
 
 def test_report_only_trains_nothing_and_says_how_many_runs_it_holds(tmp_path, monkeypatch):
-    config = ExperimentConfig(task="ablation", out=str(tmp_path), explainers=["toy-target", "toy-other"],
+    config = ExperimentConfig(task="ablation", output_dir=str(tmp_path), explainers=["toy-target", "toy-other"],
                               sizes=[30, 100], seeds=2, baselines=["none"], report_only=True)
     finished = {("toy-target", 30, 0): {"kind": "explainer", "who": "toy-target", "size": 30, "seed": 0},
                 ("toy-other", 30, 0): {"kind": "explainer", "who": "toy-other", "size": 30, "seed": 0}}
@@ -146,7 +147,7 @@ def test_partial_results_say_so_with_the_command_and_machine():
 ])
 def test_every_option_is_checked_before_any_run_or_record(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
-        ExperimentConfig(task="ablation", out=str(tmp_path / "out"), **overrides)
+        ExperimentConfig(task="ablation", output_dir=str(tmp_path / "out"), **overrides)
     assert not (tmp_path / "out").exists()
 
 
@@ -164,7 +165,7 @@ def _experiment_folder(tmp_path, splits):
 
 def test_a_split_the_dataset_lacks_is_refused_before_experiment_json(tmp_path, monkeypatch):
     dataset = _experiment_folder(tmp_path, ["train", "test"])
-    config = ExperimentConfig(task="ablation", out=str(tmp_path / "out"), dataset=str(dataset),
+    config = ExperimentConfig(task="ablation", output_dir=str(tmp_path / "out"), dataset_name=str(dataset),
                               splits=["test", "nosuch"], baselines=["none"])
     monkeypatch.setattr(experiment, "run_training_cell", lambda *args: pytest.fail("a run was trained"))
     with pytest.raises(ValueError, match=rf"--splits \['nosuch'\]: dataset {dataset} config 'toy-target' has no such "
@@ -174,10 +175,12 @@ def test_a_split_the_dataset_lacks_is_refused_before_experiment_json(tmp_path, m
     (tmp_path / "b").mkdir()
     no_train = _experiment_folder(tmp_path / "b", ["test"])
     with pytest.raises(ValueError, match="has no train split to train the runs on; it has test"):
-        experiment.run_experiment(ExperimentConfig(task="ablation", out=str(tmp_path / "out"), dataset=str(no_train),
+        experiment.run_experiment(ExperimentConfig(task="ablation", output_dir=str(tmp_path / "out"),
+                                                   dataset_name=str(no_train),
                                                    splits=["test"], baselines=["none"]))
     with pytest.raises(ValueError, match=f"--dataset_config 'nope': dataset {dataset} has no such config"):
-        experiment.run_experiment(ExperimentConfig(task="ablation", out=str(tmp_path / "out"), dataset=str(dataset),
+        experiment.run_experiment(ExperimentConfig(task="ablation", output_dir=str(tmp_path / "out"),
+                                                   dataset_name=str(dataset),
                                                    dataset_config="nope"))
 
 
@@ -185,15 +188,16 @@ def test_a_refused_option_does_not_lock_the_folder(tmp_path):
     """The issue's case: --learning_rate -1 refused, then the same folder takes a valid one."""
     out = tmp_path / "out"
     with pytest.raises(ValueError, match="--learning_rate"):
-        ExperimentConfig(task="ablation", out=str(out), learning_rate=-1.0)
+        ExperimentConfig(task="ablation", output_dir=str(out), learning_rate=-1.0)
     out.mkdir()
-    experiment.check_resumable(ExperimentConfig(task="ablation", out=str(out), learning_rate=1e-3))
+    experiment.check_resumable(ExperimentConfig(task="ablation", output_dir=str(out), learning_rate=1e-3))
     assert json.loads((out / "experiment.json").read_text())["learning_rate"] == 1e-3
 
 
 def test_report_only_without_runs_says_so_before_anything_is_written(tmp_path):
-    config = ExperimentConfig(task="ablation", out=str(tmp_path / "out"), dataset="unused", report_only=True)
-    with pytest.raises(ValueError, match=f"--report_only: --out {tmp_path / 'out'} holds no runs yet; run the "
+    config = ExperimentConfig(task="ablation", output_dir=str(tmp_path / "out"), dataset_name="unused",
+                              report_only=True)
+    with pytest.raises(ValueError, match=f"--report_only: --output_dir {tmp_path / 'out'} holds no runs yet; run the "
                                          "experiment without --report_only first"):
         experiment.run_experiment(config)
     assert not (tmp_path / "out").exists()
@@ -210,4 +214,4 @@ def test_demo_options_are_checked_before_any_build(tmp_path, overrides, message)
     from self_explain.demo import DemoConfig
 
     with pytest.raises(ValueError, match=message):
-        DemoConfig(out=str(tmp_path / "demo"), **overrides)
+        DemoConfig(output_dir=str(tmp_path / "demo"), **overrides)

@@ -233,7 +233,7 @@ def test_write_report_writes_results_json_md_and_png(tmp_path):
     out = tmp_path / "experiment"
     out.mkdir()
     config = SimpleNamespace(task="patching", target="toy-target", explainers=["toy-target", "/models/toy-other"],
-                             seeds=3, splits=SPLITS, out=str(out), config_name="toy-target")
+                             seeds=3, splits=SPLITS, output_dir=str(out), config_name="toy-target")
     summary = write_report(config, "some/dataset", RESULTS)
 
     assert summary["sizes"] == [100, 300], "the explainers' sizes (a baseline's None is not one)"
@@ -280,7 +280,7 @@ def test_effective_sizes_warn_about_the_sizes_that_run_on_all_rows(caplog):
 
 
 def config(tmp_path, **overrides):
-    return ExperimentConfig(**{"task": "patching", "out": str(tmp_path / "experiment"), **overrides})
+    return ExperimentConfig(**{"task": "patching", "output_dir": str(tmp_path / "experiment"), **overrides})
 
 
 def test_train_steps_are_epochs_over_the_rows_but_at_least_min_steps(tmp_path):
@@ -298,9 +298,9 @@ def test_cell_folders():
 
 def test_check_resumable_records_the_settings_then_accepts_the_same(tmp_path):
     first = config(tmp_path)
-    Path(first.out).mkdir()
+    Path(first.output_dir).mkdir()
     check_resumable(first)
-    recorded = json.loads((Path(first.out) / "experiment.json").read_text())
+    recorded = json.loads((Path(first.output_dir) / "experiment.json").read_text())
     assert recorded["task"] == "patching" and recorded["learning_rate"] == first.learning_rate
     assert recorded["splits"] == ["test", "ood"] and recorded["selfie_scales"] == [1.0, 5.0, 10.0, 25.0, 50.0]
     assert "explainers" not in recorded and "sizes" not in recorded and "seeds" not in recorded
@@ -309,8 +309,9 @@ def test_check_resumable_records_the_settings_then_accepts_the_same(tmp_path):
     # More explainers, sizes, seeds or other baselines add runs without changing what the finished ones mean.
     check_resumable(config(tmp_path, explainers=["toy-target"], sizes=[50, 5000], seeds=5, baselines=["untrained"],
                            batch_size=3, keep_explainers=True))
-    assert json.loads((Path(first.out) / "experiment.json").read_text()) == recorded, "the record is not rewritten"
-    assert not [p.name for p in Path(first.out).iterdir() if p.name.startswith(".")]
+    record = Path(first.output_dir) / "experiment.json"
+    assert json.loads(record.read_text()) == recorded, "the record is not rewritten"
+    assert not [p.name for p in Path(first.output_dir).iterdir() if p.name.startswith(".")]
 
 
 @pytest.mark.parametrize(
@@ -398,7 +399,7 @@ def test_tables_show_not_estimable_cells():
 
 def test_report_files_with_not_estimable_cells(tmp_path):
     config = SimpleNamespace(task="patching", target="toy-target", explainers=["toy-target", "/models/toy-other"],
-                             seeds=3, splits=["test"], out=str(tmp_path), config_name="toy-target")
+                             seeds=3, splits=["test"], output_dir=str(tmp_path), config_name="toy-target")
     summary = write_report(config, "some/dataset", NOT_ESTIMABLE_RESULTS)
     assert "not estimable" in (tmp_path / "results.md").read_text()
     assert json.loads((tmp_path / "results.json").read_text())["rows"] == summary["rows"]
@@ -556,7 +557,7 @@ def test_difference_tables_mark_different_and_level_differences(per_row_rows, di
 
 def test_report_files_with_per_row_scores(tmp_path):
     config = SimpleNamespace(task="patching", target="toy-target", explainers=["toy-target", "toy-other", "toy-twin"],
-                             seeds=3, splits=["test"], out=str(tmp_path), config_name="toy-target", seed=0)
+                             seeds=3, splits=["test"], output_dir=str(tmp_path), config_name="toy-target", seed=0)
     summary = write_report(config, "some/dataset", PER_ROW_RESULTS)
     assert summary["bootstrap"]["groups"] == "entity" and summary["bootstrap"]["level"] == 0.95
     assert summary["differences"] and all("per_row" not in s for r in summary["runs"] for s in r["splits"].values())
@@ -658,7 +659,7 @@ def test_paired_differences_without_per_row_scores_have_no_tests():
 
 def test_report_files_record_and_mark_the_tests(tmp_path):
     config = SimpleNamespace(task="patching", target="toy-target", explainers=["toy-target"], seeds=3, splits=["test"],
-                             out=str(tmp_path), config_name="toy-target", seed=0, equivalence_margin=0.03)
+                             output_dir=str(tmp_path), config_name="toy-target", seed=0, equivalence_margin=0.03)
     summary = write_report(config, "some/dataset", TESTED_RESULTS)
     assert summary["tests"]["equivalence_margin"] == 0.03 and summary["tests"]["alpha"] == 0.05
     assert set(summary["tests"]["families"]) == {"p_holm", "p_holm_by_size"}
@@ -713,7 +714,7 @@ def _cell_text(row):
 
 def test_report_files_show_every_metric(tmp_path):
     config = SimpleNamespace(task="patching", target="toy-target", explainers=["toy-target"], seeds=3, splits=["test"],
-                             out=str(tmp_path), config_name="toy-target", seed=0)
+                             output_dir=str(tmp_path), config_name="toy-target", seed=0)
     summary = write_report(config, "some/dataset", TESTED_RESULTS)
     assert summary["all_metrics"]["size"] == 300 and "changed_exact_match" in summary["all_metrics"]["metrics"]
     text = (tmp_path / "results.md").read_text()

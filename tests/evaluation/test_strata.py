@@ -118,7 +118,7 @@ def test_a_run_without_per_row_scores_is_left_unstratified():
 ])
 def test_experiment_checks_strata_before_any_run(tmp_path, strata, message):
     with pytest.raises(ValueError, match=message):
-        ExperimentConfig(task="patching", out=str(tmp_path / "o"), target="toy-target", sizes=[10], seeds=1,
+        ExperimentConfig(task="patching", output_dir=str(tmp_path / "o"), target="toy-target", sizes=[10], seeds=1,
                          strata=strata)
     assert not (tmp_path / "o").exists()
 
@@ -131,11 +131,11 @@ def test_the_edited_smollm2_recipes_stratify_by_edits_and_read_their_dataset_rec
     from self_explain.cli import _parse_with_recipe
 
     path = REPO / "experiments" / "privileged-access" / "smollm2-135m-edited" / f"{task}.yaml"
-    config, _ = _parse_with_recipe(ExperimentConfig, "experiment privileged-access", ["--config_file", str(path)])
+    config, _ = _parse_with_recipe(ExperimentConfig, "experiment privileged-access", ["--config", str(path)])
     build_recipe = REPO / "dataset_builders" / f"self-explain-{task}" / "smollm2-135m-edited.yaml"
     build = yaml.safe_load(build_recipe.read_text())
     assert (config.task, config.target, config.strata) == (task, "smollm2-135m-edited", "edits")
-    assert (config.dataset, config.dataset_config) == (build["out"], build["config_name"])
+    assert (config.dataset_name, config.dataset_config) == (build["output_dir"], build["config_name"])
     assert config.target == build["target"]
     assert config.explainers == ["smollm2-135m-edited", "smollm2-135m"]  # self, then the base without the edits
-    assert config.out == f"out/experiments/smollm2-135m-edited/{task}"  # where the Makefile keeps it from
+    assert config.output_dir == f"out/experiments/smollm2-135m-edited/{task}"  # where the Makefile keeps it from

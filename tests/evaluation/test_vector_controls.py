@@ -43,7 +43,7 @@ def run_with_injections(explainer, dataset, out, **options):
         injected.append(vectors.detach().clone())
         return original(self, vectors, layers)
 
-    config = EvaluateConfig(explainer=str(explainer), dataset=str(dataset), out=str(out), split=["test"],
+    config = EvaluateConfig(explainer=str(explainer), dataset_name=str(dataset), output_dir=str(out), split=["test"],
                             max_rows=ROWS, max_new_tokens=4, batch_size=ROWS, vector_controls=True, **options)
     with mock.patch.object(VectorInjector, "inject", record):
         report = run_evaluation(config)
@@ -137,7 +137,8 @@ def test_update_card_writes_the_controls_into_the_card(controlled, patching_data
 def test_a_later_evaluation_without_controls_replaces_them_in_the_card(controlled, patching_dataset_dir, tmp_path):
     _, _, _, folder = controlled
     copy = shutil.copytree(folder, tmp_path / "explainer")
-    run_evaluation(EvaluateConfig(explainer=str(copy), dataset=str(patching_dataset_dir), out=str(tmp_path / "r"),
+    run_evaluation(EvaluateConfig(explainer=str(copy), dataset_name=str(patching_dataset_dir),
+                                  output_dir=str(tmp_path / "r"),
                                   split=["test"], max_rows=4, max_new_tokens=2, update_card=True))
     assert "vector_control_results" not in json.loads((copy / EXPLAINER_METADATA).read_text())
     assert "## Does it read the vector?" not in (copy / "README.md").read_text()
@@ -160,7 +161,8 @@ def test_an_explainer_trained_under_shuffled_is_refused_before_loading(trained_e
                                                                        tmp_path):
     folder = copy_explainer(trained_explainer_dir, tmp_path / "shuffled",
                             vector_control={"name": "shuffled", "seed": 1})
-    config = EvaluateConfig(explainer=str(folder), dataset=str(patching_dataset_dir), out=str(tmp_path / "r"),
+    config = EvaluateConfig(explainer=str(folder), dataset_name=str(patching_dataset_dir),
+                            output_dir=str(tmp_path / "r"),
                             vector_controls=True)
     with mock.patch.object(evaluator, "load_explainer", side_effect=AssertionError("a model was loaded")), \
             pytest.raises(ValueError, match="trained under the shuffled vector control.*without --vector_controls"):
@@ -171,8 +173,8 @@ def test_an_explainer_trained_under_shuffled_is_refused_before_loading(trained_e
 @pytest.mark.parametrize(("explainer", "task"), [("toy-target-ablation-explainer", None), (None, "preferences")])
 def test_a_text_only_task_is_refused_before_loading(explainer, task, trained_explainer_dir, patching_dataset_dir,
                                                     tmp_path):
-    config = EvaluateConfig(explainer=explainer or str(trained_explainer_dir), dataset=str(patching_dataset_dir),
-                            out=str(tmp_path / "r"), task=task, vector_controls=True)
+    config = EvaluateConfig(explainer=explainer or str(trained_explainer_dir), dataset_name=str(patching_dataset_dir),
+                            output_dir=str(tmp_path / "r"), task=task, vector_controls=True)
     name = task or "ablation"
     with mock.patch.object(evaluator, "load_explainer", side_effect=AssertionError("a model was loaded")), \
             pytest.raises(ValueError, match=rf"--vector_controls .* task '{name}' .* text-only.*features, patching"):

@@ -23,8 +23,8 @@ def smollm2_explainer(smollm2, smollm2_patching_dir, tmp_path_factory):
     """One step of training: the mechanics on the real model, not the quality."""
     with torch.random.fork_rng():
         return train_explainer(ExplainerConfig(
-            dataset=str(smollm2_patching_dir), config="smollm2-135m", target="smollm2-135m",
-            out=str(tmp_path_factory.mktemp("smollm2-explainer") / "explainer"), max_steps=1,
+            dataset_name=str(smollm2_patching_dir), dataset_config="smollm2-135m", target="smollm2-135m",
+            output_dir=str(tmp_path_factory.mktemp("smollm2-explainer") / "explainer"), max_steps=1,
             per_device_train_batch_size=2, lora_r=16, lora_alpha=32, logging_steps=1))
 
 

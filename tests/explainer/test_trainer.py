@@ -126,7 +126,7 @@ def test_the_target_defaults_to_the_datasets_provenance(tiny_train_config, rando
 
     assert resolve_target(tiny_train_config(tmp_path, target=None)) == str(random_toy_model_dir)
     with pytest.raises(ValueError, match="--target is required: the dataset .* does not say which model it explains"):
-        resolve_target(tiny_train_config(tmp_path, target=None, config="elsewhere"))
+        resolve_target(tiny_train_config(tmp_path, target=None, dataset_config="elsewhere"))
 
 
 def test_a_target_the_dataset_was_not_built_on_is_refused_before_loading(tiny_train_config, patching_dataset_dir,
@@ -147,7 +147,7 @@ def test_a_target_the_dataset_was_not_built_on_is_refused_before_loading(tiny_tr
                                          rf"'{random_toy_model_dir}'.*or pass --allow_other_target to train on it"):
         train_explainer(tiny_train_config(out, target=str(other_toy_model_dir)))
     with pytest.raises(ValueError, match="holds the ground truth of"):  # the dataset's only config, when not named
-        train_explainer(tiny_train_config(out, target=str(other_toy_model_dir), config=None))
+        train_explainer(tiny_train_config(out, target=str(other_toy_model_dir), dataset_config=None))
     with pytest.raises(Loaded):  # allowed: the check is passed and the target loaded
         train_explainer(tiny_train_config(out, target=str(other_toy_model_dir), allow_other_target=True))
     with pytest.raises(Loaded):  # the model it was built on
@@ -440,16 +440,16 @@ def test_train_and_evaluate_on_the_reference_layout(reference_layout_dir, random
 
     # A folder without a self-explain card: the task cannot be read from it, so it is named.
     with pytest.raises(ValueError, match="pass --task"):
-        train_explainer(ExplainerConfig(dataset=str(reference_layout_dir), target=str(random_toy_model_dir),
-                                    out=str(tmp_path / "unnamed"), max_steps=2))
-    out = train_explainer(ExplainerConfig(dataset=str(reference_layout_dir), target=str(random_toy_model_dir), task="patching",
-                                      out=str(tmp_path / "explainer"), max_steps=2, per_device_train_batch_size=8,
-                                      warmup_steps=0, logging_steps=1))
+        train_explainer(ExplainerConfig(dataset_name=str(reference_layout_dir), target=str(random_toy_model_dir),
+                                    output_dir=str(tmp_path / "unnamed"), max_steps=2))
+    out = train_explainer(ExplainerConfig(dataset_name=str(reference_layout_dir), target=str(random_toy_model_dir),
+                                          task="patching", output_dir=str(tmp_path / "explainer"), max_steps=2,
+                                          per_device_train_batch_size=8, warmup_steps=0, logging_steps=1))
     metadata = json.loads((out / EXPLAINER_METADATA).read_text())
     assert metadata["train_rows"] == 24 and metadata["dataset_config"] is None
 
-    report = run_evaluation(EvaluateConfig(explainer=str(out), dataset=str(reference_layout_dir),
-                                           out=str(tmp_path / "eval"), max_new_tokens=4))
+    report = run_evaluation(EvaluateConfig(explainer=str(out), dataset_name=str(reference_layout_dir),
+                                           output_dir=str(tmp_path / "eval"), max_new_tokens=4))
     (result,) = report["results"]
     assert result["split"] == "test" and result["rows"] == 6
     assert set(result["metrics"]) >= {"exact_match", "content_match", "has_changed_f1"}
@@ -464,19 +464,17 @@ def test_predictions_of_the_reference_layout_keep_the_questions_asked(reference_
 
     from self_explain.evaluation.evaluator import EvaluateConfig, run_evaluation
 
-    run_evaluation(EvaluateConfig(explainer=str(trained_explainer_dir), dataset=str(reference_layout_dir),
-                                  config="default", out=str(tmp_path), max_new_tokens=2))
+    run_evaluation(EvaluateConfig(explainer=str(trained_explainer_dir), dataset_name=str(reference_layout_dir),
+                                  dataset_config="default", output_dir=str(tmp_path), max_new_tokens=2))
     questions = pd.read_parquet(tmp_path / "predictions-test.parquet")["question"]
     assert all("<|vec|>" in q for q in questions)
 
 
-def test_checkpoints_are_removed_after_success_unless_kept_or_chosen(tiny_train_config, tmp_path):
+def test_checkpoints_are_removed_after_success_unless_kept(tiny_train_config, tmp_path):
     removed = train_explainer(tiny_train_config(tmp_path / "default", keep_checkpoints=False, max_steps=3))
     assert (removed / "adapter_model.safetensors").is_file() and not (removed / CHECKPOINTS).exists()
-    chosen = tmp_path / "my-checkpoints"
-    kept = train_explainer(tiny_train_config(tmp_path / "chosen", keep_checkpoints=False, max_steps=3,
-                                             output_dir=str(chosen)))
-    assert (kept / "adapter_model.safetensors").is_file() and list(chosen.glob("checkpoint-*"))
+    kept = train_explainer(tiny_train_config(tmp_path / "kept", keep_checkpoints=True, max_steps=3))
+    assert (kept / "adapter_model.safetensors").is_file() and list((kept / CHECKPOINTS).glob("checkpoint-*"))
 
 
 def test_adapter_saves_trained_token_rows_not_whole_embedding_matrices(trained_explainer_dir):

@@ -33,7 +33,7 @@ TARGET = "toy-target"
 
 def build(out, **overrides):
     options = {"target": TARGET, "num_examples": 24, "shard_size": 10, "batch_size": 10, **overrides}
-    return build_ablation_dataset(AblationConfig(out=str(out), **options))
+    return build_ablation_dataset(AblationConfig(output_dir=str(out), **options))
 
 
 def provenance(folder, config_name=TARGET):
@@ -187,7 +187,8 @@ def test_the_card_waits_for_the_folder_lock_and_names_the_folder_when_it_times_o
 
 
 def cli_build(out: Path, *options: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "self_explain.cli", "build", "ablation", "--target", TARGET, "--out", str(out),
+    command = [sys.executable, "-m", "self_explain.cli", "build", "ablation", "--target", TARGET, "--output_dir",
+               str(out),
                "--num-examples", "12", "--shard-size", "4", "--batch-size", "4", *options]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

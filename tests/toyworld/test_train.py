@@ -13,7 +13,7 @@ from self_explain.toyworld.train import ToyModelConfig, train_toy_model
 def test_training_script_writes_a_loadable_model_with_a_card(tmp_path):
     out = tmp_path / "tiny"
     config = ToyModelConfig(
-        name="toy-tiny", out=str(out), hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
+        name="toy-tiny", output_dir=str(out), hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
         max_steps=3, per_device_train_batch_size=4, warmup_steps=1,
     )
     quality = train_toy_model(config)
@@ -31,7 +31,7 @@ def test_training_script_writes_a_loadable_model_with_a_card(tmp_path):
 def test_a_facts_only_world_trains_without_decisions_and_its_card_says_so(tmp_path):
     out = tmp_path / "facts-only"
     config = ToyModelConfig(
-        name="toy-facts", out=str(out), hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32,
+        name="toy-facts", output_dir=str(out), hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32,
         max_steps=2, per_device_train_batch_size=2, warmup_steps=1, decisions=False,
     )
     quality = train_toy_model(config)
@@ -48,7 +48,8 @@ def test_a_facts_only_world_trains_without_decisions_and_its_card_says_so(tmp_pa
 def test_training_is_seeded(tmp_path):
     def weights(seed, name):
         config = ToyModelConfig(
-            name=name, out=str(tmp_path / name), hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32,
+            name=name, output_dir=str(tmp_path / name), hidden_size=16, num_layers=1, num_heads=2,
+            intermediate_size=32,
             max_steps=2, per_device_train_batch_size=2, warmup_steps=1, seed=seed,
         )
         train_toy_model(config)

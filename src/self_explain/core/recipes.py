@@ -1,20 +1,27 @@
-"""YAML recipes: a command's options in a file, read through the command's own ``HfArgumentParser``.
+"""YAML recipes: a command's options in a file (``--config recipe.yaml``), read through the command's parser.
 
 As TRL's command line does with ``--config``: the file's values become the parser's defaults, so options given on
 the command line override them, and every value goes through the option's own type (a YAML ``2e-3`` is text to
 YAML, a float to the option). ``dataset_builders/<dataset>/<config>.yaml`` holds the recipe of each published config.
+
+TRL's ``TrlParser`` reads the same files but does not serve here: it sets the YAML values as they are (a list or a
+value outside the choices is not checked), names neither the file nor the known options for an unknown key, needs
+transformers imported (``--help`` answers without it) and keeps no record of the recipe for a dataset's provenance.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import logging
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from .files import read_user_text
 
-RECIPE_OPTION = "--config_file"
+logger = logging.getLogger(__name__)
+
+RECIPE_OPTION = "--config"
 
 
 @dataclass(frozen=True)
@@ -34,19 +41,22 @@ class Recipe:
         return {"file": self.path.name, "options": dict(self.options)}
 
 
-def read_recipe(path: str | Path, config_class: type) -> Recipe:
-    """Read a YAML recipe of ``config_class``'s options.
+def read_recipe(path: str | Path, options: Collection[str], renamed: Mapping[str, str] | None = None) -> Recipe:
+    """Read a YAML recipe of a command's options.
 
     Args:
         path (`str` or `Path`): The YAML file: a mapping of option to value (``num_prompts: 2000``; dashes allowed).
-        config_class (`type`): The dataclass whose fields are the command's options.
+        options (`Collection[str]`): The command's option names (its config's fields).
+        renamed (`Mapping[str, str]`, *optional*): Old option names the recipe may still use → their new names
+            (each use logs a deprecation warning naming the file and the new name).
 
     Returns:
-        `Recipe`
+        `Recipe`: With the options under their (new) names.
 
     Raises:
         FileNotFoundError: No such file.
-        ValueError: Not YAML, not a mapping, or an option ``config_class`` does not have (named with the file).
+        ValueError: Not YAML, not a mapping, an option given under both its old and new name, or an option the command
+            does not have (named with the file).
     """
     import yaml
 
@@ -54,16 +64,25 @@ def read_recipe(path: str | Path, config_class: type) -> Recipe:
     if not path.is_file():
         raise FileNotFoundError(f"{RECIPE_OPTION} {path}: no such file")
     try:
-        options = yaml.safe_load(read_user_text(path, RECIPE_OPTION))
+        values = yaml.safe_load(read_user_text(path, RECIPE_OPTION))
     except yaml.YAMLError as error:
         raise ValueError(f"{RECIPE_OPTION} {path} is not valid YAML: {error}") from error
-    if options is None:
-        options = {}
-    if not isinstance(options, dict):
-        raise ValueError(f"{RECIPE_OPTION} {path}: expected a mapping of option: value, got {type(options).__name__}")
-    known = {f.name for f in dataclasses.fields(config_class)}
-    normalized = {str(key).replace("-", "_"): value for key, value in options.items()}
-    unknown = [str(key) for key, name in zip(options, normalized) if name not in known]
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{RECIPE_OPTION} {path}: expected a mapping of option: value, got {type(values).__name__}")
+    known, renamed = set(options), dict(renamed or {})
+    normalized = {}
+    for key, value in values.items():
+        name = str(key).replace("-", "_")
+        if name in renamed:
+            logger.warning("%s %s: option %r is deprecated and will be removed in the next release; use %r",
+                           RECIPE_OPTION, path, name, renamed[name])
+            if renamed[name] in values:
+                raise ValueError(f"{RECIPE_OPTION} {path}: {name!r} is the old name of {renamed[name]!r}; give one")
+            name = renamed[name]
+        normalized[name] = value
+    unknown = [str(key) for key, name in zip(values, normalized) if name not in known]
     if unknown:
         raise ValueError(
             f"{RECIPE_OPTION} {path}: unknown option{'s' if len(unknown) > 1 else ''} "

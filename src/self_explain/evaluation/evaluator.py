@@ -67,9 +67,9 @@ class EvaluateConfig:
 
     Args:
         explainer (`str`): Trained explainer: folder, Hub id or toy name.
-        dataset (`str`): Explanation dataset: Hub id or local folder.
-        out (`str`): Folder for ``report.json``, ``report.md`` and ``predictions-*.parquet``.
-        config (`str`, *optional*): Dataset config (default: the explainer's).
+        dataset_name (`str`): Explanation dataset: Hub id or local folder.
+        output_dir (`str`): Folder for ``report.json``, ``report.md`` and ``predictions-*.parquet``.
+        dataset_config (`str`, *optional*): Dataset config (default: the explainer's).
         split (`list[str]`, *optional*, defaults to `["test"]`): Splits to evaluate.
         target (`str`, *optional*): Target model (default: the explainer's own).
         task (`str`, *optional*): Task (default: the explainer's).
@@ -94,7 +94,7 @@ class EvaluateConfig:
             and with zero vectors, with the paired differences true − shuffled and true − zero. An explainer trained
             under the rotated control gets the controls before its rotation; one trained under shuffled is refused.
         allow_other_target (`bool`, *optional*, defaults to `False`): Score the explainer against the ground truth
-            of another model than the one it was trained to explain (a ``--target`` or a dataset ``--config`` of
+            of another model than the one it was trained to explain (a ``--target`` or a ``--dataset_config`` of
             another model).
         trust_remote_code (`bool`, *optional*, defaults to `False`): Allow custom model code from the Hub.
 
@@ -104,9 +104,9 @@ class EvaluateConfig:
     """
 
     explainer: str = field(metadata={"help": "Trained explainer: folder, Hub id or toy name."})
-    dataset: str = field(metadata={"help": "Explanation dataset: Hub id or local folder."})
-    out: str = field(metadata={"help": "Folder for report.json, report.md and predictions-*.parquet."})
-    config: str | None = field(default=None, metadata={"help": "Dataset config (default: the explainer's)."})
+    dataset_name: str = field(metadata={"help": "Explanation dataset: Hub id or local folder."})
+    output_dir: str = field(metadata={"help": "Folder for report.json, report.md and predictions-*.parquet."})
+    dataset_config: str | None = field(default=None, metadata={"help": "Dataset config (default: the explainer's)."})
     split: list[str] = field(default_factory=lambda: ["test"], metadata={"help": "Splits to evaluate."})
     target: str | None = field(default=None, metadata={"help": "Target model (default: the explainer's own)."})
     task: str | None = field(default=None, metadata={"help": "Task (default: the explainer's)."})
@@ -144,7 +144,7 @@ class EvaluateConfig:
     allow_other_target: bool = field(
         default=False,
         metadata={"help": "Score the explainer against the ground truth of another model than the one it was trained "
-                          "to explain (a --target or a dataset --config of another model)."},
+                          "to explain (a --target or a --dataset_config of another model)."},
     )
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
@@ -410,7 +410,7 @@ def _difference_cell(entry: list | None) -> str:
 def _check_dataset_target(config: EvaluateConfig, explainer: Explainer, dataset_config: str | None) -> None:
     """A local dataset config built on another model than the explainer's target is refused: its ground truth is
     another model's (``--allow-other-target`` scores it anyway)."""
-    provenance = read_provenance(config.dataset, dataset_config)
+    provenance = read_provenance(config.dataset_name, dataset_config)
     if config.allow_other_target or not provenance or not provenance.get("target"):
         return
     built_on, revision = provenance["target"], provenance.get("target_revision")
@@ -418,8 +418,9 @@ def _check_dataset_target(config: EvaluateConfig, explainer: Explainer, dataset_
     known = "unknown" not in (revision, target.revision) and None not in (revision, target.revision)
     if not same_model(built_on, target.name) or (known and revision != target.revision):
         raise ValueError(
-            f"--config {dataset_config!r} of dataset {config.dataset} holds the ground truth of {built_on!r} "
-            f"(revision {revision}), but the explainer is bound to {target.name!r} (revision {target.revision}); "
+            f"--dataset_config {dataset_config!r} of dataset {config.dataset_name} holds the ground truth of "
+            f"{built_on!r} (revision {revision}), but the explainer is bound to {target.name!r} (revision "
+            f"{target.revision}); "
             f"pass the config of that model, or --allow-other-target to score it against another model anyway"
         )
 
@@ -428,7 +429,7 @@ def run_evaluation(config: EvaluateConfig) -> dict:
     """Run ``self-explain evaluate``: explain each split, score it and its baselines, write the report.
 
     Writes ``report.json``, ``report.md`` and one ``predictions-<split>[-<baseline>].parquet`` per scored run to
-    ``config.out`` (with ``vector_controls`` also ``predictions-<split>-vectors-<control>.parquet``), and with
+    ``config.output_dir`` (with ``vector_controls`` also ``predictions-<split>-vectors-<control>.parquet``), and with
     ``update_card`` the results into the explainer's card. A predictions file holds each row's index in the split,
     question, reference, prediction, whether it is right and the task's view of the row
     (:data:`~self_explain.evaluation.predictions.PREDICTION_FEATURES`), which ``self-explain report`` shows.
@@ -447,7 +448,7 @@ def run_evaluation(config: EvaluateConfig) -> dict:
             truth (without ``allow_other_target``), or ``vector_controls`` is asked of a text-only task or of an
             explainer trained under the shuffled control (both before any model is loaded).
     """
-    check_dataset_reference("--dataset", config.dataset)
+    check_dataset_reference("--dataset_name", config.dataset_name)
     if config.vector_controls:  # from the explainer's metadata: refused before any model is loaded
         check_vector_controls(config.explainer, config.task)
     explainer = load_explainer(config.explainer, config.target, trust_remote_code=config.trust_remote_code,
@@ -455,20 +456,21 @@ def run_evaluation(config: EvaluateConfig) -> dict:
     task_name = config.task or explainer.task
     if task_name is None:
         raise ValueError(f"--task is required: explainer {config.explainer!r} does not say which task it explains")
-    dataset_config = config.config or explainer.metadata.get("dataset_config")
-    check_dataset_config(config.dataset, dataset_config, "--config" if config.config else "the explainer's dataset config")
+    dataset_config = config.dataset_config or explainer.metadata.get("dataset_config")
+    check_dataset_config(config.dataset_name, dataset_config,
+                         "--dataset_config" if config.dataset_config else "the explainer's dataset config")
     _check_dataset_target(config, explainer, dataset_config)
-    out = Path(config.out)
+    out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     for baseline in config.baseline:
         check_baseline(baseline, task_name)
     train_examples = selfie_choice = None
     if set(TRAINING_BASELINES) & set(config.baseline):  # the train split only: never the split being scored
-        train_rows = load_split(config.dataset, dataset_config, "train", config.dataset_revision, config.neighbor_rows,
-                                config.seed)
+        train_rows = load_split(config.dataset_name, dataset_config, "train", config.dataset_revision,
+                                config.neighbor_rows, config.seed)
         train_examples = split_examples(explainer, task_name, train_rows, config.seed)
     if SELFIE in config.baseline and len(config.selfie_scales) > 1:  # the scale is chosen on train, not on a split
-        validation_rows = load_split(config.dataset, dataset_config, "train", config.dataset_revision,
+        validation_rows = load_split(config.dataset_name, dataset_config, "train", config.dataset_revision,
                                      config.selfie_validation_rows, config.seed)
         selfie_choice = selfie_scale_on_train(
             explainer, task_name, split_examples(explainer, task_name, validation_rows, config.seed),
@@ -476,7 +478,7 @@ def run_evaluation(config: EvaluateConfig) -> dict:
         )
     results, control_entries = [], []
     for split in config.split:
-        rows = load_split(config.dataset, dataset_config, split, config.dataset_revision)
+        rows = load_split(config.dataset_name, dataset_config, split, config.dataset_revision)
         indices = subsample_indices(len(rows), config.max_rows, config.seed)  # load_split's subsample, with its rows
         rows = rows.select(indices) if len(indices) < len(rows) else rows
         examples = split_examples(explainer, task_name, rows, config.seed)  # once for the explainer and its baselines
@@ -514,8 +516,8 @@ def run_evaluation(config: EvaluateConfig) -> dict:
         "task": task_name,
         "target": explainer.target.name,
         "target_revision": explainer.target.revision,
-        "dataset": config.dataset,
-        "dataset_repo_id": hub_id_of_dataset(config.dataset),
+        "dataset": config.dataset_name,
+        "dataset_repo_id": hub_id_of_dataset(config.dataset_name),
         "dataset_config": dataset_config,
         "dataset_revision": config.dataset_revision,
         "config": asdict(config),

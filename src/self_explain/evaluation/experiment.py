@@ -68,7 +68,7 @@ class ExperimentConfig:
 
     Args:
         task (`str`): Task: patching, ablation or features.
-        out (`str`): Folder of the experiment: ``runs/``, ``results.json``, ``results.md``, ``scaling.png``.
+        output_dir (`str`): Folder of the experiment: ``runs/``, ``results.json``, ``results.md``, ``scaling.png``.
         target (`str`, *optional*, defaults to `"toy-target"`): Model whose computations are explained.
         explainers (`list[str]`, *optional*, defaults to `["toy-target", "toy-twin", "toy-other", "toy-large"]`):
             Explainer base models (comma-separated): the target itself and others.
@@ -83,7 +83,8 @@ class ExperimentConfig:
             ``explainers`` (default: all of them); large runs are the costly ones.
         controls_above_300 (`list[str]`, *optional*): The vector controls trained at sizes above 300 rows, some of
             ``controls`` (default: all of them; 'none' for none).
-        dataset (`str`, *optional*): Explanation dataset of the target (default: build one in ``OUT/dataset``).
+        dataset_name (`str`, *optional*): Explanation dataset of the target (default: build one in
+            ``OUTPUT_DIR/dataset``).
         dataset_config (`str`, *optional*): Dataset config (default: the target's name).
         splits (`list[str]`, *optional*, defaults to `["test", "ood"]`): Splits scored.
         eval_rows (`int`, *optional*, defaults to 500): Rows scored per split, a seeded choice (all rows of a smaller
@@ -123,7 +124,9 @@ class ExperimentConfig:
     """
 
     task: str = field(metadata={"help": "Task: patching, ablation or features."})
-    out: str = field(metadata={"help": "Folder of the experiment: runs/, results.json, results.md, scaling.png."})
+    output_dir: str = field(
+        metadata={"help": "Folder of the experiment: runs/, results.json, results.md, scaling.png."}
+    )
     target: str = field(default="toy-target", metadata={"help": "Model whose computations are explained."})
     explainers: list[str] = field(
         default_factory=lambda: ["toy-target", "toy-twin", "toy-other", "toy-large"],
@@ -149,8 +152,9 @@ class ExperimentConfig:
         default=None,
         metadata={"help": "Vector controls trained at sizes above 300 rows (default: all of --controls; 'none')."},
     )
-    dataset: str | None = field(
-        default=None, metadata={"help": "Explanation dataset of the target (default: build one in OUT/dataset)."}
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "Explanation dataset of the target (default: build one in OUTPUT_DIR/dataset)."},
     )
     dataset_config: str | None = field(default=None, metadata={"help": "Dataset config (default: the target's name)."})
     splits: list[str] = field(default_factory=lambda: ["test", "ood"], metadata={"help": "Splits scored."})
@@ -365,7 +369,7 @@ def ensure_dataset(config: ExperimentConfig, state: PartialState) -> str:
     """The target's explanation dataset: the one given, or one built (once, resumable) with the task's defaults.
 
     Args:
-        config (`ExperimentConfig`): The experiment; a dataset is built in ``OUT/dataset`` when it gives none.
+        config (`ExperimentConfig`): The experiment; a dataset is built in ``OUTPUT_DIR/dataset`` when it gives none.
         state (`accelerate.PartialState`): Processes wait for each other after the build.
 
     Returns:
@@ -374,14 +378,14 @@ def ensure_dataset(config: ExperimentConfig, state: PartialState) -> str:
     Raises:
         ValueError: When no dataset is given and the task cannot build one with its defaults.
     """
-    if config.dataset is not None:
-        return config.dataset
+    if config.dataset_name is not None:
+        return config.dataset_name
     task = get_task(config.task)
     if task.experiment_needs_dataset:
-        raise ValueError(f"--dataset is required for the {config.task} task: {task.experiment_needs_dataset}")
-    folder = Path(config.out) / "dataset"
+        raise ValueError(f"--dataset_name is required for the {config.task} task: {task.experiment_needs_dataset}")
+    folder = Path(config.output_dir) / "dataset"
     if not (folder / "README.md").is_file():
-        task.build(task.config_class(target=config.target, out=str(folder), seed=config.seed,
+        task.build(task.config_class(target=config.target, output_dir=str(folder), seed=config.seed,
                                      trust_remote_code=config.trust_remote_code))
     state.wait_for_everyone()
     return str(folder)
@@ -403,7 +407,7 @@ def check_scored_splits(config: ExperimentConfig, dataset: str) -> None:
     from ..core.checks import check_dataset_reference
     from ..tasks.registry import check_dataset_config
 
-    check_dataset_reference("--dataset", dataset)
+    check_dataset_reference("--dataset_name", dataset)
     check_dataset_config(dataset, config.config_name, "--dataset_config")
     names = _split_names(dataset, config.config_name)
     if names is None:
@@ -599,13 +603,13 @@ def run_training_cell(config: ExperimentConfig, dataset: str, rows: ScoredRows, 
     Returns:
         `dict`: The cell's result (read back from its file on the other processes).
     """
-    out = Path(config.out)
+    out = Path(config.output_dir)
     explainer_folder = out / "runs" / cell.folder / "explainer"
     on_target = cell.control is not None or cell.who == config.target  # the target's own base
     started = time.perf_counter()
     train_explainer(ExplainerConfig(
-        dataset=dataset, config=config.config_name, task=config.task, target=config.target,
-        explainer_base=None if on_target else cell.who, out=str(explainer_folder), vector_control=cell.control,
+        dataset_name=dataset, dataset_config=config.config_name, task=config.task, target=config.target,
+        explainer_base=None if on_target else cell.who, output_dir=str(explainer_folder), vector_control=cell.control,
         max_rows=cell.size, seed=cell.seed, num_train_epochs=config.num_train_epochs,
         max_steps=train_steps(config, cell.size), learning_rate=config.learning_rate, lora_r=config.lora_r,
         lora_alpha=config.lora_alpha, per_device_train_batch_size=config.per_device_train_batch_size,
@@ -679,7 +683,7 @@ def run_baseline_cells(config: ExperimentConfig, rows: ScoredRows, baselines: li
     Returns:
         `list[dict]`: One result per baseline cell.
     """
-    out = Path(config.out)
+    out = Path(config.output_dir)
     cells = [Cell(b, None, None) for b in baselines if b not in TRAINING_BASELINES]
     cells += [Cell(b, size, seed) for b in baselines if b in TRAINING_BASELINES for size in sizes for seed in seeds[size]]
     results, explainer, subsamples = [], None, {}
@@ -708,46 +712,55 @@ def run_baseline_cells(config: ExperimentConfig, rows: ScoredRows, baselines: li
     return results
 
 
-# Settings that change what a finished run means: a rerun in the same folder must keep them.
+# Settings that change what a finished run means: a rerun in the same folder must keep them. experiment.json records
+# them under these keys ("dataset": the option's name before TRL's --dataset_name, so older folders still resume).
 RESUME_KEYS = ("task", "target", "dataset", "dataset_config", "splits", "eval_rows", "selfie_scales",
                "selfie_validation_rows", "num_train_epochs",
                "min_steps", "learning_rate", "lora_r", "lora_alpha", "per_device_train_batch_size", "projection",
                "max_new_tokens", "seed")
 
 
+def _resume_settings(config: ExperimentConfig) -> dict:
+    """The settings experiment.json records, under its keys."""
+    fields = {"dataset": "dataset_name"}
+    return {**{key: getattr(config, fields.get(key, key)) for key in RESUME_KEYS}, "result_format": RESULT_FORMAT}
+
+
 def _refuse_other_settings(config: ExperimentConfig) -> bool:
-    """Refuse an OUT whose experiment.json records other settings; returns whether it has one at all."""
-    path = Path(config.out) / "experiment.json"
+    """Refuse an OUTPUT_DIR whose experiment.json records other settings; returns whether it has one at all."""
+    path = Path(config.output_dir) / "experiment.json"
     if not path.is_file():
         return False
-    settings = {**{key: getattr(config, key) for key in RESUME_KEYS}, "result_format": RESULT_FORMAT}
+    settings = _resume_settings(config)
     try:
         before = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"--out {config.out!r}: {path} is damaged ({error}); restore it, or use another "
-                         "--out") from None
+        raise ValueError(f"--output_dir {config.output_dir!r}: {path} is damaged ({error}); restore it, or use "
+                         "another --output_dir") from None
     changed = sorted(k for k in settings if before.get(k) != json.loads(json.dumps(settings[k])))
     if changed:
         raise ValueError(
-            f"--out {config.out!r} holds runs made with other settings ({', '.join(changed)}): use another --out, "
+            f"--output_dir {config.output_dir!r} holds runs made with other settings ({', '.join(changed)}): use "
+            "another --output_dir, "
             "or the same settings to resume"
         )
     return True
 
 
 def check_resumable(config: ExperimentConfig) -> None:
-    """Record the settings in OUT/experiment.json; refuse to mix runs made with other settings or result formats.
+    """Record the settings in OUTPUT_DIR/experiment.json; refuse to mix runs made with other settings or result
+    formats.
 
     Args:
         config (`ExperimentConfig`): The experiment; its ``RESUME_KEYS`` settings are compared or recorded.
 
     Raises:
-        ValueError: When ``OUT/experiment.json`` records other settings, naming them.
+        ValueError: When ``OUTPUT_DIR/experiment.json`` records other settings, naming them.
     """
     if _refuse_other_settings(config):
         return
-    path = Path(config.out) / "experiment.json"
-    settings = {**{key: getattr(config, key) for key in RESUME_KEYS}, "result_format": RESULT_FORMAT}
+    path = Path(config.output_dir) / "experiment.json"
+    settings = _resume_settings(config)
     write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8"))
 
 
@@ -772,27 +785,27 @@ def run_experiment(config: ExperimentConfig) -> dict:
         `dict`: The summary (see ``report.summarize``) on the main process; an empty dict on the others.
 
     Raises:
-        ValueError: Before anything is run or recorded: when ``OUT`` holds runs made with other settings, or the
+        ValueError: Before anything is run or recorded: when ``OUTPUT_DIR`` holds runs made with other settings, or the
             dataset lacks the dataset config, a scored split or the train split, or no dataset can be had; with
             ``report_only``, when no run has finished.
-        NotADirectoryError: When ``OUT`` is a file.
+        NotADirectoryError: When ``OUTPUT_DIR`` is a file.
     """
     from .report import write_report
 
     state = PartialState()
-    out = Path(config.out)
+    out = Path(config.output_dir)
     if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out {out} is a file; give a folder for the experiment's runs and results")
+        raise NotADirectoryError(f"--output_dir {out} is a file; give a folder for the experiment's runs and results")
     if config.report_only and not (out / "runs").is_dir():
-        raise ValueError(f"--report_only: --out {config.out} holds no runs yet; run the experiment without "
-                         "--report_only first")
-    if config.dataset is not None:  # a bad dataset, config or split is said before anything is written
-        check_scored_splits(config, config.dataset)
+        raise ValueError(f"--report_only: --output_dir {config.output_dir} holds no runs yet; run the experiment "
+                         "without --report_only first")
+    if config.dataset_name is not None:  # a bad dataset, config or split is said before anything is written
+        check_scored_splits(config, config.dataset_name)
     if state.is_main_process:
         _refuse_other_settings(config)  # before a dataset is built for it
     out.mkdir(parents=True, exist_ok=True)
     dataset = ensure_dataset(config, state)
-    if config.dataset is None:
+    if config.dataset_name is None:
         check_scored_splits(config, dataset)
     if state.is_main_process:
         check_resumable(config)
@@ -804,7 +817,7 @@ def run_experiment(config: ExperimentConfig) -> dict:
     cells = [Cell(who, size, seed, control)
              for size in sizes for seed in seeds[size] for who, control in explainers_of_size(config, size)]
     for cell in progress_bar(cells, desc="runs", disable=not state.is_main_process):
-        result = read_result(Path(config.out), cell)
+        result = read_result(Path(config.output_dir), cell)
         if result is None and config.report_only:
             continue
         if result is None:
@@ -816,8 +829,8 @@ def run_experiment(config: ExperimentConfig) -> dict:
     baselines = applicable_baselines(config.task) if config.baselines is None else config.baselines
     planned = len(cells)
     if config.report_only and not results:
-        raise ValueError(f"--report_only: no run in --out {config.out} has finished yet; run the experiment without "
-                         "--report_only first")
+        raise ValueError(f"--report_only: no run in --output_dir {config.output_dir} has finished yet; run the "
+                         "experiment without --report_only first")
     if config.report_only:  # baselines only where explainer runs finished
         finished = {(r["size"], r["seed"]) for r in results}
         sizes = [size for size in sizes if any(s == size for s, _ in finished)]

@@ -545,7 +545,7 @@ def write_report(config, dataset: str, results: list[dict], planned_runs: int | 
     Returns:
         `dict`: The summary written to ``results.json``.
     """
-    out = Path(config.out)
+    out = Path(config.output_dir)
     finished_runs = sum(r["kind"] == "explainer" for r in results)
     task = get_task(config.task)
     metrics = task.headline_metrics

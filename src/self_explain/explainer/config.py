@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
@@ -14,12 +15,12 @@ from .controls import VECTOR_CONTROLS
 CHECKPOINTS = "checkpoints"
 PROJECTION_CHOICES = ("auto", "linear", "none")
 
-# Our own fields (not SFTConfig's): they always go into the explainer's record.
+# Our own fields, and the SFTConfig fields we give another meaning: they always go into the explainer's record.
 _EXPLAINER_FIELDS = (
-    "dataset", "out", "task", "config", "split", "dataset_revision", "target", "explainer_base", "max_rows",
-    "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "train_token_embeddings", "projection",
-    "vector_control", "overwrite", "no_resume", "keep_checkpoints", "push_to_hub", "trust_remote_code",
-    "allow_other_target",
+    "dataset_name", "output_dir", "task", "dataset_config", "split", "dataset_revision", "target", "explainer_base",
+    "max_rows", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "train_token_embeddings",
+    "projection", "vector_control", "overwrite", "no_resume", "keep_checkpoints", "push_to_hub", "hub_model_id",
+    "trust_remote_code", "allow_other_target",
 )
 
 
@@ -32,17 +33,18 @@ class ExplainerConfig(SFTConfig):
     `per_device_train_batch_size=32`, `warmup_steps=20`, `logging_steps=25`, `save_steps=200`, `save_total_limit=2`,
     `seed=0` (and `data_seed` = `seed`), `activation_checkpointing=False`, `completion_only_loss=True` (loss on the
     answer only), `max_length=None`, `remove_unused_columns=False` (the vector index rides along), `bf16` only on a
-    GPU that supports it, pinned memory only with CUDA. Checkpoints go to `output_dir`, by default
-    `<out>/checkpoints`.
+    GPU that supports it, pinned memory only with CUDA. `output_dir` is the explainer's folder, as a TRL run's is its
+    model's; the trainer's checkpoints go to `<output_dir>/checkpoints`.
 
     Args:
-        dataset (`str`):
+        dataset_name (`str`):
             The explanation dataset: a Hub id or a local folder in the Hub layout.
-        out (`str`):
-            Folder of the trained explainer (adapter, tokenizer, projection, metadata, card).
+        output_dir (`str`):
+            Folder of the trained explainer (adapter, tokenizer, projection, metadata, card); the trainer's
+            checkpoints go to its ``checkpoints/`` sub-folder.
         task (`str`, *optional*):
             The dataset's task; default: read from its card.
-        config (`str`, *optional*):
+        dataset_config (`str`, *optional*):
             The dataset config, usually the target's short name.
         split (`str`, defaults to `"train"`):
             The split trained on.
@@ -74,30 +76,29 @@ class ExplainerConfig(SFTConfig):
             `shuffled` (each row gets another row's vector). Recorded in the metadata, and applied again whenever
             the explainer is given vectors (see `self_explain.explainer.controls`).
         overwrite (`bool`, defaults to `False`):
-            Replace an explainer already in `out`.
+            Replace an explainer already in `output_dir`.
         no_resume (`bool`, defaults to `False`):
-            Start again, even when `output_dir` holds checkpoints of an unfinished run with these settings (by default
-            training resumes from the newest complete one; `overwrite` starts again too).
+            Start again, even when `<output_dir>/checkpoints` holds checkpoints of an unfinished run with these
+            settings (by default training resumes from the newest complete one; `overwrite` starts again too).
         allow_other_target (`bool`, defaults to `False`):
             Train on a dataset config built on another model than `target` (its ground truth is that model's); by
             default such a run is refused, as `evaluate` and `explain` refuse one.
-        push_to_hub (`str`, *optional*):
-            Hub model repo the finished explainer is pushed to (unlike TrainingArguments' flag: a repo id; the
-            trainer itself never pushes checkpoints). `hub_private_repo` (`--hub-private`) makes it private.
+        push_to_hub (`bool`, defaults to `False`):
+            Push the finished explainer to the Hub model repo `hub_model_id` (TrainingArguments' flag; the trainer
+            itself never pushes checkpoints). `hub_private_repo` (`--hub-private`) makes it private.
         trust_remote_code (`bool`, defaults to `False`):
             Allow custom model code from the Hub.
     """
 
-    dataset: str | None = field(
+    dataset_name: str | None = field(
         default=None, metadata={"help": "Explanation dataset: Hub id or a local folder in Hub layout (required)."}
-    )
-    out: str | None = field(
-        default=None, metadata={"help": "Folder of the trained explainer (adapter, tokenizer, projection, card; required)."}
     )
     task: str | None = field(
         default=None, metadata={"help": "Task of the dataset (patching, ablation, ...; default: read from its card)."}
     )
-    config: str | None = field(default=None, metadata={"help": "Dataset config (usually the target's short name)."})
+    dataset_config: str | None = field(
+        default=None, metadata={"help": "Dataset config (usually the target's short name)."}
+    )
     split: str = field(default="train", metadata={"help": "Split to train on."})
     dataset_revision: str | None = field(default=None, metadata={"help": "Revision of a Hub dataset."})
     target: str | None = field(
@@ -128,11 +129,11 @@ class ExplainerConfig(SFTConfig):
         metadata={"help": "Train a control on transformed vectors: rotated (a random orthogonal matrix seeded by "
                           "--seed) or shuffled (each row gets another row's vector); applied again when scoring."},
     )
-    overwrite: bool = field(default=False, metadata={"help": "Replace an explainer already in --out."})
+    overwrite: bool = field(default=False, metadata={"help": "Replace an explainer already in --output_dir."})
     no_resume: bool = field(
         default=False,
-        metadata={"help": "Start again even when --output_dir holds checkpoints of an unfinished run with these "
-                          "settings (by default training resumes from the newest complete one)."},
+        metadata={"help": "Start again even when <output_dir>/checkpoints holds checkpoints of an unfinished run with "
+                          "these settings (by default training resumes from the newest complete one)."},
     )
     allow_other_target: bool = field(
         default=False,
@@ -141,14 +142,16 @@ class ExplainerConfig(SFTConfig):
     )
     keep_checkpoints: bool = field(
         default=False,
-        metadata={"help": "Keep the trainer's checkpoints in <out>/checkpoints after a successful run (by default "
-                          "they are removed then; an --output_dir you give is always kept)."},
+        metadata={"help": "Keep the trainer's checkpoints in <output_dir>/checkpoints after a successful run (by "
+                          "default they are removed then)."},
     )
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
     # SFTConfig's own fields, with the explainer's defaults.
     output_dir: str | None = field(
-        default=None, metadata={"help": "Where the trainer writes checkpoints (default: <out>/checkpoints)."}
+        default=None,
+        metadata={"help": "Folder of the trained explainer (adapter, tokenizer, projection, card; required); the "
+                          "trainer's checkpoints go to its checkpoints/ sub-folder."},
     )
     learning_rate: float = field(
         default=3e-3, metadata={"help": "Peak learning rate, for the toy models (the paper: 5e-5 at 8B)."}
@@ -174,20 +177,33 @@ class ExplainerConfig(SFTConfig):
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
     resume_from_checkpoint: str | None = field(
         default=None,
-        metadata={"help": "Checkpoint folder to resume from, or 'latest' for the newest in output_dir (without it, an "
-                          "unfinished run with the same settings resumes from its newest complete checkpoint)."},
+        metadata={"help": "Checkpoint folder to resume from, or 'latest' for the newest in <output_dir>/checkpoints "
+                          "(without it, an unfinished run with the same settings resumes from its newest complete "
+                          "checkpoint)."},
     )
-    push_to_hub: str | None = field(default=None, metadata={"help": "Hub model repo to push the explainer to."})
+    push_to_hub: bool = field(
+        default=False, metadata={"help": "Push the finished explainer to the Hub model repo --hub_model_id."}
+    )
+    hub_model_id: str | None = field(
+        default=None, metadata={"help": "Hub model repo of --push_to_hub, e.g. org/toy-target-patching-explainer."}
+    )
     hub_private_repo: bool | None = field(
         default=None, metadata={"help": "Create the Hub repo as private.", "aliases": ["--hub-private", "--hub_private"],
                                 "nargs": "?", "const": True},
     )
 
     def __post_init__(self):
-        if not self.dataset:
-            raise ValueError("--dataset is required: a Hub id or a local folder of an explanation dataset")
-        if not self.out:
-            raise ValueError("--out is required: the folder the trained explainer is written to")
+        if not self.dataset_name:
+            raise ValueError("--dataset_name is required: a Hub id or a local folder of an explanation dataset")
+        if not self.output_dir:
+            raise ValueError("--output_dir is required: the folder the trained explainer is written to")
+        if isinstance(self.push_to_hub, str):  # the old repo-valued option, for one release
+            warnings.warn("push_to_hub=<repo> is deprecated; use push_to_hub=True with hub_model_id=<repo>",
+                          FutureWarning, stacklevel=3)
+            self.push_to_hub, self.hub_model_id = True, self.hub_model_id or self.push_to_hub
+        if self.push_to_hub and not self.hub_model_id:
+            raise ValueError("--push_to_hub needs --hub_model_id: the Hub model repo to push the explainer to "
+                             "(org/name)")
         if self.projection not in PROJECTION_CHOICES:
             raise ValueError(f"--projection must be one of {PROJECTION_CHOICES}, got {self.projection!r}")
         if self.vector_control is not None and self.vector_control not in VECTOR_CONTROLS:
@@ -220,8 +236,6 @@ class ExplainerConfig(SFTConfig):
         check_positive_number("--num-train-epochs", self.num_train_epochs)
         if self.max_steps != -1 and self.max_steps < 1:
             raise ValueError(f"--max-steps must be a positive integer, or -1 to train --num-train-epochs; got {self.max_steps}")
-        if self.output_dir is None:
-            self.output_dir = str(Path(self.out) / CHECKPOINTS)
         if self.data_seed is None:
             self.data_seed = self.seed
         if self.bf16 is None:
@@ -230,15 +244,21 @@ class ExplainerConfig(SFTConfig):
             self.dataloader_pin_memory = False
         super().__post_init__()
 
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Where the trainer writes its checkpoints: ``<output_dir>/checkpoints``."""
+        return Path(self.output_dir) / CHECKPOINTS
+
     def trainer_arguments(self) -> SFTConfig:
-        """The arguments the ``SFTTrainer`` sees: these, minus the Hub push (the finished explainer is pushed by
-        :func:`~self_explain.explainer.upload.push_adapter`, never the trainer's checkpoints).
+        """The arguments the ``SFTTrainer`` sees: these, writing checkpoints to :attr:`checkpoint_dir`, minus the Hub
+        push (the finished explainer is pushed by :func:`~self_explain.explainer.upload.push_adapter`, never the
+        trainer's checkpoints).
 
         Returns:
             `SFTConfig`: A plain ``SFTConfig`` with every trainer field of this config.
         """
         values = {f.name: getattr(self, f.name) for f in fields(SFTConfig) if f.init}
-        values.update(push_to_hub=False, hub_private_repo=None)
+        values.update(output_dir=str(self.checkpoint_dir), push_to_hub=False, hub_model_id=None, hub_private_repo=None)
         return SFTConfig(**values)
 
     def record(self) -> dict:

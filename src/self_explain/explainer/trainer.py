@@ -42,7 +42,7 @@ from ..core.placeholders import PLACEHOLDER_TOKENS
 from ..core.sft import ModelLossSFTTrainer, label_progress, training_record
 from ..core.version import __version__
 from ..tasks import get_task, load_split, read_provenance, task_of_dataset
-from .config import CHECKPOINTS, ExplainerConfig
+from .config import ExplainerConfig
 from .controls import METADATA_KEY as CONTROL_METADATA_KEY
 from .controls import apply_vector_control
 from .modeling import EXPLAINER_METADATA
@@ -63,12 +63,12 @@ def resolve_target(config: ExplainerConfig) -> str:
     """
     if config.target:
         return config.target
-    provenance = read_provenance(config.dataset, config.config)
+    provenance = read_provenance(config.dataset_name, config.dataset_config)
     if provenance is not None:
         return provenance["target"]
-    if config.config and is_toy_model(config.config):
-        return config.config
-    raise ValueError(f"--target is required: the dataset {config.dataset!r} does not say which model it explains")
+    if config.dataset_config and is_toy_model(config.dataset_config):
+        return config.dataset_config
+    raise ValueError(f"--target is required: the dataset {config.dataset_name!r} does not say which model it explains")
 
 
 def check_dataset_target(config: ExplainerConfig, target: str, revision: str | None = None) -> None:
@@ -76,7 +76,7 @@ def check_dataset_target(config: ExplainerConfig, target: str, revision: str | N
     the explainer would be labelled for one model and trained on another's truth. ``--allow_other_target`` allows it.
 
     Args:
-        config (`ExplainerConfig`): The training options (dataset, config, ``allow_other_target``).
+        config (`ExplainerConfig`): The training options (dataset, its config, ``allow_other_target``).
         target (`str`): The target the explainer is trained for.
         revision (`str`, *optional*): Its revision once loaded; compared with the one the dataset records.
 
@@ -87,15 +87,15 @@ def check_dataset_target(config: ExplainerConfig, target: str, revision: str | N
 
     if config.allow_other_target:
         return
-    name = config.config or _only_config(config.dataset)
-    provenance = read_provenance(config.dataset, name) if name else None
+    name = config.dataset_config or _only_config(config.dataset_name)
+    provenance = read_provenance(config.dataset_name, name) if name else None
     if not provenance or not provenance.get("target"):
         return
     built_on, built_revision = provenance["target"], provenance.get("target_revision")
     known = None not in (revision, built_revision) and "unknown" not in (revision, built_revision)
     if not same_model(built_on, target) or (known and revision != built_revision):
         raise ValueError(
-            f"--target {target!r}{f' (revision {revision})' if known else ''}: dataset {config.dataset} config "
+            f"--target {target!r}{f' (revision {revision})' if known else ''}: dataset {config.dataset_name} config "
             f"{name!r} holds the ground truth of {built_on!r}"
             f"{f' (revision {built_revision})' if known else ''}, so the explainer would be labelled for one model "
             f"and trained on another's truth; leave --target out (or pass {built_on!r}), build the dataset on "
@@ -216,29 +216,30 @@ def placeholder_token_ids(tokenizer) -> list[int]:
     return sorted(tokenizer.convert_tokens_to_ids(list(PLACEHOLDER_TOKENS)))
 
 
-def _remove_default_checkpoints(config: ExplainerConfig) -> None:
-    """After a successful run the trainer's checkpoints in ``<out>/checkpoints`` go, unless kept: on a real model
-    they are larger than the explainer itself. An ``output_dir`` the user chose is theirs and stays."""
-    default = Path(config.out) / CHECKPOINTS
-    if config.keep_checkpoints or Path(config.output_dir).resolve() != default.resolve() or not default.is_dir():
+def _remove_checkpoints(config: ExplainerConfig) -> None:
+    """After a successful run the trainer's checkpoints in ``<output_dir>/checkpoints`` go, unless kept: on a real
+    model they are larger than the explainer itself."""
+    default = config.checkpoint_dir
+    if config.keep_checkpoints or not default.is_dir():
         return
     shutil.rmtree(default)
     logger.info("removed the trainer's checkpoints in %s (--keep_checkpoints keeps them)", default)
 
 
 def _check_out(config: ExplainerConfig) -> None:
-    out = Path(config.out)
+    out = Path(config.output_dir)
     if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out {out} is not a directory")
+        raise NotADirectoryError(f"--output_dir {out} is not a directory")
     if (out / EXPLAINER_METADATA).is_file() and not (config.overwrite or config.resume_from_checkpoint):
-        raise FileExistsError(f"--out {out} already holds a trained explainer; pass --overwrite to replace it")
+        raise FileExistsError(f"--output_dir {out} already holds a trained explainer; pass --overwrite to replace it")
 
 
 # In the checkpoints folder: the settings of the run whose checkpoints these are, so a rerun knows it may resume them.
 RUN_SETTINGS = "self_explain_run.json"
 # Options that do not change what a run trains: a rerun that differs only in these resumes.
-_NOT_RUN_SETTINGS = ("out", "output_dir", "resume_from_checkpoint", "overwrite", "no_resume", "keep_checkpoints",
-                     "push_to_hub", "hub_private_repo", "logging_steps", "save_steps", "save_total_limit",
+_NOT_RUN_SETTINGS = ("output_dir", "resume_from_checkpoint", "overwrite", "no_resume", "keep_checkpoints",
+                     "push_to_hub", "hub_model_id", "hub_private_repo", "logging_steps", "save_steps",
+                     "save_total_limit",
                      "trust_remote_code", "allow_other_target", "dataloader_pin_memory")
 
 
@@ -261,7 +262,7 @@ def complete_checkpoints(folder: Path) -> list[tuple[int, Path]]:
     newest first.
 
     Args:
-        folder (`Path`): A checkpoints folder (``output_dir``).
+        folder (`Path`): A checkpoints folder (``<output_dir>/checkpoints``).
 
     Returns:
         `list[tuple[int, Path]]`: ``(step, folder)`` pairs, the highest step first.
@@ -280,16 +281,16 @@ def complete_checkpoints(folder: Path) -> list[tuple[int, Path]]:
 
 def _checkpoint_to_resume(config: ExplainerConfig, settings: dict) -> str | None:
     """The checkpoint training continues from: ``--resume_from_checkpoint``'s; else the newest complete checkpoint
-    of an unfinished run with the same settings in ``output_dir``, unless ``--no_resume`` or ``--overwrite``; else
-    None (a new run). Decided before any model is loaded; nothing is changed on disk.
+    of an unfinished run with the same settings in ``<output_dir>/checkpoints``, unless ``--no_resume`` or
+    ``--overwrite``; else None (a new run). Decided before any model is loaded; nothing is changed on disk.
 
     Raises:
-        ValueError: When ``output_dir`` holds checkpoints of a run with other (or unrecorded) settings.
+        ValueError: When ``<output_dir>/checkpoints`` holds checkpoints of a run with other (or unrecorded) settings.
         FileNotFoundError: When the checkpoint asked for does not exist.
     """
     if config.resume_from_checkpoint:
         return _resume_path(config)
-    folder = Path(config.output_dir)
+    folder = config.checkpoint_dir
     checkpoints = complete_checkpoints(folder)
     if not checkpoints or config.no_resume or config.overwrite:
         return None
@@ -298,11 +299,11 @@ def _checkpoint_to_resume(config: ExplainerConfig, settings: dict) -> str | None
     except (OSError, ValueError):
         before = None
     if not isinstance(before, dict):
-        raise ValueError(f"--output_dir {folder} holds checkpoints without a record of their run's settings; pass "
+        raise ValueError(f"{folder} holds checkpoints without a record of their run's settings; pass "
                          "--resume_from_checkpoint latest to resume from them, or --no_resume to start again")
     changed = sorted(key for key in {*settings, *before} if settings.get(key) != before.get(key))
     if changed:
-        raise ValueError(f"--output_dir {folder} holds checkpoints of an unfinished run with other settings "
+        raise ValueError(f"{folder} holds checkpoints of an unfinished run with other settings "
                          f"({', '.join(changed)}); rerun with those settings to resume it, or pass --no_resume (or "
                          "--overwrite) to start again")
     step, checkpoint = checkpoints[0]
@@ -312,9 +313,10 @@ def _checkpoint_to_resume(config: ExplainerConfig, settings: dict) -> str | None
 
 
 def _prepare_checkpoints(config: ExplainerConfig, settings: dict, resume: str | None) -> None:
-    """Right before training: a new run removes the trainer's old checkpoints in ``output_dir`` (an earlier run's,
-    or ones cut short), a resumed one those cut short; the run's settings are recorded for the next rerun."""
-    folder = Path(config.output_dir)
+    """Right before training: a new run removes the trainer's old checkpoints in ``<output_dir>/checkpoints`` (an
+    earlier run's, or ones cut short), a resumed one those cut short; the run's settings are recorded for the next
+    rerun."""
+    folder = config.checkpoint_dir
     if not config.resume_from_checkpoint:
         keep = {Path(resume).name} if resume else set()
         if resume:
@@ -333,7 +335,7 @@ def _resume_path(config: ExplainerConfig) -> str | None:
     if not config.resume_from_checkpoint:
         return None
     if config.resume_from_checkpoint == "latest":
-        checkpoints = Path(config.output_dir)
+        checkpoints = config.checkpoint_dir
         last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
         if last is None:
             raise FileNotFoundError(f"--resume-from-checkpoint latest: no checkpoint under {checkpoints}")
@@ -366,16 +368,16 @@ def _check_dataset(dataset: str, config: str | None) -> None:
     from ..core.checks import check_dataset_reference
     from ..tasks.registry import check_dataset_config
 
-    check_dataset_reference("--dataset", dataset)
+    check_dataset_reference("--dataset_name", dataset)
     check_dataset_config(dataset, config)
 
 
 def train_explainer(config: ExplainerConfig) -> Path:
-    """Train, save into ``config.out`` (files moved in at the end) and optionally push.
+    """Train, save into ``config.output_dir`` (files moved in at the end) and optionally push.
 
-    A rerun after a crash or Ctrl-C resumes from the newest complete checkpoint in ``output_dir`` when its settings
-    are the same (logging "resuming from step N"); ``no_resume`` or ``overwrite`` starts again. The checkpoints
-    are removed only after a successful run (unless kept).
+    A rerun after a crash or Ctrl-C resumes from the newest complete checkpoint in ``<output_dir>/checkpoints`` when
+    its settings are the same (logging "resuming from step N"); ``no_resume`` or ``overwrite`` starts again. The
+    checkpoints are removed only after a successful run (unless kept).
 
     Args:
         config (`ExplainerConfig`): The training options.
@@ -384,21 +386,21 @@ def train_explainer(config: ExplainerConfig) -> Path:
         `Path`: The explainer folder.
 
     Raises:
-        FileExistsError: When ``out`` already holds a trained explainer (without ``overwrite`` or a resume).
+        FileExistsError: When ``output_dir`` already holds a trained explainer (without ``overwrite`` or a resume).
         FileNotFoundError: For a missing dataset folder, or a checkpoint to resume from that does not exist.
-        NotADirectoryError: When ``out`` is a file.
+        NotADirectoryError: When ``output_dir`` is a file.
         ValueError: For a push without a Hugging Face token, an unknown dataset config, a task without an
             explainer side, no known target, a ``target`` the dataset config was not built on (without
-            ``allow_other_target``), or an ``output_dir`` holding checkpoints of an unfinished run with other
+            ``allow_other_target``), or checkpoints in ``output_dir`` of an unfinished run with other
             settings (without ``no_resume`` or ``overwrite``).
     """
     _check_out(config)
     if config.push_to_hub:  # before any work: training is not wasted on a push that cannot happen
         from ..hub.api import require_token
 
-        require_token(f"--push-to-hub {config.push_to_hub}")
-    _check_dataset(config.dataset, config.config)
-    task = get_task(config.task) if config.task else task_of_dataset(config.dataset, config.dataset_revision)
+        require_token(f"--push_to_hub --hub_model_id {config.hub_model_id}")
+    _check_dataset(config.dataset_name, config.dataset_config)
+    task = get_task(config.task) if config.task else task_of_dataset(config.dataset_name, config.dataset_revision)
     config.task = task.name
     if task.examples is None:
         raise ValueError(f"task {config.task!r} has no explainer side yet")
@@ -411,12 +413,14 @@ def train_explainer(config: ExplainerConfig) -> Path:
     check_dataset_target(config, target_name, target.revision)
     base_name = config.explainer_base or target_name
     base = target if base_name == target_name else load_model(base_name, trust_remote_code=config.trust_remote_code)
-    rows = load_split(config.dataset, config.config, config.split, config.dataset_revision, config.max_rows, config.seed)
+    rows = load_split(config.dataset_name, config.dataset_config, config.split, config.dataset_revision,
+                      config.max_rows, config.seed)
     examples = task.examples(rows, target, config.seed)
     if config.vector_control is not None:  # a control: the same rows, their vectors rotated or shuffled
         examples = apply_vector_control(examples, config.vector_control, config.seed)
         logger.info("vector control %s (seed %d) on the training rows", config.vector_control, config.seed)
-    logger.info("training %s explainer on %d rows of %s (%s)", config.task, len(rows), config.dataset, config.split)
+    logger.info("training %s explainer on %d rows of %s (%s)", config.task, len(rows), config.dataset_name,
+                config.split)
 
     # The vectors are read above, from the untouched target; a self-explainer's adapter now goes on that same model.
     add_placeholder_tokens(base.tokenizer, base.model)
@@ -461,9 +465,9 @@ def train_explainer(config: ExplainerConfig) -> Path:
         "explainer_base": base_name,
         "explainer_base_revision": base.revision,
         "explainer_base_repo_id": hub_id_of_model(base_name),
-        "dataset": config.dataset,
-        "dataset_repo_id": hub_id_of_dataset(config.dataset),
-        "dataset_config": config.config,
+        "dataset": config.dataset_name,
+        "dataset_repo_id": hub_id_of_dataset(config.dataset_name),
+        "dataset_config": config.dataset_config,
         "dataset_revision": config.dataset_revision,
         "training_args": config.record(),
         "train_rows": len(rows),
@@ -474,12 +478,12 @@ def train_explainer(config: ExplainerConfig) -> Path:
         CONTROL_METADATA_KEY: (None if config.vector_control is None
                                else {"name": config.vector_control, "seed": config.seed}),
     }
-    folder = save_explainer(model, base.tokenizer, projection, metadata, config.out)
-    _remove_default_checkpoints(config)
+    folder = save_explainer(model, base.tokenizer, projection, metadata, config.output_dir)
+    _remove_checkpoints(config)
     if config.push_to_hub:
         from .upload import push_adapter
 
-        push_adapter(folder, config.push_to_hub, private=bool(config.hub_private_repo))
+        push_adapter(folder, config.hub_model_id, private=bool(config.hub_private_repo))
     return folder
 
 

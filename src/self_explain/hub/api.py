@@ -35,7 +35,7 @@ def require_token(option: str, token: str | None = None) -> None:
     """Refuse a push before any work when no Hugging Face token is available (the token itself is never shown).
 
     Args:
-        option (`str`): what asked for the push, for the message, e.g. ``"--push-to-hub org/name"``.
+        option (`str`): what asked for the push, for the message, e.g. ``"--push_to_hub --hub_model_id org/name"``.
         token (`str`, *optional*): a token given explicitly; else the one ``hf auth login`` or ``HF_TOKEN`` gives.
 
     Raises:

@@ -415,7 +415,7 @@ def check_remote_config(
         ValueError: Without ``api``, when there is no Hugging Face token.
     """
     if api is None:  # the check before any work: no token, or no network, is said now
-        require_token(f"--push-to-hub {repo_id}", token)
+        require_token(f"--push_to_hub --repo_id {repo_id}", token)
         with hub_errors(f"read the card of dataset repo {repo_id}"):
             remote_configs = _remote_card_configs(hub_api(token), repo_id)
     else:
@@ -494,7 +494,7 @@ def push_dataset(
     """
     folder = Path(folder)
     entry = _local_config_entry(folder, config_name)
-    require_token(f"--push-to-hub {repo_id}", token)
+    require_token(f"--push_to_hub --repo_id {repo_id}", token)
     api = hub_api(token)
     with hub_errors(f"push config {config_name!r} to {repo_id}", kept=folder):
         api.create_repo(repo_id, repo_type="dataset", exist_ok=True, private=private)

@@ -33,9 +33,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-BUILD_CONFIG_KEYS_IGNORED = ("push_to_hub", "overwrite", "out", "batch_prompts", "batch_size")
+BUILD_CONFIG_KEYS_IGNORED = ("push_to_hub", "repo_id", "overwrite", "output_dir", "batch_prompts", "batch_size")
 # Where the output goes, not what is built: left out of the options a provenance records.
-PROVENANCE_OPTIONS_IGNORED = ("out", "overwrite", "push_to_hub")
+PROVENANCE_OPTIONS_IGNORED = ("output_dir", "overwrite", "push_to_hub", "repo_id")
 
 
 def seeded_rng(seed: int, *keys: int) -> random.Random:

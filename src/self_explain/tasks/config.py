@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 from ..core.checks import check_non_negative
@@ -14,7 +15,7 @@ class BuildConfig:
     Args:
         target (`str`):
             Target model: Hub id, local folder, or toy name (toy-target, ...).
-        out (`str`):
+        output_dir (`str`):
             Dataset folder, written in Hub repo layout (one config per target).
         seed (`int`, *optional*, defaults to 0):
             Seed of every random choice of the build (sampling, splits, templates).
@@ -22,25 +23,36 @@ class BuildConfig:
             Config name (default: the target's short name).
         revision (`str`, *optional*):
             Revision of a Hub target.
-        push_to_hub (`str`, *optional*):
-            Hub dataset repo to add this config to.
+        push_to_hub (`bool`, *optional*, defaults to `False`):
+            Add this config to the Hub dataset repo ``repo_id`` once built.
+        repo_id (`str`, *optional*):
+            The Hub dataset repo of ``push_to_hub``, e.g. ``org/self-explain-patching`` (TRL's dataset scripts' name).
         overwrite (`bool`, *optional*, defaults to `False`):
             Replace this config if it already exists.
         trust_remote_code (`bool`, *optional*, defaults to `False`):
             Allow custom model code from the Hub.
 
     Raises:
-        ValueError: When ``seed`` is negative.
+        ValueError: When ``seed`` is negative, or ``push_to_hub`` is set without ``repo_id``.
     """
 
     target: str = field(metadata={"help": "Target model: Hub id, local folder, or toy name (toy-target, ...)."})
-    out: str = field(metadata={"help": "Dataset folder, written in Hub repo layout (one config per target)."})
+    output_dir: str = field(metadata={"help": "Dataset folder, written in Hub repo layout (one config per target)."})
     seed: int = field(default=0, metadata={"help": "Seed of every random choice (sampling, splits, templates)."})
     config_name: str | None = field(default=None, metadata={"help": "Config name (default: the target's short name)."})
     revision: str | None = field(default=None, metadata={"help": "Revision of a Hub target."})
-    push_to_hub: str | None = field(default=None, metadata={"help": "Hub dataset repo to add this config to."})
+    push_to_hub: bool = field(default=False, metadata={"help": "Add this config to the Hub dataset repo --repo_id."})
+    repo_id: str | None = field(
+        default=None, metadata={"help": "Hub dataset repo of --push_to_hub, e.g. org/self-explain-patching."}
+    )
     overwrite: bool = field(default=False, metadata={"help": "Replace this config if it already exists."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
     def __post_init__(self):
         check_non_negative("--seed", self.seed)
+        if isinstance(self.push_to_hub, str):  # the old repo-valued option, for one release
+            warnings.warn("push_to_hub=<repo> is deprecated; use push_to_hub=True with repo_id=<repo>", FutureWarning,
+                          stacklevel=3)
+            self.push_to_hub, self.repo_id = True, self.repo_id or self.push_to_hub
+        if self.push_to_hub and not self.repo_id:
+            raise ValueError("--push_to_hub needs --repo_id: the Hub dataset repo to add this config to (org/name)")

@@ -1,14 +1,94 @@
-"""The task registry: every task registers its :class:`TaskSpec` here when its folder is imported."""
+"""The task registry: every task registers its :class:`TaskSpec` here when its folder is imported.
+
+The built-in task folders are imported on the registry's first use, not when the package is imported: they load
+torch and datasets, which ``self-explain --help`` and ``import self_explain`` do without.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .spec import TaskSpec
 
-TASKS: dict[str, TaskSpec] = {}
+
+class TaskRegistry(MutableMapping):
+    """Task name → :class:`TaskSpec`, in registration order. Modules added with :meth:`add_modules` (the built-in
+    task folders) are imported, and so register their tasks, the first time the registry is read."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, TaskSpec] = {}
+        self._modules: list[str] = []  # every module added; the ones not yet imported are also in _pending
+        self._pending: list[str] = []
+        self._loading = False
+
+    def add_modules(self, *modules: str) -> None:
+        """Import these modules (each registers its task) when the registry is first read.
+
+        Args:
+            *modules (`str`): Module names, e.g. ``"self_explain.tasks.patching"``.
+        """
+        for module in modules:
+            if module not in self._modules:
+                self._modules.append(module)
+                self._pending.append(module)
+
+    @property
+    def modules(self) -> tuple[str, ...]:
+        """The modules added with :meth:`add_modules`, imported or not (the command line reads them statically)."""
+        return tuple(self._modules)
+
+    def _load(self) -> None:
+        """Import the pending modules (a module that fails to import stays pending and fails again next time)."""
+        if self._loading:  # a module being imported registers its task: no reentry
+            return
+        self._loading = True
+        try:
+            while self._pending:
+                importlib.import_module(self._pending[0])
+                self._pending.pop(0)
+        finally:
+            self._loading = False
+
+    def __getitem__(self, name: str) -> TaskSpec:
+        self._load()
+        return self._specs[name]
+
+    def __setitem__(self, name: str, spec: TaskSpec) -> None:
+        self._specs[name] = spec
+        # The built-in tasks in the order they were added, whichever task folder was imported first; others after.
+        position = {module: index for index, module in enumerate(self._modules)}
+        self._specs = dict(sorted(self._specs.items(), key=lambda item: position.get(self._module_of(item[1]),
+                                                                                    len(position))))
+
+    def _module_of(self, spec) -> str | None:
+        """The added module whose package holds the task's config class (None for a task registered otherwise)."""
+        module = getattr(getattr(spec, "config_class", None), "__module__", "") or ""
+        return next((m for m in self._modules if module == m or module.startswith(m + ".")), None)
+
+    def __delitem__(self, name: str) -> None:
+        del self._specs[name]
+
+    def __iter__(self) -> Iterator[str]:
+        self._load()
+        return iter(list(self._specs))
+
+    def __len__(self) -> int:
+        self._load()
+        return len(self._specs)
+
+    def __contains__(self, name: object) -> bool:
+        self._load()
+        return name in self._specs
+
+    def __repr__(self) -> str:
+        return f"TaskRegistry({sorted(self)})"
+
+
+TASKS = TaskRegistry()
 
 
 def register_task(spec: TaskSpec) -> None:
@@ -18,7 +98,7 @@ def register_task(spec: TaskSpec) -> None:
         spec (`TaskSpec`): The task's declaration; its ``name`` is the registry key.
 
     Raises:
-        ValueError: When a task of that name is already registered.
+        ValueError: When a task of that name is already registered (the built-in tasks included).
     """
     if spec.name in TASKS:
         raise ValueError(f"task {spec.name!r} is registered twice")
@@ -42,13 +122,13 @@ def get_task(name: str) -> TaskSpec:
     return TASKS[name]
 
 
-def check_dataset_config(dataset: str, config: str | None, option: str = "--config") -> None:
+def check_dataset_config(dataset: str, config: str | None, option: str = "--dataset_config") -> None:
     """Refuse a config that a local dataset folder does not have, listing the ones it has (Hub ids: not checked).
 
     Args:
         dataset (`str`): A dataset folder or Hub id.
         config (`str`, *optional*): The config asked for (None: the dataset's default, checked by ``load_dataset``).
-        option (`str`, *optional*, defaults to `"--config"`): How the user named the config, for the message.
+        option (`str`, *optional*, defaults to `"--dataset_config"`): How the user named the config, for the message.
 
     Raises:
         ValueError: naming the config and listing the dataset's configs.

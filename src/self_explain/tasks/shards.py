@@ -340,7 +340,7 @@ def _remove_if_empty(folder: Path) -> None:
 
 
 def start_build(config, dataset_name: str, features: Features) -> tuple[ShardedBuild, object]:
-    """The build of ``config`` (a builder config with target, out, config_name, overwrite, push_to_hub) and the
+    """The build of ``config`` (a builder config with target, output_dir, config_name, overwrite, push_to_hub) and the
     accelerate process state, after checking the destination may receive it.
 
     Args:
@@ -359,10 +359,10 @@ def start_build(config, dataset_name: str, features: Features) -> tuple[ShardedB
     build = ShardedBuild(
         dataset_name=dataset_name,
         config_name=config.config_name or short_model_name(config.target),
-        out=Path(config.out),
+        out=Path(config.output_dir),
         features=features,
         overwrite=config.overwrite,
-        push_to_hub=config.push_to_hub,
+        push_to_hub=config.repo_id if config.push_to_hub else None,
     )
     build.check_destination(state.is_main_process)
     return build, state

@@ -1,4 +1,4 @@
-"""Train a small Llama on the toy world: ``self-explain toyworld train --name toy-target --seed 0 --out DIR``."""
+"""Train a small Llama on the toy world: ``self-explain toyworld train --name toy-target --output_dir DIR``."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class ToyModelConfig(TrainingArguments):
     Args:
         name (`str`, *optional*, defaults to `"toy-target"`):
             Name of the toy model (written into its card).
-        out (`str`, *optional*, defaults to `"out/toy-target"`):
+        output_dir (`str`, *optional*, defaults to `"out/toy-target"`):
             Folder the model, tokenizer and card go to.
         world_seed (`int`, *optional*, defaults to 0):
             Seed of the toy world's entity names (shared by all toy models, so they share a vocabulary).
@@ -76,7 +76,6 @@ class ToyModelConfig(TrainingArguments):
     """
 
     name: str = field(default="toy-target", metadata={"help": "Name of the toy model (written into its card)."})
-    out: str = field(default="out/toy-target", metadata={"help": "Folder the model, tokenizer and card go to."})
     world_seed: int = field(default=0, metadata={"help": "Seed of the toy world's entity names (shared by all toy models)."})
     num_entities: int = field(default=160, metadata={"help": "Number of invented entities in the world."})
     knowledge_seed: int = field(default=0, metadata={"help": "Seed of what this model knows."})
@@ -90,7 +89,7 @@ class ToyModelConfig(TrainingArguments):
     decisions: bool = field(default=True, metadata={"help": "Whether the world includes decisions (false: facts only)."})
     threads: int = field(default=0, metadata={"help": "torch threads (0: torch's default)."})
     # TrainingArguments' own fields, with the toy defaults.
-    output_dir: str | None = field(default=None, metadata={"help": "Unused: the model goes to --out."})
+    output_dir: str = field(default="out/toy-target", metadata={"help": "Folder the model, tokenizer and card go to."})
     max_steps: int = field(default=4000, metadata={"help": "Optimiser steps.", "aliases": ["--steps"]})
     per_device_train_batch_size: int = field(
         default=64, metadata={"help": "Examples per step.", "aliases": ["--batch-size", "--batch_size"]}
@@ -130,8 +129,6 @@ class ToyModelConfig(TrainingArguments):
         check_non_negative_number("--weight_decay", self.weight_decay)
         if not 0 <= self.adam_beta2 < 1:
             raise ValueError(f"--adam_beta2 must be in [0, 1), got {self.adam_beta2}")
-        if self.output_dir is None:
-            self.output_dir = self.out
         super().__post_init__()
 
     def record(self) -> dict:
@@ -140,7 +137,7 @@ class ToyModelConfig(TrainingArguments):
         Returns:
             `dict`: JSON-serializable values.
         """
-        keys = ("name", "out", "world_seed", "num_entities", "knowledge_seed", "unknown_share", "shared_with",
+        keys = ("name", "output_dir", "world_seed", "num_entities", "knowledge_seed", "unknown_share", "shared_with",
                 "shared_share", "hidden_size", "num_layers", "num_heads",
                 "intermediate_size", "decisions", "threads", "max_steps", "per_device_train_batch_size", "learning_rate",
                 "warmup_steps", "weight_decay", "adam_beta1", "adam_beta2", "max_grad_norm", "lr_scheduler_type",
@@ -195,7 +192,7 @@ def build_model(config: ToyModelConfig, tokenizer) -> LlamaForCausalLM:
 
 
 def train_toy_model(config: ToyModelConfig) -> dict:
-    """Train a toy model on batches sampled from its world, measure its quality and save it to ``config.out``.
+    """Train a toy model on batches sampled from its world, measure its quality and save it to ``config.output_dir``.
 
     Args:
         config (`ToyModelConfig`): The world, the shape and the training options.
@@ -204,7 +201,7 @@ def train_toy_model(config: ToyModelConfig) -> dict:
         `dict`: The measured quality (see ``measure_quality``).
 
     Raises:
-        FileExistsError: When ``config.out`` exists and is not empty (checked when saving).
+        FileExistsError: When ``config.output_dir`` exists and is not empty (checked when saving).
     """
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -243,7 +240,7 @@ def train_toy_model(config: ToyModelConfig) -> dict:
 
 
 def save_toy_model(model, tokenizer, config: ToyModelConfig, quality: dict, minutes: float) -> None:
-    """Save a trained toy model, its tokenizer, ``toyworld.json`` and model card to ``config.out``.
+    """Save a trained toy model, its tokenizer, ``toyworld.json`` and model card to ``config.output_dir``.
 
     Everything is written to a staging folder next to it first, which is then renamed into place.
 
@@ -255,13 +252,13 @@ def save_toy_model(model, tokenizer, config: ToyModelConfig, quality: dict, minu
         minutes (`float`): The training time (recorded).
 
     Raises:
-        FileExistsError: When ``config.out`` exists and is not empty.
+        FileExistsError: When ``config.output_dir`` exists and is not empty.
     """
     from .card import render_toy_model_card
 
-    out = Path(config.out)
+    out = Path(config.output_dir)
     if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"--out {out} already exists and is not empty; choose a new folder")
+        raise FileExistsError(f"--output_dir {out} already exists and is not empty; choose a new folder")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     model.save_pretrained(staging)

@@ -29,7 +29,7 @@ def build(out, **overrides):
     # them out, is tested on its own below).
     options = {"target": TARGET, "num_examples": 24, "shard_size": 10, "batch_size": 8, "keep_unparsed": True,
                **overrides}
-    return build_ablation_dataset(AblationConfig(out=str(out), **options))
+    return build_ablation_dataset(AblationConfig(output_dir=str(out), **options))
 
 
 def provenance(folder, config_name=TARGET):
@@ -388,12 +388,13 @@ def test_cli_builds_from_a_jsonl_file_with_a_span_regex(tmp_path, capsys):
     path = tmp_path / "mine.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in hint_lines()))
     out = tmp_path / "ds"
-    code = main(["build", "ablation", "--target", TARGET, "--out", str(out), "--examples", str(path),
+    code = main(["build", "ablation", "--target", TARGET, "--output_dir", str(out), "--examples", str(path),
                  "--span-regex", r"Hint from the \w+: I think the answer is \w+\. ", "--test-fraction", "0",
                  "--keep-unparsed"])
     assert code == 0
     assert load(out)["train"].num_rows == 4
-    code = main(["build", "ablation", "--target", TARGET, "--out", str(tmp_path / "b"), "--examples", str(path)])
+    code = main(["build", "ablation", "--target", TARGET, "--output_dir", str(tmp_path / "b"), "--examples",
+                 str(path)])
     assert code == 2
     assert "no 'span', and no --span-regex" in capsys.readouterr().err
 
@@ -407,7 +408,7 @@ def test_push_to_hub_uploads_the_config_once(tmp_path):
         api = api_class.return_value
         api.hf_hub_download.side_effect = EntryNotFoundError("no card yet")
         api.upload_folder.return_value = "https://hub/commit/1"
-        folder = build(tmp_path / "ds", num_examples=12, push_to_hub="org/self-explain-ablation")
+        folder = build(tmp_path / "ds", num_examples=12, push_to_hub=True, repo_id="org/self-explain-ablation")
     upload.assert_called_once()
     api.create_repo.assert_called_once_with("org/self-explain-ablation", repo_type="dataset", exist_ok=True,
                                             private=False)
@@ -427,6 +428,6 @@ def test_push_to_a_hub_config_that_exists_fails_before_building(tmp_path):
             mock.patch.object(builder_module, "ablation_rows", side_effect=lambda *a: calls.__setitem__("n", 1)):
         api_class.return_value.hf_hub_download.return_value = str(remote_card)
         with pytest.raises(FileExistsError, match="already has config 'toy-target'"):
-            build(tmp_path / "ds", push_to_hub="org/self-explain-ablation")
+            build(tmp_path / "ds", push_to_hub=True, repo_id="org/self-explain-ablation")
         api_class.return_value.upload_folder.assert_not_called()
     assert calls["n"] == 0 and not (tmp_path / "ds").exists()

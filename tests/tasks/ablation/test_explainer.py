@@ -36,7 +36,8 @@ def dataset_dir(tmp_path_factory):
     """An ablation dataset on the shipped toy target (a second or so to build)."""
     out = tmp_path_factory.mktemp("ablation-dataset") / "dataset"
     with single_thread():
-        return build_ablation_dataset(AblationConfig(target=TARGET, out=str(out), num_examples=48, test_fraction=0.25))
+        return build_ablation_dataset(AblationConfig(target=TARGET, output_dir=str(out), num_examples=48,
+                                                     test_fraction=0.25))
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +205,8 @@ def explainer_dir(dataset_dir, tmp_path_factory):
     from self_explain.explainer.trainer import ExplainerConfig, train_explainer
 
     out = tmp_path_factory.mktemp("ablation-explainer") / "explainer"
-    config = ExplainerConfig(task="ablation", dataset=str(dataset_dir), config=TARGET, target=TARGET, out=str(out),
+    config = ExplainerConfig(task="ablation", dataset_name=str(dataset_dir), dataset_config=TARGET, target=TARGET,
+                             output_dir=str(out),
                          **{**TINY_TRAINING, "max_steps": 3})
     with single_thread(), torch.random.fork_rng():
         return train_explainer(config)
@@ -260,7 +262,7 @@ def test_evaluate_reports_causal_match_for_trained_and_untrained(explainer_dir, 
     from self_explain.evaluation.evaluator import EvaluateConfig, run_evaluation
 
     out = tmp_path / "report"
-    config = EvaluateConfig(explainer=str(explainer_dir), dataset=str(dataset_dir), out=str(out),
+    config = EvaluateConfig(explainer=str(explainer_dir), dataset_name=str(dataset_dir), output_dir=str(out),
                             split=["test", "ood"], baseline=["untrained"], max_rows=6, max_new_tokens=12, batch_size=8)
     report = run_evaluation(config)
     assert json.loads((out / "report.json").read_text()) == json.loads(json.dumps(report))

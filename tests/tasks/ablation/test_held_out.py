@@ -19,7 +19,7 @@ def build(model_dir, out, **overrides):
     # An untrained model names no option: its answers are kept (unparsed) so that the splits can be checked.
     options = {"target": str(model_dir), "num_examples": 40, "shard_size": 20, "max_new_tokens": 2,
                "keep_unparsed": True, **overrides}
-    return build_ablation_dataset(AblationConfig(out=str(out), **options))
+    return build_ablation_dataset(AblationConfig(output_dir=str(out), **options))
 
 
 def provenance(folder, config_name):

@@ -136,7 +136,7 @@ def toy_saes(toy_target, tmp_path_factory):
 def build(out, toy_saes, **overrides):
     options = {"target": TARGET, "saes": toy_saes.paths, **SMALL, **overrides}
     with single_thread():
-        return build_features_dataset(FeaturesConfig(out=str(out), **options))
+        return build_features_dataset(FeaturesConfig(output_dir=str(out), **options))
 
 
 def provenance(folder, config_name=TARGET):
@@ -338,12 +338,12 @@ def test_ood_layers_minus_one_gives_no_ood_split_and_a_layer_can_be_chosen(toy_s
 
 
 def test_ood_layers_default_and_checks():
-    config = FeaturesConfig(target=TARGET, out="unused")
+    config = FeaturesConfig(target=TARGET, output_dir="unused")
     assert ood_layers(config, [1]) == set(), "one SAE layer: no ood split"
     assert ood_layers(config, [0, 1, 3]) == {3}
-    assert ood_layers(FeaturesConfig(target=TARGET, out="unused", ood_layers=[-1]), [1, 2]) == set()
+    assert ood_layers(FeaturesConfig(target=TARGET, output_dir="unused", ood_layers=[-1]), [1, 2]) == set()
     with pytest.raises(ValueError, match=r"--ood-layers \[3\] have no SAE; SAE layers: \[1, 2\]"):
-        ood_layers(FeaturesConfig(target=TARGET, out="unused", ood_layers=[3]), [1, 2])
+        ood_layers(FeaturesConfig(target=TARGET, output_dir="unused", ood_layers=[3]), [1, 2])
 
 
 def test_same_seed_same_content_other_seed_differs(toy_saes, tmp_path):
@@ -356,7 +356,7 @@ def test_same_seed_same_content_other_seed_differs(toy_saes, tmp_path):
 
 def test_features_per_layer_is_a_seeded_sample_per_layer(toy_saes, tmp_path):
     def chosen(seed, layers=SAE_LAYERS):
-        config = FeaturesConfig(target=TARGET, out="unused", features_per_layer=5, seed=seed)
+        config = FeaturesConfig(target=TARGET, output_dir="unused", features_per_layer=5, seed=seed)
         return [(i.layer, i.feature) for i in choose_features(config, {layer: toy_saes.saes[layer] for layer in layers})]
 
     items = chosen(0)
@@ -366,7 +366,7 @@ def test_features_per_layer_is_a_seeded_sample_per_layer(toy_saes, tmp_path):
     assert [f for layer, f in items if layer == 1] == sorted(f for layer, f in items if layer == 1)
     assert [i for i in items if i[0] == 1] == chosen(0, layers=(1,)), "a layer's sample does not depend on others"
     assert any(chosen(seed)[:5] != items[:5] for seed in range(1, 6)), "another seed, another sample"
-    everything = FeaturesConfig(target=TARGET, out="unused", features_per_layer=D_SAE + 5)
+    everything = FeaturesConfig(target=TARGET, output_dir="unused", features_per_layer=D_SAE + 5)
     assert len(choose_features(everything, toy_saes.saes)) == 2 * D_SAE
 
     folder = build(tmp_path / "ds", toy_saes, features_per_layer=5, num_texts=100)
@@ -501,7 +501,7 @@ def test_a_corpus_file_is_read_text_by_text(toy_saes, tmp_path):
 )
 def test_config_errors(overrides, message):
     with pytest.raises(ValueError, match=message):
-        FeaturesConfig(target=TARGET, out="unused", **overrides)
+        FeaturesConfig(target=TARGET, output_dir="unused", **overrides)
 
 
 def test_unreachable_lm_describer_raises_a_connection_error_naming_the_url(toy_saes, tmp_path):
@@ -525,7 +525,7 @@ def plain_model(tmp_path_factory):
 def build_plain(out, plain, **overrides):
     options = {"target": plain.folder, "saes": [plain.sae], "corpus": plain.corpus, **SMALL, **overrides}
     with single_thread():
-        return build_features_dataset(FeaturesConfig(out=str(out), **options))
+        return build_features_dataset(FeaturesConfig(output_dir=str(out), **options))
 
 
 def test_non_toy_target_needs_saes_and_a_corpus(plain_model, tmp_path):

@@ -373,7 +373,7 @@ def test_train_evaluate_and_explain_through_the_pipeline(built_features, toy_sae
     from self_explain.explainer.trainer import ExplainerConfig, train_explainer
 
     folder, dataset = built_features
-    config = ExplainerConfig(dataset=str(folder), config=TARGET, out=str(tmp_path / "explainer"),
+    config = ExplainerConfig(dataset_name=str(folder), dataset_config=TARGET, output_dir=str(tmp_path / "explainer"),
                          **{**TINY_TRAINING, "max_steps": 3})
     with single_thread(), torch.random.fork_rng():
         explainer_dir = train_explainer(config)
@@ -383,7 +383,8 @@ def test_train_evaluate_and_explain_through_the_pipeline(built_features, toy_sae
 
     out = tmp_path / "report"
     with single_thread():
-        report = run_evaluation(EvaluateConfig(explainer=str(explainer_dir), dataset=str(folder), out=str(out),
+        report = run_evaluation(EvaluateConfig(explainer=str(explainer_dir), dataset_name=str(folder),
+                                               output_dir=str(out),
                                                split=["test", "ood"], baseline=["untrained"], max_rows=4,
                                                max_new_tokens=8, batch_size=8))
     assert report["task"] == "features" and report["dataset_config"] == TARGET

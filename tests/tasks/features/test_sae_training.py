@@ -11,7 +11,7 @@ TINY = dict(d_sae=32, k=4, steps=40, batch_size=64, num_texts=40, learning_rate=
 
 
 def tiny_config(model_dir, out, **overrides) -> TrainSAEConfig:
-    return TrainSAEConfig(target=str(model_dir), out=str(out), **{"layers": [1], **TINY, **overrides})
+    return TrainSAEConfig(target=str(model_dir), output_dir=str(out), **{"layers": [1], **TINY, **overrides})
 
 
 def test_trained_sae_is_saved_in_the_saelens_format_and_learns(random_toy_model_dir, tmp_path):
@@ -51,7 +51,7 @@ def test_training_is_seeded(random_toy_model_dir, tmp_path):
 def test_command_line_trains_each_layer(random_toy_model_dir, tmp_path):
     out = tmp_path / "cli"
     options = [f"--{key}={value}" for key, value in {**TINY, "steps": 3}.items()]
-    folders = main(["--target", str(random_toy_model_dir), "--layers", "0", "2", "--out", str(out), *options])
+    folders = main(["--target", str(random_toy_model_dir), "--layers", "0", "2", "--output_dir", str(out), *options])
     assert folders == [out / "layer_0", out / "layer_2"]
     assert SparseAutoencoder.from_pretrained(out / "layer_2").layer == 2
 
@@ -88,7 +88,7 @@ def test_bad_options_are_named(random_toy_model_dir, tmp_path, overrides, messag
 )
 def test_bad_numbers_are_refused_before_any_work(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
-        TrainSAEConfig(target="toy-target", out=str(tmp_path / "saes"), **overrides)
+        TrainSAEConfig(target="toy-target", output_dir=str(tmp_path / "saes"), **overrides)
     assert not (tmp_path / "saes").exists()
 
 
@@ -98,8 +98,8 @@ def test_an_out_that_is_a_file_is_refused_before_loading_the_target(tmp_path, mo
     monkeypatch.setattr(sae_training, "load_model", lambda *a, **k: pytest.fail("the target was loaded"))
     out = tmp_path / "saes"
     out.write_text("not a folder")
-    with pytest.raises(NotADirectoryError, match=f"--out {out} is a file; give a folder"):
-        train_saes(TrainSAEConfig(target="toy-target", out=str(out)))
+    with pytest.raises(NotADirectoryError, match=f"--output_dir {out} is a file; give a folder"):
+        train_saes(TrainSAEConfig(target="toy-target", output_dir=str(out)))
 
 
 def test_a_diverging_run_stops_naming_the_layer_and_saves_nothing(tmp_path):
@@ -112,7 +112,7 @@ def test_a_diverging_run_stops_naming_the_layer_and_saves_nothing(tmp_path):
     generator = torch.Generator().manual_seed(0)
     initialize_sae(sae, data, generator)
     data[3] = float("inf")  # a batch with it gives a loss of nan
-    config = TrainSAEConfig(target="toy-target", out=str(tmp_path), d_sae=8, k=2, steps=50, batch_size=32)
+    config = TrainSAEConfig(target="toy-target", output_dir=str(tmp_path), d_sae=8, k=2, steps=50, batch_size=32)
     with pytest.raises(ValueError, match=r"SAE training of layer 1 diverged \(loss nan at step 0\); nothing was "
                                          r"saved"):
         train_topk_sae(sae, data, config, generator)
@@ -129,7 +129,7 @@ def test_help_lists_every_option(capsys):
 
 def test_a_target_other_than_a_toy_one_needs_a_corpus_and_is_refused_before_loading(tmp_path):
     with pytest.raises(ValueError, match=r"--corpus FILE is required for 'org/some-llama'"):
-        train_saes(TrainSAEConfig(target="org/some-llama", out=str(tmp_path / "saes")))
+        train_saes(TrainSAEConfig(target="org/some-llama", output_dir=str(tmp_path / "saes")))
 
 
 def test_a_packaged_target_without_a_corpus_reads_the_shipped_english_corpus():

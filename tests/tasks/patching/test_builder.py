@@ -13,7 +13,7 @@ from self_explain.tasks.patching.config import PatchingConfig
 
 def build(model_dir, out, **overrides):
     options = {"target": str(model_dir), "num_prompts": 30, "shard_size": 10, **overrides}
-    config = PatchingConfig(out=str(out), **options)
+    config = PatchingConfig(output_dir=str(out), **options)
     return build_patching_dataset(config)
 
 

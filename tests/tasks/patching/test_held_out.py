@@ -18,7 +18,7 @@ from self_explain.toyworld.world import ToyWorld
 
 def build(model_dir, out, **overrides):
     options = {"target": str(model_dir), "num_prompts": 40, "shard_size": 20, **overrides}
-    return build_patching_dataset(PatchingConfig(out=str(out), **options))
+    return build_patching_dataset(PatchingConfig(output_dir=str(out), **options))
 
 
 def provenance(folder, config_name):

@@ -31,16 +31,16 @@ def test_default_window_is_the_references_share_of_the_depth(num_layers, window)
 
 
 def test_window_and_start_layers_of_a_4_and_a_30_layer_target(tmp_path):
-    config = PatchingConfig(target="toy-target", out=str(tmp_path))
+    config = PatchingConfig(target="toy-target", output_dir=str(tmp_path))
     assert config.window is None
     assert window_size(config, 4) == 1 and start_layers(config, 4) == [0, 1, 2, 3]
     assert window_size(config, 30) == 8 and start_layers(config, 30) == list(range(23))  # windows 0-7 … 22-29
-    explicit = PatchingConfig(target="toy-target", out=str(tmp_path), window=2, layers=[2])
+    explicit = PatchingConfig(target="toy-target", output_dir=str(tmp_path), window=2, layers=[2])
     assert window_size(explicit, 30) == 2 and start_layers(explicit, 4) == [2]
     with pytest.raises(ValueError, match="--window must be at least 1"):
-        PatchingConfig(target="toy-target", out=str(tmp_path), window=0)
+        PatchingConfig(target="toy-target", output_dir=str(tmp_path), window=0)
     with pytest.raises(ValueError, match="--same-value-share must be in"):
-        PatchingConfig(target="toy-target", out=str(tmp_path), same_value_share=1.5)
+        PatchingConfig(target="toy-target", output_dir=str(tmp_path), same_value_share=1.5)
 
 
 # --- counterfactuals that keep the original's answer ---------------------------------------------------------------
@@ -67,7 +67,7 @@ def test_a_build_records_the_same_value_share_and_the_unchanged_rows(random_toy_
     rows; at the last layer and position the patched output is the counterfactual's own (layer L-1 is the last
     block's output), so there the verdict is exactly whether the target answers the two prompts alike."""
     name = random_toy_model_dir.name
-    config = PatchingConfig(target=str(random_toy_model_dir), out=str(tmp_path / "ds"), num_prompts=40,
+    config = PatchingConfig(target=str(random_toy_model_dir), output_dir=str(tmp_path / "ds"), num_prompts=40,
                             shard_size=20, same_value_share=0.5, seed=2)
     folder = build_patching_dataset(config)
     record = provenance(folder, name)
@@ -99,7 +99,7 @@ def test_unchanged_share_near_the_configured_share_on_the_toy_target(tmp_path):
     if unknown_words(target.tokenizer, " ".join(world.entities)):
         pytest.skip("the shipped toy models predate toy world v2 (their tokenizer cannot read its entities)")
     last_layer = len(decoder_layers(target.model)) - 1
-    config = PatchingConfig(target="toy-target", out=str(tmp_path / "ds"), num_prompts=200, layers=[last_layer],
+    config = PatchingConfig(target="toy-target", output_dir=str(tmp_path / "ds"), num_prompts=200, layers=[last_layer],
                             same_value_share=0.3, seed=0)
     folder = build_patching_dataset(config)
     dataset = load_dataset(str(folder), "toy-target")
@@ -155,7 +155,8 @@ def test_rows_patch_the_output_of_each_block_of_the_window_with_one_vector(rando
     """Checked against hooks on the model: a row's patched output is the top-1 after writing the counterfactual's
     output of block ``layer`` at the output of every block of ``layers``; the explainer gets that same vector."""
     name = random_toy_model_dir.name
-    config = PatchingConfig(target=str(random_toy_model_dir), out=str(tmp_path / "ds"), num_prompts=12, window=2,
+    config = PatchingConfig(target=str(random_toy_model_dir), output_dir=str(tmp_path / "ds"), num_prompts=12,
+                            window=2,
                             shard_size=12)
     dataset = load_dataset(str(build_patching_dataset(config)), name)["train"]
     assert provenance(tmp_path / "ds", name)["window"] == 2

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from datasets import load_dataset
 
-from self_explain.cli import _parse_with_recipe
+from self_explain.cli_options import parse_with_recipe as _parse_with_recipe
 from self_explain.core.engine import Patch, clean_runs, patch_naive
 from self_explain.core.files import package_data
 from self_explain.core.models import load_model
@@ -33,7 +33,7 @@ def build(out, **overrides):
     """A small sites build on the shipped toy target (a random model's patches hardly move its output)."""
     options = {"target": "toy-target", "design": "sites", "num_prompts": 16, "candidates_per_text": 12,
                "shard_size": 8, "batch_prompts": 24, **overrides}
-    return build_patching_dataset(PatchingConfig(out=str(out), **options))
+    return build_patching_dataset(PatchingConfig(output_dir=str(out), **options))
 
 
 def provenance(folder, config_name):
@@ -194,7 +194,7 @@ def test_a_prompt_file_gives_each_text_its_pairs_as_candidates():
 )
 def test_bad_site_options_name_the_option(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
-        PatchingConfig(target="toy-target", out=str(tmp_path), **overrides)
+        PatchingConfig(target="toy-target", output_dir=str(tmp_path), **overrides)
 
 
 def test_a_build_where_no_site_reaches_k_says_what_to_change(tmp_path):
@@ -213,8 +213,9 @@ def test_a_build_where_no_site_reaches_k_says_what_to_change(tmp_path):
 def test_the_counterfactuals_recipe_parses_into_the_sites_design():
     from self_explain.tasks.registry import get_task
 
-    config, recipe = _parse_with_recipe(get_task("patching").config_class, "build", ["--config_file", str(RECIPE)])
-    assert (config.target, config.config_name, config.out) == ("toy-target", RECIPE.stem, "out/self-explain-patching")
+    config, recipe = _parse_with_recipe(get_task("patching").config_class, "build", ["--config", str(RECIPE)])
+    assert (config.target, config.config_name, config.output_dir) == ("toy-target", RECIPE.stem,
+                                                                      "out/self-explain-patching")
     assert (config.design, config.counterfactuals_per_site, config.unchanged_per_site) == ("sites", 4, 1)
     assert config.candidates_per_text == 32 and config.seed == 0
     assert recipe.to_provenance()["options"]["design"] == "sites"
@@ -225,8 +226,8 @@ def test_the_counterfactuals_experiment_recipe_parses_and_reads_the_recipe_confi
     from self_explain.evaluation.experiment import ExperimentConfig
 
     path = Path(__file__).parents[3] / "experiments" / "privileged-access" / "patching-counterfactuals.yaml"
-    config, _ = _parse_with_recipe(ExperimentConfig, "experiment privileged-access", ["--config_file", str(path)])
-    dataset, _ = _parse_with_recipe(PatchingConfig, "build", ["--config_file", str(RECIPE)])
+    config, _ = _parse_with_recipe(ExperimentConfig, "experiment privileged-access", ["--config", str(path)])
+    dataset, _ = _parse_with_recipe(PatchingConfig, "build", ["--config", str(RECIPE)])
     assert (config.task, config.target) == ("patching", dataset.target)
-    assert (config.dataset, config.dataset_config) == (dataset.out, dataset.config_name)
+    assert (config.dataset_name, config.dataset_config) == (dataset.output_dir, dataset.config_name)
     assert config.explainers == ["toy-target", "toy-twin", "toy-other"]

@@ -29,7 +29,7 @@ def build_preferences(out: Path, **overrides) -> Path:
     )
 
     with single_thread(), torch.random.fork_rng():
-        return build_preferences_dataset(PreferencesConfig(out=str(out), **{**BUILD_OPTIONS, **overrides}))
+        return build_preferences_dataset(PreferencesConfig(output_dir=str(out), **{**BUILD_OPTIONS, **overrides}))
 
 
 @pytest.fixture(scope="session")

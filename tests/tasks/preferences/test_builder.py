@@ -272,7 +272,7 @@ def test_instilling_a_toy_target_passes_the_gate_and_keeps_its_native_preference
 
 def test_the_gate_threshold_is_checked():
     with pytest.raises(ValueError, match=r"--min-instilling-correlation must be in \[-1, 1\], got 1.5"):
-        PreferencesConfig(target=TARGET, out="unused", min_instilling_correlation=1.5)
+        PreferencesConfig(target=TARGET, output_dir="unused", min_instilling_correlation=1.5)
 
 
 def test_instilled_model_loads_and_differs_from_its_base(preferences_build):
@@ -415,7 +415,7 @@ def test_cli_builds_from_a_scenarios_file(tmp_path):
     path = write_scenarios(tmp_path / "mine.json", records)
     out = tmp_path / "ds"
     options = [f"--{key.replace('_', '-')}={value}" for key, value in BUILD_OPTIONS.items() if key != "num_scenarios"]
-    assert main(["build", "preferences", *options, "--out", str(out), "--scenarios", str(path)]) == 0
+    assert main(["build", "preferences", *options, "--output_dir", str(out), "--scenarios", str(path)]) == 0
     dataset = load(out)
     rows = rows_of(dataset)
     assert {r["scenario"] for r in rows} == {r["name"] for r in records}
@@ -467,7 +467,7 @@ def test_a_packaged_target_draws_the_english_scenarios_without_a_file():
     from self_explain.tasks.preferences.config import PreferencesConfig
     from self_explain.tasks.preferences.scenarios import english_scenarios
 
-    config = PreferencesConfig(target="smollm2-135m", out="unused", num_scenarios=12, seed=3)
+    config = PreferencesConfig(target="smollm2-135m", output_dir="unused", num_scenarios=12, seed=3)
     assert scenarios_for(config) == english_scenarios(12, seed=3)
 
 
@@ -476,7 +476,8 @@ def test_cli_help_lists_the_options(capsys):
         main(["build", "preferences", "--help"])
     assert exit_info.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
-    for option in ("--target", "--out", "--scenarios", "--num-scenarios", "--native-fraction", "--instill-choices",
+    for option in ("--target", "--output_dir", "--scenarios", "--num-scenarios", "--native-fraction",
+                   "--instill-choices",
                    "--measure-choices", "--choice-labels", "--instilled-model", "--push-instilled-to-hub",
                    "--overwrite", "--seed"):
         assert option in out, option

@@ -21,11 +21,11 @@ def test_toy_models_and_models_instilled_from_them_write_a_worked_sum_by_default
 
 
 def test_reasoning_defaults_by_target_and_can_be_turned_off():
-    assert PreferencesConfig(target="toy-target", out="x").reasoning == "worked-sum"
-    assert PreferencesConfig(target="smollm2-135m", out="x").reasoning == "none"
-    assert PreferencesConfig(target="toy-target", out="x", reasoning="none").reasoning == "none"
+    assert PreferencesConfig(target="toy-target", output_dir="x").reasoning == "worked-sum"
+    assert PreferencesConfig(target="smollm2-135m", output_dir="x").reasoning == "none"
+    assert PreferencesConfig(target="toy-target", output_dir="x", reasoning="none").reasoning == "none"
     # A user's scenarios have values and weights a worked sum cannot write.
-    assert PreferencesConfig(target="toy-target", out="x", scenarios="mine.json").reasoning == "none"
+    assert PreferencesConfig(target="toy-target", output_dir="x", scenarios="mine.json").reasoning == "none"
 
 
 @pytest.mark.parametrize(
@@ -38,17 +38,17 @@ def test_reasoning_defaults_by_target_and_can_be_turned_off():
 )
 def test_bad_reasoning_is_named(options, message):
     with pytest.raises(ValueError, match=message):
-        PreferencesConfig(out="x", **options)
+        PreferencesConfig(output_dir="x", **options)
 
 
 def test_replayed_native_choices_are_on_by_default_and_cannot_be_negative():
-    assert PreferencesConfig(target="toy-target", out="x").replay_choices == 50
-    assert PreferencesConfig(target="toy-target", out="x", replay_choices=0).replay_choices == 0
+    assert PreferencesConfig(target="toy-target", output_dir="x").replay_choices == 50
+    assert PreferencesConfig(target="toy-target", output_dir="x", replay_choices=0).replay_choices == 0
     with pytest.raises(ValueError, match="--replay-choices must be 0 or more, got -1"):
-        PreferencesConfig(target="toy-target", out="x", replay_choices=-1)
+        PreferencesConfig(target="toy-target", output_dir="x", replay_choices=-1)
 
 
 @pytest.mark.parametrize("target", ["toy-twin", "toy-large"])
 def test_a_facts_only_toy_target_is_refused_before_any_work(target):
     with pytest.raises(ValueError, match=rf"--target {target} is a toy model of the facts-only world .* Use toy-target or toy-other"):
-        PreferencesConfig(target=target, out="x")
+        PreferencesConfig(target=target, output_dir="x")

@@ -42,7 +42,8 @@ PIPELINE_KEYS = {"explanation", "weights", "valid", "ground_truth", "measured_we
 @pytest.fixture(scope="module")
 def explainer_dir(preferences_build, tmp_path_factory):
     out = tmp_path_factory.mktemp("preferences-explainer") / "explainer"
-    config = ExplainerConfig(dataset=str(preferences_build.folder), config=TARGET, out=str(out), max_steps=MAX_STEPS,
+    config = ExplainerConfig(dataset_name=str(preferences_build.folder), dataset_config=TARGET, output_dir=str(out),
+                             max_steps=MAX_STEPS,
                          per_device_train_batch_size=8, seed=0)
     with single_thread(), torch.random.fork_rng():
         return train_explainer(config)
@@ -51,7 +52,8 @@ def explainer_dir(preferences_build, tmp_path_factory):
 @pytest.fixture(scope="module")
 def report(preferences_build, explainer_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("preferences-evaluation")
-    config = EvaluateConfig(explainer=str(explainer_dir), dataset=str(preferences_build.folder), out=str(out),
+    config = EvaluateConfig(explainer=str(explainer_dir), dataset_name=str(preferences_build.folder),
+                            output_dir=str(out),
                             split=["train", "test", "native"], baseline=["untrained"])
     with single_thread():
         return run_evaluation(config), out

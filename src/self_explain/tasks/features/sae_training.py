@@ -1,7 +1,7 @@
 """Train TopK sparse autoencoders on a target's residual stream, saved in the SAELens format: ``self-explain
 train-sae``.
 
-``self-explain train-sae --target toy-target --layers 1 2 --out DIR`` writes ``DIR/layer_<ℓ>/`` (``cfg.json``,
+``self-explain train-sae --target toy-target --layers 1 2 --output_dir DIR`` writes ``DIR/layer_<ℓ>/`` (``cfg.json``,
 ``sae_weights.safetensors``, ``training.json``) for each layer ℓ. The SAE reads the input of decoder layer ℓ
 (``blocks.ℓ.hook_resid_pre``) over a corpus: ``--corpus`` (a text file, one text per line, or JSONL with a
 ``text`` field), which any target but a toy or packaged one needs; a toy target without it reads texts of its toy
@@ -48,7 +48,8 @@ class TrainSAEConfig:
             (default: the shipped English corpus).
         max_tokens (`int`, *optional*, defaults to 128): Longest text read, in tokens (longer ones are cut).
         layers (`list[int]`, *optional*, defaults to `[1, 2]`): Residual stream layers to train on.
-        out (`str`, *optional*, defaults to `"out/toy-target-saes"`): Folder; each layer's SAE goes to ``layer_<l>/``.
+        output_dir (`str`, *optional*, defaults to `"out/toy-target-saes"`): Folder; each layer's SAE goes to
+            ``layer_<l>/``.
         d_sae (`int`, *optional*, defaults to 256): Number of SAE features.
         k (`int`, *optional*, defaults to 8): Active features per token (TopK).
         steps (`int`, *optional*, defaults to 2000): Adam steps per layer.
@@ -85,7 +86,9 @@ class TrainSAEConfig:
     )
     max_tokens: int = field(default=128, metadata={"help": "Longest text read, in tokens (longer ones are cut)."})
     layers: list[int] = field(default_factory=lambda: [1, 2], metadata={"help": "Residual stream layers to train on."})
-    out: str = field(default="out/toy-target-saes", metadata={"help": "Folder; each layer's SAE goes to layer_<l>/."})
+    output_dir: str = field(
+        default="out/toy-target-saes", metadata={"help": "Folder; each layer's SAE goes to layer_<l>/."}
+    )
     d_sae: int = field(default=256, metadata={"help": "Number of SAE features."})
     k: int = field(default=8, metadata={"help": "Active features per token (TopK)."})
     steps: int = field(default=2000, metadata={"help": "Adam steps per layer."})
@@ -340,7 +343,7 @@ def resample_features(sae: SparseAutoencoder, optimizer, features: torch.Tensor,
 
 
 def _layer_folder(config: TrainSAEConfig, layer: int) -> Path:
-    return Path(config.out) / f"layer_{layer}"
+    return Path(config.output_dir) / f"layer_{layer}"
 
 
 def train_saes(config: TrainSAEConfig) -> list[Path]:
@@ -370,15 +373,18 @@ def train_saes(config: TrainSAEConfig) -> list[Path]:
     corpus_name = config.corpus or (BUILTIN_CORPUS_NAME if builtin else "self_explain.toyworld")
     if config.threads:
         torch.set_num_threads(config.threads)
-    out = Path(config.out)
+    out = Path(config.output_dir)
     if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out {out} is a file; give a folder (each layer's SAE goes to layer_<l>/ in it)")
+        raise NotADirectoryError(f"--output_dir {out} is a file; give a folder (each layer's SAE goes to "
+                                 "layer_<l>/ in it)")
     for layer in config.layers:
         folder = _layer_folder(config, layer)
         if folder.exists() and not folder.is_dir():
-            raise NotADirectoryError(f"--out {out}: {folder} is a file; remove it or choose another --out")
+            raise NotADirectoryError(f"--output_dir {out}: {folder} is a file; remove it or choose another "
+                                     "--output_dir")
         if folder.exists() and any(folder.iterdir()) and not config.overwrite:
-            raise FileExistsError(f"{folder} already exists and is not empty; choose another --out or pass --overwrite")
+            raise FileExistsError(f"{folder} already exists and is not empty; choose another --output_dir or pass "
+                                  "--overwrite")
     loaded = load_model(config.target)
     num_layers = len(loaded.adapter.layers(loaded.model))
     bad = [layer for layer in config.layers if not 0 <= layer < num_layers]

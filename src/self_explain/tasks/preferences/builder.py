@@ -152,7 +152,7 @@ def instilled_folder(config: PreferencesConfig, config_name: str) -> Path:
     """
     if config.instilled_model:
         return Path(config.instilled_model).resolve()  # the provenance names it: relative paths would not travel
-    return Path(config.out).resolve().parent / f"{config_name}-preferences-instilled"
+    return Path(config.output_dir).resolve().parent / f"{config_name}-preferences-instilled"
 
 
 def instilling_fingerprint(config: PreferencesConfig, base: LoadedModel, scenarios: list[Scenario],
@@ -503,7 +503,7 @@ class PreferencesBuilder(DatasetBuilder):
             require_token(f"--push-instilled-to-hub {config.push_instilled_to_hub}")
         self.decisions_build = ShardedBuild(DATASET_NAME, f"{build.config_name}-decisions", build.out,
                                             DECISION_FEATURES, overwrite=config.overwrite,
-                                            push_to_hub=config.push_to_hub)
+                                            push_to_hub=build.push_to_hub)
         self.decisions_build.check_destination(self.state.is_main_process)
         self.scenarios = scenarios_for(config)
         self.splits_of = assign_splits(self.scenarios, config)

@@ -1,0 +1,295 @@
+"""The command line's options: checked from the config classes' source first, then parsed into the real classes.
+
+``--help`` and argument errors are answered by :func:`check_options` from the source of each command's config
+dataclass (:mod:`~self_explain.core.arguments`), before torch or transformers is imported. The command then parses
+the same arguments into its config class with ``HfArgumentParser`` (:func:`parse_with_recipe`).
+
+Options follow TRL's names: ``--config recipe.yaml``, ``--dataset_name``, ``--dataset_config``, ``--output_dir``, and
+``--push_to_hub`` with ``--hub_model_id`` (a model, as ``TrainingArguments``) or ``--repo_id`` (a dataset, as TRL's
+dataset scripts). The old names work for this release, with a warning naming the new one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+from .core.arguments import HelpFormatter, add_field_arguments, split_list_values, string_to_bool
+from .core.recipes import RECIPE_OPTION, Recipe, read_recipe, set_recipe_defaults
+
+logger = logging.getLogger(__name__)
+
+# Options renamed to TRL's names: old name → new name.
+RENAMED_OPTIONS = {"config_file": "config", "out": "output_dir", "dataset": "dataset_name"}
+# The option naming the Hub repo that --push_to_hub pushes to: a model's, or a dataset's.
+HUB_ID_OPTIONS = ("hub_model_id", "repo_id")
+RECIPE_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass
+class Arguments:
+    """A command's arguments, checked against its options before anything heavy is imported.
+
+    Args:
+        argv (`list[str]`): The options, old names replaced by the new ones and ``--config`` taken out.
+        choice (`str`, *optional*): The first argument of ``build`` (a task), ``experiment`` and ``toyworld``.
+        recipe (`Recipe`, *optional*): The YAML recipe given with ``--config``.
+    """
+
+    argv: list[str]
+    choice: str | None = None
+    recipe: Recipe | None = None
+
+
+def parse_with_recipe(config_class, prog: str, argv: list[str], recipe: Recipe | None = None):
+    """The command's config parsed from ``argv`` by ``HfArgumentParser``, and the recipe it read.
+
+    As TRL's command line: the recipe's values are the defaults, options on the command line override them.
+
+    Args:
+        config_class (`type`): The command's config dataclass.
+        prog (`str`): The command, for messages.
+        argv (`list[str]`): Its options (``--config FILE`` among them when ``recipe`` is not given).
+        recipe (`Recipe`, *optional*): A recipe already read (by :func:`check_options`).
+
+    Returns:
+        `tuple`: (config, the recipe or None).
+    """
+    import dataclasses
+
+    from transformers import HfArgumentParser
+
+    if recipe is None:
+        path, argv = _recipe_path(argv)
+        if path:
+            recipe = read_recipe(path, [f.name for f in dataclasses.fields(config_class) if f.init])
+    parser = HfArgumentParser(config_class, prog=prog)
+    if recipe is not None:
+        set_recipe_defaults(parser, recipe)
+    config = parser.parse_args_into_dataclasses(args=split_list_values(parser, argv))[0]
+    return config, recipe
+
+
+def _recipe_path(argv: list[str]) -> tuple[str | None, list[str]]:
+    """The value of ``--config`` in ``argv``, and ``argv`` without it."""
+    first = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    first.add_argument(RECIPE_OPTION, dest="config")
+    known, rest = first.parse_known_args(argv)
+    return known.config, rest
+
+
+class _CommandHelp(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown; the description and epilog as written."""
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """An argument error in two lines: the error and where the options are (not the long usage of every option)."""
+
+    def error(self, message: str):
+        """Print the error and a pointer to ``--help``; exit with status 2."""
+        self.exit(2, f"{self.prog}: error: {message}\n(the options: {self.prog} --help)\n")
+
+
+def options_parser(prog: str, source: tuple[str, str], description: str | None = None,
+                   choices: tuple[str, dict[str, str]] | None = None, epilog: str | None = None):
+    """A command's options from its config class's source: the package's own first, the trainer's under a heading.
+
+    Args:
+        prog (`str`): The command, e.g. ``"self-explain train"``.
+        source (`tuple[str, str]`): (module, class) of its config dataclass.
+        description (`str`, *optional*): What the command does.
+        choices (`tuple[str, dict]`, *optional*): (metavar, choices) of a first positional argument.
+        epilog (`str`, *optional*): Text after the options.
+
+    Returns:
+        `argparse.ArgumentParser`
+    """
+    from .core.dataclass_source import read_dataclass_fields
+
+    parser = _CommandParser(prog=prog, description=description, epilog=epilog, formatter_class=_CommandHelp)
+    if choices is not None:
+        parser.add_argument(choices[0].lower(), metavar=choices[0], choices=list(choices[1]))
+    parser.add_argument(RECIPE_OPTION, metavar="RECIPE", default=argparse.SUPPRESS,
+                        help="YAML recipe of these options (option: value per line, as `trl sft --config`); options "
+                             "given on the command line override it.")
+    fields = read_dataclass_fields(*source)
+    own = [f for f in fields if f.declared_in.split(".")[0] == __package__]
+    trainer = [f for f in fields if f.declared_in.split(".")[0] != __package__]
+    add_field_arguments(parser, own)
+    if trainer:
+        classes = [c for c in dict.fromkeys(f.declared_in for f in reversed(trainer)) if "._" not in c]
+        title = ", ".join(f"{c.split('.')[0]} {c.rpartition('.')[2]}" for c in classes)
+        add_field_arguments(parser.add_argument_group(f"trainer options ({title})"), trainer)
+    return parser
+
+
+def _is_recipe_path(value: str) -> bool:
+    """Whether a ``--config`` value names a recipe: a YAML file name, or any existing file."""
+    return value.lower().endswith(RECIPE_SUFFIXES) or Path(value).is_file()
+
+
+def _is_bool_text(value: str) -> bool:
+    """Whether ``HfArgumentParser`` reads ``value`` as a bool."""
+    try:
+        string_to_bool(value)
+    except argparse.ArgumentTypeError:
+        return False
+    return True
+
+
+def _warn_renamed(old: str, new: str, where: str = "") -> None:
+    """Log that an old option name is deprecated, naming the new one."""
+    logger.warning("%s%s is deprecated and will be removed in the next release; use %s", where, old, new)
+
+
+def _new_option_names(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """``argv`` with the old option names replaced by TRL's (each with a warning).
+
+    ``--config VALUE`` names a recipe now: a value that is not a YAML file is the old dataset config where the
+    command has ``--dataset_config``, and an error elsewhere. ``--push_to_hub REPO`` is the old repo-valued flag.
+    """
+    names = {action.dest for action in parser._actions}
+    hub_id = next((name for name in HUB_ID_OPTIONS if name in names), None)
+    result, index = [], 0
+    while index < len(argv):
+        token = argv[index]
+        index += 1
+        if not token.startswith("--"):
+            result.append(token)
+            continue
+        option, equals, value = token.partition("=")
+        key = option[2:].replace("-", "_")
+        new = RENAMED_OPTIONS.get(key)
+        if new and new in names and key not in names:
+            _warn_renamed(option, f"--{new}")
+            result.append(f"--{new}{equals}{value}")
+            continue
+        if not equals and index < len(argv) and not argv[index].startswith("-"):
+            value = argv[index]  # the option's value, when it takes one
+        elif not equals:
+            value = None
+        if key == "config" and value is not None and not _is_recipe_path(value):
+            if "dataset_config" not in names:
+                parser.error(f"{RECIPE_OPTION} takes a YAML recipe file (as in `trl sft --config recipe.yaml`); "
+                             f"{value!r} is not one")
+            logger.warning("%s %s for the dataset config is deprecated and will be removed in the next release: %s "
+                           "now names a YAML recipe (as in `trl sft --config recipe.yaml`); use --dataset_config %s",
+                           option, value, RECIPE_OPTION, value)
+            result += ["--dataset_config", value]
+            index += 0 if equals else 1
+        elif key == "push_to_hub" and hub_id and value is not None and not _is_bool_text(value):
+            _warn_renamed(f"{option} REPO", f"--push_to_hub --{hub_id} REPO")
+            result += ["--push_to_hub", f"--{hub_id}", value]
+            index += 0 if equals else 1
+        else:
+            result.append(token)
+    return result
+
+
+def _read_recipe(path: str, parser: argparse.ArgumentParser) -> Recipe:
+    """The recipe, old option names replaced by TRL's (with a warning), checked against the parser's options."""
+    names = {action.dest for action in parser._actions} - {"help", "config"}
+    renamed = {old: new for old, new in {**RENAMED_OPTIONS, "config": "dataset_config"}.items()
+               if new in names and old not in names}
+    recipe = read_recipe(path, names, renamed=renamed)
+    hub_id = next((name for name in HUB_ID_OPTIONS if name in names), None)
+    push = recipe.options.get("push_to_hub")
+    if hub_id and isinstance(push, str) and not _is_bool_text(push):
+        _warn_renamed("push_to_hub: REPO", f"push_to_hub: true with {hub_id}: REPO", f"{RECIPE_OPTION} {path}: ")
+        recipe.options.update({"push_to_hub": True, hub_id: push})
+    return recipe
+
+
+def check_options(parser: argparse.ArgumentParser, argv: list[str]) -> Arguments:
+    """Check a command's arguments against the options read from source (:func:`options_parser`).
+
+    Args:
+        parser (`argparse.ArgumentParser`): The command's options.
+        argv (`list[str]`): Its arguments.
+
+    Returns:
+        `Arguments`: The arguments with TRL's names, and the recipe read.
+
+    Raises:
+        SystemExit: After printing the help (``--help``), or on an argument error (status 2).
+        ValueError: On a recipe that names an unknown option or gives a bad value.
+        FileNotFoundError: When the recipe does not exist.
+    """
+    argv = _new_option_names(argv, parser)
+    path, rest = _recipe_path(argv)
+    recipe = _read_recipe(path, parser) if path else None
+    if recipe is not None:
+        set_recipe_defaults(parser, recipe)
+    parser.parse_args(split_list_values(parser, rest))
+    return Arguments(rest, recipe=recipe)
+
+
+def _choices_epilog(title: str, choices: dict[str, str], more: str) -> str:
+    """The choices of a first argument with their descriptions, as a help epilog."""
+    width = max(map(len, choices)) + 2
+    lines = [f"{title}:"]
+    for name, text in choices.items():
+        indent = " " * (width + 2)
+        wrapped = textwrap.wrap(text, 100, initial_indent=f"  {name:<{width}}", subsequent_indent=indent)
+        lines += wrapped or [f"  {name}"]
+    return "\n".join(lines + ["", more])
+
+
+def check_choice(command: str, argv: list[str], what: str, choices: dict[str, tuple[str, tuple[str, str]]],
+                 common: tuple[str, str], description: str) -> Arguments:
+    """Check the arguments of a command whose first argument is a choice (``build TASK``, ``experiment NAME``).
+
+    Args:
+        command (`str`): The command, e.g. ``"build"``.
+        argv (`list[str]`): Its arguments, the choice first.
+        what (`str`): What is chosen, e.g. ``"task"``.
+        choices (`dict`): Each choice's (one-line description, (module, class) of its options).
+        common (`tuple[str, str]`): (module, class) of the options listed by ``self-explain COMMAND --help``.
+        description (`str`): What the command does.
+
+    Returns:
+        `Arguments`: With ``choice`` set.
+
+    Raises:
+        SystemExit: After printing the help, or on an argument error (status 2).
+        ValueError: On an unknown choice, naming the known ones.
+    """
+    if not argv or argv[0].startswith("-"):
+        epilog = _choices_epilog(f"{what}s", {name: text for name, (text, _) in choices.items()},
+                                 f"Options of one {what}: self-explain {command} {what.upper()} --help")
+        parser = options_parser(f"self-explain {command}", common, description, (what.upper(), choices), epilog)
+        parser.parse_args(argv or ["--help"])  # prints the help, or names the missing choice; exits
+    name = argv[0]
+    if name not in choices:
+        raise ValueError(f"unknown {what} {name!r}; choose from {', '.join(sorted(choices))}")
+    prog = f"self-explain {command} {name}"
+    parser = options_parser(prog, choices[name][1], choices[name][0] or description)
+    arguments = check_options(parser, argv[1:])
+    arguments.choice = name
+    return arguments
+
+
+def builtin_tasks() -> dict[str, tuple[str, tuple[str, str]]]:
+    """Each built-in task's name → (description, (module, class) of its config), read from its ``TaskSpec(...)``.
+
+    Returns:
+        `dict`: In registration order.
+    """
+    import ast
+
+    from . import TASKS
+    from .core.dataclass_source import evaluate, read_call_keywords, resolve_name
+
+    tasks = {}
+    for module in TASKS.modules:
+        for keywords in read_call_keywords(module, "TaskSpec"):
+            name = evaluate(*keywords["name"]) if "name" in keywords else None
+            config_class = keywords["config_class"][0] if "config_class" in keywords else None
+            if isinstance(name, str) and isinstance(config_class, ast.Name):
+                description = evaluate(*keywords["description"]) if "description" in keywords else ""
+                tasks[name] = (description if isinstance(description, str) else "",
+                               resolve_name(module, config_class.id))
+    return tasks

@@ -1,0 +1,70 @@
+"""Run a callback when a module is imported, without importing it (a post-import hook).
+
+``import self_explain`` registers its pipeline with transformers this way: the registry lives in
+``transformers.pipelines``, whose import loads torch and every pipeline's dependencies, so the task is registered the
+moment that module is imported (by ``from transformers import pipeline``), not before.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import sys
+from types import ModuleType
+from typing import Callable
+
+
+class _CallbackLoader(importlib.abc.Loader):
+    """Delegates to the module's own loader, then runs the callback on the executed module."""
+
+    def __init__(self, loader: importlib.abc.Loader, callback: Callable[[ModuleType], None]):
+        self._loader = loader
+        self._callback = callback
+
+    def create_module(self, spec):
+        """The module object, made by the module's own loader."""
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        """Execute the module with its own loader, then run the callback."""
+        module.__loader__ = self._loader
+        self._loader.exec_module(module)
+        self._callback(module)
+
+    def __getattr__(self, name: str):
+        return getattr(self._loader, name)
+
+
+class _AfterImportFinder(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: for the watched module, wraps the loader the other finders return."""
+
+    def __init__(self, name: str, callback: Callable[[ModuleType], None]):
+        self.name = name
+        self.callback = callback
+
+    def find_spec(self, fullname, path, target=None):
+        """The other finders' spec of the watched module, its loader wrapped; None for any other module."""
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)  # once: a module imported again (after a reload) is not watched
+        for finder in sys.meta_path:
+            spec = finder.find_spec(fullname, path, target) if hasattr(finder, "find_spec") else None
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _CallbackLoader(spec.loader, self.callback)
+                return spec
+        return None
+
+
+def after_import(name: str, callback: Callable[[ModuleType], None]) -> None:
+    """Run ``callback(module)`` once the module ``name`` is imported; at once when it already is.
+
+    Args:
+        name (`str`): The module's full name, e.g. ``"transformers.pipelines"``.
+        callback (`Callable[[ModuleType], None]`): Called with the module, right after it has been executed.
+    """
+    module = sys.modules.get(name)
+    if module is not None:
+        callback(module)
+        return
+    if not any(isinstance(f, _AfterImportFinder) and f.name == name and f.callback == callback for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImportFinder(name, callback))
