@@ -128,7 +128,7 @@ REPO = Path(__file__).parents[2]
 
 @pytest.mark.parametrize("task", ["ablation", "patching"])
 def test_the_edited_smollm2_recipes_stratify_by_edits_and_read_their_dataset_recipe(task):
-    from self_explain.cli import _parse_with_recipe
+    from self_explain.cli_options import parse_with_recipe as _parse_with_recipe
 
     path = REPO / "experiments" / "privileged-access" / "smollm2-135m-edited" / f"{task}.yaml"
     config, _ = _parse_with_recipe(ExperimentConfig, "experiment privileged-access", ["--config", str(path)])
