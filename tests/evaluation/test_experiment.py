@@ -139,7 +139,9 @@ def test_other_settings_in_the_same_folder_are_refused(tmp_path):
 
 
 def test_cli_help_and_unknown_experiment(capsys):
-    assert main(["experiment", "--help"]) == 0
+    with pytest.raises(SystemExit) as exit_:
+        main(["experiment", "--help"])
+    assert exit_.value.code == 0
     assert "privileged-access" in capsys.readouterr().out
     assert main(["experiment", "mind-reading"]) == 2
     assert "unknown experiment 'mind-reading'; choose from privileged-access" in capsys.readouterr().err
