@@ -245,10 +245,15 @@ def test_build_with_push_and_no_network_is_refused_before_any_work(hub_unreachab
     assert not out.exists()
 
 
-def test_push_with_no_network_says_so_and_keeps_the_folder(hub_unreachable, trained_explainer_dir, capsys):
-    err = _refused(capsys, ["push", str(trained_explainer_dir), "org/explainer"])
-    assert "cannot reach the Hugging Face Hub to push the explainer to org/explainer (ConnectError" in err
-    assert f"the local files in {trained_explainer_dir} are kept" in err
+@pytest.mark.parametrize(("options", "pushed"), [
+    ([], "the base model to org/toy-random0"),  # a local base is uploaded first, beside the explainer
+    (["--base_repo_id", "org/base"], "the explainer to org/explainer"),
+])
+def test_push_with_no_network_says_so_and_keeps_the_folder(hub_unreachable, trained_explainer_dir, capsys, options,
+                                                            pushed):
+    err = _refused(capsys, ["push", str(trained_explainer_dir), "org/explainer", *options])
+    assert f"cannot reach the Hugging Face Hub to push {pushed} (ConnectError" in err
+    assert "the local files in " in err and " are kept" in err
     assert (trained_explainer_dir / "adapter_model.safetensors").is_file()
 
 

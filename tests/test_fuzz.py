@@ -295,6 +295,7 @@ ZERO_IS_VALID = {
     "unknown_share", "shared_share", "num_quantile", "num_random", "context_window", "replay_choices", "min_score",
     "min_instilling_correlation", "warmup_steps", "lora_dropout", "min_steps", "aux_k", "aux_coefficient",
     "dead_steps", "resample_every", "threads", "layers", "ood_layers", "weight_decay", "adam_beta1", "adam_beta2",
+    "unchanged_per_site",
 }
 # Where -1 is valid: a correlation's lower bound, "no ood layer", "train --num-train-epochs"; patching's --layers
 # are checked against the target once it is loaded (its number of layers is not known before), naming the option.

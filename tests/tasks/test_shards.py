@@ -189,7 +189,7 @@ def test_the_card_waits_for_the_folder_lock_and_names_the_folder_when_it_times_o
 def cli_build(out: Path, *options: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "self_explain.cli", "build", "ablation", "--target", TARGET, "--output_dir",
                str(out),
-               "--num-examples", "12", "--shard-size", "4", "--batch-size", "4", *options]
+               "--num-examples", "12", "--shard-size", "4", "--batch-size", "4", "--keep_unparsed", *options]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 

@@ -26,7 +26,15 @@ EDITED, GAINED, OTHER = "edited", "gained", "other"
 
 
 def stratum_split(split: str, stratum: str) -> str:
-    """The name a split's stratum is reported under, e.g. ``test[edited]``."""
+    """The name a split's stratum is reported under.
+
+    Args:
+        split (`str`): The scored split, e.g. ``test``.
+        stratum (`str`): The stratum, e.g. ``edited``.
+
+    Returns:
+        `str`: ``test[edited]``.
+    """
     return f"{split}[{stratum}]"
 
 
