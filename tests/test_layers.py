@@ -1,4 +1,4 @@
-"""The package's layers import in one direction only, and no import cycle exists (DESIGN.md, "Layers").
+"""The package's layers import in one direction only, and no import cycle exists (docs/layout.md).
 
 Imports are read with ``ast`` from the source, not executed: every ``import``/``from … import`` of a
 ``self_explain`` module counts, wherever it is written (a function-level import too, since it runs
@@ -40,7 +40,7 @@ def module_name(path: Path) -> str:
 
 def layer_of(module: str) -> int:
     top = module.split(".")[1] if "." in module else ""
-    assert top in LAYERS, f"{module} is in no layer: add its sub-package to LAYERS (and to DESIGN/README)"
+    assert top in LAYERS, f"{module} is in no layer: add its sub-package to LAYERS (and to docs/layout.md)"
     return LAYERS[top]
 
 

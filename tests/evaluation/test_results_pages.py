@@ -28,9 +28,11 @@ def test_committed_pages_and_readme_are_what_make_results_writes():
                        + ", ".join(str(path.relative_to(ROOT)) for path in stale))
 
 
-def test_the_readme_has_generated_tables_and_figures():
+def test_the_readme_and_the_docs_have_generated_tables_and_figures():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert readme.count("<!-- table ") >= 8 and readme.count("<!-- fig ") >= 40
+    assert "<!-- table summary" in readme, "the README's results summary is generated"
+    docs = "".join(path.read_text(encoding="utf-8") for path in sorted((ROOT / "docs").rglob("*.md")))
+    assert docs.count("<!-- table ") >= 8 and docs.count("<!-- fig ") >= 40
 
 
 @pytest.fixture
@@ -124,3 +126,31 @@ def test_a_table_can_follow_the_headline_metrics_by_position(repository):
     rendered, problems = render_marked(text, repository)
     assert not problems and f"self − X, `{second}` on `test` by training rows" in rendered
     assert "the results have 2 headline metrics" in render_marked(text.replace(":2", ":9"), repository)[1][0]
+
+
+def test_a_docs_table_edited_by_hand_is_stale(repository):
+    page = repository / "docs" / "results" / "index.md"
+    page.parent.mkdir(parents=True)
+    page.write_text("# Results\n\n<!-- table summary -->\n<!-- /table -->\n")
+    assert write_results(repository, plots=False)[1] == []
+    assert main(["--root", str(repository), "--check"]) == 0
+    page.write_text(page.read_text().replace("(new-task/results.md) | toy-target |", "(new-task/results.md) | edited |"))
+    assert stale_markdown(repository)[0] == [page]
+    assert main(["--root", str(repository), "--check"]) == 1
+
+
+def test_the_summary_has_a_line_per_experiment_linked_from_the_page_it_is_on(repository):
+    summary = _summary(repository)
+    size, split, metric = max(summary["sizes"]), summary["splits"][0], summary["headline_metrics"][0]
+    other = next(d for d in summary["differences"] if d["other"] == "toy-other" and d["size"] == size
+                 and d["split"] == split and d["metric"] == metric)
+    text = "<!-- table summary -->\n<!-- /table -->\n"
+    readme, problems = render_marked(text, repository, "README.md")
+    assert not problems
+    task = summary["task"]
+    line = next(line for line in readme.splitlines() if line.startswith(f"| [{task}]"))
+    assert line.startswith(f"| [{task}](results/new-task/results.md) | toy-target | {size:,} | ")
+    assert f"| {metric} ({split}) |" in line and f"{other['difference']:+.3f} [" in line
+    docs_page, _ = render_marked(text, repository, "docs/results/index.md")
+    assert f"| [{task}](new-task/results.md) |" in docs_page
+    assert f"| [{task}](results/new-task/results.md) |" in render_marked(text, repository, "docs/experiment.md")[0]

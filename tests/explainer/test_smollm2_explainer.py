@@ -15,7 +15,7 @@ from self_explain.explainer.trainer import ExplainerConfig, train_explainer
 
 pytestmark = pytest.mark.slow
 
-ADAPTER_SHARE_GOAL = 0.05  # of the base's fp32 weights (issue 15)
+ADAPTER_SHARE_GOAL = 0.05  # of the base's fp32 weights
 
 
 @pytest.fixture(scope="module")
@@ -65,14 +65,14 @@ def test_the_shipped_smollm2_explainers_answer_in_form_offline(smollm2, task, qu
     assert isinstance(result["verified"], bool) and isinstance(result["ground_truth_changed"], bool)
 
 
-def test_the_readme_example_shows_the_space_token_it_patches_in(smollm2):
-    """README.md's SmolLM2 example, as printed there: the target's next token is a space, shown with its id."""
+def test_the_docs_example_shows_the_space_token_it_patches_in(smollm2):
+    """The SmolLM2 example as docs/real-model.md prints it: the target's next token is a space, shown with its id."""
     explain = pipeline("self-explanation", target="smollm2-135m", explainer="smollm2-135m-patching-explainer")
     result = explain({"task": "patching", "text": "The capital of France is", "counterfactual": "The capital of Japan is",
                       "layers": list(range(8)), "token": 3}, verify=True)
     assert result["ground_truth_prediction"] == "" and result["ground_truth_token"] == " "
     assert smollm2.tokenizer.decode([result["ground_truth_token_id"]]) == " "
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    page = (Path(__file__).parents[2] / "docs" / "real-model.md").read_text()
     printed = [" ".join(line.strip().lstrip("#").strip() for line in block.splitlines())
-               for block in re.findall(r"^ *# (\{'explanation'.*?\})$", readme, re.M | re.S)]
-    assert repr(result) in printed, "the README prints this output"
+               for block in re.findall(r"^ *# (\{'explanation'.*?\})$", page, re.M | re.S)]
+    assert repr(result) in printed, "docs/real-model.md prints this output"

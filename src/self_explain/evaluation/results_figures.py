@@ -27,6 +27,8 @@ Kinds on an experiment summary (a privileged-access ``results.json``), through t
   ``difference-scaling``; ``without=a,b`` leaves those explainers or baselines out;
 - table ``runs`` over every summary named (or, with none named, every ``results/**/results.json`` summary): sizes,
   seeds per size, runs and their summed time;
+- table ``summary`` over the same summaries: one line each, the first headline metric on the first split at the
+  largest size for self and the explainers ``others=`` names, and the paired difference self − ``versus=``;
 - figures ``cell`` (``who=``, ``self`` for the self-explainer; ``size=``, ``largest`` or ``none`` for a baseline
   that does not train), ``difference`` (``other=``, ``size=``) and ``count`` (how many differences, or with
   ``in=rows`` rows, match ``field=value`` filters).
@@ -49,10 +51,11 @@ Every figure but ``value`` and ``count`` is shown with its interval, unless ``ba
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..core.models import short_model_name
 from .report import NOT_ESTIMABLE
@@ -81,6 +84,8 @@ class Marker:
         options (`dict[str, str]`): The ``key=value`` options.
         text (`str`): The marker's text, for error messages.
         root (`Path`): The repository's root, where the sources are.
+        page (`str`, *optional*, defaults to ``"README.md"``): The page the marker is on, from the root; its links
+            are written relative to it (see `link_to`).
     """
 
     kind: str
@@ -88,6 +93,24 @@ class Marker:
     options: dict[str, str] = field(default_factory=dict)
     text: str = ""
     root: Path = Path(".")
+    page: str = "README.md"
+
+    def link_to(self, path: Path) -> str:
+        """A relative link from the marker's page to a file of the repository.
+
+        The docs site serves ``docs/`` at its root and ``results/`` beside it (``tools/mkdocs_results.py``), as the
+        repository does for the README: a link is relative to the page's folder with ``docs/`` left out.
+
+        Args:
+            path (`Path`): The file (under ``root``).
+
+        Returns:
+            `str`: The link (``results/ablation/results.md`` from the README or ``docs/experiment.md``,
+            ``ablation/results.md`` from ``docs/results/index.md``).
+        """
+        page = PurePosixPath(self.page)
+        folder = page.parent.relative_to("docs") if page.parts[:1] == ("docs",) else page.parent
+        return posixpath.relpath(path.relative_to(self.root).as_posix(), folder.as_posix() or ".")
 
     def option(self, key: str, default=None):
         """An option's value.
@@ -152,12 +175,13 @@ def results_files(root: Path) -> list[Path]:
     return [path for path in sorted(folder.rglob("*.json")) if "runs" not in path.relative_to(folder).parts[:-1]]
 
 
-def parse_marker(spec: str, root: Path) -> Marker:
+def parse_marker(spec: str, root: Path, page: str = "README.md") -> Marker:
     """A marker's kind, sources and options.
 
     Args:
         spec (`str`): The marker's text after ``table`` or ``fig``.
         root (`Path`): The repository's root.
+        page (`str`, *optional*, defaults to ``"README.md"``): The page the marker is on, from the root.
 
     Returns:
         [`Marker`]: The parsed marker.
@@ -170,7 +194,7 @@ def parse_marker(spec: str, root: Path) -> Marker:
         raise ResultsReferenceError("a marker without a kind")
     options = dict(word.split("=", 1) for word in words[1:] if "=" in word)
     sources = [resolve_source(word, root) for word in words[1:] if "=" not in word]
-    return Marker(words[0], sources, options, spec, root)
+    return Marker(words[0], sources, options, spec, root, page)
 
 
 def read_json(path: Path) -> dict:

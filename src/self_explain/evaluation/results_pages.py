@@ -95,14 +95,15 @@ def results_pages(root: Path) -> dict[Path, str]:
     return pages
 
 
-def render_marked(text: str, root: Path, page: str = "page",
+def render_marked(text: str, root: Path, page: str = "README.md",
                   changes: list[str] | None = None) -> tuple[str, list[str]]:
     """A page with every table block and inline figure regenerated from the results files.
 
     Args:
         text (`str`): The page's Markdown.
         root (`Path`): The repository's root (sources are found from it).
-        page (`str`, *optional*, defaults to ``"page"``): The page's name, in problems.
+        page (`str`, *optional*, defaults to ``"README.md"``): The page's path from the root: named in problems, and
+            the links of its tables are relative to it.
         changes (`list[str]`, *optional*): Gets a line per inline figure whose value changed (``page:line: old →
             new``): the sentence around it was written for the old value and may need rereading.
 
@@ -117,7 +118,7 @@ def render_marked(text: str, root: Path, page: str = "page",
 
     def table(match) -> str:
         try:
-            marker = parse_marker(match["spec"], root)
+            marker = parse_marker(match["spec"], root, page)
             if marker.kind not in TABLES:
                 raise ResultsReferenceError(f"no table kind {marker.kind!r} (kinds: {', '.join(TABLES)})")
             lines = TABLES[marker.kind](marker)
@@ -133,7 +134,7 @@ def render_marked(text: str, root: Path, page: str = "page",
             problems.append((line_of(match), f"figure `{match['spec']}` begins its line, where Markdown reads a "
                                              "comment as the start of an HTML block: put words before it"))
         try:
-            marker = parse_marker(match["spec"], root)
+            marker = parse_marker(match["spec"], root, page)
             if marker.kind not in FIGURES:
                 raise ResultsReferenceError(f"no figure kind {marker.kind!r} (kinds: {', '.join(FIGURES)})")
             body = FIGURES[marker.kind](marker)

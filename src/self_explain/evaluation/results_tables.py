@@ -158,11 +158,53 @@ def runs_block(marker: Marker) -> list[str]:
         seeds = _seeds_by_size(summary)
         provenance = summary.get("provenance") or {}
         hours = f"{provenance['run_seconds'] / 3600:.2f} h" if "run_seconds" in provenance else "–"
-        page = _relative(marker, source.with_suffix(".md"))
+        page = marker.link_to(source.with_suffix(".md"))
         lines.append(f"| [{summary['task']}]({page}) | {short_model_name(summary['target'])} | "
                      + ", ".join(f"{s:,}" for s in summary["sizes"]) + " | "
                      + ", ".join(str(seeds.get(s, "–")) for s in summary["sizes"])
                      + f" | {provenance.get('timed_runs', '–')} | {hours} |")
+    return lines
+
+
+def _mean_cell(rows: list[dict], who: str, size, split: str, metric: str) -> str:
+    """The mean of ``who`` (``self``: the self-explainer) in one cell of a summary, ``–`` when it has none."""
+    for row in rows:
+        named = row["self"] and row["kind"] == "explainer" if who == "self" else is_named(row["who"], who)
+        if named and row["size"] == size and row["split"] == split and row["metric"] == metric:
+            return NOT_ESTIMABLE if row["mean"] is None else f"{row['mean']:.3f}"
+    return "–"
+
+
+def summary_block(marker: Marker) -> list[str]:
+    """One line per experiment: its first headline metric on its first split at its largest training size, for the
+    self-explainer and the other explainers named, and the paired difference self − ``versus``.
+
+    Args:
+        marker (`Marker`): ``summary`` with the summaries as sources (none: every summary under ``results/``) and
+            options ``others`` (the explainers shown beside self, default ``toy-twin,toy-other,toy-large``) and
+            ``versus`` (the explainer of the paired difference, default ``toy-other``).
+
+    Returns:
+        `list[str]`: The caption and the table's lines.
+    """
+    sources = marker.sources or experiment_summaries(marker.root)
+    others = marker.listed("others") or ["toy-twin", "toy-other", "toy-large"]
+    versus = marker.option("versus", "toy-other")
+    lines = ["Each experiment's first headline metric on its first split, at its largest training size; the paired "
+             "difference with its 95 % interval (`*`: it excludes 0); `–`: not in that experiment:", "",
+             "| task | target | training rows | metric (split) | self | " + " | ".join(others)
+             + f" | self − {versus} |", "|---" * (6 + len(others)) + "|"]
+    for source in sources:
+        summary = summary_of(marker, source)
+        split, metric = summary["splits"][0], summary["headline_metrics"][0]
+        size = max(summary["sizes"]) if summary["sizes"] else None
+        entry = next((d for d in summary["differences"] if is_named(d["other"], versus) and d["size"] == size
+                      and d["split"] == split and d["metric"] == metric), None)
+        difference = _difference_cell((entry["difference"], entry["ci_low"], entry["ci_high"])) if entry else "–"
+        cells = [_mean_cell(summary["rows"], who, size, split, metric) for who in ("self", *others)]
+        page = marker.link_to(source.with_suffix(".md"))
+        lines.append(f"| [{summary['task']}]({page}) | {short_model_name(summary['target'])} | {size:,} | "
+                     f"{metric} ({split}) | " + " | ".join(cells) + f" | {difference} |")
     return lines
 
 
@@ -238,5 +280,5 @@ def include_block(marker: Marker) -> list[str]:
 
 
 TABLES = {"scaling": scaling_block, "difference-scaling": difference_scaling_block, "headline": headline_block,
-          "differences": differences_block, "runs": runs_block, "evaluation": evaluation_block,
-          "include": include_block}
+          "differences": differences_block, "runs": runs_block, "summary": summary_block,
+          "evaluation": evaluation_block, "include": include_block}

@@ -26,10 +26,9 @@ from .decisions import (
 from .examples import chat_prompt
 from .world import ANSWER_PREFIX, HINT_GIVERS, ToyWorld
 
-# What a shipped toy model must reach (issue 14): it knows its known facts, keeps its answer against a wrong hint
-# on a fact it knows, and follows the hint on a fact it does not know.
-# Issue 16: it chooses by weights shown in the prompt, and by its own native weights where they are not shown (the
-# same bar as the preferences task's instilling gate).
+# What a shipped toy model must reach: it knows its known facts, keeps its answer against a wrong hint on a fact it
+# knows, and follows the hint on a fact it does not know; with decisions, it chooses by weights shown in the prompt,
+# and by its own native weights where they are not shown (the same bar as the preferences task's instilling gate).
 GATES = {
     "known_fact_accuracy": (">=", 0.95),
     "wrong_hint_follow_rate_known": ("<=", 0.05),

@@ -14,7 +14,7 @@ Scores explanations of a causal intervention (activation patching or input ablat
 Computes the metrics as the paper's evaluator (introspective-interp, evaluator/causal_exact_match_eval.py) defines
 them: Exact Match after normalising (lowercased, whitespace collapsed, periods stripped from both ends), Content
 Match (the same text inside <<< >>>, whatever the verdict), Has-Changed F1 (F1 of the "changed" class over the valid
-answers), plus the earlier Has-Changed macro-F1 and the share of predictions that parse as one of the two sentences;
+answers), plus Has-Changed macro-F1 and the share of predictions that parse as one of the two sentences;
 and, as the reference does, exact match, content match and validity stratified by the reference's class (each over
 the rows of that class), with each class's F1, precision and recall.
 """

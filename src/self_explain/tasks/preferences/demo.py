@@ -62,7 +62,7 @@ def preferences_summary(folder: Path, config_name: str) -> list[str]:
 DEMO = DemoSpec(
     summary=preferences_summary,
     # Half the recipe's scenarios and measured choices, to fit the demo's time: 20 native and 40 instilled
-    # scenarios; the build must pass the instilling gate (README, "What the toy world gives").
+    # scenarios; the build must pass the instilling gate (docs/tasks/preferences.md, "What the toy world gives").
     build_options={"num_scenarios": 60, "measure_choices": 50, "batch_size": 64},
     order=3,
 )
