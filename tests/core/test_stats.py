@@ -6,14 +6,16 @@ import math
 import numpy as np
 import pytest
 
+from scipy import stats as scipy_stats
+
 from self_explain.core import stats
 from self_explain.core.stats import (
-    T_975,
     BootstrapRun,
     SeedGroupBootstrap,
     multinomial_counts,
     pearson_correlation,
     percentile_interval,
+    pooled_correlation_interval,
     t_quantile_975,
 )
 from self_explain.core.stats import mean_confidence_interval as mean_ci
@@ -21,24 +23,25 @@ from self_explain.core.stats import mean_confidence_interval as mean_ci
 
 def test_mean_ci_of_three_values_by_hand():
     mean, low, high = mean_ci([1.0, 2.0, 3.0])
-    half = 4.303 * 1.0 / math.sqrt(3)  # sd 1, t(0.975, 2 dof) = 4.303
+    half = scipy_stats.t.ppf(0.975, 2) * 1.0 / math.sqrt(3)  # sd 1, t(0.975, 2 dof) = 4.303
     assert mean == pytest.approx(2.0)
-    assert low == pytest.approx(2.0 - half) and high == pytest.approx(2.0 + half)
+    assert low == pytest.approx(2.0 - half, rel=1e-12) and high == pytest.approx(2.0 + half, rel=1e-12)
 
 
 def test_mean_ci_of_two_values_uses_twelve_point_seven():
     mean, low, high = mean_ci([0.2, 0.4])
     sd = math.sqrt(((0.2 - 0.3) ** 2 + (0.4 - 0.3) ** 2) / 1)
     assert mean == pytest.approx(0.3)
-    assert high - mean == pytest.approx(12.706 * sd / math.sqrt(2))
+    assert high - mean == pytest.approx(12.7062047 * sd / math.sqrt(2))
     assert mean - low == pytest.approx(high - mean), "symmetric around the mean"
 
 
-def test_mean_ci_beyond_thirty_degrees_of_freedom_uses_the_normal_quantile():
+def test_mean_ci_beyond_thirty_degrees_of_freedom_still_uses_students_t():
     values = [float(i % 2) for i in range(40)]  # mean 0.5, sample sd sqrt(40 * 0.25 / 39)
     mean, low, high = mean_ci(values)
     assert mean == pytest.approx(0.5)
-    assert high - mean == pytest.approx(1.96 * math.sqrt(10 / 39) / math.sqrt(40))
+    assert high - mean == pytest.approx(scipy_stats.t.ppf(0.975, 39) * math.sqrt(10 / 39) / math.sqrt(40), rel=1e-12)
+    assert high - mean > 1.96 * math.sqrt(10 / 39) / math.sqrt(40), "wider than the normal's interval"
     assert mean - low == pytest.approx(high - mean)
 
 
@@ -56,12 +59,24 @@ def test_mean_ci_of_nothing_is_an_error():
 
 
 def test_t_quantiles_decrease_towards_the_normals():
-    quantiles = [T_975[k] for k in sorted(T_975)]
-    assert quantiles == sorted(quantiles, reverse=True) and quantiles[-1] > 1.96
+    quantiles = [t_quantile_975(k) for k in range(1, 201)]
+    assert quantiles == sorted(quantiles, reverse=True) and quantiles[-1] > scipy_stats.norm.ppf(0.975)
+
+
+# Two-sided 95 % quantiles of Student's t from a printed table (3 decimals), by degrees of freedom.
+PRINTED_T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 10: 2.228, 20: 2.086, 30: 2.042, 60: 2.000,
+                 120: 1.980}
+
+
+@pytest.mark.parametrize("degrees_of_freedom", sorted(PRINTED_T_975))
+def test_t_quantiles_are_scipys_and_the_printed_tables(degrees_of_freedom):
+    quantile = t_quantile_975(degrees_of_freedom)
+    assert quantile == scipy_stats.t.ppf(0.975, degrees_of_freedom)
+    assert quantile == pytest.approx(PRINTED_T_975[degrees_of_freedom], abs=5e-4)
 
 
 def test_t_quantile_refuses_zero_degrees_of_freedom():
-    assert t_quantile_975(2) == 4.303 and t_quantile_975(31) == 1.96
+    assert t_quantile_975(2) == pytest.approx(4.303, abs=5e-4)
     with pytest.raises(ValueError, match="at least 1 degree of freedom, got 0"):
         t_quantile_975(0)
 
@@ -73,6 +88,30 @@ def test_pearson_takes_lists_and_arrays_alike():
     assert pearson_correlation(np.ones(4), np.array(y)) == 0.0
     with pytest.raises(ValueError, match="sequences of 2 and 3 values"):
         pearson_correlation([1, 2], [1, 2, 3])
+
+
+def test_pearson_is_scipys_where_r_is_defined():
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 10, 57):
+        x, y = rng.normal(size=n), rng.normal(size=n)
+        assert pearson_correlation(x, y) == pytest.approx(scipy_stats.pearsonr(x, y).statistic, abs=1e-15)
+    ties = np.round(2 * x + y)  # tied values: still scipy's (and numpy's) r
+    assert pearson_correlation(x, ties) == pytest.approx(np.corrcoef(x, ties)[0, 1], abs=1e-15)
+
+
+def test_pooled_interval_is_the_percentiles_of_the_resampled_pooled_r():
+    """Groups of unequal sizes: every resample's r is the Pearson r of the pairs of the groups drawn, repeated."""
+    rng = np.random.default_rng(1)
+    groups = [(rng.normal(size=size), rng.normal(size=size)) for size in (2, 3, 3, 5, 1, 4)]
+    groups[1] = (np.ones(3), groups[1][1])  # a constant group: resamples of it alone give r = 0
+    draws = np.random.default_rng(7)
+    expected = []
+    for _ in range(300):
+        drawn = draws.integers(0, len(groups), size=len(groups))
+        expected.append(pearson_correlation(np.concatenate([groups[g][0] for g in drawn]),
+                                            np.concatenate([groups[g][1] for g in drawn])))
+    low, high = pooled_correlation_interval(groups, samples=300, seed=7)
+    assert (low, high) == pytest.approx(tuple(np.percentile(expected, [2.5, 97.5])), abs=1e-12)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -248,7 +287,6 @@ def test_the_bootstrap_refuses_unknown_seeds_groups_and_bad_settings():
 
 @pytest.mark.parametrize("degrees_of_freedom", [1, 2, 3, 4, 5, 6, 7, 10])
 def test_chi_square_survival_matches_scipy(degrees_of_freedom):
-    scipy_stats = pytest.importorskip("scipy.stats")
     for statistic in (0.0, 0.3, 1.0, 3.84, 11.07, 25.0, 80.0):
         assert stats.chi_square_survival(statistic, degrees_of_freedom) == pytest.approx(
             scipy_stats.chi2.sf(statistic, degrees_of_freedom), rel=1e-9, abs=1e-15)

@@ -116,12 +116,25 @@ def test_embed_texts_rejects_a_bare_string_and_non_strings():
         embed_texts(["a", 3])
 
 
-def test_matches_sentence_transformers():
-    sentence_transformers = pytest.importorskip("sentence_transformers")
-    texts = ["country names", "The quick brown fox.", "names of countries"]
-    model = sentence_transformers.SentenceTransformer(str(minilm_path()), device="cpu")
-    expected = torch.as_tensor(model.encode(texts, normalize_embeddings=True))
-    assert torch.allclose(embed_texts(texts), expected, atol=1e-5)
+def test_is_the_shipped_sentence_transformers_pipeline():
+    modules = [type(module).__name__ for module in embeddings.load_encoder().model]
+    assert modules == ["Transformer", "Pooling", "Normalize"]
+    assert embeddings.load_encoder().max_length == 256
+
+
+def test_matches_mean_pooling_by_hand():
+    """all-MiniLM-L6-v2's recipe on plain transformers: mean over the attention mask, then L2 normalisation."""
+    from transformers import AutoModel, AutoTokenizer
+
+    texts = ["country names", "The quick brown fox.", "names of countries", "", "a much longer text " * 100]
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path(), local_files_only=True)
+    model = AutoModel.from_pretrained(minilm_path(), local_files_only=True).eval()
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
+    with torch.inference_mode():
+        hidden = model(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    expected = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
+    assert torch.allclose(embed_texts(texts, batch_size=2), expected, atol=1e-5)
 
 
 def test_paired_similarity_length_mismatch():

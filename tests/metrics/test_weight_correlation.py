@@ -9,6 +9,7 @@ from pathlib import Path
 import evaluate
 import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
 from self_explain.metrics import METRICS, metric_path
 from self_explain.metrics.weight_correlation import (
@@ -154,21 +155,23 @@ def test_pooled_and_mean_differ_when_scales_differ_across_scenarios(weight_corre
 
 def test_mean_t_interval_by_hand(weight_correlation):
     # per-scenario r = 1, -1, 1: mean 1/3, sd = sqrt(4/3), half-width = t(2 df) * sd / sqrt(3) = 4.303 * 2/3
+    half = scipy_stats.t.ppf(0.975, 2) * 2 / 3
     results = weight_correlation.compute(
         predictions=[dumps(A), dumps(scaled(B, -1)), dumps(C)], references=[dumps(A), dumps(B), dumps(C)]
     )
     assert results["mean_scenario_correlation"] == pytest.approx(1 / 3)
-    assert results["mean_scenario_correlation_ci_low"] == pytest.approx(1 / 3 - 4.303 * 2 / 3)
-    assert results["mean_scenario_correlation_ci_high"] == pytest.approx(1 / 3 + 4.303 * 2 / 3)
+    assert results["mean_scenario_correlation_ci_low"] == pytest.approx(1 / 3 - half)
+    assert results["mean_scenario_correlation_ci_high"] == pytest.approx(1 / 3 + half)
+    assert half == pytest.approx(4.303 * 2 / 3, abs=1e-3)
     # pooled: all means 0, sum(xy) = 4200 - 4200 + 1800, sum(x^2) = sum(y^2) = 4200 + 4200 + 1800
     assert results["pooled_correlation"] == pytest.approx(1800 / 10200)
 
 
-def test_t_quantile_is_1_96_beyond_30_degrees_of_freedom(weight_correlation):
+def test_t_quantile_beyond_30_degrees_of_freedom_is_students(weight_correlation):
     # 32 scenarios, r alternating 1 and -1: mean 0, sd = sqrt(32/31), df = 31
     predictions = [dumps(A) if i % 2 == 0 else dumps(scaled(A, -1)) for i in range(32)]
     results = weight_correlation.compute(predictions=predictions, references=[dumps(A)] * 32, bootstrap_samples=10)
-    half = 1.96 * math.sqrt(32 / 31) / math.sqrt(32)
+    half = scipy_stats.t.ppf(0.975, 31) * math.sqrt(32 / 31) / math.sqrt(32)  # t(31 df) = 2.040, not 1.96
     assert results["mean_scenario_correlation"] == pytest.approx(0.0)
     assert results["mean_scenario_correlation_ci_high"] == pytest.approx(half)
     assert results["mean_scenario_correlation_ci_low"] == pytest.approx(-half)

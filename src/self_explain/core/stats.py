@@ -1,5 +1,6 @@
 """Statistics shared by the package and its evaluate modules: Pearson r, Student's t quantiles, mean intervals,
-and the seeded bootstrap over seeds × groups (e.g. test entities) that the experiment's intervals come from."""
+the χ² tail, the penalised logistic fit, and the seeded bootstrap over seeds × groups (e.g. test entities) that the
+experiment's intervals come from. The distributions are SciPy's; the bootstrap is ours."""
 
 from __future__ import annotations
 
@@ -8,16 +9,18 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats as scipy_stats
 
 
 def pearson_correlation(x, y) -> float:
-    """Pearson r of two equally long sequences; 0.0 when either is constant (or has < 2 values).
+    """Pearson r of two equally long sequences (`scipy.stats.pearsonr`); 0.0 when either is constant (or has < 2
+    values).
 
     A constant prediction carries no information about which tokens fire, so it scores like an
-    uncorrelated one rather than being undefined.
+    uncorrelated one rather than being undefined (SciPy would warn and give NaN).
 
-    >>> pearson_correlation([1, 2, 3], [2, 4, 7])
-    0.9933992677987828
+    >>> round(pearson_correlation([1, 2, 3], [2, 4, 7]), 12)
+    0.993399267799
     >>> pearson_correlation([1, 1, 1], [2, 4, 7])
     0.0
 
@@ -31,43 +34,48 @@ def pearson_correlation(x, y) -> float:
     Raises:
         ValueError: When ``x`` and ``y`` differ in length.
     """
-    x = [float(v) for v in x]
-    y = [float(v) for v in y]
+    x = np.asarray([float(v) for v in x], dtype=np.float64)
+    y = np.asarray([float(v) for v in y], dtype=np.float64)
     if len(x) != len(y):
         raise ValueError(f"cannot correlate sequences of {len(x)} and {len(y)} values; expected equal lengths")
-    n = len(x)
-    if n < 2:
-        return 0.0
-    mean_x, mean_y = math.fsum(x) / n, math.fsum(y) / n
-    dx = [a - mean_x for a in x]
-    dy = [b - mean_y for b in y]
-    sxx, syy = math.fsum(a * a for a in dx), math.fsum(b * b for b in dy)
-    # Relative tolerance: values equal up to rounding count as constant.
-    if sxx <= 1e-24 * max(1.0, math.fsum(a * a for a in x)) or syy <= 1e-24 * max(1.0, math.fsum(b * b for b in y)):
-        return 0.0
-    r = math.fsum(a * b for a, b in zip(dx, dy)) / math.sqrt(sxx * syy)
-    return max(-1.0, min(1.0, r))
+    return float(_pearson_rows(x[None], y[None])[0])
 
 
-# Two-sided 95 % quantiles of Student's t, by degrees of freedom (beyond 30, the normal's 1.96 is close enough).
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-         11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093,
-         20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060, 26: 2.056, 27: 2.052, 28: 2.048,
-         29: 2.045, 30: 2.042}
+def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """`pearson_correlation` of each row of two (m, n) arrays, in one `scipy.stats.pearsonr` call."""
+    r = np.zeros(x.shape[0])
+    if x.shape[1] < 2:
+        return r
+    defined = ~(_constant_rows(x) | _constant_rows(y))
+    if defined.any():
+        r[defined] = scipy_stats.pearsonr(x[defined], y[defined], axis=1).statistic
+    return r
+
+
+def _constant_rows(values: np.ndarray) -> np.ndarray:
+    """Rows whose values are equal up to rounding (a relative tolerance), where r is undefined."""
+    deviations = values - values.mean(axis=1, keepdims=True)
+    return (deviations**2).sum(axis=1) <= 1e-24 * np.maximum(1.0, (values**2).sum(axis=1))
 
 
 def t_quantile_975(degrees_of_freedom: int) -> float:
-    """The two-sided 95 % quantile of Student's t (1.96 beyond 30 degrees of freedom).
+    """The two-sided 95 % quantile of Student's t (`scipy.stats.t.ppf` at 0.975).
+
+    >>> round(t_quantile_975(1), 3), round(t_quantile_975(30), 3)
+    (12.706, 2.042)
 
     Args:
         degrees_of_freedom (`int`): At least 1.
 
     Returns:
         `float`: The quantile.
+
+    Raises:
+        ValueError: With fewer than 1 degree of freedom.
     """
     if degrees_of_freedom < 1:
         raise ValueError(f"Student's t needs at least 1 degree of freedom, got {degrees_of_freedom}")
-    return T_975.get(degrees_of_freedom, 1.96)
+    return float(scipy_stats.t.ppf(0.975, degrees_of_freedom))
 
 
 def pooled_correlation_interval(
@@ -88,18 +96,25 @@ def pooled_correlation_interval(
     """
     x = np.concatenate([np.asarray(gx, dtype=np.float64) for gx, _ in groups])
     y = np.concatenate([np.asarray(gy, dtype=np.float64) for _, gy in groups])
-    owner = np.repeat(np.arange(len(groups)), [len(gx) for gx, _ in groups])
+    sizes = np.array([len(gx) for gx, _ in groups])
+    owner = np.repeat(np.arange(len(groups)), sizes)
     rng = np.random.default_rng(seed)
+    counts = np.stack([np.bincount(rng.integers(0, len(groups), size=len(groups)), minlength=len(groups))
+                       for _ in range(samples)])
+    lengths = counts @ sizes
     values = np.empty(samples)
-    for sample in range(samples):
-        counts = np.bincount(rng.integers(0, len(groups), size=len(groups)), minlength=len(groups))
-        repeats = counts[owner]  # each pair is repeated as often as its group was drawn
-        values[sample] = pearson_correlation(np.repeat(x, repeats), np.repeat(y, repeats))
+    for length in np.unique(lengths):  # resamples of one length are correlated in one call
+        rows = np.flatnonzero(lengths == length)
+        repeats = counts[rows][:, owner]  # each pair is repeated as often as its group was drawn
+        values[rows] = _pearson_rows(np.stack([np.repeat(x, r) for r in repeats]),
+                                     np.stack([np.repeat(y, r) for r in repeats]))
     low, high = np.percentile(values, [2.5, 97.5])
     return float(low), float(high)
 
 
-def fit_logistic(differences: np.ndarray, targets: np.ndarray, l2: float = 0.1, iterations: int = 100) -> tuple[np.ndarray, float]:
+def fit_logistic(
+    differences: np.ndarray, targets: np.ndarray, l2: float = 0.1, iterations: int = 100
+) -> tuple[np.ndarray, float]:
     """Coefficients and intercept of P(A) = σ(b + Σ βᵢ dᵢ) fitted by Newton's method to soft or 0/1 targets.
 
     A small L2 penalty on β (not on b) keeps the fit finite when the choices are perfectly separable, as a
@@ -114,6 +129,8 @@ def fit_logistic(differences: np.ndarray, targets: np.ndarray, l2: float = 0.1, 
     Returns:
         `tuple[np.ndarray, float]`: The k coefficients β and the intercept b.
     """
+    # Not statsmodels: sm.Logit has no L2 penalty (it diverges on the separable choices of a decisive model), and
+    # GLM.fit_regularized's ridge is a BFGS fit (1e-4 from this optimum) without the covariance the Wald test needs.
     n, k = differences.shape
     design = np.hstack([np.ones((n, 1)), differences])
     penalty = np.diag([0.0] + [l2] * k)
@@ -130,34 +147,24 @@ def fit_logistic(differences: np.ndarray, targets: np.ndarray, l2: float = 0.1, 
 
 
 def chi_square_survival(statistic: float, degrees_of_freedom: int) -> float:
-    """P(χ² ≥ ``statistic``) for an integer number of degrees of freedom, in closed form (no SciPy).
+    """P(χ² ≥ ``statistic``) with ``degrees_of_freedom`` degrees of freedom (`scipy.stats.chi2.sf`).
 
     >>> round(chi_square_survival(3.841, 1), 3), round(chi_square_survival(11.070, 5), 3)
     (0.05, 0.05)
 
     Args:
-        statistic (`float`): The χ² value (at least 0).
+        statistic (`float`): The χ² value (a negative one counts as 0).
         degrees_of_freedom (`int`): At least 1.
 
     Returns:
         `float`: The upper-tail probability.
+
+    Raises:
+        ValueError: With fewer than 1 degree of freedom.
     """
     if degrees_of_freedom < 1:
         raise ValueError(f"the chi-square distribution needs at least 1 degree of freedom, got {degrees_of_freedom}")
-    half = max(0.0, float(statistic)) / 2
-    if degrees_of_freedom % 2 == 0:  # e^(-x/2) Σ_{i < k/2} (x/2)^i / i!
-        term = total = 1.0
-        for i in range(1, degrees_of_freedom // 2):
-            term *= half / i
-            total += term
-        return min(1.0, math.exp(-half) * total)
-    # odd: erfc(√(x/2)) + e^(-x/2) Σ_{i=1}^{(k-1)/2} (x/2)^(i-1/2) / Γ(i + 1/2)
-    tail = math.erfc(math.sqrt(half))
-    term = math.sqrt(half) / math.gamma(1.5) if half > 0 else 0.0
-    for i in range(1, (degrees_of_freedom - 1) // 2 + 1):
-        tail += math.exp(-half) * term
-        term *= half / (i + 0.5)
-    return min(1.0, tail)
+    return float(scipy_stats.chi2.sf(max(0.0, float(statistic)), degrees_of_freedom))
 
 
 def mean_confidence_interval(values) -> tuple[float, float | None, float | None]:

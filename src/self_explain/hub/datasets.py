@@ -492,6 +492,8 @@ def push_dataset(
         ValueError: If the folder has no such config, or there is no Hugging Face token.
         FileExistsError: If the repo has the config already and ``overwrite`` is False.
     """
+    # Not DatasetDict.push_to_hub(config_name=, data_dir=): it merges `configs:` too, but re-encodes the shards through
+    # its own HfApi and writes neither our card text nor the provenance: three commits where this is one.
     folder = Path(folder)
     entry = _local_config_entry(folder, config_name)
     require_token(f"--push_to_hub --repo_id {repo_id}", token)
