@@ -303,7 +303,8 @@ class DatasetBuilder:
         self.split_groups = content_groups(item_keys, [self.item_content(item) for item in items])
         splits = split_by_item(rows, keys, {key: self.split_of(item) for key, item in zip(item_keys, items)},
                                self.split_names)
-        if not splits:
+        if not splits:  # a rerun would end the same way: no work to keep, no folder left holding only it
+            self.build.discard_work()
             raise ValueError(self.no_rows_message(items, skipped))
         held_out = self.content_provenance(splits)
         provenance = base_provenance(self.target, self.config.seed, **held_out,

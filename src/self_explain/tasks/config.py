@@ -30,7 +30,8 @@ class BuildConfig:
             Allow custom model code from the Hub.
 
     Raises:
-        ValueError: When ``seed`` is negative.
+        ValueError: When ``seed`` is negative, ``target`` or ``out`` is empty, or ``config_name`` cannot name a
+            folder.
     """
 
     target: str = field(metadata={"help": "Target model: Hub id, local folder, or toy name (toy-target, ...)."})
@@ -44,3 +45,24 @@ class BuildConfig:
 
     def __post_init__(self):
         check_non_negative("--seed", self.seed)
+        if not str(self.target).strip():
+            raise ValueError("--target is empty; give a model: a toy name (toy-target), a folder or a Hub id")
+        if not str(self.out).strip():
+            raise ValueError("--out is empty; give the dataset folder to write, e.g. --out ds")
+        if self.config_name is not None:
+            check_config_name(self.config_name)
+
+
+def check_config_name(name: str) -> None:
+    """Refuse a ``--config-name`` that cannot be a config: it names the folder ``data/<config>/`` of the dataset.
+
+    Args:
+        name (`str`): The config name given.
+
+    Raises:
+        ValueError: For an empty name, one with a slash or a control character, or one starting with a dot.
+    """
+    if not name.strip() or name.startswith(".") or any(c in name for c in "/\\") or not name.isprintable():
+        raise ValueError(f"--config-name {name!r} is not a config name: it names the folder data/<config>/ of the "
+                         "dataset; give a name without slashes that does not start with a dot, e.g. --config-name "
+                         "toy-target-v2")
