@@ -106,12 +106,20 @@ def adapter_base(source: str, revision: str | None = None) -> str | None:
     Returns:
         `str` or `None`: The base recorded in ``adapter_config.json`` (a toy model's name when it recorded the
         folder of a shipped toy model that is not here), or None.
+
+    Raises:
+        ValueError: When a local folder's ``adapter_config.json`` cannot be read, naming it.
     """
     if Path(source).is_dir() and not (Path(source) / "adapter_config.json").is_file():
         return None
     try:
         base = PeftConfig.from_pretrained(source, revision=revision).base_model_name_or_path
-    except (OSError, ValueError):
+    except (OSError, ValueError) as error:
+        local = Path(source) / "adapter_config.json"
+        if local.is_file():  # an adapter whose config is damaged, not a model: say so rather than "no model"
+            reason = " ".join(str(error).split())[:200]
+            raise ValueError(f"adapter {source!r}: {local} cannot be read ({reason}); the file is damaged: train "
+                             "the explainer again, or download it again") from None
         return None
     # An adapter trained on a toy model records the folder it was loaded from; elsewhere that is the shipped one.
     if base and not Path(base).exists() and Path(base).name in TOY_MODELS:
