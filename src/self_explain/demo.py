@@ -38,6 +38,7 @@ class DemoConfig:
     Raises:
         ValueError: Naming the option, before any work: on no tasks, a task without a demo or named twice,
             ``explain_rows`` or ``eval_rows`` below 1, or a negative seed.
+        NotADirectoryError: When ``out`` is a file.
     """
 
     out: str = field(default="out/demo", metadata={"help": "Folder of the demo's datasets and evaluation reports."})
@@ -62,6 +63,8 @@ class DemoConfig:
         check_positive("--explain_rows", self.explain_rows)
         check_positive("--eval_rows", self.eval_rows)
         check_non_negative("--seed", self.seed)
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            raise NotADirectoryError(f"--out {self.out} is a file; give a folder for the demo's datasets and reports")
 
 
 def demo_tasks() -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from huggingface_hub.utils import HFValidationError, validate_repo_id
+
 from ..core.files import write_atomically
 from ..hub.api import hub_api, hub_errors, require_token, upload_folder
 from .card import (
@@ -45,11 +47,11 @@ def push_adapter(
 
     Raises:
         FileNotFoundError: When the folder lacks its metadata, weights or tokenizer files.
-        ValueError: When the metadata holds what looks like a credential, or the folder is inconsistent.
+        ValueError: When the metadata holds what looks like a credential, the folder is inconsistent, or
+            ``repo_id`` is not a Hub repo id.
     """
     folder = Path(folder)
-    require_token(f"push to {repo_id}", token)
-    metadata = read_explainer_metadata(folder)
+    metadata = read_explainer_metadata(folder)  # the folder first: a wrong path is said before a missing token
     files, full_model = explainer_files(folder, metadata)
     secrets = secret_paths(metadata)
     if token and token in json.dumps(metadata):
@@ -57,6 +59,12 @@ def push_adapter(
     if secrets:
         raise ValueError(f"refusing to upload {folder / EXPLAINER_METADATA}: it holds what looks like a credential "
                          f"at {secrets}; remove it and push again")
+    try:  # offline, before the token: a malformed id would only be refused by the Hub
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        raise ValueError(f"{repo_id!r} is not a Hub repo id: give org/name (letters, digits, '-', '_' and '.'), "
+                         "e.g. org/toy-target-patching-explainer") from None
+    require_token(f"push to {repo_id}", token)
     # The card naming the repo goes up with the files; the local one changes only once the push succeeded.
     readme = folder / "README.md"
     before = readme.read_bytes() if readme.is_file() else None

@@ -130,6 +130,8 @@ class ToyModelConfig(TrainingArguments):
         check_non_negative_number("--weight_decay", self.weight_decay)
         if not 0 <= self.adam_beta2 < 1:
             raise ValueError(f"--adam_beta2 must be in [0, 1), got {self.adam_beta2}")
+        if Path(self.out).exists() and not Path(self.out).is_dir():  # said before the training, not after it
+            raise NotADirectoryError(f"--out {self.out} is a file; give a folder for the toy model")
         if self.output_dir is None:
             self.output_dir = self.out
         super().__post_init__()
@@ -262,8 +264,11 @@ def save_toy_model(model, tokenizer, config: ToyModelConfig, quality: dict, minu
     out = Path(config.out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"--out {out} already exists and is not empty; choose a new folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    except OSError as error:  # name --out, not the staging folder that was never made
+        raise OSError(error.errno, error.strerror, str(out)) from None
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
     record = {
