@@ -9,6 +9,7 @@ explainer when ``E`` is not given) when it is one, so nothing is loaded twice.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from transformers import AutoModelForCausalLM, Pipeline
@@ -101,6 +102,9 @@ class ExplainerPipeline(Pipeline):
                 given = DEFAULT_EXPLAINER if source.rstrip("/") == default_base else source
             if not given:
                 raise ValueError("self-explanation pipeline: give explainer=… (an adapter or model id, folder or toy name)")
+            if not isinstance(given, (str, os.PathLike)):
+                raise ValueError(f"self-explanation pipeline: explainer must be an adapter or model id, folder or toy "
+                                 f"name (a string), or an Explainer; got {type(given).__name__} {_shown(given)}")
             bound = load_explainer(
                 given, target, loaded=_loaded(model, tokenizer) if model is not None else None,
                 allow_other_target=allow_other_target, trust_remote_code=trust_remote_code,
@@ -134,13 +138,15 @@ class ExplainerPipeline(Pipeline):
 
         Raises:
             ValueError: For an input that is not a dict with a string ``task`` key, a field given as a boolean, an
-                empty list, a task the explainer was not trained for, or a ``max_new_tokens`` or ``batch_size`` that
-                is not a positive integer.
+                empty list, a task the explainer was not trained for, a ``max_new_tokens`` or ``batch_size`` that
+                is not a positive integer, or a ``verify`` that is not a boolean.
         """
         from ..core.checks import check_positive
 
         check_positive("max_new_tokens", max_new_tokens, optional=True)
         check_positive("batch_size", batch_size, optional=True)
+        if not isinstance(verify, bool):  # "no" would be true
+            raise ValueError(f"verify must be True or False, got {_shown(verify)}")
         single = isinstance(inputs, dict)
         if isinstance(inputs, (str, bytes)) or not (single or hasattr(inputs, "__iter__")):
             shown = repr(inputs) if len(repr(inputs)) <= 80 else repr(inputs)[:77] + "..."
