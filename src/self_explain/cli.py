@@ -12,6 +12,7 @@ import errno
 import json
 import logging
 import os
+import re
 import sys
 import warnings
 from contextlib import contextmanager, suppress
@@ -130,6 +131,9 @@ def _explain(arguments: Arguments) -> int:
         inputs = json.loads(args.json)
     except json.JSONDecodeError as error:
         raise ValueError(f"--json is not valid JSON ({error.msg})") from error
+    except RecursionError:
+        raise ValueError("--json is nested too deeply to read; give a JSON object with a 'task' key (or a list of "
+                         "them)") from None
     explainer = args.explainer
     if args.trust_remote_code:  # pipeline() keeps trust_remote_code for its own loading: bind the explainer here
         from .explainer.modeling import load_explainer
@@ -346,6 +350,9 @@ _OS_ADVICE = {
     errno.EPERM: "check its permissions, or choose another folder",
     errno.EFBIG: "the file is too large for this file system: choose another folder",
     errno.EMFILE: "too many open files: raise the limit (ulimit -n) and rerun",
+    errno.ENOTDIR: "a part of the path is a file, not a folder: choose another path",
+    errno.ENOENT: "a folder of the path does not exist or cannot be made there: check the path",
+    errno.EEXIST: "it exists already: choose another path, or remove it",
 }
 _WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
 
@@ -365,6 +372,21 @@ def os_error_message(error: OSError, output: str | None = None) -> str:
     verb = "write" if error.errno in _WRITE_ERRNOS or error.errno is None else "access"
     advice = _OS_ADVICE.get(error.errno, "check the path and the disk, then rerun the same command")
     return f"cannot {verb}{f' {path}' if path else ''}: {reason}; {advice}"
+
+
+def _os_error_inside(error: BaseException) -> OSError | None:
+    """The OS error behind a library's own exception: one in its chain, or an ``os error <errno>`` it reports (as
+    safetensors' ``SafetensorError`` does for a full disk); None when there is none."""
+    seen = error.__cause__
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _OS_ADVICE:
+            return seen
+        seen = seen.__cause__
+    found = re.search(r"\(os error (\d+)\)", str(error))
+    if found and int(found.group(1)) in _OS_ADVICE:
+        number = int(found.group(1))
+        return OSError(number, os.strerror(number))
+    return None
 
 
 def _output_option(argv: list[str]) -> str | None:
@@ -429,7 +451,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError, ConnectionError) as error:
         if debug:
             raise
-        print(f"self-explain {name}: error: {error}", file=sys.stderr)
+        if isinstance(error, OSError) and error.errno is not None and error.filename:  # the OS's, not one of ours
+            print(f"self-explain {name}: error: {os_error_message(error, output)}", file=sys.stderr)
+        else:
+            print(f"self-explain {name}: error: {error}", file=sys.stderr)
         return 2
     except OSError as error:  # a read-only or full disk, a permission: said in one line, nothing to debug
         if debug:
@@ -445,6 +470,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # a bug, or a failure no check foresaw: one line, the traceback with --debug
         if debug:
             raise
+        os_error = _os_error_inside(error)
+        if os_error is not None:  # a library's own error for a full disk (safetensors: "os error 28")
+            print(f"self-explain {name}: error: {os_error_message(os_error, output)}", file=sys.stderr)
+            return 2
         detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
         print(f"self-explain {name}: unexpected error: {type(error).__name__}{': ' + detail if detail else ''}; "
               f"rerun as `self-explain {DEBUG_OPTION} {name} ...` to see where, and please report it",

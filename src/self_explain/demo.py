@@ -55,6 +55,7 @@ class DemoConfig:
     Raises:
         ValueError: Naming the option, before any work: on no tasks, a task without a demo or named twice,
             ``explain_rows`` or ``eval_rows`` below 1, or a negative seed.
+        NotADirectoryError: When ``out`` is a file.
     """
 
     output_dir: str = field(default="out/demo", metadata={
@@ -80,6 +81,9 @@ class DemoConfig:
         check_positive("--explain_rows", self.explain_rows)
         check_positive("--eval_rows", self.eval_rows)
         check_non_negative("--seed", self.seed)
+        if Path(self.output_dir).exists() and not Path(self.output_dir).is_dir():
+            raise NotADirectoryError(f"--output_dir {self.output_dir} is a file; give a folder for the demo's datasets "
+                                     "and reports")
 
 
 def demo_tasks() -> list[str]:

@@ -623,11 +623,14 @@ def test_neighbour_and_majority_answer_with_the_searched_train_rows_only(baselin
             assert result["details"] == {"train_rows": NEIGHBOR_ROWS}
 
 
-def test_selfie_on_a_text_only_task_is_refused_before_anything_is_scored(trained_explainer_dir, patching_dataset_dir,
-                                                                         tmp_path, capsys):
+def test_selfie_on_a_text_only_task_is_refused_before_anything_is_scored(tmp_path, capsys):
+    dataset = tmp_path / "ablation-dataset"  # a card naming the config is all the checks before the baselines read
+    dataset.mkdir()
+    (dataset / "README.md").write_text("---\nconfigs:\n- config_name: toy-target\n  data_files:\n"
+                                       "    - split: test\n      path: data/toy-target/test.parquet\n---\n# D\n")
     out = tmp_path / "report"
-    code = main(["evaluate", "--explainer", str(trained_explainer_dir), "--dataset_name", str(patching_dataset_dir),
-                 "--output_dir", str(out), "--task", "ablation", "--baseline", "untrained,selfie"])
+    code = main(["evaluate", "--explainer", "toy-target-ablation-explainer", "--dataset_name", str(dataset),
+                 "--output_dir", str(out), "--baseline", "untrained,selfie"])
     assert code == 2
     err = capsys.readouterr().err
     assert "baseline 'selfie' does not apply to task 'ablation': its examples have no vectors" in err, err

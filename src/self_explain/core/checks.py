@@ -50,6 +50,7 @@ def check_dataset_reference(option: str, dataset: str) -> None:
     Raises:
         FileNotFoundError: for a missing folder (a path that cannot be a Hub id), naming it.
         NotADirectoryError: for a file given as the dataset.
+        ValueError: for a folder holding a model or an explainer.
     """
     from pathlib import Path
 
@@ -60,6 +61,10 @@ def check_dataset_reference(option: str, dataset: str) -> None:
         if not path.is_dir():
             raise NotADirectoryError(f"{option} {dataset}: it is a file; give a dataset folder (from self-explain build) "
                                      "or a Hub dataset id")
+        model_files = [name for name in ("adapter_config.json", "config.json") if (path / name).is_file()]
+        if model_files:
+            raise ValueError(f"{option} {dataset} holds a model or an explainer ({model_files[0]}), not a dataset; "
+                             "give a dataset folder (from self-explain build)")
         return
     try:
         validate_repo_id(dataset)

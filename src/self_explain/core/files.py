@@ -41,14 +41,24 @@ def write_atomically(path: str | Path, write: Callable[[str], object]) -> Path:
 
     Returns:
         `Path`: ``path``.
+
+    Raises:
+        OSError: When it cannot be written (a read-only or full disk), naming ``path``, not the temporary file.
     """
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(path)) from None
     os.close(handle)
     try:
         os.chmod(temporary, _default_mode())
         write(temporary)
         os.replace(temporary, path)
+    except OSError as error:
+        if error.filename != temporary:
+            raise
+        raise OSError(error.errno, error.strerror, str(path)) from None  # a file that is gone by now: name the one
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)

@@ -12,6 +12,7 @@ transformers imported (``--help`` answers without it) and keeps no record of the
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -55,8 +56,8 @@ def read_recipe(path: str | Path, options: Collection[str], renamed: Mapping[str
 
     Raises:
         FileNotFoundError: No such file.
-        ValueError: Not YAML, not a mapping, an option given under both its old and new name, or an option the command
-            does not have (named with the file).
+        ValueError: Not YAML, empty, not a mapping, a key given twice, an option given under both its old and new
+            name, or an option the command does not have (named with the file).
     """
     import yaml
 
@@ -64,11 +65,14 @@ def read_recipe(path: str | Path, options: Collection[str], renamed: Mapping[str
     if not path.is_file():
         raise FileNotFoundError(f"{RECIPE_OPTION} {path}: no such file")
     try:
-        values = yaml.safe_load(read_user_text(path, RECIPE_OPTION))
+        text = read_user_text(path, RECIPE_OPTION)
+        values = yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 (a SafeLoader that refuses repeated keys)
     except yaml.YAMLError as error:
-        raise ValueError(f"{RECIPE_OPTION} {path} is not valid YAML: {error}") from error
+        raise ValueError(f"{RECIPE_OPTION} {path} is not valid YAML: {_yaml_problem(error)}; write one "
+                         "`option: value` per line") from None
     if values is None:
-        values = {}
+        raise ValueError(f"{RECIPE_OPTION} {path} is empty; write one `option: value` per line "
+                         "(e.g. `target: toy-target`)")
     if not isinstance(values, dict):
         raise ValueError(f"{RECIPE_OPTION} {path}: expected a mapping of option: value, got {type(values).__name__}")
     known, renamed = set(options), dict(renamed or {})
@@ -91,6 +95,32 @@ def read_recipe(path: str | Path, options: Collection[str], renamed: Mapping[str
     return Recipe(path, normalized)
 
 
+@functools.cache
+def _unique_key_loader():
+    """YAML's safe loader, refusing a mapping that gives a key twice (YAML would keep the last one silently)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen and key_node.tag != "tag:yaml.org,2002:merge":
+                    raise yaml.constructor.ConstructorError(None, None, f"option {key!r} is given twice",
+                                                            key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
+def _yaml_problem(error) -> str:
+    """A YAML error in one line: where (line, column) and what, without the excerpt PyYAML draws under it."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or " ".join(str(error).split())
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
+
+
 def set_recipe_defaults(parser: argparse.ArgumentParser, recipe: Recipe) -> None:
     """Make the recipe's values ``parser``'s defaults (an option the recipe gives is no longer required), so that
     the command line overrides them.
@@ -110,6 +140,9 @@ def set_recipe_defaults(parser: argparse.ArgumentParser, recipe: Recipe) -> None
 
 def _convert(action: argparse.Action, value, path: Path):
     if value is None:
+        if action.required or action.default is not None:
+            raise ValueError(f"{RECIPE_OPTION} {path}: option {action.dest!r} is empty (null); give it a value, or "
+                             f"leave the line out{'' if action.required else f' (default: {action.default!r})'}")
         return None
     if action.nargs in ("+", "*"):
         return [_convert_one(action, item, path) for item in (value if isinstance(value, list) else [value])]
@@ -120,8 +153,8 @@ def _convert(action: argparse.Action, value, path: Path):
 
 def _convert_one(action: argparse.Action, value, path: Path):
     if action.type is not None:
-        try:
-            value = action.type(value)
+        try:  # as the command line gives it: text, so that a YAML 4.5 or true is no integer (int() would take them)
+            value = action.type(value if isinstance(value, str) else str(value))
         except (TypeError, ValueError, argparse.ArgumentTypeError) as error:
             raise ValueError(f"{RECIPE_OPTION} {path}: option {action.dest!r}: {value!r} is not valid ({error})") from None
     if action.choices is not None and value not in action.choices:

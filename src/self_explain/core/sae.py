@@ -453,7 +453,8 @@ class SparseAutoencoder(nn.Module):
         """
         folder = Path(folder)
         if folder.exists() and any(folder.iterdir()) and not overwrite:
-            raise FileExistsError(f"SAE folder {folder} already exists and is not empty; pass overwrite=True")
+            raise FileExistsError(f"SAE folder {folder} already exists and is not empty; choose another --output_dir, or "
+                                  "pass --overwrite (overwrite=True) to replace it")
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
         try:

@@ -444,16 +444,24 @@ def run_evaluation(config: EvaluateConfig) -> dict:
 
     Raises:
         FileNotFoundError: When the dataset folder or config does not exist.
-        ValueError: When no task is known, a baseline does not apply, the dataset config holds another model's ground
-            truth (without ``allow_other_target``), or ``vector_controls`` is asked of a text-only task or of an
-            explainer trained under the shuffled control (both before any model is loaded).
+        NotADirectoryError: When ``output_dir`` is a file.
+        ValueError: When no task is known, ``task`` is not the explainer's, a baseline does not apply, the dataset
+            config holds another model's ground truth (without ``allow_other_target``), or ``vector_controls`` is
+            asked of a text-only task or of an explainer trained under the shuffled control (both before any model
+            is loaded).
     """
     check_dataset_reference("--dataset_name", config.dataset_name)
+    if Path(config.output_dir).exists() and not Path(config.output_dir).is_dir():
+        raise NotADirectoryError(f"--output_dir {config.output_dir} is a file; give a folder for the report and "
+                                 "predictions")
     if config.vector_controls:  # from the explainer's metadata: refused before any model is loaded
         check_vector_controls(config.explainer, config.task)
     explainer = load_explainer(config.explainer, config.target, trust_remote_code=config.trust_remote_code,
                                allow_other_target=config.allow_other_target)
     task_name = config.task or explainer.task
+    if config.task and explainer.task and config.task != explainer.task:
+        raise ValueError(f"--task {config.task!r}: explainer {config.explainer!r} explains the {explainer.task!r} "
+                         f"task; leave --task out, or give an explainer of the {config.task!r} task")
     if task_name is None:
         raise ValueError(f"--task is required: explainer {config.explainer!r} does not say which task it explains")
     dataset_config = config.dataset_config or explainer.metadata.get("dataset_config")

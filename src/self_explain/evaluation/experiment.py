@@ -33,7 +33,7 @@ from pathlib import Path
 from accelerate import PartialState
 
 from ..core.files import write_atomically
-from ..core.models import short_model_name
+from ..core.models import check_model_reference, short_model_name
 from ..core.significance import EQUIVALENCE_MARGIN
 from ..core.version import __version__, package_commit
 from ..core.progress import progress_bar
@@ -41,7 +41,7 @@ from ..explainer.config import PROJECTION_CHOICES, ExplainerConfig
 from ..explainer.controls import VECTOR_CONTROLS, control_explainer_name
 from ..explainer.modeling import load_explainer
 from ..explainer.trainer import train_explainer
-from ..tasks import ExplainerExamples, get_task, load_split
+from ..tasks import ExplainerExamples, get_task, load_split, task_of_dataset
 from .baselines import (
     SELFIE,
     SELFIE_SCALES,
@@ -204,6 +204,9 @@ class ExperimentConfig:
         self._check_numbers()
         if not self.explainers:
             raise ValueError("--explainers needs at least one model")
+        if any(not str(e).strip() for e in self.explainers):
+            raise ValueError(f"--explainers {self.explainers} has an empty name; give model names, e.g. --explainers "
+                             "toy-target toy-twin")
         names = [short_model_name(e) for e in self.explainers]
         if len(set(names)) != len(names):  # each explainer's runs live in a folder of its short name
             raise ValueError(f"--explainers {self.explainers} repeat a model name ({names}); give distinct models")
@@ -401,7 +404,8 @@ def check_scored_splits(config: ExperimentConfig, dataset: str) -> None:
         dataset (`str`): The dataset (folder or Hub id).
 
     Raises:
-        ValueError: Naming ``--dataset_config`` or ``--splits`` and listing what the dataset has.
+        ValueError: Naming ``--dataset_config`` or ``--splits`` and listing what the dataset has, or ``--task`` when
+            a local dataset's card says it was built for another task.
         FileNotFoundError: For a dataset folder that does not exist.
     """
     from ..core.checks import check_dataset_reference
@@ -409,6 +413,14 @@ def check_scored_splits(config: ExperimentConfig, dataset: str) -> None:
 
     check_dataset_reference("--dataset_name", dataset)
     check_dataset_config(dataset, config.config_name, "--dataset_config")
+    if Path(dataset).is_dir():
+        try:
+            built_by = task_of_dataset(dataset)
+        except ValueError:  # a card without the builder's marker: the task's columns are checked when read
+            built_by = None
+        if built_by is not None and built_by.name != config.task:
+            raise ValueError(f"--task {config.task!r}: dataset {dataset} was built for the {built_by.name!r} task; "
+                             f"pass --task {built_by.name}, or a dataset of the {config.task!r} task")
     names = _split_names(dataset, config.config_name)
     if names is None:
         return
@@ -737,6 +749,9 @@ def _refuse_other_settings(config: ExperimentConfig) -> bool:
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"--output_dir {config.output_dir!r}: {path} is damaged ({error}); restore it, or use "
                          "another --output_dir") from None
+    if not isinstance(before, dict):
+        raise ValueError(f"--output_dir {config.output_dir!r}: {path} is damaged (a JSON {type(before).__name__}, "
+                         "not an object of settings); restore it, or use another --output_dir")
     changed = sorted(k for k in settings if before.get(k) != json.loads(json.dumps(settings[k])))
     if changed:
         raise ValueError(
@@ -745,6 +760,16 @@ def _refuse_other_settings(config: ExperimentConfig) -> bool:
             "or the same settings to resume"
         )
     return True
+
+
+def _drop_unused_record(config: ExperimentConfig) -> None:
+    """Remove an OUTPUT_DIR/experiment.json that is all it holds: a start that failed before any run or dataset (an
+    unreachable dataset, a model that cannot be loaded) recorded settings no run used, so they must not lock the folder."""
+    out = Path(config.output_dir)
+    record = out / "experiment.json"
+    if record.is_file() and all(path == record for path in out.iterdir()):
+        logger.info("%s records settings no run used (its start failed): replacing it", record)
+        record.unlink()
 
 
 def check_resumable(config: ExperimentConfig) -> None:
@@ -787,21 +812,37 @@ def run_experiment(config: ExperimentConfig) -> dict:
     Raises:
         ValueError: Before anything is run or recorded: when ``OUTPUT_DIR`` holds runs made with other settings, or the
             dataset lacks the dataset config, a scored split or the train split, or no dataset can be had; with
-            ``report_only``, when no run has finished.
+            ``report_only``, when no run has finished; for a ``target`` or ``explainers`` that names no model. A
+            start that fails before any run leaves no ``OUTPUT_DIR/experiment.json`` (nor one that locks it).
         NotADirectoryError: When ``OUTPUT_DIR`` is a file.
     """
+    state = PartialState()
+    try:
+        return _run_experiment(config, state)
+    except Exception:  # a start that failed before any run leaves no record (Ctrl-C keeps it, as a kill does)
+        if state.is_main_process and Path(config.output_dir).is_dir():
+            _drop_unused_record(config)
+        raise
+
+
+def _run_experiment(config: ExperimentConfig, state: PartialState) -> dict:
     from .report import write_report
 
-    state = PartialState()
     out = Path(config.output_dir)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--output_dir {out} is a file; give a folder for the experiment's runs and results")
     if config.report_only and not (out / "runs").is_dir():
         raise ValueError(f"--report_only: --output_dir {config.output_dir} holds no runs yet; run the experiment "
                          "without --report_only first")
+    for option, name in [("--target", config.target), *(("--explainers", e) for e in config.explainers)]:
+        try:  # a typo is said before anything is written (the target is a setting the folder records)
+            check_model_reference(name)
+        except ValueError as error:
+            raise ValueError(f"{option}: {error}") from None
     if config.dataset_name is not None:  # a bad dataset, config or split is said before anything is written
         check_scored_splits(config, config.dataset_name)
     if state.is_main_process:
+        _drop_unused_record(config)
         _refuse_other_settings(config)  # before a dataset is built for it
     out.mkdir(parents=True, exist_ok=True)
     dataset = ensure_dataset(config, state)

@@ -117,7 +117,8 @@ def read_explainer_metadata(folder: str | Path) -> dict:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"explainer folder {folder} does not exist or is not a directory")
+        raise FileNotFoundError(f"explainer folder {folder} does not exist or is not a directory; give the folder "
+                                "`self-explain train` wrote (its --output_dir)")
     path = folder / EXPLAINER_METADATA
     if not path.is_file():
         raise FileNotFoundError(

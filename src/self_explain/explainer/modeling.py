@@ -108,12 +108,20 @@ def adapter_base(source: str, revision: str | None = None) -> str | None:
     Returns:
         `str` or `None`: The base recorded in ``adapter_config.json`` (the short name of a shipped or packaged model
         when it recorded that model's Hub id, or its folder on another machine), or None.
+
+    Raises:
+        ValueError: When a local folder's ``adapter_config.json`` cannot be read, naming it.
     """
     if Path(source).is_dir() and not (Path(source) / "adapter_config.json").is_file():
         return None
     try:
         base = PeftConfig.from_pretrained(source, revision=revision).base_model_name_or_path
-    except (OSError, ValueError):
+    except (OSError, ValueError) as error:
+        local = Path(source) / "adapter_config.json"
+        if local.is_file():  # an adapter whose config is damaged, not a model: say so rather than "no model"
+            reason = " ".join(str(error).split())[:200]
+            raise ValueError(f"adapter {source!r}: {local} cannot be read ({reason}); the file is damaged: train "
+                             "the explainer again, or download it again") from None
         return None
     if base and not Path(base).exists() and (shipped := shipped_name_of(base)):
         return shipped  # the Hub id a shipped or packaged base is published under: the package has its own copy

@@ -13,6 +13,7 @@ once, where ``device`` / ``device_map`` say. Without ``model`` or ``explainer`` 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,6 +171,13 @@ class ExplainerPipeline(Pipeline):
     def __init__(self, model=None, tokenizer=None, target=None, explainer=None, allow_other_target: bool = False,
                  trust_remote_code: bool = False, batch_size: int = 16, device=None, device_map=None, dtype=None,
                  **kwargs):
+        if explainer is not None and not isinstance(explainer, Explainer):
+            if not isinstance(explainer, (str, os.PathLike)):
+                raise ValueError(f"self-explanation pipeline: explainer must be an adapter or model id, folder or toy "
+                                 f"name (a string), or an Explainer; got {type(explainer).__name__} {_shown(explainer)}")
+            if not str(explainer).strip():
+                raise ValueError("self-explanation pipeline: explainer is empty; give an adapter or model id, folder "
+                                 "or toy name")
         from ..core.checks import check_positive
 
         check_positive("batch_size", batch_size)
@@ -228,13 +236,15 @@ class ExplainerPipeline(Pipeline):
 
         Raises:
             ValueError: For an input that is not a dict with a string ``task`` key, a field given as a boolean, an
-                empty list, a task the explainer was not trained for, or a ``max_new_tokens`` or ``batch_size`` that
-                is not a positive integer.
+                empty list, a task the explainer was not trained for, a ``max_new_tokens`` or ``batch_size`` that
+                is not a positive integer, or a ``verify`` that is not a boolean.
         """
         from ..core.checks import check_positive
 
         check_positive("max_new_tokens", max_new_tokens, optional=True)
         check_positive("batch_size", batch_size, optional=True)
+        if not isinstance(verify, bool):  # "no" would be true
+            raise ValueError(f"verify must be True or False, got {_shown(verify)}")
         single = isinstance(inputs, dict)
         if isinstance(inputs, (str, bytes)) or not (single or hasattr(inputs, "__iter__")):
             shown = repr(inputs) if len(repr(inputs)) <= 80 else repr(inputs)[:77] + "..."

@@ -63,7 +63,8 @@ def resolve_target(config: ExplainerConfig) -> str:
     """
     if config.target:
         return config.target
-    provenance = read_provenance(config.dataset_name, config.dataset_config)
+    name = config.dataset_config or _only_config(config.dataset_name)
+    provenance = read_provenance(config.dataset_name, name) if name else None
     if provenance is not None:
         return provenance["target"]
     if config.dataset_config and is_toy_model(config.dataset_config):
@@ -101,6 +102,17 @@ def check_dataset_target(config: ExplainerConfig, target: str, revision: str | N
             f"and trained on another's truth; leave --target out (or pass {built_on!r}), build the dataset on "
             f"{target!r}, or pass --allow_other_target to train on it anyway"
         )
+
+
+def _check_task_of_dataset(task: str, dataset: str) -> None:
+    """Refuse a ``--task`` other than the one a local dataset's card says it was built for."""
+    try:
+        built_for = task_of_dataset(dataset).name
+    except ValueError:  # a card without the builder's marker: --task is what says it
+        return
+    if built_for != task:
+        raise ValueError(f"--task {task!r}: dataset {dataset} was built for the {built_for!r} task; pass --task "
+                         f"{built_for}, or leave --task out")
 
 
 def _only_config(dataset: str) -> str | None:
@@ -232,6 +244,15 @@ def _check_out(config: ExplainerConfig) -> None:
         raise NotADirectoryError(f"--output_dir {out} is not a directory")
     if (out / EXPLAINER_METADATA).is_file() and not (config.overwrite or config.resume_from_checkpoint):
         raise FileExistsError(f"--output_dir {out} already holds a trained explainer; pass --overwrite to replace it")
+    if (out / "README.md").is_file() and not (out / EXPLAINER_METADATA).is_file():
+        # its card would be replaced by the explainer's: a dataset folder (often --dataset_name itself), a model
+        what = "the --dataset_name folder" if _same_folder(out, config.dataset_name) else "other files"
+        raise FileExistsError(f"--output_dir {out} holds {what} (README.md, not an explainer) that the explainer's "
+                              "files would overwrite; give a new or empty folder")
+
+
+def _same_folder(path: Path, other: str | None) -> bool:
+    return other is not None and Path(other).exists() and path.resolve() == Path(other).resolve()
 
 
 # In the checkpoints folder: the settings of the run whose checkpoints these are, so a rerun knows it may resume them.
@@ -401,6 +422,8 @@ def train_explainer(config: ExplainerConfig) -> Path:
         require_token(f"--push_to_hub --hub_model_id {config.hub_model_id}")
     _check_dataset(config.dataset_name, config.dataset_config)
     task = get_task(config.task) if config.task else task_of_dataset(config.dataset_name, config.dataset_revision)
+    if config.task and Path(config.dataset_name).is_dir():
+        _check_task_of_dataset(config.task, config.dataset_name)
     config.task = task.name
     if task.examples is None:
         raise ValueError(f"task {config.task!r} has no explainer side yet")
@@ -432,8 +455,14 @@ def train_explainer(config: ExplainerConfig) -> Path:
                                  else placeholder_token_ids(base.tokenizer)),
         task_type="CAUSAL_LM",
     )
-    with library_deprecations_silenced():
-        model = get_peft_model(base.model, lora)
+    try:
+        with library_deprecations_silenced():
+            model = get_peft_model(base.model, lora)
+    except ValueError as error:  # PEFT's "Target modules {...} not found in the base model"
+        if "Target modules" not in str(error):
+            raise
+        raise ValueError(f"--lora_target_modules {config.lora_target_modules}: {error} (module names of "
+                         f"{base_name!r}, e.g. q_proj v_proj)") from None
     if projection is not None:
         model.add_module("vector_projection", projection)  # its parameters join the optimizer
         if resume and (loaded := VectorProjection.load(resume)) is not None:
@@ -454,6 +483,11 @@ def train_explainer(config: ExplainerConfig) -> Path:
         injector=injector,
         projection=projection,
     )
+    if len(trainer.train_dataset) == 0:  # TRL's preprocessing left nothing to learn: said before any checkpoint
+        cut = f" once rows are cut to --max_length {config.max_length} tokens" if config.max_length else ""
+        raise ValueError(f"no training row is left{cut}; "
+                         + ("give a larger --max_length (a question alone is longer), or leave it out"
+                            if config.max_length else f"check the rows of {config.dataset_name}"))
     # Labelled, its losses logged rather than printed; inside another bar (an experiment's run), shown only in a terminal.
     label_progress(trainer, f"training {config.task} explainer")
     _prepare_checkpoints(config, settings, resume)

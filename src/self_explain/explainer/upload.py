@@ -16,6 +16,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from huggingface_hub.utils import HFValidationError, validate_repo_id
+
 from ..core.files import write_atomically
 from ..core.hub_ids import canonical_hub_id, is_package_made, is_repo_id
 from ..core.models import resolve_model_id
@@ -201,12 +203,11 @@ def push_adapter(
 
     Raises:
         FileNotFoundError: When the folder lacks its metadata, weights or tokenizer files.
-        ValueError: When the metadata holds what looks like a credential, the folder is inconsistent, or the
-            adapter's base cannot be named by a Hub id.
+        ValueError: When the metadata holds what looks like a credential, the folder is inconsistent,
+            ``repo_id`` is not a Hub repo id, or the adapter's base cannot be named by a Hub id.
     """
     folder = Path(folder)
-    require_token(f"push to {repo_id}", token)
-    metadata = read_explainer_metadata(folder)
+    metadata = read_explainer_metadata(folder)  # the folder first: a wrong path is said before a missing token
     files, full_model = explainer_files(folder, metadata)
     secrets = secret_paths(metadata)
     if token and token in json.dumps(metadata):
@@ -214,11 +215,17 @@ def push_adapter(
     if secrets:
         raise ValueError(f"refusing to upload {folder / EXPLAINER_METADATA}: it holds what looks like a credential "
                          f"at {secrets}; remove it and push again")
+    try:  # offline, before the token: a malformed id would only be refused by the Hub
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        raise ValueError(f"{repo_id!r} is not a Hub repo id: give org/name (letters, digits, '-', '_' and '.'), "
+                         "e.g. org/toy-target-patching-explainer") from None
     if dataset_repo_id is not None and not is_repo_id(dataset_repo_id):
         raise ValueError(f"dataset_repo_id {dataset_repo_id!r} is not a Hub repo id (owner/name)")
     pushed = with_published_dataset(metadata, dataset_repo_id) if dataset_repo_id else metadata
     base_id, base_upload = (None, None) if full_model else base_repo_plan(metadata, repo_id, base_repo_id, push_base)
     card = render_explainer_card(pushed, repo_id=repo_id, full_model=full_model, base_repo_id=base_id)
+    require_token(f"push to {repo_id}", token)
     api = hub_api(token)
     kind = "model" if full_model else "adapter"
     default_message = f"Upload {metadata['task']} explainer {kind} for {public_name(metadata['target'])}"

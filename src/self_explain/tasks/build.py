@@ -303,7 +303,8 @@ class DatasetBuilder:
         self.split_groups = content_groups(item_keys, [self.item_content(item) for item in items])
         splits = split_by_item(rows, keys, {key: self.split_of(item) for key, item in zip(item_keys, items)},
                                self.split_names)
-        if not splits:
+        if not splits:  # a rerun would end the same way: no work to keep, no folder left holding only it
+            self.build.discard_work()
             raise ValueError(self.no_rows_message(items, skipped))
         held_out = self.content_provenance(splits)
         provenance = base_provenance(self.target, self.config.seed, **held_out,
@@ -572,14 +573,37 @@ def load_split(dataset: str, config: str | None, split: str, revision: str | Non
         `datasets.Dataset`: The rows.
 
     Raises:
-        ValueError: When the split cannot be read (naming dataset, config and split) or has no rows.
+        ValueError: When the split cannot be read (naming dataset, config and split; a damaged data file too) or
+            has no rows.
+        FileNotFoundError: When a local dataset's card names a data file that is missing, naming it.
+        ConnectionError: When the dataset is no local folder and the Hub cannot be reached.
     """
     from datasets import load_dataset
+    from datasets.exceptions import DatasetGenerationError
 
     try:
         rows = load_dataset(dataset, config, split=split, revision=revision)
+    except DatasetGenerationError as error:  # a data file that is damaged, or whose columns are not the card's
+        cause = " ".join(str(error.__cause__ or error).split())[:300]
+        named = f" config {config!r}" if config else ""
+        raise ValueError(f"cannot read split {split!r} of dataset {dataset}{named}: a data file is damaged or not "
+                         f"this dataset's ({cause}); build the config again with --overwrite, or restore the "
+                         "file") from None
     except ValueError as error:
         raise ValueError(f"cannot read split {split!r} of dataset {dataset!r} config {config!r}: {error}") from error
+    except ConnectionError as error:  # datasets' "Couldn't reach '<name>' on the Hub"
+        if Path(dataset).exists():
+            raise
+        raise ConnectionError(f"dataset {dataset!r}: no such local folder, and {error}; check the path, or the "
+                              "network for a Hub dataset") from None
+    except FileNotFoundError as error:
+        if not Path(dataset).is_dir():
+            raise
+        missing = str(error).split(" with any supported extension")[0]  # datasets' "Unable to find '<file>'"
+        named = f" config {config!r}" if config else ""
+        raise FileNotFoundError(f"cannot read split {split!r} of dataset {dataset}{named}: {missing}, a file its "
+                                "README.md names; build the config again with --overwrite, or restore the "
+                                "file") from None
     if max_rows is not None and max_rows < len(rows):
         rows = rows.select(subsample_indices(len(rows), max_rows, seed))
     if len(rows) == 0:
@@ -596,6 +620,19 @@ def read_provenance(dataset: str | Path, config: str | None) -> dict | None:
 
     Returns:
         `dict` or `None`: ``provenance/<config>.json``, or None when there is none.
+
+    Raises:
+        ValueError: When the file is not a JSON object (damaged), naming it.
     """
     path = Path(dataset) / "provenance" / f"{config}.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        provenance = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
+        provenance = error
+    if not isinstance(provenance, dict):
+        reason = provenance if isinstance(provenance, Exception) else f"a JSON {type(provenance).__name__}"
+        raise ValueError(f"the provenance {path} of dataset config {config!r} is damaged ({reason}, not a JSON "
+                         "object); build the config again with --overwrite, or restore the file")
+    return provenance

@@ -33,7 +33,8 @@ class BuildConfig:
             Allow custom model code from the Hub.
 
     Raises:
-        ValueError: When ``seed`` is negative, or ``push_to_hub`` is set without ``repo_id``.
+        ValueError: When ``seed`` is negative, ``target`` or ``output_dir`` is empty, ``config_name`` cannot name
+            a folder, or ``push_to_hub`` is set without ``repo_id``.
     """
 
     target: str = field(metadata={"help": "Target model: Hub id, local folder, or toy name (toy-target, ...)."})
@@ -56,3 +57,24 @@ class BuildConfig:
             self.push_to_hub, self.repo_id = True, self.repo_id or self.push_to_hub
         if self.push_to_hub and not self.repo_id:
             raise ValueError("--push_to_hub needs --repo_id: the Hub dataset repo to add this config to (org/name)")
+        if not str(self.target).strip():
+            raise ValueError("--target is empty; give a model: a toy name (toy-target), a folder or a Hub id")
+        if not str(self.output_dir).strip():
+            raise ValueError("--output_dir is empty; give the dataset folder to write, e.g. --output_dir ds")
+        if self.config_name is not None:
+            check_config_name(self.config_name)
+
+
+def check_config_name(name: str) -> None:
+    """Refuse a ``--config_name`` that cannot be a config: it names the folder ``data/<config>/`` of the dataset.
+
+    Args:
+        name (`str`): The config name given.
+
+    Raises:
+        ValueError: For an empty name, one with a slash or a control character, or one starting with a dot.
+    """
+    if not name.strip() or name.startswith(".") or any(c in name for c in "/\\") or not name.isprintable():
+        raise ValueError(f"--config_name {name!r} is not a config name: it names the folder data/<config>/ of the "
+                         "dataset; give a name without slashes that does not start with a dot, e.g. --config_name "
+                         "toy-target-v2")

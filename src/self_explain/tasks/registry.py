@@ -164,8 +164,12 @@ def task_of_dataset(dataset: str, revision: str | None = None) -> TaskSpec:
 
     from ..hub.datasets import DATASET_MARKER_KEY
 
+    readme = Path(dataset) / "README.md"
+    if readme.is_file():
+        from ..core.files import read_user_text
+
+        read_user_text(readme, "the card of --dataset_name")  # not UTF-8: named with its line and byte
     try:
-        readme = Path(dataset) / "README.md"
         if Path(dataset).is_dir() and not readme.is_file():
             raise FileNotFoundError("the folder has no README.md card")
         if not readme.is_file():
@@ -175,7 +179,11 @@ def task_of_dataset(dataset: str, revision: str | None = None) -> TaskSpec:
         card = DatasetCard.load(readme)
         marker = card.data.to_dict().get(DATASET_MARKER_KEY)
     except Exception as error:  # a missing card, or a Hub id that cannot be reached
-        raise ValueError(f"cannot tell the task of dataset {dataset!r} from its card ({error}); pass --task") from error
+        reason = " ".join(str(error).split())  # one line: YAML errors draw the place under the text
+        if readme.is_file():  # a local card that cannot be read: load_dataset would fail on it too, whatever the task
+            raise ValueError(f"cannot read the card {readme} of dataset {dataset!r} ({reason}); fix its YAML header "
+                             "(between the --- lines), or build the dataset again") from error
+        raise ValueError(f"cannot tell the task of dataset {dataset!r} from its card ({reason}); pass --task") from error
     for spec in TASKS.values():
         if spec.dataset_name == marker:
             return spec

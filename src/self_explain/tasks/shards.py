@@ -266,6 +266,11 @@ class ShardedBuild:
         _remove_if_empty(self.work)
         _remove_if_empty(self.work.parent)
 
+    def discard_work(self) -> None:
+        """Remove the work folder of a build that gave no rows (its shards hold nothing), and ``.build`` if empty."""
+        shutil.rmtree(self.work, ignore_errors=True)
+        _remove_if_empty(self.work.parent)
+
     def _empty(self) -> Dataset:
         return Dataset.from_dict({name: [] for name in self.features}, features=self.features)
 

@@ -129,6 +129,8 @@ class ToyModelConfig(TrainingArguments):
         check_non_negative_number("--weight_decay", self.weight_decay)
         if not 0 <= self.adam_beta2 < 1:
             raise ValueError(f"--adam_beta2 must be in [0, 1), got {self.adam_beta2}")
+        if Path(self.output_dir).exists() and not Path(self.output_dir).is_dir():  # said before the training
+            raise NotADirectoryError(f"--output_dir {self.output_dir} is a file; give a folder for the toy model")
         super().__post_init__()
 
     def record(self) -> dict:
@@ -259,8 +261,11 @@ def save_toy_model(model, tokenizer, config: ToyModelConfig, quality: dict, minu
     out = Path(config.output_dir)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"--output_dir {out} already exists and is not empty; choose a new folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    except OSError as error:  # name --output_dir, not the staging folder that was never made
+        raise OSError(error.errno, error.strerror, str(out)) from None
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
     record = {

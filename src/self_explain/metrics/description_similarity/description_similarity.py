@@ -295,6 +295,12 @@ class DescriptionSimilarity(checked.InputCheckedMetric):
             raise ValueError("judge='lm' needs model= (an endpoint's model name) or judge_model= (a local model).")
         if judge == "lm" and model and judge_model:
             raise ValueError("Give either model= (an endpoint judge) or judge_model= (a local judge), not both.")
+        for name, value, least in (("judge_max_tokens", judge_max_tokens, 1),
+                                   ("judge_max_retries", judge_max_retries, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"{name} must be an integer of at least {least}, not {value!r}.")
+        if isinstance(judge_timeout, bool) or not isinstance(judge_timeout, (int, float)) or not judge_timeout > 0:
+            raise ValueError(f"judge_timeout must be a number of seconds above 0, not {judge_timeout!r}.")
 
         # An empty description (blank after stripping) says nothing: it matches nothing, not even another empty one.
         empty = [not p.strip() or not r.strip() for p, r in zip(predictions, references)]

@@ -317,6 +317,8 @@ class WeightCorrelation(checked.InputCheckedMetric):
             raise ValueError("weight_correlation needs at least one prediction and reference.")
         if isinstance(bootstrap_samples, bool) or not isinstance(bootstrap_samples, int) or bootstrap_samples < 1:
             raise ValueError(f"bootstrap_samples must be a positive integer, not {bootstrap_samples!r}.")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, not {seed!r}.")
         truths = [reference_weights(ref, index) for index, ref in enumerate(references)]
         matched = [matched_weights(pred, true) for pred, true in zip(predictions, truths)]
         valid = [pair for pair in matched if pair is not None]

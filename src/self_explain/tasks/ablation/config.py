@@ -115,6 +115,11 @@ class AblationConfig(BuildConfig):
             import re
 
             try:
-                re.compile(self.span_regex)
+                pattern = re.compile(self.span_regex)
             except re.error as error:
                 raise ValueError(f"--span-regex {self.span_regex!r} is not a regular expression: {error}") from error
+            if pattern.fullmatch(""):
+                raise ValueError(f"--span-regex {self.span_regex!r} matches the empty text, which removes nothing; "
+                                 "give a pattern that matches the span itself, e.g. 'Hint:[^.]*\\. '")
+        if not self.span_name.strip():
+            raise ValueError("--span-name is empty; give what the question calls the span, e.g. --span-name hint")

@@ -57,6 +57,13 @@ def _request_example(inputs: dict) -> AblationExample:
         raise ValueError(f"ablation input 'span' {span!r} is not in 'text' {text!r}")
     if not (text[:start] + text[start + len(span) :]).strip():
         raise ValueError("ablation input 'span' is the whole 'text': nothing would be left to answer")
+    span_name = inputs.get("span_name", "hint")
+    if not isinstance(span_name, str) or not span_name.strip():
+        raise ValueError(f"ablation input 'span_name' must be a non-empty string (what the question calls the span, "
+                         f"e.g. 'hint'); got {span_name!r}")
+    prefix = inputs.get("answer_prefix")
+    if prefix is not None and not isinstance(prefix, str):
+        raise ValueError(f"ablation input 'answer_prefix' must be a string (the start of the answer); got {prefix!r}")
     choices = inputs.get("choices") or ()
     if not (isinstance(choices, list | tuple) and all(isinstance(c, str) and c for c in choices)):
         raise ValueError(f"ablation input 'choices' must be a list of option texts (A, B, … in order); got {choices!r}")

@@ -294,8 +294,9 @@ def run_ablations(
     for index, (original, ablated) in enumerate(zip(original_ids, ablated_ids)):
         if context is not None and len(original) + max_new_tokens > context:
             raise ValueError(
-                f"{names[index]} has {len(original)} prompt tokens; with {max_new_tokens} answer tokens that is longer "
-                f"than the model's context of {context} tokens"
+                f"{names[index]} has {len(original)} prompt tokens; with {max_new_tokens} answer tokens "
+                f"(--max-new-tokens) that is longer than the model's context of {context} tokens; lower "
+                "--max-new-tokens or shorten the text"
             )
         try:
             edits.append(token_edit(original, ablated))

@@ -69,7 +69,8 @@ class FeaturesConfig(BuildConfig):
 
     Raises:
         ValueError: On an unknown describer or simulator, an LM describer or simulator without its model, the
-            neuronpedia describer without an export, ``sae_release`` without ``sae_ids``, ``top_k`` below 2,
+            neuronpedia describer without an export (or an export without it), ``sae_release`` without
+            ``sae_ids`` or the other way round, ``top_k`` below 2,
             ``features_per_layer`` below 1, a non-positive size, a negative count or seed, ``test_fraction``
             outside [0, 1), or ``min_score`` outside [-1, 1] (NaN included).
     """
@@ -134,6 +135,12 @@ class FeaturesConfig(BuildConfig):
             raise ValueError("--describer neuronpedia needs --neuronpedia FILE (an explanations export)")
         if self.sae_release and not self.sae_ids:
             raise ValueError("--sae-release needs --sae-ids")
+        if self.sae_ids and not self.sae_release:
+            raise ValueError("--sae-ids needs --sae-release (the SAELens release they belong to); for SAE folders "
+                             "give --saes instead")
+        if self.neuronpedia and self.describer != "neuronpedia":
+            raise ValueError(f"--neuronpedia is read only by --describer neuronpedia (here --describer "
+                             f"{self.describer}); add --describer neuronpedia, or leave --neuronpedia out")
         if self.top_k < 2:
             raise ValueError(f"--top-k must be at least 2 (exemplars are split to describe and to score), got {self.top_k}")
         if self.features_per_layer is not None and self.features_per_layer < 1:

@@ -175,6 +175,20 @@ def _collect_fresh_exemplars(inputs: dict, target: LoadedModel, layer: int) -> t
     return result.exemplars, result.max_activation
 
 
+def _check_activation_and_texts(inputs: dict) -> None:
+    """Refuse an ``activation`` that is no finite number and ``texts`` that are no non-empty list of strings."""
+    scale = inputs.get("activation")
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))
+                              or not math.isfinite(scale)):
+        raise ValueError(f"features input 'activation' must be a finite number (the scale of the decoder "
+                         f"direction), or left out; got {scale!r}")
+    texts = inputs.get("texts")
+    if texts is not None and (not isinstance(texts, (list, tuple)) or not texts
+                              or not all(isinstance(text, str) and text.strip() for text in texts)):
+        raise ValueError(f"features input 'texts' must be a non-empty list of texts to find exemplars in, or left "
+                         f"out; got {texts!r}"[:300])
+
+
 def features_request(inputs: dict, target: LoadedModel) -> ExplainerExamples:
     """The explainer's question and vector for one pipeline input (the task's ``request`` hook).
 
@@ -195,6 +209,7 @@ def features_request(inputs: dict, target: LoadedModel) -> ExplainerExamples:
     """
     layer = _layer(inputs, target)
     _check_direction_given(inputs)
+    _check_activation_and_texts(inputs)
     if "vector" in inputs:
         vector = _input_vector(inputs, target)
     else:

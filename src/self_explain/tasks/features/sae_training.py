@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from ...core.activations import FIRST_READ_POSITION, read_layer_inputs, tokenize_texts
 from ...core.files import read_jsonl_objects, read_user_text
-from ...core.models import is_toy_model, load_model, short_model_name
+from ...core.models import check_model_reference, is_toy_model, load_model, short_model_name
 from ...core.sae import SAEConfig, SparseAutoencoder
 from ...realworld import BUILTIN_CORPUS_NAME, builtin_corpus_path
 from ...toyworld import toy_world_for
@@ -362,7 +362,8 @@ def train_saes(config: TrainSAEConfig) -> list[Path]:
             the corpus file is missing or bad (see `corpus_texts`), or training diverges (then nothing is saved for
             that layer).
     """
-    # The corpus is checked before the target is loaded: a missing one fails at once.
+    # The corpus is checked before the target is loaded: a missing one fails at once, after a misspelt target.
+    check_model_reference(config.target)
     builtin = None if config.corpus else builtin_corpus_path(config.target)
     require_input(config.target, config.corpus, "--corpus FILE", "a built-in corpus (their toy world's texts; the "
                   "shipped English corpus for packaged models)", has_builtin=is_toy_model(config.target) or bool(builtin))

@@ -224,7 +224,10 @@ class PatchingBuilder(DatasetBuilder):
             return (f"no rows were built: none of the {len(items)} texts has a site where "
                     f"--counterfactuals-per-site {self.config.counterfactuals_per_site} of its candidates give "
                     "distinct changed outputs; try more --candidates-per-text or a smaller --counterfactuals-per-site")
-        return f"no rows were built: all {len(items)} prompt pairs were skipped as unalignable"
+        source = f" of --prompts {self.config.prompts}" if self.config.prompts else ""
+        return (f"no rows were built: all {len(items)} prompt pairs{source} were skipped as unalignable: a text and "
+                "its counterfactual must each have a span the other lacks (e.g. the subject: 'Ann lives in' / 'Bob "
+                "lives in'); fix or remove such pairs")
 
     def provenance_extras(self, items: list[PromptPair], splits: dict, rows, skipped: int) -> dict:
         """The patching provenance: pairs, unaligned pairs, layers, window, rows, the share of changed outputs and

@@ -3,7 +3,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ...core.checks import check_non_negative, check_positive
+from ...core.checks import check_distinct, check_non_negative, check_positive
 from ..config import BuildConfig
 
 # The reference's windows: Transluce's act_patch datasets patch 8 consecutive layers of Llama-3.1-8B's 32 (and 9 of
@@ -151,6 +151,8 @@ class PatchingConfig(BuildConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.layers is not None:
+            check_distinct("--layers", self.layers)
         if self.window is not None and self.window < 1:
             raise ValueError(f"--window must be at least 1, got {self.window}")
         if not 0 <= self.same_value_share <= 1:

@@ -155,6 +155,9 @@ def _request_fields(inputs: dict, target: LoadedModel) -> PatchRequest:
     for key in ("text", "counterfactual"):
         if not isinstance(inputs.get(key), str) or not inputs[key].strip():
             raise ValueError(f"patching input needs a non-empty string {key!r}; got {inputs.get(key)!r}")
+    if "layers" in inputs and "layer" in inputs:
+        raise ValueError(f"patching input gives both 'layers' {inputs['layers']!r} and 'layer' {inputs['layer']!r}; "
+                         "give one of them")
     layers = inputs.get("layers", inputs.get("layer"))
     if isinstance(layers, int):
         layers = [layers]
