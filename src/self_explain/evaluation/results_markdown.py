@@ -381,6 +381,20 @@ def _interval_text(summary: dict) -> str:
     return text + "; each metric recomputed on the rows drawn"
 
 
+def _seeds_text(summary: dict) -> str:
+    """Seeds per cell, naming the training sizes that ran fewer (``seeds_above_300``)."""
+    seeds_by_size = {}
+    for run in summary.get("runs") or []:
+        if run.get("kind") == "explainer" and run.get("seed") is not None:
+            seeds_by_size.setdefault(run["size"], set()).add(run["seed"])
+    fewer = sorted(size for size, seeds in seeds_by_size.items() if len(seeds) < summary["seeds"])
+    text = f"{counted(summary['seeds'], 'seed')} per cell"
+    if fewer:
+        counts = " or ".join(str(n) for n in sorted({len(seeds_by_size[size]) for size in fewer}))
+        text += f" ({counts} at {', '.join(f'{size:,}' for size in fewer)} training rows)"
+    return text
+
+
 def report_markdown(summary: dict) -> str:
     """The experiment's ``results.md``: the headline and why, the headline and paired-difference tables, both by
     training size, then every metric at the largest training size.
@@ -400,7 +414,7 @@ def report_markdown(summary: dict) -> str:
         f"# Privileged access: task `{summary['task']}`, target `{target}`",
         "",
         f"Dataset `{summary['dataset']}` config `{summary['dataset_config']}`; "
-        f"{counted(summary['seeds'], 'seed')} per cell; mean [{_interval_text(summary)}]. Largest training size: "
+        f"{_seeds_text(summary)}; mean [{_interval_text(summary)}]. Largest training size: "
         f"{max(summary['sizes'])} rows. \"{NOT_ESTIMABLE}\": "
         "the metric has no valid answer to be computed over.",
         "",

@@ -17,6 +17,7 @@ from .report import (
     headline_table,
     scaling_table,
 )
+from .results_markdown import difference_marks, marks_legend
 from .results_figures import (
     Marker,
     ResultsReferenceError,
@@ -77,8 +78,9 @@ def difference_scaling_block(marker: Marker) -> list[str]:
     summary, source = _one_summary(marker)
     split, metric = split_and_metric(marker, summary)
     rows, differences = _kept(marker, summary)
-    caption = (f"self − X, `{metric}` on `{split}` by training rows [95 % interval]; `*`: the interval excludes 0 "
-               f"(`{source}`):")
+    family = [d for d in summary.get("differences") or [] if d["split"] == split and d["metric"] == metric]
+    caption = (f"self − X, `{metric}` on `{split}` by training rows [95 % interval] (`{source}`); "
+               f"{marks_legend(family, summary.get('tests'))}")
     return [caption, "", *difference_scaling_table(differences, rows, split, metric, summary["target"])]
 
 
@@ -112,8 +114,10 @@ def differences_block(marker: Marker) -> list[str]:
     metrics = tuple(marker.listed("metrics") or summary["headline_metrics"])
     rows, differences = _kept(marker, summary)
     size = size_option(marker, summary)
-    return [f"self − X at training size {size} [95 % interval]; `*`: the interval excludes 0 (`{source}`):", "",
-            *difference_table(differences, rows, summary["splits"], metrics, summary["target"], size)]
+    family = [d for d in summary.get("differences") or [] if d["size"] == size]
+    caption = (f"self − X at training size {size} [95 % interval] (`{source}`); "
+               f"{marks_legend(family, summary.get('tests'))}")
+    return [caption, "", *difference_table(differences, rows, summary["splits"], metrics, summary["target"], size)]
 
 
 def experiment_summaries(root: Path) -> list[Path]:
@@ -191,7 +195,8 @@ def summary_block(marker: Marker) -> list[str]:
     others = marker.listed("others") or ["toy-twin", "toy-other", "toy-large"]
     versus = marker.option("versus", "toy-other")
     lines = ["Each experiment's first headline metric on its first split, at its largest training size; the paired "
-             "difference with its 95 % interval (`*`: it excludes 0); `–`: not in that experiment:", "",
+             "difference with its 95 % interval and its marks in the results table (`*`: different from 0, Holm-adjusted; "
+             "`≈`: level, TOST); `–`: not in that experiment:", "",
              "| task | target | training rows | metric (split) | self | " + " | ".join(others)
              + f" | self − {versus} |", "|---" * (6 + len(others)) + "|"]
     for source in sources:
@@ -200,7 +205,7 @@ def summary_block(marker: Marker) -> list[str]:
         size = max(summary["sizes"]) if summary["sizes"] else None
         entry = next((d for d in summary["differences"] if is_named(d["other"], versus) and d["size"] == size
                       and d["split"] == split and d["metric"] == metric), None)
-        difference = _difference_cell((entry["difference"], entry["ci_low"], entry["ci_high"])) if entry else "–"
+        difference = _difference_cell(entry) if entry else "–"
         cells = [_mean_cell(summary["rows"], who, size, split, metric) for who in ("self", *others)]
         page = marker.link_to(source.with_suffix(".md"))
         lines.append(f"| [{summary['task']}]({page}) | {short_model_name(summary['target'])} | {size:,} | "
@@ -216,7 +221,8 @@ def _interval_cell(value, interval) -> str:
     return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
-def _difference_cell(entry) -> str:
+def _interval_difference_cell(entry) -> str:
+    """A single paired difference (difference, low, high), ``*`` when its interval excludes 0."""
     if not entry:
         return ""
     difference, low, high = entry
@@ -224,6 +230,14 @@ def _difference_cell(entry) -> str:
         return NOT_ESTIMABLE
     excludes_zero = low is not None and high is not None and (low > 0 or high < 0)
     return f"{difference:+.3f} [{low:+.3f}, {high:+.3f}]" + (" *" if excludes_zero else "")
+
+
+def _difference_cell(entry: dict) -> str:
+    """A paired difference with its interval and the marks its results table gives it (``difference_marks``)."""
+    if entry["difference"] is None:
+        return NOT_ESTIMABLE
+    marks = difference_marks(entry, "p_holm")
+    return f"{entry['difference']:+.3f} [{entry['ci_low']:+.3f}, {entry['ci_high']:+.3f}]" + (f" {marks}" if marks else "")
 
 
 def evaluation_block(marker: Marker) -> list[str]:
@@ -259,7 +273,7 @@ def evaluation_block(marker: Marker) -> list[str]:
             if versus:
                 paired = next((r for r in results if r["split"] == result["split"] and r["baseline"] == versus), None)
                 entry = (paired.get("trained_minus_baseline") or {}).get(versus_metric) if paired else None
-                cells.append(_difference_cell(entry) if not result["baseline"] else "")
+                cells.append(_interval_difference_cell(entry) if not result["baseline"] else "")
             size = f"{result['rows']} ({result['groups']})" if result.get("groups") else str(result.get("rows", ""))
             lines.append(f"| {who} | {result['split']} | {size} | " + " | ".join(cells) + " |")
     return lines
