@@ -137,5 +137,6 @@ def test_the_edited_smollm2_recipes_stratify_by_edits_and_read_their_dataset_rec
     assert (config.task, config.target, config.strata) == (task, "smollm2-135m-edited", "edits")
     assert (config.dataset_name, config.dataset_config) == (build["output_dir"], build["config_name"])
     assert config.target == build["target"]
-    assert config.explainers == ["smollm2-135m-edited", "smollm2-135m"]  # self, then the base without the edits
+    # self, the base without the edits, and another family
+    assert config.explainers == ["smollm2-135m-edited", "smollm2-135m", "gemma3-270m"]
     assert config.output_dir == f"out/experiments/smollm2-135m-edited/{task}"  # where the Makefile keeps it from
