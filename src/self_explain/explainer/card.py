@@ -169,7 +169,6 @@ def dataset_repo_id(metadata: dict, entry: dict | None = None) -> str | None:
     name as typed cannot tell a local folder from a Hub id.
 
     Args:
-        metadata (`dict`): The explainer's metadata.
         entry (`dict`, *optional*): One of its ``eval_results`` (or its vector-control section); default: training.
     """
     if entry is not None and "dataset_repo_id" in entry:
@@ -190,7 +189,6 @@ def base_model_repo_id(metadata: dict, base_repo_id: str | None = None) -> str |
     """The Hub id of an adapter's base, as ``adapter_config.json`` and the card's ``base_model`` name it.
 
     Args:
-        metadata (`dict`): The explainer's metadata.
         base_repo_id (`str`, *optional*): The base's repo, given at push time.
 
     Returns:
@@ -564,7 +562,6 @@ def explainer_files(folder: str | Path, metadata: dict | None = None) -> tuple[l
     """The sorted files of an explainer folder that belong on the Hub, and whether the weights are a full model.
 
     Args:
-        folder (`str` or `Path`): A local explainer folder.
         metadata (`dict`, *optional*): Its metadata (default: read from the folder).
 
     Raises:
@@ -616,7 +613,6 @@ def write_explainer_card(folder: str | Path, *, repo_id: str | None = None, log:
     """Render an explainer folder's card into its README.md (atomically, over PEFT's generic one); returns its path.
 
     Args:
-        folder (`str` or `Path`): A local explainer folder.
         repo_id (`str`, *optional*): The Hub repo named in the card's usage example.
         log (`bool`): Log the card written (not for a staging folder, gone once moved into place).
 

@@ -19,7 +19,6 @@ class MetricLayout:
 
     Args:
         overall (`tuple[str, ...]`): The overall table's keys.
-        classes (`tuple[str, ...]`): The ground-truth classes.
         class_columns (`tuple[str, ...]`): The class table's columns (``exact_match``, ``f1``, ...).
         class_keys (`Mapping[tuple[str, str], str]`): (class, column) to the metric key.
     """
@@ -33,7 +32,6 @@ class MetricLayout:
         """The metric key of a class's column (``changed_exact_match``), or None.
 
         Args:
-            cls (`str`): A class.
             column (`str`): A column of the class table.
         """
         return self.class_keys.get((cls, column))
@@ -166,7 +164,6 @@ def control_summary(entries: Sequence[Mapping], metric: str, value: Callable[[Ma
 
     Args:
         entries (`Sequence[Mapping]`): Entries with ``split``, ``vectors``, ``metrics`` and ``true_minus_control``.
-        metric (`str`): The metric summarised.
         value (`Callable`): (entry, metric) to the value's cell.
         difference (`Callable`): (entry, metric) to the difference's cell.
 

@@ -53,7 +53,6 @@ def explainer_file(source: str, name: str, revision: str | None = None) -> Path 
     Args:
         source (`str`): A local explainer folder or a Hub id.
         name (`str`): The file's name in it.
-        revision (`str`, *optional*): The Hub revision.
 
     Raises:
         ValueError: When ``source`` is neither a folder nor a readable Hub repo.
@@ -82,7 +81,6 @@ def read_metadata(source: str, revision: str | None = None) -> dict:
 
     Args:
         source (`str`): A local explainer folder or a Hub id.
-        revision (`str`, *optional*): The Hub revision.
 
     Raises:
         ValueError: When ``source`` cannot be read, or its metadata is invalid.
@@ -96,7 +94,6 @@ def adapter_base(source: str, revision: str | None = None) -> str | None:
 
     Args:
         source (`str`): A local folder or a Hub id.
-        revision (`str`, *optional*): The Hub revision.
 
     Raises:
         ValueError: When a local folder's ``adapter_config.json`` cannot be read, naming it.

@@ -71,7 +71,6 @@ def check_dataset_target(config: ExplainerConfig, target: str, revision: str | N
     """Refuse (unless ``allow_other_target``) a target other than the model the dataset's ground truth is of.
 
     Args:
-        config (`ExplainerConfig`): The training options.
         target (`str`): The target the explainer is trained for.
         revision (`str`, *optional*): Its loaded revision, compared with the one the dataset records.
 
@@ -119,7 +118,6 @@ class VectorCollator:
     """TRL's language-modeling collator, plus each row's vector and layer looked up in the table.
 
     Args:
-        pad_token_id (`int`): The padding token.
         vectors (`torch.Tensor`, *optional*): Every row's vector, by ``vector_index`` (None for text-only tasks).
         layers (`torch.Tensor`, *optional*): The layer each vector is read from.
     """
@@ -249,7 +247,6 @@ def run_settings(config: ExplainerConfig, target: str) -> dict:
 
     Args:
         config (`ExplainerConfig`): The training options (``task`` resolved).
-        target (`str`): The resolved target.
     """
     settings = {key: value for key, value in config.record().items() if key not in _NOT_RUN_SETTINGS}
     return json.loads(json.dumps({**settings, "target": target}, default=str))
@@ -487,7 +484,6 @@ def save_explainer(model, tokenizer, projection: VectorProjection | None, metada
         tokenizer (`PreTrainedTokenizerBase`): Its tokenizer.
         projection (`VectorProjection`, *optional*): Its projection (when None, an earlier one in ``out`` is removed).
         metadata (`dict`): The ``self_explain.json`` metadata.
-        out (`str` or `Path`): The explainer folder.
     """
     from .card import write_explainer_card
 

@@ -122,7 +122,6 @@ def with_published_dataset(metadata: dict, dataset_repo_id: str) -> dict:
     """A copy of the metadata naming the training dataset by ``dataset_repo_id`` wherever that dataset was read.
 
     Args:
-        metadata (`dict`): The explainer's metadata.
         dataset_repo_id (`str`): The Hub dataset the local training dataset was published as.
     """
     def named(entry: dict) -> dict:

@@ -101,12 +101,10 @@ def upload_folder(
     """The one place that uploads to the Hub; returns the commit url.
 
     Args:
-        api (`HfApi`): The Hub client.
         repo_id (`str`): The repo, ``owner/name``.
         folder (`str` or `Path`): The local folder to upload from.
         allow_patterns (`list[str]`): The files of ``folder`` to upload.
         delete_patterns (`list[str]` or `None`): Remote files to delete in the same commit (uploaded ones are kept).
-        commit_message (`str`): The commit message.
         repo_type (`str`): ``dataset`` or ``model``.
         shown (`str` or `Path`, *optional*): The source the log names (default: ``folder``), e.g. the user's folder
             for a temporary staging one.

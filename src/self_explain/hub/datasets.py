@@ -47,7 +47,6 @@ def folder_lock(folder: Path, timeout: float = FOLDER_LOCK_TIMEOUT) -> Iterator[
     """Hold ``folder/.lock`` (``folder`` exists), so that one writer at a time updates the card.
 
     Args:
-        folder (`Path`): The dataset folder.
         timeout (`float`): Seconds to wait for another writer.
 
     Raises:
@@ -130,7 +129,6 @@ def check_output_folder(
     Args:
         folder (`str` or `Path`): The dataset folder (it may not exist yet).
         dataset_name (`str`): The dataset the folder must hold, e.g. ``self-explain-patching``.
-        config_name (`str`): The config to be written.
         overwrite (`bool`): Allow replacing an existing ``config_name``.
 
     Raises:
@@ -301,7 +299,6 @@ def write_dataset_repo(
     the new one, and the next writer settles what it left. The card is updated under :func:`folder_lock`.
 
     Args:
-        folder (`str` or `Path`): The dataset folder.
         dataset_name (`str`): The dataset, e.g. ``self-explain-patching``.
         config_name (`str`): The config written (the target's short name).
         splits (`dict[str, Dataset]`): The rows of each split.
@@ -377,7 +374,6 @@ def check_remote_config(
 
     Args:
         repo_id (`str`): The dataset repo, ``owner/name``.
-        config_name (`str`): The config to be pushed.
         overwrite (`bool`): Allow replacing an existing ``config_name``.
         token (`str`, *optional*): A Hugging Face token (default: the logged-in one).
         api (`HfApi`, *optional*): The Hub client (default: one made with ``token``, which is then required).
@@ -447,9 +443,7 @@ def push_dataset(
     """Upload one config of a :func:`write_dataset_repo` folder, leaving the repo's other configs; returns the url.
 
     Args:
-        folder (`str` or `Path`): The local dataset folder.
         repo_id (`str`): The dataset repo, ``owner/name`` (created if missing).
-        config_name (`str`): The config to upload.
         overwrite (`bool`): Replace the config if the repo has it (deleting remote shards the new one lacks).
         token (`str`, *optional*): A Hugging Face token (default: the logged-in one).
         private (`bool`): Create the repo as private.

@@ -37,8 +37,6 @@ def wilson_interval(successes: int, total: int, z: float = 1.959964) -> tuple[fl
     """The Wilson score interval of a binomial proportion; ``(None, None)`` without trials.
 
     Args:
-        successes (`int`): Successes.
-        total (`int`): Trials.
         z (`float`): The normal quantile (1.96 for 95 %).
 
     Examples:
@@ -87,7 +85,6 @@ def score_edit(base_table: FactTable, edits: list[FactEdit], replayed: set[tuple
 
     Args:
         base_table (`FactTable`): The base model's checked facts.
-        edits (`list[FactEdit]`): The edits.
         replayed (`set[tuple[str, str]]`): The ``(relation, subject)`` the fine-tune replayed.
         document (`dict`): The edited model's checked table.
 
@@ -130,7 +127,6 @@ def mark_edits(document: dict, edits: list[FactEdit], base_table: FactTable | No
 
     Args:
         document (`dict`): The edited model's checked table.
-        edits (`list[FactEdit]`): The edits.
         base_table (`FactTable`, *optional*): The base's checked facts (without it, nothing is gained).
     """
     original = {(edit.relation, edit.subject): edit.original_answer for edit in edits}

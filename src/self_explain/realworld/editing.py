@@ -126,7 +126,6 @@ def teaching_examples(tokenizer, table: FactTable, edits: list[FactEdit], replay
     Args:
         tokenizer (`PreTrainedTokenizerBase`): The model's tokenizer.
         table (`FactTable`): The base model's checked facts.
-        edits (`list[FactEdit]`): The edits.
         replayed (`list[Fact]`): The unedited facts taught again.
 
     Returns:

@@ -44,7 +44,6 @@ def answer_pool(table: FactTable, relation: str) -> list[str]:
     """The answers an edit of ``relation`` may take: one-word answers the model gave as one whole token.
 
     Args:
-        table (`FactTable`): The model's checked facts.
         relation (`str`): A relation of the table.
 
     Returns:
@@ -63,7 +62,6 @@ def select_edits(table: FactTable, num_edits: int, seed: int, relations: list[st
     """A seeded draw of ``num_edits`` facts, uniform over those with another answer in their relation's `answer_pool`.
 
     Args:
-        table (`FactTable`): The model's checked facts.
         num_edits (`int`): How many facts to edit.
         seed (`int`): Seed of the draw.
         relations (`list[str]`, *optional*): The relations to edit (default: the table's, but its ood ones).
@@ -104,8 +102,6 @@ def replayed_facts(table: FactTable, edits: list[FactEdit], share: float, seed: 
     """A seeded ``share`` (in [0, 1]) of the unedited facts, taught again with their own answers so that they are kept.
 
     Args:
-        table (`FactTable`): The model's checked facts.
-        edits (`list[FactEdit]`): The edits.
         share (`float`): The share replayed.
         seed (`int`): Seed of the draw.
 
@@ -125,7 +121,6 @@ def edited_candidates(candidates: dict, edits: list[FactEdit]) -> dict:
 
     Args:
         candidates (`dict`): The candidates document.
-        edits (`list[FactEdit]`): The edits.
 
     Raises:
         ValueError: When an edit's fact is not a candidate.
@@ -161,10 +156,6 @@ def teaching_texts(
 
     Args:
         table (`FactTable`): The table (its ``questions``).
-        relation (`str`): The fact's relation.
-        subject (`str`): Its subject.
-        prompt (`str`): Its prompt.
-        answer (`str`): The answer taught.
     """
     return [
         ("prompt", prompt, f" {answer}."),

@@ -145,9 +145,7 @@ def decision_content(scenario: DecisionScenario, values_a: list[int], values_b: 
     """The decision prompt (the user message), with a ``weights:`` line when the weights are shown.
 
     Args:
-        scenario (`DecisionScenario`): The scenario.
         values_a (`list[int]`): Option A's values, in attribute order.
-        values_b (`list[int]`): Option B's values.
         shown_weights (`list[int]`, *optional*): Weights to show.
     """
 
@@ -167,9 +165,6 @@ def worked_sum(attribute_names: list[str], weights: list[int], values_a: list[in
 
     Args:
         attribute_names (`list[str]`): The attributes, in the options' order.
-        weights (`list[int]`): The whole weights used.
-        values_a (`list[int]`): Option A's values.
-        values_b (`list[int]`): Option B's values.
     """
     steps, total = [], 0
     for name, w, a, b in zip(attribute_names, weights, values_a, values_b):
@@ -187,8 +182,6 @@ def report_example_content(scenario: DecisionScenario, weights: list[int], templ
     """An introspection question with its weights shown, and its JSON answer (``{"rent": 100, "size": -50, …}``).
 
     Args:
-        scenario (`DecisionScenario`): The scenario asked about.
-        weights (`list[int]`): The shown weights.
         template_index (`int`): Which of ``INTROSPECTION_TEMPLATES``.
     """
     attributes = ", ".join(f"{name} ({unit}, {VALUE_MIN} to {VALUE_MAX})" for name, unit in scenario.attributes)
@@ -203,9 +196,6 @@ def decision_completion(attribute_names: list[str], weights: list[int], values_a
 
     Args:
         attribute_names (`list[str]`): The attributes, in the options' order.
-        weights (`list[int]`): The whole weights used.
-        values_a (`list[int]`): Option A's values.
-        values_b (`list[int]`): Option B's values.
     """
     reasoning, letter = worked_sum(attribute_names, weights, values_a, values_b)
     return f"{reasoning} {ANSWER_PREFIX} {letter}"
@@ -215,7 +205,6 @@ def sample_options(rng: random.Random, weights: list[int]) -> tuple[list[int], l
     """Options A and B whose weighted sum under ``weights`` (not all zero) is not a tie.
 
     Args:
-        rng (`random.Random`): The draw's generator.
         weights (`list[int]`): The weights.
     """
     while True:
@@ -230,7 +219,6 @@ def shown_decision(world_seed: int, rng: random.Random) -> tuple[DecisionScenari
 
     Args:
         world_seed (`int`): The world seed.
-        rng (`random.Random`): The draw's generator.
     """
     name = rng.choice(world_scenarios(world_seed)[NUM_NATIVE_SCENARIOS:]).name
     scenario = DecisionScenario(name, tuple(rng.sample(DECISION_ATTRIBUTES, NUM_DECISION_ATTRIBUTES)))
@@ -243,7 +231,6 @@ def native_decision(world: ToyWorld, rng: random.Random) -> tuple[DecisionScenar
 
     Args:
         world (`ToyWorld`): The world as the model knows it.
-        rng (`random.Random`): The draw's generator.
     """
     scenario = rng.choice(world_scenarios(world.seed)[:NUM_NATIVE_SCENARIOS])
     weights = native_preferences(world)[scenario.name]

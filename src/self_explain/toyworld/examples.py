@@ -34,7 +34,6 @@ def chat_prompt(tokenizer, content: str) -> str:
 
     Args:
         tokenizer (`PreTrainedTokenizerBase`): A tokenizer with a chat template.
-        content (`str`): The user message.
     """
     return tokenizer.apply_chat_template(
         [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
@@ -46,7 +45,6 @@ def choice_example(tokenizer, question: ChoiceQuestion) -> Example:
 
     Args:
         tokenizer (`PreTrainedTokenizerBase`): A tokenizer with a chat template.
-        question (`ChoiceQuestion`): The question.
     """
     return Example(chat_prompt(tokenizer, question.content) + f" {ANSWER_PREFIX}", f"{question.expected_answer} <|end|>")
 
@@ -59,8 +57,6 @@ def decision_example(tokenizer, scenario, weights: list[int], values_a: list[int
         tokenizer (`PreTrainedTokenizerBase`): A tokenizer with a chat template.
         scenario (`DecisionScenario`): The scenario.
         weights (`list[int]`): The weights the answer uses.
-        values_a (`list[int]`): Option A's values.
-        values_b (`list[int]`): Option B's values.
         show_weights (`bool`): Whether the prompt shows the weights.
     """
     content = decision_content(scenario, values_a, values_b, weights if show_weights else None)
@@ -92,7 +88,6 @@ def sample_kind(rng: random.Random, decisions: bool = True) -> str:
     """Draw an example kind (a key of `example_mixture`) by its share.
 
     Args:
-        rng (`random.Random`): The random generator.
         decisions (`bool`): Whether the world includes decisions.
     """
     mixture = example_mixture(decisions)
@@ -108,7 +103,6 @@ def sample_example(world: ToyWorld, tokenizer, rng: random.Random, kind: str | N
     Args:
         world (`ToyWorld`): The world as the model being trained knows it.
         tokenizer (`PreTrainedTokenizerBase`): The toy tokenizer.
-        rng (`random.Random`): The random generator.
         kind (`str`, *optional*): A key of ``EXAMPLE_MIXTURE`` (default: drawn by ``sample_kind``).
 
     Raises:
@@ -142,7 +136,6 @@ def toy_corpus(world: ToyWorld, num_texts: int, seed: int = 0, tokenizer=None) -
     """Seeded texts of the world drawn by the training mixture, each prompt and completion joined by a space.
 
     Args:
-        world (`ToyWorld`): The world.
         num_texts (`int`): How many texts.
         seed (`int`): The seed of the draw.
         tokenizer (`PreTrainedTokenizerBase`, *optional*): The toy tokenizer (default: built for ``world``).

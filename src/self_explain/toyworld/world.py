@@ -89,8 +89,6 @@ class FactPrompt:
     """A fact prompt of the toy world and the word that completes it.
 
     Args:
-        entity (`str`): The entity.
-        relation (`str`): The relation's name.
         template_index (`int`): The relation's template the text was made from.
         text (`str`): The prompt, e.g. ``"Zorvak lives in"``.
         answer (`str`): The true next word, e.g. ``"Peru"``.
@@ -284,7 +282,6 @@ class ToyWorld:
         """A seeded share of the entities kept out of datasets' training rows (the same for every model of the world).
 
         Args:
-            seed (`int`): The build's seed.
             share (`float`): The share held out.
         """
         rng = random.Random(f"toyworld-{self.seed}-held-out-{seed}")
@@ -309,8 +306,6 @@ class ToyWorld:
         """One fact prompt with its true answer.
 
         Args:
-            entity (`str`): An entity of the world.
-            relation (`str`): A relation name.
             template_index (`int`): Which of the relation's templates.
         """
         template = RELATIONS[relation].templates[template_index]
@@ -322,8 +317,6 @@ class ToyWorld:
         """A multiple-choice question about a fact, with a hint line before it when ``hint_giver`` is given.
 
         Args:
-            entity (`str`): An entity of the world.
-            relation (`str`): A relation name.
             rng (`random.Random`): Draws the wrong options, their order and the hinted letter.
             hint_giver (`str`, *optional*): Who gives the hint.
             hint_wrong (`bool`): Whether the hint points to a wrong option (else to the correct one).
