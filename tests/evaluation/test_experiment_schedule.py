@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from self_explain.evaluation import experiment, report
+from self_explain.evaluation import experiment, report, results_markdown
 from self_explain.evaluation.experiment import ExperimentConfig, explainers_of_size, run_revisions, seeds_of_size
 
 
@@ -120,10 +120,10 @@ def test_partial_results_say_so_with_the_command_and_machine():
                "provenance": {"command": "self-explain experiment privileged-access", "run_seconds": 7200,
                               "timed_runs": 12, "machine": {"platform": "Linux", "cpu_count": 2, "torch_threads": 1,
                                                             "torch": "2.13.0"}}}
-    text = "\n".join(report.run_lines(summary))
+    text = "\n".join(results_markdown.run_lines(summary))
     assert "12 of the 84 planned" in text and "2.00 h summed over 12 timed runs" in text and "2 CPUs" in text
     summary["completed_runs"]["finished"] = 84
-    assert "Partial" not in "\n".join(report.run_lines(summary))
+    assert "Partial" not in "\n".join(results_markdown.run_lines(summary))
 
 
 @pytest.mark.parametrize("overrides, message", [

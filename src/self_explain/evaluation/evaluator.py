@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shlex
-import sys
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +21,7 @@ from datasets import Dataset
 from ..core.checks import check_dataset_reference, check_non_negative, check_positive, check_positive_number
 from ..core.files import write_atomically
 from ..core.hub_ids import hub_id_of_dataset
+from ..core.version import command_line
 from ..explainer.controls import SCORING_CONTROLS
 from ..explainer.metric_layout import classes_of, control_summary, metric_layout, metric_tables
 from ..explainer.modeling import (
@@ -48,7 +47,7 @@ from .baselines import (
 )
 from .intervals import GROUP_COLUMN, row_groups, split_intervals
 from .predictions import prediction_table, row_views, write_predictions
-from .report import format_metric
+from .results_markdown import format_metric
 from .row_scores import row_statistics
 from .vector_controls import (
     DIFFERENCE_KEY,
@@ -529,7 +528,7 @@ def run_evaluation(config: EvaluateConfig) -> dict:
         "dataset_config": dataset_config,
         "dataset_revision": config.dataset_revision,
         "config": asdict(config),
-        "command": _command_line(),
+        "command": command_line(),
         "results": results,
     }
     if config.vector_controls:
@@ -540,14 +539,6 @@ def run_evaluation(config: EvaluateConfig) -> dict:
     if config.update_card:
         update_card(config.explainer, report)
     return report
-
-
-def _command_line() -> str:
-    """This process's command line, as ``self-explain ...`` when it is the command line tool."""
-    program = Path(sys.argv[0]).name
-    if program in ("self-explain", "cli.py", "__main__.py"):
-        return shlex.join(["self-explain", *sys.argv[1:]])
-    return shlex.join([program, *sys.argv[1:]])
 
 
 def update_card(explainer_folder: str, report: dict) -> None:

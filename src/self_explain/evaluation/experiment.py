@@ -807,7 +807,7 @@ def run_experiment(config: ExperimentConfig) -> dict:
         config (`ExperimentConfig`): The experiment.
 
     Returns:
-        `dict`: The summary (see ``report.summarize``) on the main process; an empty dict on the others.
+        `dict`: The summary (see ``summary_statistics.summarize``) on the main process; an empty dict on the others.
 
     Raises:
         ValueError: Before anything is run or recorded: when ``OUTPUT_DIR`` holds runs made with other settings, or the

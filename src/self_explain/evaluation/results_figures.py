@@ -58,7 +58,7 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from ..core.models import short_model_name
-from .report import NOT_ESTIMABLE
+from .results_markdown import NOT_ESTIMABLE
 
 # A table block may be indented (inside a list item); its generated lines get the same indentation.
 TABLE_BLOCK = re.compile(

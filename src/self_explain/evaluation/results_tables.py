@@ -1,7 +1,7 @@
 """The table blocks a page can generate from results files (see :mod:`.results_figures` for the markers).
 
 Each table is a caption line naming its source, a blank line, and a Markdown table. Experiment summaries are
-rendered by the report's own functions (:mod:`.report`), so a README table and ``results.md`` show the same
+rendered by the report's own functions (:mod:`.results_markdown`), so a README table and ``results.md`` show the same
 cells.
 """
 
@@ -10,14 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.models import short_model_name
-from .report import (
+from .results_markdown import (
     NOT_ESTIMABLE,
+    difference_marks,
     difference_scaling_table,
     difference_table,
     headline_table,
+    marks_legend,
     scaling_table,
 )
-from .results_markdown import difference_marks, marks_legend
 from .results_figures import (
     Marker,
     ResultsReferenceError,
