@@ -47,7 +47,7 @@ from .baselines import (
 )
 from .intervals import GROUP_COLUMN, row_groups, split_intervals
 from .predictions import prediction_table, row_views, write_predictions
-from .results_markdown import format_metric
+from .results_markdown import interval_cell, interval_difference_cell
 from .row_scores import row_statistics
 from .vector_controls import (
     DIFFERENCE_KEY,
@@ -348,11 +348,11 @@ def report_markdown(report: dict) -> str:
 
 
 def _result_cell(result: dict, name: str) -> str:
-    return _with_interval(result["metrics"].get(name, float("nan")), result.get("intervals", {}).get(name))
+    return interval_cell(result["metrics"].get(name, float("nan")), result.get("intervals", {}).get(name))
 
 
 def _difference_of(key: str):
-    return lambda result, name: _difference_cell(result[key].get(name))
+    return lambda result, name: interval_difference_cell(result[key].get(name), separator="")
 
 
 def _vector_controls_markdown(section: dict, layout, task: str) -> list[str]:
@@ -390,20 +390,6 @@ def _who(result: dict) -> str:
     if result.get("details", {}).get("scale") is not None:
         who += f" (scale {result['details']['scale']:g})"
     return who
-
-
-def _with_interval(value, interval: list | None) -> str:
-    if value is None or interval is None or None in interval:
-        return format_metric(value)
-    return f"{format_metric(value)} [{interval[0]:.3f}, {interval[1]:.3f}]"
-
-
-def _difference_cell(entry: list | None) -> str:
-    if not entry or entry[0] is None:
-        return "not estimable" if entry else ""
-    difference, low, high = entry
-    excludes_zero = low is not None and high is not None and (low > 0 or high < 0)
-    return f"{difference:+.3f} [{low:+.3f}, {high:+.3f}]" + ("*" if excludes_zero else "")
 
 
 def _check_dataset_target(config: EvaluateConfig, explainer: Explainer, dataset_config: str | None) -> None:
