@@ -43,6 +43,7 @@ def test_completion_sft_config_seeds_the_data_and_takes_overrides(tmp_path):
     assert (args.seed, args.data_seed, args.learning_rate, args.num_train_epochs) == (7, 7, 1e-3, 2)
     assert args.completion_only_loss and args.max_length is None and args.save_strategy == "no"
     assert args.report_to in ([], "none", ["none"])
-    edited = completion_sft_config(str(tmp_path), learning_rate=1e-3, num_train_epochs=1, per_device_train_batch_size=2,
-                                   seed=0, warmup_steps=1, logging_steps=1, bf16=False, lr_scheduler_type="cosine")
+    edited = completion_sft_config(str(tmp_path), learning_rate=1e-3, num_train_epochs=1,
+                                   per_device_train_batch_size=2, seed=0, warmup_steps=1, logging_steps=1, bf16=False,
+                                   lr_scheduler_type="cosine")
     assert edited.bf16 is False and edited.lr_scheduler_type == "cosine"

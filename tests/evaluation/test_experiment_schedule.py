@@ -77,7 +77,8 @@ def test_cells_run_size_by_size_with_every_explainer_of_a_seed_together(tmp_path
     ran = []
     steps = offline_steps(
         read_result=lambda out, cell: None,
-        run_training_cell=lambda config, dataset, rows, cell, state: ran.append((cell.size, cell.seed, cell.who)) or {},
+        run_training_cell=lambda config, dataset, rows, cell, state: ran.append((cell.size, cell.seed, cell.who))
+        or {},
         write_report=lambda config, dataset, results, **_: {"cells": len(results)},
     )
     run_experiment(config, steps)
@@ -118,7 +119,8 @@ def test_report_only_trains_nothing_and_says_how_many_runs_it_holds(tmp_path):
     steps = offline_steps(
         read_result=lambda out, cell: finished.get((cell.who, cell.size, cell.seed)),
         run_training_cell=lambda *args: pytest.fail("report_only trained a run"),
-        run_baseline_cells=lambda config, rows, baselines, sizes, seeds: written.update(sizes=sizes, seeds=seeds) or [],
+        run_baseline_cells=lambda config, rows, baselines, sizes, seeds: written.update(sizes=sizes, seeds=seeds)
+        or [],
         write_report=lambda config, dataset, results, planned_runs, **_: written.update(
             results=results, planned=planned_runs) or {},
     )
