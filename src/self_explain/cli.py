@@ -182,7 +182,7 @@ def _push(arguments: Arguments) -> int:
 
 def _experiment(arguments: Arguments) -> int:
     from .evaluation.experiment import ExperimentConfig, run_experiment
-    from .evaluation.report import report_markdown
+    from .evaluation.results_markdown import report_markdown
 
     config = _parse(ExperimentConfig, f"self-explain experiment {arguments.choice}", arguments)
     summary = run_experiment(config)

@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from ..core.models import load_model
-    from ..core.packaged_models import file_sha256
+    from ..core.files import file_sha256
     from .check import check_facts
 
     if args.num_threads:

@@ -192,9 +192,9 @@ def train_edit(base, examples: list[dict], config: FactEditConfig, work: Path):
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
     from transformers import set_seed
-    from trl import SFTConfig
 
     from ..core.deprecations import library_deprecations_silenced
+    from ..core.sft import completion_sft_config
 
     set_seed(config.seed)
     lora = LoraConfig(
@@ -206,25 +206,10 @@ def train_edit(base, examples: list[dict], config: FactEditConfig, work: Path):
     )
     with library_deprecations_silenced():
         model = get_peft_model(base.model, lora)
-    args = SFTConfig(
-        output_dir=str(work),
-        learning_rate=config.learning_rate,
-        num_train_epochs=config.num_train_epochs,
-        per_device_train_batch_size=config.per_device_train_batch_size,
-        warmup_steps=10,
-        lr_scheduler_type="linear",
-        logging_steps=10,
-        save_strategy="no",
-        seed=config.seed,
-        data_seed=config.seed,
-        report_to="none",
-        completion_only_loss=True,
-        max_length=None,
-        dataset_num_proc=None,
-        activation_checkpointing=False,
-        bf16=False,
-        dataloader_pin_memory=torch.cuda.is_available(),
-        train_sampling_strategy="group_by_length",
+    args = completion_sft_config(
+        str(work), learning_rate=config.learning_rate, num_train_epochs=config.num_train_epochs,
+        per_device_train_batch_size=config.per_device_train_batch_size, seed=config.seed, warmup_steps=10,
+        logging_steps=10, lr_scheduler_type="linear", bf16=False, train_sampling_strategy="group_by_length",
     )
     dataset = Dataset.from_list(
         [{"input_ids": e["input_ids"], "completion_mask": e["completion_mask"]} for e in examples]
