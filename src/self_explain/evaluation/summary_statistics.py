@@ -77,7 +77,11 @@ def _drawn_bootstrap(seeds: tuple, groups: tuple, samples: int, seed: int) -> Se
 
 
 def rounded(value: float | None) -> float | None:
-    """A value rounded to 4 decimals for the results files; None stays None."""
+    """A value rounded to 4 decimals for the results files.
+
+    Args:
+        value (`float`, *optional*): The value; None stays None.
+    """
     return None if value is None else round(value, 4)
 
 

@@ -11,9 +11,7 @@ import json
 import logging
 import os
 import re
-import shlex
 import shutil
-import sys
 import tempfile
 from contextlib import nullcontext
 from pathlib import Path
@@ -38,6 +36,7 @@ from ..core.hub_ids import hub_id_of_dataset, hub_id_of_model
 from ..core.models import LoadedModel, is_toy_model, load_model, short_model_name
 from ..core.placeholders import PLACEHOLDER_TOKENS
 from ..core.sft import ModelLossSFTTrainer, label_progress, training_record
+from ..core.version import command_line
 from ..core.version import __version__
 from ..tasks import get_task, load_split, read_provenance, task_of_dataset
 from .config import ExplainerConfig
@@ -462,7 +461,7 @@ def train_explainer(config: ExplainerConfig) -> Path:
         "train_rows": len(rows),
         "train_loss": round(float(result.training_loss), 4),
         "package_version": __version__,
-        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": command_line(),
         "projection": projection.describe() if projection is not None else None,
         CONTROL_METADATA_KEY: (None if config.vector_control is None
                                else {"name": config.vector_control, "seed": config.seed}),
