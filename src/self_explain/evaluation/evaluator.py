@@ -234,7 +234,7 @@ def score_predictions(explainer: Explainer, task_name: str, examples: ExplainerE
     """
     metrics = score(task_name, predictions, examples.answers)
     task = get_task(task_name)
-    if examples.extras is not None:
+    if task.implements("extra_scores") and examples.extras is not None:
         with explainer.target_runs() as target:
             metrics.update({k: rounded_metric(v) for k, v in task.extra_scores(examples, predictions, target).items()})
     return metrics

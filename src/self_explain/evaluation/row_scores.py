@@ -255,7 +255,7 @@ def extra_score_rows(task_name: str, examples: ExplainerExamples, predictions: l
         `dict[str, list[float]]`: Two columns per extra score; {} when the task has none or its examples no extras.
     """
     task = get_task(task_name)
-    if examples.extras is None:
+    if not task.implements("extra_scores") or examples.extras is None:
         return {}
     per_row = [task.extra_scores(_one_row(examples, i), [prediction], target) for i, prediction in enumerate(predictions)]
     names = sorted({name for scores in per_row for name in scores})
@@ -287,7 +287,7 @@ def row_statistics(task_name: str, examples: ExplainerExamples, predictions: lis
     metric_inputs = [task.metric_input(p) for p in predictions]
     rows = ROW_STATISTICS.get(task.metric)
     columns = rows(metric_inputs, list(examples.answers)) if rows is not None else {}
-    if explainer is not None and examples.extras is not None:
+    if explainer is not None and task.implements("extra_scores") and examples.extras is not None:
         with explainer.target_runs() as target:
             columns.update(extra_score_rows(task_name, examples, list(predictions), target))
     return {"metric": task.metric, "columns": columns}
