@@ -369,7 +369,8 @@ def _vector_controls_markdown(section: dict, layout, task: str) -> list[str]:
                      f"{trained_under['seed']}): as in its training, each condition's vectors were then transformed "
                      "by that control.")
     lines.append("")
-    headline = next((m for m in get_task(task).experiment.headline_metrics if any(m in r["metrics"] for r in section["results"])),
+    headline = next((m for m in get_task(task).experiment.headline_metrics
+                     if any(m in r["metrics"] for r in section["results"])),
                     None) if task in TASKS else None
     if headline:
         lines += [f"Headline metric `{headline}`:", ""]

@@ -386,7 +386,8 @@ def _vector_control_section(metadata: dict) -> dict | None:
                                 header=header)
     trained_under = section.get("explainer_vector_control")
     spec = _task(task)
-    headline = next((m for m in (spec.experiment.headline_metrics if spec else ()) if any(m in e["metrics"] for e in entries)),
+    headline = next((m for m in (spec.experiment.headline_metrics if spec else ())
+                     if any(m in e["metrics"] for e in entries)),
                     None)
     summary = control_summary(entries, headline, _value_cell,
                               lambda e, key: _format_difference(e["true_minus_control"].get(key))) if headline else []
