@@ -11,7 +11,8 @@ import pytest
 
 import numpy as np
 
-from self_explain.evaluation.row_scores import METRIC_STATISTICS, causal_match_rows
+from self_explain.evaluation.row_scores import METRIC_STATISTICS
+from self_explain.metrics.causal_match.rows import causal_match_rows
 from self_explain.evaluation.experiment import (
     Cell,
     ExperimentConfig,

@@ -13,14 +13,14 @@ from self_explain.evaluation import row_scores
 from self_explain.evaluation.row_scores import (
     METRIC_STATISTICS,
     ROWS_SUFFIX,
-    causal_match_rows,
-    description_similarity_rows,
     extra_score_rows,
     metric_statistic,
     row_statistics,
-    weight_correlation_rows,
 )
 from self_explain.metrics import metric_path
+from self_explain.metrics.causal_match.rows import causal_match_rows
+from self_explain.metrics.description_similarity.rows import description_similarity_rows
+from self_explain.metrics.weight_correlation.rows import weight_correlation_rows
 from self_explain.tasks import ExplainerExamples, Task
 
 CHANGED = "The most likely output would change to <<<{}>>>."

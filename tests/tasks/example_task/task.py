@@ -5,9 +5,13 @@ from dataclasses import dataclass, field
 import torch
 from datasets import Features, Value
 
-from self_explain import ExplainerExamples, ExperimentSettings, Task, TaskCard
+from self_explain import ExperimentSettings, ExplainerExamples, Task, TaskCard
 from self_explain.tasks.build import DatasetBuilder
-from self_explain.tasks.causal_answers import CAUSAL_METRIC_LABELS, causal_answer, parse_causal_answer
+from self_explain.tasks.causal_answers import (
+    CAUSAL_METRIC_LABELS,
+    causal_answer,
+    parse_causal_answer,
+)
 from self_explain.tasks.config import BuildConfig
 from self_explain.toyworld import toy_world_for
 
