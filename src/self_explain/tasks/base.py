@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import torch
 
     from ..core.models import LoadedModel
@@ -121,7 +123,7 @@ class Task:
     name: ClassVar[str]
     config_class: ClassVar[type]
     dataset_name: ClassVar[str]
-    metric: ClassVar[str] = "exact_match"
+    metric: ClassVar[str]
     uses_vectors: ClassVar[bool] = False
     format_instructions: ClassVar[str | None] = None
     max_new_tokens: ClassVar[int] = 48
@@ -129,7 +131,7 @@ class Task:
     experiment: ClassVar[ExperimentSettings] = ExperimentSettings()
     demo: ClassVar[DemoSpec | None] = None
 
-    def build(self, config, recipe: Recipe | None = None) -> str:
+    def build(self, config, recipe: Recipe | None = None) -> Path:
         """Build the task's dataset.
 
         Args:
@@ -137,7 +139,7 @@ class Task:
             recipe (`Recipe`, *optional*): The YAML recipe the config was read from (the provenance records it).
 
         Returns:
-            `str`: The path of the written dataset folder.
+            `Path`: The written dataset folder.
         """
         raise NotImplementedError(f"task {self.name!r} has no builder")
 
