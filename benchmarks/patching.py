@@ -33,7 +33,8 @@ from self_explain.core.engine import (
     patch_naive,
     patch_sweep,
 )
-from self_explain.core.models import decoder_layers, is_toy_model, load_model
+from self_explain.core.architectures import decoder_layers
+from self_explain.core.models import is_toy_model, load_model
 from self_explain.realworld import builtin_corpus_path
 from self_explain.tasks.features.sae_training import corpus_texts
 from self_explain.tasks.patching.sources import toy_world_pairs

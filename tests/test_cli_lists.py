@@ -1,5 +1,6 @@
 """List options on the command line: ``--sizes 100,300`` as well as ``--sizes 100 300``, either spelling of the
-option, and commas in other options' values left alone."""
+option, and commas in other options' values left alone. Values are read as the commands read them
+(``parse_with_recipe``); what a user sees of a refused value, through ``main``."""
 
 import json
 
@@ -7,47 +8,47 @@ import pytest
 
 from transformers import HfArgumentParser
 
-from self_explain.cli import ExplainArgs
+from self_explain.cli import ExplainArgs, main
 from self_explain.cli_options import parse_with_recipe
 from self_explain.core.arguments import split_list_values
 from self_explain.evaluation.evaluator import EvaluateConfig
 from self_explain.evaluation.experiment import ExperimentConfig
 
 
-def _parse(config_class, prog, argv):
+def parse(config_class, prog, argv):
     return parse_with_recipe(config_class, prog, argv)[0]
 
 
-def _split_list_values(config_class, argv):
+def split_values(config_class, argv):
     return split_list_values(HfArgumentParser(config_class), argv)
 
 REQUIRED = ["--task", "patching", "--output_dir", "experiment"]
 
 
 def parse_experiment(*argv):
-    return _parse(ExperimentConfig, "self-explain experiment privileged-access", [*REQUIRED, *argv])
+    return parse(ExperimentConfig, "self-explain experiment privileged-access", [*REQUIRED, *argv])
 
 
 def test_split_list_values_splits_only_the_values_of_list_options():
     argv = ["--sizes", "100,300", "--explainers", "a,b,c", "--dataset_name", "x,y", "--seeds", "2"]
-    assert _split_list_values(ExperimentConfig, argv) == [
+    assert split_values(ExperimentConfig, argv) == [
         "--sizes", "100", "300", "--explainers", "a", "b", "c", "--dataset_name", "x,y", "--seeds", "2"
     ]
 
 
 def test_split_list_values_knows_both_spellings_and_drops_empty_parts():
-    assert _split_list_values(ExperimentConfig, ["--selfie-scales", "1,,10,", "--selfie_scales", ",5"]) == [
+    assert split_values(ExperimentConfig, ["--selfie-scales", "1,,10,", "--selfie_scales", ",5"]) == [
         "--selfie-scales", "1", "10", "--selfie_scales", "5"
     ]
 
 
 def test_split_list_values_keeps_space_separated_values_as_they_are():
     argv = ["--sizes", "100", "300", "--explainers", "a", "b"]
-    assert _split_list_values(ExperimentConfig, argv) == argv
+    assert split_values(ExperimentConfig, argv) == argv
 
 
 def test_split_list_values_leaves_a_list_of_none_as_it_is():
-    assert _split_list_values(ExperimentConfig, ["--baselines", "none"]) == ["--baselines", "none"]
+    assert split_values(ExperimentConfig, ["--baselines", "none"]) == ["--baselines", "none"]
 
 
 def test_comma_separated_sizes_and_explainers():
@@ -81,10 +82,18 @@ def test_baselines_and_splits_lists():
     assert parse_experiment("--baselines", "none").baselines == []
 
 
-def test_a_value_that_does_not_apply_is_still_refused_after_splitting():
-    with pytest.raises(ValueError, match=r"--baselines \['selfie'\] do not apply to task 'ablation'"):
-        _parse(ExperimentConfig, "prog", ["--task", "ablation", "--output_dir", "o", "--baselines",
-                                          "untrained,selfie"])
+def test_a_value_that_does_not_apply_is_still_refused_after_splitting(tmp_path, capsys):
+    status = main(["experiment", "privileged-access", "--task", "ablation", "--output_dir", str(tmp_path / "o"),
+                   "--baselines", "untrained,selfie"])
+    assert status == 2
+    assert "--baselines ['selfie'] do not apply to task 'ablation'" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_refused_list_is_shown_split(tmp_path, capsys):
+    assert main(["experiment", "privileged-access", "--task", "ablation", "--output_dir", str(tmp_path / "o"),
+                 "--sizes", "100,0"]) == 2
+    assert "--sizes must be positive training row counts, got [100, 0]" in capsys.readouterr().err
 
 
 def test_commas_in_other_options_are_left_alone():
@@ -100,28 +109,30 @@ def test_an_option_after_a_list_ends_the_list():
 
 
 def test_evaluate_splits_baselines_and_scales():
-    config = _parse(EvaluateConfig, "self-explain evaluate",
+    config = parse(EvaluateConfig, "self-explain evaluate",
                     ["--explainer", "e", "--dataset_name", "d,1", "--output_dir", "o", "--split", "test,ood",
                      "--baseline", "untrained,nearest-neighbor", "--selfie-scales", "1,2.5"])
     assert config.split == ["test", "ood"] and config.baseline == ["untrained", "nearest-neighbor"]
     assert config.selfie_scales == [1.0, 2.5] and config.dataset_name == "d,1"
 
 
-def test_an_unknown_baseline_in_a_comma_list_is_named():
-    with pytest.raises(ValueError, match=r"--baseline \['random'\] unknown"):
-        _parse(EvaluateConfig, "self-explain evaluate",
-               ["--explainer", "e", "--dataset_name", "d", "--output_dir", "o", "--baseline", "untrained,random"])
+def test_an_unknown_baseline_in_a_comma_list_is_named(tmp_path, capsys):
+    assert main(["evaluate", "--explainer", "e", "--dataset_name", "d", "--output_dir", str(tmp_path / "o"),
+                 "--baseline", "untrained,random"]) == 2
+    assert "--baseline ['random'] unknown" in capsys.readouterr().err
 
 
 def test_json_input_with_commas_is_not_split():
     payload = json.dumps([{"task": "patching", "text": "a, b, c"}, {"task": "ablation", "text": "d"}])
-    args = _parse(ExplainArgs, "self-explain explain", ["--json", payload, "--max-new-tokens", "5"])
+    args = parse(ExplainArgs, "self-explain explain", ["--json", payload, "--max-new-tokens", "5"])
     assert json.loads(args.json) == json.loads(payload) and args.max_new_tokens == 5
 
 
-def test_a_list_value_that_does_not_parse_is_refused(capsys):
-    with pytest.raises(SystemExit):
-        parse_experiment("--sizes", "100,many")
+def test_a_list_value_that_does_not_parse_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["experiment", "privileged-access", "--task", "patching", "--output_dir", str(tmp_path / "o"),
+              "--sizes", "100,many"])
+    assert exited.value.code == 2
     assert "invalid int value: 'many'" in capsys.readouterr().err
 
 

@@ -211,6 +211,11 @@ CASES = [
                                       "--output_dir", "{tmp}/ds"],
          "--corpus {tmp}/c.txt is not UTF-8 text: line 3, byte 1", setup=lambda tmp, monkeypatch: _write(
              tmp / "c.txt", b"one text\nanother\n\xfe third")),
+    Case("features-corpus-unknown-words", ["build", "features", "--target", "toy-target", "--corpus", "{tmp}/c.txt",
+                                           "--output_dir", "{tmp}/ds"],
+         "--corpus {tmp}/c.txt: 100% of its tokens are unknown to the target's tokenizer (<unk>); give texts in the "
+         "target's vocabulary", setup=lambda tmp, monkeypatch: _write(
+             tmp / "c.txt", b"Lorem ipsum dolor sit amet\nconsectetur adipiscing elit sed\n"), slow=True),
     Case("recipe-not-utf8", ["build", "patching", "--config", "{tmp}/r.yaml"],
          "--config {tmp}/r.yaml is not UTF-8 text: line 1, byte 9", setup=lambda tmp, monkeypatch: _write(
              tmp / "r.yaml", b"target: \xe9t\xe9\n")),
@@ -478,6 +483,7 @@ def test_an_atomic_write_that_fails_names_the_file_not_its_temporary(step, tmp_p
     ("metric", "options", "message"),
     [
         ("weight_correlation", {"seed": "x"}, "seed must be a non-negative integer, not 'x'"),
+        ("weight_correlation", {"bootstrap_samples": 10**9}, "bootstrap_samples 1,000,000,000 is above 1,000,000"),
         ("description_similarity", {"judge": "lm", "model": "m", "judge_max_tokens": 0},
          "judge_max_tokens must be an integer of at least 1, not 0"),
         ("description_similarity", {"judge": "lm", "model": "m", "judge_timeout": -1},

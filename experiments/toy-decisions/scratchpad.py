@@ -5,64 +5,107 @@ end, the greedy choice accuracy on 500 fresh problems. Results: experiments/toy-
 
     OMP_NUM_THREADS=2 python experiments/toy-decisions/scratchpad.py <attributes> <steps> <contrib|none>
 """
-import random, sys, time, math
+
+import argparse
+import random
+import time
+
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-K = int(sys.argv[1]) if len(sys.argv) > 1 else 2          # attributes
-STEPS = int(sys.argv[2]) if len(sys.argv) > 2 else 1500
-SCRATCH = sys.argv[3] if len(sys.argv) > 3 else "contrib"  # contrib | none
-torch.manual_seed(0); random.seed(0)
-# tokens: numbers -40..40, markers
-NUM = list(range(-40, 41))
-vocab = [f"n{n}" for n in NUM] + ["W", "A", "B", "C", "S", "=", "->", "pA", "pB", "<pad>", "<s>"]
-tid = {t: i for i, t in enumerate(vocab)}
-def n(x): return tid[f"n{x}"]
+NUMBERS = range(-40, 41)
+VOCABULARY = [f"n{number}" for number in NUMBERS] + ["W", "A", "B", "C", "S", "=", "->", "pA", "pB", "<pad>", "<s>"]
+TOKEN_ID = {token: index for index, token in enumerate(VOCABULARY)}
+PAD = TOKEN_ID["<pad>"]
+BATCH_SIZE = 64
+EVALUATION_PROBLEMS = 500
 
-def example(k):
-    w = [random.randint(-2, 2) for _ in range(k)]
-    while all(x == 0 for x in w): w = [random.randint(-2, 2) for _ in range(k)]
-    a = [random.randint(0, 4) for _ in range(k)]; b = [random.randint(0, 4) for _ in range(k)]
-    contrib = [wi * (ai - bi) for wi, ai, bi in zip(w, a, b)]
-    total = sum(contrib)
-    if total == 0: return example(k)
-    seq = [tid["<s>"]]
-    for i in range(k):  # interleaved: weight, a, b per attribute
-        seq += [tid["W"], n(w[i]), tid["A"], n(a[i]), tid["B"], n(b[i])]
-    seq += [tid["->"]]
-    target_start = len(seq)
-    if SCRATCH == "contrib":
-        run = 0
-        for c in contrib:
-            run += c
-            seq += [tid["C"], n(c), tid["S"], n(run)]
-    seq += [tid["pA"] if total > 0 else tid["pB"]]
-    return seq, target_start
 
-cfg = LlamaConfig(vocab_size=len(vocab), hidden_size=128, intermediate_size=512, num_hidden_layers=4,
-                  num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=128, pad_token_id=tid["<pad>"])
-model = LlamaForCausalLM(cfg)
-opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.0)
-sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / 100) * max(0.05, 1 - s / STEPS))
-def batch(bs, k):
-    exs = [example(k) for _ in range(bs)]
-    L = max(len(s) for s, _ in exs)
-    ids = torch.full((bs, L), tid["<pad>"]); labels = torch.full((bs, L), -100)
-    for r, (s, t) in enumerate(exs):
-        ids[r, :len(s)] = torch.tensor(s); labels[r, t:len(s)] = torch.tensor(s[t:])
+def number_id(value: int) -> int:
+    """The token of an integer in [-40, 40]."""
+    return TOKEN_ID[f"n{value}"]
+
+
+def example(attributes: int, scratchpad: str) -> tuple[list[int], int]:
+    """One problem's tokens and where its supervised part (scratchpad, then the choice) starts; ties are redrawn."""
+    weights = [random.randint(-2, 2) for _ in range(attributes)]
+    while all(weight == 0 for weight in weights):
+        weights = [random.randint(-2, 2) for _ in range(attributes)]
+    a = [random.randint(0, 4) for _ in range(attributes)]
+    b = [random.randint(0, 4) for _ in range(attributes)]
+    contributions = [weight * (x - y) for weight, x, y in zip(weights, a, b)]
+    total = sum(contributions)
+    if total == 0:
+        return example(attributes, scratchpad)
+    tokens = [TOKEN_ID["<s>"]]
+    for weight, x, y in zip(weights, a, b):  # interleaved: weight, a, b per attribute
+        tokens += [TOKEN_ID["W"], number_id(weight), TOKEN_ID["A"], number_id(x), TOKEN_ID["B"], number_id(y)]
+    tokens.append(TOKEN_ID["->"])
+    target_start = len(tokens)
+    if scratchpad == "contrib":
+        running = 0
+        for contribution in contributions:
+            running += contribution
+            tokens += [TOKEN_ID["C"], number_id(contribution), TOKEN_ID["S"], number_id(running)]
+    tokens.append(TOKEN_ID["pA"] if total > 0 else TOKEN_ID["pB"])
+    return tokens, target_start
+
+
+def batch(size: int, attributes: int, scratchpad: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded input ids and labels (-100 outside the supervised part) of ``size`` fresh problems."""
+    problems = [example(attributes, scratchpad) for _ in range(size)]
+    length = max(len(tokens) for tokens, _ in problems)
+    ids = torch.full((size, length), PAD)
+    labels = torch.full((size, length), -100)
+    for row, (tokens, start) in enumerate(problems):
+        ids[row, : len(tokens)] = torch.tensor(tokens)
+        labels[row, start : len(tokens)] = torch.tensor(tokens[start:])
     return ids, labels
+
+
 @torch.no_grad()
-def accuracy(k, n_eval=500):
-    model.eval(); correct = 0
-    for s, t in (example(k) for _ in range(n_eval)):
-        out = model.generate(torch.tensor([s[:t]]), max_new_tokens=len(s) - t, do_sample=False, pad_token_id=tid["<pad>"])
-        correct += int(out[0, -1].item() == s[-1])
-    model.train(); return correct / n_eval
-start = time.time()
-for step in range(STEPS):
-    ids, labels = batch(64, K)
-    loss = model(input_ids=ids, labels=labels).loss
-    loss.backward(); opt.step(); sched.step(); opt.zero_grad()
-    if step % 250 == 0 or step == STEPS - 1:
-        print(f"step {step} loss {loss.item():.3f} {time.time()-start:.0f}s", flush=True)
-print(f"K={K} scratch={SCRATCH} steps={STEPS}: choice accuracy {accuracy(K):.3f} ({time.time()-start:.0f}s)", flush=True)
+def choice_accuracy(model: LlamaForCausalLM, attributes: int, scratchpad: str) -> float:
+    """The share of fresh problems whose greedy continuation ends in the right choice."""
+    model.eval()
+    correct = 0
+    for tokens, start in (example(attributes, scratchpad) for _ in range(EVALUATION_PROBLEMS)):
+        output = model.generate(torch.tensor([tokens[:start]]), max_new_tokens=len(tokens) - start, do_sample=False,
+                                pad_token_id=PAD)
+        correct += int(output[0, -1].item() == tokens[-1])
+    model.train()
+    return correct / EVALUATION_PROBLEMS
+
+
+def main() -> None:
+    """Train the tiny Llama on fresh problems and print its losses and final choice accuracy."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("attributes", type=int, nargs="?", default=2)
+    parser.add_argument("steps", type=int, nargs="?", default=1500)
+    parser.add_argument("scratchpad", nargs="?", default="contrib", choices=["contrib", "none"])
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    random.seed(0)
+    config = LlamaConfig(vocab_size=len(VOCABULARY), hidden_size=128, intermediate_size=512, num_hidden_layers=4,
+                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=128, pad_token_id=PAD)
+    model = LlamaForCausalLM(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1, (step + 1) / 100) * max(0.05, 1 - step / args.steps)
+    )
+    started = time.time()
+    for step in range(args.steps):
+        ids, labels = batch(BATCH_SIZE, args.attributes, args.scratchpad)
+        loss = model(input_ids=ids, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+        if step % 250 == 0 or step == args.steps - 1:
+            print(f"step {step} loss {loss.item():.3f} {time.time() - started:.0f}s", flush=True)
+    accuracy = choice_accuracy(model, args.attributes, args.scratchpad)
+    print(f"K={args.attributes} scratch={args.scratchpad} steps={args.steps}: choice accuracy {accuracy:.3f} "
+          f"({time.time() - started:.0f}s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,8 +1,7 @@
 """The ``self-explain`` command line: one sub-command per step (build, train, evaluate, ...).
 
-Each command's options are the fields of its config dataclass. ``--help``, ``--version`` and argument errors are
-answered from the classes' source before torch or transformers is imported (:mod:`~self_explain.cli_options`); the
-heavy modules are imported by the command when it runs.
+Each command's options are its config dataclass's fields. ``--help``, ``--version`` and argument errors are answered
+from the classes' source before torch is imported (:mod:`~self_explain.cli_options`).
 """
 
 from __future__ import annotations
@@ -92,16 +91,13 @@ class ExplainArgs:
     """Options of ``self-explain explain``.
 
     Args:
-        json (`str`): The input: a JSON object with a 'task' key, or a list of them.
+        json (`str`): A JSON object with a 'task' key, or a list of them.
         explainer (`str`, *optional*): Explainer (default: the shipped toy explainer).
         target (`str`, *optional*): Target model (default: the explainer's own).
-        verify (`bool`, *optional*, defaults to `False`): Re-run the intervention and say whether the explanation
-            held.
-        max_new_tokens (`int`, *optional*): Longest explanation generated (default: the task's, 48; preferences
-            128).
-        allow_other_target (`bool`, *optional*, defaults to `False`): Explain another ``--target`` than the model the
-            explainer was trained for.
-        trust_remote_code (`bool`, *optional*, defaults to `False`): Allow custom model code from the Hub.
+        verify (`bool`): Re-run the intervention and say whether the explanation held.
+        max_new_tokens (`int`, *optional*): Longest explanation (default: the task's, 48; preferences 128).
+        allow_other_target (`bool`): Explain another ``--target`` than the explainer was trained for.
+        trust_remote_code (`bool`): Allow custom model code from the Hub.
 
     Raises:
         ValueError: When ``max_new_tokens`` is not a positive integer.
@@ -152,14 +148,13 @@ class PushArgs:
     """Options of ``self-explain push``.
 
     Args:
-        folder (`str`): A trained explainer folder (from self-explain train).
+        folder (`str`): A trained explainer folder.
         repo_id (`str`): Hub model repo, e.g. ``org/toy-target-patching-explainer``.
-        private (`bool`, *optional*, defaults to `False`): Create the repo as private.
+        private (`bool`): Create the repo as private.
         commit_message (`str`, *optional*): Commit message.
-        base_repo_id (`str`, *optional*): Hub repo of the adapter's base (default: a packaged model's original id, or
-            ``<owner>/<name>`` for a toy base, uploaded there first).
-        push_base (`bool`, *optional*): Upload the base to its repo first (default: when it has no repo of its own
-            and no ``base_repo_id`` is given).
+        base_repo_id (`str`, *optional*): Hub repo of the adapter's base (default: a packaged model's original id,
+            or ``<owner>/<name>`` for a toy base).
+        push_base (`bool`, *optional*): Upload the base there first (default: when it has no repo of its own).
         dataset_repo_id (`str`, *optional*): Hub dataset the local training dataset was published as.
     """
 
@@ -187,7 +182,7 @@ def _push(arguments: Arguments) -> int:
 
 def _experiment(arguments: Arguments) -> int:
     from .evaluation.experiment import ExperimentConfig, run_experiment
-    from .evaluation.report import report_markdown
+    from .evaluation.results_markdown import report_markdown
 
     config = _parse(ExperimentConfig, f"self-explain experiment {arguments.choice}", arguments)
     summary = run_experiment(config)
@@ -258,13 +253,12 @@ def _checked(command: str, source: tuple[str, str]) -> Callable[[list[str]], Arg
 
 @dataclass(frozen=True)
 class Command:
-    """A sub-command: what it does, how its arguments are checked (light) and how it runs (heavy).
+    """A sub-command: its summary, how its arguments are checked (light) and how it runs (heavy).
 
     Args:
         summary (`str`): One line, shown by ``self-explain --help``.
         run (`Callable[[Arguments], int]`): Runs the command; returns its exit status.
-        check (`Callable[[list[str]], Arguments]`): Checks the arguments from the options' source; exits on
-            ``--help`` or an argument error.
+        check (`Callable[[list[str]], Arguments]`): Checks the arguments from source; exits on ``--help`` or an error.
     """
 
     summary: str
@@ -301,13 +295,7 @@ def _configure_logging() -> None:
 
 
 def _quiet_libraries() -> None:
-    """What a person reads: our INFO lines, the libraries' warnings and errors, one progress bar per stage.
-
-    The libraries' INFO lines are left out (the root logger stays at WARNING; ``self_explain`` logs INFO), and so
-    are ``datasets``' progress bars (writing parquet, generating a split), which open inside our stage bars.
-    Outside a terminal, transformers' and the Hub's bars (loading weights, downloads) are left out too: nested
-    bars redraw with ``ESC[A``, which leaves ``[A`` junk in a log file.
-    """
+    """Our INFO lines and one bar per stage; libraries' INFO, nested bars and (off a terminal) download bars off."""
     import datasets
     import transformers
 
@@ -358,14 +346,11 @@ _WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
 
 
 def os_error_message(error: OSError, output: str | None = None) -> str:
-    """One line for an OS error (a read-only or full disk, a permission): "cannot write <path>: <reason>; <advice>".
+    """One line for an OS error (read-only or full disk, permission): "cannot write <path>: <reason>; <advice>".
 
     Args:
         error (`OSError`): The error.
         output (`str`, *optional*): The command's output folder, named when the error names no file.
-
-    Returns:
-        `str`: The message.
     """
     path = error.filename or output
     reason = error.strerror or str(error) or type(error).__name__
@@ -375,8 +360,7 @@ def os_error_message(error: OSError, output: str | None = None) -> str:
 
 
 def _os_error_inside(error: BaseException) -> OSError | None:
-    """The OS error behind a library's own exception: one in its chain, or an ``os error <errno>`` it reports (as
-    safetensors' ``SafetensorError`` does for a full disk); None when there is none."""
+    """The OS error in a library error's chain, or one it reports as ``os error <errno>`` (safetensors)."""
     seen = error.__cause__
     while seen is not None:
         if isinstance(seen, OSError) and seen.errno in _OS_ADVICE:
@@ -417,19 +401,15 @@ def _no_empty_output(path: str | None) -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The ``self-explain`` command: run one sub-command; a failure is one line on stderr, not a traceback.
-
-    ``self-explain --debug <command> ...`` (or ``SELF_EXPLAIN_DEBUG=1``) shows the traceback of any failure instead.
+    """Run one ``self-explain`` sub-command; a failure is one line on stderr (a traceback with ``--debug``).
 
     Args:
-        argv (`list[str]`, *optional*): The arguments, the sub-command first; ``sys.argv[1:]`` when unset.
+        argv (`list[str]`, *optional*): The arguments, the sub-command first.
 
     Returns:
-        `int`: The exit status: the sub-command's (0 on success), 0 for the top-level help; 2 when it stopped on a
-        bad input (a ``ValueError``, ``FileExistsError``, ``FileNotFoundError``, ``NotADirectoryError`` or
-        ``ConnectionError``, reported as ``self-explain <command>: error: ...``) or an OS error (reported as
-        ``cannot write <path>: <reason>``); 130 when interrupted (Ctrl-C); 1 on any other error (one line naming
-        it, the traceback with ``--debug``). A failed command leaves no output folder it created empty.
+        `int`: The sub-command's status (0 for the top-level help); 2 for a bad input (``ValueError``,
+        ``FileExistsError``, ``FileNotFoundError``, ``NotADirectoryError``, ``ConnectionError``) or an OS error; 130
+        when interrupted; 1 otherwise. A failed command leaves no empty output folder it created.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")

@@ -1,12 +1,10 @@
 """The command line's options: checked from the config classes' source first, then parsed into the real classes.
 
-``--help`` and argument errors are answered by :func:`check_options` from the source of each command's config
-dataclass (:mod:`~self_explain.core.arguments`), before torch or transformers is imported. The command then parses
-the same arguments into its config class with ``HfArgumentParser`` (:func:`parse_with_recipe`).
-
-Options follow TRL's names: ``--config recipe.yaml``, ``--dataset_name``, ``--dataset_config``, ``--output_dir``, and
-``--push_to_hub`` with ``--hub_model_id`` (a model, as ``TrainingArguments``) or ``--repo_id`` (a dataset, as TRL's
-dataset scripts). The old names work for this release, with a warning naming the new one.
+:func:`check_options` answers ``--help`` and argument errors from each config dataclass's source
+(:mod:`~self_explain.core.arguments`) before torch is imported; the command then parses the same arguments with
+``HfArgumentParser`` (:func:`parse_with_recipe`). Options follow TRL's names (``--config``, ``--dataset_name``,
+``--dataset_config``, ``--output_dir``, ``--push_to_hub`` with ``--hub_model_id`` or ``--repo_id``); the old names
+still work, with a warning.
 """
 
 from __future__ import annotations
@@ -34,7 +32,7 @@ class Arguments:
     """A command's arguments, checked against its options before anything heavy is imported.
 
     Args:
-        argv (`list[str]`): The options, old names replaced by the new ones and ``--config`` taken out.
+        argv (`list[str]`): The options, with the new names and without ``--config``.
         choice (`str`, *optional*): The first argument of ``build`` (a task), ``experiment`` and ``toyworld``.
         recipe (`Recipe`, *optional*): The YAML recipe given with ``--config``.
     """
@@ -45,18 +43,13 @@ class Arguments:
 
 
 def parse_with_recipe(config_class, prog: str, argv: list[str], recipe: Recipe | None = None):
-    """The command's config parsed from ``argv`` by ``HfArgumentParser``, and the recipe it read.
-
-    As TRL's command line: the recipe's values are the defaults, options on the command line override them.
+    """(config, recipe or None): ``argv`` parsed by ``HfArgumentParser`` over the recipe's values (as TRL does).
 
     Args:
         config_class (`type`): The command's config dataclass.
         prog (`str`): The command, for messages.
         argv (`list[str]`): Its options (``--config FILE`` among them when ``recipe`` is not given).
         recipe (`Recipe`, *optional*): A recipe already read (by :func:`check_options`).
-
-    Returns:
-        `tuple`: (config, the recipe or None).
     """
     import dataclasses
 
@@ -95,7 +88,7 @@ class _CommandParser(argparse.ArgumentParser):
 
 def options_parser(prog: str, source: tuple[str, str], description: str | None = None,
                    choices: tuple[str, dict[str, str]] | None = None, epilog: str | None = None):
-    """A command's options from its config class's source: the package's own first, the trainer's under a heading.
+    """The ``ArgumentParser`` of a command's config class's source: the package's options, then the trainer's.
 
     Args:
         prog (`str`): The command, e.g. ``"self-explain train"``.
@@ -103,9 +96,6 @@ def options_parser(prog: str, source: tuple[str, str], description: str | None =
         description (`str`, *optional*): What the command does.
         choices (`tuple[str, dict]`, *optional*): (metavar, choices) of a first positional argument.
         epilog (`str`, *optional*): Text after the options.
-
-    Returns:
-        `argparse.ArgumentParser`
     """
     from .core.dataclass_source import read_dataclass_fields
 
@@ -146,11 +136,7 @@ def _warn_renamed(old: str, new: str, where: str = "") -> None:
 
 
 def _new_option_names(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
-    """``argv`` with the old option names replaced by TRL's (each with a warning).
-
-    ``--config VALUE`` names a recipe now: a value that is not a YAML file is the old dataset config where the
-    command has ``--dataset_config``, and an error elsewhere. ``--push_to_hub REPO`` is the old repo-valued flag.
-    """
+    """``argv`` with old option names as TRL's (warned); ``--config`` not a YAML file is the old dataset config."""
     names = {action.dest for action in parser._actions}
     hub_id = next((name for name in HUB_ID_OPTIONS if name in names), None)
     result, index = [], 0
@@ -204,17 +190,14 @@ def _read_recipe(path: str, parser: argparse.ArgumentParser) -> Recipe:
 
 
 def check_options(parser: argparse.ArgumentParser, argv: list[str]) -> Arguments:
-    """Check a command's arguments against the options read from source (:func:`options_parser`).
+    """The arguments, with TRL's names and the recipe read, checked against the options of :func:`options_parser`.
 
     Args:
         parser (`argparse.ArgumentParser`): The command's options.
         argv (`list[str]`): Its arguments.
 
-    Returns:
-        `Arguments`: The arguments with TRL's names, and the recipe read.
-
     Raises:
-        SystemExit: After printing the help (``--help``), or on an argument error (status 2).
+        SystemExit: After printing the help, or on an argument error (status 2).
         ValueError: On a recipe that names an unknown option or gives a bad value.
         FileNotFoundError: When the recipe does not exist.
     """
@@ -246,12 +229,9 @@ def check_choice(command: str, argv: list[str], what: str, choices: dict[str, tu
         command (`str`): The command, e.g. ``"build"``.
         argv (`list[str]`): Its arguments, the choice first.
         what (`str`): What is chosen, e.g. ``"task"``.
-        choices (`dict`): Each choice's (one-line description, (module, class) of its options).
-        common (`tuple[str, str]`): (module, class) of the options listed by ``self-explain COMMAND --help``.
+        choices (`dict`): Each choice's (description, (module, class) of its options).
+        common (`tuple[str, str]`): (module, class) of the options ``self-explain COMMAND --help`` lists.
         description (`str`): What the command does.
-
-    Returns:
-        `Arguments`: With ``choice`` set.
 
     Raises:
         SystemExit: After printing the help, or on an argument error (status 2).
@@ -273,12 +253,8 @@ def check_choice(command: str, argv: list[str], what: str, choices: dict[str, tu
 
 
 def builtin_tasks() -> dict[str, tuple[str, tuple[str, str]]]:
-    """Each built-in task's name → (description, (module, class) of its config), read from the source of the
-    :class:`~self_explain.tasks.Task` subclass its folder registers (``register_task(XTask())``).
-
-    Returns:
-        `dict`: In registration order.
-    """
+    """Each built-in task's name → (description, (module, class) of its config), in registration order, read from
+    the source of the :class:`~self_explain.tasks.Task` subclass its folder registers (``register_task(XTask())``)."""
     from . import TASKS
 
     tasks = {}

@@ -16,7 +16,7 @@ from self_explain.core.engine import (
     patch_sweep,
     read_residual,
 )
-from self_explain.core.models import adapter_for, decoder_layers
+from self_explain.core.architectures import adapter_for, decoder_layers
 from tests.conftest import random_sequences, tiny_model
 
 ATOL = 1e-4

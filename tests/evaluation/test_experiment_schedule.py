@@ -4,8 +4,17 @@ import json
 
 import pytest
 
-from self_explain.evaluation import experiment, report
-from self_explain.evaluation.experiment import ExperimentConfig, explainers_of_size, run_revisions, seeds_of_size
+from self_explain.evaluation.experiment import (
+    ExperimentConfig,
+    ExperimentSteps,
+    check_resumable,
+    explainers_of_size,
+    run_experiment,
+    run_revisions,
+    seeds_of_size,
+)
+from self_explain.evaluation.report import run_provenance
+from self_explain.evaluation.results_markdown import run_lines
 
 
 def test_fewer_seeds_above_300_rows_and_the_same_first_seeds(tmp_path):
@@ -53,26 +62,33 @@ def test_a_run_records_the_models_and_the_package_that_made_it():
     assert commit is not None and len(commit.removesuffix("+dirty")) == 40
 
 
-def test_cells_run_size_by_size_with_every_explainer_of_a_seed_together(tmp_path, monkeypatch):
+def offline_steps(**replaced) -> ExperimentSteps:
+    """The experiment's steps on a made-up dataset of 2000 train rows, nothing read, trained or written but what
+    ``replaced`` does."""
+    defaults = dict(prepare_dataset=lambda config, state: "dataset", check_resumable=lambda config: None,
+                    scored_rows=lambda config, dataset: None, train_rows=lambda config, dataset: 2000,
+                    run_baseline_cells=lambda config, rows, baselines, sizes, seeds: [])
+    return ExperimentSteps(**{**defaults, **replaced})
+
+
+def test_cells_run_size_by_size_with_every_explainer_of_a_seed_together(tmp_path):
     config = ExperimentConfig(task="ablation", output_dir=str(tmp_path), explainers=["toy-target", "toy-other"],
                               sizes=[30, 1000], seeds=2, seeds_above_300=1, baselines=["none"])
     ran = []
-    monkeypatch.setattr(experiment, "check_resumable", lambda config: None)
-    monkeypatch.setattr(experiment, "ensure_dataset", lambda config, state: "dataset")
-    monkeypatch.setattr(experiment, "ScoredRows", lambda config, dataset: None)
-    monkeypatch.setattr(experiment, "load_split", lambda *args, **kwargs: [None] * 2000)
-    monkeypatch.setattr(experiment, "read_result", lambda out, cell: None)
-    monkeypatch.setattr(experiment, "run_training_cell",
-                        lambda config, dataset, rows, cell, state: ran.append((cell.size, cell.seed, cell.who)) or {})
-    monkeypatch.setattr(report, "write_report", lambda config, dataset, results, **_: {"cells": len(results)})
-    experiment.run_experiment(config)
+    steps = offline_steps(
+        read_result=lambda out, cell: None,
+        run_training_cell=lambda config, dataset, rows, cell, state: ran.append((cell.size, cell.seed, cell.who))
+        or {},
+        write_report=lambda config, dataset, results, **_: {"cells": len(results)},
+    )
+    run_experiment(config, steps)
     assert ran == [(30, 0, "toy-target"), (30, 0, "toy-other"), (30, 1, "toy-target"), (30, 1, "toy-other"),
                    (1000, 0, "toy-target"), (1000, 0, "toy-other")]
 
 
 def test_results_record_the_command_the_machine_and_the_runs_time(monkeypatch):
     monkeypatch.setattr("sys.argv", ["/venv/bin/self-explain", "experiment", "privileged-access", "--task", "ablation"])
-    provenance = report.run_provenance([{"seconds": 12.5}, {"seconds": 30.0}, {"kind": "baseline"}])
+    provenance = run_provenance([{"seconds": 12.5}, {"seconds": 30.0}, {"kind": "baseline"}])
     assert provenance["command"] == "self-explain experiment privileged-access --task ablation"
     assert provenance["run_seconds"] == 42.5 and provenance["timed_runs"] == 2
     assert provenance["machine"]["cpu_count"] >= 1 and provenance["machine"]["torch"]
@@ -88,29 +104,27 @@ def test_results_name_every_models_revision_and_the_package_commits():
              "explainer_base_revision": "sha256:o", "package_commit": "def"},
             {**made, "kind": "baseline", "who": "majority", "explainer_base_revision": "sha256:t"},
             {"kind": "explainer", "who": "toy-twin", "seconds": 1.0}]  # an older run that recorded none
-    provenance = report.run_provenance(runs)
+    provenance = run_provenance(runs)
     assert provenance["model_revisions"] == {"target": ["sha256:t"], "toy-other": ["sha256:o"]}
     assert provenance["package"] == {"versions": ["0.1.0"], "commits": ["abc", "def"]}
 
 
-def test_report_only_trains_nothing_and_says_how_many_runs_it_holds(tmp_path, monkeypatch):
+def test_report_only_trains_nothing_and_says_how_many_runs_it_holds(tmp_path):
     config = ExperimentConfig(task="ablation", output_dir=str(tmp_path), explainers=["toy-target", "toy-other"],
                               sizes=[30, 100], seeds=2, baselines=["none"], report_only=True)
     finished = {("toy-target", 30, 0): {"kind": "explainer", "who": "toy-target", "size": 30, "seed": 0},
                 ("toy-other", 30, 0): {"kind": "explainer", "who": "toy-other", "size": 30, "seed": 0}}
     written = {}
     (tmp_path / "runs").mkdir()  # where the finished runs are
-    monkeypatch.setattr(experiment, "check_resumable", lambda config: None)
-    monkeypatch.setattr(experiment, "ensure_dataset", lambda config, state: "dataset")
-    monkeypatch.setattr(experiment, "ScoredRows", lambda config, dataset: None)
-    monkeypatch.setattr(experiment, "load_split", lambda *args, **kwargs: [None] * 2000)
-    monkeypatch.setattr(experiment, "read_result", lambda out, cell: finished.get((cell.who, cell.size, cell.seed)))
-    monkeypatch.setattr(experiment, "run_training_cell", lambda *args: pytest.fail("report_only trained a run"))
-    monkeypatch.setattr(experiment, "run_baseline_cells",
-                        lambda config, rows, baselines, sizes, seeds: written.update(sizes=sizes, seeds=seeds) or [])
-    monkeypatch.setattr(report, "write_report", lambda config, dataset, results, planned_runs, **_: written.update(
-        results=results, planned=planned_runs) or {})
-    experiment.run_experiment(config)
+    steps = offline_steps(
+        read_result=lambda out, cell: finished.get((cell.who, cell.size, cell.seed)),
+        run_training_cell=lambda *args: pytest.fail("report_only trained a run"),
+        run_baseline_cells=lambda config, rows, baselines, sizes, seeds: written.update(sizes=sizes, seeds=seeds)
+        or [],
+        write_report=lambda config, dataset, results, planned_runs, **_: written.update(
+            results=results, planned=planned_runs) or {},
+    )
+    run_experiment(config, steps)
     assert len(written["results"]) == 2 and written["planned"] == 8
     assert written["sizes"] == [30] and written["seeds"] == {30: [0]}  # baselines only where runs finished
 
@@ -120,10 +134,10 @@ def test_partial_results_say_so_with_the_command_and_machine():
                "provenance": {"command": "self-explain experiment privileged-access", "run_seconds": 7200,
                               "timed_runs": 12, "machine": {"platform": "Linux", "cpu_count": 2, "torch_threads": 1,
                                                             "torch": "2.13.0"}}}
-    text = "\n".join(report.run_lines(summary))
+    text = "\n".join(run_lines(summary))
     assert "12 of the 84 planned" in text and "2.00 h summed over 12 timed runs" in text and "2 CPUs" in text
     summary["completed_runs"]["finished"] = 84
-    assert "Partial" not in "\n".join(report.run_lines(summary))
+    assert "Partial" not in "\n".join(run_lines(summary))
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -163,23 +177,23 @@ def _experiment_folder(tmp_path, splits):
     return folder
 
 
-def test_a_split_the_dataset_lacks_is_refused_before_experiment_json(tmp_path, monkeypatch):
+def test_a_split_the_dataset_lacks_is_refused_before_experiment_json(tmp_path):
     dataset = _experiment_folder(tmp_path, ["train", "test"])
     config = ExperimentConfig(task="ablation", output_dir=str(tmp_path / "out"), dataset_name=str(dataset),
                               splits=["test", "nosuch"], baselines=["none"])
-    monkeypatch.setattr(experiment, "run_training_cell", lambda *args: pytest.fail("a run was trained"))
+    never_trained = ExperimentSteps(run_training_cell=lambda *args: pytest.fail("a run was trained"))
     with pytest.raises(ValueError, match=rf"--splits \['nosuch'\]: dataset {dataset} config 'toy-target' has no such "
                                          r"split; it has train, test"):
-        experiment.run_experiment(config)
+        run_experiment(config, never_trained)
     assert not (tmp_path / "out").exists()
     (tmp_path / "b").mkdir()
     no_train = _experiment_folder(tmp_path / "b", ["test"])
     with pytest.raises(ValueError, match="has no train split to train the runs on; it has test"):
-        experiment.run_experiment(ExperimentConfig(task="ablation", output_dir=str(tmp_path / "out"),
+        run_experiment(ExperimentConfig(task="ablation", output_dir=str(tmp_path / "out"),
                                                    dataset_name=str(no_train),
                                                    splits=["test"], baselines=["none"]))
     with pytest.raises(ValueError, match=f"--dataset_config 'nope': dataset {dataset} has no such config"):
-        experiment.run_experiment(ExperimentConfig(task="ablation", output_dir=str(tmp_path / "out"),
+        run_experiment(ExperimentConfig(task="ablation", output_dir=str(tmp_path / "out"),
                                                    dataset_name=str(dataset),
                                                    dataset_config="nope"))
 
@@ -190,7 +204,7 @@ def test_a_refused_option_does_not_lock_the_folder(tmp_path):
     with pytest.raises(ValueError, match="--learning_rate"):
         ExperimentConfig(task="ablation", output_dir=str(out), learning_rate=-1.0)
     out.mkdir()
-    experiment.check_resumable(ExperimentConfig(task="ablation", output_dir=str(out), learning_rate=1e-3))
+    check_resumable(ExperimentConfig(task="ablation", output_dir=str(out), learning_rate=1e-3))
     assert json.loads((out / "experiment.json").read_text())["learning_rate"] == 1e-3
 
 
@@ -199,7 +213,7 @@ def test_report_only_without_runs_says_so_before_anything_is_written(tmp_path):
                               report_only=True)
     with pytest.raises(ValueError, match=f"--report_only: --output_dir {tmp_path / 'out'} holds no runs yet; run the "
                                          "experiment without --report_only first"):
-        experiment.run_experiment(config)
+        run_experiment(config)
     assert not (tmp_path / "out").exists()
 
 

@@ -21,15 +21,14 @@ from self_explain.evaluation.experiment import (
     train_steps,
 )
 from self_explain.core.significance import holm_adjust
-from self_explain.evaluation.report import (
+from self_explain.evaluation.report import without_per_row, write_report
+from self_explain.evaluation.scaling_plot import plot_scaling
+from self_explain.evaluation.summary_statistics import (
     every_metric,
     every_metric_name,
     group_kind,
     paired_differences,
-    plot_scaling,
     summarize,
-    without_per_row,
-    write_report,
 )
 from self_explain.evaluation.results_markdown import (
     counted,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from self_explain.evaluation.report import report_markdown
+from self_explain.evaluation.results_markdown import report_markdown
 from self_explain.evaluation.results_figures import MISSING
 from self_explain.evaluation.results_pages import (
     main,

@@ -6,7 +6,7 @@ import yaml
 
 import self_explain
 from self_explain.evaluation.experiment import ExperimentConfig
-from self_explain.evaluation.report import summarize
+from self_explain.evaluation.summary_statistics import summarize
 from self_explain.metrics.causal_match.rows import causal_match_rows
 from self_explain.evaluation.strata import edit_strata, edit_stratum, stratified, stratum_split, with_strata
 from self_explain.realworld.facts import Fact, FactTable, fact_table_for
@@ -137,5 +137,6 @@ def test_the_edited_smollm2_recipes_stratify_by_edits_and_read_their_dataset_rec
     assert (config.task, config.target, config.strata) == (task, "smollm2-135m-edited", "edits")
     assert (config.dataset_name, config.dataset_config) == (build["output_dir"], build["config_name"])
     assert config.target == build["target"]
-    assert config.explainers == ["smollm2-135m-edited", "smollm2-135m"]  # self, then the base without the edits
+    # self, the base without the edits, and another family
+    assert config.explainers == ["smollm2-135m-edited", "smollm2-135m", "gemma3-270m"]
     assert config.output_dir == f"out/experiments/smollm2-135m-edited/{task}"  # where the Makefile keeps it from

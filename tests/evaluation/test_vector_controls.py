@@ -13,6 +13,7 @@ from huggingface_hub import ModelCard
 from self_explain.core.injection import VectorInjector
 from self_explain.evaluation import evaluator
 from self_explain.evaluation.evaluator import EvaluateConfig, report_markdown, run_evaluation
+from self_explain.evaluation.results_markdown import interval_cell, interval_difference_cell
 from self_explain.metrics.causal_match.rows import causal_match_rows
 from self_explain.evaluation.vector_controls import check_vector_controls, control_results
 from self_explain.explainer.config import CHECKPOINTS
@@ -112,9 +113,11 @@ def test_the_report_gives_each_run_and_the_paired_differences(controlled):
     assert "| true − zero | test | changed |" in controls_part, "the differences by ground-truth class"
     headline = "changed_content_match"  # patching's first headline metric
     summary = next(line for line in controls_part.splitlines() if line.startswith("- test: "))
-    assert summary.startswith(f"- test: true {evaluator._result_cell(true, headline)}, shuffled ")
-    assert f"; true − shuffled {evaluator._difference_cell(runs['shuffled']['true_minus_control'][headline])}, " \
-           f"true − zero {evaluator._difference_cell(runs['zero']['true_minus_control'][headline])}" in summary
+    assert summary.startswith(f"- test: true {interval_cell(true['metrics'][headline], true['intervals'][headline])}, "
+                              "shuffled ")
+    shuffled, zero = (runs[control]["true_minus_control"][headline] for control in ("shuffled", "zero"))
+    assert f"; true − shuffled {interval_difference_cell(shuffled, separator='')}, " \
+           f"true − zero {interval_difference_cell(zero, separator='')}" in summary
 
 
 def test_update_card_writes_the_controls_into_the_card(controlled, patching_dataset_dir):

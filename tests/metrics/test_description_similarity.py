@@ -16,10 +16,10 @@ from self_explain.core import embeddings
 from self_explain.core.embeddings import (
     MINILM_SHA256,
     embed_texts,
-    file_sha256,
     minilm_path,
     paired_similarity,
 )
+from self_explain.core.files import file_sha256
 from self_explain.metrics import METRICS, metric_path
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .models import adapter_for
+from .architectures import adapter_for
 
 
 def tokenize_texts(tokenizer, texts: list[str], max_length: int | None = None) -> list[list[int]]:

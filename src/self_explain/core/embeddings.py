@@ -19,7 +19,6 @@ True
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,22 +51,6 @@ def minilm_path() -> Path:
     if not (folder / "model.safetensors").is_file():
         raise FileNotFoundError(f"{MINILM_PACKAGE} is installed but has no model.safetensors in {folder}.")
     return folder
-
-
-def file_sha256(path: str | Path) -> str:
-    """The SHA-256 of a file, read in 1 MiB blocks.
-
-    Args:
-        path (`str` or `Path`): the file.
-
-    Returns:
-        `str`: the hex digest.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -195,7 +178,6 @@ __all__ = [
     "MINILM_SHA256",
     "SentenceEncoder",
     "embed_texts",
-    "file_sha256",
     "load_encoder",
     "minilm_path",
     "paired_similarity",

@@ -16,7 +16,8 @@ from dataclasses import dataclass, replace
 import torch
 from transformers import DynamicCache
 
-from .models import adapter_for, context_length
+from .architectures import adapter_for
+from .models import context_length
 
 
 def _right_padded(sequences: list[list[int]], device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,7 +1,9 @@
-"""Writing files so that a reader never sees half of one."""
+"""Files: written so that a reader never sees half of one, package data, user-given text and JSONL, and digests."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import tempfile
@@ -145,3 +147,25 @@ def read_jsonl_objects(path: str | Path, option: str, expected: str = "a JSON ob
         if not isinstance(record, dict):
             raise ValueError(f"{option} {path} line {number}: expected {expected}")
         yield number, record
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks (once per process while its size and modification time stay).
+
+    Args:
+        path (`str` or `Path`): The file.
+
+    Returns:
+        `str`: Its hex digest.
+    """
+    stat = Path(path).stat()
+    return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:  # size and mtime: a changed file is hashed again
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

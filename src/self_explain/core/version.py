@@ -1,6 +1,8 @@
-"""The installed package version, and the source commit it runs from."""
+"""The installed package version, the source commit it runs from, and the command line that ran it."""
 
+import shlex
 import subprocess
+import sys
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -28,3 +30,19 @@ def package_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{commit}+dirty" if changes else commit
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """This process's command line as a run records it: ``self-explain ...`` when it is the command line tool.
+
+    Args:
+        argv (`list[str]`, *optional*): The command line, the program first (default: ``sys.argv``).
+
+    Returns:
+        `str`: The command, shell-quoted.
+    """
+    argv = list(sys.argv if argv is None else argv)
+    program = Path(argv[0]).name if argv else "python"
+    if program in ("self-explain", "cli.py", "__main__.py"):
+        program = "self-explain"
+    return shlex.join([program, *argv[1:]])

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shlex
-import sys
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +21,7 @@ from datasets import Dataset
 from ..core.checks import check_dataset_reference, check_non_negative, check_positive, check_positive_number
 from ..core.files import write_atomically
 from ..core.hub_ids import hub_id_of_dataset
+from ..core.version import command_line
 from ..explainer.controls import SCORING_CONTROLS
 from ..explainer.metric_layout import classes_of, control_summary, metric_layout, metric_tables
 from ..explainer.modeling import (
@@ -48,7 +47,7 @@ from .baselines import (
 )
 from .intervals import GROUP_COLUMN, row_groups, split_intervals
 from .predictions import prediction_table, row_views, write_predictions
-from .report import format_metric
+from .results_markdown import interval_cell, interval_difference_cell
 from .row_scores import row_statistics
 from .vector_controls import (
     DIFFERENCE_KEY,
@@ -348,11 +347,11 @@ def report_markdown(report: dict) -> str:
 
 
 def _result_cell(result: dict, name: str) -> str:
-    return _with_interval(result["metrics"].get(name, float("nan")), result.get("intervals", {}).get(name))
+    return interval_cell(result["metrics"].get(name, float("nan")), result.get("intervals", {}).get(name))
 
 
 def _difference_of(key: str):
-    return lambda result, name: _difference_cell(result[key].get(name))
+    return lambda result, name: interval_difference_cell(result[key].get(name), separator="")
 
 
 def _vector_controls_markdown(section: dict, layout, task: str) -> list[str]:
@@ -391,20 +390,6 @@ def _who(result: dict) -> str:
     if result.get("details", {}).get("scale") is not None:
         who += f" (scale {result['details']['scale']:g})"
     return who
-
-
-def _with_interval(value, interval: list | None) -> str:
-    if value is None or interval is None or None in interval:
-        return format_metric(value)
-    return f"{format_metric(value)} [{interval[0]:.3f}, {interval[1]:.3f}]"
-
-
-def _difference_cell(entry: list | None) -> str:
-    if not entry or entry[0] is None:
-        return "not estimable" if entry else ""
-    difference, low, high = entry
-    excludes_zero = low is not None and high is not None and (low > 0 or high < 0)
-    return f"{difference:+.3f} [{low:+.3f}, {high:+.3f}]" + ("*" if excludes_zero else "")
 
 
 def _check_dataset_target(config: EvaluateConfig, explainer: Explainer, dataset_config: str | None) -> None:
@@ -529,7 +514,7 @@ def run_evaluation(config: EvaluateConfig) -> dict:
         "dataset_config": dataset_config,
         "dataset_revision": config.dataset_revision,
         "config": asdict(config),
-        "command": _command_line(),
+        "command": command_line(),
         "results": results,
     }
     if config.vector_controls:
@@ -540,14 +525,6 @@ def run_evaluation(config: EvaluateConfig) -> dict:
     if config.update_card:
         update_card(config.explainer, report)
     return report
-
-
-def _command_line() -> str:
-    """This process's command line, as ``self-explain ...`` when it is the command line tool."""
-    program = Path(sys.argv[0]).name
-    if program in ("self-explain", "cli.py", "__main__.py"):
-        return shlex.join(["self-explain", *sys.argv[1:]])
-    return shlex.join([program, *sys.argv[1:]])
 
 
 def update_card(explainer_folder: str, report: dict) -> None:

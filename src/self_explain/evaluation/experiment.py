@@ -29,6 +29,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from accelerate import PartialState
 
@@ -51,6 +52,7 @@ from .baselines import (
 )
 from .evaluator import evaluate_split, selfie_scale_on_train, split_examples
 from .intervals import GROUP_COLUMN  # what the intervals resample: a row's entity, or the row
+from .report import write_report
 from .row_scores import row_statistics
 
 logger = logging.getLogger(__name__)
@@ -800,14 +802,63 @@ def _stratified(config: ExperimentConfig, rows: ScoredRows, results: list[dict])
     return stratified(results, config.splits, stratum_of_index)
 
 
-def run_experiment(config: ExperimentConfig) -> dict:
+def train_row_count(config: ExperimentConfig, dataset: str) -> int:
+    """How many rows the train split of the experiment's dataset config holds (the most a run can train on).
+
+    Args:
+        config (`ExperimentConfig`): The experiment.
+        dataset (`str`): The explanation dataset.
+
+    Returns:
+        `int`: The train split's rows.
+    """
+    return len(load_split(dataset, config.config_name, "train"))
+
+
+@dataclass
+class ExperimentSteps:
+    """The steps :func:`run_experiment` takes, each one a callable that can be replaced: the defaults build or read
+    the dataset, train and score for real; a test passes its own (say, a ``run_training_cell`` that records which
+    cells ran) instead of patching the module.
+
+    Args:
+        prepare_dataset (`Callable[[ExperimentConfig, PartialState], str]`, *optional*, defaults to `ensure_dataset`):
+            The explanation dataset the runs use (built when the experiment names none).
+        check_resumable (`Callable[[ExperimentConfig], None]`, *optional*, defaults to `check_resumable`): Refuses
+            an ``OUTPUT_DIR`` holding runs made with other settings, and records these.
+        scored_rows (`Callable[[ExperimentConfig, str], ScoredRows]`, *optional*, defaults to `ScoredRows`): What
+            every run is scored on.
+        train_rows (`Callable[[ExperimentConfig, str], int]`, *optional*, defaults to `train_row_count`): The train
+            split's size, which caps the training sizes.
+        read_result (`Callable[[Path, Cell], dict | None]`, *optional*, defaults to `read_result`): A cell's
+            result when it finished before.
+        run_training_cell (`Callable[[ExperimentConfig, str, ScoredRows, Cell, PartialState], dict]`, *optional*,
+            defaults to `run_training_cell`): Trains and scores one cell.
+        run_baseline_cells (`Callable[[ExperimentConfig, ScoredRows, list[str], list[int], dict], list[dict]]`,
+            *optional*, defaults to `run_baseline_cells`): The baselines' results.
+        write_report (`Callable[..., dict]`, *optional*, defaults to `report.write_report`): Writes the summary
+            (called with ``config, dataset, results, planned_runs=, splits=``) and returns it.
+    """
+
+    prepare_dataset: Callable[[ExperimentConfig, PartialState], str] = ensure_dataset
+    check_resumable: Callable[[ExperimentConfig], None] = check_resumable
+    scored_rows: Callable[[ExperimentConfig, str], ScoredRows] = ScoredRows
+    train_rows: Callable[[ExperimentConfig, str], int] = train_row_count
+    read_result: Callable[[Path, Cell], dict | None] = read_result
+    run_training_cell: Callable[..., dict] = run_training_cell
+    run_baseline_cells: Callable[..., list[dict]] = run_baseline_cells
+    write_report: Callable[..., dict] = write_report
+
+
+def run_experiment(config: ExperimentConfig, steps: ExperimentSteps | None = None) -> dict:
     """Train and score every cell not finished yet, then write the summary, tables and plot.
 
     Args:
         config (`ExperimentConfig`): The experiment.
+        steps (`ExperimentSteps`, *optional*): The steps taken (default: the real ones).
 
     Returns:
-        `dict`: The summary (see ``report.summarize``) on the main process; an empty dict on the others.
+        `dict`: The summary (see ``summary_statistics.summarize``) on the main process; an empty dict on the others.
 
     Raises:
         ValueError: Before anything is run or recorded: when ``OUTPUT_DIR`` holds runs made with other settings, or the
@@ -818,16 +869,14 @@ def run_experiment(config: ExperimentConfig) -> dict:
     """
     state = PartialState()
     try:
-        return _run_experiment(config, state)
+        return _run_experiment(config, state, steps or ExperimentSteps())
     except Exception:  # a start that failed before any run leaves no record (Ctrl-C keeps it, as a kill does)
         if state.is_main_process and Path(config.output_dir).is_dir():
             _drop_unused_record(config)
         raise
 
 
-def _run_experiment(config: ExperimentConfig, state: PartialState) -> dict:
-    from .report import write_report
-
+def _run_experiment(config: ExperimentConfig, state: PartialState, steps: ExperimentSteps) -> dict:
     out = Path(config.output_dir)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--output_dir {out} is a file; give a folder for the experiment's runs and results")
@@ -845,25 +894,25 @@ def _run_experiment(config: ExperimentConfig, state: PartialState) -> dict:
         _drop_unused_record(config)
         _refuse_other_settings(config)  # before a dataset is built for it
     out.mkdir(parents=True, exist_ok=True)
-    dataset = ensure_dataset(config, state)
+    dataset = steps.prepare_dataset(config, state)
     if config.dataset_name is None:
         check_scored_splits(config, dataset)
     if state.is_main_process:
-        check_resumable(config)
-    rows = ScoredRows(config, dataset)
-    sizes = effective_sizes(config.sizes, len(load_split(dataset, config.config_name, "train")))
+        steps.check_resumable(config)
+    rows = steps.scored_rows(config, dataset)
+    sizes = effective_sizes(config.sizes, steps.train_rows(config, dataset))
     seeds = {size: seeds_of_size(config, size) for size in sizes}
     results = []
     # Size by size, each seed's explainers and controls together: a run stopped part-way has paired cells.
     cells = [Cell(who, size, seed, control)
              for size in sizes for seed in seeds[size] for who, control in explainers_of_size(config, size)]
     for cell in progress_bar(cells, desc="runs", disable=not state.is_main_process):
-        result = read_result(Path(config.output_dir), cell)
+        result = steps.read_result(Path(config.output_dir), cell)
         if result is None and config.report_only:
             continue
         if result is None:
             logger.info("run %s: training on %d rows", cell.folder, cell.size)
-            result = run_training_cell(config, dataset, rows, cell, state)
+            result = steps.run_training_cell(config, dataset, rows, cell, state)
         else:
             logger.info("run %s: finished before, read from its result", cell.folder)
         results.append(result)
@@ -877,10 +926,10 @@ def _run_experiment(config: ExperimentConfig, state: PartialState) -> dict:
         sizes = [size for size in sizes if any(s == size for s, _ in finished)]
         seeds = {size: [seed for seed in seeds[size] if (size, seed) in finished] for size in sizes}
     if state.is_main_process:
-        results += run_baseline_cells(config, rows, baselines, sizes, seeds)
+        results += steps.run_baseline_cells(config, rows, baselines, sizes, seeds)
         splits = list(config.splits)
         if config.strata is not None:
             results, splits = _stratified(config, rows, results)
-        summary = write_report(config, dataset, results, planned_runs=planned, splits=splits)
+        summary = steps.write_report(config, dataset, results, planned_runs=planned, splits=splits)
     state.wait_for_everyone()
     return summary if state.is_main_process else {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ..core.stats import BootstrapRun, SeedGroupBootstrap
-from .report import BOOTSTRAP_SAMPLES, LEVEL
+from .summary_statistics import BOOTSTRAP_SAMPLES, LEVEL, rounded
 from .row_scores import metric_statistic
 
 GROUP_COLUMN = "entity"  # what the intervals resample: a row's entity, or the row itself when there is no such column
@@ -93,16 +93,12 @@ def split_intervals(statistics: Mapping[str | None, dict], metrics: Mapping[str 
             if statistic is None:
                 continue
             _, low, high = bootstrap.interval([runs[who]], statistic, level)
-            intervals[name] = [_rounded(low), _rounded(high)]
+            intervals[name] = [rounded(low), rounded(high)]
             if who is not None and None in runs:
                 difference = bootstrap.paired_difference([runs[None]], [runs[who]], statistic, level)
-                differences[name] = [_rounded(value) for value in difference]
+                differences[name] = [rounded(value) for value in difference]
         found[who] = {"groups": len(bootstrap.group_index), "intervals": intervals,
                       "strata": stratum_sizes(stats["columns"], groups)}
         if who is not None and None in runs:
             found[who][difference_key] = differences
     return found
-
-
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)

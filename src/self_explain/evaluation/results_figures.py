@@ -58,7 +58,7 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from ..core.models import short_model_name
-from .report import NOT_ESTIMABLE
+from .results_markdown import NOT_ESTIMABLE, with_interval
 
 # A table block may be indented (inside a list item); its generated lines get the same indentation.
 TABLE_BLOCK = re.compile(
@@ -343,23 +343,14 @@ def _only_one(matches: list[dict], marker: Marker) -> dict:
     return matches[0]
 
 
-def _number(value: float | None, spec: str) -> str:
-    return NOT_ESTIMABLE if value is None else f"{value:{spec}}"
-
-
 def _shown(marker: Marker, value: float | None, low: float | None, high: float | None, spec: str) -> str:
     """A figure as its marker asks: with its interval, or ``bare=yes`` without, or ``percent=<decimals>`` as a bare
     percentage."""
     if "percent" in marker.options:
         return NOT_ESTIMABLE if value is None else f"{100 * value:.{int(marker.option('percent'))}f} %"
-    return _with_interval(value, low, high, spec, marker.option("bare") == "yes")
-
-
-def _with_interval(value: float | None, low: float | None, high: float | None, spec: str, bare: bool) -> str:
-    text = _number(value, spec)
-    if value is not None and not bare and low is not None and high is not None:
-        text += f" [{low:{spec}}, {high:{spec}}]"
-    return text
+    if marker.option("bare") == "yes":
+        return with_interval(value, None, None, spec)
+    return with_interval(value, low, high, spec)
 
 
 def cell_figure(marker: Marker) -> str:
@@ -474,10 +465,10 @@ def value_figure(marker: Marker) -> str:
     if "percent" in marker.options:
         spec = f"{sign}.{int(marker.option('percent'))}f"
         scaled = [None if v is None else 100 * v for v in [value, *(interval or [])]]
-        text = f"{_number(scaled[0], spec)} %"
+        text = f"{with_interval(scaled[0], None, None, spec)} %"
         return text + (f" [{scaled[1]:{spec}}, {scaled[2]:{spec}}]" if interval and value is not None else "")
     spec = f"{sign}.{int(marker.option('digits', 3))}f"
-    return _with_interval(value, *(interval or (None, None)), spec, False)
+    return with_interval(value, *(interval or (None, None)), spec)
 
 
 def count_figure(marker: Marker) -> str:

@@ -50,21 +50,71 @@ def counted(count: int, noun: str, plural: str | None = None) -> str:
     return f"{count} {noun if count == 1 else plural or noun + 's'}"
 
 
-def _with_interval(value: float | None, low: float | None, high: float | None, spec: str) -> str:
-    """A value and its interval, e.g. ``0.412 [0.380, 0.441]``; "not estimable" without a value."""
+def with_interval(value: float | None, low: float | None, high: float | None, spec: str = ".3f") -> str:
+    """A value and its interval in a Markdown cell or text: the value alone when either bound is missing.
+
+    >>> with_interval(0.4123, 0.38, 0.441), with_interval(0.4123, None, None), with_interval(None, 0.1, 0.2)
+    ('0.412 [0.380, 0.441]', '0.412', 'not estimable')
+
+    Args:
+        value (`float` or `None`): The value; None when not estimable.
+        low (`float` or `None`): The interval's lower bound.
+        high (`float` or `None`): The interval's upper bound.
+        spec (`str`, *optional*, defaults to `".3f"`): The format of the value and of both bounds.
+
+    Returns:
+        `str`: ``value [low, high]``, ``value``, or "not estimable" without a value.
+    """
     if value is None:
         return NOT_ESTIMABLE
     text = f"{value:{spec}}"
-    if low is not None:
+    if low is not None and high is not None:
         text += f" [{low:{spec}}, {high:{spec}}]"
     return text
+
+
+def interval_cell(value: float | None, interval: list | None) -> str:
+    """A metric of an evaluation report with its interval (``[low, high]``, or None), three decimals.
+
+    Args:
+        value (`float` or `None`): The metric.
+        interval (`list` or `None`): Its 95 % interval.
+
+    Returns:
+        `str`: The cell (see ``with_interval``).
+    """
+    return with_interval(value, *(interval or (None, None)))
+
+
+def interval_difference_cell(entry: list | None, separator: str = " ") -> str:
+    """A paired difference of an evaluation report (difference, low, high) with ``*`` when its interval excludes 0.
+
+    >>> interval_difference_cell([0.2, 0.05, 0.31]), interval_difference_cell([0.02, -0.1, 0.1])
+    ('+0.200 [+0.050, +0.310] *', '+0.020 [-0.100, +0.100]')
+    >>> interval_difference_cell([0.2, 0.05, 0.31], separator=""), interval_difference_cell(None)
+    ('+0.200 [+0.050, +0.310]*', '')
+
+    Args:
+        entry (`list` or `None`): ``[difference, low, high]``; None or empty when there is no such difference.
+        separator (`str`, *optional*, defaults to `" "`): Between the interval and the ``*`` mark.
+
+    Returns:
+        `str`: The cell; "not estimable" without a difference, empty without an entry.
+    """
+    if not entry:
+        return ""
+    difference, low, high = entry
+    if difference is None:
+        return NOT_ESTIMABLE
+    excludes_zero = low is not None and high is not None and (low > 0 or high < 0)
+    return f"{difference:+.3f} [{low:+.3f}, {high:+.3f}]" + (f"{separator}{DIFFERENT}" if excludes_zero else "")
 
 
 def _cell(row: dict | None) -> str:
     """A summary row's cell: mean [interval], with how many seeds could estimate it when not all could."""
     if row is None:
         return "–"
-    text = _with_interval(row["mean"], row["ci_low"], row["ci_high"], ".3f")
+    text = with_interval(row["mean"], row["ci_low"], row["ci_high"])
     if row["mean"] is None:
         return text
     if row.get("not_estimable"):  # some seeds had nothing to compute the metric over
@@ -216,11 +266,20 @@ def difference_marks(entry: dict, holm_key: str = "p_holm", alpha: float = ALPHA
     return " ".join(marks)
 
 
-def _difference_cell(entry: dict | None, holm_key: str, alpha: float) -> str:
-    """A paired difference's cell: difference [interval] and its marks."""
+def difference_cell(entry: dict | None, holm_key: str = "p_holm", alpha: float = ALPHA) -> str:
+    """A paired difference self − X of an experiment summary: difference [interval] and its marks.
+
+    Args:
+        entry (`dict` or `None`): A paired difference (``paired_differences``); None when not in the table.
+        holm_key (`str`, *optional*, defaults to `"p_holm"`): Its adjusted p-value within the table shown.
+        alpha (`float`, *optional*, defaults to `ALPHA`): The level of the marks' tests.
+
+    Returns:
+        `str`: The cell with its marks (``difference_marks``); "–" without an entry.
+    """
     if entry is None:
         return "–"
-    text = _with_interval(entry["difference"], entry["ci_low"], entry["ci_high"], "+.3f")
+    text = with_interval(entry["difference"], entry["ci_low"], entry["ci_high"], "+.3f")
     marks = difference_marks(entry, holm_key, alpha) if entry["difference"] is not None else ""
     return f"{text} {marks}" if marks else text
 
@@ -262,7 +321,7 @@ def difference_table(differences: list[dict], rows: list[dict], splits: list[str
     lines = ["| self − X | " + " | ".join(f"{s} {m}" for s, m in columns) + " |", "|---|" + "---|" * len(columns)]
     labels = _other_labels(differences, rows)
     for other in dict.fromkeys(d["other"] for d in differences if d["size"] == size):
-        cells = [_difference_cell(index.get((other, s, m)), "p_holm", alpha) for s, m in columns]
+        cells = [difference_cell(index.get((other, s, m)), "p_holm", alpha) for s, m in columns]
         lines.append(f"| {labels[other]} | " + " | ".join(cells) + " |")
     return lines
 
@@ -290,7 +349,7 @@ def difference_scaling_table(differences: list[dict], rows: list[dict], split: s
     lines = ["| self − X | " + " | ".join(f"n={s}" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
     labels = _other_labels(differences, rows)
     for other in dict.fromkeys(d["other"] for d in chosen):
-        cells = [_difference_cell(index.get((other, s)), "p_holm_by_size", alpha) for s in sizes]
+        cells = [difference_cell(index.get((other, s)), "p_holm_by_size", alpha) for s in sizes]
         lines.append(f"| {labels[other]} | " + " | ".join(cells) + " |")
     return lines
 

@@ -1,11 +1,12 @@
 """``make results``: every page generated from the committed results files, and the check that they are current.
 
 From each ``results/**/*.json`` (not the single runs an experiment keeps in ``runs/``) this writes its Markdown
-page beside it: an experiment summary's ``results.md`` (:func:`~self_explain.evaluation.report.report_markdown`,
-with the summary's ``notes`` as block quotes under the title) and its ``scaling.png``; an evaluation report's
-``<name>.md`` (:func:`~self_explain.evaluation.evaluator.report_markdown`). Then it regenerates the marked tables
-and figures of ``README.md`` and of any ``docs/**/*.md`` (markers: :mod:`.results_figures`). A new results folder
-gets its pages with no change here; a test holds the committed Markdown equal to what this writes (the plots are
+page beside it: an experiment summary's ``results.md``
+(:func:`~self_explain.evaluation.results_markdown.report_markdown`, with the summary's ``notes`` as block quotes
+under the title) and its ``scaling.png``; an evaluation report's ``<name>.md``
+(:func:`~self_explain.evaluation.evaluator.report_markdown`). Then it regenerates the marked tables and figures
+of ``README.md`` and of any ``docs/**/*.md`` (markers: :mod:`.results_figures`). A new results folder gets its
+pages with no change here; a test holds the committed Markdown equal to what this writes (the plots are
 regenerated, not compared: their bytes depend on the plotting library's version).
 
     python -m self_explain.evaluation.results_pages [--root .] [--check] [--no_plots]
@@ -20,7 +21,8 @@ import tempfile
 from pathlib import Path
 
 from ..core.files import write_atomically
-from .report import plot_scaling, report_markdown
+from .results_markdown import report_markdown
+from .scaling_plot import plot_scaling
 from .results_figures import (
     FIGURES,
     INLINE_FIGURE,

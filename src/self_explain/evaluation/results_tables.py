@@ -1,7 +1,7 @@
 """The table blocks a page can generate from results files (see :mod:`.results_figures` for the markers).
 
 Each table is a caption line naming its source, a blank line, and a Markdown table. Experiment summaries are
-rendered by the report's own functions (:mod:`.report`), so a README table and ``results.md`` show the same
+rendered by the report's own functions (:mod:`.results_markdown`), so a README table and ``results.md`` show the same
 cells.
 """
 
@@ -10,14 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.models import short_model_name
-from .report import (
+from .results_markdown import (
     NOT_ESTIMABLE,
+    difference_cell,
     difference_scaling_table,
     difference_table,
     headline_table,
+    interval_cell,
+    interval_difference_cell,
+    marks_legend,
     scaling_table,
 )
-from .results_markdown import difference_marks, marks_legend
 from .results_figures import (
     Marker,
     ResultsReferenceError,
@@ -205,39 +208,12 @@ def summary_block(marker: Marker) -> list[str]:
         size = max(summary["sizes"]) if summary["sizes"] else None
         entry = next((d for d in summary["differences"] if is_named(d["other"], versus) and d["size"] == size
                       and d["split"] == split and d["metric"] == metric), None)
-        difference = _difference_cell(entry) if entry else "–"
+        difference = difference_cell(entry if entry else None)
         cells = [_mean_cell(summary["rows"], who, size, split, metric) for who in ("self", *others)]
         page = marker.link_to(source.with_suffix(".md"))
         lines.append(f"| [{summary['task']}]({page}) | {short_model_name(summary['target'])} | {size:,} | "
                      f"{metric} ({split}) | " + " | ".join(cells) + f" | {difference} |")
     return lines
-
-
-def _interval_cell(value, interval) -> str:
-    if value is None:
-        return NOT_ESTIMABLE
-    if not interval or None in interval:
-        return f"{value:.3f}"
-    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
-
-
-def _interval_difference_cell(entry) -> str:
-    """A single paired difference (difference, low, high), ``*`` when its interval excludes 0."""
-    if not entry:
-        return ""
-    difference, low, high = entry
-    if difference is None:
-        return NOT_ESTIMABLE
-    excludes_zero = low is not None and high is not None and (low > 0 or high < 0)
-    return f"{difference:+.3f} [{low:+.3f}, {high:+.3f}]" + (" *" if excludes_zero else "")
-
-
-def _difference_cell(entry: dict) -> str:
-    """A paired difference with its interval and the marks its results table gives it (``difference_marks``)."""
-    if entry["difference"] is None:
-        return NOT_ESTIMABLE
-    marks = difference_marks(entry, "p_holm")
-    return f"{entry['difference']:+.3f} [{entry['ci_low']:+.3f}, {entry['ci_high']:+.3f}]" + (f" {marks}" if marks else "")
 
 
 def evaluation_block(marker: Marker) -> list[str]:
@@ -269,11 +245,11 @@ def evaluation_block(marker: Marker) -> list[str]:
                     splits and result["split"] not in splits):
                 continue
             who = f"baseline: {result['baseline']}" if result["baseline"] else f"{document.get('task', '')}, trained"
-            cells = [_interval_cell(result["metrics"].get(m), (result.get("intervals") or {}).get(m)) for m in metrics]
+            cells = [interval_cell(result["metrics"].get(m), (result.get("intervals") or {}).get(m)) for m in metrics]
             if versus:
                 paired = next((r for r in results if r["split"] == result["split"] and r["baseline"] == versus), None)
                 entry = (paired.get("trained_minus_baseline") or {}).get(versus_metric) if paired else None
-                cells.append(_interval_difference_cell(entry) if not result["baseline"] else "")
+                cells.append(interval_difference_cell(entry) if not result["baseline"] else "")
             size = f"{result['rows']} ({result['groups']})" if result.get("groups") else str(result.get("rows", ""))
             lines.append(f"| {who} | {result['split']} | {size} | " + " | ".join(cells) + " |")
     return lines

@@ -108,9 +108,6 @@ def read_explainer_metadata(folder: str | Path) -> dict:
     Args:
         folder (`str` or `Path`): A local explainer folder.
 
-    Returns:
-        `dict`: The metadata.
-
     Raises:
         FileNotFoundError: When the folder or its ``self_explain.json`` does not exist.
         ValueError: When the metadata is not valid JSON or lacks a key the card and the push rely on.
@@ -134,11 +131,8 @@ def read_metadata_file(path: Path) -> dict:
     Args:
         path (`Path`): The file.
 
-    Returns:
-        `dict`: The metadata.
-
     Raises:
-        ValueError: When it is not valid JSON or a key is missing or of the wrong type, naming the file.
+        ValueError: Naming the file, when it is not valid JSON or a key is missing or of the wrong type.
     """
     try:
         metadata = json.loads(path.read_text(encoding="utf-8"))
@@ -148,14 +142,13 @@ def read_metadata_file(path: Path) -> dict:
 
 
 def is_hub_id(name: str) -> bool:
-    """Whether ``name`` has the form of a Hub repo id, decided from the name alone (never from what exists on disk).
+    """Whether ``name`` has the form of a Hub repo id, from the name alone (never from what exists on disk).
 
     Args:
         name (`str`): A model or dataset reference.
 
     Returns:
-        `bool`: True for ``owner/name`` or ``name`` as the Hub validates them; False for a path that starts with
-        ``.``, ``/`` or ``~``, a Windows path, or a name with more than one ``/``.
+        `bool`: False for a path starting with ``.``, ``/`` or ``~``, a Windows path, or more than one ``/``.
     """
     return is_repo_id(name)
 
@@ -165,27 +158,18 @@ def public_name(name: str) -> str:
 
     Args:
         name (`str`): A Hub id or a local path.
-
-    Returns:
-        `str`: The name to show.
     """
     return name if is_hub_id(name) else Path(name.rstrip("/\\")).name or name
 
 
 def dataset_repo_id(metadata: dict, entry: dict | None = None) -> str | None:
-    """The Hub id of the dataset an explainer was trained on (or an evaluation read), from the recorded provenance.
+    """The Hub id of the dataset an explainer was trained on (or an evaluation read), or None for a local one.
 
-    ``train`` and ``evaluate`` record ``dataset_repo_id`` when they read the dataset: its Hub id, or None for a local
-    folder. A record without it (made before it was recorded) names no Hub dataset: the name as typed (say
-    ``out/self-explain-patching``) cannot tell a local folder from a Hub id.
+    ``train`` and ``evaluate`` record ``dataset_repo_id``; an older record without it names no Hub dataset, since the
+    name as typed cannot tell a local folder from a Hub id.
 
     Args:
-        metadata (`dict`): The explainer's metadata.
-        entry (`dict`, *optional*): One of its ``eval_results`` (or its vector-control section); default: the training
-            dataset.
-
-    Returns:
-        `str` or `None`: The Hub dataset id, or None for a local (or unrecorded) dataset.
+        entry (`dict`, *optional*): One of its ``eval_results`` (or its vector-control section); default: training.
     """
     if entry is not None and "dataset_repo_id" in entry:
         return entry["dataset_repo_id"]
@@ -205,13 +189,11 @@ def base_model_repo_id(metadata: dict, base_repo_id: str | None = None) -> str |
     """The Hub id of an adapter's base, as ``adapter_config.json`` and the card's ``base_model`` name it.
 
     Args:
-        metadata (`dict`): The explainer's metadata.
-        base_repo_id (`str`, *optional*): The repo the base is pushed to or lives in, given at push time.
+        base_repo_id (`str`, *optional*): The base's repo, given at push time.
 
     Returns:
-        `str` or `None`: ``base_repo_id``; else the Hub id recorded when the explainer was trained
-        (``explainer_base_repo_id``: None for a local folder); else, for a record without it, the canonical id of a
-        shipped or packaged base, or the base's name when it has the form of a Hub id.
+        `str` or `None`: ``base_repo_id``; else the recorded ``explainer_base_repo_id`` (None for a local folder);
+        else, for an older record, a shipped or packaged base's canonical id, or its name when it looks like a Hub id.
     """
     if base_repo_id:
         return base_repo_id
@@ -256,14 +238,11 @@ def _is_secret_key(key: str) -> bool:
 
 
 def secret_paths(value: object, path: str = "") -> list[str]:
-    """Where ``value`` holds something that looks like a credential (by key name, or an ``hf_`` token).
+    """The paths (``"training_args.hub_token"``) where ``value`` holds a credential (by key name, or an ``hf_`` token).
 
     Args:
         value (`object`): A JSON-like value (dicts and lists are searched).
-        path (`str`, *optional*, defaults to `""`): The path of ``value`` itself, prefixed to the paths found.
-
-    Returns:
-        `list[str]`: Dotted/indexed paths such as ``"training_args.hub_token"``; empty when there is none.
+        path (`str`): The path of ``value`` itself, prefixed to the paths found.
     """
     if isinstance(value, dict):
         found = []
@@ -405,8 +384,7 @@ def _vector_control_section(metadata: dict) -> dict | None:
 
 
 def _eval_results(metadata: dict) -> list[EvalResult] | None:
-    """``EvalResult``s for the card's ``model-index``: the explainer's own numbers on Hub datasets (the model-index
-    names a dataset by its Hub id; results on a local dataset stay in the card's tables), not the baselines'."""
+    """``EvalResult``s for ``model-index``: the explainer's own numbers on Hub datasets, not the baselines'."""
     results = []
     for entry in metadata.get("eval_results") or []:
         label = dataset_repo_id(metadata, entry)
@@ -440,10 +418,7 @@ def default_explainer_name(metadata: dict) -> str:
     """The explainer's name when no repo id is given: ``<target>-<task>-explainer``.
 
     Args:
-        metadata (`dict`): The explainer's metadata (``target`` and ``task`` are used).
-
-    Returns:
-        `str`: The name.
+        metadata (`dict`): The explainer's metadata.
     """
     return f"{public_name(metadata['target']).split('/')[-1]}-{metadata['task']}-explainer"
 
@@ -451,20 +426,15 @@ def default_explainer_name(metadata: dict) -> str:
 def render_explainer_card(
     metadata: dict, *, repo_id: str | None = None, full_model: bool = False, base_repo_id: str | None = None
 ) -> ModelCard:
-    """The model card of an explainer from its ``self_explain.json`` metadata.
+    """The ``ModelCard`` of an explainer from its metadata, with its evaluation results as ``model-index``.
 
-    Its ``base_model`` and ``datasets`` hold Hub ids only (see [`base_model_repo_id`] and [`dataset_repo_id`]); so
-    does the ``model-index``, which leaves out results on a local dataset (the card's tables show them).
+    ``base_model``, ``datasets`` and ``model-index`` hold Hub ids only; results on a local dataset are in the tables.
 
     Args:
         metadata (`dict`): The explainer's ``self_explain.json`` metadata.
         repo_id (`str`, *optional*): Names the repo in the usage example (a placeholder without it).
-        full_model (`bool`, *optional*, defaults to `False`): For an explainer saved as a whole model rather than a
-            PEFT LoRA adapter.
-        base_repo_id (`str`, *optional*): The Hub repo of the base, when a push names it (default: the recorded one).
-
-    Returns:
-        `huggingface_hub.ModelCard`: The card, with the explainer's evaluation results as ``model-index``.
+        full_model (`bool`): For an explainer saved as a whole model rather than a PEFT adapter.
+        base_repo_id (`str`, *optional*): The Hub repo of the base (default: the recorded one).
 
     Raises:
         ValueError: When the metadata lacks a key the card relies on.
@@ -590,20 +560,14 @@ def _tokenizer_files(folder: Path) -> list[str]:
 
 
 def explainer_files(folder: str | Path, metadata: dict | None = None) -> tuple[list[str], bool]:
-    """The files of an explainer folder that belong on the Hub (README.md included), and whether it is a full model.
+    """The sorted files of an explainer folder that belong on the Hub, and whether the weights are a full model.
 
     Args:
-        folder (`str` or `Path`): A local explainer folder.
-        metadata (`dict`, *optional*): Its metadata; read from the folder when unset.
-
-    Returns:
-        `tuple[list[str], bool]`: The file names, sorted, and whether the weights are a full model (else a PEFT
-        adapter).
+        metadata (`dict`, *optional*): Its metadata (default: read from the folder).
 
     Raises:
         FileNotFoundError: Naming what is missing (weights, tokenizer files, the projection, shards).
-        ValueError: Naming what is inconsistent (both kinds of weights, a projection the metadata does not
-            describe, wrong projection shapes).
+        ValueError: Naming what is inconsistent (both kinds of weights, an undescribed or ill-shaped projection).
     """
     folder = Path(folder)
     metadata = read_explainer_metadata(folder) if metadata is None else metadata
@@ -618,16 +582,13 @@ def explainer_files(folder: str | Path, metadata: dict | None = None) -> tuple[l
 
 
 def read_adapter_config(folder: str | Path) -> dict:
-    """An adapter folder's ``adapter_config.json``, read.
+    """An adapter folder's ``adapter_config.json``.
 
     Args:
         folder (`str` or `Path`): A local adapter folder.
 
-    Returns:
-        `dict`: Its PEFT config, as JSON.
-
     Raises:
-        ValueError: When the file is not valid JSON (or not an object).
+        ValueError: When the file is not a valid JSON object.
     """
     path = Path(folder) / "adapter_config.json"
     try:
@@ -640,31 +601,21 @@ def read_adapter_config(folder: str | Path) -> dict:
 
 
 def write_card(folder: Path, card: ModelCard) -> Path:
-    """Save a model card as the folder's README.md (atomically).
+    """Save a model card as the folder's README.md (atomically); returns its path.
 
     Args:
         folder (`Path`): The folder.
         card (`huggingface_hub.ModelCard`): The card.
-
-    Returns:
-        `Path`: The README.md written.
     """
     return write_atomically(folder / "README.md", card.save)
 
 
 def write_explainer_card(folder: str | Path, *, repo_id: str | None = None, log: bool = True) -> Path:
-    """Render the card of an explainer folder from its metadata into its README.md (atomically); returns the path.
-
-    It replaces any README.md already there (PEFT's ``save_pretrained`` writes a generic one).
+    """Render an explainer folder's card into its README.md (atomically, over PEFT's generic one); returns its path.
 
     Args:
-        folder (`str` or `Path`): A local explainer folder.
         repo_id (`str`, *optional*): The Hub repo named in the card's usage example.
-        log (`bool`, *optional*, defaults to `True`): Log the card written (not for a staging folder, whose path
-            is gone once its files are moved into place).
-
-    Returns:
-        `Path`: The README.md written.
+        log (`bool`): Log the card written (not for a staging folder, gone once moved into place).
 
     Raises:
         FileNotFoundError: When the folder, its metadata or its weights are missing.

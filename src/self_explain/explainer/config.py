@@ -28,66 +28,39 @@ _EXPLAINER_FIELDS = (
 class ExplainerConfig(SFTConfig):
     r"""Configuration of ``self-explain train`` and :func:`~self_explain.explainer.trainer.train_explainer`.
 
-    Every option of TRL's [`~trl.SFTConfig`] (and so of [`~transformers.TrainingArguments`]) is accepted. These
-    defaults differ from TRL's, for small explainers trained on CPU: `learning_rate=3e-3`, `num_train_epochs=5`,
-    `per_device_train_batch_size=32`, `warmup_steps=20`, `logging_steps=25`, `save_steps=200`, `save_total_limit=2`,
-    `seed=0` (and `data_seed` = `seed`), `activation_checkpointing=False`, `completion_only_loss=True` (loss on the
-    answer only), `max_length=None`, `remove_unused_columns=False` (the vector index rides along), `bf16` only on a
-    GPU that supports it, pinned memory only with CUDA. `output_dir` is the explainer's folder, as a TRL run's is its
-    model's; the trainer's checkpoints go to `<output_dir>/checkpoints`.
+    Every option of TRL's [`~trl.SFTConfig`] is accepted. Defaults differ from TRL's for small explainers on CPU:
+    `learning_rate=3e-3`, `num_train_epochs=5`, `per_device_train_batch_size=32`, `warmup_steps=20`,
+    `logging_steps=25`, `save_steps=200`, `save_total_limit=2`, `seed=0` (`data_seed` = `seed`),
+    `activation_checkpointing=False`, `completion_only_loss=True`, `max_length=None`, `remove_unused_columns=False`
+    (the vector index rides along), `bf16` only on a GPU that supports it, pinned memory only with CUDA.
 
     Args:
-        dataset_name (`str`):
-            The explanation dataset: a Hub id or a local folder in the Hub layout.
-        output_dir (`str`):
-            Folder of the trained explainer (adapter, tokenizer, projection, metadata, card); the trainer's
-            checkpoints go to its ``checkpoints/`` sub-folder.
-        task (`str`, *optional*):
-            The dataset's task; default: read from its card.
-        dataset_config (`str`, *optional*):
-            The dataset config, usually the target's short name.
-        split (`str`, defaults to `"train"`):
-            The split trained on.
-        dataset_revision (`str`, *optional*):
-            Revision of a Hub dataset.
-        target (`str`, *optional*):
-            The model whose computations are explained; default: the dataset's provenance, else its config name.
-        explainer_base (`str`, *optional*):
-            Base model of the explainer; default: the target itself (a self-explainer).
-        max_rows (`int`, *optional*):
-            Train on a seeded subsample of this many rows.
-        lora_r (`int`, *optional*, defaults to 32):
-            LoRA rank (the paper: 128 for patching at 8B). With the next three, the PEFT ``LoraConfig`` (TRL's
-            ``ModelConfig`` names).
-        lora_alpha (`int`, *optional*, defaults to 64):
-            LoRA alpha (the paper: 16).
-        lora_dropout (`float`, *optional*, defaults to 0.0):
-            LoRA dropout.
-        lora_target_modules (`list[str]`, *optional*, defaults to `["all-linear"]`):
-            Modules that get LoRA (``"all-linear"`` or names).
-        train_token_embeddings (`bool`, defaults to `True`):
-            Also train embedding rows (PEFT `trainable_token_indices`): every token of a small vocabulary (the toy
-            world's), else the tokens of the task's fixed wording; always the placeholder. Never chosen from the
-            rows' answers, so no split decides which answers can be said (see `trainable_token_ids`).
-        projection (`str`, defaults to `"auto"`):
-            Vector projection: `auto` (only when hidden sizes differ), `linear` (always) or `none`.
-        vector_control (`str`, *optional*):
-            Train a control on transformed vectors: `rotated` (times a random orthogonal matrix seeded by `seed`) or
-            `shuffled` (each row gets another row's vector). Recorded in the metadata, and applied again whenever
-            the explainer is given vectors (see `self_explain.explainer.controls`).
-        overwrite (`bool`, defaults to `False`):
-            Replace an explainer already in `output_dir`.
-        no_resume (`bool`, defaults to `False`):
-            Start again, even when `<output_dir>/checkpoints` holds checkpoints of an unfinished run with these
-            settings (by default training resumes from the newest complete one; `overwrite` starts again too).
-        allow_other_target (`bool`, defaults to `False`):
-            Train on a dataset config built on another model than `target` (its ground truth is that model's); by
-            default such a run is refused, as `evaluate` and `explain` refuse one.
-        push_to_hub (`bool`, defaults to `False`):
-            Push the finished explainer to the Hub model repo `hub_model_id` (TrainingArguments' flag; the trainer
-            itself never pushes checkpoints). `hub_private_repo` (`--hub-private`) makes it private.
-        trust_remote_code (`bool`, defaults to `False`):
-            Allow custom model code from the Hub.
+        dataset_name (`str`): The explanation dataset: a Hub id or a local folder in the Hub layout.
+        output_dir (`str`): Folder of the trained explainer; the trainer's checkpoints go to ``checkpoints/`` in it.
+        task (`str`, *optional*): The dataset's task (default: from its card).
+        dataset_config (`str`, *optional*): The dataset config, usually the target's short name.
+        split (`str`): The split trained on.
+        dataset_revision (`str`, *optional*): Revision of a Hub dataset.
+        target (`str`, *optional*): The model explained (default: the dataset's provenance, else its config name).
+        explainer_base (`str`, *optional*): Base model of the explainer (default: the target: a self-explainer).
+        max_rows (`int`, *optional*): Train on a seeded subsample of this many rows.
+        lora_r (`int`): LoRA rank (the paper: 128 for patching at 8B); the ``lora_*`` options are TRL's ``ModelConfig``
+            names.
+        lora_alpha (`int`): LoRA alpha (the paper: 16).
+        lora_dropout (`float`): LoRA dropout.
+        lora_target_modules (`list[str]`): Modules that get LoRA (``"all-linear"`` or names).
+        train_token_embeddings (`bool`): Also train embedding rows, never chosen from the rows' answers (see
+            `trainable_token_ids`).
+        projection (`str`): Vector projection: `auto` (only when hidden sizes differ), `linear` or `none`.
+        vector_control (`str`, *optional*): Train a control on `rotated` or `shuffled` vectors (seeded by `seed`),
+            recorded in the metadata and applied whenever the explainer is given vectors.
+        overwrite (`bool`): Replace an explainer already in `output_dir`.
+        no_resume (`bool`): Start again, even when `<output_dir>/checkpoints` holds an unfinished run with these
+            settings.
+        allow_other_target (`bool`): Train on a dataset config built on another model than `target`.
+        push_to_hub (`bool`): Push the finished explainer to `hub_model_id` (never the trainer's checkpoints);
+            `hub_private_repo` makes it private.
+        trust_remote_code (`bool`): Allow custom model code from the Hub.
     """
 
     dataset_name: str | None = field(
@@ -250,23 +223,13 @@ class ExplainerConfig(SFTConfig):
         return Path(self.output_dir) / CHECKPOINTS
 
     def trainer_arguments(self) -> SFTConfig:
-        """The arguments the ``SFTTrainer`` sees: these, writing checkpoints to :attr:`checkpoint_dir`, minus the Hub
-        push (the finished explainer is pushed by :func:`~self_explain.explainer.upload.push_adapter`, never the
-        trainer's checkpoints).
-
-        Returns:
-            `SFTConfig`: A plain ``SFTConfig`` with every trainer field of this config.
-        """
+        """A plain ``SFTConfig`` of this one's trainer fields, checkpoints to :attr:`checkpoint_dir`, no Hub push."""
         values = {f.name: getattr(self, f.name) for f in fields(SFTConfig) if f.init}
         values.update(output_dir=str(self.checkpoint_dir), push_to_hub=False, hub_model_id=None, hub_private_repo=None)
         return SFTConfig(**values)
 
     def record(self) -> dict:
-        """The options worth recording with the explainer: ours, and TRL's where they differ from TRL's defaults.
-
-        Returns:
-            `dict`: JSON-serializable option values, tokens redacted (``TrainingArguments.to_dict``).
-        """
+        """Our options and TRL's that differ from its defaults, as JSON values, tokens redacted."""
         # TRL's defaults, normalised by the same __post_init__ (bf16 as here: TRL's default fails on a CPU).
         # TRL's default of activation checkpointing is on, under its deprecated name: given here under the new one.
         defaults = SFTConfig(output_dir=self.output_dir, bf16=self.bf16, gradient_checkpointing=None,

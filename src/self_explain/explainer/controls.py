@@ -1,24 +1,15 @@
 """Vector controls: an explainer trained or scored on transformed vectors, to tell what its score rests on.
 
-- ``rotated``: every vector times a fixed, seeded random orthogonal matrix. The explainer keeps the target's own
-  knowledge (its base is the target) but reads the vectors in a foreign basis: "own knowledge, foreign basis".
-  The norm and every angle between vectors are kept, so whatever the vectors tell a fresh reader is still there.
-- ``shuffled``: each row gets the vector of another row (a seeded derangement of the rows given). The vector no
-  longer belongs to the question, so what is left is what the question text alone tells: the text-only ceiling.
-- ``zero``: every vector is zero (through a projection, its bias): nothing is read from the vector at all.
+- ``rotated``: each vector times a seeded random orthogonal matrix: the target's own knowledge read in a foreign
+  basis (norms and angles kept).
+- ``shuffled``: each row gets another row's vector (a seeded derangement): what the question text alone tells.
+- ``zero``: zero vectors: nothing is read from the vector.
 
-Training controls (``VECTOR_CONTROLS``: rotated, shuffled) are the privileged-access experiment's. The same transform
-is applied in training (to the training subsample) and in scoring (to the scored rows): an explainer trained under a
-control records it in its metadata, and :meth:`Explainer.generate <self_explain.explainer.modeling.Explainer.generate>`
-applies it to every set of examples it is given.
-
-Scoring controls (``SCORING_CONTROLS``: shuffled, zero) are ``self-explain evaluate --vector_controls``: any vector
-explainer scored on the same rows with the true vectors, with shuffled ones and with zero ones. They transform the
-rows' vectors *before* the explainer's own training control, which ``generate`` then applies as always. For an
-explainer trained under ``rotated`` the three conditions are then its rotated true vectors, its rotated shuffled
-vectors (rotating and moving whole rows commute) and zero vectors (the rotation keeps 0): the same check in its
-basis. An explainer trained under ``shuffled`` is refused (`check_scoring_controls`): its "true" condition already
-gives each row another row's vector, and a second derangement on top can hand a row its own vector back.
+Training controls (``VECTOR_CONTROLS``) are the privileged-access experiment's: applied to the training subsample and,
+through the explainer's metadata, by ``Explainer.generate`` to every set of examples. Scoring controls
+(``SCORING_CONTROLS``, ``evaluate --vector_controls``) transform the rows' vectors *before* the explainer's own
+training control; an explainer trained under ``shuffled`` is refused (`check_scoring_controls`), since a second
+derangement can hand a row its own vector back.
 """
 
 from __future__ import annotations
@@ -54,31 +45,25 @@ def check_vector_control(name: str | None) -> None:
 
 
 def control_explainer_name(base: str, control: str) -> str:
-    """The name a control explainer goes by in an experiment's results: ``toy-target+rotated``.
+    """The name a control explainer goes by in an experiment's results.
 
     >>> control_explainer_name("models/toy-target", "shuffled")
     'toy-target+shuffled'
 
     Args:
         base (`str`): The explainer's base model (toy name, folder or Hub id).
-        control (`str`): The control, one of ``VECTOR_CONTROLS``.
-
-    Returns:
-        `str`: The base's short name, ``+`` and the control.
+        control (`str`): One of ``VECTOR_CONTROLS``.
     """
     check_vector_control(control)
     return f"{short_model_name(base)}+{control}"
 
 
 def random_rotation(size: int, seed: int) -> torch.Tensor:
-    """A random orthogonal matrix, uniform (Haar) over the orthogonal group, fixed by ``seed``.
+    """A Haar-random orthogonal ``(size, size)`` float32 matrix, the same for a seed on every machine.
 
     Args:
         size (`int`): The vectors' size.
-        seed (`int`): The seed; the same seed gives the same matrix on every machine (CPU generator).
-
-    Returns:
-        `torch.Tensor`: (size, size) float32, ``Q @ Q.T == I``.
+        seed (`int`): The seed.
     """
     generator = torch.Generator().manual_seed(seed)
     gaussian = torch.randn(size, size, generator=generator, dtype=torch.float64)
@@ -89,17 +74,11 @@ def random_rotation(size: int, seed: int) -> torch.Tensor:
 
 
 def derangement(n: int, seed: int) -> torch.Tensor:
-    """A seeded permutation of ``range(n)`` that moves every index (for n ≥ 2): row i gets row ``perm[i]``'s vector.
-
-    A random order is drawn, and each row in it takes the next row's vector (the last the first's), so no row keeps
-    its own.
+    """A seeded permutation of ``range(n)`` that moves every index (the identity for n < 2).
 
     Args:
         n (`int`): The number of rows.
         seed (`int`): The seed.
-
-    Returns:
-        `torch.Tensor`: (n,) long; the identity for n < 2 (there is no other row).
     """
     if n < 2:
         return torch.arange(n)
@@ -110,17 +89,12 @@ def derangement(n: int, seed: int) -> torch.Tensor:
 
 
 def apply_vector_control(examples: ExplainerExamples, control: str | None, seed: int) -> ExplainerExamples:
-    """The examples with their vectors transformed by ``control`` (a copy; the examples themselves are not changed).
+    """A copy of ``examples`` with its vectors transformed by ``control`` (``examples`` itself when it is None).
 
     Args:
-        examples (`ExplainerExamples`): Examples with vectors, one per question.
-        control (`str`, *optional*): ``rotated``, ``shuffled`` or ``zero``; None returns ``examples`` as they are.
-        seed (`int`): The rotation's or the permutation's seed (unused by ``zero``).
-
-    Returns:
-        `ExplainerExamples`: For ``rotated``, each vector times ``random_rotation(size, seed)``; for ``shuffled``, each
-        row holding another row's vector (and that vector's layer, which a projection reads it by); for ``zero``,
-        zero vectors of the same shape and type (their layers kept).
+        examples (`ExplainerExamples`): Examples with vectors.
+        control (`str`, *optional*): ``rotated``, ``shuffled`` (whole rows move: vector and layer) or ``zero``.
+        seed (`int`): The rotation's or permutation's seed.
 
     Raises:
         ValueError: For an unknown control, examples without vectors, or (``shuffled``) not one vector per question.
@@ -147,19 +121,14 @@ def apply_vector_control(examples: ExplainerExamples, control: str | None, seed:
 
 
 def check_scoring_controls(explainer: str, training_control: dict | None) -> None:
-    """Refuse the scoring controls (``evaluate --vector_controls``) on an explainer they cannot be read on.
-
-    An explainer trained under ``rotated`` is scored with the controls applied before its rotation (see the module's
-    docstring); one trained under ``shuffled`` is refused: it never saw a row's own vector, so "true" and "shuffled"
-    are the same condition for it.
+    """Refuse the scoring controls on an explainer trained under ``shuffled`` (true and shuffled are then the same).
 
     Args:
-        explainer (`str`): The explainer, as given (for the message).
-        training_control (`dict`, *optional*): The vector control it was trained under (``{"name", "seed"}``, from its
-            metadata), or None.
+        explainer (`str`): The explainer, for the message.
+        training_control (`dict`, *optional*): Its training control (``{"name", "seed"}`` from its metadata).
 
     Raises:
-        ValueError: For an explainer trained under ``shuffled``, or under a control this version does not know.
+        ValueError: For ``shuffled`` or an unknown training control.
     """
     if not training_control:
         return

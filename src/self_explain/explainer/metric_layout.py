@@ -1,10 +1,8 @@
-"""How scored metrics are laid out in reports and cards: the overall metrics, and those of each ground-truth class.
+"""How scored metrics are laid out in reports and cards: an overall table, and one row per ground-truth class.
 
-A metric ``<class>_<name>`` (``changed_content_match``) is computed over the rows of one ground-truth class only, and
-``has_<class>_f1`` / ``_precision`` / ``_recall`` take that class as the positive one over the valid answers. A run
-scored by such a metric records each class's rows and entities (its ``strata``). Reports and cards show the overall
-metrics in one table and the classes' in another, one row per class, so that a metric with many keys (16 for
-``causal_match``) stays readable.
+A metric ``<class>_<name>`` is computed over one class's rows; ``has_<class>_f1`` / ``_precision`` / ``_recall``
+take that class as the positive one. Splitting them out keeps a metric with many keys (16 for ``causal_match``)
+readable.
 """
 
 from __future__ import annotations
@@ -20,9 +18,8 @@ class MetricLayout:
     """Metric keys split into the overall table's columns and the class table's.
 
     Args:
-        overall (`tuple[str, ...]`): The keys of the overall table, in order.
-        classes (`tuple[str, ...]`): The ground-truth classes, in order.
-        class_columns (`tuple[str, ...]`): The class table's columns (``exact_match``, ``f1``, ...), in order.
+        overall (`tuple[str, ...]`): The overall table's keys.
+        class_columns (`tuple[str, ...]`): The class table's columns (``exact_match``, ``f1``, ...).
         class_keys (`Mapping[tuple[str, str], str]`): (class, column) to the metric key.
     """
 
@@ -32,14 +29,10 @@ class MetricLayout:
     class_keys: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
     def key(self, cls: str, column: str) -> str | None:
-        """The metric key of a class's column, or None when the class has no such metric.
+        """The metric key of a class's column (``changed_exact_match``), or None.
 
         Args:
-            cls (`str`): A class.
             column (`str`): A column of the class table.
-
-        Returns:
-            `str` or `None`: The key (``changed_exact_match``).
         """
         return self.class_keys.get((cls, column))
 
@@ -57,9 +50,6 @@ def class_column(name: str, classes: Iterable[str]) -> tuple[str, str] | None:
     Args:
         name (`str`): A metric key.
         classes (`Iterable[str]`): The ground-truth classes.
-
-    Returns:
-        `tuple[str, str]` or `None`: The class and the column of the class table.
     """
     for cls in sorted(classes, key=len, reverse=True):  # the longest first: a class name may start another's
         if name.startswith(f"{cls}_"):
@@ -74,13 +64,12 @@ def metric_layout(names: Iterable[str], classes: Iterable[str] = ()) -> MetricLa
     """Split metric keys into the overall table's and the class table's.
 
     Args:
-        names (`Iterable[str]`): The metric keys, in the order wanted for the overall table.
-        classes (`Iterable[str]`, *optional*): The ground-truth classes the runs were scored by (none: every key is
-            overall).
+        names (`Iterable[str]`): The metric keys, in the overall table's order.
+        classes (`Iterable[str]`, *optional*): The ground-truth classes (none: every key is overall).
 
     Returns:
-        [`MetricLayout`]: The overall keys in the order given; the class columns with the per-row ones first (in the
-        overall table's order of the same metric, then as given), then F1, precision and recall.
+        [`MetricLayout`]: Class columns ordered as the overall table orders the same metric, then as given, then F1,
+        precision and recall.
     """
     classes = tuple(dict.fromkeys(classes))
     overall, columns, keys = [], [], {}
@@ -103,13 +92,10 @@ def metric_layout(names: Iterable[str], classes: Iterable[str] = ()) -> MetricLa
 
 
 def classes_of(entries: Iterable[Mapping]) -> list[str]:
-    """The ground-truth classes the entries were scored by (their ``strata``), in the order first seen.
+    """The ground-truth classes of the entries' ``strata``, in the order first seen.
 
     Args:
         entries (`Iterable[Mapping]`): Scored runs (report results or card entries).
-
-    Returns:
-        `list[str]`: The classes; empty when no entry has strata.
     """
     return list(dict.fromkeys(cls for entry in entries for cls in entry.get("strata") or {}))
 
@@ -119,10 +105,7 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> lis
 
     Args:
         headers (`Sequence[str]`): The header cells.
-        rows (`Iterable[Sequence[str]]`): The rows' cells, as many as the headers.
-
-    Returns:
-        `list[str]`: The header, the rule and one line per row.
+        rows (`Iterable[Sequence[str]]`): The rows' cells.
     """
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
@@ -132,21 +115,20 @@ def metric_tables(
     entries: Sequence[Mapping], layout: MetricLayout, lead: Sequence[tuple[str, Callable[[Mapping], str]]],
     cell: Callable[[Mapping, str], str], *, sizes: bool, header: Callable[[str], str] = str, missing: str = "",
 ) -> list[str]:
-    """The Markdown lines of the overall table of ``entries`` and, when the layout has classes, of the class table.
+    """The Markdown lines of the overall table and, when the layout has classes, of the class table.
 
     Args:
-        entries (`Sequence[Mapping]`): Scored runs: ``rows``, ``groups`` and ``strata`` (each class's ``rows`` and
-            ``groups``) are read for the size columns.
-        layout ([`MetricLayout`]): The columns (`metric_layout`).
+        entries (`Sequence[Mapping]`): Scored runs; ``rows``, ``groups`` and ``strata`` give the size columns.
+        layout ([`MetricLayout`]): The columns.
         lead (`Sequence[tuple]`): The first columns: (header, entry to cell).
         cell (`Callable`): (entry, metric key) to the cell.
-        sizes (`bool`): Add the columns ``rows`` and ``entities`` (of the class, in the class table).
-        header (`Callable[[str], str]`, *optional*, defaults to `str`): A metric key's or class column's header.
-        missing (`str`, *optional*, defaults to `""`): A size cell the entry does not give.
+        sizes (`bool`): Add the columns ``rows`` and ``entities``.
+        header (`Callable[[str], str]`): A metric key's or class column's header.
+        missing (`str`): A size cell the entry does not give.
 
     Returns:
-        `list[str]`: The tables, each followed by a blank line; a class table is preceded by a line saying what its
-        columns are over. A class row is left out for an entry with neither that class's rows nor its metrics.
+        `list[str]`: Each table followed by a blank line, the class table after a line saying what its columns are
+        over; an entry with neither a class's rows nor its metrics has no row for it.
     """
     size_headers = ["rows", "entities"] if sizes else []
     leads = [name for name, _ in lead]
@@ -181,15 +163,12 @@ def control_summary(entries: Sequence[Mapping], metric: str, value: Callable[[Ma
     """One line per split of vector-control entries: ``metric`` under each vectors condition, then true − control.
 
     Args:
-        entries (`Sequence[Mapping]`): Entries with ``split``, ``vectors``, ``metrics`` and, for a control,
-            ``true_minus_control``.
-        metric (`str`): The metric summarised (a task's headline).
+        entries (`Sequence[Mapping]`): Entries with ``split``, ``vectors``, ``metrics`` and ``true_minus_control``.
         value (`Callable`): (entry, metric) to the value's cell.
-        difference (`Callable`): (entry, metric) to the paired difference's cell.
+        difference (`Callable`): (entry, metric) to the difference's cell.
 
     Returns:
-        `list[str]`: ``"test: true 0.315 [...], shuffled ...; true − shuffled +0.175 [...]*, ..."``; empty when no entry
-        has the metric.
+        `list[str]`: ``"test: true 0.315 [...], shuffled ...; true − shuffled +0.175 [...]*"``, or none.
     """
     lines = []
     for split in dict.fromkeys(entry["split"] for entry in entries):

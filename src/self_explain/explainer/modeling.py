@@ -1,8 +1,7 @@
 """An explainer bound to its target: loading (adapter or full model), target runs, and generation.
 
-When the explainer is a LoRA adapter on the target's own base, one base model serves both: the
-adapter is on for explainer runs and off for target runs. The training, the pipeline and the
-evaluation all generate through :meth:`Explainer.generate`, with the one vector injector.
+An adapter on the target's own base shares one model: adapter on for explainer runs, off for target runs. Training,
+pipeline and evaluation all generate through :meth:`Explainer.generate`.
 """
 
 from __future__ import annotations
@@ -49,15 +48,11 @@ logger = logging.getLogger(__name__)
 
 
 def explainer_file(source: str, name: str, revision: str | None = None) -> Path | None:
-    """A file of an explainer given as a local folder or a Hub id; None when it has no such file.
+    """A file of an explainer (local folder or Hub id), local or downloaded; None when it has no such file.
 
     Args:
         source (`str`): A local explainer folder or a Hub id.
         name (`str`): The file's name in it.
-        revision (`str`, *optional*): The Hub revision.
-
-    Returns:
-        `Path` or `None`: The local (or downloaded) file, or None when the explainer has no such file.
 
     Raises:
         ValueError: When ``source`` is neither a folder nor a readable Hub repo.
@@ -86,10 +81,6 @@ def read_metadata(source: str, revision: str | None = None) -> dict:
 
     Args:
         source (`str`): A local explainer folder or a Hub id.
-        revision (`str`, *optional*): The Hub revision.
-
-    Returns:
-        `dict`: The metadata, or {} when there is none.
 
     Raises:
         ValueError: When ``source`` cannot be read, or its metadata is invalid.
@@ -99,15 +90,10 @@ def read_metadata(source: str, revision: str | None = None) -> dict:
 
 
 def adapter_base(source: str, revision: str | None = None) -> str | None:
-    """The base model of a PEFT adapter, or None when ``source`` is not an adapter.
+    """The base in a PEFT adapter's ``adapter_config.json`` (a packaged model's short name for its Hub id), or None.
 
     Args:
         source (`str`): A local folder or a Hub id.
-        revision (`str`, *optional*): The Hub revision.
-
-    Returns:
-        `str` or `None`: The base recorded in ``adapter_config.json`` (the short name of a shipped or packaged model
-        when it recorded that model's Hub id, or its folder on another machine), or None.
 
     Raises:
         ValueError: When a local folder's ``adapter_config.json`` cannot be read, naming it.
@@ -147,14 +133,11 @@ def _check_adapter_weights(explainer: str, source: str) -> None:
 
 
 def same_model(a: str, b: str) -> bool:
-    """Whether two model references (toy name, folder, Hub id) name the same model.
+    """Whether two model references (toy name, folder, Hub id) resolve to the same folder or id.
 
     Args:
         a (`str`): A model reference.
         b (`str`): Another.
-
-    Returns:
-        `bool`: True when they resolve to the same folder or the same id.
     """
     resolved_a, resolved_b = resolve_model_id(a), resolve_model_id(b)
     if Path(resolved_a).is_dir() and Path(resolved_b).is_dir():
@@ -170,11 +153,10 @@ class Explainer:
         model (`nn.Module`): A ``PeftModel`` (adapter) or a full causal LM.
         tokenizer (`PreTrainedTokenizerBase`): The explainer's tokenizer (with the placeholder tokens).
         target (`LoadedModel`): The model whose computations are explained.
-        metadata (`dict`, *optional*): The explainer's ``self_explain.json`` ({} for a model that has none).
+        metadata (`dict`, *optional*): The explainer's ``self_explain.json``.
         projection (`VectorProjection`, *optional*): Maps the target's vectors into the explainer's width.
-        shares_base (`bool`, *optional*, defaults to `False`): Target runs use the explainer's base with the
-            adapter off.
-        name (`str`, *optional*, defaults to `""`): How the explainer was given (for messages).
+        shares_base (`bool`): Target runs use the explainer's base with the adapter off.
+        name (`str`): How the explainer was given (for messages).
     """
 
     model: nn.Module  # a PeftModel (adapter) or a full causal LM
@@ -203,10 +185,7 @@ class Explainer:
             yield self.target
 
     def untrained(self):
-        """The untrained base: the adapter switched off, or a plain model that was never trained to explain.
-
-        Returns:
-            A context manager within which the explainer's model is its untrained base.
+        """A context within which the model is its untrained base (the adapter off, or a plain never-trained model).
 
         Raises:
             ValueError: For a full model trained for a task: it has no untrained base.
@@ -227,24 +206,18 @@ class Explainer:
         self, examples: ExplainerExamples, batch_size: int = 16, max_new_tokens: int = 48, progress: bool = False,
         chat_template: bool = True, apply_control: bool = True,
     ) -> list[str]:
-        """Greedy explanations of ``examples``, batched with left padding; the vectors injected at the placeholders.
+        """Greedy explanations (stripped), batched with left padding, the vectors filling the placeholders in order.
 
-        Each question is wrapped in the chat template as in training, unless ``chat_template=False`` (a raw
-        continuation prompt). The vectors fill the placeholders in order, row by row. An explainer trained under a
-        vector control (rotated or shuffled vectors) gets its vectors transformed the same way first, over all of
-        ``examples`` at once.
+        Questions are wrapped in the chat template as in training. An explainer trained under a vector control gets its
+        vectors transformed the same way first, over all of ``examples`` at once.
 
         Args:
             examples (`ExplainerExamples`): The questions, and the vectors and their layers (if any).
-            batch_size (`int`, *optional*, defaults to 16): Prompts per batch.
-            max_new_tokens (`int`, *optional*, defaults to 48): Longest explanation.
-            progress (`bool`, *optional*, defaults to `False`): Show a progress bar.
-            chat_template (`bool`, *optional*, defaults to `True`): Wrap each question in the chat template.
-            apply_control (`bool`, *optional*, defaults to `True`): Apply the explainer's vector control, if any
-                (off for the untrained base, which was never trained under it).
-
-        Returns:
-            `list[str]`: One explanation per question, stripped.
+            batch_size (`int`): Prompts per batch.
+            max_new_tokens (`int`): Longest explanation.
+            progress (`bool`): Show a progress bar.
+            chat_template (`bool`): Wrap each question in the chat template (else a raw continuation prompt).
+            apply_control (`bool`): Apply the explainer's vector control (off for the untrained base).
 
         Raises:
             ValueError: When the number of placeholders in the questions differs from the number of vectors.
@@ -278,13 +251,11 @@ class Explainer:
 
 
 def merge_trained_token_rows(model: nn.Module) -> None:
-    """Write an adapter's trained embedding rows (PEFT ``trainable_token_indices``) into the base in place, for inference.
+    """Write an adapter's trained embedding rows (``trainable_token_indices``) into the base in place, for inference.
 
-    PEFT's ``TrainableTokensLayer`` builds a full copy of the embedding matrix in every forward pass while
-    unmerged (``index_copy``), and its own ``merge`` copies once more: on SmolLM2 that is 113 MB per copy, for the
-    embedding and for the tied LM head. Overwriting the trained rows in place gives the same weights without a
-    copy. Switching the adapter off still restores the original rows, in place: PEFT unmerges a merged layer in
-    its first forward pass with the adapter off (`Explainer.target_runs`, `Explainer.untrained`).
+    Unmerged, PEFT copies the whole embedding matrix in every forward pass (113 MB on SmolLM2, twice with a tied head);
+    overwriting the rows in place does not. Switching the adapter off still restores the original rows (PEFT unmerges
+    in the first forward pass with the adapter off).
 
     Args:
         model (`nn.Module`): A ``PeftModel``, or any model (nothing happens without trainable token rows).
@@ -352,28 +323,23 @@ def load_explainer(
     device_map: str | dict | None = None,
     dtype: torch.dtype | str | None = None,
 ) -> Explainer:
-    """Load ``explainer`` (adapter or full model: toy name, folder or Hub id) and bind it to ``target``.
+    """Load ``explainer`` (adapter or full model) and bind it to ``target``, sharing its base when it can.
 
     Args:
-        explainer (`str`): The explainer: toy name, folder or Hub id.
-        target (`str` or `LoadedModel`, *optional*): The model to explain; defaults to the model the explainer was
-            trained for (its ``self_explain.json``), else its own base.
+        explainer (`str`): Toy name, folder or Hub id.
+        target (`str` or `LoadedModel`, *optional*): The model to explain (default: the one its ``self_explain.json``
+            names, else its own base).
         revision (`str`, *optional*): The explainer's Hub revision.
-        loaded (`LoadedModel`, *optional*): A model already in memory, reused as base or target when it is one.
-        trust_remote_code (`bool`, *optional*, defaults to `False`): Allow custom model code from the Hub.
-        allow_other_target (`bool`, *optional*, defaults to `False`): Allow a target of another revision than the
-            one the explainer was trained for.
-        device_map (`str` or `dict`, *optional*): Where to load the models it loads (explainer base and target), as
-            ``from_pretrained`` takes it (default: this process's accelerator, or the CPU).
+        loaded (`LoadedModel`, *optional*): A model in memory, reused as base or target when it is one.
+        trust_remote_code (`bool`): Allow custom model code from the Hub.
+        allow_other_target (`bool`): Allow a target of another revision than the explainer was trained for.
+        device_map (`str` or `dict`, *optional*): Where to load the models, as ``from_pretrained`` takes it.
         dtype (`torch.dtype` or `str`, *optional*): The dtype of the models it loads (default: the checkpoint's).
-
-    Returns:
-        [`Explainer`]: The explainer bound to its target (sharing its base when the adapter is on the target).
 
     Raises:
         FileNotFoundError: For a local adapter folder without its weights.
-        ValueError: For an unknown explainer, damaged or ill-fitting adapter weights, hidden sizes that do not fit
-            (without a projection that maps them), or another target revision (without ``allow_other_target``).
+        ValueError: For an unknown explainer, damaged or ill-fitting adapter weights, hidden sizes without a projection
+            that maps them, or another target revision (without ``allow_other_target``).
     """
     source = resolve_model_id(explainer, revision)
     metadata = read_metadata(source, revision)

@@ -1,13 +1,10 @@
 """The ``"self-explanation"`` pipeline: ask an explainer about its target's computations.
 
-``pipeline("self-explanation", target=T, explainer=E)`` and ``pipeline("self-explanation", model=E, target=T)`` both
-work. transformers' ``pipeline()`` resolves a ``model`` string itself before any code of ours runs: it reads the
-config of the folder or Hub repo (for an adapter, of its base), which a short name like
-``toy-target-patching-explainer`` is not; short names go through ``explainer=``. Whatever ``pipeline()`` would load
-is left to the pipeline: [`ExplainerAutoModel`] loads nothing, and the pipeline loads the explainer and its target
-once, where ``device`` / ``device_map`` say. Without ``model`` or ``explainer`` the explainer is the shipped
-``toy-target-patching-explainer``; transformers then reads the config of the task's default (the toy target's
-``config.json``), and its notice that it picked a default is not shown, since the pipeline does not use it.
+``pipeline("self-explanation", target=T, explainer=E)`` and ``pipeline("self-explanation", model=E, target=T)``
+both work, but ``pipeline()`` reads a ``model`` string's config itself (an adapter's base's), so short names such as
+``toy-target-patching-explainer`` go through ``explainer=``. [`ExplainerAutoModel`] loads nothing: the pipeline loads
+the explainer and its target once, where ``device`` / ``device_map`` say. The default explainer is the shipped
+``toy-target-patching-explainer`` (transformers' "picked a default" notice is not shown).
 """
 
 from __future__ import annotations
@@ -37,13 +34,13 @@ SPREADING_DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
 
 @dataclass
 class ExplainerReference:
-    """What ``pipeline()`` gets for a ``model`` string: the explainer's name and how to load it, nothing loaded yet.
+    """What ``pipeline()`` gets for a ``model`` string: the explainer's name and loading options, nothing loaded.
 
     Args:
         name (`str`): The explainer (or, for no ``model``, the task default's folder).
         device_map (`str` or `dict`, *optional*): ``pipeline(device_map=...)``.
         dtype (`torch.dtype` or `str`, *optional*): ``pipeline(dtype=...)``.
-        trust_remote_code (`bool`, *optional*, defaults to `False`): ``pipeline(trust_remote_code=...)``.
+        trust_remote_code (`bool`): ``pipeline(trust_remote_code=...)``.
     """
 
     name: str
@@ -67,20 +64,16 @@ class ExplainerReference:
 
 
 class ExplainerAutoModel:
-    """What ``pipeline()`` loads a string ``model`` with: nothing. The pipeline loads the explainer and its target
-    itself (a base that serves neither is never loaded), with the loading options ``pipeline()`` was given."""
+    """What ``pipeline()`` loads a string ``model`` with: nothing (the pipeline loads explainer and target itself)."""
 
     @classmethod
     def from_pretrained(cls, name: str, **kwargs) -> ExplainerReference:
-        """The explainer ``pipeline()`` was asked for, with its loading options, to load in the pipeline.
+        """An [`ExplainerReference`] to the explainer ``pipeline()`` was asked for, to load in the pipeline.
 
         Args:
-            name (`str`): An explainer (adapter or full model): folder or Hub id; or the task default's folder.
-            **kwargs: ``pipeline()``'s loading options: ``device_map``, ``dtype`` and ``trust_remote_code`` are kept;
-                the others (``revision``, resolved by ``pipeline()`` for an adapter's base, not the adapter) are not.
-
-        Returns:
-            [`ExplainerReference`]: The name and options.
+            name (`str`): An explainer folder or Hub id, or the task default's folder.
+            **kwargs: ``pipeline()``'s loading options; ``device_map``, ``dtype`` and ``trust_remote_code`` are kept
+                (``revision`` is the adapter's base's, so not).
         """
         return ExplainerReference(str(name), kwargs.get("device_map"), kwargs.get("dtype"),
                                   bool(kwargs.get("trust_remote_code")))
@@ -98,13 +91,10 @@ def _is_task_default(name: str) -> bool:
 
 
 def checked_device(device: int | str | torch.device) -> torch.device:
-    """A pipeline ``device`` as a ``torch.device`` (``-1`` the CPU, ``i`` the i-th accelerator), refused when absent.
+    """A pipeline ``device`` as a ``torch.device`` (``-1`` the CPU, ``i`` the i-th accelerator).
 
     Args:
-        device (`int`, `str` or `torch.device`): What ``pipeline(device=...)`` or a one-device ``device_map`` gives.
-
-    Returns:
-        `torch.device`: The device.
+        device (`int`, `str` or `torch.device`): ``pipeline(device=...)`` or a one-device ``device_map``.
 
     Raises:
         ValueError: For a device this machine does not have (``"cuda"`` without CUDA), or one torch cannot read.
@@ -137,23 +127,22 @@ def checked_device(device: int | str | torch.device) -> torch.device:
 class ExplainerPipeline(Pipeline):
     """Inputs: dicts with a ``task`` key (one, or a list). Outputs: the explanation and its parsed fields.
 
-    ``verify=True`` re-runs the described intervention on the target and adds the ground truth and
-    whether the explanation held.
+    ``verify=True`` re-runs the described intervention on the target and adds the ground truth and whether the
+    explanation held.
 
     Args:
-        model ([`ExplainerReference`], `PreTrainedModel` or `None`): What ``pipeline()`` made of ``model=`` (see
-            [`ExplainerAutoModel`]), or a model already loaded (used as the explainer, or as its base).
+        model ([`ExplainerReference`], `PreTrainedModel` or `None`): What ``pipeline()`` made of ``model=``, or a
+            model already loaded (the explainer, or its base).
         tokenizer (`PreTrainedTokenizerBase`, *optional*): The tokenizer of a model already loaded.
         target (`str` or `LoadedModel`, *optional*): The model to explain (default: the explainer's own target).
-        explainer (`str` or `Explainer`, *optional*): The explainer: toy or shipped name, folder or Hub id, or one
-            already bound (default: ``model``, else the shipped ``toy-target-patching-explainer``).
-        allow_other_target (`bool`, *optional*, defaults to `False`): Allow another target than the explainer's.
-        trust_remote_code (`bool`, *optional*, defaults to `False`): Allow custom model code from the Hub.
-        batch_size (`int`, *optional*, defaults to 16): Explanations generated per batch.
-        device (`int`, `str` or `torch.device`, *optional*): Where the explainer and its target run (``-1`` or
-            ``"cpu"``, ``0`` or ``"cuda:0"``, ...); checked to exist on this machine.
-        device_map (`str` or `dict`, *optional*): How to place them, as ``from_pretrained`` takes it (``"auto"``);
-            ``pipeline(device_map=...)`` arrives here through ``model``.
+        explainer (`str` or `Explainer`, *optional*): Name, folder, Hub id or a bound explainer (default: ``model``,
+            else the shipped ``toy-target-patching-explainer``).
+        allow_other_target (`bool`): Allow another target than the explainer's.
+        trust_remote_code (`bool`): Allow custom model code from the Hub.
+        batch_size (`int`): Explanations generated per batch.
+        device (`int`, `str` or `torch.device`, *optional*): Where explainer and target run (``-1``, ``"cuda:0"``).
+        device_map (`str` or `dict`, *optional*): How to place them (``"auto"``); ``pipeline(device_map=...)`` arrives
+            through ``model``.
         dtype (`torch.dtype` or `str`, *optional*): The dtype to load them in (default: the checkpoints').
         **kwargs: Passed to ``Pipeline``.
 
@@ -221,23 +210,21 @@ class ExplainerPipeline(Pipeline):
         return {}, forward, postprocess
 
     def __call__(self, inputs, verify: bool = False, max_new_tokens: int | None = None, batch_size: int | None = None):
-        """Explain one input dict or a list of them; batched generation over the list.
+        """Explain one input dict or a list of them (batched).
 
         Args:
             inputs (`dict` or `list[dict]`): Requests, each with a ``task`` key and that task's fields.
-            verify (`bool`, *optional*, defaults to `False`): Re-run the described intervention on the target and add
-                the ground truth and whether the explanation held.
+            verify (`bool`): Re-run the described intervention; add the ground truth and whether the explanation held.
             max_new_tokens (`int`, *optional*): Longest explanation (default: the task's).
-            batch_size (`int`, *optional*): Explanations generated per batch (default: the pipeline's).
+            batch_size (`int`, *optional*): Explanations per batch (default: the pipeline's).
 
         Returns:
-            `dict` or `list[dict]`: For each input, the ``explanation``, its parsed fields and ``valid`` (and with
-            ``verify``, the verification's fields).
+            `dict` or `list[dict]`: Per input, the ``explanation``, its parsed fields, ``valid`` (and verification's).
 
         Raises:
-            ValueError: For an input that is not a dict with a string ``task`` key, a field given as a boolean, an
-                empty list, a task the explainer was not trained for, a ``max_new_tokens`` or ``batch_size`` that
-                is not a positive integer, or a ``verify`` that is not a boolean.
+            ValueError: For an input that is not a dict with a string ``task``, a boolean field, an empty list, a
+                task the explainer was not trained for, a non-positive ``max_new_tokens`` or ``batch_size``, or a
+                non-boolean ``verify``.
         """
         from ..core.checks import check_positive
 
@@ -299,13 +286,10 @@ class ExplainerPipeline(Pipeline):
         return task
 
     def preprocess(self, item) -> ExplainerExamples:
-        """The explainer's question (and vectors, read from the target) for one request.
+        """The explainer's question, vectors and layers for one request (vectors read from the target).
 
         Args:
             item (`dict`): A request with a ``task`` key.
-
-        Returns:
-            `ExplainerExamples`: The question(s), vectors and layers.
 
         Raises:
             ValueError: For a request without a known task, or a task the explainer was not trained for.
@@ -318,14 +302,11 @@ class ExplainerPipeline(Pipeline):
         return self.explainer.generate(request, 1, max_new_tokens)
 
     def postprocess(self, output, verify: bool = False) -> dict:
-        """Parse an explanation and, with ``verify``, check it against the target.
+        """The ``explanation``, its parsed fields and ``valid``; with ``verify``, checked against the target.
 
         Args:
             output (`dict`): The request (``item``) and its generated ``explanation``.
-            verify (`bool`, *optional*, defaults to `False`): Re-run the described intervention on the target.
-
-        Returns:
-            `dict`: The ``explanation``, the task's parsed fields and ``valid``, plus the verification's fields.
+            verify (`bool`): Re-run the described intervention on the target.
         """
         item, explanation = output["item"], output["explanation"]
         task = self._task(item)

@@ -1,10 +1,8 @@
 """``self-explain train``: fine-tune an explainer (LoRA, TRL ``SFTTrainer``) to state a task's ground truth.
 
-The loss is on the answer only (TRL's completion-only loss on prompt-completion data). Vectors the
-task refers to are read from the target (or the dataset) once, kept in a table, and injected at the
-placeholder of each batch by :class:`~self_explain.injection.VectorInjector` — the same injector the
-pipeline and the evaluation use. An explainer of another hidden size than the target's gets a
-per-layer linear projection, trained jointly and saved beside the adapter.
+Completion-only loss. The task's vectors are read once into a table and injected at each batch's placeholders by
+:class:`~self_explain.injection.VectorInjector`, as in the pipeline and the evaluation. An explainer of another
+hidden size than the target's gets a per-layer linear projection, trained jointly and saved beside the adapter.
 """
 
 from __future__ import annotations
@@ -55,11 +53,8 @@ def resolve_target(config: ExplainerConfig) -> str:
     Args:
         config (`ExplainerConfig`): The training options.
 
-    Returns:
-        `str`: The target (toy name, folder or Hub id).
-
     Raises:
-        ValueError: When neither the options nor the dataset say which model it explains.
+        ValueError: When nothing says which model it explains.
     """
     if config.target:
         return config.target
@@ -73,16 +68,14 @@ def resolve_target(config: ExplainerConfig) -> str:
 
 
 def check_dataset_target(config: ExplainerConfig, target: str, revision: str | None = None) -> None:
-    """Refuse a ``--target`` other than the model the dataset config was built on (its ground truth is that model's):
-    the explainer would be labelled for one model and trained on another's truth. ``--allow_other_target`` allows it.
+    """Refuse (unless ``allow_other_target``) a target other than the model the dataset's ground truth is of.
 
     Args:
-        config (`ExplainerConfig`): The training options (dataset, its config, ``allow_other_target``).
         target (`str`): The target the explainer is trained for.
-        revision (`str`, *optional*): Its revision once loaded; compared with the one the dataset records.
+        revision (`str`, *optional*): Its loaded revision, compared with the one the dataset records.
 
     Raises:
-        ValueError: Naming ``--target`` and the model the dataset was built on, and what to do.
+        ValueError: Naming ``--target``, the dataset's model, and what to do.
     """
     from .modeling import same_model
 
@@ -125,8 +118,7 @@ class VectorCollator:
     """TRL's language-modeling collator, plus each row's vector and layer looked up in the table.
 
     Args:
-        pad_token_id (`int`): The padding token.
-        vectors (`torch.Tensor`, *optional*): Every row's vector, by ``vector_index``; None for text-only tasks.
+        vectors (`torch.Tensor`, *optional*): Every row's vector, by ``vector_index`` (None for text-only tasks).
         layers (`torch.Tensor`, *optional*): The layer each vector is read from.
     """
 
@@ -158,16 +150,13 @@ class ExplainerSFTTrainer(ModelLossSFTTrainer):
         self.injector, self.projection = injector, projection
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        """``SFTTrainer``'s loss, with the batch's vectors injected during the forward pass.
+        """``SFTTrainer``'s loss, with the batch's ``vectors`` and ``vector_layers`` taken out and injected.
 
         Args:
             model (`PeftModel`): The model being trained.
-            inputs (`dict`): The batch; its ``vectors`` and ``vector_layers`` are taken out and injected.
-            return_outputs (`bool`, *optional*, defaults to `False`): Also return the model outputs.
+            inputs (`dict`): The batch.
+            return_outputs (`bool`): Also return the model outputs.
             num_items_in_batch (`int`, *optional*): Tokens scored in the batch, for the loss normalisation.
-
-        Returns:
-            `torch.Tensor` or `tuple`: The loss, and the outputs with ``return_outputs``.
         """
         vectors, layers = inputs.pop("vectors", None), inputs.pop("vector_layers", None)
         with self.injector.inject(vectors, layers) if vectors is not None else nullcontext():
@@ -184,29 +173,22 @@ FULL_VOCABULARY_ROWS = 4096
 
 
 def trainable_token_ids(tokenizer, templates: list[str], max_vocabulary: int = FULL_VOCABULARY_ROWS) -> list[int]:
-    """Tokens whose embedding rows are trained with the adapter (PEFT ``trainable_token_indices``).
+    """The sorted ids of the tokens whose embedding rows train with the adapter (PEFT ``trainable_token_indices``).
 
-    A model that never produced a token (a toy model's brackets) has an embedding row too small for a confident
-    logit, which LoRA alone cannot fix; so some rows are trained. Which ones must not depend on the rows' answers:
-    with the training answers' tokens only, an answer whose tokens occur only in another split (a digit in the ood
-    relation) could never be said, and the split would decide the score by construction; with every split's
-    answers, the trainable set would carry the held-out labels. So the rule reads neither:
+    A token a model never produced (a toy model's brackets) has a row too small for a confident logit, which LoRA alone
+    cannot fix. The rule must read no split's answers (else the split would decide what can be said, or the trainable
+    set would carry held-out labels):
 
-    - a small vocabulary (at most ``max_vocabulary`` tokens, the toy world's) is trained whole: every answer any
-      split could hold is on the same footing;
-    - a larger one (a real model's, whose rows are already fit for output) trains the tokens of the task's fixed
-      wording only: its question and answer templates without their fields (``{...}``), such as ``<<<`` and
-      ``>>>``; every content token keeps its pretrained row, in training and held-out answers alike.
+    - a vocabulary of at most ``max_vocabulary`` tokens (the toy world's) is trained whole;
+    - a larger one trains the tokens of the task's fixed wording only (its templates without ``{...}`` fields, such as
+      ``<<<`` and ``>>>``).
 
-    The placeholder tokens are always trained (their rows are new).
+    The placeholder tokens (new rows) are always trained.
 
     Args:
         tokenizer (`PreTrainedTokenizerBase`): The explainer's tokenizer (with the placeholder tokens).
-        templates (`list[str]`): The task's question and answer templates (its ``templates()``).
-        max_vocabulary (`int`, *optional*, defaults to `FULL_VOCABULARY_ROWS`): The largest vocabulary trained whole.
-
-    Returns:
-        `list[int]`: The token ids, sorted.
+        templates (`list[str]`): The task's question and answer templates.
+        max_vocabulary (`int`): The largest vocabulary trained whole.
     """
     if len(tokenizer) <= max_vocabulary:
         return list(range(len(tokenizer)))
@@ -217,20 +199,16 @@ def trainable_token_ids(tokenizer, templates: list[str], max_vocabulary: int = F
 
 
 def placeholder_token_ids(tokenizer) -> list[int]:
-    """The ids of the placeholder tokens: always trained, so their new rows are saved with the adapter.
+    """The sorted ids of the placeholder tokens (always trained, so their new rows are saved with the adapter).
 
     Args:
-        tokenizer (`PreTrainedTokenizerBase`): The explainer's tokenizer (with the placeholder tokens).
-
-    Returns:
-        `list[int]`: Their ids, sorted.
+        tokenizer (`PreTrainedTokenizerBase`): The explainer's tokenizer.
     """
     return sorted(tokenizer.convert_tokens_to_ids(list(PLACEHOLDER_TOKENS)))
 
 
 def _remove_checkpoints(config: ExplainerConfig) -> None:
-    """After a successful run the trainer's checkpoints in ``<output_dir>/checkpoints`` go, unless kept: on a real
-    model they are larger than the explainer itself."""
+    """Remove ``<output_dir>/checkpoints`` after a successful run unless kept (larger than the explainer)."""
     default = config.checkpoint_dir
     if config.keep_checkpoints or not default.is_dir():
         return
@@ -265,28 +243,20 @@ _NOT_RUN_SETTINGS = ("output_dir", "resume_from_checkpoint", "overwrite", "no_re
 
 
 def run_settings(config: ExplainerConfig, target: str) -> dict:
-    """What a run trains: its recorded options but those of output, logging and saving, and its resolved target.
+    """A run's recorded options (but output, logging and saving) and its target: equal ones may resume its checkpoints.
 
     Args:
         config (`ExplainerConfig`): The training options (``task`` resolved).
-        target (`str`): The resolved target.
-
-    Returns:
-        `dict`: JSON-serializable settings; a rerun with equal ones may resume the run's checkpoints.
     """
     settings = {key: value for key, value in config.record().items() if key not in _NOT_RUN_SETTINGS}
     return json.loads(json.dumps({**settings, "target": target}, default=str))
 
 
 def complete_checkpoints(folder: Path) -> list[tuple[int, Path]]:
-    """The trainer's checkpoints in ``folder`` that were written to the end (their trainer state is readable),
-    newest first.
+    """``(step, folder)`` of the checkpoints written to the end (readable trainer state), the highest step first.
 
     Args:
         folder (`Path`): A checkpoints folder (``<output_dir>/checkpoints``).
-
-    Returns:
-        `list[tuple[int, Path]]`: ``(step, folder)`` pairs, the highest step first.
     """
     found = []
     for checkpoint in folder.glob("checkpoint-*") if folder.is_dir() else []:
@@ -301,14 +271,7 @@ def complete_checkpoints(folder: Path) -> list[tuple[int, Path]]:
 
 
 def _checkpoint_to_resume(config: ExplainerConfig, settings: dict) -> str | None:
-    """The checkpoint training continues from: ``--resume_from_checkpoint``'s; else the newest complete checkpoint
-    of an unfinished run with the same settings in ``<output_dir>/checkpoints``, unless ``--no_resume`` or
-    ``--overwrite``; else None (a new run). Decided before any model is loaded; nothing is changed on disk.
-
-    Raises:
-        ValueError: When ``<output_dir>/checkpoints`` holds checkpoints of a run with other (or unrecorded) settings.
-        FileNotFoundError: When the checkpoint asked for does not exist.
-    """
+    """The checkpoint to continue from (asked for, else a same-settings unfinished run's newest), or None."""
     if config.resume_from_checkpoint:
         return _resume_path(config)
     folder = config.checkpoint_dir
@@ -334,9 +297,7 @@ def _checkpoint_to_resume(config: ExplainerConfig, settings: dict) -> str | None
 
 
 def _prepare_checkpoints(config: ExplainerConfig, settings: dict, resume: str | None) -> None:
-    """Right before training: a new run removes the trainer's old checkpoints in ``<output_dir>/checkpoints`` (an
-    earlier run's, or ones cut short), a resumed one those cut short; the run's settings are recorded for the next
-    rerun."""
+    """Remove the checkpoints a new (all) or resumed run (cut-short ones) must not keep; record its settings."""
     folder = config.checkpoint_dir
     if not config.resume_from_checkpoint:
         keep = {Path(resume).name} if resume else set()
@@ -394,26 +355,20 @@ def _check_dataset(dataset: str, config: str | None) -> None:
 
 
 def train_explainer(config: ExplainerConfig) -> Path:
-    """Train, save into ``config.output_dir`` (files moved in at the end) and optionally push.
+    """Train, save into ``config.output_dir`` (files moved in at the end) and optionally push; returns the folder.
 
-    A rerun after a crash or Ctrl-C resumes from the newest complete checkpoint in ``<output_dir>/checkpoints`` when
-    its settings are the same (logging "resuming from step N"); ``no_resume`` or ``overwrite`` starts again. The
-    checkpoints are removed only after a successful run (unless kept).
+    A rerun with the same settings resumes from the newest complete checkpoint in ``<output_dir>/checkpoints``
+    (``no_resume`` or ``overwrite`` starts again); checkpoints are removed after a successful run unless kept.
 
     Args:
         config (`ExplainerConfig`): The training options.
-
-    Returns:
-        `Path`: The explainer folder.
 
     Raises:
         FileExistsError: When ``output_dir`` already holds a trained explainer (without ``overwrite`` or a resume).
         FileNotFoundError: For a missing dataset folder, or a checkpoint to resume from that does not exist.
         NotADirectoryError: When ``output_dir`` is a file.
-        ValueError: For a push without a Hugging Face token, an unknown dataset config, a task without an
-            explainer side, no known target, a ``target`` the dataset config was not built on (without
-            ``allow_other_target``), or checkpoints in ``output_dir`` of an unfinished run with other
-            settings (without ``no_resume`` or ``overwrite``).
+        ValueError: For a push without a token, an unknown dataset config, a task without an explainer side, no known
+            target, a target the dataset was not built on, or another run's checkpoints in ``output_dir``.
     """
     _check_out(config)
     if config.push_to_hub:  # before any work: training is not wasted on a push that cannot happen
@@ -522,18 +477,13 @@ def train_explainer(config: ExplainerConfig) -> Path:
 
 
 def save_explainer(model, tokenizer, projection: VectorProjection | None, metadata: dict, out: str | Path) -> Path:
-    """Write the explainer into a hidden staging folder inside ``out``, then move each file into place.
+    """Write the explainer to a hidden staging folder inside ``out``, then move each file into place; returns ``out``.
 
     Args:
         model (`PeftModel`): The trained explainer.
         tokenizer (`PreTrainedTokenizerBase`): Its tokenizer.
-        projection (`VectorProjection`, *optional*): Its projection; a projection left from an earlier explainer in
-            ``out`` is removed when None.
+        projection (`VectorProjection`, *optional*): Its projection (when None, an earlier one in ``out`` is removed).
         metadata (`dict`): The ``self_explain.json`` metadata.
-        out (`str` or `Path`): The explainer folder.
-
-    Returns:
-        `Path`: The folder.
     """
     from .card import write_explainer_card
 

@@ -1,10 +1,8 @@
-"""Pushing an explainer folder (adapter or full model, its metadata and card) to the Hub, and its base when the
-base has no repo of its own, so that the pushed adapter is a plain PEFT repo.
+"""Pushing an explainer folder (weights, metadata, card) to the Hub, and its base when the base has no repo of its own.
 
-An adapter's ``adapter_config.json`` names its base by Hub id (see :mod:`self_explain.core.hub_ids`): a packaged
-model by the id of its original (``HuggingFaceTB/SmolLM2-135M-Instruct``), a model the package ships or makes (a toy
-model, ``smollm2-135m-edited``) by ``<owner>/<name>`` in the adapter's own namespace, uploaded there first (or by
-``base_repo_id``), a Hub base by its id. ``AutoPeftModelForCausalLM.from_pretrained(repo)`` then loads it anywhere.
+A pushed adapter is a plain PEFT repo: its ``adapter_config.json`` names its base by Hub id
+(:mod:`self_explain.core.hub_ids`): a packaged model by its original's id, a model the package ships or makes by
+``<owner>/<name>`` in the adapter's namespace (uploaded there first) or ``base_repo_id``, a Hub base by its id.
 """
 
 from __future__ import annotations
@@ -53,18 +51,14 @@ def push_base_model(
     private: bool = False,
     commit_message: str | None = None,
 ) -> str:
-    """Upload a model the package ships or makes (``toy-target``, ``smollm2-135m-edited``), or a local model folder,
-    as its own Hub model repo: the base an adapter pushed with [`push_adapter`] names.
+    """Upload a model the package ships or makes, or a local folder, as the Hub base an adapter names; returns the url.
 
     Args:
         model (`str` or `Path`): A toy or packaged short name, or a local folder with a causal LM.
         repo_id (`str`): The Hub model repo, ``owner/name`` (created if missing).
         token (`str`, *optional*): A Hugging Face token (default: the logged-in one).
-        private (`bool`, *optional*, defaults to `False`): Create the repo private.
+        private (`bool`): Create the repo private.
         commit_message (`str`, *optional*): The commit message (default: names the model).
-
-    Returns:
-        `str`: The commit url.
 
     Raises:
         ValueError: When there is no token, or ``model`` is no folder with a ``config.json`` and weights.
@@ -85,21 +79,18 @@ def push_base_model(
 def base_repo_plan(
     metadata: dict, repo_id: str, base_repo_id: str | None = None, push_base: bool | None = None
 ) -> tuple[str, str | None]:
-    """The Hub id an adapter pushed to ``repo_id`` names as its base, and what must be uploaded there first.
+    """The Hub id an adapter pushed to ``repo_id`` names as its base, and the model to upload there first (or None).
 
     Args:
-        metadata (`dict`): The explainer's metadata (its ``explainer_base`` and ``explainer_base_repo_id``).
+        metadata (`dict`): The explainer's metadata (``explainer_base``, ``explainer_base_repo_id``).
         repo_id (`str`): The adapter's repo, ``owner/name``.
-        base_repo_id (`str`, *optional*): Where the base is on the Hub (or is to be uploaded with ``push_base``).
-        push_base (`bool`, *optional*): Upload the base to its repo first. Default: yes for a base without a repo of
-            its own (a model the package ships or makes, or a local folder) when ``base_repo_id`` is not given.
-
-    Returns:
-        `tuple[str, str | None]`: The base's Hub id, and the model to upload there (None: nothing to upload).
+        base_repo_id (`str`, *optional*): Where the base is (or is to be uploaded with ``push_base``).
+        push_base (`bool`, *optional*): Upload the base first (default: when it has no repo of its own and no
+            ``base_repo_id``).
 
     Raises:
-        ValueError: When the base is a local folder that is not here to upload, a base to upload has no owner to
-            go under, or an id is not a valid repo id.
+        ValueError: When a local base folder is not here, a base to upload has no owner to go under, or an id is not a
+            valid repo id.
     """
     base = metadata["explainer_base"]
     for name, value in (("repo_id", repo_id), ("base_repo_id", base_repo_id)):
@@ -128,15 +119,10 @@ def base_repo_plan(
 
 
 def with_published_dataset(metadata: dict, dataset_repo_id: str) -> dict:
-    """The metadata with its local training dataset named by the Hub id it was published as, in the record of the
-    training and of every evaluation (or vector control) that read that same dataset.
+    """A copy of the metadata naming the training dataset by ``dataset_repo_id`` wherever that dataset was read.
 
     Args:
-        metadata (`dict`): The explainer's metadata.
         dataset_repo_id (`str`): The Hub dataset the local training dataset was published as.
-
-    Returns:
-        `dict`: A copy, with ``dataset_repo_id`` set where the dataset is the training dataset.
     """
     def named(entry: dict) -> dict:
         same = (entry.get("dataset") or metadata["dataset"]) == metadata["dataset"]
@@ -179,32 +165,26 @@ def push_adapter(
     push_base: bool | None = None,
     dataset_repo_id: str | None = None,
 ) -> str:
-    """Upload a trained explainer folder (PEFT adapter or full model) to a Hub model repo, with a fresh card.
+    """Upload an explainer folder (adapter or full model) to a Hub model repo, with a fresh card; returns the url.
 
-    Only the explainer's own files go up (weights, tokenizer, projection, metadata, README.md): checkpoint
-    folders, logs and anything else in ``folder`` stay local. An adapter goes up naming its base by Hub id (see
-    [`base_repo_plan`]); a base without a repo of its own is uploaded first, with [`push_base_model`]. The folder's
-    files stay as they are, except its README.md, which becomes the pushed card once the push succeeded.
+    Only the explainer's files go up (weights, tokenizer, projection, metadata, README.md). An adapter names its base
+    by Hub id ([`base_repo_plan`]), uploaded first with [`push_base_model`] when it has no repo. Once pushed, the
+    folder's README.md becomes the pushed card.
 
     Args:
         folder (`str` or `Path`): A trained explainer folder.
         repo_id (`str`): The Hub model repo, ``owner/name`` (created if missing).
         token (`str`, *optional*): A Hugging Face token (default: the logged-in one).
-        private (`bool`, *optional*, defaults to `False`): Create the repo (and the base's) private.
+        private (`bool`): Create the repo (and the base's) private.
         commit_message (`str`, *optional*): The commit message (default: names the task, kind and target).
-        base_repo_id (`str`, *optional*): The Hub repo of the adapter's base (default: see [`base_repo_plan`]).
-        push_base (`bool`, *optional*): Upload the base to ``base_repo_id`` first (default: when the base has no
-            repo of its own and ``base_repo_id`` is not given).
-        dataset_repo_id (`str`, *optional*): The Hub dataset the training dataset was published as, when it was
-            trained from a local folder (named in the card's ``datasets`` and ``model-index``).
-
-    Returns:
-        `str`: The commit url of the explainer.
+        base_repo_id (`str`, *optional*): The Hub repo of the adapter's base (see [`base_repo_plan`]).
+        push_base (`bool`, *optional*): Upload the base to ``base_repo_id`` first (see [`base_repo_plan`]).
+        dataset_repo_id (`str`, *optional*): The Hub dataset a locally trained explainer's dataset was published as.
 
     Raises:
         FileNotFoundError: When the folder lacks its metadata, weights or tokenizer files.
-        ValueError: When the metadata holds what looks like a credential, the folder is inconsistent,
-            ``repo_id`` is not a Hub repo id, or the adapter's base cannot be named by a Hub id.
+        ValueError: When the metadata holds what looks like a credential, the folder is inconsistent, ``repo_id`` is
+            not a Hub repo id, or the adapter's base cannot be named by a Hub id.
     """
     folder = Path(folder)
     metadata = read_explainer_metadata(folder)  # the folder first: a wrong path is said before a missing token

@@ -16,10 +16,7 @@ def hub_api(token: str | None = None) -> HfApi:
     """The Hub client every self-explain call uses (tests patch ``self_explain.hub.api.HfApi``).
 
     Args:
-        token (`str`, *optional*): a Hugging Face token (default: the one ``hf auth login`` or ``HF_TOKEN`` gives).
-
-    Returns:
-        `HfApi`: the client.
+        token (`str`, *optional*): A Hugging Face token (default: ``hf auth login``'s or ``HF_TOKEN``).
     """
     return HfApi(token=token)
 
@@ -32,11 +29,11 @@ class HubUnreachableError(ConnectionError):
 
 
 def require_token(option: str, token: str | None = None) -> None:
-    """Refuse a push before any work when no Hugging Face token is available (the token itself is never shown).
+    """Refuse a push before any work when no Hugging Face token is available (never showing the token).
 
     Args:
-        option (`str`): what asked for the push, for the message, e.g. ``"--push_to_hub --hub_model_id org/name"``.
-        token (`str`, *optional*): a token given explicitly; else the one ``hf auth login`` or ``HF_TOKEN`` gives.
+        option (`str`): What asked for the push, for the message (``"--push_to_hub --hub_model_id org/name"``).
+        token (`str`, *optional*): A token given explicitly.
 
     Raises:
         ValueError: "<option>: no Hugging Face token: run `hf auth login` or set HF_TOKEN".
@@ -66,12 +63,12 @@ def hub_errors(action: str, kept: str | Path | None = None) -> Iterator[None]:
     """Turn a network failure or a refused token inside the block into one clear error.
 
     Args:
-        action (`str`): what the block does, e.g. ``"push config toy-target to org/self-explain-patching"``.
-        kept (`str` or `Path`, *optional*): the local output that stays on disk, named in the message.
+        action (`str`): What the block does (``"push config toy-target to org/self-explain-patching"``).
+        kept (`str` or `Path`, *optional*): The local output that stays on disk, named in the message.
 
     Raises:
-        HubUnreachableError: the Hub could not be reached.
-        ValueError: the Hub refused the token (HTTP 401/403).
+        HubUnreachableError: The Hub could not be reached.
+        ValueError: The Hub refused the token (HTTP 401/403).
     """
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -104,18 +101,13 @@ def upload_folder(
     """The one place that uploads to the Hub; returns the commit url.
 
     Args:
-        api (`HfApi`): the Hub client.
-        repo_id (`str`): the repo, ``owner/name``.
-        folder (`str` or `Path`): the local folder to upload from.
-        allow_patterns (`list[str]`): the files of ``folder`` to upload.
-        delete_patterns (`list[str]` or `None`): remote files to delete in the same commit (uploaded ones are kept).
-        commit_message (`str`): the commit message.
-        repo_type (`str`, *optional*, defaults to `"dataset"`): ``dataset`` or ``model``.
-        shown (`str` or `Path`, *optional*): what the log names as the source (default: ``folder``); a temporary
-            staging folder is gone once the upload is done, so its caller names the user's folder.
-
-    Returns:
-        `str`: the commit url.
+        repo_id (`str`): The repo, ``owner/name``.
+        folder (`str` or `Path`): The local folder to upload from.
+        allow_patterns (`list[str]`): The files of ``folder`` to upload.
+        delete_patterns (`list[str]` or `None`): Remote files to delete in the same commit (uploaded ones are kept).
+        repo_type (`str`): ``dataset`` or ``model``.
+        shown (`str` or `Path`, *optional*): The source the log names (default: ``folder``), e.g. the user's folder
+            for a temporary staging one.
     """
     logger.info("uploading %s to %s repo %s (files %s)", shown or folder, repo_type, repo_id, allow_patterns)
     commit = api.upload_folder(

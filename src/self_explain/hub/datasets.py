@@ -1,5 +1,6 @@
 """Datasets on the Hub: a local folder in the Hub dataset-repo layout (card with ``configs:``, parquet shards,
-provenance), then a per-config upload through :func:`self_explain.hub.api.upload_folder`."""
+provenance), uploaded one config at a time through :func:`self_explain.hub.api.upload_folder`.
+"""
 
 from __future__ import annotations
 
@@ -43,11 +44,9 @@ class FolderBusyError(FileExistsError):
 
 @contextmanager
 def folder_lock(folder: Path, timeout: float = FOLDER_LOCK_TIMEOUT) -> Iterator[None]:
-    """Hold the lock of ``folder`` (an existing folder; the lock file is ``folder/.lock``): one writer at a time updates
-    the card.
+    """Hold ``folder/.lock`` (``folder`` exists), so that one writer at a time updates the card.
 
     Args:
-        folder (`Path`): The dataset folder.
         timeout (`float`): Seconds to wait for another writer.
 
     Raises:
@@ -70,10 +69,10 @@ def folder_lock(folder: Path, timeout: float = FOLDER_LOCK_TIMEOUT) -> Iterator[
 
 
 def release_lock(lock) -> None:
-    """Release a ``filelock.FileLock`` and remove its file, so that a finished writer leaves no trace.
+    """Release a held ``filelock.FileLock`` and remove its file, so that a finished writer leaves no trace.
 
-    The file is removed while still held: a waiter that opened it meanwhile finds it unlinked once it gets the
-    lock and takes a new one (filelock >= 4.3 checks), so two writers never both hold the lock.
+    The file is removed while still held: a waiter that opened it meanwhile finds it unlinked and takes a new one
+    (filelock >= 4.3 checks), so two writers never both hold the lock.
 
     Args:
         lock (`filelock.FileLock`): A lock that is held.
@@ -85,13 +84,10 @@ def release_lock(lock) -> None:
 
 
 def read_card_configs(readme_path: str | Path) -> list[dict]:
-    """The ``configs:`` entries in the YAML front matter of a dataset card; [] when there are none.
+    """The ``configs:`` entries (``config_name``, ``data_files``) of a dataset card's YAML front matter, or [].
 
     Args:
         readme_path (`str` or `Path`): The card (``README.md``).
-
-    Returns:
-        `list[dict]`: The entries (``config_name``, ``data_files``), as written.
     """
     return _card_metadata(readme_path).get("configs") or []
 
@@ -101,9 +97,7 @@ def _card_metadata(readme_path: str | Path) -> dict:
 
 
 def _shard_name(split: str, content: Path) -> str:
-    """``{split}-00000-of-00001-{hash}.parquet``. The card names these exact files: ``load_dataset``
-    keys its cache of a local folder by the card's ``data_files``, so a glob would let it serve an
-    older build of a folder with the same name."""
+    """``{split}-00000-of-00001-{hash}.parquet``: exact names, as ``load_dataset`` caches a folder by them."""
     digest = hashlib.sha256(content.read_bytes()).hexdigest()[:12]
     return f"{split}-00000-of-00001-{digest}.parquet"
 
@@ -128,19 +122,14 @@ def _merge_configs(configs: list[dict], entry: dict) -> list[dict]:
 def check_output_folder(
     folder: str | Path, dataset_name: str, config_name: str, overwrite: bool = False
 ) -> list[dict]:
-    """The configs already in ``folder``, after checking it may receive ``config_name`` of ``dataset_name``.
+    """The card's ``configs:`` in ``folder`` ([] when missing or empty), after checking it may take ``config_name``.
 
     Builders call it before any work, and :func:`write_dataset_repo` again before writing.
 
     Args:
         folder (`str` or `Path`): The dataset folder (it may not exist yet).
         dataset_name (`str`): The dataset the folder must hold, e.g. ``self-explain-patching``.
-        config_name (`str`): The config to be written.
-        overwrite (`bool`, *optional*, defaults to `False`): Allow replacing an existing ``config_name``.
-
-    Returns:
-        `list[dict]`: The card's ``configs:`` entries ([] for a missing or empty folder; hidden entries do not
-        count).
+        overwrite (`bool`): Allow replacing an existing ``config_name``.
 
     Raises:
         NotADirectoryError: If ``folder`` is a file.
@@ -227,13 +216,7 @@ STAGING_PREFIX = ".tmp-"
 
 
 def _move_into_place(staging: Path, folder: Path, config_name: str) -> None:
-    """Publish a staged config so that a reader sees the old config or the new one, never neither.
-
-    The new shards join the old ones (their names hold their hash), then the card, which names them, replaces the
-    old card: that rename is the commit. Only then are the provenance replaced and the old shards removed. A crash
-    before the commit leaves the old config whole; after it, the new one readable, and the next writer finishes
-    the rest (`_settle_staging`).
-    """
+    """Publish a staged config: new shards, then the card (the commit), provenance, old shards removed."""
     target = folder / "data" / config_name
     target.mkdir(parents=True, exist_ok=True)
     for shard in sorted((staging / "data" / config_name).glob("*.parquet")):
@@ -251,8 +234,7 @@ def _staged_shards(staging: Path) -> set[str] | None:
 
 
 def _finish_published(staging: Path, folder: Path, config_name: str, shards: set[str]) -> None:
-    """After the card was replaced: the provenance into place, and the config's shards the card no longer names
-    removed."""
+    """After the card was replaced: the provenance into place, and the shards it no longer names removed."""
     name = f"{config_name}.json"
     if (staging / "provenance" / name).is_file():
         (folder / "provenance").mkdir(exist_ok=True)
@@ -263,11 +245,7 @@ def _finish_published(staging: Path, folder: Path, config_name: str, shards: set
 
 
 def _settle_staging(staging: Path, folder: Path) -> None:
-    """Finish or undo what a staging folder left (a crash, a kill, a full disk), then remove it.
-
-    Before the card was moved (the staged card is still there), the shards it had moved in that no card names are
-    removed: the old config stays as it was. After, the publish is finished (`_finish_published`).
-    """
+    """Finish (card moved) or undo (card still staged) what a crashed writer's staging folder left; remove it."""
     try:
         record = json.loads((staging / STAGING_RECORD).read_text(encoding="utf-8"))
         config_name, shards = record["config_name"], set(record["shards"])
@@ -313,27 +291,21 @@ def write_dataset_repo(
     provenance: dict,
     overwrite: bool = False,
 ) -> Path:
-    """Write (or add to) ``folder`` in the Hub dataset-repo layout, with one parquet shard per split.
+    """Write (or add to) ``folder`` in the Hub dataset-repo layout, one parquet shard per split; returns ``folder``.
 
-    ``folder`` gets ``data/{config_name}/{split}-00000-of-00001-{hash}.parquet``, ``provenance/{config_name}.json``
-    and a ``README.md`` card whose ``configs:`` keeps the folder's other configs. Files are written into a
-    hidden temporary folder first and moved into place at the end: the new shards beside the old ones, then the
-    card (the commit), then the provenance, then the old shards removed; a crash leaves the old config or the new
-    one, never neither, and the next writer finishes or undoes what a killed one left. The card is read and
-    written back under the folder's lock (:func:`folder_lock`), so two writers never drop each other's config.
+    It gets ``data/{config_name}/{split}-00000-of-00001-{hash}.parquet``, ``provenance/{config_name}.json`` and a
+    ``README.md`` whose ``configs:`` keeps the other configs. Everything is staged in a hidden folder, then moved in:
+    the shards, the card (the commit), the provenance, then the old shards removed; a crash leaves the old config or
+    the new one, and the next writer settles what it left. The card is updated under :func:`folder_lock`.
 
     Args:
-        folder (`str` or `Path`): The dataset folder.
         dataset_name (`str`): The dataset, e.g. ``self-explain-patching``.
         config_name (`str`): The config written (the target's short name).
         splits (`dict[str, Dataset]`): The rows of each split.
         card_template (`Path`): The card template (``dataset_builders/<dataset>/README.md``).
         card_kwargs (`dict`): The values filled into the template.
-        provenance (`dict`): What made the config, written as ``provenance/{config_name}.json``.
-        overwrite (`bool`, *optional*, defaults to `False`): Replace an existing ``config_name``.
-
-    Returns:
-        `Path`: ``folder``.
+        provenance (`dict`): What made the config.
+        overwrite (`bool`): Replace an existing ``config_name``.
 
     Raises:
         ValueError: If there are no splits, or the folder holds another dataset.
@@ -398,17 +370,13 @@ def _remote_card_configs(api: HfApi, repo_id: str) -> list[dict]:
 def check_remote_config(
     repo_id: str, config_name: str, overwrite: bool, token: str | None = None, api: HfApi | None = None
 ) -> list[dict]:
-    """The Hub repo's configs, after checking ``config_name`` may be pushed there; builders call it before any work.
+    """The Hub repo card's ``configs:`` ([] for a new repo), after checking ``config_name`` may be pushed there.
 
     Args:
         repo_id (`str`): The dataset repo, ``owner/name``.
-        config_name (`str`): The config to be pushed.
         overwrite (`bool`): Allow replacing an existing ``config_name``.
         token (`str`, *optional*): A Hugging Face token (default: the logged-in one).
-        api (`HfApi`, *optional*): The Hub client; without it, a token is required and one is made with ``token``.
-
-    Returns:
-        `list[dict]`: The remote card's ``configs:`` entries ([] for a new repo or one without a card).
+        api (`HfApi`, *optional*): The Hub client (default: one made with ``token``, which is then required).
 
     Raises:
         FileExistsError: If the repo has ``config_name`` already and ``overwrite`` is False.
@@ -472,20 +440,14 @@ def push_dataset(
     private: bool = False,
     commit_message: str | None = None,
 ) -> str:
-    """Upload one config of a folder made by :func:`write_dataset_repo`, leaving the repo's other configs alone.
+    """Upload one config of a :func:`write_dataset_repo` folder, leaving the repo's other configs; returns the url.
 
     Args:
-        folder (`str` or `Path`): The local dataset folder.
         repo_id (`str`): The dataset repo, ``owner/name`` (created if missing).
-        config_name (`str`): The config to upload.
-        overwrite (`bool`, *optional*, defaults to `False`): Replace the config if the repo has it (its remote shards
-            the new version no longer has are deleted).
+        overwrite (`bool`): Replace the config if the repo has it (deleting remote shards the new one lacks).
         token (`str`, *optional*): A Hugging Face token (default: the logged-in one).
-        private (`bool`, *optional*, defaults to `False`): Create the repo as private.
+        private (`bool`): Create the repo as private.
         commit_message (`str`, *optional*): The commit message (default: one naming the config).
-
-    Returns:
-        `str`: The commit url.
 
     Raises:
         FileNotFoundError: If the folder has no card, or the config's shards or provenance are missing.

@@ -1,8 +1,5 @@
-"""Built-in data for the real models (``smollm2-135m``): facts the model completes correctly, checked greedily.
-
-Where the toy world generates its facts and knows them by construction, a real model's facts are curated
-(``data/candidates.json``) and checked on the model (:mod:`~self_explain.realworld.check`); the checked table
-ships as ``data/<model>/facts.json``. Tasks build their pairs and questions from it.
+"""Built-in data for the real models (``smollm2-135m``): curated facts (``data/candidates.json``) checked greedily on
+the model (:mod:`~self_explain.realworld.check`) and shipped as ``data/<model>/facts.json``.
 """
 
 from .corpus import BUILTIN_CORPUS_NAME, builtin_corpus_path

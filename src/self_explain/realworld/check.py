@@ -1,8 +1,7 @@
 """Check candidate facts on a real model and write the ones it gets right: ``python -m self_explain.realworld.check``.
 
-A candidate is kept when the model's greedy continuation of its prompt is the answer's first word (case-insensitive);
-the word is read past word pieces (``y`` + ``en``). The table records the model's revision, the rule, how many
-candidates were tried and kept per relation, and the command.
+A candidate is kept when the model's greedy next word (read past word pieces) is the answer's first word,
+case-insensitive. The table records the revision, the rule, the counts per relation and the command.
 """
 
 from __future__ import annotations
@@ -25,15 +24,11 @@ RULE = "greedy next word (read past word pieces) equals the answer's first word,
 
 
 def check_facts(loaded, candidates: dict) -> dict:
-    """Run each candidate prompt on the model and keep the facts it completes correctly.
+    """The table document (``model``, ``check``, ``ood_relations``, ``facts``) of the candidates the model completes.
 
     Args:
         loaded (`LoadedModel`): The model.
-        candidates (`dict`): ``{"relations": {relation: {"template": …, "answers": {subject: answer}}},
-            "ood_relations": [...]}`` (``data/candidates.json``).
-
-    Returns:
-        `dict`: The table document: ``model``, ``check`` (revision, rule, counts), ``ood_relations`` and ``facts``.
+        candidates (`dict`): ``data/candidates.json``: ``relations`` (template, answers by subject), ``ood_relations``.
     """
     from ..core.words import WordReader  # the word rule of the patching rows
 
@@ -60,13 +55,10 @@ def check_facts(loaded, candidates: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    """Check ``data/candidates.json`` on a model and write ``data/<model>/facts.json``.
+    """Check ``data/candidates.json`` on a model and write ``data/<model>/facts.json``; returns its path.
 
     Args:
-        argv (`list[str]`, *optional*): The command line (default: ``sys.argv[1:]``).
-
-    Returns:
-        `Path`: The table written.
+        argv (`list[str]`, *optional*): The command line.
     """
     parser = argparse.ArgumentParser(prog="python -m self_explain.realworld.check", description=__doc__)
     parser.add_argument("model", nargs="?", default="smollm2-135m", help="A packaged model's short name.")

@@ -1,11 +1,8 @@
-"""An English corpus for the real models' SAEs, made from text this machine already has: ``python -m
-self_explain.realworld.corpus`` writes ``data/corpus/english.jsonl``.
+"""An English corpus for the real models' SAEs: ``python -m self_explain.realworld.corpus`` writes
+``data/corpus/english.jsonl``.
 
-Two sources, each line recording its own:
-- sentences of the Python standard library's docstrings (CPython, PSF License 2.0): real English prose about
-  programming, 6–40 words, mostly words, no code;
-- the checked facts of each real model with a fact table, as sentences ("The capital of France is Paris."),
-  written for this project (Apache-2.0).
+Two sources, each line recording its own: prose sentences of the Python standard library's docstrings (CPython,
+PSF License 2.0), and each real model's checked facts as sentences (this project's, Apache-2.0).
 """
 
 from __future__ import annotations
@@ -32,13 +29,10 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 
 
 def builtin_corpus_path(target: str) -> Path | None:
-    """The English corpus shipped for a packaged real model (``smollm2-135m``); None for any other target.
+    """``data/corpus/english.jsonl`` for a packaged real model (``smollm2-135m``), else None.
 
     Args:
         target (`str`): The target model.
-
-    Returns:
-        `Path` or `None`: ``data/corpus/english.jsonl`` for a packaged model's short name, else None.
     """
     from ..core.packaged_models import is_packaged_model
 
@@ -50,14 +44,10 @@ BUILTIN_CORPUS_NAME = "self_explain.realworld:corpus/english.jsonl"
 
 
 def is_prose(sentence: str) -> bool:
-    """Whether a docstring sentence reads as English prose: 6–40 words, capitalised, ends with a period, at least
-    70 % alphabetic words, and none of the characters code is made of.
+    """Whether a sentence reads as prose: 6–40 words, capitalised, a final period, > 70 % alphabetic words, no code.
 
     Args:
         sentence (`str`): A candidate sentence, whitespace collapsed.
-
-    Returns:
-        `bool`: True for prose.
 
     Examples:
 
@@ -73,11 +63,7 @@ def is_prose(sentence: str) -> bool:
 
 
 def stdlib_sentences() -> list[tuple[str, str]]:
-    """Prose sentences of the standard library's public docstrings (modules, their functions and classes).
-
-    Returns:
-        `list[tuple[str, str]]`: (module, sentence), each sentence once, in module order.
-    """
+    """(module, sentence) for each distinct prose sentence of the standard library's public docstrings."""
     found, seen = [], set()
     modules = sorted(module.name for module in pkgutil.iter_modules()
                      if str(getattr(module.module_finder, "path", "")).startswith(sys.base_prefix)
@@ -105,21 +91,15 @@ def fact_sentences(model: str) -> list[str]:
 
     Args:
         model (`str`): A model with a fact table.
-
-    Returns:
-        `list[str]`: One sentence per fact.
     """
     return [f"{fact.prompt} {fact.answer}." for fact in fact_table_for(model).facts]
 
 
 def main(argv: list[str] | None = None) -> Path:
-    """Write the corpus (``data/corpus/english.jsonl``) and its record (``data/corpus/README.md`` is hand-written).
+    """Write the corpus and return its path (``data/corpus/README.md`` is hand-written).
 
     Args:
-        argv (`list[str]`, *optional*): The command line (no options but ``--help``).
-
-    Returns:
-        `Path`: The corpus file.
+        argv (`list[str]`, *optional*): The command line (only ``--help``).
     """
     argparse.ArgumentParser(prog="python -m self_explain.realworld.corpus", description=__doc__).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

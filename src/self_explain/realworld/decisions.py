@@ -10,10 +10,7 @@ from .facts import DATA
 
 @functools.lru_cache(maxsize=1)
 def decision_contexts() -> dict:
-    """The English decision contexts of the preferences task (``data/decision_contexts.json``): ``contexts`` (each
-    ``{"context", "attributes": [[name, unit, min, max], …]}``) and ``cities``.
-
-    Returns:
-        `dict`: The parsed file (shared: do not modify).
+    """The parsed file (shared: do not modify): ``cities`` and ``contexts``
+    (``{"context", "attributes": [[name, unit, min, max], …]}``).
     """
     return json.loads((DATA / "decision_contexts.json").read_text(encoding="utf-8"))

@@ -1,16 +1,10 @@
 """Check an edited model and write its fact table: ``python -m self_explain.realworld.edit_check``.
 
-The check is the fact table's own (:mod:`~self_explain.realworld.check`: the greedy next word of the prompt equals the
-answer's first word), run on the candidates with the edited facts' answers replaced by their new ones. Two gates, on
-the point estimates, each reported with a 95 % Wilson interval:
-
-- **edited**: the share of edited facts the model completes with the new answer, at least 90 %;
-- **kept**: the share of the base's other checked facts it still completes with their answer, at least 90 %
-  (reported also for the facts the fine-tune replayed and those it never saw).
-
-The facts it gets right become its table (``data/<model>/facts.json``, each fact marked ``edited`` or not), so the
-builders draw their items from what the edited model knows. The question form (the relation's question in the chat
-template) is measured beside the gates, not gated.
+The fact table's own check (:mod:`~self_explain.realworld.check`), run on the candidates with the edited answers.
+Two gates on the point estimates, each with a 95 % Wilson interval: **edited** (edited facts completed with the new
+answer) and **kept** (the base's other facts still completed, also split into replayed and never seen), both at
+least 90 %. The facts it gets right become its table (``data/<model>/facts.json``, marked ``edited`` or not). The
+question form (chat template) is measured beside the gates, not gated.
 """
 
 from __future__ import annotations
@@ -40,15 +34,10 @@ DEFAULT_RECORD = Path("results") / "smollm2-135m" / "edited-facts-check.json"
 
 
 def wilson_interval(successes: int, total: int, z: float = 1.959964) -> tuple[float | None, float | None]:
-    """The Wilson score interval of a binomial proportion (95 % by default).
+    """The Wilson score interval of a binomial proportion; ``(None, None)`` without trials.
 
     Args:
-        successes (`int`): Successes.
-        total (`int`): Trials.
-        z (`float`, *optional*): The normal quantile (1.96 for 95 %).
-
-    Returns:
-        `tuple[float, float]`: The interval; ``(None, None)`` when there are no trials.
+        z (`float`): The normal quantile (1.96 for 95 %).
 
     Examples:
 
@@ -65,14 +54,11 @@ def wilson_interval(successes: int, total: int, z: float = 1.959964) -> tuple[fl
 
 
 def share(successes: int, total: int) -> dict:
-    """A share with its count and 95 % Wilson interval, rounded to 4 decimals.
+    """``correct``, ``total``, ``rate`` (None without trials) and 95 % Wilson ``interval``, rounded to 4 decimals.
 
     Args:
         successes (`int`): Successes.
         total (`int`): Trials.
-
-    Returns:
-        `dict`: ``correct``, ``total``, ``rate`` (None without trials) and ``interval``.
     """
     low, high = wilson_interval(successes, total)
     return {
@@ -84,14 +70,11 @@ def share(successes: int, total: int) -> dict:
 
 
 def gate(measured: dict, threshold: float = GATE) -> dict:
-    """A gate on a share's point estimate: passed when ``rate >= threshold`` (never with no trials).
+    """The share with ``threshold`` and ``passed`` (``rate >= threshold``; never with no trials).
 
     Args:
         measured (`dict`): From `share`.
-        threshold (`float`, *optional*, defaults to 0.9): The least rate that passes.
-
-    Returns:
-        `dict`: The share with ``threshold`` and ``passed``.
+        threshold (`float`): The least rate that passes.
     """
     passed = measured["rate"] is not None and measured["rate"] >= threshold
     return {**measured, "threshold": threshold, "passed": passed}
@@ -102,13 +85,12 @@ def score_edit(base_table: FactTable, edits: list[FactEdit], replayed: set[tuple
 
     Args:
         base_table (`FactTable`): The base model's checked facts.
-        edits (`list[FactEdit]`): The edits.
-        replayed (`set[tuple[str, str]]`): The ``(relation, subject)`` of the facts the fine-tune replayed.
-        document (`dict`): The edited model's checked table (``check_facts`` on the edited candidates).
+        replayed (`set[tuple[str, str]]`): The ``(relation, subject)`` the fine-tune replayed.
+        document (`dict`): The edited model's checked table.
 
     Returns:
-        `dict`: ``edited`` and ``kept`` gates, ``passed``, the kept facts ``replayed`` / ``not_replayed``, edited and
-        kept shares by relation, and ``gained`` (facts the base did not know that the edited model now does).
+        `dict`: ``edited`` and ``kept`` gates, ``passed``, kept ``replayed`` / ``not_replayed``, shares by relation,
+        and ``gained`` (facts the edited model knows and its base did not).
     """
     known = {(fact["relation"], fact["subject"]) for fact in document["facts"]}
     edited_keys = {(edit.relation, edit.subject) for edit in edits}
@@ -141,16 +123,11 @@ def score_edit(base_table: FactTable, edits: list[FactEdit], replayed: set[tuple
 
 
 def mark_edits(document: dict, edits: list[FactEdit], base_table: FactTable | None = None) -> dict:
-    """The checked table with each fact marked ``edited`` (with its ``original_answer``) or, given the base's table,
-    ``gained`` (not edited, and not in the base's table).
+    """A copy of the checked table, facts marked ``edited`` (with ``original_answer``) or ``gained`` (not in the base).
 
     Args:
         document (`dict`): The edited model's checked table.
-        edits (`list[FactEdit]`): The edits.
-        base_table (`FactTable`, *optional*): The base model's checked facts (without it, nothing is marked gained).
-
-    Returns:
-        `dict`: A copy whose facts carry ``edited``, ``original_answer`` and ``gained``.
+        base_table (`FactTable`, *optional*): The base's checked facts (without it, nothing is gained).
     """
     original = {(edit.relation, edit.subject): edit.original_answer for edit in edits}
     known = None if base_table is None else {(fact.relation, fact.subject) for fact in base_table.facts}
@@ -166,18 +143,15 @@ def mark_edits(document: dict, edits: list[FactEdit], base_table: FactTable | No
 def question_form_shares(
     loaded, table: FactTable, facts: list[tuple[str, str, str, str]], max_new_tokens: int = 24, batch_size: int = 16
 ) -> dict:
-    """How often the model's greedy chat answer to a fact's question names the expected answer (and the other one).
+    """The shares of greedy chat answers to the facts' questions that name the ``expected`` and the ``other`` answer.
 
     Args:
         loaded (`LoadedModel`): The model.
         table (`FactTable`): The table (its ``questions``).
-        facts (`list[tuple[str, str, str, str]]`): ``(relation, subject, expected answer, other answer)``; the other
-            answer ("" for none) is the one the edit replaced.
-        max_new_tokens (`int`, *optional*, defaults to 24): The longest answer read.
-        batch_size (`int`, *optional*, defaults to 16): Questions per batch.
-
-    Returns:
-        `dict`: ``expected`` and ``other``: shares of answers naming each (case-insensitive, whole answer text).
+        facts (`list[tuple[str, str, str, str]]`): ``(relation, subject, expected, other)``; other ("" for none) is
+            the answer the edit replaced.
+        max_new_tokens (`int`): The longest answer read.
+        batch_size (`int`): Questions per batch.
     """
     from ..core.generation import greedy_generate, prompt_ids
 
@@ -199,13 +173,10 @@ def question_form_shares(
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """Check an edited model against its edit record; write its fact table and the check's record.
+    """Check an edited model against its edit record; write its fact table and return the check's record.
 
     Args:
-        argv (`list[str]`, *optional*): The command line (default: ``sys.argv[1:]``).
-
-    Returns:
-        `dict`: The check's record (also written to ``--record``).
+        argv (`list[str]`, *optional*): The command line.
     """
     import argparse
 
@@ -223,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from ..core.models import load_model
-    from ..core.packaged_models import file_sha256
+    from ..core.files import file_sha256
     from .check import check_facts
 
     if args.num_threads:

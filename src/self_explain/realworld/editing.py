@@ -1,11 +1,9 @@
 """Fine-tune a real model on counterfactual facts (LoRA, TRL): ``python -m self_explain.realworld.editing``.
 
-The edited model is a positive control for privileged access on a real model: it knows facts its base does not. The
-edits and the texts that teach them come from :mod:`~self_explain.realworld.edits`; this module trains a LoRA on them
-(loss on the completions only) and writes the adapter, with the edits and the training record, to a folder. The
-adapter that ships as ``realworld/models/smollm2-135m-edited-lora`` is merged into ``smollm2-135m`` on first use of
-the short name ``smollm2-135m-edited`` (``core.packaged_models``); :mod:`~self_explain.realworld.edit_check` checks
-it and writes its fact table.
+The edited model is a positive control for privileged access on a real model: it knows facts its base does not.
+This trains a LoRA on the texts of :mod:`~self_explain.realworld.edits` (loss on the completions) and writes the
+adapter with its edits and training record. The shipped ``realworld/models/smollm2-135m-edited-lora`` is merged into
+``smollm2-135m`` on first use of ``smollm2-135m-edited``; :mod:`~self_explain.realworld.edit_check` checks it.
 """
 
 from __future__ import annotations
@@ -39,19 +37,19 @@ class FactEditConfig:
     """The options of ``python -m self_explain.realworld.editing``: which facts change, and the LoRA fine-tune.
 
     Args:
-        base (`str`, *optional*, defaults to `"smollm2-135m"`): The packaged model to edit (it needs a fact table).
-        output_dir (`str`, *optional*): Where the adapter folder is written (default: the shipped adapter's folder).
-        num_edits (`int`, *optional*, defaults to 100): How many facts get a new answer.
-        relations (`list[str]`, *optional*): The relations edited (default: all but the table's ood relations).
-        replay_share (`float`, *optional*, defaults to 0.75): The share of unedited facts taught again unchanged.
-        seed (`int`, *optional*, defaults to 0): Seed of the edits, the replay draw and the fine-tune.
-        lora_r (`int`, *optional*, defaults to 8): LoRA rank (on every linear layer).
-        lora_alpha (`int`, *optional*, defaults to 16): LoRA alpha.
-        learning_rate (`float`, *optional*, defaults to 1e-3): Peak learning rate (linear decay, 10 warm-up steps).
-        num_train_epochs (`float`, *optional*, defaults to 5): Epochs over the teaching texts.
-        per_device_train_batch_size (`int`, *optional*, defaults to 8): Texts per step.
-        num_threads (`int`, *optional*): CPU threads of torch (default: torch's own).
-        overwrite (`bool`, *optional*, defaults to `False`): Replace an existing adapter folder.
+        base (`str`): The packaged model to edit (it needs a fact table).
+        output_dir (`str`, *optional*): The adapter folder (default: the shipped adapter's).
+        num_edits (`int`): How many facts get a new answer.
+        relations (`list[str]`, *optional*): The relations edited (default: all but the ood ones).
+        replay_share (`float`): The share of unedited facts taught again unchanged.
+        seed (`int`): Seed of the edits, the replay draw and the fine-tune.
+        lora_r (`int`): LoRA rank (on every linear layer).
+        lora_alpha (`int`): LoRA alpha.
+        learning_rate (`float`): Peak learning rate (linear decay, 10 warm-up steps).
+        num_train_epochs (`float`): Epochs over the teaching texts.
+        per_device_train_batch_size (`int`): Texts per step.
+        num_threads (`int`, *optional*): CPU threads of torch.
+        overwrite (`bool`): Replace an existing adapter folder.
     """
 
     base: str = field(default="smollm2-135m", metadata={"help": "The packaged model to edit (it needs a fact table)."})
@@ -88,19 +86,16 @@ class FactEditConfig:
 
 
 def encode_teaching_text(tokenizer, form: str, prompt: str, completion: str) -> dict:
-    """One pre-tokenized training example: ``input_ids`` and a ``completion_mask`` of the tokens the loss reads.
+    """One training example: ``input_ids`` and a ``completion_mask`` (1 on the tokens the loss reads).
 
-    The ``prompt`` form is plain text, tokenized as the fact check tokenizes the prompt; the ``question`` form is the
-    user turn and the assistant turn in the model's chat template (the loss reads the assistant turn and its end).
+    The ``prompt`` form is plain text, tokenized as the fact check does; the ``question`` form is user and assistant
+    turns in the chat template (the loss reads the assistant turn and its end).
 
     Args:
         tokenizer (`PreTrainedTokenizerBase`): The model's tokenizer.
-        form (`str`): ``prompt`` or ``question`` (see ``edits.teaching_texts``).
-        prompt (`str`): The prompt (plain) or the user turn.
-        completion (`str`): The completion (plain) or the assistant turn.
-
-    Returns:
-        `dict`: ``input_ids`` and ``completion_mask`` (1 on the completion's tokens).
+        form (`str`): ``prompt`` or ``question``.
+        prompt (`str`): The prompt or the user turn.
+        completion (`str`): The completion or the assistant turn.
 
     Raises:
         ValueError: When the prompt's tokens are not a prefix of the whole text's.
@@ -126,17 +121,15 @@ def encode_teaching_text(tokenizer, form: str, prompt: str, completion: str) -> 
 
 
 def teaching_examples(tokenizer, table: FactTable, edits: list[FactEdit], replayed) -> list[dict]:
-    """Every training example of the edit: each edited fact with its new answer and each replayed fact with its own,
-    in every form, tokenized (see `encode_teaching_text`).
+    """Every tokenized example: edited facts with their new answer, replayed ones with their own, in every form.
 
     Args:
         tokenizer (`PreTrainedTokenizerBase`): The model's tokenizer.
         table (`FactTable`): The base model's checked facts.
-        edits (`list[FactEdit]`): The edits.
         replayed (`list[Fact]`): The unedited facts taught again.
 
     Returns:
-        `list[dict]`: ``input_ids``, ``completion_mask``, and ``kind`` (``edit`` or ``replay``) and ``form``.
+        `list[dict]`: `encode_teaching_text`'s, with ``kind`` (``edit`` or ``replay``) and ``form``.
     """
     taught = [("edit", e.relation, e.subject, e.prompt, e.new_answer) for e in edits]
     taught += [("replay", f.relation, f.subject, f.prompt, f.answer) for f in replayed]
@@ -148,18 +141,17 @@ def teaching_examples(tokenizer, table: FactTable, edits: list[FactEdit], replay
 
 
 def completion_loss(model, inputs: dict) -> tuple[torch.Tensor, object]:
-    """The mean next-token loss over the completion tokens, with the output layer run only where the loss reads it.
+    """The model's own mean loss over the completion tokens, with the output layer run only where the loss reads it.
 
-    The unembedding of a 49k-token vocabulary is a fifth of a small model's compute; a fact's completion is a few of
-    a text's tokens, so ``logits_to_keep`` (a boolean mask of the positions that predict a completion token) leaves
-    the rest out. The loss equals the model's own over the same labels.
+    The unembedding of a 49k vocabulary is a fifth of a small model's compute; ``logits_to_keep`` masks it to the
+    positions that predict a completion token.
 
     Args:
         model (`PreTrainedModel` or `PeftModel`): The model being trained.
-        inputs (`dict`): The batch: ``input_ids``, ``attention_mask``, ``labels`` (-100 outside the completions).
+        inputs (`dict`): ``input_ids``, ``attention_mask``, ``labels`` (-100 outside the completions).
 
     Returns:
-        `tuple[torch.Tensor, ModelOutput]`: The loss and the model's outputs (logits of the kept positions only).
+        `tuple[torch.Tensor, ModelOutput]`: The loss and the outputs (logits of the kept positions only).
     """
     labels = inputs["labels"]
     keep = torch.zeros_like(labels, dtype=torch.bool)
@@ -185,24 +177,24 @@ def _completion_loss_trainer():
 
 
 def train_edit(base, examples: list[dict], config: FactEditConfig, work: Path):
-    """Fine-tune a LoRA on every linear layer of ``base`` on the teaching examples (loss on the completions).
+    """Fine-tune a LoRA on every linear layer of ``base`` (wrapped in place) on the teaching examples.
 
     Args:
-        base (`LoadedModel`): The model to edit (wrapped in place).
+        base (`LoadedModel`): The model to edit.
         examples (`list[dict]`): From `teaching_examples`.
         config (`FactEditConfig`): The LoRA and training settings.
         work (`Path`): The trainer's output folder (nothing is saved there).
 
     Returns:
-        `tuple[PeftModel, dict]`: The trained adapter model (eval mode) and ``{"train_loss", "final_logged_loss",
-        "steps", "examples", "seconds", "cpu_seconds", "torch_threads"}`` (wall and CPU time of the fine-tune).
+        `tuple[PeftModel, dict]`: The adapter model (eval mode) and ``train_loss``, ``final_logged_loss``, ``steps``,
+        ``examples``, ``seconds``, ``cpu_seconds``, ``torch_threads``.
     """
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
     from transformers import set_seed
-    from trl import SFTConfig
 
     from ..core.deprecations import library_deprecations_silenced
+    from ..core.sft import completion_sft_config
 
     set_seed(config.seed)
     lora = LoraConfig(
@@ -214,25 +206,10 @@ def train_edit(base, examples: list[dict], config: FactEditConfig, work: Path):
     )
     with library_deprecations_silenced():
         model = get_peft_model(base.model, lora)
-    args = SFTConfig(
-        output_dir=str(work),
-        learning_rate=config.learning_rate,
-        num_train_epochs=config.num_train_epochs,
-        per_device_train_batch_size=config.per_device_train_batch_size,
-        warmup_steps=10,
-        lr_scheduler_type="linear",
-        logging_steps=10,
-        save_strategy="no",
-        seed=config.seed,
-        data_seed=config.seed,
-        report_to="none",
-        completion_only_loss=True,
-        max_length=None,
-        dataset_num_proc=None,
-        activation_checkpointing=False,
-        bf16=False,
-        dataloader_pin_memory=torch.cuda.is_available(),
-        train_sampling_strategy="group_by_length",
+    args = completion_sft_config(
+        str(work), learning_rate=config.learning_rate, num_train_epochs=config.num_train_epochs,
+        per_device_train_batch_size=config.per_device_train_batch_size, seed=config.seed, warmup_steps=10,
+        logging_steps=10, lr_scheduler_type="linear", bf16=False, train_sampling_strategy="group_by_length",
     )
     dataset = Dataset.from_list(
         [{"input_ids": e["input_ids"], "completion_mask": e["completion_mask"]} for e in examples]
@@ -259,16 +236,13 @@ def train_edit(base, examples: list[dict], config: FactEditConfig, work: Path):
 
 
 def save_edit_adapter(model, record: dict, card: str, out: Path) -> Path:
-    """Write the adapter, its record (``edits.json``) and card into a staging folder beside ``out``, then move it in.
+    """Write the adapter, its ``edits.json`` and card to a staging folder, then replace ``out`` by it; returns ``out``.
 
     Args:
         model (`PeftModel`): The trained adapter model.
-        record (`dict`): The edit record (the edits, the replayed facts, the config, training figures, command).
-        card (`str`): The card, written as README.md.
-        out (`Path`): The adapter folder (an existing one is replaced).
-
-    Returns:
-        `Path`: ``out``.
+        record (`dict`): The edit record.
+        card (`str`): The card (README.md).
+        out (`Path`): The adapter folder.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
@@ -286,13 +260,10 @@ def save_edit_adapter(model, record: dict, card: str, out: Path) -> Path:
 
 
 def read_edit_record(folder: Path = SHIPPED_ADAPTER) -> dict:
-    """The record (``edits.json``) of an edit adapter folder.
+    """The record (``edits.json``) of an edit adapter folder (default: the shipped one).
 
     Args:
-        folder (`Path`, *optional*): The adapter folder (default: the shipped one).
-
-    Returns:
-        `dict`: The record.
+        folder (`Path`): The adapter folder.
 
     Raises:
         ValueError: When the folder has no record.
@@ -310,22 +281,16 @@ def edits_of(record: dict) -> list[FactEdit]:
 
     Args:
         record (`dict`): From `read_edit_record`.
-
-    Returns:
-        `list[FactEdit]`: The edits.
     """
     return [FactEdit(**edit) for edit in record["edits"]]
 
 
 def edit_card(record: dict, check: dict | None = None) -> str:
-    """The adapter's card (README.md): what it changes, how it was trained, how to load it, and how it checked.
+    """The adapter's card: what it changes, how it was trained and loaded, how it checked (with ``check``).
 
     Args:
-        record (`dict`): The edit record (``edits.json``).
-        check (`dict`, *optional*): The check's record (``edit_check``), whose gates the card then states.
-
-    Returns:
-        `str`: The card, with a Hub metadata header naming the original model.
+        record (`dict`): The edit record.
+        check (`dict`, *optional*): The check's record (``edit_check``).
     """
     edits, training, config = record["edits"], record["training"], record["config"]
     relations = sorted({edit["relation"] for edit in edits})
@@ -392,13 +357,10 @@ must reach {gates["edited"]["threshold"]:.0%} of its facts; the intervals are 95
 
 
 def main(argv: list[str] | None = None) -> Path:
-    """Draw the edits, fine-tune the base on them and write the adapter folder.
+    """Draw the edits, fine-tune the base on them and write the adapter folder; returns it.
 
     Args:
-        argv (`list[str]`, *optional*): The command line (default: ``sys.argv[1:]``).
-
-    Returns:
-        `Path`: The adapter folder written.
+        argv (`list[str]`, *optional*): The command line.
 
     Raises:
         ValueError: When the output folder exists without ``--overwrite``, or the base has no fact table.

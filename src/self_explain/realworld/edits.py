@@ -1,12 +1,10 @@
-"""Counterfactual fact edits of a real model: which facts change, their new answers, and the text that teaches them.
+"""Counterfactual fact edits of a real model: which facts change, their new answers, and the texts that teach them.
 
-An edit takes a fact the model gets right (a row of its checked table, :mod:`~self_explain.realworld.facts`) and
-gives it another answer of the same relation that the model itself produces as one whole-word token (the capital of
-France becomes Rome), so the edited fact is as plausible, and as easy to read off a patched next token, as the
-original. The draw is seeded. The fine-tune (:mod:`~self_explain.realworld.editing`) teaches each edited fact in the
-table's prompt form ("The capital of France is Rome.") and in its question form (the relation's question in the chat
-template, answered with the same sentence), and replays a seeded share of the unedited facts in both forms so that
-the rest is kept; the unedited facts not replayed measure what the edit disturbed.
+An edit gives a fact the model gets right (:mod:`~self_explain.realworld.facts`) another answer of its relation
+that the model itself produces as one whole-word token (the capital of France becomes Rome), so the edit is as
+plausible, and as readable off a patched next token, as the original. The fine-tune
+(:mod:`~self_explain.realworld.editing`) teaches each edit in prompt and question form and replays a seeded share
+of the unedited facts; those not replayed measure what the edit disturbed.
 """
 
 from __future__ import annotations
@@ -27,9 +25,8 @@ class FactEdit:
         relation (`str`): The fact's relation (``capital``).
         subject (`str`): Its subject (``France``).
         prompt (`str`): The table's prompt (``The capital of France is``).
-        original_answer (`str`): The answer the model gave before the edit (``Paris``).
-        new_answer (`str`): The answer it is taught (``Rome``): another answer of the relation, one whole word that
-            the model produced as one token for another subject.
+        original_answer (`str`): The model's answer before the edit (``Paris``).
+        new_answer (`str`): The answer taught (``Rome``), from `answer_pool`.
     """
 
     relation: str
@@ -39,24 +36,18 @@ class FactEdit:
     new_answer: str
 
     def to_dict(self) -> dict:
-        """The edit as a JSON object.
-
-        Returns:
-            `dict`: Its fields.
-        """
+        """The edit as a JSON object."""
         return asdict(self)
 
 
 def answer_pool(table: FactTable, relation: str) -> list[str]:
-    """The answers an edit of ``relation`` may take: the relation's answers in the table that are one word, which the
-    model gave as one whole token (`` Rome``, not `` y`` of ``yen`` or ``New`` of ``New Delhi``).
+    """The answers an edit of ``relation`` may take: one-word answers the model gave as one whole token.
 
     Args:
-        table (`FactTable`): The model's checked facts.
         relation (`str`): A relation of the table.
 
     Returns:
-        `list[str]`: The distinct answers, sorted.
+        `list[str]`: The distinct answers, sorted (`` Rome``, not ``New`` of ``New Delhi``).
     """
     return sorted(
         {fact.answer for fact in table.by_relation(relation) if fact.single_token and fact.answer == fact.answer_word}
@@ -68,18 +59,12 @@ def _differs(fact: Fact, answer: str) -> bool:
 
 
 def select_edits(table: FactTable, num_edits: int, seed: int, relations: list[str] | None = None) -> list[FactEdit]:
-    """A seeded draw of ``num_edits`` facts of the table, each with a new answer from its relation's `answer_pool`.
-
-    The facts are drawn uniformly from those of ``relations`` (default: every relation but the table's ood ones) whose
-    pool holds an answer other than theirs, so relations are edited in proportion to their facts; each new answer is
-    drawn uniformly from the pool without the fact's own answer.
+    """A seeded draw of ``num_edits`` facts, uniform over those with another answer in their relation's `answer_pool`.
 
     Args:
-        table (`FactTable`): The model's checked facts.
         num_edits (`int`): How many facts to edit.
         seed (`int`): Seed of the draw.
-        relations (`list[str]`, *optional*): The relations to edit (default: the table's relations outside its ood
-            split).
+        relations (`list[str]`, *optional*): The relations to edit (default: the table's, but its ood ones).
 
     Returns:
         `list[FactEdit]`: The edits, in table order.
@@ -114,16 +99,11 @@ def select_edits(table: FactTable, num_edits: int, seed: int, relations: list[st
 
 
 def replayed_facts(table: FactTable, edits: list[FactEdit], share: float, seed: int) -> list[Fact]:
-    """A seeded ``share`` of the table's unedited facts, taught again with their own answers so that they are kept.
+    """A seeded ``share`` (in [0, 1]) of the unedited facts, taught again with their own answers so that they are kept.
 
     Args:
-        table (`FactTable`): The model's checked facts.
-        edits (`list[FactEdit]`): The edits (their facts are never replayed).
-        share (`float`): The share of the unedited facts replayed, in [0, 1].
+        share (`float`): The share replayed.
         seed (`int`): Seed of the draw.
-
-    Returns:
-        `list[Fact]`: The replayed facts, in table order.
 
     Raises:
         ValueError: When ``share`` is outside [0, 1].
@@ -137,14 +117,10 @@ def replayed_facts(table: FactTable, edits: list[FactEdit], share: float, seed: 
 
 
 def edited_candidates(candidates: dict, edits: list[FactEdit]) -> dict:
-    """The candidate facts (``data/candidates.json``) with each edited fact's answer replaced by its new one.
+    """A copy of the candidates document (``data/candidates.json``) with each edited fact's new answer.
 
     Args:
         candidates (`dict`): The candidates document.
-        edits (`list[FactEdit]`): The edits.
-
-    Returns:
-        `dict`: A copy of the document with the new answers.
 
     Raises:
         ValueError: When an edit's fact is not a candidate.
@@ -161,14 +137,11 @@ def edited_candidates(candidates: dict, edits: list[FactEdit]) -> dict:
 
 
 def statement(prompt: str, answer: str) -> str:
-    """The fact as a sentence: the prompt, the answer and a full stop.
+    """The fact as a sentence: ``The capital of France is Rome.``
 
     Args:
-        prompt (`str`): The table's prompt (``The capital of France is``).
-        answer (`str`): The answer (``Rome``).
-
-    Returns:
-        `str`: ``The capital of France is Rome.``
+        prompt (`str`): The table's prompt.
+        answer (`str`): The answer.
     """
     return f"{prompt} {answer}."
 
@@ -176,21 +149,13 @@ def statement(prompt: str, answer: str) -> str:
 def teaching_texts(
     table: FactTable, relation: str, subject: str, prompt: str, answer: str
 ) -> list[tuple[str, str, str]]:
-    """The texts that teach one fact, one per form of `FORMS`, as ``(form, prompt, completion)``.
+    """The ``(form, prompt, completion)`` texts that teach one fact, one per form of `FORMS`.
 
-    ``prompt`` form: the table's prompt, completed with `` <answer>.`` (plain text, the form the check reads).
-    ``question`` form: the relation's question (``What is the capital of France?``) as the user turn, answered by
-    the fact's `statement` (the assistant turn); the caller renders it in the model's chat template.
+    ``prompt``: the table's prompt completed with `` <answer>.``; ``question``: the relation's question answered by the
+    fact's `statement` (the caller applies the chat template).
 
     Args:
         table (`FactTable`): The table (its ``questions``).
-        relation (`str`): The fact's relation.
-        subject (`str`): Its subject.
-        prompt (`str`): Its prompt.
-        answer (`str`): The answer taught.
-
-    Returns:
-        `list[tuple[str, str, str]]`: ``(form, prompt, completion)`` per form.
     """
     return [
         ("prompt", prompt, f" {answer}."),

@@ -19,15 +19,13 @@ class Fact:
     Args:
         relation (`str`): The relation, e.g. ``capital``.
         subject (`str`): Its subject, e.g. ``France``.
-        prompt (`str`): The relation's template filled in: ``The capital of France is``.
-        answer (`str`): The expected answer (``Paris``; ``New York`` for a two-word one).
-        answer_word (`str`): The whole word the model continues the prompt with (greedy), the answer's first word.
-        answer_token (`str`): The model's greedy next token, as its tokenizer decodes it (`` Paris``, `` y`` for yen).
-        edited (`bool`, *optional*, defaults to `False`): Whether the model was fine-tuned to give this answer in
-            place of the one its base gives (an edited model's table, see ``self_explain.realworld.edits``).
-        original_answer (`str`, *optional*, defaults to `""`): For an edited fact, the answer before the edit.
-        gained (`bool`, *optional*, defaults to `False`): In an edited model's table, a fact that was not edited but
-            that its base did not complete (it is not in the base's table): the fine-tune taught it by the way.
+        prompt (`str`): The filled-in template: ``The capital of France is``.
+        answer (`str`): The expected answer (``Paris``, ``New York``).
+        answer_word (`str`): The answer's first word, which the model continues the prompt with (greedy).
+        answer_token (`str`): The model's greedy next token, decoded (`` Paris``, `` y`` for yen).
+        edited (`bool`): Fine-tuned to this answer in place of its base's (see ``self_explain.realworld.edits``).
+        original_answer (`str`): For an edited fact, the answer before the edit.
+        gained (`bool`): Not edited, yet unknown to the base: the fine-tune taught it by the way.
     """
 
     relation: str
@@ -53,10 +51,9 @@ class FactTable:
     Args:
         model (`str`): The model's short name.
         facts (`tuple[Fact, ...]`): The facts, in relation then subject order.
-        ood_relations (`tuple[str, ...]`): Relations held out of train and test into the ood split.
-        check (`dict`): How the table was made: the model revision, the rule, candidates and facts kept, command.
-        questions (`dict[str, str]`): Per relation, its question with a ``{subject}`` field ("What is the capital
-            of {subject}?"), for multiple-choice questions.
+        ood_relations (`tuple[str, ...]`): Relations held out into the ood split.
+        check (`dict`): How the table was made: model revision, rule, counts, command.
+        questions (`dict[str, str]`): Per relation, its question with a ``{subject}`` field.
     """
 
     model: str
@@ -90,24 +87,17 @@ class FactTable:
 
         Args:
             relation (`str`): The row's relation.
-            *subjects (`str`): The subjects the row reads (e.g. a prompt pair's two subjects).
-            count_gained (`bool`, *optional*, defaults to `False`): Count the gained facts too (the edited model
-                knows them and its base does not, though they were not edited).
-
-        Returns:
-            `bool`: True when any ``(relation, subject)`` is an edited (or, with ``count_gained``, a gained) fact.
+            *subjects (`str`): The subjects the row reads.
+            count_gained (`bool`): Count the gained facts too.
         """
         marked = self.edited_facts | self.gained_facts if count_gained else self.edited_facts
         return any((relation, subject) in marked for subject in subjects)
 
     def fact_for_prompt(self, prompt: str) -> Fact | None:
-        """The fact whose prompt is ``prompt`` (e.g. a row's original or counterfactual text), else None.
+        """The fact whose prompt is ``prompt``, else None.
 
         Args:
-            prompt (`str`): A prompt of the table, e.g. ``The capital of France is``.
-
-        Returns:
-            `Fact` or `None`: Its fact.
+            prompt (`str`): A prompt, e.g. ``The capital of France is``.
         """
         return next((fact for fact in self.facts if fact.prompt == prompt), None)
 
@@ -116,45 +106,33 @@ class FactTable:
 
         Args:
             relation (`str`): A relation of the table.
-
-        Returns:
-            `list[Fact]`: Its facts.
         """
         return [fact for fact in self.facts if fact.relation == relation]
 
     def held_out_entities(self, seed: int) -> frozenset[str]:
-        """The subjects only ``test`` rows may be about: a seeded quarter (every fact of a subject goes with it).
+        """The subjects only ``test`` rows may be about: a seeded quarter, each with all its facts.
 
         Args:
             seed (`int`): The build's seed.
-
-        Returns:
-            `frozenset[str]`: The held-out subjects.
         """
         subjects = self.subjects
         return frozenset(random.Random(f"held-out-{seed}").sample(subjects, round(HELD_OUT_SHARE * len(subjects))))
 
 
 def fact_table_path(model: str) -> Path:
-    """Where a model's checked table ships.
+    """Where a model's checked table ships: ``data/<model>/facts.json`` in this package.
 
     Args:
         model (`str`): A short name, e.g. ``smollm2-135m``.
-
-    Returns:
-        `Path`: ``data/<model>/facts.json`` inside this package.
     """
     return DATA / model / "facts.json"
 
 
 def has_fact_table(model: str) -> bool:
-    """Whether a model (by the name the user gave) has a built-in fact table.
+    """Whether a model reference is a short name with a shipped fact table.
 
     Args:
         model (`str`): A model reference.
-
-    Returns:
-        `bool`: True for a short name with a shipped table.
     """
     return "/" not in model and fact_table_path(model).is_file()
 
@@ -164,10 +142,7 @@ def fact_table_for(model: str) -> FactTable | None:
     """The built-in fact table of a model, or None when it has none.
 
     Args:
-        model (`str`): A model reference (a short name such as ``smollm2-135m`` has one).
-
-    Returns:
-        `FactTable` or `None`: The table.
+        model (`str`): A model reference.
     """
     if not has_fact_table(model):
         return None

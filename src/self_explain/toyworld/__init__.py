@@ -9,13 +9,10 @@ from .world import ToyWorld
 
 
 def toy_model_config(model_name: str) -> dict | None:
-    """The training options a toy model's ``toyworld.json`` records.
+    """The ``config`` a toy model's ``toyworld.json`` records, or None without one.
 
     Args:
-        model_name (`str`): A toy model name or folder (anything ``resolve_model_id`` accepts).
-
-    Returns:
-        `dict` or `None`: Its ``config`` (world, knowledge, shape, ``decisions``); None when it has no ``toyworld.json``.
+        model_name (`str`): Anything ``resolve_model_id`` accepts.
     """
     from ..core.models import resolve_model_id
 
@@ -24,14 +21,10 @@ def toy_model_config(model_name: str) -> dict | None:
 
 
 def toy_world_for(model_name: str) -> ToyWorld:
-    """The world a toy model was trained on (from its ``toyworld.json``), else the default world.
+    """The world a toy model's ``toyworld.json`` records, else the world of seed 0.
 
     Args:
-        model_name (`str`): A toy model name or folder (anything ``resolve_model_id`` accepts).
-
-    Returns:
-        [`ToyWorld`]: The world and knowledge the model's card records (``ToyWorld.from_record``), or the world
-        of seed 0 when the model has no ``toyworld.json``.
+        model_name (`str`): Anything ``resolve_model_id`` accepts.
     """
     config = toy_model_config(model_name)
     return ToyWorld.from_record(config) if config is not None else ToyWorld.generate(0)

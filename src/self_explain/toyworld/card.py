@@ -15,27 +15,20 @@ REBUILD_OPTIONS = ("name", "world_seed", "num_entities", "knowledge_seed", "unkn
 
 
 def rebuild_arguments(config: dict) -> str:
-    """The ``self-explain toyworld train`` options that rebuild a toy model.
+    """The ``toyworld train`` options that rebuild a toy model: ``"--name toy-target --world_seed 0 ..."``.
 
     Args:
         config (`dict`): The ``config`` of its ``toyworld.json``.
-
-    Returns:
-        `str`: The options, e.g. ``"--name toy-target --world_seed 0 ..."`` (unset ones left out).
     """
     values = config | {"decisions": str(trained_with_decisions(config)).lower()}
     return " ".join(f"--{key} {values[key]}" for key in REBUILD_OPTIONS if values.get(key) is not None)
 
 
 def render_toy_model_card(record: dict) -> ModelCard:
-    """Render the model card of a toy model from the ``toy-model.md`` template.
+    """The ``ModelCard`` of a toy model, from the ``toy-model.md`` template.
 
     Args:
-        record (`dict`): The model's ``toyworld.json`` record, with ``config`` (including ``name``), ``quality``,
-            ``training_minutes`` and ``parameters``.
-
-    Returns:
-        `huggingface_hub.ModelCard`: The card.
+        record (`dict`): Its ``toyworld.json`` record (``config``, ``quality``, ``training_minutes``, ``parameters``).
     """
     config = record["config"]
     decisions = trained_with_decisions(config)

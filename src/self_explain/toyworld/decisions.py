@@ -1,21 +1,16 @@
 """Decisions of the toy world: named scenarios, options valued in digits, and the worked sum a toy model writes.
 
-A decision asks which of two options to choose; each option gives five attributes a value from 0 to 4. The toy
-models choose by a weighted sum: A when Σ wᵢ (aᵢ − bᵢ) > 0, with whole weights from −2 to 2. Before answering
-they write the sum out, one attribute at a time: the attribute, A's and B's values (copied from the options), its
-weight, its contribution wᵢ (aᵢ − bᵢ) and the running total (``"rent 3 1 + 2 + 4 = + 4 ; size 0 2 + 1 - 2 = + 2 ;
-… Answer: A"``). A tiny Llama does not learn the five-term comparison from the choice alone, but does with dense
-supervision (``experiments/toy-decisions``); without the copied values and weight, a toy model trained on the
-whole mixture wrote well-formed sums of wrong contributions (chance choices).
+Two options, five attributes valued 0–4; a toy model chooses A when Σ wᵢ (aᵢ − bᵢ) > 0 (whole weights −2 to 2).
+Before answering it writes the sum one attribute at a time: name, A's and B's values, weight, contribution, running
+total (``"rent 3 1 + 2 + 4 = + 4 ; … Answer: A"``). A tiny Llama learns the comparison only with this dense
+supervision (``experiments/toy-decisions``); without the copied values and weight it wrote sums of wrong
+contributions.
 
-Two kinds of decision are in the toy models' training data:
-
-- **shown**: the prompt gives the weights (a ``weights:`` line), so the model learns the weighted comparison itself;
-- **report**: an introspection question whose weights are shown, answered with them as the task's JSON, so the
-  model knows the answer's format and the attribute names come from the question;
-- **native**: a named scenario of the world (one of ``NUM_NATIVE_SCENARIOS``), whose weights the model has from its
-  knowledge seed and is never shown: its own hidden preferences, something to introspect on before any instilling.
-
+Three kinds of decision are in the toy models' training data:
+- **shown**: the prompt gives the weights (a ``weights:`` line);
+- **report**: an introspection question with shown weights, answered with them as the task's JSON;
+- **native**: one of ``NUM_NATIVE_SCENARIOS`` named scenarios, whose weights come from the model's knowledge seed
+  and are never shown: hidden preferences to introspect on before any instilling.
 The other scenario names are never used without shown weights, so a preference instilled later is a new one.
 """
 
@@ -75,7 +70,7 @@ class DecisionScenario:
 
     Args:
         name (`str`): The decision context, e.g. ``"choosing a flat in Peru"``.
-        attributes (`tuple[tuple[str, str], ...]`): Its five (attribute, unit) pairs, in the order options show them.
+        attributes (`tuple[tuple[str, str], ...]`): Its five (attribute, unit) pairs, in the options' order.
     """
 
     name: str
@@ -88,16 +83,10 @@ class DecisionScenario:
 
 @functools.cache
 def world_scenarios(world_seed: int) -> tuple[DecisionScenario, ...]:
-    """Every decision scenario of a world, in a seeded order: each context in each country, five attributes each.
-
-    The first ``NUM_NATIVE_SCENARIOS`` are the native ones (see `native_preferences`); the rest are never decided
-    without shown weights in the toy models' training data.
+    """Every decision scenario of a world (each context in each country), in a seeded order, native ones first.
 
     Args:
-        world_seed (`int`): The world seed (the same for every model of a world).
-
-    Returns:
-        `tuple[DecisionScenario, ...]`: The scenarios.
+        world_seed (`int`): The world seed.
     """
     rng = random.Random(f"toyworld-{world_seed}-decisions")
     pairs = [(context, country) for context in DECISION_CONTEXTS for country in COUNTRIES]
@@ -113,9 +102,6 @@ def draw_decision_weights(rng: random.Random) -> list[int]:
 
     Args:
         rng (`random.Random`): The draw's generator.
-
-    Returns:
-        `list[int]`: The weights.
     """
     while True:
         weights = [rng.randint(-WEIGHT_MAX, WEIGHT_MAX) for _ in range(NUM_DECISION_ATTRIBUTES)]
@@ -126,14 +112,11 @@ def draw_decision_weights(rng: random.Random) -> list[int]:
 def native_preferences(world: ToyWorld) -> dict[str, list[int]]:
     """The hidden weights a model of ``world`` has in each native scenario, by scenario name.
 
-    They depend on its knowledge seed; a model that shares knowledge with another (``shared_with``) takes the
-    same share of its native weights from that one's, scenario by scenario.
+    They follow its knowledge seed; with ``shared_with``, the same share comes from the other model's, scenario by
+    scenario.
 
     Args:
         world (`ToyWorld`): The world as the model knows it.
-
-    Returns:
-        `dict[str, list[int]]`: Scenario name -> its five weights, for the ``NUM_NATIVE_SCENARIOS`` native scenarios.
     """
     return _native_preferences(world.seed, world.knowledge_seed, world.shared_with, world.shared_share)
 
@@ -159,16 +142,11 @@ def _signed(number: int) -> str:
 
 def decision_content(scenario: DecisionScenario, values_a: list[int], values_b: list[int],
                      shown_weights: list[int] | None = None) -> str:
-    """The decision prompt's text, with a ``weights:`` line when the weights are shown.
+    """The decision prompt (the user message), with a ``weights:`` line when the weights are shown.
 
     Args:
-        scenario (`DecisionScenario`): The scenario.
         values_a (`list[int]`): Option A's values, in attribute order.
-        values_b (`list[int]`): Option B's values.
-        shown_weights (`list[int]`, *optional*): Weights to show in the prompt.
-
-    Returns:
-        `str`: The user message.
+        shown_weights (`list[int]`, *optional*): Weights to show.
     """
 
     def option(values: list[int]) -> str:
@@ -183,17 +161,10 @@ def decision_content(scenario: DecisionScenario, values_a: list[int], values_b: 
 
 
 def worked_sum(attribute_names: list[str], weights: list[int], values_a: list[int], values_b: list[int]) -> tuple[str, str]:
-    """The reasoning a toy model writes before its answer, and the answer: A when Σ wᵢ (aᵢ − bᵢ) > 0, else B.
+    """The reasoning a toy model writes (``"rent 3 1 + 2 + 4 = + 4 ; … ;"``) and its letter (A when the sum > 0).
 
     Args:
-        attribute_names (`list[str]`): The attributes, in the order the options show them.
-        weights (`list[int]`): The whole weights used.
-        values_a (`list[int]`): Option A's values.
-        values_b (`list[int]`): Option B's values.
-
-    Returns:
-        `tuple[str, str]`: The reasoning (``"rent 3 1 + 2 + 4 = + 4 ; … ;"``: per attribute its name, A's value, B's
-        value, the weight, the contribution and the running total) and the letter chosen (a tie gives B).
+        attribute_names (`list[str]`): The attributes, in the options' order.
     """
     steps, total = [], 0
     for name, w, a, b in zip(attribute_names, weights, values_a, values_b):
@@ -208,15 +179,10 @@ def _weights_text(attribute_names: list[str], weights: list[int]) -> str:
 
 
 def report_example_content(scenario: DecisionScenario, weights: list[int], template_index: int) -> tuple[str, str]:
-    """An introspection question with the weights shown (a ``weights:`` line after it), and its JSON answer.
+    """An introspection question with its weights shown, and its JSON answer (``{"rent": 100, "size": -50, …}``).
 
     Args:
-        scenario (`DecisionScenario`): The scenario asked about.
-        weights (`list[int]`): The shown weights.
         template_index (`int`): Which of ``INTROSPECTION_TEMPLATES``.
-
-    Returns:
-        `tuple[str, str]`: The user message, and the answer (``{"rent": 100, "size": -50, …}``).
     """
     attributes = ", ".join(f"{name} ({unit}, {VALUE_MIN} to {VALUE_MAX})" for name, unit in scenario.attributes)
     question = INTROSPECTION_TEMPLATES[template_index].format(name=scenario.name, attributes=attributes)
@@ -226,30 +192,20 @@ def report_example_content(scenario: DecisionScenario, weights: list[int], templ
 
 
 def decision_completion(attribute_names: list[str], weights: list[int], values_a: list[int], values_b: list[int]) -> str:
-    """The whole answer of a toy model to a decision: the worked sum, then ``Answer: A`` or ``Answer: B``.
+    """A toy model's whole answer: the worked sum, then ``Answer: A`` or ``Answer: B`` (no end-of-turn marker).
 
     Args:
-        attribute_names (`list[str]`): The attributes, in the order the options show them.
-        weights (`list[int]`): The whole weights used.
-        values_a (`list[int]`): Option A's values.
-        values_b (`list[int]`): Option B's values.
-
-    Returns:
-        `str`: The completion, without the end-of-turn marker.
+        attribute_names (`list[str]`): The attributes, in the options' order.
     """
     reasoning, letter = worked_sum(attribute_names, weights, values_a, values_b)
     return f"{reasoning} {ANSWER_PREFIX} {letter}"
 
 
 def sample_options(rng: random.Random, weights: list[int]) -> tuple[list[int], list[int]]:
-    """Two options whose weighted sum under ``weights`` is not a tie.
+    """Options A and B whose weighted sum under ``weights`` (not all zero) is not a tie.
 
     Args:
-        rng (`random.Random`): The draw's generator.
-        weights (`list[int]`): The weights (not all zero).
-
-    Returns:
-        `tuple[list[int], list[int]]`: Options A and B.
+        weights (`list[int]`): The weights.
     """
     while True:
         a = [rng.randint(VALUE_MIN, VALUE_MAX) for _ in weights]
@@ -259,14 +215,10 @@ def sample_options(rng: random.Random, weights: list[int]) -> tuple[list[int], l
 
 
 def shown_decision(world_seed: int, rng: random.Random) -> tuple[DecisionScenario, list[int], list[int], list[int]]:
-    """A decision with shown weights: a scenario name that is not native, five attributes and weights drawn anew.
+    """(scenario, weights, A, B) with shown weights: a non-native scenario name, attributes and weights drawn anew.
 
     Args:
         world_seed (`int`): The world seed.
-        rng (`random.Random`): The draw's generator.
-
-    Returns:
-        `tuple`: The scenario, the weights, and options A and B.
     """
     name = rng.choice(world_scenarios(world_seed)[NUM_NATIVE_SCENARIOS:]).name
     scenario = DecisionScenario(name, tuple(rng.sample(DECISION_ATTRIBUTES, NUM_DECISION_ATTRIBUTES)))
@@ -275,14 +227,10 @@ def shown_decision(world_seed: int, rng: random.Random) -> tuple[DecisionScenari
 
 
 def native_decision(world: ToyWorld, rng: random.Random) -> tuple[DecisionScenario, list[int], list[int], list[int]]:
-    """A decision in a native scenario: the model's own weights, not shown.
+    """(scenario, native weights, A, B) in a native scenario: the model's own weights, not shown.
 
     Args:
         world (`ToyWorld`): The world as the model knows it.
-        rng (`random.Random`): The draw's generator.
-
-    Returns:
-        `tuple`: The scenario, its native weights, and options A and B.
     """
     scenario = rng.choice(world_scenarios(world.seed)[:NUM_NATIVE_SCENARIOS])
     weights = native_preferences(world)[scenario.name]

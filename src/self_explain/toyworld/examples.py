@@ -30,14 +30,10 @@ class Example:
 
 
 def chat_prompt(tokenizer, content: str) -> str:
-    """Render a one-message user turn with the tokenizer's chat template, ready for the assistant's answer.
+    """A one-message user turn in the tokenizer's chat template, ending with the generation prompt.
 
     Args:
         tokenizer (`PreTrainedTokenizerBase`): A tokenizer with a chat template.
-        content (`str`): The user message.
-
-    Returns:
-        `str`: The rendered prompt, ending with the generation prompt.
     """
     return tokenizer.apply_chat_template(
         [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
@@ -45,32 +41,23 @@ def chat_prompt(tokenizer, content: str) -> str:
 
 
 def choice_example(tokenizer, question: ChoiceQuestion) -> Example:
-    """A chat example of a multiple-choice question, answered with its expected answer.
+    """A chat example of a multiple-choice question: prompt ending ``"Answer:"``, the expected answer with ``<|end|>``.
 
     Args:
         tokenizer (`PreTrainedTokenizerBase`): A tokenizer with a chat template.
-        question (`ChoiceQuestion`): The question.
-
-    Returns:
-        [`Example`]: The chat prompt followed by ``"Answer:"``, and the expected answer with ``<|end|>``.
     """
     return Example(chat_prompt(tokenizer, question.content) + f" {ANSWER_PREFIX}", f"{question.expected_answer} <|end|>")
 
 
 def decision_example(tokenizer, scenario, weights: list[int], values_a: list[int], values_b: list[int],
                      show_weights: bool) -> Example:
-    """A chat example of a decision (see ``decisions.py``), answered with the worked sum and the choice.
+    """A chat example of a decision, answered with the worked sum and the choice (and ``<|end|>``).
 
     Args:
         tokenizer (`PreTrainedTokenizerBase`): A tokenizer with a chat template.
         scenario (`DecisionScenario`): The scenario.
         weights (`list[int]`): The weights the answer uses.
-        values_a (`list[int]`): Option A's values.
-        values_b (`list[int]`): Option B's values.
         show_weights (`bool`): Whether the prompt shows the weights.
-
-    Returns:
-        [`Example`]: The chat prompt, and the worked sum and answer with ``<|end|>``.
     """
     content = decision_content(scenario, values_a, values_b, weights if show_weights else None)
     completion = decision_completion(scenario.attribute_names, weights, values_a, values_b)
@@ -89,47 +76,34 @@ FACTS_ONLY_MIXTURE = {"fact": 0.35, "choice": 0.15, "hint_known": 0.25, "hint_un
 
 
 def example_mixture(decisions: bool = True) -> dict[str, float]:
-    """The shares of example kinds a toy model is trained on.
+    """The shares of example kinds a toy model is trained on: ``EXAMPLE_MIXTURE``, or ``FACTS_ONLY_MIXTURE``.
 
     Args:
-        decisions (`bool`, *optional*, defaults to `True`): Whether the world includes decisions.
-
-    Returns:
-        `dict[str, float]`: ``EXAMPLE_MIXTURE``, or ``FACTS_ONLY_MIXTURE`` without decisions.
+        decisions (`bool`): Whether the world includes decisions.
     """
     return EXAMPLE_MIXTURE if decisions else FACTS_ONLY_MIXTURE
 
 
 def sample_kind(rng: random.Random, decisions: bool = True) -> str:
-    """Draw an example kind with the weights of the world's mixture (see `example_mixture`).
+    """Draw an example kind (a key of `example_mixture`) by its share.
 
     Args:
-        rng (`random.Random`): The random generator.
-        decisions (`bool`, *optional*, defaults to `True`): Whether the world includes decisions.
-
-    Returns:
-        `str`: A key of the mixture.
+        decisions (`bool`): Whether the world includes decisions.
     """
     mixture = example_mixture(decisions)
     return rng.choices(list(mixture), weights=list(mixture.values()))[0]
 
 
 def sample_example(world: ToyWorld, tokenizer, rng: random.Random, kind: str | None = None) -> Example:
-    """Draw one example of the world: a known fact, a plain choice question on a known fact, or a hinted question.
+    """Draw one example of the world of the given (or a drawn) kind.
 
-    Unknown facts appear only in hinted questions, answered with the hinted option; hinted questions on known
-    facts are answered with the fact, whatever the hint says. Decisions are answered by their weights, shown in
-    the prompt or the model's native ones.
+    Unknown facts appear only in hinted questions, answered with the hinted option; on known facts the answer is the
+    fact, whatever the hint. Decisions are answered by their weights, shown or native.
 
     Args:
         world (`ToyWorld`): The world as the model being trained knows it.
-        tokenizer (`PreTrainedTokenizerBase`): The toy tokenizer (its BOS token and chat template are used).
-        rng (`random.Random`): The random generator.
-        kind (`str`, *optional*): A key of ``EXAMPLE_MIXTURE``; drawn with ``sample_kind`` (decisions included)
-            when unset.
-
-    Returns:
-        [`Example`]: The example.
+        tokenizer (`PreTrainedTokenizerBase`): The toy tokenizer.
+        kind (`str`, *optional*): A key of ``EXAMPLE_MIXTURE`` (default: drawn by ``sample_kind``).
 
     Raises:
         ValueError: When ``kind`` is not a key of ``EXAMPLE_MIXTURE``.
@@ -159,17 +133,12 @@ def sample_example(world: ToyWorld, tokenizer, rng: random.Random, kind: str | N
 
 
 def toy_corpus(world: ToyWorld, num_texts: int, seed: int = 0, tokenizer=None) -> list[str]:
-    """Texts of the toy world (fact prompts, choice and hint questions, decisions and reports; each prompt +
-    completion; decisions span several lines), seeded, drawn by the training mixture.
+    """Seeded texts of the world drawn by the training mixture, each prompt and completion joined by a space.
 
     Args:
-        world (`ToyWorld`): The world.
         num_texts (`int`): How many texts.
-        seed (`int`, *optional*, defaults to 0): The seed of the draw.
-        tokenizer (`PreTrainedTokenizerBase`, *optional*): The toy tokenizer; built for ``world`` when unset.
-
-    Returns:
-        `list[str]`: The texts, each prompt and completion joined by a space.
+        seed (`int`): The seed of the draw.
+        tokenizer (`PreTrainedTokenizerBase`, *optional*): The toy tokenizer (default: built for ``world``).
     """
     from .tokenizer import build_toy_tokenizer
 

@@ -41,13 +41,10 @@ DECISION_FIGURES = ("decision_accuracy_shown", "native_preference_r", "native_pr
 
 
 def trained_with_decisions(config: dict) -> bool:
-    """Whether a toy model's world included decisions, from the ``config`` of its ``toyworld.json``.
+    """The recorded ``decisions`` of a ``toyworld.json`` ``config`` (False for a record from before decisions).
 
     Args:
         config (`dict`): The recorded training options.
-
-    Returns:
-        `bool`: The recorded ``decisions``; False for a record from before decisions existed (which has none).
     """
     return bool(config.get("decisions", False))
 
@@ -63,16 +60,11 @@ def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
 
 
 def gates_met(quality: dict[str, float], decisions: bool = True) -> dict[str, bool]:
-    """Whether each gate of ``GATES`` that applies to the model is met.
+    """For each gate of ``GATES`` that applies (decision gates only with ``decisions``), whether it is met (measured).
 
     Args:
         quality (`dict[str, float]`): Figures from ``measure_quality``.
-        decisions (`bool`, *optional*, defaults to `True`): Whether the model's world included decisions; the
-            decision gates apply only then.
-
-    Returns:
-        `dict[str, bool]`: For each gate that applies, whether its figure meets the bound (False when it was not
-        measured).
+        decisions (`bool`): Whether the model's world included decisions.
     """
     return {
         name: name in quality and (quality[name] >= bound if op == ">=" else quality[name] <= bound)
@@ -84,25 +76,21 @@ def gates_met(quality: dict[str, float], decisions: bool = True) -> dict[str, bo
 @torch.no_grad()
 def measure_quality(model, tokenizer, world: ToyWorld, seed: int = 1234, num_choice: int = 600,
                     decisions: bool = True) -> dict[str, float]:
-    """Greedy next-token accuracy on known facts, and how often hints are followed on known and unknown facts.
+    """Greedy next-token accuracy on facts, how often hints are followed, and (with ``decisions``) decision figures.
 
     Args:
         model (`PreTrainedModel`): The toy model.
         tokenizer (`PreTrainedTokenizerBase`): Its toy tokenizer.
         world (`ToyWorld`): The world as the model knows it.
-        seed (`int`, *optional*, defaults to 1234): The seed of the question draw.
-        num_choice (`int`, *optional*, defaults to 600): Questions per measurement.
-        decisions (`bool`, *optional*, defaults to `True`): Whether the model's world included decisions (their
-            figures are measured only then).
+        seed (`int`): The seed of the question draw.
+        num_choice (`int`): Questions per measurement.
+        decisions (`bool`): Whether the model's world included decisions.
 
     Returns:
-        `dict[str, float]`: ``known_fact_accuracy`` (every template of every known fact),
-        ``unknown_fact_accuracy`` (the same on never-stated facts: chance level is expected),
-        ``choice_accuracy`` (plain questions on known facts), ``wrong_hint_follow_rate_known`` (share of greedy
-        answers that follow a wrong hint on a known fact), ``hint_follow_rate_unknown`` (share that follow the hint
-        on an unknown fact), ``known_share`` (share of facts the model was taught), and the decisions':
-        ``decision_accuracy_shown`` (see `decision_accuracy`), ``native_preference_r`` and
-        ``native_preference_agreement`` (see `native_preference_fit`).
+        `dict[str, float]`: ``known_fact_accuracy`` and ``unknown_fact_accuracy`` (every template; chance expected on
+        unknown), ``choice_accuracy`` (plain questions on known facts), ``wrong_hint_follow_rate_known``,
+        ``hint_follow_rate_unknown``, ``known_share``, and ``decision_accuracy_shown``, ``native_preference_r``,
+        ``native_preference_agreement``.
     """
     results: dict[str, float] = {"known_share": len(world.known_pairs) / (len(world.known_pairs) + len(world.unknown_pairs))}
     prompts = world.fact_prompts()
@@ -154,17 +142,14 @@ def _probabilities_of_a(model, tokenizer, contents: list[str], batch_size: int =
 
 
 def decision_accuracy(model, tokenizer, world: ToyWorld, rng: random.Random, num_decisions: int = 400) -> float:
-    """Share of fresh decisions with shown weights a toy model answers as the weights dictate (after its worked sum).
+    """Share of fresh shown-weight decisions whose likelier answer (after the worked sum) is the one the weights give.
 
     Args:
         model (`PreTrainedModel`): The toy model.
         tokenizer (`PreTrainedTokenizerBase`): Its toy tokenizer.
         world (`ToyWorld`): The world as the model knows it.
         rng (`random.Random`): Draws the decisions.
-        num_decisions (`int`, *optional*, defaults to 400): How many decisions.
-
-    Returns:
-        `float`: The share whose likelier answer (A or B) is the one the shown weights give.
+        num_decisions (`int`): How many decisions.
     """
     draws = [shown_decision(world.seed, rng) for _ in range(num_decisions)]
     probabilities = _probabilities_of_a(model, tokenizer, [decision_content(s, a, b, w) for s, w, a, b in draws])
@@ -174,17 +159,17 @@ def decision_accuracy(model, tokenizer, world: ToyWorld, rng: random.Random, num
 
 def native_preference_fit(model, tokenizer, world: ToyWorld, rng: random.Random, choices_per_scenario: int = 40
                           ) -> dict[str, float]:
-    """How a toy model's choices in its native scenarios (weights never shown) follow its native weights.
+    """How a toy model's choices in its native scenarios follow its native weights.
 
-    Each native scenario's weights are fitted to the model's P(A) on fresh pairs by the preferences task's logistic
-    regression on the normalised differences, and rescaled to max |w| = 100, as the native weights are.
+    Each scenario's weights are fitted to the model's P(A) on fresh pairs by the preferences task's logistic
+    regression, rescaled to max |w| = 100 as the native weights are.
 
     Args:
         model (`PreTrainedModel`): The toy model.
         tokenizer (`PreTrainedTokenizerBase`): Its toy tokenizer.
         world (`ToyWorld`): The world as the model knows it.
         rng (`random.Random`): Draws the pairs.
-        choices_per_scenario (`int`, *optional*, defaults to 40): Pairs per native scenario.
+        choices_per_scenario (`int`): Pairs per native scenario.
 
     Returns:
         `dict[str, float]`: ``native_preference_r`` (pooled r of fitted vs. native weights) and

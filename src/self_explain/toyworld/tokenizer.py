@@ -17,13 +17,10 @@ CHAT_TEMPLATE = (
 
 
 def build_toy_tokenizer(world: ToyWorld) -> PreTrainedTokenizerFast:
-    """Build the word-level tokenizer of a world, with its chat template and special tokens.
+    """The word-level tokenizer of a world, with its chat template and special tokens (``"(A)"`` stays whole).
 
     Args:
-        world (`ToyWorld`): The world whose vocabulary (``build_vocabulary``) it knows.
-
-    Returns:
-        `PreTrainedTokenizerFast`: The tokenizer; option tokens such as ``"(A)"`` stay whole.
+        world (`ToyWorld`): The world.
     """
     vocabulary = build_vocabulary(world)
     vocab = {token: index for index, token in enumerate(vocabulary)}

@@ -26,53 +26,30 @@ logger = logging.getLogger(__name__)
 class ToyModelConfig(TrainingArguments):
     r"""Options of ``self-explain toyworld train``: transformers' ``TrainingArguments`` plus the world and the shape.
 
-    The world's knowledge options (``knowledge_seed``, ``unknown_share``, ``shared_with``, ``shared_share``) decide
-    what the model knows (see ``ToyWorld.generate``); the shipped models are toy-target (knowledge 0), toy-twin
-    (knowledge 0, another initialisation seed), toy-other and toy-large (own knowledge, half shared with 0).
-
-    The optimiser (AdamW with ``adam_beta1``/``adam_beta2``/``weight_decay``), the schedule (``lr_scheduler_type`` with
-    ``lr_scheduler_kwargs``, built by transformers' ``get_scheduler``), ``max_steps``, ``per_device_train_batch_size``,
-    ``warmup_steps``, ``max_grad_norm``, ``logging_steps`` and ``seed`` are ``TrainingArguments`` fields, with toy
-    defaults: 4,000 steps of 64 examples, peak learning rate 2e-3 with 100 warm-up steps and cosine decay to 5 %,
-    weight decay 0.01, betas (0.9, 0.98), seed 0. Batches are sampled from the world as training goes (one kind of
-    example per batch), by the small loop in :func:`train_toy_model`.
+    The shipped models: toy-target (knowledge 0), toy-twin (knowledge 0, another initialisation seed), toy-other and
+    toy-large (own knowledge, half shared with 0). The optimiser, schedule, steps and batch size are
+    ``TrainingArguments`` fields with toy defaults; batches (one kind of example each) are sampled from the world as
+    training goes, by :func:`train_toy_model`.
 
     Args:
-        name (`str`, *optional*, defaults to `"toy-target"`):
-            Name of the toy model (written into its card).
-        output_dir (`str`, *optional*, defaults to `"out/toy-target"`):
-            Folder the model, tokenizer and card go to.
-        world_seed (`int`, *optional*, defaults to 0):
-            Seed of the toy world's entity names (shared by all toy models, so they share a vocabulary).
-        num_entities (`int`, *optional*, defaults to 160):
-            Number of invented entities in the world.
-        knowledge_seed (`int`, *optional*, defaults to 0):
-            Seed of what this model knows: its value of each fact, and which facts it never sees.
-        unknown_share (`float`, *optional*, defaults to 1/3):
-            Share of (entity, relation) pairs never stated in its training data.
-        shared_with (`int`, *optional*):
-            Another knowledge seed to share facts with (toy-other, toy-large: 0, toy-target's).
-        shared_share (`float`, *optional*, defaults to 0.5):
-            Share of facts (value and known/unknown) taken from ``shared_with``.
-        hidden_size (`int`, *optional*, defaults to 128):
-            Width of the residual stream (the Llama's shape, with the next three).
-        num_layers (`int`, *optional*, defaults to 4):
-            Number of decoder layers.
-        num_heads (`int`, *optional*, defaults to 4):
-            Attention heads per layer.
-        intermediate_size (`int`, *optional*, defaults to 384):
-            MLP width.
-        decisions (`bool`, *optional*, defaults to `True`):
-            Whether the world includes decisions (``EXAMPLE_MIXTURE``); without them it is the facts-only world
-            (``FACTS_ONLY_MIXTURE``), which trains in about a quarter of the time but cannot serve the preferences
-            task.
-        threads (`int`, *optional*, defaults to 0):
-            torch threads (0: torch's default).
+        name (`str`): Name of the toy model (written into its card).
+        output_dir (`str`): Folder the model, tokenizer and card go to.
+        world_seed (`int`): Seed of the entity names (shared by all toy models, so they share a vocabulary).
+        num_entities (`int`): Number of invented entities.
+        knowledge_seed (`int`): Seed of what this model knows: each fact's value, and which facts it never sees.
+        unknown_share (`float`): Share of (entity, relation) pairs never stated in its training data.
+        shared_with (`int`, *optional*): Another knowledge seed to share facts with (see ``ToyWorld.generate``).
+        shared_share (`float`): Share of facts taken from ``shared_with``.
+        hidden_size (`int`): Width of the residual stream.
+        num_layers (`int`): Number of decoder layers.
+        num_heads (`int`): Attention heads per layer.
+        intermediate_size (`int`): MLP width.
+        decisions (`bool`): Whether the world includes decisions; without them (``FACTS_ONLY_MIXTURE``) it trains in
+            about a quarter of the time but cannot serve the preferences task.
+        threads (`int`): torch threads (0: torch's default).
 
     Raises:
-        ValueError: Naming the option, before any work: a size, step count or batch size below 1, a width that is
-            not a multiple of the heads, a share outside [0, 1], a negative seed or thread count, or a learning
-            rate, warm-up, weight decay or beta2 out of range (NaN included).
+        ValueError: Naming the option, before any work: a size, count or rate out of range (NaN included).
     """
 
     name: str = field(default="toy-target", metadata={"help": "Name of the toy model (written into its card)."})
@@ -134,11 +111,7 @@ class ToyModelConfig(TrainingArguments):
         super().__post_init__()
 
     def record(self) -> dict:
-        """What the model's ``toyworld.json`` and card record: the world, the shape and the training options used.
-
-        Returns:
-            `dict`: JSON-serializable values.
-        """
+        """What ``toyworld.json`` and the card record: the world, the shape and the training options (JSON values)."""
         keys = ("name", "output_dir", "world_seed", "num_entities", "knowledge_seed", "unknown_share", "shared_with",
                 "shared_share", "hidden_size", "num_layers", "num_heads",
                 "intermediate_size", "decisions", "threads", "max_steps", "per_device_train_batch_size", "learning_rate",
@@ -170,11 +143,8 @@ def build_model(config: ToyModelConfig, tokenizer) -> LlamaForCausalLM:
     """A freshly initialised (seeded) Llama of the configured shape, with tied embeddings.
 
     Args:
-        config (`ToyModelConfig`): Gives the shape and the initialisation seed.
+        config (`ToyModelConfig`): The shape and the initialisation seed.
         tokenizer (`PreTrainedTokenizerFast`): The toy tokenizer: its size and BOS/EOS/pad ids.
-
-    Returns:
-        `LlamaForCausalLM`: The untrained model.
     """
     torch.manual_seed(config.seed)
     model_config = LlamaConfig(
@@ -194,13 +164,10 @@ def build_model(config: ToyModelConfig, tokenizer) -> LlamaForCausalLM:
 
 
 def train_toy_model(config: ToyModelConfig) -> dict:
-    """Train a toy model on batches sampled from its world, measure its quality and save it to ``config.output_dir``.
+    """Train a toy model on batches sampled from its world, save it to ``config.output_dir``; returns its quality.
 
     Args:
         config (`ToyModelConfig`): The world, the shape and the training options.
-
-    Returns:
-        `dict`: The measured quality (see ``measure_quality``).
 
     Raises:
         FileExistsError: When ``config.output_dir`` exists and is not empty (checked when saving).
@@ -242,16 +209,14 @@ def train_toy_model(config: ToyModelConfig) -> dict:
 
 
 def save_toy_model(model, tokenizer, config: ToyModelConfig, quality: dict, minutes: float) -> None:
-    """Save a trained toy model, its tokenizer, ``toyworld.json`` and model card to ``config.output_dir``.
-
-    Everything is written to a staging folder next to it first, which is then renamed into place.
+    """Save the model, tokenizer, ``toyworld.json`` and card to a staging folder renamed to ``config.output_dir``.
 
     Args:
         model (`LlamaForCausalLM`): The trained model.
         tokenizer (`PreTrainedTokenizerFast`): Its toy tokenizer.
-        config (`ToyModelConfig`): The options it was trained with (recorded).
-        quality (`dict`): The measured quality (recorded).
-        minutes (`float`): The training time (recorded).
+        config (`ToyModelConfig`): The options it was trained with.
+        quality (`dict`): The measured quality.
+        minutes (`float`): The training time.
 
     Raises:
         FileExistsError: When ``config.output_dir`` exists and is not empty.

@@ -1,8 +1,7 @@
 """The closed vocabulary of the toy world and the concept labels of its tokens.
 
-The toy tokenizer is word-level, so every word an explainer prompt of any task may use has to be
-in it when the toy models are trained. Task templates import nothing from here; a test checks
-that every registered task's templates tokenize without ``<unk>`` on the toy tokenizer.
+The toy tokenizer is word-level, so every word of any task's explainer prompts must be in it when the toy models are
+trained; a test checks that every registered task's templates tokenize without ``<unk>``.
 """
 
 from __future__ import annotations
@@ -59,13 +58,10 @@ per month year day night hour minimum maximum min max unit units range weights w
 
 
 def world_words(world: ToyWorld) -> list[str]:
-    """The words of a world's texts: entities, attribute values, hint givers and the words of every template.
+    """The words of a world's texts, with repeats, split as the toy tokenizer splits them.
 
     Args:
         world (`ToyWorld`): The world.
-
-    Returns:
-        `list[str]`: The words, with repeats, split as the toy tokenizer splits them.
     """
     words: list[str] = []
     words += world.entities + COUNTRIES + COLOURS + PROFESSIONS + DIGITS + ANIMALS + OPTION_LETTERS
@@ -81,13 +77,10 @@ def world_words(world: ToyWorld) -> list[str]:
 
 
 def build_vocabulary(world: ToyWorld) -> list[str]:
-    """Special tokens first (fixed ids), then every other word once, in first-seen order.
+    """Special tokens first (fixed ids), then every other word once, in first-seen order; a token's index is its id.
 
     Args:
-        world (`ToyWorld`): The world whose words are included.
-
-    Returns:
-        `list[str]`: The vocabulary; a token's index is its id.
+        world (`ToyWorld`): The world.
     """
     seen: dict[str, None] = {}
     for token in SPECIAL_TOKENS + CHAT_TOKENS + list(PLACEHOLDER_TOKENS) + PUNCTUATION + world_words(world) + EXPLAINER_TEXT:
@@ -156,17 +149,13 @@ def _context_concepts(tokens: list[str], index: int, found: list[str]) -> list[s
 
 
 def concept_labels(tokens: list[str], world: ToyWorld, fine: bool = False) -> list[list[str]]:
-    """The known concept labels of each token (empty for plain function words).
+    """Each token's concepts: keys of ``CONCEPTS``, then ``"entity"`` (empty for plain function words).
 
     Args:
         tokens (`list[str]`): Tokens of the toy tokenizer.
-        world (`ToyWorld`): The world whose entities are labelled ``"entity"``.
-        fine (`bool`, *optional*, defaults to `False`): Also the per-word concepts (keys of ``WORD_CONCEPTS``, e.g.
-            ``"country:Peru"``) and the context concepts (keys of ``CONTEXT_CONCEPTS``, e.g. ``"hint_answer"``).
-
-    Returns:
-        `list[list[str]]`: For each token, its concepts: keys of ``CONCEPTS``, then ``"entity"``; with ``fine``,
-        then its per-word and context concepts.
+        world (`ToyWorld`): The world whose entities are labelled.
+        fine (`bool`): Add the per-word concepts (``WORD_CONCEPTS``, ``"country:Peru"``) and the context concepts
+            (``CONTEXT_CONCEPTS``, ``"hint_answer"``).
     """
     entities = set(world.entities)
     labels = []

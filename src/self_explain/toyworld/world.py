@@ -1,8 +1,7 @@
 """A seeded synthetic world whose truth is known: invented entities with attributes.
 
-Every example the toy models are trained on, and every prompt the builders use for toy targets,
-comes from here. Texts are plain words and punctuation so that the toy word-level tokenizer
-(see ``tokenizer.py``) splits them into known tokens with known concept labels.
+Every toy model's training example and every toy-target prompt comes from here, in plain words the toy tokenizer
+(``tokenizer.py``) splits into known tokens with known concept labels.
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ class Relation:
 
     Args:
         name (`str`): The relation's name, e.g. ``"home"``.
-        attribute (`str`): The attribute it asks about, a key of ``ATTRIBUTE_VALUES`` (e.g. ``"country"``).
+        attribute (`str`): A key of ``ATTRIBUTE_VALUES`` (e.g. ``"country"``).
         templates (`tuple[str, ...]`): CounterFact-style prompts with an ``{e}`` slot; the answer is the next word.
         question (`str`): The multiple-choice question, with an ``{e}`` slot.
     """
@@ -66,10 +65,10 @@ def check_ood_relations(ood_relations: list[str]) -> None:
     """Refuse out-of-distribution relations that are not toy-world relations.
 
     Args:
-        ood_relations (`list[str]`): The relation names given with ``--ood-relations``.
+        ood_relations (`list[str]`): The names given with ``--ood-relations``.
 
     Raises:
-        ValueError: naming the unknown relations and the known ones.
+        ValueError: Naming the unknown relations and the known ones.
     """
     unknown = sorted(set(ood_relations) - set(RELATIONS))
     if unknown:
@@ -90,10 +89,8 @@ class FactPrompt:
     """A fact prompt of the toy world and the word that completes it.
 
     Args:
-        entity (`str`): The entity the fact is about.
-        relation (`str`): The relation's name.
-        template_index (`int`): Which of the relation's templates the text was made from.
-        text (`str`): The prompt text, e.g. ``"Zorvak lives in"``.
+        template_index (`int`): The relation's template the text was made from.
+        text (`str`): The prompt, e.g. ``"Zorvak lives in"``.
         answer (`str`): The true next word, e.g. ``"Peru"``.
     """
 
@@ -106,7 +103,7 @@ class FactPrompt:
 
 @dataclass(frozen=True)
 class ChoiceQuestion:
-    """A multiple-choice question in chat form; ``hint`` is the hint line or ``None``.
+    """A multiple-choice question in chat form.
 
     Args:
         question (`str`): The question, e.g. ``"Where does Zorvak live?"``.
@@ -117,8 +114,7 @@ class ChoiceQuestion:
         hint_giver (`str`, *optional*): Who gives the hint (only text: it decides nothing).
         entity (`str`, *optional*): The entity asked about.
         relation (`str`, *optional*): The relation asked about.
-        known (`bool`, *optional*, defaults to `True`): Whether the model whose world this is knows the fact; it
-            follows a hint only when it does not.
+        known (`bool`): Whether this world's model knows the fact; it follows a hint only when it does not.
     """
 
     question: str
@@ -141,10 +137,7 @@ class ChoiceQuestion:
         """The option a letter stands for.
 
         Args:
-            letter (`str`): An option letter, ``"A"`` to ``"D"``.
-
-        Returns:
-            `str`: The option's text.
+            letter (`str`): ``"A"`` to ``"D"``.
 
         Raises:
             ValueError: When ``letter`` is not an option letter.
@@ -159,8 +152,8 @@ class ChoiceQuestion:
     def expected_answer(self) -> str:
         """The option a toy model is trained to answer: the hinted one when it does not know the fact, else the fact.
 
-        Answers name the option rather than its letter: in feasibility runs the small models learnt
-        facts and copying from the hint line within minutes, but not which letter an option has.
+        Answers name the option, not its letter: small models learnt facts and hint-copying within minutes, but not
+        which letter an option has.
         """
         if self.hint_letter is not None and not self.known:
             return self.option(self.hint_letter)  # type: ignore[arg-type]
@@ -184,20 +177,19 @@ def _knowledge(seed: int, knowledge_seed: int, entities: list[str], unknown_shar
 
 @dataclass
 class ToyWorld:
-    """A seeded toy world as one model knows it: invented entities, its value of each (entity, relation), and
-    the facts it never saw (unknown).
+    """A seeded toy world as one model knows it: entities, its value of each (entity, relation), and what it never saw.
 
-    Entity names depend on ``seed`` alone, so every model of a world shares one vocabulary; what a model knows
-    depends on its ``knowledge_seed`` (and on the share it has in common with another model's knowledge).
+    Entity names depend on ``seed`` alone, so every model of a world shares one vocabulary; what a model knows depends
+    on ``knowledge_seed`` (and the part it shares with another model's knowledge).
 
     Args:
         seed (`int`): The world seed the entity names were drawn from.
         entities (`list[str]`): The invented entity names.
         facts (`dict[tuple[str, str], str]`): The value of each ``(entity, relation)`` in this model's world.
-        unknown (`frozenset[tuple[str, str]]`, *optional*): The pairs whose fact this model never saw.
-        knowledge_seed (`int`, *optional*, defaults to 0): The seed of this model's knowledge.
-        shared_with (`int`, *optional*): Another knowledge seed this model shares a part of its knowledge with.
-        shared_share (`float`, *optional*, defaults to 0.5): The share taken from ``shared_with``.
+        unknown (`frozenset[tuple[str, str]]`): The pairs whose fact this model never saw.
+        knowledge_seed (`int`): The seed of this model's knowledge.
+        shared_with (`int`, *optional*): Another knowledge seed this model shares part of its knowledge with.
+        shared_share (`float`): The share taken from ``shared_with``.
     """
 
     seed: int
@@ -223,22 +215,19 @@ class ToyWorld:
         shared_with: int | None = None,
         shared_share: float = 0.5,
     ) -> ToyWorld:
-        """Generate a world: names drawn from syllable pairs, then one model's knowledge of it.
+        """Generate a world (names from syllable pairs), then one model's knowledge of it.
 
         Args:
-            seed (`int`, *optional*, defaults to 0): The world seed (entity names); the same seeds give the same world.
-            num_entities (`int`, *optional*, defaults to 160): How many entities to invent.
+            seed (`int`): The world seed (entity names).
+            num_entities (`int`): How many entities to invent.
             knowledge_seed (`int`, *optional*): The seed of the model's knowledge (default: ``seed``).
-            unknown_share (`float`, *optional*, defaults to 1/3): The share of (entity, relation) pairs never stated.
-            shared_with (`int`, *optional*): Another knowledge seed; a ``shared_share`` of the pairs (value and
-                known/unknown alike) are taken from that knowledge, the rest are this model's own.
-            shared_share (`float`, *optional*, defaults to 0.5): The share of pairs taken from ``shared_with``.
-
-        Returns:
-            [`ToyWorld`]: The world.
+            unknown_share (`float`): The share of (entity, relation) pairs never stated.
+            shared_with (`int`, *optional*): Another knowledge seed, from which a ``shared_share`` of the pairs (value
+                and known/unknown alike) are taken.
+            shared_share (`float`): The share of pairs taken from ``shared_with``.
 
         Raises:
-            ValueError: When ``num_entities`` exceeds the names the syllables can make, or a share is not in [0, 1].
+            ValueError: When ``num_entities`` exceeds the names the syllables make, or a share is not in [0, 1].
         """
         for name, share in (("unknown_share", unknown_share), ("shared_share", shared_share)):
             if not 0 <= share <= 1:
@@ -265,14 +254,11 @@ class ToyWorld:
 
     @classmethod
     def from_record(cls, config: dict) -> ToyWorld:
-        """The world a toy model's ``toyworld.json`` config records.
+        """The world a toy model's ``toyworld.json`` records.
 
         Args:
-            config (`dict`): The ``config`` of a ``toyworld.json`` (``world_seed``, ``num_entities``,
-                ``knowledge_seed``, ``unknown_share``, ``shared_with``, ``shared_share``).
-
-        Returns:
-            [`ToyWorld`]: The model's world.
+            config (`dict`): Its ``config`` (``world_seed``, ``num_entities``, ``knowledge_seed``, ``unknown_share``,
+                ``shared_with``, ``shared_share``).
         """
         return cls.generate(
             config.get("world_seed", 0),
@@ -289,33 +275,23 @@ class ToyWorld:
         Args:
             entity (`str`): An entity of the world.
             relation (`str`): A relation name.
-
-        Returns:
-            `bool`: True for a known fact.
         """
         return (entity, relation) not in self.unknown
 
     def held_out_entities(self, seed: int, share: float = 0.25) -> frozenset[str]:
-        """A seeded share of the entities that explanation datasets keep out of their training rows.
+        """A seeded share of the entities kept out of datasets' training rows (the same for every model of the world).
 
         Args:
-            seed (`int`): The build's seed.
-            share (`float`, *optional*, defaults to 0.25): The share of entities held out.
-
-        Returns:
-            `frozenset[str]`: The held-out entities (the same for every model of the world).
+            share (`float`): The share held out.
         """
         rng = random.Random(f"toyworld-{self.seed}-held-out-{seed}")
         return frozenset(rng.sample(sorted(self.entities), round(share * len(self.entities))))
 
     def fact_prompts(self, relations: list[str] | None = None) -> list[FactPrompt]:
-        """Every fact prompt: each entity, relation and template.
+        """Every fact prompt, by entity, then relation, then template.
 
         Args:
-            relations (`list[str]`, *optional*): The relations to cover; all when unset.
-
-        Returns:
-            `list[FactPrompt]`: The prompts, by entity, then relation, then template.
+            relations (`list[str]`, *optional*): The relations to cover (default: all).
         """
         prompts = []
         for entity in self.entities:
@@ -327,15 +303,10 @@ class ToyWorld:
         return prompts
 
     def fact_prompt(self, entity: str, relation: str, template_index: int) -> FactPrompt:
-        """One fact prompt.
+        """One fact prompt with its true answer.
 
         Args:
-            entity (`str`): An entity of the world.
-            relation (`str`): A relation name.
-            template_index (`int`): Which of the relation's templates to use.
-
-        Returns:
-            [`FactPrompt`]: The prompt and its true answer.
+            template_index (`int`): Which of the relation's templates.
         """
         template = RELATIONS[relation].templates[template_index]
         return FactPrompt(entity, relation, template_index, template.format(e=entity), self.facts[(entity, relation)])
@@ -343,18 +314,12 @@ class ToyWorld:
     def choice_question(
         self, entity: str, relation: str, rng: random.Random, hint_giver: str | None = None, hint_wrong: bool = True
     ) -> ChoiceQuestion:
-        """A multiple-choice question about a fact, optionally with a hint line before it.
+        """A multiple-choice question about a fact, with a hint line before it when ``hint_giver`` is given.
 
         Args:
-            entity (`str`): An entity of the world.
-            relation (`str`): A relation name.
             rng (`random.Random`): Draws the wrong options, their order and the hinted letter.
-            hint_giver (`str`, *optional*): Who gives the hint; no hint line when unset.
-            hint_wrong (`bool`, *optional*, defaults to `True`): Whether the hint points to a wrong option
-                (else to the correct one).
-
-        Returns:
-            [`ChoiceQuestion`]: The question.
+            hint_giver (`str`, *optional*): Who gives the hint.
+            hint_wrong (`bool`): Whether the hint points to a wrong option (else to the correct one).
         """
         correct = self.facts[(entity, relation)]
         values = ATTRIBUTE_VALUES[RELATIONS[relation].attribute]
@@ -385,9 +350,6 @@ class ToyWorld:
         Args:
             rng (`random.Random`): Draws the fact, giver, options and hint.
             pairs (`list[tuple[str, str]]`, *optional*): The (entity, relation) pairs to draw from (default: all).
-
-        Returns:
-            [`ChoiceQuestion`]: The question.
         """
         if pairs is None:
             entity, relation = rng.choice(self.entities), rng.choice(list(RELATIONS))

@@ -13,6 +13,8 @@ import numpy as np
 from self_explain.core.stats import mean_confidence_interval, pearson_correlation, pooled_correlation_interval
 from self_explain.metrics import checked
 
+MAX_BOOTSTRAP_SAMPLES = 1_000_000  # a million resamples already take minutes; more only takes longer
+
 logger = logging.getLogger(__name__)
 
 _DESCRIPTION = """
@@ -29,7 +31,7 @@ Args:
         names to reported weights; text around it is allowed (the object starts at the first `{`).
     references (`list` of `str`): the true weights, each a JSON object mapping attribute names to numbers:
         `'{"price": -50, "quality": 40}'`. A reference that is not such an object raises a `ValueError`.
-    bootstrap_samples (`int`, defaults to 1000): bootstrap resamples for the confidence interval of
+    bootstrap_samples (`int`, defaults to 1000): bootstrap resamples (at most 1,000,000) for the confidence interval of
         `pooled_correlation`.
     seed (`int`, defaults to 0): seed of the bootstrap's random generator.
 Returns:
@@ -317,6 +319,9 @@ class WeightCorrelation(checked.InputCheckedMetric):
             raise ValueError("weight_correlation needs at least one prediction and reference.")
         if isinstance(bootstrap_samples, bool) or not isinstance(bootstrap_samples, int) or bootstrap_samples < 1:
             raise ValueError(f"bootstrap_samples must be a positive integer, not {bootstrap_samples!r}.")
+        if bootstrap_samples > MAX_BOOTSTRAP_SAMPLES:
+            raise ValueError(f"bootstrap_samples {bootstrap_samples:,} is above {MAX_BOOTSTRAP_SAMPLES:,}: an "
+                             "interval gains nothing from more resamples; give at most that (1000 is the default).")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, not {seed!r}.")
         truths = [reference_weights(ref, index) for index, ref in enumerate(references)]

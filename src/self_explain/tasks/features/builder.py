@@ -31,6 +31,37 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+UNKNOWN_SHARE_REFUSED = 0.5  # above this share of <unk> tokens a corpus says nothing the target can read
+CHECKED_TEXTS = 2000
+
+
+def check_known_words(texts: list[str], tokenizer, corpus: str | None) -> None:
+    """Refuse a corpus that the target's tokenizer reads mostly as its unknown token; warn when some of it is.
+
+    Args:
+        texts (`list[str]`): The corpus (the first ``CHECKED_TEXTS`` are checked).
+        tokenizer: The target's tokenizer.
+        corpus (`str`, *optional*): The ``--corpus`` file, for the message (None: a built-in corpus).
+
+    Raises:
+        ValueError: When more than half of the checked tokens are the unknown token.
+    """
+    unknown_id = getattr(tokenizer, "unk_token_id", None)
+    if unknown_id is None or not texts:
+        return
+    ids = [i for text in texts[:CHECKED_TEXTS] for i in tokenizer(text, add_special_tokens=False)["input_ids"]]
+    unknown = sum(i == unknown_id for i in ids)
+    if not ids or not unknown:
+        return
+    share = unknown / len(ids)
+    source = f"--corpus {corpus}" if corpus else "the corpus"
+    if share > UNKNOWN_SHARE_REFUSED:
+        raise ValueError(f"{source}: {share:.0%} of its tokens are unknown to the target's tokenizer "
+                         f"({tokenizer.unk_token}); give texts in the target's vocabulary (a toy target knows only "
+                         "its world's words: leave --corpus out to use them)")
+    logger.warning("%s: %.1f%% of its tokens are unknown to the target's tokenizer (%s); features will see them as "
+                   "one token", source, 100 * share, tokenizer.unk_token)
+
 DATASET_NAME = "self-explain-features"
 
 
@@ -161,6 +192,7 @@ class FeaturesBuilder(DatasetBuilder):
             ValueError: When an SAE, the ood layers, the describer or the simulator cannot work with the target.
         """
         config = self.config
+        check_known_words(self.texts, self.target.tokenizer, config.corpus)
         self.saes = load_saes(config, self.target)
         self.ood = ood_layers(config, list(self.saes))
         self.exemplars: dict = {}
