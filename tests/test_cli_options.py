@@ -110,7 +110,7 @@ def test_the_tasks_read_from_source_are_the_registered_ones():
     for name, (description, (module, class_name)) in tasks.items():
         config_class = self_explain.TASKS[name].config_class
         assert (module, class_name) == (config_class.__module__, config_class.__name__)
-        assert description == self_explain.TASKS[name].description
+        assert description == self_explain.TASKS[name].card.description
 
 
 def _run_without_torch(code: str) -> dict:

@@ -95,7 +95,7 @@ def test_one_small_table_of_the_headline_metric_per_split():
 def test_a_row_the_pipeline_refuses_is_reported_and_the_next_is_tried(monkeypatch):
     from datasets import Dataset
 
-    from self_explain.tasks.spec import DemoSpec
+    from self_explain.tasks import DemoSpec
 
     rows = Dataset.from_dict({"x": [0, 1, 2, 3, 4, 5]})
     monkeypatch.setattr(demo, "load_dataset", lambda folder, config, split: rows)

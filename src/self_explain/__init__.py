@@ -9,7 +9,15 @@ transformers.
 from .core.imports import after_import
 from .core.version import __version__
 from .metrics import metric_path
-from .tasks import TASKS, get_task, register_task
+from .tasks import (
+    TASKS,
+    ExperimentSettings,
+    ExplainerExamples,
+    Task,
+    TaskCard,
+    get_task,
+    register_task,
+)
 
 # The built-in tasks, in registration order (the task folders are imported on the registry's first use).
 TASKS.add_modules(
@@ -37,4 +45,15 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["TASKS", "ExplainerPipeline", "__version__", "get_task", "metric_path", "register_task"]
+__all__ = [
+    "TASKS",
+    "ExperimentSettings",
+    "ExplainerExamples",
+    "ExplainerPipeline",
+    "Task",
+    "TaskCard",
+    "__version__",
+    "get_task",
+    "metric_path",
+    "register_task",
+]

@@ -214,7 +214,7 @@ def _check_build(argv: list[str]) -> Arguments:
 
         if argv[0] in TASKS:
             config_class = TASKS[argv[0]].config_class
-            tasks[argv[0]] = (TASKS[argv[0]].description, (config_class.__module__, config_class.__name__))
+            tasks[argv[0]] = (TASKS[argv[0]].card.description, (config_class.__module__, config_class.__name__))
     return check_choice("build", argv, "task", tasks, BUILD_OPTIONS, "Build an explanation dataset in Hub layout.")
 
 

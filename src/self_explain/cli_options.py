@@ -253,19 +253,56 @@ def check_choice(command: str, argv: list[str], what: str, choices: dict[str, tu
 
 
 def builtin_tasks() -> dict[str, tuple[str, tuple[str, str]]]:
-    """Each built-in task's name → (description, (module, class) of its config), in registration order."""
-    import ast
-
+    """Each built-in task's name → (description, (module, class) of its config), in registration order, read from
+    the source of the :class:`~self_explain.tasks.Task` subclass its folder registers (``register_task(XTask())``)."""
     from . import TASKS
-    from .core.dataclass_source import evaluate, read_call_keywords, resolve_name
 
     tasks = {}
     for module in TASKS.modules:
-        for keywords in read_call_keywords(module, "TaskSpec"):
-            name = evaluate(*keywords["name"]) if "name" in keywords else None
-            config_class = keywords["config_class"][0] if "config_class" in keywords else None
-            if isinstance(name, str) and isinstance(config_class, ast.Name):
-                description = evaluate(*keywords["description"]) if "description" in keywords else ""
-                tasks[name] = (description if isinstance(description, str) else "",
-                               resolve_name(module, config_class.id))
+        for class_module, class_name in _registered_classes(module):
+            name, description, config = _task_class_source(class_module, class_name)
+            if name is not None and config is not None:
+                tasks[name] = (description, config)
     return tasks
+
+
+def _registered_classes(module: str) -> list[tuple[str, str]]:
+    """(module, class) of each task ``module`` registers, by ``register_task(XTask())`` or ``@register_task``."""
+    import ast
+
+    from .core.dataclass_source import module_file, resolve_name
+
+    names = []
+    for node in ast.walk(ast.parse(module_file(module).read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and ast.unparse(node.func).split(".")[-1] == "register_task" and node.args:
+            argument = node.args[0]
+            argument = argument.func if isinstance(argument, ast.Call) else argument
+            if isinstance(argument, ast.Name):
+                names.append(argument.id)
+        elif isinstance(node, ast.ClassDef) and any(ast.unparse(d).split(".")[-1] == "register_task"
+                                                    for d in node.decorator_list):
+            names.append(node.name)
+    return [resolve_name(module, name) for name in names]
+
+
+def _task_class_source(module: str, class_name: str) -> tuple[str | None, str, tuple[str, str] | None]:
+    """The ``name``, ``card`` description and ``config_class`` (module, class) a task class sets in its body."""
+    import ast
+
+    from .core.dataclass_source import evaluate, module_file, resolve_name
+
+    tree = ast.parse(module_file(module).read_text(encoding="utf-8"))
+    body = next((n.body for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name), [])
+    assigned = {n.targets[0].id: n.value for n in body
+                if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)}
+    name = evaluate(assigned["name"], module) if "name" in assigned else None
+    config = assigned.get("config_class")
+    description = ""
+    card = assigned.get("card")
+    if isinstance(card, ast.Call):
+        given = {k.arg: k.value for k in card.keywords}
+        if "description" in given or card.args:
+            value = evaluate(given.get("description", card.args[0] if card.args else None), module)
+            description = value if isinstance(value, str) else ""
+    return (name if isinstance(name, str) else None, description,
+            resolve_name(module, config.id) if isinstance(config, ast.Name) else None)

@@ -30,7 +30,7 @@ from .evaluation.evaluator import EvaluateConfig, run_evaluation
 from .evaluation.explanation_report import EXPERIMENT_FILE, evaluation_section, experiment_section
 from .evaluation.html_page import ReportPage, ReportSection, write_page
 from .evaluation.results_markdown import format_metric
-from .tasks import TASKS, TaskSpec, get_task, read_provenance
+from .tasks import TASKS, Task, get_task, read_provenance
 
 REPORT_FILE = "report.html"
 LOG_FILE = "demo.log"
@@ -87,7 +87,7 @@ class DemoConfig:
 
 
 def demo_tasks() -> list[str]:
-    """The registered tasks that have a demo (their ``TaskSpec.demo``), in demo order.
+    """The registered tasks that have a demo (their ``Task.demo``), in demo order.
 
     Returns:
         `list[str]`: The task names.
@@ -96,12 +96,12 @@ def demo_tasks() -> list[str]:
     return [spec.name for spec in sorted(with_demo, key=lambda spec: (spec.demo.order, spec.name))]
 
 
-def build_demo_dataset(config: DemoConfig, task: TaskSpec, out: Path) -> str:
+def build_demo_dataset(config: DemoConfig, task: Task, out: Path) -> str:
     """The task's dataset for the demo: its config with the demo's build options, on the demo's target.
 
     Args:
         config (`DemoConfig`): The demo's options (target and seed).
-        task (`TaskSpec`): A task with a demo.
+        task (`Task`): A task with a demo.
         out (`Path`): The dataset folder (an existing config is replaced).
 
     Returns:
@@ -126,7 +126,7 @@ def explained_target(dataset_folder: Path, config_name: str, default: str) -> st
     return (read_provenance(dataset_folder, config_name) or {}).get("target", default)
 
 
-def explain_rows(task: TaskSpec, dataset_folder: str, config_name: str, target: str, count: int) -> list[dict]:
+def explain_rows(task: Task, dataset_folder: str, config_name: str, target: str, count: int) -> list[dict]:
     """Explain held-out rows through ``pipeline("self-explanation", …)`` with ``verify=True``.
 
     Rows are taken evenly spaced over the split. A row the pipeline refuses (e.g. a feature that does not fire on
@@ -134,7 +134,7 @@ def explain_rows(task: TaskSpec, dataset_folder: str, config_name: str, target: 
     rows.
 
     Args:
-        task (`TaskSpec`): A task whose demo names a shipped explainer and how a row becomes a pipeline input.
+        task (`Task`): A task whose demo names a shipped explainer and how a row becomes a pipeline input.
         dataset_folder (`str`): The dataset the demo built.
         config_name (`str`): Its config.
         target (`str`): The model explained.
@@ -203,7 +203,7 @@ def headline_lines(report: dict) -> list[str]:
     """
     results = report["results"]
     reported = {name for r in results for name in r["metrics"]}
-    metric = next((m for m in get_task(report["task"]).headline_metrics if m in reported), min(reported))
+    metric = next((m for m in get_task(report["task"]).experiment.headline_metrics if m in reported), min(reported))
     splits = list(dict.fromkeys(r["split"] for r in results))
     cells: dict[str, dict[str, str]] = {}
     for r in results:

@@ -6,7 +6,7 @@ import pytest
 from datasets import load_dataset
 
 from self_explain.evaluation.predictions import prediction_table, row_views, write_predictions
-from self_explain.evaluation.row_scores import causal_match_rows
+from self_explain.metrics.causal_match.rows import causal_match_rows
 from self_explain.tasks import ExplainerExamples
 
 # A prediction that would run script if the page did not escape it.

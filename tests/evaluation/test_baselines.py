@@ -36,7 +36,7 @@ from self_explain.evaluation.baselines import (
 )
 from self_explain.evaluation.evaluator import EvaluateConfig, run_evaluation
 from self_explain.explainer.modeling import Explainer, load_explainer
-from self_explain.tasks import TASKS, ExplainerExamples, TaskSpec, get_task
+from self_explain.tasks import TASKS, ExplainerExamples, Task, get_task
 from self_explain.tasks.causal_answers import CAUSAL_FORMAT_INSTRUCTIONS
 from self_explain.tasks.features.prompts import (
     FORMAT_INSTRUCTIONS as FEATURES_FORMAT_INSTRUCTIONS,
@@ -251,10 +251,12 @@ def test_applicable_baselines_follow_the_examples_when_given():
 
 @pytest.fixture
 def task_without_instructions(monkeypatch):
-    spec = TaskSpec(name="plain", config_class=object, build=lambda config: None, dataset_name="plain",
-                    templates=list, uses_vectors=True)
-    monkeypatch.setitem(TASKS, "plain", spec)
-    return spec
+    class PlainTask(Task):
+        name, config_class, dataset_name, uses_vectors = "plain", object, "plain", True
+
+    task = PlainTask()
+    monkeypatch.setitem(TASKS, "plain", task)
+    return task
 
 
 def test_a_task_without_format_instructions_has_no_zero_shot(task_without_instructions):
@@ -309,7 +311,7 @@ class FakeExplainer:
 ANSWERS = ["a", "b", "c", "d"]
 
 
-HEADLINE = get_task("patching").headline_metrics[0]  # the metric SelfIE's scale is chosen by
+HEADLINE = get_task("patching").experiment.headline_metrics[0]  # the metric SelfIE's scale is chosen by
 
 
 def exact_match(predictions):

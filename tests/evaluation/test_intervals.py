@@ -6,7 +6,7 @@ import pytest
 
 from self_explain.evaluation import intervals
 from self_explain.evaluation.intervals import row_groups, split_intervals, stratum_sizes
-from self_explain.evaluation.row_scores import causal_match_rows
+from self_explain.metrics.causal_match.rows import causal_match_rows
 
 CHANGED = "The most likely output would change to <<<{}>>>."
 SAME = "The output would remain unchanged from <<<{}>>>."

@@ -9,7 +9,8 @@ from self_explain.evaluation.predictions import (
     read_predictions,
     write_predictions,
 )
-from self_explain.evaluation.row_scores import causal_match_rows, weight_correlation_rows
+from self_explain.metrics.causal_match.rows import causal_match_rows
+from self_explain.metrics.weight_correlation.rows import weight_correlation_rows
 from self_explain.tasks import ExplainerExamples
 from self_explain.tasks.row_view import row_view
 

@@ -11,7 +11,8 @@ import pytest
 
 import numpy as np
 
-from self_explain.evaluation.row_scores import METRIC_STATISTICS, causal_match_rows
+from self_explain.evaluation.row_scores import METRIC_STATISTICS
+from self_explain.metrics.causal_match.rows import causal_match_rows
 from self_explain.evaluation.experiment import (
     Cell,
     ExperimentConfig,
@@ -45,7 +46,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SPLITS = ["test", "ood"]
 METRICS = ("exact_match", "has_changed_f1")
 # What write_report summarises: the headline metrics of the task the hand-made results are of.
-HEADLINE = get_task("patching").headline_metrics
+HEADLINE = get_task("patching").experiment.headline_metrics
 
 
 # ----------------------------------------------------------------------------------------------
@@ -237,7 +238,7 @@ def test_write_report_writes_results_json_md_and_png(tmp_path):
 
     assert summary["sizes"] == [100, 300], "the explainers' sizes (a baseline's None is not one)"
     assert summary["headline_metrics"] == list(HEADLINE) and "changed_content_match" in HEADLINE
-    assert summary["headline_reason"] == get_task("patching").headline_reason != ""
+    assert summary["headline_reason"] == get_task("patching").experiment.headline_reason != ""
     assert summary["rows"] == summarize(RESULTS, SPLITS, HEADLINE)
     assert {r["metric"] for r in summary["rows"]} == {"changed_content_match", "unchanged_exact_match", "exact_match"}
     assert summary["runs"] == RESULTS
@@ -247,7 +248,7 @@ def test_write_report_writes_results_json_md_and_png(tmp_path):
     text = (out / "results.md").read_text()
     assert text == report_markdown(summary)
     assert "**Headline metric:** `changed_content_match` (then `unchanged_exact_match`, `exact_match`). " in text
-    assert get_task("patching").headline_reason in text
+    assert get_task("patching").experiment.headline_reason in text
     assert (out / "scaling.png").read_bytes()[:8] == PNG_MAGIC
     assert sorted(p.name for p in out.iterdir()) == ["results.json", "results.md", "scaling.png"], "no temporary files"
 

@@ -3,7 +3,6 @@ own values on the same rows, so the bootstrap recomputes exactly the metric the 
 
 import json
 import random
-from types import SimpleNamespace
 
 import evaluate
 import numpy as np
@@ -14,15 +13,15 @@ from self_explain.evaluation import row_scores
 from self_explain.evaluation.row_scores import (
     METRIC_STATISTICS,
     ROWS_SUFFIX,
-    causal_match_rows,
-    description_similarity_rows,
     extra_score_rows,
     metric_statistic,
     row_statistics,
-    weight_correlation_rows,
 )
 from self_explain.metrics import metric_path
-from self_explain.tasks import ExplainerExamples
+from self_explain.metrics.causal_match.rows import causal_match_rows
+from self_explain.metrics.description_similarity.rows import description_similarity_rows
+from self_explain.metrics.weight_correlation.rows import weight_correlation_rows
+from self_explain.tasks import ExplainerExamples, Task
 
 CHANGED = "The most likely output would change to <<<{}>>>."
 UNCHANGED = "The output would remain unchanged from <<<{}>>>."
@@ -135,8 +134,14 @@ def test_description_similarity_from_row_totals_equals_the_metric():
 
 
 def fake_task(**hooks):
-    options = {"metric": "causal_match", "metric_input": None, "extra_scores": None, **hooks}
-    return SimpleNamespace(**options)
+    """A causal_match task whose hooks are ``hooks`` (the base class's elsewhere)."""
+
+    class FakeTask(Task):
+        name, metric = "fake", "causal_match"
+
+    for hook, function in hooks.items():
+        setattr(FakeTask, hook, staticmethod(function))
+    return FakeTask()
 
 
 def test_row_statistics_apply_the_tasks_metric_input(monkeypatch):

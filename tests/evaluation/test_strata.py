@@ -7,7 +7,7 @@ import yaml
 import self_explain
 from self_explain.evaluation.experiment import ExperimentConfig
 from self_explain.evaluation.summary_statistics import summarize
-from self_explain.evaluation.row_scores import causal_match_rows
+from self_explain.metrics.causal_match.rows import causal_match_rows
 from self_explain.evaluation.strata import edit_strata, edit_stratum, stratified, stratum_split, with_strata
 from self_explain.realworld.facts import Fact, FactTable, fact_table_for
 

@@ -14,7 +14,7 @@ from self_explain.core.injection import VectorInjector
 from self_explain.evaluation import evaluator
 from self_explain.evaluation.evaluator import EvaluateConfig, report_markdown, run_evaluation
 from self_explain.evaluation.results_markdown import interval_cell, interval_difference_cell
-from self_explain.evaluation.row_scores import causal_match_rows
+from self_explain.metrics.causal_match.rows import causal_match_rows
 from self_explain.evaluation.vector_controls import check_vector_controls, control_results
 from self_explain.explainer.config import CHECKPOINTS
 from self_explain.explainer.controls import ROTATED, SCORING_CONTROLS, derangement, random_rotation

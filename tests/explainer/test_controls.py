@@ -1,7 +1,6 @@
 """Vector controls (rotated, shuffled, zero vectors) and the trainable-token rule: the transforms, that training and
 scoring apply the same one; the trainable rows never depend on the rows' answers."""
 
-import dataclasses
 import json
 from unittest import mock
 
@@ -223,8 +222,11 @@ def test_a_control_is_trained_and_scored_on_the_same_transform(control, tiny_tra
 
 
 def test_a_control_on_examples_without_vectors_is_refused(tiny_train_config, tmp_path, monkeypatch):
-    text_only = dataclasses.replace(TASKS["patching"], examples=lambda rows, target, seed: ExplainerExamples(["q"], ["a"]))
-    monkeypatch.setitem(TASKS, "patching", text_only)
+    class TextOnly(type(TASKS["patching"])):
+        def examples(self, dataset, target, seed=0):
+            return ExplainerExamples(["q"], ["a"])
+
+    monkeypatch.setitem(TASKS, "patching", TextOnly())
     with pytest.raises(ValueError, match="the rotated vector control needs examples with vectors"):
         train_explainer(tiny_train_config(tmp_path / "x", vector_control=ROTATED))
 

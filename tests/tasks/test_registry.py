@@ -2,6 +2,7 @@
 whichever folder was imported first."""
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -38,3 +39,17 @@ def test_a_module_that_fails_to_import_stays_pending_and_fails_again():
         else:
             raise AssertionError("the missing module was not imported")
     assert registry.modules == ("no_such_task_module_anywhere",)
+
+
+def test_no_module_outside_a_task_folder_imports_one():
+    """Adding a task is one folder: only the package root (which lists the built-in folders) and the command line's
+    ``train-sae`` (the features task's SAE training) name a task folder's modules."""
+    package = SRC / "self_explain"
+    folders = [path.parent.name for path in (package / "tasks").glob("*/task.py")]
+    assert sorted(folders) == ["ablation", "features", "patching", "preferences"]
+    pattern = re.compile(r"tasks[./](" + "|".join(folders) + r")\b")
+    in_a_folder = {path for folder in folders for path in (package / "tasks" / folder).rglob("*.py")}
+    naming = sorted(str(path.relative_to(package)) for path in package.rglob("*.py")
+                    if path not in in_a_folder and path != package / "tasks" / "registry.py"  # its docstring's example
+                    and pattern.search(path.read_text(encoding="utf-8")))
+    assert naming == ["__init__.py", "cli.py"]

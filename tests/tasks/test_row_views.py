@@ -1,4 +1,4 @@
-"""Each task's view of a dataset row for the explanation report (``TaskSpec.row_view``), and the shared helpers."""
+"""Each task's view of a dataset row for the explanation report (``Task.row_view``), and the shared helpers."""
 
 import doctest
 
@@ -25,7 +25,7 @@ def test_a_window_of_layers_reads_as_a_range_only_when_consecutive():
 
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_every_task_registers_a_row_view(name):
-    assert TASKS[name].row_view is not None
+    assert TASKS[name].implements("row_view")
 
 
 def details(view):

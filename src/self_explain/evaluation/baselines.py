@@ -295,7 +295,7 @@ def choose_selfie_scale(
     if validation_examples is None or validation_score is None:
         raise ValueError("selfie with several scales needs a validation slice of the train split to choose one on "
                          "(never the rows being scored)")
-    headline = get_task(task_name).headline_metrics[0]
+    headline = get_task(task_name).experiment.headline_metrics[0]
     by_scale = {}
     for scale in selfie_scales:
         by_scale[scale] = validation_score(

@@ -198,8 +198,7 @@ def score(task_name: str, predictions: list[str], references: list[str]) -> dict
         reports as not estimable).
     """
     task = get_task(task_name)
-    if task.metric_input is not None:  # score what the explanation says, not the wording around it
-        predictions = [task.metric_input(p) for p in predictions]
+    predictions = [task.metric_input(p) for p in predictions]  # what the explanation says, not the wording around it
     metric = _metric(task.metric)
     return {k: rounded_metric(v) for k, v in metric.compute(predictions=predictions, references=references).items()}
 
@@ -234,7 +233,7 @@ def score_predictions(explainer: Explainer, task_name: str, examples: ExplainerE
     """
     metrics = score(task_name, predictions, examples.answers)
     task = get_task(task_name)
-    if task.extra_scores is not None and examples.extras is not None:
+    if task.implements("extra_scores") and examples.extras is not None:
         with explainer.target_runs() as target:
             metrics.update({k: rounded_metric(v) for k, v in task.extra_scores(examples, predictions, target).items()})
     return metrics
@@ -369,7 +368,8 @@ def _vector_controls_markdown(section: dict, layout, task: str) -> list[str]:
                      f"{trained_under['seed']}): as in its training, each condition's vectors were then transformed "
                      "by that control.")
     lines.append("")
-    headline = next((m for m in get_task(task).headline_metrics if any(m in r["metrics"] for r in section["results"])),
+    headline = next((m for m in get_task(task).experiment.headline_metrics
+                     if any(m in r["metrics"] for r in section["results"])),
                     None) if task in TASKS else None
     if headline:
         lines += [f"Headline metric `{headline}`:", ""]

@@ -386,8 +386,8 @@ def ensure_dataset(config: ExperimentConfig, state: PartialState) -> str:
     if config.dataset_name is not None:
         return config.dataset_name
     task = get_task(config.task)
-    if task.experiment_needs_dataset:
-        raise ValueError(f"--dataset_name is required for the {config.task} task: {task.experiment_needs_dataset}")
+    if task.experiment.needs_dataset:
+        raise ValueError(f"--dataset_name is required for the {config.task} task: {task.experiment.needs_dataset}")
     folder = Path(config.output_dir) / "dataset"
     if not (folder / "README.md").is_file():
         task.build(task.config_class(target=config.target, output_dir=str(folder), seed=config.seed,

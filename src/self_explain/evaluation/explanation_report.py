@@ -82,7 +82,7 @@ def evaluation_metrics(report: dict) -> list[ReportTable]:
     """
     results = report["results"]
     names = list(dict.fromkeys(m for r in results for m in r["metrics"]))
-    headline = [m for m in get_task(report["task"]).headline_metrics if m in names] or names[:3]
+    headline = [m for m in get_task(report["task"]).experiment.headline_metrics if m in names] or names[:3]
     tables = []
     for split in dict.fromkeys(r["split"] for r in results):
         rows = [[f"baseline: {r['baseline']}" if r["baseline"] else "trained explainer", str(r["rows"]),
@@ -150,7 +150,7 @@ def dataset_sections(folder: str | Path, config: str | None = None, max_rows: in
         for split, data in load_dataset(str(folder), name).items():
             for index in subsample_indices(len(data), max_rows):
                 row = data[index]
-                view = task.row_view(row) if task.row_view else {"segments": [], "details": [], "label": ""}
+                view = task.row_view(row)
                 rows.append(BrowsedRow(split=split, index=index, question=row["question"], reference=row["answer"],
                                        view=view))
         sections.append(ReportSection(f"{task.name} dataset, config {name}", rows=rows,

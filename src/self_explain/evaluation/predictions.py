@@ -38,7 +38,7 @@ VALID_COLUMN = "valid"
 
 
 def row_views(task_name: str, rows: Dataset) -> list[dict]:
-    """The task's view of each dataset row (``TaskSpec.row_view``); empty views when it has none, or when the rows
+    """The task's view of each dataset row (``Task.row_view``); empty views when the rows
     lack a column it reads (a warning says so: the view is for the report, and never stops an evaluation).
 
     Args:
@@ -50,8 +50,6 @@ def row_views(task_name: str, rows: Dataset) -> list[dict]:
     """
     view = get_task(task_name).row_view
     empty = [{"segments": [], "details": [], "label": ""} for _ in range(len(rows))]
-    if view is None:
-        return empty
     try:
         return [view(row) for row in rows]
     except (KeyError, TypeError, ValueError, IndexError) as error:

@@ -15,7 +15,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from ..core.files import package_data, write_atomically
 from ..core.hub_ids import canonical_hub_id, is_package_made, is_repo_id, shipped_name_of
 from ..core.injection import PROJECTION_FILE
-from ..tasks import TASKS, TaskSpec
+from ..tasks import TASKS, Task
 from .metric_layout import (
     CLASS_DETECTION_METRICS,
     class_column,
@@ -292,14 +292,14 @@ def _format_difference(entry: list | None) -> str:
     return f"{difference:+.3f} [{low:+.3f}, {high:+.3f}]" + ("*" if low > 0 or high < 0 else "")
 
 
-def _task(name: str) -> TaskSpec | None:
+def _task(name: str) -> Task | None:
     return TASKS.get(name)
 
 
 def _metric_labels(task: str) -> dict[str, tuple[str, str]]:
     """The task's metric keys with their display names and meanings (none for a task not registered here)."""
     spec = _task(task)
-    return dict(spec.metric_labels) if spec else {}
+    return dict(spec.card.metric_labels) if spec else {}
 
 
 def _layout(task: str, entries: list[dict]):
@@ -365,7 +365,8 @@ def _vector_control_section(metadata: dict) -> dict | None:
                                 header=header)
     trained_under = section.get("explainer_vector_control")
     spec = _task(task)
-    headline = next((m for m in (spec.headline_metrics if spec else ()) if any(m in e["metrics"] for e in entries)),
+    headline = next((m for m in (spec.experiment.headline_metrics if spec else ())
+                     if any(m in e["metrics"] for e in entries)),
                     None)
     summary = control_summary(entries, headline, _value_cell,
                               lambda e, key: _format_difference(e["true_minus_control"].get(key))) if headline else []
@@ -463,7 +464,7 @@ def render_explainer_card(
         model_name=model_name,
         repo_id=repo_id,
         task=task,
-        task_description=(_task(task).description if _task(task) and _task(task).description
+        task_description=(_task(task).card.description if _task(task) and _task(task).card.description
                           else f"explains the target's computations for the {task!r} task"),
         target=public_name(target),
         target_revision=metadata.get("target_revision"),

@@ -278,7 +278,7 @@ class ExplainerPipeline(Pipeline):
                 raise ValueError(f"self-explanation input {key!r} is {value!r}: a boolean, where a number or text is "
                                  f"expected (e.g. 'token': 3)")
         task = get_task(item["task"])
-        if task.request is None:
+        if not task.implements("request"):
             raise ValueError(f"task {item['task']!r} has no explainer side yet")
         trained_for = self.explainer.task
         if trained_for is not None and trained_for != item["task"]:

@@ -379,7 +379,7 @@ def train_explainer(config: ExplainerConfig) -> Path:
     if config.task and Path(config.dataset_name).is_dir():
         _check_task_of_dataset(config.task, config.dataset_name)
     config.task = task.name
-    if task.examples is None:
+    if not task.implements("examples"):
         raise ValueError(f"task {config.task!r} has no explainer side yet")
     set_seed(config.seed)
     target_name = resolve_target(config)

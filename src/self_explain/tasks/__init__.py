@@ -1,11 +1,11 @@
-"""Explanation tasks. Each task is one folder that registers its :class:`TaskSpec` when imported.
+"""Explanation tasks. Each task is one folder whose :class:`Task` subclass is registered when the folder is imported.
 
 Nothing here imports a task folder: ``import self_explain`` adds the built-in ones to the registry, which imports
 them on first use. ``load_split`` and ``read_provenance`` (which load ``datasets``) are imported when first used.
 """
 
+from .base import DemoSpec, ExperimentSettings, ExplainerExamples, Task, TaskCard
 from .registry import TASKS, get_task, register_task, task_of_dataset
-from .spec import ExplainerExamples, TaskSpec
 
 _LAZY = {"load_split": ".build", "read_provenance": ".build"}
 
@@ -18,4 +18,16 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["TASKS", "ExplainerExamples", "TaskSpec", "get_task", "load_split", "read_provenance", "register_task", "task_of_dataset"]
+__all__ = [
+    "TASKS",
+    "DemoSpec",
+    "ExperimentSettings",
+    "ExplainerExamples",
+    "Task",
+    "TaskCard",
+    "get_task",
+    "load_split",
+    "read_provenance",
+    "register_task",
+    "task_of_dataset",
+]

@@ -229,7 +229,7 @@ class DatasetBuilder:
 
     Class attributes:
         dataset_name (`str`): Hub repo name of the dataset, e.g. ``"self-explain-patching"``.
-        features (`datasets.Features`): The rows' features (declared once, in the task's ``features.py``).
+        features (`datasets.Features`): The rows' features (declared once, in the task's ``schema.py``).
         pretty_name (`str`): The card's title.
         key_columns (`tuple[str, ...]`): The item attributes (and row columns) that identify an item.
         split_stream (`tuple[int, ...]`): Extra keys of the seeded draw of an item's split.
@@ -270,7 +270,7 @@ class DatasetBuilder:
 
     @classmethod
     def build_dataset(cls, config, recipe: Recipe | None = None) -> Path:
-        """Build the dataset of ``config`` (a task's ``TaskSpec.build``); returns its folder.
+        """Build the dataset of ``config`` (a task's ``Task.build``); returns its folder.
 
         Args:
             config (`BuildConfig`): The options of ``self-explain build <task>``.

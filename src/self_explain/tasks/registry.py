@@ -1,4 +1,5 @@
-"""The task registry: every task registers its :class:`TaskSpec` here when its folder is imported.
+"""The task registry: every task folder registers an instance of its :class:`~self_explain.tasks.Task` subclass
+here when it is imported.
 
 The built-in task folders are imported on the registry's first use, not when the package is imported: they load
 torch and datasets, which ``self-explain --help`` and ``import self_explain`` do without.
@@ -12,15 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .spec import TaskSpec
+    from .base import Task
 
 
 class TaskRegistry(MutableMapping):
-    """Task name → :class:`TaskSpec`, in registration order. Modules added with :meth:`add_modules` (the built-in
+    """Task name → :class:`Task`, in registration order. Modules added with :meth:`add_modules` (the built-in
     task folders) are imported, and so register their tasks, the first time the registry is read."""
 
     def __init__(self) -> None:
-        self._specs: dict[str, TaskSpec] = {}
+        self._specs: dict[str, Task] = {}
         self._modules: list[str] = []  # every module added; the ones not yet imported are also in _pending
         self._pending: list[str] = []
         self._loading = False
@@ -53,11 +54,11 @@ class TaskRegistry(MutableMapping):
         finally:
             self._loading = False
 
-    def __getitem__(self, name: str) -> TaskSpec:
+    def __getitem__(self, name: str) -> Task:
         self._load()
         return self._specs[name]
 
-    def __setitem__(self, name: str, spec: TaskSpec) -> None:
+    def __setitem__(self, name: str, spec: Task) -> None:
         self._specs[name] = spec
         # The built-in tasks in the order they were added, whichever task folder was imported first; others after.
         position = {module: index for index, module in enumerate(self._modules)}
@@ -65,8 +66,8 @@ class TaskRegistry(MutableMapping):
                                                                                     len(position))))
 
     def _module_of(self, spec) -> str | None:
-        """The added module whose package holds the task's config class (None for a task registered otherwise)."""
-        module = getattr(getattr(spec, "config_class", None), "__module__", "") or ""
+        """The added module whose package holds the task's class (None for a task registered otherwise)."""
+        module = type(spec).__module__ or ""
         return next((m for m in self._modules if module == m or module.startswith(m + ".")), None)
 
     def __delitem__(self, name: str) -> None:
@@ -91,28 +92,43 @@ class TaskRegistry(MutableMapping):
 TASKS = TaskRegistry()
 
 
-def register_task(spec: TaskSpec) -> None:
+def register_task(task):
     """Add a task to the registry (each task folder calls this once, when imported).
 
+    Use it on an instance, ``register_task(PatchingTask())``, or as a class decorator, which registers an instance
+    made without arguments.
+
     Args:
-        spec (`TaskSpec`): The task's declaration; its ``name`` is the registry key.
+        task (`Task` or `type[Task]`): The task, or its class; its ``name`` is the registry key.
+
+    Returns:
+        The argument, unchanged (so that it works as a decorator).
 
     Raises:
+        TypeError: When ``task`` is not a :class:`Task` (or a subclass of it).
         ValueError: When a task of that name is already registered (the built-in tasks included).
     """
-    if spec.name in TASKS:
-        raise ValueError(f"task {spec.name!r} is registered twice")
-    TASKS[spec.name] = spec
+    from .base import Task
+
+    instance = task() if isinstance(task, type) and issubclass(task, Task) else task
+    if not isinstance(instance, Task):
+        raise TypeError(f"register_task takes a Task or a Task subclass, not {type(task).__name__}")
+    if not isinstance(getattr(instance, "name", None), str) or not instance.name:
+        raise TypeError(f"{type(instance).__name__} has no name")
+    if instance.name in TASKS:
+        raise ValueError(f"task {instance.name!r} is registered twice")
+    TASKS[instance.name] = instance
+    return task
 
 
-def get_task(name: str) -> TaskSpec:
+def get_task(name: str) -> Task:
     """The registered task of that name.
 
     Args:
         name (`str`): A task name, e.g. ``"patching"``.
 
     Returns:
-        `TaskSpec`: The task's declaration.
+        `Task`: The task.
 
     Raises:
         ValueError: For an unknown name, listing the known tasks.
@@ -146,7 +162,7 @@ def check_dataset_config(dataset: str, config: str | None, option: str = "--data
         raise ValueError(f"{option} {config!r}: dataset {dataset} has no such config; it has {', '.join(map(str, names))}")
 
 
-def task_of_dataset(dataset: str, revision: str | None = None) -> TaskSpec:
+def task_of_dataset(dataset: str, revision: str | None = None) -> Task:
     """The task whose builder made ``dataset`` (a folder or Hub id), read from the card's marker.
 
     Args:
@@ -154,7 +170,7 @@ def task_of_dataset(dataset: str, revision: str | None = None) -> TaskSpec:
         revision (`str`, *optional*): The revision of a Hub dataset whose card is read.
 
     Returns:
-        `TaskSpec`: The task whose ``dataset_name`` is the card's marker.
+        `Task`: The task whose ``dataset_name`` is the card's marker.
 
     Raises:
         ValueError: When the card cannot be read (a folder without README.md, an unreachable Hub id) or its

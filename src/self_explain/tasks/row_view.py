@@ -1,6 +1,6 @@
 """How a dataset row is shown in the explanation report: the one declaration of a row's view.
 
-Each task's ``row_view`` hook (:class:`~self_explain.tasks.TaskSpec`) turns one of its dataset rows into this shape;
+Each task's :meth:`~self_explain.tasks.Task.row_view` hook turns one of its dataset rows into this shape;
 the evaluation writes it beside each prediction and the report renders it, so nothing outside a task folder needs
 to know a task's columns.
 """

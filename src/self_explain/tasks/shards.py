@@ -57,12 +57,31 @@ class BuildInProgressError(FolderBusyError):
     """Another build of the same config is writing into the output folder."""
 
 
+DEFAULT_CARD_TEMPLATE = "dataset_builders/default-card.md"
+
+
+def card_template(dataset_name: str) -> Path:
+    """The card template of a dataset: ``dataset_builders/<dataset_name>/README.md``, or the generic one when the
+    package has none (a task added outside the package).
+
+    Args:
+        dataset_name (`str`): The dataset, e.g. ``"self-explain-patching"``.
+
+    Returns:
+        `Path`: The template.
+    """
+    try:
+        return package_data(f"dataset_builders/{dataset_name}/README.md")
+    except FileNotFoundError:
+        return package_data(DEFAULT_CARD_TEMPLATE)
+
+
 @dataclass
 class ShardedBuild:
     """One config of one dataset, built into ``out`` (a Hub dataset-repo folder) shard by shard.
 
     Args:
-        dataset_name (`str`): The dataset (its card template is ``dataset_builders/<dataset_name>/README.md``).
+        dataset_name (`str`): The dataset (its card template: :func:`card_template`).
         config_name (`str`): The config built.
         out (`Path`): The dataset folder.
         features (`datasets.Features`): The rows' features.
@@ -320,7 +339,7 @@ class ShardedBuild:
             dataset_name=self.dataset_name,
             config_name=self.config_name,
             splits=splits,
-            card_template=package_data(f"dataset_builders/{self.dataset_name}/README.md"),
+            card_template=card_template(self.dataset_name),
             card_kwargs={"pretty_name": pretty_name, "columns": self.features, **(card_kwargs or {})},
             provenance=provenance,
             overwrite=self.overwrite,

@@ -13,9 +13,9 @@ from self_explain.hub import datasets as hub
 from self_explain.tasks.ablation import builder as builder_module
 from self_explain.tasks.ablation.builder import DATASET_NAME, build_ablation_dataset
 from self_explain.tasks.ablation.config import AblationConfig
-from self_explain.tasks.ablation.features import ABLATION_FEATURES
 from self_explain.tasks.ablation.ground_truth import run_ablations
 from self_explain.tasks.ablation.prompts import QUESTION_TEMPLATES
+from self_explain.tasks.ablation.schema import ABLATION_FEATURES
 from self_explain.tasks.causal_answers import causal_answer
 from self_explain.tasks.shards import ShardedBuild
 from self_explain.toyworld import toy_world_for

@@ -21,6 +21,7 @@ from self_explain.tasks.ablation.explainer import (
 )
 from self_explain.tasks.ablation.ground_truth import run_ablations
 from self_explain.tasks.ablation.prompts import QUESTION_TEMPLATES, ablation_question
+from self_explain.tasks.ablation.task import AblationTask
 from self_explain.tasks.causal_answers import causal_answer
 from self_explain.toyworld import toy_world_for
 from self_explain.toyworld.world import ANSWER_PREFIX
@@ -57,8 +58,8 @@ def request(row: dict) -> dict:
 def test_the_task_is_registered_with_its_hooks():
     task = get_task("ablation")
     assert task.dataset_name == "self-explain-ablation" and task.metric == "causal_match"
-    assert (task.examples, task.request, task.parse, task.verify) == (
-        ablation_examples, ablation_request, parse_ablation, verify_ablation)
+    assert isinstance(task, AblationTask)
+    assert all(task.implements(hook) for hook in ("build", "examples", "request", "parse", "verify", "row_view"))
     templates = task.templates()
     assert all("{span_name}" not in t for t in templates)
     assert "{text}\n\nIf the hint were removed how would the assistant answer change?" in templates

@@ -34,8 +34,8 @@ from self_explain.tasks.features.describers import (
     toy_labeler,
 )
 from self_explain.tasks.features.exemplars import Exemplar, FeatureExemplars
-from self_explain.tasks.features.features import FEATURE_DESCRIPTION_FEATURES
 from self_explain.tasks.features.prompts import QUESTION_TEMPLATES
+from self_explain.tasks.features.schema import FEATURE_DESCRIPTION_FEATURES
 from self_explain.tasks.features.scorers import (
     ConceptSimulator,
     concepts_in_description,

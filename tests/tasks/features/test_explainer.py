@@ -27,6 +27,7 @@ from self_explain.tasks.features.scorers import (
     concepts_in_description,
     simulator_correlation_score,
 )
+from self_explain.tasks.features.task import FeaturesTask
 from self_explain.toyworld import toy_world_for
 from self_explain.toyworld.examples import toy_corpus
 from tests.conftest import TINY_TRAINING, single_thread
@@ -60,16 +61,18 @@ def country_input(toy_saes, **extra) -> dict:
 def test_the_task_is_registered_with_its_hooks():
     task = get_task("features")
     assert task.dataset_name == "self-explain-features" and task.metric == "description_similarity"
-    assert (task.examples, task.request, task.parse, task.verify, task.extra_scores) == (
-        features_examples, features_request, parse_features, verify_features, score_features)
+    assert isinstance(task, FeaturesTask)
+    assert all(task.implements(hook) for hook in ("build", "examples", "request", "parse", "verify", "extra_scores",
+                                                   "row_view"))
     assert task.templates() == list(QUESTION_TEMPLATES)
 
 
 def test_exact_match_is_a_headline_metric_with_a_card_label():
     task = get_task("features")
-    assert task.headline_metrics == ("similarity", "exact_match", "simulator_correlation")
-    assert task.headline_metrics[0] == "similarity", "SelfIE's scale is chosen by similarity"
-    assert set(task.headline_metrics) <= set(task.metric_labels) == set(METRIC_LABELS)
+    headline = task.experiment.headline_metrics
+    assert headline == ("similarity", "exact_match", "simulator_correlation")
+    assert headline[0] == "similarity", "SelfIE's scale is chosen by similarity"
+    assert set(headline) <= set(task.card.metric_labels) == set(METRIC_LABELS)
     assert METRIC_LABELS["exact_match"][0] == "Exact Match" and "period" in METRIC_LABELS["exact_match"][1]
 
 

@@ -23,10 +23,8 @@ class PreferencesBuild:
 
 
 def build_preferences(out: Path, **overrides) -> Path:
-    from self_explain.tasks.preferences import (
-        PreferencesConfig,
-        build_preferences_dataset,
-    )
+    from self_explain.tasks.preferences import PreferencesConfig
+    from self_explain.tasks.preferences.builder import build_preferences_dataset
 
     with single_thread(), torch.random.fork_rng():
         return build_preferences_dataset(PreferencesConfig(output_dir=str(out), **{**BUILD_OPTIONS, **overrides}))

@@ -20,12 +20,12 @@ from self_explain.tasks.preferences import builder as builder_module
 from self_explain.tasks.preferences import PreferencesConfig
 from self_explain.tasks.preferences.builder import DATASET_NAME
 from self_explain.tasks.preferences.choices import measure_weights
-from self_explain.tasks.preferences.features import (
+from self_explain.tasks.preferences.instill import INSTILLED_RECORD
+from self_explain.tasks.preferences.scenarios import toy_scenarios
+from self_explain.tasks.preferences.schema import (
     DECISION_FEATURES,
     PREFERENCES_FEATURES,
 )
-from self_explain.tasks.preferences.instill import INSTILLED_RECORD
-from self_explain.tasks.preferences.scenarios import toy_scenarios
 from self_explain.toyworld.decisions import WORKED_SUM_TOKENS
 from tests.tasks.preferences.conftest import BUILD_OPTIONS, TARGET, build_preferences
 

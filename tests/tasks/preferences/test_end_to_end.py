@@ -17,7 +17,7 @@ from transformers import pipeline
 import self_explain  # noqa: F401  (registers the pipeline task)
 from self_explain.evaluation.evaluator import EvaluateConfig, run_evaluation
 from self_explain.explainer.trainer import ExplainerConfig, train_explainer
-from self_explain.tasks.preferences import parse_preferences
+from self_explain.tasks.preferences.explainer import parse_preferences
 from self_explain.tasks.preferences.prompts import (
     INTROSPECTION_TEMPLATES,
     attribute_list,

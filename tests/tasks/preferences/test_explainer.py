@@ -9,7 +9,7 @@ from datasets import load_dataset
 
 from self_explain.core.models import load_model
 from self_explain.tasks import get_task
-from self_explain.tasks.preferences import (
+from self_explain.tasks.preferences.explainer import (
     metric_input,
     parse_preferences,
     preferences_examples,
@@ -21,6 +21,7 @@ from self_explain.tasks.preferences.prompts import (
     attribute_list,
 )
 from self_explain.tasks.preferences.scenarios import Scenario
+from self_explain.tasks.preferences.task import PreferencesTask
 from tests.tasks.preferences.conftest import TARGET
 
 WHERE = re.escape("preferences input 'scenario'")
@@ -47,9 +48,10 @@ def request(row: dict, **options) -> dict:
 def test_the_task_is_registered_with_its_hooks():
     task = get_task("preferences")
     assert task.dataset_name == "self-explain-preferences" and task.metric == "weight_correlation"
-    assert (task.examples, task.request, task.parse, task.verify, task.metric_input) == (
-        preferences_examples, preferences_request, parse_preferences, verify_preferences, metric_input)
-    assert task.headline_metrics == ("pooled_correlation", "mean_scenario_correlation", "valid_fraction")
+    assert isinstance(task, PreferencesTask)
+    assert all(task.implements(hook) for hook in ("build", "examples", "request", "parse", "verify", "metric_input"))
+    assert task.metric_input('{"a": 1}') == metric_input('{"a": 1}')
+    assert task.experiment.headline_metrics == ("pooled_correlation", "mean_scenario_correlation", "valid_fraction")
 
 
 # --- examples and requests -----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from ...toyworld.world import ANSWER_PREFIX
 from ..build import DatasetBuilder, fraction_true, require_input, seeded_rng
 from ..causal_answers import causal_answer
 from .config import AblationConfig
-from .features import ABLATION_FEATURES
+from .schema import ABLATION_FEATURES
 from .ground_truth import run_ablations
 from .options import UNPARSED
 from .prompts import ablation_question

@@ -8,7 +8,7 @@ from pathlib import Path
 from datasets import load_dataset
 
 from ...toyworld import toy_world_for
-from ..spec import DemoSpec
+from ..base import DemoSpec
 
 
 def ablation_summary(folder: Path, config_name: str) -> list[str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 from ...core.models import LoadedModel, context_length
+from ..base import ExplainerExamples
 from ..causal_answers import causal_answer, parse_causal_answer
-from ..spec import ExplainerExamples
 from .ground_truth import encode_prompt, run_ablations, target_prompt
 from .prompts import ablation_question
 from .sources import AblationExample

@@ -21,7 +21,7 @@ from ...core.models import LoadedModel
 from ..build import DatasetBuilder, seeded_rng
 from .config import FeaturesConfig
 from .exemplars import FeatureExemplars, collect_exemplars, read_exemplars
-from .features import FEATURE_DESCRIPTION_FEATURES
+from .schema import FEATURE_DESCRIPTION_FEATURES
 from .prompts import features_answer, features_question
 from ...realworld import BUILTIN_CORPUS_NAME, builtin_corpus_path
 from .sources import load_saes, make_describer, make_simulator, read_corpus

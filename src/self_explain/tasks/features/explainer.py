@@ -9,7 +9,7 @@ import torch
 
 from ...core.models import LoadedModel, is_toy_model
 from ...toyworld import toy_world_for
-from ..spec import ExplainerExamples
+from ..base import ExplainerExamples
 from .exemplars import Exemplar
 from .prompts import features_answer, features_question, parse_description
 

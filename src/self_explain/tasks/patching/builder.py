@@ -22,10 +22,10 @@ from ...core.models import context_length, is_toy_model
 from ...core.words import WordReader
 from ..build import DatasetBuilder, fraction_true, require_input, seeded_rng
 from .config import PatchingConfig, default_window
-from .features import PATCHING_FEATURES
 from .positions import PatchedPosition, align_positions
 from .prompts import patching_answer, patching_question
 from .provenance import target_mismatches, unchanged_by_pair_kind
+from .schema import PATCHING_FEATURES
 from .sites import (
     CounterfactualSet,
     SiteCandidate,

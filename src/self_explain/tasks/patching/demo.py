@@ -7,7 +7,7 @@ from pathlib import Path
 
 from datasets import load_dataset
 
-from ..spec import DemoSpec
+from ..base import DemoSpec
 
 
 def patching_summary(folder: Path, config_name: str) -> list[str]:

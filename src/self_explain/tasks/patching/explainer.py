@@ -17,8 +17,8 @@ import torch
 
 from ...core.engine import Patch, clean_runs, patch_sweep
 from ...core.models import LoadedModel, context_length
+from ..base import ExplainerExamples
 from ..causal_answers import parse_causal_answer
-from ..spec import ExplainerExamples
 from .positions import align_positions
 from .prompts import patching_answer, patching_question
 from .sources import unknown_words

@@ -31,7 +31,6 @@ from ..shards import ShardedBuild
 from .card import push_instilled_model, render_instilled_card
 from .choices import MeasuredWeights, measure_weights
 from .config import REASONING_TOKENS, PreferencesConfig
-from .features import DECISION_FEATURES, PREFERENCES_FEATURES
 from .instill import (
     InstillingChoice,
     InstillSettings,
@@ -50,6 +49,7 @@ from .scenarios import (
     toy_intended_weights,
     toy_scenarios,
 )
+from .schema import DECISION_FEATURES, PREFERENCES_FEATURES
 
 logger = logging.getLogger(__name__)
 

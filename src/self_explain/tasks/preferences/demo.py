@@ -6,8 +6,8 @@ from pathlib import Path
 
 from datasets import load_dataset
 
+from ..base import DemoSpec
 from ..build import read_provenance
-from ..spec import DemoSpec
 
 
 def _interval(correlations: dict) -> str:

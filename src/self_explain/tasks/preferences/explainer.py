@@ -7,7 +7,7 @@ import random
 
 from ...core.models import LoadedModel
 from ...core.stats import pearson_correlation
-from ..spec import ExplainerExamples
+from ..base import ExplainerExamples
 from .choices import CHOICE_LABELS, measure_weights
 from .config import REASONING_TOKENS, default_reasoning
 from .prompts import (
