@@ -372,23 +372,6 @@ def read_dataclass_fields(module: str, name: str) -> list[SourceField]:
     return list(_class_fields(module, name))
 
 
-def read_call_keywords(module: str, function: str) -> list[dict[str, tuple[ast.expr, str]]]:
-    """The keyword arguments of every call of ``function`` in ``module`` (e.g. a ``TaskSpec(...)`` declaration).
-
-    Args:
-        module (`str`): The module's full name.
-        function (`str`): The called name, e.g. ``"TaskSpec"``.
-
-    Returns:
-        `list[dict]`: Per call, keyword → (expression, module it is written in).
-    """
-    calls = []
-    for node in ast.walk(_module(module).tree):
-        if isinstance(node, ast.Call) and ast.unparse(node.func).split(".")[-1] == function:
-            calls.append({keyword.arg: (keyword.value, module) for keyword in node.keywords if keyword.arg})
-    return calls
-
-
 def resolve_name(module: str, name: str) -> tuple[str, str]:
     """Where a name used in ``module`` is defined, following imports (for a class: then read its fields).
 

@@ -832,10 +832,10 @@ class ExperimentSteps:
             split's size, which caps the training sizes.
         read_result (`Callable[[Path, Cell], dict | None]`, *optional*, defaults to `read_result`): A cell's
             result when it finished before.
-        run_training_cell (`Callable[[ExperimentConfig, str, ScoredRows, Cell, PartialState], dict]`, *optional*,
-            defaults to `run_training_cell`): Trains and scores one cell.
-        run_baseline_cells (`Callable[[ExperimentConfig, ScoredRows, list[str], list[int], dict], list[dict]]`,
-            *optional*, defaults to `run_baseline_cells`): The baselines' results.
+        run_training_cell (`Callable`, *optional*, defaults to `run_training_cell`): Trains and scores one cell:
+            ``(config, dataset, rows, cell, state) -> dict``.
+        run_baseline_cells (`Callable`, *optional*, defaults to `run_baseline_cells`): The baselines' results:
+            ``(config, rows, baselines, sizes, seeds) -> list[dict]``.
         write_report (`Callable[..., dict]`, *optional*, defaults to `report.write_report`): Writes the summary
             (called with ``config, dataset, results, planned_runs=, splits=``) and returns it.
     """

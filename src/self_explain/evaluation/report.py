@@ -127,7 +127,7 @@ def write_report(config, dataset: str, results: list[dict], planned_runs: int | 
     out = Path(config.output_dir)
     finished_runs = sum(r["kind"] == "explainer" for r in results)
     task = get_task(config.task)
-    metrics = task.headline_metrics
+    metrics = task.experiment.headline_metrics
     seed = getattr(config, "seed", 0)
     margin = getattr(config, "equivalence_margin", EQUIVALENCE_MARGIN)
     splits = list(config.splits) if splits is None else list(splits)
@@ -142,7 +142,7 @@ def write_report(config, dataset: str, results: list[dict], planned_runs: int | 
         "seeds": config.seeds,
         "splits": splits,
         "headline_metrics": list(metrics),
-        "headline_reason": task.headline_reason,
+        "headline_reason": task.experiment.headline_reason,
         "bootstrap": {"samples": BOOTSTRAP_SAMPLES, "seed": seed, "level": LEVEL, "groups": group_kind(results),
                       "resampled": "seeds and groups with replacement, crossed (one draw of groups for every seed)"},
         "tests": tests_record(margin),

@@ -247,16 +247,5 @@ class Task:
         """
         return getattr(type(self), hook) is not getattr(Task, hook)
 
-    # The experiment settings read as attributes too (``evaluation.report`` reads them so).
-    @property
-    def headline_metrics(self) -> tuple[str, ...]:
-        """The experiment's headline metrics (``experiment.headline_metrics``)."""
-        return self.experiment.headline_metrics
-
-    @property
-    def headline_reason(self) -> str:
-        """Why the headline metrics head the results (``experiment.headline_reason``)."""
-        return self.experiment.headline_reason
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
