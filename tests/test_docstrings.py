@@ -1,7 +1,9 @@
 """Public functions, methods and classes are documented in the Hugging Face style (``Args:`` / ``Returns:``).
 
 Read with ``ast`` from the source. Public means no leading underscore; methods of private classes, dunder
-methods and property getters/setters are left out. Every public function or method that takes parameters
+methods and property getters/setters are left out, and so is a method that overrides a documented method of a
+package class it derives from (it inherits that docstring, as ``inspect.getdoc`` and the API docs read it). Every
+public function or method that takes parameters
 (besides ``self``/``cls``) lists them under ``Args:``; a dataclass named ``*Config`` or ``*Args`` lists its
 fields under ``Args:``. An ``evaluate`` metric class gets its docstring from ``add_start_docstrings``.
 Enforced for the whole package: every sub-package and top-level module.
@@ -40,6 +42,26 @@ def _is_dataclass(node: ast.ClassDef) -> bool:
     return any("dataclass" in ast.unparse(decorator) for decorator in node.decorator_list)
 
 
+def _documented_methods() -> dict[str, set[str]]:
+    """Each package class's methods that carry a docstring, by class name."""
+    methods: dict[str, set[str]] = {}
+    for module in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                methods.setdefault(node.name, set()).update(
+                    member.name for member in node.body
+                    if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)) and ast.get_docstring(member))
+    return methods
+
+
+DOCUMENTED_METHODS = _documented_methods()
+
+
+def _inherits_docstring(node: ast.ClassDef, method: str) -> bool:
+    bases = [ast.unparse(base).split(".")[-1] for base in node.bases]
+    return any(method in DOCUMENTED_METHODS.get(base, ()) for base in bases)
+
+
 def undocumented(path: Path) -> list[str]:
     """What a module lacks: ``name: problem`` for each public definition without the docstring it needs."""
     problems = []
@@ -62,7 +84,7 @@ def undocumented(path: Path) -> list[str]:
                 problems.append(f"{node.name}: a config dataclass without an Args: section for its fields")
             for member in node.body:
                 if (isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)) and not member.name.startswith("_")
-                        and not _is_property(member)):
+                        and not _is_property(member) and not _inherits_docstring(node, member.name)):
                     check_function(member, f"{node.name}.{member.name}")
     return problems
 

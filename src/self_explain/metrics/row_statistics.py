@@ -34,12 +34,21 @@ def metric_row_statistics(name: str) -> tuple[RowStatistics, dict[str, Statistic
 
 
 def sum_of(*names: str) -> Callable[[Mapping[str, np.ndarray]], np.ndarray]:
-    """The sum of the totals of these columns, as a function of the totals."""
+    """The sum of the totals of these columns, as a function of the totals.
+
+    Args:
+        names (`str`): The per-row columns summed.
+    """
     return lambda totals: sum(np.asarray(totals[name], dtype=float) for name in names)
 
 
 def ratio_of(numerator, denominator) -> Statistic:
-    """A ratio of two functions of the totals, NaN ("not estimable") where the denominator is 0."""
+    """A ratio of two functions of the totals, NaN ("not estimable") where the denominator is 0.
+
+    Args:
+        numerator (`Callable`): A function of the totals.
+        denominator (`Callable`): Another one.
+    """
     def statistic(totals: Mapping[str, np.ndarray]) -> np.ndarray:
         num, den = numerator(totals), denominator(totals)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -49,11 +58,20 @@ def ratio_of(numerator, denominator) -> Statistic:
 
 
 def ratio(numerator: str, denominator: str) -> Statistic:
-    """The ratio of two columns' totals, NaN where the denominator is 0."""
+    """The ratio of two columns' totals, NaN where the denominator is 0.
+
+    Args:
+        numerator (`str`): A per-row column.
+        denominator (`str`): Another one.
+    """
     return ratio_of(sum_of(numerator), sum_of(denominator))
 
 
 def f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
-    """F1 from confusion counts, 0.0 where there is no true positive."""
+    """F1 from confusion counts, 0.0 where there is no true positive.
+
+    Args:
+        tp, fp, fn (`np.ndarray`): True positives, false positives and false negatives.
+    """
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(tp > 0, 2 * tp / np.where(tp > 0, 2 * tp + fp + fn, 1.0), 0.0)
