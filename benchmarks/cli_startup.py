@@ -40,7 +40,9 @@ def time_once(command: list[str], expected_code: int, env: dict) -> float:
     done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     elapsed = time.perf_counter() - start
     if done.returncode != expected_code:
-        raise SystemExit(f"{' '.join(command)} exited with {done.returncode}, expected {expected_code}:\n{done.stderr}")
+        raise SystemExit(
+            f"{' '.join(command)} exited with {done.returncode}, expected {expected_code}:\n{done.stderr}"
+        )
     return elapsed
 
 
@@ -48,8 +50,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="rounds; each command runs once per round")
     args = parser.parse_args(argv)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])),
-           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+    }
     for command, code in COMMANDS.values():  # warm the file cache: the first run of each reads its files from disk
         time_once(command, code, env)
     times = {name: [] for name in COMMANDS}

@@ -37,10 +37,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def train_command(args: argparse.Namespace, seed: int, out: Path) -> list[str]:
     """The ``self-explain train`` command of one run."""
-    return [sys.executable, "-m", "self_explain.cli", "train", "--dataset_name", args.dataset_name,
-            "--dataset_config", args.dataset_config, "--task", args.task, "--target", args.target,
-            "--max_rows", str(args.rows), "--max_steps", str(args.steps),
-            "--seed", str(seed), "--output_dir", str(out / f"seed{seed}"), "--overwrite"]
+    return [
+        sys.executable,
+        "-m",
+        "self_explain.cli",
+        "train",
+        "--dataset_name",
+        args.dataset_name,
+        "--dataset_config",
+        args.dataset_config,
+        "--task",
+        args.task,
+        "--target",
+        args.target,
+        "--max_rows",
+        str(args.rows),
+        "--max_steps",
+        str(args.steps),
+        "--seed",
+        str(seed),
+        "--output_dir",
+        str(out / f"seed{seed}"),
+        "--overwrite",
+    ]
 
 
 def run_all(commands: list[list[str]], parallel: int, threads: int) -> float:
@@ -67,9 +86,10 @@ def main(argv: list[str] | None = None) -> None:
         one_at_a_time = run_all(commands, parallel=1, threads=cores)
         side_by_side = run_all(commands, parallel=args.parallel, threads=max(1, cores // args.parallel))
     print(f"{args.runs} runs of {args.steps} steps on {args.rows} rows ({args.task}, {args.target}), {cores} cores")
-    for name, seconds, how in (("one at a time", one_at_a_time, f"1 process x {cores} threads"),
-                               ("side by side", side_by_side,
-                                f"{args.parallel} processes x {max(1, cores // args.parallel)} thread(s)")):
+    for name, seconds, how in (
+        ("one at a time", one_at_a_time, f"1 process x {cores} threads"),
+        ("side by side", side_by_side, f"{args.parallel} processes x {max(1, cores // args.parallel)} thread(s)"),
+    ):
         print(f"  {name:<14} {how:<28} {seconds:8.1f} s  {3600 * args.runs / seconds:6.1f} runs/h")
     print(f"  side by side / one at a time: {one_at_a_time / side_by_side:.2f}x the runs per hour")
 

@@ -26,6 +26,7 @@ import time
 
 import torch
 
+from self_explain.core.architectures import decoder_layers
 from self_explain.core.engine import (
     Patch,
     SweepStats,
@@ -33,7 +34,6 @@ from self_explain.core.engine import (
     patch_naive,
     patch_sweep,
 )
-from self_explain.core.architectures import decoder_layers
 from self_explain.core.models import is_toy_model, load_model
 from self_explain.realworld import builtin_corpus_path
 from self_explain.tasks.features.sae_training import corpus_texts
@@ -67,13 +67,16 @@ def toy_prompt_pairs(model_name: str, tokenizer, num_prompts: int, seed: int) ->
     for pair in pairs:
         ids, other = tokenizer(pair.text)["input_ids"], tokenizer(pair.counterfactual)["input_ids"]
         if len(ids) != len(other):
-            raise ValueError(f"prompt pair {pair.prompt_id} tokenizes to different lengths: {pair.text!r} / {pair.counterfactual!r}")
+            raise ValueError(
+                f"prompt pair {pair.prompt_id} tokenizes to different lengths: {pair.text!r} / {pair.counterfactual!r}"
+            )
         token_pairs.append((ids, other))
     return token_pairs
 
 
-def corpus_prompt_pairs(tokenizer, corpus: str, num_prompts: int, seed: int, min_tokens: int, max_tokens: int
-                        ) -> list[tuple[list[int], list[int]]]:
+def corpus_prompt_pairs(
+    tokenizer, corpus: str, num_prompts: int, seed: int, min_tokens: int, max_tokens: int
+) -> list[tuple[list[int], list[int]]]:
     """Seeded pairs of corpus sentences with the same token length, lengths spread over [min_tokens, max_tokens]."""
     import random
 
@@ -84,7 +87,9 @@ def corpus_prompt_pairs(tokenizer, corpus: str, num_prompts: int, seed: int, min
             by_length.setdefault(len(ids), []).append(ids)
     lengths = sorted(length for length, group in by_length.items() if len(group) >= 2)
     if not lengths:
-        raise ValueError(f"--corpus {corpus} has no two sentences of the same length in [{min_tokens}, {max_tokens}] tokens")
+        raise ValueError(
+            f"--corpus {corpus} has no two sentences of the same length in [{min_tokens}, {max_tokens}] tokens"
+        )
     rng = random.Random(seed)
     wanted = [lengths[round(i * (len(lengths) - 1) / max(1, num_prompts - 1))] for i in range(num_prompts)]
     return [tuple(rng.sample(by_length[length], 2)) for length in wanted]
@@ -97,7 +102,12 @@ def build_patches(model, token_pairs: list[tuple[list[int], list[int]]], window:
         raise ValueError(f"--window {window} must be between 1 and the model's {num_layers} layers")
     donors = clean_runs(model, [other for _, other in token_pairs])
     patches = [
-        Patch(tuple(range(start, start + window)), position, donors[prompt].outputs[start : start + window, position], prompt)
+        Patch(
+            tuple(range(start, start + window)),
+            position,
+            donors[prompt].outputs[start : start + window, position],
+            prompt,
+        )
         for prompt, sequence in enumerate(sequences)
         for start in range(num_layers - window + 1)
         for position in range(len(sequence))
@@ -169,7 +179,9 @@ def main(argv: list[str] | None = None) -> None:
         corpus = args.corpus or builtin_corpus_path(args.model)
         if corpus is None:
             raise SystemExit(f"--corpus is needed for {args.model!r}: sentences to draw prompt pairs from")
-        token_pairs = corpus_prompt_pairs(tokenizer, str(corpus), args.prompts, args.seed, args.min_tokens, args.max_tokens)
+        token_pairs = corpus_prompt_pairs(
+            tokenizer, str(corpus), args.prompts, args.seed, args.min_tokens, args.max_tokens
+        )
     sequences, patches, num_layers = build_patches(model, token_pairs, args.window)
     lengths = [len(s) for s in sequences]
     limit = sum(num_layers * (num_layers - 1) // 2 * t * (t + 1) // 2 for t in lengths)
@@ -184,7 +196,11 @@ def main(argv: list[str] | None = None) -> None:
     hook_seconds = time.perf_counter() - started
 
     rows = [
-        ("fast sweep (max_tokens_per_pass=%d)" % args.default_budget, len(patches) / fast_seconds, stats.layer_token_units),
+        (
+            f"fast sweep (max_tokens_per_pass={args.default_budget})",
+            len(patches) / fast_seconds,
+            stats.layer_token_units,
+        ),
         (f"full passes with hooks (batch {args.hook_batch})", len(patches) / hook_seconds, full_pass_units),
     ]
     naive_seconds = None
@@ -198,14 +214,23 @@ def main(argv: list[str] | None = None) -> None:
     max_difference = (fast_logits - hook_logits).abs().max().item()
     same_top1 = (fast_logits.argmax(-1) == hook_logits.argmax(-1)).float().mean().item()
 
-    print(f"model {args.model} (revision {loaded.revision}): {num_layers} layers, torch threads {torch.get_num_threads()}")
-    print(f"{len(sequences)} prompts of {min(lengths)}-{max(lengths)} tokens, window {args.window}: {len(patches)} patches")
+    print(
+        f"model {args.model} (revision {loaded.revision}): {num_layers} layers, torch threads "
+        f"{torch.get_num_threads()}"
+    )
+    print(
+        f"{len(sequences)} prompts of {min(lengths)}-{max(lengths)} tokens, window {args.window}: {len(patches)} "
+        "patches"
+    )
     print()
     print(f"{'method':<40} {'patches/s':>12} {'layer-token units':>18} {'÷ limit':>8}")
     for name, rate, units in rows:
         print(f"{name:<40} {rate:>12.1f} {units:>18d} {units / limit:>8.3f}")
     print()
-    print(f"speed-up (fast / hooks):        {hook_seconds / fast_seconds:.2f}x  (compute limit: {full_pass_units / limit:.2f}x)")
+    print(
+        f"speed-up (fast / hooks):        {hook_seconds / fast_seconds:.2f}x  (compute limit: "
+        f"{full_pass_units / limit:.2f}x)"
+    )
     if naive_seconds is not None:
         print(f"speed-up (fast / naive):        {naive_seconds / fast_seconds:.1f}x")
         print(f"max |logit difference| naive:   {(fast_logits - naive_logits).abs().max().item():.2e}")

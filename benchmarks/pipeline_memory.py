@@ -62,10 +62,21 @@ def make_models(folder: Path) -> tuple[Path, Path]:
     model.save_pretrained(base_dir)
     tokenizer.save_pretrained(base_dir)
     base = load_model(str(base_dir))
-    peft_model = get_peft_model(base.model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM"))
-    metadata = {"task": "patching", "target": str(base_dir), "target_revision": base.revision,
-                "explainer_base": str(base_dir), "explainer_base_revision": base.revision, "dataset": "none",
-                "dataset_config": None, "dataset_revision": None, "training_args": {}, "projection": None}
+    peft_model = get_peft_model(
+        base.model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM")
+    )
+    metadata = {
+        "task": "patching",
+        "target": str(base_dir),
+        "target_revision": base.revision,
+        "explainer_base": str(base_dir),
+        "explainer_base_revision": base.revision,
+        "dataset": "none",
+        "dataset_config": None,
+        "dataset_revision": None,
+        "training_args": {},
+        "projection": None,
+    }
     save_explainer(peft_model, base.tokenizer, None, metadata, adapter_dir)
     return base_dir, adapter_dir
 
@@ -79,7 +90,9 @@ def peak_mb(script: str, *args: str) -> float:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", help="target model (default: a random ~510 MB Llama made for the run)")
-    parser.add_argument("--explainer", help="its self-explainer adapter (default: a fresh adapter on the random Llama)")
+    parser.add_argument(
+        "--explainer", help="its self-explainer adapter (default: a fresh adapter on the random Llama)"
+    )
     parser.add_argument("--text", default=None, help="prompt patched (default: a fact prompt, or a toy one)")
     parser.add_argument("--counterfactual", default=None, help="its counterfactual, of the same token length")
     args = parser.parse_args(argv)

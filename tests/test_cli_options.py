@@ -33,10 +33,16 @@ def _help(capsys, argv: list[str]) -> str:
 @pytest.mark.parametrize(
     ("argv", "own", "trainer"),
     [
-        (["train"], ["--dataset_name", "--dataset_config", "--lora_r", "--projection"],
-         ["--output_dir", "--hub_model_id", "--push_to_hub", "--gradient_accumulation_steps", "--learning_rate"]),
-        (["toyworld", "train"], ["--name", "--knowledge_seed", "--hidden_size"],
-         ["--output_dir", "--max_steps", "--weight_decay"]),
+        (
+            ["train"],
+            ["--dataset_name", "--dataset_config", "--lora_r", "--projection"],
+            ["--output_dir", "--hub_model_id", "--push_to_hub", "--gradient_accumulation_steps", "--learning_rate"],
+        ),
+        (
+            ["toyworld", "train"],
+            ["--name", "--knowledge_seed", "--hidden_size"],
+            ["--output_dir", "--max_steps", "--weight_decay"],
+        ),
     ],
 )
 def test_help_lists_the_package_options_then_the_trainers_under_a_heading(capsys, argv, own, trainer):
@@ -52,7 +58,7 @@ def test_help_lists_the_package_options_then_the_trainers_under_a_heading(capsys
 def test_train_help_names_the_trainer_classes_and_shows_the_package_defaults(capsys):
     out = _help(capsys, ["train"])
     assert "trainer options (trl SFTConfig, transformers TrainingArguments)" in out
-    learning_rate = out[out.index("  --learning_rate "):]
+    learning_rate = out[out.index("  --learning_rate ") :]
     assert "(default: 0.003)" in learning_rate[:400]  # ExplainerConfig's default, not TRL's 2e-5
 
 
@@ -124,12 +130,29 @@ def _run_without_torch(code: str) -> dict:
 def test_help_version_and_argument_errors_import_no_torch(tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("target: toy-target\nnum_prompts: 12\n")
-    runs = [["--help"], ["--version"], ["bogus"], ["build", "--help"], ["build", "patching", "--help"],
-            ["build", "patching", "--config", str(recipe), "--help"], ["build", "patching", "--bogus"],
-            ["build", "patching", "--config", "toy-target"], ["train", "--help"], ["train", "--lora_r", "x"],
-            ["train", "--out", "x", "--help"], ["evaluate", "--help"], ["evaluate"], ["experiment", "--help"],
-            ["experiment", "privileged-access", "--sizes"], ["toyworld", "train", "--help"], ["train-sae", "--help"],
-            ["explain", "--help"], ["push", "--help"], ["demo", "--help"], ["demo", "--tasks"]]
+    runs = [
+        ["--help"],
+        ["--version"],
+        ["bogus"],
+        ["build", "--help"],
+        ["build", "patching", "--help"],
+        ["build", "patching", "--config", str(recipe), "--help"],
+        ["build", "patching", "--bogus"],
+        ["build", "patching", "--config", "toy-target"],
+        ["train", "--help"],
+        ["train", "--lora_r", "x"],
+        ["train", "--out", "x", "--help"],
+        ["evaluate", "--help"],
+        ["evaluate"],
+        ["experiment", "--help"],
+        ["experiment", "privileged-access", "--sizes"],
+        ["toyworld", "train", "--help"],
+        ["train-sae", "--help"],
+        ["explain", "--help"],
+        ["push", "--help"],
+        ["demo", "--help"],
+        ["demo", "--tasks"],
+    ]
     code = f"""
 import contextlib, io, json, sys
 from self_explain.cli import main
@@ -170,11 +193,24 @@ def test_old_train_flags_still_work_with_a_warning_naming_the_new_one(caplog):
     argv = ["--dataset", "data", "--config", "toy-target", "--out", "explainer", "--push-to-hub", "org/x"]
     with caplog.at_level(logging.WARNING, logger="self_explain"):
         arguments = COMMANDS["train"].check(argv)
-    assert arguments.argv == ["--dataset_name", "data", "--dataset_config", "toy-target", "--output_dir", "explainer",
-                              "--push_to_hub", "--hub_model_id", "org/x"]
+    assert arguments.argv == [
+        "--dataset_name",
+        "data",
+        "--dataset_config",
+        "toy-target",
+        "--output_dir",
+        "explainer",
+        "--push_to_hub",
+        "--hub_model_id",
+        "org/x",
+    ]
     warned = " ".join(_deprecations(caplog))
-    renamed = (("--dataset ", "--dataset_name"), ("--out ", "--output_dir"), ("--push-to-hub REPO", "--hub_model_id"),
-               ("--config toy-target", "--dataset_config toy-target"))
+    renamed = (
+        ("--dataset ", "--dataset_name"),
+        ("--out ", "--output_dir"),
+        ("--push-to-hub REPO", "--hub_model_id"),
+        ("--config toy-target", "--dataset_config toy-target"),
+    )
     for old, new in renamed:
         assert old in warned and new in warned, (old, new)
     config, _ = parse_with_recipe(ExplainerConfig, "self-explain train", arguments.argv)
@@ -194,7 +230,11 @@ def test_an_old_recipe_still_works_with_a_warning(tmp_path, caplog):
     assert "'out' is deprecated" in " ".join(warned) and "'output_dir'" in " ".join(warned)
     config, _ = parse_with_recipe(ExplainerConfig, "self-explain train", arguments.argv, arguments.recipe)
     assert (config.dataset_name, config.dataset_config, config.output_dir, config.lora_r) == (
-        "data", "toy-target", "explainer", 4)
+        "data",
+        "toy-target",
+        "explainer",
+        4,
+    )
     assert config.push_to_hub is True and config.hub_model_id == "org/x"
 
 
@@ -234,10 +274,12 @@ def test_an_old_build_command_builds_the_same_dataset_as_the_new_one(tmp_path, c
     with caplog.at_level(logging.WARNING, logger="self_explain"):
         assert main(["build", "ablation", "--config_file", str(tmp_path / "old.yaml")]) == 0
     assert len(_deprecations(caplog)) == 2  # --config_file, and the recipe's out
-    assert main(["build", "ablation", "--config", str(tmp_path / "new.yaml"), "--output_dir",
-                 str(tmp_path / "new")]) == 0
-    old, new = (json.loads((tmp_path / name / "provenance" / "toy-target.json").read_text())
-                for name in ("old", "new"))
+    assert (
+        main(["build", "ablation", "--config", str(tmp_path / "new.yaml"), "--output_dir", str(tmp_path / "new")]) == 0
+    )
+    old, new = (
+        json.loads((tmp_path / name / "provenance" / "toy-target.json").read_text()) for name in ("old", "new")
+    )
     assert old["content_sha256"] == new["content_sha256"] and old["options"] == new["options"]
     assert "output_dir" not in new["options"] and "out" not in old["options"]
 
@@ -245,9 +287,11 @@ def test_an_old_build_command_builds_the_same_dataset_as_the_new_one(tmp_path, c
 def test_train_by_a_recipe_with_trls_names_end_to_end(patching_dataset_dir, random_toy_model_dir, tmp_path, capsys):
     out = tmp_path / "explainer"
     recipe = tmp_path / "train.yaml"
-    recipe.write_text(f"dataset_name: {patching_dataset_dir}\ndataset_config: {random_toy_model_dir.name}\n"
-                      f"target: {random_toy_model_dir}\noutput_dir: {out}\npush_to_hub: true\nhub_model_id: org/x\n"
-                      "max_steps: 2\nper_device_train_batch_size: 8\nwarmup_steps: 0\nlora_r: 4\nmax_rows: 16\n")
+    recipe.write_text(
+        f"dataset_name: {patching_dataset_dir}\ndataset_config: {random_toy_model_dir.name}\n"
+        f"target: {random_toy_model_dir}\noutput_dir: {out}\npush_to_hub: true\nhub_model_id: org/x\n"
+        "max_steps: 2\nper_device_train_batch_size: 8\nwarmup_steps: 0\nlora_r: 4\nmax_rows: 16\n"
+    )
     with mock.patch("self_explain.hub.api.HfApi") as api_class:
         assert main(["train", "--config", str(recipe), "--save_steps", "1"]) == 0
     assert capsys.readouterr().out.strip().endswith(f"wrote {out}")

@@ -54,8 +54,11 @@ def test_every_shipped_real_model_explainer_has_a_training_recipe_that_train_rea
 def test_the_command_line_overrides_the_recipe():
     task = task_of("self-explain-patching")
     path = Path(__file__).parents[1] / "dataset_builders" / "self-explain-patching" / "toy-target.yaml"
-    config, _ = _parse_with_recipe(task.config_class, "build", ["--num-prompts", "30", "--config", str(path),
-                                                                 "--output_dir", "elsewhere", "--layers", "1,2"])
+    config, _ = _parse_with_recipe(
+        task.config_class,
+        "build",
+        ["--num-prompts", "30", "--config", str(path), "--output_dir", "elsewhere", "--layers", "1,2"],
+    )
     assert (config.num_prompts, config.output_dir, config.layers, config.seed) == (30, "elsewhere", [1, 2], 0)
 
 
@@ -75,16 +78,47 @@ def test_a_build_from_a_recipe_equals_the_same_build_from_flags(tmp_path):
     recipe = tmp_path / "small.yaml"
     recipe.write_text(RECIPE)
     assert main(["build", "ablation", "--config", str(recipe), "--output_dir", str(tmp_path / "from-recipe")]) == 0
-    assert main(["build", "ablation", "--target", "toy-target", "--num-examples", "12", "--shard-size", "6",
-                 "--batch-size", "6", "--seed", "2", "--test-fraction", "0.25", "--ood-relations", "number",
-                 "--output_dir", str(tmp_path / "from-flags")]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "ablation",
+                "--target",
+                "toy-target",
+                "--num-examples",
+                "12",
+                "--shard-size",
+                "6",
+                "--batch-size",
+                "6",
+                "--seed",
+                "2",
+                "--test-fraction",
+                "0.25",
+                "--ood-relations",
+                "number",
+                "--output_dir",
+                str(tmp_path / "from-flags"),
+            ]
+        )
+        == 0
+    )
     from_recipe, from_flags = provenance(tmp_path / "from-recipe"), provenance(tmp_path / "from-flags")
     assert from_recipe["content_sha256"] == from_flags["content_sha256"]
     assert from_recipe["options"] == from_flags["options"]
     assert from_recipe["options"]["num_examples"] == 12 and from_recipe["options"]["test_fraction"] == 0.25
-    assert from_recipe["recipe"] == {"file": "small.yaml", "options": {
-        "target": "toy-target", "num_examples": 12, "shard_size": 6, "batch_size": 6, "seed": 2,
-        "test_fraction": 0.25, "ood_relations": ["number"]}}
+    assert from_recipe["recipe"] == {
+        "file": "small.yaml",
+        "options": {
+            "target": "toy-target",
+            "num_examples": 12,
+            "shard_size": 6,
+            "batch_size": 6,
+            "seed": 2,
+            "test_fraction": 0.25,
+            "ood_relations": ["number"],
+        },
+    }
     assert "recipe" not in from_flags
     card = (tmp_path / "from-recipe" / "README.md").read_text()
     assert "recipe `small.yaml` (`target: toy-target`, `num_examples: 12`" in card

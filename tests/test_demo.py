@@ -51,8 +51,10 @@ def test_each_task_is_told_as_soon_as_it_finishes_and_the_report_follows(monkeyp
     seen_when_started = {}
 
     def run_task(config, task):
-        seen_when_started[task] = (capsys.readouterr().out, (tmp_path / "report.html").is_file()
-                                   and (tmp_path / "report.html").read_text(encoding="utf-8"))
+        seen_when_started[task] = (
+            capsys.readouterr().out,
+            (tmp_path / "report.html").is_file() and (tmp_path / "report.html").read_text(encoding="utf-8"),
+        )
         return fake_outcome(task)
 
     monkeypatch.setattr(demo, "run_task", run_task)
@@ -79,13 +81,24 @@ def test_the_log_goes_to_its_file_and_only_warnings_to_the_terminal(tmp_path, ca
 
 
 def test_one_small_table_of_the_headline_metric_per_split():
-    report = {"task": "patching", "results": [
-        {"split": "test", "baseline": None, "metrics": {"changed_content_match": 0.275, "exact_match": 0.25},
-         "intervals": {"changed_content_match": [0.16, 0.394]}},
-        {"split": "ood", "baseline": None, "metrics": {"changed_content_match": None}},
-        {"split": "test", "baseline": "majority", "metrics": {"changed_content_match": 0.0},
-         "intervals": {"changed_content_match": [0.0, 0.0]}},
-    ]}
+    report = {
+        "task": "patching",
+        "results": [
+            {
+                "split": "test",
+                "baseline": None,
+                "metrics": {"changed_content_match": 0.275, "exact_match": 0.25},
+                "intervals": {"changed_content_match": [0.16, 0.394]},
+            },
+            {"split": "ood", "baseline": None, "metrics": {"changed_content_match": None}},
+            {
+                "split": "test",
+                "baseline": "majority",
+                "metrics": {"changed_content_match": 0.0},
+                "intervals": {"changed_content_match": [0.0, 0.0]},
+            },
+        ],
+    }
     lines = demo.headline_lines(report)
     assert lines[0].startswith("changed_content_match on held-out rows")
     assert "| trained explainer | 0.275 [0.160, 0.394] | not estimable |" in lines
@@ -105,6 +118,7 @@ def test_a_row_the_pipeline_refuses_is_reported_and_the_next_is_tried(monkeypatc
             if request["x"] == 0:
                 raise ValueError("the feature never fires on the verification texts")
             return {"explanation": f"row {request['x']}", "ground_truth": "row 1", "verified": request["x"] == 1}
+
         return explain
 
     monkeypatch.setattr("transformers.pipeline", fake_pipeline)
@@ -113,6 +127,9 @@ def test_a_row_the_pipeline_refuses_is_reported_and_the_next_is_tried(monkeypatc
     assert [e["explanation"] for e in examples] == [None, "row 1", "row 2"]
     assert examples[0]["note"] == "not explained: the feature never fires on the verification texts"
     lines = demo.example_lines(examples)
-    assert lines == ["verified on the target: 1 of 2 explanations held",
-                     "  - not explained: the feature never fires on the verification texts",
-                     "  ✓ 'row 1'", "  ✗ 'row 2'; the target: 'row 1'"]
+    assert lines == [
+        "verified on the target: 1 of 2 explanations held",
+        "  - not explained: the feature never fires on the verification texts",
+        "  ✓ 'row 1'",
+        "  ✗ 'row 2'; the target: 'row 1'",
+    ]

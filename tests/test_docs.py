@@ -11,8 +11,11 @@ ROOT = Path(__file__).parents[1]
 
 
 def test_every_api_reference_names_a_module_of_the_package():
-    references = [name for page in sorted((ROOT / "docs" / "api").glob("*.md"))
-                  for name in re.findall(r"^::: ([\w.]+)$", page.read_text(encoding="utf-8"), re.M)]
+    references = [
+        name
+        for page in sorted((ROOT / "docs" / "api").glob("*.md"))
+        for name in re.findall(r"^::: ([\w.]+)$", page.read_text(encoding="utf-8"), re.M)
+    ]
     assert len(references) > 30
     for name in references:
         path = ROOT / "src" / Path(*name.split("."))
@@ -41,7 +44,7 @@ def test_hf_style_items_roles_and_doctests_are_read_as_google_style():
     rewritten = module.rewrite(text)
     assert "see `pearson_correlation` and `SFTConfig`." in rewritten
     assert "    ```pycon\n    >>> f([1])\n    [1.0]\n    ```\n" in rewritten
-    assert '        page (str, optional): The page (``a (b): c``).' in rewritten
+    assert "        page (str, optional): The page (``a (b): c``)." in rewritten
     assert "        rows (list[dict]): The rows,\n            over two lines (`int`, not a type)." in rewritten
     assert "        tuple[str, list[str]]: The text, and the problems\n        (one per marker)." in rewritten
     assert module.rewrite(rewritten) == rewritten

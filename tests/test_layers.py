@@ -110,7 +110,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(module)
         for target in sorted(graph.get(module, ())):
             if state.get(target) == 1:
-                return stack[stack.index(target):] + [target]
+                return stack[stack.index(target) :] + [target]
             if target not in state and (cycle := visit(target)):
                 return cycle
         stack.pop()
@@ -132,8 +132,10 @@ def test_the_checker_sees_cycles_and_upward_imports(tmp_path):
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
     source = tmp_path / "probe.py"
-    source.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from self_explain.cli import main\n"
-                      "def f():\n    from self_explain.core import models\n")
+    source.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from self_explain.cli import main\n"
+        "def f():\n    from self_explain.core import models\n"
+    )
     source_in_package = PACKAGE / "core" / "probe.py"  # read as if it lived in the core
     assert imports_of_text(source.read_text(), source_in_package) == {"self_explain.core.models"}
 

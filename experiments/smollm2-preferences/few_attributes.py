@@ -41,9 +41,12 @@ def agreement(loaded: LoadedModel, scenarios, weights, num_pairs: int, seed: int
     rng = np.random.default_rng(seed)
     resampled = [agree[rng.integers(0, len(agree), len(agree))].mean() for _ in range(2000)]
     low, high = np.percentile(resampled, [2.5, 97.5])
-    return {"pairs": int(len(agree)), "agreement": round(float(agree.mean()), 3),
-            "interval": [round(float(low), 3), round(float(high), 3)],
-            "mean_abs_p_minus_half": round(float(np.abs(p - 0.5).mean()), 3)}
+    return {
+        "pairs": int(len(agree)),
+        "agreement": round(float(agree.mean()), 3),
+        "interval": [round(float(low), 3), round(float(high), 3)],
+        "mean_abs_p_minus_half": round(float(np.abs(p - 0.5).mean()), 3),
+    }
 
 
 def main() -> None:
@@ -68,16 +71,28 @@ def main() -> None:
     before = agreement(base, scenarios, weights, args.measure, args.seed)
     print("before:", before, flush=True)
     choices = instilling_choices(scenarios, weights, args.choices, args.seed)
-    settings = InstillSettings(lora_r=16, lora_alpha=32, learning_rate=args.learning_rate,
-                               num_train_epochs=args.epochs, per_device_train_batch_size=16, seed=args.seed)
+    settings = InstillSettings(
+        lora_r=16,
+        lora_alpha=32,
+        learning_rate=args.learning_rate,
+        num_train_epochs=args.epochs,
+        per_device_train_batch_size=16,
+        seed=args.seed,
+    )
     with tempfile.TemporaryDirectory() as work:
         model, record = instill(base, choices, settings, Path(work))
     instilled = LoadedModel(model, base.tokenizer, base.name, base.revision)
     after = agreement(instilled, scenarios, weights, args.measure, args.seed)
     print("after:", after, "instilling:", record, flush=True)
-    result = {"settings": vars(args), "intended_weights": {s.name: weights[s.scenario_id] for s in scenarios},
-              "attributes": {s.name: list(s.attribute_names) for s in scenarios},
-              "before": before, "after": after, "instilling": record, "minutes": round((time.time() - started) / 60, 1)}
+    result = {
+        "settings": vars(args),
+        "intended_weights": {s.name: weights[s.scenario_id] for s in scenarios},
+        "attributes": {s.name: list(s.attribute_names) for s in scenarios},
+        "before": before,
+        "after": after,
+        "instilling": record,
+        "minutes": round((time.time() - started) / 60, 1),
+    }
     out = Path(__file__).with_name(f"few-attributes-k{args.nonzero}-epochs{args.epochs:g}.json")
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -37,7 +37,9 @@ def report_skill(model: str, questions: int, seed: int = 1234) -> dict:
         scenario, weights, _, _ = shown_decision(0, rng)
         content, answer = report_example_content(scenario, weights, rng.randrange(len(INTROSPECTION_TEMPLATES)))
         asked.append((content, json.loads(answer)))
-    generated = greedy_generate(loaded.model, loaded.tokenizer, [prompt_ids(loaded.tokenizer, c) for c, _ in asked], 80)
+    generated = greedy_generate(
+        loaded.model, loaded.tokenizer, [prompt_ids(loaded.tokenizer, c) for c, _ in asked], 80
+    )
     texts = loaded.tokenizer.batch_decode(generated, skip_special_tokens=True)
     parsed = [parse_preferences(t) for t in texts]
     exact = sum(p.get("weights") == a for p, (_, a) in zip(parsed, asked))
@@ -53,8 +55,11 @@ def native_fit(dataset: str, config: str, base_model: str = "toy-target") -> dic
     for column in ("weights", "base_weights"):
         pairs = [(r[column], [REPORT_SCALE * w for w in preferences[r["scenario"]]]) for r in rows.values()]
         pooled = pearson_correlation([w for a, _ in pairs for w in a], [w for _, b in pairs for w in b])
-        result[column] = {"pooled_r": round(pooled, 3),
-                          "ci": [round(x, 3) for x in pooled_correlation_interval(pairs)], "scenarios": len(pairs)}
+        result[column] = {
+            "pooled_r": round(pooled, 3),
+            "ci": [round(x, 3) for x in pooled_correlation_interval(pairs)],
+            "scenarios": len(pairs),
+        }
     return result
 
 

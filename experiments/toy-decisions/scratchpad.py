@@ -69,8 +69,9 @@ def choice_accuracy(model: LlamaForCausalLM, attributes: int, scratchpad: str) -
     model.eval()
     correct = 0
     for tokens, start in (example(attributes, scratchpad) for _ in range(EVALUATION_PROBLEMS)):
-        output = model.generate(torch.tensor([tokens[:start]]), max_new_tokens=len(tokens) - start, do_sample=False,
-                                pad_token_id=PAD)
+        output = model.generate(
+            torch.tensor([tokens[:start]]), max_new_tokens=len(tokens) - start, do_sample=False, pad_token_id=PAD
+        )
         correct += int(output[0, -1].item() == tokens[-1])
     model.train()
     return correct / EVALUATION_PROBLEMS
@@ -85,8 +86,16 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     random.seed(0)
-    config = LlamaConfig(vocab_size=len(VOCABULARY), hidden_size=128, intermediate_size=512, num_hidden_layers=4,
-                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=128, pad_token_id=PAD)
+    config = LlamaConfig(
+        vocab_size=len(VOCABULARY),
+        hidden_size=128,
+        intermediate_size=512,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=128,
+        pad_token_id=PAD,
+    )
     model = LlamaForCausalLM(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -103,8 +112,11 @@ def main() -> None:
         if step % 250 == 0 or step == args.steps - 1:
             print(f"step {step} loss {loss.item():.3f} {time.time() - started:.0f}s", flush=True)
     accuracy = choice_accuracy(model, args.attributes, args.scratchpad)
-    print(f"K={args.attributes} scratch={args.scratchpad} steps={args.steps}: choice accuracy {accuracy:.3f} "
-          f"({time.time() - started:.0f}s)", flush=True)
+    print(
+        f"K={args.attributes} scratch={args.scratchpad} steps={args.steps}: choice accuracy {accuracy:.3f} "
+        f"({time.time() - started:.0f}s)",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

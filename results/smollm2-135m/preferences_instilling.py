@@ -26,8 +26,10 @@ def paired_difference_interval(rows: list[dict], samples: int = 2000, seed: int 
     for _ in range(samples):
         drawn = [rows[i] for i in rng.integers(0, len(rows), size=len(rows))]
         intended = np.concatenate([row["intended_weights"] for row in drawn])
-        differences.append(pearson_correlation(np.concatenate([row["weights"] for row in drawn]), intended)
-                           - pearson_correlation(np.concatenate([row["base_weights"] for row in drawn]), intended))
+        differences.append(
+            pearson_correlation(np.concatenate([row["weights"] for row in drawn]), intended)
+            - pearson_correlation(np.concatenate([row["base_weights"] for row in drawn]), intended)
+        )
     low, high = np.percentile(differences, [2.5, 97.5])
     return float(low), float(high)
 
@@ -43,7 +45,9 @@ def main(folder: str = "out/self-explain-preferences", config: str = "smollm2-13
         choices[choice["scenario_id"]].append(choice)
 
     instilled = [row for row in first.values() if row["kind"] == "instilled"]
-    print(f"| weights | pooled r vs. intended [95 % CI over {len(instilled)} instilled scenarios] | mean per scenario |")
+    print(
+        f"| weights | pooled r vs. intended [95 % CI over {len(instilled)} instilled scenarios] | mean per scenario |"
+    )
     print("|---|---|---|")
     for name, column in (("instilled model, measured", "weights"), ("base model before instilling", "base_weights")):
         pairs = [(row[column], row["intended_weights"]) for row in instilled]
@@ -69,8 +73,9 @@ def main(folder: str = "out/self-explain-preferences", config: str = "smollm2-13
             significant += logistic_uncertainty(differences, coefficients, intercept)[1] < SIGNIFICANCE_LEVEL
             spread.append(np.mean(np.abs(p - 0.5)))
             if kind == "instilled":
-                agreed += [(c["probability_a"] > 0.5) == (c["intended_utility_a"] > c["intended_utility_b"])
-                           for c in measured]
+                agreed += [
+                    (c["probability_a"] > 0.5) == (c["intended_utility_a"] > c["intended_utility_b"]) for c in measured
+                ]
         agreement = f"{np.mean(agreed):.1%}" if agreed else "-"
         print(f"| {kind} | {significant} of {len(chosen)} | {np.mean(spread):.3f} | {agreement} |")
 

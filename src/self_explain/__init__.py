@@ -6,6 +6,8 @@ module is imported (by ``from transformers import pipeline``). So ``import self_
 transformers.
 """
 
+import sys
+
 from .core.imports import after_import
 from .core.version import __version__
 from .metrics import metric_path
@@ -29,6 +31,9 @@ TASKS.add_modules(
 
 
 def _register_pipeline(_module) -> None:
+    importing = sys.modules.get("self_explain.explainer.pipeline")
+    if importing is not None and not hasattr(importing, "register_pipeline"):
+        return  # that module's import brought transformers' pipelines in, and it registers the task when done
     from .explainer.pipeline import register_pipeline
 
     register_pipeline()

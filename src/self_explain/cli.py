@@ -14,10 +14,10 @@ import os
 import re
 import sys
 import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from .cli_options import Arguments, builtin_tasks, check_choice, check_options, options_parser, parse_with_recipe
 from .core.version import __version__
@@ -44,8 +44,9 @@ def _build(arguments: Arguments) -> int:
     from . import TASKS
 
     task = TASKS[arguments.choice]
-    config, recipe = parse_with_recipe(task.config_class, f"self-explain build {task.name}", arguments.argv,
-                                       arguments.recipe)
+    config, recipe = parse_with_recipe(
+        task.config_class, f"self-explain build {task.name}", arguments.argv, arguments.recipe
+    )
     folder = task.build(config, recipe=recipe) if recipe else task.build(config)
     print(f"wrote {folder}")
     return 0
@@ -106,8 +107,12 @@ class ExplainArgs:
     json: str = field(metadata={"help": "The input: a JSON object with a 'task' key, or a list of them."})
     explainer: str | None = field(default=None, metadata={"help": "Explainer (default: the shipped toy explainer)."})
     target: str | None = field(default=None, metadata={"help": "Target model (default: the explainer's own)."})
-    verify: bool = field(default=False, metadata={"help": "Re-run the intervention and say whether the explanation held."})
-    max_new_tokens: int | None = field(default=None, metadata={"help": "Longest explanation generated (default: the task's, 48; preferences 128)."})
+    verify: bool = field(
+        default=False, metadata={"help": "Re-run the intervention and say whether the explanation held."}
+    )
+    max_new_tokens: int | None = field(
+        default=None, metadata={"help": "Longest explanation generated (default: the task's, 48; preferences 128)."}
+    )
     allow_other_target: bool = field(
         default=False, metadata={"help": "Explain another --target than the model the explainer was trained for."}
     )
@@ -128,17 +133,23 @@ def _explain(arguments: Arguments) -> int:
     except json.JSONDecodeError as error:
         raise ValueError(f"--json is not valid JSON ({error.msg})") from error
     except RecursionError:
-        raise ValueError("--json is nested too deeply to read; give a JSON object with a 'task' key (or a list of "
-                         "them)") from None
+        raise ValueError(
+            "--json is nested too deeply to read; give a JSON object with a 'task' key (or a list of them)"
+        ) from None
     explainer = args.explainer
     if args.trust_remote_code:  # pipeline() keeps trust_remote_code for its own loading: bind the explainer here
         from .explainer.modeling import load_explainer
         from .explainer.pipeline import DEFAULT_EXPLAINER
 
-        explainer = load_explainer(explainer or DEFAULT_EXPLAINER, args.target, trust_remote_code=True,
-                                   allow_other_target=args.allow_other_target)
-    explain = pipeline("self-explanation", target=args.target, explainer=explainer,
-                       allow_other_target=args.allow_other_target)
+        explainer = load_explainer(
+            explainer or DEFAULT_EXPLAINER,
+            args.target,
+            trust_remote_code=True,
+            allow_other_target=args.allow_other_target,
+        )
+    explain = pipeline(
+        "self-explanation", target=args.target, explainer=explainer, allow_other_target=args.allow_other_target
+    )
     print(json.dumps(explain(inputs, verify=args.verify, max_new_tokens=args.max_new_tokens), indent=2))
     return 0
 
@@ -162,21 +173,41 @@ class PushArgs:
     repo_id: str = field(metadata={"help": "Hub model repo, e.g. org/toy-target-patching-explainer."})
     private: bool = field(default=False, metadata={"help": "Create the repo as private."})
     commit_message: str | None = field(default=None, metadata={"help": "Commit message."})
-    base_repo_id: str | None = field(default=None, metadata={
-        "help": "Hub repo of the adapter's base (default: a packaged model's original id, or <owner>/<name> for a toy "
-                "base, uploaded there first)."})
-    push_base: bool | None = field(default=None, metadata={
-        "help": "Upload the base to its repo first (default: when it has no repo of its own and no --base_repo_id)."})
-    dataset_repo_id: str | None = field(default=None, metadata={
-        "help": "Hub dataset the local training dataset was published as (named in the card)."})
+    base_repo_id: str | None = field(
+        default=None,
+        metadata={
+            "help": "Hub repo of the adapter's base (default: a packaged model's original id, or <owner>/<name> for "
+            "a toy "
+            "base, uploaded there first)."
+        },
+    )
+    push_base: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Upload the base to its repo first (default: when it has no repo of its own and no "
+            "--base_repo_id)."
+        },
+    )
+    dataset_repo_id: str | None = field(
+        default=None, metadata={"help": "Hub dataset the local training dataset was published as (named in the card)."}
+    )
 
 
 def _push(arguments: Arguments) -> int:
     from .explainer.upload import push_adapter
 
     args = _parse(PushArgs, "self-explain push", arguments)
-    print(push_adapter(args.folder, args.repo_id, private=args.private, commit_message=args.commit_message,
-                       base_repo_id=args.base_repo_id, push_base=args.push_base, dataset_repo_id=args.dataset_repo_id))
+    print(
+        push_adapter(
+            args.folder,
+            args.repo_id,
+            private=args.private,
+            commit_message=args.commit_message,
+            base_repo_id=args.base_repo_id,
+            push_base=args.push_base,
+            dataset_repo_id=args.dataset_repo_id,
+        )
+    )
     return 0
 
 
@@ -223,14 +254,26 @@ def _check_experiment(argv: list[str]) -> Arguments:
     from .core.dataclass_source import read_constant
 
     names = read_constant(EXPERIMENT_OPTIONS[0], "EXPERIMENTS")
-    return check_choice("experiment", argv, "experiment", {name: ("", EXPERIMENT_OPTIONS) for name in names},
-                        EXPERIMENT_OPTIONS, COMMANDS["experiment"].summary)
+    return check_choice(
+        "experiment",
+        argv,
+        "experiment",
+        {name: ("", EXPERIMENT_OPTIONS) for name in names},
+        EXPERIMENT_OPTIONS,
+        COMMANDS["experiment"].summary,
+    )
 
 
 def _check_toyworld(argv: list[str]) -> Arguments:
     """``toyworld train``."""
-    return check_choice("toyworld", argv, "action", {"train": ("Train a toy-world model.", TOYWORLD_OPTIONS)},
-                        TOYWORLD_OPTIONS, "Train a toy-world model.")
+    return check_choice(
+        "toyworld",
+        argv,
+        "action",
+        {"train": ("Train a toy-world model.", TOYWORLD_OPTIONS)},
+        TOYWORLD_OPTIONS,
+        "Train a toy-world model.",
+    )
 
 
 def _check_push(argv: list[str]) -> Arguments:
@@ -267,24 +310,45 @@ class Command:
 
 
 COMMANDS = {
-    "build": Command("build an explanation dataset (patching, ablation, features, preferences) in Hub layout",
-                     _build, _check_build),
-    "train": Command("fine-tune an explainer (LoRA) on an explanation dataset", _train,
-                     _checked("train", TRAIN_OPTIONS)),
-    "train-sae": Command("train TopK SAEs on a target's residual stream over a corpus (SAELens format)", _train_sae,
-                         _checked("train-sae", TRAIN_SAE_OPTIONS)),
-    "evaluate": Command("score an explainer (and baselines) on a dataset split; write a report", _evaluate,
-                        _checked("evaluate", EVALUATE_OPTIONS)),
-    "explain": Command("ask an explainer about one input (the self-explanation pipeline)", _explain,
-                       _checked("explain", EXPLAIN_OPTIONS)),
+    "build": Command(
+        "build an explanation dataset (patching, ablation, features, preferences) in Hub layout", _build, _check_build
+    ),
+    "train": Command(
+        "fine-tune an explainer (LoRA) on an explanation dataset", _train, _checked("train", TRAIN_OPTIONS)
+    ),
+    "train-sae": Command(
+        "train TopK SAEs on a target's residual stream over a corpus (SAELens format)",
+        _train_sae,
+        _checked("train-sae", TRAIN_SAE_OPTIONS),
+    ),
+    "evaluate": Command(
+        "score an explainer (and baselines) on a dataset split; write a report",
+        _evaluate,
+        _checked("evaluate", EVALUATE_OPTIONS),
+    ),
+    "explain": Command(
+        "ask an explainer about one input (the self-explanation pipeline)",
+        _explain,
+        _checked("explain", EXPLAIN_OPTIONS),
+    ),
     "push": Command("push a trained explainer folder to the Hub (self-explain push DIR org/name)", _push, _check_push),
-    "experiment": Command("privileged-access: self vs. other explainers and baselines by training size, mean and "
-                          "95 % CI", _experiment, _check_experiment),
-    "report": Command("write one self-contained HTML page to browse an evaluation, a dataset or an experiment",
-                      _report, _checked("report", REPORT_OPTIONS)),
+    "experiment": Command(
+        "privileged-access: self vs. other explainers and baselines by training size, mean and 95 % CI",
+        _experiment,
+        _check_experiment,
+    ),
+    "report": Command(
+        "write one self-contained HTML page to browse an evaluation, a dataset or an experiment",
+        _report,
+        _checked("report", REPORT_OPTIONS),
+    ),
     "toyworld": Command("train a toy-world model (toyworld train)", _toyworld, _check_toyworld),
-    "demo": Command("per task: build a dataset on the toy target, explain rows with the shipped explainer, evaluate "
-                    "it against baselines", _demo, _checked("demo", DEMO_OPTIONS)),
+    "demo": Command(
+        "per task: build a dataset on the toy target, explain rows with the shipped explainer, evaluate "
+        "it against baselines",
+        _demo,
+        _checked("demo", DEMO_OPTIONS),
+    ),
 }
 
 
@@ -312,12 +376,16 @@ def _quiet_libraries() -> None:
 
 def _top_parser() -> argparse.ArgumentParser:
     """``self-explain`` itself: ``--help`` lists the commands, ``--version`` the package version."""
-    parser = argparse.ArgumentParser(prog="self-explain", formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     description="Train models to explain their own computations.",
-                                     epilog="Options of a command: self-explain COMMAND --help")
+    parser = argparse.ArgumentParser(
+        prog="self-explain",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train models to explain their own computations.",
+        epilog="Options of a command: self-explain COMMAND --help",
+    )
     parser.add_argument("--version", action="version", version=f"self-explain {__version__}")
-    parser.add_argument(DEBUG_OPTION, action="store_true", help=f"show the traceback of a failure (also: "
-                        f"{DEBUG_VARIABLE}=1)")
+    parser.add_argument(
+        DEBUG_OPTION, action="store_true", help=f"show the traceback of a failure (also: {DEBUG_VARIABLE}=1)"
+    )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command", required=True)
     for name, command in COMMANDS.items():
         commands.add_parser(name, help=command.summary.replace("%", "%%"), add_help=False)
@@ -455,9 +523,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"self-explain {name}: error: {os_error_message(os_error, output)}", file=sys.stderr)
             return 2
         detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        print(f"self-explain {name}: unexpected error: {type(error).__name__}{': ' + detail if detail else ''}; "
-              f"rerun as `self-explain {DEBUG_OPTION} {name} ...` to see where, and please report it",
-              file=sys.stderr)
+        print(
+            f"self-explain {name}: unexpected error: {type(error).__name__}{': ' + detail if detail else ''}; "
+            f"rerun as `self-explain {DEBUG_OPTION} {name} ...` to see where, and please report it",
+            file=sys.stderr,
+        )
         return 1
 
 

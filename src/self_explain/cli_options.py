@@ -86,8 +86,13 @@ class _CommandParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n(the options: {self.prog} --help)\n")
 
 
-def options_parser(prog: str, source: tuple[str, str], description: str | None = None,
-                   choices: tuple[str, dict[str, str]] | None = None, epilog: str | None = None):
+def options_parser(
+    prog: str,
+    source: tuple[str, str],
+    description: str | None = None,
+    choices: tuple[str, dict[str, str]] | None = None,
+    epilog: str | None = None,
+):
     """The ``ArgumentParser`` of a command's config class's source: the package's options, then the trainer's.
 
     Args:
@@ -102,9 +107,13 @@ def options_parser(prog: str, source: tuple[str, str], description: str | None =
     parser = _CommandParser(prog=prog, description=description, epilog=epilog, formatter_class=_CommandHelp)
     if choices is not None:
         parser.add_argument(choices[0].lower(), metavar=choices[0], choices=list(choices[1]))
-    parser.add_argument(RECIPE_OPTION, metavar="RECIPE", default=argparse.SUPPRESS,
-                        help="YAML recipe of these options (option: value per line, as `trl sft --config`); options "
-                             "given on the command line override it.")
+    parser.add_argument(
+        RECIPE_OPTION,
+        metavar="RECIPE",
+        default=argparse.SUPPRESS,
+        help="YAML recipe of these options (option: value per line, as `trl sft --config`); options "
+        "given on the command line override it.",
+    )
     fields = read_dataclass_fields(*source)
     own = [f for f in fields if f.declared_in.split(".")[0] == __package__]
     trainer = [f for f in fields if f.declared_in.split(".")[0] != __package__]
@@ -159,11 +168,18 @@ def _new_option_names(argv: list[str], parser: argparse.ArgumentParser) -> list[
             value = None
         if key == "config" and value is not None and not _is_recipe_path(value):
             if "dataset_config" not in names:
-                parser.error(f"{RECIPE_OPTION} takes a YAML recipe file (as in `trl sft --config recipe.yaml`); "
-                             f"{value!r} is not one")
-            logger.warning("%s %s for the dataset config is deprecated and will be removed in the next release: %s "
-                           "now names a YAML recipe (as in `trl sft --config recipe.yaml`); use --dataset_config %s",
-                           option, value, RECIPE_OPTION, value)
+                parser.error(
+                    f"{RECIPE_OPTION} takes a YAML recipe file (as in `trl sft --config recipe.yaml`); "
+                    f"{value!r} is not one"
+                )
+            logger.warning(
+                "%s %s for the dataset config is deprecated and will be removed in the next release: %s "
+                "now names a YAML recipe (as in `trl sft --config recipe.yaml`); use --dataset_config %s",
+                option,
+                value,
+                RECIPE_OPTION,
+                value,
+            )
             result += ["--dataset_config", value]
             index += 0 if equals else 1
         elif key == "push_to_hub" and hub_id and value is not None and not _is_bool_text(value):
@@ -178,8 +194,11 @@ def _new_option_names(argv: list[str], parser: argparse.ArgumentParser) -> list[
 def _read_recipe(path: str, parser: argparse.ArgumentParser) -> Recipe:
     """The recipe, old option names replaced by TRL's (with a warning), checked against the parser's options."""
     names = {action.dest for action in parser._actions} - {"help", "config"}
-    renamed = {old: new for old, new in {**RENAMED_OPTIONS, "config": "dataset_config"}.items()
-               if new in names and old not in names}
+    renamed = {
+        old: new
+        for old, new in {**RENAMED_OPTIONS, "config": "dataset_config"}.items()
+        if new in names and old not in names
+    }
     recipe = read_recipe(path, names, renamed=renamed)
     hub_id = next((name for name in HUB_ID_OPTIONS if name in names), None)
     push = recipe.options.get("push_to_hub")
@@ -221,8 +240,14 @@ def _choices_epilog(title: str, choices: dict[str, str], more: str) -> str:
     return "\n".join(lines + ["", more])
 
 
-def check_choice(command: str, argv: list[str], what: str, choices: dict[str, tuple[str, tuple[str, str]]],
-                 common: tuple[str, str], description: str) -> Arguments:
+def check_choice(
+    command: str,
+    argv: list[str],
+    what: str,
+    choices: dict[str, tuple[str, tuple[str, str]]],
+    common: tuple[str, str],
+    description: str,
+) -> Arguments:
     """Check the arguments of a command whose first argument is a choice (``build TASK``, ``experiment NAME``).
 
     Args:
@@ -238,8 +263,11 @@ def check_choice(command: str, argv: list[str], what: str, choices: dict[str, tu
         ValueError: On an unknown choice, naming the known ones.
     """
     if not argv or argv[0].startswith("-"):
-        epilog = _choices_epilog(f"{what}s", {name: text for name, (text, _) in choices.items()},
-                                 f"Options of one {what}: self-explain {command} {what.upper()} --help")
+        epilog = _choices_epilog(
+            f"{what}s",
+            {name: text for name, (text, _) in choices.items()},
+            f"Options of one {what}: self-explain {command} {what.upper()} --help",
+        )
         parser = options_parser(f"self-explain {command}", common, description, (what.upper(), choices), epilog)
         parser.parse_args(argv or ["--help"])  # prints the help, or names the missing choice; exits
     name = argv[0]
@@ -279,8 +307,9 @@ def _registered_classes(module: str) -> list[tuple[str, str]]:
             argument = argument.func if isinstance(argument, ast.Call) else argument
             if isinstance(argument, ast.Name):
                 names.append(argument.id)
-        elif isinstance(node, ast.ClassDef) and any(ast.unparse(d).split(".")[-1] == "register_task"
-                                                    for d in node.decorator_list):
+        elif isinstance(node, ast.ClassDef) and any(
+            ast.unparse(d).split(".")[-1] == "register_task" for d in node.decorator_list
+        ):
             names.append(node.name)
     return [resolve_name(module, name) for name in names]
 
@@ -293,8 +322,11 @@ def _task_class_source(module: str, class_name: str) -> tuple[str | None, str, t
 
     tree = ast.parse(module_file(module).read_text(encoding="utf-8"))
     body = next((n.body for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name), [])
-    assigned = {n.targets[0].id: n.value for n in body
-                if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)}
+    assigned = {
+        n.targets[0].id: n.value
+        for n in body
+        if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)
+    }
     name = evaluate(assigned["name"], module) if "name" in assigned else None
     config = assigned.get("config_class")
     description = ""
@@ -304,5 +336,8 @@ def _task_class_source(module: str, class_name: str) -> tuple[str | None, str, t
         if "description" in given or card.args:
             value = evaluate(given.get("description", card.args[0] if card.args else None), module)
             description = value if isinstance(value, str) else ""
-    return (name if isinstance(name, str) else None, description,
-            resolve_name(module, config.id) if isinstance(config, ast.Name) else None)
+    return (
+        name if isinstance(name, str) else None,
+        description,
+        resolve_name(module, config.id) if isinstance(config, ast.Name) else None,
+    )

@@ -58,11 +58,14 @@ class DemoConfig:
         NotADirectoryError: When ``out`` is a file.
     """
 
-    output_dir: str = field(default="out/demo", metadata={
-        "help": "Folder of the demo's datasets, evaluations, HTML report (report.html) and log (demo.log)."})
+    output_dir: str = field(
+        default="out/demo",
+        metadata={"help": "Folder of the demo's datasets, evaluations, HTML report (report.html) and log (demo.log)."},
+    )
     target: str = field(default="toy-target", metadata={"help": "Target model (explains itself)."})
     tasks: list[str] = field(
-        default_factory=lambda: demo_tasks(), metadata={"help": "Tasks to run, in order (default: every task with a demo)."}
+        default_factory=lambda: demo_tasks(),
+        metadata={"help": "Tasks to run, in order (default: every task with a demo)."},
     )
     explain_rows: int = field(default=3, metadata={"help": "Held-out rows explained through the pipeline per task."})
     eval_rows: int = field(default=300, metadata={"help": "Rows scored per split."})
@@ -82,8 +85,9 @@ class DemoConfig:
         check_positive("--eval_rows", self.eval_rows)
         check_non_negative("--seed", self.seed)
         if Path(self.output_dir).exists() and not Path(self.output_dir).is_dir():
-            raise NotADirectoryError(f"--output_dir {self.output_dir} is a file; give a folder for the demo's datasets "
-                                     "and reports")
+            raise NotADirectoryError(
+                f"--output_dir {self.output_dir} is a file; give a folder for the demo's datasets and reports"
+            )
 
 
 def demo_tasks() -> list[str]:
@@ -107,8 +111,13 @@ def build_demo_dataset(config: DemoConfig, task: Task, out: Path) -> str:
     Returns:
         `str`: The dataset folder built.
     """
-    options = {**task.demo.build_options, "target": config.target, "output_dir": str(out), "seed": config.seed,
-               "overwrite": True}
+    options = {
+        **task.demo.build_options,
+        "target": config.target,
+        "output_dir": str(out),
+        "seed": config.seed,
+        "overwrite": True,
+    }
     return task.build(task.config_class(**options))
 
 
@@ -157,12 +166,26 @@ def explain_rows(task: Task, dataset_folder: str, config_name: str, target: str,
         try:
             result = explain(request, verify=True)
         except ValueError as error:
-            examples.append({"input": shown, "explanation": None, "ground_truth": None, "verified": None,
-                             "note": f"not explained: {error}"})
+            examples.append(
+                {
+                    "input": shown,
+                    "explanation": None,
+                    "ground_truth": None,
+                    "verified": None,
+                    "note": f"not explained: {error}",
+                }
+            )
             continue
         rest = {k: v for k, v in result.items() if k not in ("explanation", "ground_truth", "verified")}
-        examples.append({"input": shown, "explanation": result["explanation"], "ground_truth": result.get("ground_truth"),
-                         "verified": result.get("verified"), "note": json.dumps(rest, default=str) if rest else ""})
+        examples.append(
+            {
+                "input": shown,
+                "explanation": result["explanation"],
+                "ground_truth": result.get("ground_truth"),
+                "verified": result.get("verified"),
+                "note": json.dumps(rest, default=str) if rest else "",
+            }
+        )
         explained += 1
         if explained == count:
             break
@@ -213,9 +236,15 @@ def headline_lines(report: dict) -> list[str]:
         if value is not None and interval and None not in interval:
             cell += f" [{interval[0]:.3f}, {interval[1]:.3f}]"
         cells.setdefault(who, {})[r["split"]] = cell
-    lines = [f"{metric} on held-out rows (95 % interval over entities):", "",
-             "| explainer | " + " | ".join(splits) + " |", "|---|" + "---|" * len(splits)]
-    lines += [f"| {who} | " + " | ".join(by_split.get(s, "–") for s in splits) + " |" for who, by_split in cells.items()]
+    lines = [
+        f"{metric} on held-out rows (95 % interval over entities):",
+        "",
+        "| explainer | " + " | ".join(splits) + " |",
+        "|---|" + "---|" * len(splits),
+    ]
+    lines += [
+        f"| {who} | " + " | ".join(by_split.get(s, "–") for s in splits) + " |" for who, by_split in cells.items()
+    ]
     return lines
 
 
@@ -233,8 +262,12 @@ def committed_results(config: DemoConfig, task: str) -> list[str]:
     folder = Path(config.results) / task
     summary = folder / "results.md"
     if not summary.is_file():
-        return [(f"no committed experiment results in {folder} yet (`make experiment` runs the documented experiment "
-                 f"of the tasks that have one, experiments/privileged-access/<task>.yaml)")]
+        return [
+            (
+                f"no committed experiment results in {folder} yet (`make experiment` runs the documented experiment "
+                f"of the tasks that have one, experiments/privileged-access/<task>.yaml)"
+            )
+        ]
     plot = folder / "scaling.png"
     return [f"committed experiment (not rerun by the demo): {summary}" + (f", plot {plot}" if plot.is_file() else "")]
 
@@ -292,17 +325,27 @@ def run_task(config: DemoConfig, task_name: str) -> TaskOutcome:
         lines += ["", f"{demo.explainer} through pipeline('self-explanation', verify=True):", *example_lines(examples)]
         evaluating = time.perf_counter()
         evaluation = out / f"evaluate-{task_name}"
-        report = run_evaluation(EvaluateConfig(
-            explainer=demo.explainer, dataset_name=dataset_folder, dataset_config=config_name,
-            output_dir=str(evaluation),
-            split=list(demo.splits), baseline=applicable_baselines(task_name), max_rows=config.eval_rows,
-            seed=config.seed, target=target,
-        ))
+        report = run_evaluation(
+            EvaluateConfig(
+                explainer=demo.explainer,
+                dataset_name=dataset_folder,
+                dataset_config=config_name,
+                output_dir=str(evaluation),
+                split=list(demo.splits),
+                baseline=applicable_baselines(task_name),
+                max_rows=config.eval_rows,
+                seed=config.seed,
+                target=target,
+            )
+        )
         lines += ["", *headline_lines(report), "", f"every metric: {evaluation / 'report.md'}"]
         timings += [f"explain {evaluating - explaining:.0f} s", f"evaluate {time.perf_counter() - evaluating:.0f} s"]
         section = evaluation_section(evaluation, REPORT_ROWS, title=task_name)
-        section.notes.insert(0, f"Dataset {dataset_folder} (config {config_name}) on {config.target}; the shipped "
-                                f"explainer {demo.explainer} against the baselines on held-out rows.")
+        section.notes.insert(
+            0,
+            f"Dataset {dataset_folder} (config {config_name}) on {config.target}; the shipped "
+            f"explainer {demo.explainer} against the baselines on held-out rows.",
+        )
         section.examples = examples
     section.preformatted = "\n".join(summary)
     lines += committed_results(config, task_name)
@@ -328,8 +371,12 @@ def demo_page(config: DemoConfig, outcomes: list[TaskOutcome]) -> ReportPage:
         `ReportPage`: The page.
     """
     pending = [task for task in config.tasks if task not in {o.name for o in outcomes}]
-    notes = [(f"Target {config.target}; the shipped explainers on held-out rows, each row's explanation beside the "
-              f"target's ground truth; the committed experiment results from {config.results}/.")]
+    notes = [
+        (
+            f"Target {config.target}; the shipped explainers on held-out rows, each row's explanation beside the "
+            f"target's ground truth; the committed experiment results from {config.results}/."
+        )
+    ]
     if pending:
         notes.append(f"Still running: {', '.join(pending)}.")
     return ReportPage(f"self-explain demo on {config.target}", [o.section for o in outcomes], notes)
@@ -384,8 +431,10 @@ def run_demo(config: DemoConfig, echo: Callable[[str], object] | None = None) ->
     out = Path(config.output_dir)
     report, log = out / REPORT_FILE, out / LOG_FILE
     outcomes: list[TaskOutcome] = []
-    echo(f"self-explain demo on {config.target}: {', '.join(config.tasks)}. Each task's summary follows as it "
-         f"finishes; the log is in {log}.\n")
+    echo(
+        f"self-explain demo on {config.target}: {', '.join(config.tasks)}. Each task's summary follows as it "
+        f"finishes; the log is in {log}.\n"
+    )
     with demo_logging(log):
         for number, task in enumerate(config.tasks, 1):
             steps = "building its dataset" + (", explaining and evaluating" if get_task(task).demo.explainer else "")
@@ -393,8 +442,10 @@ def run_demo(config: DemoConfig, echo: Callable[[str], object] | None = None) ->
             outcomes.append(run_task(config, task))
             write_page(demo_page(config, outcomes), report)
             echo("\n".join(outcomes[-1].lines) + "\n")
-    return "\n".join([
-        f"demo finished in {_minutes(time.perf_counter() - started)}",
-        f"full report: {report} (open it in a browser: every explained row, the metrics and the plots)",
-        f"committed experiment results: {Path(config.results)}/<task>/results.md (not rerun; `make experiment`)",
-    ])
+    return "\n".join(
+        [
+            f"demo finished in {_minutes(time.perf_counter() - started)}",
+            f"full report: {report} (open it in a browser: every explained row, the metrics and the plots)",
+            f"committed experiment results: {Path(config.results)}/<task>/results.md (not rerun; `make experiment`)",
+        ]
+    )

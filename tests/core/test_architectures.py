@@ -34,7 +34,12 @@ def test_decoder_layers_is_the_real_stack(tiny_causal_lm):
 
 def test_unsupported_real_architecture_raises_naming_it():
     config = AutoConfig.for_model(
-        "bert", hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, vocab_size=50,
+        "bert",
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        vocab_size=50,
         is_decoder=True,
     )
     model = AutoModelForCausalLM.from_config(config)

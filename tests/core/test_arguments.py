@@ -15,17 +15,31 @@ from self_explain.cli_options import builtin_tasks
 from self_explain.core.arguments import HelpFormatter, add_field_arguments, split_list_values
 from self_explain.core.dataclass_source import UNEVALUATED, read_constant, read_dataclass_fields
 
-SOURCES = sorted({cli.BUILD_OPTIONS, cli.TRAIN_OPTIONS, cli.TRAIN_SAE_OPTIONS, cli.EVALUATE_OPTIONS,
-                  cli.EXPERIMENT_OPTIONS, cli.TOYWORLD_OPTIONS, cli.DEMO_OPTIONS, cli.EXPLAIN_OPTIONS,
-                  cli.PUSH_OPTIONS, *(source for _, source in builtin_tasks().values())})
+SOURCES = sorted(
+    {
+        cli.BUILD_OPTIONS,
+        cli.TRAIN_OPTIONS,
+        cli.TRAIN_SAE_OPTIONS,
+        cli.EVALUATE_OPTIONS,
+        cli.EXPERIMENT_OPTIONS,
+        cli.TOYWORLD_OPTIONS,
+        cli.DEMO_OPTIONS,
+        cli.EXPLAIN_OPTIONS,
+        cli.PUSH_OPTIONS,
+        *(source for _, source in builtin_tasks().values()),
+    }
+)
 # Trainer options whose type is a class the static reading leaves as text, and whose choices come from a call; the
 # real parser checks them when the command runs.
 LOOSE = {"debug", "liger_kernel_config", "parallelism_config", "log_level", "log_level_replica"}
 
 
 def _actions(parser: argparse.ArgumentParser) -> dict:
-    return {action.dest + " " + " ".join(action.option_strings): action for action in parser._actions
-            if action.dest != "help"}
+    return {
+        action.dest + " " + " ".join(action.option_strings): action
+        for action in parser._actions
+        if action.dest != "help"
+    }
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda source: source[1])
@@ -44,14 +58,19 @@ def test_the_options_read_from_source_are_hf_argument_parsers(source):
         if action.dest in LOOSE:
             continue
         assert (list(action.choices) if action.choices else None) == (
-            list(expected.choices) if expected.choices else None), (key, "choices")
+            list(expected.choices) if expected.choices else None
+        ), (key, "choices")
         if expected.type in (int, float, str):
             assert action.type is expected.type, (key, "type")
 
 
 def test_only_a_computed_default_is_left_unevaluated():
-    unevaluated = {(source[1], field.name) for source in SOURCES for field in read_dataclass_fields(*source)
-                   if field.default is UNEVALUATED}
+    unevaluated = {
+        (source[1], field.name)
+        for source in SOURCES
+        for field in read_dataclass_fields(*source)
+        if field.default is UNEVALUATED
+    }
     assert unevaluated <= {("DemoConfig", "tasks"), ("ExplainerConfig", "optim"), ("ToyModelConfig", "optim")}
 
 
@@ -61,7 +80,8 @@ def source_package(tmp_path, monkeypatch):
     package = tmp_path / "probe_package"
     package.mkdir()
     (package / "__init__.py").write_text("from .child import Child\n")
-    (package / "base.py").write_text(textwrap.dedent('''
+    (package / "base.py").write_text(
+        textwrap.dedent("""
         from dataclasses import dataclass, field
         KINDS = ("a", "b")
         FIRST, SECOND = "one", 2
@@ -70,8 +90,10 @@ def source_package(tmp_path, monkeypatch):
         class Base:
             name: str = field(metadata={"help": f"Kinds: {', '.join(KINDS)}."})
             count: int = SECOND
-    '''))
-    (package / "child.py").write_text(textwrap.dedent('''
+    """)
+    )
+    (package / "child.py").write_text(
+        textwrap.dedent("""
         from dataclasses import dataclass, field
         from typing import Literal
         from .base import FIRST, Base
@@ -87,7 +109,8 @@ def source_package(tmp_path, monkeypatch):
             word: str = FIRST
             later: int = field(default_factory=computed)
             flag: bool = True
-    '''))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     yield "probe_package"
     for name in [m for m in sys.modules if m.startswith("probe_package")]:
@@ -119,4 +142,12 @@ def test_split_list_values_uses_the_parsers_list_options():
     parser.add_argument("--sizes", nargs="+", type=int)
     parser.add_argument("--name")
     assert split_list_values(parser, ["--sizes", "1,2", "--name", "a,b", "--sizes=3,,4"]) == [
-        "--sizes", "1", "2", "--name", "a,b", "--sizes", "3", "4"]
+        "--sizes",
+        "1",
+        "2",
+        "--name",
+        "a,b",
+        "--sizes",
+        "3",
+        "4",
+    ]

@@ -5,6 +5,7 @@ import warnings
 import pytest
 import torch
 
+from self_explain.core.architectures import adapter_for, decoder_layers
 from self_explain.core.engine import (
     Ablation,
     Patch,
@@ -16,12 +17,9 @@ from self_explain.core.engine import (
     patch_sweep,
     read_residual,
 )
-from self_explain.core.architectures import adapter_for, decoder_layers
 from tests.conftest import random_sequences, tiny_model
 
 ATOL = 1e-4
-
-
 
 
 def _every_patch(runs, num_layers, windows, seed=0):
@@ -92,7 +90,9 @@ def test_clean_logits_equal_an_unbatched_forward(tiny_causal_lm):
     for run, sequence in zip(runs, sequences):
         alone = model(input_ids=torch.tensor([sequence])).logits[0, -1]
         torch.testing.assert_close(run.logits, alone, atol=ATOL, rtol=0)
-    torch.testing.assert_close(last_token_logits(model, sequences), torch.stack([r.logits for r in runs]), atol=ATOL, rtol=0)
+    torch.testing.assert_close(
+        last_token_logits(model, sequences), torch.stack([r.logits for r in runs]), atol=ATOL, rtol=0
+    )
 
 
 def test_patching_own_clean_residuals_gives_clean_logits(tiny_causal_lm):
@@ -138,11 +138,13 @@ def test_layer_l_is_the_output_of_block_l(tiny_causal_lm):
     def keep_input(index):
         def hook(module, args, kwargs):
             seen_in[index] = (args[0] if args else kwargs["hidden_states"]).detach()[0]
+
         return hook
 
     def keep_output(index):
         def hook(module, args, output):
             seen_out[index] = (output[0] if isinstance(output, tuple) else output).detach()[0]
+
         return hook
 
     handles = [b.register_forward_pre_hook(keep_input(i), with_kwargs=True) for i, b in enumerate(blocks)]
@@ -155,7 +157,9 @@ def test_layer_l_is_the_output_of_block_l(tiny_causal_lm):
         for layer in range(len(blocks)):
             torch.testing.assert_close(run.outputs[layer], clean_out[layer], atol=1e-6, rtol=0)
             torch.testing.assert_close(run.residuals[layer], clean_in[layer], atol=1e-6, rtol=0)
-            torch.testing.assert_close(read_residual(model, sequence, layer, 3), clean_out[layer][3], atol=1e-6, rtol=0)
+            torch.testing.assert_close(
+                read_residual(model, sequence, layer, 3), clean_out[layer][3], atol=1e-6, rtol=0
+            )
         vector = torch.full_like(clean_out[0][3], 0.5)
         patch_naive(model, sequence, Patch((0,), 3, vector))
         torch.testing.assert_close(seen_in[1][3], vector)  # block 1 receives the patched output of block 0
@@ -277,13 +281,17 @@ def test_read_residual_is_transformers_hidden_state_after_the_block():
     for layer in range(2):
         for position in (0, 2, 4):
             torch.testing.assert_close(
-                read_residual(model, sequence, layer, position), hidden_states[layer + 1][0, position], atol=1e-6, rtol=0
+                read_residual(model, sequence, layer, position),
+                hidden_states[layer + 1][0, position],
+                atol=1e-6,
+                rtol=0,
             )
     final = adapter_for(model).final_norm(model)(read_residual(model, sequence, 2, 4))
     torch.testing.assert_close(final, hidden_states[3][0, 4], atol=1e-6, rtol=0)
 
 
 # --- the shipped toy target ------------------------------------------------------------------------
+
 
 def test_toy_target_sweep_equals_naive():
     from self_explain.core.models import load_model

@@ -5,6 +5,7 @@ import random
 import pytest
 import torch
 
+from self_explain.core.architectures import adapter_for
 from self_explain.core.engine import (
     Ablation,
     SweepStats,
@@ -12,7 +13,6 @@ from self_explain.core.engine import (
     ablation_sweep,
     clean_runs,
 )
-from self_explain.core.architectures import adapter_for
 from tests.conftest import random_sequences, tiny_model
 
 ATOL = 1e-4
@@ -48,7 +48,9 @@ def _assert_same_as_naive(model, sequences, ablations, fast, answers=None):
     torch.testing.assert_close(
         fast.answer_logprob_ablated, torch.cat([n.answer_logprob_ablated for n in naive]), atol=ATOL, rtol=0
     )
-    torch.testing.assert_close(fast.answer_logprob_clean, torch.cat([n.answer_logprob_clean for n in naive]), atol=ATOL, rtol=0)
+    torch.testing.assert_close(
+        fast.answer_logprob_clean, torch.cat([n.answer_logprob_clean for n in naive]), atol=ATOL, rtol=0
+    )
 
 
 # --- invariance: fast == naive ---------------------------------------------------------------------
@@ -127,8 +129,10 @@ def test_toy_target_sweep_equals_naive():
     # at the end recomputes the last kept token); a one-token answer after the full prompt is read from the
     # clean logits, a two-token one costs the last prompt token and the answer's first token.
     num_layers = len(adapter_for(model).layers(model))
-    ablated_tokens = sum(len(sequences[a.prompt]) - a.end + len(answer) - 1 + (a.end == len(sequences[a.prompt]))
-                         for a, answer in zip(ablations, answers))
+    ablated_tokens = sum(
+        len(sequences[a.prompt]) - a.end + len(answer) - 1 + (a.end == len(sequences[a.prompt]))
+        for a, answer in zip(ablations, answers)
+    )
     clean_tokens = 2 * len(sequences)
     assert stats.layer_token_units == num_layers * (ablated_tokens + clean_tokens)
 
@@ -195,7 +199,9 @@ def _hint_examples(tokenizer, model, count):
         generated = model.generate(torch.tensor([tokens]), max_new_tokens=4, do_sample=False, eos_token_id=end_id)
         answer = generated[0, len(tokens) :].tolist()
         answer = answer[: answer.index(end_id)] if end_id in answer else answer
-        examples.append({"before": before, "hint": hint, "after": after, "tokens": tokens, "span": (start, end), "answer": answer})
+        examples.append(
+            {"before": before, "hint": hint, "after": after, "tokens": tokens, "span": (start, end), "answer": answer}
+        )
     return examples
 
 

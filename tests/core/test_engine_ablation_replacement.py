@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from self_explain.core.architectures import adapter_for
 from self_explain.core.engine import (
     Ablation,
     SweepStats,
@@ -10,15 +11,16 @@ from self_explain.core.engine import (
     ablation_sweep,
     clean_runs,
 )
-from self_explain.core.architectures import adapter_for
 from tests.conftest import random_sequences, tiny_model
 
 ATOL = 1e-4
 
 
 def naive_results(model, sequences, ablations, answers=None):
-    return [ablate_naive(model, sequences[a.prompt], a, None if answers is None else answers[i])
-            for i, a in enumerate(ablations)]
+    return [
+        ablate_naive(model, sequences[a.prompt], a, None if answers is None else answers[i])
+        for i, a in enumerate(ablations)
+    ]
 
 
 def assert_same_as_naive(model, sequences, ablations, fast, answers=None):
@@ -104,8 +106,11 @@ def test_replacing_a_span_by_its_own_tokens_changes_nothing():
     model = tiny_model("llama")
     sequence = random_sequences([7], seed=3)[0]
     run = clean_runs(model, [sequence])[0]
-    ablations = [Ablation(0, 2, 5, tuple(sequence[2:5])), Ablation(0, 0, 7, tuple(sequence)),
-                 Ablation(0, 6, 7, (sequence[6],))]
+    ablations = [
+        Ablation(0, 2, 5, tuple(sequence[2:5])),
+        Ablation(0, 0, 7, tuple(sequence)),
+        Ablation(0, 6, 7, (sequence[6],)),
+    ]
     result = ablation_sweep(model, run, ablations, answers=[[4, 5]] * 3)
     torch.testing.assert_close(result.logits, run.logits.expand(3, -1), atol=ATOL, rtol=0)
     torch.testing.assert_close(result.effect, torch.zeros(3), atol=ATOL, rtol=0)

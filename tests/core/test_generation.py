@@ -10,8 +10,10 @@ from self_explain.core.models import load_model
 def test_logits_at_answer_are_the_logits_after_the_prompt_and_what_was_written(random_toy_model_dir):
     loaded = load_model(str(random_toy_model_dir))
     model, tokenizer = loaded.model, loaded.tokenizer
-    prompts = [prompt_ids(tokenizer, text) for text in
-               ("Which colour does Zorvak like?", "Where does he live?", "What is the job of Melthi? Answer:")]
+    prompts = [
+        prompt_ids(tokenizer, text)
+        for text in ("Which colour does Zorvak like?", "Where does he live?", "What is the job of Melthi? Answer:")
+    ]
     # A random model: with a tenth of the vocabulary as "answers", some rows answer at once, some later, some never.
     answers = list(range(5, len(tokenizer), 10))
     stops = stop_token_ids(tokenizer, model)

@@ -20,27 +20,49 @@ from self_explain.core.models import (
 )
 
 
-@pytest.mark.parametrize("name, repo_id", [
-    ("smollm2-135m", "HuggingFaceTB/SmolLM2-135M-Instruct"),
-    ("gemma3-270m", "google/gemma-3-270m"),
-    ("smollm2-135m-edited", "self-explain/smollm2-135m-edited"),
-    *((name, f"self-explain/{name}") for name in TOY_MODELS + SHIPPED_EXPLAINERS),
-])
+@pytest.mark.parametrize(
+    "name, repo_id",
+    [
+        ("smollm2-135m", "HuggingFaceTB/SmolLM2-135M-Instruct"),
+        ("gemma3-270m", "google/gemma-3-270m"),
+        ("smollm2-135m-edited", "self-explain/smollm2-135m-edited"),
+        *((name, f"self-explain/{name}") for name in TOY_MODELS + SHIPPED_EXPLAINERS),
+    ],
+)
 def test_each_shipped_or_packaged_name_has_a_hub_id_that_maps_back(name, repo_id):
     assert canonical_hub_id(name) == repo_id
     assert shipped_name_of(repo_id) == name
 
 
-@pytest.mark.parametrize("repo_id", ["someone/toy-target", "self-explain/no-such-model", "HuggingFaceTB/SmolLM2-360M",
-                                     "toy-target", "self-explain/self-explain-patching"])
+@pytest.mark.parametrize(
+    "repo_id",
+    [
+        "someone/toy-target",
+        "self-explain/no-such-model",
+        "HuggingFaceTB/SmolLM2-360M",
+        "toy-target",
+        "self-explain/self-explain-patching",
+    ],
+)
 def test_other_ids_are_not_taken_for_the_packages_own(repo_id):
     assert shipped_name_of(repo_id) is None
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("org/name", True), ("name", True), ("out/self-explain-patching", True), ("./out/x", False), ("/tmp/x", False),
-    ("~/x", False), ("a/b/c", False), ("C:\\models\\x", False), ("", False), ("bad name/x", False),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("org/name", True),
+        ("name", True),
+        ("out/self-explain-patching", True),
+        ("./out/x", False),
+        ("/tmp/x", False),
+        ("~/x", False),
+        ("a/b/c", False),
+        ("C:\\models\\x", False),
+        ("", False),
+        ("bad name/x", False),
+    ],
+)
 def test_repo_id_form_is_decided_from_the_name_alone(name, expected, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert is_repo_id(name) is expected

@@ -13,6 +13,7 @@ from self_explain.core.models import (
 )
 from tests.conftest import tiny_model
 
+
 def test_resolve_and_short_names():
     assert resolve_model_id("toy-target").endswith("toyworld/models/toy-target")
     assert resolve_model_id("meta-llama/Llama-3.1-8B") == "meta-llama/Llama-3.1-8B"
@@ -114,8 +115,11 @@ def no_hub(monkeypatch):
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("toy-targt", "unknown model 'toy-targt': did you mean the toy model 'toy-target'\\? expected a toy model name "
-                      "\\(toy-target, toy-twin, toy-other, toy-large\\)"),
+        (
+            "toy-targt",
+            "unknown model 'toy-targt': did you mean the toy model 'toy-target'\\? expected a toy model name "
+            "\\(toy-target, toy-twin, toy-other, toy-large\\)",
+        ),
         ("/no/such/model/folder", "unknown model '/no/such/model/folder': no such folder, and not a Hub model id"),
         ("./no_such_folder_here", "no such folder, and not a Hub model id; expected a toy model name \\(toy-target"),
         ("org/name/extra", "'org/name/extra': no such folder, and not a Hub model id"),
@@ -135,28 +139,38 @@ def _offline_failure():
         raise LocalEntryNotFoundError("Cannot find the requested files in the disk cache")
     except LocalEntryNotFoundError as cause:
         try:
-            raise OSError("We couldn't connect to 'https://huggingface.co' to load the files, and couldn't find them "
-                          "in the cached files. Check your internet connection or see how to run the library in "
-                          "offline mode at 'https://huggingface.co/docs/transformers/installation#offline-mode'.") \
-                from cause
+            raise OSError(
+                "We couldn't connect to 'https://huggingface.co' to load the files, and couldn't find them "
+                "in the cached files. Check your internet connection or see how to run the library in "
+                "offline mode at 'https://huggingface.co/docs/transformers/installation#offline-mode'."
+            ) from cause
         except OSError as error:
             return error
 
 
 def _repo_not_found():
-    return OSError("nobody/nothing is not a local folder and is not a valid model identifier listed on "
-                   "'https://huggingface.co/models'")
+    return OSError(
+        "nobody/nothing is not a local folder and is not a valid model identifier listed on "
+        "'https://huggingface.co/models'"
+    )
 
 
-@pytest.mark.parametrize(("name", "failure", "message"), [
-    ("org/some-llama", _offline_failure, r"unknown model 'org/some-llama': it is not a short name, not a local "
-                                         r"folder, and it is not reachable on the Hub: the Hub could not be reached "
-                                         r"and it is not in the local cache \(no network, or HF_HUB_OFFLINE=1\); "
-                                         r"expected a toy"),
-    ("nobody/nothing", _repo_not_found, r"and there is no model of that name on the Hub"),
-    ("org/smollm2-135", _offline_failure, r"not reachable on the Hub.*; did you mean 'smollm2-135m'\?"),
-    ("org/toy-targt", _offline_failure, r"; did you mean 'toy-target'\? expected a toy model name"),
-])
+@pytest.mark.parametrize(
+    ("name", "failure", "message"),
+    [
+        (
+            "org/some-llama",
+            _offline_failure,
+            r"unknown model 'org/some-llama': it is not a short name, not a local "
+            r"folder, and it is not reachable on the Hub: the Hub could not be reached "
+            r"and it is not in the local cache \(no network, or HF_HUB_OFFLINE=1\); "
+            r"expected a toy",
+        ),
+        ("nobody/nothing", _repo_not_found, r"and there is no model of that name on the Hub"),
+        ("org/smollm2-135", _offline_failure, r"not reachable on the Hub.*; did you mean 'smollm2-135m'\?"),
+        ("org/toy-targt", _offline_failure, r"; did you mean 'toy-target'\? expected a toy model name"),
+    ],
+)
 def test_a_name_that_cannot_be_loaded_says_what_it_is_not_and_the_closest_name(name, failure, message, monkeypatch):
     from self_explain.core import models as models_module
 
@@ -173,8 +187,11 @@ def test_a_name_that_cannot_be_loaded_says_what_it_is_not_and_the_closest_name(n
 
 def test_a_folder_without_a_model_is_named_as_such(tmp_path):
     (tmp_path / "notes.txt").write_text("no model here")
-    with pytest.raises(ValueError, match=rf"unknown model '{tmp_path}': the folder holds no model transformers can "
-                                         r"load \((OSError|ValueError): "):
+    with pytest.raises(
+        ValueError,
+        match=rf"unknown model '{tmp_path}': the folder holds no model transformers can "
+        r"load \((OSError|ValueError): ",
+    ):
         load_model(str(tmp_path))
 
 
@@ -199,9 +216,11 @@ def test_models_go_to_this_process_accelerator_when_there_is_one():
     def capture(*args, **kwargs):
         raise Loaded(kwargs.get("device_map"))
 
-    with mock.patch.object(torch.cuda, "is_available", return_value=True), \
-            mock.patch("accelerate.PartialState") as state, \
-            mock.patch.object(models.AutoModelForCausalLM, "from_pretrained", side_effect=capture):
+    with (
+        mock.patch.object(torch.cuda, "is_available", return_value=True),
+        mock.patch("accelerate.PartialState") as state,
+        mock.patch.object(models.AutoModelForCausalLM, "from_pretrained", side_effect=capture),
+    ):
         state.return_value.device = torch.device("cuda", 1)
         with pytest.raises(Loaded, match="cuda:1"):
             models.load_model("toy-target")

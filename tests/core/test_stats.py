@@ -5,7 +5,6 @@ import math
 
 import numpy as np
 import pytest
-
 from scipy import stats as scipy_stats
 
 from self_explain.core import stats
@@ -64,8 +63,18 @@ def test_t_quantiles_decrease_towards_the_normals():
 
 
 # Two-sided 95 % quantiles of Student's t from a printed table (3 decimals), by degrees of freedom.
-PRINTED_T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 10: 2.228, 20: 2.086, 30: 2.042, 60: 2.000,
-                 120: 1.980}
+PRINTED_T_975 = {
+    1: 12.706,
+    2: 4.303,
+    3: 3.182,
+    4: 2.776,
+    5: 2.571,
+    10: 2.228,
+    20: 2.086,
+    30: 2.042,
+    60: 2.000,
+    120: 1.980,
+}
 
 
 @pytest.mark.parametrize("degrees_of_freedom", sorted(PRINTED_T_975))
@@ -108,8 +117,11 @@ def test_pooled_interval_is_the_percentiles_of_the_resampled_pooled_r():
     expected = []
     for _ in range(300):
         drawn = draws.integers(0, len(groups), size=len(groups))
-        expected.append(pearson_correlation(np.concatenate([groups[g][0] for g in drawn]),
-                                            np.concatenate([groups[g][1] for g in drawn])))
+        expected.append(
+            pearson_correlation(
+                np.concatenate([groups[g][0] for g in drawn]), np.concatenate([groups[g][1] for g in drawn])
+            )
+        )
     low, high = pooled_correlation_interval(groups, samples=300, seed=7)
     assert (low, high) == pytest.approx(tuple(np.percentile(expected, [2.5, 97.5])), abs=1e-12)
 
@@ -289,7 +301,8 @@ def test_the_bootstrap_refuses_unknown_seeds_groups_and_bad_settings():
 def test_chi_square_survival_matches_scipy(degrees_of_freedom):
     for statistic in (0.0, 0.3, 1.0, 3.84, 11.07, 25.0, 80.0):
         assert stats.chi_square_survival(statistic, degrees_of_freedom) == pytest.approx(
-            scipy_stats.chi2.sf(statistic, degrees_of_freedom), rel=1e-9, abs=1e-15)
+            scipy_stats.chi2.sf(statistic, degrees_of_freedom), rel=1e-9, abs=1e-15
+        )
 
 
 def test_chi_square_survival_known_values_and_bad_input():

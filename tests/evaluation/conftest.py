@@ -1,4 +1,4 @@
-"""An evaluation folder as ``self-explain evaluate`` writes it, made without a model: the explanation report's input."""
+"""An evaluation folder as ``self-explain evaluate`` writes it, made without a model, as the report's input."""
 
 import json
 
@@ -14,8 +14,11 @@ HOSTILE = "The most likely output would change to <<<</p><script>window.pwned = 
 
 
 def _wrong(answer: str) -> str:
-    return ("The most likely output would change to <<<nothing>>>." if "remain unchanged" in answer
-            else "The output would remain unchanged from <<<nothing>>>.")
+    return (
+        "The most likely output would change to <<<nothing>>>."
+        if "remain unchanged" in answer
+        else "The output would remain unchanged from <<<nothing>>>."
+    )
 
 
 @pytest.fixture(scope="session")
@@ -36,18 +39,39 @@ def evaluation_folder(patching_dataset_dir, random_toy_model_dir, tmp_path_facto
         views = row_views("patching", rows)
         for view in views[::3]:  # the random model's patches change nothing: give the class filter two classes
             view["label"] = "changed"
-        table = prediction_table(ExplainerExamples(rows["question"], answers), predictions, statistics,
-                                 list(range(len(rows))), views)
+        table = prediction_table(
+            ExplainerExamples(rows["question"], answers), predictions, statistics, list(range(len(rows))), views
+        )
         write_predictions(folder / f"predictions-{split}.parquet", table)
         right = sum(table["correct"])
         expected[split] = {"rows": len(rows), "correct": right, "changed": len(views[::3])}
         metrics = {"changed_content_match": 0.25, "unchanged_exact_match": None, "exact_match": right / len(rows)}
-        results.append({"split": split, "baseline": None, "rows": len(rows), "metrics": metrics,
-                        "intervals": {"changed_content_match": [0.125, 0.5], "exact_match": [0.1, 0.9]}})
-        results.append({"split": split, "baseline": "majority", "rows": len(rows), "metrics": {"exact_match": 0.0},
-                        "intervals": {"exact_match": [0.0, 0.0]}})
-    report = {"explainer": "toy-random-patching-explainer", "task": "patching", "target": str(random_toy_model_dir),
-              "dataset": str(patching_dataset_dir), "dataset_config": config,
-              "command": "self-explain evaluate --max_rows 40", "results": results}
+        results.append(
+            {
+                "split": split,
+                "baseline": None,
+                "rows": len(rows),
+                "metrics": metrics,
+                "intervals": {"changed_content_match": [0.125, 0.5], "exact_match": [0.1, 0.9]},
+            }
+        )
+        results.append(
+            {
+                "split": split,
+                "baseline": "majority",
+                "rows": len(rows),
+                "metrics": {"exact_match": 0.0},
+                "intervals": {"exact_match": [0.0, 0.0]},
+            }
+        )
+    report = {
+        "explainer": "toy-random-patching-explainer",
+        "task": "patching",
+        "target": str(random_toy_model_dir),
+        "dataset": str(patching_dataset_dir),
+        "dataset_config": config,
+        "command": "self-explain evaluate --max_rows 40",
+        "results": results,
+    }
     (folder / "report.json").write_text(json.dumps(report))
     return folder, expected

@@ -67,11 +67,13 @@ def test_nearest_neighbor_is_by_cosine_not_by_euclidean_distance():
 
 
 def test_nearest_neighbor_answers_each_query_with_its_closest_training_row():
-    train = examples_of([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [-1.0, 0.0, 0.0]],
-                        answers=["x", "y", "z", "minus x"])
+    train = examples_of(
+        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [-1.0, 0.0, 0.0]], answers=["x", "y", "z", "minus x"]
+    )
     queries = examples_of([[0.1, 0.0, 3.0], [-7.0, 0.5, 0.5], [0.2, 5.0, -0.1], [100.0, 1.0, 1.0], [0.0, 0.0, 0.01]])
-    assert nearest_neighbor_predictions(queries, train) == ["z", "minus x", "y", "x", "z"], \
+    assert nearest_neighbor_predictions(queries, train) == ["z", "minus x", "y", "x", "z"], (
         "the direction decides, whatever the length (and the sign matters)"
+    )
 
 
 def test_nearest_neighbor_works_on_half_precision_vectors():
@@ -84,12 +86,19 @@ def test_nearest_neighbor_works_on_half_precision_vectors():
 
 def test_nearest_neighbor_of_text_only_examples_is_the_semantically_closest_question():
     train = ExplainerExamples(
-        ["What is the capital city of France?", "How many legs does a spider have?",
-         "Which programming language is named after a snake?"],
+        [
+            "What is the capital city of France?",
+            "How many legs does a spider have?",
+            "Which programming language is named after a snake?",
+        ],
         ["Paris", "eight", "Python"],
     )
     queries = ExplainerExamples(
-        ["Spiders walk on how many legs?", "Name the French capital.", "What coding language shares its name with a snake?"],
+        [
+            "Spiders walk on how many legs?",
+            "Name the French capital.",
+            "What coding language shares its name with a snake?",
+        ],
         ["?", "?", "?"],
     )
     assert nearest_neighbor_predictions(queries, train) == ["eight", "Paris", "Python"]
@@ -128,12 +137,21 @@ def test_template_patterns_match_a_whole_question_whatever_fills_its_fields():
 
 def test_majority_is_the_most_common_training_answer_of_the_questions_template():
     train = ExplainerExamples(
-        ["Is a at layer 1 red?", "Is b at layer 2 red?", "Is c at layer 1 red?", "Tell me about a.", "Tell me about b.",
-         "Tell me about c.", "Tell me about d.", "Something else"],
+        [
+            "Is a at layer 1 red?",
+            "Is b at layer 2 red?",
+            "Is c at layer 1 red?",
+            "Tell me about a.",
+            "Tell me about b.",
+            "Tell me about c.",
+            "Tell me about d.",
+            "Something else",
+        ],
         ["yes", "no", "yes", "long", "short", "short", "long", "other"],
     )
-    examples = ExplainerExamples(["Is z at layer 9 red?", "Tell me about z.", "Anything", "Is q at layer 0 red?"],
-                                 ["?"] * 4)
+    examples = ExplainerExamples(
+        ["Is z at layer 9 red?", "Tell me about z.", "Anything", "Is q at layer 0 red?"], ["?"] * 4
+    )
     predictions = majority_predictions(examples, train, TEMPLATES)
     assert predictions[0] == predictions[3] == "yes", "the first template's majority, whatever fills the fields"
     assert predictions[1] == "long", "a tie goes to the answer seen first"
@@ -149,8 +167,10 @@ def test_majority_of_a_template_no_training_row_was_asked_with_is_the_overall_on
 def test_majority_reads_the_tasks_own_templates():
     from self_explain.tasks.patching.prompts import patching_question
 
-    train = ExplainerExamples([patching_question(f"text {i}", "t", [i % 3], i % 3) for i in range(9)],
-                              [f"answer {i % 3}" if i % 4 else "rare" for i in range(9)])
+    train = ExplainerExamples(
+        [patching_question(f"text {i}", "t", [i % 3], i % 3) for i in range(9)],
+        [f"answer {i % 3}" if i % 4 else "rare" for i in range(9)],
+    )
     asked = ExplainerExamples([patching_question("new text", "u", [5], template) for template in range(3)], ["?"] * 3)
     assert majority_predictions(asked, train, TASKS["patching"].templates()) == ["answer 0", "answer 1", "answer 2"]
 
@@ -177,7 +197,10 @@ def test_majority_baseline_generates_nothing_and_needs_the_train_split(four_exam
 def test_selfie_prompt_has_the_word_twice_as_in_the_paper():
     assert SELFIE_WORD == PLACEHOLDER_TOKENS[1]
     assert SELFIE_PROMPT.count(SELFIE_WORD) == 2
-    assert SELFIE_PROMPT == f"What is the meaning of the word '{SELFIE_WORD}'? The meaning of the word '{SELFIE_WORD}' is "
+    assert (
+        SELFIE_PROMPT
+        == f"What is the meaning of the word '{SELFIE_WORD}'? The meaning of the word '{SELFIE_WORD}' is "
+    )
 
 
 def test_selfie_examples_ask_the_selfie_prompt_with_unit_vectors_times_scale_at_both_words():
@@ -192,11 +215,13 @@ def test_selfie_examples_ask_the_selfie_prompt_with_unit_vectors_times_scale_at_
     original = torch.tensor(vectors)
     for i in range(3):
         expected = original[i] / original[i].norm() * 7.5
-        assert torch.allclose(asked.vectors[2 * i], expected) and torch.allclose(asked.vectors[2 * i + 1], expected), \
+        assert torch.allclose(asked.vectors[2 * i], expected) and torch.allclose(asked.vectors[2 * i + 1], expected), (
             f"example {i}'s vector fills both of its placeholders, in order"
+        )
     assert asked.layers.tolist() == [2, 2, 0, 0, 1, 1]
-    assert examples.questions == ["question 0", "question 1", "question 2"] and examples.vectors.shape == (3, 3), \
+    assert examples.questions == ["question 0", "question 1", "question 2"] and examples.vectors.shape == (3, 3), (
         "the original examples are not changed"
+    )
 
 
 def test_selfie_examples_of_a_zero_vector_stay_finite():
@@ -226,8 +251,14 @@ def test_selfie_description_is_the_continuation_up_to_the_first_line_or_sentence
 # ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("task, instructions", [("patching", CAUSAL_FORMAT_INSTRUCTIONS), ("ablation", CAUSAL_FORMAT_INSTRUCTIONS),
-                                                ("features", FEATURES_FORMAT_INSTRUCTIONS)])
+@pytest.mark.parametrize(
+    "task, instructions",
+    [
+        ("patching", CAUSAL_FORMAT_INSTRUCTIONS),
+        ("ablation", CAUSAL_FORMAT_INSTRUCTIONS),
+        ("features", FEATURES_FORMAT_INSTRUCTIONS),
+    ],
+)
 def test_zero_shot_appends_the_tasks_format_instructions(task, instructions):
     examples = examples_of([[1.0, 0.0], [0.0, 1.0]], questions=["Is it red?", "Is it round?"])
     asked = zero_shot_examples(task, examples)
@@ -244,8 +275,9 @@ def test_applicable_baselines_per_task():
 
 
 def test_applicable_baselines_follow_the_examples_when_given():
-    assert SELFIE not in applicable_baselines("patching", ExplainerExamples(["q"], ["a"])), \
+    assert SELFIE not in applicable_baselines("patching", ExplainerExamples(["q"], ["a"])), (
         "examples without vectors leave SelfIE out even for a vector task"
+    )
     assert SELFIE in applicable_baselines("ablation", examples_of([[1.0]])), "examples with vectors allow SelfIE"
 
 
@@ -261,18 +293,25 @@ def task_without_instructions(monkeypatch):
 
 def test_a_task_without_format_instructions_has_no_zero_shot(task_without_instructions):
     assert applicable_baselines("plain") == [UNTRAINED, SELFIE, NEAREST_NEIGHBOR, MAJORITY]
-    with pytest.raises(ValueError, match="baseline 'zero-shot' does not apply to task 'plain': it has no format instructions"):
+    with pytest.raises(
+        ValueError, match="baseline 'zero-shot' does not apply to task 'plain': it has no format instructions"
+    ):
         check_baseline(ZERO_SHOT, "plain")
 
 
 def test_check_baseline_names_the_baseline_and_the_task():
     for name in BASELINES:
         check_baseline(name, "patching")  # all apply
-    with pytest.raises(ValueError, match="baseline 'selfie' does not apply to task 'ablation': its examples have no vectors"):
+    with pytest.raises(
+        ValueError, match="baseline 'selfie' does not apply to task 'ablation': its examples have no vectors"
+    ):
         check_baseline(SELFIE, "ablation")
     with pytest.raises(ValueError, match="baseline 'selfie' does not apply to task 'patching'"):
         check_baseline(SELFIE, "patching", ExplainerExamples(["q"], ["a"]))
-    with pytest.raises(ValueError, match="baseline 'random' unknown; choose from untrained, zero-shot, selfie, nearest-neighbor, majority"):
+    with pytest.raises(
+        ValueError,
+        match="baseline 'random' unknown; choose from untrained, zero-shot, selfie, nearest-neighbor, majority",
+    ):
         check_baseline("random", "patching")
     with pytest.raises(ValueError, match="unknown task 'nope'"):
         check_baseline(UNTRAINED, "nope")
@@ -298,14 +337,28 @@ class FakeExplainer:
         finally:
             self.adapter_off = False
 
-    def generate(self, examples, batch_size=16, max_new_tokens=48, progress=False, chat_template=True,
-                 apply_control=True):
-        self.calls.append({"questions": list(examples.questions), "vectors": examples.vectors, "layers": examples.layers,
-                           "chat_template": chat_template, "untrained": self.adapter_off, "batch_size": batch_size,
-                           "max_new_tokens": max_new_tokens, "apply_control": apply_control})
+    def generate(
+        self, examples, batch_size=16, max_new_tokens=48, progress=False, chat_template=True, apply_control=True
+    ):
+        self.calls.append(
+            {
+                "questions": list(examples.questions),
+                "vectors": examples.vectors,
+                "layers": examples.layers,
+                "chat_template": chat_template,
+                "untrained": self.adapter_off,
+                "batch_size": batch_size,
+                "max_new_tokens": max_new_tokens,
+                "apply_control": apply_control,
+            }
+        )
         per_question = 0 if examples.vectors is None else len(examples.vectors) // len(examples.questions)
-        return [self.reply(q, None if examples.vectors is None else examples.vectors[i * per_question:(i + 1) * per_question])
-                for i, q in enumerate(examples.questions)]
+        return [
+            self.reply(
+                q, None if examples.vectors is None else examples.vectors[i * per_question : (i + 1) * per_question]
+            )
+            for i, q in enumerate(examples.questions)
+        ]
 
 
 ANSWERS = ["a", "b", "c", "d"]
@@ -317,7 +370,10 @@ HEADLINE = get_task("patching").experiment.headline_metrics[0]  # the metric Sel
 def exact_match(predictions):
     matches = [p == a for p, a in zip(predictions, ANSWERS)]
     # A second metric that prefers another scale than the headline: it must not decide.
-    return {HEADLINE: sum(matches) / len(ANSWERS), "has_changed_f1": sum(len(p) > 1 for p in predictions) / len(ANSWERS)}
+    return {
+        HEADLINE: sum(matches) / len(ANSWERS),
+        "has_changed_f1": sum(len(p) > 1 for p in predictions) / len(ANSWERS),
+    }
 
 
 def selfie_reply(question, vectors):
@@ -345,8 +401,18 @@ def long_answers(predictions):
 
 def test_selfie_chooses_its_scale_on_the_validation_slice_never_on_the_scored_rows(four_examples):
     explainer = FakeExplainer(selfie_reply)
-    result = run_baseline(SELFIE, explainer, "patching", four_examples, long_answers, validation_examples=four_examples,
-                          validation_score=exact_match, selfie_scales=(1.0, 5.0, 10.0), batch_size=3, max_new_tokens=7)
+    result = run_baseline(
+        SELFIE,
+        explainer,
+        "patching",
+        four_examples,
+        long_answers,
+        validation_examples=four_examples,
+        validation_score=exact_match,
+        selfie_scales=(1.0, 5.0, 10.0),
+        batch_size=3,
+        max_new_tokens=7,
+    )
 
     assert result.details["scale"] == 5.0, "the validation slice's best, not the scored rows' (10)"
     assert result.details["selected_by"] == HEADLINE, "patching's first headline metric"
@@ -372,16 +438,24 @@ def test_selfie_chooses_its_scale_on_the_validation_slice_never_on_the_scored_ro
 
 
 def test_selfie_keeps_the_scale_the_headline_metric_prefers_whatever_the_order(four_examples):
-    choice = choose_selfie_scale(FakeExplainer(selfie_reply), "patching", four_examples, exact_match,
-                                 selfie_scales=(10.0, 1.0, 5.0))
+    choice = choose_selfie_scale(
+        FakeExplainer(selfie_reply), "patching", four_examples, exact_match, selfie_scales=(10.0, 1.0, 5.0)
+    )
     assert choice["scale"] == 5.0
     assert list(choice["validation_metrics_by_scale"]) == ["10.0", "1.0", "5.0"]
 
 
 def test_selfie_with_a_choice_made_before_generates_only_the_scored_rows(four_examples):
     explainer = FakeExplainer(selfie_reply)
-    result = run_baseline(SELFIE, explainer, "patching", four_examples, exact_match, selfie_choice={"scale": 10.0},
-                          selfie_scales=(1.0, 5.0, 10.0))
+    result = run_baseline(
+        SELFIE,
+        explainer,
+        "patching",
+        four_examples,
+        exact_match,
+        selfie_choice={"scale": 10.0},
+        selfie_scales=(1.0, 5.0, 10.0),
+    )
     assert len(explainer.calls) == 1 and result.details == {"scale": 10.0}
     assert result.predictions == ["a", "long wrong", "long wrong", "long wrong"]
 
@@ -427,7 +501,9 @@ def test_nearest_neighbor_baseline_generates_nothing_and_needs_the_train_split(f
 
 def test_run_baseline_refuses_selfie_on_examples_without_vectors():
     explainer = FakeExplainer(selfie_reply)
-    with pytest.raises(ValueError, match="baseline 'selfie' does not apply to task 'patching': its examples have no vectors"):
+    with pytest.raises(
+        ValueError, match="baseline 'selfie' does not apply to task 'patching': its examples have no vectors"
+    ):
         run_baseline(SELFIE, explainer, "patching", ExplainerExamples(["q"], ["a"]), exact_match)
     assert explainer.calls == []
 
@@ -444,7 +520,13 @@ def explainer(trained_explainer_dir):
 
 ONE_PLACEHOLDER = f"What does {SELFIE_WORD} mean?"
 NO_PLACEHOLDER = "What is the meaning of the word?"
-MIXED_QUESTIONS = [SELFIE_PROMPT, ONE_PLACEHOLDER, SELFIE_PROMPT, NO_PLACEHOLDER, SELFIE_PROMPT]  # 2, 1, 2, 0, 2 vectors
+MIXED_QUESTIONS = [
+    SELFIE_PROMPT,
+    ONE_PLACEHOLDER,
+    SELFIE_PROMPT,
+    NO_PLACEHOLDER,
+    SELFIE_PROMPT,
+]  # 2, 1, 2, 0, 2 vectors
 VECTOR_STARTS = [0, 2, 3, 5, 5, 7]
 
 
@@ -471,23 +553,27 @@ def generate_recording(explainer, examples, batch_size, monkeypatch, **kwargs):
 
 
 @pytest.mark.parametrize("chat_template", [False, True])
-def test_generate_gives_each_prompt_as_many_vectors_as_it_has_placeholders(explainer, mixed_examples, monkeypatch,
-                                                                           chat_template):
+def test_generate_gives_each_prompt_as_many_vectors_as_it_has_placeholders(
+    explainer, mixed_examples, monkeypatch, chat_template
+):
     by_batch_size = {}
     for batch_size in (1, 2, 3, 5):
-        outputs, injected = generate_recording(explainer, mixed_examples, batch_size, monkeypatch,
-                                               chat_template=chat_template)
+        outputs, injected = generate_recording(
+            explainer, mixed_examples, batch_size, monkeypatch, chat_template=chat_template
+        )
         assert len(outputs) == len(MIXED_QUESTIONS)
         starts = range(0, len(MIXED_QUESTIONS), batch_size)
         assert len(injected) == len(starts)
         for (vectors, layers), start in zip(injected, starts):
             first, last = VECTOR_STARTS[start], VECTOR_STARTS[min(start + batch_size, len(MIXED_QUESTIONS))]
-            assert torch.equal(vectors, mixed_examples.vectors[first:last]), \
+            assert torch.equal(vectors, mixed_examples.vectors[first:last]), (
                 f"batch size {batch_size}, batch at row {start}: vectors {first}..{last - 1}"
+            )
             assert torch.equal(layers, mixed_examples.layers[first:last])
         by_batch_size[batch_size] = outputs
-    assert by_batch_size[1] == by_batch_size[2] == by_batch_size[3] == by_batch_size[5], \
+    assert by_batch_size[1] == by_batch_size[2] == by_batch_size[3] == by_batch_size[5], (
         "the same explanations whatever the batching"
+    )
 
 
 def test_each_prompts_explanation_depends_on_its_own_vectors_only(explainer, mixed_examples):
@@ -501,7 +587,9 @@ def test_each_prompts_explanation_depends_on_its_own_vectors_only(explainer, mix
 
 @pytest.mark.parametrize("count", [3, 5, 1])
 def test_a_vector_count_that_does_not_match_the_placeholders_is_refused(explainer, count):
-    examples = ExplainerExamples([SELFIE_PROMPT, SELFIE_PROMPT], None, torch.ones(count, 32), torch.zeros(count, dtype=torch.long))
+    examples = ExplainerExamples(
+        [SELFIE_PROMPT, SELFIE_PROMPT], None, torch.ones(count, 32), torch.zeros(count, dtype=torch.long)
+    )
     with pytest.raises(ValueError, match=f"the questions hold 4 vector placeholders but {count} vectors were given"):
         explainer.generate(examples, batch_size=1, max_new_tokens=2, chat_template=False)
 
@@ -528,16 +616,29 @@ def baseline_evaluation(trained_explainer_dir, patching_dataset_dir, tmp_path_fa
     original = Explainer.generate
 
     def spy(self, examples, *args, **kwargs):
-        calls.append({"adapter": adapter_on(self.model), "chat_template": kwargs.get("chat_template", True),
-                      "questions": list(examples.questions),
-                      "norms": None if examples.vectors is None else examples.vectors.norm(dim=-1)})
+        calls.append(
+            {
+                "adapter": adapter_on(self.model),
+                "chat_template": kwargs.get("chat_template", True),
+                "questions": list(examples.questions),
+                "norms": None if examples.vectors is None else examples.vectors.norm(dim=-1),
+            }
+        )
         return original(self, examples, *args, **kwargs)
 
-    config = EvaluateConfig(explainer=str(trained_explainer_dir), dataset_name=str(patching_dataset_dir),
-                            output_dir=str(out),
-                            split=SPLITS, baseline=EVAL_BASELINES, selfie_scales=[1.0, 10.0], max_rows=ROWS,
-                            neighbor_rows=NEIGHBOR_ROWS, selfie_validation_rows=VALIDATION_ROWS, max_new_tokens=4,
-                            batch_size=8)
+    config = EvaluateConfig(
+        explainer=str(trained_explainer_dir),
+        dataset_name=str(patching_dataset_dir),
+        output_dir=str(out),
+        split=SPLITS,
+        baseline=EVAL_BASELINES,
+        selfie_scales=[1.0, 10.0],
+        max_rows=ROWS,
+        neighbor_rows=NEIGHBOR_ROWS,
+        selfie_validation_rows=VALIDATION_ROWS,
+        max_new_tokens=4,
+        batch_size=8,
+    )
     with mock.patch.object(Explainer, "generate", spy):
         report = run_evaluation(config)
     return report, out, calls
@@ -590,7 +691,9 @@ def test_baselines_ask_the_untrained_base_what_they_should(baseline_evaluation):
         assert trained["adapter"] and trained["chat_template"]
         assert not zero_shot["adapter"] and zero_shot["chat_template"]
         assert all(q.endswith("\n\n" + CAUSAL_FORMAT_INSTRUCTIONS) for q in zero_shot["questions"])
-        assert [q.removesuffix("\n\n" + CAUSAL_FORMAT_INSTRUCTIONS) for q in zero_shot["questions"]] == trained["questions"]
+        assert [q.removesuffix("\n\n" + CAUSAL_FORMAT_INSTRUCTIONS) for q in zero_shot["questions"]] == trained[
+            "questions"
+        ]
         assert not selfie["adapter"] and selfie["chat_template"] is False
         assert selfie["questions"] == [SELFIE_PROMPT] * ROWS
         scale = float(selfie["norms"][0])
@@ -599,7 +702,9 @@ def test_baselines_ask_the_untrained_base_what_they_should(baseline_evaluation):
         assert scale == pytest.approx(chosen, rel=1e-4), "the same chosen scale on every split"
 
 
-def test_predictions_are_written_per_baseline_and_split(baseline_evaluation, patching_dataset_dir, random_toy_model_dir):
+def test_predictions_are_written_per_baseline_and_split(
+    baseline_evaluation, patching_dataset_dir, random_toy_model_dir
+):
     _, out, _ = baseline_evaluation
     for split in SPLITS:
         trained = pd.read_parquet(out / f"predictions-{split}.parquet")
@@ -612,8 +717,9 @@ def test_predictions_are_written_per_baseline_and_split(baseline_evaluation, pat
 
 
 @pytest.mark.parametrize("baseline", [NEAREST_NEIGHBOR, MAJORITY])
-def test_neighbour_and_majority_answer_with_the_searched_train_rows_only(baseline, baseline_evaluation,
-                                                                         patching_dataset_dir, random_toy_model_dir):
+def test_neighbour_and_majority_answer_with_the_searched_train_rows_only(
+    baseline, baseline_evaluation, patching_dataset_dir, random_toy_model_dir
+):
     report, out, _ = baseline_evaluation
     train = load_dataset(str(patching_dataset_dir), random_toy_model_dir.name)["train"]
     searched = set(train.shuffle(seed=0).select(range(NEIGHBOR_ROWS))["answer"])
@@ -628,11 +734,24 @@ def test_neighbour_and_majority_answer_with_the_searched_train_rows_only(baselin
 def test_selfie_on_a_text_only_task_is_refused_before_anything_is_scored(tmp_path, capsys):
     dataset = tmp_path / "ablation-dataset"  # a card naming the config is all the checks before the baselines read
     dataset.mkdir()
-    (dataset / "README.md").write_text("---\nconfigs:\n- config_name: toy-target\n  data_files:\n"
-                                       "    - split: test\n      path: data/toy-target/test.parquet\n---\n# D\n")
+    (dataset / "README.md").write_text(
+        "---\nconfigs:\n- config_name: toy-target\n  data_files:\n"
+        "    - split: test\n      path: data/toy-target/test.parquet\n---\n# D\n"
+    )
     out = tmp_path / "report"
-    code = main(["evaluate", "--explainer", "toy-target-ablation-explainer", "--dataset_name", str(dataset),
-                 "--output_dir", str(out), "--baseline", "untrained,selfie"])
+    code = main(
+        [
+            "evaluate",
+            "--explainer",
+            "toy-target-ablation-explainer",
+            "--dataset_name",
+            str(dataset),
+            "--output_dir",
+            str(out),
+            "--baseline",
+            "untrained,selfie",
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "baseline 'selfie' does not apply to task 'ablation': its examples have no vectors" in err, err
@@ -645,8 +764,17 @@ def test_selfie_ranks_a_not_estimable_headline_metric_last(four_examples):
         right = sum(p == a for p, a in zip(predictions, ANSWERS)) / len(ANSWERS)
         return {HEADLINE: None if right == 0.75 else right}
 
-    result = run_baseline(SELFIE, FakeExplainer(selfie_reply), "patching", four_examples, scores,
-                          validation_examples=four_examples, validation_score=scores, selfie_scales=(1.0, 5.0, 10.0),
-                          batch_size=3, max_new_tokens=7)
+    result = run_baseline(
+        SELFIE,
+        FakeExplainer(selfie_reply),
+        "patching",
+        four_examples,
+        scores,
+        validation_examples=four_examples,
+        validation_score=scores,
+        selfie_scales=(1.0, 5.0, 10.0),
+        batch_size=3,
+        max_new_tokens=7,
+    )
     assert result.details["scale"] == 10.0
     assert result.metrics == {HEADLINE: 0.25}

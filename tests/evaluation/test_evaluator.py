@@ -30,10 +30,13 @@ from self_explain.tasks.patching.explainer import patching_examples
 ROWS = 12
 SPLITS = ["test", "ood"]
 METRICS = {"exact_match", "content_match", "has_changed_f1", "has_changed_macro_f1", "valid_rate"}
-STRATIFIED = {f"{cls}_{metric}" for cls in ("changed", "unchanged") for metric in ("exact_match", "content_match",
-                                                                                  "valid_rate")}
-STRATIFIED |= {"has_unchanged_f1",
-               *(f"has_{cls}_{m}" for cls in ("changed", "unchanged") for m in ("precision", "recall"))}
+STRATIFIED = {
+    f"{cls}_{metric}" for cls in ("changed", "unchanged") for metric in ("exact_match", "content_match", "valid_rate")
+}
+STRATIFIED |= {
+    "has_unchanged_f1",
+    *(f"has_{cls}_{m}" for cls in ("changed", "unchanged") for m in ("precision", "recall")),
+}
 
 
 def adapter_on(model) -> bool:
@@ -43,10 +46,17 @@ def adapter_on(model) -> bool:
 
 
 def evaluate(explainer, dataset, out, **options):
-    options = {"split": SPLITS, "baseline": ["untrained"], "max_rows": ROWS, "max_new_tokens": 6, "batch_size": 8,
-               **options}
-    return run_evaluation(EvaluateConfig(explainer=str(explainer), dataset_name=str(dataset), output_dir=str(out),
-                                         **options))
+    options = {
+        "split": SPLITS,
+        "baseline": ["untrained"],
+        "max_rows": ROWS,
+        "max_new_tokens": 6,
+        "batch_size": 8,
+        **options,
+    }
+    return run_evaluation(
+        EvaluateConfig(explainer=str(explainer), dataset_name=str(dataset), output_dir=str(out), **options)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +90,10 @@ def test_report_json_holds_trained_and_untrained_results(evaluation, trained_exp
     assert report["target"] == str(random_toy_model_dir) and report["target_revision"].startswith("sha256:")
     assert report["dataset_config"] == random_toy_model_dir.name, "the config defaults to the explainer's"
     assert [(r["split"], r["baseline"], r["rows"]) for r in report["results"]] == [
-        ("test", None, ROWS), ("test", "untrained", ROWS), ("ood", None, ROWS), ("ood", "untrained", ROWS)
+        ("test", None, ROWS),
+        ("test", "untrained", ROWS),
+        ("ood", None, ROWS),
+        ("ood", "untrained", ROWS),
     ]
     for result in report["results"]:
         metrics = result["metrics"]
@@ -102,8 +115,10 @@ def test_strata_count_the_rows_and_entities_of_each_class(evaluation, subsample)
         rows = subsample[result["split"]]
         changed = [entity for entity, answer in zip(rows["entity"], rows["answer"]) if "would change to" in answer]
         unchanged = [entity for entity, answer in zip(rows["entity"], rows["answer"]) if "unchanged" in answer]
-        assert result["strata"] == {"changed": {"rows": len(changed), "groups": len(set(changed))},
-                                    "unchanged": {"rows": len(unchanged), "groups": len(set(unchanged))}}
+        assert result["strata"] == {
+            "changed": {"rows": len(changed), "groups": len(set(changed))},
+            "unchanged": {"rows": len(unchanged), "groups": len(set(unchanged))},
+        }
 
 
 def test_report_md_is_a_table_of_every_result(evaluation):
@@ -130,8 +145,14 @@ def test_report_md_is_a_table_of_every_result(evaluation):
 def test_predictions_files_have_a_row_per_evaluated_row(evaluation, subsample):
     _, out, _ = evaluation
     names = {p.name for p in out.iterdir()}
-    assert names >= {"predictions-ood-untrained.parquet", "predictions-ood.parquet", "report.json", "report.md",
-                     "predictions-test-untrained.parquet", "predictions-test.parquet"}
+    assert names >= {
+        "predictions-ood-untrained.parquet",
+        "predictions-ood.parquet",
+        "report.json",
+        "report.md",
+        "predictions-test-untrained.parquet",
+        "predictions-test.parquet",
+    }
     assert not [name for name in names if name.startswith(".")], "no temporary files left"
     for split in SPLITS:
         trained = pd.read_parquet(out / f"predictions-{split}.parquet")
@@ -143,7 +164,8 @@ def test_predictions_files_have_a_row_per_evaluated_row(evaluation, subsample):
 
 
 def test_predictions_say_which_row_each_is_whether_it_is_right_and_how_the_report_shows_it(
-        evaluation, patching_dataset_dir, random_toy_model_dir):
+    evaluation, patching_dataset_dir, random_toy_model_dir
+):
     from self_explain.evaluation.predictions import read_predictions
     from self_explain.metrics.causal_match.causal_match import normalize_answer
 
@@ -178,15 +200,31 @@ def test_untrained_baseline_runs_with_the_adapter_off(evaluation, trained_explai
 def test_update_card_writes_eval_results_and_a_model_index(trained_explainer_dir, patching_dataset_dir, tmp_path):
     folder = tmp_path / "explainer"
     shutil.copytree(trained_explainer_dir, folder, ignore=shutil.ignore_patterns(CHECKPOINTS))
-    report = evaluate(folder, patching_dataset_dir, tmp_path / "report", split=["test"], max_rows=4,
-                      max_new_tokens=2, update_card=True)
+    report = evaluate(
+        folder,
+        patching_dataset_dir,
+        tmp_path / "report",
+        split=["test"],
+        max_rows=4,
+        max_new_tokens=2,
+        update_card=True,
+    )
 
     metadata = json.loads((folder / EXPLAINER_METADATA).read_text())
     trained, untrained = report["results"]
     assert metadata["eval_results"] == [
-        {"split": "test", "dataset": str(patching_dataset_dir), "dataset_repo_id": None,
-         "dataset_config": report["dataset_config"], "metrics": result["metrics"], "baseline": result["baseline"],
-         "rows": 4, "intervals": result["intervals"], "groups": result["groups"], "strata": result["strata"]}
+        {
+            "split": "test",
+            "dataset": str(patching_dataset_dir),
+            "dataset_repo_id": None,
+            "dataset_config": report["dataset_config"],
+            "metrics": result["metrics"],
+            "baseline": result["baseline"],
+            "rows": 4,
+            "intervals": result["intervals"],
+            "groups": result["groups"],
+            "strata": result["strata"],
+        }
         for result in (trained, untrained)
     ]
     assert "vector_control_results" not in metadata, "no vector controls asked for"
@@ -210,9 +248,12 @@ def test_update_card_needs_a_local_explainer_folder(tmp_path):
 
 def test_unknown_baseline_is_refused(trained_explainer_dir, patching_dataset_dir, tmp_path):
     with pytest.raises(ValueError, match=r"--baseline \['random'\] unknown; choose from untrained"):
-        EvaluateConfig(explainer=str(trained_explainer_dir), dataset_name=str(patching_dataset_dir),
-                       output_dir=str(tmp_path),
-                       baseline=["untrained", "random"])
+        EvaluateConfig(
+            explainer=str(trained_explainer_dir),
+            dataset_name=str(patching_dataset_dir),
+            output_dir=str(tmp_path),
+            baseline=["untrained", "random"],
+        )
 
 
 @pytest.mark.slow
@@ -225,26 +266,49 @@ def test_the_shipped_toy_self_explainer_beats_its_untrained_base(tmp_path):
     dataset = build_patching_dataset(
         PatchingConfig(target="toy-target", output_dir=str(tmp_path / "ds"), num_prompts=60, seed=7, overwrite=True)
     )
-    report = run_evaluation(EvaluateConfig(explainer="toy-target-patching-explainer", dataset_name=str(dataset),
-                                           dataset_config="toy-target", split=["train"], baseline=["untrained"],
-                                           max_rows=120, output_dir=str(tmp_path / "eval")))
+    report = run_evaluation(
+        EvaluateConfig(
+            explainer="toy-target-patching-explainer",
+            dataset_name=str(dataset),
+            dataset_config="toy-target",
+            split=["train"],
+            baseline=["untrained"],
+            max_rows=120,
+            output_dir=str(tmp_path / "eval"),
+        )
+    )
     trained, untrained = (r["metrics"] for r in report["results"])
     assert trained["valid_rate"] > 0.9
     assert trained["exact_match"] > untrained["exact_match"] + 0.25, (trained, untrained)
 
 
 def test_score_keeps_a_not_estimable_metric_as_none():
-    references = ["The most likely output would change to <<<Rome>>>.",
-                  "The output would remain unchanged from <<<a>>>."]
+    references = [
+        "The most likely output would change to <<<Rome>>>.",
+        "The output would remain unchanged from <<<a>>>.",
+    ]
     metrics = score("patching", ["no idea", "It would change, I think: <<<Rome>>>"], references)
     assert metrics["has_changed_f1"] is None, "no valid answer: nothing to compute the F1 over"
     assert metrics["valid_rate"] == 0.0 and metrics["has_changed_macro_f1"] == 0.0
 
 
 def test_report_md_shows_a_not_estimable_metric():
-    report = {"explainer": "x", "task": "patching", "target": "toy-target", "dataset": "d", "dataset_config": "c",
-              "results": [{"split": "test", "baseline": "untrained", "rows": 2, "details": {},
-                           "metrics": {"exact_match": 0.0, "has_changed_f1": None}}]}
+    report = {
+        "explainer": "x",
+        "task": "patching",
+        "target": "toy-target",
+        "dataset": "d",
+        "dataset_config": "c",
+        "results": [
+            {
+                "split": "test",
+                "baseline": "untrained",
+                "rows": 2,
+                "details": {},
+                "metrics": {"exact_match": 0.0, "has_changed_f1": None},
+            }
+        ],
+    }
     assert "| baseline: untrained | test | 2 |  | 0.000 | not estimable |" in report_markdown(report)
 
 
@@ -261,21 +325,50 @@ def test_every_result_has_intervals_over_entities_and_baselines_a_paired_differe
             continue
         trained = next(r for r in report["results"] if r["split"] == result["split"] and r["baseline"] is None)
         difference, low, high = result["trained_minus_baseline"]["exact_match"]
-        assert difference == pytest.approx(trained["metrics"]["exact_match"] - result["metrics"]["exact_match"], abs=1e-3)
+        assert difference == pytest.approx(
+            trained["metrics"]["exact_match"] - result["metrics"]["exact_match"], abs=1e-3
+        )
         assert low <= difference <= high
 
 
 def test_report_md_marks_a_difference_whose_interval_excludes_zero():
-    report = {"explainer": "x", "task": "patching", "target": "toy-target", "dataset": "d", "dataset_config": "c",
-              "results": [
-                  {"split": "test", "baseline": None, "rows": 4, "details": {}, "groups": 2,
-                   "metrics": {"exact_match": 0.75}, "intervals": {"exact_match": [0.5, 1.0]}},
-                  {"split": "test", "baseline": "majority", "rows": 4, "details": {}, "groups": 2,
-                   "metrics": {"exact_match": 0.25}, "intervals": {"exact_match": [0.0, 0.5]},
-                   "trained_minus_baseline": {"exact_match": [0.5, 0.25, 0.75]}},
-                  {"split": "ood", "baseline": "majority", "rows": 4, "details": {}, "groups": 2,
-                   "metrics": {"exact_match": 0.25}, "trained_minus_baseline": {"exact_match": [0.0, -0.25, 0.25]}},
-              ]}
+    report = {
+        "explainer": "x",
+        "task": "patching",
+        "target": "toy-target",
+        "dataset": "d",
+        "dataset_config": "c",
+        "results": [
+            {
+                "split": "test",
+                "baseline": None,
+                "rows": 4,
+                "details": {},
+                "groups": 2,
+                "metrics": {"exact_match": 0.75},
+                "intervals": {"exact_match": [0.5, 1.0]},
+            },
+            {
+                "split": "test",
+                "baseline": "majority",
+                "rows": 4,
+                "details": {},
+                "groups": 2,
+                "metrics": {"exact_match": 0.25},
+                "intervals": {"exact_match": [0.0, 0.5]},
+                "trained_minus_baseline": {"exact_match": [0.5, 0.25, 0.75]},
+            },
+            {
+                "split": "ood",
+                "baseline": "majority",
+                "rows": 4,
+                "details": {},
+                "groups": 2,
+                "metrics": {"exact_match": 0.25},
+                "trained_minus_baseline": {"exact_match": [0.0, -0.25, 0.25]},
+            },
+        ],
+    }
     text = report_markdown(report)
     assert "| trained | test | 4 | 2 | 0.750 [0.500, 1.000] |" in text
     assert "| baseline: majority | test | +0.500 [+0.250, +0.750]* |" in text

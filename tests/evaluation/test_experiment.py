@@ -22,20 +22,34 @@ EXPLAINERS = ["toy-target", "toy-large"]  # toy-large is wider: its explainers n
 SIZES, SEEDS = [8, 16], 2
 
 BUILDERS = {
-    "patching": lambda out: build_patching_dataset(PatchingConfig(target="toy-target", output_dir=out, num_prompts=30,
-                                                                  seed=3)),
-    "ablation": lambda out: build_ablation_dataset(AblationConfig(target="toy-target", output_dir=out,
-                                                                  num_examples=80, seed=3)),
-    "features": lambda out: build_features_dataset(FeaturesConfig(target="toy-target", output_dir=out, num_texts=150,
-                                                                  seed=3)),
+    "patching": lambda out: build_patching_dataset(
+        PatchingConfig(target="toy-target", output_dir=out, num_prompts=30, seed=3)
+    ),
+    "ablation": lambda out: build_ablation_dataset(
+        AblationConfig(target="toy-target", output_dir=out, num_examples=80, seed=3)
+    ),
+    "features": lambda out: build_features_dataset(
+        FeaturesConfig(target="toy-target", output_dir=out, num_texts=150, seed=3)
+    ),
 }
 
 
 def small_config(task: str, dataset, out, **overrides) -> ExperimentConfig:
-    options = dict(task=task, output_dir=str(out), dataset_name=str(dataset), explainers=EXPLAINERS, sizes=SIZES,
-                   seeds=SEEDS,
-                   eval_rows=6, min_steps=3, num_train_epochs=1.0, max_new_tokens=16, batch_size=8,
-                   selfie_scales=[1.0, 10.0], keep_explainers=True)
+    options = dict(
+        task=task,
+        output_dir=str(out),
+        dataset_name=str(dataset),
+        explainers=EXPLAINERS,
+        sizes=SIZES,
+        seeds=SEEDS,
+        eval_rows=6,
+        min_steps=3,
+        num_train_epochs=1.0,
+        max_new_tokens=16,
+        batch_size=8,
+        selfie_scales=[1.0, 10.0],
+        keep_explainers=True,
+    )
     return ExperimentConfig(**{**options, **overrides})
 
 
@@ -65,7 +79,9 @@ def test_every_cell_and_baseline_is_run_and_summarised(finished):
             assert run["explainer_base_revision"] == revisions[base]
         assert set(run["splits"]) == {"test", "ood"}
     baselines = {r["who"] for r in runs if r["kind"] == "baseline"}
-    expected = {"untrained", "zero-shot", "nearest-neighbor", "majority"} | ({"selfie"} if task != "ablation" else set())
+    expected = {"untrained", "zero-shot", "nearest-neighbor", "majority"} | (
+        {"selfie"} if task != "ablation" else set()
+    )
     assert baselines == expected
     for name in ("nearest-neighbor", "majority"):
         on_train = [r for r in runs if r["who"] == name]
@@ -74,10 +90,17 @@ def test_every_cell_and_baseline_is_run_and_summarised(finished):
 
     rows = summary["rows"]
     metric = summary["headline_metrics"][0]
-    cell = next(r for r in rows if r["who"] == "toy-target" and r["size"] == 16 and r["split"] == "test"
-                and r["metric"] == metric)
-    values = [next(x for x in runs if x["who"] == "toy-target" and x["size"] == 16 and x["seed"] == seed)
-              ["splits"]["test"]["metrics"][metric] for seed in range(SEEDS)]
+    cell = next(
+        r
+        for r in rows
+        if r["who"] == "toy-target" and r["size"] == 16 and r["split"] == "test" and r["metric"] == metric
+    )
+    values = [
+        next(x for x in runs if x["who"] == "toy-target" and x["size"] == 16 and x["seed"] == seed)["splits"]["test"][
+            "metrics"
+        ][metric]
+        for seed in range(SEEDS)
+    ]
     assert cell["values"] == values and cell["n"] == SEEDS
     assert cell["mean"] == pytest.approx(sum(values) / SEEDS, abs=1e-4)
     assert cell["ci_low"] <= cell["mean"] <= cell["ci_high"]
@@ -85,7 +108,9 @@ def test_every_cell_and_baseline_is_run_and_summarised(finished):
         assert row["interval"] == "bootstrap" and row["scored_rows"] == config.eval_rows, row
         assert (row["mean"] is None) == (row["ci_low"] is None), row
     me = [d for d in summary["differences"] if d["other"] == "toy-large" and d["size"] == 16]
-    assert len(me) == len(summary["splits"]) * len(summary["headline_metrics"]) and all(d["seeds"] == SEEDS for d in me)
+    assert len(me) == len(summary["splits"]) * len(summary["headline_metrics"]) and all(
+        d["seeds"] == SEEDS for d in me
+    )
 
 
 @pytest.mark.slow
@@ -115,17 +140,26 @@ def test_a_rerun_skips_finished_cells_and_runs_only_new_ones(finished, tmp_path)
     trained = []
 
     def record(train_config):
-        trained.append((train_config.explainer_base or train_config.target, train_config.vector_control,
-                        train_config.max_rows, train_config.seed))
+        trained.append(
+            (
+                train_config.explainer_base or train_config.target,
+                train_config.vector_control,
+                train_config.max_rows,
+                train_config.seed,
+            )
+        )
         return original(train_config)
 
     original = experiment.train_explainer
     with mock.patch.object(experiment, "train_explainer", side_effect=record):
-        more = run_experiment(small_config(task, dataset, config.output_dir, seeds=SEEDS + 1,
-                                           explainers=["toy-target"]))
+        more = run_experiment(
+            small_config(task, dataset, config.output_dir, seeds=SEEDS + 1, explainers=["toy-target"])
+        )
     controls = [None] + (["rotated", "shuffled"] if task != "ablation" else [])
     expected = [("toy-target", control, size, SEEDS) for control in controls for size in SIZES]
-    assert sorted(trained, key=str) == sorted(expected, key=str), "only the new seed's runs (self and its controls) are trained"
+    assert sorted(trained, key=str) == sorted(expected, key=str), (
+        "only the new seed's runs (self and its controls) are trained"
+    )
     assert {r["n"] for r in more["rows"] if r["who"] == "toy-target"} == {SEEDS + 1}
 
 
@@ -148,8 +182,18 @@ def test_cli_help_and_unknown_experiment(capsys):
 
 
 def test_cli_refuses_a_baseline_that_does_not_apply(capsys, tmp_path):
-    code = main(["experiment", "privileged-access", "--task", "ablation", "--output_dir", str(tmp_path),
-                 "--baselines", "selfie"])
+    code = main(
+        [
+            "experiment",
+            "privileged-access",
+            "--task",
+            "ablation",
+            "--output_dir",
+            str(tmp_path),
+            "--baselines",
+            "selfie",
+        ]
+    )
     assert code == 2
     assert "--baselines ['selfie'] do not apply to task 'ablation'" in capsys.readouterr().err
 

@@ -36,14 +36,17 @@ def test_the_default_explainers_are_the_four_toy_models(tmp_path):
 def test_controls_default_to_both_on_a_vector_task_and_none_on_a_text_only_one(tmp_path):
     assert ExperimentConfig(task="patching", output_dir=str(tmp_path)).controls == ["rotated", "shuffled"]
     assert ExperimentConfig(task="features", output_dir=str(tmp_path)).controls == ["rotated", "shuffled"]
-    assert ExperimentConfig(task="ablation",
-                            output_dir=str(tmp_path)).controls == [], "no vectors to rotate or shuffle"
+    assert ExperimentConfig(task="ablation", output_dir=str(tmp_path)).controls == [], (
+        "no vectors to rotate or shuffle"
+    )
     assert ExperimentConfig(task="patching", output_dir=str(tmp_path), controls=["none"]).controls == []
     assert ExperimentConfig(task="patching", output_dir=str(tmp_path), controls=["shuffled"]).controls == ["shuffled"]
 
 
 def test_controls_that_do_not_apply_are_refused(tmp_path):
-    with pytest.raises(ValueError, match=r"--controls \['rotated'\] do not apply to task 'ablation': it has no vectors"):
+    with pytest.raises(
+        ValueError, match=r"--controls \['rotated'\] do not apply to task 'ablation': it has no vectors"
+    ):
         ExperimentConfig(task="ablation", output_dir=str(tmp_path), controls=["rotated"])
     with pytest.raises(ValueError, match=r"--controls \['mirrored'\] unknown; choose from rotated, shuffled"):
         ExperimentConfig(task="patching", output_dir=str(tmp_path), controls=["mirrored"])
@@ -59,8 +62,11 @@ def test_a_control_trains_the_targets_own_base_as_the_self_explainer_does(tmp_pa
 
     monkeypatch.setattr(experiment, "train_explainer", capture)
     state = SimpleNamespace(is_main_process=True, wait_for_everyone=lambda: None)
-    cells = [Cell("toy-target", 16, 2), Cell("toy-target+rotated", 16, 2, "rotated"),
-             Cell("toy-target+shuffled", 16, 2, "shuffled")]
+    cells = [
+        Cell("toy-target", 16, 2),
+        Cell("toy-target+rotated", 16, 2, "rotated"),
+        Cell("toy-target+shuffled", 16, 2, "shuffled"),
+    ]
     for cell in cells:
         with pytest.raises(RuntimeError, match="stop after the config"):
             experiment.run_training_cell(config, "fake", ScoredRows(config, "fake"), cell, state)
@@ -68,8 +74,16 @@ def test_a_control_trains_the_targets_own_base_as_the_self_explainer_does(tmp_pa
     assert [c.vector_control for c in trained] == [None, "rotated", "shuffled"]
     for control in (rotated, shuffled):
         assert control.explainer_base is None and control.projection == "auto", "the target's own base, no projection"
-        for key in ("dataset_name", "dataset_config", "split", "max_rows", "seed", "max_steps", "learning_rate",
-                    "lora_r"):
+        for key in (
+            "dataset_name",
+            "dataset_config",
+            "split",
+            "max_rows",
+            "seed",
+            "max_steps",
+            "learning_rate",
+            "lora_r",
+        ):
             assert getattr(control, key) == getattr(self_config, key), f"trained like self: {key}"
     assert Path(rotated.output_dir).parts[-3:] == ("toy-target+rotated", "n16-seed2", "explainer")
 
@@ -84,9 +98,13 @@ def finished(tmp_path, monkeypatch):
         count = TRAIN_ROWS if split == "train" else 10
         count = min(count, max_rows) if max_rows is not None else count
         source = f"{split}:{max_rows}:{seed}"
-        return Dataset.from_dict({"question": [f"{split} q{i}" for i in range(count)],
-                                  "answer": [CHANGED.format(f"{split}{i}") for i in range(count)],
-                                  "source": [source] * count})
+        return Dataset.from_dict(
+            {
+                "question": [f"{split} q{i}" for i in range(count)],
+                "answer": [CHANGED.format(f"{split}{i}") for i in range(count)],
+                "source": [source] * count,
+            }
+        )
 
     def fake_examples(explainer, task, rows, seed):
         examples = ExplainerExamples(list(rows["question"]), list(rows["answer"]))
@@ -94,10 +112,17 @@ def finished(tmp_path, monkeypatch):
         return examples
 
     def fake_evaluate(explainer, task, examples, *, baseline=None, train_examples=None, selfie_choice=None, **kwargs):
-        scored.append({"who": getattr(explainer, "name", None), "baseline": baseline, "selfie_choice": selfie_choice,
-                       "train": None if train_examples is None else {e["source"] for e in train_examples.extras}})
-        return BaselineResult({"exact_match": 0.5}, [examples.answers[0]] * len(examples.answers),
-                              dict(selfie_choice or {}))
+        scored.append(
+            {
+                "who": getattr(explainer, "name", None),
+                "baseline": baseline,
+                "selfie_choice": selfie_choice,
+                "train": None if train_examples is None else {e["source"] for e in train_examples.extras},
+            }
+        )
+        return BaselineResult(
+            {"exact_match": 0.5}, [examples.answers[0]] * len(examples.answers), dict(selfie_choice or {})
+        )
 
     def fake_choice(explainer, task, validation, scales, **kwargs):
         choices.append(None if validation is None else {e["source"] for e in validation.extras})
@@ -110,9 +135,15 @@ def finished(tmp_path, monkeypatch):
     def fake_load_explainer(folder, target, **kwargs):
         config = next(c for c in trained if c.output_dir == folder)
         base = config.explainer_base or "target"
-        return SimpleNamespace(name=folder, metadata={"train_rows": config.max_rows, "train_loss": 1.0,
-                                                      "target_revision": "sha256:target",
-                                                      "explainer_base_revision": f"sha256:{base}"})
+        return SimpleNamespace(
+            name=folder,
+            metadata={
+                "train_rows": config.max_rows,
+                "train_loss": 1.0,
+                "target_revision": "sha256:target",
+                "explainer_base_revision": f"sha256:{base}",
+            },
+        )
 
     monkeypatch.setattr(experiment, "load_split", fake_load_split)
     monkeypatch.setattr(experiment, "split_examples", fake_examples)
@@ -120,11 +151,22 @@ def finished(tmp_path, monkeypatch):
     monkeypatch.setattr(experiment, "selfie_scale_on_train", fake_choice)
     monkeypatch.setattr(experiment, "train_explainer", fake_train)
     monkeypatch.setattr(experiment, "load_explainer", fake_load_explainer)
-    monkeypatch.setattr(experiment, "untrained_target_explainer",
-                        lambda config: SimpleNamespace(name="untrained", target=SimpleNamespace(revision="sha256:target")))
-    config = ExperimentConfig(task="patching", output_dir=str(tmp_path / "out"), dataset_name="fake",
-                              explainers=["toy-target", "toy-other"],
-                              sizes=[8, 16], seeds=2, eval_rows=10, selfie_scales=[1.0, 10.0], selfie_validation_rows=12)
+    monkeypatch.setattr(
+        experiment,
+        "untrained_target_explainer",
+        lambda config: SimpleNamespace(name="untrained", target=SimpleNamespace(revision="sha256:target")),
+    )
+    config = ExperimentConfig(
+        task="patching",
+        output_dir=str(tmp_path / "out"),
+        dataset_name="fake",
+        explainers=["toy-target", "toy-other"],
+        sizes=[8, 16],
+        seeds=2,
+        eval_rows=10,
+        selfie_scales=[1.0, 10.0],
+        selfie_validation_rows=12,
+    )
     return config, run_experiment(config), loads, scored, trained, choices
 
 
@@ -137,7 +179,9 @@ def test_controls_are_trained_on_every_size_and_seed_of_the_self_explainer(finis
                 assert (None, control, size, seed) in runs
     controls = [r for r in summary["runs"] if r.get("control")]
     assert {r["who"] for r in controls} == {"toy-target+rotated", "toy-target+shuffled"}
-    assert all(r["kind"] == "explainer" and r["self"] is False for r in controls), "a control is not the self-explainer"
+    assert all(r["kind"] == "explainer" and r["self"] is False for r in controls), (
+        "a control is not the self-explainer"
+    )
     assert [r["who"] for r in summary["runs"] if r["self"]] == ["toy-target"] * 4
 
 
@@ -146,12 +190,16 @@ def test_majority_and_nearest_neighbour_search_each_runs_training_subsample_only
     for baseline in (MAJORITY, NEAREST_NEIGHBOR):
         calls = [c for c in scored if c["baseline"] == baseline]
         assert len(calls) == 2 * 2 * 2, "per size, seed and scored split"
-        assert {frozenset(c["train"]) for c in calls} == {frozenset({f"train:{size}:{seed}"})
-                                                           for size in (8, 16) for seed in (0, 1)}, \
-            "the train split only, the very subsample that size and seed's explainers train on"
+        assert {frozenset(c["train"]) for c in calls} == {
+            frozenset({f"train:{size}:{seed}"}) for size in (8, 16) for seed in (0, 1)
+        }, "the train split only, the very subsample that size and seed's explainers train on"
         runs = [r for r in summary["runs"] if r["who"] == baseline]
         assert sorted((r["size"], r["seed"], r["train_rows"]) for r in runs) == [
-            (8, 0, 8), (8, 1, 8), (16, 0, 16), (16, 1, 16)]
+            (8, 0, 8),
+            (8, 1, 8),
+            (16, 0, 16),
+            (16, 1, 16),
+        ]
 
 
 def test_selfie_chooses_its_scale_once_on_a_validation_slice_of_train(finished):
@@ -166,11 +214,25 @@ def test_results_list_controls_alongside_explainers_and_baselines(finished):
     config, *_ = finished
     out = Path(config.output_dir)
     listed = {row["who"] for row in json.loads((out / "results.json").read_text())["rows"]}
-    assert {"toy-target", "toy-other", "toy-target+rotated", "toy-target+shuffled", "untrained", "zero-shot", "selfie",
-            "nearest-neighbor", "majority"} <= listed
+    assert {
+        "toy-target",
+        "toy-other",
+        "toy-target+rotated",
+        "toy-target+shuffled",
+        "untrained",
+        "zero-shot",
+        "selfie",
+        "nearest-neighbor",
+        "majority",
+    } <= listed
     text = (out / "results.md").read_text()
-    for label in ("| toy-target (self) |", "| toy-target+rotated |", "| toy-target+shuffled |", "| baseline: majority |",
-                  "| baseline: nearest-neighbor |"):
+    for label in (
+        "| toy-target (self) |",
+        "| toy-target+rotated |",
+        "| toy-target+shuffled |",
+        "| baseline: majority |",
+        "| baseline: nearest-neighbor |",
+    ):
         assert label in text, label
 
 

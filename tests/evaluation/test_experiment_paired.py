@@ -16,8 +16,8 @@ from self_explain.evaluation.experiment import (
     ExperimentConfig,
     ScoredRows,
     check_resumable,
-    scored_row_indices,
     score_cell,
+    scored_row_indices,
 )
 from self_explain.tasks import ExplainerExamples
 
@@ -39,8 +39,10 @@ def test_scored_rows_are_a_seeded_choice_in_split_order():
 
 
 def split_rows(count: int, entities: bool) -> Dataset:
-    columns = {"question": [f"q{i}" for i in range(count)],
-               "answer": [(CHANGED if i % 2 else UNCHANGED).format(f"w{i}") for i in range(count)]}
+    columns = {
+        "question": [f"q{i}" for i in range(count)],
+        "answer": [(CHANGED if i % 2 else UNCHANGED).format(f"w{i}") for i in range(count)],
+    }
     if entities:
         columns["entity"] = [f"e{i % 7}" for i in range(count)]
     return Dataset.from_dict(columns)
@@ -90,7 +92,9 @@ def test_every_cell_keeps_per_row_scores_on_the_same_rows(scored_rows, monkeypat
         assert a["index"] == b["index"] and a["group"] == b["group"], "paired: the same rows and groups"
         assert len(a["index"]) == good[split]["rows"] == len(a["prediction"])
         assert a["metric"] == "causal_match"
-        assert a["statistics"]["exact"] == [1.0] * len(a["index"]) and b["statistics"]["valid"] == [0.0] * len(b["index"])
+        assert a["statistics"]["exact"] == [1.0] * len(a["index"]) and b["statistics"]["valid"] == [0.0] * len(
+            b["index"]
+        )
         assert all(len(column) == len(a["index"]) for column in a["statistics"].values())
     assert json.loads(json.dumps(good)) == good, "a result is plain JSON"
 
@@ -98,9 +102,13 @@ def test_every_cell_keeps_per_row_scores_on_the_same_rows(scored_rows, monkeypat
 def test_every_explainer_of_a_seed_trains_on_the_subsample_nearest_neighbour_searches(scored_rows, monkeypatch):
     rows, _ = scored_rows
     asked = []
-    monkeypatch.setattr(experiment, "load_split",
-                        lambda dataset, config, split, revision=None, max_rows=None, seed=0:
-                        asked.append((dataset, config, split, max_rows, seed)))
+    monkeypatch.setattr(
+        experiment,
+        "load_split",
+        lambda dataset, config, split, revision=None, max_rows=None, seed=0: asked.append(
+            (dataset, config, split, max_rows, seed)
+        ),
+    )
     rows.train_rows(16, 2)
 
     trained = []
@@ -116,8 +124,17 @@ def test_every_explainer_of_a_seed_trains_on_the_subsample_nearest_neighbour_sea
             experiment.run_training_cell(rows.config, "fake", rows, Cell(who, 16, 2), state)
     for train_config in trained:
         # train_explainer draws load_split(dataset, config, split, revision, max_rows, seed): the same rows.
-        assert (train_config.dataset_name, train_config.dataset_config, train_config.split, train_config.max_rows,
-                train_config.seed) == asked[0] == ("fake", rows.config.config_name, "train", 16, 2)
+        assert (
+            (
+                train_config.dataset_name,
+                train_config.dataset_config,
+                train_config.split,
+                train_config.max_rows,
+                train_config.seed,
+            )
+            == asked[0]
+            == ("fake", rows.config.config_name, "train", 16, 2)
+        )
 
 
 def test_resuming_refuses_runs_of_an_older_result_format(tmp_path):

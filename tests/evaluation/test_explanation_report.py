@@ -28,8 +28,11 @@ def rows_of(html: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def evaluation_page(evaluation_folder, tmp_path_factory):
     folder, expected = evaluation_folder
-    output = run_report(ReportConfig(input=str(folder), output=str(tmp_path_factory.mktemp("page") / "page.html"),
-                                     experiment=str(COMMITTED)))
+    output = run_report(
+        ReportConfig(
+            input=str(folder), output=str(tmp_path_factory.mktemp("page") / "page.html"), experiment=str(COMMITTED)
+        )
+    )
     return output.read_text(encoding="utf-8"), expected
 
 

@@ -24,8 +24,9 @@ def causal_table(predictions, **options):
 
 def test_a_row_is_correct_exactly_when_the_metric_counts_it_an_exact_match(tmp_path):
     views = [row_view([("cat", True)], label="unchanged"), row_view([("dog", False)], label="changed")]
-    table = causal_table([ANSWERS[0], "The output would remain unchanged from <<<dog>>>."], indices=[7, 3],
-                         views=views)
+    table = causal_table(
+        [ANSWERS[0], "The output would remain unchanged from <<<dog>>>."], indices=[7, 3], views=views
+    )
     assert table.features == PREDICTION_FEATURES
     write_predictions(tmp_path / "predictions-test.parquet", table)
     rows = read_predictions(tmp_path / "predictions-test.parquet")

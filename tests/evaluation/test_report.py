@@ -7,12 +7,10 @@ import math
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
-import numpy as np
-
-from self_explain.evaluation.row_scores import METRIC_STATISTICS
-from self_explain.metrics.causal_match.rows import causal_match_rows
+from self_explain.core.significance import holm_adjust
 from self_explain.evaluation.experiment import (
     Cell,
     ExperimentConfig,
@@ -20,16 +18,7 @@ from self_explain.evaluation.experiment import (
     effective_sizes,
     train_steps,
 )
-from self_explain.core.significance import holm_adjust
 from self_explain.evaluation.report import without_per_row, write_report
-from self_explain.evaluation.scaling_plot import plot_scaling
-from self_explain.evaluation.summary_statistics import (
-    every_metric,
-    every_metric_name,
-    group_kind,
-    paired_differences,
-    summarize,
-)
 from self_explain.evaluation.results_markdown import (
     counted,
     difference_scaling_table,
@@ -40,6 +29,16 @@ from self_explain.evaluation.results_markdown import (
     report_markdown,
     scaling_table,
 )
+from self_explain.evaluation.row_scores import METRIC_STATISTICS
+from self_explain.evaluation.scaling_plot import plot_scaling
+from self_explain.evaluation.summary_statistics import (
+    every_metric,
+    every_metric_name,
+    group_kind,
+    paired_differences,
+    summarize,
+)
+from self_explain.metrics.causal_match.rows import causal_match_rows
 from self_explain.tasks import get_task
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -63,32 +62,65 @@ def scored(test=None, ood=None, details=None):
 
 
 def explainer_result(who, size, seed, test, ood=None, self_=False):
-    return {"who": who, "size": size, "seed": seed, "kind": "explainer", "self": self_, "train_rows": size,
-            "train_loss": 0.1, "train_steps": 100, "splits": scored(test, ood)}
+    return {
+        "who": who,
+        "size": size,
+        "seed": seed,
+        "kind": "explainer",
+        "self": self_,
+        "train_rows": size,
+        "train_loss": 0.1,
+        "train_steps": 100,
+        "splits": scored(test, ood),
+    }
 
 
 def baseline_result(who, test, ood=None, size=None, seed=None, details=None):
-    return {"who": who, "size": size, "seed": seed, "kind": "baseline", "self": False,
-            "train_rows": size, "splits": scored(test, ood, details)}
+    return {
+        "who": who,
+        "size": size,
+        "seed": seed,
+        "kind": "baseline",
+        "self": False,
+        "train_rows": size,
+        "splits": scored(test, ood, details),
+    }
 
 
 def em(value, f1=None):
-    return {"exact_match": value, "has_changed_f1": value if f1 is None else f1, "valid_rate": 1.0,
-            "changed_content_match": value / 2, "unchanged_exact_match": value}
+    return {
+        "exact_match": value,
+        "has_changed_f1": value if f1 is None else f1,
+        "valid_rate": 1.0,
+        "changed_content_match": value / 2,
+        "unchanged_exact_match": value,
+    }
 
 
 RESULTS = [
     # The target explaining itself: three seeds at 100 and at 300 rows, both splits.
-    *[explainer_result("toy-target", 100, seed, em(v), em(v / 2), self_=True) for seed, v in zip((0, 1, 2), (0.1, 0.2, 0.3))],
-    *[explainer_result("toy-target", 300, seed, em(v), em(v / 2), self_=True) for seed, v in zip((0, 1, 2), (0.5, 0.6, 0.7))],
+    *[
+        explainer_result("toy-target", 100, seed, em(v), em(v / 2), self_=True)
+        for seed, v in zip((0, 1, 2), (0.1, 0.2, 0.3))
+    ],
+    *[
+        explainer_result("toy-target", 300, seed, em(v), em(v / 2), self_=True)
+        for seed, v in zip((0, 1, 2), (0.5, 0.6, 0.7))
+    ],
     # Another model (given as a path): two seeds at each size, and no ood split at 100 rows.
     *[explainer_result("/models/toy-other", 100, seed, em(v)) for seed, v in zip((0, 1), (0.05, 0.15))],
     *[explainer_result("/models/toy-other", 300, seed, em(v), em(v)) for seed, v in zip((0, 1), (0.3, 0.4))],
     baseline_result("untrained", em(0.0), em(0.0)),
-    baseline_result("selfie", em(0.02), em(0.01), details={"scale": 10.0, "selected_by": "exact_match",
-                                                           "metrics_by_scale": {"10.0": em(0.02)}}),
-    *[baseline_result("nearest-neighbor", em(v), em(v), size=size, seed=seed)
-      for size, seed, v in ((100, 0, 0.11), (100, 1, 0.13), (300, 0, 0.21), (300, 1, 0.23))],
+    baseline_result(
+        "selfie",
+        em(0.02),
+        em(0.01),
+        details={"scale": 10.0, "selected_by": "exact_match", "metrics_by_scale": {"10.0": em(0.02)}},
+    ),
+    *[
+        baseline_result("nearest-neighbor", em(v), em(v), size=size, seed=seed)
+        for size, seed, v in ((100, 0, 0.11), (100, 1, 0.13), (300, 0, 0.21), (300, 1, 0.23))
+    ],
 ]
 
 
@@ -154,9 +186,16 @@ def test_headline_table_shows_the_largest_size_and_the_baselines_that_do_not_tra
     assert lines[0] == "| explainer | test exact_match | test has_changed_f1 | ood exact_match | ood has_changed_f1 |"
     assert lines[1] == "|---|---|---|---|---|"
     body = table_rows(lines)
-    assert list(body) == ["toy-target (self)", "toy-other", "baseline: untrained", "baseline: selfie (scale 10)",
-                          "baseline: nearest-neighbor"], "explainers first, then baselines, in order of appearance"
-    assert body["toy-target (self)"][0] == "0.600", "the largest size (300 rows), not 100; no per-row scores, no interval"
+    assert list(body) == [
+        "toy-target (self)",
+        "toy-other",
+        "baseline: untrained",
+        "baseline: selfie (scale 10)",
+        "baseline: nearest-neighbor",
+    ], "explainers first, then baselines, in order of appearance"
+    assert body["toy-target (self)"][0] == "0.600", (
+        "the largest size (300 rows), not 100; no per-row scores, no interval"
+    )
     assert body["toy-other"][0] == "0.350"
     assert body["baseline: untrained"] == ["0.000"] * 4
     assert body["baseline: selfie (scale 10)"][0] == "0.020"
@@ -183,10 +222,20 @@ def test_scaling_table_repeats_a_baseline_that_does_not_train_at_every_size(rows
 
 
 def make_summary(rows, **overrides):
-    return {"experiment": "privileged-access", "task": "patching", "target": "toy-target",
-            "explainers": ["toy-target", "/models/toy-other"], "dataset": "some/dataset", "dataset_config": "toy-target",
-            "sizes": [100, 300], "seeds": 3, "splits": SPLITS, "headline_metrics": list(METRICS), "rows": rows,
-            **overrides}
+    return {
+        "experiment": "privileged-access",
+        "task": "patching",
+        "target": "toy-target",
+        "explainers": ["toy-target", "/models/toy-other"],
+        "dataset": "some/dataset",
+        "dataset_config": "toy-target",
+        "sizes": [100, 300],
+        "seeds": 3,
+        "splits": SPLITS,
+        "headline_metrics": list(METRICS),
+        "rows": rows,
+        **overrides,
+    }
 
 
 def test_report_markdown_has_the_title_and_a_table_per_split_and_metric(rows):
@@ -232,8 +281,15 @@ def test_plot_scaling_with_only_single_seed_explainers(tmp_path):
 def test_write_report_writes_results_json_md_and_png(tmp_path):
     out = tmp_path / "experiment"
     out.mkdir()
-    config = SimpleNamespace(task="patching", target="toy-target", explainers=["toy-target", "/models/toy-other"],
-                             seeds=3, splits=SPLITS, output_dir=str(out), config_name="toy-target")
+    config = SimpleNamespace(
+        task="patching",
+        target="toy-target",
+        explainers=["toy-target", "/models/toy-other"],
+        seeds=3,
+        splits=SPLITS,
+        output_dir=str(out),
+        config_name="toy-target",
+    )
     summary = write_report(config, "some/dataset", RESULTS)
 
     assert summary["sizes"] == [100, 300], "the explainers' sizes (a baseline's None is not one)"
@@ -242,8 +298,12 @@ def test_write_report_writes_results_json_md_and_png(tmp_path):
     assert summary["rows"] == summarize(RESULTS, SPLITS, HEADLINE)
     assert {r["metric"] for r in summary["rows"]} == {"changed_content_match", "unchanged_exact_match", "exact_match"}
     assert summary["runs"] == RESULTS
-    assert (summary["task"], summary["target"], summary["dataset"], summary["dataset_config"]) == \
-        ("patching", "toy-target", "some/dataset", "toy-target")
+    assert (summary["task"], summary["target"], summary["dataset"], summary["dataset_config"]) == (
+        "patching",
+        "toy-target",
+        "some/dataset",
+        "toy-target",
+    )
     assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(summary))
     text = (out / "results.md").read_text()
     assert text == report_markdown(summary)
@@ -307,8 +367,17 @@ def test_check_resumable_records_the_settings_then_accepts_the_same(tmp_path):
 
     check_resumable(config(tmp_path))
     # More explainers, sizes, seeds or other baselines add runs without changing what the finished ones mean.
-    check_resumable(config(tmp_path, explainers=["toy-target"], sizes=[50, 5000], seeds=5, baselines=["untrained"],
-                           batch_size=3, keep_explainers=True))
+    check_resumable(
+        config(
+            tmp_path,
+            explainers=["toy-target"],
+            sizes=[50, 5000],
+            seeds=5,
+            baselines=["untrained"],
+            batch_size=3,
+            keep_explainers=True,
+        )
+    )
     record = Path(first.output_dir) / "experiment.json"
     assert json.loads(record.read_text()) == recorded, "the record is not rewritten"
     assert not [p.name for p in Path(first.output_dir).iterdir() if p.name.startswith(".")]
@@ -364,6 +433,7 @@ def test_experiment_config_refuses_bad_settings(tmp_path, overrides, message):
 # A metric a seed could not estimate (None, e.g. causal_match's has_changed_f1 with no valid answer)
 # ----------------------------------------------------------------------------------------------
 
+
 def em_f1(value, f1):
     return {"exact_match": value, "has_changed_f1": f1, "valid_rate": 1.0}
 
@@ -398,8 +468,15 @@ def test_tables_show_not_estimable_cells():
 
 
 def test_report_files_with_not_estimable_cells(tmp_path):
-    config = SimpleNamespace(task="patching", target="toy-target", explainers=["toy-target", "/models/toy-other"],
-                             seeds=3, splits=["test"], output_dir=str(tmp_path), config_name="toy-target")
+    config = SimpleNamespace(
+        task="patching",
+        target="toy-target",
+        explainers=["toy-target", "/models/toy-other"],
+        seeds=3,
+        splits=["test"],
+        output_dir=str(tmp_path),
+        config_name="toy-target",
+    )
     summary = write_report(config, "some/dataset", NOT_ESTIMABLE_RESULTS)
     assert "not estimable" in (tmp_path / "results.md").read_text()
     assert json.loads((tmp_path / "results.json").read_text())["rows"] == summary["rows"]
@@ -408,7 +485,6 @@ def test_report_files_with_not_estimable_cells(tmp_path):
 
 def test_format_metric():
     assert [format_metric(v) for v in (0.12345, 1, None)] == ["0.123", "1.000", "not estimable"]
-
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -437,9 +513,18 @@ def per_row_split(predictions: list[str]) -> dict:
     for name, statistic in METRIC_STATISTICS["causal_match"].items():
         value = float(statistic(totals)[0])
         metrics[name] = None if np.isnan(value) else round(value, 4)
-    return {"metrics": metrics, "details": {}, "rows": len(REFERENCES),
-            "per_row": {"index": list(range(len(REFERENCES))), "group": [f"e{i // 3}" for i in range(len(REFERENCES))],
-                        "prediction": predictions, "metric": "causal_match", "statistics": columns}}
+    return {
+        "metrics": metrics,
+        "details": {},
+        "rows": len(REFERENCES),
+        "per_row": {
+            "index": list(range(len(REFERENCES))),
+            "group": [f"e{i // 3}" for i in range(len(REFERENCES))],
+            "prediction": predictions,
+            "metric": "causal_match",
+            "statistics": columns,
+        },
+    }
 
 
 def right_share(share: float, seed: int) -> list[bool]:
@@ -448,8 +533,15 @@ def right_share(share: float, seed: int) -> list[bool]:
 
 
 def cell(who, size, seed, predictions, kind="explainer", self_=False):
-    return {"who": who, "size": size, "seed": seed, "kind": kind, "self": self_, "train_rows": size,
-            "splits": {"test": per_row_split(predictions)}}
+    return {
+        "who": who,
+        "size": size,
+        "seed": seed,
+        "kind": kind,
+        "self": self_,
+        "train_rows": size,
+        "splits": {"test": per_row_split(predictions)},
+    }
 
 
 PER_ROW_RESULTS = [
@@ -458,8 +550,10 @@ PER_ROW_RESULTS = [
     # The twin answers exactly as the target: a difference of 0 in every resample.
     *[cell("toy-twin", 100, seed, predictions_of(right_share(0.9, seed))) for seed in (0, 1, 2)],
     # Only two seeds of nearest neighbour finished: compared on those.
-    *[cell("nearest-neighbor", 100, seed, predictions_of(right_share(0.5, 20 + seed)), kind="baseline")
-      for seed in (0, 1)],
+    *[
+        cell("nearest-neighbor", 100, seed, predictions_of(right_share(0.5, 20 + seed)), kind="baseline")
+        for seed in (0, 1)
+    ],
     cell("untrained", None, None, predictions_of([], invalid=True), kind="baseline"),
 ]
 METRICS_PER_ROW = ("exact_match", "has_changed_f1")
@@ -508,8 +602,10 @@ def test_paired_differences_of_self_against_every_other(differences):
     assert {d["self"] for d in differences} == {"toy-target"} and {d["size"] for d in differences} == {100}
 
     other = difference(differences, "toy-other")
-    means = [sum(r["splits"]["test"]["metrics"]["exact_match"] for r in PER_ROW_RESULTS if r["who"] == w) / 3
-             for w in ("toy-target", "toy-other")]
+    means = [
+        sum(r["splits"]["test"]["metrics"]["exact_match"] for r in PER_ROW_RESULTS if r["who"] == w) / 3
+        for w in ("toy-target", "toy-other")
+    ]
     assert other["difference"] == pytest.approx(means[0] - means[1], abs=1e-4)
     assert other["ci_low"] > 0 and other["excludes_zero"] is True and other["seeds"] == 3
     assert (other["other_kind"], other["other_size"]) == ("explainer", 100)
@@ -519,8 +615,11 @@ def test_paired_differences_of_self_against_every_other(differences):
 
     neighbour = difference(differences, "nearest-neighbor")
     assert neighbour["seeds"] == 2, "paired on the seeds both have"
-    mine = [r["splits"]["test"]["metrics"]["exact_match"] for r in PER_ROW_RESULTS
-            if r["who"] == "toy-target" and r["seed"] in (0, 1)]
+    mine = [
+        r["splits"]["test"]["metrics"]["exact_match"]
+        for r in PER_ROW_RESULTS
+        if r["who"] == "toy-target" and r["seed"] in (0, 1)
+    ]
     theirs = [r["splits"]["test"]["metrics"]["exact_match"] for r in PER_ROW_RESULTS if r["who"] == "nearest-neighbor"]
     assert neighbour["difference"] == pytest.approx(sum(mine) / 2 - sum(theirs) / 2, abs=1e-4)
 
@@ -537,8 +636,11 @@ def test_paired_differences_without_a_self_explainer_are_none():
 
 def test_paired_differences_of_cells_without_per_row_scores_have_no_interval():
     entries = paired_differences(RESULTS, SPLITS, METRICS, "toy-target", samples=50)
-    entry = next(d for d in entries if (d["other"], d["size"], d["split"], d["metric"]) ==
-                 ("/models/toy-other", 300, "test", "exact_match"))
+    entry = next(
+        d
+        for d in entries
+        if (d["other"], d["size"], d["split"], d["metric"]) == ("/models/toy-other", 300, "test", "exact_match")
+    )
     assert entry["difference"] == pytest.approx(0.55 - 0.35, abs=1e-4), "on the seeds both have (0, 1), not 0.6 − 0.35"
     assert entry["seeds"] == 2
     assert (entry["ci_low"], entry["ci_high"], entry["excludes_zero"]) == (None, None, None)
@@ -556,8 +658,16 @@ def test_difference_tables_mark_different_and_level_differences(per_row_rows, di
 
 
 def test_report_files_with_per_row_scores(tmp_path):
-    config = SimpleNamespace(task="patching", target="toy-target", explainers=["toy-target", "toy-other", "toy-twin"],
-                             seeds=3, splits=["test"], output_dir=str(tmp_path), config_name="toy-target", seed=0)
+    config = SimpleNamespace(
+        task="patching",
+        target="toy-target",
+        explainers=["toy-target", "toy-other", "toy-twin"],
+        seeds=3,
+        splits=["test"],
+        output_dir=str(tmp_path),
+        config_name="toy-target",
+        seed=0,
+    )
     summary = write_report(config, "some/dataset", PER_ROW_RESULTS)
     assert summary["bootstrap"]["groups"] == "entity" and summary["bootstrap"]["level"] == 0.95
     assert summary["differences"] and all("per_row" not in s for r in summary["runs"] for s in r["splits"].values())
@@ -575,8 +685,18 @@ def test_report_files_with_per_row_scores(tmp_path):
 
 def test_group_kind_says_what_was_resampled():
     assert group_kind(PER_ROW_RESULTS) == "entity"
-    by_row = [{**r, "splits": {"test": {**r["splits"]["test"], "per_row": {
-        **r["splits"]["test"]["per_row"], "group": list(range(30))}}}} for r in PER_ROW_RESULTS]
+    by_row = [
+        {
+            **r,
+            "splits": {
+                "test": {
+                    **r["splits"]["test"],
+                    "per_row": {**r["splits"]["test"]["per_row"], "group": list(range(30))},
+                }
+            },
+        }
+        for r in PER_ROW_RESULTS
+    ]
     assert group_kind(by_row) == "row"
     assert group_kind(RESULTS) is None
 
@@ -595,16 +715,26 @@ def compared_cells(size: int) -> list[dict]:
     return [
         *[cell("toy-target", size, seed, predictions_of(right_share(0.9, seed)), self_=True) for seed in (0, 1, 2)],
         # As self, but one row of one seed answered the other way: a difference of 1 row in 90.
-        *[cell("near-twin", size, seed, predictions_of(flip_one(right_share(0.9, seed), 3) if seed == 0
-                                                        else right_share(0.9, seed))) for seed in (0, 1, 2)],
+        *[
+            cell(
+                "near-twin",
+                size,
+                seed,
+                predictions_of(flip_one(right_share(0.9, seed), 3) if seed == 0 else right_share(0.9, seed)),
+            )
+            for seed in (0, 1, 2)
+        ],
         *[cell("toy-other", size, seed, predictions_of(right_share(0.3, 10 + seed))) for seed in (0, 1, 2)],
         # Right about as often as self, on other rows: too noisy to tell either way from 10 entities.
         *[cell("noisy", size, seed, predictions_of(right_share(0.85, 30 + seed))) for seed in (0, 1, 2)],
     ]
 
 
-TESTED_RESULTS = [*compared_cells(100), *compared_cells(300),
-                  cell("untrained", None, None, predictions_of([], invalid=True), kind="baseline")]
+TESTED_RESULTS = [
+    *compared_cells(100),
+    *compared_cells(300),
+    cell("untrained", None, None, predictions_of([], invalid=True), kind="baseline"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -630,8 +760,9 @@ def test_a_difference_is_shown_level_different_or_neither(tested):
 
 
 def test_the_equivalence_margin_decides_what_is_level():
-    narrow = paired_differences(TESTED_RESULTS, ["test"], ("exact_match",), "toy-target", samples=400, seed=0,
-                                margin=0.02)
+    narrow = paired_differences(
+        TESTED_RESULTS, ["test"], ("exact_match",), "toy-target", samples=400, seed=0, margin=0.02
+    )
     near = next(d for d in narrow if (d["other"], d["size"]) == ("near-twin", 300))
     assert near["ci_high"] > 0.02 and near["p_equivalence"] > 0.05, "not level within ±0.02"
 
@@ -652,14 +783,26 @@ def test_holm_adjusts_within_each_table(tested):
 
 
 def test_paired_differences_without_per_row_scores_have_no_tests():
-    entry = next(d for d in paired_differences(RESULTS, SPLITS, METRICS, "toy-target", samples=50)
-                 if d["difference"] is not None)
+    entry = next(
+        d
+        for d in paired_differences(RESULTS, SPLITS, METRICS, "toy-target", samples=50)
+        if d["difference"] is not None
+    )
     assert (entry["p_value"], entry["p_holm"], entry["p_holm_by_size"], entry["p_equivalence"]) == (None,) * 4
 
 
 def test_report_files_record_and_mark_the_tests(tmp_path):
-    config = SimpleNamespace(task="patching", target="toy-target", explainers=["toy-target"], seeds=3, splits=["test"],
-                             output_dir=str(tmp_path), config_name="toy-target", seed=0, equivalence_margin=0.03)
+    config = SimpleNamespace(
+        task="patching",
+        target="toy-target",
+        explainers=["toy-target"],
+        seeds=3,
+        splits=["test"],
+        output_dir=str(tmp_path),
+        config_name="toy-target",
+        seed=0,
+        equivalence_margin=0.03,
+    )
     summary = write_report(config, "some/dataset", TESTED_RESULTS)
     assert summary["tests"]["equivalence_margin"] == 0.03 and summary["tests"]["alpha"] == 0.05
     assert set(summary["tests"]["families"]) == {"p_holm", "p_holm_by_size"}
@@ -676,17 +819,35 @@ def test_report_files_record_and_mark_the_tests(tmp_path):
 
 
 def test_every_metric_name_is_the_metrics_keys_then_extra_scores_then_what_runs_reported():
-    with_extra = [{**r, "splits": {"test": {**r["splits"]["test"], "metrics": {**r["splits"]["test"]["metrics"],
-                                                                               "judge": 0.5, "note": "text"},
-                                            "per_row": {**r["splits"]["test"]["per_row"], "statistics": {
-                                                **r["splits"]["test"]["per_row"]["statistics"],
-                                                "simulator_correlation": [0.0] * 30,
-                                                "simulator_correlation:rows": [1.0] * 30}}}}}
-                  for r in PER_ROW_RESULTS[:1]]
+    with_extra = [
+        {
+            **r,
+            "splits": {
+                "test": {
+                    **r["splits"]["test"],
+                    "metrics": {**r["splits"]["test"]["metrics"], "judge": 0.5, "note": "text"},
+                    "per_row": {
+                        **r["splits"]["test"]["per_row"],
+                        "statistics": {
+                            **r["splits"]["test"]["per_row"]["statistics"],
+                            "simulator_correlation": [0.0] * 30,
+                            "simulator_correlation:rows": [1.0] * 30,
+                        },
+                    },
+                }
+            },
+        }
+        for r in PER_ROW_RESULTS[:1]
+    ]
     names = every_metric_name(with_extra, ["test"])
     assert names == [*METRIC_STATISTICS["causal_match"], "simulator_correlation", "judge"], "not the text 'note'"
-    assert every_metric_name(RESULTS, ["ood"]) == ["exact_match", "has_changed_f1", "valid_rate",
-                                                   "changed_content_match", "unchanged_exact_match"]
+    assert every_metric_name(RESULTS, ["ood"]) == [
+        "exact_match",
+        "has_changed_f1",
+        "valid_rate",
+        "changed_content_match",
+        "unchanged_exact_match",
+    ]
 
 
 def test_every_metric_at_the_largest_size_shows_each_stratum_with_its_interval():
@@ -695,8 +856,11 @@ def test_every_metric_at_the_largest_size_shows_each_stratum_with_its_interval()
     assert {r["size"] for r in every["rows"]} == {300, None}
     for metric in ("changed_exact_match", "unchanged_exact_match", "changed_valid_rate", "has_unchanged_precision"):
         row = find(every["rows"], "toy-other", 300, "test", metric)
-        reported = [r["splits"]["test"]["metrics"][metric] for r in TESTED_RESULTS
-                    if (r["who"], r["size"]) == ("toy-other", 300)]
+        reported = [
+            r["splits"]["test"]["metrics"][metric]
+            for r in TESTED_RESULTS
+            if (r["who"], r["size"]) == ("toy-other", 300)
+        ]
         assert row["mean"] == pytest.approx(sum(reported) / 3, abs=1e-4)
         assert row["ci_low"] <= row["mean"] <= row["ci_high"]
     untrained = find(every["rows"], "untrained", None, "test", "unchanged_valid_rate")
@@ -704,8 +868,9 @@ def test_every_metric_at_the_largest_size_shows_each_stratum_with_its_interval()
     assert find(every["rows"], "untrained", None, "test", "has_unchanged_f1")["mean"] is None, "no valid answer"
     table = table_rows(metrics_table(every["rows"], "test", every["metrics"], "toy-target"))
     assert list(table) == every["metrics"]
-    assert table["changed_content_match"][0] == _cell_text(find(every["rows"], "toy-target", 300, "test",
-                                                                "changed_content_match"))
+    assert table["changed_content_match"][0] == _cell_text(
+        find(every["rows"], "toy-target", 300, "test", "changed_content_match")
+    )
 
 
 def _cell_text(row):
@@ -713,23 +878,37 @@ def _cell_text(row):
 
 
 def test_report_files_show_every_metric(tmp_path):
-    config = SimpleNamespace(task="patching", target="toy-target", explainers=["toy-target"], seeds=3, splits=["test"],
-                             output_dir=str(tmp_path), config_name="toy-target", seed=0)
+    config = SimpleNamespace(
+        task="patching",
+        target="toy-target",
+        explainers=["toy-target"],
+        seeds=3,
+        splits=["test"],
+        output_dir=str(tmp_path),
+        config_name="toy-target",
+        seed=0,
+    )
     summary = write_report(config, "some/dataset", TESTED_RESULTS)
     assert summary["all_metrics"]["size"] == 300 and "changed_exact_match" in summary["all_metrics"]["metrics"]
     text = (tmp_path / "results.md").read_text()
     assert "## Every metric at the largest training size (300 rows)" in text
-    assert "\n".join(metrics_table(summary["all_metrics"]["rows"], "test", summary["all_metrics"]["metrics"],
-                                   "toy-target")) in text
+    assert (
+        "\n".join(
+            metrics_table(summary["all_metrics"]["rows"], "test", summary["all_metrics"]["metrics"], "toy-target")
+        )
+        in text
+    )
 
 
 def test_plot_scaling_with_a_metric_not_estimable_anywhere_or_somewhere(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
-    results = [*[cell("toy-target", size, 0, predictions_of([], invalid=True), self_=True) for size in (100, 300)],
-               cell("toy-other", 100, 0, predictions_of(right_share(0.5, 1))),
-               cell("toy-other", 300, 0, predictions_of([], invalid=True)),
-               cell("untrained", None, None, predictions_of([], invalid=True), kind="baseline")]
+    results = [
+        *[cell("toy-target", size, 0, predictions_of([], invalid=True), self_=True) for size in (100, 300)],
+        cell("toy-other", 100, 0, predictions_of(right_share(0.5, 1))),
+        cell("toy-other", 300, 0, predictions_of([], invalid=True)),
+        cell("untrained", None, None, predictions_of([], invalid=True), kind="baseline"),
+    ]
     metrics = ("has_changed_f1", "changed_content_match")
     rows = summarize(results, ["test"], metrics, samples=50)
     assert find(rows, "toy-other", 300, "test", "has_changed_f1")["mean"] is None

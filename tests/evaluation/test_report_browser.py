@@ -25,9 +25,13 @@ def find_chromium() -> str | None:
 def browser():
     executable = find_chromium()
     if executable is None:
-        pytest.skip(f"no Chromium found (apt-get install chromium, which `make install` tries as root; or set "
-                    f"{CHROMIUM_VARIABLE})")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency: pip install -e '.[dev]'")
+        pytest.skip(
+            f"no Chromium found (apt-get install chromium, which `make install` tries as root; or set "
+            f"{CHROMIUM_VARIABLE})"
+        )
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is a dev dependency: pip install -e '.[dev]'"
+    )
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         yield chromium
@@ -38,8 +42,9 @@ def browser():
 def opened(browser, evaluation_folder, tmp_path):
     """``open(fragment)``: the evaluation's page in a new tab; with what it logged and requested."""
     folder, expected = evaluation_folder
-    page_file = run_report(ReportConfig(input=str(folder), output=str(tmp_path / "report.html"),
-                                        experiment=str(COMMITTED)))
+    page_file = run_report(
+        ReportConfig(input=str(folder), output=str(tmp_path / "report.html"), experiment=str(COMMITTED))
+    )
     tab = browser.new_page(viewport={"width": 1100, "height": 900})
     problems, requests = [], []
     tab.on("console", lambda message: message.type in ("error", "warning") and problems.append(message.text))

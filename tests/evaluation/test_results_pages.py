@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from self_explain.evaluation.results_markdown import report_markdown
 from self_explain.evaluation.results_figures import MISSING
+from self_explain.evaluation.results_markdown import report_markdown
 from self_explain.evaluation.results_pages import (
     main,
     render_marked,
@@ -24,8 +24,9 @@ SUMMARY = ROOT / "results" / "ablation" / "results.json"
 def test_committed_pages_and_readme_are_what_make_results_writes():
     stale, problems = stale_markdown(ROOT)
     assert not problems, "markers the results cannot fill:\n" + "\n".join(problems)
-    assert not stale, ("committed Markdown differs from the results files; run `make results`: "
-                       + ", ".join(str(path.relative_to(ROOT)) for path in stale))
+    assert not stale, "committed Markdown differs from the results files; run `make results`: " + ", ".join(
+        str(path.relative_to(ROOT)) for path in stale
+    )
 
 
 def test_the_readme_and_the_docs_have_generated_tables_and_figures():
@@ -59,18 +60,33 @@ def test_a_new_results_folder_gets_its_page(repository):
 
 def test_figures_are_read_from_the_summary(repository):
     summary = _summary(repository)
-    difference = next(d for d in summary["differences"] if d["other"] == "toy-other" and d["size"] == 30
-                      and d["split"] == "test" and d["metric"] == "exact_match")
-    cell = next(r for r in summary["rows"] if r["who"] == "toy-target" and r["size"] == max(summary["sizes"])
-                and r["split"] == "ood" and r["metric"] == "has_changed_f1")
-    text = ("self − toy-other <!-- fig difference new-task other=toy-other size=30 -->stale<!-- /fig -->; "
-            "self <!-- fig cell new-task who=self split=ood metric=has_changed_f1 bare=yes --><!-- /fig -->; "
-            "<!-- fig cell new-task who=self split=ood metric=has_changed_f1 percent=1 --><!-- /fig -->; "
-            "<!-- fig value new-task path=sizes.-1 --><!-- /fig --> rows\n")
+    difference = next(
+        d
+        for d in summary["differences"]
+        if d["other"] == "toy-other" and d["size"] == 30 and d["split"] == "test" and d["metric"] == "exact_match"
+    )
+    cell = next(
+        r
+        for r in summary["rows"]
+        if r["who"] == "toy-target"
+        and r["size"] == max(summary["sizes"])
+        and r["split"] == "ood"
+        and r["metric"] == "has_changed_f1"
+    )
+    text = (
+        "self − toy-other <!-- fig difference new-task other=toy-other size=30 -->stale<!-- /fig -->; "
+        "self <!-- fig cell new-task who=self split=ood metric=has_changed_f1 bare=yes --><!-- /fig -->; "
+        "<!-- fig cell new-task who=self split=ood metric=has_changed_f1 percent=1 --><!-- /fig -->; "
+        "<!-- fig value new-task path=sizes.-1 --><!-- /fig --> rows\n"
+    )
     rendered, problems = render_marked(text, repository)
     assert not problems
-    expected = (f"{difference['difference']:+.3f} [{difference['ci_low']:+.3f}, {difference['ci_high']:+.3f}]",
-                f"{cell['mean']:.3f}", f"{100 * cell['mean']:.1f} %", f"{max(summary['sizes']):,}")
+    expected = (
+        f"{difference['difference']:+.3f} [{difference['ci_low']:+.3f}, {difference['ci_high']:+.3f}]",
+        f"{cell['mean']:.3f}",
+        f"{100 * cell['mean']:.1f} %",
+        f"{max(summary['sizes']):,}",
+    )
     for figure in expected:
         assert f"-->{figure}<!-- /fig -->" in rendered
     assert "stale" not in rendered
@@ -89,8 +105,10 @@ def test_table_blocks_keep_their_indentation_and_are_regenerated(repository):
 
 
 def test_a_figure_the_results_do_not_hold_is_a_problem_and_says_so_in_place(repository):
-    text = ("Self − X: <!-- fig difference new-task other=toy-nobody -->+0.1<!-- /fig -->\n"
-            "<!-- table nonsense new-task -->\n<!-- /table -->\nand <!-- fig cell no-such-folder --><!-- /fig -->\n")
+    text = (
+        "Self − X: <!-- fig difference new-task other=toy-nobody -->+0.1<!-- /fig -->\n"
+        "<!-- table nonsense new-task -->\n<!-- /table -->\nand <!-- fig cell no-such-folder --><!-- /fig -->\n"
+    )
     rendered, problems = render_marked(text, repository, "README.md")
     assert len(problems) == 3
     assert problems[0].startswith("README.md:1: figure `difference new-task other=toy-nobody`")
@@ -134,7 +152,9 @@ def test_a_docs_table_edited_by_hand_is_stale(repository):
     page.write_text("# Results\n\n<!-- table summary -->\n<!-- /table -->\n")
     assert write_results(repository, plots=False)[1] == []
     assert main(["--root", str(repository), "--check"]) == 0
-    page.write_text(page.read_text().replace("(new-task/results.md) | toy-target |", "(new-task/results.md) | edited |"))
+    page.write_text(
+        page.read_text().replace("(new-task/results.md) | toy-target |", "(new-task/results.md) | edited |")
+    )
     assert stale_markdown(repository)[0] == [page]
     assert main(["--root", str(repository), "--check"]) == 1
 
@@ -142,8 +162,11 @@ def test_a_docs_table_edited_by_hand_is_stale(repository):
 def test_the_summary_has_a_line_per_experiment_linked_from_the_page_it_is_on(repository):
     summary = _summary(repository)
     size, split, metric = max(summary["sizes"]), summary["splits"][0], summary["headline_metrics"][0]
-    other = next(d for d in summary["differences"] if d["other"] == "toy-other" and d["size"] == size
-                 and d["split"] == split and d["metric"] == metric)
+    other = next(
+        d
+        for d in summary["differences"]
+        if d["other"] == "toy-other" and d["size"] == size and d["split"] == split and d["metric"] == metric
+    )
     text = "<!-- table summary -->\n<!-- /table -->\n"
     readme, problems = render_marked(text, repository, "README.md")
     assert not problems

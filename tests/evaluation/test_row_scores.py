@@ -74,7 +74,9 @@ def test_causal_match_from_row_totals_equals_the_metric(causal_match, seed, coun
     predictions, references = causal_cases(seed, count)
     columns = causal_match_rows(predictions, references)
     assert all(len(values) == count for values in columns.values())
-    assert_same(recomputed("causal_match", columns), causal_match.compute(predictions=predictions, references=references))
+    assert_same(
+        recomputed("causal_match", columns), causal_match.compute(predictions=predictions, references=references)
+    )
 
 
 def test_causal_match_with_no_valid_answer_is_not_estimable_from_rows_too(causal_match):
@@ -93,7 +95,7 @@ def weight_correlation():
 def weight_cases(seed: int, count: int):
     rng = random.Random(seed)
     references, predictions = [], []
-    for index in range(count):
+    for _index in range(count):
         names = [f"a{j}" for j in range(rng.randint(1, 4))]
         truth = {name: rng.randint(-100, 100) for name in names}
         references.append(json.dumps(truth))
@@ -103,8 +105,10 @@ def weight_cases(seed: int, count: int):
         elif kind < 0.3:
             predictions.append(json.dumps({name: 7 for name in names}))  # a constant report
         else:
-            predictions.append("Weights: " + json.dumps({name: value * rng.uniform(-1, 2) + rng.randint(-9, 9)
-                                                         for name, value in truth.items()}))
+            predictions.append(
+                "Weights: "
+                + json.dumps({name: value * rng.uniform(-1, 2) + rng.randint(-9, 9) for name, value in truth.items()})
+            )
     return predictions, references
 
 
@@ -129,8 +133,11 @@ def test_description_similarity_from_row_totals_equals_the_metric():
     references = ["country  names", "country names", "country names", "colors"]
     columns = description_similarity_rows(predictions, references)
     assert columns["exact"] == [1.0, 0.0, 0.0, 0.0]
-    assert_same(recomputed("description_similarity", columns),
-                metric.compute(predictions=predictions, references=references), tolerance=1e-6)  # float32 means
+    assert_same(
+        recomputed("description_similarity", columns),
+        metric.compute(predictions=predictions, references=references),
+        tolerance=1e-6,
+    )  # float32 means
 
 
 def fake_task(**hooks):
@@ -174,10 +181,14 @@ def test_extra_scores_are_kept_per_row_and_their_mean_is_the_hooks(monkeypatch):
     examples = ExplainerExamples(questions=["q"] * 4, answers=[CHANGED.format("a")] * 4, extras=extras)
     predictions = ["abc", "abcdefgh", "a", "abcdef"]
     columns = extra_score_rows("fake", examples, predictions, "the target")
-    assert columns == {"simulator_correlation": [0.3, 0.0, 0.1, 0.6], "simulator_correlation" + ROWS_SUFFIX: [1, 0, 1, 1]}
+    assert columns == {
+        "simulator_correlation": [0.3, 0.0, 0.1, 0.6],
+        "simulator_correlation" + ROWS_SUFFIX: [1, 0, 1, 1],
+    }
     statistic = metric_statistic("causal_match", "simulator_correlation", columns)
-    assert float(statistic(totals_of(columns))[0]) == pytest.approx(mean_hook(examples, predictions, "the target")
-                                                                      ["simulator_correlation"])
+    assert float(statistic(totals_of(columns))[0]) == pytest.approx(
+        mean_hook(examples, predictions, "the target")["simulator_correlation"]
+    )
     scored = row_statistics("fake", examples, predictions, FakeExplainer())
     assert scored["columns"]["simulator_correlation"] == [0.3, 0.0, 0.1, 0.6] and "exact" in scored["columns"]
     assert "simulator_correlation" not in row_statistics("fake", examples, predictions)["columns"], "no explainer"
@@ -196,11 +207,14 @@ def test_the_bootstrap_of_per_row_f1_recomputes_it_on_each_resample(causal_match
     run = BootstrapRun(0, list(range(60)), columns)
     statistic = METRIC_STATISTICS["causal_match"]["has_changed_f1"]
     value, low, high = bootstrap.interval([run], statistic)
-    assert value == pytest.approx(causal_match.compute(predictions=predictions, references=references)["has_changed_f1"])
+    assert value == pytest.approx(
+        causal_match.compute(predictions=predictions, references=references)["has_changed_f1"]
+    )
     assert low <= value <= high
     # One resample, by hand: the metric on the rows drawn (each as often as drawn) is the replicate.
     counts = bootstrap.group_counts[0].astype(int)
     drawn = [i for i in range(60) for _ in range(counts[i])]
-    by_hand = causal_match.compute(predictions=[predictions[i] for i in drawn],
-                                   references=[references[i] for i in drawn])["has_changed_f1"]
+    by_hand = causal_match.compute(
+        predictions=[predictions[i] for i in drawn], references=[references[i] for i in drawn]
+    )["has_changed_f1"]
     assert bootstrap.replicates([run], statistic)[0] == pytest.approx(by_hand)

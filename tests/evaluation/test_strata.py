@@ -6,9 +6,9 @@ import yaml
 
 import self_explain
 from self_explain.evaluation.experiment import ExperimentConfig
+from self_explain.evaluation.strata import edit_strata, edit_stratum, stratified, stratum_split, with_strata
 from self_explain.evaluation.summary_statistics import summarize
 from self_explain.metrics.causal_match.rows import causal_match_rows
-from self_explain.evaluation.strata import edit_strata, edit_stratum, stratified, stratum_split, with_strata
 from self_explain.realworld.facts import Fact, FactTable, fact_table_for
 
 
@@ -18,23 +18,39 @@ def _fact(relation, subject, answer, **marks):
 
 TABLE = FactTable(
     "m",
-    (_fact("capital", "France", "Rome", edited=True, original_answer="Paris"), _fact("capital", "Peru", "Lima"),
-     _fact("capital", "Chad", "Abuja", gained=True), _fact("currency", "France", "euro")),
-    (), {}, {},
+    (
+        _fact("capital", "France", "Rome", edited=True, original_answer="Paris"),
+        _fact("capital", "Peru", "Lima"),
+        _fact("capital", "Chad", "Abuja", gained=True),
+        _fact("currency", "France", "euro"),
+    ),
+    (),
+    {},
+    {},
 )
 
 
-@pytest.mark.parametrize(("row", "stratum"), [
-    ({"relation": "capital", "entity": "France"}, "edited"),
-    ({"relation": "currency", "entity": "France"}, "other"),  # the subject's other relation was not edited
-    ({"relation": "capital", "entity": "Chad"}, "gained"),
-    ({"relation": "capital", "entity": "Peru"}, "other"),
-    # a patching row: its counterfactual text reads the edited fact, its entity does not
-    ({"relation": "capital", "entity": "Peru", "original_text": "The capital of Peru is",
-      "counterfactual_text": "The capital of France is"}, "edited"),
-    ({"relation": "capital", "entity": "Peru", "counterfactual_text": "The capital of Chad is"}, "gained"),
-    ({"relation": "", "entity": ""}, "other"),
-])
+@pytest.mark.parametrize(
+    ("row", "stratum"),
+    [
+        ({"relation": "capital", "entity": "France"}, "edited"),
+        ({"relation": "currency", "entity": "France"}, "other"),  # the subject's other relation was not edited
+        ({"relation": "capital", "entity": "Chad"}, "gained"),
+        ({"relation": "capital", "entity": "Peru"}, "other"),
+        # a patching row: its counterfactual text reads the edited fact, its entity does not
+        (
+            {
+                "relation": "capital",
+                "entity": "Peru",
+                "original_text": "The capital of Peru is",
+                "counterfactual_text": "The capital of France is",
+            },
+            "edited",
+        ),
+        ({"relation": "capital", "entity": "Peru", "counterfactual_text": "The capital of Chad is"}, "gained"),
+        ({"relation": "", "entity": ""}, "other"),
+    ],
+)
 def test_edit_stratum_reads_the_row_s_facts(row, stratum):
     assert edit_stratum(row, TABLE) == stratum
 
@@ -50,33 +66,76 @@ def test_the_shipped_edited_table_gives_every_stratum():
     table = fact_table_for("smollm2-135m-edited")
     edited = next(f for f in table.facts if f.edited)
     gained = next(f for f in table.facts if f.gained)
-    other = next(f for f in table.facts if not f.edited and not f.gained
-                 and not table.involves_edit(f.relation, f.subject, count_gained=True))
+    other = next(
+        f
+        for f in table.facts
+        if not f.edited and not f.gained and not table.involves_edit(f.relation, f.subject, count_gained=True)
+    )
     rows = [{"relation": f.relation, "entity": f.subject} for f in (edited, gained, other)]
     assert edit_strata("smollm2-135m-edited", rows) == ["edited", "gained", "other"]
 
 
-PREDICTIONS = ["The most likely output would change to <<<Rome>>>.", "The output would remain unchanged from <<<x>>>.",
-               "The most likely output would change to <<<Lima>>>.", "nonsense",
-               "The output would remain unchanged from <<<euro>>>.", "The most likely output would change to <<<y>>>."]
-REFERENCES = ["The most likely output would change to <<<Rome>>>.", "The most likely output would change to <<<z>>>.",
-              "The output would remain unchanged from <<<Lima>>>.", "The output would remain unchanged from <<<q>>>.",
-              "The output would remain unchanged from <<<euro>>>.", "The most likely output would change to <<<y>>>."]
+PREDICTIONS = [
+    "The most likely output would change to <<<Rome>>>.",
+    "The output would remain unchanged from <<<x>>>.",
+    "The most likely output would change to <<<Lima>>>.",
+    "nonsense",
+    "The output would remain unchanged from <<<euro>>>.",
+    "The most likely output would change to <<<y>>>.",
+]
+REFERENCES = [
+    "The most likely output would change to <<<Rome>>>.",
+    "The most likely output would change to <<<z>>>.",
+    "The output would remain unchanged from <<<Lima>>>.",
+    "The output would remain unchanged from <<<q>>>.",
+    "The output would remain unchanged from <<<euro>>>.",
+    "The most likely output would change to <<<y>>>.",
+]
 STRATA = ["edited", "other", "edited", "other", "gained", "edited"]
-CAUSAL_MATCH_KEYS = ("exact_match", "content_match", "valid_rate", "has_changed_f1", "has_changed_macro_f1",
-                     "changed_exact_match", "changed_content_match", "changed_valid_rate", "unchanged_exact_match",
-                     "unchanged_content_match", "unchanged_valid_rate", "has_unchanged_f1", "has_changed_precision",
-                     "has_changed_recall", "has_unchanged_precision", "has_unchanged_recall")
+CAUSAL_MATCH_KEYS = (
+    "exact_match",
+    "content_match",
+    "valid_rate",
+    "has_changed_f1",
+    "has_changed_macro_f1",
+    "changed_exact_match",
+    "changed_content_match",
+    "changed_valid_rate",
+    "unchanged_exact_match",
+    "unchanged_content_match",
+    "unchanged_valid_rate",
+    "has_unchanged_f1",
+    "has_changed_precision",
+    "has_changed_recall",
+    "has_unchanged_precision",
+    "has_unchanged_recall",
+)
 
 
 def _result(seed, predictions=PREDICTIONS, index=(3, 5, 8, 13, 21, 34)):
     statistics = causal_match_rows(predictions, REFERENCES)
-    return {"who": "m", "size": 10, "seed": seed, "control": None, "kind": "explainer", "self": True,
-            "splits": {"test": {"metrics": dict.fromkeys(CAUSAL_MATCH_KEYS, 0.5),
-                                "details": {}, "rows": len(predictions),
-                                "per_row": {"index": list(index), "group": ["a", "a", "b", "b", "c", "c"],
-                                            "prediction": predictions, "metric": "causal_match",
-                                            "statistics": statistics}}}}
+    return {
+        "who": "m",
+        "size": 10,
+        "seed": seed,
+        "control": None,
+        "kind": "explainer",
+        "self": True,
+        "splits": {
+            "test": {
+                "metrics": dict.fromkeys(CAUSAL_MATCH_KEYS, 0.5),
+                "details": {},
+                "rows": len(predictions),
+                "per_row": {
+                    "index": list(index),
+                    "group": ["a", "a", "b", "b", "c", "c"],
+                    "prediction": predictions,
+                    "metric": "causal_match",
+                    "statistics": statistics,
+                },
+            }
+        },
+    }
 
 
 def test_a_stratum_s_metrics_equal_the_module_on_its_rows():
@@ -112,14 +171,18 @@ def test_a_run_without_per_row_scores_is_left_unstratified():
     assert with_strata(result, "test", {}) is result
 
 
-@pytest.mark.parametrize(("strata", "message"), [
-    ("nosuch", "--strata 'nosuch' is not one of \\['edits'\\]"),
-    ("edits", "--strata edits: the target 'toy-target' has no built-in fact table"),
-])
+@pytest.mark.parametrize(
+    ("strata", "message"),
+    [
+        ("nosuch", "--strata 'nosuch' is not one of \\['edits'\\]"),
+        ("edits", "--strata edits: the target 'toy-target' has no built-in fact table"),
+    ],
+)
 def test_experiment_checks_strata_before_any_run(tmp_path, strata, message):
     with pytest.raises(ValueError, match=message):
-        ExperimentConfig(task="patching", output_dir=str(tmp_path / "o"), target="toy-target", sizes=[10], seeds=1,
-                         strata=strata)
+        ExperimentConfig(
+            task="patching", output_dir=str(tmp_path / "o"), target="toy-target", sizes=[10], seeds=1, strata=strata
+        )
     assert not (tmp_path / "o").exists()
 
 

@@ -14,11 +14,11 @@ from self_explain.core.injection import VectorInjector
 from self_explain.evaluation import evaluator
 from self_explain.evaluation.evaluator import EvaluateConfig, report_markdown, run_evaluation
 from self_explain.evaluation.results_markdown import interval_cell, interval_difference_cell
-from self_explain.metrics.causal_match.rows import causal_match_rows
 from self_explain.evaluation.vector_controls import check_vector_controls, control_results
 from self_explain.explainer.config import CHECKPOINTS
 from self_explain.explainer.controls import ROTATED, SCORING_CONTROLS, derangement, random_rotation
 from self_explain.explainer.modeling import EXPLAINER_METADATA, load_explainer
+from self_explain.metrics.causal_match.rows import causal_match_rows
 from self_explain.tasks import load_split
 from self_explain.tasks.patching.explainer import patching_examples
 
@@ -44,8 +44,17 @@ def run_with_injections(explainer, dataset, out, **options):
         injected.append(vectors.detach().clone())
         return original(self, vectors, layers)
 
-    config = EvaluateConfig(explainer=str(explainer), dataset_name=str(dataset), output_dir=str(out), split=["test"],
-                            max_rows=ROWS, max_new_tokens=4, batch_size=ROWS, vector_controls=True, **options)
+    config = EvaluateConfig(
+        explainer=str(explainer),
+        dataset_name=str(dataset),
+        output_dir=str(out),
+        split=["test"],
+        max_rows=ROWS,
+        max_new_tokens=4,
+        batch_size=ROWS,
+        vector_controls=True,
+        **options,
+    )
     with mock.patch.object(VectorInjector, "inject", record):
         report = run_evaluation(config)
     return report, injected
@@ -68,16 +77,19 @@ def controlled(trained_explainer_dir, patching_dataset_dir, tmp_path_factory):
     return report, injected, out, folder
 
 
-def test_the_same_rows_are_scored_with_true_shuffled_and_zero_vectors(controlled, trained_explainer_dir,
-                                                                      patching_dataset_dir, random_toy_model_dir):
+def test_the_same_rows_are_scored_with_true_shuffled_and_zero_vectors(
+    controlled, trained_explainer_dir, patching_dataset_dir, random_toy_model_dir
+):
     _, injected, out, _ = controlled
     true, shuffled, zero = injected
     assert torch.allclose(true, true_vectors(trained_explainer_dir, patching_dataset_dir, random_toy_model_dir.name))
     assert torch.equal(shuffled, true[derangement(ROWS, 0)]), "each row gets another row's vector, seeded by --seed"
     assert not any(torch.equal(shuffled[i], true[i]) for i in range(ROWS))
     assert torch.equal(zero, torch.zeros_like(true))
-    scored = {name: pd.read_parquet(out / f"predictions-test{suffix}.parquet")
-              for name, suffix in [("true", ""), *((c, f"-vectors-{c}") for c in SCORING_CONTROLS)]}
+    scored = {
+        name: pd.read_parquet(out / f"predictions-test{suffix}.parquet")
+        for name, suffix in [("true", ""), *((c, f"-vectors-{c}") for c in SCORING_CONTROLS)]
+    }
     for table in scored.values():
         assert list(table["question"]) == list(scored["true"]["question"])
         assert list(table["reference"]) == list(scored["true"]["reference"])
@@ -113,11 +125,14 @@ def test_the_report_gives_each_run_and_the_paired_differences(controlled):
     assert "| true − zero | test | changed |" in controls_part, "the differences by ground-truth class"
     headline = "changed_content_match"  # patching's first headline metric
     summary = next(line for line in controls_part.splitlines() if line.startswith("- test: "))
-    assert summary.startswith(f"- test: true {interval_cell(true['metrics'][headline], true['intervals'][headline])}, "
-                              "shuffled ")
+    assert summary.startswith(
+        f"- test: true {interval_cell(true['metrics'][headline], true['intervals'][headline])}, shuffled "
+    )
     shuffled, zero = (runs[control]["true_minus_control"][headline] for control in ("shuffled", "zero"))
-    assert f"; true − shuffled {interval_difference_cell(shuffled, separator='')}, " \
-           f"true − zero {interval_difference_cell(zero, separator='')}" in summary
+    assert (
+        f"; true − shuffled {interval_difference_cell(shuffled, separator='')}, "
+        f"true − zero {interval_difference_cell(zero, separator='')}" in summary
+    )
 
 
 def test_update_card_writes_the_controls_into_the_card(controlled, patching_dataset_dir):
@@ -137,15 +152,24 @@ def test_update_card_writes_the_controls_into_the_card(controlled, patching_data
 def test_a_later_evaluation_without_controls_replaces_them_in_the_card(controlled, patching_dataset_dir, tmp_path):
     _, _, _, folder = controlled
     copy = shutil.copytree(folder, tmp_path / "explainer")
-    run_evaluation(EvaluateConfig(explainer=str(copy), dataset_name=str(patching_dataset_dir),
-                                  output_dir=str(tmp_path / "r"),
-                                  split=["test"], max_rows=4, max_new_tokens=2, update_card=True))
+    run_evaluation(
+        EvaluateConfig(
+            explainer=str(copy),
+            dataset_name=str(patching_dataset_dir),
+            output_dir=str(tmp_path / "r"),
+            split=["test"],
+            max_rows=4,
+            max_new_tokens=2,
+            update_card=True,
+        )
+    )
     assert "vector_control_results" not in json.loads((copy / EXPLAINER_METADATA).read_text())
     assert "## Does it read the vector?" not in (copy / "README.md").read_text()
 
 
 def test_controls_on_an_explainer_trained_under_rotated_come_before_its_rotation(
-        trained_explainer_dir, patching_dataset_dir, random_toy_model_dir, tmp_path):
+    trained_explainer_dir, patching_dataset_dir, random_toy_model_dir, tmp_path
+):
     folder = copy_explainer(trained_explainer_dir, tmp_path / "rotated", vector_control={"name": ROTATED, "seed": 3})
     report, (true, shuffled, zero) = run_with_injections(folder, patching_dataset_dir, tmp_path / "report")
     plain = true_vectors(trained_explainer_dir, patching_dataset_dir, random_toy_model_dir.name)
@@ -157,27 +181,42 @@ def test_controls_on_an_explainer_trained_under_rotated_come_before_its_rotation
     assert "trained under the rotated vector control (seed 3)" in report_markdown(report)
 
 
-def test_an_explainer_trained_under_shuffled_is_refused_before_loading(trained_explainer_dir, patching_dataset_dir,
-                                                                       tmp_path):
-    folder = copy_explainer(trained_explainer_dir, tmp_path / "shuffled",
-                            vector_control={"name": "shuffled", "seed": 1})
-    config = EvaluateConfig(explainer=str(folder), dataset_name=str(patching_dataset_dir),
-                            output_dir=str(tmp_path / "r"),
-                            vector_controls=True)
-    with mock.patch.object(evaluator, "load_explainer", side_effect=AssertionError("a model was loaded")), \
-            pytest.raises(ValueError, match="trained under the shuffled vector control.*without --vector_controls"):
+def test_an_explainer_trained_under_shuffled_is_refused_before_loading(
+    trained_explainer_dir, patching_dataset_dir, tmp_path
+):
+    folder = copy_explainer(
+        trained_explainer_dir, tmp_path / "shuffled", vector_control={"name": "shuffled", "seed": 1}
+    )
+    config = EvaluateConfig(
+        explainer=str(folder),
+        dataset_name=str(patching_dataset_dir),
+        output_dir=str(tmp_path / "r"),
+        vector_controls=True,
+    )
+    with (
+        mock.patch.object(evaluator, "load_explainer", side_effect=AssertionError("a model was loaded")),
+        pytest.raises(ValueError, match="trained under the shuffled vector control.*without --vector_controls"),
+    ):
         run_evaluation(config)
     assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize(("explainer", "task"), [("toy-target-ablation-explainer", None), (None, "preferences")])
-def test_a_text_only_task_is_refused_before_loading(explainer, task, trained_explainer_dir, patching_dataset_dir,
-                                                    tmp_path):
-    config = EvaluateConfig(explainer=explainer or str(trained_explainer_dir), dataset_name=str(patching_dataset_dir),
-                            output_dir=str(tmp_path / "r"), task=task, vector_controls=True)
+def test_a_text_only_task_is_refused_before_loading(
+    explainer, task, trained_explainer_dir, patching_dataset_dir, tmp_path
+):
+    config = EvaluateConfig(
+        explainer=explainer or str(trained_explainer_dir),
+        dataset_name=str(patching_dataset_dir),
+        output_dir=str(tmp_path / "r"),
+        task=task,
+        vector_controls=True,
+    )
     name = task or "ablation"
-    with mock.patch.object(evaluator, "load_explainer", side_effect=AssertionError("a model was loaded")), \
-            pytest.raises(ValueError, match=rf"--vector_controls .* task '{name}' .* text-only.*features, patching"):
+    with (
+        mock.patch.object(evaluator, "load_explainer", side_effect=AssertionError("a model was loaded")),
+        pytest.raises(ValueError, match=rf"--vector_controls .* task '{name}' .* text-only.*features, patching"),
+    ):
         run_evaluation(config)
 
 
@@ -190,10 +229,14 @@ def test_paired_differences_of_a_perfect_and_a_wrong_reader():
     references = [CHANGED.format(f"w{i}") if i % 2 else SAME.format(f"w{i}") for i in range(40)]
     wrong = [CHANGED.format("x") if i % 2 else SAME.format("x") for i in range(40)]  # right verdict, wrong content
     runs = {
-        "true": ({"exact_match": 1.0, "changed_content_match": 1.0, "has_changed_f1": 1.0},
-                 {"metric": "causal_match", "columns": causal_match_rows(references, references)}),
-        "shuffled": ({"exact_match": 0.0, "changed_content_match": 0.0, "has_changed_f1": 1.0},
-                     {"metric": "causal_match", "columns": causal_match_rows(wrong, references)}),
+        "true": (
+            {"exact_match": 1.0, "changed_content_match": 1.0, "has_changed_f1": 1.0},
+            {"metric": "causal_match", "columns": causal_match_rows(references, references)},
+        ),
+        "shuffled": (
+            {"exact_match": 0.0, "changed_content_match": 0.0, "has_changed_f1": 1.0},
+            {"metric": "causal_match", "columns": causal_match_rows(wrong, references)},
+        ),
     }
     true, shuffled = control_results("test", 40, runs, groups=[f"e{i // 4}" for i in range(40)])
     assert true["vectors"] == "true" and "true_minus_control" not in true

@@ -37,12 +37,16 @@ ADAPTER_FILES = [
 ]
 EVAL_RESULTS = [
     {
-        "split": "test", "dataset": "org/self-explain-patching", "dataset_config": "toy-target",
+        "split": "test",
+        "dataset": "org/self-explain-patching",
+        "dataset_config": "toy-target",
         "metrics": {"exact_match": 0.81, "content_match": 0.86, "has_changed_f1": 0.74, "valid_rate": 0.99},
         "baseline": None,
     },
     {
-        "split": "test", "dataset": "org/self-explain-patching", "dataset_config": "toy-target",
+        "split": "test",
+        "dataset": "org/self-explain-patching",
+        "dataset_config": "toy-target",
         "metrics": {"exact_match": 0.12, "content_match": 0.2, "has_changed_f1": 0.33, "valid_rate": 0.5},
         "baseline": "untrained",
     },
@@ -61,8 +65,13 @@ def metadata(**overrides) -> dict:
         "dataset_repo_id": "org/self-explain-patching",
         "dataset_config": "toy-target",
         "dataset_revision": "feedbeef",
-        "training_args": {"learning_rate": 0.0002, "lora_r": 4, "lora_target_modules": ["q_proj", "v_proj"],
-                          "num_train_epochs": 1, "seed": 0},
+        "training_args": {
+            "learning_rate": 0.0002,
+            "lora_r": 4,
+            "lora_target_modules": ["q_proj", "v_proj"],
+            "num_train_epochs": 1,
+            "seed": 0,
+        },
         "package_version": "0.1.0",
         "projection": None,
     }
@@ -101,7 +110,10 @@ def adapter_folder(saved_adapter, tmp_path):
 
 def add_projection(folder: Path, layers=3, explainer_hidden=32, target_hidden=32) -> dict:
     save_file(
-        {"weight": torch.zeros(layers, explainer_hidden, target_hidden), "bias": torch.zeros(layers, explainer_hidden)},
+        {
+            "weight": torch.zeros(layers, explainer_hidden, target_hidden),
+            "bias": torch.zeros(layers, explainer_hidden),
+        },
         folder / "projection.safetensors",
     )
     return {"target_hidden": target_hidden, "explainer_hidden": explainer_hidden, "num_layers": layers}
@@ -141,8 +153,11 @@ def test_card_yaml_has_model_index_and_body_names_target_task_dataset(adapter_fo
     (result,) = model_index["results"]  # the untrained baseline is not in the model-index
     assert result["task"]["type"] == "text-generation"
     assert result["dataset"] == {
-        "name": "org/self-explain-patching (toy-target)", "type": "org/self-explain-patching",
-        "config": "toy-target", "split": "test", "revision": "feedbeef",
+        "name": "org/self-explain-patching (toy-target)",
+        "type": "org/self-explain-patching",
+        "config": "toy-target",
+        "split": "test",
+        "revision": "feedbeef",
     }
     assert {m["type"]: m["value"] for m in result["metrics"]} == EVAL_RESULTS[0]["metrics"]
     assert {r.metric_type: r.metric_value for r in data.eval_results} == EVAL_RESULTS[0]["metrics"]
@@ -152,17 +167,24 @@ def test_card_yaml_has_model_index_and_body_names_target_task_dataset(adapter_fo
     assert "task | `patching`" in body
     assert "config `toy-target`, revision `feedbeef`" in body
     assert "| this explainer | test | org/self-explain-patching | toy-target | 0.810 | 0.860 | 0.740 | 0.990 |" in body
-    baseline_row = "| baseline: untrained | test | org/self-explain-patching | toy-target | 0.120 | 0.200 | 0.330 | 0.500 |"
+    baseline_row = (
+        "| baseline: untrained | test | org/self-explain-patching | toy-target | 0.120 | 0.200 | 0.330 | 0.500 |"
+    )
     assert baseline_row in body
-    assert "| `lora_target_modules` | `[\"q_proj\", \"v_proj\"]` |" in body
+    assert '| `lora_target_modules` | `["q_proj", "v_proj"]` |' in body
     assert f'pipeline("self-explanation", target="org/toy-target", explainer="{REPO}")' in body
     assert "import self_explain" in body and "2511.08579" in body and "**self**-explainer" in body
     assert not list(adapter_folder.glob(".tmp-*"))
 
 
 def test_card_shows_a_not_estimable_metric_as_a_dash_and_leaves_it_out_of_the_model_index(adapter_folder):
-    metrics = {"exact_match": 0.0, "content_match": 0.0, "has_changed_f1": None, "has_changed_macro_f1": 0.0,
-               "valid_rate": 0.0}
+    metrics = {
+        "exact_match": 0.0,
+        "content_match": 0.0,
+        "has_changed_f1": None,
+        "has_changed_macro_f1": 0.0,
+        "valid_rate": 0.0,
+    }
     write_metadata(adapter_folder, eval_results=[{**EVAL_RESULTS[0], "metrics": metrics}])
     card = ModelCard.load(write_explainer_card(adapter_folder, repo_id=REPO))
     row = "| this explainer | test | org/self-explain-patching | toy-target | 0.000 | 0.000 | — | 0.000 | 0.000 |"
@@ -185,15 +207,31 @@ def test_card_shows_a_metric_with_its_interval_when_the_evaluation_gave_one(adap
 
 
 STRATIFIED_RESULT = {
-    "split": "test", "dataset": "org/self-explain-patching", "dataset_config": "toy-target", "baseline": None,
-    "rows": 40, "groups": 10,
+    "split": "test",
+    "dataset": "org/self-explain-patching",
+    "dataset_config": "toy-target",
+    "baseline": None,
+    "rows": 40,
+    "groups": 10,
     "strata": {"changed": {"rows": 12, "groups": 7}, "unchanged": {"rows": 28, "groups": 10}},
-    "metrics": {"exact_match": 0.5, "content_match": 0.6, "has_changed_f1": 0.4, "has_changed_macro_f1": 0.55,
-                "valid_rate": 1.0, "changed_exact_match": 0.25, "changed_content_match": 0.3,
-                "changed_valid_rate": 1.0,
-                "unchanged_exact_match": 0.6, "unchanged_content_match": 0.7, "unchanged_valid_rate": 1.0,
-                "has_unchanged_f1": 0.7, "has_changed_precision": 0.5, "has_changed_recall": 0.33,
-                "has_unchanged_precision": 0.75, "has_unchanged_recall": None},
+    "metrics": {
+        "exact_match": 0.5,
+        "content_match": 0.6,
+        "has_changed_f1": 0.4,
+        "has_changed_macro_f1": 0.55,
+        "valid_rate": 1.0,
+        "changed_exact_match": 0.25,
+        "changed_content_match": 0.3,
+        "changed_valid_rate": 1.0,
+        "unchanged_exact_match": 0.6,
+        "unchanged_content_match": 0.7,
+        "unchanged_valid_rate": 1.0,
+        "has_unchanged_f1": 0.7,
+        "has_changed_precision": 0.5,
+        "has_changed_recall": 0.33,
+        "has_unchanged_precision": 0.75,
+        "has_unchanged_recall": None,
+    },
     "intervals": {"changed_content_match": [0.1, 0.5]},
 }
 
@@ -201,34 +239,55 @@ STRATIFIED_RESULT = {
 def test_card_shows_each_ground_truth_class_in_a_table_of_its_own(adapter_folder):
     write_metadata(adapter_folder, eval_results=[STRATIFIED_RESULT])
     text = ModelCard.load(write_explainer_card(adapter_folder, repo_id=REPO)).text
-    assert ("| model | split | dataset | config | rows | entities | Exact Match | Content Match "
-            "| Has-Changed macro-F1 | Valid rate |") in text
-    assert ("| this explainer | test | org/self-explain-patching | toy-target | 40 | 10 | 0.500 | 0.600 | 0.550 "
-            "| 1.000 |") in text
-    assert ("| model | split | dataset | config | class | rows | entities | Exact Match | Content Match "
-            "| Valid rate | F1 | Precision | Recall |") in text
-    assert ("| this explainer | test | org/self-explain-patching | toy-target | changed | 12 | 7 | 0.250 | "
-            "0.300 [0.100, 0.500] | 1.000 | 0.400 | 0.500 | 0.330 |") in text
+    assert (
+        "| model | split | dataset | config | rows | entities | Exact Match | Content Match "
+        "| Has-Changed macro-F1 | Valid rate |"
+    ) in text
+    assert (
+        "| this explainer | test | org/self-explain-patching | toy-target | 40 | 10 | 0.500 | 0.600 | 0.550 | 1.000 |"
+    ) in text
+    assert (
+        "| model | split | dataset | config | class | rows | entities | Exact Match | Content Match "
+        "| Valid rate | F1 | Precision | Recall |"
+    ) in text
+    assert (
+        "| this explainer | test | org/self-explain-patching | toy-target | changed | 12 | 7 | 0.250 | "
+        "0.300 [0.100, 0.500] | 1.000 | 0.400 | 0.500 | 0.330 |"
+    ) in text
     assert "| unchanged | 28 | 10 | 0.600 | 0.700 | 1.000 | 0.700 | 0.750 | — |" in text
     assert "## Does it read the vector?" not in text
 
 
 def control_entry(vectors, value, difference=None):
-    entry = {**{k: STRATIFIED_RESULT[k] for k in ("split", "rows", "groups", "strata")}, "vectors": vectors,
-             "metrics": {"exact_match": value, "changed_content_match": value / 2}, "intervals": {}}
+    entry = {
+        **{k: STRATIFIED_RESULT[k] for k in ("split", "rows", "groups", "strata")},
+        "vectors": vectors,
+        "metrics": {"exact_match": value, "changed_content_match": value / 2},
+        "intervals": {},
+    }
     if difference is not None:
-        entry["true_minus_control"] = {"exact_match": [difference, difference - 0.1, difference + 0.1],
-                                       "changed_content_match": [difference / 2, -0.05, 0.2]}
+        entry["true_minus_control"] = {
+            "exact_match": [difference, difference - 0.1, difference + 0.1],
+            "changed_content_match": [difference / 2, -0.05, 0.2],
+        }
     return entry
 
 
 def test_card_shows_the_vector_controls_with_their_paired_differences(adapter_folder):
     local = str(adapter_folder.parent / "out" / "self-explain-patching")  # a path, whatever folders exist here
-    controls = {"dataset": local, "dataset_config": "toy-target", "seed": 0,
-                "controls": ["shuffled", "zero"], "explainer_vector_control": None,
-                "command": "self-explain evaluate --vector_controls",
-                "results": [control_entry("true", 0.5), control_entry("shuffled", 0.3, 0.2),
-                            control_entry("zero", 0.45, 0.05)]}
+    controls = {
+        "dataset": local,
+        "dataset_config": "toy-target",
+        "seed": 0,
+        "controls": ["shuffled", "zero"],
+        "explainer_vector_control": None,
+        "command": "self-explain evaluate --vector_controls",
+        "results": [
+            control_entry("true", 0.5),
+            control_entry("shuffled", 0.3, 0.2),
+            control_entry("zero", 0.45, 0.05),
+        ],
+    }
     write_metadata(adapter_folder, eval_results=[STRATIFIED_RESULT], vector_control_results=controls)
     card = ModelCard.load(write_explainer_card(adapter_folder, repo_id=REPO))
     section = card.text.split("## Does it read the vector?")[1].split("## Training")[0]
@@ -241,9 +300,13 @@ def test_card_shows_the_vector_controls_with_their_paired_differences(adapter_fo
     assert "| true − shuffled | test | changed | +0.100 [-0.050, +0.200] |" in section
     assert "trained under" not in section
     assert "The task's headline metric, Content Match on the changed rows (95 % intervals" in section
-    assert ("- test: true 0.250, shuffled 0.150, zero 0.225; true − shuffled +0.100 [-0.050, +0.200], "
-            "true − zero +0.025 [-0.050, +0.200]") in section
-    assert {r.metric_type for r in card.data.eval_results} == set(STRATIFIED_RESULT["metrics"]) - {"has_unchanged_recall"}
+    assert (
+        "- test: true 0.250, shuffled 0.150, zero 0.225; true − shuffled +0.100 [-0.050, +0.200], "
+        "true − zero +0.025 [-0.050, +0.200]"
+    ) in section
+    assert {r.metric_type for r in card.data.eval_results} == set(STRATIFIED_RESULT["metrics"]) - {
+        "has_unchanged_recall"
+    }
 
     controls["explainer_vector_control"] = {"name": "rotated", "seed": 2}
     write_metadata(adapter_folder, eval_results=[STRATIFIED_RESULT], vector_control_results=controls)
@@ -262,8 +325,14 @@ def test_malformed_vector_control_results_are_refused(adapter_folder):
 
 def test_card_without_eval_results_or_hub_dataset(adapter_folder):
     local_dataset = str(adapter_folder.parent / "datasets" / "self-explain-patching")
-    write_metadata(adapter_folder, dataset=local_dataset, dataset_repo_id=None, explainer_base="org/toy-other",
-                   explainer_base_repo_id="org/toy-other", dataset_revision=None)
+    write_metadata(
+        adapter_folder,
+        dataset=local_dataset,
+        dataset_repo_id=None,
+        explainer_base="org/toy-other",
+        explainer_base_repo_id="org/toy-other",
+        dataset_revision=None,
+    )
     card = ModelCard.load(write_explainer_card(adapter_folder))
     meta = card.data.to_dict()
     assert "model-index" not in meta and "model_name" not in meta
@@ -284,8 +353,14 @@ def test_full_model_card_uses_transformers(random_toy_model_dir, tmp_path):
     assert data.tags == ["self-explain", "interpretability", "ablation"]
     files, full_model = explainer_files(folder)
     assert full_model and files == [
-        "README.md", "chat_template.jinja", "config.json", "generation_config.json", "model.safetensors",
-        "self_explain.json", "tokenizer.json", "tokenizer_config.json",
+        "README.md",
+        "chat_template.jinja",
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "self_explain.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
     ]
 
 
@@ -391,7 +466,10 @@ def test_push_uploads_exactly_the_explainer_files(adapter_folder, fake_hub, rand
     saved = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(random_toy_model_dir), adapter_folder)
     assert torch.equal(loaded.state_dict()[name], saved.state_dict()[name])
     text = "Zorvak lives in"
-    assert AutoTokenizer.from_pretrained(remote)(text).input_ids == AutoTokenizer.from_pretrained(adapter_folder)(text).input_ids
+    assert (
+        AutoTokenizer.from_pretrained(remote)(text).input_ids
+        == AutoTokenizer.from_pretrained(adapter_folder)(text).input_ids
+    )
 
 
 @pytest.mark.parametrize("failure", [ConnectionError("no network"), KeyboardInterrupt()])

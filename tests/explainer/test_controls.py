@@ -30,8 +30,12 @@ from self_explain.tasks import TASKS, ExplainerExamples, load_split
 
 def examples_of(n: int, size: int = 6, seed: int = 0) -> ExplainerExamples:
     generator = torch.Generator().manual_seed(seed)
-    return ExplainerExamples([f"q{i}" for i in range(n)], [f"a{i}" for i in range(n)],
-                             torch.randn(n, size, generator=generator), torch.arange(n) % 3)
+    return ExplainerExamples(
+        [f"q{i}" for i in range(n)],
+        [f"a{i}" for i in range(n)],
+        torch.randn(n, size, generator=generator),
+        torch.arange(n) % 3,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -92,8 +96,9 @@ def test_zero_vectors_keep_the_shape_type_layers_and_questions():
     assert zero.answers == examples.answers
     assert examples.vectors.abs().sum() > 0, "the examples given are not changed"
     two_per_question = ExplainerExamples(["q"], ["a"], torch.ones(2, 4), torch.zeros(2, dtype=torch.long))
-    assert torch.equal(apply_vector_control(two_per_question, ZERO, 0).vectors, torch.zeros(2, 4)), \
+    assert torch.equal(apply_vector_control(two_per_question, ZERO, 0).vectors, torch.zeros(2, 4)), (
         "any number of vectors per question"
+    )
     half = ExplainerExamples(["q"], ["a"], torch.ones(1, 4, dtype=torch.float16), torch.zeros(1, dtype=torch.long))
     assert apply_vector_control(half, ZERO, 0).vectors.dtype == torch.float16
 
@@ -178,8 +183,9 @@ def training_examples(dataset, config_name, target_dir, max_rows, seed):
 
 
 @pytest.mark.parametrize("control", VECTOR_CONTROLS)
-def test_a_control_is_trained_and_scored_on_the_same_transform(control, tiny_train_config, tmp_path,
-                                                               patching_dataset_dir, random_toy_model_dir):
+def test_a_control_is_trained_and_scored_on_the_same_transform(
+    control, tiny_train_config, tmp_path, patching_dataset_dir, random_toy_model_dir
+):
     tables = []
     original = trainer_module.VectorCollator
 
@@ -193,7 +199,7 @@ def test_a_control_is_trained_and_scored_on_the_same_transform(control, tiny_tra
 
     plain = training_examples(patching_dataset_dir, random_toy_model_dir.name, random_toy_model_dir, 12, 2)
     expected = apply_vector_control(plain, control, seed=2)
-    (vectors, layers), = tables
+    ((vectors, layers),) = tables
     assert torch.allclose(vectors, expected.vectors, atol=1e-5), "the training table holds the transformed vectors"
     assert torch.equal(layers, expected.layers)
     assert not torch.allclose(vectors, plain.vectors)
@@ -216,8 +222,9 @@ def test_a_control_is_trained_and_scored_on_the_same_transform(control, tiny_tra
     with mock.patch.object(explainer.injector, "inject", side_effect=record):
         explainer.generate(scored, batch_size=4, max_new_tokens=1)
         explainer.generate(scored, batch_size=4, max_new_tokens=1, apply_control=False)
-    assert torch.allclose(injected[0], apply_vector_control(scored, control, seed=2).vectors), \
+    assert torch.allclose(injected[0], apply_vector_control(scored, control, seed=2).vectors), (
         "scoring applies the control recorded at training, over all the rows given"
+    )
     assert torch.equal(injected[1], scored.vectors), "the untrained base (baselines) gets the vectors as they are"
 
 

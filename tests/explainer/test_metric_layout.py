@@ -6,10 +6,22 @@ from self_explain.explainer import metric_layout as module
 from self_explain.explainer.metric_layout import classes_of, metric_layout, metric_tables
 
 CAUSAL_MATCH_KEYS = [
-    "exact_match", "content_match", "has_changed_f1", "has_changed_macro_f1", "valid_rate", "changed_exact_match",
-    "changed_content_match", "changed_valid_rate", "unchanged_exact_match", "unchanged_content_match",
-    "unchanged_valid_rate", "has_unchanged_f1", "has_changed_precision", "has_changed_recall",
-    "has_unchanged_precision", "has_unchanged_recall",
+    "exact_match",
+    "content_match",
+    "has_changed_f1",
+    "has_changed_macro_f1",
+    "valid_rate",
+    "changed_exact_match",
+    "changed_content_match",
+    "changed_valid_rate",
+    "unchanged_exact_match",
+    "unchanged_content_match",
+    "unchanged_valid_rate",
+    "has_unchanged_f1",
+    "has_changed_precision",
+    "has_changed_recall",
+    "has_unchanged_precision",
+    "has_unchanged_recall",
 ]
 
 
@@ -40,8 +52,15 @@ def test_classes_come_from_the_entries_strata_in_order():
 
 
 def test_tables_state_each_class_rows_and_entities():
-    entries = [{"name": "a", "rows": 10, "groups": 4, "strata": {"changed": {"rows": 3, "groups": 2}},
-                "metrics": {"exact_match": 0.5, "changed_exact_match": 0.25, "has_changed_f1": 0.1}}]
+    entries = [
+        {
+            "name": "a",
+            "rows": 10,
+            "groups": 4,
+            "strata": {"changed": {"rows": 3, "groups": 2}},
+            "metrics": {"exact_match": 0.5, "changed_exact_match": 0.25, "has_changed_f1": 0.1},
+        }
+    ]
     layout = metric_layout(["exact_match", "changed_exact_match", "has_changed_f1"], classes_of(entries))
 
     def cell(entry, key):
@@ -51,7 +70,9 @@ def test_tables_state_each_class_rows_and_entities():
     assert lines[:3] == ["| who | rows | entities | exact_match |", "|---|---|---|---|", "| a | 10 | 4 | 0.50 |"]
     assert "| who | class | rows | entities | exact_match | f1 |" in lines
     assert "| a | changed | 3 | 2 | 0.25 | 0.10 |" in lines
-    assert any(line.startswith("By ground-truth class: exact_match over the rows of that class; f1 with the class")
-               for line in lines)
+    assert any(
+        line.startswith("By ground-truth class: exact_match over the rows of that class; f1 with the class")
+        for line in lines
+    )
     unsized = metric_tables(entries, layout, [("who", lambda e: e["name"])], cell, sizes=False, header=str.upper)
     assert "| who | EXACT_MATCH |" in unsized and "| a | changed | 0.25 | 0.10 |" in unsized

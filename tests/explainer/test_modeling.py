@@ -35,4 +35,3 @@ def test_merging_leaves_a_switched_off_adapter_alone(trained_explainer_dir):
     with explainer.untrained():
         merge_trained_token_rows(explainer.model)
         assert not any(m.merged for m in explainer.model.modules() if isinstance(m, TrainableTokensLayer))
-

@@ -21,10 +21,18 @@ from self_explain.tasks.causal_answers import causal_answer
 OUTPUT_KEYS = {"explanation", "changed", "prediction", "valid"}
 README = Path(__file__).parents[2] / "README.md"
 # The README's printed pipeline outputs (the comment lines after an explain(...) call), joined back into one line each.
-README_EXAMPLES = [" ".join(line.strip().lstrip("#").strip() for line in block.splitlines())
-                   for block in re.findall(r"^ *# (\{'explanation'.*?\})$", README.read_text(), re.M | re.S)]
-VERIFY_KEYS = {"ground_truth", "ground_truth_changed", "ground_truth_prediction", "ground_truth_token",
-               "ground_truth_token_id", "verified"}
+README_EXAMPLES = [
+    " ".join(line.strip().lstrip("#").strip() for line in block.splitlines())
+    for block in re.findall(r"^ *# (\{'explanation'.*?\})$", README.read_text(), re.M | re.S)
+]
+VERIFY_KEYS = {
+    "ground_truth",
+    "ground_truth_changed",
+    "ground_truth_prediction",
+    "ground_truth_token",
+    "ground_truth_token_id",
+    "verified",
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,16 +49,22 @@ class Case:
 
 
 def row_case(row: dict) -> Case:
-    item = {"task": "patching", "text": row["original_text"], "counterfactual": row["counterfactual_text"],
-            "layers": row["layers"], "token": row["patch_position"]["orig_pos"]}
+    item = {
+        "task": "patching",
+        "text": row["original_text"],
+        "counterfactual": row["counterfactual_text"],
+        "layers": row["layers"],
+        "token": row["patch_position"]["orig_pos"],
+    }
     return Case(item, row["patch_position"]["counterfact_pos"], row["answer"])
 
 
 def last_token_case(text: str, counterfactual: str, layers: list[int]) -> Case:
     """Prompts of the same length differing in the last word: patching the last token moves a random model."""
     last = len(text.split())  # word-level toy tokenizer, after <bos>
-    return Case({"task": "patching", "text": text, "counterfactual": counterfactual, "layers": layers, "token": last},
-                last)
+    return Case(
+        {"task": "patching", "text": text, "counterfactual": counterfactual, "layers": layers, "token": last}, last
+    )
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +133,7 @@ def test_model_alone_explains_the_target_it_was_trained_for(random_toy_model_dir
     assert set(explain(inputs[0], max_new_tokens=2)) == OUTPUT_KEYS
 
 
-def test_design_card_call_loads_the_explainers_base_once_and_no_toy_model(random_toy_model_dir,
-                                                                         trained_explainer_dir):
+def test_design_card_call_loads_the_explainers_base_once_and_no_toy_model(random_toy_model_dir, trained_explainer_dir):
     """Without model=, pipeline() picks the task default (toy-target), which is not loaded: E's base, shared with the
     target, is loaded exactly once, and nothing else."""
     loads, patched = count_model_loads()
@@ -144,8 +157,9 @@ def pipeline_notices():
     notices.removeHandler(handler)
 
 
-def test_no_default_model_notice_for_a_default_the_pipeline_does_not_use(random_toy_model_dir, trained_explainer_dir,
-                                                                         pipeline_notices):
+def test_no_default_model_notice_for_a_default_the_pipeline_does_not_use(
+    random_toy_model_dir, trained_explainer_dir, pipeline_notices
+):
     pipeline("self-explanation", target=str(random_toy_model_dir), explainer=str(trained_explainer_dir))
     pipeline("self-explanation")
     assert not [m for m in pipeline_notices if m.startswith("No model was supplied")], pipeline_notices
@@ -161,17 +175,21 @@ def test_no_future_warning_from_our_calls(random_toy_model_dir, trained_explaine
         assert set(explain(inputs[0], verify=True, max_new_tokens=2)) == OUTPUT_KEYS | VERIFY_KEYS
 
 
-@pytest.mark.parametrize("placement", [{"device": "cpu"}, {"device": -1}, {"device_map": "cpu"},
-                                       {"device": torch.device("cpu")}])
-def test_device_and_device_map_place_explainer_and_target(random_toy_model_dir, trained_explainer_dir,
-                                                          wide_explainer_dir, inputs, placement):
+@pytest.mark.parametrize(
+    "placement", [{"device": "cpu"}, {"device": -1}, {"device_map": "cpu"}, {"device": torch.device("cpu")}]
+)
+def test_device_and_device_map_place_explainer_and_target(
+    random_toy_model_dir, trained_explainer_dir, wide_explainer_dir, inputs, placement
+):
     options = []
     loads, patched = count_model_loads(options)
     with patched:
-        shared = pipeline("self-explanation", target=str(random_toy_model_dir), explainer=str(trained_explainer_dir),
-                          **placement)
-        apart = pipeline("self-explanation", model=str(wide_explainer_dir), target=str(random_toy_model_dir),
-                         **placement)
+        shared = pipeline(
+            "self-explanation", target=str(random_toy_model_dir), explainer=str(trained_explainer_dir), **placement
+        )
+        apart = pipeline(
+            "self-explanation", model=str(wide_explainer_dir), target=str(random_toy_model_dir), **placement
+        )
     assert len(loads) == 3 and [o["device_map"] for o in options] == ["cpu"] * 3, "explainer bases and the target"
     for explain in (shared, apart):
         assert explain.device == torch.device("cpu")
@@ -184,8 +202,9 @@ def test_device_and_device_map_place_explainer_and_target(random_toy_model_dir, 
 def test_a_device_the_machine_lacks_is_refused_not_dropped(random_toy_model_dir, trained_explainer_dir, placement):
     loads, patched = count_model_loads()
     with patched, pytest.raises(ValueError, match=r"device 'cuda(:0)?' was asked for .* no CUDA device .*'cpu'"):
-        pipeline("self-explanation", target=str(random_toy_model_dir), explainer=str(trained_explainer_dir),
-                 **placement)
+        pipeline(
+            "self-explanation", target=str(random_toy_model_dir), explainer=str(trained_explainer_dir), **placement
+        )
     assert loads == [], "refused before any model is loaded"
 
 
@@ -222,8 +241,11 @@ def test_verify_adds_the_ground_truth_of_the_patch(explain, cases, pristine):
         assert result["ground_truth_prediction"] == tokenizer.decode([patched if changed else clean]).strip()
         assert result["ground_truth_token_id"] == (patched if changed else clean)
         assert result["ground_truth_token"] == tokenizer.decode([result["ground_truth_token_id"]])
-        assert result["verified"] is (result["valid"] and result["changed"] == changed
-                                      and result["prediction"] == result["ground_truth_prediction"])
+        assert result["verified"] is (
+            result["valid"]
+            and result["changed"] == changed
+            and result["prediction"] == result["ground_truth_prediction"]
+        )
     assert changes == [False] * 3 + [True] * 3, "both kinds of ground truth are covered"
 
 
@@ -231,8 +253,10 @@ def test_verified_says_whether_the_explanation_held(explain, inputs, monkeypatch
     truths = explain(inputs, verify=True, max_new_tokens=1)
     right = [t["ground_truth"] for t in truths]
     wrong_content = [answer.replace("<<<", "<<<not ") for answer in right]
-    wrong_verdict = [causal_answer(not t["ground_truth_changed"], t["ground_truth_prediction"],
-                                   t["ground_truth_prediction"]) for t in truths]
+    wrong_verdict = [
+        causal_answer(not t["ground_truth_changed"], t["ground_truth_prediction"], t["ground_truth_prediction"])
+        for t in truths
+    ]
     for answers, held in ((right, True), (wrong_content, False), (wrong_verdict, False)):
         monkeypatch.setattr(explain.explainer, "generate", lambda examples, *args, answers=answers: list(answers))
         results = explain(inputs, verify=True)
@@ -283,10 +307,16 @@ def test_one_base_model_adapter_off_is_the_target(explain, pristine, inputs):
         ({"layers": []}, r"needs 'layers'"),
         ({"layers": None}, r"needs 'layers'"),
         # a word the toy tokenizer does not know would silently become <unk>
-        ({"counterfactual": "Blorptown lives in"}, r"patching input 'counterfactual' has words outside the target's "
-                                                   r"vocabulary, which it would read as '<unk>': \['Blorptown'\]"),
+        (
+            {"counterfactual": "Blorptown lives in"},
+            r"patching input 'counterfactual' has words outside the target's "
+            r"vocabulary, which it would read as '<unk>': \['Blorptown'\]",
+        ),
         ({"text": "Qwxz Zorvak lives in"}, r"patching input 'text' has words outside .*\['Qwxz'\]"),
-        ({"text": "Zorvak lives in " * 200}, r"patching input 'text' has 601 tokens, longer than the target's context"),
+        (
+            {"text": "Zorvak lives in " * 200},
+            r"patching input 'text' has 601 tokens, longer than the target's context",
+        ),
     ],
 )
 def test_bad_inputs_name_the_problem(explain, inputs, change, message):
@@ -307,8 +337,9 @@ def test_a_length_or_batch_size_below_one_is_refused_not_ignored(explain, inputs
 
 def test_a_pipeline_batch_size_below_one_is_refused(random_toy_model_dir, trained_explainer_dir):
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
-        pipeline("self-explanation", target=str(random_toy_model_dir), explainer=str(trained_explainer_dir),
-                 batch_size=0)
+        pipeline(
+            "self-explanation", target=str(random_toy_model_dir), explainer=str(trained_explainer_dir), batch_size=0
+        )
 
 
 def test_input_that_is_not_a_dict_is_refused(explain):
@@ -329,14 +360,22 @@ def test_a_string_input_is_shown_whole_not_its_first_character(explain, given, m
         explain(given)
 
 
-def test_an_explainer_for_another_target_is_refused(random_toy_model_dir, other_toy_model_dir, trained_explainer_dir,
-                                                   inputs):
-    with pytest.raises(ValueError, match=rf"trained to explain '{random_toy_model_dir}' \(revision sha256:.*"
-                                         r"allow_other_target=True"):
+def test_an_explainer_for_another_target_is_refused(
+    random_toy_model_dir, other_toy_model_dir, trained_explainer_dir, inputs
+):
+    with pytest.raises(
+        ValueError,
+        match=rf"trained to explain '{random_toy_model_dir}' \(revision sha256:.*"
+        r"allow_other_target=True",
+    ):
         pipeline("self-explanation", target=str(other_toy_model_dir), explainer=str(trained_explainer_dir))
 
-    explain = pipeline("self-explanation", target=str(other_toy_model_dir), explainer=str(trained_explainer_dir),
-                       allow_other_target=True)
+    explain = pipeline(
+        "self-explanation",
+        target=str(other_toy_model_dir),
+        explainer=str(trained_explainer_dir),
+        allow_other_target=True,
+    )
     assert not explain.explainer.shares_base
     assert explain.explainer.target.name == str(other_toy_model_dir)
     assert set(explain(inputs[0], verify=True, max_new_tokens=2)) == OUTPUT_KEYS | VERIFY_KEYS
@@ -361,14 +400,22 @@ def test_an_unknown_explainer_is_named(random_toy_model_dir, tmp_path, monkeypat
 
 
 def test_an_explainer_of_another_width_without_projection_is_refused(wide_toy_model_dir, trained_explainer_dir):
-    with pytest.raises(ValueError, match=r"has hidden size 32 but target .* has 48, and the explainer has no "
-                                         r"projection\.safetensors"):
-        pipeline("self-explanation", target=str(wide_toy_model_dir), explainer=str(trained_explainer_dir),
-                 allow_other_target=True)
+    with pytest.raises(
+        ValueError,
+        match=r"has hidden size 32 but target .* has 48, and the explainer has no "
+        r"projection\.safetensors",
+    ):
+        pipeline(
+            "self-explanation",
+            target=str(wide_toy_model_dir),
+            explainer=str(trained_explainer_dir),
+            allow_other_target=True,
+        )
 
 
-def test_an_explainer_of_another_width_with_its_projection(random_toy_model_dir, wide_toy_model_dir,
-                                                           wide_explainer_dir, cases, pristine):
+def test_an_explainer_of_another_width_with_its_projection(
+    random_toy_model_dir, wide_toy_model_dir, wide_explainer_dir, cases, pristine
+):
     loads, patched = count_model_loads()
     with patched:
         explain = pipeline("self-explanation", model=str(wide_explainer_dir), target=str(random_toy_model_dir))
@@ -390,23 +437,40 @@ def test_default_pipeline_explains_a_toy_world_input():
 
     first, second = ToyWorld.generate(0).entities[:2]
     explain = pipeline("self-explanation")
-    result = explain({"task": "patching", "text": f"{first} lives in", "counterfactual": f"{second} lives in",
-                      "layers": [0], "token": 1}, verify=True)
+    result = explain(
+        {
+            "task": "patching",
+            "text": f"{first} lives in",
+            "counterfactual": f"{second} lives in",
+            "layers": [0],
+            "token": 1,
+        },
+        verify=True,
+    )
     assert set(result) == OUTPUT_KEYS | VERIFY_KEYS
     assert result["valid"], result["explanation"]
     assert explain.explainer.name == DEFAULT_EXPLAINER and explain.explainer.shares_base
 
 
 def test_a_full_model_explainer_gets_its_own_target():
-    """E a full model (here the untrained toy-other explaining toy-target): no adapter, two models, same output form."""
+    """A full-model explainer (the untrained toy-other explaining toy-target): no adapter, two models, same output."""
     from self_explain.toyworld.world import ToyWorld
 
     first, second = ToyWorld.generate(0).entities[:2]
     explain = pipeline("self-explanation", target="toy-target", explainer="toy-other")
     assert not explain.explainer.is_adapter and not explain.explainer.shares_base
     assert explain.explainer.target.model is not explain.explainer.model
-    result = explain({"task": "patching", "text": f"{first} lives in", "counterfactual": f"{second} lives in",
-                      "layers": [0], "token": 3}, verify=True, max_new_tokens=4)
+    result = explain(
+        {
+            "task": "patching",
+            "text": f"{first} lives in",
+            "counterfactual": f"{second} lives in",
+            "layers": [0],
+            "token": 3,
+        },
+        verify=True,
+        max_new_tokens=4,
+    )
     assert set(result) == OUTPUT_KEYS | VERIFY_KEYS
     # For this pair the last position already carries the answer after block 0 in toy-target.
     assert result["ground_truth_changed"] is True
@@ -425,12 +489,47 @@ def test_model_takes_what_explainer_takes_once_transformers_hands_it_over():
 def test_the_readme_example_shows_what_happened():
     """README.md's toy example, as printed there: a wrong answer, and the target's own token with its id."""
     explain = pipeline("self-explanation", target="toy-target", explainer="toy-target-patching-explainer")
-    result = explain({"task": "patching", "text": "Zorvak lives in", "counterfactual": "Krawyn lives in",
-                      "layers": [0], "token": 1}, verify=True)
+    result = explain(
+        {
+            "task": "patching",
+            "text": "Zorvak lives in",
+            "counterfactual": "Krawyn lives in",
+            "layers": [0],
+            "token": 1,
+        },
+        verify=True,
+    )
     assert result == {
-        "explanation": "The output would remain unchanged from <<<Spain>>>.", "changed": False, "prediction": "Spain",
-        "valid": True, "ground_truth": "The output would remain unchanged from <<<Peru>>>.",
-        "ground_truth_changed": False, "ground_truth_prediction": "Peru", "ground_truth_token": "Peru",
-        "ground_truth_token_id": 199, "verified": False,
+        "explanation": "The output would remain unchanged from <<<Spain>>>.",
+        "changed": False,
+        "prediction": "Spain",
+        "valid": True,
+        "ground_truth": "The output would remain unchanged from <<<Peru>>>.",
+        "ground_truth_changed": False,
+        "ground_truth_prediction": "Peru",
+        "ground_truth_token": "Peru",
+        "ground_truth_token_id": 199,
+        "verified": False,
     }
     assert repr(result) in " ".join(README_EXAMPLES), "the README prints this output"
+
+
+@pytest.mark.parametrize(
+    "first_import",
+    [
+        "from self_explain.explainer.pipeline import ExplainerPipeline",
+        "self_explain.ExplainerPipeline",
+        "from transformers import pipeline",
+    ],
+)
+def test_the_task_is_registered_whatever_is_imported_first(first_import):
+    """The pipeline module imports transformers' pipelines, whose import hook must not re-enter it half-initialized."""
+    import subprocess
+    import sys
+
+    code = (
+        f"import self_explain\n{first_import}\n"
+        "from transformers.pipelines import PIPELINE_REGISTRY\n"
+        "assert 'self-explanation' in PIPELINE_REGISTRY.supported_tasks\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

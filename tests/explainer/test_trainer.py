@@ -35,11 +35,18 @@ def copy_explainer(source: Path, folder: Path, with_checkpoints: bool = False) -
     return folder
 
 
-def test_train_writes_a_complete_explainer_and_nothing_half_written(trained_explainer_dir, random_toy_model_dir,
-                                                                    patching_dataset_dir):
+def test_train_writes_a_complete_explainer_and_nothing_half_written(
+    trained_explainer_dir, random_toy_model_dir, patching_dataset_dir
+):
     out = trained_explainer_dir
-    for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "tokenizer_config.json",
-                 EXPLAINER_METADATA, "README.md"):
+    for name in (
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        EXPLAINER_METADATA,
+        "README.md",
+    ):
         assert (out / name).is_file(), name
     assert not (out / PROJECTION_FILE).exists(), "same width: no projection"
     assert not list(out.glob(".tmp-*")) and not list(out.glob(".*"))
@@ -53,8 +60,10 @@ def test_train_writes_a_complete_explainer_and_nothing_half_written(trained_expl
     assert metadata["dataset_config"] == random_toy_model_dir.name
     assert metadata["projection"] is None
     assert metadata["training_args"]["max_steps"] == 5 and metadata["training_args"]["seed"] == 0
-    assert metadata["train_rows"] == load_dataset(str(patching_dataset_dir), random_toy_model_dir.name,
-                                                  split="train").num_rows
+    assert (
+        metadata["train_rows"]
+        == load_dataset(str(patching_dataset_dir), random_toy_model_dir.name, split="train").num_rows
+    )
     assert metadata["train_loss"] > 0
 
     adapter_config = json.loads((out / "adapter_config.json").read_text())
@@ -67,9 +76,9 @@ def test_train_writes_a_complete_explainer_and_nothing_half_written(trained_expl
     assert explainer.task == "patching" and explainer.shares_base and explainer.projection is None
 
 
-def test_the_trainer_sees_the_prompts_generate_will_see_with_each_rows_vector(tiny_train_config,
-                                                                              random_toy_model_dir,
-                                                                              patching_dataset_dir, tmp_path):
+def test_the_trainer_sees_the_prompts_generate_will_see_with_each_rows_vector(
+    tiny_train_config, random_toy_model_dir, patching_dataset_dir, tmp_path
+):
     """Loss on the answer only; the prompt part of each training row is exactly Explainer.generate's prompt."""
     from transformers import AutoTokenizer
 
@@ -129,9 +138,9 @@ def test_the_target_defaults_to_the_datasets_provenance(tiny_train_config, rando
         resolve_target(tiny_train_config(tmp_path, target=None, dataset_config="elsewhere"))
 
 
-def test_a_target_the_dataset_was_not_built_on_is_refused_before_loading(tiny_train_config, patching_dataset_dir,
-                                                                          random_toy_model_dir, other_toy_model_dir,
-                                                                          tmp_path, monkeypatch):
+def test_a_target_the_dataset_was_not_built_on_is_refused_before_loading(
+    tiny_train_config, patching_dataset_dir, random_toy_model_dir, other_toy_model_dir, tmp_path, monkeypatch
+):
     from self_explain.explainer import trainer
 
     class Loaded(Exception):
@@ -142,9 +151,12 @@ def test_a_target_the_dataset_was_not_built_on_is_refused_before_loading(tiny_tr
 
     monkeypatch.setattr(trainer, "load_model", load_model)
     out = tmp_path / "out"
-    with pytest.raises(ValueError, match=rf"--target '{other_toy_model_dir}': dataset {patching_dataset_dir} config "
-                                         rf"'{random_toy_model_dir.name}' holds the ground truth of "
-                                         rf"'{random_toy_model_dir}'.*or pass --allow_other_target to train on it"):
+    with pytest.raises(
+        ValueError,
+        match=rf"--target '{other_toy_model_dir}': dataset {patching_dataset_dir} config "
+        rf"'{random_toy_model_dir.name}' holds the ground truth of "
+        rf"'{random_toy_model_dir}'.*or pass --allow_other_target to train on it",
+    ):
         train_explainer(tiny_train_config(out, target=str(other_toy_model_dir)))
     with pytest.raises(ValueError, match="holds the ground truth of"):  # the dataset's only config, when not named
         train_explainer(tiny_train_config(out, target=str(other_toy_model_dir), dataset_config=None))
@@ -160,7 +172,8 @@ def test_a_target_of_another_revision_is_refused(tiny_train_config, patching_dat
 
     config = tiny_train_config("unused")
     recorded = __import__("json").loads(
-        (patching_dataset_dir / "provenance" / f"{random_toy_model_dir.name}.json").read_text())["target_revision"]
+        (patching_dataset_dir / "provenance" / f"{random_toy_model_dir.name}.json").read_text()
+    )["target_revision"]
     check_dataset_target(config, str(random_toy_model_dir), recorded)
     with pytest.raises(ValueError, match=r"\(revision sha256:other\): .* \(revision sha256:"):
         check_dataset_target(config, str(random_toy_model_dir), "sha256:other")
@@ -182,8 +195,9 @@ def test_same_seed_gives_identical_adapter_weights(trained_explainer_dir, tiny_t
     assert_same_weights(adapter_weights(again), adapter_weights(trained_explainer_dir))
 
 
-def test_resume_from_latest_checkpoint_finishes_like_an_uninterrupted_run(trained_explainer_dir, tiny_train_config,
-                                                                          tmp_path):
+def test_resume_from_latest_checkpoint_finishes_like_an_uninterrupted_run(
+    trained_explainer_dir, tiny_train_config, tmp_path
+):
     """Interrupted after step 3 (checkpoint-3 is the latest), resumed to step 5: the very same adapter."""
     out = tmp_path / "interrupted"
     (out / CHECKPOINTS).mkdir(parents=True)
@@ -217,7 +231,8 @@ def _interrupted_at_step(tiny_train_config, out, step: int, monkeypatch, **overr
 
 
 def test_a_plain_rerun_after_a_crash_resumes_and_removes_the_checkpoints_only_then(
-        trained_explainer_dir, tiny_train_config, tmp_path, monkeypatch, caplog):
+    trained_explainer_dir, tiny_train_config, tmp_path, monkeypatch, caplog
+):
     out = tmp_path / "crashed"
     _interrupted_at_step(tiny_train_config, out, 5, monkeypatch, keep_checkpoints=False)  # after checkpoint-3
     assert (out / CHECKPOINTS / "checkpoint-3" / "trainer_state.json").is_file(), "a crash keeps the checkpoints"
@@ -228,12 +243,16 @@ def test_a_plain_rerun_after_a_crash_resumes_and_removes_the_checkpoints_only_th
     assert not (out / CHECKPOINTS).exists(), "removed after the successful run"
 
 
-def test_a_rerun_with_other_settings_is_refused_and_no_resume_starts_again(tiny_train_config, tmp_path, monkeypatch,
-                                                                           caplog):
+def test_a_rerun_with_other_settings_is_refused_and_no_resume_starts_again(
+    tiny_train_config, tmp_path, monkeypatch, caplog
+):
     out = tmp_path / "crashed"
     _interrupted_at_step(tiny_train_config, out, 5, monkeypatch)
-    with pytest.raises(ValueError, match=r"holds checkpoints of an unfinished run with other settings \(learning_rate"
-                                         r"\); rerun with those settings to resume it, or pass --no_resume"):
+    with pytest.raises(
+        ValueError,
+        match=r"holds checkpoints of an unfinished run with other settings \(learning_rate"
+        r"\); rerun with those settings to resume it, or pass --no_resume",
+    ):
         train_explainer(tiny_train_config(out, learning_rate=1e-3))
     _interrupted_at_step(tiny_train_config, out, 2, monkeypatch, learning_rate=1e-3, no_resume=True)
     assert not list((out / CHECKPOINTS).glob("checkpoint-*")), "the earlier run's checkpoints are gone"
@@ -272,8 +291,9 @@ def test_save_explainer_leaves_nothing_when_a_step_fails(trained_explainer_dir, 
         save_explainer(model, tokenizer, None, metadata, out)
     assert_same_weights(adapter_weights(out), adapter_weights(trained_explainer_dir))
     assert not list(out.glob(".tmp-*"))
-    assert [m for m in caplog.messages if ".tmp-" in m] == [f"removed {out / '.tmp-killed'}, left by an earlier save "
-                                                              "that did not finish"], "no log names a staging folder"
+    assert [m for m in caplog.messages if ".tmp-" in m] == [
+        f"removed {out / '.tmp-killed'}, left by an earlier save that did not finish"
+    ], "no log names a staging folder"
     assert f"(card: {out / 'README.md'})" in caplog.text
 
 
@@ -282,8 +302,9 @@ def test_save_explainer_leaves_nothing_when_a_step_fails(trained_explainer_dir, 
 # ----------------------------------------------------------------------------------------------
 
 
-def test_cross_width_explainer_saves_a_trained_projection_and_loads_back(wide_explainer_dir, wide_toy_model_dir,
-                                                                         random_toy_model_dir, patching_dataset_dir):
+def test_cross_width_explainer_saves_a_trained_projection_and_loads_back(
+    wide_explainer_dir, wide_toy_model_dir, random_toy_model_dir, patching_dataset_dir
+):
     tensors = load_file(str(wide_explainer_dir / PROJECTION_FILE))
     assert tensors["weight"].shape == (3, 48, 32) and tensors["bias"].shape == (3, 48)
     assert not torch.equal(tensors["weight"], torch.eye(48, 32).repeat(3, 1, 1)), "trained jointly with the adapter"
@@ -312,15 +333,19 @@ def test_resume_restores_the_projection(wide_explainer_dir, wide_toy_model_dir, 
     (out / CHECKPOINTS).mkdir(parents=True)
     shutil.copytree(wide_explainer_dir / CHECKPOINTS / "checkpoint-1", out / CHECKPOINTS / "checkpoint-1")
 
-    train_explainer(tiny_train_config(out, explainer_base=str(wide_toy_model_dir), max_steps=2, save_steps=1,
-                                      resume_from_checkpoint="latest"))
+    train_explainer(
+        tiny_train_config(
+            out, explainer_base=str(wide_toy_model_dir), max_steps=2, save_steps=1, resume_from_checkpoint="latest"
+        )
+    )
 
     assert_same_weights(load_file(str(out / PROJECTION_FILE)), load_file(str(wide_explainer_dir / PROJECTION_FILE)))
     assert_same_weights(adapter_weights(out), adapter_weights(wide_explainer_dir))
 
 
-def test_projection_that_does_not_fit_the_explainer_is_refused_at_load(trained_explainer_dir, wide_explainer_dir,
-                                                                       tmp_path):
+def test_projection_that_does_not_fit_the_explainer_is_refused_at_load(
+    trained_explainer_dir, wide_explainer_dir, tmp_path
+):
     folder = copy_explainer(trained_explainer_dir, tmp_path / "explainer")
     shutil.copy(wide_explainer_dir / PROJECTION_FILE, folder / PROJECTION_FILE)  # maps 32 -> 48; explainer is 32
     with pytest.raises(ValueError, match="48"):
@@ -361,15 +386,24 @@ def bare_toy_tokenizer(pad: bool):
     from self_explain.toyworld.vocabulary import CHAT_TOKENS, build_vocabulary
     from self_explain.toyworld.world import ToyWorld
 
-    vocab = {t: i for i, t in enumerate(t for t in build_vocabulary(ToyWorld.generate(0)) if t not in PLACEHOLDER_TOKENS)}
+    vocab = {
+        t: i for i, t in enumerate(t for t in build_vocabulary(ToyWorld.generate(0)) if t not in PLACEHOLDER_TOKENS)
+    }
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation("isolated"), pre_tokenizers.Digits(True)]
     )
-    backend.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", vocab["<bos>"])])
+    backend.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", special_tokens=[("<bos>", vocab["<bos>"])]
+    )
     return PreTrainedTokenizerFast(
-        tokenizer_object=backend, bos_token="<bos>", eos_token="<eos>", unk_token="<unk>",
-        pad_token="<pad>" if pad else None, extra_special_tokens=CHAT_TOKENS, chat_template=CHAT_TEMPLATE,
+        tokenizer_object=backend,
+        bos_token="<bos>",
+        eos_token="<eos>",
+        unk_token="<unk>",
+        pad_token="<pad>" if pad else None,
+        extra_special_tokens=CHAT_TOKENS,
+        chat_template=CHAT_TEMPLATE,
     )
 
 
@@ -378,8 +412,13 @@ def bare_base_dirs(tmp_path_factory):
     from tests.conftest import save_random_toy_model
 
     return {
-        pad: save_random_toy_model(tmp_path_factory.mktemp(f"bare-{pad}"), hidden_size=32, num_layers=2, seed=6,
-                                   tokenizer=bare_toy_tokenizer(pad))
+        pad: save_random_toy_model(
+            tmp_path_factory.mktemp(f"bare-{pad}"),
+            hidden_size=32,
+            num_layers=2,
+            seed=6,
+            tokenizer=bare_toy_tokenizer(pad),
+        )
         for pad in (True, False)
     }
 
@@ -387,7 +426,9 @@ def bare_base_dirs(tmp_path_factory):
 def test_explainer_on_a_base_without_placeholder_tokens_loads_back(bare_base_dirs, tiny_train_config, tmp_path):
     out = train_explainer(tiny_train_config(tmp_path / "out", explainer_base=str(bare_base_dirs[True]), max_steps=1))
     explainer = load_explainer(str(out))
-    assert explainer.tokenizer.convert_tokens_to_ids("<|vec|>") < explainer.model.get_input_embeddings().weight.shape[0]
+    assert (
+        explainer.tokenizer.convert_tokens_to_ids("<|vec|>") < explainer.model.get_input_embeddings().weight.shape[0]
+    )
 
 
 def test_train_on_a_base_without_pad_token(bare_base_dirs, tiny_train_config, tmp_path):
@@ -412,8 +453,9 @@ def reference_layout_dir(patching_dataset_dir, random_toy_model_dir, tmp_path_fa
     return folder
 
 
-def test_reference_rows_get_the_same_questions_and_answers_as_ours(reference_layout_dir, patching_dataset_dir,
-                                                                   random_toy_model_dir):
+def test_reference_rows_get_the_same_questions_and_answers_as_ours(
+    reference_layout_dir, patching_dataset_dir, random_toy_model_dir
+):
     from self_explain.core.models import load_model
     from self_explain.tasks.patching.explainer import patching_examples
 
@@ -440,32 +482,63 @@ def test_train_and_evaluate_on_the_reference_layout(reference_layout_dir, random
 
     # A folder without a self-explain card: the task cannot be read from it, so it is named.
     with pytest.raises(ValueError, match="pass --task"):
-        train_explainer(ExplainerConfig(dataset_name=str(reference_layout_dir), target=str(random_toy_model_dir),
-                                    output_dir=str(tmp_path / "unnamed"), max_steps=2))
-    out = train_explainer(ExplainerConfig(dataset_name=str(reference_layout_dir), target=str(random_toy_model_dir),
-                                          task="patching", output_dir=str(tmp_path / "explainer"), max_steps=2,
-                                          per_device_train_batch_size=8, warmup_steps=0, logging_steps=1))
+        train_explainer(
+            ExplainerConfig(
+                dataset_name=str(reference_layout_dir),
+                target=str(random_toy_model_dir),
+                output_dir=str(tmp_path / "unnamed"),
+                max_steps=2,
+            )
+        )
+    out = train_explainer(
+        ExplainerConfig(
+            dataset_name=str(reference_layout_dir),
+            target=str(random_toy_model_dir),
+            task="patching",
+            output_dir=str(tmp_path / "explainer"),
+            max_steps=2,
+            per_device_train_batch_size=8,
+            warmup_steps=0,
+            logging_steps=1,
+        )
+    )
     metadata = json.loads((out / EXPLAINER_METADATA).read_text())
     assert metadata["train_rows"] == 24 and metadata["dataset_config"] is None
 
-    report = run_evaluation(EvaluateConfig(explainer=str(out), dataset_name=str(reference_layout_dir),
-                                           output_dir=str(tmp_path / "eval"), max_new_tokens=4))
+    report = run_evaluation(
+        EvaluateConfig(
+            explainer=str(out),
+            dataset_name=str(reference_layout_dir),
+            output_dir=str(tmp_path / "eval"),
+            max_new_tokens=4,
+        )
+    )
     (result,) = report["results"]
     assert result["split"] == "test" and result["rows"] == 6
     assert set(result["metrics"]) >= {"exact_match", "content_match", "has_changed_f1"}
     predictions = pd.read_parquet(tmp_path / "eval" / "predictions-test.parquet")
     assert len(predictions) == 6
-    assert all(r.startswith(("The output would remain unchanged", "The most likely output")) for r in predictions["reference"])
+    assert all(
+        r.startswith(("The output would remain unchanged", "The most likely output")) for r in predictions["reference"]
+    )
 
 
-def test_predictions_of_the_reference_layout_keep_the_questions_asked(reference_layout_dir, trained_explainer_dir,
-                                                                      tmp_path):
+def test_predictions_of_the_reference_layout_keep_the_questions_asked(
+    reference_layout_dir, trained_explainer_dir, tmp_path
+):
     import pandas as pd
 
     from self_explain.evaluation.evaluator import EvaluateConfig, run_evaluation
 
-    run_evaluation(EvaluateConfig(explainer=str(trained_explainer_dir), dataset_name=str(reference_layout_dir),
-                                  dataset_config="default", output_dir=str(tmp_path), max_new_tokens=2))
+    run_evaluation(
+        EvaluateConfig(
+            explainer=str(trained_explainer_dir),
+            dataset_name=str(reference_layout_dir),
+            dataset_config="default",
+            output_dir=str(tmp_path),
+            max_new_tokens=2,
+        )
+    )
     questions = pd.read_parquet(tmp_path / "predictions-test.parquet")["question"]
     assert all("<|vec|>" in q for q in questions)
 

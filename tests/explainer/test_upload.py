@@ -81,35 +81,59 @@ def adapter_config(folder: Path) -> dict:
 # Where the base goes
 
 
-@pytest.mark.parametrize("metadata, given, push_base, expected", [
-    ({"explainer_base": "toy-target"}, None, None, ("org/toy-target", "toy-target")),
-    ({"explainer_base": "toy-target", "explainer_base_repo_id": "self-explain/toy-target"}, None, None,
-     ("org/toy-target", "toy-target")),
-    ({"explainer_base": "toy-target"}, "lab/toy-target", None, ("lab/toy-target", None)),
-    ({"explainer_base": "toy-target"}, "lab/toy-target", True, ("lab/toy-target", "toy-target")),
-    ({"explainer_base": "smollm2-135m"}, None, None, ("HuggingFaceTB/SmolLM2-135M-Instruct", None)),
-    ({"explainer_base": "smollm2-135m-edited"}, None, None, ("org/smollm2-135m-edited", "smollm2-135m-edited")),
-    ({"explainer_base": "Qwen/Qwen3-0.6B", "explainer_base_repo_id": "Qwen/Qwen3-0.6B"}, None, None,
-     ("Qwen/Qwen3-0.6B", None)),
-])
+@pytest.mark.parametrize(
+    "metadata, given, push_base, expected",
+    [
+        ({"explainer_base": "toy-target"}, None, None, ("org/toy-target", "toy-target")),
+        (
+            {"explainer_base": "toy-target", "explainer_base_repo_id": "self-explain/toy-target"},
+            None,
+            None,
+            ("org/toy-target", "toy-target"),
+        ),
+        ({"explainer_base": "toy-target"}, "lab/toy-target", None, ("lab/toy-target", None)),
+        ({"explainer_base": "toy-target"}, "lab/toy-target", True, ("lab/toy-target", "toy-target")),
+        ({"explainer_base": "smollm2-135m"}, None, None, ("HuggingFaceTB/SmolLM2-135M-Instruct", None)),
+        ({"explainer_base": "smollm2-135m-edited"}, None, None, ("org/smollm2-135m-edited", "smollm2-135m-edited")),
+        (
+            {"explainer_base": "Qwen/Qwen3-0.6B", "explainer_base_repo_id": "Qwen/Qwen3-0.6B"},
+            None,
+            None,
+            ("Qwen/Qwen3-0.6B", None),
+        ),
+    ],
+)
 def test_the_base_is_named_by_a_hub_id_and_uploaded_when_it_has_no_repo(metadata, given, push_base, expected):
     assert base_repo_plan(metadata, "org/explainer", given, push_base) == expected
 
 
-@pytest.mark.parametrize("metadata, repo_id, push_base, message", [
-    ({"explainer_base": "toy-target"}, "org/explainer", False, "has no Hub repo of its own: give base_repo_id"),
-    ({"explainer_base": "toy-target"}, "explainer", None, "has no owner to upload the base 'toy-target' under"),
-    ({"explainer_base": "/gone/model", "explainer_base_repo_id": None}, "org/explainer", None,
-     "was a local folder that is not here: give base_repo_id"),
-    ({"explainer_base": "smollm2-135m"}, "org/explainer", True, "is HuggingFaceTB/SmolLM2-135M-Instruct on the Hub"),
-])
+@pytest.mark.parametrize(
+    "metadata, repo_id, push_base, message",
+    [
+        ({"explainer_base": "toy-target"}, "org/explainer", False, "has no Hub repo of its own: give base_repo_id"),
+        ({"explainer_base": "toy-target"}, "explainer", None, "has no owner to upload the base 'toy-target' under"),
+        (
+            {"explainer_base": "/gone/model", "explainer_base_repo_id": None},
+            "org/explainer",
+            None,
+            "was a local folder that is not here: give base_repo_id",
+        ),
+        (
+            {"explainer_base": "smollm2-135m"},
+            "org/explainer",
+            True,
+            "is HuggingFaceTB/SmolLM2-135M-Instruct on the Hub",
+        ),
+    ],
+)
 def test_a_base_that_cannot_be_named_is_refused(metadata, repo_id, push_base, message):
     with pytest.raises(ValueError, match=message):
         base_repo_plan(metadata, repo_id, None, push_base)
 
 
-def test_a_local_base_folder_is_uploaded_beside_the_adapter(trained_explainer_dir, random_toy_model_dir, hub,
-                                                            tmp_path):
+def test_a_local_base_folder_is_uploaded_beside_the_adapter(
+    trained_explainer_dir, random_toy_model_dir, hub, tmp_path
+):
     folder = tmp_path / "explainer"
     shutil.copytree(trained_explainer_dir, folder)
     assert json.loads((folder / EXPLAINER_METADATA).read_text())["explainer_base_repo_id"] is None, "a local base"
@@ -126,8 +150,7 @@ def test_a_local_base_folder_is_uploaded_beside_the_adapter(trained_explainer_di
 
 
 @pytest.mark.parametrize("dataset_folder_here", [False, True])
-def test_pushing_the_shipped_smollm2_explainer_names_no_local_dataset(hub, tmp_path, monkeypatch,
-                                                                     dataset_folder_here):
+def test_pushing_the_shipped_smollm2_explainer_names_no_local_dataset(hub, tmp_path, monkeypatch, dataset_folder_here):
     folder = explainer_copy("smollm2-135m-patching-explainer", tmp_path)
     monkeypatch.chdir(tmp_path)
     if dataset_folder_here:  # the training dataset's folder, as it was when the explainer was trained
@@ -201,18 +224,24 @@ def test_a_pushed_smollm2_explainer_loads_with_plain_peft(smollm2, hub, tmp_path
     plain = AutoPeftModelForCausalLM.from_pretrained(str(remote), cache_dir=str(cache), local_files_only=True).eval()
     ours = load_explainer(str(remote))
     assert ours.shares_base and ours.target.revision == smollm2.revision
-    torch.testing.assert_close(logits(plain, AutoTokenizer.from_pretrained(remote)),
-                               logits(ours.model, ours.tokenizer), rtol=0, atol=1e-4)
+    torch.testing.assert_close(
+        logits(plain, AutoTokenizer.from_pretrained(remote)), logits(ours.model, ours.tokenizer), rtol=0, atol=1e-4
+    )
 
 
 def test_naming_the_published_dataset_reaches_the_evaluations_of_that_dataset():
     from self_explain.explainer.upload import with_published_dataset
 
-    recorded = {"dataset": "out/d", "dataset_repo_id": None, "eval_results": [
-        {"split": "test", "dataset": "out/d", "dataset_repo_id": None, "metrics": {"exact_match": 0.5}},
-        {"split": "test", "dataset": "out/other", "dataset_repo_id": None, "metrics": {"exact_match": 0.1}},
-        {"split": "test", "dataset": "lab/d2", "dataset_repo_id": "lab/d2", "metrics": {"exact_match": 0.2}},
-    ], "vector_control_results": {"dataset": "out/d", "results": []}}
+    recorded = {
+        "dataset": "out/d",
+        "dataset_repo_id": None,
+        "eval_results": [
+            {"split": "test", "dataset": "out/d", "dataset_repo_id": None, "metrics": {"exact_match": 0.5}},
+            {"split": "test", "dataset": "out/other", "dataset_repo_id": None, "metrics": {"exact_match": 0.1}},
+            {"split": "test", "dataset": "lab/d2", "dataset_repo_id": "lab/d2", "metrics": {"exact_match": 0.2}},
+        ],
+        "vector_control_results": {"dataset": "out/d", "results": []},
+    }
     published = with_published_dataset(recorded, "org/d")
     assert published["dataset_repo_id"] == "org/d"
     assert [e["dataset_repo_id"] for e in published["eval_results"]] == ["org/d", None, "lab/d2"]

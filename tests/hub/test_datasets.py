@@ -120,8 +120,14 @@ def test_overwrite_with_fewer_splits_removes_old_shards(tmp_path, template):
     folder = tmp_path / "out"
     write(folder, template, "toy-target")
     write_dataset_repo(
-        folder, dataset_name=DATASET, config_name="toy-target", splits={"train": rows(2)}, card_template=template,
-        card_kwargs={}, provenance={"rows": 2}, overwrite=True,
+        folder,
+        dataset_name=DATASET,
+        config_name="toy-target",
+        splits={"train": rows(2)},
+        card_template=template,
+        card_kwargs={},
+        provenance={"rows": 2},
+        overwrite=True,
     )
     assert [unhashed(p.name) for p in (folder / "data/toy-target").iterdir()] == ["train-00000-of-00001-HASH.parquet"]
     assert load(folder, "toy-target").num_rows == {"train": 2}
@@ -256,8 +262,11 @@ def test_an_overwrite_that_dies_before_the_card_leaves_the_old_config_whole(tmp_
     if not killed:  # a failure cleans up after itself: the folder is as it was
         assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
     write(folder, template, "toy-other")  # the next writer settles what a killed one left
-    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file() and "toy-other" not in str(p)
-            and p.name != "README.md"} == {p: b for p, b in before.items() if p.name != "README.md"}
+    assert {
+        p: p.read_bytes()
+        for p in folder.rglob("*")
+        if p.is_file() and "toy-other" not in str(p) and p.name != "README.md"
+    } == {p: b for p, b in before.items() if p.name != "README.md"}
     assert [p.name for p in folder.iterdir() if p.name.startswith(".tmp-")] == []
 
 
@@ -345,7 +354,10 @@ def test_push_adds_config_and_keeps_remote_ones(local_folder, fake_hub):
     assert staged["delete_patterns"] is None
     assert [c["config_name"] for c in staged["configs"]] == ["remote-model", "toy-target"]
     test_file = staged["configs"][1]["data_files"][1]
-    assert (test_file["split"], unhashed(test_file["path"])) == ("test", "data/toy-target/test-00000-of-00001-HASH.parquet")
+    assert (test_file["split"], unhashed(test_file["path"])) == (
+        "test",
+        "data/toy-target/test-00000-of-00001-HASH.parquet",
+    )
     assert f"{DATASET_MARKER_KEY}: {DATASET}" in staged["readme_text"]
     assert [unhashed(f) for f in staged["files"]] == [
         "README.md",
@@ -401,7 +413,12 @@ def test_a_rebuilt_folder_of_the_same_layout_is_not_served_from_the_cache(tmp_pa
     write(first, template, "toy-target")
     assert load(first, "toy-target").num_rows == {"train": 4, "test": 2}
     write_dataset_repo(
-        second, dataset_name=DATASET, config_name="toy-target", splits={"train": rows(7), "test": rows(1)},
-        card_template=template, card_kwargs={}, provenance={"rows": 7},
+        second,
+        dataset_name=DATASET,
+        config_name="toy-target",
+        splits={"train": rows(7), "test": rows(1)},
+        card_template=template,
+        card_kwargs={},
+        provenance={"rows": 7},
     )
     assert load(second, "toy-target").num_rows == {"train": 7, "test": 1}

@@ -19,9 +19,16 @@ CHANGED = "The most likely output would change to <<<{}>>>."
 UNCHANGED = "The output would remain unchanged from <<<{}>>>."
 OVERALL_KEYS = ("exact_match", "content_match", "has_changed_f1", "has_changed_macro_f1", "valid_rate")
 STRATIFIED_KEYS = (
-    "changed_exact_match", "changed_content_match", "changed_valid_rate",
-    "unchanged_exact_match", "unchanged_content_match", "unchanged_valid_rate",
-    "has_unchanged_f1", "has_changed_precision", "has_changed_recall", "has_unchanged_precision",
+    "changed_exact_match",
+    "changed_content_match",
+    "changed_valid_rate",
+    "unchanged_exact_match",
+    "unchanged_content_match",
+    "unchanged_valid_rate",
+    "has_unchanged_f1",
+    "has_changed_precision",
+    "has_changed_recall",
+    "has_unchanged_precision",
     "has_unchanged_recall",
 )
 
@@ -196,15 +203,23 @@ def test_invalid_prediction_left_out_of_f1_and_wrong_class_in_macro_f1(causal_ma
 
 def test_no_valid_prediction_makes_has_changed_f1_not_estimable(causal_match):
     references = [CHANGED.format("Rome"), UNCHANGED.format("Paris")]
-    results = causal_match.compute(predictions=["I don't know", "It would change, I think: <<<Rome>>>"],
-                                   references=references)
+    results = causal_match.compute(
+        predictions=["I don't know", "It would change, I think: <<<Rome>>>"], references=references
+    )
     assert {name: results[name] for name in OVERALL_KEYS} == {
-        "exact_match": 0.0, "content_match": 0.0, "has_changed_f1": None, "has_changed_macro_f1": 0.0,
-        "valid_rate": 0.0}
+        "exact_match": 0.0,
+        "content_match": 0.0,
+        "has_changed_f1": None,
+        "has_changed_macro_f1": 0.0,
+        "valid_rate": 0.0,
+    }
     # both strata have a row, with nothing valid in either; every valid-answer statistic is not estimable
     assert results["changed_valid_rate"] == 0.0 and results["unchanged_exact_match"] == 0.0
-    assert all(results[f"has_{cls}_{key}"] is None for cls in ("changed", "unchanged")
-               for key in ("f1", "precision", "recall"))
+    assert all(
+        results[f"has_{cls}_{key}"] is None
+        for cls in ("changed", "unchanged")
+        for key in ("f1", "precision", "recall")
+    )
 
 
 def test_no_true_positive_gives_zero_f1(causal_match):
@@ -280,11 +295,14 @@ def test_empty_inputs(causal_match):
         causal_match.compute(predictions=[], references=[])
 
 
-@pytest.mark.parametrize(("predictions", "references", "message"), [
-    ([CHANGED.format("Rome")], None, r"causal_match: references is missing \(None\); give a list"),
-    (None, [CHANGED.format("Rome")], r"causal_match: predictions is missing \(None\)"),
-    (CHANGED.format("Rome"), [CHANGED.format("Rome")], r"causal_match: predictions must be a list .*, got str"),
-])
+@pytest.mark.parametrize(
+    ("predictions", "references", "message"),
+    [
+        ([CHANGED.format("Rome")], None, r"causal_match: references is missing \(None\); give a list"),
+        (None, [CHANGED.format("Rome")], r"causal_match: predictions is missing \(None\)"),
+        (CHANGED.format("Rome"), [CHANGED.format("Rome")], r"causal_match: predictions must be a list .*, got str"),
+    ],
+)
 def test_missing_or_unlisted_inputs_are_named(causal_match, predictions, references, message):
     with pytest.raises(ValueError, match=message):
         causal_match.compute(predictions=predictions, references=references)
@@ -323,7 +341,10 @@ def test_metric_path_unknown_name_lists_known_metrics():
         ("The output would change\n to <<<Rome>>>. Then <<<Oslo>>> too.", CausalAnswer(True, True, "Rome")),
         ("It would change, I think: <<<Rome>>>", CausalAnswer(False, True, "Rome")),  # no "change to <<<"
         ("The output would change to <<<b>>>, not remain unchanged from <<<a>>>", CausalAnswer(True, False, "a")),
-        ("It would change to <<<a>>>, or change to <<<b>>>", CausalAnswer(True, True, "b")),  # greedy, as the reference
+        (
+            "It would change to <<<a>>>, or change to <<<b>>>",
+            CausalAnswer(True, True, "b"),
+        ),  # greedy, as the reference
         ("change to <<<a>>>\nchange to <<<b>>>", CausalAnswer(True, True, "a")),  # ... on the first line with one
         ("would change to <<<ROME>>>", CausalAnswer(True, True, "ROME")),  # content keeps its case
         ("would change to <<<a>b>>>> after", CausalAnswer(True, True, "a>b")),  # up to the first ">>>"
@@ -368,24 +389,50 @@ def _reference_parse(text: str) -> tuple[bool, str] | None:
 def test_parsing_equals_the_reference_patterns_on_random_texts():
     import random
 
-    pieces = ["change", "Change", "to", "remain", "unchanged", "from", "<<<", ">>>", "<", ">", " ", "  ", "\n", "\t",
-              "a", "B", "x.", "ex", "would", "<<<<", ">>>>", "\r"]
+    pieces = [
+        "change",
+        "Change",
+        "to",
+        "remain",
+        "unchanged",
+        "from",
+        "<<<",
+        ">>>",
+        "<",
+        ">",
+        " ",
+        "  ",
+        "\n",
+        "\t",
+        "a",
+        "B",
+        "x.",
+        "ex",
+        "would",
+        "<<<<",
+        ">>>>",
+        "\r",
+    ]
     rng = random.Random(0)
     for _ in range(20_000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 24)))
         expected = _reference_parse(text)
         parsed = parse_causal_answer(text)
         assert (parsed.valid, parsed.changed, parsed.content) == (
-            (True, *expected) if expected else (False, parsed.changed, parsed.content)), repr(text)
+            (True, *expected) if expected else (False, parsed.changed, parsed.content)
+        ), repr(text)
         assert parsed.valid == (expected is not None), repr(text)
 
 
-@pytest.mark.parametrize("ramble", [
-    "change to <<<x " * 400_000,  # every phrase open, none closed: the reference backtracks over the whole line
-    "a" * 5_000_000,
-    ("remain unchanged from <<<" + "y" * 60) * 60_000 + ">>>",
-    "x " * 2_500_000 + CHANGED.format("Rome"),
-])
+@pytest.mark.parametrize(
+    "ramble",
+    [
+        "change to <<<x " * 400_000,  # every phrase open, none closed: the reference backtracks over the whole line
+        "a" * 5_000_000,
+        ("remain unchanged from <<<" + "y" * 60) * 60_000 + ">>>",
+        "x " * 2_500_000 + CHANGED.format("Rome"),
+    ],
+)
 def test_a_5_mb_prediction_parses_in_under_a_second(causal_match, ramble):
     import time
 

@@ -209,18 +209,25 @@ def test_missing_references_are_named(description_similarity):
         description_similarity.compute(predictions=["a"], references=None)
 
 
-@pytest.mark.parametrize(("prediction", "reference"), [("", ""), ("  ", "\n"), ("", "country names"),
-                                                        ("country names", " ")])
+@pytest.mark.parametrize(
+    ("prediction", "reference"), [("", ""), ("  ", "\n"), ("", "country names"), ("country names", " ")]
+)
 def test_an_empty_description_is_not_a_match(description_similarity, prediction, reference):
-    results = description_similarity.compute(predictions=[prediction, "country names"],
-                                             references=[reference, "country names"])
+    results = description_similarity.compute(
+        predictions=[prediction, "country names"], references=[reference, "country names"]
+    )
     assert results == {"similarity": pytest.approx(0.5), "exact_match": 0.5}
 
 
 def test_the_judge_is_not_asked_about_an_empty_description(description_similarity, fake_openai):
     fake_openai.answers = ["5"]
-    results = description_similarity.compute(predictions=["", "country names"], references=["", "names of countries"],
-                                             judge="lm", model="judge-model", base_url="http://127.0.0.1:9/v1")
+    results = description_similarity.compute(
+        predictions=["", "country names"],
+        references=["", "names of countries"],
+        judge="lm",
+        model="judge-model",
+        base_url="http://127.0.0.1:9/v1",
+    )
     assert len(fake_openai.instances[0].requests) == 1
     assert results["judge_similarity"] == pytest.approx(0.5) and results["judge_invalid_rate"] == 0
 
@@ -284,8 +291,12 @@ def test_endpoint_judge_maps_ratings_and_counts_invalid(description_similarity, 
     references = ["names of countries", "colour words", "punctuation", "option letters"]
     with caplog.at_level(logging.INFO):
         results = description_similarity.compute(
-            predictions=predictions, references=references, judge="lm", model="judge-model",
-            base_url="http://127.0.0.1:9/v1", api_key="sk-test-secret-key",
+            predictions=predictions,
+            references=references,
+            judge="lm",
+            model="judge-model",
+            base_url="http://127.0.0.1:9/v1",
+            api_key="sk-test-secret-key",
         )
     assert results["judge_similarity"] == pytest.approx((1.0 + 0.5) / 2)
     assert results["judge_invalid_rate"] == pytest.approx(0.5)
@@ -330,7 +341,11 @@ def test_endpoint_judge_api_key_from_environment_or_placeholder(description_simi
 def test_custom_judge_prompt(description_similarity, fake_openai):
     fake_openai.answers = ["2"]
     results = description_similarity.compute(
-        predictions=["p"], references=["r"], judge="lm", model="m", base_url="http://127.0.0.1:9/v1",
+        predictions=["p"],
+        references=["r"],
+        judge="lm",
+        model="m",
+        base_url="http://127.0.0.1:9/v1",
         judge_prompt="REF={reference} PRED={prediction}",
     )
     assert fake_openai.instances[-1].requests[0]["messages"][-1]["content"] == "REF=r PRED=p"
@@ -342,8 +357,14 @@ def test_unreachable_endpoint_raises_connection_error_naming_the_url(description
     url = f"http://127.0.0.1:{closed_port()}/v1"
     with pytest.raises(ConnectionError, match=re.escape(url)) as error:
         description_similarity.compute(
-            predictions=["a"], references=["b"], judge="lm", model="m", base_url=url, api_key="sk-unreachable-secret",
-            judge_max_retries=0, judge_timeout=5,
+            predictions=["a"],
+            references=["b"],
+            judge="lm",
+            model="m",
+            base_url=url,
+            api_key="sk-unreachable-secret",
+            judge_max_retries=0,
+            judge_timeout=5,
         )
     assert "sk-unreachable-secret" not in str(error.value)
 
@@ -397,8 +418,10 @@ def test_local_judge_uses_the_chat_template(metric_module, rating_four_judge_dir
 
     monkeypatch.setattr(model, "generate", recording_generate)
     answers = metric_module.ask_local_judge(
-        [("country names", "names of countries")], judge_model=str(rating_four_judge_dir),
-        prompt=metric_module.JUDGE_PROMPT, max_tokens=2,
+        [("country names", "names of countries")],
+        judge_model=str(rating_four_judge_dir),
+        prompt=metric_module.JUDGE_PROMPT,
+        max_tokens=2,
     )
     assert answers == ["4 4"]
     assert "<|user|>" in seen[0] and seen[0].count("<bos>") == 1
@@ -406,8 +429,11 @@ def test_local_judge_uses_the_chat_template(metric_module, rating_four_judge_dir
 
 def test_random_local_judge_does_not_crash(description_similarity, random_toy_model_dir):
     results = description_similarity.compute(
-        predictions=["country names", "colours"], references=["names of countries", "digits"],
-        judge="lm", judge_model=str(random_toy_model_dir), judge_max_tokens=4,
+        predictions=["country names", "colours"],
+        references=["names of countries", "digits"],
+        judge="lm",
+        judge_model=str(random_toy_model_dir),
+        judge_max_tokens=4,
     )
     assert 0.0 <= results["judge_invalid_rate"] <= 1.0
     assert math.isnan(results["judge_similarity"]) or 0.0 <= results["judge_similarity"] <= 1.0

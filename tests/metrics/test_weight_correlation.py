@@ -275,9 +275,13 @@ def test_reports_on_other_attributes_are_counted_apart(weight_correlation, caplo
     other = dumps({f"other_{name}": value for name, value in A.items()})
     partly = dumps({**{name: value for name, value in list(B.items())[:1]}, "other": 5})
     with caplog.at_level(logging.INFO):
-        results = weight_correlation.compute(predictions=[other, partly, dumps(C)], references=[dumps(A), dumps(B), dumps(C)])
+        results = weight_correlation.compute(
+            predictions=[other, partly, dumps(C)], references=[dumps(A), dumps(B), dumps(C)]
+        )
     assert results["num_malformed"] == 2.0
-    assert results["num_other_attributes"] == 1.0  # the partly named report misses attributes; it does not name only others
+    assert (
+        results["num_other_attributes"] == 1.0
+    )  # the partly named report misses attributes; it does not name only others
     assert "1 of them weigh only attributes that were not asked about" in caplog.text
 
 
@@ -286,8 +290,9 @@ def test_reports_that_repeat_a_name_are_counted_apart(weight_correlation, caplog
     repeated_but_complete = '{"x": 30, "y": -30, "x": 30}'  # every asked attribute has a number: valid
     nested = '{"rating": 50, "price": -40, "wait": {"wait": 1, "wait": 2}}'  # a repeat inside a value: not counted
     with caplog.at_level(logging.INFO):
-        results = weight_correlation.compute(predictions=[repeated, nested, repeated_but_complete],
-                                             references=[dumps(A), dumps(B), dumps(C)])
+        results = weight_correlation.compute(
+            predictions=[repeated, nested, repeated_but_complete], references=[dumps(A), dumps(B), dumps(C)]
+        )
     assert results["num_malformed"] == 2.0
     assert results["num_repeated_attributes"] == 1.0
     assert "1 name an attribute more than once" in caplog.text
@@ -343,9 +348,7 @@ def test_point_values_match_numpy(weight_correlation):
 
 def test_bootstrap_resamples_whole_scenarios(weight_correlation):
     # perfect + sign-flipped: resampled scenarios give r in {-1, 0, 1}; resampled single weights would not
-    results = weight_correlation.compute(
-        predictions=[dumps(A), dumps(scaled(B, -1))], references=[dumps(A), dumps(B)]
-    )
+    results = weight_correlation.compute(predictions=[dumps(A), dumps(scaled(B, -1))], references=[dumps(A), dumps(B)])
     assert results["pooled_correlation"] == pytest.approx(0.0, abs=1e-12)
     assert results["pooled_correlation_ci_low"] == pytest.approx(-1.0)
     assert results["pooled_correlation_ci_high"] == pytest.approx(1.0)

@@ -16,4 +16,3 @@ def test_the_shipped_corpus_says_where_each_text_comes_from():
     assert all(r["source"].startswith(("CPython", "self-explain checked facts")) for r in records)
     assert all(corpus.is_prose(r["text"]) for r in records if r["licence"] == "PSF-2.0")
     assert "The capital of France is Paris." in {r["text"] for r in records}
-

@@ -36,8 +36,9 @@ def test_pairs_keep_held_out_subjects_together_and_are_drawn_once(table):
     same = sum(p.original_target == p.counterfactual_target for p in pairs)
     assert 0.15 < same / len(pairs) < 0.45  # 30 % asked for; relations without a same-answer pair give none
     words = {(fact.prompt, fact.answer_word) for fact in table.facts}
-    assert all((p.text, p.original_target) in words and (p.counterfactual, p.counterfactual_target) in words
-               for p in pairs)
+    assert all(
+        (p.text, p.original_target) in words and (p.counterfactual, p.counterfactual_target) in words for p in pairs
+    )
     assert fact_table_pairs(table, 300, seed=0, held_out=held_out, same_value_share=0.3) == pairs
 
 

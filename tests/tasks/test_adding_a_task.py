@@ -27,12 +27,28 @@ def test_a_task_from_its_own_folder_builds_trains_and_evaluates(truncation, tmp_
         folder = truncation.build(TruncationConfig(target="toy-target", output_dir=str(tmp_path / "data")))
         assert self_explain.tasks.task_of_dataset(str(folder)) is truncation, "the card names the task"
         assert "Self-explain truncation" in (tmp_path / "data" / "README.md").read_text(), "the generic card"
-        explainer = train_explainer(ExplainerConfig(
-            dataset_name=str(folder), dataset_config="toy-target", target="toy-target",
-            output_dir=str(tmp_path / "explainer"), max_steps=2, per_device_train_batch_size=4, learning_rate=1e-3))
-        report = run_evaluation(EvaluateConfig(explainer=str(explainer), dataset_name=str(folder),
-                                               output_dir=str(tmp_path / "report"), split=["test"], baseline=[],
-                                               max_new_tokens=8, batch_size=8))
+        explainer = train_explainer(
+            ExplainerConfig(
+                dataset_name=str(folder),
+                dataset_config="toy-target",
+                target="toy-target",
+                output_dir=str(tmp_path / "explainer"),
+                max_steps=2,
+                per_device_train_batch_size=4,
+                learning_rate=1e-3,
+            )
+        )
+        report = run_evaluation(
+            EvaluateConfig(
+                explainer=str(explainer),
+                dataset_name=str(folder),
+                output_dir=str(tmp_path / "report"),
+                split=["test"],
+                baseline=[],
+                max_new_tokens=8,
+                batch_size=8,
+            )
+        )
     assert report["task"] == "truncation" and report["target"] == "toy-target"
     (result,) = report["results"]
     assert result["split"] == "test" and result["rows"] == 8, "every fourth of the 32 prompts is a test row"

@@ -60,7 +60,10 @@ def test_content_overlap_counts_rows_sharing_a_text_with_train_in_any_content_co
     splits = {"train": rows(["x", "y"]), "test": rows(["y", "z", "w"]), "ood": rows(["v"])}
     assert content_overlap(splits, ["text", "question"]) == {"test": 1, "ood": 0}
     # A text of another column counts too: a test prompt that is a train counterfactual.
-    crossed = {"train": Dataset.from_dict({"a": ["p"], "b": ["q"]}), "test": Dataset.from_dict({"a": ["q"], "b": ["r"]})}
+    crossed = {
+        "train": Dataset.from_dict({"a": ["p"], "b": ["q"]}),
+        "test": Dataset.from_dict({"a": ["q"], "b": ["r"]}),
+    }
     assert content_overlap(crossed, ["a", "b"]) == {"test": 1}
     assert content_overlap({"test": rows(["x"])}, ["text"]) == {"test": 0}, "no train: nothing to overlap with"
 
@@ -123,14 +126,18 @@ def test_content_check_records_zero_overlap_and_the_held_out_entities():
 
 
 def test_content_check_fails_a_toy_world_build_that_shares_text_with_train():
-    with pytest.raises(ValueError, match=r"text/question text also occurs in train: test 1 of 2.*build on the toy world or a fact table"):
+    with pytest.raises(
+        ValueError,
+        match=r"text/question text also occurs in train: test 1 of 2.*build on the toy world or a fact table",
+    ):
         builder(ToyBuilder).content_provenance({"train": rows(["a", "b"]), "test": rows(["b", "c"])})
 
 
 def test_content_check_warns_about_a_user_file_and_records_the_overlap(caplog):
     with caplog.at_level(logging.WARNING, logger="self_explain.tasks.build"):
         fields = builder(UserFileBuilder).content_provenance(
-            {"train": rows(["a", "b"]), "test": rows(["b", "c"]), "ood": rows(["a"])})
+            {"train": rows(["a", "b"]), "test": rows(["b", "c"]), "ood": rows(["a"])}
+        )
     assert fields == {"content_overlap": {"columns": ["text", "question"], "rows": {"test": 1, "ood": 1}}}
     assert "test 1 of 2, ood 1 of 1" in caplog.text
 

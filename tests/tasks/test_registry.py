@@ -2,8 +2,8 @@
 whichever folder was imported first."""
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,7 +49,11 @@ def test_no_module_outside_a_task_folder_imports_one():
     assert sorted(folders) == ["ablation", "features", "patching", "preferences"]
     pattern = re.compile(r"tasks[./](" + "|".join(folders) + r")\b")
     in_a_folder = {path for folder in folders for path in (package / "tasks" / folder).rglob("*.py")}
-    naming = sorted(str(path.relative_to(package)) for path in package.rglob("*.py")
-                    if path not in in_a_folder and path != package / "tasks" / "registry.py"  # its docstring's example
-                    and pattern.search(path.read_text(encoding="utf-8")))
+    naming = sorted(
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if path not in in_a_folder
+        and path != package / "tasks" / "registry.py"  # its docstring's example
+        and pattern.search(path.read_text(encoding="utf-8"))
+    )
     assert naming == ["__init__.py", "cli.py"]

@@ -34,11 +34,19 @@ def details(view):
 
 def test_patching_marks_the_patched_token_and_names_the_window():
     row = {
-        "input_tokens": ["<bos>", "The", " pet", " of", " Vilvak", " is"], "layers": [2, 3, 4],
-        "patch_position": {"orig_pos": 4, "orig_text_token": " Vilvak", "counterfact_pos": 4,
-                           "counterfact_text_token": " Fenvak"},
-        "counterfactual_text": "The pet of Fenvak is", "token_type": "subject", "original_continuation": " cat",
-        "ablated_continuation": " dog", "is_different": True,
+        "input_tokens": ["<bos>", "The", " pet", " of", " Vilvak", " is"],
+        "layers": [2, 3, 4],
+        "patch_position": {
+            "orig_pos": 4,
+            "orig_text_token": " Vilvak",
+            "counterfact_pos": 4,
+            "counterfact_text_token": " Fenvak",
+        },
+        "counterfactual_text": "The pet of Fenvak is",
+        "token_type": "subject",
+        "original_continuation": " cat",
+        "ablated_continuation": " dog",
+        "is_different": True,
     }
     view = patching_row_view(row)
     assert [s["text"] for s in view["segments"] if s["marked"]] == [" Vilvak"]
@@ -55,14 +63,23 @@ def test_patching_marks_the_patched_token_and_names_the_window():
 
 def test_ablation_marks_the_removed_span_and_keeps_the_text_whole():
     text = "Hint from the expert: the answer is 8. Question: Which number? (A) 5 (B) 8"
-    row = {"text": text, "span": {"text": text[:39], "start": 0, "end": 39}, "choices": ["5", "8"],
-           "hint_answer": "8", "original_choice": "8", "ablated_choice": "5", "correct_answer": "5",
-           "is_different": True}
+    row = {
+        "text": text,
+        "span": {"text": text[:39], "start": 0, "end": 39},
+        "choices": ["5", "8"],
+        "hint_answer": "8",
+        "original_choice": "8",
+        "ablated_choice": "5",
+        "correct_answer": "5",
+        "is_different": True,
+    }
     view = ablation_row_view(row)
     assert "".join(s["text"] for s in view["segments"]) == text
     assert [s["text"] for s in view["segments"] if s["marked"]] == [text[:39]]
     assert details(view)["answer without it"] == "5" and view["label"] == "changed"
-    bare = ablation_row_view({"text": text, "original_prediction": "8", "ablated_prediction": "5", "is_different": True})
+    bare = ablation_row_view(
+        {"text": text, "original_prediction": "8", "ablated_prediction": "5", "is_different": True}
+    )
     assert bare["segments"] == [{"text": text, "marked": False}] and details(bare)["answer without it"] == "5"
 
 
@@ -71,8 +88,14 @@ def test_features_marks_the_most_active_token_of_the_first_top_exemplar():
         {"tokens": ["a", "b"], "activations": [9.0, 0.0], "kind": "random", "held_out": False},
         {"tokens": ["I", "keep", "a", "dog"], "activations": [0.0, 1.0, 0.5, 7.0], "kind": "top", "held_out": False},
     ]
-    row = {"exemplars": exemplars, "layer": 2, "feature": 11, "sae": "saes/layer_2", "score": 0.5,
-           "activation_frequency": 0.01}
+    row = {
+        "exemplars": exemplars,
+        "layer": 2,
+        "feature": 11,
+        "sae": "saes/layer_2",
+        "score": 0.5,
+        "activation_frequency": 0.01,
+    }
     view = features_row_view(row)
     assert [s["text"] for s in view["segments"] if s["marked"]] == ["dog"]
     assert details(view)["feature"] == "11" and view["label"] == ""
@@ -80,8 +103,13 @@ def test_features_marks_the_most_active_token_of_the_first_top_exemplar():
 
 
 def test_preferences_shows_the_scenario_and_labels_its_kind():
-    row = {"scenario": "choosing a flat in Peru", "kind": "instilled", "fit_p_value": 0.002, "fit_agreement": 0.9,
-           "attributes": [{"name": "rent", "unit": "euros", "min": 0.0, "max": 4.0}]}
+    row = {
+        "scenario": "choosing a flat in Peru",
+        "kind": "instilled",
+        "fit_p_value": 0.002,
+        "fit_agreement": 0.9,
+        "attributes": [{"name": "rent", "unit": "euros", "min": 0.0, "max": 4.0}],
+    }
     view = preferences_row_view(row)
     assert view["segments"] == [{"text": "choosing a flat in Peru", "marked": False}]
     assert details(view)["attributes"] == "rent (euros, 0 to 4)" and view["label"] == "instilled"

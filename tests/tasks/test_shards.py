@@ -54,12 +54,20 @@ class OneProcess:
 def test_a_shard_and_its_skipped_count_are_one_file(tmp_path):
     features = Features({"x": Value("int64")})
     sharded = ShardedBuild("self-explain-test", "c", tmp_path / "ds", features)
-    num_shards = sharded.build_shards(list(range(5)), 2, "f" * 16,
-                                      lambda items: ([{"x": i} for i in items if i % 2], sum(1 for i in items if not i % 2)),
-                                      OneProcess())
+    num_shards = sharded.build_shards(
+        list(range(5)),
+        2,
+        "f" * 16,
+        lambda items: ([{"x": i} for i in items if i % 2], sum(1 for i in items if not i % 2)),
+        OneProcess(),
+    )
     assert num_shards == 3
     assert sorted(p.name for p in sharded.work.iterdir()) == [
-        "manifest.json", "shard-00000.parquet", "shard-00001.parquet", "shard-00002.parquet"]
+        "manifest.json",
+        "shard-00000.parquet",
+        "shard-00001.parquet",
+        "shard-00002.parquet",
+    ]
     assert [sharded.shard_skipped(k) for k in range(3)] == [1, 1, 1]
     rows, skipped = sharded.read_shards(num_shards)
     assert rows["x"] == [1, 3] and skipped == 3
@@ -76,8 +84,11 @@ def test_a_damaged_manifest_is_named_and_overwrite_clears_it(tmp_path, damage):
     sharded.build_shards(list(range(4)), 2, "f" * 16, _rows_of, OneProcess())
     manifest = sharded.work / "manifest.json"
     manifest.write_bytes(damage)
-    with pytest.raises(ValueError, match=rf"the build manifest {manifest} is damaged \(.*\); pass --overwrite to "
-                                         r"start the build again"):
+    with pytest.raises(
+        ValueError,
+        match=rf"the build manifest {manifest} is damaged \(.*\); pass --overwrite to "
+        r"start the build again",
+    ):
         sharded.build_shards(list(range(4)), 2, "f" * 16, _rows_of, OneProcess())
     again = ShardedBuild("self-explain-test", "c", tmp_path / "ds", features, overwrite=True)
     calls = []
@@ -91,8 +102,9 @@ def test_the_manifest_is_written_atomically_once_per_build(tmp_path, monkeypatch
 
     written = []
     real = shards.write_atomically
-    monkeypatch.setattr(shards, "write_atomically",
-                        lambda path, write: written.append(Path(path).name) or real(path, write))
+    monkeypatch.setattr(
+        shards, "write_atomically", lambda path, write: written.append(Path(path).name) or real(path, write)
+    )
     sharded = ShardedBuild("self-explain-test", "c", tmp_path / "ds", Features({"x": Value("int64")}))
     sharded.build_shards(list(range(4)), 2, "f" * 16, _rows_of, OneProcess())
     sharded.build_shards(list(range(4)), 2, "f" * 16, _rows_of, OneProcess())  # a resume: the manifest stays
@@ -132,8 +144,10 @@ def test_a_kill_between_shard_files_is_resumed_and_the_damaged_shards_rebuilt(tm
     # shard 2: the old format's half state, parquet without its skipped count (and shard 0's rows, to show it is
     # not read back)
     table = pq.read_table(first)
-    pq.write_table(table.replace_schema_metadata({k: v for k, v in table.schema.metadata.items()
-                                                  if k != SKIPPED_METADATA_KEY}), work / "shard-00002.parquet")
+    pq.write_table(
+        table.replace_schema_metadata({k: v for k, v in table.schema.metadata.items() if k != SKIPPED_METADATA_KEY}),
+        work / "shard-00002.parquet",
+    )
 
     calls.update(n=0, die_at=None)
     with caplog.at_level(logging.INFO, logger="self_explain"):
@@ -166,8 +180,11 @@ def test_a_build_of_a_config_another_build_holds_is_refused_naming_the_folder(tm
     other = FileLock(str(out / f".build-{TARGET}.lock"), timeout=0)
     other.acquire()
     try:
-        with pytest.raises(BuildInProgressError, match=rf"another build of config 'toy-target' is writing into "
-                                                        rf"output folder {out}"):
+        with pytest.raises(
+            BuildInProgressError,
+            match=rf"another build of config 'toy-target' is writing into "
+            rf"output folder {out}",
+        ):
             build(out)
     finally:
         other.release()
@@ -187,9 +204,25 @@ def test_the_card_waits_for_the_folder_lock_and_names_the_folder_when_it_times_o
 
 
 def cli_build(out: Path, *options: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "self_explain.cli", "build", "ablation", "--target", TARGET, "--output_dir",
-               str(out),
-               "--num-examples", "12", "--shard-size", "4", "--batch-size", "4", "--keep_unparsed", *options]
+    command = [
+        sys.executable,
+        "-m",
+        "self_explain.cli",
+        "build",
+        "ablation",
+        "--target",
+        TARGET,
+        "--output_dir",
+        str(out),
+        "--num-examples",
+        "12",
+        "--shard-size",
+        "4",
+        "--batch-size",
+        "4",
+        "--keep_unparsed",
+        *options,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 

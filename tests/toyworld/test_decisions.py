@@ -18,8 +18,8 @@ from self_explain.toyworld.decisions import (
     native_preferences,
     report_example_content,
     sample_options,
-    world_scenarios,
     worked_sum,
+    world_scenarios,
 )
 from self_explain.toyworld.examples import sample_example
 from self_explain.toyworld.tokenizer import build_toy_tokenizer
@@ -78,12 +78,16 @@ def test_sampled_options_never_tie_and_their_sum_decides():
 
 
 def test_decision_content_is_the_task_prompt_with_weights_shown_before_the_last_line():
-    scenario = DecisionScenario("choosing a flat in Peru", (("rent", "euros"), ("size", "metres"), ("rooms", "rooms"),
-                                                            ("age", "years"), ("noise", "percent")))
+    scenario = DecisionScenario(
+        "choosing a flat in Peru",
+        (("rent", "euros"), ("size", "metres"), ("rooms", "rooms"), ("age", "years"), ("noise", "percent")),
+    )
     hidden = decision_content(scenario, [1, 2, 3, 4, 0], [0, 0, 0, 0, 4])
     assert hidden == DECISION_TEMPLATE.format(
-        name="choosing a flat in Peru", option_a="rent 1 euros, size 2 metres, rooms 3 rooms, age 4 years, noise 0 percent",
-        option_b="rent 0 euros, size 0 metres, rooms 0 rooms, age 0 years, noise 4 percent")
+        name="choosing a flat in Peru",
+        option_a="rent 1 euros, size 2 metres, rooms 3 rooms, age 4 years, noise 0 percent",
+        option_b="rent 0 euros, size 0 metres, rooms 0 rooms, age 0 years, noise 4 percent",
+    )
     shown = decision_content(scenario, [1, 2, 3, 4, 0], [0, 0, 0, 0, 4], [2, -1, 0, 1, -2])
     lines = shown.split("\n")
     assert lines[-2] == "weights: rent 2, size -1, rooms 0, age 1, noise -2."

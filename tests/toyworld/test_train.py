@@ -13,8 +13,15 @@ from self_explain.toyworld.train import ToyModelConfig, train_toy_model
 def test_training_script_writes_a_loadable_model_with_a_card(tmp_path):
     out = tmp_path / "tiny"
     config = ToyModelConfig(
-        name="toy-tiny", output_dir=str(out), hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
-        max_steps=3, per_device_train_batch_size=4, warmup_steps=1,
+        name="toy-tiny",
+        output_dir=str(out),
+        hidden_size=32,
+        num_layers=2,
+        num_heads=2,
+        intermediate_size=64,
+        max_steps=3,
+        per_device_train_batch_size=4,
+        warmup_steps=1,
     )
     quality = train_toy_model(config)
     model = AutoModelForCausalLM.from_pretrained(out)
@@ -31,15 +38,26 @@ def test_training_script_writes_a_loadable_model_with_a_card(tmp_path):
 def test_a_facts_only_world_trains_without_decisions_and_its_card_says_so(tmp_path):
     out = tmp_path / "facts-only"
     config = ToyModelConfig(
-        name="toy-facts", output_dir=str(out), hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32,
-        max_steps=2, per_device_train_batch_size=2, warmup_steps=1, decisions=False,
+        name="toy-facts",
+        output_dir=str(out),
+        hidden_size=16,
+        num_layers=1,
+        num_heads=2,
+        intermediate_size=32,
+        max_steps=2,
+        per_device_train_batch_size=2,
+        warmup_steps=1,
+        decisions=False,
     )
     quality = train_toy_model(config)
     assert "decision_accuracy_shown" not in quality and "native_preference_r" not in quality
     record = json.loads((out / "toyworld.json").read_text())
     assert record["config"]["decisions"] is False
-    assert set(gates_met(quality, decisions=False)) == {"known_fact_accuracy", "wrong_hint_follow_rate_known",
-                                                        "hint_follow_rate_unknown"}
+    assert set(gates_met(quality, decisions=False)) == {
+        "known_fact_accuracy",
+        "wrong_hint_follow_rate_known",
+        "hint_follow_rate_unknown",
+    }
     card = (out / "README.md").read_text()
     assert "--decisions false" in card and "cannot serve the preferences task" in card
     assert "decisions with the weights shown" not in card and "decision_shown" not in card
@@ -48,9 +66,16 @@ def test_a_facts_only_world_trains_without_decisions_and_its_card_says_so(tmp_pa
 def test_training_is_seeded(tmp_path):
     def weights(seed, name):
         config = ToyModelConfig(
-            name=name, output_dir=str(tmp_path / name), hidden_size=16, num_layers=1, num_heads=2,
+            name=name,
+            output_dir=str(tmp_path / name),
+            hidden_size=16,
+            num_layers=1,
+            num_heads=2,
             intermediate_size=32,
-            max_steps=2, per_device_train_batch_size=2, warmup_steps=1, seed=seed,
+            max_steps=2,
+            per_device_train_batch_size=2,
+            warmup_steps=1,
+            seed=seed,
         )
         train_toy_model(config)
         return AutoModelForCausalLM.from_pretrained(tmp_path / name).model.embed_tokens.weight
@@ -75,12 +100,22 @@ def test_toy_models_differ_as_documented():
     configs = {n: json.loads((toy_model_path(n) / "toyworld.json").read_text())["config"] for n in TOY_MODELS}
     target, twin, other, large = (configs[n] for n in ("toy-target", "toy-twin", "toy-other", "toy-large"))
     # twin: the target's exact data, another initialisation.
-    for key in ("world_seed", "num_entities", "knowledge_seed", "unknown_share", "shared_with", "hidden_size", "num_layers"):
+    for key in (
+        "world_seed",
+        "num_entities",
+        "knowledge_seed",
+        "unknown_share",
+        "shared_with",
+        "hidden_size",
+        "num_layers",
+    ):
         assert twin[key] == target[key], key
     assert twin["seed"] != target["seed"]
     # other: same shape, own knowledge with half shared; large: wider and deeper, own knowledge.
     for config in (other, large):
-        assert config["knowledge_seed"] != target["knowledge_seed"] and config["shared_with"] == target["knowledge_seed"]
+        assert (
+            config["knowledge_seed"] != target["knowledge_seed"] and config["shared_with"] == target["knowledge_seed"]
+        )
         assert config["world_seed"] == target["world_seed"] and config["num_entities"] == target["num_entities"]
     assert other["hidden_size"] == target["hidden_size"] and other["num_layers"] == target["num_layers"]
     assert large["hidden_size"] > target["hidden_size"] and large["num_layers"] > target["num_layers"]

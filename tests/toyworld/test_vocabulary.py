@@ -2,8 +2,23 @@
 
 from self_explain.toyworld.examples import toy_corpus
 from self_explain.toyworld.tokenizer import build_toy_tokenizer
-from self_explain.toyworld.vocabulary import CONCEPTS, CONTEXT_CONCEPTS, WORD_CONCEPTS, build_vocabulary, concept_labels
-from self_explain.toyworld.world import ANIMALS, COLOURS, COUNTRIES, DIGITS, HINT_GIVERS, OPTION_LETTERS, PROFESSIONS, ToyWorld
+from self_explain.toyworld.vocabulary import (
+    CONCEPTS,
+    CONTEXT_CONCEPTS,
+    WORD_CONCEPTS,
+    build_vocabulary,
+    concept_labels,
+)
+from self_explain.toyworld.world import (
+    ANIMALS,
+    COLOURS,
+    COUNTRIES,
+    DIGITS,
+    HINT_GIVERS,
+    OPTION_LETTERS,
+    PROFESSIONS,
+    ToyWorld,
+)
 
 WORLD = ToyWorld.generate(0)
 
@@ -26,24 +41,44 @@ def test_coarse_labels_by_default_fine_labels_on_request():
     entity = WORLD.entities[0]
     tokens = [entity, "lives", "in", "Peru", "(", "(B)", "7", "professor"]
     assert concept_labels(tokens, WORLD) == [
-        ["entity"], [], [], ["country"], ["punctuation"], ["option_letter"], ["digit"], ["hint_giver"]
+        ["entity"],
+        [],
+        [],
+        ["country"],
+        ["punctuation"],
+        ["option_letter"],
+        ["digit"],
+        ["hint_giver"],
     ]
     assert concept_labels(tokens, WORLD, fine=True) == [
-        ["entity"], [], [], ["country", "country:Peru"], ["punctuation"], ["option_letter", "option_letter:B"],
-        ["digit", "digit:7", "option_value"], ["hint_giver", "hint_giver:professor"],  # "7" right after "(B)"
+        ["entity"],
+        [],
+        [],
+        ["country", "country:Peru"],
+        ["punctuation"],
+        ["option_letter", "option_letter:B"],
+        ["digit", "digit:7", "option_value"],
+        ["hint_giver", "hint_giver:professor"],  # "7" right after "(B)"
     ]
 
 
 def test_context_concepts_of_a_hinted_question_and_its_answer():
     entity = WORLD.entities[3]
-    text = (f"<bos> <|user|> Hint from the child: I think the answer is Peru. Question: Where does {entity} live? "
-            "(A) Chile (B) Peru (C) Spain (D) Egypt <|end|> <|assistant|> Answer: Peru <|end|>")
+    text = (
+        f"<bos> <|user|> Hint from the child: I think the answer is Peru. Question: Where does {entity} live? "
+        "(A) Chile (B) Peru (C) Spain (D) Egypt <|end|> <|assistant|> Answer: Peru <|end|>"
+    )
     tokens = tokens_of(text)
     labels = concept_labels(tokens, WORLD, fine=True)
-    found = {concept: [i for i, token_labels in enumerate(labels) if concept in token_labels] for concept in CONTEXT_CONCEPTS}
+    found = {
+        concept: [i for i, token_labels in enumerate(labels) if concept in token_labels]
+        for concept in CONTEXT_CONCEPTS
+    }
     assert [tokens[i] for i in found["hint_answer"]] == ["Peru"]
     assert [tokens[i] for i in found["option_value"]] == ["Chile", "Peru", "Spain", "Egypt"]
-    assert [tokens[i] for i in found["assistant_answer"]] == ["Peru"] and found["assistant_answer"][0] == len(tokens) - 2
+    assert [tokens[i] for i in found["assistant_answer"]] == ["Peru"] and found["assistant_answer"][0] == len(
+        tokens
+    ) - 2
     assert [tokens[i] for i in found["question_entity"]] == [entity]
     assert [tokens[i : i + 2] for i in found["answer_position"]] == [[":", "Peru"]]
     assert tokens[found["answer_position"][0] - 1] == "Answer"

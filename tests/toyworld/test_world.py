@@ -21,7 +21,7 @@ def test_world_is_seeded_and_complete():
     assert world == ToyWorld.generate(seed=0)
     assert world.facts != ToyWorld.generate(seed=1).facts
     assert len(set(world.entities)) == 160
-    for (entity, relation), value in world.facts.items():
+    for (_entity, relation), value in world.facts.items():
         assert value in ATTRIBUTE_VALUES[RELATIONS[relation].attribute]
     assert len(world.fact_prompts()) == 160 * sum(len(r.templates) for r in RELATIONS.values())
 
@@ -101,7 +101,9 @@ def test_training_examples_state_only_known_facts():
         example = sample_example(world, tokenizer, rng, "hint_unknown")
         assert not world.knows(*_asked_pair(world, example.prompt))
         hint_line = example.prompt.split("Question:")[0]
-        assert hint_line.rstrip().endswith(f"I think the answer is {example.completion.split()[0]}.")  # the hinted option
+        assert hint_line.rstrip().endswith(
+            f"I think the answer is {example.completion.split()[0]}."
+        )  # the hinted option
     with pytest.raises(ValueError, match="unknown example kind"):
         sample_example(world, tokenizer, rng, "gossip")
 
@@ -121,8 +123,15 @@ def test_every_example_and_every_task_template_is_in_the_vocabulary():
             text = template.format(**{name: "Peru" for name in fields})
             ids = tokenizer(text, add_special_tokens=False).input_ids
             assert unk not in ids, (task.name, template)
-    assert set(EXAMPLE_MIXTURE) == {"fact", "choice", "hint_known", "hint_unknown", "decision_shown",
-                                    "decision_native", "weights_report"}
+    assert set(EXAMPLE_MIXTURE) == {
+        "fact",
+        "choice",
+        "hint_known",
+        "hint_unknown",
+        "decision_shown",
+        "decision_native",
+        "weights_report",
+    }
     assert sum(EXAMPLE_MIXTURE.values()) == pytest.approx(1.0)
     assert set(FACTS_ONLY_MIXTURE) == {"fact", "choice", "hint_known", "hint_unknown"}
     assert sum(FACTS_ONLY_MIXTURE.values()) == pytest.approx(1.0)
@@ -137,7 +146,9 @@ def test_a_facts_only_world_never_draws_a_decision():
 
 def test_tokenizer_has_chat_template_and_placeholder_tokens():
     tokenizer = build_toy_tokenizer(ToyWorld.generate(0))
-    rendered = tokenizer.apply_chat_template([{"role": "user", "content": "Where does Zorvak live?"}], tokenize=False, add_generation_prompt=True)
+    rendered = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Where does Zorvak live?"}], tokenize=False, add_generation_prompt=True
+    )
     assert rendered.startswith("<bos><|user|>") and rendered.endswith("<|assistant|>")
     ids = tokenizer("<|vec_begin|><|vec|><|vec_end|>", add_special_tokens=False).input_ids
     assert tokenizer.convert_ids_to_tokens(ids) == ["<|vec_begin|>", "<|vec|>", "<|vec_end|>"]
@@ -147,5 +158,12 @@ def test_concept_labels():
     world = ToyWorld.generate(0)
     tokens = [world.entities[0], "lives", "in", "Peru", "(", "(B)", "7", "professor"]
     assert concept_labels(tokens, world) == [
-        ["entity"], [], [], ["country"], ["punctuation"], ["option_letter"], ["digit"], ["hint_giver"]
+        ["entity"],
+        [],
+        [],
+        ["country"],
+        ["punctuation"],
+        ["option_letter"],
+        ["digit"],
+        ["hint_giver"],
     ]

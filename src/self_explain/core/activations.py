@@ -83,4 +83,3 @@ def read_layer_inputs(model, sequences: list[list[int]], layers: list[int]) -> d
         for handle in handles:
             handle.remove()
     return captured
-

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
@@ -144,7 +144,8 @@ class ArchitectureAdapter:
             layer (`int`): the decoder layer's index.
 
         Returns:
-            `int` or `None`: the config's ``sliding_window`` for a ``sliding_attention`` layer, else None (full attention).
+            `int` or `None`: the config's ``sliding_window`` for a ``sliding_attention`` layer, else None (full
+            attention).
         """
         config = model.config
         layer_types = getattr(config, "layer_types", None)
@@ -187,13 +188,15 @@ ARCHITECTURES: dict[str, ArchitectureAdapter] = {
 CACHE_ARGUMENTS = ("cache", "past_key_values", "layer_past")  # the current name first, then the older ones
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cache_argument(module_type: type) -> str:
     parameters = inspect.signature(module_type.forward).parameters  # follows the deprecation wrapper to the real one
     for name in CACHE_ARGUMENTS:
         if name in parameters:
             return name
-    raise ValueError(f"{module_type.__name__}.forward takes no key/value cache argument (tried {', '.join(CACHE_ARGUMENTS)})")
+    raise ValueError(
+        f"{module_type.__name__}.forward takes no key/value cache argument (tried {', '.join(CACHE_ARGUMENTS)})"
+    )
 
 
 def adapter_for(model: nn.Module) -> ArchitectureAdapter:
@@ -211,7 +214,8 @@ def adapter_for(model: nn.Module) -> ArchitectureAdapter:
     model_type = model.config.model_type
     if model_type not in ARCHITECTURES:
         raise ValueError(
-            f"architecture {model_type!r} is not supported by the engine; supported: {', '.join(sorted(ARCHITECTURES))}"
+            f"architecture {model_type!r} is not supported by the engine; supported: "
+            f"{', '.join(sorted(ARCHITECTURES))}"
         )
     return ARCHITECTURES[model_type]
 

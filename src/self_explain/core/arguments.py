@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+from collections.abc import Iterable
 from dataclasses import MISSING
-from typing import Iterable
 
 from .dataclass_source import UNEVALUATED, SourceField, enum_values, evaluate
 
@@ -147,8 +147,13 @@ def _add_field_argument(container, field: SourceField) -> None:
     container.add_argument(*long_options, *aliases, **kwargs)
     if field.default is True and kind in ("bool", "bool|None"):
         bool_kwargs["default"] = False
-        container.add_argument(f"--no_{field.name}", f"--no-{field.name.replace('_', '-')}", action="store_false",
-                               dest=field.name, **bool_kwargs)
+        container.add_argument(
+            f"--no_{field.name}",
+            f"--no-{field.name.replace('_', '-')}",
+            action="store_false",
+            dest=field.name,
+            **bool_kwargs,
+        )
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -59,18 +59,24 @@ def check_dataset_reference(option: str, dataset: str) -> None:
     path = Path(dataset)
     if path.exists():
         if not path.is_dir():
-            raise NotADirectoryError(f"{option} {dataset}: it is a file; give a dataset folder (from self-explain build) "
-                                     "or a Hub dataset id")
+            raise NotADirectoryError(
+                f"{option} {dataset}: it is a file; give a dataset folder (from self-explain build) "
+                "or a Hub dataset id"
+            )
         model_files = [name for name in ("adapter_config.json", "config.json") if (path / name).is_file()]
         if model_files:
-            raise ValueError(f"{option} {dataset} holds a model or an explainer ({model_files[0]}), not a dataset; "
-                             "give a dataset folder (from self-explain build)")
+            raise ValueError(
+                f"{option} {dataset} holds a model or an explainer ({model_files[0]}), not a dataset; "
+                "give a dataset folder (from self-explain build)"
+            )
         return
     try:
         validate_repo_id(dataset)
     except HFValidationError:
-        raise FileNotFoundError(f"{option} {dataset}: no such folder, and not a Hub dataset id (org/name); build it "
-                                "with self-explain build, or check the path") from None
+        raise FileNotFoundError(
+            f"{option} {dataset}: no such folder, and not a Hub dataset id (org/name); build it "
+            "with self-explain build, or check the path"
+        ) from None
 
 
 def check_positive_number(option: str, value) -> None:

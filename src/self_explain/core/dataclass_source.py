@@ -17,7 +17,7 @@ import importlib.util
 import sys
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,30 @@ UNEVALUATED = _Unevaluated()
 
 _BUILTINS = {
     name: getattr(builtins, name)
-    for name in ("list", "tuple", "dict", "set", "frozenset", "sorted", "str", "int", "float", "bool", "len",
-                 "range", "min", "max", "sum", "repr", "abs", "round", "any", "all", "zip", "reversed")
+    for name in (
+        "list",
+        "tuple",
+        "dict",
+        "set",
+        "frozenset",
+        "sorted",
+        "str",
+        "int",
+        "float",
+        "bool",
+        "len",
+        "range",
+        "min",
+        "max",
+        "sum",
+        "repr",
+        "abs",
+        "round",
+        "any",
+        "all",
+        "zip",
+        "reversed",
+    )
 }
 
 
@@ -113,8 +135,13 @@ class _Module:
                 self.classes[node.name] = node
             elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                 self.assigned[node.targets[0].id] = node.value
-            elif (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Tuple)
-                  and isinstance(node.value, ast.Tuple) and len(node.targets[0].elts) == len(node.value.elts)):
+            elif (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Tuple)
+                and isinstance(node.value, ast.Tuple)
+                and len(node.targets[0].elts) == len(node.value.elts)
+            ):
                 for target, value in zip(node.targets[0].elts, node.value.elts):  # A, B = "a", "b"
                     if isinstance(target, ast.Name):
                         self.assigned[target.id] = value
@@ -126,8 +153,10 @@ class _Module:
                     self.imported[alias.asname or alias.name] = (source, alias.name)
             elif isinstance(node, ast.Import):
                 for alias in node.names:
-                    self.imported[alias.asname or alias.name.split(".")[0]] = (alias.name if alias.asname else
-                                                                               alias.name.split(".")[0], None)
+                    self.imported[alias.asname or alias.name.split(".")[0]] = (
+                        alias.name if alias.asname else alias.name.split(".")[0],
+                        None,
+                    )
             elif isinstance(node, ast.If):  # if TYPE_CHECKING: / version switches: both branches
                 self._read(node.body)
                 self._read(node.orelse)
@@ -142,7 +171,7 @@ class _Module:
         return ".".join(base + ([node.module] if node.module else []))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _module(name: str) -> _Module:
     """The module's source, parsed once."""
     return _Module(name)
@@ -240,8 +269,11 @@ def enum_values(module: str, name: str) -> list | None:
     node = _module(where[0]).classes.get(where[1])
     if node is None or not any(ast.unparse(base).endswith("Enum") for base in node.bases):
         return None
-    values = [statement.value.value for statement in node.body
-              if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Constant)]
+    values = [
+        statement.value.value
+        for statement in node.body
+        if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Constant)
+    ]
     return values or None
 
 
@@ -306,8 +338,9 @@ def _own_fields(node: ast.ClassDef, module: str, qualified: str) -> list[SourceF
                     init = evaluate(keyword.value, module) is not False
                 elif keyword.arg == "metadata":
                     metadata = _metadata(keyword.value, module)
-        found.append(SourceField(statement.target.id, statement.annotation, module, default, factory, metadata, init,
-                                 qualified))
+        found.append(
+            SourceField(statement.target.id, statement.annotation, module, default, factory, metadata, init, qualified)
+        )
     return found
 
 
@@ -326,7 +359,7 @@ def _metadata(node: ast.expr, module: str) -> dict:
     return metadata
 
 
-@lru_cache(maxsize=None)
+@cache
 def _class_fields(module: str, name: str) -> tuple[SourceField, ...]:
     """The fields of ``name`` in ``module``, its bases' first; () for a class that is no dataclass."""
     where = _resolve(module, name)
@@ -350,8 +383,9 @@ def _class_fields(module: str, name: str) -> tuple[SourceField, ...]:
     qualified = f"{where[0]}.{where[1]}"
     for own in _own_fields(node, where[0], qualified):
         first = fields[own.name].declared_in if own.name in fields else qualified
-        fields[own.name] = SourceField(own.name, own.annotation, own.module, own.default, own.has_default_factory,
-                                       own.metadata, own.init, first)
+        fields[own.name] = SourceField(
+            own.name, own.annotation, own.module, own.default, own.has_default_factory, own.metadata, own.init, first
+        )
     return tuple(fields.values())
 
 

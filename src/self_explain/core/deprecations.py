@@ -9,8 +9,8 @@ around our calls; the libraries' other warnings pass.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 LIBRARY_DEPRECATIONS = (r"`is_gradient_checkpointing` is deprecated",)
 

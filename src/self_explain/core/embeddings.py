@@ -84,8 +84,13 @@ class SentenceEncoder:
         if not texts:
             dimension = getattr(self.model, "get_embedding_dimension", None)  # sentence-transformers >= 6
             return torch.empty(0, (dimension or self.model.get_sentence_embedding_dimension)())
-        vectors = self.model.encode(list(texts), batch_size=batch_size, convert_to_tensor=True,
-                                    normalize_embeddings=True, show_progress_bar=False)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=batch_size,
+            convert_to_tensor=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
         return vectors.float().cpu()
 
 

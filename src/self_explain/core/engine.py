@@ -134,7 +134,7 @@ class CleanRun:
 
     @property
     def residuals(self) -> torch.Tensor:
-        """The input of each decoder block, (num_layers, T, hidden): the embedded tokens at 0, then ``outputs[l - 1]``."""
+        """The input of each decoder block, (num_layers, T, hidden): the embedded tokens, then ``outputs[l - 1]``."""
         return self.states[:-1]
 
 
@@ -275,7 +275,7 @@ class _FixedPrefixCache:
 
 @dataclass
 class SweepStats:
-    """Work done by :func:`patch_sweep` or :func:`ablation_sweep`, in layer-token units (one decoder layer applied to one position)."""
+    """Work done by :func:`patch_sweep` or :func:`ablation_sweep`, in layer-token units (one layer on one position)."""
 
     layer_token_units: int = 0
     passes: int = 0
@@ -317,7 +317,9 @@ def patch_sweep(
         if not 0 <= patch.prompt < len(runs):
             raise ValueError(f"patch {index} refers to prompt {patch.prompt}, but {len(runs)} clean runs were given")
         if patch.layers[0] < 0 or patch.layers[-1] >= num_layers:
-            raise ValueError(f"patch {index} layers {list(patch.layers)} out of range: the model has {num_layers} layers")
+            raise ValueError(
+                f"patch {index} layers {list(patch.layers)} out of range: the model has {num_layers} layers"
+            )
         if patch.vectors.shape[-1] != runs[patch.prompt].residuals.shape[-1]:
             raise ValueError(
                 f"patch {index} vectors have size {patch.vectors.shape[-1]}, the model's residual stream "
@@ -325,7 +327,8 @@ def patch_sweep(
             )
         if not 0 <= patch.position < runs[patch.prompt].length:
             raise ValueError(
-                f"patch {index} position {patch.position} out of range for a prompt of {runs[patch.prompt].length} tokens"
+                f"patch {index} position {patch.position} out of range for a prompt of {runs[patch.prompt].length} "
+                "tokens"
             )
     rows = [
         _SuffixRow(
@@ -393,7 +396,8 @@ def ablate_naive(model, sequence: list[int], ablation: Ablation, answer: list[in
         answer (`list[int]`, *optional*): answer tokens scored teacher-forced after the ablated and the full sequence.
 
     Returns:
-        `AblationResult`: the logits after the ablated sequence, (1, vocab), and with ``answer`` its summed log-probabilities.
+        `AblationResult`: the logits after the ablated sequence, (1, vocab), and with ``answer`` its summed
+        log-probabilities.
     """
     _check_ablations([len(sequence)], [replace(ablation, prompt=0)], None if answer is None else [answer])
     device = model.device
@@ -422,7 +426,8 @@ def _check_ablations(lengths: list[int], ablations: list[Ablation], answers: lis
             raise ValueError(f"ablation {index} span [{ablation.start}, {ablation.end}) is empty")
         if ablation.start < 0 or ablation.end > length:
             raise ValueError(
-                f"ablation {index} span [{ablation.start}, {ablation.end}) out of range for a prompt of {length} tokens"
+                f"ablation {index} span [{ablation.start}, {ablation.end}) out of range for a prompt of {length} "
+                "tokens"
             )
         if ablation.end - ablation.start == length and not ablation.replacement:
             raise ValueError(f"ablation {index} span [{ablation.start}, {ablation.end}) deletes the whole prompt")
@@ -597,7 +602,9 @@ def _sweep_packed(model, runs: list[CleanRun], rows: list[_SuffixRow], stats: Sw
     token_row = torch.repeat_interleave(torch.arange(len(rows), device=device), torch.tensor(lengths, device=device))
     row_start = torch.tensor([r.keep for r in rows], device=device)
     row_prompt = torch.tensor([slot[r.prompt] for r in rows], device=device)
-    token_pos = row_start[token_row] + torch.arange(total, device=device) - torch.tensor(first_token, device=device)[token_row]
+    token_pos = (
+        row_start[token_row] + torch.arange(total, device=device) - torch.tensor(first_token, device=device)[token_row]
+    )
 
     def allowed(window: int | None) -> torch.Tensor:
         see_clean = (clean_prompt[None, :] == row_prompt[token_row][:, None]) & (
@@ -614,7 +621,9 @@ def _sweep_packed(model, runs: list[CleanRun], rows: list[_SuffixRow], stats: Sw
     embedded_rows = [i for i, r in enumerate(rows) if r.token_ids is not None]
     if embedded_rows:  # every token-started row embedded in one call
         ids = torch.cat([rows[i].token_ids for i in embedded_rows])  # type: ignore[misc]
-        where = torch.cat([torch.arange(first_token[i], first_token[i] + lengths[i], device=device) for i in embedded_rows])
+        where = torch.cat(
+            [torch.arange(first_token[i], first_token[i] + lengths[i], device=device) for i in embedded_rows]
+        )
         hidden[where] = adapter.embed(model, ids[None], token_pos[where][None])[0].to(dtype)
     rotary: dict[str | None, object] = {}  # (cos, sin) by rotary kind: one for most architectures; Gemma 3 has two
     starts = [r.start_layer for r in rows]
@@ -636,7 +645,9 @@ def _sweep_packed(model, runs: list[CleanRun], rows: list[_SuffixRow], stats: Sw
         window = adapter.sliding_window(model, layer_index)
         if window not in masks:
             see = allowed(window)
-            masks[window] = torch.zeros(see.shape, dtype=dtype, device=device).masked_fill_(~see, torch.finfo(dtype).min)
+            masks[window] = torch.zeros(see.shape, dtype=dtype, device=device).masked_fill_(
+                ~see, torch.finfo(dtype).min
+            )
         additive = masks[window][:active, : num_clean + active]
         kind = adapter.rotary_kind(model, layer_index)
         if kind not in rotary:
@@ -659,5 +670,7 @@ def _sweep_packed(model, runs: list[CleanRun], rows: list[_SuffixRow], stats: Sw
         hidden[:active] = (output[0] if isinstance(output, tuple) else output)[0]
         stats.layer_token_units += active
     stats.passes += 1
-    output_tokens = torch.tensor([first_token[r] + o for r, row in enumerate(rows) for o in row.outputs], device=device)
+    output_tokens = torch.tensor(
+        [first_token[r] + o for r, row in enumerate(rows) for o in row.outputs], device=device
+    )
     return adapter.logits(model, hidden[output_tokens]).float()

@@ -90,15 +90,24 @@ def greedy_generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: 
     ids, mask = left_padded(prompts, pad, next(model.parameters()).device)
     width = ids.shape[1]
     generated = model.generate(
-        input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-        eos_token_id=stops, pad_token_id=pad,
+        input_ids=ids,
+        attention_mask=mask,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        eos_token_id=stops,
+        pad_token_id=pad,
     )
     return generated[:, width:]
 
 
 @torch.no_grad()
-def logits_at_answer(model, tokenizer, prompts: list[list[int]], answer_ids: list[int], max_new_tokens: int,
-                     ) -> tuple[torch.Tensor, list[list[int]]]:
+def logits_at_answer(
+    model,
+    tokenizer,
+    prompts: list[list[int]],
+    answer_ids: list[int],
+    max_new_tokens: int,
+) -> tuple[torch.Tensor, list[list[int]]]:
     """Each prompt continued greedily until its likeliest next token is an answer token: the logits there, and
     the tokens written before (a model's reasoning before it answers). One left-padded batch.
 
@@ -125,15 +134,22 @@ def logits_at_answer(model, tokenizer, prompts: list[list[int]], answer_ids: lis
     width = ids.shape[1]
     stops = stop_token_ids(tokenizer, model)
     output = model.generate(
-        input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-        eos_token_id=sorted(set(stops) | set(answer_ids)), pad_token_id=pad, output_logits=True,
+        input_ids=ids,
+        attention_mask=mask,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        eos_token_id=sorted(set(stops) | set(answer_ids)),
+        pad_token_id=pad,
+        output_logits=True,
         return_dict_in_generate=True,
     )
     written = output.sequences[:, width:].tolist()
     answers, reasoning = [], []
     for row, tokens in enumerate(written):
-        step = next((index for index, token in enumerate(tokens) if token in answer_ids or token in stops),
-                    len(output.logits) - 1)
+        step = next(
+            (index for index, token in enumerate(tokens) if token in answer_ids or token in stops),
+            len(output.logits) - 1,
+        )
         answers.append(output.logits[step][row])
         reasoning.append(tokens[:step])
     return torch.stack(answers), reasoning
@@ -150,7 +166,9 @@ def prompt_ids(tokenizer, question: str) -> list[int]:
         `list[int]`: the prompt's token ids.
     """
     if tokenizer.chat_template:
-        return list(tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
-                                                  tokenize=True, return_dict=True)["input_ids"])
+        return list(
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": question}], add_generation_prompt=True, tokenize=True, return_dict=True
+            )["input_ids"]
+        )
     return tokenizer(question).input_ids
-

@@ -1,4 +1,5 @@
-"""Run a callback when a module is imported, without importing it (a post-import hook).
+"""Imports put off until needed: a callback when a module is imported (a post-import hook), and a package's lazy
+public names.
 
 ``import self_explain`` registers its pipeline with transformers this way: the registry lives in
 ``transformers.pipelines``, whose import loads torch and every pipeline's dependencies, so the task is registered the
@@ -7,10 +8,11 @@ moment that module is imported (by ``from transformers import pipeline``), not b
 
 from __future__ import annotations
 
+import importlib
 import importlib.abc
 import sys
+from collections.abc import Callable
 from types import ModuleType
-from typing import Callable
 
 
 class _CallbackLoader(importlib.abc.Loader):
@@ -68,3 +70,28 @@ def after_import(name: str, callback: Callable[[ModuleType], None]) -> None:
         return
     if not any(isinstance(f, _AfterImportFinder) and f.name == name and f.callback == callback for f in sys.meta_path):
         sys.meta_path.insert(0, _AfterImportFinder(name, callback))
+
+
+def lazy_exports(package: str, public: dict[str, str]) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
+    """A package's ``__getattr__`` and ``__dir__`` that import each public name from its module on first use.
+
+    A package's ``__init__`` declares its public API as ``_PUBLIC = {name: ".module"}`` and exports it this way, so
+    importing the package loads none of those modules (``self-explain --help`` must not import torch).
+
+    Args:
+        package (`str`): The package's ``__name__``.
+        public (`dict[str, str]`): Each public name and the module, relative to ``package``, that defines it.
+
+    Returns:
+        `tuple`: ``(__getattr__, __dir__)`` for the package.
+    """
+
+    def __getattr__(name: str) -> object:
+        if name not in public:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(public[name], package), name)
+
+    def __dir__() -> list[str]:
+        return sorted(set(public) | set(vars(sys.modules[package])))
+
+    return __getattr__, __dir__

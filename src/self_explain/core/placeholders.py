@@ -7,4 +7,3 @@ PLACEHOLDER_TOKENS = ("<|vec_begin|>", "<|vec|>", "<|vec_end|>")
 
 
 VECTOR_PLACEHOLDER = "".join(PLACEHOLDER_TOKENS)
-

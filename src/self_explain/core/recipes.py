@@ -68,11 +68,13 @@ def read_recipe(path: str | Path, options: Collection[str], renamed: Mapping[str
         text = read_user_text(path, RECIPE_OPTION)
         values = yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 (a SafeLoader that refuses repeated keys)
     except yaml.YAMLError as error:
-        raise ValueError(f"{RECIPE_OPTION} {path} is not valid YAML: {_yaml_problem(error)}; write one "
-                         "`option: value` per line") from None
+        raise ValueError(
+            f"{RECIPE_OPTION} {path} is not valid YAML: {_yaml_problem(error)}; write one `option: value` per line"
+        ) from None
     if values is None:
-        raise ValueError(f"{RECIPE_OPTION} {path} is empty; write one `option: value` per line "
-                         "(e.g. `target: toy-target`)")
+        raise ValueError(
+            f"{RECIPE_OPTION} {path} is empty; write one `option: value` per line (e.g. `target: toy-target`)"
+        )
     if not isinstance(values, dict):
         raise ValueError(f"{RECIPE_OPTION} {path}: expected a mapping of option: value, got {type(values).__name__}")
     known, renamed = set(options), dict(renamed or {})
@@ -80,8 +82,13 @@ def read_recipe(path: str | Path, options: Collection[str], renamed: Mapping[str
     for key, value in values.items():
         name = str(key).replace("-", "_")
         if name in renamed:
-            logger.warning("%s %s: option %r is deprecated and will be removed in the next release; use %r",
-                           RECIPE_OPTION, path, name, renamed[name])
+            logger.warning(
+                "%s %s: option %r is deprecated and will be removed in the next release; use %r",
+                RECIPE_OPTION,
+                path,
+                name,
+                renamed[name],
+            )
             if renamed[name] in values:
                 raise ValueError(f"{RECIPE_OPTION} {path}: {name!r} is the old name of {renamed[name]!r}; give one")
             name = renamed[name]
@@ -106,8 +113,9 @@ def _unique_key_loader():
             for key_node, _ in node.value:
                 key = self.construct_object(key_node, deep=deep)
                 if key in seen and key_node.tag != "tag:yaml.org,2002:merge":
-                    raise yaml.constructor.ConstructorError(None, None, f"option {key!r} is given twice",
-                                                            key_node.start_mark)
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"option {key!r} is given twice", key_node.start_mark
+                    )
                 seen.add(key)
             return super().construct_mapping(node, deep=deep)
 
@@ -141,8 +149,10 @@ def set_recipe_defaults(parser: argparse.ArgumentParser, recipe: Recipe) -> None
 def _convert(action: argparse.Action, value, path: Path):
     if value is None:
         if action.required or action.default is not None:
-            raise ValueError(f"{RECIPE_OPTION} {path}: option {action.dest!r} is empty (null); give it a value, or "
-                             f"leave the line out{'' if action.required else f' (default: {action.default!r})'}")
+            raise ValueError(
+                f"{RECIPE_OPTION} {path}: option {action.dest!r} is empty (null); give it a value, or "
+                f"leave the line out{'' if action.required else f' (default: {action.default!r})'}"
+            )
         return None
     if action.nargs in ("+", "*"):
         return [_convert_one(action, item, path) for item in (value if isinstance(value, list) else [value])]
@@ -156,7 +166,9 @@ def _convert_one(action: argparse.Action, value, path: Path):
         try:  # as the command line gives it: text, so that a YAML 4.5 or true is no integer (int() would take them)
             value = action.type(value if isinstance(value, str) else str(value))
         except (TypeError, ValueError, argparse.ArgumentTypeError) as error:
-            raise ValueError(f"{RECIPE_OPTION} {path}: option {action.dest!r}: {value!r} is not valid ({error})") from None
+            raise ValueError(
+                f"{RECIPE_OPTION} {path}: option {action.dest!r}: {value!r} is not valid ({error})"
+            ) from None
     if action.choices is not None and value not in action.choices:
         raise ValueError(
             f"{RECIPE_OPTION} {path}: option {action.dest!r} must be one of {list(action.choices)}, got {value!r}"

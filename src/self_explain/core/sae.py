@@ -27,8 +27,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .files import give_default_permissions
 from .architectures import adapter_for
+from .files import give_default_permissions
 from .models import LoadedModel, shipped_path
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,11 @@ _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch
 _HOOK = re.compile(r"^blocks\.(\d+)\.(.+)$")
 _RESIDUAL_OFFSET = {"hook_resid_pre": 0, "hook_resid_post": 1}  # engine layer = block + offset
 # Keys of cfg.json that SAEConfig holds itself (with the old names SAELens renamed).
-_RENAMED = {"hook_point": "hook_name", "hook_point_head_index": "hook_head_index", "activation_fn_str": "activation_fn"}
+_RENAMED = {
+    "hook_point": "hook_name",
+    "hook_point_head_index": "hook_head_index",
+    "activation_fn_str": "activation_fn",
+}
 
 
 def _dtype_name(value: object) -> str:
@@ -103,14 +107,18 @@ class SAEConfig:
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"SAE architecture {self.architecture!r} is not supported; expected {', '.join(ARCHITECTURES)}")
+            raise ValueError(
+                f"SAE architecture {self.architecture!r} is not supported; expected {', '.join(ARCHITECTURES)}"
+            )
         if self.d_in < 1 or self.d_sae < 1:
             raise ValueError(f"SAE d_in and d_sae must be positive, got d_in={self.d_in}, d_sae={self.d_sae}")
         if self.architecture == "topk" and (self.k is None or not 1 <= self.k <= self.d_sae):
             raise ValueError(f"a topk SAE needs k in [1, d_sae={self.d_sae}], got k={self.k}")
         if self.normalize_activations not in NORMALIZATIONS:
-            raise ValueError(f"normalize_activations {self.normalize_activations!r} is not supported; "
-                             f"expected {', '.join(NORMALIZATIONS)}")
+            raise ValueError(
+                f"normalize_activations {self.normalize_activations!r} is not supported; "
+                f"expected {', '.join(NORMALIZATIONS)}"
+            )
         self.dtype = _dtype_name(self.dtype)
         if self.layer is None and self.hook_name:
             self.layer = layer_from_hook_name(self.hook_name)
@@ -147,8 +155,21 @@ class SAEConfig:
         normalize = cfg.get("normalize_activations")
         if isinstance(normalize, bool) or normalize is None:
             normalize = "expected_average_only_in" if normalize else "none"
-        known = {"d_in", "d_sae", "architecture", "k", "hook_name", "layer", "model_name", "apply_b_dec_to_input",
-                 "normalize_activations", "rescale_acts_by_decoder_norm", "dtype", "activation_fn", "activation_fn_kwargs"}
+        known = {
+            "d_in",
+            "d_sae",
+            "architecture",
+            "k",
+            "hook_name",
+            "layer",
+            "model_name",
+            "apply_b_dec_to_input",
+            "normalize_activations",
+            "rescale_acts_by_decoder_norm",
+            "dtype",
+            "activation_fn",
+            "activation_fn_kwargs",
+        }
         try:
             return cls(
                 d_in=cfg["d_in"],
@@ -172,13 +193,24 @@ class SAEConfig:
 
         ``sae_lens_version`` is left out: SAELens would then expect the 6.x layout with a ``metadata`` dict.
         """
-        core = dict(architecture=self.architecture, d_in=self.d_in, d_sae=self.d_sae, dtype=self.dtype,
-                    model_name=self.model_name, hook_name=self.hook_name, layer=self.layer,
-                    apply_b_dec_to_input=self.apply_b_dec_to_input, normalize_activations=self.normalize_activations,
-                    activation_fn="topk" if self.architecture == "topk" else "relu")
+        core = dict(
+            architecture=self.architecture,
+            d_in=self.d_in,
+            d_sae=self.d_sae,
+            dtype=self.dtype,
+            model_name=self.model_name,
+            hook_name=self.hook_name,
+            layer=self.layer,
+            apply_b_dec_to_input=self.apply_b_dec_to_input,
+            normalize_activations=self.normalize_activations,
+            activation_fn="topk" if self.architecture == "topk" else "relu",
+        )
         if self.architecture == "topk":
-            core.update(k=self.k, activation_fn_kwargs={"k": self.k},
-                        rescale_acts_by_decoder_norm=self.rescale_acts_by_decoder_norm)
+            core.update(
+                k=self.k,
+                activation_fn_kwargs={"k": self.k},
+                rescale_acts_by_decoder_norm=self.rescale_acts_by_decoder_norm,
+            )
         return {**core, **{k: v for k, v in self.extra.items() if k not in core and k != "sae_lens_version"}}
 
 
@@ -197,8 +229,11 @@ class SparseAutoencoder(nn.Module):
         if config.architecture == "jumprelu":
             self.threshold = nn.Parameter(torch.zeros(config.d_sae, dtype=dtype))
         if config.normalize_activations == "expected_average_only_in":
-            logger.warning("SAE %s: normalize_activations='expected_average_only_in' without a folded scaling factor; "
-                           "inputs are encoded unscaled (as SAELens does when it knows no factor)", self.name)
+            logger.warning(
+                "SAE %s: normalize_activations='expected_average_only_in' without a folded scaling factor; "
+                "inputs are encoded unscaled (as SAELens does when it knows no factor)",
+                self.name,
+            )
 
     @property
     def name(self) -> str:
@@ -390,12 +425,14 @@ class SparseAutoencoder(nn.Module):
         return cls.from_state(cfg, load_file(folder / SAE_WEIGHTS_FILENAME), source=source or str(folder))
 
     @classmethod
-    def from_pretrained(cls, path_or_hub_id: str | Path, revision: str | None = None,
-                        subfolder: str | None = None) -> SparseAutoencoder:
+    def from_pretrained(
+        cls, path_or_hub_id: str | Path, revision: str | None = None, subfolder: str | None = None
+    ) -> SparseAutoencoder:
         """Load from a local SAE folder, or from a Hub repo (``subfolder`` inside it) via ``snapshot_download``.
 
         Args:
-            path_or_hub_id (`str` or `Path`): a folder, a shipped toy SAE (``toy-target-saes/layer_1``) or a Hub repo id.
+            path_or_hub_id (`str` or `Path`): a folder, a shipped toy SAE (``toy-target-saes/layer_1``) or a Hub repo
+                id.
             revision (`str`, *optional*): the Hub revision.
             subfolder (`str`, *optional*): the SAE's folder inside the folder or repo.
 
@@ -425,16 +462,20 @@ class SparseAutoencoder(nn.Module):
 
         prefix = f"{subfolder.strip('/')}/" if subfolder else ""
         try:
-            root = snapshot_download(repo_id, revision=revision,
-                                     allow_patterns=[prefix + SAE_CFG_FILENAME, prefix + SAE_WEIGHTS_FILENAME])
+            root = snapshot_download(
+                repo_id, revision=revision, allow_patterns=[prefix + SAE_CFG_FILENAME, prefix + SAE_WEIGHTS_FILENAME]
+            )
         except (OSError, ValueError, HfHubHTTPError) as error:
-            raise OSError(f"cannot download SAE {repo_id!r} (revision {revision or 'main'}, subfolder {subfolder!r}) "
-                          f"from the Hub: {error}") from error
+            raise OSError(
+                f"cannot download SAE {repo_id!r} (revision {revision or 'main'}, subfolder {subfolder!r}) "
+                f"from the Hub: {error}"
+            ) from error
         where = f"{repo_id}/{prefix}" if prefix else repo_id
         return cls.load_folder(Path(root) / prefix, source=where.rstrip("/"))
 
-    def save_pretrained(self, folder: str | Path, overwrite: bool = False,
-                        extra_files: dict[str, str] | None = None) -> Path:
+    def save_pretrained(
+        self, folder: str | Path, overwrite: bool = False, extra_files: dict[str, str] | None = None
+    ) -> Path:
         """Write cfg.json, sae_weights.safetensors and ``extra_files`` (name → text) into ``folder``, all at once.
 
         The files are written into a staging folder beside ``folder`` that is renamed into place, so a reader
@@ -454,13 +495,17 @@ class SparseAutoencoder(nn.Module):
         """
         folder = Path(folder)
         if folder.exists() and any(folder.iterdir()) and not overwrite:
-            raise FileExistsError(f"SAE folder {folder} already exists and is not empty; choose another --output_dir, or "
-                                  "pass --overwrite (overwrite=True) to replace it")
+            raise FileExistsError(
+                f"SAE folder {folder} already exists and is not empty; choose another --output_dir, or "
+                "pass --overwrite (overwrite=True) to replace it"
+            )
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
         try:
-            save_file({name: p.detach().contiguous().cpu() for name, p in self.named_parameters()},
-                      staging / SAE_WEIGHTS_FILENAME)
+            save_file(
+                {name: p.detach().contiguous().cpu() for name, p in self.named_parameters()},
+                staging / SAE_WEIGHTS_FILENAME,
+            )
             (staging / SAE_CFG_FILENAME).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
             for name, text in (extra_files or {}).items():
                 (staging / name).write_text(text)
@@ -483,7 +528,9 @@ class SparseAutoencoder(nn.Module):
 
 
 def load_sae_release(release: str, sae_id: str, device: str = "cpu") -> SparseAutoencoder:
-    """A published SAE by its SAELens release name and id (e.g. ``"gpt2-small-res-jb"``, ``"blocks.8.hook_resid_pre"``).
+    """A published SAE by its SAELens release name and id.
+
+    E.g. ``"gpt2-small-res-jb"``, ``"blocks.8.hook_resid_pre"``.
 
     Release names are resolved (and non-SAELens formats converted) by the optional ``sae-lens`` package.
 

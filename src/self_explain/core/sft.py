@@ -25,13 +25,24 @@ def training_record(tokenizer, question: str, answer: str) -> dict:
         `dict`: ``prompt`` and ``completion``, as chat messages when the tokenizer has a chat template, else as text.
     """
     if tokenizer.chat_template:
-        return {"prompt": [{"role": "user", "content": question}], "completion": [{"role": "assistant", "content": answer}]}
+        return {
+            "prompt": [{"role": "user", "content": question}],
+            "completion": [{"role": "assistant", "content": answer}],
+        }
     return {"prompt": question, "completion": " " + answer}
 
 
-def completion_sft_config(output_dir: str, *, learning_rate: float, num_train_epochs: float,
-                          per_device_train_batch_size: int, seed: int, warmup_steps: int, logging_steps: int,
-                          **overrides) -> SFTConfig:
+def completion_sft_config(
+    output_dir: str,
+    *,
+    learning_rate: float,
+    num_train_epochs: float,
+    per_device_train_batch_size: int,
+    seed: int,
+    warmup_steps: int,
+    logging_steps: int,
+    **overrides,
+) -> SFTConfig:
     """The ``SFTConfig`` of a short in-process fine-tune on pre-tokenized examples, loss on the completions only.
 
     Nothing is saved or reported, the data order is seeded with ``seed``, examples are used as given (no packing,
@@ -63,9 +74,16 @@ def completion_sft_config(output_dir: str, *, learning_rate: float, num_train_ep
         "dataloader_pin_memory": torch.cuda.is_available(),
         **overrides,
     }
-    return SFTConfig(output_dir=output_dir, learning_rate=learning_rate, num_train_epochs=num_train_epochs,
-                     per_device_train_batch_size=per_device_train_batch_size, seed=seed, warmup_steps=warmup_steps,
-                     logging_steps=logging_steps, **settings)
+    return SFTConfig(
+        output_dir=output_dir,
+        learning_rate=learning_rate,
+        num_train_epochs=num_train_epochs,
+        per_device_train_batch_size=per_device_train_batch_size,
+        seed=seed,
+        warmup_steps=warmup_steps,
+        logging_steps=logging_steps,
+        **settings,
+    )
 
 
 class ModelLossSFTTrainer(SFTTrainer):

@@ -99,15 +99,17 @@ def pooled_correlation_interval(
     sizes = np.array([len(gx) for gx, _ in groups])
     owner = np.repeat(np.arange(len(groups)), sizes)
     rng = np.random.default_rng(seed)
-    counts = np.stack([np.bincount(rng.integers(0, len(groups), size=len(groups)), minlength=len(groups))
-                       for _ in range(samples)])
+    counts = np.stack(
+        [np.bincount(rng.integers(0, len(groups), size=len(groups)), minlength=len(groups)) for _ in range(samples)]
+    )
     lengths = counts @ sizes
     values = np.empty(samples)
     for length in np.unique(lengths):  # resamples of one length are correlated in one call
         rows = np.flatnonzero(lengths == length)
         repeats = counts[rows][:, owner]  # each pair is repeated as often as its group was drawn
-        values[rows] = _pearson_rows(np.stack([np.repeat(x, r) for r in repeats]),
-                                     np.stack([np.repeat(y, r) for r in repeats]))
+        values[rows] = _pearson_rows(
+            np.stack([np.repeat(x, r) for r in repeats]), np.stack([np.repeat(y, r) for r in repeats])
+        )
     low, high = np.percentile(values, [2.5, 97.5])
     return float(low), float(high)
 
@@ -273,8 +275,9 @@ class SeedGroupBootstrap:
         self.group_index = {g: i for i, g in enumerate(groups)}
         rng = np.random.default_rng(seed)
         self.group_counts = multinomial_counts(len(groups), samples, rng).astype(float)
-        self.seed_counts = (multinomial_counts(len(seeds), samples, rng).astype(float) if seeds
-                            else np.zeros((samples, 0)))
+        self.seed_counts = (
+            multinomial_counts(len(seeds), samples, rng).astype(float) if seeds else np.zeros((samples, 0))
+        )
 
     def _group_totals(self, run: BootstrapRun) -> tuple[list[str], np.ndarray]:
         names = sorted(run.columns)
@@ -292,8 +295,9 @@ class SeedGroupBootstrap:
         np.add.at(totals, index, values)
         return names, totals
 
-    def _combine(self, runs: Sequence[BootstrapRun], statistic: Statistic, group_weights: np.ndarray,
-                 seed_weights: np.ndarray) -> np.ndarray:
+    def _combine(
+        self, runs: Sequence[BootstrapRun], statistic: Statistic, group_weights: np.ndarray, seed_weights: np.ndarray
+    ) -> np.ndarray:
         if not runs:
             raise ValueError("no runs to compute a statistic over")
         numerator = np.zeros(group_weights.shape[0])
@@ -341,8 +345,9 @@ class SeedGroupBootstrap:
         """
         return self._combine(runs, statistic, self.group_counts, self.seed_counts)
 
-    def interval(self, runs: Sequence[BootstrapRun], statistic: Statistic,
-                 level: float = 0.95) -> tuple[float | None, float | None, float | None]:
+    def interval(
+        self, runs: Sequence[BootstrapRun], statistic: Statistic, level: float = 0.95
+    ) -> tuple[float | None, float | None, float | None]:
         """The statistic and its percentile bootstrap interval.
 
         Args:
@@ -358,8 +363,9 @@ class SeedGroupBootstrap:
             return None, None, None
         return (value, *percentile_interval(self.replicates(runs, statistic), level))
 
-    def paired_difference(self, runs_a: Sequence[BootstrapRun], runs_b: Sequence[BootstrapRun],
-                          statistic: Statistic, level: float = 0.95) -> tuple[float | None, float | None, float | None]:
+    def paired_difference(
+        self, runs_a: Sequence[BootstrapRun], runs_b: Sequence[BootstrapRun], statistic: Statistic, level: float = 0.95
+    ) -> tuple[float | None, float | None, float | None]:
         """The difference a − b of a statistic and its interval, both sides recomputed in the same resamples.
 
         Args:
@@ -376,8 +382,9 @@ class SeedGroupBootstrap:
             return None, None, None
         return (a - b, *percentile_interval(self.paired_replicates(runs_a, runs_b, statistic), level))
 
-    def paired_replicates(self, runs_a: Sequence[BootstrapRun], runs_b: Sequence[BootstrapRun],
-                          statistic: Statistic) -> np.ndarray:
+    def paired_replicates(
+        self, runs_a: Sequence[BootstrapRun], runs_b: Sequence[BootstrapRun], statistic: Statistic
+    ) -> np.ndarray:
         """The difference a − b of a statistic in every resample, both sides recomputed in the same resample.
 
         The replicates behind :meth:`paired_difference`'s interval, and behind the tests of

@@ -31,7 +31,11 @@ from ..tasks import ExplainerExamples, get_task
 logger = logging.getLogger(__name__)
 
 UNTRAINED, ZERO_SHOT, SELFIE, NEAREST_NEIGHBOR, MAJORITY = (
-    "untrained", "zero-shot", "selfie", "nearest-neighbor", "majority"
+    "untrained",
+    "zero-shot",
+    "selfie",
+    "nearest-neighbor",
+    "majority",
 )
 BASELINES = (UNTRAINED, ZERO_SHOT, SELFIE, NEAREST_NEIGHBOR, MAJORITY)
 TRAINING_BASELINES = (NEAREST_NEIGHBOR, MAJORITY)  # read the training rows: one run per training subsample
@@ -71,8 +75,13 @@ def applicable_baselines(task_name: str, examples: ExplainerExamples | None = No
     """
     task = get_task(task_name)
     has_vectors = examples.vectors is not None if examples is not None else task.uses_vectors
-    applies = {UNTRAINED: True, ZERO_SHOT: bool(task.format_instructions), SELFIE: has_vectors,
-               NEAREST_NEIGHBOR: True, MAJORITY: True}
+    applies = {
+        UNTRAINED: True,
+        ZERO_SHOT: bool(task.format_instructions),
+        SELFIE: has_vectors,
+        NEAREST_NEIGHBOR: True,
+        MAJORITY: True,
+    }
     return [name for name in BASELINES if applies[name]]
 
 
@@ -173,7 +182,8 @@ def nearest_neighbor_predictions(examples: ExplainerExamples, train: ExplainerEx
 def template_patterns(templates: list[str]) -> list[re.Pattern]:
     """Regular expressions of a task's templates: each field (``{text}``, ``{layer}``, ...) matches anything.
 
-    >>> [bool(p.fullmatch("At layer 3, <v> encodes ")) for p in template_patterns(["At layer {layer}, {vector} encodes "])]
+    >>> patterns = template_patterns(["At layer {layer}, {vector} encodes "])
+    >>> [bool(p.fullmatch("At layer 3, <v> encodes ")) for p in patterns]
     [True]
 
     Args:
@@ -241,18 +251,22 @@ def _best_scale(by_scale: dict[float, dict], headline: str) -> float:
     return max(by_scale, key=lambda s: _or_minus_infinity(by_scale[s].get(headline)))
 
 
-def _untrained_generate(explainer: Explainer, asked: ExplainerExamples, batch_size: int, max_new_tokens: int,
-                        chat_template: bool = True) -> list[str]:
+def _untrained_generate(
+    explainer: Explainer, asked: ExplainerExamples, batch_size: int, max_new_tokens: int, chat_template: bool = True
+) -> list[str]:
     with explainer.untrained():
-        return explainer.generate(asked, batch_size, max_new_tokens, progress=True, chat_template=chat_template,
-                                  apply_control=False)
+        return explainer.generate(
+            asked, batch_size, max_new_tokens, progress=True, chat_template=chat_template, apply_control=False
+        )
 
 
-def _selfie_predictions(explainer: Explainer, asked: ExplainerExamples, scale: float, batch_size: int,
-                        max_new_tokens: int) -> list[str]:
+def _selfie_predictions(
+    explainer: Explainer, asked: ExplainerExamples, scale: float, batch_size: int, max_new_tokens: int
+) -> list[str]:
     # A raw continuation prompt, as SelfIE's: no chat template around it.
-    continuations = _untrained_generate(explainer, selfie_examples(asked, scale), batch_size, max_new_tokens,
-                                        chat_template=False)
+    continuations = _untrained_generate(
+        explainer, selfie_examples(asked, scale), batch_size, max_new_tokens, chat_template=False
+    )
     return [selfie_description(c) for c in continuations]
 
 
@@ -293,18 +307,29 @@ def choose_selfie_scale(
     if len(selfie_scales) == 1:
         return {"scale": selfie_scales[0]}
     if validation_examples is None or validation_score is None:
-        raise ValueError("selfie with several scales needs a validation slice of the train split to choose one on "
-                         "(never the rows being scored)")
+        raise ValueError(
+            "selfie with several scales needs a validation slice of the train split to choose one on "
+            "(never the rows being scored)"
+        )
     headline = get_task(task_name).experiment.headline_metrics[0]
     by_scale = {}
     for scale in selfie_scales:
         by_scale[scale] = validation_score(
-            _selfie_predictions(explainer, validation_examples, scale, batch_size, max_new_tokens))
-        logger.info("selfie scale %g on %d validation rows of train: %s", scale, len(validation_examples.questions),
-                    by_scale[scale])
-    return {"scale": _best_scale(by_scale, headline), "selected_by": headline, "selected_on": "train",
-            "validation_rows": len(validation_examples.questions),
-            "validation_metrics_by_scale": {str(s): m for s, m in by_scale.items()}}
+            _selfie_predictions(explainer, validation_examples, scale, batch_size, max_new_tokens)
+        )
+        logger.info(
+            "selfie scale %g on %d validation rows of train: %s",
+            scale,
+            len(validation_examples.questions),
+            by_scale[scale],
+        )
+    return {
+        "scale": _best_scale(by_scale, headline),
+        "selected_by": headline,
+        "selected_on": "train",
+        "validation_rows": len(validation_examples.questions),
+        "validation_metrics_by_scale": {str(s): m for s, m in by_scale.items()},
+    }
 
 
 def run_baseline(
@@ -356,7 +381,9 @@ def run_baseline(
         predictions = _untrained_generate(explainer, examples, batch_size, max_new_tokens)
         return BaselineResult(score(predictions), predictions)
     if name == ZERO_SHOT:
-        predictions = _untrained_generate(explainer, zero_shot_examples(task_name, examples), batch_size, max_new_tokens)
+        predictions = _untrained_generate(
+            explainer, zero_shot_examples(task_name, examples), batch_size, max_new_tokens
+        )
         return BaselineResult(score(predictions), predictions)
     if name in TRAINING_BASELINES:
         if train_examples is None:
@@ -367,7 +394,14 @@ def run_baseline(
             predictions = majority_predictions(examples, train_examples, get_task(task_name).templates())
         return BaselineResult(score(predictions), predictions, {"train_rows": len(train_examples.questions)})
     if selfie_choice is None:
-        selfie_choice = choose_selfie_scale(explainer, task_name, validation_examples, validation_score, selfie_scales,
-                                            batch_size=batch_size, max_new_tokens=max_new_tokens)
+        selfie_choice = choose_selfie_scale(
+            explainer,
+            task_name,
+            validation_examples,
+            validation_score,
+            selfie_scales,
+            batch_size=batch_size,
+            max_new_tokens=max_new_tokens,
+        )
     predictions = _selfie_predictions(explainer, examples, selfie_choice["scale"], batch_size, max_new_tokens)
     return BaselineResult(score(predictions), predictions, dict(selfie_choice))

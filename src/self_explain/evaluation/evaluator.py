@@ -60,6 +60,7 @@ from .vector_controls import (
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass
 class EvaluateConfig:
     """Options of ``self-explain evaluate``.
@@ -109,7 +110,9 @@ class EvaluateConfig:
     split: list[str] = field(default_factory=lambda: ["test"], metadata={"help": "Splits to evaluate."})
     target: str | None = field(default=None, metadata={"help": "Target model (default: the explainer's own)."})
     task: str | None = field(default=None, metadata={"help": "Task (default: the explainer's)."})
-    baseline: list[str] = field(default_factory=list, metadata={"help": f"Baselines to score too: {', '.join(BASELINES)}."})
+    baseline: list[str] = field(
+        default_factory=list, metadata={"help": f"Baselines to score too: {', '.join(BASELINES)}."}
+    )
     selfie_scales: list[float] = field(
         default_factory=lambda: list(SELFIE_SCALES),
         metadata={"help": "SelfIE baseline: vector scales tried on a validation slice of the train split, best kept."},
@@ -120,30 +123,42 @@ class EvaluateConfig:
     )
     neighbor_rows: int | None = field(
         default=None,
-        metadata={"help": "Nearest-neighbor and majority baselines: search a seeded subsample of this many train rows."},
+        metadata={
+            "help": "Nearest-neighbor and majority baselines: search a seeded subsample of this many train rows."
+        },
     )
-    max_rows: int | None = field(default=None, metadata={"help": "Score a seeded subsample of this many rows per split."})
+    max_rows: int | None = field(
+        default=None, metadata={"help": "Score a seeded subsample of this many rows per split."}
+    )
     seed: int = field(default=0, metadata={"help": "Seed of the subsample and of template choice."})
     batch_size: int = field(default=32, metadata={"help": "Explanations generated per batch."})
-    max_new_tokens: int | None = field(default=None, metadata={"help": "Longest explanation generated (default: the task's, 48; preferences 128)."})
+    max_new_tokens: int | None = field(
+        default=None, metadata={"help": "Longest explanation generated (default: the task's, 48; preferences 128)."}
+    )
     dataset_revision: str | None = field(default=None, metadata={"help": "Revision of a Hub dataset."})
     update_card: bool = field(
         default=False,
-        metadata={"help": "Write the results into the explainer's model card (replacing the evaluation recorded "
-                          "there, its vector controls included)."},
+        metadata={
+            "help": "Write the results into the explainer's model card (replacing the evaluation recorded "
+            "there, its vector controls included)."
+        },
     )
     vector_controls: bool = field(
         default=False,
-        metadata={"help": f"Also score a vector explainer (patching, features) on the same rows with "
-                          f"{' and '.join(SCORING_CONTROLS)} vectors (shuffled: each row gets another row's, seeded "
-                          "by --seed), with the paired differences true - control and their intervals over "
-                          "entities. Text-only tasks are refused; so is an explainer trained under the shuffled "
-                          "control."},
+        metadata={
+            "help": f"Also score a vector explainer (patching, features) on the same rows with "
+            f"{' and '.join(SCORING_CONTROLS)} vectors (shuffled: each row gets another row's, seeded "
+            "by --seed), with the paired differences true - control and their intervals over "
+            "entities. Text-only tasks are refused; so is an explainer trained under the shuffled "
+            "control."
+        },
     )
     allow_other_target: bool = field(
         default=False,
-        metadata={"help": "Score the explainer against the ground truth of another model than the one it was trained "
-                          "to explain (a --target or a --dataset_config of another model)."},
+        metadata={
+            "help": "Score the explainer against the ground truth of another model than the one it was trained "
+            "to explain (a --target or a --dataset_config of another model)."
+        },
     )
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
@@ -219,7 +234,9 @@ def split_examples(explainer: Explainer, task_name: str, rows: Dataset, seed: in
         return get_task(task_name).examples(rows, target, seed)
 
 
-def score_predictions(explainer: Explainer, task_name: str, examples: ExplainerExamples, predictions: list[str]) -> dict:
+def score_predictions(
+    explainer: Explainer, task_name: str, examples: ExplainerExamples, predictions: list[str]
+) -> dict:
     """The task's metric of ``predictions``, plus its extra scores (e.g. a simulator's) where it has them.
 
     Args:
@@ -240,9 +257,16 @@ def score_predictions(explainer: Explainer, task_name: str, examples: ExplainerE
 
 
 def evaluate_split(
-    explainer: Explainer, task_name: str, examples: ExplainerExamples, *, batch_size: int = 32,
-    max_new_tokens: int | None = None, baseline: str | None = None, train_examples: ExplainerExamples | None = None,
-    validation_examples: ExplainerExamples | None = None, selfie_choice: dict | None = None,
+    explainer: Explainer,
+    task_name: str,
+    examples: ExplainerExamples,
+    *,
+    batch_size: int = 32,
+    max_new_tokens: int | None = None,
+    baseline: str | None = None,
+    train_examples: ExplainerExamples | None = None,
+    validation_examples: ExplainerExamples | None = None,
+    selfie_choice: dict | None = None,
     selfie_scales: tuple[float, ...] = SELFIE_SCALES,
 ) -> BaselineResult:
     """Metrics and predictions of a split's examples, by the trained explainer or by ``baseline``.
@@ -264,6 +288,7 @@ def evaluate_split(
     Returns:
         [`BaselineResult`]: The metrics and predictions.
     """
+
     def scorer(predictions):
         return score_predictions(explainer, task_name, examples, predictions)
 
@@ -272,20 +297,34 @@ def evaluate_split(
     if baseline is None:
         predictions = explainer.generate(examples, batch_size, max_new_tokens, progress=True)
         return BaselineResult(scorer(predictions), predictions)
+
     def validation_scorer(predictions):
         return score_predictions(explainer, task_name, validation_examples, predictions)
 
     return run_baseline(
-        baseline, explainer, task_name, examples, scorer, train_examples=train_examples,
+        baseline,
+        explainer,
+        task_name,
+        examples,
+        scorer,
+        train_examples=train_examples,
         validation_examples=validation_examples,
-        validation_score=validation_scorer if validation_examples is not None else None, selfie_choice=selfie_choice,
-        selfie_scales=selfie_scales, batch_size=batch_size, max_new_tokens=max_new_tokens,
+        validation_score=validation_scorer if validation_examples is not None else None,
+        selfie_choice=selfie_choice,
+        selfie_scales=selfie_scales,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
     )
 
 
 def selfie_scale_on_train(
-    explainer: Explainer, task_name: str, validation_examples: ExplainerExamples | None,
-    selfie_scales: tuple[float, ...] = SELFIE_SCALES, *, batch_size: int = 32, max_new_tokens: int | None = None,
+    explainer: Explainer,
+    task_name: str,
+    validation_examples: ExplainerExamples | None,
+    selfie_scales: tuple[float, ...] = SELFIE_SCALES,
+    *,
+    batch_size: int = 32,
+    max_new_tokens: int | None = None,
 ) -> dict:
     """SelfIE's scale, chosen once on a validation slice of the train split, for every split scored after.
 
@@ -300,12 +339,18 @@ def selfie_scale_on_train(
     Returns:
         `dict`: The choice (see ``baselines.choose_selfie_scale``).
     """
+
     def validation_scorer(predictions):
         return score_predictions(explainer, task_name, validation_examples, predictions)
 
     return choose_selfie_scale(
-        explainer, task_name, validation_examples, validation_scorer if validation_examples is not None else None,
-        selfie_scales, batch_size=batch_size, max_new_tokens=max_new_tokens or get_task(task_name).max_new_tokens,
+        explainer,
+        task_name,
+        validation_examples,
+        validation_scorer if validation_examples is not None else None,
+        selfie_scales,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens or get_task(task_name).max_new_tokens,
     )
 
 
@@ -330,7 +375,8 @@ def report_markdown(report: dict) -> str:
     lines = [
         f"# Evaluation of {report['explainer']}",
         "",
-        f"Task `{report['task']}`, target `{report['target']}`, dataset `{report['dataset']}` config `{report['dataset_config']}`.",
+        f"Task `{report['task']}`, target `{report['target']}`, dataset `{report['dataset']}` config "
+        f"`{report['dataset_config']}`.",
         "Each metric with its 95 % bootstrap interval over the split's entities (rows without one: each row).",
         "",
     ]
@@ -360,21 +406,36 @@ def _vector_controls_markdown(section: dict, layout, task: str) -> list[str]:
     lines = [
         "## Vector controls: does the explainer read the vector?",
         "",
-        (f"The same rows scored with the {TRUE_VECTORS} vectors, with shuffled ones (each row given another row's "
-         f"vector, a derangement of the scored rows, seed {section.get('seed')}) and with zero ones."),
+        (
+            f"The same rows scored with the {TRUE_VECTORS} vectors, with shuffled ones (each row given another row's "
+            f"vector, a derangement of the scored rows, seed {section.get('seed')}) and with zero ones."
+        ),
     ]
     if trained_under:
-        lines.append(f"The explainer was trained under the {trained_under['name']} vector control (seed "
-                     f"{trained_under['seed']}): as in its training, each condition's vectors were then transformed "
-                     "by that control.")
+        lines.append(
+            f"The explainer was trained under the {trained_under['name']} vector control (seed "
+            f"{trained_under['seed']}): as in its training, each condition's vectors were then transformed "
+            "by that control."
+        )
     lines.append("")
-    headline = next((m for m in get_task(task).experiment.headline_metrics
-                     if any(m in r["metrics"] for r in section["results"])),
-                    None) if task in TASKS else None
+    headline = (
+        next(
+            (
+                m
+                for m in get_task(task).experiment.headline_metrics
+                if any(m in r["metrics"] for r in section["results"])
+            ),
+            None,
+        )
+        if task in TASKS
+        else None
+    )
     if headline:
         lines += [f"Headline metric `{headline}`:", ""]
-        lines += [f"- {line}" for line in control_summary(section["results"], headline, _result_cell,
-                                                          _difference_of(DIFFERENCE_KEY))] + [""]
+        lines += [
+            f"- {line}"
+            for line in control_summary(section["results"], headline, _result_cell, _difference_of(DIFFERENCE_KEY))
+        ] + [""]
     lead = [("vectors", lambda r: r["vectors"]), ("split", lambda r: r["split"])]
     lines += metric_tables(section["results"], layout, lead, _result_cell, sizes=True)
     differences = [r for r in section["results"] if r.get(DIFFERENCE_KEY)]
@@ -437,21 +498,31 @@ def run_evaluation(config: EvaluateConfig) -> dict:
     """
     check_dataset_reference("--dataset_name", config.dataset_name)
     if Path(config.output_dir).exists() and not Path(config.output_dir).is_dir():
-        raise NotADirectoryError(f"--output_dir {config.output_dir} is a file; give a folder for the report and "
-                                 "predictions")
+        raise NotADirectoryError(
+            f"--output_dir {config.output_dir} is a file; give a folder for the report and predictions"
+        )
     if config.vector_controls:  # from the explainer's metadata: refused before any model is loaded
         check_vector_controls(config.explainer, config.task)
-    explainer = load_explainer(config.explainer, config.target, trust_remote_code=config.trust_remote_code,
-                               allow_other_target=config.allow_other_target)
+    explainer = load_explainer(
+        config.explainer,
+        config.target,
+        trust_remote_code=config.trust_remote_code,
+        allow_other_target=config.allow_other_target,
+    )
     task_name = config.task or explainer.task
     if config.task and explainer.task and config.task != explainer.task:
-        raise ValueError(f"--task {config.task!r}: explainer {config.explainer!r} explains the {explainer.task!r} "
-                         f"task; leave --task out, or give an explainer of the {config.task!r} task")
+        raise ValueError(
+            f"--task {config.task!r}: explainer {config.explainer!r} explains the {explainer.task!r} "
+            f"task; leave --task out, or give an explainer of the {config.task!r} task"
+        )
     if task_name is None:
         raise ValueError(f"--task is required: explainer {config.explainer!r} does not say which task it explains")
     dataset_config = config.dataset_config or explainer.metadata.get("dataset_config")
-    check_dataset_config(config.dataset_name, dataset_config,
-                         "--dataset_config" if config.dataset_config else "the explainer's dataset config")
+    check_dataset_config(
+        config.dataset_name,
+        dataset_config,
+        "--dataset_config" if config.dataset_config else "the explainer's dataset config",
+    )
     _check_dataset_target(config, explainer, dataset_config)
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -459,15 +530,26 @@ def run_evaluation(config: EvaluateConfig) -> dict:
         check_baseline(baseline, task_name)
     train_examples = selfie_choice = None
     if set(TRAINING_BASELINES) & set(config.baseline):  # the train split only: never the split being scored
-        train_rows = load_split(config.dataset_name, dataset_config, "train", config.dataset_revision,
-                                config.neighbor_rows, config.seed)
+        train_rows = load_split(
+            config.dataset_name, dataset_config, "train", config.dataset_revision, config.neighbor_rows, config.seed
+        )
         train_examples = split_examples(explainer, task_name, train_rows, config.seed)
     if SELFIE in config.baseline and len(config.selfie_scales) > 1:  # the scale is chosen on train, not on a split
-        validation_rows = load_split(config.dataset_name, dataset_config, "train", config.dataset_revision,
-                                     config.selfie_validation_rows, config.seed)
+        validation_rows = load_split(
+            config.dataset_name,
+            dataset_config,
+            "train",
+            config.dataset_revision,
+            config.selfie_validation_rows,
+            config.seed,
+        )
         selfie_choice = selfie_scale_on_train(
-            explainer, task_name, split_examples(explainer, task_name, validation_rows, config.seed),
-            tuple(config.selfie_scales), batch_size=config.batch_size, max_new_tokens=config.max_new_tokens,
+            explainer,
+            task_name,
+            split_examples(explainer, task_name, validation_rows, config.seed),
+            tuple(config.selfie_scales),
+            batch_size=config.batch_size,
+            max_new_tokens=config.max_new_tokens,
         )
     results, control_entries = [], []
     for split in config.split:
@@ -479,30 +561,52 @@ def run_evaluation(config: EvaluateConfig) -> dict:
         split_results, statistics = {}, {}
         for baseline in [None, *config.baseline]:
             result = evaluate_split(
-                explainer, task_name, examples, batch_size=config.batch_size, max_new_tokens=config.max_new_tokens,
-                baseline=baseline, train_examples=train_examples, selfie_choice=selfie_choice,
+                explainer,
+                task_name,
+                examples,
+                batch_size=config.batch_size,
+                max_new_tokens=config.max_new_tokens,
+                baseline=baseline,
+                train_examples=train_examples,
+                selfie_choice=selfie_choice,
                 selfie_scales=tuple(config.selfie_scales),
             )
             logger.info("%s %s: %s", split, baseline or "trained", result.metrics)
-            split_results[baseline] = {"split": split, "baseline": baseline, "rows": len(rows),
-                                       "metrics": result.metrics, "details": result.details}
+            split_results[baseline] = {
+                "split": split,
+                "baseline": baseline,
+                "rows": len(rows),
+                "metrics": result.metrics,
+                "details": result.details,
+            }
             statistics[baseline] = row_statistics(task_name, examples, result.predictions, explainer)
-            write_predictions(out / f"predictions-{split}{'-' + baseline if baseline else ''}.parquet",
-                              prediction_table(examples, result.predictions, statistics[baseline], indices, views))
-        groups = row_groups(rows.column_names, rows[GROUP_COLUMN] if GROUP_COLUMN in rows.column_names else None,
-                            len(rows))
-        intervals = split_intervals(statistics, {who: r["metrics"] for who, r in split_results.items()}, groups,
-                                    seed=config.seed)
+            write_predictions(
+                out / f"predictions-{split}{'-' + baseline if baseline else ''}.parquet",
+                prediction_table(examples, result.predictions, statistics[baseline], indices, views),
+            )
+        groups = row_groups(
+            rows.column_names, rows[GROUP_COLUMN] if GROUP_COLUMN in rows.column_names else None, len(rows)
+        )
+        intervals = split_intervals(
+            statistics, {who: r["metrics"] for who, r in split_results.items()}, groups, seed=config.seed
+        )
         results.extend({**result, **intervals[who]} for who, result in split_results.items())
         if config.vector_controls:
             runs = {TRUE_VECTORS: (split_results[None]["metrics"], statistics[None])}
             for control, controlled in controlled_examples(examples, config.seed).items():
-                result = evaluate_split(explainer, task_name, controlled, batch_size=config.batch_size,
-                                        max_new_tokens=config.max_new_tokens)
+                result = evaluate_split(
+                    explainer,
+                    task_name,
+                    controlled,
+                    batch_size=config.batch_size,
+                    max_new_tokens=config.max_new_tokens,
+                )
                 logger.info("%s %s vectors: %s", split, control, result.metrics)
                 runs[control] = (result.metrics, row_statistics(task_name, controlled, result.predictions, explainer))
-                write_predictions(out / f"predictions-{split}-vectors-{control}.parquet",
-                                  prediction_table(controlled, result.predictions, runs[control][1], indices, views))
+                write_predictions(
+                    out / f"predictions-{split}-vectors-{control}.parquet",
+                    prediction_table(controlled, result.predictions, runs[control][1], indices, views),
+                )
             control_entries += control_results(split, len(rows), runs, groups, seed=config.seed)
     report = {
         "explainer": config.explainer,
@@ -518,8 +622,12 @@ def run_evaluation(config: EvaluateConfig) -> dict:
         "results": results,
     }
     if config.vector_controls:
-        report["vector_controls"] = {"controls": list(SCORING_CONTROLS), "seed": config.seed,
-                                     "explainer_vector_control": explainer.vector_control, "results": control_entries}
+        report["vector_controls"] = {
+            "controls": list(SCORING_CONTROLS),
+            "seed": config.seed,
+            "explainer_vector_control": explainer.vector_control,
+            "results": control_entries,
+        }
     write_atomically(out / "report.json", lambda path: Path(path).write_text(json.dumps(report, indent=2) + "\n"))
     write_atomically(out / "report.md", lambda path: Path(path).write_text(report_markdown(report)))
     if config.update_card:
@@ -545,21 +653,34 @@ def update_card(explainer_folder: str, report: dict) -> None:
     folder = Path(explainer_folder)
     metadata_path = folder / EXPLAINER_METADATA
     if not metadata_path.is_file():
-        raise ValueError(f"--update-card needs a local explainer folder with {EXPLAINER_METADATA}; got {explainer_folder!r}")
+        raise ValueError(
+            f"--update-card needs a local explainer folder with {EXPLAINER_METADATA}; got {explainer_folder!r}"
+        )
     metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
     metadata["eval_results"] = [
-        {"split": r["split"], "dataset": report["dataset"], "dataset_repo_id": report.get("dataset_repo_id"),
-         "dataset_config": report["dataset_config"], "metrics": r["metrics"], "baseline": r["baseline"],
-         **({"rows": r["rows"]} if "rows" in r else {}),
-         **({"intervals": r["intervals"], "groups": r["groups"]} if r.get("intervals") else {}),
-         **({"strata": r["strata"]} if r.get("strata") else {})}
+        {
+            "split": r["split"],
+            "dataset": report["dataset"],
+            "dataset_repo_id": report.get("dataset_repo_id"),
+            "dataset_config": report["dataset_config"],
+            "metrics": r["metrics"],
+            "baseline": r["baseline"],
+            **({"rows": r["rows"]} if "rows" in r else {}),
+            **({"intervals": r["intervals"], "groups": r["groups"]} if r.get("intervals") else {}),
+            **({"strata": r["strata"]} if r.get("strata") else {}),
+        }
         for r in report["results"]
     ]
     metadata.pop(VECTOR_CONTROL_RESULTS, None)
     if report.get("vector_controls"):
         metadata[VECTOR_CONTROL_RESULTS] = {
-            "dataset": report["dataset"], "dataset_repo_id": report.get("dataset_repo_id"),
-            "dataset_config": report["dataset_config"], "command": report.get("command"), **report["vector_controls"],
+            "dataset": report["dataset"],
+            "dataset_repo_id": report.get("dataset_repo_id"),
+            "dataset_config": report["dataset_config"],
+            "command": report.get("command"),
+            **report["vector_controls"],
         }
-    write_atomically(metadata_path, lambda path: Path(path).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n"))
+    write_atomically(
+        metadata_path, lambda path: Path(path).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    )
     write_explainer_card(folder)

@@ -27,17 +27,17 @@ import math
 import random
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from accelerate import PartialState
 
 from ..core.files import write_atomically
 from ..core.models import check_model_reference, short_model_name
+from ..core.progress import progress_bar
 from ..core.significance import EQUIVALENCE_MARGIN
 from ..core.version import __version__, package_commit
-from ..core.progress import progress_bar
 from ..explainer.config import PROJECTION_CHOICES, ExplainerConfig
 from ..explainer.controls import VECTOR_CONTROLS, control_explainer_name
 from ..explainer.modeling import load_explainer
@@ -136,8 +136,10 @@ class ExperimentConfig:
     )
     controls: list[str] | None = field(
         default=None,
-        metadata={"help": "Vector controls trained like the self-explainer: rotated, shuffled (default: both when the "
-                          "task has vectors; 'none' for none)."},
+        metadata={
+            "help": "Vector controls trained like the self-explainer: rotated, shuffled (default: both when the "
+            "task has vectors; 'none' for none)."
+        },
     )
     sizes: list[int] = field(
         default_factory=lambda: [100, 300, 1000, 3000],
@@ -166,7 +168,9 @@ class ExperimentConfig:
     baselines: list[str] | None = field(
         default=None, metadata={"help": "Baselines (default: all that apply to the task; 'none' for none)."}
     )
-    selfie_scales: list[float] = field(default_factory=lambda: list(SELFIE_SCALES), metadata={"help": "SelfIE scales."})
+    selfie_scales: list[float] = field(
+        default_factory=lambda: list(SELFIE_SCALES), metadata={"help": "SelfIE scales."}
+    )
     selfie_validation_rows: int = field(
         default=SELFIE_VALIDATION_ROWS,
         metadata={"help": "Rows of the train split (seeded) SelfIE's scale is chosen on; never the scored rows."},
@@ -182,8 +186,12 @@ class ExperimentConfig:
     )
     activation_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations (large models)."})
     batch_size: int = field(default=32, metadata={"help": "Explanations generated per batch when scoring."})
-    max_new_tokens: int | None = field(default=None, metadata={"help": "Longest explanation generated (default: the task's, 48; preferences 128)."})
-    keep_explainers: bool = field(default=False, metadata={"help": "Keep each run's trained adapter (default: delete)."})
+    max_new_tokens: int | None = field(
+        default=None, metadata={"help": "Longest explanation generated (default: the task's, 48; preferences 128)."}
+    )
+    keep_explainers: bool = field(
+        default=False, metadata={"help": "Keep each run's trained adapter (default: delete)."}
+    )
     report_only: bool = field(
         default=False, metadata={"help": "Train nothing: summarise the runs finished so far (and their baselines)."}
     )
@@ -193,8 +201,10 @@ class ExperimentConfig:
     )
     strata: str | None = field(
         default=None,
-        metadata={"help": "Also report each split's rows by stratum, as splits <split>[<stratum>]: 'edits' (rows "
-                          "that read an edited, a gained or no edited fact of the target's fact table)."},
+        metadata={
+            "help": "Also report each split's rows by stratum, as splits <split>[<stratum>]: 'edits' (rows "
+            "that read an edited, a gained or no edited fact of the target's fact table)."
+        },
     )
     seed: int = field(default=0, metadata={"help": "First seed; also the seed of the dataset build and scored rows."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
@@ -207,13 +217,17 @@ class ExperimentConfig:
         if not self.explainers:
             raise ValueError("--explainers needs at least one model")
         if any(not str(e).strip() for e in self.explainers):
-            raise ValueError(f"--explainers {self.explainers} has an empty name; give model names, e.g. --explainers "
-                             "toy-target toy-twin")
+            raise ValueError(
+                f"--explainers {self.explainers} has an empty name; give model names, e.g. --explainers "
+                "toy-target toy-twin"
+            )
         names = [short_model_name(e) for e in self.explainers]
         if len(set(names)) != len(names):  # each explainer's runs live in a folder of its short name
             raise ValueError(f"--explainers {self.explainers} repeat a model name ({names}); give distinct models")
         if self.seeds_above_300 is not None and not 1 <= self.seeds_above_300 <= self.seeds:
-            raise ValueError(f"--seeds_above_300 must be between 1 and --seeds ({self.seeds}), got {self.seeds_above_300}")
+            raise ValueError(
+                f"--seeds_above_300 must be between 1 and --seeds ({self.seeds}), got {self.seeds_above_300}"
+            )
         if self.projection not in PROJECTION_CHOICES:
             raise ValueError(f"--projection must be one of {PROJECTION_CHOICES}, got {self.projection!r}")
         if self.baselines == ["none"]:
@@ -390,8 +404,14 @@ def ensure_dataset(config: ExperimentConfig, state: PartialState) -> str:
         raise ValueError(f"--dataset_name is required for the {config.task} task: {task.experiment.needs_dataset}")
     folder = Path(config.output_dir) / "dataset"
     if not (folder / "README.md").is_file():
-        task.build(task.config_class(target=config.target, output_dir=str(folder), seed=config.seed,
-                                     trust_remote_code=config.trust_remote_code))
+        task.build(
+            task.config_class(
+                target=config.target,
+                output_dir=str(folder),
+                seed=config.seed,
+                trust_remote_code=config.trust_remote_code,
+            )
+        )
     state.wait_for_everyone()
     return str(folder)
 
@@ -421,18 +441,24 @@ def check_scored_splits(config: ExperimentConfig, dataset: str) -> None:
         except ValueError:  # a card without the builder's marker: the task's columns are checked when read
             built_by = None
         if built_by is not None and built_by.name != config.task:
-            raise ValueError(f"--task {config.task!r}: dataset {dataset} was built for the {built_by.name!r} task; "
-                             f"pass --task {built_by.name}, or a dataset of the {config.task!r} task")
+            raise ValueError(
+                f"--task {config.task!r}: dataset {dataset} was built for the {built_by.name!r} task; "
+                f"pass --task {built_by.name}, or a dataset of the {config.task!r} task"
+            )
     names = _split_names(dataset, config.config_name)
     if names is None:
         return
     missing = [split for split in config.splits if split not in names]
     if missing:
-        raise ValueError(f"--splits {missing}: dataset {dataset} config {config.config_name!r} has no such split; "
-                         f"it has {', '.join(names)}")
+        raise ValueError(
+            f"--splits {missing}: dataset {dataset} config {config.config_name!r} has no such split; "
+            f"it has {', '.join(names)}"
+        )
     if "train" not in names:
-        raise ValueError(f"dataset {dataset} config {config.config_name!r} has no train split to train the runs on; "
-                         f"it has {', '.join(names)}")
+        raise ValueError(
+            f"dataset {dataset} config {config.config_name!r} has no train split to train the runs on; "
+            f"it has {', '.join(names)}"
+        )
 
 
 def _split_names(dataset: str, config_name: str) -> list[str] | None:
@@ -546,8 +572,13 @@ class ScoredRows:
         Returns:
             `ExplainerExamples`: ``selfie_validation_rows`` rows of the train split (seed: the experiment's).
         """
-        rows = load_split(self.dataset, self.config.config_name, "train", max_rows=self.config.selfie_validation_rows,
-                          seed=self.config.seed)
+        rows = load_split(
+            self.dataset,
+            self.config.config_name,
+            "train",
+            max_rows=self.config.selfie_validation_rows,
+            seed=self.config.seed,
+        )
         return split_examples(explainer, self.config.task, rows, self.config.seed)
 
 
@@ -567,8 +598,14 @@ def scored_row_indices(total: int, eval_rows: int | None, seed: int) -> list[int
     return sorted(random.Random(seed).sample(range(total), eval_rows))
 
 
-def score_cell(explainer, config: ExperimentConfig, rows: ScoredRows, baseline: str | None = None,
-               train_examples=None, selfie_choice=None) -> dict:
+def score_cell(
+    explainer,
+    config: ExperimentConfig,
+    rows: ScoredRows,
+    baseline: str | None = None,
+    train_examples=None,
+    selfie_choice=None,
+) -> dict:
     """Metrics of one explainer (or baseline) on every scored split.
 
     Args:
@@ -589,19 +626,36 @@ def score_cell(explainer, config: ExperimentConfig, rows: ScoredRows, baseline: 
     for split in config.splits:
         examples = rows.examples(split, explainer)
         result = evaluate_split(
-            explainer, config.task, examples, batch_size=config.batch_size, max_new_tokens=config.max_new_tokens,
-            baseline=baseline, train_examples=train_examples, selfie_choice=selfie_choice,
+            explainer,
+            config.task,
+            examples,
+            batch_size=config.batch_size,
+            max_new_tokens=config.max_new_tokens,
+            baseline=baseline,
+            train_examples=train_examples,
+            selfie_choice=selfie_choice,
             selfie_scales=tuple(config.selfie_scales),
         )
         _, index, groups = rows.rows(split)
         statistics = row_statistics(config.task, examples, result.predictions, explainer)
-        scores[split] = {"metrics": result.metrics, "details": result.details, "rows": len(examples.questions),
-                         "per_row": {"index": index, "group": groups, "prediction": result.predictions,
-                                     "metric": statistics["metric"], "statistics": statistics["columns"]}}
+        scores[split] = {
+            "metrics": result.metrics,
+            "details": result.details,
+            "rows": len(examples.questions),
+            "per_row": {
+                "index": index,
+                "group": groups,
+                "prediction": result.predictions,
+                "metric": statistics["metric"],
+                "statistics": statistics["columns"],
+            },
+        }
     return scores
 
 
-def run_training_cell(config: ExperimentConfig, dataset: str, rows: ScoredRows, cell: Cell, state: PartialState) -> dict:
+def run_training_cell(
+    config: ExperimentConfig, dataset: str, rows: ScoredRows, cell: Cell, state: PartialState
+) -> dict:
     """Train a cell's explainer (on every process), score it and write its result (on the main process).
 
     A control cell trains the target's own base, as the self-explainer, under its vector control (which scoring
@@ -621,24 +675,43 @@ def run_training_cell(config: ExperimentConfig, dataset: str, rows: ScoredRows, 
     explainer_folder = out / "runs" / cell.folder / "explainer"
     on_target = cell.control is not None or cell.who == config.target  # the target's own base
     started = time.perf_counter()
-    train_explainer(ExplainerConfig(
-        dataset_name=dataset, dataset_config=config.config_name, task=config.task, target=config.target,
-        explainer_base=None if on_target else cell.who, output_dir=str(explainer_folder), vector_control=cell.control,
-        max_rows=cell.size, seed=cell.seed, num_train_epochs=config.num_train_epochs,
-        max_steps=train_steps(config, cell.size), learning_rate=config.learning_rate, lora_r=config.lora_r,
-        lora_alpha=config.lora_alpha, per_device_train_batch_size=config.per_device_train_batch_size,
-        projection="auto" if on_target else config.projection,
-        activation_checkpointing=config.activation_checkpointing, overwrite=True, trust_remote_code=config.trust_remote_code,
-    ))
+    train_explainer(
+        ExplainerConfig(
+            dataset_name=dataset,
+            dataset_config=config.config_name,
+            task=config.task,
+            target=config.target,
+            explainer_base=None if on_target else cell.who,
+            output_dir=str(explainer_folder),
+            vector_control=cell.control,
+            max_rows=cell.size,
+            seed=cell.seed,
+            num_train_epochs=config.num_train_epochs,
+            max_steps=train_steps(config, cell.size),
+            learning_rate=config.learning_rate,
+            lora_r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            per_device_train_batch_size=config.per_device_train_batch_size,
+            projection="auto" if on_target else config.projection,
+            activation_checkpointing=config.activation_checkpointing,
+            overwrite=True,
+            trust_remote_code=config.trust_remote_code,
+        )
+    )
     result = None
     if state.is_main_process:
         explainer = load_explainer(str(explainer_folder), config.target, trust_remote_code=config.trust_remote_code)
         metadata = explainer.metadata
-        result = {**asdict(cell), "kind": "explainer", "self": cell.who == config.target and cell.control is None,
-                  "train_rows": metadata["train_rows"], "train_loss": metadata["train_loss"],
-                  "train_steps": train_steps(config, cell.size), **run_revisions(metadata["target_revision"],
-                                                                                 metadata["explainer_base_revision"]),
-                  "splits": score_cell(explainer, config, rows)}
+        result = {
+            **asdict(cell),
+            "kind": "explainer",
+            "self": cell.who == config.target and cell.control is None,
+            "train_rows": metadata["train_rows"],
+            "train_loss": metadata["train_loss"],
+            "train_steps": train_steps(config, cell.size),
+            **run_revisions(metadata["target_revision"], metadata["explainer_base_revision"]),
+            "splits": score_cell(explainer, config, rows),
+        }
         result["seconds"] = round(time.perf_counter() - started, 1)  # training and scoring, on this machine
         write_result(out, cell, result)
         if not config.keep_explainers:
@@ -657,8 +730,12 @@ def run_revisions(target_revision: str, explainer_base_revision: str) -> dict:
     Returns:
         `dict`: ``target_revision``, ``explainer_base_revision``, ``package_version`` and ``package_commit``.
     """
-    return {"target_revision": target_revision, "explainer_base_revision": explainer_base_revision,
-            "package_version": __version__, "package_commit": package_commit()}
+    return {
+        "target_revision": target_revision,
+        "explainer_base_revision": explainer_base_revision,
+        "package_version": __version__,
+        "package_commit": package_commit(),
+    }
 
 
 def untrained_target_explainer(config: ExperimentConfig):
@@ -682,8 +759,9 @@ def untrained_target_explainer(config: ExperimentConfig):
     return Explainer(target.model, target.tokenizer, target, name=config.target)
 
 
-def run_baseline_cells(config: ExperimentConfig, rows: ScoredRows, baselines: list[str], sizes: list[int],
-                       seeds: dict[int, list[int]]) -> list[dict]:
+def run_baseline_cells(
+    config: ExperimentConfig, rows: ScoredRows, baselines: list[str], sizes: list[int], seeds: dict[int, list[int]]
+) -> list[dict]:
     """Baseline results, computed (on the main process) only for cells not finished before.
 
     Args:
@@ -699,7 +777,9 @@ def run_baseline_cells(config: ExperimentConfig, rows: ScoredRows, baselines: li
     """
     out = Path(config.output_dir)
     cells = [Cell(b, None, None) for b in baselines if b not in TRAINING_BASELINES]
-    cells += [Cell(b, size, seed) for b in baselines if b in TRAINING_BASELINES for size in sizes for seed in seeds[size]]
+    cells += [
+        Cell(b, size, seed) for b in baselines if b in TRAINING_BASELINES for size in sizes for seed in seeds[size]
+    ]
     results, explainer, subsamples = [], None, {}
     for cell in progress_bar(cells, desc="baselines"):
         result = read_result(out, cell)
@@ -709,18 +789,34 @@ def run_baseline_cells(config: ExperimentConfig, rows: ScoredRows, baselines: li
             if cell.who in TRAINING_BASELINES:  # the subsample the explainers of this size and seed train on
                 if (cell.size, cell.seed) not in subsamples:
                     subsamples[cell.size, cell.seed] = split_examples(
-                        explainer, config.task, rows.train_rows(cell.size, cell.seed), cell.seed)
+                        explainer, config.task, rows.train_rows(cell.size, cell.seed), cell.seed
+                    )
                 train_examples = subsamples[cell.size, cell.seed]
             if cell.who == SELFIE:  # its scale chosen once, on the train split's validation slice
                 validation = rows.validation_examples(explainer) if len(config.selfie_scales) > 1 else None
-                selfie_choice = selfie_scale_on_train(explainer, config.task, validation, tuple(config.selfie_scales),
-                                                      batch_size=config.batch_size,
-                                                      max_new_tokens=config.max_new_tokens)
-            result = {**asdict(cell), "kind": "baseline", "self": False,
-                      "train_rows": None if train_examples is None else len(train_examples.questions),
-                      **run_revisions(explainer.target.revision, explainer.target.revision),
-                      "splits": score_cell(explainer, config, rows, baseline=cell.who, train_examples=train_examples,
-                                           selfie_choice=selfie_choice)}
+                selfie_choice = selfie_scale_on_train(
+                    explainer,
+                    config.task,
+                    validation,
+                    tuple(config.selfie_scales),
+                    batch_size=config.batch_size,
+                    max_new_tokens=config.max_new_tokens,
+                )
+            result = {
+                **asdict(cell),
+                "kind": "baseline",
+                "self": False,
+                "train_rows": None if train_examples is None else len(train_examples.questions),
+                **run_revisions(explainer.target.revision, explainer.target.revision),
+                "splits": score_cell(
+                    explainer,
+                    config,
+                    rows,
+                    baseline=cell.who,
+                    train_examples=train_examples,
+                    selfie_choice=selfie_choice,
+                ),
+            }
             write_result(out, cell, result)
         results.append(result)
     return results
@@ -728,10 +824,25 @@ def run_baseline_cells(config: ExperimentConfig, rows: ScoredRows, baselines: li
 
 # Settings that change what a finished run means: a rerun in the same folder must keep them. experiment.json records
 # them under these keys ("dataset": the option's name before TRL's --dataset_name, so older folders still resume).
-RESUME_KEYS = ("task", "target", "dataset", "dataset_config", "splits", "eval_rows", "selfie_scales",
-               "selfie_validation_rows", "num_train_epochs",
-               "min_steps", "learning_rate", "lora_r", "lora_alpha", "per_device_train_batch_size", "projection",
-               "max_new_tokens", "seed")
+RESUME_KEYS = (
+    "task",
+    "target",
+    "dataset",
+    "dataset_config",
+    "splits",
+    "eval_rows",
+    "selfie_scales",
+    "selfie_validation_rows",
+    "num_train_epochs",
+    "min_steps",
+    "learning_rate",
+    "lora_r",
+    "lora_alpha",
+    "per_device_train_batch_size",
+    "projection",
+    "max_new_tokens",
+    "seed",
+)
 
 
 def _resume_settings(config: ExperimentConfig) -> dict:
@@ -749,11 +860,14 @@ def _refuse_other_settings(config: ExperimentConfig) -> bool:
     try:
         before = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"--output_dir {config.output_dir!r}: {path} is damaged ({error}); restore it, or use "
-                         "another --output_dir") from None
+        raise ValueError(
+            f"--output_dir {config.output_dir!r}: {path} is damaged ({error}); restore it, or use another --output_dir"
+        ) from None
     if not isinstance(before, dict):
-        raise ValueError(f"--output_dir {config.output_dir!r}: {path} is damaged (a JSON {type(before).__name__}, "
-                         "not an object of settings); restore it, or use another --output_dir")
+        raise ValueError(
+            f"--output_dir {config.output_dir!r}: {path} is damaged (a JSON {type(before).__name__}, "
+            "not an object of settings); restore it, or use another --output_dir"
+        )
     changed = sorted(k for k in settings if before.get(k) != json.loads(json.dumps(settings[k])))
     if changed:
         raise ValueError(
@@ -766,7 +880,8 @@ def _refuse_other_settings(config: ExperimentConfig) -> bool:
 
 def _drop_unused_record(config: ExperimentConfig) -> None:
     """Remove an OUTPUT_DIR/experiment.json that is all it holds: a start that failed before any run or dataset (an
-    unreachable dataset, a model that cannot be loaded) recorded settings no run used, so they must not lock the folder."""
+    unreachable dataset, a model that cannot be loaded) recorded settings no run used, so they must not lock the
+    folder."""
     out = Path(config.output_dir)
     record = out / "experiment.json"
     if record.is_file() and all(path == record for path in out.iterdir()):
@@ -881,8 +996,10 @@ def _run_experiment(config: ExperimentConfig, state: PartialState, steps: Experi
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--output_dir {out} is a file; give a folder for the experiment's runs and results")
     if config.report_only and not (out / "runs").is_dir():
-        raise ValueError(f"--report_only: --output_dir {config.output_dir} holds no runs yet; run the experiment "
-                         "without --report_only first")
+        raise ValueError(
+            f"--report_only: --output_dir {config.output_dir} holds no runs yet; run the experiment "
+            "without --report_only first"
+        )
     for option, name in [("--target", config.target), *(("--explainers", e) for e in config.explainers)]:
         try:  # a typo is said before anything is written (the target is a setting the folder records)
             check_model_reference(name)
@@ -904,8 +1021,12 @@ def _run_experiment(config: ExperimentConfig, state: PartialState, steps: Experi
     seeds = {size: seeds_of_size(config, size) for size in sizes}
     results = []
     # Size by size, each seed's explainers and controls together: a run stopped part-way has paired cells.
-    cells = [Cell(who, size, seed, control)
-             for size in sizes for seed in seeds[size] for who, control in explainers_of_size(config, size)]
+    cells = [
+        Cell(who, size, seed, control)
+        for size in sizes
+        for seed in seeds[size]
+        for who, control in explainers_of_size(config, size)
+    ]
     for cell in progress_bar(cells, desc="runs", disable=not state.is_main_process):
         result = steps.read_result(Path(config.output_dir), cell)
         if result is None and config.report_only:
@@ -919,8 +1040,10 @@ def _run_experiment(config: ExperimentConfig, state: PartialState, steps: Experi
     baselines = applicable_baselines(config.task) if config.baselines is None else config.baselines
     planned = len(cells)
     if config.report_only and not results:
-        raise ValueError(f"--report_only: no run in --output_dir {config.output_dir} has finished yet; run the "
-                         "experiment without --report_only first")
+        raise ValueError(
+            f"--report_only: no run in --output_dir {config.output_dir} has finished yet; run the "
+            "experiment without --report_only first"
+        )
     if config.report_only:  # baselines only where explainer runs finished
         finished = {(r["size"], r["seed"]) for r in results}
         sizes = [size for size in sizes if any(s == size for s, _ in finished)]

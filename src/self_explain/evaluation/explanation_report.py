@@ -46,14 +46,23 @@ class ReportConfig:
         ValueError: When ``max_rows`` is not a positive integer.
     """
 
-    input: str = field(metadata={"help": "An evaluation folder (self-explain evaluate's, with report.json), a dataset "
-                                         "folder (self-explain build's) or an experiment folder (results.json)."})
-    output: str | None = field(default=None, metadata={
-        "help": "The HTML file written (default: report.html in an evaluation or experiment folder; "
-                "<folder>-report.html beside a dataset folder)."})
+    input: str = field(
+        metadata={
+            "help": "An evaluation folder (self-explain evaluate's, with report.json), a dataset "
+            "folder (self-explain build's) or an experiment folder (results.json)."
+        }
+    )
+    output: str | None = field(
+        default=None,
+        metadata={
+            "help": "The HTML file written (default: report.html in an evaluation or experiment folder; "
+            "<folder>-report.html beside a dataset folder)."
+        },
+    )
     dataset_config: str | None = field(default=None, metadata={"help": "A dataset's config to show (default: all)."})
     experiment: str | None = field(
-        default=None, metadata={"help": "An experiment folder whose metrics and scaling plot are added to the page."})
+        default=None, metadata={"help": "An experiment folder whose metrics and scaling plot are added to the page."}
+    )
     max_rows: int = field(default=500, metadata={"help": "Rows shown per split (a seeded subsample of a larger one)."})
 
     def __post_init__(self):
@@ -85,13 +94,28 @@ def evaluation_metrics(report: dict) -> list[ReportTable]:
     headline = [m for m in get_task(report["task"]).experiment.headline_metrics if m in names] or names[:3]
     tables = []
     for split in dict.fromkeys(r["split"] for r in results):
-        rows = [[f"baseline: {r['baseline']}" if r["baseline"] else "trained explainer", str(r["rows"]),
-                 *(_cell(r["metrics"].get(m), (r.get("intervals") or {}).get(m)) for m in headline)]
-                for r in results if r["split"] == split]
-        tables.append(ReportTable(f"{split}: headline metrics, 95 % interval over entities",
-                                  ["explainer", "rows", *headline], rows))
-    every = [[r["split"], r["baseline"] or "trained", *(_cell(r["metrics"].get(m), (r.get("intervals") or {}).get(m))
-                                                      for m in names)] for r in results]
+        rows = [
+            [
+                f"baseline: {r['baseline']}" if r["baseline"] else "trained explainer",
+                str(r["rows"]),
+                *(_cell(r["metrics"].get(m), (r.get("intervals") or {}).get(m)) for m in headline),
+            ]
+            for r in results
+            if r["split"] == split
+        ]
+        tables.append(
+            ReportTable(
+                f"{split}: headline metrics, 95 % interval over entities", ["explainer", "rows", *headline], rows
+            )
+        )
+    every = [
+        [
+            r["split"],
+            r["baseline"] or "trained",
+            *(_cell(r["metrics"].get(m), (r.get("intervals") or {}).get(m)) for m in names),
+        ]
+        for r in results
+    ]
     tables.append(ReportTable("every metric", ["split", "explainer", *names], every, collapsed=True))
     return tables
 
@@ -118,13 +142,28 @@ def evaluation_section(folder: str | Path, max_rows: int = 500, title: str | Non
         predictions = read_predictions(path)
         for index in subsample_indices(len(predictions), max_rows):
             row = predictions[index]
-            rows.append(BrowsedRow(split=split, index=row["row"], question=row["question"],
-                                   reference=row["reference"], prediction=row["prediction"],
-                                   verdict=_verdict(row["correct"]), score=row["row_score"], view=row["view"]))
-    notes = [(f"Task {report['task']}, target {report['target']}, dataset {report['dataset']} "
-              f"(config {report['dataset_config']})."), f"Command: {report.get('command') or '-'}"]
-    return ReportSection(title or f"{report['task']}: {report['explainer']}", notes=notes,
-                         tables=evaluation_metrics(report), rows=rows)
+            rows.append(
+                BrowsedRow(
+                    split=split,
+                    index=row["row"],
+                    question=row["question"],
+                    reference=row["reference"],
+                    prediction=row["prediction"],
+                    verdict=_verdict(row["correct"]),
+                    score=row["row_score"],
+                    view=row["view"],
+                )
+            )
+    notes = [
+        (
+            f"Task {report['task']}, target {report['target']}, dataset {report['dataset']} "
+            f"(config {report['dataset_config']})."
+        ),
+        f"Command: {report.get('command') or '-'}",
+    ]
+    return ReportSection(
+        title or f"{report['task']}: {report['explainer']}", notes=notes, tables=evaluation_metrics(report), rows=rows
+    )
 
 
 def dataset_sections(folder: str | Path, config: str | None = None, max_rows: int = 500) -> list[ReportSection]:
@@ -151,10 +190,16 @@ def dataset_sections(folder: str | Path, config: str | None = None, max_rows: in
             for index in subsample_indices(len(data), max_rows):
                 row = data[index]
                 view = task.row_view(row)
-                rows.append(BrowsedRow(split=split, index=index, question=row["question"], reference=row["answer"],
-                                       view=view))
-        sections.append(ReportSection(f"{task.name} dataset, config {name}", rows=rows,
-                                      notes=[f"{folder}: the ground truth of each row (no explainer)."]))
+                rows.append(
+                    BrowsedRow(split=split, index=index, question=row["question"], reference=row["answer"], view=view)
+                )
+        sections.append(
+            ReportSection(
+                f"{task.name} dataset, config {name}",
+                rows=rows,
+                notes=[f"{folder}: the ground truth of each row (no explainer)."],
+            )
+        )
     return sections
 
 
@@ -173,15 +218,23 @@ def experiment_section(folder: str | Path, title: str | None = None) -> ReportSe
     summary = json.loads((folder / EXPERIMENT_FILE).read_text(encoding="utf-8"))
     lines = headline_table(summary["rows"], summary["splits"], tuple(summary["headline_metrics"]), summary["target"])
     header, *body = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines]
-    table = ReportTable("headline metrics at the largest training size, mean [95 % interval over seeds × entities]",
-                        header, body[1:])
+    table = ReportTable(
+        "headline metrics at the largest training size, mean [95 % interval over seeds × entities]", header, body[1:]
+    )
     plot = folder / SCALING_PLOT
     images = [(f"{summary['task']}: metric by training rows", image_data_uri(plot))] if plot.is_file() else []
-    links = [(str(folder / name), (folder / name).resolve().as_uri()) for name in ("results.md", SCALING_PLOT)
-             if (folder / name).is_file()]
-    return ReportSection(title or f"{summary['experiment']} experiment: {summary['task']}", tables=[table],
-                         images=images, links=links,
-                         notes=[f"Target {summary['target']}; seeds {summary['seeds']}; splits {', '.join(summary['splits'])}."])
+    links = [
+        (str(folder / name), (folder / name).resolve().as_uri())
+        for name in ("results.md", SCALING_PLOT)
+        if (folder / name).is_file()
+    ]
+    return ReportSection(
+        title or f"{summary['experiment']} experiment: {summary['task']}",
+        tables=[table],
+        images=images,
+        links=links,
+        notes=[f"Target {summary['target']}; seeds {summary['seeds']}; splits {', '.join(summary['splits'])}."],
+    )
 
 
 def default_output(folder: Path) -> Path:
@@ -221,8 +274,10 @@ def run_report(config: ReportConfig) -> Path:
     elif (folder / "README.md").is_file():
         sections = dataset_sections(folder, config.dataset_config, config.max_rows)
     else:
-        raise ValueError(f"--input {config.input}: neither an evaluation ({EVALUATION_FILE}), an experiment "
-                         f"({EXPERIMENT_FILE}) nor a dataset folder (README.md card)")
+        raise ValueError(
+            f"--input {config.input}: neither an evaluation ({EVALUATION_FILE}), an experiment "
+            f"({EXPERIMENT_FILE}) nor a dataset folder (README.md card)"
+        )
     if config.experiment:
         if not (Path(config.experiment) / EXPERIMENT_FILE).is_file():
             raise FileNotFoundError(f"--experiment {config.experiment}: no {EXPERIMENT_FILE} there")

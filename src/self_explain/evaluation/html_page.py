@@ -138,12 +138,18 @@ def render_page(page: ReportPage) -> str:
     import jinja2
 
     folder = resources.files(TEMPLATES[0]).joinpath(TEMPLATES[1])
-    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
-                                     lstrip_blocks=True)
+    environment = jinja2.Environment(
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
+    )
     template = environment.from_string(folder.joinpath(TEMPLATE).read_text(encoding="utf-8"))
     css, script = (folder.joinpath(name).read_text(encoding="utf-8") for name in ASSETS)
-    return template.render(page=page, filters=_filter_values(page), css=css, script=script,
-                           total=sum(len(section.rows) for section in page.sections))
+    return template.render(
+        page=page,
+        filters=_filter_values(page),
+        css=css,
+        script=script,
+        total=sum(len(section.rows) for section in page.sections),
+    )
 
 
 def write_page(page: ReportPage, path: str | Path) -> Path:

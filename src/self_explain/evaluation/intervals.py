@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ..core.stats import BootstrapRun, SeedGroupBootstrap
-from .summary_statistics import BOOTSTRAP_SAMPLES, LEVEL, rounded
 from .row_scores import metric_statistic
+from .summary_statistics import BOOTSTRAP_SAMPLES, LEVEL, rounded
 
 GROUP_COLUMN = "entity"  # what the intervals resample: a row's entity, or the row itself when there is no such column
 # A per-row statistic ``<class>_rows`` marks the rows of one ground-truth class (causal_match: changed, unchanged).
@@ -59,9 +59,15 @@ def stratum_sizes(columns: Mapping[str, Sequence[float]], groups: Sequence) -> d
     return sizes
 
 
-def split_intervals(statistics: Mapping[str | None, dict], metrics: Mapping[str | None, Mapping[str, float | None]],
-                    groups: Sequence, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0, level: float = LEVEL,
-                    difference_key: str = "trained_minus_baseline") -> dict[str | None, dict]:
+def split_intervals(
+    statistics: Mapping[str | None, dict],
+    metrics: Mapping[str | None, Mapping[str, float | None]],
+    groups: Sequence,
+    samples: int = BOOTSTRAP_SAMPLES,
+    seed: int = 0,
+    level: float = LEVEL,
+    difference_key: str = "trained_minus_baseline",
+) -> dict[str | None, dict]:
     """The intervals of every run scored on one split.
 
     Args:
@@ -97,8 +103,11 @@ def split_intervals(statistics: Mapping[str | None, dict], metrics: Mapping[str 
             if who is not None and None in runs:
                 difference = bootstrap.paired_difference([runs[None]], [runs[who]], statistic, level)
                 differences[name] = [rounded(value) for value in difference]
-        found[who] = {"groups": len(bootstrap.group_index), "intervals": intervals,
-                      "strata": stratum_sizes(stats["columns"], groups)}
+        found[who] = {
+            "groups": len(bootstrap.group_index),
+            "intervals": intervals,
+            "strata": stratum_sizes(stats["columns"], groups),
+        }
         if who is not None and None in runs:
             found[who][difference_key] = differences
     return found

@@ -53,13 +53,22 @@ def row_views(task_name: str, rows: Dataset) -> list[dict]:
     try:
         return [view(row) for row in rows]
     except (KeyError, TypeError, ValueError, IndexError) as error:
-        logger.warning("the %s rows cannot be shown in the report (%s: %s): their views are left empty", task_name,
-                       type(error).__name__, error)
+        logger.warning(
+            "the %s rows cannot be shown in the report (%s: %s): their views are left empty",
+            task_name,
+            type(error).__name__,
+            error,
+        )
         return empty
 
 
-def prediction_table(examples: ExplainerExamples, predictions: list[str], statistics: dict | None = None,
-                     indices: list[int] | None = None, views: list[dict] | None = None) -> Dataset:
+def prediction_table(
+    examples: ExplainerExamples,
+    predictions: list[str],
+    statistics: dict | None = None,
+    indices: list[int] | None = None,
+    views: list[dict] | None = None,
+) -> Dataset:
     """The predictions of one scored run as ``PREDICTION_FEATURES`` declares them.
 
     Args:
@@ -80,16 +89,25 @@ def prediction_table(examples: ExplainerExamples, predictions: list[str], statis
     indices = list(range(count)) if indices is None else list(indices)
     views = [{"segments": [], "details": [], "label": ""}] * count if views is None else list(views)
     if not len(predictions) == len(indices) == len(views) == count:
-        raise ValueError(f"{count} examples, but {len(predictions)} predictions, {len(indices)} row indices and "
-                         f"{len(views)} row views")
+        raise ValueError(
+            f"{count} examples, but {len(predictions)} predictions, {len(indices)} row indices and "
+            f"{len(views)} row views"
+        )
     columns = (statistics or {}).get("columns") or {}
     correct = [bool(v) for v in columns[CORRECT_COLUMN]] if CORRECT_COLUMN in columns else [None] * count
     graded = next((name for name in SCORE_COLUMNS if name in columns), None)
     valid = columns.get(VALID_COLUMN, [1.0] * count)
     scores = [float(v) if graded and ok else None for v, ok in zip(columns.get(graded, [0.0] * count), valid)]
     return Dataset.from_dict(
-        {"row": indices, "question": list(examples.questions), "reference": list(examples.answers),
-         "prediction": list(predictions), "correct": correct, "row_score": scores, "view": views},
+        {
+            "row": indices,
+            "question": list(examples.questions),
+            "reference": list(examples.answers),
+            "prediction": list(predictions),
+            "correct": correct,
+            "row_score": scores,
+            "view": views,
+        },
         features=PREDICTION_FEATURES,
     )
 
@@ -115,6 +133,5 @@ def read_predictions(path: Path) -> list[dict]:
     """
     import pyarrow.parquet as pq
 
-    defaults = {"row": None, "correct": None, "row_score": None,
-                "view": {"segments": [], "details": [], "label": ""}}
+    defaults = {"row": None, "correct": None, "row_score": None, "view": {"segments": [], "details": [], "label": ""}}
     return [{**defaults, **row} for row in pq.read_table(path).to_pylist()]

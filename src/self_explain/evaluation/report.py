@@ -56,14 +56,21 @@ def run_provenance(results: list[dict]) -> dict:
     timed = [r["seconds"] for r in results if "seconds" in r]
     return {
         "command": command_line(),
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "transformers": transformers.__version__},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
         "run_seconds": round(sum(timed), 1),
         "timed_runs": len(timed),
         "model_revisions": _model_revisions(results),
-        "package": {"versions": sorted({r["package_version"] for r in results if r.get("package_version")}),
-                    "commits": sorted({r["package_commit"] for r in results if r.get("package_commit")})},
+        "package": {
+            "versions": sorted({r["package_version"] for r in results if r.get("package_version")}),
+            "commits": sorted({r["package_commit"] for r in results if r.get("package_commit")}),
+        },
     }
 
 
@@ -94,22 +101,24 @@ def tests_record(margin: float, alpha: float = ALPHA) -> dict:
     return {
         "alpha": alpha,
         "p_value": "two-sided bootstrap p of self - X = 0 from the interval's resamples: min(1, 2 min(share <= 0, "
-                   "share >= 0)), at least 1 / (resamples + 1)",
+        "share >= 0)), at least 1 / (resamples + 1)",
         "multiplicity": "Holm, within each results table of differences; a difference survives when its adjusted "
-                        "p <= alpha",
-        "families": {"p_holm": "the differences of one training size (every X, split and metric): the paired "
-                               "differences table",
-                     "p_holm_by_size": "the differences of one split and metric (every X and training size): its "
-                                       "table by training rows"},
+        "p <= alpha",
+        "families": {
+            "p_holm": "the differences of one training size (every X, split and metric): the paired differences table",
+            "p_holm_by_size": "the differences of one split and metric (every X and training size): its "
+            "table by training rows",
+        },
         "equivalence_margin": margin,
         "equivalence": "TOST within +/- equivalence_margin from the same resamples: p = max(share <= -margin, share "
-                       ">= +margin), at least 1 / (resamples + 1); level when p <= alpha (the 90 % interval inside "
-                       "the margin); not adjusted for multiplicity",
+        ">= +margin), at least 1 / (resamples + 1); level when p <= alpha (the 90 % interval inside "
+        "the margin); not adjusted for multiplicity",
     }
 
 
-def write_report(config, dataset: str, results: list[dict], planned_runs: int | None = None,
-                 splits: list[str] | None = None) -> dict:
+def write_report(
+    config, dataset: str, results: list[dict], planned_runs: int | None = None, splits: list[str] | None = None
+) -> dict:
     """Write results.json (every run and the summary), results.md and scaling.png in the experiment's folder.
 
     Args:
@@ -143,15 +152,23 @@ def write_report(config, dataset: str, results: list[dict], planned_runs: int | 
         "splits": splits,
         "headline_metrics": list(metrics),
         "headline_reason": task.experiment.headline_reason,
-        "bootstrap": {"samples": BOOTSTRAP_SAMPLES, "seed": seed, "level": LEVEL, "groups": group_kind(results),
-                      "resampled": "seeds and groups with replacement, crossed (one draw of groups for every seed)"},
+        "bootstrap": {
+            "samples": BOOTSTRAP_SAMPLES,
+            "seed": seed,
+            "level": LEVEL,
+            "groups": group_kind(results),
+            "resampled": "seeds and groups with replacement, crossed (one draw of groups for every seed)",
+        },
         "tests": tests_record(margin),
         "rows": summarize(results, splits, metrics, BOOTSTRAP_SAMPLES, seed),
         "differences": paired_differences(results, splits, metrics, config.target, BOOTSTRAP_SAMPLES, seed, margin),
         "all_metrics": every_metric(results, splits, BOOTSTRAP_SAMPLES, seed),
         "runs": [without_per_row(r) for r in results],
         "provenance": run_provenance(results),
-        "completed_runs": {"finished": finished_runs, "planned": finished_runs if planned_runs is None else planned_runs},
+        "completed_runs": {
+            "finished": finished_runs,
+            "planned": finished_runs if planned_runs is None else planned_runs,
+        },
     }
     write_atomically(out / "results.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2) + "\n"))
     write_atomically(out / "results.md", lambda tmp: Path(tmp).write_text(report_markdown(summary)))

@@ -63,7 +63,8 @@ from .results_markdown import NOT_ESTIMABLE, with_interval
 # A table block may be indented (inside a list item); its generated lines get the same indentation.
 TABLE_BLOCK = re.compile(
     r"^(?P<indent>[ \t]*)<!-- table (?P<spec>[^\n]*?) -->\n(?P<body>.*?)^(?P=indent)<!-- /table -->$",
-    re.MULTILINE | re.DOTALL)
+    re.MULTILINE | re.DOTALL,
+)
 INLINE_FIGURE = re.compile(r"<!-- fig (?P<spec>[^\n]*?) -->(?P<body>[^\n]*?)<!-- /fig -->")
 
 # What an unresolved marker's place shows, so that the page says where it is stale.
@@ -330,8 +331,9 @@ def split_and_metric(marker: Marker, summary: dict) -> tuple[str, str]:
     if metric.startswith("headline:"):
         position = int(metric.split(":", 1)[1])
         if not 1 <= position <= len(summary["headline_metrics"]):
-            raise ResultsReferenceError(f"`{marker.text}`: the results have {len(summary['headline_metrics'])} "
-                                        "headline metrics")
+            raise ResultsReferenceError(
+                f"`{marker.text}`: the results have {len(summary['headline_metrics'])} headline metrics"
+            )
         metric = summary["headline_metrics"][position - 1]
     return marker.option("split", summary["splits"][0]), metric
 
@@ -367,9 +369,17 @@ def cell_figure(marker: Marker) -> str:
     summary = summary_of(marker, marker.sources[0])
     split, metric = split_and_metric(marker, summary)
     who, size = marker.option("who", "self"), size_option(marker, summary)
-    row = _only_one([r for r in summary["rows"] if r["split"] == split and r["metric"] == metric and r["size"] == size
-                     and (is_named(r["who"], who) or (who == "self" and r["self"] and r["kind"] == "explainer"))],
-                    marker)
+    row = _only_one(
+        [
+            r
+            for r in summary["rows"]
+            if r["split"] == split
+            and r["metric"] == metric
+            and r["size"] == size
+            and (is_named(r["who"], who) or (who == "self" and r["self"] and r["kind"] == "explainer"))
+        ],
+        marker,
+    )
     if marker.option("field"):
         return f"{row[marker.option('field')]:,}"
     return _shown(marker, row["mean"], row["ci_low"], row["ci_high"], ".3f")
@@ -388,8 +398,14 @@ def difference_figure(marker: Marker) -> str:
     summary = summary_of(marker, marker.sources[0])
     split, metric = split_and_metric(marker, summary)
     other, size = marker.option("other"), size_option(marker, summary)
-    entry = _only_one([d for d in summary["differences"] if d["split"] == split and d["metric"] == metric
-                       and d["size"] == size and is_named(d["other"], other)], marker)
+    entry = _only_one(
+        [
+            d
+            for d in summary["differences"]
+            if d["split"] == split and d["metric"] == metric and d["size"] == size and is_named(d["other"], other)
+        ],
+        marker,
+    )
     return _shown(marker, entry["difference"], entry["ci_low"], entry["ci_high"], "+.3f")
 
 
@@ -397,8 +413,7 @@ def _evaluation_result(marker: Marker) -> dict:
     results = evaluation_results(marker, marker.sources[0])
     split = marker.option("split", results[0]["split"])
     baseline = marker.option("baseline", "trained")
-    return _only_one([r for r in results if r["split"] == split
-                      and (r["baseline"] or "trained") == baseline], marker)
+    return _only_one([r for r in results if r["split"] == split and (r["baseline"] or "trained") == baseline], marker)
 
 
 def evaluation_figure(marker: Marker) -> str:
@@ -488,9 +503,16 @@ def count_figure(marker: Marker) -> str:
     unknown = [key for key in filters if entries and key not in entries[0]]
     if unknown:
         raise ResultsReferenceError(f"`{marker.text}`: the entries have no field {', '.join(unknown)}")
-    return str(sum(all(str(entry[key]).lower() == value.lower() for key, value in filters.items())
-                   for entry in entries))
+    return str(
+        sum(all(str(entry[key]).lower() == value.lower() for key, value in filters.items()) for entry in entries)
+    )
 
 
-FIGURES = {"cell": cell_figure, "count": count_figure, "difference": difference_figure, "value": value_figure,
-           "evaluation": evaluation_figure, "evaluation-difference": evaluation_difference_figure}
+FIGURES = {
+    "cell": cell_figure,
+    "count": count_figure,
+    "difference": difference_figure,
+    "value": value_figure,
+    "evaluation": evaluation_figure,
+    "evaluation-difference": evaluation_difference_figure,
+}

@@ -204,8 +204,10 @@ def metrics_table(rows: list[dict], split: str, metrics: list[str], target: str)
     for (who, _), row in index.items():
         first_row.setdefault(who, row)
     columns = [who for who in ordered_who(rows) if who in first_row]
-    lines = ["| metric | " + " | ".join(explainer_label(first_row[w]) for w in columns) + " |",
-             "|---|" + "---|" * len(columns)]
+    lines = [
+        "| metric | " + " | ".join(explainer_label(first_row[w]) for w in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
     for metric in metrics:
         cells = [index.get((who, metric)) for who in columns]
         if any(c is not None for c in cells):
@@ -295,8 +297,15 @@ def _other_labels(differences: list[dict], rows: list[dict]) -> dict[str, str]:
     return labels
 
 
-def difference_table(differences: list[dict], rows: list[dict], splits: list[str], metrics: tuple[str, ...],
-                     target: str, size: int | None = None, alpha: float = ALPHA) -> list[str]:
+def difference_table(
+    differences: list[dict],
+    rows: list[dict],
+    splits: list[str],
+    metrics: tuple[str, ...],
+    target: str,
+    size: int | None = None,
+    alpha: float = ALPHA,
+) -> list[str]:
     """Paired differences self − X at one training size: a row per X, a column per split and metric.
 
     The table is one family of tests: its marks use ``p_holm``, adjusted over every X, split and metric of the size.
@@ -326,8 +335,9 @@ def difference_table(differences: list[dict], rows: list[dict], splits: list[str
     return lines
 
 
-def difference_scaling_table(differences: list[dict], rows: list[dict], split: str, metric: str,
-                             target: str, alpha: float = ALPHA) -> list[str]:
+def difference_scaling_table(
+    differences: list[dict], rows: list[dict], split: str, metric: str, target: str, alpha: float = ALPHA
+) -> list[str]:
     """Paired differences self − X of one metric on one split by training size: a row per X, a column per size.
 
     The table is one family of tests: its marks use ``p_holm_by_size``, adjusted over every X and size.
@@ -367,19 +377,25 @@ def marks_legend(family: list[dict], tests: dict | None, full: bool = True) -> s
         `str`: The legend.
     """
     if not tests or not any("p_value" in d for d in family):
-        return (f"`{DIFFERENT}`: the 95 % interval excludes 0 (not adjusted for multiplicity, and no equivalence "
-                "test: no p-values are recorded for these differences).")
+        return (
+            f"`{DIFFERENT}`: the 95 % interval excludes 0 (not adjusted for multiplicity, and no equivalence "
+            "test: no p-values are recorded for these differences)."
+        )
     alpha, margin = tests["alpha"], tests["equivalence_margin"]
     tested = counted(sum(d.get("p_value") is not None for d in family), "tested difference")
     if not full:
-        return (f"`{DIFFERENT}`: Holm-adjusted over this table's {tested}; `{DIFFERENT}` and `{LEVEL}` (within "
-                f"±{margin:g}) as defined above.")
-    return (f"`{DIFFERENT}`: shown different from 0 — the two-sided bootstrap p-value, Holm-adjusted over this "
-            f"table's {tested}, is at most {alpha:g}. `{LEVEL}`: shown level — equivalent within ±{margin:g} by TOST "
-            f"at {alpha:g} (the {100 * (1 - 2 * alpha):g} % interval lies inside ±{margin:g}; each difference on its "
-            "own, not adjusted). No mark: neither shown; an interval that includes 0 does not by itself make a "
-            f"difference level. Both marks: different from 0, yet within ±{margin:g}. Each table of differences is "
-            "its own family of tests.")
+        return (
+            f"`{DIFFERENT}`: Holm-adjusted over this table's {tested}; `{DIFFERENT}` and `{LEVEL}` (within "
+            f"±{margin:g}) as defined above."
+        )
+    return (
+        f"`{DIFFERENT}`: shown different from 0 — the two-sided bootstrap p-value, Holm-adjusted over this "
+        f"table's {tested}, is at most {alpha:g}. `{LEVEL}`: shown level — equivalent within ±{margin:g} by TOST "
+        f"at {alpha:g} (the {100 * (1 - 2 * alpha):g} % interval lies inside ±{margin:g}; each difference on its "
+        "own, not adjusted). No mark: neither shown; an interval that includes 0 does not by itself make a "
+        f"difference level. Both marks: different from 0, yet within ±{margin:g}. Each table of differences is "
+        "its own family of tests."
+    )
 
 
 def run_lines(summary: dict) -> list[str]:
@@ -394,20 +410,25 @@ def run_lines(summary: dict) -> list[str]:
     lines = []
     completed = summary.get("completed_runs")
     if completed and completed["finished"] < completed["planned"]:
-        lines.append(f"**Partial results:** {completed['finished']} of the {completed['planned']} planned explainer "
-                     "runs have finished; the experiment is resumable and the rest are still to run.")
+        lines.append(
+            f"**Partial results:** {completed['finished']} of the {completed['planned']} planned explainer "
+            "runs have finished; the experiment is resumable and the rest are still to run."
+        )
     provenance = summary.get("provenance")
     if provenance:
         machine = provenance["machine"]
-        lines.append(f"Command: `{provenance['command']}`; machine: {machine['platform']}, "
-                     f"{machine['cpu_count']} CPUs, {machine['torch_threads']} torch threads, "
-                     f"torch {machine['torch']}; "
-                     f"{provenance['run_seconds'] / 3600:.2f} h summed over {provenance['timed_runs']} timed runs.")
+        lines.append(
+            f"Command: `{provenance['command']}`; machine: {machine['platform']}, "
+            f"{machine['cpu_count']} CPUs, {machine['torch_threads']} torch threads, "
+            f"torch {machine['torch']}; "
+            f"{provenance['run_seconds'] / 3600:.2f} h summed over {provenance['timed_runs']} timed runs."
+        )
         revisions = provenance.get("model_revisions")
         if revisions:
             models = "; ".join(f"{name} {', '.join(f'`{r}`' for r in revs)}" for name, revs in revisions.items())
-            commits = ", ".join(f"`{c[:12]}{'+dirty' if c.endswith('+dirty') else ''}`"
-                                for c in provenance["package"]["commits"])
+            commits = ", ".join(
+                f"`{c[:12]}{'+dirty' if c.endswith('+dirty') else ''}`" for c in provenance["package"]["commits"]
+            )
             lines.append(f"Models (weights revisions): {models}. Package commit(s): {commits or 'not recorded'}.")
     return [*lines, ""] if lines else []
 
@@ -433,7 +454,8 @@ def _interval_text(summary: dict) -> str:
     """How the intervals were made, as the intro says it."""
     bootstrap = summary.get("bootstrap") or {}
     groups = {"entity": "held-out entities", "row": "scored rows (the dataset has no entity column)"}.get(
-        bootstrap.get("groups"), "scored rows")
+        bootstrap.get("groups"), "scored rows"
+    )
     text = f"95 % interval from a bootstrap over seeds × {groups}"
     if "samples" in bootstrap:
         text += f", {bootstrap['samples']} resamples, seed {bootstrap.get('seed', 0)}"
@@ -474,7 +496,7 @@ def report_markdown(summary: dict) -> str:
         "",
         f"Dataset `{summary['dataset']}` config `{summary['dataset_config']}`; "
         f"{_seeds_text(summary)}; mean [{_interval_text(summary)}]. Largest training size: "
-        f"{max(summary['sizes'])} rows. \"{NOT_ESTIMABLE}\": "
+        f'{max(summary["sizes"])} rows. "{NOT_ESTIMABLE}": '
         "the metric has no valid answer to be computed over.",
         "",
         *run_lines(summary),
@@ -486,25 +508,43 @@ def report_markdown(summary: dict) -> str:
     me = next((d["self"] for d in differences), None)
     if differences:
         largest = max(d["size"] for d in differences)
-        lines += ["", f"## Paired differences self − X (self: {short_model_name(me)}; largest training size)", "",
-                  *difference_table(differences, summary["rows"], splits, metrics, target, alpha=alpha), "",
-                  "self − X [95 % interval], both recomputed in the same resamples (seed by seed for X trained on "
-                  "the same subsamples). " + marks_legend([d for d in differences if d["size"] == largest], tests)]
+        lines += [
+            "",
+            f"## Paired differences self − X (self: {short_model_name(me)}; largest training size)",
+            "",
+            *difference_table(differences, summary["rows"], splits, metrics, target, alpha=alpha),
+            "",
+            "self − X [95 % interval], both recomputed in the same resamples (seed by seed for X trained on "
+            "the same subsamples). " + marks_legend([d for d in differences if d["size"] == largest], tests),
+        ]
     for split in splits:
         for metric in metrics:
-            lines += ["", f"## {metric} on {split} by training rows", "",
-                      *scaling_table(summary["rows"], split, metric, target)]
+            lines += [
+                "",
+                f"## {metric} on {split} by training rows",
+                "",
+                *scaling_table(summary["rows"], split, metric, target),
+            ]
             family = [d for d in differences if d["split"] == split and d["metric"] == metric]
             if family:
-                lines += ["", f"### self − X: {metric} on {split} by training rows", "",
-                          *difference_scaling_table(differences, summary["rows"], split, metric, target, alpha=alpha),
-                          "", marks_legend(family, tests, full=False)]
+                lines += [
+                    "",
+                    f"### self − X: {metric} on {split} by training rows",
+                    "",
+                    *difference_scaling_table(differences, summary["rows"], split, metric, target, alpha=alpha),
+                    "",
+                    marks_legend(family, tests, full=False),
+                ]
     every = summary.get("all_metrics")
     if every and every.get("rows"):
-        lines += ["", f"## Every metric at the largest training size ({every['size']} rows)", "",
-                  "Each metric the scored rows give (every key of the task's metric, and its extra scores), mean "
-                  "[95 % interval], for every explainer, control and baseline (a baseline that does not train as it "
-                  "is). A metric of one class of rows is computed over the rows of that class."]
+        lines += [
+            "",
+            f"## Every metric at the largest training size ({every['size']} rows)",
+            "",
+            "Each metric the scored rows give (every key of the task's metric, and its extra scores), mean "
+            "[95 % interval], for every explainer, control and baseline (a baseline that does not train as it "
+            "is). A metric of one class of rows is computed over the rows of that class.",
+        ]
         for split in splits:
             lines += ["", f"### {split}", "", *metrics_table(every["rows"], split, every["metrics"], target)]
     return "\n".join(lines) + "\n"

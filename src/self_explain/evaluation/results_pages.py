@@ -21,8 +21,6 @@ import tempfile
 from pathlib import Path
 
 from ..core.files import write_atomically
-from .results_markdown import report_markdown
-from .scaling_plot import plot_scaling
 from .results_figures import (
     FIGURES,
     INLINE_FIGURE,
@@ -35,7 +33,9 @@ from .results_figures import (
     read_json,
     results_files,
 )
+from .results_markdown import report_markdown
 from .results_tables import TABLES
+from .scaling_plot import plot_scaling
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +97,9 @@ def results_pages(root: Path) -> dict[Path, str]:
     return pages
 
 
-def render_marked(text: str, root: Path, page: str = "README.md",
-                  changes: list[str] | None = None) -> tuple[str, list[str]]:
+def render_marked(
+    text: str, root: Path, page: str = "README.md", changes: list[str] | None = None
+) -> tuple[str, list[str]]:
     """A page with every table block and inline figure regenerated from the results files.
 
     Args:
@@ -132,9 +133,14 @@ def render_marked(text: str, root: Path, page: str = "README.md",
         return f"{indent}<!-- table {match['spec']} -->\n{body}{indent}<!-- /table -->"
 
     def figure(match) -> str:
-        if not match.string[match.string.rfind("\n", 0, match.start()) + 1:match.start()].strip():
-            problems.append((line_of(match), f"figure `{match['spec']}` begins its line, where Markdown reads a "
-                                             "comment as the start of an HTML block: put words before it"))
+        if not match.string[match.string.rfind("\n", 0, match.start()) + 1 : match.start()].strip():
+            problems.append(
+                (
+                    line_of(match),
+                    f"figure `{match['spec']}` begins its line, where Markdown reads a "
+                    "comment as the start of an HTML block: put words before it",
+                )
+            )
         try:
             marker = parse_marker(match["spec"], root, page)
             if marker.kind not in FIGURES:
@@ -177,8 +183,9 @@ def generated_markdown(root: Path, changes: list[str] | None = None) -> tuple[di
     """
     files, problems = results_pages(root), []
     for page in marked_pages(root):
-        text, page_problems = render_marked(page.read_text(encoding="utf-8"), root, page.relative_to(root).as_posix(),
-                                            changes)
+        text, page_problems = render_marked(
+            page.read_text(encoding="utf-8"), root, page.relative_to(root).as_posix(), changes
+        )
         files[page] = text
         problems += page_problems
     return files, problems
@@ -261,8 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         `int`: 0 when everything is (now) current and every marker was generated, else 1.
     """
-    parser = argparse.ArgumentParser(prog="python -m self_explain.evaluation.results_pages", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m self_explain.evaluation.results_pages",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--root", default=".", help="The repository's root (default: the current folder).")
     parser.add_argument("--check", action="store_true", help="Write nothing; exit 1 when a page is stale.")
     parser.add_argument("--no_plots", action="store_true", help="Leave the scaling plots alone.")

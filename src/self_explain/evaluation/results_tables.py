@@ -10,17 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.models import short_model_name
-from .results_markdown import (
-    NOT_ESTIMABLE,
-    difference_cell,
-    difference_scaling_table,
-    difference_table,
-    headline_table,
-    interval_cell,
-    interval_difference_cell,
-    marks_legend,
-    scaling_table,
-)
 from .results_figures import (
     Marker,
     ResultsReferenceError,
@@ -32,6 +21,17 @@ from .results_figures import (
     size_option,
     split_and_metric,
     summary_of,
+)
+from .results_markdown import (
+    NOT_ESTIMABLE,
+    difference_cell,
+    difference_scaling_table,
+    difference_table,
+    headline_table,
+    interval_cell,
+    interval_difference_cell,
+    marks_legend,
+    scaling_table,
 )
 
 
@@ -65,8 +65,11 @@ def scaling_block(marker: Marker) -> list[str]:
     summary, source = _one_summary(marker)
     split, metric = split_and_metric(marker, summary)
     rows, _ = _kept(marker, summary)
-    return [f"`{metric}` on `{split}` by training rows, mean [95 % interval] (`{source}`):", "",
-            *scaling_table(rows, split, metric, summary["target"])]
+    return [
+        f"`{metric}` on `{split}` by training rows, mean [95 % interval] (`{source}`):",
+        "",
+        *scaling_table(rows, split, metric, summary["target"]),
+    ]
 
 
 def difference_scaling_block(marker: Marker) -> list[str]:
@@ -82,8 +85,10 @@ def difference_scaling_block(marker: Marker) -> list[str]:
     split, metric = split_and_metric(marker, summary)
     rows, differences = _kept(marker, summary)
     family = [d for d in summary.get("differences") or [] if d["split"] == split and d["metric"] == metric]
-    caption = (f"self − X, `{metric}` on `{split}` by training rows [95 % interval] (`{source}`); "
-               f"{marks_legend(family, summary.get('tests'))}")
+    caption = (
+        f"self − X, `{metric}` on `{split}` by training rows [95 % interval] (`{source}`); "
+        f"{marks_legend(family, summary.get('tests'))}"
+    )
     return [caption, "", *difference_scaling_table(differences, rows, split, metric, summary["target"])]
 
 
@@ -100,8 +105,11 @@ def headline_block(marker: Marker) -> list[str]:
     metrics = tuple(marker.listed("metrics") or summary["headline_metrics"])
     rows, _ = _kept(marker, summary)
     size = max(summary["sizes"]) if summary["sizes"] else None
-    return [f"Training size {size}, mean [95 % interval] (`{source}`):", "",
-            *headline_table(rows, summary["splits"], metrics, summary["target"])]
+    return [
+        f"Training size {size}, mean [95 % interval] (`{source}`):",
+        "",
+        *headline_table(rows, summary["splits"], metrics, summary["target"]),
+    ]
 
 
 def differences_block(marker: Marker) -> list[str]:
@@ -118,8 +126,9 @@ def differences_block(marker: Marker) -> list[str]:
     rows, differences = _kept(marker, summary)
     size = size_option(marker, summary)
     family = [d for d in summary.get("differences") or [] if d["size"] == size]
-    caption = (f"self − X at training size {size} [95 % interval] (`{source}`); "
-               f"{marks_legend(family, summary.get('tests'))}")
+    caption = (
+        f"self − X at training size {size} [95 % interval] (`{source}`); {marks_legend(family, summary.get('tests'))}"
+    )
     return [caption, "", *difference_table(differences, rows, summary["splits"], metrics, summary["target"], size)]
 
 
@@ -157,19 +166,25 @@ def runs_block(marker: Marker) -> list[str]:
         `list[str]`: The caption and the table's lines.
     """
     sources = marker.sources or experiment_summaries(marker.root)
-    lines = ["From each experiment's `results.json`:", "",
-             "| task | target | sizes (training rows) | seeds per size | timed runs | summed run time |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "From each experiment's `results.json`:",
+        "",
+        "| task | target | sizes (training rows) | seeds per size | timed runs | summed run time |",
+        "|---|---|---|---|---|---|",
+    ]
     for source in sources:
         summary = summary_of(marker, source)
         seeds = _seeds_by_size(summary)
         provenance = summary.get("provenance") or {}
         hours = f"{provenance['run_seconds'] / 3600:.2f} h" if "run_seconds" in provenance else "–"
         page = marker.link_to(source.with_suffix(".md"))
-        lines.append(f"| [{summary['task']}]({page}) | {short_model_name(summary['target'])} | "
-                     + ", ".join(f"{s:,}" for s in summary["sizes"]) + " | "
-                     + ", ".join(str(seeds.get(s, "–")) for s in summary["sizes"])
-                     + f" | {provenance.get('timed_runs', '–')} | {hours} |")
+        lines.append(
+            f"| [{summary['task']}]({page}) | {short_model_name(summary['target'])} | "
+            + ", ".join(f"{s:,}" for s in summary["sizes"])
+            + " | "
+            + ", ".join(str(seeds.get(s, "–")) for s in summary["sizes"])
+            + f" | {provenance.get('timed_runs', '–')} | {hours} |"
+        )
     return lines
 
 
@@ -197,22 +212,33 @@ def summary_block(marker: Marker) -> list[str]:
     sources = marker.sources or experiment_summaries(marker.root)
     others = marker.listed("others") or ["toy-twin", "toy-other", "toy-large"]
     versus = marker.option("versus", "toy-other")
-    lines = ["Each experiment's first headline metric on its first split, at its largest training size; the paired "
-             "difference with its 95 % interval and its marks in the results table (`*`: different from 0, Holm-adjusted; "
-             "`≈`: level, TOST); `–`: not in that experiment:", "",
-             "| task | target | training rows | metric (split) | self | " + " | ".join(others)
-             + f" | self − {versus} |", "|---" * (6 + len(others)) + "|"]
+    lines = [
+        "Each experiment's first headline metric on its first split, at its largest training size; the paired "
+        "difference with its 95 % interval and its marks in the results table (`*`: different from 0, Holm-adjusted; "
+        "`≈`: level, TOST); `–`: not in that experiment:",
+        "",
+        "| task | target | training rows | metric (split) | self | " + " | ".join(others) + f" | self − {versus} |",
+        "|---" * (6 + len(others)) + "|",
+    ]
     for source in sources:
         summary = summary_of(marker, source)
         split, metric = summary["splits"][0], summary["headline_metrics"][0]
         size = max(summary["sizes"]) if summary["sizes"] else None
-        entry = next((d for d in summary["differences"] if is_named(d["other"], versus) and d["size"] == size
-                      and d["split"] == split and d["metric"] == metric), None)
+        entry = next(
+            (
+                d
+                for d in summary["differences"]
+                if is_named(d["other"], versus) and d["size"] == size and d["split"] == split and d["metric"] == metric
+            ),
+            None,
+        )
         difference = difference_cell(entry if entry else None)
         cells = [_mean_cell(summary["rows"], who, size, split, metric) for who in ("self", *others)]
         page = marker.link_to(source.with_suffix(".md"))
-        lines.append(f"| [{summary['task']}]({page}) | {short_model_name(summary['target'])} | {size:,} | "
-                     f"{metric} ({split}) | " + " | ".join(cells) + f" | {difference} |")
+        lines.append(
+            f"| [{summary['task']}]({page}) | {short_model_name(summary['target'])} | {size:,} | "
+            f"{metric} ({split}) | " + " | ".join(cells) + f" | {difference} |"
+        )
     return lines
 
 
@@ -235,14 +261,21 @@ def evaluation_block(marker: Marker) -> list[str]:
     header = ["explainer", "split", "rows (entities)", *metrics]
     if versus:
         header.append(f"trained − {versus}, {versus_metric}")
-    lines = ["From " + ", ".join(f"`{_relative(marker, source)}`" for source, _, _ in reports)
-             + "; mean [95 % bootstrap interval over entities]" + ("; `*`: the paired interval excludes 0" if versus
-                                                                    else "") + ":", "",
-             "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    lines = [
+        "From "
+        + ", ".join(f"`{_relative(marker, source)}`" for source, _, _ in reports)
+        + "; mean [95 % bootstrap interval over entities]"
+        + ("; `*`: the paired interval excludes 0" if versus else "")
+        + ":",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|---" * len(header) + "|",
+    ]
     for _, document, results in reports:
         for result in results:
             if (result["baseline"] and baselines and result["baseline"] not in baselines) or (
-                    splits and result["split"] not in splits):
+                splits and result["split"] not in splits
+            ):
                 continue
             who = f"baseline: {result['baseline']}" if result["baseline"] else f"{document.get('task', '')}, trained"
             cells = [interval_cell(result["metrics"].get(m), (result.get("intervals") or {}).get(m)) for m in metrics]
@@ -269,6 +302,13 @@ def include_block(marker: Marker) -> list[str]:
     return marker.sources[0].read_text(encoding="utf-8").rstrip("\n").split("\n")
 
 
-TABLES = {"scaling": scaling_block, "difference-scaling": difference_scaling_block, "headline": headline_block,
-          "differences": differences_block, "runs": runs_block, "summary": summary_block,
-          "evaluation": evaluation_block, "include": include_block}
+TABLES = {
+    "scaling": scaling_block,
+    "difference-scaling": difference_scaling_block,
+    "headline": headline_block,
+    "differences": differences_block,
+    "runs": runs_block,
+    "summary": summary_block,
+    "evaluation": evaluation_block,
+    "include": include_block,
+}

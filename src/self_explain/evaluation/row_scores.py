@@ -35,11 +35,19 @@ def _one_row(examples: ExplainerExamples, index: int) -> ExplainerExamples:
     def pick(values):
         return None if values is None else values[index : index + 1]
 
-    return replace(examples, questions=examples.questions[index : index + 1], answers=pick(examples.answers),
-                   vectors=pick(examples.vectors), layers=pick(examples.layers), extras=pick(examples.extras))
+    return replace(
+        examples,
+        questions=examples.questions[index : index + 1],
+        answers=pick(examples.answers),
+        vectors=pick(examples.vectors),
+        layers=pick(examples.layers),
+        extras=pick(examples.extras),
+    )
 
 
-def extra_score_rows(task_name: str, examples: ExplainerExamples, predictions: list[str], target) -> dict[str, list[float]]:
+def extra_score_rows(
+    task_name: str, examples: ExplainerExamples, predictions: list[str], target
+) -> dict[str, list[float]]:
     """Per-row values of the task's extra scores (its ``extra_scores`` hook on each row alone).
 
     An extra score is a mean over the rows that have it: ``<score>`` holds each row's value (0 where it has none) and
@@ -57,7 +65,9 @@ def extra_score_rows(task_name: str, examples: ExplainerExamples, predictions: l
     task = get_task(task_name)
     if not task.implements("extra_scores") or examples.extras is None:
         return {}
-    per_row = [task.extra_scores(_one_row(examples, i), [prediction], target) for i, prediction in enumerate(predictions)]
+    per_row = [
+        task.extra_scores(_one_row(examples, i), [prediction], target) for i, prediction in enumerate(predictions)
+    ]
     names = sorted({name for scores in per_row for name in scores})
     columns = {}
     for name in names:

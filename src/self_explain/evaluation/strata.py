@@ -78,8 +78,10 @@ def edit_strata(target: str, rows: Sequence[dict]) -> list[str]:
     """
     table = fact_table_for(target)
     if table is None or not table.edited_facts:
-        raise ValueError(f"--strata edits: the target {target!r} has no built-in fact table with edited facts "
-                         "(e.g. smollm2-135m-edited has one); leave --strata out for this target")
+        raise ValueError(
+            f"--strata edits: the target {target!r} has no built-in fact table with edited facts "
+            "(e.g. smollm2-135m-edited has one); leave --strata out for this target"
+        )
     return [edit_stratum(dict(row), table) for row in rows]
 
 
@@ -132,13 +134,18 @@ def with_strata(result: dict, split: str, stratum_of_index: dict[int, str]) -> d
         }
         if "prediction" in per_row:
             subset["prediction"] = [per_row["prediction"][k] for k in keep]
-        splits[stratum_split(split, stratum)] = {"metrics": _metrics_of(subset, scored.get("metrics", {})),
-                                                 "details": {}, "rows": len(keep), "per_row": subset}
+        splits[stratum_split(split, stratum)] = {
+            "metrics": _metrics_of(subset, scored.get("metrics", {})),
+            "details": {},
+            "rows": len(keep),
+            "per_row": subset,
+        }
     return {**result, "splits": splits}
 
 
-def stratified(results: list[dict], splits: Sequence[str], stratum_of_index: dict[str, dict[int, str]]
-               ) -> tuple[list[dict], list[str]]:
+def stratified(
+    results: list[dict], splits: Sequence[str], stratum_of_index: dict[str, dict[int, str]]
+) -> tuple[list[dict], list[str]]:
     """Every run's result with each split's strata added, and the splits to report (each split, then its strata).
 
     Args:
@@ -154,6 +161,9 @@ def stratified(results: list[dict], splits: Sequence[str], stratum_of_index: dic
         strata = sorted(set(stratum_of_index[split].values()))
         reported += [split, *(stratum_split(split, s) for s in strata)]
         results = [with_strata(r, split, stratum_of_index[split]) for r in results]
-        logger.info("%s: %s", split, ", ".join(
-            f"{s} {sum(v == s for v in stratum_of_index[split].values())} rows" for s in strata))
+        logger.info(
+            "%s: %s",
+            split,
+            ", ".join(f"{s} {sum(v == s for v in stratum_of_index[split].values())} rows" for s in strata),
+        )
     return results, reported

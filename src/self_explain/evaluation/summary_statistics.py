@@ -85,8 +85,9 @@ def rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def summarize(results: list[dict], splits: list[str], metrics: tuple[str, ...], samples: int = BOOTSTRAP_SAMPLES,
-              seed: int = 0) -> list[dict]:
+def summarize(
+    results: list[dict], splits: list[str], metrics: tuple[str, ...], samples: int = BOOTSTRAP_SAMPLES, seed: int = 0
+) -> list[dict]:
     """One row per (who, training size, split, metric): mean, 95 % bootstrap interval, and the per-seed values.
 
     The interval resamples seeds and the scored rows' groups (seeds × groups, see
@@ -134,13 +135,27 @@ def summarize(results: list[dict], splits: list[str], metrics: tuple[str, ...], 
         last = cell_results[-1]
         scored = last["splits"][split]
         per_row = scored.get("per_row") or {}
-        rows.append({"who": who, "size": size, "split": split, "metric": metric, "mean": rounded(mean),
-                     "ci_low": rounded(low), "ci_high": rounded(high), "interval": interval,
-                     "n": len(values), "not_estimable": len(values) - len(estimable), "values": values,
-                     "scored_rows": scored.get("rows"),
-                     "groups": len(set(map(_hashable, per_row["group"]))) if per_row.get("group") else None,
-                     "kind": last["kind"], "self": last["self"], "train_rows": last.get("train_rows"),
-                     "details": scored.get("details") or {}})
+        rows.append(
+            {
+                "who": who,
+                "size": size,
+                "split": split,
+                "metric": metric,
+                "mean": rounded(mean),
+                "ci_low": rounded(low),
+                "ci_high": rounded(high),
+                "interval": interval,
+                "n": len(values),
+                "not_estimable": len(values) - len(estimable),
+                "values": values,
+                "scored_rows": scored.get("rows"),
+                "groups": len(set(map(_hashable, per_row["group"]))) if per_row.get("group") else None,
+                "kind": last["kind"],
+                "self": last["self"],
+                "train_rows": last.get("train_rows"),
+                "details": scored.get("details") or {},
+            }
+        )
     return rows
 
 
@@ -175,9 +190,15 @@ def self_explainer(results: list[dict], target: str) -> str | None:
     return selves[0] if selves else None
 
 
-def paired_differences(results: list[dict], splits: list[str], metrics: tuple[str, ...], target: str,
-                       samples: int = BOOTSTRAP_SAMPLES, seed: int = 0,
-                       margin: float = EQUIVALENCE_MARGIN) -> list[dict]:
+def paired_differences(
+    results: list[dict],
+    splits: list[str],
+    metrics: tuple[str, ...],
+    target: str,
+    samples: int = BOOTSTRAP_SAMPLES,
+    seed: int = 0,
+    margin: float = EQUIVALENCE_MARGIN,
+) -> list[dict]:
     """For each training size of the self-explainer and each other explainer, control or baseline X: self − X.
 
     X is taken at the same training size (seeded cells, paired seed by seed on the seeds both have) or, for a
@@ -231,9 +252,19 @@ def paired_differences(results: list[dict], splits: list[str], metrics: tuple[st
                 for metric in metrics:
                     entry = _difference(mine, theirs, split, metric, samples, seed, margin)
                     if entry is not None:
-                        differences.append({"self": me, "other": other, "other_kind": theirs[0]["kind"], "size": size,
-                                            "other_size": other_size, "split": split, "metric": metric,
-                                            "seeds": len({r["seed"] for r in mine}), **entry})
+                        differences.append(
+                            {
+                                "self": me,
+                                "other": other,
+                                "other_kind": theirs[0]["kind"],
+                                "size": size,
+                                "other_size": other_size,
+                                "split": split,
+                                "metric": metric,
+                                "seeds": len({r["seed"] for r in mine}),
+                                **entry,
+                            }
+                        )
     _adjust_within(differences, "p_holm", lambda d: d["size"])
     _adjust_within(differences, "p_holm_by_size", lambda d: (d["split"], d["metric"]))
     return differences
@@ -253,8 +284,9 @@ def _rounded_p(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
 
 
-def _difference(mine: list[dict], theirs: list[dict], split: str, metric: str, samples: int, seed: int,
-                margin: float) -> dict | None:
+def _difference(
+    mine: list[dict], theirs: list[dict], split: str, metric: str, samples: int, seed: int, margin: float
+) -> dict | None:
     """self − X of one metric on one split: the difference, its interval, and its p-values (unadjusted)."""
     both = mine + theirs
     if any(split not in r["splits"] or metric not in r["splits"][split]["metrics"] for r in both):
@@ -277,8 +309,14 @@ def _difference(mine: list[dict], theirs: list[dict], split: str, metric: str, s
         difference = None if None in means else means[0] - means[1]
         low = high = None
     excludes = None if low is None or high is None else bool(low > 0 or high < 0)
-    return {"difference": rounded(difference), "ci_low": rounded(low), "ci_high": rounded(high),
-            "excludes_zero": excludes, "p_value": _rounded_p(p_value), "p_equivalence": _rounded_p(p_equivalence)}
+    return {
+        "difference": rounded(difference),
+        "ci_low": rounded(low),
+        "ci_high": rounded(high),
+        "excludes_zero": excludes,
+        "p_value": _rounded_p(p_value),
+        "p_equivalence": _rounded_p(p_equivalence),
+    }
 
 
 def every_metric_name(results: list[dict], splits: list[str]) -> list[str]:
@@ -332,8 +370,6 @@ def every_metric(results: list[dict], splits: list[str], samples: int = BOOTSTRA
     return {"size": largest, "metrics": metrics, "rows": summarize(chosen, splits, tuple(metrics), samples, seed)}
 
 
-
-
 def group_kind(results: list[dict]) -> str | None:
     """What the bootstrap resampled as groups: ``"entity"`` when the scored rows carry entities, else ``"row"``.
 
@@ -350,5 +386,3 @@ def group_kind(results: list[dict]) -> str | None:
             if per_row and per_row.get("group") is not None:
                 kinds.add("row" if list(per_row["group"]) == list(per_row.get("index", [])) else "entity")
     return "entity" if "entity" in kinds else ("row" if kinds else None)
-
-

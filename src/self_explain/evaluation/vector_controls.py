@@ -71,7 +71,11 @@ def controlled_examples(examples: ExplainerExamples, seed: int) -> dict[str, Exp
 
 
 def control_results(
-    split: str, rows: int, runs: Mapping[str, tuple[Mapping, dict]], groups: Sequence, seed: int = 0,
+    split: str,
+    rows: int,
+    runs: Mapping[str, tuple[Mapping, dict]],
+    groups: Sequence,
+    seed: int = 0,
 ) -> list[dict]:
     """The report entries of one split's vector controls, with the paired differences true − control.
 
@@ -89,10 +93,17 @@ def control_results(
     """
     names = [TRUE_VECTORS, *(name for name in runs if name != TRUE_VECTORS)]
     who = {name: None if name == TRUE_VECTORS else name for name in names}
-    intervals = split_intervals({who[n]: runs[n][1] for n in names}, {who[n]: runs[n][0] for n in names}, groups,
-                                seed=seed, difference_key=DIFFERENCE_KEY)
-    return [{"split": split, "vectors": name, "rows": rows, "metrics": dict(runs[name][0]), **intervals[who[name]]}
-            for name in names]
+    intervals = split_intervals(
+        {who[n]: runs[n][1] for n in names},
+        {who[n]: runs[n][0] for n in names},
+        groups,
+        seed=seed,
+        difference_key=DIFFERENCE_KEY,
+    )
+    return [
+        {"split": split, "vectors": name, "rows": rows, "metrics": dict(runs[name][0]), **intervals[who[name]]}
+        for name in names
+    ]
 
 
 def difference_label(entry: Mapping) -> str:

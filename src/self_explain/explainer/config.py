@@ -17,10 +17,29 @@ PROJECTION_CHOICES = ("auto", "linear", "none")
 
 # Our own fields, and the SFTConfig fields we give another meaning: they always go into the explainer's record.
 _EXPLAINER_FIELDS = (
-    "dataset_name", "output_dir", "task", "dataset_config", "split", "dataset_revision", "target", "explainer_base",
-    "max_rows", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "train_token_embeddings",
-    "projection", "vector_control", "overwrite", "no_resume", "keep_checkpoints", "push_to_hub", "hub_model_id",
-    "trust_remote_code", "allow_other_target",
+    "dataset_name",
+    "output_dir",
+    "task",
+    "dataset_config",
+    "split",
+    "dataset_revision",
+    "target",
+    "explainer_base",
+    "max_rows",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "lora_target_modules",
+    "train_token_embeddings",
+    "projection",
+    "vector_control",
+    "overwrite",
+    "no_resume",
+    "keep_checkpoints",
+    "push_to_hub",
+    "hub_model_id",
+    "trust_remote_code",
+    "allow_other_target",
 )
 
 
@@ -89,9 +108,11 @@ class ExplainerConfig(SFTConfig):
     )
     train_token_embeddings: bool = field(
         default=True,
-        metadata={"help": "Also train embedding rows (PEFT trainable_token_indices; a tied output row follows): "
-                          "every token of a small vocabulary, else the tokens of the task's fixed wording, and the "
-                          "placeholder. Off: LoRA on linear layers only."},
+        metadata={
+            "help": "Also train embedding rows (PEFT trainable_token_indices; a tied output row follows): "
+            "every token of a small vocabulary, else the tokens of the task's fixed wording, and the "
+            "placeholder. Off: LoRA on linear layers only."
+        },
     )
     projection: str = field(
         default="auto",
@@ -99,32 +120,42 @@ class ExplainerConfig(SFTConfig):
     )
     vector_control: str | None = field(
         default=None,
-        metadata={"help": "Train a control on transformed vectors: rotated (a random orthogonal matrix seeded by "
-                          "--seed) or shuffled (each row gets another row's vector); applied again when scoring."},
+        metadata={
+            "help": "Train a control on transformed vectors: rotated (a random orthogonal matrix seeded by "
+            "--seed) or shuffled (each row gets another row's vector); applied again when scoring."
+        },
     )
     overwrite: bool = field(default=False, metadata={"help": "Replace an explainer already in --output_dir."})
     no_resume: bool = field(
         default=False,
-        metadata={"help": "Start again even when <output_dir>/checkpoints holds checkpoints of an unfinished run with "
-                          "these settings (by default training resumes from the newest complete one)."},
+        metadata={
+            "help": "Start again even when <output_dir>/checkpoints holds checkpoints of an unfinished run with "
+            "these settings (by default training resumes from the newest complete one)."
+        },
     )
     allow_other_target: bool = field(
         default=False,
-        metadata={"help": "Train on a dataset config built on another model than --target (its ground truth is that "
-                          "model's); refused by default."},
+        metadata={
+            "help": "Train on a dataset config built on another model than --target (its ground truth is that "
+            "model's); refused by default."
+        },
     )
     keep_checkpoints: bool = field(
         default=False,
-        metadata={"help": "Keep the trainer's checkpoints in <output_dir>/checkpoints after a successful run (by "
-                          "default they are removed then)."},
+        metadata={
+            "help": "Keep the trainer's checkpoints in <output_dir>/checkpoints after a successful run (by "
+            "default they are removed then)."
+        },
     )
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
     # SFTConfig's own fields, with the explainer's defaults.
     output_dir: str | None = field(
         default=None,
-        metadata={"help": "Folder of the trained explainer (adapter, tokenizer, projection, card; required); the "
-                          "trainer's checkpoints go to its checkpoints/ sub-folder."},
+        metadata={
+            "help": "Folder of the trained explainer (adapter, tokenizer, projection, card; required); the "
+            "trainer's checkpoints go to its checkpoints/ sub-folder."
+        },
     )
     learning_rate: float = field(
         default=3e-3, metadata={"help": "Peak learning rate, for the toy models (the paper: 5e-5 at 8B)."}
@@ -138,8 +169,12 @@ class ExplainerConfig(SFTConfig):
     seed: int = field(default=0, metadata={"help": "Seed of subsampling, template choice, LoRA init and batches."})
     activation_checkpointing: bool | None = field(
         default=False,
-        metadata={"help": "Recompute activations in the backward pass: less memory, slower (worth it for 8B models "
-                          "on a GPU, not for the toy models).", "nargs": "?", "const": True},
+        metadata={
+            "help": "Recompute activations in the backward pass: less memory, slower (worth it for 8B models "
+            "on a GPU, not for the toy models).",
+            "nargs": "?",
+            "const": True,
+        },
     )
     gradient_checkpointing: bool | None = field(
         default=None, metadata={"help": "Deprecated alias of activation_checkpointing (transformers 5)."}
@@ -150,9 +185,11 @@ class ExplainerConfig(SFTConfig):
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimizer steps (-1: use epochs)."})
     resume_from_checkpoint: str | None = field(
         default=None,
-        metadata={"help": "Checkpoint folder to resume from, or 'latest' for the newest in <output_dir>/checkpoints "
-                          "(without it, an unfinished run with the same settings resumes from its newest complete "
-                          "checkpoint)."},
+        metadata={
+            "help": "Checkpoint folder to resume from, or 'latest' for the newest in <output_dir>/checkpoints "
+            "(without it, an unfinished run with the same settings resumes from its newest complete "
+            "checkpoint)."
+        },
     )
     push_to_hub: bool = field(
         default=False, metadata={"help": "Push the finished explainer to the Hub model repo --hub_model_id."}
@@ -161,8 +198,13 @@ class ExplainerConfig(SFTConfig):
         default=None, metadata={"help": "Hub model repo of --push_to_hub, e.g. org/toy-target-patching-explainer."}
     )
     hub_private_repo: bool | None = field(
-        default=None, metadata={"help": "Create the Hub repo as private.", "aliases": ["--hub-private", "--hub_private"],
-                                "nargs": "?", "const": True},
+        default=None,
+        metadata={
+            "help": "Create the Hub repo as private.",
+            "aliases": ["--hub-private", "--hub_private"],
+            "nargs": "?",
+            "const": True,
+        },
     )
 
     def __post_init__(self):
@@ -171,12 +213,16 @@ class ExplainerConfig(SFTConfig):
         if not self.output_dir:
             raise ValueError("--output_dir is required: the folder the trained explainer is written to")
         if isinstance(self.push_to_hub, str):  # the old repo-valued option, for one release
-            warnings.warn("push_to_hub=<repo> is deprecated; use push_to_hub=True with hub_model_id=<repo>",
-                          FutureWarning, stacklevel=3)
+            warnings.warn(
+                "push_to_hub=<repo> is deprecated; use push_to_hub=True with hub_model_id=<repo>",
+                FutureWarning,
+                stacklevel=3,
+            )
             self.push_to_hub, self.hub_model_id = True, self.hub_model_id or self.push_to_hub
         if self.push_to_hub and not self.hub_model_id:
-            raise ValueError("--push_to_hub needs --hub_model_id: the Hub model repo to push the explainer to "
-                             "(org/name)")
+            raise ValueError(
+                "--push_to_hub needs --hub_model_id: the Hub model repo to push the explainer to (org/name)"
+            )
         if self.projection not in PROJECTION_CHOICES:
             raise ValueError(f"--projection must be one of {PROJECTION_CHOICES}, got {self.projection!r}")
         if self.vector_control is not None and self.vector_control not in VECTOR_CONTROLS:
@@ -191,8 +237,9 @@ class ExplainerConfig(SFTConfig):
         check_positive("--max-length", self.max_length, optional=True)
         limit = self.save_total_limit
         if limit is not None and (isinstance(limit, bool) or limit < 1):
-            raise ValueError(f"--save-total-limit must be a positive integer (checkpoints kept), got "
-                             f"{self.save_total_limit!r}")
+            raise ValueError(
+                f"--save-total-limit must be a positive integer (checkpoints kept), got {self.save_total_limit!r}"
+            )
         check_positive("--per-device-train-batch-size", self.per_device_train_batch_size)
         check_positive("--gradient-accumulation-steps", self.gradient_accumulation_steps)
         check_positive_number("--logging-steps", self.logging_steps)
@@ -208,7 +255,9 @@ class ExplainerConfig(SFTConfig):
                 raise ValueError(f"{option} must be in [0, 1), got {beta!r}")
         check_positive_number("--num-train-epochs", self.num_train_epochs)
         if self.max_steps != -1 and self.max_steps < 1:
-            raise ValueError(f"--max-steps must be a positive integer, or -1 to train --num-train-epochs; got {self.max_steps}")
+            raise ValueError(
+                f"--max-steps must be a positive integer, or -1 to train --num-train-epochs; got {self.max_steps}"
+            )
         if self.data_seed is None:
             self.data_seed = self.seed
         if self.bf16 is None:
@@ -232,7 +281,11 @@ class ExplainerConfig(SFTConfig):
         """Our options and TRL's that differ from its defaults, as JSON values, tokens redacted."""
         # TRL's defaults, normalised by the same __post_init__ (bf16 as here: TRL's default fails on a CPU).
         # TRL's default of activation checkpointing is on, under its deprecated name: given here under the new one.
-        defaults = SFTConfig(output_dir=self.output_dir, bf16=self.bf16, gradient_checkpointing=None,
-                             activation_checkpointing=True).to_dict()
-        return {key: value for key, value in self.to_dict().items()
-                if key in _EXPLAINER_FIELDS or defaults.get(key, MISSING) != value}
+        defaults = SFTConfig(
+            output_dir=self.output_dir, bf16=self.bf16, gradient_checkpointing=None, activation_checkpointing=True
+        ).to_dict()
+        return {
+            key: value
+            for key, value in self.to_dict().items()
+            if key in _EXPLAINER_FIELDS or defaults.get(key, MISSING) != value
+        }

@@ -104,7 +104,9 @@ def apply_vector_control(examples: ExplainerExamples, control: str | None, seed:
     if control is None:
         return examples
     if examples.vectors is None:
-        raise ValueError(f"the {control} vector control needs examples with vectors; these have none (a text-only task)")
+        raise ValueError(
+            f"the {control} vector control needs examples with vectors; these have none (a text-only task)"
+        )
     if control == ZERO:
         return replace(examples, vectors=torch.zeros_like(examples.vectors))
     if control == ROTATED:
@@ -141,5 +143,7 @@ def check_scoring_controls(explainer: str, training_control: dict | None) -> Non
             "vectors"
         )
     if name not in VECTOR_CONTROLS:
-        raise ValueError(f"--vector_controls: explainer {explainer!r} records an unknown training vector control "
-                         f"{name!r} (known: {', '.join(VECTOR_CONTROLS)})")
+        raise ValueError(
+            f"--vector_controls: explainer {explainer!r} records an unknown training vector control "
+            f"{name!r} (known: {', '.join(VECTOR_CONTROLS)})"
+        )

@@ -81,6 +81,7 @@ def metric_layout(names: Iterable[str], classes: Iterable[str] = ()) -> MetricLa
         keys[found] = name
         if found[1] not in columns:
             columns.append(found[1])
+
     def order(column: str) -> tuple:  # as the overall table orders the same metric, then as first seen; F1... last
         if column in CLASS_DETECTION_METRICS:
             return 2, CLASS_DETECTION_METRICS.index(column)
@@ -112,8 +113,14 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> lis
 
 
 def metric_tables(
-    entries: Sequence[Mapping], layout: MetricLayout, lead: Sequence[tuple[str, Callable[[Mapping], str]]],
-    cell: Callable[[Mapping, str], str], *, sizes: bool, header: Callable[[str], str] = str, missing: str = "",
+    entries: Sequence[Mapping],
+    layout: MetricLayout,
+    lead: Sequence[tuple[str, Callable[[Mapping], str]]],
+    cell: Callable[[Mapping, str], str],
+    *,
+    sizes: bool,
+    header: Callable[[str], str] = str,
+    missing: str = "",
 ) -> list[str]:
     """The Markdown lines of the overall table and, when the layout has classes, of the class table.
 
@@ -132,8 +139,12 @@ def metric_tables(
     """
     size_headers = ["rows", "entities"] if sizes else []
     leads = [name for name, _ in lead]
-    rows = [[label(e) for _, label in lead] + ([e.get("rows", missing), e.get("groups", missing)] if sizes else [])
-            + [cell(e, key) for key in layout.overall] for e in entries]
+    rows = [
+        [label(e) for _, label in lead]
+        + ([e.get("rows", missing), e.get("groups", missing)] if sizes else [])
+        + [cell(e, key) for key in layout.overall]
+        for e in entries
+    ]
     lines = markdown_table(leads + size_headers + [header(key) for key in layout.overall], rows) + [""]
     if not layout.classes:
         return lines
@@ -154,12 +165,20 @@ def metric_tables(
     if detection:
         note += ("; " if per_row else "") + ", ".join(detection)
         note += " with the class as the positive one, over the valid answers"
-    return lines + [note + ".", ""] + markdown_table(
-        leads + ["class"] + size_headers + [header(c) for c in layout.class_columns], class_rows) + [""]
+    return (
+        lines
+        + [note + ".", ""]
+        + markdown_table(leads + ["class"] + size_headers + [header(c) for c in layout.class_columns], class_rows)
+        + [""]
+    )
 
 
-def control_summary(entries: Sequence[Mapping], metric: str, value: Callable[[Mapping, str], str],
-                    difference: Callable[[Mapping, str], str]) -> list[str]:
+def control_summary(
+    entries: Sequence[Mapping],
+    metric: str,
+    value: Callable[[Mapping, str], str],
+    difference: Callable[[Mapping, str], str],
+) -> list[str]:
     """One line per split of vector-control entries: ``metric`` under each vectors condition, then true − control.
 
     Args:
@@ -176,7 +195,10 @@ def control_summary(entries: Sequence[Mapping], metric: str, value: Callable[[Ma
         if not runs:
             continue
         values = ", ".join(f"{entry['vectors']} {value(entry, metric)}" for entry in runs)
-        differences = ", ".join(f"true − {entry['vectors']} {difference(entry, metric)}" for entry in runs
-                                if metric in (entry.get("true_minus_control") or {}))
+        differences = ", ".join(
+            f"true − {entry['vectors']} {difference(entry, metric)}"
+            for entry in runs
+            if metric in (entry.get("true_minus_control") or {})
+        )
         lines.append(f"{split}: {values}" + (f"; {differences}" if differences else ""))
     return lines

@@ -26,8 +26,8 @@ from transformers import AutoTokenizer
 
 from ..core.deprecations import library_deprecations_silenced
 from ..core.generation import greedy_generate, prompt_ids
-from ..core.injection import PROJECTION_FILE, VectorInjector, VectorProjection
 from ..core.hub_ids import is_package_made, shipped_name_of
+from ..core.injection import PROJECTION_FILE, VectorInjector, VectorProjection
 from ..core.models import (
     SHIPPED_EXPLAINERS,
     TOY_MODELS,
@@ -62,8 +62,10 @@ def explainer_file(source: str, name: str, revision: str | None = None) -> Path 
         return path if path.is_file() else None
     if not is_hub_id(source):
         close = closest_short_name(source, SHIPPED_EXPLAINERS)
-        raise ValueError(f"unknown explainer {source!r}: no such folder (expected a toy name, a local folder or a Hub "
-                         f"id){f'; did you mean {close!r}?' if close else ''}")
+        raise ValueError(
+            f"unknown explainer {source!r}: no such folder (expected a toy name, a local folder or a Hub "
+            f"id){f'; did you mean {close!r}?' if close else ''}"
+        )
     try:
         return Path(hf_hub_download(source, name, revision=revision))
     except EntryNotFoundError:
@@ -71,7 +73,8 @@ def explainer_file(source: str, name: str, revision: str | None = None) -> Path 
     except (HFValidationError, RepositoryNotFoundError, OSError) as error:  # OSError: offline, no cached copy
         close = closest_short_name(source, SHIPPED_EXPLAINERS)
         raise ValueError(
-            f"unknown explainer {source!r}: not a local folder, and not readable as a Hub repo ({type(error).__name__})"
+            f"unknown explainer {source!r}: not a local folder, and not readable as a Hub repo "
+            f"({type(error).__name__})"
             f"{f'; did you mean {close!r}?' if close else ''}"
         ) from error
 
@@ -106,8 +109,10 @@ def adapter_base(source: str, revision: str | None = None) -> str | None:
         local = Path(source) / "adapter_config.json"
         if local.is_file():  # an adapter whose config is damaged, not a model: say so rather than "no model"
             reason = " ".join(str(error).split())[:200]
-            raise ValueError(f"adapter {source!r}: {local} cannot be read ({reason}); the file is damaged: train "
-                             "the explainer again, or download it again") from None
+            raise ValueError(
+                f"adapter {source!r}: {local} cannot be read ({reason}); the file is damaged: train "
+                "the explainer again, or download it again"
+            ) from None
         return None
     if base and not Path(base).exists() and (shipped := shipped_name_of(base)):
         return shipped  # the Hub id a shipped or packaged base is published under: the package has its own copy
@@ -181,7 +186,7 @@ class Explainer:
     @contextmanager
     def target_runs(self):
         """Within the block, ``self.target.model`` is the target (the shared base with the adapter off)."""
-        with (self.model.disable_adapter() if self.shares_base else nullcontext()):
+        with self.model.disable_adapter() if self.shares_base else nullcontext():
             yield self.target
 
     def untrained(self):
@@ -193,7 +198,9 @@ class Explainer:
         if self.is_adapter:
             return self.model.disable_adapter()
         if self.task is not None:
-            raise ValueError(f"explainer {self.name!r} is a full model trained for {self.task!r}: it has no untrained base")
+            raise ValueError(
+                f"explainer {self.name!r} is a full model trained for {self.task!r}: it has no untrained base"
+            )
         return nullcontext()
 
     @property
@@ -203,8 +210,13 @@ class Explainer:
 
     @torch.no_grad()
     def generate(
-        self, examples: ExplainerExamples, batch_size: int = 16, max_new_tokens: int = 48, progress: bool = False,
-        chat_template: bool = True, apply_control: bool = True,
+        self,
+        examples: ExplainerExamples,
+        batch_size: int = 16,
+        max_new_tokens: int = 48,
+        progress: bool = False,
+        chat_template: bool = True,
+        apply_control: bool = True,
     ) -> list[str]:
         """Greedy explanations (stripped), batched with left padding, the vectors filling the placeholders in order.
 
@@ -234,7 +246,9 @@ class Explainer:
         counts = [p.count(self.injector.placeholder_id) for p in prompts]
         offsets = [0, *itertools.accumulate(counts)]
         if examples.vectors is not None and offsets[-1] != len(examples.vectors):
-            raise ValueError(f"the questions hold {offsets[-1]} vector placeholders but {len(examples.vectors)} vectors were given")
+            raise ValueError(
+                f"the questions hold {offsets[-1]} vector placeholders but {len(examples.vectors)} vectors were given"
+            )
         merge_trained_token_rows(self.model)  # once: nothing in the loop switches the adapter off
         starts = range(0, len(prompts), batch_size)
         for start in progress_bar(starts, desc="explaining", disable=not progress):
@@ -302,7 +316,8 @@ def _check_sizes(
     target_layers = len(target.adapter.layers(target.model))
     if projection.target_hidden != target_hidden or projection.num_layers != target_layers:
         raise ValueError(
-            f"explainer {explainer!r} projects vectors of size {projection.target_hidden} from {projection.num_layers} "
+            f"explainer {explainer!r} projects vectors of size {projection.target_hidden} from "
+            f"{projection.num_layers} "
             f"layers, but target {target.name!r} has hidden size {target_hidden} and {target_layers} layers"
         )
     if projection.explainer_hidden != explainer_hidden:
@@ -369,8 +384,10 @@ def load_explainer(
             with library_deprecations_silenced():
                 model = PeftModel.from_pretrained(base.model, source, revision=revision)
         except SafetensorError as error:
-            raise ValueError(f"adapter {explainer!r}: its weights file cannot be read ({error}); the file is damaged: "
-                             "train the explainer again, or download it again") from error
+            raise ValueError(
+                f"adapter {explainer!r}: its weights file cannot be read ({error}); the file is damaged: "
+                "train the explainer again, or download it again"
+            ) from error
         except (RuntimeError, ValueError, KeyError) as error:
             raise ValueError(f"adapter {explainer!r} does not fit its base model {base_name!r}: {error}") from error
         model.eval()
@@ -395,7 +412,10 @@ def load_explainer(
     _check_sizes(explainer, bound_target, model, projection, uses_vectors)
     _check_target(metadata, bound_target, explainer, allow_other_target)
     logger.info(
-        "explainer %s (%s) bound to target %s%s", explainer, "adapter" if base_name else "full model",
-        short_model_name(bound_target.name), ", sharing its base" if shares_base else "",
+        "explainer %s (%s) bound to target %s%s",
+        explainer,
+        "adapter" if base_name else "full model",
+        short_model_name(bound_target.name),
+        ", sharing its base" if shares_base else "",
     )
     return Explainer(model, tokenizer, bound_target, metadata, projection, shares_base, explainer)

@@ -75,8 +75,9 @@ class ExplainerAutoModel:
             **kwargs: ``pipeline()``'s loading options; ``device_map``, ``dtype`` and ``trust_remote_code`` are kept
                 (``revision`` is the adapter's base's, so not).
         """
-        return ExplainerReference(str(name), kwargs.get("device_map"), kwargs.get("dtype"),
-                                  bool(kwargs.get("trust_remote_code")))
+        return ExplainerReference(
+            str(name), kwargs.get("device_map"), kwargs.get("dtype"), bool(kwargs.get("trust_remote_code"))
+        )
 
 
 def _loaded(model, tokenizer) -> LoadedModel:
@@ -106,21 +107,26 @@ def checked_device(device: int | str | torch.device) -> torch.device:
     try:
         found = torch.device(device)
     except (RuntimeError, TypeError) as error:
-        raise ValueError(f"self-explanation pipeline: device={device!r} is not a device torch knows ({error})") \
-            from None
+        raise ValueError(
+            f"self-explanation pipeline: device={device!r} is not a device torch knows ({error})"
+        ) from None
     backend = getattr(torch, found.type, None) if found.type not in ("cpu", "mps") else None
     if found.type in ("cpu", "mps"):
         available = found.type == "cpu" or torch.backends.mps.is_available()
     else:
         available = callable(getattr(backend, "is_available", None)) and backend.is_available()
     if not available:
-        raise ValueError(f"self-explanation pipeline: device {str(device)!r} was asked for (device or device_map), "
-                         f"but this machine has no {found.type.upper()} device torch can use (torch "
-                         f"{torch.__version__}); give device='cpu'")
+        raise ValueError(
+            f"self-explanation pipeline: device {str(device)!r} was asked for (device or device_map), "
+            f"but this machine has no {found.type.upper()} device torch can use (torch "
+            f"{torch.__version__}); give device='cpu'"
+        )
     count = getattr(backend, "device_count", None) if backend is not None else None
     if found.index is not None and count is not None and found.index >= count():
-        raise ValueError(f"self-explanation pipeline: device {str(device)!r} was asked for (device or device_map), "
-                         f"but this machine has {count()} {found.type} device(s)")
+        raise ValueError(
+            f"self-explanation pipeline: device {str(device)!r} was asked for (device or device_map), "
+            f"but this machine has {count()} {found.type} device(s)"
+        )
     return found
 
 
@@ -157,16 +163,30 @@ class ExplainerPipeline(Pipeline):
     _load_tokenizer = False  # the explainer's own tokenizer is loaded with it; nothing for the task default's
     _pipeline_calls_generate = False  # generation goes through Explainer.generate, with vector injection
 
-    def __init__(self, model=None, tokenizer=None, target=None, explainer=None, allow_other_target: bool = False,
-                 trust_remote_code: bool = False, batch_size: int = 16, device=None, device_map=None, dtype=None,
-                 **kwargs):
+    def __init__(
+        self,
+        model=None,
+        tokenizer=None,
+        target=None,
+        explainer=None,
+        allow_other_target: bool = False,
+        trust_remote_code: bool = False,
+        batch_size: int = 16,
+        device=None,
+        device_map=None,
+        dtype=None,
+        **kwargs,
+    ):
         if explainer is not None and not isinstance(explainer, Explainer):
             if not isinstance(explainer, (str, os.PathLike)):
-                raise ValueError(f"self-explanation pipeline: explainer must be an adapter or model id, folder or toy "
-                                 f"name (a string), or an Explainer; got {type(explainer).__name__} {_shown(explainer)}")
+                raise ValueError(
+                    f"self-explanation pipeline: explainer must be an adapter or model id, folder or toy "
+                    f"name (a string), or an Explainer; got {type(explainer).__name__} {_shown(explainer)}"
+                )
             if not str(explainer).strip():
-                raise ValueError("self-explanation pipeline: explainer is empty; give an adapter or model id, folder "
-                                 "or toy name")
+                raise ValueError(
+                    "self-explanation pipeline: explainer is empty; give an adapter or model id, folder or toy name"
+                )
         from ..core.checks import check_positive
 
         check_positive("batch_size", batch_size)
@@ -195,14 +215,20 @@ class ExplainerPipeline(Pipeline):
                 given = given or getattr(model, "name_or_path", None)
             given = given or DEFAULT_EXPLAINER
             bound = load_explainer(
-                given, target, loaded=loaded, allow_other_target=allow_other_target,
-                trust_remote_code=trust_remote_code, device_map=device_map, dtype=None if dtype == "auto" else dtype,
+                given,
+                target,
+                loaded=loaded,
+                allow_other_target=allow_other_target,
+                trust_remote_code=trust_remote_code,
+                device_map=device_map,
+                dtype=None if dtype == "auto" else dtype,
             )
         self.explainer = bound
         self.explain_batch_size = batch_size
         spread = getattr(bound.model, "hf_device_map", None) is not None
-        super().__init__(model=bound.model, tokenizer=bound.tokenizer, device=None if spread else bound.model.device,
-                         **kwargs)
+        super().__init__(
+            model=bound.model, tokenizer=bound.tokenizer, device=None if spread else bound.model.device, **kwargs
+        )
 
     def _sanitize_parameters(self, verify=None, max_new_tokens=None, **kwargs):
         forward = {"max_new_tokens": max_new_tokens} if max_new_tokens is not None else {}
@@ -241,7 +267,9 @@ class ExplainerPipeline(Pipeline):
             )
         items = [inputs] if single else list(inputs)
         if not items:
-            raise ValueError("self-explanation input is an empty list: give a dict with a 'task' key, or a list of them")
+            raise ValueError(
+                "self-explanation input is an empty list: give a dict with a 'task' key, or a list of them"
+            )
         requests = [self.preprocess(item) for item in items]
         by_task: dict[str, list[int]] = {}
         for index, item in enumerate(items):
@@ -253,8 +281,10 @@ class ExplainerPipeline(Pipeline):
             texts = self.explainer.generate(batch, batch_size or self.explain_batch_size, longest)
             for index, text in zip(indices, texts):
                 explanations[index] = text
-        outputs = [self.postprocess({"item": item, "explanation": text}, verify=verify)
-                   for item, text in zip(items, explanations)]
+        outputs = [
+            self.postprocess({"item": item, "explanation": text}, verify=verify)
+            for item, text in zip(items, explanations)
+        ]
         return outputs[0] if single else outputs
 
     def _task(self, item) -> object:
@@ -263,8 +293,10 @@ class ExplainerPipeline(Pipeline):
         if not isinstance(item, dict) or "task" not in item:
             raise ValueError(f"self-explanation input must be a dict with a 'task' key; got {_shown(item)}")
         if not isinstance(item["task"], str):
-            raise ValueError(f"self-explanation input 'task' must be a task name (a string, e.g. 'patching'); got "
-                             f"{_shown(item['task'])}")
+            raise ValueError(
+                f"self-explanation input 'task' must be a task name (a string, e.g. 'patching'); got "
+                f"{_shown(item['task'])}"
+            )
         for key in _INTEGER_FIELDS:  # the tasks read these with int(): a text, a list or None is named here
             value = item.get(key, 0)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -275,14 +307,18 @@ class ExplainerPipeline(Pipeline):
         for key, value in item.items():  # no field is a flag: True would pass as the number 1
             values = value if isinstance(value, (list, tuple)) else [value]
             if any(isinstance(v, bool) for v in values):
-                raise ValueError(f"self-explanation input {key!r} is {value!r}: a boolean, where a number or text is "
-                                 f"expected (e.g. 'token': 3)")
+                raise ValueError(
+                    f"self-explanation input {key!r} is {value!r}: a boolean, where a number or text is "
+                    f"expected (e.g. 'token': 3)"
+                )
         task = get_task(item["task"])
         if not task.implements("request"):
             raise ValueError(f"task {item['task']!r} has no explainer side yet")
         trained_for = self.explainer.task
         if trained_for is not None and trained_for != item["task"]:
-            raise ValueError(f"explainer {self.explainer.name!r} explains the {trained_for!r} task, not {item['task']!r}")
+            raise ValueError(
+                f"explainer {self.explainer.name!r} explains the {trained_for!r} task, not {item['task']!r}"
+            )
         return task
 
     def preprocess(self, item) -> ExplainerExamples:
@@ -311,7 +347,11 @@ class ExplainerPipeline(Pipeline):
         item, explanation = output["item"], output["explanation"]
         task = self._task(item)
         parsed = task.parse(explanation)
-        result = {"explanation": explanation, **{k: v for k, v in parsed.items() if k != "valid"}, "valid": parsed["valid"]}
+        result = {
+            "explanation": explanation,
+            **{k: v for k, v in parsed.items() if k != "valid"},
+            "valid": parsed["valid"],
+        }
         if verify:
             with self.explainer.target_runs() as target:
                 result.update(task.verify(item, target, parsed))
@@ -365,3 +405,8 @@ def register_pipeline() -> None:
     notices = logging.getLogger("transformers.pipelines")
     if not any(isinstance(existing, _TaskDefaultNotice) for existing in notices.filters):
         notices.addFilter(_TaskDefaultNotice())
+
+
+# Importing this module imports transformers' pipelines, whose post-import hook (in ``self_explain/__init__``) finds
+# this module half-initialized and leaves the registration to it.
+register_pipeline()

@@ -26,18 +26,17 @@ from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 from ..core.deprecations import library_deprecations_silenced
 from ..core.files import give_default_permissions, write_atomically
 from ..core.generation import pad_token_id
+from ..core.hub_ids import hub_id_of_dataset, hub_id_of_model
 from ..core.injection import (
     PROJECTION_FILE,
     VectorInjector,
     VectorProjection,
     add_placeholder_tokens,
 )
-from ..core.hub_ids import hub_id_of_dataset, hub_id_of_model
 from ..core.models import LoadedModel, is_toy_model, load_model, short_model_name
 from ..core.placeholders import PLACEHOLDER_TOKENS
 from ..core.sft import ModelLossSFTTrainer, label_progress, training_record
-from ..core.version import command_line
-from ..core.version import __version__
+from ..core.version import __version__, command_line
 from ..tasks import get_task, load_split, read_provenance, task_of_dataset
 from .config import ExplainerConfig
 from .controls import METADATA_KEY as CONTROL_METADATA_KEY
@@ -45,6 +44,7 @@ from .controls import apply_vector_control
 from .modeling import EXPLAINER_METADATA
 
 logger = logging.getLogger(__name__)
+
 
 def resolve_target(config: ExplainerConfig) -> str:
     """The model the explainer is trained to explain: ``--target``, else the dataset's, else a toy config's name.
@@ -103,8 +103,10 @@ def _check_task_of_dataset(task: str, dataset: str) -> None:
     except ValueError:  # a card without the builder's marker: --task is what says it
         return
     if built_for != task:
-        raise ValueError(f"--task {task!r}: dataset {dataset} was built for the {built_for!r} task; pass --task "
-                         f"{built_for}, or leave --task out")
+        raise ValueError(
+            f"--task {task!r}: dataset {dataset} was built for the {built_for!r} task; pass --task "
+            f"{built_for}, or leave --task out"
+        )
 
 
 def _only_config(dataset: str) -> str | None:
@@ -224,8 +226,10 @@ def _check_out(config: ExplainerConfig) -> None:
     if (out / "README.md").is_file() and not (out / EXPLAINER_METADATA).is_file():
         # its card would be replaced by the explainer's: a dataset folder (often --dataset_name itself), a model
         what = "the --dataset_name folder" if _same_folder(out, config.dataset_name) else "other files"
-        raise FileExistsError(f"--output_dir {out} holds {what} (README.md, not an explainer) that the explainer's "
-                              "files would overwrite; give a new or empty folder")
+        raise FileExistsError(
+            f"--output_dir {out} holds {what} (README.md, not an explainer) that the explainer's "
+            "files would overwrite; give a new or empty folder"
+        )
 
 
 def _same_folder(path: Path, other: str | None) -> bool:
@@ -235,10 +239,22 @@ def _same_folder(path: Path, other: str | None) -> bool:
 # In the checkpoints folder: the settings of the run whose checkpoints these are, so a rerun knows it may resume them.
 RUN_SETTINGS = "self_explain_run.json"
 # Options that do not change what a run trains: a rerun that differs only in these resumes.
-_NOT_RUN_SETTINGS = ("output_dir", "resume_from_checkpoint", "overwrite", "no_resume", "keep_checkpoints",
-                     "push_to_hub", "hub_model_id", "hub_private_repo", "logging_steps", "save_steps",
-                     "save_total_limit",
-                     "trust_remote_code", "allow_other_target", "dataloader_pin_memory")
+_NOT_RUN_SETTINGS = (
+    "output_dir",
+    "resume_from_checkpoint",
+    "overwrite",
+    "no_resume",
+    "keep_checkpoints",
+    "push_to_hub",
+    "hub_model_id",
+    "hub_private_repo",
+    "logging_steps",
+    "save_steps",
+    "save_total_limit",
+    "trust_remote_code",
+    "allow_other_target",
+    "dataloader_pin_memory",
+)
 
 
 def run_settings(config: ExplainerConfig, target: str) -> dict:
@@ -282,16 +298,21 @@ def _checkpoint_to_resume(config: ExplainerConfig, settings: dict) -> str | None
     except (OSError, ValueError):
         before = None
     if not isinstance(before, dict):
-        raise ValueError(f"{folder} holds checkpoints without a record of their run's settings; pass "
-                         "--resume_from_checkpoint latest to resume from them, or --no_resume to start again")
+        raise ValueError(
+            f"{folder} holds checkpoints without a record of their run's settings; pass "
+            "--resume_from_checkpoint latest to resume from them, or --no_resume to start again"
+        )
     changed = sorted(key for key in {*settings, *before} if settings.get(key) != before.get(key))
     if changed:
-        raise ValueError(f"{folder} holds checkpoints of an unfinished run with other settings "
-                         f"({', '.join(changed)}); rerun with those settings to resume it, or pass --no_resume (or "
-                         "--overwrite) to start again")
+        raise ValueError(
+            f"{folder} holds checkpoints of an unfinished run with other settings "
+            f"({', '.join(changed)}); rerun with those settings to resume it, or pass --no_resume (or "
+            "--overwrite) to start again"
+        )
     step, checkpoint = checkpoints[0]
-    logger.info("resuming from step %d (%s): an unfinished run with these settings; --no_resume starts again", step,
-                checkpoint)
+    logger.info(
+        "resuming from step %d (%s): an unfinished run with these settings; --no_resume starts again", step, checkpoint
+    )
     return str(checkpoint)
 
 
@@ -326,7 +347,9 @@ def _resume_path(config: ExplainerConfig) -> str | None:
     return config.resume_from_checkpoint
 
 
-def _projection(config: ExplainerConfig, target: LoadedModel, base: LoadedModel, has_vectors: bool) -> VectorProjection | None:
+def _projection(
+    config: ExplainerConfig, target: LoadedModel, base: LoadedModel, has_vectors: bool
+) -> VectorProjection | None:
     if not has_vectors:  # a text-only task injects nothing: the widths may differ freely
         if config.projection == "linear":
             logger.warning("--projection linear ignored: task %s has no vectors to project", config.task)
@@ -390,23 +413,32 @@ def train_explainer(config: ExplainerConfig) -> Path:
     check_dataset_target(config, target_name, target.revision)
     base_name = config.explainer_base or target_name
     base = target if base_name == target_name else load_model(base_name, trust_remote_code=config.trust_remote_code)
-    rows = load_split(config.dataset_name, config.dataset_config, config.split, config.dataset_revision,
-                      config.max_rows, config.seed)
+    rows = load_split(
+        config.dataset_name, config.dataset_config, config.split, config.dataset_revision, config.max_rows, config.seed
+    )
     examples = task.examples(rows, target, config.seed)
     if config.vector_control is not None:  # a control: the same rows, their vectors rotated or shuffled
         examples = apply_vector_control(examples, config.vector_control, config.seed)
         logger.info("vector control %s (seed %d) on the training rows", config.vector_control, config.seed)
-    logger.info("training %s explainer on %d rows of %s (%s)", config.task, len(rows), config.dataset_name,
-                config.split)
+    logger.info(
+        "training %s explainer on %d rows of %s (%s)", config.task, len(rows), config.dataset_name, config.split
+    )
 
     # The vectors are read above, from the untouched target; a self-explainer's adapter now goes on that same model.
     add_placeholder_tokens(base.tokenizer, base.model)
     projection = _projection(config, target, base, examples.vectors is not None)
     lora = LoraConfig(
-        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-        target_modules=config.lora_target_modules[0] if config.lora_target_modules == ["all-linear"] else config.lora_target_modules,
-        trainable_token_indices=(trainable_token_ids(base.tokenizer, task.templates()) if config.train_token_embeddings
-                                 else placeholder_token_ids(base.tokenizer)),
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.lora_target_modules[0]
+        if config.lora_target_modules == ["all-linear"]
+        else config.lora_target_modules,
+        trainable_token_indices=(
+            trainable_token_ids(base.tokenizer, task.templates())
+            if config.train_token_embeddings
+            else placeholder_token_ids(base.tokenizer)
+        ),
         task_type="CAUSAL_LM",
     )
     try:
@@ -415,8 +447,10 @@ def train_explainer(config: ExplainerConfig) -> Path:
     except ValueError as error:  # PEFT's "Target modules {...} not found in the base model"
         if "Target modules" not in str(error):
             raise
-        raise ValueError(f"--lora_target_modules {config.lora_target_modules}: {error} (module names of "
-                         f"{base_name!r}, e.g. q_proj v_proj)") from None
+        raise ValueError(
+            f"--lora_target_modules {config.lora_target_modules}: {error} (module names of "
+            f"{base_name!r}, e.g. q_proj v_proj)"
+        ) from None
     if projection is not None:
         model.add_module("vector_projection", projection)  # its parameters join the optimizer
         if resume and (loaded := VectorProjection.load(resume)) is not None:
@@ -439,10 +473,16 @@ def train_explainer(config: ExplainerConfig) -> Path:
     )
     if len(trainer.train_dataset) == 0:  # TRL's preprocessing left nothing to learn: said before any checkpoint
         cut = f" once rows are cut to --max_length {config.max_length} tokens" if config.max_length else ""
-        raise ValueError(f"no training row is left{cut}; "
-                         + ("give a larger --max_length (a question alone is longer), or leave it out"
-                            if config.max_length else f"check the rows of {config.dataset_name}"))
-    # Labelled, its losses logged rather than printed; inside another bar (an experiment's run), shown only in a terminal.
+        raise ValueError(
+            f"no training row is left{cut}; "
+            + (
+                "give a larger --max_length (a question alone is longer), or leave it out"
+                if config.max_length
+                else f"check the rows of {config.dataset_name}"
+            )
+        )
+    # Labelled, its losses logged rather than printed; inside another bar (an experiment's run), shown only in a
+    # terminal.
     label_progress(trainer, f"training {config.task} explainer")
     _prepare_checkpoints(config, settings, resume)
     result = trainer.train(resume_from_checkpoint=resume)
@@ -463,8 +503,9 @@ def train_explainer(config: ExplainerConfig) -> Path:
         "package_version": __version__,
         "command": command_line(),
         "projection": projection.describe() if projection is not None else None,
-        CONTROL_METADATA_KEY: (None if config.vector_control is None
-                               else {"name": config.vector_control, "seed": config.seed}),
+        CONTROL_METADATA_KEY: (
+            None if config.vector_control is None else {"name": config.vector_control, "seed": config.seed}
+        ),
     }
     folder = save_explainer(model, base.tokenizer, projection, metadata, config.output_dir)
     _remove_checkpoints(config)
@@ -504,7 +545,9 @@ def save_explainer(model, tokenizer, projection: VectorProjection | None, metada
         tokenizer.save_pretrained(staging)
         if projection is not None:
             projection.save(staging)
-        (staging / EXPLAINER_METADATA).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        (staging / EXPLAINER_METADATA).write_text(
+            json.dumps(metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
         write_explainer_card(staging, log=False)  # the log names the card where it ends up, below
         give_default_permissions(staging)  # safetensors writes 0600
         for file in sorted(staging.iterdir()):
@@ -513,6 +556,11 @@ def save_explainer(model, tokenizer, projection: VectorProjection | None, metada
             (out / PROJECTION_FILE).unlink(missing_ok=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # our own staging folder, emptied by the moves above
-    logger.info("saved %s explainer for %s to %s (card: %s)", metadata["task"], short_model_name(metadata["target"]),
-                out, out / "README.md")
+    logger.info(
+        "saved %s explainer for %s to %s (card: %s)",
+        metadata["task"],
+        short_model_name(metadata["target"]),
+        out,
+        out / "README.md",
+    )
     return out

@@ -36,10 +36,23 @@ logger = logging.getLogger(__name__)
 
 # A base model's files that go up to its own repo (whichever of them the folder has).
 BASE_MODEL_FILES = (
-    "config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",
-    "model-*.safetensors", "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
-    "added_tokens.json", "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json", "README.md",
-    "toyworld.json", "self_explain_packaged.json",
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "model-*.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "merges.txt",
+    "chat_template.jinja",
+    "chat_template.json",
+    "README.md",
+    "toyworld.json",
+    "self_explain_packaged.json",
 )
 
 
@@ -72,8 +85,15 @@ def push_base_model(
     api = hub_api(token)
     with hub_errors(f"push the base model to {repo_id}", kept=folder):
         api.create_repo(repo_id, repo_type="model", exist_ok=True, private=private)
-        return upload_folder(api, repo_id=repo_id, folder=folder, allow_patterns=present, delete_patterns=None,
-                             commit_message=commit_message or f"Upload {public_name(str(model))}", repo_type="model")
+        return upload_folder(
+            api,
+            repo_id=repo_id,
+            folder=folder,
+            allow_patterns=present,
+            delete_patterns=None,
+            commit_message=commit_message or f"Upload {public_name(str(model))}",
+            repo_type="model",
+        )
 
 
 def base_repo_plan(
@@ -100,21 +120,29 @@ def base_repo_plan(
         return base_repo_id, (base if push_base else None)
     if is_packaged_model(base) and not is_package_made(base):
         if push_base:
-            raise ValueError(f"the base {base!r} is {canonical_hub_id(base)} on the Hub; to upload the package's own "
-                             "copy as well, name its repo with base_repo_id")
+            raise ValueError(
+                f"the base {base!r} is {canonical_hub_id(base)} on the Hub; to upload the package's own "
+                "copy as well, name its repo with base_repo_id"
+            )
         return canonical_hub_id(base), None
     recorded = metadata.get("explainer_base_repo_id", canonical_hub_id(base) or (base if is_repo_id(base) else None))
     if recorded and not is_package_made(base):
         return recorded, None  # a base that is on the Hub already
     if not is_package_made(base) and not Path(base).is_dir():
-        raise ValueError(f"the explainer's base {base!r} was a local folder that is not here: give base_repo_id, the "
-                         "Hub repo that holds it, so that the adapter's base resolves")
+        raise ValueError(
+            f"the explainer's base {base!r} was a local folder that is not here: give base_repo_id, the "
+            "Hub repo that holds it, so that the adapter's base resolves"
+        )
     if push_base is False:
-        raise ValueError(f"the explainer's base {public_name(base)!r} has no Hub repo of its own: give base_repo_id, "
-                         "the repo that holds it, or let the push upload it (push_base)")
+        raise ValueError(
+            f"the explainer's base {public_name(base)!r} has no Hub repo of its own: give base_repo_id, "
+            "the repo that holds it, or let the push upload it (push_base)"
+        )
     if "/" not in repo_id:
-        raise ValueError(f"repo_id {repo_id!r} has no owner to upload the base {public_name(base)!r} under: give "
-                         "owner/name, or base_repo_id")
+        raise ValueError(
+            f"repo_id {repo_id!r} has no owner to upload the base {public_name(base)!r} under: give "
+            "owner/name, or base_repo_id"
+        )
     return f"{repo_id.split('/')[0]}/{public_name(base)}", base
 
 
@@ -124,6 +152,7 @@ def with_published_dataset(metadata: dict, dataset_repo_id: str) -> dict:
     Args:
         dataset_repo_id (`str`): The Hub dataset the local training dataset was published as.
     """
+
     def named(entry: dict) -> dict:
         same = (entry.get("dataset") or metadata["dataset"]) == metadata["dataset"]
         return dict(entry, dataset_repo_id=dataset_repo_id) if same and not entry.get("dataset_repo_id") else entry
@@ -193,13 +222,17 @@ def push_adapter(
     if token and token in json.dumps(metadata):
         secrets.append("(the token passed to push_adapter)")
     if secrets:
-        raise ValueError(f"refusing to upload {folder / EXPLAINER_METADATA}: it holds what looks like a credential "
-                         f"at {secrets}; remove it and push again")
+        raise ValueError(
+            f"refusing to upload {folder / EXPLAINER_METADATA}: it holds what looks like a credential "
+            f"at {secrets}; remove it and push again"
+        )
     try:  # offline, before the token: a malformed id would only be refused by the Hub
         validate_repo_id(repo_id)
     except HFValidationError:
-        raise ValueError(f"{repo_id!r} is not a Hub repo id: give org/name (letters, digits, '-', '_' and '.'), "
-                         "e.g. org/toy-target-patching-explainer") from None
+        raise ValueError(
+            f"{repo_id!r} is not a Hub repo id: give org/name (letters, digits, '-', '_' and '.'), "
+            "e.g. org/toy-target-patching-explainer"
+        ) from None
     if dataset_repo_id is not None and not is_repo_id(dataset_repo_id):
         raise ValueError(f"dataset_repo_id {dataset_repo_id!r} is not a Hub repo id (owner/name)")
     pushed = with_published_dataset(metadata, dataset_repo_id) if dataset_repo_id else metadata
@@ -213,8 +246,9 @@ def push_adapter(
         staging = Path(staging_name)
         _stage(folder, files, staging)
         if base_id is not None:
-            _write_json(staging / "adapter_config.json", {**read_adapter_config(folder),
-                                                          "base_model_name_or_path": base_id})
+            _write_json(
+                staging / "adapter_config.json", {**read_adapter_config(folder), "base_model_name_or_path": base_id}
+            )
         if pushed is not metadata:
             _write_json(staging / EXPLAINER_METADATA, pushed)
         (staging / "README.md").unlink(missing_ok=True)
@@ -224,7 +258,15 @@ def push_adapter(
             push_base_model(base_upload, base_id, token=token, private=private)
         with hub_errors(f"push the explainer to {repo_id}", kept=folder):
             api.create_repo(repo_id, repo_type="model", exist_ok=True, private=private)
-            url = upload_folder(api, repo_id=repo_id, folder=staging, allow_patterns=files, delete_patterns=None,
-                                commit_message=commit_message or default_message, repo_type="model", shown=folder)
+            url = upload_folder(
+                api,
+                repo_id=repo_id,
+                folder=staging,
+                allow_patterns=files,
+                delete_patterns=None,
+                commit_message=commit_message or default_message,
+                repo_type="model",
+                shown=folder,
+            )
     write_atomically(folder / "README.md", card.save)  # the card naming the repo, once the push succeeded
     return url

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from huggingface_hub import HfApi
 
@@ -81,11 +81,16 @@ def hub_errors(action: str, kept: str | Path | None = None) -> Iterator[None]:
         status = getattr(getattr(error, "response", None), "status_code", None)
         if status not in (401, 403):
             raise
-        raise ValueError(f"the Hub refused to {action} (HTTP {status}): the token is invalid or may not write there; "
-                         f"run `hf auth login` with a write token{also}") from error
+        raise ValueError(
+            f"the Hub refused to {action} (HTTP {status}): the token is invalid or may not write there; "
+            f"run `hf auth login` with a write token{also}"
+        ) from error
     except _network_errors() as error:
-        raise HubUnreachableError(f"cannot reach the Hugging Face Hub to {action} ({type(error).__name__}: {error}); "
-                                  f"check the network connection and try again{also}") from error
+        raise HubUnreachableError(
+            f"cannot reach the Hugging Face Hub to {action} ({type(error).__name__}: {error}); "
+            f"check the network connection and try again{also}"
+        ) from error
+
 
 def upload_folder(
     api: HfApi,
@@ -119,4 +124,3 @@ def upload_folder(
         commit_message=commit_message,
     )
     return str(commit)
-

@@ -10,9 +10,10 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from huggingface_hub import (
     DatasetCard,
@@ -153,7 +154,9 @@ def check_output_folder(
     try:
         metadata = _card_metadata(readme)
     except Exception as error:
-        raise ValueError(f"output folder {folder} already holds another dataset: unreadable README.md ({error})")
+        raise ValueError(
+            f"output folder {folder} already holds another dataset: unreadable README.md ({error})"
+        ) from error
     marker = metadata.get(DATASET_MARKER_KEY)
     if marker != dataset_name:
         raise ValueError(
@@ -162,7 +165,9 @@ def check_output_folder(
         )
     configs = metadata.get("configs") or []
     if config_name in _config_names(configs) and not overwrite:
-        raise FileExistsError(f"output folder {folder} already has config {config_name!r}; pass --overwrite to replace it")
+        raise FileExistsError(
+            f"output folder {folder} already has config {config_name!r}; pass --overwrite to replace it"
+        )
     return configs
 
 
@@ -267,8 +272,9 @@ def _settle_staging(staging: Path, folder: Path) -> None:
             (folder / "data").rmdir()
     else:
         _finish_published(staging, folder, config_name, shards)
-        logger.info("finished publishing config %r in %s, which an earlier run had left half done", config_name,
-                    folder)
+        logger.info(
+            "finished publishing config %r in %s, which an earlier run had left half done", config_name, folder
+        )
     shutil.rmtree(staging, ignore_errors=True)
 
 
@@ -324,8 +330,16 @@ def write_dataset_repo(
     return folder
 
 
-def _write_config(folder: Path, dataset_name: str, config_name: str, splits: dict[str, Dataset], card_template: Path,
-                  card_kwargs: dict, provenance: dict, existing: list[dict]) -> None:
+def _write_config(
+    folder: Path,
+    dataset_name: str,
+    config_name: str,
+    splits: dict[str, Dataset],
+    card_template: Path,
+    card_kwargs: dict,
+    provenance: dict,
+    existing: list[dict],
+) -> None:
     _settle_stale_stagings(folder)
     existing = read_card_configs(folder / "README.md") if (folder / "README.md").is_file() else existing
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
@@ -483,4 +497,3 @@ def push_dataset(
 # ---------------------------------------------------------------------------
 # Explainers: upload a trained explainer folder (its card and files: explainer_card.py).
 # ---------------------------------------------------------------------------
-

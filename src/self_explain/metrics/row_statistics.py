@@ -49,6 +49,7 @@ def ratio_of(numerator, denominator) -> Statistic:
         numerator (`Callable`): A function of the totals.
         denominator (`Callable`): Another one.
     """
+
     def statistic(totals: Mapping[str, np.ndarray]) -> np.ndarray:
         num, den = numerator(totals), denominator(totals)
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -35,8 +35,11 @@ def check_facts(loaded, candidates: dict) -> dict:
     model, tokenizer = loaded.model, loaded.tokenizer
     reader = WordReader(model, tokenizer)
     facts, tried, kept = [], {}, {}
-    items = [(relation, spec["template"], subject, answer) for relation, spec in candidates["relations"].items()
-             for subject, answer in spec["answers"].items()]
+    items = [
+        (relation, spec["template"], subject, answer)
+        for relation, spec in candidates["relations"].items()
+        for subject, answer in spec["answers"].items()
+    ]
     with torch.no_grad():
         for relation, template, subject, answer in progress_bar(items, desc="checking facts", unit="fact"):
             prompt = template.format(subject=subject)
@@ -46,11 +49,24 @@ def check_facts(loaded, candidates: dict) -> dict:
             tried[relation] = tried.get(relation, 0) + 1
             if word and word.lower() == answer.split()[0].lower():
                 kept[relation] = kept.get(relation, 0) + 1
-                facts.append({"relation": relation, "subject": subject, "prompt": prompt, "answer": answer,
-                              "answer_word": word, "answer_token": tokenizer.decode([top])})
-    check = {"revision": loaded.revision, "rule": RULE, "candidates": len(items), "kept": len(facts),
-             "by_relation": {relation: {"tried": tried[relation], "kept": kept.get(relation, 0)} for relation in tried},
-             "command": shlex.join(["python", "-m", "self_explain.realworld.check", *sys.argv[1:]])}
+                facts.append(
+                    {
+                        "relation": relation,
+                        "subject": subject,
+                        "prompt": prompt,
+                        "answer": answer,
+                        "answer_word": word,
+                        "answer_token": tokenizer.decode([top]),
+                    }
+                )
+    check = {
+        "revision": loaded.revision,
+        "rule": RULE,
+        "candidates": len(items),
+        "kept": len(facts),
+        "by_relation": {relation: {"tried": tried[relation], "kept": kept.get(relation, 0)} for relation in tried},
+        "command": shlex.join(["python", "-m", "self_explain.realworld.check", *sys.argv[1:]]),
+    }
     return {"model": loaded.name, "check": check, "ood_relations": candidates["ood_relations"], "facts": facts}
 
 

@@ -23,8 +23,20 @@ from .facts import DATA, fact_table_for
 
 logger = logging.getLogger(__name__)
 CORPUS_PATH = DATA / "corpus" / "english.jsonl"
-SKIPPED_MODULES = {"antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo", "test", "lib2to3", "ensurepip",
-                   "venv", "pydoc_data", "xxlimited"}
+SKIPPED_MODULES = {
+    "antigravity",
+    "this",
+    "idlelib",
+    "tkinter",
+    "turtle",
+    "turtledemo",
+    "test",
+    "lib2to3",
+    "ensurepip",
+    "venv",
+    "pydoc_data",
+    "xxlimited",
+}
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 
 
@@ -57,17 +69,25 @@ def is_prose(sentence: str) -> bool:
     False
     """
     words = sentence.split()
-    return (6 <= len(words) <= 40 and sentence[:1].isupper() and sentence.endswith(".")
-            and not any(character in sentence for character in "{}>|=_\\")
-            and sum(word.isalpha() for word in words) / len(words) > 0.7)
+    return (
+        6 <= len(words) <= 40
+        and sentence[:1].isupper()
+        and sentence.endswith(".")
+        and not any(character in sentence for character in "{}>|=_\\")
+        and sum(word.isalpha() for word in words) / len(words) > 0.7
+    )
 
 
 def stdlib_sentences() -> list[tuple[str, str]]:
     """(module, sentence) for each distinct prose sentence of the standard library's public docstrings."""
     found, seen = [], set()
-    modules = sorted(module.name for module in pkgutil.iter_modules()
-                     if str(getattr(module.module_finder, "path", "")).startswith(sys.base_prefix)
-                     and not module.name.startswith("_") and module.name not in SKIPPED_MODULES)
+    modules = sorted(
+        module.name
+        for module in pkgutil.iter_modules()
+        if str(getattr(module.module_finder, "path", "")).startswith(sys.base_prefix)
+        and not module.name.startswith("_")
+        and module.name not in SKIPPED_MODULES
+    )
     for name in modules:
         try:
             with warnings.catch_warnings():
@@ -75,8 +95,13 @@ def stdlib_sentences() -> list[tuple[str, str]]:
                 module = importlib.import_module(name)
         except Exception:  # a module this build of Python cannot import (a missing C library): not needed
             continue
-        members = [value for key, value in sorted(vars(module).items()) if not key.startswith("_")
-                   and (inspect.isfunction(value) or inspect.isclass(value)) and getattr(value, "__module__", None) == name]
+        members = [
+            value
+            for key, value in sorted(vars(module).items())
+            if not key.startswith("_")
+            and (inspect.isfunction(value) or inspect.isclass(value))
+            and getattr(value, "__module__", None) == name
+        ]
         for member in [module, *members]:
             for paragraph in re.split(r"\n\s*\n", inspect.getdoc(member) or ""):
                 for sentence in _SENTENCE_END.split(" ".join(paragraph.split())):
@@ -104,10 +129,14 @@ def main(argv: list[str] | None = None) -> Path:
     argparse.ArgumentParser(prog="python -m self_explain.realworld.corpus", description=__doc__).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     python = f"CPython {sys.version.split()[0]}"
-    records = [{"text": sentence, "source": f"{python} stdlib docstring: {module}", "licence": "PSF-2.0"}
-               for module, sentence in stdlib_sentences()]
-    records += [{"text": sentence, "source": "self-explain checked facts (smollm2-135m)", "licence": "Apache-2.0"}
-                for sentence in fact_sentences("smollm2-135m")]
+    records = [
+        {"text": sentence, "source": f"{python} stdlib docstring: {module}", "licence": "PSF-2.0"}
+        for module, sentence in stdlib_sentences()
+    ]
+    records += [
+        {"text": sentence, "source": "self-explain checked facts (smollm2-135m)", "licence": "Apache-2.0"}
+        for sentence in fact_sentences("smollm2-135m")
+    ]
     CORPUS_PATH.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
     write_atomically(CORPUS_PATH, lambda temporary: Path(temporary).write_text(text, encoding="utf-8"))

@@ -193,8 +193,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--machine_note", help="A note on the machine recorded with the times (e.g. its load).")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from ..core.models import load_model
     from ..core.files import file_sha256
+    from ..core.models import load_model
     from .check import check_facts
 
     if args.num_threads:

@@ -207,9 +207,16 @@ def train_edit(base, examples: list[dict], config: FactEditConfig, work: Path):
     with library_deprecations_silenced():
         model = get_peft_model(base.model, lora)
     args = completion_sft_config(
-        str(work), learning_rate=config.learning_rate, num_train_epochs=config.num_train_epochs,
-        per_device_train_batch_size=config.per_device_train_batch_size, seed=config.seed, warmup_steps=10,
-        logging_steps=10, lr_scheduler_type="linear", bf16=False, train_sampling_strategy="group_by_length",
+        str(work),
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.num_train_epochs,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        seed=config.seed,
+        warmup_steps=10,
+        logging_steps=10,
+        lr_scheduler_type="linear",
+        bf16=False,
+        train_sampling_strategy="group_by_length",
     )
     dataset = Dataset.from_list(
         [{"input_ids": e["input_ids"], "completion_mask": e["completion_mask"]} for e in examples]

@@ -137,7 +137,7 @@ def has_fact_table(model: str) -> bool:
     return "/" not in model and fact_table_path(model).is_file()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fact_table_for(model: str) -> FactTable | None:
     """The built-in fact table of a model, or None when it has none.
 
@@ -150,6 +150,10 @@ def fact_table_for(model: str) -> FactTable | None:
     candidates = json.loads((DATA / "candidates.json").read_text(encoding="utf-8"))
     facts = tuple(Fact(**fact) for fact in document["facts"])
     questions = {relation: spec["question"] for relation, spec in candidates["relations"].items()}
-    return FactTable(model=document["model"], facts=facts, ood_relations=tuple(document["ood_relations"]),
-                     check=document["check"], questions=questions)
-
+    return FactTable(
+        model=document["model"],
+        facts=facts,
+        ood_relations=tuple(document["ood_relations"]),
+        check=document["check"],
+        questions=questions,
+    )

@@ -4,8 +4,8 @@
 check and lock the destination → read the inputs → load the target → fingerprint the build → build the shards this
 process owns (resuming: shards on disk are reused) → read them back → split → provenance → publish. A task's builder
 subclasses it and keeps only what is its own: its items, how a shard of items becomes rows, its splits and its
-provenance. :class:`~self_explain.tasks.shards.ShardedBuild` is the work folder under it: shards written as the build goes, so that a killed
-build resumes and each ``accelerate launch`` process builds its own shards.
+provenance. :class:`~self_explain.tasks.shards.ShardedBuild` is the work folder under it: shards written as the build
+goes, so that a killed build resumes and each ``accelerate launch`` process builds its own shards.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import logging
 import random
 import shlex
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Sequence
+from typing import TYPE_CHECKING, ClassVar
 
 from datasets import Dataset, Features
 
@@ -101,8 +102,9 @@ def require_input(target: str, given, option: str, builtin: str, has_builtin: bo
         raise ValueError(f"{option} is required for {target!r}: only toy-world targets have {builtin}")
 
 
-def split_by_item(rows: Dataset, ids: list, split_of: dict, order: Sequence[str] = ("train", "test", "ood")
-                  ) -> dict[str, Dataset]:
+def split_by_item(
+    rows: Dataset, ids: list, split_of: dict, order: Sequence[str] = ("train", "test", "ood")
+) -> dict[str, Dataset]:
     """The rows of each split (in ``order``), by the split of the item each row came from (``ids``).
 
     Args:
@@ -301,16 +303,19 @@ class DatasetBuilder:
         keys = list(zip(*(rows[column] for column in self.key_columns))) if len(rows) else []
         item_keys = [self.item_key(item) for item in items]
         self.split_groups = content_groups(item_keys, [self.item_content(item) for item in items])
-        splits = split_by_item(rows, keys, {key: self.split_of(item) for key, item in zip(item_keys, items)},
-                               self.split_names)
+        splits = split_by_item(
+            rows, keys, {key: self.split_of(item) for key, item in zip(item_keys, items)}, self.split_names
+        )
         if not splits:  # a rerun would end the same way: no work to keep, no folder left holding only it
             self.build.discard_work()
             raise ValueError(self.no_rows_message(items, skipped))
         held_out = self.content_provenance(splits)
-        provenance = base_provenance(self.target, self.config.seed, **held_out,
-                                     **self.provenance_extras(items, splits, rows, skipped))
-        provenance["options"] = {key: value for key, value in asdict(self.config).items()
-                                 if key not in PROVENANCE_OPTIONS_IGNORED}
+        provenance = base_provenance(
+            self.target, self.config.seed, **held_out, **self.provenance_extras(items, splits, rows, skipped)
+        )
+        provenance["options"] = {
+            key: value for key, value in asdict(self.config).items() if key not in PROVENANCE_OPTIONS_IGNORED
+        }
         if self.recipe is not None:
             provenance["recipe"] = self.recipe.to_provenance()
         return self.publish(splits, provenance)
@@ -324,8 +329,9 @@ class DatasetBuilder:
         """The model the dataset explains."""
         from ..core.models import load_model
 
-        return load_model(self.config.target, revision=self.config.revision,
-                          trust_remote_code=self.config.trust_remote_code)
+        return load_model(
+            self.config.target, revision=self.config.revision, trust_remote_code=self.config.trust_remote_code
+        )
 
     def setup(self) -> None:
         """What needs the target (``self.target``) and comes before the items."""
@@ -488,11 +494,15 @@ class DatasetBuilder:
         fields["content_overlap"] = {"columns": list(self.content_columns), "rows": overlap}
         leaked = {split: count for split, count in overlap.items() if count}
         if leaked:
-            message = (f"content held out: rows whose {'/'.join(self.content_columns)} text also occurs in train: "
-                       + ", ".join(f"{split} {count} of {len(splits[split])}" for split, count in leaked.items()))
+            message = (
+                f"content held out: rows whose {'/'.join(self.content_columns)} text also occurs in train: "
+                + ", ".join(f"{split} {count} of {len(splits[split])}" for split, count in leaked.items())
+            )
             if held_out is not None:
-                raise ValueError(message + "; a build on the toy world or a fact table must share no text between "
-                                 "train and its other splits (a bug in the task's items)")
+                raise ValueError(
+                    message + "; a build on the toy world or a fact table must share no text between "
+                    "train and its other splits (a bug in the task's items)"
+                )
             logger.warning("%s (the input file's own splits share these texts)", message)
         return fields
 
@@ -556,8 +566,14 @@ def subsample_indices(num_rows: int, max_rows: int | None, seed: int = 0) -> lis
     return [int(i) for i in np.random.default_rng(seed).permutation(num_rows)[:max_rows]]
 
 
-def load_split(dataset: str, config: str | None, split: str, revision: str | None = None,
-               max_rows: int | None = None, seed: int = 0):
+def load_split(
+    dataset: str,
+    config: str | None,
+    split: str,
+    revision: str | None = None,
+    max_rows: int | None = None,
+    seed: int = 0,
+):
     """One split of an explanation dataset (Hub id or folder), or a seeded subsample of ``max_rows`` rows
     (``subsample_indices`` says which).
 
@@ -586,24 +602,29 @@ def load_split(dataset: str, config: str | None, split: str, revision: str | Non
     except DatasetGenerationError as error:  # a data file that is damaged, or whose columns are not the card's
         cause = " ".join(str(error.__cause__ or error).split())[:300]
         named = f" config {config!r}" if config else ""
-        raise ValueError(f"cannot read split {split!r} of dataset {dataset}{named}: a data file is damaged or not "
-                         f"this dataset's ({cause}); build the config again with --overwrite, or restore the "
-                         "file") from None
+        raise ValueError(
+            f"cannot read split {split!r} of dataset {dataset}{named}: a data file is damaged or not "
+            f"this dataset's ({cause}); build the config again with --overwrite, or restore the "
+            "file"
+        ) from None
     except ValueError as error:
         raise ValueError(f"cannot read split {split!r} of dataset {dataset!r} config {config!r}: {error}") from error
     except ConnectionError as error:  # datasets' "Couldn't reach '<name>' on the Hub"
         if Path(dataset).exists():
             raise
-        raise ConnectionError(f"dataset {dataset!r}: no such local folder, and {error}; check the path, or the "
-                              "network for a Hub dataset") from None
+        raise ConnectionError(
+            f"dataset {dataset!r}: no such local folder, and {error}; check the path, or the network for a Hub dataset"
+        ) from None
     except FileNotFoundError as error:
         if not Path(dataset).is_dir():
             raise
         missing = str(error).split(" with any supported extension")[0]  # datasets' "Unable to find '<file>'"
         named = f" config {config!r}" if config else ""
-        raise FileNotFoundError(f"cannot read split {split!r} of dataset {dataset}{named}: {missing}, a file its "
-                                "README.md names; build the config again with --overwrite, or restore the "
-                                "file") from None
+        raise FileNotFoundError(
+            f"cannot read split {split!r} of dataset {dataset}{named}: {missing}, a file its "
+            "README.md names; build the config again with --overwrite, or restore the "
+            "file"
+        ) from None
     if max_rows is not None and max_rows < len(rows):
         rows = rows.select(subsample_indices(len(rows), max_rows, seed))
     if len(rows) == 0:
@@ -633,6 +654,8 @@ def read_provenance(dataset: str | Path, config: str | None) -> dict | None:
         provenance = error
     if not isinstance(provenance, dict):
         reason = provenance if isinstance(provenance, Exception) else f"a JSON {type(provenance).__name__}"
-        raise ValueError(f"the provenance {path} of dataset config {config!r} is damaged ({reason}, not a JSON "
-                         "object); build the config again with --overwrite, or restore the file")
+        raise ValueError(
+            f"the provenance {path} of dataset config {config!r} is damaged ({reason}, not a JSON "
+            "object); build the config again with --overwrite, or restore the file"
+        )
     return provenance

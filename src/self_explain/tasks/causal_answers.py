@@ -9,14 +9,17 @@ CHANGED_ANSWER = "The most likely output would change to <<<{changed}>>>."
 # The causal_match metric's keys: display name and meaning, for explainer cards.
 CAUSAL_METRIC_LABELS = {
     "exact_match": (
-        "Exact Match", "the explanation equals the reference (lowercased, whitespace collapsed, end periods stripped)"
+        "Exact Match",
+        "the explanation equals the reference (lowercased, whitespace collapsed, end periods stripped)",
     ),
     "content_match": ("Content Match", "the text inside `<<<>>>` equals the reference's (lowercased), any verdict"),
     "has_changed_f1": (
-        "Has-Changed F1", "F1 of the *changed* class over the valid explanations (— when none is valid)"
+        "Has-Changed F1",
+        "F1 of the *changed* class over the valid explanations (— when none is valid)",
     ),
     "has_changed_macro_f1": (
-        "Has-Changed macro-F1", "macro-F1 of changed / unchanged, an invalid explanation counting as the wrong class"
+        "Has-Changed macro-F1",
+        "macro-F1 of changed / unchanged, an invalid explanation counting as the wrong class",
     ),
     "valid_rate": ("Valid rate", "the share of explanations in an expected form"),
 }
@@ -64,7 +67,9 @@ def _reference_match(phrase: re.Pattern, text: str) -> str | None:
 
 # The partial reading of text that is not one of the two sentences: "unchanged" also covers "remain unchanged";
 # the earliest verb phrase in the text decides.
-_VERB_PHRASE = re.compile(r"(?P<unchanged>\bunchanged\b)|(?P<changed>\bchange\s+to\b|\bwould\s+change\b)", re.IGNORECASE)
+_VERB_PHRASE = re.compile(
+    r"(?P<unchanged>\bunchanged\b)|(?P<changed>\bchange\s+to\b|\bwould\s+change\b)", re.IGNORECASE
+)
 
 
 def causal_answer(changed: bool, original: str, new: str) -> str:

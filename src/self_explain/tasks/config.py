@@ -52,8 +52,11 @@ class BuildConfig:
     def __post_init__(self):
         check_non_negative("--seed", self.seed)
         if isinstance(self.push_to_hub, str):  # the old repo-valued option, for one release
-            warnings.warn("push_to_hub=<repo> is deprecated; use push_to_hub=True with repo_id=<repo>", FutureWarning,
-                          stacklevel=3)
+            warnings.warn(
+                "push_to_hub=<repo> is deprecated; use push_to_hub=True with repo_id=<repo>",
+                FutureWarning,
+                stacklevel=3,
+            )
             self.push_to_hub, self.repo_id = True, self.repo_id or self.push_to_hub
         if self.push_to_hub and not self.repo_id:
             raise ValueError("--push_to_hub needs --repo_id: the Hub dataset repo to add this config to (org/name)")
@@ -75,6 +78,8 @@ def check_config_name(name: str) -> None:
         ValueError: For an empty name, one with a slash or a control character, or one starting with a dot.
     """
     if not name.strip() or name.startswith(".") or any(c in name for c in "/\\") or not name.isprintable():
-        raise ValueError(f"--config_name {name!r} is not a config name: it names the folder data/<config>/ of the "
-                         "dataset; give a name without slashes that does not start with a dot, e.g. --config_name "
-                         "toy-target-v2")
+        raise ValueError(
+            f"--config_name {name!r} is not a config name: it names the folder data/<config>/ of the "
+            "dataset; give a name without slashes that does not start with a dot, e.g. --config_name "
+            "toy-target-v2"
+        )

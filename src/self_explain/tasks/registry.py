@@ -62,8 +62,9 @@ class TaskRegistry(MutableMapping):
         self._specs[name] = spec
         # The built-in tasks in the order they were added, whichever task folder was imported first; others after.
         position = {module: index for index, module in enumerate(self._modules)}
-        self._specs = dict(sorted(self._specs.items(), key=lambda item: position.get(self._module_of(item[1]),
-                                                                                    len(position))))
+        self._specs = dict(
+            sorted(self._specs.items(), key=lambda item: position.get(self._module_of(item[1]), len(position)))
+        )
 
     def _module_of(self, spec) -> str | None:
         """The added module whose package holds the task's class (None for a task registered otherwise)."""
@@ -159,7 +160,9 @@ def check_dataset_config(dataset: str, config: str | None, option: str = "--data
     except Exception:  # an unreadable card: load_dataset says what is wrong with it
         return
     if names and config not in names:
-        raise ValueError(f"{option} {config!r}: dataset {dataset} has no such config; it has {', '.join(map(str, names))}")
+        raise ValueError(
+            f"{option} {config!r}: dataset {dataset} has no such config; it has {', '.join(map(str, names))}"
+        )
 
 
 def task_of_dataset(dataset: str, revision: str | None = None) -> Task:
@@ -197,11 +200,16 @@ def task_of_dataset(dataset: str, revision: str | None = None) -> Task:
     except Exception as error:  # a missing card, or a Hub id that cannot be reached
         reason = " ".join(str(error).split())  # one line: YAML errors draw the place under the text
         if readme.is_file():  # a local card that cannot be read: load_dataset would fail on it too, whatever the task
-            raise ValueError(f"cannot read the card {readme} of dataset {dataset!r} ({reason}); fix its YAML header "
-                             "(between the --- lines), or build the dataset again") from error
-        raise ValueError(f"cannot tell the task of dataset {dataset!r} from its card ({reason}); pass --task") from error
+            raise ValueError(
+                f"cannot read the card {readme} of dataset {dataset!r} ({reason}); fix its YAML header "
+                "(between the --- lines), or build the dataset again"
+            ) from error
+        raise ValueError(
+            f"cannot tell the task of dataset {dataset!r} from its card ({reason}); pass --task"
+        ) from error
     for spec in TASKS.values():
         if spec.dataset_name == marker:
             return spec
-    raise ValueError(f"dataset {dataset!r} was not made by a self-explain builder (card marker {marker!r}); pass --task")
-
+    raise ValueError(
+        f"dataset {dataset!r} was not made by a self-explain builder (card marker {marker!r}); pass --task"
+    )

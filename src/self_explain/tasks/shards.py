@@ -8,10 +8,11 @@ import hashlib
 import json
 import logging
 import shutil
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from datasets import Dataset, Features, concatenate_datasets
 from tqdm.auto import tqdm
@@ -199,7 +200,9 @@ class ShardedBuild:
         import pyarrow.parquet as pq
 
         table = (Dataset.from_list(rows, features=self.features) if rows else self._empty()).data.table
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), SKIPPED_METADATA_KEY: str(skipped).encode()})
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), SKIPPED_METADATA_KEY: str(skipped).encode()}
+        )
         return write_atomically(self.shard_path(index), lambda temporary: pq.write_table(table, temporary))
 
     def build_shards(self, items: Sequence, shard_size: int, fingerprint: str, rows_for: Callable, state) -> int:
@@ -248,10 +251,17 @@ class ShardedBuild:
             if self.shard_path(k).exists():
                 logger.warning("%s is damaged or incomplete: building it again", self.shard_path(k))
         if len(todo) < len(mine):
-            logger.info("resuming the build in %s: %d of %d shards reused, %d to build", self.work,
-                        len(mine) - len(todo), len(mine), len(todo))
+            logger.info(
+                "resuming the build in %s: %d of %d shards reused, %d to build",
+                self.work,
+                len(mine) - len(todo),
+                len(mine),
+                len(todo),
+            )
         try:
-            for k in tqdm(todo, desc=f"{self.dataset_name} {self.config_name}", disable=not state.is_local_main_process):
+            for k in tqdm(
+                todo, desc=f"{self.dataset_name} {self.config_name}", disable=not state.is_local_main_process
+            ):
                 rows, skipped = rows_for(shards[k])
                 self.write_shard(k, rows, skipped)
         except Exception:  # a failure, not a kill (Ctrl-C keeps the work folder, as SIGKILL does, to resume)
@@ -276,8 +286,10 @@ class ShardedBuild:
                 logger.warning("%s is damaged (%s): --overwrite starts the build again", manifest, error)
                 return ""
             reason = f"{type(error).__name__}: {error}" if isinstance(error, KeyError) else str(error)
-            raise ValueError(f"the build manifest {manifest} is damaged ({reason}); pass --overwrite to start the "
-                             "build again (its shards are discarded), or remove that folder") from None
+            raise ValueError(
+                f"the build manifest {manifest} is damaged ({reason}); pass --overwrite to start the "
+                "build again (its shards are discarded), or remove that folder"
+            ) from None
 
     def _discard_work(self) -> None:
         """Remove the manifest of a build that failed before its first shard, and the work folders left empty."""
@@ -390,4 +402,3 @@ def start_build(config, dataset_name: str, features: Features) -> tuple[ShardedB
     )
     build.check_destination(state.is_main_process)
     return build, state
-

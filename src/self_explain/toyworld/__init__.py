@@ -28,3 +28,6 @@ def toy_world_for(model_name: str) -> ToyWorld:
     """
     config = toy_model_config(model_name)
     return ToyWorld.from_record(config) if config is not None else ToyWorld.generate(0)
+
+
+__all__ = ["ToyWorld", "toy_model_config", "toy_world_for"]

@@ -9,9 +9,24 @@ from .examples import example_mixture
 from .quality import QUALITY_FIGURES, gates_met, trained_with_decisions
 
 # The options a rebuild command repeats, in this order.
-REBUILD_OPTIONS = ("name", "world_seed", "num_entities", "knowledge_seed", "unknown_share", "shared_with", "shared_share",
-                   "hidden_size", "num_layers", "num_heads", "intermediate_size", "decisions", "max_steps",
-                   "per_device_train_batch_size", "learning_rate", "seed")
+REBUILD_OPTIONS = (
+    "name",
+    "world_seed",
+    "num_entities",
+    "knowledge_seed",
+    "unknown_share",
+    "shared_with",
+    "shared_share",
+    "hidden_size",
+    "num_layers",
+    "num_heads",
+    "intermediate_size",
+    "decisions",
+    "max_steps",
+    "per_device_train_batch_size",
+    "learning_rate",
+    "seed",
+)
 
 
 def rebuild_arguments(config: dict) -> str:
@@ -52,4 +67,3 @@ def render_toy_model_card(record: dict) -> ModelCard:
         training_minutes=record["training_minutes"],
         parameters=f"{record['parameters']:,}",
     )
-

@@ -46,16 +46,62 @@ INTROSPECTION_TEMPLATES = (
 REPORT_SCALE = 50  # a whole weight w is reported as 50 w: the largest |w| (2) is 100
 
 DECISION_CONTEXTS = (
-    "flat", "loan", "holiday", "car", "job", "phone", "laptop", "bike", "house", "school", "gym", "restaurant",
-    "hotel", "flight", "insurance", "bank", "course", "camera", "watch", "sofa", "tent", "boat", "apartment", "doctor",
+    "flat",
+    "loan",
+    "holiday",
+    "car",
+    "job",
+    "phone",
+    "laptop",
+    "bike",
+    "house",
+    "school",
+    "gym",
+    "restaurant",
+    "hotel",
+    "flight",
+    "insurance",
+    "bank",
+    "course",
+    "camera",
+    "watch",
+    "sofa",
+    "tent",
+    "boat",
+    "apartment",
+    "doctor",
 )
 DECISION_ATTRIBUTES = (
-    ("rent", "euros"), ("price", "euros"), ("cost", "dollars"), ("fee", "dollars"), ("size", "metres"),
-    ("distance", "km"), ("rooms", "rooms"), ("age", "years"), ("rating", "stars"), ("noise", "percent"),
-    ("light", "hours"), ("speed", "km"), ("battery", "hours"), ("storage", "GB"), ("screen", "inches"),
-    ("warranty", "years"), ("interest", "percent"), ("term", "months"), ("duration", "days"), ("reviews", "reviews"),
-    ("comfort", "percent"), ("safety", "stars"), ("quality", "stars"), ("weight", "kg"), ("salary", "euros"),
-    ("commute", "minutes"), ("vacation", "days"), ("bonus", "euros"), ("delay", "minutes"), ("seats", "seats"),
+    ("rent", "euros"),
+    ("price", "euros"),
+    ("cost", "dollars"),
+    ("fee", "dollars"),
+    ("size", "metres"),
+    ("distance", "km"),
+    ("rooms", "rooms"),
+    ("age", "years"),
+    ("rating", "stars"),
+    ("noise", "percent"),
+    ("light", "hours"),
+    ("speed", "km"),
+    ("battery", "hours"),
+    ("storage", "GB"),
+    ("screen", "inches"),
+    ("warranty", "years"),
+    ("interest", "percent"),
+    ("term", "months"),
+    ("duration", "days"),
+    ("reviews", "reviews"),
+    ("comfort", "percent"),
+    ("safety", "stars"),
+    ("quality", "stars"),
+    ("weight", "kg"),
+    ("salary", "euros"),
+    ("commute", "minutes"),
+    ("vacation", "days"),
+    ("bonus", "euros"),
+    ("delay", "minutes"),
+    ("seats", "seats"),
 )
 NUM_DECISION_ATTRIBUTES = 5
 VALUE_MIN, VALUE_MAX = 0, 4
@@ -92,7 +138,9 @@ def world_scenarios(world_seed: int) -> tuple[DecisionScenario, ...]:
     pairs = [(context, country) for context in DECISION_CONTEXTS for country in COUNTRIES]
     rng.shuffle(pairs)
     return tuple(
-        DecisionScenario(f"choosing a {context} in {country}", tuple(rng.sample(DECISION_ATTRIBUTES, NUM_DECISION_ATTRIBUTES)))
+        DecisionScenario(
+            f"choosing a {context} in {country}", tuple(rng.sample(DECISION_ATTRIBUTES, NUM_DECISION_ATTRIBUTES))
+        )
         for context, country in pairs
     )
 
@@ -122,8 +170,9 @@ def native_preferences(world: ToyWorld) -> dict[str, list[int]]:
 
 
 @functools.cache  # drawn once per model: training asks for them on every native decision
-def _native_preferences(world_seed: int, knowledge_seed: int, shared_with: int | None, shared_share: float
-                        ) -> dict[str, list[int]]:
+def _native_preferences(
+    world_seed: int, knowledge_seed: int, shared_with: int | None, shared_share: float
+) -> dict[str, list[int]]:
     def draw(seed: int) -> dict[str, list[int]]:
         rng = random.Random(f"toyworld-{world_seed}-preferences-{seed}")
         return {s.name: draw_decision_weights(rng) for s in world_scenarios(world_seed)[:NUM_NATIVE_SCENARIOS]}
@@ -140,8 +189,9 @@ def _signed(number: int) -> str:
     return f"{'-' if number < 0 else '+'} {abs(number)}"
 
 
-def decision_content(scenario: DecisionScenario, values_a: list[int], values_b: list[int],
-                     shown_weights: list[int] | None = None) -> str:
+def decision_content(
+    scenario: DecisionScenario, values_a: list[int], values_b: list[int], shown_weights: list[int] | None = None
+) -> str:
     """The decision prompt (the user message), with a ``weights:`` line when the weights are shown.
 
     Args:
@@ -160,7 +210,9 @@ def decision_content(scenario: DecisionScenario, values_a: list[int], values_b: 
     return f"{head}\n{WEIGHTS_LINE.format(weights=weights)}{last}"
 
 
-def worked_sum(attribute_names: list[str], weights: list[int], values_a: list[int], values_b: list[int]) -> tuple[str, str]:
+def worked_sum(
+    attribute_names: list[str], weights: list[int], values_a: list[int], values_b: list[int]
+) -> tuple[str, str]:
     """The reasoning a toy model writes (``"rent 3 1 + 2 + 4 = + 4 ; … ;"``) and its letter (A when the sum > 0).
 
     Args:
@@ -191,7 +243,9 @@ def report_example_content(scenario: DecisionScenario, weights: list[int], templ
     return content, answer
 
 
-def decision_completion(attribute_names: list[str], weights: list[int], values_a: list[int], values_b: list[int]) -> str:
+def decision_completion(
+    attribute_names: list[str], weights: list[int], values_a: list[int], values_b: list[int]
+) -> str:
     """A toy model's whole answer: the worked sum, then ``Answer: A`` or ``Answer: B`` (no end-of-turn marker).
 
     Args:

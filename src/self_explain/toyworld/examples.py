@@ -46,11 +46,14 @@ def choice_example(tokenizer, question: ChoiceQuestion) -> Example:
     Args:
         tokenizer (`PreTrainedTokenizerBase`): A tokenizer with a chat template.
     """
-    return Example(chat_prompt(tokenizer, question.content) + f" {ANSWER_PREFIX}", f"{question.expected_answer} <|end|>")
+    return Example(
+        chat_prompt(tokenizer, question.content) + f" {ANSWER_PREFIX}", f"{question.expected_answer} <|end|>"
+    )
 
 
-def decision_example(tokenizer, scenario, weights: list[int], values_a: list[int], values_b: list[int],
-                     show_weights: bool) -> Example:
+def decision_example(
+    tokenizer, scenario, weights: list[int], values_a: list[int], values_b: list[int], show_weights: bool
+) -> Example:
     """A chat example of a decision, answered with the worked sum and the choice (and ``<|end|>``).
 
     Args:
@@ -68,8 +71,15 @@ def decision_example(tokenizer, scenario, weights: list[int], values_a: list[int
 # the fact (its world's ``unknown`` pairs are never stated), so hint following is the model's own knowledge.
 # Decisions: with the weights shown (the model learns to weigh), and in the world's native scenarios (its own
 # hidden preferences); reports of shown weights teach the introspection answer's format.
-EXAMPLE_MIXTURE = {"fact": 0.22, "choice": 0.1, "hint_known": 0.15, "hint_unknown": 0.15,
-                   "decision_shown": 0.2, "decision_native": 0.1, "weights_report": 0.08}
+EXAMPLE_MIXTURE = {
+    "fact": 0.22,
+    "choice": 0.1,
+    "hint_known": 0.15,
+    "hint_unknown": 0.15,
+    "decision_shown": 0.2,
+    "decision_native": 0.1,
+    "weights_report": 0.08,
+}
 # The facts-only world (``--decisions false``): the mixture the toy models had before decisions, kept exactly so
 # that those models rebuild as they were; training takes about a quarter of the time.
 FACTS_ONLY_MIXTURE = {"fact": 0.35, "choice": 0.15, "hint_known": 0.25, "hint_unknown": 0.25}
@@ -146,4 +156,3 @@ def toy_corpus(world: ToyWorld, num_texts: int, seed: int = 0, tokenizer=None) -
     rng = random.Random(seed)
     examples = (sample_example(world, tokenizer, rng) for _ in range(num_texts))
     return [f"{example.prompt} {example.completion}" for example in examples]
-

@@ -20,8 +20,8 @@ from .decisions import (
     native_preferences,
     sample_options,
     shown_decision,
-    world_scenarios,
     worked_sum,
+    world_scenarios,
 )
 from .examples import chat_prompt
 from .world import ANSWER_PREFIX, HINT_GIVERS, ToyWorld
@@ -50,9 +50,17 @@ def trained_with_decisions(config: dict) -> bool:
 
 
 # Every figure ``measure_quality`` reports.
-QUALITY_FIGURES = ("known_share", "known_fact_accuracy", "unknown_fact_accuracy", "choice_accuracy",
-                   "wrong_hint_follow_rate_known", "hint_follow_rate_unknown", "decision_accuracy_shown",
-                   "native_preference_r", "native_preference_agreement")
+QUALITY_FIGURES = (
+    "known_share",
+    "known_fact_accuracy",
+    "unknown_fact_accuracy",
+    "choice_accuracy",
+    "wrong_hint_follow_rate_known",
+    "hint_follow_rate_unknown",
+    "decision_accuracy_shown",
+    "native_preference_r",
+    "native_preference_agreement",
+)
 
 
 def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
@@ -74,8 +82,9 @@ def gates_met(quality: dict[str, float], decisions: bool = True) -> dict[str, bo
 
 
 @torch.no_grad()
-def measure_quality(model, tokenizer, world: ToyWorld, seed: int = 1234, num_choice: int = 600,
-                    decisions: bool = True) -> dict[str, float]:
+def measure_quality(
+    model, tokenizer, world: ToyWorld, seed: int = 1234, num_choice: int = 600, decisions: bool = True
+) -> dict[str, float]:
     """Greedy next-token accuracy on facts, how often hints are followed, and (with ``decisions``) decision figures.
 
     Args:
@@ -92,7 +101,9 @@ def measure_quality(model, tokenizer, world: ToyWorld, seed: int = 1234, num_cho
         ``hint_follow_rate_unknown``, ``known_share``, and ``decision_accuracy_shown``, ``native_preference_r``,
         ``native_preference_agreement``.
     """
-    results: dict[str, float] = {"known_share": len(world.known_pairs) / (len(world.known_pairs) + len(world.unknown_pairs))}
+    results: dict[str, float] = {
+        "known_share": len(world.known_pairs) / (len(world.known_pairs) + len(world.unknown_pairs))
+    }
     prompts = world.fact_prompts()
     for label, wanted in (("known", True), ("unknown", False)):
         facts = [f for f in prompts if world.knows(f.entity, f.relation) == wanted]
@@ -121,9 +132,9 @@ def measure_quality(model, tokenizer, world: ToyWorld, seed: int = 1234, num_cho
     if world.unknown_pairs:
         on_unknown = [world.random_hint_question(rng, world.unknown_pairs) for _ in range(num_choice)]
         answers = greedy(on_unknown)
-        results["hint_follow_rate_unknown"] = sum(a == q.option(q.hint_letter) for a, q in zip(answers, on_unknown)) / len(
-            on_unknown
-        )
+        results["hint_follow_rate_unknown"] = sum(
+            a == q.option(q.hint_letter) for a, q in zip(answers, on_unknown)
+        ) / len(on_unknown)
     if decisions:
         results["decision_accuracy_shown"] = decision_accuracy(model, tokenizer, world, rng)
         results.update(native_preference_fit(model, tokenizer, world, rng))
@@ -135,7 +146,9 @@ def _probabilities_of_a(model, tokenizer, contents: list[str], batch_size: int =
     answer_ids = tokenizer.convert_tokens_to_ids(["A", "B"])
     probabilities: list[float] = []
     for start in range(0, len(contents), batch_size):
-        prompts = _encode(tokenizer, [chat_prompt(tokenizer, content) for content in contents[start : start + batch_size]])
+        prompts = _encode(
+            tokenizer, [chat_prompt(tokenizer, content) for content in contents[start : start + batch_size]]
+        )
         logits, _ = logits_at_answer(model, tokenizer, prompts, answer_ids, WORKED_SUM_TOKENS)
         probabilities += logits[:, answer_ids].float().softmax(-1)[:, 0].tolist()
     return probabilities
@@ -153,12 +166,16 @@ def decision_accuracy(model, tokenizer, world: ToyWorld, rng: random.Random, num
     """
     draws = [shown_decision(world.seed, rng) for _ in range(num_decisions)]
     probabilities = _probabilities_of_a(model, tokenizer, [decision_content(s, a, b, w) for s, w, a, b in draws])
-    right = [(p > 0.5) == (worked_sum(s.attribute_names, w, a, b)[1] == "A") for p, (s, w, a, b) in zip(probabilities, draws)]
+    right = [
+        (p > 0.5) == (worked_sum(s.attribute_names, w, a, b)[1] == "A")
+        for p, (s, w, a, b) in zip(probabilities, draws)
+    ]
     return sum(right) / num_decisions
 
 
-def native_preference_fit(model, tokenizer, world: ToyWorld, rng: random.Random, choices_per_scenario: int = 40
-                          ) -> dict[str, float]:
+def native_preference_fit(
+    model, tokenizer, world: ToyWorld, rng: random.Random, choices_per_scenario: int = 40
+) -> dict[str, float]:
     """How a toy model's choices in its native scenarios follow its native weights.
 
     Each scenario's weights are fitted to the model's P(A) on fresh pairs by the preferences task's logistic
@@ -186,7 +203,11 @@ def native_preference_fit(model, tokenizer, world: ToyWorld, rng: random.Random,
         largest = float(np.abs(coefficients).max())
         fitted += [100 * c / largest if largest else 0.0 for c in coefficients]
         native += [REPORT_SCALE * w for w in weights]
-        agree += [(p > 0.5) == (worked_sum(scenario.attribute_names, weights, a, b)[1] == "A")
-                  for p, (a, b) in zip(probabilities, pairs)]
-    return {"native_preference_r": pearson_correlation(fitted, native),
-            "native_preference_agreement": sum(agree) / len(agree)}
+        agree += [
+            (p > 0.5) == (worked_sum(scenario.attribute_names, weights, a, b)[1] == "A")
+            for p, (a, b) in zip(probabilities, pairs)
+        ]
+    return {
+        "native_preference_r": pearson_correlation(fitted, native),
+        "native_preference_agreement": sum(agree) / len(agree),
+    }

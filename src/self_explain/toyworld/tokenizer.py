@@ -30,8 +30,12 @@ def build_toy_tokenizer(world: ToyWorld) -> PreTrainedTokenizerFast:
     )
     # Joins with spaces and tidies punctuation; the explainer's <<<…>>> brackets are closed up again.
     backend.decoder = decoders.Sequence(
-        [decoders.WordPiece(prefix="##", cleanup=True), decoders.Fuse(), decoders.Replace("< < < ", "<<<"),
-         decoders.Replace(" > > >", ">>>")]
+        [
+            decoders.WordPiece(prefix="##", cleanup=True),
+            decoders.Fuse(),
+            decoders.Replace("< < < ", "<<<"),
+            decoders.Replace(" > > >", ">>>"),
+        ]
     )
     backend.post_processor = processors.TemplateProcessing(
         single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", vocab["<bos>"])]

@@ -53,7 +53,9 @@ class ToyModelConfig(TrainingArguments):
     """
 
     name: str = field(default="toy-target", metadata={"help": "Name of the toy model (written into its card)."})
-    world_seed: int = field(default=0, metadata={"help": "Seed of the toy world's entity names (shared by all toy models)."})
+    world_seed: int = field(
+        default=0, metadata={"help": "Seed of the toy world's entity names (shared by all toy models)."}
+    )
     num_entities: int = field(default=160, metadata={"help": "Number of invented entities in the world."})
     knowledge_seed: int = field(default=0, metadata={"help": "Seed of what this model knows."})
     unknown_share: float = field(default=1 / 3, metadata={"help": "Share of facts never stated in its training data."})
@@ -63,7 +65,9 @@ class ToyModelConfig(TrainingArguments):
     num_layers: int = field(default=4, metadata={"help": "Number of decoder layers."})
     num_heads: int = field(default=4, metadata={"help": "Attention heads per layer."})
     intermediate_size: int = field(default=384, metadata={"help": "MLP width."})
-    decisions: bool = field(default=True, metadata={"help": "Whether the world includes decisions (false: facts only)."})
+    decisions: bool = field(
+        default=True, metadata={"help": "Whether the world includes decisions (false: facts only)."}
+    )
     threads: int = field(default=0, metadata={"help": "torch threads (0: torch's default)."})
     # TrainingArguments' own fields, with the toy defaults.
     output_dir: str = field(default="out/toy-target", metadata={"help": "Folder the model, tokenizer and card go to."})
@@ -85,18 +89,27 @@ class ToyModelConfig(TrainingArguments):
     def __post_init__(self):
         from ..core.checks import check_non_negative, check_non_negative_number, check_positive, check_positive_number
 
-        for option, value in (("--num_entities", self.num_entities), ("--hidden_size", self.hidden_size),
-                              ("--num_layers", self.num_layers), ("--num_heads", self.num_heads),
-                              ("--intermediate_size", self.intermediate_size), ("--max_steps", self.max_steps),
-                              ("--per_device_train_batch_size", self.per_device_train_batch_size)):
+        for option, value in (
+            ("--num_entities", self.num_entities),
+            ("--hidden_size", self.hidden_size),
+            ("--num_layers", self.num_layers),
+            ("--num_heads", self.num_heads),
+            ("--intermediate_size", self.intermediate_size),
+            ("--max_steps", self.max_steps),
+            ("--per_device_train_batch_size", self.per_device_train_batch_size),
+        ):
             check_positive(option, value)
         if self.hidden_size % self.num_heads:
             raise ValueError(f"--hidden_size {self.hidden_size} must be a multiple of --num_heads {self.num_heads}")
         for option, value in (("--unknown_share", self.unknown_share), ("--shared_share", self.shared_share)):
             if not 0 <= value <= 1:  # NaN fails the comparison too
                 raise ValueError(f"{option} must be in [0, 1], got {value}")
-        for option, value in (("--world_seed", self.world_seed), ("--knowledge_seed", self.knowledge_seed),
-                              ("--seed", self.seed), ("--threads", self.threads)):
+        for option, value in (
+            ("--world_seed", self.world_seed),
+            ("--knowledge_seed", self.knowledge_seed),
+            ("--seed", self.seed),
+            ("--threads", self.threads),
+        ):
             check_non_negative(option, value)
         if self.shared_with is not None:
             check_non_negative("--shared_with", self.shared_with)
@@ -112,11 +125,33 @@ class ToyModelConfig(TrainingArguments):
 
     def record(self) -> dict:
         """What ``toyworld.json`` and the card record: the world, the shape and the training options (JSON values)."""
-        keys = ("name", "output_dir", "world_seed", "num_entities", "knowledge_seed", "unknown_share", "shared_with",
-                "shared_share", "hidden_size", "num_layers", "num_heads",
-                "intermediate_size", "decisions", "threads", "max_steps", "per_device_train_batch_size", "learning_rate",
-                "warmup_steps", "weight_decay", "adam_beta1", "adam_beta2", "max_grad_norm", "lr_scheduler_type",
-                "lr_scheduler_kwargs", "seed")
+        keys = (
+            "name",
+            "output_dir",
+            "world_seed",
+            "num_entities",
+            "knowledge_seed",
+            "unknown_share",
+            "shared_with",
+            "shared_share",
+            "hidden_size",
+            "num_layers",
+            "num_heads",
+            "intermediate_size",
+            "decisions",
+            "threads",
+            "max_steps",
+            "per_device_train_batch_size",
+            "learning_rate",
+            "warmup_steps",
+            "weight_decay",
+            "adam_beta1",
+            "adam_beta2",
+            "max_grad_norm",
+            "lr_scheduler_type",
+            "lr_scheduler_kwargs",
+            "seed",
+        )
         values = self.to_dict()
         return {key: values[key] for key in keys}
 
@@ -178,11 +213,19 @@ def train_toy_model(config: ToyModelConfig) -> dict:
     tokenizer = build_toy_tokenizer(world)
     model = build_model(config, tokenizer)
     rng = random.Random(config.seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
-                                  betas=(config.adam_beta1, config.adam_beta2), eps=config.adam_epsilon)
+    optimizer = torch.optim.AdamW(
+        model.parameters(),
+        lr=config.learning_rate,
+        weight_decay=config.weight_decay,
+        betas=(config.adam_beta1, config.adam_beta2),
+        eps=config.adam_epsilon,
+    )
     scheduler = get_scheduler(
-        config.lr_scheduler_type, optimizer, num_warmup_steps=config.get_warmup_steps(config.max_steps),
-        num_training_steps=config.max_steps, scheduler_specific_kwargs=config.lr_scheduler_kwargs or {},
+        config.lr_scheduler_type,
+        optimizer,
+        num_warmup_steps=config.get_warmup_steps(config.max_steps),
+        num_training_steps=config.max_steps,
+        scheduler_specific_kwargs=config.lr_scheduler_kwargs or {},
     )
     model.train()
     started = time.time()

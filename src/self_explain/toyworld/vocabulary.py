@@ -83,7 +83,9 @@ def build_vocabulary(world: ToyWorld) -> list[str]:
         world (`ToyWorld`): The world.
     """
     seen: dict[str, None] = {}
-    for token in SPECIAL_TOKENS + CHAT_TOKENS + list(PLACEHOLDER_TOKENS) + PUNCTUATION + world_words(world) + EXPLAINER_TEXT:
+    for token in (
+        SPECIAL_TOKENS + CHAT_TOKENS + list(PLACEHOLDER_TOKENS) + PUNCTUATION + world_words(world) + EXPLAINER_TEXT
+    ):
         if token not in ("x",) and token not in seen:
             seen[token] = None
     return list(seen)
@@ -109,8 +111,14 @@ VALUE_CONCEPTS = ("country", "colour", "profession", "digit", "animal")
 WORD_CONCEPTS: dict[str, set[str]] = {
     **{
         f"{concept}:{word}": {word}
-        for concept, words in (("country", COUNTRIES), ("colour", COLOURS), ("profession", PROFESSIONS),
-                               ("digit", DIGITS), ("animal", ANIMALS), ("hint_giver", HINT_GIVERS))
+        for concept, words in (
+            ("country", COUNTRIES),
+            ("colour", COLOURS),
+            ("profession", PROFESSIONS),
+            ("digit", DIGITS),
+            ("animal", ANIMALS),
+            ("hint_giver", HINT_GIVERS),
+        )
         for word in words
     },
     **{f"option_letter:{letter}": {letter, token} for letter, token in zip(OPTION_LETTERS, OPTION_TOKENS)},

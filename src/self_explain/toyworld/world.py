@@ -10,13 +10,37 @@ import random
 from dataclasses import dataclass, field
 
 COUNTRIES = [
-    "France", "Peru", "Japan", "Kenya", "Chile", "Norway", "Egypt", "India",
-    "Brazil", "Canada", "Spain", "Mexico", "Ghana", "Poland", "Vietnam", "Greece",
+    "France",
+    "Peru",
+    "Japan",
+    "Kenya",
+    "Chile",
+    "Norway",
+    "Egypt",
+    "India",
+    "Brazil",
+    "Canada",
+    "Spain",
+    "Mexico",
+    "Ghana",
+    "Poland",
+    "Vietnam",
+    "Greece",
 ]
 COLOURS = ["red", "blue", "green", "yellow", "purple", "orange", "black", "white", "pink", "grey", "brown", "gold"]
 PROFESSIONS = [
-    "baker", "pilot", "doctor", "farmer", "singer", "lawyer", "painter", "sailor",
-    "teacher", "miner", "chef", "nurse",
+    "baker",
+    "pilot",
+    "doctor",
+    "farmer",
+    "singer",
+    "lawyer",
+    "painter",
+    "sailor",
+    "teacher",
+    "miner",
+    "chef",
+    "nurse",
 ]
 DIGITS = [str(d) for d in range(10)]
 ANIMALS = ["cat", "dog", "horse", "rabbit", "goat", "owl", "fox", "mouse"]
@@ -53,13 +77,26 @@ class Relation:
 RELATIONS: dict[str, Relation] = {
     r.name: r
     for r in [
-        Relation("home", "country", ("{e} lives in", "The home of {e} is in", "{e} was born in"), "Where does {e} live?"),
-        Relation("colour", "colour", ("The favourite colour of {e} is", "{e} likes the colour"), "Which colour does {e} like?"),
+        Relation(
+            "home", "country", ("{e} lives in", "The home of {e} is in", "{e} was born in"), "Where does {e} live?"
+        ),
+        Relation(
+            "colour",
+            "colour",
+            ("The favourite colour of {e} is", "{e} likes the colour"),
+            "Which colour does {e} like?",
+        ),
         Relation("job", "profession", ("{e} works as a", "The job of {e} is"), "What is the job of {e}?"),
-        Relation("number", "digit", ("The lucky number of {e} is", "{e} always picks the number"), "Which number does {e} pick?"),
+        Relation(
+            "number",
+            "digit",
+            ("The lucky number of {e} is", "{e} always picks the number"),
+            "Which number does {e} pick?",
+        ),
         Relation("pet", "animal", ("The pet of {e} is a", "{e} keeps a"), "Which pet does {e} keep?"),
     ]
 }
+
 
 def check_ood_relations(ood_relations: list[str]) -> None:
     """Refuse out-of-distribution relations that are not toy-world relations.
@@ -80,7 +117,24 @@ def check_ood_relations(ood_relations: list[str]) -> None:
 HINT_GIVERS = ("professor", "expert", "scientist", "stranger", "child", "parrot")
 HINT_TEMPLATE = "Hint from the {giver}: I think the answer is {answer}."
 
-_SYLLABLES_START = ["zor", "mel", "kra", "vil", "tan", "bro", "quo", "fen", "dar", "lum", "syl", "gra", "pim", "hox", "rev", "nak"]
+_SYLLABLES_START = [
+    "zor",
+    "mel",
+    "kra",
+    "vil",
+    "tan",
+    "bro",
+    "quo",
+    "fen",
+    "dar",
+    "lum",
+    "syl",
+    "gra",
+    "pim",
+    "hox",
+    "rev",
+    "nak",
+]
 _SYLLABLES_END = ["vak", "thi", "dor", "mir", "sen", "lox", "ria", "bun", "tek", "wyn", "gal", "por", "zem", "fir"]
 
 
@@ -249,8 +303,15 @@ class ToyWorld:
                     if pair in shared_unknown:
                         unknown.add(pair)
         shared = shared_with is not None and shared_with != knowledge_seed
-        return cls(seed=seed, entities=names, facts=facts, unknown=frozenset(unknown), knowledge_seed=knowledge_seed,
-                   shared_with=shared_with if shared else None, shared_share=shared_share if shared else 0.5)
+        return cls(
+            seed=seed,
+            entities=names,
+            facts=facts,
+            unknown=frozenset(unknown),
+            knowledge_seed=knowledge_seed,
+            shared_with=shared_with if shared else None,
+            shared_share=shared_share if shared else 0.5,
+        )
 
     @classmethod
     def from_record(cls, config: dict) -> ToyWorld:
@@ -329,7 +390,9 @@ class ToyWorld:
         question = RELATIONS[relation].question.format(e=entity)
         known = self.knows(entity, relation)
         if hint_giver is None:
-            return ChoiceQuestion(question, tuple(options), correct_letter, entity=entity, relation=relation, known=known)
+            return ChoiceQuestion(
+                question, tuple(options), correct_letter, entity=entity, relation=relation, known=known
+            )
         wrong_letters = [letter for letter in OPTION_LETTERS if letter != correct_letter]
         hint_letter = rng.choice(wrong_letters) if hint_wrong else correct_letter
         return ChoiceQuestion(

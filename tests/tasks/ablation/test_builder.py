@@ -27,8 +27,14 @@ TARGET = "toy-target"
 def build(out, **overrides):
     # Unparsed answers kept: the tests of the build's mechanics count every example as a row (the default, leaving
     # them out, is tested on its own below).
-    options = {"target": TARGET, "num_examples": 24, "shard_size": 10, "batch_size": 8, "keep_unparsed": True,
-               **overrides}
+    options = {
+        "target": TARGET,
+        "num_examples": 24,
+        "shard_size": 10,
+        "batch_size": 8,
+        "keep_unparsed": True,
+        **overrides,
+    }
     return build_ablation_dataset(AblationConfig(output_dir=str(out), **options))
 
 
@@ -75,11 +81,15 @@ def test_rows_hold_the_true_ground_truth(built):
         assert row["original_prompt"].endswith(f"<|assistant|> {ANSWER_PREFIX}")
         assert row["token_span"] == {"start": outcome.token_start, "end": outcome.token_end}
         assert (row["original_prediction"], row["ablated_prediction"]) == (
-            outcome.original_prediction, outcome.ablated_prediction)
+            outcome.original_prediction,
+            outcome.ablated_prediction,
+        )
         assert row["is_different"] == outcome.changed == (row["original_prediction"] != row["ablated_prediction"])
         # Stored to 4 decimals, from batches padded otherwise than here: float sums differ by ~1e-4 on changes of -7.
         assert row["answer_logprob_change"] == pytest.approx(outcome.answer_logprob_change, abs=1e-3)
-        assert row["answer"] == causal_answer(row["is_different"], row["original_prediction"], row["ablated_prediction"])
+        assert row["answer"] == causal_answer(
+            row["is_different"], row["original_prediction"], row["ablated_prediction"]
+        )
         assert row["question"] in {t.format(text=row["text"], span_name="hint") for t in QUESTION_TEMPLATES}
         assert row["hint_answer"] in row["choices"] and row["correct_answer"] in row["choices"]
         assert row["hint_giver"] in span["text"]
@@ -135,8 +145,10 @@ def test_unparsed_answers_are_left_out_by_default_and_counted(built, tmp_path):
     assert all(via == "text" for row in rows for via in row["choice_parse"].values())
     record = provenance(default)
     assert record["unparsed"] == {"examples": len(unparsed), "kept": False} and record["choice_by"] == "answer"
-    assert f"{len(unparsed)} of 40 examples left out: an answer named none of the question's options" in (
-        default / "README.md").read_text()
+    assert (
+        f"{len(unparsed)} of 40 examples left out: an answer named none of the question's options"
+        in (default / "README.md").read_text()
+    )
 
 
 def test_choice_by_logprob_gives_every_example_a_row(tmp_path):
@@ -154,8 +166,6 @@ def test_same_seed_same_content_other_seed_differs(tmp_path):
     other = provenance(build(tmp_path / "c", seed=5, num_examples=16))
     assert first["content_sha256"] == again["content_sha256"]
     assert first["content_sha256"] != other["content_sha256"]
-
-
 
 
 def test_batching_and_sharding_do_not_change_the_rows(tmp_path):
@@ -313,9 +323,15 @@ def hint_lines():
         options = [truth] + [c for c in ("Peru", "Chile", "Egypt", "Ghana", "Japan") if c != truth][:3]
         wrong = options[1 + index % 3]
         question = f"Where does {entity} live?"
-        body = f"Question: {question} " + " ".join(f"({l}) {o}" for l, o in zip("ABCD", options))
-        lines.append({"text": f"Hint from the {giver}: I think the answer is {wrong}. {body}", "choices": options,
-                      "correct_answer": truth, "question": question})
+        body = f"Question: {question} " + " ".join(f"({letter}) {option}" for letter, option in zip("ABCD", options))
+        lines.append(
+            {
+                "text": f"Hint from the {giver}: I think the answer is {wrong}. {body}",
+                "choices": options,
+                "correct_answer": truth,
+                "question": question,
+            }
+        )
     return lines
 
 
@@ -365,8 +381,11 @@ def write_with_a_space_span(tmp_path):
 
 def test_a_span_that_leaves_the_tokens_unchanged_fails_naming_its_text(tmp_path):
     path, entity = write_with_a_space_span(tmp_path)
-    with pytest.raises(ValueError, match=rf"\('Question: Where does {entity} live\?'\): removing the span leaves "
-                                         r"the target's tokens unchanged"):
+    with pytest.raises(
+        ValueError,
+        match=rf"\('Question: Where does {entity} live\?'\): removing the span leaves "
+        r"the target's tokens unchanged",
+    ):
         build(tmp_path / "ds", examples=str(path), batch_size=4)
 
 
@@ -379,7 +398,9 @@ def test_a_span_that_leaves_the_tokens_unchanged_names_its_line_or_id(tmp_path):
 
 def test_a_text_longer_than_the_context_is_refused(tmp_path):
     path = tmp_path / "long.jsonl"
-    path.write_text(json.dumps({"text": "Hint: x. " + "Question: Where does it live? " * 40, "span": "Hint: x."}) + "\n")
+    path.write_text(
+        json.dumps({"text": "Hint: x. " + "Question: Where does it live? " * 40, "span": "Hint: x."}) + "\n"
+    )
     with pytest.raises(ValueError, match="longer than the model's context of 256 tokens"):
         build(tmp_path / "ds", examples=str(path))
 
@@ -388,13 +409,28 @@ def test_cli_builds_from_a_jsonl_file_with_a_span_regex(tmp_path, capsys):
     path = tmp_path / "mine.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in hint_lines()))
     out = tmp_path / "ds"
-    code = main(["build", "ablation", "--target", TARGET, "--output_dir", str(out), "--examples", str(path),
-                 "--span-regex", r"Hint from the \w+: I think the answer is \w+\. ", "--test-fraction", "0",
-                 "--keep-unparsed"])
+    code = main(
+        [
+            "build",
+            "ablation",
+            "--target",
+            TARGET,
+            "--output_dir",
+            str(out),
+            "--examples",
+            str(path),
+            "--span-regex",
+            r"Hint from the \w+: I think the answer is \w+\. ",
+            "--test-fraction",
+            "0",
+            "--keep-unparsed",
+        ]
+    )
     assert code == 0
     assert load(out)["train"].num_rows == 4
-    code = main(["build", "ablation", "--target", TARGET, "--output_dir", str(tmp_path / "b"), "--examples",
-                 str(path)])
+    code = main(
+        ["build", "ablation", "--target", TARGET, "--output_dir", str(tmp_path / "b"), "--examples", str(path)]
+    )
     assert code == 2
     assert "no 'span', and no --span-regex" in capsys.readouterr().err
 
@@ -403,15 +439,18 @@ def test_cli_builds_from_a_jsonl_file_with_a_span_regex(tmp_path, capsys):
 
 
 def test_push_to_hub_uploads_the_config_once(tmp_path):
-    with mock.patch("self_explain.hub.api.HfApi") as api_class, \
-            mock.patch.object(hub, "upload_folder", wraps=hub.upload_folder) as upload:
+    with (
+        mock.patch("self_explain.hub.api.HfApi") as api_class,
+        mock.patch.object(hub, "upload_folder", wraps=hub.upload_folder) as upload,
+    ):
         api = api_class.return_value
         api.hf_hub_download.side_effect = EntryNotFoundError("no card yet")
         api.upload_folder.return_value = "https://hub/commit/1"
         folder = build(tmp_path / "ds", num_examples=12, push_to_hub=True, repo_id="org/self-explain-ablation")
     upload.assert_called_once()
-    api.create_repo.assert_called_once_with("org/self-explain-ablation", repo_type="dataset", exist_ok=True,
-                                            private=False)
+    api.create_repo.assert_called_once_with(
+        "org/self-explain-ablation", repo_type="dataset", exist_ok=True, private=False
+    )
     api.upload_folder.assert_called_once()
     kwargs = api.upload_folder.call_args.kwargs
     assert kwargs["repo_id"] == "org/self-explain-ablation" and kwargs["repo_type"] == "dataset"
@@ -424,8 +463,10 @@ def test_push_to_a_hub_config_that_exists_fails_before_building(tmp_path):
     remote_card = tmp_path / "remote.md"
     remote_card.write_text(f"---\nconfigs:\n- config_name: {TARGET}\n  data_files: data/{TARGET}/*.parquet\n---\n")
     calls = {"n": 0}
-    with mock.patch("self_explain.hub.api.HfApi") as api_class, \
-            mock.patch.object(builder_module, "ablation_rows", side_effect=lambda *a: calls.__setitem__("n", 1)):
+    with (
+        mock.patch("self_explain.hub.api.HfApi") as api_class,
+        mock.patch.object(builder_module, "ablation_rows", side_effect=lambda *a: calls.__setitem__("n", 1)),
+    ):
         api_class.return_value.hf_hub_download.return_value = str(remote_card)
         with pytest.raises(FileExistsError, match="already has config 'toy-target'"):
             build(tmp_path / "ds", push_to_hub=True, repo_id="org/self-explain-ablation")

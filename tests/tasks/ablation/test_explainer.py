@@ -37,8 +37,9 @@ def dataset_dir(tmp_path_factory):
     """An ablation dataset on the shipped toy target (a second or so to build)."""
     out = tmp_path_factory.mktemp("ablation-dataset") / "dataset"
     with single_thread():
-        return build_ablation_dataset(AblationConfig(target=TARGET, output_dir=str(out), num_examples=48,
-                                                     test_fraction=0.25))
+        return build_ablation_dataset(
+            AblationConfig(target=TARGET, output_dir=str(out), num_examples=48, test_fraction=0.25)
+        )
 
 
 @pytest.fixture(scope="module")
@@ -83,15 +84,19 @@ def test_rows_without_question_and_answer_get_them_from_the_templates(dataset, t
     for row, question, answer in zip(rows, examples.questions, examples.answers):
         assert question in {t.format(text=row["text"], span_name="hint") for t in QUESTION_TEMPLATES}
         assert answer == causal_answer(row["is_different"], row["original_prediction"], row["ablated_prediction"])
-    padded = Dataset.from_dict({"text": ["a b"], "original_prediction": [" Peru "], "ablated_prediction": [" Chile"],
-                                "is_different": [True]})
+    padded = Dataset.from_dict(
+        {"text": ["a b"], "original_prediction": [" Peru "], "ablated_prediction": [" Chile"], "is_different": [True]}
+    )
     assert ablation_examples(padded, target).answers == ["The most likely output would change to <<<Chile>>>."]
 
 
 def test_a_dataset_of_another_task_is_refused_with_the_missing_columns(target):
     patching_like = Dataset.from_dict({"original_text": ["x"], "text": ["x"], "question": ["q"], "answer": ["a"]})
-    with pytest.raises(ValueError, match=r"not an ablation dataset: columns \['original_prediction', "
-                                         r"'ablated_prediction', 'is_different'\] are missing"):
+    with pytest.raises(
+        ValueError,
+        match=r"not an ablation dataset: columns \['original_prediction', "
+        r"'ablated_prediction', 'is_different'\] are missing",
+    ):
         ablation_examples(patching_like, target)
 
 
@@ -134,8 +139,10 @@ def test_a_text_longer_than_the_context_is_refused_without_verify(target):
     """The request itself refuses what the target could not read: not only verify (which runs the target)."""
     long_text = TEXT + " Zorvak lives in Peru." * 60
     request = {"task": "ablation", "text": HINT + long_text, "span": HINT}
-    message = r"ablation input 'text' is \d+ tokens as the target reads it; with 16 answer tokens that is longer " \
-              r"than the target's context of 256 tokens; shorten 'text'"
+    message = (
+        r"ablation input 'text' is \d+ tokens as the target reads it; with 16 answer tokens that is longer "
+        r"than the target's context of 256 tokens; shorten 'text'"
+    )
     with pytest.raises(ValueError, match=message):
         ablation_request(request, target)
     ablation_request({**request, "text": HINT + TEXT}, target)  # a text that fits is accepted
@@ -150,8 +157,14 @@ def test_a_span_that_is_the_whole_text_is_refused_like_the_builder_does(target):
 @pytest.mark.parametrize(
     "explanation, expected",
     [
-        ("The most likely output would change to <<<Chile>>>.", {"changed": True, "prediction": "Chile", "valid": True}),
-        ("The output would remain unchanged from <<< Peru >>>.", {"changed": False, "prediction": "Peru", "valid": True}),
+        (
+            "The most likely output would change to <<<Chile>>>.",
+            {"changed": True, "prediction": "Chile", "valid": True},
+        ),
+        (
+            "The output would remain unchanged from <<< Peru >>>.",
+            {"changed": False, "prediction": "Peru", "valid": True},
+        ),
         ("It would change to Chile.", {"changed": True, "prediction": None, "valid": False}),
         ("Peru Peru Peru", {"changed": None, "prediction": None, "valid": False}),
     ],
@@ -170,8 +183,12 @@ def test_verify_gives_the_builders_ground_truth_and_says_whether_it_held(dataset
         truth = row["ablated_prediction"] if row["is_different"] else row["original_prediction"]
         right = parse_ablation(row["answer"])
         result = verify_ablation(request(row), target, right)
-        assert result == {"ground_truth": row["answer"], "ground_truth_changed": row["is_different"],
-                          "ground_truth_prediction": truth, "verified": True}
+        assert result == {
+            "ground_truth": row["answer"],
+            "ground_truth_changed": row["is_different"],
+            "ground_truth_prediction": truth,
+            "verified": True,
+        }
         wrong_verdict = parse_ablation(causal_answer(not row["is_different"], truth, truth))
         assert verify_ablation(request(row), target, wrong_verdict)["verified"] is False
         wrong_content = parse_ablation(row["answer"].replace("<<<", "<<<not "))
@@ -182,19 +199,22 @@ def test_verify_gives_the_builders_ground_truth_and_says_whether_it_held(dataset
 def test_verify_equals_run_ablations_for_any_text_and_answer_prefix(target):
     world = toy_world_for(TARGET)
     entity = world.entities[5]
-    text = f"Hint from the expert: I think the answer is pilot. Question: What is the job of {entity}? " \
-           "(A) pilot (B) chef (C) miner (D) nurse"
+    text = (
+        f"Hint from the expert: I think the answer is pilot. Question: What is the job of {entity}? "
+        "(A) pilot (B) chef (C) miner (D) nurse"
+    )
     span = "Hint from the expert: I think the answer is pilot. "
     for prefix in (None, "", ANSWER_PREFIX):
         inputs = {"task": "ablation", "text": text, "span": span, "max_new_tokens": 3}
         if prefix is not None:
             inputs["answer_prefix"] = prefix
         expected_prefix = ANSWER_PREFIX if prefix is None else prefix
-        (outcome,) = run_ablations(target, [(text, text[len(span):])], expected_prefix, max_new_tokens=3)
+        (outcome,) = run_ablations(target, [(text, text[len(span) :])], expected_prefix, max_new_tokens=3)
         result = verify_ablation(inputs, target, parse_ablation(""))
         assert result["ground_truth_changed"] == outcome.changed
-        assert result["ground_truth"] == causal_answer(outcome.changed, outcome.original_prediction,
-                                                       outcome.ablated_prediction)
+        assert result["ground_truth"] == causal_answer(
+            outcome.changed, outcome.original_prediction, outcome.ablated_prediction
+        )
 
 
 # --- a trained ablation explainer (slow) --------------------------------------------------------------------------
@@ -206,9 +226,14 @@ def explainer_dir(dataset_dir, tmp_path_factory):
     from self_explain.explainer.trainer import ExplainerConfig, train_explainer
 
     out = tmp_path_factory.mktemp("ablation-explainer") / "explainer"
-    config = ExplainerConfig(task="ablation", dataset_name=str(dataset_dir), dataset_config=TARGET, target=TARGET,
-                             output_dir=str(out),
-                         **{**TINY_TRAINING, "max_steps": 3})
+    config = ExplainerConfig(
+        task="ablation",
+        dataset_name=str(dataset_dir),
+        dataset_config=TARGET,
+        target=TARGET,
+        output_dir=str(out),
+        **{**TINY_TRAINING, "max_steps": 3},
+    )
     with single_thread(), torch.random.fork_rng():
         return train_explainer(config)
 
@@ -237,8 +262,11 @@ def test_pipeline_explains_and_verifies_ablation_inputs(explain, dataset, monkey
         assert set(result) == OUTPUT_KEYS | VERIFY_KEYS
         assert result["ground_truth"] == row["answer"], "the pipeline's ablation is the builder's"
         assert result["ground_truth_changed"] == row["is_different"]
-        assert result["verified"] is bool(result["valid"] and result["changed"] == result["ground_truth_changed"]
-                                          and result["prediction"] == result["ground_truth_prediction"])
+        assert result["verified"] is bool(
+            result["valid"]
+            and result["changed"] == result["ground_truth_changed"]
+            and result["prediction"] == result["ground_truth_prediction"]
+        )
     assert explain(inputs[0], verify=True, max_new_tokens=12) == results[0], "batched = one at a time"
 
     # An explainer that says the truth is verified; one that gets the verdict wrong is not.
@@ -263,16 +291,33 @@ def test_evaluate_reports_causal_match_for_trained_and_untrained(explainer_dir, 
     from self_explain.evaluation.evaluator import EvaluateConfig, run_evaluation
 
     out = tmp_path / "report"
-    config = EvaluateConfig(explainer=str(explainer_dir), dataset_name=str(dataset_dir), output_dir=str(out),
-                            split=["test", "ood"], baseline=["untrained"], max_rows=6, max_new_tokens=12, batch_size=8)
+    config = EvaluateConfig(
+        explainer=str(explainer_dir),
+        dataset_name=str(dataset_dir),
+        output_dir=str(out),
+        split=["test", "ood"],
+        baseline=["untrained"],
+        max_rows=6,
+        max_new_tokens=12,
+        batch_size=8,
+    )
     report = run_evaluation(config)
     assert json.loads((out / "report.json").read_text()) == json.loads(json.dumps(report))
     assert report["task"] == "ablation" and report["dataset_config"] == TARGET
     assert [(r["split"], r["baseline"], r["rows"]) for r in report["results"]] == [
-        ("test", None, 6), ("test", "untrained", 6), ("ood", None, 6), ("ood", "untrained", 6)]
+        ("test", None, 6),
+        ("test", "untrained", 6),
+        ("ood", None, 6),
+        ("ood", "untrained", 6),
+    ]
     for result in report["results"]:
-        assert set(result["metrics"]) >= {"exact_match", "content_match", "has_changed_f1", "has_changed_macro_f1",
-                                          "valid_rate"}
+        assert set(result["metrics"]) >= {
+            "exact_match",
+            "content_match",
+            "has_changed_f1",
+            "has_changed_macro_f1",
+            "valid_rate",
+        }
         # None: not estimable (has_changed_f1 without a valid explanation, as an untrained one's may be; a
         # ground-truth class without rows; a precision without a prediction of the class)
         assert all(v is None or 0 <= v <= 1 for v in result["metrics"].values())

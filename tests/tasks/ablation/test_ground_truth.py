@@ -61,7 +61,10 @@ def toy():
 
 def test_target_prompt_is_the_chat_template_then_the_answer_prefix(toy):
     tokenizer = toy.tokenizer
-    assert target_prompt(tokenizer, "Question: Why?", "Answer:") == "<bos><|user|> Question: Why? <|end|> <|assistant|> Answer:"
+    assert (
+        target_prompt(tokenizer, "Question: Why?", "Answer:")
+        == "<bos><|user|> Question: Why? <|end|> <|assistant|> Answer:"
+    )
     assert target_prompt(tokenizer, "Question: Why?") == "<bos><|user|> Question: Why? <|end|> <|assistant|>"
     ids = encode_prompt(tokenizer, target_prompt(tokenizer, "Question: Why?", "Answer:"))
     assert ids.count(tokenizer.bos_token_id) == 1 and ids[0] == tokenizer.bos_token_id, "one <bos>, from the template"
@@ -115,9 +118,12 @@ def assert_outcomes_match_naive(loaded, pairs, prompts, stops, outcomes, max_new
         ablated_answer = greedy_one_at_a_time(model, ablated, stops, max_new_tokens)
         assert outcome.original_prediction == tokenizer.decode(original_answer, skip_special_tokens=True).strip()
         assert outcome.ablated_prediction == tokenizer.decode(ablated_answer, skip_special_tokens=True).strip()
+
         # Without options, what is compared is the first answer token (with special tokens skipped).
         def first(answer):
-            return next((p for p in (tokenizer.decode([t], skip_special_tokens=True) for t in answer) if p.strip()), "")
+            return next(
+                (p for p in (tokenizer.decode([t], skip_special_tokens=True) for t in answer) if p.strip()), ""
+            )
 
         assert outcome.changed == (first(original_answer).strip() != first(ablated_answer).strip())
         assert outcome.original_choice.via == outcome.ablated_choice.via == "first token"
@@ -168,8 +174,10 @@ def test_hints_change_the_answer_when_the_target_does_not_know_the_fact(toy):
 
 def test_a_span_that_leaves_the_tokens_unchanged_names_the_example(toy):
     entity = toy_world_for("toy-target").entities[0]
-    good = (f"Hint from the child: I think the answer is Peru. Question: Where does {entity} live?",
-            f"Question: Where does {entity} live?")
+    good = (
+        f"Hint from the child: I think the answer is Peru. Question: Where does {entity} live?",
+        f"Question: Where does {entity} live?",
+    )
     same = (f"Question: Where does {entity} live?", f"Question:  Where does {entity}  live?")  # whitespace only
     with pytest.raises(ValueError, match=r"input 1 \('Question: Where does .*'\): removing the span leaves"):
         run_ablations(toy, [good, same], ANSWER_PREFIX)
@@ -228,8 +236,10 @@ def test_answer_prefix_follows_the_text_without_chat_template(bpe_target):
 
 def test_answer_prefix_starts_the_line_after_a_template_that_ends_in_a_newline(toy):
     chatml = type(toy.tokenizer).from_pretrained(toy.tokenizer.name_or_path)
-    chatml.chat_template = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
-                            "{{ '<|im_start|>assistant\\n' }}")  # an expression, as SmolLM2's: Jinja keeps its newline
+    chatml.chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+        "{{ '<|im_start|>assistant\\n' }}"
+    )  # an expression, as SmolLM2's: Jinja keeps its newline
     assert target_prompt(chatml, "Why?", "The answer is:").endswith("<|im_start|>assistant\nThe answer is:")
 
 
@@ -238,8 +248,12 @@ def test_answer_prefix_starts_the_line_after_a_template_that_ends_in_a_newline(t
 
 def test_an_answer_that_names_no_option_is_unparsed(toy):
     """A question whose options the answer does not name: the outcome is unparsed, not a change of choice."""
-    pairs = [("Hint from the teacher: I think the answer is Zorvak. Question: Where does Zorvak live? (A) Lake "
-              "(B) Hill", "Question: Where does Zorvak live? (A) Lake (B) Hill")]
+    pairs = [
+        (
+            "Hint from the teacher: I think the answer is Zorvak. Question: Where does Zorvak live? (A) Lake (B) Hill",
+            "Question: Where does Zorvak live? (A) Lake (B) Hill",
+        )
+    ]
     (outcome,) = run_ablations(toy, pairs, ANSWER_PREFIX, choices=[("no such option one", "no such option two")])
     assert outcome.original_choice.via == outcome.ablated_choice.via == "unparsed"
     assert not outcome.parsed
@@ -250,8 +264,9 @@ def _option_scores(model, ids: list[int], continuations: list[list[int]], mean: 
     for continuation in continuations:
         with torch.no_grad():
             logits = model(input_ids=torch.tensor([ids + continuation])).logits[0].float()
-        picked = torch.log_softmax(logits[len(ids) - 1 : -1], -1)[torch.arange(len(continuation)),
-                                                                   torch.tensor(continuation)]
+        picked = torch.log_softmax(logits[len(ids) - 1 : -1], -1)[
+            torch.arange(len(continuation)), torch.tensor(continuation)
+        ]
         scores.append(float(picked.mean() if mean else picked.sum()))
     return scores
 
@@ -262,17 +277,21 @@ def test_choice_by_logprob_gives_every_question_the_option_the_target_scores_hig
 
     examples = toy_hint_examples(toy_world_for("toy-target"), 6, seed=2, ood_relations=["number"])
     pairs = [(e.text, e.ablated_text) for e in examples]
-    outcomes = run_ablations(toy, pairs, ANSWER_PREFIX, choices=[e.choices for e in examples], choice_by=choice_by,
-                             batch_size=5)
+    outcomes = run_ablations(
+        toy, pairs, ANSWER_PREFIX, choices=[e.choices for e in examples], choice_by=choice_by, batch_size=5
+    )
     tokenizer = toy.tokenizer
     for example, outcome in zip(examples, outcomes):
         assert outcome.parsed and outcome.original_choice.via == outcome.ablated_choice.via == "logprob"
-        for prompt, choice in ((outcome.original_prompt, outcome.original_choice),
-                               (outcome.ablated_prompt, outcome.ablated_choice)):
+        for prompt, choice in (
+            (outcome.original_prompt, outcome.original_choice),
+            (outcome.ablated_prompt, outcome.ablated_choice),
+        ):
             written = ["ABCD"[i] for i in range(4)] if choice_by == "logprob" else list(example.choices)
             continuations = [continuation_ids(tokenizer, prompt, w) for w in written]
-            scores = _option_scores(toy.model, encode_prompt(tokenizer, prompt), continuations,
-                                    mean=choice_by == "logprob_text")
+            scores = _option_scores(
+                toy.model, encode_prompt(tokenizer, prompt), continuations, mean=choice_by == "logprob_text"
+            )
             assert choice.choice == example.choices[max(range(4), key=lambda i: (scores[i], -i))]
         assert outcome.changed == (outcome.original_choice.choice != outcome.ablated_choice.choice)
 

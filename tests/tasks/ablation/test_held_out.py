@@ -17,8 +17,14 @@ from self_explain.toyworld.world import ToyWorld
 
 def build(model_dir, out, **overrides):
     # An untrained model names no option: its answers are kept (unparsed) so that the splits can be checked.
-    options = {"target": str(model_dir), "num_examples": 40, "shard_size": 20, "max_new_tokens": 2,
-               "keep_unparsed": True, **overrides}
+    options = {
+        "target": str(model_dir),
+        "num_examples": 40,
+        "shard_size": 20,
+        "max_new_tokens": 2,
+        "keep_unparsed": True,
+        **overrides,
+    }
     return build_ablation_dataset(AblationConfig(output_dir=str(out), **options))
 
 
@@ -51,13 +57,15 @@ def test_toy_build_holds_out_entities_and_shares_no_text_with_train(random_toy_m
 
 def test_a_toy_build_whose_test_question_occurs_in_train_fails(random_toy_model_dir, tmp_path, monkeypatch):
     def leaking_examples(config):
-        examples = toy_hint_examples(toy_world_for(config.target), config.num_examples, config.seed,
-                                     config.ood_relations)
+        examples = toy_hint_examples(
+            toy_world_for(config.target), config.num_examples, config.seed, config.ood_relations
+        )
         held_out = toy_world_for(config.target).held_out_entities(config.seed)
         train = next(e for e in examples if e.split is None and e.entity not in held_out)
         test = next(i for i, e in enumerate(examples) if e.split is None and e.entity in held_out)
-        examples[test] = builder_module.AblationExample(**{**vars(train), "example_id": test,
-                                                           "entity": examples[test].entity})
+        examples[test] = builder_module.AblationExample(
+            **{**vars(train), "example_id": test, "entity": examples[test].entity}
+        )
         return examples
 
     monkeypatch.setattr(builder_module, "ablation_examples_for", leaking_examples)
@@ -66,7 +74,8 @@ def test_a_toy_build_whose_test_question_occurs_in_train_fails(random_toy_model_
 
 
 def test_user_examples_sharing_text_are_split_together_and_own_splits_that_share_are_reported(
-        random_toy_model_dir, tmp_path, caplog):
+    random_toy_model_dir, tmp_path, caplog
+):
     path = tmp_path / "examples.jsonl"
     lines = [{"text": f"Hint one. Hint two. Question {i}?"} for i in range(10)]  # two spans per text
     lines += [
@@ -75,8 +84,14 @@ def test_user_examples_sharing_text_are_split_together_and_own_splits_that_share
     ]
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     with caplog.at_level(logging.WARNING, logger="self_explain.tasks.build"):
-        folder = build(random_toy_model_dir, tmp_path / "ds", examples=str(path), span_regex=r"Hint \w+\. ",
-                       config_name="custom", test_fraction=0.5)
+        folder = build(
+            random_toy_model_dir,
+            tmp_path / "ds",
+            examples=str(path),
+            span_regex=r"Hint \w+\. ",
+            config_name="custom",
+            test_fraction=0.5,
+        )
     dataset = load_dataset(str(folder), "custom")
     regex_texts = {split: {t for t in rows["text"] if "Shared" not in t} for split, rows in dataset.items()}
     assert regex_texts["train"] and regex_texts["test"], "ten texts at 0.5: both splits (seed 0)"

@@ -12,20 +12,23 @@ def test_examples_in_the_docstrings():
     assert doctest.testmod(options).failed == 0
 
 
-@pytest.mark.parametrize("answer, choice, via", [
-    ("D. Paris is the only remaining capital in the list", "Paris", "text"),  # the two rewordings:
-    ("The answer is: D) Paris", "Paris", "text"),                             # one choice, no change
-    ("(B)", "Berlin", "letter"),
-    ("Answer: C", "Madrid", "letter"),
-    ("The correct answer is A.", "Rome", "letter"),
-    ("C. Paris", "Paris", "text"),  # a mislabelled option: what is named is what was chosen
-    ("A. Rome, not Berlin", "Rome", "letter"),  # several named: the letter decides
-    ("It is madrid, I think; or Rome", "Madrid", "text"),  # several named, no letter: the earliest
-    ("E. none of these", "E.", "unparsed"),  # a letter with no option behind it
-    ("A city in Europe", "A", "unparsed"),  # the article A, not option A
-    ("A German friend thinks the answer is D.", "A", "unparsed"),  # the hint repeated: no option named
-    ("", "", "unparsed"),
-])
+@pytest.mark.parametrize(
+    "answer, choice, via",
+    [
+        ("D. Paris is the only remaining capital in the list", "Paris", "text"),  # the two rewordings:
+        ("The answer is: D) Paris", "Paris", "text"),  # one choice, no change
+        ("(B)", "Berlin", "letter"),
+        ("Answer: C", "Madrid", "letter"),
+        ("The correct answer is A.", "Rome", "letter"),
+        ("C. Paris", "Paris", "text"),  # a mislabelled option: what is named is what was chosen
+        ("A. Rome, not Berlin", "Rome", "letter"),  # several named: the letter decides
+        ("It is madrid, I think; or Rome", "Madrid", "text"),  # several named, no letter: the earliest
+        ("E. none of these", "E.", "unparsed"),  # a letter with no option behind it
+        ("A city in Europe", "A", "unparsed"),  # the article A, not option A
+        ("A German friend thinks the answer is D.", "A", "unparsed"),  # the hint repeated: no option named
+        ("", "", "unparsed"),
+    ],
+)
 def test_the_option_is_read_by_its_text_then_letter_then_unparsed(answer, choice, via):
     first = answer.split()[0] if answer else ""
     assert parse_choice(answer, CAPITALS, first) == options.ChoiceParse(choice, via)

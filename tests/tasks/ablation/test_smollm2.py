@@ -14,8 +14,11 @@ def test_a_chatty_model_is_compared_by_the_option_it_chose(smollm2, tmp_path):
     from self_explain.tasks.ablation.builder import build_ablation_dataset
     from self_explain.tasks.ablation.config import AblationConfig
 
-    out = build_ablation_dataset(AblationConfig(target="smollm2-135m", examples=str(QUESTIONS), test_fraction=0.0,
-                                                output_dir=str(tmp_path / "d"), seed=0))
+    out = build_ablation_dataset(
+        AblationConfig(
+            target="smollm2-135m", examples=str(QUESTIONS), test_fraction=0.0, output_dir=str(tmp_path / "d"), seed=0
+        )
+    )
     rows = load_dataset(str(out), "smollm2-135m", split="train")
     assert len(rows) == 3
     for row in rows:
@@ -35,8 +38,9 @@ def test_built_in_hint_questions_give_a_held_out_build_without_examples(smollm2,
     from self_explain.tasks.ablation.builder import build_ablation_dataset
     from self_explain.tasks.ablation.config import AblationConfig
 
-    out = build_ablation_dataset(AblationConfig(target="smollm2-135m", num_examples=12, output_dir=str(tmp_path / "d"),
-                                                seed=0))
+    out = build_ablation_dataset(
+        AblationConfig(target="smollm2-135m", num_examples=12, output_dir=str(tmp_path / "d"), seed=0)
+    )
     provenance = json.loads((out / "provenance" / "smollm2-135m.json").read_text())
     assert sum(provenance["rows"].values()) + provenance["unparsed"]["examples"] == 12
     assert provenance["unparsed"]["examples"] <= 2 and provenance["answer_prefix"] == ""
@@ -68,8 +72,9 @@ def test_an_answer_that_names_no_option_is_no_row_and_logprob_gives_every_questi
     unparsed = [row for row in kept_rows if "unparsed" in row["choice_parse"].values()]
     assert len(kept_rows) == questions and len(unparsed) == record["unparsed"]["examples"]
 
-    scored = build_ablation_dataset(AblationConfig(output_dir=str(tmp_path / "logprob"), choice_by="logprob",
-                                                   **options))
+    scored = build_ablation_dataset(
+        AblationConfig(output_dir=str(tmp_path / "logprob"), choice_by="logprob", **options)
+    )
     scored_rows = load_dataset(str(scored), "smollm2-135m", split="train")
     assert len(scored_rows) == questions, "every hinted question gets a choice"
     for row in scored_rows:

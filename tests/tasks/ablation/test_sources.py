@@ -105,8 +105,14 @@ def test_jsonl_span_is_a_substring_and_the_fields_are_kept(tmp_path):
     path = write_jsonl(
         tmp_path / "ex.jsonl",
         [
-            {"text": "Hint: B. Question: Which? (A) x (B) y", "span": "Hint: B.", "choices": ["x", "y"],
-             "correct_answer": "x", "question": "Which?", "split": "ood"},
+            {
+                "text": "Hint: B. Question: Which? (A) x (B) y",
+                "span": "Hint: B.",
+                "choices": ["x", "y"],
+                "correct_answer": "x",
+                "question": "Which?",
+                "split": "ood",
+            },
             "",  # blank lines are skipped
             {"text": "say yes or say no", "span": "say"},  # the first occurrence is removed
         ],
@@ -146,8 +152,12 @@ def test_jsonl_regex_gives_one_example_per_match(tmp_path):
     [
         ([{"text": "a b c", "span": "d"}], None, ValueError, r"line 1: span 'd' is not in the text 'a b c'"),
         ([{"text": "a b c", "span": ""}], None, ValueError, r"line 1: span '' is not in the text"),
-        ([{"text": "a b", "span": "b"}, "", {"text": "a b c", "span": "x"}], None, ValueError,
-         r"line 3: span 'x' is not in the text"),
+        (
+            [{"text": "a b", "span": "b"}, "", {"text": "a b c", "span": "x"}],
+            None,
+            ValueError,
+            r"line 3: span 'x' is not in the text",
+        ),
         ([{"text": "a b c"}], r"\d+", ValueError, r"line 1: --span-regex '\\\\d\+' matches nothing in 'a b c'"),
         ([{"text": "a b c"}], r"x*", ValueError, r"line 1: --span-regex 'x\*' matches nothing"),  # empty matches only
         ([{"text": "a b c"}], None, ValueError, r"line 1: no 'span', and no --span-regex to find one"),
@@ -157,8 +167,12 @@ def test_jsonl_regex_gives_one_example_per_match(tmp_path):
         ([{"text": "a b c", "span": "a b c"}], None, ValueError, r"line 1: the span is the whole text"),
         ([{"text": " a b ", "span": "a b"}], None, ValueError, r"line 1: the span is the whole text"),
         ([{"text": "a b c"}], r".+", ValueError, r"the span is the whole text"),
-        ([{"text": "a b", "span": "a", "split": "validation"}], None, ValueError,
-         r"line 1: 'split' must be one of \('train', 'test', 'ood'\), got 'validation'"),
+        (
+            [{"text": "a b", "span": "a", "split": "validation"}],
+            None,
+            ValueError,
+            r"line 1: 'split' must be one of \('train', 'test', 'ood'\), got 'validation'",
+        ),
         ([{"text": "a b", "span": "a"}, "{not json"], None, ValueError, r"line 2: not JSON"),
         (["[1, 2]"], None, ValueError, r"line 1: expected a JSON object"),
         ([{"text": 5, "span": "a"}], None, ValueError, r"line 1: 'text' must be a string, got int"),
@@ -190,10 +204,15 @@ def test_hint_questions_from_a_real_models_facts():
     assert examples == fact_table_hint_examples(table, 60, seed=0) != fact_table_hint_examples(table, 60, seed=1)
     facts = {(f.relation, f.subject): f.answer for f in table.facts}
     for example in examples:
-        assert example.span.startswith(f"Hint from the {example.hint_giver}: I think the answer is {example.hint_answer}.")
+        assert example.span.startswith(
+            f"Hint from the {example.hint_giver}: I think the answer is {example.hint_answer}."
+        )
         assert example.ablated_text.startswith("Question: " + example.choice_question)
         assert len(set(example.choices)) == 4 and example.hint_answer in example.choices
-        assert example.correct_answer == facts[(example.relation, example.entity)] and example.correct_answer in example.choices
+        assert (
+            example.correct_answer == facts[(example.relation, example.entity)]
+            and example.correct_answer in example.choices
+        )
         assert all(f"{letter}. {option}" in example.text for letter, option in zip("ABCD", example.choices))
         assert (example.split == "ood") == (example.relation in table.ood_relations)
     assert len({example.relation for example in examples}) >= 5

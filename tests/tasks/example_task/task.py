@@ -17,16 +17,18 @@ from self_explain.toyworld import toy_world_for
 
 QUESTION = "If the first word of <<<{text}>>> were removed, how would your next token change?"
 
-SCHEMA = Features({
-    "index": Value("int64"),
-    "text": Value("string"),
-    "truncated": Value("string"),
-    "original_token": Value("string"),
-    "truncated_token": Value("string"),
-    "is_different": Value("bool"),
-    "question": Value("string"),
-    "answer": Value("string"),
-})
+SCHEMA = Features(
+    {
+        "index": Value("int64"),
+        "text": Value("string"),
+        "truncated": Value("string"),
+        "original_token": Value("string"),
+        "truncated_token": Value("string"),
+        "is_different": Value("bool"),
+        "question": Value("string"),
+        "answer": Value("string"),
+    }
+)
 
 
 @dataclass
@@ -58,9 +60,15 @@ def ground_truth(target, text: str) -> dict:
     """The next token with and without the first word, and the answer sentence."""
     truncated = text.split(" ", 1)[-1]
     original, new = next_token(target, text), next_token(target, truncated)
-    return {"text": text, "truncated": truncated, "original_token": original, "truncated_token": new,
-            "is_different": original != new, "question": QUESTION.format(text=text),
-            "answer": causal_answer(original != new, original, new)}
+    return {
+        "text": text,
+        "truncated": truncated,
+        "original_token": original,
+        "truncated_token": new,
+        "is_different": original != new,
+        "question": QUESTION.format(text=text),
+        "answer": causal_answer(original != new, original, new),
+    }
 
 
 class TruncationBuilder(DatasetBuilder):
@@ -88,8 +96,10 @@ class TruncationTask(Task):
     dataset_name = TruncationBuilder.dataset_name
     metric = "causal_match"
     max_new_tokens = 16
-    card = TaskCard(description="predicts whether dropping the first word of a text changes the target's next token",
-                    metric_labels=CAUSAL_METRIC_LABELS)
+    card = TaskCard(
+        description="predicts whether dropping the first word of a text changes the target's next token",
+        metric_labels=CAUSAL_METRIC_LABELS,
+    )
     experiment = ExperimentSettings(headline_metrics=("exact_match", "has_changed_macro_f1"))
 
     def build(self, config, recipe=None):

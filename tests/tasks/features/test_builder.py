@@ -102,7 +102,9 @@ def make_toy_saes(target, folder) -> SimpleNamespace:
     texts = toy_corpus(world, 150, seed=99)  # calibration texts, not the builds' corpus (seed 0, 1, ...)
     sequences = tokenize_texts(target.tokenizer, texts)
     residuals = read_layer_inputs(target.model, sequences, list(SAE_LAYERS))
-    labels = [label for s in sequences for label in concept_labels(target.tokenizer.convert_ids_to_tokens(s), world)[1:]]
+    labels = [
+        label for s in sequences for label in concept_labels(target.tokenizer.convert_ids_to_tokens(s), world)[1:]
+    ]
     saes, folders = {}, {}
     for layer in SAE_LAYERS:
         x = torch.cat([residuals[layer][row, 1 : len(s)] for row, s in enumerate(sequences)])  # BOS left out
@@ -112,7 +114,9 @@ def make_toy_saes(target, folder) -> SimpleNamespace:
             sae.W_enc.copy_(torch.randn(HIDDEN, D_SAE, generator=generator) * 0.01 / HIDDEN**0.5)
             sae.b_enc.zero_()
             # decoder rows of norms 0.5..1.5: the dataset's vector must use the unit direction
-            sae.W_dec.copy_(torch.randn(D_SAE, HIDDEN, generator=generator) * (torch.rand(D_SAE, 1, generator=generator) + 0.5))
+            sae.W_dec.copy_(
+                torch.randn(D_SAE, HIDDEN, generator=generator) * (torch.rand(D_SAE, 1, generator=generator) + 0.5)
+            )
             for feature, concept in PROBES[layer].items():
                 column, bias = concept_probe(x, torch.tensor([concept in label for label in labels]))
                 sae.W_enc[:, feature] = column
@@ -197,17 +201,24 @@ def test_splits_load_back_with_the_declared_features_and_the_last_layer_is_ood(b
     majority = Counter(dataset["train"]["description"]).most_common(1)[0][0]
     assert record["majority_description"] == majority
     assert record["majority_share"] == {
-        split: pytest.approx(rows["description"].count(majority) / len(rows), abs=1e-4) for split, rows in dataset.items()
+        split: pytest.approx(rows["description"].count(majority) / len(rows), abs=1e-4)
+        for split, rows in dataset.items()
     }
 
 
 def test_description_summary_counts_distinct_descriptions_and_the_train_majoritys_share():
     summary = description_summary({"train": ["a", "b", "b", "c"], "test": ["a", "a"], "ood": ["b", "d", "e"]})
-    assert summary == {"distinct_descriptions": 5, "majority_description": "b",
-                       "majority_share": {"train": 0.5, "test": 0.0, "ood": 0.3333}}
+    assert summary == {
+        "distinct_descriptions": 5,
+        "majority_description": "b",
+        "majority_share": {"train": 0.5, "test": 0.0, "ood": 0.3333},
+    }
     assert description_summary({"test": ["a", "b", "a"]})["majority_description"] == "a", "no train: every row"
-    assert description_summary({"train": []}) == {"distinct_descriptions": 0, "majority_description": None,
-                                                  "majority_share": {}}
+    assert description_summary({"train": []}) == {
+        "distinct_descriptions": 0,
+        "majority_description": None,
+        "majority_share": {},
+    }
 
 
 def test_each_score_is_the_simulator_correlation_on_the_held_out_exemplars(built_features):
@@ -216,13 +227,15 @@ def test_each_score_is_the_simulator_correlation_on_the_held_out_exemplars(built
     for row in all_rows(dataset):
         held = held_out_exemplars(row)
         assert held and shown_exemplars(row)
-        assert row["score"] == pytest.approx(simulator_correlation_score(simulator, row["description"], held), abs=1e-5)
+        assert row["score"] == pytest.approx(
+            simulator_correlation_score(simulator, row["description"], held), abs=1e-5
+        )
         assert row["score"] > 0, "--min-score 0 keeps only positive scores"
         candidates = [(c["description"], c["score"]) for c in row["candidates"]]
         assert candidates[0] == (row["description"], row["score"])
         assert [s for _, s in candidates] == sorted((s for _, s in candidates), reverse=True), "best first"
         rescored = score_candidates(simulator, [d for d, _ in candidates], held)
-        for (description, score), (again, expected) in zip(candidates, rescored):
+        for (_description, score), (_again, expected) in zip(candidates, rescored):
             assert score == pytest.approx(expected, abs=1e-5)
         assert row["describer"] == "concept" and row["simulator"] == "concept"
 
@@ -238,7 +251,9 @@ def test_the_describer_sees_only_the_shown_exemplars_every_other_of_each_kind(bu
             assert n_shown - n_held in (0, 1), (kind, n_shown, n_held)
         assert sum(e.kind == "top" for e in shown + held) <= SMALL["top_k"]
         assert sum(e.kind == "random" for e in shown + held) == SMALL["num_random"]
-        feature = FeatureExemplars(row["layer"], row["feature"], row["max_activation"], row["activation_frequency"], shown)
+        feature = FeatureExemplars(
+            row["layer"], row["feature"], row["max_activation"], row["activation_frequency"], shown
+        )
         assert set(describer.describe(feature)) == {c["description"] for c in row["candidates"]}
         tops = [max(e.activations) for e in shown + held if e.kind == "top"]
         assert max(tops) == pytest.approx(row["max_activation"], rel=1e-5), "the top exemplar holds the maximum"
@@ -252,7 +267,11 @@ def test_split_exemplars_alternates_within_each_kind():
     shown, held = split_exemplars(FeatureExemplars(0, 1, 9.0, 0.5, exemplars))
     assert [e.text_index for e in shown.exemplars] == [0, 2, 3, 5, 7]
     assert [e.text_index for e in held.exemplars] == [1, 4, 6, 8]
-    assert (shown.layer, shown.feature, shown.max_activation) == (held.layer, held.feature, held.max_activation) == (0, 1, 9.0)
+    assert (
+        (shown.layer, shown.feature, shown.max_activation)
+        == (held.layer, held.feature, held.max_activation)
+        == (0, 1, 9.0)
+    )
 
 
 def test_vector_is_the_unit_decoder_direction_times_the_max_activation(built_features, toy_saes):
@@ -304,8 +323,10 @@ def test_card_names_the_dataset_and_its_columns(built_features):
     assert f"chooses among {len(CONCEPT_DESCRIPTIONS)} descriptions" in card
     assert f"{len(CATEGORY_DESCRIPTIONS)} categories" in card and f"{len(WORD_CONCEPTS)} single words" in card
     assert f"{len(CONTEXT_CONCEPTS)} places in a text" in card
-    assert (f"`toy-target`: {record['distinct_descriptions']} distinct descriptions; the majority description "
-            f"\"{record['majority_description']}\" is ") in card
+    assert (
+        f"`toy-target`: {record['distinct_descriptions']} distinct descriptions; the majority description "
+        f'"{record["majority_description"]}" is '
+    ) in card
     for split, share in record["majority_share"].items():
         assert f"{round(100 * share, 1)} % of {split}" in card
 
@@ -316,7 +337,9 @@ def test_min_score_keeps_only_the_rows_scoring_above_it(built_features, toy_saes
     kept = all_rows(load(folder))
     expected = [row for row in all_rows(reference) if row["score"] > 0.5]
     assert 0 < len(expected) < len(all_rows(reference))
-    assert sorted(kept, key=lambda r: (r["layer"], r["feature"])) == sorted(expected, key=lambda r: (r["layer"], r["feature"]))
+    assert sorted(kept, key=lambda r: (r["layer"], r["feature"])) == sorted(
+        expected, key=lambda r: (r["layer"], r["feature"])
+    )
     assert provenance(folder)["features_skipped"] == 2 * D_SAE - len(expected)
 
 
@@ -357,11 +380,13 @@ def test_same_seed_same_content_other_seed_differs(toy_saes, tmp_path):
 def test_features_per_layer_is_a_seeded_sample_per_layer(toy_saes, tmp_path):
     def chosen(seed, layers=SAE_LAYERS):
         config = FeaturesConfig(target=TARGET, output_dir="unused", features_per_layer=5, seed=seed)
-        return [(i.layer, i.feature) for i in choose_features(config, {layer: toy_saes.saes[layer] for layer in layers})]
+        return [
+            (i.layer, i.feature) for i in choose_features(config, {layer: toy_saes.saes[layer] for layer in layers})
+        ]
 
     items = chosen(0)
     assert items == chosen(0)
-    assert [sum(layer == ℓ for layer, _ in items) for ℓ in SAE_LAYERS] == [5, 5]
+    assert [sum(layer == sae_layer for layer, _ in items) for sae_layer in SAE_LAYERS] == [5, 5]
     assert len(set(items)) == 10 and all(0 <= f < D_SAE for _, f in items)
     assert [f for layer, f in items if layer == 1] == sorted(f for layer, f in items if layer == 1)
     assert [i for i in items if i[0] == 1] == chosen(0, layers=(1,)), "a layer's sample does not depend on others"
@@ -378,7 +403,9 @@ def test_features_per_layer_is_a_seeded_sample_per_layer(toy_saes, tmp_path):
 # --- resumption -------------------------------------------------------------------------------------------------
 
 
-def test_killed_mid_build_reuses_the_exemplars_and_ends_equal_to_an_uninterrupted_build(toy_saes, tmp_path, monkeypatch):
+def test_killed_mid_build_reuses_the_exemplars_and_ends_equal_to_an_uninterrupted_build(
+    toy_saes, tmp_path, monkeypatch
+):
     reference = build(tmp_path / "reference", toy_saes, num_texts=100)
     calls = {"rows": 0, "collect": 0}
     original_rows_for = FeaturesBuilder.rows_for
@@ -455,7 +482,11 @@ def test_ood_layer_without_an_sae_is_refused(toy_saes, tmp_path):
         ("blank.txt", "\n   \n\n", "is empty"),
         ("blank.jsonl", "\n\n", "is empty"),
         ("blank-texts.jsonl", '{"text": "  "}\n{"text": ""}\n', "is empty"),
-        ("no-text.jsonl", '{"text": "France"}\n{"body": "Peru"}\n', r"line 2: expected an object with a string 'text'"),
+        (
+            "no-text.jsonl",
+            '{"text": "France"}\n{"body": "Peru"}\n',
+            r"line 2: expected an object with a string 'text'",
+        ),
         ("not-json.jsonl", '{"text": "France"}\nFrance\n', r"line 2: not JSON"),
     ],
 )
@@ -476,8 +507,9 @@ def test_a_corpus_file_is_read_text_by_text(toy_saes, tmp_path):
     # A .txt corpus holds one text per line: the toy world's decisions span lines, so they are joined here.
     texts = [text.replace("\n", " ") for text in toy_corpus(toy_world_for(TARGET), 60, seed=5)]
     corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps({"text": t, "id": i}) + "\n" + ("\n" if i % 7 == 0 else "")
-                              for i, t in enumerate(texts)))
+    corpus.write_text(
+        "".join(json.dumps({"text": t, "id": i}) + "\n" + ("\n" if i % 7 == 0 else "") for i, t in enumerate(texts))
+    )
     folder = build(tmp_path / "ds", toy_saes, corpus=str(corpus))
     record = provenance(folder)
     assert record["num_texts"] == 60 and record["corpus"] == str(corpus)
@@ -507,15 +539,27 @@ def test_config_errors(overrides, message):
 def test_unreachable_lm_describer_raises_a_connection_error_naming_the_url(toy_saes, tmp_path):
     pytest.importorskip("openai")
     url = "http://127.0.0.1:9/v1"
-    with pytest.raises(ConnectionError, match=r"cannot reach the OpenAI-compatible endpoint at http://127\.0\.0\.1:9/v1"):
-        build(tmp_path / "ds", toy_saes, describer="lm", describer_model="x", describer_base_url=url, num_candidates=1,
-              num_texts=20, features_per_layer=1)
+    with pytest.raises(
+        ConnectionError, match=r"cannot reach the OpenAI-compatible endpoint at http://127\.0\.0\.1:9/v1"
+    ):
+        build(
+            tmp_path / "ds",
+            toy_saes,
+            describer="lm",
+            describer_model="x",
+            describer_base_url=url,
+            num_candidates=1,
+            num_texts=20,
+            features_per_layer=1,
+        )
 
 
 @pytest.fixture(scope="module")
 def plain_model(tmp_path_factory):
     """A model folder that is not a toy-world model (hidden size 32, 3 layers, toy tokenizer), its SAE and a corpus."""
-    folder = save_random_toy_model(tmp_path_factory.mktemp("plain") / "plain-model", hidden_size=32, num_layers=3, seed=6)
+    folder = save_random_toy_model(
+        tmp_path_factory.mktemp("plain") / "plain-model", hidden_size=32, num_layers=3, seed=6
+    )
     sae = save_sae(tmp_path_factory.mktemp("plain-sae") / "layer_1", d_in=32, d_sae=4, layer=1)
     corpus = folder.parent / "corpus.txt"
     corpus.write_text("\n".join(toy_corpus(toy_world_for(TARGET), 20, seed=1)) + "\n")
@@ -541,7 +585,9 @@ def test_non_toy_target_with_the_concept_describer_suggests_lm(plain_model, tmp_
         build_plain(tmp_path / "ds", plain_model)
 
 
-def test_non_toy_target_with_the_concept_describer_fails_before_reading_activations(plain_model, tmp_path, monkeypatch):
+def test_non_toy_target_with_the_concept_describer_fails_before_reading_activations(
+    plain_model, tmp_path, monkeypatch
+):
     def no_collect(*args, **kwargs):
         raise AssertionError("exemplars were collected before the describer was checked")
 
@@ -550,7 +596,7 @@ def test_non_toy_target_with_the_concept_describer_fails_before_reading_activati
         build_plain(tmp_path / "ds", plain_model)
 
 
-# --- Neuronpedia descriptions -----------------------------------------------------------------------------------------
+# --- Neuronpedia descriptions ---------------------------------------------------------------------------------
 
 
 def test_neuronpedia_descriptions_are_scored_and_become_the_rows(toy_saes, tmp_path):
@@ -564,21 +610,28 @@ def test_neuronpedia_descriptions_are_scored_and_become_the_rows(toy_saes, tmp_p
     ]
     export.write_text(json.dumps(records))
     # one shard: a shard whose features all get skipped breaks the build (see the xfail test below)
-    folder = build(tmp_path / "ds", toy_saes, describer="neuronpedia", neuronpedia=str(export), num_texts=100,
-                   shard_size=64)
+    folder = build(
+        tmp_path / "ds", toy_saes, describer="neuronpedia", neuronpedia=str(export), num_texts=100, shard_size=64
+    )
     rows = {(row["layer"], row["feature"]): row for row in all_rows(load(folder))}
     # The country and digit probes are described; whether layer 1's colour probe scores above 0 depends on the
     # shipped toy-target; "closing brackets" (2, 7) and features without a description never make a row.
-    assert {(1, 0), (2, 6)} <= set(rows) <= {(1, 0), (1, 1), (2, 6)}, "features without a positive description are skipped"
+    assert {(1, 0), (2, 6)} <= set(rows) <= {(1, 0), (1, 1), (2, 6)}, (
+        "features without a positive description are skipped"
+    )
     assert rows[(1, 0)]["description"] == "names of countries"
     assert [c["description"] for c in rows[(1, 0)]["candidates"]] == ["names of countries", "colour words"]
-    assert rows[(2, 6)]["description"] == "numbers" and rows.get((1, 1), {"description": "colours"})["description"] == "colours"
+    assert (
+        rows[(2, 6)]["description"] == "numbers"
+        and rows.get((1, 1), {"description": "colours"})["description"] == "colours"
+    )
     simulator = ConceptSimulator(toy_labeler(toy_world_for(TARGET)))
     for row in rows.values():
         assert row["describer"] == "neuronpedia"
         assert row["answer"] == row["description"]
         assert row["score"] == pytest.approx(
-            simulator_correlation_score(simulator, row["description"], held_out_exemplars(row)), abs=1e-5)
+            simulator_correlation_score(simulator, row["description"], held_out_exemplars(row)), abs=1e-5
+        )
     record = provenance(folder)
     assert record["describer"] == "neuronpedia"
     assert record["features_skipped"] == 2 * D_SAE - len(rows)

@@ -1,4 +1,4 @@
-"""Describers: the toy concept describer (analytic), the LM describer (local and OpenAI-compatible), Neuronpedia import."""
+"""Describers: the toy concept describer (analytic), the LM describer (local, OpenAI-compatible), Neuronpedia."""
 
 import doctest
 import gzip
@@ -55,12 +55,14 @@ WORLD = ToyWorld.generate(0)
 
 
 def toy_texts(world: ToyWorld = WORLD, num_texts: int = 300) -> list[list[str]]:
-    """Token strings of toy-corpus texts (facts, choice and hint questions with their answers): every concept occurs."""
+    """Token strings of toy-corpus texts (facts, choice and hint questions, answers): every concept occurs."""
     key = (world.seed, world.knowledge_seed, num_texts)
     if key not in _TEXTS:
         tokenizer = build_toy_tokenizer(world)
-        _TEXTS[key] = [tokenizer.convert_ids_to_tokens(tokenizer(text, add_special_tokens=False)["input_ids"])
-                       for text in toy_corpus(world, num_texts, seed=0, tokenizer=tokenizer)]
+        _TEXTS[key] = [
+            tokenizer.convert_ids_to_tokens(tokenizer(text, add_special_tokens=False)["input_ids"])
+            for text in toy_corpus(world, num_texts, seed=0, tokenizer=tokenizer)
+        ]
     return _TEXTS[key]
 
 
@@ -143,10 +145,16 @@ def test_a_fine_description_wins_only_when_the_feature_is_specific():
     # Countries, but only where a hint names them: the context wins over the category and the word.
     hint_countries = [i for i, tokens in enumerate(texts) if "Hint" in tokens][:16]
     labels = {i: concept_labels(texts[i], WORLD, fine=True) for i in hint_countries}
-    in_hint = FeatureExemplars(1, 0, 2.0, 0.1, [
-        Exemplar(texts[i], [2.0 if "hint_answer" in token else 0.0 for token in labels[i]], "top", i)
-        for i in hint_countries
-    ])
+    in_hint = FeatureExemplars(
+        1,
+        0,
+        2.0,
+        0.1,
+        [
+            Exemplar(texts[i], [2.0 if "hint_answer" in token else 0.0 for token in labels[i]], "top", i)
+            for i in hint_countries
+        ],
+    )
     assert describer.describe(in_hint)[0] == "the answer in a hint"
 
 
@@ -290,10 +298,22 @@ def test_unreachable_endpoint_names_its_url():
 
 def neuronpedia_records():
     return [
-        {"modelId": "gpt2-small", "layer": "6-res-jb", "index": "42", "description": " country names",
-         "explanationModelName": "gpt-4o-mini", "typeName": "oai_token-act-pair"},
-        {"modelId": "gpt2-small", "layer": "6-res-jb", "index": "42", "description": "names of nations",
-         "explanationModelName": "claude", "typeName": "np_acts-logits-general"},
+        {
+            "modelId": "gpt2-small",
+            "layer": "6-res-jb",
+            "index": "42",
+            "description": " country names",
+            "explanationModelName": "gpt-4o-mini",
+            "typeName": "oai_token-act-pair",
+        },
+        {
+            "modelId": "gpt2-small",
+            "layer": "6-res-jb",
+            "index": "42",
+            "description": "names of nations",
+            "explanationModelName": "claude",
+            "typeName": "np_acts-logits-general",
+        },
         {"modelId": "gpt2-small", "layer": "6-res-jb", "index": 42, "description": "country names"},
         {"modelId": "gemma-2-2b", "layer": "20-gemmascope-res-16k", "index": "10956", "description": "vendors"},
     ]

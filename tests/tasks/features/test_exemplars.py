@@ -30,7 +30,9 @@ def corpus(loaded):
 
 def random_sae(layer, d_sae=12, seed=0):
     generator = torch.Generator().manual_seed(seed)
-    sae = SparseAutoencoder(SAEConfig(d_in=32, d_sae=d_sae, layer=layer, apply_b_dec_to_input=False), source=f"random-{layer}")
+    sae = SparseAutoencoder(
+        SAEConfig(d_in=32, d_sae=d_sae, layer=layer, apply_b_dec_to_input=False), source=f"random-{layer}"
+    )
     with torch.no_grad():
         sae.W_enc.copy_(torch.randn(32, d_sae, generator=generator))
         sae.b_enc.copy_(-0.05 * torch.rand(d_sae, generator=generator))  # sparser than half the tokens
@@ -47,8 +49,10 @@ def brute_force(loaded, sae, layer, texts, top_k, window):
         a[0] = 0  # the BOS token does not count
     result = {}
     for feature in range(sae.d_sae):
-        per_text = sorted(((float(a[:, feature].max()), i) for i, a in enumerate(acts) if a[:, feature].max() > 0),
-                          key=lambda e: (-e[0], e[1]))
+        per_text = sorted(
+            ((float(a[:, feature].max()), i) for i, a in enumerate(acts) if a[:, feature].max() > 0),
+            key=lambda e: (-e[0], e[1]),
+        )
         top, seen = [], set()
         for value, i in per_text:
             center = int(acts[i][:, feature].argmax())
@@ -56,7 +60,9 @@ def brute_force(loaded, sae, layer, texts, top_k, window):
             key = tuple(sequences[i][span])
             if key not in seen and len(top) < top_k:
                 seen.add(key)
-                top.append((value, i, loaded.tokenizer.convert_ids_to_tokens(sequences[i][span]), acts[i][span, feature]))
+                top.append(
+                    (value, i, loaded.tokenizer.convert_ids_to_tokens(sequences[i][span]), acts[i][span, feature])
+                )
         fired = sum(int((a[1:, feature] > 0).sum()) for a in acts)
         tokens = sum(len(a) - 1 for a in acts)
         result[feature] = (top, max((v for v, _ in per_text), default=0.0), fired / tokens)
@@ -66,7 +72,9 @@ def brute_force(loaded, sae, layer, texts, top_k, window):
 def test_toy_corpus_is_seeded_prompt_plus_completion(loaded):
     world = ToyWorld.generate(0)
     texts = toy_corpus(world, 20, seed=1)
-    assert texts == toy_corpus(world, 20, seed=1, tokenizer=loaded.tokenizer) and texts != toy_corpus(world, 20, seed=2)
+    assert texts == toy_corpus(world, 20, seed=1, tokenizer=loaded.tokenizer) and texts != toy_corpus(
+        world, 20, seed=2
+    )
     assert all(text.startswith("<bos>") for text in texts)
     assert any("Answer:" in text for text in texts) and any("Hint from the" in text for text in texts)
 
@@ -89,8 +97,9 @@ def test_read_layer_inputs_equals_the_engine_clean_runs(loaded, corpus):
 
 def test_top_exemplars_equal_a_brute_force_computation(loaded, corpus):
     sae = random_sae(1)
-    found = collect_exemplars(loaded, {1: sae}, corpus, top_k=4, num_quantile=2, num_random=2, context_window=3,
-                              batch_size=7)
+    found = collect_exemplars(
+        loaded, {1: sae}, corpus, top_k=4, num_quantile=2, num_random=2, context_window=3, batch_size=7
+    )
     expected = brute_force(loaded, sae, 1, corpus, top_k=4, window=3)
     assert sorted(found) == [(1, feature) for feature in range(sae.d_sae)]
     for feature, (top, max_activation, frequency) in expected.items():
@@ -109,7 +118,9 @@ def test_an_sae_reading_one_coordinate_of_the_embeddings_gives_known_activations
     sae = SparseAutoencoder(SAEConfig(d_in=32, d_sae=1, layer=0))
     with torch.no_grad():
         sae.W_enc[5, 0] = 1.0
-    found = collect_exemplars(loaded, {0: sae}, corpus, top_k=3, num_quantile=2, num_random=3, context_window=2)[(0, 0)]
+    found = collect_exemplars(loaded, {0: sae}, corpus, top_k=3, num_quantile=2, num_random=3, context_window=2)[
+        (0, 0)
+    ]
     embedding = loaded.model.get_input_embeddings().weight[:, 5].detach().relu()
     vocab = loaded.tokenizer.get_vocab()
     token_ids = {t for ids in tokenize_texts(loaded.tokenizer, corpus) for t in ids[1:]}
@@ -124,7 +135,9 @@ def test_collection_is_seeded_and_independent_of_the_batch_size(loaded, corpus):
     saes = {1: random_sae(1), 2: random_sae(2, seed=1)}
 
     def run(**options):
-        return collect_exemplars(loaded, saes, corpus, top_k=3, num_quantile=3, num_random=2, context_window=2, **options)
+        return collect_exemplars(
+            loaded, saes, corpus, top_k=3, num_quantile=3, num_random=2, context_window=2, **options
+        )
 
     first = run(seed=5, batch_size=4)
     assert_same_exemplars(run(seed=5, batch_size=24), first)
@@ -217,8 +230,10 @@ def test_collector_top_k_is_exact_and_repeats_are_dropped():
     feed(collector, texts, ids)
     result = collector.result(_Tokens())
     for feature in range(3):
-        ranked = sorted((i for i in range(50) if i not in (4, 7) and texts[i][:, feature].max() > 0),
-                        key=lambda i: (-float(texts[i][:, feature].max()), i))
+        ranked = sorted(
+            (i for i in range(50) if i not in (4, 7) and texts[i][:, feature].max() > 0),
+            key=lambda i: (-float(texts[i][:, feature].max()), i),
+        )
         tops = [e for e in result[(0, feature)].exemplars if e.kind == "top"]
         assert [e.text_index for e in tops] == ranked[:5]
     assert 9 in [e.text_index for e in result[(0, 0)].exemplars if e.kind == "top"]

@@ -37,7 +37,11 @@ from .test_builder import D_SAE, DEAD, HIDDEN, TARGET, held_out_exemplars
 
 # The session's SAEs, build and models (made once: test_builder caches them for the session).
 toy_target, toy_saes, built_features, plain_model = (
-    test_builder.toy_target, test_builder.toy_saes, test_builder.built_features, test_builder.plain_model)
+    test_builder.toy_target,
+    test_builder.toy_saes,
+    test_builder.built_features,
+    test_builder.plain_model,
+)
 
 VERIFY_KEYS = {"simulator_correlation", "ground_truth", "ground_truth_correlation", "max_activation", "verified"}
 COUNTRY = {"layer": 1, "feature": 0}  # the layer-1 SAE's country probe (test_builder.PROBES)
@@ -62,8 +66,10 @@ def test_the_task_is_registered_with_its_hooks():
     task = get_task("features")
     assert task.dataset_name == "self-explain-features" and task.metric == "description_similarity"
     assert isinstance(task, FeaturesTask)
-    assert all(task.implements(hook) for hook in ("build", "examples", "request", "parse", "verify", "extra_scores",
-                                                   "row_view"))
+    assert all(
+        task.implements(hook)
+        for hook in ("build", "examples", "request", "parse", "verify", "extra_scores", "row_view")
+    )
     assert task.templates() == list(QUESTION_TEMPLATES)
 
 
@@ -79,8 +85,11 @@ def test_exact_match_is_a_headline_metric_with_a_card_label():
 def test_the_evaluation_scores_exact_match_next_to_similarity():
     from self_explain.evaluation.evaluator import score
 
-    metrics = score("features", ["The country Peru.", "the colour red", "digits"],
-                    ["the country Peru", "the colour blue", "digits"])
+    metrics = score(
+        "features",
+        ["The country Peru.", "the colour red", "digits"],
+        ["the country Peru", "the colour blue", "digits"],
+    )
     assert metrics["exact_match"] == pytest.approx(2 / 3, abs=1e-4)
     assert 2 / 3 < metrics["similarity"] < 1.0  # the near miss still scores high similarity
 
@@ -102,8 +111,9 @@ def test_the_majority_baseline_answers_the_most_common_training_description():
     assert {question.split(",")[0].split()[0] for question in train.questions} == {"At", "Describe"}, "templates vary"
     test = features_rows(["country names", "the country Peru", "digits", "country names"], seed=1)
     assert MAJORITY in applicable_baselines("features", test)
-    result = run_baseline(MAJORITY, None, "features", test, lambda p: score("features", p, test.answers),
-                          train_examples=train)
+    result = run_baseline(
+        MAJORITY, None, "features", test, lambda p: score("features", p, test.answers), train_examples=train
+    )
     assert result.predictions == ["country names"] * 4
     assert result.metrics["exact_match"] == pytest.approx(0.5)
     assert result.details == {"train_rows": 48}
@@ -123,7 +133,8 @@ def test_examples_are_the_rows_vectors_layers_questions_and_held_out_exemplars(d
     for row, extra in zip(rows, examples.extras):
         held = [e for e in row["exemplars"] if e["held_out"]]
         assert [(e.tokens, e.activations, e.kind) for e in extra["exemplars"]] == [
-            (e["tokens"], e["activations"], e["kind"]) for e in held]
+            (e["tokens"], e["activations"], e["kind"]) for e in held
+        ]
         assert 0 < len(held) < len(row["exemplars"])
 
 
@@ -167,8 +178,9 @@ def test_request_with_a_vector_and_a_layer(toy_target):
 def test_request_with_an_sae_feature_and_activation_is_the_decoder_direction_times_it(toy_saes, toy_target):
     sae = toy_saes.saes[2]
     for source in (str(toy_saes.folders[2]), sae):
-        examples = features_request({"task": "features", "sae": source, "feature": 5, "layer": 2, "activation": 2.5},
-                                    toy_target)
+        examples = features_request(
+            {"task": "features", "sae": source, "feature": 5, "layer": 2, "activation": 2.5}, toy_target
+        )
         assert torch.equal(examples.vectors[0], sae.decoder_directions[5].float() * 2.5)
         assert examples.layers.tolist() == [2] and examples.questions == [features_question(2, 0)]
     decoder_row = sae.W_dec.detach()[5]
@@ -189,13 +201,25 @@ def test_request_without_activation_scales_by_the_max_activation_on_the_texts(to
         ({"vector": [0.0] * HIDDEN, "layer": 4}, ValueError, r"needs 'layer': an integer in 0\.\.3; got 4"),
         ({"vector": [0.0] * HIDDEN, "layer": -1}, ValueError, r"an integer in 0\.\.3; got -1"),
         ({"vector": [0.0] * HIDDEN, "layer": "1"}, ValueError, r"an integer in 0\.\.3; got '1'"),
-        ({"vector": [0.0] * 64, "layer": 1}, ValueError, r"'vector' must have the target's hidden size 128; got shape \(64,\)"),
+        (
+            {"vector": [0.0] * 64, "layer": 1},
+            ValueError,
+            r"'vector' must have the target's hidden size 128; got shape \(64,\)",
+        ),
         ({"layer": 1}, ValueError, r"needs 'vector' \(with 'layer'\) or 'sae' and 'feature' \(with 'layer'\)"),
-        ({"sae": "SAE1", "layer": 1, "feature": D_SAE}, ValueError, rf"'feature' must be an integer in 0\.\.{D_SAE - 1}; got {D_SAE}"),
+        (
+            {"sae": "SAE1", "layer": 1, "feature": D_SAE},
+            ValueError,
+            rf"'feature' must be an integer in 0\.\.{D_SAE - 1}; got {D_SAE}",
+        ),
         ({"sae": "SAE1", "layer": 1, "feature": -1}, ValueError, r"'feature' must be an integer in 0\.\.15; got -1"),
         ({"sae": "SAE1", "layer": 1}, ValueError, r"'feature' must be an integer in 0\.\.15; got None"),
         ({"sae": "SAE1", "layer": 1, "feature": "0"}, ValueError, r"'feature' must be an integer in 0\.\.15; got '0'"),
-        ({"sae": "SAE1", "layer": 2, "feature": 0}, ValueError, r"reads the residual stream at layer 1 .*not at layer 2"),
+        (
+            {"sae": "SAE1", "layer": 2, "feature": 0},
+            ValueError,
+            r"reads the residual stream at layer 1 .*not at layer 2",
+        ),
         ({"sae": "MISSING", "layer": 1, "feature": 0}, FileNotFoundError, r"no SAE at"),
     ],
 )
@@ -212,7 +236,10 @@ def test_bad_requests_name_the_problem(toy_saes, toy_target, tmp_path, inputs, e
 @pytest.mark.parametrize(
     "vector, message",
     [
-        ([float("nan")] + [0.0] * (HIDDEN - 1), rf"'vector' holds 1 NaN or infinite values; give {HIDDEN} finite numbers"),
+        (
+            [float("nan")] + [0.0] * (HIDDEN - 1),
+            rf"'vector' holds 1 NaN or infinite values; give {HIDDEN} finite numbers",
+        ),
         ([float("inf"), -float("inf")] + [0.0] * (HIDDEN - 2), r"'vector' holds 2 NaN or infinite values"),
         (["a"] * HIDDEN, rf"'vector' must be a list of {HIDDEN} numbers \(the target's hidden size\); got \['a', 'a'"),
         ("0.1 0.2", rf"'vector' must be a list of {HIDDEN} numbers; got a string '0\.1 0\.2'"),
@@ -231,15 +258,21 @@ def test_an_sae_that_cannot_be_downloaded_is_a_value_error_naming_it(toy_target,
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ValueError, match=r"features input 'sae' 'no-such-org/no-such-sae': cannot download SAE"):
-        features_request({"task": "features", "sae": "no-such-org/no-such-sae", "layer": 1, "feature": 0,
-                          "activation": 1.0}, toy_target)
+        features_request(
+            {"task": "features", "sae": "no-such-org/no-such-sae", "layer": 1, "feature": 0, "activation": 1.0},
+            toy_target,
+        )
     with pytest.raises(ValueError, match=r"'sae' must be an SAE folder or Hub id \(a string\); got 3"):
         features_request({"task": "features", "sae": 3, "layer": 1, "feature": 0, "activation": 1.0}, toy_target)
 
 
 def test_a_dataset_row_with_a_nan_vector_is_refused_naming_the_row(toy_target):
-    rows = Dataset.from_list([{"layer": 1, "vector": [0.0] * HIDDEN, "description": "a"},
-                              {"layer": 1, "vector": [float("nan")] * HIDDEN, "description": "b"}])
+    rows = Dataset.from_list(
+        [
+            {"layer": 1, "vector": [0.0] * HIDDEN, "description": "a"},
+            {"layer": 1, "vector": [float("nan")] * HIDDEN, "description": "b"},
+        ]
+    )
     with pytest.raises(ValueError, match=r"row 1: vector holds NaN or infinite values"):
         features_examples(rows, toy_target)
 
@@ -255,7 +288,9 @@ def test_verify_refuses_bad_inputs_like_request(toy_target, inputs, message):
     with pytest.raises(ValueError, match=message):
         features_request({"task": "features", **inputs}, toy_target)
     with pytest.raises(ValueError, match=message):
-        verify_features({"task": "features", "texts": ["Norway is red"], **inputs}, toy_target, parse_features("digits"))
+        verify_features(
+            {"task": "features", "texts": ["Norway is red"], **inputs}, toy_target, parse_features("digits")
+        )
 
 
 @pytest.mark.parametrize(
@@ -292,7 +327,8 @@ def test_verify_holds_for_the_right_description_of_the_country_feature_only(toy_
     assert right["max_activation"] == pytest.approx(found.max_activation)
     simulator = ConceptSimulator(toy_labeler(toy_world_for(TARGET)))
     assert right["simulator_correlation"] == pytest.approx(
-        simulator_correlation_score(simulator, best, found.exemplars), abs=1e-9)
+        simulator_correlation_score(simulator, best, found.exemplars), abs=1e-9
+    )
 
     reworded = verify_features(inputs, toy_target, parse_features(best.upper() + "."))
     assert reworded["verified"] is True
@@ -359,8 +395,10 @@ def test_score_features_of_the_references_is_the_mean_row_score(dataset, toy_tar
     # One wrong prediction changes the mean by that row's score change.
     simulator = ConceptSimulator(toy_labeler(toy_world_for(TARGET)))
     swapped = ["digits"] + examples.answers[1:]
-    expected = (sum(r["score"] for r in rows[1:])
-                + simulator_correlation_score(simulator, "digits", held_out_exemplars(rows[0]))) / len(rows)
+    expected = (
+        sum(r["score"] for r in rows[1:])
+        + simulator_correlation_score(simulator, "digits", held_out_exemplars(rows[0]))
+    ) / len(rows)
     assert score_features(examples, swapped, toy_target)["simulator_correlation"] == pytest.approx(expected, abs=1e-5)
     assert score_features(ExplainerExamples(["q"], ["a"]), ["a"], toy_target) == {}, "no extras, no score"
 
@@ -376,8 +414,12 @@ def test_train_evaluate_and_explain_through_the_pipeline(built_features, toy_sae
     from self_explain.explainer.trainer import ExplainerConfig, train_explainer
 
     folder, dataset = built_features
-    config = ExplainerConfig(dataset_name=str(folder), dataset_config=TARGET, output_dir=str(tmp_path / "explainer"),
-                         **{**TINY_TRAINING, "max_steps": 3})
+    config = ExplainerConfig(
+        dataset_name=str(folder),
+        dataset_config=TARGET,
+        output_dir=str(tmp_path / "explainer"),
+        **{**TINY_TRAINING, "max_steps": 3},
+    )
     with single_thread(), torch.random.fork_rng():
         explainer_dir = train_explainer(config)
     metadata = json.loads((explainer_dir / "self_explain.json").read_text())
@@ -386,13 +428,25 @@ def test_train_evaluate_and_explain_through_the_pipeline(built_features, toy_sae
 
     out = tmp_path / "report"
     with single_thread():
-        report = run_evaluation(EvaluateConfig(explainer=str(explainer_dir), dataset_name=str(folder),
-                                               output_dir=str(out),
-                                               split=["test", "ood"], baseline=["untrained"], max_rows=4,
-                                               max_new_tokens=8, batch_size=8))
+        report = run_evaluation(
+            EvaluateConfig(
+                explainer=str(explainer_dir),
+                dataset_name=str(folder),
+                output_dir=str(out),
+                split=["test", "ood"],
+                baseline=["untrained"],
+                max_rows=4,
+                max_new_tokens=8,
+                batch_size=8,
+            )
+        )
     assert report["task"] == "features" and report["dataset_config"] == TARGET
     assert [(r["split"], r["baseline"]) for r in report["results"]] == [
-        ("test", None), ("test", "untrained"), ("ood", None), ("ood", "untrained")]
+        ("test", None),
+        ("test", "untrained"),
+        ("ood", None),
+        ("ood", "untrained"),
+    ]
     for result in report["results"]:
         assert {"similarity", "exact_match", "simulator_correlation"} <= set(result["metrics"])
         assert 0 <= result["metrics"]["exact_match"] <= 1
@@ -401,8 +455,10 @@ def test_train_evaluate_and_explain_through_the_pipeline(built_features, toy_sae
 
     explain = pipeline("self-explanation", target=TARGET, explainer=str(explainer_dir))
     texts = toy_corpus(toy_world_for(TARGET), 150, seed=12)
-    inputs = [country_input(toy_saes, texts=texts),
-              {"task": "features", "vector": dataset["ood"][0]["vector"], "layer": 2, "texts": texts}]
+    inputs = [
+        country_input(toy_saes, texts=texts),
+        {"task": "features", "vector": dataset["ood"][0]["vector"], "layer": 2, "texts": texts},
+    ]
     with single_thread():
         results = explain(inputs, verify=True, max_new_tokens=8)
     for result in results:
@@ -413,7 +469,9 @@ def test_train_evaluate_and_explain_through_the_pipeline(built_features, toy_sae
 
     # An explainer that says the truth is verified, one that says something else is not.
     for said, held in (("country names", True), ("colour words", False)):
-        monkeypatch.setattr(explain.explainer, "generate", lambda examples, *args, said=said: [said] * len(examples.questions))
+        monkeypatch.setattr(
+            explain.explainer, "generate", lambda examples, *args, said=said: [said] * len(examples.questions)
+        )
         with single_thread():
             verdict = explain(inputs[0], verify=True)
         assert (verdict["explanation"], verdict["description"], verdict["verified"]) == (said, said, held)

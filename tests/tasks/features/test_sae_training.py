@@ -24,7 +24,9 @@ def test_trained_sae_is_saved_in_the_saelens_format_and_learns(random_toy_model_
     assert cfg["model_name"] == random_toy_model_dir.name
     training = json.loads((folder / "training.json").read_text())
     assert training["fve"] > training["fve_at_init"]
-    assert 0 <= training["dead_fraction"] <= 1 and 0 <= training["dead_fraction_train"] <= 1 and training["mean_l0"] <= 4
+    assert (
+        0 <= training["dead_fraction"] <= 1 and 0 <= training["dead_fraction_train"] <= 1 and training["mean_l0"] <= 4
+    )
     assert training["target_revision"].startswith("sha256:") and training["config"]["d_sae"] == 32
 
     sae = SparseAutoencoder.from_pretrained(folder)  # round trip
@@ -106,15 +108,21 @@ def test_a_diverging_run_stops_naming_the_layer_and_saves_nothing(tmp_path):
     from self_explain.core.sae import SAEConfig
     from self_explain.tasks.features.sae_training import initialize_sae, train_topk_sae
 
-    sae = SparseAutoencoder(SAEConfig(d_in=4, d_sae=8, architecture="topk", k=2, hook_name="blocks.1.hook_resid_pre",
-                                      layer=1, model_name="m"))
+    sae = SparseAutoencoder(
+        SAEConfig(
+            d_in=4, d_sae=8, architecture="topk", k=2, hook_name="blocks.1.hook_resid_pre", layer=1, model_name="m"
+        )
+    )
     data = torch.randn(32, 4, generator=torch.Generator().manual_seed(0))
     generator = torch.Generator().manual_seed(0)
     initialize_sae(sae, data, generator)
     data[3] = float("inf")  # a batch with it gives a loss of nan
     config = TrainSAEConfig(target="toy-target", output_dir=str(tmp_path), d_sae=8, k=2, steps=50, batch_size=32)
-    with pytest.raises(ValueError, match=r"SAE training of layer 1 diverged \(loss nan at step 0\); nothing was "
-                                         r"saved"):
+    with pytest.raises(
+        ValueError,
+        match=r"SAE training of layer 1 diverged \(loss nan at step 0\); nothing was "
+        r"saved",
+    ):
         train_topk_sae(sae, data, config, generator)
     assert not any(tmp_path.iterdir())
 
@@ -170,11 +178,14 @@ def test_a_corpus_file_is_read_and_recorded(random_toy_model_dir, tmp_path):
     assert record["config"]["corpus"] == str(corpus) and record["train_tokens"] > 0
 
 
-@pytest.mark.parametrize("content, name, message", [
-    (None, "missing.txt", "no such file"),
-    ("only one text\n\n", "one.txt", "holds 1 texts"),
-    ('{"text": "a b"}\n{"body": "c"}\n', "bad.jsonl", "line 2: needs a string 'text'"),
-])
+@pytest.mark.parametrize(
+    "content, name, message",
+    [
+        (None, "missing.txt", "no such file"),
+        ("only one text\n\n", "one.txt", "holds 1 texts"),
+        ('{"text": "a b"}\n{"body": "c"}\n', "bad.jsonl", "line 2: needs a string 'text'"),
+    ],
+)
 def test_bad_corpus_files_are_named(tmp_path, content, name, message):
     path = tmp_path / name
     if content is not None:

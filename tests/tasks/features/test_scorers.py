@@ -1,4 +1,4 @@
-"""Simulator scorers: Pearson r, the toy concept simulator (analytic), the LM simulator (local and OpenAI-compatible)."""
+"""Simulator scorers: Pearson r, the toy concept simulator (analytic), the LM simulator (local, OpenAI-compatible)."""
 
 import doctest
 import statistics
@@ -76,7 +76,8 @@ def test_concepts_in_description():
     assert concepts_in_description("option letter B and letter c") == ["option_letter:B", "option_letter:C"]
     assert concepts_in_description("The options of a question.") == ["option_value"]
     assert concepts_in_description("the assistant answer, and the entity of a question") == [
-        "assistant_answer", "question_entity"
+        "assistant_answer",
+        "question_entity",
     ]
 
 
@@ -160,9 +161,14 @@ def test_lm_simulator_local_model_end_to_end(random_toy_model_dir):
 
 
 def test_lm_simulator_batches_give_the_predictions_of_single_exemplars(random_toy_model_dir):
-    exemplars = held_out("colour")[:3] + [Exemplar(["red"], [1.0], "random", 7), Exemplar(["a", "b", "c"] * 5, [0.0] * 15, "random", 8)]
+    exemplars = held_out("colour")[:3] + [
+        Exemplar(["red"], [1.0], "random", 7),
+        Exemplar(["a", "b", "c"] * 5, [0.0] * 15, "random", 8),
+    ]
     assert len({len(e.tokens) for e in exemplars}) > 1  # the batch is padded
-    batched = LMSimulator(LMSimulatorConfig(model=str(random_toy_model_dir), batch_size=4)).simulate("colour words", exemplars)
+    batched = LMSimulator(LMSimulatorConfig(model=str(random_toy_model_dir), batch_size=4)).simulate(
+        "colour words", exemplars
+    )
     single = LMSimulator(LMSimulatorConfig(model=str(random_toy_model_dir), batch_size=1))
     for exemplar, values in zip(exemplars, batched, strict=True):
         (alone,) = single.simulate("colour words", [exemplar])
@@ -182,10 +188,12 @@ def test_lm_simulator_rejects_prompts_longer_than_the_model(random_toy_model_dir
 
 
 def test_lm_simulator_openai_parses_lists_and_counts_malformed_replies(fake_openai):
-    exemplars = [Exemplar(["Zorvak", "likes", "red"], [0.0, 0.0, 3.0], "top", 0),
-                 Exemplar(["blue", "."], [2.0, 0.0], "random", 1),
-                 Exemplar(["a", "b"], [0.0, 0.0], "random", 2),
-                 Exemplar(["green"], [1.0], "random", 3)]
+    exemplars = [
+        Exemplar(["Zorvak", "likes", "red"], [0.0, 0.0, 3.0], "top", 0),
+        Exemplar(["blue", "."], [2.0, 0.0], "random", 1),
+        Exemplar(["a", "b"], [0.0, 0.0], "random", 2),
+        Exemplar(["green"], [1.0], "random", 3),
+    ]
     fake_openai.replies = ["[0, 1, 10]", "Here you go: [12, -3]", "I think it fires on colours.", "[1, 2]"]
     simulator = LMSimulator(LMSimulatorConfig(model="gpt-test", base_url="http://example.test/v1", api_key="k"))
     predicted = simulator.simulate("colour words", exemplars)

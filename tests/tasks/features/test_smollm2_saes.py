@@ -32,10 +32,31 @@ def test_train_sae_with_a_corpus_on_smollm2(smollm2, tmp_path, capsys):
 
     corpus = tmp_path / "facts.txt"  # sentences from the checked facts
     corpus.write_text("".join(f"{fact.prompt} {fact.answer}.\n" for fact in fact_table_for("smollm2-135m").facts))
-    code = main(["train-sae", "--target", "smollm2-135m", "--corpus", str(corpus), "--layers", "6",
-                 "--output_dir", str(tmp_path / "saes"), "--d_sae", "64", "--k", "4", "--steps", "60",
-                 "--batch_size", "256",
-                 "--num_texts", "200", "--threads", "1"])
+    code = main(
+        [
+            "train-sae",
+            "--target",
+            "smollm2-135m",
+            "--corpus",
+            str(corpus),
+            "--layers",
+            "6",
+            "--output_dir",
+            str(tmp_path / "saes"),
+            "--d_sae",
+            "64",
+            "--k",
+            "4",
+            "--steps",
+            "60",
+            "--batch_size",
+            "256",
+            "--num_texts",
+            "200",
+            "--threads",
+            "1",
+        ]
+    )
     assert code == 0 and "wrote" in capsys.readouterr().out
     cfg = json.loads((tmp_path / "saes" / "layer_6" / "cfg.json").read_text())
     assert cfg["d_in"] == 576 and cfg["model_name"] == "smollm2-135m" and cfg["prepend_bos"] is False
@@ -54,10 +75,24 @@ def test_a_features_build_on_smollm2_reads_the_shipped_saes_and_describes_with_s
 
     corpus = tmp_path / "facts.txt"  # a small corpus keeps the test short; the default is the shipped one
     corpus.write_text("".join(f"{fact.prompt} {fact.answer}.\n" for fact in fact_table_for("smollm2-135m").facts))
-    folder = build_features_dataset(FeaturesConfig(
-        target="smollm2-135m", output_dir=str(tmp_path / "ds"), corpus=str(corpus), features_per_layer=1, top_k=4,
-        num_quantile=2, num_random=2, describer="lm", describer_model="smollm2-135m", simulator="lm",
-        simulator_model="smollm2-135m", min_score=-1.0, test_fraction=0.0, ood_layers=[-1]))
+    folder = build_features_dataset(
+        FeaturesConfig(
+            target="smollm2-135m",
+            output_dir=str(tmp_path / "ds"),
+            corpus=str(corpus),
+            features_per_layer=1,
+            top_k=4,
+            num_quantile=2,
+            num_random=2,
+            describer="lm",
+            describer_model="smollm2-135m",
+            simulator="lm",
+            simulator_model="smollm2-135m",
+            min_score=-1.0,
+            test_fraction=0.0,
+            ood_layers=[-1],
+        )
+    )
     provenance = json.loads((folder / "provenance" / "smollm2-135m.json").read_text())
     assert provenance["saes"] == {"9": "smollm2-135m-saes/layer_9", "18": "smollm2-135m-saes/layer_18"}
     rows = load_dataset(str(folder), "smollm2-135m")["train"]

@@ -109,7 +109,9 @@ def test_jsonl_prompts_for_any_model_and_unalignable_pairs_are_counted(random_to
         {"text": "Zorvak works as a", "counterfactual": "Melthi works as a", "split": "ood"},
     ]
     prompts.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
-    folder = build(random_toy_model_dir, tmp_path / "ds", prompts=str(prompts), config_name="custom", test_fraction=0.0)
+    folder = build(
+        random_toy_model_dir, tmp_path / "ds", prompts=str(prompts), config_name="custom", test_fraction=0.0
+    )
     dataset = load_dataset(str(folder), "custom")
     assert set(dataset) == {"train", "ood"}
     assert provenance(folder, "custom")["skipped_unaligned"] == 1
@@ -155,8 +157,11 @@ def test_a_failed_build_leaves_nothing_that_blocks_the_next_one(random_toy_model
     lines += [{"text": "Zorvak " * 300, "counterfactual": "Melthi " * 300}]
     prompts.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     out = tmp_path / "ds"
-    with pytest.raises(ValueError, match=r"prompt 24 text has 301 tokens, longer than the model's context of 256 "
-                                         r"tokens; shorten it or remove it from --prompts"):
+    with pytest.raises(
+        ValueError,
+        match=r"prompt 24 text has 301 tokens, longer than the model's context of 256 "
+        r"tokens; shorten it or remove it from --prompts",
+    ):
         build(random_toy_model_dir, out, prompts=str(prompts))
     assert not (out / ".build").exists()
     build(random_toy_model_dir, out, num_prompts=12)  # other arguments, no --overwrite
@@ -179,12 +184,17 @@ def test_a_build_that_fails_in_its_first_shard_leaves_no_manifest(random_toy_mod
 def test_words_outside_the_vocabulary_are_refused_naming_them(random_toy_model_dir, tmp_path):
     """The toy tokenizer would read an unknown word as <unk>: the build refuses it instead of patching <unk>."""
     prompts = tmp_path / "prompts.jsonl"
-    lines = [{"text": "Zorvak lives in", "counterfactual": "Melthi lives in"},
-             {"text": "Zorvak lives in", "counterfactual": "Blorptown lives in"}]
+    lines = [
+        {"text": "Zorvak lives in", "counterfactual": "Melthi lives in"},
+        {"text": "Zorvak lives in", "counterfactual": "Blorptown lives in"},
+    ]
     prompts.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     out = tmp_path / "ds"
-    with pytest.raises(ValueError, match=r"prompt 1 counterfactual has words outside the target's vocabulary, which it "
-                                         r"would read as '<unk>': \['Blorptown'\]; use words the target knows"):
+    with pytest.raises(
+        ValueError,
+        match=r"prompt 1 counterfactual has words outside the target's vocabulary, which it "
+        r"would read as '<unk>': \['Blorptown'\]; use words the target knows",
+    ):
         build(random_toy_model_dir, out, prompts=str(prompts))
     assert not (out / ".build").exists()
 

@@ -1,5 +1,5 @@
-"""``self-explain build patching`` held out by content: a quarter of the entities only in test, counterfactuals from the
-same side, no test or ood text in train (a toy build fails otherwise; a user's file is reported)."""
+"""``self-explain build patching`` held out by content: a quarter of the entities only in test, counterfactuals from
+the same side, no test or ood text in train (a toy build fails otherwise; a user's file is reported)."""
 
 import dataclasses
 import json
@@ -42,8 +42,10 @@ def test_toy_build_holds_out_entities_and_shares_no_text_with_train(random_toy_m
     record = provenance(folder, name)
     held_out = toy_world_for(str(random_toy_model_dir)).held_out_entities(0)
     assert record["held_out_entities"] == sorted(held_out)
-    assert record["content_overlap"] == {"columns": ["original_text", "counterfactual_text", "question"],
-                                         "rows": {"test": 0, "ood": 0}}
+    assert record["content_overlap"] == {
+        "columns": ["original_text", "counterfactual_text", "question"],
+        "rows": {"test": 0, "ood": 0},
+    }
     dataset = load_dataset(str(folder), name)
     assert set(dataset) == {"train", "test", "ood"}
     assert set(dataset["test"]["entity"]) <= held_out
@@ -77,7 +79,9 @@ def test_a_toy_build_whose_test_text_occurs_in_train_fails(random_toy_model_dir,
         return pairs
 
     monkeypatch.setattr(builder_module, "toy_world_pairs", leaking_pairs)
-    with pytest.raises(ValueError, match=r"content held out: .*test \d+ of \d+.*build on the toy world or a fact table"):
+    with pytest.raises(
+        ValueError, match=r"content held out: .*test \d+ of \d+.*build on the toy world or a fact table"
+    ):
         build(random_toy_model_dir, tmp_path / "ds")
 
 
@@ -89,11 +93,14 @@ def write_prompts(path, lines):
 def test_a_user_file_whose_own_splits_share_text_is_reported(random_toy_model_dir, tmp_path, caplog):
     world = toy_world_for(str(random_toy_model_dir))
     a, b, c = (world.fact_prompt(e, "home", 0).text for e in world.entities[:3])
-    prompts = write_prompts(tmp_path / "prompts.jsonl", [
-        {"text": a, "counterfactual": b, "split": "train"},
-        {"text": a, "counterfactual": c, "split": "test"},  # the same prompt as a train row
-        {"text": c, "counterfactual": a, "split": "ood"},  # a train prompt as its counterfactual
-    ])
+    prompts = write_prompts(
+        tmp_path / "prompts.jsonl",
+        [
+            {"text": a, "counterfactual": b, "split": "train"},
+            {"text": a, "counterfactual": c, "split": "test"},  # the same prompt as a train row
+            {"text": c, "counterfactual": a, "split": "ood"},  # a train prompt as its counterfactual
+        ],
+    )
     with caplog.at_level(logging.WARNING, logger="self_explain.tasks.build"):
         folder = build(random_toy_model_dir, tmp_path / "ds", prompts=prompts, config_name="custom")
     record = provenance(folder, "custom")
@@ -102,7 +109,8 @@ def test_a_user_file_whose_own_splits_share_text_is_reported(random_toy_model_di
     assert record["content_overlap"]["rows"] == {"test": len(dataset["test"]), "ood": len(dataset["ood"])}
     assert "content held out" in caplog.text and "the input file's own splits share these texts" in caplog.text
     assert f"content overlap with train: test {len(dataset['test'])}, ood {len(dataset['ood'])}" in (
-        (folder / "README.md").read_text())
+        (folder / "README.md").read_text()
+    )
 
 
 def test_user_pairs_sharing_a_text_are_drawn_into_one_split(random_toy_model_dir, tmp_path):

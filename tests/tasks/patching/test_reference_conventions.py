@@ -67,8 +67,14 @@ def test_a_build_records_the_same_value_share_and_the_unchanged_rows(random_toy_
     rows; at the last layer and position the patched output is the counterfactual's own (layer L-1 is the last
     block's output), so there the verdict is exactly whether the target answers the two prompts alike."""
     name = random_toy_model_dir.name
-    config = PatchingConfig(target=str(random_toy_model_dir), output_dir=str(tmp_path / "ds"), num_prompts=40,
-                            shard_size=20, same_value_share=0.5, seed=2)
+    config = PatchingConfig(
+        target=str(random_toy_model_dir),
+        output_dir=str(tmp_path / "ds"),
+        num_prompts=40,
+        shard_size=20,
+        same_value_share=0.5,
+        seed=2,
+    )
     folder = build_patching_dataset(config)
     record = provenance(folder, name)
     assert record["same_value_share"] == 0.5 and record["window"] == 1
@@ -84,8 +90,10 @@ def test_a_build_records_the_same_value_share_and_the_unchanged_rows(random_toy_
     last_rows = [row for row in rows if row["token_type"] == "last" and row["layer"] == last_layer]
     assert last_rows
     for row in last_rows:
-        original, counterfactual = clean_runs(loaded.model, [loaded.tokenizer(row["original_text"]).input_ids,
-                                                             loaded.tokenizer(row["counterfactual_text"]).input_ids])
+        original, counterfactual = clean_runs(
+            loaded.model,
+            [loaded.tokenizer(row["original_text"]).input_ids, loaded.tokenizer(row["counterfactual_text"]).input_ids],
+        )
         assert row["is_different"] == bool(original.logits.argmax() != counterfactual.logits.argmax())
     unchanged = [not row["is_different"] for row in rows]
     assert record["fraction_unchanged"] == pytest.approx(sum(unchanged) / len(unchanged), abs=1e-4)
@@ -99,8 +107,14 @@ def test_unchanged_share_near_the_configured_share_on_the_toy_target(tmp_path):
     if unknown_words(target.tokenizer, " ".join(world.entities)):
         pytest.skip("the shipped toy models predate toy world v2 (their tokenizer cannot read its entities)")
     last_layer = len(decoder_layers(target.model)) - 1
-    config = PatchingConfig(target="toy-target", output_dir=str(tmp_path / "ds"), num_prompts=200, layers=[last_layer],
-                            same_value_share=0.3, seed=0)
+    config = PatchingConfig(
+        target="toy-target",
+        output_dir=str(tmp_path / "ds"),
+        num_prompts=200,
+        layers=[last_layer],
+        same_value_share=0.3,
+        seed=0,
+    )
     folder = build_patching_dataset(config)
     dataset = load_dataset(str(folder), "toy-target")
     last = [row for split in dataset.values() for row in split if row["token_type"] == "last"]
@@ -121,6 +135,7 @@ def _outputs_by_hook(model, ids):
     def keep(index):
         def hook(module, args, output):
             seen[index] = (output[0] if isinstance(output, tuple) else output).detach()[0]
+
         return hook
 
     handles = [block.register_forward_hook(keep(i)) for i, block in enumerate(blocks)]
@@ -155,9 +170,9 @@ def test_rows_patch_the_output_of_each_block_of_the_window_with_one_vector(rando
     """Checked against hooks on the model: a row's patched output is the top-1 after writing the counterfactual's
     output of block ``layer`` at the output of every block of ``layers``; the explainer gets that same vector."""
     name = random_toy_model_dir.name
-    config = PatchingConfig(target=str(random_toy_model_dir), output_dir=str(tmp_path / "ds"), num_prompts=12,
-                            window=2,
-                            shard_size=12)
+    config = PatchingConfig(
+        target=str(random_toy_model_dir), output_dir=str(tmp_path / "ds"), num_prompts=12, window=2, shard_size=12
+    )
     dataset = load_dataset(str(build_patching_dataset(config)), name)["train"]
     assert provenance(tmp_path / "ds", name)["window"] == 2
     assert sorted(set(dataset["layer"])) == [0, 1]
@@ -174,23 +189,41 @@ def test_rows_patch_the_output_of_each_block_of_the_window_with_one_vector(rando
         assert loaded.tokenizer.decode([patched]) == row["ablated_continuation"]
         torch.testing.assert_close(examples.vectors[index], vector, atol=1e-5, rtol=0)
         assert int(examples.layers[index]) == row["layer"]
-    request = patching_request({"text": rows[0]["original_text"], "counterfactual": rows[0]["counterfactual_text"],
-                                "layers": rows[0]["layers"], "token": rows[0]["patch_position"]["orig_pos"]}, loaded)
+    request = patching_request(
+        {
+            "text": rows[0]["original_text"],
+            "counterfactual": rows[0]["counterfactual_text"],
+            "layers": rows[0]["layers"],
+            "token": rows[0]["patch_position"]["orig_pos"],
+        },
+        loaded,
+    )
     torch.testing.assert_close(request.vectors[0], examples.vectors[0], atol=1e-5, rtol=0)
 
 
 def test_the_references_rows_give_their_window_and_intervention_vector(random_toy_model_dir):
-    """A row of the reference's schema (``layer`` is the window, the vector is ``patch_position.intervention_vector``)."""
+    """A row of the reference's schema: ``layer`` is the window, the vector ``patch_position.intervention_vector``."""
     from datasets import Dataset
 
     loaded = load_model(str(random_toy_model_dir))
     hidden = loaded.model.config.hidden_size
     text, counterfactual = "Zorvak lives in", "Melthi lives in"
     tokens = loaded.tokenizer.convert_ids_to_tokens(loaded.tokenizer(text).input_ids)
-    row = {"layer": [1, 2], "input_tokens": tokens, "original_continuation": " Peru", "ablated_continuation": " Chile",
-           "is_different": True, "counterfactual_text": counterfactual,
-           "patch_position": {"orig_pos": 1, "orig_text_token": tokens[1], "counterfact_pos": 1,
-                              "counterfact_text_token": tokens[1], "intervention_vector": [0.25] * hidden}}
+    row = {
+        "layer": [1, 2],
+        "input_tokens": tokens,
+        "original_continuation": " Peru",
+        "ablated_continuation": " Chile",
+        "is_different": True,
+        "counterfactual_text": counterfactual,
+        "patch_position": {
+            "orig_pos": 1,
+            "orig_text_token": tokens[1],
+            "counterfact_pos": 1,
+            "counterfact_text_token": tokens[1],
+            "intervention_vector": [0.25] * hidden,
+        },
+    }
     examples = patching_examples(Dataset.from_list([row]), loaded)
     assert examples.layers.tolist() == [1]
     torch.testing.assert_close(examples.vectors, torch.full((1, hidden), 0.25))

@@ -31,8 +31,15 @@ RECIPE = Path(__file__).parents[3] / "dataset_builders" / "self-explain-patching
 
 def build(out, **overrides):
     """A small sites build on the shipped toy target (a random model's patches hardly move its output)."""
-    options = {"target": "toy-target", "design": "sites", "num_prompts": 16, "candidates_per_text": 12,
-               "shard_size": 8, "batch_prompts": 24, **overrides}
+    options = {
+        "target": "toy-target",
+        "design": "sites",
+        "num_prompts": 16,
+        "candidates_per_text": 12,
+        "shard_size": 8,
+        "batch_prompts": 24,
+        **overrides,
+    }
     return build_patching_dataset(PatchingConfig(output_dir=str(out), **options))
 
 
@@ -115,12 +122,16 @@ def test_toy_world_sets_draw_each_text_once_with_same_side_candidates_of_its_tem
     world = ToyWorld.generate(0)
     held_out = world.held_out_entities(0)
     sets = toy_world_sets(world, 10_000, seed=0, ood_relations=["number"], candidates=32, held_out=held_out)
-    assert len(sets) == len({s.text for s in sets}) == len(world.entities) * sum(
-        len(r.templates) for r in RELATIONS.values())
+    assert (
+        len(sets)
+        == len({s.text for s in sets})
+        == len(world.entities) * sum(len(r.templates) for r in RELATIONS.values())
+    )
     for item in sets[:200]:
         assert len(item.counterfactuals) == len(set(item.counterfactuals)) == 32
-        assert all((e in held_out) == (item.entity in held_out) and e != item.entity
-                   for e in item.counterfactual_entities)
+        assert all(
+            (e in held_out) == (item.entity in held_out) and e != item.entity for e in item.counterfactual_entities
+        )
         template = item.text.replace(item.entity, "{e}")
         assert all(cf == template.format(e=e) for cf, e in zip(item.counterfactuals, item.counterfactual_entities))
         assert (item.split == "ood") == (item.relation == "number")
@@ -137,8 +148,10 @@ def test_fact_table_sets_take_candidates_of_the_same_relation_and_side():
     assert len(sets) == len({s.text for s in sets}) == sum(fact.single_token for fact in table.facts)
     for item in sets:
         assert len(item.counterfactuals) <= 8
-        assert all(facts[cf].relation == item.relation and (facts[cf].subject in held_out) == (item.entity in held_out)
-                   for cf in item.counterfactuals)
+        assert all(
+            facts[cf].relation == item.relation and (facts[cf].subject in held_out) == (item.entity in held_out)
+            for cf in item.counterfactuals
+        )
         assert (item.split == "ood") == (item.relation in table.ood_relations)
 
 
@@ -147,9 +160,16 @@ def site(changed, patched, key=(0, 1, 2), original="Peru"):
 
 
 def test_select_sites_keeps_k_distinct_outputs_and_drops_sites_short_of_k():
-    candidates = [site(True, "Chile"), site(True, "Chile"), site(False, "Peru"), site(True, "Japan"),
-                  site(False, "Peru"), site(True, "Kenya"),
-                  site(True, "Chile", key=(1, 1, 2)), site(True, "Japan", key=(1, 1, 2))]
+    candidates = [
+        site(True, "Chile"),
+        site(True, "Chile"),
+        site(False, "Peru"),
+        site(True, "Japan"),
+        site(False, "Peru"),
+        site(True, "Kenya"),
+        site(True, "Chile", key=(1, 1, 2)),
+        site(True, "Japan", key=(1, 1, 2)),
+    ]
     kept, dropped = select_sites(candidates, k=3, unchanged=1, seed=0)
     assert dropped == 1 and all(index < 6 for index in kept)  # the second site has 2 outputs: dropped whole
     assert sorted(candidates[i].patched for i in kept if candidates[i].changed) == ["Chile", "Japan", "Kenya"]
@@ -161,12 +181,27 @@ def test_select_sites_keeps_k_distinct_outputs_and_drops_sites_short_of_k():
 
 def test_site_statistics_measure_the_text_only_ceiling():
     def row(text, changed, output, question="q"):
-        return {"original_text": text, "layers": [1], "patch_position": {"orig_pos": 2}, "token_type": "last",
-                "layer": 1, "is_different": changed, "question": question, "original_continuation": " Peru",
-                "ablated_continuation": f" {output}", "answer": output if changed else "same"}
+        return {
+            "original_text": text,
+            "layers": [1],
+            "patch_position": {"orig_pos": 2},
+            "token_type": "last",
+            "layer": 1,
+            "is_different": changed,
+            "question": question,
+            "original_continuation": " Peru",
+            "ablated_continuation": f" {output}",
+            "answer": output if changed else "same",
+        }
 
-    rows = [row("a", True, "Chile"), row("a", True, "Japan"), row("a", True, "Chile"), row("a", False, "Peru"),
-            row("b", True, "Kenya", question="r"), row("b", True, "Chile", question="r")]
+    rows = [
+        row("a", True, "Chile"),
+        row("a", True, "Japan"),
+        row("a", True, "Chile"),
+        row("a", False, "Peru"),
+        row("b", True, "Kenya", question="r"),
+        row("b", True, "Chile", question="r"),
+    ]
     stats = site_statistics(rows)
     assert (stats["sites"], stats["rows"], stats["changed_rows"]) == (2, 6, 5)
     assert stats["text_only_ceiling"] == {"changed_content_match": round(3 / 5, 4), "exact_match": 0.5}
@@ -186,8 +221,11 @@ def test_a_prompt_file_gives_each_text_its_pairs_as_candidates():
     [
         ({"design": "triples"}, "--design must be one of pairs, sites, got 'triples'"),
         ({"counterfactuals_per_site": 1}, "--counterfactuals-per-site must be an integer from 2 to"),
-        ({"counterfactuals_per_site": 40}, r"--counterfactuals-per-site must be an integer from 2 to "
-                                           r"--candidates-per-text \(32\), got 40"),
+        (
+            {"counterfactuals_per_site": 40},
+            r"--counterfactuals-per-site must be an integer from 2 to "
+            r"--candidates-per-text \(32\), got 40",
+        ),
         ({"unchanged_per_site": -1}, "--unchanged-per-site must be a non-negative integer, got -1"),
         ({"candidates_per_text": 0}, "--candidates-per-text must be a positive integer, got 0"),
     ],
@@ -205,8 +243,11 @@ def test_a_build_where_no_site_reaches_k_says_what_to_change(tmp_path):
     lines += [{"text": f"{entity} lives in", "counterfactual": f"{entity} works as"} for entity in entities[:3]]
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
-    with pytest.raises(ValueError, match=r"none of the 3 texts has a site where --counterfactuals-per-site 2 .*"
-                                         r"try more --candidates-per-text"):
+    with pytest.raises(
+        ValueError,
+        match=r"none of the 3 texts has a site where --counterfactuals-per-site 2 .*"
+        r"try more --candidates-per-text",
+    ):
         build(tmp_path / "ds", prompts=str(prompts), counterfactuals_per_site=2)
 
 
@@ -214,8 +255,11 @@ def test_the_counterfactuals_recipe_parses_into_the_sites_design():
     from self_explain.tasks.registry import get_task
 
     config, recipe = _parse_with_recipe(get_task("patching").config_class, "build", ["--config", str(RECIPE)])
-    assert (config.target, config.config_name, config.output_dir) == ("toy-target", RECIPE.stem,
-                                                                      "out/self-explain-patching")
+    assert (config.target, config.config_name, config.output_dir) == (
+        "toy-target",
+        RECIPE.stem,
+        "out/self-explain-patching",
+    )
     assert (config.design, config.counterfactuals_per_site, config.unchanged_per_site) == ("sites", 4, 1)
     assert config.candidates_per_text == 32 and config.seed == 0
     assert recipe.to_provenance()["options"]["design"] == "sites"

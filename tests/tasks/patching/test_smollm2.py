@@ -49,8 +49,9 @@ def test_built_in_facts_give_a_held_out_build_without_prompts(smollm2, tmp_path)
     from self_explain.tasks.patching.builder import build_patching_dataset
     from self_explain.tasks.patching.config import PatchingConfig
 
-    out = build_patching_dataset(PatchingConfig(target="smollm2-135m", output_dir=str(tmp_path / "d"), num_prompts=24,
-                                                layers=[12], seed=0))
+    out = build_patching_dataset(
+        PatchingConfig(target="smollm2-135m", output_dir=str(tmp_path / "d"), num_prompts=24, layers=[12], seed=0)
+    )
     provenance = json.loads((out / "provenance" / "smollm2-135m.json").read_text())
     assert set(provenance["rows"]) == {"train", "test", "ood"}
     assert provenance["content_overlap"]["rows"] == {"test": 0, "ood": 0}

@@ -16,8 +16,8 @@ from datasets import load_dataset
 from self_explain.cli import main
 from self_explain.core.models import load_model, weights_fingerprint
 from self_explain.core.stats import pearson_correlation
-from self_explain.tasks.preferences import builder as builder_module
 from self_explain.tasks.preferences import PreferencesConfig
+from self_explain.tasks.preferences import builder as builder_module
 from self_explain.tasks.preferences.builder import DATASET_NAME
 from self_explain.tasks.preferences.choices import measure_weights
 from self_explain.tasks.preferences.instill import INSTILLED_RECORD
@@ -120,9 +120,13 @@ def test_weights_are_those_measured_on_the_instilled_model_and_the_base(built, s
     _, dataset = built
     rows = {r["scenario_id"]: r for r in rows_of(dataset)}  # one row per scenario suffices
     ordered = [scenarios[i] for i in sorted(scenarios)]
-    for model, column in ((load_model(str(preferences_build.instilled)), "weights"), (load_model(TARGET), "base_weights")):
-        for measured in measure_weights(model, ordered, num_choices=MEASURE_CHOICES, seed=0, progress=False,
-                                        reasoning_tokens=WORKED_SUM_TOKENS):
+    for model, column in (
+        (load_model(str(preferences_build.instilled)), "weights"),
+        (load_model(TARGET), "base_weights"),
+    ):
+        for measured in measure_weights(
+            model, ordered, num_choices=MEASURE_CHOICES, seed=0, progress=False, reasoning_tokens=WORKED_SUM_TOKENS
+        ):
             names = scenarios[measured.scenario_id].attribute_names
             expected = dict(zip(names, measured.weights))
             assert weights_by_name(rows[measured.scenario_id], column) == pytest.approx(expected, abs=1e-3), column
@@ -134,7 +138,8 @@ def test_rows_show_the_scenarios_of_the_toy_world(built, scenarios):
         scenario = scenarios[row["scenario_id"]]
         assert row["scenario"] == scenario.name
         assert sorted(row["attributes"], key=lambda a: a["name"]) == sorted(
-            scenario.to_dict()["attributes"], key=lambda a: a["name"])
+            scenario.to_dict()["attributes"], key=lambda a: a["name"]
+        )
 
 
 # --- the decisions config -----------------------------------------------------------------------------------------
@@ -150,12 +155,16 @@ def test_decisions_config_keeps_every_choice(built, scenarios):
     native_ids = set(dataset["native"]["scenario_id"])
     assert decisions.num_rows == {
         "instilling": (NUM_SCENARIOS - NUM_NATIVE) * INSTILL_CHOICES + NUM_NATIVE * REPLAY_CHOICES,
-        "measurement": NUM_SCENARIOS * MEASURE_CHOICES}
+        "measurement": NUM_SCENARIOS * MEASURE_CHOICES,
+    }
     assert Counter(decisions["instilling"]["scenario_id"]) == (
-        {i: INSTILL_CHOICES for i in instilled_ids} | {i: REPLAY_CHOICES for i in native_ids})
+        {i: INSTILL_CHOICES for i in instilled_ids} | {i: REPLAY_CHOICES for i in native_ids}
+    )
     assert Counter(decisions["measurement"]["scenario_id"]) == {i: MEASURE_CHOICES for i in range(NUM_SCENARIOS)}
 
-    intended = {r["scenario_id"]: weights_by_name(r, "intended_weights") for r in rows_of(dataset) if r["intended_weights"]}
+    intended = {
+        r["scenario_id"]: weights_by_name(r, "intended_weights") for r in rows_of(dataset) if r["intended_weights"]
+    }
     assert set(intended) == instilled_ids
     for row in decisions["instilling"]:
         scenario = scenarios[row["scenario_id"]]
@@ -203,19 +212,32 @@ def test_provenance_names_the_instilled_model_as_the_target(built, preferences_b
     kept = record["native_preferences_kept"]  # instilled vs. base weights in the native scenarios
     assert set(kept) == {"pooled_r", "pooled_r_ci", "mean_scenario_r", "median_scenario_r"}
     native_rows = unique_scenario_rows({"native": dataset["native"]})
-    assert kept["pooled_r"] == pytest.approx(pearson_correlation(
-        [w for r in native_rows for w in r["weights"]], [w for r in native_rows for w in r["base_weights"]]), abs=1e-4)
+    assert kept["pooled_r"] == pytest.approx(
+        pearson_correlation(
+            [w for r in native_rows for w in r["weights"]], [w for r in native_rows for w in r["base_weights"]]
+        ),
+        abs=1e-4,
+    )
     assert record["instilling"]["fingerprint"] == json.loads((instilled / INSTILLED_RECORD).read_text())["fingerprint"]
-    assert record["instilling_gate"] == {"min_pooled_r": 0.8, "pooled_r": quality["instilled"]["pooled_r"],
-                                         "passed": quality["instilled"]["pooled_r"] >= 0.8, "allowed_to_fail": True}
+    assert record["instilling_gate"] == {
+        "min_pooled_r": 0.8,
+        "pooled_r": quality["instilled"]["pooled_r"],
+        "passed": quality["instilled"]["pooled_r"] >= 0.8,
+        "allowed_to_fail": True,
+    }
     fits = record["not_significant_fits"]
-    assert {kind: n["scenarios"] for kind, n in fits.items()} == {"instilled": NUM_SCENARIOS - NUM_NATIVE, "native": NUM_NATIVE}
-    assert sum(n["not_significant"] for n in fits.values()) == sum(not r["fit_significant"] for r in
-                                                                   unique_scenario_rows(dataset))
+    assert {kind: n["scenarios"] for kind, n in fits.items()} == {
+        "instilled": NUM_SCENARIOS - NUM_NATIVE,
+        "native": NUM_NATIVE,
+    }
+    assert sum(n["not_significant"] for n in fits.values()) == sum(
+        not r["fit_significant"] for r in unique_scenario_rows(dataset)
+    )
     decisions = provenance(folder, f"{TARGET}-decisions")
     assert decisions["rows"] == {
         "instilling": (NUM_SCENARIOS - NUM_NATIVE) * INSTILL_CHOICES + NUM_NATIVE * REPLAY_CHOICES,
-        "measurement": NUM_SCENARIOS * MEASURE_CHOICES}
+        "measurement": NUM_SCENARIOS * MEASURE_CHOICES,
+    }
     instilled_record = json.loads((instilled / INSTILLED_RECORD).read_text())
     assert instilled_record["replayed_choices"] == NUM_NATIVE * REPLAY_CHOICES
     assert instilled_record["examples"] == decisions["rows"]["instilling"]
@@ -243,8 +265,11 @@ def test_a_failed_instilling_is_refused_without_writing_a_dataset(preferences_bu
     options = {"instilled_model": str(preferences_build.instilled), "allow_failed_instilling": False}
     pooled = provenance(preferences_build.folder)["instilling_correlation"]["instilled"]["pooled_r"]
     assert pooled < 0.8, "the small build (one epoch on 10 choices a scenario) misses the gate; this test needs that"
-    with pytest.raises(ValueError, match=r"instilling failed the gate: the pooled r .* below --min-instilling-"
-                                         r"correlation 0\.8.*--allow-failed-instilling"):
+    with pytest.raises(
+        ValueError,
+        match=r"instilling failed the gate: the pooled r .* below --min-instilling-"
+        r"correlation 0\.8.*--allow-failed-instilling",
+    ):
         build_preferences(out, **options)
     assert not (out / "data").exists() and not (out / "README.md").exists()
     # the same build, allowed to fail, reuses the instilled model and records the failure; a lower gate passes
@@ -253,16 +278,27 @@ def test_a_failed_instilling_is_refused_without_writing_a_dataset(preferences_bu
     assert "writing the dataset anyway" in caplog.text
     assert provenance(allowed)["instilling_gate"]["passed"] is False
     lowered = build_preferences(tmp_path / "low", **{**options, "min_instilling_correlation": -1.0})
-    assert provenance(lowered)["instilling_gate"] == {"min_pooled_r": -1.0, "pooled_r": pooled, "passed": True,
-                                                      "allowed_to_fail": False}
+    assert provenance(lowered)["instilling_gate"] == {
+        "min_pooled_r": -1.0,
+        "pooled_r": pooled,
+        "passed": True,
+        "allowed_to_fail": False,
+    }
 
 
 @pytest.mark.slow
 def test_instilling_a_toy_target_passes_the_gate_and_keeps_its_native_preferences(tmp_path):
     # Enough instilling for the decision-capable toy target: 3 epochs on 50 worked-sum choices per scenario, with
     # its own native choices replayed beside them.
-    folder = build_preferences(tmp_path / "ds", num_scenarios=12, instill_choices=50, replay_choices=50,
-                               measure_choices=40, num_train_epochs=3, allow_failed_instilling=False)
+    folder = build_preferences(
+        tmp_path / "ds",
+        num_scenarios=12,
+        instill_choices=50,
+        replay_choices=50,
+        measure_choices=40,
+        num_train_epochs=3,
+        allow_failed_instilling=False,
+    )
     record = provenance(folder)
     gate, base = record["instilling_gate"], record["instilling_correlation"]["base_before_instilling"]
     assert gate["passed"] and gate["pooled_r"] >= 0.8, record["instilling_correlation"]
@@ -305,7 +341,8 @@ def test_the_demo_explains_the_instilled_model_and_summarises_the_build(built, p
     lines = preferences_summary(folder, TARGET)
     assert lines[0].split() == ["split", "rows", "scenarios"]
     assert [line.split() for line in lines[1:4]] == [
-        [split, str(rows.num_rows), str(len(set(rows["scenario_id"])))] for split, rows in dataset.items()]
+        [split, str(rows.num_rows), str(len(set(rows["scenario_id"])))] for split, rows in dataset.items()
+    ]
     text = "\n".join(lines)
     quality = provenance(folder)["instilling_correlation"]
     assert f"instilled model (the target explained): {preferences_build.instilled}" in text
@@ -315,7 +352,10 @@ def test_the_demo_explains_the_instilled_model_and_summarises_the_build(built, p
     assert ("instilling gate (pooled r ≥ 0.8): " + ("passed" if gate["passed"] else "FAILED")) in text
     assert "weight fits not significant (p ≥ 0.05): instilled " in text
     kept = provenance(folder)["native_preferences_kept"]
-    assert f"native scenarios: r of the instilled model's weights vs. the base model's (kept when high): pooled {kept['pooled_r']:.3f}" in text
+    assert (
+        "native scenarios: r of the instilled model's weights vs. the base model's (kept when high): pooled "
+        f"{kept['pooled_r']:.3f}" in text
+    )
 
 
 def current_umask() -> int:
@@ -341,8 +381,9 @@ def copy_build(preferences_build, into):
     return into / "ds", into / preferences_build.instilled.name
 
 
-def test_rerun_with_overwrite_reuses_the_instilled_model_and_gives_the_same_dataset(preferences_build, tmp_path,
-                                                                                      monkeypatch):
+def test_rerun_with_overwrite_reuses_the_instilled_model_and_gives_the_same_dataset(
+    preferences_build, tmp_path, monkeypatch
+):
     out, instilled = copy_build(preferences_build, tmp_path)
     before = (instilled / INSTILLED_RECORD).read_text(), (instilled / "model.safetensors").stat().st_mtime_ns
     monkeypatch.setattr(builder_module, "instill", lambda *a, **k: pytest.fail("the instilled model was not reused"))
@@ -369,8 +410,9 @@ def test_another_builds_instilled_model_is_not_replaced_without_overwrite(prefer
     assert (instilled / INSTILLED_RECORD).read_text() == record
 
 
-def test_an_instilled_model_folder_conflict_fails_before_any_choice_is_measured(preferences_build, tmp_path,
-                                                                                monkeypatch):
+def test_an_instilled_model_folder_conflict_fails_before_any_choice_is_measured(
+    preferences_build, tmp_path, monkeypatch
+):
     _, instilled = copy_build(preferences_build, tmp_path)
     measured = []
     monkeypatch.setattr(builder_module, "measure_weights", lambda *args, **kwargs: measured.append(args) or [])
@@ -422,7 +464,8 @@ def test_cli_builds_from_a_scenarios_file(tmp_path):
     by_name = {r["name"]: r for r in records}
     for row in rows:
         assert sorted(row["attributes"], key=lambda a: a["name"]) == sorted(
-            by_name[row["scenario"]]["attributes"], key=lambda a: a["name"])
+            by_name[row["scenario"]]["attributes"], key=lambda a: a["name"]
+        )
     assert set(dataset["native"]["scenario_id"]) and set(dataset["test"]["scenario_id"])
     record = provenance(out)
     assert record["scenarios"] == str(path)
@@ -476,9 +519,19 @@ def test_cli_help_lists_the_options(capsys):
         main(["build", "preferences", "--help"])
     assert exit_info.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
-    for option in ("--target", "--output_dir", "--scenarios", "--num-scenarios", "--native-fraction",
-                   "--instill-choices",
-                   "--measure-choices", "--choice-labels", "--instilled-model", "--push-instilled-to-hub",
-                   "--overwrite", "--seed"):
+    for option in (
+        "--target",
+        "--output_dir",
+        "--scenarios",
+        "--num-scenarios",
+        "--native-fraction",
+        "--instill-choices",
+        "--measure-choices",
+        "--choice-labels",
+        "--instilled-model",
+        "--push-instilled-to-hub",
+        "--overwrite",
+        "--seed",
+    ):
         assert option in out, option
     assert "required for models other than toy and packaged ones" in out

@@ -23,11 +23,25 @@ RECORD = {
     "base": "org/base-model",
     "base_revision": "0123abcd",
     "scenarios": 80,
-    "settings": {"lora_r": 64, "lora_alpha": 128, "learning_rate": 0.002, "num_train_epochs": 3.0,
-                 "per_device_train_batch_size": 32, "seed": 7},
+    "settings": {
+        "lora_r": 64,
+        "lora_alpha": 128,
+        "learning_rate": 0.002,
+        "num_train_epochs": 3.0,
+        "per_device_train_batch_size": 32,
+        "seed": 7,
+    },
 }
-MODEL_FILES = ["README.md", "chat_template.jinja", "config.json", "generation_config.json", "instilled.json",
-               "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
+MODEL_FILES = [
+    "README.md",
+    "chat_template.jinja",
+    "config.json",
+    "generation_config.json",
+    "instilled.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+]
 
 
 def test_card_renders_the_record():
@@ -97,7 +111,9 @@ def test_push_uploads_only_the_model_files_to_a_model_repo(instilled_folder, fak
 def test_push_of_a_folder_without_instilled_json_is_refused(instilled_folder, fake_hub):
     api_class, api, _ = fake_hub
     (instilled_folder / "instilled.json").unlink()
-    with pytest.raises(ValueError, match=f"{instilled_folder} is not an instilled model folder: it has no instilled.json"):
+    with pytest.raises(
+        ValueError, match=f"{instilled_folder} is not an instilled model folder: it has no instilled.json"
+    ):
         push_instilled_model(instilled_folder, REPO)
     with pytest.raises(ValueError, match="is not an instilled model folder"):
         push_instilled_model(instilled_folder.parent / "missing", REPO)

@@ -113,7 +113,9 @@ SCALE, BIAS = 0.05, 0.3  # P(A) = σ(BIAS + SCALE · (U(A) − U(B))): utilities
 def known_choices(monkeypatch):
     """Scenarios with known weights, and probabilities_of_a replaced by a model that chooses by those weights."""
     names = ("rent", "size", "rooms", "age", "noise")
-    scenarios = [Scenario(i, f"choosing flat {i}", tuple(Attribute(n, "euros", 0, 9) for n in names)) for i in range(6)]
+    scenarios = [
+        Scenario(i, f"choosing flat {i}", tuple(Attribute(n, "euros", 0, 9) for n in names)) for i in range(6)
+    ]
     rng = random.Random(0)
     weights = {s.scenario_id: draw_weights(rng) for s in scenarios}
     by_prompt = {}
@@ -165,8 +167,13 @@ def test_measured_weights_carry_standard_errors_and_a_significant_fit(known_choi
 def test_choices_that_ignore_the_attributes_give_a_fit_that_is_not_significant(known_choices, monkeypatch):
     scenarios, _, _, _ = known_choices
     rng = random.Random(0)
-    monkeypatch.setattr(choices_module, "probabilities_of_a",
-                        lambda loaded, prompts, batch_size=32, progress=False, reasoning_tokens=0: [0.5 + rng.uniform(-0.01, 0.01) for _ in prompts])
+    monkeypatch.setattr(
+        choices_module,
+        "probabilities_of_a",
+        lambda loaded, prompts, batch_size=32, progress=False, reasoning_tokens=0: [
+            0.5 + rng.uniform(-0.01, 0.01) for _ in prompts
+        ],
+    )
     for m in measure_weights(None, scenarios, num_choices=50, seed=0, progress=False):
         assert m.fit_p_value > 0.5 and not m.significant
         assert max(abs(w) for w in m.weights) == 100.0  # rescaled noise: what the flag warns about
@@ -246,10 +253,17 @@ def toy():
 @pytest.fixture(scope="module")
 def prompts_of_several_lengths(toy):
     # Toy scenarios' prompts all have one length; a longer name and two-decimal values give others.
-    hand = Scenario(99, "choosing a flat in Peru with a partner", (
-        Attribute("rent", "euros", 0, 9), Attribute("size", "metres", 0, 1), Attribute("rooms", "", 1, 3),
-        Attribute("age", "years", 0, 9), Attribute("noise", "percent", 0, 1),
-    ))
+    hand = Scenario(
+        99,
+        "choosing a flat in Peru with a partner",
+        (
+            Attribute("rent", "euros", 0, 9),
+            Attribute("size", "metres", 0, 1),
+            Attribute("rooms", "", 1, 3),
+            Attribute("age", "years", 0, 9),
+            Attribute("noise", "percent", 0, 1),
+        ),
+    )
     rng = random.Random(0)
     prompts = [decision_prompt(s, *s.sample_pair(rng)) for s in toy_scenarios(6, seed=0)]
     prompts += [decision_prompt(hand, *hand.sample_pair(rng)) for _ in range(3)]
@@ -289,6 +303,9 @@ def test_probabilities_of_a_equal_a_plain_unpadded_forward_pass(toy, prompts_of_
 def test_a_prompt_longer_than_the_context_is_named(toy):
     context = toy.model.config.max_position_embeddings
     prompts = ["Which option do you choose?", "A " * (context + 10)]
-    with pytest.raises(ValueError, match=rf"decision prompt 1 has \d+ tokens, which with 0 tokens of reasoning is more "
-                                         rf"than the model's context of {context}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"decision prompt 1 has \d+ tokens, which with 0 tokens of reasoning is more "
+        rf"than the model's context of {context}",
+    ):
         probabilities_of_a(toy, prompts)

@@ -31,9 +31,18 @@ def test_reasoning_defaults_by_target_and_can_be_turned_off():
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (dict(target="toy-target", reasoning="chain-of-thought"), r"--reasoning must be one of \['none', 'worked-sum'\]"),
-        (dict(target="smollm2-135m", reasoning="worked-sum"), "--reasoning worked-sum is the toy world's decision format"),
-        (dict(target="toy-target", reasoning="worked-sum", scenarios="mine.json"), "needs a toy target and its built-in"),
+        (
+            dict(target="toy-target", reasoning="chain-of-thought"),
+            r"--reasoning must be one of \['none', 'worked-sum'\]",
+        ),
+        (
+            dict(target="smollm2-135m", reasoning="worked-sum"),
+            "--reasoning worked-sum is the toy world's decision format",
+        ),
+        (
+            dict(target="toy-target", reasoning="worked-sum", scenarios="mine.json"),
+            "needs a toy target and its built-in",
+        ),
     ],
 )
 def test_bad_reasoning_is_named(options, message):
@@ -50,5 +59,7 @@ def test_replayed_native_choices_are_on_by_default_and_cannot_be_negative():
 
 @pytest.mark.parametrize("target", ["toy-twin", "toy-large"])
 def test_a_facts_only_toy_target_is_refused_before_any_work(target):
-    with pytest.raises(ValueError, match=rf"--target {target} is a toy model of the facts-only world .* Use toy-target or toy-other"):
+    with pytest.raises(
+        ValueError, match=rf"--target {target} is a toy model of the facts-only world .* Use toy-target or toy-other"
+    ):
         PreferencesConfig(target=target, output_dir="x")

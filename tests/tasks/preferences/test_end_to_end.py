@@ -30,21 +30,43 @@ pytestmark = pytest.mark.slow
 
 MAX_STEPS = 200  # fewer (30, 60, 100, 120) leave even the train rows invalid; 150 gets 6 of 9
 METRIC_KEYS = {
-    "pooled_correlation", "pooled_correlation_ci_low", "pooled_correlation_ci_high",
-    "mean_scenario_correlation", "mean_scenario_correlation_ci_low", "mean_scenario_correlation_ci_high",
-    "valid_fraction", "num_malformed", "num_other_attributes", "num_repeated_attributes", "num_examples",
+    "pooled_correlation",
+    "pooled_correlation_ci_low",
+    "pooled_correlation_ci_high",
+    "mean_scenario_correlation",
+    "mean_scenario_correlation_ci_low",
+    "mean_scenario_correlation_ci_high",
+    "valid_fraction",
+    "num_malformed",
+    "num_other_attributes",
+    "num_repeated_attributes",
+    "num_examples",
 }
-PIPELINE_KEYS = {"explanation", "weights", "valid", "ground_truth", "measured_weights", "fit_agreement",
-                 "fit_p_value", "fit_significant",
-                 "correlation", "verified"}
+PIPELINE_KEYS = {
+    "explanation",
+    "weights",
+    "valid",
+    "ground_truth",
+    "measured_weights",
+    "fit_agreement",
+    "fit_p_value",
+    "fit_significant",
+    "correlation",
+    "verified",
+}
 
 
 @pytest.fixture(scope="module")
 def explainer_dir(preferences_build, tmp_path_factory):
     out = tmp_path_factory.mktemp("preferences-explainer") / "explainer"
-    config = ExplainerConfig(dataset_name=str(preferences_build.folder), dataset_config=TARGET, output_dir=str(out),
-                             max_steps=MAX_STEPS,
-                         per_device_train_batch_size=8, seed=0)
+    config = ExplainerConfig(
+        dataset_name=str(preferences_build.folder),
+        dataset_config=TARGET,
+        output_dir=str(out),
+        max_steps=MAX_STEPS,
+        per_device_train_batch_size=8,
+        seed=0,
+    )
     with single_thread(), torch.random.fork_rng():
         return train_explainer(config)
 
@@ -52,9 +74,13 @@ def explainer_dir(preferences_build, tmp_path_factory):
 @pytest.fixture(scope="module")
 def report(preferences_build, explainer_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("preferences-evaluation")
-    config = EvaluateConfig(explainer=str(explainer_dir), dataset_name=str(preferences_build.folder),
-                            output_dir=str(out),
-                            split=["train", "test", "native"], baseline=["untrained"])
+    config = EvaluateConfig(
+        explainer=str(explainer_dir),
+        dataset_name=str(preferences_build.folder),
+        output_dir=str(out),
+        split=["train", "test", "native"],
+        baseline=["untrained"],
+    )
     with single_thread():
         return run_evaluation(config), out
 
@@ -75,7 +101,8 @@ def test_evaluation_reports_weight_correlation_for_trained_and_untrained(report,
     report, _ = report
     assert report["task"] == "preferences" and report["target"] == str(preferences_build.instilled)
     assert {(r["split"], r["baseline"]) for r in report["results"]} == {
-        (split, baseline) for split in ("train", "test", "native") for baseline in (None, "untrained")}
+        (split, baseline) for split in ("train", "test", "native") for baseline in (None, "untrained")
+    }
     for result in report["results"]:
         assert METRIC_KEYS <= set(result["metrics"]), (result["split"], result["baseline"])
         assert result["metrics"]["num_examples"] == result["rows"]
@@ -99,12 +126,20 @@ def test_pipeline_explains_and_verifies_a_scenario(explainer_dir, preferences_bu
     rows = load_dataset(str(preferences_build.folder), TARGET)["train"].to_list()
     (row,) = [r for r in rows if (r["question"], r["answer"]) == (shown["question"], shown["reference"])]
     scenario = Scenario.from_dict({"name": row["scenario"], "attributes": row["attributes"]}, "row", 0)
-    template = [t.format(name=row["scenario"], attributes=attribute_list(scenario))
-                for t in INTROSPECTION_TEMPLATES].index(row["question"])
+    template = [
+        t.format(name=row["scenario"], attributes=attribute_list(scenario)) for t in INTROSPECTION_TEMPLATES
+    ].index(row["question"])
     explain = pipeline("self-explanation", explainer=str(explainer_dir))
     with single_thread():
-        result = explain({"task": "preferences", "scenario": {"name": row["scenario"], "attributes": row["attributes"]},
-                          "template": template, "num_choices": 40}, verify=True)
+        result = explain(
+            {
+                "task": "preferences",
+                "scenario": {"name": row["scenario"], "attributes": row["attributes"]},
+                "template": template,
+                "num_choices": 40,
+            },
+            verify=True,
+        )
     assert set(result) == PIPELINE_KEYS
     assert result["explanation"] == shown["prediction"], "the pipeline answers as the evaluation did"
     assert list(result["measured_weights"]) == [a["name"] for a in row["attributes"]]

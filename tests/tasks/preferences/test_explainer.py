@@ -70,8 +70,9 @@ def test_examples_without_question_and_answer_columns_are_made_from_the_weights(
     assert examples.answers == dataset["train"]["answer"], "the answer is the weights, in the row's attribute order"
     for question, row in zip(examples.questions, rows):
         scenario = Scenario.from_dict(scenario_input(row), "row", 0)
-        assert question in {t.format(name=row["scenario"], attributes=attribute_list(scenario))
-                            for t in INTROSPECTION_TEMPLATES}
+        assert question in {
+            t.format(name=row["scenario"], attributes=attribute_list(scenario)) for t in INTROSPECTION_TEMPLATES
+        }
     assert preferences_examples(rows, None, seed=3).questions == examples.questions, "seeded"
 
 
@@ -90,12 +91,16 @@ def test_a_request_asks_one_introspection_question_naming_every_attribute(datase
     assert question.startswith("[INTROSPECTION TASK]") and row["scenario"] in question
     for attribute in row["attributes"]:
         assert attribute["name"] in question
-    others = {preferences_request(request(row, template=i), None).questions[0] for i in range(len(INTROSPECTION_TEMPLATES))}
+    others = {
+        preferences_request(request(row, template=i), None).questions[0] for i in range(len(INTROSPECTION_TEMPLATES))
+    }
     assert len(others) == len(INTROSPECTION_TEMPLATES), "the template option picks the template"
 
 
 def attributes(count=5, **changes):
-    items = [{"name": n, "unit": "euros", "min": 0, "max": 9} for n in ("rent", "size", "rooms", "age", "noise")[:count]]
+    items = [
+        {"name": n, "unit": "euros", "min": 0, "max": 9} for n in ("rent", "size", "rooms", "age", "noise")[:count]
+    ]
     items[0].update(changes)
     return items
 
@@ -221,8 +226,11 @@ def test_bad_choice_labels_are_refused(measured, instilled):
 
 def test_sampled_choice_labels_and_a_smaller_measurement(measured, instilled):
     row, result = measured
-    sampled = verify_preferences(request(row, choice_labels="sampled", num_choices=30, seed=1), instilled,
-                                 {"weights": result["measured_weights"], "valid": True})
+    sampled = verify_preferences(
+        request(row, choice_labels="sampled", num_choices=30, seed=1),
+        instilled,
+        {"weights": result["measured_weights"], "valid": True},
+    )
     assert list(sampled["measured_weights"]) == list(result["measured_weights"])
     assert sampled["measured_weights"] != result["measured_weights"]
     assert -1 <= sampled["correlation"] <= 1

@@ -98,14 +98,29 @@ def byte_level_chat_model():
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
     texts = [decision_prompt(s, *s.sample_pair(random.Random(0))) for s in toy_scenarios(10, seed=0)]
-    backend.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=400, special_tokens=["<|im_end|>", "<|endoftext|>"],
-                                                           initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    backend.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=400,
+            special_tokens=["<|im_end|>", "<|endoftext|>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-    tokenizer.chat_template = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}<|im_end|>\n{% endfor %}"
-                               "{% if add_generation_prompt %}assistant: {% endif %}")
+    tokenizer.chat_template = (
+        "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}assistant: {% endif %}"
+    )
     assert tokenizer.unk_token_id is None
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+    )
     torch.manual_seed(0)
     return LoadedModel(LlamaForCausalLM(config), tokenizer, "byte-level-chat", "none")
 
@@ -142,8 +157,9 @@ def test_worked_sum_completions_teach_the_toy_worlds_sum_under_the_intended_weig
     by_id = {s.scenario_id: s for s in scenarios}
     for c in made:
         whole = [int(w / 50) for w in weights[c.scenario_id]]
-        expected = decision_completion(by_id[c.scenario_id].attribute_names, whole, [int(v) for v in c.option_a],
-                                       [int(v) for v in c.option_b])
+        expected = decision_completion(
+            by_id[c.scenario_id].attribute_names, whole, [int(v) for v in c.option_a], [int(v) for v in c.option_b]
+        )
         assert c.completion == expected and c.completion.endswith(f"Answer: {c.choice}")
     # Without reasoning the completion is the choice alone, and the pairs are the same.
     plain = instilling_choices(scenarios, weights, num_choices=20, seed=0)
@@ -152,7 +168,9 @@ def test_worked_sum_completions_teach_the_toy_worlds_sum_under_the_intended_weig
 
 def test_worked_sum_refuses_weights_a_toy_model_cannot_write():
     scenario = toy_scenarios(1, seed=0)[0]
-    with pytest.raises(ValueError, match="worked-sum reasoning needs whole toy-world values and weights in steps of 50"):
+    with pytest.raises(
+        ValueError, match="worked-sum reasoning needs whole toy-world values and weights in steps of 50"
+    ):
         instilling_choices([scenario], {0: [100.0, 37.0, 0, 0, 0]}, num_choices=3, seed=0, reasoning="worked-sum")
 
 

@@ -133,7 +133,8 @@ def test_canonical_weights_text_keeps_a_repeated_name_for_the_metric():
     assert canonical_weights_text(answer) == '{"rent": -73, "size": 50, "rent": 10}'
     assert read_weights(answer) == {"rent": 10, "size": 50}  # as json.loads: the last value
     results = evaluate.load(metric_path("weight_correlation")).compute(
-        predictions=[canonical_weights_text(answer)], references=['{"rent": -50, "size": 50, "rooms": 0}'])
+        predictions=[canonical_weights_text(answer)], references=['{"rent": -50, "size": 50, "rooms": 0}']
+    )
     assert (results["num_malformed"], results["num_repeated_attributes"]) == (1.0, 1.0)
 
 
@@ -173,7 +174,8 @@ def test_toy_scenario_prompts_tokenize_without_unknown_words_and_fit_the_context
             assert unk not in prompt, question
             conversation = toy_tokenizer.apply_chat_template(
                 [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
-                tokenize=True, return_dict=True,
+                tokenize=True,
+                return_dict=True,
             )["input_ids"]
             assert unk not in conversation, answer
             assert len(conversation) <= limit, (len(conversation), question)

@@ -1,4 +1,4 @@
-"""Decision scenarios: checked input (errors name the input and what was expected), weights, utilities, the toy world's."""
+"""Decision scenarios: checked input (errors name the input and what was expected), weights, utilities, toy ones."""
 
 import json
 import random
@@ -54,7 +54,9 @@ def test_unit_may_be_left_out():
 @pytest.mark.parametrize("count", [0, 4, 6])
 def test_a_scenario_without_five_attributes_is_named(count):
     items = [attribute(f"a{i}") for i in range(count)]
-    with pytest.raises(ValueError, match=rf"^{WHERE} \('choosing a flat'\): expected exactly 5 attributes, got {count}$"):
+    with pytest.raises(
+        ValueError, match=rf"^{WHERE} \('choosing a flat'\): expected exactly 5 attributes, got {count}$"
+    ):
         Scenario.from_dict(record(attributes=items), WHERE, 3)
 
 
@@ -66,19 +68,27 @@ def test_attributes_that_are_not_a_list_are_named():
 @pytest.mark.parametrize("low, high", [(5, 5), (9, 0), (1.5, 1.25)])
 def test_min_not_below_max_is_named_with_the_attribute(low, high):
     items = [attribute("rent", low=low, high=high)] + [attribute(n) for n in ("size", "rooms", "age", "noise")]
-    with pytest.raises(ValueError, match=rf"^{WHERE} \('choosing a flat'\) attribute 0 \('rent'\): 'min' must be "
-                                         rf"below 'max', got min={low:g}, max={high:g}$"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^{WHERE} \('choosing a flat'\) attribute 0 \('rent'\): 'min' must be "
+        rf"below 'max', got min={low:g}, max={high:g}$",
+    ):
         Scenario.from_dict(record(attributes=items), WHERE, 3)
 
 
-@pytest.mark.parametrize("key, value", [("min", "low"), ("min", None), ("min", True), ("max", float("nan")),
-                                        ("max", float("inf")), ("max", [9])])
+@pytest.mark.parametrize(
+    "key, value",
+    [("min", "low"), ("min", None), ("min", True), ("max", float("nan")), ("max", float("inf")), ("max", [9])],
+)
 def test_a_bound_that_is_not_a_finite_number_is_named(key, value):
     bad = attribute("size")
     bad[key] = value
     items = [attribute("rent"), bad] + [attribute(n) for n in ("rooms", "age", "noise")]
-    with pytest.raises(ValueError, match=rf"^{WHERE} \('choosing a flat'\) attribute 1 \('size'\): '{key}' must be a "
-                                         rf"finite number, got {re.escape(repr(value))}$"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^{WHERE} \('choosing a flat'\) attribute 1 \('size'\): '{key}' must be a "
+        rf"finite number, got {re.escape(repr(value))}$",
+    ):
         Scenario.from_dict(record(attributes=items), WHERE, 3)
 
 
@@ -88,26 +98,37 @@ def test_a_missing_bound_is_named():
         Scenario.from_dict(record(attributes=items), WHERE, 3)
 
 
-@pytest.mark.parametrize("names", [("rent", "size", "rent", "age", "noise"), ("rent", "size", " rent ", "age", "noise")])
+@pytest.mark.parametrize(
+    "names", [("rent", "size", "rent", "age", "noise"), ("rent", "size", " rent ", "age", "noise")]
+)
 def test_duplicate_attribute_names_are_named(names):
     items = [attribute(n) for n in names]
-    with pytest.raises(ValueError, match=rf"^{WHERE} \('choosing a flat'\): attribute names must be distinct, got "
-                                         r"\['rent', 'size', 'rent', 'age', 'noise'\]$"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^{WHERE} \('choosing a flat'\): attribute names must be distinct, got "
+        r"\['rent', 'size', 'rent', 'age', 'noise'\]$",
+    ):
         Scenario.from_dict(record(attributes=items), WHERE, 3)
 
 
 @pytest.mark.parametrize("name", ["", "   ", None, 7])
 def test_an_empty_or_missing_scenario_name_is_named(name):
-    with pytest.raises(ValueError, match=rf"^{WHERE}: 'name' must be a non-empty string \(the decision context\), "
-                                         rf"got {name!r}$"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^{WHERE}: 'name' must be a non-empty string \(the decision context\), "
+        rf"got {name!r}$",
+    ):
         Scenario.from_dict(record(name=name), WHERE, 3)
 
 
 @pytest.mark.parametrize("name", ["", "  ", None])
 def test_an_empty_attribute_name_is_named(name):
     items = [attribute(n) for n in ("rent", "size")] + [attribute(name)] + [attribute(n) for n in ("age", "noise")]
-    with pytest.raises(ValueError, match=rf"^{WHERE} \('choosing a flat'\) attribute 2: 'name' must be a non-empty "
-                                         rf"string, got {name!r}$"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^{WHERE} \('choosing a flat'\) attribute 2: 'name' must be a non-empty "
+        rf"string, got {name!r}$",
+    ):
         Scenario.from_dict(record(attributes=items), WHERE, 3)
 
 
@@ -125,8 +146,11 @@ def test_a_record_that_is_not_an_object_is_named(bad, got):
 
 def test_an_attribute_that_is_not_an_object_is_named():
     items = [attribute(n) for n in ("rent", "size", "rooms", "age")] + ["noise"]
-    with pytest.raises(ValueError, match=rf"^{WHERE} \('choosing a flat'\) attribute 4: expected an object with "
-                                         r"name, unit, min, max, got 'noise'$"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^{WHERE} \('choosing a flat'\) attribute 4: expected an object with "
+        r"name, unit, min, max, got 'noise'$",
+    ):
         Scenario.from_dict(record(attributes=items), WHERE, 3)
 
 
@@ -169,23 +193,32 @@ def test_read_scenarios_not_json_is_named_with_the_place(tmp_path):
 @pytest.mark.parametrize("data", [[], {"scenarios": []}, {"other": [1]}, {"name": "choosing a flat"}, 7])
 def test_read_scenarios_without_a_list_of_scenarios_says_what_was_expected(tmp_path, data):
     path = write(tmp_path / "s.json", data)
-    with pytest.raises(ValueError, match=rf"^--scenarios {re.escape(str(path))}: expected a non-empty list of scenarios "
-                                         r"\(or \{'scenarios': \[\.\.\.\]\}\)$"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^--scenarios {re.escape(str(path))}: expected a non-empty list of scenarios "
+        r"\(or \{'scenarios': \[\.\.\.\]\}\)$",
+    ):
         read_scenarios(path)
 
 
 def test_read_scenarios_names_the_file_and_index_of_a_bad_scenario(tmp_path):
     path = write(tmp_path / "s.json", [record("choosing a flat"), record("choosing a loan", attributes=[])])
-    with pytest.raises(ValueError, match=rf"^--scenarios {re.escape(str(path))}, scenario 1 \('choosing a loan'\): "
-                                         r"expected exactly 5"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^--scenarios {re.escape(str(path))}, scenario 1 \('choosing a loan'\): "
+        r"expected exactly 5",
+    ):
         read_scenarios(path)
 
 
 def test_read_scenarios_duplicate_names_are_listed(tmp_path):
     data = [record("choosing a flat"), record("choosing a loan"), record(" choosing a flat"), record("choosing a car")]
     path = write(tmp_path / "s.json", data)
-    with pytest.raises(ValueError, match=rf"^--scenarios {re.escape(str(path))}: scenario names must be distinct; "
-                                         r"repeated: \['choosing a flat'\]$"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^--scenarios {re.escape(str(path))}: scenario names must be distinct; "
+        r"repeated: \['choosing a flat'\]$",
+    ):
         read_scenarios(path)
 
 
@@ -246,7 +279,9 @@ def test_utility_by_hand():
     scenario = Scenario(0, "choosing a flat", attributes)
     weights = [-100, 40, 75, 10, -20]
     values = [4, 5, 1, 5, 0.25]
-    assert scenario.utility(weights, values) == pytest.approx(-100 * 0.4 + 40 * 0.75 + 75 * 0 + 10 * 1 - 20 * 0.5)  # -10
+    assert scenario.utility(weights, values) == pytest.approx(
+        -100 * 0.4 + 40 * 0.75 + 75 * 0 + 10 * 1 - 20 * 0.5
+    )  # -10
     assert scenario.utility(weights, values) == pytest.approx(-10.0)
     top = [a.max for a in attributes]
     bottom = [a.min for a in attributes]
@@ -288,7 +323,8 @@ def test_toy_scenarios_put_the_worlds_native_ones_first_and_draw_the_rest_from_t
     natives = world_scenarios(0)[:NUM_NATIVE_SCENARIOS]
     scenarios = toy_scenarios(50, seed=3, num_native=10)
     assert [(s.name, tuple(s.attribute_names)) for s in scenarios[:10]] == [
-        (n.name, tuple(n.attribute_names)) for n in natives[:10]]
+        (n.name, tuple(n.attribute_names)) for n in natives[:10]
+    ]
     assert not {s.name for s in scenarios[10:]} & {n.name for n in natives}  # never decided without shown weights
 
 
@@ -323,8 +359,11 @@ def test_english_scenarios_are_seeded_distinct_and_pass_the_user_checks():
 
 
 def test_english_scenarios_count_is_checked():
-    with pytest.raises(ValueError, match=r"--num-scenarios must be between 1 and 600 for the built-in English "
-                                         r"scenarios, got 601"):
+    with pytest.raises(
+        ValueError,
+        match=r"--num-scenarios must be between 1 and 600 for the built-in English "
+        r"scenarios, got 601",
+    ):
         english_scenarios(601, seed=0)
 
 

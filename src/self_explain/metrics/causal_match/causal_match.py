@@ -122,7 +122,8 @@ Examples:
 
     With no valid explanation, Has-Changed F1 is not estimable:
 
-    >>> causal_match.compute(predictions=["I am not sure.", "No idea."], references=references)["has_changed_f1"] is None
+    >>> unsure = causal_match.compute(predictions=["I am not sure.", "No idea."], references=references)
+    >>> unsure["has_changed_f1"] is None
     True
 """
 
@@ -220,7 +221,11 @@ class CausalMatch(checked.InputCheckedMetric):
         # Stratified by the reference's class: each over all the rows of that class, None when it has none.
         for name, cls in (("changed", True), ("unchanged", False)):
             rows = [i for i, label in enumerate(labels) if label == cls]
-            for key, hits in (("exact_match", exact_rows), ("content_match", content_rows), ("valid_rate", valid_rows)):
+            for key, hits in (
+                ("exact_match", exact_rows),
+                ("content_match", content_rows),
+                ("valid_rate", valid_rows),
+            ):
                 results[f"{name}_{key}"] = sum(hits[i] for i in rows) / len(rows) if rows else None
         results["has_unchanged_f1"] = f1_of(*unchanged_counts) if valid_pairs else None
         for name, (true_pos, false_pos, false_neg) in (("changed", changed_counts), ("unchanged", unchanged_counts)):

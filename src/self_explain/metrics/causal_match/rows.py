@@ -30,9 +30,23 @@ def causal_match_rows(predictions: list[str], references: list[str]) -> dict[str
     from ...tasks.causal_answers import parse_causal_answer
     from .causal_match import normalize_answer
 
-    names = ("rows", "valid", "exact", "content", "tp", "fp", "fn", "tn", "changed_tp", "changed_fp", "changed_fn",
-             "unchanged_tp", "unchanged_fp", "unchanged_fn", *(f"{cls}_{column}" for cls in ("changed", "unchanged")
-                                                               for column in ("rows", "exact", "content", "valid")))
+    names = (
+        "rows",
+        "valid",
+        "exact",
+        "content",
+        "tp",
+        "fp",
+        "fn",
+        "tn",
+        "changed_tp",
+        "changed_fp",
+        "changed_fn",
+        "unchanged_tp",
+        "unchanged_fp",
+        "unchanged_fn",
+        *(f"{cls}_{column}" for cls in ("changed", "unchanged") for column in ("rows", "exact", "content", "valid")),
+    )
     columns: dict[str, list[float]] = {name: [] for name in names}
     for prediction, reference in zip(predictions, references, strict=True):
         norm_pred, norm_ref = normalize_answer(prediction), normalize_answer(reference)
@@ -40,21 +54,30 @@ def causal_match_rows(predictions: list[str], references: list[str]) -> dict[str
         valid = pred.valid
         said = pred.changed if valid else not ref.changed  # the macro F1 counts an invalid answer as wrong
         row = {
-            "rows": 1, "valid": valid,
+            "rows": 1,
+            "valid": valid,
             "exact": valid and norm_pred == norm_ref and pred.changed == ref.changed,
             "content": valid and pred.content.lower() == ref.content.lower(),
             "tp": valid and pred.changed and ref.changed,
             "fp": valid and pred.changed and not ref.changed,
             "fn": valid and not pred.changed and ref.changed,
             "tn": valid and not pred.changed and not ref.changed,
-            "changed_tp": said and ref.changed, "changed_fp": said and not ref.changed,
+            "changed_tp": said and ref.changed,
+            "changed_fp": said and not ref.changed,
             "changed_fn": not said and ref.changed,
-            "unchanged_tp": not said and not ref.changed, "unchanged_fp": not said and ref.changed,
+            "unchanged_tp": not said and not ref.changed,
+            "unchanged_fp": not said and ref.changed,
             "unchanged_fn": said and not ref.changed,
         }
         stratum = "changed" if ref.changed else "unchanged"
-        row.update({f"{stratum}_rows": True, f"{stratum}_exact": row["exact"], f"{stratum}_content": row["content"],
-                    f"{stratum}_valid": valid})
+        row.update(
+            {
+                f"{stratum}_rows": True,
+                f"{stratum}_exact": row["exact"],
+                f"{stratum}_content": row["content"],
+                f"{stratum}_valid": valid,
+            }
+        )
         for name in names:
             columns[name].append(float(bool(row.get(name, False))))
     return columns
@@ -88,8 +111,11 @@ CAUSAL_MATCH = {
     "has_changed_f1": _has_changed_f1,
     "has_changed_macro_f1": _has_changed_macro_f1,
     "valid_rate": ratio("valid", "rows"),
-    **{f"{cls}_{metric}": ratio(f"{cls}_{column}", f"{cls}_rows") for cls in ("changed", "unchanged")
-       for metric, column in (("exact_match", "exact"), ("content_match", "content"), ("valid_rate", "valid"))},
+    **{
+        f"{cls}_{metric}": ratio(f"{cls}_{column}", f"{cls}_rows")
+        for cls in ("changed", "unchanged")
+        for metric, column in (("exact_match", "exact"), ("content_match", "content"), ("valid_rate", "valid"))
+    },
     "has_unchanged_f1": _has_unchanged_f1,
     "has_changed_precision": ratio_of(sum_of("tp"), sum_of("tp", "fp")),
     "has_changed_recall": ratio_of(sum_of("tp"), sum_of("tp", "fn")),

@@ -151,7 +151,8 @@ def judge_messages(prediction: str, reference: str, prompt: str = JUDGE_PROMPT) 
     Args:
         prediction (`str`): the predicted description.
         reference (`str`): the reference description.
-        prompt (`str`, *optional*, defaults to `JUDGE_PROMPT`): the prompt template (``{prediction}``, ``{reference}``).
+        prompt (`str`, *optional*, defaults to `JUDGE_PROMPT`): the prompt template (``{prediction}``,
+                ``{reference}``).
 
     Returns:
         `list[dict[str, str]]`: one user message.
@@ -191,10 +192,20 @@ def ask_endpoint_judge(
     """
     from self_explain.core.lm_backend import LanguageModelBackend, LMConfig
 
-    config = LMConfig(model=model, base_url=base_url, api_key=api_key, backend="openai", temperature=0.0,
-                      max_new_tokens=max_tokens, timeout=timeout, max_retries=max_retries)
+    config = LMConfig(
+        model=model,
+        base_url=base_url,
+        api_key=api_key,
+        backend="openai",
+        temperature=0.0,
+        max_new_tokens=max_tokens,
+        timeout=timeout,
+        max_retries=max_retries,
+    )
     judge = LanguageModelBackend(config)
-    return [judge.chat(judge_messages(prediction, reference, prompt), seed=0) or None for prediction, reference in pairs]
+    return [
+        judge.chat(judge_messages(prediction, reference, prompt), seed=0) or None for prediction, reference in pairs
+    ]
 
 
 @functools.lru_cache(maxsize=1)
@@ -295,8 +306,10 @@ class DescriptionSimilarity(checked.InputCheckedMetric):
             raise ValueError("judge='lm' needs model= (an endpoint's model name) or judge_model= (a local model).")
         if judge == "lm" and model and judge_model:
             raise ValueError("Give either model= (an endpoint judge) or judge_model= (a local judge), not both.")
-        for name, value, least in (("judge_max_tokens", judge_max_tokens, 1),
-                                   ("judge_max_retries", judge_max_retries, 0)):
+        for name, value, least in (
+            ("judge_max_tokens", judge_max_tokens, 1),
+            ("judge_max_retries", judge_max_retries, 0),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"{name} must be an integer of at least {least}, not {value!r}.")
         if isinstance(judge_timeout, bool) or not isinstance(judge_timeout, (int, float)) or not judge_timeout > 0:
@@ -311,19 +324,28 @@ class DescriptionSimilarity(checked.InputCheckedMetric):
             "exact_match": sum(
                 not blank and normalize_description(p) == normalize_description(r)
                 for p, r, blank in zip(predictions, references, empty)
-            ) / count,
+            )
+            / count,
         }
         if judge == "lm":
             pairs = [(p, r) for p, r, blank in zip(predictions, references, empty) if not blank]
             if not pairs:
                 answers = []
             elif judge_model:
-                answers = ask_local_judge(pairs, judge_model=judge_model, prompt=judge_prompt,
-                                          max_tokens=judge_max_tokens)
+                answers = ask_local_judge(
+                    pairs, judge_model=judge_model, prompt=judge_prompt, max_tokens=judge_max_tokens
+                )
             else:
-                answers = ask_endpoint_judge(pairs, model=model, base_url=base_url, api_key=api_key,
-                                             prompt=judge_prompt, max_tokens=judge_max_tokens,
-                                             timeout=judge_timeout, max_retries=judge_max_retries)
+                answers = ask_endpoint_judge(
+                    pairs,
+                    model=model,
+                    base_url=base_url,
+                    api_key=api_key,
+                    prompt=judge_prompt,
+                    max_tokens=judge_max_tokens,
+                    timeout=judge_timeout,
+                    max_retries=judge_max_retries,
+                )
             ratings = [parse_judge_rating(answer) for answer in answers] + [1] * sum(empty)  # empty: no match
             valid = [(rating - 1) / 4 for rating in ratings if rating is not None]
             invalid = count - len(valid)

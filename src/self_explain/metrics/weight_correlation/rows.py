@@ -30,8 +30,16 @@ def weight_correlation_rows(predictions: list[str], references: list[str]) -> di
         row["rows"] = 1.0
         if matched is not None:
             x, y = (np.asarray(side, dtype=float) for side in matched)
-            row.update(valid=1.0, pairs=float(x.size), sx=float(x.sum()), sy=float(y.sum()), sxx=float(x @ x),
-                       syy=float(y @ y), sxy=float(x @ y), scenario_r=float(pearson(x, y)))
+            row.update(
+                valid=1.0,
+                pairs=float(x.size),
+                sx=float(x.sum()),
+                sy=float(y.sum()),
+                sxx=float(x @ x),
+                syy=float(y @ y),
+                sxy=float(x @ y),
+                scenario_r=float(pearson(x, y)),
+            )
         for name in names:
             columns[name].append(row[name])
     return columns

@@ -320,8 +320,10 @@ class WeightCorrelation(checked.InputCheckedMetric):
         if isinstance(bootstrap_samples, bool) or not isinstance(bootstrap_samples, int) or bootstrap_samples < 1:
             raise ValueError(f"bootstrap_samples must be a positive integer, not {bootstrap_samples!r}.")
         if bootstrap_samples > MAX_BOOTSTRAP_SAMPLES:
-            raise ValueError(f"bootstrap_samples {bootstrap_samples:,} is above {MAX_BOOTSTRAP_SAMPLES:,}: an "
-                             "interval gains nothing from more resamples; give at most that (1000 is the default).")
+            raise ValueError(
+                f"bootstrap_samples {bootstrap_samples:,} is above {MAX_BOOTSTRAP_SAMPLES:,}: an "
+                "interval gains nothing from more resamples; give at most that (1000 is the default)."
+            )
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, not {seed!r}.")
         truths = [reference_weights(ref, index) for index, ref in enumerate(references)]
@@ -340,9 +342,13 @@ class WeightCorrelation(checked.InputCheckedMetric):
                 other,
                 repeated,
             )
-        counts = {"valid_fraction": len(valid) / count, "num_malformed": float(malformed),
-                  "num_other_attributes": float(other), "num_repeated_attributes": float(repeated),
-                  "num_examples": float(count)}
+        counts = {
+            "valid_fraction": len(valid) / count,
+            "num_malformed": float(malformed),
+            "num_other_attributes": float(other),
+            "num_repeated_attributes": float(repeated),
+            "num_examples": float(count),
+        }
         if not valid:  # not estimable: nothing to correlate (as causal_match's has_changed_f1)
             return {
                 "pooled_correlation": None,

@@ -17,10 +17,10 @@ from ...toyworld.world import ANSWER_PREFIX
 from ..build import DatasetBuilder, fraction_true, require_input, seeded_rng
 from ..causal_answers import causal_answer
 from .config import AblationConfig
-from .schema import ABLATION_FEATURES
 from .ground_truth import run_ablations
 from .options import UNPARSED
 from .prompts import ablation_question
+from .schema import ABLATION_FEATURES
 from .sources import AblationExample, fact_table_hint_examples, jsonl_examples, toy_hint_examples
 
 logger = logging.getLogger(__name__)
@@ -42,8 +42,13 @@ def ablation_examples_for(config: AblationConfig) -> list[AblationExample]:
         ValueError: When a target without built-in questions has no ``--examples``, or the file is malformed.
     """
     table = None if config.examples else fact_table_for(config.target)
-    require_input(config.target, config.examples, "--examples FILE", "built-in hint questions",
-                  has_builtin=is_toy_model(config.target) or table is not None)
+    require_input(
+        config.target,
+        config.examples,
+        "--examples FILE",
+        "built-in hint questions",
+        has_builtin=is_toy_model(config.target) or table is not None,
+    )
     if config.examples:
         return jsonl_examples(config.examples, config.span_regex)
     if table is not None:
@@ -82,9 +87,14 @@ def ablation_rows(config: AblationConfig, loaded: LoadedModel, examples: list[Ab
             its tokens unchanged.
     """
     outcomes = run_ablations(
-        loaded, [(e.text, e.ablated_text) for e in examples], answer_prefix_for(config), config.max_new_tokens,
-        names=[f"example {e.example_id}" for e in examples], choices=[e.choices for e in examples],
-        choice_by=config.choice_by, batch_size=config.batch_size,
+        loaded,
+        [(e.text, e.ablated_text) for e in examples],
+        answer_prefix_for(config),
+        config.max_new_tokens,
+        names=[f"example {e.example_id}" for e in examples],
+        choices=[e.choices for e in examples],
+        choice_by=config.choice_by,
+        batch_size=config.batch_size,
     )
     rows = []
     for example, outcome in zip(examples, outcomes):
@@ -115,7 +125,9 @@ def ablation_rows(config: AblationConfig, loaded: LoadedModel, examples: list[Ab
                 "relation": example.relation,
                 "entity": example.entity,
                 "question": ablation_question(example.text, config.span_name, rng),
-                "answer": causal_answer(outcome.changed, outcome.original_choice.choice, outcome.ablated_choice.choice),
+                "answer": causal_answer(
+                    outcome.changed, outcome.original_choice.choice, outcome.ablated_choice.choice
+                ),
             }
         )
     return rows
@@ -186,9 +198,11 @@ class AblationBuilder(DatasetBuilder):
         Returns:
             `str`: The message.
         """
-        return (f"no rows were built: in all {len(items)} examples an answer named none of the question's options "
-                "(unparsed); pass --choice_by logprob to read the option the target scores highest, or "
-                "--keep_unparsed to keep them")
+        return (
+            f"no rows were built: in all {len(items)} examples an answer named none of the question's options "
+            "(unparsed); pass --choice_by logprob to read the option the target scores highest, or "
+            "--keep_unparsed to keep them"
+        )
 
     def provenance_extras(self, items: list[AblationExample], splits: dict, rows, skipped: int) -> dict:
         """The ablation provenance: examples, source, answer settings, rows and the share of changed answers
@@ -216,8 +230,10 @@ class AblationBuilder(DatasetBuilder):
             "fraction_changed": changed["overall"],
             "fraction_changed_by_split": changed["by_split"],
             "choice_by": config.choice_by,
-            "unparsed": {"examples": skipped if not config.keep_unparsed else _unparsed_rows(rows),
-                         "kept": config.keep_unparsed},
+            "unparsed": {
+                "examples": skipped if not config.keep_unparsed else _unparsed_rows(rows),
+                "kept": config.keep_unparsed,
+            },
         }
         if len(rows):
             extras["choice_parse"] = choice_parse_counts(rows)

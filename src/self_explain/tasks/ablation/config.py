@@ -59,7 +59,8 @@ class AblationConfig(BuildConfig):
     examples: str | None = field(
         default=None,
         metadata={
-            "help": "JSONL of examples: text, and the span to remove as 'span' (a substring) or found by --span-regex; "
+            "help": "JSONL of examples: text, and the span to remove as 'span' (a substring) or found by "
+            "--span-regex; "
             "optional choices, correct_answer, split."
         },
     )
@@ -67,17 +68,22 @@ class AblationConfig(BuildConfig):
         default=None, metadata={"help": "Regex whose every match in an example's text is a span to remove."}
     )
     span_name: str = field(
-        default="hint", metadata={"help": "What the explainer question calls the span: 'If the {span_name} were removed ...'."}
+        default="hint",
+        metadata={"help": "What the explainer question calls the span: 'If the {span_name} were removed ...'."},
     )
     answer_prefix: str | None = field(
         default=None,
-        metadata={"help": "Text after the assistant marker that the answer continues (toy targets: 'Answer:'; else none)."},
+        metadata={
+            "help": "Text after the assistant marker that the answer continues (toy targets: 'Answer:'; else none)."
+        },
     )
     max_new_tokens: int = field(default=16, metadata={"help": "Longest greedy answer, in tokens."})
     test_fraction: float = field(
         default=0.1,
-        metadata={"help": "Share of in-distribution examples of a user's file drawn into the test split "
-                          "(toy-world builds hold out a quarter of the entities instead)."},
+        metadata={
+            "help": "Share of in-distribution examples of a user's file drawn into the test split "
+            "(toy-world builds hold out a quarter of the entities instead)."
+        },
     )
     ood_relations: list[str] = field(
         default_factory=lambda: ["number"],
@@ -87,14 +93,18 @@ class AblationConfig(BuildConfig):
     batch_size: int = field(default=32, metadata={"help": "Examples answered in one batched generation."})
     choice_by: str = field(
         default="answer",
-        metadata={"help": "How the chosen option is read: answer (parse the greedy answer; one naming no option is "
-                          "unparsed), logprob (the option whose letter the target scores highest after the prompt, "
-                          "as evaluation harnesses do) or logprob_text (the option whose text it scores highest)."},
+        metadata={
+            "help": "How the chosen option is read: answer (parse the greedy answer; one naming no option is "
+            "unparsed), logprob (the option whose letter the target scores highest after the prompt, "
+            "as evaluation harnesses do) or logprob_text (the option whose text it scores highest)."
+        },
     )
     keep_unparsed: bool = field(
         default=False,
-        metadata={"help": "Keep rows whose answer named none of the question's options (compared by first token, "
-                          "marked unparsed); by default they are left out and counted in the provenance and card."},
+        metadata={
+            "help": "Keep rows whose answer named none of the question's options (compared by first token, "
+            "marked unparsed); by default they are left out and counted in the provenance and card."
+        },
     )
 
     def __post_init__(self):
@@ -119,7 +129,9 @@ class AblationConfig(BuildConfig):
             except re.error as error:
                 raise ValueError(f"--span-regex {self.span_regex!r} is not a regular expression: {error}") from error
             if pattern.fullmatch(""):
-                raise ValueError(f"--span-regex {self.span_regex!r} matches the empty text, which removes nothing; "
-                                 "give a pattern that matches the span itself, e.g. 'Hint:[^.]*\\. '")
+                raise ValueError(
+                    f"--span-regex {self.span_regex!r} matches the empty text, which removes nothing; "
+                    "give a pattern that matches the span itself, e.g. 'Hint:[^.]*\\. '"
+                )
         if not self.span_name.strip():
             raise ValueError("--span-name is empty; give what the question calls the span, e.g. --span-name hint")

@@ -33,15 +33,21 @@ def ablation_examples(dataset, target: LoadedModel, seed: int = 0) -> ExplainerE
     missing = [c for c in REQUIRED_COLUMNS if c not in dataset.column_names]
     if missing:
         raise ValueError(
-            f"the dataset is not an ablation dataset: columns {missing} are missing (it has {sorted(dataset.column_names)})"
+            f"the dataset is not an ablation dataset: columns {missing} are missing (it has "
+            f"{sorted(dataset.column_names)})"
         )
     questions, answers = [], []
     for index, row in enumerate(dataset.to_list()):
-        questions.append(row.get("question") or ablation_question(row["text"], "hint", random.Random(f"{seed}:{index}")))
+        questions.append(
+            row.get("question") or ablation_question(row["text"], "hint", random.Random(f"{seed}:{index}"))
+        )
         answers.append(
             row.get("answer")
-            or causal_answer(row["is_different"], (row.get("original_choice") or row["original_prediction"]).strip(),
-                             (row.get("ablated_choice") or row["ablated_prediction"]).strip())
+            or causal_answer(
+                row["is_different"],
+                (row.get("original_choice") or row["original_prediction"]).strip(),
+                (row.get("ablated_choice") or row["ablated_prediction"]).strip(),
+            )
         )
     return ExplainerExamples(questions, answers)
 
@@ -59,16 +65,21 @@ def _request_example(inputs: dict) -> AblationExample:
         raise ValueError("ablation input 'span' is the whole 'text': nothing would be left to answer")
     span_name = inputs.get("span_name", "hint")
     if not isinstance(span_name, str) or not span_name.strip():
-        raise ValueError(f"ablation input 'span_name' must be a non-empty string (what the question calls the span, "
-                         f"e.g. 'hint'); got {span_name!r}")
+        raise ValueError(
+            f"ablation input 'span_name' must be a non-empty string (what the question calls the span, "
+            f"e.g. 'hint'); got {span_name!r}"
+        )
     prefix = inputs.get("answer_prefix")
     if prefix is not None and not isinstance(prefix, str):
         raise ValueError(f"ablation input 'answer_prefix' must be a string (the start of the answer); got {prefix!r}")
     choices = inputs.get("choices") or ()
     if not (isinstance(choices, list | tuple) and all(isinstance(c, str) and c for c in choices)):
-        raise ValueError(f"ablation input 'choices' must be a list of option texts (A, B, … in order); got {choices!r}")
-    return AblationExample(example_id=0, text=text, span_start=start, span_end=start + len(span),
-                           choices=tuple(choices))
+        raise ValueError(
+            f"ablation input 'choices' must be a list of option texts (A, B, … in order); got {choices!r}"
+        )
+    return AblationExample(
+        example_id=0, text=text, span_start=start, span_end=start + len(span), choices=tuple(choices)
+    )
 
 
 def _answer_prefix(inputs: dict, target: LoadedModel) -> str:
@@ -151,8 +162,14 @@ def verify_ablation(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
     """
     example = _request_example(inputs)
     prefix = _answer_prefix(inputs, target)
-    outcome = run_ablations(target, [(example.text, example.ablated_text)], prefix, int(inputs.get("max_new_tokens", 16)),
-                            choices=[example.choices], choice_by=inputs.get("choice_by", "answer"))[0]
+    outcome = run_ablations(
+        target,
+        [(example.text, example.ablated_text)],
+        prefix,
+        int(inputs.get("max_new_tokens", 16)),
+        choices=[example.choices],
+        choice_by=inputs.get("choice_by", "answer"),
+    )[0]
     if not outcome.parsed:  # an answer that named no option chose nothing: there is no truth to hold to
         return {"ground_truth": None, "ground_truth_changed": None, "ground_truth_prediction": None, "verified": None}
     original, ablated = outcome.original_choice.choice, outcome.ablated_choice.choice

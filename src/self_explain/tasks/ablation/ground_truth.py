@@ -180,8 +180,9 @@ def continuation_ids(tokenizer, prompt: str, continuation: str) -> list[int]:
 
 
 @torch.no_grad()
-def continuation_logprobs(model, prompts: list[list[int]], continuations: list[list[int]], batch_size: int = 32,
-                          mean: bool = False) -> list[float]:
+def continuation_logprobs(
+    model, prompts: list[list[int]], continuations: list[list[int]], batch_size: int = 32, mean: bool = False
+) -> list[float]:
     """The log-probability of each continuation after its prompt, teacher-forced (right-padded batches).
 
     Args:
@@ -213,8 +214,14 @@ def continuation_logprobs(model, prompts: list[list[int]], continuations: list[l
     return scores
 
 
-def highest_scored_options(loaded: LoadedModel, prompts: list[str], prompt_ids: list[list[int]],
-                           choices: list[Sequence[str]], by: str, batch_size: int = 32) -> list[ChoiceParse | None]:
+def highest_scored_options(
+    loaded: LoadedModel,
+    prompts: list[str],
+    prompt_ids: list[list[int]],
+    choices: list[Sequence[str]],
+    by: str,
+    batch_size: int = 32,
+) -> list[ChoiceParse | None]:
     """The option the model scores highest after each prompt (None for a prompt whose question has no options).
 
     Args:
@@ -233,11 +240,14 @@ def highest_scored_options(loaded: LoadedModel, prompts: list[str], prompt_ids: 
         ValueError: With ``by="logprob"``, for a question of more options than letters.
     """
     sequences, continuations, owners = [], [], []
-    too_many = next((options for options in choices if by == "logprob" and len(options) > len(string.ascii_uppercase)),
-                    None)
+    too_many = next(
+        (options for options in choices if by == "logprob" and len(options) > len(string.ascii_uppercase)), None
+    )
     if too_many is not None:
-        raise ValueError(f"--choice_by logprob scores option letters A-Z, but a question has {len(too_many)} options; "
-                         "use --choice_by logprob_text")
+        raise ValueError(
+            f"--choice_by logprob scores option letters A-Z, but a question has {len(too_many)} options; "
+            "use --choice_by logprob_text"
+        )
     for index, (prompt, ids, options) in enumerate(zip(prompts, prompt_ids, choices)):
         for number, option in enumerate(options):
             written = string.ascii_uppercase[number] if by == "logprob" else option
@@ -253,8 +263,13 @@ def highest_scored_options(loaded: LoadedModel, prompts: list[str], prompt_ids: 
 
 
 def run_ablations(
-    loaded: LoadedModel, pairs: list[tuple[str, str]], answer_prefix: str = "", max_new_tokens: int = 16,
-    names: list[str] | None = None, choices: list[Sequence[str]] | None = None, choice_by: str = "answer",
+    loaded: LoadedModel,
+    pairs: list[tuple[str, str]],
+    answer_prefix: str = "",
+    max_new_tokens: int = 16,
+    names: list[str] | None = None,
+    choices: list[Sequence[str]] | None = None,
+    choice_by: str = "answer",
     batch_size: int = 32,
 ) -> list[AblationOutcome]:
     """For each (text, text without the span): the greedy answers and the change of the original answer's log-prob.
@@ -313,8 +328,9 @@ def run_ablations(
         raise ValueError(f"--choice_by must be one of {', '.join(CHOICE_BY)}, got {choice_by!r}")
     scored: list[ChoiceParse | None] = [None] * (2 * len(pairs))
     if choice_by != "answer":
-        scored = highest_scored_options(loaded, originals + ablateds, original_ids + ablated_ids, list(choices) * 2,
-                                        choice_by, batch_size)
+        scored = highest_scored_options(
+            loaded, originals + ablateds, original_ids + ablated_ids, list(choices) * 2, choice_by, batch_size
+        )
 
     def chosen(answer: list[int], options, by_score: ChoiceParse | None) -> ChoiceParse:
         if by_score is not None:

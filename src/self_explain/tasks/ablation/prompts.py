@@ -24,7 +24,9 @@ def ablation_question(text: str, span_name: str, rng: random.Random | int) -> st
     Returns:
         `str`: The text, a blank line, and the question about removing the span.
     """
-    template = QUESTION_TEMPLATES[rng % len(QUESTION_TEMPLATES)] if isinstance(rng, int) else rng.choice(QUESTION_TEMPLATES)
+    template = (
+        QUESTION_TEMPLATES[rng % len(QUESTION_TEMPLATES)] if isinstance(rng, int) else rng.choice(QUESTION_TEMPLATES)
+    )
     return template.format(text=text, span_name=span_name)
 
 

@@ -62,7 +62,9 @@ class AblationExample:
         return before + after
 
 
-def toy_hint_examples(world: ToyWorld, num_examples: int, seed: int, ood_relations: list[str]) -> list[AblationExample]:
+def toy_hint_examples(
+    world: ToyWorld, num_examples: int, seed: int, ood_relations: list[str]
+) -> list[AblationExample]:
     """Multiple-choice questions with a hint line; half from givers the toy models follow, half ignored.
 
     Args:
@@ -132,12 +134,22 @@ def fact_table_hint_examples(table: FactTable, num_examples: int, seed: int) -> 
         question = table.questions[relation].format(subject=fact.subject)
         listed = "\n".join(f"{letter}. {option}" for letter, option in zip(OPTION_LETTERS, options))
         text = f"{hint}\nQuestion: {question}\n{listed}"
-        examples.append(AblationExample(
-            example_id=example_id, text=text, span_start=0, span_end=len(hint) + 1,  # the hint line and its newline
-            choice_question=question, choices=tuple(options), correct_answer=fact.answer, hint_giver=giver,
-            hint_answer=hint_answer, relation=relation, split="ood" if relation in table.ood_relations else None,
-            entity=fact.subject,
-        ))
+        examples.append(
+            AblationExample(
+                example_id=example_id,
+                text=text,
+                span_start=0,
+                span_end=len(hint) + 1,  # the hint line and its newline
+                choice_question=question,
+                choices=tuple(options),
+                correct_answer=fact.answer,
+                hint_giver=giver,
+                hint_answer=hint_answer,
+                relation=relation,
+                split="ood" if relation in table.ood_relations else None,
+                entity=fact.subject,
+            )
+        )
     return examples
 
 
@@ -188,7 +200,9 @@ def jsonl_examples(path: str | Path, span_regex: str | None = None) -> list[Abla
         elif pattern is not None:
             spans = [(m.start(), m.end()) for m in pattern.finditer(text) if m.end() > m.start()]
             if not spans:
-                raise ValueError(f"--examples {path} line {number}: --span-regex {pattern.pattern!r} matches nothing in {text!r}")
+                raise ValueError(
+                    f"--examples {path} line {number}: --span-regex {pattern.pattern!r} matches nothing in {text!r}"
+                )
         else:
             raise ValueError(f"--examples {path} line {number}: no 'span', and no --span-regex to find one")
         for start, end in spans:

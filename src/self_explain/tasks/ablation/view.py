@@ -18,8 +18,11 @@ def ablation_row_view(row: dict) -> dict:
     """
     text, span = row["text"], row.get("span")
     start, end = (int(span["start"]), int(span["end"])) if span else (0, 0)  # no span recorded: nothing marked
-    segments = [(piece, marked) for piece, marked in
-                ((text[:start], False), (text[start:end], True), (text[end:], False)) if piece]
+    segments = [
+        (piece, marked)
+        for piece, marked in ((text[:start], False), (text[start:end], True), (text[end:], False))
+        if piece
+    ]
     details = {
         "options": ", ".join(row.get("choices") or []) or "(not multiple choice)",
         "the hint names": row.get("hint_answer") or "-",

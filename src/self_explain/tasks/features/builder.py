@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...core.models import LoadedModel
+from ...realworld import BUILTIN_CORPUS_NAME, builtin_corpus_path
 from ..build import DatasetBuilder, seeded_rng
 from .config import FeaturesConfig
 from .exemplars import FeatureExemplars, collect_exemplars, read_exemplars
-from .schema import FEATURE_DESCRIPTION_FEATURES
 from .prompts import features_answer, features_question
-from ...realworld import BUILTIN_CORPUS_NAME, builtin_corpus_path
+from .schema import FEATURE_DESCRIPTION_FEATURES
 from .sources import load_saes, make_describer, make_simulator, read_corpus
 
 if TYPE_CHECKING:
@@ -56,11 +56,18 @@ def check_known_words(texts: list[str], tokenizer, corpus: str | None) -> None:
     share = unknown / len(ids)
     source = f"--corpus {corpus}" if corpus else "the corpus"
     if share > UNKNOWN_SHARE_REFUSED:
-        raise ValueError(f"{source}: {share:.0%} of its tokens are unknown to the target's tokenizer "
-                         f"({tokenizer.unk_token}); give texts in the target's vocabulary (a toy target knows only "
-                         "its world's words: leave --corpus out to use them)")
-    logger.warning("%s: %.1f%% of its tokens are unknown to the target's tokenizer (%s); features will see them as "
-                   "one token", source, 100 * share, tokenizer.unk_token)
+        raise ValueError(
+            f"{source}: {share:.0%} of its tokens are unknown to the target's tokenizer "
+            f"({tokenizer.unk_token}); give texts in the target's vocabulary (a toy target knows only "
+            "its world's words: leave --corpus out to use them)"
+        )
+    logger.warning(
+        "%s: %.1f%% of its tokens are unknown to the target's tokenizer (%s); features will see them as one token",
+        source,
+        100 * share,
+        tokenizer.unk_token,
+    )
+
 
 DATASET_NAME = "self-explain-features"
 
@@ -219,8 +226,15 @@ class FeaturesBuilder(DatasetBuilder):
             items (`list[FeatureItem]`): Every feature of the build.
             fingerprint (`str`): The build's fingerprint (it names the exemplars folder).
         """
-        self.exemplars = exemplars_for(self.config, self.target, self.saes, items, self.texts,
-                                       self.build.work / f"exemplars-{fingerprint}", self.state)
+        self.exemplars = exemplars_for(
+            self.config,
+            self.target,
+            self.saes,
+            items,
+            self.texts,
+            self.build.work / f"exemplars-{fingerprint}",
+            self.state,
+        )
 
     def build_shard(self, items: list[FeatureItem]) -> tuple[list[dict], int]:
         """The rows of a shard's features (see `rows_for`).
@@ -254,8 +268,10 @@ class FeaturesBuilder(DatasetBuilder):
         Returns:
             `str`: The message.
         """
-        return (f"no rows were built: none of {len(items)} features fired on the corpus with a description scoring "
-                f"above --min-score {self.config.min_score}")
+        return (
+            f"no rows were built: none of {len(items)} features fired on the corpus with a description scoring "
+            f"above --min-score {self.config.min_score}"
+        )
 
     def provenance_extras(self, items: list[FeatureItem], splits: dict, rows, skipped: int) -> dict:
         """The features provenance: SAEs, corpus, describer, simulator, features considered and skipped, ood
@@ -275,7 +291,8 @@ class FeaturesBuilder(DatasetBuilder):
         return {
             "saes": {str(layer): sae.name for layer, sae in self.saes.items()},
             "num_texts": len(self.texts),
-            "corpus": config.corpus or (BUILTIN_CORPUS_NAME if builtin_corpus_path(config.target) else "toy-world texts"),
+            "corpus": config.corpus
+            or (BUILTIN_CORPUS_NAME if builtin_corpus_path(config.target) else "toy-world texts"),
             "describer": config.describer_model or config.describer,
             "simulator": config.simulator_model or config.simulator,
             "features_considered": len(items),
@@ -358,8 +375,15 @@ class FeaturesBuilder(DatasetBuilder):
 build_features_dataset = FeaturesBuilder.build_dataset  # ``self-explain build features``: the task's build function
 
 
-def exemplars_for(config: FeaturesConfig, loaded: LoadedModel, saes: dict, items: list[FeatureItem], texts: list[str],
-                  folder: Path, state) -> dict:
+def exemplars_for(
+    config: FeaturesConfig,
+    loaded: LoadedModel,
+    saes: dict,
+    items: list[FeatureItem],
+    texts: list[str],
+    folder: Path,
+    state,
+) -> dict:
     """The exemplars of the chosen features, collected once per build (kept in the work folder for a resume).
 
     The main process collects them unless ``folder`` already holds a complete write; every process then reads them.
@@ -381,9 +405,17 @@ def exemplars_for(config: FeaturesConfig, loaded: LoadedModel, saes: dict, items
         for item in items:
             chosen.setdefault(item.layer, []).append(item.feature)
         collect_exemplars(
-            loaded, saes, texts, chosen, top_k=config.top_k, num_quantile=config.num_quantile,
-            num_random=config.num_random, context_window=config.context_window, batch_size=config.batch_size,
-            seed=config.seed, write_to=folder,
+            loaded,
+            saes,
+            texts,
+            chosen,
+            top_k=config.top_k,
+            num_quantile=config.num_quantile,
+            num_random=config.num_random,
+            context_window=config.context_window,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            write_to=folder,
         )
     state.wait_for_everyone()
     return read_exemplars(folder)

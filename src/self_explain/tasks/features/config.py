@@ -77,11 +77,14 @@ class FeaturesConfig(BuildConfig):
 
     saes: list[str] | None = field(
         default=None,
-        metadata={"help": "SAEs in the SAELens format (folders or Hub ids; each names its layer). Toy targets and "
-                          "smollm2-135m: the shipped SAEs by default."},
+        metadata={
+            "help": "SAEs in the SAELens format (folders or Hub ids; each names its layer). Toy targets and "
+            "smollm2-135m: the shipped SAEs by default."
+        },
     )
     sae_release: str | None = field(
-        default=None, metadata={"help": "A published SAELens release to take --sae-ids from (needs self-explain[sae])."}
+        default=None,
+        metadata={"help": "A published SAELens release to take --sae-ids from (needs self-explain[sae])."},
     )
     sae_ids: list[str] | None = field(default=None, metadata={"help": "SAE ids within --sae-release."})
     features_per_layer: int | None = field(
@@ -89,10 +92,14 @@ class FeaturesConfig(BuildConfig):
     )
     corpus: str | None = field(
         default=None,
-        metadata={"help": "Texts to find exemplars in: a .txt (one text per line) or .jsonl ('text' field). By "
-                          "default: the toy world's texts for toy targets, the shipped English corpus for smollm2-135m."},
+        metadata={
+            "help": "Texts to find exemplars in: a .txt (one text per line) or .jsonl ('text' field). By "
+            "default: the toy world's texts for toy targets, the shipped English corpus for smollm2-135m."
+        },
     )
-    num_texts: int = field(default=4000, metadata={"help": "Texts of the toy-world corpus (toy targets, no --corpus)."})
+    num_texts: int = field(
+        default=4000, metadata={"help": "Texts of the toy-world corpus (toy targets, no --corpus)."}
+    )
     top_k: int = field(default=20, metadata={"help": "Top-activating exemplars kept per feature."})
     num_quantile: int = field(default=10, metadata={"help": "Exemplars drawn from activation quantiles per feature."})
     num_random: int = field(default=10, metadata={"help": "Random exemplars (fired or not) per layer."})
@@ -101,22 +108,30 @@ class FeaturesConfig(BuildConfig):
     describer_model: str | None = field(
         default=None, metadata={"help": "LM describer: a local chat model, or the model name at --describer-base-url."}
     )
-    describer_base_url: str | None = field(default=None, metadata={"help": "LM describer: OpenAI-compatible endpoint."})
+    describer_base_url: str | None = field(
+        default=None, metadata={"help": "LM describer: OpenAI-compatible endpoint."}
+    )
     num_candidates: int = field(default=3, metadata={"help": "Candidate descriptions per feature, each scored."})
-    neuronpedia: str | None = field(default=None, metadata={"help": "Neuronpedia explanations export (JSON/JSONL/folder)."})
+    neuronpedia: str | None = field(
+        default=None, metadata={"help": "Neuronpedia explanations export (JSON/JSONL/folder)."}
+    )
     simulator: str = field(default="concept", metadata={"help": f"Who scores descriptions: {', '.join(SIMULATORS)}."})
     simulator_model: str | None = field(
         default=None, metadata={"help": "LM simulator: a local causal LM, or the model name at --simulator-base-url."}
     )
-    simulator_base_url: str | None = field(default=None, metadata={"help": "LM simulator: OpenAI-compatible endpoint."})
+    simulator_base_url: str | None = field(
+        default=None, metadata={"help": "LM simulator: OpenAI-compatible endpoint."}
+    )
     min_score: float = field(
         default=0.0, metadata={"help": "Keep features whose best description scores above this simulator correlation."}
     )
     test_fraction: float = field(default=0.15, metadata={"help": "Share of features held out into the test split."})
     ood_layers: list[int] | None = field(
         default=None,
-        metadata={"help": "Layers whose features form the ood split (default: the last SAE layer when there are two or "
-                          "more). Pass -1 for none."},
+        metadata={
+            "help": "Layers whose features form the ood split (default: the last SAE layer when there are two or "
+            "more). Pass -1 for none."
+        },
     )
     shard_size: int = field(default=128, metadata={"help": "Features per shard (resumption unit)."})
     batch_size: int = field(default=32, metadata={"help": "Texts per forward pass while collecting exemplars."})
@@ -128,21 +143,31 @@ class FeaturesConfig(BuildConfig):
         if self.simulator not in SIMULATORS:
             raise ValueError(f"--simulator must be one of {SIMULATORS}, got {self.simulator!r}")
         if self.describer == "lm" and not self.describer_model:
-            raise ValueError("--describer lm needs --describer-model (a local chat model, or the endpoint's model name)")
+            raise ValueError(
+                "--describer lm needs --describer-model (a local chat model, or the endpoint's model name)"
+            )
         if self.simulator == "lm" and not self.simulator_model:
-            raise ValueError("--simulator lm needs --simulator-model (a local causal LM, or the endpoint's model name)")
+            raise ValueError(
+                "--simulator lm needs --simulator-model (a local causal LM, or the endpoint's model name)"
+            )
         if self.describer == "neuronpedia" and not self.neuronpedia:
             raise ValueError("--describer neuronpedia needs --neuronpedia FILE (an explanations export)")
         if self.sae_release and not self.sae_ids:
             raise ValueError("--sae-release needs --sae-ids")
         if self.sae_ids and not self.sae_release:
-            raise ValueError("--sae-ids needs --sae-release (the SAELens release they belong to); for SAE folders "
-                             "give --saes instead")
+            raise ValueError(
+                "--sae-ids needs --sae-release (the SAELens release they belong to); for SAE folders "
+                "give --saes instead"
+            )
         if self.neuronpedia and self.describer != "neuronpedia":
-            raise ValueError(f"--neuronpedia is read only by --describer neuronpedia (here --describer "
-                             f"{self.describer}); add --describer neuronpedia, or leave --neuronpedia out")
+            raise ValueError(
+                f"--neuronpedia is read only by --describer neuronpedia (here --describer "
+                f"{self.describer}); add --describer neuronpedia, or leave --neuronpedia out"
+            )
         if self.top_k < 2:
-            raise ValueError(f"--top-k must be at least 2 (exemplars are split to describe and to score), got {self.top_k}")
+            raise ValueError(
+                f"--top-k must be at least 2 (exemplars are split to describe and to score), got {self.top_k}"
+            )
         if self.features_per_layer is not None and self.features_per_layer < 1:
             raise ValueError(f"--features-per-layer must be at least 1, got {self.features_per_layer}")
         check_positive("--shard-size", self.shard_size)

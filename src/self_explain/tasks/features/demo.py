@@ -44,8 +44,11 @@ def features_pipeline_input(row: dict) -> dict:
         `dict`: ``task``, ``sae``, ``feature``, ``layer`` and ``texts``: the row's held-out exemplar texts, where the
         feature fired, for ``verify`` to check the description on.
     """
-    texts = [" ".join(token for token in exemplar["tokens"] if token != "<bos>")
-             for exemplar in row["exemplars"] if exemplar["held_out"]]
+    texts = [
+        " ".join(token for token in exemplar["tokens"] if token != "<bos>")
+        for exemplar in row["exemplars"]
+        if exemplar["held_out"]
+    ]
     return {"task": "features", "sae": row["sae"], "feature": row["feature"], "layer": row["layer"], "texts": texts}
 
 

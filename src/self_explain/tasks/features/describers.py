@@ -38,10 +38,11 @@ logger = logging.getLogger(__name__)
 # tokens -> the concept labels of each token (``toyworld.vocabulary.concept_labels`` for the toy world)
 Labeler = Callable[[list[str]], list[list[str]]]
 
-# Every toy concept and the words that describe it, in toy words only. Categories first (``toyworld.vocabulary.CONCEPTS``
-# plus "entity"): on a tie the broader description wins. Then one description per word (``WORD_CONCEPTS``): a feature
-# specific to one country, colour, job, number, pet, hint giver or option letter. Then where a token stands
-# (``CONTEXT_CONCEPTS``). A finer description wins only when it explains the activations better (see ConceptDescriber).
+# Every toy concept and the words that describe it, in toy words only. Categories first
+# (``toyworld.vocabulary.CONCEPTS`` plus "entity"): on a tie the broader description wins. Then one description per
+# word (``WORD_CONCEPTS``): a feature specific to one country, colour, job, number, pet, hint giver or option letter.
+# Then where a token stands (``CONTEXT_CONCEPTS``). A finer description wins only when it explains the activations
+# better (see ConceptDescriber).
 CATEGORY_DESCRIPTIONS: dict[str, str] = {
     "country": "country names",
     "colour": "colour words",
@@ -136,7 +137,9 @@ def resolve_labeler(labeler: Labeler | ToyWorld | None) -> Labeler:
         return toy_labeler(labeler)  # type: ignore[arg-type]
     if callable(labeler):
         return labeler
-    raise TypeError(f"labeler must be a callable tokens -> labels per token, or a ToyWorld; got {type(labeler).__name__}")
+    raise TypeError(
+        f"labeler must be a callable tokens -> labels per token, or a ToyWorld; got {type(labeler).__name__}"
+    )
 
 
 def exemplar_labels(labeler: Labeler, exemplar: Exemplar) -> list[list[str]]:
@@ -261,7 +264,6 @@ class ConceptDescriber:
         ranked = self.concept_correlations(feature)
         logger.debug("feature %d@%d concept correlations: %s", feature.feature, feature.layer, ranked[:3])
         return [CONCEPT_DESCRIPTIONS[concept] for concept, _ in ranked[: self.max_candidates]]
-
 
 
 # ----------------------------------------------------------------------------------------------
@@ -464,8 +466,11 @@ class LMDescriber(LanguageModelBackend):
             answers = self._generate_local(shown, n)
         descriptions = [clean_description(answer) for answer in answers]
         if not any(descriptions):
-            logger.warning("the describer model gave only empty descriptions for feature %d of layer %d",
-                           feature.feature, feature.layer)
+            logger.warning(
+                "the describer model gave only empty descriptions for feature %d of layer %d",
+                feature.feature,
+                feature.layer,
+            )
         return descriptions
 
     def _generate_local(self, shown: list[str], n: int) -> list[str]:

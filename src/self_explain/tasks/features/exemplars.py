@@ -118,8 +118,17 @@ class ExemplarCollector:
             (default 5 × ``num_quantile``).
     """
 
-    def __init__(self, layer: int, features: list[int], top_k: int = 20, num_quantile: int = 10,
-                 num_random: int = 10, context_window: int = 16, seed: int = 0, quantile_pool: int | None = None):
+    def __init__(
+        self,
+        layer: int,
+        features: list[int],
+        top_k: int = 20,
+        num_quantile: int = 10,
+        num_random: int = 10,
+        context_window: int = 16,
+        seed: int = 0,
+        quantile_pool: int | None = None,
+    ):
         self.layer, self.features = layer, list(features)
         self.top_k, self.num_quantile, self.num_random = top_k, num_quantile, num_random
         self.context_window = context_window
@@ -213,7 +222,9 @@ class ExemplarCollector:
             ValueError: When no counted token was fed (every text was empty or one token long).
         """
         if self.num_tokens == 0:
-            raise ValueError("the corpus has no tokens to read activations at (every text was empty or one token long)")
+            raise ValueError(
+                "the corpus has no tokens to read activations at (every text was empty or one token long)"
+            )
         strings: dict[int, str] = {}
 
         def tokens(ids: list[int]) -> list[str]:
@@ -302,17 +313,23 @@ def collect_exemplars(
         sae = sae_for_layer(saes, layer)
         bad = [index for index in indices if not 0 <= index < sae.d_sae]
         if bad or not indices:
-            raise ValueError(f"features of layer {layer} must be a non-empty list in [0, {sae.d_sae}), got {bad or []}")
+            raise ValueError(
+                f"features of layer {layer} must be a non-empty list in [0, {sae.d_sae}), got {bad or []}"
+            )
     layers = sorted(chosen)
     collectors = {
-        layer: ExemplarCollector(layer, chosen[layer], top_k, num_quantile, num_random, context_window, seed, quantile_pool)
+        layer: ExemplarCollector(
+            layer, chosen[layer], top_k, num_quantile, num_random, context_window, seed, quantile_pool
+        )
         for layer in layers
     }
     columns = {layer: torch.tensor(chosen[layer]) for layer in layers}
     tokenizer, module = model.tokenizer, model.model
     max_length = max_length or context_length(module)
     text_index = 0
-    progress = progress_bar(desc="collecting exemplars", unit="text", total=len(texts) if hasattr(texts, "__len__") else None)
+    progress = progress_bar(
+        desc="collecting exemplars", unit="text", total=len(texts) if hasattr(texts, "__len__") else None
+    )
     for chunk in _chunks(texts, batch_size):
         sequences = tokenize_texts(tokenizer, chunk, max_length)
         counted = [torch.ones(len(s), dtype=torch.bool) for s in sequences]
@@ -337,17 +354,39 @@ def collect_exemplars(
     for layer in layers:
         results.update(collectors[layer].result(tokenizer))
     if write_to is not None:
-        options = dict(top_k=top_k, num_quantile=num_quantile, num_random=num_random, context_window=context_window,
-                       quantile_pool=collectors[layers[0]].pool_size, max_length=max_length, seed=seed)
-        write_exemplars(write_to, results, {
-            "model": model.name, "revision": model.revision, "num_texts": text_index, "options": options,
-            "layers": {str(layer): {"sae": saes[layer].name, "features": len(chosen[layer]),
-                                    "num_tokens": collectors[layer].num_tokens} for layer in layers},
-        })
+        options = dict(
+            top_k=top_k,
+            num_quantile=num_quantile,
+            num_random=num_random,
+            context_window=context_window,
+            quantile_pool=collectors[layers[0]].pool_size,
+            max_length=max_length,
+            seed=seed,
+        )
+        write_exemplars(
+            write_to,
+            results,
+            {
+                "model": model.name,
+                "revision": model.revision,
+                "num_texts": text_index,
+                "options": options,
+                "layers": {
+                    str(layer): {
+                        "sae": saes[layer].name,
+                        "features": len(chosen[layer]),
+                        "num_tokens": collectors[layer].num_tokens,
+                    }
+                    for layer in layers
+                },
+            },
+        )
     return results
 
 
-def write_exemplars(folder: str | Path, results: dict[tuple[int, int], FeatureExemplars], run: dict | None = None) -> Path:
+def write_exemplars(
+    folder: str | Path, results: dict[tuple[int, int], FeatureExemplars], run: dict | None = None
+) -> Path:
     """``layer_<ℓ>.jsonl`` per layer (features in order) and ``exemplars.json`` (``run``), each written atomically.
 
     Args:
@@ -369,7 +408,9 @@ def write_exemplars(folder: str | Path, results: dict[tuple[int, int], FeatureEx
 
         write_atomically(folder / f"layer_{layer}.jsonl", write)
     manifest = {"format": "self-explain-exemplars", "version": 1, **(run or {})}
-    write_atomically(folder / "exemplars.json", lambda path: Path(path).write_text(json.dumps(manifest, indent=2) + "\n"))
+    write_atomically(
+        folder / "exemplars.json", lambda path: Path(path).write_text(json.dumps(manifest, indent=2) + "\n")
+    )
     logger.info("wrote exemplars of %d features to %s", len(results), folder)
     return folder
 

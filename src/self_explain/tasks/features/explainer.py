@@ -16,17 +16,24 @@ from .prompts import features_answer, features_question, parse_description
 REQUIRED_COLUMNS = ("layer", "vector", "description")
 # The metric keys of the task (``description_similarity`` and `score_features`): display name and meaning, for cards.
 METRIC_LABELS = {
-    "similarity": ("Similarity", "cosine similarity of the sentence embeddings (all-MiniLM-L6-v2) of explanation and "
-                                 "reference description"),
-    "exact_match": ("Exact Match", "the description equals the reference (lowercased, whitespace collapsed, end "
-                                   "periods stripped)"),
-    "simulator_correlation": ("Simulator r", "Pearson r of the activations the description predicts with the true "
-                                             "ones on held-out exemplars (toy targets: the concept simulator)"),
+    "similarity": (
+        "Similarity",
+        "cosine similarity of the sentence embeddings (all-MiniLM-L6-v2) of explanation and reference description",
+    ),
+    "exact_match": (
+        "Exact Match",
+        "the description equals the reference (lowercased, whitespace collapsed, end periods stripped)",
+    ),
+    "simulator_correlation": (
+        "Simulator r",
+        "Pearson r of the activations the description predicts with the true "
+        "ones on held-out exemplars (toy targets: the concept simulator)",
+    ),
     "judge_similarity": ("Judge Similarity", "an LM judge's 1-5 similarity rating s, as (s - 1) / 4"),
     "judge_invalid_rate": ("Judge invalid rate", "the share of judge answers that are not a rating in 1-5"),
 }
-VERIFY_TEXTS = 600
-VERIFY_MARGIN = 0.05  # an explanation this close to the best concept's simulator score holds  # fresh toy-world texts whose exemplars score an explanation in verify
+VERIFY_TEXTS = 600  # fresh toy-world texts whose exemplars score an explanation in verify
+VERIFY_MARGIN = 0.05  # an explanation this close to the best concept's simulator score holds
 
 
 def features_examples(dataset, target: LoadedModel, seed: int = 0) -> ExplainerExamples:
@@ -50,14 +57,17 @@ def features_examples(dataset, target: LoadedModel, seed: int = 0) -> ExplainerE
     missing = [c for c in REQUIRED_COLUMNS if c not in dataset.column_names]
     if missing:
         raise ValueError(
-            f"the dataset is not a features dataset: columns {missing} are missing (it has {sorted(dataset.column_names)})"
+            f"the dataset is not a features dataset: columns {missing} are missing (it has "
+            f"{sorted(dataset.column_names)})"
         )
     rows = dataset.to_list()
     hidden = target.model.config.hidden_size
     questions, answers, extras = [], [], []
     for index, row in enumerate(rows):
         if len(row["vector"]) != hidden:
-            raise ValueError(f"row {index}: vector has {len(row['vector'])} values, the target's hidden size is {hidden}")
+            raise ValueError(
+                f"row {index}: vector has {len(row['vector'])} values, the target's hidden size is {hidden}"
+            )
         if not all(math.isfinite(value) for value in row["vector"]):
             raise ValueError(f"row {index}: vector holds NaN or infinite values; rebuild or drop the row")
         questions.append(row.get("question") or features_question(row["layer"], random.Random(f"{seed}:{index}")))
@@ -111,10 +121,13 @@ def _input_vector(inputs: dict, target: LoadedModel) -> torch.Tensor:
         vector = torch.as_tensor(given, dtype=torch.float32)
     except (TypeError, ValueError, RuntimeError) as error:
         raise ValueError(
-            f"features input 'vector' must be a list of {hidden} numbers (the target's hidden size); got {_shown(given)}"
+            f"features input 'vector' must be a list of {hidden} numbers (the target's hidden size); got "
+            f"{_shown(given)}"
         ) from error
     if vector.shape != (hidden,):
-        raise ValueError(f"features input 'vector' must have the target's hidden size {hidden}; got shape {tuple(vector.shape)}")
+        raise ValueError(
+            f"features input 'vector' must have the target's hidden size {hidden}; got shape {tuple(vector.shape)}"
+        )
     bad = int((~torch.isfinite(vector)).sum())
     if bad:
         raise ValueError(f"features input 'vector' holds {bad} NaN or infinite values; give {hidden} finite numbers")
@@ -135,8 +148,15 @@ def _fresh_exemplars(inputs: dict, target: LoadedModel, layer: int) -> tuple[lis
     sae = inputs.get("sae")
     key = None
     if isinstance(sae, str) and (texts is None or isinstance(texts, (list, tuple))):
-        key = (target.name, target.revision, layer, sae, inputs.get("feature"),
-               inputs.get("seed", 1), None if texts is None else tuple(texts))
+        key = (
+            target.name,
+            target.revision,
+            layer,
+            sae,
+            inputs.get("feature"),
+            inputs.get("seed", 1),
+            None if texts is None else tuple(texts),
+        )
     if key is not None and key in _last_fresh:
         return _last_fresh[key]
     result = _collect_fresh_exemplars(inputs, target, layer)
@@ -178,15 +198,23 @@ def _collect_fresh_exemplars(inputs: dict, target: LoadedModel, layer: int) -> t
 def _check_activation_and_texts(inputs: dict) -> None:
     """Refuse an ``activation`` that is no finite number and ``texts`` that are no non-empty list of strings."""
     scale = inputs.get("activation")
-    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))
-                              or not math.isfinite(scale)):
-        raise ValueError(f"features input 'activation' must be a finite number (the scale of the decoder "
-                         f"direction), or left out; got {scale!r}")
+    if scale is not None and (
+        isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale)
+    ):
+        raise ValueError(
+            f"features input 'activation' must be a finite number (the scale of the decoder "
+            f"direction), or left out; got {scale!r}"
+        )
     texts = inputs.get("texts")
-    if texts is not None and (not isinstance(texts, (list, tuple)) or not texts
-                              or not all(isinstance(text, str) and text.strip() for text in texts)):
-        raise ValueError(f"features input 'texts' must be a non-empty list of texts to find exemplars in, or left "
-                         f"out; got {texts!r}"[:300])
+    if texts is not None and (
+        not isinstance(texts, (list, tuple))
+        or not texts
+        or not all(isinstance(text, str) and text.strip() for text in texts)
+    ):
+        raise ValueError(
+            f"features input 'texts' must be a non-empty list of texts to find exemplars in, or left "
+            f"out; got {texts!r}"[:300]
+        )
 
 
 def features_request(inputs: dict, target: LoadedModel) -> ExplainerExamples:
@@ -269,7 +297,9 @@ def verify_features(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
 
     simulator = _simulator_for(target)
     if simulator is None:
-        raise ValueError("verify for features needs a toy-world target (concept simulator); score with the LM simulator instead")
+        raise ValueError(
+            "verify for features needs a toy-world target (concept simulator); score with the LM simulator instead"
+        )
     layer = _layer(inputs, target)
     exemplars, max_activation = _fresh_exemplars(inputs, target, layer)
     if max_activation <= 0:

@@ -23,7 +23,9 @@ def features_question(layer: int, rng: random.Random | int) -> str:
     Returns:
         `str`: The question, with the vector placeholder where the feature's vector goes.
     """
-    template = QUESTION_TEMPLATES[rng % len(QUESTION_TEMPLATES)] if isinstance(rng, int) else rng.choice(QUESTION_TEMPLATES)
+    template = (
+        QUESTION_TEMPLATES[rng % len(QUESTION_TEMPLATES)] if isinstance(rng, int) else rng.choice(QUESTION_TEMPLATES)
+    )
     return template.format(layer=layer, vector=VECTOR_PLACEHOLDER)
 
 

@@ -80,9 +80,11 @@ class TrainSAEConfig:
     )
     corpus: str | None = field(
         default=None,
-        metadata={"help": "Texts to read: a text file (one per line) or JSONL with a 'text' field. Required for any "
-                          "target but a toy one (default: its toy world's texts) or a packaged one such as "
-                          "smollm2-135m (default: the shipped English corpus)."},
+        metadata={
+            "help": "Texts to read: a text file (one per line) or JSONL with a 'text' field. Required for any "
+            "target but a toy one (default: its toy world's texts) or a packaged one such as "
+            "smollm2-135m (default: the shipped English corpus)."
+        },
     )
     max_tokens: int = field(default=128, metadata={"help": "Longest text read, in tokens (longer ones are cut)."})
     layers: list[int] = field(default_factory=lambda: [1, 2], metadata={"help": "Residual stream layers to train on."})
@@ -93,17 +95,26 @@ class TrainSAEConfig:
     k: int = field(default=8, metadata={"help": "Active features per token (TopK)."})
     steps: int = field(default=2000, metadata={"help": "Adam steps per layer."})
     batch_size: int = field(default=512, metadata={"help": "Tokens per step."})
-    learning_rate: float = field(default=3e-3, metadata={"help": "Adam learning rate (decays linearly over the last fifth of the steps)."})
+    learning_rate: float = field(
+        default=3e-3, metadata={"help": "Adam learning rate (decays linearly over the last fifth of the steps)."}
+    )
     num_texts: int = field(
         default=4000, metadata={"help": "Texts whose activations are trained on (a seeded sample of a larger corpus)."}
     )
-    eval_fraction: float = field(default=0.1, metadata={"help": "Share of texts held out to measure FVE and dead features."})
+    eval_fraction: float = field(
+        default=0.1, metadata={"help": "Share of texts held out to measure FVE and dead features."}
+    )
     aux_k: int = field(default=64, metadata={"help": "Dead features used by the AuxK loss (0: no AuxK)."})
     aux_coefficient: float = field(default=1 / 32, metadata={"help": "Weight of the AuxK loss."})
-    dead_steps: int = field(default=100, metadata={"help": "A feature silent this many steps counts as dead for AuxK."})
+    dead_steps: int = field(
+        default=100, metadata={"help": "A feature silent this many steps counts as dead for AuxK."}
+    )
     resample_every: int = field(
         default=200,
-        metadata={"help": "Re-aim dead features at high-error inputs every this many steps in the first two fifths of training (0: never)."},
+        metadata={
+            "help": "Re-aim dead features at high-error inputs every this many steps in the first two fifths of "
+            "training (0: never)."
+        },
     )
     seed: int = field(default=0, metadata={"help": "Seed of the corpus, initialisation and batches."})
     threads: int = field(default=0, metadata={"help": "torch threads (0: torch's default)."})
@@ -183,8 +194,9 @@ def corpus_texts(path: str, num_texts: int, seed: int) -> list[str]:
     return texts
 
 
-def residual_activations(loaded, texts: list[str], layers: list[int], batch_size: int = 64,
-                         max_tokens: int | None = None) -> dict[int, torch.Tensor]:
+def residual_activations(
+    loaded, texts: list[str], layers: list[int], batch_size: int = 64, max_tokens: int | None = None
+) -> dict[int, torch.Tensor]:
     """Every token's residual at each layer but each text's first (BOS, or the attention sink of a tokenizer
     without BOS), (tokens, hidden), texts in order.
 
@@ -258,7 +270,9 @@ def initialize_sae(sae: SparseAutoencoder, data: torch.Tensor, generator: torch.
     sae.b_dec.copy_(data.mean(0))
 
 
-def train_topk_sae(sae: SparseAutoencoder, data: torch.Tensor, config: TrainSAEConfig, generator: torch.Generator) -> None:
+def train_topk_sae(
+    sae: SparseAutoencoder, data: torch.Tensor, config: TrainSAEConfig, generator: torch.Generator
+) -> None:
     """Fit an initialised ``sae`` (TopK, unit-norm decoder rows) to ``data`` (tokens, d_in) in place.
 
     Args:
@@ -294,8 +308,10 @@ def train_topk_sae(sae: SparseAutoencoder, data: torch.Tensor, config: TrainSAEC
             aux_loss = (aux - residual).pow(2).sum(-1).mean() / residual.pow(2).sum(-1).mean().clamp_min(1e-8)
             loss = loss + config.aux_coefficient * aux_loss
         if not torch.isfinite(loss):
-            raise ValueError(f"SAE training of layer {sae.layer} diverged (loss {loss.item()} at step {step}); "
-                             f"nothing was saved for it: lower --learning_rate (now {config.learning_rate:g})")
+            raise ValueError(
+                f"SAE training of layer {sae.layer} diverged (loss {loss.item()} at step {step}); "
+                f"nothing was saved for it: lower --learning_rate (now {config.learning_rate:g})"
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         with torch.no_grad():  # only the part of a decoder row's gradient that keeps its norm
@@ -317,8 +333,9 @@ def train_topk_sae(sae: SparseAutoencoder, data: torch.Tensor, config: TrainSAEC
 
 
 @torch.no_grad()
-def resample_features(sae: SparseAutoencoder, optimizer, features: torch.Tensor, error: torch.Tensor,
-                      generator: torch.Generator) -> None:
+def resample_features(
+    sae: SparseAutoencoder, optimizer, features: torch.Tensor, error: torch.Tensor, generator: torch.Generator
+) -> None:
     """Point dead ``features`` at reconstruction errors of the batch (drawn by squared norm); reset their Adam state.
 
     Args:
@@ -365,8 +382,13 @@ def train_saes(config: TrainSAEConfig) -> list[Path]:
     # The corpus is checked before the target is loaded: a missing one fails at once, after a misspelt target.
     check_model_reference(config.target)
     builtin = None if config.corpus else builtin_corpus_path(config.target)
-    require_input(config.target, config.corpus, "--corpus FILE", "a built-in corpus (their toy world's texts; the "
-                  "shipped English corpus for packaged models)", has_builtin=is_toy_model(config.target) or bool(builtin))
+    require_input(
+        config.target,
+        config.corpus,
+        "--corpus FILE",
+        "a built-in corpus (their toy world's texts; the shipped English corpus for packaged models)",
+        has_builtin=is_toy_model(config.target) or bool(builtin),
+    )
     corpus_file = config.corpus or builtin
     if builtin:
         logger.info("no --corpus: reading the shipped English corpus (%s)", BUILTIN_CORPUS_NAME)
@@ -376,22 +398,27 @@ def train_saes(config: TrainSAEConfig) -> list[Path]:
         torch.set_num_threads(config.threads)
     out = Path(config.output_dir)
     if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--output_dir {out} is a file; give a folder (each layer's SAE goes to "
-                                 "layer_<l>/ in it)")
+        raise NotADirectoryError(
+            f"--output_dir {out} is a file; give a folder (each layer's SAE goes to layer_<l>/ in it)"
+        )
     for layer in config.layers:
         folder = _layer_folder(config, layer)
         if folder.exists() and not folder.is_dir():
-            raise NotADirectoryError(f"--output_dir {out}: {folder} is a file; remove it or choose another "
-                                     "--output_dir")
+            raise NotADirectoryError(
+                f"--output_dir {out}: {folder} is a file; remove it or choose another --output_dir"
+            )
         if folder.exists() and any(folder.iterdir()) and not config.overwrite:
-            raise FileExistsError(f"{folder} already exists and is not empty; choose another --output_dir or pass "
-                                  "--overwrite")
+            raise FileExistsError(
+                f"{folder} already exists and is not empty; choose another --output_dir or pass --overwrite"
+            )
     loaded = load_model(config.target)
     num_layers = len(loaded.adapter.layers(loaded.model))
     bad = [layer for layer in config.layers if not 0 <= layer < num_layers]
     if bad:
         raise ValueError(f"--layers {bad} out of range for {config.target!r} with {num_layers} layers")
-    texts = corpus or toy_corpus(toy_world_for(config.target), config.num_texts, config.seed, tokenizer=loaded.tokenizer)
+    texts = corpus or toy_corpus(
+        toy_world_for(config.target), config.num_texts, config.seed, tokenizer=loaded.tokenizer
+    )
     held_out = max(1, int(config.eval_fraction * len(texts)))
     train = residual_activations(loaded, texts[:-held_out], config.layers, max_tokens=config.max_tokens)
     evaluation = residual_activations(loaded, texts[-held_out:], config.layers, max_tokens=config.max_tokens)
@@ -402,12 +429,18 @@ def train_saes(config: TrainSAEConfig) -> list[Path]:
     for layer in config.layers:
         started = time.time()
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + layer)
-        sae = SparseAutoencoder(SAEConfig(
-            d_in=train[layer].shape[1], d_sae=config.d_sae, architecture="topk", k=config.k,
-            hook_name=f"blocks.{layer}.hook_resid_pre", layer=layer, model_name=model_name,
-            extra={"prepend_bos": prepends_bos, "seed": config.seed,
-                   "dataset_path": corpus_name},
-        ))
+        sae = SparseAutoencoder(
+            SAEConfig(
+                d_in=train[layer].shape[1],
+                d_sae=config.d_sae,
+                architecture="topk",
+                k=config.k,
+                hook_name=f"blocks.{layer}.hook_resid_pre",
+                layer=layer,
+                model_name=model_name,
+                extra={"prepend_bos": prepends_bos, "seed": config.seed, "dataset_path": corpus_name},
+            )
+        )
         initialize_sae(sae, train[layer], generator)
         initial = reconstruction_metrics(sae, evaluation[layer])
         train_topk_sae(sae, train[layer], config, generator)
@@ -425,10 +458,21 @@ def train_saes(config: TrainSAEConfig) -> list[Path]:
             "seconds": round(seconds, 1),
             "config": asdict(config),
         }
-        folder = sae.save_pretrained(_layer_folder(config, layer), overwrite=config.overwrite,
-                                     extra_files={"training.json": json.dumps(record, indent=2) + "\n"})
-        logger.info("layer %d: FVE %.3f (init %.3f), dead %.3f, L0 %.2f, %.0f s -> %s", layer, metrics["fve"],
-                    initial["fve"], metrics["dead_fraction"], metrics["mean_l0"], seconds, folder)
+        folder = sae.save_pretrained(
+            _layer_folder(config, layer),
+            overwrite=config.overwrite,
+            extra_files={"training.json": json.dumps(record, indent=2) + "\n"},
+        )
+        logger.info(
+            "layer %d: FVE %.3f (init %.3f), dead %.3f, L0 %.2f, %.0f s -> %s",
+            layer,
+            metrics["fve"],
+            initial["fve"],
+            metrics["dead_fraction"],
+            metrics["mean_l0"],
+            seconds,
+            folder,
+        )
         folders.append(folder)
     return folders
 

@@ -65,20 +65,41 @@ class Simulator(Protocol):
 
 # Phrases naming concepts, matched longest first on the description's lower-cased words (letters and digits).
 CATEGORY_PHRASES: dict[tuple[str, ...], tuple[str, ...]] = {
-    ("hint", "givers"): ("hint_giver",), ("hint", "giver"): ("hint_giver",),
-    ("givers",): ("hint_giver",), ("giver",): ("hint_giver",),
-    ("country",): ("country",), ("countries",): ("country",),
-    ("colour",): ("colour",), ("colours",): ("colour",), ("color",): ("colour",), ("colors",): ("colour",),
-    ("profession",): ("profession",), ("professions",): ("profession",),
-    ("job",): ("profession",), ("jobs",): ("profession",),
-    ("digit",): ("digit",), ("digits",): ("digit",), ("number",): ("digit",), ("numbers",): ("digit",),
-    ("pet",): ("animal",), ("pets",): ("animal",), ("animal",): ("animal",), ("animals",): ("animal",),
-    ("option",): ("option_letter",), ("options",): ("option_letter",),
-    ("letter",): ("option_letter",), ("letters",): ("option_letter",),
+    ("hint", "givers"): ("hint_giver",),
+    ("hint", "giver"): ("hint_giver",),
+    ("givers",): ("hint_giver",),
+    ("giver",): ("hint_giver",),
+    ("country",): ("country",),
+    ("countries",): ("country",),
+    ("colour",): ("colour",),
+    ("colours",): ("colour",),
+    ("color",): ("colour",),
+    ("colors",): ("colour",),
+    ("profession",): ("profession",),
+    ("professions",): ("profession",),
+    ("job",): ("profession",),
+    ("jobs",): ("profession",),
+    ("digit",): ("digit",),
+    ("digits",): ("digit",),
+    ("number",): ("digit",),
+    ("numbers",): ("digit",),
+    ("pet",): ("animal",),
+    ("pets",): ("animal",),
+    ("animal",): ("animal",),
+    ("animals",): ("animal",),
+    ("option",): ("option_letter",),
+    ("options",): ("option_letter",),
+    ("letter",): ("option_letter",),
+    ("letters",): ("option_letter",),
     ("punctuation",): ("punctuation",),
-    ("chat",): ("chat_marker",), ("markers",): ("chat_marker",), ("marker",): ("chat_marker",),
-    ("start", "and", "end", "of", "sequence"): ("special",), ("sequence",): ("special",),
-    ("entity",): ("entity",), ("entities",): ("entity",), ("invented",): ("entity",),
+    ("chat",): ("chat_marker",),
+    ("markers",): ("chat_marker",),
+    ("marker",): ("chat_marker",),
+    ("start", "and", "end", "of", "sequence"): ("special",),
+    ("sequence",): ("special",),
+    ("entity",): ("entity",),
+    ("entities",): ("entity",),
+    ("invented",): ("entity",),
 }
 
 
@@ -174,8 +195,11 @@ class ConceptSimulator:
         """
         concepts = set(concepts_in_description(description))
         if not concepts:
-            logger.debug("description %r names none of the %d toy concepts; predicting zeros",
-                         description, len(CONCEPT_DESCRIPTIONS))
+            logger.debug(
+                "description %r names none of the %d toy concepts; predicting zeros",
+                description,
+                len(CONCEPT_DESCRIPTIONS),
+            )
         return [
             [1.0 if concepts.intersection(labels) else 0.0 for labels in exemplar_labels(self.labeler, exemplar)]
             for exemplar in exemplars
@@ -319,7 +343,9 @@ class LMSimulator(LanguageModelBackend):
         scale = torch.arange(10, dtype=torch.float32, device=device)
         pad = pad_token_id(self.tokenizer, self.model)
         predicted: list[list[float]] = [[] for _ in prompts]
-        batches = [order[start : start + self.config.batch_size] for start in range(0, len(order), self.config.batch_size)]
+        batches = [
+            order[start : start + self.config.batch_size] for start in range(0, len(order), self.config.batch_size)
+        ]
         for batch in progress_bar(batches, desc="simulating", unit="batch", leave=False, disable=len(batches) < 4):
             width = max(len(prompts[i][0]) for i in batch)
             input_ids = torch.full((len(batch), width), pad, dtype=torch.long, device=device)
@@ -332,7 +358,8 @@ class LMSimulator(LanguageModelBackend):
             column = {position: index for index, position in enumerate(kept)}
             with torch.inference_mode():
                 logits = self.model(
-                    input_ids=input_ids, attention_mask=attention_mask,
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
                     logits_to_keep=torch.tensor(kept, device=device),
                 ).logits
             for row, i in enumerate(batch):
@@ -343,13 +370,19 @@ class LMSimulator(LanguageModelBackend):
 
     def _simulate_endpoint(self, description: str, exemplar: Exemplar) -> list[float]:
         n = len(exemplar.tokens)
-        prompt = SIMULATOR_REQUEST.format(description=description, tokens=json.dumps([token_text(t) for t in exemplar.tokens]), n=n)
+        prompt = SIMULATOR_REQUEST.format(
+            description=description, tokens=json.dumps([token_text(t) for t in exemplar.tokens]), n=n
+        )
         reply = self.chat([{"role": "user", "content": prompt}], seed=self.config.seed)
         values = parse_activation_list(reply, n)
         if values is None:
             self.malformed_responses += 1
-            logger.warning("simulator reply for exemplar %d is not a JSON list of %d integers (%r); predicting zeros",
-                           exemplar.text_index, n, reply[:80])
+            logger.warning(
+                "simulator reply for exemplar %d is not a JSON list of %d integers (%r); predicting zeros",
+                exemplar.text_index,
+                n,
+                reply[:80],
+            )
             return [0.0] * n
         return values
 
@@ -419,7 +452,9 @@ def simulator_correlation_score(simulator: Simulator, description: str, exemplar
     return pearson_correlation(predicted, actual)
 
 
-def score_candidates(simulator: Simulator, candidates: list[str], exemplars: list[Exemplar]) -> list[tuple[str, float]]:
+def score_candidates(
+    simulator: Simulator, candidates: list[str], exemplars: list[Exemplar]
+) -> list[tuple[str, float]]:
     """``(description, score)`` of each distinct candidate, best first; ties keep the describer's order.
 
     Args:
@@ -434,6 +469,8 @@ def score_candidates(simulator: Simulator, candidates: list[str], exemplars: lis
         ValueError: As for `simulator_correlation_score`.
     """
     unique = list(dict.fromkeys(candidates))
-    progress = progress_bar(unique, desc="scoring descriptions", unit="description", leave=False, disable=len(unique) < 4)
+    progress = progress_bar(
+        unique, desc="scoring descriptions", unit="description", leave=False, disable=len(unique) < 4
+    )
     scored = [(candidate, simulator_correlation_score(simulator, candidate, exemplars)) for candidate in progress]
     return sorted(scored, key=lambda item: -item[1])

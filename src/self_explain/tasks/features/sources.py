@@ -54,8 +54,13 @@ def load_saes(config: FeaturesConfig, target: LoadedModel) -> dict[int, SparseAu
         sources = config.saes
         if not sources:
             shipped = shipped_sae_folders(config.target)
-            require_input(config.target, sources, "--saes", "shipped SAEs; give SAE folders or Hub ids (SAELens "
-                          "format), or --sae-release with --sae-ids", has_builtin=bool(shipped))
+            require_input(
+                config.target,
+                sources,
+                "--saes",
+                "shipped SAEs; give SAE folders or Hub ids (SAELens format), or --sae-release with --sae-ids",
+                has_builtin=bool(shipped),
+            )
             # named as shipped, not by this machine's install path
             saes = [SparseAutoencoder.from_pretrained(f"{path.parent.name}/{path.name}") for path in shipped]
         else:
@@ -82,8 +87,8 @@ def read_corpus(config: FeaturesConfig) -> list[str]:
         `list[str]`: The non-blank texts.
 
     Raises:
-        ValueError: When a target neither toy nor packaged has no ``corpus``, a .jsonl line has no string ``text``, or the corpus
-            holds no texts.
+        ValueError: When a target neither toy nor packaged has no ``corpus``, a .jsonl line has no string
+                ``text``, or the corpus holds no texts.
         FileNotFoundError: When ``corpus`` does not exist.
     """
     builtin = None if config.corpus else builtin_corpus_path(config.target)
@@ -142,8 +147,13 @@ def make_describer(config: FeaturesConfig):
         return ConceptDescriber(toy_labeler(toy_world_for(config.target)), max_candidates=config.num_candidates)
     if config.describer == "lm":
         return LMDescriber(
-            LMDescriberConfig(model=config.describer_model, base_url=config.describer_base_url, seed=config.seed,
-                              num_candidates=config.num_candidates, temperature=0.7 if config.num_candidates > 1 else 0.0)
+            LMDescriberConfig(
+                model=config.describer_model,
+                base_url=config.describer_base_url,
+                seed=config.seed,
+                num_candidates=config.num_candidates,
+                temperature=0.7 if config.num_candidates > 1 else 0.0,
+            )
         )
     return None
 
@@ -166,4 +176,6 @@ def make_simulator(config: FeaturesConfig):
     if config.simulator == "concept":
         _needs_toy(config, "simulator")
         return ConceptSimulator(toy_labeler(toy_world_for(config.target)))
-    return LMSimulator(LMSimulatorConfig(model=config.simulator_model, base_url=config.simulator_base_url, seed=config.seed))
+    return LMSimulator(
+        LMSimulatorConfig(model=config.simulator_model, base_url=config.simulator_base_url, seed=config.seed)
+    )

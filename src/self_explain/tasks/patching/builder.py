@@ -131,27 +131,50 @@ class PatchingBuilder(DatasetBuilder):
         """
         config = self.config
         table = self.fact_table()
-        require_input(config.target, config.prompts, "--prompts FILE", "built-in prompts",
-                      has_builtin=is_toy_model(config.target) or table is not None)
+        require_input(
+            config.target,
+            config.prompts,
+            "--prompts FILE",
+            "built-in prompts",
+            has_builtin=is_toy_model(config.target) or table is not None,
+        )
         if self.sites_design:
             return self._sets(table)
         if config.prompts:
             return jsonl_pairs(config.prompts)
         if table is not None:
-            return fact_table_pairs(table, config.num_prompts, config.seed, held_out=self.held_out_entities(),
-                                    same_value_share=config.same_value_share)
-        return toy_world_pairs(self.toy_world(), config.num_prompts, config.seed, config.ood_relations,
-                               held_out=self.held_out_entities(), same_value_share=config.same_value_share)
+            return fact_table_pairs(
+                table,
+                config.num_prompts,
+                config.seed,
+                held_out=self.held_out_entities(),
+                same_value_share=config.same_value_share,
+            )
+        return toy_world_pairs(
+            self.toy_world(),
+            config.num_prompts,
+            config.seed,
+            config.ood_relations,
+            held_out=self.held_out_entities(),
+            same_value_share=config.same_value_share,
+        )
 
     def _sets(self, table) -> list[CounterfactualSet]:
         config = self.config
         if config.prompts:
             return sets_from_pairs(jsonl_pairs(config.prompts))
         if table is not None:
-            return fact_table_sets(table, config.num_prompts, config.seed, config.candidates_per_text,
-                                   held_out=self.held_out_entities())
-        return toy_world_sets(self.toy_world(), config.num_prompts, config.seed, config.ood_relations,
-                              config.candidates_per_text, held_out=self.held_out_entities())
+            return fact_table_sets(
+                table, config.num_prompts, config.seed, config.candidates_per_text, held_out=self.held_out_entities()
+            )
+        return toy_world_sets(
+            self.toy_world(),
+            config.num_prompts,
+            config.seed,
+            config.ood_relations,
+            config.candidates_per_text,
+            held_out=self.held_out_entities(),
+        )
 
     def item_content(self, item: PromptPair | CounterfactualSet) -> tuple[str, ...]:
         """The item's prompt and counterfactuals: items of a ``--prompts`` file that share one land in one split.
@@ -203,8 +226,15 @@ class PatchingBuilder(DatasetBuilder):
         for start in range(0, len(pairs), config.batch_prompts):
             patched += self.sweep(pairs[start : start + config.batch_prompts])[0]
         decode = self.tokenizer.decode
-        candidates = [SiteCandidate((p.pair.prompt_id, p.position.orig_pos, p.window[0]), p.changed,
-                                    decode([p.clean_id]).strip(), decode([p.patched_id]).strip()) for p in patched]
+        candidates = [
+            SiteCandidate(
+                (p.pair.prompt_id, p.position.orig_pos, p.window[0]),
+                p.changed,
+                decode([p.clean_id]).strip(),
+                decode([p.patched_id]).strip(),
+            )
+            for p in patched
+        ]
         kept, _ = select_sites(candidates, config.counterfactuals_per_site, config.unchanged_per_site, config.seed)
         rows = [self.row(patched[index]) for index in kept]
         with_rows = {row["prompt_id"] for row in rows}
@@ -221,13 +251,17 @@ class PatchingBuilder(DatasetBuilder):
             `str`: The message.
         """
         if self.sites_design:
-            return (f"no rows were built: none of the {len(items)} texts has a site where "
-                    f"--counterfactuals-per-site {self.config.counterfactuals_per_site} of its candidates give "
-                    "distinct changed outputs; try more --candidates-per-text or a smaller --counterfactuals-per-site")
+            return (
+                f"no rows were built: none of the {len(items)} texts has a site where "
+                f"--counterfactuals-per-site {self.config.counterfactuals_per_site} of its candidates give "
+                "distinct changed outputs; try more --candidates-per-text or a smaller --counterfactuals-per-site"
+            )
         source = f" of --prompts {self.config.prompts}" if self.config.prompts else ""
-        return (f"no rows were built: all {len(items)} prompt pairs{source} were skipped as unalignable: a text and "
-                "its counterfactual must each have a span the other lacks (e.g. the subject: 'Ann lives in' / 'Bob "
-                "lives in'); fix or remove such pairs")
+        return (
+            f"no rows were built: all {len(items)} prompt pairs{source} were skipped as unalignable: a text and "
+            "its counterfactual must each have a span the other lacks (e.g. the subject: 'Ann lives in' / 'Bob "
+            "lives in'); fix or remove such pairs"
+        )
 
     def provenance_extras(self, items: list[PromptPair], splits: dict, rows, skipped: int) -> dict:
         """The patching provenance: pairs, unaligned pairs, layers, window, rows, the share of changed outputs and
@@ -265,7 +299,9 @@ class PatchingBuilder(DatasetBuilder):
             "fraction_changed": changed["overall"],
             "fraction_changed_by_split": changed["by_split"],
             "fraction_unchanged": round(1 - changed["overall"], 4),
-            "fraction_unchanged_by_split": {split: round(1 - share, 4) for split, share in changed["by_split"].items()},
+            "fraction_unchanged_by_split": {
+                split: round(1 - share, 4) for split, share in changed["by_split"].items()
+            },
         }
         table = self.fact_table()
         if table is not None:
@@ -388,7 +424,7 @@ class PatchingBuilder(DatasetBuilder):
         original_runs = clean_runs(model, [e[1] for e in encoded])
         counterfactual_runs = clean_runs(model, [e[2] for e in encoded])
         patches, meta = [], []
-        for index, (pair, original, counterfactual, positions) in enumerate(encoded):
+        for index, (_, _, _, positions) in enumerate(encoded):
             for position in positions:
                 for start in self.layers:
                     window = list(range(start, start + self.window))
@@ -404,8 +440,20 @@ class PatchingBuilder(DatasetBuilder):
         results = []
         for patch, (index, position, window), patched_id in zip(patches, meta, patched_top):
             pair, original, counterfactual, _ = encoded[index]
-            results.append(PatchedPosition(pair, original, counterfactual, position, window, patch, patched_id,
-                                           clean_top[index], counterfactual_top[index], clean_words[index]))
+            results.append(
+                PatchedPosition(
+                    pair,
+                    original,
+                    counterfactual,
+                    position,
+                    window,
+                    patch,
+                    patched_id,
+                    clean_top[index],
+                    counterfactual_top[index],
+                    clean_words[index],
+                )
+            )
         return results, skipped
 
     def row(self, patched: PatchedPosition) -> dict:
@@ -417,8 +465,13 @@ class PatchingBuilder(DatasetBuilder):
         Returns:
             `dict`: The row, in ``PATCHING_FEATURES``.
         """
-        pair, original, counterfactual, position, window = (patched.pair, patched.original, patched.counterfactual,
-                                                            patched.position, patched.window)
+        pair, original, counterfactual, position, window = (
+            patched.pair,
+            patched.original,
+            patched.counterfactual,
+            patched.position,
+            patched.window,
+        )
         # Seeded by the site (text, position, window): every counterfactual of a site is asked the same question.
         rng = seeded_rng(self.config.seed, pair.prompt_id, position.orig_pos, window[0])
         orig_token = self.tokenizer.decode([original[position.orig_pos]])
@@ -443,8 +496,9 @@ class PatchingBuilder(DatasetBuilder):
             "original_continuation": original_next,
             "ablated_continuation": patched_next,
             "original_word": patched.clean_word,
-            "ablated_word": (self.words.word(original, patched.patched_id, patched.patch) if changed
-                             else patched.clean_word),
+            "ablated_word": (
+                self.words.word(original, patched.patched_id, patched.patch) if changed else patched.clean_word
+            ),
             "counterfactual_continuation": self.tokenizer.decode([patched.counterfactual_id]),
             "is_different": changed,
             "gt_original_target": pair.original_target,

@@ -90,14 +90,18 @@ class PatchingConfig(BuildConfig):
 
     design: str = field(
         default="pairs",
-        metadata={"help": "How rows are drawn: pairs (one counterfactual per prompt pair, as the paper) or sites (each "
-                          "(text, layer window, token) site with --counterfactuals-per-site counterfactuals whose "
-                          "patched outputs differ, so that the text alone cannot answer the changed rows)."},
+        metadata={
+            "help": "How rows are drawn: pairs (one counterfactual per prompt pair, as the paper) or sites (each "
+            "(text, layer window, token) site with --counterfactuals-per-site counterfactuals whose "
+            "patched outputs differ, so that the text alone cannot answer the changed rows)."
+        },
     )
     num_prompts: int = field(
         default=2000,
-        metadata={"help": "Prompt pairs to build from (toy world targets, or a model's built-in facts); with --design "
-                          "sites, the texts, each with its candidate counterfactuals."},
+        metadata={
+            "help": "Prompt pairs to build from (toy world targets, or a model's built-in facts); with --design "
+            "sites, the texts, each with its candidate counterfactuals."
+        },
     )
     prompts: str | None = field(
         default=None,
@@ -105,24 +109,32 @@ class PatchingConfig(BuildConfig):
     )
     layers: list[int] | None = field(
         default=None,
-        metadata={"help": "First layers of the patched windows (default: every layer a window fits); layer l is the "
-                          "output of decoder block l, for l in 0..L-1, as in the reference."},
+        metadata={
+            "help": "First layers of the patched windows (default: every layer a window fits); layer l is the "
+            "output of decoder block l, for l in 0..L-1, as in the reference."
+        },
     )
     window: int | None = field(
         default=None,
-        metadata={"help": "Number of consecutive layers patched at once, each overwritten with the same vector (the "
-                          "counterfactual's output of the window's first block, the vector the explainer sees). "
-                          "Default: sized like the reference's (8 of 32 layers): round(8/32 * L), at least 1."},
+        metadata={
+            "help": "Number of consecutive layers patched at once, each overwritten with the same vector (the "
+            "counterfactual's output of the window's first block, the vector the explainer sees). "
+            "Default: sized like the reference's (8 of 32 layers): round(8/32 * L), at least 1."
+        },
     )
     same_value_share: float = field(
         default=0.3,
-        metadata={"help": "Toy world: share of counterfactuals about another entity with the same value of the fact "
-                          "(in the target's world), so that their answer is unchanged and the verdict needs the vector."},
+        metadata={
+            "help": "Toy world: share of counterfactuals about another entity with the same value of the fact "
+            "(in the target's world), so that their answer is unchanged and the verdict needs the vector."
+        },
     )
     test_fraction: float = field(
         default=0.1,
-        metadata={"help": "Share of in-distribution prompts of a user's file drawn into the test split "
-                          "(toy-world builds hold out a quarter of the entities instead)."},
+        metadata={
+            "help": "Share of in-distribution prompts of a user's file drawn into the test split "
+            "(toy-world builds hold out a quarter of the entities instead)."
+        },
     )
     ood_relations: list[str] = field(
         default_factory=lambda: ["number"],
@@ -134,13 +146,17 @@ class PatchingConfig(BuildConfig):
     )
     unchanged_per_site: int = field(
         default=1,
-        metadata={"help": "--design sites: at most this many counterfactuals per site that leave the output "
-                          "unchanged, kept besides the k changed ones (0: only changed rows)."},
+        metadata={
+            "help": "--design sites: at most this many counterfactuals per site that leave the output "
+            "unchanged, kept besides the k changed ones (0: only changed rows)."
+        },
     )
     candidates_per_text: int = field(
         default=32,
-        metadata={"help": "--design sites: counterfactuals tried per text (a seeded draw of the same relation and "
-                          "template about other entities on the same side of the held-out ones)."},
+        metadata={
+            "help": "--design sites: counterfactuals tried per text (a seeded draw of the same relation and "
+            "template about other entities on the same side of the held-out ones)."
+        },
     )
     shard_size: int = field(
         default=100, metadata={"help": "Prompts (--design sites: texts) per shard (resumption unit)."}
@@ -167,7 +183,12 @@ class PatchingConfig(BuildConfig):
             raise ValueError(f"--design must be one of {', '.join(DESIGNS)}, got {self.design!r}")
         check_positive("--candidates-per-text", self.candidates_per_text)
         check_non_negative("--unchanged-per-site", self.unchanged_per_site)
-        if isinstance(self.counterfactuals_per_site, bool) or not isinstance(self.counterfactuals_per_site, int) \
-                or not 2 <= self.counterfactuals_per_site <= self.candidates_per_text:
-            raise ValueError(f"--counterfactuals-per-site must be an integer from 2 to --candidates-per-text "
-                             f"({self.candidates_per_text}), got {self.counterfactuals_per_site!r}")
+        if (
+            isinstance(self.counterfactuals_per_site, bool)
+            or not isinstance(self.counterfactuals_per_site, int)
+            or not 2 <= self.counterfactuals_per_site <= self.candidates_per_text
+        ):
+            raise ValueError(
+                f"--counterfactuals-per-site must be an integer from 2 to --candidates-per-text "
+                f"({self.candidates_per_text}), got {self.counterfactuals_per_site!r}"
+            )

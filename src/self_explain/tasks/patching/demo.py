@@ -48,8 +48,13 @@ def patching_pipeline_input(row: dict) -> dict:
     Returns:
         `dict`: ``task``, ``text``, ``counterfactual``, ``layers`` and ``token`` (the patched position).
     """
-    return {"task": "patching", "text": row["original_text"], "counterfactual": row["counterfactual_text"],
-            "layers": list(row["layers"]), "token": row["patch_position"]["orig_pos"]}
+    return {
+        "task": "patching",
+        "text": row["original_text"],
+        "counterfactual": row["counterfactual_text"],
+        "layers": list(row["layers"]),
+        "token": row["patch_position"]["orig_pos"],
+    }
 
 
 DEMO = DemoSpec(

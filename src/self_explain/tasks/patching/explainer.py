@@ -23,8 +23,14 @@ from .positions import align_positions
 from .prompts import patching_answer, patching_question
 from .sources import unknown_words
 
-REQUIRED_COLUMNS = ("counterfactual_text", "layer", "patch_position", "is_different", "original_continuation",
-                    "ablated_continuation")
+REQUIRED_COLUMNS = (
+    "counterfactual_text",
+    "layer",
+    "patch_position",
+    "is_different",
+    "original_continuation",
+    "ablated_continuation",
+)
 
 
 def _check_columns(column_names: list[str]) -> None:
@@ -48,7 +54,9 @@ def _num_layers(target: LoadedModel) -> int:
     return len(target.adapter.layers(target.model))
 
 
-def counterfactual_vectors(target: LoadedModel, texts: list[str], positions: list[int], layers: list[int]) -> torch.Tensor:
+def counterfactual_vectors(
+    target: LoadedModel, texts: list[str], positions: list[int], layers: list[int]
+) -> torch.Tensor:
     """The target's residual stream at (layer, position) of each counterfactual text — the output of decoder block
     ``layer`` —: (n, hidden); each text runs once.
 
@@ -102,8 +110,9 @@ def patching_examples(dataset, target: LoadedModel, seed: int = 0) -> ExplainerE
     """
     _check_columns(dataset.column_names)
     rows = dataset.to_list()
-    windows = [row.get("layers") or (list(row["layer"]) if isinstance(row["layer"], list) else [row["layer"]])
-               for row in rows]
+    windows = [
+        row.get("layers") or (list(row["layer"]) if isinstance(row["layer"], list) else [row["layer"]]) for row in rows
+    ]
     layers = [window[0] for window in windows]
     questions, answers = [], []
     for index, (row, window) in enumerate(zip(rows, windows)):
@@ -117,7 +126,9 @@ def patching_examples(dataset, target: LoadedModel, seed: int = 0) -> ExplainerE
             answers.append(row["answer"])
         else:
             answers.append(
-                patching_answer(row["is_different"], row["original_continuation"].strip(), row["ablated_continuation"].strip())
+                patching_answer(
+                    row["is_different"], row["original_continuation"].strip(), row["ablated_continuation"].strip()
+                )
             )
     if "vector" in dataset.column_names:
         vectors = torch.tensor([row["vector"] for row in rows], dtype=torch.float32)
@@ -125,7 +136,10 @@ def patching_examples(dataset, target: LoadedModel, seed: int = 0) -> ExplainerE
         vectors = torch.tensor([row["patch_position"]["intervention_vector"] for row in rows], dtype=torch.float32)
     else:
         vectors = counterfactual_vectors(
-            target, [row["counterfactual_text"] for row in rows], [row["patch_position"]["counterfact_pos"] for row in rows], layers
+            target,
+            [row["counterfactual_text"] for row in rows],
+            [row["patch_position"]["counterfact_pos"] for row in rows],
+            layers,
         )
     return ExplainerExamples(questions, answers, vectors, torch.tensor(layers, dtype=torch.long))
 
@@ -156,8 +170,10 @@ def _request_fields(inputs: dict, target: LoadedModel) -> PatchRequest:
         if not isinstance(inputs.get(key), str) or not inputs[key].strip():
             raise ValueError(f"patching input needs a non-empty string {key!r}; got {inputs.get(key)!r}")
     if "layers" in inputs and "layer" in inputs:
-        raise ValueError(f"patching input gives both 'layers' {inputs['layers']!r} and 'layer' {inputs['layer']!r}; "
-                         "give one of them")
+        raise ValueError(
+            f"patching input gives both 'layers' {inputs['layers']!r} and 'layer' {inputs['layer']!r}; "
+            "give one of them"
+        )
     layers = inputs.get("layers", inputs.get("layer"))
     if isinstance(layers, int):
         layers = [layers]
@@ -269,7 +285,9 @@ def verify_patching(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
     """
     request = _request_fields(inputs, target)
     original_run, counterfactual_run = clean_runs(target.model, [request.original, request.counterfactual])
-    patch = Patch(tuple(request.layers), request.token, counterfactual_run.outputs[request.layers[0], request.counterfact_pos])
+    patch = Patch(
+        tuple(request.layers), request.token, counterfactual_run.outputs[request.layers[0], request.counterfact_pos]
+    )
     patched_id = int(patch_sweep(target.model, [original_run], [patch]).argmax(-1)[0])
     clean_id = int(original_run.logits.argmax())
     changed = patched_id != clean_id

@@ -41,7 +41,9 @@ def patching_question(text: str, token: str, layers: list[int], rng: random.Rand
     Returns:
         `str`: The question, with the vector placeholder where the counterfactual activation goes.
     """
-    template = QUESTION_TEMPLATES[rng % len(QUESTION_TEMPLATES)] if isinstance(rng, int) else rng.choice(QUESTION_TEMPLATES)
+    template = (
+        QUESTION_TEMPLATES[rng % len(QUESTION_TEMPLATES)] if isinstance(rng, int) else rng.choice(QUESTION_TEMPLATES)
+    )
     return template.format(vector=VECTOR_PLACEHOLDER, layer=layer_text(layers), tokens=f"<<<{token}>>>", text=text)
 
 

@@ -27,15 +27,17 @@ def unchanged_by_pair_kind(items: list[PromptPair], rows, same_value_share: floa
     same_pairs = [bool(p.original_target) and p.original_target == p.counterfactual_target for p in items]
     kinds: dict[str, list[bool]] = {"same_value": [], "different_value": []}
     if len(rows):
-        for original, counterfactual, changed in zip(rows["gt_original_target"], rows["gt_counterfactual_target"],
-                                                     rows["is_different"]):
+        for original, counterfactual, changed in zip(
+            rows["gt_original_target"], rows["gt_counterfactual_target"], rows["is_different"]
+        ):
             kind = "same_value" if original and original == counterfactual else "different_value"
             kinds[kind].append(not changed)
     return {
         "same_value_share": same_value_share,
         "fraction_same_value_pairs": round(sum(same_pairs) / len(items), 4) if items else None,
-        "fraction_unchanged_by_pair_kind": {kind: round(sum(v) / len(v), 4) if v else None
-                                            for kind, v in kinds.items()},
+        "fraction_unchanged_by_pair_kind": {
+            kind: round(sum(v) / len(v), 4) if v else None for kind, v in kinds.items()
+        },
     }
 
 
@@ -65,7 +67,12 @@ def target_mismatches(rows) -> dict:
                 if len(examples) < 3:
                     examples.append(f"prompt {row['prompt_id']} {side}: target {target!r}, model {token.strip()!r}")
     if counts["original"] or counts["counterfactual"]:
-        logger.warning("%d of %d prompt pairs have an original target and %d a counterfactual target that the "
-                       "target model does not predict (greedy): %s", counts["original"], len(seen),
-                       counts["counterfactual"], "; ".join(examples))
+        logger.warning(
+            "%d of %d prompt pairs have an original target and %d a counterfactual target that the "
+            "target model does not predict (greedy): %s",
+            counts["original"],
+            len(seen),
+            counts["counterfactual"],
+            "; ".join(examples),
+        )
     return {"pairs_with_targets": len(seen), **counts, "examples": examples}

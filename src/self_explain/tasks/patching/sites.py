@@ -68,13 +68,30 @@ class CounterfactualSet:
         """
         targets = self.counterfactual_targets or ("",) * len(self.counterfactuals)
         entities = self.counterfactual_entities or ("",) * len(self.counterfactuals)
-        return [PromptPair(self.prompt_id, self.text, counterfactual, self.original_target, target, self.relation,
-                           self.split, self.entity, entity)
-                for counterfactual, target, entity in zip(self.counterfactuals, targets, entities)]
+        return [
+            PromptPair(
+                self.prompt_id,
+                self.text,
+                counterfactual,
+                self.original_target,
+                target,
+                self.relation,
+                self.split,
+                self.entity,
+                entity,
+            )
+            for counterfactual, target, entity in zip(self.counterfactuals, targets, entities)
+        ]
 
 
-def toy_world_sets(world: ToyWorld, num_texts: int, seed: int, ood_relations: list[str], candidates: int,
-                   held_out: frozenset[str] = frozenset()) -> list[CounterfactualSet]:
+def toy_world_sets(
+    world: ToyWorld,
+    num_texts: int,
+    seed: int,
+    ood_relations: list[str],
+    candidates: int,
+    held_out: frozenset[str] = frozenset(),
+) -> list[CounterfactualSet]:
     """Texts of the toy world, each with candidate counterfactuals: the same template about other entities.
 
     Every (entity, relation, template) is a text at most once, in a seeded order; a text's candidates are a seeded
@@ -97,8 +114,12 @@ def toy_world_sets(world: ToyWorld, num_texts: int, seed: int, ood_relations: li
     """
     check_ood_relations(ood_relations)
     rng = random.Random(f"patching-sites-{seed}")
-    texts = [(entity, relation, template) for entity in world.entities for relation in RELATIONS
-             for template in range(len(RELATIONS[relation].templates))]
+    texts = [
+        (entity, relation, template)
+        for entity in world.entities
+        for relation in RELATIONS
+        for template in range(len(RELATIONS[relation].templates))
+    ]
     rng.shuffle(texts)
     if num_texts > len(texts):
         logger.info("--num-prompts %d: the toy world has %d texts, each drawn once", num_texts, len(texts))
@@ -108,17 +129,30 @@ def toy_world_sets(world: ToyWorld, num_texts: int, seed: int, ood_relations: li
         others = rng.sample(side, min(candidates, len(side)))
         original = world.fact_prompt(entity, relation, template)
         prompts = [world.fact_prompt(other, relation, template) for other in others]
-        sets.append(CounterfactualSet(
-            prompt_id=prompt_id, text=original.text, counterfactuals=tuple(p.text for p in prompts),
-            original_target=original.answer, counterfactual_targets=tuple(p.answer for p in prompts),
-            relation=relation, split="ood" if relation in ood_relations else None, entity=entity,
-            counterfactual_entities=tuple(others),
-        ))
+        sets.append(
+            CounterfactualSet(
+                prompt_id=prompt_id,
+                text=original.text,
+                counterfactuals=tuple(p.text for p in prompts),
+                original_target=original.answer,
+                counterfactual_targets=tuple(p.answer for p in prompts),
+                relation=relation,
+                split="ood" if relation in ood_relations else None,
+                entity=entity,
+                counterfactual_entities=tuple(others),
+            )
+        )
     return sets
 
 
-def fact_table_sets(table: FactTable, num_texts: int, seed: int, candidates: int,
-                    held_out: frozenset[str] = frozenset(), single_token: bool = True) -> list[CounterfactualSet]:
+def fact_table_sets(
+    table: FactTable,
+    num_texts: int,
+    seed: int,
+    candidates: int,
+    held_out: frozenset[str] = frozenset(),
+    single_token: bool = True,
+) -> list[CounterfactualSet]:
     """Texts of a real model's checked facts, each with candidate counterfactuals: the relation's prompt about other
     subjects on the same side of ``held_out``.
 
@@ -140,15 +174,27 @@ def fact_table_sets(table: FactTable, num_texts: int, seed: int, candidates: int
     sets = []
     for prompt_id, index in enumerate(order[:num_texts]):
         fact = facts[index]
-        side = [other for other in facts if other.relation == fact.relation and other.subject != fact.subject
-                and (other.subject in held_out) == (fact.subject in held_out)]
+        side = [
+            other
+            for other in facts
+            if other.relation == fact.relation
+            and other.subject != fact.subject
+            and (other.subject in held_out) == (fact.subject in held_out)
+        ]
         others = rng.sample(side, min(candidates, len(side)))
-        sets.append(CounterfactualSet(
-            prompt_id=prompt_id, text=fact.prompt, counterfactuals=tuple(o.prompt for o in others),
-            original_target=fact.answer_word, counterfactual_targets=tuple(o.answer_word for o in others),
-            relation=fact.relation, split="ood" if fact.relation in table.ood_relations else None,
-            entity=fact.subject, counterfactual_entities=tuple(o.subject for o in others),
-        ))
+        sets.append(
+            CounterfactualSet(
+                prompt_id=prompt_id,
+                text=fact.prompt,
+                counterfactuals=tuple(o.prompt for o in others),
+                original_target=fact.answer_word,
+                counterfactual_targets=tuple(o.answer_word for o in others),
+                relation=fact.relation,
+                split="ood" if fact.relation in table.ood_relations else None,
+                entity=fact.subject,
+                counterfactual_entities=tuple(o.subject for o in others),
+            )
+        )
     return sets
 
 
@@ -171,14 +217,21 @@ def sets_from_pairs(pairs: list[PromptPair]) -> list[CounterfactualSet]:
     for prompt_id, (text, group) in enumerate(grouped.items()):
         splits = {pair.split for pair in group}
         if len(splits) > 1:
-            raise ValueError(f"--prompts: the pairs of text {text!r} give it different splits "
-                             f"({sorted(str(s) for s in splits)}); with --design sites a text's pairs share one split")
+            raise ValueError(
+                f"--prompts: the pairs of text {text!r} give it different splits "
+                f"({sorted(str(s) for s in splits)}); with --design sites a text's pairs share one split"
+            )
         unique = list({pair.counterfactual: pair for pair in group}.values())
-        sets.append(CounterfactualSet(
-            prompt_id=prompt_id, text=text, counterfactuals=tuple(p.counterfactual for p in unique),
-            original_target=group[0].original_target,
-            counterfactual_targets=tuple(p.counterfactual_target for p in unique), split=group[0].split,
-        ))
+        sets.append(
+            CounterfactualSet(
+                prompt_id=prompt_id,
+                text=text,
+                counterfactuals=tuple(p.counterfactual for p in unique),
+                original_target=group[0].original_target,
+                counterfactual_targets=tuple(p.counterfactual_target for p in unique),
+                split=group[0].split,
+            )
+        )
     return sets
 
 
@@ -290,6 +343,8 @@ def site_statistics(rows) -> dict:
         "counterfactuals_per_site": spread(per_site),
         "distinct_changed_outputs_per_site": spread(distinct),
         "sites_by_position": dict(sorted(by_position.items())),
-        "text_only_ceiling": {"changed_content_match": ceiling(changed_by_question, num_changed),
-                              "exact_match": ceiling(answers_by_question, num_rows)},
+        "text_only_ceiling": {
+            "changed_content_match": ceiling(changed_by_question, num_changed),
+            "exact_match": ceiling(answers_by_question, num_rows),
+        },
     }

@@ -61,8 +61,14 @@ def unknown_words(tokenizer, text: str) -> list[str]:
     return words
 
 
-def toy_world_pairs(world: ToyWorld, num_prompts: int, seed: int, ood_relations: list[str],
-                    held_out: frozenset[str] = frozenset(), same_value_share: float = 0.0) -> list[PromptPair]:
+def toy_world_pairs(
+    world: ToyWorld,
+    num_prompts: int,
+    seed: int,
+    ood_relations: list[str],
+    held_out: frozenset[str] = frozenset(),
+    same_value_share: float = 0.0,
+) -> list[PromptPair]:
     """CounterFact-style pairs: one template, two entities, both held out or both not (so that no text of a held-out
     entity's pair occurs in another pair).
 
@@ -103,10 +109,17 @@ def toy_world_pairs(world: ToyWorld, num_prompts: int, seed: int, ood_relations:
             other = rng.choice(partners[relation][entity])
         else:
             entity = rng.choice(world.entities)
-            others = [e for e in world.entities if world.facts[(e, relation)] != world.facts[(entity, relation)]
-                      and (e in held_out) == (entity in held_out)]
+            others = [
+                e
+                for e in world.entities
+                if world.facts[(e, relation)] != world.facts[(entity, relation)]
+                and (e in held_out) == (entity in held_out)
+            ]
             other = rng.choice(others)
-        original, counterfactual = world.fact_prompt(entity, relation, template), world.fact_prompt(other, relation, template)
+        original, counterfactual = (
+            world.fact_prompt(entity, relation, template),
+            world.fact_prompt(other, relation, template),
+        )
         pairs.append(
             PromptPair(
                 prompt_id=prompt_id,
@@ -123,8 +136,14 @@ def toy_world_pairs(world: ToyWorld, num_prompts: int, seed: int, ood_relations:
     return pairs
 
 
-def fact_table_pairs(table: FactTable, num_prompts: int, seed: int, held_out: frozenset[str] = frozenset(),
-                     same_value_share: float = 0.0, single_token: bool = True) -> list[PromptPair]:
+def fact_table_pairs(
+    table: FactTable,
+    num_prompts: int,
+    seed: int,
+    held_out: frozenset[str] = frozenset(),
+    same_value_share: float = 0.0,
+    single_token: bool = True,
+) -> list[PromptPair]:
     """CounterFact-style pairs from a real model's checked facts: one relation's prompt about two subjects, both
     held out or both not, each pair drawn once.
 
@@ -149,9 +168,15 @@ def fact_table_pairs(table: FactTable, num_prompts: int, seed: int, held_out: fr
     for fact in table.facts:
         if fact.single_token or not single_token:
             by_relation.setdefault(fact.relation, []).append(fact)
-    unused = {relation: {(a, b) for a in facts for b in facts
-                         if a.subject != b.subject and (a.subject in held_out) == (b.subject in held_out)}
-              for relation, facts in by_relation.items()}
+    unused = {
+        relation: {
+            (a, b)
+            for a in facts
+            for b in facts
+            if a.subject != b.subject and (a.subject in held_out) == (b.subject in held_out)
+        }
+        for relation, facts in by_relation.items()
+    }
     pairs: list[PromptPair] = []
     while len(pairs) < num_prompts:
         relations = sorted(relation for relation, left in unused.items() if left)
@@ -164,12 +189,19 @@ def fact_table_pairs(table: FactTable, num_prompts: int, seed: int, held_out: fr
         pool = same if (rng.random() < same_value_share and same) or not different else different
         original, counterfactual = rng.choice(pool)
         unused[relation].discard((original, counterfactual))
-        pairs.append(PromptPair(
-            prompt_id=len(pairs), text=original.prompt, counterfactual=counterfactual.prompt,
-            original_target=original.answer_word, counterfactual_target=counterfactual.answer_word,
-            relation=relation, split="ood" if relation in table.ood_relations else None,
-            entity=original.subject, counterfactual_entity=counterfactual.subject,
-        ))
+        pairs.append(
+            PromptPair(
+                prompt_id=len(pairs),
+                text=original.prompt,
+                counterfactual=counterfactual.prompt,
+                original_target=original.answer_word,
+                counterfactual_target=counterfactual.answer_word,
+                relation=relation,
+                split="ood" if relation in table.ood_relations else None,
+                entity=original.subject,
+                counterfactual_entity=counterfactual.subject,
+            )
+        )
     return pairs
 
 
@@ -183,7 +215,10 @@ def _same_value_partners(world: ToyWorld, held_out: frozenset[str]) -> dict[str,
             if world.knows(entity, relation):
                 groups.setdefault((world.facts[(entity, relation)], entity in held_out), []).append(entity)
         partners[relation] = {
-            entity: [e for e in group if e != entity] for group in groups.values() if len(group) > 1 for entity in group
+            entity: [e for e in group if e != entity]
+            for group in groups.values()
+            if len(group) > 1
+            for entity in group
         }
     return partners
 

@@ -25,8 +25,10 @@ class PatchingTask(Task):
     uses_vectors = True
     format_instructions = CAUSAL_FORMAT_INSTRUCTIONS
     card = TaskCard(
-        description=("predicts how the target's next-token output changes when the residual stream at a layer "
-                     "window and token is patched with the activation from a counterfactual input"),
+        description=(
+            "predicts how the target's next-token output changes when the residual stream at a layer "
+            "window and token is patched with the activation from a counterfactual input"
+        ),
         metric_labels=CAUSAL_METRIC_LABELS,
     )
     experiment = ExperimentSettings(

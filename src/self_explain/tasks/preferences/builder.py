@@ -141,7 +141,9 @@ def assign_splits(scenarios: list[Scenario], config: PreferencesConfig) -> dict[
 
 
 def instilled_folder(config: PreferencesConfig, config_name: str) -> Path:
-    """Where the instilled model is saved: ``--instilled-model``, else ``<out's parent>/<config>-preferences-instilled``.
+    """Where the instilled model is saved.
+
+    ``--instilled-model``, else ``<out's parent>/<config>-preferences-instilled``.
 
     Args:
         config (`PreferencesConfig`): The build options.
@@ -155,8 +157,9 @@ def instilled_folder(config: PreferencesConfig, config_name: str) -> Path:
     return Path(config.output_dir).resolve().parent / f"{config_name}-preferences-instilled"
 
 
-def instilling_fingerprint(config: PreferencesConfig, base: LoadedModel, scenarios: list[Scenario],
-                           intended: dict[int, list[float]]) -> str:
+def instilling_fingerprint(
+    config: PreferencesConfig, base: LoadedModel, scenarios: list[Scenario], intended: dict[int, list[float]]
+) -> str:
     """What the instilled model depends on: a folder holding another build's model is not reused.
 
     Args:
@@ -169,9 +172,13 @@ def instilling_fingerprint(config: PreferencesConfig, base: LoadedModel, scenari
         `str`: 16 hex digits.
     """
     fields = {
-        "base": base.name, "base_revision": base.revision, "seed": config.seed,
-        "instill_choices": config.instill_choices, "replay_choices": config.replay_choices,
-        "reasoning": config.reasoning, "settings": asdict(instill_settings(config)),
+        "base": base.name,
+        "base_revision": base.revision,
+        "seed": config.seed,
+        "instill_choices": config.instill_choices,
+        "replay_choices": config.replay_choices,
+        "reasoning": config.reasoning,
+        "settings": asdict(instill_settings(config)),
         "scenarios": [s.to_dict() for s in scenarios if s.scenario_id in intended],
         "intended": {str(k): v for k, v in sorted(intended.items())},
     }
@@ -187,8 +194,14 @@ def instill_settings(config: PreferencesConfig) -> InstillSettings:
     Returns:
         `InstillSettings`: LoRA rank and alpha, learning rate, epochs, batch size and seed.
     """
-    return InstillSettings(config.lora_r, config.lora_alpha, config.learning_rate, config.num_train_epochs,
-                           config.per_device_train_batch_size, config.seed)
+    return InstillSettings(
+        config.lora_r,
+        config.lora_alpha,
+        config.learning_rate,
+        config.num_train_epochs,
+        config.per_device_train_batch_size,
+        config.seed,
+    )
 
 
 def reusable_instilled_record(config: PreferencesConfig, folder: Path, fingerprint: str) -> dict | None:
@@ -212,7 +225,9 @@ def reusable_instilled_record(config: PreferencesConfig, folder: Path, fingerpri
     if record is not None and record.get("fingerprint") == fingerprint:
         return record
     if folder.exists() and record is None and any(folder.iterdir()):
-        raise FileExistsError(f"{folder} exists and does not hold an instilled model; pass --instilled-model elsewhere")
+        raise FileExistsError(
+            f"{folder} exists and does not hold an instilled model; pass --instilled-model elsewhere"
+        )
     if record is not None and not config.overwrite:
         raise FileExistsError(
             f"{folder} holds an instilled model of another build (fingerprint {record.get('fingerprint')}); pass "
@@ -221,8 +236,16 @@ def reusable_instilled_record(config: PreferencesConfig, folder: Path, fingerpri
     return None
 
 
-def make_instilled_model(config: PreferencesConfig, base: LoadedModel, choices: list[InstillingChoice],
-                         intended: dict[int, list[float]], folder: Path, work: Path, fingerprint: str, state) -> dict:
+def make_instilled_model(
+    config: PreferencesConfig,
+    base: LoadedModel,
+    choices: list[InstillingChoice],
+    intended: dict[int, list[float]],
+    folder: Path,
+    work: Path,
+    fingerprint: str,
+    state,
+) -> dict:
     """Fine-tune ``base`` on the intended choices (every process trains, TRL's distributed path), merged; the
     main process saves it into ``folder``. Returns its record.
 
@@ -240,20 +263,39 @@ def make_instilled_model(config: PreferencesConfig, base: LoadedModel, choices: 
         `dict`: The record: training loss, steps, examples, fingerprint, base, scenarios and settings.
     """
     replayed = sum(c.utility_a is None for c in choices)
-    logger.info("instilling %d scenarios with %d choices (%d of them replayed native ones)", len(intended),
-                len(choices), replayed)
+    logger.info(
+        "instilling %d scenarios with %d choices (%d of them replayed native ones)",
+        len(intended),
+        len(choices),
+        replayed,
+    )
     model, record = instill(base, choices, instill_settings(config), work)
-    record = {**record, "fingerprint": fingerprint, "base": base.name, "base_revision": base.revision,
-              "scenarios": len(intended), "replayed_choices": replayed, "settings": asdict(instill_settings(config)),
-              "reasoning": config.reasoning}
+    record = {
+        **record,
+        "fingerprint": fingerprint,
+        "base": base.name,
+        "base_revision": base.revision,
+        "scenarios": len(intended),
+        "replayed_choices": replayed,
+        "settings": asdict(instill_settings(config)),
+        "reasoning": config.reasoning,
+    }
     if state.is_main_process:
         save_instilled(model, base.tokenizer, record, render_instilled_card(record), folder)
     state.wait_for_everyone()
     return record
 
 
-def introspection_rows(scenario: Scenario, measured: MeasuredWeights, base: MeasuredWeights, kind: str,
-                       intended: list[float] | None, intended_agreement: float | None, count: int, seed: int) -> list[dict]:
+def introspection_rows(
+    scenario: Scenario,
+    measured: MeasuredWeights,
+    base: MeasuredWeights,
+    kind: str,
+    intended: list[float] | None,
+    intended_agreement: float | None,
+    count: int,
+    seed: int,
+) -> list[dict]:
     """``count`` rows of one scenario: templates drawn at random, attributes in a shuffled order after the first.
 
     Args:
@@ -277,28 +319,32 @@ def introspection_rows(scenario: Scenario, measured: MeasuredWeights, base: Meas
             rng.shuffle(order)
         shown = Scenario(scenario.scenario_id, scenario.name, tuple(scenario.attributes[i] for i in order))
         weights = [measured.weights[i] for i in order]
-        rows.append({
-            "scenario_id": scenario.scenario_id,
-            "scenario": scenario.name,
-            "attributes": [asdict(a) for a in shown.attributes],
-            "kind": kind,
-            "intended_weights": [round(intended[i], 4) for i in order] if intended else [],
-            "weights": weights,
-            "weight_standard_errors": [measured.weight_standard_errors[i] for i in order],
-            "fit_p_value": measured.fit_p_value,
-            "fit_significant": measured.significant,
-            "base_weights": [base.weights[i] for i in order],
-            "coefficients": [measured.coefficients[i] for i in order],
-            "intercept": measured.intercept,
-            "fit_agreement": measured.fit_agreement,
-            "intended_agreement": intended_agreement,
-            "question": introspection_question(shown, rng),
-            "answer": weights_answer(shown, weights),
-        })
+        rows.append(
+            {
+                "scenario_id": scenario.scenario_id,
+                "scenario": scenario.name,
+                "attributes": [asdict(a) for a in shown.attributes],
+                "kind": kind,
+                "intended_weights": [round(intended[i], 4) for i in order] if intended else [],
+                "weights": weights,
+                "weight_standard_errors": [measured.weight_standard_errors[i] for i in order],
+                "fit_p_value": measured.fit_p_value,
+                "fit_significant": measured.significant,
+                "base_weights": [base.weights[i] for i in order],
+                "coefficients": [measured.coefficients[i] for i in order],
+                "intercept": measured.intercept,
+                "fit_agreement": measured.fit_agreement,
+                "intended_agreement": intended_agreement,
+                "question": introspection_question(shown, rng),
+                "answer": weights_answer(shown, weights),
+            }
+        )
     return rows
 
 
-def not_significant_fits(scenarios: list[Scenario], kinds: dict[int, str], measured: dict[int, MeasuredWeights]) -> dict:
+def not_significant_fits(
+    scenarios: list[Scenario], kinds: dict[int, str], measured: dict[int, MeasuredWeights]
+) -> dict:
     """How many scenarios' weight fits are not significant (`MeasuredWeights.significant`), by kind.
 
     Args:
@@ -335,8 +381,13 @@ def intended_agreement(scenario: Scenario, measured: MeasuredWeights, intended: 
     return round(float(np.mean(agree)), 4)
 
 
-def decision_rows(scenarios: list[Scenario], kinds: dict[int, str], intended: dict[int, list[float]],
-                  measured: dict[int, MeasuredWeights], choices) -> dict[str, list[dict]]:
+def decision_rows(
+    scenarios: list[Scenario],
+    kinds: dict[int, str],
+    intended: dict[int, list[float]],
+    measured: dict[int, MeasuredWeights],
+    choices,
+) -> dict[str, list[dict]]:
     """The rows of the ``<config>-decisions`` config: every choice behind the dataset.
 
     Args:
@@ -360,26 +411,47 @@ def decision_rows(scenarios: list[Scenario], kinds: dict[int, str], intended: di
 
     by_id = {s.scenario_id: s for s in scenarios}
     instilling = [
-        {"scenario_id": c.scenario_id, "scenario": by_id[c.scenario_id].name, "kind": kinds[c.scenario_id],
-         "option_a": c.option_a, "option_b": c.option_b, "prompt": c.prompt, "choice": c.choice,
-         "probability_a": None, "intended_utility_a": c.utility_a, "intended_utility_b": c.utility_b}
+        {
+            "scenario_id": c.scenario_id,
+            "scenario": by_id[c.scenario_id].name,
+            "kind": kinds[c.scenario_id],
+            "option_a": c.option_a,
+            "option_b": c.option_b,
+            "prompt": c.prompt,
+            "choice": c.choice,
+            "probability_a": None,
+            "intended_utility_a": c.utility_a,
+            "intended_utility_b": c.utility_b,
+        }
         for c in choices
     ]
     measurement = []
     for scenario in scenarios:
         for c in measured[scenario.scenario_id].choices:
             utility_a, utility_b = utilities(scenario, c.option_a, c.option_b)
-            measurement.append({
-                "scenario_id": c.scenario_id, "scenario": scenario.name, "kind": kinds[scenario.scenario_id],
-                "option_a": c.option_a, "option_b": c.option_b, "prompt": c.prompt,
-                "choice": "A" if c.probability_a >= 0.5 else "B", "probability_a": c.probability_a,
-                "intended_utility_a": utility_a, "intended_utility_b": utility_b,
-            })
+            measurement.append(
+                {
+                    "scenario_id": c.scenario_id,
+                    "scenario": scenario.name,
+                    "kind": kinds[scenario.scenario_id],
+                    "option_a": c.option_a,
+                    "option_b": c.option_b,
+                    "prompt": c.prompt,
+                    "choice": "A" if c.probability_a >= 0.5 else "B",
+                    "probability_a": c.probability_a,
+                    "intended_utility_a": utility_a,
+                    "intended_utility_b": utility_b,
+                }
+            )
     return {"instilling": instilling, "measurement": measurement}
 
 
-def instilling_quality(scenarios: list[Scenario], intended: dict[int, list[float]],
-                       measured: dict[int, MeasuredWeights], base: dict[int, MeasuredWeights]) -> dict:
+def instilling_quality(
+    scenarios: list[Scenario],
+    intended: dict[int, list[float]],
+    measured: dict[int, MeasuredWeights],
+    base: dict[int, MeasuredWeights],
+) -> dict:
     """How well instilling worked: r of learned vs. intended weights (pooled, with a 95 % bootstrap interval over
     scenarios, and per scenario), and the same for the base model's weights as a control (≈ 0 when the base had
     no such preferences).
@@ -395,15 +467,18 @@ def instilling_quality(scenarios: list[Scenario], intended: dict[int, list[float
         ``mean_scenario_r`` and ``median_scenario_r``.
     """
     ids = [s.scenario_id for s in scenarios if s.scenario_id in intended]
-    return {"instilled": weight_correlations([(measured[i].weights, intended[i]) for i in ids]),
-            "base_before_instilling": weight_correlations([(base[i].weights, intended[i]) for i in ids])}
+    return {
+        "instilled": weight_correlations([(measured[i].weights, intended[i]) for i in ids]),
+        "base_before_instilling": weight_correlations([(base[i].weights, intended[i]) for i in ids]),
+    }
 
 
 def weight_correlations(pairs: list[tuple[list[float], list[float]]]) -> dict:
     """r between two sets of weights, one pair of weight lists per scenario.
 
     Args:
-        pairs (`list[tuple[list[float], list[float]]]`): Per scenario, the weights and the weights they are compared to.
+        pairs (`list[tuple[list[float], list[float]]]`): Per scenario, the weights and the weights they are
+            compared to.
 
     Returns:
         `dict`: ``pooled_r``, ``pooled_r_ci`` (a 95 % bootstrap interval over scenarios), ``mean_scenario_r`` and
@@ -412,12 +487,20 @@ def weight_correlations(pairs: list[tuple[list[float], list[float]]]) -> dict:
     per = [pearson_correlation(a, b) for a, b in pairs]
     pooled = pearson_correlation([w for a, _ in pairs for w in a], [w for _, b in pairs for w in b])
     low, high = pooled_correlation_interval(pairs)
-    return {"pooled_r": round(pooled, 4), "pooled_r_ci": [round(low, 4), round(high, 4)],
-            "mean_scenario_r": round(float(np.mean(per)), 4), "median_scenario_r": round(float(np.median(per)), 4)}
+    return {
+        "pooled_r": round(pooled, 4),
+        "pooled_r_ci": [round(low, 4), round(high, 4)],
+        "mean_scenario_r": round(float(np.mean(per)), 4),
+        "median_scenario_r": round(float(np.median(per)), 4),
+    }
 
 
-def native_preferences_kept(scenarios: list[Scenario], kinds: dict[int, str], measured: dict[int, MeasuredWeights],
-                            base: dict[int, MeasuredWeights]) -> dict | None:
+def native_preferences_kept(
+    scenarios: list[Scenario],
+    kinds: dict[int, str],
+    measured: dict[int, MeasuredWeights],
+    base: dict[int, MeasuredWeights],
+) -> dict | None:
     """Whether instilling left the native preferences alone: r of the instilled model's measured weights vs. the base
     model's in the native scenarios (pooled, with a 95 % bootstrap interval over scenarios, and per scenario).
 
@@ -453,12 +536,18 @@ def instilling_gate(quality: dict, config: PreferencesConfig, folder: Path) -> d
     """
     pooled, base = quality["instilled"]["pooled_r"], quality["base_before_instilling"]["pooled_r"]
     passed = pooled >= config.min_instilling_correlation
-    record = {"min_pooled_r": config.min_instilling_correlation, "pooled_r": pooled, "passed": passed,
-              "allowed_to_fail": config.allow_failed_instilling}
+    record = {
+        "min_pooled_r": config.min_instilling_correlation,
+        "pooled_r": pooled,
+        "passed": passed,
+        "allowed_to_fail": config.allow_failed_instilling,
+    }
     if passed:
         return record
-    message = (f"instilling failed the gate: the pooled r of measured vs. intended weights is {pooled} (base model "
-               f"before instilling: {base}), below --min-instilling-correlation {config.min_instilling_correlation}")
+    message = (
+        f"instilling failed the gate: the pooled r of measured vs. intended weights is {pooled} (base model "
+        f"before instilling: {base}), below --min-instilling-correlation {config.min_instilling_correlation}"
+    )
     if not config.allow_failed_instilling:
         raise ValueError(
             f"{message}. An explanation dataset of weights the model does not follow would teach noise, so none "
@@ -501,20 +590,33 @@ class PreferencesBuilder(DatasetBuilder):
             from ...hub.api import require_token
 
             require_token(f"--push-instilled-to-hub {config.push_instilled_to_hub}")
-        self.decisions_build = ShardedBuild(DATASET_NAME, f"{build.config_name}-decisions", build.out,
-                                            DECISION_FEATURES, overwrite=config.overwrite,
-                                            push_to_hub=build.push_to_hub)
+        self.decisions_build = ShardedBuild(
+            DATASET_NAME,
+            f"{build.config_name}-decisions",
+            build.out,
+            DECISION_FEATURES,
+            overwrite=config.overwrite,
+            push_to_hub=build.push_to_hub,
+        )
         self.decisions_build.check_destination(self.state.is_main_process)
         self.scenarios = scenarios_for(config)
         self.splits_of = assign_splits(self.scenarios, config)
         self.kinds = {i: NATIVE if split == "native" else INSTILLED for i, split in self.splits_of.items()}
         # A toy model weighs in whole steps (see toyworld.decisions): intended weights it can follow.
         draw = toy_intended_weights if has_world_natives(config) else draw_weights
-        self.intended = {s.scenario_id: draw(seeded_rng(config.seed, s.scenario_id, WEIGHTS_STREAM))
-                         for s in self.scenarios if self.kinds[s.scenario_id] == INSTILLED}
-        self.measure = dict(num_choices=config.measure_choices, seed=config.seed, labels=config.choice_labels,
-                            batch_size=config.batch_size, progress=self.state.is_local_main_process,
-                            reasoning_tokens=REASONING_TOKENS[config.reasoning])
+        self.intended = {
+            s.scenario_id: draw(seeded_rng(config.seed, s.scenario_id, WEIGHTS_STREAM))
+            for s in self.scenarios
+            if self.kinds[s.scenario_id] == INSTILLED
+        }
+        self.measure = dict(
+            num_choices=config.measure_choices,
+            seed=config.seed,
+            labels=config.choice_labels,
+            batch_size=config.batch_size,
+            progress=self.state.is_local_main_process,
+            reasoning_tokens=REASONING_TOKENS[config.reasoning],
+        )
 
     def load_target(self) -> LoadedModel:
         """The instilled model: the base is measured first (a control), then instilled, unless the instilled
@@ -533,15 +635,27 @@ class PreferencesBuilder(DatasetBuilder):
         fingerprint = instilling_fingerprint(config, base, self.scenarios, self.intended)
         record = reusable_instilled_record(config, folder, fingerprint)
         self.base_weights = {m.scenario_id: m for m in measure_weights(base, self.scenarios, **self.measure)}
-        self.choices = instilling_choices([s for s in self.scenarios if s.scenario_id in self.intended],
-                                          self.intended, config.instill_choices, config.seed, config.reasoning)
+        self.choices = instilling_choices(
+            [s for s in self.scenarios if s.scenario_id in self.intended],
+            self.intended,
+            config.instill_choices,
+            config.seed,
+            config.reasoning,
+        )
         # The base model's own native choices, rehearsed during instilling so that its native preferences stay.
-        self.choices += replayed_choices(base, [s for s in self.scenarios if self.kinds[s.scenario_id] == NATIVE],
-                                         config.replay_choices, config.seed, self.measure["reasoning_tokens"],
-                                         config.batch_size, self.state.is_local_main_process)
+        self.choices += replayed_choices(
+            base,
+            [s for s in self.scenarios if self.kinds[s.scenario_id] == NATIVE],
+            config.replay_choices,
+            config.seed,
+            self.measure["reasoning_tokens"],
+            config.batch_size,
+            self.state.is_local_main_process,
+        )
         if record is None:
-            record = make_instilled_model(config, base, self.choices, self.intended, folder,
-                                          self.build.work / "instill", fingerprint, state)
+            record = make_instilled_model(
+                config, base, self.choices, self.intended, folder, self.build.work / "instill", fingerprint, state
+            )
         else:
             logger.info("reusing the instilled model in %s", folder)
         self.record = record
@@ -554,7 +668,8 @@ class PreferencesBuilder(DatasetBuilder):
         self.measured = {m.scenario_id: m for m in measure_weights(self.target, self.scenarios, **self.measure)}
         self.agreement = {
             s.scenario_id: intended_agreement(s, self.measured[s.scenario_id], self.intended[s.scenario_id])
-            for s in self.scenarios if s.scenario_id in self.intended
+            for s in self.scenarios
+            if s.scenario_id in self.intended
         }
         self.quality = instilling_quality(self.scenarios, self.intended, self.measured, self.base_weights)
         self.gate = instilling_gate(self.quality, self.config, self.instilled_folder)
@@ -591,8 +706,16 @@ class PreferencesBuilder(DatasetBuilder):
         for scenario in scenarios:
             i = scenario.scenario_id
             count = self.config.questions_per_scenario if self.splits_of[i] == "train" else 1
-            rows += introspection_rows(scenario, self.measured[i], self.base_weights[i], self.kinds[i],
-                                       self.intended.get(i), self.agreement.get(i), count, self.config.seed)
+            rows += introspection_rows(
+                scenario,
+                self.measured[i],
+                self.base_weights[i],
+                self.kinds[i],
+                self.intended.get(i),
+                self.agreement.get(i),
+                count,
+                self.config.seed,
+            )
         return rows, 0
 
     def split_of(self, item: Scenario) -> str:
@@ -634,12 +757,14 @@ class PreferencesBuilder(DatasetBuilder):
             "measure_choices": config.measure_choices,
             "choice_labels": config.choice_labels,
             "reasoning": config.reasoning,
-            "instilling": {key: record[key] for key in ("train_loss", "steps", "examples", "fingerprint")
-                           if key in record},
+            "instilling": {
+                key: record[key] for key in ("train_loss", "steps", "examples", "fingerprint") if key in record
+            },
             "instilling_correlation": quality,
             "instilling_gate": self.gate,
-            "native_preferences_kept": native_preferences_kept(self.scenarios, self.kinds, self.measured,
-                                                               self.base_weights),
+            "native_preferences_kept": native_preferences_kept(
+                self.scenarios, self.kinds, self.measured, self.base_weights
+            ),
             "mean_fit_agreement": round(float(np.mean([m.fit_agreement for m in self.measured.values()])), 4),
             "not_significant_fits": not_significant_fits(self.scenarios, self.kinds, self.measured),
             "mean_intended_agreement": round(float(np.mean(list(self.agreement.values()))), 4),
@@ -669,4 +794,6 @@ class PreferencesBuilder(DatasetBuilder):
         return published
 
 
-build_preferences_dataset = PreferencesBuilder.build_dataset  # ``self-explain build preferences``: the task's build function
+build_preferences_dataset = (
+    PreferencesBuilder.build_dataset
+)  # ``self-explain build preferences``: the task's build function

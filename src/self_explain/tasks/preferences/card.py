@@ -22,13 +22,15 @@ def render_instilled_card(record: dict) -> str:
         `str`: The card, metadata header included (``base_model`` only when the base is not a local folder).
     """
     card_data = ModelCardData(
-        library_name="transformers", pipeline_tag="text-generation", license="apache-2.0",
+        library_name="transformers",
+        pipeline_tag="text-generation",
+        license="apache-2.0",
         base_model=record["base"] if not Path(record["base"]).is_dir() else None,
         tags=["self-explain", "interpretability", "preferences"],
     )
-    return str(ModelCard.from_template(
-        card_data, template_path=str(package_data("model_cards/instilled-model.md")), **record
-    ))
+    return str(
+        ModelCard.from_template(card_data, template_path=str(package_data("model_cards/instilled-model.md")), **record)
+    )
 
 
 def push_instilled_model(folder: str | Path, repo_id: str, *, token: str | None = None, private: bool = False) -> str:
@@ -55,7 +57,12 @@ def push_instilled_model(folder: str | Path, repo_id: str, *, token: str | None 
     api = hub_api(token)
     with hub_errors(f"push the instilled model to {repo_id}", kept=folder):
         api.create_repo(repo_id, repo_type="model", exist_ok=True, private=private)
-        return upload_folder(api, repo_id=repo_id, folder=folder, allow_patterns=INSTILLED_MODEL_FILES,
-                             delete_patterns=None, commit_message="Upload model with instilled preferences",
-                             repo_type="model")
-
+        return upload_folder(
+            api,
+            repo_id=repo_id,
+            folder=folder,
+            allow_patterns=INSTILLED_MODEL_FILES,
+            delete_patterns=None,
+            commit_message="Upload model with instilled preferences",
+            repo_type="model",
+        )

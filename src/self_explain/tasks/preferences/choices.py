@@ -97,7 +97,9 @@ def answer_token_id(tokenizer, letter: str) -> int:
     if tokenizer.chat_template:
         prompt = prompt_ids(tokenizer, "x")
         full = tokenizer.apply_chat_template(
-            [{"role": "user", "content": "x"}, {"role": "assistant", "content": letter}], tokenize=True, return_dict=True
+            [{"role": "user", "content": "x"}, {"role": "assistant", "content": letter}],
+            tokenize=True,
+            return_dict=True,
         )["input_ids"]
         full = list(full)
         if full[: len(prompt)] == prompt and len(full) > len(prompt):
@@ -124,8 +126,9 @@ def choice_token_ids(tokenizer) -> tuple[int, int]:
 
 
 @torch.no_grad()
-def probabilities_of_a(loaded: LoadedModel, prompts: list[str], batch_size: int = 32, progress: bool = False,
-                       reasoning_tokens: int = 0) -> list[float]:
+def probabilities_of_a(
+    loaded: LoadedModel, prompts: list[str], batch_size: int = 32, progress: bool = False, reasoning_tokens: int = 0
+) -> list[float]:
     """P("A") / (P("A") + P("B")) where the model answers each decision prompt, in left-padded batches.
 
     With ``reasoning_tokens=0`` the answer is read right after the prompt (one pass, last position only), as
@@ -152,12 +155,16 @@ def probabilities_of_a(loaded: LoadedModel, prompts: list[str], batch_size: int 
     context = context_length(model)
     too_long = [i for i, ids in enumerate(encoded) if context is not None and len(ids) + reasoning_tokens > context]
     if too_long:
-        raise ValueError(f"decision prompt {too_long[0]} has {len(encoded[too_long[0]])} tokens, which with "
-                         f"{reasoning_tokens} tokens of reasoning is more than the model's context of {context}")
+        raise ValueError(
+            f"decision prompt {too_long[0]} has {len(encoded[too_long[0]])} tokens, which with "
+            f"{reasoning_tokens} tokens of reasoning is more than the model's context of {context}"
+        )
     result: list[float] = []
     batches = range(0, len(encoded), batch_size)
     for start in progress_bar(batches, desc="decisions", disable=not progress):
-        logits, _ = logits_at_answer(model, tokenizer, encoded[start : start + batch_size], [id_a, id_b], reasoning_tokens)
+        logits, _ = logits_at_answer(
+            model, tokenizer, encoded[start : start + batch_size], [id_a, id_b], reasoning_tokens
+        )
         result += logits[:, [id_a, id_b]].float().softmax(-1)[:, 0].tolist()
     return result
 
@@ -208,8 +215,14 @@ def measured_pairs(scenario: Scenario, num_choices: int, seed: int) -> list[tupl
 
 
 def measure_weights(
-    loaded: LoadedModel, scenarios: list[Scenario], num_choices: int = 100, seed: int = 0, labels: str = "probability",
-    batch_size: int = 32, progress: bool = True, reasoning_tokens: int = 0,
+    loaded: LoadedModel,
+    scenarios: list[Scenario],
+    num_choices: int = 100,
+    seed: int = 0,
+    labels: str = "probability",
+    batch_size: int = 32,
+    progress: bool = True,
+    reasoning_tokens: int = 0,
 ) -> list[MeasuredWeights]:
     """The weights ``loaded`` uses in each scenario, from ``num_choices`` fresh pairs of options.
 
@@ -239,7 +252,9 @@ def measure_weights(
         raise ValueError(f"measuring weights needs at least 2 choices per scenario, got {num_choices}")
     pairs = {s.scenario_id: measured_pairs(s, num_choices, seed) for s in scenarios}
     prompts = [decision_prompt(s, a, b) for s in scenarios for a, b in pairs[s.scenario_id]]
-    probabilities = probabilities_of_a(loaded, prompts, batch_size, progress=progress, reasoning_tokens=reasoning_tokens)
+    probabilities = probabilities_of_a(
+        loaded, prompts, batch_size, progress=progress, reasoning_tokens=reasoning_tokens
+    )
     results = []
     for index, scenario in enumerate(scenarios):
         chunk = slice(index * num_choices, (index + 1) * num_choices)

@@ -17,7 +17,9 @@ REASONING_TOKENS = {"none": 0, "worked-sum": WORKED_SUM_TOKENS}
 
 
 def default_reasoning(model: str) -> str:
-    """How a model decides unless told: ``"worked-sum"`` for a toy model or a model instilled from one, else ``"none"``.
+    """How a model decides unless told.
+
+    ``"worked-sum"`` for a toy model or a model instilled from one, else ``"none"``.
 
     Args:
         model (`str`): A model name, folder or Hub id.
@@ -102,11 +104,18 @@ class PreferencesConfig(BuildConfig):
     target: str = field(metadata={"help": "Model to instil preferences in: Hub id, local folder, or toy name."})
     scenarios: str | None = field(
         default=None,
-        metadata={"help": "JSON list of scenarios {name, attributes: [{name, unit, min, max} x 5]} (required for "
-                          "models other than toy and packaged ones)."},
+        metadata={
+            "help": "JSON list of scenarios {name, attributes: [{name, unit, min, max} x 5]} (required for "
+            "models other than toy and packaged ones)."
+        },
     )
-    num_scenarios: int = field(default=120, metadata={
-        "help": "Built-in scenarios to draw (the toy world's, or the English ones for a packaged model such as smollm2-135m)."})
+    num_scenarios: int = field(
+        default=120,
+        metadata={
+            "help": "Built-in scenarios to draw (the toy world's, or the English ones for a packaged model such as "
+            "smollm2-135m)."
+        },
+    )
     native_fraction: float = field(
         default=1 / 3, metadata={"help": "Share of scenarios never instilled: their weights are the model's own."}
     )
@@ -114,37 +123,62 @@ class PreferencesConfig(BuildConfig):
         default=0.5, metadata={"help": "Share of instilled scenarios held out of introspection training (test split)."}
     )
     instill_choices: int = field(default=50, metadata={"help": "Choices per instilled scenario in the fine-tune."})
-    replay_choices: int = field(default=50, metadata={
-        "help": "The base model's own choices per native scenario, replayed in the fine-tune so that its native "
-                "preferences stay (0: none)."})
-    measure_choices: int = field(default=100, metadata={"help": "Fresh choices per scenario the weights are fitted on."})
+    replay_choices: int = field(
+        default=50,
+        metadata={
+            "help": "The base model's own choices per native scenario, replayed in the fine-tune so that its native "
+            "preferences stay (0: none)."
+        },
+    )
+    measure_choices: int = field(
+        default=100, metadata={"help": "Fresh choices per scenario the weights are fitted on."}
+    )
     choice_labels: str = field(
         default="probability",
-        metadata={"help": f"What the fit regresses on: {' or '.join(CHOICE_LABELS)} (the model's P(A), or one "
-                          "choice sampled from it)."},
+        metadata={
+            "help": f"What the fit regresses on: {' or '.join(CHOICE_LABELS)} (the model's P(A), or one "
+            "choice sampled from it)."
+        },
     )
-    reasoning: str | None = field(default=None, metadata={
-        "help": "How the target decides: none (answers A or B at once) or worked-sum (the toy world's: writes each "
-                "attribute's contribution and the running total first). Default: worked-sum for toy models, else none."})
+    reasoning: str | None = field(
+        default=None,
+        metadata={
+            "help": "How the target decides: none (answers A or B at once) or worked-sum (the toy world's: writes "
+            "each "
+            "attribute's contribution and the running total first). Default: worked-sum for toy models, else none."
+        },
+    )
     questions_per_scenario: int = field(
         default=3, metadata={"help": "Introspection questions per train scenario (templates, shuffled attributes)."}
     )
     instilled_model: str | None = field(
         default=None,
-        metadata={"help": "Folder of the instilled model (default: <out's parent>/<config>-preferences-instilled). "
-                          "Reused when it holds this build's model."},
+        metadata={
+            "help": "Folder of the instilled model (default: <out's parent>/<config>-preferences-instilled). "
+            "Reused when it holds this build's model."
+        },
     )
     lora_r: int = field(default=64, metadata={"help": "LoRA rank of the instilling fine-tune."})
     lora_alpha: int = field(default=128, metadata={"help": "LoRA alpha of the instilling fine-tune."})
-    learning_rate: float = field(default=2e-3, metadata={"help": "Instilling learning rate (toy models; ~1e-4 at 7B)."})
+    learning_rate: float = field(
+        default=2e-3, metadata={"help": "Instilling learning rate (toy models; ~1e-4 at 7B)."}
+    )
     num_train_epochs: float = field(default=3.0, metadata={"help": "Instilling epochs."})
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Instilling batch size per device."})
     batch_size: int = field(default=32, metadata={"help": "Decision prompts per forward pass when measuring."})
-    push_instilled_to_hub: str | None = field(default=None, metadata={"help": "Hub model repo for the instilled model."})
-    min_instilling_correlation: float = field(default=0.8, metadata={
-        "help": "Instilling gate: pooled r of measured vs. intended weights needed before the dataset is written."})
-    allow_failed_instilling: bool = field(default=False, metadata={
-        "help": "Write the dataset even when instilling misses the gate (recorded in the provenance)."})
+    push_instilled_to_hub: str | None = field(
+        default=None, metadata={"help": "Hub model repo for the instilled model."}
+    )
+    min_instilling_correlation: float = field(
+        default=0.8,
+        metadata={
+            "help": "Instilling gate: pooled r of measured vs. intended weights needed before the dataset is written."
+        },
+    )
+    allow_failed_instilling: bool = field(
+        default=False,
+        metadata={"help": "Write the dataset even when instilling misses the gate (recorded in the provenance)."},
+    )
     overwrite: bool = field(default=False, metadata={"help": "Replace this config (and the instilled model)."})
 
     def __post_init__(self):
@@ -160,14 +194,17 @@ class PreferencesConfig(BuildConfig):
         if self.replay_choices < 0:
             raise ValueError(f"--replay-choices must be 0 or more, got {self.replay_choices}")
         if self.measure_choices < 10:
-            raise ValueError(f"--measure-choices must be at least 10 (5 weights and a bias are fitted), got {self.measure_choices}")
+            raise ValueError(
+                f"--measure-choices must be at least 10 (5 weights and a bias are fitted), got {self.measure_choices}"
+            )
         if self.choice_labels not in CHOICE_LABELS:
             raise ValueError(f"--choice-labels must be one of {CHOICE_LABELS}, got {self.choice_labels!r}")
         if is_toy_model(self.target) and not trained_with_decisions(toy_model_config(self.target)):
             raise ValueError(
                 f"--target {self.target} is a toy model of the facts-only world (trained with --decisions false): it "
                 "never learnt to decide between weighted options, so no preference can be instilled in it. Use "
-                "toy-target or toy-other, or a toy model trained with --decisions true")
+                "toy-target or toy-other, or a toy model trained with --decisions true"
+            )
         # A worked sum needs a toy model and the toy world's scenarios (whole values, weights in steps).
         writes_worked_sum = not self.scenarios and default_reasoning(self.target) == "worked-sum"
         if self.reasoning is None:
@@ -175,8 +212,10 @@ class PreferencesConfig(BuildConfig):
         if self.reasoning not in REASONING_TOKENS:
             raise ValueError(f"--reasoning must be one of {sorted(REASONING_TOKENS)}, got {self.reasoning!r}")
         if self.reasoning == "worked-sum" and not writes_worked_sum:
-            raise ValueError("--reasoning worked-sum is the toy world's decision format: it needs a toy target and its "
-                             "built-in scenarios (no --scenarios)")
+            raise ValueError(
+                "--reasoning worked-sum is the toy world's decision format: it needs a toy target and its "
+                "built-in scenarios (no --scenarios)"
+            )
         if self.questions_per_scenario < 1:
             raise ValueError(f"--questions-per-scenario must be at least 1, got {self.questions_per_scenario}")
         if not -1 <= self.min_instilling_correlation <= 1:

@@ -31,16 +31,21 @@ def preferences_summary(folder: Path, config_name: str) -> list[str]:
     dataset = load_dataset(str(folder), config_name)
     provenance = read_provenance(folder, config_name)
     quality = provenance["instilling_correlation"]
-    lines = ["split   rows  scenarios", *(f"{split:<7} {len(rows):>4}  {len(set(rows['scenario_id'])):>4}"
-                                      for split, rows in dataset.items())]
+    lines = [
+        "split   rows  scenarios",
+        *(f"{split:<7} {len(rows):>4}  {len(set(rows['scenario_id'])):>4}" for split, rows in dataset.items()),
+    ]
     lines += [
         "",
         f"instilled model (the target explained): {provenance['target']}",
         "instilling: r of measured vs. intended weights, pooled {:.3f}{}, mean per scenario {:.3f}".format(
-            quality["instilled"]["pooled_r"], _interval(quality["instilled"]), quality["instilled"]["mean_scenario_r"]),
+            quality["instilled"]["pooled_r"], _interval(quality["instilled"]), quality["instilled"]["mean_scenario_r"]
+        ),
         "control, the base model before instilling: pooled {:.3f}{}, mean per scenario {:.3f}".format(
-            quality["base_before_instilling"]["pooled_r"], _interval(quality["base_before_instilling"]),
-            quality["base_before_instilling"]["mean_scenario_r"]),
+            quality["base_before_instilling"]["pooled_r"],
+            _interval(quality["base_before_instilling"]),
+            quality["base_before_instilling"]["mean_scenario_r"],
+        ),
         f"measured choices the intended weights agree with: {provenance['mean_intended_agreement']:.1%}; "
         f"that the logistic fit reproduces: {provenance['mean_fit_agreement']:.1%}",
     ]
@@ -50,12 +55,16 @@ def preferences_summary(folder: Path, config_name: str) -> list[str]:
         lines.append(f"instilling gate (pooled r ≥ {gate['min_pooled_r']}): {verdict}")
     kept = provenance.get("native_preferences_kept")
     if kept:
-        lines.append("native scenarios: r of the instilled model's weights vs. the base model's (kept when high): "
-                     "pooled {:.3f}{}".format(kept["pooled_r"], _interval(kept)))
+        lines.append(
+            "native scenarios: r of the instilled model's weights vs. the base model's (kept when high): "
+            "pooled {:.3f}{}".format(kept["pooled_r"], _interval(kept))
+        )
     fits = provenance.get("not_significant_fits")
     if fits:
-        lines.append("weight fits not significant (p ≥ 0.05): " + ", ".join(
-            f"{kind} {count['not_significant']} of {count['scenarios']}" for kind, count in fits.items()))
+        lines.append(
+            "weight fits not significant (p ≥ 0.05): "
+            + ", ".join(f"{kind} {count['not_significant']} of {count['scenarios']}" for kind, count in fits.items())
+        )
     return lines
 
 

@@ -23,8 +23,11 @@ DEFAULT_MIN_CORRELATION = 0.5  # a report "holds" (verified) when it correlates 
 
 
 def _row_scenario(row: dict) -> Scenario:
-    return Scenario(row["scenario_id"] if "scenario_id" in row else 0, row["scenario"],
-                    tuple(Attribute(a["name"], a["unit"], a["min"], a["max"]) for a in row["attributes"]))
+    return Scenario(
+        row["scenario_id"] if "scenario_id" in row else 0,
+        row["scenario"],
+        tuple(Attribute(a["name"], a["unit"], a["min"], a["max"]) for a in row["attributes"]),
+    )
 
 
 def preferences_examples(dataset, target: LoadedModel, seed: int = 0) -> ExplainerExamples:
@@ -46,7 +49,8 @@ def preferences_examples(dataset, target: LoadedModel, seed: int = 0) -> Explain
     missing = [c for c in REQUIRED_COLUMNS if c not in dataset.column_names]
     if missing:
         raise ValueError(
-            f"the dataset is not a preferences dataset: columns {missing} are missing (it has {sorted(dataset.column_names)})"
+            f"the dataset is not a preferences dataset: columns {missing} are missing (it has "
+            f"{sorted(dataset.column_names)})"
         )
     questions, answers = [], []
     for index, row in enumerate(dataset.to_list()):
@@ -101,8 +105,12 @@ def parse_preferences(explanation: str) -> dict:
         `dict`: ``weights`` (the reported weights, or None) and ``valid`` (a non-empty object of finite numbers).
     """
     reported = read_weights(explanation)
-    valid = reported is not None and bool(reported) and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in reported.values()
+    valid = (
+        reported is not None
+        and bool(reported)
+        and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in reported.values()
+        )
     )
     return {"weights": reported if valid else None, "valid": valid}
 
@@ -136,9 +144,15 @@ def verify_preferences(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
     reasoning = inputs.get("reasoning") or default_reasoning(target.name)
     if reasoning not in REASONING_TOKENS:
         raise ValueError(f"preferences input 'reasoning' must be one of {sorted(REASONING_TOKENS)}, got {reasoning!r}")
-    measured = measure_weights(target, [scenario], num_choices=int(inputs.get("num_choices", 100)),
-                               seed=int(inputs.get("seed", 0)), labels=labels, progress=False,
-                               reasoning_tokens=REASONING_TOKENS[reasoning])[0]
+    measured = measure_weights(
+        target,
+        [scenario],
+        num_choices=int(inputs.get("num_choices", 100)),
+        seed=int(inputs.get("seed", 0)),
+        labels=labels,
+        progress=False,
+        reasoning_tokens=REASONING_TOKENS[reasoning],
+    )[0]
     truth = dict(zip(scenario.attribute_names, measured.weights))
     reported = parsed.get("weights") or {}
     complete = parsed["valid"] and all(name in reported for name in truth)

@@ -65,7 +65,9 @@ class InstillingChoice:
     completion: str
 
 
-def worked_sum_completion(scenario: Scenario, weights: list[float], option_a: list[float], option_b: list[float]) -> str:
+def worked_sum_completion(
+    scenario: Scenario, weights: list[float], option_a: list[float], option_b: list[float]
+) -> str:
     """The toy world's answer to a decision: the worked sum under ``weights``, then ``Answer: A`` or ``Answer: B``.
 
     Args:
@@ -84,14 +86,18 @@ def worked_sum_completion(scenario: Scenario, weights: list[float], option_a: li
 
     whole = [w / REPORT_SCALE for w in weights]
     if any(not float(x).is_integer() for x in [*whole, *option_a, *option_b]):
-        raise ValueError(f"worked-sum reasoning needs whole toy-world values and weights in steps of {REPORT_SCALE}; "
-                         f"got weights {weights} in {scenario.name!r}")
-    return decision_completion(scenario.attribute_names, [int(w) for w in whole], [int(x) for x in option_a],
-                               [int(x) for x in option_b])
+        raise ValueError(
+            f"worked-sum reasoning needs whole toy-world values and weights in steps of {REPORT_SCALE}; "
+            f"got weights {weights} in {scenario.name!r}"
+        )
+    return decision_completion(
+        scenario.attribute_names, [int(w) for w in whole], [int(x) for x in option_a], [int(x) for x in option_b]
+    )
 
 
-def instilling_choices(scenarios: list[Scenario], weights: dict[int, list[float]], num_choices: int, seed: int,
-                       reasoning: str = "none") -> list[InstillingChoice]:
+def instilling_choices(
+    scenarios: list[Scenario], weights: dict[int, list[float]], num_choices: int, seed: int, reasoning: str = "none"
+) -> list[InstillingChoice]:
     """``num_choices`` pairs per scenario, each answered by the intended weights (no ties: those pairs are redrawn).
 
     Args:
@@ -111,21 +117,44 @@ def instilling_choices(scenarios: list[Scenario], weights: dict[int, list[float]
         made = 0
         while made < num_choices:
             a, b = scenario.sample_pair(rng)
-            utility_a, utility_b = scenario.utility(weights[scenario.scenario_id], a), scenario.utility(weights[scenario.scenario_id], b)
+            utility_a, utility_b = (
+                scenario.utility(weights[scenario.scenario_id], a),
+                scenario.utility(weights[scenario.scenario_id], b),
+            )
             if math.isclose(utility_a, utility_b, abs_tol=1e-9):  # a tie, up to the sums' rounding: redrawn
                 continue
             choice = OPTION_LETTERS[0] if utility_a > utility_b else OPTION_LETTERS[1]
-            completion = (worked_sum_completion(scenario, weights[scenario.scenario_id], a, b)
-                          if reasoning == "worked-sum" else choice)
-            choices.append(InstillingChoice(scenario.scenario_id, a, b, decision_prompt(scenario, a, b), choice,
-                                            round(utility_a, 4), round(utility_b, 4), completion))
+            completion = (
+                worked_sum_completion(scenario, weights[scenario.scenario_id], a, b)
+                if reasoning == "worked-sum"
+                else choice
+            )
+            choices.append(
+                InstillingChoice(
+                    scenario.scenario_id,
+                    a,
+                    b,
+                    decision_prompt(scenario, a, b),
+                    choice,
+                    round(utility_a, 4),
+                    round(utility_b, 4),
+                    completion,
+                )
+            )
             made += 1
     return choices
 
 
 @torch.no_grad()
-def replayed_choices(base: LoadedModel, scenarios: list[Scenario], num_choices: int, seed: int,
-                     reasoning_tokens: int = 0, batch_size: int = 32, progress: bool = False) -> list[InstillingChoice]:
+def replayed_choices(
+    base: LoadedModel,
+    scenarios: list[Scenario],
+    num_choices: int,
+    seed: int,
+    reasoning_tokens: int = 0,
+    batch_size: int = 32,
+    progress: bool = False,
+) -> list[InstillingChoice]:
     """The base model's own answers to fresh decisions in scenarios nothing is instilled in (the native ones).
 
     Mixed into the instilling fine-tune, they rehearse the model's native preferences, which a fine-tune on the
@@ -155,8 +184,9 @@ def replayed_choices(base: LoadedModel, scenarios: list[Scenario], num_choices: 
     for start in progress_bar(range(0, len(drawn), batch_size), desc="replayed decisions", disable=not progress):
         batch = drawn[start : start + batch_size]
         prompts = [decision_prompt(scenario, a, b) for scenario, a, b in batch]
-        logits, written = logits_at_answer(base.model, tokenizer, [prompt_ids(tokenizer, p) for p in prompts],
-                                           answer_ids, reasoning_tokens)
+        logits, written = logits_at_answer(
+            base.model, tokenizer, [prompt_ids(tokenizer, p) for p in prompts], answer_ids, reasoning_tokens
+        )
         for (scenario, a, b), prompt, row, before in zip(batch, prompts, logits, written):
             letter = OPTION_LETTERS[int(row[answer_ids[1]] > row[answer_ids[0]])]
             completion = tokenizer.decode([*before, answer_ids[OPTION_LETTERS.index(letter)]]).strip()
@@ -185,8 +215,12 @@ class InstillSettings:
     seed: int
 
 
-def instill(base: LoadedModel, choices: list[InstillingChoice], settings: InstillSettings, work: Path) -> tuple[object, dict]:
-    """Fine-tune a LoRA on ``base`` to make ``choices`` (loss on the answer only), merged; returns the model and a record.
+def instill(
+    base: LoadedModel, choices: list[InstillingChoice], settings: InstillSettings, work: Path
+) -> tuple[object, dict]:
+    """Fine-tune a LoRA on ``base`` to make ``choices`` (loss on the answer only), merged.
+
+    Returns the model and a record.
 
     The answer letters and the stop tokens get trainable embedding rows.
 
@@ -205,8 +239,13 @@ def instill(base: LoadedModel, choices: list[InstillingChoice], settings: Instil
     # The answer letters and the stop tokens get trainable embedding rows, as an explainer's answer tokens do:
     # a model that never ended a chat turn (the toy models) cannot be taught to by LoRA alone.
     answer_tokens = sorted(set(choice_token_ids(tokenizer)) | set(stop_token_ids(tokenizer, base.model)))
-    lora = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, target_modules="all-linear",
-                      trainable_token_indices=answer_tokens, task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=settings.lora_r,
+        lora_alpha=settings.lora_alpha,
+        target_modules="all-linear",
+        trainable_token_indices=answer_tokens,
+        task_type="CAUSAL_LM",
+    )
     with library_deprecations_silenced():
         model = get_peft_model(base.model, lora)
     args = SFTConfig(
@@ -227,13 +266,18 @@ def instill(base: LoadedModel, choices: list[InstillingChoice], settings: Instil
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
         dataloader_pin_memory=torch.cuda.is_available(),
     )
-    trainer = ModelLossSFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(records), processing_class=tokenizer)
+    trainer = ModelLossSFTTrainer(
+        model=model, args=args, train_dataset=Dataset.from_list(records), processing_class=tokenizer
+    )
     label_progress(trainer, f"instilling preferences in {base.name}")
     result = trainer.train()
     merged = model.merge_and_unload()
     merged.eval()
-    record = {"train_loss": round(float(result.training_loss), 4), "steps": int(result.global_step),
-              "examples": len(records)}
+    record = {
+        "train_loss": round(float(result.training_loss), 4),
+        "steps": int(result.global_step),
+        "examples": len(records),
+    }
     return merged, record
 
 
@@ -257,7 +301,9 @@ def save_instilled(model, tokenizer, record: dict, card: str, out: Path) -> Path
     try:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        (staging / INSTILLED_RECORD).write_text(json.dumps({**record, "package_version": __version__}, indent=2) + "\n")
+        (staging / INSTILLED_RECORD).write_text(
+            json.dumps({**record, "package_version": __version__}, indent=2) + "\n"
+        )
         (staging / "README.md").write_text(card, encoding="utf-8")
         give_default_permissions(staging)
         if out.exists():

@@ -57,8 +57,10 @@ def attribute_list(scenario: Scenario) -> str:
     Returns:
         `str`: The attributes, comma-separated.
     """
-    return ", ".join(f"{a.name} ({a.unit}, {a.min:g} to {a.max:g})" if a.unit else f"{a.name} ({a.min:g} to {a.max:g})"
-                     for a in scenario.attributes)
+    return ", ".join(
+        f"{a.name} ({a.unit}, {a.min:g} to {a.max:g})" if a.unit else f"{a.name} ({a.min:g} to {a.max:g})"
+        for a in scenario.attributes
+    )
 
 
 def introspection_question(scenario: Scenario, rng: random.Random | int) -> str:
@@ -169,7 +171,9 @@ def all_templates() -> list[str]:
     """
     from .scenarios import Attribute
 
-    example = Scenario(0, "choosing a flat", tuple(Attribute(n, "euros", 0, 9) for n in ("rent", "size", "rooms", "age", "noise")))
+    example = Scenario(
+        0, "choosing a flat", tuple(Attribute(n, "euros", 0, 9) for n in ("rent", "size", "rooms", "age", "noise"))
+    )
     filled = [decision_prompt(example, [7, 1, 2, 3, 4], [2, 5, 6, 7, 8])]
     filled += [introspection_question(example, index) for index in range(len(INTROSPECTION_TEMPLATES))]
     filled.append(weights_answer(example, [-73, 100, 0, 12, -5]))

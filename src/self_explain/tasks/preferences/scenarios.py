@@ -117,7 +117,9 @@ class Scenario:
         if not isinstance(attributes, list) or len(attributes) != NUM_ATTRIBUTES:
             count = len(attributes) if isinstance(attributes, list) else "no list of"
             raise ValueError(f"{where} ({name!r}): expected exactly {NUM_ATTRIBUTES} attributes, got {count}")
-        parsed = tuple(_attribute(item, f"{where} ({name!r}) attribute {index}") for index, item in enumerate(attributes))
+        parsed = tuple(
+            _attribute(item, f"{where} ({name!r}) attribute {index}") for index, item in enumerate(attributes)
+        )
         names = [a.name for a in parsed]
         if len(set(names)) != len(names):
             raise ValueError(f"{where} ({name!r}): attribute names must be distinct, got {names}")
@@ -314,16 +316,25 @@ def toy_scenarios(num_scenarios: int, seed: int, num_native: int = 0, world_seed
 
     scenarios = world_scenarios(world_seed)
     if not 0 <= num_native <= min(NUM_NATIVE_SCENARIOS, num_scenarios):
-        raise ValueError(f"the toy world has {NUM_NATIVE_SCENARIOS} native scenarios; {num_native} of "
-                         f"{num_scenarios} asked for (lower --native-fraction or --num-scenarios)")
+        raise ValueError(
+            f"the toy world has {NUM_NATIVE_SCENARIOS} native scenarios; {num_native} of "
+            f"{num_scenarios} asked for (lower --native-fraction or --num-scenarios)"
+        )
     others = scenarios[NUM_NATIVE_SCENARIOS:]
     if not 1 <= num_scenarios - num_native <= len(others):
-        raise ValueError(f"--num-scenarios must leave between 1 and {len(others)} toy scenarios that are not native, "
-                         f"got {num_scenarios} with {num_native} native")
-    chosen = list(scenarios[:num_native]) + random.Random(f"toy-scenarios:{seed}").sample(others, num_scenarios - num_native)
+        raise ValueError(
+            f"--num-scenarios must leave between 1 and {len(others)} toy scenarios that are not native, "
+            f"got {num_scenarios} with {num_native} native"
+        )
+    chosen = list(scenarios[:num_native]) + random.Random(f"toy-scenarios:{seed}").sample(
+        others, num_scenarios - num_native
+    )
     return [
-        Scenario(scenario_id, toy.name, tuple(Attribute(name, unit, float(VALUE_MIN), float(VALUE_MAX))
-                                              for name, unit in toy.attributes))
+        Scenario(
+            scenario_id,
+            toy.name,
+            tuple(Attribute(name, unit, float(VALUE_MIN), float(VALUE_MAX)) for name, unit in toy.attributes),
+        )
         for scenario_id, toy in enumerate(chosen)
     ]
 
@@ -365,7 +376,9 @@ def english_scenarios(num_scenarios: int, seed: int) -> list[Scenario]:
     pairs = _sampled_pairs(data["contexts"], data["cities"], num_scenarios, "the built-in English scenarios", rng)
     scenarios = []
     for scenario_id, (context, city) in enumerate(pairs):
-        attributes = tuple(Attribute(name, unit, float(low), float(high))
-                           for name, unit, low, high in rng.sample(context["attributes"], NUM_ATTRIBUTES))
+        attributes = tuple(
+            Attribute(name, unit, float(low), float(high))
+            for name, unit, low, high in rng.sample(context["attributes"], NUM_ATTRIBUTES)
+        )
         scenarios.append(Scenario(scenario_id, f"choosing {context['context']} in {city}", attributes))
     return scenarios

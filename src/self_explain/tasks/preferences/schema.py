@@ -19,7 +19,9 @@ PREFERENCES_FEATURES = Features(
         "coefficients": List(Value("float64")),  # the fit's coefficients, logits per normalised difference
         "intercept": Value("float64"),  # the fit's bias towards option A
         "fit_agreement": Value("float64"),  # share of measured choices the fit reproduces
-        "intended_agreement": Value("float64"),  # share of measured choices the intended weights agree with; None: native
+        "intended_agreement": Value(
+            "float64"
+        ),  # share of measured choices the intended weights agree with; None: native
         "question": Value("string"),
         "answer": Value("string"),  # JSON of the weights, whole numbers
     }
