@@ -1,22 +1,20 @@
 """Explanation tasks. Each task is one folder whose :class:`Task` subclass is registered when the folder is imported.
 
 Nothing here imports a task folder: ``import self_explain`` adds the built-in ones to the registry, which imports
-them on first use. ``load_split`` and ``read_provenance`` (which load ``datasets``) are imported when first used.
+them on first use. The names of ``_PUBLIC`` (the build loop, which loads ``datasets``) are imported when first used.
 """
 
+from ..core.imports import lazy_exports
 from .base import DemoSpec, ExperimentSettings, ExplainerExamples, Task, TaskCard
 from .registry import TASKS, get_task, register_task, task_of_dataset
 
-_LAZY = {"load_split": ".build", "read_provenance": ".build"}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+_PUBLIC = {
+    "BuildConfig": ".config",
+    "DatasetBuilder": ".build",
+    "load_split": ".build",
+    "read_provenance": ".build",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)
 
 __all__ = [
     "TASKS",
@@ -26,8 +24,6 @@ __all__ = [
     "Task",
     "TaskCard",
     "get_task",
-    "load_split",
-    "read_provenance",
     "register_task",
     "task_of_dataset",
-]
+] + sorted(_PUBLIC)
