@@ -83,7 +83,7 @@ $(VENV)/.docs-installed: $(VENV)/.installed
 docs: $(VENV)/.docs-installed
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
-# The share of docstring lines in src/self_explain, per subpackage and the files with most (issue 29: target <= 20 %);
+# The share of docstring lines in src/self_explain, per subpackage and the files with most (target: at most 20 %);
 # prints only. `tools/docstring_share.py --max-share 0.20` exits 1 above the target.
 docstrings:
 	$(PY) tools/docstring_share.py

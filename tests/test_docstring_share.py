@@ -55,3 +55,12 @@ def test_count_files_skips_the_shipped_model_folders(tmp_path):
     (tmp_path / "toyworld" / "a.py").write_text(SOURCE)
     (tmp_path / "b.py").write_text('"""One."""\nx = 1\n')
     assert tool.count_files(tmp_path) == {"b.py": (1, 2), "toyworld/a.py": (7, len(SOURCE.splitlines()))}
+
+
+MAX_DOCSTRING_SHARE = 0.20  # HF style on the public API, one line elsewhere (docs/building-the-docs.md)
+
+
+def test_docstrings_are_at_most_a_fifth_of_the_packages_lines():
+    counts = _tool().count_files().values()
+    docs, lines = sum(d for d, _ in counts), sum(n for _, n in counts)
+    assert docs / lines <= MAX_DOCSTRING_SHARE, f"docstrings are {docs / lines:.1%} of {lines} lines"

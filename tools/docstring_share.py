@@ -1,4 +1,4 @@
-"""The share of docstring lines in the package's source (issue 29: ≤ 20 % as the target).
+"""The share of docstring lines in the package's source; the target is at most 20 % (`tests/test_docstring_share.py`).
 
 What counts: the physical lines of every ``.py`` file under ``src/self_explain/`` (blank lines and comments
 included), except in the shipped model folders (``toyworld/models/``), which hold weights, not code. A docstring's
