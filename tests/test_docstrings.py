@@ -8,7 +8,7 @@ the recipes). A public function or method there that takes parameters (besides `
 has a docstring, and one line is enough. Left out: dunder methods, property getters/setters, and a method that
 overrides a documented method of a package class it derives from (it inherits that docstring, as ``inspect.getdoc``
 and the API docs read it). An ``evaluate`` metric class gets its docstring from ``add_start_docstrings``. The share
-of docstring lines in the source is held at ``MAX_DOCSTRING_SHARE`` (``tools/docstring_share.py``).
+of docstring lines in the source is held at ``MAX_DOCSTRING_SHARE`` (``tests/test_docstring_share.py``).
 """
 
 from __future__ import annotations
