@@ -9,9 +9,9 @@ from transformers import HfArgumentParser
 
 from self_explain.cli import ExplainArgs, main
 from self_explain.cli_options import parse_with_recipe
-from self_explain.core.arguments import split_list_values
 from self_explain.evaluation.evaluator import EvaluateConfig
 from self_explain.evaluation.experiment import ExperimentConfig
+from self_explain.utils.arguments import split_list_values
 
 
 def parse(config_class, prog, argv):

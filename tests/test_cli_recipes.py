@@ -10,7 +10,7 @@ import pytest
 import self_explain
 from self_explain.cli import main
 from self_explain.cli_options import parse_with_recipe as _parse_with_recipe
-from self_explain.core.files import package_data
+from self_explain.utils.files import package_data
 
 RECIPES = sorted((Path(__file__).parents[1] / "dataset_builders").glob("*/*.yaml"))
 

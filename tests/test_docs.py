@@ -15,6 +15,7 @@ ROOT = Path(__file__).parents[1]
 
 # The packages whose ``__all__`` is the public API (``self_explain`` itself re-exports names of these).
 PUBLIC_PACKAGES = [
+    "self_explain.utils",
     "self_explain.core",
     "self_explain.explainer",
     "self_explain.evaluation",
@@ -88,7 +89,7 @@ def test_hf_style_items_roles_and_doctests_are_read_as_google_style():
     spec = importlib.util.spec_from_file_location("hf_docstrings", ROOT / "tools" / "hf_docstrings.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    text = """Summary, see :func:`~self_explain.core.stats.pearson_correlation` and [`~trl.SFTConfig`].
+    text = """Summary, see :func:`~self_explain.utils.stats.pearson_correlation` and [`~trl.SFTConfig`].
 
     >>> f([1])
     [1.0]

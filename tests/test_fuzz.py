@@ -940,7 +940,7 @@ def test_an_atomic_write_that_fails_names_the_file_not_its_temporary(step, tmp_p
     """A read-only or full disk is reported on the file written (the temporary one is gone by then)."""
     import tempfile
 
-    from self_explain.core.files import write_atomically
+    from self_explain.utils.files import write_atomically
 
     def fail(where):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), where)

@@ -16,18 +16,19 @@ PACKAGE = Path(__file__).parents[1] / "src" / "self_explain"
 
 # Lowest first: a module may import from its own layer and the layers below it, never above.
 LAYERS = {
-    "core": 0,
-    "hub": 1,
-    "toyworld": 2,
-    "realworld": 2,  # the real models' built-in data (checked fact tables)
-    "tasks": 3,
-    "metrics": 4,
-    "explainer": 5,
-    "evaluation": 6,
-    "cli": 7,
-    "cli_options": 7,  # the command line's options, checked from source before the command runs
-    "demo": 7,
-    "": 7,  # the package root registers the tasks and the pipeline
+    "utils": 0,  # files, checks, recipes, progress, statistics: no model in them
+    "core": 1,
+    "hub": 2,
+    "toyworld": 3,
+    "realworld": 3,  # the real models' built-in data (checked fact tables)
+    "tasks": 4,
+    "metrics": 5,
+    "explainer": 6,
+    "evaluation": 7,
+    "cli": 8,
+    "cli_options": 8,  # the command line's options, checked from source before the command runs
+    "demo": 8,
+    "": 8,  # the package root registers the tasks and the pipeline
 }
 
 

@@ -17,7 +17,6 @@ from datasets import load_dataset
 
 from self_explain.core.generation import greedy_generate, prompt_ids
 from self_explain.core.models import load_model
-from self_explain.core.stats import pearson_correlation, pooled_correlation_interval
 from self_explain.tasks.preferences.explainer import parse_preferences
 from self_explain.toyworld import toy_world_for
 from self_explain.toyworld.decisions import (
@@ -27,6 +26,7 @@ from self_explain.toyworld.decisions import (
     report_example_content,
     shown_decision,
 )
+from self_explain.utils.stats import pearson_correlation, pooled_correlation_interval
 
 
 def report_skill(model: str, questions: int, seed: int = 1234) -> dict:

@@ -8,8 +8,6 @@ transformers.
 
 import sys
 
-from .core.imports import after_import
-from .core.version import __version__
 from .metrics import metric_path
 from .tasks import (
     TASKS,
@@ -20,6 +18,8 @@ from .tasks import (
     get_task,
     register_task,
 )
+from .utils.imports import after_import
+from .utils.version import __version__
 
 # The built-in tasks, in registration order (the task folders are imported on the registry's first use).
 TASKS.add_modules(

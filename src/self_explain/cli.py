@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cli_options import Arguments, builtin_tasks, check_choice, check_options, options_parser, parse_with_recipe
-from .core.version import __version__
+from .utils.version import __version__
 
 # Where each command's options are declared: (module, class), read from source for --help and argument errors.
 BUILD_OPTIONS = ("self_explain.tasks.config", "BuildConfig")
@@ -119,7 +119,7 @@ class ExplainArgs:
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
 
     def __post_init__(self):
-        from .core.checks import check_positive
+        from .utils.checks import check_positive
 
         check_positive("--max-new-tokens", self.max_new_tokens, optional=True)
 
@@ -251,7 +251,7 @@ def _check_build(argv: list[str]) -> Arguments:
 
 def _check_experiment(argv: list[str]) -> Arguments:
     """``experiment NAME``: the experiments named in the experiment module's source."""
-    from .core.dataclass_source import read_constant
+    from .utils.dataclass_source import read_constant
 
     names = read_constant(EXPERIMENT_OPTIONS[0], "EXPERIMENTS")
     return check_choice(
@@ -363,7 +363,7 @@ def _quiet_libraries() -> None:
     import datasets
     import transformers
 
-    from .core.progress import stderr_is_terminal
+    from .utils.progress import stderr_is_terminal
 
     transformers.logging.set_verbosity_warning()
     datasets.logging.set_verbosity_warning()

@@ -1,7 +1,7 @@
 """The command line's options: checked from the config classes' source first, then parsed into the real classes.
 
 :func:`check_options` answers ``--help`` and argument errors from each config dataclass's source
-(:mod:`~self_explain.core.arguments`) before torch is imported; the command then parses the same arguments with
+(:mod:`~self_explain.utils.arguments`) before torch is imported; the command then parses the same arguments with
 ``HfArgumentParser`` (:func:`parse_with_recipe`). Options follow TRL's names (``--config``, ``--dataset_name``,
 ``--dataset_config``, ``--output_dir``, ``--push_to_hub`` with ``--hub_model_id`` or ``--repo_id``); the old names
 still work, with a warning.
@@ -15,8 +15,8 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from .core.arguments import HelpFormatter, add_field_arguments, split_list_values, string_to_bool
-from .core.recipes import RECIPE_OPTION, Recipe, read_recipe, set_recipe_defaults
+from .utils.arguments import HelpFormatter, add_field_arguments, split_list_values, string_to_bool
+from .utils.recipes import RECIPE_OPTION, Recipe, read_recipe, set_recipe_defaults
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def options_parser(
         choices (`tuple[str, dict]`, *optional*): (metavar, choices) of a first positional argument.
         epilog (`str`, *optional*): Text after the options.
     """
-    from .core.dataclass_source import read_dataclass_fields
+    from .utils.dataclass_source import read_dataclass_fields
 
     parser = _CommandParser(prog=prog, description=description, epilog=epilog, formatter_class=_CommandHelp)
     if choices is not None:
@@ -298,7 +298,7 @@ def _registered_classes(module: str) -> list[tuple[str, str]]:
     """(module, class) of each task ``module`` registers, by ``register_task(XTask())`` or ``@register_task``."""
     import ast
 
-    from .core.dataclass_source import module_file, resolve_name
+    from .utils.dataclass_source import module_file, resolve_name
 
     names = []
     for node in ast.walk(ast.parse(module_file(module).read_text(encoding="utf-8"))):
@@ -318,7 +318,7 @@ def _task_class_source(module: str, class_name: str) -> tuple[str | None, str, t
     """The ``name``, ``card`` description and ``config_class`` (module, class) a task class sets in its body."""
     import ast
 
-    from .core.dataclass_source import evaluate, module_file, resolve_name
+    from .utils.dataclass_source import evaluate, module_file, resolve_name
 
     tree = ast.parse(module_file(module).read_text(encoding="utf-8"))
     body = next((n.body for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name), [])

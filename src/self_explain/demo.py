@@ -73,7 +73,7 @@ class DemoConfig:
     seed: int = field(default=0, metadata={"help": "Seed of every step."})
 
     def __post_init__(self):
-        from .core.checks import check_distinct, check_non_negative, check_positive
+        from .utils.checks import check_distinct, check_non_negative, check_positive
 
         if not self.tasks:
             raise ValueError(f"--tasks needs at least one task; choose from {', '.join(demo_tasks())}")

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from self_explain.core import packaged_models
-from self_explain.core.files import file_sha256
 from self_explain.core.models import check_model_reference, resolve_model_id
 from self_explain.core.packaged_models import (
     PACKAGED_MODELS,
@@ -19,6 +18,7 @@ from self_explain.core.packaged_models import (
     packaged_model_path,
     packaged_name_of,
 )
+from self_explain.utils.files import file_sha256
 from tests.conftest import require_smollm2
 
 MISSING = PackagedModel("missing-1m", "llm-missing", "9.9", "no_such_module_xyz", "m.gguf", "org/Missing-1M", "MIT")

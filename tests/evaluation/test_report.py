@@ -10,7 +10,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from self_explain.core.significance import holm_adjust
 from self_explain.evaluation.experiment import (
     Cell,
     ExperimentConfig,
@@ -40,6 +39,7 @@ from self_explain.evaluation.summary_statistics import (
 )
 from self_explain.metrics.causal_match.rows import causal_match_rows
 from self_explain.tasks import get_task
+from self_explain.utils.significance import holm_adjust
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SPLITS = ["test", "ood"]

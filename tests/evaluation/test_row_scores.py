@@ -8,7 +8,6 @@ import evaluate
 import numpy as np
 import pytest
 
-from self_explain.core.stats import BootstrapRun, SeedGroupBootstrap
 from self_explain.evaluation import row_scores
 from self_explain.evaluation.row_scores import (
     METRIC_STATISTICS,
@@ -22,6 +21,7 @@ from self_explain.metrics.causal_match.rows import causal_match_rows
 from self_explain.metrics.description_similarity.rows import description_similarity_rows
 from self_explain.metrics.weight_correlation.rows import weight_correlation_rows
 from self_explain.tasks import ExplainerExamples, Task
+from self_explain.utils.stats import BootstrapRun, SeedGroupBootstrap
 
 CHANGED = "The most likely output would change to <<<{}>>>."
 UNCHANGED = "The output would remain unchanged from <<<{}>>>."

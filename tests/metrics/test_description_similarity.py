@@ -19,8 +19,8 @@ from self_explain.core.embeddings import (
     minilm_path,
     paired_similarity,
 )
-from self_explain.core.files import file_sha256
 from self_explain.metrics import METRICS, metric_path
+from self_explain.utils.files import file_sha256
 
 
 @pytest.fixture(scope="module")

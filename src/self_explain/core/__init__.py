@@ -1,9 +1,9 @@
-"""The core: model loading, the interventions engine, vector injection, generation, SAEs, LM backends, utilities.
+"""The core: model loading, the interventions engine, vector injection, generation, SAEs, LM backends.
 
 ``_PUBLIC`` is the public API (documented in the Hugging Face style); a name is imported from its module on first use.
 """
 
-from .imports import lazy_exports
+from ..utils.imports import lazy_exports
 
 _PUBLIC = {
     "ARCHITECTURES": ".architectures",
@@ -32,11 +32,6 @@ _PUBLIC = {
     "sae_for_layer": ".sae",
     "LMConfig": ".lm_backend",
     "LanguageModelBackend": ".lm_backend",
-    "SeedGroupBootstrap": ".stats",
-    "pearson_correlation": ".stats",
-    "bootstrap_p_value": ".significance",
-    "equivalence_p_value": ".significance",
-    "holm_adjust": ".significance",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)
 __all__ = sorted(_PUBLIC)

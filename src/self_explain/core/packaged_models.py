@@ -29,8 +29,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .deprecations import library_deprecations_silenced
-from .files import file_sha256, give_default_permissions
+from ..utils.deprecations import library_deprecations_silenced
+from ..utils.files import file_sha256, give_default_permissions
 
 logger = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..utils.files import give_default_permissions
 from .architectures import adapter_for
-from .files import give_default_permissions
 from .models import LoadedModel, shipped_path
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ import torch
 from transformers import ProgressCallback, Trainer
 from trl import SFTConfig, SFTTrainer
 
-from .progress import progress_bar
+from ..utils.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class ModelLossSFTTrainer(SFTTrainer):
 class StageProgressCallback(ProgressCallback):
     """transformers' progress bar, labelled with the stage, whose loss dicts go to the log instead of the terminal.
 
-    The bar is one of :func:`~self_explain.core.progress.progress_bar`'s (inside another bar: transient, and shown
+    The bar is one of :func:`~self_explain.utils.progress.progress_bar`'s (inside another bar: transient, and shown
     only in a terminal). Each log dict (loss, learning rate, ...) is logged at INFO by ``self_explain.core.sft``,
     where a command shows it or a file keeps it (the demo's log), instead of being written under the bar.
 

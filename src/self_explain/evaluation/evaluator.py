@@ -18,10 +18,7 @@ from pathlib import Path
 import evaluate
 from datasets import Dataset
 
-from ..core.checks import check_dataset_reference, check_non_negative, check_positive, check_positive_number
-from ..core.files import write_atomically
 from ..core.hub_ids import hub_id_of_dataset
-from ..core.version import command_line
 from ..explainer.controls import SCORING_CONTROLS
 from ..explainer.metric_layout import classes_of, control_summary, metric_layout, metric_tables
 from ..explainer.modeling import (
@@ -34,6 +31,9 @@ from ..metrics import metric_path
 from ..tasks import TASKS, ExplainerExamples, get_task, load_split, read_provenance
 from ..tasks.build import subsample_indices
 from ..tasks.registry import check_dataset_config
+from ..utils.checks import check_dataset_reference, check_non_negative, check_positive, check_positive_number
+from ..utils.files import write_atomically
+from ..utils.version import command_line
 from .baselines import (
     BASELINES,
     SELFIE,

@@ -33,16 +33,16 @@ from pathlib import Path
 
 from accelerate import PartialState
 
-from ..core.files import write_atomically
 from ..core.models import check_model_reference, short_model_name
-from ..core.progress import progress_bar
-from ..core.significance import EQUIVALENCE_MARGIN
-from ..core.version import __version__, package_commit
 from ..explainer.config import PROJECTION_CHOICES, ExplainerConfig
 from ..explainer.controls import VECTOR_CONTROLS, control_explainer_name
 from ..explainer.modeling import load_explainer
 from ..explainer.trainer import train_explainer
 from ..tasks import ExplainerExamples, get_task, load_split, task_of_dataset
+from ..utils.files import write_atomically
+from ..utils.progress import progress_bar
+from ..utils.significance import EQUIVALENCE_MARGIN
+from ..utils.version import __version__, package_commit
 from .baselines import (
     SELFIE,
     SELFIE_SCALES,
@@ -269,7 +269,7 @@ class ExperimentConfig:
     def _check_numbers(self) -> None:
         """Every number and list of the experiment, the training options of its runs too, before any run or record
         (a value refused inside the first run would already be in ``experiment.json``, locking the folder)."""
-        from ..core.checks import check_distinct, check_non_negative, check_positive, check_positive_number
+        from ..utils.checks import check_distinct, check_non_negative, check_positive, check_positive_number
 
         if not self.sizes or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in self.sizes):
             raise ValueError(f"--sizes must be positive training row counts, got {self.sizes}")
@@ -430,8 +430,8 @@ def check_scored_splits(config: ExperimentConfig, dataset: str) -> None:
             a local dataset's card says it was built for another task.
         FileNotFoundError: For a dataset folder that does not exist.
     """
-    from ..core.checks import check_dataset_reference
     from ..tasks.registry import check_dataset_config
+    from ..utils.checks import check_dataset_reference
 
     check_dataset_reference("--dataset_name", dataset)
     check_dataset_config(dataset, config.config_name, "--dataset_config")

@@ -14,9 +14,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.checks import check_positive
 from ..tasks import get_task, task_of_dataset
 from ..tasks.build import subsample_indices
+from ..utils.checks import check_positive
 from .html_page import BrowsedRow, ReportPage, ReportSection, ReportTable, image_data_uri, write_page
 from .predictions import read_predictions
 from .results_markdown import format_metric, headline_table

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from ..core.files import write_atomically
+from ..utils.files import write_atomically
 
 TEMPLATES = ("self_explain.evaluation", "templates")  # package data: the template, its CSS and script
 TEMPLATE = "explanation_report.html.j2"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ..core.stats import BootstrapRun, SeedGroupBootstrap
+from ..utils.stats import BootstrapRun, SeedGroupBootstrap
 from .row_scores import metric_statistic
 from .summary_statistics import BOOTSTRAP_SAMPLES, LEVEL, rounded
 

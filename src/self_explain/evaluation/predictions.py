@@ -13,9 +13,9 @@ from pathlib import Path
 
 from datasets import Dataset, Features, Value
 
-from ..core.files import write_atomically
 from ..tasks import ExplainerExamples, get_task
 from ..tasks.row_view import ROW_VIEW
+from ..utils.files import write_atomically
 
 logger = logging.getLogger(__name__)
 

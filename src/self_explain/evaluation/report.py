@@ -10,11 +10,11 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from ..core.files import write_atomically
 from ..core.models import short_model_name
-from ..core.significance import ALPHA, EQUIVALENCE_MARGIN
-from ..core.version import command_line
 from ..tasks import get_task
+from ..utils.files import write_atomically
+from ..utils.significance import ALPHA, EQUIVALENCE_MARGIN
+from ..utils.version import command_line
 from .results_markdown import report_markdown
 from .scaling_plot import plot_scaling
 from .summary_statistics import BOOTSTRAP_SAMPLES, LEVEL, every_metric, group_kind, paired_differences, summarize

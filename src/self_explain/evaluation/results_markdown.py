@@ -10,7 +10,7 @@ the text says so.
 from __future__ import annotations
 
 from ..core.models import short_model_name
-from ..core.significance import ALPHA
+from ..utils.significance import ALPHA
 
 # How a table shows a metric value that could not be computed (a metric's None, e.g. an F1 with nothing to
 # compute it over).

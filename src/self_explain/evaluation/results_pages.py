@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..core.files import write_atomically
+from ..utils.files import write_atomically
 from .results_figures import (
     FIGURES,
     INLINE_FIGURE,

@@ -3,7 +3,7 @@
 A metric such as has-changed F1 or a pooled correlation is not a mean of per-row values, so each row keeps
 *additive* statistics instead (counts: valid, true positives, ...; sums: a row's similarity, its weights' sums of
 squares, ...) from which the metric is recomputed exactly on any resample of rows
-(:class:`~self_explain.core.stats.SeedGroupBootstrap`). Each ``evaluate`` module declares its statistics beside
+(:class:`~self_explain.utils.stats.SeedGroupBootstrap`). Each ``evaluate`` module declares its statistics beside
 its own definition (``self_explain.metrics.<m>.rows``), and a test holds them equal to the module's ``compute`` on
 the same rows. A task's extra scores (its ``extra_scores`` hook, e.g. the features task's simulator
 correlation) are means over the rows that have them: each row keeps its own value and whether it has one.
@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..core.stats import Statistic
 from ..metrics import METRICS
 from ..metrics.row_statistics import RowStatistics, metric_row_statistics, ratio
 from ..tasks import ExplainerExamples, get_task
+from ..utils.stats import Statistic
 
 # The suffix of an extra score's row-count column: ``<score>`` sums the rows' values, ``<score>:rows`` counts them.
 ROWS_SUFFIX = ":rows"

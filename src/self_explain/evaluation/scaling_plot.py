@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.files import write_atomically
+from ..utils.files import write_atomically
 from .results_markdown import NOT_ESTIMABLE, explainer_label, ordered_who
 
 # Where a headline metric lives: the plot clips CI bands to it (the tables keep the intervals as computed).

@@ -2,11 +2,11 @@
 self − X with their intervals and tests, and every metric at the largest training size.
 
 Intervals come from a seeded bootstrap over seeds × held-out groups
-(:class:`~self_explain.core.stats.SeedGroupBootstrap`): each resample draws the seeds with replacement and the scored
+(:class:`~self_explain.utils.stats.SeedGroupBootstrap`): each resample draws the seeds with replacement and the scored
 rows' groups (their entity, else the row) with replacement, and recomputes each metric from the drawn rows' per-row
 statistics (:mod:`.row_scores`), so F1 and pooled correlations are recomputed, not averaged. A paired difference
 self − X recomputes both members in the same resamples, on the seeds they share; the same replicates give its
-two-sided p-value and its equivalence (TOST) p-value at a margin (:mod:`self_explain.core.significance`). Each
+two-sided p-value and its equivalence (TOST) p-value at a margin (:mod:`self_explain.utils.significance`). Each
 results table of differences is a family of tests, Holm-adjusted within it: one training size (every X, split and
 metric), and one split and metric by training size.
 """
@@ -19,8 +19,8 @@ from numbers import Real
 
 import numpy as np
 
-from ..core.significance import EQUIVALENCE_MARGIN, bootstrap_p_value, equivalence_p_value, holm_adjust
-from ..core.stats import BootstrapRun, SeedGroupBootstrap, percentile_interval
+from ..utils.significance import EQUIVALENCE_MARGIN, bootstrap_p_value, equivalence_p_value, holm_adjust
+from ..utils.stats import BootstrapRun, SeedGroupBootstrap, percentile_interval
 from .row_scores import METRIC_STATISTICS, ROWS_SUFFIX, metric_statistic
 
 # The bootstrap behind every interval: resamples, and the coverage of the intervals.
@@ -91,7 +91,7 @@ def summarize(
     """One row per (who, training size, split, metric): mean, 95 % bootstrap interval, and the per-seed values.
 
     The interval resamples seeds and the scored rows' groups (seeds × groups, see
-    :class:`~self_explain.core.stats.SeedGroupBootstrap`) and recomputes the metric from the rows' per-row
+    :class:`~self_explain.utils.stats.SeedGroupBootstrap`) and recomputes the metric from the rows' per-row
     statistics. A cell whose results kept no per-row scores gets the mean over seeds and no interval.
 
     Args:
@@ -204,7 +204,7 @@ def paired_differences(
     X is taken at the same training size (seeded cells, paired seed by seed on the seeds both have) or, for a
     baseline that does not train, as it is (against every seed of self). Both members are recomputed in the same
     bootstrap resamples (seeds × groups), which give the difference's interval and its tests
-    (:mod:`self_explain.core.significance`): the two-sided p-value of "self − X = 0", Holm-adjusted within each
+    (:mod:`self_explain.utils.significance`): the two-sided p-value of "self − X = 0", Holm-adjusted within each
     results table the difference is shown in, and the TOST p-value of "self − X within ± ``margin``".
 
     Args:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from ..core.files import package_data, write_atomically
 from ..core.hub_ids import canonical_hub_id, is_package_made, is_repo_id, shipped_name_of
 from ..core.injection import PROJECTION_FILE
 from ..tasks import TASKS, Task
+from ..utils.files import package_data, write_atomically
 from .metric_layout import (
     CLASS_DETECTION_METRICS,
     class_column,

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from trl import SFTConfig
 
-from ..core.checks import check_non_negative, check_positive, check_positive_number
+from ..utils.checks import check_non_negative, check_positive, check_positive_number
 from .controls import VECTOR_CONTROLS
 
 CHECKPOINTS = "checkpoints"

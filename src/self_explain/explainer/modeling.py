@@ -24,7 +24,6 @@ from safetensors import SafetensorError
 from torch import nn
 from transformers import AutoTokenizer
 
-from ..core.deprecations import library_deprecations_silenced
 from ..core.generation import greedy_generate, prompt_ids
 from ..core.hub_ids import is_package_made, shipped_name_of
 from ..core.injection import PROJECTION_FILE, VectorInjector, VectorProjection
@@ -38,8 +37,9 @@ from ..core.models import (
     short_model_name,
 )
 from ..core.packaged_models import is_packaged_model, packaged_name_of
-from ..core.progress import progress_bar
 from ..tasks import TASKS, ExplainerExamples
+from ..utils.deprecations import library_deprecations_silenced
+from ..utils.progress import progress_bar
 from .card import EXPLAINER_METADATA, is_hub_id, read_metadata_file
 from .controls import METADATA_KEY as CONTROL_METADATA_KEY
 from .controls import apply_vector_control

@@ -187,7 +187,7 @@ class ExplainerPipeline(Pipeline):
                 raise ValueError(
                     "self-explanation pipeline: explainer is empty; give an adapter or model id, folder or toy name"
                 )
-        from ..core.checks import check_positive
+        from ..utils.checks import check_positive
 
         check_positive("batch_size", batch_size)
         reference = model if isinstance(model, ExplainerReference) else None
@@ -252,7 +252,7 @@ class ExplainerPipeline(Pipeline):
                 task the explainer was not trained for, a non-positive ``max_new_tokens`` or ``batch_size``, or a
                 non-boolean ``verify``.
         """
-        from ..core.checks import check_positive
+        from ..utils.checks import check_positive
 
         check_positive("max_new_tokens", max_new_tokens, optional=True)
         check_positive("batch_size", batch_size, optional=True)
@@ -288,7 +288,7 @@ class ExplainerPipeline(Pipeline):
         return outputs[0] if single else outputs
 
     def _task(self, item) -> object:
-        from ..core.checks import check_positive
+        from ..utils.checks import check_positive
 
         if not isinstance(item, dict) or "task" not in item:
             raise ValueError(f"self-explanation input must be a dict with a 'task' key; got {_shown(item)}")

@@ -23,8 +23,6 @@ from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-from ..core.deprecations import library_deprecations_silenced
-from ..core.files import give_default_permissions, write_atomically
 from ..core.generation import pad_token_id
 from ..core.hub_ids import hub_id_of_dataset, hub_id_of_model
 from ..core.injection import (
@@ -36,8 +34,10 @@ from ..core.injection import (
 from ..core.models import LoadedModel, is_toy_model, load_model, short_model_name
 from ..core.placeholders import PLACEHOLDER_TOKENS
 from ..core.sft import ModelLossSFTTrainer, label_progress, training_record
-from ..core.version import __version__, command_line
 from ..tasks import get_task, load_split, read_provenance, task_of_dataset
+from ..utils.deprecations import library_deprecations_silenced
+from ..utils.files import give_default_permissions, write_atomically
+from ..utils.version import __version__, command_line
 from .config import ExplainerConfig
 from .controls import METADATA_KEY as CONTROL_METADATA_KEY
 from .controls import apply_vector_control
@@ -369,8 +369,8 @@ def _projection(
 
 def _check_dataset(dataset: str, config: str | None) -> None:
     """A missing dataset folder or config is named before the task is read from the card or a model is loaded."""
-    from ..core.checks import check_dataset_reference
     from ..tasks.registry import check_dataset_config
+    from ..utils.checks import check_dataset_reference
 
     check_dataset_reference("--dataset_name", dataset)
     check_dataset_config(dataset, config)

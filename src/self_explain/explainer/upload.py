@@ -16,11 +16,11 @@ from pathlib import Path
 
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-from ..core.files import write_atomically
 from ..core.hub_ids import canonical_hub_id, is_package_made, is_repo_id
 from ..core.models import resolve_model_id
 from ..core.packaged_models import is_packaged_model
 from ..hub.api import hub_api, hub_errors, require_token, upload_folder
+from ..utils.files import write_atomically
 from .card import (
     EXPLAINER_METADATA,
     VECTOR_CONTROL_RESULTS,

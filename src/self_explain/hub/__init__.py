@@ -3,7 +3,7 @@
 ``_PUBLIC`` is the public API (documented in the Hugging Face style); a name is imported from its module on first use.
 """
 
-from ..core.imports import lazy_exports
+from ..utils.imports import lazy_exports
 
 _PUBLIC = {
     "upload_folder": ".api",

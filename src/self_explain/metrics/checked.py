@@ -2,7 +2,7 @@
 
 import evaluate
 
-from ..core.checks import check_metric_inputs
+from ..utils.checks import check_metric_inputs
 
 
 class InputCheckedMetric(evaluate.Metric):

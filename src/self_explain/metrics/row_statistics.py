@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from ..core.stats import Statistic
+from ..utils.stats import Statistic
 from . import _METRICS_DIR, METRICS
 
 RowStatistics = Callable[[list[str], list[str]], dict[str, list[float]]]

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from ..core.files import write_atomically
-from ..core.progress import progress_bar
+from ..utils.files import write_atomically
+from ..utils.progress import progress_bar
 from .facts import DATA, fact_table_path
 
 logger = logging.getLogger(__name__)

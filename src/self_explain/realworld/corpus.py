@@ -18,7 +18,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from ..core.files import write_atomically
+from ..utils.files import write_atomically
 from .facts import DATA, fact_table_for
 
 logger = logging.getLogger(__name__)

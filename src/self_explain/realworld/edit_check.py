@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from ..core.files import write_atomically
+from ..utils.files import write_atomically
 from .editing import SHIPPED_ADAPTER, edit_card, edits_of, read_edit_record
 from .edits import FactEdit, edited_candidates
 from .facts import DATA, FactTable, fact_table_for, fact_table_path
@@ -193,8 +193,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--machine_note", help="A note on the machine recorded with the times (e.g. its load).")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from ..core.files import file_sha256
     from ..core.models import load_model
+    from ..utils.files import file_sha256
     from .check import check_facts
 
     if args.num_threads:
@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def _commit() -> str | None:
-    from ..core.version import package_commit
+    from ..utils.version import package_commit
 
     return package_commit()
 

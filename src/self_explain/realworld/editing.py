@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
-from ..core.files import give_default_permissions
-from ..core.version import __version__, package_commit
+from ..utils.files import give_default_permissions
+from ..utils.version import __version__, package_commit
 from .edits import FactEdit, replayed_facts, select_edits, teaching_texts
 from .facts import FactTable, fact_table_for
 
@@ -193,8 +193,8 @@ def train_edit(base, examples: list[dict], config: FactEditConfig, work: Path):
     from peft import LoraConfig, get_peft_model
     from transformers import set_seed
 
-    from ..core.deprecations import library_deprecations_silenced
     from ..core.sft import completion_sft_config
+    from ..utils.deprecations import library_deprecations_silenced
 
     set_seed(config.seed)
     lora = LoraConfig(

@@ -4,7 +4,7 @@ Nothing here imports a task folder: ``import self_explain`` adds the built-in on
 them on first use. The names of ``_PUBLIC`` (the build loop, which loads ``datasets``) are imported when first used.
 """
 
-from ..core.imports import lazy_exports
+from ..utils.imports import lazy_exports
 from .base import DemoSpec, ExperimentSettings, ExplainerExamples, Task, TaskCard
 from .registry import TASKS, get_task, register_task, task_of_dataset
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import torch
 
     from ..core.models import LoadedModel
-    from ..core.recipes import Recipe
+    from ..utils.recipes import Recipe
 
 
 @dataclass

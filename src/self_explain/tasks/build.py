@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, ClassVar
 
 from datasets import Dataset, Features
 
-from ..core.version import __version__
+from ..utils.version import __version__
 from .shards import ShardedBuild, start_build
 
 if TYPE_CHECKING:
     from ..core.models import LoadedModel
-    from ..core.recipes import Recipe
     from ..realworld import FactTable
     from ..toyworld.world import ToyWorld
+    from ..utils.recipes import Recipe
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 
-from ..core.checks import check_non_negative
+from ..utils.checks import check_non_negative
 
 
 @dataclass

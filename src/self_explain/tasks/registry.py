@@ -185,7 +185,7 @@ def task_of_dataset(dataset: str, revision: str | None = None) -> Task:
 
     readme = Path(dataset) / "README.md"
     if readme.is_file():
-        from ..core.files import read_user_text
+        from ..utils.files import read_user_text
 
         read_user_text(readme, "the card of --dataset_name")  # not UTF-8: named with its line and byte
     try:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from datasets import Dataset, Features, concatenate_datasets
 from tqdm.auto import tqdm
 
-from ..core.files import package_data, write_atomically
 from ..hub.datasets import (
     FolderBusyError,
     check_output_folder,
@@ -26,6 +25,7 @@ from ..hub.datasets import (
     release_lock,
     write_dataset_repo,
 )
+from ..utils.files import package_data, write_atomically
 
 if TYPE_CHECKING:
     pass

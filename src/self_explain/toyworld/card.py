@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from huggingface_hub import ModelCard, ModelCardData
 
-from ..core.files import package_data
+from ..utils.files import package_data
 from .examples import example_mixture
 from .quality import QUALITY_FIGURES, gates_met, trained_with_decisions
 

@@ -9,7 +9,7 @@ import torch
 
 from ..core.engine import last_token_logits
 from ..core.generation import logits_at_answer
-from ..core.stats import fit_logistic, pearson_correlation
+from ..utils.stats import fit_logistic, pearson_correlation
 from .decisions import (
     NUM_NATIVE_SCENARIOS,
     REPORT_SCALE,

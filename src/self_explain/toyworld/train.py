@@ -87,7 +87,7 @@ class ToyModelConfig(TrainingArguments):
     seed: int = field(default=0, metadata={"help": "Seed of initialisation and data order."})
 
     def __post_init__(self):
-        from ..core.checks import check_non_negative, check_non_negative_number, check_positive, check_positive_number
+        from ..utils.checks import check_non_negative, check_non_negative_number, check_positive, check_positive_number
 
         for option, value in (
             ("--num_entities", self.num_entities),

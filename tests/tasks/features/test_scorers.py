@@ -6,7 +6,6 @@ import statistics
 import numpy as np
 import pytest
 
-from self_explain.core import stats
 from self_explain.tasks.features import scorers
 from self_explain.tasks.features.describers import (
     CONCEPT_DESCRIPTIONS,
@@ -23,6 +22,7 @@ from self_explain.tasks.features.scorers import (
     score_candidates,
     simulator_correlation_score,
 )
+from self_explain.utils import stats
 
 from .test_describers import WORLD, Exemplar, FakeOpenAI, closed_port, concept_feature
 

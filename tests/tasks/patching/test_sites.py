@@ -10,7 +10,6 @@ from datasets import load_dataset
 
 from self_explain.cli_options import parse_with_recipe as _parse_with_recipe
 from self_explain.core.engine import Patch, clean_runs, patch_naive
-from self_explain.core.files import package_data
 from self_explain.core.models import load_model
 from self_explain.tasks.patching.builder import build_patching_dataset
 from self_explain.tasks.patching.config import PatchingConfig
@@ -25,6 +24,7 @@ from self_explain.tasks.patching.sites import (
 from self_explain.tasks.patching.sources import PromptPair
 from self_explain.toyworld import toy_world_for
 from self_explain.toyworld.world import RELATIONS, ToyWorld
+from self_explain.utils.files import package_data
 
 RECIPE = Path(__file__).parents[3] / "dataset_builders" / "self-explain-patching" / "toy-target-counterfactuals.yaml"
 

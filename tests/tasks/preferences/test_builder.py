@@ -15,7 +15,6 @@ from datasets import load_dataset
 
 from self_explain.cli import main
 from self_explain.core.models import load_model, weights_fingerprint
-from self_explain.core.stats import pearson_correlation
 from self_explain.tasks.preferences import PreferencesConfig
 from self_explain.tasks.preferences import builder as builder_module
 from self_explain.tasks.preferences.builder import DATASET_NAME
@@ -27,6 +26,7 @@ from self_explain.tasks.preferences.schema import (
     PREFERENCES_FEATURES,
 )
 from self_explain.toyworld.decisions import WORKED_SUM_TOKENS
+from self_explain.utils.stats import pearson_correlation
 from tests.tasks.preferences.conftest import BUILD_OPTIONS, TARGET, build_preferences
 
 NUM_SCENARIOS, INSTILL_CHOICES, REPLAY_CHOICES, MEASURE_CHOICES = 8, 10, 5, 20

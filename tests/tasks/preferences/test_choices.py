@@ -10,7 +10,6 @@ import torch
 
 from self_explain.core.generation import prompt_ids
 from self_explain.core.models import load_model
-from self_explain.core.stats import pearson_correlation as pearson
 from self_explain.tasks.preferences import choices as choices_module
 from self_explain.tasks.preferences.choices import (
     choice_token_ids,
@@ -28,6 +27,7 @@ from self_explain.tasks.preferences.scenarios import (
     rescale,
     toy_scenarios,
 )
+from self_explain.utils.stats import pearson_correlation as pearson
 
 
 def sigmoid(x):

@@ -9,8 +9,8 @@ import datasets
 import evaluate
 import numpy as np
 
-from self_explain.core.stats import pearson_correlation
 from self_explain.metrics import checked
+from self_explain.utils.stats import pearson_correlation
 
 logger = logging.getLogger(__name__)
 

@@ -51,7 +51,7 @@ def _pooled_correlation(totals: Mapping[str, np.ndarray]) -> np.ndarray:
     cxx = totals["sxx"] - totals["sx"] ** 2 / safe
     cyy = totals["syy"] - totals["sy"] ** 2 / safe
     cxy = totals["sxy"] - totals["sx"] * totals["sy"] / safe
-    # As core.stats.pearson_correlation: 0 with fewer than 2 pairs or a constant side (up to rounding).
+    # As utils.stats.pearson_correlation: 0 with fewer than 2 pairs or a constant side (up to rounding).
     flat = (n < 2) | (cxx <= 1e-9 * np.maximum(1.0, totals["sxx"])) | (cyy <= 1e-9 * np.maximum(1.0, totals["syy"]))
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.clip(cxy / np.sqrt(np.where(flat, 1.0, cxx * cyy)), -1.0, 1.0)

@@ -10,8 +10,8 @@ import datasets
 import evaluate
 import numpy as np
 
-from self_explain.core.stats import mean_confidence_interval, pearson_correlation, pooled_correlation_interval
 from self_explain.metrics import checked
+from self_explain.utils.stats import mean_confidence_interval, pearson_correlation, pooled_correlation_interval
 
 MAX_BOOTSTRAP_SAMPLES = 1_000_000  # a million resamples already take minutes; more only takes longer
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...core.checks import check_positive
+from ...utils.checks import check_positive
 from ..config import BuildConfig
 
 

@@ -8,9 +8,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...core.files import read_jsonl_objects
 from ...realworld import FactTable
 from ...toyworld.world import HINT_GIVERS, HINT_TEMPLATE, OPTION_LETTERS, ToyWorld, check_ood_relations
+from ...utils.files import read_jsonl_objects
 
 SPLITS = ("train", "test", "ood")
 

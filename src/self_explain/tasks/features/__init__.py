@@ -3,7 +3,7 @@
 ``_PUBLIC`` is the public API besides the config and the task; a name is imported from its module on first use.
 """
 
-from ...core.imports import lazy_exports
+from ...utils.imports import lazy_exports
 from ..registry import register_task
 from .config import FeaturesConfig
 from .task import FeaturesTask

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ...core.lm_backend import LanguageModelBackend, LMConfig, openai_client  # noqa: F401  (re-exported)
-from ...core.stats import pearson_correlation
 from ...toyworld.vocabulary import CONTEXT_CONCEPTS, WORD_CONCEPTS
+from ...utils.stats import pearson_correlation
 
 if TYPE_CHECKING:
     from ...toyworld.world import ToyWorld

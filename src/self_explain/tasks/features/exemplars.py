@@ -42,10 +42,10 @@ from pathlib import Path
 import torch
 
 from ...core.activations import FIRST_READ_POSITION, read_layer_inputs, tokenize_texts
-from ...core.files import read_user_text, write_atomically
 from ...core.models import LoadedModel, context_length
-from ...core.progress import progress_bar
 from ...core.sae import SparseAutoencoder, check_sae_fits, sae_for_layer
+from ...utils.files import read_user_text, write_atomically
+from ...utils.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 

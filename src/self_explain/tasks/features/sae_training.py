@@ -25,12 +25,12 @@ from torch.nn.functional import embedding_bag
 from tqdm.auto import tqdm
 
 from ...core.activations import FIRST_READ_POSITION, read_layer_inputs, tokenize_texts
-from ...core.files import read_jsonl_objects, read_user_text
 from ...core.models import check_model_reference, is_toy_model, load_model, short_model_name
 from ...core.sae import SAEConfig, SparseAutoencoder
 from ...realworld import BUILTIN_CORPUS_NAME, builtin_corpus_path
 from ...toyworld import toy_world_for
 from ...toyworld.examples import toy_corpus
+from ...utils.files import read_jsonl_objects, read_user_text
 from ..build import require_input
 
 logger = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class TrainSAEConfig:
     overwrite: bool = field(default=False, metadata={"help": "Replace existing layer_<l>/ folders."})
 
     def __post_init__(self):
-        from ...core.checks import (
+        from ...utils.checks import (
             check_distinct,
             check_non_negative,
             check_non_negative_number,

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import torch
 
-from ...core.checks import check_positive
 from ...core.generation import pad_token_id
 from ...core.lm_backend import LanguageModelBackend, LMConfig
-from ...core.progress import progress_bar
-from ...core.stats import pearson_correlation
 from ...toyworld.vocabulary import CONTEXT_CONCEPTS, WORD_CONCEPTS
+from ...utils.checks import check_positive
+from ...utils.progress import progress_bar
+from ...utils.stats import pearson_correlation
 from .describers import (
     CONCEPT_DESCRIPTIONS,
     DESCRIPTION_CONCEPTS,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ...core.files import read_jsonl_objects, read_user_text
 from ...core.models import LoadedModel, is_toy_model, shipped_path, short_model_name
 from ...core.packaged_models import is_packaged_model
 from ...core.sae import SparseAutoencoder, check_sae_fits, load_sae_release
 from ...realworld import builtin_corpus_path
 from ...toyworld import toy_world_for
+from ...utils.files import read_jsonl_objects, read_user_text
 from ..build import require_input
 from .config import FeaturesConfig
 

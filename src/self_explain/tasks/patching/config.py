@@ -3,7 +3,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ...core.checks import check_distinct, check_non_negative, check_positive
+from ...utils.checks import check_distinct, check_non_negative, check_positive
 from ..config import BuildConfig
 
 # The reference's windows: Transluce's act_patch datasets patch 8 consecutive layers of Llama-3.1-8B's 32 (and 9 of

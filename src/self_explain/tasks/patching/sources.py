@@ -6,9 +6,9 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...core.files import read_jsonl_objects
 from ...realworld import FactTable
 from ...toyworld.world import RELATIONS, ToyWorld, check_ood_relations
+from ...utils.files import read_jsonl_objects
 
 SPLITS = ("train", "test", "ood")
 

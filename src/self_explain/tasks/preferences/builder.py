@@ -25,7 +25,7 @@ from datasets import Dataset
 
 from ...core.models import LoadedModel, is_toy_model, load_model, weights_fingerprint
 from ...core.packaged_models import is_packaged_model
-from ...core.stats import pearson_correlation, pooled_correlation_interval
+from ...utils.stats import pearson_correlation, pooled_correlation_interval
 from ..build import DatasetBuilder, require_input, seeded_rng
 from ..shards import ShardedBuild
 from .card import push_instilled_model, render_instilled_card

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData
 
-from ...core.files import package_data
 from ...hub.api import hub_api, hub_errors, require_token, upload_folder
+from ...utils.files import package_data
 
 INSTILLED_MODEL_FILES = ["*.safetensors", "*.json", "*.jinja", "*.model", "*.txt", "README.md"]
 

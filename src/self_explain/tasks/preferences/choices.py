@@ -17,8 +17,8 @@ import torch
 
 from ...core.generation import logits_at_answer, prompt_ids
 from ...core.models import LoadedModel, context_length
-from ...core.progress import progress_bar
-from ...core.stats import chi_square_survival, fit_logistic
+from ...utils.progress import progress_bar
+from ...utils.stats import chi_square_survival, fit_logistic
 from ..build import seeded_rng
 from .prompts import OPTION_LETTERS, decision_prompt
 from .scenarios import Scenario, rescale, rescale_factor

@@ -3,11 +3,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...core.checks import check_positive, check_positive_number
 from ...core.models import is_toy_model
 from ...toyworld import toy_model_config
 from ...toyworld.decisions import WORKED_SUM_TOKENS
 from ...toyworld.quality import trained_with_decisions
+from ...utils.checks import check_positive, check_positive_number
 from ..config import BuildConfig
 from .choices import CHOICE_LABELS
 from .instill import read_instilled_record

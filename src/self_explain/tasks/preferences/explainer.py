@@ -6,7 +6,7 @@ import math
 import random
 
 from ...core.models import LoadedModel
-from ...core.stats import pearson_correlation
+from ...utils.stats import pearson_correlation
 from ..base import ExplainerExamples
 from .choices import CHOICE_LABELS, measure_weights
 from .config import REASONING_TOKENS, default_reasoning

@@ -21,13 +21,13 @@ from peft import LoraConfig, get_peft_model
 from transformers import set_seed
 from trl import SFTConfig
 
-from ...core.deprecations import library_deprecations_silenced
-from ...core.files import give_default_permissions
 from ...core.generation import logits_at_answer, prompt_ids, stop_token_ids
 from ...core.models import LoadedModel
-from ...core.progress import progress_bar
 from ...core.sft import ModelLossSFTTrainer, label_progress, training_record
-from ...core.version import __version__
+from ...utils.deprecations import library_deprecations_silenced
+from ...utils.files import give_default_permissions
+from ...utils.progress import progress_bar
+from ...utils.version import __version__
 from ..build import seeded_rng
 from .choices import INSTILLING_STREAM, REPLAY_STREAM, choice_token_ids
 from .prompts import OPTION_LETTERS, decision_prompt

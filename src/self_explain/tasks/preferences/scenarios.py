@@ -13,7 +13,7 @@ import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ...core.files import read_user_text
+from ...utils.files import read_user_text
 
 NUM_ATTRIBUTES = 5
 WEIGHT_LIMIT = 100.0

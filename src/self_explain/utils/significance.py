@@ -1,7 +1,7 @@
 """Tests read off bootstrap replicates of a difference, and Holm's adjustment of a family of p-values.
 
 The experiment compares the self-explainer with every other explainer, control and baseline X through the paired
-bootstrap of :class:`~self_explain.core.stats.SeedGroupBootstrap`: each resample gives one value of the difference
+bootstrap of :class:`~self_explain.utils.stats.SeedGroupBootstrap`: each resample gives one value of the difference
 self − X. The same replicates that give its percentile interval give
 
 - a two-sided p-value for "the difference is 0" (:func:`bootstrap_p_value`): twice the smaller share of replicates on

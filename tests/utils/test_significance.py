@@ -5,9 +5,9 @@ import doctest
 import numpy as np
 import pytest
 
-from self_explain.core import significance
-from self_explain.core.significance import bootstrap_p_value, equivalence_p_value, holm_adjust
-from self_explain.core.stats import percentile_interval
+from self_explain.utils import significance
+from self_explain.utils.significance import bootstrap_p_value, equivalence_p_value, holm_adjust
+from self_explain.utils.stats import percentile_interval
 
 
 def test_doctests():

@@ -388,7 +388,7 @@ class SeedGroupBootstrap:
         """The difference a − b of a statistic in every resample, both sides recomputed in the same resample.
 
         The replicates behind :meth:`paired_difference`'s interval, and behind the tests of
-        :mod:`self_explain.core.significance`.
+        :mod:`self_explain.utils.significance`.
 
         Args:
             runs_a (`Sequence[BootstrapRun]`): The runs of the first member.

@@ -1,4 +1,4 @@
-"""Options made from dataclass fields read from source (``core.dataclass_source``, ``core.arguments``) are the ones
+"""Options made from dataclass fields read from source (``utils.dataclass_source``, ``utils.arguments``) are the ones
 ``HfArgumentParser`` makes from the imported classes: same names, spellings, aliases, arity, required-ness, choices,
 defaults and help, for every command's config (TRL's and transformers' trainer options included)."""
 
@@ -12,8 +12,8 @@ from transformers import HfArgumentParser
 
 from self_explain import cli
 from self_explain.cli_options import builtin_tasks
-from self_explain.core.arguments import HelpFormatter, add_field_arguments, split_list_values
-from self_explain.core.dataclass_source import UNEVALUATED, read_constant, read_dataclass_fields
+from self_explain.utils.arguments import HelpFormatter, add_field_arguments, split_list_values
+from self_explain.utils.dataclass_source import UNEVALUATED, read_constant, read_dataclass_fields
 
 SOURCES = sorted(
     {

@@ -4,8 +4,8 @@ import io
 
 import pytest
 
-from self_explain.core import progress
-from self_explain.core.progress import inside_a_bar, progress_bar
+from self_explain.utils import progress
+from self_explain.utils.progress import inside_a_bar, progress_bar
 
 
 class _Stream(io.StringIO):

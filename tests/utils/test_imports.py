@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from self_explain.core.imports import after_import
+from self_explain.utils.imports import after_import
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def test_the_callback_runs_at_once_for_a_module_already_imported(module_on_path)
 
 @pytest.mark.parametrize(
     "package, light",
-    [("core", True), ("explainer", True), ("evaluation", True), ("hub", True)]
+    [("utils", True), ("core", True), ("explainer", True), ("evaluation", True), ("hub", True)]
     + [("tasks.features", False), ("tasks.preferences", False)],
 )
 def test_a_package_exports_its_public_api_lazily(package, light):

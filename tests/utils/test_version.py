@@ -1,6 +1,6 @@
 """What a run records of how it was made: the command line, as the tool's name when it is the tool."""
 
-from self_explain.core.version import command_line
+from self_explain.utils.version import command_line
 
 
 def test_the_command_line_names_the_tool_and_quotes_its_arguments():

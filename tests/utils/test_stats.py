@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from self_explain.core import stats
-from self_explain.core.stats import (
+from self_explain.utils import stats
+from self_explain.utils.stats import (
     BootstrapRun,
     SeedGroupBootstrap,
     multinomial_counts,
@@ -17,7 +17,7 @@ from self_explain.core.stats import (
     pooled_correlation_interval,
     t_quantile_975,
 )
-from self_explain.core.stats import mean_confidence_interval as mean_ci
+from self_explain.utils.stats import mean_confidence_interval as mean_ci
 
 
 def test_mean_ci_of_three_values_by_hand():
