@@ -112,7 +112,8 @@ def explained_target(dataset_folder: Path, config_name: str, default: str) -> st
 def explain_rows(task: Task, dataset_folder: str, config_name: str, target: str, count: int) -> list[dict]:
     """Explain evenly spaced held-out rows through the pipeline with ``verify=True``; one dict per row tried.
 
-    A row the pipeline refuses is reported with its message and the next tried, up to ``3 * count`` rows.
+    Each dict: ``input``, ``explanation``, ``ground_truth``, ``verified`` (None if refused) and ``note``. A row the
+    pipeline refuses is reported with its message and the next tried, up to ``3 * count`` rows.
     """
     from transformers import pipeline
 
