@@ -460,8 +460,8 @@ def _no_empty_output(path: str | None) -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     """Run one ``self-explain`` sub-command; a failure is one line on stderr (a traceback with ``--debug``).
 
-    Returns 2 for a bad input or an OS error, 130 when interrupted, 1 otherwise; a failed command leaves no empty
-    output folder it created.
+    Returns the sub-command's status, or 2 for a bad input or an OS error, 130 when interrupted, 1 on any other
+    failure; a failed command leaves no empty output folder it created.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")

@@ -2,7 +2,8 @@
 
 F1 or a pooled correlation is not a mean of per-row values, so each row keeps *additive* statistics (counts,
 sums) from which the metric is recomputed exactly on any resample; each ``evaluate`` module declares them in
-``self_explain.metrics.<m>.rows``. A task's extra scores are means over the rows that have them.
+``self_explain.metrics.<m>.rows`` (a test holds them equal to its ``compute``). A task's extra scores are means
+over the rows that have them.
 """
 
 from __future__ import annotations
