@@ -1,7 +1,7 @@
 """The ``self-explain`` command line: one sub-command per step (build, train, evaluate, ...).
 
-Each command's options are its config dataclass's fields. ``--help``, ``--version`` and argument errors are answered
-from the classes' source before torch is imported (:mod:`~self_explain.cli_options`).
+``--help``, ``--version`` and argument errors are answered from the config classes' source before torch is
+imported (:mod:`~self_explain.cli_options`).
 """
 
 from __future__ import annotations
@@ -296,13 +296,7 @@ def _checked(command: str, source: tuple[str, str]) -> Callable[[list[str]], Arg
 
 @dataclass(frozen=True)
 class Command:
-    """A sub-command: its summary, how its arguments are checked (light) and how it runs (heavy).
-
-    Args:
-        summary (`str`): One line, shown by ``self-explain --help``.
-        run (`Callable[[Arguments], int]`): Runs the command; returns its exit status.
-        check (`Callable[[list[str]], Arguments]`): Checks the arguments from source; exits on ``--help`` or an error.
-    """
+    """A sub-command: its ``summary``, its light ``check`` of the arguments and its heavy ``run``."""
 
     summary: str
     run: Callable[[Arguments], int]
@@ -414,12 +408,7 @@ _WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
 
 
 def os_error_message(error: OSError, output: str | None = None) -> str:
-    """One line for an OS error (read-only or full disk, permission): "cannot write <path>: <reason>; <advice>".
-
-    Args:
-        error (`OSError`): The error.
-        output (`str`, *optional*): The command's output folder, named when the error names no file.
-    """
+    """One line for an OS error: "cannot write <path>: <reason>; <advice>" (or ``output``)."""
     path = error.filename or output
     reason = error.strerror or str(error) or type(error).__name__
     verb = "write" if error.errno in _WRITE_ERRNOS or error.errno is None else "access"
@@ -471,13 +460,8 @@ def _no_empty_output(path: str | None) -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     """Run one ``self-explain`` sub-command; a failure is one line on stderr (a traceback with ``--debug``).
 
-    Args:
-        argv (`list[str]`, *optional*): The arguments, the sub-command first.
-
-    Returns:
-        `int`: The sub-command's status (0 for the top-level help); 2 for a bad input (``ValueError``,
-        ``FileExistsError``, ``FileNotFoundError``, ``NotADirectoryError``, ``ConnectionError``) or an OS error; 130
-        when interrupted; 1 otherwise. A failed command leaves no empty output folder it created.
+    Returns the sub-command's status, or 2 for a bad input or an OS error, 130 when interrupted, 1 on any other
+    failure; a failed command leaves no empty output folder it created.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")

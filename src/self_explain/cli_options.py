@@ -1,10 +1,7 @@
 """The command line's options: checked from the config classes' source first, then parsed into the real classes.
 
-:func:`check_options` answers ``--help`` and argument errors from each config dataclass's source
-(:mod:`~self_explain.utils.arguments`) before torch is imported; the command then parses the same arguments with
-``HfArgumentParser`` (:func:`parse_with_recipe`). Options follow TRL's names (``--config``, ``--dataset_name``,
-``--dataset_config``, ``--output_dir``, ``--push_to_hub`` with ``--hub_model_id`` or ``--repo_id``); the old names
-still work, with a warning.
+:func:`check_options` answers ``--help`` and errors before torch is imported; :func:`parse_with_recipe` then
+parses with ``HfArgumentParser``. Options follow TRL's names; the old names still work, with a warning.
 """
 
 from __future__ import annotations
@@ -29,13 +26,7 @@ RECIPE_SUFFIXES = (".yaml", ".yml")
 
 @dataclass
 class Arguments:
-    """A command's arguments, checked against its options before anything heavy is imported.
-
-    Args:
-        argv (`list[str]`): The options, with the new names and without ``--config``.
-        choice (`str`, *optional*): The first argument of ``build`` (a task), ``experiment`` and ``toyworld``.
-        recipe (`Recipe`, *optional*): The YAML recipe given with ``--config``.
-    """
+    """A command's arguments (new names, no ``--config``), its first-argument ``choice`` and its ``recipe``."""
 
     argv: list[str]
     choice: str | None = None
@@ -43,14 +34,7 @@ class Arguments:
 
 
 def parse_with_recipe(config_class, prog: str, argv: list[str], recipe: Recipe | None = None):
-    """(config, recipe or None): ``argv`` parsed by ``HfArgumentParser`` over the recipe's values (as TRL does).
-
-    Args:
-        config_class (`type`): The command's config dataclass.
-        prog (`str`): The command, for messages.
-        argv (`list[str]`): Its options (``--config FILE`` among them when ``recipe`` is not given).
-        recipe (`Recipe`, *optional*): A recipe already read (by :func:`check_options`).
-    """
+    """(config, recipe or None): ``argv`` parsed by ``HfArgumentParser`` over the recipe's values (as TRL does)."""
     import dataclasses
 
     from transformers import HfArgumentParser
@@ -93,15 +77,7 @@ def options_parser(
     choices: tuple[str, dict[str, str]] | None = None,
     epilog: str | None = None,
 ):
-    """The ``ArgumentParser`` of a command's config class's source: the package's options, then the trainer's.
-
-    Args:
-        prog (`str`): The command, e.g. ``"self-explain train"``.
-        source (`tuple[str, str]`): (module, class) of its config dataclass.
-        description (`str`, *optional*): What the command does.
-        choices (`tuple[str, dict]`, *optional*): (metavar, choices) of a first positional argument.
-        epilog (`str`, *optional*): Text after the options.
-    """
+    """The ``ArgumentParser`` of a command's config class's source: the package's options, then the trainer's."""
     from .utils.dataclass_source import read_dataclass_fields
 
     parser = _CommandParser(prog=prog, description=description, epilog=epilog, formatter_class=_CommandHelp)
@@ -209,17 +185,7 @@ def _read_recipe(path: str, parser: argparse.ArgumentParser) -> Recipe:
 
 
 def check_options(parser: argparse.ArgumentParser, argv: list[str]) -> Arguments:
-    """The arguments, with TRL's names and the recipe read, checked against the options of :func:`options_parser`.
-
-    Args:
-        parser (`argparse.ArgumentParser`): The command's options.
-        argv (`list[str]`): Its arguments.
-
-    Raises:
-        SystemExit: After printing the help, or on an argument error (status 2).
-        ValueError: On a recipe that names an unknown option or gives a bad value.
-        FileNotFoundError: When the recipe does not exist.
-    """
+    """The arguments, with TRL's names and the recipe read, checked; SystemExit on ``--help`` or an error."""
     argv = _new_option_names(argv, parser)
     path, rest = _recipe_path(argv)
     recipe = _read_recipe(path, parser) if path else None
@@ -248,20 +214,7 @@ def check_choice(
     common: tuple[str, str],
     description: str,
 ) -> Arguments:
-    """Check the arguments of a command whose first argument is a choice (``build TASK``, ``experiment NAME``).
-
-    Args:
-        command (`str`): The command, e.g. ``"build"``.
-        argv (`list[str]`): Its arguments, the choice first.
-        what (`str`): What is chosen, e.g. ``"task"``.
-        choices (`dict`): Each choice's (description, (module, class) of its options).
-        common (`tuple[str, str]`): (module, class) of the options ``self-explain COMMAND --help`` lists.
-        description (`str`): What the command does.
-
-    Raises:
-        SystemExit: After printing the help, or on an argument error (status 2).
-        ValueError: On an unknown choice, naming the known ones.
-    """
+    """Check the arguments of a command whose first argument is a choice (``build TASK``, ``experiment NAME``)."""
     if not argv or argv[0].startswith("-"):
         epilog = _choices_epilog(
             f"{what}s",
@@ -281,8 +234,7 @@ def check_choice(
 
 
 def builtin_tasks() -> dict[str, tuple[str, tuple[str, str]]]:
-    """Each built-in task's name → (description, (module, class) of its config), in registration order, read from
-    the source of the :class:`~self_explain.tasks.Task` subclass its folder registers (``register_task(XTask())``)."""
+    """Each built-in task's name → (description, (module, class) of its config), read from source, in order."""
     from . import TASKS
 
     tasks = {}

@@ -1,13 +1,9 @@
 """``self-explain demo``: the whole loop on the shipped toy world, in minutes on a laptop CPU, told as it goes.
 
-For each task with a demo: build its dataset on toy-target; explain a few held-out rows through
-``pipeline("self-explanation", …)`` with ``verify=True`` (the shipped explainer of the task, the intervention
-re-run on the target); evaluate the shipped explainer against the baselines on the held-out rows. Each task's summary
-(the dataset, the explained rows, one table of its headline metric) is printed as soon as the task finishes, and
-the HTML report (``self-explain report``'s page: every row, metric and plot) is rewritten. The committed results of
-the documented privileged-access experiment (``results/<task>/``), which the demo does not rerun (``make
-experiment`` does), are linked there and embedded in the report. The log (INFO lines, training losses) goes to
-``demo.log``; the terminal shows the summaries, warnings and one progress bar per stage.
+For each task with a demo: build its dataset on toy-target, explain a few held-out rows through
+``pipeline("self-explanation", …)`` with ``verify=True``, and evaluate the shipped explainer against the
+baselines. Each task's summary is printed as it finishes and the HTML report rewritten; the log goes to
+``demo.log``. The committed experiment results (``results/<task>/``) are linked, not rerun.
 """
 
 from __future__ import annotations
@@ -53,8 +49,8 @@ class DemoConfig:
         seed (`int`, *optional*, defaults to 0): Seed of every step.
 
     Raises:
-        ValueError: Naming the option, before any work: on no tasks, a task without a demo or named twice,
-            ``explain_rows`` or ``eval_rows`` below 1, or a negative seed.
+        ValueError: Naming the option, before any work: no tasks, a task without a demo or named twice, a row count
+            below 1, or a negative seed.
         NotADirectoryError: When ``out`` is a file.
     """
 
@@ -91,26 +87,13 @@ class DemoConfig:
 
 
 def demo_tasks() -> list[str]:
-    """The registered tasks that have a demo (their ``Task.demo``), in demo order.
-
-    Returns:
-        `list[str]`: The task names.
-    """
+    """The registered tasks that have a demo (their ``Task.demo``), in demo order."""
     with_demo = [spec for spec in TASKS.values() if spec.demo is not None]
     return [spec.name for spec in sorted(with_demo, key=lambda spec: (spec.demo.order, spec.name))]
 
 
 def build_demo_dataset(config: DemoConfig, task: Task, out: Path) -> str:
-    """The task's dataset for the demo: its config with the demo's build options, on the demo's target.
-
-    Args:
-        config (`DemoConfig`): The demo's options (target and seed).
-        task (`Task`): A task with a demo.
-        out (`Path`): The dataset folder (an existing config is replaced).
-
-    Returns:
-        `str`: The dataset folder built.
-    """
+    """Build the task's demo dataset config on the demo's target in ``out`` (replacing it); returns the folder."""
     options = {
         **task.demo.build_options,
         "target": config.target,
@@ -122,37 +105,15 @@ def build_demo_dataset(config: DemoConfig, task: Task, out: Path) -> str:
 
 
 def explained_target(dataset_folder: Path, config_name: str, default: str) -> str:
-    """The model a dataset explains (its provenance ``target``): for preferences, the instilled model.
-
-    Args:
-        dataset_folder (`Path`): The dataset folder.
-        config_name (`str`): The dataset config.
-        default (`str`): Returned when the config has no provenance target.
-
-    Returns:
-        `str`: The target model.
-    """
+    """The model a dataset config explains (its provenance ``target``, for preferences the instilled model)."""
     return (read_provenance(dataset_folder, config_name) or {}).get("target", default)
 
 
 def explain_rows(task: Task, dataset_folder: str, config_name: str, target: str, count: int) -> list[dict]:
-    """Explain held-out rows through ``pipeline("self-explanation", …)`` with ``verify=True``.
+    """Explain evenly spaced held-out rows through the pipeline with ``verify=True``; one dict per row tried.
 
-    Rows are taken evenly spaced over the split. A row the pipeline refuses (e.g. a feature that does not fire on
-    the texts given to verify it) is reported with the pipeline's message and the next is tried, up to ``3 * count``
-    rows.
-
-    Args:
-        task (`Task`): A task whose demo names a shipped explainer and how a row becomes a pipeline input.
-        dataset_folder (`str`): The dataset the demo built.
-        config_name (`str`): Its config.
-        target (`str`): The model explained.
-        count (`int`): Rows to explain.
-
-    Returns:
-        `list[dict]`: Per row tried: ``input`` (the request's JSON, without verification texts), ``explanation``,
-        ``ground_truth`` and ``verified`` (None when the pipeline refused the row), and ``note`` (the refusal, or
-        what else the verification said).
+    Each dict: ``input``, ``explanation``, ``ground_truth``, ``verified`` (None if refused) and ``note``. A row the
+    pipeline refuses is reported with its message and the next tried, up to ``3 * count`` rows.
     """
     from transformers import pipeline
 
@@ -193,15 +154,7 @@ def explain_rows(task: Task, dataset_folder: str, config_name: str, target: str,
 
 
 def example_lines(examples: list[dict]) -> list[str]:
-    """The terminal's lines about the explained rows: how many held, then each explanation, and the truth where it
-    did not hold.
-
-    Args:
-        examples (`list[dict]`): What `explain_rows` returned.
-
-    Returns:
-        `list[str]`: The lines.
-    """
+    """The terminal's lines about the explained rows: how many held, each explanation, the truth where it did not."""
     judged = [e for e in examples if e["verified"] is not None]
     lines = [f"verified on the target: {sum(e['verified'] for e in judged)} of {len(judged)} explanations held"]
     for example in examples:
@@ -215,15 +168,7 @@ def example_lines(examples: list[dict]) -> list[str]:
 
 
 def headline_lines(report: dict) -> list[str]:
-    """One small table of an evaluation: the task's first headline metric per split, for the trained explainer and
-    each baseline, with its 95 % interval.
-
-    Args:
-        report (`dict`): The evaluation's ``report.json``.
-
-    Returns:
-        `list[str]`: A caption and the lines of a Markdown table.
-    """
+    """A caption and Markdown table of the first headline metric per split, explainer and baseline, with intervals."""
     results = report["results"]
     reported = {name for r in results for name in r["metrics"]}
     metric = next((m for m in get_task(report["task"]).experiment.headline_metrics if m in reported), min(reported))
@@ -249,16 +194,7 @@ def headline_lines(report: dict) -> list[str]:
 
 
 def committed_results(config: DemoConfig, task: str) -> list[str]:
-    """Where the committed results of the documented experiment for a task are (linked, not printed).
-
-    Args:
-        config (`DemoConfig`): The demo's options (its ``results`` folder).
-        task (`str`): The task.
-
-    Returns:
-        `list[str]`: One line with the paths of ``results/<task>/results.md`` and its plot, or saying there are none
-        yet.
-    """
+    """One line linking the committed experiment results of a task (or saying there are none yet)."""
     folder = Path(config.results) / task
     summary = folder / "results.md"
     if not summary.is_file():
@@ -274,14 +210,7 @@ def committed_results(config: DemoConfig, task: str) -> list[str]:
 
 @dataclass
 class TaskOutcome:
-    """What one task of the demo gave: the lines printed as it finished, and its section of the HTML report.
-
-    Args:
-        name (`str`): The task.
-        lines (`list[str]`): Its summary for the terminal.
-        section (`ReportSection`): Its section of the report.
-        seconds (`float`): How long it took.
-    """
+    """What one task of the demo gave: its terminal lines, its HTML report section and its duration."""
 
     name: str
     lines: list[str]
@@ -294,18 +223,7 @@ def _minutes(seconds: float) -> str:
 
 
 def run_task(config: DemoConfig, task_name: str) -> TaskOutcome:
-    """One task of the demo: build, explain a few rows with verification, evaluate against baselines.
-
-    Args:
-        config (`DemoConfig`): The demo's options.
-        task_name (`str`): A task with a demo.
-
-    Returns:
-        `TaskOutcome`: Its summary lines and its report section.
-
-    Raises:
-        ValueError: When the task has no demo.
-    """
+    """One task of the demo: build, explain a few rows with verification, evaluate against baselines."""
     if task_name not in demo_tasks():
         raise ValueError(f"--tasks {task_name!r} is not a demo task; choose from {', '.join(demo_tasks())}")
     out = Path(config.output_dir)
@@ -361,15 +279,7 @@ def run_task(config: DemoConfig, task_name: str) -> TaskOutcome:
 
 
 def demo_page(config: DemoConfig, outcomes: list[TaskOutcome]) -> ReportPage:
-    """The demo's HTML report so far: a section per finished task.
-
-    Args:
-        config (`DemoConfig`): The demo's options.
-        outcomes (`list[TaskOutcome]`): The tasks finished, in order.
-
-    Returns:
-        `ReportPage`: The page.
-    """
+    """The demo's HTML report so far: a section per finished task."""
     pending = [task for task in config.tasks if task not in {o.name for o in outcomes}]
     notes = [
         (
@@ -384,11 +294,7 @@ def demo_page(config: DemoConfig, outcomes: list[TaskOutcome]) -> ReportPage:
 
 @contextmanager
 def demo_logging(path: Path) -> Iterator[None]:
-    """While the demo runs, the package's log goes to ``path`` (INFO and up) and only its warnings to the terminal.
-
-    Args:
-        path (`Path`): The log file (appended to).
-    """
+    """While the demo runs, the package's log goes to ``path`` (INFO and up) and only its warnings to the terminal."""
     package = logging.getLogger("self_explain")
     path.parent.mkdir(parents=True, exist_ok=True)
     to_file = logging.FileHandler(path, encoding="utf-8")
@@ -412,20 +318,7 @@ def demo_logging(path: Path) -> Iterator[None]:
 
 
 def run_demo(config: DemoConfig, echo: Callable[[str], object] | None = None) -> str:
-    """Run ``self-explain demo``: every task in turn, each task's summary echoed as soon as it finishes.
-
-    After each task the HTML report (``<out>/report.html``) is rewritten with the tasks finished so far.
-
-    Args:
-        config (`DemoConfig`): The demo's options.
-        echo (`Callable[[str], object]`, *optional*): Where the summaries go (default: printed, flushed).
-
-    Returns:
-        `str`: The closing lines: the time taken and where the report, the log and the committed results are.
-
-    Raises:
-        ValueError: When a task has no demo.
-    """
+    """Run ``self-explain demo``, echoing each task's summary and rewriting the HTML report as it finishes."""
     echo = echo or functools.partial(print, flush=True)
     started = time.perf_counter()
     out = Path(config.output_dir)

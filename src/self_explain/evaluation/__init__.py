@@ -1,6 +1,6 @@
 """Evaluation: scoring a checkpoint, baselines, the privileged-access experiment and its report.
 
-``_PUBLIC`` is the public API (documented in the Hugging Face style); a name is imported from its module on first use.
+``_PUBLIC`` is the public API; a name is imported from its module on first use.
 """
 
 from ..utils.imports import lazy_exports

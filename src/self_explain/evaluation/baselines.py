@@ -1,18 +1,9 @@
 """Baselines an explainer is compared with, each scored on the same examples and metrics as the explainer.
 
-- ``untrained``: the explainer's base (adapter off), the same prompts.
-- ``zero-shot``: the same base and prompts, with explicit format instructions appended (the task's
-  ``format_instructions``), as the paper's zero-shot configurations.
-- ``selfie``: untrained SelfIE (Chen et al. 2024). The vector, unit-normalised and scaled, replaces the
-  word X in "What is the meaning of the word 'X'? The meaning of the word 'X' is "; the base continues.
-  The scale is chosen on a validation slice of the train split (the best headline metric there), never on
-  the rows being scored; that one scale is then scored.
-- ``nearest-neighbor``: no generation. The answer of the training row whose vector is closest by cosine
-  (or, for text-only tasks, whose question is closest by sentence embedding). It searches the rows it is
-  given as training rows only: the evaluation and the experiment give it (a subsample of) the train split.
-- ``majority``: no generation. The most common training answer among the training rows asked with the
-  same question template (the question with its row-specific fields removed); what the wording of the
-  question alone predicts.
+``untrained`` (the base, adapter off), ``zero-shot`` (plus the task's format instructions), ``selfie`` (Chen et
+al. 2024, its scale chosen on a validation slice of the train split, never on scored rows), ``nearest-neighbor``
+(the closest training row's answer) and ``majority`` (the most common training answer per question template).
+The last two search training rows only.
 """
 
 from __future__ import annotations
@@ -47,13 +38,7 @@ SELFIE_PROMPT = f"What is the meaning of the word '{SELFIE_WORD}'? The meaning o
 
 @dataclass
 class BaselineResult:
-    """What scoring the trained explainer or a baseline on a split gives.
-
-    Args:
-        metrics (`dict[str, float]`): The task's metrics of the predictions.
-        predictions (`list[str]`): One prediction per example.
-        details (`dict`, *optional*): Extra information, e.g. SelfIE's metrics at every scale and the scale kept.
-    """
+    """What scoring the trained explainer or a baseline on a split gives: ``metrics``, ``predictions``, ``details``."""
 
     metrics: dict[str, float]
     predictions: list[str]
@@ -61,18 +46,7 @@ class BaselineResult:
 
 
 def applicable_baselines(task_name: str, examples: ExplainerExamples | None = None) -> list[str]:
-    """The baselines that apply to a task: SelfIE needs vectors, zero-shot needs the task's format instructions.
-
-    Nearest neighbour and majority apply to every task (they read the training rows).
-
-    Args:
-        task_name (`str`): A registered task.
-        examples (`ExplainerExamples`, *optional*): The examples to score; whether they carry vectors decides
-            SelfIE. When unset, whether the task uses vectors decides.
-
-    Returns:
-        `list[str]`: The applicable baseline names, in ``BASELINES`` order.
-    """
+    """The baselines that apply to a task, in ``BASELINES`` order: SelfIE needs vectors, zero-shot instructions."""
     task = get_task(task_name)
     has_vectors = examples.vectors is not None if examples is not None else task.uses_vectors
     applies = {
@@ -86,16 +60,7 @@ def applicable_baselines(task_name: str, examples: ExplainerExamples | None = No
 
 
 def check_baseline(name: str, task_name: str, examples: ExplainerExamples | None = None) -> None:
-    """Refuse a baseline that is unknown or does not apply to the task.
-
-    Args:
-        name (`str`): The baseline's name.
-        task_name (`str`): A registered task.
-        examples (`ExplainerExamples`, *optional*): The examples to score (see ``applicable_baselines``).
-
-    Raises:
-        ValueError: For an unknown baseline, or one that does not apply, saying why.
-    """
+    """Refuse (ValueError, saying why) a baseline that is unknown or does not apply to the task."""
     if name not in BASELINES:
         raise ValueError(f"baseline {name!r} unknown; choose from {', '.join(BASELINES)}")
     if name not in applicable_baselines(task_name, examples):
@@ -104,30 +69,13 @@ def check_baseline(name: str, task_name: str, examples: ExplainerExamples | None
 
 
 def zero_shot_examples(task_name: str, examples: ExplainerExamples) -> ExplainerExamples:
-    """The examples with the task's format instructions appended to every question.
-
-    Args:
-        task_name (`str`): A registered task with ``format_instructions``.
-        examples (`ExplainerExamples`): The examples.
-
-    Returns:
-        `ExplainerExamples`: A copy with the new questions.
-    """
+    """A copy of the examples with the task's format instructions appended to every question."""
     instructions = get_task(task_name).format_instructions
     return replace(examples, questions=[f"{q}\n\n{instructions}" for q in examples.questions])
 
 
 def selfie_examples(examples: ExplainerExamples, scale: float) -> ExplainerExamples:
-    """The SelfIE prompt of every example, its vector unit-normalised times ``scale`` at both X positions.
-
-    Args:
-        examples (`ExplainerExamples`): Examples with vectors.
-        scale (`float`): The norm the vectors are scaled to.
-
-    Returns:
-        `ExplainerExamples`: A copy with the SelfIE prompt as every question, and each vector (and its layer)
-        repeated once per X position.
-    """
+    """The SelfIE prompt of every example, its vector unit-normalised times ``scale`` at both X positions."""
     unit = examples.vectors / examples.vectors.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     per_word = SELFIE_PROMPT.count(SELFIE_WORD)
     return replace(
@@ -139,31 +87,13 @@ def selfie_examples(examples: ExplainerExamples, scale: float) -> ExplainerExamp
 
 
 def selfie_description(continuation: str) -> str:
-    """SelfIE's answer: the continuation up to its first line break or sentence end.
-
-    Args:
-        continuation (`str`): What the base generated after the SelfIE prompt.
-
-    Returns:
-        `str`: The description, without a final full stop.
-    """
+    """SelfIE's answer: the continuation up to its first line break or sentence end, without a final full stop."""
     first_line = continuation.strip().split("\n", 1)[0]
     return first_line.split(". ", 1)[0].rstrip(".").strip()
 
 
 def nearest_neighbor_predictions(examples: ExplainerExamples, train: ExplainerExamples) -> list[str]:
-    """The answer of each example's closest training row: by vector cosine, or by question embedding.
-
-    Args:
-        examples (`ExplainerExamples`): The examples to predict.
-        train (`ExplainerExamples`): The training rows searched.
-
-    Returns:
-        `list[str]`: One training answer per example.
-
-    Raises:
-        ValueError: When ``train`` is empty, or only one side has vectors.
-    """
+    """The answer of each example's closest training row: by vector cosine, or by question embedding."""
     if not train.questions:
         raise ValueError("the nearest-neighbor baseline needs training rows; the training split is empty")
     if (examples.vectors is None) != (train.vectors is None):
@@ -180,17 +110,11 @@ def nearest_neighbor_predictions(examples: ExplainerExamples, train: ExplainerEx
 
 
 def template_patterns(templates: list[str]) -> list[re.Pattern]:
-    """Regular expressions of a task's templates: each field (``{text}``, ``{layer}``, ...) matches anything.
+    """Regular expressions of a task's templates (those with a field): each field matches anything.
 
     >>> patterns = template_patterns(["At layer {layer}, {vector} encodes "])
     >>> [bool(p.fullmatch("At layer 3, <v> encodes ")) for p in patterns]
     [True]
-
-    Args:
-        templates (`list[str]`): The task's templates (its ``templates()``); those without a field are left out.
-
-    Returns:
-        `list[re.Pattern]`: One pattern per template with a field, in order; each matches a whole text.
     """
     patterns = []
     for template in templates:
@@ -201,35 +125,14 @@ def template_patterns(templates: list[str]) -> list[re.Pattern]:
 
 
 def question_template(question: str, patterns: list[re.Pattern]) -> int | None:
-    """The index of the first template a question is asked with, or None when it fits none.
-
-    Args:
-        question (`str`): An explainer question.
-        patterns (`list[re.Pattern]`): The task's template patterns (``template_patterns``).
-
-    Returns:
-        `int` or `None`: The template's index in ``patterns``.
-    """
+    """The index of the first template a question is asked with, or None when it fits none."""
     return next((i for i, pattern in enumerate(patterns) if pattern.fullmatch(question)), None)
 
 
 def majority_predictions(examples: ExplainerExamples, train: ExplainerExamples, templates: list[str]) -> list[str]:
     """The most common training answer among the training rows asked with each example's question template.
 
-    The question's row-specific fields (text, tokens, layer, vector) are removed by matching it against the task's
-    templates, so rows are grouped by template only. A template no training row was asked with, and questions that
-    fit no template, get the most common answer of all training rows. Ties go to the answer seen first.
-
-    Args:
-        examples (`ExplainerExamples`): The examples to predict.
-        train (`ExplainerExamples`): The training rows.
-        templates (`list[str]`): The task's templates (its ``templates()``).
-
-    Returns:
-        `list[str]`: One training answer per example.
-
-    Raises:
-        ValueError: When ``train`` is empty.
+    Questions fitting no template, or a template no training row has, get the overall majority; ties go to the first.
     """
     if not train.questions:
         raise ValueError("the majority baseline needs training rows; the training split is empty")
@@ -280,27 +183,9 @@ def choose_selfie_scale(
     batch_size: int = 32,
     max_new_tokens: int = 48,
 ) -> dict:
-    """SelfIE's scale, chosen on a validation slice of the train split: the best by the task's headline metric.
+    """SelfIE's scale, the best by the headline metric on a validation slice of the train split.
 
-    Choosing it on the rows being scored would make SelfIE's score an upper bound instead of a measurement; the
-    validation slice comes from the train split, which holds no scored row (nor, in a dataset held out by content,
-    any scored entity).
-
-    Args:
-        explainer (`Explainer`): The explainer whose base (adapter off) generates.
-        task_name (`str`): A registered task.
-        validation_examples (`ExplainerExamples`, *optional*): The validation slice; unused with one scale.
-        validation_score (`Callable[[list[str]], dict]`, *optional*): The task's scoring of its predictions.
-        selfie_scales (`tuple[float, ...]`, *optional*, defaults to `SELFIE_SCALES`): The scales tried.
-        batch_size (`int`, *optional*, defaults to 32): Examples generated per batch.
-        max_new_tokens (`int`, *optional*, defaults to 48): Longest generation.
-
-    Returns:
-        `dict`: ``scale``; with several scales also ``selected_by`` (the headline metric), ``selected_on``
-        (``"train"``), ``validation_rows`` and ``validation_metrics_by_scale``.
-
-    Raises:
-        ValueError: Without a scale, or with several and no validation slice or scoring.
+    Choosing it on the scored rows would make SelfIE's score an upper bound instead of a measurement.
     """
     if not selfie_scales:
         raise ValueError("selfie needs at least one scale")
@@ -357,24 +242,21 @@ def run_baseline(
         score (`Callable[[list[str]], dict]`): The task's scoring of predictions of ``examples``.
         train_examples (`ExplainerExamples`, *optional*): Training rows (of the train split only); needed by
             ``nearest-neighbor`` and ``majority``.
-        validation_examples (`ExplainerExamples`, *optional*): A validation slice of the train split, SelfIE's scale
-            is chosen on (see ``choose_selfie_scale``) when ``selfie_choice`` is not given.
+        validation_examples (`ExplainerExamples`, *optional*): A validation slice of the train split SelfIE's scale
+            is chosen on when ``selfie_choice`` is not given.
         validation_score (`Callable[[list[str]], dict]`, *optional*): The task's scoring of predictions of
             ``validation_examples``.
-        selfie_choice (`dict`, *optional*): SelfIE's scale chosen before (``choose_selfie_scale``), e.g. once for
-            every split scored.
+        selfie_choice (`dict`, *optional*): SelfIE's scale chosen before (``choose_selfie_scale``).
         selfie_scales (`tuple[float, ...]`, *optional*, defaults to `SELFIE_SCALES`): SelfIE's scales.
         batch_size (`int`, *optional*, defaults to 32): Examples generated per batch.
         max_new_tokens (`int`, *optional*, defaults to 48): Longest generation.
 
     Returns:
-        [`BaselineResult`]: The metrics and predictions (for SelfIE, at the scale chosen on the validation slice,
-        with the choice, and every scale's validation metrics, in ``details``).
+        [`BaselineResult`]: The metrics and predictions (SelfIE's scale choice in ``details``).
 
     Raises:
-        ValueError: For a baseline that does not apply, ``nearest-neighbor`` or ``majority`` without
-            ``train_examples``, or ``selfie`` without scales, or with several scales and neither a choice nor a
-            validation slice.
+        ValueError: For a baseline that does not apply or lacks what it needs (training rows, scales, a choice or
+            validation slice).
     """
     check_baseline(name, task_name, examples)
     if name == UNTRAINED:

@@ -1,10 +1,7 @@
 """``self-explain evaluate``: explain a dataset split with a trained explainer, score it, write a report.
 
-Generation goes through :class:`~self_explain.explainers.Explainer` (the pipeline's path), scores through
-the task's ``evaluate`` module. ``--baseline`` scores baselines (:mod:`self_explain.baselines`) on the same
-examples: the untrained base, zero-shot, SelfIE (its scale chosen on a validation slice of train), nearest
-neighbour and majority (both over train rows only). ``--vector_controls`` scores a vector explainer again on the same
-rows with shuffled and with zero vectors (:mod:`self_explain.evaluation.vector_controls`).
+Generation goes through :class:`~self_explain.explainers.Explainer`, scores through the task's ``evaluate``
+module; ``--baseline`` and ``--vector_controls`` score baselines and vector controls on the same examples.
 """
 
 from __future__ import annotations
@@ -75,32 +72,29 @@ class EvaluateConfig:
         task (`str`, *optional*): Task (default: the explainer's).
         baseline (`list[str]`, *optional*, defaults to `[]`): Baselines to score too: untrained, zero-shot, selfie,
             nearest-neighbor, majority.
-        selfie_scales (`list[float]`, *optional*, defaults to `SELFIE_SCALES`): SelfIE baseline: vector scales
-            tried on a validation slice of the train split, the best kept.
-        selfie_validation_rows (`int`, *optional*, defaults to `SELFIE_VALIDATION_ROWS`): SelfIE baseline: rows of
-            the train split (a seeded subsample) its scale is chosen on.
+        selfie_scales (`list[float]`, *optional*, defaults to `SELFIE_SCALES`): SelfIE vector scales tried on a
+            validation slice of the train split, the best kept.
+        selfie_validation_rows (`int`, *optional*, defaults to `SELFIE_VALIDATION_ROWS`): Train rows (seeded) SelfIE's
+            scale is chosen on.
         neighbor_rows (`int`, *optional*): Nearest-neighbor and majority baselines: search a seeded subsample of
             this many train rows.
         max_rows (`int`, *optional*): Score a seeded subsample of this many rows per split.
         seed (`int`, *optional*, defaults to 0): Seed of the subsample and of template choice.
         batch_size (`int`, *optional*, defaults to 32): Explanations generated per batch.
-        max_new_tokens (`int`, *optional*): Longest explanation generated (default: the task's, 48; preferences
-            128).
+        max_new_tokens (`int`, *optional*): Longest explanation generated (default: the task's).
         dataset_revision (`str`, *optional*): Revision of a Hub dataset.
         update_card (`bool`, *optional*, defaults to `False`): Write the results into the explainer's model card
-            (replacing the evaluation recorded there, its vector controls included).
-        vector_controls (`bool`, *optional*, defaults to `False`): Score a vector explainer (patching, features) on the
-            same rows again with shuffled vectors (each row given another row's, a derangement seeded by ``seed``)
-            and with zero vectors, with the paired differences true − shuffled and true − zero. An explainer trained
-            under the rotated control gets the controls before its rotation; one trained under shuffled is refused.
+            (replacing the evaluation recorded there).
+        vector_controls (`bool`, *optional*, defaults to `False`): Score a vector explainer again on the same rows
+            with shuffled vectors (a seeded derangement) and with zero vectors, with the paired differences true −
+            control. A rotated-control explainer gets the controls before its rotation; a shuffled one is refused.
         allow_other_target (`bool`, *optional*, defaults to `False`): Score the explainer against the ground truth
-            of another model than the one it was trained to explain (a ``--target`` or a ``--dataset_config`` of
-            another model).
+            of another model than the one it was trained to explain.
         trust_remote_code (`bool`, *optional*, defaults to `False`): Allow custom model code from the Hub.
 
     Raises:
-        ValueError: On an unknown baseline, no split, or a non-positive batch size, row count or token count, or a
-            negative seed.
+        ValueError: On an unknown baseline, no split, a non-positive batch size, row or token count, or a negative
+            seed.
     """
 
     explainer: str = field(metadata={"help": "Trained explainer: folder, Hub id or toy name."})
@@ -186,32 +180,12 @@ def _metric(name: str):
 
 
 def rounded_metric(value) -> float | None:
-    """A metric value rounded to 4 decimals, as reports store it; None (not estimable) stays None.
-
-    Args:
-        value (`float`, `int` or None): The value a metric returned.
-
-    Returns:
-        `float` or None: The rounded value.
-    """
+    """A metric value rounded to 4 decimals, as reports store it; None (not estimable) stays None."""
     return None if value is None else round(float(value), 4)
 
 
 def score(task_name: str, predictions: list[str], references: list[str]) -> dict[str, float | None]:
-    """The task's ``evaluate`` metric of predictions against references.
-
-    Where the task has a ``metric_input``, it is applied to each prediction first (what the explanation says,
-    not the wording around it).
-
-    Args:
-        task_name (`str`): A registered task.
-        predictions (`list[str]`): The explanations.
-        references (`list[str]`): The ground-truth answers, one per prediction.
-
-    Returns:
-        `dict[str, float | None]`: The metric's values, rounded to 4 decimals; None stays None (a value the metric
-        reports as not estimable).
-    """
+    """The task's ``evaluate`` metric (after its ``metric_input``, if any), rounded to 4 decimals; None stays None."""
     task = get_task(task_name)
     predictions = [task.metric_input(p) for p in predictions]  # what the explanation says, not the wording around it
     metric = _metric(task.metric)
@@ -219,17 +193,7 @@ def score(task_name: str, predictions: list[str], references: list[str]) -> dict
 
 
 def split_examples(explainer: Explainer, task_name: str, rows: Dataset, seed: int = 0) -> ExplainerExamples:
-    """The questions, answers and vectors of a split's rows, read from the explainer's target.
-
-    Args:
-        explainer (`Explainer`): The explainer; its target runs the task's reads.
-        task_name (`str`): A registered task.
-        rows (`datasets.Dataset`): The split's rows.
-        seed (`int`, *optional*, defaults to 0): Seed of template choice.
-
-    Returns:
-        `ExplainerExamples`: The examples.
-    """
+    """The questions, answers and vectors of a split's rows, read from the explainer's target."""
     with explainer.target_runs() as target:
         return get_task(task_name).examples(rows, target, seed)
 
@@ -237,17 +201,7 @@ def split_examples(explainer: Explainer, task_name: str, rows: Dataset, seed: in
 def score_predictions(
     explainer: Explainer, task_name: str, examples: ExplainerExamples, predictions: list[str]
 ) -> dict:
-    """The task's metric of ``predictions``, plus its extra scores (e.g. a simulator's) where it has them.
-
-    Args:
-        explainer (`Explainer`): The explainer; its target runs the extra scores.
-        task_name (`str`): A registered task.
-        examples (`ExplainerExamples`): The examples predicted (their answers are the references).
-        predictions (`list[str]`): One prediction per example.
-
-    Returns:
-        `dict`: Metric name to value, rounded to 4 decimals.
-    """
+    """The task's metric of ``predictions``, plus its extra scores (e.g. a simulator's) where it has them."""
     metrics = score(task_name, predictions, examples.answers)
     task = get_task(task_name)
     if task.implements("extra_scores") and examples.extras is not None:
@@ -269,25 +223,7 @@ def evaluate_split(
     selfie_choice: dict | None = None,
     selfie_scales: tuple[float, ...] = SELFIE_SCALES,
 ) -> BaselineResult:
-    """Metrics and predictions of a split's examples, by the trained explainer or by ``baseline``.
-
-    Args:
-        explainer (`Explainer`): The trained explainer.
-        task_name (`str`): A registered task.
-        examples (`ExplainerExamples`): The split's examples.
-        batch_size (`int`, *optional*, defaults to 32): Explanations generated per batch.
-        max_new_tokens (`int`, *optional*): Longest explanation (default: the task's).
-        baseline (`str`, *optional*): A baseline to score instead of the trained explainer.
-        train_examples (`ExplainerExamples`, *optional*): The training split's examples, for ``nearest-neighbor``
-            and ``majority``.
-        validation_examples (`ExplainerExamples`, *optional*): A validation slice of the train split, SelfIE's scale
-            is chosen on (when ``selfie_choice`` is not given).
-        selfie_choice (`dict`, *optional*): SelfIE's scale chosen before (``selfie_scale_on_train``).
-        selfie_scales (`tuple[float, ...]`, *optional*, defaults to `SELFIE_SCALES`): SelfIE's scales.
-
-    Returns:
-        [`BaselineResult`]: The metrics and predictions.
-    """
+    """Metrics and predictions of a split's examples, by the trained explainer or by ``baseline``."""
 
     def scorer(predictions):
         return score_predictions(explainer, task_name, examples, predictions)
@@ -326,19 +262,7 @@ def selfie_scale_on_train(
     batch_size: int = 32,
     max_new_tokens: int | None = None,
 ) -> dict:
-    """SelfIE's scale, chosen once on a validation slice of the train split, for every split scored after.
-
-    Args:
-        explainer (`Explainer`): The explainer whose base generates.
-        task_name (`str`): A registered task.
-        validation_examples (`ExplainerExamples`, *optional*): The validation slice (unused with one scale).
-        selfie_scales (`tuple[float, ...]`, *optional*, defaults to `SELFIE_SCALES`): The scales tried.
-        batch_size (`int`, *optional*, defaults to 32): Explanations generated per batch.
-        max_new_tokens (`int`, *optional*): Longest explanation (default: the task's).
-
-    Returns:
-        `dict`: The choice (see ``baselines.choose_selfie_scale``).
-    """
+    """SelfIE's scale, chosen once on a validation slice of the train split, for every split scored after."""
 
     def validation_scorer(predictions):
         return score_predictions(explainer, task_name, validation_examples, predictions)
@@ -355,19 +279,7 @@ def selfie_scale_on_train(
 
 
 def report_markdown(report: dict) -> str:
-    """The evaluation report as Markdown, each metric with its 95 % bootstrap interval over the split's entities.
-
-    One table of the overall metrics (a row per split and explainer or baseline) and, for a metric scored by
-    ground-truth class (``causal_match``: changed / unchanged rows), one of each class's metrics with the class's rows
-    and entities; then the paired differences trained − baseline, and with ``--vector_controls`` the explainer with
-    true, shuffled and zero vectors and the paired differences true − control, laid out alike.
-
-    Args:
-        report (`dict`): The report ``run_evaluation`` writes to ``report.json``.
-
-    Returns:
-        `str`: The Markdown of ``report.md``.
-    """
+    """``report.md``: overall metrics, per-class metrics, differences and vector controls, with 95 % intervals."""
     results = report["results"]
     controls = (report.get("vector_controls") or {}).get("results") or []
     names = sorted({m for r in [*results, *controls] for m in r["metrics"]})
@@ -454,8 +366,7 @@ def _who(result: dict) -> str:
 
 
 def _check_dataset_target(config: EvaluateConfig, explainer: Explainer, dataset_config: str | None) -> None:
-    """A local dataset config built on another model than the explainer's target is refused: its ground truth is
-    another model's (``--allow-other-target`` scores it anyway)."""
+    """Refuse a local dataset config built on another model than the explainer's target (unless allowed)."""
     provenance = read_provenance(config.dataset_name, dataset_config)
     if config.allow_other_target or not provenance or not provenance.get("target"):
         return
@@ -476,25 +387,20 @@ def run_evaluation(config: EvaluateConfig) -> dict:
 
     Writes ``report.json``, ``report.md`` and one ``predictions-<split>[-<baseline>].parquet`` per scored run to
     ``config.output_dir`` (with ``vector_controls`` also ``predictions-<split>-vectors-<control>.parquet``), and with
-    ``update_card`` the results into the explainer's card. A predictions file holds each row's index in the split,
-    question, reference, prediction, whether it is right and the task's view of the row
-    (:data:`~self_explain.evaluation.predictions.PREDICTION_FEATURES`), which ``self-explain report`` shows.
+    ``update_card`` the results into the explainer's card.
 
     Args:
         config (`EvaluateConfig`): The options.
 
     Returns:
         `dict`: The report (explainer, task, target and its revision, dataset, config, command and results; with
-        ``vector_controls`` also ``vector_controls``: the controls, their seed, the explainer's own training control
-        and one entry per split and vectors, see `control_results`).
+        ``vector_controls`` also ``vector_controls``, see `control_results`).
 
     Raises:
         FileNotFoundError: When the dataset folder or config does not exist.
         NotADirectoryError: When ``output_dir`` is a file.
-        ValueError: When no task is known, ``task`` is not the explainer's, a baseline does not apply, the dataset
-            config holds another model's ground truth (without ``allow_other_target``), or ``vector_controls`` is
-            asked of a text-only task or of an explainer trained under the shuffled control (both before any model
-            is loaded).
+        ValueError: Before any model is loaded, when no task is known, ``task`` is not the explainer's, a baseline
+            does not apply, the dataset holds another model's ground truth, or ``vector_controls`` cannot apply.
     """
     check_dataset_reference("--dataset_name", config.dataset_name)
     if Path(config.output_dir).exists() and not Path(config.output_dir).is_dir():
@@ -636,18 +542,7 @@ def run_evaluation(config: EvaluateConfig) -> dict:
 
 
 def update_card(explainer_folder: str, report: dict) -> None:
-    """Store the report's results in the explainer's metadata and re-render its model card.
-
-    The evaluation recorded before is replaced: ``eval_results`` by the report's results and
-    ``vector_control_results`` by its vector controls (removed when the report has none).
-
-    Args:
-        explainer_folder (`str`): A local explainer folder with its metadata file.
-        report (`dict`): The evaluation report.
-
-    Raises:
-        ValueError: When the folder has no explainer metadata (e.g. a Hub id was given).
-    """
+    """Replace the evaluation in a local explainer's metadata and re-render its card; ValueError without metadata."""
     from ..explainer.card import VECTOR_CONTROL_RESULTS, write_explainer_card
 
     folder = Path(explainer_folder)

@@ -1,22 +1,11 @@
 """``self-explain experiment privileged-access``: does a model explain itself better than other models can?
 
-For each explainer base (the target itself, models of the same width, models of another width: a
-projection is trained for those) and each training size, an explainer is trained on a seeded subsample
-of the target's explanation dataset and scored on the same test and ood rows. Each (explainer, size,
-seed) is a *cell* whose result is written to ``runs/<who>/n<size>-seed<seed>/result.json`` when it
-finishes, so a rerun skips finished cells. Controls are trained like the self-explainer, on the same
-subsamples: the target's own base fed its vectors rotated by a seeded random orthogonal matrix
-(``<target>+rotated``: own knowledge, foreign basis) or shuffled among the rows (``<target>+shuffled``: the
-text-only ceiling); see :mod:`self_explain.explainer.controls`. Baselines are scored alongside: the
-untrained target base, zero-shot and SelfIE (its scale chosen on a validation slice of the train split)
-once, and nearest neighbour and majority answer on each training subsample (train rows only). Cells run size
-by size, every explainer of a seed together, so a run stopped part-way leaves paired cells. The summary (mean
-and 95 % bootstrap interval over seeds × held-out entities, paired differences self − X), its tables, a plot of
-metric vs. training size and how the runs were made (command, machine, time) are written by
-:mod:`self_explain.evaluation.report`.
-
-Under ``accelerate launch`` every process trains (TRL's distributed path); the main process scores and
-writes results while the others wait.
+Each explainer base (the target, same-width and other-width models), control (``<target>+rotated``,
+``<target>+shuffled``; see :mod:`self_explain.explainer.controls`) and training size is trained over seeds on
+subsamples of the target's explanation dataset and scored on the same test and ood rows. Each (explainer, size,
+seed) *cell* writes ``runs/<who>/n<size>-seed<seed>/result.json`` when done, so a rerun skips finished cells; cells
+run size by size, every explainer of a seed together, so a stopped run leaves paired cells. Baselines are scored
+alongside. Under ``accelerate launch`` every process trains; the main process scores and writes results.
 """
 
 from __future__ import annotations
@@ -79,23 +68,20 @@ class ExperimentConfig:
         sizes (`list[int]`, *optional*, defaults to `[100, 300, 1000, 3000]`): Training rows per run
             (comma-separated); sizes above the train split become 'all rows'.
         seeds (`int`, *optional*, defaults to 3): Runs per (explainer, size), seeds seed..seed+N-1.
-        seeds_above_300 (`int`, *optional*): Runs per (explainer, size) at sizes above 300 rows, the first seeds of
-            ``seeds`` (default: ``seeds``); the effect is tested at n ≤ 300, where runs vary most.
-        explainers_above_300 (`list[str]`, *optional*): The explainers trained at sizes above 300 rows, some of
-            ``explainers`` (default: all of them); large runs are the costly ones.
-        controls_above_300 (`list[str]`, *optional*): The vector controls trained at sizes above 300 rows, some of
-            ``controls`` (default: all of them; 'none' for none).
+        seeds_above_300 (`int`, *optional*): Runs per (explainer, size) above 300 rows, the first of ``seeds``
+            (default: ``seeds``); the effect is tested at n ≤ 300, where runs vary most.
+        explainers_above_300 (`list[str]`, *optional*): The explainers trained above 300 rows (default: all).
+        controls_above_300 (`list[str]`, *optional*): The controls trained above 300 rows (default: all; 'none').
         dataset_name (`str`, *optional*): Explanation dataset of the target (default: build one in
             ``OUTPUT_DIR/dataset``).
         dataset_config (`str`, *optional*): Dataset config (default: the target's name).
         splits (`list[str]`, *optional*, defaults to `["test", "ood"]`): Splits scored.
-        eval_rows (`int`, *optional*, defaults to 500): Rows scored per split, a seeded choice (all rows of a smaller
-            split); the same rows for every run. Their groups (the ``entity`` column, else the row) are resampled for
-            the intervals.
+        eval_rows (`int`, *optional*, defaults to 500): Rows scored per split, a seeded choice, the same for every
+            run; their groups (the ``entity`` column, else the row) are resampled for the intervals.
         baselines (`list[str]`, *optional*): Baselines (default: all that apply to the task; 'none' for none).
         selfie_scales (`list[float]`, *optional*, defaults to `SELFIE_SCALES`): SelfIE scales.
-        selfie_validation_rows (`int`, *optional*, defaults to `SELFIE_VALIDATION_ROWS`): Rows of the train split
-            (seeded) SelfIE's scale is chosen on; never the scored rows.
+        selfie_validation_rows (`int`, *optional*, defaults to `SELFIE_VALIDATION_ROWS`): Train-split rows (seeded)
+            SelfIE's scale is chosen on; never the scored rows.
         num_train_epochs (`float`, *optional*, defaults to 5.0): Epochs over each run's training rows...
         min_steps (`int`, *optional*, defaults to 100): ...but at least this many optimizer steps.
         learning_rate (`float`, *optional*, defaults to 3e-3): Peak learning rate (the paper: 5e-5 at 8B).
@@ -106,23 +92,18 @@ class ExperimentConfig:
             widths), linear, none.
         activation_checkpointing (`bool`, *optional*, defaults to `False`): Recompute activations (large models).
         batch_size (`int`, *optional*, defaults to 32): Explanations generated per batch when scoring.
-        max_new_tokens (`int`, *optional*): Longest explanation generated (default: the task's, 48; preferences
-            128); resolved on creation, so ``experiment.json`` records it.
-        keep_explainers (`bool`, *optional*, defaults to `False`): Keep each run's trained adapter (default:
-            delete).
-        report_only (`bool`, *optional*, defaults to `False`): Train nothing: summarise the runs finished so far
-            (with the baselines of their sizes and seeds); the summary says how many of the planned runs it holds.
-        equivalence_margin (`float`, *optional*, defaults to 0.05): The margin of the equivalence test (TOST) behind a
+        max_new_tokens (`int`, *optional*): Longest explanation generated (default: the task's); resolved on
+            creation, so ``experiment.json`` records it.
+        keep_explainers (`bool`, *optional*, defaults to `False`): Keep each run's trained adapter.
+        report_only (`bool`, *optional*, defaults to `False`): Train nothing: summarise the runs finished so far.
+        equivalence_margin (`float`, *optional*, defaults to 0.05): Margin of the equivalence test (TOST) behind a
             claim that self and X are level: the paired difference self − X must lie within ± this margin.
         seed (`int`, *optional*, defaults to 0): First seed; also the seed of the dataset build and scored rows.
         trust_remote_code (`bool`, *optional*, defaults to `False`): Allow custom model code from the Hub.
 
     Raises:
-        ValueError: Naming the option, before anything is run or recorded: on no explainers or repeated explainer
-            names, no sizes or splits, a repeated split, a size, seed count, scored-row count, batch size, LoRA rank
-            or alpha, token count or SelfIE validation-row count below 1, a learning rate, epoch count or SelfIE
-            scale that is not a finite number above 0, a negative seed or ``min_steps``, an unknown projection, or
-            baselines or controls that do not apply to the task.
+        ValueError: Naming the option, before anything is run or recorded, on an empty, repeated, out-of-range or
+            unknown value, or baselines or controls that do not apply to the task.
     """
 
     task: str = field(metadata={"help": "Task: patching, ablation or features."})
@@ -267,8 +248,7 @@ class ExperimentConfig:
                 raise ValueError(f"--controls_above_300 {unknown} are not among --controls {self.controls}")
 
     def _check_numbers(self) -> None:
-        """Every number and list of the experiment, the training options of its runs too, before any run or record
-        (a value refused inside the first run would already be in ``experiment.json``, locking the folder)."""
+        """Check every number and list (runs' training options too) before any record, which would lock the folder."""
         from ..utils.checks import check_distinct, check_non_negative, check_positive, check_positive_number
 
         if not self.sizes or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in self.sizes):
@@ -301,14 +281,7 @@ class ExperimentConfig:
 
 @dataclass(frozen=True)
 class Cell:
-    """One run of the experiment: an explainer base (or control, or baseline), a training size and a seed.
-
-    Args:
-        who (`str`): An explainer base, a control (``<target>+rotated``), or a baseline.
-        size (`int`, *optional*): Training rows; None for baselines that do not train.
-        seed (`int`, *optional*): The run's seed; None for baselines that do not train.
-        control (`str`, *optional*): The vector control of a control cell (its base is the target); None otherwise.
-    """
+    """One run of the experiment: an explainer base, control (``<target>+rotated``) or baseline, a size and a seed."""
 
     who: str  # an explainer base, a control, or a baseline
     size: int | None  # training rows; None for baselines that do not train
@@ -322,15 +295,7 @@ class Cell:
 
 
 def effective_sizes(sizes: list[int], train_rows: int) -> list[int]:
-    """The sizes that fit the train split; those above it become one run on all rows.
-
-    Args:
-        sizes (`list[int]`): The requested training sizes.
-        train_rows (`int`): Rows of the train split.
-
-    Returns:
-        `list[int]`: The distinct sizes below ``train_rows``, sorted, then ``train_rows`` if any size reached it.
-    """
+    """The distinct sizes below the train split's rows, sorted, then one run on all rows if any size reached it."""
     fitting = sorted({s for s in sizes if s < train_rows})
     if any(s >= train_rows for s in sizes):
         fitting.append(train_rows)
@@ -341,30 +306,13 @@ def effective_sizes(sizes: list[int], train_rows: int) -> list[int]:
 
 
 def seeds_of_size(config: ExperimentConfig, size: int) -> list[int]:
-    """The seeds run at a training size: ``seeds`` of them, or ``seeds_above_300`` above 300 rows.
-
-    Args:
-        config (`ExperimentConfig`): Gives the first seed and the seed counts.
-        size (`int`): A training size.
-
-    Returns:
-        `list[int]`: The seeds, from ``config.seed`` up.
-    """
+    """The seeds run at a training size: ``seeds`` of them, or ``seeds_above_300`` above 300 rows."""
     count = config.seeds if size <= 300 or config.seeds_above_300 is None else config.seeds_above_300
     return [config.seed + i for i in range(count)]
 
 
 def explainers_of_size(config: ExperimentConfig, size: int) -> list[tuple[str, str | None]]:
-    """The explainers and controls trained at a size: all of them, or the ``*_above_300`` ones above 300 rows.
-
-    Args:
-        config (`ExperimentConfig`): Gives the explainers and controls.
-        size (`int`): A training size.
-
-    Returns:
-        `list[tuple[str, str | None]]`: ``(who, control)`` pairs: each explainer base with None, then each control
-        as ``(<target>+<control>, control)``.
-    """
+    """``(who, control)`` pairs trained at a size: each explainer base with None, then each control."""
     large = size > 300
     bases = config.explainers_above_300 if large and config.explainers_above_300 is not None else config.explainers
     controls = config.controls_above_300 if large and config.controls_above_300 is not None else config.controls
@@ -372,31 +320,12 @@ def explainers_of_size(config: ExperimentConfig, size: int) -> list[tuple[str, s
 
 
 def train_steps(config: ExperimentConfig, rows: int) -> int:
-    """Optimizer steps of a run: ``num_train_epochs`` over its rows, but at least ``min_steps``.
-
-    Args:
-        config (`ExperimentConfig`): Gives the epochs, batch size and minimum steps.
-        rows (`int`): The run's training rows.
-
-    Returns:
-        `int`: The number of steps.
-    """
+    """Optimizer steps of a run: ``num_train_epochs`` over its rows, but at least ``min_steps``."""
     return max(math.ceil(config.num_train_epochs * rows / config.per_device_train_batch_size), config.min_steps)
 
 
 def ensure_dataset(config: ExperimentConfig, state: PartialState) -> str:
-    """The target's explanation dataset: the one given, or one built (once, resumable) with the task's defaults.
-
-    Args:
-        config (`ExperimentConfig`): The experiment; a dataset is built in ``OUTPUT_DIR/dataset`` when it gives none.
-        state (`accelerate.PartialState`): Processes wait for each other after the build.
-
-    Returns:
-        `str`: The dataset (Hub id or folder).
-
-    Raises:
-        ValueError: When no dataset is given and the task cannot build one with its defaults.
-    """
+    """The target's explanation dataset: the one given, or one built (once, resumable); ValueError if none can be."""
     if config.dataset_name is not None:
         return config.dataset_name
     task = get_task(config.task)
@@ -417,18 +346,9 @@ def ensure_dataset(config: ExperimentConfig, state: PartialState) -> str:
 
 
 def check_scored_splits(config: ExperimentConfig, dataset: str) -> None:
-    """Refuse, before any run, a dataset config or scored split a local dataset folder does not have (read from its
-    card), and one without a train split (the runs train on it). A Hub dataset's splits are named by ``load_split``
-    when the runs read them.
+    """Refuse a config or scored split a local dataset lacks, a dataset without a train split, or another task's.
 
-    Args:
-        config (`ExperimentConfig`): Gives the dataset config and the scored splits.
-        dataset (`str`): The dataset (folder or Hub id).
-
-    Raises:
-        ValueError: Naming ``--dataset_config`` or ``--splits`` and listing what the dataset has, or ``--task`` when
-            a local dataset's card says it was built for another task.
-        FileNotFoundError: For a dataset folder that does not exist.
+    A Hub dataset's splits are checked by ``load_split`` when the runs read them.
     """
     from ..tasks.registry import check_dataset_config
     from ..utils.checks import check_dataset_reference
@@ -479,39 +399,20 @@ def _split_names(dataset: str, config_name: str) -> list[str] | None:
 
 
 def read_result(out: Path, cell: Cell) -> dict | None:
-    """A finished cell's result, from ``runs/<cell folder>/result.json``.
-
-    Args:
-        out (`Path`): The experiment's folder.
-        cell (`Cell`): The cell.
-
-    Returns:
-        `dict` or `None`: The result, or None when the cell has not finished.
-    """
+    """A finished cell's result, from ``runs/<cell folder>/result.json``; None when the cell has not finished."""
     path = out / "runs" / cell.folder / RESULT_FILE
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def write_result(out: Path, cell: Cell, result: dict) -> None:
-    """Write a cell's result to ``runs/<cell folder>/result.json`` (atomically), marking it finished.
-
-    Args:
-        out (`Path`): The experiment's folder.
-        cell (`Cell`): The cell.
-        result (`dict`): Its result.
-    """
+    """Write a cell's result to ``runs/<cell folder>/result.json`` (atomically), marking it finished."""
     path = out / "runs" / cell.folder / RESULT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8"))
 
 
 class ScoredRows:
-    """What every run is scored on, read once: each split's rows and their examples (vectors from the target).
-
-    Args:
-        config (`ExperimentConfig`): The experiment (task, dataset config, scored rows per split, seed).
-        dataset (`str`): The target's explanation dataset.
-    """
+    """What every run is scored on, read once: each split's rows and their examples (vectors from the target)."""
 
     def __init__(self, config: ExperimentConfig, dataset: str):
         self.config, self.dataset = config, dataset
@@ -519,15 +420,7 @@ class ScoredRows:
         self._rows: dict[str, tuple] = {}
 
     def rows(self, split: str):
-        """The split's scored rows: ``eval_rows`` of them, a seeded choice in split order (all of a smaller split).
-
-        Args:
-            split (`str`): A scored split.
-
-        Returns:
-            `tuple`: The rows (`datasets.Dataset`), their indices in the split and each row's group (its ``entity``
-            when the dataset has that column, else its index), the same for every run.
-        """
+        """The split's scored rows, their indices and groups (``entity``, else index): the same for every run."""
         if split not in self._rows:
             rows = load_split(self.dataset, self.config.config_name, split)
             index = scored_row_indices(len(rows), self.config.eval_rows, self.config.seed)
@@ -537,41 +430,18 @@ class ScoredRows:
         return self._rows[split]
 
     def examples(self, split: str, explainer) -> ExplainerExamples:
-        """The split's examples, read through the first explainer asked: every explainer has the same target.
-
-        Args:
-            split (`str`): A scored split.
-            explainer (`Explainer`): An explainer whose target reads the examples (the first time only).
-
-        Returns:
-            `ExplainerExamples`: The split's examples (cached).
-        """
+        """The split's examples (cached), read through the first explainer asked (all have the same target)."""
         if split not in self._examples:
             rows, _, _ = self.rows(split)
             self._examples[split] = split_examples(explainer, self.config.task, rows, self.config.seed)
         return self._examples[split]
 
     def train_rows(self, size: int, seed: int):
-        """The subsample a run of ``size`` rows and ``seed`` trains on (as ``train_explainer`` draws it).
-
-        Args:
-            size (`int`): Training rows.
-            seed (`int`): The run's seed.
-
-        Returns:
-            `datasets.Dataset`: The rows.
-        """
+        """The subsample a run of ``size`` rows and ``seed`` trains on (as ``train_explainer`` draws it)."""
         return load_split(self.dataset, self.config.config_name, "train", max_rows=size, seed=seed)
 
     def validation_examples(self, explainer) -> ExplainerExamples:
-        """The validation slice SelfIE's scale is chosen on: seeded rows of the train split, never a scored split.
-
-        Args:
-            explainer (`Explainer`): An explainer whose target reads the examples.
-
-        Returns:
-            `ExplainerExamples`: ``selfie_validation_rows`` rows of the train split (seed: the experiment's).
-        """
+        """The validation slice SelfIE's scale is chosen on: seeded rows of the train split, never a scored split."""
         rows = load_split(
             self.dataset,
             self.config.config_name,
@@ -583,16 +453,7 @@ class ScoredRows:
 
 
 def scored_row_indices(total: int, eval_rows: int | None, seed: int) -> list[int]:
-    """Which rows of a split are scored: a seeded choice of ``eval_rows``, in split order; all when it has fewer.
-
-    Args:
-        total (`int`): Rows of the split.
-        eval_rows (`int`, *optional*): Rows to score; None for all.
-        seed (`int`): Seed of the choice.
-
-    Returns:
-        `list[int]`: The chosen indices, ascending.
-    """
+    """Which rows of a split are scored: a seeded choice of ``eval_rows``, ascending; all when it has fewer."""
     if eval_rows is None or eval_rows >= total:
         return list(range(total))
     return sorted(random.Random(seed).sample(range(total), eval_rows))
@@ -606,21 +467,9 @@ def score_cell(
     train_examples=None,
     selfie_choice=None,
 ) -> dict:
-    """Metrics of one explainer (or baseline) on every scored split.
+    """Per split: ``metrics``, ``details``, ``rows`` and ``per_row`` (index, group, prediction, metric, statistics).
 
-    Args:
-        explainer (`Explainer`): The trained explainer, or the untrained target for baselines.
-        config (`ExperimentConfig`): The experiment.
-        rows (`ScoredRows`): The scored rows.
-        baseline (`str`, *optional*): A baseline to score instead of the explainer.
-        train_examples (`ExplainerExamples`, *optional*): Training examples, for ``nearest-neighbor`` and
-            ``majority``.
-        selfie_choice (`dict`, *optional*): SelfIE's scale, chosen on the train split's validation slice.
-
-    Returns:
-        `dict`: For each split, its ``metrics``, ``details``, number of ``rows`` and ``per_row``: each scored row's
-        ``index`` in the split, ``group`` (entity, else index), ``prediction``, and the ``metric`` module and
-        ``statistics`` (additive per-row columns, see :mod:`.row_scores`) the bootstrap recomputes the metrics from.
+    The per-row ``statistics`` (see :mod:`.row_scores`) are what the bootstrap recomputes the metrics from.
     """
     scores = {}
     for split in config.splits:
@@ -656,20 +505,9 @@ def score_cell(
 def run_training_cell(
     config: ExperimentConfig, dataset: str, rows: ScoredRows, cell: Cell, state: PartialState
 ) -> dict:
-    """Train a cell's explainer (on every process), score it and write its result (on the main process).
+    """Train a cell's explainer (every process), score it and write its result (main process); returns the result.
 
-    A control cell trains the target's own base, as the self-explainer, under its vector control (which scoring
-    applies again). The trained adapter is deleted afterwards unless ``keep_explainers`` is set.
-
-    Args:
-        config (`ExperimentConfig`): The experiment.
-        dataset (`str`): The target's explanation dataset.
-        rows (`ScoredRows`): The scored rows.
-        cell (`Cell`): The cell: explainer base, training size and seed.
-        state (`accelerate.PartialState`): The distributed state.
-
-    Returns:
-        `dict`: The cell's result (read back from its file on the other processes).
+    A control cell trains the target's own base under its vector control (which scoring applies again).
     """
     out = Path(config.output_dir)
     explainer_folder = out / "runs" / cell.folder / "explainer"
@@ -721,15 +559,7 @@ def run_training_cell(
 
 
 def run_revisions(target_revision: str, explainer_base_revision: str) -> dict:
-    """What made a run, recorded in its result: the target's and the explainer base's weights, and the package.
-
-    Args:
-        target_revision (`str`): The target's revision (Hub commit, or ``sha256:…`` of its local weights).
-        explainer_base_revision (`str`): The explainer base's revision (the target's own for self and controls).
-
-    Returns:
-        `dict`: ``target_revision``, ``explainer_base_revision``, ``package_version`` and ``package_commit``.
-    """
+    """What made a run: ``target_revision``, ``explainer_base_revision``, ``package_version``, ``package_commit``."""
     return {
         "target_revision": target_revision,
         "explainer_base_revision": explainer_base_revision,
@@ -739,14 +569,7 @@ def run_revisions(target_revision: str, explainer_base_revision: str) -> dict:
 
 
 def untrained_target_explainer(config: ExperimentConfig):
-    """The target as its own untrained explainer: its base with the placeholder tokens added, no adapter.
-
-    Args:
-        config (`ExperimentConfig`): Gives the target and the seed of the new placeholder embeddings.
-
-    Returns:
-        `Explainer`: The untrained explainer.
-    """
+    """The target as its own untrained explainer: its base with the placeholder tokens added, no adapter."""
     from transformers import set_seed
 
     from ..core.injection import add_placeholder_tokens
@@ -762,19 +585,7 @@ def untrained_target_explainer(config: ExperimentConfig):
 def run_baseline_cells(
     config: ExperimentConfig, rows: ScoredRows, baselines: list[str], sizes: list[int], seeds: dict[int, list[int]]
 ) -> list[dict]:
-    """Baseline results, computed (on the main process) only for cells not finished before.
-
-    Args:
-        config (`ExperimentConfig`): The experiment.
-        rows (`ScoredRows`): The scored rows.
-        baselines (`list[str]`): The baselines; ``nearest-neighbor`` and ``majority`` run once per size and seed on
-            that run's training subsample (the train split only), the others once.
-        sizes (`list[int]`): The effective training sizes.
-        seeds (`dict[int, list[int]]`): The seeds of each size.
-
-    Returns:
-        `list[dict]`: One result per baseline cell.
-    """
+    """Baseline results (main process) for unfinished cells; ``nearest-neighbor``/``majority`` per size and seed."""
     out = Path(config.output_dir)
     cells = [Cell(b, None, None) for b in baselines if b not in TRAINING_BASELINES]
     cells += [
@@ -879,9 +690,7 @@ def _refuse_other_settings(config: ExperimentConfig) -> bool:
 
 
 def _drop_unused_record(config: ExperimentConfig) -> None:
-    """Remove an OUTPUT_DIR/experiment.json that is all it holds: a start that failed before any run or dataset (an
-    unreachable dataset, a model that cannot be loaded) recorded settings no run used, so they must not lock the
-    folder."""
+    """Remove an experiment.json no run or dataset used, so a failed start does not lock the folder."""
     out = Path(config.output_dir)
     record = out / "experiment.json"
     if record.is_file() and all(path == record for path in out.iterdir()):
@@ -890,15 +699,7 @@ def _drop_unused_record(config: ExperimentConfig) -> None:
 
 
 def check_resumable(config: ExperimentConfig) -> None:
-    """Record the settings in OUTPUT_DIR/experiment.json; refuse to mix runs made with other settings or result
-    formats.
-
-    Args:
-        config (`ExperimentConfig`): The experiment; its ``RESUME_KEYS`` settings are compared or recorded.
-
-    Raises:
-        ValueError: When ``OUTPUT_DIR/experiment.json`` records other settings, naming them.
-    """
+    """Record the settings in OUTPUT_DIR/experiment.json; ValueError when it records other settings."""
     if _refuse_other_settings(config):
         return
     path = Path(config.output_dir) / "experiment.json"
@@ -918,23 +719,13 @@ def _stratified(config: ExperimentConfig, rows: ScoredRows, results: list[dict])
 
 
 def train_row_count(config: ExperimentConfig, dataset: str) -> int:
-    """How many rows the train split of the experiment's dataset config holds (the most a run can train on).
-
-    Args:
-        config (`ExperimentConfig`): The experiment.
-        dataset (`str`): The explanation dataset.
-
-    Returns:
-        `int`: The train split's rows.
-    """
+    """How many rows the train split of the experiment's dataset config holds (the most a run can train on)."""
     return len(load_split(dataset, config.config_name, "train"))
 
 
 @dataclass
 class ExperimentSteps:
-    """The steps :func:`run_experiment` takes, each one a callable that can be replaced: the defaults build or read
-    the dataset, train and score for real; a test passes its own (say, a ``run_training_cell`` that records which
-    cells ran) instead of patching the module.
+    """The steps :func:`run_experiment` takes, each replaceable (a test passes its own instead of patching the module).
 
     Args:
         prepare_dataset (`Callable[[ExperimentConfig, PartialState], str]`, *optional*, defaults to `ensure_dataset`):
@@ -976,10 +767,8 @@ def run_experiment(config: ExperimentConfig, steps: ExperimentSteps | None = Non
         `dict`: The summary (see ``summary_statistics.summarize``) on the main process; an empty dict on the others.
 
     Raises:
-        ValueError: Before anything is run or recorded: when ``OUTPUT_DIR`` holds runs made with other settings, or the
-            dataset lacks the dataset config, a scored split or the train split, or no dataset can be had; with
-            ``report_only``, when no run has finished; for a ``target`` or ``explainers`` that names no model. A
-            start that fails before any run leaves no ``OUTPUT_DIR/experiment.json`` (nor one that locks it).
+        ValueError: Before anything is run or recorded: on other settings in ``OUTPUT_DIR``, a missing dataset
+            config or split, no dataset, no finished run with ``report_only``, or an unknown model.
         NotADirectoryError: When ``OUTPUT_DIR`` is a file.
     """
     state = PartialState()

@@ -1,10 +1,7 @@
 """``self-explain report``: one self-contained HTML page to browse explanations, from what the other commands wrote.
 
-The input is one folder: an evaluation (``self-explain evaluate``: ``report.json`` and its predictions), a dataset
-(``self-explain build``) or an experiment (``results.json`` and ``scaling.png``). Each becomes a
-:class:`~self_explain.evaluation.html_page.ReportSection`: its metrics with their intervals, its scaling plot, and
-its rows (the prompt with the intervened token or span marked, the explainer's answer beside the ground truth, right
-or wrong), which the page filters by split, class and verdict. :mod:`.html_page` renders the page.
+The input is an evaluation, a dataset or an experiment folder; each becomes a
+:class:`~self_explain.evaluation.html_page.ReportSection` (metrics, plot, rows), rendered by :mod:`.html_page`.
 """
 
 from __future__ import annotations
@@ -81,14 +78,7 @@ def _verdict(correct) -> str:
 
 
 def evaluation_metrics(report: dict) -> list[ReportTable]:
-    """The headline metrics of an evaluation, per split: the trained explainer and each baseline, with intervals.
-
-    Args:
-        report (`dict`): An evaluation's ``report.json``.
-
-    Returns:
-        `list[ReportTable]`: One table per split (a row per explainer or baseline), then one of every metric.
-    """
+    """One table per split of the headline metrics (explainer and baselines), then one of every metric."""
     results = report["results"]
     names = list(dict.fromkeys(m for r in results for m in r["metrics"]))
     headline = [m for m in get_task(report["task"]).experiment.headline_metrics if m in names] or names[:3]
@@ -121,16 +111,7 @@ def evaluation_metrics(report: dict) -> list[ReportTable]:
 
 
 def evaluation_section(folder: str | Path, max_rows: int = 500, title: str | None = None) -> ReportSection:
-    """An evaluation folder as a report section: its metrics, and the trained explainer's rows of each split.
-
-    Args:
-        folder (`str` or `Path`): ``self-explain evaluate``'s output folder.
-        max_rows (`int`, *optional*, defaults to 500): Rows shown per split.
-        title (`str`, *optional*): The section's title (default: the explainer and the task).
-
-    Returns:
-        `ReportSection`: The section.
-    """
+    """An evaluation folder as a report section: its metrics, and the trained explainer's rows of each split."""
     folder = Path(folder)
     report = json.loads((folder / EVALUATION_FILE).read_text(encoding="utf-8"))
     rows = []
@@ -167,16 +148,7 @@ def evaluation_section(folder: str | Path, max_rows: int = 500, title: str | Non
 
 
 def dataset_sections(folder: str | Path, config: str | None = None, max_rows: int = 500) -> list[ReportSection]:
-    """A dataset folder as report sections, one per config: its rows with their ground truth (no explainer).
-
-    Args:
-        folder (`str` or `Path`): A dataset folder ``self-explain build`` wrote.
-        config (`str`, *optional*): The config (default: every config of the folder's card).
-        max_rows (`int`, *optional*, defaults to 500): Rows shown per split.
-
-    Returns:
-        `list[ReportSection]`: The sections.
-    """
+    """A dataset folder as report sections, one per config: its rows with their ground truth (no explainer)."""
     from datasets import load_dataset
 
     from ..hub.datasets import read_card_configs
@@ -204,16 +176,7 @@ def dataset_sections(folder: str | Path, config: str | None = None, max_rows: in
 
 
 def experiment_section(folder: str | Path, title: str | None = None) -> ReportSection:
-    """An experiment folder as a report section: the headline metrics at the largest training size with their
-    intervals, and the scaling plot.
-
-    Args:
-        folder (`str` or `Path`): A privileged-access experiment's folder (or its committed copy, ``results/<task>``).
-        title (`str`, *optional*): The section's title (default: the experiment and its task).
-
-    Returns:
-        `ReportSection`: The section (without the plot when the folder has none).
-    """
+    """An experiment folder as a report section: headline metrics at the largest size and the scaling plot (if any)."""
     folder = Path(folder)
     summary = json.loads((folder / EXPERIMENT_FILE).read_text(encoding="utf-8"))
     lines = headline_table(summary["rows"], summary["splits"], tuple(summary["headline_metrics"]), summary["target"])
@@ -238,14 +201,7 @@ def experiment_section(folder: str | Path, title: str | None = None) -> ReportSe
 
 
 def default_output(folder: Path) -> Path:
-    """Where ``self-explain report`` writes without ``--output``.
-
-    Args:
-        folder (`Path`): The input folder.
-
-    Returns:
-        `Path`: ``report.html`` inside an evaluation or experiment folder, ``<folder>-report.html`` beside any other.
-    """
+    """``report.html`` inside an evaluation or experiment folder, ``<folder>-report.html`` beside any other."""
     if (folder / EVALUATION_FILE).is_file() or (folder / EXPERIMENT_FILE).is_file():
         return folder / REPORT_FILE
     return folder.parent / f"{folder.name}-{REPORT_FILE}"

@@ -1,8 +1,7 @@
 """The explanation report as one self-contained HTML file: its parts, and their rendering through a Jinja template.
 
-Nothing is fetched when the page opens: the CSS and the script are inlined, images are data URIs, and the page's
-Content-Security-Policy forbids any other source. Every text is escaped (prompts and explanations are untrusted).
-The page filters its rows by section, split, class and verdict; the URL's fragment presets the filters
+Nothing is fetched when the page opens (inlined CSS and script, data-URI images, a strict Content-Security-Policy)
+and every text is escaped: prompts and explanations are untrusted. The URL's fragment presets the row filters
 (``report.html#split=test&verdict=wrong``).
 """
 
@@ -22,18 +21,7 @@ ASSETS = ("explanation_report.css", "explanation_report.js")
 
 @dataclass
 class BrowsedRow:
-    """One row of the report: a dataset row, and what an explainer answered about it.
-
-    Args:
-        split (`str`): The dataset split.
-        question (`str`): What the explainer is asked.
-        reference (`str`): The ground-truth answer.
-        view (`dict`): The task's view of the row (``tasks.row_view.ROW_VIEW``).
-        index (`int`, *optional*): The row's index in its split.
-        prediction (`str`, *optional*): The explainer's answer; None for a dataset without explainer.
-        verdict (`str`, *optional*, defaults to `""`): ``"correct"``, ``"wrong"``, or "" when not judged.
-        score (`float`, *optional*): A graded per-row score (e.g. a description's similarity).
-    """
+    """One row of the report: a dataset row and an explainer's answer (``verdict``: correct, wrong or "")."""
 
     split: str
     question: str
@@ -47,14 +35,7 @@ class BrowsedRow:
 
 @dataclass
 class ReportTable:
-    """A table of the report (e.g. metrics with their intervals).
-
-    Args:
-        caption (`str`): What the table shows.
-        header (`list[str]`): The column names.
-        rows (`list[list[str]]`): The cells, as text.
-        collapsed (`bool`, *optional*, defaults to `False`): Shown folded (a long table of every metric).
-    """
+    """A table of the report (e.g. metrics with their intervals), ``collapsed`` to show it folded."""
 
     caption: str
     header: list[str]
@@ -64,19 +45,7 @@ class ReportTable:
 
 @dataclass
 class ReportSection:
-    """A part of the report: one evaluation, dataset, experiment or demo task.
-
-    Args:
-        title (`str`): The heading.
-        notes (`list[str]`, *optional*): Paragraphs of text.
-        preformatted (`str`, *optional*): A block of fixed-width text (e.g. a dataset summary).
-        tables (`list[ReportTable]`, *optional*): Its tables.
-        images (`list[tuple[str, str]]`, *optional*): (caption, data URI) of each image (``image_data_uri``).
-        links (`list[tuple[str, str]]`, *optional*): (text, URL) of each file the section refers to.
-        examples (`list[dict]`, *optional*): Inputs explained through the pipeline: ``input``, ``explanation``,
-            ``ground_truth``, ``verified`` (bool or None) and ``note``.
-        rows (`list[BrowsedRow]`, *optional*): The rows to browse.
-    """
+    """A part of the report (an evaluation, dataset, experiment or demo task): notes, tables, images, links, rows."""
 
     title: str
     notes: list[str] = field(default_factory=list)
@@ -90,13 +59,7 @@ class ReportSection:
 
 @dataclass
 class ReportPage:
-    """The whole report.
-
-    Args:
-        title (`str`): The page's title.
-        sections (`list[ReportSection]`): Its sections, in order.
-        notes (`list[str]`, *optional*): Paragraphs under the title.
-    """
+    """The whole report: a title, notes and sections."""
 
     title: str
     sections: list[ReportSection]
@@ -104,14 +67,7 @@ class ReportPage:
 
 
 def image_data_uri(path: str | Path) -> str:
-    """A PNG file as a ``data:`` URI, to embed it in the page.
-
-    Args:
-        path (`str` or `Path`): The PNG file.
-
-    Returns:
-        `str`: ``data:image/png;base64,...``.
-    """
+    """A PNG file as a ``data:image/png;base64,...`` URI, to embed it in the page."""
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
@@ -127,14 +83,7 @@ def _filter_values(page: ReportPage) -> dict[str, list[str]]:
 
 
 def render_page(page: ReportPage) -> str:
-    """The page as HTML: the template with the CSS and the script inlined and every text escaped.
-
-    Args:
-        page (`ReportPage`): The report.
-
-    Returns:
-        `str`: The HTML document.
-    """
+    """The page as HTML: the template with the CSS and the script inlined and every text escaped."""
     import jinja2
 
     folder = resources.files(TEMPLATES[0]).joinpath(TEMPLATES[1])
@@ -153,15 +102,7 @@ def render_page(page: ReportPage) -> str:
 
 
 def write_page(page: ReportPage, path: str | Path) -> Path:
-    """Render the page and write it, atomically.
-
-    Args:
-        page (`ReportPage`): The report.
-        path (`str` or `Path`): The HTML file (its folder is created).
-
-    Returns:
-        `Path`: The file written.
-    """
+    """Render the page and write it atomically (creating its folder); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     html = render_page(page)

@@ -1,10 +1,7 @@
-"""Intervals of one evaluation: each metric's 95 % bootstrap interval over the scored rows' entities, and the paired
-difference trained − baseline (or true − control vectors) with its interval, both recomputed in the same resamples of
-the same rows.
+"""Intervals of one evaluation: 95 % bootstrap intervals over entities, and paired differences in the same resamples.
 
-``self-explain evaluate`` scores one trained explainer and its baselines on the same rows of a split; the rows of
-one entity are not independent (the same subject under several layers or positions), so the bootstrap draws
-entities, not rows, as the privileged-access experiment does (one seed here).
+The rows of one entity are not independent (one subject under several layers or positions), so the bootstrap
+draws entities, not rows.
 """
 
 from __future__ import annotations
@@ -21,34 +18,17 @@ STRATUM_ROWS_SUFFIX = "_rows"
 
 
 def row_groups(column_names: Sequence[str], entities: Sequence | None, num_rows: int) -> list:
-    """Each scored row's bootstrap group: its entity, else its own index.
-
-    Args:
-        column_names (`Sequence[str]`): The split's columns.
-        entities (`Sequence`, *optional*): The ``entity`` column, when there is one.
-        num_rows (`int`): The rows scored.
-
-    Returns:
-        `list`: One group per row.
-    """
+    """Each scored row's bootstrap group: its entity, else its own index."""
     if GROUP_COLUMN in column_names and entities is not None:
         return [entity or f"row {index}" for index, entity in enumerate(entities)]
     return list(range(num_rows))
 
 
 def stratum_sizes(columns: Mapping[str, Sequence[float]], groups: Sequence) -> dict[str, dict[str, int]]:
-    """Each ground-truth class's rows and entities, from the per-row statistics ``<class>_rows``.
+    """Per ground-truth class (sorted), its ``rows`` and ``groups``, from the per-row statistics ``<class>_rows``.
 
     >>> stratum_sizes({"rows": [1, 1, 1], "changed_rows": [1, 0, 1], "unchanged_rows": [0, 1, 0]}, ["a", "b", "b"])
     {'changed': {'rows': 2, 'groups': 2}, 'unchanged': {'rows': 1, 'groups': 1}}
-
-    Args:
-        columns (`Mapping[str, Sequence[float]]`): One run's per-row statistics (``row_statistics``'s ``columns``).
-        groups (`Sequence`): Each row's group (see `row_groups`).
-
-    Returns:
-        `dict[str, dict[str, int]]`: Per class (sorted), ``rows`` and ``groups`` (the entities with a row of it); {}
-        for a metric without classes.
     """
     sizes = {}
     for name in sorted(columns):
@@ -68,24 +48,10 @@ def split_intervals(
     level: float = LEVEL,
     difference_key: str = "trained_minus_baseline",
 ) -> dict[str | None, dict]:
-    """The intervals of every run scored on one split.
+    """Per run scored on a split (None: the trained explainer), its groups, intervals and strata; and differences.
 
-    Args:
-        statistics (`Mapping`): Per run (None: the trained explainer; else the baseline's or the control's name), its
-            per-row statistics as `row_statistics` gives them (``metric`` and ``columns``).
-        metrics (`Mapping`): Per run, its reported metrics (their names are the ones given intervals).
-        groups (`Sequence`): Each row's group (see `row_groups`); the same rows for every run.
-        samples (`int`, *optional*, defaults to `BOOTSTRAP_SAMPLES`): Resamples.
-        seed (`int`, *optional*, defaults to 0): Seed of the resamples.
-        level (`float`, *optional*, defaults to `LEVEL`): Coverage.
-        difference_key (`str`, *optional*, defaults to `"trained_minus_baseline"`): The key of the paired differences
-            run None − run (``true_minus_control`` for vector controls).
-
-    Returns:
-        `dict`: Per run, ``{"groups": n, "intervals": {metric: [low, high]}, "strata": {class: {"rows", "groups"}}}``
-        (strata: `stratum_sizes`, {} without classes), and for every other run when run None was scored,
-        ``difference_key: {metric: [difference, low, high]}``. A metric the rows cannot give (no per-row statistic)
-        is left out; a bound that is not estimable is None.
+    Each other run gets ``difference_key: {metric: [difference, low, high]}`` (run None − run) if run None was scored.
+    A metric without per-row statistics is left out; a bound that is not estimable is None.
     """
     if not groups:  # nothing scored: no interval to give
         return {who: {"groups": 0, "intervals": {}, "strata": {}} for who in statistics}

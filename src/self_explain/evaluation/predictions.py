@@ -1,9 +1,5 @@
 """The per-row predictions ``self-explain evaluate`` writes (``predictions-<split>[-<who>].parquet``): the one
 declaration of their columns, and how they are written and read.
-
-Each row keeps what the explanation report shows: which dataset row it is, the explainer's question, its answer
-beside the ground truth, whether the answer is right (the metric's per-row exact match, where the metric has one)
-and the task's view of the row (:mod:`self_explain.tasks.row_view`).
 """
 
 from __future__ import annotations
@@ -38,16 +34,7 @@ VALID_COLUMN = "valid"
 
 
 def row_views(task_name: str, rows: Dataset) -> list[dict]:
-    """The task's view of each dataset row (``Task.row_view``); empty views when the rows
-    lack a column it reads (a warning says so: the view is for the report, and never stops an evaluation).
-
-    Args:
-        task_name (`str`): A registered task.
-        rows (`datasets.Dataset`): The scored rows.
-
-    Returns:
-        `list[dict]`: One ``ROW_VIEW`` per row.
-    """
+    """The task's view of each dataset row; empty views (a warning, never an error) when the rows lack a column."""
     view = get_task(task_name).row_view
     empty = [{"segments": [], "details": [], "label": ""} for _ in range(len(rows))]
     try:
@@ -69,22 +56,7 @@ def prediction_table(
     indices: list[int] | None = None,
     views: list[dict] | None = None,
 ) -> Dataset:
-    """The predictions of one scored run as ``PREDICTION_FEATURES`` declares them.
-
-    Args:
-        examples (`ExplainerExamples`): The examples asked (their answers are the references).
-        predictions (`list[str]`): One prediction per example.
-        statistics (`dict`, *optional*): The run's per-row statistics (``row_scores.row_statistics``), which say
-            whether each row is right and grade it; without them, ``correct`` and ``row_score`` are None.
-        indices (`list[int]`, *optional*): Each example's row in the dataset split (default: 0, 1, ...).
-        views (`list[dict]`, *optional*): Each row's view (``row_views``; default: empty views).
-
-    Returns:
-        `datasets.Dataset`: One row per prediction.
-
-    Raises:
-        ValueError: When the predictions, indices or views differ in number from the examples.
-    """
+    """One scored run's predictions as ``PREDICTION_FEATURES`` declares them; ``correct`` None without statistics."""
     count = len(examples.questions)
     indices = list(range(count)) if indices is None else list(indices)
     views = [{"segments": [], "details": [], "label": ""}] * count if views is None else list(views)
@@ -113,24 +85,12 @@ def prediction_table(
 
 
 def write_predictions(path: Path, table: Dataset) -> None:
-    """Write a ``prediction_table`` as Parquet, atomically.
-
-    Args:
-        path (`Path`): The file, e.g. ``predictions-test.parquet``.
-        table (`datasets.Dataset`): The table.
-    """
+    """Write a ``prediction_table`` as Parquet, atomically."""
     write_atomically(path, lambda tmp: table.to_parquet(tmp))
 
 
 def read_predictions(path: Path) -> list[dict]:
-    """The rows of a predictions file; a file written before the report's columns existed gets them empty.
-
-    Args:
-        path (`Path`): A ``predictions-*.parquet`` file.
-
-    Returns:
-        `list[dict]`: One dict per row with every ``PREDICTION_FEATURES`` column (``row`` None when not recorded).
-    """
+    """The rows of a predictions file; columns an older file lacks are empty (``row`` None)."""
     import pyarrow.parquet as pq
 
     defaults = {"row": None, "correct": None, "row_score": None, "view": {"segments": [], "details": [], "label": ""}}

@@ -1,6 +1,5 @@
-"""The privileged-access experiment's report files in its folder: ``results.json`` (every run, the summary of
-:mod:`.summary_statistics` and the provenance), ``results.md`` (:mod:`.results_markdown`) and ``scaling.png``
-(:mod:`.scaling_plot`).
+"""The privileged-access experiment's report files: ``results.json`` (runs, summary, provenance), ``results.md`` and
+``scaling.png``.
 """
 
 from __future__ import annotations
@@ -21,32 +20,15 @@ from .summary_statistics import BOOTSTRAP_SAMPLES, LEVEL, every_metric, group_ki
 
 
 def without_per_row(result: dict) -> dict:
-    """A cell's result without its per-row scores (they stay in ``runs/*/result.json``; results.json stays small).
-
-    Args:
-        result (`dict`): A cell's result.
-
-    Returns:
-        `dict`: A copy whose splits keep ``metrics``, ``details`` and ``rows`` only.
-    """
+    """A cell's result without its per-row scores (they stay in ``runs/*/result.json``; results.json stays small)."""
     splits = {split: {k: v for k, v in scored.items() if k != "per_row"} for split, scored in result["splits"].items()}
     return {**result, "splits": splits}
 
 
 def run_provenance(results: list[dict]) -> dict:
-    """How the results were made: the command, the machine, and the compute the runs took.
+    """How the results were made: the command, the machine, the models' revisions and the runs' summed compute time.
 
-    A resumed experiment spans several sittings, so the time is the sum of the runs' own times (training and
-    scoring, as each run measured it) rather than one wall-clock interval.
-
-    Args:
-        results (`list[dict]`): Every cell's result.
-
-    Returns:
-        `dict`: ``command``, ``machine`` (platform, processor count, torch threads, torch and transformers
-        versions), ``run_seconds`` (summed over runs that recorded their time), ``timed_runs``, and what the runs
-        recorded of their models and code: ``model_revisions`` (the target's and each explainer base's revisions,
-        by name) and ``package`` (the versions and commits that made the runs).
+    A resumed experiment spans several sittings, so the time sums the runs' own times, not one wall-clock interval.
     """
     import platform
 
@@ -87,17 +69,7 @@ def _model_revisions(results: list[dict]) -> dict[str, list[str]]:
 
 
 def tests_record(margin: float, alpha: float = ALPHA) -> dict:
-    """What ``results.json`` records of the tests behind the paired differences' marks: their level, definitions,
-    families and the equivalence margin.
-
-    Args:
-        margin (`float`): The equivalence margin δ.
-        alpha (`float`, *optional*, defaults to `ALPHA`): The level of the tests.
-
-    Returns:
-        `dict`: ``alpha``, ``p_value``, ``multiplicity``, ``families`` (each adjusted p-value's key and the table it
-        belongs to), ``equivalence_margin`` and ``equivalence``.
-    """
+    """What ``results.json`` records of the tests behind the differences' marks: level, definitions, families."""
     return {
         "alpha": alpha,
         "p_value": "two-sided bootstrap p of self - X = 0 from the interval's resamples: min(1, 2 min(share <= 0, "
@@ -119,20 +91,7 @@ def tests_record(margin: float, alpha: float = ALPHA) -> dict:
 def write_report(
     config, dataset: str, results: list[dict], planned_runs: int | None = None, splits: list[str] | None = None
 ) -> dict:
-    """Write results.json (every run and the summary), results.md and scaling.png in the experiment's folder.
-
-    Args:
-        config (`ExperimentConfig`): The experiment.
-        dataset (`str`): The explanation dataset used.
-        results (`list[dict]`): Every cell's result.
-        planned_runs (`int`, *optional*): How many explainer and control runs the experiment plans (recorded with
-            how many of them ``results`` holds; default: as many as it holds).
-        splits (`list[str]`, *optional*): The splits reported (default: the scored ones; with ``--strata``, each
-            split's strata too).
-
-    Returns:
-        `dict`: The summary written to ``results.json``.
-    """
+    """Write results.json, results.md and scaling.png in the experiment's folder; returns the summary."""
     out = Path(config.output_dir)
     finished_runs = sum(r["kind"] == "explainer" for r in results)
     task = get_task(config.task)

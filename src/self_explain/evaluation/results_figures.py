@@ -1,51 +1,29 @@
 """Tables and figures in Markdown pages (the README, docs) generated from committed results files.
 
-A page marks what is generated with HTML comments, which Markdown renders as nothing:
+A page marks what is generated with HTML comments (rendered as nothing): a **table block** on lines of its own
+(``<!-- table scaling ablation split=test metric=exact_match -->`` ... ``<!-- /table -->``), or an **inline
+figure** (``<!-- fig difference ablation other=toy-other size=30 -->+0.046 [+0.016, +0.082]<!-- /fig -->``).
+A marker is a kind, one or more sources, then ``key=value`` options (``,`` separates list items). A source is a
+path ending in ``.json`` (from the root or ``results/``), else a name under ``results/`` (``ablation`` is
+``results/ablation/results.json``). What lies between a marker and its end is replaced; a figure the source does
+not hold is an error naming the marker.
 
-- a **table block**, on lines of its own::
+On an experiment summary (``results.json``; ``split`` defaults to the first split, ``metric`` to the first
+headline metric, ``metric=headline:2`` the second):
 
-      <!-- table scaling ablation split=test metric=exact_match -->
-      (generated)
-      <!-- /table -->
+- tables ``headline`` (``metrics=``), ``differences`` (``size=``, default the largest), ``scaling``,
+  ``difference-scaling`` (``without=a,b`` leaves those out); ``runs`` over every summary named (none: every
+  ``results/**/results.json``): sizes, seeds, runs, time; ``summary``: one line per summary, the first headline
+  metric at the largest size for self and ``others=``, and the difference self − ``versus=``;
+- figures ``cell`` (``who=``, ``self``; ``size=``, ``largest`` or ``none``), ``difference`` (``other=``,
+  ``size=``) and ``count`` (differences, or ``in=rows`` rows, matching ``field=value`` filters).
 
-- an **inline figure**, inside a sentence or a table cell::
-
-      self − toy-other <!-- fig difference ablation other=toy-other size=30 -->+0.046 [+0.016, +0.082]<!-- /fig -->
-
-A marker is a kind, then one or more sources, then ``key=value`` options (no spaces inside a value; ``,``
-separates list items). A source is a JSON file: a path ending in ``.json`` (from the repository's root or from
-``results/``), else a name under ``results/`` (``ablation`` is ``results/ablation/results.json``,
-``smollm2-135m/patching-explainer-evaluation`` is ``results/smollm2-135m/patching-explainer-evaluation.json``).
-What lies between a marker and its end is replaced by what the source gives; a figure the source does not hold is
-an error naming the marker, and its place then says so.
-
-Kinds on an experiment summary (a privileged-access ``results.json``), through the report's own tables
-(:mod:`.report`); ``split`` defaults to the first split and ``metric`` to the first headline metric
-(``metric=headline:2`` is the second, so that a table follows the task's headline metrics as they change):
-
-- tables ``headline`` (``metrics=``), ``differences`` (``size=``, default the largest), ``scaling`` and
-  ``difference-scaling``; ``without=a,b`` leaves those explainers or baselines out;
-- table ``runs`` over every summary named (or, with none named, every ``results/**/results.json`` summary): sizes,
-  seeds per size, runs and their summed time;
-- table ``summary`` over the same summaries: one line each, the first headline metric on the first split at the
-  largest size for self and the explainers ``others=`` names, and the paired difference self − ``versus=``;
-- figures ``cell`` (``who=``, ``self`` for the self-explainer; ``size=``, ``largest`` or ``none`` for a baseline
-  that does not train), ``difference`` (``other=``, ``size=``) and ``count`` (how many differences, or with
-  ``in=rows`` rows, match ``field=value`` filters).
-
-Kinds on an evaluation report (``self-explain evaluate``'s ``report.json``, or an explainer's ``self_explain.json``
-with its ``eval_results``): table ``evaluation`` (``metrics=``, ``splits=``, ``baselines=``, ``versus=`` a baseline
-whose paired difference gets a column, ``versus_metric=``); figures ``evaluation`` and ``evaluation-difference``
-(``split=``, ``baseline=``, ``metric=``).
-
-Table ``include`` copies a committed Markdown results file (a path ending in ``.md``) whole: for results a
-script printed as Markdown from data that is not committed.
-
-On any JSON file: figure ``value`` (``path=a.b.0.c``; ``interval=`` the path of a ``[low, high]`` pair;
-``digits=``; ``percent=`` digits of a percentage; ``signed=yes``).
-
-Every figure but ``value`` and ``count`` is shown with its interval, unless ``bare=yes`` (the value alone) or
-``percent=<decimals>`` (the value alone as a percentage).
+On an evaluation report (``report.json``, or an explainer's ``self_explain.json``): table ``evaluation``
+(``metrics=``, ``splits=``, ``baselines=``, ``versus=``, ``versus_metric=``); figures ``evaluation`` and
+``evaluation-difference`` (``split=``, ``baseline=``, ``metric=``). Table ``include`` copies a committed ``.md``
+file whole. On any JSON file: figure ``value`` (``path=a.b.0.c``; ``interval=`` the path of a ``[low, high]``
+pair; ``digits=``; ``percent=``; ``signed=yes``). Figures but ``value`` and ``count`` show their interval, unless
+``bare=yes`` or ``percent=<decimals>``.
 """
 
 from __future__ import annotations
@@ -77,17 +55,7 @@ class ResultsReferenceError(ValueError):
 
 @dataclass
 class Marker:
-    """A parsed marker: ``kind``, ``sources`` (JSON files), ``options`` (``key=value``).
-
-    Args:
-        kind (`str`): What is generated (``scaling``, ``cell``, ...).
-        sources (`list[Path]`): The JSON files it is generated from.
-        options (`dict[str, str]`): The ``key=value`` options.
-        text (`str`): The marker's text, for error messages.
-        root (`Path`): The repository's root, where the sources are.
-        page (`str`, *optional*, defaults to ``"README.md"``): The page the marker is on, from the root; its links
-            are written relative to it (see `link_to`).
-    """
+    """A parsed marker: ``kind``, ``sources`` (JSON files), ``options`` (``key=value``), its ``text`` and ``page``."""
 
     kind: str
     sources: list[Path]
@@ -97,61 +65,23 @@ class Marker:
     page: str = "README.md"
 
     def link_to(self, path: Path) -> str:
-        """A relative link from the marker's page to a file of the repository.
-
-        The docs site serves ``docs/`` at its root and ``results/`` beside it (``tools/mkdocs_results.py``), as the
-        repository does for the README: a link is relative to the page's folder with ``docs/`` left out.
-
-        Args:
-            path (`Path`): The file (under ``root``).
-
-        Returns:
-            `str`: The link (``results/ablation/results.md`` from the README or ``docs/experiment.md``,
-            ``ablation/results.md`` from ``docs/results/index.md``).
-        """
+        """Link from the marker's page to a repository file, ``docs/`` left out (the site serves it at root)."""
         page = PurePosixPath(self.page)
         folder = page.parent.relative_to("docs") if page.parts[:1] == ("docs",) else page.parent
         return posixpath.relpath(path.relative_to(self.root).as_posix(), folder.as_posix() or ".")
 
     def option(self, key: str, default=None):
-        """An option's value.
-
-        Args:
-            key (`str`): The option.
-            default (*optional*): The value when the marker does not give it.
-
-        Returns:
-            The option as written, or ``default``.
-        """
+        """An option's value as written, or ``default``."""
         return self.options.get(key, default)
 
     def listed(self, key: str) -> list[str]:
-        """A comma-separated option as a list (empty when absent).
-
-        Args:
-            key (`str`): The option.
-
-        Returns:
-            `list[str]`: Its items.
-        """
+        """A comma-separated option as a list (empty when absent)."""
         value = self.options.get(key)
         return [item for item in value.split(",") if item] if value else []
 
 
 def resolve_source(name: str, root: Path) -> Path:
-    """The JSON file a marker's source names.
-
-    Args:
-        name (`str`): A path ending in ``.json`` or ``.md``, from ``root`` or from ``results/``; or a name under
-            ``results/`` (a folder holding ``results.json``, or a JSON file without its ``.json``).
-        root (`Path`): The repository's root.
-
-    Returns:
-        `Path`: The file.
-
-    Raises:
-        ResultsReferenceError: When no such file exists.
-    """
+    """The JSON file a marker's source names; ResultsReferenceError when no such file exists."""
     if name.endswith((".json", ".md")):
         candidates = [root / name, root / "results" / name]
     else:
@@ -163,33 +93,13 @@ def resolve_source(name: str, root: Path) -> Path:
 
 
 def results_files(root: Path) -> list[Path]:
-    """Every committed results file: ``results/**/*.json`` in path order, but not the single runs an experiment
-    keeps under ``runs/`` (its summary holds what they say).
-
-    Args:
-        root (`Path`): The repository's root.
-
-    Returns:
-        `list[Path]`: The files.
-    """
+    """Every committed ``results/**/*.json`` in path order, but not an experiment's single runs under ``runs/``."""
     folder = root / "results"
     return [path for path in sorted(folder.rglob("*.json")) if "runs" not in path.relative_to(folder).parts[:-1]]
 
 
 def parse_marker(spec: str, root: Path, page: str = "README.md") -> Marker:
-    """A marker's kind, sources and options.
-
-    Args:
-        spec (`str`): The marker's text after ``table`` or ``fig``.
-        root (`Path`): The repository's root.
-        page (`str`, *optional*, defaults to ``"README.md"``): The page the marker is on, from the root.
-
-    Returns:
-        [`Marker`]: The parsed marker.
-
-    Raises:
-        ResultsReferenceError: When it names no kind or a source that does not exist.
-    """
+    """A marker's kind, sources and options; ResultsReferenceError on no kind or a missing source."""
     words = spec.split()
     if not words:
         raise ResultsReferenceError("a marker without a kind")
@@ -199,14 +109,7 @@ def parse_marker(spec: str, root: Path, page: str = "README.md") -> Marker:
 
 
 def read_json(path: Path) -> dict:
-    """A results file's content, read once per version of the file (many markers read the same file).
-
-    Args:
-        path (`Path`): The JSON file.
-
-    Returns:
-        `dict`: Its content (shared between callers: not to be changed).
-    """
+    """A results file's content, read once per version of the file (shared between callers: not to be changed)."""
     status = path.stat()
     return _parsed(path.resolve(), status.st_mtime_ns, status.st_size)
 
@@ -218,42 +121,17 @@ def _parsed(path: Path, modified: int, size: int) -> dict:
 
 
 def is_experiment_summary(document) -> bool:
-    """Whether a JSON document is an experiment's summary (``write_report``'s ``results.json``).
-
-    Args:
-        document: A JSON document.
-
-    Returns:
-        `bool`: True when it has the summary's rows and headline metrics.
-    """
+    """Whether a JSON document is an experiment's summary (``write_report``'s ``results.json``)."""
     return isinstance(document, dict) and {"rows", "differences", "headline_metrics", "splits"} <= set(document)
 
 
 def is_evaluation_report(document) -> bool:
-    """Whether a JSON document is an evaluation report (``self-explain evaluate``'s ``report.json``).
-
-    Args:
-        document: A JSON document.
-
-    Returns:
-        `bool`: True when it has the report's explainer and results.
-    """
+    """Whether a JSON document is an evaluation report (``self-explain evaluate``'s ``report.json``)."""
     return isinstance(document, dict) and {"explainer", "task", "results"} <= set(document)
 
 
 def summary_of(marker: Marker, source: Path) -> dict:
-    """An experiment summary a marker reads.
-
-    Args:
-        marker (`Marker`): The marker (named in the error).
-        source (`Path`): The summary's file.
-
-    Returns:
-        `dict`: The summary.
-
-    Raises:
-        ResultsReferenceError: When the file is not an experiment summary.
-    """
+    """The experiment summary a marker reads; ResultsReferenceError when the file is not one."""
     document = read_json(source)
     if not is_experiment_summary(document):
         raise ResultsReferenceError(f"{source.name} is not an experiment summary, which `{marker.kind}` needs")
@@ -261,19 +139,7 @@ def summary_of(marker: Marker, source: Path) -> dict:
 
 
 def evaluation_results(marker: Marker, source: Path) -> list[dict]:
-    """The scored results of an evaluation report, or of an explainer's recorded evaluation.
-
-    Args:
-        marker (`Marker`): The marker that reads them (named in the error).
-        source (`Path`): A ``report.json`` or an explainer's ``self_explain.json``.
-
-    Returns:
-        `list[dict]`: One entry per split and explainer or baseline (``split``, ``baseline``, ``metrics``,
-        ``intervals``, ...).
-
-    Raises:
-        ResultsReferenceError: When the file holds no evaluation.
-    """
+    """Per split and explainer or baseline, the results of an evaluation report or an explainer's recorded one."""
     document = read_json(source)
     if is_evaluation_report(document):
         return document["results"]
@@ -283,30 +149,12 @@ def evaluation_results(marker: Marker, source: Path) -> list[dict]:
 
 
 def is_named(who: str | None, value: str) -> bool:
-    """Whether a model or baseline ``who`` is the one a marker names, by its full or its short name.
-
-    Args:
-        who (`str` or None): The name in the results (``out/toy-target-preferences-instilled``, ``majority``).
-        value (`str`): The name in the marker.
-
-    Returns:
-        `bool`: True when they are the same.
-    """
+    """Whether a model or baseline ``who`` is the one a marker names, by its full or its short name."""
     return who is not None and value in (who, short_model_name(who))
 
 
 def size_option(marker: Marker, summary: dict, key: str = "size") -> int | None:
-    """The training size a marker names: a number, ``largest`` (the default) or ``none`` (a baseline that does
-    not train).
-
-    Args:
-        marker (`Marker`): The marker.
-        summary (`dict`): The experiment summary.
-        key (`str`, *optional*, defaults to ``"size"``): The option.
-
-    Returns:
-        `int` or `None`: The size.
-    """
+    """The training size a marker names: a number, ``largest`` (default) or ``none`` (an untrained baseline)."""
     value = marker.option(key, "largest")
     if value == "largest":
         return max(summary["sizes"]) if summary["sizes"] else None
@@ -314,19 +162,7 @@ def size_option(marker: Marker, summary: dict, key: str = "size") -> int | None:
 
 
 def split_and_metric(marker: Marker, summary: dict) -> tuple[str, str]:
-    """The split and metric a marker names, by default the summary's first split and first headline metric;
-    ``metric=headline:2`` is the second headline metric, whatever the results name it.
-
-    Args:
-        marker (`Marker`): The marker.
-        summary (`dict`): The experiment summary.
-
-    Returns:
-        `tuple[str, str]`: The split and the metric.
-
-    Raises:
-        ResultsReferenceError: When the summary has fewer headline metrics than ``headline:N`` asks for.
-    """
+    """The split and metric a marker names (default: the first split and first headline metric; ``headline:N``)."""
     metric = marker.option("metric", "headline:1")
     if metric.startswith("headline:"):
         position = int(metric.split(":", 1)[1])
@@ -346,8 +182,7 @@ def _only_one(matches: list[dict], marker: Marker) -> dict:
 
 
 def _shown(marker: Marker, value: float | None, low: float | None, high: float | None, spec: str) -> str:
-    """A figure as its marker asks: with its interval, or ``bare=yes`` without, or ``percent=<decimals>`` as a bare
-    percentage."""
+    """A figure with its interval, or bare (``bare=yes``), or as a bare percentage (``percent=<decimals>``)."""
     if "percent" in marker.options:
         return NOT_ESTIMABLE if value is None else f"{100 * value:.{int(marker.option('percent'))}f} %"
     if marker.option("bare") == "yes":
@@ -356,16 +191,7 @@ def _shown(marker: Marker, value: float | None, low: float | None, high: float |
 
 
 def cell_figure(marker: Marker) -> str:
-    """One explainer's or baseline's mean [95 % interval] from an experiment summary.
-
-    Args:
-        marker (`Marker`): ``cell`` with options ``who`` (``self`` for the self-explainer), ``size``, ``split``,
-            ``metric``, ``bare``, ``percent``, and ``field`` (another count of the row: ``scored_rows``, ``groups``,
-            ``n`` seeds).
-
-    Returns:
-        `str`: The figure.
-    """
+    """One explainer's or baseline's mean [95 % interval] (or another ``field`` of its row) from a summary."""
     summary = summary_of(marker, marker.sources[0])
     split, metric = split_and_metric(marker, summary)
     who, size = marker.option("who", "self"), size_option(marker, summary)
@@ -386,15 +212,7 @@ def cell_figure(marker: Marker) -> str:
 
 
 def difference_figure(marker: Marker) -> str:
-    """A paired difference self − X [95 % interval] from an experiment summary.
-
-    Args:
-        marker (`Marker`): ``difference`` with options ``other``, ``size`` (the self-explainer's), ``split``,
-            ``metric`` and ``bare``.
-
-    Returns:
-        `str`: The figure.
-    """
+    """A paired difference self − X [95 % interval] from an experiment summary."""
     summary = summary_of(marker, marker.sources[0])
     split, metric = split_and_metric(marker, summary)
     other, size = marker.option("other"), size_option(marker, summary)
@@ -417,15 +235,7 @@ def _evaluation_result(marker: Marker) -> dict:
 
 
 def evaluation_figure(marker: Marker) -> str:
-    """One metric of an evaluation report (or an explainer's recorded evaluation) with its interval.
-
-    Args:
-        marker (`Marker`): ``evaluation`` with options ``split``, ``baseline`` (default ``trained``), ``metric``
-            and ``bare``.
-
-    Returns:
-        `str`: The figure.
-    """
+    """One metric of an evaluation report (or an explainer's recorded evaluation) with its interval."""
     result = _evaluation_result(marker)
     metric = marker.option("metric")
     if metric not in result["metrics"]:
@@ -435,14 +245,7 @@ def evaluation_figure(marker: Marker) -> str:
 
 
 def evaluation_difference_figure(marker: Marker) -> str:
-    """Trained − a baseline, paired, from an evaluation report.
-
-    Args:
-        marker (`Marker`): ``evaluation-difference`` with options ``split``, ``baseline``, ``metric`` and ``bare``.
-
-    Returns:
-        `str`: The figure.
-    """
+    """Trained − a baseline, paired, from an evaluation report."""
     result = _evaluation_result(marker)
     entry = (result.get("trained_minus_baseline") or {}).get(marker.option("metric"))
     if entry is None:
@@ -461,16 +264,7 @@ def _at_path(document, path: str, marker: Marker):
 
 
 def value_figure(marker: Marker) -> str:
-    """Any number in a JSON file, formatted.
-
-    Args:
-        marker (`Marker`): ``value`` with options ``path`` (dotted; list items by index), ``interval`` (the path
-            of a ``[low, high]`` pair), ``digits`` (decimals, default 3; integers are shown whole), ``percent``
-            (decimals of a percentage) and ``signed``.
-
-    Returns:
-        `str`: The figure.
-    """
+    """Any number in a JSON file, formatted (``digits`` decimals, default 3; integers whole)."""
     document = read_json(marker.sources[0])
     value = _at_path(document, marker.option("path", ""), marker)
     interval = _at_path(document, marker.option("interval"), marker) if marker.option("interval") else None
@@ -487,16 +281,7 @@ def value_figure(marker: Marker) -> str:
 
 
 def count_figure(marker: Marker) -> str:
-    """How many entries of an experiment summary's ``differences`` (or ``rows``) match the marker's filters.
-
-    Args:
-        marker (`Marker`): ``count`` with ``in=differences`` (the default) or ``in=rows``, and any field of those
-            entries as a filter (``other_kind=explainer excludes_zero=true``; values compared as written, case
-            aside).
-
-    Returns:
-        `str`: The count.
-    """
+    """How many entries of a summary's ``differences`` (or ``rows``) match the filters (values compared case aside)."""
     summary = summary_of(marker, marker.sources[0])
     entries = summary[marker.option("in", "differences")]
     filters = {key: value for key, value in marker.options.items() if key != "in"}

@@ -1,10 +1,6 @@
-"""The privileged-access experiment's ``results.md``, rendered from the summary :mod:`.report` writes to
-``results.json``: which metrics head the results and why, the headline and paired-difference tables with their
-tests' marks, both by training size, and every metric the scored rows give at the largest training size.
+"""The privileged-access experiment's ``results.md``, rendered from the summary in ``results.json`` alone.
 
-Only the summary is read, so a committed ``results.json`` renders again without its runs. A summary written before
-the tests were recorded (no p-values) still renders: its differences are then marked by their interval alone, and
-the text says so.
+A summary without p-values still renders: its differences are then marked by their interval alone.
 """
 
 from __future__ import annotations
@@ -26,27 +22,12 @@ def format_metric(value) -> str:
 
     >>> [format_metric(v) for v in (0.12345, 1, None)]
     ['0.123', '1.000', 'not estimable']
-
-    Args:
-        value (`float` or None): The value.
-
-    Returns:
-        `str`: The cell.
     """
     return NOT_ESTIMABLE if value is None else f"{float(value):.3f}"
 
 
 def counted(count: int, noun: str, plural: str | None = None) -> str:
-    """A count with its noun in the singular or the plural: ``1 seed``, ``2 seeds``.
-
-    Args:
-        count (`int`): how many.
-        noun (`str`): the noun in the singular.
-        plural (`str`, *optional*): the plural, when it is not ``noun + "s"``.
-
-    Returns:
-        `str`: ``"{count} {noun}"`` for a count of 1, else ``"{count} {plural}"``.
-    """
+    """A count with its noun in the singular or the plural: ``1 seed``, ``2 seeds``."""
     return f"{count} {noun if count == 1 else plural or noun + 's'}"
 
 
@@ -55,15 +36,6 @@ def with_interval(value: float | None, low: float | None, high: float | None, sp
 
     >>> with_interval(0.4123, 0.38, 0.441), with_interval(0.4123, None, None), with_interval(None, 0.1, 0.2)
     ('0.412 [0.380, 0.441]', '0.412', 'not estimable')
-
-    Args:
-        value (`float` or `None`): The value; None when not estimable.
-        low (`float` or `None`): The interval's lower bound.
-        high (`float` or `None`): The interval's upper bound.
-        spec (`str`, *optional*, defaults to `".3f"`): The format of the value and of both bounds.
-
-    Returns:
-        `str`: ``value [low, high]``, ``value``, or "not estimable" without a value.
     """
     if value is None:
         return NOT_ESTIMABLE
@@ -74,15 +46,7 @@ def with_interval(value: float | None, low: float | None, high: float | None, sp
 
 
 def interval_cell(value: float | None, interval: list | None) -> str:
-    """A metric of an evaluation report with its interval (``[low, high]``, or None), three decimals.
-
-    Args:
-        value (`float` or `None`): The metric.
-        interval (`list` or `None`): Its 95 % interval.
-
-    Returns:
-        `str`: The cell (see ``with_interval``).
-    """
+    """A metric of an evaluation report with its interval (``[low, high]``, or None), three decimals."""
     return with_interval(value, *(interval or (None, None)))
 
 
@@ -93,13 +57,6 @@ def interval_difference_cell(entry: list | None, separator: str = " ") -> str:
     ('+0.200 [+0.050, +0.310] *', '+0.020 [-0.100, +0.100]')
     >>> interval_difference_cell([0.2, 0.05, 0.31], separator=""), interval_difference_cell(None)
     ('+0.200 [+0.050, +0.310]*', '')
-
-    Args:
-        entry (`list` or `None`): ``[difference, low, high]``; None or empty when there is no such difference.
-        separator (`str`, *optional*, defaults to `" "`): Between the interval and the ``*`` mark.
-
-    Returns:
-        `str`: The cell; "not estimable" without a difference, empty without an entry.
     """
     if not entry:
         return ""
@@ -123,15 +80,7 @@ def _cell(row: dict | None) -> str:
 
 
 def explainer_label(row: dict) -> str:
-    """How tables and plots name a summary row's explainer or baseline.
-
-    Args:
-        row (`dict`): A summary row (``who``, ``kind``, ``self`` and ``details``).
-
-    Returns:
-        `str`: The explainer's short name (``(self)`` for the self-explainer), or ``baseline: <name>`` with
-        SelfIE's chosen scale.
-    """
+    """A summary row's name in tables, plots: short name, ``(self)``, or ``baseline: <name>`` (SelfIE: its scale)."""
     name = short_model_name(row["who"])
     if row["kind"] == "explainer":
         return f"{name} (self)" if row["self"] else name
@@ -141,14 +90,7 @@ def explainer_label(row: dict) -> str:
 
 
 def ordered_who(rows: list[dict]) -> list[str]:
-    """The self-explainer, the other explainers and controls in order of appearance, then the baselines.
-
-    Args:
-        rows (`list[dict]`): Summary rows.
-
-    Returns:
-        `list[str]`: Each ``who`` once.
-    """
+    """The self-explainer, the other explainers and controls in order of appearance, then the baselines."""
     explainers = [r["who"] for r in rows if r["kind"] == "explainer" and r["self"]]
     explainers += [r["who"] for r in rows if r["kind"] == "explainer"]
     baselines = [r["who"] for r in rows if r["kind"] == "baseline"]
@@ -161,17 +103,7 @@ def _largest_size(rows: list[dict]) -> int | None:
 
 
 def headline_table(rows: list[dict], splits: list[str], metrics: tuple[str, ...], target: str) -> list[str]:
-    """Every explainer and baseline at the largest training size (baselines that do not train: as they are).
-
-    Args:
-        rows (`list[dict]`): The summary rows (``summarize``).
-        splits (`list[str]`): The splits, one column group each.
-        metrics (`tuple[str, ...]`): The metrics, one column per split.
-        target (`str`): The target model.
-
-    Returns:
-        `list[str]`: The lines of a Markdown table, mean [95 % CI] per cell.
-    """
+    """Markdown table of every explainer and baseline at the largest training size, mean [95 % CI] per cell."""
     largest = _largest_size(rows)
     index = {(r["who"], r["size"], r["split"], r["metric"]): r for r in rows}
     columns = [(s, m) for s in splits for m in metrics]
@@ -185,19 +117,7 @@ def headline_table(rows: list[dict], splits: list[str], metrics: tuple[str, ...]
 
 
 def metrics_table(rows: list[dict], split: str, metrics: list[str], target: str) -> list[str]:
-    """Every metric on one split: a row per metric, a column per explainer, control or baseline.
-
-    Each explainer at the largest training size of ``rows``, a baseline that does not train as it is.
-
-    Args:
-        rows (`list[dict]`): Summary rows (``summarize``), e.g. of every metric at the largest training size.
-        split (`str`): The split.
-        metrics (`list[str]`): The metrics, one table row each, in this order (those without any value left out).
-        target (`str`): The target model.
-
-    Returns:
-        `list[str]`: The lines of a Markdown table, mean [95 % CI] per cell.
-    """
+    """Markdown table of every metric on one split: a row per metric, a column per explainer, control or baseline."""
     largest = _largest_size(rows)
     index = {(r["who"], r["metric"]): r for r in rows if r["split"] == split and r["size"] in (largest, None)}
     first_row: dict[str, dict] = {}
@@ -216,19 +136,7 @@ def metrics_table(rows: list[dict], split: str, metrics: list[str], target: str)
 
 
 def scaling_table(rows: list[dict], split: str, metric: str, target: str) -> list[str]:
-    """One metric on one split by training rows: a column per training size, a row per explainer or baseline.
-
-    Baselines that do not train show the same value at every size.
-
-    Args:
-        rows (`list[dict]`): The summary rows (``summarize``).
-        split (`str`): The split.
-        metric (`str`): The metric.
-        target (`str`): The target model.
-
-    Returns:
-        `list[str]`: The lines of a Markdown table, mean [95 % CI] per cell.
-    """
+    """Markdown table of one metric on one split: a column per training size, a row per explainer or baseline."""
     sizes = sorted({r["size"] for r in rows if r["size"] is not None})
     index = {(r["who"], r["size"]): r for r in rows if r["split"] == split and r["metric"] == metric}
     lines = ["| explainer | " + " | ".join(f"n={s}" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
@@ -243,20 +151,9 @@ def scaling_table(rows: list[dict], split: str, metric: str, target: str) -> lis
 
 
 def difference_marks(entry: dict, holm_key: str = "p_holm", alpha: float = ALPHA) -> str:
-    """The marks of a paired difference: ``*`` shown different, ``≈`` shown level, both, or none.
+    """``*`` (Holm-adjusted p ≤ ``alpha``), ``≈`` (TOST p ≤ ``alpha``), both, or none for a paired difference.
 
-    ``*``: its Holm-adjusted p-value (``holm_key``: the adjustment within the table it is shown in) is at most
-    ``alpha``. ``≈``: its TOST p-value (``p_equivalence``) is at most ``alpha``. A difference recorded without
-    p-values (a summary written before they were) is marked ``*`` when its interval excludes 0.
-
-    Args:
-        entry (`dict`): A paired difference (``paired_differences``).
-        holm_key (`str`, *optional*, defaults to `"p_holm"`): Its adjusted p-value within the table shown:
-            ``p_holm`` (one training size) or ``p_holm_by_size`` (one split and metric by training size).
-        alpha (`float`, *optional*, defaults to `ALPHA`): The level of both tests.
-
-    Returns:
-        `str`: ``"*"``, ``"≈"``, ``"* ≈"`` or ``""``.
+    Without p-values (an older summary) a difference is marked ``*`` when its interval excludes 0.
     """
     if "p_value" not in entry:
         return DIFFERENT if entry.get("excludes_zero") else ""
@@ -269,16 +166,7 @@ def difference_marks(entry: dict, holm_key: str = "p_holm", alpha: float = ALPHA
 
 
 def difference_cell(entry: dict | None, holm_key: str = "p_holm", alpha: float = ALPHA) -> str:
-    """A paired difference self − X of an experiment summary: difference [interval] and its marks.
-
-    Args:
-        entry (`dict` or `None`): A paired difference (``paired_differences``); None when not in the table.
-        holm_key (`str`, *optional*, defaults to `"p_holm"`): Its adjusted p-value within the table shown.
-        alpha (`float`, *optional*, defaults to `ALPHA`): The level of the marks' tests.
-
-    Returns:
-        `str`: The cell with its marks (``difference_marks``); "–" without an entry.
-    """
+    """A paired difference self − X: difference [interval] and its marks; "–" without an entry."""
     if entry is None:
         return "–"
     text = with_interval(entry["difference"], entry["ci_low"], entry["ci_high"], "+.3f")
@@ -306,22 +194,7 @@ def difference_table(
     size: int | None = None,
     alpha: float = ALPHA,
 ) -> list[str]:
-    """Paired differences self − X at one training size: a row per X, a column per split and metric.
-
-    The table is one family of tests: its marks use ``p_holm``, adjusted over every X, split and metric of the size.
-
-    Args:
-        differences (`list[dict]`): The paired differences (``paired_differences``).
-        rows (`list[dict]`): The summary rows (``summarize``), for the labels.
-        splits (`list[str]`): The splits, one column group each.
-        metrics (`tuple[str, ...]`): The metrics, one column per split.
-        target (`str`): The target model.
-        size (`int`, *optional*): The self-explainer's training size (default: the largest).
-        alpha (`float`, *optional*, defaults to `ALPHA`): The level of the marks' tests.
-
-    Returns:
-        `list[str]`: The lines of a Markdown table: difference [95 % interval] and its marks (``difference_marks``).
-    """
+    """Markdown table of the differences self − X at one size (default: the largest); marks use ``p_holm``."""
     sizes = sorted({d["size"] for d in differences})
     if size is None:
         size = sizes[-1] if sizes else None
@@ -338,21 +211,7 @@ def difference_table(
 def difference_scaling_table(
     differences: list[dict], rows: list[dict], split: str, metric: str, target: str, alpha: float = ALPHA
 ) -> list[str]:
-    """Paired differences self − X of one metric on one split by training size: a row per X, a column per size.
-
-    The table is one family of tests: its marks use ``p_holm_by_size``, adjusted over every X and size.
-
-    Args:
-        differences (`list[dict]`): The paired differences (``paired_differences``).
-        rows (`list[dict]`): The summary rows (``summarize``), for the labels.
-        split (`str`): The split.
-        metric (`str`): The metric.
-        target (`str`): The target model.
-        alpha (`float`, *optional*, defaults to `ALPHA`): The level of the marks' tests.
-
-    Returns:
-        `list[str]`: The lines of a Markdown table: difference [95 % interval] and its marks (``difference_marks``).
-    """
+    """Markdown table of the differences self − X of one metric by training size; marks use ``p_holm_by_size``."""
     chosen = [d for d in differences if d["split"] == split and d["metric"] == metric]
     sizes = sorted({d["size"] for d in chosen})
     index = {(d["other"], d["size"]): d for d in chosen}
@@ -365,17 +224,7 @@ def difference_scaling_table(
 
 
 def marks_legend(family: list[dict], tests: dict | None, full: bool = True) -> str:
-    """What a difference table's marks mean, under the table: the tests, their level, the family and the margin.
-
-    Args:
-        family (`list[dict]`): The table's paired differences (its family of tests).
-        tests (`dict`, *optional*): The summary's ``tests`` (level, margin); None for a summary without them.
-        full (`bool`, *optional*, defaults to `True`): Say what every mark means; else only the table's family,
-            referring to the full legend above.
-
-    Returns:
-        `str`: The legend.
-    """
+    """What a difference table's marks mean: the tests, their level, the family (``full=False``: the family only)."""
     if not tests or not any("p_value" in d for d in family):
         return (
             f"`{DIFFERENT}`: the 95 % interval excludes 0 (not adjusted for multiplicity, and no equivalence "
@@ -399,14 +248,7 @@ def marks_legend(family: list[dict], tests: dict | None, full: bool = True) -> s
 
 
 def run_lines(summary: dict) -> list[str]:
-    """The lines of ``results.md`` that say how complete the results are and how they were made.
-
-    Args:
-        summary (`dict`): The summary ``write_report`` writes to ``results.json``.
-
-    Returns:
-        `list[str]`: The lines (none for a summary without the fields).
-    """
+    """The lines of ``results.md`` that say how complete the results are and how they were made."""
     lines = []
     completed = summary.get("completed_runs")
     if completed and completed["finished"] < completed["planned"]:
@@ -434,14 +276,7 @@ def run_lines(summary: dict) -> list[str]:
 
 
 def headline_lines(summary: dict) -> list[str]:
-    """The lines of ``results.md`` that name the headline metrics and say why they were chosen.
-
-    Args:
-        summary (`dict`): The summary ``write_report`` writes to ``results.json``.
-
-    Returns:
-        `list[str]`: The lines.
-    """
+    """The lines of ``results.md`` that name the headline metrics and say why they were chosen."""
     first, *rest = summary["headline_metrics"]
     text = f"**Headline metric:** `{first}`"
     if rest:
@@ -477,16 +312,7 @@ def _seeds_text(summary: dict) -> str:
 
 
 def report_markdown(summary: dict) -> str:
-    """The experiment's ``results.md``: the headline and why, the headline and paired-difference tables, both by
-    training size, then every metric at the largest training size.
-
-    Args:
-        summary (`dict`): The summary ``write_report`` writes to ``results.json`` (an older summary, without
-            tests, headline reason or every metric, renders without them).
-
-    Returns:
-        `str`: The Markdown.
-    """
+    """The experiment's ``results.md``: headline and why, headline and difference tables by size, every metric."""
     splits, metrics, target = summary["splits"], tuple(summary["headline_metrics"]), summary["target"]
     differences = summary.get("differences") or []
     tests = summary.get("tests")

@@ -1,13 +1,8 @@
 """``make results``: every page generated from the committed results files, and the check that they are current.
 
-From each ``results/**/*.json`` (not the single runs an experiment keeps in ``runs/``) this writes its Markdown
-page beside it: an experiment summary's ``results.md``
-(:func:`~self_explain.evaluation.results_markdown.report_markdown`, with the summary's ``notes`` as block quotes
-under the title) and its ``scaling.png``; an evaluation report's ``<name>.md``
-(:func:`~self_explain.evaluation.evaluator.report_markdown`). Then it regenerates the marked tables and figures
-of ``README.md`` and of any ``docs/**/*.md`` (markers: :mod:`.results_figures`). A new results folder gets its
-pages with no change here; a test holds the committed Markdown equal to what this writes (the plots are
-regenerated, not compared: their bytes depend on the plotting library's version).
+Writes each ``results/**/*.json`` summary's ``results.md`` and ``scaling.png`` and each evaluation report's
+``<name>.md`` beside it, then regenerates the marked tables and figures of ``README.md`` and ``docs/**/*.md``
+(:mod:`.results_figures`). A test holds the committed Markdown equal to what this writes (plots are not compared).
 
     python -m self_explain.evaluation.results_pages [--root .] [--check] [--no_plots]
 """
@@ -44,15 +39,7 @@ MARKED_PAGES = ("README.md", "docs/**/*.md")
 
 
 def experiment_page(summary: dict) -> str:
-    """An experiment's ``results.md``: the report's Markdown, with the summary's ``notes`` under the title.
-
-    Args:
-        summary (`dict`): The experiment's ``results.json``; ``notes`` (a list of Markdown paragraphs), when
-            present, says what the figures do not (e.g. that the models have since changed).
-
-    Returns:
-        `str`: The Markdown.
-    """
+    """An experiment's ``results.md``: the report's Markdown, with the summary's ``notes`` under the title."""
     markdown = report_markdown(summary)
     notes = summary.get("notes") or []
     if not notes:
@@ -63,14 +50,7 @@ def experiment_page(summary: dict) -> str:
 
 
 def evaluation_page(report: dict) -> str:
-    """An evaluation report's Markdown, as ``self-explain evaluate`` writes it.
-
-    Args:
-        report (`dict`): The report (``report.json``).
-
-    Returns:
-        `str`: The Markdown.
-    """
+    """An evaluation report's Markdown, as ``self-explain evaluate`` writes it."""
     # Imported here: the evaluator loads the whole evaluation stack, which the experiment pages do not need.
     from .evaluator import report_markdown as evaluation_markdown
 
@@ -78,15 +58,7 @@ def evaluation_page(report: dict) -> str:
 
 
 def results_pages(root: Path) -> dict[Path, str]:
-    """Each results file's Markdown page, by the path it is written to (the JSON file's, with ``.md``).
-
-    Args:
-        root (`Path`): The repository's root.
-
-    Returns:
-        `dict[Path, str]`: Page path -> Markdown; files that are neither an experiment summary nor an evaluation
-        report have no page.
-    """
+    """Each results file's Markdown page, by the path it is written to (the JSON file's, with ``.md``)."""
     pages = {}
     for path in results_files(root):
         document = read_json(path)
@@ -100,19 +72,9 @@ def results_pages(root: Path) -> dict[Path, str]:
 def render_marked(
     text: str, root: Path, page: str = "README.md", changes: list[str] | None = None
 ) -> tuple[str, list[str]]:
-    """A page with every table block and inline figure regenerated from the results files.
+    """A page with every marked block regenerated, and a problem per marker that could not be.
 
-    Args:
-        text (`str`): The page's Markdown.
-        root (`Path`): The repository's root (sources are found from it).
-        page (`str`, *optional*, defaults to ``"README.md"``): The page's path from the root: named in problems, and
-            the links of its tables are relative to it.
-        changes (`list[str]`, *optional*): Gets a line per inline figure whose value changed (``page:line: old →
-            new``): the sentence around it was written for the old value and may need rereading.
-
-    Returns:
-        `tuple[str, list[str]]`: The regenerated Markdown, and a problem per marker that could not be generated
-        (its place then says so: ``⚠ not in the results``).
+    ``changes`` gets a line per inline figure whose value changed: the sentence around it may need rereading.
     """
     problems = []
 
@@ -159,28 +121,12 @@ def render_marked(
 
 
 def marked_pages(root: Path) -> list[Path]:
-    """The pages with generated blocks: ``README.md`` and ``docs/**/*.md``, those that exist.
-
-    Args:
-        root (`Path`): The repository's root.
-
-    Returns:
-        `list[Path]`: The pages.
-    """
+    """The pages with generated blocks: ``README.md`` and ``docs/**/*.md``, those that exist."""
     return sorted({path for pattern in MARKED_PAGES for path in root.glob(pattern) if path.is_file()})
 
 
 def generated_markdown(root: Path, changes: list[str] | None = None) -> tuple[dict[Path, str], list[str]]:
-    """Every generated Markdown file as ``make results`` writes it.
-
-    Args:
-        root (`Path`): The repository's root.
-        changes (`list[str]`, *optional*): Gets the inline figures whose value changed (see `render_marked`).
-
-    Returns:
-        `tuple[dict[Path, str], list[str]]`: Path -> Markdown (results pages, then marked pages), and the
-        problems of markers that could not be generated.
-    """
+    """Every generated Markdown file as ``make results`` writes it, and the markers' problems."""
     files, problems = results_pages(root), []
     for page in marked_pages(root):
         text, page_problems = render_marked(
@@ -192,16 +138,7 @@ def generated_markdown(root: Path, changes: list[str] | None = None) -> tuple[di
 
 
 def stale_markdown(root: Path, changes: list[str] | None = None) -> tuple[list[Path], list[str]]:
-    """The committed Markdown files that differ from what ``make results`` writes.
-
-    Args:
-        root (`Path`): The repository's root.
-        changes (`list[str]`, *optional*): Gets the inline figures whose value would change (see `render_marked`).
-
-    Returns:
-        `tuple[list[Path], list[str]]`: The files that are missing or differ, and the problems of markers that could
-        not be generated.
-    """
+    """The committed Markdown files missing or differing from what ``make results`` writes, and markers' problems."""
     files, problems = generated_markdown(root, changes)
     stale = [path for path, text in files.items() if not path.is_file() or path.read_text(encoding="utf-8") != text]
     return stale, problems
@@ -215,15 +152,7 @@ def _write_if_changed(path: Path, text: str) -> bool:
 
 
 def write_plots(root: Path) -> list[Path]:
-    """Each experiment summary's ``scaling.png`` (``<name>-scaling.png`` beside a summary not named results.json),
-    replaced only when its bytes change.
-
-    Args:
-        root (`Path`): The repository's root.
-
-    Returns:
-        `list[Path]`: The plots written.
-    """
+    """Each experiment summary's scaling plot, replaced only when its bytes change."""
     written = []
     for path in results_files(root):
         summary = read_json(path)
@@ -241,17 +170,7 @@ def write_plots(root: Path) -> list[Path]:
 
 
 def write_results(root: Path, plots: bool = True, changes: list[str] | None = None) -> tuple[list[Path], list[str]]:
-    """Write every generated page and block from the results files; files already current are left alone.
-
-    Args:
-        root (`Path`): The repository's root.
-        plots (`bool`, *optional*, defaults to `True`): Whether to redraw the scaling plots too.
-        changes (`list[str]`, *optional*): Gets the inline figures whose value changed (see `render_marked`).
-
-    Returns:
-        `tuple[list[Path], list[str]]`: The files written, and the problems of markers that could not be
-        generated.
-    """
+    """Write every generated page and block that is not current; returns the files written and markers' problems."""
     files, problems = generated_markdown(root, changes)
     written = [path for path, text in files.items() if _write_if_changed(path, text)]
     if plots:
@@ -260,14 +179,7 @@ def write_results(root: Path, plots: bool = True, changes: list[str] | None = No
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``make results``: write the generated pages, or with ``--check`` only say which are stale.
-
-    Args:
-        argv (`list[str]`, *optional*): The command line (default: ``sys.argv[1:]``).
-
-    Returns:
-        `int`: 0 when everything is (now) current and every marker was generated, else 1.
-    """
+    """Write the generated pages, or with ``--check`` only say which are stale; 0 when all is current, else 1."""
     parser = argparse.ArgumentParser(
         prog="python -m self_explain.evaluation.results_pages",
         description=__doc__,

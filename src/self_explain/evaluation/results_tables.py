@@ -1,8 +1,7 @@
 """The table blocks a page can generate from results files (see :mod:`.results_figures` for the markers).
 
-Each table is a caption line naming its source, a blank line, and a Markdown table. Experiment summaries are
-rendered by the report's own functions (:mod:`.results_markdown`), so a README table and ``results.md`` show the same
-cells.
+Each is a caption naming its source, a blank line and a Markdown table; summaries render through
+:mod:`.results_markdown`, so a README table and ``results.md`` show the same cells.
 """
 
 from __future__ import annotations
@@ -54,14 +53,7 @@ def _one_summary(marker: Marker) -> tuple[dict, str]:
 
 
 def scaling_block(marker: Marker) -> list[str]:
-    """One metric on one split by training rows, mean [95 % interval], a row per explainer and baseline.
-
-    Args:
-        marker (`Marker`): ``scaling`` with options ``split``, ``metric`` and ``without``.
-
-    Returns:
-        `list[str]`: The caption and the table's lines.
-    """
+    """One metric on one split by training rows, mean [95 % interval], a row per explainer and baseline."""
     summary, source = _one_summary(marker)
     split, metric = split_and_metric(marker, summary)
     rows, _ = _kept(marker, summary)
@@ -73,14 +65,7 @@ def scaling_block(marker: Marker) -> list[str]:
 
 
 def difference_scaling_block(marker: Marker) -> list[str]:
-    """Paired differences self − X of one metric on one split by training rows.
-
-    Args:
-        marker (`Marker`): ``difference-scaling`` with options ``split``, ``metric`` and ``without``.
-
-    Returns:
-        `list[str]`: The caption and the table's lines.
-    """
+    """Paired differences self − X of one metric on one split by training rows."""
     summary, source = _one_summary(marker)
     split, metric = split_and_metric(marker, summary)
     rows, differences = _kept(marker, summary)
@@ -93,14 +78,7 @@ def difference_scaling_block(marker: Marker) -> list[str]:
 
 
 def headline_block(marker: Marker) -> list[str]:
-    """Every explainer and baseline at the largest training size, a column per split and metric.
-
-    Args:
-        marker (`Marker`): ``headline`` with options ``metrics`` (default: the headline metrics) and ``without``.
-
-    Returns:
-        `list[str]`: The caption and the table's lines.
-    """
+    """Every explainer and baseline at the largest training size, a column per split and metric."""
     summary, source = _one_summary(marker)
     metrics = tuple(marker.listed("metrics") or summary["headline_metrics"])
     rows, _ = _kept(marker, summary)
@@ -113,14 +91,7 @@ def headline_block(marker: Marker) -> list[str]:
 
 
 def differences_block(marker: Marker) -> list[str]:
-    """Paired differences self − X at one training size, a column per split and metric.
-
-    Args:
-        marker (`Marker`): ``differences`` with options ``size`` (default: the largest), ``metrics`` and ``without``.
-
-    Returns:
-        `list[str]`: The caption and the table's lines.
-    """
+    """Paired differences self − X at one training size (default: the largest), a column per split and metric."""
     summary, source = _one_summary(marker)
     metrics = tuple(marker.listed("metrics") or summary["headline_metrics"])
     rows, differences = _kept(marker, summary)
@@ -133,14 +104,7 @@ def differences_block(marker: Marker) -> list[str]:
 
 
 def experiment_summaries(root: Path) -> list[Path]:
-    """Every committed experiment summary under ``results/``, in path order.
-
-    Args:
-        root (`Path`): The repository's root.
-
-    Returns:
-        `list[Path]`: The ``results.json`` files that are experiment summaries.
-    """
+    """Every committed experiment summary under ``results/``, in path order."""
     return [path for path in results_files(root) if is_experiment_summary(read_json(path))]
 
 
@@ -157,14 +121,7 @@ def _seeds_by_size(summary: dict) -> dict[int, int]:
 
 
 def runs_block(marker: Marker) -> list[str]:
-    """What each experiment ran: its training sizes, seeds per size, runs and their summed time.
-
-    Args:
-        marker (`Marker`): ``runs`` with the summaries as sources (none: every summary under ``results/``).
-
-    Returns:
-        `list[str]`: The caption and the table's lines.
-    """
+    """What each experiment ran: its training sizes, seeds per size, runs and their summed time."""
     sources = marker.sources or experiment_summaries(marker.root)
     lines = [
         "From each experiment's `results.json`:",
@@ -198,16 +155,9 @@ def _mean_cell(rows: list[dict], who: str, size, split: str, metric: str) -> str
 
 
 def summary_block(marker: Marker) -> list[str]:
-    """One line per experiment: its first headline metric on its first split at its largest training size, for the
-    self-explainer and the other explainers named, and the paired difference self − ``versus``.
+    """One line per experiment: first headline metric at the largest size for self and ``others``; self − ``versus``.
 
-    Args:
-        marker (`Marker`): ``summary`` with the summaries as sources (none: every summary under ``results/``) and
-            options ``others`` (the explainers shown beside self, default ``toy-twin,toy-other,toy-large``) and
-            ``versus`` (the explainer of the paired difference, default ``toy-other``).
-
-    Returns:
-        `list[str]`: The caption and the table's lines.
+    Defaults: ``others=toy-twin,toy-other,toy-large``, ``versus=toy-other``.
     """
     sources = marker.sources or experiment_summaries(marker.root)
     others = marker.listed("others") or ["toy-twin", "toy-other", "toy-large"]
@@ -243,17 +193,7 @@ def summary_block(marker: Marker) -> list[str]:
 
 
 def evaluation_block(marker: Marker) -> list[str]:
-    """Evaluation reports as one table: a row per report, split and explainer or baseline.
-
-    Args:
-        marker (`Marker`): ``evaluation`` with reports as sources and options ``metrics`` (default: every metric of
-            the first report), ``splits`` (default: all), ``baselines`` (default: all; ``none`` for none),
-            ``versus`` (a baseline whose paired difference trained − baseline gets a column) and ``versus_metric``
-            (default: the first metric).
-
-    Returns:
-        `list[str]`: The caption and the table's lines.
-    """
+    """Evaluation reports as one table: a row per report, split and explainer or baseline (``versus``: differences)."""
     reports = [(source, read_json(source), evaluation_results(marker, source)) for source in marker.sources]
     metrics = marker.listed("metrics") or list(reports[0][2][0]["metrics"])
     baselines, versus, splits = marker.listed("baselines"), marker.option("versus"), marker.listed("splits")
@@ -289,14 +229,7 @@ def evaluation_block(marker: Marker) -> list[str]:
 
 
 def include_block(marker: Marker) -> list[str]:
-    """A committed Markdown results file, copied whole (its trailing blank lines left out).
-
-    Args:
-        marker (`Marker`): ``include`` with one ``.md`` source.
-
-    Returns:
-        `list[str]`: The file's lines.
-    """
+    """A committed Markdown results file's lines, copied whole (its trailing blank lines left out)."""
     if len(marker.sources) != 1 or marker.sources[0].suffix != ".md":
         raise ResultsReferenceError(f"`{marker.text}` needs exactly one Markdown file")
     return marker.sources[0].read_text(encoding="utf-8").rstrip("\n").split("\n")

@@ -1,12 +1,9 @@
 """Per-row scores of a scored split, and each headline metric recomputed from their totals (for the bootstrap).
 
-A metric such as has-changed F1 or a pooled correlation is not a mean of per-row values, so each row keeps
-*additive* statistics instead (counts: valid, true positives, ...; sums: a row's similarity, its weights' sums of
-squares, ...) from which the metric is recomputed exactly on any resample of rows
-(:class:`~self_explain.utils.stats.SeedGroupBootstrap`). Each ``evaluate`` module declares its statistics beside
-its own definition (``self_explain.metrics.<m>.rows``), and a test holds them equal to the module's ``compute`` on
-the same rows. A task's extra scores (its ``extra_scores`` hook, e.g. the features task's simulator
-correlation) are means over the rows that have them: each row keeps its own value and whether it has one.
+F1 or a pooled correlation is not a mean of per-row values, so each row keeps *additive* statistics (counts,
+sums) from which the metric is recomputed exactly on any resample; each ``evaluate`` module declares them in
+``self_explain.metrics.<m>.rows`` (a test holds them equal to its ``compute``). A task's extra scores are means
+over the rows that have them.
 """
 
 from __future__ import annotations
@@ -48,20 +45,7 @@ def _one_row(examples: ExplainerExamples, index: int) -> ExplainerExamples:
 def extra_score_rows(
     task_name: str, examples: ExplainerExamples, predictions: list[str], target
 ) -> dict[str, list[float]]:
-    """Per-row values of the task's extra scores (its ``extra_scores`` hook on each row alone).
-
-    An extra score is a mean over the rows that have it: ``<score>`` holds each row's value (0 where it has none) and
-    ``<score>:rows`` whether it has one.
-
-    Args:
-        task_name (`str`): A registered task.
-        examples (`ExplainerExamples`): The scored examples.
-        predictions (`list[str]`): One prediction per example.
-        target (`LoadedModel`): The target, which the hook runs.
-
-    Returns:
-        `dict[str, list[float]]`: Two columns per extra score; {} when the task has none or its examples no extras.
-    """
+    """Per row, each extra score's value (``<score>``, 0 where none) and whether it has one (``<score>:rows``)."""
     task = get_task(task_name)
     if not task.implements("extra_scores") or examples.extras is None:
         return {}
@@ -77,20 +61,7 @@ def extra_score_rows(
 
 
 def row_statistics(task_name: str, examples: ExplainerExamples, predictions: list[str], explainer=None) -> dict:
-    """Every per-row statistic the task's headline metrics are recomputed from, for one scored split.
-
-    Args:
-        task_name (`str`): A registered task.
-        examples (`ExplainerExamples`): The scored examples (their answers are the references).
-        predictions (`list[str]`): One prediction per example, as scored.
-        explainer (`Explainer`, *optional*): Its target runs the task's extra scores; without it they are left out.
-
-    Returns:
-        `dict`: ``metric`` (the evaluate module's name) and ``columns`` (statistic name to one value per row).
-
-    Raises:
-        ValueError: When predictions and examples differ in number.
-    """
+    """``metric`` and ``columns``: every per-row statistic the task's headline metrics are recomputed from."""
     if len(predictions) != len(examples.questions):
         raise ValueError(f"got {len(predictions)} predictions for {len(examples.questions)} examples")
     task = get_task(task_name)
@@ -104,16 +75,7 @@ def row_statistics(task_name: str, examples: ExplainerExamples, predictions: lis
 
 
 def metric_statistic(metric_module: str, name: str, columns) -> Statistic | None:
-    """How a headline metric is recomputed from the totals of per-row statistics.
-
-    Args:
-        metric_module (`str`): The evaluate module the rows were scored with (e.g. ``causal_match``).
-        name (`str`): The metric (a key of the module's output, or an extra score).
-        columns (`Iterable[str]`): The statistics the rows have.
-
-    Returns:
-        `Callable` or `None`: Totals to values (NaN where not estimable); None when the rows cannot give it.
-    """
+    """Totals of per-row statistics to a metric's value (NaN if not estimable); None when the rows cannot give it."""
     columns = set(columns)
     statistic = METRIC_STATISTICS.get(metric_module, {}).get(name)
     if statistic is not None:

@@ -16,14 +16,7 @@ METRIC_RANGES = {
 
 
 def plot_scaling(summary: dict, path: Path) -> None:
-    """Metric vs. training rows (log x) per explainer with 95 % CI bands; baselines as dashed lines.
-
-    Baselines that do not train are dotted horizontal lines; one panel per split and headline metric.
-
-    Args:
-        summary (`dict`): The experiment's summary.
-        path (`Path`): The PNG file written.
-    """
+    """Metric vs. training rows (log x), a panel per split and headline metric, with 95 % CI bands."""
     import matplotlib
 
     matplotlib.use("Agg")

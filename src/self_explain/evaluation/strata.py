@@ -1,13 +1,8 @@
-"""Strata of scored rows: each split's rows grouped by what they involve, reported as splits of their own.
+"""Strata of scored rows: a split's rows grouped by what they involve, reported as splits ``<split>[<stratum>]``.
 
-A stratum of split ``test`` is reported as the split ``test[<stratum>]``: its runs' per-row statistics are the subset
-of the split's rows in that stratum, and its metrics are recomputed from them, so the summaries, paired differences,
-Holm adjustment and plots of the experiment cover each stratum as they cover a split. The rows are scored once; a
-stratum only selects them.
-
-One way to stratify ships: ``edits``, for a target with a built-in fact table that marks facts edited (for example
-``smollm2-135m-edited``): a row is ``edited`` when it reads an edited fact, ``gained`` when it reads a fact the edited
-model knows and its base did not, and ``other`` otherwise.
+A stratum only selects already-scored rows, whose metrics are recomputed from them. The ``edits`` strata (a target
+whose built-in fact table marks edited facts): ``edited``, ``gained`` (known by the edited model, not its base) and
+``other``.
 """
 
 from __future__ import annotations
@@ -26,30 +21,14 @@ EDITED, GAINED, OTHER = "edited", "gained", "other"
 
 
 def stratum_split(split: str, stratum: str) -> str:
-    """The name a split's stratum is reported under.
-
-    Args:
-        split (`str`): The scored split, e.g. ``test``.
-        stratum (`str`): The stratum, e.g. ``edited``.
-
-    Returns:
-        `str`: ``test[edited]``.
-    """
+    """The name a split's stratum is reported under: ``test[edited]``."""
     return f"{split}[{stratum}]"
 
 
 def edit_stratum(row: dict, table: FactTable) -> str:
-    """Whether a row reads an edited fact, a gained one, or neither.
+    """``"edited"``, ``"gained"`` or ``"other"``: what the facts a row reads are in the table.
 
-    The facts a row reads are those of its ``relation`` about its ``entity`` and about the subject of every text of
-    the row that is one of the table's fact prompts (a patching row's original and counterfactual texts).
-
-    Args:
-        row (`dict`): A dataset row with ``relation`` and ``entity`` columns.
-        table (`FactTable`): The target's fact table.
-
-    Returns:
-        `str`: ``"edited"``, ``"gained"`` or ``"other"``.
+    A row reads its ``relation`` about its ``entity`` and about the subject of each of its texts that is a fact prompt.
     """
     subjects = [row.get("entity") or ""]
     for value in row.values():
@@ -64,18 +43,7 @@ def edit_stratum(row: dict, table: FactTable) -> str:
 
 
 def edit_strata(target: str, rows: Sequence[dict]) -> list[str]:
-    """Each row's edit stratum (see :func:`edit_stratum`) under ``target``'s built-in fact table.
-
-    Args:
-        target (`str`): The target's short name, e.g. ``smollm2-135m-edited``.
-        rows (`Sequence[dict]`): The scored rows.
-
-    Returns:
-        `list[str]`: One stratum per row.
-
-    Raises:
-        ValueError: When the target has no built-in fact table, or its table marks no fact edited.
-    """
+    """Each row's edit stratum under ``target``'s fact table; ValueError without a table or an edited fact."""
     table = fact_table_for(target)
     if table is None or not table.edited_facts:
         raise ValueError(
@@ -107,17 +75,7 @@ def _metrics_of(per_row: dict, names) -> dict[str, float | None]:
 
 
 def with_strata(result: dict, split: str, stratum_of_index: dict[int, str]) -> dict:
-    """A run's result with each stratum of ``split`` added as a split of its own.
-
-    Args:
-        result (`dict`): A run's result (``runs/*/result.json``) that kept per-row scores on ``split``.
-        split (`str`): The stratified split.
-        stratum_of_index (`dict[int, str]`): Each scored row's stratum, by its index in the split.
-
-    Returns:
-        `dict`: A copy of ``result`` whose ``splits`` also hold ``<split>[<stratum>]`` (its ``rows``, recomputed
-        ``metrics`` and ``per_row`` subset); ``result`` unchanged when it kept no per-row scores on ``split``.
-    """
+    """A copy of a run's result with each stratum of ``split`` added as a split; unchanged without per-row scores."""
     scored = result["splits"].get(split) or {}
     per_row = scored.get("per_row") or {}
     if not per_row.get("statistics"):
@@ -146,16 +104,7 @@ def with_strata(result: dict, split: str, stratum_of_index: dict[int, str]) -> d
 def stratified(
     results: list[dict], splits: Sequence[str], stratum_of_index: dict[str, dict[int, str]]
 ) -> tuple[list[dict], list[str]]:
-    """Every run's result with each split's strata added, and the splits to report (each split, then its strata).
-
-    Args:
-        results (`list[dict]`): The runs' results.
-        splits (`Sequence[str]`): The scored splits.
-        stratum_of_index (`dict[str, dict[int, str]]`): Per split, each scored row's stratum by its index.
-
-    Returns:
-        `tuple[list[dict], list[str]]`: The results and the reported splits.
-    """
+    """Every run's result with each split's strata added, and the splits to report (each split, then its strata)."""
     reported = []
     for split in splits:
         strata = sorted(set(stratum_of_index[split].values()))

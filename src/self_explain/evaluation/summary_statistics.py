@@ -1,14 +1,9 @@
-"""The privileged-access experiment's statistics: mean and 95 % bootstrap interval per cell, paired differences
-self − X with their intervals and tests, and every metric at the largest training size.
+"""The privileged-access experiment's statistics: means, 95 % bootstrap intervals and paired differences self − X.
 
-Intervals come from a seeded bootstrap over seeds × held-out groups
-(:class:`~self_explain.utils.stats.SeedGroupBootstrap`): each resample draws the seeds with replacement and the scored
-rows' groups (their entity, else the row) with replacement, and recomputes each metric from the drawn rows' per-row
-statistics (:mod:`.row_scores`), so F1 and pooled correlations are recomputed, not averaged. A paired difference
-self − X recomputes both members in the same resamples, on the seeds they share; the same replicates give its
-two-sided p-value and its equivalence (TOST) p-value at a margin (:mod:`self_explain.utils.significance`). Each
-results table of differences is a family of tests, Holm-adjusted within it: one training size (every X, split and
-metric), and one split and metric by training size.
+Intervals resample seeds × held-out groups (:class:`~self_explain.utils.stats.SeedGroupBootstrap`) and recompute
+each metric from the drawn rows' per-row statistics (:mod:`.row_scores`), so F1 and pooled correlations are
+recomputed, not averaged. The same replicates give a difference's p-value and TOST p-value; each results table
+of differences is a family, Holm-adjusted within it.
 """
 
 from __future__ import annotations
@@ -29,16 +24,7 @@ LEVEL = 0.95
 
 
 def bootstrap_run(result: dict, split: str) -> BootstrapRun | None:
-    """A cell's scored rows on a split as the bootstrap reads them, or None when it kept no per-row scores.
-
-    Args:
-        result (`dict`): A cell's result (``runs/*/result.json``).
-        split (`str`): The split.
-
-    Returns:
-        [`BootstrapRun`] or `None`: The run's seed (None for a cell without seed), each row's group, and its per-row
-        statistics.
-    """
+    """A cell's scored rows on a split as the bootstrap reads them, or None when it kept no per-row scores."""
     per_row = (result["splits"].get(split) or {}).get("per_row")
     if not per_row or not per_row.get("statistics"):
         return None
@@ -77,11 +63,7 @@ def _drawn_bootstrap(seeds: tuple, groups: tuple, samples: int, seed: int) -> Se
 
 
 def rounded(value: float | None) -> float | None:
-    """A value rounded to 4 decimals for the results files.
-
-    Args:
-        value (`float`, *optional*): The value; None stays None.
-    """
+    """A value rounded to 4 decimals for the results files; None stays None."""
     return None if value is None else round(value, 4)
 
 
@@ -90,9 +72,7 @@ def summarize(
 ) -> list[dict]:
     """One row per (who, training size, split, metric): mean, 95 % bootstrap interval, and the per-seed values.
 
-    The interval resamples seeds and the scored rows' groups (seeds × groups, see
-    :class:`~self_explain.utils.stats.SeedGroupBootstrap`) and recomputes the metric from the rows' per-row
-    statistics. A cell whose results kept no per-row scores gets the mean over seeds and no interval.
+    A cell whose results kept no per-row scores gets the mean over seeds and no interval.
 
     Args:
         results (`list[dict]`): The cells' results (``runs/*/result.json``).
@@ -102,12 +82,10 @@ def summarize(
         seed (`int`, *optional*, defaults to 0): Seed of the bootstrap (the same seed gives the same intervals).
 
     Returns:
-        `list[dict]`: Rows with ``who``, ``size``, ``split``, ``metric``, ``mean``, ``ci_low``, ``ci_high`` (None
-        without per-row scores), ``interval`` (``"bootstrap"`` or None), ``n`` (seeds), ``values`` (each seed's
-        metric as its run reported it), ``scored_rows`` and ``groups`` (rows and groups scored per run), and the
-        cell's ``kind``, ``self``, ``train_rows`` and ``details``. A seed whose value is None (not estimable, e.g.
-        an F1 with no valid answer) is left out of the mean and counted in ``not_estimable``; when no seed has a
-        value, ``mean`` and the interval are None ("not estimable"), never 0 with [0, 0].
+        `list[dict]`: Rows with ``who``, ``size``, ``split``, ``metric``, ``mean``, ``ci_low``, ``ci_high``,
+        ``interval``, ``n`` (seeds), ``values``, ``scored_rows``, ``groups``, ``kind``, ``self``, ``train_rows`` and
+        ``details``. A seed whose value is None is counted in ``not_estimable``; with no value, ``mean`` and the
+        interval are None, never 0 with [0, 0].
     """
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for result in results:
@@ -160,30 +138,13 @@ def summarize(
 
 
 def reported_value(result: dict, split: str, metric: str) -> float | None:
-    """A run's reported value of a metric on a split; None when not estimable.
-
-    Args:
-        result (`dict`): A cell's result.
-        split (`str`): The split.
-        metric (`str`): The metric.
-
-    Returns:
-        `float` or `None`: The value.
-    """
+    """A run's reported value of a metric on a split; None when not estimable."""
     value = result["splits"][split]["metrics"][metric]
     return None if value is None else float(value)
 
 
 def self_explainer(results: list[dict], target: str) -> str | None:
-    """Who explains itself: the trained explainer whose base is the target (``self`` in its results).
-
-    Args:
-        results (`list[dict]`): The cells' results.
-        target (`str`): The target model.
-
-    Returns:
-        `str` or `None`: Its ``who``; None when no such explainer ran.
-    """
+    """The ``who`` of the trained explainer whose base is the target (``self``); None when none ran."""
     selves = list(dict.fromkeys(r["who"] for r in results if r["kind"] == "explainer" and r["self"]))
     if target in selves:
         return target
@@ -201,11 +162,9 @@ def paired_differences(
 ) -> list[dict]:
     """For each training size of the self-explainer and each other explainer, control or baseline X: self − X.
 
-    X is taken at the same training size (seeded cells, paired seed by seed on the seeds both have) or, for a
-    baseline that does not train, as it is (against every seed of self). Both members are recomputed in the same
-    bootstrap resamples (seeds × groups), which give the difference's interval and its tests
-    (:mod:`self_explain.utils.significance`): the two-sided p-value of "self − X = 0", Holm-adjusted within each
-    results table the difference is shown in, and the TOST p-value of "self − X within ± ``margin``".
+    X is taken at the same size, paired seed by seed, or, for a baseline that does not train, as it is. Both members
+    are recomputed in the same bootstrap resamples, which give the interval and the tests
+    (:mod:`self_explain.utils.significance`).
 
     Args:
         results (`list[dict]`): The cells' results.
@@ -217,14 +176,10 @@ def paired_differences(
         margin (`float`, *optional*, defaults to `EQUIVALENCE_MARGIN`): The equivalence margin δ of the TOST.
 
     Returns:
-        `list[dict]`: Rows with ``self``, ``other``, ``other_kind``, ``size``, ``other_size`` (None for a baseline
-        that does not train), ``split``, ``metric``, ``seeds`` (seeds compared), ``difference``, ``ci_low``,
-        ``ci_high``, ``excludes_zero`` (whether the interval lies above or below 0), ``p_value`` (two-sided
-        bootstrap p), ``p_holm`` (Holm-adjusted over the differences of its training size: every X, split and
-        metric), ``p_holm_by_size`` (Holm-adjusted over those of its split and metric: every X and training size)
-        and ``p_equivalence`` (TOST). ``difference`` and the rest are None where either side is not estimable; the
-        interval, ``excludes_zero`` and the p-values are None, with the difference of the means, where a cell kept
-        no per-row scores. A difference without p-value is in no family.
+        `list[dict]`: Rows with ``self``, ``other``, ``other_kind``, ``size``, ``other_size``, ``split``, ``metric``,
+        ``seeds``, ``difference``, ``ci_low``, ``ci_high``, ``excludes_zero``, ``p_value`` (two-sided), ``p_holm``
+        (Holm over its training size), ``p_holm_by_size`` (Holm over its split and metric) and ``p_equivalence``
+        (TOST). Values are None where a side is not estimable; without per-row scores only the difference is given.
     """
     me = self_explainer(results, target)
     if me is None:
@@ -320,16 +275,7 @@ def _difference(
 
 
 def every_metric_name(results: list[dict], splits: list[str]) -> list[str]:
-    """Every metric the cells' scored rows can give: each key of their metric module's statistics (in its order),
-    then their extra scores, then any other metric a run reported (e.g. of a run without per-row scores).
-
-    Args:
-        results (`list[dict]`): The cells' results.
-        splits (`list[str]`): The scored splits.
-
-    Returns:
-        `list[str]`: The metric names, each once.
-    """
+    """Every metric the cells can give: their statistics' keys (in order), then extra scores, then any other."""
     names: list[str] = []
     for result in results:
         for split in splits:
@@ -348,21 +294,7 @@ def every_metric_name(results: list[dict], splits: list[str]) -> list[str]:
 
 
 def every_metric(results: list[dict], splits: list[str], samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> dict:
-    """Every metric the scored rows give (``every_metric_name``) at the largest training size, with its interval.
-
-    Each explainer, control and baseline at the explainers' largest training size; a baseline that does not train
-    as it is. This is where metrics beyond the headline ones (e.g. one class of rows) are seen for every explainer.
-
-    Args:
-        results (`list[dict]`): The cells' results.
-        splits (`list[str]`): The scored splits.
-        samples (`int`, *optional*, defaults to `BOOTSTRAP_SAMPLES`): Bootstrap resamples.
-        seed (`int`, *optional*, defaults to 0): Seed of the bootstrap.
-
-    Returns:
-        `dict`: ``size`` (the largest training size; None without trained explainers), ``metrics`` (the names, in
-        order) and ``rows`` (summary rows as ``summarize`` gives them).
-    """
+    """Summary rows of every metric at the explainers' largest training size: ``size``, ``metrics`` and ``rows``."""
     sizes = [r["size"] for r in results if r["kind"] == "explainer" and r["size"] is not None]
     largest = max(sizes) if sizes else None
     chosen = [r for r in results if r["size"] in (largest, None)]
@@ -371,14 +303,7 @@ def every_metric(results: list[dict], splits: list[str], samples: int = BOOTSTRA
 
 
 def group_kind(results: list[dict]) -> str | None:
-    """What the bootstrap resampled as groups: ``"entity"`` when the scored rows carry entities, else ``"row"``.
-
-    Args:
-        results (`list[dict]`): The cells' results.
-
-    Returns:
-        `str` or `None`: ``"entity"``, ``"row"`` (each row its own group), or None when no cell kept per-row scores.
-    """
+    """What the bootstrap resampled as groups: ``"entity"``, ``"row"``, or None when no cell kept per-row scores."""
     kinds = set()
     for result in results:
         for scored in result["splits"].values():

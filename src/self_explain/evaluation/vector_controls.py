@@ -1,12 +1,8 @@
 """``self-explain evaluate --vector_controls``: does the explainer read the vector?
 
-A vector explainer (a task whose questions carry a vector: patching, features) is scored on the same rows three
-times: with the true vectors, with shuffled ones (each row given another row's vector, a seeded derangement of the
-scored rows) and with zero ones (:mod:`self_explain.explainer.controls`). Each metric is reported for each, with the
-paired differences true − shuffled and true − zero and their 95 % bootstrap intervals over the rows' entities, all
-recomputed in the same resamples (:func:`~self_explain.evaluation.intervals.split_intervals`). Where only the vector
-can answer (patching's changed rows), an explainer that reads it loses under both controls; one that answers from the
-question text alone does not.
+A vector explainer is scored on the same rows with true, shuffled (a seeded derangement) and zero vectors, with
+the paired differences true − control recomputed in the same resamples. Where only the vector can answer, an
+explainer that reads it loses under both controls; one answering from the question text does not.
 """
 
 from __future__ import annotations
@@ -28,20 +24,7 @@ OPTION = "--vector_controls"
 
 
 def check_vector_controls(explainer: str, task: str | None = None, revision: str | None = None) -> str:
-    """Refuse ``--vector_controls`` where it cannot apply, from the explainer's metadata alone (no model is loaded).
-
-    Args:
-        explainer (`str`): The explainer as given (toy name, folder or Hub id).
-        task (`str`, *optional*): The task given with ``--task`` (default: the explainer's).
-        revision (`str`, *optional*): The explainer's Hub revision.
-
-    Returns:
-        `str`: The task scored.
-
-    Raises:
-        ValueError: When the task is unknown or not given, text-only (its questions carry no vector), or the explainer
-            was trained under the shuffled vector control (see `check_scoring_controls`).
-    """
+    """Refuse ``--vector_controls`` where it cannot apply, from the explainer's metadata alone; returns the task."""
     metadata = read_metadata(resolve_model_id(explainer), revision)
     task = task or metadata.get("task")
     if task is None:
@@ -58,15 +41,7 @@ def check_vector_controls(explainer: str, task: str | None = None, revision: str
 
 
 def controlled_examples(examples: ExplainerExamples, seed: int) -> dict[str, ExplainerExamples]:
-    """The scored examples under each scoring control (``SCORING_CONTROLS``), the questions and answers unchanged.
-
-    Args:
-        examples (`ExplainerExamples`): The split's examples, with their true vectors.
-        seed (`int`): The derangement's seed.
-
-    Returns:
-        `dict[str, ExplainerExamples]`: Per control, the transformed examples.
-    """
+    """The scored examples under each scoring control (``SCORING_CONTROLS``), the questions and answers unchanged."""
     return {control: apply_vector_control(examples, control, seed) for control in SCORING_CONTROLS}
 
 
@@ -107,12 +82,5 @@ def control_results(
 
 
 def difference_label(entry: Mapping) -> str:
-    """How a control's paired difference is named in tables: ``true − shuffled``.
-
-    Args:
-        entry (`Mapping`): A control's entry (`control_results`).
-
-    Returns:
-        `str`: The label.
-    """
+    """How a control's paired difference is named in tables: ``true − shuffled``."""
     return f"{TRUE_VECTORS} − {entry['vectors']}"

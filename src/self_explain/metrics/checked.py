@@ -9,15 +9,6 @@ class InputCheckedMetric(evaluate.Metric):
     """An ``evaluate.Metric`` that names the metric and the input when predictions or references are missing."""
 
     def compute(self, *, predictions=None, references=None, **kwargs):
-        """``evaluate``'s compute, after refusing missing predictions or references with a clear message.
-
-        Args:
-            predictions (`list`): The predictions.
-            references (`list`): The references, one per prediction.
-            **kwargs: The metric's options.
-
-        Returns:
-            `dict`: The metric's values.
-        """
+        """``evaluate``'s compute, after refusing missing predictions or references with a clear message."""
         check_metric_inputs(self.name, predictions, references)
         return super().compute(predictions=predictions, references=references, **kwargs)

@@ -1,8 +1,6 @@
-"""What every metric's per-row statistics share: helpers that turn additive row totals into a metric, and where
-each metric module declares its own (``metrics/<m>/rows.py``: ``ROWS`` and ``STATISTICS``).
+"""Helpers that turn additive per-row totals into a metric, and where each metric declares its own statistics.
 
-A metric such as has-changed F1 or a pooled correlation is not a mean of per-row values, so each row keeps additive
-statistics (counts, sums) from which the metric is recomputed exactly on any resample of rows.
+Each ``metrics/<m>/rows.py`` declares ``ROWS`` and ``STATISTICS``.
 """
 
 from __future__ import annotations
@@ -19,14 +17,7 @@ RowStatistics = Callable[[list[str], list[str]], dict[str, list[float]]]
 
 
 def metric_row_statistics(name: str) -> tuple[RowStatistics, dict[str, Statistic]] | None:
-    """A metric module's per-row statistics and its metrics as functions of their totals.
-
-    Args:
-        name (`str`): A shipped metric, e.g. ``"causal_match"``.
-
-    Returns:
-        `tuple` or `None`: ``(ROWS, STATISTICS)`` of ``metrics/<name>/rows.py``; None when the metric has none.
-    """
+    """``(ROWS, STATISTICS)`` of ``metrics/<name>/rows.py``; None when the metric has none."""
     if name not in METRICS or not (_METRICS_DIR / name / "rows.py").is_file():
         return None
     module = importlib.import_module(f"{__package__}.{name}.rows")
@@ -34,21 +25,12 @@ def metric_row_statistics(name: str) -> tuple[RowStatistics, dict[str, Statistic
 
 
 def sum_of(*names: str) -> Callable[[Mapping[str, np.ndarray]], np.ndarray]:
-    """The sum of the totals of these columns, as a function of the totals.
-
-    Args:
-        names (`str`): The per-row columns summed.
-    """
+    """The sum of the totals of these columns, as a function of the totals."""
     return lambda totals: sum(np.asarray(totals[name], dtype=float) for name in names)
 
 
 def ratio_of(numerator, denominator) -> Statistic:
-    """A ratio of two functions of the totals, NaN ("not estimable") where the denominator is 0.
-
-    Args:
-        numerator (`Callable`): A function of the totals.
-        denominator (`Callable`): Another one.
-    """
+    """A ratio of two functions of the totals, NaN ("not estimable") where the denominator is 0."""
 
     def statistic(totals: Mapping[str, np.ndarray]) -> np.ndarray:
         num, den = numerator(totals), denominator(totals)
@@ -59,20 +41,11 @@ def ratio_of(numerator, denominator) -> Statistic:
 
 
 def ratio(numerator: str, denominator: str) -> Statistic:
-    """The ratio of two columns' totals, NaN where the denominator is 0.
-
-    Args:
-        numerator (`str`): A per-row column.
-        denominator (`str`): Another one.
-    """
+    """The ratio of two columns' totals, NaN where the denominator is 0."""
     return ratio_of(sum_of(numerator), sum_of(denominator))
 
 
 def f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
-    """F1 from confusion counts, 0.0 where there is no true positive.
-
-    Args:
-        tp, fp, fn (`np.ndarray`): True positives, false positives and false negatives.
-    """
+    """F1 from confusion-count arrays, 0.0 where there is no true positive."""
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(tp > 0, 2 * tp / np.where(tp > 0, 2 * tp + fp + fn, 1.0), 0.0)

@@ -145,26 +145,12 @@ def normalize_answer(text: str) -> str:
 
     >>> normalize_answer("  The output would remain   UNCHANGED from <<<Paris>>>.  ")
     'the output would remain unchanged from <<<paris>>>'
-
-    Args:
-        text (`str`): a prediction or a reference.
-
-    Returns:
-        `str`: the text with each whitespace run made one space, stripped, lowercased, "." stripped from both ends.
     """
     return re.sub(r"\s+", " ", text).strip().lower().strip(".")
 
 
 def macro_f1(labels: list[bool], predicted: list[bool]) -> float:
-    """Macro F1 over the classes seen in `labels` or `predicted` (what scikit-learn's average="macro" does).
-
-    Args:
-        labels (`list[bool]`): the true classes.
-        predicted (`list[bool]`): the predicted classes, as many.
-
-    Returns:
-        `float`: the mean over the classes of each class's F1.
-    """
+    """Macro F1 over the classes seen in `labels` or `predicted` (what scikit-learn's average="macro" does)."""
     pairs = list(zip(labels, predicted))
     scores = [f1_of(*confusion_counts(pairs, cls)) for cls in set(labels) | set(predicted)]
     return sum(scores) / len(scores)
@@ -235,15 +221,7 @@ class CausalMatch(checked.InputCheckedMetric):
 
 
 def confusion_counts(pairs: list[tuple[bool, bool]], cls: bool) -> tuple[int, int, int]:
-    """True positives, false positives and false negatives of one class over (label, prediction) pairs.
-
-    Args:
-        pairs (`list[tuple[bool, bool]]`): (reference says changed, answer says changed), one per row.
-        cls (`bool`): The class counted as positive (True: changed).
-
-    Returns:
-        `tuple[int, int, int]`: True positives, false positives, false negatives.
-    """
+    """(tp, fp, fn) of class ``cls`` (True: changed) over (reference says changed, answer says changed) pairs."""
     true_pos = sum(label == cls and said == cls for label, said in pairs)
     false_pos = sum(label != cls and said == cls for label, said in pairs)
     false_neg = sum(label == cls and said != cls for label, said in pairs)
@@ -251,16 +229,7 @@ def confusion_counts(pairs: list[tuple[bool, bool]], cls: bool) -> tuple[int, in
 
 
 def f1_of(true_pos: int, false_pos: int, false_neg: int) -> float:
-    """F1 from confusion counts, 2·tp / (2·tp + fp + fn); 0.0 when there is no true positive.
-
-    Args:
-        true_pos (`int`): True positives.
-        false_pos (`int`): False positives.
-        false_neg (`int`): False negatives.
-
-    Returns:
-        `float`: The F1.
-    """
+    """F1 from confusion counts, 2·tp / (2·tp + fp + fn); 0.0 when there is no true positive."""
     return 2 * true_pos / (2 * true_pos + false_pos + false_neg) if true_pos else 0.0
 
 

@@ -11,21 +11,11 @@ from ..row_statistics import f1, ratio, ratio_of, sum_of
 
 
 def causal_match_rows(predictions: list[str], references: list[str]) -> dict[str, list[float]]:
-    """Per-row statistics of ``causal_match``: validity, exact and content match, and confusion counts.
+    """Per-row 0/1 statistics of ``causal_match``, as it scores: validity, exact and content match, confusion counts.
 
-    As ``causal_match`` scores them: both sides normalised and parsed; for the valid answers, exact and content match
-    and the "changed" class's confusion counts (``tp``, ``fp``, ``fn``); for the macro F1 over all rows, each class's
-    counts with an invalid answer counted as the wrong class.
-
-    Args:
-        predictions (`list[str]`): The explanations.
-        references (`list[str]`): The reference sentences, one per prediction.
-
-    Returns:
-        `dict[str, list[float]]`: Columns ``rows``, ``valid``, ``exact``, ``content``, ``tp``, ``fp``, ``fn``, ``tn``;
-        ``changed_tp`` … ``unchanged_fn`` for the macro F1; and for the strata by the reference's class,
-        ``changed_rows``, ``changed_exact``, ``changed_content``, ``changed_valid`` and the same for ``unchanged``;
-        one 0/1 value per row.
+    Columns: ``rows``, ``valid``, ``exact``, ``content``, ``tp``, ``fp``, ``fn``, ``tn`` (valid answers, class
+    "changed"); ``changed_tp`` … ``unchanged_fn`` for the macro F1 (an invalid answer counts as the wrong class); and
+    ``changed_rows``, ``changed_exact``, ``changed_content``, ``changed_valid`` and the same for ``unchanged``.
     """
     from ...tasks.causal_answers import parse_causal_answer
     from .causal_match import normalize_answer

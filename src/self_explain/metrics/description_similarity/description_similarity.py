@@ -112,16 +112,7 @@ _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w])")
 
 
 def normalize_description(text: str) -> str:
-    """Lower-cased, with runs of whitespace collapsed to one space, the ends stripped and the final period removed
-    (periods at either end, as the reference evaluator, ``causal_exact_match_eval.py`` in introspective-interp, and
-    the ``causal_match`` metric strip them).
-
-    Args:
-        text (`str`): a description.
-
-    Returns:
-        `str`: the normalised description.
-    """
+    """Lower-cased, whitespace runs collapsed, ends and end periods stripped (as ``causal_match``)."""
     return " ".join(text.lower().split()).strip(".").strip()
 
 
@@ -129,12 +120,6 @@ def parse_judge_rating(answer: str | None) -> int | None:
     """The judge's rating in 1-5, or ``None`` unless the answer holds exactly one distinct number, an integer 1-5.
 
     A trailing "/5" or "out of 5" is ignored; "4.0" counts as 4; "1 to 5, I'd say 3" holds three numbers: ``None``.
-
-    Args:
-        answer (`str`, *optional*): the judge's answer.
-
-    Returns:
-        `int` or `None`: the rating, or None when the answer holds none or several.
     """
     if not answer:
         return None
@@ -146,17 +131,7 @@ def parse_judge_rating(answer: str | None) -> int | None:
 
 
 def judge_messages(prediction: str, reference: str, prompt: str = JUDGE_PROMPT) -> list[dict[str, str]]:
-    """The chat asking the judge to rate how well a prediction matches a reference.
-
-    Args:
-        prediction (`str`): the predicted description.
-        reference (`str`): the reference description.
-        prompt (`str`, *optional*, defaults to `JUDGE_PROMPT`): the prompt template (``{prediction}``,
-                ``{reference}``).
-
-    Returns:
-        `list[dict[str, str]]`: one user message.
-    """
+    """The chat (one user message) asking the judge to rate how well a prediction matches a reference."""
     return [
         {"role": "system", "content": JUDGE_SYSTEM},
         {"role": "user", "content": prompt.format(reference=reference, prediction=prediction)},
@@ -174,22 +149,7 @@ def ask_endpoint_judge(
     timeout: float,
     max_retries: int,
 ) -> list[str | None]:
-    """One greedy chat completion per (prediction, reference) pair from an OpenAI-compatible endpoint
-    (the package's one endpoint client, :class:`self_explain.lm_backend.LanguageModelBackend`).
-
-    Args:
-        pairs (`list[tuple[str, str]]`): the (prediction, reference) pairs.
-        model (`str`): the judge's model name at the endpoint.
-        base_url (`str` or `None`): the endpoint (None: the OpenAI API).
-        api_key (`str` or `None`): the key (None: env ``OPENAI_API_KEY``).
-        prompt (`str`): the prompt template.
-        max_tokens (`int`): the longest answer.
-        timeout (`float`): seconds per request.
-        max_retries (`int`): retries on connection errors and 5xx.
-
-    Returns:
-        `list[str | None]`: each pair's answer, None for an empty one.
-    """
+    """One greedy chat completion per (prediction, reference) pair from an OpenAI-compatible endpoint (None: empty)."""
     from self_explain.core.lm_backend import LanguageModelBackend, LMConfig
 
     config = LMConfig(
@@ -210,14 +170,7 @@ def ask_endpoint_judge(
 
 @functools.lru_cache(maxsize=1)
 def load_local_judge(judge_model: str):
-    """Load (once) a local causal LM as the judge.
-
-    Args:
-        judge_model (`str`): a toy name, local folder or Hub model id.
-
-    Returns:
-        `tuple`: the model, in eval mode, and its tokenizer.
-    """
+    """Load (once) a local causal LM as the judge: the model, in eval mode, and its tokenizer."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from self_explain.core.models import resolve_model_id
@@ -232,18 +185,7 @@ def load_local_judge(judge_model: str):
 def ask_local_judge(
     pairs: list[tuple[str, str]], *, judge_model: str, prompt: str, max_tokens: int, batch_size: int = 8
 ) -> list[str | None]:
-    """Greedy answers of a local causal LM (its chat template if it has one, else the plain prompt).
-
-    Args:
-        pairs (`list[tuple[str, str]]`): the (prediction, reference) pairs.
-        judge_model (`str`): a toy name, local folder or Hub model id.
-        prompt (`str`): the prompt template.
-        max_tokens (`int`): the longest answer.
-        batch_size (`int`, *optional*, defaults to 8): pairs per generation batch.
-
-    Returns:
-        `list[str | None]`: each pair's answer, None for an empty one.
-    """
+    """Greedy answers of a local causal LM (its chat template if it has one); None for an empty answer."""
     from self_explain.core.generation import greedy_generate
 
     model, tokenizer = load_local_judge(str(judge_model))

@@ -6,15 +6,7 @@ from ..row_statistics import ratio
 
 
 def description_similarity_rows(predictions: list[str], references: list[str]) -> dict[str, list[float]]:
-    """Per-row statistics of ``description_similarity``: each row's embedding similarity and exact match.
-
-    Args:
-        predictions (`list[str]`): The predicted descriptions.
-        references (`list[str]`): The reference descriptions.
-
-    Returns:
-        `dict[str, list[float]]`: Columns ``rows`` (1), ``similarity`` (the cosine) and ``exact`` (0/1).
-    """
+    """Per-row statistics of ``description_similarity``: ``rows`` (1), ``similarity`` (the cosine), ``exact`` (0/1)."""
     from ...core.embeddings import paired_similarity
     from .description_similarity import normalize_description
 

@@ -85,20 +85,7 @@ def _is_number(value) -> bool:
 
 
 def as_exemplars(example, index: int, side: str) -> list[np.ndarray]:
-    """One example as a list of 1-D float arrays: a flat list of numbers is one exemplar.
-
-    Args:
-        example (`list[float]`, `list[list[float]]` or `np.ndarray`): one prediction or reference.
-        index (`int`): the example's index, for the error messages.
-        side (`str`): ``prediction`` or ``reference``, for the error messages.
-
-    Returns:
-        `list[np.ndarray]`: one float64 array of token activations per exemplar.
-
-    Raises:
-        TypeError: if the example is not a list.
-        ValueError: if it mixes numbers and lists, or holds a non-number, a NaN or an infinite value.
-    """
+    """One example as a list of 1-D float64 arrays (a flat list of numbers is one exemplar); refuses NaN and inf."""
     if isinstance(example, np.ndarray):
         example = example.tolist()
     if not isinstance(example, Sequence) or isinstance(example, str):
@@ -120,19 +107,7 @@ def as_exemplars(example, index: int, side: str) -> list[np.ndarray]:
 
 
 def example_tokens(prediction, reference, index: int) -> tuple[np.ndarray, np.ndarray]:
-    """The example's simulated and true activations, exemplars concatenated, after checking the shapes agree.
-
-    Args:
-        prediction (`list[float]` or `list[list[float]]`): the simulated activations.
-        reference (`list[float]` or `list[list[float]]`): the true activations.
-        index (`int`): the example's index, for the error messages.
-
-    Returns:
-        `tuple[np.ndarray, np.ndarray]`: the simulated and the true activations of every token.
-
-    Raises:
-        ValueError: if the exemplars or their lengths differ, or the example has no tokens.
-    """
+    """The example's simulated and true activations of every token, exemplars concatenated; ValueError on mismatch."""
     simulated = as_exemplars(prediction, index, "prediction")
     true = as_exemplars(reference, index, "reference")
     if len(simulated) != len(true):

@@ -10,15 +10,9 @@ from ..row_statistics import ratio
 
 
 def weight_correlation_rows(predictions: list[str], references: list[str]) -> dict[str, list[float]]:
-    """Per-row statistics of ``weight_correlation``: validity, the weight pairs' sums (pooled r) and the row's r.
+    """Per-row statistics of ``weight_correlation``: ``rows``, ``valid``, the pairs' sums (pooled r), ``scenario_r``.
 
-    Args:
-        predictions (`list[str]`): The explainer's answers (after the task's ``metric_input``).
-        references (`list[str]`): The true weights as JSON objects.
-
-    Returns:
-        `dict[str, list[float]]`: Columns ``rows``, ``valid``, ``pairs``, ``sx``, ``sy``, ``sxx``, ``syy``, ``sxy``
-        (sums over the row's (reported, true) pairs; 0 for an invalid row) and ``scenario_r`` (its Pearson r).
+    Sums ``pairs``, ``sx``, ``sy``, ``sxx``, ``syy``, ``sxy`` are over the row's (reported, true) pairs; 0 if invalid.
     """
     from .weight_correlation import matched_weights, pearson, reference_weights
 

@@ -154,10 +154,7 @@ def _as_weight(value) -> float | None:
 
 
 def parse_weights(text: str) -> dict[str, float] | None:
-    """The attribute weights in an answer: the JSON object starting at the first `{`, text around it ignored.
-
-    Returns the object's entries whose value is a finite number (as floats; other entries are dropped, so an
-    attribute reported as "high" or true counts as missing), or None when there is no JSON object to read.
+    """The finite numeric entries (as floats) of the JSON object starting at the first `{`; None without one.
 
     >>> parse_weights('{"price": -80, "quality": 35.5}')
     {'price': -80.0, 'quality': 35.5}
@@ -165,12 +162,6 @@ def parse_weights(text: str) -> dict[str, float] | None:
     {'price': -80.0}
     >>> print(parse_weights("I weighted price most."))
     None
-
-    Args:
-        text (`str`): the explainer's answer.
-
-    Returns:
-        `dict[str, float]` or `None`: the numeric weights by attribute, or None without a JSON object.
     """
     if not isinstance(text, str):
         return None
@@ -188,18 +179,7 @@ def parse_weights(text: str) -> dict[str, float] | None:
 
 
 def reference_weights(reference, index: int) -> dict[str, float]:
-    """A reference as {attribute: weight}; anything but a non-empty JSON object of finite numbers is a ValueError.
-
-    Args:
-        reference (`str`): the reference, a JSON object.
-        index (`int`): the example's index, for the error messages.
-
-    Returns:
-        `dict[str, float]`: the true weights by attribute.
-
-    Raises:
-        ValueError: if the reference is not a non-empty JSON object of finite numbers.
-    """
+    """A reference as {attribute: weight}; anything but a non-empty JSON object of finite numbers is a ValueError."""
     expected = 'a JSON object mapping attribute names to finite numbers, e.g. \'{"price": -50, "quality": 40}\''
     if not isinstance(reference, str):
         raise ValueError(f"Example {index}: the reference must be {expected}, not {reference!r}.")
@@ -222,16 +202,7 @@ def reference_weights(reference, index: int) -> dict[str, float]:
 
 
 def matched_weights(prediction, true: dict[str, float]) -> tuple[np.ndarray, np.ndarray] | None:
-    """Reported and true weights in the reference's attribute order, or None when the prediction is malformed.
-
-    Args:
-        prediction (`str`): the explainer's answer.
-        true (`dict[str, float]`): the true weights by attribute.
-
-    Returns:
-        `tuple[np.ndarray, np.ndarray]` or `None`: the reported and the true weights, or None when the answer has no
-        JSON object or misses an attribute.
-    """
+    """Reported and true weights in the reference's attribute order; None without a JSON object or an attribute."""
     reported = parse_weights(prediction)
     if reported is None or any(name not in reported for name in true):
         return None
@@ -248,13 +219,6 @@ def names_other_attributes(prediction, true: dict[str, float]) -> bool:
     True
     >>> names_other_attributes('{"price": 30}', {"price": -50.0, "view": 10.0})
     False
-
-    Args:
-        prediction (`str`): the explainer's answer.
-        true (`dict[str, float]`): the true weights by attribute.
-
-    Returns:
-        `bool`: True when the answer gives numbers, all for other attribute names.
     """
     reported = parse_weights(prediction)
     return bool(reported) and not any(name in reported for name in true)
@@ -267,12 +231,6 @@ def repeats_a_name(prediction) -> bool:
     True
     >>> repeats_a_name('{"price": 30, "view": {"price": 1}}')
     False
-
-    Args:
-        prediction (`str`): the explainer's answer.
-
-    Returns:
-        `bool`: True when a key of the answer's top-level JSON object appears twice or more.
     """
     if not isinstance(prediction, str) or "{" not in prediction:
         return False
@@ -286,14 +244,7 @@ def repeats_a_name(prediction) -> bool:
 
 
 def mean_t_ci(values: list[float]) -> tuple[float, float, float]:
-    """Mean and t-based 95 % confidence interval of the mean; the interval is the mean itself for one value.
-
-    Args:
-        values (`list[float]`): the values.
-
-    Returns:
-        `tuple[float, float, float]`: the mean and the interval's low and high ends.
-    """
+    """Mean and t-based 95 % confidence interval (low, high) of the mean; the interval is the mean for one value."""
     mean, low, high = mean_confidence_interval(values)
     return (mean, mean, mean) if low is None else (mean, low, high)
 
