@@ -89,10 +89,20 @@ class DemoSpec:
 class Task:
     """An explanation task: how its dataset is built, what the explainer is asked, and how answers are scored.
 
-    A task folder ``tasks/<name>/`` subclasses this, sets the class attributes (``name``, ``config_class``,
-    ``dataset_name``, ``metric``, ``uses_vectors``, ``format_instructions``, ``max_new_tokens``, ``card``,
-    ``experiment``, ``demo``), overrides the hooks and registers an instance with
-    :func:`~self_explain.tasks.register_task`. Hooks that run the target take a ``core.models.LoadedModel``.
+    A task folder ``tasks/<name>/`` subclasses this, sets the class attributes, overrides the hooks and registers an
+    instance with :func:`~self_explain.tasks.register_task`. Hooks that run the target take a ``LoadedModel``.
+
+    Attributes:
+        name (`str`): The task's name, e.g. ``"patching"`` (``self-explain build <name>``).
+        config_class (`type`): The dataclass whose fields are the builder's command-line options.
+        dataset_name (`str`): Hub repo name of the published dataset, e.g. ``"self-explain-patching"``.
+        metric (`str`): The evaluate module scoring explanations (``self_explain.metric_path``).
+        uses_vectors (`bool`): Whether questions carry a vector placeholder (SelfIE, nearest neighbour by vector).
+        format_instructions (`str`, *optional*): Appended to questions by the zero-shot baseline.
+        max_new_tokens (`int`): Longest explanation generated unless the caller says otherwise.
+        card (`TaskCard`): The explainer card's text and metric labels.
+        experiment (`ExperimentSettings`): Headline metrics and what the experiment needs.
+        demo (`DemoSpec`, *optional*): How ``self-explain demo`` runs the task; None: not in the demo.
     """
 
     name: ClassVar[str]

@@ -45,7 +45,7 @@ def window_size(config: PatchingConfig, num_layers: int) -> int:
 
 
 def start_layers(config: PatchingConfig, num_layers: int) -> list[int]:
-    """The windows' first layers, sorted: ``config.layers`` or every layer a window fits; ValueError if none fits."""
+    """The windows' sorted first layers: ``config.layers`` or every layer a window fits; ValueError if one does not."""
     window = window_size(config, num_layers)
     last_start = num_layers - window
     if last_start < 0:
