@@ -21,16 +21,11 @@ class ExplainerExamples:
     """What the explainer is asked, what it should answer, and the vectors injected at its placeholders.
 
     Args:
-        questions (`list[str]`):
-            The explainer's questions, one per example.
-        answers (`list[str]`, *optional*):
-            The reference answers, one per question; None for pipeline inputs (nothing to compare with).
-        vectors (`torch.Tensor`, *optional*):
-            (n, target hidden), one per question, injected at the vector placeholder; None for text-only tasks.
-        layers (`torch.Tensor`, *optional*):
-            (n,) the target layer each vector was read at.
-        extras (`list[dict]`, *optional*):
-            Per example, what the task's extra scorer needs (e.g. held-out exemplars).
+        questions (`list[str]`): The explainer's questions, one per example.
+        answers (`list[str]`, *optional*): The reference answers, one per question; None for pipeline inputs.
+        vectors (`torch.Tensor`, *optional*): (n, target hidden), injected at the vector placeholder; None: text only.
+        layers (`torch.Tensor`, *optional*): (n,) the target layer each vector was read at.
+        extras (`list[dict]`, *optional*): Per example, what the task's extra scorer needs (e.g. held-out exemplars).
     """
 
     questions: list[str]
@@ -45,10 +40,9 @@ class TaskCard:
     """What the explainer card says about a task.
 
     Args:
-        description (`str`, *optional*, defaults to `""`):
-            What an explainer of this task does ("this explainer …"); also the ``self-explain build`` help.
-        metric_labels (`dict[str, tuple[str, str]]`, *optional*):
-            The metric keys' display names and meanings, in the order of the card's evaluation table.
+        description (`str`, *optional*, defaults to `""`): What an explainer of this task does; also the build help.
+        metric_labels (`dict[str, tuple[str, str]]`, *optional*): The metric keys' display names and meanings, in the
+            order of the card's evaluation table.
     """
 
     description: str = ""
@@ -60,12 +54,10 @@ class ExperimentSettings:
     """How evaluations and experiments report a task.
 
     Args:
-        headline_metrics (`tuple[str, ...]`, *optional*, defaults to `("exact_match",)`):
-            The metrics of tables and plots; the first is the headline, and picks SelfIE's scale.
-        headline_reason (`str`, *optional*, defaults to `""`):
-            Why these metrics head the experiment's results (stated in ``results.md``).
-        needs_dataset (`str`, *optional*):
-            Why the experiment cannot build this task's dataset itself; None: it builds one with the task's defaults.
+        headline_metrics (`tuple[str, ...]`, *optional*, defaults to `("exact_match",)`): The metrics of tables and
+            plots; the first is the headline, and picks SelfIE's scale.
+        headline_reason (`str`, *optional*, defaults to `""`): Why these metrics head the results (in ``results.md``).
+        needs_dataset (`str`, *optional*): Why the experiment cannot build this task's dataset itself; None: it can.
     """
 
     headline_metrics: tuple[str, ...] = ("exact_match",)
@@ -78,18 +70,12 @@ class DemoSpec:
     """How ``self-explain demo`` runs a task on the toy world.
 
     Args:
-        summary (`Callable[[Path, str], list[str]]`):
-            ``summary(dataset_folder, config_name)``: the lines the demo prints about the built dataset.
-        build_options (`dict`):
-            Options of the task's config for the demo build, besides ``target``, ``out``, ``seed`` and ``overwrite``.
-        explainer (`str`, *optional*):
-            The shipped explainer the demo explains and evaluates with (a toy name); None: the demo only builds.
-        pipeline_input (`Callable[[dict], dict]`, *optional*):
-            ``pipeline_input(row)``: the ``pipeline("self-explanation")`` input that asks about a dataset row.
-        splits (`tuple[str, ...]`):
-            The splits the demo evaluates on.
-        order (`int`):
-            Position of the task in the demo (lowest first).
+        summary (`Callable[[Path, str], list[str]]`): ``summary(dataset_folder, config_name)``: the lines printed.
+        build_options (`dict`): The demo build's config options besides ``target``, ``out``, ``seed``, ``overwrite``.
+        explainer (`str`, *optional*): The shipped toy explainer to explain and evaluate with; None: only build.
+        pipeline_input (`Callable[[dict], dict]`, *optional*): ``pipeline_input(row)``: a pipeline input about a row.
+        splits (`tuple[str, ...]`): The splits the demo evaluates on.
+        order (`int`): Position of the task in the demo (lowest first).
     """
 
     summary: Callable
@@ -103,11 +89,10 @@ class DemoSpec:
 class Task:
     """An explanation task: how its dataset is built, what the explainer is asked, and how answers are scored.
 
-    A task folder ``tasks/<name>/`` subclasses this, sets the class attributes and overrides the hooks, and
-    registers an instance with :func:`~self_explain.tasks.register_task` when it is imported. Every hook that runs
-    the target takes it as a ``core.models.LoadedModel``.
+    A task folder ``tasks/<name>/`` subclasses this, sets the class attributes, overrides the hooks and registers an
+    instance with :func:`~self_explain.tasks.register_task`. Hooks that run the target take a ``LoadedModel``.
 
-    Class attributes:
+    Attributes:
         name (`str`): The task's name, e.g. ``"patching"`` (``self-explain build <name>``).
         config_class (`type`): The dataclass whose fields are the builder's command-line options.
         dataset_name (`str`): Hub repo name of the published dataset, e.g. ``"self-explain-patching"``.
@@ -132,118 +117,86 @@ class Task:
     demo: ClassVar[DemoSpec | None] = None
 
     def build(self, config, recipe: Recipe | None = None) -> Path:
-        """Build the task's dataset.
+        """Build the task's dataset; returns the written folder.
 
         Args:
             config: An instance of ``config_class``.
             recipe (`Recipe`, *optional*): The YAML recipe the config was read from (the provenance records it).
-
-        Returns:
-            `Path`: The written dataset folder.
         """
         raise NotImplementedError(f"task {self.name!r} has no builder")
 
     def templates(self) -> list[str]:
-        """Every explainer question/answer template, for vocabulary checks.
-
-        Returns:
-            `list[str]`: The templates.
-        """
+        """Every explainer question/answer template, for vocabulary checks."""
         return []
 
     def examples(self, dataset, target: LoadedModel, seed: int = 0) -> ExplainerExamples:
-        """The explainer's questions, answers and vectors for dataset rows.
+        """The explainer's questions, answers and vectors, one example per dataset row.
 
         Args:
             dataset (`datasets.Dataset`): Rows of the task's dataset.
             target (`LoadedModel`): The target, which reads any vectors.
             seed (`int`, *optional*, defaults to 0): Seed of template choice.
-
-        Returns:
-            `ExplainerExamples`: One example per row.
         """
         raise NotImplementedError(f"task {self.name!r} cannot make explainer examples")
 
     def request(self, inputs: dict, target: LoadedModel) -> ExplainerExamples:
-        """The explainer's question about one ``pipeline("self-explanation")`` input.
+        """The explainer's question (one example, no answer) about one ``pipeline("self-explanation")`` input.
 
         Args:
             inputs (`dict`): The pipeline input (its ``task`` key names this task).
             target (`LoadedModel`): The target.
-
-        Returns:
-            `ExplainerExamples`: One example, without an answer.
         """
         raise NotImplementedError(f"task {self.name!r} does not answer pipeline inputs")
 
     def parse(self, explanation: str) -> dict:
-        """The fields an explanation states (e.g. ``changed``), for the pipeline's output.
+        """The fields an explanation states (e.g. ``changed``), for the pipeline's output; {} by default.
 
         Args:
             explanation (`str`): The explainer's answer.
-
-        Returns:
-            `dict`: The parsed fields; {} when the task parses nothing.
         """
         return {}
 
     def verify(self, inputs: dict, target: LoadedModel, parsed: dict) -> dict:
-        """Compute the ground truth of a pipeline input and whether the explanation held.
+        """The ground truth's fields of a pipeline input, and ``verified``: whether the explanation held.
 
         Args:
             inputs (`dict`): The pipeline input.
             target (`LoadedModel`): The target, which runs the intervention.
             parsed (`dict`): What :meth:`parse` read from the explanation.
-
-        Returns:
-            `dict`: The ground truth's fields and ``verified``.
         """
         raise NotImplementedError(f"task {self.name!r} cannot verify explanations")
 
     def metric_input(self, explanation: str) -> Any:
-        """What the metric compares for one explanation (default: the explanation as is).
+        """What ``metric`` takes as the prediction for one explanation (default: the explanation).
 
         Args:
             explanation (`str`): The explainer's answer.
-
-        Returns:
-            What ``metric`` takes as a prediction.
         """
         return explanation
 
     def extra_scores(self, examples: ExplainerExamples, predictions: list[str], target: LoadedModel) -> dict:
-        """Metrics beyond ``metric`` (e.g. a simulator's), from the examples' ``extras``.
+        """Metrics beyond ``metric`` (e.g. a simulator's), from the examples' ``extras``; {} by default.
 
         Args:
             examples (`ExplainerExamples`): The scored examples.
             predictions (`list[str]`): One prediction per example.
             target (`LoadedModel`): The target, which the scorer may run.
-
-        Returns:
-            `dict`: Metric name to value; {} when the task has none.
         """
         return {}
 
     def row_view(self, row: dict) -> dict:
-        """How the explanation report shows a dataset row (``tasks.row_view.ROW_VIEW``).
+        """How the explanation report shows a dataset row (``tasks.row_view.ROW_VIEW``); default: the question.
 
         Args:
             row (`dict`): A row of the task's dataset.
-
-        Returns:
-            `dict`: The prompt's segments (the intervened one marked), details and the ground truth's class; the
-            default shows the question alone.
         """
         return {"segments": [], "details": [], "label": ""}
 
     def implements(self, hook: str) -> bool:
-        """Whether this task overrides a hook of :class:`Task` (e.g. ``"request"``: it answers pipeline inputs).
+        """Whether this task's class overrides a hook of :class:`Task` (e.g. ``"request"``).
 
         Args:
             hook (`str`): A method name, e.g. ``"examples"``.
-
-        Returns:
-            `bool`: True when the task's class defines it, not the base class.
         """
         return getattr(type(self), hook) is not getattr(Task, hook)
 

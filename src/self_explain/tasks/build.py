@@ -1,11 +1,8 @@
 """The one build loop of every explanation dataset.
 
-:class:`DatasetBuilder` runs it (``run()``, a template method in the spirit of ``datasets.GeneratorBasedBuilder``):
-check and lock the destination → read the inputs → load the target → fingerprint the build → build the shards this
-process owns (resuming: shards on disk are reused) → read them back → split → provenance → publish. A task's builder
-subclasses it and keeps only what is its own: its items, how a shard of items becomes rows, its splits and its
-provenance. :class:`~self_explain.tasks.shards.ShardedBuild` is the work folder under it: shards written as the build
-goes, so that a killed build resumes and each ``accelerate launch`` process builds its own shards.
+:class:`DatasetBuilder` runs it as a template method; a task's builder keeps only its items, how a shard of items
+becomes rows, its splits and its provenance. :class:`~self_explain.tasks.shards.ShardedBuild` is the work folder
+under it, so that a killed build resumes and each ``accelerate launch`` process builds its own shards.
 """
 
 from __future__ import annotations
@@ -40,29 +37,12 @@ PROVENANCE_OPTIONS_IGNORED = ("output_dir", "overwrite", "push_to_hub", "repo_id
 
 
 def seeded_rng(seed: int, *keys: int) -> random.Random:
-    """A generator that depends only on the seed and the row's keys, not on sharding or batching.
-
-    Args:
-        seed (`int`): The build's seed.
-        *keys (`int`): The row's keys (an item id, a stream number, ...).
-
-    Returns:
-        `random.Random`: A generator seeded by ``seed`` and ``keys``.
-    """
+    """A generator that depends only on the seed and the row's keys, not on sharding or batching."""
     return random.Random(":".join(map(str, (seed, *keys))))
 
 
 def build_fingerprint(config, revision: str, items: Sequence) -> str:
-    """Identifies a build: a resumed build must have been started with the same inputs.
-
-    Args:
-        config (`dataclass`): The builder config; output and batching options do not count.
-        revision (`str`): The target's revision.
-        items (`Sequence`): The dataclass items the build is made from.
-
-    Returns:
-        `str`: 16 hex digits.
-    """
+    """16 hex digits identifying a build's inputs (not its output or batching options), so a resume can check them."""
     fields = {k: v for k, v in asdict(config).items() if k not in BUILD_CONFIG_KEYS_IGNORED}
     fields["revision"] = revision
     fields["package_version"] = __version__
@@ -71,27 +51,12 @@ def build_fingerprint(config, revision: str, items: Sequence) -> str:
 
 
 def build_command() -> str:
-    """The command line of this process, as a shell would take it back.
-
-    Returns:
-        `str`: The program's name and its arguments, shell-quoted.
-    """
+    """The command line of this process, shell-quoted."""
     return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
 
 
 def require_input(target: str, given, option: str, builtin: str, has_builtin: bool | None = None) -> None:
-    """The one check of an input that only toy-world targets have built in (prompts, examples, a corpus, ...).
-
-    Args:
-        target (`str`): The target model.
-        given (`Any`): The option's value (None or empty: not given).
-        option (`str`): The option, as the user types it (``"--prompts FILE"``).
-        builtin (`str`): What toy-world targets have instead (``"built-in prompts"``).
-        has_builtin (`bool`, *optional*): Whether this target has it built in (default: whether it is a toy model).
-
-    Raises:
-        ValueError: The option is missing and the target has no built-in input.
-    """
+    """Raise ValueError when ``option`` is not given and the target has no built-in input (toy-world targets)."""
     if given:
         return
     if has_builtin is None:
@@ -105,17 +70,7 @@ def require_input(target: str, given, option: str, builtin: str, has_builtin: bo
 def split_by_item(
     rows: Dataset, ids: list, split_of: dict, order: Sequence[str] = ("train", "test", "ood")
 ) -> dict[str, Dataset]:
-    """The rows of each split (in ``order``), by the split of the item each row came from (``ids``).
-
-    Args:
-        rows (`Dataset`): Every row built.
-        ids (`list`): Per row, the key of the item it came from.
-        split_of (`dict`): An item's key -> its split.
-        order (`Sequence[str]`, *optional*, defaults to `("train", "test", "ood")`): The splits, in order.
-
-    Returns:
-        `dict[str, Dataset]`: The non-empty splits, in ``order``.
-    """
+    """The non-empty splits (in ``order``) of ``rows``, each row going to the split of its item (``ids``)."""
     splits = {}
     for split in order:
         indices = [i for i, item_id in enumerate(ids) if split_of[item_id] == split]
@@ -125,16 +80,7 @@ def split_by_item(
 
 
 def content_groups(keys: list[tuple], contents: list[Sequence[str]]) -> dict[tuple, tuple]:
-    """Items that share a content text (a prompt, a counterfactual, a question) form one group: each item's key ->
-    its group's key (the group's first key in ``keys`` order). Items without content are groups of their own.
-
-    Args:
-        keys (`list[tuple]`): The items' keys.
-        contents (`list[Sequence[str]]`): Per item, its content texts (empty strings do not count).
-
-    Returns:
-        `dict[tuple, tuple]`: Item key -> group key.
-    """
+    """Item key -> group key: items sharing a content text form one group, keyed by its first key."""
     parent = list(range(len(keys)))
 
     def root(index: int) -> int:
@@ -157,18 +103,7 @@ def content_groups(keys: list[tuple], contents: list[Sequence[str]]) -> dict[tup
 
 
 def content_overlap(splits: dict[str, Dataset], columns: Sequence[str], reference: str = "train") -> dict[str, int]:
-    """Per split other than ``reference``, how many of its rows have a content text (a value of any of ``columns``)
-    that also occurs in ``reference`` (in any of those columns). Empty strings do not count.
-
-    Args:
-        splits (`dict[str, Dataset]`): The dataset's splits.
-        columns (`Sequence[str]`): The content columns (string columns).
-        reference (`str`, *optional*, defaults to `"train"`): The split the others must not share text with.
-
-    Returns:
-        `dict[str, int]`: Split -> rows sharing text with ``reference`` (every split but ``reference``; all 0 when
-        there is no ``reference`` split).
-    """
+    """Per split other than ``reference``, the rows sharing a non-empty text of ``columns`` with ``reference``."""
     seen = set()
     if reference in splits:
         for column in columns:
@@ -183,15 +118,7 @@ def content_overlap(splits: dict[str, Dataset], columns: Sequence[str], referenc
 
 
 def fraction_true(splits: dict[str, Dataset], column: str) -> dict:
-    """The share of rows with ``column`` true, overall and per split (for the provenance).
-
-    Args:
-        splits (`dict[str, Dataset]`): The dataset's splits.
-        column (`str`): A boolean column.
-
-    Returns:
-        `dict`: ``{"overall": share, "by_split": {split: share}}``, rounded to 4 decimals.
-    """
+    """``{"overall": share, "by_split": {split: share}}`` of rows with ``column`` true, rounded to 4 decimals."""
     total = sum(len(ds) for ds in splits.values())
     overall = sum(sum(ds[column]) for ds in splits.values())
     return {
@@ -201,16 +128,7 @@ def fraction_true(splits: dict[str, Dataset], column: str) -> dict:
 
 
 def base_provenance(loaded, seed: int, **fields) -> dict:
-    """What every provenance records: target and revision, seed, package version, the command; then ``fields``.
-
-    Args:
-        loaded (`LoadedModel`): The target (its name and revision are recorded).
-        seed (`int`): The build's seed.
-        **fields: The task's own fields (they may override the base ones).
-
-    Returns:
-        `dict`: The provenance.
-    """
+    """What every provenance records (target, revision, seed, version, command), then ``fields``."""
     return {
         "target": loaded.name,
         "target_revision": loaded.revision,
@@ -224,27 +142,14 @@ def base_provenance(loaded, seed: int, **fields) -> dict:
 class DatasetBuilder:
     """The build loop of an explanation dataset, written once; a task's builder subclasses it.
 
-    ``run()`` is the template: :func:`start_build` (the destination checked) → lock the config in the output
-    folder → :meth:`prepare` → :meth:`load_target` → :meth:`setup` → :meth:`items` → fingerprint →
-    :meth:`before_shards` → the shards (:meth:`build_shard` on each shard of items not on disk yet) → read back →
-    :meth:`split_of` each item → :meth:`provenance_extras` → :meth:`publish`.
+    ``run()``: :func:`start_build` → lock the config → :meth:`prepare` → :meth:`load_target` → :meth:`setup` →
+    :meth:`items` → fingerprint → :meth:`before_shards` → :meth:`build_shard` per missing shard → read back →
+    :meth:`split_of` → :meth:`provenance_extras` → :meth:`publish`. ``content_columns`` are the string columns whose
+    text must not occur in ``train`` for a row of another split; () when rows are not texts.
 
-    Class attributes:
-        dataset_name (`str`): Hub repo name of the dataset, e.g. ``"self-explain-patching"``.
-        features (`datasets.Features`): The rows' features (declared once, in the task's ``schema.py``).
-        pretty_name (`str`): The card's title.
-        key_columns (`tuple[str, ...]`): The item attributes (and row columns) that identify an item.
-        split_stream (`tuple[int, ...]`): Extra keys of the seeded draw of an item's split.
-        split_names (`tuple[str, ...]`): The dataset's splits, in the card's order.
-        content_columns (`tuple[str, ...]`): The string columns whose text must not occur in ``train`` when a row
-            is in another split (prompt, counterfactual, question); () when rows are not texts (no check).
-
-    Content held out: a toy-world build (:meth:`toy_world` is not None) splits its items by entity (a seeded quarter
-    of the world's entities, :meth:`held_out_entities`, only in ``test``), and the build fails when a row of
-    another split shares a content text with ``train``. Items of a user's file keep their own split or are drawn
-    ``test`` by ``--test-fraction``, one draw per group of items that share a content text (:meth:`item_content`);
-    an overlap there (the file's own splits may share text) is logged as a warning. Either way the provenance
-    records it as ``content_overlap``.
+    Content held out: a toy-world build puts a seeded quarter of the entities only in ``test`` and fails when a row of
+    another split shares content text with ``train``; a user's file's items keep their split or are drawn ``test`` per
+    group of items sharing a text, and an overlap is only a warning.
 
     Args:
         config (`dataclass`): The task's builder config (with target, out, seed, config_name, overwrite, ...).
@@ -272,15 +177,7 @@ class DatasetBuilder:
 
     @classmethod
     def build_dataset(cls, config, recipe: Recipe | None = None) -> Path:
-        """Build the dataset of ``config`` (a task's ``Task.build``); returns its folder.
-
-        Args:
-            config (`BuildConfig`): The options of ``self-explain build <task>``.
-            recipe (`Recipe`, *optional*): The YAML recipe the options came from (the provenance records it).
-
-        Returns:
-            `Path`: The dataset folder.
-        """
+        """Build the dataset of ``config`` (a task's ``Task.build``); returns its folder."""
         return cls(config, recipe).run()
 
     def run(self) -> Path:
@@ -341,57 +238,25 @@ class DatasetBuilder:
         raise NotImplementedError
 
     def before_shards(self, items: list, fingerprint: str) -> None:
-        """Work shared by every shard, done once per build (it may keep results in ``self.build.work``).
-
-        Args:
-            items (`list`): Every item of the build.
-            fingerprint (`str`): The build's fingerprint.
-        """
+        """Work shared by every shard, done once per build (it may keep results in ``self.build.work``)."""
 
     def shard_size(self, items: list) -> int:
-        """Items per shard (the unit of resumption).
-
-        Args:
-            items (`list`): Every item of the build.
-
-        Returns:
-            `int`: The config's ``shard_size`` unless a task says otherwise.
-        """
+        """Items per shard (the unit of resumption)."""
         return self.config.shard_size
 
     def build_shard(self, items: list) -> tuple[list[dict], int]:
-        """The rows of a shard's items, and how many items gave none for a reason the provenance reports.
-
-        Args:
-            items (`list`): The shard's items.
-
-        Returns:
-            `tuple[list[dict], int]`: The rows, and the number of items skipped.
-        """
+        """The rows of a shard's items, and how many items gave none for a reason the provenance reports."""
         raise NotImplementedError
 
     def item_key(self, item) -> tuple:
-        """The key identifying an item: its ``key_columns`` attributes.
-
-        Args:
-            item: An item of the build.
-
-        Returns:
-            `tuple`: The values of ``key_columns``, in order (the same columns identify its rows).
-        """
+        """The key identifying an item (and its rows): its ``key_columns`` attributes."""
         return tuple(getattr(item, column) for column in self.key_columns)
 
     def _builtin_items(self) -> bool:
         return self.input_file_option is not None and not getattr(self.config, self.input_file_option)
 
     def toy_world(self) -> ToyWorld | None:
-        """The toy world the items are drawn from: the target's, for a task with ``input_file_option`` whose file is
-        not given and a target without a fact table; None otherwise (a user's file, or no built-in items).
-
-        Returns:
-            `ToyWorld` or `None`: The world; when items come from it, the build splits them by entity and enforces
-            the content check.
-        """
+        """The target's toy world when the items come from it (no input file, no fact table), else None."""
         if not self._builtin_items() or self.fact_table() is not None:
             return None
         from ..toyworld import toy_world_for
@@ -399,26 +264,14 @@ class DatasetBuilder:
         return toy_world_for(self.config.target)
 
     def held_out_entities(self) -> frozenset[str] | None:
-        """The toy-world entities (or a fact table's subjects) only ``test`` rows may be about: a seeded quarter of
-        the world's entities (the same for every model of the world, see ``ToyWorld.held_out_entities``) or of the
-        table's subjects; None when the items come from a user's file.
-
-        Returns:
-            `frozenset[str]` or `None`: The held-out entities.
-        """
+        """The entities (or fact-table subjects) only ``test`` rows may be about (a seeded quarter), or None."""
         if not hasattr(self, "_held_out_entities"):
             world = self.toy_world() or self.fact_table()
             self._held_out_entities = None if world is None else world.held_out_entities(self.config.seed)
         return self._held_out_entities
 
     def fact_table(self) -> FactTable | None:
-        """The real model's checked facts the items are drawn from (``smollm2-135m``, ``realworld``): for a task with
-        ``input_file_option`` whose file is not given; None otherwise.
-
-        Returns:
-            `FactTable` or `None`: The table; when items come from it, the build splits them by subject (a quarter of
-            the subjects only in ``test``) and enforces the content check.
-        """
+        """The real model's checked facts when the items come from them (no input file given), else None."""
         if not self._builtin_items():
             return None
         from ..realworld import fact_table_for
@@ -426,39 +279,17 @@ class DatasetBuilder:
         return fact_table_for(self.config.target)
 
     def entity_of(self, item) -> str:
-        """The toy-world entity an item is about ("" when unknown).
-
-        Args:
-            item: An item of the build.
-
-        Returns:
-            `str`: The item's ``entity`` attribute, or "".
-        """
+        """The toy-world entity an item is about ("" when unknown)."""
         return getattr(item, "entity", "") or ""
 
     def item_content(self, item) -> tuple[str, ...]:
-        """The texts of an item that become row content (prompt, counterfactual); items that share one are split
-        together when splits are drawn (a user's file). Default: none, so each item is drawn on its own.
-
-        Args:
-            item: An item of the build.
-
-        Returns:
-            `tuple[str, ...]`: The item's content texts.
-        """
+        """An item's texts that become row content; items sharing one are drawn into the same split."""
         return ()
 
     def split_of(self, item) -> str:
-        """The item's own split when it has one (a user's file says so, or the toy world's ood relation); else, for a
-        toy-world build, ``test`` when its entity is held out (:meth:`held_out_entities`) and ``train`` otherwise;
-        else ``test`` with probability ``--test-fraction``, drawn from the seed and the key of the item's group
-        (items sharing a content text, see :meth:`item_content`; an item alone: its own key).
+        """The item's own split, else ``test`` for a held-out entity, else a seeded draw per content group.
 
-        Args:
-            item: An item of the build.
-
-        Returns:
-            `str`: The item's split.
+        The draw (``--test-fraction``) is keyed by the seed and the group's key, so items sharing text stay together.
         """
         own = getattr(item, "split", None)
         if own is not None:
@@ -471,18 +302,9 @@ class DatasetBuilder:
         return "test" if rng.random() < self.config.test_fraction else "train"
 
     def content_provenance(self, splits: dict[str, Dataset]) -> dict:
-        """The content check and what the provenance records of it: ``held_out_entities`` (toy-world builds: the
-        sorted entities only ``test`` rows are about) and ``content_overlap`` (tasks with ``content_columns``: the
-        columns, and per split other than ``train`` the rows sharing a content text with ``train``).
+        """The content check and its provenance fields (``held_out_entities``, ``content_overlap``).
 
-        Args:
-            splits (`dict[str, Dataset]`): The splits built.
-
-        Returns:
-            `dict`: The provenance fields ({} for a task without content columns and items not from the toy world).
-
-        Raises:
-            ValueError: For a toy-world build, when a row outside ``train`` shares a content text with ``train``.
+        Raises ValueError for a toy-world build when a row outside ``train`` shares a content text with ``train``.
         """
         fields = {}
         held_out = self.held_out_entities()
@@ -507,57 +329,23 @@ class DatasetBuilder:
         return fields
 
     def no_rows_message(self, items: list, skipped: int) -> str:
-        """The error message of a build that gave no rows.
-
-        Args:
-            items (`list`): Every item of the build.
-            skipped (`int`): How many items were skipped.
-
-        Returns:
-            `str`: The message (a task may say why its items were skipped).
-        """
+        """The error message of a build that gave no rows (a task may say why its items were skipped)."""
         return f"no rows were built: all {len(items)} items were skipped"
 
     def provenance_extras(self, items: list, splits: dict[str, Dataset], rows: Dataset, skipped: int) -> dict:
-        """The task's own provenance fields (they may override the base ones).
-
-        Args:
-            items (`list`): Every item of the build.
-            splits (`dict[str, Dataset]`): The splits built.
-            rows (`Dataset`): Every row, before the split.
-            skipped (`int`): How many items gave no row.
-
-        Returns:
-            `dict`: The fields; by default the rows per split.
-        """
+        """The task's own provenance fields (they may override the base ones); by default the rows per split."""
         return {"rows": {split: len(ds) for split, ds in splits.items()}}
 
     def publish(self, splits: dict[str, Dataset], provenance: dict) -> Path:
-        """Write the config into the output folder (and push it when asked).
-
-        Args:
-            splits (`dict[str, Dataset]`): The splits built.
-            provenance (`dict`): What built them.
-
-        Returns:
-            `Path`: The dataset folder.
-        """
+        """Write the config into the output folder (and push it when asked); returns the dataset folder."""
         return self.build.publish(splits, provenance, pretty_name=self.pretty_name)
 
 
 def subsample_indices(num_rows: int, max_rows: int | None, seed: int = 0) -> list[int]:
-    """Which rows of a split ``load_split`` keeps, in its order: the first ``max_rows`` of a seeded permutation.
+    """The rows of a split ``load_split`` keeps: the first ``max_rows`` of a seeded permutation (None: all).
 
-    The permutation is the one ``Dataset.shuffle(seed=seed)`` draws (NumPy's default generator), so
-    ``rows.select(subsample_indices(len(rows), k, seed))`` equals ``rows.shuffle(seed=seed).select(range(k))``.
-
-    Args:
-        num_rows (`int`): Rows in the split.
-        max_rows (`int`, *optional*): At most this many rows; None (or at least ``num_rows``): every row, in order.
-        seed (`int`, *optional*, defaults to 0): Seed of the permutation.
-
-    Returns:
-        `list[int]`: The kept rows' indices in the split.
+    It is the permutation ``Dataset.shuffle(seed=seed)`` draws, so the selection equals
+    ``rows.shuffle(seed=seed).select(range(k))``.
     """
     import numpy as np
 
@@ -574,8 +362,7 @@ def load_split(
     max_rows: int | None = None,
     seed: int = 0,
 ):
-    """One split of an explanation dataset (Hub id or folder), or a seeded subsample of ``max_rows`` rows
-    (``subsample_indices`` says which).
+    """One split of an explanation dataset (Hub id or folder), or a seeded subsample of ``max_rows`` rows.
 
     Args:
         dataset (`str`): A dataset folder or Hub id.
@@ -589,10 +376,9 @@ def load_split(
         `datasets.Dataset`: The rows.
 
     Raises:
-        ValueError: When the split cannot be read (naming dataset, config and split; a damaged data file too) or
-            has no rows.
-        FileNotFoundError: When a local dataset's card names a data file that is missing, naming it.
-        ConnectionError: When the dataset is no local folder and the Hub cannot be reached.
+        ValueError: The split cannot be read (or a data file is damaged) or has no rows.
+        FileNotFoundError: A local dataset's card names a missing data file.
+        ConnectionError: The dataset is no local folder and the Hub cannot be reached.
     """
     from datasets import load_dataset
     from datasets.exceptions import DatasetGenerationError
@@ -643,7 +429,7 @@ def read_provenance(dataset: str | Path, config: str | None) -> dict | None:
         `dict` or `None`: ``provenance/<config>.json``, or None when there is none.
 
     Raises:
-        ValueError: When the file is not a JSON object (damaged), naming it.
+        ValueError: The file is not a JSON object (damaged).
     """
     path = Path(dataset) / "provenance" / f"{config}.json"
     if not path.is_file():

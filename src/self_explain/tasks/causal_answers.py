@@ -47,8 +47,7 @@ _STRICT_ANSWERS = (
 
 
 def _reference_match(phrase: re.Pattern, text: str) -> str | None:
-    """The content the reference's ``.*<phrase>((?s:.*?))>>>`` search captures in ``text``, in linear time; None when
-    it finds nothing."""
+    """What the reference's ``.*<phrase>((?s:.*?))>>>`` search captures in ``text`` (or None), in linear time."""
     last_close = text.rfind(CONTENT_CLOSE)
     chosen, line_end = None, -1
     for occurrence in phrase.finditer(text):  # occurrences of a phrase ending in "<<<" never overlap
@@ -73,29 +72,13 @@ _VERB_PHRASE = re.compile(
 
 
 def causal_answer(changed: bool, original: str, new: str) -> str:
-    """The paper's answer sentence for patching and ablation.
-
-    Args:
-        changed (`bool`): Whether the intervention changes the output.
-        original (`str`): The output without the intervention (named when unchanged).
-        new (`str`): The output with the intervention (named when changed).
-
-    Returns:
-        `str`: ``CHANGED_ANSWER`` filled with ``new`` if ``changed``, else ``UNCHANGED_ANSWER`` with ``original``.
-    """
+    """The paper's answer sentence: ``CHANGED_ANSWER`` with ``new`` if ``changed``, else ``UNCHANGED_ANSWER``."""
     return CHANGED_ANSWER.format(changed=new) if changed else UNCHANGED_ANSWER.format(original=original)
 
 
 @dataclass(frozen=True)
 class CausalAnswer:
-    """A parsed answer sentence: `valid` only when it reads as one of the two sentences.
-
-    Args:
-        valid (`bool`): Whether the text contains "remain unchanged from <<<a>>>" or "change to <<<b>>>".
-        changed (`bool`, *optional*): Whether the answer says the output changes; None without a verb phrase.
-        content (`str`, *optional*): The stripped text between ``<<<`` and ``>>>``, in its original case; None
-            when there is none.
-    """
+    """A parsed answer sentence; ``changed`` / ``content`` are None without a verb phrase / ``<<<...>>>``."""
 
     valid: bool
     changed: bool | None
@@ -105,12 +88,11 @@ class CausalAnswer:
 def parse_causal_answer(text: str) -> CausalAnswer:
     """Parse one of the two answer sentences as the paper's evaluator does.
 
-    The text is valid when it contains "remain unchanged from <<<a>>>" (``changed=False``) or, failing that,
-    "change to <<<b>>>" (``changed=True``): case-insensitive, any whitespace between the words, text around
-    them allowed. ``content`` is the stripped text up to the first ``>>>``, in its original case. Otherwise the
-    text is not valid, but what it does say is still reported: "unchanged" / "remain unchanged" gives
-    ``changed=False``, "change to" / "would change" gives ``changed=True`` (the earliest phrase wins), and
-    ``content`` is the stripped text between the first ``<<<`` and the next ``>>>``.
+    Valid when the text contains "remain unchanged from <<<a>>>" (``changed=False``) or, failing that, "change to
+    <<<b>>>" (``changed=True``): case-insensitive, any whitespace between the words, text around them allowed;
+    ``content`` is the stripped text up to the first ``>>>``, in its original case. Otherwise invalid, but what it says
+    is still reported: "unchanged" gives ``changed=False``, "change to" / "would change" ``changed=True`` (the
+    earliest phrase wins), and ``content`` is the text between the first ``<<<`` and the next ``>>>``.
 
     >>> parse_causal_answer("The most likely output would change to <<< Rome >>>.")
     CausalAnswer(valid=True, changed=True, content='Rome')
@@ -122,16 +104,10 @@ def parse_causal_answer(text: str) -> CausalAnswer:
     CausalAnswer(valid=False, changed=False, content='Paris')
 
     As the reference's greedy pattern: on the first line that has the phrase, its last occurrence counts. Parsing
-    takes time linear in the text (a 5 MB ramble parses in well under a second).
+    takes linear time.
 
     >>> parse_causal_answer("change to <<<a>>>, no: change to <<<b>>>\\nchange to <<<c>>>")
     CausalAnswer(valid=True, changed=True, content='b')
-
-    Args:
-        text (`str`): The explanation to parse.
-
-    Returns:
-        `CausalAnswer`: Whether it is valid, whether it says the output changes, and the content.
     """
     for changed, phrase in _STRICT_ANSWERS:
         content = _reference_match(phrase, text)

@@ -13,28 +13,19 @@ class BuildConfig:
     """Options of every ``self-explain build <task>`` (a task's config adds its own after these).
 
     Args:
-        target (`str`):
-            Target model: Hub id, local folder, or toy name (toy-target, ...).
-        output_dir (`str`):
-            Dataset folder, written in Hub repo layout (one config per target).
-        seed (`int`, *optional*, defaults to 0):
-            Seed of every random choice of the build (sampling, splits, templates).
-        config_name (`str`, *optional*):
-            Config name (default: the target's short name).
-        revision (`str`, *optional*):
-            Revision of a Hub target.
-        push_to_hub (`bool`, *optional*, defaults to `False`):
-            Add this config to the Hub dataset repo ``repo_id`` once built.
-        repo_id (`str`, *optional*):
-            The Hub dataset repo of ``push_to_hub``, e.g. ``org/self-explain-patching`` (TRL's dataset scripts' name).
-        overwrite (`bool`, *optional*, defaults to `False`):
-            Replace this config if it already exists.
-        trust_remote_code (`bool`, *optional*, defaults to `False`):
-            Allow custom model code from the Hub.
+        target (`str`): Target model: Hub id, local folder, or toy name (toy-target, ...).
+        output_dir (`str`): Dataset folder, written in Hub repo layout (one config per target).
+            seed (`int`, *optional*, defaults to 0): Seed of every random choice (sampling, splits, templates).
+        config_name (`str`, *optional*): Config name (default: the target's short name).
+        revision (`str`, *optional*): Revision of a Hub target.
+        push_to_hub (`bool`, *optional*, defaults to `False`): Add this config to the Hub dataset repo ``repo_id``.
+        repo_id (`str`, *optional*): The Hub dataset repo of ``push_to_hub``, e.g. ``org/self-explain-patching``.
+        overwrite (`bool`, *optional*, defaults to `False`): Replace this config if it already exists.
+        trust_remote_code (`bool`, *optional*, defaults to `False`): Allow custom model code from the Hub.
 
     Raises:
-        ValueError: When ``seed`` is negative, ``target`` or ``output_dir`` is empty, ``config_name`` cannot name
-            a folder, or ``push_to_hub`` is set without ``repo_id``.
+        ValueError: A negative ``seed``, an empty ``target`` or ``output_dir``, a ``config_name`` that cannot name a
+            folder, or ``push_to_hub`` without ``repo_id``.
     """
 
     target: str = field(metadata={"help": "Target model: Hub id, local folder, or toy name (toy-target, ...)."})
@@ -69,14 +60,7 @@ class BuildConfig:
 
 
 def check_config_name(name: str) -> None:
-    """Refuse a ``--config_name`` that cannot be a config: it names the folder ``data/<config>/`` of the dataset.
-
-    Args:
-        name (`str`): The config name given.
-
-    Raises:
-        ValueError: For an empty name, one with a slash or a control character, or one starting with a dot.
-    """
+    """Refuse (ValueError) a ``--config_name`` that cannot name the folder ``data/<config>/``."""
     if not name.strip() or name.startswith(".") or any(c in name for c in "/\\") or not name.isprintable():
         raise ValueError(
             f"--config_name {name!r} is not a config name: it names the folder data/<config>/ of the "

@@ -1,8 +1,7 @@
-"""The task registry: every task folder registers an instance of its :class:`~self_explain.tasks.Task` subclass
-here when it is imported.
+"""The task registry: every task folder registers an instance of its :class:`~self_explain.tasks.Task` subclass.
 
-The built-in task folders are imported on the registry's first use, not when the package is imported: they load
-torch and datasets, which ``self-explain --help`` and ``import self_explain`` do without.
+The built-in task folders are imported on the registry's first use: they load torch and datasets, which
+``self-explain --help`` and ``import self_explain`` do without.
 """
 
 from __future__ import annotations
@@ -17,8 +16,7 @@ if TYPE_CHECKING:
 
 
 class TaskRegistry(MutableMapping):
-    """Task name → :class:`Task`, in registration order. Modules added with :meth:`add_modules` (the built-in
-    task folders) are imported, and so register their tasks, the first time the registry is read."""
+    """Task name → :class:`Task`, in registration order; :meth:`add_modules`' modules are imported on first read."""
 
     def __init__(self) -> None:
         self._specs: dict[str, Task] = {}
@@ -27,11 +25,7 @@ class TaskRegistry(MutableMapping):
         self._loading = False
 
     def add_modules(self, *modules: str) -> None:
-        """Import these modules (each registers its task) when the registry is first read.
-
-        Args:
-            *modules (`str`): Module names, e.g. ``"self_explain.tasks.patching"``.
-        """
+        """Import these modules (each registers its task) when the registry is first read."""
         for module in modules:
             if module not in self._modules:
                 self._modules.append(module)
@@ -106,8 +100,8 @@ def register_task(task):
         The argument, unchanged (so that it works as a decorator).
 
     Raises:
-        TypeError: When ``task`` is not a :class:`Task` (or a subclass of it).
-        ValueError: When a task of that name is already registered (the built-in tasks included).
+        TypeError: ``task`` is not a :class:`Task` (or a subclass of it).
+        ValueError: A task of that name is already registered (the built-in tasks included).
     """
     from .base import Task
 
@@ -128,9 +122,6 @@ def get_task(name: str) -> Task:
     Args:
         name (`str`): A task name, e.g. ``"patching"``.
 
-    Returns:
-        `Task`: The task.
-
     Raises:
         ValueError: For an unknown name, listing the known tasks.
     """
@@ -140,16 +131,7 @@ def get_task(name: str) -> Task:
 
 
 def check_dataset_config(dataset: str, config: str | None, option: str = "--dataset_config") -> None:
-    """Refuse a config that a local dataset folder does not have, listing the ones it has (Hub ids: not checked).
-
-    Args:
-        dataset (`str`): A dataset folder or Hub id.
-        config (`str`, *optional*): The config asked for (None: the dataset's default, checked by ``load_dataset``).
-        option (`str`, *optional*, defaults to `"--dataset_config"`): How the user named the config, for the message.
-
-    Raises:
-        ValueError: naming the config and listing the dataset's configs.
-    """
+    """Refuse (ValueError) a config a local dataset folder lacks, listing its configs; Hub ids are not checked."""
     from ..hub.datasets import read_card_configs
 
     readme = Path(dataset) / "README.md"
@@ -172,12 +154,9 @@ def task_of_dataset(dataset: str, revision: str | None = None) -> Task:
         dataset (`str`): A dataset folder or Hub id.
         revision (`str`, *optional*): The revision of a Hub dataset whose card is read.
 
-    Returns:
-        `Task`: The task whose ``dataset_name`` is the card's marker.
-
     Raises:
-        ValueError: When the card cannot be read (a folder without README.md, an unreachable Hub id) or its
-            marker names no registered task; the message says to pass ``--task``.
+        ValueError: The card cannot be read or its marker names no registered task (the message says to pass
+            ``--task``).
     """
     from huggingface_hub import DatasetCard
 

@@ -1,8 +1,7 @@
 """How a dataset row is shown in the explanation report: the one declaration of a row's view.
 
-Each task's :meth:`~self_explain.tasks.Task.row_view` hook turns one of its dataset rows into this shape;
-the evaluation writes it beside each prediction and the report renders it, so nothing outside a task folder needs
-to know a task's columns.
+Each task's :meth:`~self_explain.tasks.Task.row_view` turns its rows into this shape, so nothing outside a task
+folder needs to know a task's columns.
 """
 
 from __future__ import annotations
@@ -20,16 +19,7 @@ ROW_VIEW = {
 
 
 def row_view(segments: list[tuple[str, bool]], details: dict[str, object] | None = None, label: str = "") -> dict:
-    """A row's view as ``ROW_VIEW`` declares it.
-
-    Args:
-        segments (`list[tuple[str, bool]]`): The prompt's pieces in order, each with whether it is highlighted.
-        details (`dict[str, object]`, *optional*): What else the reader needs (e.g. ``{"layers": "2–4"}``), in order;
-            values are shown as text.
-        label (`str`, *optional*, defaults to `""`): The ground truth's class, e.g. ``"changed"``; "" when none.
-
-    Returns:
-        `dict`: ``segments``, ``details`` and ``label``.
+    """A row's view as ``ROW_VIEW`` declares it: highlighted prompt ``segments``, ``details`` shown as text, ``label``.
 
     Example:
 
@@ -48,12 +38,6 @@ def row_view(segments: list[tuple[str, bool]], details: dict[str, object] | None
 
 def layer_window(layers: list[int]) -> str:
     """A patched layer window as text: ``"4"`` for one layer, ``"4–6"`` for consecutive ones, else a list.
-
-    Args:
-        layers (`list[int]`): The patched layers, in order.
-
-    Returns:
-        `str`: The window.
 
     Example:
 

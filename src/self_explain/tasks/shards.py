@@ -1,6 +1,8 @@
-"""The work folder of a build: shards written as the build goes (one parquet file each, renamed into place), so a
-killed build resumes and each ``accelerate launch`` process builds its own shards; the per-config lock; reading the
-shards back; publishing the dataset folder."""
+"""The work folder of a build: shards written as the build goes, the per-config lock, reading back, publishing.
+
+One parquet file per shard, renamed into place, so a killed build resumes and each ``accelerate launch`` process
+builds its own shards.
+"""
 
 from __future__ import annotations
 
@@ -34,14 +36,7 @@ logger = logging.getLogger(__name__)
 
 
 def dataset_content_hash(splits: dict[str, Dataset]) -> str:
-    """The sha256 of every row of every split (split names sorted): equal datasets, equal hashes.
-
-    Args:
-        splits (`dict[str, Dataset]`): The dataset's splits.
-
-    Returns:
-        `str`: 64 hex digits.
-    """
+    """The sha256 of every row of every split (split names sorted): equal datasets, equal hashes."""
     digest = hashlib.sha256()
     for split in sorted(splits):
         for row in splits[split]:
@@ -62,15 +57,7 @@ DEFAULT_CARD_TEMPLATE = "dataset_builders/default-card.md"
 
 
 def card_template(dataset_name: str) -> Path:
-    """The card template of a dataset: ``dataset_builders/<dataset_name>/README.md``, or the generic one when the
-    package has none (a task added outside the package).
-
-    Args:
-        dataset_name (`str`): The dataset, e.g. ``"self-explain-patching"``.
-
-    Returns:
-        `Path`: The template.
-    """
+    """``dataset_builders/<dataset_name>/README.md``, or the generic card template for a task outside the package."""
     try:
         return package_data(f"dataset_builders/{dataset_name}/README.md")
     except FileNotFoundError:
@@ -79,16 +66,7 @@ def card_template(dataset_name: str) -> Path:
 
 @dataclass
 class ShardedBuild:
-    """One config of one dataset, built into ``out`` (a Hub dataset-repo folder) shard by shard.
-
-    Args:
-        dataset_name (`str`): The dataset (its card template: :func:`card_template`).
-        config_name (`str`): The config built.
-        out (`Path`): The dataset folder.
-        features (`datasets.Features`): The rows' features.
-        overwrite (`bool`): Replace the config (and an unfinished build of it with other arguments).
-        push_to_hub (`str`, *optional*): Hub dataset repo to push the config to.
-    """
+    """One config of one dataset, built into ``out`` (a Hub dataset-repo folder) shard by shard."""
 
     dataset_name: str
     config_name: str
@@ -106,15 +84,10 @@ class ShardedBuild:
         return self.out / f".build-{self.config_name}.lock"
 
     def check_destination(self, is_main_process: bool) -> None:
-        """Before any work: the folder (and the Hub repo) may receive this config.
+        """Before any work: refuse a folder (or Hub repo) that may not receive this config.
 
-        Args:
-            is_main_process (`bool`): Whether this is the main process (only it checks the Hub repo).
-
-        Raises:
-            FileExistsError: When the folder or the Hub repo already has this config and ``overwrite`` is not set.
-            ValueError: When the folder already holds another dataset.
-            NotADirectoryError: When ``out`` is a file.
+        Raises FileExistsError (the config exists, no ``overwrite``), ValueError (another dataset's folder) or
+        NotADirectoryError (``out`` is a file). Only the main process checks the Hub repo.
         """
         check_output_folder(self.out, self.dataset_name, self.config_name, self.overwrite)
         if self.push_to_hub and is_main_process:
@@ -124,15 +97,8 @@ class ShardedBuild:
     def locked(self, state) -> Iterator[None]:
         """Hold this config's build lock in the output folder for the whole build (the main process takes it).
 
-        A second build of the same config into the same folder is refused at once, naming the folder; builds of
-        other configs go on (the card is then updated under the folder's own lock, see ``write_dataset_repo``).
+        A second build of this config into the folder fails at once (BuildInProgressError); other configs go on.
         A folder this build created is removed again when the build fails before writing anything into it.
-
-        Args:
-            state (`accelerate.PartialState`): The process state; other processes than the main one take no lock.
-
-        Raises:
-            BuildInProgressError: When another build of this config holds the lock.
         """
         if not state.is_main_process:
             yield
@@ -157,25 +123,11 @@ class ShardedBuild:
                 _remove_if_empty(self.out)
 
     def shard_path(self, index: int) -> Path:
-        """Where shard ``index`` is written in the work folder.
-
-        Args:
-            index (`int`): The shard's index.
-
-        Returns:
-            `Path`: ``<work>/shard-<index:05d>.parquet``.
-        """
+        """``<work>/shard-<index:05d>.parquet``."""
         return self.work / f"shard-{index:05d}.parquet"
 
     def shard_skipped(self, index: int) -> int | None:
-        """How many items shard ``index`` skipped; None when the shard is missing, damaged or incomplete.
-
-        Args:
-            index (`int`): The shard's index.
-
-        Returns:
-            `int` or `None`: The count in the shard's metadata; None when the shard is to be built (again).
-        """
+        """Items shard ``index`` skipped; None when the shard is missing, damaged or incomplete."""
         import pyarrow.parquet as pq
 
         path = self.shard_path(index)
@@ -187,16 +139,7 @@ class ShardedBuild:
             return None
 
     def write_shard(self, index: int, rows: list[dict], skipped: int) -> Path:
-        """The shard's rows and its count of skipped items, written as one file renamed into place.
-
-        Args:
-            index (`int`): The shard's index.
-            rows (`list[dict]`): Its rows (possibly none), with the build's features.
-            skipped (`int`): How many of its items gave no row, stored in the file's schema metadata.
-
-        Returns:
-            `Path`: The shard's path.
-        """
+        """Write a shard's rows, with its skipped count in the schema metadata, as one file renamed into place."""
         import pyarrow.parquet as pq
 
         table = (Dataset.from_list(rows, features=self.features) if rows else self._empty()).data.table
@@ -206,27 +149,11 @@ class ShardedBuild:
         return write_atomically(self.shard_path(index), lambda temporary: pq.write_table(table, temporary))
 
     def build_shards(self, items: Sequence, shard_size: int, fingerprint: str, rows_for: Callable, state) -> int:
-        """Build the shards this process owns that are not on disk yet; returns the number of shards.
+        """Build the shards this process owns (shard ``k``: process ``k % num_processes``) not on disk yet.
 
-        ``rows_for(items) -> (rows, skipped)`` turns a shard's items into rows; ``skipped`` counts items that
-        gave none for a reason the provenance should report. A shard on disk that is damaged or incomplete is
-        built again.
-
-        Args:
-            items (`Sequence`): Every item of the build, in order.
-            shard_size (`int`): Items per shard.
-            fingerprint (`str`): The build's fingerprint (`build_fingerprint`), recorded in the work manifest.
-            rows_for (`Callable`): ``rows_for(items) -> (rows, skipped)``.
-            state (`accelerate.PartialState`): The process state; shard ``k`` belongs to process
-                ``k % num_processes``.
-
-        Returns:
-            `int`: The number of shards of the whole build.
-
-        Raises:
-            FileExistsError: When the work folder holds an unfinished build with another fingerprint and
-                ``overwrite`` is not set.
-            ValueError: When its manifest is damaged and ``overwrite`` is not set, naming the manifest.
+        ``rows_for(items) -> (rows, skipped)``; a damaged or incomplete shard is built again. Returns the number
+        of shards of the whole build. An unfinished build with another fingerprint (FileExistsError) or a damaged
+        manifest (ValueError) is refused unless ``overwrite``.
         """
         manifest = self.work / "manifest.json"
         if state.is_main_process:
@@ -272,8 +199,7 @@ class ShardedBuild:
         return len(shards)
 
     def _read_manifest(self, manifest: Path) -> str | None:
-        """The fingerprint an unfinished build recorded; None without one. A damaged manifest is an error naming it
-        (its shards cannot be trusted), unless ``overwrite``: then it stands for another build, started again."""
+        """An unfinished build's fingerprint, or None; a damaged manifest is an error unless ``overwrite``."""
         if not manifest.exists():
             return None
         try:
@@ -306,17 +232,7 @@ class ShardedBuild:
         return Dataset.from_dict({name: [] for name in self.features}, features=self.features)
 
     def read_shards(self, num_shards: int) -> tuple[Dataset, int]:
-        """All rows built, in shard order, and how many items were skipped.
-
-        Args:
-            num_shards (`int`): The number of shards of the build.
-
-        Returns:
-            `tuple[Dataset, int]`: The rows, and the skipped items summed over the shards.
-
-        Raises:
-            FileNotFoundError: When a shard is missing or incomplete (rerunning the command builds it).
-        """
+        """All rows built, in shard order, and the skipped items; FileNotFoundError for a missing shard."""
         import pyarrow.parquet as pq
 
         skipped = [self.shard_skipped(k) for k in range(num_shards)]
@@ -334,17 +250,7 @@ class ShardedBuild:
     def publish(
         self, splits: dict[str, Dataset], provenance: dict, pretty_name: str, card_kwargs: dict | None = None
     ) -> Path:
-        """Write the config into the folder (card, shards, provenance), drop the work folder, push if asked.
-
-        Args:
-            splits (`dict[str, Dataset]`): The config's splits.
-            provenance (`dict`): What built it; its ``content_sha256`` is added.
-            pretty_name (`str`): The card's title.
-            card_kwargs (`dict`, *optional*): More fields of the card template.
-
-        Returns:
-            `Path`: The dataset folder.
-        """
+        """Write the config (card, shards, provenance with ``content_sha256``), drop the work folder, push."""
         provenance = {**provenance, "content_sha256": dataset_content_hash(splits)}
         folder = write_dataset_repo(
             self.out,
@@ -376,17 +282,7 @@ def _remove_if_empty(folder: Path) -> None:
 
 
 def start_build(config, dataset_name: str, features: Features) -> tuple[ShardedBuild, object]:
-    """The build of ``config`` (a builder config with target, output_dir, config_name, overwrite, push_to_hub) and the
-    accelerate process state, after checking the destination may receive it.
-
-    Args:
-        config (`dataclass`): The builder config.
-        dataset_name (`str`): The dataset built.
-        features (`datasets.Features`): The rows' features.
-
-    Returns:
-        `tuple[ShardedBuild, accelerate.PartialState]`
-    """
+    """The ``ShardedBuild`` of ``config`` and the accelerate process state, after checking the destination."""
     from accelerate import PartialState
 
     from ..core.models import short_model_name

@@ -1,9 +1,8 @@
 """``self-explain build ablation``: ground truth of input ablation, as a Hub dataset folder.
 
-Each example is a text x with a span (the toy world's hint line, or any span of a user's text). The
-target answers x greedily with and without the span (in its chat template, when it has one); the row
-records both answers, whether the answer changed, and the explainer's question and answer in the
-paper's templates. Built shard by shard like every dataset (see ``self_explain.tasks.build``).
+Each example is a text with a span (the toy world's hint line, or any span of a user's text); a row records the
+target's greedy answers with and without the span, whether the answer changed, and the explainer's question and
+answer in the paper's templates.
 """
 
 from __future__ import annotations
@@ -29,18 +28,7 @@ DATASET_NAME = "self-explain-ablation"
 
 
 def ablation_examples_for(config: AblationConfig) -> list[AblationExample]:
-    """The examples of a build: from ``--examples``, else the target's built-in hint questions (the toy world's, or
-    from a real model's checked facts).
-
-    Args:
-        config (`AblationConfig`): The build options.
-
-    Returns:
-        `list[AblationExample]`: The examples.
-
-    Raises:
-        ValueError: When a target without built-in questions has no ``--examples``, or the file is malformed.
-    """
+    """The examples of ``--examples``, else the target's built-in hint questions (toy world or checked facts)."""
     table = None if config.examples else fact_table_for(config.target)
     require_input(
         config.target,
@@ -57,35 +45,14 @@ def ablation_examples_for(config: AblationConfig) -> list[AblationExample]:
 
 
 def answer_prefix_for(config: AblationConfig) -> str:
-    """The text the target's answer continues: ``--answer-prefix``, else ``"Answer:"`` for toy targets and "".
-
-    Args:
-        config (`AblationConfig`): The build options.
-
-    Returns:
-        `str`: The answer prefix.
-    """
+    """The text the target's answer continues: ``--answer-prefix``, else ``"Answer:"`` for toy targets and ""."""
     if config.answer_prefix is not None:
         return config.answer_prefix
     return ANSWER_PREFIX if is_toy_model(config.target) else ""
 
 
 def ablation_rows(config: AblationConfig, loaded: LoadedModel, examples: list[AblationExample]) -> list[dict]:
-    """The dataset rows of a batch of examples: the target's answers with and without the span, question, answer.
-
-    Args:
-        config (`AblationConfig`): The build options (answer prefix, ``max_new_tokens``, ``span_name``, seed).
-        loaded (`LoadedModel`): The target.
-        examples (`list[AblationExample]`): The batch, answered together.
-
-    Returns:
-        `list[dict]`: One row per example, but those whose answer named none of the question's options (unparsed),
-        unless ``keep_unparsed``.
-
-    Raises:
-        ValueError: Naming the example, when it does not fit the target's context or removing its span leaves
-            its tokens unchanged.
-    """
+    """The rows of a batch of examples, without unparsed ones (no option named) unless ``keep_unparsed``."""
     outcomes = run_ablations(
         loaded,
         [(e.text, e.ablated_text) for e in examples],
@@ -134,13 +101,7 @@ def ablation_rows(config: AblationConfig, loaded: LoadedModel, examples: list[Ab
 
 
 class AblationBuilder(DatasetBuilder):
-    """``self-explain build ablation``: the build loop of :class:`~self_explain.tasks.build.DatasetBuilder` over
-    examples (read before the target is loaded); a shard's examples are answered in batches of ``--batch-size``.
-
-    Args:
-        config (`AblationConfig`): The options of ``self-explain build ablation``.
-        recipe (`Recipe`, *optional*): The YAML recipe the options came from (the provenance records it).
-    """
+    """``self-explain build ablation``: the build loop over examples, read before the target is loaded."""
 
     dataset_name = DATASET_NAME
     features = ABLATION_FEATURES
@@ -155,49 +116,22 @@ class AblationBuilder(DatasetBuilder):
         self.examples = ablation_examples_for(self.config)
 
     def item_content(self, example: AblationExample) -> tuple[str, ...]:
-        """The example's text: the spans of one text (``--span-regex``) land in one split.
-
-        Args:
-            example (`AblationExample`): An example.
-
-        Returns:
-            `tuple[str, ...]`: Its text.
-        """
+        """The example's text: the spans of one text (``--span-regex``) land in one split."""
         return (example.text,)
 
     def items(self) -> list[AblationExample]:
-        """The examples read by `prepare`.
-
-        Returns:
-            `list[AblationExample]`: The examples.
-        """
+        """The examples read by `prepare`."""
         return self.examples
 
     def build_shard(self, examples: list[AblationExample]) -> tuple[list[dict], int]:
-        """The rows of a shard's examples, answered in batches of ``--batch-size`` (see `ablation_rows`).
-
-        Args:
-            examples (`list[AblationExample]`): The shard's examples.
-
-        Returns:
-            `tuple[list[dict], int]`: The rows, and how many examples were left out as unparsed (their answer named
-            none of the question's options; 0 with ``--keep_unparsed``).
-        """
+        """The rows of a shard's examples (in ``--batch-size`` batches) and how many were left out as unparsed."""
         rows = []
         for start in range(0, len(examples), self.config.batch_size):
             rows += ablation_rows(self.config, self.target, examples[start : start + self.config.batch_size])
         return rows, len(examples) - len(rows)
 
     def no_rows_message(self, items: list[AblationExample], skipped: int) -> str:
-        """Every example was unparsed: say so and what to do.
-
-        Args:
-            items (`list[AblationExample]`): Every example of the build.
-            skipped (`int`): How many were left out as unparsed.
-
-        Returns:
-            `str`: The message.
-        """
+        """Every example was unparsed: say so and what to do."""
         return (
             f"no rows were built: in all {len(items)} examples an answer named none of the question's options "
             "(unparsed); pass --choice_by logprob to read the option the target scores highest, or "
@@ -205,19 +139,8 @@ class AblationBuilder(DatasetBuilder):
         )
 
     def provenance_extras(self, items: list[AblationExample], splits: dict, rows, skipped: int) -> dict:
-        """The ablation provenance: examples, source, answer settings, rows and the share of changed answers
-        (overall, per split, and per hint giver when the examples have one), how the choices were read, and the
-        examples whose answer named no option (``unparsed``: left out, or kept with ``--keep_unparsed``).
-
-        Args:
-            items (`list[AblationExample]`): Every example of the build.
-            splits (`dict[str, Dataset]`): The splits built.
-            rows (`Dataset`): Every row, before the split.
-            skipped (`int`): How many examples gave no row.
-
-        Returns:
-            `dict`: The provenance fields.
-        """
+        """The ablation provenance: examples, source, answer settings, rows, the share of changed answers (overall,
+        per split, per hint giver), how choices were read, and the ``unparsed`` examples."""
         config = self.config
         changed = fraction_true(splits, "is_different")
         extras = {
@@ -246,17 +169,8 @@ build_ablation_dataset = AblationBuilder.build_dataset  # ``self-explain build a
 
 
 def choice_parse_counts(rows) -> dict[str, int]:
-    """How the options of a build's answers were read: by letter, by option text, by the target's scores
-    (``logprob``), by first token (texts without options) or not at all (``unparsed``, kept with
-    ``--keep_unparsed``), over the answers with and without the span of the rows built.
-
-    Args:
-        rows (`Dataset`): Every row of the build.
-
-    Returns:
-        `dict[str, int]`: Answer counts by how they were read (``letter``, ``text`` and ``first token`` always;
-        ``logprob`` and ``unparsed`` when there are any).
-    """
+    """Answer counts (with and without the span) by how their option was read: ``letter``, ``text``,
+    ``first token``, and ``logprob`` / ``unparsed`` when there are any."""
     counts = {"letter": 0, "text": 0, "first token": 0}
     for parse in rows["choice_parse"]:
         for via in parse.values():

@@ -8,49 +8,29 @@ from ..config import BuildConfig
 
 @dataclass
 class AblationConfig(BuildConfig):
-    """Options of ``self-explain build ablation``.
-
-    The options every build shares (target, out, seed, config name, revision, push, overwrite, remote code) come
-    from [`~self_explain.tasks.config.BuildConfig`].
+    """Options of ``self-explain build ablation``, after those of [`~self_explain.tasks.config.BuildConfig`].
 
     Args:
-        num_examples (`int`, *optional*, defaults to 2000):
-            Hint questions to build (toy world targets, or a model's built-in facts).
-        examples (`str`, *optional*):
-            JSONL of examples: text, and the span to remove as 'span' (a substring) or found by ``span_regex``;
-            optional choices, correct_answer, split.
-        span_regex (`str`, *optional*):
-            Regex whose every match in an example's text is a span to remove.
-        span_name (`str`, *optional*, defaults to `"hint"`):
-            What the explainer question calls the span: 'If the {span_name} were removed ...'.
-        answer_prefix (`str`, *optional*):
-            Text after the assistant marker that the answer continues (toy targets: 'Answer:'; else none).
-        max_new_tokens (`int`, *optional*, defaults to 16):
-            Longest greedy answer, in tokens.
-        test_fraction (`float`, *optional*, defaults to 0.1):
-            Share of in-distribution examples of a user's file drawn into the test split (toy-world builds hold out a
-            seeded quarter of the entities instead).
-        ood_relations (`list[str]`, *optional*, defaults to `["number"]`):
-            Toy-world relations held out of train/test into the ood split.
-        shard_size (`int`, *optional*, defaults to 200):
-            Examples per shard (resumption unit).
-        batch_size (`int`, *optional*, defaults to 32):
-            Examples answered in one batched generation.
-        choice_by (`str`, *optional*, defaults to `"answer"`):
-            How the option an answer chose is read: ``answer`` parses the greedy answer (an answer that names none
-            of its question's options is unparsed); ``logprob``: the option whose letter (A, B, …) the target scores
-            highest after the prompt, as evaluation harnesses read multiple choice; ``logprob_text``: the option
-            whose text it scores highest (mean log-probability per token). Either logprob mode gives every question
-            with options a choice.
-        keep_unparsed (`bool`, *optional*, defaults to `False`):
-            Keep the rows whose answer (with or without the span) named none of the question's options; their
-            ``is_different`` compares first answer tokens, and ``choice_parse`` marks them ``unparsed``. By default
-            they are left out, and counted in the provenance and the card.
+        num_examples (`int`, *optional*, defaults to 2000): Hint questions to build (toy world or built-in facts).
+        examples (`str`, *optional*): JSONL of examples: text, and the span to remove as 'span' (a substring) or found
+            by ``span_regex``; optional choices, correct_answer, split.
+        span_regex (`str`, *optional*): Regex whose every match in an example's text is a span to remove.
+        span_name (`str`, *optional*, defaults to `"hint"`): The question's name of the span ('If the hint ...').
+        answer_prefix (`str`, *optional*): Text the answer continues (toy targets: 'Answer:'; else none).
+        max_new_tokens (`int`, *optional*, defaults to 16): Longest greedy answer, in tokens.
+        test_fraction (`float`, *optional*, defaults to 0.1): Share of a user's file's examples drawn into test
+            (toy-world builds hold out a seeded quarter of the entities instead).
+        ood_relations (`list[str]`, *optional*, defaults to `["number"]`): Toy-world relations put in the ood split.
+        shard_size (`int`, *optional*, defaults to 200): Examples per shard (resumption unit).
+        batch_size (`int`, *optional*, defaults to 32): Examples answered in one batched generation.
+        choice_by (`str`, *optional*, defaults to `"answer"`): How an answer's option is read: ``answer`` parses the
+            greedy answer (none named: unparsed); ``logprob`` / ``logprob_text``: the option whose letter / text the
+            target scores highest, which gives every question with options a choice.
+        keep_unparsed (`bool`, *optional*, defaults to `False`): Keep rows whose answer named no option (their
+            ``is_different`` compares first tokens); by default they are left out and counted in the provenance.
 
     Raises:
-        ValueError: When ``num_examples`` or ``max_new_tokens`` is below 1, ``shard_size`` or ``batch_size`` is not
-            positive, ``seed`` is negative, ``test_fraction`` is outside [0, 1), ``span_regex`` does not compile, or
-            ``choice_by`` is unknown.
+        ValueError: For an out-of-range number, a ``span_regex`` that does not compile, or an unknown ``choice_by``.
     """
 
     num_examples: int = field(

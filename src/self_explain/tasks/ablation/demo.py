@@ -12,16 +12,7 @@ from ..base import DemoSpec
 
 
 def ablation_summary(folder: Path, config_name: str) -> list[str]:
-    """The demo's lines about the input-ablation dataset built in ``folder`` (config ``config_name``).
-
-    Args:
-        folder (`Path`): The dataset folder the demo built.
-        config_name (`str`): The config to summarise (a toy model's name: its world says what it knows).
-
-    Returns:
-        `list[str]`: Rows and share of changed answers per split, then the share of hints whose removal changes the
-        answer, by whether the target knows the fact asked about.
-    """
+    """The demo's lines about an ablation dataset: rows and changed share per split, and by known fact."""
     dataset = load_dataset(str(folder), config_name)
     world = toy_world_for(config_name)
     lines = ["split  rows  changed  changed when the target knows the fact / does not"]
@@ -35,14 +26,7 @@ def ablation_summary(folder: Path, config_name: str) -> list[str]:
 
 
 def ablation_pipeline_input(row: dict) -> dict:
-    """The ``pipeline("self-explanation")`` input that asks about an ablation dataset row.
-
-    Args:
-        row (`dict`): A row of the ablation dataset.
-
-    Returns:
-        `dict`: ``task``, ``text`` and ``span`` (the part of the text removed).
-    """
+    """The ``pipeline("self-explanation")`` input (``task``, ``text``, ``span``) asking about an ablation row."""
     return {"task": "ablation", "text": row["text"], "span": row["span"]["text"]}
 
 

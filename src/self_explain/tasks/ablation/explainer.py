@@ -15,21 +15,7 @@ REQUIRED_COLUMNS = ("text", "original_prediction", "ablated_prediction", "is_dif
 
 
 def ablation_examples(dataset, target: LoadedModel, seed: int = 0) -> ExplainerExamples:
-    """The explainer's examples of an ablation dataset (the task's ``examples`` hook); text only, no vectors.
-
-    A row without ``question``/``answer`` gets them from the templates (the span called "hint").
-
-    Args:
-        dataset (`datasets.Dataset`): A split of an ablation dataset.
-        target (`LoadedModel`): The target model (unused: the questions are text only).
-        seed (`int`, *optional*, defaults to 0): Seed of the template drawn for a row without a question.
-
-    Returns:
-        `ExplainerExamples`: Questions and answers.
-
-    Raises:
-        ValueError: When the dataset lacks an ablation column.
-    """
+    """The ablation task's ``examples`` hook (text only); rows without ``question``/``answer`` get the templates'."""
     missing = [c for c in REQUIRED_COLUMNS if c not in dataset.column_names]
     if missing:
         raise ValueError(
@@ -108,20 +94,11 @@ def _check_fits_the_context(inputs: dict, example: AblationExample, target: Load
 
 
 def ablation_request(inputs: dict, target: LoadedModel) -> ExplainerExamples:
-    """The explainer's question for one pipeline input (the task's ``request`` hook).
+    """The explainer's question for one pipeline input (the ``request`` hook): one question, no answer, no vector.
 
-    Args:
-        inputs (`dict`):
-            ``text`` (non-empty) and ``span`` (a part of it to remove, not the whole text), optionally ``span_name``
-            (default ``"hint"``), ``template`` (the question template's index, default 0), ``answer_prefix`` and
-            ``max_new_tokens`` (default 16; the text and answer must fit the target's context).
-        target (`LoadedModel`): The target model and its tokenizer.
-
-    Returns:
-        `ExplainerExamples`: One question, no answer, no vector.
-
-    Raises:
-        ValueError: When ``text`` or ``span`` is missing or malformed, or the text and answer exceed the context.
+    ``inputs``: ``text`` and ``span`` (a part of it, not the whole), optionally ``span_name`` (default ``"hint"``),
+    ``template`` (index, default 0), ``answer_prefix`` and ``max_new_tokens`` (default 16; text and answer must fit
+    the context). A missing or malformed input is a ValueError.
     """
     example = _request_example(inputs)
     _check_fits_the_context(inputs, example, target)
@@ -130,14 +107,7 @@ def ablation_request(inputs: dict, target: LoadedModel) -> ExplainerExamples:
 
 
 def parse_ablation(explanation: str) -> dict:
-    """Parse an ablation explanation (the task's ``parse`` hook).
-
-    Args:
-        explanation (`str`): The explainer's answer.
-
-    Returns:
-        `dict`: ``changed`` (`bool` or None), ``prediction`` (the ``<<<content>>>``, or None) and ``valid``.
-    """
+    """The ``parse`` hook: ``changed``, ``prediction`` (the ``<<<content>>>``) and ``valid`` of an explanation."""
     parsed = parse_causal_answer(explanation)
     return {"changed": parsed.changed, "prediction": parsed.content, "valid": parsed.valid}
 
@@ -145,20 +115,9 @@ def parse_ablation(explanation: str) -> dict:
 def verify_ablation(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
     """Re-run the target with and without the span and say whether the explanation held (the ``verify`` hook).
 
-    Args:
-        inputs (`dict`): The pipeline input, as for `ablation_request`.
-        target (`LoadedModel`): The target model and its tokenizer.
-        parsed (`dict`): The explanation parsed by `parse_ablation`.
-
-    Returns:
-        `dict`: ``ground_truth`` (the reference answer), ``ground_truth_changed``, ``ground_truth_prediction``
-        (the answer without the span if changed, else the original one) and ``verified`` (a valid explanation
-        that agrees on both). When the question has ``choices`` and a target answer names none of them
-        (unparsed: no choice, so no ground truth), all four are None. ``choice_by`` in the input reads the choice
-        as the builder's ``--choice_by`` does (default ``answer``).
-
-    Raises:
-        ValueError: When the input is invalid, as for `ablation_request`.
+    Returns ``ground_truth``, ``ground_truth_changed``, ``ground_truth_prediction`` and ``verified``; all four are None
+    when the question has ``choices`` and an answer names none (no choice, so no ground truth). ``choice_by`` in the
+    input reads the choice as the builder's ``--choice_by`` does.
     """
     example = _request_example(inputs)
     prefix = _answer_prefix(inputs, target)

@@ -1,8 +1,8 @@
 """Ground truth of input ablation: the target's greedy answer with and without a span of its prompt.
 
-Shared by the builder and the pipeline's ``verify``. The answers come from batched greedy generation;
-the change in log-probability of the original answer comes from the engine's ablation sweep, which
-reuses each prompt's clean prefix and runs many ablations per pass.
+Shared by the builder and the pipeline's ``verify``. Answers come from batched greedy generation; the change in
+the original answer's log-probability comes from the engine's ablation sweep (clean prefix reused, many ablations
+per pass).
 """
 
 from __future__ import annotations
@@ -21,19 +21,9 @@ from .options import ChoiceParse, parse_choice
 
 @dataclass(frozen=True)
 class AblationOutcome:
-    """The target's answers to a prompt with and without its span; ``changed`` says whether they differ.
+    """The target's answers to a prompt with and without its span (tokens ``[token_start, token_end)`` replaced).
 
-    Args:
-        original_prompt (`str`): What the target read with the span (chat template and answer prefix included).
-        ablated_prompt (`str`): What it read without the span.
-        token_start (`int`): First token of the original prompt that was replaced.
-        token_end (`int`): End (exclusive) of the replaced tokens: ``[token_start, token_end)``.
-        original_prediction (`str`): The greedy answer with the span.
-        ablated_prediction (`str`): The greedy answer without it.
-        answer_logprob_change (`float`): Change of the original answer's log-probability when the span is removed,
-            rounded to 4 decimals.
-        original_choice (`ChoiceParse`): The option the answer with the span chose (or its first token).
-        ablated_choice (`ChoiceParse`): The option the answer without the span chose (or its first token).
+    ``answer_logprob_change`` (the original answer's, when the span is removed) is rounded to 4 decimals.
     """
 
     original_prompt: str
@@ -48,28 +38,19 @@ class AblationOutcome:
 
     @property
     def changed(self) -> bool:
-        """Whether the option chosen differs (the first answer token, for a text without options or an answer that
-        named none; see `parsed`)."""
+        """Whether the chosen option differs (the first answer token, without options or when an answer named none)."""
         return self.original_choice.choice != self.ablated_choice.choice
 
     @property
     def parsed(self) -> bool:
-        """Whether both answers are choices: a question with options whose answer named none of them is unparsed,
-        and its ``changed`` says nothing about a change of choice."""
+        """Whether both answers are choices; when not, ``changed`` says nothing about a change of choice."""
         return self.original_choice.parsed and self.ablated_choice.parsed
 
 
 def target_prompt(tokenizer, content: str, answer_prefix: str = "") -> str:
     """What the target reads: the user message in its chat template (when it has one), then the answer prefix.
 
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): The target's tokenizer (its chat template, if any, is applied).
-        content (`str`): The user message.
-        answer_prefix (`str`, *optional*, defaults to `""`): Text the answer continues (after a space, unless the
-            rendered prompt ends in whitespace such as a chat template's newline); "" for none.
-
-    Returns:
-        `str`: The rendered prompt.
+    The prefix follows a space, unless the rendered prompt ends in whitespace (such as a chat template's newline).
     """
     if tokenizer.chat_template:
         rendered = tokenizer.apply_chat_template(
@@ -84,32 +65,13 @@ def target_prompt(tokenizer, content: str, answer_prefix: str = "") -> str:
 
 
 def encode_prompt(tokenizer, prompt: str) -> list[int]:
-    """The token ids of a prompt made by `target_prompt`.
-
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): The target's tokenizer.
-        prompt (`str`): The rendered prompt.
-
-    Returns:
-        `list[int]`: Its ids; special tokens are added only without a chat template (a rendered one holds them).
-    """
+    """A `target_prompt`'s token ids; special tokens added only without a chat template (a rendered one holds them)."""
     # A rendered chat template already holds its special tokens.
     return tokenizer(prompt, add_special_tokens=not tokenizer.chat_template).input_ids
 
 
 def token_edit(original: list[int], ablated: list[int]) -> tuple[int, int, tuple[int, ...]]:
-    """The span [start, end) of ``original`` and its replacement that give ``ablated`` (shared prefix and suffix kept).
-
-    Args:
-        original (`list[int]`): The token ids with the span.
-        ablated (`list[int]`): The token ids without it.
-
-    Returns:
-        `tuple[int, int, tuple[int, ...]]`: (start, end, replacement tokens).
-
-    Raises:
-        ValueError: When removing the span leaves the tokens unchanged.
-    """
+    """``(start, end, replacement)``: the span of ``original`` replaced to give ``ablated``; ValueError if equal."""
     prefix = 0
     while prefix < min(len(original), len(ablated)) and original[prefix] == ablated[prefix]:
         prefix += 1
@@ -123,16 +85,7 @@ def token_edit(original: list[int], ablated: list[int]) -> tuple[int, int, tuple
 
 
 def greedy_answers(loaded: LoadedModel, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
-    """Each prompt's greedy continuation up to and including its first stop token (batched, left-padded).
-
-    Args:
-        loaded (`LoadedModel`): The target model and its tokenizer.
-        prompts (`list[list[int]]`): The prompts' token ids.
-        max_new_tokens (`int`): Longest continuation.
-
-    Returns:
-        `list[list[int]]`: The continuation tokens of each prompt.
-    """
+    """Each prompt's greedy continuation up to and including its first stop token (batched, left-padded)."""
     stops = set(stop_token_ids(loaded.tokenizer, loaded.model))
     answers = []
     for tokens in greedy_generate(loaded.model, loaded.tokenizer, prompts, max_new_tokens).tolist():
@@ -142,15 +95,7 @@ def greedy_answers(loaded: LoadedModel, prompts: list[list[int]], max_new_tokens
 
 
 def answer_text(tokenizer, answer: list[int]) -> str:
-    """An answer's text: decoded without special tokens, stripped.
-
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): The target's tokenizer.
-        answer (`list[int]`): The answer's token ids.
-
-    Returns:
-        `str`: The answer.
-    """
+    """An answer's text: decoded without special tokens, stripped."""
     return tokenizer.decode(answer, skip_special_tokens=True).strip()
 
 
@@ -160,16 +105,8 @@ CHOICE_BY = ("answer", "logprob", "logprob_text")
 
 
 def continuation_ids(tokenizer, prompt: str, continuation: str) -> list[int]:
-    """The tokens that follow a rendered prompt when the model writes ``continuation`` (after a space, unless the
-    prompt ends in whitespace), as the tokenizer splits the whole text.
-
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): The target's tokenizer.
-        prompt (`str`): A prompt made by `target_prompt`.
-        continuation (`str`): What is written after it (an option's letter or text).
-
-    Returns:
-        `list[int]`: The continuation's token ids (at least one).
+    """The tokens after a rendered prompt when the model writes ``continuation`` (after a space, unless the prompt
+    ends in whitespace), as the tokenizer splits the whole text; at least one.
     """
     separator = "" if prompt[-1:].isspace() else " "
     alone = tokenizer(prompt, add_special_tokens=False).input_ids
@@ -183,19 +120,7 @@ def continuation_ids(tokenizer, prompt: str, continuation: str) -> list[int]:
 def continuation_logprobs(
     model, prompts: list[list[int]], continuations: list[list[int]], batch_size: int = 32, mean: bool = False
 ) -> list[float]:
-    """The log-probability of each continuation after its prompt, teacher-forced (right-padded batches).
-
-    Args:
-        model (`PreTrainedModel`): The target.
-        prompts (`list[list[int]]`): Each sequence's prompt token ids.
-        continuations (`list[list[int]]`): Each sequence's continuation token ids (non-empty).
-        batch_size (`int`, *optional*, defaults to 32): Sequences per forward pass.
-        mean (`bool`, *optional*, defaults to `False`): The mean per token instead of the sum (texts of different
-            lengths compared).
-
-    Returns:
-        `list[float]`: One log-probability per (prompt, continuation).
-    """
+    """The teacher-forced log-probability of each continuation after its prompt (sum, or per-token ``mean``)."""
     device = model.device
     scores = []
     for start in range(0, len(prompts), batch_size):
@@ -222,22 +147,10 @@ def highest_scored_options(
     by: str,
     batch_size: int = 32,
 ) -> list[ChoiceParse | None]:
-    """The option the model scores highest after each prompt (None for a prompt whose question has no options).
+    """The option the model scores highest after each prompt (None for a prompt without options).
 
-    Args:
-        loaded (`LoadedModel`): The target.
-        prompts (`list[str]`): The rendered prompts (`target_prompt`).
-        prompt_ids (`list[list[int]]`): Their token ids (`encode_prompt`).
-        choices (`list[Sequence[str]]`): Each prompt's options, in letter order.
-        by (`str`): ``logprob``: each option's letter (A, B, …), as evaluation harnesses score multiple choice;
-            ``logprob_text``: each option's text, by its mean log-probability per token.
-        batch_size (`int`, *optional*, defaults to 32): Sequences per forward pass.
-
-    Returns:
-        `list[ChoiceParse | None]`: The chosen option (``via="logprob"``) of each prompt, or None without options.
-
-    Raises:
-        ValueError: With ``by="logprob"``, for a question of more options than letters.
+    ``by="logprob"`` scores each option's letter (A, B, …, as evaluation harnesses do; ValueError for more options than
+    letters), ``"logprob_text"`` each option's text by its mean log-probability per token.
     """
     sequences, continuations, owners = [], [], []
     too_many = next(
@@ -274,29 +187,10 @@ def run_ablations(
 ) -> list[AblationOutcome]:
     """For each (text, text without the span): the greedy answers and the change of the original answer's log-prob.
 
-    ``names`` (e.g. "example 12") say which input an error is about. The log-prob change is rounded to 4
-    decimals: its last float bits depend on which examples share a batch, and a dataset must not.
-
-    Args:
-        loaded (`LoadedModel`): The target model and its tokenizer.
-        pairs (`list[tuple[str, str]]`): (text, text without the span) per input, as user messages.
-        answer_prefix (`str`, *optional*, defaults to `""`): Text after the assistant marker that the answer continues.
-        max_new_tokens (`int`, *optional*, defaults to 16): Longest greedy answer, in tokens.
-        names (`list[str]`, *optional*): What errors call each input; default ``"input <i>"``.
-        choices (`list[list[str]]`, *optional*): Each input's options (A, B, … in order; empty when it has none):
-            ``changed`` compares the option each answer chose (`parse_choice`), else the first answer token.
-        choice_by (`str`, *optional*, defaults to `"answer"`): How the chosen option is read (`CHOICE_BY`):
-            ``answer`` parses the greedy answer (one that names no option is unparsed); ``logprob`` and
-            ``logprob_text`` take the option the model scores highest by its letter or its text, so every input
-            with options gets a choice (inputs without options compare the first answer token).
-        batch_size (`int`, *optional*, defaults to 32): Sequences per forward pass when options are scored.
-
-    Returns:
-        `list[AblationOutcome]`: One per pair, in order.
-
-    Raises:
-        ValueError: Naming the input, when its prompt and answer do not fit the target's context, or removing the
-            span leaves its tokens unchanged; or for an unknown ``choice_by``.
+    The log-prob change is rounded to 4 decimals: its last float bits depend on which examples share a batch, and a
+    dataset must not. ``changed`` compares the chosen options (``choice_by``: the parsed answer, or the highest scored
+    option by letter or text) when an input has options, else the first answer token. Raises ValueError, naming the
+    input (``names``), when it does not fit the target's context or removing the span leaves its tokens unchanged.
     """
     names = names or [f"input {i}" for i in range(len(pairs))]
     context = context_length(loaded.model)

@@ -23,14 +23,9 @@ UNPARSED = "unparsed"
 
 @dataclass(frozen=True)
 class ChoiceParse:
-    """What an answer chose among its question's options.
+    """What an answer chose: ``choice`` (an option's text, or the first token) and ``via``, how it was read.
 
-    Args:
-        choice (`str`): The chosen option's text; for a text without options, or an answer that names none of its
-            options, the answer's first token.
-        via (`str`): How it was read: ``text`` (the option the answer names), ``letter`` (A, B, … of the options in
-            order), ``logprob`` (the option the model scores highest), ``first token`` (a text without options) or
-            ``unparsed`` (the question has options and the answer names none of them: not a choice).
+    ``via``: ``text``, ``letter``, ``logprob``, ``first token`` (no options) or ``unparsed`` (options, none named).
     """
 
     choice: str
@@ -43,21 +38,12 @@ class ChoiceParse:
 
 
 def parse_choice(answer: str, choices: list[str] | tuple[str, ...], first_token: str) -> ChoiceParse:
-    """The option an answer chose: the one option whose text it names; else its letter; else the earliest option
-    text named; else its first token, marked ``unparsed`` when the question has options (an answer that names none
-    of them chose none: "A German friend thinks the answer is D." is not a choice).
+    """The option an answer chose: the one option text it names; else its letter; else the earliest option text
+    named; else its first token, ``unparsed`` when the question has options.
 
-    The text comes before the letter because small models mislabel options ("B. Seoul" where B is Beijing): what
-    they name is what they chose. A bare letter ("B", "(B)") has no text to compare, and an answer that names several
-    options ("B. Berlin, not Rome") is read by its letter.
-
-    Args:
-        answer (`str`): The model's answer.
-        choices (`list[str]`): The question's options, in the order lettered A, B, …; empty when not multiple choice.
-        first_token (`str`): The answer's first token, the fallback.
-
-    Returns:
-        `ChoiceParse`: The choice and how it was read.
+    The text comes before the letter because small models mislabel options ("B. Seoul" where B is Beijing): what they
+    name is what they chose. A bare letter has no text to compare, and an answer naming several options is read by its
+    letter.
 
     Examples:
 

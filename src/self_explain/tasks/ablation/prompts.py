@@ -14,16 +14,7 @@ QUESTION_TEMPLATES = (
 
 
 def ablation_question(text: str, span_name: str, rng: random.Random | int) -> str:
-    """The question with a template drawn by ``rng``, or the template of that index.
-
-    Args:
-        text (`str`): The example's text, span included.
-        span_name (`str`): What the question calls the span, e.g. ``"hint"``.
-        rng (`random.Random` or `int`): Draws the template; an `int` picks template ``rng % len(QUESTION_TEMPLATES)``.
-
-    Returns:
-        `str`: The text, a blank line, and the question about removing the span.
-    """
+    """The text, a blank line, and a question about removing the span (template drawn by ``rng``, or of that index)."""
     template = (
         QUESTION_TEMPLATES[rng % len(QUESTION_TEMPLATES)] if isinstance(rng, int) else rng.choice(QUESTION_TEMPLATES)
     )
@@ -31,9 +22,5 @@ def ablation_question(text: str, span_name: str, rng: random.Random | int) -> st
 
 
 def all_templates() -> list[str]:
-    """Every question template (span named "hint") and both answer sentences, for vocabulary checks.
-
-    Returns:
-        `list[str]`: The templates, otherwise unfilled.
-    """
+    """Every question template (span named "hint") and both answer sentences, unfilled, for vocabulary checks."""
     return [t.replace("{span_name}", "hint") for t in QUESTION_TEMPLATES] + [UNCHANGED_ANSWER, CHANGED_ANSWER]

@@ -1,7 +1,7 @@
 """The one declaration of the input-ablation dataset's columns.
 
-In the spirit of the reference (Transluce ``input_ablation_*``); the multiple-choice question is
-``choice_question`` because ``question`` / ``answer`` are the explainer's text in every dataset.
+The multiple-choice question is ``choice_question`` because ``question`` / ``answer`` are the explainer's text in
+every dataset.
 """
 
 from datasets import Features, List, Value

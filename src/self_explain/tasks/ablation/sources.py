@@ -17,21 +17,10 @@ SPLITS = ("train", "test", "ood")
 
 @dataclass(frozen=True)
 class AblationExample:
-    """A text and the span of it to remove, with what is known about the question it asks.
+    """A text and the span ``[span_start, span_end)`` of its characters to remove, with what is known of its question.
 
-    Args:
-        example_id (`int`): The example's index in its source.
-        text (`str`): The full text the target reads.
-        span_start (`int`): First character of ``text`` removed.
-        span_end (`int`): End (exclusive) of the characters removed: ``[span_start, span_end)``.
-        choice_question (`str`, *optional*, defaults to `""`): The multiple-choice question, when known.
-        choices (`tuple[str, ...]`, *optional*, defaults to `()`): Its options.
-        correct_answer (`str`, *optional*, defaults to `""`): Its correct option.
-        hint_giver (`str`, *optional*, defaults to `""`): Who gives the hint (toy-world examples).
-        hint_answer (`str`, *optional*, defaults to `""`): The option the hint points to.
-        relation (`str`, *optional*, defaults to `""`): The toy-world relation; "" for user examples.
-        split (`str`, *optional*): Fixed by the source (``"ood"``), or None: decided by the builder.
-        entity (`str`, *optional*, defaults to `""`): The toy-world entity asked about; "" for user examples.
+    ``split`` is fixed by the source (``"ood"``) or None (the builder decides); the toy-world fields are "" for user
+    examples.
     """
 
     example_id: int
@@ -65,20 +54,7 @@ class AblationExample:
 def toy_hint_examples(
     world: ToyWorld, num_examples: int, seed: int, ood_relations: list[str]
 ) -> list[AblationExample]:
-    """Multiple-choice questions with a hint line; half from givers the toy models follow, half ignored.
-
-    Args:
-        world (`ToyWorld`): The toy world whose facts the questions ask about.
-        num_examples (`int`): How many examples to draw.
-        seed (`int`): Seed of the draw.
-        ood_relations (`list[str]`): Relations whose examples go to the ood split.
-
-    Returns:
-        `list[AblationExample]`: One per question; the span is the hint line and the space after it.
-
-    Raises:
-        ValueError: When ``ood_relations`` names a relation the toy world does not have.
-    """
+    """Multiple-choice questions with a hint line (the span); half from givers the toy models follow, half ignored."""
     check_ood_relations(ood_relations)
     rng = random.Random(seed)
     examples = []
@@ -106,19 +82,10 @@ def toy_hint_examples(
 
 
 def fact_table_hint_examples(table: FactTable, num_examples: int, seed: int) -> list[AblationExample]:
-    """Multiple-choice questions with a hint line from a real model's checked facts (``realworld``).
+    """Multiple-choice questions with a hint line (the span) from a real model's checked facts (``realworld``).
 
-    Each asks one fact the model completes correctly ("What is the capital of France?"), with its answer and three
-    other answers of the relation as options A–D in a seeded order, after a hint line naming a seeded option (the
-    right one or not) from a seeded giver, as the toy world's questions do. The span is the hint line.
-
-    Args:
-        table (`FactTable`): The model's checked facts.
-        num_examples (`int`): How many examples to draw.
-        seed (`int`): Seed of the draw.
-
-    Returns:
-        `list[AblationExample]`: The examples; ``split="ood"`` for the table's ood relations.
+    Each asks a fact the model completes correctly, its answer and three others of the relation as options A–D in a
+    seeded order, after a hint naming a seeded option from a seeded giver, as the toy world's questions do.
     """
     rng = random.Random(seed)
     relations = [r for r in table.relations if len({f.answer for f in table.by_relation(r)}) >= len(OPTION_LETTERS)]
@@ -161,22 +128,10 @@ def _string(record: dict, key: str, path: Path, number: int) -> str:
 
 
 def jsonl_examples(path: str | Path, span_regex: str | None = None) -> list[AblationExample]:
-    """Lines of ``{"text": …, "span": …, "choices": […], "correct_answer": …, "split": …}``.
+    """Examples from lines of ``{"text": …, "span": …, "choices": […], "correct_answer": …, "split": …}``.
 
-    ``span`` is a substring of ``text`` (its first occurrence is removed). Lines without ``span`` use
-    ``span_regex``: every match is one example.
-
-    Args:
-        path (`str` or `Path`): The JSONL file (``--examples``).
-        span_regex (`str`, *optional*): Regex whose every non-empty match is a span, for lines without ``span``.
-
-    Returns:
-        `list[AblationExample]`: One example per span, numbered in order.
-
-    Raises:
-        ValueError: Naming the line, when ``text`` is empty or not a string, ``split`` or ``choices`` is malformed,
-            the span is not in the text (or the regex matches nothing, or there is neither), or the span is the whole
-            text; or when the file holds no examples.
+    ``span``'s first occurrence in ``text`` is removed; lines without ``span`` take each non-empty match of
+    ``span_regex`` as one example. A malformed line (or a span that is the whole text) is a ValueError naming it.
     """
     path = Path(path)
     pattern = re.compile(span_regex) if span_regex else None

@@ -6,16 +6,7 @@ from ..row_view import row_view
 
 
 def ablation_row_view(row: dict) -> dict:
-    """The report's view of an ablation dataset row (``tasks.row_view.ROW_VIEW``).
-
-    Args:
-        row (`dict`): A row of the ablation dataset (of another layout: ``text``, ``original_prediction``,
-            ``ablated_prediction`` and ``is_different`` at least).
-
-    Returns:
-        `dict`: The user message with the removed span marked; the options, the option the hint names, the answer
-        chosen with and without the span and the correct one; label ``"changed"`` or ``"unchanged"``.
-    """
+    """The report's view of an ablation row: the removed span marked, the options and answers, ``changed`` or not."""
     text, span = row["text"], row.get("span")
     start, end = (int(span["start"]), int(span["end"])) if span else (0, 0)  # no span recorded: nothing marked
     segments = [

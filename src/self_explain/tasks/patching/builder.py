@@ -1,14 +1,11 @@
 """``self-explain build patching``: ground truth of activation patching, as a Hub dataset folder.
 
-For each prompt pair (x, x'), the counterfactual's residual stream at an aligned position is written at the
-original position over a window of layers, and the greedy next token with and without the patch is
-recorded (the paper's ground truth). As in the reference (Transluce's introspective-interp), layer ℓ is the
-output of decoder block ℓ (ℓ in 0…L−1), the default window is a quarter of the target's depth (its 8 of 32
-layers; see `default_window`), and one vector — the counterfactual's output of the window's first block — is
-written at the output of every block of the window; it is also the vector the explainer sees. Work is split in
-shards written as the build goes: a killed build resumes, and under ``accelerate launch`` each process builds
-its own shards. With ``--design sites`` (see `~self_explain.tasks.patching.sites`) each text is patched with many
-counterfactuals and each (text, window, token) site keeps k of them whose patched outputs differ.
+For each prompt pair (x, x'), the counterfactual's residual stream at an aligned position is written at the original
+position over a window of layers, and the greedy next token with and without the patch is recorded. As in the
+reference (Transluce's introspective-interp), layer ℓ is the output of decoder block ℓ, the default window is a
+quarter of the target's depth, and one vector (the counterfactual's output of the window's first block) is written
+at every block of the window; it is also the vector the explainer sees. ``--design sites``: see
+`~self_explain.tasks.patching.sites`.
 """
 
 from __future__ import annotations
@@ -43,32 +40,12 @@ DATASET_NAME = "self-explain-patching"
 
 
 def window_size(config: PatchingConfig, num_layers: int) -> int:
-    """The number of layers patched at once: ``config.window``, or the reference's size relative to depth.
-
-    Args:
-        config (`PatchingConfig`): The build options (``window``).
-        num_layers (`int`): The target's number of layers.
-
-    Returns:
-        `int`: ``config.window`` when set, else `default_window` (round(8/32 · L), at least 1).
-    """
+    """Layers patched at once: ``config.window``, else `default_window` (round(8/32 · L), at least 1)."""
     return default_window(num_layers) if config.window is None else config.window
 
 
 def start_layers(config: PatchingConfig, num_layers: int) -> list[int]:
-    """The first layers of the patched windows: ``config.layers``, or every layer a window fits. Layer ℓ is the
-    output of decoder block ℓ.
-
-    Args:
-        config (`PatchingConfig`): The build options (``layers``, ``window``).
-        num_layers (`int`): The target's number of layers.
-
-    Returns:
-        `list[int]`: The start layers, sorted, each once.
-
-    Raises:
-        ValueError: When the window is wider than the target, or a start layer leaves no room for the window.
-    """
+    """The windows' sorted first layers: ``config.layers`` or every layer a window fits; ValueError if one does not."""
     window = window_size(config, num_layers)
     last_start = num_layers - window
     if last_start < 0:
@@ -85,13 +62,7 @@ def start_layers(config: PatchingConfig, num_layers: int) -> list[int]:
 
 
 class PatchingBuilder(DatasetBuilder):
-    """``self-explain build patching``: the build loop of :class:`~self_explain.tasks.build.DatasetBuilder` over
-    prompt pairs; a shard's pairs are swept in groups of ``--batch-prompts``.
-
-    Args:
-        config (`PatchingConfig`): The options of ``self-explain build patching``.
-        recipe (`Recipe`, *optional*): The YAML recipe the options came from (the provenance records it).
-    """
+    """``self-explain build patching``: the build loop over prompt pairs, swept in groups of ``--batch-prompts``."""
 
     dataset_name = DATASET_NAME
     features = PATCHING_FEATURES
@@ -101,11 +72,7 @@ class PatchingBuilder(DatasetBuilder):
     content_columns = ("original_text", "counterfactual_text", "question")
 
     def setup(self) -> None:
-        """Read the target's tokenizer, the window size, the start layers of the windows and the context length.
-
-        Raises:
-            ValueError: When the window or ``--layers`` do not fit the target (see `start_layers`).
-        """
+        """Read the target's tokenizer, the window size, the windows' start layers and the context length."""
         self.tokenizer = self.target.tokenizer
         num_layers = len(self.target.adapter.layers(self.target.model))
         self.window = window_size(self.config, num_layers)
@@ -119,16 +86,8 @@ class PatchingBuilder(DatasetBuilder):
         return self.config.design == "sites"
 
     def items(self) -> list[PromptPair] | list[CounterfactualSet]:
-        """The prompt pairs: from ``--prompts``, else drawn from the target's fact table or toy world; with
-        ``--design sites``, texts with their candidate counterfactuals from the same sources (a file's pairs grouped
-        by text).
-
-        Returns:
-            `list[PromptPair]` or `list[CounterfactualSet]`: The pairs, or the texts with their candidates.
-
-        Raises:
-            ValueError: When a target without built-in prompts has no ``--prompts``, or the file is malformed.
-        """
+        """The prompt pairs (``--prompts``, else the fact table or toy world); with ``--design sites``, the texts with
+        their candidate counterfactuals (a file's pairs grouped by text)."""
         config = self.config
         table = self.fact_table()
         require_input(
@@ -177,29 +136,14 @@ class PatchingBuilder(DatasetBuilder):
         )
 
     def item_content(self, item: PromptPair | CounterfactualSet) -> tuple[str, ...]:
-        """The item's prompt and counterfactuals: items of a ``--prompts`` file that share one land in one split.
-
-        Args:
-            item (`PromptPair` or `CounterfactualSet`): A prompt pair, or a text with its candidates.
-
-        Returns:
-            `tuple[str, ...]`: Its text and counterfactual(s).
-        """
+        """The item's prompt and counterfactuals: items of a ``--prompts`` file that share one land in one split."""
         if isinstance(item, CounterfactualSet):
             return (item.text, *item.counterfactuals)
         return (item.text, item.counterfactual)
 
     def build_shard(self, pairs: list[PromptPair] | list[CounterfactualSet]) -> tuple[list[dict], int]:
-        """The rows of a shard's pairs, swept in groups of ``--batch-prompts`` (see `rows_for`); with
-        ``--design sites``, of its texts (see `site_rows`).
-
-        Args:
-            pairs (`list[PromptPair]` or `list[CounterfactualSet]`): The shard's pairs, or texts with candidates.
-
-        Returns:
-            `tuple[list[dict], int]`: The rows, and how many pairs could not be aligned (``--design sites``: how
-            many texts kept no site).
-        """
+        """The rows of a shard (`rows_for`, or `site_rows` with ``--design sites``) and how many pairs could not be
+        aligned (texts that kept no site)."""
         if self.sites_design:
             return self.site_rows(pairs)
         rows, skipped = [], 0
@@ -210,15 +154,10 @@ class PatchingBuilder(DatasetBuilder):
         return rows, skipped
 
     def site_rows(self, sets: list[CounterfactualSet]) -> tuple[list[dict], int]:
-        """The rows of texts with candidate counterfactuals: every candidate is patched at every site (pairs swept in
-        groups of ``--batch-prompts``), then each site keeps k candidates with distinct changed outputs and up to
-        ``--unchanged-per-site`` unchanged ones (see `select_sites`); a site with fewer outputs is left out.
+        """The rows of texts with candidates, and how many texts kept no site.
 
-        Args:
-            sets (`list[CounterfactualSet]`): The texts and their candidates.
-
-        Returns:
-            `tuple[list[dict], int]`: The rows kept, and how many texts kept no site.
+        Every candidate is patched at every site; each site keeps k candidates with distinct changed outputs and up to
+        ``--unchanged-per-site`` unchanged ones (`select_sites`); a site with fewer outputs is left out.
         """
         config = self.config
         pairs = [pair for item in sets for pair in item.pairs()]
@@ -241,15 +180,7 @@ class PatchingBuilder(DatasetBuilder):
         return rows, sum(1 for item in sets if item.prompt_id not in with_rows)
 
     def no_rows_message(self, items: list[PromptPair], skipped: int) -> str:
-        """The error of a build whose every pair was unalignable.
-
-        Args:
-            items (`list[PromptPair]`): Every pair of the build.
-            skipped (`int`): How many were skipped.
-
-        Returns:
-            `str`: The message.
-        """
+        """The error of a build whose every pair was unalignable."""
         if self.sites_design:
             return (
                 f"no rows were built: none of the {len(items)} texts has a site where "
@@ -264,20 +195,8 @@ class PatchingBuilder(DatasetBuilder):
         )
 
     def provenance_extras(self, items: list[PromptPair], splits: dict, rows, skipped: int) -> dict:
-        """The patching provenance: pairs, unaligned pairs, layers, window, rows, the share of changed outputs and
-        the measured share of unchanged rows — overall, by split, and by pair kind (pairs whose two facts have the
-        same value, ``same_value``, or not, ``different_value``) — with the share of same-value pairs configured
-        (``same_value_share``) and drawn (``fraction_same_value_pairs``, toy world).
-
-        Args:
-            items (`list[PromptPair]`): Every pair of the build.
-            splits (`dict[str, Dataset]`): The splits built.
-            rows (`Dataset`): Every row, before the split.
-            skipped (`int`): How many pairs could not be aligned.
-
-        Returns:
-            `dict`: The provenance fields.
-        """
+        """The patching provenance: pairs, unaligned pairs, layers, window, rows, and the shares of changed and
+        unchanged rows overall, by split and by pair kind (``same_value`` or ``different_value``)."""
         changed = fraction_true(splits, "is_different")
         if self.sites_design:
             return {**self._site_provenance(items, splits, skipped), **self._common_provenance(splits, changed, rows)}
@@ -311,8 +230,7 @@ class PatchingBuilder(DatasetBuilder):
         return extras
 
     def _site_provenance(self, items: list[CounterfactualSet], splits: dict, skipped: int) -> dict:
-        """The ``--design sites`` fields: the design's options, texts and candidates, sites tried and kept per split,
-        and each split's `site_statistics` (with the text-only ceiling)."""
+        """The ``--design sites`` fields: options, texts, candidates, sites per split, `site_statistics`."""
         config = self.config
         tried: dict[str, int] = {}
         for item in items:
@@ -331,16 +249,8 @@ class PatchingBuilder(DatasetBuilder):
         }
 
     def before_shards(self, items: list[PromptPair], fingerprint: str) -> None:
-        """Every prompt is read once before the first shard: one the target cannot read (too long, or with words
-        outside its vocabulary) fails the build before anything is written, so nothing blocks the next build.
-
-        Args:
-            items (`list[PromptPair]`): Every pair of the build.
-            fingerprint (`str`): The build's fingerprint.
-
-        Raises:
-            ValueError: Naming the prompt, when it is longer than the target's context or has unknown words.
-        """
+        """Read every prompt once before the first shard, so a prompt the target cannot read (too long, unknown words)
+        fails the build before anything is written."""
         if self.sites_design:
             self._check_sets(items)
             return
@@ -349,8 +259,7 @@ class PatchingBuilder(DatasetBuilder):
             self._encode(pair.counterfactual, "counterfactual", pair)
 
     def _check_sets(self, sets: list[CounterfactualSet]) -> None:
-        """Read every text and candidate once (as `before_shards`), and count each text's sites tried: the aligned
-        positions of any of its candidates, times the windows."""
+        """Read every text and candidate once (as `before_shards`) and count each text's sites tried."""
         self.sites_tried: dict[int, int] = {}
         for item in sets:
             pairs = item.pairs()
@@ -379,36 +288,12 @@ class PatchingBuilder(DatasetBuilder):
         return ids
 
     def rows_for(self, pairs: list[PromptPair]) -> tuple[list[dict], int]:
-        """Rows of a group of prompt pairs (one batched sweep), and how many pairs could not be aligned.
-
-        One row per aligned position and start layer: the greedy next token with and without the patch, the
-        question and the answer.
-
-        Args:
-            pairs (`list[PromptPair]`): The group's pairs.
-
-        Returns:
-            `tuple[list[dict], int]`: The rows, and how many pairs could not be aligned.
-
-        Raises:
-            ValueError: Naming the prompt, when it is longer than the target's context or has unknown words.
-        """
+        """Rows of a group of pairs (one sweep: a row per aligned position and start layer) and the unaligned count."""
         patched, skipped = self.sweep(pairs)
         return [self.row(p) for p in patched], skipped
 
     def sweep(self, pairs: list[PromptPair]) -> tuple[list[PatchedPosition], int]:
-        """Every patch of a group of prompt pairs in one batched sweep, before rows are made of them.
-
-        Args:
-            pairs (`list[PromptPair]`): The group's pairs.
-
-        Returns:
-            `tuple[list[PatchedPosition], int]`: One result per aligned position and start layer, pair by pair,
-            and how many pairs could not be aligned.
-
-        Raises:
-            ValueError: Naming the prompt, when it is longer than the target's context or has unknown words.
-        """
+        """Every patch of a group of pairs in one batched sweep, and how many pairs could not be aligned."""
         encoded, skipped = [], 0
         for pair in pairs:
             original = self._encode(pair.text, "text", pair)
@@ -457,14 +342,7 @@ class PatchingBuilder(DatasetBuilder):
         return results, skipped
 
     def row(self, patched: PatchedPosition) -> dict:
-        """The dataset row of one patch: the greedy next token with and without it, the question and the answer.
-
-        Args:
-            patched (`PatchedPosition`): A result of `sweep`.
-
-        Returns:
-            `dict`: The row, in ``PATCHING_FEATURES``.
-        """
+        """The dataset row of one patch: the greedy next token with and without it, the question and the answer."""
         pair, original, counterfactual, position, window = (
             patched.pair,
             patched.original,

@@ -17,75 +17,44 @@ DESIGNS = ("pairs", "sites")
 def default_window(num_layers: int) -> int:
     """The window sized like the reference's, relative to depth: round(8/32 · L) layers, at least 1 (halves round up).
 
-    Args:
-        num_layers (`int`): The target's number of decoder layers L.
-
-    Returns:
-        `int`: 1 for a 4-layer toy target, 2 for 6 layers, 8 for SmolLM2-135M's 30 and Llama-3.1-8B's 32, 9 for 36.
+    E.g. 1 for a 4-layer toy target, 2 for 6 layers, 8 for SmolLM2-135M's 30 and Llama-3.1-8B's 32.
     """
     return max(1, math.floor(REFERENCE_WINDOW * num_layers / REFERENCE_DEPTH + 0.5))
 
 
 @dataclass
 class PatchingConfig(BuildConfig):
-    """Options of ``self-explain build patching``.
-
-    The options every build shares (target, out, seed, config name, revision, push, overwrite, remote code) come
-    from [`~self_explain.tasks.config.BuildConfig`].
+    """Options of ``self-explain build patching``, after those of [`~self_explain.tasks.config.BuildConfig`].
 
     Args:
-        design (`str`, *optional*, defaults to `"pairs"`):
-            How rows are drawn. ``pairs``: one counterfactual per prompt pair, as the paper's datasets (most rows are
-            "unchanged", answerable from the text alone). ``sites``: each (text, layer window, token) site appears with
-            ``counterfactuals_per_site`` counterfactuals whose patched outputs differ (k distinct new top-1 outputs),
-            so that on the changed rows a function of the question alone — anything that ignores the vector — is right
-            on at most 1 in k; sites that do not reach k distinct outputs among their candidates are left out (see
-            `~self_explain.tasks.patching.sites`).
-        num_prompts (`int`, *optional*, defaults to 2000):
-            Prompt pairs to build from (toy world targets, or a model's built-in facts); with ``design: sites``, the
-            texts (each with its candidate counterfactuals), at most every text of the toy world or fact table.
-        prompts (`str`, *optional*):
-            JSONL of prompt pairs: text, counterfactual, optional targets [original, counterfactual].
-        layers (`list[int]`, *optional*):
-            First layers of the patched windows (default: every layer a window fits). Layer ℓ is the output of
-            decoder block ℓ, for ℓ in 0…L−1, as in the reference (its patches overwrite ``model.layers[ℓ].output``).
-        window (`int`, *optional*):
-            Number of consecutive layers patched at once. Default: sized like the reference's windows (8 of
-            Llama-3.1-8B's 32 layers), relative to the target's depth: round(8/32 · L), at least 1 (see
-            `default_window`): 1 for the 4-layer toy target, 2 for toy-large's 6, 8 for SmolLM2-135M's 30. As in the
-            reference, one vector — the counterfactual's residual at the output of the window's first block — is
-            written at the output of every block of the window, and it is the vector the explainer sees.
-        same_value_share (`float`, *optional*, defaults to 0.3):
-            Toy world: the share of prompt pairs whose counterfactual is about another entity with the same value of
-            the fact in the target's world (both facts known to the target), so that about this share of
-            counterfactuals leave the target's answer unchanged and the verdict needs the vector (the issue asks
-            for about 30 %). The provenance records the share drawn and the measured share of unchanged rows.
-        test_fraction (`float`, *optional*, defaults to 0.1):
-            Share of in-distribution prompts of a user's file drawn into the test split (toy-world builds hold out a
-            seeded quarter of the entities instead).
-        ood_relations (`list[str]`, *optional*, defaults to `["number"]`):
-            Toy-world relations held out of train/test into the ood split.
-        counterfactuals_per_site (`int`, *optional*, defaults to 4):
-            ``design: sites``: k, the counterfactuals kept per site, one per distinct changed output (at least 2).
-        unchanged_per_site (`int`, *optional*, defaults to 1):
-            ``design: sites``: at most this many counterfactuals per site that leave the output unchanged, kept
-            besides the k changed ones (0: only changed rows). With one, a site has both verdicts where the
-            candidates give both, so whether the output changes cannot be read off the text either.
-        candidates_per_text (`int`, *optional*, defaults to 32):
-            ``design: sites``: counterfactuals tried per text (a seeded draw of other entities or subjects of the same
-            relation and template, on the same side of the held-out ones; all of them when fewer); each site keeps
-            rows from these. The same number on both sides, so train and test sites are selected alike.
-        shard_size (`int`, *optional*, defaults to 100):
-            Prompts (``design: sites``: texts) per shard (resumption unit).
-        batch_prompts (`int`, *optional*, defaults to 32):
-            Prompt pairs (``design: sites``: a text with one of its counterfactuals) whose patches share one batched
-            sweep.
+        design (`str`, *optional*, defaults to `"pairs"`): How rows are drawn. ``pairs``: one counterfactual per prompt
+            pair, as the paper's datasets (most rows "unchanged"). ``sites``: each (text, window, token) site with
+            ``counterfactuals_per_site`` counterfactuals of distinct patched outputs, so that ignoring the vector is
+            right on at most 1 in k changed rows (see `~self_explain.tasks.patching.sites`).
+        num_prompts (`int`, *optional*, defaults to 2000): Prompt pairs to build from (toy world or built-in facts);
+            with ``design: sites``, the texts.
+        prompts (`str`, *optional*): JSONL of prompt pairs: text, counterfactual, optional targets.
+        layers (`list[int]`, *optional*): First layers of the windows (default: every layer a window fits). Layer ℓ is
+            the output of decoder block ℓ, as in the reference.
+        window (`int`, *optional*): Consecutive layers patched at once; default `default_window`. One vector, the
+            counterfactual's residual at the window's first block, is written at every block of the window.
+        same_value_share (`float`, *optional*, defaults to 0.3): Toy world: the share of pairs whose counterfactual
+            entity has the same value of the fact, so that about this share leaves the answer unchanged.
+        test_fraction (`float`, *optional*, defaults to 0.1): Share of a user's file's prompts drawn into test
+            (toy-world builds hold out a seeded quarter of the entities instead).
+        ood_relations (`list[str]`, *optional*, defaults to `["number"]`): Toy-world relations put in the ood split.
+        counterfactuals_per_site (`int`, *optional*, defaults to 4): ``sites``: k, counterfactuals kept per site, one
+            per distinct changed output (at least 2).
+        unchanged_per_site (`int`, *optional*, defaults to 1): ``sites``: at most this many unchanged counterfactuals
+            kept beside the k changed ones, so the verdict cannot be read off the text either.
+        candidates_per_text (`int`, *optional*, defaults to 32): ``sites``: counterfactuals tried per text (the same on
+            both sides of the held-out entities, so train and test sites are selected alike).
+        shard_size (`int`, *optional*, defaults to 100): Prompts (``sites``: texts) per shard (resumption unit).
+        batch_prompts (`int`, *optional*, defaults to 32): Prompt pairs whose patches share one batched sweep.
 
     Raises:
-        ValueError: When ``window`` or ``num_prompts`` is below 1, ``shard_size``, ``batch_prompts`` or
-            ``candidates_per_text`` is not positive, ``seed`` or ``unchanged_per_site`` is negative, ``test_fraction``
-            is outside [0, 1), ``same_value_share`` outside [0, 1], ``design`` is not one of ``DESIGNS``, or
-            ``counterfactuals_per_site`` is below 2 or above ``candidates_per_text``.
+        ValueError: For an out-of-range number or share, an unknown ``design``, or ``counterfactuals_per_site`` below 2
+            or above ``candidates_per_text``.
     """
 
     design: str = field(

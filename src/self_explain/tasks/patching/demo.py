@@ -11,16 +11,7 @@ from ..base import DemoSpec
 
 
 def patching_summary(folder: Path, config_name: str) -> list[str]:
-    """The demo's lines about the activation-patching dataset built in ``folder`` (config ``config_name``).
-
-    Args:
-        folder (`Path`): The dataset folder the demo built.
-        config_name (`str`): The config to summarise.
-
-    Returns:
-        `list[str]`: Rows and share of changed outputs per split, then a table of the share of train patches
-        that change the output, by token type and first patched layer.
-    """
+    """The demo's lines: rows and changed share per split, then train's changed share by token type and layer."""
     dataset = load_dataset(str(folder), config_name)
     lines = ["split  rows  changed"]
     for split, rows in dataset.items():
@@ -40,14 +31,7 @@ def patching_summary(folder: Path, config_name: str) -> list[str]:
 
 
 def patching_pipeline_input(row: dict) -> dict:
-    """The ``pipeline("self-explanation")`` input that asks about a patching dataset row.
-
-    Args:
-        row (`dict`): A row of the patching dataset.
-
-    Returns:
-        `dict`: ``task``, ``text``, ``counterfactual``, ``layers`` and ``token`` (the patched position).
-    """
+    """The ``pipeline("self-explanation")`` input asking about a patching dataset row."""
     return {
         "task": "patching",
         "text": row["original_text"],

@@ -1,11 +1,9 @@
 """The explainer side of patching: dataset rows and pipeline inputs to questions, answers and vectors.
 
-Reads our schema and the reference's (Transluce ``act_patch_*``: no ``question``/``answer``/
-``original_text`` columns; the text is rebuilt from ``input_tokens``; ``layer`` is the window's list). The
-explainer sees one vector per row, the one the reference gives its explainer: the vector written at the output of
-every block of the window, i.e. the counterfactual's residual stream at the output of the window's first block
-(layer ℓ = output of block ℓ) at the aligned position. It is read from the target, or from the dataset when it
-stores one (a ``vector`` column, or the reference's ``patch_position.intervention_vector``).
+Reads our schema and the reference's (Transluce ``act_patch_*``: text rebuilt from ``input_tokens``, ``layer`` the
+window's list). The explainer sees one vector per row, as in the reference: the counterfactual's residual stream at
+the output of the window's first block at the aligned position, the vector written at every block of the window.
+It is read from the target, or from the dataset when it stores one.
 """
 
 from __future__ import annotations
@@ -57,21 +55,7 @@ def _num_layers(target: LoadedModel) -> int:
 def counterfactual_vectors(
     target: LoadedModel, texts: list[str], positions: list[int], layers: list[int]
 ) -> torch.Tensor:
-    """The target's residual stream at (layer, position) of each counterfactual text — the output of decoder block
-    ``layer`` —: (n, hidden); each text runs once.
-
-    Args:
-        target (`LoadedModel`): The target model and its tokenizer.
-        texts (`list[str]`): The counterfactual texts, one per row (repeats are run once).
-        positions (`list[int]`): Per row, the token position read, with the target's tokenizer.
-        layers (`list[int]`): Per row, the layer read (the first layer of the row's window).
-
-    Returns:
-        `torch.Tensor`: (n, hidden), the residual of each row.
-
-    Raises:
-        ValueError: Naming the row, when a layer or a position is out of range for the target.
-    """
+    """(n, hidden): each row's counterfactual residual at the output of block ``layer``, at its position."""
     num_layers = _num_layers(target)
     unique = sorted(set(texts))
     encoded = {text: target.tokenizer(text).input_ids for text in unique}
@@ -88,25 +72,10 @@ def counterfactual_vectors(
 
 
 def patching_examples(dataset, target: LoadedModel, seed: int = 0) -> ExplainerExamples:
-    """The explainer's examples of a patching dataset (the task's ``examples`` hook).
+    """The explainer's examples of a patching dataset (the task's ``examples`` hook), ours or the reference's.
 
-    Reads our schema and the reference's: a row without ``question``/``answer`` gets them from the templates,
-    its text is rebuilt from ``input_tokens`` when there is no ``original_text``, and a ``layer`` that is a list
-    (the reference's window) gives the window and its first layer. The vectors are the ``vector`` column or the
-    reference's ``patch_position.intervention_vector`` when the dataset stores one, else the counterfactual's
-    residual stream at the output of the window's first block, read from the target: the one vector the patch
-    writes at every layer of the window.
-
-    Args:
-        dataset (`datasets.Dataset`): A split of a patching dataset.
-        target (`LoadedModel`): The target model and its tokenizer.
-        seed (`int`, *optional*, defaults to 0): Seed of the template drawn for a row without a question.
-
-    Returns:
-        `ExplainerExamples`: Questions, answers, one counterfactual vector per row and the first patched layers.
-
-    Raises:
-        ValueError: When the dataset lacks a patching column, or a row's layer or position is out of range.
+    The vector is the dataset's (``vector`` or ``patch_position.intervention_vector``) when stored, else read from the
+    target.
     """
     _check_columns(dataset.column_names)
     rows = dataset.to_list()
@@ -146,16 +115,7 @@ def patching_examples(dataset, target: LoadedModel, seed: int = 0) -> ExplainerE
 
 @dataclass(frozen=True)
 class PatchRequest:
-    """A pipeline input, validated and tokenized with the target's tokenizer.
-
-    Args:
-        text (`str`): The original text.
-        original (`list[int]`): Its token ids.
-        counterfactual (`list[int]`): The counterfactual's token ids.
-        layers (`list[int]`): The patched layer window, consecutive; layer ℓ is the output of decoder block ℓ.
-        token (`int`): The patched position in ``original``.
-        counterfact_pos (`int`): The position in ``counterfactual`` whose activation is patched in.
-    """
+    """A pipeline input, validated and tokenized; ``layers`` is the window, ``token`` the patched position."""
 
     text: str
     original: list[int]
@@ -223,24 +183,11 @@ def _request_fields(inputs: dict, target: LoadedModel) -> PatchRequest:
 
 
 def patching_request(inputs: dict, target: LoadedModel) -> ExplainerExamples:
-    """The explainer's question and vector for one pipeline input (the task's ``request`` hook).
+    """The explainer's question and vector for one pipeline input (the ``request`` hook).
 
-    Args:
-        inputs (`dict`):
-            ``text`` and ``counterfactual`` (non-empty strings in the target's vocabulary, within its context),
-            ``layers`` (consecutive layer indices, or one ``layer``; layer ℓ is the output of decoder block ℓ, for
-            ℓ in 0…L−1), ``token`` (the patched position in ``text``),
-            optionally ``counterfactual_token`` (default: the position aligned with ``token``) and ``template``
-            (the question template's index, default 0).
-        target (`LoadedModel`): The target model and its tokenizer.
-
-    Returns:
-        `ExplainerExamples`: One question, no answer, and the vector the patch writes at every layer of the window:
-        the counterfactual's residual stream at the output of the window's first block.
-
-    Raises:
-        ValueError: When an input is missing or out of range, has words the target cannot read, or is longer than
-            its context, or when ``token`` has no aligned counterfactual position and none is given.
+    ``inputs``: ``text`` and ``counterfactual`` (in the target's vocabulary and context), ``layers`` (consecutive, or
+    one ``layer``), ``token`` (the patched position in ``text``), optionally ``counterfactual_token`` (default: the
+    aligned position) and ``template`` (default 0). An invalid input is a ValueError.
     """
     request = _request_fields(inputs, target)
     token_text = target.tokenizer.decode([request.original[request.token]]).strip()
@@ -251,37 +198,17 @@ def patching_request(inputs: dict, target: LoadedModel) -> ExplainerExamples:
 
 
 def parse_patching(explanation: str) -> dict:
-    """Parse a patching explanation (the task's ``parse`` hook).
-
-    Args:
-        explanation (`str`): The explainer's answer.
-
-    Returns:
-        `dict`: ``changed`` (`bool` or None), ``prediction`` (the ``<<<content>>>``, or None) and ``valid``.
-    """
+    """The ``parse`` hook: ``changed``, ``prediction`` (the ``<<<content>>>``) and ``valid``."""
     parsed = parse_causal_answer(explanation)
     return {"changed": parsed.changed, "prediction": parsed.content, "valid": parsed.valid}
 
 
 def verify_patching(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
-    """Re-run the described patch on the target and say whether the explanation held (the ``verify`` hook): the
-    counterfactual's output of the window's first block written at the output of every block of the window, as the
-    dataset builder patches.
+    """Re-run the described patch on the target, as the builder patches, and say whether the explanation held.
 
-    Args:
-        inputs (`dict`): The pipeline input, as for `patching_request`.
-        target (`LoadedModel`): The target model and its tokenizer.
-        parsed (`dict`): The explanation parsed by `parse_patching`.
-
-    Returns:
-        `dict`: ``ground_truth`` (the reference answer), ``ground_truth_changed``, ``ground_truth_prediction``
-        (the patched next token if changed, else the clean one, as the answer states it: stripped),
-        ``ground_truth_token`` and ``ground_truth_token_id`` (that token as the target's tokenizer decodes it, spaces
-        kept, and its id: a token that is only whitespace shows as ``' '`` or ``'\\n'`` where its stripped form is
-        ``''``) and ``verified`` (a valid explanation that agrees on both).
-
-    Raises:
-        ValueError: When the input is invalid, as for `patching_request`.
+    Besides ``ground_truth``, ``ground_truth_changed``, ``ground_truth_prediction`` (stripped) and ``verified``,
+    returns ``ground_truth_token`` and ``ground_truth_token_id``: the token decoded with its spaces, so a
+    whitespace-only token shows as ``' '`` or ``'\\n'`` where the stripped prediction is ``''``.
     """
     request = _request_fields(inputs, target)
     original_run, counterfactual_run = clean_runs(target.model, [request.original, request.counterfactual])

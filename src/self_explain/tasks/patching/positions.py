@@ -10,13 +10,9 @@ from .sources import PromptPair
 
 @dataclass(frozen=True)
 class AlignedPosition:
-    """A position of the original prompt that is patched, and where its activation is read in the counterfactual.
+    """A patched position of the original and where its activation is read in the counterfactual.
 
-    Args:
-        orig_pos (`int`): The patched position in the original prompt's tokens.
-        counterfact_pos (`int`): The aligned position in the counterfactual's tokens.
-        token_type (`str`): ``subject`` (the last differing token), ``suffix`` (a shared token after it) or ``last``
-            (the final token).
+    ``token_type``: ``subject`` (the last differing token), ``suffix`` (a shared token after it) or ``last``.
     """
 
     orig_pos: int
@@ -26,20 +22,7 @@ class AlignedPosition:
 
 @dataclass(frozen=True)
 class PatchedPosition:
-    """One patch of a sweep and what the target predicted, before it becomes a row.
-
-    Args:
-        pair (`PromptPair`): The prompt pair patched.
-        original (`list[int]`): The original's token ids.
-        counterfactual (`list[int]`): The counterfactual's token ids.
-        position (`AlignedPosition`): The patched position and its counterpart.
-        window (`list[int]`): The patched layers.
-        patch (`Patch`): The patch written.
-        patched_id (`int`): The greedy next token with the patch.
-        clean_id (`int`): The greedy next token without it.
-        counterfactual_id (`int`): The counterfactual's own greedy next token.
-        clean_word (`str`): The whole word ``clean_id`` starts.
-    """
+    """One patch of a sweep and the target's greedy next tokens (patched, clean, counterfactual's), before the row."""
 
     pair: PromptPair
     original: list[int]
@@ -59,18 +42,10 @@ class PatchedPosition:
 
 
 def align_positions(original: list[int], counterfactual: list[int]) -> list[AlignedPosition]:
-    """Positions of x whose residual differs from x' and their counterparts in x'.
+    """Positions of x whose residual differs from x', with their counterparts in x'; [] when unalignable.
 
-    The two prompts share a prefix and a suffix; the differing span's last token is aligned with the
-    counterfactual span's last token, and each shared suffix token with its counterpart from the end.
-    Empty when the prompts cannot be aligned (identical, or x has no differing token).
-
-    Args:
-        original (`list[int]`): The token ids of x.
-        counterfactual (`list[int]`): The token ids of x'.
-
-    Returns:
-        `list[AlignedPosition]`: The subject position, then the suffix positions; the final one is ``last``.
+    The prompts share a prefix and a suffix: the differing span's last token is aligned with the counterfactual span's
+    last token, and each shared suffix token with its counterpart from the end.
     """
     prefix = 0
     while prefix < min(len(original), len(counterfactual)) and original[prefix] == counterfactual[prefix]:

@@ -11,19 +11,7 @@ logger = logging.getLogger(__name__)
 
 
 def unchanged_by_pair_kind(items: list[PromptPair], rows, same_value_share: float) -> dict:
-    """The toy world's same-value pairs in the provenance: the share configured and drawn, and the measured share of
-    unchanged rows among the rows of same-value pairs and of the others.
-
-    Args:
-        items (`list[PromptPair]`): Every pair of the build.
-        rows (`Dataset`): Every row, before the split (``gt_original_target``, ``gt_counterfactual_target``,
-            ``is_different``).
-        same_value_share (`float`): The configured share (``--same-value-share``).
-
-    Returns:
-        `dict`: ``same_value_share``, ``fraction_same_value_pairs`` and ``fraction_unchanged_by_pair_kind``
-        (``same_value`` / ``different_value``: the share of unchanged rows, None without rows).
-    """
+    """The same-value share configured and drawn, and the measured unchanged share per pair kind (None: no rows)."""
     same_pairs = [bool(p.original_target) and p.original_target == p.counterfactual_target for p in items]
     kinds: dict[str, list[bool]] = {"same_value": [], "different_value": []}
     if len(rows):
@@ -42,16 +30,7 @@ def unchanged_by_pair_kind(items: list[PromptPair], rows, same_value_share: floa
 
 
 def target_mismatches(rows) -> dict:
-    """How many pairs (of a user's file or a fact table) have a target the model does not predict (greedy,
-    unpatched), warned about.
-
-    Args:
-        rows (`Dataset`): Every row, before the split.
-
-    Returns:
-        `dict`: ``pairs_with_targets``, ``original`` and ``counterfactual`` (pairs whose target disagrees with the
-        prediction on that text; see `matches_target`) and up to three ``examples``.
-    """
+    """How many pairs have a target the model does not predict (greedy, unpatched), with up to three ``examples``."""
     seen, counts, examples = set(), {"original": 0, "counterfactual": 0}, []
     for row in rows:
         if row["prompt_id"] in seen or not (row["gt_original_target"] or row["gt_counterfactual_target"]):

@@ -1,19 +1,14 @@
 """The ``sites`` design of patching: each (text, layer window, token) site with k counterfactuals whose patched
 outputs differ, so that the text cannot answer the changed rows.
 
-In the paper's design (``pairs``) each prompt pair gives one counterfactual per site. Most rows are then
-"unchanged", answerable from the text alone; and on the changed rows an explainer that ignores the vector can still
-guess from the text (the output the patch most often gives for that prompt). Here a site — what the explainer's
-question names besides the vector: the text, the layer window and the token — is kept only with
-``counterfactuals_per_site`` = k counterfactuals whose patched top-1 outputs are k distinct words, each different
-from the unpatched output, one counterfactual per output. The k rows of a site share their question word for word
-(the template is drawn per site), so on the changed rows any function of the question is right on at most one
-of a site's k rows: 1 in k. Up to ``unchanged_per_site`` counterfactuals that leave the output unchanged are kept
-beside them, so the verdict (changed or not) cannot be read off the text either; they are not the scored stratum.
+In the paper's ``pairs`` design most rows are "unchanged", and on the changed rows an explainer ignoring the
+vector can still guess from the text. Here a site is kept only with k counterfactuals whose patched top-1 outputs
+are k distinct words, each unlike the unpatched output. The k rows of a site share their question word for word,
+so any function of the question is right on at most 1 in k changed rows. Up to ``unchanged_per_site`` unchanged
+counterfactuals are kept beside them, so the verdict cannot be read off the text either.
 
-A text's candidate counterfactuals are the same relation and template about other entities (toy world) or subjects
-(fact table) on the same side of the held-out ones, so splits stay held out by content as in ``pairs``; a user's
-prompt file gives a text's candidates as the pairs that share the text.
+A text's candidates are the same relation and template about other entities (or subjects) on the same side of the
+held-out ones, so splits stay held out by content; a user's file gives them as the pairs sharing the text.
 """
 
 from __future__ import annotations
@@ -35,19 +30,10 @@ SELECTION_STREAM = 7  # the stream of the seeded order in which a site's candida
 
 @dataclass(frozen=True)
 class CounterfactualSet:
-    """A text and the counterfactuals tried at each of its sites (the item of a ``design: sites`` build).
+    """A text and the candidate counterfactuals tried at each of its sites (the item of a ``design: sites`` build).
 
-    Args:
-        prompt_id (`int`): The text's index in its source; every row of the text carries it.
-        text (`str`): The original prompt, the one patched.
-        counterfactuals (`tuple[str, ...]`): The candidate counterfactual prompts, in a seeded order.
-        original_target (`str`, *optional*, defaults to `""`): The original's expected answer; "" when unknown.
-        counterfactual_targets (`tuple[str, ...]`, *optional*): Each candidate's expected answer ("" when unknown).
-        relation (`str`, *optional*, defaults to `""`): The relation; "" for user prompts.
-        split (`str`, *optional*): Fixed by the source (``"ood"``, or a user's file), or None: decided by the builder.
-        entity (`str`, *optional*, defaults to `""`): The original's entity or subject; "" for user prompts.
-        counterfactual_entities (`tuple[str, ...]`, *optional*): Each candidate's entity, on the same side of the
-            held-out entities as ``entity``.
+    ``split`` is fixed by the source or None (the builder decides); ``counterfactual_entities`` are on the same side of
+    the held-out entities as ``entity``.
     """
 
     prompt_id: int
@@ -61,11 +47,7 @@ class CounterfactualSet:
     counterfactual_entities: tuple[str, ...] = ()
 
     def pairs(self) -> list[PromptPair]:
-        """The text with each of its candidates, as prompt pairs of the set's ``prompt_id``.
-
-        Returns:
-            `list[PromptPair]`: One pair per candidate, in order.
-        """
+        """The text with each of its candidates, as prompt pairs of the set's ``prompt_id``."""
         targets = self.counterfactual_targets or ("",) * len(self.counterfactuals)
         entities = self.counterfactual_entities or ("",) * len(self.counterfactuals)
         return [
@@ -92,25 +74,10 @@ def toy_world_sets(
     candidates: int,
     held_out: frozenset[str] = frozenset(),
 ) -> list[CounterfactualSet]:
-    """Texts of the toy world, each with candidate counterfactuals: the same template about other entities.
+    """Toy-world texts, each with ``candidates`` counterfactuals: the same template about other entities.
 
-    Every (entity, relation, template) is a text at most once, in a seeded order; a text's candidates are a seeded
-    draw of ``candidates`` other entities (all when fewer) on the same side of ``held_out``, whatever their value of
-    the fact, so that no text of a held-out entity's set occurs in another side's set.
-
-    Args:
-        world (`ToyWorld`): The toy world whose facts the prompts ask about.
-        num_texts (`int`): How many texts to draw (at most every text of the world).
-        seed (`int`): Seed of the draw (texts and candidates).
-        ood_relations (`list[str]`): Relations whose texts go to the ood split.
-        candidates (`int`): Candidate counterfactuals per text.
-        held_out (`frozenset[str]`, *optional*): The entities held out of train (the builder's test entities).
-
-    Returns:
-        `list[CounterfactualSet]`: The sets, numbered in order; ``split="ood"`` for the held-out relations.
-
-    Raises:
-        ValueError: When ``ood_relations`` names a relation the toy world does not have.
+    Every (entity, relation, template) is a text at most once; candidates are drawn from the same side of
+    ``held_out`` whatever their value, so no text of a held-out entity's set occurs in another side's set.
     """
     check_ood_relations(ood_relations)
     rng = random.Random(f"patching-sites-{seed}")
@@ -153,20 +120,7 @@ def fact_table_sets(
     held_out: frozenset[str] = frozenset(),
     single_token: bool = True,
 ) -> list[CounterfactualSet]:
-    """Texts of a real model's checked facts, each with candidate counterfactuals: the relation's prompt about other
-    subjects on the same side of ``held_out``.
-
-    Args:
-        table (`FactTable`): The model's checked facts (``realworld``).
-        num_texts (`int`): How many facts to draw as texts (at most every fact kept).
-        seed (`int`): Seed of the draw.
-        candidates (`int`): Candidate counterfactuals per text (all the relation's other subjects when fewer).
-        held_out (`frozenset[str]`, *optional*): The subjects held out of train (the builder's test subjects).
-        single_token (`bool`, *optional*, defaults to `True`): Only facts whose next token is the whole answer word.
-
-    Returns:
-        `list[CounterfactualSet]`: The sets; ``split="ood"`` for the table's ood relations.
-    """
+    """Texts of a real model's checked facts, each with the relation's prompt about other subjects as candidates."""
     rng = random.Random(f"patching-sites-{seed}")
     facts = [fact for fact in table.facts if fact.single_token or not single_token]
     order = list(range(len(facts)))
@@ -199,17 +153,7 @@ def fact_table_sets(
 
 
 def sets_from_pairs(pairs: list[PromptPair]) -> list[CounterfactualSet]:
-    """A user's prompt pairs grouped by text: the pairs that share a text give its candidates (each once, in order).
-
-    Args:
-        pairs (`list[PromptPair]`): The pairs of a ``--prompts`` file.
-
-    Returns:
-        `list[CounterfactualSet]`: One set per distinct text, numbered in order of first appearance.
-
-    Raises:
-        ValueError: Naming the text, when its pairs give it different splits.
-    """
+    """A user's prompt pairs grouped by text (one set per text); ValueError when a text's pairs differ in split."""
     grouped: dict[str, list[PromptPair]] = {}
     for pair in pairs:
         grouped.setdefault(pair.text, []).append(pair)
@@ -237,14 +181,7 @@ def sets_from_pairs(pairs: list[PromptPair]) -> list[CounterfactualSet]:
 
 @dataclass(frozen=True)
 class SiteCandidate:
-    """One patch of a site, as the selection sees it.
-
-    Args:
-        site (`tuple[int, int, int]`): The site: (prompt id, patched position in the text, first layer of the window).
-        changed (`bool`): Whether the patch changes the greedy next token.
-        original (`str`): The unpatched next token's text, stripped (the content of an "unchanged" answer).
-        patched (`str`): The patched next token's text, stripped (the content of a "changed" answer).
-    """
+    """One patch of a site ``(prompt id, patched position, window's first layer)``, as the selection sees it."""
 
     site: tuple[int, int, int]
     changed: bool
@@ -255,20 +192,9 @@ class SiteCandidate:
 def select_sites(candidates: list[SiteCandidate], k: int, unchanged: int, seed: int) -> tuple[list[int], int]:
     """Per site, k candidates with k distinct changed outputs and up to ``unchanged`` unchanged ones.
 
-    A site's candidates are considered in a seeded order (the seed and the site's keys: the same whatever the
-    sharding); a changed candidate is kept when its output is new (not the unpatched output, not an output already
-    kept) and fewer than k are kept, an unchanged one while fewer than ``unchanged`` are kept. A site that does not
-    reach k distinct changed outputs is dropped whole.
-
-    Args:
-        candidates (`list[SiteCandidate]`): Every patch tried.
-        k (`int`): Distinct changed outputs a site needs (``--counterfactuals-per-site``).
-        unchanged (`int`): Unchanged candidates kept per site at most (``--unchanged-per-site``).
-        seed (`int`): The build's seed.
-
-    Returns:
-        `tuple[list[int], int]`: The indices of the candidates kept, site by site (sites in order of first
-        appearance, a site's candidates in their original order), and the number of sites dropped.
+    Candidates are taken in a seeded order (the seed and the site's keys: the same whatever the sharding); a site
+    short of k distinct changed outputs is dropped whole. Returns the kept indices (sites in order of first
+    appearance) and the number of sites dropped.
     """
     by_site: dict[tuple, list[int]] = {}
     for index, candidate in enumerate(candidates):
@@ -301,17 +227,8 @@ def _answer_content(row: dict) -> str:
 def site_statistics(rows) -> dict:
     """What a split of a ``design: sites`` build holds, and the best that ignoring the vector can do on it.
 
-    A site is (text, layer window, patched position). The text-only ceiling groups rows by their question (what the
-    explainer reads besides the vector): on the changed rows the best any function of the question can do is, per
-    question, the count of its most frequent answer content; on all rows, of its most frequent answer.
-
-    Args:
-        rows (`Dataset` or `list[dict]`): The rows of one split.
-
-    Returns:
-        `dict`: ``rows``, ``sites``, ``changed_rows``, ``fraction_changed``, ``counterfactuals_per_site`` and
-        ``distinct_changed_outputs_per_site`` (each ``{"min", "mean", "max"}``), ``sites_by_position`` (kept sites
-        per ``token_type@layer``) and ``text_only_ceiling`` (``changed_content_match`` and ``exact_match``).
+    The text-only ceiling groups rows by question (what the explainer reads besides the vector): per question, the
+    count of its most frequent answer content (changed rows) or answer (all rows).
     """
     sites: dict[tuple, list[dict]] = {}
     for row in rows:

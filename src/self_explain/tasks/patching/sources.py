@@ -15,19 +15,7 @@ SPLITS = ("train", "test", "ood")
 
 @dataclass(frozen=True)
 class PromptPair:
-    """A prompt and its counterfactual: the activation of the one is patched into the other.
-
-    Args:
-        prompt_id (`int`): The pair's index in its source.
-        text (`str`): The original prompt, the one patched.
-        counterfactual (`str`): The prompt the patched activation is read from.
-        original_target (`str`, *optional*, defaults to `""`): The original's expected answer; "" when unknown.
-        counterfactual_target (`str`, *optional*, defaults to `""`): The counterfactual's expected answer.
-        relation (`str`, *optional*, defaults to `""`): The toy-world relation; "" for user prompts.
-        split (`str`, *optional*): Fixed by the source (``"ood"``), or None: decided by the builder.
-        entity (`str`, *optional*, defaults to `""`): The toy-world entity of the original; "" for user prompts.
-        counterfactual_entity (`str`, *optional*, defaults to `""`): The toy-world entity of the counterfactual.
-    """
+    """A prompt and its counterfactual: the activation of the one is patched into the other."""
 
     prompt_id: int
     text: str
@@ -41,16 +29,7 @@ class PromptPair:
 
 
 def unknown_words(tokenizer, text: str) -> list[str]:
-    """The words of ``text`` the tokenizer can only read as its unknown token (a toy tokenizer's closed
-    vocabulary), in order, each once; [] for a tokenizer without an unknown token (byte-level BPE).
-
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): The target's tokenizer.
-        text (`str`): A prompt (a patching text or counterfactual).
-
-    Returns:
-        `list[str]`: The words that become ``unk_token``, e.g. ``["Blorptown"]``.
-    """
+    """The words of ``text`` the tokenizer reads only as its unknown token, each once ([] without an unknown token)."""
     unk = tokenizer.unk_token_id
     if unk is None or unk not in tokenizer(text, add_special_tokens=False).input_ids:
         return []
@@ -69,31 +48,11 @@ def toy_world_pairs(
     held_out: frozenset[str] = frozenset(),
     same_value_share: float = 0.0,
 ) -> list[PromptPair]:
-    """CounterFact-style pairs: one template, two entities, both held out or both not (so that no text of a held-out
-    entity's pair occurs in another pair).
+    """CounterFact-style pairs: one template, two entities on the same side of ``held_out``.
 
-    A seeded ``same_value_share`` of the pairs asks about two entities with the same value of the fact in ``world``
-    (the target's world), both facts known to its model, so that the target answers both alike and patching one
-    into the other mostly leaves its answer unchanged: whether a patch changes the output then cannot be read off
-    the texts. The other pairs ask about two entities whose values differ (any fact, known or not). When no
-    same-value partner exists on the entity's side of ``held_out``, the pair is drawn with values that differ.
-
-    Args:
-        world (`ToyWorld`): The toy world whose facts the prompts ask about.
-        num_prompts (`int`): How many pairs to draw.
-        seed (`int`): Seed of the draw (relation, template, entities).
-        ood_relations (`list[str]`): Relations whose pairs go to the ood split.
-        held_out (`frozenset[str]`, *optional*): The entities held out of train (the builder's test entities); a
-            counterfactual's entity is held out exactly when the original's is.
-        same_value_share (`float`, *optional*, defaults to 0.0): The share of pairs whose two entities have the same
-            value of the fact (``world.facts``), both known.
-
-    Returns:
-        `list[PromptPair]`: ``num_prompts`` pairs with their targets, relation and entities; ``split="ood"`` for the
-        held-out relations, None otherwise.
-
-    Raises:
-        ValueError: When ``ood_relations`` names a relation the toy world does not have.
+    A seeded ``same_value_share`` of pairs asks about two entities with the same value of the fact, both known to the
+    target, so that patching mostly leaves the answer unchanged and the verdict cannot be read off the texts; the
+    others have values that differ (also when no same-value partner exists on the entity's side).
     """
     check_ood_relations(ood_relations)
     rng = random.Random(seed)
@@ -144,24 +103,10 @@ def fact_table_pairs(
     same_value_share: float = 0.0,
     single_token: bool = True,
 ) -> list[PromptPair]:
-    """CounterFact-style pairs from a real model's checked facts: one relation's prompt about two subjects, both
-    held out or both not, each pair drawn once.
+    """CounterFact-style pairs from a real model's checked facts: one relation's prompt about two subjects.
 
-    A seeded ``same_value_share`` of the pairs have two subjects with the same answer (Spain and Mexico: Spanish),
-    where patching one into the other mostly leaves the answer as it was; the others' answers differ.
-
-    Args:
-        table (`FactTable`): The model's checked facts (``realworld``).
-        num_prompts (`int`): How many pairs to draw (fewer when the table has fewer distinct pairs).
-        seed (`int`): Seed of the draw.
-        held_out (`frozenset[str]`, *optional*): The subjects held out of train (the builder's test subjects).
-        same_value_share (`float`, *optional*, defaults to 0.0): The share of same-answer pairs, where one exists.
-        single_token (`bool`, *optional*, defaults to `True`): Only facts whose next token is the whole answer word
-            (``Paris``, not ``y`` of ``yen``), so that the answer is a word.
-
-    Returns:
-        `list[PromptPair]`: The pairs, their targets the model's answer words, ``split="ood"`` for the table's ood
-        relations.
+    Subjects are on the same side of ``held_out``; a seeded ``same_value_share`` have the same answer (Spain and
+    Mexico: Spanish). ``single_token`` keeps facts whose next token is the whole answer word (``Paris``, not ``y``).
     """
     rng = random.Random(seed)
     by_relation: dict[str, list] = {}
@@ -206,8 +151,7 @@ def fact_table_pairs(
 
 
 def _same_value_partners(world: ToyWorld, held_out: frozenset[str]) -> dict[str, dict[str, list[str]]]:
-    """Per relation, each entity whose fact the world's model knows -> the other such entities with the same value,
-    on the same side of ``held_out`` (entities without one are left out)."""
+    """Per relation, each known entity -> the other known entities with its value, on its side of ``held_out``."""
     partners: dict[str, dict[str, list[str]]] = {}
     for relation in RELATIONS:
         groups: dict[tuple[str, bool], list[str]] = {}
@@ -224,22 +168,7 @@ def _same_value_partners(world: ToyWorld, held_out: frozenset[str]) -> dict[str,
 
 
 def jsonl_pairs(path: str | Path) -> list[PromptPair]:
-    """Read prompt pairs from a JSONL file (``--prompts``).
-
-    Lines of ``{"text": …, "counterfactual": …, "targets": [original, counterfactual], "split": …}``;
-    ``targets`` and ``split`` are optional.
-
-    Args:
-        path (`str` or `Path`): The JSONL file.
-
-    Returns:
-        `list[PromptPair]`: One pair per line, numbered in order.
-
-    Raises:
-        ValueError: Naming the line, when a line is not an object with string ``text`` and ``counterfactual``,
-            ``text`` is empty, ``targets`` is not two strings or ``split`` is not one of ``SPLITS``; or when the
-            file holds no prompts.
-    """
+    """Prompt pairs from lines of ``{"text": …, "counterfactual": …, "targets": [original, cf], "split": …}``."""
     path = Path(path)
     expected = "an object with string 'text' and 'counterfactual'"
     pairs = []

@@ -6,17 +6,8 @@ from ..row_view import layer_window, row_view
 
 
 def patching_row_view(row: dict) -> dict:
-    """The report's view of a patching dataset row (``tasks.row_view.ROW_VIEW``).
-
-    Args:
-        row (`dict`): A row of the patching dataset, or of the reference's layout (``layer`` a list, no ``layers``,
-            ``token_type`` or ``original_text``).
-
-    Returns:
-        `dict`: The original text's tokens with the patched position marked; the layer window, the patched token and
-        its position, the counterfactual text and its token, the token type and the next token without and with the
-        patch (tokens shown with ``repr``, so whitespace is visible); label ``"changed"`` or ``"unchanged"``.
-    """
+    """The report's view of a patching row (ours or the reference's): the patched token marked, tokens shown with
+    ``repr``, label ``changed`` or not."""
     position = row["patch_position"]
     window = row.get("layers") or (list(row["layer"]) if isinstance(row["layer"], list) else [row["layer"]])
     if row.get("input_tokens"):
