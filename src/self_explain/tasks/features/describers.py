@@ -79,12 +79,6 @@ def word_description(concept: str) -> str:
 
     >>> word_description("country:Peru")
     'the country Peru'
-
-    Args:
-        concept (`str`): A key of ``toyworld.vocabulary.WORD_CONCEPTS``, ``"<category>:<word>"``.
-
-    Returns:
-        `str`: Its description, e.g. ``"the number 7"``.
     """
     category, word = concept.split(":", 1)
     return WORD_DESCRIPTION_TEMPLATES[category].format(word=word)
@@ -99,15 +93,7 @@ DESCRIPTION_CONCEPTS: dict[str, str] = {text: concept for concept, text in CONCE
 
 
 def toy_labeler(world: ToyWorld | None = None) -> Labeler:
-    """The concept labeler of a toy world (default: the world every shipped toy model was trained on).
-
-    Args:
-        world (`ToyWorld`, *optional*): The toy world whose entities and vocabulary give the labels.
-
-    Returns:
-        `Labeler`: ``label(tokens)`` -> the concept labels of each token: its categories, its per-word concept and
-        its context concepts (``concept_labels(..., fine=True)``).
-    """
+    """The concept labeler of a toy world (default: the world every shipped toy model was trained on)."""
     from ...toyworld.vocabulary import concept_labels
     from ...toyworld.world import ToyWorld
 
@@ -120,17 +106,7 @@ def toy_labeler(world: ToyWorld | None = None) -> Labeler:
 
 
 def resolve_labeler(labeler: Labeler | ToyWorld | None) -> Labeler:
-    """A labeler from a callable, a ``ToyWorld``, or ``None`` (the default toy world).
-
-    Args:
-        labeler (`Labeler`, `ToyWorld` or `None`): A callable ``tokens -> labels per token``, or a toy world.
-
-    Returns:
-        `Labeler`: The callable.
-
-    Raises:
-        TypeError: When ``labeler`` is neither a callable nor a toy world.
-    """
+    """A labeler from a callable, a ``ToyWorld``, or ``None`` (the default toy world)."""
     if labeler is None:
         return toy_labeler()
     if hasattr(labeler, "entities") and hasattr(labeler, "facts"):
@@ -143,18 +119,7 @@ def resolve_labeler(labeler: Labeler | ToyWorld | None) -> Labeler:
 
 
 def exemplar_labels(labeler: Labeler, exemplar: Exemplar) -> list[list[str]]:
-    """The labels of one exemplar's tokens, checked to be one list per token.
-
-    Args:
-        labeler (`Labeler`): ``tokens -> labels per token``.
-        exemplar (`Exemplar`): The exemplar whose tokens are labelled.
-
-    Returns:
-        `list[list[str]]`: The labels of each token.
-
-    Raises:
-        ValueError: When the labeler returns a different number of label lists than there are tokens.
-    """
+    """The labels of one exemplar's tokens, checked to be one list per token."""
     labels = labeler(list(exemplar.tokens))
     if len(labels) != len(exemplar.tokens):
         raise ValueError(
@@ -169,14 +134,7 @@ class Describer(Protocol):
     """Anything with ``describe(feature) -> candidate descriptions, best first``."""
 
     def describe(self, feature: FeatureExemplars) -> list[str]:
-        """Candidate descriptions of a feature.
-
-        Args:
-            feature (`FeatureExemplars`): The feature and its exemplars.
-
-        Returns:
-            `list[str]`: The candidates, best first.
-        """
+        """Candidate descriptions of a feature."""
         ...
 
 
@@ -327,14 +285,7 @@ _TOKEN_MARKERS = str.maketrans({"Ġ": " ", "▁": " ", "Ċ": "\\n", "ĉ": "\\t",
 
 
 def token_text(token: str) -> str:
-    """A token string for a one-line prompt: BPE space markers as spaces, line breaks and tabs as ``\\n``/``\\t``.
-
-    Args:
-        token (`str`): A token as ``convert_ids_to_tokens`` spells it.
-
-    Returns:
-        `str`: The token as text on one line.
-    """
+    """A token string for a one-line prompt: BPE space markers as spaces, line breaks and tabs as ``\\n``/``\\t``."""
     return token.translate(_TOKEN_MARKERS)
 
 
@@ -342,14 +293,6 @@ def highlight_exemplar(tokens: list[str], activations: list[float], threshold: f
     """The exemplar's text with runs of tokens whose activation is ≥ threshold (and > 0) in ``<<…>>``.
 
     Tokens that carry their own spaces (BPE) are concatenated, others (word-level) joined by spaces.
-
-    Args:
-        tokens (`list[str]`): The exemplar's tokens.
-        activations (`list[float]`): The feature's activation at each token.
-        threshold (`float`): The least activation marked.
-
-    Returns:
-        `str`: The exemplar's text with the firing runs marked.
     """
     tokens = [token_text(token) for token in tokens]
     separator = "" if any(token[:1].isspace() for token in tokens[1:]) else " "
@@ -379,14 +322,7 @@ def _exemplar_window(exemplar: Exemplar, context_tokens: int | None) -> tuple[li
 
 
 def clean_description(text: str) -> str:
-    """The first non-empty line of a model's answer, without a label prefix, quotes or final period.
-
-    Args:
-        text (`str`): The model's answer.
-
-    Returns:
-        `str`: The description; "" for an empty answer.
-    """
+    """The first non-empty line of a model's answer, without a label prefix, quotes or final period."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     line = lines[0] if lines else ""
     line = re.sub(r"^\s*(\[?explanation\]?|description|answer)\s*:\s*", "", line, flags=re.IGNORECASE)

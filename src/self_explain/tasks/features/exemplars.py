@@ -52,14 +52,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Exemplar:
-    """One context where a feature was read: its tokens and the feature's activation at each.
-
-    Args:
-        tokens (`list[str]`): The context's tokens as strings (``tokenizer.convert_ids_to_tokens``).
-        activations (`list[float]`): The feature's activation at each token of the context.
-        kind (`str`): ``"top"``, ``"quantile"`` or ``"random"``.
-        text_index (`int`): Which corpus text it came from (-1 when unknown).
-    """
+    """One context where a feature was read: its tokens and the feature's activation at each."""
 
     tokens: list[str]  # the context's tokens as strings (tokenizer.convert_ids_to_tokens)
     activations: list[float]  # the feature's activation at each token of the context
@@ -69,15 +62,7 @@ class Exemplar:
 
 @dataclass
 class FeatureExemplars:
-    """An SAE feature's exemplars over a corpus, with its activation statistics.
-
-    Args:
-        layer (`int`): The layer whose SAE the feature belongs to.
-        feature (`int`): The feature's index in the SAE.
-        max_activation (`float`): Its highest activation over the corpus.
-        activation_frequency (`float`): Share of tokens where the feature fired (> 0).
-        exemplars (`list[Exemplar]`): Top (highest first), quantile (lowest bin first), then random exemplars.
-    """
+    """An SAE feature's exemplars over a corpus, with its activation statistics."""
 
     layer: int
     feature: int
@@ -87,14 +72,7 @@ class FeatureExemplars:
 
     @classmethod
     def from_dict(cls, row: dict) -> FeatureExemplars:
-        """Read one feature's exemplars as written by `write_exemplars` (one JSONL line, parsed).
-
-        Args:
-            row (`dict`): The fields, with ``exemplars`` as a list of dicts.
-
-        Returns:
-            `FeatureExemplars`: The feature, its exemplars as `Exemplar`.
-        """
+        """Read one feature's exemplars as written by `write_exemplars` (one JSONL line, parsed)."""
         return cls(**{**row, "exemplars": [Exemplar(**exemplar) for exemplar in row["exemplars"]]})
 
 
@@ -104,19 +82,7 @@ def _rank_value(value: float) -> float:
 
 
 class ExemplarCollector:
-    """The streaming state of one layer: heaps and reservoirs, fed one text at a time with :meth:`add`.
-
-    Args:
-        layer (`int`): The layer whose features are collected.
-        features (`list[int]`): The features' indices in the layer's SAE.
-        top_k (`int`, *optional*, defaults to 20): Top exemplars kept per feature.
-        num_quantile (`int`, *optional*, defaults to 10): Quantile bins, one exemplar each, per feature.
-        num_random (`int`, *optional*, defaults to 10): Random exemplars of the layer (shared by its features).
-        context_window (`int`, *optional*, defaults to 16): Tokens kept on each side of an exemplar's centre.
-        seed (`int`, *optional*, defaults to 0): Seed of the reservoirs and the quantile draws (mixed with the layer).
-        quantile_pool (`int`, *optional*): Reservoir size each feature's quantile bins are drawn from
-            (default 5 × ``num_quantile``).
-    """
+    """The streaming state of one layer: heaps and reservoirs, fed one text at a time with :meth:`add`."""
 
     def __init__(
         self,
@@ -150,14 +116,7 @@ class ExemplarCollector:
         return slice(max(0, center - self.context_window), min(length, center + self.context_window + 1))
 
     def add(self, text_index: int, token_ids: list[int], activations: torch.Tensor, counted: torch.Tensor) -> None:
-        """Feed one text; uncounted tokens get activation 0. A text without a counted token is skipped.
-
-        Args:
-            text_index (`int`): The text's index in the corpus.
-            token_ids (`list[int]`): Its token ids.
-            activations (`torch.Tensor`): The features' activations, (tokens, features).
-            counted (`torch.Tensor`): Which tokens count, bool (tokens,) (the first token does not).
-        """
+        """Feed one text; uncounted tokens get activation 0. A text without a counted token is skipped."""
         if not counted.any():
             return
         activations = activations.float() * counted[:, None]
@@ -210,17 +169,7 @@ class ExemplarCollector:
             self.random[int(draw_slot * self.num_texts)] = entry
 
     def result(self, tokenizer) -> dict[tuple[int, int], FeatureExemplars]:
-        """Every feature's exemplars: top (highest first), quantile (lowest bin first), random (corpus order).
-
-        Args:
-            tokenizer (`PreTrainedTokenizerBase`): Turns the kept token ids into token strings.
-
-        Returns:
-            `dict[tuple[int, int], FeatureExemplars]`: Each feature's exemplars, keyed by (layer, feature).
-
-        Raises:
-            ValueError: When no counted token was fed (every text was empty or one token long).
-        """
+        """Every feature's exemplars: top (highest first), quantile (lowest bin first), random (corpus order)."""
         if self.num_tokens == 0:
             raise ValueError(
                 "the corpus has no tokens to read activations at (every text was empty or one token long)"
@@ -387,16 +336,7 @@ def collect_exemplars(
 def write_exemplars(
     folder: str | Path, results: dict[tuple[int, int], FeatureExemplars], run: dict | None = None
 ) -> Path:
-    """``layer_<ℓ>.jsonl`` per layer (features in order) and ``exemplars.json`` (``run``), each written atomically.
-
-    Args:
-        folder (`str` or `Path`): Where to write (created if needed).
-        results (`dict[tuple[int, int], FeatureExemplars]`): The exemplars, keyed by (layer, feature).
-        run (`dict`, *optional*): What ``exemplars.json`` says about the run (model, revision, options, layers).
-
-    Returns:
-        `Path`: The folder.
-    """
+    """``layer_<ℓ>.jsonl`` per layer (features in order) and ``exemplars.json`` (``run``), each written atomically."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for layer in sorted({layer for layer, _ in results}):
@@ -418,17 +358,6 @@ def write_exemplars(
 def read_exemplars(path: str | Path) -> dict[tuple[int, int], FeatureExemplars]:
     """Exemplars written by :func:`collect_exemplars`: a folder (the layers its ``exemplars.json`` lists, else every
     ``layer_*.jsonl``) or one JSONL file.
-
-    Args:
-        path (`str` or `Path`): The folder or file.
-
-    Returns:
-        `dict[tuple[int, int], FeatureExemplars]`: The exemplars, keyed by (layer, feature).
-
-    Raises:
-        FileNotFoundError: When nothing is at ``path``, a folder has no exemplar files, or a layer its
-            ``exemplars.json`` lists is missing.
-        ValueError: Naming the file and line, when a line is not a feature's exemplars.
     """
     path = Path(path)
     if path.is_dir() and (path / "exemplars.json").is_file():  # the layers of the last run, not stale files

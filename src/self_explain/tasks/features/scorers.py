@@ -47,15 +47,7 @@ class Simulator(Protocol):
     """Anything with ``simulate(description, exemplars) -> predicted activation per token, per exemplar``."""
 
     def simulate(self, description: str, exemplars: list[Exemplar]) -> list[list[float]]:
-        """Predict a feature's activations from its description.
-
-        Args:
-            description (`str`): The feature's description.
-            exemplars (`list[Exemplar]`): The contexts to predict on.
-
-        Returns:
-            `list[list[float]]`: Per exemplar, the predicted activation at each token.
-        """
+        """Predict a feature's activations from its description."""
         ...
 
 
@@ -141,12 +133,6 @@ def concepts_in_description(description: str) -> list[str]:
     ['country:Peru', 'country:Chile', 'digit:7']
     >>> concepts_in_description("closing brackets")
     []
-
-    Args:
-        description (`str`): A feature description.
-
-    Returns:
-        `list[str]`: The concepts named, in order of mention, each once; [] when it names none.
     """
     text = " ".join(description.strip().lower().rstrip(".").split())
     if text in _EXACT_DESCRIPTIONS:
@@ -394,13 +380,6 @@ def parse_activation_list(reply: str, n: int) -> list[float] | None:
     [0.0, 3.0, 10.0]
     >>> parse_activation_list("[1, 2]", 3) is None
     True
-
-    Args:
-        reply (`str`): The endpoint's reply.
-        n (`int`): How many numbers are expected (the exemplar's tokens).
-
-    Returns:
-        `list[float]` or `None`: The values, clipped to [0, 10]; None when no such list is found.
     """
     for match in _JSON_LIST.finditer(reply):
         try:
@@ -455,19 +434,7 @@ def simulator_correlation_score(simulator: Simulator, description: str, exemplar
 def score_candidates(
     simulator: Simulator, candidates: list[str], exemplars: list[Exemplar]
 ) -> list[tuple[str, float]]:
-    """``(description, score)`` of each distinct candidate, best first; ties keep the describer's order.
-
-    Args:
-        simulator (`Simulator`): Predicts activations from a description.
-        candidates (`list[str]`): Candidate descriptions, in the describer's order (repeats scored once).
-        exemplars (`list[Exemplar]`): Held-out exemplars of the feature.
-
-    Returns:
-        `list[tuple[str, float]]`: Each distinct candidate and its `simulator_correlation_score`, best first.
-
-    Raises:
-        ValueError: As for `simulator_correlation_score`.
-    """
+    """``(description, score)`` of each distinct candidate, best first; ties keep the describer's order."""
     unique = list(dict.fromkeys(candidates))
     progress = progress_bar(
         unique, desc="scoring descriptions", unit="description", leave=False, disable=len(unique) < 4

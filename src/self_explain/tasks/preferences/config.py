@@ -20,12 +20,6 @@ def default_reasoning(model: str) -> str:
     """How a model decides unless told.
 
     ``"worked-sum"`` for a toy model or a model instilled from one, else ``"none"``.
-
-    Args:
-        model (`str`): A model name, folder or Hub id.
-
-    Returns:
-        `str`: A key of ``REASONING_TOKENS``.
     """
     if is_toy_model(model):
         return "worked-sum"

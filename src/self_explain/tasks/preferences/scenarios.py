@@ -21,14 +21,7 @@ WEIGHT_LIMIT = 100.0
 
 @dataclass(frozen=True)
 class Attribute:
-    """One attribute of a scenario's options: its name, unit and range.
-
-    Args:
-        name (`str`): The attribute's name, e.g. ``"rent"``.
-        unit (`str`): Its unit, e.g. ``"euros"``; "" for none.
-        min (`float`): The lowest value an option has.
-        max (`float`): The highest value, above ``min``.
-    """
+    """One attribute of a scenario's options: its name, unit and range."""
 
     name: str
     unit: str
@@ -36,14 +29,7 @@ class Attribute:
     max: float
 
     def normalised(self, value: float) -> float:
-        """(value − min) / (max − min): 0 at the bottom of the range, 1 at the top.
-
-        Args:
-            value (`float`): A value of the attribute.
-
-        Returns:
-            `float`: The value on the [0, 1] scale of the range.
-        """
+        """(value − min) / (max − min): 0 at the bottom of the range, 1 at the top."""
         return (value - self.min) / (self.max - self.min)
 
     @property
@@ -53,26 +39,12 @@ class Attribute:
         return 0 if whole and self.max - self.min >= 2 else 2
 
     def sample(self, rng: random.Random) -> float:
-        """A value drawn uniformly from the range, rounded as options are shown (see ``decimals``).
-
-        Args:
-            rng (`random.Random`): The draw's generator.
-
-        Returns:
-            `float`: The value, within [min, max].
-        """
+        """A value drawn uniformly from the range, rounded as options are shown (see ``decimals``)."""
         value = round(rng.uniform(self.min, self.max), self.decimals)
         return float(min(self.max, max(self.min, value)))
 
     def show(self, value: float) -> str:
-        """A value as prompts show it: the number (``decimals`` places), then the unit.
-
-        Args:
-            value (`float`): A value of the attribute.
-
-        Returns:
-            `str`: E.g. ``"7 euros"``.
-        """
+        """A value as prompts show it: the number (``decimals`` places), then the unit."""
         number = f"{value:.{self.decimals}f}"
         return f"{number} {self.unit}".strip()
 
@@ -243,28 +215,13 @@ def read_scenarios(path: str | Path, option: str = "--scenarios") -> list[Scenar
 
 
 def draw_weights(rng: random.Random, count: int = NUM_ATTRIBUTES) -> list[float]:
-    """``count`` draws from U(−100, 100), rescaled so that the largest |w| is 100 (Plunkett et al. 2025).
-
-    Args:
-        rng (`random.Random`): The draw's generator.
-        count (`int`, *optional*, defaults to `NUM_ATTRIBUTES`): How many weights.
-
-    Returns:
-        `list[float]`: The weights.
-    """
+    """``count`` draws from U(−100, 100), rescaled so that the largest |w| is 100 (Plunkett et al. 2025)."""
     raw = [rng.uniform(-WEIGHT_LIMIT, WEIGHT_LIMIT) for _ in range(count)]
     return rescale(raw)
 
 
 def rescale(weights: list[float]) -> list[float]:
-    """Weights scaled so that the largest |w| is 100; all zeros stay zeros.
-
-    Args:
-        weights (`list[float]`): At least one weight.
-
-    Returns:
-        `list[float]`: The rescaled weights (the largest exactly ±100).
-    """
+    """Weights scaled so that the largest |w| is 100; all zeros stay zeros."""
     largest = max(abs(w) for w in weights)
     if largest == 0:
         return [0.0 for _ in weights]
@@ -272,14 +229,7 @@ def rescale(weights: list[float]) -> list[float]:
 
 
 def rescale_factor(weights: list[float]) -> float:
-    """The factor `rescale` multiplies the weights by (0 when all are 0), for quantities on the same scale.
-
-    Args:
-        weights (`list[float]`): At least one weight.
-
-    Returns:
-        `float`: 100 / max |w|, or 0.
-    """
+    """The factor `rescale` multiplies the weights by (0 when all are 0), for quantities on the same scale."""
     largest = max(abs(w) for w in weights)
     return 0.0 if largest == 0 else WEIGHT_LIMIT / largest
 
@@ -298,19 +248,6 @@ def toy_scenarios(num_scenarios: int, seed: int, num_native: int = 0, world_seed
     The first ``num_native`` are the world's native scenarios, in which the toy models have hidden preferences of
     their own (see ``toyworld.decisions``); the rest are drawn (seeded) from the scenarios the toy models only ever
     decided with shown weights, so anything instilled in them is new.
-
-    Args:
-        num_scenarios (`int`): How many scenarios.
-        seed (`int`): Seed of the draw of the others.
-        num_native (`int`, *optional*, defaults to 0): How many of them are the world's native scenarios.
-        world_seed (`int`, *optional*, defaults to 0): The toy world's seed.
-
-    Returns:
-        `list[Scenario]`: The scenarios, numbered in order, the native ones first.
-
-    Raises:
-        ValueError: When ``num_native`` exceeds the world's native scenarios or ``num_scenarios``, or the others
-            exceed the world's other scenarios.
     """
     from ...toyworld.decisions import NUM_NATIVE_SCENARIOS, VALUE_MAX, VALUE_MIN, world_scenarios
 
@@ -340,14 +277,7 @@ def toy_scenarios(num_scenarios: int, seed: int, num_native: int = 0, world_seed
 
 
 def toy_intended_weights(rng: random.Random) -> list[float]:
-    """Intended weights the toy models can follow: whole weights from −2 to 2 (largest |w| 2), on the ±100 scale.
-
-    Args:
-        rng (`random.Random`): The draw's generator.
-
-    Returns:
-        `list[float]`: Five weights from {−100, −50, 0, 50, 100}, the largest |w| 100.
-    """
+    """Intended weights the toy models can follow: whole weights from −2 to 2 (largest |w| 2), on the ±100 scale."""
     from ...toyworld.decisions import REPORT_SCALE, draw_decision_weights
 
     return [float(REPORT_SCALE * w) for w in draw_decision_weights(rng)]
@@ -358,16 +288,6 @@ def english_scenarios(num_scenarios: int, seed: int) -> list[Scenario]:
 
     The contexts, their seven attributes each (name, unit, range) and the cities are in
     ``realworld/data/decision_contexts.json``; a scenario draws five of its context's attributes in a seeded order.
-
-    Args:
-        num_scenarios (`int`): How many scenarios.
-        seed (`int`): Seed of the draw.
-
-    Returns:
-        `list[Scenario]`: The scenarios, numbered in order.
-
-    Raises:
-        ValueError: When ``num_scenarios`` is below 1 or above the number of context and city pairs.
     """
     from ...realworld import decision_contexts
 
