@@ -1,31 +1,20 @@
 """Exemplars of SAE features: the contexts of a corpus where each feature fires, streamed with bounded memory.
 
-A corpus (any iterable of texts) is run through the target once; each layer's residual stream is
-encoded by its SAE. Per feature three kinds of exemplar are kept, each a window of tokens with the
-feature's activation at every token:
+The corpus is run through the target once, each layer's residual stream encoded by its SAE. Per feature, windows
+of tokens with the feature's activation at each token:
 
-- ``top``: the ``top_k`` texts with the highest activation, centred on the maximum (a min-heap of size k);
-  a window of tokens shown twice (corpora repeat texts) is kept once, its highest copy;
-- ``quantile``: one text from each of ``num_quantile`` rank-quantile bins of the texts where the feature
-  fired (by the text's maximum), drawn from a uniform reservoir sample of those texts;
-- ``random``: texts drawn uniformly from the whole corpus, fired or not, each with a window around a
-  uniformly drawn token (one reservoir per layer, shared by its features).
+- ``top``: the ``top_k`` texts with the highest activation, centred on the maximum (a min-heap); a window seen
+  twice (corpora repeat texts) is kept once;
+- ``quantile``: one text from each of ``num_quantile`` rank-quantile bins of the texts where it fired, drawn from a
+  reservoir of ``quantile_pool``;
+- ``random``: texts from the whole corpus, fired or not, around a random token (one reservoir per layer).
 
-Selection and order do not depend on the batch size: a batch's padding changes activations by float
-rounding (~1e-8), so texts are ranked by their maximum rounded to six significant digits, ties broken by
-text index; the stored activations are the floats as computed.
+Selection does not depend on the batch size: padding changes activations by float rounding (~1e-8), so texts are
+ranked by their maximum rounded to six significant digits, ties by text index. Nothing grows with the corpus. Each
+text's first token (BOS, or the attention sink) is left out: its huge activations say nothing about the text.
 
-Nothing grows with the corpus: per feature a heap of ``top_k`` and a reservoir of ``quantile_pool``
-windows, per layer ``num_random`` windows. Each text's first token is left out (activation 0, not counted): it
-is BOS, or in a tokenizer without BOS the attention sink, and carries huge activations that say nothing about the
-text.
-
-On disk (``write_to``): ``layer_<ℓ>.jsonl`` with one feature per line, ``{"layer", "feature",
-"max_activation", "activation_frequency", "exemplars": [{"kind", "text_index", "tokens",
-"activations"}]}``, and ``exemplars.json`` describing the run (model, revision, options, and the
-layers with their SAE and token count). Each file is written whole at the end of the run through a
-temporary file and a rename (the heaps are final only then); ``exemplars.json`` comes last, so its
-presence marks a complete write.
+On disk (``write_to``): ``layer_<ℓ>.jsonl``, one feature a line, and ``exemplars.json`` (the run), each written
+whole at the end through a temporary file and a rename; ``exemplars.json`` comes last and marks a complete write.
 """
 
 from __future__ import annotations
@@ -246,9 +235,6 @@ def collect_exemplars(
             (default 5 × ``num_quantile``).
         max_length (`int`, *optional*): Texts are cut to this many tokens (default: the model's context).
 
-    Returns:
-        `dict[tuple[int, int], FeatureExemplars]`: Each feature's exemplars, keyed by (layer, feature).
-
     Raises:
         ValueError: When there is no SAE, an SAE does not fit the model, a layer's features are empty or out of
             range, or the corpus has no texts (or no tokens).
@@ -356,9 +342,7 @@ def write_exemplars(
 
 
 def read_exemplars(path: str | Path) -> dict[tuple[int, int], FeatureExemplars]:
-    """Exemplars written by :func:`collect_exemplars`: a folder (the layers its ``exemplars.json`` lists, else every
-    ``layer_*.jsonl``) or one JSONL file.
-    """
+    """Exemplars written by :func:`collect_exemplars`: a folder (its ``exemplars.json``'s layers) or one JSONL file."""
     path = Path(path)
     if path.is_dir() and (path / "exemplars.json").is_file():  # the layers of the last run, not stale files
         layers = json.loads((path / "exemplars.json").read_text()).get("layers") or {}

@@ -1,15 +1,10 @@
-"""Train TopK sparse autoencoders on a target's residual stream, saved in the SAELens format: ``self-explain
-train-sae``.
+"""``self-explain train-sae``: TopK sparse autoencoders on a target's residual stream, in the SAELens format.
 
-``self-explain train-sae --target toy-target --layers 1 2 --output_dir DIR`` writes ``DIR/layer_<ℓ>/`` (``cfg.json``,
-``sae_weights.safetensors``, ``training.json``) for each layer ℓ. The SAE reads the input of decoder layer ℓ
-(``blocks.ℓ.hook_resid_pre``) over a corpus: ``--corpus`` (a text file, one text per line, or JSONL with a
-``text`` field), which any target but a toy or packaged one needs; a toy target without it reads texts of its toy
-world (fact prompts, choice and hint questions, prompt + completion), a packaged one (``smollm2-135m``) the shipped
-English corpus (``realworld/data/corpus``). TopK as in Gao et al. 2024: decoder rows kept at unit
-norm, b_dec started at the data mean, an AuxK loss that lets dead features learn the reconstruction error, and
-(Bricken et al. 2023) dead features re-aimed at high-error inputs early in training. The toy residual stream is
-simple: at d_sae 512 over half of the features stay dead whatever is done, hence the default of 256.
+Each layer ℓ's SAE reads the input of decoder layer ℓ (``blocks.ℓ.hook_resid_pre``) and is written to
+``<output_dir>/layer_<ℓ>/`` (``cfg.json``, ``sae_weights.safetensors``, ``training.json``). TopK as in Gao et al.
+2024 (unit-norm decoder rows, b_dec started at the data mean, an AuxK loss for dead features), with dead features
+re-aimed at high-error inputs early on (Bricken et al. 2023). At d_sae 512 over half of the toy residual stream's
+features stay dead whatever is done, hence the default of 256.
 """
 
 from __future__ import annotations
@@ -184,9 +179,7 @@ def corpus_texts(path: str, num_texts: int, seed: int) -> list[str]:
 def residual_activations(
     loaded, texts: list[str], layers: list[int], batch_size: int = 64, max_tokens: int | None = None
 ) -> dict[int, torch.Tensor]:
-    """Every token's residual at each layer but each text's first (BOS, or the attention sink of a tokenizer
-    without BOS), (tokens, hidden), texts in order.
-    """
+    """Per layer, a float32 CPU (tokens, hidden) tensor of every token's residual but each text's first (BOS, sink)."""
     sequences = tokenize_texts(loaded.tokenizer, texts, max_length=max_tokens)
     found: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
     for start in range(0, len(sequences), batch_size):
@@ -200,10 +193,9 @@ def residual_activations(
 
 @torch.no_grad()
 def reconstruction_metrics(sae: SparseAutoencoder, activations: torch.Tensor, chunk: int = 8192) -> dict[str, float]:
-    """Fraction of variance explained, dead-feature fraction and mean active features per token.
+    """``fve`` (fraction of variance explained), ``dead_fraction`` and ``mean_l0`` (active features per token).
 
-    ``training.json`` reports them on held-out texts, and the dead fraction on the training tokens too (a rare
-    feature can miss the smaller held-out set).
+    ``training.json`` also reports the dead fraction on the training tokens (a rare feature can miss the held-out set).
     """
     squared_error = 0.0
     fired = torch.zeros(sae.d_sae, dtype=torch.bool)
@@ -308,13 +300,10 @@ def _layer_folder(config: TrainSAEConfig, layer: int) -> Path:
 
 
 def train_saes(config: TrainSAEConfig) -> list[Path]:
-    """Train one TopK SAE per layer of ``config.layers`` and save each in the SAELens format.
+    """Train one TopK SAE per layer of ``config.layers``, save each in the SAELens format; returns their folders.
 
     Args:
         config (`TrainSAEConfig`): The target, layers, SAE shape and training options.
-
-    Returns:
-        `list[Path]`: The written ``layer_<ℓ>`` folders.
 
     Raises:
         FileExistsError: When a layer's folder exists, is not empty and ``overwrite`` is not set.

@@ -1,15 +1,10 @@
-"""``self-explain build preferences``: instil decision weights in a target, measure the weights it really uses,
-and write the introspection dataset whose answers are those measured weights.
+"""``self-explain build preferences``: instil decision weights, measure the weights really used, write the dataset.
 
-Steps (Plunkett et al. 2025, with open weights):
-1. scenarios (toy world, or ``--scenarios FILE``), split into instilled and native ones; intended weights
-   drawn for the instilled ones;
-2. the base model's own weights in every scenario, measured before anything is instilled (a control);
-3. a LoRA fine-tune of the base on choices made by the intended weights, merged and saved as the
-   *instilled model* — the target every later step explains (reused when it holds this build's model);
-4. the instilled model's weights, measured by a logistic fit on fresh choices: the ground truth;
-5. rows: instilled scenarios split into ``train`` / ``test`` (held out of introspection training), never
-   instilled ones in ``native``; a second config ``<config>-decisions`` keeps every choice behind them.
+Steps (Plunkett et al. 2025, with open weights): scenarios split into instilled and native ones, intended weights
+drawn for the instilled; the base model's own weights measured (a control); a merged LoRA fine-tune on choices made
+by the intended weights, saved as the *instilled model*, the target every later step explains; its weights measured
+by a logistic fit on fresh choices (the ground truth); rows: instilled scenarios in ``train`` / ``test``, the others
+in ``native``. A second config ``<config>-decisions`` keeps every choice behind them.
 """
 
 from __future__ import annotations
@@ -59,9 +54,7 @@ WEIGHTS_STREAM, SPLIT_STREAM, QUESTION_STREAM = 0, 3, 4
 
 
 def scenarios_for(config: PreferencesConfig) -> list[Scenario]:
-    """The scenarios of a build: from ``--scenarios``, else the built-in ones (the toy world's for a toy target,
-    the English ones for a packaged real model such as ``smollm2-135m``).
-    """
+    """The scenarios of a build: ``--scenarios``, else the built-in ones (the toy world's, or English ones)."""
     if config.scenarios:
         return read_scenarios(config.scenarios)
     if is_packaged_model(config.target):
@@ -83,8 +76,8 @@ def has_world_natives(config: PreferencesConfig) -> bool:
 def assign_splits(scenarios: list[Scenario], config: PreferencesConfig) -> dict[int, str]:
     """Seeded: a ``native_fraction`` of scenarios is native; of the rest, ``test_fraction`` is test.
 
-    For a toy target with its built-in scenarios the native ones are the world's (the first ones, see
-    `toy_scenarios`), in which the toy models have preferences of their own; otherwise they are drawn.
+    A toy target's built-in native scenarios are the world's first ones, where the toy models have preferences of
+    their own; otherwise they are drawn. Raises ValueError when no scenario is left for train or for test.
     """
     ids = [s.scenario_id for s in scenarios]
     num_native = round(config.native_fraction * len(ids))
@@ -107,10 +100,7 @@ def assign_splits(scenarios: list[Scenario], config: PreferencesConfig) -> dict[
 
 
 def instilled_folder(config: PreferencesConfig, config_name: str) -> Path:
-    """Where the instilled model is saved.
-
-    ``--instilled-model``, else ``<out's parent>/<config>-preferences-instilled``.
-    """
+    """The instilled model's folder: ``--instilled-model``, else ``<out's parent>/<config>-preferences-instilled``."""
     if config.instilled_model:
         return Path(config.instilled_model).resolve()  # the provenance names it: relative paths would not travel
     return Path(config.output_dir).resolve().parent / f"{config_name}-preferences-instilled"
@@ -149,7 +139,8 @@ def instill_settings(config: PreferencesConfig) -> InstillSettings:
 def reusable_instilled_record(config: PreferencesConfig, folder: Path, fingerprint: str) -> dict | None:
     """The record of the instilled model in ``folder`` when this build made it; None when it must be (re)made.
 
-    Checked before any measuring, so a folder that cannot receive the model fails the build at once.
+    Checked before any measuring: FileExistsError for a folder holding something else (or, without ``overwrite``,
+    another build's instilled model).
     """
     record = read_instilled_record(folder) if folder.is_dir() else None
     if record is not None and record.get("fingerprint") == fingerprint:
@@ -176,9 +167,7 @@ def make_instilled_model(
     fingerprint: str,
     state,
 ) -> dict:
-    """Fine-tune ``base`` on the intended choices (every process trains, TRL's distributed path), merged; the
-    main process saves it into ``folder``. Returns its record.
-    """
+    """Fine-tune ``base`` on the intended choices (every process trains), merged and saved; returns its record."""
     replayed = sum(c.utility_a is None for c in choices)
     logger.info(
         "instilling %d scenarios with %d choices (%d of them replayed native ones)",
@@ -324,9 +313,8 @@ def instilling_quality(
     measured: dict[int, MeasuredWeights],
     base: dict[int, MeasuredWeights],
 ) -> dict:
-    """How well instilling worked: r of learned vs. intended weights (pooled, with a 95 % bootstrap interval over
-    scenarios, and per scenario), and the same for the base model's weights as a control (≈ 0 when the base had
-    no such preferences).
+    """r of learned vs. intended weights (pooled with a 95 % bootstrap interval, and per scenario), and the base's as a
+    control (≈ 0 when the base had no such preferences).
     """
     ids = [s.scenario_id for s in scenarios if s.scenario_id in intended]
     return {
@@ -354,9 +342,7 @@ def native_preferences_kept(
     measured: dict[int, MeasuredWeights],
     base: dict[int, MeasuredWeights],
 ) -> dict | None:
-    """Whether instilling left the native preferences alone: r of the instilled model's measured weights vs. the base
-    model's in the native scenarios (pooled, with a 95 % bootstrap interval over scenarios, and per scenario).
-    """
+    """Whether instilling left the native preferences alone: r of the instilled vs. the base model's native weights."""
     ids = [s.scenario_id for s in scenarios if kinds[s.scenario_id] == NATIVE]
     if len(ids) < 2:
         return None
@@ -364,7 +350,10 @@ def native_preferences_kept(
 
 
 def instilling_gate(quality: dict, config: PreferencesConfig, folder: Path) -> dict:
-    """The instilling gate: whether the instilled model follows its intended weights well enough to be explained."""
+    """The instilling gate: whether the instilled model follows its intended weights well enough to be explained.
+
+    A miss raises ValueError unless failing is allowed; the instilled model stays, and a rerun of the build reuses it.
+    """
     pooled, base = quality["instilled"]["pooled_r"], quality["base_before_instilling"]["pooled_r"]
     passed = pooled >= config.min_instilling_correlation
     record = {
@@ -391,11 +380,7 @@ def instilling_gate(quality: dict, config: PreferencesConfig, folder: Path) -> d
 
 
 class PreferencesBuilder(DatasetBuilder):
-    """``self-explain build preferences``: the build loop of :class:`~self_explain.tasks.build.DatasetBuilder` over
-    scenarios. Its target is the instilled model: loading it measures the base, instils (or reuses) and measures
-    the instilled model; the rows are then built in one shard, and a second config ``<config>-decisions`` keeps
-    every choice behind them.
-    """
+    """``self-explain build preferences``: the build loop over scenarios (one shard), the instilled model as target."""
 
     dataset_name = DATASET_NAME
     features = PREFERENCES_FEATURES
@@ -404,9 +389,7 @@ class PreferencesBuilder(DatasetBuilder):
     split_names = ("train", "test", "native")
 
     def prepare(self) -> None:
-        """Before any model: check the Hub token and the ``-decisions`` config's destination, read the scenarios,
-        assign their splits and draw the intended weights of the instilled ones.
-        """
+        """Before any model: check the token and ``-decisions`` destination, read and split scenarios, draw weights."""
         config, build = self.config, self.build
         if config.push_instilled_to_hub:  # before any work, as --push-to-hub
             from ...hub.api import require_token
@@ -441,9 +424,7 @@ class PreferencesBuilder(DatasetBuilder):
         )
 
     def load_target(self) -> LoadedModel:
-        """The instilled model: the base is measured first (a control), then instilled, unless the instilled
-        folder already holds this build's model (checked before any measuring).
-        """
+        """The instilled model: the base measured (a control), then instilled, unless the folder holds this build's."""
         config, state = self.config, self.state
         base = load_model(config.target, revision=config.revision, trust_remote_code=config.trust_remote_code)
         self.base_revision = base.revision
@@ -479,8 +460,7 @@ class PreferencesBuilder(DatasetBuilder):
         return load_model(str(folder))
 
     def setup(self) -> None:
-        """Measure the instilled model's weights in every scenario (the ground truth), and how often its choices
-        agree with the intended weights."""
+        """Measure the instilled model's weights (the ground truth), and how often it agrees with the intended ones."""
         self.measured = {m.scenario_id: m for m in measure_weights(self.target, self.scenarios, **self.measure)}
         self.agreement = {
             s.scenario_id: intended_agreement(s, self.measured[s.scenario_id], self.intended[s.scenario_id])
@@ -521,9 +501,7 @@ class PreferencesBuilder(DatasetBuilder):
         return self.splits_of[item.scenario_id]
 
     def provenance_extras(self, items: list[Scenario], splits: dict, rows, skipped: int) -> dict:
-        """The preferences provenance: the instilled model as the target (and the base), scenarios, choices,
-        instilling record and quality, agreements and rows.
-        """
+        """The preferences provenance: target and base, scenarios, choices, instilling record and quality, rows."""
         config = self.config
         quality = self.quality
         logger.info("instilling: learned vs. intended weights %s", quality)

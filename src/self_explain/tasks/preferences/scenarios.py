@@ -65,20 +65,16 @@ class Scenario:
 
     @classmethod
     def from_dict(cls, record: object, where: str, scenario_id: int) -> Scenario:
-        """A scenario from ``{"name": …, "attributes": [{"name", "unit", "min", "max"} × 5]}``, checked.
+        """A scenario from ``{"name": …, "attributes": [{"name", "unit", "min", "max"} × 5]}``, checked and stripped.
 
         Args:
             record (`object`): The parsed JSON; anything other than such an object is refused.
             where (`str`): Names the input in errors (e.g. "--scenarios scenarios.json, scenario 3").
             scenario_id (`int`): The scenario's id.
 
-        Returns:
-            `Scenario`: The scenario, names and units stripped.
-
         Raises:
-            ValueError: Naming ``where``, when the record is not an object, ``name`` is not a non-empty string,
-                there are not exactly ``NUM_ATTRIBUTES`` attributes, an attribute is malformed (name, unit, finite
-                ``min`` below ``max``), or attribute names repeat.
+            ValueError: Naming ``where``, for a malformed record (not ``NUM_ATTRIBUTES`` attributes, an attribute
+                without name or unit or with ``min`` not below ``max``, repeated names).
         """
         if not isinstance(record, dict):
             raise ValueError(f"{where}: expected an object with 'name' and 'attributes', got {type(record).__name__}")
@@ -98,11 +94,7 @@ class Scenario:
         return cls(scenario_id, name.strip(), parsed)
 
     def to_dict(self) -> dict:
-        """The scenario as `from_dict` reads it (without its id).
-
-        Returns:
-            `dict`: ``{"name": …, "attributes": [{"name", "unit", "min", "max"}, …]}``.
-        """
+        """The scenario as `from_dict` reads it (without its id): ``{"name": …, "attributes": [{"name", …}, …]}``."""
         return {"name": self.name, "attributes": [asdict(a) for a in self.attributes]}
 
     @property
@@ -110,36 +102,27 @@ class Scenario:
         return [a.name for a in self.attributes]
 
     def utility(self, weights: list[float], values: list[float]) -> float:
-        """Σ wᵢ · (xᵢ − minᵢ) / (maxᵢ − minᵢ).
+        """An option's utility, Σ wᵢ · (xᵢ − minᵢ) / (maxᵢ − minᵢ).
 
         Args:
             weights (`list[float]`): One weight per attribute.
             values (`list[float]`): An option's value of each attribute.
-
-        Returns:
-            `float`: The option's utility.
         """
         return sum(w * a.normalised(x) for w, a, x in zip(weights, self.attributes, values))
 
     def sample_option(self, rng: random.Random) -> list[float]:
-        """An option: one value drawn per attribute.
+        """An option: one value drawn per attribute, in attribute order.
 
         Args:
             rng (`random.Random`): The draw's generator.
-
-        Returns:
-            `list[float]`: The values, in attribute order.
         """
         return [a.sample(rng) for a in self.attributes]
 
     def sample_pair(self, rng: random.Random) -> tuple[list[float], list[float]]:
-        """Two options that differ in at least one attribute.
+        """Two options, A and B, that differ in at least one attribute.
 
         Args:
             rng (`random.Random`): The draw's generator.
-
-        Returns:
-            `tuple[list[float], list[float]]`: Options A and B.
         """
         while True:
             a, b = self.sample_option(rng), self.sample_option(rng)
@@ -147,14 +130,11 @@ class Scenario:
                 return a, b
 
     def differences(self, option_a: list[float], option_b: list[float]) -> list[float]:
-        """The normalised attribute differences A − B, in [−1, 1]: the regressors of the weight fit.
+        """The normalised attribute differences A − B, in [−1, 1], one per attribute: the weight fit's regressors.
 
         Args:
             option_a (`list[float]`): Option A's values.
             option_b (`list[float]`): Option B's values.
-
-        Returns:
-            `list[float]`: One difference per attribute.
         """
         return [attr.normalised(x) - attr.normalised(y) for attr, x, y in zip(self.attributes, option_a, option_b)]
 
@@ -186,9 +166,6 @@ def read_scenarios(path: str | Path, option: str = "--scenarios") -> list[Scenar
     Args:
         path (`str` or `Path`): The JSON file.
         option (`str`, *optional*, defaults to `"--scenarios"`): How the user named the file, for errors.
-
-    Returns:
-        `list[Scenario]`: The scenarios, numbered in order.
 
     Raises:
         FileNotFoundError: When the file does not exist.
