@@ -154,8 +154,7 @@ def public_name(name: str) -> str:
 def dataset_repo_id(metadata: dict, entry: dict | None = None) -> str | None:
     """The Hub id of the dataset an explainer was trained on (or an evaluation read), or None for a local one.
 
-    ``train`` and ``evaluate`` record ``dataset_repo_id``; an older record without it names no Hub dataset, since the
-    name as typed cannot tell a local folder from a Hub id.
+    A record without ``dataset_repo_id`` names none: the name as typed cannot tell a local folder from a Hub id.
     """
     if entry is not None and "dataset_repo_id" in entry:
         return entry["dataset_repo_id"]

@@ -83,9 +83,7 @@ def choose_features(config: FeaturesConfig, saes: dict) -> list[FeatureItem]:
 
 
 def split_exemplars(feature: FeatureExemplars) -> tuple[FeatureExemplars, FeatureExemplars]:
-    """Every other exemplar of each kind to describe from (the first, strongest, of each kind among them);
-    the rest held out to score descriptions on.
-    """
+    """(shown, held out): every other exemplar of each kind (the strongest among them) to describe from, the rest."""
     shown, held_out = [], []
     for kind in ("top", "quantile", "random"):
         of_kind = [e for e in feature.exemplars if e.kind == kind]
@@ -114,9 +112,7 @@ def description_summary(descriptions: dict[str, list[str]]) -> dict:
 
 
 def ood_layers(config: FeaturesConfig, layers: list[int]) -> set[int]:
-    """The layers whose features form the ood split: ``--ood-layers`` (-1: none), else the last SAE layer when
-    there are two or more.
-    """
+    """The ood split's layers: ``--ood-layers`` (-1: none), else the last SAE layer when there are two or more."""
     if config.ood_layers is not None:
         unknown = sorted(set(config.ood_layers) - set(layers) - {-1})
         if unknown:
@@ -126,10 +122,9 @@ def ood_layers(config: FeaturesConfig, layers: list[int]) -> set[int]:
 
 
 class FeaturesBuilder(DatasetBuilder):
-    """``self-explain build features``: the build loop of :class:`~self_explain.tasks.build.DatasetBuilder` over
-    SAE features. The corpus is read before the target is loaded; the describer and simulator are made before
-    the corpus is run through the target, so that one that cannot work fails first; the exemplars are collected
-    once per build (kept in the work folder for a resume), then each shard describes and scores its features.
+    """``self-explain build features``: the build loop over SAE features.
+
+    Corpus, describer and simulator come before the target's run, so that one that cannot work fails first.
     """
 
     dataset_name = DATASET_NAME
@@ -143,9 +138,7 @@ class FeaturesBuilder(DatasetBuilder):
         self.texts = read_corpus(self.config)
 
     def setup(self) -> None:
-        """Load the SAEs, decide the ood layers, make the describer and the simulator (or import Neuronpedia's
-        descriptions): all before the corpus is run through the target.
-        """
+        """Load the SAEs, decide the ood layers, make the describer (or import Neuronpedia's) and the simulator."""
         config = self.config
         check_known_words(self.texts, self.target.tokenizer, config.corpus)
         self.saes = load_saes(config, self.target)
@@ -191,9 +184,7 @@ class FeaturesBuilder(DatasetBuilder):
         )
 
     def provenance_extras(self, items: list[FeatureItem], splits: dict, rows, skipped: int) -> dict:
-        """The features provenance: SAEs, corpus, describer, simulator, features considered and skipped, ood
-        layers, rows, the mean score, and how varied the descriptions are (see `description_summary`).
-        """
+        """The features provenance: SAEs, corpus, describer, simulator, features, rows, scores and their variety."""
         config = self.config
         scores = rows["score"]
         return {
@@ -218,11 +209,7 @@ class FeaturesBuilder(DatasetBuilder):
         return self.describer.describe(shown)
 
     def rows_for(self, items: list[FeatureItem]) -> tuple[list[dict], int]:
-        """Describe and score each feature; its best description above ``--min-score`` makes its row.
-
-        A feature that never fired on the corpus, or whose best candidate does not score above ``--min-score``,
-        is skipped.
-        """
+        """Describe and score each feature: its best description above ``--min-score`` makes its row, else none."""
         from .scorers import score_candidates
 
         rows, skipped = [], 0

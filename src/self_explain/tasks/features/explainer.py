@@ -206,7 +206,11 @@ def _check_activation_and_texts(inputs: dict) -> None:
 
 
 def features_request(inputs: dict, target: LoadedModel) -> ExplainerExamples:
-    """The explainer's question and vector for one pipeline input (the task's ``request`` hook)."""
+    """The explainer's question and vector for one pipeline input (the task's ``request`` hook).
+
+    The input gives ``layer`` and ``vector``, or ``sae`` and ``feature``: ``activation`` scales the decoder row
+    (default: the feature's max on fresh exemplars, from ``texts``, which a non-toy target needs).
+    """
     layer = _layer(inputs, target)
     _check_direction_given(inputs)
     _check_activation_and_texts(inputs)
@@ -240,8 +244,8 @@ def _simulator_for(target: LoadedModel):
 def verify_features(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
     """Score the explanation with the simulator on fresh exemplars of the feature, beside the best concept's score.
 
-    Toy targets only (the concept simulator): ``verified`` when the explanation scores within
-    ``VERIFY_MARGIN`` of the best concept description on the same exemplars.
+    Toy targets only (the concept simulator): ``verified`` when the explanation scores within ``VERIFY_MARGIN`` of the
+    best concept description (``ground_truth``) on the same exemplars.
     """
     from .describers import ConceptDescriber, toy_labeler
     from .exemplars import FeatureExemplars
@@ -273,10 +277,7 @@ def verify_features(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
 
 
 def score_features(examples: ExplainerExamples, predictions: list[str], target: LoadedModel) -> dict:
-    """Mean simulator correlation of the predicted descriptions on each row's held-out exemplars (toy targets).
-
-    The task's ``extra_scores`` hook.
-    """
+    """The ``extra_scores`` hook: mean simulator r of the predictions on the rows' held-out exemplars (toy targets)."""
     from .scorers import simulator_correlation_score
 
     simulator = _simulator_for(target)

@@ -26,10 +26,7 @@ def shipped_sae_folders(target: str) -> list[Path]:
 
 
 def load_saes(config: FeaturesConfig, target: LoadedModel) -> dict[int, SparseAutoencoder]:
-    """The SAEs by the layer they read, each checked against the target.
-
-    From ``sae_release`` and ``sae_ids``, else from ``saes``, else the toy target's shipped SAEs.
-    """
+    """The SAEs by layer, checked: from ``sae_release`` and ``sae_ids``, else ``saes``, else the shipped ones."""
     if config.sae_release:
         saes = [load_sae_release(config.sae_release, sae_id) for sae_id in config.sae_ids or []]
     else:
@@ -59,9 +56,7 @@ def load_saes(config: FeaturesConfig, target: LoadedModel) -> dict[int, SparseAu
 
 
 def read_corpus(config: FeaturesConfig) -> list[str]:
-    """The texts to find exemplars in: ``corpus`` (.txt, one text per line, or .jsonl), else the shipped English
-    corpus for a packaged target (``smollm2-135m``), else the toy world's.
-    """
+    """The texts to find exemplars in: ``corpus`` (.txt or .jsonl), else the shipped one or the toy world's."""
     builtin = None if config.corpus else builtin_corpus_path(config.target)
     if config.corpus is None and builtin is None:
         require_input(config.target, config.corpus, "--corpus FILE", "a built-in corpus")

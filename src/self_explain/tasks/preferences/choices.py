@@ -133,12 +133,11 @@ def probabilities_of_a(
 def logistic_uncertainty(
     differences: np.ndarray, coefficients: np.ndarray, intercept: float, l2: float = 0.1
 ) -> tuple[np.ndarray, float]:
-    """Standard errors of a `fit_logistic` fit's coefficients, and the p-value of the Wald test that all are 0.
+    """Standard errors of a `fit_logistic` fit's coefficients (in logits), and the Wald test's p-value that all are 0.
 
-    The covariance is the inverse of the penalised log-likelihood's Hessian at the fit, as if each of the ``n``
-    choices were one draw from the fitted probabilities (a model sampled at temperature 1). Regressing on a model's
-    exact probabilities of "A" carries no sampling noise of its own; the errors then say how well ``n`` such
-    choices pin the weights down.
+    The covariance is the inverse Hessian of the penalised log-likelihood at the fit, as if each of the ``n`` choices
+    were one draw at temperature 1: exact probabilities of "A" carry no sampling noise, so the errors say how well
+    ``n`` sampled choices would pin the weights down.
     """
     n, k = differences.shape
     design = np.hstack([np.ones((n, 1)), differences])

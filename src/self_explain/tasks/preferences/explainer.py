@@ -61,10 +61,7 @@ def preferences_request(inputs: dict, target: LoadedModel) -> ExplainerExamples:
 
 
 def parse_preferences(explanation: str) -> dict:
-    """The reported weights (attribute name -> number), or None when the answer holds no readable JSON object.
-
-    The task's ``parse`` hook.
-    """
+    """The ``parse`` hook: ``weights`` (attribute -> number; None without a readable JSON object) and ``valid``."""
     reported = read_weights(explanation)
     valid = (
         reported is not None
@@ -81,8 +78,8 @@ def verify_preferences(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
 
     Options in ``inputs``: ``num_choices`` (default 100), ``seed`` (0), ``choice_labels`` ("probability":
     the target's P(A); "sampled": one choice drawn from it per pair), ``reasoning`` (how the target decides, see
-    `PreferencesConfig`; default: by the target, `default_reasoning`) and ``min_correlation`` (0.5), the r a
-    report needs to count as verified.
+    `PreferencesConfig`; default: by the target, `default_reasoning`) and ``min_correlation`` (0.5). ``verified``
+    also needs a significant fit: a report that matches noise is not verified.
     """
     scenario = request_scenario(inputs)
     labels = inputs.get("choice_labels", "probability")

@@ -119,10 +119,8 @@ def replayed_choices(
 ) -> list[InstillingChoice]:
     """The base model's own answers to fresh decisions in scenarios nothing is instilled in (the native ones).
 
-    Mixed into the instilling fine-tune, they rehearse the model's native preferences, which a fine-tune on the
-    instilled scenarios alone overwrites. Each answer is the base model's greedy one: its reasoning, if it writes any
-    (up to ``reasoning_tokens``), then the likelier of "A" and "B". The pairs come from the scenario's own replay
-    stream, not from the pairs its weights are measured on.
+    Mixed into the fine-tune, they rehearse the native preferences, which instilling alone overwrites. Each is greedy
+    (reasoning up to ``reasoning_tokens``, then the likelier of "A" and "B"), on pairs not used for measuring.
     """
     tokenizer = base.tokenizer
     answer_ids = list(choice_token_ids(tokenizer))
@@ -159,9 +157,7 @@ class InstillSettings:
 def instill(
     base: LoadedModel, choices: list[InstillingChoice], settings: InstillSettings, work: Path
 ) -> tuple[object, dict]:
-    """Fine-tune a LoRA on ``base`` to make ``choices`` (loss on the answer only), merged.
-
-    Returns the model and a record.
+    """Fine-tune a LoRA on ``base`` to make ``choices`` (loss on the answer only), merged; returns it and a record.
 
     The answer letters and the stop tokens get trainable embedding rows.
     """
@@ -214,10 +210,7 @@ def instill(
 
 
 def save_instilled(model, tokenizer, record: dict, card: str, out: Path) -> Path:
-    """Write the instilled model into a hidden staging folder beside ``out``, then move it into place.
-
-    An existing ``out`` is replaced.
-    """
+    """Write the instilled model into a hidden staging folder beside ``out``, then move it in place of ``out``."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
@@ -237,6 +230,6 @@ def save_instilled(model, tokenizer, record: dict, card: str, out: Path) -> Path
 
 
 def read_instilled_record(folder: Path) -> dict | None:
-    """The record (``instilled.json``) of an instilled model folder."""
+    """The record (``instilled.json``) of an instilled model folder, or None."""
     path = folder / INSTILLED_RECORD
     return json.loads(path.read_text()) if path.is_file() else None

@@ -222,9 +222,8 @@ def _sampled_pairs(contexts, places, num_scenarios: int, source: str, rng: rando
 def toy_scenarios(num_scenarios: int, seed: int, num_native: int = 0, world_seed: int = 0) -> list[Scenario]:
     """Toy-world scenarios "choosing a <context> in <country>", five attributes valued 0 to 4 each.
 
-    The first ``num_native`` are the world's native scenarios, in which the toy models have hidden preferences of
-    their own (see ``toyworld.decisions``); the rest are drawn (seeded) from the scenarios the toy models only ever
-    decided with shown weights, so anything instilled in them is new.
+    The first ``num_native`` are the world's native ones, where the toy models have hidden preferences; the rest are
+    drawn from those they only decided with shown weights, so anything instilled is new.
     """
     from ...toyworld.decisions import NUM_NATIVE_SCENARIOS, VALUE_MAX, VALUE_MIN, world_scenarios
 
