@@ -480,7 +480,10 @@ def train_explainer(config: ExplainerConfig) -> Path:
 
 
 def save_explainer(model, tokenizer, projection: VectorProjection | None, metadata: dict, out: str | Path) -> Path:
-    """Write the explainer to a hidden staging folder in ``out``, then move each file into place; returns ``out``."""
+    """Write the explainer to a hidden staging folder in ``out``, then move each file into place; returns ``out``.
+
+    Without a ``projection``, an earlier one in ``out`` is removed.
+    """
     from .card import write_explainer_card
 
     out = Path(out)

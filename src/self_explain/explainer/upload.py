@@ -88,7 +88,10 @@ def push_base_model(
 def base_repo_plan(
     metadata: dict, repo_id: str, base_repo_id: str | None = None, push_base: bool | None = None
 ) -> tuple[str, str | None]:
-    """The Hub id an adapter pushed to ``repo_id`` names as its base, and the model to upload there first (or None)."""
+    """The Hub id an adapter pushed to ``repo_id`` names as its base, and the model to upload there first (or None).
+
+    ``push_base`` defaults to uploading when the base has no repo of its own and no ``base_repo_id`` is given.
+    """
     base = metadata["explainer_base"]
     for name, value in (("repo_id", repo_id), ("base_repo_id", base_repo_id)):
         if value is not None and not is_repo_id(value):
