@@ -116,15 +116,7 @@ def _check_explainer_metadata(metadata: object, where: str) -> dict:
 
 
 def read_explainer_metadata(folder: str | Path) -> dict:
-    """The ``self_explain.json`` the trainer wrote into an explainer folder, checked.
-
-    Args:
-        folder (`str` or `Path`): A local explainer folder.
-
-    Raises:
-        FileNotFoundError: When the folder or its ``self_explain.json`` does not exist.
-        ValueError: When the metadata is not valid JSON or lacks a key the card and the push rely on.
-    """
+    """The ``self_explain.json`` the trainer wrote into an explainer folder, checked."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(
@@ -141,14 +133,7 @@ def read_explainer_metadata(folder: str | Path) -> dict:
 
 
 def read_metadata_file(path: Path) -> dict:
-    """A ``self_explain.json`` (local, or downloaded from a Hub repo), checked.
-
-    Args:
-        path (`Path`): The file.
-
-    Raises:
-        ValueError: Naming the file, when it is not valid JSON or a key is missing or of the wrong type.
-    """
+    """A ``self_explain.json`` (local, or downloaded from a Hub repo), checked."""
     try:
         metadata = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -157,34 +142,19 @@ def read_metadata_file(path: Path) -> dict:
 
 
 def is_hub_id(name: str) -> bool:
-    """Whether ``name`` has the form of a Hub repo id, from the name alone (never from what exists on disk).
-
-    Args:
-        name (`str`): A model or dataset reference.
-
-    Returns:
-        `bool`: False for a path starting with ``.``, ``/`` or ``~``, a Windows path, or more than one ``/``.
-    """
+    """Whether ``name`` has the form of a Hub repo id, from the name alone (never from what exists on disk)."""
     return is_repo_id(name)
 
 
 def public_name(name: str) -> str:
-    """A Hub id as is; a local path shortened to its last component, so cards do not leak local paths.
-
-    Args:
-        name (`str`): A Hub id or a local path.
-    """
+    """A Hub id as is; a local path shortened to its last component, so cards do not leak local paths."""
     return name if is_hub_id(name) else Path(name.rstrip("/\\")).name or name
 
 
 def dataset_repo_id(metadata: dict, entry: dict | None = None) -> str | None:
     """The Hub id of the dataset an explainer was trained on (or an evaluation read), or None for a local one.
 
-    ``train`` and ``evaluate`` record ``dataset_repo_id``; an older record without it names no Hub dataset, since the
-    name as typed cannot tell a local folder from a Hub id.
-
-    Args:
-        entry (`dict`, *optional*): One of its ``eval_results`` (or its vector-control section); default: training.
+    A record without ``dataset_repo_id`` names none: the name as typed cannot tell a local folder from a Hub id.
     """
     if entry is not None and "dataset_repo_id" in entry:
         return entry["dataset_repo_id"]
@@ -201,15 +171,7 @@ def _dataset_shown(metadata: dict, entry: dict | None = None) -> str:
 
 
 def base_model_repo_id(metadata: dict, base_repo_id: str | None = None) -> str | None:
-    """The Hub id of an adapter's base, as ``adapter_config.json`` and the card's ``base_model`` name it.
-
-    Args:
-        base_repo_id (`str`, *optional*): The base's repo, given at push time.
-
-    Returns:
-        `str` or `None`: ``base_repo_id``; else the recorded ``explainer_base_repo_id`` (None for a local folder);
-        else, for an older record, a shipped or packaged base's canonical id, or its name when it looks like a Hub id.
-    """
+    """The Hub id of an adapter's base, as ``adapter_config.json`` and the card's ``base_model`` name it."""
     if base_repo_id:
         return base_repo_id
     if "explainer_base_repo_id" in metadata:
@@ -257,12 +219,7 @@ def _is_secret_key(key: str) -> bool:
 
 
 def secret_paths(value: object, path: str = "") -> list[str]:
-    """The paths (``"training_args.hub_token"``) where ``value`` holds a credential (by key name, or an ``hf_`` token).
-
-    Args:
-        value (`object`): A JSON-like value (dicts and lists are searched).
-        path (`str`): The path of ``value`` itself, prefixed to the paths found.
-    """
+    """The paths (``"training_args.hub_token"``) where ``value`` holds a credential (by key name, or ``hf_`` token)."""
     if isinstance(value, dict):
         found = []
         for key, item in value.items():
@@ -450,11 +407,7 @@ def _eval_results(metadata: dict) -> list[EvalResult] | None:
 
 
 def default_explainer_name(metadata: dict) -> str:
-    """The explainer's name when no repo id is given: ``<target>-<task>-explainer``.
-
-    Args:
-        metadata (`dict`): The explainer's metadata.
-    """
+    """The explainer's name when no repo id is given: ``<target>-<task>-explainer``."""
     return f"{public_name(metadata['target']).split('/')[-1]}-{metadata['task']}-explainer"
 
 
@@ -464,15 +417,6 @@ def render_explainer_card(
     """The ``ModelCard`` of an explainer from its metadata, with its evaluation results as ``model-index``.
 
     ``base_model``, ``datasets`` and ``model-index`` hold Hub ids only; results on a local dataset are in the tables.
-
-    Args:
-        metadata (`dict`): The explainer's ``self_explain.json`` metadata.
-        repo_id (`str`, *optional*): Names the repo in the usage example (a placeholder without it).
-        full_model (`bool`): For an explainer saved as a whole model rather than a PEFT adapter.
-        base_repo_id (`str`, *optional*): The Hub repo of the base (default: the recorded one).
-
-    Raises:
-        ValueError: When the metadata lacks a key the card relies on.
     """
     metadata = _check_explainer_metadata(metadata, "passed to render_explainer_card")
     task, target, base = (metadata[key] for key in ("task", "target", "explainer_base"))
@@ -605,15 +549,7 @@ def _tokenizer_files(folder: Path) -> list[str]:
 
 
 def explainer_files(folder: str | Path, metadata: dict | None = None) -> tuple[list[str], bool]:
-    """The sorted files of an explainer folder that belong on the Hub, and whether the weights are a full model.
-
-    Args:
-        metadata (`dict`, *optional*): Its metadata (default: read from the folder).
-
-    Raises:
-        FileNotFoundError: Naming what is missing (weights, tokenizer files, the projection, shards).
-        ValueError: Naming what is inconsistent (both kinds of weights, an undescribed or ill-shaped projection).
-    """
+    """The sorted files of an explainer folder that belong on the Hub, and whether the weights are a full model."""
     folder = Path(folder)
     metadata = read_explainer_metadata(folder) if metadata is None else metadata
     weights, full_model = _weight_files(folder)
@@ -633,14 +569,7 @@ def explainer_files(folder: str | Path, metadata: dict | None = None) -> tuple[l
 
 
 def read_adapter_config(folder: str | Path) -> dict:
-    """An adapter folder's ``adapter_config.json``.
-
-    Args:
-        folder (`str` or `Path`): A local adapter folder.
-
-    Raises:
-        ValueError: When the file is not a valid JSON object.
-    """
+    """An adapter folder's ``adapter_config.json``."""
     path = Path(folder) / "adapter_config.json"
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
@@ -652,12 +581,7 @@ def read_adapter_config(folder: str | Path) -> dict:
 
 
 def write_card(folder: Path, card: ModelCard) -> Path:
-    """Save a model card as the folder's README.md (atomically); returns its path.
-
-    Args:
-        folder (`Path`): The folder.
-        card (`huggingface_hub.ModelCard`): The card.
-    """
+    """Save a model card as the folder's README.md (atomically); returns its path."""
     return write_atomically(folder / "README.md", card.save)
 
 

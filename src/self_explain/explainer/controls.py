@@ -32,14 +32,7 @@ METADATA_KEY = "vector_control"  # in an explainer's self_explain.json: {"name":
 
 
 def check_vector_control(name: str | None) -> None:
-    """Refuse an unknown vector control.
-
-    Args:
-        name (`str`, *optional*): A control name, or None for none.
-
-    Raises:
-        ValueError: When ``name`` is not None and not one of ``VECTOR_CONTROLS``.
-    """
+    """Refuse an unknown vector control."""
     if name is not None and name not in VECTOR_CONTROLS:
         raise ValueError(f"vector control {name!r} unknown; choose from {', '.join(VECTOR_CONTROLS)}")
 
@@ -49,22 +42,13 @@ def control_explainer_name(base: str, control: str) -> str:
 
     >>> control_explainer_name("models/toy-target", "shuffled")
     'toy-target+shuffled'
-
-    Args:
-        base (`str`): The explainer's base model (toy name, folder or Hub id).
-        control (`str`): One of ``VECTOR_CONTROLS``.
     """
     check_vector_control(control)
     return f"{short_model_name(base)}+{control}"
 
 
 def random_rotation(size: int, seed: int) -> torch.Tensor:
-    """A Haar-random orthogonal ``(size, size)`` float32 matrix, the same for a seed on every machine.
-
-    Args:
-        size (`int`): The vectors' size.
-        seed (`int`): The seed.
-    """
+    """A Haar-random orthogonal ``(size, size)`` float32 matrix, the same for a seed on every machine."""
     generator = torch.Generator().manual_seed(seed)
     gaussian = torch.randn(size, size, generator=generator, dtype=torch.float64)
     q, r = torch.linalg.qr(gaussian)
@@ -74,12 +58,7 @@ def random_rotation(size: int, seed: int) -> torch.Tensor:
 
 
 def derangement(n: int, seed: int) -> torch.Tensor:
-    """A seeded permutation of ``range(n)`` that moves every index (the identity for n < 2).
-
-    Args:
-        n (`int`): The number of rows.
-        seed (`int`): The seed.
-    """
+    """A seeded permutation of ``range(n)`` that moves every index (the identity for n < 2)."""
     if n < 2:
         return torch.arange(n)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
@@ -123,15 +102,7 @@ def apply_vector_control(examples: ExplainerExamples, control: str | None, seed:
 
 
 def check_scoring_controls(explainer: str, training_control: dict | None) -> None:
-    """Refuse the scoring controls on an explainer trained under ``shuffled`` (true and shuffled are then the same).
-
-    Args:
-        explainer (`str`): The explainer, for the message.
-        training_control (`dict`, *optional*): Its training control (``{"name", "seed"}`` from its metadata).
-
-    Raises:
-        ValueError: For ``shuffled`` or an unknown training control.
-    """
+    """Refuse the scoring controls on an explainer trained under ``shuffled`` (true and shuffled are then the same)."""
     if not training_control:
         return
     name = training_control.get("name")

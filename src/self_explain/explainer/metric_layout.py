@@ -15,13 +15,7 @@ CLASS_DETECTION_METRICS = ("f1", "precision", "recall")  # has_<class>_<m>: the 
 
 @dataclass(frozen=True)
 class MetricLayout:
-    """Metric keys split into the overall table's columns and the class table's.
-
-    Args:
-        overall (`tuple[str, ...]`): The overall table's keys.
-        class_columns (`tuple[str, ...]`): The class table's columns (``exact_match``, ``f1``, ...).
-        class_keys (`Mapping[tuple[str, str], str]`): (class, column) to the metric key.
-    """
+    """Metric keys split into the overall table's columns and the class table's."""
 
     overall: tuple[str, ...]
     classes: tuple[str, ...] = ()
@@ -29,11 +23,7 @@ class MetricLayout:
     class_keys: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
     def key(self, cls: str, column: str) -> str | None:
-        """The metric key of a class's column (``changed_exact_match``), or None.
-
-        Args:
-            column (`str`): A column of the class table.
-        """
+        """The metric key of a class's column (``changed_exact_match``), or None."""
         return self.class_keys.get((cls, column))
 
 
@@ -46,10 +36,6 @@ def class_column(name: str, classes: Iterable[str]) -> tuple[str, str] | None:
     ('unchanged', 'f1')
     >>> class_column("has_changed_macro_f1", ["changed", "unchanged"]) is None
     True
-
-    Args:
-        name (`str`): A metric key.
-        classes (`Iterable[str]`): The ground-truth classes.
     """
     for cls in sorted(classes, key=len, reverse=True):  # the longest first: a class name may start another's
         if name.startswith(f"{cls}_"):
@@ -61,16 +47,7 @@ def class_column(name: str, classes: Iterable[str]) -> tuple[str, str] | None:
 
 
 def metric_layout(names: Iterable[str], classes: Iterable[str] = ()) -> MetricLayout:
-    """Split metric keys into the overall table's and the class table's.
-
-    Args:
-        names (`Iterable[str]`): The metric keys, in the overall table's order.
-        classes (`Iterable[str]`, *optional*): The ground-truth classes (none: every key is overall).
-
-    Returns:
-        [`MetricLayout`]: Class columns ordered as the overall table orders the same metric, then as given, then F1,
-        precision and recall.
-    """
+    """Split metric keys into the overall table's and the class table's."""
     classes = tuple(dict.fromkeys(classes))
     overall, columns, keys = [], [], {}
     for name in dict.fromkeys(names):
@@ -93,21 +70,12 @@ def metric_layout(names: Iterable[str], classes: Iterable[str] = ()) -> MetricLa
 
 
 def classes_of(entries: Iterable[Mapping]) -> list[str]:
-    """The ground-truth classes of the entries' ``strata``, in the order first seen.
-
-    Args:
-        entries (`Iterable[Mapping]`): Scored runs (report results or card entries).
-    """
+    """The ground-truth classes of the entries' ``strata``, in the order first seen."""
     return list(dict.fromkeys(cls for entry in entries for cls in entry.get("strata") or {}))
 
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    """A Markdown table's lines.
-
-    Args:
-        headers (`Sequence[str]`): The header cells.
-        rows (`Iterable[Sequence[str]]`): The rows' cells.
-    """
+    """A Markdown table's lines."""
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
 
@@ -122,21 +90,7 @@ def metric_tables(
     header: Callable[[str], str] = str,
     missing: str = "",
 ) -> list[str]:
-    """The Markdown lines of the overall table and, when the layout has classes, of the class table.
-
-    Args:
-        entries (`Sequence[Mapping]`): Scored runs; ``rows``, ``groups`` and ``strata`` give the size columns.
-        layout ([`MetricLayout`]): The columns.
-        lead (`Sequence[tuple]`): The first columns: (header, entry to cell).
-        cell (`Callable`): (entry, metric key) to the cell.
-        sizes (`bool`): Add the columns ``rows`` and ``entities``.
-        header (`Callable[[str], str]`): A metric key's or class column's header.
-        missing (`str`): A size cell the entry does not give.
-
-    Returns:
-        `list[str]`: Each table followed by a blank line, the class table after a line saying what its columns are
-        over; an entry with neither a class's rows nor its metrics has no row for it.
-    """
+    """The Markdown lines of the overall table and, when the layout has classes, of the class table."""
     size_headers = ["rows", "entities"] if sizes else []
     leads = [name for name, _ in lead]
     rows = [
@@ -179,16 +133,7 @@ def control_summary(
     value: Callable[[Mapping, str], str],
     difference: Callable[[Mapping, str], str],
 ) -> list[str]:
-    """One line per split of vector-control entries: ``metric`` under each vectors condition, then true − control.
-
-    Args:
-        entries (`Sequence[Mapping]`): Entries with ``split``, ``vectors``, ``metrics`` and ``true_minus_control``.
-        value (`Callable`): (entry, metric) to the value's cell.
-        difference (`Callable`): (entry, metric) to the difference's cell.
-
-    Returns:
-        `list[str]`: ``"test: true 0.315 [...], shuffled ...; true − shuffled +0.175 [...]*"``, or none.
-    """
+    """One line per split of vector-control entries: ``metric`` under each vectors condition, then true − control."""
     lines = []
     for split in dict.fromkeys(entry["split"] for entry in entries):
         runs = [entry for entry in entries if entry["split"] == split and metric in entry["metrics"]]

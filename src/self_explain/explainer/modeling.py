@@ -48,15 +48,7 @@ logger = logging.getLogger(__name__)
 
 
 def explainer_file(source: str, name: str, revision: str | None = None) -> Path | None:
-    """A file of an explainer (local folder or Hub id), local or downloaded; None when it has no such file.
-
-    Args:
-        source (`str`): A local explainer folder or a Hub id.
-        name (`str`): The file's name in it.
-
-    Raises:
-        ValueError: When ``source`` is neither a folder nor a readable Hub repo.
-    """
+    """A file of an explainer (local folder or Hub id), local or downloaded; None when it has no such file."""
     if Path(source).is_dir():
         path = Path(source) / name
         return path if path.is_file() else None
@@ -80,27 +72,13 @@ def explainer_file(source: str, name: str, revision: str | None = None) -> Path 
 
 
 def read_metadata(source: str, revision: str | None = None) -> dict:
-    """The explainer's ``self_explain.json``, checked; {} for a model that has none (any full model).
-
-    Args:
-        source (`str`): A local explainer folder or a Hub id.
-
-    Raises:
-        ValueError: When ``source`` cannot be read, or its metadata is invalid.
-    """
+    """The explainer's ``self_explain.json``, checked; {} for a model that has none (any full model)."""
     path = explainer_file(source, EXPLAINER_METADATA, revision)
     return {} if path is None else read_metadata_file(path)
 
 
 def adapter_base(source: str, revision: str | None = None) -> str | None:
-    """The base in a PEFT adapter's ``adapter_config.json`` (a packaged model's short name for its Hub id), or None.
-
-    Args:
-        source (`str`): A local folder or a Hub id.
-
-    Raises:
-        ValueError: When a local folder's ``adapter_config.json`` cannot be read, naming it.
-    """
+    """The base in a PEFT adapter's ``adapter_config.json`` (a packaged model's short name for its Hub id), or None."""
     if Path(source).is_dir() and not (Path(source) / "adapter_config.json").is_file():
         return None
     try:
@@ -138,12 +116,7 @@ def _check_adapter_weights(explainer: str, source: str) -> None:
 
 
 def same_model(a: str, b: str) -> bool:
-    """Whether two model references (toy name, folder, Hub id) resolve to the same folder or id.
-
-    Args:
-        a (`str`): A model reference.
-        b (`str`): Another.
-    """
+    """Whether two model references (toy name, folder, Hub id) resolve to the same folder or id."""
     resolved_a, resolved_b = resolve_model_id(a), resolve_model_id(b)
     if Path(resolved_a).is_dir() and Path(resolved_b).is_dir():
         return Path(resolved_a).resolve() == Path(resolved_b).resolve()
@@ -270,9 +243,6 @@ def merge_trained_token_rows(model: nn.Module) -> None:
     Unmerged, PEFT copies the whole embedding matrix in every forward pass (113 MB on SmolLM2, twice with a tied head);
     overwriting the rows in place does not. Switching the adapter off still restores the original rows (PEFT unmerges
     in the first forward pass with the adapter off).
-
-    Args:
-        model (`nn.Module`): A ``PeftModel``, or any model (nothing happens without trainable token rows).
     """
     from peft.tuners.trainable_tokens.layer import TrainableTokensLayer
 

@@ -34,14 +34,7 @@ SPREADING_DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
 
 @dataclass
 class ExplainerReference:
-    """What ``pipeline()`` gets for a ``model`` string: the explainer's name and loading options, nothing loaded.
-
-    Args:
-        name (`str`): The explainer (or, for no ``model``, the task default's folder).
-        device_map (`str` or `dict`, *optional*): ``pipeline(device_map=...)``.
-        dtype (`torch.dtype` or `str`, *optional*): ``pipeline(dtype=...)``.
-        trust_remote_code (`bool`): ``pipeline(trust_remote_code=...)``.
-    """
+    """What ``pipeline()`` gets for a ``model`` string: the explainer's name and loading options, nothing loaded."""
 
     name: str
     device_map: str | dict | None = None
@@ -68,13 +61,7 @@ class ExplainerAutoModel:
 
     @classmethod
     def from_pretrained(cls, name: str, **kwargs) -> ExplainerReference:
-        """An [`ExplainerReference`] to the explainer ``pipeline()`` was asked for, to load in the pipeline.
-
-        Args:
-            name (`str`): An explainer folder or Hub id, or the task default's folder.
-            **kwargs: ``pipeline()``'s loading options; ``device_map``, ``dtype`` and ``trust_remote_code`` are kept
-                (``revision`` is the adapter's base's, so not).
-        """
+        """An [`ExplainerReference`] to the explainer ``pipeline()`` was asked for, to load in the pipeline."""
         return ExplainerReference(
             str(name), kwargs.get("device_map"), kwargs.get("dtype"), bool(kwargs.get("trust_remote_code"))
         )
@@ -92,14 +79,7 @@ def _is_task_default(name: str) -> bool:
 
 
 def checked_device(device: int | str | torch.device) -> torch.device:
-    """A pipeline ``device`` as a ``torch.device`` (``-1`` the CPU, ``i`` the i-th accelerator).
-
-    Args:
-        device (`int`, `str` or `torch.device`): ``pipeline(device=...)`` or a one-device ``device_map``.
-
-    Raises:
-        ValueError: For a device this machine does not have (``"cuda"`` without CUDA), or one torch cannot read.
-    """
+    """A pipeline ``device`` as a ``torch.device`` (``-1`` the CPU, ``i`` the i-th accelerator)."""
     if isinstance(device, bool):
         raise ValueError(f"self-explanation pipeline: device={device!r} is not a device; give e.g. 'cpu' or 'cuda:0'")
     if isinstance(device, int):

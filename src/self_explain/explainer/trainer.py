@@ -47,14 +47,7 @@ logger = logging.getLogger(__name__)
 
 
 def resolve_target(config: ExplainerConfig) -> str:
-    """The model the explainer is trained to explain: ``--target``, else the dataset's, else a toy config's name.
-
-    Args:
-        config (`ExplainerConfig`): The training options.
-
-    Raises:
-        ValueError: When nothing says which model it explains.
-    """
+    """The model the explainer is trained to explain: ``--target``, else the dataset's, else a toy config's name."""
     if config.target:
         return config.target
     name = config.dataset_config or _only_config(config.dataset_name)
@@ -67,15 +60,7 @@ def resolve_target(config: ExplainerConfig) -> str:
 
 
 def check_dataset_target(config: ExplainerConfig, target: str, revision: str | None = None) -> None:
-    """Refuse (unless ``allow_other_target``) a target other than the model the dataset's ground truth is of.
-
-    Args:
-        target (`str`): The target the explainer is trained for.
-        revision (`str`, *optional*): Its loaded revision, compared with the one the dataset records.
-
-    Raises:
-        ValueError: Naming ``--target``, the dataset's model, and what to do.
-    """
+    """Refuse (unless ``allow_other_target``) a target other than the model the dataset's ground truth is of."""
     from .modeling import same_model
 
     if config.allow_other_target:
@@ -116,12 +101,7 @@ def _only_config(dataset: str) -> str | None:
 
 
 class VectorCollator:
-    """TRL's language-modeling collator, plus each row's vector and layer looked up in the table.
-
-    Args:
-        vectors (`torch.Tensor`, *optional*): Every row's vector, by ``vector_index`` (None for text-only tasks).
-        layers (`torch.Tensor`, *optional*): The layer each vector is read from.
-    """
+    """TRL's language-modeling collator, plus each row's vector and layer looked up in the table."""
 
     def __init__(self, pad_token_id: int, vectors: torch.Tensor | None, layers: torch.Tensor | None):
         self.base = DataCollatorForLanguageModeling(pad_token_id=pad_token_id)
@@ -185,11 +165,6 @@ def trainable_token_ids(tokenizer, templates: list[str], max_vocabulary: int = F
       ``<<<`` and ``>>>``).
 
     The placeholder tokens (new rows) are always trained.
-
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): The explainer's tokenizer (with the placeholder tokens).
-        templates (`list[str]`): The task's question and answer templates.
-        max_vocabulary (`int`): The largest vocabulary trained whole.
     """
     if len(tokenizer) <= max_vocabulary:
         return list(range(len(tokenizer)))
@@ -200,11 +175,7 @@ def trainable_token_ids(tokenizer, templates: list[str], max_vocabulary: int = F
 
 
 def placeholder_token_ids(tokenizer) -> list[int]:
-    """The sorted ids of the placeholder tokens (always trained, so their new rows are saved with the adapter).
-
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): The explainer's tokenizer.
-    """
+    """The sorted ids of the placeholder tokens (always trained, so their new rows are saved with the adapter)."""
     return sorted(tokenizer.convert_tokens_to_ids(list(PLACEHOLDER_TOKENS)))
 
 
@@ -258,21 +229,13 @@ _NOT_RUN_SETTINGS = (
 
 
 def run_settings(config: ExplainerConfig, target: str) -> dict:
-    """A run's recorded options (but output, logging and saving) and its target: equal ones may resume its checkpoints.
-
-    Args:
-        config (`ExplainerConfig`): The training options (``task`` resolved).
-    """
+    """A run's recorded options (but output, logging, saving) and its target: equal ones may resume its checkpoints."""
     settings = {key: value for key, value in config.record().items() if key not in _NOT_RUN_SETTINGS}
     return json.loads(json.dumps({**settings, "target": target}, default=str))
 
 
 def complete_checkpoints(folder: Path) -> list[tuple[int, Path]]:
-    """``(step, folder)`` of the checkpoints written to the end (readable trainer state), the highest step first.
-
-    Args:
-        folder (`Path`): A checkpoints folder (``<output_dir>/checkpoints``).
-    """
+    """``(step, folder)`` of the checkpoints written to the end (readable trainer state), the highest step first."""
     found = []
     for checkpoint in folder.glob("checkpoint-*") if folder.is_dir() else []:
         step = checkpoint.name.removeprefix("checkpoint-")
@@ -517,13 +480,9 @@ def train_explainer(config: ExplainerConfig) -> Path:
 
 
 def save_explainer(model, tokenizer, projection: VectorProjection | None, metadata: dict, out: str | Path) -> Path:
-    """Write the explainer to a hidden staging folder inside ``out``, then move each file into place; returns ``out``.
+    """Write the explainer to a hidden staging folder in ``out``, then move each file into place; returns ``out``.
 
-    Args:
-        model (`PeftModel`): The trained explainer.
-        tokenizer (`PreTrainedTokenizerBase`): Its tokenizer.
-        projection (`VectorProjection`, *optional*): Its projection (when None, an earlier one in ``out`` is removed).
-        metadata (`dict`): The ``self_explain.json`` metadata.
+    Without a ``projection``, an earlier one in ``out`` is removed.
     """
     from .card import write_explainer_card
 

@@ -64,18 +64,7 @@ def push_base_model(
     private: bool = False,
     commit_message: str | None = None,
 ) -> str:
-    """Upload a model the package ships or makes, or a local folder, as the Hub base an adapter names; returns the url.
-
-    Args:
-        model (`str` or `Path`): A toy or packaged short name, or a local folder with a causal LM.
-        repo_id (`str`): The Hub model repo, ``owner/name`` (created if missing).
-        token (`str`, *optional*): A Hugging Face token (default: the logged-in one).
-        private (`bool`): Create the repo private.
-        commit_message (`str`, *optional*): The commit message (default: names the model).
-
-    Raises:
-        ValueError: When there is no token, or ``model`` is no folder with a ``config.json`` and weights.
-    """
+    """Upload a shipped or made model, or a local folder, as the Hub base an adapter names; returns the url."""
     require_token(f"push the base model to {repo_id}", token)
     folder = Path(resolve_model_id(str(model)))
     weights = [*folder.glob("model*.safetensors")] if folder.is_dir() else []
@@ -101,16 +90,7 @@ def base_repo_plan(
 ) -> tuple[str, str | None]:
     """The Hub id an adapter pushed to ``repo_id`` names as its base, and the model to upload there first (or None).
 
-    Args:
-        metadata (`dict`): The explainer's metadata (``explainer_base``, ``explainer_base_repo_id``).
-        repo_id (`str`): The adapter's repo, ``owner/name``.
-        base_repo_id (`str`, *optional*): Where the base is (or is to be uploaded with ``push_base``).
-        push_base (`bool`, *optional*): Upload the base first (default: when it has no repo of its own and no
-            ``base_repo_id``).
-
-    Raises:
-        ValueError: When a local base folder is not here, a base to upload has no owner to go under, or an id is not a
-            valid repo id.
+    ``push_base`` defaults to uploading when the base has no repo of its own and no ``base_repo_id`` is given.
     """
     base = metadata["explainer_base"]
     for name, value in (("repo_id", repo_id), ("base_repo_id", base_repo_id)):
@@ -147,11 +127,7 @@ def base_repo_plan(
 
 
 def with_published_dataset(metadata: dict, dataset_repo_id: str) -> dict:
-    """A copy of the metadata naming the training dataset by ``dataset_repo_id`` wherever that dataset was read.
-
-    Args:
-        dataset_repo_id (`str`): The Hub dataset the local training dataset was published as.
-    """
+    """A copy of the metadata naming the training dataset by ``dataset_repo_id`` wherever that dataset was read."""
 
     def named(entry: dict) -> dict:
         same = (entry.get("dataset") or metadata["dataset"]) == metadata["dataset"]

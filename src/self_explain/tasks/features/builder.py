@@ -36,16 +36,7 @@ CHECKED_TEXTS = 2000
 
 
 def check_known_words(texts: list[str], tokenizer, corpus: str | None) -> None:
-    """Refuse a corpus that the target's tokenizer reads mostly as its unknown token; warn when some of it is.
-
-    Args:
-        texts (`list[str]`): The corpus (the first ``CHECKED_TEXTS`` are checked).
-        tokenizer: The target's tokenizer.
-        corpus (`str`, *optional*): The ``--corpus`` file, for the message (None: a built-in corpus).
-
-    Raises:
-        ValueError: When more than half of the checked tokens are the unknown token.
-    """
+    """Refuse a corpus that the target's tokenizer reads mostly as its unknown token; warn when some of it is."""
     unknown_id = getattr(tokenizer, "unk_token_id", None)
     if unknown_id is None or not texts:
         return
@@ -74,27 +65,14 @@ DATASET_NAME = "self-explain-features"
 
 @dataclass(frozen=True)
 class FeatureItem:
-    """One SAE feature of the build.
-
-    Args:
-        layer (`int`): The layer whose SAE it belongs to.
-        feature (`int`): Its index in that SAE.
-    """
+    """One SAE feature of the build."""
 
     layer: int
     feature: int
 
 
 def choose_features(config: FeaturesConfig, saes: dict) -> list[FeatureItem]:
-    """The features of a build: every feature of each SAE, or ``--features-per-layer`` drawn (seeded) per layer.
-
-    Args:
-        config (`FeaturesConfig`): The build options (``features_per_layer``, ``seed``).
-        saes (`dict[int, SparseAutoencoder]`): The SAEs by layer.
-
-    Returns:
-        `list[FeatureItem]`: The features, layer by layer, in index order.
-    """
+    """The features of a build: every feature of each SAE, or ``--features-per-layer`` drawn (seeded) per layer."""
     items = []
     for layer, sae in saes.items():
         features = list(range(sae.d_sae))
@@ -105,15 +83,7 @@ def choose_features(config: FeaturesConfig, saes: dict) -> list[FeatureItem]:
 
 
 def split_exemplars(feature: FeatureExemplars) -> tuple[FeatureExemplars, FeatureExemplars]:
-    """Every other exemplar of each kind to describe from (the first, strongest, of each kind among them);
-    the rest held out to score descriptions on.
-
-    Args:
-        feature (`FeatureExemplars`): The feature and its exemplars.
-
-    Returns:
-        `tuple[FeatureExemplars, FeatureExemplars]`: The feature with the shown exemplars, and with the held-out ones.
-    """
+    """(shown, held out): every other exemplar of each kind (the strongest among them) to describe from, the rest."""
     shown, held_out = [], []
     for kind in ("top", "quantile", "random"):
         of_kind = [e for e in feature.exemplars if e.kind == kind]
@@ -131,13 +101,6 @@ def description_summary(descriptions: dict[str, list[str]]) -> dict:
 
     >>> description_summary({"train": ["digits", "digits", "country names"], "test": ["country names", "digits"]})
     {'distinct_descriptions': 2, 'majority_description': 'digits', 'majority_share': {'train': 0.6667, 'test': 0.5}}
-
-    Args:
-        descriptions (`dict[str, list[str]]`): Each split's row descriptions.
-
-    Returns:
-        `dict`: ``distinct_descriptions`` (over every split), ``majority_description`` and ``majority_share``
-        (per split, rounded to 4 decimals).
     """
     pooled = [text for texts in descriptions.values() for text in texts]
     if not pooled:
@@ -149,19 +112,7 @@ def description_summary(descriptions: dict[str, list[str]]) -> dict:
 
 
 def ood_layers(config: FeaturesConfig, layers: list[int]) -> set[int]:
-    """The layers whose features form the ood split: ``--ood-layers`` (-1: none), else the last SAE layer when
-    there are two or more.
-
-    Args:
-        config (`FeaturesConfig`): The build options.
-        layers (`list[int]`): The SAE layers, ascending.
-
-    Returns:
-        `set[int]`: The ood layers.
-
-    Raises:
-        ValueError: When ``--ood-layers`` names a layer without an SAE.
-    """
+    """The ood split's layers: ``--ood-layers`` (-1: none), else the last SAE layer when there are two or more."""
     if config.ood_layers is not None:
         unknown = sorted(set(config.ood_layers) - set(layers) - {-1})
         if unknown:
@@ -171,14 +122,9 @@ def ood_layers(config: FeaturesConfig, layers: list[int]) -> set[int]:
 
 
 class FeaturesBuilder(DatasetBuilder):
-    """``self-explain build features``: the build loop of :class:`~self_explain.tasks.build.DatasetBuilder` over
-    SAE features. The corpus is read before the target is loaded; the describer and simulator are made before
-    the corpus is run through the target, so that one that cannot work fails first; the exemplars are collected
-    once per build (kept in the work folder for a resume), then each shard describes and scores its features.
+    """``self-explain build features``: the build loop over SAE features.
 
-    Args:
-        config (`FeaturesConfig`): The options of ``self-explain build features``.
-        recipe (`Recipe`, *optional*): The YAML recipe the options came from (the provenance records it).
+    Corpus, describer and simulator come before the target's run, so that one that cannot work fails first.
     """
 
     dataset_name = DATASET_NAME
@@ -192,12 +138,7 @@ class FeaturesBuilder(DatasetBuilder):
         self.texts = read_corpus(self.config)
 
     def setup(self) -> None:
-        """Load the SAEs, decide the ood layers, make the describer and the simulator (or import Neuronpedia's
-        descriptions): all before the corpus is run through the target.
-
-        Raises:
-            ValueError: When an SAE, the ood layers, the describer or the simulator cannot work with the target.
-        """
+        """Load the SAEs, decide the ood layers, make the describer (or import Neuronpedia's) and the simulator."""
         config = self.config
         check_known_words(self.texts, self.target.tokenizer, config.corpus)
         self.saes = load_saes(config, self.target)
@@ -212,20 +153,11 @@ class FeaturesBuilder(DatasetBuilder):
             self.imported = import_neuronpedia(config.neuronpedia)
 
     def items(self) -> list[FeatureItem]:
-        """The features of the build (see `choose_features`).
-
-        Returns:
-            `list[FeatureItem]`: The features.
-        """
+        """The features of the build (see `choose_features`)."""
         return choose_features(self.config, self.saes)
 
     def before_shards(self, items: list[FeatureItem], fingerprint: str) -> None:
-        """Collect the features' exemplars once per build, in the work folder (see `exemplars_for`).
-
-        Args:
-            items (`list[FeatureItem]`): Every feature of the build.
-            fingerprint (`str`): The build's fingerprint (it names the exemplars folder).
-        """
+        """Collect the features' exemplars once per build, in the work folder (see `exemplars_for`)."""
         self.exemplars = exemplars_for(
             self.config,
             self.target,
@@ -237,55 +169,22 @@ class FeaturesBuilder(DatasetBuilder):
         )
 
     def build_shard(self, items: list[FeatureItem]) -> tuple[list[dict], int]:
-        """The rows of a shard's features (see `rows_for`).
-
-        Args:
-            items (`list[FeatureItem]`): The shard's features.
-
-        Returns:
-            `tuple[list[dict], int]`: The rows, and how many features were skipped.
-        """
+        """The rows of a shard's features (see `rows_for`)."""
         return self.rows_for(items)
 
     def split_of(self, item: FeatureItem) -> str:
-        """``ood`` for a feature of an ood layer, else drawn train/test.
-
-        Args:
-            item (`FeatureItem`): A feature.
-
-        Returns:
-            `str`: Its split.
-        """
+        """``ood`` for a feature of an ood layer, else drawn train/test."""
         return "ood" if item.layer in self.ood else super().split_of(item)
 
     def no_rows_message(self, items: list[FeatureItem], skipped: int) -> str:
-        """The error of a build where no feature fired with a description scoring above ``--min-score``.
-
-        Args:
-            items (`list[FeatureItem]`): Every feature of the build.
-            skipped (`int`): How many were skipped.
-
-        Returns:
-            `str`: The message.
-        """
+        """The error of a build where no feature fired with a description scoring above ``--min-score``."""
         return (
             f"no rows were built: none of {len(items)} features fired on the corpus with a description scoring "
             f"above --min-score {self.config.min_score}"
         )
 
     def provenance_extras(self, items: list[FeatureItem], splits: dict, rows, skipped: int) -> dict:
-        """The features provenance: SAEs, corpus, describer, simulator, features considered and skipped, ood
-        layers, rows, the mean score, and how varied the descriptions are (see `description_summary`).
-
-        Args:
-            items (`list[FeatureItem]`): Every feature of the build.
-            splits (`dict[str, Dataset]`): The splits built.
-            rows (`Dataset`): Every row, before the split.
-            skipped (`int`): How many features were skipped.
-
-        Returns:
-            `dict`: The provenance fields.
-        """
+        """The features provenance: SAEs, corpus, describer, simulator, features, rows, scores and their variety."""
         config = self.config
         scores = rows["score"]
         return {
@@ -304,31 +203,13 @@ class FeaturesBuilder(DatasetBuilder):
         }
 
     def candidates(self, item: FeatureItem, shown: FeatureExemplars) -> list[str]:
-        """A feature's candidate descriptions: imported from Neuronpedia, or from the describer.
-
-        Args:
-            item (`FeatureItem`): The feature.
-            shown (`FeatureExemplars`): The exemplars the describer is shown.
-
-        Returns:
-            `list[str]`: The candidates, best first; [] when Neuronpedia has none for the feature.
-        """
+        """A feature's candidate descriptions: imported from Neuronpedia, or from the describer."""
         if self.imported is not None:
             return self.imported.get((item.layer, item.feature), [])
         return self.describer.describe(shown)
 
     def rows_for(self, items: list[FeatureItem]) -> tuple[list[dict], int]:
-        """Describe and score each feature; its best description above ``--min-score`` makes its row.
-
-        A feature that never fired on the corpus, or whose best candidate does not score above ``--min-score``,
-        is skipped.
-
-        Args:
-            items (`list[FeatureItem]`): The features.
-
-        Returns:
-            `tuple[list[dict], int]`: The rows, and how many features were skipped.
-        """
+        """Describe and score each feature: its best description above ``--min-score`` makes its row, else none."""
         from .scorers import score_candidates
 
         rows, skipped = [], 0
@@ -387,18 +268,6 @@ def exemplars_for(
     """The exemplars of the chosen features, collected once per build (kept in the work folder for a resume).
 
     The main process collects them unless ``folder`` already holds a complete write; every process then reads them.
-
-    Args:
-        config (`FeaturesConfig`): The build options (exemplar counts, context window, batch size, seed).
-        loaded (`LoadedModel`): The target.
-        saes (`dict[int, SparseAutoencoder]`): The SAEs by layer.
-        items (`list[FeatureItem]`): The chosen features.
-        texts (`list[str]`): The corpus.
-        folder (`Path`): Where the exemplars are written and read.
-        state (`accelerate.PartialState`): The process state.
-
-    Returns:
-        `dict[tuple[int, int], FeatureExemplars]`: The exemplars, keyed by (layer, feature).
     """
     if state.is_main_process and not (folder / "exemplars.json").is_file():
         chosen: dict[int, list[int]] = {}

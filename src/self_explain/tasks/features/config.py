@@ -68,11 +68,8 @@ class FeaturesConfig(BuildConfig):
             Texts per forward pass while collecting exemplars.
 
     Raises:
-        ValueError: On an unknown describer or simulator, an LM describer or simulator without its model, the
-            neuronpedia describer without an export (or an export without it), ``sae_release`` without
-            ``sae_ids`` or the other way round, ``top_k`` below 2,
-            ``features_per_layer`` below 1, a non-positive size, a negative count or seed, ``test_fraction``
-            outside [0, 1), or ``min_score`` outside [-1, 1] (NaN included).
+        ValueError: On an option out of its range, an unknown describer or simulator, or one without what it needs
+            (an LM's model, neuronpedia's export, ``sae_release`` and ``sae_ids`` together).
     """
 
     saes: list[str] | None = field(

@@ -11,16 +11,7 @@ from ..base import DemoSpec
 
 
 def features_summary(folder: Path, config_name: str) -> list[str]:
-    """The demo's lines about the SAE-features dataset built in ``folder`` (config ``config_name``).
-
-    Args:
-        folder (`Path`): The dataset folder the demo built.
-        config_name (`str`): The config to summarise.
-
-    Returns:
-        `list[str]`: Rows and mean simulator score per split, then the number of distinct train descriptions and
-        the ten most common.
-    """
+    """The demo's lines about the SAE-features dataset built in ``folder`` (config ``config_name``)."""
     dataset = load_dataset(str(folder), config_name)
     lines = ["split  rows  mean simulator score"]
     for split, rows in dataset.items():
@@ -35,15 +26,7 @@ def features_summary(folder: Path, config_name: str) -> list[str]:
 
 
 def features_pipeline_input(row: dict) -> dict:
-    """The ``pipeline("self-explanation")`` input that asks about a features dataset row.
-
-    Args:
-        row (`dict`): A row of the features dataset.
-
-    Returns:
-        `dict`: ``task``, ``sae``, ``feature``, ``layer`` and ``texts``: the row's held-out exemplar texts, where the
-        feature fired, for ``verify`` to check the description on.
-    """
+    """The ``pipeline("self-explanation")`` input that asks about a features dataset row."""
     texts = [
         " ".join(token for token in exemplar["tokens"] if token != "<bos>")
         for exemplar in row["exemplars"]

@@ -1,17 +1,9 @@
-"""Describers: candidate descriptions of an SAE feature from its exemplars (delphi-style, pluggable).
+"""Describers: candidate descriptions of an SAE feature from its exemplars, best first (delphi-style, pluggable).
 
-A describer reads a feature's exemplars (contexts with the feature's activation at every token)
-and returns candidate descriptions, best first; a simulator scorer (``scorers.py``) then picks
-among them. Three sources:
-
-- :class:`ConceptDescriber` — the toy world's exact answer: each token's known concept labels
-  are correlated with the activations, and the best concepts' descriptions are returned.
-- :class:`LMDescriber` — a language model shown the top exemplars with the activating tokens
-  marked ``<<like this>>``: a local Hugging Face chat model, or any OpenAI-compatible endpoint.
-- :func:`import_neuronpedia` — descriptions already written by Neuronpedia's auto-interp.
-
-Toy concept descriptions use only words of the toy tokenizer's closed vocabulary, since the
-explainer of a toy target has to say them.
+A simulator scorer (``scorers.py``) then picks among them. Sources: :class:`ConceptDescriber` (the toy world's exact
+answer), :class:`LMDescriber` (a language model shown the exemplars, firing tokens ``<<marked>>``) and
+:func:`import_neuronpedia` (Neuronpedia's auto-interp). Toy concept descriptions use only words of the toy
+tokenizer's closed vocabulary, since the explainer of a toy target has to say them.
 """
 
 from __future__ import annotations
@@ -79,12 +71,6 @@ def word_description(concept: str) -> str:
 
     >>> word_description("country:Peru")
     'the country Peru'
-
-    Args:
-        concept (`str`): A key of ``toyworld.vocabulary.WORD_CONCEPTS``, ``"<category>:<word>"``.
-
-    Returns:
-        `str`: Its description, e.g. ``"the number 7"``.
     """
     category, word = concept.split(":", 1)
     return WORD_DESCRIPTION_TEMPLATES[category].format(word=word)
@@ -99,15 +85,7 @@ DESCRIPTION_CONCEPTS: dict[str, str] = {text: concept for concept, text in CONCE
 
 
 def toy_labeler(world: ToyWorld | None = None) -> Labeler:
-    """The concept labeler of a toy world (default: the world every shipped toy model was trained on).
-
-    Args:
-        world (`ToyWorld`, *optional*): The toy world whose entities and vocabulary give the labels.
-
-    Returns:
-        `Labeler`: ``label(tokens)`` -> the concept labels of each token: its categories, its per-word concept and
-        its context concepts (``concept_labels(..., fine=True)``).
-    """
+    """The concept labeler of a toy world (default: the world every shipped toy model was trained on)."""
     from ...toyworld.vocabulary import concept_labels
     from ...toyworld.world import ToyWorld
 
@@ -120,17 +98,7 @@ def toy_labeler(world: ToyWorld | None = None) -> Labeler:
 
 
 def resolve_labeler(labeler: Labeler | ToyWorld | None) -> Labeler:
-    """A labeler from a callable, a ``ToyWorld``, or ``None`` (the default toy world).
-
-    Args:
-        labeler (`Labeler`, `ToyWorld` or `None`): A callable ``tokens -> labels per token``, or a toy world.
-
-    Returns:
-        `Labeler`: The callable.
-
-    Raises:
-        TypeError: When ``labeler`` is neither a callable nor a toy world.
-    """
+    """A labeler from a callable, a ``ToyWorld``, or ``None`` (the default toy world)."""
     if labeler is None:
         return toy_labeler()
     if hasattr(labeler, "entities") and hasattr(labeler, "facts"):
@@ -143,18 +111,7 @@ def resolve_labeler(labeler: Labeler | ToyWorld | None) -> Labeler:
 
 
 def exemplar_labels(labeler: Labeler, exemplar: Exemplar) -> list[list[str]]:
-    """The labels of one exemplar's tokens, checked to be one list per token.
-
-    Args:
-        labeler (`Labeler`): ``tokens -> labels per token``.
-        exemplar (`Exemplar`): The exemplar whose tokens are labelled.
-
-    Returns:
-        `list[list[str]]`: The labels of each token.
-
-    Raises:
-        ValueError: When the labeler returns a different number of label lists than there are tokens.
-    """
+    """The labels of one exemplar's tokens, checked to be one list per token."""
     labels = labeler(list(exemplar.tokens))
     if len(labels) != len(exemplar.tokens):
         raise ValueError(
@@ -169,14 +126,7 @@ class Describer(Protocol):
     """Anything with ``describe(feature) -> candidate descriptions, best first``."""
 
     def describe(self, feature: FeatureExemplars) -> list[str]:
-        """Candidate descriptions of a feature.
-
-        Args:
-            feature (`FeatureExemplars`): The feature and its exemplars.
-
-        Returns:
-            `list[str]`: The candidates, best first.
-        """
+        """Candidate descriptions of a feature."""
         ...
 
 
@@ -194,15 +144,10 @@ def _check_feature(feature: FeatureExemplars) -> None:
 class ConceptDescriber:
     """Describes a toy feature by the concept whose indicator best explains its activations.
 
-    For each concept, the indicator "this token has the concept's label" over every exemplar
-    token (top, quantile and random exemplars pooled, so that broad concepts are penalised) is
-    correlated with the activations (Pearson r; 0 for a concept absent from the exemplars). The
-    correlation of a binary indicator rewards precision and recall together: a feature firing on
-    every country is "country names" (the single country misses most of its activations), one
-    firing only on Peru is "the country Peru" (the category claims tokens where it is silent). The
-    ``max_candidates`` best concepts' descriptions are returned, best first, ties in the order of
-    :data:`CONCEPT_DESCRIPTIONS` (categories first) — always that many, even when r ≤ 0 (see
-    :meth:`concept_correlations`).
+    Each concept's indicator over every exemplar token (all kinds pooled, so that broad concepts are penalised) is
+    correlated with the activations (Pearson r; 0 for an absent concept). A binary indicator's r rewards precision and
+    recall together: a feature firing on every country is "country names", one firing only on Peru "the country
+    Peru". The ``max_candidates`` best are returned, ties in :data:`CONCEPT_DESCRIPTIONS` order, even when r ≤ 0.
 
     Args:
         labeler (`Labeler`, `ToyWorld` or `None`, *optional*):
@@ -221,14 +166,10 @@ class ConceptDescriber:
         self.max_candidates = max_candidates
 
     def concept_correlations(self, feature: FeatureExemplars) -> list[tuple[str, float]]:
-        """``(concept, r)`` for every concept, best first.
+        """``(concept, r)`` for every concept of ``CONCEPT_DESCRIPTIONS``, best first (ties keep the concept order).
 
         Args:
             feature (`FeatureExemplars`): The feature and its exemplars (all kinds pooled).
-
-        Returns:
-            `list[tuple[str, float]]`: Every concept of ``CONCEPT_DESCRIPTIONS`` and its Pearson r, best first;
-            ties keep the concept order.
 
         Raises:
             ValueError: When the feature has no exemplars, or an exemplar's tokens and activations differ in number.
@@ -250,13 +191,10 @@ class ConceptDescriber:
         return sorted(scores, key=lambda item: -item[1])  # stable: ties keep the concept order
 
     def describe(self, feature: FeatureExemplars) -> list[str]:
-        """The descriptions of the ``max_candidates`` best-correlated concepts.
+        """The descriptions of the ``max_candidates`` best-correlated concepts, best first.
 
         Args:
             feature (`FeatureExemplars`): The feature and its exemplars.
-
-        Returns:
-            `list[str]`: ``max_candidates`` descriptions, best first.
 
         Raises:
             ValueError: As for `concept_correlations`.
@@ -327,14 +265,7 @@ _TOKEN_MARKERS = str.maketrans({"Ġ": " ", "▁": " ", "Ċ": "\\n", "ĉ": "\\t",
 
 
 def token_text(token: str) -> str:
-    """A token string for a one-line prompt: BPE space markers as spaces, line breaks and tabs as ``\\n``/``\\t``.
-
-    Args:
-        token (`str`): A token as ``convert_ids_to_tokens`` spells it.
-
-    Returns:
-        `str`: The token as text on one line.
-    """
+    """A token string for a one-line prompt: BPE space markers as spaces, line breaks and tabs as ``\\n``/``\\t``."""
     return token.translate(_TOKEN_MARKERS)
 
 
@@ -342,14 +273,6 @@ def highlight_exemplar(tokens: list[str], activations: list[float], threshold: f
     """The exemplar's text with runs of tokens whose activation is ≥ threshold (and > 0) in ``<<…>>``.
 
     Tokens that carry their own spaces (BPE) are concatenated, others (word-level) joined by spaces.
-
-    Args:
-        tokens (`list[str]`): The exemplar's tokens.
-        activations (`list[float]`): The feature's activation at each token.
-        threshold (`float`): The least activation marked.
-
-    Returns:
-        `str`: The exemplar's text with the firing runs marked.
     """
     tokens = [token_text(token) for token in tokens]
     separator = "" if any(token[:1].isspace() for token in tokens[1:]) else " "
@@ -379,14 +302,7 @@ def _exemplar_window(exemplar: Exemplar, context_tokens: int | None) -> tuple[li
 
 
 def clean_description(text: str) -> str:
-    """The first non-empty line of a model's answer, without a label prefix, quotes or final period.
-
-    Args:
-        text (`str`): The model's answer.
-
-    Returns:
-        `str`: The description; "" for an empty answer.
-    """
+    """The first non-empty line of a model's answer, without a label prefix, quotes or final period."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     line = lines[0] if lines else ""
     line = re.sub(r"^\s*(\[?explanation\]?|description|answer)\s*:\s*", "", line, flags=re.IGNORECASE)
@@ -396,9 +312,8 @@ def clean_description(text: str) -> str:
 class LMDescriber(LanguageModelBackend):
     """Asks a language model to describe a feature from its top exemplars, ``<<marked>>`` where it fires.
 
-    ``config.model`` is a local causal LM (Hub id, folder or toy name) run with its chat template,
-    or, with ``config.base_url`` (or ``backend="openai"``), the model name at an OpenAI-compatible
-    endpoint. An already loaded ``model`` and ``tokenizer`` may be passed instead of loading.
+    ``config.model`` is a local causal LM (Hub id, folder or toy name) run with its chat template, or, with
+    ``config.base_url`` (or ``backend="openai"``), the model name at an OpenAI-compatible endpoint.
 
     Args:
         config (`LMDescriberConfig`): The model and what it is shown.
@@ -412,13 +327,10 @@ class LMDescriber(LanguageModelBackend):
         super().__init__(config, model=model, tokenizer=tokenizer)
 
     def shown_exemplars(self, feature: FeatureExemplars) -> list[str]:
-        """The highlighted texts of the prompt: exemplars that fire, "top" ones first, most active first.
+        """Up to ``max_exemplars`` exemplars that fire ("top" first, most active first), windowed and ``<<marked>>``.
 
         Args:
             feature (`FeatureExemplars`): The feature and its exemplars.
-
-        Returns:
-            `list[str]`: Up to ``max_exemplars`` texts, windowed to ``context_tokens``, firing runs ``<<marked>>``.
 
         Raises:
             ValueError: When the feature has no exemplars, an exemplar is malformed, or none of them fires.
@@ -433,27 +345,21 @@ class LMDescriber(LanguageModelBackend):
         return [highlight_exemplar(*_exemplar_window(e, self.config.context_tokens), threshold) for e in tops]
 
     def messages(self, shown: list[str]) -> list[dict[str, str]]:
-        """The chat messages asking for a description.
+        """The chat messages asking for a description: the instructions, then the numbered examples.
 
         Args:
             shown (`list[str]`): The highlighted exemplar texts.
-
-        Returns:
-            `list[dict[str, str]]`: The system instructions, then one user message numbering the examples.
         """
         examples = "\n".join(f"Example {i + 1}: {text}" for i, text in enumerate(shown))
         return [{"role": "system", "content": EXPLAINER_INSTRUCTIONS}, {"role": "user", "content": examples}]
 
     def describe(self, feature: FeatureExemplars) -> list[str]:
-        """Ask the model for ``num_candidates`` descriptions of the feature.
+        """``num_candidates`` cleaned descriptions (`clean_description`, some may be empty) from the model.
 
         A local model drops the least active exemplars until the prompt and the answer fit its context.
 
         Args:
             feature (`FeatureExemplars`): The feature and its exemplars.
-
-        Returns:
-            `list[str]`: The cleaned descriptions (`clean_description`), one per candidate; some may be empty.
 
         Raises:
             ValueError: As for `shown_exemplars`, or when even one exemplar does not fit a local model's context.

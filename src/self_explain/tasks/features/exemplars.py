@@ -1,31 +1,20 @@
 """Exemplars of SAE features: the contexts of a corpus where each feature fires, streamed with bounded memory.
 
-A corpus (any iterable of texts) is run through the target once; each layer's residual stream is
-encoded by its SAE. Per feature three kinds of exemplar are kept, each a window of tokens with the
-feature's activation at every token:
+The corpus is run through the target once, each layer's residual stream encoded by its SAE. Per feature, windows
+of tokens with the feature's activation at each token:
 
-- ``top``: the ``top_k`` texts with the highest activation, centred on the maximum (a min-heap of size k);
-  a window of tokens shown twice (corpora repeat texts) is kept once, its highest copy;
-- ``quantile``: one text from each of ``num_quantile`` rank-quantile bins of the texts where the feature
-  fired (by the text's maximum), drawn from a uniform reservoir sample of those texts;
-- ``random``: texts drawn uniformly from the whole corpus, fired or not, each with a window around a
-  uniformly drawn token (one reservoir per layer, shared by its features).
+- ``top``: the ``top_k`` texts with the highest activation, centred on the maximum (a min-heap); a window seen
+  twice (corpora repeat texts) is kept once;
+- ``quantile``: one text from each of ``num_quantile`` rank-quantile bins of the texts where it fired, drawn from a
+  reservoir of ``quantile_pool``;
+- ``random``: texts from the whole corpus, fired or not, around a random token (one reservoir per layer).
 
-Selection and order do not depend on the batch size: a batch's padding changes activations by float
-rounding (~1e-8), so texts are ranked by their maximum rounded to six significant digits, ties broken by
-text index; the stored activations are the floats as computed.
+Selection does not depend on the batch size: padding changes activations by float rounding (~1e-8), so texts are
+ranked by their maximum rounded to six significant digits, ties by text index. Nothing grows with the corpus. Each
+text's first token (BOS, or the attention sink) is left out: its huge activations say nothing about the text.
 
-Nothing grows with the corpus: per feature a heap of ``top_k`` and a reservoir of ``quantile_pool``
-windows, per layer ``num_random`` windows. Each text's first token is left out (activation 0, not counted): it
-is BOS, or in a tokenizer without BOS the attention sink, and carries huge activations that say nothing about the
-text.
-
-On disk (``write_to``): ``layer_<ℓ>.jsonl`` with one feature per line, ``{"layer", "feature",
-"max_activation", "activation_frequency", "exemplars": [{"kind", "text_index", "tokens",
-"activations"}]}``, and ``exemplars.json`` describing the run (model, revision, options, and the
-layers with their SAE and token count). Each file is written whole at the end of the run through a
-temporary file and a rename (the heaps are final only then); ``exemplars.json`` comes last, so its
-presence marks a complete write.
+On disk (``write_to``): ``layer_<ℓ>.jsonl``, one feature a line, and ``exemplars.json`` (the run), each written
+whole at the end through a temporary file and a rename; ``exemplars.json`` comes last and marks a complete write.
 """
 
 from __future__ import annotations
@@ -52,14 +41,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Exemplar:
-    """One context where a feature was read: its tokens and the feature's activation at each.
-
-    Args:
-        tokens (`list[str]`): The context's tokens as strings (``tokenizer.convert_ids_to_tokens``).
-        activations (`list[float]`): The feature's activation at each token of the context.
-        kind (`str`): ``"top"``, ``"quantile"`` or ``"random"``.
-        text_index (`int`): Which corpus text it came from (-1 when unknown).
-    """
+    """One context where a feature was read: its tokens and the feature's activation at each."""
 
     tokens: list[str]  # the context's tokens as strings (tokenizer.convert_ids_to_tokens)
     activations: list[float]  # the feature's activation at each token of the context
@@ -69,15 +51,7 @@ class Exemplar:
 
 @dataclass
 class FeatureExemplars:
-    """An SAE feature's exemplars over a corpus, with its activation statistics.
-
-    Args:
-        layer (`int`): The layer whose SAE the feature belongs to.
-        feature (`int`): The feature's index in the SAE.
-        max_activation (`float`): Its highest activation over the corpus.
-        activation_frequency (`float`): Share of tokens where the feature fired (> 0).
-        exemplars (`list[Exemplar]`): Top (highest first), quantile (lowest bin first), then random exemplars.
-    """
+    """An SAE feature's exemplars over a corpus, with its activation statistics."""
 
     layer: int
     feature: int
@@ -87,14 +61,7 @@ class FeatureExemplars:
 
     @classmethod
     def from_dict(cls, row: dict) -> FeatureExemplars:
-        """Read one feature's exemplars as written by `write_exemplars` (one JSONL line, parsed).
-
-        Args:
-            row (`dict`): The fields, with ``exemplars`` as a list of dicts.
-
-        Returns:
-            `FeatureExemplars`: The feature, its exemplars as `Exemplar`.
-        """
+        """Read one feature's exemplars as written by `write_exemplars` (one JSONL line, parsed)."""
         return cls(**{**row, "exemplars": [Exemplar(**exemplar) for exemplar in row["exemplars"]]})
 
 
@@ -104,19 +71,7 @@ def _rank_value(value: float) -> float:
 
 
 class ExemplarCollector:
-    """The streaming state of one layer: heaps and reservoirs, fed one text at a time with :meth:`add`.
-
-    Args:
-        layer (`int`): The layer whose features are collected.
-        features (`list[int]`): The features' indices in the layer's SAE.
-        top_k (`int`, *optional*, defaults to 20): Top exemplars kept per feature.
-        num_quantile (`int`, *optional*, defaults to 10): Quantile bins, one exemplar each, per feature.
-        num_random (`int`, *optional*, defaults to 10): Random exemplars of the layer (shared by its features).
-        context_window (`int`, *optional*, defaults to 16): Tokens kept on each side of an exemplar's centre.
-        seed (`int`, *optional*, defaults to 0): Seed of the reservoirs and the quantile draws (mixed with the layer).
-        quantile_pool (`int`, *optional*): Reservoir size each feature's quantile bins are drawn from
-            (default 5 × ``num_quantile``).
-    """
+    """The streaming state of one layer: heaps and reservoirs, fed one text at a time with :meth:`add`."""
 
     def __init__(
         self,
@@ -150,14 +105,7 @@ class ExemplarCollector:
         return slice(max(0, center - self.context_window), min(length, center + self.context_window + 1))
 
     def add(self, text_index: int, token_ids: list[int], activations: torch.Tensor, counted: torch.Tensor) -> None:
-        """Feed one text; uncounted tokens get activation 0. A text without a counted token is skipped.
-
-        Args:
-            text_index (`int`): The text's index in the corpus.
-            token_ids (`list[int]`): Its token ids.
-            activations (`torch.Tensor`): The features' activations, (tokens, features).
-            counted (`torch.Tensor`): Which tokens count, bool (tokens,) (the first token does not).
-        """
+        """Feed one text; uncounted tokens get activation 0. A text without a counted token is skipped."""
         if not counted.any():
             return
         activations = activations.float() * counted[:, None]
@@ -210,17 +158,7 @@ class ExemplarCollector:
             self.random[int(draw_slot * self.num_texts)] = entry
 
     def result(self, tokenizer) -> dict[tuple[int, int], FeatureExemplars]:
-        """Every feature's exemplars: top (highest first), quantile (lowest bin first), random (corpus order).
-
-        Args:
-            tokenizer (`PreTrainedTokenizerBase`): Turns the kept token ids into token strings.
-
-        Returns:
-            `dict[tuple[int, int], FeatureExemplars]`: Each feature's exemplars, keyed by (layer, feature).
-
-        Raises:
-            ValueError: When no counted token was fed (every text was empty or one token long).
-        """
+        """Every feature's exemplars: top (highest first), quantile (lowest bin first), random (corpus order)."""
         if self.num_tokens == 0:
             raise ValueError(
                 "the corpus has no tokens to read activations at (every text was empty or one token long)"
@@ -296,9 +234,6 @@ def collect_exemplars(
         quantile_pool (`int`, *optional*): The reservoir each feature's quantile bins are drawn from
             (default 5 × ``num_quantile``).
         max_length (`int`, *optional*): Texts are cut to this many tokens (default: the model's context).
-
-    Returns:
-        `dict[tuple[int, int], FeatureExemplars]`: Each feature's exemplars, keyed by (layer, feature).
 
     Raises:
         ValueError: When there is no SAE, an SAE does not fit the model, a layer's features are empty or out of
@@ -387,16 +322,7 @@ def collect_exemplars(
 def write_exemplars(
     folder: str | Path, results: dict[tuple[int, int], FeatureExemplars], run: dict | None = None
 ) -> Path:
-    """``layer_<ℓ>.jsonl`` per layer (features in order) and ``exemplars.json`` (``run``), each written atomically.
-
-    Args:
-        folder (`str` or `Path`): Where to write (created if needed).
-        results (`dict[tuple[int, int], FeatureExemplars]`): The exemplars, keyed by (layer, feature).
-        run (`dict`, *optional*): What ``exemplars.json`` says about the run (model, revision, options, layers).
-
-    Returns:
-        `Path`: The folder.
-    """
+    """``layer_<ℓ>.jsonl`` per layer (features in order) and ``exemplars.json`` (``run``), each written atomically."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for layer in sorted({layer for layer, _ in results}):
@@ -416,20 +342,7 @@ def write_exemplars(
 
 
 def read_exemplars(path: str | Path) -> dict[tuple[int, int], FeatureExemplars]:
-    """Exemplars written by :func:`collect_exemplars`: a folder (the layers its ``exemplars.json`` lists, else every
-    ``layer_*.jsonl``) or one JSONL file.
-
-    Args:
-        path (`str` or `Path`): The folder or file.
-
-    Returns:
-        `dict[tuple[int, int], FeatureExemplars]`: The exemplars, keyed by (layer, feature).
-
-    Raises:
-        FileNotFoundError: When nothing is at ``path``, a folder has no exemplar files, or a layer its
-            ``exemplars.json`` lists is missing.
-        ValueError: Naming the file and line, when a line is not a feature's exemplars.
-    """
+    """Exemplars written by :func:`collect_exemplars`: a folder (its ``exemplars.json``'s layers) or one JSONL file."""
     path = Path(path)
     if path.is_dir() and (path / "exemplars.json").is_file():  # the layers of the last run, not stale files
         layers = json.loads((path / "exemplars.json").read_text()).get("layers") or {}

@@ -41,18 +41,6 @@ def features_examples(dataset, target: LoadedModel, seed: int = 0) -> ExplainerE
 
     A row without ``question``/``answer`` gets them from the templates; its held-out exemplars go to ``extras``
     for the simulator score (`score_features`).
-
-    Args:
-        dataset (`datasets.Dataset`): A split of a features dataset.
-        target (`LoadedModel`): The target model (its hidden size checks the vectors).
-        seed (`int`, *optional*, defaults to 0): Seed of the template drawn for a row without a question.
-
-    Returns:
-        `ExplainerExamples`: Questions, answers, the feature vectors, their layers and per-row held-out exemplars.
-
-    Raises:
-        ValueError: When the dataset lacks a features column, or a row's vector does not have the target's hidden
-            size or holds NaN or infinite values.
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in dataset.column_names]
     if missing:
@@ -220,20 +208,8 @@ def _check_activation_and_texts(inputs: dict) -> None:
 def features_request(inputs: dict, target: LoadedModel) -> ExplainerExamples:
     """The explainer's question and vector for one pipeline input (the task's ``request`` hook).
 
-    Args:
-        inputs (`dict`):
-            ``layer`` and either ``vector`` (the target's hidden size, finite) or ``sae`` (a folder, Hub id or
-            `SparseAutoencoder`) and ``feature``; with an SAE, ``activation`` scales the decoder direction (default:
-            the feature's max activation on fresh exemplars, found in ``texts`` or, for toy targets, toy-world texts
-            drawn with ``seed``). Optionally ``template`` (the question template's index, default 0).
-        target (`LoadedModel`): The target model.
-
-    Returns:
-        `ExplainerExamples`: One question, no answer, the vector and its layer.
-
-    Raises:
-        ValueError: When the layer, vector, SAE or feature is missing or malformed, or a non-toy target needs
-            ``texts``.
+    The input gives ``layer`` and ``vector``, or ``sae`` and ``feature``: ``activation`` scales the decoder row
+    (default: the feature's max on fresh exemplars, from ``texts``, which a non-toy target needs).
     """
     layer = _layer(inputs, target)
     _check_direction_given(inputs)
@@ -251,14 +227,7 @@ def features_request(inputs: dict, target: LoadedModel) -> ExplainerExamples:
 
 
 def parse_features(explanation: str) -> dict:
-    """Parse a feature explanation (the task's ``parse`` hook).
-
-    Args:
-        explanation (`str`): The explainer's answer.
-
-    Returns:
-        `dict`: ``description`` (its first line, see `parse_description`) and ``valid`` (a non-empty description).
-    """
+    """Parse a feature explanation (the task's ``parse`` hook)."""
     description = parse_description(explanation)
     return {"description": description, "valid": bool(description)}
 
@@ -275,21 +244,8 @@ def _simulator_for(target: LoadedModel):
 def verify_features(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
     """Score the explanation with the simulator on fresh exemplars of the feature, beside the best concept's score.
 
-    Toy targets only (the concept simulator): ``verified`` when the explanation scores within
-    ``VERIFY_MARGIN`` of the best concept description on the same exemplars.
-
-    Args:
-        inputs (`dict`): The pipeline input, as for `features_request`.
-        target (`LoadedModel`): The target model, a toy-world one.
-        parsed (`dict`): The explanation parsed by `parse_features`.
-
-    Returns:
-        `dict`: ``simulator_correlation`` (the explanation's score), ``ground_truth`` (the best concept description),
-        ``ground_truth_correlation`` (its score), ``max_activation`` and ``verified``.
-
-    Raises:
-        ValueError: For a target that is not a toy-world model, an invalid input, or a feature that never fires on
-            the verification texts.
+    Toy targets only (the concept simulator): ``verified`` when the explanation scores within ``VERIFY_MARGIN`` of the
+    best concept description (``ground_truth``) on the same exemplars.
     """
     from .describers import ConceptDescriber, toy_labeler
     from .exemplars import FeatureExemplars
@@ -321,19 +277,7 @@ def verify_features(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
 
 
 def score_features(examples: ExplainerExamples, predictions: list[str], target: LoadedModel) -> dict:
-    """Mean simulator correlation of the predicted descriptions on each row's held-out exemplars (toy targets).
-
-    The task's ``extra_scores`` hook.
-
-    Args:
-        examples (`ExplainerExamples`): The examples, with held-out exemplars in ``extras``.
-        predictions (`list[str]`): The explainer's answers, one per example.
-        target (`LoadedModel`): The target model.
-
-    Returns:
-        `dict`: ``{"simulator_correlation": mean}`` over rows with held-out exemplars; {} for a non-toy target or
-        without exemplars.
-    """
+    """The ``extra_scores`` hook: mean simulator r of the predictions on the rows' held-out exemplars (toy targets)."""
     from .scorers import simulator_correlation_score
 
     simulator = _simulator_for(target)

@@ -14,15 +14,7 @@ QUESTION_TEMPLATES = (
 
 
 def features_question(layer: int, rng: random.Random | int) -> str:
-    """The question with a template drawn by ``rng``, or the template of that index.
-
-    Args:
-        layer (`int`): The layer the feature's vector is read at.
-        rng (`random.Random` or `int`): Draws the template; an `int` picks template ``rng % len(QUESTION_TEMPLATES)``.
-
-    Returns:
-        `str`: The question, with the vector placeholder where the feature's vector goes.
-    """
+    """The question with a template drawn by ``rng``, or the template of that index."""
     template = (
         QUESTION_TEMPLATES[rng % len(QUESTION_TEMPLATES)] if isinstance(rng, int) else rng.choice(QUESTION_TEMPLATES)
     )
@@ -30,14 +22,7 @@ def features_question(layer: int, rng: random.Random | int) -> str:
 
 
 def features_answer(description: str) -> str:
-    """The reference answer of a feature: its description.
-
-    Args:
-        description (`str`): The feature's description.
-
-    Returns:
-        `str`: The description, stripped.
-    """
+    """The reference answer of a feature: its description."""
     return description.strip()
 
 
@@ -46,22 +31,11 @@ FORMAT_INSTRUCTIONS = "Answer with a short description, a few words long, of the
 
 
 def parse_description(explanation: str) -> str:
-    """The description in an explanation: its first line, without a trailing period.
-
-    Args:
-        explanation (`str`): The explainer's answer.
-
-    Returns:
-        `str`: The first non-empty line, stripped; "" for an empty explanation.
-    """
+    """The description in an explanation: its first line, without a trailing period."""
     lines = [line.strip() for line in explanation.strip().splitlines() if line.strip()]
     return lines[0].rstrip(".").strip() if lines else ""
 
 
 def all_templates() -> list[str]:
-    """Every question template, for vocabulary checks.
-
-    Returns:
-        `list[str]`: The templates, unfilled.
-    """
+    """Every question template, for vocabulary checks."""
     return list(QUESTION_TEMPLATES)

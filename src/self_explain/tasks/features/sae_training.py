@@ -1,15 +1,10 @@
-"""Train TopK sparse autoencoders on a target's residual stream, saved in the SAELens format: ``self-explain
-train-sae``.
+"""``self-explain train-sae``: TopK sparse autoencoders on a target's residual stream, in the SAELens format.
 
-``self-explain train-sae --target toy-target --layers 1 2 --output_dir DIR`` writes ``DIR/layer_<ℓ>/`` (``cfg.json``,
-``sae_weights.safetensors``, ``training.json``) for each layer ℓ. The SAE reads the input of decoder layer ℓ
-(``blocks.ℓ.hook_resid_pre``) over a corpus: ``--corpus`` (a text file, one text per line, or JSONL with a
-``text`` field), which any target but a toy or packaged one needs; a toy target without it reads texts of its toy
-world (fact prompts, choice and hint questions, prompt + completion), a packaged one (``smollm2-135m``) the shipped
-English corpus (``realworld/data/corpus``). TopK as in Gao et al. 2024: decoder rows kept at unit
-norm, b_dec started at the data mean, an AuxK loss that lets dead features learn the reconstruction error, and
-(Bricken et al. 2023) dead features re-aimed at high-error inputs early in training. The toy residual stream is
-simple: at d_sae 512 over half of the features stay dead whatever is done, hence the default of 256.
+Each layer ℓ's SAE reads the input of decoder layer ℓ (``blocks.ℓ.hook_resid_pre``) and is written to
+``<output_dir>/layer_<ℓ>/`` (``cfg.json``, ``sae_weights.safetensors``, ``training.json``). TopK as in Gao et al.
+2024 (unit-norm decoder rows, b_dec started at the data mean, an AuxK loss for dead features), with dead features
+re-aimed at high-error inputs early on (Bricken et al. 2023). At d_sae 512 over half of the toy residual stream's
+features stay dead whatever is done, hence the default of 256.
 """
 
 from __future__ import annotations
@@ -158,20 +153,7 @@ class TrainSAEConfig:
 
 
 def corpus_texts(path: str, num_texts: int, seed: int) -> list[str]:
-    """The texts of a corpus file, a seeded sample of ``num_texts`` when it holds more, in file order.
-
-    Args:
-        path (`str`): A text file (one text per non-empty line) or a ``.jsonl`` file with a ``text`` field per line.
-        num_texts (`int`): How many texts to keep at most.
-        seed (`int`): Seed of the sample.
-
-    Returns:
-        `list[str]`: The texts.
-
-    Raises:
-        ValueError: Naming the file, when it is missing, holds fewer than 2 texts, or a JSONL line has no string
-            ``text``.
-    """
+    """The texts of a corpus file, a seeded sample of ``num_texts`` when it holds more, in file order."""
     import random
 
     file = Path(path)
@@ -197,19 +179,7 @@ def corpus_texts(path: str, num_texts: int, seed: int) -> list[str]:
 def residual_activations(
     loaded, texts: list[str], layers: list[int], batch_size: int = 64, max_tokens: int | None = None
 ) -> dict[int, torch.Tensor]:
-    """Every token's residual at each layer but each text's first (BOS, or the attention sink of a tokenizer
-    without BOS), (tokens, hidden), texts in order.
-
-    Args:
-        loaded (`LoadedModel`): The target model and tokenizer (from ``load_model``).
-        texts (`list[str]`): The texts to read.
-        layers (`list[int]`): Residual stream layers (inputs of these decoder layers).
-        batch_size (`int`, *optional*, defaults to 64): Texts per forward pass.
-        max_tokens (`int`, *optional*): Longest text read, in tokens (longer ones are cut); None: no limit.
-
-    Returns:
-        `dict[int, torch.Tensor]`: For each layer, a float32 CPU tensor (tokens, hidden).
-    """
+    """Per layer, a float32 CPU (tokens, hidden) tensor of every token's residual but each text's first (BOS, sink)."""
     sequences = tokenize_texts(loaded.tokenizer, texts, max_length=max_tokens)
     found: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
     for start in range(0, len(sequences), batch_size):
@@ -223,19 +193,9 @@ def residual_activations(
 
 @torch.no_grad()
 def reconstruction_metrics(sae: SparseAutoencoder, activations: torch.Tensor, chunk: int = 8192) -> dict[str, float]:
-    """Fraction of variance explained, dead-feature fraction and mean active features per token.
+    """``fve`` (fraction of variance explained), ``dead_fraction`` and ``mean_l0`` (active features per token).
 
-    ``training.json`` reports them on held-out texts, and the dead fraction on the training tokens too (a rare
-    feature can miss the smaller held-out set).
-
-    Args:
-        sae (`SparseAutoencoder`): The SAE.
-        activations (`torch.Tensor`): Residuals (tokens, d_in).
-        chunk (`int`, *optional*, defaults to 8192): Tokens encoded at a time.
-
-    Returns:
-        `dict[str, float]`: ``fve`` (fraction of variance explained), ``dead_fraction`` (share of features never
-        active on ``activations``) and ``mean_l0`` (mean active features per token).
+    ``training.json`` also reports the dead fraction on the training tokens (a rare feature can miss the held-out set).
     """
     squared_error = 0.0
     fired = torch.zeros(sae.d_sae, dtype=torch.bool)
@@ -256,13 +216,7 @@ def reconstruction_metrics(sae: SparseAutoencoder, activations: torch.Tensor, ch
 
 @torch.no_grad()
 def initialize_sae(sae: SparseAutoencoder, data: torch.Tensor, generator: torch.Generator) -> None:
-    """Initialise in place: random unit decoder rows, the encoder their transpose, b_enc 0, b_dec the data mean.
-
-    Args:
-        sae (`SparseAutoencoder`): The SAE to initialise.
-        data (`torch.Tensor`): Training residuals (tokens, d_in); their mean becomes b_dec.
-        generator (`torch.Generator`): Draws the decoder rows.
-    """
+    """Initialise in place: random unit decoder rows, the encoder their transpose, b_enc 0, b_dec the data mean."""
     directions = torch.randn(sae.d_sae, sae.d_in, generator=generator)
     sae.W_dec.copy_(directions / directions.norm(dim=-1, keepdim=True))
     sae.W_enc.copy_(sae.W_dec.T)
@@ -273,17 +227,7 @@ def initialize_sae(sae: SparseAutoencoder, data: torch.Tensor, generator: torch.
 def train_topk_sae(
     sae: SparseAutoencoder, data: torch.Tensor, config: TrainSAEConfig, generator: torch.Generator
 ) -> None:
-    """Fit an initialised ``sae`` (TopK, unit-norm decoder rows) to ``data`` (tokens, d_in) in place.
-
-    Args:
-        sae (`SparseAutoencoder`): A TopK SAE, initialised (``initialize_sae``).
-        data (`torch.Tensor`): Training residuals (tokens, d_in).
-        config (`TrainSAEConfig`): Steps, batch size, learning rate, AuxK and resampling options.
-        generator (`torch.Generator`): Draws the batches and resampled directions.
-
-    Raises:
-        ValueError: When the loss stops being finite (training diverged), naming the layer and the step.
-    """
+    """Fit an initialised ``sae`` (TopK, unit-norm decoder rows) to ``data`` (tokens, d_in) in place."""
     variance = float((data - data.mean(0)).pow(2).sum(-1).mean())
     optimizer = torch.optim.Adam(sae.parameters(), lr=config.learning_rate)
     last_fired = torch.zeros(sae.d_sae, dtype=torch.long)
@@ -336,15 +280,7 @@ def train_topk_sae(
 def resample_features(
     sae: SparseAutoencoder, optimizer, features: torch.Tensor, error: torch.Tensor, generator: torch.Generator
 ) -> None:
-    """Point dead ``features`` at reconstruction errors of the batch (drawn by squared norm); reset their Adam state.
-
-    Args:
-        sae (`SparseAutoencoder`): The SAE being trained (changed in place).
-        optimizer (`torch.optim.Adam`): Its optimiser; the features' moments are zeroed.
-        features (`torch.Tensor`): Indices of the dead features.
-        error (`torch.Tensor`): The batch's reconstruction errors (tokens, d_in).
-        generator (`torch.Generator`): Draws which errors the features are aimed at.
-    """
+    """Point dead ``features`` at the batch's reconstruction errors (drawn by squared norm); reset their Adam state."""
     chosen = torch.multinomial(error.pow(2).sum(-1), len(features), replacement=True, generator=generator)
     directions = error[chosen] / error[chosen].norm(dim=-1, keepdim=True).clamp_min(1e-8)
     sae.W_dec[features] = directions
@@ -364,13 +300,10 @@ def _layer_folder(config: TrainSAEConfig, layer: int) -> Path:
 
 
 def train_saes(config: TrainSAEConfig) -> list[Path]:
-    """Train one TopK SAE per layer of ``config.layers`` and save each in the SAELens format.
+    """Train one TopK SAE per layer of ``config.layers``, save each in the SAELens format; returns their folders.
 
     Args:
         config (`TrainSAEConfig`): The target, layers, SAE shape and training options.
-
-    Returns:
-        `list[Path]`: The written ``layer_<ℓ>`` folders.
 
     Raises:
         FileExistsError: When a layer's folder exists, is not empty and ``overwrite`` is not set.
@@ -478,14 +411,7 @@ def train_saes(config: TrainSAEConfig) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> list[Path]:
-    """Parse ``TrainSAEConfig`` options and train the SAEs (what ``self-explain train-sae`` runs).
-
-    Args:
-        argv (`list[str]`, *optional*): The arguments; ``sys.argv[1:]`` when unset.
-
-    Returns:
-        `list[Path]`: The written ``layer_<ℓ>`` folders.
-    """
+    """Parse ``TrainSAEConfig`` options and train the SAEs (what ``self-explain train-sae`` runs)."""
     from transformers import HfArgumentParser
 
     parser = HfArgumentParser(TrainSAEConfig, prog="self-explain train-sae")

@@ -1,13 +1,8 @@
 """Simulator scorers: how well a description predicts a feature's activations on held-out exemplars.
 
-A simulator reads a description and predicts the activation at every token of some exemplars;
-the score of the description is the Pearson r between predicted and true activations, pooled
-over all tokens (OpenAI's "explain, simulate, score" and delphi's simulation scoring).
-
-- :class:`ConceptSimulator` — the toy world's exact simulator: 1 where a token has a concept the
-  description names, else 0.
-- :class:`LMSimulator` — a language model: a local causal LM read at the activation digits
-  (batched forward passes), or an OpenAI-compatible endpoint asked for a JSON list.
+A simulator predicts the activation at every token from the description; the score is the Pearson r between
+predicted and true activations, pooled over all tokens (OpenAI's "explain, simulate, score", delphi's simulation
+scoring). :class:`ConceptSimulator` is the toy world's exact simulator, :class:`LMSimulator` a language model.
 """
 
 from __future__ import annotations
@@ -47,15 +42,7 @@ class Simulator(Protocol):
     """Anything with ``simulate(description, exemplars) -> predicted activation per token, per exemplar``."""
 
     def simulate(self, description: str, exemplars: list[Exemplar]) -> list[list[float]]:
-        """Predict a feature's activations from its description.
-
-        Args:
-            description (`str`): The feature's description.
-            exemplars (`list[Exemplar]`): The contexts to predict on.
-
-        Returns:
-            `list[list[float]]`: Per exemplar, the predicted activation at each token.
-        """
+        """Predict a feature's activations from its description."""
         ...
 
 
@@ -108,8 +95,7 @@ def _words(text: str) -> tuple[str, ...]:
 
 
 def _fine_phrases() -> dict[tuple[str, ...], tuple[str, ...]]:
-    """Each per-word and context description without its leading "the", and each word by itself (but a lone
-    option letter, which reads as an article), naming its concept."""
+    """Each per-word and context description without its leading "the", and each word alone (not an option letter)."""
     phrases: dict[tuple[str, ...], tuple[str, ...]] = {}
     for concept in [*WORD_CONCEPTS, *CONTEXT_CONCEPTS]:
         words = _words(CONCEPT_DESCRIPTIONS[concept])
@@ -141,12 +127,6 @@ def concepts_in_description(description: str) -> list[str]:
     ['country:Peru', 'country:Chile', 'digit:7']
     >>> concepts_in_description("closing brackets")
     []
-
-    Args:
-        description (`str`): A feature description.
-
-    Returns:
-        `list[str]`: The concepts named, in order of mention, each once; [] when it names none.
     """
     text = " ".join(description.strip().lower().rstrip(".").split())
     if text in _EXACT_DESCRIPTIONS:
@@ -181,14 +161,11 @@ class ConceptSimulator:
         self.labeler = resolve_labeler(labeler)
 
     def simulate(self, description: str, exemplars: list[Exemplar]) -> list[list[float]]:
-        """1.0 on tokens with a concept the description names (`concepts_in_description`), else 0.0.
+        """Per exemplar and token, 1.0 on a concept the description names (`concepts_in_description`), else 0.0.
 
         Args:
             description (`str`): The feature's description.
             exemplars (`list[Exemplar]`): The contexts to predict on.
-
-        Returns:
-            `list[list[float]]`: Per exemplar, the predicted activation at each token.
 
         Raises:
             ValueError: When the labeler does not give one label list per token.
@@ -253,11 +230,9 @@ class LMSimulatorConfig(LMConfig):
 class LMSimulator(LanguageModelBackend):
     """Simulates activations with a language model.
 
-    Local causal LM: forward passes over batches of exemplars, each a prompt with the description and one
-    line per token (``token<TAB>placeholder``); at each token the next-token distribution is
-    restricted to the digits "0".."9" and its expected value is the prediction (0–9).
-    OpenAI-compatible endpoint: asked for a JSON list of integers 0–10 per exemplar; a reply that
-    is not such a list predicts zeros and is counted in ``malformed_responses``.
+    Local causal LM: one line per token (``token<TAB>placeholder``); the prediction is the expected digit (0–9) of the
+    next-token distribution restricted to "0".."9". OpenAI-compatible endpoint: a JSON list of integers 0–10 per
+    exemplar; a reply that is not one predicts zeros and is counted in ``malformed_responses``.
 
     Args:
         config (`LMSimulatorConfig`): The model to ask.
@@ -273,14 +248,11 @@ class LMSimulator(LanguageModelBackend):
         self._digit_ids: list[int] | None = None
 
     def simulate(self, description: str, exemplars: list[Exemplar]) -> list[list[float]]:
-        """Predict the activations of each exemplar with the model (local: 0–9, endpoint: 0–10).
+        """Per exemplar, the model's predicted activation at each token (local: 0–9, endpoint: 0–10).
 
         Args:
             description (`str`): The feature's description.
             exemplars (`list[Exemplar]`): The contexts to predict on.
-
-        Returns:
-            `list[list[float]]`: Per exemplar, the predicted activation at each token.
 
         Raises:
             ValueError: For a local model, when an exemplar's prompt exceeds its positions or its tokenizer splits
@@ -292,10 +264,7 @@ class LMSimulator(LanguageModelBackend):
         return [self._simulate_endpoint(description, exemplar) for exemplar in progress]
 
     def digit_ids(self) -> list[int]:
-        """The local tokenizer's ids of the digits "0".."9" (read once, then cached).
-
-        Returns:
-            `list[int]`: Ten token ids, in digit order.
+        """The local tokenizer's ten ids of the digits "0".."9", in digit order (read once, then cached).
 
         Raises:
             ValueError: When the tokenizer splits a digit into several tokens.
@@ -394,13 +363,6 @@ def parse_activation_list(reply: str, n: int) -> list[float] | None:
     [0.0, 3.0, 10.0]
     >>> parse_activation_list("[1, 2]", 3) is None
     True
-
-    Args:
-        reply (`str`): The endpoint's reply.
-        n (`int`): How many numbers are expected (the exemplar's tokens).
-
-    Returns:
-        `list[float]` or `None`: The values, clipped to [0, 10]; None when no such list is found.
     """
     for match in _JSON_LIST.finditer(reply):
         try:
@@ -420,8 +382,7 @@ def parse_activation_list(reply: str, n: int) -> list[float] | None:
 def simulator_correlation_score(simulator: Simulator, description: str, exemplars: list[Exemplar]) -> float:
     """Pearson r between simulated and true activations, pooled over every token of ``exemplars``.
 
-    0.0 when either side is constant (e.g. a description the simulator cannot use, which predicts
-    all zeros, or exemplars on which the feature never fires).
+    0.0 when either side is constant (a description the simulator cannot use, or a feature that never fires).
 
     Args:
         simulator (`Simulator`): Predicts activations from the description.
@@ -455,19 +416,7 @@ def simulator_correlation_score(simulator: Simulator, description: str, exemplar
 def score_candidates(
     simulator: Simulator, candidates: list[str], exemplars: list[Exemplar]
 ) -> list[tuple[str, float]]:
-    """``(description, score)`` of each distinct candidate, best first; ties keep the describer's order.
-
-    Args:
-        simulator (`Simulator`): Predicts activations from a description.
-        candidates (`list[str]`): Candidate descriptions, in the describer's order (repeats scored once).
-        exemplars (`list[Exemplar]`): Held-out exemplars of the feature.
-
-    Returns:
-        `list[tuple[str, float]]`: Each distinct candidate and its `simulator_correlation_score`, best first.
-
-    Raises:
-        ValueError: As for `simulator_correlation_score`.
-    """
+    """``(description, score)`` of each distinct candidate, best first; ties keep the describer's order."""
     unique = list(dict.fromkeys(candidates))
     progress = progress_bar(
         unique, desc="scoring descriptions", unit="description", leave=False, disable=len(unique) < 4

@@ -18,14 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 def shipped_sae_folders(target: str) -> list[Path]:
-    """The SAEs shipped for a toy or packaged target (``<models>/<target>-saes/layer_<ℓ>``), or [].
-
-    Args:
-        target (`str`): The target model (its short name picks the shipped SAEs).
-
-    Returns:
-        `list[Path]`: The SAE folders, sorted by layer; [] when none are shipped.
-    """
+    """The SAEs shipped for a toy or packaged target (``<models>/<target>-saes/layer_<ℓ>``), or []."""
     if not (is_toy_model(target) or is_packaged_model(target)):
         return []
     folder = shipped_path(f"{short_model_name(target)}-saes")
@@ -33,21 +26,7 @@ def shipped_sae_folders(target: str) -> list[Path]:
 
 
 def load_saes(config: FeaturesConfig, target: LoadedModel) -> dict[int, SparseAutoencoder]:
-    """The SAEs by the layer they read, each checked against the target.
-
-    From ``sae_release`` and ``sae_ids``, else from ``saes``, else the toy target's shipped SAEs.
-
-    Args:
-        config (`FeaturesConfig`): The build options.
-        target (`LoadedModel`): The target model.
-
-    Returns:
-        `dict[int, SparseAutoencoder]`: The SAEs, by layer, in layer order.
-
-    Raises:
-        ValueError: When no SAEs are given for a target without shipped ones, an SAE does not say which layer it
-            reads, two SAEs read the same layer, or an SAE does not fit the target.
-    """
+    """The SAEs by layer, checked: from ``sae_release`` and ``sae_ids``, else ``saes``, else the shipped ones."""
     if config.sae_release:
         saes = [load_sae_release(config.sae_release, sae_id) for sae_id in config.sae_ids or []]
     else:
@@ -77,20 +56,7 @@ def load_saes(config: FeaturesConfig, target: LoadedModel) -> dict[int, SparseAu
 
 
 def read_corpus(config: FeaturesConfig) -> list[str]:
-    """The texts to find exemplars in: ``corpus`` (.txt, one text per line, or .jsonl), else the shipped English
-    corpus for a packaged target (``smollm2-135m``), else the toy world's.
-
-    Args:
-        config (`FeaturesConfig`): The build options (``corpus``, or ``num_texts`` and ``seed`` for a toy target).
-
-    Returns:
-        `list[str]`: The non-blank texts.
-
-    Raises:
-        ValueError: When a target neither toy nor packaged has no ``corpus``, a .jsonl line has no string
-                ``text``, or the corpus holds no texts.
-        FileNotFoundError: When ``corpus`` does not exist.
-    """
+    """The texts to find exemplars in: ``corpus`` (.txt or .jsonl), else the shipped one or the toy world's."""
     builtin = None if config.corpus else builtin_corpus_path(config.target)
     if config.corpus is None and builtin is None:
         require_input(config.target, config.corpus, "--corpus FILE", "a built-in corpus")
@@ -124,17 +90,7 @@ def _needs_toy(config: FeaturesConfig, what: str) -> None:
 
 
 def make_describer(config: FeaturesConfig):
-    """A describer: ``describe(feature) -> candidates``; None for --describer neuronpedia (imported instead).
-
-    Args:
-        config (`FeaturesConfig`): The build options (``describer`` and its model, endpoint, candidates, seed).
-
-    Returns:
-        `ConceptDescriber`, `LMDescriber` or `None`: The describer.
-
-    Raises:
-        ValueError: For the concept describer and a target that is not a toy-world model.
-    """
+    """A describer: ``describe(feature) -> candidates``; None for --describer neuronpedia (imported instead)."""
     from .describers import (
         ConceptDescriber,
         LMDescriber,
@@ -159,17 +115,7 @@ def make_describer(config: FeaturesConfig):
 
 
 def make_simulator(config: FeaturesConfig):
-    """A simulator that scores descriptions: ``simulate(description, exemplars)``.
-
-    Args:
-        config (`FeaturesConfig`): The build options (``simulator`` and its model, endpoint, seed).
-
-    Returns:
-        `ConceptSimulator` or `LMSimulator`: The simulator.
-
-    Raises:
-        ValueError: For the concept simulator and a target that is not a toy-world model.
-    """
+    """A simulator that scores descriptions: ``simulate(description, exemplars)``."""
     from .describers import toy_labeler
     from .scorers import ConceptSimulator, LMSimulator, LMSimulatorConfig
 

@@ -6,16 +6,7 @@ from ..row_view import row_view
 
 
 def features_row_view(row: dict) -> dict:
-    """The report's view of a feature-description dataset row (``tasks.row_view.ROW_VIEW``).
-
-    Args:
-        row (`dict`): A row of the features dataset.
-
-    Returns:
-        `dict`: The tokens of the feature's first top exemplar with its most active token marked (no segments when
-        the row has no exemplar); the layer, the feature, its SAE, the description's simulator score and the
-        feature's activation frequency; no label.
-    """
+    """The report's view of a feature-description dataset row (``tasks.row_view.ROW_VIEW``)."""
     exemplars = [e for e in row["exemplars"] if e["kind"] == "top"] or list(row["exemplars"])
     segments = []
     if exemplars:

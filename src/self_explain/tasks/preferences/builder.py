@@ -1,15 +1,10 @@
-"""``self-explain build preferences``: instil decision weights in a target, measure the weights it really uses,
-and write the introspection dataset whose answers are those measured weights.
+"""``self-explain build preferences``: instil decision weights, measure the weights really used, write the dataset.
 
-Steps (Plunkett et al. 2025, with open weights):
-1. scenarios (toy world, or ``--scenarios FILE``), split into instilled and native ones; intended weights
-   drawn for the instilled ones;
-2. the base model's own weights in every scenario, measured before anything is instilled (a control);
-3. a LoRA fine-tune of the base on choices made by the intended weights, merged and saved as the
-   *instilled model* — the target every later step explains (reused when it holds this build's model);
-4. the instilled model's weights, measured by a logistic fit on fresh choices: the ground truth;
-5. rows: instilled scenarios split into ``train`` / ``test`` (held out of introspection training), never
-   instilled ones in ``native``; a second config ``<config>-decisions`` keeps every choice behind them.
+Steps (Plunkett et al. 2025, with open weights): scenarios split into instilled and native ones, intended weights
+drawn for the instilled; the base model's own weights measured (a control); a merged LoRA fine-tune on choices made
+by the intended weights, saved as the *instilled model*, the target every later step explains; its weights measured
+by a logistic fit on fresh choices (the ground truth); rows: instilled scenarios in ``train`` / ``test``, the others
+in ``native``. A second config ``<config>-decisions`` keeps every choice behind them.
 """
 
 from __future__ import annotations
@@ -59,19 +54,7 @@ WEIGHTS_STREAM, SPLIT_STREAM, QUESTION_STREAM = 0, 3, 4
 
 
 def scenarios_for(config: PreferencesConfig) -> list[Scenario]:
-    """The scenarios of a build: from ``--scenarios``, else the built-in ones (the toy world's for a toy target,
-    the English ones for a packaged real model such as ``smollm2-135m``).
-
-    Args:
-        config (`PreferencesConfig`): The build options.
-
-    Returns:
-        `list[Scenario]`: The scenarios.
-
-    Raises:
-        ValueError: When a target neither toy nor packaged has no ``--scenarios``, or the file is malformed.
-        FileNotFoundError: When ``--scenarios`` does not exist.
-    """
+    """The scenarios of a build: ``--scenarios``, else the built-in ones (the toy world's, or English ones)."""
     if config.scenarios:
         return read_scenarios(config.scenarios)
     if is_packaged_model(config.target):
@@ -81,44 +64,20 @@ def scenarios_for(config: PreferencesConfig) -> list[Scenario]:
 
 
 def native_count(config: PreferencesConfig) -> int:
-    """How many of the built-in scenarios are native: a ``native_fraction`` of ``num_scenarios``.
-
-    Args:
-        config (`PreferencesConfig`): The build options.
-
-    Returns:
-        `int`: The number of native scenarios.
-    """
+    """How many of the built-in scenarios are native: a ``native_fraction`` of ``num_scenarios``."""
     return round(config.native_fraction * config.num_scenarios)
 
 
 def has_world_natives(config: PreferencesConfig) -> bool:
-    """Whether the build's native scenarios are the toy world's own (a toy target with its built-in scenarios).
-
-    Args:
-        config (`PreferencesConfig`): The build options.
-
-    Returns:
-        `bool`: True when the first `native_count` scenarios are the world's native ones.
-    """
+    """Whether the build's native scenarios are the toy world's own (a toy target with its built-in scenarios)."""
     return not config.scenarios and is_toy_model(config.target)
 
 
 def assign_splits(scenarios: list[Scenario], config: PreferencesConfig) -> dict[int, str]:
     """Seeded: a ``native_fraction`` of scenarios is native; of the rest, ``test_fraction`` is test.
 
-    For a toy target with its built-in scenarios the native ones are the world's (the first ones, see
-    `toy_scenarios`), in which the toy models have preferences of their own; otherwise they are drawn.
-
-    Args:
-        scenarios (`list[Scenario]`): The scenarios.
-        config (`PreferencesConfig`): The build options (``native_fraction``, ``test_fraction``, ``seed``).
-
-    Returns:
-        `dict[int, str]`: Scenario id -> ``"train"``, ``"test"`` or ``"native"``.
-
-    Raises:
-        ValueError: When the fractions leave no instilled scenario for train or for test.
+    A toy target's built-in native scenarios are the world's first ones, where the toy models have preferences of
+    their own; otherwise they are drawn. Raises ValueError when no scenario is left for train or for test.
     """
     ids = [s.scenario_id for s in scenarios]
     num_native = round(config.native_fraction * len(ids))
@@ -141,17 +100,7 @@ def assign_splits(scenarios: list[Scenario], config: PreferencesConfig) -> dict[
 
 
 def instilled_folder(config: PreferencesConfig, config_name: str) -> Path:
-    """Where the instilled model is saved.
-
-    ``--instilled-model``, else ``<out's parent>/<config>-preferences-instilled``.
-
-    Args:
-        config (`PreferencesConfig`): The build options.
-        config_name (`str`): The config built.
-
-    Returns:
-        `Path`: The folder, absolute (the provenance names it).
-    """
+    """The instilled model's folder: ``--instilled-model``, else ``<out's parent>/<config>-preferences-instilled``."""
     if config.instilled_model:
         return Path(config.instilled_model).resolve()  # the provenance names it: relative paths would not travel
     return Path(config.output_dir).resolve().parent / f"{config_name}-preferences-instilled"
@@ -160,17 +109,7 @@ def instilled_folder(config: PreferencesConfig, config_name: str) -> Path:
 def instilling_fingerprint(
     config: PreferencesConfig, base: LoadedModel, scenarios: list[Scenario], intended: dict[int, list[float]]
 ) -> str:
-    """What the instilled model depends on: a folder holding another build's model is not reused.
-
-    Args:
-        config (`PreferencesConfig`): The build options (seed, instilling choices and settings).
-        base (`LoadedModel`): The base model (its name and revision count).
-        scenarios (`list[Scenario]`): The scenarios (the instilled ones count).
-        intended (`dict[int, list[float]]`): The intended weights, by scenario id.
-
-    Returns:
-        `str`: 16 hex digits.
-    """
+    """What the instilled model depends on: a folder holding another build's model is not reused."""
     fields = {
         "base": base.name,
         "base_revision": base.revision,
@@ -186,14 +125,7 @@ def instilling_fingerprint(
 
 
 def instill_settings(config: PreferencesConfig) -> InstillSettings:
-    """The instilling fine-tune's settings, from the build options.
-
-    Args:
-        config (`PreferencesConfig`): The build options.
-
-    Returns:
-        `InstillSettings`: LoRA rank and alpha, learning rate, epochs, batch size and seed.
-    """
+    """The instilling fine-tune's settings, from the build options."""
     return InstillSettings(
         config.lora_r,
         config.lora_alpha,
@@ -207,19 +139,8 @@ def instill_settings(config: PreferencesConfig) -> InstillSettings:
 def reusable_instilled_record(config: PreferencesConfig, folder: Path, fingerprint: str) -> dict | None:
     """The record of the instilled model in ``folder`` when this build made it; None when it must be (re)made.
 
-    Checked before any measuring, so a folder that cannot receive the model fails the build at once.
-
-    Args:
-        config (`PreferencesConfig`): The build options (``overwrite``).
-        folder (`Path`): The instilled model folder.
-        fingerprint (`str`): This build's `instilling_fingerprint`.
-
-    Returns:
-        `dict` or `None`: The folder's record when its fingerprint matches; None when the model must be (re)made.
-
-    Raises:
-        FileExistsError: When the folder holds something other than an instilled model, or another build's
-            instilled model and ``overwrite`` is not set.
+    Checked before any measuring: FileExistsError for a folder holding something else (or, without ``overwrite``,
+    another build's instilled model).
     """
     record = read_instilled_record(folder) if folder.is_dir() else None
     if record is not None and record.get("fingerprint") == fingerprint:
@@ -246,22 +167,7 @@ def make_instilled_model(
     fingerprint: str,
     state,
 ) -> dict:
-    """Fine-tune ``base`` on the intended choices (every process trains, TRL's distributed path), merged; the
-    main process saves it into ``folder``. Returns its record.
-
-    Args:
-        config (`PreferencesConfig`): The build options (the instilling settings).
-        base (`LoadedModel`): The base model; its weights are merged with the adapter in place.
-        choices (`list[InstillingChoice]`): The decisions to teach.
-        intended (`dict[int, list[float]]`): The intended weights, by scenario id.
-        folder (`Path`): Where the instilled model is saved.
-        work (`Path`): The trainer's output folder.
-        fingerprint (`str`): This build's `instilling_fingerprint`, recorded.
-        state (`accelerate.PartialState`): The process state.
-
-    Returns:
-        `dict`: The record: training loss, steps, examples, fingerprint, base, scenarios and settings.
-    """
+    """Fine-tune ``base`` on the intended choices (every process trains), merged and saved; returns its record."""
     replayed = sum(c.utility_a is None for c in choices)
     logger.info(
         "instilling %d scenarios with %d choices (%d of them replayed native ones)",
@@ -296,21 +202,7 @@ def introspection_rows(
     count: int,
     seed: int,
 ) -> list[dict]:
-    """``count`` rows of one scenario: templates drawn at random, attributes in a shuffled order after the first.
-
-    Args:
-        scenario (`Scenario`): The scenario.
-        measured (`MeasuredWeights`): The instilled model's measured weights in it (the answer).
-        base (`MeasuredWeights`): The base model's measured weights in it.
-        kind (`str`): ``"instilled"`` or ``"native"``.
-        intended (`list[float]`, *optional*): The intended weights; None for a native scenario.
-        intended_agreement (`float`, *optional*): See `intended_agreement`; None for a native scenario.
-        count (`int`): How many rows.
-        seed (`int`): The build's seed.
-
-    Returns:
-        `list[dict]`: The rows.
-    """
+    """``count`` rows of one scenario: templates drawn at random, attributes in a shuffled order after the first."""
     rows = []
     for index in range(count):
         rng = seeded_rng(seed, scenario.scenario_id, QUESTION_STREAM, index)
@@ -345,16 +237,7 @@ def introspection_rows(
 def not_significant_fits(
     scenarios: list[Scenario], kinds: dict[int, str], measured: dict[int, MeasuredWeights]
 ) -> dict:
-    """How many scenarios' weight fits are not significant (`MeasuredWeights.significant`), by kind.
-
-    Args:
-        scenarios (`list[Scenario]`): The scenarios.
-        kinds (`dict[int, str]`): Each scenario's kind (instilled or native), by id.
-        measured (`dict[int, MeasuredWeights]`): The measured weights, by scenario id.
-
-    Returns:
-        `dict`: ``{kind: {"not_significant": n, "scenarios": total}}``.
-    """
+    """How many scenarios' weight fits are not significant (`MeasuredWeights.significant`), by kind."""
     counts: dict[str, dict[str, int]] = {}
     for scenario in scenarios:
         count = counts.setdefault(kinds[scenario.scenario_id], {"not_significant": 0, "scenarios": 0})
@@ -364,16 +247,7 @@ def not_significant_fits(
 
 
 def intended_agreement(scenario: Scenario, measured: MeasuredWeights, intended: list[float]) -> float:
-    """Share of the measured pairs where the model's likelier answer is the option the intended weights prefer.
-
-    Args:
-        scenario (`Scenario`): The scenario.
-        measured (`MeasuredWeights`): The measured choices in it.
-        intended (`list[float]`): The intended weights.
-
-    Returns:
-        `float`: The share, rounded to 4 decimals.
-    """
+    """Share of the measured pairs where the model's likelier answer is the option the intended weights prefer."""
     agree = [
         (c.probability_a > 0.5) == (scenario.utility(intended, c.option_a) > scenario.utility(intended, c.option_b))
         for c in measured.choices
@@ -388,20 +262,7 @@ def decision_rows(
     measured: dict[int, MeasuredWeights],
     choices,
 ) -> dict[str, list[dict]]:
-    """The rows of the ``<config>-decisions`` config: every choice behind the dataset.
-
-    Args:
-        scenarios (`list[Scenario]`): The scenarios.
-        kinds (`dict[int, str]`): Scenario id -> ``"instilled"`` or ``"native"``.
-        intended (`dict[int, list[float]]`): The intended weights of the instilled scenarios.
-        measured (`dict[int, MeasuredWeights]`): The instilled model's measured choices, by scenario id.
-        choices (`list[InstillingChoice]`): The instilling fine-tune's choices (replayed native ones included).
-
-    Returns:
-        `dict[str, list[dict]]`: ``instilling`` (the fine-tune's choices: by the intended weights, or replayed by
-        the base model in native scenarios) and ``measurement`` (the measured choices, with intended utilities
-        where there are intended weights).
-    """
+    """The rows of the ``<config>-decisions`` config: every choice behind the dataset."""
 
     def utilities(scenario: Scenario, a, b) -> tuple[float | None, float | None]:
         if scenario.scenario_id not in intended:
@@ -452,19 +313,8 @@ def instilling_quality(
     measured: dict[int, MeasuredWeights],
     base: dict[int, MeasuredWeights],
 ) -> dict:
-    """How well instilling worked: r of learned vs. intended weights (pooled, with a 95 % bootstrap interval over
-    scenarios, and per scenario), and the same for the base model's weights as a control (≈ 0 when the base had
-    no such preferences).
-
-    Args:
-        scenarios (`list[Scenario]`): The scenarios (the instilled ones count).
-        intended (`dict[int, list[float]]`): The intended weights, by scenario id.
-        measured (`dict[int, MeasuredWeights]`): The instilled model's measured weights.
-        base (`dict[int, MeasuredWeights]`): The base model's measured weights.
-
-    Returns:
-        `dict`: ``instilled`` and ``base_before_instilling``, each ``pooled_r``, ``pooled_r_ci`` (low, high),
-        ``mean_scenario_r`` and ``median_scenario_r``.
+    """r of learned vs. intended weights (pooled with a 95 % bootstrap interval, and per scenario), and the base's as a
+    control (≈ 0 when the base had no such preferences).
     """
     ids = [s.scenario_id for s in scenarios if s.scenario_id in intended]
     return {
@@ -474,16 +324,7 @@ def instilling_quality(
 
 
 def weight_correlations(pairs: list[tuple[list[float], list[float]]]) -> dict:
-    """r between two sets of weights, one pair of weight lists per scenario.
-
-    Args:
-        pairs (`list[tuple[list[float], list[float]]]`): Per scenario, the weights and the weights they are
-            compared to.
-
-    Returns:
-        `dict`: ``pooled_r``, ``pooled_r_ci`` (a 95 % bootstrap interval over scenarios), ``mean_scenario_r`` and
-        ``median_scenario_r``, rounded to 4 decimals.
-    """
+    """r between two sets of weights, one pair of weight lists per scenario."""
     per = [pearson_correlation(a, b) for a, b in pairs]
     pooled = pearson_correlation([w for a, _ in pairs for w in a], [w for _, b in pairs for w in b])
     low, high = pooled_correlation_interval(pairs)
@@ -501,18 +342,7 @@ def native_preferences_kept(
     measured: dict[int, MeasuredWeights],
     base: dict[int, MeasuredWeights],
 ) -> dict | None:
-    """Whether instilling left the native preferences alone: r of the instilled model's measured weights vs. the base
-    model's in the native scenarios (pooled, with a 95 % bootstrap interval over scenarios, and per scenario).
-
-    Args:
-        scenarios (`list[Scenario]`): The scenarios (the native ones count).
-        kinds (`dict[int, str]`): Scenario id -> ``"instilled"`` or ``"native"``.
-        measured (`dict[int, MeasuredWeights]`): The instilled model's measured weights.
-        base (`dict[int, MeasuredWeights]`): The base model's measured weights.
-
-    Returns:
-        `dict` or `None`: See `weight_correlations`; None when the build has fewer than two native scenarios.
-    """
+    """Whether instilling left the native preferences alone: r of the instilled vs. the base model's native weights."""
     ids = [s.scenario_id for s in scenarios if kinds[s.scenario_id] == NATIVE]
     if len(ids) < 2:
         return None
@@ -522,17 +352,7 @@ def native_preferences_kept(
 def instilling_gate(quality: dict, config: PreferencesConfig, folder: Path) -> dict:
     """The instilling gate: whether the instilled model follows its intended weights well enough to be explained.
 
-    Args:
-        quality (`dict`): See `instilling_quality`.
-        config (`PreferencesConfig`): ``min_instilling_correlation`` and ``allow_failed_instilling``.
-        folder (`Path`): The instilled model's folder (named in the error).
-
-    Returns:
-        `dict`: ``min_pooled_r``, ``pooled_r``, ``passed`` and ``allowed_to_fail`` (the provenance's record).
-
-    Raises:
-        ValueError: When the pooled r misses the gate and failing is not allowed; the instilled model stays in its
-            folder, and a rerun of the same build reuses it.
+    A miss raises ValueError unless failing is allowed; the instilled model stays, and a rerun of the build reuses it.
     """
     pooled, base = quality["instilled"]["pooled_r"], quality["base_before_instilling"]["pooled_r"]
     passed = pooled >= config.min_instilling_correlation
@@ -560,15 +380,7 @@ def instilling_gate(quality: dict, config: PreferencesConfig, folder: Path) -> d
 
 
 class PreferencesBuilder(DatasetBuilder):
-    """``self-explain build preferences``: the build loop of :class:`~self_explain.tasks.build.DatasetBuilder` over
-    scenarios. Its target is the instilled model: loading it measures the base, instils (or reuses) and measures
-    the instilled model; the rows are then built in one shard, and a second config ``<config>-decisions`` keeps
-    every choice behind them.
-
-    Args:
-        config (`PreferencesConfig`): The options of ``self-explain build preferences``.
-        recipe (`Recipe`, *optional*): The YAML recipe the options came from (the provenance records it).
-    """
+    """``self-explain build preferences``: the build loop over scenarios (one shard), the instilled model as target."""
 
     dataset_name = DATASET_NAME
     features = PREFERENCES_FEATURES
@@ -577,14 +389,7 @@ class PreferencesBuilder(DatasetBuilder):
     split_names = ("train", "test", "native")
 
     def prepare(self) -> None:
-        """Before any model: check the Hub token and the ``-decisions`` config's destination, read the scenarios,
-        assign their splits and draw the intended weights of the instilled ones.
-
-        Raises:
-            ValueError: When pushing without a token, the scenarios are missing or malformed, or the fractions
-                leave no train or test scenario.
-            FileExistsError: When the ``-decisions`` config exists and ``overwrite`` is not set.
-        """
+        """Before any model: check the token and ``-decisions`` destination, read and split scenarios, draw weights."""
         config, build = self.config, self.build
         if config.push_instilled_to_hub:  # before any work, as --push-to-hub
             from ...hub.api import require_token
@@ -619,15 +424,7 @@ class PreferencesBuilder(DatasetBuilder):
         )
 
     def load_target(self) -> LoadedModel:
-        """The instilled model: the base is measured first (a control), then instilled, unless the instilled
-        folder already holds this build's model (checked before any measuring).
-
-        Returns:
-            `LoadedModel`: The instilled model, loaded from its folder.
-
-        Raises:
-            FileExistsError: When the instilled folder cannot receive the model (see `reusable_instilled_record`).
-        """
+        """The instilled model: the base measured (a control), then instilled, unless the folder holds this build's."""
         config, state = self.config, self.state
         base = load_model(config.target, revision=config.revision, trust_remote_code=config.trust_remote_code)
         self.base_revision = base.revision
@@ -663,8 +460,7 @@ class PreferencesBuilder(DatasetBuilder):
         return load_model(str(folder))
 
     def setup(self) -> None:
-        """Measure the instilled model's weights in every scenario (the ground truth), and how often its choices
-        agree with the intended weights."""
+        """Measure the instilled model's weights (the ground truth), and how often it agrees with the intended ones."""
         self.measured = {m.scenario_id: m for m in measure_weights(self.target, self.scenarios, **self.measure)}
         self.agreement = {
             s.scenario_id: intended_agreement(s, self.measured[s.scenario_id], self.intended[s.scenario_id])
@@ -675,33 +471,15 @@ class PreferencesBuilder(DatasetBuilder):
         self.gate = instilling_gate(self.quality, self.config, self.instilled_folder)
 
     def items(self) -> list[Scenario]:
-        """The scenarios read by `prepare`.
-
-        Returns:
-            `list[Scenario]`: The scenarios.
-        """
+        """The scenarios read by `prepare`."""
         return self.scenarios
 
     def shard_size(self, items: list[Scenario]) -> int:
-        """One shard for every scenario: rows are cheap once the weights are measured.
-
-        Args:
-            items (`list[Scenario]`): The scenarios.
-
-        Returns:
-            `int`: Their number (at least 1).
-        """
+        """One shard for every scenario: rows are cheap once the weights are measured."""
         return max(1, len(items))  # rows are cheap once the weights are measured
 
     def build_shard(self, scenarios: list[Scenario]) -> tuple[list[dict], int]:
-        """The introspection rows: ``--questions-per-scenario`` per train scenario, one per other scenario.
-
-        Args:
-            scenarios (`list[Scenario]`): The shard's scenarios.
-
-        Returns:
-            `tuple[list[dict], int]`: The rows, and 0 (no scenario is skipped).
-        """
+        """The introspection rows: ``--questions-per-scenario`` per train scenario, one per other scenario."""
         rows = []
         for scenario in scenarios:
             i = scenario.scenario_id
@@ -719,29 +497,11 @@ class PreferencesBuilder(DatasetBuilder):
         return rows, 0
 
     def split_of(self, item: Scenario) -> str:
-        """The scenario's split, assigned by `assign_splits` in `prepare`.
-
-        Args:
-            item (`Scenario`): A scenario.
-
-        Returns:
-            `str`: ``"train"``, ``"test"`` or ``"native"``.
-        """
+        """The scenario's split, assigned by `assign_splits` in `prepare`."""
         return self.splits_of[item.scenario_id]
 
     def provenance_extras(self, items: list[Scenario], splits: dict, rows, skipped: int) -> dict:
-        """The preferences provenance: the instilled model as the target (and the base), scenarios, choices,
-        instilling record and quality, agreements and rows.
-
-        Args:
-            items (`list[Scenario]`): Every scenario of the build.
-            splits (`dict[str, Dataset]`): The splits built.
-            rows (`Dataset`): Every row, before the split.
-            skipped (`int`): How many scenarios gave no row.
-
-        Returns:
-            `dict`: The provenance fields (``target`` and ``target_revision`` override the base ones).
-        """
+        """The preferences provenance: target and base, scenarios, choices, instilling record and quality, rows."""
         config = self.config
         quality = self.quality
         logger.info("instilling: learned vs. intended weights %s", quality)
@@ -772,15 +532,7 @@ class PreferencesBuilder(DatasetBuilder):
         }
 
     def publish(self, splits: dict, provenance: dict) -> Path:
-        """The instilled model pushed when asked, then this config and its ``-decisions`` config.
-
-        Args:
-            splits (`dict[str, Dataset]`): The splits built.
-            provenance (`dict`): What built them (the ``-decisions`` config records it too, with its own rows).
-
-        Returns:
-            `Path`: The dataset folder.
-        """
+        """The instilled model pushed when asked, then this config and its ``-decisions`` config."""
         if self.config.push_instilled_to_hub:
             push_instilled_model(self.instilled_folder, self.config.push_instilled_to_hub)
         published = super().publish(splits, provenance)

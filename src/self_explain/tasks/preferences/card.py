@@ -13,14 +13,7 @@ INSTILLED_MODEL_FILES = ["*.safetensors", "*.json", "*.jinja", "*.model", "*.txt
 
 
 def render_instilled_card(record: dict) -> str:
-    """The model card of a preferences build's instilled model (``record``: its ``instilled.json``).
-
-    Args:
-        record (`dict`): The instilled model's record (``instilled.json``), which fills the card template.
-
-    Returns:
-        `str`: The card, metadata header included (``base_model`` only when the base is not a local folder).
-    """
+    """The model card of a preferences build's instilled model (``record``: its ``instilled.json``)."""
     card_data = ModelCardData(
         library_name="transformers",
         pipeline_tag="text-generation",
@@ -34,22 +27,7 @@ def render_instilled_card(record: dict) -> str:
 
 
 def push_instilled_model(folder: str | Path, repo_id: str, *, token: str | None = None, private: bool = False) -> str:
-    """Upload a preferences build's instilled model folder (weights, tokenizer, record, card) to a Hub model repo.
-
-    Args:
-        folder (`str` or `Path`): The instilled model folder (holding ``instilled.json``).
-        repo_id (`str`): The Hub model repo, created if needed.
-        token (`str`, *optional*): A Hub token with write access (default: the one ``hf auth login`` or ``HF_TOKEN``
-            gives).
-        private (`bool`, *optional*, defaults to `False`): Create the repo as private.
-
-    Returns:
-        `str`: The commit URL.
-
-    Raises:
-        ValueError: When ``folder`` has no ``instilled.json``, there is no token, or the Hub refuses it.
-        HubUnreachableError: When the Hub cannot be reached.
-    """
+    """Upload a preferences build's instilled model folder (weights, tokenizer, record, card) to a Hub model repo."""
     folder = Path(folder)
     if not (folder / "instilled.json").is_file():
         raise ValueError(f"{folder} is not an instilled model folder: it has no instilled.json")

@@ -34,15 +34,7 @@ INSTILLING_STREAM, MEASUREMENT_STREAM, REPLAY_STREAM = 1, 2, 5
 
 @dataclass(frozen=True)
 class Choice:
-    """One measured decision: a pair of options and the model's probability of choosing A.
-
-    Args:
-        scenario_id (`int`): The scenario the options belong to.
-        option_a (`list[float]`): Option A's attribute values.
-        option_b (`list[float]`): Option B's attribute values.
-        prompt (`str`): The decision prompt the model read.
-        probability_a (`float`): The model's probability of "A" against "B".
-    """
+    """One measured decision: a pair of options and the model's probability of choosing A."""
 
     scenario_id: int
     option_a: list[float]
@@ -86,13 +78,6 @@ def answer_token_id(tokenizer, letter: str) -> int:
     """The first token the model writes to answer ``letter`` right after the prompt, as the chat template renders it.
 
     Without a chat template (or one that does not extend the prompt), the first token of ``" " + letter``.
-
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): The model's tokenizer.
-        letter (`str`): The answer, ``"A"`` or ``"B"``.
-
-    Returns:
-        `int`: The token id.
     """
     if tokenizer.chat_template:
         prompt = prompt_ids(tokenizer, "x")
@@ -108,17 +93,7 @@ def answer_token_id(tokenizer, letter: str) -> int:
 
 
 def choice_token_ids(tokenizer) -> tuple[int, int]:
-    """The first tokens of the answers "A" and "B" (see `answer_token_id`).
-
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): The model's tokenizer.
-
-    Returns:
-        `tuple[int, int]`: The ids of A and B.
-
-    Raises:
-        ValueError: When both answers start with the same token.
-    """
+    """The first tokens of the answers "A" and "B" (see `answer_token_id`)."""
     ids = tuple(answer_token_id(tokenizer, letter) for letter in OPTION_LETTERS)
     if ids[0] == ids[1]:
         raise ValueError(f"the tokenizer writes the answers A and B with the same first token {ids[0]}")
@@ -134,20 +109,6 @@ def probabilities_of_a(
     With ``reasoning_tokens=0`` the answer is read right after the prompt (one pass, last position only), as
     Plunkett et al. do. Otherwise the model first writes greedily, up to ``reasoning_tokens`` tokens, until its
     likeliest next token is "A" or "B" (the toy models write a worked sum first), and the answer is read there.
-
-    Args:
-        loaded (`LoadedModel`): The model and its tokenizer (prompts are rendered in its chat template).
-        prompts (`list[str]`): The decision prompts.
-        batch_size (`int`, *optional*, defaults to 32): Prompts per batch.
-        progress (`bool`, *optional*, defaults to `False`): Show a progress bar.
-        reasoning_tokens (`int`, *optional*, defaults to 0): The most tokens the model writes before it answers.
-
-    Returns:
-        `list[float]`: The probability of "A" where the model answers each prompt.
-
-    Raises:
-        ValueError: When a prompt and its reasoning are longer than the model's context, or A and B share their
-            first token.
     """
     tokenizer, model = loaded.tokenizer, loaded.model
     id_a, id_b = choice_token_ids(tokenizer)
@@ -172,22 +133,11 @@ def probabilities_of_a(
 def logistic_uncertainty(
     differences: np.ndarray, coefficients: np.ndarray, intercept: float, l2: float = 0.1
 ) -> tuple[np.ndarray, float]:
-    """Standard errors of a `fit_logistic` fit's coefficients, and the p-value of the Wald test that all are 0.
+    """Standard errors of a `fit_logistic` fit's coefficients (in logits), and the Wald test's p-value that all are 0.
 
-    The covariance is the inverse of the penalised log-likelihood's Hessian at the fit, as if each of the ``n``
-    choices were one draw from the fitted probabilities (a model sampled at temperature 1). Regressing on a model's
-    exact probabilities of "A" carries no sampling noise of its own; the errors then say how well ``n`` such
-    choices pin the weights down.
-
-    Args:
-        differences (`np.ndarray`): (n, k) the regressors the fit was on.
-        coefficients (`np.ndarray`): (k,) the fitted coefficients β.
-        intercept (`float`): The fitted intercept b.
-        l2 (`float`, *optional*, defaults to 0.1): The L2 penalty the fit used.
-
-    Returns:
-        `tuple[np.ndarray, float]`: The k standard errors (logits per normalised difference), and the p-value of
-        χ² = βᵀ Cov(β)⁻¹ β with k degrees of freedom.
+    The covariance is the inverse Hessian of the penalised log-likelihood at the fit, as if each of the ``n`` choices
+    were one draw at temperature 1: exact probabilities of "A" carry no sampling noise, so the errors say how well
+    ``n`` sampled choices would pin the weights down.
     """
     n, k = differences.shape
     design = np.hstack([np.ones((n, 1)), differences])
@@ -200,16 +150,7 @@ def logistic_uncertainty(
 
 
 def measured_pairs(scenario: Scenario, num_choices: int, seed: int) -> list[tuple[list[float], list[float]]]:
-    """The pairs of options a scenario's weights are measured on (the scenario's measurement stream, seeded).
-
-    Args:
-        scenario (`Scenario`): The scenario.
-        num_choices (`int`): How many pairs.
-        seed (`int`): The build's seed.
-
-    Returns:
-        `list[tuple[list[float], list[float]]]`: Options A and B of each pair.
-    """
+    """The pairs of options a scenario's weights are measured on (the scenario's measurement stream, seeded)."""
     rng = seeded_rng(seed, scenario.scenario_id, MEASUREMENT_STREAM)
     return [scenario.sample_pair(rng) for _ in range(num_choices)]
 

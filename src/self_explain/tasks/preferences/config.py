@@ -17,16 +17,7 @@ REASONING_TOKENS = {"none": 0, "worked-sum": WORKED_SUM_TOKENS}
 
 
 def default_reasoning(model: str) -> str:
-    """How a model decides unless told.
-
-    ``"worked-sum"`` for a toy model or a model instilled from one, else ``"none"``.
-
-    Args:
-        model (`str`): A model name, folder or Hub id.
-
-    Returns:
-        `str`: A key of ``REASONING_TOKENS``.
-    """
+    """How a model decides unless told: ``"worked-sum"`` for a toy model or one instilled from it, else ``"none"``."""
     if is_toy_model(model):
         return "worked-sum"
     record = read_instilled_record(Path(model)) if Path(model).is_dir() else None
@@ -63,10 +54,9 @@ class PreferencesConfig(BuildConfig):
             What the fit regresses on: one of ``CHOICE_LABELS`` (the model's P(A), or one choice sampled from it).
         reasoning (`str`, *optional*):
             How the target decides: ``"none"`` (it answers A or B at once, as in Plunkett et al.) or ``"worked-sum"``
-            (the toy world's: it writes each attribute's contribution and the running total, then answers; the
-            answer is read there, and instilling teaches that sum under the intended weights). Default:
-            ``"worked-sum"`` for toy models and models instilled from them on the built-in scenarios, ``"none"``
-            otherwise (with ``--scenarios``: a worked sum needs the toy world's whole values and weights).
+            (the toy world's: each attribute's contribution and the running total, then the answer; instilling
+            teaches that sum). Default: ``"worked-sum"`` for toy models (and models instilled from them) on the
+            built-in scenarios, else ``"none"``.
         questions_per_scenario (`int`, *optional*, defaults to 3):
             Introspection questions per train scenario (templates, shuffled attributes).
         instilled_model (`str`, *optional*):
@@ -95,10 +85,8 @@ class PreferencesConfig(BuildConfig):
             Replace this config (and the instilled model).
 
     Raises:
-        ValueError: When the target is a facts-only toy model, a count or fraction is out of its range (see
-            above), ``choice_labels`` or ``reasoning`` is unknown, ``worked-sum`` reasoning is asked for a target or
-            scenarios not of the toy world, a batch size, ``lora_r``, ``lora_alpha``, the learning rate or the
-            epochs are not positive, or ``seed`` is negative.
+        ValueError: For a facts-only toy target, an option out of its range, or ``worked-sum`` reasoning for a target
+            or scenarios not of the toy world.
     """
 
     target: str = field(metadata={"help": "Model to instil preferences in: Hub id, local folder, or toy name."})

@@ -16,18 +16,7 @@ def _interval(correlations: dict) -> str:
 
 
 def preferences_summary(folder: Path, config_name: str) -> list[str]:
-    """The demo's lines about the preferences dataset built in ``folder`` (config ``config_name``).
-
-    Args:
-        folder (`Path`): The dataset folder the demo built.
-        config_name (`str`): The config to summarise.
-
-    Returns:
-        `list[str]`: Rows and scenarios per split, then from the provenance: the instilled model, how well the
-        measured weights correlate with the intended ones (and, as a control, the base model's), and the share of
-        measured choices the intended weights and the logistic fit agree with, and how far the native preferences
-        were kept.
-    """
+    """The demo's lines about the preferences dataset built in ``folder`` (config ``config_name``)."""
     dataset = load_dataset(str(folder), config_name)
     provenance = read_provenance(folder, config_name)
     quality = provenance["instilling_correlation"]

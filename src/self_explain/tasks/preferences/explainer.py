@@ -34,17 +34,6 @@ def preferences_examples(dataset, target: LoadedModel, seed: int = 0) -> Explain
     """The explainer's examples of a preferences dataset (the task's ``examples`` hook); text only, no vectors.
 
     A row without ``question``/``answer`` gets them from the templates and its ``weights``.
-
-    Args:
-        dataset (`datasets.Dataset`): A split of a preferences dataset.
-        target (`LoadedModel`): The target model (unused: the questions are text only).
-        seed (`int`, *optional*, defaults to 0): Seed of the template drawn for a row without a question.
-
-    Returns:
-        `ExplainerExamples`: Questions and answers (JSON of weights).
-
-    Raises:
-        ValueError: When the dataset lacks a preferences column.
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in dataset.column_names]
     if missing:
@@ -61,49 +50,18 @@ def preferences_examples(dataset, target: LoadedModel, seed: int = 0) -> Explain
 
 
 def request_scenario(inputs: dict) -> Scenario:
-    """The scenario of a pipeline input, validated.
-
-    Args:
-        inputs (`dict`): The pipeline input; ``scenario`` is ``{name, attributes: [{name, unit, min, max} x 5]}``.
-
-    Returns:
-        `Scenario`: The scenario (id 0).
-
-    Raises:
-        ValueError: When ``scenario`` is missing or malformed (see `Scenario.from_dict`).
-    """
+    """The scenario of a pipeline input, validated."""
     return Scenario.from_dict(inputs.get("scenario"), "preferences input 'scenario'", 0)
 
 
 def preferences_request(inputs: dict, target: LoadedModel) -> ExplainerExamples:
-    """The explainer's question for one pipeline input (the task's ``request`` hook).
-
-    Args:
-        inputs (`dict`): ``scenario`` (see `request_scenario`), optionally ``template`` (the question template's
-            index, default 0).
-        target (`LoadedModel`): The target model (unused: the question is text only).
-
-    Returns:
-        `ExplainerExamples`: One question, no answer, no vector.
-
-    Raises:
-        ValueError: When the scenario is missing or malformed.
-    """
+    """The explainer's question for one pipeline input (the task's ``request`` hook)."""
     scenario = request_scenario(inputs)
     return ExplainerExamples([introspection_question(scenario, int(inputs.get("template", 0)))], None)
 
 
 def parse_preferences(explanation: str) -> dict:
-    """The reported weights (attribute name -> number), or None when the answer holds no readable JSON object.
-
-    The task's ``parse`` hook.
-
-    Args:
-        explanation (`str`): The explainer's answer.
-
-    Returns:
-        `dict`: ``weights`` (the reported weights, or None) and ``valid`` (a non-empty object of finite numbers).
-    """
+    """The ``parse`` hook: ``weights`` (attribute -> number; None without a readable JSON object) and ``valid``."""
     reported = read_weights(explanation)
     valid = (
         reported is not None
@@ -120,22 +78,8 @@ def verify_preferences(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
 
     Options in ``inputs``: ``num_choices`` (default 100), ``seed`` (0), ``choice_labels`` ("probability":
     the target's P(A); "sampled": one choice drawn from it per pair), ``reasoning`` (how the target decides, see
-    `PreferencesConfig`; default: by the target, `default_reasoning`) and ``min_correlation`` (0.5), the r a
-    report needs to count as verified.
-
-    Args:
-        inputs (`dict`): The pipeline input (``scenario``, as for `preferences_request`) and the options above.
-        target (`LoadedModel`): The target model, whose choices are measured.
-        parsed (`dict`): The explanation parsed by `parse_preferences`.
-
-    Returns:
-        `dict`: ``ground_truth`` (the measured weights as an answer), ``measured_weights`` (attribute -> weight),
-        ``fit_agreement``, ``fit_p_value`` and ``fit_significant`` (see `MeasuredWeights`), ``correlation`` (None
-        when the report is invalid or misses an attribute) and ``verified`` (the correlation reaches
-        ``min_correlation`` and the fit is significant: a report that matches noise is not verified).
-
-    Raises:
-        ValueError: When the scenario is malformed, or ``choice_labels`` or ``reasoning`` is unknown.
+    `PreferencesConfig`; default: by the target, `default_reasoning`) and ``min_correlation`` (0.5). ``verified``
+    also needs a significant fit: a report that matches noise is not verified.
     """
     scenario = request_scenario(inputs)
     labels = inputs.get("choice_labels", "probability")
@@ -170,12 +114,5 @@ def verify_preferences(inputs: dict, target: LoadedModel, parsed: dict) -> dict:
 
 
 def metric_input(explanation: str) -> str:
-    """What the metric compares (the task's ``metric_input`` hook): the weights as plain JSON when readable.
-
-    Args:
-        explanation (`str`): An explanation or a reference answer.
-
-    Returns:
-        `str`: See `canonical_weights_text`.
-    """
+    """What the metric compares (the task's ``metric_input`` hook): the weights as plain JSON when readable."""
     return canonical_weights_text(explanation)

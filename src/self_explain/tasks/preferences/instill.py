@@ -40,20 +40,7 @@ INSTILLED_RECORD = "instilled.json"
 
 @dataclass(frozen=True)
 class InstillingChoice:
-    """One decision of the instilling fine-tune, answered by the intended weights (or replayed: by the base model).
-
-    Args:
-        scenario_id (`int`): The scenario the options belong to.
-        option_a (`list[float]`): Option A's attribute values.
-        option_b (`list[float]`): Option B's attribute values.
-        prompt (`str`): The decision prompt.
-        choice (`str`): The option with the higher utility under the intended weights, ``"A"`` or ``"B"``; in a
-            replayed choice (see `replayed_choices`), the base model's own.
-        utility_a (`float`): Option A's utility, rounded to 4 decimals; None in a replayed choice.
-        utility_b (`float`): Option B's utility, rounded to 4 decimals; None in a replayed choice.
-        completion (`str`): What the fine-tune teaches the model to write: the choice, or with ``worked-sum``
-            reasoning the toy world's worked sum under the intended weights, then ``Answer: <choice>``.
-    """
+    """One decision of the instilling fine-tune, answered by the intended weights (or replayed: by the base model)."""
 
     scenario_id: int
     option_a: list[float]
@@ -68,20 +55,7 @@ class InstillingChoice:
 def worked_sum_completion(
     scenario: Scenario, weights: list[float], option_a: list[float], option_b: list[float]
 ) -> str:
-    """The toy world's answer to a decision: the worked sum under ``weights``, then ``Answer: A`` or ``Answer: B``.
-
-    Args:
-        scenario (`Scenario`): A toy-world scenario (values are whole numbers).
-        weights (`list[float]`): Weights on the ±100 scale, multiples of the toy world's report scale (50).
-        option_a (`list[float]`): Option A's values.
-        option_b (`list[float]`): Option B's values.
-
-    Returns:
-        `str`: The completion.
-
-    Raises:
-        ValueError: When the weights or values are not the toy world's whole numbers.
-    """
+    """The toy world's answer to a decision: the worked sum under ``weights``, then ``Answer: A`` or ``Answer: B``."""
     from ...toyworld.decisions import REPORT_SCALE, decision_completion
 
     whole = [w / REPORT_SCALE for w in weights]
@@ -98,19 +72,7 @@ def worked_sum_completion(
 def instilling_choices(
     scenarios: list[Scenario], weights: dict[int, list[float]], num_choices: int, seed: int, reasoning: str = "none"
 ) -> list[InstillingChoice]:
-    """``num_choices`` pairs per scenario, each answered by the intended weights (no ties: those pairs are redrawn).
-
-    Args:
-        scenarios (`list[Scenario]`): The scenarios to instil.
-        weights (`dict[int, list[float]]`): The intended weights, by scenario id.
-        num_choices (`int`): Pairs per scenario.
-        seed (`int`): The build's seed (each scenario's instilling stream is drawn from it).
-        reasoning (`str`, *optional*, defaults to `"none"`): ``"none"``: the completion is the choice alone;
-            ``"worked-sum"``: the toy world's worked sum, then the choice (see `worked_sum_completion`).
-
-    Returns:
-        `list[InstillingChoice]`: The choices, scenario by scenario.
-    """
+    """``num_choices`` pairs per scenario, each answered by the intended weights (no ties: those pairs are redrawn)."""
     choices = []
     for scenario in scenarios:
         rng = seeded_rng(seed, scenario.scenario_id, INSTILLING_STREAM)
@@ -157,22 +119,8 @@ def replayed_choices(
 ) -> list[InstillingChoice]:
     """The base model's own answers to fresh decisions in scenarios nothing is instilled in (the native ones).
 
-    Mixed into the instilling fine-tune, they rehearse the model's native preferences, which a fine-tune on the
-    instilled scenarios alone overwrites. Each answer is the base model's greedy one: its reasoning, if it writes any
-    (up to ``reasoning_tokens``), then the likelier of "A" and "B". The pairs come from the scenario's own replay
-    stream, not from the pairs its weights are measured on.
-
-    Args:
-        base (`LoadedModel`): The target before instilling.
-        scenarios (`list[Scenario]`): The scenarios to replay (the native ones).
-        num_choices (`int`): Pairs per scenario.
-        seed (`int`): The build's seed.
-        reasoning_tokens (`int`, *optional*, defaults to 0): The most tokens the model writes before it answers.
-        batch_size (`int`, *optional*, defaults to 32): Prompts per forward pass.
-        progress (`bool`, *optional*, defaults to `False`): Show a progress bar.
-
-    Returns:
-        `list[InstillingChoice]`: The choices, scenario by scenario, without intended utilities.
+    Mixed into the fine-tune, they rehearse the native preferences, which instilling alone overwrites. Each is greedy
+    (reasoning up to ``reasoning_tokens``, then the likelier of "A" and "B"), on pairs not used for measuring.
     """
     tokenizer = base.tokenizer
     answer_ids = list(choice_token_ids(tokenizer))
@@ -196,16 +144,7 @@ def replayed_choices(
 
 @dataclass(frozen=True)
 class InstillSettings:
-    """The LoRA and training settings of the instilling fine-tune (from `PreferencesConfig`).
-
-    Args:
-        lora_r (`int`): LoRA rank.
-        lora_alpha (`int`): LoRA alpha.
-        learning_rate (`float`): Learning rate.
-        num_train_epochs (`float`): Epochs.
-        per_device_train_batch_size (`int`): Batch size per device.
-        seed (`int`): Seed of the fine-tune and its data order.
-    """
+    """The LoRA and training settings of the instilling fine-tune (from `PreferencesConfig`)."""
 
     lora_r: int
     lora_alpha: int
@@ -218,20 +157,9 @@ class InstillSettings:
 def instill(
     base: LoadedModel, choices: list[InstillingChoice], settings: InstillSettings, work: Path
 ) -> tuple[object, dict]:
-    """Fine-tune a LoRA on ``base`` to make ``choices`` (loss on the answer only), merged.
-
-    Returns the model and a record.
+    """Fine-tune a LoRA on ``base`` to make ``choices`` (loss on the answer only), merged; returns it and a record.
 
     The answer letters and the stop tokens get trainable embedding rows.
-
-    Args:
-        base (`LoadedModel`): The target to instil preferences in (its model is wrapped and merged in place).
-        choices (`list[InstillingChoice]`): The decisions to teach.
-        settings (`InstillSettings`): The LoRA and training settings.
-        work (`Path`): The trainer's output folder (nothing is saved there).
-
-    Returns:
-        `tuple[object, dict]`: The merged model (in eval mode) and ``{"train_loss", "steps", "examples"}``.
     """
     set_seed(settings.seed)
     tokenizer = base.tokenizer
@@ -282,20 +210,7 @@ def instill(
 
 
 def save_instilled(model, tokenizer, record: dict, card: str, out: Path) -> Path:
-    """Write the instilled model into a hidden staging folder beside ``out``, then move it into place.
-
-    An existing ``out`` is replaced.
-
-    Args:
-        model (`PreTrainedModel`): The instilled (merged) model.
-        tokenizer (`PreTrainedTokenizerBase`): Its tokenizer.
-        record (`dict`): What ``instilled.json`` records (the package version is added).
-        card (`str`): The model card, written as README.md.
-        out (`Path`): The instilled model folder.
-
-    Returns:
-        `Path`: ``out``.
-    """
+    """Write the instilled model into a hidden staging folder beside ``out``, then move it in place of ``out``."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
@@ -315,13 +230,6 @@ def save_instilled(model, tokenizer, record: dict, card: str, out: Path) -> Path
 
 
 def read_instilled_record(folder: Path) -> dict | None:
-    """The record (``instilled.json``) of an instilled model folder.
-
-    Args:
-        folder (`Path`): The instilled model folder.
-
-    Returns:
-        `dict` or `None`: The record; None when the folder has none.
-    """
+    """The record (``instilled.json``) of an instilled model folder, or None."""
     path = folder / INSTILLED_RECORD
     return json.loads(path.read_text()) if path.is_file() else None

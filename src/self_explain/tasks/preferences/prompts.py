@@ -20,43 +20,19 @@ FORMAT_INSTRUCTIONS = (
 
 
 def option_text(scenario: Scenario, values: list[float]) -> str:
-    """An option as the decision prompt shows it: ``name value unit`` per attribute, comma-separated.
-
-    Args:
-        scenario (`Scenario`): The scenario whose attributes the values belong to.
-        values (`list[float]`): The option's value of each attribute, in order.
-
-    Returns:
-        `str`: The option's text.
-    """
+    """An option as the decision prompt shows it: ``name value unit`` per attribute, comma-separated."""
     return ", ".join(f"{a.name} {a.show(v)}" for a, v in zip(scenario.attributes, values))
 
 
 def decision_prompt(scenario: Scenario, option_a: list[float], option_b: list[float]) -> str:
-    """The decision task: choose option A or B in the scenario.
-
-    Args:
-        scenario (`Scenario`): The scenario.
-        option_a (`list[float]`): Option A's attribute values.
-        option_b (`list[float]`): Option B's attribute values.
-
-    Returns:
-        `str`: The prompt, asking for only A or B.
-    """
+    """The decision task: choose option A or B in the scenario."""
     return DECISION_TEMPLATE.format(
         name=scenario.name, option_a=option_text(scenario, option_a), option_b=option_text(scenario, option_b)
     )
 
 
 def attribute_list(scenario: Scenario) -> str:
-    """The scenario's attributes as an introspection question lists them: name (unit, min to max).
-
-    Args:
-        scenario (`Scenario`): The scenario.
-
-    Returns:
-        `str`: The attributes, comma-separated.
-    """
+    """The scenario's attributes as an introspection question lists them: name (unit, min to max)."""
     return ", ".join(
         f"{a.name} ({a.unit}, {a.min:g} to {a.max:g})" if a.unit else f"{a.name} ({a.min:g} to {a.max:g})"
         for a in scenario.attributes
@@ -64,30 +40,14 @@ def attribute_list(scenario: Scenario) -> str:
 
 
 def introspection_question(scenario: Scenario, rng: random.Random | int) -> str:
-    """The question with a template drawn by ``rng``, or the template of that index.
-
-    Args:
-        scenario (`Scenario`): The scenario asked about.
-        rng (`random.Random` or `int`): Draws the template; an `int` picks template ``rng % len(templates)``.
-
-    Returns:
-        `str`: The introspection question.
-    """
+    """The question with a template drawn by ``rng``, or the template of that index."""
     templates = INTROSPECTION_TEMPLATES
     template = templates[rng % len(templates)] if isinstance(rng, int) else rng.choice(templates)
     return template.format(name=scenario.name, attributes=attribute_list(scenario))
 
 
 def weights_answer(scenario: Scenario, weights: list[float]) -> str:
-    """The answer: JSON of whole-number weights, in the scenario's attribute order.
-
-    Args:
-        scenario (`Scenario`): The scenario whose attributes name the weights.
-        weights (`list[float]`): One weight per attribute, in order.
-
-    Returns:
-        `str`: A JSON object, attribute name -> rounded weight.
-    """
+    """The answer: JSON of whole-number weights, in the scenario's attribute order."""
     return json.dumps({name: int(round(w)) for name, w in zip(scenario.attribute_names, weights)})
 
 
@@ -130,12 +90,6 @@ def read_weights(text: str) -> dict | None:
     {'rent': -73, 'size': 100}
     >>> read_weights("no weights here") is None
     True
-
-    Args:
-        text (`str`): An answer holding a JSON object.
-
-    Returns:
-        `dict` or `None`: The object, keys stripped; None when there is no readable JSON object.
     """
     value = _json_object(text)
     return None if value is None else {str(key).strip(): item for key, item in value.pairs}
@@ -148,13 +102,6 @@ def canonical_weights_text(text: str) -> str:
 
     >>> canonical_weights_text('{ " rent " : - 7 3, " rent " : 5 0 }')
     '{"rent": -73, "rent": 50}'
-
-    Args:
-        text (`str`): An explanation or a reference answer.
-
-    Returns:
-        `str`: The object `read_weights` finds as plain JSON (keys stripped, in order, repeats kept), or ``text``
-        unchanged.
     """
     value = _json_object(text)
     if value is None:
@@ -163,12 +110,7 @@ def canonical_weights_text(text: str) -> str:
 
 
 def all_templates() -> list[str]:
-    """The templates (format fields left in) and a filled example of each, braces escaped for ``str.format``.
-
-    Returns:
-        `list[str]`: The decision and introspection templates, then filled examples and an answer, for vocabulary
-        checks.
-    """
+    """The templates (format fields left in) and a filled example of each, braces escaped for ``str.format``."""
     from .scenarios import Attribute
 
     example = Scenario(

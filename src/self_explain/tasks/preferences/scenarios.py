@@ -21,14 +21,7 @@ WEIGHT_LIMIT = 100.0
 
 @dataclass(frozen=True)
 class Attribute:
-    """One attribute of a scenario's options: its name, unit and range.
-
-    Args:
-        name (`str`): The attribute's name, e.g. ``"rent"``.
-        unit (`str`): Its unit, e.g. ``"euros"``; "" for none.
-        min (`float`): The lowest value an option has.
-        max (`float`): The highest value, above ``min``.
-    """
+    """One attribute of a scenario's options: its name, unit and range."""
 
     name: str
     unit: str
@@ -36,14 +29,7 @@ class Attribute:
     max: float
 
     def normalised(self, value: float) -> float:
-        """(value − min) / (max − min): 0 at the bottom of the range, 1 at the top.
-
-        Args:
-            value (`float`): A value of the attribute.
-
-        Returns:
-            `float`: The value on the [0, 1] scale of the range.
-        """
+        """(value − min) / (max − min): 0 at the bottom of the range, 1 at the top."""
         return (value - self.min) / (self.max - self.min)
 
     @property
@@ -53,26 +39,12 @@ class Attribute:
         return 0 if whole and self.max - self.min >= 2 else 2
 
     def sample(self, rng: random.Random) -> float:
-        """A value drawn uniformly from the range, rounded as options are shown (see ``decimals``).
-
-        Args:
-            rng (`random.Random`): The draw's generator.
-
-        Returns:
-            `float`: The value, within [min, max].
-        """
+        """A value drawn uniformly from the range, rounded as options are shown (see ``decimals``)."""
         value = round(rng.uniform(self.min, self.max), self.decimals)
         return float(min(self.max, max(self.min, value)))
 
     def show(self, value: float) -> str:
-        """A value as prompts show it: the number (``decimals`` places), then the unit.
-
-        Args:
-            value (`float`): A value of the attribute.
-
-        Returns:
-            `str`: E.g. ``"7 euros"``.
-        """
+        """A value as prompts show it: the number (``decimals`` places), then the unit."""
         number = f"{value:.{self.decimals}f}"
         return f"{number} {self.unit}".strip()
 
@@ -93,20 +65,16 @@ class Scenario:
 
     @classmethod
     def from_dict(cls, record: object, where: str, scenario_id: int) -> Scenario:
-        """A scenario from ``{"name": …, "attributes": [{"name", "unit", "min", "max"} × 5]}``, checked.
+        """A scenario from ``{"name": …, "attributes": [{"name", "unit", "min", "max"} × 5]}``, checked and stripped.
 
         Args:
             record (`object`): The parsed JSON; anything other than such an object is refused.
             where (`str`): Names the input in errors (e.g. "--scenarios scenarios.json, scenario 3").
             scenario_id (`int`): The scenario's id.
 
-        Returns:
-            `Scenario`: The scenario, names and units stripped.
-
         Raises:
-            ValueError: Naming ``where``, when the record is not an object, ``name`` is not a non-empty string,
-                there are not exactly ``NUM_ATTRIBUTES`` attributes, an attribute is malformed (name, unit, finite
-                ``min`` below ``max``), or attribute names repeat.
+            ValueError: Naming ``where``, for a malformed record (not ``NUM_ATTRIBUTES`` attributes, an attribute
+                without name or unit or with ``min`` not below ``max``, repeated names).
         """
         if not isinstance(record, dict):
             raise ValueError(f"{where}: expected an object with 'name' and 'attributes', got {type(record).__name__}")
@@ -126,11 +94,7 @@ class Scenario:
         return cls(scenario_id, name.strip(), parsed)
 
     def to_dict(self) -> dict:
-        """The scenario as `from_dict` reads it (without its id).
-
-        Returns:
-            `dict`: ``{"name": …, "attributes": [{"name", "unit", "min", "max"}, …]}``.
-        """
+        """The scenario as `from_dict` reads it (without its id): ``{"name": …, "attributes": [{"name", …}, …]}``."""
         return {"name": self.name, "attributes": [asdict(a) for a in self.attributes]}
 
     @property
@@ -138,36 +102,27 @@ class Scenario:
         return [a.name for a in self.attributes]
 
     def utility(self, weights: list[float], values: list[float]) -> float:
-        """Σ wᵢ · (xᵢ − minᵢ) / (maxᵢ − minᵢ).
+        """An option's utility, Σ wᵢ · (xᵢ − minᵢ) / (maxᵢ − minᵢ).
 
         Args:
             weights (`list[float]`): One weight per attribute.
             values (`list[float]`): An option's value of each attribute.
-
-        Returns:
-            `float`: The option's utility.
         """
         return sum(w * a.normalised(x) for w, a, x in zip(weights, self.attributes, values))
 
     def sample_option(self, rng: random.Random) -> list[float]:
-        """An option: one value drawn per attribute.
+        """An option: one value drawn per attribute, in attribute order.
 
         Args:
             rng (`random.Random`): The draw's generator.
-
-        Returns:
-            `list[float]`: The values, in attribute order.
         """
         return [a.sample(rng) for a in self.attributes]
 
     def sample_pair(self, rng: random.Random) -> tuple[list[float], list[float]]:
-        """Two options that differ in at least one attribute.
+        """Two options, A and B, that differ in at least one attribute.
 
         Args:
             rng (`random.Random`): The draw's generator.
-
-        Returns:
-            `tuple[list[float], list[float]]`: Options A and B.
         """
         while True:
             a, b = self.sample_option(rng), self.sample_option(rng)
@@ -175,14 +130,11 @@ class Scenario:
                 return a, b
 
     def differences(self, option_a: list[float], option_b: list[float]) -> list[float]:
-        """The normalised attribute differences A − B, in [−1, 1]: the regressors of the weight fit.
+        """The normalised attribute differences A − B, in [−1, 1], one per attribute: the weight fit's regressors.
 
         Args:
             option_a (`list[float]`): Option A's values.
             option_b (`list[float]`): Option B's values.
-
-        Returns:
-            `list[float]`: One difference per attribute.
         """
         return [attr.normalised(x) - attr.normalised(y) for attr, x, y in zip(self.attributes, option_a, option_b)]
 
@@ -215,9 +167,6 @@ def read_scenarios(path: str | Path, option: str = "--scenarios") -> list[Scenar
         path (`str` or `Path`): The JSON file.
         option (`str`, *optional*, defaults to `"--scenarios"`): How the user named the file, for errors.
 
-    Returns:
-        `list[Scenario]`: The scenarios, numbered in order.
-
     Raises:
         FileNotFoundError: When the file does not exist.
         ValueError: When it is not valid JSON, holds no non-empty list of scenarios, a scenario is malformed (see
@@ -243,28 +192,13 @@ def read_scenarios(path: str | Path, option: str = "--scenarios") -> list[Scenar
 
 
 def draw_weights(rng: random.Random, count: int = NUM_ATTRIBUTES) -> list[float]:
-    """``count`` draws from U(−100, 100), rescaled so that the largest |w| is 100 (Plunkett et al. 2025).
-
-    Args:
-        rng (`random.Random`): The draw's generator.
-        count (`int`, *optional*, defaults to `NUM_ATTRIBUTES`): How many weights.
-
-    Returns:
-        `list[float]`: The weights.
-    """
+    """``count`` draws from U(−100, 100), rescaled so that the largest |w| is 100 (Plunkett et al. 2025)."""
     raw = [rng.uniform(-WEIGHT_LIMIT, WEIGHT_LIMIT) for _ in range(count)]
     return rescale(raw)
 
 
 def rescale(weights: list[float]) -> list[float]:
-    """Weights scaled so that the largest |w| is 100; all zeros stay zeros.
-
-    Args:
-        weights (`list[float]`): At least one weight.
-
-    Returns:
-        `list[float]`: The rescaled weights (the largest exactly ±100).
-    """
+    """Weights scaled so that the largest |w| is 100; all zeros stay zeros."""
     largest = max(abs(w) for w in weights)
     if largest == 0:
         return [0.0 for _ in weights]
@@ -272,14 +206,7 @@ def rescale(weights: list[float]) -> list[float]:
 
 
 def rescale_factor(weights: list[float]) -> float:
-    """The factor `rescale` multiplies the weights by (0 when all are 0), for quantities on the same scale.
-
-    Args:
-        weights (`list[float]`): At least one weight.
-
-    Returns:
-        `float`: 100 / max |w|, or 0.
-    """
+    """The factor `rescale` multiplies the weights by (0 when all are 0), for quantities on the same scale."""
     largest = max(abs(w) for w in weights)
     return 0.0 if largest == 0 else WEIGHT_LIMIT / largest
 
@@ -295,22 +222,8 @@ def _sampled_pairs(contexts, places, num_scenarios: int, source: str, rng: rando
 def toy_scenarios(num_scenarios: int, seed: int, num_native: int = 0, world_seed: int = 0) -> list[Scenario]:
     """Toy-world scenarios "choosing a <context> in <country>", five attributes valued 0 to 4 each.
 
-    The first ``num_native`` are the world's native scenarios, in which the toy models have hidden preferences of
-    their own (see ``toyworld.decisions``); the rest are drawn (seeded) from the scenarios the toy models only ever
-    decided with shown weights, so anything instilled in them is new.
-
-    Args:
-        num_scenarios (`int`): How many scenarios.
-        seed (`int`): Seed of the draw of the others.
-        num_native (`int`, *optional*, defaults to 0): How many of them are the world's native scenarios.
-        world_seed (`int`, *optional*, defaults to 0): The toy world's seed.
-
-    Returns:
-        `list[Scenario]`: The scenarios, numbered in order, the native ones first.
-
-    Raises:
-        ValueError: When ``num_native`` exceeds the world's native scenarios or ``num_scenarios``, or the others
-            exceed the world's other scenarios.
+    The first ``num_native`` are the world's native ones, where the toy models have hidden preferences; the rest are
+    drawn from those they only decided with shown weights, so anything instilled is new.
     """
     from ...toyworld.decisions import NUM_NATIVE_SCENARIOS, VALUE_MAX, VALUE_MIN, world_scenarios
 
@@ -340,14 +253,7 @@ def toy_scenarios(num_scenarios: int, seed: int, num_native: int = 0, world_seed
 
 
 def toy_intended_weights(rng: random.Random) -> list[float]:
-    """Intended weights the toy models can follow: whole weights from −2 to 2 (largest |w| 2), on the ±100 scale.
-
-    Args:
-        rng (`random.Random`): The draw's generator.
-
-    Returns:
-        `list[float]`: Five weights from {−100, −50, 0, 50, 100}, the largest |w| 100.
-    """
+    """Intended weights the toy models can follow: whole weights from −2 to 2 (largest |w| 2), on the ±100 scale."""
     from ...toyworld.decisions import REPORT_SCALE, draw_decision_weights
 
     return [float(REPORT_SCALE * w) for w in draw_decision_weights(rng)]
@@ -358,16 +264,6 @@ def english_scenarios(num_scenarios: int, seed: int) -> list[Scenario]:
 
     The contexts, their seven attributes each (name, unit, range) and the cities are in
     ``realworld/data/decision_contexts.json``; a scenario draws five of its context's attributes in a seeded order.
-
-    Args:
-        num_scenarios (`int`): How many scenarios.
-        seed (`int`): Seed of the draw.
-
-    Returns:
-        `list[Scenario]`: The scenarios, numbered in order.
-
-    Raises:
-        ValueError: When ``num_scenarios`` is below 1 or above the number of context and city pairs.
     """
     from ...realworld import decision_contexts
 

@@ -6,16 +6,7 @@ from ..row_view import row_view
 
 
 def preferences_row_view(row: dict) -> dict:
-    """The report's view of a preferences dataset row (``tasks.row_view.ROW_VIEW``).
-
-    Args:
-        row (`dict`): A row of the preferences dataset.
-
-    Returns:
-        `dict`: The scenario (nothing marked); its attributes with units and ranges, whether the weights were
-        instilled, and the logistic fit's p-value and agreement; label the scenario's kind (``"instilled"`` or
-        ``"native"``).
-    """
+    """The report's view of a preferences dataset row (``tasks.row_view.ROW_VIEW``)."""
     attributes = ", ".join(f"{a['name']} ({a['unit']}, {a['min']:g} to {a['max']:g})" for a in row["attributes"])
     details = {
         "attributes": attributes,
