@@ -19,6 +19,8 @@ from self_explain.evaluation.baselines import (
 from self_explain.evaluation.experiment import (
     Cell,
     ExperimentConfig,
+    ExperimentSteps,
+    ModelSteps,
     ScoredRows,
     run_experiment,
 )
@@ -52,7 +54,7 @@ def test_controls_that_do_not_apply_are_refused(tmp_path):
         ExperimentConfig(task="patching", output_dir=str(tmp_path), controls=["mirrored"])
 
 
-def test_a_control_trains_the_targets_own_base_as_the_self_explainer_does(tmp_path, monkeypatch):
+def test_a_control_trains_the_targets_own_base_as_the_self_explainer_does(tmp_path):
     config = ExperimentConfig(task="patching", output_dir=str(tmp_path), dataset_name="fake", projection="linear")
     trained = []
 
@@ -60,7 +62,7 @@ def test_a_control_trains_the_targets_own_base_as_the_self_explainer_does(tmp_pa
         trained.append(train_config)
         raise RuntimeError("stop after the config")
 
-    monkeypatch.setattr(experiment, "train_explainer", capture)
+    rows = ScoredRows(config, "fake", ModelSteps(train_explainer=capture))
     state = SimpleNamespace(is_main_process=True, wait_for_everyone=lambda: None)
     cells = [
         Cell("toy-target", 16, 2),
@@ -69,7 +71,7 @@ def test_a_control_trains_the_targets_own_base_as_the_self_explainer_does(tmp_pa
     ]
     for cell in cells:
         with pytest.raises(RuntimeError, match="stop after the config"):
-            experiment.run_training_cell(config, "fake", ScoredRows(config, "fake"), cell, state)
+            experiment.run_training_cell(config, "fake", rows, cell, state)
     self_config, rotated, shuffled = trained
     assert [c.vector_control for c in trained] == [None, "rotated", "shuffled"]
     for control in (rotated, shuffled):
@@ -89,7 +91,7 @@ def test_a_control_trains_the_targets_own_base_as_the_self_explainer_does(tmp_pa
 
 
 @pytest.fixture
-def finished(tmp_path, monkeypatch):
+def finished(tmp_path):
     """A whole run_experiment on a fake dataset: training, loading and generation replaced, everything else real."""
     loads, scored, trained, choices = [], [], [], []
 
@@ -145,16 +147,20 @@ def finished(tmp_path, monkeypatch):
             },
         )
 
-    monkeypatch.setattr(experiment, "load_split", fake_load_split)
-    monkeypatch.setattr(experiment, "split_examples", fake_examples)
-    monkeypatch.setattr(experiment, "evaluate_split", fake_evaluate)
-    monkeypatch.setattr(experiment, "selfie_scale_on_train", fake_choice)
-    monkeypatch.setattr(experiment, "train_explainer", fake_train)
-    monkeypatch.setattr(experiment, "load_explainer", fake_load_explainer)
-    monkeypatch.setattr(
-        experiment,
-        "untrained_target_explainer",
-        lambda config: SimpleNamespace(name="untrained", target=SimpleNamespace(revision="sha256:target")),
+    models = ModelSteps(
+        load_split=fake_load_split,
+        split_examples=fake_examples,
+        evaluate_split=fake_evaluate,
+        choose_selfie_scale=fake_choice,
+        train_explainer=fake_train,
+        load_explainer=fake_load_explainer,
+        untrained_explainer=lambda config: SimpleNamespace(
+            name="untrained", target=SimpleNamespace(revision="sha256:target")
+        ),
+    )
+    steps = ExperimentSteps(
+        scored_rows=lambda config, dataset: ScoredRows(config, dataset, models),
+        train_rows=lambda config, dataset: len(fake_load_split(dataset, config.config_name, "train")),
     )
     config = ExperimentConfig(
         task="patching",
@@ -167,7 +173,7 @@ def finished(tmp_path, monkeypatch):
         selfie_scales=[1.0, 10.0],
         selfie_validation_rows=12,
     )
-    return config, run_experiment(config), loads, scored, trained, choices
+    return config, run_experiment(config, steps), loads, scored, trained, choices
 
 
 def test_controls_are_trained_on_every_size_and_seed_of_the_self_explainer(finished):

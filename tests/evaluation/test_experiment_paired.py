@@ -2,6 +2,7 @@
 is scored on the same rows, whose per-row scores and groups (entities) each result keeps for the bootstrap."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,6 +15,7 @@ from self_explain.evaluation.experiment import (
     RESULT_FORMAT,
     Cell,
     ExperimentConfig,
+    ModelSteps,
     ScoredRows,
     check_resumable,
     score_cell,
@@ -49,19 +51,20 @@ def split_rows(count: int, entities: bool) -> Dataset:
 
 
 @pytest.fixture
-def scored_rows(monkeypatch, tmp_path):
+def scored_rows(tmp_path):
     """ScoredRows over a fake dataset: a test split with entities, an ood split without."""
     splits = {"test": split_rows(40, entities=True), "ood": split_rows(12, entities=False)}
-    monkeypatch.setattr(experiment, "load_split", lambda dataset, config, split, *args, **kwargs: splits[split])
     reads = []
 
     def fake_examples(explainer, task, rows, seed):
         reads.append(explainer)
         return ExplainerExamples(questions=list(rows["question"]), answers=list(rows["answer"]))
 
-    monkeypatch.setattr(experiment, "split_examples", fake_examples)
+    models = ModelSteps(
+        load_split=lambda dataset, config, split, *args, **kwargs: splits[split], split_examples=fake_examples
+    )
     config = ExperimentConfig(task="patching", output_dir=str(tmp_path), dataset_name="fake", eval_rows=25, seed=5)
-    return ScoredRows(config, "fake"), reads
+    return ScoredRows(config, "fake", models), reads
 
 
 def test_the_scored_rows_and_their_groups_are_read_once_for_every_run(scored_rows):
@@ -76,7 +79,7 @@ def test_the_scored_rows_and_their_groups_are_read_once_for_every_run(scored_row
     assert first.questions == [f"q{i}" for i in index]
 
 
-def test_every_cell_keeps_per_row_scores_on_the_same_rows(scored_rows, monkeypatch):
+def test_every_cell_keeps_per_row_scores_on_the_same_rows(scored_rows):
     rows, _ = scored_rows
     config = rows.config
 
@@ -85,7 +88,7 @@ def test_every_cell_keeps_per_row_scores_on_the_same_rows(scored_rows, monkeypat
         predictions = [a if right else "no idea" for a in examples.answers]
         return BaselineResult({"exact_match": 1.0 if right else 0.0}, predictions)
 
-    monkeypatch.setattr(experiment, "evaluate_split", fake_evaluate)
+    rows.models = replace(rows.models, evaluate_split=fake_evaluate)
     good, bad = score_cell("good", config, rows), score_cell("bad", config, rows, baseline="untrained")
     for split in ("test", "ood"):
         a, b = good[split]["per_row"], bad[split]["per_row"]
@@ -99,25 +102,22 @@ def test_every_cell_keeps_per_row_scores_on_the_same_rows(scored_rows, monkeypat
     assert json.loads(json.dumps(good)) == good, "a result is plain JSON"
 
 
-def test_every_explainer_of_a_seed_trains_on_the_subsample_nearest_neighbour_searches(scored_rows, monkeypatch):
+def test_every_explainer_of_a_seed_trains_on_the_subsample_nearest_neighbour_searches(scored_rows):
     rows, _ = scored_rows
-    asked = []
-    monkeypatch.setattr(
-        experiment,
-        "load_split",
-        lambda dataset, config, split, revision=None, max_rows=None, seed=0: asked.append(
-            (dataset, config, split, max_rows, seed)
-        ),
-    )
-    rows.train_rows(16, 2)
-
-    trained = []
+    asked, trained = [], []
 
     def capture(train_config):
         trained.append(train_config)
         raise RuntimeError("stop after the config")
 
-    monkeypatch.setattr(experiment, "train_explainer", capture)
+    rows.models = replace(
+        rows.models,
+        load_split=lambda dataset, config, split, revision=None, max_rows=None, seed=0: asked.append(
+            (dataset, config, split, max_rows, seed)
+        ),
+        train_explainer=capture,
+    )
+    rows.train_rows(16, 2)
     state = SimpleNamespace(is_main_process=True, wait_for_everyone=lambda: None)
     for who in ("toy-target", "toy-other"):
         with pytest.raises(RuntimeError, match="stop after the config"):

@@ -12,6 +12,7 @@ _PUBLIC = {
     "control_results": ".vector_controls",
     "ExperimentConfig": ".experiment",
     "ExperimentSteps": ".experiment",
+    "ModelSteps": ".experiment",
     "run_experiment": ".experiment",
     "summarize": ".summary_statistics",
     "paired_differences": ".summary_statistics",

@@ -411,18 +411,63 @@ def write_result(out: Path, cell: Cell, result: dict) -> None:
     write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8"))
 
 
+def untrained_target_explainer(config: ExperimentConfig):
+    """The target as its own untrained explainer: its base with the placeholder tokens added, no adapter."""
+    from transformers import set_seed
+
+    from ..core.injection import add_placeholder_tokens
+    from ..core.models import load_model
+    from ..explainer.modeling import Explainer
+
+    set_seed(config.seed)  # the new placeholder embedding rows are drawn at random
+    target = load_model(config.target, trust_remote_code=config.trust_remote_code)
+    add_placeholder_tokens(target.tokenizer, target.model)
+    return Explainer(target.model, target.tokenizer, target, name=config.target)
+
+
+@dataclass
+class ModelSteps:
+    """What a run does with data and models, each replaceable: a test passes its own instead of patching the module.
+
+    Args:
+        load_split (`Callable`, *optional*, defaults to `load_split`): Reads a split of the explanation dataset,
+            ``(dataset, config_name, split, max_rows=, seed=) -> datasets.Dataset``.
+        split_examples (`Callable`, *optional*, defaults to `split_examples`): Rows as an explainer's examples,
+            ``(explainer, task, rows, seed) -> ExplainerExamples``.
+        evaluate_split (`Callable`, *optional*, defaults to `evaluate_split`): Scores an explainer or a baseline on
+            examples, ``(explainer, task, examples, **options) -> BaselineResult``.
+        choose_selfie_scale (`Callable`, *optional*, defaults to `selfie_scale_on_train`): SelfIE's scale, chosen on
+            the validation slice, ``(explainer, task, validation, scales, **options) -> dict``.
+        train_explainer (`Callable[[ExplainerConfig], object]`, *optional*, defaults to `train_explainer`): Trains
+            and saves a run's explainer.
+        load_explainer (`Callable`, *optional*, defaults to `load_explainer`): Loads a trained explainer,
+            ``(folder, target, trust_remote_code=) -> Explainer``.
+        untrained_explainer (`Callable[[ExperimentConfig], object]`, *optional*, defaults to
+            `untrained_target_explainer`): The target as its own untrained explainer, for the baselines.
+    """
+
+    load_split: Callable[..., object] = load_split
+    split_examples: Callable[..., ExplainerExamples] = split_examples
+    evaluate_split: Callable[..., object] = evaluate_split
+    choose_selfie_scale: Callable[..., dict] = selfie_scale_on_train
+    train_explainer: Callable[[ExplainerConfig], object] = train_explainer
+    load_explainer: Callable[..., object] = load_explainer
+    untrained_explainer: Callable[[ExperimentConfig], object] = untrained_target_explainer
+
+
 class ScoredRows:
     """What every run is scored on, read once: each split's rows and their examples (vectors from the target)."""
 
-    def __init__(self, config: ExperimentConfig, dataset: str):
+    def __init__(self, config: ExperimentConfig, dataset: str, models: ModelSteps | None = None):
         self.config, self.dataset = config, dataset
+        self.models = models or ModelSteps()
         self._examples: dict[str, ExplainerExamples] = {}
         self._rows: dict[str, tuple] = {}
 
     def rows(self, split: str):
         """The split's scored rows, their indices and groups (``entity``, else index): the same for every run."""
         if split not in self._rows:
-            rows = load_split(self.dataset, self.config.config_name, split)
+            rows = self.models.load_split(self.dataset, self.config.config_name, split)
             index = scored_row_indices(len(rows), self.config.eval_rows, self.config.seed)
             rows = rows.select(index)
             groups = list(rows[GROUP_COLUMN]) if GROUP_COLUMN in rows.column_names else list(index)
@@ -433,23 +478,23 @@ class ScoredRows:
         """The split's examples (cached), read through the first explainer asked (all have the same target)."""
         if split not in self._examples:
             rows, _, _ = self.rows(split)
-            self._examples[split] = split_examples(explainer, self.config.task, rows, self.config.seed)
+            self._examples[split] = self.models.split_examples(explainer, self.config.task, rows, self.config.seed)
         return self._examples[split]
 
     def train_rows(self, size: int, seed: int):
         """The subsample a run of ``size`` rows and ``seed`` trains on (as ``train_explainer`` draws it)."""
-        return load_split(self.dataset, self.config.config_name, "train", max_rows=size, seed=seed)
+        return self.models.load_split(self.dataset, self.config.config_name, "train", max_rows=size, seed=seed)
 
     def validation_examples(self, explainer) -> ExplainerExamples:
         """The validation slice SelfIE's scale is chosen on: seeded rows of the train split, never a scored split."""
-        rows = load_split(
+        rows = self.models.load_split(
             self.dataset,
             self.config.config_name,
             "train",
             max_rows=self.config.selfie_validation_rows,
             seed=self.config.seed,
         )
-        return split_examples(explainer, self.config.task, rows, self.config.seed)
+        return self.models.split_examples(explainer, self.config.task, rows, self.config.seed)
 
 
 def scored_row_indices(total: int, eval_rows: int | None, seed: int) -> list[int]:
@@ -474,7 +519,7 @@ def score_cell(
     scores = {}
     for split in config.splits:
         examples = rows.examples(split, explainer)
-        result = evaluate_split(
+        result = rows.models.evaluate_split(
             explainer,
             config.task,
             examples,
@@ -513,7 +558,7 @@ def run_training_cell(
     explainer_folder = out / "runs" / cell.folder / "explainer"
     on_target = cell.control is not None or cell.who == config.target  # the target's own base
     started = time.perf_counter()
-    train_explainer(
+    rows.models.train_explainer(
         ExplainerConfig(
             dataset_name=dataset,
             dataset_config=config.config_name,
@@ -538,7 +583,9 @@ def run_training_cell(
     )
     result = None
     if state.is_main_process:
-        explainer = load_explainer(str(explainer_folder), config.target, trust_remote_code=config.trust_remote_code)
+        explainer = rows.models.load_explainer(
+            str(explainer_folder), config.target, trust_remote_code=config.trust_remote_code
+        )
         metadata = explainer.metadata
         result = {
             **asdict(cell),
@@ -568,20 +615,6 @@ def run_revisions(target_revision: str, explainer_base_revision: str) -> dict:
     }
 
 
-def untrained_target_explainer(config: ExperimentConfig):
-    """The target as its own untrained explainer: its base with the placeholder tokens added, no adapter."""
-    from transformers import set_seed
-
-    from ..core.injection import add_placeholder_tokens
-    from ..core.models import load_model
-    from ..explainer.modeling import Explainer
-
-    set_seed(config.seed)  # the new placeholder embedding rows are drawn at random
-    target = load_model(config.target, trust_remote_code=config.trust_remote_code)
-    add_placeholder_tokens(target.tokenizer, target.model)
-    return Explainer(target.model, target.tokenizer, target, name=config.target)
-
-
 def run_baseline_cells(
     config: ExperimentConfig, rows: ScoredRows, baselines: list[str], sizes: list[int], seeds: dict[int, list[int]]
 ) -> list[dict]:
@@ -595,17 +628,17 @@ def run_baseline_cells(
     for cell in progress_bar(cells, desc="baselines"):
         result = read_result(out, cell)
         if result is None:
-            explainer = explainer or untrained_target_explainer(config)
+            explainer = explainer or rows.models.untrained_explainer(config)
             train_examples = selfie_choice = None
             if cell.who in TRAINING_BASELINES:  # the subsample the explainers of this size and seed train on
                 if (cell.size, cell.seed) not in subsamples:
-                    subsamples[cell.size, cell.seed] = split_examples(
+                    subsamples[cell.size, cell.seed] = rows.models.split_examples(
                         explainer, config.task, rows.train_rows(cell.size, cell.seed), cell.seed
                     )
                 train_examples = subsamples[cell.size, cell.seed]
             if cell.who == SELFIE:  # its scale chosen once, on the train split's validation slice
                 validation = rows.validation_examples(explainer) if len(config.selfie_scales) > 1 else None
-                selfie_choice = selfie_scale_on_train(
+                selfie_choice = rows.models.choose_selfie_scale(
                     explainer,
                     config.task,
                     validation,

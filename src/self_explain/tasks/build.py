@@ -177,7 +177,15 @@ class DatasetBuilder:
 
     @classmethod
     def build_dataset(cls, config, recipe: Recipe | None = None) -> Path:
-        """Build the dataset of ``config`` (a task's ``Task.build``); returns its folder."""
+        """Build the dataset of ``config`` (a task's ``Task.build``); returns its folder.
+
+        Args:
+            config (`BuildConfig`): The options of ``self-explain build <task>``.
+            recipe (`Recipe`, *optional*): The YAML recipe the options came from (the provenance records it).
+
+        Returns:
+            `Path`: The dataset folder.
+        """
         return cls(config, recipe).run()
 
     def run(self) -> Path:
@@ -238,18 +246,44 @@ class DatasetBuilder:
         raise NotImplementedError
 
     def before_shards(self, items: list, fingerprint: str) -> None:
-        """Work shared by every shard, done once per build (it may keep results in ``self.build.work``)."""
+        """Work shared by every shard, done once per build (it may keep results in ``self.build.work``).
+
+        Args:
+            items (`list`): Every item of the build.
+            fingerprint (`str`): The build's fingerprint.
+        """
 
     def shard_size(self, items: list) -> int:
-        """Items per shard (the unit of resumption)."""
+        """Items per shard (the unit of resumption).
+
+        Args:
+            items (`list`): Every item of the build.
+
+        Returns:
+            `int`: The config's ``shard_size`` unless a task says otherwise.
+        """
         return self.config.shard_size
 
     def build_shard(self, items: list) -> tuple[list[dict], int]:
-        """The rows of a shard's items, and how many items gave none for a reason the provenance reports."""
+        """The rows of a shard's items, and how many items gave none for a reason the provenance reports.
+
+        Args:
+            items (`list`): The shard's items.
+
+        Returns:
+            `tuple[list[dict], int]`: The rows, and the number of items skipped.
+        """
         raise NotImplementedError
 
     def item_key(self, item) -> tuple:
-        """The key identifying an item (and its rows): its ``key_columns`` attributes."""
+        """The key identifying an item: its ``key_columns`` attributes.
+
+        Args:
+            item: An item of the build.
+
+        Returns:
+            `tuple`: The values of ``key_columns``, in order (the same columns identify its rows).
+        """
         return tuple(getattr(item, column) for column in self.key_columns)
 
     def _builtin_items(self) -> bool:
@@ -279,17 +313,39 @@ class DatasetBuilder:
         return fact_table_for(self.config.target)
 
     def entity_of(self, item) -> str:
-        """The toy-world entity an item is about ("" when unknown)."""
+        """The toy-world entity an item is about ("" when unknown).
+
+        Args:
+            item: An item of the build.
+
+        Returns:
+            `str`: The item's ``entity`` attribute, or "".
+        """
         return getattr(item, "entity", "") or ""
 
     def item_content(self, item) -> tuple[str, ...]:
-        """An item's texts that become row content; items sharing one are drawn into the same split."""
+        """The texts of an item that become row content (prompt, counterfactual); items that share one are split
+        together when splits are drawn (a user's file). Default: none, so each item is drawn on its own.
+
+        Args:
+            item: An item of the build.
+
+        Returns:
+            `tuple[str, ...]`: The item's content texts.
+        """
         return ()
 
     def split_of(self, item) -> str:
-        """The item's own split, else ``test`` for a held-out entity, else a seeded draw per content group.
+        """The item's own split when it has one (a user's file says so, or the toy world's ood relation); else, for a
+        toy-world build, ``test`` when its entity is held out (:meth:`held_out_entities`) and ``train`` otherwise;
+        else ``test`` with probability ``--test-fraction``, drawn from the seed and the key of the item's group
+        (items sharing a content text, see :meth:`item_content`; an item alone: its own key).
 
-        The draw (``--test-fraction``) is keyed by the seed and the group's key, so items sharing text stay together.
+        Args:
+            item: An item of the build.
+
+        Returns:
+            `str`: The item's split.
         """
         own = getattr(item, "split", None)
         if own is not None:
@@ -302,9 +358,18 @@ class DatasetBuilder:
         return "test" if rng.random() < self.config.test_fraction else "train"
 
     def content_provenance(self, splits: dict[str, Dataset]) -> dict:
-        """The content check and its provenance fields (``held_out_entities``, ``content_overlap``).
+        """The content check and what the provenance records of it: ``held_out_entities`` (toy-world builds: the
+        sorted entities only ``test`` rows are about) and ``content_overlap`` (tasks with ``content_columns``: the
+        columns, and per split other than ``train`` the rows sharing a content text with ``train``).
 
-        Raises ValueError for a toy-world build when a row outside ``train`` shares a content text with ``train``.
+        Args:
+            splits (`dict[str, Dataset]`): The splits built.
+
+        Returns:
+            `dict`: The provenance fields ({} for a task without content columns and items not from the toy world).
+
+        Raises:
+            ValueError: For a toy-world build, when a row outside ``train`` shares a content text with ``train``.
         """
         fields = {}
         held_out = self.held_out_entities()
@@ -329,15 +394,41 @@ class DatasetBuilder:
         return fields
 
     def no_rows_message(self, items: list, skipped: int) -> str:
-        """The error message of a build that gave no rows (a task may say why its items were skipped)."""
+        """The error message of a build that gave no rows.
+
+        Args:
+            items (`list`): Every item of the build.
+            skipped (`int`): How many items were skipped.
+
+        Returns:
+            `str`: The message (a task may say why its items were skipped).
+        """
         return f"no rows were built: all {len(items)} items were skipped"
 
     def provenance_extras(self, items: list, splits: dict[str, Dataset], rows: Dataset, skipped: int) -> dict:
-        """The task's own provenance fields (they may override the base ones); by default the rows per split."""
+        """The task's own provenance fields (they may override the base ones).
+
+        Args:
+            items (`list`): Every item of the build.
+            splits (`dict[str, Dataset]`): The splits built.
+            rows (`Dataset`): Every row, before the split.
+            skipped (`int`): How many items gave no row.
+
+        Returns:
+            `dict`: The fields; by default the rows per split.
+        """
         return {"rows": {split: len(ds) for split, ds in splits.items()}}
 
     def publish(self, splits: dict[str, Dataset], provenance: dict) -> Path:
-        """Write the config into the output folder (and push it when asked); returns the dataset folder."""
+        """Write the config into the output folder (and push it when asked).
+
+        Args:
+            splits (`dict[str, Dataset]`): The splits built.
+            provenance (`dict`): What built them.
+
+        Returns:
+            `Path`: The dataset folder.
+        """
         return self.build.publish(splits, provenance, pretty_name=self.pretty_name)
 
 
