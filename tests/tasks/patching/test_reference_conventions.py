@@ -8,8 +8,9 @@ import pytest
 import torch
 from datasets import load_dataset
 
+from self_explain.core.architectures import decoder_layers
 from self_explain.core.engine import clean_runs
-from self_explain.core.models import decoder_layers, load_model
+from self_explain.core.models import load_model
 from self_explain.tasks.patching.builder import build_patching_dataset, start_layers, window_size
 from self_explain.tasks.patching.config import PatchingConfig, default_window
 from self_explain.tasks.patching.explainer import patching_examples, patching_request

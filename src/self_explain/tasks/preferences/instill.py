@@ -19,11 +19,10 @@ import torch
 from datasets import Dataset
 from peft import LoraConfig, get_peft_model
 from transformers import set_seed
-from trl import SFTConfig
 
 from ...core.generation import logits_at_answer, prompt_ids, stop_token_ids
 from ...core.models import LoadedModel
-from ...core.sft import ModelLossSFTTrainer, label_progress, training_record
+from ...core.sft import ModelLossSFTTrainer, completion_sft_config, label_progress, training_record
 from ...utils.deprecations import library_deprecations_silenced
 from ...utils.files import give_default_permissions
 from ...utils.progress import progress_bar
@@ -176,23 +175,14 @@ def instill(
     )
     with library_deprecations_silenced():
         model = get_peft_model(base.model, lora)
-    args = SFTConfig(
-        output_dir=str(work),
+    args = completion_sft_config(
+        str(work),
         learning_rate=settings.learning_rate,
         num_train_epochs=settings.num_train_epochs,
         per_device_train_batch_size=settings.per_device_train_batch_size,
+        seed=settings.seed,
         warmup_steps=20,
         logging_steps=25,
-        save_strategy="no",
-        seed=settings.seed,
-        data_seed=settings.seed,
-        report_to="none",
-        completion_only_loss=True,
-        max_length=None,
-        dataset_num_proc=None,
-        activation_checkpointing=False,
-        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
-        dataloader_pin_memory=torch.cuda.is_available(),
     )
     trainer = ModelLossSFTTrainer(
         model=model, args=args, train_dataset=Dataset.from_list(records), processing_class=tokenizer
