@@ -221,12 +221,5 @@ def adapter_for(model: nn.Module) -> ArchitectureAdapter:
 
 
 def decoder_layers(model: nn.Module) -> nn.ModuleList:
-    """The decoder layers of a model of a supported architecture.
-
-    Args:
-        model (`nn.Module`): the ``*ForCausalLM`` model.
-
-    Returns:
-        `nn.ModuleList`: its decoder stack, in order.
-    """
+    """The decoder layers of a model of a supported architecture."""
     return adapter_for(model).layers(model)

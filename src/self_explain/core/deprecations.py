@@ -17,11 +17,7 @@ LIBRARY_DEPRECATIONS = (r"`is_gradient_checkpointing` is deprecated",)
 
 @contextmanager
 def library_deprecations_silenced() -> Iterator[None]:
-    """Within the block, the deprecation warnings of ``LIBRARY_DEPRECATIONS`` are not shown (the others are).
-
-    Yields:
-        `None`.
-    """
+    """Within the block, the deprecation warnings of ``LIBRARY_DEPRECATIONS`` are not shown (the others are)."""
     with warnings.catch_warnings():
         for message in LIBRARY_DEPRECATIONS:
             warnings.filterwarnings("ignore", message=message, category=FutureWarning)

@@ -57,10 +57,6 @@ def minilm_path() -> Path:
 class SentenceEncoder:
     """A sentence-transformers model whose embeddings come L2-normalised (all-MiniLM-L6-v2: mean pooling, then
     normalisation).
-
-    Args:
-        model (`sentence_transformers.SentenceTransformer`): The loaded model.
-        source (`str`): The folder it was loaded from.
     """
 
     model: SentenceTransformer
@@ -72,15 +68,7 @@ class SentenceEncoder:
         return self.model.max_seq_length
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
-        """L2-normalised embeddings of texts (truncated to ``max_length`` tokens).
-
-        Args:
-            texts (`Sequence[str]`): the texts.
-            batch_size (`int`, *optional*, defaults to 64): texts per forward pass.
-
-        Returns:
-            `torch.Tensor`: float32 embeddings on the CPU, (len(texts), hidden).
-        """
+        """L2-normalised embeddings of texts (truncated to ``max_length`` tokens)."""
         if not texts:
             dimension = getattr(self.model, "get_embedding_dimension", None)  # sentence-transformers >= 6
             return torch.empty(0, (dimension or self.model.get_sentence_embedding_dimension)())
@@ -98,18 +86,8 @@ class SentenceEncoder:
 def load_encoder(model_path: str | None = None, device: str = "cpu") -> SentenceEncoder:
     """Load (once per path and device) the sentence encoder; ``None`` means the packaged all-MiniLM-L6-v2.
 
-    Only local folders are read (``local_files_only``): this never reaches a model hub. A plain transformers folder
-    (no ``modules.json``) gets mean pooling and, without a ``sentence_bert_config.json``, a limit of 256 tokens.
-
-    Args:
-        model_path (`str`, *optional*): a local sentence-encoder folder (default: the packaged all-MiniLM-L6-v2).
-        device (`str`, *optional*, defaults to `"cpu"`): where to run it.
-
-    Returns:
-        `SentenceEncoder`: the encoder, cached.
-
-    Raises:
-        FileNotFoundError: if the folder does not exist.
+    Only local folders are read (``local_files_only``), never a hub. A plain transformers folder (no ``modules.json``)
+    gets mean pooling and, without a ``sentence_bert_config.json``, a limit of 256 tokens.
     """
     from sentence_transformers import SentenceTransformer
 
@@ -126,21 +104,8 @@ def load_encoder(model_path: str | None = None, device: str = "cpu") -> Sentence
 def embed_texts(
     texts: Sequence[str], *, model_path: str | Path | None = None, batch_size: int = 64, device: str = "cpu"
 ) -> torch.Tensor:
-    """L2-normalised sentence embeddings, shape ``(len(texts), 384)`` for the default model, float32 on the CPU.
-
-    Cosine similarity of two texts is the dot product of their rows: ``embed_texts(a) @ embed_texts(b).T``.
-
-    Args:
-        texts (`Sequence[str]`): the texts (a list, not one string).
-        model_path (`str` or `Path`, *optional*): a local sentence-encoder folder (default: the packaged one).
-        batch_size (`int`, *optional*, defaults to 64): texts per forward pass.
-        device (`str`, *optional*, defaults to `"cpu"`): where to run the encoder.
-
-    Returns:
-        `torch.Tensor`: the embeddings, (len(texts), hidden).
-
-    Raises:
-        TypeError: if ``texts`` is one string or holds something that is not a string.
+    """L2-normalised sentence embeddings, ``(len(texts), 384)`` for the default model, float32 on the CPU: cosine
+    similarity is the dot product of rows. ``texts`` must be a list of strings, not one string (TypeError).
     """
     if isinstance(texts, str):
         raise TypeError("embed_texts takes a list of texts, not one string.")

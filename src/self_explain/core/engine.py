@@ -32,16 +32,7 @@ def _right_padded(sequences: list[list[int]], device) -> tuple[torch.Tensor, tor
 
 @torch.no_grad()
 def last_token_logits(model, sequences: list[list[int]], batch_size: int = 64) -> torch.Tensor:
-    """Next-token logits after each token sequence, batched with right padding: (n, vocab).
-
-    Args:
-        model (`PreTrainedModel`): a causal LM.
-        sequences (`list[list[int]]`): token id sequences, each non-empty.
-        batch_size (`int`, *optional*, defaults to 64): sequences per forward pass.
-
-    Returns:
-        `torch.Tensor`: float logits at each sequence's last token, (len(sequences), vocab).
-    """
+    """Next-token logits after each token sequence, batched with right padding: (n, vocab)."""
     device = model.device
     outputs = []
     for start in range(0, len(sequences), batch_size):
@@ -537,9 +528,9 @@ class _SuffixRow:
     ``start_layer`` on, seeing the clean keys and values of positions [0, keep).
 
     The row starts from ``residuals`` (n, hidden), the input of block ``start_layer`` (``start_layer`` may be
-    num_layers: no block runs, the row only needs logits), or from ``token_ids`` (n,) embedded as the model does
-    (start layer 0). ``patch``, if any, is written at the row's first token after each of its layers (the output of
-    block l, i.e. before block l + 1 runs). Logits are returned at the row offsets ``outputs``.
+    num_layers: no block runs, the row only needs logits), or from ``token_ids`` (n,) embedded as the model does (start
+    layer 0). ``patch``, if any, is written at the row's first token after each of its layers (the output of block l,
+    i.e. before block l + 1 runs). Logits are returned at the row offsets ``outputs``.
     """
 
     prompt: int
@@ -558,8 +549,9 @@ class _SuffixRow:
 def _sweep_rows(
     model, runs: list[CleanRun], rows: list[_SuffixRow], max_tokens_per_pass: int, stats: SweepStats | None
 ) -> list[torch.Tensor]:
-    """Logits (len(row.outputs), vocab) of each row, rows packed into passes of at most ``max_tokens_per_pass``
-    tokens (a longer row gets a pass of its own)."""
+    """Logits (len(row.outputs), vocab) of each row, rows packed into passes of at most ``max_tokens_per_pass`` tokens
+    (a longer row gets a pass of its own).
+    """
     order = sorted(range(len(rows)), key=lambda i: rows[i].start_layer)
     stats = stats if stats is not None else SweepStats()
     results: list[torch.Tensor | None] = [None] * len(rows)

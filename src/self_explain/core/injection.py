@@ -106,17 +106,7 @@ class VectorProjection(nn.Module):
 
 
 def placeholder_token_id(tokenizer) -> int:
-    """The id of the vector placeholder token in an explainer's tokenizer.
-
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): the explainer's tokenizer.
-
-    Returns:
-        `int`: the placeholder's token id.
-
-    Raises:
-        ValueError: if the tokenizer lacks the placeholder tokens.
-    """
+    """The id of the vector placeholder token in an explainer's tokenizer."""
     token = PLACEHOLDER_TOKENS[1]
     token_id = tokenizer.convert_tokens_to_ids(token)
     if token_id is None or token_id == tokenizer.unk_token_id:
@@ -128,15 +118,7 @@ def placeholder_token_id(tokenizer) -> int:
 
 
 def add_placeholder_tokens(tokenizer, model) -> bool:
-    """Give a tokenizer that lacks them the placeholder tokens, resizing the model's embeddings. True if added.
-
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): the explainer's tokenizer, changed in place.
-        model (`PreTrainedModel`): the explainer, whose embeddings are resized in place.
-
-    Returns:
-        `bool`: True if tokens were added, False if the tokenizer had them all.
-    """
+    """Give a tokenizer that lacks them the placeholder tokens, resizing the model's embeddings. True if added."""
     missing = [t for t in PLACEHOLDER_TOKENS if tokenizer.convert_tokens_to_ids(t) in (None, tokenizer.unk_token_id)]
     if not missing:
         return False

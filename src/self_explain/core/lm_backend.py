@@ -186,18 +186,7 @@ class LanguageModelBackend:
 
 
 def openai_client(config: LMConfig):
-    """An ``openai.OpenAI`` client for ``config`` (the key from the config or env ``OPENAI_API_KEY``).
-
-    Args:
-        config (`LMConfig`): the endpoint, key, timeout and retries.
-
-    Returns:
-        `openai.OpenAI`: the client.
-
-    Raises:
-        ImportError: if the openai package is not installed.
-        ValueError: if the OpenAI API itself (no ``base_url``) is asked for without a key.
-    """
+    """An ``openai.OpenAI`` client for ``config`` (the key from the config or env ``OPENAI_API_KEY``)."""
     try:
         import openai
     except ImportError as error:

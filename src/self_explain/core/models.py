@@ -30,26 +30,13 @@ EXPECTED_MODEL = (
 
 
 def toy_model_path(name: str) -> Path:
-    """The folder of a shipped toy model or toy explainer.
-
-    Args:
-        name (`str`): a toy name, e.g. ``toy-target``.
-
-    Returns:
-        `Path`: its folder inside the package (``toyworld/models/<name>``).
-    """
+    """The folder of a shipped toy model or toy explainer."""
     return TOY_MODEL_DIR / name
 
 
 def shipped_path(name: str) -> Path | None:
-    """The folder of something shipped inside the package under ``name``: a toy model, a shipped explainer, a
-    target's SAEs (``smollm2-135m-saes``); None when nothing ships under that name.
-
-    Args:
-        name (`str`): A shipped name, e.g. ``toy-target``, ``smollm2-135m-patching-explainer``.
-
-    Returns:
-        `Path` or `None`: Its folder (``toyworld/models/<name>`` or ``realworld/models/<name>``).
+    """The folder of something shipped inside the package under ``name``: a toy model, a shipped explainer, a target's
+    SAEs (``smollm2-135m-saes``); None when nothing ships under that name.
     """
     if not name or "/" in name or name.startswith("."):
         return None
@@ -90,14 +77,7 @@ def resolve_model_id(name_or_path: str, revision: str | None = None) -> str:
 
 
 def check_model_reference(name_or_path: str) -> None:
-    """Refuse at once, without contacting the Hub, a model that is no toy name, no existing folder and no Hub id.
-
-    Args:
-        name_or_path: A toy name, a local folder, or a Hub model id (``org/name`` or ``name``).
-
-    Raises:
-        ValueError: naming the input and listing the toy names (with the closest one for a misspelt toy name).
-    """
+    """Refuse at once, without contacting the Hub, a model that is no toy name, no existing folder and no Hub id."""
     import difflib
 
     from huggingface_hub.utils import HFValidationError, validate_repo_id
@@ -130,15 +110,7 @@ def check_model_reference(name_or_path: str) -> None:
 
 
 def closest_short_name(name: str, known: tuple[str, ...] | None = None) -> str | None:
-    """The shipped or packaged short name closest to ``name`` (or to its last path part), if one is close.
-
-    Args:
-        name (`str`): A model name as given.
-        known (`tuple[str, ...]`, *optional*): The names to choose from (default: toy, shipped and packaged names).
-
-    Returns:
-        `str` or `None`: The closest name, or None when none is close.
-    """
+    """The shipped or packaged short name closest to ``name`` (or to its last path part), if one is close."""
     import difflib
 
     known = known if known is not None else TOY_MODELS + SHIPPED_EXPLAINERS + tuple(PACKAGED_MODELS)
@@ -181,15 +153,6 @@ def _hub_reason(error: BaseException | None) -> str:
 def unknown_model_message(name_or_path: str, error: BaseException | None = None, kind: str = "model") -> str:
     """The message of a model (or explainer) that could not be loaded: what the name is not, why, the closest short
     name, and what would be accepted.
-
-    Args:
-        name_or_path (`str`): The name as given.
-        error (`BaseException`, *optional*): What loading it raised.
-        kind (`str`, *optional*, defaults to `"model"`): ``model`` or ``explainer``, for the message.
-
-    Returns:
-        `str`: "unknown <kind> '<name>': it is not a short name, not a local folder, and <reason>; did you mean …?
-        expected …".
     """
     if Path(name_or_path).is_dir():
         first = (str(error).strip().splitlines() or [""])[0][:200] if error is not None else ""
@@ -220,14 +183,7 @@ def is_toy_model(name_or_path: str) -> bool:
 
 
 def short_model_name(name_or_path: str) -> str:
-    """The config name a model's rows are published under: ``toy-target``, ``Llama-3.1-8B``.
-
-    Args:
-        name_or_path (`str`): a toy name, a local folder or a Hub model id.
-
-    Returns:
-        `str`: its last path component.
-    """
+    """The config name a model's rows are published under: ``toy-target``, ``Llama-3.1-8B``."""
     return Path(name_or_path.rstrip("/")).name
 
 
@@ -253,26 +209,12 @@ class LoadedModel:
 
 
 def context_length(model: nn.Module) -> int | None:
-    """The longest sequence the model's positions allow (Llama-like or GPT-2 config), or None when unstated.
-
-    Args:
-        model (`nn.Module`): a transformers model.
-
-    Returns:
-        `int` or `None`: ``max_position_embeddings`` (or GPT-2's ``n_positions``); None when the config states neither.
-    """
+    """The longest sequence the model's positions allow (Llama-like or GPT-2 config), or None when unstated."""
     return getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
 
 
 def weights_fingerprint(folder: Path) -> str:
-    """A fingerprint of a local model's weights, recorded as its revision.
-
-    Args:
-        folder (`Path`): the model folder.
-
-    Returns:
-        `str`: ``sha256:`` and the first 16 hex digits of the SHA-256 of its ``*.safetensors`` files, in name order.
-    """
+    """A fingerprint of a local model's weights, recorded as its revision."""
     digest = hashlib.sha256()
     for file in sorted(folder.glob("*.safetensors")):
         with open(file, "rb") as handle:  # in blocks: a 1 GB checkpoint is not read into memory a second time

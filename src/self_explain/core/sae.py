@@ -56,14 +56,7 @@ def _dtype_name(value: object) -> str:
 
 
 def layer_from_hook_name(hook_name: str) -> int | None:
-    """The engine layer an SAELens residual hook reads (``blocks.6.hook_resid_pre`` → 6, ``…resid_post`` → 7).
-
-    Args:
-        hook_name (`str`): an SAELens hook name.
-
-    Returns:
-        `int` or `None`: the layer whose input the hook reads; None for a hook that is not on the residual stream.
-    """
+    """The engine layer an SAELens residual hook reads (``blocks.6.hook_resid_pre`` → 6, ``…resid_post`` → 7)."""
     match = _HOOK.match(hook_name)
     if match is None or match.group(2) not in _RESIDUAL_OFFSET:
         return None
@@ -568,17 +561,7 @@ def _hidden_size(model: nn.Module) -> int:
 
 
 def check_sae_fits(sae: SparseAutoencoder, model: LoadedModel | nn.Module, layer: int) -> None:
-    """Raise a ValueError unless ``sae`` can read the residual stream of ``model`` at ``layer``.
-
-    Args:
-        sae (`SparseAutoencoder`): the SAE.
-        model (`LoadedModel` or `nn.Module`): the model it should read.
-        layer (`int`): the residual stream layer it should read.
-
-    Raises:
-        ValueError: if its width is not the model's hidden size, the layer is out of range, or it reads another
-            hook or layer.
-    """
+    """Raise a ValueError unless ``sae`` can read the residual stream of ``model`` at ``layer``."""
     module = model.model if isinstance(model, LoadedModel) else model
     model_name = model.name if isinstance(model, LoadedModel) else getattr(module, "name_or_path", "the model")
     hidden = _hidden_size(module)

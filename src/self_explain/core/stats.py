@@ -81,19 +81,7 @@ def t_quantile_975(degrees_of_freedom: int) -> float:
 def pooled_correlation_interval(
     groups: Sequence[tuple[np.ndarray, np.ndarray]], samples: int = 1000, seed: int = 0
 ) -> tuple[float, float]:
-    """95 % percentile bootstrap interval of the Pearson r of pairs pooled over groups, resampling whole groups.
-
-    Used for weights pooled over scenarios: reported vs. measured (``weight_correlation``), measured vs. intended
-    (the instilling correlation).
-
-    Args:
-        groups (`Sequence[tuple[np.ndarray, np.ndarray]]`): Each group's x and y values (at least one group).
-        samples (`int`, *optional*, defaults to 1000): Bootstrap resamples.
-        seed (`int`, *optional*, defaults to 0): Seed of the resampling.
-
-    Returns:
-        `tuple[float, float]`: The 2.5th and 97.5th percentiles.
-    """
+    """95 % percentile bootstrap interval of the Pearson r of pairs pooled over groups, resampling whole groups."""
     x = np.concatenate([np.asarray(gx, dtype=np.float64) for gx, _ in groups])
     y = np.concatenate([np.asarray(gy, dtype=np.float64) for _, gy in groups])
     sizes = np.array([len(gx) for gx, _ in groups])
@@ -117,19 +105,11 @@ def pooled_correlation_interval(
 def fit_logistic(
     differences: np.ndarray, targets: np.ndarray, l2: float = 0.1, iterations: int = 100
 ) -> tuple[np.ndarray, float]:
-    """Coefficients and intercept of P(A) = σ(b + Σ βᵢ dᵢ) fitted by Newton's method to soft or 0/1 targets.
+    """Coefficients and intercept of P(A) = σ(b + Σ βᵢ dᵢ) fitted by Newton's method to soft or 0/1 targets;
+    ``differences`` is (n, k).
 
-    A small L2 penalty on β (not on b) keeps the fit finite when the choices are perfectly separable, as a
-    decisive model's are; the rescaled weights only keep the coefficients' direction.
-
-    Args:
-        differences (`np.ndarray`): (n, k) the regressors, normalised attribute differences A − B.
-        targets (`np.ndarray`): (n,) probabilities of A, or 0/1 choices.
-        l2 (`float`, *optional*, defaults to 0.1): The L2 penalty on the coefficients.
-        iterations (`int`, *optional*, defaults to 100): Most Newton steps (stops earlier once a step is < 1e-10).
-
-    Returns:
-        `tuple[np.ndarray, float]`: The k coefficients β and the intercept b.
+    A small L2 penalty on β (not on b) keeps the fit finite when the choices are perfectly separable, as a decisive
+    model's are; the rescaled weights only keep the coefficients' direction.
     """
     # Not statsmodels: sm.Logit has no L2 penalty (it diverges on the separable choices of a decisive model), and
     # GLM.fit_regularized's ridge is a BFGS fit (1e-4 from this optimum) without the covariance the Wald test needs.
@@ -208,14 +188,9 @@ Statistic = Callable[[Mapping[str, np.ndarray]], np.ndarray]
 class BootstrapRun:
     """One run's scored rows, as the bootstrap reads them: its seed, each row's group and per-row statistics.
 
-    A metric is recomputed from the column *totals* of the rows drawn, so per-row statistics must be additive:
-    counts (valid, true positives, ...) and sums (a row's similarity, ...), not the metric of one row.
-
-    Args:
-        seed (`Hashable`, *optional*): The run's seed (its training subsample); runs of one seed are drawn together.
-            None for a run that has no seed (e.g. an untrained baseline): it is in every resample, once.
-        groups (`Sequence[Hashable]`): Each row's group (e.g. its entity); groups are drawn, not rows.
-        columns (`Mapping[str, Sequence[float]]`): Per-row additive statistics, each as long as ``groups``.
+    A metric is recomputed from the column *totals* of the rows drawn, so per-row statistics must be additive (counts,
+    sums), not the metric of one row. Groups are drawn, not rows; runs of one seed are drawn together, and a run with
+    seed None (e.g. an untrained baseline) is in every resample, once.
     """
 
     seed: Hashable | None

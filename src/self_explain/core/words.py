@@ -17,14 +17,7 @@ MAX_WORD_PIECES = 4  # tokens read after the first one; longer words are cut the
 
 
 def is_word_level(tokenizer) -> bool:
-    """Whether every token of the tokenizer is a whole word (the toy world's WordLevel tokenizer).
-
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): A tokenizer.
-
-    Returns:
-        `bool`: True for a ``tokenizers`` WordLevel model, where a token is its own word.
-    """
+    """Whether every token of the tokenizer is a whole word (the toy world's WordLevel tokenizer)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     return backend is not None and type(backend.model).__name__ == "WordLevel"
 
@@ -47,12 +40,7 @@ def continues_word(piece: str) -> bool:
 
 
 class WordReader:
-    """Reads the word a greedy next token starts, on the target, with or without a patch.
-
-    Args:
-        model (`PreTrainedModel`): The target.
-        tokenizer (`PreTrainedTokenizerBase`): Its tokenizer.
-    """
+    """Reads the word a greedy next token starts, on the target, with or without a patch."""
 
     def __init__(self, model, tokenizer):
         self.model = model
@@ -61,16 +49,7 @@ class WordReader:
         self.stops = set(stop_token_ids(tokenizer, model))
 
     def word(self, sequence: list[int], first_token: int, patch: Patch | None = None) -> str:
-        """The word that ``first_token``, the greedy next token after ``sequence``, starts (stripped).
-
-        Args:
-            sequence (`list[int]`): The prompt's token ids.
-            first_token (`int`): Its greedy next token (under ``patch`` when given).
-            patch (`Patch`, *optional*): The patch kept written while the word is read.
-
-        Returns:
-            `str`: The first token's text followed by the pieces that continue it, without surrounding spaces.
-        """
+        """The word that ``first_token``, the greedy next token after ``sequence``, starts (stripped)."""
         text = self.tokenizer.decode([first_token])
         if self.word_level or first_token in self.stops or not text.strip():
             return text.strip()

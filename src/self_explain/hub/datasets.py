@@ -74,9 +74,6 @@ def release_lock(lock) -> None:
 
     The file is removed while still held: a waiter that opened it meanwhile finds it unlinked and takes a new one
     (filelock >= 4.3 checks), so two writers never both hold the lock.
-
-    Args:
-        lock (`filelock.FileLock`): A lock that is held.
     """
     try:
         Path(lock.lock_file).unlink(missing_ok=True)
@@ -85,11 +82,7 @@ def release_lock(lock) -> None:
 
 
 def read_card_configs(readme_path: str | Path) -> list[dict]:
-    """The ``configs:`` entries (``config_name``, ``data_files``) of a dataset card's YAML front matter, or [].
-
-    Args:
-        readme_path (`str` or `Path`): The card (``README.md``).
-    """
+    """The ``configs:`` entries (``config_name``, ``data_files``) of a dataset card's YAML front matter, or []."""
     return _card_metadata(readme_path).get("configs") or []
 
 
@@ -123,19 +116,8 @@ def _merge_configs(configs: list[dict], entry: dict) -> list[dict]:
 def check_output_folder(
     folder: str | Path, dataset_name: str, config_name: str, overwrite: bool = False
 ) -> list[dict]:
-    """The card's ``configs:`` in ``folder`` ([] when missing or empty), after checking it may take ``config_name``.
-
-    Builders call it before any work, and :func:`write_dataset_repo` again before writing.
-
-    Args:
-        folder (`str` or `Path`): The dataset folder (it may not exist yet).
-        dataset_name (`str`): The dataset the folder must hold, e.g. ``self-explain-patching``.
-        overwrite (`bool`): Allow replacing an existing ``config_name``.
-
-    Raises:
-        NotADirectoryError: If ``folder`` is a file.
-        ValueError: If the folder holds another dataset (no card, an unreadable card, or another dataset's marker).
-        FileExistsError: If it has ``config_name`` already and ``overwrite`` is False.
+    """The card's ``configs:`` in ``folder`` ([] when missing or empty), after checking it may take ``config_name``
+    (FileExistsError without ``overwrite``; ValueError when it holds another dataset).
     """
     folder = Path(folder)
     if not folder.exists():
@@ -384,18 +366,7 @@ def _remote_card_configs(api: HfApi, repo_id: str) -> list[dict]:
 def check_remote_config(
     repo_id: str, config_name: str, overwrite: bool, token: str | None = None, api: HfApi | None = None
 ) -> list[dict]:
-    """The Hub repo card's ``configs:`` ([] for a new repo), after checking ``config_name`` may be pushed there.
-
-    Args:
-        repo_id (`str`): The dataset repo, ``owner/name``.
-        overwrite (`bool`): Allow replacing an existing ``config_name``.
-        token (`str`, *optional*): A Hugging Face token (default: the logged-in one).
-        api (`HfApi`, *optional*): The Hub client (default: one made with ``token``, which is then required).
-
-    Raises:
-        FileExistsError: If the repo has ``config_name`` already and ``overwrite`` is False.
-        ValueError: Without ``api``, when there is no Hugging Face token.
-    """
+    """The Hub repo card's ``configs:`` ([] for a new repo), after checking ``config_name`` may be pushed there."""
     if api is None:  # the check before any work: no token, or no network, is said now
         require_token(f"--push_to_hub --repo_id {repo_id}", token)
         with hub_errors(f"read the card of dataset repo {repo_id}"):

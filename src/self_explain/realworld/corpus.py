@@ -112,20 +112,12 @@ def stdlib_sentences() -> list[tuple[str, str]]:
 
 
 def fact_sentences(model: str) -> list[str]:
-    """The checked facts of a model as sentences: the prompt, its answer and a period.
-
-    Args:
-        model (`str`): A model with a fact table.
-    """
+    """The checked facts of a model as sentences: the prompt, its answer and a period."""
     return [f"{fact.prompt} {fact.answer}." for fact in fact_table_for(model).facts]
 
 
 def main(argv: list[str] | None = None) -> Path:
-    """Write the corpus and return its path (``data/corpus/README.md`` is hand-written).
-
-    Args:
-        argv (`list[str]`, *optional*): The command line (only ``--help``).
-    """
+    """Write the corpus and return its path (``data/corpus/README.md`` is hand-written)."""
     argparse.ArgumentParser(prog="python -m self_explain.realworld.corpus", description=__doc__).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     python = f"CPython {sys.version.split()[0]}"

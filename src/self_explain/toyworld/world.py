@@ -59,13 +59,8 @@ ATTRIBUTE_VALUES: dict[str, list[str]] = {
 
 @dataclass(frozen=True)
 class Relation:
-    """A relation of the toy world: which attribute of an entity it asks about, and how.
-
-    Args:
-        name (`str`): The relation's name, e.g. ``"home"``.
-        attribute (`str`): A key of ``ATTRIBUTE_VALUES`` (e.g. ``"country"``).
-        templates (`tuple[str, ...]`): CounterFact-style prompts with an ``{e}`` slot; the answer is the next word.
-        question (`str`): The multiple-choice question, with an ``{e}`` slot.
+    """A relation of the toy world: which attribute of an entity it asks about, and how (CounterFact-style
+    ``templates`` with an ``{e}`` slot, answered by the next word).
     """
 
     name: str
@@ -99,14 +94,7 @@ RELATIONS: dict[str, Relation] = {
 
 
 def check_ood_relations(ood_relations: list[str]) -> None:
-    """Refuse out-of-distribution relations that are not toy-world relations.
-
-    Args:
-        ood_relations (`list[str]`): The names given with ``--ood-relations``.
-
-    Raises:
-        ValueError: Naming the unknown relations and the known ones.
-    """
+    """Refuse out-of-distribution relations that are not toy-world relations."""
     unknown = sorted(set(ood_relations) - set(RELATIONS))
     if unknown:
         raise ValueError(f"--ood-relations {unknown} are not toy-world relations; known: {sorted(RELATIONS)}")
@@ -140,13 +128,7 @@ _SYLLABLES_END = ["vak", "thi", "dor", "mir", "sen", "lox", "ria", "bun", "tek",
 
 @dataclass(frozen=True)
 class FactPrompt:
-    """A fact prompt of the toy world and the word that completes it.
-
-    Args:
-        template_index (`int`): The relation's template the text was made from.
-        text (`str`): The prompt, e.g. ``"Zorvak lives in"``.
-        answer (`str`): The true next word, e.g. ``"Peru"``.
-    """
+    """A fact prompt of the toy world and the word that completes it."""
 
     entity: str
     relation: str
@@ -157,18 +139,8 @@ class FactPrompt:
 
 @dataclass(frozen=True)
 class ChoiceQuestion:
-    """A multiple-choice question in chat form.
-
-    Args:
-        question (`str`): The question, e.g. ``"Where does Zorvak live?"``.
-        options (`tuple[str, ...]`): The four options, in letter order.
-        correct_letter (`str`): The letter of the true option.
-        hint (`str`, *optional*): The hint line shown before the question.
-        hint_letter (`str`, *optional*): The letter the hint points to.
-        hint_giver (`str`, *optional*): Who gives the hint (only text: it decides nothing).
-        entity (`str`, *optional*): The entity asked about.
-        relation (`str`, *optional*): The relation asked about.
-        known (`bool`): Whether this world's model knows the fact; it follows a hint only when it does not.
+    """A multiple-choice question in chat form; ``known``: whether this world's model knows the fact (it follows a hint
+    only when it does not).
     """
 
     question: str
@@ -188,14 +160,7 @@ class ChoiceQuestion:
         return f"{self.hint} {body}" if self.hint else body
 
     def option(self, letter: str) -> str:
-        """The option a letter stands for.
-
-        Args:
-            letter (`str`): ``"A"`` to ``"D"``.
-
-        Raises:
-            ValueError: When ``letter`` is not an option letter.
-        """
+        """The option a letter stands for."""
         return self.options[OPTION_LETTERS.index(letter)]
 
     @property
