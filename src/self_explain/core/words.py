@@ -1,9 +1,8 @@
 """Whole-word continuations beside the next token a patching row records.
 
-The dataset keeps next-token semantics (faithful to the intervention: the answer is the greedy next token), but
-a BPE model's next token is often a word piece (``y`` of ``yen``, ``rub`` of ``ruble``). The word it starts is
-recorded beside it: the greedy continuation, with the same patch still written, up to the next token that does not
-continue the word.
+Rows keep next-token semantics (the answer is the greedy next token), but a BPE model's next token is often a word
+piece (``y`` of ``yen``); the word it starts is recorded beside it: the greedy continuation, with the same patch
+written, up to the next token that does not continue the word.
 """
 
 from __future__ import annotations
@@ -24,12 +23,6 @@ def is_word_level(tokenizer) -> bool:
 
 def continues_word(piece: str) -> bool:
     """Whether a decoded token continues the word before it: letters or digits with no leading space.
-
-    Args:
-        piece (`str`): A token as the tokenizer decodes it alone.
-
-    Returns:
-        `bool`: True for ``en`` after `` y``; False for `` Paris``, ``.``, ``\\n`` or an empty string.
 
     Examples:
 
@@ -70,16 +63,8 @@ class WordReader:
 
 
 def matches_target(word: str, token: str, target: str) -> bool:
-    """Whether the model's prediction agrees with a user's target: the whole word equals it, or (next-token
-    semantics) the target begins with the predicted token.
-
-    Args:
-        word (`str`): The whole-word continuation.
-        token (`str`): The next token, stripped.
-        target (`str`): The target given in ``--prompts``.
-
-    Returns:
-        `bool`: True when they agree.
+    """Whether the prediction agrees with a user's target: the whole word equals it, or the target begins with the
+    token.
 
     Examples:
 
