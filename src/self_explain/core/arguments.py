@@ -1,10 +1,6 @@
 """Command-line options from dataclass fields read from source (:mod:`.dataclass_source`), as ``HfArgumentParser``
-makes them from the classes, so that ``--help`` and argument errors need neither the classes nor transformers.
-
-The options are ``HfArgumentParser``'s: ``--name`` and ``--name-with-dashes``, the field's ``aliases``, ``nargs="+"``
-for a list, ``--flag [BOOL]`` for a bool (``--no_flag`` when it defaults to true), the choices of a ``Literal`` or
-an ``Enum``, and the defaults shown in ``--help``. When the command runs, ``HfArgumentParser`` parses the same
-arguments again into the real dataclass; a test holds the two sets of options equal.
+makes them, so that ``--help`` and argument errors need neither the classes nor transformers. When the command runs,
+``HfArgumentParser`` parses the same arguments into the real dataclass; a test holds the two sets equal.
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
-"""Checks of user-given option values, with errors that name the option and the value given.
-
-Config dataclasses call them in ``__post_init__``, so a bad value is refused before any model is loaded
-or any file is written.
+"""Checks of user-given option values, called in configs' ``__post_init__``: an error names the option and the value
+before any model is loaded or file written.
 """
 
 from __future__ import annotations

@@ -1,12 +1,9 @@
 """A dataclass's fields read from its source with ``ast``, without importing its module.
 
-The command line answers ``--help`` and argument errors this way: the config classes live in modules that import
-torch (and ``ExplainerConfig`` is TRL's ``SFTConfig``, a ``TrainingArguments``), and importing them takes longer than
-the answer is worth. The fields are found by following the class's bases through each module's imports (TRL's and
-transformers' too: their package ``__init__`` imports every public class under ``TYPE_CHECKING``). A default, help
-text or choice is evaluated when it is built from literals, module constants and a few builtins (``sorted``,
-``", ".join``); anything else is :data:`UNEVALUATED` (shown without a value; the real parser reads it when the
-command runs).
+``--help`` and argument errors are answered this way: the config classes live in modules that import torch. Bases are
+followed through each module's imports (TRL's and transformers' too, whose ``__init__`` imports every public class
+under ``TYPE_CHECKING``). A default, help or choice built from literals, module constants and a few builtins is
+evaluated; anything else is :data:`UNEVALUATED` (the real parser reads it when the command runs).
 """
 
 from __future__ import annotations

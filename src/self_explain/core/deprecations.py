@@ -1,9 +1,7 @@
-"""Deprecation warnings one library raises about another's call, silenced where our code makes that call.
+"""Deprecation warnings one library raises about another's call, silenced only around our calls that trigger them.
 
-PEFT (0.21) reads ``model.is_gradient_checkpointing`` in ``PeftModel.__init__``, which transformers 5 deprecated in
-favour of ``is_activation_checkpointing``: every ``PeftModel.from_pretrained`` and ``get_peft_model`` on a transformers
-model warns with a ``FutureWarning`` that a user of ours can do nothing about. Only that warning is silenced, only
-around our calls; the libraries' other warnings pass.
+PEFT (0.21) reads ``model.is_gradient_checkpointing``, deprecated by transformers 5: every ``PeftModel`` made on a
+transformers model warns with a ``FutureWarning`` a user of ours can do nothing about.
 """
 
 from __future__ import annotations

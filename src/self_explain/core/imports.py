@@ -1,9 +1,7 @@
-"""Imports put off until needed: a callback when a module is imported (a post-import hook), and a package's lazy
-public names.
+"""Imports put off until needed: a callback when a module is imported, and a package's lazy public names.
 
-``import self_explain`` registers its pipeline with transformers this way: the registry lives in
-``transformers.pipelines``, whose import loads torch and every pipeline's dependencies, so the task is registered the
-moment that module is imported (by ``from transformers import pipeline``), not before.
+``import self_explain`` registers its pipeline with transformers only once ``transformers.pipelines`` is imported,
+since that import loads torch and every pipeline's dependencies.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Progress bars that stay readable in a log file: one bar per stage.
 
-tqdm redraws nested bars by moving the cursor up (``ESC[A``); outside a terminal that leaves ``[A`` junk in the
-log. A bar opened while another one runs (an inner loop: scoring inside a build shard, explaining inside an
-experiment run) is therefore transient (``leave=False``) and shown only when stderr is a terminal.
+tqdm redraws nested bars by moving the cursor up, which leaves ``[A`` junk in a log, so a bar opened inside another
+(scoring inside a build shard) is transient (``leave=False``) and shown only when stderr is a terminal.
 """
 
 from __future__ import annotations

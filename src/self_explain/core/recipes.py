@@ -1,12 +1,8 @@
 """YAML recipes: a command's options in a file (``--config recipe.yaml``), read through the command's parser.
 
-As TRL's command line does with ``--config``: the file's values become the parser's defaults, so options given on
-the command line override them, and every value goes through the option's own type (a YAML ``2e-3`` is text to
-YAML, a float to the option). ``dataset_builders/<dataset>/<config>.yaml`` holds the recipe of each published config.
-
-TRL's ``TrlParser`` reads the same files but does not serve here: it sets the YAML values as they are (a list or a
-value outside the choices is not checked), names neither the file nor the known options for an unknown key, needs
-transformers imported (``--help`` answers without it) and keeps no record of the recipe for a dataset's provenance.
+As with TRL's ``--config``, the file's values become the parser's defaults (the command line overrides them) and go
+through each option's own type. Not TRL's ``TrlParser``: it checks neither types nor choices, names neither the file
+nor the known options for an unknown key, needs transformers imported and keeps no record for a dataset's provenance.
 """
 
 from __future__ import annotations

@@ -282,9 +282,9 @@ def write_dataset_repo(
     """Write (or add to) ``folder`` in the Hub dataset-repo layout, one parquet shard per split; returns ``folder``.
 
     It gets ``data/{config_name}/{split}-00000-of-00001-{hash}.parquet``, ``provenance/{config_name}.json`` and a
-    ``README.md`` whose ``configs:`` keeps the other configs. Everything is staged in a hidden folder, then moved in:
-    the shards, the card (the commit), the provenance, then the old shards removed; a crash leaves the old config or
-    the new one, and the next writer settles what it left. The card is updated under :func:`folder_lock`.
+    ``README.md`` whose ``configs:`` keeps the other configs. All is staged, then moved in: shards, card (the commit),
+    provenance, then the old shards removed; a crash leaves the old config or the new one, and the next writer settles
+    what it left. The card is updated under :func:`folder_lock` (FolderBusyError if held too long).
 
     Args:
         dataset_name (`str`): The dataset, e.g. ``self-explain-patching``.
@@ -293,12 +293,10 @@ def write_dataset_repo(
         card_template (`Path`): The card template (``dataset_builders/<dataset>/README.md``).
         card_kwargs (`dict`): The values filled into the template.
         provenance (`dict`): What made the config.
-        overwrite (`bool`): Replace an existing ``config_name``.
+        overwrite (`bool`): Replace an existing ``config_name`` (else FileExistsError).
 
     Raises:
         ValueError: If there are no splits, or the folder holds another dataset.
-        FileExistsError: If the config exists and ``overwrite`` is False.
-        FolderBusyError: If another writer holds the folder's lock for too long.
     """
     folder = Path(folder)
     if not splits:
@@ -429,7 +427,8 @@ def push_dataset(
 
     Args:
         repo_id (`str`): The dataset repo, ``owner/name`` (created if missing).
-        overwrite (`bool`): Replace the config if the repo has it (deleting remote shards the new one lacks).
+        overwrite (`bool`): Replace the config if the repo has it, deleting remote shards the new one lacks (else
+            FileExistsError).
         token (`str`, *optional*): A Hugging Face token (default: the logged-in one).
         private (`bool`): Create the repo as private.
         commit_message (`str`, *optional*): The commit message (default: one naming the config).
@@ -437,7 +436,6 @@ def push_dataset(
     Raises:
         FileNotFoundError: If the folder has no card, or the config's shards or provenance are missing.
         ValueError: If the folder has no such config, or there is no Hugging Face token.
-        FileExistsError: If the repo has the config already and ``overwrite`` is False.
     """
     # Not DatasetDict.push_to_hub(config_name=, data_dir=): it merges `configs:` too, but re-encodes the shards through
     # its own HfApi and writes neither our card text nor the provenance: three commits where this is one.

@@ -1,7 +1,7 @@
 """Check candidate facts on a real model and write the ones it gets right: ``python -m self_explain.realworld.check``.
 
 A candidate is kept when the model's greedy next word (read past word pieces) is the answer's first word,
-case-insensitive. The table records the revision, the rule, the counts per relation and the command.
+case-insensitive.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """An English corpus for the real models' SAEs: ``python -m self_explain.realworld.corpus`` writes
-``data/corpus/english.jsonl``.
-
-Two sources, each line recording its own: prose sentences of the Python standard library's docstrings (CPython,
-PSF License 2.0), and each real model's checked facts as sentences (this project's, Apache-2.0).
+``data/corpus/english.jsonl``, prose sentences of the Python standard library's docstrings (PSF License 2.0) and the
+real models' checked facts, each line recording its source.
 """
 
 from __future__ import annotations
@@ -57,9 +55,6 @@ BUILTIN_CORPUS_NAME = "self_explain.realworld:corpus/english.jsonl"
 
 def is_prose(sentence: str) -> bool:
     """Whether a sentence reads as prose: 6–40 words, capitalised, a final period, > 70 % alphabetic words, no code.
-
-    Args:
-        sentence (`str`): A candidate sentence, whitespace collapsed.
 
     Examples:
 

@@ -1,10 +1,8 @@
 """Check an edited model and write its fact table: ``python -m self_explain.realworld.edit_check``.
 
-The fact table's own check (:mod:`~self_explain.realworld.check`), run on the candidates with the edited answers.
-Two gates on the point estimates, each with a 95 % Wilson interval: **edited** (edited facts completed with the new
-answer) and **kept** (the base's other facts still completed, also split into replayed and never seen), both at
-least 90 %. The facts it gets right become its table (``data/<model>/facts.json``, marked ``edited`` or not). The
-question form (chat template) is measured beside the gates, not gated.
+The fact check run on the candidates with the edited answers, with two gates (point estimates ≥ 90 %, 95 % Wilson
+intervals): **edited** (new answers completed) and **kept** (the base's other facts, split into replayed and never
+seen). The question form is measured beside the gates, not gated.
 """
 
 from __future__ import annotations
@@ -34,10 +32,7 @@ DEFAULT_RECORD = Path("results") / "smollm2-135m" / "edited-facts-check.json"
 
 
 def wilson_interval(successes: int, total: int, z: float = 1.959964) -> tuple[float | None, float | None]:
-    """The Wilson score interval of a binomial proportion; ``(None, None)`` without trials.
-
-    Args:
-        z (`float`): The normal quantile (1.96 for 95 %).
+    """The Wilson score interval of a binomial proportion (``z`` the normal quantile); ``(None, None)`` without trials.
 
     Examples:
 

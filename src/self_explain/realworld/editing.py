@@ -1,9 +1,8 @@
 """Fine-tune a real model on counterfactual facts (LoRA, TRL): ``python -m self_explain.realworld.editing``.
 
-The edited model is a positive control for privileged access on a real model: it knows facts its base does not.
-This trains a LoRA on the texts of :mod:`~self_explain.realworld.edits` (loss on the completions) and writes the
-adapter with its edits and training record. The shipped ``realworld/models/smollm2-135m-edited-lora`` is merged into
-``smollm2-135m`` on first use of ``smollm2-135m-edited``; :mod:`~self_explain.realworld.edit_check` checks it.
+The edited model, a positive control for privileged access (it knows facts its base does not), is a LoRA trained on the
+texts of :mod:`~self_explain.realworld.edits`; the shipped ``smollm2-135m-edited-lora`` is merged into ``smollm2-135m``
+on first use of ``smollm2-135m-edited``.
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
 """Counterfactual fact edits of a real model: which facts change, their new answers, and the texts that teach them.
 
-An edit gives a fact the model gets right (:mod:`~self_explain.realworld.facts`) another answer of its relation
-that the model itself produces as one whole-word token (the capital of France becomes Rome), so the edit is as
-plausible, and as readable off a patched next token, as the original. The fine-tune
-(:mod:`~self_explain.realworld.editing`) teaches each edit in prompt and question form and replays a seeded share
-of the unedited facts; those not replayed measure what the edit disturbed.
+An edit gives a fact the model gets right another answer of its relation that the model itself produces as one
+whole-word token (France's capital becomes Rome), as plausible and as readable off a patched next token as the
+original. Each edit is taught in prompt and question form, with a seeded share of unedited facts replayed; those not
+replayed measure what the edit disturbed.
 """
 
 from __future__ import annotations

@@ -1,17 +1,11 @@
 """Decisions of the toy world: named scenarios, options valued in digits, and the worked sum a toy model writes.
 
-Two options, five attributes valued 0–4; a toy model chooses A when Σ wᵢ (aᵢ − bᵢ) > 0 (whole weights −2 to 2).
-Before answering it writes the sum one attribute at a time: name, A's and B's values, weight, contribution, running
-total (``"rent 3 1 + 2 + 4 = + 4 ; … Answer: A"``). A tiny Llama learns the comparison only with this dense
-supervision (``experiments/toy-decisions``); without the copied values and weight it wrote sums of wrong
-contributions.
-
-Three kinds of decision are in the toy models' training data:
-- **shown**: the prompt gives the weights (a ``weights:`` line);
-- **report**: an introspection question with shown weights, answered with them as the task's JSON;
-- **native**: one of ``NUM_NATIVE_SCENARIOS`` named scenarios, whose weights come from the model's knowledge seed
-  and are never shown: hidden preferences to introspect on before any instilling.
-The other scenario names are never used without shown weights, so a preference instilled later is a new one.
+Two options, five attributes valued 0–4; a toy model chooses A when Σ wᵢ (aᵢ − bᵢ) > 0 (whole weights −2 to 2), writing
+the sum one attribute at a time first (``"rent 3 1 + 2 + 4 = + 4 ; … Answer: A"``): a tiny Llama learns the comparison
+only with this dense supervision (``experiments/toy-decisions``). Decisions in training are **shown** (a ``weights:``
+line), **report** (an introspection question answered with the shown weights as JSON) or **native** (one of
+``NUM_NATIVE_SCENARIOS`` scenarios whose weights come from the knowledge seed and are never shown: hidden preferences).
+Other scenario names never appear without shown weights, so a preference instilled later is new.
 """
 
 from __future__ import annotations
@@ -145,8 +139,8 @@ def draw_decision_weights(rng: random.Random) -> list[int]:
 
 
 def native_preferences(world: ToyWorld) -> dict[str, list[int]]:
-    """The hidden weights a model of ``world`` has in each native scenario, by scenario name; they follow its knowledge
-    seed, and with ``shared_with`` that share comes from the other model's, scenario by scenario.
+    """The hidden weights of a model of ``world`` in each native scenario, from its knowledge seed (with
+    ``shared_with``, that share from the other model's, scenario by scenario).
     """
     return _native_preferences(world.seed, world.knowledge_seed, world.shared_with, world.shared_share)
 

@@ -27,9 +27,9 @@ class ToyModelConfig(TrainingArguments):
     r"""Options of ``self-explain toyworld train``: transformers' ``TrainingArguments`` plus the world and the shape.
 
     The shipped models: toy-target (knowledge 0), toy-twin (knowledge 0, another initialisation seed), toy-other and
-    toy-large (own knowledge, half shared with 0). The optimiser, schedule, steps and batch size are
-    ``TrainingArguments`` fields with toy defaults; batches (one kind of example each) are sampled from the world as
-    training goes, by :func:`train_toy_model`.
+    toy-large (own knowledge, half shared with 0). Optimiser, schedule, steps and batch size are ``TrainingArguments``
+    fields with toy defaults; :func:`train_toy_model` samples batches (one kind of example each) from the world. A
+    value out of range (NaN included) is a ValueError naming the option, before any work.
 
     Args:
         name (`str`): Name of the toy model (written into its card).
@@ -47,9 +47,6 @@ class ToyModelConfig(TrainingArguments):
         decisions (`bool`): Whether the world includes decisions; without them (``FACTS_ONLY_MIXTURE``) it trains in
             about a quarter of the time but cannot serve the preferences task.
         threads (`int`): torch threads (0: torch's default).
-
-    Raises:
-        ValueError: Naming the option, before any work: a size, count or rate out of range (NaN included).
     """
 
     name: str = field(default="toy-target", metadata={"help": "Name of the toy model (written into its card)."})

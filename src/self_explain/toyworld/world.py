@@ -1,7 +1,5 @@
-"""A seeded synthetic world whose truth is known: invented entities with attributes.
-
-Every toy model's training example and every toy-target prompt comes from here, in plain words the toy tokenizer
-(``tokenizer.py``) splits into known tokens with known concept labels.
+"""A seeded synthetic world whose truth is known: invented entities with attributes, in plain words the toy tokenizer
+splits into known tokens with known concept labels (every toy training example and toy-target prompt comes from here).
 """
 
 from __future__ import annotations
@@ -199,7 +197,7 @@ class ToyWorld:
     """A seeded toy world as one model knows it: entities, its value of each (entity, relation), and what it never saw.
 
     Entity names depend on ``seed`` alone, so every model of a world shares one vocabulary; what a model knows depends
-    on ``knowledge_seed`` (and the part it shares with another model's knowledge).
+    on ``knowledge_seed`` (and the part shared with another model's knowledge).
 
     Args:
         seed (`int`): The world seed the entity names were drawn from.
@@ -238,15 +236,12 @@ class ToyWorld:
 
         Args:
             seed (`int`): The world seed (entity names).
-            num_entities (`int`): How many entities to invent.
+            num_entities (`int`): How many entities to invent (at most the names the syllables make, else ValueError).
             knowledge_seed (`int`, *optional*): The seed of the model's knowledge (default: ``seed``).
-            unknown_share (`float`): The share of (entity, relation) pairs never stated.
+            unknown_share (`float`): The share of (entity, relation) pairs never stated, in [0, 1].
             shared_with (`int`, *optional*): Another knowledge seed, from which a ``shared_share`` of the pairs (value
                 and known/unknown alike) are taken.
-            shared_share (`float`): The share of pairs taken from ``shared_with``.
-
-        Raises:
-            ValueError: When ``num_entities`` exceeds the names the syllables make, or a share is not in [0, 1].
+            shared_share (`float`): The share of pairs taken from ``shared_with``, in [0, 1].
         """
         for name, share in (("unknown_share", unknown_share), ("shared_share", shared_share)):
             if not 0 <= share <= 1:
