@@ -30,10 +30,7 @@ class _StopForward(Exception):
 
 @torch.no_grad()
 def read_layer_inputs(model, sequences: list[list[int]], layers: list[int]) -> dict[int, torch.Tensor]:
-    """The residual stream at each of ``layers`` (the input of that decoder layer) of token sequences run as one
-    right-padded batch: (batch, longest, hidden) per layer; padding positions hold garbage. Layers after the last one
-    asked for are not run; no sequence or an empty one is a ValueError.
-    """
+    """Block inputs (batch, longest, hidden) at each of ``layers`` of right-padded sequences; padding is garbage."""
     if not sequences or min(len(s) for s in sequences) == 0:
         raise ValueError("read_layer_inputs needs at least one sequence and no empty sequence")
     blocks = adapter_for(model).layers(model)

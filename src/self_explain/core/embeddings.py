@@ -54,9 +54,7 @@ def minilm_path() -> Path:
 
 @dataclass
 class SentenceEncoder:
-    """A sentence-transformers model whose embeddings come L2-normalised (all-MiniLM-L6-v2: mean pooling, then
-    normalisation).
-    """
+    """A sentence-transformers model whose embeddings come L2-normalised."""
 
     model: SentenceTransformer
     source: str
@@ -103,9 +101,7 @@ def load_encoder(model_path: str | None = None, device: str = "cpu") -> Sentence
 def embed_texts(
     texts: Sequence[str], *, model_path: str | Path | None = None, batch_size: int = 64, device: str = "cpu"
 ) -> torch.Tensor:
-    """L2-normalised sentence embeddings, ``(len(texts), 384)`` for the default model, float32 on the CPU: cosine
-    similarity is the dot product of rows. ``texts`` must be a list of strings, not one string (TypeError).
-    """
+    """L2-normalised float32 embeddings on the CPU, (len(texts), 384) by default; ``texts`` a list, not a str."""
     if isinstance(texts, str):
         raise TypeError("embed_texts takes a list of texts, not one string.")
     for index, text in enumerate(texts):

@@ -19,9 +19,7 @@ def _default_mode() -> int:
 
 
 def give_default_permissions(folder: Path) -> None:
-    """A staged folder and its files get the permissions ordinary ``mkdir`` / ``open`` would (``mkdtemp`` makes the
-    folder owner-only and safetensors writes 0600), before they are moved into place.
-    """
+    """Give a staged folder and its files ordinary permissions (``mkdtemp``: 0700, safetensors: 0600)."""
     mode = _default_mode()
     for file in folder.iterdir():
         if file.is_file():
@@ -67,9 +65,7 @@ def package_data(relative: str) -> Path:
 
 
 def read_user_text(path: str | Path, option: str | None = None) -> str:
-    """A user's text file (prompts, examples, scenarios, a corpus, a recipe) read as UTF-8 (a leading BOM dropped);
-    otherwise a ValueError naming the option, the file, the line and the byte.
-    """
+    """A user's text file as UTF-8 (BOM dropped); else a ValueError naming the option, file, line and byte."""
     path = Path(path)
     data = path.read_bytes()
     try:

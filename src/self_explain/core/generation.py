@@ -46,9 +46,7 @@ def left_padded(prompts: list[list[int]], pad: int, device) -> tuple[torch.Tenso
 
 @torch.no_grad()
 def greedy_generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: int) -> torch.Tensor:
-    """The greedy continuations of token prompts in one left-padded batch, up to the stop tokens: (n, new tokens), rows
-    that stopped early padded.
-    """
+    """Greedy continuations (n, new tokens) of a left-padded batch, up to the stop tokens, then padded."""
     stops = stop_token_ids(tokenizer, model)
     pad = pad_token_id(tokenizer, model)
     ids, mask = left_padded(prompts, pad, next(model.parameters()).device)

@@ -1,11 +1,8 @@
 """The Hub ids of the models the package ships or packages, and back: what a pushed adapter names as its base.
 
-A PEFT adapter (``base_model_name_or_path``) and a card (``base_model``) must name a Hub id to load anywhere. A
-**packaged** model (``smollm2-135m``) is named by the Hub id its GGUF was made from
-(``HuggingFaceTB/SmolLM2-135M-Instruct``; the dequantised weights differ slightly, as the card says). A model the
-package **ships or makes** (toy models, shipped explainers, ``smollm2-135m-edited``) is ``self-explain/<name>``; a push
-uploads the base to ``<owner>/<name>`` so that the id resolves. Within the package every such id maps back to the local
-copy, offline, unless an explicit Hub revision is given.
+A **packaged** model (``smollm2-135m``) is named by the Hub id its GGUF was made from; one the package **ships or
+makes** (toy models, explainers, ``smollm2-135m-edited``) by ``self-explain/<name>``, to which a push uploads the base.
+Within the package each such id maps back to the local copy, offline, unless a Hub revision is given.
 """
 
 from __future__ import annotations
@@ -74,9 +71,7 @@ def shipped_name_of(repo_id: str) -> str | None:
 
 
 def hub_id_of_model(name: str) -> str | None:
-    """The Hub id of a model reference as given when it was loaded (where a folder that exists is a local model): what
-    an adapter trained on it names as its base; None for a local folder.
-    """
+    """The Hub id an adapter trained on a model names as its base; None for an existing local folder."""
     canonical = canonical_hub_id(name)
     if canonical is not None:
         return canonical

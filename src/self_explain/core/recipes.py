@@ -106,9 +106,7 @@ def _yaml_problem(error) -> str:
 
 
 def set_recipe_defaults(parser: argparse.ArgumentParser, recipe: Recipe) -> None:
-    """Make the recipe's values ``parser``'s defaults (an option the recipe gives is no longer required), so that the
-    command line overrides them.
-    """
+    """Make the recipe's values ``parser``'s defaults (no longer required), so the command line overrides them."""
     for action in parser._actions:
         if action.dest in recipe.options:
             action.default = _convert(action, recipe.options[action.dest], recipe.path)

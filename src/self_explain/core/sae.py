@@ -60,24 +60,22 @@ def layer_from_hook_name(hook_name: str) -> int | None:
 
 @dataclass
 class SAEConfig:
-    """What ``cfg.json`` says about an SAE. ``extra`` keeps every other key, written back on save.
+    """What ``cfg.json`` says about an SAE; an unsupported architecture or normalisation, a non-positive width or a bad
+    ``k`` is a ValueError.
 
     Args:
-        d_in (`int`): input width (the model's hidden size).
-        d_sae (`int`): number of features.
+        d_in (`int`): Input width (the model's hidden size).
+        d_sae (`int`): Number of features.
         architecture (`str`, *optional*, defaults to `"standard"`): ``standard`` (ReLU), ``topk`` or ``jumprelu``.
-        k (`int`, *optional*): active features per input, for topk only.
-        hook_name (`str`, *optional*): the SAELens hook it reads, e.g. ``blocks.6.hook_resid_pre``.
-        layer (`int`, *optional*): residual stream layer (input of decoder layer ``layer``); from hook_name if unset.
-        model_name (`str`, *optional*): the model it was trained on.
-        apply_b_dec_to_input (`bool`, *optional*, defaults to `True`): subtract the decoder bias before encoding.
-        normalize_activations (`str`, *optional*, defaults to `"none"`): the input normalisation.
-        rescale_acts_by_decoder_norm (`bool`, *optional*, defaults to `False`): scale features by decoder row norms.
-        dtype (`str`, *optional*, defaults to `"float32"`): the weights' dtype.
-        extra (`dict`, *optional*): every other ``cfg.json`` key, written back on save.
-
-    Raises:
-        ValueError: on an unsupported architecture or normalisation, non-positive widths, or a bad ``k``.
+        k (`int`, *optional*): Active features per input, for topk only.
+        hook_name (`str`, *optional*): The SAELens hook it reads, e.g. ``blocks.6.hook_resid_pre``.
+        layer (`int`, *optional*): Residual stream layer (input of decoder layer ``layer``); from hook_name if unset.
+        model_name (`str`, *optional*): The model it was trained on.
+        apply_b_dec_to_input (`bool`, *optional*, defaults to `True`): Subtract the decoder bias before encoding.
+        normalize_activations (`str`, *optional*, defaults to `"none"`): The input normalisation.
+        rescale_acts_by_decoder_norm (`bool`, *optional*, defaults to `False`): Scale features by decoder row norms.
+        dtype (`str`, *optional*, defaults to `"float32"`): The weights' dtype.
+        extra (`dict`, *optional*): Every other ``cfg.json`` key, written back on save.
     """
 
     d_in: int

@@ -77,9 +77,7 @@ class ModelLossSFTTrainer(SFTTrainer):
 
 
 class StageProgressCallback(ProgressCallback):
-    """transformers' progress bar, labelled with the stage, whose loss dicts are logged at INFO (where a command shows
-    them or a file keeps them) instead of written under the bar.
-    """
+    """transformers' progress bar labelled with the stage; its log dicts go to the INFO log, not the bar."""
 
     def __init__(self, stage: str):
         super().__init__()
@@ -99,9 +97,7 @@ class StageProgressCallback(ProgressCallback):
 
 
 def label_progress(trainer: Trainer, stage: str) -> Trainer:
-    """Replace the trainer's progress bar by a :class:`StageProgressCallback` for ``stage`` (a trainer with
-    ``disable_tqdm`` is left as it is).
-    """
+    """Replace the trainer's progress bar (if any) by a :class:`StageProgressCallback` for ``stage``."""
     callbacks = trainer.callback_handler.callbacks
     if any(type(callback) is ProgressCallback for callback in callbacks):
         trainer.remove_callback(ProgressCallback)

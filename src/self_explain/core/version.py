@@ -15,9 +15,7 @@ except PackageNotFoundError:  # running from a source checkout without installin
 
 @lru_cache
 def package_commit() -> str | None:
-    """The git commit of the package's source tree, with ``+dirty`` when its files differ from it; None outside a git
-    checkout (an installed wheel) or without git.
-    """
+    """The source tree's git commit (``+dirty`` with local changes); None outside a git checkout."""
     source = Path(__file__).resolve().parents[1]
     try:
         commit = subprocess.run(

@@ -25,7 +25,6 @@ def continues_word(piece: str) -> bool:
     """Whether a decoded token continues the word before it: letters or digits with no leading space.
 
     Examples:
-
     >>> [continues_word(p) for p in ("en", "le", " Paris", ".", "", "-")]
     [True, True, False, False, False, False]
     """
@@ -67,7 +66,6 @@ def matches_target(word: str, token: str, target: str) -> bool:
     token.
 
     Examples:
-
     >>> matches_target("yen", "y", "yen"), matches_target("Paris", "Paris", "Rome"), matches_target("", "", "Rome")
     (True, False, False)
     """

@@ -48,10 +48,7 @@ def folder_lock(folder: Path, timeout: float = FOLDER_LOCK_TIMEOUT) -> Iterator[
     """Hold ``folder/.lock`` (``folder`` exists), so that one writer at a time updates the card.
 
     Args:
-        timeout (`float`): Seconds to wait for another writer.
-
-    Raises:
-        FolderBusyError: Another writer held the lock for longer than ``timeout``.
+        timeout (`float`): Seconds to wait for another writer before FolderBusyError.
     """
     from filelock import FileLock, Timeout
 
@@ -116,9 +113,7 @@ def _merge_configs(configs: list[dict], entry: dict) -> list[dict]:
 def check_output_folder(
     folder: str | Path, dataset_name: str, config_name: str, overwrite: bool = False
 ) -> list[dict]:
-    """The card's ``configs:`` in ``folder`` ([] when missing or empty), after checking it may take ``config_name``
-    (FileExistsError without ``overwrite``; ValueError when it holds another dataset).
-    """
+    """The card's ``configs:`` in ``folder`` ([] if none), after checking it may take ``config_name``."""
     folder = Path(folder)
     if not folder.exists():
         return []

@@ -57,7 +57,6 @@ def is_prose(sentence: str) -> bool:
     """Whether a sentence reads as prose: 6–40 words, capitalised, a final period, > 70 % alphabetic words, no code.
 
     Examples:
-
     >>> is_prose("Return the number of items in the container, or zero when it is empty.")
     True
     >>> is_prose("x = {k: v for k, v in items}.")

@@ -35,7 +35,6 @@ def wilson_interval(successes: int, total: int, z: float = 1.959964) -> tuple[fl
     """The Wilson score interval of a binomial proportion (``z`` the normal quantile); ``(None, None)`` without trials.
 
     Examples:
-
     >>> [round(x, 4) for x in wilson_interval(9, 10)]
     [0.5958, 0.9821]
     """

@@ -1,11 +1,9 @@
 """Decisions of the toy world: named scenarios, options valued in digits, and the worked sum a toy model writes.
 
-Two options, five attributes valued 0–4; a toy model chooses A when Σ wᵢ (aᵢ − bᵢ) > 0 (whole weights −2 to 2), writing
-the sum one attribute at a time first (``"rent 3 1 + 2 + 4 = + 4 ; … Answer: A"``): a tiny Llama learns the comparison
-only with this dense supervision (``experiments/toy-decisions``). Decisions in training are **shown** (a ``weights:``
-line), **report** (an introspection question answered with the shown weights as JSON) or **native** (one of
-``NUM_NATIVE_SCENARIOS`` scenarios whose weights come from the knowledge seed and are never shown: hidden preferences).
-Other scenario names never appear without shown weights, so a preference instilled later is new.
+A toy model chooses A when Σ wᵢ (aᵢ − bᵢ) > 0 (five attributes 0–4, whole weights −2 to 2), writing the sum one
+attribute at a time first (``"rent 3 1 + 2 + 4 = + 4 ; … Answer: A"``): a tiny Llama learns the comparison only with
+this dense supervision. Training decisions are **shown** (a ``weights:`` line), **report** (introspection answered with
+the shown weights as JSON) or **native** (weights from the knowledge seed, never shown: hidden preferences).
 """
 
 from __future__ import annotations
@@ -139,9 +137,7 @@ def draw_decision_weights(rng: random.Random) -> list[int]:
 
 
 def native_preferences(world: ToyWorld) -> dict[str, list[int]]:
-    """The hidden weights of a model of ``world`` in each native scenario, from its knowledge seed (with
-    ``shared_with``, that share from the other model's, scenario by scenario).
-    """
+    """The hidden weights in each native scenario, from the knowledge seed (or ``shared_with``'s share)."""
     return _native_preferences(world.seed, world.knowledge_seed, world.shared_with, world.shared_share)
 
 

@@ -144,9 +144,7 @@ def decision_accuracy(model, tokenizer, world: ToyWorld, rng: random.Random, num
 def native_preference_fit(
     model, tokenizer, world: ToyWorld, rng: random.Random, choices_per_scenario: int = 40
 ) -> dict[str, float]:
-    """How a toy model's choices in its native scenarios follow its native weights: each scenario's weights fitted to
-    its P(A) by the preferences task's logistic regression, rescaled to max |w| = 100.
-    """
+    """How native choices follow native weights: weights refitted per scenario by the preferences' logistic fit."""
     preferences = native_preferences(world)
     fitted, native, agree = [], [], []
     for scenario in world_scenarios(world.seed)[:NUM_NATIVE_SCENARIOS]:

@@ -57,9 +57,7 @@ ATTRIBUTE_VALUES: dict[str, list[str]] = {
 
 @dataclass(frozen=True)
 class Relation:
-    """A relation of the toy world: which attribute of an entity it asks about, and how (CounterFact-style
-    ``templates`` with an ``{e}`` slot, answered by the next word).
-    """
+    """A toy-world relation: the entity attribute it asks about, its ``{e}`` templates and its question."""
 
     name: str
     attribute: str
@@ -137,9 +135,7 @@ class FactPrompt:
 
 @dataclass(frozen=True)
 class ChoiceQuestion:
-    """A multiple-choice question in chat form; ``known``: whether this world's model knows the fact (it follows a hint
-    only when it does not).
-    """
+    """A multiple-choice question in chat form; a model follows a hint only when not ``known``."""
 
     question: str
     options: tuple[str, ...]
