@@ -90,9 +90,8 @@ class ArchitectureAdapter:
     def cache_argument(self, module: nn.Module) -> str:
         """The keyword (``cache``, ``past_key_values`` or ``layer_past``) ``module.forward`` takes the cache under.
 
-        Read from the signature, so the engine passes the name the installed transformers supports and never a
-        deprecated one (transformers 5.x renamed ``past_key_values`` to ``cache``; GPT-NeoX's layers take
-        ``layer_past``).
+        Read from the signature, so the engine passes the name the installed transformers supports, never a deprecated
+        one (transformers 5 renamed ``past_key_values`` to ``cache``).
 
         Args:
             module (`nn.Module`): The ``*ForCausalLM`` model or one of its decoder layers.

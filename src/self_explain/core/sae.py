@@ -172,10 +172,7 @@ class SAEConfig:
             raise ValueError(f"{source}: {error}") from error
 
     def to_dict(self) -> dict:
-        """A flat cfg.json that both SAELens generations and :meth:`from_dict` read.
-
-        No ``sae_lens_version``: with it, SAELens would expect the 6.x layout with a ``metadata`` dict.
-        """
+        """A flat cfg.json for both SAELens generations: no ``sae_lens_version`` (6.x would expect ``metadata``)."""
         core = dict(
             architecture=self.architecture,
             d_in=self.d_in,

@@ -1,6 +1,4 @@
-"""Statistics shared by the package and its evaluate modules: Pearson r, t quantiles, mean intervals, the χ² tail, the
-penalised logistic fit (SciPy's distributions), and our seeded bootstrap over seeds × groups.
-"""
+"""Statistics of the package and its metrics: SciPy's r, t and χ², a logistic fit, and a seeds × groups bootstrap."""
 
 from __future__ import annotations
 
@@ -178,12 +176,10 @@ def multinomial_counts(size: int, samples: int, rng: np.random.Generator) -> np.
 class SeedGroupBootstrap:
     """A seeded bootstrap over seeds × groups, drawn once so that every run compared through it is resampled alike.
 
-    Each resample draws the seeds and the groups (e.g. held-out entities) with replacement. They are *crossed*: every
-    seed scores the same groups, so one draw of groups serves every seed (the groups' sampling error does not shrink
-    with the number of seeds). A run's metric is recomputed from its rows' totals weighted by their group's count; a
-    resample's value is the mean of the runs' metrics over its drawn seeds (as often as drawn), seeds where the metric
-    cannot be computed left out. Two explainers through one bootstrap are *paired*: their difference per resample gives
-    the difference's interval.
+    Seeds and groups (e.g. held-out entities) are drawn with replacement and *crossed*: one draw of groups serves
+    every seed (the groups' sampling error does not shrink with more seeds). A resample's value is the mean, over its
+    drawn seeds, of each run's metric recomputed from its rows' totals weighted by group counts (runs where it cannot
+    be computed left out). Two explainers through one bootstrap are *paired*, for the difference's interval.
 
     Args:
         seeds (`Sequence[Hashable]`): The seeds resampled (distinct); a run with another seed is refused.
