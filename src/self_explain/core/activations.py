@@ -8,16 +8,7 @@ from .architectures import adapter_for
 
 
 def tokenize_texts(tokenizer, texts: list[str], max_length: int | None = None) -> list[list[int]]:
-    """Token ids of each text with the tokenizer's special tokens; one BOS even if the text starts with it.
-
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): the model's tokenizer.
-        texts (`list[str]`): the texts.
-        max_length (`int`, *optional*): keep at most this many tokens of each text (default: all).
-
-    Returns:
-        `list[list[int]]`: one token id list per text.
-    """
+    """Token ids of each text with the tokenizer's special tokens; one BOS even if the text starts with it."""
     bos = tokenizer.bos_token_id
     sequences = []
     for ids in tokenizer(list(texts)).input_ids if texts else []:
@@ -39,22 +30,7 @@ class _StopForward(Exception):
 
 @torch.no_grad()
 def read_layer_inputs(model, sequences: list[list[int]], layers: list[int]) -> dict[int, torch.Tensor]:
-    """The residual stream at each of ``layers`` (the input of that decoder layer) of token sequences run as one
-    right-padded batch: (batch, longest, hidden) per layer. Layers after the last one asked for are not run.
-
-    Equal to ``engine.clean_runs(model, sequences)[i].residuals[layer]`` on each sequence's positions.
-
-    Args:
-        model (`PreTrainedModel`): a causal LM of a supported architecture.
-        sequences (`list[list[int]]`): token id sequences, at least one and none empty.
-        layers (`list[int]`): the decoder layers whose inputs are read.
-
-    Returns:
-        `dict[int, torch.Tensor]`: per layer, the residuals (batch, longest, hidden); padding positions hold garbage.
-
-    Raises:
-        ValueError: if there is no sequence or an empty one.
-    """
+    """Block inputs (batch, longest, hidden) at each of ``layers`` of right-padded sequences; padding is garbage."""
     if not sequences or min(len(s) for s in sequences) == 0:
         raise ValueError("read_layer_inputs needs at least one sequence and no empty sequence")
     blocks = adapter_for(model).layers(model)

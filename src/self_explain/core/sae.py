@@ -1,14 +1,9 @@
 """Sparse autoencoders in the SAELens on-disk format, without depending on sae-lens.
 
-An SAE folder holds ``cfg.json`` and ``sae_weights.safetensors`` with ``W_enc`` (d_in, d_sae),
-``b_enc`` (d_sae), ``W_dec`` (d_sae, d_in), ``b_dec`` (d_in) and, for JumpReLU, ``threshold``
-(d_sae). Both the flat cfg.json of SAELens < 6 (``hook_point``/``hook_name``, ``activation_fn``,
-``activation_fn_kwargs``) and the 6.x one (``metadata: {hook_name, model_name, ...}``) are read;
-folders are written flat, which both SAELens generations load.
-
-``SAEConfig.layer`` follows the engine: the SAE reads the residual stream at layer ℓ, the *input*
-of decoder layer ℓ. ``blocks.ℓ.hook_resid_pre`` is layer ℓ and ``blocks.ℓ.hook_resid_post`` is
-layer ℓ + 1 (the output of block ℓ is the input of block ℓ + 1).
+A folder holds ``cfg.json`` and ``sae_weights.safetensors`` (``W_enc`` (d_in, d_sae), ``b_enc``, ``W_dec``, ``b_dec``,
+JumpReLU's ``threshold``). The cfg.json of SAELens < 6 and 6.x are both read; folders are written flat, which both
+load. ``SAEConfig.layer`` follows the engine: layer ℓ is the *input* of decoder layer ℓ, so
+``blocks.ℓ.hook_resid_pre`` is layer ℓ and ``blocks.ℓ.hook_resid_post`` is layer ℓ + 1.
 """
 
 from __future__ import annotations
@@ -56,14 +51,7 @@ def _dtype_name(value: object) -> str:
 
 
 def layer_from_hook_name(hook_name: str) -> int | None:
-    """The engine layer an SAELens residual hook reads (``blocks.6.hook_resid_pre`` → 6, ``…resid_post`` → 7).
-
-    Args:
-        hook_name (`str`): an SAELens hook name.
-
-    Returns:
-        `int` or `None`: the layer whose input the hook reads; None for a hook that is not on the residual stream.
-    """
+    """The engine layer an SAELens residual hook reads (``blocks.6.hook_resid_pre`` → 6, ``…resid_post`` → 7)."""
     match = _HOOK.match(hook_name)
     if match is None or match.group(2) not in _RESIDUAL_OFFSET:
         return None
@@ -72,24 +60,22 @@ def layer_from_hook_name(hook_name: str) -> int | None:
 
 @dataclass
 class SAEConfig:
-    """What ``cfg.json`` says about an SAE. ``extra`` keeps every other key, written back on save.
+    """What ``cfg.json`` says about an SAE; an unsupported architecture or normalisation, a non-positive width or a bad
+    ``k`` is a ValueError.
 
     Args:
-        d_in (`int`): input width (the model's hidden size).
-        d_sae (`int`): number of features.
+        d_in (`int`): Input width (the model's hidden size).
+        d_sae (`int`): Number of features.
         architecture (`str`, *optional*, defaults to `"standard"`): ``standard`` (ReLU), ``topk`` or ``jumprelu``.
-        k (`int`, *optional*): active features per input, for topk only.
-        hook_name (`str`, *optional*): the SAELens hook it reads, e.g. ``blocks.6.hook_resid_pre``.
-        layer (`int`, *optional*): residual stream layer (input of decoder layer ``layer``); from hook_name if unset.
-        model_name (`str`, *optional*): the model it was trained on.
-        apply_b_dec_to_input (`bool`, *optional*, defaults to `True`): subtract the decoder bias before encoding.
-        normalize_activations (`str`, *optional*, defaults to `"none"`): the input normalisation.
-        rescale_acts_by_decoder_norm (`bool`, *optional*, defaults to `False`): scale features by decoder row norms.
-        dtype (`str`, *optional*, defaults to `"float32"`): the weights' dtype.
-        extra (`dict`, *optional*): every other ``cfg.json`` key, written back on save.
-
-    Raises:
-        ValueError: on an unsupported architecture or normalisation, non-positive widths, or a bad ``k``.
+        k (`int`, *optional*): Active features per input, for topk only.
+        hook_name (`str`, *optional*): The SAELens hook it reads, e.g. ``blocks.6.hook_resid_pre``.
+        layer (`int`, *optional*): Residual stream layer (input of decoder layer ``layer``); from hook_name if unset.
+        model_name (`str`, *optional*): The model it was trained on.
+        apply_b_dec_to_input (`bool`, *optional*, defaults to `True`): Subtract the decoder bias before encoding.
+        normalize_activations (`str`, *optional*, defaults to `"none"`): The input normalisation.
+        rescale_acts_by_decoder_norm (`bool`, *optional*, defaults to `False`): Scale features by decoder row norms.
+        dtype (`str`, *optional*, defaults to `"float32"`): The weights' dtype.
+        extra (`dict`, *optional*): Every other ``cfg.json`` key, written back on save.
     """
 
     d_in: int
@@ -128,14 +114,11 @@ class SAEConfig:
         """Read a SAELens cfg.json (any generation, or ours with a ``layer`` key).
 
         Args:
-            raw (`dict`): the parsed ``cfg.json``.
-            source (`str`, *optional*, defaults to `"cfg.json"`): where it came from, for the error messages.
-
-        Returns:
-            `SAEConfig`: the config.
+            raw (`dict`): The parsed ``cfg.json``.
+            source (`str`, *optional*, defaults to `"cfg.json"`): Where it came from, for the error messages.
 
         Raises:
-            ValueError: if a width is missing or the activation function is not supported.
+            ValueError: If a width is missing or the activation function is not supported.
         """
         cfg = {_RENAMED.get(key, key): value for key, value in raw.items() if key != "metadata"}
         for key, value in (raw.get("metadata") or {}).items():  # SAELens 6 keeps model and hook here
@@ -189,10 +172,7 @@ class SAEConfig:
             raise ValueError(f"{source}: {error}") from error
 
     def to_dict(self) -> dict:
-        """A flat cfg.json that SAELens (before and after 6.0) and :meth:`from_dict` read.
-
-        ``sae_lens_version`` is left out: SAELens would then expect the 6.x layout with a ``metadata`` dict.
-        """
+        """A flat cfg.json for both SAELens generations: no ``sae_lens_version`` (6.x would expect ``metadata``)."""
         core = dict(
             architecture=self.architecture,
             d_in=self.d_in,
@@ -273,13 +253,10 @@ class SparseAutoencoder(nn.Module):
             raise ValueError(f"SAE {self.name} expects inputs of width d_in={self.d_in}, got shape {tuple(x.shape)}")
 
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
-        """Encoder pre-activations (..., d_sae) of (normalised) inputs, before the sparsifying nonlinearity.
+        """Encoder pre-activations (..., d_sae), before the sparsifying nonlinearity.
 
         Args:
-            x (`torch.Tensor`): normalised inputs, (..., d_in).
-
-        Returns:
-            `torch.Tensor`: the pre-activations, (..., d_sae).
+            x (`torch.Tensor`): Normalised inputs, (..., d_in).
         """
         x = x.to(self.W_enc.dtype)
         if self.config.apply_b_dec_to_input:
@@ -290,13 +267,10 @@ class SparseAutoencoder(nn.Module):
         return hidden
 
     def activate(self, hidden: torch.Tensor) -> torch.Tensor:
-        """The architecture's nonlinearity on pre-activations.
+        """Feature activations (..., d_sae): the architecture's nonlinearity on pre-activations.
 
         Args:
-            hidden (`torch.Tensor`): pre-activations, (..., d_sae).
-
-        Returns:
-            `torch.Tensor`: feature activations, (..., d_sae).
+            hidden (`torch.Tensor`): Pre-activations, (..., d_sae).
         """
         if self.config.architecture == "topk":
             values, indices = hidden.topk(self.config.k, dim=-1, sorted=False)  # type: ignore[arg-type]
@@ -306,16 +280,10 @@ class SparseAutoencoder(nn.Module):
         return hidden.relu()
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Feature activations (..., d_sae) of residual-stream vectors x (..., d_in).
+        """Feature activations (..., d_sae) of residual-stream vectors.
 
         Args:
-            x (`torch.Tensor`): residual-stream vectors, (..., d_in).
-
-        Returns:
-            `torch.Tensor`: feature activations, (..., d_sae).
-
-        Raises:
-            ValueError: if the last dimension is not ``d_in``.
+            x (`torch.Tensor`): Residual-stream vectors, (..., d_in) (else ValueError).
         """
         self._check_width(x)
         return self.activate(self.pre_activations(self._normalize(x.to(self.W_enc.dtype))[0]))
@@ -324,10 +292,7 @@ class SparseAutoencoder(nn.Module):
         """Reconstruction (..., d_in) from feature activations, in the SAE's (normalised) input space.
 
         Args:
-            features (`torch.Tensor`): feature activations, (..., d_sae).
-
-        Returns:
-            `torch.Tensor`: the reconstruction, (..., d_in).
+            features (`torch.Tensor`): Feature activations, (..., d_sae).
         """
         features = features.to(self.W_dec.dtype)
         if self.config.rescale_acts_by_decoder_norm:
@@ -335,13 +300,10 @@ class SparseAutoencoder(nn.Module):
         return features @ self.W_dec + self.b_dec
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Reconstruction of x in x's own space (input normalisation undone).
+        """Reconstruction (..., d_in) of x in x's own space (input normalisation undone).
 
         Args:
-            x (`torch.Tensor`): residual-stream vectors, (..., d_in).
-
-        Returns:
-            `torch.Tensor`: the reconstruction, (..., d_in).
+            x (`torch.Tensor`): Residual-stream vectors, (..., d_in).
         """
         self._check_width(x)
         normalized, undo = self._normalize(x.to(self.W_enc.dtype))
@@ -351,18 +313,15 @@ class SparseAutoencoder(nn.Module):
 
     @classmethod
     def from_state(cls, cfg: dict, state: dict[str, torch.Tensor], source: str | None = None) -> SparseAutoencoder:
-        """An SAE from a cfg.json dict and its tensors, checked against each other.
+        """An SAE in the config's dtype from a cfg.json dict and its tensors, checked against each other.
 
         Args:
-            cfg (`dict`): the parsed ``cfg.json``.
-            state (`dict[str, torch.Tensor]`): the tensors of ``sae_weights.safetensors``.
-            source (`str`, *optional*): where they came from, for the SAE's name and the error messages.
-
-        Returns:
-            `SparseAutoencoder`: the SAE, in the config's dtype.
+            cfg (`dict`): The parsed ``cfg.json``.
+            state (`dict[str, torch.Tensor]`): The tensors of ``sae_weights.safetensors``.
+            source (`str`, *optional*): Where they came from, for the SAE's name and the error messages.
 
         Raises:
-            ValueError: if a tensor is missing or its shape does not match the config.
+            ValueError: If a tensor is missing or its shape does not match the config.
         """
         where = source or "SAE"
         config = SAEConfig.from_dict(cfg, source=f"{where} {SAE_CFG_FILENAME}")
@@ -401,15 +360,11 @@ class SparseAutoencoder(nn.Module):
         """An SAE from a local folder in the SAELens format.
 
         Args:
-            folder (`str` or `Path`): a folder with ``cfg.json`` and ``sae_weights.safetensors``.
-            source (`str`, *optional*): the SAE's name (default: the folder).
-
-        Returns:
-            `SparseAutoencoder`: the SAE.
+            folder (`str` or `Path`): Holds ``cfg.json`` and ``sae_weights.safetensors`` (else FileNotFoundError).
+            source (`str`, *optional*): The SAE's name (default: the folder).
 
         Raises:
-            FileNotFoundError: if either file is missing.
-            ValueError: if ``cfg.json`` is not valid JSON or does not match the tensors.
+            ValueError: If ``cfg.json`` is not valid JSON or does not match the tensors.
         """
         folder = Path(folder)
         missing = [name for name in (SAE_CFG_FILENAME, SAE_WEIGHTS_FILENAME) if not (folder / name).is_file()]
@@ -431,17 +386,10 @@ class SparseAutoencoder(nn.Module):
         """Load from a local SAE folder, or from a Hub repo (``subfolder`` inside it) via ``snapshot_download``.
 
         Args:
-            path_or_hub_id (`str` or `Path`): a folder, a shipped toy SAE (``toy-target-saes/layer_1``) or a Hub repo
-                id.
-            revision (`str`, *optional*): the Hub revision.
-            subfolder (`str`, *optional*): the SAE's folder inside the folder or repo.
-
-        Returns:
-            `SparseAutoencoder`: the SAE.
-
-        Raises:
-            FileNotFoundError: if the path is neither an SAE folder nor a Hub repo id.
-            OSError: if the download from the Hub fails.
+            path_or_hub_id (`str` or `Path`): A folder, a shipped toy SAE (``toy-target-saes/layer_1``) or a Hub
+                repo id (else FileNotFoundError; a failed download is an OSError).
+            revision (`str`, *optional*): The Hub revision.
+            subfolder (`str`, *optional*): The SAE's folder inside the folder or repo.
         """
         local = Path(path_or_hub_id)
         set_name, _, layer_folder = str(path_or_hub_id).partition("/")  # a shipped SAE: "toy-target-saes/layer_1"
@@ -476,22 +424,15 @@ class SparseAutoencoder(nn.Module):
     def save_pretrained(
         self, folder: str | Path, overwrite: bool = False, extra_files: dict[str, str] | None = None
     ) -> Path:
-        """Write cfg.json, sae_weights.safetensors and ``extra_files`` (name → text) into ``folder``, all at once.
+        """Write cfg.json, sae_weights.safetensors and ``extra_files`` into ``folder`` at once; returns ``folder``.
 
-        The files are written into a staging folder beside ``folder`` that is renamed into place, so a reader
-        sees the old folder or the new one, never half of one. An existing non-empty folder is replaced only
-        with ``overwrite=True``.
+        A staging folder is renamed into place, so a reader sees the old folder or the new one, never half of one.
 
         Args:
-            folder (`str` or `Path`): the SAE folder to write.
-            overwrite (`bool`, *optional*, defaults to `False`): replace an existing non-empty folder.
-            extra_files (`dict[str, str]`, *optional*): more files to write beside the weights (name → text).
-
-        Returns:
-            `Path`: ``folder``.
-
-        Raises:
-            FileExistsError: if the folder exists, is not empty, and ``overwrite`` is False.
+            folder (`str` or `Path`): The SAE folder to write.
+            overwrite (`bool`, *optional*, defaults to `False`): Replace an existing non-empty folder (else
+                FileExistsError).
+            extra_files (`dict[str, str]`, *optional*): More files to write beside the weights (name → text).
         """
         folder = Path(folder)
         if folder.exists() and any(folder.iterdir()) and not overwrite:
@@ -528,22 +469,15 @@ class SparseAutoencoder(nn.Module):
 
 
 def load_sae_release(release: str, sae_id: str, device: str = "cpu") -> SparseAutoencoder:
-    """A published SAE by its SAELens release name and id.
+    """A published SAE by its SAELens release and id, e.g. ``"gpt2-small-res-jb"``, ``"blocks.8.hook_resid_pre"``.
 
-    E.g. ``"gpt2-small-res-jb"``, ``"blocks.8.hook_resid_pre"``.
-
-    Release names are resolved (and non-SAELens formats converted) by the optional ``sae-lens`` package.
+    Returned on the CPU. Release names are resolved (and non-SAELens formats converted) by the optional ``sae-lens``
+    package (else ImportError).
 
     Args:
-        release (`str`): the SAELens release name.
-        sae_id (`str`): the SAE's id within the release.
-        device (`str`, *optional*, defaults to `"cpu"`): where sae-lens loads it.
-
-    Returns:
-        `SparseAutoencoder`: the SAE, on the CPU.
-
-    Raises:
-        ImportError: if sae-lens is not installed.
+        release (`str`): The SAELens release name.
+        sae_id (`str`): The SAE's id within the release.
+        device (`str`, *optional*, defaults to `"cpu"`): Where sae-lens loads it.
     """
     try:
         from sae_lens import SAE
@@ -568,17 +502,7 @@ def _hidden_size(model: nn.Module) -> int:
 
 
 def check_sae_fits(sae: SparseAutoencoder, model: LoadedModel | nn.Module, layer: int) -> None:
-    """Raise a ValueError unless ``sae`` can read the residual stream of ``model`` at ``layer``.
-
-    Args:
-        sae (`SparseAutoencoder`): the SAE.
-        model (`LoadedModel` or `nn.Module`): the model it should read.
-        layer (`int`): the residual stream layer it should read.
-
-    Raises:
-        ValueError: if its width is not the model's hidden size, the layer is out of range, or it reads another
-            hook or layer.
-    """
+    """Raise a ValueError unless ``sae`` can read the residual stream of ``model`` at ``layer``."""
     module = model.model if isinstance(model, LoadedModel) else model
     model_name = model.name if isinstance(model, LoadedModel) else getattr(module, "name_or_path", "the model")
     hidden = _hidden_size(module)
@@ -605,13 +529,7 @@ def sae_for_layer(saes: dict[int, SparseAutoencoder], layer: int) -> SparseAutoe
 
     Args:
         saes (`dict[int, SparseAutoencoder]`): SAEs by the layer they read.
-        layer (`int`): the layer.
-
-    Returns:
-        `SparseAutoencoder`: its SAE.
-
-    Raises:
-        ValueError: if no SAE reads that layer, listing the layers that have one.
+        layer (`int`): The layer (without an SAE: a ValueError listing the layers that have one).
     """
     if layer not in saes:
         available = ", ".join(str(key) for key in sorted(saes)) or "none"

@@ -1,9 +1,8 @@
 """Whole-word continuations beside the next token a patching row records.
 
-The dataset keeps next-token semantics (faithful to the intervention: the answer is the greedy next token), but
-a BPE model's next token is often a word piece (``y`` of ``yen``, ``rub`` of ``ruble``). The word it starts is
-recorded beside it: the greedy continuation, with the same patch still written, up to the next token that does not
-continue the word.
+Rows keep next-token semantics (the answer is the greedy next token), but a BPE model's next token is often a word
+piece (``y`` of ``yen``); the word it starts is recorded beside it: the greedy continuation, with the same patch
+written, up to the next token that does not continue the word.
 """
 
 from __future__ import annotations
@@ -17,14 +16,7 @@ MAX_WORD_PIECES = 4  # tokens read after the first one; longer words are cut the
 
 
 def is_word_level(tokenizer) -> bool:
-    """Whether every token of the tokenizer is a whole word (the toy world's WordLevel tokenizer).
-
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): A tokenizer.
-
-    Returns:
-        `bool`: True for a ``tokenizers`` WordLevel model, where a token is its own word.
-    """
+    """Whether every token of the tokenizer is a whole word (the toy world's WordLevel tokenizer)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     return backend is not None and type(backend.model).__name__ == "WordLevel"
 
@@ -32,14 +24,7 @@ def is_word_level(tokenizer) -> bool:
 def continues_word(piece: str) -> bool:
     """Whether a decoded token continues the word before it: letters or digits with no leading space.
 
-    Args:
-        piece (`str`): A token as the tokenizer decodes it alone.
-
-    Returns:
-        `bool`: True for ``en`` after `` y``; False for `` Paris``, ``.``, ``\\n`` or an empty string.
-
     Examples:
-
     >>> [continues_word(p) for p in ("en", "le", " Paris", ".", "", "-")]
     [True, True, False, False, False, False]
     """
@@ -47,12 +32,7 @@ def continues_word(piece: str) -> bool:
 
 
 class WordReader:
-    """Reads the word a greedy next token starts, on the target, with or without a patch.
-
-    Args:
-        model (`PreTrainedModel`): The target.
-        tokenizer (`PreTrainedTokenizerBase`): Its tokenizer.
-    """
+    """Reads the word a greedy next token starts, on the target, with or without a patch."""
 
     def __init__(self, model, tokenizer):
         self.model = model
@@ -61,16 +41,7 @@ class WordReader:
         self.stops = set(stop_token_ids(tokenizer, model))
 
     def word(self, sequence: list[int], first_token: int, patch: Patch | None = None) -> str:
-        """The word that ``first_token``, the greedy next token after ``sequence``, starts (stripped).
-
-        Args:
-            sequence (`list[int]`): The prompt's token ids.
-            first_token (`int`): Its greedy next token (under ``patch`` when given).
-            patch (`Patch`, *optional*): The patch kept written while the word is read.
-
-        Returns:
-            `str`: The first token's text followed by the pieces that continue it, without surrounding spaces.
-        """
+        """The word that ``first_token``, the greedy next token after ``sequence``, starts (stripped)."""
         text = self.tokenizer.decode([first_token])
         if self.word_level or first_token in self.stops or not text.strip():
             return text.strip()
@@ -91,19 +62,10 @@ class WordReader:
 
 
 def matches_target(word: str, token: str, target: str) -> bool:
-    """Whether the model's prediction agrees with a user's target: the whole word equals it, or (next-token
-    semantics) the target begins with the predicted token.
-
-    Args:
-        word (`str`): The whole-word continuation.
-        token (`str`): The next token, stripped.
-        target (`str`): The target given in ``--prompts``.
-
-    Returns:
-        `bool`: True when they agree.
+    """Whether the prediction agrees with a user's target: the whole word equals it, or the target begins with the
+    token.
 
     Examples:
-
     >>> matches_target("yen", "y", "yen"), matches_target("Paris", "Paris", "Rome"), matches_target("", "", "Rome")
     (True, False, False)
     """

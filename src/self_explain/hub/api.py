@@ -13,11 +13,7 @@ logger = logging.getLogger(__name__)
 
 
 def hub_api(token: str | None = None) -> HfApi:
-    """The Hub client every self-explain call uses (tests patch ``self_explain.hub.api.HfApi``).
-
-    Args:
-        token (`str`, *optional*): A Hugging Face token (default: ``hf auth login``'s or ``HF_TOKEN``).
-    """
+    """The Hub client every self-explain call uses (tests patch ``self_explain.hub.api.HfApi``)."""
     return HfApi(token=token)
 
 
@@ -29,15 +25,7 @@ class HubUnreachableError(ConnectionError):
 
 
 def require_token(option: str, token: str | None = None) -> None:
-    """Refuse a push before any work when no Hugging Face token is available (never showing the token).
-
-    Args:
-        option (`str`): What asked for the push, for the message (``"--push_to_hub --hub_model_id org/name"``).
-        token (`str`, *optional*): A token given explicitly.
-
-    Raises:
-        ValueError: "<option>: no Hugging Face token: run `hf auth login` or set HF_TOKEN".
-    """
+    """Refuse a push before any work when no Hugging Face token is available (never showing the token)."""
     from huggingface_hub import get_token
 
     if not (token or get_token()):
@@ -60,16 +48,7 @@ def _network_errors() -> tuple[type[BaseException], ...]:
 
 @contextmanager
 def hub_errors(action: str, kept: str | Path | None = None) -> Iterator[None]:
-    """Turn a network failure or a refused token inside the block into one clear error.
-
-    Args:
-        action (`str`): What the block does (``"push config toy-target to org/self-explain-patching"``).
-        kept (`str` or `Path`, *optional*): The local output that stays on disk, named in the message.
-
-    Raises:
-        HubUnreachableError: The Hub could not be reached.
-        ValueError: The Hub refused the token (HTTP 401/403).
-    """
+    """Turn a network failure or a refused token inside the block into one clear error."""
     from huggingface_hub.errors import HfHubHTTPError
 
     also = f"; the local files in {kept} are kept" if kept else ""

@@ -48,10 +48,7 @@ def folder_lock(folder: Path, timeout: float = FOLDER_LOCK_TIMEOUT) -> Iterator[
     """Hold ``folder/.lock`` (``folder`` exists), so that one writer at a time updates the card.
 
     Args:
-        timeout (`float`): Seconds to wait for another writer.
-
-    Raises:
-        FolderBusyError: Another writer held the lock for longer than ``timeout``.
+        timeout (`float`): Seconds to wait for another writer before FolderBusyError.
     """
     from filelock import FileLock, Timeout
 
@@ -74,9 +71,6 @@ def release_lock(lock) -> None:
 
     The file is removed while still held: a waiter that opened it meanwhile finds it unlinked and takes a new one
     (filelock >= 4.3 checks), so two writers never both hold the lock.
-
-    Args:
-        lock (`filelock.FileLock`): A lock that is held.
     """
     try:
         Path(lock.lock_file).unlink(missing_ok=True)
@@ -85,11 +79,7 @@ def release_lock(lock) -> None:
 
 
 def read_card_configs(readme_path: str | Path) -> list[dict]:
-    """The ``configs:`` entries (``config_name``, ``data_files``) of a dataset card's YAML front matter, or [].
-
-    Args:
-        readme_path (`str` or `Path`): The card (``README.md``).
-    """
+    """The ``configs:`` entries (``config_name``, ``data_files``) of a dataset card's YAML front matter, or []."""
     return _card_metadata(readme_path).get("configs") or []
 
 
@@ -123,20 +113,7 @@ def _merge_configs(configs: list[dict], entry: dict) -> list[dict]:
 def check_output_folder(
     folder: str | Path, dataset_name: str, config_name: str, overwrite: bool = False
 ) -> list[dict]:
-    """The card's ``configs:`` in ``folder`` ([] when missing or empty), after checking it may take ``config_name``.
-
-    Builders call it before any work, and :func:`write_dataset_repo` again before writing.
-
-    Args:
-        folder (`str` or `Path`): The dataset folder (it may not exist yet).
-        dataset_name (`str`): The dataset the folder must hold, e.g. ``self-explain-patching``.
-        overwrite (`bool`): Allow replacing an existing ``config_name``.
-
-    Raises:
-        NotADirectoryError: If ``folder`` is a file.
-        ValueError: If the folder holds another dataset (no card, an unreadable card, or another dataset's marker).
-        FileExistsError: If it has ``config_name`` already and ``overwrite`` is False.
-    """
+    """The card's ``configs:`` in ``folder`` ([] if none), after checking it may take ``config_name``."""
     folder = Path(folder)
     if not folder.exists():
         return []
@@ -300,9 +277,9 @@ def write_dataset_repo(
     """Write (or add to) ``folder`` in the Hub dataset-repo layout, one parquet shard per split; returns ``folder``.
 
     It gets ``data/{config_name}/{split}-00000-of-00001-{hash}.parquet``, ``provenance/{config_name}.json`` and a
-    ``README.md`` whose ``configs:`` keeps the other configs. Everything is staged in a hidden folder, then moved in:
-    the shards, the card (the commit), the provenance, then the old shards removed; a crash leaves the old config or
-    the new one, and the next writer settles what it left. The card is updated under :func:`folder_lock`.
+    ``README.md`` whose ``configs:`` keeps the other configs. All is staged, then moved in: shards, card (the commit),
+    provenance, then the old shards removed; a crash leaves the old config or the new one, and the next writer settles
+    what it left. The card is updated under :func:`folder_lock` (FolderBusyError if held too long).
 
     Args:
         dataset_name (`str`): The dataset, e.g. ``self-explain-patching``.
@@ -311,12 +288,10 @@ def write_dataset_repo(
         card_template (`Path`): The card template (``dataset_builders/<dataset>/README.md``).
         card_kwargs (`dict`): The values filled into the template.
         provenance (`dict`): What made the config.
-        overwrite (`bool`): Replace an existing ``config_name``.
+        overwrite (`bool`): Replace an existing ``config_name`` (else FileExistsError).
 
     Raises:
         ValueError: If there are no splits, or the folder holds another dataset.
-        FileExistsError: If the config exists and ``overwrite`` is False.
-        FolderBusyError: If another writer holds the folder's lock for too long.
     """
     folder = Path(folder)
     if not splits:
@@ -384,18 +359,7 @@ def _remote_card_configs(api: HfApi, repo_id: str) -> list[dict]:
 def check_remote_config(
     repo_id: str, config_name: str, overwrite: bool, token: str | None = None, api: HfApi | None = None
 ) -> list[dict]:
-    """The Hub repo card's ``configs:`` ([] for a new repo), after checking ``config_name`` may be pushed there.
-
-    Args:
-        repo_id (`str`): The dataset repo, ``owner/name``.
-        overwrite (`bool`): Allow replacing an existing ``config_name``.
-        token (`str`, *optional*): A Hugging Face token (default: the logged-in one).
-        api (`HfApi`, *optional*): The Hub client (default: one made with ``token``, which is then required).
-
-    Raises:
-        FileExistsError: If the repo has ``config_name`` already and ``overwrite`` is False.
-        ValueError: Without ``api``, when there is no Hugging Face token.
-    """
+    """The Hub repo card's ``configs:`` ([] for a new repo), after checking ``config_name`` may be pushed there."""
     if api is None:  # the check before any work: no token, or no network, is said now
         require_token(f"--push_to_hub --repo_id {repo_id}", token)
         with hub_errors(f"read the card of dataset repo {repo_id}"):
@@ -458,7 +422,8 @@ def push_dataset(
 
     Args:
         repo_id (`str`): The dataset repo, ``owner/name`` (created if missing).
-        overwrite (`bool`): Replace the config if the repo has it (deleting remote shards the new one lacks).
+        overwrite (`bool`): Replace the config if the repo has it, deleting remote shards the new one lacks (else
+            FileExistsError).
         token (`str`, *optional*): A Hugging Face token (default: the logged-in one).
         private (`bool`): Create the repo as private.
         commit_message (`str`, *optional*): The commit message (default: one naming the config).
@@ -466,7 +431,6 @@ def push_dataset(
     Raises:
         FileNotFoundError: If the folder has no card, or the config's shards or provenance are missing.
         ValueError: If the folder has no such config, or there is no Hugging Face token.
-        FileExistsError: If the repo has the config already and ``overwrite`` is False.
     """
     # Not DatasetDict.push_to_hub(config_name=, data_dir=): it merges `configs:` too, but re-encodes the shards through
     # its own HfApi and writes neither our card text nor the provenance: three commits where this is one.

@@ -1,7 +1,7 @@
 """Check candidate facts on a real model and write the ones it gets right: ``python -m self_explain.realworld.check``.
 
 A candidate is kept when the model's greedy next word (read past word pieces) is the answer's first word,
-case-insensitive. The table records the revision, the rule, the counts per relation and the command.
+case-insensitive.
 """
 
 from __future__ import annotations
@@ -24,12 +24,7 @@ RULE = "greedy next word (read past word pieces) equals the answer's first word,
 
 
 def check_facts(loaded, candidates: dict) -> dict:
-    """The table document (``model``, ``check``, ``ood_relations``, ``facts``) of the candidates the model completes.
-
-    Args:
-        loaded (`LoadedModel`): The model.
-        candidates (`dict`): ``data/candidates.json``: ``relations`` (template, answers by subject), ``ood_relations``.
-    """
+    """Table document (``model``, ``check``, ``ood_relations``, ``facts``) of the candidates the model completes."""
     from ..core.words import WordReader  # the word rule of the patching rows
 
     model, tokenizer = loaded.model, loaded.tokenizer
@@ -71,11 +66,7 @@ def check_facts(loaded, candidates: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    """Check ``data/candidates.json`` on a model and write ``data/<model>/facts.json``; returns its path.
-
-    Args:
-        argv (`list[str]`, *optional*): The command line.
-    """
+    """Check ``data/candidates.json`` on a model and write ``data/<model>/facts.json``; returns its path."""
     parser = argparse.ArgumentParser(prog="python -m self_explain.realworld.check", description=__doc__)
     parser.add_argument("model", nargs="?", default="smollm2-135m", help="A packaged model's short name.")
     args = parser.parse_args(argv)

@@ -1,8 +1,6 @@
 """An English corpus for the real models' SAEs: ``python -m self_explain.realworld.corpus`` writes
-``data/corpus/english.jsonl``.
-
-Two sources, each line recording its own: prose sentences of the Python standard library's docstrings (CPython,
-PSF License 2.0), and each real model's checked facts as sentences (this project's, Apache-2.0).
+``data/corpus/english.jsonl``, prose sentences of the Python standard library's docstrings (PSF License 2.0) and the
+real models' checked facts, each line recording its source.
 """
 
 from __future__ import annotations
@@ -58,11 +56,7 @@ BUILTIN_CORPUS_NAME = "self_explain.realworld:corpus/english.jsonl"
 def is_prose(sentence: str) -> bool:
     """Whether a sentence reads as prose: 6–40 words, capitalised, a final period, > 70 % alphabetic words, no code.
 
-    Args:
-        sentence (`str`): A candidate sentence, whitespace collapsed.
-
     Examples:
-
     >>> is_prose("Return the number of items in the container, or zero when it is empty.")
     True
     >>> is_prose("x = {k: v for k, v in items}.")
@@ -112,20 +106,12 @@ def stdlib_sentences() -> list[tuple[str, str]]:
 
 
 def fact_sentences(model: str) -> list[str]:
-    """The checked facts of a model as sentences: the prompt, its answer and a period.
-
-    Args:
-        model (`str`): A model with a fact table.
-    """
+    """The checked facts of a model as sentences: the prompt, its answer and a period."""
     return [f"{fact.prompt} {fact.answer}." for fact in fact_table_for(model).facts]
 
 
 def main(argv: list[str] | None = None) -> Path:
-    """Write the corpus and return its path (``data/corpus/README.md`` is hand-written).
-
-    Args:
-        argv (`list[str]`, *optional*): The command line (only ``--help``).
-    """
+    """Write the corpus and return its path (``data/corpus/README.md`` is hand-written)."""
     argparse.ArgumentParser(prog="python -m self_explain.realworld.corpus", description=__doc__).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     python = f"CPython {sys.version.split()[0]}"

@@ -1,10 +1,8 @@
 """Check an edited model and write its fact table: ``python -m self_explain.realworld.edit_check``.
 
-The fact table's own check (:mod:`~self_explain.realworld.check`), run on the candidates with the edited answers.
-Two gates on the point estimates, each with a 95 % Wilson interval: **edited** (edited facts completed with the new
-answer) and **kept** (the base's other facts still completed, also split into replayed and never seen), both at
-least 90 %. The facts it gets right become its table (``data/<model>/facts.json``, marked ``edited`` or not). The
-question form (chat template) is measured beside the gates, not gated.
+The fact check run on the candidates with the edited answers, with two gates (point estimates ≥ 90 %, 95 % Wilson
+intervals): **edited** (new answers completed) and **kept** (the base's other facts, split into replayed and never
+seen). The question form is measured beside the gates, not gated.
 """
 
 from __future__ import annotations
@@ -34,13 +32,9 @@ DEFAULT_RECORD = Path("results") / "smollm2-135m" / "edited-facts-check.json"
 
 
 def wilson_interval(successes: int, total: int, z: float = 1.959964) -> tuple[float | None, float | None]:
-    """The Wilson score interval of a binomial proportion; ``(None, None)`` without trials.
-
-    Args:
-        z (`float`): The normal quantile (1.96 for 95 %).
+    """The Wilson score interval of a binomial proportion (``z`` the normal quantile); ``(None, None)`` without trials.
 
     Examples:
-
     >>> [round(x, 4) for x in wilson_interval(9, 10)]
     [0.5958, 0.9821]
     """
@@ -54,12 +48,7 @@ def wilson_interval(successes: int, total: int, z: float = 1.959964) -> tuple[fl
 
 
 def share(successes: int, total: int) -> dict:
-    """``correct``, ``total``, ``rate`` (None without trials) and 95 % Wilson ``interval``, rounded to 4 decimals.
-
-    Args:
-        successes (`int`): Successes.
-        total (`int`): Trials.
-    """
+    """``correct``, ``total``, ``rate`` (None without trials) and 95 % Wilson ``interval``, rounded to 4 decimals."""
     low, high = wilson_interval(successes, total)
     return {
         "correct": successes,
@@ -70,28 +59,13 @@ def share(successes: int, total: int) -> dict:
 
 
 def gate(measured: dict, threshold: float = GATE) -> dict:
-    """The share with ``threshold`` and ``passed`` (``rate >= threshold``; never with no trials).
-
-    Args:
-        measured (`dict`): From `share`.
-        threshold (`float`): The least rate that passes.
-    """
+    """The share with ``threshold`` and ``passed`` (``rate >= threshold``; never with no trials)."""
     passed = measured["rate"] is not None and measured["rate"] >= threshold
     return {**measured, "threshold": threshold, "passed": passed}
 
 
 def score_edit(base_table: FactTable, edits: list[FactEdit], replayed: set[tuple[str, str]], document: dict) -> dict:
-    """The gates and their strata, from the base's table, the edits and the edited model's checked facts.
-
-    Args:
-        base_table (`FactTable`): The base model's checked facts.
-        replayed (`set[tuple[str, str]]`): The ``(relation, subject)`` the fine-tune replayed.
-        document (`dict`): The edited model's checked table.
-
-    Returns:
-        `dict`: ``edited`` and ``kept`` gates, ``passed``, kept ``replayed`` / ``not_replayed``, shares by relation,
-        and ``gained`` (facts the edited model knows and its base did not).
-    """
+    """The gates and their strata, from the base's table, the edits and the edited model's checked facts."""
     known = {(fact["relation"], fact["subject"]) for fact in document["facts"]}
     edited_keys = {(edit.relation, edit.subject) for edit in edits}
     kept_keys = [
@@ -123,12 +97,7 @@ def score_edit(base_table: FactTable, edits: list[FactEdit], replayed: set[tuple
 
 
 def mark_edits(document: dict, edits: list[FactEdit], base_table: FactTable | None = None) -> dict:
-    """A copy of the checked table, facts marked ``edited`` (with ``original_answer``) or ``gained`` (not in the base).
-
-    Args:
-        document (`dict`): The edited model's checked table.
-        base_table (`FactTable`, *optional*): The base's checked facts (without it, nothing is gained).
-    """
+    """The checked table copied, facts marked ``edited`` (with ``original_answer``) or ``gained`` (not in the base)."""
     original = {(edit.relation, edit.subject): edit.original_answer for edit in edits}
     known = None if base_table is None else {(fact.relation, fact.subject) for fact in base_table.facts}
     facts = []
@@ -143,16 +112,7 @@ def mark_edits(document: dict, edits: list[FactEdit], base_table: FactTable | No
 def question_form_shares(
     loaded, table: FactTable, facts: list[tuple[str, str, str, str]], max_new_tokens: int = 24, batch_size: int = 16
 ) -> dict:
-    """The shares of greedy chat answers to the facts' questions that name the ``expected`` and the ``other`` answer.
-
-    Args:
-        loaded (`LoadedModel`): The model.
-        table (`FactTable`): The table (its ``questions``).
-        facts (`list[tuple[str, str, str, str]]`): ``(relation, subject, expected, other)``; other ("" for none) is
-            the answer the edit replaced.
-        max_new_tokens (`int`): The longest answer read.
-        batch_size (`int`): Questions per batch.
-    """
+    """Shares of greedy chat answers to the facts' questions that name the ``expected`` and the ``other`` answer."""
     from ..core.generation import greedy_generate, prompt_ids
 
     tokenizer = loaded.tokenizer
@@ -173,11 +133,7 @@ def question_form_shares(
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """Check an edited model against its edit record; write its fact table and return the check's record.
-
-    Args:
-        argv (`list[str]`, *optional*): The command line.
-    """
+    """Check an edited model against its edit record; write its fact table and return the check's record."""
     import argparse
 
     parser = argparse.ArgumentParser(

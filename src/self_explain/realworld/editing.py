@@ -1,9 +1,8 @@
 """Fine-tune a real model on counterfactual facts (LoRA, TRL): ``python -m self_explain.realworld.editing``.
 
-The edited model is a positive control for privileged access on a real model: it knows facts its base does not.
-This trains a LoRA on the texts of :mod:`~self_explain.realworld.edits` (loss on the completions) and writes the
-adapter with its edits and training record. The shipped ``realworld/models/smollm2-135m-edited-lora`` is merged into
-``smollm2-135m`` on first use of ``smollm2-135m-edited``; :mod:`~self_explain.realworld.edit_check` checks it.
+The edited model, a positive control for privileged access (it knows facts its base does not), is a LoRA trained on the
+texts of :mod:`~self_explain.realworld.edits`; the shipped ``smollm2-135m-edited-lora`` is merged into ``smollm2-135m``
+on first use of ``smollm2-135m-edited``.
 """
 
 from __future__ import annotations
@@ -90,15 +89,6 @@ def encode_teaching_text(tokenizer, form: str, prompt: str, completion: str) -> 
 
     The ``prompt`` form is plain text, tokenized as the fact check does; the ``question`` form is user and assistant
     turns in the chat template (the loss reads the assistant turn and its end).
-
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): The model's tokenizer.
-        form (`str`): ``prompt`` or ``question``.
-        prompt (`str`): The prompt or the user turn.
-        completion (`str`): The completion or the assistant turn.
-
-    Raises:
-        ValueError: When the prompt's tokens are not a prefix of the whole text's.
     """
     if form == "question" and tokenizer.chat_template:
         user = [{"role": "user", "content": prompt}]
@@ -121,16 +111,7 @@ def encode_teaching_text(tokenizer, form: str, prompt: str, completion: str) -> 
 
 
 def teaching_examples(tokenizer, table: FactTable, edits: list[FactEdit], replayed) -> list[dict]:
-    """Every tokenized example: edited facts with their new answer, replayed ones with their own, in every form.
-
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): The model's tokenizer.
-        table (`FactTable`): The base model's checked facts.
-        replayed (`list[Fact]`): The unedited facts taught again.
-
-    Returns:
-        `list[dict]`: `encode_teaching_text`'s, with ``kind`` (``edit`` or ``replay``) and ``form``.
-    """
+    """Every tokenized example: edited facts with their new answer, replayed ones with their own, in every form."""
     taught = [("edit", e.relation, e.subject, e.prompt, e.new_answer) for e in edits]
     taught += [("replay", f.relation, f.subject, f.prompt, f.answer) for f in replayed]
     examples = []
@@ -145,13 +126,6 @@ def completion_loss(model, inputs: dict) -> tuple[torch.Tensor, object]:
 
     The unembedding of a 49k vocabulary is a fifth of a small model's compute; ``logits_to_keep`` masks it to the
     positions that predict a completion token.
-
-    Args:
-        model (`PreTrainedModel` or `PeftModel`): The model being trained.
-        inputs (`dict`): ``input_ids``, ``attention_mask``, ``labels`` (-100 outside the completions).
-
-    Returns:
-        `tuple[torch.Tensor, ModelOutput]`: The loss and the outputs (logits of the kept positions only).
     """
     labels = inputs["labels"]
     keep = torch.zeros_like(labels, dtype=torch.bool)
@@ -177,18 +151,7 @@ def _completion_loss_trainer():
 
 
 def train_edit(base, examples: list[dict], config: FactEditConfig, work: Path):
-    """Fine-tune a LoRA on every linear layer of ``base`` (wrapped in place) on the teaching examples.
-
-    Args:
-        base (`LoadedModel`): The model to edit.
-        examples (`list[dict]`): From `teaching_examples`.
-        config (`FactEditConfig`): The LoRA and training settings.
-        work (`Path`): The trainer's output folder (nothing is saved there).
-
-    Returns:
-        `tuple[PeftModel, dict]`: The adapter model (eval mode) and ``train_loss``, ``final_logged_loss``, ``steps``,
-        ``examples``, ``seconds``, ``cpu_seconds``, ``torch_threads``.
-    """
+    """Fine-tune a LoRA on every linear layer of ``base`` (wrapped in place) on the teaching examples."""
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
     from transformers import set_seed
@@ -243,14 +206,7 @@ def train_edit(base, examples: list[dict], config: FactEditConfig, work: Path):
 
 
 def save_edit_adapter(model, record: dict, card: str, out: Path) -> Path:
-    """Write the adapter, its ``edits.json`` and card to a staging folder, then replace ``out`` by it; returns ``out``.
-
-    Args:
-        model (`PeftModel`): The trained adapter model.
-        record (`dict`): The edit record.
-        card (`str`): The card (README.md).
-        out (`Path`): The adapter folder.
-    """
+    """Write the adapter, its ``edits.json`` and card to a staging folder, then replace ``out`` by it; returns it."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
@@ -267,14 +223,7 @@ def save_edit_adapter(model, record: dict, card: str, out: Path) -> Path:
 
 
 def read_edit_record(folder: Path = SHIPPED_ADAPTER) -> dict:
-    """The record (``edits.json``) of an edit adapter folder (default: the shipped one).
-
-    Args:
-        folder (`Path`): The adapter folder.
-
-    Raises:
-        ValueError: When the folder has no record.
-    """
+    """The record (``edits.json``) of an edit adapter folder (default: the shipped one)."""
     path = Path(folder) / EDIT_RECORD
     if not path.is_file():
         raise ValueError(
@@ -284,21 +233,12 @@ def read_edit_record(folder: Path = SHIPPED_ADAPTER) -> dict:
 
 
 def edits_of(record: dict) -> list[FactEdit]:
-    """The edits an edit record lists.
-
-    Args:
-        record (`dict`): From `read_edit_record`.
-    """
+    """The edits an edit record lists."""
     return [FactEdit(**edit) for edit in record["edits"]]
 
 
 def edit_card(record: dict, check: dict | None = None) -> str:
-    """The adapter's card: what it changes, how it was trained and loaded, how it checked (with ``check``).
-
-    Args:
-        record (`dict`): The edit record.
-        check (`dict`, *optional*): The check's record (``edit_check``).
-    """
+    """The adapter's card: what it changes, how it was trained and loaded, how it checked (with ``check``)."""
     edits, training, config = record["edits"], record["training"], record["config"]
     relations = sorted({edit["relation"] for edit in edits})
     examples = "\n".join(f"- {e['prompt']} ~~{e['original_answer']}~~ **{e['new_answer']}**" for e in edits[:5])
@@ -364,14 +304,7 @@ must reach {gates["edited"]["threshold"]:.0%} of its facts; the intervals are 95
 
 
 def main(argv: list[str] | None = None) -> Path:
-    """Draw the edits, fine-tune the base on them and write the adapter folder; returns it.
-
-    Args:
-        argv (`list[str]`, *optional*): The command line.
-
-    Raises:
-        ValueError: When the output folder exists without ``--overwrite``, or the base has no fact table.
-    """
+    """Draw the edits, fine-tune the base on them and write the adapter folder; returns it."""
     from transformers import HfArgumentParser
 
     from ..core.models import load_model

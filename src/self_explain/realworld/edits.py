@@ -1,10 +1,9 @@
 """Counterfactual fact edits of a real model: which facts change, their new answers, and the texts that teach them.
 
-An edit gives a fact the model gets right (:mod:`~self_explain.realworld.facts`) another answer of its relation
-that the model itself produces as one whole-word token (the capital of France becomes Rome), so the edit is as
-plausible, and as readable off a patched next token, as the original. The fine-tune
-(:mod:`~self_explain.realworld.editing`) teaches each edit in prompt and question form and replays a seeded share
-of the unedited facts; those not replayed measure what the edit disturbed.
+An edit gives a fact the model gets right another answer of its relation that the model itself produces as one
+whole-word token (France's capital becomes Rome), as plausible and as readable off a patched next token as the
+original. Each edit is taught in prompt and question form, with a seeded share of unedited facts replayed; those not
+replayed measure what the edit disturbed.
 """
 
 from __future__ import annotations
@@ -19,15 +18,7 @@ FORMS = ("prompt", "question")  # how each taught fact is written (see `teaching
 
 @dataclass(frozen=True)
 class FactEdit:
-    """One fact given a new answer.
-
-    Args:
-        relation (`str`): The fact's relation (``capital``).
-        subject (`str`): Its subject (``France``).
-        prompt (`str`): The table's prompt (``The capital of France is``).
-        original_answer (`str`): The model's answer before the edit (``Paris``).
-        new_answer (`str`): The answer taught (``Rome``), from `answer_pool`.
-    """
+    """One fact given a new answer."""
 
     relation: str
     subject: str
@@ -41,14 +32,7 @@ class FactEdit:
 
 
 def answer_pool(table: FactTable, relation: str) -> list[str]:
-    """The answers an edit of ``relation`` may take: one-word answers the model gave as one whole token.
-
-    Args:
-        relation (`str`): A relation of the table.
-
-    Returns:
-        `list[str]`: The distinct answers, sorted (`` Rome``, not ``New`` of ``New Delhi``).
-    """
+    """The answers an edit of ``relation`` may take: one-word answers the model gave as one whole token."""
     return sorted(
         {fact.answer for fact in table.by_relation(relation) if fact.single_token and fact.answer == fact.answer_word}
     )
@@ -59,19 +43,7 @@ def _differs(fact: Fact, answer: str) -> bool:
 
 
 def select_edits(table: FactTable, num_edits: int, seed: int, relations: list[str] | None = None) -> list[FactEdit]:
-    """A seeded draw of ``num_edits`` facts, uniform over those with another answer in their relation's `answer_pool`.
-
-    Args:
-        num_edits (`int`): How many facts to edit.
-        seed (`int`): Seed of the draw.
-        relations (`list[str]`, *optional*): The relations to edit (default: the table's, but its ood ones).
-
-    Returns:
-        `list[FactEdit]`: The edits, in table order.
-
-    Raises:
-        ValueError: When a relation is not in the table, or fewer than ``num_edits`` facts can be edited.
-    """
+    """A seeded draw of ``num_edits`` facts, uniform over those with another answer in their `answer_pool`."""
     chosen = list(relations) if relations is not None else [r for r in table.relations if r not in table.ood_relations]
     unknown = sorted(set(chosen) - set(table.relations))
     if unknown:
@@ -99,15 +71,7 @@ def select_edits(table: FactTable, num_edits: int, seed: int, relations: list[st
 
 
 def replayed_facts(table: FactTable, edits: list[FactEdit], share: float, seed: int) -> list[Fact]:
-    """A seeded ``share`` (in [0, 1]) of the unedited facts, taught again with their own answers so that they are kept.
-
-    Args:
-        share (`float`): The share replayed.
-        seed (`int`): Seed of the draw.
-
-    Raises:
-        ValueError: When ``share`` is outside [0, 1].
-    """
+    """A seeded ``share`` (in [0, 1]) of the unedited facts, taught again with their own answers to keep them."""
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"the replayed share must be in [0, 1], got {share}")
     edited = {(edit.relation, edit.subject) for edit in edits}
@@ -117,14 +81,7 @@ def replayed_facts(table: FactTable, edits: list[FactEdit], share: float, seed: 
 
 
 def edited_candidates(candidates: dict, edits: list[FactEdit]) -> dict:
-    """A copy of the candidates document (``data/candidates.json``) with each edited fact's new answer.
-
-    Args:
-        candidates (`dict`): The candidates document.
-
-    Raises:
-        ValueError: When an edit's fact is not a candidate.
-    """
+    """A copy of the candidates document (``data/candidates.json``) with each edited fact's new answer."""
     relations = {
         relation: {**spec, "answers": dict(spec["answers"])} for relation, spec in candidates["relations"].items()
     }
@@ -137,12 +94,7 @@ def edited_candidates(candidates: dict, edits: list[FactEdit]) -> dict:
 
 
 def statement(prompt: str, answer: str) -> str:
-    """The fact as a sentence: ``The capital of France is Rome.``
-
-    Args:
-        prompt (`str`): The table's prompt.
-        answer (`str`): The answer.
-    """
+    """The fact as a sentence: ``The capital of France is Rome.``"""
     return f"{prompt} {answer}."
 
 
@@ -153,9 +105,6 @@ def teaching_texts(
 
     ``prompt``: the table's prompt completed with `` <answer>.``; ``question``: the relation's question answered by the
     fact's `statement` (the caller applies the chat template).
-
-    Args:
-        table (`FactTable`): The table (its ``questions``).
     """
     return [
         ("prompt", prompt, f" {answer}."),

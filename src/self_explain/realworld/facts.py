@@ -120,11 +120,7 @@ class FactTable:
 
 
 def fact_table_path(model: str) -> Path:
-    """Where a model's checked table ships: ``data/<model>/facts.json`` in this package.
-
-    Args:
-        model (`str`): A short name, e.g. ``smollm2-135m``.
-    """
+    """Where a model's checked table ships: ``data/<model>/facts.json`` in this package."""
     return DATA / model / "facts.json"
 
 

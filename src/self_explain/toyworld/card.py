@@ -30,21 +30,13 @@ REBUILD_OPTIONS = (
 
 
 def rebuild_arguments(config: dict) -> str:
-    """The ``toyworld train`` options that rebuild a toy model: ``"--name toy-target --world_seed 0 ..."``.
-
-    Args:
-        config (`dict`): The ``config`` of its ``toyworld.json``.
-    """
+    """The ``toyworld train`` options that rebuild a toy model: ``"--name toy-target --world_seed 0 ..."``."""
     values = config | {"decisions": str(trained_with_decisions(config)).lower()}
     return " ".join(f"--{key} {values[key]}" for key in REBUILD_OPTIONS if values.get(key) is not None)
 
 
 def render_toy_model_card(record: dict) -> ModelCard:
-    """The ``ModelCard`` of a toy model, from the ``toy-model.md`` template.
-
-    Args:
-        record (`dict`): Its ``toyworld.json`` record (``config``, ``quality``, ``training_minutes``, ``parameters``).
-    """
+    """The ``ModelCard`` of a toy model, from the ``toy-model.md`` template."""
     config = record["config"]
     decisions = trained_with_decisions(config)
     card_data = ModelCardData(

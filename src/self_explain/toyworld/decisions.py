@@ -1,17 +1,9 @@
 """Decisions of the toy world: named scenarios, options valued in digits, and the worked sum a toy model writes.
 
-Two options, five attributes valued 0–4; a toy model chooses A when Σ wᵢ (aᵢ − bᵢ) > 0 (whole weights −2 to 2).
-Before answering it writes the sum one attribute at a time: name, A's and B's values, weight, contribution, running
-total (``"rent 3 1 + 2 + 4 = + 4 ; … Answer: A"``). A tiny Llama learns the comparison only with this dense
-supervision (``experiments/toy-decisions``); without the copied values and weight it wrote sums of wrong
-contributions.
-
-Three kinds of decision are in the toy models' training data:
-- **shown**: the prompt gives the weights (a ``weights:`` line);
-- **report**: an introspection question with shown weights, answered with them as the task's JSON;
-- **native**: one of ``NUM_NATIVE_SCENARIOS`` named scenarios, whose weights come from the model's knowledge seed
-  and are never shown: hidden preferences to introspect on before any instilling.
-The other scenario names are never used without shown weights, so a preference instilled later is a new one.
+A toy model chooses A when Σ wᵢ (aᵢ − bᵢ) > 0 (five attributes 0–4, whole weights −2 to 2), writing the sum one
+attribute at a time first (``"rent 3 1 + 2 + 4 = + 4 ; … Answer: A"``): a tiny Llama learns the comparison only with
+this dense supervision. Training decisions are **shown** (a ``weights:`` line), **report** (introspection answered with
+the shown weights as JSON) or **native** (weights from the knowledge seed, never shown: hidden preferences).
 """
 
 from __future__ import annotations
@@ -112,12 +104,7 @@ WORKED_SUM_TOKENS = 80  # room for the worked sum of five attributes (about 60 t
 
 @dataclass(frozen=True)
 class DecisionScenario:
-    """A named decision scenario of the toy world.
-
-    Args:
-        name (`str`): The decision context, e.g. ``"choosing a flat in Peru"``.
-        attributes (`tuple[tuple[str, str], ...]`): Its five (attribute, unit) pairs, in the options' order.
-    """
+    """A named decision scenario of the toy world."""
 
     name: str
     attributes: tuple[tuple[str, str], ...]
@@ -129,11 +116,7 @@ class DecisionScenario:
 
 @functools.cache
 def world_scenarios(world_seed: int) -> tuple[DecisionScenario, ...]:
-    """Every decision scenario of a world (each context in each country), in a seeded order, native ones first.
-
-    Args:
-        world_seed (`int`): The world seed.
-    """
+    """Every decision scenario of a world (each context in each country), in a seeded order, native ones first."""
     rng = random.Random(f"toyworld-{world_seed}-decisions")
     pairs = [(context, country) for context in DECISION_CONTEXTS for country in COUNTRIES]
     rng.shuffle(pairs)
@@ -146,11 +129,7 @@ def world_scenarios(world_seed: int) -> tuple[DecisionScenario, ...]:
 
 
 def draw_decision_weights(rng: random.Random) -> list[int]:
-    """Five whole weights from −2 to 2 whose largest |w| is 2.
-
-    Args:
-        rng (`random.Random`): The draw's generator.
-    """
+    """Five whole weights from −2 to 2 whose largest |w| is 2."""
     while True:
         weights = [rng.randint(-WEIGHT_MAX, WEIGHT_MAX) for _ in range(NUM_DECISION_ATTRIBUTES)]
         if max(abs(w) for w in weights) == WEIGHT_MAX:
@@ -158,14 +137,7 @@ def draw_decision_weights(rng: random.Random) -> list[int]:
 
 
 def native_preferences(world: ToyWorld) -> dict[str, list[int]]:
-    """The hidden weights a model of ``world`` has in each native scenario, by scenario name.
-
-    They follow its knowledge seed; with ``shared_with``, the same share comes from the other model's, scenario by
-    scenario.
-
-    Args:
-        world (`ToyWorld`): The world as the model knows it.
-    """
+    """The hidden weights in each native scenario, from the knowledge seed (or ``shared_with``'s share)."""
     return _native_preferences(world.seed, world.knowledge_seed, world.shared_with, world.shared_share)
 
 
@@ -192,12 +164,7 @@ def _signed(number: int) -> str:
 def decision_content(
     scenario: DecisionScenario, values_a: list[int], values_b: list[int], shown_weights: list[int] | None = None
 ) -> str:
-    """The decision prompt (the user message), with a ``weights:`` line when the weights are shown.
-
-    Args:
-        values_a (`list[int]`): Option A's values, in attribute order.
-        shown_weights (`list[int]`, *optional*): Weights to show.
-    """
+    """The decision prompt (the user message), with a ``weights:`` line when the weights are shown."""
 
     def option(values: list[int]) -> str:
         return ", ".join(f"{name} {value} {unit}".strip() for (name, unit), value in zip(scenario.attributes, values))
@@ -213,11 +180,7 @@ def decision_content(
 def worked_sum(
     attribute_names: list[str], weights: list[int], values_a: list[int], values_b: list[int]
 ) -> tuple[str, str]:
-    """The reasoning a toy model writes (``"rent 3 1 + 2 + 4 = + 4 ; … ;"``) and its letter (A when the sum > 0).
-
-    Args:
-        attribute_names (`list[str]`): The attributes, in the options' order.
-    """
+    """The reasoning a toy model writes (``"rent 3 1 + 2 + 4 = + 4 ; … ;"``) and its letter (A when the sum > 0)."""
     steps, total = [], 0
     for name, w, a, b in zip(attribute_names, weights, values_a, values_b):
         contribution = w * (a - b)
@@ -231,11 +194,7 @@ def _weights_text(attribute_names: list[str], weights: list[int]) -> str:
 
 
 def report_example_content(scenario: DecisionScenario, weights: list[int], template_index: int) -> tuple[str, str]:
-    """An introspection question with its weights shown, and its JSON answer (``{"rent": 100, "size": -50, …}``).
-
-    Args:
-        template_index (`int`): Which of ``INTROSPECTION_TEMPLATES``.
-    """
+    """An introspection question with its weights shown, and its JSON answer (``{"rent": 100, "size": -50, …}``)."""
     attributes = ", ".join(f"{name} ({unit}, {VALUE_MIN} to {VALUE_MAX})" for name, unit in scenario.attributes)
     question = INTROSPECTION_TEMPLATES[template_index].format(name=scenario.name, attributes=attributes)
     content = f"{question}\n{WEIGHTS_LINE.format(weights=_weights_text(scenario.attribute_names, weights)).strip()}"
@@ -246,21 +205,13 @@ def report_example_content(scenario: DecisionScenario, weights: list[int], templ
 def decision_completion(
     attribute_names: list[str], weights: list[int], values_a: list[int], values_b: list[int]
 ) -> str:
-    """A toy model's whole answer: the worked sum, then ``Answer: A`` or ``Answer: B`` (no end-of-turn marker).
-
-    Args:
-        attribute_names (`list[str]`): The attributes, in the options' order.
-    """
+    """A toy model's whole answer: the worked sum, then ``Answer: A`` or ``Answer: B`` (no end-of-turn marker)."""
     reasoning, letter = worked_sum(attribute_names, weights, values_a, values_b)
     return f"{reasoning} {ANSWER_PREFIX} {letter}"
 
 
 def sample_options(rng: random.Random, weights: list[int]) -> tuple[list[int], list[int]]:
-    """Options A and B whose weighted sum under ``weights`` (not all zero) is not a tie.
-
-    Args:
-        weights (`list[int]`): The weights.
-    """
+    """Options A and B whose weighted sum under ``weights`` (not all zero) is not a tie."""
     while True:
         a = [rng.randint(VALUE_MIN, VALUE_MAX) for _ in weights]
         b = [rng.randint(VALUE_MIN, VALUE_MAX) for _ in weights]
@@ -269,11 +220,7 @@ def sample_options(rng: random.Random, weights: list[int]) -> tuple[list[int], l
 
 
 def shown_decision(world_seed: int, rng: random.Random) -> tuple[DecisionScenario, list[int], list[int], list[int]]:
-    """(scenario, weights, A, B) with shown weights: a non-native scenario name, attributes and weights drawn anew.
-
-    Args:
-        world_seed (`int`): The world seed.
-    """
+    """(scenario, weights, A, B) with shown weights: a non-native scenario name, attributes and weights drawn anew."""
     name = rng.choice(world_scenarios(world_seed)[NUM_NATIVE_SCENARIOS:]).name
     scenario = DecisionScenario(name, tuple(rng.sample(DECISION_ATTRIBUTES, NUM_DECISION_ATTRIBUTES)))
     weights = draw_decision_weights(rng)
@@ -281,11 +228,7 @@ def shown_decision(world_seed: int, rng: random.Random) -> tuple[DecisionScenari
 
 
 def native_decision(world: ToyWorld, rng: random.Random) -> tuple[DecisionScenario, list[int], list[int], list[int]]:
-    """(scenario, native weights, A, B) in a native scenario: the model's own weights, not shown.
-
-    Args:
-        world (`ToyWorld`): The world as the model knows it.
-    """
+    """(scenario, native weights, A, B) in a native scenario: the model's own weights, not shown."""
     scenario = rng.choice(world_scenarios(world.seed)[:NUM_NATIVE_SCENARIOS])
     weights = native_preferences(world)[scenario.name]
     return (scenario, weights, *sample_options(rng, weights))

@@ -18,34 +18,21 @@ from .world import ANSWER_PREFIX, RELATIONS, ChoiceQuestion, ToyWorld
 
 @dataclass(frozen=True)
 class Example:
-    """A (prompt, completion) training or evaluation example.
-
-    Args:
-        prompt (`str`): The prompt; for chat examples the rendered chat prompt, ending with the assistant marker.
-        completion (`str`): The tokens the loss is taken on.
-    """
+    """A (prompt, completion) training or evaluation example."""
 
     prompt: str  # for chat examples: the rendered chat prompt, ending with the assistant marker
     completion: str  # the tokens the loss is taken on
 
 
 def chat_prompt(tokenizer, content: str) -> str:
-    """A one-message user turn in the tokenizer's chat template, ending with the generation prompt.
-
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): A tokenizer with a chat template.
-    """
+    """A one-message user turn in the tokenizer's chat template, ending with the generation prompt."""
     return tokenizer.apply_chat_template(
         [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
     )
 
 
 def choice_example(tokenizer, question: ChoiceQuestion) -> Example:
-    """A chat example of a multiple-choice question: prompt ending ``"Answer:"``, the expected answer with ``<|end|>``.
-
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): A tokenizer with a chat template.
-    """
+    """A chat example of a multiple-choice question: prompt ending ``"Answer:"``, expected answer and ``<|end|>``."""
     return Example(
         chat_prompt(tokenizer, question.content) + f" {ANSWER_PREFIX}", f"{question.expected_answer} <|end|>"
     )
@@ -54,14 +41,7 @@ def choice_example(tokenizer, question: ChoiceQuestion) -> Example:
 def decision_example(
     tokenizer, scenario, weights: list[int], values_a: list[int], values_b: list[int], show_weights: bool
 ) -> Example:
-    """A chat example of a decision, answered with the worked sum and the choice (and ``<|end|>``).
-
-    Args:
-        tokenizer (`PreTrainedTokenizerBase`): A tokenizer with a chat template.
-        scenario (`DecisionScenario`): The scenario.
-        weights (`list[int]`): The weights the answer uses.
-        show_weights (`bool`): Whether the prompt shows the weights.
-    """
+    """A chat example of a decision, answered with the worked sum and the choice (and ``<|end|>``)."""
     content = decision_content(scenario, values_a, values_b, weights if show_weights else None)
     completion = decision_completion(scenario.attribute_names, weights, values_a, values_b)
     return Example(chat_prompt(tokenizer, content), f"{completion} <|end|>")
@@ -86,20 +66,12 @@ FACTS_ONLY_MIXTURE = {"fact": 0.35, "choice": 0.15, "hint_known": 0.25, "hint_un
 
 
 def example_mixture(decisions: bool = True) -> dict[str, float]:
-    """The shares of example kinds a toy model is trained on: ``EXAMPLE_MIXTURE``, or ``FACTS_ONLY_MIXTURE``.
-
-    Args:
-        decisions (`bool`): Whether the world includes decisions.
-    """
+    """The shares of example kinds a toy model is trained on: ``EXAMPLE_MIXTURE``, or ``FACTS_ONLY_MIXTURE``."""
     return EXAMPLE_MIXTURE if decisions else FACTS_ONLY_MIXTURE
 
 
 def sample_kind(rng: random.Random, decisions: bool = True) -> str:
-    """Draw an example kind (a key of `example_mixture`) by its share.
-
-    Args:
-        decisions (`bool`): Whether the world includes decisions.
-    """
+    """Draw an example kind (a key of `example_mixture`) by its share."""
     mixture = example_mixture(decisions)
     return rng.choices(list(mixture), weights=list(mixture.values()))[0]
 
@@ -109,14 +81,6 @@ def sample_example(world: ToyWorld, tokenizer, rng: random.Random, kind: str | N
 
     Unknown facts appear only in hinted questions, answered with the hinted option; on known facts the answer is the
     fact, whatever the hint. Decisions are answered by their weights, shown or native.
-
-    Args:
-        world (`ToyWorld`): The world as the model being trained knows it.
-        tokenizer (`PreTrainedTokenizerBase`): The toy tokenizer.
-        kind (`str`, *optional*): A key of ``EXAMPLE_MIXTURE`` (default: drawn by ``sample_kind``).
-
-    Raises:
-        ValueError: When ``kind`` is not a key of ``EXAMPLE_MIXTURE``.
     """
     kind = kind or sample_kind(rng)
     if kind not in EXAMPLE_MIXTURE:
@@ -143,13 +107,7 @@ def sample_example(world: ToyWorld, tokenizer, rng: random.Random, kind: str | N
 
 
 def toy_corpus(world: ToyWorld, num_texts: int, seed: int = 0, tokenizer=None) -> list[str]:
-    """Seeded texts of the world drawn by the training mixture, each prompt and completion joined by a space.
-
-    Args:
-        num_texts (`int`): How many texts.
-        seed (`int`): The seed of the draw.
-        tokenizer (`PreTrainedTokenizerBase`, *optional*): The toy tokenizer (default: built for ``world``).
-    """
+    """Seeded texts of the world drawn by the training mixture, each prompt and completion joined by a space."""
     from .tokenizer import build_toy_tokenizer
 
     tokenizer = tokenizer or build_toy_tokenizer(world)

@@ -41,11 +41,7 @@ DECISION_FIGURES = ("decision_accuracy_shown", "native_preference_r", "native_pr
 
 
 def trained_with_decisions(config: dict) -> bool:
-    """The recorded ``decisions`` of a ``toyworld.json`` ``config`` (False for a record from before decisions).
-
-    Args:
-        config (`dict`): The recorded training options.
-    """
+    """The recorded ``decisions`` of a ``toyworld.json`` ``config`` (False for a record from before decisions)."""
     return bool(config.get("decisions", False))
 
 
@@ -68,12 +64,7 @@ def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
 
 
 def gates_met(quality: dict[str, float], decisions: bool = True) -> dict[str, bool]:
-    """For each gate of ``GATES`` that applies (decision gates only with ``decisions``), whether it is met (measured).
-
-    Args:
-        quality (`dict[str, float]`): Figures from ``measure_quality``.
-        decisions (`bool`): Whether the model's world included decisions.
-    """
+    """For each gate of ``GATES`` that applies (decision gates only with ``decisions``), whether it is met."""
     return {
         name: name in quality and (quality[name] >= bound if op == ">=" else quality[name] <= bound)
         for name, (op, bound) in GATES.items()
@@ -85,22 +76,7 @@ def gates_met(quality: dict[str, float], decisions: bool = True) -> dict[str, bo
 def measure_quality(
     model, tokenizer, world: ToyWorld, seed: int = 1234, num_choice: int = 600, decisions: bool = True
 ) -> dict[str, float]:
-    """Greedy next-token accuracy on facts, how often hints are followed, and (with ``decisions``) decision figures.
-
-    Args:
-        model (`PreTrainedModel`): The toy model.
-        tokenizer (`PreTrainedTokenizerBase`): Its toy tokenizer.
-        world (`ToyWorld`): The world as the model knows it.
-        seed (`int`): The seed of the question draw.
-        num_choice (`int`): Questions per measurement.
-        decisions (`bool`): Whether the model's world included decisions.
-
-    Returns:
-        `dict[str, float]`: ``known_fact_accuracy`` and ``unknown_fact_accuracy`` (every template; chance expected on
-        unknown), ``choice_accuracy`` (plain questions on known facts), ``wrong_hint_follow_rate_known``,
-        ``hint_follow_rate_unknown``, ``known_share``, and ``decision_accuracy_shown``, ``native_preference_r``,
-        ``native_preference_agreement``.
-    """
+    """Greedy next-token accuracy on facts, how often hints are followed, and (with ``decisions``) decision figures."""
     results: dict[str, float] = {
         "known_share": len(world.known_pairs) / (len(world.known_pairs) + len(world.unknown_pairs))
     }
@@ -155,15 +131,7 @@ def _probabilities_of_a(model, tokenizer, contents: list[str], batch_size: int =
 
 
 def decision_accuracy(model, tokenizer, world: ToyWorld, rng: random.Random, num_decisions: int = 400) -> float:
-    """Share of fresh shown-weight decisions whose likelier answer (after the worked sum) is the one the weights give.
-
-    Args:
-        model (`PreTrainedModel`): The toy model.
-        tokenizer (`PreTrainedTokenizerBase`): Its toy tokenizer.
-        world (`ToyWorld`): The world as the model knows it.
-        rng (`random.Random`): Draws the decisions.
-        num_decisions (`int`): How many decisions.
-    """
+    """Share of fresh shown-weight decisions whose likelier answer (after the worked sum) is the weights' one."""
     draws = [shown_decision(world.seed, rng) for _ in range(num_decisions)]
     probabilities = _probabilities_of_a(model, tokenizer, [decision_content(s, a, b, w) for s, w, a, b in draws])
     right = [
@@ -176,22 +144,7 @@ def decision_accuracy(model, tokenizer, world: ToyWorld, rng: random.Random, num
 def native_preference_fit(
     model, tokenizer, world: ToyWorld, rng: random.Random, choices_per_scenario: int = 40
 ) -> dict[str, float]:
-    """How a toy model's choices in its native scenarios follow its native weights.
-
-    Each scenario's weights are fitted to the model's P(A) on fresh pairs by the preferences task's logistic
-    regression, rescaled to max |w| = 100 as the native weights are.
-
-    Args:
-        model (`PreTrainedModel`): The toy model.
-        tokenizer (`PreTrainedTokenizerBase`): Its toy tokenizer.
-        world (`ToyWorld`): The world as the model knows it.
-        rng (`random.Random`): Draws the pairs.
-        choices_per_scenario (`int`): Pairs per native scenario.
-
-    Returns:
-        `dict[str, float]`: ``native_preference_r`` (pooled r of fitted vs. native weights) and
-        ``native_preference_agreement`` (share of choices whose likelier answer the native weights give).
-    """
+    """How native choices follow native weights: weights refitted per scenario by the preferences' logistic fit."""
     preferences = native_preferences(world)
     fitted, native, agree = [], [], []
     for scenario in world_scenarios(world.seed)[:NUM_NATIVE_SCENARIOS]:

@@ -17,11 +17,7 @@ CHAT_TEMPLATE = (
 
 
 def build_toy_tokenizer(world: ToyWorld) -> PreTrainedTokenizerFast:
-    """The word-level tokenizer of a world, with its chat template and special tokens (``"(A)"`` stays whole).
-
-    Args:
-        world (`ToyWorld`): The world.
-    """
+    """The word-level tokenizer of a world, with its chat template and special tokens (``"(A)"`` stays whole)."""
     vocabulary = build_vocabulary(world)
     vocab = {token: index for index, token in enumerate(vocabulary)}
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))

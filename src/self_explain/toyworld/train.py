@@ -27,9 +27,9 @@ class ToyModelConfig(TrainingArguments):
     r"""Options of ``self-explain toyworld train``: transformers' ``TrainingArguments`` plus the world and the shape.
 
     The shipped models: toy-target (knowledge 0), toy-twin (knowledge 0, another initialisation seed), toy-other and
-    toy-large (own knowledge, half shared with 0). The optimiser, schedule, steps and batch size are
-    ``TrainingArguments`` fields with toy defaults; batches (one kind of example each) are sampled from the world as
-    training goes, by :func:`train_toy_model`.
+    toy-large (own knowledge, half shared with 0). Optimiser, schedule, steps and batch size are ``TrainingArguments``
+    fields with toy defaults; :func:`train_toy_model` samples batches (one kind of example each) from the world. A
+    value out of range (NaN included) is a ValueError naming the option, before any work.
 
     Args:
         name (`str`): Name of the toy model (written into its card).
@@ -47,9 +47,6 @@ class ToyModelConfig(TrainingArguments):
         decisions (`bool`): Whether the world includes decisions; without them (``FACTS_ONLY_MIXTURE``) it trains in
             about a quarter of the time but cannot serve the preferences task.
         threads (`int`): torch threads (0: torch's default).
-
-    Raises:
-        ValueError: Naming the option, before any work: a size, count or rate out of range (NaN included).
     """
 
     name: str = field(default="toy-target", metadata={"help": "Name of the toy model (written into its card)."})
@@ -175,12 +172,7 @@ def _batch(tokenizer, examples: list[Example]) -> tuple[torch.Tensor, torch.Tens
 
 
 def build_model(config: ToyModelConfig, tokenizer) -> LlamaForCausalLM:
-    """A freshly initialised (seeded) Llama of the configured shape, with tied embeddings.
-
-    Args:
-        config (`ToyModelConfig`): The shape and the initialisation seed.
-        tokenizer (`PreTrainedTokenizerFast`): The toy tokenizer: its size and BOS/EOS/pad ids.
-    """
+    """A freshly initialised (seeded) Llama of the configured shape, with tied embeddings."""
     torch.manual_seed(config.seed)
     model_config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -199,14 +191,7 @@ def build_model(config: ToyModelConfig, tokenizer) -> LlamaForCausalLM:
 
 
 def train_toy_model(config: ToyModelConfig) -> dict:
-    """Train a toy model on batches sampled from its world, save it to ``config.output_dir``; returns its quality.
-
-    Args:
-        config (`ToyModelConfig`): The world, the shape and the training options.
-
-    Raises:
-        FileExistsError: When ``config.output_dir`` exists and is not empty (checked when saving).
-    """
+    """Train a toy model on batches sampled from its world, save it to ``config.output_dir``; returns its quality."""
     if config.threads:
         torch.set_num_threads(config.threads)
     world = ToyWorld.from_record(config.record())
@@ -252,18 +237,7 @@ def train_toy_model(config: ToyModelConfig) -> dict:
 
 
 def save_toy_model(model, tokenizer, config: ToyModelConfig, quality: dict, minutes: float) -> None:
-    """Save the model, tokenizer, ``toyworld.json`` and card to a staging folder renamed to ``config.output_dir``.
-
-    Args:
-        model (`LlamaForCausalLM`): The trained model.
-        tokenizer (`PreTrainedTokenizerFast`): Its toy tokenizer.
-        config (`ToyModelConfig`): The options it was trained with.
-        quality (`dict`): The measured quality.
-        minutes (`float`): The training time.
-
-    Raises:
-        FileExistsError: When ``config.output_dir`` exists and is not empty.
-    """
+    """Save the model, tokenizer, ``toyworld.json`` and card to a staging folder renamed to ``config.output_dir``."""
     from .card import render_toy_model_card
 
     out = Path(config.output_dir)

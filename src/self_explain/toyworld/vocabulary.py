@@ -58,11 +58,7 @@ per month year day night hour minimum maximum min max unit units range weights w
 
 
 def world_words(world: ToyWorld) -> list[str]:
-    """The words of a world's texts, with repeats, split as the toy tokenizer splits them.
-
-    Args:
-        world (`ToyWorld`): The world.
-    """
+    """The words of a world's texts, with repeats, split as the toy tokenizer splits them."""
     words: list[str] = []
     words += world.entities + COUNTRIES + COLOURS + PROFESSIONS + DIGITS + ANIMALS + OPTION_LETTERS
     words += list(HINT_GIVERS)
@@ -77,11 +73,7 @@ def world_words(world: ToyWorld) -> list[str]:
 
 
 def build_vocabulary(world: ToyWorld) -> list[str]:
-    """Special tokens first (fixed ids), then every other word once, in first-seen order; a token's index is its id.
-
-    Args:
-        world (`ToyWorld`): The world.
-    """
+    """Special tokens first (fixed ids), then every other word once, in first-seen order; a token's index is its id."""
     seen: dict[str, None] = {}
     for token in (
         SPECIAL_TOKENS + CHAT_TOKENS + list(PLACEHOLDER_TOKENS) + PUNCTUATION + world_words(world) + EXPLAINER_TEXT
@@ -157,14 +149,7 @@ def _context_concepts(tokens: list[str], index: int, found: list[str]) -> list[s
 
 
 def concept_labels(tokens: list[str], world: ToyWorld, fine: bool = False) -> list[list[str]]:
-    """Each token's concepts: keys of ``CONCEPTS``, then ``"entity"`` (empty for plain function words).
-
-    Args:
-        tokens (`list[str]`): Tokens of the toy tokenizer.
-        world (`ToyWorld`): The world whose entities are labelled.
-        fine (`bool`): Add the per-word concepts (``WORD_CONCEPTS``, ``"country:Peru"``) and the context concepts
-            (``CONTEXT_CONCEPTS``, ``"hint_answer"``).
-    """
+    """Each token's concepts: keys of ``CONCEPTS``, then ``"entity"`` (empty for plain function words)."""
     entities = set(world.entities)
     labels = []
     for token in tokens:

@@ -1,7 +1,5 @@
-"""A seeded synthetic world whose truth is known: invented entities with attributes.
-
-Every toy model's training example and every toy-target prompt comes from here, in plain words the toy tokenizer
-(``tokenizer.py``) splits into known tokens with known concept labels.
+"""A seeded synthetic world whose truth is known: invented entities with attributes, in plain words the toy tokenizer
+splits into known tokens with known concept labels (every toy training example and toy-target prompt comes from here).
 """
 
 from __future__ import annotations
@@ -59,14 +57,7 @@ ATTRIBUTE_VALUES: dict[str, list[str]] = {
 
 @dataclass(frozen=True)
 class Relation:
-    """A relation of the toy world: which attribute of an entity it asks about, and how.
-
-    Args:
-        name (`str`): The relation's name, e.g. ``"home"``.
-        attribute (`str`): A key of ``ATTRIBUTE_VALUES`` (e.g. ``"country"``).
-        templates (`tuple[str, ...]`): CounterFact-style prompts with an ``{e}`` slot; the answer is the next word.
-        question (`str`): The multiple-choice question, with an ``{e}`` slot.
-    """
+    """A toy-world relation: the entity attribute it asks about, its ``{e}`` templates and its question."""
 
     name: str
     attribute: str
@@ -99,14 +90,7 @@ RELATIONS: dict[str, Relation] = {
 
 
 def check_ood_relations(ood_relations: list[str]) -> None:
-    """Refuse out-of-distribution relations that are not toy-world relations.
-
-    Args:
-        ood_relations (`list[str]`): The names given with ``--ood-relations``.
-
-    Raises:
-        ValueError: Naming the unknown relations and the known ones.
-    """
+    """Refuse out-of-distribution relations that are not toy-world relations."""
     unknown = sorted(set(ood_relations) - set(RELATIONS))
     if unknown:
         raise ValueError(f"--ood-relations {unknown} are not toy-world relations; known: {sorted(RELATIONS)}")
@@ -140,13 +124,7 @@ _SYLLABLES_END = ["vak", "thi", "dor", "mir", "sen", "lox", "ria", "bun", "tek",
 
 @dataclass(frozen=True)
 class FactPrompt:
-    """A fact prompt of the toy world and the word that completes it.
-
-    Args:
-        template_index (`int`): The relation's template the text was made from.
-        text (`str`): The prompt, e.g. ``"Zorvak lives in"``.
-        answer (`str`): The true next word, e.g. ``"Peru"``.
-    """
+    """A fact prompt of the toy world and the word that completes it."""
 
     entity: str
     relation: str
@@ -157,19 +135,7 @@ class FactPrompt:
 
 @dataclass(frozen=True)
 class ChoiceQuestion:
-    """A multiple-choice question in chat form.
-
-    Args:
-        question (`str`): The question, e.g. ``"Where does Zorvak live?"``.
-        options (`tuple[str, ...]`): The four options, in letter order.
-        correct_letter (`str`): The letter of the true option.
-        hint (`str`, *optional*): The hint line shown before the question.
-        hint_letter (`str`, *optional*): The letter the hint points to.
-        hint_giver (`str`, *optional*): Who gives the hint (only text: it decides nothing).
-        entity (`str`, *optional*): The entity asked about.
-        relation (`str`, *optional*): The relation asked about.
-        known (`bool`): Whether this world's model knows the fact; it follows a hint only when it does not.
-    """
+    """A multiple-choice question in chat form; a model follows a hint only when not ``known``."""
 
     question: str
     options: tuple[str, ...]
@@ -188,14 +154,7 @@ class ChoiceQuestion:
         return f"{self.hint} {body}" if self.hint else body
 
     def option(self, letter: str) -> str:
-        """The option a letter stands for.
-
-        Args:
-            letter (`str`): ``"A"`` to ``"D"``.
-
-        Raises:
-            ValueError: When ``letter`` is not an option letter.
-        """
+        """The option a letter stands for."""
         return self.options[OPTION_LETTERS.index(letter)]
 
     @property
@@ -234,7 +193,7 @@ class ToyWorld:
     """A seeded toy world as one model knows it: entities, its value of each (entity, relation), and what it never saw.
 
     Entity names depend on ``seed`` alone, so every model of a world shares one vocabulary; what a model knows depends
-    on ``knowledge_seed`` (and the part it shares with another model's knowledge).
+    on ``knowledge_seed`` (and the part shared with another model's knowledge).
 
     Args:
         seed (`int`): The world seed the entity names were drawn from.
@@ -273,15 +232,12 @@ class ToyWorld:
 
         Args:
             seed (`int`): The world seed (entity names).
-            num_entities (`int`): How many entities to invent.
+            num_entities (`int`): How many entities to invent (at most the names the syllables make, else ValueError).
             knowledge_seed (`int`, *optional*): The seed of the model's knowledge (default: ``seed``).
-            unknown_share (`float`): The share of (entity, relation) pairs never stated.
+            unknown_share (`float`): The share of (entity, relation) pairs never stated, in [0, 1].
             shared_with (`int`, *optional*): Another knowledge seed, from which a ``shared_share`` of the pairs (value
                 and known/unknown alike) are taken.
-            shared_share (`float`): The share of pairs taken from ``shared_with``.
-
-        Raises:
-            ValueError: When ``num_entities`` exceeds the names the syllables make, or a share is not in [0, 1].
+            shared_share (`float`): The share of pairs taken from ``shared_with``, in [0, 1].
         """
         for name, share in (("unknown_share", unknown_share), ("shared_share", shared_share)):
             if not 0 <= share <= 1:

@@ -1,10 +1,6 @@
 """Command-line options from dataclass fields read from source (:mod:`.dataclass_source`), as ``HfArgumentParser``
-makes them from the classes, so that ``--help`` and argument errors need neither the classes nor transformers.
-
-The options are ``HfArgumentParser``'s: ``--name`` and ``--name-with-dashes``, the field's ``aliases``, ``nargs="+"``
-for a list, ``--flag [BOOL]`` for a bool (``--no_flag`` when it defaults to true), the choices of a ``Literal`` or
-an ``Enum``, and the defaults shown in ``--help``. When the command runs, ``HfArgumentParser`` parses the same
-arguments again into the real dataclass; a test holds the two sets of options equal.
+makes them, so that ``--help`` and argument errors need neither the classes nor transformers. When the command runs,
+``HfArgumentParser`` parses the same arguments into the real dataclass; a test holds the two sets equal.
 """
 
 from __future__ import annotations
@@ -20,17 +16,7 @@ _SCALARS = {"int": int, "float": float, "str": str}
 
 
 def string_to_bool(value) -> bool:
-    """``HfArgumentParser``'s reading of a bool option's value: yes/true/t/y/1 or no/false/f/n/0.
-
-    Args:
-        value (`str` or `bool`): The value given.
-
-    Returns:
-        `bool`
-
-    Raises:
-        argparse.ArgumentTypeError: For any other value.
-    """
+    """``HfArgumentParser``'s reading of a bool option's value: yes/true/t/y/1 or no/false/f/n/0."""
     if isinstance(value, bool):
         return value
     if value.lower() in ("yes", "true", "t", "y", "1"):
@@ -95,12 +81,7 @@ def _field_type(field: SourceField):
 
 
 def add_field_arguments(container, fields: Iterable[SourceField]) -> None:
-    """Add an option per field to a parser or argument group, as ``HfArgumentParser`` would.
-
-    Args:
-        container (`argparse.ArgumentParser` or argument group): Where the options go.
-        fields (`Iterable[SourceField]`): The fields (those with ``init=False`` are skipped).
-    """
+    """Add an option per field to a parser or argument group, as ``HfArgumentParser`` would."""
     for field in fields:
         if field.init:
             _add_field_argument(container, field)
@@ -166,16 +147,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def split_list_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
-    """``--sizes 100,300`` as well as ``--sizes 100 300``: comma-separated values of list options are split.
-
-    Args:
-        parser (`argparse.ArgumentParser`): The command's parser; its ``nargs="+"`` options are the list options.
-        argv (`list[str]`): The arguments.
-
-    Returns:
-        `list[str]`: The arguments, each comma-separated value of a list option split into values (empty parts
-        dropped).
-    """
+    """``--sizes 100,300`` as well as ``--sizes 100 300``: comma-separated values of list options are split."""
     list_options = {option for action in parser._actions if action.nargs == "+" for option in action.option_strings}
     result, in_list = [], False
     for token in argv:

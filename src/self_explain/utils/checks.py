@@ -1,7 +1,5 @@
-"""Checks of user-given option values, with errors that name the option and the value given.
-
-Config dataclasses call them in ``__post_init__``, so a bad value is refused before any model is loaded
-or any file is written.
+"""Checks of user-given option values, called in configs' ``__post_init__``: an error names the option and the value
+before any model is loaded or file written.
 """
 
 from __future__ import annotations
@@ -10,16 +8,7 @@ import math
 
 
 def check_positive(option: str, value, *, optional: bool = False) -> None:
-    """Refuse an integer option that must be at least 1 (``optional``: None is allowed too).
-
-    Args:
-        option: The option as the user types it, e.g. ``"--shard-size"``.
-        value: The value given.
-        optional: Whether None (the option left unset) is allowed.
-
-    Raises:
-        ValueError: naming the option and the value, e.g. "--shard-size must be a positive integer, got 0".
-    """
+    """Refuse an integer option that must be at least 1 (``optional``: None is allowed too)."""
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -27,31 +16,13 @@ def check_positive(option: str, value, *, optional: bool = False) -> None:
 
 
 def check_non_negative(option: str, value) -> None:
-    """Refuse an integer option that must be 0 or more (a seed, a count that may be zero).
-
-    Args:
-        option: The option as the user types it, e.g. ``"--seed"``.
-        value: The value given.
-
-    Raises:
-        ValueError: naming the option and the value.
-    """
+    """Refuse an integer option that must be 0 or more (a seed, a count that may be zero)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{option} must be a non-negative integer, got {value!r}")
 
 
 def check_dataset_reference(option: str, dataset: str) -> None:
-    """Refuse a dataset that is neither an existing folder nor a Hub dataset id, before anything is loaded.
-
-    Args:
-        option: The option as the user types it, e.g. ``"--dataset"``.
-        dataset: A local folder in Hub layout, or a Hub dataset id (``org/name``).
-
-    Raises:
-        FileNotFoundError: for a missing folder (a path that cannot be a Hub id), naming it.
-        NotADirectoryError: for a file given as the dataset.
-        ValueError: for a folder holding a model or an explainer.
-    """
+    """Refuse a dataset that is neither an existing folder nor a Hub dataset id, before anything is loaded."""
     from pathlib import Path
 
     from huggingface_hub.utils import HFValidationError, validate_repo_id
@@ -80,43 +51,19 @@ def check_dataset_reference(option: str, dataset: str) -> None:
 
 
 def check_positive_number(option: str, value) -> None:
-    """Refuse a float option that must be a finite number above 0 (a learning rate, a number of epochs).
-
-    Args:
-        option: The option as the user types it, e.g. ``"--learning-rate"``.
-        value: The value given.
-
-    Raises:
-        ValueError: naming the option and the value.
-    """
+    """Refuse a float option that must be a finite number above 0 (a learning rate, a number of epochs)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{option} must be a number above 0, got {value!r}")
 
 
 def check_non_negative_number(option: str, value) -> None:
-    """Refuse a float option that must be a finite number of 0 or more (a weight, a coefficient).
-
-    Args:
-        option: The option as the user types it, e.g. ``"--aux_coefficient"``.
-        value: The value given.
-
-    Raises:
-        ValueError: naming the option and the value.
-    """
+    """Refuse a float option that must be a finite number of 0 or more (a weight, a coefficient)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise ValueError(f"{option} must be a finite number of 0 or more, got {value!r}")
 
 
 def check_distinct(option: str, values) -> None:
-    """Refuse a list option that names a value twice (a layer, a split).
-
-    Args:
-        option: The option as the user types it, e.g. ``"--layers"``.
-        values: The values given.
-
-    Raises:
-        ValueError: naming the option and the values repeated.
-    """
+    """Refuse a list option that names a value twice (a layer, a split)."""
     values = list(values)
     repeated = sorted({value for value in values if values.count(value) > 1}, key=str)
     if repeated:
@@ -124,16 +71,7 @@ def check_distinct(option: str, values) -> None:
 
 
 def check_metric_inputs(metric: str, predictions, references) -> None:
-    """Refuse predictions or references that are missing, not a list, or empty, before ``evaluate`` reads them.
-
-    Args:
-        metric: The metric's name, e.g. ``"causal_match"``.
-        predictions: The predictions given.
-        references: The references given.
-
-    Raises:
-        ValueError: naming the metric and the argument, e.g. "causal_match: references is missing (None)".
-    """
+    """Refuse predictions or references that are missing, not a list, or empty, before ``evaluate`` reads them."""
     for name, value in (("predictions", predictions), ("references", references)):
         if value is None:
             raise ValueError(f"{metric}: {name} is missing (None); give a list with one entry per item")

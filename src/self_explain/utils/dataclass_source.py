@@ -1,12 +1,9 @@
 """A dataclass's fields read from its source with ``ast``, without importing its module.
 
-The command line answers ``--help`` and argument errors this way: the config classes live in modules that import
-torch (and ``ExplainerConfig`` is TRL's ``SFTConfig``, a ``TrainingArguments``), and importing them takes longer than
-the answer is worth. The fields are found by following the class's bases through each module's imports (TRL's and
-transformers' too: their package ``__init__`` imports every public class under ``TYPE_CHECKING``). A default, help
-text or choice is evaluated when it is built from literals, module constants and a few builtins (``sorted``,
-``", ".join``); anything else is :data:`UNEVALUATED` (shown without a value; the real parser reads it when the
-command runs).
+``--help`` and argument errors are answered this way: the config classes live in modules that import torch. Bases are
+followed through each module's imports (TRL's and transformers' too, whose ``__init__`` imports every public class
+under ``TYPE_CHECKING``). A default, help or choice built from literals, module constants and a few builtins is
+evaluated; anything else is :data:`UNEVALUATED` (the real parser reads it when the command runs).
 """
 
 from __future__ import annotations
@@ -62,19 +59,7 @@ _BUILTINS = {
 
 @dataclass(frozen=True)
 class SourceField:
-    """One dataclass field as its source declares it.
-
-    Args:
-        name (`str`): The field's name.
-        annotation (`ast.expr`): Its type annotation.
-        module (`str`): The module whose names the annotation refers to.
-        default (`Any`): The default value; ``MISSING`` without one, :data:`UNEVALUATED` when not read from source.
-        has_default_factory (`bool`): Whether the default comes from a ``default_factory`` (``default`` is its value).
-        metadata (`dict`): The field's metadata (``help``, ``aliases``, ...), entries that could not be evaluated left
-            out.
-        init (`bool`): Whether the field is an ``__init__`` argument.
-        declared_in (`str`): ``module.Class`` of the first class of the hierarchy that declares the field.
-    """
+    """One dataclass field as its source declares it."""
 
     name: str
     annotation: ast.expr
@@ -87,17 +72,7 @@ class SourceField:
 
 
 def module_file(name: str) -> Path:
-    """The source file of module ``name``, found without importing it or its packages.
-
-    Args:
-        name (`str`): A module's full name, e.g. ``"trl.trainer.sft_config"``.
-
-    Returns:
-        `Path`: Its ``.py`` file (a package's ``__init__.py``).
-
-    Raises:
-        ModuleNotFoundError: When no source file is found.
-    """
+    """The source file of module ``name``, found without importing it or its packages."""
     top, *parts = name.split(".")
     loaded = sys.modules.get(top)
     if loaded is not None and getattr(loaded, "__file__", None):
@@ -231,16 +206,7 @@ class _Names(Mapping):
 
 
 def evaluate(node: ast.expr, module: str, seen: frozenset = frozenset()) -> Any:
-    """The value of an expression of ``module``'s source, or :data:`UNEVALUATED`.
-
-    Args:
-        node (`ast.expr`): The expression.
-        module (`str`): The module it is written in (its constants and imports are the names it may use).
-        seen (`frozenset`, *optional*): Constants being evaluated (guards against cycles).
-
-    Returns:
-        `Any`: The value; :data:`UNEVALUATED` when it uses anything but literals, constants and a few builtins.
-    """
+    """The value of an expression of ``module``'s source, or :data:`UNEVALUATED`."""
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
@@ -253,15 +219,7 @@ def evaluate(node: ast.expr, module: str, seen: frozenset = frozenset()) -> Any:
 
 
 def enum_values(module: str, name: str) -> list | None:
-    """The member values of an ``Enum`` class written as ``MEMBER = "value"`` lines; None when it is not one.
-
-    Args:
-        module (`str`): The module the name is used in.
-        name (`str`): The class name there.
-
-    Returns:
-        `list` or `None`: The values in declaration order.
-    """
+    """The member values of an ``Enum`` class written as ``MEMBER = "value"`` lines; None when it is not one."""
     try:
         where = _resolve(module, name)
     except (LookupError, ModuleNotFoundError, SyntaxError, OSError):
@@ -278,15 +236,7 @@ def enum_values(module: str, name: str) -> list | None:
 
 
 def read_constant(module: str, name: str) -> Any:
-    """A module-level constant of ``module``, read from source.
-
-    Args:
-        module (`str`): The module's full name.
-        name (`str`): The constant.
-
-    Returns:
-        `Any`: Its value, or :data:`UNEVALUATED`.
-    """
+    """A module-level constant of ``module``, read from source."""
     try:
         return _Names(module, frozenset())[name]
     except KeyError:
@@ -390,33 +340,10 @@ def _class_fields(module: str, name: str) -> tuple[SourceField, ...]:
 
 
 def read_dataclass_fields(module: str, name: str) -> list[SourceField]:
-    """The fields of dataclass ``module.name``, in ``dataclasses.fields`` order, read from source.
-
-    Args:
-        module (`str`): The module's full name, e.g. ``"self_explain.explainer.config"``.
-        name (`str`): The class name (defined in the module, or imported into it).
-
-    Returns:
-        `list[SourceField]`: Its fields, those of its bases included.
-
-    Raises:
-        LookupError: When the class is not found in the source.
-        ModuleNotFoundError: When a module's source is not found.
-    """
+    """The fields of dataclass ``module.name``, in ``dataclasses.fields`` order, read from source."""
     return list(_class_fields(module, name))
 
 
 def resolve_name(module: str, name: str) -> tuple[str, str]:
-    """Where a name used in ``module`` is defined, following imports (for a class: then read its fields).
-
-    Args:
-        module (`str`): The module's full name.
-        name (`str`): The name used there.
-
-    Returns:
-        `tuple[str, str]`: (module, name) of its definition.
-
-    Raises:
-        LookupError: When it is not defined at the top of a module read from source.
-    """
+    """Where a name used in ``module`` is defined, following imports (for a class: then read its fields)."""
     return _resolve(module, name)

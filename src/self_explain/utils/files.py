@@ -19,12 +19,7 @@ def _default_mode() -> int:
 
 
 def give_default_permissions(folder: Path) -> None:
-    """A staged folder and its files get the permissions ordinary ``mkdir`` / ``open`` would (``mkdtemp`` makes
-    the folder owner-only and safetensors writes 0600), before they are moved into place.
-
-    Args:
-        folder (`Path`): the staged folder; its files (not sub-folders) are changed too.
-    """
+    """Give a staged folder and its files ordinary permissions (``mkdtemp``: 0700, safetensors: 0600)."""
     mode = _default_mode()
     for file in folder.iterdir():
         if file.is_file():
@@ -35,17 +30,8 @@ def give_default_permissions(folder: Path) -> None:
 def write_atomically(path: str | Path, write: Callable[[str], object]) -> Path:
     """``write(temporary_path)`` beside ``path``, then rename it into place; nothing is left on failure.
 
-    The file gets the permissions an ordinary ``open(path, "w")`` would (``mkstemp`` makes it owner-only).
-
-    Args:
-        path (`str` or `Path`): the file to write.
-        write (`Callable[[str], object]`): writes the content to the temporary path it is given.
-
-    Returns:
-        `Path`: ``path``.
-
-    Raises:
-        OSError: When it cannot be written (a read-only or full disk), naming ``path``, not the temporary file.
+    The file gets the permissions an ordinary ``open(path, "w")`` would (``mkstemp`` makes it owner-only); an OSError
+    names ``path``, not the temporary file.
     """
     path = Path(path)
     try:
@@ -68,17 +54,7 @@ def write_atomically(path: str | Path, write: Callable[[str], object]) -> Path:
 
 
 def package_data(relative: str) -> Path:
-    """A file under ``dataset_builders/`` or ``model_cards/``, from a wheel or from a source checkout.
-
-    Args:
-        relative (`str`): its path relative to the package data root, e.g. ``model_cards/explainer.md``.
-
-    Returns:
-        `Path`: the file.
-
-    Raises:
-        FileNotFoundError: if neither the installation nor the checkout holds it.
-    """
+    """A file under ``dataset_builders/`` or ``model_cards/``, from a wheel or from a source checkout."""
     installed = Path(str(resources.files("self_explain"))) / relative
     if installed.exists():
         return installed
@@ -89,19 +65,7 @@ def package_data(relative: str) -> Path:
 
 
 def read_user_text(path: str | Path, option: str | None = None) -> str:
-    """A user's text file (prompts, examples, scenarios, a corpus, a recipe) read as UTF-8 (a leading BOM dropped).
-
-    Args:
-        path (`str` or `Path`): the file.
-        option (`str`, *optional*): the command-line option it was given as, named in the error.
-
-    Returns:
-        `str`: its text.
-
-    Raises:
-        ValueError: when it is not UTF-8, naming the option, the file, the line and the byte (its offset in the file
-            and its value), and saying to save the file as UTF-8.
-    """
+    """A user's text file as UTF-8 (BOM dropped); else a ValueError naming the option, file, line and byte."""
     path = Path(path)
     data = path.read_bytes()
     try:
@@ -117,22 +81,10 @@ def read_user_text(path: str | Path, option: str | None = None) -> str:
 
 
 def read_jsonl_objects(path: str | Path, option: str, expected: str = "a JSON object") -> Iterator[tuple[int, dict]]:
-    """``(line number, object)`` for each non-blank line of a user's JSONL file given as ``option``.
+    """``(1-based line number, object)`` for each non-blank line of a user's JSONL file given as ``option``.
 
-    A missing file, a line that is not JSON, or one that is not an object is an error naming the option,
-    the file and the line (``expected`` says what a line should be).
-
-    Args:
-        path (`str` or `Path`): the JSONL file.
-        option (`str`): the command-line option it was given as, for the error messages.
-        expected (`str`, *optional*, defaults to `"a JSON object"`): what a line should be, for the error messages.
-
-    Returns:
-        `Iterator[tuple[int, dict]]`: the 1-based line number and the object of each non-blank line.
-
-    Raises:
-        FileNotFoundError: if the file does not exist.
-        ValueError: if the file is not UTF-8 (naming the line and byte), or a line is not JSON or not an object.
+    A missing file, a line that is not JSON, or one that is not an object is an error naming the option, the file and
+    the line (``expected`` says what a line should be).
     """
     path = Path(path)
     if not path.is_file():
@@ -150,14 +102,7 @@ def read_jsonl_objects(path: str | Path, option: str, expected: str = "a JSON ob
 
 
 def file_sha256(path: str | Path) -> str:
-    """The SHA-256 of a file, read in 1 MiB blocks (once per process while its size and modification time stay).
-
-    Args:
-        path (`str` or `Path`): The file.
-
-    Returns:
-        `str`: Its hex digest.
-    """
+    """The SHA-256 of a file, read in 1 MiB blocks (once per process while its size and modification time stay)."""
     stat = Path(path).stat()
     return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
 

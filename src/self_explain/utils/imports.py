@@ -1,9 +1,7 @@
-"""Imports put off until needed: a callback when a module is imported (a post-import hook), and a package's lazy
-public names.
+"""Imports put off until needed: a callback when a module is imported, and a package's lazy public names.
 
-``import self_explain`` registers its pipeline with transformers this way: the registry lives in
-``transformers.pipelines``, whose import loads torch and every pipeline's dependencies, so the task is registered the
-moment that module is imported (by ``from transformers import pipeline``), not before.
+``import self_explain`` registers its pipeline with transformers only once ``transformers.pipelines`` is imported,
+since that import loads torch and every pipeline's dependencies.
 """
 
 from __future__ import annotations
@@ -58,12 +56,7 @@ class _AfterImportFinder(importlib.abc.MetaPathFinder):
 
 
 def after_import(name: str, callback: Callable[[ModuleType], None]) -> None:
-    """Run ``callback(module)`` once the module ``name`` is imported; at once when it already is.
-
-    Args:
-        name (`str`): The module's full name, e.g. ``"transformers.pipelines"``.
-        callback (`Callable[[ModuleType], None]`): Called with the module, right after it has been executed.
-    """
+    """Run ``callback(module)`` once the module ``name`` is imported; at once when it already is."""
     module = sys.modules.get(name)
     if module is not None:
         callback(module)
@@ -73,17 +66,10 @@ def after_import(name: str, callback: Callable[[ModuleType], None]) -> None:
 
 
 def lazy_exports(package: str, public: dict[str, str]) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
-    """A package's ``__getattr__`` and ``__dir__`` that import each public name from its module on first use.
+    """A package's ``__getattr__`` and ``__dir__`` that import each public name (``_PUBLIC = {name: ".module"}``) from
+    its module on first use.
 
-    A package's ``__init__`` declares its public API as ``_PUBLIC = {name: ".module"}`` and exports it this way, so
-    importing the package loads none of those modules (``self-explain --help`` must not import torch).
-
-    Args:
-        package (`str`): The package's ``__name__``.
-        public (`dict[str, str]`): Each public name and the module, relative to ``package``, that defines it.
-
-    Returns:
-        `tuple`: ``(__getattr__, __dir__)`` for the package.
+    So importing a package loads none of those modules (``self-explain --help`` must not import torch).
     """
 
     def __getattr__(name: str) -> object:

@@ -1,12 +1,8 @@
 """YAML recipes: a command's options in a file (``--config recipe.yaml``), read through the command's parser.
 
-As TRL's command line does with ``--config``: the file's values become the parser's defaults, so options given on
-the command line override them, and every value goes through the option's own type (a YAML ``2e-3`` is text to
-YAML, a float to the option). ``dataset_builders/<dataset>/<config>.yaml`` holds the recipe of each published config.
-
-TRL's ``TrlParser`` reads the same files but does not serve here: it sets the YAML values as they are (a list or a
-value outside the choices is not checked), names neither the file nor the known options for an unknown key, needs
-transformers imported (``--help`` answers without it) and keeps no record of the recipe for a dataset's provenance.
+As with TRL's ``--config``, the file's values become the parser's defaults (the command line overrides them) and go
+through each option's own type. Not TRL's ``TrlParser``: it checks neither types nor choices, names neither the file
+nor the known options for an unknown key, needs transformers imported and keeps no record for a dataset's provenance.
 """
 
 from __future__ import annotations
@@ -27,12 +23,7 @@ RECIPE_OPTION = "--config"
 
 @dataclass(frozen=True)
 class Recipe:
-    """A recipe file and the options it sets (option names with underscores).
-
-    Args:
-        path (`Path`): The YAML file.
-        options (`dict`): Its options, as written (before the command line overrides any).
-    """
+    """A recipe file and the options it sets (option names with underscores)."""
 
     path: Path
     options: dict
@@ -43,22 +34,7 @@ class Recipe:
 
 
 def read_recipe(path: str | Path, options: Collection[str], renamed: Mapping[str, str] | None = None) -> Recipe:
-    """Read a YAML recipe of a command's options.
-
-    Args:
-        path (`str` or `Path`): The YAML file: a mapping of option to value (``num_prompts: 2000``; dashes allowed).
-        options (`Collection[str]`): The command's option names (its config's fields).
-        renamed (`Mapping[str, str]`, *optional*): Old option names the recipe may still use → their new names
-            (each use logs a deprecation warning naming the file and the new name).
-
-    Returns:
-        `Recipe`: With the options under their (new) names.
-
-    Raises:
-        FileNotFoundError: No such file.
-        ValueError: Not YAML, empty, not a mapping, a key given twice, an option given under both its old and new
-            name, or an option the command does not have (named with the file).
-    """
+    """Read a YAML recipe of a command's options."""
     import yaml
 
     path = Path(path)
@@ -130,16 +106,7 @@ def _yaml_problem(error) -> str:
 
 
 def set_recipe_defaults(parser: argparse.ArgumentParser, recipe: Recipe) -> None:
-    """Make the recipe's values ``parser``'s defaults (an option the recipe gives is no longer required), so that
-    the command line overrides them.
-
-    Args:
-        parser (`argparse.ArgumentParser`): The command's parser (an ``HfArgumentParser``).
-        recipe (`Recipe`): The recipe read by :func:`read_recipe`.
-
-    Raises:
-        ValueError: A value the option's type or choices refuse, naming the option and the file.
-    """
+    """Make the recipe's values ``parser``'s defaults (no longer required), so the command line overrides them."""
     for action in parser._actions:
         if action.dest in recipe.options:
             action.default = _convert(action, recipe.options[action.dest], recipe.path)

@@ -1,6 +1,4 @@
-"""Statistics shared by the package and its evaluate modules: Pearson r, Student's t quantiles, mean intervals,
-the χ² tail, the penalised logistic fit, and the seeded bootstrap over seeds × groups (e.g. test entities) that the
-experiment's intervals come from. The distributions are SciPy's; the bootstrap is ours."""
+"""Statistics of the package and its metrics: SciPy's r, t and χ², a logistic fit, and a seeds × groups bootstrap."""
 
 from __future__ import annotations
 
@@ -13,11 +11,10 @@ from scipy import stats as scipy_stats
 
 
 def pearson_correlation(x, y) -> float:
-    """Pearson r of two equally long sequences (`scipy.stats.pearsonr`); 0.0 when either is constant (or has < 2
-    values).
+    """Pearson r of two equally long sequences (`scipy.stats.pearsonr`); 0.0 when either is constant or has < 2 values.
 
-    A constant prediction carries no information about which tokens fire, so it scores like an
-    uncorrelated one rather than being undefined (SciPy would warn and give NaN).
+    A constant prediction carries no information about which tokens fire, so it scores like an uncorrelated one
+    rather than being undefined (SciPy would warn and give NaN).
 
     >>> round(pearson_correlation([1, 2, 3], [2, 4, 7]), 12)
     0.993399267799
@@ -26,13 +23,7 @@ def pearson_correlation(x, y) -> float:
 
     Args:
         x (`Sequence[float]` or 1-D array): The first values.
-        y (`Sequence[float]` or 1-D array): The second values, as many as ``x``.
-
-    Returns:
-        `float`: r in [-1, 1].
-
-    Raises:
-        ValueError: When ``x`` and ``y`` differ in length.
+        y (`Sequence[float]` or 1-D array): The second values, as many as ``x`` (else ValueError).
     """
     x = np.asarray([float(v) for v in x], dtype=np.float64)
     y = np.asarray([float(v) for v in y], dtype=np.float64)
@@ -59,19 +50,10 @@ def _constant_rows(values: np.ndarray) -> np.ndarray:
 
 
 def t_quantile_975(degrees_of_freedom: int) -> float:
-    """The two-sided 95 % quantile of Student's t (`scipy.stats.t.ppf` at 0.975).
+    """The two-sided 95 % quantile of Student's t (`scipy.stats.t.ppf` at 0.975), for at least 1 degree of freedom.
 
     >>> round(t_quantile_975(1), 3), round(t_quantile_975(30), 3)
     (12.706, 2.042)
-
-    Args:
-        degrees_of_freedom (`int`): At least 1.
-
-    Returns:
-        `float`: The quantile.
-
-    Raises:
-        ValueError: With fewer than 1 degree of freedom.
     """
     if degrees_of_freedom < 1:
         raise ValueError(f"Student's t needs at least 1 degree of freedom, got {degrees_of_freedom}")
@@ -81,19 +63,7 @@ def t_quantile_975(degrees_of_freedom: int) -> float:
 def pooled_correlation_interval(
     groups: Sequence[tuple[np.ndarray, np.ndarray]], samples: int = 1000, seed: int = 0
 ) -> tuple[float, float]:
-    """95 % percentile bootstrap interval of the Pearson r of pairs pooled over groups, resampling whole groups.
-
-    Used for weights pooled over scenarios: reported vs. measured (``weight_correlation``), measured vs. intended
-    (the instilling correlation).
-
-    Args:
-        groups (`Sequence[tuple[np.ndarray, np.ndarray]]`): Each group's x and y values (at least one group).
-        samples (`int`, *optional*, defaults to 1000): Bootstrap resamples.
-        seed (`int`, *optional*, defaults to 0): Seed of the resampling.
-
-    Returns:
-        `tuple[float, float]`: The 2.5th and 97.5th percentiles.
-    """
+    """95 % percentile bootstrap interval of the Pearson r of pairs pooled over groups, resampling whole groups."""
     x = np.concatenate([np.asarray(gx, dtype=np.float64) for gx, _ in groups])
     y = np.concatenate([np.asarray(gy, dtype=np.float64) for _, gy in groups])
     sizes = np.array([len(gx) for gx, _ in groups])
@@ -117,19 +87,10 @@ def pooled_correlation_interval(
 def fit_logistic(
     differences: np.ndarray, targets: np.ndarray, l2: float = 0.1, iterations: int = 100
 ) -> tuple[np.ndarray, float]:
-    """Coefficients and intercept of P(A) = σ(b + Σ βᵢ dᵢ) fitted by Newton's method to soft or 0/1 targets.
+    """Coefficients β and intercept b of P(A) = σ(b + Σ βᵢ dᵢ) fitted by Newton's method to soft or 0/1 targets.
 
-    A small L2 penalty on β (not on b) keeps the fit finite when the choices are perfectly separable, as a
-    decisive model's are; the rescaled weights only keep the coefficients' direction.
-
-    Args:
-        differences (`np.ndarray`): (n, k) the regressors, normalised attribute differences A − B.
-        targets (`np.ndarray`): (n,) probabilities of A, or 0/1 choices.
-        l2 (`float`, *optional*, defaults to 0.1): The L2 penalty on the coefficients.
-        iterations (`int`, *optional*, defaults to 100): Most Newton steps (stops earlier once a step is < 1e-10).
-
-    Returns:
-        `tuple[np.ndarray, float]`: The k coefficients β and the intercept b.
+    ``differences`` is (n, k). A small L2 penalty on β (not on b) keeps the fit finite when the choices are perfectly
+    separable, as a decisive model's are; the rescaled weights only keep the coefficients' direction.
     """
     # Not statsmodels: sm.Logit has no L2 penalty (it diverges on the separable choices of a decisive model), and
     # GLM.fit_regularized's ridge is a BFGS fit (1e-4 from this optimum) without the covariance the Wald test needs.
@@ -149,20 +110,10 @@ def fit_logistic(
 
 
 def chi_square_survival(statistic: float, degrees_of_freedom: int) -> float:
-    """P(χ² ≥ ``statistic``) with ``degrees_of_freedom`` degrees of freedom (`scipy.stats.chi2.sf`).
+    """P(χ² ≥ ``statistic``) (a negative one counts as 0) with ``degrees_of_freedom`` ≥ 1 (`scipy.stats.chi2.sf`).
 
     >>> round(chi_square_survival(3.841, 1), 3), round(chi_square_survival(11.070, 5), 3)
     (0.05, 0.05)
-
-    Args:
-        statistic (`float`): The χ² value (a negative one counts as 0).
-        degrees_of_freedom (`int`): At least 1.
-
-    Returns:
-        `float`: The upper-tail probability.
-
-    Raises:
-        ValueError: With fewer than 1 degree of freedom.
     """
     if degrees_of_freedom < 1:
         raise ValueError(f"the chi-square distribution needs at least 1 degree of freedom, got {degrees_of_freedom}")
@@ -170,18 +121,12 @@ def chi_square_survival(statistic: float, degrees_of_freedom: int) -> float:
 
 
 def mean_confidence_interval(values) -> tuple[float, float | None, float | None]:
-    """The mean and the t-based 95 % confidence interval of the mean; no interval from a single value.
+    """(mean, low, high): the t-based 95 % confidence interval of the mean; no interval from a single value.
 
     >>> [round(v, 3) for v in mean_confidence_interval([1.0, 2.0, 3.0])]
     [2.0, -0.484, 4.484]
     >>> mean_confidence_interval([0.25])
     (0.25, None, None)
-
-    Args:
-        values (`Sequence[float]`): At least one value.
-
-    Returns:
-        `tuple[float, float | None, float | None]`: (mean, low, high); low and high are None for one value.
     """
     values = [float(v) for v in values]
     n = len(values)
@@ -208,14 +153,9 @@ Statistic = Callable[[Mapping[str, np.ndarray]], np.ndarray]
 class BootstrapRun:
     """One run's scored rows, as the bootstrap reads them: its seed, each row's group and per-row statistics.
 
-    A metric is recomputed from the column *totals* of the rows drawn, so per-row statistics must be additive:
-    counts (valid, true positives, ...) and sums (a row's similarity, ...), not the metric of one row.
-
-    Args:
-        seed (`Hashable`, *optional*): The run's seed (its training subsample); runs of one seed are drawn together.
-            None for a run that has no seed (e.g. an untrained baseline): it is in every resample, once.
-        groups (`Sequence[Hashable]`): Each row's group (e.g. its entity); groups are drawn, not rows.
-        columns (`Mapping[str, Sequence[float]]`): Per-row additive statistics, each as long as ``groups``.
+    A metric is recomputed from the column *totals* of the rows drawn, so per-row statistics must be additive (counts,
+    sums), not the metric of one row. Groups are drawn, not rows; runs of one seed are drawn together, and a run with
+    seed None (e.g. an untrained baseline) is in every resample, once.
     """
 
     seed: Hashable | None
@@ -224,19 +164,11 @@ class BootstrapRun:
 
 
 def multinomial_counts(size: int, samples: int, rng: np.random.Generator) -> np.ndarray:
-    """How often each of ``size`` items is drawn in each of ``samples`` resamples of ``size`` draws with replacement.
+    """(samples, size) counts: how often each of ``size`` items is drawn in each resample of ``size`` draws.
 
     >>> counts = multinomial_counts(4, 3, np.random.default_rng(0))
     >>> counts.shape, counts.sum(axis=1).tolist()
     ((3, 4), [4, 4, 4])
-
-    Args:
-        size (`int`): Items (and draws per resample), at least 1.
-        samples (`int`): Resamples.
-        rng (`numpy.random.Generator`): The random generator.
-
-    Returns:
-        `np.ndarray`: (samples, size) integer counts; each row sums to ``size``.
     """
     return rng.multinomial(size, np.full(size, 1.0 / size), size=samples)
 
@@ -244,22 +176,16 @@ def multinomial_counts(size: int, samples: int, rng: np.random.Generator) -> np.
 class SeedGroupBootstrap:
     """A seeded bootstrap over seeds × groups, drawn once so that every run compared through it is resampled alike.
 
-    Each resample draws the seeds with replacement and the groups (e.g. held-out entities) with replacement. Seeds
-    and groups are *crossed*: every seed scores the same groups, so one draw of groups serves every seed of a
-    resample (the groups' sampling error does not shrink with the number of seeds). A run's metric is recomputed
-    from the totals of its rows weighted by their group's count; the value of a resample is the mean over its drawn
-    seeds (each counted as often as drawn) of the runs' metrics, seeds where the metric cannot be computed left out.
-    Statistics of two explainers through the same bootstrap are *paired*: their difference per resample gives the
-    difference's interval.
+    Seeds and groups (e.g. held-out entities) are drawn with replacement and *crossed*: one draw of groups serves
+    every seed (the groups' sampling error does not shrink with more seeds). A resample's value is the mean, over its
+    drawn seeds, of each run's metric recomputed from its rows' totals weighted by group counts (runs where it cannot
+    be computed left out). Two explainers through one bootstrap are *paired*, for the difference's interval.
 
     Args:
         seeds (`Sequence[Hashable]`): The seeds resampled (distinct); a run with another seed is refused.
-        groups (`Sequence[Hashable]`): The groups resampled (distinct); a row of another group is refused.
+        groups (`Sequence[Hashable]`): The groups resampled (distinct, at least one); a row of another one is refused.
         samples (`int`, *optional*, defaults to 1000): Resamples.
         seed (`int`, *optional*, defaults to 0): Seed of the random generator: the same seed gives the same resamples.
-
-    Raises:
-        ValueError: On repeated seeds or groups, no group, or fewer than one resample.
     """
 
     def __init__(self, seeds: Sequence[Hashable], groups: Sequence[Hashable], samples: int = 1000, seed: int = 0):
@@ -319,44 +245,34 @@ class SeedGroupBootstrap:
             return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1.0), np.nan)
 
     def estimate(self, runs: Sequence[BootstrapRun], statistic: Statistic) -> float | None:
-        """The statistic on the rows as they are: the mean over runs of each run's value, leaving out runs where it
-        cannot be computed.
+        """The statistic on the rows as they are: the mean of the runs' values where computable; None when none is.
 
         Args:
             runs (`Sequence[BootstrapRun]`): The runs (one per seed, or one without seed).
             statistic (`Callable`): Column totals (arrays) to values (an array; NaN: cannot be computed).
-
-        Returns:
-            `float` or `None`: The value; None when no run can compute it ("not estimable").
         """
         ones = np.ones((1, len(self.group_index)))
         value = float(self._combine(runs, statistic, ones, np.ones((1, len(self.seed_index))))[0])
         return value if math.isfinite(value) else None
 
     def replicates(self, runs: Sequence[BootstrapRun], statistic: Statistic) -> np.ndarray:
-        """The statistic in every resample.
+        """The statistic in every resample, (samples,); NaN where no drawn run can compute it.
 
         Args:
             runs (`Sequence[BootstrapRun]`): The runs (one per seed, or one without seed).
             statistic (`Callable`): Column totals (arrays) to values (an array; NaN: cannot be computed).
-
-        Returns:
-            `np.ndarray`: (samples,) values; NaN in a resample where no drawn run can compute it.
         """
         return self._combine(runs, statistic, self.group_counts, self.seed_counts)
 
     def interval(
         self, runs: Sequence[BootstrapRun], statistic: Statistic, level: float = 0.95
     ) -> tuple[float | None, float | None, float | None]:
-        """The statistic and its percentile bootstrap interval.
+        """(value, low, high): the statistic and its percentile bootstrap interval; all None when not estimable.
 
         Args:
             runs (`Sequence[BootstrapRun]`): The runs.
             statistic (`Callable`): Column totals (arrays) to values (an array; NaN: cannot be computed).
             level (`float`, *optional*, defaults to 0.95): Coverage of the interval.
-
-        Returns:
-            `tuple`: (value, low, high); all None when the statistic is not estimable.
         """
         value = self.estimate(runs, statistic)
         if value is None:
@@ -366,16 +282,13 @@ class SeedGroupBootstrap:
     def paired_difference(
         self, runs_a: Sequence[BootstrapRun], runs_b: Sequence[BootstrapRun], statistic: Statistic, level: float = 0.95
     ) -> tuple[float | None, float | None, float | None]:
-        """The difference a − b of a statistic and its interval, both sides recomputed in the same resamples.
+        """(a − b, low, high), both sides recomputed in the same resamples; all None when either is not estimable.
 
         Args:
             runs_a (`Sequence[BootstrapRun]`): The runs of the first member (e.g. the self-explainer).
             runs_b (`Sequence[BootstrapRun]`): The runs of the second member, scored on the same groups.
             statistic (`Callable`): Column totals (arrays) to values (an array; NaN: cannot be computed).
             level (`float`, *optional*, defaults to 0.95): Coverage of the interval.
-
-        Returns:
-            `tuple`: (difference, low, high); all None when either side is not estimable.
         """
         a, b = self.estimate(runs_a, statistic), self.estimate(runs_b, statistic)
         if a is None or b is None:
@@ -385,39 +298,23 @@ class SeedGroupBootstrap:
     def paired_replicates(
         self, runs_a: Sequence[BootstrapRun], runs_b: Sequence[BootstrapRun], statistic: Statistic
     ) -> np.ndarray:
-        """The difference a − b of a statistic in every resample, both sides recomputed in the same resample.
-
-        The replicates behind :meth:`paired_difference`'s interval, and behind the tests of
-        :mod:`self_explain.utils.significance`.
+        """a − b in every resample, (samples,); NaN where either side cannot be computed (also for ``significance``).
 
         Args:
             runs_a (`Sequence[BootstrapRun]`): The runs of the first member.
             runs_b (`Sequence[BootstrapRun]`): The runs of the second member, scored on the same groups.
             statistic (`Callable`): Column totals (arrays) to values (an array; NaN: cannot be computed).
-
-        Returns:
-            `np.ndarray`: (samples,) differences; NaN in a resample where either side cannot be computed.
         """
         return self.replicates(runs_a, statistic) - self.replicates(runs_b, statistic)
 
 
 def percentile_interval(replicates, level: float = 0.95) -> tuple[float | None, float | None]:
-    """The percentile interval of bootstrap replicates; resamples where the statistic is NaN are left out.
+    """(low, high) of bootstrap replicates, NaN resamples left out; (None, None) when none has a value.
 
     >>> percentile_interval([0.5] * 10)
     (0.5, 0.5)
     >>> percentile_interval([float("nan")])
     (None, None)
-
-    Args:
-        replicates (`Sequence[float]` or 1-D array): The statistic in each resample.
-        level (`float`, *optional*, defaults to 0.95): Coverage, in (0, 1).
-
-    Returns:
-        `tuple[float | None, float | None]`: (low, high); (None, None) when no resample has a value.
-
-    Raises:
-        ValueError: When ``level`` is not in (0, 1).
     """
     if not 0.0 < level < 1.0:
         raise ValueError(f"the interval's level must be in (0, 1), got {level}")

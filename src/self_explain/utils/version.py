@@ -15,12 +15,7 @@ except PackageNotFoundError:  # running from a source checkout without installin
 
 @lru_cache
 def package_commit() -> str | None:
-    """The git commit of the package's source tree, with ``+dirty`` when its files differ from it.
-
-    Returns:
-        `str` or `None`: The commit hash (``<hash>+dirty`` with uncommitted changes under the package's folder);
-        None when the package is not in a git checkout (an installed wheel) or git is missing.
-    """
+    """The source tree's git commit (``+dirty`` with local changes); None outside a git checkout."""
     source = Path(__file__).resolve().parents[1]
     try:
         commit = subprocess.run(
@@ -39,14 +34,7 @@ def package_commit() -> str | None:
 
 
 def command_line(argv: list[str] | None = None) -> str:
-    """This process's command line as a run records it: ``self-explain ...`` when it is the command line tool.
-
-    Args:
-        argv (`list[str]`, *optional*): The command line, the program first (default: ``sys.argv``).
-
-    Returns:
-        `str`: The command, shell-quoted.
-    """
+    """This process's command line as a run records it: ``self-explain ...`` when it is the command line tool."""
     argv = list(sys.argv if argv is None else argv)
     program = Path(argv[0]).name if argv else "python"
     if program in ("self-explain", "cli.py", "__main__.py"):
