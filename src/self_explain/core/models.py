@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from .architectures import ArchitectureAdapter, adapter_for, decoder_layers  # noqa: F401 (decoder_layers re-exported)
+from .architectures import ArchitectureAdapter, adapter_for
 from .hub_ids import shipped_name_of
 from .packaged_models import PACKAGED_MODELS, is_packaged_model, packaged_model_path
 from .shipped_names import REAL_EXPLAINERS, SHIPPED_EXPLAINERS, TOY_EXPLAINERS, TOY_MODELS  # noqa: F401 (re-exported)
