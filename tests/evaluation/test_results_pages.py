@@ -177,3 +177,24 @@ def test_the_summary_has_a_line_per_experiment_linked_from_the_page_it_is_on(rep
     docs_page, _ = render_marked(text, repository, "docs/results/index.md")
     assert f"| [{task}](new-task/results.md) |" in docs_page
     assert f"| [{task}](results/new-task/results.md) |" in render_marked(text, repository, "docs/experiment.md")[0]
+
+
+def test_the_summary_reads_the_split_and_the_explainers_it_is_given(repository):
+    summary = _summary(repository)
+    size, split, metric = max(summary["sizes"]), summary["splits"][-1], summary["headline_metrics"][0]
+    assert split != summary["splits"][0]
+    other = next(
+        d
+        for d in summary["differences"]
+        if d["other"] == "toy-twin" and d["size"] == size and d["split"] == split and d["metric"] == metric
+    )
+    text = f"<!-- table summary new-task others=toy-twin versus=toy-twin split={split} -->\n<!-- /table -->\n"
+    readme, problems = render_marked(text, repository, "README.md")
+    assert not problems
+    assert f"headline metric on `{split}`" in readme and "| self | toy-twin | self − toy-twin |" in readme
+    line = next(line for line in readme.splitlines() if line.startswith(f"| [{summary['task']}]"))
+    assert f"| {metric} ({split}) |" in line and line.endswith(
+        f"{other['difference']:+.3f} [" + line.split(" [", 1)[1]
+    )
+    missing = "<!-- table summary new-task split=nowhere -->\n<!-- /table -->\n"
+    assert "has no split 'nowhere'" in render_marked(missing, repository, "README.md")[1][0]

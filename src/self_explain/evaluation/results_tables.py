@@ -157,22 +157,26 @@ def _mean_cell(rows: list[dict], who: str, size, split: str, metric: str) -> str
 def summary_block(marker: Marker) -> list[str]:
     """One line per experiment: first headline metric at the largest size for self and ``others``; self − ``versus``.
 
-    Defaults: ``others=toy-twin,toy-other,toy-large``, ``versus=toy-other``.
+    Defaults: ``others=toy-twin,toy-other,toy-large``, ``versus=toy-other``, ``split=`` each summary's first split.
     """
     sources = marker.sources or experiment_summaries(marker.root)
     others = marker.listed("others") or ["toy-twin", "toy-other", "toy-large"]
     versus = marker.option("versus", "toy-other")
+    chosen_split = marker.option("split")
+    where = f"on `{chosen_split}`" if chosen_split else "on its first split"
     lines = [
-        "Each experiment's first headline metric on its first split, at its largest training size; the paired "
-        "difference with its 95 % interval and its marks in the results table (`*`: different from 0, Holm-adjusted; "
-        "`≈`: level, TOST); `–`: not in that experiment:",
+        f"Each experiment's first headline metric {where}, at its largest training size; the paired difference with "
+        "its 95 % interval and its marks in the results table (`*`: different from 0, Holm-adjusted; `≈`: level, "
+        "TOST); `–`: not in that experiment:",
         "",
         "| task | target | training rows | metric (split) | self | " + " | ".join(others) + f" | self − {versus} |",
         "|---" * (6 + len(others)) + "|",
     ]
     for source in sources:
         summary = summary_of(marker, source)
-        split, metric = summary["splits"][0], summary["headline_metrics"][0]
+        split, metric = chosen_split or summary["splits"][0], summary["headline_metrics"][0]
+        if split not in summary["splits"]:
+            raise ResultsReferenceError(f"`{marker.text}`: {source.name} has no split {split!r}")
         size = max(summary["sizes"]) if summary["sizes"] else None
         entry = next(
             (
