@@ -66,10 +66,11 @@ def test_missing_gguf_reader_is_refused_before_any_file_is_written(monkeypatch, 
         "find_spec",
         lambda name, *a: None if name == "gguf" else real_find_spec(name, *a),
     )
-    snapshot = tmp_path / "snapshots" / "digest"
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # not converted here yet
     with pytest.raises(ValueError, match=r"needs the `gguf` package.*self-explain\[gguf\]"):
-        packaged_models._convert("smollm2-135m", tmp_path / "x.gguf", "digest", snapshot)
-    assert not snapshot.parent.exists()
+        packaged_model_path("smollm2-135m")
+    assert [p.name for p in cache_repo_folder("smollm2-135m").iterdir()] == [".convert.lock"]  # no snapshot
 
 
 @pytest.mark.slow
