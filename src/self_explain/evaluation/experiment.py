@@ -442,8 +442,8 @@ class ModelSteps:
             and saves a run's explainer.
         load_explainer (`Callable`, *optional*, defaults to `load_explainer`): Loads a trained explainer,
             ``(folder, target, trust_remote_code=) -> Explainer``.
-        untrained_explainer (`Callable[[ExperimentConfig], object]`, *optional*, defaults to
-            `untrained_target_explainer`): The target as its own untrained explainer, for the baselines.
+        untrained_explainer (`Callable`, *optional*, defaults to `untrained_target_explainer`): The target as its
+            own untrained explainer, for the baselines, ``(config) -> Explainer``.
     """
 
     load_split: Callable[..., object] = load_split
