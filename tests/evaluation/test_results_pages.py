@@ -50,9 +50,11 @@ def _summary(repository: Path) -> dict:
 
 
 def test_a_new_results_folder_gets_its_page(repository):
+    source = repository / "results" / "new-task" / "results.json"
+    summary = {**_summary(repository), "notes": ["Measured on other models."]}
+    source.write_text(json.dumps(summary), encoding="utf-8")
     pages = results_pages(repository)
     page = repository / "results" / "new-task" / "results.md"
-    summary = _summary(repository)
     assert set(pages) == {page}
     assert pages[page].startswith(report_markdown(summary).split("\n", 1)[0] + "\n\n> " + summary["notes"][0])
     assert report_markdown(summary).split("\n", 2)[2] in pages[page]
@@ -71,12 +73,12 @@ def test_figures_are_read_from_the_summary(repository):
         if r["who"] == "toy-target"
         and r["size"] == max(summary["sizes"])
         and r["split"] == "ood"
-        and r["metric"] == "has_changed_f1"
+        and r["metric"] == "has_changed_macro_f1"
     )
     text = (
         "self − toy-other <!-- fig difference new-task other=toy-other size=30 -->stale<!-- /fig -->; "
-        "self <!-- fig cell new-task who=self split=ood metric=has_changed_f1 bare=yes --><!-- /fig -->; "
-        "<!-- fig cell new-task who=self split=ood metric=has_changed_f1 percent=1 --><!-- /fig -->; "
+        "self <!-- fig cell new-task who=self split=ood metric=has_changed_macro_f1 bare=yes --><!-- /fig -->; "
+        "<!-- fig cell new-task who=self split=ood metric=has_changed_macro_f1 percent=1 --><!-- /fig -->; "
         "<!-- fig value new-task path=sizes.-1 --><!-- /fig --> rows\n"
     )
     rendered, problems = render_marked(text, repository)
