@@ -1,7 +1,6 @@
 """The privileged-access experiment end to end on the shipped toy world (small sizes), its resume, its CLI."""
 
 import json
-from unittest import mock
 
 import pytest
 
@@ -9,7 +8,13 @@ from self_explain.cli import main
 from self_explain.core.injection import PROJECTION_FILE
 from self_explain.core.models import load_model
 from self_explain.evaluation import experiment
-from self_explain.evaluation.experiment import ExperimentConfig, run_experiment
+from self_explain.evaluation.experiment import (
+    ExperimentConfig,
+    ExperimentSteps,
+    ModelSteps,
+    ScoredRows,
+    run_experiment,
+)
 from self_explain.tasks.ablation.builder import build_ablation_dataset
 from self_explain.tasks.ablation.config import AblationConfig
 from self_explain.tasks.features.builder import build_features_dataset
@@ -133,8 +138,15 @@ def test_outputs_are_written_and_agree(finished):
 @pytest.mark.slow
 def test_a_rerun_skips_finished_cells_and_runs_only_new_ones(finished, tmp_path):
     task, dataset, config, summary = finished
-    with mock.patch.object(experiment, "train_explainer", side_effect=AssertionError("a finished cell was retrained")):
-        again = run_experiment(config)
+
+    def training_with(train):
+        models = ModelSteps(train_explainer=train)
+        return ExperimentSteps(scored_rows=lambda config, dataset: ScoredRows(config, dataset, models))
+
+    def refuse(train_config):
+        raise AssertionError("a finished cell was retrained")
+
+    again = run_experiment(config, training_with(refuse))
     assert again["rows"] == summary["rows"]
 
     trained = []
@@ -150,11 +162,11 @@ def test_a_rerun_skips_finished_cells_and_runs_only_new_ones(finished, tmp_path)
         )
         return original(train_config)
 
-    original = experiment.train_explainer
-    with mock.patch.object(experiment, "train_explainer", side_effect=record):
-        more = run_experiment(
-            small_config(task, dataset, config.output_dir, seeds=SEEDS + 1, explainers=["toy-target"])
-        )
+    original = ModelSteps().train_explainer
+    more = run_experiment(
+        small_config(task, dataset, config.output_dir, seeds=SEEDS + 1, explainers=["toy-target"]),
+        training_with(record),
+    )
     controls = [None] + (["rotated", "shuffled"] if task != "ablation" else [])
     expected = [("toy-target", control, size, SEEDS) for control in controls for size in SIZES]
     assert sorted(trained, key=str) == sorted(expected, key=str), (
