@@ -6,7 +6,7 @@ module is imported (by ``from transformers import pipeline``). So ``import self_
 transformers.
 """
 
-import sys
+import importlib
 
 from .metrics import metric_path
 from .tasks import (
@@ -31,12 +31,9 @@ TASKS.add_modules(
 
 
 def _register_pipeline(_module) -> None:
-    importing = sys.modules.get("self_explain.explainer.pipeline")
-    if importing is not None and not hasattr(importing, "register_pipeline"):
-        return  # that module's import brought transformers' pipelines in, and it registers the task when done
-    from .explainer.pipeline import register_pipeline
-
-    register_pipeline()
+    # The pipeline module registers the task when its import finishes; when that import is what brought
+    # transformers' pipelines in, this finds it half-imported and leaves the registration to it.
+    importlib.import_module("self_explain.explainer.pipeline")
 
 
 after_import("transformers.pipelines", _register_pipeline)

@@ -387,6 +387,6 @@ def register_pipeline() -> None:
         notices.addFilter(_TaskDefaultNotice())
 
 
-# Importing this module imports transformers' pipelines, whose post-import hook (in ``self_explain/__init__``) finds
-# this module half-initialized and leaves the registration to it.
+# The task is registered when this module is imported (``self_explain/__init__``'s hook on transformers' pipelines
+# imports it).
 register_pipeline()
