@@ -14,7 +14,9 @@ Run it on a quiet machine: anything else running changes both figures.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -32,6 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=300, help="training rows per run")
     parser.add_argument("--steps", type=int, default=100, help="optimizer steps per run")
     parser.add_argument("--parallel", type=int, default=os.cpu_count() or 2, help="runs side by side")
+    parser.add_argument("--output", help="also write the figures to this JSON file")
     return parser.parse_args(argv)
 
 
@@ -78,6 +81,13 @@ def run_all(commands: list[list[str]], parallel: int, threads: int) -> float:
     return time.perf_counter() - started
 
 
+def torch_version() -> str:
+    """The installed torch's version, read without importing it."""
+    from importlib.metadata import version
+
+    return version("torch")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     cores = os.cpu_count() or 1
@@ -92,6 +102,20 @@ def main(argv: list[str] | None = None) -> None:
     ):
         print(f"  {name:<14} {how:<28} {seconds:8.1f} s  {3600 * args.runs / seconds:6.1f} runs/h")
     print(f"  side by side / one at a time: {one_at_a_time / side_by_side:.2f}x the runs per hour")
+    if args.output:
+        record = {
+            "command": " ".join(["python benchmarks/experiment_runs.py", *(argv or sys.argv[1:])]),
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": {"platform": platform.platform(), "cpus": cores, "torch": torch_version()},
+            "runs": args.runs,
+            "steps": args.steps,
+            "rows": args.rows,
+            "one_at_a_time_seconds": one_at_a_time,
+            "side_by_side_seconds": side_by_side,
+            "parallel": args.parallel,
+            "gain": one_at_a_time / side_by_side,
+        }
+        Path(args.output).write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":
