@@ -30,8 +30,8 @@ demo: install
 
 # The documented privileged-access experiment (docs/experiment.md): for each task, its dataset by the dataset recipe
 # (unless out/ already holds it), then the experiment by its recipe (resumable), and its results.json, results.md and
-# scaling.png copied into the results folder. The finished runs are committed in <results>/<task>/runs/ and copied in before a
-# run, so a run stopped on one machine resumes on another.
+# scaling.png copied into the results folder. The finished runs are committed in <results>/<task>/runs/ and copied
+# in before a run, so a run stopped on one machine resumes on another.
 #   toy world (default):               experiments/privileged-access/<task>.yaml -> results/<task>/
 #   EXPERIMENT_TARGET=smollm2-135m-edited: experiments/privileged-access/smollm2-135m-edited/<task>.yaml
 #                                      -> results/smollm2-135m/privileged-access/<task>/

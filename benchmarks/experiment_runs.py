@@ -16,12 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from self_explain.utils.version import machine_description
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -81,13 +82,6 @@ def run_all(commands: list[list[str]], parallel: int, threads: int) -> float:
     return time.perf_counter() - started
 
 
-def torch_version() -> str:
-    """The installed torch's version, read without importing it."""
-    from importlib.metadata import version
-
-    return version("torch")
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     cores = os.cpu_count() or 1
@@ -106,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         record = {
             "command": " ".join(["python benchmarks/experiment_runs.py", *(argv or sys.argv[1:])]),
             "date": time.strftime("%Y-%m-%d"),
-            "machine": {"platform": platform.platform(), "cpus": cores, "torch": torch_version()},
+            "machine": machine_description(),
             "runs": args.runs,
             "steps": args.steps,
             "rows": args.rows,

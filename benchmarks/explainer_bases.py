@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from self_explain.utils.version import machine_description
+
 LOAD_SNIPPET = """
 import sys, time
 from self_explain.core.models import load_model
@@ -90,30 +92,15 @@ def measure(args: argparse.Namespace, base: str, folder: Path) -> dict[str, floa
     }
 
 
-def machine() -> dict[str, object]:
-    """The machine the figures were measured on."""
-    import platform
-
-    import torch
-
-    return {
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "all"),
-        "torch": torch.__version__,
-    }
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    env_threads = os.environ.get("OMP_NUM_THREADS", "all")
     figures = {}
     with tempfile.TemporaryDirectory() as folder:
         for base in args.bases:
             figures[base] = measure(args, base, Path(folder) / base)
     print(
         f"explainer bases on {args.task} ({args.dataset_config}, target {args.target}), batch {args.batch_size}, "
-        f"{os.cpu_count()} cores, OMP_NUM_THREADS={env_threads}"
+        f"{os.cpu_count()} cores, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'all')}"
     )
     first = args.bases[0]
     for base, figure in figures.items():
@@ -130,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
         record = {
             "command": " ".join(["python benchmarks/explainer_bases.py", *(argv or sys.argv[1:])]),
             "date": time.strftime("%Y-%m-%d"),
-            "machine": machine(),
+            "machine": machine_description(),
             "figures": figures,
         }
         Path(args.output).write_text(json.dumps(record, indent=2) + "\n")

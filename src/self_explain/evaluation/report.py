@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from ..core.models import short_model_name
 from ..tasks import get_task
 from ..utils.files import write_atomically
 from ..utils.significance import ALPHA, EQUIVALENCE_MARGIN
-from ..utils.version import command_line
+from ..utils.version import command_line, machine_description
 from .results_markdown import report_markdown
 from .scaling_plot import plot_scaling
 from .summary_statistics import BOOTSTRAP_SAMPLES, LEVEL, every_metric, group_kind, paired_differences, summarize
@@ -30,22 +29,10 @@ def run_provenance(results: list[dict]) -> dict:
 
     A resumed experiment spans several sittings, so the time sums the runs' own times, not one wall-clock interval.
     """
-    import platform
-
-    import torch
-    import transformers
-
     timed = [r["seconds"] for r in results if "seconds" in r]
     return {
         "command": command_line(),
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-        },
+        "machine": machine_description(),
         "run_seconds": round(sum(timed), 1),
         "timed_runs": len(timed),
         "model_revisions": _model_revisions(results),

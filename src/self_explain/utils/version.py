@@ -1,5 +1,7 @@
-"""The installed package version, the source commit it runs from, and the command line that ran it."""
+"""The installed package version, the source commit it runs from, the command line that ran it, and the machine."""
 
+import os
+import platform
 import shlex
 import subprocess
 import sys
@@ -40,3 +42,18 @@ def command_line(argv: list[str] | None = None) -> str:
     if program in ("self-explain", "cli.py", "__main__.py"):
         program = "self-explain"
     return shlex.join([program, *argv[1:]])
+
+
+def machine_description() -> dict:
+    """The machine a result was measured on: platform, processor, cores, torch threads and library versions."""
+    import torch
+    import transformers
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+    }
